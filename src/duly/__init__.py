@@ -1,0 +1,3 @@
+"""Duly: get invoices paid on time."""
+
+__version__ = "0.1.0"

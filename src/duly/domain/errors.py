@@ -1,0 +1,136 @@
+"""Domain errors with stable snake_case codes.
+
+Every error raised by a rule or a service is a :class:`DomainError` subclass (or a
+DomainError with an explicit code). Interfaces map ``code`` to an exit status, an
+HTTP problem document or a form error; ``message`` is the one clear line a user reads.
+Keep every code in this module so they stay stable and unique.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    code = "domain_error"
+    #: HTTP status the API maps this error to.
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, **context):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.context = context
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.message
+
+    def as_problem(self) -> dict:
+        """RFC 9457 problem document."""
+        return {
+            "type": f"https://duly.dev/errors/{self.code}",
+            "title": self.code.replace("_", " "),
+            "status": self.http_status,
+            "detail": self.message,
+            "code": self.code,
+            **{k: v for k, v in self.context.items() if isinstance(v, (str, int, float, bool, type(None), list))},
+        }
+
+
+class ValidationError(DomainError):
+    code = "invalid_input"
+
+
+class UnknownCurrency(ValidationError):
+    code = "unknown_currency"
+
+
+class CurrencyMismatch(ValidationError):
+    code = "currency_mismatch"
+
+
+class NegativeQuantity(ValidationError):
+    code = "negative_quantity"
+
+
+class RequiredFieldMissing(ValidationError):
+    code = "required_field_missing"
+
+
+class InvalidTerms(ValidationError):
+    code = "invalid_terms"
+
+
+class InvalidPricing(ValidationError):
+    code = "invalid_pricing"
+
+
+class OverlappingTiers(InvalidPricing):
+    code = "overlapping_tiers"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(DomainError):
+    code = "conflict"
+    http_status = 409
+
+
+class InvalidState(Conflict):
+    code = "invalid_state"
+
+
+class InvoiceNotDraft(InvalidState):
+    code = "invoice_not_draft"
+
+
+class InvoiceNotIssued(InvalidState):
+    code = "invoice_not_issued"
+
+
+class InvoiceImmutable(InvalidState):
+    code = "invoice_immutable"
+
+
+class CustomerNotActive(InvalidState):
+    code = "customer_not_active"
+
+
+class Overpayment(ValidationError):
+    code = "overpayment"
+
+
+class AllocationExceedsBalance(ValidationError):
+    code = "allocation_exceeds_balance"
+
+
+class UnknownMetric(ValidationError):
+    code = "unknown_metric"
+
+
+class InvalidUsageValue(ValidationError):
+    code = "invalid_usage_value"
+
+
+class ClosedPeriod(ValidationError):
+    code = "closed_period"
+
+
+class TemplateError(ValidationError):
+    code = "template_error"
+
+
+class MissingDocumentData(ValidationError):
+    code = "missing_document_data"
+
+
+class ForgedRequest(DomainError):
+    code = "forged_request"
+    http_status = 401
+
+
+class CrossOrganization(DomainError):
+    code = "cross_organization"
+    http_status = 404

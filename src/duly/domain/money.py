@@ -1,0 +1,200 @@
+"""Money: Decimal amounts in an ISO 4217 currency, stored as integer minor units.
+
+There is ONE rounding function, :func:`round_money`, and it always takes an explicit
+rounding mode (default ``ROUND_HALF_UP``, the commercial rounding EN 16931 expects).
+Splits (proration, instalments, allocation) go through :func:`allocate`, where the
+final part absorbs the rounding remainder so the parts always add up to the whole.
+Floats are refused everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from typing import Iterable, Sequence
+
+from .errors import CurrencyMismatch, UnknownCurrency, ValidationError
+
+# Active ISO 4217 codes. Minor-unit exponent is 2 unless listed in _EXPONENTS.
+_ACTIVE = frozenset(
+    """AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
+    BWP BYN BZD CAD CDF CHF CLF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR
+    FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD
+    JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT
+    MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG
+    QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SYP SZL THB TJS TMT
+    TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR
+    ZMW ZWG""".split()
+)
+_EXPONENTS = {
+    **{c: 0 for c in "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX VND VUV XAF XOF XPF".split()},
+    **{c: 3 for c in "BHD IQD JOD KWD LYD OMR TND".split()},
+    "CLF": 4,
+}
+
+#: Arithmetic context for money: wide precision, errors trap instead of silently rounding.
+MONEY_CONTEXT = Context(prec=50, traps=[InvalidOperation])
+ZERO = Decimal(0)
+
+
+def check_currency(code: str) -> str:
+    if not isinstance(code, str) or code.upper() not in _ACTIVE or code != code.upper():
+        raise UnknownCurrency(f"Unknown currency {code!r}: use an ISO 4217 code such as EUR or USD.", currency=str(code))
+    return code
+
+
+def exponent(currency: str) -> int:
+    """Number of decimals of the currency's minor unit (JPY 0, EUR 2, BHD 3)."""
+    return _EXPONENTS.get(check_currency(currency), 2)
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def to_decimal(value) -> Decimal:
+    """Accept Decimal, int or a numeric string. Floats are refused: they are not exact."""
+    if isinstance(value, bool):
+        raise ValidationError(f"Not a number: {value!r}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValidationError(f"Not a number: {value!r}") from None
+    elif isinstance(value, float):
+        raise ValidationError("Money and quantities are never floats; pass a Decimal or a string.")
+    else:
+        raise ValidationError(f"Not a number: {value!r}")
+    if not result.is_finite():
+        raise ValidationError(f"Not a finite number: {value!r}")
+    return result
+
+
+def round_money(value, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
+    """THE rounding function: round ``value`` to the currency's minor unit with an explicit mode."""
+    return to_decimal(value).quantize(quantum(currency), rounding=rounding, context=MONEY_CONTEXT)
+
+
+def to_minor(amount, currency: str) -> int:
+    """Decimal major units -> integer minor units. The amount must already be rounded."""
+    d = to_decimal(amount)
+    q = d.scaleb(exponent(currency), context=MONEY_CONTEXT)
+    if q != q.to_integral_value():
+        raise ValidationError(
+            f"{d} has more decimals than {currency} allows ({exponent(currency)}).", currency=currency
+        )
+    return int(q)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    if not isinstance(minor, int) or isinstance(minor, bool):
+        raise ValidationError(f"Minor units must be an integer, got {minor!r}")
+    return Decimal(minor).scaleb(-exponent(currency), context=MONEY_CONTEXT).quantize(quantum(currency))
+
+
+def allocate(total, weights: Sequence, currency: str, rounding: str = ROUND_DOWN) -> list[Decimal]:
+    """Split ``total`` in proportion to ``weights``; each part rounded, the LAST absorbs the remainder.
+
+    sum(result) == round_money(total) always.
+    """
+    total = round_money(total, currency)
+    ws = [to_decimal(w) for w in weights]
+    if not ws:
+        return []
+    if any(w < 0 for w in ws):
+        raise ValidationError("Allocation weights cannot be negative.")
+    wsum = sum(ws, ZERO)
+    if wsum == 0:
+        parts = [ZERO.quantize(quantum(currency))] * (len(ws) - 1)
+    else:
+        parts = [round_money(total * w / wsum, currency, rounding) for w in ws[:-1]]
+    parts.append(total - sum(parts, ZERO))
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self):
+        check_currency(self.currency)
+        object.__setattr__(self, "amount", to_decimal(self.amount))
+
+    @classmethod
+    def of(cls, amount, currency: str) -> "Money":
+        return cls(round_money(amount, currency), currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> "Money":
+        return cls(ZERO.quantize(quantum(currency)), currency)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> "Money":
+        return cls(from_minor(minor, currency), currency)
+
+    @property
+    def minor(self) -> int:
+        return to_minor(self.amount, self.currency)
+
+    def rounded(self, rounding: str = ROUND_HALF_UP) -> "Money":
+        return Money(round_money(self.amount, self.currency, rounding), self.currency)
+
+    def _check(self, other: "Money") -> None:
+        if not isinstance(other, Money):
+            raise TypeError(f"Cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(
+                f"Cannot combine {self.currency} with {other.currency}: no silent conversion.",
+                expected=self.currency,
+                got=other.currency,
+            )
+
+    def __add__(self, other: "Money") -> "Money":
+        self._check(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: "Money") -> "Money":
+        self._check(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def __neg__(self) -> "Money":
+        return Money(-self.amount, self.currency)
+
+    def __mul__(self, factor) -> "Money":
+        return Money(self.amount * to_decimal(factor), self.currency)
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: "Money") -> bool:
+        self._check(other)
+        return self.amount >= other.amount
+
+    def __bool__(self) -> bool:
+        return self.amount != 0
+
+    def __str__(self) -> str:
+        return f"{self.amount:.{exponent(self.currency)}f} {self.currency}"
+
+
+def money_sum(items: Iterable[Money], currency: str) -> Money:
+    total = Money.zero(currency)
+    for m in items:
+        total = total + m
+    return total
