@@ -1,0 +1,142 @@
+"""The ``duly`` command line. Every command is a thin call into a service.
+
+Errors print one clear line (``error: ...``) on stderr and exit non-zero:
+2 for bad input (a DomainError), 1 for anything unexpected.
+Each business area adds its commands in its own ``<app>/cli.py`` (see ``COMMAND_MODULES``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import sys
+from datetime import date, datetime
+
+import click
+
+COMMAND_MODULES = [
+    "duly.customers.cli",
+    "duly.invoicing.cli",
+    "duly.payments.cli",
+    "duly.collections.cli",
+    "duly.insights.cli",
+    "duly.billing.cli",
+    "duly.messaging.cli",
+]
+
+EXIT_BAD_INPUT = 2
+
+
+def setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
+    import django
+
+    django.setup()
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT):
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    """Map domain errors to one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from django.db import OperationalError, ProgrammingError
+
+        from duly.domain.errors import DomainError
+
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as exc:
+            fail(f"{exc.message} [{exc.code}]")
+        except (OperationalError, ProgrammingError) as exc:
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                fail("the database is not initialised; run `duly init` first.", 1)
+            raise
+
+    return wrapper
+
+
+class DateType(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date (use YYYY-MM-DD)", param, ctx)
+
+
+class DateTimeType(click.ParamType):
+    name = "DATETIME"
+
+    def convert(self, value, param, ctx):
+        from datetime import timezone as tz
+
+        if isinstance(value, datetime):
+            return value
+        try:
+            dt = datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a date-time (use YYYY-MM-DDTHH:MM[+ZZ:ZZ])", param, ctx)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=tz.utc)
+        return dt
+
+
+DATE = DateType()
+DATETIME = DateTimeType()
+
+
+def current_org(slug: str | None):
+    """The organization a command works on: --org/DULY_ORG, or the only one there is."""
+    from duly.customers.models import Organization
+    from duly.domain.errors import NotFound, ValidationError
+
+    slug = slug or os.environ.get("DULY_ORG")
+    if slug:
+        org = Organization.objects.filter(slug=slug).first()
+        if org is None:
+            raise NotFound(f"No organization with the slug {slug!r}.")
+        return org
+    orgs = list(Organization.objects.all()[:2])
+    if not orgs:
+        raise ValidationError("No organization yet: run `duly init` (or `duly demo`).", code="no_organization")
+    if len(orgs) > 1:
+        raise ValidationError("Several organizations exist: choose one with --org SLUG or DULY_ORG.",
+                              code="organization_required")
+    return orgs[0]
+
+
+org_option = click.option("--org", "org_slug", envvar="DULY_ORG", help="Organization slug (when there are several).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="duly")
+def main() -> None:
+    """Duly: get invoices paid on time."""
+    setup_django()
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        for command in getattr(module, "COMMANDS", []):
+            main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,242 @@
+"""Sellers (organizations), their customers, contacts and contracts (the agreed terms)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from duly.domain.late_fees import LateFeePolicy
+from duly.domain.payment_terms import PaymentTerms
+from duly.domain.money import from_minor
+
+CURRENCY_FIELD = dict(max_length=3)
+
+
+class Organization(models.Model):
+    """A seller. Every business row belongs to exactly one organization."""
+
+    name = models.CharField("legal name", max_length=200)
+    slug = models.SlugField(unique=True)
+    trading_name = models.CharField(max_length=200, blank=True)
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    postcode = models.CharField(max_length=20)
+    city = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    vat_id = models.CharField("tax/VAT id", max_length=40, blank=True)
+    registration_id = models.CharField("company registration id", max_length=60, blank=True)
+    iban = models.CharField("IBAN", max_length=34, blank=True)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    bank_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    website = models.URLField(blank=True)
+    logo = models.FileField(upload_to="logos/", blank=True)
+    brand_color = models.CharField(max_length=7, default="#1F4E79", help_text="#RRGGBB")
+    default_currency = models.CharField(**CURRENCY_FIELD, default="EUR")
+    locale = models.CharField(max_length=10, default="en")
+    timezone = models.CharField(max_length=64, default="UTC")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+
+class Membership(models.Model):
+    """A back-office user working for an organization. Admin shows only that organization's rows."""
+
+    ROLE_CHOICES = [("owner", "Owner"), ("bookkeeper", "Bookkeeper"), ("viewer", "Viewer")]
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="bookkeeper")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="uniq_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organization}"
+
+
+class Customer(models.Model):
+    STATUS_ACTIVE, STATUS_SUSPENDED, STATUS_TERMINATED = "active", "suspended", "terminated"
+    STATUS_CHOICES = [(STATUS_ACTIVE, "Active"), (STATUS_SUSPENDED, "Suspended"), (STATUS_TERMINATED, "Terminated")]
+    PAYMENT_METHODS = [
+        ("bank_transfer", "Bank transfer"),
+        ("card", "Card"),
+        ("sepa_debit", "SEPA direct debit"),
+        ("ach_debit", "ACH debit"),
+        ("paypal", "PayPal"),
+        ("check", "Check"),
+        ("cash", "Cash"),
+    ]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="customers")
+    code = models.CharField(max_length=40, help_text="Short customer code, unique in the organization")
+    name = models.CharField("legal name", max_length=200)
+    address_line1 = models.CharField(max_length=200)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    city = models.CharField(max_length=100)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    tax_id = models.CharField("tax/VAT id", max_length=40, blank=True)
+    locale = models.CharField(max_length=10, default="en", help_text="Preferred language/locale, e.g. fr_FR")
+    timezone = models.CharField(max_length=64, default="UTC")
+    currency = models.CharField(**CURRENCY_FIELD, default="EUR")
+    segment = models.CharField("industry/segment", max_length=60, blank=True)
+    preferred_payment_method = models.CharField(max_length=20, choices=PAYMENT_METHODS, default="bank_transfer")
+    tags = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=STATUS_ACTIVE)
+    credit_allowed = models.BooleanField(
+        default=True, help_text="Overpayments become customer credit (otherwise they are refused)"
+    )
+    # Invoice fields this customer requires (codes from REQUIRED_FIELD_CHOICES) and custom ones.
+    required_fields = models.JSONField(default=list, blank=True)
+    custom_required_fields = models.JSONField(default=list, blank=True, help_text="Names of custom fields")
+    # Default values copied onto new invoices.
+    buyer_reference = models.CharField(max_length=100, blank=True)
+    cost_centre = models.CharField(max_length=100, blank=True)
+    ap_contact = models.CharField("AP contact", max_length=200, blank=True)
+    invoice_address = models.TextField("specific billing address", blank=True)
+    email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_customer_code")]
+        indexes = [models.Index(fields=["organization", "status"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def address_lines(self) -> list[str]:
+        return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+
+REQUIRED_FIELD_CHOICES = [
+    ("po_number", "PO number"),
+    ("cost_centre", "Cost centre"),
+    ("ap_contact", "AP contact"),
+    ("billing_address", "Specific billing address"),
+    ("buyer_reference", "Buyer reference"),
+]
+
+
+class Contact(models.Model):
+    ROLE_CHOICES = [("billing", "Billing"), ("accounts_payable", "Accounts payable"), ("owner", "Owner"), ("other", "Other")]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="billing")
+    birthday = models.DateField(null=True, blank=True)
+    locale = models.CharField(max_length=10, blank=True, help_text="Overrides the customer's language")
+    opted_out = models.BooleanField(default=False, help_text="No relationship messages (greetings)")
+
+    class Meta:
+        ordering = ["customer", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>" if self.email else self.name
+
+
+class Contract(models.Model):
+    """The agreed terms with a customer: payment terms, late-payment policy, deposit, frequency."""
+
+    TERMS_CHOICES = [
+        ("net", "Net N days"),
+        ("end_of_month", "End of month + N days"),
+        ("day_of_next_month", "Fixed day of the next month"),
+        ("on_receipt", "Due on receipt"),
+    ]
+    ADJUSTMENT_CHOICES = [
+        ("", "No adjustment"),
+        ("following", "Next business day"),
+        ("preceding", "Previous business day"),
+        ("modified_following", "Modified following"),
+    ]
+    LATE_FEE_CHOICES = [
+        ("none", "No late fee"),
+        ("fixed_fee", "Fixed fee"),
+        ("interest_annual", "Simple interest per year"),
+        ("interest_monthly", "Simple interest per month"),
+        ("eu_statutory", "EU statutory (reference rate + 8 points, EUR 40 compensation)"),
+    ]
+    DEPOSIT_CHOICES = [("none", "No deposit"), ("amount", "Fixed amount"), ("percent", "% of first invoice")]
+    FREQUENCY_CHOICES = [
+        ("one_off", "One-off"),
+        ("weekly", "Weekly"),
+        ("biweekly", "Every 2 weeks"),
+        ("monthly", "Monthly"),
+        ("quarterly", "Quarterly"),
+        ("semiannual", "Semi-annual"),
+        ("annual", "Annual"),
+    ]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts")
+    reference = models.CharField(max_length=60)
+    currency = models.CharField(**CURRENCY_FIELD, default="EUR")
+    terms_kind = models.CharField("payment terms", max_length=20, choices=TERMS_CHOICES, default="net")
+    terms_days = models.PositiveIntegerField(default=30)
+    terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    business_day_adjustment = models.CharField(max_length=20, choices=ADJUSTMENT_CHOICES, blank=True, default="")
+    late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none")
+    late_fixed_fee_minor = models.BigIntegerField(default=0)
+    late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
+    reference_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    late_grace_days = models.PositiveIntegerField(default=0)
+    late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    late_cap_minor = models.BigIntegerField(null=True, blank=True)
+    compensation_minor = models.BigIntegerField(null=True, blank=True, help_text="Fixed compensation (EU: 40 EUR)")
+    deposit_kind = models.CharField(max_length=10, choices=DEPOSIT_CHOICES, default="none")
+    deposit_amount_minor = models.BigIntegerField(default=0)
+    deposit_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
+    billing_frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly")
+    po_number = models.CharField("PO number", max_length=100, blank=True)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["customer", "-start_date"]
+        constraints = [models.UniqueConstraint(fields=["organization", "reference"], name="uniq_contract_ref")]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.customer})"
+
+    def payment_terms(self) -> PaymentTerms:
+        return PaymentTerms(
+            kind=self.terms_kind,
+            days=self.terms_days or 0,
+            day_of_month=self.terms_day_of_month,
+            business_day_adjustment=self.business_day_adjustment or None,
+            country=self.customer.country if self.business_day_adjustment else None,
+        )
+
+    def late_fee_policy(self) -> LateFeePolicy:
+        cur = self.currency
+        return LateFeePolicy(
+            kind=self.late_fee_kind,
+            fixed_fee=from_minor(self.late_fixed_fee_minor, cur),
+            rate_percent=Decimal(self.late_rate_percent),
+            reference_rate_percent=(
+                Decimal(self.reference_rate_percent) if self.reference_rate_percent is not None else None
+            ),
+            grace_days=self.late_grace_days,
+            cap_percent=Decimal(self.late_cap_percent) if self.late_cap_percent is not None else None,
+            cap_amount=from_minor(self.late_cap_minor, cur) if self.late_cap_minor is not None else None,
+            compensation_amount=(
+                from_minor(self.compensation_minor, cur) if self.compensation_minor is not None else None
+            ),
+        )

@@ -1,0 +1,94 @@
+"""duly invoices list|issue|void."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from duly.cli import DATE, current_org, handle_errors, org_option
+
+
+@click.group()
+def invoices():
+    """List, issue and void invoices."""
+
+
+@invoices.command("list")
+@org_option
+@click.option("--status", multiple=True, help="Filter by status (repeatable)")
+@click.option("--customer", "customer_code", help="Customer code")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def list_(org_slug, status, customer_code, fmt):
+    """List invoices."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from duly.customers.models import Customer
+    from duly.domain.errors import NotFound
+    from duly.domain.money import from_minor
+    from duly.invoicing.services import invoices_for
+
+    org = current_org(org_slug)
+    customer = None
+    if customer_code:
+        customer = Customer.objects.filter(organization=org, code=customer_code).first()
+        if customer is None:
+            raise NotFound(f"No customer with the code {customer_code!r}.")
+    rows = [
+        {
+            "id": inv.pk,
+            "number": inv.number,
+            "customer": inv.customer.name,
+            "kind": inv.kind,
+            "status": inv.status,
+            "issue_date": inv.issue_date.isoformat() if inv.issue_date else None,
+            "due_date": inv.due_date.isoformat() if inv.due_date else None,
+            "currency": inv.currency,
+            "total": str(from_minor(inv.total_minor, inv.currency)),
+            "balance": str(inv.balance),
+        }
+        for inv in invoices_for(org, status=status or None, customer=customer).order_by("issue_date", "id")
+    ]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("ID", "Number", "Customer", "Kind", "Status", "Issued", "Due", "Total", "Balance")
+    for r in rows:
+        table.add_row(str(r["id"]), r["number"] or "(draft)", r["customer"], r["kind"], r["status"],
+                      r["issue_date"] or "", r["due_date"] or "", f"{r['total']} {r['currency']}",
+                      f"{r['balance']} {r['currency']}")
+    Console().print(table)
+
+
+@invoices.command("issue")
+@org_option
+@click.argument("invoice_ids", nargs=-1, type=int, required=True)
+@click.option("--date", "issue_date", type=DATE, required=True, help="Issue date (YYYY-MM-DD)")
+@handle_errors
+def issue(org_slug, invoice_ids, issue_date):
+    """Issue draft invoices (by id)."""
+    from duly.invoicing.services import issue_invoice
+
+    org = current_org(org_slug)
+    for invoice_id in invoice_ids:
+        inv = issue_invoice(org, invoice_id, issue_date=issue_date)
+        click.echo(f"Issued {inv.number}: {inv.total} {inv.currency}, due {inv.due_date.isoformat()}")
+
+
+@invoices.command("void")
+@org_option
+@click.argument("number")
+@click.option("--reason", required=True, help="Why the invoice is void")
+@handle_errors
+def void(org_slug, number, reason):
+    """Void an issued invoice (by number)."""
+    from duly.invoicing.services import get_invoice_by_number, void_invoice
+
+    org = current_org(org_slug)
+    inv = void_invoice(org, get_invoice_by_number(org, number).pk, reason=reason)
+    click.echo(f"Voided {inv.number}: {inv.void_reason}")
+
+
+COMMANDS = [invoices]

@@ -1,0 +1,203 @@
+"""Invoices, their lines and attachments, and gapless number series."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+
+from duly.customers.models import CURRENCY_FIELD, Contract, Customer, Organization
+from duly.domain.money import from_minor
+
+
+class NumberSeries(models.Model):
+    """A numbering pattern per organization and document kind, e.g. ``INV-{year}-{seq:05}``."""
+
+    KIND_CHOICES = [("invoice", "Invoices"), ("credit_note", "Credit notes")]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="number_series")
+    kind = models.CharField(max_length=20, choices=KIND_CHOICES)
+    pattern = models.CharField(max_length=60, help_text="Placeholders: {year} and {seq} (e.g. {seq:05})")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "kind"], name="uniq_series_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.organization}: {self.kind} {self.pattern}"
+
+
+class SeriesCounter(models.Model):
+    """Last number used per series and year. Locked (SELECT ... FOR UPDATE) while issuing: gapless."""
+
+    series = models.ForeignKey(NumberSeries, on_delete=models.CASCADE, related_name="counters")
+    year = models.PositiveIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["series", "year"], name="uniq_counter_year")]
+
+
+class Invoice(models.Model):
+    KIND_STANDARD, KIND_DEPOSIT, KIND_CREDIT_NOTE, KIND_LATE_FEE = "standard", "deposit", "credit_note", "late_fee"
+    KIND_CHOICES = [
+        (KIND_STANDARD, "Invoice"),
+        (KIND_DEPOSIT, "Deposit invoice"),
+        (KIND_CREDIT_NOTE, "Credit note"),
+        (KIND_LATE_FEE, "Late-fee/interest invoice"),
+    ]
+    DRAFT, ISSUED, PARTIALLY_PAID, PAID, VOID, UNCOLLECTIBLE = (
+        "draft", "issued", "partially_paid", "paid", "void", "uncollectible",
+    )
+    STATUS_CHOICES = [
+        (DRAFT, "Draft"),
+        (ISSUED, "Issued"),
+        (PARTIALLY_PAID, "Partially paid"),
+        (PAID, "Paid"),
+        (VOID, "Void"),
+        (UNCOLLECTIBLE, "Uncollectible"),
+    ]
+    OPEN_STATUSES = (ISSUED, PARTIALLY_PAID)
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invoices")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices")
+    kind = models.CharField(max_length=12, choices=KIND_CHOICES, default=KIND_STANDARD)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=DRAFT)
+    number = models.CharField(max_length=40, null=True, blank=True)
+    currency = models.CharField(**CURRENCY_FIELD)
+    locale = models.CharField(max_length=10, default="en")
+    issue_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    service_period_start = models.DateField(null=True, blank=True)
+    service_period_end = models.DateField(null=True, blank=True)
+    # Fields customers may require.
+    po_number = models.CharField("PO number", max_length=100, blank=True)
+    buyer_reference = models.CharField(max_length=100, blank=True)
+    cost_centre = models.CharField(max_length=100, blank=True)
+    ap_contact = models.CharField("AP contact", max_length=200, blank=True)
+    billing_address = models.TextField(blank=True)
+    custom_fields = models.JSONField(default=dict, blank=True)
+    notes = models.TextField(blank=True)
+    # Set when issued, then frozen.
+    payment_terms_text = models.TextField(blank=True)
+    late_terms_text = models.TextField(blank=True)
+    rf_reference = models.CharField("RF creditor reference", max_length=25, blank=True)
+    related_invoice = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="related_documents",
+        help_text="Credit note: the corrected invoice. Late-fee invoice: the overdue invoice.",
+    )
+    # Amounts in minor units (frozen at issue).
+    line_total_minor = models.BigIntegerField(default=0)
+    allowance_total_minor = models.BigIntegerField(default=0)
+    charge_total_minor = models.BigIntegerField(default=0)
+    tax_exclusive_minor = models.BigIntegerField(default=0)
+    tax_total_minor = models.BigIntegerField(default=0)
+    total_minor = models.BigIntegerField(default=0, help_text="Tax inclusive total")
+    prepaid_minor = models.BigIntegerField(default=0, help_text="Deposit or credit deducted on the invoice")
+    tax_breakdown = models.JSONField(default=list, blank=True)
+    # Running amount settled by payments, customer credit and credit notes.
+    paid_minor = models.BigIntegerField(default=0)
+    void_reason = models.TextField(blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    paid_on = models.DateField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-issue_date", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "number"], condition=models.Q(number__isnull=False), name="uniq_invoice_number"
+            ),
+            models.CheckConstraint(condition=models.Q(paid_minor__gte=0), name="invoice_paid_nonnegative"),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "status", "due_date"]),
+            models.Index(fields=["customer", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"Draft #{self.pk}"
+
+    # Amount helpers (Decimal in major units) -------------------------------------------------
+    @property
+    def payable_minor(self) -> int:
+        return self.total_minor - self.prepaid_minor
+
+    @property
+    def balance_minor(self) -> int:
+        return self.payable_minor - self.paid_minor
+
+    def amount(self, field: str) -> Decimal:
+        return from_minor(getattr(self, field), self.currency)
+
+    @property
+    def total(self) -> Decimal:
+        return self.amount("total_minor")
+
+    @property
+    def balance(self) -> Decimal:
+        return from_minor(self.balance_minor, self.currency)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_credit_note(self) -> bool:
+        return self.kind == self.KIND_CREDIT_NOTE
+
+
+class InvoiceLine(models.Model):
+    TAX_CATEGORY_CHOICES = [
+        ("S", "Standard rate"),
+        ("Z", "Zero rated"),
+        ("E", "Exempt"),
+        ("AE", "Reverse charge"),
+        ("K", "Intra-community supply"),
+        ("G", "Export outside the EU"),
+        ("O", "Not subject to VAT"),
+    ]
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveIntegerField(default=1)
+    description = models.CharField(max_length=500)
+    quantity = models.DecimalField(max_digits=20, decimal_places=6)
+    unit = models.CharField(max_length=10, default="C62", help_text="UN/ECE rec. 20 unit code (C62 = one, HUR = hour)")
+    unit_price = models.DecimalField(max_digits=20, decimal_places=6, help_text="Net unit price")
+    discount_percent = models.DecimalField(max_digits=7, decimal_places=4, null=True, blank=True)
+    tax_category = models.CharField(max_length=2, choices=TAX_CATEGORY_CHOICES, default="S")
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
+    tax_exemption_reason = models.CharField(max_length=200, blank=True)
+    period_start = models.DateField(null=True, blank=True)
+    period_end = models.DateField(null=True, blank=True)
+    explanation = models.TextField(blank=True, help_text="How the amount was computed (tiers, usage, proration)")
+    net_minor = models.BigIntegerField(default=0)
+    discount_minor = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+def attachment_path(instance: "Attachment", filename: str) -> str:
+    return f"attachments/{instance.invoice.organization_id}/{instance.invoice_id}/{filename}"
+
+
+class Attachment(models.Model):
+    """A supporting document stored with an invoice (service report, timesheet)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path)
+    filename = models.CharField(max_length=200)
+    description = models.CharField(max_length=200, blank=True)
+    content_type = models.CharField(max_length=100, default="application/pdf")
+    size = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["invoice", "filename"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -1,0 +1,425 @@
+"""Invoice life cycle: draft → issued → partially paid → paid, or void / uncollectible.
+
+Every public function is one transaction. An issued invoice is immutable: it is corrected only by
+a credit note or a void. Totals always come from :func:`duly.domain.invoice_math.compute_totals`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from duly.customers.models import Contract, Customer, Organization
+from duly.customers.services import current_contract
+from duly.domain import invoice_math
+from duly.domain.errors import (
+    CurrencyMismatch,
+    CustomerNotActive,
+    InvalidState,
+    InvoiceImmutable,
+    InvoiceNotDraft,
+    NotFound,
+    RequiredFieldMissing,
+    ValidationError,
+)
+from duly.domain.late_fees import describe_policy
+from duly.domain.money import check_currency, to_decimal, to_minor
+from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.references import rf_for_invoice
+
+from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter
+
+DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
+#: Terms used when a customer has no contract: an exact due date 30 days after issue.
+DEFAULT_TERMS = PaymentTerms(kind="net", days=30)
+
+REQUIRED_FIELD_LABELS = {
+    "po_number": "PO number",
+    "cost_centre": "cost centre",
+    "ap_contact": "AP contact",
+    "billing_address": "billing address",
+    "buyer_reference": "buyer reference",
+}
+
+
+# --- number series -------------------------------------------------------------------------------
+def ensure_number_series(org: Organization) -> None:
+    for kind, pattern in DEFAULT_PATTERNS.items():
+        NumberSeries.objects.get_or_create(organization=org, kind=kind, defaults={"pattern": pattern})
+
+
+def validate_pattern(pattern: str) -> str:
+    try:
+        sample = pattern.format(year=2026, seq=1)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ValidationError(f"Invalid number pattern {pattern!r}: {exc}. Use {{year}} and {{seq}}.") from None
+    if "{seq" not in pattern or sample == pattern.format(year=2026, seq=2):
+        raise ValidationError(f"Number pattern {pattern!r} must contain {{seq}}.")
+    return pattern
+
+
+def next_number(org: Organization, kind: str, year: int) -> str:
+    """Take the next number of a series. Must run inside the issuing transaction: gapless.
+
+    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers with
+    IMMEDIATE transactions), so two concurrent issuers wait for each other, and a rolled-back issue
+    gives its number back.
+    """
+    series, _ = NumberSeries.objects.get_or_create(
+        organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
+    )
+    updated = SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
+    if not updated:
+        try:
+            with transaction.atomic():
+                SeriesCounter.objects.create(series=series, year=year, last_value=1)
+        except IntegrityError:
+            # Another issuer created the counter first; take our number after theirs.
+            SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
+    seq = SeriesCounter.objects.select_for_update().get(series=series, year=year).last_value
+    return series.pattern.format(year=year, seq=seq)
+
+
+# --- drafts ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LineData:
+    description: str
+    quantity: Decimal
+    unit_price: Decimal
+    unit: str = "C62"
+    tax_category: str = "S"
+    tax_rate: Decimal = Decimal(0)
+    discount_percent: Decimal | None = None
+    tax_exemption_reason: str = ""
+    period_start: date | None = None
+    period_end: date | None = None
+    explanation: str = ""
+
+
+def _get_invoice(org: Organization, invoice_id: int, lock: bool = False) -> Invoice:
+    qs = Invoice.objects.select_related("customer", "contract", "organization")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    try:
+        return qs.get(organization=org, pk=invoice_id)
+    except Invoice.DoesNotExist:
+        raise NotFound(f"Invoice {invoice_id} not found in {org.name}.", invoice_id=invoice_id) from None
+
+
+def get_invoice_by_number(org: Organization, number: str) -> Invoice:
+    try:
+        return Invoice.objects.select_related("customer", "contract").get(organization=org, number=number)
+    except Invoice.DoesNotExist:
+        raise NotFound(f"No invoice numbered {number!r} in {org.name}.", number=number) from None
+
+
+def _line_input(line: LineData | InvoiceLine) -> invoice_math.LineInput:
+    return invoice_math.LineInput(
+        quantity=to_decimal(line.quantity),
+        unit_price=to_decimal(line.unit_price),
+        tax_category=line.tax_category,
+        tax_rate=to_decimal(line.tax_rate),
+        discount_percent=to_decimal(line.discount_percent) if line.discount_percent is not None else None,
+    )
+
+
+def _check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    for i, line in enumerate(lines, 1):
+        if not line.description or not str(line.description).strip():
+            raise ValidationError(f"line {i}: a description is required.")
+    return invoice_math.compute_totals([_line_input(x) for x in lines], currency)
+
+
+@transaction.atomic
+def create_draft(
+    org: Organization,
+    customer: Customer,
+    lines: Sequence[LineData] = (),
+    *,
+    kind: str = Invoice.KIND_STANDARD,
+    contract: Contract | None = None,
+    currency: str | None = None,
+    service_period: tuple[date, date] | None = None,
+    related_invoice: Invoice | None = None,
+    notes: str = "",
+    custom_fields: dict | None = None,
+    **fields,
+) -> Invoice:
+    """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
+    if customer.organization_id != org.id:
+        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
+    if contract is not None and contract.customer_id != customer.id:
+        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
+    if customer.status == Customer.STATUS_TERMINATED:
+        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
+    if kind not in dict(Invoice.KIND_CHOICES):
+        raise ValidationError(f"Unknown invoice kind {kind!r}.")
+    currency = currency or (contract.currency if contract else customer.currency)
+    check_currency(currency)
+    if contract is not None and contract.currency != currency:
+        raise CurrencyMismatch(
+            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}."
+        )
+    _check_lines(lines, currency)
+    defaults = {
+        "po_number": contract.po_number if contract and contract.po_number else "",
+        "buyer_reference": customer.buyer_reference,
+        "cost_centre": customer.cost_centre,
+        "ap_contact": customer.ap_contact,
+        "billing_address": customer.invoice_address,
+    }
+    defaults.update({k: v for k, v in fields.items() if v is not None})
+    unknown = set(defaults) - set(REQUIRED_FIELD_LABELS)
+    if unknown:
+        raise ValidationError(f"Unknown invoice field(s): {sorted(unknown)}")
+    invoice = Invoice.objects.create(
+        organization=org,
+        customer=customer,
+        contract=contract,
+        kind=kind,
+        currency=currency,
+        locale=customer.locale,
+        service_period_start=service_period[0] if service_period else None,
+        service_period_end=service_period[1] if service_period else None,
+        related_invoice=related_invoice,
+        notes=notes,
+        custom_fields=custom_fields or {},
+        **defaults,
+    )
+    _write_lines(invoice, lines)
+    return invoice
+
+
+def _write_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
+    totals = _check_lines(lines, invoice.currency)
+    InvoiceLine.objects.bulk_create(
+        [
+            InvoiceLine(
+                invoice=invoice,
+                position=i,
+                description=line.description,
+                quantity=to_decimal(line.quantity),
+                unit=line.unit,
+                unit_price=to_decimal(line.unit_price),
+                discount_percent=line.discount_percent,
+                tax_category=line.tax_category,
+                tax_rate=to_decimal(line.tax_rate),
+                tax_exemption_reason=line.tax_exemption_reason,
+                period_start=line.period_start,
+                period_end=line.period_end,
+                explanation=line.explanation,
+                net_minor=to_minor(res.net_amount, invoice.currency),
+                discount_minor=to_minor(res.discount_amount, invoice.currency),
+            )
+            for i, (line, res) in enumerate(zip(lines, totals.lines), 1)
+        ]
+    )
+    _store_totals(invoice, totals)
+
+
+def _store_totals(invoice: Invoice, totals: invoice_math.InvoiceTotals) -> None:
+    cur = invoice.currency
+    invoice.line_total_minor = to_minor(totals.line_total, cur)
+    invoice.allowance_total_minor = to_minor(totals.allowance_total, cur)
+    invoice.charge_total_minor = to_minor(totals.charge_total, cur)
+    invoice.tax_exclusive_minor = to_minor(totals.tax_exclusive, cur)
+    invoice.tax_total_minor = to_minor(totals.tax_total, cur)
+    invoice.total_minor = to_minor(totals.tax_inclusive, cur)
+    invoice.tax_breakdown = [
+        {
+            "category": t.category,
+            "rate": str(t.rate),
+            "taxable_minor": to_minor(t.taxable_amount, cur),
+            "tax_minor": to_minor(t.tax_amount, cur),
+        }
+        for t in totals.tax_breakdown
+    ]
+    invoice.save()
+
+
+@transaction.atomic
+def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData]) -> Invoice:
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if invoice.status != Invoice.DRAFT:
+        raise InvoiceImmutable(f"Invoice {invoice} is {invoice.status}: an issued invoice can only be corrected "
+                               "by a credit note or a void.")
+    invoice.lines.all().delete()
+    _write_lines(invoice, lines)
+    return invoice
+
+
+def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
+    """Recompute a draft's totals from its stored lines (used after admin inline edits)."""
+    lines = list(invoice.lines.all())
+    totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency)
+    for line, res in zip(lines, totals.lines):
+        line.net_minor = to_minor(res.net_amount, invoice.currency)
+        line.discount_minor = to_minor(res.discount_amount, invoice.currency)
+    InvoiceLine.objects.bulk_update(lines, ["net_minor", "discount_minor"])
+    _store_totals(invoice, totals)
+    return totals
+
+
+def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
+                   content_type: str | None = None) -> Attachment:
+    """Store a supporting document with an invoice (allowed on drafts and issued invoices: it adds, never alters)."""
+    invoice = _get_invoice(org, invoice_id)
+    if not content:
+        raise ValidationError(f"Attachment {filename!r} is empty.")
+    if "/" in filename or "\\" in filename or filename.startswith("."):
+        raise ValidationError(f"Invalid attachment file name {filename!r}.")
+    ctype = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
+                     size=len(content), sha256=hashlib.sha256(content).hexdigest())
+    att.file.save(filename, ContentFile(content), save=False)
+    att.save()
+    return att
+
+
+# --- issuing -----------------------------------------------------------------------------------
+def missing_required_fields(invoice: Invoice) -> list[str]:
+    customer = invoice.customer
+    missing = [
+        REQUIRED_FIELD_LABELS[code]
+        for code in customer.required_fields
+        if not str(getattr(invoice, code, "") or "").strip()
+    ]
+    missing += [name for name in customer.custom_required_fields if not str(invoice.custom_fields.get(name, "")).strip()]
+    return missing
+
+
+def terms_for(invoice: Invoice) -> PaymentTerms:
+    if invoice.contract is not None:
+        return invoice.contract.payment_terms()
+    return DEFAULT_TERMS
+
+
+@transaction.atomic
+def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> Invoice:
+    """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it."""
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if invoice.status != Invoice.DRAFT:
+        raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",
+                              invoice=str(invoice))
+    customer = invoice.customer
+    if customer.status == Customer.STATUS_TERMINATED and invoice.kind != Invoice.KIND_CREDIT_NOTE:
+        raise CustomerNotActive(f"{customer.name} is terminated: the invoice cannot be issued.")
+    if not invoice.lines.exists():
+        raise ValidationError(f"Invoice {invoice} has no lines.")
+    missing = missing_required_fields(invoice)
+    if missing:
+        raise RequiredFieldMissing(
+            f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
+            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else "."),
+            field=missing[0], customer=customer.name,
+        )
+    if invoice.contract is None and invoice.kind != Invoice.KIND_CREDIT_NOTE:
+        invoice.contract = current_contract(customer, issue_date)
+    totals = recompute_totals(invoice)
+    if totals.tax_inclusive < 0:
+        raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
+    series = "credit_note" if invoice.is_credit_note else "invoice"
+    invoice.number = next_number(org, series, issue_date.year)
+    invoice.issue_date = issue_date
+    invoice.issued_at = timezone.now()
+    invoice.status = Invoice.ISSUED
+    invoice.rf_reference = rf_for_invoice(org.slug, invoice.number)
+    if invoice.is_credit_note:
+        invoice.due_date = None
+        invoice.payment_terms_text = ""
+    else:
+        terms = terms_for(invoice)
+        invoice.due_date = compute_due_date(terms, issue_date)
+        invoice.payment_terms_text = describe_terms(terms, issue_date)
+        if invoice.contract is not None:
+            invoice.late_terms_text = describe_policy(invoice.contract.late_fee_policy(), invoice.currency)
+    invoice.save()
+    if invoice.is_credit_note:
+        from duly.payments.services import apply_credit_note
+
+        apply_credit_note(invoice)
+    elif invoice.kind in (Invoice.KIND_STANDARD, Invoice.KIND_LATE_FEE):
+        from duly.payments.services import apply_customer_credit
+
+        apply_customer_credit(invoice, on=issue_date)
+    invoice.refresh_from_db()
+    return invoice
+
+
+@transaction.atomic
+def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if not reason or not reason.strip():
+        raise ValidationError("A reason is required to void an invoice.")
+    if invoice.status in (Invoice.VOID,):
+        raise InvalidState(f"Invoice {invoice} is already void.")
+    if invoice.status == Invoice.PAID or invoice.paid_minor > 0:
+        raise InvalidState(
+            f"Invoice {invoice} has payments applied; refund them or issue a credit note instead of voiding."
+        )
+    invoice.status = Invoice.VOID
+    invoice.void_reason = reason.strip()
+    invoice.voided_at = timezone.now()
+    invoice.save(update_fields=["status", "void_reason", "voided_at"])
+    return invoice
+
+
+@transaction.atomic
+def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if not invoice.is_open:
+        raise InvalidState(f"Only open invoices can be written off; {invoice} is {invoice.status}.")
+    invoice.status = Invoice.UNCOLLECTIBLE
+    invoice.void_reason = reason
+    invoice.save(update_fields=["status", "void_reason"])
+    return invoice
+
+
+@transaction.atomic
+def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
+                       lines: Sequence[LineData] | None = None, issue_date: date | None = None) -> Invoice:
+    """A credit note correcting an issued invoice: the whole invoice, or the given lines."""
+    original = _get_invoice(org, invoice_id, lock=True)
+    if original.status in (Invoice.DRAFT, Invoice.VOID) or original.is_credit_note:
+        raise InvalidState(f"Only an issued invoice can be credited; {original} is {original.status}.")
+    if lines is None:
+        lines = [
+            LineData(description=x.description, quantity=x.quantity, unit_price=x.unit_price, unit=x.unit,
+                     tax_category=x.tax_category, tax_rate=x.tax_rate, discount_percent=x.discount_percent,
+                     tax_exemption_reason=x.tax_exemption_reason, period_start=x.period_start,
+                     period_end=x.period_end)
+            for x in original.lines.all()
+        ]
+    note = create_draft(
+        org, original.customer, lines, kind=Invoice.KIND_CREDIT_NOTE, contract=original.contract,
+        currency=original.currency, related_invoice=original, notes=reason,
+        service_period=(original.service_period_start, original.service_period_end)
+        if original.service_period_start else None,
+        po_number=original.po_number, buyer_reference=original.buyer_reference, cost_centre=original.cost_centre,
+        ap_contact=original.ap_contact, billing_address=original.billing_address,
+    )
+    note.custom_fields = original.custom_fields
+    note.save(update_fields=["custom_fields"])
+    if note.total_minor > original.total_minor:
+        raise ValidationError(f"The credit note ({note.total_minor}) exceeds the invoice {original} it corrects.")
+    if issue_date is not None:
+        note = issue_invoice(org, note.pk, issue_date=issue_date)
+    return note
+
+
+def invoices_for(org: Organization, *, status: Iterable[str] | None = None, customer: Customer | None = None):
+    qs = Invoice.objects.filter(organization=org).select_related("customer")
+    if status:
+        qs = qs.filter(status__in=list(status))
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    return qs

@@ -1,0 +1,49 @@
+"""duly payments record."""
+
+from __future__ import annotations
+
+import click
+
+from duly.cli import DATE, current_org, handle_errors, org_option
+
+
+@click.group()
+def payments():
+    """Record and refund payments."""
+
+
+@payments.command("record")
+@org_option
+@click.option("--customer", "customer_code", required=True, help="Customer code")
+@click.option("--amount", required=True, help="Amount in major units, e.g. 1200.50")
+@click.option("--currency", required=True)
+@click.option("--method", required=True, help="card, bank_transfer, sepa_debit, ach_debit, paypal, check, cash")
+@click.option("--date", "received_on", type=DATE, required=True, help="Date received (YYYY-MM-DD)")
+@click.option("--reference", default="", help="External reference (bank/gateway id)")
+@click.option("--invoice", "invoice_numbers", multiple=True,
+              help="Allocate to invoice NUMBER[=AMOUNT] (repeatable); default oldest due first")
+@handle_errors
+def record(org_slug, customer_code, amount, currency, method, received_on, reference, invoice_numbers):
+    """Record a payment and allocate it to invoices."""
+    from duly.customers.models import Customer
+    from duly.domain.errors import NotFound
+    from duly.invoicing.services import get_invoice_by_number
+    from duly.payments.services import record_payment
+
+    org = current_org(org_slug)
+    customer = Customer.objects.filter(organization=org, code=customer_code).first()
+    if customer is None:
+        raise NotFound(f"No customer with the code {customer_code!r}.")
+    allocations = {}
+    for spec in invoice_numbers:
+        number, _, amt = spec.partition("=")
+        inv = get_invoice_by_number(org, number)
+        allocations[inv.pk] = amt or str(inv.balance)
+    payment = record_payment(org, customer, amount=amount, currency=currency.upper(), method=method,
+                             received_on=received_on, external_reference=reference, allocations=allocations or None)
+    applied = ", ".join(f"{a.invoice.number} {a.amount_minor}" for a in payment.allocations.select_related("invoice"))
+    click.echo(f"Recorded payment {payment.pk} of {amount} {currency.upper()} from {customer.name}"
+               + (f"; applied to {applied} (minor units)" if applied else ""))
+
+
+COMMANDS = [payments]

@@ -1,0 +1,92 @@
+"""Payments, their allocation to invoices, customer credit and refunds."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from duly.customers.models import CURRENCY_FIELD, Customer, Organization
+from duly.invoicing.models import Invoice
+
+METHOD_CHOICES = [
+    ("card", "Card"),
+    ("bank_transfer", "Bank transfer"),
+    ("sepa_debit", "SEPA direct debit"),
+    ("ach_debit", "ACH debit"),
+    ("paypal", "PayPal"),
+    ("check", "Check"),
+    ("cash", "Cash"),
+    ("credit", "Customer credit"),
+]
+
+
+class Payment(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payments")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(**CURRENCY_FIELD)
+    method = models.CharField(max_length=20, choices=METHOD_CHOICES)
+    received_on = models.DateField()
+    external_reference = models.CharField(max_length=120, blank=True)
+    note = models.TextField(blank=True)
+    refunded_minor = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_on", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="payment_positive"),
+            # The same bank/gateway reference is recorded once: re-importing is harmless.
+            models.UniqueConstraint(
+                fields=["organization", "method", "external_reference"],
+                condition=~models.Q(external_reference=""),
+                name="uniq_payment_external_ref",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.amount_minor} {self.currency} ({self.received_on})"
+
+
+class Allocation(models.Model):
+    """Part of a payment (or of customer credit) applied to one invoice."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations", null=True, blank=True)
+    credit_note = models.ForeignKey(
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_allocations"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
+    amount_minor = models.BigIntegerField()
+    applied_on = models.DateField()
+    from_credit = models.BooleanField(default=False, help_text="Applied from customer credit")
+
+    class Meta:
+        ordering = ["applied_on", "id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="allocation_positive")]
+
+
+class CreditEntry(models.Model):
+    """Customer credit ledger: + overpayment / credit note, − applied to an invoice or refunded."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_entries")
+    currency = models.CharField(**CURRENCY_FIELD)
+    amount_minor = models.BigIntegerField()
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True)
+    memo = models.CharField(max_length=200)
+    created_on = models.DateField()
+
+    class Meta:
+        ordering = ["created_on", "id"]
+        indexes = [models.Index(fields=["customer", "currency"])]
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.BigIntegerField()
+    refunded_on = models.DateField()
+    reason = models.CharField(max_length=200)
+    external_reference = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_positive")]

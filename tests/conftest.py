@@ -1,0 +1,87 @@
+"""Shared fixtures: organizations, customers and contracts built through the services."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import pytest
+
+ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+def pytest_collection_modifyitems(config, items):
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (make test-postgres)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def org(db):
+    from duly.customers.services import create_organization
+
+    return create_organization(
+        name="Atelier Lumière SARL", slug="atelier", country="FR", default_currency="EUR",
+        address_line1="12 rue des Lilas", postcode="75011", city="Paris", vat_id="FR40303265045",
+        iban="FR1420041010050500013M02606", bic="PSSTFRPPPAR", locale="fr_FR", timezone="Europe/Paris",
+        email="factures@atelier.example",
+    )
+
+
+@pytest.fixture
+def other_org(db):
+    from duly.customers.services import create_organization
+
+    return create_organization(
+        name="Northwind Consulting Ltd", slug="northwind", country="GB", default_currency="GBP",
+        address_line1="1 King Street", postcode="EC2V 8AU", city="London", vat_id="GB980780684",
+        locale="en_GB", timezone="Europe/London",
+    )
+
+
+@pytest.fixture
+def make_customer(org):
+    from duly.customers.services import create_customer
+
+    counter = {"n": 0}
+
+    def make(code=None, *, organization=None, **fields):
+        counter["n"] += 1
+        values = dict(
+            name=f"Client {counter['n']} SAS", country="FR", city="Lyon", address_line1="3 quai Perrache",
+            postcode="69002", currency="EUR", locale="fr_FR", timezone="Europe/Paris",
+            contacts=[{"name": "Camille Martin", "email": f"ap{counter['n']}@client.example",
+                       "role": "accounts_payable"}],
+        )
+        values.update(fields)
+        return create_customer(organization or org, code=code or f"C{counter['n']:03}", **values)
+
+    return make
+
+
+@pytest.fixture
+def customer(make_customer):
+    return make_customer("ACME", name="Acme Industries SAS")
+
+
+@pytest.fixture
+def make_contract(org):
+    from duly.customers.services import create_contract
+
+    def make(customer, reference=None, **fields):
+        fields.setdefault("start_date", date(2026, 1, 1))
+        return create_contract(org if customer.organization_id == org.id else customer.organization, customer,
+                               reference=reference or f"CTR-{customer.code}", **fields)
+
+    return make
+
+
+@pytest.fixture
+def contract(customer, make_contract):
+    from decimal import Decimal
+
+    return make_contract(customer, terms_kind="net", terms_days=30, late_fee_kind="interest_annual",
+                         late_rate_percent=Decimal("12"), late_fixed_fee="40.00")
