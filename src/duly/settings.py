@@ -138,3 +138,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DULY_LOG_LEVEL", "WARNING")},
 }
+
+# Jobs of the in-process scheduler (`duly serve`); each is `fn(now)` calling an idempotent service.
+DULY_SCHEDULED_JOBS = [
+    "duly.collections.tasks.scheduled_late_fees",
+]

@@ -7,8 +7,6 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from duly.domain.late_fees import LateFeePolicy
-from duly.domain.payment_terms import PaymentTerms
 from duly.domain.money import from_minor
 
 CURRENCY_FIELD = dict(max_length=3)
@@ -215,7 +213,9 @@ class Contract(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} ({self.customer})"
 
-    def payment_terms(self) -> PaymentTerms:
+    def payment_terms(self):
+        from duly.domain.payment_terms import PaymentTerms
+
         return PaymentTerms(
             kind=self.terms_kind,
             days=self.terms_days or 0,
@@ -224,7 +224,9 @@ class Contract(models.Model):
             country=self.customer.country if self.business_day_adjustment else None,
         )
 
-    def late_fee_policy(self) -> LateFeePolicy:
+    def late_fee_policy(self):
+        from duly.domain.late_fees import LateFeePolicy
+
         cur = self.currency
         return LateFeePolicy(
             kind=self.late_fee_kind,

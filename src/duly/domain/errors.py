@@ -134,3 +134,15 @@ class ForgedRequest(DomainError):
 class CrossOrganization(DomainError):
     code = "cross_organization"
     http_status = 404
+
+
+class UnknownHolidayCountry(InvalidTerms):
+    code = "unknown_holiday_country"
+
+
+class InvalidLateFeePolicy(InvalidTerms):
+    code = "invalid_late_fee_policy"
+
+
+class InvalidReference(ValidationError):
+    code = "invalid_reference"

@@ -1,0 +1,235 @@
+"""A realistic demo organization: ~30 customers in 5 countries and languages, 6 months of history.
+
+Everything is created through the services, exactly as a bookkeeper would, so the demo also proves
+the whole chain works. The data is reproducible (seeded random) and ends on ``as_of``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from dateutil.relativedelta import relativedelta
+from django.db import transaction
+
+DEMO_SLUG = "demo"
+DEMO_USER = "admin"
+DEMO_PASSWORD = "duly-demo-2026"
+
+# (code, name, country, city, postcode, street, currency, locale, timezone, segment, payer profile)
+CUSTOMERS = [
+    ("LUMEN", "Lumen Architectes SARL", "FR", "Paris", "75003", "8 rue de Bretagne", "EUR", "fr_FR", "Europe/Paris", "agency", "reliable"),
+    ("BOULANG", "Boulangeries Réunies SA", "FR", "Lyon", "69002", "14 quai Saint-Antoine", "EUR", "fr_FR", "Europe/Paris", "retail", "late"),
+    ("VERDON", "Hôtel du Verdon", "FR", "Castellane", "04120", "2 place Marcel Sauvaire", "EUR", "fr_FR", "Europe/Paris", "hospitality", "reliable"),
+    ("ORCA", "Orca Logistique SAS", "FR", "Marseille", "13002", "40 boulevard des Dames", "EUR", "fr_FR", "Europe/Paris", "logistics", "chronic"),
+    ("PIXEL", "Pixel & Papier SAS", "FR", "Nantes", "44000", "5 rue Kervégan", "EUR", "fr_FR", "Europe/Paris", "agency", "partial"),
+    ("MIRABEL", "Clinique Mirabel", "FR", "Bordeaux", "33000", "21 cours de l'Intendance", "EUR", "fr_FR", "Europe/Paris", "healthcare", "reliable"),
+    ("KRAFT", "Kraftwerk Maschinenbau GmbH", "DE", "Stuttgart", "70173", "Königstraße 10", "EUR", "de_DE", "Europe/Berlin", "manufacturing", "reliable"),
+    ("HANSE", "Hanse Logistik AG", "DE", "Hamburg", "20095", "Mönckebergstraße 7", "EUR", "de_DE", "Europe/Berlin", "logistics", "late"),
+    ("BERGER", "Berger & Söhne KG", "DE", "München", "80331", "Marienplatz 1", "EUR", "de_DE", "Europe/Berlin", "retail", "reliable"),
+    ("SPREE", "Spree Software GmbH", "DE", "Berlin", "10117", "Friedrichstraße 68", "EUR", "de_DE", "Europe/Berlin", "saas", "partial"),
+    ("RHEIN", "Rheinhotel Düsseldorf GmbH", "DE", "Düsseldorf", "40213", "Königsallee 11", "EUR", "de_DE", "Europe/Berlin", "hospitality", "chronic"),
+    ("ALPEN", "Alpen Consulting GmbH", "DE", "Freiburg", "79098", "Kaiser-Joseph-Straße 200", "EUR", "de_DE", "Europe/Berlin", "consulting", "reliable"),
+    ("SOLMAR", "Solmar Hoteles SL", "ES", "Málaga", "29001", "Calle Larios 5", "EUR", "es_ES", "Europe/Madrid", "hospitality", "late"),
+    ("IBERIA", "Iberia Diseño SL", "ES", "Madrid", "28013", "Gran Vía 32", "EUR", "es_ES", "Europe/Madrid", "agency", "reliable"),
+    ("TAPAS", "Grupo Tapas y Más SA", "ES", "Barcelona", "08002", "La Rambla 100", "EUR", "es_ES", "Europe/Madrid", "retail", "chronic"),
+    ("OLIVO", "Olivo Energía SL", "ES", "Sevilla", "41004", "Avenida de la Constitución 20", "EUR", "es_ES", "Europe/Madrid", "energy", "reliable"),
+    ("FARO", "Faro Abogados SLP", "ES", "Valencia", "46002", "Calle de la Paz 8", "EUR", "es_ES", "Europe/Madrid", "legal", "partial"),
+    ("THAMES", "Thames Analytics Ltd", "GB", "London", "EC2A 4BX", "20 Worship Street", "GBP", "en_GB", "Europe/London", "saas", "reliable"),
+    ("PENNINE", "Pennine Outdoor Ltd", "GB", "Leeds", "LS1 5AX", "12 Park Row", "GBP", "en_GB", "Europe/London", "retail", "late"),
+    ("HARBOUR", "Harbour View Hotels plc", "GB", "Bristol", "BS1 4QA", "1 Harbourside", "GBP", "en_GB", "Europe/London", "hospitality", "reliable"),
+    ("CASTLE", "Castle & Crown Legal LLP", "GB", "Edinburgh", "EH1 2NG", "3 Castle Street", "GBP", "en_GB", "Europe/London", "legal", "chronic"),
+    ("HUDSON", "Hudson Creative Inc.", "US", "New York", "10013", "250 Hudson Street", "USD", "en_US", "America/New_York", "agency", "reliable"),
+    ("PRAIRIE", "Prairie Foods LLC", "US", "Chicago", "60601", "150 N Michigan Ave", "USD", "en_US", "America/Chicago", "retail", "late"),
+    ("SIERRA", "Sierra Cloud Systems Inc.", "US", "San Francisco", "94105", "101 Mission Street", "USD", "en_US", "America/Los_Angeles", "saas", "partial"),
+    ("BAYOU", "Bayou Events LLC", "US", "New Orleans", "70130", "600 Decatur Street", "USD", "en_US", "America/Chicago", "events", "reliable"),
+    ("NEVA", "Neva Digital LLC", "RU", "Saint Petersburg", "191186", "Nevsky Prospekt 28", "EUR", "ru_RU", "Europe/Moscow", "agency", "reliable"),
+    ("VOLGA", "Volga Trade LLC", "RU", "Kazan", "420111", "Baumana Street 9", "EUR", "ru_RU", "Europe/Moscow", "logistics", "late"),
+    ("TAIGA", "Taiga Hotels JSC", "RU", "Moscow", "125009", "Tverskaya Street 3", "EUR", "ru_RU", "Europe/Moscow", "hospitality", "chronic"),
+    ("ADRIA", "Adria Yachting d.o.o.", "FR", "Nice", "06000", "10 quai des États-Unis", "EUR", "en_GB", "Europe/Paris", "hospitality", "reliable"),
+    ("NORD", "Nordlicht Medien GmbH", "DE", "Köln", "50667", "Hohe Straße 52", "EUR", "de_DE", "Europe/Berlin", "agency", "late"),
+]
+
+TERMS = [
+    dict(terms_kind="net", terms_days=30),
+    dict(terms_kind="net", terms_days=14),
+    dict(terms_kind="end_of_month", terms_days=30),
+    dict(terms_kind="day_of_next_month", terms_day_of_month=10),
+    dict(terms_kind="net", terms_days=45, business_day_adjustment="following"),
+    dict(terms_kind="on_receipt", terms_days=0),
+]
+LATE_POLICIES = [
+    dict(late_fee_kind="eu_statutory", reference_rate_percent=Decimal("2.15")),
+    dict(late_fee_kind="interest_annual", late_rate_percent=Decimal("10"), late_grace_days=5),
+    dict(late_fee_kind="interest_monthly", late_rate_percent=Decimal("1.5"), late_cap_percent=Decimal("15")),
+    dict(late_fee_kind="fixed_fee", late_fixed_fee="25"),
+    dict(late_fee_kind="none"),
+]
+SERVICES = {
+    "agency": [("Brand design retainer", "MON", "2400"), ("Campaign production", "HUR", "95"), ("Stock licences", "C62", "35")],
+    "retail": [("Point-of-sale support plan", "MON", "450"), ("On-site technician", "HUR", "80")],
+    "hospitality": [("Booking engine subscription", "MON", "690"), ("Channel manager add-on", "MON", "120"), ("Staff training", "DAY", "780")],
+    "logistics": [("Fleet tracking seats", "C62", "19"), ("Route optimisation", "MON", "850")],
+    "healthcare": [("Patient portal hosting", "MON", "1200"), ("Support hours", "HUR", "110")],
+    "manufacturing": [("Maintenance contract", "MON", "3100"), ("Engineering consultancy", "HUR", "140")],
+    "saas": [("Analytics platform seats", "C62", "49"), ("Premium support", "MON", "300")],
+    "consulting": [("Advisory days", "DAY", "1150"), ("Workshop facilitation", "DAY", "900")],
+    "energy": [("Metering data service", "MON", "1750"), ("Consulting hours", "HUR", "125")],
+    "legal": [("Document automation licence", "MON", "980"), ("Implementation hours", "HUR", "150")],
+    "events": [("Event ticketing platform", "MON", "520"), ("On-site staff", "DAY", "600")],
+}
+VAT = {"FR": Decimal("20"), "DE": Decimal("19"), "ES": Decimal("21")}
+FIRST_NAMES = {"FR": ["Camille", "Julien", "Élodie"], "DE": ["Anna", "Lukas", "Jürgen"], "ES": ["Lucía", "Javier", "María"],
+               "GB": ["Olivia", "James", "Harriet"], "US": ["Emily", "Michael", "Dana"], "RU": ["Anna", "Dmitry", "Olga"]}
+LAST_NAMES = {"FR": ["Moreau", "Lefèvre"], "DE": ["Schmidt", "Weber"], "ES": ["García", "Fernández"],
+              "GB": ["Taylor", "Evans"], "US": ["Johnson", "Rivera"], "RU": ["Ivanova", "Petrov"]}
+
+
+@dataclass
+class DemoSummary:
+    organization: str
+    username: str
+    password: str
+    customers: int = 0
+    invoices: int = 0
+    payments: int = 0
+    already_seeded: bool = False
+    open_by_currency: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        if self.already_seeded:
+            return f"Demo organization {self.organization} already exists; login {self.username} / {self.password}."
+        return (f"Seeded {self.organization}: {self.customers} customers, {self.invoices} invoices, "
+                f"{self.payments} payments. Admin login: {self.username} / {self.password}")
+
+
+def _tax(country_seller: str, customer_country: str) -> tuple[str, Decimal, str]:
+    """VAT for a French seller: domestic 20%, EU B2B reverse charge, export outside the EU."""
+    if customer_country == country_seller:
+        return "S", VAT[country_seller], ""
+    if customer_country in ("DE", "ES"):
+        return "AE", Decimal(0), "Reverse charge (Article 196, Directive 2006/112/EC)"
+    return "G", Decimal(0), "Export outside the EU"
+
+
+def seed_demo(*, as_of: date, seed: int = 2026) -> DemoSummary:
+    from duly.customers.models import Organization
+
+    existing = Organization.objects.filter(slug=DEMO_SLUG).first()
+    if existing:
+        return DemoSummary(existing.name, DEMO_USER, DEMO_PASSWORD, already_seeded=True)
+    rng = random.Random(seed)
+    org = _seed_org()
+    summary = DemoSummary(org.name, DEMO_USER, DEMO_PASSWORD)
+    start = (as_of - relativedelta(months=6)).replace(day=1)
+    for i, row in enumerate(CUSTOMERS):
+        customer, contract = _seed_customer(org, row, i, start, rng)
+        summary.customers += 1
+        inv, pay = _seed_history(org, customer, contract, row[-1], start, as_of, rng)
+        summary.invoices += inv
+        summary.payments += pay
+    return summary
+
+
+@transaction.atomic
+def _seed_org():
+    from duly.customers import services
+
+    org = services.create_organization(
+        name="Brightwave Studio SAS", slug=DEMO_SLUG, trading_name="Brightwave", country="FR",
+        default_currency="EUR", address_line1="27 rue du Faubourg Saint-Antoine", postcode="75011", city="Paris",
+        vat_id="FR40303265045", registration_id="RCS Paris 303 265 045", iban="FR1420041010050500013M02606",
+        bic="PSSTFRPPPAR", bank_name="La Banque Postale", email="billing@brightwave.example",
+        phone="+33 1 84 88 00 00", website="https://brightwave.example", brand_color="#0B6E4F", locale="fr_FR",
+        timezone="Europe/Paris",
+    )
+    services.add_member(org, username=DEMO_USER, email="admin@brightwave.example", password=DEMO_PASSWORD,
+                        role="owner", superuser=True)
+    return org
+
+
+def _seed_customer(org, row, i, start, rng):
+    from duly.customers import services
+
+    code, name, country, city, postcode, street, currency, locale, tz, segment, profile = row
+    first, last = FIRST_NAMES[country], LAST_NAMES[country]
+    contacts = [
+        {"name": f"{first[i % 3]} {last[i % 2]}", "email": f"ap@{code.lower()}.example", "role": "accounts_payable",
+         "birthday": date(1980 + i % 20, 1 + i % 12, 1 + i % 28)},
+        {"name": f"{first[(i + 1) % 3]} {last[(i + 1) % 2]}", "email": f"finance@{code.lower()}.example",
+         "role": "billing"},
+    ]
+    required = []
+    if i % 5 == 0:
+        required.append("po_number")
+    if i % 7 == 0:
+        required.append("cost_centre")
+    customer = services.create_customer(
+        org, code=code, name=name, country=country, city=city, postcode=postcode, address_line1=street,
+        currency=currency, locale=locale, timezone=tz, segment=segment, tags=[profile], contacts=contacts,
+        required_fields=required, cost_centre=f"CC-{100 + i}" if "cost_centre" in required else "",
+        tax_id={"FR": f"FR{10 + i}123456789", "DE": f"DE{100000000 + i * 7919}", "ES": f"ESB{10000000 + i}",
+                "GB": f"GB{100000000 + i * 31}"}.get(country, ""),
+        preferred_payment_method=["bank_transfer", "sepa_debit", "card", "bank_transfer"][i % 4]
+        if currency == "EUR" else ["bank_transfer", "card", "ach_debit"][i % 3],
+    )
+    contract = services.create_contract(
+        org, customer, reference=f"CTR-2026-{i + 1:03}", start_date=start, currency=currency,
+        billing_frequency="monthly", po_number=f"PO-{4500 + i * 13}" if "po_number" in required else "",
+        **TERMS[i % len(TERMS)],
+        **(LATE_POLICIES[i % len(LATE_POLICIES)] if currency == "EUR" or i % len(LATE_POLICIES) != 0
+           else LATE_POLICIES[1]),
+    )
+    return customer, contract
+
+
+def _seed_history(org, customer, contract, profile, start, as_of, rng) -> tuple[int, int]:
+    from duly.invoicing import services as inv_services
+    from duly.payments.services import record_payment
+
+    invoices = payments = 0
+    category, rate, reason = _tax(org.country, customer.country)
+    catalog = SERVICES[customer.segment]
+    month = start
+    while month + relativedelta(months=1) <= as_of:
+        period_end = month + relativedelta(months=1) - timedelta(days=1)
+        issue = period_end + timedelta(days=1)
+        if issue > as_of:
+            break
+        lines = []
+        for desc, unit, price in rng.sample(catalog, k=min(len(catalog), rng.randint(1, 2))):
+            qty = Decimal(1) if unit == "MON" else Decimal(rng.randint(2, 40))
+            lines.append(inv_services.LineData(
+                description=f"{desc} — {month:%B %Y}", quantity=qty, unit=unit, unit_price=Decimal(price),
+                tax_category=category, tax_rate=rate, tax_exemption_reason=reason, period_start=month,
+                period_end=period_end,
+            ))
+        draft = inv_services.create_draft(org, customer, lines, contract=contract,
+                                          service_period=(month, period_end))
+        invoice = inv_services.issue_invoice(org, draft.pk, issue_date=issue)
+        invoices += 1
+        paid_on, fraction = _payment_plan(profile, invoice.due_date, rng)
+        if paid_on is not None and paid_on <= as_of and invoice.balance > 0:
+            amount = (invoice.balance * fraction).quantize(Decimal(1) / (10 ** 2)) if fraction < 1 else invoice.balance
+            if amount > 0:
+                record_payment(org, customer, amount=amount, currency=invoice.currency,
+                               method=customer.preferred_payment_method, received_on=paid_on,
+                               external_reference=f"DEMO-{invoice.number}", allocations={invoice.pk: amount})
+                payments += 1
+        month += relativedelta(months=1)
+    return invoices, payments
+
+
+def _payment_plan(profile: str, due: date, rng: random.Random) -> tuple[date | None, Decimal]:
+    if profile == "reliable":
+        return due - timedelta(days=rng.randint(0, 6)), Decimal(1)
+    if profile == "late":
+        return due + timedelta(days=rng.randint(8, 35)), Decimal(1)
+    if profile == "partial":
+        return due + timedelta(days=rng.randint(-3, 20)), Decimal(rng.choice(["0.5", "0.6", "1", "1"]))
+    # chronic: often very late, sometimes never
+    if rng.random() < 0.35:
+        return None, Decimal(0)
+    return due + timedelta(days=rng.randint(30, 90)), Decimal(rng.choice(["0.4", "1"]))

@@ -1,0 +1,23 @@
+"""``duly serve``: waitress (a production WSGI server) plus the in-process scheduler."""
+
+from __future__ import annotations
+
+from django.core.management import call_command
+
+
+def serve(*, host: str, port: int, threads: int = 8, scheduler: bool = True, interval: int = 300) -> None:
+    from waitress import serve as waitress_serve
+
+    from duly.scheduler import SchedulerThread
+    from duly.wsgi import application
+
+    call_command("migrate", interactive=False, verbosity=0)
+    thread = None
+    if scheduler:
+        thread = SchedulerThread(interval)
+        thread.start()
+    try:
+        waitress_serve(application, host=host, port=port, threads=threads, ident="duly")
+    finally:
+        if thread is not None:
+            thread.stop()
