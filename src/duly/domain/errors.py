@@ -146,3 +146,16 @@ class InvalidLateFeePolicy(InvalidTerms):
 
 class InvalidReference(ValidationError):
     code = "invalid_reference"
+
+
+class InvalidDocumentData(ValidationError):
+    """Invoice data an e-invoice standard forbids (e.g. an exemption reason on a standard-rated line)."""
+
+    code = "invalid_document_data"
+
+
+class EInvoiceInvalid(DomainError):
+    """A rendered or received e-invoice breaks official EN 16931 (or Duly's) rules; ``rule_ids`` lists them."""
+
+    code = "einvoice_invalid"
+    http_status = 422
