@@ -33,9 +33,10 @@ def test_eu_statutory_fee_invoice_references_the_overdue_invoice(org, customer, 
     fees = {f.kind: f for f in LateFee.objects.filter(invoice=late)}
     # EUR 40 fixed compensation, once per invoice
     assert fees["compensation"].amount_minor == 4000
-    # interest: 1,000.00 × (2.15 + 8)% × 31 days / 365 = 8.62 (31 days late on 3 March)
+    # interest is charged per complete month: February = 1,000.00 × (2.15 + 8)% × 28 / 365 = 7.79
+    # (March is still running on 3 March and is charged once complete)
     interest = sum(f.amount_minor for f in LateFee.objects.filter(invoice=late, kind="interest"))
-    assert interest == 862
+    assert interest == 779
     assert fee_invoice.total_minor == 4000 + interest
 
 
