@@ -201,3 +201,85 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class InvoiceAllowanceCharge(models.Model):
+    """A document-level allowance (EN 16931 BG-20) or charge (BG-21) of an invoice.
+
+    Duly's own invoices rarely need them; imported invoices (``duly invoices import-ubl``) keep
+    them here so their totals come back identical. Amounts are absolute (minor units).
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="allowances_charges")
+    position = models.PositiveIntegerField(default=1)
+    is_charge = models.BooleanField(default=False)
+    amount_minor = models.BigIntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    reason_code = models.CharField(max_length=10, blank=True, help_text="UNCL5189 (allowance) or UNCL7161 (charge)")
+    tax_category = models.CharField(max_length=2, choices=InvoiceLine.TAX_CATEGORY_CHOICES, default="S")
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
+    tax_exemption_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{'Charge' if self.is_charge else 'Allowance'}: {self.reason or self.reason_code}"
+
+
+class DocumentBranding(models.Model):
+    """How an organization's documents look, beyond the logo and brand colour on the organization.
+
+    Templates themselves are overridden on disk: ``duly/documents/<org slug>/<name>.html`` in a
+    directory of ``settings.DULY_DOCUMENT_TEMPLATE_DIRS`` or in the package templates (see
+    :mod:`duly.invoicing.pdf`).
+    """
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="document_branding")
+    font_family = models.CharField(
+        max_length=200, blank=True, help_text="CSS font family, e.g. 'DejaVu Serif' (default DejaVu Sans)"
+    )
+    font_file = models.FileField(upload_to="fonts/", blank=True, help_text="Optional TTF/OTF/WOFF for the font family")
+    footer_text = models.CharField(max_length=500, blank=True, help_text="Printed at the foot of every page")
+
+    def __str__(self) -> str:
+        return f"Branding of {self.organization}"
+
+
+class StoredDocument(models.Model):
+    """A rendered document of an issued invoice: rendered once, then never changed.
+
+    The bytes are what the customer received; a later template or code change never alters them.
+    """
+
+    FORMAT_PDF, FORMAT_UBL, FORMAT_FACTURX, FORMAT_CII = "pdf", "ubl", "facturx", "cii"
+    FORMAT_CHOICES = [
+        (FORMAT_PDF, "PDF"),
+        (FORMAT_UBL, "UBL 2.1 (Peppol BIS Billing 3.0)"),
+        (FORMAT_FACTURX, "Factur-X (PDF/A-3 with CII)"),
+        (FORMAT_CII, "UN/CEFACT CII"),
+    ]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="stored_documents")
+    format = models.CharField(max_length=10, choices=FORMAT_CHOICES)
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    content = models.BinaryField()
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["invoice", "format"]
+        constraints = [models.UniqueConstraint(fields=["invoice", "format"], name="uniq_stored_document_format")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            from duly.domain.errors import InvoiceImmutable
+
+            raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be changed.")
+        super().save(*args, **kwargs)
