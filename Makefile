@@ -13,11 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian tools the tests use: pdftoppm (poppler-utils) renders PDF pages to PNG; chromium drives the portal tests.
+# Debian tools the tests use: pdftoppm (poppler-utils) renders PDF pages to PNG for people to look at.
 sysdeps:
 	@missing=""; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \
