@@ -1,0 +1,164 @@
+"""Property tests of :func:`compute_totals`: the EN 16931 identities hold for any valid input."""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP
+from decimal import Decimal as D
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from duly.domain.invoice_math import (
+    ZERO_RATE_CATEGORIES,
+    AllowanceCharge,
+    InvoiceTotals,
+    LineInput,
+    compute_totals,
+    totals_to_minor,
+)
+from duly.domain.money import exponent, from_minor
+
+CURRENCIES = ["JPY", "EUR", "BHD", "CLF"]  # exponents 0, 2, 3, 4
+CATEGORIES = ["S", "S", "S", "Z", "E", "AE", "K", "G", "O", "L", "M"]
+RATES = [D("0"), D("2.1"), D("5.5"), D("7"), D("8.1"), D("10"), D("19"), D("20"), D("21"), D("25"), D("27")]
+
+
+def q(currency: str) -> D:
+    return D(1).scaleb(-exponent(currency))
+
+
+@st.composite
+def line_inputs(draw, currency: str, negative: bool = False) -> LineInput:
+    quantity = draw(st.decimals(min_value=0, max_value=10_000, places=draw(st.integers(0, 4))))
+    if negative and draw(st.booleans()):
+        quantity = -quantity
+    price = draw(st.decimals(min_value=0, max_value=100_000, places=draw(st.integers(0, 6))))
+    base = draw(st.sampled_from([D(1), D(1), D(10), D(100), D("0.5"), D(3)]))
+    category = draw(st.sampled_from(CATEGORIES))
+    rate = D(0) if category in ZERO_RATE_CATEGORIES else draw(st.sampled_from(RATES))
+    discount_percent = discount_amount = None
+    kind = draw(st.sampled_from(["none", "none", "percent", "amount"]))
+    if kind == "percent":
+        discount_percent = draw(st.decimals(min_value=0, max_value=100, places=2))
+    elif kind == "amount":
+        gross = abs(quantity * price / base).quantize(q(currency), rounding=ROUND_HALF_UP)
+        fraction = draw(st.decimals(min_value=0, max_value=1, places=3))
+        discount_amount = (gross * fraction).quantize(q(currency), rounding=ROUND_DOWN)
+    return LineInput(quantity=quantity, unit_price=price, tax_category=category, tax_rate=rate,
+                     discount_percent=discount_percent, discount_amount=discount_amount, base_quantity=base)
+
+
+@st.composite
+def allowance_charges(draw, currency: str) -> AllowanceCharge:
+    category = draw(st.sampled_from(CATEGORIES))
+    rate = D(0) if category in ZERO_RATE_CATEGORIES else draw(st.sampled_from(RATES))
+    if draw(st.booleans()):
+        minor = draw(st.integers(0, 10_000_000))
+        amount, percent = D(minor).scaleb(-exponent(currency)), None
+    else:
+        amount, percent = None, draw(st.decimals(min_value=0, max_value=50, places=2))
+    return AllowanceCharge(is_charge=draw(st.booleans()), amount=amount, percent=percent,
+                           tax_category=category, tax_rate=rate)
+
+
+@st.composite
+def invoices(draw, negative: bool = False):
+    currency = draw(st.sampled_from(CURRENCIES))
+    lines = draw(st.lists(line_inputs(currency, negative), max_size=12))
+    acs = draw(st.lists(allowance_charges(currency), max_size=4))
+    prepaid = D(draw(st.integers(0, 10**9))).scaleb(-exponent(currency))
+    rounding = D(draw(st.integers(-99, 99))).scaleb(-exponent(currency))
+    return currency, lines, acs, prepaid, rounding
+
+
+def all_amounts(t: InvoiceTotals) -> list[D]:
+    values = [t.line_total, t.allowance_total, t.charge_total, t.tax_exclusive, t.tax_total, t.tax_inclusive,
+              t.prepaid, t.rounding, t.payable]
+    values += [v for r in t.lines for v in (r.net_amount, r.discount_amount)]
+    values += [v for s in t.tax_breakdown for v in (s.taxable_amount, s.tax_amount)]
+    return values
+
+
+@settings(max_examples=300, deadline=None)
+@given(invoices(negative=True))
+def test_en16931_identities(invoice):
+    currency, lines, acs, prepaid, rounding = invoice
+    t = compute_totals(lines, currency, acs, prepaid, rounding, allow_negative=True)
+
+    assert sum((r.net_amount for r in t.lines), D(0)) == t.line_total                      # BT-106
+    assert t.tax_exclusive == t.line_total - t.allowance_total + t.charge_total             # BT-109
+    assert sum((s.taxable_amount for s in t.tax_breakdown), D(0)) == t.tax_exclusive        # BR-CO-13 / BT-116
+    assert sum((s.tax_amount for s in t.tax_breakdown), D(0)) == t.tax_total                # BR-CO-14
+    assert t.tax_exclusive + t.tax_total == t.tax_inclusive                                 # BR-CO-15
+    assert t.payable == t.tax_inclusive - t.prepaid + t.rounding                            # BR-CO-16
+    assert (t.prepaid, t.rounding) == (prepaid, rounding)
+
+    for s in t.tax_breakdown:                                                              # BR-CO-17
+        assert s.tax_amount == (s.taxable_amount * s.rate / 100).quantize(q(currency), rounding=ROUND_HALF_UP)
+        if s.category in ZERO_RATE_CATEGORIES:
+            assert s.rate == 0 and s.tax_amount == 0
+    assert len({(s.category, s.rate) for s in t.tax_breakdown}) == len(t.tax_breakdown)
+
+    for line, r in zip(lines, t.lines, strict=True):                                       # BT-131
+        base = (line.quantity * line.unit_price / line.base_quantity).quantize(q(currency), rounding=ROUND_HALF_UP)
+        assert r.net_amount == base - r.discount_amount
+        assert 0 <= abs(r.net_amount) <= abs(base)
+        assert r.net_amount == 0 or (r.net_amount < 0) == (base < 0)  # a discount never flips the sign
+        if line.discount_percent is not None:                                               # BT-136 = 137 x 138
+            expected = (base * line.discount_percent / 100).quantize(q(currency), rounding=ROUND_HALF_UP)
+            assert r.discount_amount == expected
+        elif line.discount_amount is not None:
+            assert r.discount_amount == (line.discount_amount if base >= 0 else -line.discount_amount)
+        else:
+            assert r.discount_amount == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(invoices(negative=True))
+def test_every_amount_has_exactly_the_currency_exponent(invoice):
+    currency, lines, acs, prepaid, rounding = invoice
+    t = compute_totals(lines, currency, acs, prepaid, rounding, allow_negative=True)
+    for value in all_amounts(t):
+        assert value.as_tuple().exponent == -exponent(currency), value
+        assert not (value == 0 and value.is_signed()), "negative zero"
+
+
+@settings(max_examples=150, deadline=None)
+@given(invoices(), st.randoms(use_true_random=False))
+def test_breakdown_does_not_depend_on_line_order(invoice, rnd):
+    currency, lines, acs, prepaid, rounding = invoice
+    shuffled = list(lines)
+    rnd.shuffle(shuffled)
+    a = compute_totals(lines, currency, acs, prepaid, rounding)
+    b = compute_totals(shuffled, currency, acs, prepaid, rounding)
+    assert a.tax_breakdown == b.tax_breakdown
+    assert (a.line_total, a.tax_total, a.payable) == (b.line_total, b.tax_total, b.payable)
+
+
+@settings(max_examples=150, deadline=None)
+@given(invoices())
+def test_negated_lines_mirror_the_invoice(invoice):
+    """A line with quantity -x is the exact mirror of the line with quantity x (half up is symmetric)."""
+    currency, lines, _acs, _prepaid, _rounding = invoice
+    positive = compute_totals(lines, currency)
+    mirrored = compute_totals(
+        [LineInput(quantity=-ln.quantity, unit_price=ln.unit_price, tax_category=ln.tax_category,
+                   tax_rate=ln.tax_rate, discount_percent=ln.discount_percent,
+                   discount_amount=ln.discount_amount, base_quantity=ln.base_quantity) for ln in lines],
+        currency, allow_negative=True,
+    )
+    assert [r.net_amount for r in mirrored.lines] == [-r.net_amount for r in positive.lines]
+    assert mirrored.tax_total == -positive.tax_total
+    assert mirrored.payable == -positive.payable
+
+
+@settings(max_examples=150, deadline=None)
+@given(invoices(negative=True))
+def test_totals_to_minor_round_trips(invoice):
+    currency, lines, acs, prepaid, rounding = invoice
+    t = compute_totals(lines, currency, acs, prepaid, rounding, allow_negative=True)
+    minor = totals_to_minor(t)
+    assert from_minor(minor["tax_inclusive_minor"], currency) == t.tax_inclusive
+    assert from_minor(minor["payable_minor"], currency) == t.payable
+    assert [from_minor(x["net_minor"], currency) for x in minor["lines"]] == [r.net_amount for r in t.lines]
+    assert all(type(v) is int for k, v in minor.items() if k.endswith("_minor"))
