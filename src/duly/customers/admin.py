@@ -90,6 +90,28 @@ class CustomerAdmin(OrgScopedAdmin):
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
     search_fields = ("code", "name", "tax_id", "contacts__email", "contacts__name")
     inlines = [ContactInline]
+    readonly_fields = ("statement_of_account",)
+
+    @admin.display(description="Statement of account (today)")
+    def statement_of_account(self, obj):
+        from datetime import date
+
+        from django.utils.html import format_html, format_html_join
+
+        from duly.insights.services import statement_of_account
+
+        if obj is None or obj.pk is None:
+            return "—"
+        st = statement_of_account(obj, as_of=date.today())
+        if not st["lines"]:
+            return "No open items."
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{} {}</td><td>{}</td></tr>",
+            ((l.number, l.issue_date, l.due_date or "", l.open_amount, l.currency, l.bucket) for l in st["lines"]),
+        )
+        totals = ", ".join(f"{v} {c}" for c, v in st["total_open"].items())
+        return format_html("<table><tr><th>Invoice</th><th>Issued</th><th>Due</th><th>Open</th><th>Aging</th></tr>"
+                           "{}</table><p><strong>Total open: {}</strong></p>", rows, totals)
 
     def save_formset(self, request, form, formset, change):
         for obj in formset.save(commit=False):

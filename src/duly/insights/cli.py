@@ -62,3 +62,47 @@ def aging_cmd(org_slug, as_of, fmt):
 
 
 COMMANDS = [report]
+
+
+@report.command("statement")
+@org_option
+@click.argument("customer_code")
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Statement date (default: today)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def statement_cmd(org_slug, customer_code, as_of, fmt):
+    """Statement of account for one customer: open items with their aging bucket."""
+    from duly.customers.models import Customer
+    from duly.domain.errors import NotFound
+    from duly.insights.services import statement_of_account
+
+    org = current_org(org_slug)
+    customer = Customer.objects.filter(organization=org, code=customer_code).first()
+    if customer is None:
+        raise NotFound(f"No customer with the code {customer_code!r}.")
+    st = statement_of_account(customer, as_of=as_of or date.today())
+    if fmt == "json":
+        click.echo(json.dumps({
+            "customer": customer.code, "as_of": st["as_of"].isoformat(),
+            "lines": [{"number": l.number, "issue_date": l.issue_date.isoformat(),
+                       "due_date": l.due_date.isoformat() if l.due_date else None, "currency": l.currency,
+                       "total": str(l.total), "open": str(l.open_amount), "days_past_due": l.days_past_due,
+                       "bucket": l.bucket} for l in st["lines"]],
+            "buckets": {c: {b: str(v) for b, v in bk.items()} for c, bk in st["buckets"].items()},
+            "total_open": {c: str(v) for c, v in st["total_open"].items()},
+            "credit": {c: str(v) for c, v in st["credit"].items()},
+        }, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Statement of account — {customer.name} — {st['as_of'].isoformat()}")
+    for col in ("Invoice", "Issued", "Due", "Total", "Open", "Days past due", "Bucket"):
+        table.add_column(col)
+    for l in st["lines"]:
+        table.add_row(l.number, l.issue_date.isoformat(), l.due_date.isoformat() if l.due_date else "",
+                      f"{l.total} {l.currency}", f"{l.open_amount} {l.currency}", str(l.days_past_due), l.bucket)
+    console = Console()
+    console.print(table)
+    for cur, total in st["total_open"].items():
+        console.print(f"Total open {total} {cur}" + (f" · credit {st['credit'][cur]} {cur}" if cur in st["credit"] else ""))

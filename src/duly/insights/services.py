@@ -124,7 +124,8 @@ def dso(org: Organization, *, as_of: date, days: int = 90) -> dict[str, Decimal 
     """Days sales outstanding per currency over the ``days`` before ``as_of``."""
     start = as_of - timedelta(days=days)
     ar = defaultdict(int)
-    for inv in _open_items(org, as_of=as_of).only("currency", "total_minor", "prepaid_minor", "paid_minor"):
+    for inv in _open_items(org, as_of=as_of).select_related(None).only("currency", "total_minor", "prepaid_minor",
+                                                                       "paid_minor"):
         ar[inv.currency] += inv.balance_minor
     sales = defaultdict(int)
     issued = Invoice.objects.filter(organization=org, issue_date__gt=start, issue_date__lte=as_of).exclude(
