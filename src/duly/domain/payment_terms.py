@@ -180,19 +180,17 @@ def summarize(terms: PaymentTerms, issue_date: date) -> TermsSummary:
     due = due_date(terms, issue_date)
     cal = terms.calendar()
     holiday = None
-    moved = ""
+    notes = [] if terms.kind == "on_receipt" else [_terms_label(terms, unadjusted)]
     if due != unadjusted:
         assert cal is not None
         holiday = cal.holiday_name(unadjusted)
-        why = f", a public holiday in {cal.country}" if holiday else ""
+        why = f", a public holiday in {cal.country}," if holiday else ""
         direction = "next" if due > unadjusted else "previous"
-        moved = f"; moved from {format_date(unadjusted, weekday=True)}{why} to the {direction} business day"
-    if terms.kind == "on_receipt":
-        text = f"Payment due on receipt, by {format_date(due)}"
-        if moved:
-            text += f" ({moved[2:]})"
-    else:
-        text = f"Payment due by {format_date(due)} ({_terms_label(terms, unadjusted)}{moved})"
+        notes.append(f"moved from {format_date(unadjusted, weekday=True)}{why} to the {direction} business day")
+    lead = "Payment due on receipt, by" if terms.kind == "on_receipt" else "Payment due by"
+    text = f"{lead} {format_date(due)}"
+    if notes:
+        text += f" ({'; '.join(notes)})"
     return TermsSummary(
         kind=terms.kind,
         issue_date=issue_date,
