@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from datetime import date
 
 import click
@@ -53,12 +54,13 @@ def aging_cmd(org_slug, as_of, fmt):
         table.add_row(r["name"], r["currency"], *(r["buckets"][b] for b in buckets), r["total_open"])
     for cur, t in data["totals"].items():
         table.add_row("[bold]Total[/bold]", cur, *(t["buckets"][b] for b in buckets), f"[bold]{t['total_open']}[/bold]")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
-    late = days_late(org)
     console.print("DSO (90 days): " + ", ".join(f"{c} {v if v is not None else 'n/a'}" for c, v in
-                                                 dso(org, as_of=as_of).items())
-                  + f" · average days late: {late.simple} (amount-weighted {late.weighted}) over {late.count} paid")
+                                                 dso(org, as_of=as_of).items()))
+    for cur, late in days_late(org).items():
+        console.print(f"Average days late ({cur}): {late.simple} (amount-weighted {late.weighted}) "
+                      f"over {late.count} paid invoices")
 
 
 COMMANDS = [report]
@@ -102,7 +104,7 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
     for l in st["lines"]:
         table.add_row(l.number, l.issue_date.isoformat(), l.due_date.isoformat() if l.due_date else "",
                       f"{l.total} {l.currency}", f"{l.open_amount} {l.currency}", str(l.days_past_due), l.bucket)
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for cur, total in st["total_open"].items():
         console.print(f"Total open {total} {cur}" + (f" · credit {st['credit'][cur]} {cur}" if cur in st["credit"] else ""))

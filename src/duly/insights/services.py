@@ -15,7 +15,7 @@ from django.db.models import Q, Sum
 
 from duly.customers.models import Customer, Organization
 from duly.domain import aging
-from duly.domain.money import from_minor
+from duly.domain.money import from_minor, round_money
 from duly.invoicing.models import Invoice
 
 RECEIVABLE_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
@@ -49,21 +49,23 @@ def aging_report(org: Organization, *, as_of: date) -> dict:
     customers = {i.customer_id: i.customer for i in invoices}
 
     def buckets(bt: aging.BucketTotals) -> dict:
-        return {b: str(bt.amounts[b]) for b in aging.BUCKETS}
+        return {b: str(round_money(bt.amounts[b], bt.currency)) for b in aging.BUCKETS}
 
     rows = []
     for cust_id, per_currency in report.by_customer.items():
         c = customers[cust_id]
         for currency, bt in sorted(per_currency.items()):
             rows.append({"code": c.code, "name": c.name, "currency": currency, "buckets": buckets(bt),
-                         "total_open": str(bt.total), "overdue": str(bt.overdue), "invoices": bt.count})
+                         "total_open": str(round_money(bt.total, currency)),
+                         "overdue": str(round_money(bt.overdue, currency)), "invoices": bt.count})
     rows.sort(key=lambda r: (r["name"], r["currency"]))
     return {
         "as_of": as_of.isoformat(),
         "organization": org.slug,
         "buckets": list(aging.BUCKETS),
         "customers": rows,
-        "totals": {cur: {"buckets": buckets(bt), "total_open": str(bt.total), "overdue": str(bt.overdue),
+        "totals": {cur: {"buckets": buckets(bt), "total_open": str(round_money(bt.total, cur)),
+                         "overdue": str(round_money(bt.overdue, cur)),
                          "invoices": bt.count}
                    for cur, bt in sorted(report.overall.items())},
     }
@@ -114,7 +116,8 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
         "customer": customer,
         "as_of": as_of,
         "lines": lines,
-        "buckets": {cur: dict(bt.amounts) for cur, bt in report.overall.items()},
+        "buckets": {cur: {b: round_money(v, cur) for b, v in bt.amounts.items()}
+                    for cur, bt in report.overall.items()},
         "total_open": {cur: bt.total for cur, bt in report.overall.items()},
         "credit": credit,
     }
@@ -139,15 +142,16 @@ def dso(org: Organization, *, as_of: date, days: int = 90) -> dict[str, Decimal 
     }
 
 
-def days_late(org: Organization, *, customer: Customer | None = None, since: date | None = None) -> aging.DaysLate:
-    """Average days late of paid invoices (simple and amount-weighted)."""
+def days_late(org: Organization, *, customer: Customer | None = None,
+              since: date | None = None) -> dict[str, aging.DaysLate]:
+    """Average days late of paid invoices (simple and amount-weighted), per currency."""
     qs = Invoice.objects.filter(organization=org, status=Invoice.PAID, kind__in=RECEIVABLE_KINDS,
                                 paid_on__isnull=False, due_date__isnull=False)
     if customer is not None:
         qs = qs.filter(customer=customer)
     if since is not None:
         qs = qs.filter(Q(issue_date__gte=since))
-    return aging.average_days_late(
-        [(due, paid, from_minor(total, cur)) for due, paid, total, cur in
-         qs.values_list("due_date", "paid_on", "total_minor", "currency")]
-    )
+    by_currency: dict[str, list] = defaultdict(list)
+    for due, paid, total, cur in qs.values_list("due_date", "paid_on", "total_minor", "currency"):
+        by_currency[cur].append((due, paid, from_minor(total, cur)))
+    return {cur: aging.average_days_late(items) for cur, items in sorted(by_currency.items())}
