@@ -66,9 +66,9 @@ def _indicator(parent: etree._Element, value: bool) -> None:
 
 
 class _CiiWriter:
-    def __init__(self, doc: InvoiceDocument) -> None:
+    def __init__(self, doc: InvoiceDocument, *, duly_rules: bool) -> None:
         self.doc = doc
-        self.totals = doc.require(Standard.FACTURX)
+        self.totals = doc.require(Standard.FACTURX, duly_rules=duly_rules)
         self.currency = doc.currency
         self.vat_ids = states_vat_ids(doc)
 
@@ -298,15 +298,18 @@ class _CiiWriter:
                 _ram(_ram(element, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", means.bic)
 
 
-def render_cii(doc: InvoiceDocument, *, validate: bool = True) -> bytes:
+def render_cii(doc: InvoiceDocument, *, validate: bool = True, duly_rules: bool = True) -> bytes:
     """The Factur-X EN 16931 (CII D16B) XML of ``doc``, UTF-8 bytes.
 
     Raises :class:`~duly.domain.errors.MissingDocumentData` /
     :class:`~duly.domain.errors.InvalidDocumentData` before rendering, and
     :class:`~duly.domain.errors.EInvoiceInvalid` if the result breaks Duly's rules or (with
     ``validate``, the default) the Factur-X XSD or the official EN 16931 CII rules.
+    ``duly_rules=False`` skips Duly's issuing rule (due date and payment terms), only for
+    re-rendering a document Duly did not issue.
     """
-    return check_output(serialize(_CiiWriter(doc).build()), doc, validate=validate)
+    writer = _CiiWriter(doc, duly_rules=duly_rules)
+    return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules)
 
 
 def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool = True) -> bytes:

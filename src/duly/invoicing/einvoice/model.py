@@ -423,8 +423,14 @@ class InvoiceDocument:
 
     # --- requirements ----------------------------------------------------------------------
 
-    def missing_fields(self, standard: Standard = Standard.EN16931, totals: InvoiceTotals | None = None) -> list[str]:
-        """Descriptions (``"buyer country (BT-55)"``) of the data ``standard`` needs and this document lacks."""
+    def missing_fields(
+        self, standard: Standard = Standard.EN16931, totals: InvoiceTotals | None = None, *, duly_rules: bool = True
+    ) -> list[str]:
+        """Descriptions (``"buyer country (BT-55)"``) of the data ``standard`` needs and this document lacks.
+
+        ``duly_rules`` adds Duly's own issuing rule: an invoice with an amount due states its
+        due date (BT-9) and its payment terms (BT-20).
+        """
         totals = totals or self.totals()
         missing: list[str] = []
 
@@ -467,10 +473,10 @@ class InvoiceDocument:
             need(bool(self.delivery_date or self.period_start or self.period_end),
                  "actual delivery date (BT-72) or invoicing period (BG-14) for an intra-community supply")
             need(bool(self.deliver_to_country), "deliver-to country (BT-80) for an intra-community supply")
-        if categories == {"O"}:
-            # BR-CO-26: without a VAT identifier the seller is identified by BT-29 or BT-30.
-            need(bool(seller.identifier.strip() or seller.legal_registration_id.strip()),
-                 "seller identifier (BT-29) or legal registration identifier (BT-30)")
+        # BR-CO-26: the buyer identifies the seller by BT-29, BT-30 or BT-31 (never stated for category O).
+        stated_vat = seller_vat and categories != {"O"}
+        need(stated_vat or bool(seller.identifier.strip() or seller.legal_registration_id.strip()),
+             "seller identifier (BT-29), legal registration identifier (BT-30) or VAT identifier (BT-31)")
         reasons = self.exemption_reasons()
         for category in sorted(categories & EXEMPTION_REQUIRED_CATEGORIES):
             need(category in reasons,
@@ -488,7 +494,7 @@ class InvoiceDocument:
             if means.code in DIRECT_DEBIT_CODES and standard is Standard.PEPPOL:
                 need(bool(means.mandate_reference.strip()), "direct debit mandate reference (BT-89)")
 
-        if not self.is_credit_note and totals.payable > 0:
+        if duly_rules and not self.is_credit_note and totals.payable > 0:
             need(self.due_date is not None, "payment due date (BT-9)")
             need(bool(self.payment_terms.strip()), "payment terms (BT-20)")
         if self.is_credit_note and self.due_date is not None and standard in (Standard.PEPPOL, Standard.EN16931):
@@ -501,7 +507,9 @@ class InvoiceDocument:
             need(bool(buyer.electronic_address.strip()), "buyer electronic address (BT-49)")
         return missing
 
-    def require(self, standard: Standard = Standard.EN16931, totals: InvoiceTotals | None = None) -> InvoiceTotals:
+    def require(
+        self, standard: Standard = Standard.EN16931, totals: InvoiceTotals | None = None, *, duly_rules: bool = True
+    ) -> InvoiceTotals:
         """Check the document can be rendered for ``standard``; return its totals.
 
         Raises :class:`MissingDocumentData` naming every missing field, and
@@ -509,7 +517,7 @@ class InvoiceDocument:
         """
         totals = totals or self.totals()
         self._check_invalid(standard, totals)
-        missing = self.missing_fields(standard, totals)
+        missing = self.missing_fields(standard, totals, duly_rules=duly_rules)
         if missing:
             verb = "is" if len(missing) == 1 else "are"
             listed = missing[0] if len(missing) == 1 else ", ".join(missing[:-1]) + " and " + missing[-1]

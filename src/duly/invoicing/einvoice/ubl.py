@@ -51,10 +51,10 @@ def _cbc(parent: etree._Element, tag: str, text: str | None, /, **attrs: str) ->
 
 
 class _UblWriter:
-    def __init__(self, doc: InvoiceDocument, standard: Standard) -> None:
+    def __init__(self, doc: InvoiceDocument, standard: Standard, *, duly_rules: bool) -> None:
         self.doc = doc
         self.standard = standard
-        self.totals = doc.require(standard)
+        self.totals = doc.require(standard, duly_rules=duly_rules)
         self.currency = doc.currency
         self.credit = doc.is_credit_note
         self.vat_ids = states_vat_ids(doc)
@@ -97,12 +97,9 @@ class _UblWriter:
             ref = _cac(_cac(root, "BillingReference"), "InvoiceDocumentReference")
             _cbc(ref, "ID", doc.preceding_invoice)
             self.date(ref, "IssueDate", doc.preceding_invoice_date)
-        if self.credit:
-            self.contract(root)
-            self.attachments(root)
-        else:
-            self.attachments(root)
-            self.contract(root)
+        if doc.contract_reference:
+            _cbc(_cac(root, "ContractDocumentReference"), "ID", doc.contract_reference)
+        self.attachments(root)
         self.party(_cac(root, "AccountingSupplierParty"), doc.seller, seller=True)
         self.party(_cac(root, "AccountingCustomerParty"), doc.buyer, seller=False)
         self.delivery(root)
@@ -121,10 +118,6 @@ class _UblWriter:
             period = _cac(parent, "InvoicePeriod")
             self.date(period, "StartDate", start)
             self.date(period, "EndDate", end)
-
-    def contract(self, root: etree._Element) -> None:
-        if self.doc.contract_reference:
-            _cbc(_cac(root, "ContractDocumentReference"), "ID", self.doc.contract_reference)
 
     def attachments(self, root: etree._Element) -> None:
         for attachment in self.doc.attachments:
@@ -296,7 +289,9 @@ class _UblWriter:
         _cbc(price, "BaseQuantity", fmt_decimal(line.base_quantity), unitCode=line.unit_code)
 
 
-def render_ubl(doc: InvoiceDocument, *, standard: Standard = Standard.PEPPOL, validate: bool = True) -> bytes:
+def render_ubl(
+    doc: InvoiceDocument, *, standard: Standard = Standard.PEPPOL, validate: bool = True, duly_rules: bool = True
+) -> bytes:
     """The UBL 2.1 Invoice (or CreditNote, for credit-note type codes) of ``doc``, UTF-8 bytes.
 
     ``standard`` is :attr:`Standard.PEPPOL` (Peppol BIS Billing 3.0, the default) or
@@ -305,7 +300,10 @@ def render_ubl(doc: InvoiceDocument, *, standard: Standard = Standard.PEPPOL, va
     :class:`~duly.domain.errors.InvalidDocumentData` before rendering, and
     :class:`~duly.domain.errors.EInvoiceInvalid` if the result breaks Duly's rules or (with
     ``validate``, the default) the UBL 2.1 XSD or the official EN 16931 rules.
+    ``duly_rules=False`` skips Duly's issuing rule (due date and payment terms), only for
+    re-rendering a document Duly did not issue (e.g. converting a received CII to UBL).
     """
     if standard not in (Standard.PEPPOL, Standard.EN16931):
         raise ValueError(f"UBL is rendered for {Standard.PEPPOL.value} or {Standard.EN16931.value}, not {standard.value}")
-    return check_output(serialize(_UblWriter(doc, standard).build()), doc, validate=validate)
+    writer = _UblWriter(doc, standard, duly_rules=duly_rules)
+    return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules)
