@@ -34,7 +34,7 @@ from lxml import etree
 
 from duly.domain.errors import EInvoiceInvalid, ValidationError
 from duly.domain.invoice_math import LineInput, TaxSubtotal, compute_totals
-from duly.domain.money import MONEY_CONTEXT
+from duly.domain.money import MONEY_CONTEXT, round_money
 
 from .model import Attachment, DocumentAllowanceCharge, InvoiceDocument, InvoiceLine, Party, PaymentMeans
 from .xmlutil import CAC, CBC, CII_NSMAP, RAM, UBL_CREDIT_NOTE_NS, UBL_NSMAP, Syntax, detect_syntax, parse_xml
@@ -164,6 +164,11 @@ def _clean(text: str | None) -> str:
     return " ".join(text.split()) if text else ""
 
 
+def _compact(text: str | None) -> str:
+    """An account identifier in its electronic form: no spaces (``NL57 RABO 0107…`` -> ``NL57RABO0107…``)."""
+    return "".join(text.split()) if text else ""
+
+
 def _content(text: str | None) -> str:
     """Free text keeps its line breaks; only the ends are trimmed."""
     return "\n".join(line.strip() for line in text.strip().splitlines()) if text else ""
@@ -182,6 +187,17 @@ class _RawLine:
 
     line: InvoiceLine
     stated_net: Decimal
+    #: BT-138, when the line's only allowance is stated as a percentage.
+    discount_percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class _RawAllowance:
+    """A document allowance/charge as stated, with its percentage and base (BT-94/93, BT-101/100)."""
+
+    item: DocumentAllowanceCharge
+    percent: Decimal | None
+    base: Decimal | None
 
 
 def _line_net(line: InvoiceLine, currency: str) -> Decimal | None:
@@ -228,6 +244,27 @@ def _reconcile(raw: _RawLine, currency: str) -> tuple[InvoiceLine, str]:
     )
 
 
+def _percent_line(raw: _RawLine, currency: str) -> InvoiceLine | None:
+    """The line with its discount as the stated percentage, when that gives the same amounts."""
+    if raw.discount_percent is None or raw.line.discount_amount is None:
+        return None
+    candidate = replace(raw.line, discount_amount=None, discount_percent=raw.discount_percent)
+    try:
+        result = compute_totals([candidate.line_input()], currency, allow_negative=True).lines[0]
+    except ValidationError:
+        return None
+    if result.net_amount == raw.stated_net and abs(result.discount_amount) == raw.line.discount_amount:
+        return candidate
+    return None
+
+
+def _single_percent(percents: list[str], charges: list[Decimal]) -> Decimal | None:
+    """BT-138 of a line whose only allowance (and no charge) is stated as a percentage."""
+    if len(percents) != 1 or charges or not percents[0].strip():
+        return None
+    return _decimal(percents[0], "line discount percentage")
+
+
 def _discount_fields(allowances: list[tuple[Decimal, str, str]], charges: list[Decimal]) -> dict:
     """InvoiceLine discount fields from the line allowances (amount, reason, code) and charge amounts.
 
@@ -255,7 +292,7 @@ class _Reader:
         self,
         fields: dict,
         raw_lines: list[_RawLine],
-        allowances: list[DocumentAllowanceCharge],
+        raw_allowances: list[_RawAllowance],
         stated: StatedTotals,
         exemptions: dict[str, tuple[str, str]],
     ) -> ImportResult:
@@ -263,16 +300,21 @@ class _Reader:
         adjustments: list[str] = []
         lines = []
         for raw in raw_lines:
-            line, what = _reconcile(raw, currency)
+            percent_line = _percent_line(raw, currency)
+            line, what = (percent_line, "") if percent_line is not None else _reconcile(raw, currency)
             if what:
                 adjustments.append(f"line {line.id}: {what} to match the stated net amount {raw.stated_net} (BT-131)")
             reason, code = exemptions.get(line.tax_category, ("", ""))
             lines.append(replace(line, exemption_reason=reason, exemption_reason_code=code))
-        allowances = [
-            replace(ac, exemption_reason=exemptions.get(ac.tax_category, ("", ""))[0],
-                    exemption_reason_code=exemptions.get(ac.tax_category, ("", ""))[1])
-            for ac in allowances
-        ]
+        allowances = []
+        for raw_allowance in raw_allowances:
+            item = raw_allowance.item
+            percent, base = raw_allowance.percent, raw_allowance.base
+            if (percent is not None and base == stated.line_total
+                    and round_money(base * percent / 100, currency) == item.amount):
+                item = replace(item, amount=None, percent=percent)  # "3% of the line total", as stated
+            reason, code = exemptions.get(item.tax_category, ("", ""))
+            allowances.append(replace(item, exemption_reason=reason, exemption_reason_code=code))
         document = InvoiceDocument(lines=tuple(lines), allowances_charges=tuple(allowances), **fields)
         return ImportResult(document, self.syntax, stated, tuple(adjustments))
 
@@ -379,13 +421,13 @@ class _UblReader(_Reader):
             code=_clean(code.text) if code is not None else "",
             text=code.get("name", "") if code is not None else "",
             remittance_information=_clean(text(node, "cbc:PaymentID")),
-            iban=_clean(text(node, "cac:PayeeFinancialAccount/cbc:ID")),
+            iban=_compact(text(node, "cac:PayeeFinancialAccount/cbc:ID")),
             account_name=_clean(text(node, "cac:PayeeFinancialAccount/cbc:Name")),
             bic=_clean(text(node, "cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID")),
             card_number=_clean(text(node, "cac:CardAccount/cbc:PrimaryAccountNumberID")),
             card_holder=_clean(text(node, "cac:CardAccount/cbc:HolderName")),
             mandate_reference=_clean(text(node, "cac:PaymentMandate/cbc:ID")),
-            debited_account=_clean(text(node, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID")),
+            debited_account=_compact(text(node, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID")),
             creditor_id=_clean(text(
                 self.root,
                 "(cac:AccountingSupplierParty/cac:Party | cac:PayeeParty)/cac:PartyIdentification/cbc:ID[@schemeID='SEPA']",
@@ -404,7 +446,7 @@ class _UblReader(_Reader):
                 mime_code=binary.get("mimeCode", ""),
                 content=_b64(binary.text, filename),
                 description=_clean(self.text(ref, "cbc:DocumentDescription")),
-                id=_clean(self.text(ref, "cbc:ID")),
+                id="" if _clean(self.text(ref, "cbc:ID")) == filename else _clean(self.text(ref, "cbc:ID")),
             ))
         return result
 
@@ -413,18 +455,22 @@ class _UblReader(_Reader):
             return "", _ZERO
         return _clean(self.text(node, "cbc:ID")), _decimal(self.text(node, "cbc:Percent"), "VAT rate", _ZERO)
 
-    def allowances(self) -> list[DocumentAllowanceCharge]:
+    def allowances(self) -> list[_RawAllowance]:
         result = []
         for node in self.root.findall(f"{{{CAC}}}AllowanceCharge"):
             category, rate = self.tax_category(self.first(node, "cac:TaxCategory"))
-            result.append(DocumentAllowanceCharge(
+            item = DocumentAllowanceCharge(
                 is_charge=self.text(node, "cbc:ChargeIndicator").strip().lower() in ("true", "1"),
                 amount=self.amount(node, "cbc:Amount", "allowance/charge amount (BT-92/BT-99)"),
                 tax_category=category,
                 tax_rate=rate,
                 reason=_clean(self.text(node, "cbc:AllowanceChargeReason")),
                 reason_code=_clean(self.text(node, "cbc:AllowanceChargeReasonCode")),
-            ))
+            )
+            percent = self.text(node, "cbc:MultiplierFactorNumeric")
+            base = self.text(node, "cbc:BaseAmount")
+            result.append(_RawAllowance(item, _decimal(percent, "percentage") if percent.strip() else None,
+                                        _decimal(base, "base amount") if base.strip() else None))
         return result
 
     def lines(self) -> list[_RawLine]:
@@ -434,7 +480,7 @@ class _UblReader(_Reader):
             line_id = _clean(self.text(node, "cbc:ID"))
             quantity = self.first(node, quantity_tag)
             category, rate = self.tax_category(self.first(node, "cac:Item/cac:ClassifiedTaxCategory"))
-            allowances, charges = [], []
+            allowances, charges, percents = [], [], []
             for ac in node.findall(f"{{{CAC}}}AllowanceCharge"):
                 amount = self.amount(ac, "cbc:Amount", f"line {line_id} allowance/charge amount")
                 if self.text(ac, "cbc:ChargeIndicator").strip().lower() in ("true", "1"):
@@ -442,6 +488,7 @@ class _UblReader(_Reader):
                 else:
                     allowances.append((amount, _clean(self.text(ac, "cbc:AllowanceChargeReason")),
                                        _clean(self.text(ac, "cbc:AllowanceChargeReasonCode"))))
+                    percents.append(self.text(ac, "cbc:MultiplierFactorNumeric"))
             discount = _discount_fields(allowances, charges)
             line = InvoiceLine(
                 id=line_id,
@@ -462,7 +509,7 @@ class _UblReader(_Reader):
                 **discount,
             )
             stated = self.amount(node, "cbc:LineExtensionAmount", f"net amount of line {line_id} (BT-131)")
-            result.append(_RawLine(line, stated))
+            result.append(_RawLine(line, stated, _single_percent(percents, charges)))
         return result
 
     def exemptions(self) -> dict[str, tuple[str, str]]:
@@ -629,14 +676,14 @@ class _CiiReader(_Reader):
             code=_clean(text(node, "ram:TypeCode")),
             text=_clean(text(node, "ram:Information")),
             remittance_information=_clean(text(self.settlement, "ram:PaymentReference")),
-            iban=_clean(text(node, f"{account}/ram:IBANID") or text(node, f"{account}/ram:ProprietaryID")),
+            iban=_compact(text(node, f"{account}/ram:IBANID") or text(node, f"{account}/ram:ProprietaryID")),
             account_name=_clean(text(node, f"{account}/ram:AccountName")),
             bic=_clean(text(node, "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID")),
             card_number=_clean(text(node, "ram:ApplicableTradeSettlementFinancialCard/ram:ID")),
             card_holder=_clean(text(node, "ram:ApplicableTradeSettlementFinancialCard/ram:CardholderName")),
             mandate_reference=_clean(mandate),
             creditor_id=_clean(text(self.settlement, "ram:CreditorReferenceID")),
-            debited_account=_clean(text(node, "ram:PayerPartyDebtorFinancialAccount/ram:IBANID")),
+            debited_account=_compact(text(node, "ram:PayerPartyDebtorFinancialAccount/ram:IBANID")),
         )
 
     def attachments(self, agreement: etree._Element) -> list[Attachment]:
@@ -652,7 +699,7 @@ class _CiiReader(_Reader):
                 mime_code=binary.get("mimeCode", ""),
                 content=_b64(binary.text, filename),
                 description=_clean(self.text(ref, "ram:Name")),
-                id=reference,
+                id="" if reference == filename else reference,
             ))
         return result
 
@@ -666,18 +713,22 @@ class _CiiReader(_Reader):
     def _is_charge(text: str) -> bool:
         return text.strip().lower() in ("true", "1")
 
-    def allowances(self) -> list[DocumentAllowanceCharge]:
+    def allowances(self) -> list[_RawAllowance]:
         result = []
         for node in self.settlement.findall(f"{{{RAM}}}SpecifiedTradeAllowanceCharge"):
             category, rate = self.trade_tax(self.first(node, "ram:CategoryTradeTax"))
-            result.append(DocumentAllowanceCharge(
+            item = DocumentAllowanceCharge(
                 is_charge=self._is_charge(self.text(node, "ram:ChargeIndicator/*")),
                 amount=self.amount(node, "ram:ActualAmount", "allowance/charge amount (BT-92/BT-99)"),
                 tax_category=category,
                 tax_rate=rate,
                 reason=_clean(self.text(node, "ram:Reason")),
                 reason_code=_clean(self.text(node, "ram:ReasonCode")),
-            ))
+            )
+            percent = self.text(node, "ram:CalculationPercent")
+            base = self.text(node, "ram:BasisAmount")
+            result.append(_RawAllowance(item, _decimal(percent, "percentage") if percent.strip() else None,
+                                        _decimal(base, "base amount") if base.strip() else None))
         return result
 
     def lines(self) -> list[_RawLine]:
@@ -689,13 +740,14 @@ class _CiiReader(_Reader):
             settlement = self.first(node, "ram:SpecifiedLineTradeSettlement")
             price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice"
             category, rate = self.trade_tax(self.first(settlement, "ram:ApplicableTradeTax"))
-            allowances, charges = [], []
+            allowances, charges, percents = [], [], []
             for ac in settlement.findall(f"{{{RAM}}}SpecifiedTradeAllowanceCharge"):
                 amount = self.amount(ac, "ram:ActualAmount", f"line {line_id} allowance/charge amount")
                 if self._is_charge(self.text(ac, "ram:ChargeIndicator/*")):
                     charges.append(amount)
                 else:
                     allowances.append((amount, _clean(self.text(ac, "ram:Reason")), _clean(self.text(ac, "ram:ReasonCode"))))
+                    percents.append(self.text(ac, "ram:CalculationPercent"))
             discount = _discount_fields(allowances, charges)
             line = InvoiceLine(
                 id=line_id,
@@ -719,7 +771,7 @@ class _CiiReader(_Reader):
             )
             stated = self.amount(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
                                  f"net amount of line {line_id} (BT-131)")
-            result.append(_RawLine(line, stated))
+            result.append(_RawLine(line, stated, _single_percent(percents, charges)))
         return result
 
     def exemptions(self) -> dict[str, tuple[str, str]]:
