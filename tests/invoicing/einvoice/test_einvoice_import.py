@@ -29,7 +29,8 @@ EXAMPLES = [
     "cii/CII_example4.xml",
 ]
 
-_SUM = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:"
+_SUM = ("rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeSettlement/"
+        "ram:SpecifiedTradeSettlementHeaderMonetarySummation/ram:")
 _AGREEMENT = "rsm:SupplyChainTradeTransaction/ram:ApplicableHeaderTradeAgreement/ram:"
 
 
@@ -101,7 +102,7 @@ def test_import_recomputes_the_stated_totals(name, example_bytes):
     # BT-106, BT-109, BT-110, BT-112, BT-115
     assert {key: getattr(totals, key) for key in stated["totals"]} == stated["totals"]
     assert [(line.id, line.name, result.net_amount, line.tax_category, line.tax_rate)
-            for line, result in zip(doc.lines, totals.lines)] == stated["lines"]
+            for line, result in zip(doc.lines, totals.lines, strict=True)] == stated["lines"]
     assert sorted((t.category, t.rate, t.taxable_amount, t.tax_amount) for t in totals.tax_breakdown) \
         == stated["breakdown"]
     assert [(p.name, p.vat_id, p.country_code) for p in (doc.seller, doc.buyer)] == stated["parties"]

@@ -42,7 +42,8 @@ def _foreign_parties(seller: Party, buyer: Party) -> tuple[Party, ...]:
                         identifier="081466849", identifier_scheme="0060",
                         additional_legal_info="", city="Austin", postcode="78701", subdivision="TX",
                         address_lines=("500 Congress Ave",))
-    gb_seller = replace(seller, name="Northwind Consulting Ltd", trading_name="", country_code="GB", vat_id="GB980780684",
+    gb_seller = replace(seller, name="Northwind Consulting Ltd", trading_name="", country_code="GB",
+                        vat_id="GB980780684",
                         legal_registration_id="01234567", legal_registration_scheme="", city="London",
                         postcode="EC2V 8AU", address_lines=("1 King Street",), additional_legal_info="")
     jp_seller = replace(seller, name="Sakura Trading KK", trading_name="", country_code="JP", vat_id="JPT1234567890123",
@@ -53,7 +54,8 @@ def _foreign_parties(seller: Party, buyer: Party) -> tuple[Party, ...]:
                         postcode="111 22", address_lines=("Drottninggatan 1",), additional_legal_info="")
     de_buyer = replace(buyer, name="Müller Maschinenbau GmbH", country_code="DE", vat_id="DE123456789",
                        legal_registration_id="", legal_registration_scheme="", city="München", postcode="80331",
-                       address_lines=("Marienplatz 1",), electronic_address="DE123456789", electronic_address_scheme="9930")
+                       address_lines=("Marienplatz 1",), electronic_address="DE123456789",
+                       electronic_address_scheme="9930")
     ch_buyer = replace(buyer, name="Alpen Uhren AG", country_code="CH", vat_id="", legal_registration_id="",
                        legal_registration_scheme="", city="Genève", postcode="1201", address_lines=("Rue du Rhône 1",))
     return us_seller, gb_seller, jp_seller, se_seller, de_buyer, ch_buyer
@@ -184,7 +186,8 @@ def build_scenarios(make_doc, seller: Party, buyer: Party) -> dict[str, InvoiceD
     ))
     s["sepa_direct_debit"] = make_doc(payment_means=PaymentMeans(
         code="59", text="SEPA direct debit", remittance_information="INV-2026-00001",
-        mandate_reference="MANDATE-ACME-001", creditor_id="FR12ZZZ123456", debited_account="FR7630006000011234567890189",
+        mandate_reference="MANDATE-ACME-001", creditor_id="FR12ZZZ123456",
+        debited_account="FR7630006000011234567890189",
     ))
     s["card_payment"] = make_doc(payment_means=PaymentMeans(
         code="48", text="Card payment", card_number="4970", card_holder="J. Martin",

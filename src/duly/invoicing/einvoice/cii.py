@@ -28,7 +28,7 @@ from .common import (
 )
 from .duly_rules import check_duly_rules
 from .model import InvoiceDocument, Party, Standard
-from .xmlutil import QDT, RAM, RSM, UDT, fmt_amount, fmt_date_cii, fmt_decimal
+from .xmlutil import QDT, RAM, RSM, UDT, fmt_amount, fmt_date_cii, fmt_decimal, fmt_price
 
 __all__ = ["FACTURX_EN16931_GUIDELINE", "check_duly_rules", "render_cii", "render_facturx_pdf"]
 
@@ -90,7 +90,7 @@ class _CiiWriter:
             _ram(_ram(header, "IncludedNote"), "Content", note)
 
         transaction = etree.SubElement(root, f"{{{RSM}}}SupplyChainTradeTransaction")
-        for line, result in zip(doc.lines, self.totals.lines):
+        for line, result in zip(doc.lines, self.totals.lines, strict=True):
             self.line(transaction, line, result)
         self.agreement(_ram(transaction, "ApplicableHeaderTradeAgreement"))
         self.delivery(_ram(transaction, "ApplicableHeaderTradeDelivery"))
@@ -114,7 +114,7 @@ class _CiiWriter:
         if line.order_line_ref:
             _ram(_ram(agreement, "BuyerOrderReferencedDocument"), "LineID", line.order_line_ref)
         price = _ram(agreement, "NetPriceProductTradePrice")
-        _ram(price, "ChargeAmount", fmt_decimal(line.net_price))
+        _ram(price, "ChargeAmount", fmt_price(line.net_price, self.currency))
         if line.base_quantity != 1:
             _ram(price, "BasisQuantity", fmt_decimal(line.base_quantity), unitCode=line.unit_code)
 
@@ -191,7 +191,7 @@ class _CiiWriter:
                 _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.contact_email)
         address = _ram(element, "PostalTradeAddress")
         _text(address, "PostcodeCode", party.postcode)
-        for tag, text in zip(("LineOne", "LineTwo", "LineThree"), party.address_lines):
+        for tag, text in zip(("LineOne", "LineTwo", "LineThree"), party.address_lines, strict=False):
             _text(address, tag, text)
         _text(address, "CityName", party.city)
         _ram(address, "CountryID", party.country_code)
@@ -235,7 +235,7 @@ class _CiiWriter:
         self.period(settlement, doc.period_start, doc.period_end)
 
         amounts = doc.allowance_charge_amounts(totals)
-        for item, amount in zip(doc.allowances_charges, amounts):
+        for item, amount in zip(doc.allowances_charges, amounts, strict=True):
             element = _ram(settlement, "SpecifiedTradeAllowanceCharge")
             _indicator(element, item.is_charge)
             if item.percent is not None:
@@ -331,6 +331,7 @@ def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool
             "author": doc.seller.name,
             "keywords": "Factur-X, Invoice",
             "title": f"{doc.seller.name}: {doc.kind.capitalize()} {doc.number}",
-            "subject": f"Factur-X {doc.kind} {doc.number} dated {doc.issue_date.isoformat()} issued by {doc.seller.name}",
+            "subject": (f"Factur-X {doc.kind} {doc.number} dated {doc.issue_date.isoformat()} "
+                        f"issued by {doc.seller.name}"),
         },
     )

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from lxml import etree
 
-from .xmlutil import CREDIT_NOTE_TYPE_CODES, UBL_CREDIT_NOTE_NS, UBL_NSMAP, CII_NSMAP, detect_syntax, parse_xml
+from .xmlutil import CII_NSMAP, CREDIT_NOTE_TYPE_CODES, UBL_CREDIT_NOTE_NS, UBL_NSMAP, detect_syntax, parse_xml
 
 #: Rule id -> the message a user reads.
 DULY_RULE_TEXT = {
@@ -38,7 +38,7 @@ def check_duly_rules(xml: bytes | etree._Element) -> list[str]:
     if detect_syntax(root) == "ubl":
         if etree.QName(root).namespace == UBL_CREDIT_NOTE_NS:
             return []
-        type_code = root.findtext("{%s}InvoiceTypeCode" % UBL_NSMAP["cbc"], default="").strip()
+        type_code = root.findtext(f"{{{UBL_NSMAP['cbc']}}}InvoiceTypeCode", default="").strip()
         payable = _decimal(root.xpath("string(cac:LegalMonetaryTotal/cbc:PayableAmount)", namespaces=UBL_NSMAP))
         has_due_date = _nonblank(
             root.xpath("cbc:DueDate/text() | cac:PaymentMeans/cbc:PaymentDueDate/text()", namespaces=UBL_NSMAP)

@@ -33,7 +33,7 @@ from decimal import Decimal, InvalidOperation, localcontext
 from lxml import etree
 
 from duly.domain.errors import EInvoiceInvalid, ValidationError
-from duly.domain.invoice_math import LineInput, TaxSubtotal, compute_totals
+from duly.domain.invoice_math import TaxSubtotal, compute_totals
 from duly.domain.money import MONEY_CONTEXT, round_money
 
 from .model import Attachment, DocumentAllowanceCharge, InvoiceDocument, InvoiceLine, Party, PaymentMeans
@@ -226,7 +226,8 @@ def _reconcile(raw: _RawLine, currency: str) -> tuple[InvoiceLine, str]:
     if base is not None and base > 0:
         candidates.append((replace(line, base_quantity=base),
                            f"price base quantity (BT-149) {line.base_quantity} -> {base}"))
-    candidates.append((replace(line, quantity=-line.quantity), f"quantity (BT-129) {line.quantity} -> {-line.quantity}"))
+    candidates.append((replace(line, quantity=-line.quantity),
+                       f"quantity (BT-129) {line.quantity} -> {-line.quantity}"))
     for quantity in (line.quantity, -line.quantity):
         price = _derive(gross * line.base_quantity, quantity)
         if price is not None and price >= 0:
@@ -430,7 +431,8 @@ class _UblReader(_Reader):
             debited_account=_compact(text(node, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID")),
             creditor_id=_clean(text(
                 self.root,
-                "(cac:AccountingSupplierParty/cac:Party | cac:PayeeParty)/cac:PartyIdentification/cbc:ID[@schemeID='SEPA']",
+                "(cac:AccountingSupplierParty/cac:Party | cac:PayeeParty)"
+                "/cac:PartyIdentification/cbc:ID[@schemeID='SEPA']",
             )),
         )
 
@@ -474,7 +476,10 @@ class _UblReader(_Reader):
         return result
 
     def lines(self) -> list[_RawLine]:
-        tag, quantity_tag = ("CreditNoteLine", "cbc:CreditedQuantity") if self.credit else ("InvoiceLine", "cbc:InvoicedQuantity")
+        if self.credit:
+            tag, quantity_tag = "CreditNoteLine", "cbc:CreditedQuantity"
+        else:
+            tag, quantity_tag = "InvoiceLine", "cbc:InvoicedQuantity"
         result = []
         for node in self.root.findall(f"{{{CAC}}}{tag}"):
             line_id = _clean(self.text(node, "cbc:ID"))
@@ -537,7 +542,7 @@ class _UblReader(_Reader):
             allowance_total=self.amount(root, total + "AllowanceTotalAmount", "BT-107", _ZERO),
             charge_total=self.amount(root, total + "ChargeTotalAmount", "BT-108", _ZERO),
             tax_exclusive=self.amount(root, total + "TaxExclusiveAmount", "BT-109"),
-            tax_total=self.amount(root, f"cac:TaxTotal[cac:TaxSubtotal]/cbc:TaxAmount", "BT-110", _ZERO),
+            tax_total=self.amount(root, "cac:TaxTotal[cac:TaxSubtotal]/cbc:TaxAmount", "BT-110", _ZERO),
             tax_inclusive=self.amount(root, total + "TaxInclusiveAmount", "BT-112"),
             prepaid=self.amount(root, total + "PrepaidAmount", "BT-113", _ZERO),
             rounding=self.amount(root, total + "PayableRoundingAmount", "BT-114", _ZERO),
@@ -627,9 +632,11 @@ class _CiiReader(_Reader):
             )
         if delivery is not None:
             fields.update(
-                delivery_date=_cii_date(self.text(delivery, "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime/*"),
-                                        "delivery date (BT-72)"),
-                deliver_to_country=_clean(self.text(delivery, "ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID")),
+                delivery_date=_cii_date(
+                    self.text(delivery, "ram:ActualDeliverySupplyChainEvent/ram:OccurrenceDateTime/*"),
+                    "delivery date (BT-72)"),
+                deliver_to_country=_clean(
+                    self.text(delivery, "ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID")),
             )
         return self.build(fields, self.lines(), self.allowances(), self.stated(), self.exemptions())
 
@@ -644,7 +651,8 @@ class _CiiReader(_Reader):
         identifier = self.first(node, "ram:ID | ram:GlobalID")
         legal_id = self.first(node, "ram:SpecifiedLegalOrganization/ram:ID")
         endpoint = self.first(node, "ram:URIUniversalCommunication/ram:URIID")
-        address = [_clean(text(node, f"ram:PostalTradeAddress/ram:{tag}")) for tag in ("LineOne", "LineTwo", "LineThree")]
+        address = [_clean(text(node, f"ram:PostalTradeAddress/ram:{tag}"))
+                   for tag in ("LineOne", "LineTwo", "LineThree")]
         while address and not address[-1]:
             address.pop()
         return Party(
@@ -663,7 +671,8 @@ class _CiiReader(_Reader):
             postcode=_clean(text(node, "ram:PostalTradeAddress/ram:PostcodeCode")),
             subdivision=_clean(text(node, "ram:PostalTradeAddress/ram:CountrySubDivisionName")),
             contact_name=_clean(text(node, "ram:DefinedTradeContact/ram:PersonName")),
-            contact_phone=_clean(text(node, "ram:DefinedTradeContact/ram:TelephoneUniversalCommunication/ram:CompleteNumber")),
+            contact_phone=_clean(
+                text(node, "ram:DefinedTradeContact/ram:TelephoneUniversalCommunication/ram:CompleteNumber")),
             contact_email=_clean(text(node, "ram:DefinedTradeContact/ram:EmailURIUniversalCommunication/ram:URIID")),
             electronic_address=_clean(endpoint.text) if endpoint is not None else "",
             electronic_address_scheme=endpoint.get("schemeID", "") if endpoint is not None else "",
@@ -746,7 +755,8 @@ class _CiiReader(_Reader):
                 if self._is_charge(self.text(ac, "ram:ChargeIndicator/*")):
                     charges.append(amount)
                 else:
-                    allowances.append((amount, _clean(self.text(ac, "ram:Reason")), _clean(self.text(ac, "ram:ReasonCode"))))
+                    allowances.append((amount, _clean(self.text(ac, "ram:Reason")),
+                                       _clean(self.text(ac, "ram:ReasonCode"))))
                     percents.append(self.text(ac, "ram:CalculationPercent"))
             discount = _discount_fields(allowances, charges)
             line = InvoiceLine(
@@ -763,10 +773,12 @@ class _CiiReader(_Reader):
                                        "line period start"),
                 period_end=_cii_date(self.text(settlement, "ram:BillingSpecifiedPeriod/ram:EndDateTime/*"),
                                      "line period end"),
-                buyer_accounting_ref=_clean(self.text(settlement, "ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID")),
+                buyer_accounting_ref=_clean(
+                    self.text(settlement, "ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID")),
                 note=_content(self.text(node, "ram:AssociatedDocumentLineDocument/ram:IncludedNote/ram:Content")),
                 seller_item_id=_clean(self.text(node, "ram:SpecifiedTradeProduct/ram:SellerAssignedID")),
-                order_line_ref=_clean(self.text(node, "ram:SpecifiedLineTradeAgreement/ram:BuyerOrderReferencedDocument/ram:LineID")),
+                order_line_ref=_clean(
+                    self.text(node, "ram:SpecifiedLineTradeAgreement/ram:BuyerOrderReferencedDocument/ram:LineID")),
                 **discount,
             )
             stated = self.amount(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",

@@ -401,8 +401,9 @@ class InvoiceDocument:
             else round_money(totals.line_total * to_decimal(ac.percent) / 100, self.currency)
             for ac in self.allowances_charges
         )
-        allowances = sum((a for a, ac in zip(amounts, self.allowances_charges) if not ac.is_charge), Decimal(0))
-        charges = sum((a for a, ac in zip(amounts, self.allowances_charges) if ac.is_charge), Decimal(0))
+        pairs = list(zip(amounts, self.allowances_charges, strict=True))
+        allowances = sum((a for a, ac in pairs if not ac.is_charge), Decimal(0))
+        charges = sum((a for a, ac in pairs if ac.is_charge), Decimal(0))
         if allowances != totals.allowance_total or charges != totals.charge_total:  # pragma: no cover - guard
             raise InvalidDocumentData(
                 f"Document allowances/charges ({allowances}/{charges}) do not add up to the computed totals "
@@ -546,8 +547,12 @@ class InvoiceDocument:
         for label, party in (("seller", self.seller), ("buyer", self.buyer)):
             if party.country_code and not _COUNTRY.fullmatch(party.country_code):
                 raise invalid(f"The {label} country {party.country_code!r} is not an ISO 3166-1 alpha-2 code")
+            if len(party.address_lines) > 3:
+                raise invalid(f"The {label} address has {len(party.address_lines)} lines; EN 16931 has three "
+                              "(BT-35, BT-36, BT-162 / BT-50, BT-51, BT-163)")
             if party.vat_id and not _VAT_PREFIX.match(party.vat_id.strip()):
-                raise invalid(f"The {label} VAT identifier {party.vat_id!r} must start with its country prefix (BR-CO-9)")
+                raise invalid(
+                    f"The {label} VAT identifier {party.vat_id!r} must start with its country prefix (BR-CO-9)")
         ids = [line.id for line in self.lines]
         if len(set(ids)) != len(ids):
             raise invalid("Invoice line identifiers (BT-126) must be unique")

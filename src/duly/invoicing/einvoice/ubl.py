@@ -25,7 +25,16 @@ from .common import (
 )
 from .duly_rules import check_duly_rules
 from .model import InvoiceDocument, Party, Standard
-from .xmlutil import CAC, CBC, UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS, fmt_amount, fmt_date_ubl, fmt_decimal
+from .xmlutil import (
+    CAC,
+    CBC,
+    UBL_CREDIT_NOTE_NS,
+    UBL_INVOICE_NS,
+    fmt_amount,
+    fmt_date_ubl,
+    fmt_decimal,
+    fmt_price,
+)
 
 __all__ = ["PEPPOL_CUSTOMIZATION_ID", "PEPPOL_PROFILE_ID", "EN16931_CUSTOMIZATION_ID", "check_duly_rules", "render_ubl"]
 
@@ -109,7 +118,7 @@ class _UblWriter:
         self.allowances_charges(root)
         self.tax_total(root)
         self.monetary_total(root)
-        for line, result in zip(doc.lines, self.totals.lines):
+        for line, result in zip(doc.lines, self.totals.lines, strict=True):
             self.line(root, line, result)
         return root
 
@@ -219,7 +228,7 @@ class _UblWriter:
 
     def allowances_charges(self, root: etree._Element) -> None:
         amounts = self.doc.allowance_charge_amounts(self.totals)
-        for item, amount in zip(self.doc.allowances_charges, amounts):
+        for item, amount in zip(self.doc.allowances_charges, amounts, strict=True):
             element = _cac(root, "AllowanceCharge")
             _cbc(element, "ChargeIndicator", "true" if item.is_charge else "false")
             _cbc(element, "AllowanceChargeReasonCode", item.reason_code)
@@ -285,7 +294,7 @@ class _UblWriter:
             _cbc(_cac(item, "SellersItemIdentification"), "ID", line.seller_item_id)
         self.tax_category(item, "ClassifiedTaxCategory", line.tax_category, line.tax_rate)
         price = _cac(element, "Price")
-        _cbc(price, "PriceAmount", fmt_decimal(line.net_price), currencyID=self.currency)
+        _cbc(price, "PriceAmount", fmt_price(line.net_price, self.currency), currencyID=self.currency)
         _cbc(price, "BaseQuantity", fmt_decimal(line.base_quantity), unitCode=line.unit_code)
 
 
@@ -304,6 +313,7 @@ def render_ubl(
     re-rendering a document Duly did not issue (e.g. converting a received CII to UBL).
     """
     if standard not in (Standard.PEPPOL, Standard.EN16931):
-        raise ValueError(f"UBL is rendered for {Standard.PEPPOL.value} or {Standard.EN16931.value}, not {standard.value}")
+        raise ValueError(
+            f"UBL is rendered for {Standard.PEPPOL.value} or {Standard.EN16931.value}, not {standard.value}")
     writer = _UblWriter(doc, standard, duly_rules=duly_rules)
     return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules)

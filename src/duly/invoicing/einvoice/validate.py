@@ -34,7 +34,7 @@ from typing import Literal
 from lxml import etree
 
 from .duly_rules import DULY_RULE_TEXT, check_duly_rules
-from .xmlutil import Syntax, detect_syntax, parse_xml
+from .xmlutil import detect_syntax, parse_xml
 
 #: CEN/TC 434 release of the Schematron artefacts used here.
 VALIDATION_RELEASE = "1.3.16"

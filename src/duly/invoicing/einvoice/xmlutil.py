@@ -76,6 +76,12 @@ def fmt_decimal(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
+def fmt_price(value: Decimal, currency: str) -> str:
+    """An item price (BT-146, any precision), shown with at least the currency's decimals: 95 -> 95.00."""
+    decimals = max(exponent(currency), -min(0, value.normalize().as_tuple().exponent))
+    return f"{value:.{decimals}f}"
+
+
 def fmt_date_ubl(value: date) -> str:
     return value.isoformat()
 
