@@ -32,9 +32,12 @@ from duly.domain.invoice_math import (
 )
 from duly.domain.money import check_currency, exponent, round_money, to_decimal
 
+from .xmlutil import CREDIT_NOTE_TYPE_CODES
+
 __all__ = [
     "ATTACHMENT_MIME_CODES",
     "CREDIT_NOTE",
+    "CREDIT_NOTE_TYPE_CODES",
     "EXEMPTION_REQUIRED_CATEGORIES",
     "INVOICE",
     "PREPAYMENT_INVOICE",
@@ -52,13 +55,10 @@ INVOICE = "380"
 CREDIT_NOTE = "381"
 PREPAYMENT_INVOICE = "386"
 
-#: UNTDID 1001 codes EN 16931 reads as credit notes (rendered as a UBL ``CreditNote``).
-CREDIT_NOTE_TYPE_CODES = frozenset({"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"})
-
 #: VAT categories that need an exemption reason text (BT-120) or code (BT-121):
 #: BR-E-10, BR-AE-10, BR-IC-10, BR-G-10, BR-O-10.
 EXEMPTION_REQUIRED_CATEGORIES = frozenset({"E", "AE", "K", "G", "O"})
-#: VAT categories that must NOT carry an exemption reason (BR-S-10, BR-Z-10).
+#: VAT categories that must NOT carry an exemption reason (BR-S-10, BR-Z-10, BR-IG-10, BR-IP-10).
 EXEMPTION_FORBIDDEN_CATEGORIES = frozenset({"S", "Z", "L", "M"})
 
 #: MIME codes EN 16931 accepts for an embedded attachment (BR-CL-24).
@@ -71,10 +71,10 @@ ATTACHMENT_MIME_CODES = frozenset({
     "application/vnd.oasis.opendocument.spreadsheet",
 })
 
-#: Payment means codes (UNCL4461) Duly names in messages.
+#: Payment means codes (UNCL4461) with extra requirements: credit transfers need an account
+#: (BR-50, BR-61), direct debits a mandate (PEPPOL-EN16931-R061).
 CREDIT_TRANSFER_CODES = frozenset({"30", "58"})
 DIRECT_DEBIT_CODES = frozenset({"49", "59"})
-CARD_CODES = frozenset({"48", "54", "55"})
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _VAT_PREFIX = re.compile(r"[A-Z]{2}")
@@ -565,7 +565,7 @@ class InvoiceDocument:
             ):
                 raise invalid(
                     f"Category {item.tax_category} ({TAX_CATEGORIES[item.tax_category]}) cannot carry a VAT "
-                    "exemption reason (BR-S-10, BR-Z-10)"
+                    "exemption reason (BR-S-10, BR-Z-10, BR-IG-10, BR-IP-10)"
                 )
         for start, end, what in (
             (self.period_start, self.period_end, "invoicing period (BG-14)"),

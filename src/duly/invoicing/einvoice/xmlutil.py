@@ -30,7 +30,7 @@ UDT = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100"
 UBL_NSMAP = {"cac": CAC, "cbc": CBC}
 CII_NSMAP = {"rsm": RSM, "ram": RAM, "qdt": QDT, "udt": UDT}
 
-#: UNTDID 1001 document type codes EN 16931 treats as credit notes (BR-CL-01 code list, credit side).
+#: UNTDID 1001 document type codes EN 16931 treats as credit notes (rendered as a UBL ``CreditNote``).
 CREDIT_NOTE_TYPE_CODES = frozenset({"81", "83", "261", "262", "296", "308", "381", "396", "420", "458", "532"})
 
 _SAFE_PARSER = etree.XMLParser(
