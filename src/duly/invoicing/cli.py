@@ -92,3 +92,77 @@ def void(org_slug, number, reason):
 
 
 COMMANDS = [invoices]
+
+
+# --- documents: export and import (duly.invoicing.documents) -------------------------------------
+EXPORT_FORMATS = ["pdf", "ubl", "facturx", "cii"]
+
+
+def _invoice_for_export(org, number: str):
+    """An invoice by number, or a draft by its id (drafts have no number yet)."""
+    from duly.domain.errors import NotFound
+    from duly.invoicing.models import Invoice
+    from duly.invoicing.services import get_invoice_by_number
+
+    try:
+        return get_invoice_by_number(org, number)
+    except NotFound:
+        draft_id = number.removeprefix("#").removeprefix("draft-")
+        if draft_id.isdigit():
+            draft = (Invoice.objects.select_related("customer", "contract", "organization")
+                     .filter(organization=org, pk=int(draft_id), status=Invoice.DRAFT).first())
+            if draft is not None:
+                return draft
+        raise
+
+
+@invoices.command("export")
+@org_option
+@click.argument("number")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="pdf", show_default=True,
+              help="pdf (PDF/A-3b), ubl (UBL 2.1, Peppol BIS 3.0), facturx (PDF/A-3 with CII), cii")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, allow_dash=True),
+              help="File to write ('-' for standard output); default: the document's own file name")
+@click.option("--date", "as_of", type=DATE, help="Drafts: preview as issued on this date (default: today)")
+@handle_errors
+def export(org_slug, number, fmt, output, as_of):
+    """Export an invoice's document (by NUMBER, or a draft by its id).
+
+    An issued invoice's documents are rendered once and stored: every export returns the same bytes.
+    A draft is rendered on the fly as a PDF watermarked DRAFT, and never stored.
+    """
+    from datetime import date as _date
+
+    from duly.invoicing.documents import document_bytes
+
+    org = current_org(org_slug)
+    invoice = _invoice_for_export(org, number)
+    rendered = document_bytes(invoice, fmt, as_of=as_of or _date.today())
+    if output == "-":
+        click.get_binary_stream("stdout").write(rendered.content)
+        return
+    path = output or rendered.filename
+    with open(path, "wb") as fh:
+        fh.write(rendered.content)
+    state = "stored" if rendered.stored else "draft, not stored"
+    click.echo(f"Wrote {path} ({fmt}, {len(rendered.content)} bytes, {state}, sha256 {rendered.sha256[:16]}…)")
+
+
+@invoices.command("import-ubl")
+@org_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@handle_errors
+def import_ubl(org_slug, file):
+    """Import an EN 16931 invoice (UBL 2.1 or CII XML) into a draft, matching or creating the customer."""
+    from duly.domain.money import from_minor
+    from duly.invoicing.documents import import_einvoice
+
+    org = current_org(org_slug)
+    with open(file, "rb") as fh:
+        result = import_einvoice(org, fh.read())
+    inv = result.invoice
+    customer = f"{result.customer.name} ({'new customer ' if result.customer_created else ''}{result.customer.code})"
+    click.echo(
+        f"Imported {result.source.kind} {result.source.number} ({result.syntax.upper()}) as draft #{inv.pk} "
+        f"for {customer}: {inv.lines.count()} lines, total {from_minor(inv.total_minor, inv.currency)} {inv.currency}"
+    )

@@ -1,0 +1,555 @@
+"""From the Django models to the plain snapshots every document renderer reads.
+
+:func:`build_document` turns an :class:`~duly.invoicing.models.Invoice` into the
+:class:`~duly.invoicing.einvoice.model.InvoiceDocument` that the UBL, CII/Factur-X *and* PDF
+renderers consume, so a printed invoice and its e-invoice can never disagree.
+:func:`build_printable` adds what only a printed page shows: branding, the payment options in
+the customer's order of preference with the pay link and the EPC QR code, the amounts settled,
+the customer's required fields, and the terms in words.
+
+Amounts "already paid" are taken **as of the issue date** (deposit deducted on the invoice plus
+payments and credit applied up to that day), so a document rendered later for an issued
+invoice is the same document the customer received.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Sum
+
+from duly.domain.errors import InvalidDocumentData, MissingDocumentData, ValidationError
+from duly.domain.invoice_math import InvoiceTotals
+from duly.domain.late_fees import LateFeePolicy
+from duly.domain.money import from_minor
+from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.references import format_rf
+from duly.invoicing.einvoice.model import (
+    CREDIT_NOTE,
+    INVOICE,
+    PREPAYMENT_INVOICE,
+    Attachment as DocumentAttachment,
+    DocumentAllowanceCharge,
+    InvoiceDocument,
+    InvoiceLine as DocumentLine,
+    Party,
+    PaymentMeans,
+)
+
+from ..models import Attachment, Invoice, InvoiceLine
+
+__all__ = [
+    "Branding",
+    "PaymentOption",
+    "PrintableInvoice",
+    "Reference",
+    "branding_for",
+    "build_document",
+    "build_printable",
+    "epc_qr_svg",
+    "pay_link",
+]
+
+#: UNTDID 1001 type code per Duly invoice kind.
+TYPE_CODES = {
+    Invoice.KIND_STANDARD: INVOICE,
+    Invoice.KIND_LATE_FEE: INVOICE,
+    Invoice.KIND_DEPOSIT: PREPAYMENT_INVOICE,
+    Invoice.KIND_CREDIT_NOTE: CREDIT_NOTE,
+}
+
+#: Exemption reason (BT-120) and VATEX code (BT-121) printed when a line of a category that
+#: needs one gives none. Category E has no generic VATEX code: its reason must name the law.
+DEFAULT_EXEMPTIONS: dict[str, tuple[str, str]] = {
+    "E": ("Exempt from VAT", ""),
+    "AE": ("Reverse charge", "VATEX-EU-AE"),
+    "K": ("Intra-community supply", "VATEX-EU-IC"),
+    "G": ("Export outside the EU", "VATEX-EU-G"),
+    "O": ("Not subject to VAT", "VATEX-EU-O"),
+}
+
+#: Countries of the SEPA scheme: an IBAN from one of them gets payment means 58 (SEPA credit transfer).
+SEPA_COUNTRIES = frozenset(
+    "AD AT BE BG CH CY CZ DE DK EE ES FI FR GB GI GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA".split()
+)
+
+#: EPC069-12 limits: amounts from 0.01 to 999 999 999.99 EUR.
+EPC_MAX_AMOUNT = Decimal("999999999.99")
+
+#: Payment methods a customer may prefer (``Customer.PAYMENT_METHODS``) -> the option printed first.
+PREFERRED_OPTION = {
+    "bank_transfer": "bank_transfer",
+    "card": "online",
+    "paypal": "online",
+    "sepa_debit": "sepa_debit",
+    "ach_debit": "ach_debit",
+    "check": "check",
+    "cash": "cash",
+}
+
+
+def pay_link(invoice: Invoice) -> str:
+    """The customer's personal link to pay ``invoice`` online: ``{DULY_PUBLIC_URL}/p/<token>``.
+
+    The token is signed (see :mod:`duly.messaging.links`) and deterministic, so the link printed
+    on the PDF is the link in every e-mail and reminder about the same invoice.
+    """
+    from duly.messaging.links import pay_url
+
+    return pay_url(invoice.organization_id, invoice.customer_id, invoice.pk)
+
+
+# --- the e-invoice snapshot ---------------------------------------------------------------------
+def _seller(invoice: Invoice) -> Party:
+    org = invoice.organization
+    return Party(
+        name=org.name,
+        country_code=org.country,
+        trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
+        vat_id=org.vat_id,
+        legal_registration_id=org.registration_id,
+        address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
+        city=org.city,
+        postcode=org.postcode,
+        contact_name=org.trading_name or org.name,
+        contact_phone=org.phone,
+        contact_email=org.email,
+        electronic_address=org.email,
+        electronic_address_scheme="EM" if org.email else "",
+    )
+
+
+def _buyer_contact(invoice: Invoice) -> tuple[str, str, str]:
+    """(name, email, phone) of the person who receives the invoice: the AP contact first."""
+    contacts = sorted(
+        invoice.customer.contacts.all(),
+        key=lambda c: (c.role != "accounts_payable", c.role != "billing", c.pk),
+    )
+    contact = contacts[0] if contacts else None
+    name = invoice.ap_contact or (contact.name if contact else "")
+    email = (contact.email if contact else "") or invoice.customer.email
+    phone = contact.phone if contact else ""
+    return name, email, phone
+
+
+def _buyer(invoice: Invoice) -> Party:
+    customer = invoice.customer
+    tax_id = customer.tax_id.strip()
+    is_vat_id = len(tax_id) > 2 and tax_id[:2].isalpha() and tax_id[:2].isupper()
+    name, email, phone = _buyer_contact(invoice)
+    return Party(
+        name=customer.name,
+        country_code=customer.country,
+        vat_id=tax_id if is_vat_id else "",
+        legal_registration_id="" if is_vat_id else tax_id,
+        identifier=customer.code,
+        address_lines=tuple(x for x in (customer.address_line1, customer.address_line2) if x),
+        city=customer.city,
+        postcode=customer.postcode,
+        contact_name=name,
+        contact_phone=phone,
+        contact_email=email,
+        electronic_address=email,
+        electronic_address_scheme="EM" if email else "",
+    )
+
+
+def _line(line: InvoiceLine, currency: str) -> DocumentLine:
+    category = line.tax_category
+    reason, code = "", ""
+    if category in DEFAULT_EXEMPTIONS:
+        default_reason, default_code = DEFAULT_EXEMPTIONS[category]
+        reason = line.tax_exemption_reason or default_reason
+        code = default_code if not line.tax_exemption_reason or category != "E" else ""
+    elif line.tax_exemption_reason:
+        reason = line.tax_exemption_reason  # the model refuses it for S/Z, naming the rule
+    discount_amount = None
+    if line.discount_percent is None and line.discount_minor:
+        discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
+    return DocumentLine(
+        id=str(line.position),
+        name=line.description,
+        quantity=line.quantity,
+        net_price=line.unit_price,
+        unit_code=line.unit or "C62",
+        discount_percent=line.discount_percent,
+        discount_amount=discount_amount,
+        tax_category=category,
+        tax_rate=line.tax_rate,
+        exemption_reason=reason,
+        exemption_reason_code=code,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        note=line.explanation,
+    )
+
+
+def _document_attachment(att: Attachment) -> DocumentAttachment:
+    with att.file.open("rb") as fh:
+        content = fh.read()
+    mime = att.content_type or mimetypes.guess_type(att.filename)[0] or "application/octet-stream"
+    return DocumentAttachment(filename=att.filename, mime_code=mime, content=content,
+                              description=att.description, id=att.filename)
+
+
+def terms_of(invoice: Invoice) -> PaymentTerms | None:
+    """The payment terms that set the invoice's due date (None: due on receipt / no terms)."""
+    from ..services import terms_for
+
+    if invoice.is_credit_note:
+        return None
+    return terms_for(invoice)
+
+
+def late_policy_of(invoice: Invoice) -> LateFeePolicy | None:
+    if invoice.is_credit_note or invoice.contract is None:
+        return None
+    return invoice.contract.late_fee_policy()
+
+
+def settled_at_issue_minor(invoice: Invoice) -> int:
+    """Payments and credit applied to ``invoice`` up to its issue date (0 for drafts and credit notes)."""
+    if invoice.status == Invoice.DRAFT or invoice.is_credit_note or invoice.issue_date is None:
+        return 0
+    from duly.payments.models import Allocation
+
+    total = Allocation.objects.filter(invoice=invoice, applied_on__lte=invoice.issue_date).aggregate(
+        s=Sum("amount_minor"))["s"]
+    return int(total or 0)
+
+
+def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str]:
+    """(issue date, due date, payment terms in English) — a draft is previewed as issued on ``as_of``."""
+    issue = invoice.issue_date or as_of
+    if issue is None:
+        raise ValidationError(
+            f"Draft {invoice} has no issue date yet: give the date to preview it as issued on.",
+            invoice=str(invoice),
+        )
+    if invoice.is_credit_note:
+        return issue, None, ""
+    if invoice.due_date is not None:
+        return issue, invoice.due_date, invoice.payment_terms_text
+    terms = terms_of(invoice)
+    assert terms is not None
+    return issue, compute_due_date(terms, issue), invoice.payment_terms_text or describe_terms(terms, issue)
+
+
+def _sentences(*parts: str) -> str:
+    """Join sentences, ending each with a full stop: ``"Due by 1 May (30 days net). Late payment: …."``."""
+    cleaned = [p.strip() for p in parts if p and p.strip()]
+    return " ".join(p if p.endswith(".") else p + "." for p in cleaned)
+
+
+def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachments: bool = True) -> InvoiceDocument:
+    """The :class:`InvoiceDocument` of ``invoice`` (issued, or a draft previewed as issued on ``as_of``).
+
+    Totals are recomputed from the lines by the snapshot itself; for an issued invoice they are
+    checked against the totals frozen at issue, so a document can never state other amounts.
+    ``with_attachments=False`` leaves out the attachment bytes (a PDF only lists them).
+    """
+    org = invoice.organization
+    issue, due, terms_text = _dates(invoice, as_of)
+    late_text = invoice.late_terms_text
+    if not late_text and invoice.status == Invoice.DRAFT and late_policy_of(invoice) is not None:
+        from duly.domain.late_fees import describe_policy
+
+        late_text = describe_policy(late_policy_of(invoice), invoice.currency)
+    if not invoice.is_credit_note:
+        terms_text = _sentences(terms_text, late_text)
+    payment_means = None
+    if org.iban and not invoice.is_credit_note:
+        sepa = invoice.currency == "EUR" and org.iban[:2].upper() in SEPA_COUNTRIES
+        payment_means = PaymentMeans(
+            code="58" if sepa else "30",
+            text="SEPA credit transfer" if sepa else "Credit transfer",
+            remittance_information=invoice.rf_reference,
+            iban=org.iban,
+            account_name=org.name,
+            bic=org.bic,
+        )
+    notes = [invoice.notes.strip()] if invoice.notes.strip() else []
+    related = invoice.related_invoice
+    if invoice.kind == Invoice.KIND_LATE_FEE and related is not None and related.number:
+        notes.append(f"Late-payment charges for invoice {related.number}.")
+    lines = [_line(line, invoice.currency) for line in invoice.lines.all()]
+    doc = InvoiceDocument(
+        type_code=TYPE_CODES[invoice.kind],
+        number=invoice.number or "",
+        issue_date=issue,
+        currency=invoice.currency,
+        seller=_seller(invoice),
+        buyer=_buyer(invoice),
+        lines=lines,
+        due_date=due,
+        buyer_reference=invoice.buyer_reference,
+        order_reference=invoice.po_number,
+        contract_reference=invoice.contract.reference if invoice.contract_id else "",
+        preceding_invoice=related.number or "" if related is not None and invoice.is_credit_note else "",
+        preceding_invoice_date=related.issue_date if related is not None and invoice.is_credit_note else None,
+        buyer_accounting_ref=invoice.cost_centre,
+        notes=notes,
+        period_start=invoice.service_period_start,
+        period_end=invoice.service_period_end,
+        payment_means=payment_means,
+        payment_terms=terms_text,
+        allowances_charges=[
+            DocumentAllowanceCharge(
+                is_charge=ac.is_charge,
+                amount=from_minor(ac.amount_minor, invoice.currency),
+                tax_category=ac.tax_category,
+                tax_rate=ac.tax_rate,
+                reason=ac.reason,
+                reason_code=ac.reason_code,
+                exemption_reason=ac.tax_exemption_reason,
+            )
+            for ac in invoice.allowances_charges.all()
+        ],
+        prepaid_amount=from_minor(invoice.prepaid_minor + settled_at_issue_minor(invoice), invoice.currency),
+        attachments=[_document_attachment(a) for a in invoice.attachments.all()] if with_attachments else [],
+    )
+    if invoice.status != Invoice.DRAFT:
+        _check_frozen_totals(invoice, doc.totals())
+    return doc
+
+
+def _check_frozen_totals(invoice: Invoice, totals: InvoiceTotals) -> None:
+    frozen = from_minor(invoice.total_minor, invoice.currency)
+    if totals.tax_inclusive != frozen:
+        raise InvalidDocumentData(
+            f"Invoice {invoice.number}: its lines add up to {totals.tax_inclusive} {invoice.currency}, but "
+            f"{frozen} {invoice.currency} was frozen at issue; the document is not rendered.",
+            invoice=invoice.number or "",
+        )
+
+
+# --- what only a printed page shows ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Branding:
+    """The look of an organization's documents."""
+
+    name: str
+    color: str
+    font_family: str
+    #: ``file://`` URI of the font file to load with @font-face, or "".
+    font_uri: str = ""
+    #: ``file://`` URI of the logo, or "".
+    logo_uri: str = ""
+    footer_text: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentOption:
+    """One way to pay, printed in the customer's order of preference."""
+
+    #: ``bank_transfer``, ``online``, ``sepa_debit``, ``ach_debit``, ``check`` or ``cash``.
+    method: str
+    preferred: bool = False
+    iban: str = ""
+    bic: str = ""
+    bank_name: str = ""
+    account_holder: str = ""
+    #: Printed RF reference (``RF18 5390 0754 7034``).
+    reference: str = ""
+    url: str = ""
+    #: Inline SVG of the EPC069-12 QR code (EUR credit transfers only).
+    qr_svg: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference line of the header: a label key (or a custom field's own name) and its value."""
+
+    label_key: str
+    value: str
+    custom_label: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    filename: str
+    description: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PrintableInvoice:
+    """Everything a printed invoice shows: the e-invoice snapshot plus the page-only facts."""
+
+    document: InvoiceDocument
+    totals: InvoiceTotals
+    #: Duly invoice kind: ``standard``, ``deposit``, ``credit_note``, ``late_fee``.
+    kind: str
+    is_draft: bool
+    locale: str
+    branding: Branding
+    org_slug: str
+    #: Header references: customer number, PO number, buyer reference… (required ones marked).
+    references: tuple[Reference, ...]
+    #: The buyer address block (billing address when the customer gave one).
+    buyer_address: tuple[str, ...]
+    #: Deposit or credit deducted on the invoice itself.
+    deposit_deducted: Decimal
+    #: Payments and credit applied up to the issue date.
+    already_paid: Decimal
+    balance_due: Decimal
+    payment_options: tuple[PaymentOption, ...]
+    terms: PaymentTerms | None
+    late_policy: LateFeePolicy | None
+    #: English terms frozen at issue (``Invoice.payment_terms_text`` / ``late_terms_text``).
+    payment_terms_text: str
+    late_terms_text: str
+    rf_reference: str
+    attachments: tuple[AttachmentInfo, ...] = field(default=())
+    #: The invoice's own notes (the snapshot's notes may add generated English ones).
+    notes: tuple[str, ...] = ()
+    related_number: str = ""
+    related_date: date | None = None
+
+
+def branding_for(org) -> Branding:
+    """The branding of an organization: logo and colour from the organization, font and footer
+    from its optional :class:`~duly.invoicing.models.DocumentBranding`."""
+    from ..models import DocumentBranding
+
+    extra = DocumentBranding.objects.filter(organization=org).first()
+    logo_uri = _file_uri(org.logo)
+    return Branding(
+        name=org.trading_name or org.name,
+        color=org.brand_color or "#1F4E79",
+        font_family=(extra.font_family if extra and extra.font_family else "DejaVu Sans"),
+        font_uri=_file_uri(extra.font_file) if extra else "",
+        logo_uri=logo_uri,
+        footer_text=extra.footer_text if extra else "",
+    )
+
+
+def _file_uri(field_file) -> str:
+    if not field_file:
+        return ""
+    try:
+        path = Path(field_file.path)
+    except (NotImplementedError, ValueError):
+        return ""
+    return path.resolve().as_uri() if path.exists() else ""
+
+
+def epc_qr_svg(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
+    """Inline SVG of an EPC069-12 QR code ("GiroCode") for a EUR credit transfer."""
+    import segno.helpers
+
+    qr = segno.helpers.make_epc_qr(name=name[:70], iban=iban, amount=amount, reference=reference or None,
+                                   bic=bic or None)
+    return qr.svg_inline(scale=3, border=0, omitsize=True)
+
+
+def _payment_options(invoice: Invoice, balance: Decimal) -> tuple[PaymentOption, ...]:
+    if invoice.is_credit_note or balance <= 0:
+        return ()
+    org = invoice.organization
+    preferred = PREFERRED_OPTION.get(invoice.customer.preferred_payment_method, "bank_transfer")
+    reference = format_rf(invoice.rf_reference) if invoice.rf_reference else ""
+    options: dict[str, PaymentOption] = {}
+    if org.iban:
+        qr = ""
+        if invoice.currency == "EUR" and Decimal("0.01") <= balance <= EPC_MAX_AMOUNT:
+            qr = epc_qr_svg(name=org.name, iban=org.iban, bic=org.bic, amount=balance,
+                            reference=invoice.rf_reference)
+        options["bank_transfer"] = PaymentOption(
+            method="bank_transfer", iban=org.iban, bic=org.bic, bank_name=org.bank_name, account_holder=org.name,
+            reference=reference, qr_svg=qr,
+        )
+    if settings.DULY_PUBLIC_URL:
+        options["online"] = PaymentOption(method="online", url=pay_link(invoice))
+    if preferred not in options:
+        options[preferred] = PaymentOption(method=preferred, reference=reference, account_holder=org.name)
+    ordered = [options[preferred]] + [opt for key, opt in options.items() if key != preferred]
+    return (replace(ordered[0], preferred=len(ordered) > 1), *ordered[1:])
+
+
+def _references(invoice: Invoice) -> tuple[Reference, ...]:
+    customer = invoice.customer
+    required = set(customer.required_fields)
+    refs = [Reference("customer_code", customer.code)]
+    for key in ("po_number", "buyer_reference", "cost_centre", "ap_contact"):
+        value = str(getattr(invoice, key) or "").strip()
+        if value:
+            refs.append(Reference(key, value, required=key in required))
+    if invoice.contract_id:
+        refs.append(Reference("contract", invoice.contract.reference))
+    custom = {str(k): str(v).strip() for k, v in (invoice.custom_fields or {}).items()}
+    names = list(customer.custom_required_fields) + [k for k in custom if k not in customer.custom_required_fields]
+    for name in names:
+        if custom.get(name):
+            refs.append(Reference("custom", custom[name], custom_label=name,
+                                  required=name in customer.custom_required_fields))
+    return tuple(refs)
+
+
+def _check_printable(doc: InvoiceDocument) -> None:
+    """The data no printed invoice may lack, named like the EN 16931 terms."""
+    missing = []
+    seller, buyer = doc.seller, doc.buyer
+    for ok, what in (
+        (seller.name.strip(), "seller name (BT-27)"),
+        (seller.address_lines and seller.city, "seller address (BG-5)"),
+        (seller.country_code, "seller country (BT-40)"),
+        (buyer.name.strip(), "buyer name (BT-44)"),
+        (buyer.country_code, "buyer country (BT-55)"),
+        (doc.lines, "at least one invoice line (BG-25)"),
+    ):
+        if not ok:
+            missing.append(what)
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise MissingDocumentData(
+            f"{', '.join(missing)} {verb} required to print {doc.kind} {doc.number or '(draft)'}",
+            missing=missing, invoice=doc.number,
+        )
+
+
+def build_printable(invoice: Invoice, *, as_of: date | None = None) -> PrintableInvoice:
+    """The :class:`PrintableInvoice` of ``invoice`` (a draft is previewed as issued on ``as_of``)."""
+    doc = build_document(invoice, as_of=as_of, with_attachments=False)
+    _check_printable(doc)
+    totals = doc.totals()
+    cur = invoice.currency
+    deposit = from_minor(invoice.prepaid_minor, cur)
+    paid = from_minor(settled_at_issue_minor(invoice), cur)
+    balance = totals.payable  # the snapshot's prepaid amount (BT-113) is the deposit plus ``paid``
+    customer = invoice.customer
+    if invoice.billing_address.strip():
+        buyer_address = tuple(x.strip() for x in invoice.billing_address.splitlines() if x.strip())
+    else:
+        buyer_address = tuple(customer.address_lines)
+    related = invoice.related_invoice
+    return PrintableInvoice(
+        document=doc,
+        totals=totals,
+        kind=invoice.kind,
+        is_draft=invoice.status == Invoice.DRAFT,
+        locale=invoice.locale or customer.locale,
+        branding=branding_for(invoice.organization),
+        org_slug=invoice.organization.slug,
+        references=_references(invoice),
+        buyer_address=buyer_address,
+        deposit_deducted=deposit,
+        already_paid=paid,
+        balance_due=balance,
+        payment_options=_payment_options(invoice, balance),
+        terms=terms_of(invoice),
+        late_policy=late_policy_of(invoice),
+        payment_terms_text=invoice.payment_terms_text,
+        late_terms_text=invoice.late_terms_text,
+        rf_reference=format_rf(invoice.rf_reference) if invoice.rf_reference else "",
+        attachments=tuple(AttachmentInfo(a.filename, a.description, a.size) for a in invoice.attachments.all()),
+        notes=tuple(x.strip() for x in invoice.notes.split("\n\n") if x.strip()),
+        related_number=related.number or "" if related is not None else "",
+        related_date=related.issue_date if related is not None else None,
+    )

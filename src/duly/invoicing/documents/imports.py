@@ -1,0 +1,289 @@
+"""Import an EN 16931 e-invoice (UBL 2.1 or CII) into a draft: migrating from another system.
+
+The XML is read by :func:`duly.invoicing.einvoice.importer.parse_einvoice` (which refuses a
+document whose stated totals do not add up), then written as a draft of the organization:
+
+Seller
+    Must be the organization itself (same VAT id, or the same name when either has no VAT
+    id): an invoice issued by someone else is refused, naming both.
+Buyer
+    Matched to a customer by VAT id, then by the buyer identifier (BT-46) as customer code,
+    then by name; otherwise created with the buyer's name, address, VAT id and contact.
+Lines, tax, allowances and charges
+    Kept as stated: quantity, unit, net price (a price base quantity is folded into the unit
+    price, exactly, or the import is refused), line discount (percentage or amount), VAT
+    category, rate and exemption reason, period and note. Document allowances/charges are
+    stored as :class:`~duly.invoicing.models.InvoiceAllowanceCharge`; the amount already paid
+    (BT-113) as the invoice's prepaid amount.
+References
+    PO number (BT-13), buyer reference (BT-10), accounting reference (BT-19, as cost centre),
+    service period, notes and payment terms are kept; the original number, contract and
+    preceding-invoice references are kept as custom fields (the draft gets its own number
+    when it is issued).
+
+The draft's totals are recomputed by the same snapshot arithmetic and must equal the source's,
+or nothing is written. Importing the same invoice twice for the same customer is refused.
+
+Not carried over (Duly's models have no place for them): the buyer's region and legal
+registration id when it also has a VAT id, line item identifiers and accounting references,
+payment means other than the organization's own, and a rounding amount (BT-114, refused).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+
+from django.db import transaction
+from django.utils.text import slugify
+
+from duly.customers.models import Customer, Organization
+from duly.domain.errors import Conflict, ValidationError
+from duly.domain.invoice_math import totals_to_minor
+from duly.domain.money import MONEY_CONTEXT, to_minor
+from duly.invoicing.einvoice.model import CREDIT_NOTE_TYPE_CODES, PREPAYMENT_INVOICE, InvoiceDocument, Party
+
+from ..models import Invoice, InvoiceAllowanceCharge, InvoiceLine
+
+__all__ = ["ORIGINAL_NUMBER_FIELD", "ImportedDraft", "import_einvoice"]
+
+#: Custom field keeping the number the invoice had in the system it comes from.
+ORIGINAL_NUMBER_FIELD = "Original invoice number"
+CONTRACT_FIELD = "Contract"
+PRECEDING_FIELD = "Preceding invoice"
+#: InvoiceLine.unit_price keeps 6 decimals.
+_PRICE_QUANTUM = Decimal("0.000001")
+_VAT_NOISE = re.compile(r"[^A-Z0-9]")
+
+
+@dataclass(frozen=True)
+class ImportedDraft:
+    invoice: Invoice
+    customer: Customer
+    customer_created: bool
+    #: The document as read from the file (what the draft reproduces).
+    source: InvoiceDocument
+    syntax: str
+
+
+def _vat(value: str) -> str:
+    return _VAT_NOISE.sub("", value.upper())
+
+
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def _check_seller(org: Organization, seller: Party, number: str) -> None:
+    if seller.vat_id and org.vat_id:
+        same = _vat(seller.vat_id) == _vat(org.vat_id)
+    else:
+        same = _same_name(seller.name, org.name) or bool(org.trading_name and _same_name(seller.name, org.trading_name))
+    if not same:
+        who = seller.name + (f" (VAT {seller.vat_id})" if seller.vat_id else "")
+        raise ValidationError(
+            f"Invoice {number} was issued by {who}, not by {org.name}"
+            + (f" (VAT {org.vat_id})" if org.vat_id else "")
+            + ": import it into the organization that issued it (--org).",
+            seller=seller.name, organization=org.slug,
+        )
+
+
+def _find_customer(org: Organization, buyer: Party) -> Customer | None:
+    customers = Customer.objects.filter(organization=org)
+    if buyer.vat_id:
+        wanted = _vat(buyer.vat_id)
+        for customer in customers.exclude(tax_id=""):
+            if _vat(customer.tax_id) == wanted:
+                return customer
+    if buyer.identifier:
+        customer = customers.filter(code=buyer.identifier).first()
+        if customer is not None and _same_name(customer.name, buyer.name):
+            return customer
+    for customer in customers.filter(name__iexact=buyer.name.strip()):
+        return customer
+    return None
+
+
+def _new_code(org: Organization, buyer: Party) -> str:
+    base = (buyer.identifier or slugify(buyer.name).upper() or "CUSTOMER")[:36]
+    code, n = base, 1
+    while Customer.objects.filter(organization=org, code=code).exists():
+        n += 1
+        code = f"{base}-{n}"
+    return code
+
+
+def _create_customer(org: Organization, buyer: Party, currency: str) -> Customer:
+    from duly.customers.services import create_customer
+
+    lines = list(buyer.address_lines)
+    contacts = []
+    if buyer.contact_name or buyer.contact_email:
+        contacts.append({"name": buyer.contact_name or buyer.name, "email": buyer.contact_email,
+                         "phone": buyer.contact_phone, "role": "accounts_payable"})
+    return create_customer(
+        org,
+        code=_new_code(org, buyer),
+        name=buyer.name,
+        address_line1=lines[0] if lines else "",
+        address_line2=", ".join(lines[1:]),
+        postcode=buyer.postcode,
+        city=buyer.city,
+        country=buyer.country_code,
+        tax_id=buyer.vat_id or buyer.legal_registration_id,
+        currency=currency,
+        locale=org.locale,
+        timezone=org.timezone,
+        email=buyer.contact_email,
+        contacts=contacts,
+    )
+
+
+def _kind(doc: InvoiceDocument) -> str:
+    if doc.type_code in CREDIT_NOTE_TYPE_CODES:
+        return Invoice.KIND_CREDIT_NOTE
+    if doc.type_code == PREPAYMENT_INVOICE:
+        return Invoice.KIND_DEPOSIT
+    return Invoice.KIND_STANDARD
+
+
+def _unit_price(line) -> Decimal:
+    """The net price per unit (BT-146 / BT-149) to the 6 decimals Duly stores.
+
+    Whether the line still comes to the same net amount is checked with the whole document
+    (:func:`_check_same_amounts`), so a price that cannot be stored exactly is refused there.
+    """
+    if line.base_quantity == 1:
+        return line.net_price
+    with localcontext(MONEY_CONTEXT):
+        return (line.net_price / line.base_quantity).quantize(_PRICE_QUANTUM).normalize()
+
+
+def _check_same_amounts(source: InvoiceDocument, draft: InvoiceDocument) -> None:
+    a, b = source.totals(), draft.totals()
+    if (a.lines, a.tax_breakdown, a.tax_inclusive, a.payable) != (b.lines, b.tax_breakdown, b.tax_inclusive, b.payable):
+        raise ValidationError(
+            f"Invoice {source.number} cannot be stored exactly as a Duly draft "
+            f"(total {a.tax_inclusive} would become {b.tax_inclusive}); nothing was imported."
+        )
+
+
+@transaction.atomic
+def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
+    """Read a UBL or CII invoice (bytes) into a new draft of ``org`` (see the module notes)."""
+    from duly.invoicing.einvoice.importer import parse_einvoice
+    from duly.invoicing.einvoice.xmlutil import detect_syntax, parse_xml
+
+    from .adapter import build_document
+
+    doc = parse_einvoice(xml)
+    syntax = detect_syntax(parse_xml(xml))
+    if doc.rounding_amount:
+        raise ValidationError(
+            f"Invoice {doc.number} has a rounding amount (BT-114) of {doc.rounding_amount}; Duly drafts cannot "
+            "carry one, so it was not imported."
+        )
+    _check_seller(org, doc.seller, doc.number)
+    customer = _find_customer(org, doc.buyer)
+    created = customer is None
+    if customer is None:
+        customer = _create_customer(org, doc.buyer, doc.currency)
+    for existing in Invoice.objects.filter(organization=org, customer=customer).only("pk", "custom_fields"):
+        if (existing.custom_fields or {}).get(ORIGINAL_NUMBER_FIELD) == doc.number:
+            raise Conflict(
+                f"Invoice {doc.number} of {customer.name} was already imported (draft or invoice #{existing.pk}).",
+                code="already_imported", invoice=existing.pk,
+            )
+
+    custom = {ORIGINAL_NUMBER_FIELD: doc.number}
+    if doc.contract_reference:
+        custom[CONTRACT_FIELD] = doc.contract_reference
+    related = None
+    if doc.preceding_invoice:
+        related = Invoice.objects.filter(organization=org, number=doc.preceding_invoice).first()
+        if related is None:
+            custom[PRECEDING_FIELD] = doc.preceding_invoice
+    cur = doc.currency
+    invoice = Invoice.objects.create(
+        organization=org,
+        customer=customer,
+        kind=_kind(doc),
+        currency=cur,
+        locale=customer.locale,
+        issue_date=doc.issue_date,
+        due_date=doc.due_date,
+        service_period_start=doc.period_start,
+        service_period_end=doc.period_end,
+        po_number=doc.order_reference,
+        buyer_reference=doc.buyer_reference,
+        cost_centre=doc.buyer_accounting_ref,
+        ap_contact=doc.buyer.contact_name,
+        custom_fields=custom,
+        notes="\n\n".join(doc.notes),
+        payment_terms_text=doc.payment_terms,
+        related_invoice=related,
+        prepaid_minor=to_minor(doc.prepaid_amount, cur),
+    )
+    results = doc.totals().lines
+    InvoiceLine.objects.bulk_create([
+        InvoiceLine(
+            invoice=invoice,
+            position=n,
+            description=line.name[:500],
+            quantity=line.quantity,
+            unit=line.unit_code,
+            unit_price=_unit_price(line),
+            discount_percent=line.discount_percent,
+            tax_category=line.tax_category,
+            tax_rate=line.tax_rate,
+            tax_exemption_reason=line.exemption_reason[:200],
+            period_start=line.period_start,
+            period_end=line.period_end,
+            explanation="\n".join(x for x in (line.note, line.description) if x),
+            net_minor=to_minor(result.net_amount, cur),
+            discount_minor=to_minor(result.discount_amount, cur),
+        )
+        for n, (line, result) in enumerate(zip(doc.lines, results), 1)
+    ])
+    amounts = doc.allowance_charge_amounts()
+    InvoiceAllowanceCharge.objects.bulk_create([
+        InvoiceAllowanceCharge(
+            invoice=invoice, position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur),
+            reason=ac.reason[:200], reason_code=ac.reason_code, tax_category=ac.tax_category,
+            tax_rate=ac.tax_rate, tax_exemption_reason=ac.exemption_reason[:200],
+        )
+        for n, (ac, amount) in enumerate(zip(doc.allowances_charges, amounts), 1)
+    ])
+    for attachment in doc.attachments:
+        _attach(org, invoice, attachment)
+
+    draft_doc = build_document(invoice, with_attachments=False)
+    _check_same_amounts(doc, draft_doc)
+    _store_totals(invoice, draft_doc)
+    return ImportedDraft(invoice=invoice, customer=customer, customer_created=created, source=doc, syntax=syntax)
+
+
+def _attach(org: Organization, invoice: Invoice, attachment) -> None:
+    from ..services import add_attachment
+
+    add_attachment(org, invoice.pk, attachment.filename, attachment.content, description=attachment.description,
+                   content_type=attachment.mime_code or mimetypes.guess_type(attachment.filename)[0])
+
+
+def _store_totals(invoice: Invoice, doc: InvoiceDocument) -> None:
+    """Freeze the draft's document totals (computed with its allowances, charges and prepaid amount)."""
+    totals = doc.totals()
+    minor = totals_to_minor(totals)
+    invoice.line_total_minor = minor["line_total_minor"]
+    invoice.allowance_total_minor = minor["allowance_total_minor"]
+    invoice.charge_total_minor = minor["charge_total_minor"]
+    invoice.tax_exclusive_minor = minor["tax_exclusive_minor"]
+    invoice.tax_total_minor = minor["tax_total_minor"]
+    invoice.total_minor = minor["tax_inclusive_minor"]
+    invoice.tax_breakdown = minor["tax_breakdown"]
+    invoice.save(update_fields=["line_total_minor", "allowance_total_minor", "charge_total_minor",
+                                "tax_exclusive_minor", "tax_total_minor", "total_minor", "tax_breakdown"])
+

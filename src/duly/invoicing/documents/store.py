@@ -1,0 +1,138 @@
+"""Issued documents are rendered once and stored; drafts are rendered on the fly and never stored.
+
+:func:`document_bytes` is the one way to get the bytes of an invoice's document in a format:
+
+- an issued (or paid, void…) invoice: the :class:`~duly.invoicing.models.StoredDocument` when
+  there is one, otherwise rendered now and stored. From then on the same bytes are returned
+  forever, whatever happens to the templates or the code.
+- a draft: a PDF rendered now, watermarked DRAFT, never stored. E-invoices of drafts are refused
+  (an e-invoice needs its number).
+
+Formats: ``pdf`` (PDF/A-3b), ``ubl`` (UBL 2.1, Peppol BIS Billing 3.0), ``cii`` (CII D16B,
+Factur-X EN 16931 profile) and ``facturx`` (the stored PDF with the CII embedded: PDF/A-3).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import IntegrityError, transaction
+
+from duly.domain.errors import InvoiceNotIssued, ValidationError
+
+from ..models import Invoice, StoredDocument
+
+__all__ = ["FORMATS", "RenderedDocument", "document_bytes", "render_format", "store_documents"]
+
+#: format -> (content type, file name suffix)
+FORMATS: dict[str, tuple[str, str]] = {
+    StoredDocument.FORMAT_PDF: ("application/pdf", ".pdf"),
+    StoredDocument.FORMAT_UBL: ("application/xml", ".xml"),
+    StoredDocument.FORMAT_CII: ("application/xml", "-cii.xml"),
+    StoredDocument.FORMAT_FACTURX: ("application/pdf", "-facturx.pdf"),
+}
+
+
+@dataclass(frozen=True)
+class RenderedDocument:
+    """The bytes of one document, with what a download or an e-mail attachment needs."""
+
+    format: str
+    filename: str
+    content_type: str
+    content: bytes
+    sha256: str
+    #: True when the bytes come from (or were just written to) the store.
+    stored: bool
+
+
+def _filename(invoice: Invoice, fmt: str, as_of: date | None = None) -> str:
+    suffix = FORMATS[fmt][1]
+    if invoice.number:
+        stem = invoice.number
+    else:
+        stem = f"draft-{invoice.pk}" + (f"-{as_of.isoformat()}" if as_of else "")
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) + suffix
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValidationError(f"Unknown document format {fmt!r}: use one of {', '.join(FORMATS)}.", format=fmt)
+
+
+def render_format(invoice: Invoice, fmt: str) -> bytes:
+    """Render the document of an issued invoice in ``fmt`` now (the store is not consulted)."""
+    _check_format(fmt)
+    if fmt == StoredDocument.FORMAT_PDF:
+        from ..pdf import render_invoice_pdf
+
+        return render_invoice_pdf(invoice)
+    from ..einvoice.model import Standard
+    from .adapter import build_document
+
+    doc = build_document(invoice)
+    if fmt == StoredDocument.FORMAT_UBL:
+        from ..einvoice.ubl import render_ubl
+
+        return render_ubl(doc, standard=Standard.PEPPOL)
+    if fmt == StoredDocument.FORMAT_CII:
+        from ..einvoice.cii import render_cii
+
+        return render_cii(doc)
+    from ..einvoice.cii import render_facturx_pdf
+
+    return render_facturx_pdf(document_bytes(invoice, StoredDocument.FORMAT_PDF).content, doc)
+
+
+def _rendered(stored: StoredDocument) -> RenderedDocument:
+    return RenderedDocument(format=stored.format, filename=stored.filename, content_type=stored.content_type,
+                            content=bytes(stored.content), sha256=stored.sha256, stored=True)
+
+
+def document_bytes(invoice: Invoice, fmt: str, *, as_of: date | None = None) -> RenderedDocument:
+    """The document of ``invoice`` in ``fmt``: stored once for issued invoices, on the fly for drafts.
+
+    ``as_of`` is the date a draft is previewed as issued on (ignored for issued invoices).
+    """
+    _check_format(fmt)
+    content_type = FORMATS[fmt][0]
+    if invoice.status == Invoice.DRAFT:
+        if fmt != StoredDocument.FORMAT_PDF:
+            raise InvoiceNotIssued(
+                f"Draft {invoice} has no number yet: issue it before exporting it as an e-invoice ({fmt}).",
+                invoice=str(invoice), format=fmt,
+            )
+        from ..pdf import render_invoice_pdf
+
+        content = render_invoice_pdf(invoice, as_of=as_of)
+        return RenderedDocument(format=fmt, filename=_filename(invoice, fmt, as_of), content_type=content_type,
+                                content=content, sha256=hashlib.sha256(content).hexdigest(), stored=False)
+    existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
+    if existing is not None:
+        return _rendered(existing)
+    content = render_format(invoice, fmt)
+    try:
+        with transaction.atomic():
+            stored = StoredDocument.objects.create(
+                organization_id=invoice.organization_id, invoice=invoice, format=fmt,
+                filename=_filename(invoice, fmt), content_type=content_type, content=content, size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
+    except IntegrityError:
+        # Rendered concurrently by someone else: theirs is the document, ours is dropped.
+        stored = StoredDocument.objects.get(invoice=invoice, format=fmt)
+    return _rendered(stored)
+
+
+def store_documents(invoice: Invoice, formats: Iterable[str] = (StoredDocument.FORMAT_PDF,)) -> list[RenderedDocument]:
+    """Render and store the documents of a freshly issued invoice (the issue-time hook).
+
+    Storing the PDF at issue pins the page the customer receives to the templates of that day.
+    E-invoices depend on the data only, so they may be stored at their first export.
+    """
+    if invoice.status == Invoice.DRAFT:
+        raise InvoiceNotIssued(f"Draft {invoice} is not issued: its documents are not stored.", invoice=str(invoice))
+    return [document_bytes(invoice, fmt) for fmt in formats]

@@ -1,0 +1,403 @@
+"""Printed documents: Jinja2 HTML templates rendered to PDF/A-3b by WeasyPrint.
+
+Templates
+    Every document is an HTML template under ``duly/documents/``: ``invoice.html`` (standard,
+    deposit, credit-note and late-fee invoices), ``receipt.html``, ``statement.html`` and the
+    letters ``letter_<kind>.html`` (``reminder``, ``final_notice``, ``termination``), which
+    extend ``letter.html``. Shared parts: ``base.html`` (page, header, footer, watermark) and
+    ``documents.css``.
+
+Per-organization templates
+    A template is looked up first as ``duly/documents/<organization slug>/<name>`` and then as
+    ``duly/documents/<name>``, in every directory of ``settings.DULY_DOCUMENT_TEMPLATE_DIRS``
+    (a list of paths; optional) and then in the package's own ``templates`` directory. An
+    organization override usually ``{% extends "duly/documents/invoice.html" %}`` and replaces
+    a block (``header``, ``lines``, ``payment``, ``footer``…), or includes its own CSS after
+    ``documents.css``. The logo and brand colour come from the organization, the font and
+    footer text from its :class:`~duly.invoicing.models.DocumentBranding`.
+
+Errors
+    A template that does not parse or fails while rendering raises
+    :class:`~duly.domain.errors.TemplateError` naming the template and the line, e.g.
+    ``Template duly/documents/atelier/invoice.html, line 3: unexpected '}'``. Templates use
+    strict undefined variables, so a misspelt name fails instead of printing nothing.
+
+Resources
+    Only ``data:`` URIs and files inside the template directories and ``MEDIA_ROOT`` (logos,
+    fonts) are loaded; a template cannot make the renderer fetch anything from the network.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Mapping
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from django.conf import settings
+
+from duly.domain.errors import TemplateError, ValidationError
+
+from .documents.i18n import Localizer, localizer
+
+__all__ = [
+    "LETTER_KINDS",
+    "PDF_VARIANT",
+    "html_to_pdf",
+    "render_document_html",
+    "render_invoice_pdf",
+    "render_letter",
+    "render_receipt",
+    "render_statement",
+]
+
+PACKAGE_TEMPLATES = Path(__file__).resolve().with_name("templates")
+TEMPLATE_PREFIX = "duly/documents"
+#: Every PDF is a PDF/A-3b: archivable, and ready to carry a Factur-X XML.
+PDF_VARIANT = "pdf/a-3b"
+LETTER_KINDS = ("reminder", "final_notice", "termination")
+
+_render_lock = threading.Lock()
+
+
+# --- templates ------------------------------------------------------------------------------------
+def template_dirs() -> tuple[Path, ...]:
+    """Directories searched for document templates, the organization's own first."""
+    extra = getattr(settings, "DULY_DOCUMENT_TEMPLATE_DIRS", ()) or ()
+    return (*(Path(d).resolve() for d in extra), PACKAGE_TEMPLATES)
+
+
+@lru_cache(maxsize=8)
+def _environment(dirs: tuple[Path, ...]) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=True,
+    )
+    return env
+
+
+def environment() -> jinja2.Environment:
+    return _environment(template_dirs())
+
+
+def _template_name(filename: str) -> str:
+    """``/…/templates/duly/documents/invoice.html`` → ``duly/documents/invoice.html``."""
+    path = Path(filename).resolve()
+    for root in template_dirs():
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return filename
+
+
+def _template_error(exc: Exception, fallback_name: str) -> TemplateError:
+    """A :class:`TemplateError` naming the template and line where ``exc`` happened."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        name = exc.name or (_template_name(exc.filename) if exc.filename else fallback_name)
+        line = exc.lineno
+        detail = exc.message or str(exc)
+    else:
+        name, line = fallback_name, None
+        roots = [str(d) for d in template_dirs()]
+        for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+            if any(frame.filename.startswith(root) for root in roots) and not frame.filename.endswith(".py"):
+                name, line = _template_name(frame.filename), frame.lineno
+                break
+        detail = str(exc) or type(exc).__name__
+    where = f"Template {name}" + (f", line {line}" if line else "")
+    return TemplateError(f"{where}: {detail}", template=name, line=line)
+
+
+def select_template(name: str, org_slug: str | None) -> jinja2.Template:
+    """The organization's ``name`` template when it has one, else the default."""
+    candidates = [f"{TEMPLATE_PREFIX}/{org_slug}/{name}"] if org_slug else []
+    candidates.append(f"{TEMPLATE_PREFIX}/{name}")
+    try:
+        return environment().select_template(candidates)
+    except jinja2.TemplatesNotFound:
+        raise TemplateError(f"No document template {name!r} (looked for {', '.join(candidates)}).",
+                            template=name) from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise _template_error(exc, candidates[0]) from None
+
+
+def render_document_html(name: str, org_slug: str | None, context: Mapping[str, Any]) -> str:
+    """Render the document template ``name`` (organization override first) to HTML."""
+    template = select_template(name, org_slug)
+    try:
+        return template.render(**context)
+    except jinja2.TemplateSyntaxError as exc:  # an included or extended template
+        raise _template_error(exc, template.name or name) from None
+    except (jinja2.TemplateError, ArithmeticError, AttributeError, KeyError, LookupError, TypeError, ValueError) as exc:
+        error = _template_error(exc, template.name or name)
+        if error.context.get("line") is None and not isinstance(exc, jinja2.TemplateError):
+            raise  # not a template problem: a bug to see in full
+        raise error from None
+
+
+# --- HTML → PDF ---------------------------------------------------------------------------------------
+def _allowed_roots() -> tuple[Path, ...]:
+    return (*template_dirs(), Path(settings.MEDIA_ROOT).resolve())
+
+
+def _url_fetcher(url: str, *args, **kwargs):
+    """Load ``data:`` URIs and local files under the template directories and MEDIA_ROOT only."""
+    from weasyprint import default_url_fetcher
+
+    if url.startswith("data:"):
+        return default_url_fetcher(url, *args, **kwargs)
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        path = Path(unquote(urlparse(url).path)).resolve()
+        if any(path.is_relative_to(root) for root in _allowed_roots()):
+            return default_url_fetcher(url, *args, **kwargs)
+    raise ValidationError(f"Documents may not load {url!r}: only local logos, fonts and data URIs.")
+
+
+def html_to_pdf(html: str, *, title: str = "", variant: str | None = PDF_VARIANT) -> bytes:
+    """PDF bytes of ``html`` (PDF/A-3b by default). Relative URLs resolve against the package templates."""
+    import weasyprint
+
+    # WeasyPrint shares font caches between renders; one render at a time keeps it safe in threads.
+    with _render_lock:
+        document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
+        return document.write_pdf(pdf_variant=variant) if variant else document.write_pdf()
+
+
+def _common_context(loc: Localizer, branding, org, *, is_draft: bool = False) -> dict[str, Any]:
+    return {
+        "t": loc.t,
+        "loc": loc,
+        "lang": loc.language,
+        "brand": branding,
+        "org": _org_view(org),
+        "is_draft": is_draft,
+    }
+
+
+def _org_view(org) -> dict[str, Any]:
+    """The seller's legal details printed in headers, letterheads and footers."""
+    return {
+        "name": org.name,
+        "trading_name": org.trading_name,
+        "address_lines": list(org.address_lines),
+        "country": org.country,
+        "vat_id": org.vat_id,
+        "registration_id": org.registration_id,
+        "email": org.email,
+        "phone": org.phone,
+        "website": org.website,
+        "iban": org.iban,
+        "bic": org.bic,
+        "bank_name": org.bank_name,
+    }
+
+
+# --- invoices ---------------------------------------------------------------------------------------
+def invoice_context(printable, org) -> dict[str, Any]:
+    """The template context of an invoice-like document (see ``invoice.html``)."""
+    loc = localizer(printable.locale)
+    doc = printable.document
+    context = _common_context(loc, printable.branding, org, is_draft=printable.is_draft)
+    lines = [
+        {"line": line, "result": result}
+        for line, result in zip(doc.lines, printable.totals.lines)
+    ]
+    payment_terms = ""
+    if doc.due_date is not None:
+        if loc.language == "en" and printable.payment_terms_text:
+            payment_terms = printable.payment_terms_text.rstrip(".") + "."
+        else:
+            payment_terms = loc.payment_terms(printable.terms, doc.due_date)
+    if loc.language == "en" and printable.late_terms_text:
+        late_terms = printable.late_terms_text
+    else:
+        late_terms = loc.late_terms(printable.late_policy, doc.currency)
+    context.update(
+        p=printable,
+        doc=doc,
+        totals=printable.totals,
+        lines=lines,
+        title=loc.t(f"title.{printable.kind}"),
+        payment_terms=payment_terms,
+        late_terms=late_terms if not doc.is_credit_note else "",
+        has_reverse_charge="AE" in doc.tax_categories(),
+        exemptions=doc.exemption_reasons(),
+    )
+    return context
+
+
+def render_invoice_pdf(invoice, *, as_of: date | None = None) -> bytes:
+    """The PDF of an invoice, credit note, deposit or late-fee invoice.
+
+    A draft is rendered on the fly as issued on ``as_of`` and watermarked DRAFT; use
+    :func:`duly.invoicing.documents.document_bytes` for issued invoices (rendered once, stored).
+    """
+    from .documents.adapter import build_printable
+
+    printable = build_printable(invoice, as_of=as_of)
+    html = render_document_html("invoice.html", printable.org_slug, invoice_context(printable, invoice.organization))
+    return html_to_pdf(html)
+
+
+# --- receipts and statements -----------------------------------------------------------------------
+def render_receipt(payment) -> bytes:
+    """A receipt for a payment: amount, date, method and the invoices it settled."""
+    from duly.domain.money import from_minor
+
+    from .documents.adapter import branding_for
+
+    org, customer = payment.organization, payment.customer
+    loc = localizer(customer.locale)
+    allocations = [
+        {"number": a.invoice.number, "issue_date": a.invoice.issue_date,
+         "amount": from_minor(a.amount_minor, payment.currency),
+         "open_after": a.invoice.balance}
+        for a in payment.allocations.select_related("invoice").order_by("invoice__issue_date", "invoice_id")
+    ]
+    applied = sum((a["amount"] for a in allocations), Decimal(0))
+    amount = from_minor(payment.amount_minor, payment.currency)
+    context = _common_context(loc, branding_for(org), org)
+    context.update(
+        title=loc.t("title.receipt"),
+        payment=payment,
+        customer=customer,
+        amount=amount,
+        currency=payment.currency,
+        method_label=_method_label(loc, payment.method),
+        allocations=allocations,
+        unapplied=amount - applied,
+    )
+    return html_to_pdf(render_document_html("receipt.html", org.slug, context))
+
+
+def render_statement(customer, *, as_of: date) -> bytes:
+    """A statement of account: the customer's open items as of a date, with totals and credit."""
+    from duly.insights.services import statement_of_account
+
+    from .documents.adapter import branding_for
+
+    org = customer.organization
+    loc = localizer(customer.locale)
+    statement = statement_of_account(customer, as_of=as_of)
+    context = _common_context(loc, branding_for(org), org)
+    context.update(
+        title=loc.t("title.statement"),
+        customer=customer,
+        as_of=as_of,
+        statement=statement,
+        lines=statement["lines"],
+        total_open=statement["total_open"],
+        credit=statement["credit"],
+    )
+    return html_to_pdf(render_document_html("statement.html", org.slug, context))
+
+
+def _method_label(loc: Localizer, method: str) -> str:
+    from duly.payments.models import METHOD_CHOICES
+
+    key = {"card": "method.online", "paypal": "method.online"}.get(method, f"method.{method}")
+    try:
+        return loc.t(key)
+    except KeyError:
+        return dict(METHOD_CHOICES).get(method, method)
+
+
+# --- letters ------------------------------------------------------------------------------------------
+def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
+    """A formal letter for post: address window, reference line, subject, the overdue items.
+
+    ``kind`` is one of :data:`LETTER_KINDS` (``reminder``, ``final_notice``, ``termination``);
+    the template is ``letter_<kind>.html`` (organization override first). ``context``:
+
+    ``date`` (date, required)
+        The letter's date.
+    ``invoices`` (required)
+        The overdue :class:`~duly.invoicing.models.Invoice` objects to list.
+    ``deadline`` (date, required)
+        The date by which to pay.
+    ``reference`` (str)
+        Our reference (e.g. the dunning run or step id).
+    ``effective`` (date)
+        Termination letters: the date the services end (defaults to ``date``).
+    ``late_charges`` (Decimal)
+        Late charges to add to the total, in the invoices' currency.
+    ``contact_name`` (str)
+        The person addressed; defaults to the accounts-payable contact.
+
+    Any other keys are passed on to the template.
+    """
+    from duly.domain.money import from_minor
+
+    from .documents.adapter import branding_for
+
+    if kind not in LETTER_KINDS:
+        raise ValidationError(f"Unknown letter {kind!r}: use one of {', '.join(LETTER_KINDS)}.")
+    for key in ("date", "invoices", "deadline"):
+        if key not in context:
+            raise ValidationError(f"A {kind.replace('_', ' ')} letter needs {key!r} in its context.")
+    org = customer.organization
+    loc = localizer(customer.locale)
+    letter_date: date = context["date"]
+    items = []
+    currencies: set[str] = set()
+    for inv in context["invoices"]:
+        currencies.add(inv.currency)
+        items.append({
+            "number": inv.number,
+            "issue_date": inv.issue_date,
+            "due_date": inv.due_date,
+            "days_overdue": max((letter_date - inv.due_date).days, 0) if inv.due_date else 0,
+            "total": from_minor(inv.total_minor, inv.currency),
+            "open": inv.balance,
+            "currency": inv.currency,
+        })
+    if not items:
+        raise ValidationError(f"A {kind.replace('_', ' ')} letter to {customer.name} needs at least one overdue invoice.")
+    if len(currencies) > 1:
+        raise ValidationError(
+            f"A letter lists items of one currency; {customer.name} has overdue items in {', '.join(sorted(currencies))}."
+        )
+    currency = currencies.pop()
+    late_charges = Decimal(context.get("late_charges") or 0)
+    total = sum((i["open"] for i in items), Decimal(0)) + late_charges
+    contacts = sorted(customer.contacts.all(), key=lambda c: (c.role != "accounts_payable", c.pk))
+    contact_name = context.get("contact_name", contacts[0].name if contacts else "")
+    address = ([x.strip() for x in customer.invoice_address.splitlines() if x.strip()]
+               if customer.invoice_address.strip() else list(customer.address_lines))
+    values = _common_context(loc, branding_for(org), org)
+    values.update(
+        kind=kind,
+        subject=loc.t(f"letter.subject.{kind}"),
+        customer=customer,
+        contact_name=contact_name,
+        address=address,
+        country_name=_country_name(customer.country, loc) if customer.country != org.country else "",
+        date=letter_date,
+        reference=context.get("reference", ""),
+        items=items,
+        currency=currency,
+        late_charges=late_charges,
+        total=total,
+        deadline=context["deadline"],
+        effective=context.get("effective", letter_date),
+    )
+    values.update({k: v for k, v in context.items() if k not in values})
+    return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values))
+
+
+def _country_name(code: str, loc: Localizer) -> str:
+    from babel import Locale
+
+    return Locale.parse(loc.locale).territories.get(code, code).upper() if code else ""
