@@ -159,3 +159,9 @@ class EInvoiceInvalid(DomainError):
 
     code = "einvoice_invalid"
     http_status = 422
+
+
+class InvalidDunningPolicy(ValidationError):
+    """A dunning policy or step that cannot be evaluated (unknown channel, action or tone, duplicate step codes...)."""
+
+    code = "invalid_dunning_policy"

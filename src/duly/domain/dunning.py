@@ -1,0 +1,1317 @@
+"""Dunning: which reminder goes to which customer, when, and why, evaluated purely.
+
+As in Kill Bill's overdue engine, a calculator (in the ``collections`` app) gathers the state of
+one customer into an :class:`AccountSnapshot`; :func:`evaluate` then decides, against that
+snapshot, a :class:`Policy` and an explicit ``as_of`` instant, what Duly does now. Nothing here
+reads the clock, touches the database or sends anything: the result is a list of
+:class:`Action` records that a service carries out idempotently (``Action.idempotency_key``).
+
+Policies
+    A :class:`Policy` is data: ordered :class:`Step` records, each ``offset_days`` from an anchor
+    date of the invoice (``due_date``, ``service_date``, ``issue_date`` or ``contract_start``;
+    a negative offset is *before* the anchor: a gentle "coming due" note at -3 days, or a hotel
+    reminder 7 days before arrival with ``anchor="service_date", offset_days=-7``).
+    :func:`policy_to_dict` / :func:`policy_from_dict` give a JSON/YAML-safe form.
+
+The current step of an invoice
+    The step of highest ``order`` whose date (anchor + offset) is on or before the customer's
+    local date, which has not been sent for that invoice, comes after the last step sent for it,
+    and whose :class:`StepConditions` hold. When a run missed days, only that highest step is
+    sent: never a burst of the steps skipped over. A broken promise to pay (promised date passed,
+    money still open, no reminder since) moves the invoice on to the next step at once, even if
+    that step's date is not reached yet.
+
+One message per customer and step
+    All invoices of the customer whose current step is the same step go into ONE message
+    (statement style). Different steps give different messages; the contact-fatigue limits then
+    space them out.
+
+Never chased
+    Paid, void, credited and uncollectible invoices (or a zero open amount). Invoices under
+    dispute, and invoices with a promise to pay that has not expired (promised date on or after
+    the local date), are reported as ``skip`` actions with the reason. When the customer's
+    unreconciled credits in a currency (payments received but not applied yet) cover the overdue
+    amount in that currency, the overdue invoices of that currency are skipped with the reason
+    ``payment received, awaiting reconciliation``; invoices not overdue yet are skipped too when
+    the credits cover them as well.
+
+When a message goes out
+    Only on the customer's business days (Monday to Friday, not a public holiday of
+    ``AccountSnapshot.country``, or an injected ``is_holiday``), inside the sending window in the
+    customer's IANA time zone, and at its preferred local hour: the learned ``best_hour``, else
+    ``segment_default_hour``, else the start of the window (an hour outside the window is clamped
+    into it). Today's slot is used while today's window is open, otherwise the slot of the next
+    business day. Contact fatigue (:class:`FatigueLimits`, default at most 2 reminders in any
+    rolling 7 days and at least 48 h between two) pushes the slot later. A ``send`` is emitted
+    when ``as_of`` has reached the slot, otherwise a ``defer`` with ``scheduled_for`` set to the
+    slot and the reason.
+
+Contacts
+    An e-mail goes to the first contact, by role ``accounts_payable``, ``billing``, ``owner``, then
+    any other, that has an e-mail address and has not opted out. With no such contact the
+    message becomes a ``phone_task``. Letters need no e-mail address.
+
+Every recorded :class:`PastReminder` counts as sent, whatever its ``sent_at``: a reminder is never
+sent twice because clocks disagree.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, Callable, Final, Iterable, Literal, Mapping, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from dateutil.relativedelta import relativedelta
+
+from .errors import InvalidDunningPolicy, UnknownHolidayCountry, ValidationError
+from .money import ZERO, check_currency, to_decimal
+
+__all__ = [
+    "ACTION_KINDS",
+    "ANCHORS",
+    "CHANNELS",
+    "CONTACT_ROLE_PREFERENCE",
+    "ITEM_STATUSES",
+    "STEP_ACTIONS",
+    "TONES",
+    "AccountSnapshot",
+    "Action",
+    "Contact",
+    "CustomerProfile",
+    "FatigueLimits",
+    "InvoiceRecord",
+    "OpenItem",
+    "PastReminder",
+    "Policy",
+    "PolicyChoice",
+    "Promise",
+    "Step",
+    "StepConditions",
+    "ToneThresholds",
+    "WorklistEntry",
+    "choose_policy",
+    "evaluate",
+    "is_business_day",
+    "learn_best_hour",
+    "policy_from_dict",
+    "policy_to_dict",
+    "reminder_key",
+    "tone_for_history",
+    "worklist_entry",
+]
+
+InvoiceId = str | int
+CustomerId = str | int
+Anchor = Literal["due_date", "service_date", "issue_date", "contract_start"]
+Channel = Literal["email", "letter", "phone_task"]
+Tone = Literal["gentle", "neutral", "firm"]
+StepAction = Literal["assess_late_fee", "final_notice", "suspend", "terminate", "handover"]
+ActionKind = Literal["send", "defer", "skip"]
+ItemStatus = Literal["issued", "partially_paid", "paid", "void", "credited", "uncollectible"]
+#: ``is_holiday(day)``: replaces the country's public holidays when given.
+HolidayCheck = Callable[[date], bool]
+
+ANCHORS: Final = ("due_date", "service_date", "issue_date", "contract_start")
+CHANNELS: Final = ("email", "letter", "phone_task")
+TONES: Final = ("gentle", "neutral", "firm")
+STEP_ACTIONS: Final = ("assess_late_fee", "final_notice", "suspend", "terminate", "handover")
+ACTION_KINDS: Final = ("send", "defer", "skip")
+ITEM_STATUSES: Final = ("issued", "partially_paid", "paid", "void", "credited", "uncollectible")
+#: Contact roles in order of preference; any other role comes after these.
+CONTACT_ROLE_PREFERENCE: Final = ("accounts_payable", "billing", "owner")
+
+_OPEN_STATUSES = frozenset({"issued", "partially_paid"})
+_ROLE_RANK = {role: rank for rank, role in enumerate(CONTACT_ROLE_PREFERENCE)}
+_ANCHOR_LABELS = {
+    "due_date": "due date",
+    "service_date": "service date",
+    "issue_date": "issue date",
+    "contract_start": "contract start",
+}
+_UTC = timezone.utc
+_ONE_DAY = timedelta(days=1)
+#: Longest run of closed days the slot search accepts before declaring the calendar broken.
+_MAX_CLOSED_RUN = 366
+_PAYMENT_RECEIVED = "payment received, awaiting reconciliation"
+
+
+# --- small helpers ------------------------------------------------------------------------------------
+
+
+def _policy_error(message: str, **context: Any) -> InvalidDunningPolicy:
+    return InvalidDunningPolicy(message, **context)
+
+
+def _as_utc(value: datetime, what: str) -> datetime:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValidationError(f"{what} must be a timezone-aware datetime, got {value!r}.")
+    return value.astimezone(_UTC)
+
+
+def _check_aware(value: datetime, what: str) -> None:
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise ValidationError(f"{what} must be a timezone-aware datetime, got {value!r}.")
+
+
+def _str_tuple(value: Iterable[str] | None, what: str) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise _policy_error(f"{what} must be a list of strings, got {value!r}.")
+    result = tuple(value)
+    if not result:
+        raise _policy_error(f"{what} is empty: use None (omit it) to allow any value.")
+    return result
+
+
+def _id_sort_key(invoice_id: InvoiceId) -> tuple[int, int, str]:
+    """Integers sort numerically and before strings; mixed id types never compare directly."""
+    if isinstance(invoice_id, int):
+        return (0, invoice_id, "")
+    return (1, 0, str(invoice_id))
+
+
+def _sorted_ids(ids: Iterable[InvoiceId]) -> tuple[InvoiceId, ...]:
+    return tuple(sorted(set(ids), key=_id_sort_key))
+
+
+def reminder_key(customer_id: CustomerId, step_code: str, invoice_ids: Iterable[InvoiceId]) -> str:
+    """The natural key of one reminder: ``"<customer>:<step>:<id,id,...>"`` with the ids sorted."""
+    return _key(customer_id, step_code, _sorted_ids(invoice_ids))
+
+
+def _key(customer_id: CustomerId, step_code: str, sorted_ids: tuple[InvoiceId, ...]) -> str:
+    return f"{customer_id}:{step_code}:{','.join(map(str, sorted_ids))}"
+
+
+@lru_cache(maxsize=None)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            f"Unknown time zone {name!r}: use an IANA name such as Europe/Paris.", timezone=str(name)
+        ) from None
+
+
+@lru_cache(maxsize=None)
+def _holiday_dates(country: str, year: int) -> frozenset[date]:
+    """Public holidays of ``country`` (``"FR"``, or ``"US-CA"`` for a subdivision) in ``year``, cached."""
+    code, _, subdivision = country.partition("-")
+    try:
+        table = holidays.country_holidays(code, subdiv=subdivision or None, years=year)
+    except NotImplementedError:
+        raise UnknownHolidayCountry(
+            f"No public holiday calendar for {country!r}: use an ISO 3166 country code such as FR or DE.",
+            country=country,
+        ) from None
+    return frozenset(table.keys())
+
+
+def is_business_day(day: date, country: str | None, is_holiday: HolidayCheck | None = None) -> bool:
+    """Monday to Friday and not a holiday (``is_holiday`` if given, else the country's public holidays)."""
+    if day.weekday() >= 5:
+        return False
+    if is_holiday is not None:
+        return not is_holiday(day)
+    return country is None or day not in _holiday_dates(country, day.year)
+
+
+# --- policies -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepConditions:
+    """When a step applies; ``None`` means "any".
+
+    ``min_balance`` is either one amount, compared with the balance of each currency on its own,
+    or a mapping ``currency -> amount``; with a mapping, a currency it does not list never reaches
+    the step. The balance compared is the open amount, in that currency, of the customer's
+    invoices that can be chased (not disputed, no running promise) and have reached the step.
+    """
+
+    min_balance: Decimal | Mapping[str, Decimal] | None = None
+    segments: tuple[str, ...] | None = None
+    risk_levels: tuple[str, ...] | None = None
+    payment_methods: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        raw = self.min_balance
+        if raw is not None:
+            if isinstance(raw, Mapping):
+                try:
+                    table = {check_currency(c): _non_negative(v) for c, v in raw.items()}
+                except ValidationError as err:
+                    raise _policy_error(f"min_balance: {err.message}") from None
+                value: Decimal | Mapping[str, Decimal] = MappingProxyType(dict(sorted(table.items())))
+            else:
+                try:
+                    value = _non_negative(raw)
+                except ValidationError as err:
+                    raise _policy_error(f"min_balance: {err.message}") from None
+            object.__setattr__(self, "min_balance", value)
+        for name in ("segments", "risk_levels", "payment_methods"):
+            object.__setattr__(self, name, _str_tuple(getattr(self, name), name))
+
+    def __hash__(self) -> int:
+        balance = self.min_balance
+        if isinstance(balance, Mapping):
+            balance = tuple(balance.items())
+        return hash((balance, self.segments, self.risk_levels, self.payment_methods))
+
+    def threshold(self, currency: str) -> Decimal | None:
+        """The minimum balance for ``currency``; ``ZERO`` when there is none, ``None`` when excluded."""
+        balance = self.min_balance
+        if balance is None:
+            return ZERO
+        if isinstance(balance, Mapping):
+            return balance.get(currency)
+        return balance
+
+    def matches_customer(self, segment: str | None, risk_level: str | None, payment_method: str | None) -> bool:
+        """The customer-level conditions: segment, risk level, payment method."""
+        return (
+            (self.segments is None or segment in self.segments)
+            and (self.risk_levels is None or risk_level in self.risk_levels)
+            and (self.payment_methods is None or payment_method in self.payment_methods)
+        )
+
+
+def _non_negative(value: Any) -> Decimal:
+    amount = to_decimal(value)
+    if amount < 0:
+        raise ValidationError(f"{amount} is negative.")
+    return amount
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reminder of a policy: ``offset_days`` from ``anchor`` (negative = before it)."""
+
+    code: str
+    order: int
+    offset_days: int
+    anchor: Anchor = "due_date"
+    channel: Channel = "email"
+    #: Message template name; defaults to the step code.
+    template: str = ""
+    tone: Tone = "neutral"
+    actions: tuple[StepAction, ...] = ()
+    conditions: StepConditions = StepConditions()
+
+    def __post_init__(self) -> None:
+        code = self.code
+        if not isinstance(code, str) or not code.strip() or any(c in code for c in ":,") or code != code.strip():
+            raise _policy_error(
+                f"Step code {code!r} must be a non-empty string without ':' or ',' (it is part of reminder keys)."
+            )
+        where = f"Step {code!r}"
+        for name in ("order", "offset_days"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise _policy_error(f"{where}: {name} must be an integer, got {value!r}.", step=code)
+        _check_choice(where, "anchor", self.anchor, ANCHORS, code)
+        _check_choice(where, "channel", self.channel, CHANNELS, code)
+        _check_choice(where, "tone", self.tone, TONES, code)
+        if not isinstance(self.template, str):
+            raise _policy_error(f"{where}: template must be a string, got {self.template!r}.", step=code)
+        if not self.template:
+            object.__setattr__(self, "template", code)
+        if isinstance(self.actions, str):
+            raise _policy_error(f"{where}: actions must be a list, got the string {self.actions!r}.", step=code)
+        actions = tuple(self.actions)
+        for action in actions:
+            _check_choice(where, "action", action, STEP_ACTIONS, code)
+        if len(set(actions)) != len(actions):
+            raise _policy_error(f"{where}: an action is listed twice in {list(actions)}.", step=code)
+        object.__setattr__(self, "actions", actions)
+        if not isinstance(self.conditions, StepConditions):
+            raise _policy_error(f"{where}: conditions must be StepConditions, got {self.conditions!r}.", step=code)
+
+
+def _check_choice(where: str, name: str, value: Any, allowed: tuple[str, ...], step: str) -> None:
+    if value not in allowed:
+        raise _policy_error(
+            f"{where}: unknown {name} {value!r}; expected one of {', '.join(allowed)}.", step=step, field=name
+        )
+
+
+@dataclass(frozen=True)
+class FatigueLimits:
+    """At most ``max_per_window`` reminders in any rolling ``window_days`` days, and at least
+    ``min_gap_hours`` between two reminders to the same customer. ``None`` lifts a limit."""
+
+    max_per_window: int | None = 2
+    window_days: int = 7
+    min_gap_hours: int | None = 48
+
+    def __post_init__(self) -> None:
+        for name, low in (("max_per_window", 1), ("window_days", 1), ("min_gap_hours", 0)):
+            value = getattr(self, name)
+            if value is None and name != "window_days":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise _policy_error(f"Fatigue limit {name} must be an integer of at least {low}, got {value!r}.")
+
+
+@dataclass(frozen=True, slots=True)
+class _CompiledPolicy:
+    """Per-policy precomputation reused by every evaluation (steps ascending by order)."""
+
+    steps: tuple[Step, ...]
+    anchors: tuple[str, ...]
+    deltas: tuple[timedelta, ...]
+    position: Mapping[str, int]
+    has_balance_conditions: bool
+    #: Fatigue limits as timedeltas (``None``: no limit).
+    min_gap: timedelta | None
+    window: timedelta
+    #: (segment, risk level, payment method) -> per step, whether its customer conditions hold.
+    allowed_cache: dict[tuple[str | None, str | None, str | None], tuple[bool, ...]]
+
+    def allowed(self, segment: str | None, risk_level: str | None, payment_method: str | None) -> tuple[bool, ...]:
+        key = (segment, risk_level, payment_method)
+        allowed = self.allowed_cache.get(key)
+        if allowed is None:
+            allowed = tuple(s.conditions.matches_customer(*key) for s in self.steps)
+            if len(self.allowed_cache) < 4096:
+                self.allowed_cache[key] = allowed
+        return allowed
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A dunning policy: its steps (kept sorted by ``order``) and its contact-fatigue limits."""
+
+    code: str
+    name: str
+    steps: tuple[Step, ...]
+    fatigue: FatigueLimits = FatigueLimits()
+    _compiled: _CompiledPolicy = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, str) or not self.code.strip():
+            raise _policy_error(f"Policy code must be a non-empty string, got {self.code!r}.")
+        if not isinstance(self.name, str):
+            raise _policy_error(f"Policy {self.code!r}: name must be a string, got {self.name!r}.")
+        if not isinstance(self.fatigue, FatigueLimits):
+            raise _policy_error(f"Policy {self.code!r}: fatigue must be FatigueLimits, got {self.fatigue!r}.")
+        steps = tuple(self.steps)
+        codes: set[str] = set()
+        orders: dict[int, str] = {}
+        for step in steps:
+            if not isinstance(step, Step):
+                raise _policy_error(f"Policy {self.code!r}: steps must be Step records, got {step!r}.")
+            if step.code in codes:
+                raise _policy_error(f"Policy {self.code!r}: duplicate step code {step.code!r}.", step=step.code)
+            if step.order in orders:
+                raise _policy_error(
+                    f"Policy {self.code!r}: steps {orders[step.order]!r} and {step.code!r}"
+                    f" have the same order {step.order}.",
+                    step=step.code,
+                )
+            codes.add(step.code)
+            orders[step.order] = step.code
+        steps = tuple(sorted(steps, key=lambda s: s.order))
+        object.__setattr__(self, "steps", steps)
+        compiled = _CompiledPolicy(
+            steps=steps,
+            anchors=tuple(s.anchor for s in steps),
+            deltas=tuple(timedelta(days=s.offset_days) for s in steps),
+            position=MappingProxyType({s.code: i for i, s in enumerate(steps)}),
+            has_balance_conditions=any(s.conditions.min_balance is not None for s in steps),
+            min_gap=timedelta(hours=self.fatigue.min_gap_hours) if self.fatigue.min_gap_hours is not None else None,
+            window=timedelta(days=self.fatigue.window_days),
+            allowed_cache={},
+        )
+        object.__setattr__(self, "_compiled", compiled)
+
+    def step(self, code: str) -> Step:
+        """The step with this code."""
+        position = self._compiled.position.get(code)
+        if position is None:
+            raise _policy_error(f"Policy {self.code!r} has no step {code!r}.", step=code)
+        return self.steps[position]
+
+
+_POLICY_KEYS = frozenset({"code", "name", "steps", "fatigue"})
+_STEP_KEYS = frozenset(
+    {"code", "order", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions"}
+)
+_CONDITION_KEYS = ("min_balance", "segments", "risk_levels", "payment_methods")
+_FATIGUE_KEYS = ("max_per_window", "window_days", "min_gap_hours")
+
+
+def policy_to_dict(policy: Policy) -> dict[str, Any]:
+    """A JSON/YAML-safe dict (strings, integers, lists, dicts; amounts as strings)."""
+    steps = []
+    for step in policy.steps:
+        conditions: dict[str, Any] = {}
+        c = step.conditions
+        if isinstance(c.min_balance, Mapping):
+            conditions["min_balance"] = {cur: str(v) for cur, v in c.min_balance.items()}
+        elif c.min_balance is not None:
+            conditions["min_balance"] = str(c.min_balance)
+        for name in ("segments", "risk_levels", "payment_methods"):
+            value = getattr(c, name)
+            if value is not None:
+                conditions[name] = list(value)
+        entry: dict[str, Any] = {
+            "code": step.code,
+            "order": step.order,
+            "offset_days": step.offset_days,
+            "anchor": step.anchor,
+            "channel": step.channel,
+            "template": step.template,
+            "tone": step.tone,
+            "actions": list(step.actions),
+        }
+        if conditions:
+            entry["conditions"] = conditions
+        steps.append(entry)
+    return {
+        "code": policy.code,
+        "name": policy.name,
+        "fatigue": {name: getattr(policy.fatigue, name) for name in _FATIGUE_KEYS},
+        "steps": steps,
+    }
+
+
+def _require_mapping(value: Any, where: str, allowed: Iterable[str]) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _policy_error(f"{where} must be a mapping, got {type(value).__name__}.")
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise _policy_error(f"{where}: unknown field(s) {', '.join(unknown)}; expected {', '.join(sorted(allowed))}.")
+    return value
+
+
+def policy_from_dict(data: Mapping[str, Any]) -> Policy:
+    """Build and validate a :class:`Policy` from :func:`policy_to_dict`'s form (e.g. loaded from YAML).
+
+    Raises :class:`~duly.domain.errors.InvalidDunningPolicy` with a message naming the step and field.
+    """
+    data = _require_mapping(data, "Dunning policy", _POLICY_KEYS)
+    missing = [k for k in ("code", "name", "steps") if k not in data]
+    if missing:
+        raise _policy_error(f"Dunning policy: missing field(s) {', '.join(missing)}.")
+    code = data["code"]
+    raw_steps = data["steps"]
+    if isinstance(raw_steps, (str, Mapping)) or not isinstance(raw_steps, Sequence):
+        raise _policy_error(f"Policy {code!r}: steps must be a list.")
+    steps = []
+    for number, raw in enumerate(raw_steps, start=1):
+        where = f"Policy {code!r}, step {number}"
+        raw = _require_mapping(raw, where, _STEP_KEYS)
+        missing = [k for k in ("code", "order", "offset_days") if k not in raw]
+        if missing:
+            raise _policy_error(f"{where}: missing field(s) {', '.join(missing)}.")
+        raw_conditions = _require_mapping(raw.get("conditions") or {}, f"{where}: conditions", _CONDITION_KEYS)
+        actions = raw.get("actions") or ()
+        if isinstance(actions, str) or not isinstance(actions, Sequence):
+            raise _policy_error(f"{where}: actions must be a list, got {actions!r}.")
+        steps.append(
+            Step(
+                code=raw["code"],
+                order=raw["order"],
+                offset_days=raw["offset_days"],
+                anchor=raw.get("anchor", "due_date"),
+                channel=raw.get("channel", "email"),
+                template=raw.get("template") or "",
+                tone=raw.get("tone", "neutral"),
+                actions=tuple(actions),
+                conditions=StepConditions(**{k: raw_conditions.get(k) for k in _CONDITION_KEYS}),
+            )
+        )
+    fatigue_raw = _require_mapping(data.get("fatigue") or {}, f"Policy {code!r}: fatigue", _FATIGUE_KEYS)
+    defaults = FatigueLimits()
+    fatigue = FatigueLimits(**{k: fatigue_raw.get(k, getattr(defaults, k)) for k in _FATIGUE_KEYS})
+    return Policy(code=code, name=data["name"], steps=tuple(steps), fatigue=fatigue)
+
+
+# --- the account snapshot -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenItem:
+    """An invoice of the customer as the calculator saw it."""
+
+    invoice_id: InvoiceId
+    number: str
+    currency: str
+    issue_date: date
+    due_date: date
+    service_date: date | None = None
+    total: Decimal
+    open_amount: Decimal
+    status: ItemStatus = "issued"
+    #: Start of the contract the invoice belongs to (anchor ``contract_start``).
+    contract_start: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in ITEM_STATUSES:
+            raise ValidationError(
+                f"Invoice {self.number}: unknown status {self.status!r}; expected one of {', '.join(ITEM_STATUSES)}."
+            )
+        check_currency(self.currency)
+        if type(self.total) is not Decimal:
+            object.__setattr__(self, "total", to_decimal(self.total))
+        if type(self.open_amount) is not Decimal:
+            object.__setattr__(self, "open_amount", to_decimal(self.open_amount))
+
+
+@dataclass(frozen=True, slots=True)
+class PastReminder:
+    """A reminder already sent (or handed over as a task) to the customer."""
+
+    step_code: str
+    sent_at: datetime
+    invoice_ids: tuple[InvoiceId, ...]
+
+    def __post_init__(self) -> None:
+        _check_aware(self.sent_at, "PastReminder.sent_at")
+        object.__setattr__(self, "invoice_ids", tuple(self.invoice_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class Promise:
+    """A promise to pay ``amount`` on ``promised_date`` for these invoices."""
+
+    invoice_ids: tuple[InvoiceId, ...]
+    promised_date: date
+    amount: Decimal
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        _check_aware(self.created_at, "Promise.created_at")
+        object.__setattr__(self, "invoice_ids", tuple(self.invoice_ids))
+        if type(self.amount) is not Decimal:
+            object.__setattr__(self, "amount", to_decimal(self.amount))
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: Any
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    role: str = "other"
+    opted_out: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountSnapshot:
+    """Everything the rules need to know about one customer, gathered at one moment."""
+
+    customer_id: CustomerId
+    segment: str | None = None
+    risk_level: str | None = None
+    payment_method: str | None = None
+    #: IANA time zone of the customer (sending window and local dates).
+    timezone: str = "UTC"
+    #: Holiday country (``"FR"``, or ``"US-CA"`` with a subdivision); ``None``: weekends only.
+    country: str | None = None
+    send_window: tuple[time, time] = (time(9), time(17))
+    open_items: tuple[OpenItem, ...] = ()
+    reminders: tuple[PastReminder, ...] = ()
+    #: Invoice ids with an open dispute.
+    disputes: frozenset[InvoiceId] = frozenset()
+    promises: tuple[Promise, ...] = ()
+    #: Payments received but not applied yet (unreconciled bank lines included), per currency.
+    unreconciled_credits: Mapping[str, Decimal] = field(default_factory=dict)
+    contacts: tuple[Contact, ...] = ()
+    #: Local hour (0-23) learned from past payments and opens, see :func:`learn_best_hour`.
+    best_hour: int | None = None
+    segment_default_hour: int | None = None
+    #: ``(invoice_id, step_code)`` pairs whose late fee was already assessed.
+    fee_levels_assessed: frozenset[tuple[InvoiceId, str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        start, end = self.send_window
+        if not (isinstance(start, time) and isinstance(end, time)) or start.tzinfo or end.tzinfo or not start < end:
+            raise ValidationError(
+                f"Customer {self.customer_id}: the sending window must be two local times, start before end,"
+                f" got {self.send_window!r}."
+            )
+        for name in ("best_hour", "segment_default_hour"):
+            hour = getattr(self, name)
+            if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
+                raise ValidationError(f"Customer {self.customer_id}: {name} must be an hour 0-23, got {hour!r}.")
+        for name in ("open_items", "reminders", "promises", "contacts"):
+            value = getattr(self, name)
+            if type(value) is not tuple:
+                object.__setattr__(self, name, tuple(value))
+        if type(self.disputes) is not frozenset:
+            object.__setattr__(self, "disputes", frozenset(self.disputes))
+        if type(self.fee_levels_assessed) is not frozenset:
+            object.__setattr__(self, "fee_levels_assessed", frozenset(self.fee_levels_assessed))
+        credits = self.unreconciled_credits
+        if credits and any(type(v) is not Decimal for v in credits.values()):
+            normalised = {check_currency(c): to_decimal(v) for c, v in credits.items()}
+            object.__setattr__(self, "unreconciled_credits", normalised)
+
+
+# --- the decision -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """What Duly does for one customer and one step now: ``send``, ``defer`` or ``skip``."""
+
+    kind: ActionKind
+    customer_id: CustomerId
+    step_code: str
+    channel: Channel
+    template: str
+    tone: Tone
+    invoice_ids: tuple[InvoiceId, ...]
+    #: The step's side effects (``assess_late_fee``, ``suspend``...); empty for skips.
+    actions: tuple[StepAction, ...]
+    contact_id: Any
+    fallback_reason: str | None
+    #: When to send (UTC): the slot it is planned for; for a ``send`` that slot is ``as_of`` or
+    #: earlier (today's window is still open). ``None`` for a skip.
+    scheduled_for: datetime | None
+    reason: str
+    idempotency_key: str
+
+
+class _Clock:
+    """The customer's local calendar: time zone, business days, sending window and preferred slot."""
+
+    __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday")
+
+    def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
+        self.zone = _zone(snapshot.timezone)
+        self.zone_name = snapshot.timezone
+        self.start, self.end = snapshot.send_window
+        self.slot, self.slot_source = _preferred_slot(snapshot)
+        self.country = snapshot.country
+        self.is_holiday = is_holiday
+
+    def business_day(self, day: date) -> bool:
+        return is_business_day(day, self.country, self.is_holiday)
+
+    def next_slot(self, now: datetime, not_before: datetime | None) -> datetime:
+        """The first preferred slot (UTC) on a business day, not before ``not_before``.
+
+        Today's slot counts while today's window is still open, even when the slot hour has passed:
+        the message then goes out at once.
+        """
+        zone = self.zone
+        floor = not_before if not_before is not None and not_before > now else None
+        first = day = (floor or now).astimezone(zone).date()
+        for _ in range(_MAX_CLOSED_RUN):
+            if self.business_day(day):
+                end = datetime.combine(day, self.end, zone).astimezone(_UTC)
+                slot = datetime.combine(day, self.slot, zone).astimezone(_UTC)
+                if floor is not None and floor > slot:
+                    slot = floor
+                if slot < end and now < end:
+                    return slot
+            day += _ONE_DAY
+        raise ValidationError(
+            f"No business day in the {_MAX_CLOSED_RUN} days from {first.isoformat()}: check the holiday calendar."
+        )
+
+    def local(self, moment: datetime) -> str:
+        return f"{moment.astimezone(self.zone):%a %Y-%m-%d %H:%M} {self.zone_name}"
+
+    def why_not_now(self, now: datetime) -> str | None:
+        """Why ``now`` itself is not a sending time, or ``None`` when it is."""
+        local = now.astimezone(self.zone)
+        today = local.date()
+        if not self.business_day(today):
+            if today.weekday() >= 5:
+                return f"{today:%A %Y-%m-%d} is a weekend day"
+            where = f" in {self.country}" if self.is_holiday is None and self.country else ""
+            return f"{today:%A %Y-%m-%d} is a public holiday{where}"
+        if not self.start <= local.time() < self.end:
+            return f"outside the sending window {self.start:%H:%M}-{self.end:%H:%M} {self.zone_name}"
+        return None
+
+
+def _preferred_slot(snapshot: AccountSnapshot) -> tuple[time, str]:
+    start, end = snapshot.send_window
+    choices = ((snapshot.best_hour, "learned best hour"), (snapshot.segment_default_hour, "segment default hour"))
+    for hour, source in choices:
+        if hour is None:
+            continue
+        slot = time(hour)
+        if slot < start:
+            return start, source
+        if slot >= end:
+            last_whole_hour = time((end.hour * 60 + end.minute - 1) // 60)
+            return max(start, last_whole_hour), source
+        return slot, source
+    return start, "start of the sending window"
+
+
+@dataclass(slots=True)
+class _Assignment:
+    """Which invoices go into which step's message, and which are held back and why."""
+
+    #: step position -> [(item, note)] to chase.
+    chase: dict[int, list[tuple[OpenItem, str | None]]]
+    #: (step position, cause) -> items held back.
+    skip: dict[tuple[int, str], list[OpenItem]]
+
+
+def _sent_index(
+    reminders: Sequence[PastReminder], position: Mapping[str, int], zone: ZoneInfo | None
+) -> tuple[dict[InvoiceId, int], dict[InvoiceId, date]]:
+    """Per invoice: position of the highest step sent (-1 when none) and, when ``zone`` is given,
+    the local date of the last reminder."""
+    last_position: dict[InvoiceId, int] = {}
+    last_day: dict[InvoiceId, date] = {}
+    for reminder in reminders:
+        pos = position.get(reminder.step_code, -1)
+        day = reminder.sent_at.astimezone(zone).date() if zone is not None else None
+        for invoice_id in reminder.invoice_ids:
+            if pos > last_position.get(invoice_id, -1):
+                last_position[invoice_id] = pos
+            if day is not None:
+                previous = last_day.get(invoice_id)
+                if previous is None or day > previous:
+                    last_day[invoice_id] = day
+    return last_position, last_day
+
+
+def _latest_promises(promises: Sequence[Promise]) -> dict[InvoiceId, Promise]:
+    latest: dict[InvoiceId, Promise] = {}
+    for promise in promises:
+        for invoice_id in promise.invoice_ids:
+            current = latest.get(invoice_id)
+            if current is None or promise.created_at > current.created_at:
+                latest[invoice_id] = promise
+    return latest
+
+
+def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneInfo) -> _Assignment:
+    compiled = policy._compiled
+    steps, anchors, deltas = compiled.steps, compiled.anchors, compiled.deltas
+    count = len(steps)
+    assignment = _Assignment(chase={}, skip={})
+    items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
+    if not count or not items:
+        return assignment
+    promises = _latest_promises(snapshot.promises) if snapshot.promises else {}
+    last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+    disputes = snapshot.disputes
+    allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
+    # A step is reached when its anchor is on or before today - offset.
+    cutoffs = [today - delta for delta in deltas]
+
+    # Per item: is it chaseable, and is a broken promise pushing it on?
+    states: list[tuple[OpenItem, str | None, Promise | None]] = []
+    for item in items:
+        invoice_id = item.invoice_id
+        promise = promises.get(invoice_id)
+        if invoice_id in disputes:
+            states.append((item, "under dispute", None))
+        elif promise is not None and promise.promised_date >= today:
+            states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
+        elif promise is not None and last_day.get(invoice_id, date.min) <= promise.promised_date:
+            states.append((item, None, promise))
+        else:
+            states.append((item, None, None))
+
+    balances: dict[tuple[int, str], Decimal] = {}
+    if compiled.has_balance_conditions:
+        for item, held, _ in states:
+            if held is not None:
+                continue
+            for pos, step in enumerate(steps):
+                if step.conditions.min_balance is None:
+                    continue
+                anchor = getattr(item, anchors[pos])
+                if anchor is not None and anchor <= cutoffs[pos]:
+                    key = (pos, item.currency)
+                    balances[key] = balances.get(key, ZERO) + item.open_amount
+
+    def balance_ok(pos: int, item: OpenItem, counted: bool) -> bool:
+        threshold = steps[pos].conditions.threshold(item.currency)
+        if threshold is None:
+            return False
+        if not threshold:
+            return True
+        balance = balances.get((pos, item.currency), ZERO)
+        return (balance if counted else balance + item.open_amount) >= threshold
+
+    overdue: dict[str, Decimal] = {}
+    candidates: list[tuple[int, OpenItem, str | None]] = []
+    for item, held, broken in states:
+        last = last_position.get(item.invoice_id, -1)
+        chosen = None
+        for pos in range(count - 1, last, -1):
+            if not allowed[pos]:
+                continue
+            anchor = getattr(item, anchors[pos])
+            if anchor is None or anchor > cutoffs[pos]:
+                continue
+            if balance_ok(pos, item, counted=held is None):
+                chosen = pos
+                break
+        if chosen is None and broken is not None:
+            # A broken promise moves the invoice on to its next step, due or not.
+            for pos in range(last + 1, count):
+                if allowed[pos] and getattr(item, anchors[pos]) is not None and balance_ok(pos, item, counted=False):
+                    chosen = pos
+                    break
+        note = f"promise to pay by {broken.promised_date.isoformat()} broken" if broken is not None else None
+        if held is None and item.due_date < today:
+            overdue[item.currency] = overdue.get(item.currency, ZERO) + item.open_amount
+        if chosen is None:
+            continue
+        if held is not None:
+            assignment.skip.setdefault((chosen, held), []).append(item)
+        else:
+            candidates.append((chosen, item, note))
+
+    credits = snapshot.unreconciled_credits
+    coming_due: dict[str, Decimal] = {}
+    if credits:
+        for _, item, _ in candidates:
+            if item.due_date >= today:
+                coming_due[item.currency] = coming_due.get(item.currency, ZERO) + item.open_amount
+    for pos, item, note in candidates:
+        credit = credits.get(item.currency) if credits else None
+        if credit is not None and credit > 0:
+            due = overdue.get(item.currency, ZERO)
+            needed = due if item.due_date < today else due + coming_due.get(item.currency, ZERO)
+            if credit >= needed:
+                assignment.skip.setdefault((pos, _PAYMENT_RECEIVED), []).append(item)
+                continue
+        assignment.chase.setdefault(pos, []).append((item, note))
+    return assignment
+
+
+def _describe_item(item: OpenItem, today: date) -> str:
+    days = (today - item.due_date).days
+    if days > 0:
+        when = f"{days} day{'s' if days != 1 else ''} overdue"
+    elif days == 0:
+        when = "due today"
+    else:
+        when = f"due in {-days} day{'s' if days != -1 else ''}"
+    return f"{item.number} (due {item.due_date.isoformat()}, {when})"
+
+
+def _describe_step(step: Step) -> str:
+    return f"step {step.code!r} ({_ANCHOR_LABELS[step.anchor]} {step.offset_days:+d} days)"
+
+
+def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Channel, Any, str | None]:
+    """(channel actually used, contact id, fallback reason)."""
+    ranked = sorted(contacts, key=lambda c: _ROLE_RANK.get(c.role, len(_ROLE_RANK)))
+    reachable = [c for c in ranked if not c.opted_out]
+    if channel == "letter":
+        if reachable:
+            return "letter", reachable[0].id, None
+        if ranked:
+            return "letter", None, "every contact opted out: letter addressed to the customer"
+        return "letter", None, None
+    if channel == "email":
+        chosen = next((c for c in reachable if c.email), None)
+        if chosen is not None:
+            preferred = ranked[0]
+            if preferred is chosen:
+                return "email", chosen.id, None
+            problem = "opted out" if preferred.opted_out else "has no email"
+            return "email", chosen.id, f"contact {preferred.name} {problem}; sent to {chosen.name}"
+        callee = next((c for c in reachable if c.phone), None)
+        fallback = "no contact with email: phone task"
+        if callee is None:
+            fallback += " (no phone number either)"
+        return "phone_task", callee.id if callee is not None else None, fallback
+    callee = next((c for c in reachable if c.phone), None)
+    if callee is not None:
+        return "phone_task", callee.id, None
+    return "phone_task", None, "no contact with a phone number"
+
+
+def _fatigue_floor(sent: Sequence[datetime], policy: Policy) -> tuple[datetime | None, str | None]:
+    """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times."""
+    if not sent:
+        return None, None
+    limits, compiled = policy.fatigue, policy._compiled
+    floor: datetime | None = None
+    why: str | None = None
+    if compiled.min_gap is not None:
+        floor = sent[-1] + compiled.min_gap
+        why = f"contact fatigue: at least {limits.min_gap_hours} h between two reminders"
+    if limits.max_per_window is not None and len(sent) >= limits.max_per_window:
+        window_end = sent[-limits.max_per_window] + compiled.window
+        if floor is None or window_end > floor:
+            floor = window_end
+            why = (
+                f"contact fatigue: at most {limits.max_per_window} reminders in any {limits.window_days} days"
+            )
+    return floor, why
+
+
+def evaluate(
+    snapshot: AccountSnapshot,
+    policy: Policy,
+    as_of: datetime,
+    *,
+    is_holiday: HolidayCheck | None = None,
+) -> list[Action]:
+    """What to do for this customer at ``as_of`` (an aware datetime; UTC in results).
+
+    Returns the ``send``/``defer`` actions, highest step first (the order they are spaced out in),
+    then the ``skip`` actions. ``is_holiday`` replaces the public holidays of ``snapshot.country``.
+    """
+    now = _as_utc(as_of, "as_of")
+    clock = _Clock(snapshot, is_holiday)
+    today = now.astimezone(clock.zone).date()
+    assignment = _assign(snapshot, policy, today, clock.zone)
+    steps = policy._compiled.steps
+    customer_id = snapshot.customer_id
+    actions: list[Action] = []
+
+    if assignment.chase:
+        sent = sorted(r.sent_at for r in snapshot.reminders)
+        recipients: dict[str, tuple[Channel, Any, str | None]] = {}
+        for pos in sorted(assignment.chase, reverse=True):
+            step = steps[pos]
+            entries = sorted(assignment.chase[pos], key=lambda e: _id_sort_key(e[0].invoice_id))
+            ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
+            described = ", ".join(
+                _describe_item(item, today) + (f"; {note}" if note else "") for item, note in entries
+            )
+            reason = f"{described} reached {_describe_step(step)}"
+            step_actions = step.actions
+            if "assess_late_fee" in step_actions and all(
+                (i, step.code) in snapshot.fee_levels_assessed for i in ids
+            ):
+                step_actions = tuple(a for a in step_actions if a != "assess_late_fee")
+                reason += "; late fee already assessed"
+            recipient = recipients.get(step.channel)
+            if recipient is None:
+                recipient = recipients[step.channel] = _choose_contact(snapshot.contacts, step.channel)
+            channel, contact_id, fallback = recipient
+            floor, fatigue_why = _fatigue_floor(sent, policy)
+            slot = clock.next_slot(now, floor)
+            if now >= slot:
+                kind: ActionKind = "send"
+                insort(sent, now)
+            else:
+                kind = "defer"
+                insort(sent, slot)
+                causes = []
+                if floor is not None and floor > now:
+                    causes.append(fatigue_why)
+                blocked = clock.why_not_now(now)
+                if blocked:
+                    causes.append(blocked)
+                if not causes:
+                    causes.append(f"waiting for the {clock.slot_source} {clock.slot:%H:%M} {clock.zone_name}")
+                reason += f"; deferred ({'; '.join(c for c in causes if c)}) to {clock.local(slot)}"
+            actions.append(
+                Action(
+                    kind=kind,
+                    customer_id=customer_id,
+                    step_code=step.code,
+                    channel=channel,
+                    template=step.template,
+                    tone=step.tone,
+                    invoice_ids=ids,
+                    actions=step_actions,
+                    contact_id=contact_id,
+                    fallback_reason=fallback,
+                    scheduled_for=slot,
+                    reason=reason,
+                    idempotency_key=_key(customer_id, step.code, ids),
+                )
+            )
+
+    for (pos, cause), items in sorted(assignment.skip.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        step = steps[pos]
+        items = sorted(items, key=lambda i: _id_sort_key(i.invoice_id))
+        ids = tuple(dict.fromkeys(item.invoice_id for item in items))
+        described = ", ".join(_describe_item(item, today) for item in items)
+        actions.append(
+            Action(
+                kind="skip",
+                customer_id=customer_id,
+                step_code=step.code,
+                channel=step.channel,
+                template=step.template,
+                tone=step.tone,
+                invoice_ids=ids,
+                actions=(),
+                contact_id=None,
+                fallback_reason=None,
+                scheduled_for=None,
+                reason=f"{cause}: {described} not chased at {_describe_step(step)}",
+                idempotency_key=_key(customer_id, step.code, ids),
+            )
+        )
+    return actions
+
+
+# --- learning the best hour ---------------------------------------------------------------------------
+
+
+def learn_best_hour(events: Sequence[datetime], timezone: str) -> int | None:
+    """The most frequent local hour of ``events`` (payments or opens after reminders); ties go to
+    the earliest hour. ``None`` with fewer than 3 events."""
+    zone = _zone(timezone)
+    for event in events:
+        _check_aware(event, "event")
+    if len(events) < 3:
+        return None
+    counts = Counter(event.astimezone(zone).hour for event in events)
+    return min(counts, key=lambda hour: (-counts[hour], hour))
+
+
+# --- choosing the policy ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToneThresholds:
+    """Share of late invoices, in percent: below ``gentle_below`` gentle, above ``firm_above`` firm,
+    neutral in between (both bounds included)."""
+
+    gentle_below: Decimal | int = 25
+    firm_above: Decimal | int = 50
+
+    def __post_init__(self) -> None:
+        low, high = to_decimal(self.gentle_below), to_decimal(self.firm_above)
+        if not ZERO <= low <= high <= 100:
+            raise ValidationError(
+                f"Tone thresholds must satisfy 0 <= gentle_below <= firm_above <= 100, got {low} and {high}."
+            )
+        object.__setattr__(self, "gentle_below", low)
+        object.__setattr__(self, "firm_above", high)
+
+
+@dataclass(frozen=True)
+class CustomerProfile:
+    """What policy choice needs to know about a customer."""
+
+    customer_id: CustomerId
+    segment: str | None = None
+    #: A policy set explicitly on the customer: it always wins.
+    policy_code: str | None = None
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """One past invoice of the customer, for the tone rule."""
+
+    invoice_id: InvoiceId
+    issue_date: date
+    due_date: date
+    #: When it was paid in full; ``None`` while unpaid.
+    paid_date: date | None = None
+
+
+@dataclass(frozen=True)
+class PolicyChoice:
+    policy: Policy
+    reason: str
+    #: The tone the history gave, when the tone rule decided.
+    tone: Tone | None = None
+
+
+def tone_for_history(late_count: int, total_count: int, thresholds: ToneThresholds = ToneThresholds()) -> Tone:
+    """gentle / neutral / firm from the share of late invoices; ``neutral`` without history."""
+    for name, value in (("late_count", late_count), ("total_count", total_count)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValidationError(f"{name} must be a non-negative integer, got {value!r}.")
+    if late_count > total_count:
+        raise ValidationError(f"late_count {late_count} exceeds total_count {total_count}.")
+    if total_count == 0:
+        return "neutral"
+    late_percent_times_total = late_count * 100
+    if late_percent_times_total < thresholds.gentle_below * total_count:
+        return "gentle"
+    if late_percent_times_total > thresholds.firm_above * total_count:
+        return "firm"
+    return "neutral"
+
+
+_DEFAULT_TONE_POLICIES: Mapping[str, str] = MappingProxyType({"gentle": "gentle", "neutral": "neutral", "firm": "firm"})
+
+
+def choose_policy(
+    customer: CustomerProfile,
+    policies: Sequence[Policy] | Mapping[str, Policy],
+    history: Sequence[InvoiceRecord],
+    as_of: date,
+    thresholds: ToneThresholds = ToneThresholds(),
+    *,
+    segment_policies: Mapping[str, str] | None = None,
+    tone_policies: Mapping[str, str] = _DEFAULT_TONE_POLICIES,
+) -> PolicyChoice:
+    """The customer's explicit policy; else the one mapped to its segment (``segment_policies``);
+    else the tone rule over the invoices issued in the 12 months up to ``as_of``, the tone naming
+    a policy through ``tone_policies`` (by default a policy whose code is the tone).
+
+    An invoice counts as late when paid after its due date, or unpaid past its due date; unpaid
+    invoices not due yet are not counted. A reference to an unknown policy is an error.
+    """
+    if isinstance(as_of, datetime):
+        as_of = as_of.date()
+    by_code = dict(policies) if isinstance(policies, Mapping) else {p.code: p for p in policies}
+
+    def pick(code: str, source: str) -> Policy:
+        policy = by_code.get(code)
+        if policy is None:
+            raise InvalidDunningPolicy(
+                f"Customer {customer.customer_id}: {source} names unknown dunning policy {code!r}.", policy=code
+            )
+        return policy
+
+    if customer.policy_code:
+        code = customer.policy_code
+        return PolicyChoice(pick(code, "its explicit policy"), f"policy {code!r} set on the customer")
+    if segment_policies and customer.segment in segment_policies:
+        code = segment_policies[customer.segment]
+        segment = customer.segment
+        return PolicyChoice(pick(code, f"segment {segment!r}"), f"policy {code!r} of segment {segment!r}")
+    since = as_of - relativedelta(months=12)
+    late = total = 0
+    for record in history:
+        if not since < record.issue_date <= as_of:
+            continue
+        if record.paid_date is not None:
+            total += 1
+            late += record.paid_date > record.due_date
+        elif record.due_date < as_of:
+            total += 1
+            late += 1
+    tone = tone_for_history(late, total, thresholds)
+    code = tone_policies.get(tone)
+    if code is None:
+        raise InvalidDunningPolicy(f"No dunning policy configured for tone {tone!r}.", tone=tone)
+    if total:
+        share = (Decimal(late * 100) / total).quantize(Decimal("0.1"))
+        reason = f"tone rule: {late} of {total} invoices of the last 12 months paid late ({share}%) -> {tone}"
+    else:
+        reason = f"tone rule: no invoices to judge in the last 12 months -> {tone}"
+    return PolicyChoice(pick(code, f"tone {tone!r}"), reason, tone)
+
+
+# --- the collector's worklist -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorklistEntry:
+    """One customer on the collector's worklist."""
+
+    customer_id: CustomerId
+    #: Open amount past due, per currency (never summed across currencies).
+    overdue: Mapping[str, Decimal]
+    oldest_days_overdue: int | None
+    last_contact: datetime | None
+    next_step: str | None
+    #: When the next step is planned (UTC): now or a deferred slot, or a future step's first slot.
+    next_step_at: datetime | None
+    open_disputes: tuple[InvoiceId, ...]
+    #: Promises to pay still running.
+    promises: tuple[Promise, ...]
+
+
+def worklist_entry(
+    snapshot: AccountSnapshot, policy: Policy, as_of: datetime, *, is_holiday: HolidayCheck | None = None
+) -> WorklistEntry:
+    """Per-customer summary: overdue totals, oldest days overdue, last contact, next planned step,
+    open disputes and running promises."""
+    now = _as_utc(as_of, "as_of")
+    clock = _Clock(snapshot, is_holiday)
+    today = now.astimezone(clock.zone).date()
+    open_items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
+
+    overdue: dict[str, Decimal] = {}
+    oldest: int | None = None
+    for item in open_items:
+        days = (today - item.due_date).days
+        if days > 0:
+            overdue[item.currency] = overdue.get(item.currency, ZERO) + item.open_amount
+            oldest = days if oldest is None else max(oldest, days)
+    last_contact = max((r.sent_at for r in snapshot.reminders), default=None)
+
+    next_step: str | None = None
+    next_at: datetime | None = None
+    planned = [a for a in evaluate(snapshot, policy, now, is_holiday=is_holiday) if a.kind != "skip"]
+    if planned:
+        first = min(planned, key=lambda a: a.scheduled_for)
+        next_step, next_at = first.step_code, first.scheduled_for
+    else:
+        next_step, next_at = _project_next_step(snapshot, policy, now, today, clock)
+
+    running = tuple(
+        sorted(
+            (p for p in snapshot.promises if p.promised_date >= today), key=lambda p: (p.promised_date, p.created_at)
+        )
+    )
+    open_ids = {i.invoice_id for i in open_items}
+    return WorklistEntry(
+        customer_id=snapshot.customer_id,
+        overdue=MappingProxyType(dict(sorted(overdue.items()))),
+        oldest_days_overdue=oldest,
+        last_contact=last_contact.astimezone(_UTC) if last_contact else None,
+        next_step=next_step,
+        next_step_at=next_at,
+        open_disputes=_sorted_ids(i for i in snapshot.disputes if i in open_ids),
+        promises=running,
+    )
+
+
+def _project_next_step(
+    snapshot: AccountSnapshot, policy: Policy, now: datetime, today: date, clock: _Clock
+) -> tuple[str | None, datetime | None]:
+    """The first future step of a chaseable invoice and its first sending slot.
+
+    A projection: a step's minimum balance is checked against the customer's whole chaseable
+    balance in the currency, and invoices under dispute or promise are left out.
+    """
+    compiled = policy._compiled
+    steps = compiled.steps
+    last_position, _ = _sent_index(snapshot.reminders, compiled.position, None)
+    promises = _latest_promises(snapshot.promises)
+    chaseable = [
+        i
+        for i in snapshot.open_items
+        if i.status in _OPEN_STATUSES
+        and i.open_amount > 0
+        and i.invoice_id not in snapshot.disputes
+        and not (i.invoice_id in promises and promises[i.invoice_id].promised_date >= today)
+    ]
+    balance: dict[str, Decimal] = {}
+    for item in chaseable:
+        balance[item.currency] = balance.get(item.currency, ZERO) + item.open_amount
+    best: tuple[date, int] | None = None
+    for item in chaseable:
+        for pos in range(last_position.get(item.invoice_id, -1) + 1, len(steps)):
+            step = steps[pos]
+            anchor = getattr(item, compiled.anchors[pos])
+            if anchor is None:
+                continue
+            on = anchor + compiled.deltas[pos]
+            threshold = step.conditions.threshold(item.currency)
+            if (
+                on > today
+                and step.conditions.matches_customer(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
+                and threshold is not None
+                and balance[item.currency] >= threshold
+            ):
+                if best is None or (on, -pos) < (best[0], -best[1]):
+                    best = (on, pos)
+                break
+    if best is None:
+        return None, None
+    on, pos = best
+    start_of_day = datetime.combine(on, time(0), clock.zone).astimezone(_UTC)
+    floor, _ = _fatigue_floor(sorted(r.sent_at for r in snapshot.reminders), policy)
+    return steps[pos].code, clock.next_slot(max(now, start_of_day), floor)
