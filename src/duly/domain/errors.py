@@ -161,6 +161,18 @@ class EInvoiceInvalid(DomainError):
     http_status = 422
 
 
+class InvalidSchedule(ValidationError):
+    code = "invalid_schedule"
+
+
+class UnknownAggregation(InvalidPricing):
+    code = "unknown_aggregation"
+
+
+class DuplicateUsageEvent(InvalidUsageValue):
+    code = "duplicate_usage_event"
+
+
 class InvalidDunningPolicy(ValidationError):
     """A dunning policy or step that cannot be evaluated (unknown channel, action or tone, duplicate step codes...)."""
 

@@ -1,0 +1,698 @@
+"""Price models: one small class per model, chosen from a registry by its code (as Lago does).
+
+Models
+    ``flat``                a fixed ``amount`` per period; the quantity is recorded but not charged.
+    ``per_unit``            ``quantity × unit_price``.
+    ``graduated``           each unit is priced by the tier it falls in; a tier's ``flat_fee`` is added
+                            once as soon as at least part of a unit falls in that tier.
+    ``volume``              every unit is priced at the tier the *total* quantity falls in, plus that
+                            tier's ``flat_fee``. A quantity of 0 costs nothing (no tier is reached).
+    ``package``             ``quantity − free_units`` is billed in whole packages of ``package_size``
+                            units (rounded up), each package costing ``amount``.
+    ``percentage``          ``rate`` percent of each transaction amount plus ``fixed_fee`` per
+                            transaction, each transaction's fee clamped to
+                            ``[min_per_transaction, max_per_transaction]``.
+    ``minimum_commitment``  wraps another model: when the period charge is below ``minimum``, a
+                            true-up line brings it up to the minimum.
+
+Tiers
+    A tier covers the quantities above the previous tier's ``up_to`` (0 for the first) up to and
+    including its own ``up_to``. The last tier is open: ``up_to=None``. There are no sentinel numbers.
+    With tiers up to 10 and up to 50, quantity 10 lies wholly in the first tier and 10.5 puts 0.5
+    unit in the second. Tiers are validated when the model is built: strictly increasing, only the
+    last one open (so there is neither a gap nor an overlap), no negative price.
+
+Arithmetic
+    Quantities are Decimals and may be fractional. Floats are refused. Everything is computed at
+    full precision in :data:`~duly.domain.money.MONEY_CONTEXT` (50 digits: 10**12 units are exact)
+    and rounded to the currency's minor unit ONCE, at the end, with
+    :func:`~duly.domain.money.round_money` (half up). Breakdown amounts are the exact, unrounded
+    contributions, so they add up to the unrounded total.
+
+Configuration
+    Every model is built from, and turns back into, a plain JSON-storable dict
+    (:func:`model_from_config` / ``to_config()``): decimals are strings, the open bound is ``null``::
+
+        {"model": "graduated", "tiers": [{"up_to": "10", "unit_price": "10.00"},
+                                          {"up_to": null, "unit_price": "8"}]}
+
+Every charge carries its worked arithmetic in plain English (``explanation``), e.g.
+``10 × 10.00 + 40 × 8.00 = 420.00``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, localcontext
+from typing import AbstractSet, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+
+from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
+from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
+
+__all__ = [
+    "Charge",
+    "FlatPricing",
+    "GraduatedPricing",
+    "MinimumCommitment",
+    "PackagePricing",
+    "PercentagePricing",
+    "PercentageTerm",
+    "PerUnitPricing",
+    "PriceModel",
+    "REGISTRY",
+    "Tier",
+    "TierBreakdown",
+    "VolumePricing",
+    "model_from_config",
+    "price_model",
+]
+
+#: Above this many transactions a percentage explanation is summarised instead of listed.
+_LISTED_TRANSACTIONS = 10
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TierBreakdown:
+    """One line of a charge: ``units × unit_price + flat_fee = amount`` (amount unrounded).
+
+    ``label`` names the tier or the part of the charge (``"11–50"``, ``"packages of 100"``);
+    :meth:`describe` gives the whole line, e.g. ``11–50: 40 × 8.00``.
+    """
+
+    label: str
+    units: Decimal
+    unit_price: Decimal
+    flat_fee: Decimal
+    amount: Decimal
+
+    def describe(self, currency: str) -> str:
+        """The line with prices shown to the currency's decimals: ``11–50: 40 × 8.00``."""
+        text = f"{self.label}: {_plain(self.units)} × {_money_text(self.unit_price, currency)}"
+        if self.flat_fee:
+            text += f" + {_money_text(self.flat_fee, currency)} flat"
+        return text
+
+    def __str__(self) -> str:
+        text = f"{self.label}: {_plain(self.units)} × {_plain(self.unit_price)}"
+        if self.flat_fee:
+            text += f" + {_plain(self.flat_fee)} flat"
+        return text
+
+
+@dataclass(frozen=True)
+class Charge:
+    """The priced quantity: ``amount`` is rounded to the currency once; ``breakdown`` is exact."""
+
+    amount: Decimal
+    currency: str
+    quantity: Decimal
+    breakdown: tuple[TierBreakdown, ...]
+    #: The worked arithmetic, e.g. ``10 × 10.00 + 40 × 8.00 = 420.00``.
+    explanation: str
+
+
+@runtime_checkable
+class PriceModel(Protocol):
+    """What every price model offers. Implementations are frozen dataclasses."""
+
+    code: ClassVar[str]
+
+    def charge(self, quantity: Decimal, currency: str, *, transactions: Sequence[Decimal] = ()) -> Charge:
+        """Price ``quantity`` (and, for ``percentage``, the individual ``transactions``) in ``currency``."""
+        ...
+
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-storable dict :func:`model_from_config` turns back into an equal model."""
+        ...
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PriceModel":
+        """Build the model from its configuration (without the ``model`` key)."""
+        ...
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """Unrounded result of a model, before the single rounding in :meth:`_Model.charge`."""
+
+    amount: Decimal
+    breakdown: tuple[TierBreakdown, ...]
+    #: Left-hand side of the explanation; the charge appends ``= total``.
+    expression: str
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without exponent notation, exactly as precise as it is: ``1E+12`` → ``1000000000000``."""
+    return format(value, "f")
+
+
+def _trimmed(value: Decimal) -> str:
+    """A decimal without trailing zeros: ``10.0`` → ``10``, ``2.50`` → ``2.5``."""
+    return _plain(value.normalize(context=MONEY_CONTEXT))
+
+
+def _money_text(value: Decimal, currency: str) -> str:
+    """An amount with at least the currency's decimals and no fewer than it needs: 8 EUR → ``8.00``."""
+    decimals = max(exponent(currency), -min(value.normalize(context=MONEY_CONTEXT).as_tuple().exponent, 0))
+    return format(value.quantize(Decimal(1).scaleb(-decimals), context=MONEY_CONTEXT), "f")
+
+
+def _is_integral(value: Decimal) -> bool:
+    return value == value.to_integral_value()
+
+
+def _decimal(value: Any, what: str, model: str) -> Decimal:
+    try:
+        return to_decimal(value)
+    except ValidationError as exc:
+        raise InvalidPricing(f"{model} pricing: {what} — {exc.message}", model=model, field=what) from None
+
+
+def _non_negative(value: Any, what: str, model: str) -> Decimal:
+    result = _decimal(value, what, model)
+    if result < 0:
+        raise InvalidPricing(f"{model} pricing: {what} cannot be negative (got {_plain(result)}).",
+                             model=model, field=what)
+    return result
+
+
+def _optional(value: Any, what: str, model: str) -> Decimal | None:
+    return None if value is None else _non_negative(value, what, model)
+
+
+def _config_text(value: Decimal | None) -> str | None:
+    return None if value is None else _plain(value)
+
+
+def _check_keys(
+    config: Mapping[str, Any], model: str, required: AbstractSet[str], optional: AbstractSet[str] = frozenset()
+) -> None:
+    if not isinstance(config, Mapping):
+        raise InvalidPricing(f"{model} pricing: the configuration must be a mapping, got {type(config).__name__}.")
+    unknown = set(config) - required - optional
+    if unknown:
+        raise InvalidPricing(
+            f"{model} pricing: unknown setting(s) {', '.join(sorted(map(str, unknown)))}; "
+            f"expected {', '.join(sorted(required | optional))}.",
+            model=model,
+        )
+    missing = required - set(config)
+    if missing:
+        raise InvalidPricing(f"{model} pricing: missing setting(s) {', '.join(sorted(missing))}.", model=model)
+
+
+def _quantity(value: Any) -> Decimal:
+    try:
+        quantity = to_decimal(value)
+    except ValidationError as exc:
+        raise ValidationError(f"Quantity: {exc.message}") from None
+    if quantity < 0:
+        raise NegativeQuantity(f"Quantity cannot be negative (got {_plain(quantity)}).", quantity=_plain(quantity))
+    return quantity
+
+
+class _Model:
+    """Shared :meth:`charge`: validate input, price at full precision, round once, explain."""
+
+    code: ClassVar[str]
+
+    def charge(self, quantity: Decimal, currency: str, *, transactions: Sequence[Decimal] = ()) -> Charge:
+        check_currency(currency)
+        q = _quantity(quantity)
+        txs = tuple(_transaction(t) for t in transactions)
+        if txs and not self._takes_transactions():
+            raise InvalidPricing(f"{self.code} pricing does not take transactions; only percentage does.")
+        with localcontext(MONEY_CONTEXT):
+            priced = self._price(q, txs, currency)
+        amount = round_money(priced.amount, currency)
+        raw = _money_text(priced.amount, currency)
+        total = _money_text(amount, currency)
+        explanation = f"{priced.expression} = {raw}"
+        if raw != total:
+            explanation += f", rounded to {total}"
+        return Charge(amount=amount, currency=currency, quantity=q, breakdown=priced.breakdown,
+                      explanation=explanation)
+
+    def _takes_transactions(self) -> bool:
+        """Only the percentage model (and a minimum commitment around it) prices transactions."""
+        return False
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        raise NotImplementedError
+
+
+def _transaction(value: Any) -> Decimal:
+    try:
+        amount = to_decimal(value)
+    except ValidationError as exc:
+        raise ValidationError(f"Transaction amount: {exc.message}") from None
+    if amount < 0:
+        raise NegativeQuantity(f"Transaction amounts cannot be negative (got {_plain(amount)}).")
+    return amount
+
+
+# --------------------------------------------------------------------------- tiers
+
+
+@dataclass(frozen=True)
+class Tier:
+    """Quantities above the previous tier's bound up to and including ``up_to`` (None: no upper bound)."""
+
+    up_to: Decimal | None
+    unit_price: Decimal
+    flat_fee: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        if self.up_to is not None:
+            up_to = _decimal(self.up_to, "tier up_to", "tiered")
+            if up_to <= 0:
+                raise InvalidPricing(f"A tier must end above 0 (got up_to {_plain(up_to)}).")
+            object.__setattr__(self, "up_to", up_to)
+        object.__setattr__(self, "unit_price", _non_negative(self.unit_price, "tier unit_price", "tiered"))
+        object.__setattr__(self, "flat_fee", _non_negative(self.flat_fee, "tier flat_fee", "tiered"))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "Tier":
+        _check_keys(config, "tier", {"up_to", "unit_price"}, {"flat_fee"})
+        return cls(config["up_to"], config["unit_price"], config.get("flat_fee", ZERO))
+
+    def to_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"up_to": _config_text(self.up_to), "unit_price": _plain(self.unit_price)}
+        if self.flat_fee:
+            config["flat_fee"] = _plain(self.flat_fee)
+        return config
+
+
+def _validate_tiers(tiers: Any, model: str) -> tuple[Tier, ...]:
+    if isinstance(tiers, (str, bytes)) or not isinstance(tiers, Sequence) or not tiers:
+        raise InvalidPricing(f"{model} pricing needs a non-empty list of tiers.", model=model)
+    result = tuple(t if isinstance(t, Tier) else Tier.from_config(t) for t in tiers)
+    previous = ZERO
+    for index, tier in enumerate(result, start=1):
+        last = index == len(result)
+        if tier.up_to is None:
+            if not last:
+                raise OverlappingTiers(
+                    f"{model} pricing: tier {index} of {len(result)} is open (up_to null) and would overlap "
+                    f"the tiers after it; only the last tier may be open.",
+                    model=model, tier=index,
+                )
+            continue
+        if tier.up_to <= previous:
+            raise OverlappingTiers(
+                f"{model} pricing: tier {index} ends at {_plain(tier.up_to)}, which is not above "
+                f"{_plain(previous)} where the previous tier ends; tiers must be strictly increasing.",
+                model=model, tier=index,
+            )
+        if last:
+            raise InvalidPricing(
+                f"{model} pricing: the last tier ends at {_plain(tier.up_to)}, so larger quantities would have "
+                f"no price; make the last tier open (up_to null).",
+                model=model, tier=index,
+            )
+        previous = tier.up_to
+    return result
+
+
+def _tier_label(lower: Decimal, upper: Decimal | None) -> str:
+    """``1–10``, ``11–50``, ``51+`` for whole bounds; ``over 2.5 up to 7.5`` otherwise."""
+    if _is_integral(lower) and (upper is None or _is_integral(upper)):
+        first = _trimmed(lower + 1)
+        if upper is None:
+            return f"{first}+"
+        return first if lower + 1 == upper else f"{first}–{_trimmed(upper)}"
+    if upper is None:
+        return f"over {_trimmed(lower)}"
+    if lower == 0:
+        return f"up to {_trimmed(upper)}"
+    return f"over {_trimmed(lower)} up to {_trimmed(upper)}"
+
+
+def _tier_term(units: Decimal, tier: Tier, currency: str) -> str:
+    term = f"{_plain(units)} × {_money_text(tier.unit_price, currency)}"
+    if tier.flat_fee:
+        term += f" + {_money_text(tier.flat_fee, currency)} flat"
+    return term
+
+
+# --------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True)
+class FlatPricing(_Model):
+    """A fixed amount per period, whatever the quantity (0 included)."""
+
+    code: ClassVar[str] = "flat"
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", _non_negative(self.amount, "amount", self.code))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "FlatPricing":
+        _check_keys(config, cls.code, {"amount"})
+        return cls(config["amount"])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": self.code, "amount": _plain(self.amount)}
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        line = TierBreakdown("flat fee", Decimal(1), self.amount, ZERO, self.amount)
+        return _Priced(self.amount, (line,), f"flat fee {_money_text(self.amount, currency)}")
+
+
+@dataclass(frozen=True)
+class PerUnitPricing(_Model):
+    """``quantity × unit_price``."""
+
+    code: ClassVar[str] = "per_unit"
+    unit_price: Decimal
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "unit_price", _non_negative(self.unit_price, "unit_price", self.code))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PerUnitPricing":
+        _check_keys(config, cls.code, {"unit_price"})
+        return cls(config["unit_price"])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": self.code, "unit_price": _plain(self.unit_price)}
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        amount = quantity * self.unit_price
+        line = TierBreakdown("units", quantity, self.unit_price, ZERO, amount)
+        return _Priced(amount, (line,), f"{_plain(quantity)} × {_money_text(self.unit_price, currency)}")
+
+
+@dataclass(frozen=True)
+class GraduatedPricing(_Model):
+    """Each unit at the price of the tier it falls in; a tier's flat fee once the tier is entered."""
+
+    code: ClassVar[str] = "graduated"
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiers", _validate_tiers(self.tiers, self.code))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "GraduatedPricing":
+        _check_keys(config, cls.code, {"tiers"})
+        return cls(config["tiers"])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        lines: list[TierBreakdown] = []
+        terms: list[str] = []
+        lower = ZERO
+        for tier in self.tiers:
+            if quantity <= lower:
+                break
+            top = quantity if tier.up_to is None else min(quantity, tier.up_to)
+            units = top - lower
+            amount = units * tier.unit_price + tier.flat_fee
+            lines.append(TierBreakdown(_tier_label(lower, tier.up_to), units, tier.unit_price, tier.flat_fee, amount))
+            terms.append(_tier_term(units, tier, currency))
+            if tier.up_to is None:
+                break
+            lower = tier.up_to
+        total = sum((line.amount for line in lines), ZERO)
+        return _Priced(total, tuple(lines), " + ".join(terms) if terms else "no units")
+
+
+@dataclass(frozen=True)
+class VolumePricing(_Model):
+    """All units at the price of the tier the total quantity falls in, plus that tier's flat fee."""
+
+    code: ClassVar[str] = "volume"
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tiers", _validate_tiers(self.tiers, self.code))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "VolumePricing":
+        _check_keys(config, cls.code, {"tiers"})
+        return cls(config["tiers"])
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        if quantity == 0:
+            return _Priced(ZERO, (), "no units")
+        lower = ZERO
+        for tier in self.tiers:
+            if tier.up_to is None or quantity <= tier.up_to:
+                break
+            lower = tier.up_to
+        amount = quantity * tier.unit_price + tier.flat_fee
+        line = TierBreakdown(_tier_label(lower, tier.up_to), quantity, tier.unit_price, tier.flat_fee, amount)
+        return _Priced(amount, (line,), _tier_term(quantity, tier, currency))
+
+
+@dataclass(frozen=True)
+class PackagePricing(_Model):
+    """``ceil((quantity − free_units) / package_size)`` packages at ``amount`` each."""
+
+    code: ClassVar[str] = "package"
+    package_size: Decimal
+    amount: Decimal
+    free_units: Decimal = ZERO
+
+    def __post_init__(self) -> None:
+        size = _decimal(self.package_size, "package_size", self.code)
+        if size <= 0:
+            raise InvalidPricing(f"package pricing: package_size must be above 0 (got {_plain(size)}).")
+        object.__setattr__(self, "package_size", size)
+        object.__setattr__(self, "amount", _non_negative(self.amount, "amount", self.code))
+        object.__setattr__(self, "free_units", _non_negative(self.free_units, "free_units", self.code))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PackagePricing":
+        _check_keys(config, cls.code, {"package_size", "amount"}, {"free_units"})
+        return cls(config["package_size"], config["amount"], config.get("free_units", ZERO))
+
+    def to_config(self) -> dict[str, Any]:
+        config = {"model": self.code, "package_size": _plain(self.package_size), "amount": _plain(self.amount)}
+        if self.free_units:
+            config["free_units"] = _plain(self.free_units)
+        return config
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        lines: list[TierBreakdown] = []
+        free = min(quantity, self.free_units)
+        if free:
+            lines.append(TierBreakdown("free units", free, ZERO, ZERO, ZERO))
+        billable = quantity - free
+        whole, rest = divmod(billable, self.package_size)
+        packages = whole + (1 if rest else 0)
+        amount = packages * self.amount
+        size = _trimmed(self.package_size)
+        price = _money_text(self.amount, currency)
+        if packages:
+            lines.append(TierBreakdown(f"packages of {size}", packages, self.amount, ZERO, amount))
+        if self.free_units:
+            if not billable:
+                return _Priced(ZERO, tuple(lines), f"{_plain(quantity)} units within {_trimmed(self.free_units)} free")
+            counted = f"ceil(({_plain(quantity)} − {_trimmed(self.free_units)} free) / {size})"
+        else:
+            counted = f"ceil({_plain(quantity)} / {size})"
+        plural = "" if packages == 1 else "s"
+        return _Priced(amount, tuple(lines), f"{counted} = {_plain(packages)} package{plural} × {price}")
+
+
+@dataclass(frozen=True)
+class PercentageTerm:
+    """The fee on one transaction (unrounded) and how the per-transaction limits changed it."""
+
+    transaction: Decimal
+    fee: Decimal
+    #: The fee before the min/max clamp.
+    computed: Decimal
+
+
+@dataclass(frozen=True)
+class PercentagePricing(_Model):
+    """``rate`` % of each transaction + ``fixed_fee`` per transaction, clamped per transaction.
+
+    The transactions come from ``charge(..., transactions=[...])``; ``quantity`` must then be their
+    sum (it is the charged base). Without transactions, ``quantity`` is priced as ONE transaction,
+    and a quantity of 0 as none.
+    """
+
+    code: ClassVar[str] = "percentage"
+    rate: Decimal
+    fixed_fee: Decimal = ZERO
+    min_per_transaction: Decimal | None = None
+    max_per_transaction: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        rate = _non_negative(self.rate, "rate", self.code)
+        if rate > 100:
+            raise InvalidPricing(
+                f"percentage pricing: rate is in percent and cannot exceed 100 (got {_plain(rate)}).")
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "fixed_fee", _non_negative(self.fixed_fee, "fixed_fee", self.code))
+        low = _optional(self.min_per_transaction, "min_per_transaction", self.code)
+        high = _optional(self.max_per_transaction, "max_per_transaction", self.code)
+        if low is not None and high is not None and low > high:
+            raise InvalidPricing(
+                f"percentage pricing: min_per_transaction {_plain(low)} is above max_per_transaction {_plain(high)}.")
+        object.__setattr__(self, "min_per_transaction", low)
+        object.__setattr__(self, "max_per_transaction", high)
+
+    def _takes_transactions(self) -> bool:
+        return True
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "PercentagePricing":
+        _check_keys(config, cls.code, {"rate"}, {"fixed_fee", "min_per_transaction", "max_per_transaction"})
+        return cls(config["rate"], config.get("fixed_fee", ZERO), config.get("min_per_transaction"),
+                   config.get("max_per_transaction"))
+
+    def to_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"model": self.code, "rate": _plain(self.rate)}
+        if self.fixed_fee:
+            config["fixed_fee"] = _plain(self.fixed_fee)
+        if self.min_per_transaction is not None:
+            config["min_per_transaction"] = _plain(self.min_per_transaction)
+        if self.max_per_transaction is not None:
+            config["max_per_transaction"] = _plain(self.max_per_transaction)
+        return config
+
+    def fee(self, transaction: Decimal) -> PercentageTerm:
+        """The unrounded fee on one transaction."""
+        with localcontext(MONEY_CONTEXT):
+            computed = transaction * self.rate / 100 + self.fixed_fee
+            fee = computed
+            if self.min_per_transaction is not None:
+                fee = max(fee, self.min_per_transaction)
+            if self.max_per_transaction is not None:
+                fee = min(fee, self.max_per_transaction)
+        return PercentageTerm(transaction, fee, computed)
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        if transactions:
+            if sum(transactions, ZERO) != quantity:
+                raise InvalidPricing(
+                    f"percentage pricing: the quantity {_plain(quantity)} must be the sum of the transactions "
+                    f"({_plain(sum(transactions, ZERO))}).")
+        elif quantity:
+            transactions = (quantity,)
+        if not transactions:
+            return _Priced(ZERO, (), "no transactions")
+        terms = [self.fee(t) for t in transactions]
+        rate = _trimmed(self.rate)
+        base = sum(transactions, ZERO)
+        percent_part = base * self.rate / 100
+        fixed_part = self.fixed_fee * len(terms)
+        raised = sum((t.fee - t.computed for t in terms if t.fee > t.computed), ZERO)
+        capped = sum((t.computed - t.fee for t in terms if t.fee < t.computed), ZERO)
+        count = Decimal(len(terms))
+        lines = [TierBreakdown(f"{rate}% of transactions", base, self.rate / 100, ZERO, percent_part)]
+        if self.fixed_fee:
+            lines.append(TierBreakdown("fixed fee per transaction", count, self.fixed_fee, ZERO, fixed_part))
+        if raised:
+            n = Decimal(sum(1 for t in terms if t.fee > t.computed))
+            lines.append(TierBreakdown("raised to the minimum per transaction", n, ZERO, raised, raised))
+        if capped:
+            n = Decimal(sum(1 for t in terms if t.fee < t.computed))
+            lines.append(TierBreakdown("capped at the maximum per transaction", n, ZERO, -capped, -capped))
+        total = sum((t.fee for t in terms), ZERO)
+        if len(terms) <= _LISTED_TRANSACTIONS:
+            texts = [self._term_text(t, rate, currency, alone=len(terms) == 1) for t in terms]
+            return _Priced(total, tuple(lines), " + ".join(texts))
+        text = f"{rate}% × {_money_text(base, currency)} ({len(terms)} transactions)"
+        if self.fixed_fee:
+            text += f" + {len(terms)} × {_money_text(self.fixed_fee, currency)} fixed"
+        if raised:
+            text += f" + {_money_text(raised, currency)} raised to the minimum"
+        if capped:
+            text += f" − {_money_text(capped, currency)} capped at the maximum"
+        return _Priced(total, tuple(lines), text)
+
+    def _term_text(self, term: PercentageTerm, rate: str, currency: str, *, alone: bool) -> str:
+        text = f"{rate}% × {_money_text(term.transaction, currency)}"
+        if self.fixed_fee:
+            text += f" + {_money_text(self.fixed_fee, currency)}"
+        if term.fee != term.computed:
+            limit = "minimum" if term.fee > term.computed else "maximum"
+            return f"({text} = {_money_text(term.computed, currency)} → {limit} {_money_text(term.fee, currency)})"
+        return text if alone or not self.fixed_fee else f"({text})"
+
+
+@dataclass(frozen=True)
+class MinimumCommitment(_Model):
+    """Another model's charge, raised to ``minimum`` by a true-up line when it falls short.
+
+    Configured as ``{"model": "minimum_commitment", "minimum": "100.00", "charge": {...the wrapped model...}}``.
+    """
+
+    code: ClassVar[str] = "minimum_commitment"
+    minimum: Decimal
+    charge_model: PriceModel
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "minimum", _non_negative(self.minimum, "minimum", self.code))
+        if not isinstance(self.charge_model, _Model):
+            raise InvalidPricing("minimum_commitment pricing: the wrapped charge must be a price model.")
+
+    def _takes_transactions(self) -> bool:
+        return self.charge_model._takes_transactions()  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "MinimumCommitment":
+        _check_keys(config, cls.code, {"minimum", "charge"})
+        return cls(config["minimum"], model_from_config(config["charge"]))
+
+    def to_config(self) -> dict[str, Any]:
+        return {"model": self.code, "minimum": _plain(self.minimum), "charge": self.charge_model.to_config()}
+
+    def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
+        inner = self.charge_model._price(quantity, transactions, currency)  # type: ignore[attr-defined]
+        minimum = _money_text(self.minimum, currency)
+        if inner.amount >= self.minimum:
+            return _Priced(inner.amount, inner.breakdown, f"{inner.expression} (minimum commitment {minimum} met)")
+        true_up = self.minimum - inner.amount
+        line = TierBreakdown("minimum commitment true-up", Decimal(1), true_up, ZERO, true_up)
+        return _Priced(
+            self.minimum,
+            (*inner.breakdown, line),
+            f"{inner.expression} + true-up {_money_text(true_up, currency)} (minimum commitment {minimum})",
+        )
+
+
+# --------------------------------------------------------------------------- registry
+
+#: Price model classes by their code.
+REGISTRY: dict[str, type[PriceModel]] = {
+    cls.code: cls
+    for cls in (FlatPricing, PerUnitPricing, GraduatedPricing, VolumePricing, PackagePricing, PercentagePricing,
+                MinimumCommitment)
+}
+
+
+def price_model(code: str, **config: Any) -> PriceModel:
+    """The model registered under ``code``, built from plain (JSON-storable) settings."""
+    cls = REGISTRY.get(code) if isinstance(code, str) else None
+    if cls is None:
+        raise InvalidPricing(
+            f"Unknown price model {code!r}: use one of {', '.join(sorted(REGISTRY))}.", model=str(code))
+    return cls.from_config(config)
+
+
+def model_from_config(config: Mapping[str, Any]) -> PriceModel:
+    """Build a model from ``{"model": code, ...settings}`` (the shape ``to_config()`` returns)."""
+    if not isinstance(config, Mapping) or "model" not in config:
+        raise InvalidPricing('A price configuration is a mapping with a "model" key, e.g. {"model": "per_unit", ...}.')
+    settings = {k: v for k, v in config.items() if k != "model"}
+    return price_model(config["model"], **settings)

@@ -1,0 +1,582 @@
+"""Billing periods: intervals, billing-day anchors, stubs, trials, pauses, cancellations and proration.
+
+Periods
+    A :class:`Period` is ``[start, end)``: ``end`` is exclusive, so consecutive periods share a
+    boundary date and ``days`` is simply ``end − start``. A schedule's periods are contiguous:
+    no gap, no overlap.
+
+Intervals and anchors
+    ``weekly``/``biweekly`` step 7/14 days; ``monthly``/``quarterly``/``semiannual``/``annual``
+    step 1/3/6/12 months; ``custom`` follows an RFC 5545 rule such as
+    ``FREQ=MONTHLY;BYMONTHDAY=15`` (parsed by :func:`dateutil.rrule.rrulestr` with the schedule
+    start as the explicit ``dtstart``; the rule itself may not carry a DTSTART).
+
+    The anchor is the billing day:
+
+    * month-based intervals: a day of month 1..31 or ``"last"`` (month end). A day the month does
+      not have is clamped to its last day, and every boundary is computed from the anchor, never
+      from the previous boundary, so anchor 31 gives Jan 31 → Feb 28 (29) → Mar 31 → Apr 30 and
+      never drifts to the 28th. The cycle months follow the start month: with a quarterly anchor on
+      the 1st and a start on 10 January, the cycles start on 1 April, 1 July, 1 October...
+    * weekly/biweekly: a weekday name (``"monday"`` ... ``"sunday"``).
+    * ``None``: anchored on the start date itself (its day of month or weekday): no stub.
+    * custom rules take no anchor: the rule's occurrences are the boundaries.
+
+Stubs
+    When the start date is not an anchor date, the first period is a *stub* from the start to the
+    first anchor date. The stub is prorated: it is charged ``stub days / cycle days`` of the full
+    price, where the cycle is the full anchored cycle containing the start (10 January, monthly on
+    the 1st: 22/31 of January's price). A custom rule has no occurrence before the start, so its
+    stub is measured against the length of the first full period (or charged in full if longer).
+
+Proration
+    Ratios are exact :class:`fractions.Fraction` of whole days. Amounts are computed at full
+    precision and rounded once with :func:`~duly.domain.money.round_money`; a split goes through
+    :func:`~duly.domain.money.allocate` so its parts always add up to the whole, and a credit is
+    always "amount − the prorated part used", so used + credit = amount exactly. No floats.
+
+Subscriptions
+    :class:`Schedule` adds a trial (free until ``trial_end``; billing cycles then start on
+    ``trial_end``), pause windows ``[pause_start, resume)`` (a period paused throughout is skipped,
+    a partly paused one is prorated on its unpaused days) and an end date (exclusive: the first
+    day without service; the last period is prorated up to it). Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
+from typing import Iterable, Iterator, Literal, NamedTuple, Sequence
+
+from dateutil.relativedelta import relativedelta
+from dateutil.rrule import rrulestr
+
+from .errors import InvalidSchedule
+from .money import MONEY_CONTEXT, allocate, round_money, to_decimal
+
+__all__ = [
+    "Anchor",
+    "ChangeProration",
+    "Cycle",
+    "INTERVAL_KINDS",
+    "Interval",
+    "Pause",
+    "Period",
+    "Schedule",
+    "ScheduledCharge",
+    "TIMINGS",
+    "WEEKDAYS",
+    "billing_cycles",
+    "billing_date",
+    "cancellation_credit",
+    "change_proration",
+    "period_containing",
+    "periods",
+    "prorate",
+    "prorate_split",
+    "proration_ratio",
+]
+
+_MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}
+_WEEKS = {"weekly": 1, "biweekly": 2}
+INTERVAL_KINDS = ("weekly", "biweekly", "monthly", "quarterly", "semiannual", "annual", "custom")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+TIMINGS = ("advance", "arrears")
+
+#: Billing-day anchor: a day of month 1..31, ``"last"``, a weekday name, or None (the start date).
+Anchor = int | Literal["last"] | str | None
+
+_SUB_DAILY = ("FREQ=HOURLY", "FREQ=MINUTELY", "FREQ=SECONDLY")
+
+
+def _check_date(value: object, what: str) -> date:
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise InvalidSchedule(f"{what} must be a date (not a datetime), got {value!r}.")
+    return value
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """The days ``start`` up to but excluding ``end``."""
+
+    start: date
+    end: date
+
+    def __post_init__(self) -> None:
+        _check_date(self.start, "A period start")
+        _check_date(self.end, "A period end")
+        if self.end <= self.start:
+            raise InvalidSchedule(
+                f"A period must end after it starts (start {self.start.isoformat()}, end {self.end.isoformat()}).")
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+    @property
+    def last_day(self) -> date:
+        """The last day inside the period (``end`` is exclusive)."""
+        return self.end - timedelta(days=1)
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, date) and not isinstance(day, datetime) and self.start <= day < self.end
+
+    def overlap_days(self, other: "Period") -> int:
+        """Number of days the two periods share."""
+        return max(0, (min(self.end, other.end) - max(self.start, other.start)).days)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """How long a billing cycle is: a kind from :data:`INTERVAL_KINDS`, plus the rule for ``custom``."""
+
+    kind: str
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in INTERVAL_KINDS:
+            raise InvalidSchedule(
+                f"Unknown billing interval {self.kind!r}: use one of {', '.join(INTERVAL_KINDS)}.", kind=str(self.kind))
+        if self.kind == "custom":
+            if not isinstance(self.rule, str) or not self.rule.strip():
+                raise InvalidSchedule('A custom interval needs a recurrence rule, e.g. "FREQ=MONTHLY;BYMONTHDAY=15".')
+            self._parse(date(2000, 1, 1))
+        elif self.rule is not None:
+            raise InvalidSchedule(f"Only a custom interval takes a recurrence rule, not {self.kind!r}.")
+
+    @classmethod
+    def custom(cls, rule: str) -> "Interval":
+        return cls("custom", rule)
+
+    @property
+    def months(self) -> int | None:
+        """Months per cycle for month-based kinds, else None."""
+        return _MONTHS.get(self.kind)
+
+    @property
+    def weeks(self) -> int | None:
+        """Weeks per cycle for ``weekly``/``biweekly``, else None."""
+        return _WEEKS.get(self.kind)
+
+    def _parse(self, dtstart: date) -> Iterable[datetime]:
+        assert self.rule is not None
+        text = self.rule.strip()
+        upper = text.upper().replace(" ", "")
+        if "DTSTART" in upper:
+            raise InvalidSchedule("A custom rule may not carry its own DTSTART: the schedule start is used.")
+        if any(freq in upper for freq in _SUB_DAILY):
+            raise InvalidSchedule("A custom rule must recur daily or less often (no HOURLY/MINUTELY/SECONDLY).")
+        try:
+            return rrulestr(text, dtstart=datetime.combine(dtstart, time.min))
+        except (ValueError, TypeError) as exc:
+            raise InvalidSchedule(f"Invalid recurrence rule {self.rule!r}: {exc}.", rule=self.rule) from None
+
+
+def _interval(value: Interval | str) -> Interval:
+    return value if isinstance(value, Interval) else Interval(value)
+
+
+def _check_anchor(interval: Interval, anchor: Anchor) -> None:
+    if anchor is None:
+        return
+    if interval.months is not None:
+        if anchor == "last" or (isinstance(anchor, int) and not isinstance(anchor, bool) and 1 <= anchor <= 31):
+            return
+        raise InvalidSchedule(
+            f"A {interval.kind} billing day must be 1..31 or \"last\", got {anchor!r}.", anchor=str(anchor))
+    if interval.weeks is not None:
+        if isinstance(anchor, str) and anchor in WEEKDAYS:
+            return
+        raise InvalidSchedule(
+            f"A {interval.kind} billing day is a weekday name ({', '.join(WEEKDAYS)}), got {anchor!r}.",
+            anchor=str(anchor))
+    raise InvalidSchedule("A custom interval takes no anchor: its rule's occurrences are the billing dates.")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A billed ``period`` and the ``whole`` anchored cycle it is priced against.
+
+    They are equal except for a stub (the period starts after the cycle) and, in a
+    :class:`Schedule`, a last period cut short by the end date.
+    """
+
+    period: Period
+    whole: Period
+
+    @property
+    def is_stub(self) -> bool:
+        return self.period.start > self.whole.start
+
+    @property
+    def ratio(self) -> Fraction:
+        return proration_ratio(self.period, self.whole)
+
+
+def _month_cycles(start: date, months: int, anchor: Anchor) -> Iterator[Cycle]:
+    day = 31 if anchor == "last" else (anchor if isinstance(anchor, int) else start.day)
+    base = date(start.year, start.month, 1)
+
+    def boundary(k: int) -> date:
+        # Always from the anchor month and day: relativedelta clamps day 31 to the month end.
+        return base + relativedelta(months=k * months, day=day)
+
+    k = 0 if boundary(0) >= start else 1
+    if boundary(k) > start:
+        yield Cycle(Period(start, boundary(k)), Period(boundary(k - 1), boundary(k)))
+    while True:
+        yield Cycle(Period(boundary(k), boundary(k + 1)), Period(boundary(k), boundary(k + 1)))
+        k += 1
+
+
+def _week_cycles(start: date, weeks: int, anchor: Anchor) -> Iterator[Cycle]:
+    step = timedelta(days=7 * weeks)
+    target = WEEKDAYS.index(anchor) if isinstance(anchor, str) else start.weekday()
+    first = start + timedelta(days=(target - start.weekday()) % 7)
+    if first > start:
+        yield Cycle(Period(start, first), Period(first - step, first))
+    while True:
+        yield Cycle(Period(first, first + step), Period(first, first + step))
+        first += step
+
+
+def _rule_cycles(start: date, interval: Interval) -> Iterator[Cycle]:
+    occurrences = _distinct_dates(interval._parse(start))
+    first = next(occurrences, None)
+    if first is None:
+        raise InvalidSchedule(f"The rule {interval.rule!r} has no occurrence on or after {start.isoformat()}.")
+    following = next(occurrences, None)
+    if first > start:
+        whole_start = start if following is None else min(start, first - (following - first))
+        yield Cycle(Period(start, first), Period(whole_start, first))
+    while following is not None:
+        yield Cycle(Period(first, following), Period(first, following))
+        first, following = following, next(occurrences, None)
+
+
+def _distinct_dates(occurrences: Iterable[datetime]) -> Iterator[date]:
+    previous: date | None = None
+    for occurrence in occurrences:
+        day = occurrence.date()
+        if day != previous:
+            yield day
+            previous = day
+
+
+def _cycles(start: date, interval: Interval | str, anchor: Anchor) -> Iterator[Cycle]:
+    _check_date(start, "The schedule start")
+    interval = _interval(interval)
+    _check_anchor(interval, anchor)
+    if interval.months is not None:
+        return _month_cycles(start, interval.months, anchor)
+    if interval.weeks is not None:
+        return _week_cycles(start, interval.weeks, anchor)
+    return _rule_cycles(start, interval)
+
+
+def billing_cycles(start: date, interval: Interval | str, anchor: Anchor = None, *, until: date) -> Iterator[Cycle]:
+    """The cycles from ``start`` whose period starts before ``until``, each with its whole cycle."""
+    _check_date(until, "until")
+    for cycle in _cycles(start, interval, anchor):
+        if cycle.period.start >= until:
+            return
+        yield cycle
+
+
+def periods(start: date, interval: Interval | str, anchor: Anchor = None, *, until: date) -> Iterator[Period]:
+    """Contiguous billing periods from ``start`` that start before ``until``; the first may be a stub.
+
+    The last period is not cut at ``until`` (use :class:`Schedule` with an end date for that).
+    """
+    for cycle in billing_cycles(start, interval, anchor, until=until):
+        yield cycle.period
+
+
+def period_containing(day: date, start: date, interval: Interval | str, anchor: Anchor = None) -> Period:
+    """The billing period of the schedule starting on ``start`` that contains ``day``."""
+    _check_date(day, "The day")
+    if day < start:
+        raise InvalidSchedule(f"{day.isoformat()} is before the schedule starts ({start.isoformat()}).")
+    for cycle in _cycles(start, interval, anchor):
+        if day < cycle.period.end:
+            return cycle.period
+    raise InvalidSchedule(f"The schedule's rule has no period containing {day.isoformat()}.")
+
+
+def billing_date(period: Period, timing: str) -> date:
+    """When a period is billed: at its start in ``advance``, at its (exclusive) end in ``arrears``."""
+    if timing == "advance":
+        return period.start
+    if timing == "arrears":
+        return period.end
+    raise InvalidSchedule(f"Unknown billing timing {timing!r}: use advance or arrears.", timing=str(timing))
+
+
+# --------------------------------------------------------------------------- proration
+
+
+def proration_ratio(part: Period, whole: Period) -> Fraction:
+    """Exact share of ``whole`` covered by ``part`` (which must lie inside it): days / days."""
+    if part.start < whole.start or part.end > whole.end:
+        raise InvalidSchedule(
+            f"The part {part.start.isoformat()}–{part.end.isoformat()} is not inside the period "
+            f"{whole.start.isoformat()}–{whole.end.isoformat()}.")
+    return Fraction(part.days, whole.days)
+
+
+def _apply_ratio(amount: Decimal, currency: str, ratio: Fraction) -> Decimal:
+    whole = round_money(amount, currency)
+    if ratio == 1:
+        return whole
+    with localcontext(MONEY_CONTEXT):
+        return round_money(whole * ratio.numerator / ratio.denominator, currency, ROUND_HALF_UP)
+
+
+def prorate(amount: Decimal, currency: str, part: Period, whole: Period) -> Decimal:
+    """``amount`` (the price of ``whole``, rounded to the currency) × part days / whole days, rounded half up."""
+    return _apply_ratio(to_decimal(amount), currency, proration_ratio(part, whole))
+
+
+def prorate_split(amount: Decimal, currency: str, whole: Period, cut_dates: Sequence[date]) -> list[Decimal]:
+    """Split the price of ``whole`` at ``cut_dates``: ``len(cut_dates) + 1`` parts that add up to it exactly.
+
+    Each part but the last equals :func:`prorate` of its days (half up); the last absorbs the
+    rounding remainder. Cut dates must be in order and within ``[whole.start, whole.end]``;
+    a cut on a boundary or a repeated cut gives a zero part.
+    """
+    bounds = [whole.start]
+    for cut in cut_dates:
+        _check_date(cut, "A cut date")
+        if not whole.start <= cut <= whole.end:
+            raise InvalidSchedule(
+                f"The cut date {cut.isoformat()} is outside the period "
+                f"{whole.start.isoformat()}–{whole.end.isoformat()}.")
+        if cut < bounds[-1]:
+            raise InvalidSchedule("Cut dates must be in chronological order.")
+        bounds.append(cut)
+    bounds.append(whole.end)
+    weights = [(b - a).days for a, b in zip(bounds, bounds[1:])]
+    with localcontext(MONEY_CONTEXT):
+        return allocate(to_decimal(amount), weights, currency, ROUND_HALF_UP)
+
+
+def _unused(amount: Decimal, currency: str, period: Period, day: date, what: str) -> Decimal:
+    _check_date(day, what)
+    if not period.start <= day <= period.end:
+        raise InvalidSchedule(
+            f"The {what.lower()} {day.isoformat()} is outside the period "
+            f"{period.start.isoformat()}–{period.end.isoformat()}.")
+    total = round_money(to_decimal(amount), currency)
+    if day == period.start:
+        return total
+    return total - prorate(total, currency, Period(period.start, day), period)
+
+
+def cancellation_credit(amount_paid: Decimal, currency: str, period: Period, cancel_date: date) -> Decimal:
+    """Credit for the unused days ``[cancel_date, period.end)`` of a period paid in advance.
+
+    It is ``amount_paid − prorate(used days)``, so the used part and the credit add up to the
+    amount paid. Cancelling on the period start credits everything, on its end nothing.
+    """
+    return _unused(amount_paid, currency, period, cancel_date, "Cancellation date")
+
+
+class ChangeProration(NamedTuple):
+    """A mid-period plan or quantity change: credit the old price's rest, charge the new price's rest."""
+
+    credit_for_unused_old: Decimal
+    charge_for_remaining_new: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        """What the customer owes for the change (negative: what they are owed)."""
+        return self.charge_for_remaining_new - self.credit_for_unused_old
+
+
+def change_proration(old_amount: Decimal, new_amount: Decimal, currency: str, period: Period,
+                     change_date: date) -> ChangeProration:
+    """Prorate a change on ``change_date``: both amounts are per ``period``; the new one applies from the change."""
+    return ChangeProration(
+        _unused(old_amount, currency, period, change_date, "Change date"),
+        _unused(new_amount, currency, period, change_date, "Change date"),
+    )
+
+
+# --------------------------------------------------------------------------- subscriptions
+
+
+@dataclass(frozen=True)
+class Pause:
+    """No service (and no charge) from ``start`` up to but excluding ``resume``."""
+
+    start: date
+    resume: date
+
+    def __post_init__(self) -> None:
+        _check_date(self.start, "A pause start")
+        _check_date(self.resume, "A resume date")
+        if self.resume <= self.start:
+            raise InvalidSchedule(
+                f"A pause must resume after it starts (pause {self.start.isoformat()}, "
+                f"resume {self.resume.isoformat()}).")
+
+    @property
+    def period(self) -> Period:
+        return Period(self.start, self.resume)
+
+
+@dataclass(frozen=True)
+class ScheduledCharge:
+    """One billed period of a :class:`Schedule`: what is charged, when, and why."""
+
+    #: The service days billed (a stub, a full cycle, or a last period cut at the end date).
+    period: Period
+    #: The full anchored cycle the price is quoted for.
+    whole: Period
+    #: Days of ``period`` that are not paused.
+    billable_days: int
+    #: ``billable_days / whole.days``.
+    ratio: Fraction
+    amount: Decimal
+    currency: str
+    billing_date: date
+    #: English, e.g. ``"22 of 31 days: starts mid-cycle"`` or ``"full period"``.
+    note: str
+
+
+def _merge(pauses: Iterable[Pause]) -> tuple[Pause, ...]:
+    merged: list[Pause] = []
+    for pause in sorted(pauses, key=lambda p: (p.start, p.resume)):
+        if merged and pause.start <= merged[-1].resume:
+            last = merged.pop()
+            pause = Pause(last.start, max(last.resume, pause.resume))
+        merged.append(pause)
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A subscription's billing calendar.
+
+    ``trial_end``: days before it are free and the billing cycles start on it (so with no anchor
+    the cycles are anchored on the trial end). ``end``: the first day without service (exclusive).
+    ``pauses``: ``Pause`` objects or ``(pause_start, resume)`` pairs; overlapping ones are merged.
+    """
+
+    start: date
+    interval: Interval
+    anchor: Anchor = None
+    trial_end: date | None = None
+    end: date | None = None
+    pauses: tuple[Pause, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_date(self.start, "The subscription start")
+        interval = _interval(self.interval)
+        object.__setattr__(self, "interval", interval)
+        _check_anchor(interval, self.anchor)
+        if self.trial_end is not None and _check_date(self.trial_end, "The trial end") < self.start:
+            raise InvalidSchedule("The trial cannot end before the subscription starts.")
+        if self.end is not None and _check_date(self.end, "The end date") < self.start:
+            raise InvalidSchedule("The subscription cannot end before it starts.")
+        pauses = [p if isinstance(p, Pause) else Pause(*p) for p in self.pauses]
+        object.__setattr__(self, "pauses", _merge(pauses))
+
+    @property
+    def billing_start(self) -> date:
+        """The first billed day: the trial end, or the start without a trial."""
+        return self.trial_end if self.trial_end is not None else self.start
+
+    @property
+    def trial(self) -> Period | None:
+        """The free trial period, if any."""
+        return Period(self.start, self.trial_end) if self.trial_end and self.trial_end > self.start else None
+
+    def cycles(self, *, until: date) -> Iterator[Cycle]:
+        """Billing cycles starting before ``until`` (and the end date); the last is cut at the end date."""
+        stop = until if self.end is None else min(until, self.end)
+        for cycle in billing_cycles(self.billing_start, self.interval, self.anchor, until=stop):
+            if self.end is not None and cycle.period.end > self.end:
+                cycle = Cycle(Period(cycle.period.start, self.end), cycle.whole)
+            yield cycle
+
+    def periods(self, *, until: date) -> Iterator[Period]:
+        """The service periods starting before ``until``, paused ones included."""
+        for cycle in self.cycles(until=until):
+            yield cycle.period
+
+    def period_containing(self, day: date) -> Period:
+        """The service period containing ``day`` (after the trial, before the end date)."""
+        _check_date(day, "The day")
+        if day < self.billing_start:
+            raise InvalidSchedule(f"{day.isoformat()} is before billing starts ({self.billing_start.isoformat()}).")
+        if self.end is not None and day >= self.end:
+            raise InvalidSchedule(f"{day.isoformat()} is after the subscription ended ({self.end.isoformat()}).")
+        for cycle in self.cycles(until=day + timedelta(days=1)):
+            if day in cycle.period:
+                return cycle.period
+        raise InvalidSchedule(f"The schedule has no period containing {day.isoformat()}.")
+
+    def paused_days(self, period: Period) -> int:
+        """Days of ``period`` inside a pause."""
+        return sum(p.period.overlap_days(period) for p in self.pauses)
+
+    def charges(
+        self, amount: Decimal, currency: str, *, until: date, timing: str = "advance"
+    ) -> Iterator[ScheduledCharge]:
+        """The charges for ``amount`` per cycle, for periods starting before ``until``.
+
+        Periods paused throughout are skipped; stubs, partly paused periods and a last period cut
+        by the end date are prorated on their billable days over the whole cycle.
+        """
+        if timing not in TIMINGS:
+            raise InvalidSchedule(f"Unknown billing timing {timing!r}: use advance or arrears.", timing=str(timing))
+        for cycle in self.cycles(until=until):
+            paused = self.paused_days(cycle.period)
+            billable = cycle.period.days - paused
+            if billable == 0:
+                continue
+            ratio = Fraction(billable, cycle.whole.days)
+            reasons = []
+            if cycle.is_stub:
+                reasons.append("starts mid-cycle")
+            if paused:
+                reasons.append(f"paused {paused} day{'s' if paused != 1 else ''}")
+            if cycle.period.end < cycle.whole.end:
+                reasons.append("ends mid-cycle")
+            note = "full period" if ratio == 1 else f"{billable} of {cycle.whole.days} days: {', '.join(reasons)}"
+            yield ScheduledCharge(
+                period=cycle.period,
+                whole=cycle.whole,
+                billable_days=billable,
+                ratio=ratio,
+                amount=_apply_ratio(to_decimal(amount), currency, ratio),
+                currency=currency,
+                billing_date=billing_date(cycle.period, timing),
+                note=note,
+            )
+
+    def cancel(self, cancel_date: date, *, at_period_end: bool) -> "Schedule":
+        """The schedule after a cancellation requested on ``cancel_date``.
+
+        At period end, service runs to the end of the period containing the date (to the trial end
+        during a trial); immediately, it stops on ``cancel_date`` (credit the unused days of a
+        period paid in advance with :func:`cancellation_credit`). An earlier end date is kept.
+        """
+        _check_date(cancel_date, "The cancellation date")
+        if cancel_date < self.start:
+            raise InvalidSchedule("A subscription cannot be cancelled before it starts.")
+        if self.end is not None and cancel_date >= self.end:
+            return self
+        if not at_period_end:
+            end = cancel_date
+        elif cancel_date < self.billing_start:
+            end = self.billing_start
+        else:
+            end = self.period_containing(cancel_date).end
+        return Schedule(self.start, self.interval, self.anchor, self.trial_end, end, self.pauses)
