@@ -1,0 +1,122 @@
+"""Files attached to messages: stored as references when a message is queued, loaded when it is sent.
+
+A reference is a small dict kept in ``Message.attachments``:
+
+``{"kind": "invoice_attachment", "id": 7}``
+    A supporting document stored with an invoice (:class:`duly.invoicing.models.Attachment`).
+``{"kind": "invoice_pdf", "invoice_id": 12}``
+    The invoice's PDF, rendered by the documents module.
+``{"kind": "receipt_pdf", "payment_id": 3}``
+    A payment receipt.
+``{"kind": "statement_pdf", "customer_id": 5, "as_of": "2026-06-30"}``
+    A statement of account.
+
+PDF references are added only when the documents module provides a renderer
+(:data:`RENDERERS`: ``duly.invoicing.documents.document_bytes`` for invoices, rendered once and
+stored; ``render_receipt`` and ``render_statement``), so invoice PDFs, receipts and statements are
+attached as soon as it does, with no change here. Until then messages carry the invoices' stored
+attachments only.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from datetime import date
+from typing import Any, Callable, Iterable
+
+from django.conf import settings
+
+log = logging.getLogger("duly.messaging")
+
+#: Reference kind → the documents function that renders it ``(module, function)``.
+RENDERERS: dict[str, tuple[str, str]] = {
+    "invoice_pdf": ("duly.invoicing.documents", "document_bytes"),
+    "receipt_pdf": ("duly.invoicing.documents", "render_receipt"),
+    "statement_pdf": ("duly.invoicing.documents", "render_statement"),
+}
+
+Loaded = tuple[str, bytes, str]
+
+
+def renderer(kind: str) -> Callable[..., Any] | None:
+    """The document renderer for ``kind``, or None while no documents module provides one.
+
+    ``settings.DULY_MESSAGE_PDF_ATTACHMENTS = False`` turns PDF attachments off (stored invoice
+    attachments are still sent).
+    """
+    if not getattr(settings, "DULY_MESSAGE_PDF_ATTACHMENTS", True):
+        return None
+    if kind not in RENDERERS:
+        return None
+    module_name, attr = RENDERERS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    fn = getattr(module, attr, None)
+    return fn if callable(fn) else None
+
+
+def invoice_refs(invoice_ids: Iterable[int]) -> list[dict[str, Any]]:
+    """References for the PDFs (when renderable) and stored attachments of these invoices (one query)."""
+    from duly.invoicing.models import Attachment
+
+    ids = sorted(set(invoice_ids))
+    refs: list[dict[str, Any]] = []
+    if renderer("invoice_pdf") is not None:
+        refs += [{"kind": "invoice_pdf", "invoice_id": i} for i in ids]
+    refs += [
+        {"kind": "invoice_attachment", "id": pk}
+        for pk in Attachment.objects.filter(invoice_id__in=ids).order_by("invoice_id", "filename")
+        .values_list("pk", flat=True)
+    ]
+    return refs
+
+
+def receipt_refs(payment_id: int) -> list[dict[str, Any]]:
+    return [{"kind": "receipt_pdf", "payment_id": payment_id}] if renderer("receipt_pdf") else []
+
+
+def statement_refs(customer_id: int, as_of: date) -> list[dict[str, Any]]:
+    if renderer("statement_pdf") is None:
+        return []
+    return [{"kind": "statement_pdf", "customer_id": customer_id, "as_of": as_of.isoformat()}]
+
+
+def load(ref: dict[str, Any]) -> Loaded | None:
+    """``(filename, content, mimetype)`` for a reference; None when the object is gone."""
+    kind = ref.get("kind")
+    if kind == "invoice_attachment":
+        from duly.invoicing.models import Attachment
+
+        att = Attachment.objects.filter(pk=ref["id"]).first()
+        if att is None:
+            return None
+        with att.file.open("rb") as fh:
+            return att.filename, fh.read(), att.content_type
+    fn = renderer(kind) if isinstance(kind, str) else None
+    if fn is None:
+        return None
+    if kind == "invoice_pdf":
+        from duly.invoicing.models import Invoice
+
+        invoice = Invoice.objects.select_related("organization", "customer", "contract").filter(
+            pk=ref["invoice_id"]).first()
+        if invoice is None:
+            return None
+        document = fn(invoice, "pdf")
+        return document.filename, document.content, document.content_type
+    if kind == "receipt_pdf":
+        from duly.payments.models import Payment
+
+        payment = Payment.objects.select_related("organization", "customer").filter(pk=ref["payment_id"]).first()
+        return (f"receipt-{payment.pk}.pdf", fn(payment), "application/pdf") if payment else None
+    if kind == "statement_pdf":
+        from duly.customers.models import Customer
+
+        customer = Customer.objects.select_related("organization").filter(pk=ref["customer_id"]).first()
+        as_of = date.fromisoformat(ref["as_of"])
+        return (f"statement-{as_of.isoformat()}.pdf", fn(customer, as_of=as_of), "application/pdf") if customer else None
+    log.warning("unknown attachment reference %r", ref)
+    return None

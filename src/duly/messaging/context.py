@@ -1,0 +1,74 @@
+"""Building blocks of a message context: plain dicts of already-formatted strings.
+
+Templates only print; every amount and date is formatted here, once, in the reader's locale (see
+:mod:`duly.messaging.formatting`). The keys each kind of message gets are listed in
+:data:`duly.messaging.rendering.COMMON_KEYS` and :data:`~duly.messaging.rendering.CATEGORY_KEYS`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from .formatting import Formatter
+from .labels import labels
+from .links import pay_url
+
+
+def org_view(org) -> dict[str, Any]:
+    """The seller as templates see it (name, contact details, bank details, brand colour)."""
+    return {
+        "name": org.trading_name or org.name,
+        "email": org.email or "",
+        "phone": org.phone or "",
+        "website": org.website or "",
+        "iban": org.iban or "",
+        "bic": org.bic or "",
+        "brand_color": org.brand_color or "#1F4E79",
+        "address": ", ".join(org.address_lines),
+    }
+
+
+def base_context(*, category: str, fmt: Formatter, org: dict[str, Any], org_id: int, customer_id: int,
+                 customer_name: str, customer_code: str, contact_name: str, contact_email: str, currency: str,
+                 today: date) -> dict[str, Any]:
+    """The keys every message has; the caller adds the keys of its category."""
+    return {
+        "category": category,
+        "language": fmt.language,
+        "org": org,
+        "customer": {"name": customer_name, "code": customer_code},
+        "contact": {"name": contact_name, "email": contact_email},
+        "today": fmt.date(today),
+        "pay_link": pay_url(org_id, customer_id),
+        "currency": currency,
+        "t": labels(fmt.language),
+    }
+
+
+def period_text(fmt: Formatter, start: date | None, end: date | None) -> str:
+    if start is None:
+        return ""
+    if end is None or end == start:
+        return fmt.date(start, "medium")
+    return f"{fmt.date(start, 'medium')} – {fmt.date(end, 'medium')}"
+
+
+def invoice_view(fmt: Formatter, *, org_id: int, customer_id: int, invoice_id: int, number: str, currency: str,
+                 issue_date: date | None, due_date: date | None, service_date: date | None, total_minor: int,
+                 balance_minor: int, today: date, period: str = "") -> dict[str, Any]:
+    """One invoice line of a message: number, dates, amounts, days overdue and its personal link."""
+    days = (today - due_date).days if due_date else 0
+    return {
+        "id": invoice_id,
+        "number": number,
+        "issue_date": fmt.date(issue_date),
+        "due_date": fmt.date(due_date),
+        "service_date": fmt.date(service_date),
+        "total": fmt.money(total_minor, currency),
+        "balance": fmt.money(balance_minor, currency),
+        "days_overdue": max(days, 0),
+        "days_to_due": max(-days, 0),
+        "period": period,
+        "link": pay_url(org_id, customer_id, invoice_id),
+    }

@@ -1,0 +1,154 @@
+"""Locale-aware formatting of money, dates and late-fee terms for messages (Babel).
+
+A :class:`Formatter` is made once per locale and cached: Babel's ``Locale`` parsing is the
+expensive part, so rendering thousands of messages reuses the same objects. Amounts arrive as
+integer minor units (the database form) or Decimals; floats never enter.
+
+Examples (Babel 2.18 / CLDR 47, note the no-break spaces)::
+
+    Formatter.for_locale("fr_FR").money(123456, "EUR")   # '1\u202f234,56\xa0€'
+    Formatter.for_locale("de_DE").money(123456, "EUR")   # '1.234,56\xa0€'
+    Formatter.for_locale("de_DE").date(date(2026, 3, 12))  # '12. März 2026'
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+from duly.domain.money import from_minor
+
+#: Languages Duly ships message templates for. Any other locale falls back to English texts
+#: (numbers and dates still follow the customer's own locale).
+LANGUAGES = ("en", "fr", "de", "ru", "es")
+DEFAULT_LANGUAGE = "en"
+
+
+def language_of(locale: str | None) -> str:
+    """``fr_FR`` → ``fr``; an unsupported or empty locale → ``en``."""
+    lang = (locale or "").replace("-", "_").split("_")[0].lower()
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def _babel_locale(locale: str | None) -> Locale:
+    try:
+        return Locale.parse((locale or DEFAULT_LANGUAGE).replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        return Locale.parse(DEFAULT_LANGUAGE)
+
+
+class Formatter:
+    """Formats money, dates and numbers for one locale."""
+
+    __slots__ = ("locale", "language", "_babel")
+
+    def __init__(self, locale: str | None) -> None:
+        self._babel = _babel_locale(locale)
+        self.locale = str(self._babel)
+        self.language = language_of(locale)
+
+    @staticmethod
+    @lru_cache(maxsize=256)
+    def for_locale(locale: str | None) -> "Formatter":
+        return Formatter(locale)
+
+    def money(self, amount: int | Decimal, currency: str) -> str:
+        """Format an amount: ``int`` is minor units, ``Decimal`` major units."""
+        value = from_minor(amount, currency) if isinstance(amount, int) else amount
+        return format_currency(value, currency, locale=self._babel)
+
+    def date(self, d: date | None, fmt: str = "long") -> str:
+        return format_date(d, format=fmt, locale=self._babel) if d is not None else ""
+
+    def datetime(self, dt: datetime, fmt: str = "long", tzinfo=None) -> str:
+        return format_datetime(dt, format=fmt, tzinfo=tzinfo, locale=self._babel)
+
+    def number(self, value: int | Decimal) -> str:
+        return format_decimal(value, locale=self._babel)
+
+    def percent(self, value: Decimal) -> str:
+        """A rate given in percent (``Decimal("10.15")``) → ``10,15 %`` in French."""
+        return format_decimal(value.normalize(), locale=self._babel) + (
+            "\u00a0%" if self.language in ("fr", "de", "ru", "es") else "%"
+        )
+
+
+# --- late-fee terms in words, per language -------------------------------------------------------
+_TERMS = {
+    "en": {
+        "none": "No late-payment charges apply.",
+        "intro": "Late payment: ",
+        "interest": "interest at {rate} per year from the due date",
+        "fixed": "a fixed fee of {amount}",
+        "compensation": "{amount} fixed compensation for recovery costs",
+        "join": ", plus ",
+        "grace": " (charged only when payment is more than {days} days late)",
+    },
+    "fr": {
+        "none": "Aucune pénalité de retard ne s'applique.",
+        "intro": "Retard de paiement : ",
+        "interest": "intérêts au taux de {rate} par an à compter de l'échéance",
+        "fixed": "des frais fixes de {amount}",
+        "compensation": "une indemnité forfaitaire pour frais de recouvrement de {amount}",
+        "join": ", plus ",
+        "grace": " (appliqués seulement au-delà de {days} jours de retard)",
+    },
+    "de": {
+        "none": "Es fallen keine Verzugskosten an.",
+        "intro": "Zahlungsverzug: ",
+        "interest": "Verzugszinsen von {rate} pro Jahr ab Fälligkeit",
+        "fixed": "eine feste Gebühr von {amount}",
+        "compensation": "eine Pauschale von {amount} für Beitreibungskosten",
+        "join": ", zuzüglich ",
+        "grace": " (nur bei mehr als {days} Tagen Verzug)",
+    },
+    "ru": {
+        "none": "Штрафы за просрочку не начисляются.",
+        "intro": "Просрочка оплаты: ",
+        "interest": "проценты по ставке {rate} годовых с даты платежа",
+        "fixed": "фиксированный сбор {amount}",
+        "compensation": "компенсация расходов на взыскание {amount}",
+        "join": ", а также ",
+        "grace": " (начисляются только при просрочке более {days} дн.)",
+    },
+    "es": {
+        "none": "No se aplican recargos por demora.",
+        "intro": "Pago tardío: ",
+        "interest": "intereses del {rate} anual desde el vencimiento",
+        "fixed": "un cargo fijo de {amount}",
+        "compensation": "una compensación fija de {amount} por costes de cobro",
+        "join": ", más ",
+        "grace": " (solo si el pago se retrasa más de {days} días)",
+    },
+}
+
+
+def late_fee_terms(policy, currency: str, fmt: Formatter) -> str:
+    """The contract's late-payment terms in the reader's language, with the actual rate and amounts.
+
+    ``policy`` is a :class:`duly.domain.late_fees.LateFeePolicy` (or None: no contract).
+    """
+    words = _TERMS[fmt.language]
+    if policy is None or policy.kind == "none":
+        return words["none"]
+    parts = []
+    rate = policy.annual_rate_percent
+    if rate is not None:
+        parts.append(words["interest"].format(rate=fmt.percent(rate)))
+    fixed = policy.fixed_fee_for(currency)
+    if fixed > 0:
+        parts.append(words["fixed"].format(amount=fmt.money(fixed, currency)))
+    compensation = policy.compensation_for(currency)
+    if compensation > 0:
+        parts.append(words["compensation"].format(amount=fmt.money(compensation, currency)))
+    if not parts:
+        return words["none"]
+    text = words["intro"] + words["join"].join(parts)
+    if policy.grace_days:
+        text += words["grace"].format(days=policy.grace_days)
+    return text + "."

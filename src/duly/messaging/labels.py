@@ -1,0 +1,67 @@
+"""Short labels (table headings, buttons, sign-offs) per language, passed to templates as ``t``.
+
+The prose of each message lives in its template file; the labels shared by every message live
+here so the tables look the same in every message of a language.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+from typing import Mapping
+
+_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "invoice": "Invoice", "issued": "Issued", "due": "Due date", "amount": "Amount", "balance": "Balance due",
+        "days_overdue": "Days overdue", "days_to_due": "Due in (days)", "total_due": "Total due",
+        "pay_now": "View and pay online", "view": "View your account", "late_terms": "Late-payment terms",
+        "period": "Period", "service_date": "Service date", "regards": "Kind regards,", "payment": "Payment",
+        "received_on": "Received on", "paid_for": "What this payment covered", "reference": "Reference",
+        "date": "Date", "reminder": "Reminder", "bank": "Bank transfer", "usage": "Usage",
+        "credit_left": "Credit remaining on your account", "colon": ":",
+    },
+    "fr": {
+        "invoice": "Facture", "issued": "Émise le", "due": "Échéance", "amount": "Montant",
+        "balance": "Reste à payer", "days_overdue": "Jours de retard", "days_to_due": "Échéance dans (jours)",
+        "total_due": "Total dû", "pay_now": "Consulter et payer en ligne", "view": "Consulter votre compte",
+        "late_terms": "Conditions en cas de retard", "period": "Période", "service_date": "Date de prestation",
+        "regards": "Bien cordialement,", "payment": "Paiement", "received_on": "Reçu le",
+        "paid_for": "Ce que couvre ce paiement", "reference": "Référence", "date": "Date", "reminder": "Relance",
+        "bank": "Virement bancaire", "usage": "Consommation", "credit_left": "Avoir restant sur votre compte",
+        "colon": "\u00a0:",
+    },
+    "de": {
+        "invoice": "Rechnung", "issued": "Ausgestellt am", "due": "Fällig am", "amount": "Betrag",
+        "balance": "Offener Betrag", "days_overdue": "Tage überfällig", "days_to_due": "Fällig in (Tagen)",
+        "total_due": "Gesamt offen", "pay_now": "Online ansehen und bezahlen", "view": "Ihr Kundenkonto ansehen",
+        "late_terms": "Bedingungen bei Zahlungsverzug", "period": "Zeitraum", "service_date": "Leistungsdatum",
+        "regards": "Mit freundlichen Grüßen", "payment": "Zahlung", "received_on": "Eingegangen am",
+        "paid_for": "Wofür diese Zahlung war", "reference": "Referenz", "date": "Datum", "reminder": "Erinnerung",
+        "bank": "Überweisung", "usage": "Verbrauch", "credit_left": "Verbleibendes Guthaben", "colon": ":",
+    },
+    "ru": {
+        "invoice": "Счёт", "issued": "Выставлен", "due": "Срок оплаты", "amount": "Сумма",
+        "balance": "К оплате", "days_overdue": "Дней просрочки", "days_to_due": "До срока (дней)",
+        "total_due": "Итого к оплате", "pay_now": "Открыть и оплатить онлайн", "view": "Открыть ваш счёт",
+        "late_terms": "Условия при просрочке", "period": "Период", "service_date": "Дата услуги",
+        "regards": "С уважением,", "payment": "Платёж", "received_on": "Получен",
+        "paid_for": "Что оплачено", "reference": "Назначение", "date": "Дата", "reminder": "Напоминание",
+        "bank": "Банковский перевод", "usage": "Потребление", "credit_left": "Остаток аванса на вашем счёте", "colon": ":",
+    },
+    "es": {
+        "invoice": "Factura", "issued": "Emitida", "due": "Vencimiento", "amount": "Importe",
+        "balance": "Pendiente", "days_overdue": "Días de retraso", "days_to_due": "Vence en (días)",
+        "total_due": "Total pendiente", "pay_now": "Ver y pagar en línea", "view": "Ver su cuenta",
+        "late_terms": "Condiciones por pago tardío", "period": "Periodo", "service_date": "Fecha del servicio",
+        "regards": "Atentamente,", "payment": "Pago", "received_on": "Recibido el",
+        "paid_for": "Qué cubre este pago", "reference": "Referencia", "date": "Fecha", "reminder": "Recordatorio",
+        "bank": "Transferencia bancaria", "usage": "Consumo", "credit_left": "Saldo a favor en su cuenta", "colon": ":",
+    },
+}
+
+LABELS: Mapping[str, Mapping[str, str]] = MappingProxyType(
+    {lang: MappingProxyType(values) for lang, values in _LABELS.items()}
+)
+
+
+def labels(language: str) -> Mapping[str, str]:
+    return LABELS.get(language, LABELS["en"])

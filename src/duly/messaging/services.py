@@ -1,0 +1,178 @@
+"""Writes of the messaging app: queue a rendered message in the outbox, save templates, record
+bounces and opens, and let staff settle a message whose delivery is unconfirmed.
+
+Sending is :func:`duly.messaging.delivery.deliver_outbox`; it is the only code that talks to a
+mail server. Everything here is a database write and owns its transaction (``queue_message`` is
+also called inside the callers' transactions, so a reminder and its message commit together).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any, Iterable, Sequence
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from duly.customers.models import Contact, Customer, Organization
+from duly.domain.errors import InvalidState, NotFound, TemplateError
+
+from .formatting import LANGUAGES
+from .models import Message, MessageTemplate
+from .rendering import TEMPLATE_KINDS, RenderedMessage, Renderer, shipped_renderer, template_path, validate_template
+
+
+# --- identity ------------------------------------------------------------------------------------
+def message_id_domain() -> str:
+    configured = getattr(settings, "DULY_MESSAGE_ID_DOMAIN", "")
+    if configured:
+        return configured
+    sender = settings.DEFAULT_FROM_EMAIL
+    return sender.rsplit("@", 1)[-1].strip("> ") if "@" in sender else "duly.localhost"
+
+
+def message_id_for(organization_id: int, idempotency_key: str) -> str:
+    """The ``Message-ID`` header of a message: a digest of its idempotency key (stable across retries)."""
+    digest = hashlib.sha256(f"{organization_id}:{idempotency_key}".encode()).hexdigest()[:40]
+    return f"<duly.{digest}@{message_id_domain()}>"
+
+
+# --- queueing ------------------------------------------------------------------------------------
+def queue_message(
+    org: Organization,
+    *,
+    customer: Customer | int,
+    contact: Contact | int | None,
+    category: str,
+    template: str,
+    language: str,
+    rendered: RenderedMessage,
+    to_email: str,
+    to_name: str,
+    idempotency_key: str,
+    now: datetime,
+    attachments: Sequence[dict[str, Any]] = (),
+    invoice_ids: Iterable[int] = (),
+    channel: str = Message.CHANNEL_EMAIL,
+    fallback_note: str = "",
+) -> tuple[Message, bool]:
+    """Store a rendered message (once per idempotency key). Returns ``(message, created)``.
+
+    A message for post (``channel="letter"``) is stored ``held``: it is printed, not e-mailed.
+    """
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    contact_id = contact if (contact is None or isinstance(contact, int)) else contact.pk
+    if channel == Message.CHANNEL_EMAIL and not to_email:
+        raise InvalidState(f"Message {idempotency_key}: an e-mail needs an address.", code="no_email_address")
+    fields = dict(
+        customer_id=customer_id, contact_id=contact_id, category=category, template=template, language=language,
+        channel=channel, to_email=to_email, to_name=to_name[:200], subject=rendered.subject[:300], text=rendered.text,
+        html=rendered.html, attachments=list(attachments), invoice_ids=sorted(set(invoice_ids)),
+        message_id=message_id_for(org.pk, idempotency_key), fallback_note=fallback_note[:300],
+        status=Message.QUEUED if channel == Message.CHANNEL_EMAIL else Message.HELD,
+        next_attempt_at=now, created_at=now,
+    )
+    existing = Message.objects.filter(organization=org, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            return Message.objects.create(organization=org, idempotency_key=idempotency_key, **fields), True
+    except IntegrityError:
+        # A concurrent run queued the same message first.
+        return Message.objects.get(organization=org, idempotency_key=idempotency_key), False
+
+
+# --- templates -----------------------------------------------------------------------------------
+def renderer_for(org: Organization) -> Renderer:
+    """The renderer with the organization's own templates (one query); the shipped one when it has none."""
+    overrides = {
+        template_path(name, language): source
+        for name, language, source in MessageTemplate.objects.filter(organization=org)
+        .values_list("name", "language", "source")
+    }
+    return Renderer(overrides) if overrides else shipped_renderer()
+
+
+def custom_categories(org: Organization) -> dict[str, str]:
+    """Template name → category of the organization's own (non-shipped) templates."""
+    return dict(MessageTemplate.objects.filter(organization=org).exclude(name__in=list(TEMPLATE_KINDS))
+                .values_list("name", "category"))
+
+
+def template_exists(org: Organization, name: str) -> bool:
+    return name in TEMPLATE_KINDS or MessageTemplate.objects.filter(organization=org, name=name).exists()
+
+
+@transaction.atomic
+def save_template(org: Organization, *, name: str, language: str, source: str,
+                  category: str | None = None) -> MessageTemplate:
+    """Validate and save an organization's template (refused with the template name and line)."""
+    if language not in LANGUAGES:
+        raise TemplateError(f"Language {language!r} is not one of {', '.join(LANGUAGES)}.", template=name)
+    if name in TEMPLATE_KINDS:
+        if category not in (None, TEMPLATE_KINDS[name]):
+            raise TemplateError(f"{name} is a {TEMPLATE_KINDS[name]} template, not {category}.", template=name)
+        category = TEMPLATE_KINDS[name]
+    elif category is None:
+        raise TemplateError(f"Template {name!r} is not a shipped template: give its category.", template=name)
+    validate_template(name, language, source, category=category)
+    template, _ = MessageTemplate.objects.update_or_create(
+        organization=org, name=name, language=language, defaults={"source": source, "category": category}
+    )
+    return template
+
+
+# --- delivery events -----------------------------------------------------------------------------
+def _by_message_id(message_id: str) -> Message:
+    ident = message_id.strip()
+    if not ident.startswith("<"):
+        ident = f"<{ident}>"
+    msg = (Message.objects.select_for_update().filter(message_id=ident).first()
+           or Message.objects.select_for_update().filter(provider_message_id=message_id.strip()).first())
+    if msg is None:
+        raise NotFound(f"No message with the Message-ID {message_id!r}.", message_id=message_id)
+    return msg
+
+
+@transaction.atomic
+def record_bounce(message_id: str, *, reason: str, at: datetime) -> Message:
+    """Mark a message bounced, found by its ``Message-ID`` header (or the provider's id)."""
+    msg = _by_message_id(message_id)
+    msg.status = Message.BOUNCED
+    msg.bounced_at = at
+    msg.bounce_reason = reason or "bounced"
+    msg.save(update_fields=["status", "bounced_at", "bounce_reason"])
+    return msg
+
+
+@transaction.atomic
+def record_open(message_id: str, *, at: datetime) -> Message:
+    """Record the first time a message was opened (feeds the learned best hour)."""
+    msg = _by_message_id(message_id)
+    if msg.opened_at is None or at < msg.opened_at:
+        msg.opened_at = at
+        msg.save(update_fields=["opened_at"])
+    return msg
+
+
+@transaction.atomic
+def settle_unconfirmed(org: Organization, message_pk: int, *, delivered: bool, now: datetime) -> Message:
+    """Staff decision on a message whose worker stopped mid-send (see :mod:`duly.messaging.delivery`).
+
+    ``delivered=True``: the recipient or the mail server's log shows it arrived; mark it sent.
+    ``delivered=False``: it did not arrive; queue it again (same Message-ID).
+    """
+    msg = Message.objects.select_for_update().filter(organization=org, pk=message_pk).first()
+    if msg is None:
+        raise NotFound(f"Message {message_pk} not found in {org.name}.")
+    if msg.status != Message.UNCONFIRMED:
+        raise InvalidState(f"Message {message_pk} is {msg.status}, not unconfirmed.")
+    if delivered:
+        msg.status, msg.sent_at, msg.last_error = Message.SENT, now, "delivery confirmed by staff"
+    else:
+        msg.status, msg.next_attempt_at, msg.last_error = Message.QUEUED, now, "re-queued by staff"
+    msg.lease_token, msg.lease_expires_at = "", None
+    msg.save()
+    return msg
