@@ -177,3 +177,9 @@ class InvalidDunningPolicy(ValidationError):
     """A dunning policy or step that cannot be evaluated (unknown channel, action or tone, duplicate step codes...)."""
 
     code = "invalid_dunning_policy"
+
+
+class NoticePeriodTooShort(ValidationError):
+    """A price change scheduled with less notice than its customers must get."""
+
+    code = "notice_period_too_short"

@@ -1,0 +1,489 @@
+"""Recording usage events and licence counts.
+
+Usage events
+    :func:`record_usage` takes any number of events (mappings, e.g. rows of a CSV or JSONL file) and
+    records each valid one exactly once per idempotency key. Every row is judged on its own: a
+    rejected row (unknown metric or customer, negative or non-numeric value, timestamp without a UTC
+    offset...) is reported with its line number and never stops the valid ones, and a rejected row
+    records nothing. A row repeating a recorded key is a *duplicate* (ignored and counted); a row
+    reusing a key for a *different* event is rejected. Rows are written in chunks with
+    ``bulk_create(ignore_conflicts=True)``, so concurrent importers of the same file are harmless.
+
+Closed periods (the rule)
+    An event whose usage window was already invoiced is **recorded, flagged late, and billed on the
+    customer's next invoice as a late adjustment**, on its own line that names the period and the
+    invoice it corrects. The adjustment is priced as the difference the late events make to that
+    period's charge (``price(billed quantity + late) − price(billed quantity)``), so tiers stay
+    right. Nothing is ever added to an issued invoice.
+
+Licence counts
+    :func:`record_licence_counts` stores one active-seat count per subscription and day (upsert).
+    A day whose usage window was already invoiced cannot change: it raises
+    :class:`~duly.domain.errors.ClosedPeriod` (correct the invoice with a credit note instead).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.utils import timezone
+
+from duly.customers.models import Customer, Organization
+from duly.domain import usage as domain_usage
+from duly.domain.money import MONEY_CONTEXT, to_decimal
+from duly.domain.errors import (
+    ClosedPeriod,
+    DomainError,
+    DuplicateUsageEvent,
+    InvalidUsageValue,
+    NotFound,
+    UnknownMetric,
+    ValidationError,
+)
+
+from .models import BillingRecord, LicenceSnapshot, Metric, Subscription, SubscriptionItem, UsageEvent
+
+__all__ = [
+    "Rejection",
+    "UsageResult",
+    "read_usage_file",
+    "record_licence_counts",
+    "record_usage",
+    "record_usage_event",
+]
+
+CHUNK_SIZE = 2000
+#: Usage values are stored with 6 decimals.
+MAX_DECIMALS = 6
+_VALUE_QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
+_MAX_VALUE = Decimal(10) ** 18
+FIELDS = ("idempotency_key", "customer", "metric", "timestamp", "value", "properties", "subscription")
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    key: str
+    code: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"line": self.line, "key": self.key, "code": self.code, "reason": self.reason}
+
+
+@dataclass
+class UsageResult:
+    """What :func:`record_usage` did: counts, and the line of every duplicate and rejected row."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    #: Accepted events that fall in an already invoiced window (billed later as a late adjustment).
+    late: int = 0
+    duplicate_lines: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.duplicates + len(self.rejected)
+
+    def summary(self) -> str:
+        text = f"{self.accepted} accepted, {self.duplicates} duplicate, {len(self.rejected)} rejected"
+        if self.late:
+            text += f" ({self.late} late: billed on the next invoice as a late adjustment)"
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "late": self.late,
+            "rejected": len(self.rejected),
+            "duplicate_lines": self.duplicate_lines,
+            "rejections": [r.as_dict() for r in self.rejected],
+        }
+
+
+@dataclass
+class _Row:
+    line: int
+    key: str
+    customer_id: int
+    subscription_id: int | None
+    metric_id: int
+    timestamp: datetime
+    value: Decimal
+    properties: dict
+    day: date
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _parse_timestamp(value: Any, key: str) -> datetime:
+    if isinstance(value, datetime):
+        ts = value
+    else:
+        text = _text(value)
+        if not text:
+            raise ValidationError(f"Usage event {key!r} has no timestamp.")
+        try:
+            ts = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(
+                f"Usage event {key!r}: {text!r} is not an ISO 8601 timestamp (e.g. 2026-03-05T10:00:00Z)."
+            ) from None
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValidationError(
+            f"Usage event {key!r}: the timestamp {ts.isoformat()} has no UTC offset; write it as e.g. "
+            f"{ts.isoformat()}Z or {ts.isoformat()}+01:00."
+        )
+    return ts
+
+
+def _parse_value(value: Any, key: str) -> Decimal:
+    if isinstance(value, str):
+        value = value.strip()
+    if value is None or value == "":
+        raise InvalidUsageValue(f"Usage event {key!r} has no value.")
+    if isinstance(value, float):
+        raise InvalidUsageValue(f"Usage event {key!r}: the value must be a Decimal, an integer or a numeric string, "
+                                "never a float.")
+    try:
+        parsed = to_decimal(value)
+    except ValidationError:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {value!r} is not a number.", value=str(value)) from None
+    if parsed < 0:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is negative; usage values are ≥ 0.",
+                                value=str(parsed))
+    if abs(parsed) >= _MAX_VALUE:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is too large.", value=str(parsed))
+    if parsed != parsed.quantize(_VALUE_QUANTUM, context=MONEY_CONTEXT):
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} has more than {MAX_DECIMALS} decimals.",
+                                value=str(parsed))
+    return parsed
+
+
+def _parse_properties(value: Any, key: str) -> dict:
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValidationError(f"Usage event {key!r}: properties must be a JSON object, got {value!r}.") from None
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"Usage event {key!r}: properties must be a JSON object.")
+    return dict(value)
+
+
+class _Context:
+    """What validating a chunk needs, loaded with one query per kind."""
+
+    def __init__(self, org: Organization) -> None:
+        self.org = org
+        self.metrics = {m.code: m for m in Metric.objects.filter(organization=org)}
+        self.customers: dict[str, tuple[int, str]] = {}
+        self.subscriptions: dict[int, int] = {}
+
+    def load(self, raws: list[tuple[int, Mapping]]) -> None:
+        codes = {_text(raw.get("customer")) for _, raw in raws} - set(self.customers)
+        if codes:
+            for cid, code, tz in Customer.objects.filter(organization=self.org, code__in=codes).values_list(
+                "id", "code", "timezone"
+            ):
+                self.customers[code] = (cid, tz)
+        sub_ids = set()
+        for _, raw in raws:
+            text = _text(raw.get("subscription"))
+            if text.isdigit():
+                sub_ids.add(int(text))
+        sub_ids -= set(self.subscriptions)
+        if sub_ids:
+            self.subscriptions.update(
+                Subscription.objects.filter(organization=self.org, pk__in=sub_ids).values_list("id", "customer_id")
+            )
+
+    def row(self, line: int, raw: Mapping) -> _Row:
+        if not isinstance(raw, Mapping):
+            raise ValidationError(f"A usage event must be an object with {', '.join(FIELDS[:5])}.")
+        if isinstance(raw, _Unparsable):
+            raise ValidationError(f"Not a usage event: {raw['_unparsable']}.")
+        unknown = set(raw) - set(FIELDS) - {"key"}
+        if unknown:
+            raise ValidationError(f"Unknown field(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(FIELDS)}.")
+        key = _text(raw.get("idempotency_key", raw.get("key")))
+        if not key:
+            raise ValidationError("A usage event needs an idempotency key.")
+        if len(key) > 200:
+            raise ValidationError(f"The idempotency key {key[:20]!r}… is longer than 200 characters.")
+        metric_code = _text(raw.get("metric"))
+        metric = self.metrics.get(metric_code)
+        if metric is None:
+            known = ", ".join(sorted(self.metrics)) or "none yet"
+            raise UnknownMetric(f"Usage event {key!r}: unknown metric {metric_code!r} (known metrics: {known}).",
+                                metric=metric_code)
+        code = _text(raw.get("customer"))
+        if code not in self.customers:
+            raise NotFound(f"Usage event {key!r}: no customer with the code {code!r}.", customer=code)
+        customer_id, tz = self.customers[code]
+        value = _parse_value(raw.get("value"), key)
+        ts = _parse_timestamp(raw.get("timestamp"), key)
+        properties = _parse_properties(raw.get("properties"), key)
+        sub_text = _text(raw.get("subscription"))
+        subscription_id = None
+        if sub_text:
+            if not sub_text.isdigit() or self.subscriptions.get(int(sub_text)) != customer_id:
+                raise NotFound(f"Usage event {key!r}: subscription {sub_text!r} is not a subscription of {code}.")
+            subscription_id = int(sub_text)
+        # The domain snapshot validates the event as the aggregation will see it.
+        domain_usage.UsageEvent(key, ts, metric.code, value, properties)
+        return _Row(line, key, customer_id, subscription_id, metric.pk, ts, value, properties,
+                    ts.astimezone(_zone(tz)).date())
+
+
+def _closed_windows(org: Organization, rows: list[_Row]) -> dict[tuple[int, int], list[tuple[int, date, date]]]:
+    """(customer, metric) → billed usage windows (subscription, start, end) covering the rows' days."""
+    if not rows:
+        return {}
+    customers = {r.customer_id for r in rows}
+    first, last = min(r.day for r in rows), max(r.day for r in rows)
+    metered: dict[int, set[int]] = {}
+    for sub_id, metric_id in SubscriptionItem.objects.filter(
+        subscription__organization=org, subscription__customer_id__in=customers, price__metric__isnull=False
+    ).values_list("subscription_id", "price__metric_id"):
+        metered.setdefault(sub_id, set()).add(metric_id)
+    windows: dict[tuple[int, int], list[tuple[int, date, date]]] = {}
+    for sub_id, customer_id, start, end in BillingRecord.objects.filter(
+        organization=org, subscription_id__in=list(metered), usage_start__isnull=False,
+        usage_start__lte=last, usage_end__gt=first,
+    ).values_list("subscription_id", "subscription__customer_id", "usage_start", "usage_end"):
+        for metric_id in metered[sub_id]:
+            windows.setdefault((customer_id, metric_id), []).append((sub_id, start, end))
+    return windows
+
+
+def _is_late(row: _Row, windows: dict[tuple[int, int], list[tuple[int, date, date]]]) -> bool:
+    for sub_id, start, end in windows.get((row.customer_id, row.metric_id), ()):
+        if start <= row.day < end and row.subscription_id in (None, sub_id):
+            return True
+    return False
+
+
+def _same_event(existing: tuple, row: _Row) -> bool:
+    customer_id, metric_id, ts, value = existing
+    return (customer_id, metric_id, ts, Decimal(value)) == (row.customer_id, row.metric_id, row.timestamp, row.value)
+
+
+def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageResult, recorded_at: datetime,
+                  *, strict: bool) -> list[UsageEvent]:
+    ctx.load(raws)
+    rows: list[_Row] = []
+    seen: dict[str, _Row] = {}
+    for line, raw in raws:
+        key = _text(raw.get("idempotency_key", raw.get("key"))) if isinstance(raw, Mapping) else ""
+        try:
+            row = ctx.row(line, raw)
+        except DomainError as exc:
+            if strict:
+                raise
+            result.rejected.append(Rejection(line, key, exc.code, exc.message))
+            continue
+        if row.key in seen:
+            if _same_event((seen[row.key].customer_id, seen[row.key].metric_id, seen[row.key].timestamp,
+                            seen[row.key].value), row):
+                result.duplicates += 1
+                result.duplicate_lines.append(line)
+            else:
+                exc = DuplicateUsageEvent(f"Usage event {row.key!r}: the key is used by a different event "
+                                          f"(line {seen[row.key].line}).", key=row.key)
+                if strict:
+                    raise exc
+                result.rejected.append(Rejection(line, row.key, exc.code, exc.message))
+            continue
+        seen[row.key] = row
+        rows.append(row)
+    if not rows:
+        return []
+    with transaction.atomic():
+        # Serialise with a billing run of the same customers (PostgreSQL row locks; SQLite serialises writers):
+        # an event is either billed by that run, or sees its record and is flagged late.
+        list(Subscription.objects.select_for_update().filter(
+            organization=ctx.org, customer_id__in={r.customer_id for r in rows}).order_by("id").values_list("id"))
+        existing = {
+            key: (customer_id, metric_id, ts, value)
+            for key, customer_id, metric_id, ts, value in UsageEvent.objects.filter(
+                organization=ctx.org, idempotency_key__in=[r.key for r in rows]
+            ).values_list("idempotency_key", "customer_id", "metric_id", "timestamp", "value")
+        }
+        fresh = []
+        for row in rows:
+            if row.key in existing:
+                if _same_event(existing[row.key], row):
+                    result.duplicates += 1
+                    result.duplicate_lines.append(row.line)
+                else:
+                    exc = DuplicateUsageEvent(
+                        f"Usage event {row.key!r}: the key was already recorded for a different event.", key=row.key)
+                    if strict:
+                        raise exc
+                    result.rejected.append(Rejection(row.line, row.key, exc.code, exc.message))
+            else:
+                fresh.append(row)
+        windows = _closed_windows(ctx.org, fresh)
+        events = []
+        for row in fresh:
+            late = _is_late(row, windows)
+            result.late += late
+            events.append(UsageEvent(
+                organization=ctx.org, customer_id=row.customer_id, subscription_id=row.subscription_id,
+                metric_id=row.metric_id, idempotency_key=row.key, timestamp=row.timestamp, value=row.value,
+                properties=row.properties, recorded_at=recorded_at, late=late,
+            ))
+        UsageEvent.objects.bulk_create(events, ignore_conflicts=True)
+        result.accepted += len(events)
+    return events
+
+
+def record_usage(org: Organization, events: Iterable[Mapping], *, recorded_at: datetime | None = None,
+                 chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None) -> UsageResult:
+    """Record usage events; returns accepted/duplicate/rejected counts with line numbers and reasons.
+
+    ``events`` yields mappings with ``idempotency_key`` (or ``key``), ``customer`` (code), ``metric``
+    (code), ``timestamp`` (ISO 8601 with offset, or an aware datetime), ``value`` (a non-negative
+    number, at most 6 decimals), optional ``properties`` (object) and ``subscription`` (id). A row
+    may carry its source line as ``(line, mapping)``; otherwise rows are numbered from 1.
+    ``progress(n)`` is called with the number of rows handled after each chunk.
+    """
+    ctx = _Context(org)
+    result = UsageResult()
+    recorded_at = recorded_at or timezone.now()
+    chunk: list[tuple[int, Mapping]] = []
+    done = 0
+    for n, item in enumerate(events, 1):
+        chunk.append(item if isinstance(item, tuple) else (n, item))
+        if len(chunk) >= chunk_size:
+            _record_chunk(ctx, chunk, result, recorded_at, strict=False)
+            done += len(chunk)
+            chunk = []
+            if progress:
+                progress(done)
+    if chunk:
+        _record_chunk(ctx, chunk, result, recorded_at, strict=False)
+        done += len(chunk)
+        if progress:
+            progress(done)
+    return result
+
+
+def record_usage_event(org: Organization, *, idempotency_key: str, customer: str, metric: str,
+                       timestamp: datetime | str, value: Decimal | int | str, properties: Mapping | None = None,
+                       subscription: int | None = None, recorded_at: datetime | None = None) -> UsageResult:
+    """Record one event, raising the error of a bad one (unknown metric, invalid value...). Nothing partial."""
+    ctx = _Context(org)
+    result = UsageResult()
+    raw = {"idempotency_key": idempotency_key, "customer": customer, "metric": metric, "timestamp": timestamp,
+           "value": value, "properties": dict(properties or {}), "subscription": subscription}
+    _record_chunk(ctx, [(1, raw)], result, recorded_at or timezone.now(), strict=True)
+    return result
+
+
+# --- files -------------------------------------------------------------------------------------------------
+def read_usage_file(path: str | Path) -> Iterator[tuple[int, Mapping | Any]]:
+    """Rows of a ``.csv`` (header line: idempotency_key,customer,metric,timestamp,value[,properties][,subscription])
+    or ``.jsonl`` file (one JSON object per line), each with its line number in the file.
+
+    A line that cannot be parsed yields an object that :func:`record_usage` rejects with that line number.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = {"customer", "metric", "timestamp", "value"} - set(reader.fieldnames or ())
+            if missing or not ({"idempotency_key", "key"} & set(reader.fieldnames or ())):
+                raise ValidationError(
+                    f"{path.name}: the header must name the columns idempotency_key, customer, metric, timestamp, "
+                    f"value (optional: properties, subscription); got {', '.join(reader.fieldnames or ()) or 'nothing'}."
+                )
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+    elif suffix in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8") as fh:
+            for n, text in enumerate(fh, 1):
+                if not text.strip():
+                    continue
+                try:
+                    yield n, json.loads(text, parse_float=str, parse_int=str)
+                except json.JSONDecodeError as exc:
+                    yield n, _Unparsable(f"invalid JSON ({exc.msg} at column {exc.colno})")
+    else:
+        raise ValidationError(f"{path.name}: usage files are .csv or .jsonl.")
+
+
+class _Unparsable(dict):
+    """A line that is not JSON: rejected by :func:`record_usage` with its reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_unparsable=reason)
+
+
+def count_rows(path: str | Path) -> int:
+    """Number of data rows in a usage file (for a progress bar)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        lines = sum(1 for line in fh if line.strip())
+    return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines
+
+
+# --- licences ------------------------------------------------------------------------------------------
+@transaction.atomic
+def record_licence_counts(org: Organization, subscription: Subscription, counts: Mapping[date, int]) -> int:
+    """Store the active-seat count of each day (replacing a count recorded before). Returns the days stored."""
+    if subscription.organization_id != org.id:
+        raise NotFound(f"Subscription {subscription.pk} not found in {org.name}.")
+    rows = []
+    for day, count in sorted(counts.items()):
+        if isinstance(day, datetime) or not isinstance(day, date):
+            raise ValidationError(f"Licence counts are keyed by day, got {day!r}.")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise InvalidUsageValue(f"The licence count on {day.isoformat()} must be a whole number ≥ 0, got {count!r}.")
+        rows.append(LicenceSnapshot(organization=org, customer_id=subscription.customer_id,
+                                    subscription=subscription, day=day, active_count=count))
+    if not rows:
+        return 0
+    closed = (
+        BillingRecord.objects.filter(subscription=subscription, usage_start__isnull=False,
+                                     usage_start__lte=rows[-1].day, usage_end__gt=rows[0].day)
+        .order_by("usage_start").values_list("usage_start", "usage_end")
+    )
+    for start, end in closed:
+        for row in rows:
+            if start <= row.day < end:
+                raise ClosedPeriod(
+                    f"The licence count of {row.day.isoformat()} belongs to a period that was already invoiced "
+                    f"({start.isoformat()} to {(end - timedelta(days=1)).isoformat()}); correct that invoice "
+                    "with a credit note instead.", day=row.day.isoformat())
+    LicenceSnapshot.objects.bulk_create(rows, update_conflicts=True, unique_fields=["subscription", "day"],
+                                        update_fields=["active_count"])
+    return len(rows)
+
+
+def window_bounds(period_start: date, period_end: date, tz: str) -> tuple[datetime, datetime]:
+    """The aware datetimes of a window of days in a time zone: ``[start 00:00, end 00:00)``."""
+    zone = _zone(tz)
+    return datetime.combine(period_start, time.min, zone), datetime.combine(period_end, time.min, zone)

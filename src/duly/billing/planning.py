@@ -1,0 +1,247 @@
+"""Pure planning helpers of the billing engine: billing slots, prorated charges and their wording.
+
+Nothing here touches the database or reads the clock; the rules themselves are in
+:mod:`duly.domain.schedules` (periods, proration), :mod:`duly.domain.pricing` (price models) and
+:mod:`duly.domain.usage` (aggregation). This module decides *what is billed on which date*.
+
+Slots
+    A subscription is billed in *slots*, each identified by a key date (the start of the service
+    period it bills) and billed on its billing date:
+
+    - **arrears**: the slot of period ``[start, end)`` is billed on ``end`` and charges the period's
+      recurring prices and its usage;
+    - **advance**: the slot of period ``[start, end)`` is billed on ``start`` and charges the
+      period's recurring prices, plus the usage of the *previous* period (usage can only be billed
+      once it happened). When the subscription ends, a closing slot keyed on the end date bills the
+      last period's usage.
+
+    A slot is billed once: the database keeps (subscription, key) unique.
+
+Metered quantities
+    An average (time-weighted, or daily licence counts) is an exact fraction; it is billed rounded
+    half up to 6 decimals, the precision of an invoice line quantity, so every line can be
+    recomputed as quantity × price by anyone reading the invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+from typing import Iterator, Sequence
+
+from duly.domain import pricing
+from duly.domain.errors import InvalidSchedule
+from duly.domain.money import MONEY_CONTEXT, round_money
+from duly.domain.schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+
+__all__ = [
+    "QUANTITY_QUANTUM",
+    "FixedCharge",
+    "Slot",
+    "SubscriptionPlan",
+    "billable_quantity",
+    "describe_model",
+    "fixed_charge",
+    "parse_anchor",
+    "plain_quantity",
+    "slots",
+]
+
+#: Precision of a billed quantity (that of ``InvoiceLine.quantity``).
+QUANTITY_QUANTUM = Decimal("0.000001")
+
+
+def parse_anchor(value: str | int | None, interval: str) -> int | str | None:
+    """The stored anchor text (``"15"``, ``"last"``, ``"monday"`` or blank) as a schedule anchor."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "last" or text in WEEKDAYS:
+        return text
+    if text.isdigit():
+        return int(text)
+    raise InvalidSchedule(
+        f"Invalid billing day {value!r} for a {interval} subscription: use 1..31, 'last' or a weekday name.",
+        anchor=str(value),
+    )
+
+
+def plain_quantity(value: Decimal) -> Decimal:
+    """A stored quantity without its padding zeros: ``5.000000`` → ``5``, ``2.500000`` → ``2.5``."""
+    normalized = value.normalize(MONEY_CONTEXT)
+    exponent = normalized.as_tuple().exponent
+    return normalized.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normalized
+
+
+def billable_quantity(value: Decimal) -> Decimal:
+    """A metered quantity as billed: rounded half up to 6 decimals (exact quantities are unchanged)."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -6:
+        return value.quantize(QUANTITY_QUANTUM, rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
+    return value
+
+
+@dataclass(frozen=True)
+class SubscriptionPlan:
+    """The scheduling facts of one subscription (a snapshot of the stored row)."""
+
+    start: date
+    interval: str
+    rule: str | None = None
+    anchor: int | str | None = None
+    trial_end: date | None = None
+    end: date | None = None
+    pauses: tuple[Pause, ...] = ()
+    timing: str = "advance"
+    #: Whether it has metered prices (usage or licences), billed over usage windows.
+    metered: bool = False
+
+    def schedule(self, restart_at: date | None = None) -> Schedule:
+        """The schedule, restarted at an already billed cycle start when that is equivalent (faster).
+
+        Month- and week-based cycles are computed from the anchor, so restarting on a cycle boundary
+        gives the same boundaries; a custom rule (which may count occurrences) always starts over.
+        """
+        interval = Interval(self.interval, self.rule or None) if self.interval == "custom" else Interval(self.interval)
+        billing_start = self.trial_end if self.trial_end is not None else self.start
+        if (
+            restart_at is not None
+            and self.interval != "custom"
+            and restart_at > billing_start
+            and (self.end is None or restart_at < self.end)
+        ):
+            return Schedule(restart_at, interval, self.anchor, None, self.end, self.pauses)
+        return Schedule(self.start, interval, self.anchor, self.trial_end, self.end, self.pauses)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """What one billing date of one subscription charges."""
+
+    #: Unique per subscription: the start of the service period billed (the end date for a closing slot).
+    key: date
+    billing_date: date
+    #: The recurring period charged on this slot (None for a closing usage-only slot).
+    cycle: Cycle | None
+    #: The usage window charged on this slot (None when nothing metered is due).
+    usage: Period | None
+    #: Start of the recurring period before ``cycle`` (None for the first one): a price change is
+    #: announced on the first slot whose period starts on or after it.
+    previous_start: date | None
+
+
+def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot]:
+    schedule = plan.schedule(restart_at)
+    previous: Cycle | None = None
+    for cycle in schedule.cycles(until=date.max - timedelta(days=400)):
+        if plan.timing == "advance":
+            usage = previous.period if plan.metered and previous is not None else None
+            yield Slot(cycle.period.start, cycle.period.start, cycle, usage,
+                       previous.period.start if previous else None)
+        else:
+            yield Slot(cycle.period.start, cycle.period.end, cycle, cycle.period if plan.metered else None,
+                       previous.period.start if previous else None)
+        previous = cycle
+    if plan.timing == "advance" and plan.metered and previous is not None and plan.end is not None:
+        yield Slot(plan.end, plan.end, None, previous.period, previous.period.start)
+
+
+def slots(plan: SubscriptionPlan, *, last_key: date | None, as_of: date) -> tuple[list[Slot], Slot | None]:
+    """The slots after ``last_key`` billed on or before ``as_of``, and the next slot (None: finished)."""
+    due: list[Slot] = []
+    for slot in _all_slots(plan, last_key):
+        if last_key is not None and slot.key <= last_key:
+            continue
+        if slot.billing_date > as_of:
+            return due, slot
+        due.append(slot)
+    return due, None
+
+
+# --- recurring charges ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FixedCharge:
+    """A recurring price for (part of) one period: the full-cycle charge and the prorated amount."""
+
+    full: pricing.Charge
+    amount: Decimal
+    ratio: Fraction
+    #: The days charged (inside the period, outside pauses) and the whole cycle's days.
+    billable_days: int
+    whole_days: int
+    explanation: str
+
+
+def fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, *, whole: Period, part: Period,
+                 paused_days: int = 0, reasons: Sequence[str] = ()) -> FixedCharge:
+    """Price ``quantity`` for the cycle ``whole`` and prorate it to the unpaused days of ``part``.
+
+    The proration goes through :func:`duly.domain.schedules.prorate` (exact ratio of days, rounded
+    once, half up).
+    """
+    full = model.charge(quantity, currency)
+    billable = part.days - paused_days
+    if billable <= 0:
+        return FixedCharge(full, round_money(0, currency), Fraction(0), 0, whole.days, "paused throughout")
+    ratio = Fraction(billable, whole.days)
+    if ratio == 1:
+        return FixedCharge(full, full.amount, ratio, billable, whole.days, full.explanation)
+    amount = prorate(full.amount, currency, Period(whole.start, whole.start + timedelta(days=billable)), whole)
+    why = f" ({', '.join(reasons)})" if reasons else ""
+    explanation = f"{full.explanation}; {billable} of {whole.days} days{why}: {full.amount} × {billable}/{whole.days} = {amount}"
+    return FixedCharge(full, amount, ratio, billable, whole.days, explanation)
+
+
+# --- wording ---------------------------------------------------------------------------------------------
+def _num(value: Decimal) -> str:
+    return format(value.normalize(MONEY_CONTEXT), "f")
+
+
+def _money(value: Decimal, currency: str) -> str:
+    return f"{round_money(value, currency) if value == round_money(value, currency) else _num(value)} {currency}"
+
+
+def _tiers(tiers: Sequence[pricing.Tier], currency: str) -> str:
+    parts = []
+    lower = Decimal(0)
+    for tier in tiers:
+        span = f"{_num(lower + 1) if lower == lower.to_integral_value() else 'over ' + _num(lower)}"
+        span = f"{span}–{_num(tier.up_to)}" if tier.up_to is not None else f"{span}+"
+        text = f"{span} at {_money(tier.unit_price, currency)}"
+        if tier.flat_fee:
+            text += f" + {_money(tier.flat_fee, currency)} flat"
+        parts.append(text)
+        if tier.up_to is not None:
+            lower = tier.up_to
+    return ", ".join(parts)
+
+
+def describe_model(model: pricing.PriceModel, currency: str) -> str:
+    """A short English description of a price, e.g. ``12.00 EUR per unit`` (for notices and invoices)."""
+    if isinstance(model, pricing.FlatPricing):
+        return f"{_money(model.amount, currency)} per period"
+    if isinstance(model, pricing.PerUnitPricing):
+        return f"{_money(model.unit_price, currency)} per unit"
+    if isinstance(model, pricing.GraduatedPricing):
+        return f"graduated: {_tiers(model.tiers, currency)}"
+    if isinstance(model, pricing.VolumePricing):
+        return f"volume: {_tiers(model.tiers, currency)}"
+    if isinstance(model, pricing.PackagePricing):
+        text = f"{_money(model.amount, currency)} per {_num(model.package_size)} units"
+        return text + (f" ({_num(model.free_units)} free)" if model.free_units else "")
+    if isinstance(model, pricing.PercentagePricing):
+        text = f"{_num(model.rate)}% per transaction"
+        if model.fixed_fee:
+            text += f" + {_money(model.fixed_fee, currency)}"
+        if model.min_per_transaction is not None:
+            text += f", at least {_money(model.min_per_transaction, currency)}"
+        if model.max_per_transaction is not None:
+            text += f", at most {_money(model.max_per_transaction, currency)}"
+        return text
+    if isinstance(model, pricing.MinimumCommitment):
+        return f"{describe_model(model.charge_model, currency)}, minimum {_money(model.minimum, currency)} per period"
+    return str(model.to_config())

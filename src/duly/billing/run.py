@@ -1,0 +1,952 @@
+"""The billing run: every subscription slot due by a date, one invoice per customer and billing date.
+
+:func:`run_billing` is what ``duly bill`` and the scheduler of ``duly serve`` call.
+
+How it works
+    1. The customers with something due are listed once (subscriptions whose ``next_bill_on`` is on
+       or before ``as_of``, plus customers whose subscriptions are finished but who still have a
+       pending charge or a late usage event).
+    2. They are billed in batches (500 customers by default), each batch in ONE transaction: its
+       subscriptions are locked, everything it needs is read in bulk (items, pauses, usage events,
+       licence snapshots, pending charges, deposit and retainer balances), the invoices are planned
+       in memory with the pure rules, then written in bulk (:mod:`duly.invoicing.bulk`: one counter
+       update for a block of gapless numbers, bulk inserts of invoices, lines, billing records and
+       prepaid drawdowns).
+    3. Each billed slot has a :class:`~duly.billing.models.BillingRecord`, unique per
+       (subscription, slot key). A second run finds the cursor moved and bills nothing; a concurrent
+       run waits for the batch's row locks, then finds the same; and if a run still raced past them,
+       the unique constraint rolls its batch back (numbers included) and the batch is retried.
+       A run killed mid-way loses only its uncommitted batch: rerunning it bills what is left, with
+       no duplicate and no gap in the numbering.
+
+Invoices
+    Issue date: ``as_of`` (the day of the run; the scheduler runs daily, so it is the billing date).
+    Due date, payment-terms text, late-payment text and RF reference come from the contract exactly
+    as for a hand-issued invoice. Subscriptions of one customer under one contract that are due on
+    the same billing date share one invoice; a deposit or retainer is deducted as the prepaid
+    amount (BT-113) and explained in the notes. A customer whose invoice cannot be issued (for
+    instance a required PO number is missing) is left out with the reason, and the others are billed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import signal
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from decimal import Decimal
+from typing import Callable, Iterable
+from zoneinfo import ZoneInfo
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q, Sum
+
+from duly.customers.models import Contract, Customer, Organization
+from duly.domain import pricing
+from duly.domain import usage as domain_usage
+from duly.domain.errors import DomainError
+from duly.domain.late_fees import describe_policy
+from duly.domain.money import from_minor, to_minor
+from duly.domain.payment_terms import format_date
+from duly.domain.schedules import Pause, Period
+from duly.invoicing import bulk
+from duly.invoicing.models import Invoice
+from duly.invoicing.services import LineData
+
+from .models import (
+    BillingRecord,
+    LicenceSnapshot,
+    Metric,
+    PendingCharge,
+    PrepaidDrawdown,
+    PrepaidFunding,
+    Price,
+    PriceChange,
+    PriceChangeNotice,
+    Product,
+    RetainerAgreement,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionPause,
+    UsageEvent,
+)
+from .planning import (
+    FixedCharge,
+    Slot,
+    SubscriptionPlan,
+    billable_quantity,
+    describe_model,
+    fixed_charge,
+    parse_anchor,
+    plain_quantity,
+    slots,
+)
+
+__all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "run_billing"]
+
+BATCH_SIZE = 500
+#: Test hook: SIGKILL the process inside batch N+1 (after its writes, before its commit).
+CRASH_ENV = "DULY_BILLING_CRASH_AFTER_BATCHES"
+PREPAID_TAX_CATEGORY = "O"
+PREPAID_TAX_REASON = "Advance payment: VAT is charged on the invoices it is deducted from"
+_RETRIES = 3
+_UTC = dt_timezone.utc
+
+
+# --- result ------------------------------------------------------------------------------------------
+@dataclass
+class BillingRunResult:
+    """What a run did: invoices issued (by currency, with amounts), slots billed, customers left out."""
+
+    as_of: date
+    invoices: int = 0
+    topups: int = 0
+    slots: int = 0
+    customers: int = 0
+    batches: int = 0
+    #: currency → {"invoices": n, "total_minor": Σ total, "payable_minor": Σ total − prepaid}
+    by_currency: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: (customer code, reason) of customers that could not be billed.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+
+    def _add(self, invoice: Invoice) -> None:
+        row = self.by_currency.setdefault(invoice.currency, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
+        row["invoices"] += 1
+        row["total_minor"] += invoice.total_minor
+        row["payable_minor"] += invoice.payable_minor
+
+    def totals(self) -> dict[str, Decimal]:
+        return {cur: from_minor(row["total_minor"], cur) for cur, row in sorted(self.by_currency.items())}
+
+    def summary(self) -> str:
+        if not self.invoices:
+            text = f"Nothing to bill as of {self.as_of.isoformat()}."
+        else:
+            amounts = ", ".join(f"{amount} {cur}" for cur, amount in self.totals().items())
+            text = (f"Issued {self.invoices} invoice(s) for {self.customers} customer(s) as of "
+                    f"{self.as_of.isoformat()} ({self.slots} subscription period(s)): {amounts}.")
+            if self.topups:
+                text += f" Including {self.topups} retainer top-up invoice(s)."
+        if self.skipped:
+            text += f" {len(self.skipped)} customer(s) left out (see below)."
+        return text
+
+    def as_dict(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "invoices": self.invoices,
+            "topups": self.topups,
+            "subscription_periods": self.slots,
+            "customers": self.customers,
+            "batches": self.batches,
+            "by_currency": {
+                cur: {"invoices": row["invoices"], "total": str(from_minor(row["total_minor"], cur)),
+                      "payable": str(from_minor(row["payable_minor"], cur))}
+                for cur, row in sorted(self.by_currency.items())
+            },
+            "first_number": self.numbers[0] if self.numbers else None,
+            "last_number": self.numbers[-1] if self.numbers else None,
+            "skipped": [{"customer": c, "reason": r} for c, r in self.skipped],
+        }
+
+
+# --- catalog ------------------------------------------------------------------------------------------
+class Catalog:
+    """The organization's products, prices, metrics and price changes, read once per run."""
+
+    def __init__(self, org: Organization) -> None:
+        self.products = {p.pk: p for p in Product.objects.filter(organization=org)}
+        self.metrics = {m.pk: m for m in Metric.objects.filter(organization=org)}
+        self.prices = {p.pk: p for p in Price.objects.filter(organization=org)}
+        self.changes: dict[int, list[PriceChange]] = defaultdict(list)
+        for change in PriceChange.objects.filter(organization=org).order_by("effective_date", "id"):
+            self.changes[change.price_id].append(change)
+        self._models: dict[tuple[int, int | None], pricing.PriceModel] = {}
+
+    def model(self, price: Price, change: PriceChange | None) -> pricing.PriceModel:
+        key = (price.pk, change.pk if change else None)
+        model = self._models.get(key)
+        if model is None:
+            model = pricing.model_from_config(change.new_model_config if change else price.model_config)
+            self._models[key] = model
+        return model
+
+    def change_at(self, price: Price, subscription_id: int, day: date) -> PriceChange | None:
+        """The price change in force on ``day`` for a subscription (a subscription's own change wins a tie)."""
+        best = None
+        for change in self.changes.get(price.pk, ()):
+            if change.effective_date > day:
+                break
+            if change.subscription_id not in (None, subscription_id):
+                continue
+            if best is None or change.effective_date > best.effective_date or change.subscription_id is not None:
+                best = change
+        return best
+
+    def model_at(self, price: Price, subscription_id: int, day: date) -> tuple[pricing.PriceModel, PriceChange | None]:
+        change = self.change_at(price, subscription_id, day)
+        return self.model(price, change), change
+
+
+# --- batch context --------------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    pk: int
+    price: Price
+    quantity: Decimal
+    starts_on: date
+    ends_on: date | None
+
+    def overlap(self, period: Period) -> Period | None:
+        start = max(self.starts_on, period.start)
+        end = min(self.ends_on or period.end, period.end)
+        return Period(start, end) if end > start else None
+
+
+@dataclass
+class _Event:
+    timestamp: datetime
+    subscription_id: int | None
+    domain: domain_usage.UsageEvent
+
+
+@dataclass
+class _Group:
+    """One invoice in the making: a customer, a contract and a billing date."""
+
+    customer: Customer
+    contract: Contract
+    billing_date: date
+    lines: list[LineData] = field(default_factory=list)
+    #: (subscription, slot, first line index, line count, usage quantities)
+    slots: list[tuple[Subscription, Slot, int, int, dict]] = field(default_factory=list)
+    pending: list[PendingCharge] = field(default_factory=list)
+    late_events: list[int] = field(default_factory=list)
+    late_records: list[BillingRecord] = field(default_factory=list)
+    notices: list[tuple[PriceChangeNotice, str]] = field(default_factory=list)
+
+
+def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    return datetime.combine(period.start, time.min, tz), datetime.combine(period.end, time.min, tz)
+
+
+def _takes_transactions(model: pricing.PriceModel) -> bool:
+    if isinstance(model, pricing.MinimumCommitment):
+        return _takes_transactions(model.charge_model)
+    return isinstance(model, pricing.PercentagePricing)
+
+
+def _fits_line(value: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    return isinstance(exponent, int) and exponent >= -6
+
+
+def _product_label(price: Price, product: Product) -> str:
+    return f"{product.name} ({price.nickname})" if price.nickname else product.name
+
+
+def _line_for(price: Price, product: Product, model: pricing.PriceModel, amount: Decimal, quantity: Decimal,
+              description: str, explanation: str, period: Period, *, prorated: bool) -> LineData:
+    """An invoice line whose net amount is exactly ``amount``: quantity × price when that is exact, else 1 × amount."""
+    if not prorated and isinstance(model, pricing.PerUnitPricing) and _fits_line(quantity) and _fits_line(
+            model.unit_price):
+        qty, unit_price = quantity, model.unit_price
+    else:
+        qty, unit_price = Decimal(1), amount
+    return LineData(
+        description=description[:500], quantity=qty, unit_price=unit_price, unit=product.unit,
+        tax_category=product.tax_category, tax_rate=product.tax_rate,
+        tax_exemption_reason=product.tax_exemption_reason, period_start=period.start, period_end=period.last_day,
+        explanation=explanation,
+    )
+
+
+class _Batch:
+    """Reads everything a batch of customers needs, in bulk, and plans their invoices."""
+
+    def __init__(self, org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
+                 *, has_retainers: bool) -> None:
+        self.org, self.as_of, self.cat = org, as_of, catalog
+        self.customer_ids = customer_ids
+        self.has_retainers = has_retainers
+        self.subs = list(
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("customer", "contract")
+            .filter(organization=org, customer_id__in=customer_ids, next_bill_on__lte=as_of)
+            .order_by("id")
+        )
+        self.customers: dict[int, Customer] = {s.customer_id: s.customer for s in self.subs}
+        self.contracts: dict[int, Contract] = {}
+        for sub in self.subs:
+            sub.contract.customer = sub.customer  # the same row: no query when the contract reads it
+            self.contracts[sub.contract_id] = sub.contract
+        sub_ids = [s.pk for s in self.subs]
+        self.items: dict[int, list[_Item]] = defaultdict(list)
+        for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
+            subscription_id__in=sub_ids
+        ).order_by("starts_on", "id").values_list("id", "subscription_id", "price_id", "quantity", "starts_on",
+                                                   "ends_on"):
+            self.items[sub_id].append(_Item(pk, catalog.prices[price_id], plain_quantity(qty), starts_on, ends_on))
+        self.pauses: dict[int, list[Pause]] = defaultdict(list)
+        for sub_id, start, resume in SubscriptionPause.objects.filter(subscription_id__in=sub_ids).values_list(
+            "subscription_id", "starts_on", "resumes_on"
+        ):
+            self.pauses[sub_id].append(Pause(start, resume or date.max))
+        self.plans: dict[int, tuple[SubscriptionPlan, list[Slot], Slot | None]] = {}
+        for sub in self.subs:
+            plan = self._plan(sub)
+            due, nxt = slots(plan, last_key=sub.last_billed_period_start, as_of=as_of)
+            self.plans[sub.pk] = (plan, due, nxt)
+        self.events: dict[tuple[int, int], list[_Event]] = {}
+        self.late_window_events: dict[tuple[int, int], list[_Event]] = {}
+        self._load_usage()
+        self._load_licences()
+        self._load_pending()
+        self._load_prepaid()
+        self.notices: dict[tuple[int, int], PriceChangeNotice] = {}
+        if catalog.changes:
+            self.notices = {
+                (n.price_change_id, n.customer_id): n
+                for n in PriceChangeNotice.objects.filter(organization=org, customer_id__in=list(self.customers),
+                                                          first_invoice__isnull=True).exclude(
+                    status=PriceChangeNotice.CANCELED)
+            }
+
+    def _plan(self, sub: Subscription) -> SubscriptionPlan:
+        metered = any(i.price.quantity_source != Price.SOURCE_QUANTITY for i in self.items[sub.pk])
+        return SubscriptionPlan(
+            start=sub.start_date, interval=sub.interval, rule=sub.rrule or None,
+            anchor=parse_anchor(sub.anchor_day, sub.interval), trial_end=sub.trial_end, end=sub.end_date,
+            pauses=tuple(self.pauses[sub.pk]), timing=sub.timing, metered=metered,
+        )
+
+    # usage ------------------------------------------------------------------------------------------------
+    def _load_usage(self) -> None:
+        """Events of every usage window due in the batch (one query), plus the level before for averages."""
+        customers, metrics = set(), set()
+        lo = hi = None
+        for sub in self.subs:
+            _, due, _ = self.plans[sub.pk]
+            usage_metrics = {i.price.metric_id for i in self.items[sub.pk]
+                             if i.price.quantity_source == Price.SOURCE_USAGE}
+            for slot in due:
+                if slot.usage is None or not usage_metrics:
+                    continue
+                customers.add(sub.customer_id)
+                metrics |= usage_metrics
+                lo = slot.usage.start if lo is None else min(lo, slot.usage.start)
+                hi = slot.usage.end if hi is None else max(hi, slot.usage.end)
+        if customers:
+            self.events = self._fetch_events(customers, metrics, lo, hi, include_late=False)
+
+    def _fetch_events(self, customers: set[int], metrics: set[int], lo: date, hi: date,
+                      *, include_late: bool) -> dict[tuple[int, int], list[_Event]]:
+        # Local-day windows: fetch a day more on each side, the exact bounds are applied per customer.
+        start = datetime.combine(lo - timedelta(days=1), time.min, _UTC)
+        end = datetime.combine(hi + timedelta(days=1), time.min, _UTC)
+        needs_properties = any(self.cat.metrics[m].aggregation == "unique_count" for m in metrics)
+        columns = ["customer_id", "subscription_id", "metric_id", "idempotency_key", "timestamp", "value"]
+        if needs_properties:
+            columns.append("properties")
+        qs = UsageEvent.objects.filter(organization=self.org, customer_id__in=customers, metric_id__in=metrics,
+                                       timestamp__gte=start, timestamp__lt=end)
+        if not include_late:
+            qs = qs.filter(late=False)
+        rows = list(qs.values_list(*columns))
+        averaged = [m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average"]
+        if averaged:
+            # The level a window opens with: the latest event before the fetched range, per customer and metric.
+            latest = (UsageEvent.objects.filter(organization=self.org, customer_id__in=customers,
+                                                metric_id__in=averaged, timestamp__lt=start)
+                      .values("customer_id", "metric_id").annotate(ts=Max("timestamp")))
+            before = Q()
+            for row in latest:
+                before |= Q(customer_id=row["customer_id"], metric_id=row["metric_id"], timestamp=row["ts"])
+            if before:
+                rows += list(UsageEvent.objects.filter(before, organization=self.org).values_list(*columns))
+        store: dict[tuple[int, int], list[_Event]] = defaultdict(list)
+        seen = set()
+        for row in rows:
+            customer_id, sub_id, metric_id, key, ts, value = row[:6]
+            if key in seen:
+                continue
+            seen.add(key)
+            props = row[6] if needs_properties else {}
+            metric = self.cat.metrics[metric_id]
+            store[(customer_id, metric_id)].append(
+                _Event(ts, sub_id, domain_usage.UsageEvent(key, ts, metric.code, plain_quantity(value), props or {})))
+        for events in store.values():
+            events.sort(key=lambda e: e.timestamp)
+        return store
+
+    def usage_quantity(self, sub: Subscription, metric: Metric, window: Period, *,
+                       late: bool = False) -> tuple[Decimal, list[Decimal]]:
+        """The aggregated quantity of a metric over a window, and the values (transactions) in it.
+
+        ``late``: re-aggregate an already invoiced window, late events included.
+        """
+        tz = _zone(sub.customer.timezone)
+        start, end = _bounds(window, tz)
+        events = (self.late_window_events if late else self.events).get((sub.customer_id, metric.pk), [])
+        times = [e.timestamp for e in events]
+        lo = 0 if metric.aggregation == "time_weighted_average" else bisect.bisect_left(times, start)
+        hi = bisect.bisect_left(times, end)
+        chosen = [e for e in events[lo:hi] if e.subscription_id in (None, sub.pk)]
+        quantity = domain_usage.aggregate(
+            metric.aggregation, [e.domain for e in chosen], start, end,
+            unique_property=(metric.property_name or None) if metric.aggregation == "unique_count" else None,
+        )
+        return quantity, [e.domain.value for e in chosen if start <= e.timestamp < end]
+
+    def _load_licences(self) -> None:
+        self.snapshots: dict[int, dict[date, int]] = defaultdict(dict)
+        subs, lo, hi = set(), None, None
+        for sub in self.subs:
+            if not any(i.price.quantity_source == Price.SOURCE_LICENCES for i in self.items[sub.pk]):
+                continue
+            for slot in self.plans[sub.pk][1]:
+                if slot.usage is not None:
+                    subs.add(sub.pk)
+                    lo = slot.usage.start if lo is None else min(lo, slot.usage.start)
+                    hi = slot.usage.end if hi is None else max(hi, slot.usage.end)
+        if not subs:
+            return
+        rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
+                    .values_list("subscription_id", "day", "active_count"))
+        latest = (LicenceSnapshot.objects.filter(subscription_id__in=subs, day__lt=lo)
+                  .values("subscription_id").annotate(day=Max("day")))
+        before = Q()
+        for row in latest:
+            before |= Q(subscription_id=row["subscription_id"], day=row["day"])
+        if before:
+            rows += list(LicenceSnapshot.objects.filter(before).values_list("subscription_id", "day", "active_count"))
+        for sub_id, day, count in rows:
+            self.snapshots[sub_id][day] = count
+
+    # pending charges and late usage --------------------------------------------------------------------------
+    def _load_pending(self) -> None:
+        self.pending: dict[int, list[PendingCharge]] = defaultdict(list)
+        for charge in PendingCharge.objects.filter(organization=self.org, customer_id__in=self.customer_ids,
+                                                   invoice__isnull=True).select_related(
+                "subscription__contract").order_by("created_on", "id"):
+            self.pending[charge.customer_id].append(charge)
+        self.late: dict[int, list[tuple]] = defaultdict(list)
+        for row in UsageEvent.objects.filter(organization=self.org, customer_id__in=self.customer_ids, late=True,
+                                             late_billed_on__isnull=True).values_list(
+                "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
+            self.late[row[1]].append(row)
+        extra = (set(self.pending) | set(self.late)) - set(self.customers)
+        if extra:
+            # Customers billed only for pending charges or late usage (their subscriptions are finished).
+            for customer in Customer.objects.filter(pk__in=extra):
+                self.customers[customer.pk] = customer
+        self.late_records: dict[int, list[BillingRecord]] = defaultdict(list)
+        if self.late:
+            late_customers = list(self.late)
+            days = [row[4] for rows in self.late.values() for row in rows]
+            lo, hi = min(days).date() - timedelta(days=1), max(days).date() + timedelta(days=1)
+            records = list(BillingRecord.objects.filter(
+                organization=self.org, subscription__customer_id__in=late_customers, usage_start__isnull=False,
+                usage_start__lte=hi, usage_end__gt=lo,
+            ).select_related("subscription", "subscription__customer", "subscription__contract", "invoice"))
+            for record in records:
+                self.late_records[record.subscription.customer_id].append(record)
+                self.contracts.setdefault(record.subscription.contract_id, record.subscription.contract)
+            subs = {r.subscription_id for r in records}
+            for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
+                subscription_id__in=subs - set(self.items)
+            ).values_list("id", "subscription_id", "price_id", "quantity", "starts_on", "ends_on"):
+                self.items[sub_id].append(_Item(pk, self.cat.prices[price_id], plain_quantity(qty), starts_on,
+                                                ends_on))
+            if records:
+                metrics = {row[3] for rows in self.late.values() for row in rows}
+                self.late_window_events = self._fetch_events(
+                    set(late_customers), metrics, min(r.usage_start for r in records),
+                    max(r.usage_end for r in records), include_late=True)
+        for charges in self.pending.values():
+            for charge in charges:
+                self.contracts.setdefault(charge.subscription.contract_id, charge.subscription.contract)
+
+    # deposits and retainers -----------------------------------------------------------------------------------
+    def _load_prepaid(self) -> None:
+        contract_ids = [c.pk for c in self.contracts.values()]
+        self.available: dict[tuple[int, str], int] = defaultdict(int)
+        self.open_topups: set[int] = set()
+        self.deposit_invoices: dict[int, str] = {}
+        self.retainers: dict[int, RetainerAgreement] = {}
+        needs = [c.pk for c in self.contracts.values() if c.deposit_kind != "none"]
+        if self.has_retainers:
+            needs = contract_ids
+        if not needs:
+            return
+        for contract_id, kind, status, total, number in PrepaidFunding.objects.filter(
+            contract_id__in=needs
+        ).values_list("contract_id", "kind", "invoice__status", "invoice__total_minor", "invoice__number"):
+            if status == Invoice.PAID:
+                self.available[(contract_id, kind)] += total
+                if kind == PrepaidFunding.DEPOSIT:
+                    self.deposit_invoices[contract_id] = number
+            elif kind == PrepaidFunding.RETAINER and status in Invoice.OPEN_STATUSES:
+                self.open_topups.add(contract_id)
+        for row in PrepaidDrawdown.objects.filter(contract_id__in=needs).values("contract_id", "kind").annotate(
+            s=Sum("amount_minor")
+        ):
+            self.available[(row["contract_id"], row["kind"])] -= row["s"]
+        if self.has_retainers:
+            self.retainers = {r.contract_id: r for r in RetainerAgreement.objects.filter(contract_id__in=needs,
+                                                                                        active=True)}
+
+
+def _slot_lines(batch: _Batch, sub: Subscription, plan: SubscriptionPlan, slot: Slot,
+                notices: list[tuple[PriceChangeNotice, str]]) -> tuple[list[LineData], dict]:
+    """The lines of one slot (recurring prices for its period, metered prices for its usage window).
+
+    A line at a new price whose customer was sent a notice and has not been invoiced at that price
+    yet explains the change; the notice and its sentence are appended to ``notices``.
+    """
+    cat, currency = batch.cat, sub.currency
+    lines: list[LineData] = []
+    quantities: dict[str, str] = {}
+    schedule_pauses = plan.pauses
+    for item in batch.items[sub.pk]:
+        price = item.price
+        product = cat.products[price.product_id]
+        if price.quantity_source == Price.SOURCE_QUANTITY:
+            if slot.cycle is None:
+                continue
+            part = item.overlap(slot.cycle.period)
+            if part is None:
+                continue
+            whole = slot.cycle.whole
+            paused = sum(p.period.overlap_days(part) for p in schedule_pauses)
+            reasons = []
+            if part.start > whole.start:
+                reasons.append("starts mid-cycle")
+            if part.end < whole.end:
+                reasons.append("ends mid-cycle")
+            if paused:
+                reasons.append(f"paused {paused} day{'s' if paused != 1 else ''}")
+            model, change = cat.model_at(price, sub.pk, slot.cycle.period.start)
+            fc: FixedCharge = fixed_charge(model, item.quantity, currency, whole=whole, part=part,
+                                           paused_days=paused, reasons=reasons)
+            if fc.billable_days == 0:
+                continue
+            label = _product_label(price, product)
+            if not isinstance(model, pricing.FlatPricing):
+                label += f" × {item.quantity:f}"
+            explanation = _change_note(batch, price, sub, change, notices) + fc.explanation
+            lines.append(_line_for(price, product, model, fc.amount, item.quantity,
+                                   f"{label}, {domain_usage.format_period(part)}", explanation, part,
+                                   prorated=fc.ratio != 1))
+        elif slot.usage is not None:
+            window = item.overlap(slot.usage)
+            if window is None:
+                continue
+            model, change = cat.model_at(price, sub.pk, window.start)
+            transactions: list[Decimal] = []
+            if price.quantity_source == Price.SOURCE_USAGE:
+                metric = cat.metrics[price.metric_id]
+                raw, values = batch.usage_quantity(sub, metric, window)
+                summary = domain_usage.usage_summary(metric.aggregation, raw, metric.name, window)
+                key = metric.code
+                if _takes_transactions(model):
+                    transactions = values
+                    raw = sum(values, Decimal(0))
+            else:
+                raw = domain_usage.average_daily_count(batch.snapshots.get(sub.pk, {}), window)
+                summary = domain_usage.usage_summary("average_daily", raw, "active seats", window)
+                key = f"licences:{price.code}"
+            quantity = billable_quantity(raw)
+            charge = model.charge(quantity, currency, transactions=transactions)
+            quantities[key] = {"quantity": str(quantity), "amount": str(charge.amount)}
+            explanation = _change_note(batch, price, sub, change, notices) + f"{summary}: {charge.explanation}"
+            lines.append(_line_for(price, product, model, charge.amount, quantity,
+                                   f"{_product_label(price, product)}: {summary}", explanation, window,
+                                   prorated=False))
+    return lines, quantities
+
+
+def _change_note(batch: _Batch, price: Price, sub: Subscription, change: PriceChange | None,
+                 notices: list[tuple[PriceChangeNotice, str]]) -> str:
+    """The first time a customer is invoiced at a new price: the old and new price and the justification."""
+    if change is None:
+        return ""
+    notice = batch.notices.pop((change.pk, sub.customer_id), None)  # shown once: on the first invoice at it
+    if notice is None:
+        return ""
+    cat = batch.cat
+    before = cat.change_at(price, sub.pk, change.effective_date - timedelta(days=1))
+    old = describe_model(cat.model(price, before), price.currency)
+    new = describe_model(cat.model(price, change), price.currency)
+    text = (f"{_product_label(price, cat.products[price.product_id])}: new price from "
+            f"{format_date(change.effective_date)}: {new} (previously {old}). Why: {change.justification.strip()}")
+    if all(n is not notice for n, _ in notices):
+        notices.append((notice, text))
+    return text + " — "
+
+
+def _late_lines(batch: _Batch, customer_id: int) -> tuple[list[LineData], list[int], list[BillingRecord], Contract | None]:
+    """Late-adjustment lines for late usage events of a customer, priced as a difference per closed window."""
+    rows = batch.late.get(customer_id, [])
+    if not rows:
+        return [], [], [], None
+    cat = batch.cat
+    lines: list[LineData] = []
+    handled: list[int] = []
+    touched: list[BillingRecord] = []
+    contract = None
+    records = batch.late_records.get(customer_id, [])
+    for record in sorted(records, key=lambda r: (r.usage_start, r.subscription_id)):
+        sub = record.subscription
+        window = Period(record.usage_start, record.usage_end)
+        tz = _zone(sub.customer.timezone)
+        start, end = _bounds(window, tz)
+        mine = [r for r in rows if r[0] not in handled and start <= r[4] < end and r[2] in (None, sub.pk)]
+        if not mine:
+            continue
+        metrics = {r[3] for r in mine}
+        for item in batch.items.get(sub.pk, []):
+            price = item.price
+            if price.quantity_source != Price.SOURCE_USAGE or price.metric_id not in metrics:
+                continue
+            metric = cat.metrics[price.metric_id]
+            if metric.code not in record.usage:
+                continue
+            model, _ = cat.model_at(price, sub.pk, window.start)
+            raw, values = batch.usage_quantity(sub, metric, window, late=True)
+            transactions: list[Decimal] = []
+            if _takes_transactions(model):
+                transactions, raw = values, sum(values, Decimal(0))
+            new_quantity = billable_quantity(raw)
+            billed = record.usage[metric.code]
+            old_quantity, old_amount = Decimal(billed["quantity"]), Decimal(billed["amount"])
+            new = model.charge(new_quantity, sub.currency, transactions=transactions)
+            difference = new.amount - old_amount
+            count = sum(1 for r in mine if r[3] == metric.pk)
+            invoice_ref = f" (invoice {record.invoice.number})" if record.invoice_id else ""
+            explanation = (
+                f"{count} {metric.name} event(s) of {domain_usage.format_period(window)} arrived after that period "
+                f"was invoiced{invoice_ref}. Billed {old_quantity} → now {new_quantity}: "
+                f"{new.amount} − {old_amount} = {difference}."
+            )
+            if difference:
+                product = cat.products[price.product_id]
+                lines.append(LineData(
+                    description=(f"Late usage adjustment — {_product_label(price, product)}, "
+                                 f"{domain_usage.format_period(window)}")[:500],
+                    quantity=Decimal(1 if difference > 0 else -1), unit_price=abs(difference), unit=product.unit,
+                    tax_category=product.tax_category, tax_rate=product.tax_rate,
+                    tax_exemption_reason=product.tax_exemption_reason, period_start=window.start,
+                    period_end=window.last_day, explanation=explanation,
+                ))
+            record.usage = {**record.usage, metric.code: {"quantity": str(new_quantity), "amount": str(new.amount)}}
+            touched.append(record)
+            contract = contract or sub.contract
+        handled += [r[0] for r in mine]
+    # Late events no billed window claims (no usage price for them then) are settled without a line.
+    handled += [r[0] for r in rows if r[0] not in handled]
+    return lines, handled, touched, contract
+
+
+# --- the run ------------------------------------------------------------------------------------------------
+def _due_customer_ids(org: Organization, as_of: date) -> list[int]:
+    due = set(Subscription.objects.filter(organization=org, next_bill_on__lte=as_of)
+              .values_list("customer_id", flat=True).distinct())
+    pending = set(PendingCharge.objects.filter(organization=org, invoice__isnull=True)
+                  .values_list("customer_id", flat=True).distinct())
+    pending |= set(UsageEvent.objects.filter(organization=org, late=True, late_billed_on__isnull=True)
+                   .values_list("customer_id", flat=True).distinct())
+    pending -= due
+    if pending:
+        waiting = set(Subscription.objects.filter(organization=org, customer_id__in=pending,
+                                                  next_bill_on__isnull=False)
+                      .values_list("customer_id", flat=True).distinct())
+        due |= pending - waiting
+    return sorted(due)
+
+
+def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
+                batch_size: int = BATCH_SIZE) -> BillingRunResult:
+    """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
+
+    ``progress(done, total)`` is called after each committed batch with the number of customers handled.
+    """
+    result = BillingRunResult(as_of=as_of)
+    catalog = Catalog(org)
+    has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
+    customer_ids = _due_customer_ids(org, as_of)
+    crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
+    done = 0
+    for chunk in _chunks(customer_ids, batch_size):
+        for attempt in range(_RETRIES):
+            outcome = BillingRunResult(as_of=as_of)
+            try:
+                with transaction.atomic():
+                    _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers)
+                    if crash_after and result.batches >= crash_after:
+                        os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before this batch commits
+                break
+            except IntegrityError:
+                # A concurrent run billed some of these slots first: our batch rolled back; bill what is left.
+                if attempt == _RETRIES - 1:
+                    outcome = BillingRunResult(as_of=as_of)
+                    outcome.skipped = [(str(c), "conflict with a concurrent billing run; retry") for c in chunk]
+        _merge(result, outcome)
+        result.batches += 1
+        done += len(chunk)
+        if progress is not None:
+            progress(done, len(customer_ids))
+    return result
+
+
+def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:
+    result.invoices += outcome.invoices
+    result.topups += outcome.topups
+    result.slots += outcome.slots
+    result.customers += outcome.customers
+    result.skipped += outcome.skipped
+    result.numbers += outcome.numbers
+    for cur, row in outcome.by_currency.items():
+        mine = result.by_currency.setdefault(cur, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
+        for k, v in row.items():
+            mine[k] += v
+
+
+def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
+                result: BillingRunResult, has_retainers: bool) -> None:
+    """Plan and write one batch (inside the caller's transaction)."""
+    batch = _Batch(org, as_of, catalog, customer_ids, has_retainers=has_retainers)
+    groups: dict[tuple[int, int, date], _Group] = {}
+    failed: dict[int, str] = {}
+    cursor: dict[int, tuple[date | None, date | None, str]] = {}
+
+    for sub in batch.subs:
+        plan, due, nxt = batch.plans[sub.pk]
+        planned = []
+        try:
+            for slot in due:
+                notices: list[tuple[PriceChangeNotice, str]] = []
+                lines, quantities = _slot_lines(batch, sub, plan, slot, notices)
+                planned.append((slot, lines, quantities, notices))
+        except DomainError as exc:
+            failed[sub.customer_id] = f"subscription {sub.reference or sub.pk}: {exc.message}"
+            continue
+        for slot, lines, quantities, notices in planned:
+            key = (sub.customer_id, sub.contract_id, slot.billing_date)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(sub.customer, sub.contract, slot.billing_date)
+            group.slots.append((sub, slot, len(group.lines), len(lines), quantities))
+            group.lines += lines
+            group.notices += [(n, t) for n, t in notices if all(n is not m for m, _ in group.notices)]
+        last_key = due[-1].key if due else sub.last_billed_period_start
+        status = sub.status
+        if nxt is None and sub.end_date is not None and status == Subscription.ACTIVE:
+            status = Subscription.ENDED
+        cursor[sub.pk] = (last_key, nxt.billing_date if nxt else None, status)
+
+    # Pending charges and late usage go on the customer's first invoice of this run (or on their own).
+    for customer_id, customer in batch.customers.items():
+        if customer_id in failed:
+            continue
+        try:
+            late_lines, late_ids, touched, late_contract = _late_lines(batch, customer_id)
+        except DomainError as exc:
+            failed[customer_id] = f"late usage: {exc.message}"
+            continue
+        pending = batch.pending.get(customer_id, [])
+        if not (late_lines or late_ids or pending):
+            continue
+        mine = sorted((k for k in groups if k[0] == customer_id), key=lambda k: k[2])
+        if mine:
+            group = groups[mine[0]]
+        else:
+            contract = late_contract or pending[0].subscription.contract
+            contract.customer = customer
+            group = groups[(customer_id, contract.pk, as_of)] = _Group(customer, contract, as_of)
+        for charge in pending:
+            group.lines.append(LineData(
+                description=charge.description, quantity=Decimal(1),
+                unit_price=from_minor(charge.amount_minor, charge.currency), unit=charge.unit,
+                tax_category=charge.tax_category, tax_rate=charge.tax_rate,
+                tax_exemption_reason=charge.tax_exemption_reason, period_start=charge.period_start,
+                period_end=charge.period_end, explanation=charge.explanation,
+            ))
+        group.pending += pending
+        group.lines += late_lines
+        group.late_events += late_ids
+        group.late_records += touched
+
+    # Prepare every invoice (pure); a customer with any error is left out whole.
+    terms_cache: dict[int, tuple] = {}
+    prepared: list[tuple[_Group, bulk.PreparedInvoice]] = []
+    for key in sorted(groups, key=lambda k: (k[0], k[2], k[1])):
+        group = groups[key]
+        customer_id = key[0]
+        if customer_id in failed or not any(line.unit_price for line in group.lines):
+            continue
+        contract = group.contract
+        try:
+            if contract.pk not in terms_cache:
+                terms_cache[contract.pk] = (contract.payment_terms(),
+                                            describe_policy(contract.late_fee_policy(), contract.currency))
+            terms, late_text = terms_cache[contract.pk]
+            dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
+            item = bulk.BulkInvoice(
+                customer=group.customer, contract=contract, lines=group.lines,
+                service_period=(min(d[0] for d in dated), max(d[1] for d in dated)) if dated else None,
+                allow_negative=any(line.quantity < 0 for line in group.lines),
+            )
+            prepared.append((group, bulk.prepare(org, item, issue_date=as_of, terms=terms, late_terms_text=late_text)))
+        except DomainError as exc:
+            failed[customer_id] = exc.message
+    prepared = [(g, p) for g, p in prepared if g.customer.pk not in failed]
+
+    topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of)
+    drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
+
+    # Write: numbers, invoices and lines, then records, drawdowns, top-ups, notices and cursors.
+    invoices = bulk.issue_prepared(org, [p for _, p in prepared] + [t for _, t in topups], issue_date=as_of)
+    records: list[BillingRecord] = []
+    billed = set()
+    for group, prep in prepared:
+        billed.add(id(group))
+        for sub, slot, first, count, quantities in group.slots:
+            amount = sum(row.net_minor for row in prep.line_rows[first:first + count])
+            records.append(_record(org, sub, slot, prep.invoice, amount, quantities))
+        if group.pending:
+            PendingCharge.objects.filter(pk__in=[c.pk for c in group.pending]).update(invoice=prep.invoice)
+        if group.notices:
+            PriceChangeNotice.objects.filter(pk__in=[n.pk for n, _ in group.notices]).update(first_invoice=prep.invoice)
+        if group.late_events:
+            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of, adjusted_on=prep.invoice)
+    for group in groups.values():
+        if id(group) in billed or group.customer.pk in failed:
+            continue
+        for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
+            records.append(_record(org, sub, slot, None, 0, quantities))
+        if group.late_events:
+            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of)
+    touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records]
+    if touched:
+        BillingRecord.objects.bulk_update(touched, ["usage"])
+    BillingRecord.objects.bulk_create(records)
+    PrepaidDrawdown.objects.bulk_create([
+        PrepaidDrawdown(organization=org, customer_id=prep.invoice.customer_id, contract_id=prep.invoice.contract_id,
+                        kind=kind, invoice=prep.invoice, currency=prep.invoice.currency, amount_minor=amount,
+                        applied_on=as_of)
+        for prep, kind, amount in drawdowns
+    ])
+    PrepaidFunding.objects.bulk_create([
+        PrepaidFunding(organization=org, customer_id=top.invoice.customer_id, contract_id=retainer.contract_id,
+                       kind=PrepaidFunding.RETAINER, invoice=top.invoice, currency=top.invoice.currency,
+                       amount_minor=top.invoice.total_minor, created_on=as_of)
+        for retainer, top in topups
+    ])
+    updates: dict[tuple, list[int]] = defaultdict(list)
+    for sub in batch.subs:
+        if sub.customer_id not in failed and sub.pk in cursor:
+            updates[cursor[sub.pk]].append(sub.pk)
+    for (last_key, next_on, status), ids in updates.items():
+        Subscription.objects.filter(pk__in=ids).update(last_billed_period_start=last_key, next_bill_on=next_on,
+                                                       status=status)
+
+    for invoice in invoices:
+        result._add(invoice)
+        result.numbers.append(invoice.number)
+    result.invoices = len(invoices)
+    result.topups = len(topups)
+    result.slots = len(records)
+    result.customers = len({g.customer.pk for g, _ in prepared})
+    codes = {c.pk: c.code for c in batch.customers.values()}
+    result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
+
+
+def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group, bulk.PreparedInvoice]],
+                   terms_cache: dict[int, tuple], as_of: date) -> list[tuple[RetainerAgreement, bulk.PreparedInvoice]]:
+    """Deduct available deposits, then retainers; plan a top-up for a retainer that fell below its threshold.
+
+    Sets ``prep.drawdowns`` ([(prep, kind, minor)]) and the invoice notes; returns the top-up invoices.
+    """
+    topups: list[tuple[RetainerAgreement, bulk.PreparedInvoice]] = []
+    for group, prep in prepared:
+        contract, inv = group.contract, prep.invoice
+        remaining = inv.total_minor
+        notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
+        drawdowns = []
+        key = (contract.pk, PrepaidFunding.DEPOSIT)
+        deposit = min(max(batch.available.get(key, 0), 0), remaining)
+        if deposit:
+            batch.available[key] -= deposit
+            remaining -= deposit
+            drawdowns.append((prep, PrepaidFunding.DEPOSIT, deposit))
+            notes.append(f"Deposit deducted: {from_minor(deposit, inv.currency)} {inv.currency} "
+                         f"(deposit invoice {batch.deposit_invoices.get(contract.pk, '')}).")
+        retainer = batch.retainers.get(contract.pk)
+        if retainer is not None:
+            key = (contract.pk, PrepaidFunding.RETAINER)
+            drawn = min(max(batch.available.get(key, 0), 0), remaining)
+            if drawn:
+                batch.available[key] -= drawn
+                remaining -= drawn
+                drawdowns.append((prep, PrepaidFunding.RETAINER, drawn))
+                notes.append(f"Retainer drawdown: {from_minor(drawn, inv.currency)} {inv.currency}.")
+            balance = batch.available.get(key, 0)
+            notes.append(f"Retainer balance after this invoice: {from_minor(balance, inv.currency)} {inv.currency}.")
+            if balance < retainer.threshold_minor and contract.pk not in batch.open_topups:
+                terms, late_text = terms_cache[contract.pk]
+                topups.append((retainer, bulk.prepare(org, topup_invoice(group.customer, contract, retainer, balance),
+                                                      issue_date=as_of, terms=terms, late_terms_text=late_text)))
+                batch.open_topups.add(contract.pk)
+                notes.append(f"A retainer top-up of {from_minor(retainer.topup_minor, retainer.currency)} "
+                             f"{retainer.currency} is invoiced separately.")
+        if remaining != inv.total_minor:
+            bulk.set_prepaid(prep, inv.total_minor - remaining)
+        prep.drawdowns = drawdowns  # type: ignore[attr-defined]
+        if notes:
+            inv.notes = "\n".join(notes)
+    return topups
+
+
+def topup_invoice(customer: Customer, contract: Contract, retainer: RetainerAgreement,
+                  balance_minor: int | None = None) -> bulk.BulkInvoice:
+    """A retainer (top-up) invoice: an advance payment, not subject to VAT itself (see PREPAID_TAX_REASON)."""
+    why = ""
+    if balance_minor is not None:
+        why = (f"The retainer balance fell to {from_minor(balance_minor, retainer.currency)} {retainer.currency}, "
+               f"below the threshold of {from_minor(retainer.threshold_minor, retainer.currency)}.")
+    return bulk.BulkInvoice(
+        customer=customer, contract=contract, kind=Invoice.KIND_DEPOSIT,
+        lines=[LineData(
+            description=f"Retainer top-up — contract {contract.reference}", quantity=Decimal(1),
+            unit_price=from_minor(retainer.topup_minor, retainer.currency), tax_category=PREPAID_TAX_CATEGORY,
+            tax_exemption_reason=PREPAID_TAX_REASON, explanation=why,
+        )],
+        notes="Retainer: once paid, this amount is drawn down by your recurring and usage charges.",
+    )
+
+
+def _record(org: Organization, sub: Subscription, slot: Slot, invoice: Invoice | None, amount: int,
+            quantities: dict) -> BillingRecord:
+    return BillingRecord(
+        organization=org, subscription=sub, period_start=slot.key,
+        period_end=slot.cycle.period.end if slot.cycle else slot.key,
+        usage_start=slot.usage.start if slot.usage else None, usage_end=slot.usage.end if slot.usage else None,
+        billing_date=slot.billing_date, invoice=invoice, amount_minor=amount, currency=sub.currency,
+        usage=quantities,
+    )

@@ -1,0 +1,829 @@
+"""Writes of the billing area: catalog, subscriptions, deposits and retainers, price changes.
+
+Every public function takes the organization explicitly, validates through the pure rules
+(:mod:`duly.domain.pricing`, :mod:`duly.domain.schedules`) and is one transaction. Usage recording
+lives in :mod:`duly.billing.ingest` and the billing run in :mod:`duly.billing.run`; both are
+re-exported here, so ``duly.billing.services`` is the one entry point.
+
+Mid-period changes (prices billed in advance)
+    A plan or quantity change, a pause or an immediate cancellation that touches a period already
+    invoiced is settled at once, with Decimal proration from :mod:`duly.domain.schedules`:
+
+    - the customer owes more (an upgrade): a prorated charge waits for their next invoice
+      (:class:`~duly.billing.models.PendingCharge`), its line explaining "remaining new − unused old";
+    - the customer is owed (a downgrade, a pause, a cancellation): a credit note for the prorated
+      unused part is issued against the invoice that billed the period.
+
+    Periods billed in arrears need nothing: the run bills each item for the days it was active.
+    Invoiced periods cannot be changed retroactively (a change may start at the earliest on the
+    first day of the last invoiced period).
+
+Deposits
+    A contract with ``deposit_kind`` ``amount`` or ``percent`` gets one deposit invoice when its first
+    subscription is created, before service starts (``percent``: of the first period's recurring
+    charges, tax included). Once paid, it is deducted from the contract's next invoices until used up,
+    shown on each as the prepaid amount (EN 16931 BT-113).
+
+Retainers
+    :func:`start_retainer` issues the first retainer invoice; once paid, recurring and usage charges
+    draw the balance down, and the billing run invoices a top-up when it falls below the threshold.
+    :func:`retainer_balance` is the balance shown on invoices and statements.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
+
+from django.db import transaction
+from django.db.models import Q, Sum
+
+from duly.customers.models import Contract, Customer, Organization
+from duly.customers.services import current_contract
+from duly.domain import invoice_math, pricing
+from duly.domain import usage as domain_usage
+from duly.domain.errors import (
+    CurrencyMismatch,
+    CustomerNotActive,
+    InvalidPricing,
+    InvalidSchedule,
+    InvalidState,
+    NotFound,
+    NoticePeriodTooShort,
+    UnknownAggregation,
+    ValidationError,
+)
+from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
+from duly.domain.payment_terms import format_date
+from duly.domain.schedules import Cycle, Interval, Pause, Period, cancellation_credit, change_proration, prorate
+from duly.invoicing import services as invoicing
+from duly.invoicing.models import Invoice
+
+from .ingest import (
+    Rejection,
+    UsageResult,
+    read_usage_file,
+    record_licence_counts,
+    record_usage,
+    record_usage_event,
+)
+from .models import (
+    BillingRecord,
+    Metric,
+    PendingCharge,
+    PrepaidDrawdown,
+    PrepaidFunding,
+    Price,
+    PriceChange,
+    PriceChangeNotice,
+    Product,
+    RetainerAgreement,
+    Subscription,
+    SubscriptionItem,
+    SubscriptionPause,
+)
+from .planning import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
+from .run import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON, BillingRunResult, Catalog, run_billing
+
+__all__ = [
+    "BillingRunResult",
+    "ItemSpec",
+    "RetainerBalance",
+    "Rejection",
+    "UsageResult",
+    "add_item",
+    "cancel_subscription",
+    "change_item",
+    "create_metric",
+    "create_price",
+    "create_product",
+    "create_subscription",
+    "mark_price_notice_sent",
+    "pause_subscription",
+    "pending_price_notices",
+    "read_usage_file",
+    "record_licence_counts",
+    "record_usage",
+    "record_usage_event",
+    "remove_item",
+    "resume_subscription",
+    "retainer_balance",
+    "run_billing",
+    "schedule_price_change",
+    "start_retainer",
+    "validate_price_config",
+]
+
+
+def _own(org: Organization, obj: Any, what: str) -> None:
+    if obj is None or obj.organization_id != org.id:
+        raise NotFound(f"{what} not found in {org.name}.")
+
+
+# --- catalog ------------------------------------------------------------------------------------------
+@transaction.atomic
+def create_product(org: Organization, *, code: str, name: str, unit: str = "C62", tax_category: str = "S",
+                   tax_rate: Decimal | str | int = 0, tax_exemption_reason: str = "", description: str = "") -> Product:
+    """A product; its tax category and rate apply to every invoice line of its prices."""
+    if not code or not name:
+        raise ValidationError("A product needs a code and a name.")
+    rate = to_decimal(tax_rate)
+    # The invoice arithmetic is the judge of a valid tax category and rate.
+    invoice_math.compute_totals([invoice_math.LineInput(Decimal(1), Decimal(0), tax_category, rate)], "EUR")
+    if Product.objects.filter(organization=org, code=code).exists():
+        raise ValidationError(f"Product code {code!r} is already used.", code="duplicate")
+    return Product.objects.create(organization=org, code=code, name=name, unit=unit, tax_category=tax_category,
+                                  tax_rate=rate, tax_exemption_reason=tax_exemption_reason, description=description)
+
+
+@transaction.atomic
+def create_metric(org: Organization, *, code: str, name: str, aggregation: str, property_name: str = "") -> Metric:
+    """A usage meter, aggregated per period with one of :data:`duly.domain.usage.AGGREGATIONS`."""
+    if not code or not name:
+        raise ValidationError("A metric needs a code and a name.")
+    if aggregation not in domain_usage.AGGREGATIONS:
+        raise UnknownAggregation(
+            f"Unknown aggregation {aggregation!r}: use one of {', '.join(domain_usage.AGGREGATIONS)}.",
+            aggregation=str(aggregation))
+    if property_name and aggregation != "unique_count":
+        raise ValidationError("A property name only applies to a unique_count metric.")
+    if Metric.objects.filter(organization=org, code=code).exists():
+        raise ValidationError(f"Metric code {code!r} is already used.", code="duplicate")
+    return Metric.objects.create(organization=org, code=code, name=name, aggregation=aggregation,
+                                 property_name=property_name)
+
+
+def validate_price_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The canonical form of a price model configuration; overlapping tiers and other mistakes raise.
+
+    Raises :class:`~duly.domain.errors.OverlappingTiers` or :class:`~duly.domain.errors.InvalidPricing`
+    with a message naming the tier or setting at fault.
+    """
+    return pricing.model_from_config(config).to_config()
+
+
+@transaction.atomic
+def create_price(org: Organization, product: Product, *, code: str, currency: str, model_config: Mapping[str, Any],
+                 quantity_source: str = Price.SOURCE_QUANTITY, metric: Metric | None = None,
+                 nickname: str = "") -> Price:
+    """A price of ``product`` in one currency. The configuration is validated and stored canonically."""
+    _own(org, product, "Product")
+    check_currency(currency)
+    if quantity_source not in dict(Price.SOURCE_CHOICES):
+        raise ValidationError(f"Unknown quantity source {quantity_source!r}: use quantity, usage or licences.")
+    if quantity_source == Price.SOURCE_USAGE:
+        if metric is None:
+            raise ValidationError(f"Price {code}: a usage price needs the metric it is billed on.")
+        _own(org, metric, "Metric")
+    elif metric is not None:
+        raise ValidationError(f"Price {code}: only a usage price has a metric.")
+    config = validate_price_config(model_config)
+    model = pricing.model_from_config(config)
+    takes_transactions = isinstance(model, pricing.PercentagePricing) or (
+        isinstance(model, pricing.MinimumCommitment) and isinstance(model.charge_model, pricing.PercentagePricing))
+    if takes_transactions and quantity_source != Price.SOURCE_USAGE:
+        raise InvalidPricing(f"Price {code}: a percentage price is charged on transactions, so it must be a "
+                             "usage price whose events are the transaction amounts.")
+    if Price.objects.filter(organization=org, code=code).exists():
+        raise ValidationError(f"Price code {code!r} is already used.", code="duplicate")
+    return Price.objects.create(organization=org, product=product, code=code, currency=currency,
+                                model_config=config, quantity_source=quantity_source, metric=metric,
+                                nickname=nickname)
+
+
+# --- subscriptions ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ItemSpec:
+    price: Price
+    quantity: Decimal | int | str = 1
+
+
+def _quantity(value: Decimal | int | str, price: Price) -> Decimal:
+    quantity = to_decimal(value)
+    if quantity < 0:
+        raise ValidationError(f"Price {price.code}: the quantity cannot be negative (got {quantity}).")
+    if quantity != quantity.quantize(Decimal("0.000001")):
+        raise ValidationError(f"Price {price.code}: a quantity has at most 6 decimals (got {quantity}).")
+    return quantity
+
+
+def _check_price_currency(price: Price, customer: Customer, contract: Contract) -> None:
+    if price.currency != contract.currency:
+        uses = sorted({contract.currency, customer.currency})
+        raise CurrencyMismatch(
+            f"Price {price.code} is in {price.currency}, but {customer.name} is billed in {' and '.join(uses)} "
+            f"(contract {contract.reference} is in {contract.currency}); use a {contract.currency} price.",
+            price=price.code, expected=contract.currency, got=price.currency,
+        )
+
+
+def _plan(sub: Subscription, items: Sequence[SubscriptionItem] | None = None,
+          pauses: Sequence[SubscriptionPause] | None = None) -> SubscriptionPlan:
+    items = list(sub.items.select_related("price")) if items is None else items
+    pauses = list(sub.pauses.all()) if pauses is None else pauses
+    return SubscriptionPlan(
+        start=sub.start_date, interval=sub.interval, rule=sub.rrule or None,
+        anchor=parse_anchor(sub.anchor_day, sub.interval), trial_end=sub.trial_end, end=sub.end_date,
+        pauses=tuple(Pause(p.starts_on, p.resumes_on or date.max) for p in pauses), timing=sub.timing,
+        metered=any(i.price.quantity_source != Price.SOURCE_QUANTITY for i in items),
+    )
+
+
+def _refresh_cursor(sub: Subscription) -> None:
+    """Recompute when the subscription is next due (after a change of its schedule or items)."""
+    _, nxt = slots(_plan(sub), last_key=sub.last_billed_period_start, as_of=date.min)
+    sub.next_bill_on = nxt.billing_date if nxt else None
+    if nxt is None and sub.end_date is not None and sub.status == Subscription.ACTIVE \
+            and sub.last_billed_period_start is not None:
+        sub.status = Subscription.ENDED
+    sub.save(update_fields=["next_bill_on", "status", "end_date", "cancel_at_period_end", "canceled_on",
+                            "trial_end"])
+
+
+def _default_anchor(interval: str, start: date) -> str:
+    if interval in ("weekly", "biweekly"):
+        return ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[start.weekday()]
+    if interval == "custom":
+        return ""
+    return str(start.day)
+
+
+@transaction.atomic
+def create_subscription(
+    org: Organization,
+    customer: Customer,
+    items: Sequence[ItemSpec | tuple[Price, Decimal | int | str]],
+    *,
+    start_date: date,
+    as_of: date,
+    contract: Contract | None = None,
+    interval: str = "monthly",
+    anchor_day: int | str | None = None,
+    rrule: str = "",
+    timing: str = Subscription.ADVANCE,
+    trial_end: date | None = None,
+    end_date: date | None = None,
+    reference: str = "",
+) -> Subscription:
+    """Subscribe a customer to one or more prices under a contract (default: their current one).
+
+    ``anchor_day``: 1..31 or ``"last"`` for month-based intervals, a weekday name for weekly ones;
+    default: the start date's day (or weekday). A deposit the contract requires is invoiced now,
+    dated ``as_of``, before service starts.
+    """
+    _own(org, customer, "Customer")
+    if customer.status == Customer.STATUS_TERMINATED:
+        raise CustomerNotActive(f"{customer.name} is terminated: no new subscription can start.")
+    contract = contract or current_contract(customer, start_date)
+    if contract is None:
+        raise ValidationError(f"{customer.name} has no contract in force on {start_date.isoformat()}; "
+                              "create one first (it sets the currency and payment terms).", code="no_contract")
+    if contract.customer_id != customer.id:
+        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
+    if not items:
+        raise ValidationError("A subscription needs at least one price.")
+    if timing not in dict(Subscription.TIMING_CHOICES):
+        raise InvalidSchedule(f"Unknown billing timing {timing!r}: use advance or arrears.")
+    specs = [i if isinstance(i, ItemSpec) else ItemSpec(*i) for i in items]
+    for spec in specs:
+        _own(org, spec.price, "Price")
+        _check_price_currency(spec.price, customer, contract)
+        if not spec.price.active:
+            raise ValidationError(f"Price {spec.price.code} is no longer sold.")
+    anchor_text = str(anchor_day).lower() if anchor_day not in (None, "") else _default_anchor(interval, start_date)
+    if interval == "custom":
+        Interval("custom", rrule)
+        anchor_text = ""
+    elif rrule:
+        raise InvalidSchedule(f"Only a custom interval takes a recurrence rule, not {interval!r}.")
+    sub = Subscription(
+        organization=org, customer=customer, contract=contract, reference=reference, currency=contract.currency,
+        interval=interval, rrule=rrule, anchor_day=anchor_text, timing=timing, start_date=start_date,
+        end_date=end_date, trial_end=trial_end,
+    )
+    rows = [SubscriptionItem(organization=org, price=s.price, quantity=_quantity(s.quantity, s.price),
+                             starts_on=start_date) for s in specs]
+    plan = _plan(sub, rows, [])
+    plan.schedule()  # validates interval, anchor, trial and end date (InvalidSchedule)
+    _, first = slots(plan, last_key=None, as_of=date.min)
+    sub.next_bill_on = first.billing_date if first else None
+    sub.save()
+    for row in rows:
+        row.subscription = sub
+    SubscriptionItem.objects.bulk_create(rows)
+    _issue_deposit(org, sub, rows, plan, as_of)
+    return sub
+
+
+def _first_charges(sub: Subscription, rows: Sequence[SubscriptionItem], plan: SubscriptionPlan) -> Decimal:
+    """Tax-inclusive total of the recurring charges of the first billed period (for a percent deposit)."""
+    cycle = next(iter(plan.schedule().cycles(until=date.max - timedelta(days=400))), None)
+    if cycle is None:
+        return Decimal(0)
+    inputs = []
+    for row in rows:
+        price = row.price
+        if price.quantity_source != Price.SOURCE_QUANTITY:
+            continue
+        fc = fixed_charge(pricing.model_from_config(price.model_config), row.quantity, sub.currency,
+                          whole=cycle.whole, part=cycle.period,
+                          paused_days=sum(p.period.overlap_days(cycle.period) for p in plan.pauses))
+        inputs.append(invoice_math.LineInput(Decimal(1), fc.amount, price.product.tax_category,
+                                             price.product.tax_rate))
+    return invoice_math.compute_totals(inputs, sub.currency).tax_inclusive if inputs else Decimal(0)
+
+
+def _issue_deposit(org: Organization, sub: Subscription, rows: Sequence[SubscriptionItem],
+                   plan: SubscriptionPlan, as_of: date) -> Invoice | None:
+    contract = sub.contract
+    if contract.deposit_kind == "none":
+        return None
+    if PrepaidFunding.objects.filter(contract=contract, kind=PrepaidFunding.DEPOSIT).exists():
+        return None  # one deposit per contract
+    if contract.deposit_kind == "amount":
+        amount = from_minor(contract.deposit_amount_minor, contract.currency)
+        basis = "as agreed in the contract"
+    else:
+        first = _first_charges(sub, rows, plan)
+        amount = round_money(first * Decimal(contract.deposit_percent) / 100, contract.currency)
+        basis = f"{Decimal(contract.deposit_percent).normalize():f}% of the first period's charges ({first})"
+    if amount <= 0:
+        return None
+    line = invoicing.LineData(
+        description=f"Deposit — contract {contract.reference}", quantity=Decimal(1), unit_price=amount,
+        tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
+        explanation=f"Deposit of {amount} {contract.currency}, {basis}.",
+    )
+    draft = invoicing.create_draft(
+        org, sub.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
+        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is deducted "
+               "from your next invoices under this contract."),
+    )
+    invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
+    PrepaidFunding.objects.create(organization=org, customer=sub.customer, contract=contract, subscription=sub,
+                                  kind=PrepaidFunding.DEPOSIT, invoice=invoice, currency=invoice.currency,
+                                  amount_minor=invoice.total_minor, created_on=as_of)
+    return invoice
+
+
+def _locked(org: Organization, subscription: Subscription) -> Subscription:
+    _own(org, subscription, "Subscription")
+    return Subscription.objects.select_for_update(of=("self",)).select_related("customer", "contract").get(
+        pk=subscription.pk)
+
+
+def _cycle_containing(plan: SubscriptionPlan, day: date) -> Cycle | None:
+    for cycle in plan.schedule().cycles(until=day + timedelta(days=1)):
+        if cycle.period.start <= day < cycle.period.end:
+            return cycle
+    return None
+
+
+def _billed_cycle(sub: Subscription, plan: SubscriptionPlan, day: date) -> tuple[Cycle | None, BillingRecord | None]:
+    """The cycle containing ``day`` and its billing record, if that cycle was already invoiced."""
+    if sub.last_billed_period_start is not None and day < sub.last_billed_period_start:
+        raise InvalidState(
+            f"{day.isoformat()} is in a period of {sub} that was already invoiced; changes start on "
+            f"{sub.last_billed_period_start.isoformat()} at the earliest (or issue a credit note).")
+    cycle = _cycle_containing(plan, day)
+    if cycle is None:
+        return None, None
+    record = BillingRecord.objects.filter(subscription=sub, period_start=cycle.period.start).select_related(
+        "invoice").first()
+    if record is not None and sub.timing == Subscription.ARREARS:
+        raise InvalidState(f"The period of {sub} containing {day.isoformat()} was already invoiced in arrears.")
+    return cycle, record
+
+
+def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan):
+    """The recurring charge billed for an item over a cycle (recomputed exactly as the run computed it)."""
+    catalog = Catalog(sub.organization)
+    model, _ = catalog.model_at(item.price, sub.pk, cycle.period.start)
+    start = max(item.starts_on, cycle.period.start)
+    end = min(item.ends_on or cycle.period.end, cycle.period.end)
+    if end <= start:
+        return model, None, None
+    part = Period(start, end)
+    paused = sum(p.period.overlap_days(part) for p in plan.pauses)
+    return model, part, fixed_charge(model, item.quantity, sub.currency, whole=cycle.whole, part=part,
+                                     paused_days=paused)
+
+
+def _label(price: Price) -> str:
+    return f"{price.product.name} ({price.nickname})" if price.nickname else price.product.name
+
+
+def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: str,
+            as_of: date) -> Invoice | None:
+    lines = [line for line in lines if line.unit_price > 0]
+    if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
+        return None
+    return invoicing.create_credit_note(org, record.invoice_id, reason=reason, lines=lines, issue_date=as_of)
+
+
+def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str,
+             explanation: str, period: Period, as_of: date) -> PendingCharge | None:
+    if amount <= 0:
+        return None
+    product = price.product
+    return PendingCharge.objects.create(
+        organization=org, customer=sub.customer, subscription=sub, currency=sub.currency, description=description,
+        amount_minor=to_minor(amount, sub.currency), unit=product.unit, tax_category=product.tax_category,
+        tax_rate=product.tax_rate, tax_exemption_reason=product.tax_exemption_reason, period_start=period.start,
+        period_end=period.last_day, explanation=explanation, created_on=as_of,
+    )
+
+
+def _credit_line(price: Price, amount: Decimal, period: Period, description: str, explanation: str):
+    product = price.product
+    return invoicing.LineData(
+        description=description[:500], quantity=Decimal(1), unit_price=amount, unit=product.unit,
+        tax_category=product.tax_category, tax_rate=product.tax_rate,
+        tax_exemption_reason=product.tax_exemption_reason, period_start=period.start, period_end=period.last_day,
+        explanation=explanation,
+    )
+
+
+@transaction.atomic
+def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
+                quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
+    """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
+
+    The current item ends on ``on`` and a new one starts then, so every period is billed exactly
+    for the days each applied. Returns the new item.
+    """
+    sub = _locked(org, subscription)
+    item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
+    if item is None:
+        raise NotFound(f"Item {item_id} is not an item of {sub}.")
+    if quantity is None and price is None:
+        raise ValidationError("Give a new quantity, a new price, or both.")
+    new_price = price or item.price
+    _own(org, new_price, "Price")
+    _check_price_currency(new_price, sub.customer, sub.contract)
+    if (new_price.quantity_source == Price.SOURCE_QUANTITY) != (item.price.quantity_source == Price.SOURCE_QUANTITY):
+        raise ValidationError("A recurring price can only be changed for another recurring price (and a metered "
+                              "one for another metered one); add and remove items instead.")
+    new_quantity = _quantity(item.quantity if quantity is None else quantity, new_price)
+    _check_item_date(sub, item, on)
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    new_item = SubscriptionItem(organization=org, subscription=sub, price=new_price, quantity=new_quantity,
+                                starts_on=on, ends_on=item.ends_on)
+    if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        _, part, old = _item_charge(sub, item, cycle, plan)
+        if part is not None and part.start <= on < part.end:
+            catalog = Catalog(org)
+            new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start)
+            new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=part,
+                               paused_days=sum(p.period.overlap_days(part) for p in plan.pauses))
+            split = change_proration(old.amount, new.amount, sub.currency, part, on)
+            rest = Period(on, part.end)
+            what = (f"{_label(item.price)} × {plain_quantity(item.quantity):f} → {_label(new_price)} × "
+                    f"{plain_quantity(new_quantity):f} from {format_date(on)}")
+            explanation = (f"Remaining {format_date(on)}–{format_date(rest.last_day)} at the new price "
+                           f"{split.charge_for_remaining_new} − unused part of the period already invoiced "
+                           f"({record.invoice.number}) {split.credit_for_unused_old} = {split.net}.")
+            if split.net > 0:
+                _pending(org, sub, new_price, split.net, f"Change: {what}, {domain_usage.format_period(rest)}",
+                         explanation, rest, as_of)
+            elif split.net < 0:
+                _credit(org, record, [_credit_line(item.price, -split.net, rest,
+                                                   f"Change: {what}, {domain_usage.format_period(rest)}",
+                                                   explanation)], f"Plan change of {sub}: {what}.", as_of)
+    item.ends_on = on
+    item.save(update_fields=["ends_on"])
+    if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:
+        new_item.save()
+    _refresh_cursor(sub)
+    return new_item
+
+
+def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date) -> None:
+    if on < sub.start_date:
+        raise InvalidSchedule(f"{on.isoformat()} is before {sub} starts ({sub.start_date.isoformat()}).")
+    if sub.end_date is not None and on >= sub.end_date:
+        raise InvalidSchedule(f"{sub} ends on {sub.end_date.isoformat()}; nothing can change after that.")
+    if item is not None:
+        if on < item.starts_on:
+            raise InvalidSchedule(f"The item starts on {item.starts_on.isoformat()}; it cannot change before.")
+        if item.ends_on is not None and on >= item.ends_on:
+            raise InvalidSchedule(f"The item already ended on {item.ends_on.isoformat()}.")
+
+
+@transaction.atomic
+def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
+             on: date, as_of: date) -> SubscriptionItem:
+    """Add a price from ``on`` (an add-on). In an invoiced advance period, its prorated rest waits for the next invoice."""
+    sub = _locked(org, subscription)
+    _own(org, price, "Price")
+    _check_price_currency(price, sub.customer, sub.contract)
+    qty = _quantity(quantity, price)
+    _check_item_date(sub, None, on)
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    item = SubscriptionItem.objects.create(organization=org, subscription=sub, price=price, quantity=qty,
+                                           starts_on=on)
+    item.price = Price.objects.select_related("product").get(pk=price.pk)
+    if record is not None and record.invoice is not None and price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        _, part, charge = _item_charge(sub, item, cycle, _plan(sub))
+        if part is not None and charge is not None:
+            _pending(org, sub, item.price, charge.amount,
+                     f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
+                     charge.explanation, part, as_of)
+    _refresh_cursor(sub)
+    return item
+
+
+@transaction.atomic
+def remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date) -> None:
+    """End an item on ``on``; the unused part of an invoiced advance period is credited."""
+    sub = _locked(org, subscription)
+    item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
+    if item is None:
+        raise NotFound(f"Item {item_id} is not an item of {sub}.")
+    _check_item_date(sub, item, on)
+    if not SubscriptionItem.objects.filter(subscription=sub).exclude(pk=item.pk).filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gt=on)).exists():
+        raise InvalidState(f"{item.price.code} is the last item of {sub}: cancel the subscription instead.")
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        _, part, charge = _item_charge(sub, item, cycle, plan)
+        if part is not None and part.start <= on < part.end:
+            credit = cancellation_credit(charge.amount, sub.currency, part, on)
+            rest = Period(on, part.end)
+            _credit(org, record, [_credit_line(
+                item.price, credit, rest, f"Removed: {_label(item.price)}, {domain_usage.format_period(rest)}",
+                f"Unused {rest.days} of {part.days} invoiced days: {charge.amount} − used part = {credit}.")],
+                f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
+    item.ends_on = on
+    item.save(update_fields=["ends_on"])
+    _refresh_cursor(sub)
+
+
+@transaction.atomic
+def cancel_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date,
+                        at_period_end: bool = True, reason: str = "") -> Subscription:
+    """Cancel at the end of the period containing ``on``, or immediately on ``on`` with a prorated credit note.
+
+    Immediately, the unused days of a period invoiced in advance are credited against that invoice;
+    usage up to ``on`` is still billed (on the next run).
+    """
+    sub = _locked(org, subscription)
+    if sub.status != Subscription.ACTIVE:
+        raise InvalidState(f"{sub} is already {sub.get_status_display().lower()}.")
+    plan = _plan(sub)
+    new_end = plan.schedule().cancel(on, at_period_end=at_period_end).end
+    if not at_period_end:
+        cycle, record = _billed_cycle(sub, plan, on)
+        if record is not None and record.invoice is not None and cycle is not None:
+            lines = []
+            for item in sub.items.select_related("price__product"):
+                if item.price.quantity_source != Price.SOURCE_QUANTITY:
+                    continue
+                _, part, charge = _item_charge(sub, item, cycle, plan)
+                if part is None or not part.start <= on < part.end:
+                    continue
+                credit = cancellation_credit(charge.amount, sub.currency, part, on)
+                rest = Period(on, part.end)
+                lines.append(_credit_line(
+                    item.price, credit, rest, f"Cancelled: {_label(item.price)}, {domain_usage.format_period(rest)}",
+                    f"Unused {rest.days} of {part.days} invoiced days: {charge.amount} − used part = {credit}."))
+            _credit(org, record, lines, f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."),
+                    as_of)
+    sub.end_date = new_end
+    sub.status = Subscription.CANCELED
+    sub.cancel_at_period_end = at_period_end
+    sub.canceled_on = as_of
+    _refresh_cursor(sub)
+    return sub
+
+
+@transaction.atomic
+def pause_subscription(org: Organization, subscription: Subscription, *, starts_on: date, as_of: date,
+                       resumes_on: date | None = None, reason: str = "") -> SubscriptionPause:
+    """Pause recurring charges from ``starts_on`` (until ``resumes_on``, or until resumed).
+
+    Paused days of a period already invoiced in advance are credited at once.
+    """
+    sub = _locked(org, subscription)
+    if sub.status != Subscription.ACTIVE:
+        raise InvalidState(f"{sub} is {sub.get_status_display().lower()}: it cannot be paused.")
+    if resumes_on is not None and resumes_on <= starts_on:
+        raise InvalidSchedule("A pause must resume after it starts.")
+    _check_item_date(sub, None, starts_on)
+    for other in sub.pauses.all():
+        if starts_on < (other.resumes_on or date.max) and other.starts_on < (resumes_on or date.max):
+            raise InvalidState(f"{sub} is already paused from {other.starts_on.isoformat()}"
+                               + (f" to {other.resumes_on.isoformat()}." if other.resumes_on else " (open)."))
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, starts_on)
+    pause = SubscriptionPause.objects.create(organization=org, subscription=sub, starts_on=starts_on,
+                                             resumes_on=resumes_on, reason=reason)
+    if record is not None and record.invoice is not None and cycle is not None:
+        paused = Period(starts_on, min(resumes_on or cycle.period.end, cycle.period.end))
+        _settle_days(org, sub, cycle, record, plan, paused, as_of, credit=True,
+                     why=f"paused from {format_date(starts_on)}")
+    _refresh_cursor(sub)
+    return pause
+
+
+@transaction.atomic
+def resume_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date) -> SubscriptionPause:
+    """End the open pause on ``on``. Days of an invoiced period that were credited for the pause are charged back."""
+    sub = _locked(org, subscription)
+    pause = sub.pauses.filter(Q(resumes_on__isnull=True) | Q(resumes_on__gt=on), starts_on__lte=on).first()
+    if pause is None:
+        raise InvalidState(f"{sub} is not paused on {on.isoformat()}.")
+    if on <= pause.starts_on:
+        raise InvalidSchedule("A pause must resume after it starts.")
+    plan = _plan(sub)
+    old_resume = pause.resumes_on
+    cycle, record = _billed_cycle(sub, plan, on)
+    if record is not None and record.invoice is not None and cycle is not None:
+        back = Period(on, min(old_resume or cycle.period.end, cycle.period.end))
+        _settle_days(org, sub, cycle, record, plan, back, as_of, credit=False,
+                     why=f"resumed on {format_date(on)}")
+    pause.resumes_on = on
+    pause.save(update_fields=["resumes_on"])
+    _refresh_cursor(sub)
+    return pause
+
+
+def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: BillingRecord,
+                 plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: str) -> None:
+    """Credit (or charge back) the recurring charges of ``days`` inside an invoiced cycle."""
+    lines = []
+    for item in sub.items.select_related("price__product"):
+        if item.price.quantity_source != Price.SOURCE_QUANTITY:
+            continue
+        model, part, charge = _item_charge(sub, item, cycle, plan)
+        if part is None:
+            continue
+        start, end = max(part.start, days.start), min(part.end, days.end)
+        if end <= start:
+            continue
+        span = Period(start, end)
+        amount = prorate(charge.full.amount, sub.currency, span, cycle.whole)
+        description = f"{'Paused' if credit else 'Resumed'}: {_label(item.price)}, {domain_usage.format_period(span)}"
+        explanation = f"{span.days} of {cycle.whole.days} days ({why}): {charge.full.amount} × {span.days}/" \
+                      f"{cycle.whole.days} = {amount}."
+        if credit:
+            lines.append(_credit_line(item.price, amount, span, description, explanation))
+        else:
+            _pending(org, sub, item.price, amount, description, explanation, span, as_of)
+    if credit:
+        _credit(org, record, lines, f"{sub} {why}.", as_of)
+
+
+# --- retainers -------------------------------------------------------------------------------------------
+@transaction.atomic
+def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decimal | str, threshold: Decimal | str,
+                   as_of: date, initial_amount: Decimal | str | None = None) -> RetainerAgreement:
+    """Put a contract on a retainer and invoice its first funding (``initial_amount``, default the top-up)."""
+    _own(org, contract, "Contract")
+    if RetainerAgreement.objects.filter(contract=contract).exists():
+        raise InvalidState(f"Contract {contract.reference} already has a retainer.")
+    currency = contract.currency
+    topup = round_money(to_decimal(topup_amount), currency)
+    limit = round_money(to_decimal(threshold), currency)
+    first = round_money(to_decimal(initial_amount if initial_amount is not None else topup_amount), currency)
+    if topup <= 0 or first <= 0 or limit < 0:
+        raise ValidationError("A retainer needs a positive top-up amount and a threshold of 0 or more.")
+    retainer = RetainerAgreement.objects.create(
+        organization=org, customer=contract.customer, contract=contract, currency=currency,
+        topup_minor=to_minor(topup, currency), threshold_minor=to_minor(limit, currency), created_on=as_of)
+    line = invoicing.LineData(
+        description=f"Retainer — contract {contract.reference}", quantity=Decimal(1), unit_price=first,
+        tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
+        explanation=f"Prepaid balance of {first} {currency}, drawn down by recurring and usage charges.",
+    )
+    draft = invoicing.create_draft(org, contract.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
+                                   notes="Retainer: once paid, this amount is drawn down by your recurring and "
+                                         "usage charges.")
+    invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
+    PrepaidFunding.objects.create(organization=org, customer=contract.customer, contract=contract,
+                                  kind=PrepaidFunding.RETAINER, invoice=invoice, currency=currency,
+                                  amount_minor=invoice.total_minor, created_on=as_of)
+    return retainer
+
+
+@dataclass(frozen=True)
+class RetainerBalance:
+    """A customer's retainer position in one currency (major units)."""
+
+    currency: str
+    #: Paid retainer invoices.
+    funded: Decimal
+    #: Drawn down on invoices.
+    drawn: Decimal
+    #: funded − drawn: what is left to draw.
+    balance: Decimal
+    #: Retainer invoices issued and not paid yet (they count once paid).
+    awaiting_payment: Decimal
+
+
+def retainer_balance(customer: Customer, currency: str | None = None) -> RetainerBalance:
+    """The retainer balance of a customer (all their retainer contracts in ``currency``; default theirs)."""
+    currency = currency or customer.currency
+    fundings = PrepaidFunding.objects.filter(customer=customer, kind=PrepaidFunding.RETAINER, currency=currency)
+    funded = fundings.filter(invoice__status=Invoice.PAID).aggregate(s=Sum("invoice__total_minor"))["s"] or 0
+    waiting = fundings.filter(invoice__status__in=Invoice.OPEN_STATUSES).aggregate(
+        s=Sum("invoice__total_minor"))["s"] or 0
+    drawn = PrepaidDrawdown.objects.filter(customer=customer, kind=PrepaidFunding.RETAINER,
+                                           currency=currency).aggregate(s=Sum("amount_minor"))["s"] or 0
+    return RetainerBalance(currency, from_minor(funded, currency), from_minor(drawn, currency),
+                           from_minor(funded - drawn, currency), from_minor(waiting, currency))
+
+
+# --- price changes -----------------------------------------------------------------------------------------
+@transaction.atomic
+def schedule_price_change(org: Organization, price: Price, *, effective_date: date,
+                          new_model_config: Mapping[str, Any], justification: str, as_of: date,
+                          notice_days: int = 30, subscription: Subscription | None = None) -> PriceChange:
+    """Change a price (for every subscription on it, or one) from ``effective_date``, and queue the notices.
+
+    Each affected customer gets one :class:`~duly.billing.models.PriceChangeNotice`, to be sent
+    ``notice_days`` before the change; a change scheduled with less notice is refused. A period is
+    billed at the price in force on its first day, so the first period at the new price is the
+    first one starting on or after ``effective_date`` (the notice names it).
+    """
+    _own(org, price, "Price")
+    if subscription is not None:
+        _own(org, subscription, "Subscription")
+        if not subscription.items.filter(price=price).exists():
+            raise ValidationError(f"{subscription} has no item on price {price.code}.")
+    if not justification or not justification.strip():
+        raise ValidationError("Explain the price change: the justification (what improved, why) is shown to "
+                              "every customer.")
+    if isinstance(notice_days, bool) or not isinstance(notice_days, int) or notice_days < 0:
+        raise ValidationError(f"The notice period is a number of days ≥ 0, got {notice_days!r}.")
+    lead = (effective_date - as_of).days
+    if lead < notice_days:
+        raise NoticePeriodTooShort(
+            f"A price change effective {effective_date.isoformat()} needs {notice_days} days' notice, so it must "
+            f"be scheduled by {(effective_date - timedelta(days=notice_days)).isoformat()}; the earliest date "
+            f"possible today is {(as_of + timedelta(days=notice_days)).isoformat()}.",
+            effective_date=effective_date.isoformat(), notice_days=notice_days)
+    config = validate_price_config(new_model_config)
+    change = PriceChange.objects.create(
+        organization=org, price=price, subscription=subscription, effective_date=effective_date,
+        new_model_config=config, justification=justification.strip(), notice_days=notice_days, scheduled_on=as_of)
+    catalog = Catalog(org)
+    subs = Subscription.objects.filter(organization=org, items__price=price).filter(
+        Q(items__ends_on__isnull=True) | Q(items__ends_on__gt=effective_date)).filter(
+        Q(end_date__isnull=True) | Q(end_date__gt=effective_date)).exclude(status=Subscription.ENDED).distinct()
+    if subscription is not None:
+        subs = subs.filter(pk=subscription.pk)
+    by_customer: dict[int, list[Subscription]] = {}
+    for sub in subs.select_related("customer").prefetch_related("items__price", "pauses"):
+        by_customer.setdefault(sub.customer_id, []).append(sub)
+    label = _label(Price.objects.select_related("product").get(pk=price.pk))
+    notices = []
+    for customer_subs in by_customer.values():
+        customer = customer_subs[0].customer
+        sub = customer_subs[0]
+        old = describe_model(catalog.model(price, catalog.change_at(price, sub.pk, effective_date - timedelta(days=1))),
+                             price.currency)
+        new = describe_model(pricing.model_from_config(config), price.currency)
+        firsts = []
+        for s in customer_subs:
+            cycle = next((c for c in _plan(s).schedule().cycles(until=effective_date + timedelta(days=800))
+                          if c.period.start >= effective_date), None)
+            if cycle is not None:
+                firsts.append(cycle.period)
+        first = f" Your first period at the new price: {domain_usage.format_period(min(firsts))}." if firsts else ""
+        notices.append(PriceChangeNotice(
+            organization=org, price_change=change, customer=customer,
+            send_on=max(as_of, effective_date - timedelta(days=notice_days)),
+            subject=f"Price change for {label} from {format_date(effective_date)}",
+            body=(f"Dear {customer.name},\n\nFrom {format_date(effective_date)}, the price of {label} changes "
+                  f"from {old} to {new}.{first}\n\nWhy: {change.justification}\n"),
+        ))
+    PriceChangeNotice.objects.bulk_create(notices, ignore_conflicts=True)
+    return change
+
+
+def pending_price_notices(org: Organization, as_of: date) -> list[PriceChangeNotice]:
+    """Price-change notices queued and due to be sent by ``as_of`` (for the messaging outbox)."""
+    return list(PriceChangeNotice.objects.filter(organization=org, status=PriceChangeNotice.QUEUED,
+                                                 send_on__lte=as_of)
+                .select_related("customer", "price_change", "price_change__price").order_by("send_on", "id"))
+
+
+@transaction.atomic
+def mark_price_notice_sent(org: Organization, notice_id: int, *, sent_at: datetime) -> PriceChangeNotice:
+    """Record that a notice was delivered (idempotent)."""
+    notice = PriceChangeNotice.objects.select_for_update().filter(organization=org, pk=notice_id).first()
+    if notice is None:
+        raise NotFound(f"Price-change notice {notice_id} not found in {org.name}.")
+    if notice.status == PriceChangeNotice.QUEUED:
+        notice.status, notice.sent_at = PriceChangeNotice.SENT, sent_at
+        notice.save(update_fields=["status", "sent_at"])
+    return notice
