@@ -143,4 +143,6 @@ LOGGING = {
 # Jobs of the in-process scheduler (`duly serve`); each is `fn(now)` calling an idempotent service.
 DULY_SCHEDULED_JOBS = [
     "duly.collections.tasks.scheduled_late_fees",
+    "duly.collections.tasks.scheduled_collect",
+    "duly.messaging.tasks.scheduled_deliver",
 ]

@@ -1,16 +1,307 @@
-from django.contrib import admin
+"""Back office for collections: policies (with their steps), the worklist and a page per customer,
+the queue of queries with its SLA, promises, tasks, and what was sent. Every write goes through
+:mod:`duly.collections.services`."""
 
-from duly.customers.tenancy import OrgScopedAdmin
+from __future__ import annotations
 
-from .models import LateFee
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from duly.customers.models import Customer
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, user_organizations
+from duly.invoicing.models import Invoice
+
+from . import services
+from .models import (
+    CollectionRun,
+    CollectionsSettings,
+    CustomerProfile,
+    Dispute,
+    Greeting,
+    LateFee,
+    Policy,
+    PromiseToPay,
+    Reminder,
+    SegmentRule,
+    SpecialDate,
+    Step,
+    Task,
+)
+
+
+class _ReadOnly:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(LateFee)
-class LateFeeAdmin(OrgScopedAdmin):
+class LateFeeAdmin(_ReadOnly, OrgScopedAdmin):
     list_display = ("invoice", "level", "kind", "amount_minor", "currency", "days_late", "assessed_on", "fee_invoice")
     list_filter = ("kind", "currency", "assessed_on")
     search_fields = ("invoice__number", "invoice__customer__name")
-    readonly_fields = [f.name for f in LateFee._meta.fields]
 
-    def has_add_permission(self, request):
+
+# --- policies ------------------------------------------------------------------------------------
+class StepInline(OrgScopedInline):
+    model = Step
+    extra = 0
+    fields = ("order", "code", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions")
+
+
+@admin.register(Policy)
+class PolicyAdmin(OrgScopedAdmin):
+    list_display = ("code", "name", "max_per_window", "window_days", "min_gap_hours", "restore_days", "step_list")
+    inlines = [StepInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("steps")
+
+    @admin.display(description="steps")
+    def step_list(self, obj):
+        return " → ".join(f"{s.code} ({s.offset_days:+d})" for s in obj.steps.all())
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if self.run_service(request, services.save_policy_from_admin, form.instance) is not None:
+            self.message_user(request, f"Policy {form.instance.code} checked: its steps are valid.")
+
+
+@admin.register(CollectionsSettings)
+class CollectionsSettingsAdmin(OrgScopedAdmin):
+    list_display = ("organization", "gentle_below", "firm_above", "send_window_start", "send_window_end",
+                    "dispute_sla_business_days", "greetings_enabled")
+
+
+@admin.register(SegmentRule)
+class SegmentRuleAdmin(OrgScopedAdmin):
+    list_display = ("segment", "policy", "default_hour")
+
+
+@admin.register(SpecialDate)
+class SpecialDateAdmin(OrgScopedAdmin):
+    list_display = ("customer", "label", "date")
+    autocomplete_fields = ("customer",)
+
+
+# --- the worklist and the page per customer -------------------------------------------------------------
+class PromiseForm(forms.Form):
+    promised_date = forms.DateField(help_text="YYYY-MM-DD")
+    amount = forms.DecimalField(min_value=0, decimal_places=3)
+    invoices = forms.ModelMultipleChoiceField(queryset=Invoice.objects.none(), required=False,
+                                              help_text="Default: the overdue invoices")
+    note = forms.CharField(required=False)
+
+
+class QueryForm(forms.Form):
+    invoice = forms.ModelChoiceField(queryset=Invoice.objects.none())
+    question = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    opened_by = forms.ChoiceField(choices=Dispute.BY_CHOICES, initial="staff")
+
+
+class PolicyForm(forms.Form):
+    policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False,
+                                    help_text="Empty: chosen by segment or by the tone rule")
+
+
+@admin.register(CustomerProfile)
+class CustomerProfileAdmin(OrgScopedAdmin):
+    list_display = ("customer", "policy", "risk_level", "customer_status", "suspended_at", "terminated_at",
+                    "restore_deadline", "page")
+    list_filter = ("policy", "customer__status")
+    search_fields = ("customer__name", "customer__code")
+    autocomplete_fields = ("customer",)
+    readonly_fields = ("suspended_at", "terminated_at", "restore_deadline", "status_reason")
+
+    @admin.display(description="status")
+    def customer_status(self, obj):
+        return obj.customer.status
+
+    @admin.display(description="collections page")
+    def page(self, obj):
+        return format_html('<a href="{}">open</a>', reverse("admin:collections_customer_page", args=[obj.customer_id]))
+
+    def get_urls(self):
+        return [
+            path("worklist/", self.admin_site.admin_view(self.worklist_view), name="collections_worklist"),
+            path("customer/<int:customer_id>/", self.admin_site.admin_view(self.customer_view),
+                 name="collections_customer_page"),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "worklist_url": reverse("admin:collections_worklist")}
+        return super().changelist_view(request, extra_context)
+
+    def worklist_view(self, request):
+        from .worklist import worklist
+
+        rows = []
+        now = timezone.now()
+        for org in user_organizations(request.user):
+            for row in worklist(org, as_of=now):
+                rows.append((row, row.as_dict(), reverse("admin:collections_customer_page", args=[row.customer_id])))
+        return TemplateResponse(request, "admin/collections/worklist.html", {
+            **self.admin_site.each_context(request), "title": "Collections worklist", "rows": rows,
+            "opts": self.model._meta,
+        })
+
+    def customer_view(self, request, customer_id):
+        from .worklist import promises_of, worklist
+
+        customer = get_object_or_404(Customer.objects.filter(organization__in=user_organizations(request.user)),
+                                     pk=customer_id)
+        org = customer.organization
+        now = timezone.now()
+        open_invoices = Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES)
+        promise_form = PromiseForm(prefix="promise")
+        query_form = QueryForm(prefix="query")
+        policy_form = PolicyForm(prefix="policy")
+        if request.method == "POST":
+            done = self._customer_post(request, org, customer, open_invoices, now)
+            if done:
+                return HttpResponseRedirect(request.path)
+            promise_form = PromiseForm(request.POST, prefix="promise") if "promise" in request.POST else promise_form
+            query_form = QueryForm(request.POST, prefix="query") if "query" in request.POST else query_form
+        promise_form.fields["invoices"].queryset = open_invoices
+        query_form.fields["invoice"].queryset = Invoice.objects.filter(customer=customer).exclude(
+            status__in=(Invoice.DRAFT, Invoice.VOID))
+        policy_form.fields["policy"].queryset = Policy.objects.filter(organization=org)
+        rows = worklist(org, as_of=now, customer_ids=[customer.pk], only_attention=False)
+        return TemplateResponse(request, "admin/collections/customer.html", {
+            **self.admin_site.each_context(request), "title": f"Collections: {customer.name}", "customer": customer,
+            "row": rows[0] if rows else None, "summary": rows[0].as_dict() if rows else None,
+            "open_invoices": open_invoices.order_by("due_date"),
+            "reminders": Reminder.objects.filter(customer=customer).select_related("message")[:30],
+            "disputes": [(d, d.answered_late(now.date())) for d in Dispute.objects.filter(customer=customer)
+                         .select_related("invoice")],
+            "promises": [(p, services.promise_state(p, now.date())) for p in promises_of(org, customer.pk)],
+            "tasks": Task.objects.filter(customer=customer, done_at__isnull=True),
+            "promise_form": promise_form, "query_form": query_form, "policy_form": policy_form,
+            "opts": self.model._meta,
+        })
+
+    def _customer_post(self, request, org, customer, open_invoices, now) -> bool:
+        if "promise" in request.POST:
+            form = PromiseForm(request.POST, prefix="promise")
+            form.fields["invoices"].queryset = open_invoices
+            if form.is_valid():
+                d = form.cleaned_data
+                return self.run_service(
+                    request, services.record_promise, org, customer, promised_date=d["promised_date"],
+                    amount=d["amount"], invoice_ids=[i.pk for i in d["invoices"]] or None, note=d["note"], now=now,
+                    success="Promise to pay recorded: reminders for its invoices pause until the date.",
+                ) is not None
+        elif "query" in request.POST:
+            form = QueryForm(request.POST, prefix="query")
+            form.fields["invoice"].queryset = Invoice.objects.filter(customer=customer)
+            if form.is_valid():
+                d = form.cleaned_data
+                return self.run_service(
+                    request, services.open_dispute, org, d["invoice"].pk, question=d["question"],
+                    opened_by=d["opened_by"], user=request.user, now=now,
+                    success="Query opened: follow-ups for that invoice pause.",
+                ) is not None
+        elif "policy" in request.POST:
+            form = PolicyForm(request.POST, prefix="policy")
+            form.fields["policy"].queryset = Policy.objects.filter(organization=org)
+            if form.is_valid():
+                chosen = form.cleaned_data["policy"]
+                return self.run_service(request, services.assign_policy, org, customer,
+                                        chosen.code if chosen else None, success="Policy saved.") is not None
         return False
+
+
+# --- queries (disputes) ----------------------------------------------------------------------------
+class ResolveForm(forms.Form):
+    answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    credit_note = forms.BooleanField(required=False, help_text="Also issue a credit note for the whole invoice")
+
+
+@admin.register(Dispute)
+class DisputeAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("invoice", "customer", "opened_at", "opened_by", "sla", "status", "answered_at", "resolve")
+    list_filter = ("status", "opened_by")
+    search_fields = ("invoice__number", "customer__name", "question")
+
+    @admin.display(description="answer by", ordering="sla_due_on")
+    def sla(self, obj):
+        if obj.answered_late(timezone.now().date()):
+            return format_html('<strong style="color:#ba2121">{} (late)</strong>', obj.sla_due_on)
+        return obj.sla_due_on
+
+    @admin.display(description="")
+    def resolve(self, obj):
+        if obj.status != Dispute.OPEN:
+            return "—"
+        return format_html('<a href="{}">answer</a>', reverse("admin:collections_dispute_resolve", args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
+                     name="collections_dispute_resolve")] + super().get_urls()
+
+    def resolve_view(self, request, pk):
+        dispute = get_object_or_404(self.get_queryset(request), pk=pk)
+        form = ResolveForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            done = self.run_service(
+                request, services.resolve_dispute, dispute.organization, dispute.pk,
+                answer=form.cleaned_data["answer"], credit_note=form.cleaned_data["credit_note"],
+                user=request.user, now=timezone.now(), success="Answered; the customer is notified.",
+            )
+            if done is not None:
+                return HttpResponseRedirect(reverse("admin:collections_dispute_changelist"))
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request), "title": f"Answer the query on {dispute.invoice}",
+            "form": form, "objects": [dispute], "opts": self.model._meta,
+        })
+
+
+@admin.register(PromiseToPay)
+class PromiseToPayAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("customer", "promised_date", "amount_minor", "currency", "created_at", "state")
+
+    @admin.display(description="state")
+    def state(self, obj):
+        return services.promise_state(obj, timezone.now().date())
+
+
+@admin.register(Task)
+class TaskAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("kind", "customer", "description", "due_at", "done_at")
+    list_filter = ("kind", ("done_at", admin.EmptyFieldListFilter))
+    actions = ["mark_done"]
+
+    @admin.action(description="Mark selected tasks done")
+    def mark_done(self, request, queryset):
+        for task in queryset:
+            self.run_service(request, services.complete_task, task.organization, task.pk, now=timezone.now())
+        self.message_user(request, "Done.", messages.SUCCESS)
+
+
+@admin.register(Reminder)
+class ReminderAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("sent_at", "customer", "policy_code", "step_code", "channel", "tone", "action_list", "message")
+    list_filter = ("policy_code", "step_code", "channel", "tone")
+    search_fields = ("customer__name", "customer__code", "reason")
+
+    @admin.display(description="actions")
+    def action_list(self, obj):
+        return ", ".join(obj.actions) or "—"
+
+
+@admin.register(Greeting)
+class GreetingAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("sent_at", "customer", "contact", "kind", "message")
+
+
+@admin.register(CollectionRun)
+class CollectionRunAdmin(_ReadOnly, OrgScopedAdmin):
+    list_display = ("as_of", "started_at", "finished_at", "counts")

@@ -1,14 +1,38 @@
-"""duly fees assess."""
+"""duly collect, duly fees assess, duly collections worklist|policy|promise|dispute|assign."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli import DATE, DATETIME, current_org, handle_errors, org_option
 
 
+def _now():
+    from django.utils import timezone
+
+    return timezone.now()
+
+
+def _customer(org, code: str):
+    from duly.customers.models import Customer
+    from duly.domain.errors import NotFound
+
+    customer = Customer.objects.filter(organization=org, code=code).first()
+    if customer is None:
+        raise NotFound(f"No customer with the code {code!r}.")
+    return customer
+
+
+def _invoice(org, number: str):
+    from duly.invoicing.services import get_invoice_by_number
+
+    return get_invoice_by_number(org, number)
+
+
+# --- duly fees -------------------------------------------------------------------------------------
 @click.group()
 def fees():
     """Late fees and interest."""
@@ -34,4 +58,196 @@ def assess(org_slug, as_of, fmt):
         click.echo(f"  skipped {invoice}: {reason}")
 
 
-COMMANDS = [fees]
+# --- duly collect ----------------------------------------------------------------------------------
+@click.command()
+@org_option
+@click.option("--as-of", "as_of", type=DATETIME, required=True,
+              help="Evaluate as of this instant (YYYY-MM-DDTHH:MM[+ZZ:ZZ]; UTC when no offset)")
+@click.option("--dry-run", is_flag=True, help="List what would be done, with the reasons; write nothing")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--all", "show_all", is_flag=True, help="Text output: also list skipped and deferred steps")
+@handle_errors
+def collect(org_slug, as_of, dry_run, fmt, show_all):
+    """Run collections: reminders, late fees, suspensions, terminations, greetings, price notices.
+
+    Idempotent and crash-safe: run it as often as you like; a step is done once per customer and
+    invoice set. Messages go to the outbox; `duly outbox deliver` (or `duly serve`) sends them.
+    """
+    from duly.collections.services import collect as run
+
+    result = run(current_org(org_slug), as_of=as_of, dry_run=dry_run)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    click.echo(result.summary())
+    for planned in result.planned:
+        a = planned.action
+        if a.kind != "send" and not show_all:
+            continue
+        when = f" at {a.scheduled_for.isoformat()}" if a.kind == "defer" and a.scheduled_for else ""
+        extra = f" +{','.join(a.actions)}" if a.actions else ""
+        outcome = f" [{planned.outcome}]" if planned.outcome else ""
+        click.echo(f"  {a.kind:5} {planned.customer_code}: {a.step_code} ({a.channel}{extra}){when}{outcome}")
+        click.echo(f"        {a.reason}")
+        if a.fallback_reason:
+            click.echo(f"        fallback: {a.fallback_reason}")
+    for line in result.greetings:
+        click.echo(f"  greeting {line}")
+    for line in result.notices:
+        click.echo(f"  price notice {line}")
+    for code, error in result.errors:
+        click.echo(f"  error {code}: {error}", err=True)
+
+
+# --- duly collections ------------------------------------------------------------------------------
+@click.group()
+def collections():
+    """Worklist, dunning policies, promises to pay and queries."""
+
+
+@collections.command("worklist")
+@org_option
+@click.option("--as-of", "as_of", type=DATETIME, default=None, help="Default: now")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def worklist_cmd(org_slug, as_of, fmt):
+    """Per customer: overdue, last contact, next planned action and when, open queries and promises."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from duly.collections.worklist import worklist
+
+    rows = worklist(current_org(org_slug), as_of=as_of or _now())
+    if fmt == "json":
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
+        return
+    table = Table("Customer", "Status", "Overdue", "Days", "Last contact", "Next step", "When", "Queries",
+                  "Promises", "Policy")
+    for r in rows:
+        d = r.as_dict()
+        table.add_row(
+            f"{r.code} {r.name}", r.status, r.overdue_text, str(d["oldest_days_overdue"] or ""),
+            (d["last_contact"] or "")[:16], d["next_step"] or "", (d["next_step_at"] or "")[:16],
+            ", ".join(d["open_disputes"]) + (f" ({r.late_queries} late)" if r.late_queries else ""),
+            "; ".join(f"{p['amount']} by {p['promised_date']}" for p in d["promises"]), r.policy,
+        )
+    Console().print(table)
+
+
+@collections.group("policy")
+def policy():
+    """Export and import dunning policies as YAML."""
+
+
+@policy.command("export")
+@org_option
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@handle_errors
+def policy_export(org_slug, file):
+    """Write the policies as YAML to FILE (or standard output)."""
+    from duly.collections.services import export_policies
+
+    text = export_policies(current_org(org_slug))
+    if file is None:
+        click.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {file}.")
+
+
+@policy.command("import")
+@org_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@handle_errors
+def policy_import(org_slug, file):
+    """Create or replace the policies in FILE (validated first: a bad file changes nothing)."""
+    from duly.collections.services import import_policies
+
+    rows = import_policies(current_org(org_slug), file.read_text(encoding="utf-8"))
+    click.echo(f"Imported {len(rows)} polic{'y' if len(rows) == 1 else 'ies'}: {', '.join(r.code for r in rows)}.")
+
+
+@collections.command("assign")
+@org_option
+@click.argument("customer_code")
+@click.argument("policy_code", required=False)
+@handle_errors
+def assign(org_slug, customer_code, policy_code):
+    """Give CUSTOMER an explicit policy (omit POLICY to go back to segment/tone rules)."""
+    from duly.collections.services import assign_policy
+
+    org = current_org(org_slug)
+    assign_policy(org, _customer(org, customer_code), policy_code)
+    click.echo(f"{customer_code}: {policy_code or 'policy chosen by segment or tone rule'}.")
+
+
+@collections.command("promise")
+@org_option
+@click.argument("customer_code")
+@click.option("--date", "promised_date", type=DATE, required=True, help="Promised payment date")
+@click.option("--amount", required=True, help="Promised amount, e.g. 1200.00")
+@click.option("--invoice", "numbers", multiple=True, help="Invoice number (repeatable; default: overdue ones)")
+@click.option("--note", default="")
+@handle_errors
+def promise(org_slug, customer_code, promised_date, amount, numbers, note):
+    """Record a promise to pay: reminders for its invoices pause until the date."""
+    from duly.collections.services import record_promise
+
+    org = current_org(org_slug)
+    ids = [_invoice(org, n).pk for n in numbers] or None
+    p = record_promise(org, _customer(org, customer_code), promised_date=promised_date, amount=amount,
+                       invoice_ids=ids, note=note, now=_now())
+    click.echo(f"Promise #{p.pk}: {amount} {p.currency} by {promised_date.isoformat()} "
+               f"for {', '.join(i.number for i in p.invoices.all())}.")
+
+
+@collections.group("dispute")
+def dispute():
+    """Queries on invoices (follow-ups pause while one is open)."""
+
+
+@dispute.command("open")
+@org_option
+@click.argument("invoice_number")
+@click.option("--question", required=True)
+@click.option("--by", "opened_by", type=click.Choice(["staff", "customer"]), default="staff", show_default=True)
+@handle_errors
+def dispute_open(org_slug, invoice_number, question, opened_by):
+    """Open a query on an invoice."""
+    from duly.collections.services import open_dispute
+
+    org = current_org(org_slug)
+    d = open_dispute(org, _invoice(org, invoice_number).pk, question=question, opened_by=opened_by, now=_now())
+    click.echo(f"Query #{d.pk} on {invoice_number}: answer by {d.sla_due_on.isoformat()}.")
+
+
+@dispute.command("resolve")
+@org_option
+@click.argument("dispute_id", type=int)
+@click.option("--answer", required=True)
+@click.option("--credit-note", is_flag=True, help="Also credit the whole invoice")
+@handle_errors
+def dispute_resolve(org_slug, dispute_id, answer, credit_note):
+    """Answer a query (the customer is told), optionally with a credit note."""
+    from duly.collections.services import resolve_dispute
+
+    d = resolve_dispute(current_org(org_slug), dispute_id, answer=answer, credit_note=credit_note, now=_now())
+    extra = f"; credit note {d.credit_note.number}" if d.credit_note else ""
+    click.echo(f"Query #{d.pk} answered{extra}.")
+
+
+@collections.command("queries")
+@org_option
+@handle_errors
+def queries(org_slug):
+    """The staff queue of open queries, oldest SLA first (LATE when past the SLA)."""
+    from duly.collections.worklist import open_queries
+
+    now = _now()
+    for d, late in open_queries(current_org(org_slug), today=now.date()):
+        flag = "LATE " if late else ""
+        click.echo(f"{flag}#{d.pk} {d.invoice.number} {d.customer.code} answer by {d.sla_due_on.isoformat()}: "
+                   f"{d.question}")
+
+
+COMMANDS = [fees, collect, collections]

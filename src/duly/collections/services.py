@@ -1,26 +1,74 @@
-"""Late fees and interest, assessed under each invoice's contract.
+"""Collections services: the dunning run, late fees, promises, queries, termination, greetings.
 
-``assess_late_fees`` is idempotent: each fee is charged at most once per (invoice, level) — a unique
-constraint, not luck — so running it twice, or two runs at once, changes nothing the second time.
-Each overdue invoice is handled in its own transaction: a failure on one never half-writes another.
+Every function here is the only code that writes collections state, and owns its transaction.
+
+Late fees
+    ``assess_late_fees`` is idempotent: each fee is charged at most once per (invoice, level) — a
+    unique constraint, not luck — so running it twice, or two runs at once, changes nothing the
+    second time. Each overdue invoice is handled in its own transaction: a failure on one never
+    half-writes another.
+
+The dunning run (:func:`collect`)
+    Customers are gathered in chunks with batch queries (:mod:`duly.collections.snapshots`),
+    evaluated by the pure :func:`duly.domain.dunning.evaluate`, and each ``send`` is carried out in
+    its own transaction: the :class:`~duly.collections.models.Reminder` (unique per customer, step
+    and invoice set), its side effects (late fee, suspension, termination) and its message in the
+    outbox commit together or not at all. A run that crashes is simply run again: what was done is
+    found by its key and not done twice. ``dry_run`` evaluates and reports, and writes nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Sequence
+from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Sum
+from django.utils import timezone
 
-from duly.customers.models import Customer, Organization
-from duly.domain import late_fees
-from duly.domain.errors import DomainError
-from duly.domain.money import from_minor, to_minor
+from duly.customers import services as customers_services
+from duly.customers.models import Contact, Contract, Customer, Organization
+from duly.domain import dunning, late_fees
+from duly.domain.calendar import HolidayCalendar
+from duly.domain.errors import (
+    DisputeAlreadyOpen,
+    DisputeAlreadyResolved,
+    DomainError,
+    InvalidDunningPolicy,
+    InvalidState,
+    NotFound,
+    ValidationError,
+)
+from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
+from duly.messaging.models import Message
+from duly.messaging.services import queue_message, renderer_for
+from duly.payments.models import CreditEntry, Payment
 
-from .models import LateFee
+from . import adapters, snapshots
+from . import messages as msgs
+from . import policies as policies_mod
+from .models import (
+    CollectionRun,
+    CollectionsSettings,
+    CustomerProfile,
+    Dispute,
+    Greeting,
+    LateFee,
+    Policy,
+    PromiseToPay,
+    Reminder,
+    SpecialDate,
+    Step,
+    Task,
+)
+
+log = logging.getLogger("duly.collections")
 
 FEE_TAX_CATEGORY = "O"
 FEE_TAX_REASON = "Late-payment interest and compensation are not subject to VAT"
@@ -137,3 +185,797 @@ def _fee_title(kind: str) -> str:
         "compensation": "Fixed compensation for recovery costs",
         "interest": "Late-payment interest",
     }.get(kind, "Late-payment charge")
+
+
+# =====================================================================================================
+# The dunning run
+# =====================================================================================================
+CHUNK_SIZE = 500
+
+
+@dataclass
+class PlannedAction:
+    """One decision of a run, as reported (dry run included)."""
+
+    customer_id: int
+    customer_code: str
+    customer_name: str
+    policy: str
+    policy_reason: str
+    action: dunning.Action
+    invoice_numbers: list[str]
+    outcome: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        a = self.action
+        return {
+            "customer": self.customer_code, "customer_name": self.customer_name, "customer_id": self.customer_id,
+            "policy": self.policy, "policy_reason": self.policy_reason, "kind": a.kind, "step": a.step_code,
+            "channel": a.channel, "template": a.template, "tone": a.tone, "invoices": self.invoice_numbers,
+            "actions": list(a.actions), "contact_id": a.contact_id, "fallback": a.fallback_reason,
+            "scheduled_for": a.scheduled_for.isoformat() if a.scheduled_for else None, "reason": a.reason,
+            "outcome": self.outcome,
+        }
+
+
+@dataclass
+class CollectResult:
+    as_of: datetime
+    dry_run: bool
+    planned: list[PlannedAction] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    greetings: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for p in self.planned if p.action.kind == kind)
+
+    def counts(self) -> dict[str, int]:
+        done = sum(1 for p in self.planned if p.outcome == "done")
+        return {"customers": len({p.customer_id for p in self.planned}), "send": self.count("send"),
+                "defer": self.count("defer"), "skip": self.count("skip"), "done": done,
+                "errors": len(self.errors), "greetings": len(self.greetings), "notices": len(self.notices)}
+
+    def summary(self) -> str:
+        c = self.counts()
+        verb = "would send" if self.dry_run else "sent"
+        return (f"Collections as of {self.as_of.isoformat()}{' (dry run: nothing written)' if self.dry_run else ''}: "
+                f"{verb} {c['send']} step(s) to {c['customers']} customer(s) considered, {c['defer']} deferred, "
+                f"{c['skip']} skipped, {c['greetings']} greeting(s), {c['notices']} price notice(s)"
+                + (f", {c['errors']} error(s)" if c["errors"] else "") + ".")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"as_of": self.as_of.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
+                "actions": [p.as_dict() for p in self.planned],
+                "errors": [{"customer": c, "error": e} for c, e in self.errors],
+                "greetings": self.greetings, "notices": self.notices}
+
+
+def _aware(as_of: datetime) -> datetime:
+    if not isinstance(as_of, datetime) or as_of.utcoffset() is None:
+        raise ValidationError(f"as_of must be a date-time with a time zone, got {as_of!r}.")
+    return as_of
+
+
+@transaction.atomic
+def ensure_setup(org: Organization) -> CollectionsSettings:
+    """Create the organization's collections settings and the shipped policies it does not have yet."""
+    conf, _ = CollectionsSettings.objects.get_or_create(organization=org)
+    existing = set(Policy.objects.filter(organization=org).values_list("code", flat=True))
+    for data in policies_mod.DEFAULT_POLICIES:
+        if data["code"] not in existing:
+            _write_policy(org, policies_mod.spec_from_dict(data))
+    return conf
+
+
+def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, customer_ids: Sequence[int] | None = None,
+            chunk_size: int = CHUNK_SIZE) -> CollectResult:
+    """The dunning run: evaluate every customer with open invoices and carry out what is due now.
+
+    Idempotent and crash-safe (see the module docstring). With ``dry_run`` it lists every action
+    with its reason and writes nothing.
+    """
+    as_of = _aware(as_of)
+    if not dry_run:
+        ensure_setup(org)
+    rc = snapshots.RunContext.load(org)
+    builder = msgs.MessageBuilder(rc, renderer_for(org))
+    result = CollectResult(as_of=as_of, dry_run=dry_run)
+    run = None if dry_run else CollectionRun.objects.create(organization=org, as_of=as_of)
+    ids = snapshots.customer_ids(org, only=customer_ids)
+    for chunk in snapshots.chunks(ids, chunk_size):
+        for account in snapshots.gather(rc, chunk, as_of):
+            try:
+                actions = dunning.evaluate(account.snapshot, account.policy, as_of)
+            except DomainError as exc:
+                result.errors.append((account.customer.code, exc.message))
+                continue
+            for action in actions:
+                planned = PlannedAction(
+                    customer_id=account.customer.id, customer_code=account.customer.code,
+                    customer_name=account.customer.name, policy=account.policy.code,
+                    policy_reason=account.policy_reason, action=action,
+                    invoice_numbers=[account.invoices[i].number for i in action.invoice_ids if i in account.invoices],
+                )
+                result.planned.append(planned)
+                if dry_run or action.kind != "send":
+                    continue
+                try:
+                    planned.outcome = _carry_out(rc, builder, account, action, as_of, run)
+                except DomainError as exc:
+                    planned.outcome = f"error: {exc.message}"
+                    result.errors.append((account.customer.code, exc.message))
+    result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc)
+    result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run)
+    if run is not None:
+        run.finished_at = timezone.now()
+        run.counts = result.counts()
+        run.save(update_fields=["finished_at", "counts"])
+    return result
+
+
+@transaction.atomic
+def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: snapshots.Account,
+               action: dunning.Action, now: datetime, run: CollectionRun | None) -> str:
+    """Do one ``send``: record the reminder, its side effects and its message, all or nothing."""
+    org = rc.org
+    customer = account.customer
+    local_today = now.astimezone(ZoneInfo(account.snapshot.timezone)).date()
+    reminder, created = _claim_reminder(org, account, action, now, run)
+    if not created:
+        return "already done"
+    rows = [account.invoices[i] for i in action.invoice_ids if i in account.invoices]
+    notes: list[str] = []
+    if "assess_late_fee" in action.actions:
+        fees = assess_late_fees(org, as_of=local_today, invoice_ids=[r.id for r in rows])
+        reminder.fee_assessed = True
+        rows += _fee_invoice_rows(org, customer.id, fees.fee_invoices)
+        notes.append(fees.summary())
+    if "terminate" in action.actions:
+        # The termination letter lists everything still unpaid, not only the invoices at this step.
+        rows += [r for r in account.invoices.values() if r.id not in {x.id for x in rows}]
+    contact = account.contacts.get(action.contact_id) if action.contact_id is not None else None
+    message = None
+    if action.channel in ("email", "letter"):
+        name = contact.name if contact is not None else customer.name
+        email = contact.email if (contact is not None and action.channel == "email") else ""
+        category, rendered = builder.reminder(account, action, rows, name, email, contact, now)
+        language = msgs.Formatter.for_locale(msgs.locale_for(customer.locale, contact)).language
+        message, _ = queue_message(
+            org, customer=customer.id, contact=contact.id if contact else None, category=_message_category(category),
+            template=action.template, language=language, rendered=rendered, to_email=email, to_name=name,
+            idempotency_key=f"dunning:{action.idempotency_key}", now=now,
+            attachments=_invoice_attachments([r.id for r in rows]), invoice_ids=[r.id for r in rows],
+            channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
+            fallback_note=action.fallback_reason or "",
+        )
+        reminder.message = message
+        if action.channel == "letter":
+            _task(org, customer.id, "letter", f"letter:{action.idempotency_key}", reminder, contact, message, now,
+                  f"Print and post: {rendered.subject}" + (f" ({action.fallback_reason})"
+                                                           if action.fallback_reason else ""))
+    else:
+        _task(org, customer.id, "phone", f"phone:{action.idempotency_key}", reminder, contact, None, now,
+              _phone_brief(account, action, rows, contact))
+    if "suspend" in action.actions:
+        notes.append(_suspend(org, customer.id, now, f"suspended by step {action.step_code}: "
+                                                     + ", ".join(r.number for r in rows)))
+    if "terminate" in action.actions:
+        notes.append(_terminate(rc, builder, account, action, now, local_today, reminder))
+    if "handover" in action.actions:
+        _task(org, customer.id, "handover", f"handover:{action.idempotency_key}", reminder, contact, message, now,
+              f"Hand over to a collection agency: {', '.join(r.number for r in rows)} ({action.reason})")
+    if notes:
+        reminder.reason = f"{reminder.reason}\n" + "\n".join(n for n in notes if n)
+    reminder.save()
+    return "done"
+
+
+def _message_category(template_category: str) -> str:
+    return {"termination": "termination", "statement": "termination"}.get(template_category, "dunning")
+
+
+def _claim_reminder(org, account, action, now, run) -> tuple[Reminder, bool]:
+    fields = dict(
+        customer_id=account.customer.id, policy_code=account.policy.code, step_code=action.step_code,
+        invoice_ids=list(action.invoice_ids), channel=action.channel, template=action.template, tone=action.tone,
+        actions=list(action.actions), contact_id=action.contact_id, sent_at=now, reason=action.reason,
+        fallback_reason=(action.fallback_reason or "")[:300], run=run,
+    )
+    if Reminder.objects.filter(organization=org, idempotency_key=action.idempotency_key).exists():
+        return Reminder.objects.get(organization=org, idempotency_key=action.idempotency_key), False
+    try:
+        with transaction.atomic():
+            return Reminder.objects.create(organization=org, idempotency_key=action.idempotency_key, **fields), True
+    except IntegrityError:
+        return Reminder.objects.get(organization=org, idempotency_key=action.idempotency_key), False
+
+
+def _fee_invoice_rows(org, customer_id: int, numbers: Sequence[str]) -> list[snapshots.InvoiceRow]:
+    if not numbers:
+        return []
+    return [
+        snapshots.InvoiceRow(pk, customer_id, contract_id, number, kind, currency, issue, due, None, None,
+                             total - prepaid, total - prepaid - paid)
+        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+            organization=org, number__in=list(numbers)).values_list(
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
+            "prepaid_minor", "paid_minor")
+    ]
+
+
+def _invoice_attachments(invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
+    from duly.messaging import attachments
+
+    return attachments.invoice_refs(invoice_ids)
+
+
+def _task(org, customer_id: int, kind: str, key: str, reminder, contact, message, now: datetime,
+          description: str) -> Task:
+    task, _ = Task.objects.get_or_create(
+        organization=org, key=key,
+        defaults=dict(customer_id=customer_id, kind=kind, reminder=reminder,
+                      contact_id=contact.id if contact is not None else None, message=message,
+                      description=description, due_at=now),
+    )
+    return task
+
+
+def _phone_brief(account, action, rows, contact) -> str:
+    fmt = msgs.Formatter.for_locale("en")
+    who = f"{contact.name} ({contact.phone or 'no phone number'})" if contact is not None else account.customer.name
+    items = ", ".join(f"{r.number} {fmt.money(r.balance_minor, r.currency)} due {r.due_date.isoformat()}"
+                      for r in rows)
+    text = f"Phone {who} about {items}. Why: {action.reason}"
+    if action.fallback_reason:
+        text += f" [{action.fallback_reason}]"
+    return text
+
+
+def _profile(org, customer_id: int) -> CustomerProfile:
+    profile, _ = CustomerProfile.objects.get_or_create(organization=org, customer_id=customer_id)
+    return profile
+
+
+def _suspend(org, customer_id: int, now: datetime, reason: str) -> str:
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    if customer.status != Customer.STATUS_ACTIVE:
+        return f"not suspended: the customer is already {customer.status}"
+    customers_services.update_customer(customer, status=Customer.STATUS_SUSPENDED)
+    profile = _profile(org, customer_id)
+    profile.suspended_at = now
+    profile.status_reason = reason
+    profile.save(update_fields=["suspended_at", "status_reason"])
+    return f"customer suspended ({reason})"
+
+
+def _terminate(rc, builder, account, action, now: datetime, local_today: date, reminder: Reminder) -> str:
+    """Cancel subscriptions, mark the customer terminated, send the final statement."""
+    org = rc.org
+    customer = Customer.objects.select_for_update().get(pk=account.customer.id)
+    cancelled = adapters.cancel_subscriptions(org, customer, on=local_today,
+                                              reason=f"terminated for non-payment (step {action.step_code})")
+    if customer.status != Customer.STATUS_TERMINATED:
+        customers_services.update_customer(customer, status=Customer.STATUS_TERMINATED)
+    profile = _profile(org, customer.pk)
+    profile.terminated_at = now
+    profile.restore_deadline = local_today + timedelta(days=account.spec.restore_days)
+    profile.status_reason = f"terminated by step {action.step_code}: {action.reason}"
+    profile.save(update_fields=["terminated_at", "restore_deadline", "status_reason"])
+    _final_statement(rc, builder, account, now, local_today, reminder)
+    return f"customer terminated; {cancelled.note}"
+
+
+def _final_statement(rc, builder, account, now: datetime, local_today: date, reminder: Reminder) -> None:
+    org = rc.org
+    customer_id = account.customer.id
+    rows = [
+        snapshots.InvoiceRow(pk, customer_id, contract_id, number or str(pk), kind, currency, issue, due, None, None,
+                             total - prepaid, total - prepaid - paid)
+        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+            organization=org, customer_id=customer_id, status__in=Invoice.OPEN_STATUSES,
+            kind__in=snapshots.CHASED_KINDS, due_date__isnull=False).values_list(
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
+            "prepaid_minor", "paid_minor")
+    ]
+    if not rows:
+        return
+    addressee = msgs.pick_contact(account.contacts.values(), respect_opt_out=False)
+    if addressee is None:
+        _task(org, customer_id, "letter", f"final-statement:{reminder.idempotency_key}", reminder, None, None, now,
+              f"Post the final statement of account to {account.customer.name}: no contact has an e-mail address.")
+        return
+    since = local_today - timedelta(days=365)
+    payments = list(Payment.objects.filter(organization=org, customer_id=customer_id, received_on__gte=since)
+                    .order_by("received_on", "id").values_list("received_on", "amount_minor", "currency",
+                                                               "external_reference"))
+    currency = rows[0].currency
+    rendered = builder.final_statement(account, rows, addressee, payments,
+                                       credit_balance_minor_of(customer_id, currency), now)
+    language = msgs.Formatter.for_locale(msgs.locale_for(account.customer.locale, addressee.contact)).language
+    queue_message(
+        org, customer=customer_id, contact=addressee.contact.id if addressee.contact else None,
+        category="termination", template="final_statement", language=language, rendered=rendered,
+        to_email=addressee.email, to_name=addressee.name, idempotency_key=f"final-statement:{reminder.idempotency_key}",
+        now=now, attachments=_statement_attachments(customer_id, local_today), invoice_ids=[r.id for r in rows],
+        fallback_note=addressee.fallback_note,
+    )
+
+
+def _statement_attachments(customer_id: int, on: date) -> list[dict[str, Any]]:
+    from duly.messaging import attachments
+
+    return attachments.statement_refs(customer_id, on)
+
+
+def credit_balance_minor_of(customer_id: int, currency: str) -> int:
+    return int(CreditEntry.objects.filter(customer_id=customer_id, currency=currency)
+               .aggregate(s=Sum("amount_minor"))["s"] or 0)
+
+
+# =====================================================================================================
+# Policies: admin/YAML writes and assignment
+# =====================================================================================================
+def _write_policy(org: Organization, spec: policies_mod.PolicySpec) -> Policy:
+    p = spec.policy
+    row, _ = Policy.objects.update_or_create(
+        organization=org, code=p.code,
+        defaults=dict(name=p.name, max_per_window=p.fatigue.max_per_window, window_days=p.fatigue.window_days,
+                      min_gap_hours=p.fatigue.min_gap_hours, restore_days=spec.restore_days),
+    )
+    row.steps.all().delete()
+    Step.objects.bulk_create([
+        Step(policy=row, code=s.code, order=s.order, offset_days=s.offset_days, anchor=s.anchor, channel=s.channel,
+             template=s.template, tone=s.tone, actions=list(s.actions),
+             conditions=dunning.policy_to_dict(dunning.Policy("x", "x", (s,)))["steps"][0].get("conditions", {}))
+        for s in p.steps
+    ])
+    return row
+
+
+def _check_templates(org: Organization, spec: policies_mod.PolicySpec) -> None:
+    from duly.messaging.services import template_exists
+
+    for step in spec.policy.steps:
+        if step.channel != "phone_task" and not template_exists(org, step.template):
+            raise InvalidDunningPolicy(
+                f"Policy {spec.policy.code!r}, step {step.code!r}: no message template named {step.template!r}.",
+                step=step.code, template=step.template,
+            )
+
+
+@transaction.atomic
+def import_policies(org: Organization, text: str) -> list[Policy]:
+    """Create or replace policies from YAML (validated first: a bad file changes nothing)."""
+    specs = policies_mod.parse_yaml(text)
+    for spec in specs:
+        _check_templates(org, spec)
+    return [_write_policy(org, spec) for spec in specs]
+
+
+def export_policies(org: Organization) -> str:
+    """The organization's policies (shipped defaults included until it has its own) as YAML."""
+    rc = snapshots.RunContext.load(org)
+    return policies_mod.dump_yaml(sorted(rc.specs.values(), key=lambda s: s.policy.code))
+
+
+@transaction.atomic
+def save_policy_from_admin(policy: Policy) -> dunning.Policy:
+    """Validate a policy edited in admin through the domain (raises InvalidDunningPolicy)."""
+    domain = policy.to_domain()
+    _check_templates(policy.organization, policies_mod.PolicySpec(domain, policy.restore_days))
+    return domain
+
+
+@transaction.atomic
+def assign_policy(org: Organization, customer: Customer, policy_code: str | None) -> CustomerProfile:
+    """Set (or clear, with None) the customer's explicit policy."""
+    if customer.organization_id != org.id:
+        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
+    policy = None
+    if policy_code:
+        ensure_setup(org)
+        policy = Policy.objects.filter(organization=org, code=policy_code).first()
+        if policy is None:
+            raise NotFound(f"No dunning policy {policy_code!r} in {org.name}.", policy=policy_code)
+    profile = _profile(org, customer.pk)
+    profile.policy = policy
+    profile.save(update_fields=["policy"])
+    return profile
+
+
+# =====================================================================================================
+# Promises to pay
+# =====================================================================================================
+@transaction.atomic
+def record_promise(org: Organization, customer: Customer, *, promised_date: date, amount: Decimal | str,
+                   now: datetime, currency: str | None = None, invoice_ids: Sequence[int] | None = None,
+                   note: str = "") -> PromiseToPay:
+    """Record a promise to pay ``amount`` by ``promised_date``; reminders for its invoices pause until then.
+
+    Without ``invoice_ids`` the promise covers every open invoice of the customer in that currency
+    that is overdue (or all open ones when none is overdue yet).
+    """
+    if customer.organization_id != org.id:
+        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
+    currency = currency or customer.currency
+    check_currency(currency)
+    value = round_money(to_decimal(amount), currency)
+    if value <= 0:
+        raise ValidationError("A promised amount must be positive.")
+    if promised_date < now.date():
+        raise ValidationError(f"The promised date {promised_date.isoformat()} is in the past.")
+    open_qs = Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES,
+                                     kind__in=snapshots.CHASED_KINDS, currency=currency)
+    if invoice_ids:
+        invoices = list(open_qs.filter(pk__in=list(invoice_ids)))
+        missing = set(invoice_ids) - {i.pk for i in invoices}
+        if missing:
+            raise NotFound(f"Invoice(s) {sorted(missing)} are not open invoices of {customer.name} in {currency}.")
+    else:
+        invoices = list(open_qs.filter(due_date__lt=now.date())) or list(open_qs)
+    if not invoices:
+        raise ValidationError(f"{customer.name} has no open invoice in {currency} to promise a payment for.")
+    promise = PromiseToPay.objects.create(organization=org, customer=customer, promised_date=promised_date,
+                                          amount_minor=to_minor(value, currency), currency=currency,
+                                          created_at=now, note=note)
+    promise.invoices.set(invoices)
+    return promise
+
+
+def promise_state(promise: PromiseToPay, today: date) -> str:
+    """``kept`` (every invoice paid), ``running`` (date not passed) or ``broken``."""
+    if all(not inv.is_open for inv in promise.invoices.all()):
+        return "kept"
+    return "running" if promise.promised_date >= today else "broken"
+
+
+# =====================================================================================================
+# Queries and disputes
+# =====================================================================================================
+def sla_due_on(org: Organization, opened: date, business_days: int) -> date:
+    try:
+        cal = HolidayCalendar(org.country)
+    except DomainError:
+        cal = None
+    if cal is None:
+        day, left = opened, business_days
+        while left > 0:
+            day += timedelta(days=1)
+            if day.weekday() < 5:
+                left -= 1
+        return day
+    return cal.add_business_days(opened, business_days)
+
+
+@transaction.atomic
+def open_dispute(org: Organization, invoice_id: int, *, question: str, now: datetime, opened_by: str = "staff",
+                 user=None) -> Dispute:
+    """Open a query on an invoice (by the customer or by staff for them); its follow-ups pause."""
+    invoice = Invoice.objects.select_related("customer").filter(organization=org, pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound(f"Invoice {invoice_id} not found in {org.name}.", invoice_id=invoice_id)
+    if not question or not question.strip():
+        raise ValidationError("A query needs the customer's question.")
+    if opened_by not in dict(Dispute.BY_CHOICES):
+        raise ValidationError(f"opened_by must be customer or staff, got {opened_by!r}.")
+    if invoice.status in (Invoice.DRAFT, Invoice.VOID):
+        raise InvalidState(f"Invoice {invoice} is {invoice.status}: there is nothing to query.")
+    existing = Dispute.objects.filter(organization=org, invoice=invoice, status=Dispute.OPEN).first()
+    if existing is not None:
+        raise DisputeAlreadyOpen(f"Invoice {invoice.number} already has an open query (#{existing.pk}).",
+                                 dispute=existing.pk)
+    conf = CollectionsSettings.objects.filter(organization=org).first()
+    days = conf.dispute_sla_business_days if conf else 2
+    local = now.astimezone(ZoneInfo(org.timezone)).date()
+    return Dispute.objects.create(
+        organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by, opened_by_user=user,
+        opened_at=now, question=question.strip(), sla_due_on=sla_due_on(org, local, days),
+    )
+
+
+@transaction.atomic
+def resolve_dispute(org: Organization, dispute_id: int, *, answer: str, now: datetime, credit_note: bool = False,
+                    credit_lines: Sequence[invoicing.LineData] | None = None, user=None) -> Dispute:
+    """Answer a query; optionally issue a credit note (the whole invoice, or ``credit_lines``); tell the customer."""
+    dispute = Dispute.objects.select_for_update().select_related("invoice", "customer").filter(
+        organization=org, pk=dispute_id).first()
+    if dispute is None:
+        raise NotFound(f"Query {dispute_id} not found in {org.name}.")
+    if dispute.status != Dispute.OPEN:
+        raise DisputeAlreadyResolved(f"Query {dispute_id} on {dispute.invoice} was already answered.")
+    if not answer or not answer.strip():
+        raise ValidationError("An answer is required to resolve a query.")
+    local = now.astimezone(ZoneInfo(org.timezone)).date()
+    if credit_note or credit_lines:
+        dispute.credit_note = invoicing.create_credit_note(
+            org, dispute.invoice_id, reason=f"Query #{dispute.pk}: {answer.strip()}",
+            lines=list(credit_lines) if credit_lines else None, issue_date=local)
+    dispute.status = Dispute.RESOLVED
+    dispute.answer = answer.strip()
+    dispute.answered_at = now
+    dispute.answered_by = user
+    addressee = msgs.pick_contact(msgs.contact_rows(dispute.customer), respect_opt_out=False)
+    if addressee is not None:
+        single = msgs.SingleMessages(org, renderer_for(org))
+        rendered = single.dispute_answer(dispute, addressee, local)
+        dispute.message, _ = queue_message(
+            org, customer=dispute.customer, contact=addressee.contact.id if addressee.contact else None,
+            category="dispute", template="dispute_resolved", language=_language(dispute.customer, addressee),
+            rendered=rendered, to_email=addressee.email, to_name=addressee.name,
+            idempotency_key=f"dispute-answer:{dispute.pk}", now=now,
+            attachments=_invoice_attachments([dispute.credit_note.pk]) if dispute.credit_note else [],
+            invoice_ids=[dispute.invoice_id], fallback_note=addressee.fallback_note,
+        )
+    dispute.save()
+    return dispute
+
+
+def _language(customer, addressee: msgs.Addressee) -> str:
+    return msgs.Formatter.for_locale(msgs.locale_for(customer.locale, addressee.contact)).language
+
+
+# =====================================================================================================
+# Payments: thank-you and restoring a suspended customer (called by payments.record_payment)
+# =====================================================================================================
+def payment_recorded(payment) -> None:
+    """Hook at the end of ``record_payment``, inside its transaction (a savepoint of its own).
+
+    Queues the personalised thank-you in the outbox (delivered by the outbox worker after the
+    payment commits) and lifts a suspension when nothing is overdue any more. A problem here is
+    logged and never stops the payment from being recorded.
+    """
+    try:
+        with transaction.atomic():
+            _thank(payment)
+            _maybe_restore(payment)
+    except DomainError:
+        log.exception("collections follow-up of payment %s failed", payment.pk)
+
+
+def _thank(payment) -> None:
+    org, customer = payment.organization, payment.customer
+    addressee = msgs.pick_contact(msgs.contact_rows(customer), respect_opt_out=False)
+    if addressee is None:
+        log.info("no thank-you for payment %s: no contact of %s has an e-mail address", payment.pk, customer)
+        return
+    now = timezone.now()
+    single = msgs.SingleMessages(org, renderer_for(org))
+    rendered = single.thank_you(payment, addressee, credit_balance_minor_of(customer.pk, payment.currency),
+                                payment.received_on)
+    from duly.messaging import attachments
+
+    queue_message(
+        org, customer=customer, contact=addressee.contact.id if addressee.contact else None, category="payment",
+        template="thank_you", language=_language(customer, addressee), rendered=rendered, to_email=addressee.email,
+        to_name=addressee.name, idempotency_key=f"thank-you:{payment.pk}", now=now,
+        attachments=attachments.receipt_refs(payment.pk),
+        invoice_ids=list(payment.allocations.values_list("invoice_id", flat=True)),
+        fallback_note=addressee.fallback_note,
+    )
+
+
+def _maybe_restore(payment) -> None:
+    customer = Customer.objects.select_for_update().get(pk=payment.customer_id)
+    if customer.status == Customer.STATUS_ACTIVE:
+        return
+    on = payment.received_on
+    overdue = (Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES,
+                                      kind__in=snapshots.CHASED_KINDS, due_date__lt=on)
+               .exclude(disputes__status=Dispute.OPEN))
+    if overdue.exists():
+        return
+    profile = _profile(payment.organization, customer.pk)
+    if customer.status == Customer.STATUS_TERMINATED:
+        if profile.restore_deadline is None or on > profile.restore_deadline:
+            return
+        resumed = adapters.resume_subscriptions(payment.organization, customer, on=on,
+                                                reason=f"paid within the restore period ({on.isoformat()})")
+        profile.status_reason = f"restored after the payment of {on.isoformat()}; {resumed.note}"
+    else:
+        profile.status_reason = f"suspension lifted after the payment of {on.isoformat()}"
+    customers_services.update_customer(customer, status=Customer.STATUS_ACTIVE)
+    profile.suspended_at = None
+    profile.terminated_at = None
+    profile.restore_deadline = None
+    profile.save(update_fields=["suspended_at", "terminated_at", "restore_deadline", "status_reason"])
+
+
+# =====================================================================================================
+# Relationship messages: birthdays, contract anniversaries, special dates
+# =====================================================================================================
+GREETING_GRACE_DAYS = 3
+
+
+@dataclass(frozen=True)
+class _Occasion:
+    customer_id: int
+    kind: str
+    key: str
+    label: str
+    month: int
+    day: int
+    years: int
+    contact_id: int | None
+
+
+def fatigue_allows(sent: Sequence[datetime], limits: dunning.FatigueLimits, now: datetime) -> bool:
+    """Whether one more message at ``now`` keeps within the contact-fatigue limits."""
+    past = sorted(s for s in sent if s <= now)
+    if limits.min_gap_hours is not None and past and now - past[-1] < timedelta(hours=limits.min_gap_hours):
+        return False
+    if limits.max_per_window is not None:
+        start = now - timedelta(days=limits.window_days)
+        if sum(1 for s in past if s > start) >= limits.max_per_window:
+            return False
+    return True
+
+
+def _occurrence(year: int, month: int, day: int) -> date:
+    """This year's date of a yearly occasion (29 February → 28 February in other years)."""
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return date(year, month, 28)
+
+
+def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
+                   rc: snapshots.RunContext | None = None) -> list[str]:
+    """Queue today's greetings: contacts' birthdays, contract anniversaries, customers' special dates.
+
+    A greeting goes out on the occasion (or within 3 days when that day is not a business day), on
+    a business day inside the sending window, to a contact who has not opted out, and only when
+    the customer's contact-fatigue limits allow one more message. Once per contact, occasion and year.
+    """
+    now = _aware(now)
+    rc = rc or snapshots.RunContext.load(org)
+    if not rc.greetings_enabled:
+        return []
+    days = [now.date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
+    occasions: list[_Occasion] = []
+    for pk, cid, name, born in (Contact.objects.filter(organization=org, opted_out=False, birthday__isnull=False)
+                                .exclude(email="").values_list("pk", "customer_id", "name", "birthday")):
+        if any(born.month == d.month and born.day == d.day for d in days):
+            occasions.append(_Occasion(cid, "birthday", f"birthday:{pk}", name, born.month, born.day, 0, pk))
+    for pk, cid, start, ref in Contract.objects.filter(organization=org).exclude(end_date__lt=now.date()).values_list(
+            "pk", "customer_id", "start_date", "reference"):
+        if any(start.month == d.month and start.day == d.day and d.year > start.year for d in days):
+            occasions.append(_Occasion(cid, "anniversary", f"anniversary:{pk}", ref, start.month, start.day,
+                                       start.year, None))
+    for pk, cid, label, on in SpecialDate.objects.filter(organization=org).values_list(
+            "pk", "customer_id", "label", "date"):
+        if any(on.month == d.month and on.day == d.day for d in days):
+            occasions.append(_Occasion(cid, "special", f"special:{pk}", label, on.month, on.day, 0, None))
+    if not occasions:
+        return []
+    accounts = {a.customer.id: a for a in snapshots.gather(rc, sorted({o.customer_id for o in occasions}), now)}
+    single = None if dry_run else msgs.SingleMessages(org, renderer_for(org))
+    done: list[str] = []
+    for occ in occasions:
+        account = accounts.get(occ.customer_id)
+        if account is None or account.customer.status != Customer.STATUS_ACTIVE:
+            continue
+        zone = ZoneInfo(account.snapshot.timezone)
+        local = now.astimezone(zone)
+        on = _occurrence(local.year, occ.month, occ.day)
+        if not on <= local.date() <= on + timedelta(days=GREETING_GRACE_DAYS):
+            continue
+        start, end = rc.send_window
+        if not dunning.is_business_day(local.date(), account.snapshot.country) or not start <= local.time() < end:
+            continue
+        key = f"{occ.key}:{on.year}"
+        if Greeting.objects.filter(organization=org, key=key).exists():
+            continue
+        if not fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
+            continue
+        if occ.contact_id is not None:
+            contact = account.contacts.get(occ.contact_id)
+            addressee = (msgs.Addressee(contact, contact.name, contact.email)
+                         if contact is not None and contact.email and not contact.opted_out else None)
+        else:
+            addressee = msgs.pick_contact(account.contacts.values(), respect_opt_out=True)
+        if addressee is None:
+            continue
+        done.append(f"{account.customer.code}: {occ.kind} {occ.label} ({on.isoformat()}) → {addressee.name}")
+        if dry_run:
+            continue
+        assert single is not None
+        years = on.year - occ.years if occ.kind == "anniversary" else 0
+        rendered = single.greeting(_customer_obj(account.customer.id), addressee, kind=occ.kind, label=occ.label,
+                                   years=years, on=on, today=local.date())
+        _queue_greeting(org, account, occ, key, addressee, rendered, now)
+    return done
+
+
+def _customer_obj(customer_id: int) -> Customer:
+    return Customer.objects.get(pk=customer_id)
+
+
+@transaction.atomic
+def _queue_greeting(org, account, occ: _Occasion, key: str, addressee: msgs.Addressee, rendered, now) -> None:
+    greeting, created = Greeting.objects.get_or_create(
+        organization=org, key=key,
+        defaults=dict(customer_id=account.customer.id, contact_id=addressee.contact.id if addressee.contact else None,
+                      kind=occ.kind, sent_at=now),
+    )
+    if not created:
+        return
+    greeting.message, _ = queue_message(
+        org, customer=account.customer.id, contact=addressee.contact.id if addressee.contact else None,
+        category="relationship", template=f"greeting_{occ.kind}",
+        language=_language(account.customer, addressee), rendered=rendered, to_email=addressee.email,
+        to_name=addressee.name, idempotency_key=f"greeting:{key}", now=now, fallback_note=addressee.fallback_note,
+    )
+    greeting.save(update_fields=["message"])
+
+
+# =====================================================================================================
+# Price-change notices queued by billing
+# =====================================================================================================
+def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = False) -> list[str]:
+    """Render and queue the price-change notices billing has queued for today or earlier.
+
+    Uses ``billing.PriceChangeNotice`` (one per price change and customer). Old and new prices are
+    the charge of each price model for the customer's current quantity on that price, formatted in
+    their locale. Each notice is queued once (``price-notice:<id>``) and marked sent by billing's status.
+    """
+    try:
+        from duly.billing.models import PriceChangeNotice, SubscriptionItem
+    except ImportError:
+        return []
+    from duly.domain.pricing import model_from_config
+
+    today = now.date()
+    notices = list(PriceChangeNotice.objects.filter(organization=org, status=PriceChangeNotice.QUEUED,
+                                                    send_on__lte=today)
+                   .select_related("customer", "price_change__price__product", "price_change__subscription"))
+    done: list[str] = []
+    if not notices:
+        return done
+    quantities: dict[tuple[int, int], Decimal] = {}
+    for cid, price_id, qty in SubscriptionItem.objects.filter(
+            organization=org, subscription__customer_id__in={n.customer_id for n in notices},
+            price_id__in={n.price_change.price_id for n in notices}).values_list(
+            "subscription__customer_id", "price_id", "quantity"):
+        quantities[(cid, price_id)] = quantities.get((cid, price_id), Decimal(0)) + qty
+    single = msgs.SingleMessages(org, renderer_for(org))
+    for notice in notices:
+        change, customer = notice.price_change, notice.customer
+        price = change.price
+        qty = quantities.get((customer.pk, price.pk)) or Decimal(1)
+        old = model_from_config(price.model_config).charge(qty, price.currency).amount
+        new = model_from_config(change.new_model_config).charge(qty, price.currency).amount
+        addressee = msgs.pick_contact(msgs.contact_rows(customer), respect_opt_out=False)
+        if addressee is None:
+            continue
+        done.append(f"{customer.code}: {price.product.name} {old} → {new} {price.currency} from "
+                    f"{change.effective_date.isoformat()}")
+        if dry_run:
+            continue
+        rendered = single.price_notice(
+            customer, addressee, product=price.product.name,
+            old_minor=to_minor(round_money(old, price.currency), price.currency),
+            new_minor=to_minor(round_money(new, price.currency), price.currency), currency=price.currency,
+            effective=change.effective_date, justification=change.justification,
+            subscription=change.subscription.reference if change.subscription else "", today=today)
+        with transaction.atomic():
+            queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
+                          category="notice", template="price_increase", language=_language(customer, addressee),
+                          rendered=rendered, to_email=addressee.email, to_name=addressee.name,
+                          idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note)
+            PriceChangeNotice.objects.filter(pk=notice.pk).update(status=PriceChangeNotice.SENT, sent_at=now)
+    return done
+
+
+# =====================================================================================================
+# Tasks
+# =====================================================================================================
+@transaction.atomic
+def complete_task(org: Organization, task_id: int, *, now: datetime) -> Task:
+    task = Task.objects.select_for_update().filter(organization=org, pk=task_id).first()
+    if task is None:
+        raise NotFound(f"Task {task_id} not found in {org.name}.")
+    if task.done_at is None:
+        task.done_at = now
+        task.save(update_fields=["done_at"])
+    return task

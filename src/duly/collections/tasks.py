@@ -15,6 +15,15 @@ def scheduled_late_fees(now: datetime) -> None:
         assess_late_fees(org, as_of=now.date())
 
 
+def scheduled_collect(now: datetime) -> None:
+    """The dunning run of every organization (idempotent: the scheduler may run it every few minutes)."""
+    from duly.collections.services import collect
+    from duly.customers.models import Organization
+
+    for org in Organization.objects.all():
+        collect(org, as_of=now)
+
+
 @shared_task(name="duly.assess_late_fees")
 def assess_late_fees_task(org_id: int, as_of: str) -> dict:
     from datetime import date
@@ -23,3 +32,11 @@ def assess_late_fees_task(org_id: int, as_of: str) -> dict:
     from duly.customers.models import Organization
 
     return assess_late_fees(Organization.objects.get(pk=org_id), as_of=date.fromisoformat(as_of)).as_dict()
+
+
+@shared_task(name="duly.collect")
+def collect_task(org_id: int, as_of: str) -> dict:
+    from duly.collections.services import collect
+    from duly.customers.models import Organization
+
+    return collect(Organization.objects.get(pk=org_id), as_of=datetime.fromisoformat(as_of)).counts()

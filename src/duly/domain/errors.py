@@ -179,6 +179,16 @@ class InvalidDunningPolicy(ValidationError):
     code = "invalid_dunning_policy"
 
 
+class DisputeAlreadyOpen(Conflict):
+    """An invoice already has an open query; answer it before opening another."""
+
+    code = "dispute_already_open"
+
+
+class DisputeAlreadyResolved(InvalidState):
+    code = "dispute_already_resolved"
+
+
 class NoticePeriodTooShort(ValidationError):
     """A price change scheduled with less notice than its customers must get."""
 

@@ -20,6 +20,7 @@ Strictness
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -148,12 +149,20 @@ class Renderer:
         ctx.setdefault("t", labels(language))
         text_tpl = self._text.get_template(path)
         html_tpl = self._html.get_template(path)
-        subject = " ".join(_render_block(text_tpl, "subject", ctx, path).split())
+        subject = _one_line(_render_block(text_tpl, "subject", ctx, path))
         text = _render_block(text_tpl, "text", ctx, path).strip() + "\n"
         body = _render_block(html_tpl, "html", ctx, path)
         html = self._layout.render(body=Markup(body), subject=subject, org=ctx.get("org", {}),
                                    lang=language)
         return RenderedMessage(subject=subject, text=text, html=html)
+
+
+_FOLD = re.compile(r"[ \t\r\n]+")
+
+
+def _one_line(text: str) -> str:
+    """Collapse line breaks and runs of ASCII spaces; no-break spaces (French, CLDR) are kept."""
+    return _FOLD.sub(" ", text).strip()
 
 
 def _render_block(tpl: jinja2.Template, block: str, ctx: Mapping[str, Any], path: str) -> str:

@@ -71,7 +71,7 @@ def queue_message(
         html=rendered.html, attachments=list(attachments), invoice_ids=sorted(set(invoice_ids)),
         message_id=message_id_for(org.pk, idempotency_key), fallback_note=fallback_note[:300],
         status=Message.QUEUED if channel == Message.CHANNEL_EMAIL else Message.HELD,
-        next_attempt_at=now, created_at=now,
+        next_attempt_at=None, created_at=now,
     )
     existing = Message.objects.filter(organization=org, idempotency_key=idempotency_key).first()
     if existing is not None:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections import Counter
@@ -79,6 +80,15 @@ class SmtpSink:
     def to(self, address: str) -> list[EmailMessage]:
         with self.lock:
             return [m for m in self.messages if address in str(m["To"])]
+
+    @staticmethod
+    def subject(message: EmailMessage) -> str:
+        """The decoded subject, unfolded (no-break spaces kept)."""
+        return re.sub(r"[ \t\r\n]+", " ", str(message["Subject"])).strip()
+
+    def subjects(self, address: str | None = None) -> list[str]:
+        with self.lock:
+            return [self.subject(m) for m in self.messages if address is None or address in str(m["To"])]
 
     @staticmethod
     def text_of(message: EmailMessage) -> str:

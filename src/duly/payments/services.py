@@ -145,6 +145,10 @@ def record_payment(
             payment=payment, memo=f"Unapplied part of payment {external_reference or payment.pk}",
             created_on=received_on,
         )
+    # Collections: queue the thank-you in the outbox and lift a suspension (same transaction).
+    from duly.collections.services import payment_recorded
+
+    payment_recorded(payment)
     return payment
 
 

@@ -1,0 +1,273 @@
+"""What each collections message says: contexts built from gathered rows, rendered in the
+customer's language with amounts and dates in their locale.
+
+Nothing here writes; :mod:`duly.collections.services` queues what this renders. Contexts follow
+:data:`duly.messaging.rendering.CATEGORY_KEYS`, so every shipped or organization template renders
+against them (templates are checked against the same keys when they are saved).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from duly.domain import dunning
+from duly.messaging.context import base_context, invoice_view, org_view, period_text
+from duly.messaging.formatting import Formatter, late_fee_terms
+from duly.messaging.rendering import RenderedMessage, Renderer, category_of
+
+from .snapshots import Account, ContactRow, InvoiceRow, RunContext, late_fee_terms_of
+
+#: What the next consequential step will do, per language (completes "Unless paid by <date>, ...").
+NEXT_STEP_WORDS: dict[str, dict[str, str]] = {
+    "en": {"suspend": "your service will be suspended", "terminate": "your contract will be terminated",
+           "handover": "the debt will be handed over to a collection agency",
+           "assess_late_fee": "late-payment charges will be added as agreed"},
+    "fr": {"suspend": "votre service sera suspendu", "terminate": "votre contrat sera résilié",
+           "handover": "la créance sera confiée à une société de recouvrement",
+           "assess_late_fee": "des pénalités de retard seront appliquées comme convenu"},
+    "de": {"suspend": "wird Ihre Leistung gesperrt", "terminate": "wird Ihr Vertrag gekündigt",
+           "handover": "wird die Forderung an ein Inkassounternehmen übergeben",
+           "assess_late_fee": "werden die vereinbarten Verzugskosten berechnet"},
+    "ru": {"suspend": "обслуживание будет приостановлено", "terminate": "договор будет расторгнут",
+           "handover": "долг будет передан коллекторскому агентству",
+           "assess_late_fee": "будут начислены пени по договору"},
+    "es": {"suspend": "su servicio quedará suspendido", "terminate": "su contrato quedará rescindido",
+           "handover": "la deuda se cederá a una agencia de cobro",
+           "assess_late_fee": "se aplicarán los recargos por demora acordados"},
+}
+CONSEQUENCES = ("suspend", "terminate", "handover", "assess_late_fee")
+
+
+@dataclass(frozen=True)
+class Addressee:
+    """Who a message goes to, and why (when it is not the first choice)."""
+
+    contact: ContactRow | None
+    name: str
+    email: str
+    fallback_note: str = ""
+
+
+def locale_for(account_locale: str, contact: ContactRow | None) -> str:
+    return (contact.locale if contact is not None and contact.locale else account_locale) or "en"
+
+
+def pick_contact(contacts: Iterable[ContactRow], *, respect_opt_out: bool) -> Addressee | None:
+    """The contact for a non-reminder message: by role (accounts payable, billing, owner), with an e-mail.
+
+    ``respect_opt_out`` is for relationship messages (greetings). Returns None when nobody has an
+    e-mail address; a fallback note says when the first contact was skipped.
+    """
+    rank = {role: i for i, role in enumerate(dunning.CONTACT_ROLE_PREFERENCE)}
+    ranked = sorted(contacts, key=lambda c: (rank.get(c.role, len(rank)), c.id))
+    eligible = [c for c in ranked if not (respect_opt_out and c.opted_out)]
+    chosen = next((c for c in eligible if c.email), None)
+    if chosen is None:
+        return None
+    note = ""
+    if ranked and ranked[0] is not chosen:
+        first = ranked[0]
+        problem = "opted out" if (respect_opt_out and first.opted_out) else "has no e-mail address"
+        note = f"contact {first.name} {problem}; sent to {chosen.name}"
+    return Addressee(contact=chosen, name=chosen.name, email=chosen.email, fallback_note=note)
+
+
+class MessageBuilder:
+    """Renders collections messages for one run (one organization): caches formatters and the org view."""
+
+    def __init__(self, rc: RunContext, renderer: Renderer) -> None:
+        self.rc = rc
+        self.renderer = renderer
+        self.org = org_view(rc.org)
+
+    def category(self, template: str) -> str:
+        return category_of(template, self.rc.template_categories)
+
+    def _base(self, category: str, fmt: Formatter, customer, contact_name: str, contact_email: str,
+              currency: str, today: date) -> dict[str, Any]:
+        return base_context(category=category, fmt=fmt, org=self.org, org_id=self.rc.org.pk,
+                            customer_id=customer.id, customer_name=customer.name, customer_code=customer.code,
+                            contact_name=contact_name, contact_email=contact_email, currency=currency, today=today)
+
+    def _invoices(self, fmt: Formatter, customer_id: int, rows: Sequence[InvoiceRow], today: date) -> list[dict]:
+        return [
+            invoice_view(fmt, org_id=self.rc.org.pk, customer_id=customer_id, invoice_id=r.id, number=r.number,
+                         currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
+                         service_date=r.service_date, total_minor=r.payable_minor, balance_minor=r.balance_minor,
+                         today=today, period=period_text(fmt, r.service_date, r.period_end))
+            for r in sorted(rows, key=lambda r: (r.due_date, r.id))
+        ]
+
+    def _totals(self, fmt: Formatter, rows: Sequence[InvoiceRow]) -> tuple[str, str]:
+        """``(currency, "1 234,56 € + 80,00 $")``: per currency, never summed across currencies."""
+        per: dict[str, int] = {}
+        for r in rows:
+            per[r.currency] = per.get(r.currency, 0) + r.balance_minor
+        text = " + ".join(fmt.money(amount, cur) for cur, amount in sorted(per.items()))
+        return (next(iter(sorted(per))) if per else ""), text
+
+    # --- reminders (every step message) ------------------------------------------------------
+    def reminder(self, account: Account, action: dunning.Action, rows: Sequence[InvoiceRow], addressee_name: str,
+                 addressee_email: str, contact: ContactRow | None, now: datetime) -> tuple[str, RenderedMessage]:
+        """Render the message of a dunning step. Returns ``(category, rendered)``."""
+        customer = account.customer
+        today = now.astimezone(_zone(account)).date()
+        fmt = Formatter.for_locale(locale_for(customer.locale, contact))
+        category = self.category(action.template)
+        currency, total = self._totals(fmt, rows)
+        ctx = self._base(category, fmt, customer, addressee_name, addressee_email, currency, today)
+        contract = next((r.contract_id for r in rows if r.contract_id), None)
+        ctx.update(
+            invoices=self._invoices(fmt, customer.id, rows, today),
+            total_due=total,
+            late_fee_terms=late_fee_terms(late_fee_terms_of(self.rc, contract), currency or customer.currency, fmt),
+            step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
+                  "offset_days": account.policy.step(action.step_code).offset_days,
+                  "anchor": account.policy.step(action.step_code).anchor},
+        )
+        if category in ("dunning", "termination"):
+            restore = today + timedelta(days=account.spec.restore_days)
+            next_action, next_on = self.next_consequence(account, action, rows, today)
+            if category == "termination":
+                ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
+                           restore_days=account.spec.restore_days, restore_deadline=fmt.date(restore),
+                           reminders=[{"date": fmt.date(r.sent_at.astimezone(_zone(account)).date()),
+                                       "subject": r.subject or r.step_code}
+                                      for r in account.reminders])
+            else:
+                ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
+                           restore_days=account.spec.restore_days,
+                           restore_deadline=fmt.date(next_on or restore))
+        elif category == "statement":
+            ctx.update(payments=[], credit_left="")
+        return category, self.renderer.render(action.template, fmt.language, ctx)
+
+    def next_consequence(self, account: Account, action: dunning.Action, rows: Sequence[InvoiceRow],
+                         today: date) -> tuple[str | None, date | None]:
+        """The next later step that does something (suspend, terminate...), and its date."""
+        policy = account.policy
+        current = policy.step(action.step_code)
+        for step in policy.steps:
+            if step.order <= current.order:
+                continue
+            found = [a for a in CONSEQUENCES if a in step.actions]
+            if not found:
+                continue
+            dates = [getattr(r, step.anchor) for r in rows]
+            dates = [d + timedelta(days=step.offset_days) for d in dates if d is not None]
+            return found[0], (max(min(dates), today) if dates else None)
+        return None, None
+
+    # --- termination: the final statement -------------------------------------------------
+    def final_statement(self, account: Account, rows: Sequence[InvoiceRow], addressee: Addressee,
+                        payments: Sequence[tuple[date, int, str, str]], credit_minor: int, now: datetime
+                        ) -> RenderedMessage:
+        customer = account.customer
+        today = now.astimezone(_zone(account)).date()
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        currency, total = self._totals(fmt, rows)
+        currency = currency or customer.currency
+        ctx = self._base("statement", fmt, customer, addressee.name, addressee.email, currency, today)
+        contract = next((r.contract_id for r in rows if r.contract_id), None)
+        ctx.update(
+            invoices=self._invoices(fmt, customer.id, rows, today), total_due=total,
+            late_fee_terms=late_fee_terms(late_fee_terms_of(self.rc, contract), currency, fmt),
+            step={"code": "final_statement", "tone": "neutral", "final": True, "offset_days": 0,
+                  "anchor": "due_date"},
+            payments=[{"date": fmt.date(d), "amount": fmt.money(minor, cur), "reference": ref}
+                      for d, minor, cur, ref in payments],
+            credit_left=fmt.money(credit_minor, currency) if credit_minor > 0 else "",
+        )
+        return self.renderer.render("final_statement", fmt.language, ctx)
+
+
+def _zone(account: Account):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(account.snapshot.timezone)
+
+
+# --- messages about one customer, outside the dunning run ------------------------------------------
+def contact_rows(customer) -> list[ContactRow]:
+    """The customer's contacts as rows (one query)."""
+    from duly.customers.models import Contact
+
+    return [ContactRow(*row) for row in Contact.objects.filter(customer=customer).order_by("pk").values_list(
+        "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")]
+
+
+class SingleMessages:
+    """Thank-yous, greetings, price notices and answers to queries for one organization."""
+
+    def __init__(self, org, renderer: Renderer) -> None:
+        self.org = org
+        self.renderer = renderer
+        self.org_view = org_view(org)
+
+    def _base(self, category: str, fmt: Formatter, customer, addressee: Addressee, currency: str,
+              today: date) -> dict[str, Any]:
+        return base_context(category=category, fmt=fmt, org=self.org_view, org_id=self.org.pk,
+                            customer_id=customer.pk, customer_name=customer.name, customer_code=customer.code,
+                            contact_name=addressee.name, contact_email=addressee.email, currency=currency,
+                            today=today)
+
+    def thank_you(self, payment, addressee: Addressee, credit_minor: int, today: date) -> RenderedMessage:
+        """What the payment paid for: each invoice, its service lines, periods and usage."""
+        from duly.invoicing.models import InvoiceLine
+        from duly.payments.models import Allocation
+
+        customer = payment.customer
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        allocations = list(Allocation.objects.filter(payment=payment).select_related("invoice")
+                           .order_by("invoice__due_date", "invoice_id"))
+        lines: dict[int, list[dict[str, str]]] = {}
+        for line in InvoiceLine.objects.filter(invoice_id__in=[a.invoice_id for a in allocations]).order_by(
+                "invoice_id", "position", "id"):
+            lines.setdefault(line.invoice_id, []).append({
+                "description": line.description,
+                "period": period_text(fmt, line.period_start, line.period_end),
+                "usage": line.explanation,
+                "amount": fmt.money(line.net_minor, payment.currency),
+            })
+        ctx = self._base("payment", fmt, customer, addressee, payment.currency, today)
+        ctx.update(
+            payment={"amount": fmt.money(payment.amount_minor, payment.currency), "date": fmt.date(payment.received_on),
+                     "method": payment.get_method_display(), "reference": payment.external_reference},
+            paid=[{"number": a.invoice.number, "amount": fmt.money(a.amount_minor, payment.currency),
+                   "period": period_text(fmt, a.invoice.service_period_start, a.invoice.service_period_end),
+                   "lines": lines.get(a.invoice_id, [])} for a in allocations],
+            credit_left=fmt.money(credit_minor, payment.currency) if credit_minor > 0 else "",
+        )
+        return self.renderer.render("thank_you", fmt.language, ctx)
+
+    def greeting(self, customer, addressee: Addressee, *, kind: str, label: str, years: int, on: date,
+                 today: date) -> RenderedMessage:
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        ctx = self._base("relationship", fmt, customer, addressee, customer.currency, today)
+        ctx["occasion"] = {"kind": kind, "label": label, "years": years, "date": fmt.date(on)}
+        return self.renderer.render(f"greeting_{kind}", fmt.language, ctx)
+
+    def price_notice(self, customer, addressee: Addressee, *, product: str, old_minor: int, new_minor: int,
+                     currency: str, effective: date, justification: str, subscription: str,
+                     today: date) -> RenderedMessage:
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        ctx = self._base("notice", fmt, customer, addressee, currency, today)
+        ctx["change"] = {"product": product, "old_price": fmt.money(old_minor, currency),
+                         "new_price": fmt.money(new_minor, currency), "effective_date": fmt.date(effective),
+                         "justification": justification, "subscription": subscription}
+        return self.renderer.render("price_increase", fmt.language, ctx)
+
+    def dispute_answer(self, dispute, addressee: Addressee, today: date) -> RenderedMessage:
+        customer = dispute.customer
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        ctx = self._base("dispute", fmt, customer, addressee, dispute.invoice.currency, today)
+        note = dispute.credit_note
+        ctx["dispute"] = {
+            "invoice_number": dispute.invoice.number, "question": dispute.question, "answer": dispute.answer,
+            "opened_on": fmt.date(dispute.opened_at.date()),
+            "credit_note_number": note.number if note is not None else "",
+            "credit_note_amount": fmt.money(note.total_minor, note.currency) if note is not None else "",
+        }
+        return self.renderer.render("dispute_resolved", fmt.language, ctx)

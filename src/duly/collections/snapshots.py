@@ -1,0 +1,338 @@
+"""The calculator: gathers account snapshots for many customers with a fixed number of queries.
+
+For a chunk of customers :func:`gather` runs one query per kind of fact (customers, profiles,
+open invoices, 12 months of invoice history, past reminders and greetings, open disputes,
+promises, customer credit, contacts, message opens and online payments for the best hour, the
+contracts' late-fee terms) — never a query per customer or per invoice — and builds for each
+customer the pure :class:`duly.domain.dunning.AccountSnapshot`, the policy chosen for it, and the
+rows the messages need. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+import holidays
+from dateutil.relativedelta import relativedelta
+from django.db.models import Sum
+
+from duly.customers.models import Contact, Contract, Customer, Organization
+from duly.domain import dunning
+from duly.domain.late_fees import LateFeePolicy
+from duly.domain.money import from_minor
+from duly.invoicing.models import Invoice
+from duly.messaging.models import Message
+from duly.messaging.services import custom_categories
+from duly.payments.models import CreditEntry, Payment
+
+from .models import CollectionsSettings, CustomerProfile, Dispute, Greeting, Policy, PromiseToPay, Reminder, SegmentRule
+from .policies import TONE_CODES, PolicySpec, default_specs
+
+CHASED_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
+#: Online payment methods: the time they were recorded is the time the customer paid.
+ONLINE_METHODS = ("card", "paypal")
+BEST_HOUR_LOOKBACK = timedelta(days=365)
+
+
+@lru_cache(maxsize=1)
+def _holiday_countries() -> frozenset[str]:
+    return frozenset(holidays.list_supported_countries())
+
+
+def holiday_country(country: str) -> str | None:
+    """The customer's country when the holiday calendar knows it, else None (weekends only)."""
+    return country if country in _holiday_countries() else None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    id: int
+    code: str
+    name: str
+    locale: str
+    timezone: str
+    country: str
+    segment: str
+    payment_method: str
+    status: str
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceRow:
+    id: int
+    customer_id: int
+    contract_id: int | None
+    number: str
+    kind: str
+    currency: str
+    issue_date: date
+    due_date: date
+    service_date: date | None
+    period_end: date | None
+    payable_minor: int
+    balance_minor: int
+    contract_start: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRow:
+    id: int
+    customer_id: int
+    name: str
+    email: str
+    phone: str
+    role: str
+    locale: str
+    opted_out: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRow:
+    step_code: str
+    sent_at: datetime
+    invoice_ids: tuple[int, ...]
+    subject: str
+
+
+@dataclass
+class Account:
+    """Everything gathered about one customer."""
+
+    customer: CustomerRow
+    snapshot: dunning.AccountSnapshot
+    spec: PolicySpec
+    policy_reason: str
+    invoices: dict[int, InvoiceRow]
+    contacts: dict[int, ContactRow]
+    reminders: list[ReminderRow]
+
+    @property
+    def policy(self) -> dunning.Policy:
+        return self.spec.policy
+
+
+@dataclass
+class RunContext:
+    """What a run needs once per organization: settings, policies, segment rules, late-fee terms."""
+
+    org: Organization
+    send_window: tuple[time, time]
+    thresholds: dunning.ToneThresholds
+    specs: dict[str, PolicySpec]
+    tone_policies: dict[str, str]
+    segment_policies: dict[str, str]
+    segment_hours: dict[str, int]
+    sla_business_days: int
+    greetings_enabled: bool
+    #: Category of each of the organization's own (non-shipped) templates.
+    template_categories: dict[str, str]
+    late_fee_terms: dict[int, LateFeePolicy] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, org: Organization) -> "RunContext":
+        """Settings and policies of ``org`` (shipped defaults for what it has not defined)."""
+        conf = CollectionsSettings.objects.filter(organization=org).select_related(
+            "gentle_policy", "neutral_policy", "firm_policy").first() or CollectionsSettings(organization=org)
+        specs = default_specs()
+        rows = list(Policy.objects.filter(organization=org).prefetch_related("steps"))
+        for row in rows:
+            specs[row.code] = PolicySpec(policy=row.to_domain(list(row.steps.all())), restore_days=row.restore_days)
+        tone_policies = {tone: tone for tone in TONE_CODES}
+        for tone in TONE_CODES:
+            chosen = getattr(conf, f"{tone}_policy", None)
+            if chosen is not None:
+                tone_policies[tone] = chosen.code
+        segment_policies, segment_hours = {}, {}
+        for segment, code, hour in SegmentRule.objects.filter(organization=org).values_list(
+                "segment", "policy__code", "default_hour"):
+            if code:
+                segment_policies[segment] = code
+            if hour is not None:
+                segment_hours[segment] = hour
+        return cls(
+            org=org,
+            send_window=(conf.send_window_start, conf.send_window_end),
+            thresholds=dunning.ToneThresholds(conf.gentle_below, conf.firm_above),
+            specs=specs,
+            tone_policies=tone_policies,
+            segment_policies=segment_policies,
+            segment_hours=segment_hours,
+            sla_business_days=conf.dispute_sla_business_days,
+            greetings_enabled=conf.greetings_enabled,
+            template_categories=custom_categories(org),
+        )
+
+    def domain_policies(self) -> dict[str, dunning.Policy]:
+        return {code: spec.policy for code, spec in self.specs.items()}
+
+
+def customer_ids(org: Organization, *, only: Sequence[int] | None = None) -> list[int]:
+    """Customers worth evaluating: those with an open invoice, an open dispute or a recent reminder."""
+    qs = Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS)
+    if only is not None:
+        qs = qs.filter(customer_id__in=list(only))
+    return sorted(set(qs.values_list("customer_id", flat=True)))
+
+
+def chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]:
+    """Build the accounts of these customers (a fixed number of queries, whatever their number)."""
+    org = rc.org
+    ids = list(ids)
+    today = as_of.date()
+    customers = [
+        CustomerRow(*row) for row in Customer.objects.filter(organization=org, pk__in=ids).values_list(
+            "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
+            "currency")
+    ]
+    profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
+        organization=org, customer_id__in=ids).values_list("customer_id", "policy__code", "risk_level")}
+
+    invoices: dict[int, dict[int, InvoiceRow]] = defaultdict(dict)
+    contract_start: dict[int, date | None] = {}
+    statuses: dict[int, str] = {}
+    contract_ids: set[int] = set()
+    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, total, prepaid, paid,
+         status, start) in Invoice.objects.filter(
+            organization=org, customer_id__in=ids, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
+            due_date__isnull=False).values_list(
+            "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
+            "service_period_start", "service_period_end", "total_minor", "prepaid_minor", "paid_minor", "status",
+            "contract__start_date"):
+        invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
+                                       period_end, total - prepaid, total - prepaid - paid, start)
+        contract_start[pk] = start
+        statuses[pk] = status
+        if contract_id:
+            contract_ids.add(contract_id)
+    _load_late_fee_terms(rc, contract_ids)
+
+    history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
+    since = today - relativedelta(months=12)
+    for pk, cid, issue, due, paid_on, status in Invoice.objects.filter(
+            organization=org, customer_id__in=ids, issue_date__gt=since, due_date__isnull=False,
+            kind__in=(Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT),
+            status__in=(Invoice.ISSUED, Invoice.PARTIALLY_PAID, Invoice.PAID)).values_list(
+            "pk", "customer_id", "issue_date", "due_date", "paid_on", "status"):
+        history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
+
+    reminders: dict[int, list[ReminderRow]] = defaultdict(list)
+    fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
+    for cid, step, sent_at, inv_ids, fee, subject in Reminder.objects.filter(
+            organization=org, customer_id__in=ids).values_list(
+            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject"):
+        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or ""))
+        if fee:
+            fee_levels[cid].update((i, step) for i in inv_ids)
+    greetings: dict[int, list[dunning.PastReminder]] = defaultdict(list)
+    for cid, key, sent_at in Greeting.objects.filter(organization=org, customer_id__in=ids).values_list(
+            "customer_id", "key", "sent_at"):
+        greetings[cid].append(dunning.PastReminder(step_code=f"greeting {key}", sent_at=sent_at, invoice_ids=()))
+
+    disputes: dict[int, set[int]] = defaultdict(set)
+    for cid, inv in Dispute.objects.filter(organization=org, customer_id__in=ids, status=Dispute.OPEN).values_list(
+            "customer_id", "invoice_id"):
+        disputes[cid].add(inv)
+
+    promise_parts: dict[int, dict[int, list[Any]]] = defaultdict(dict)
+    through = PromiseToPay.invoices.through
+    for cid, pid, inv, promised, amount, currency, created in through.objects.filter(
+            promisetopay__organization=org, promisetopay__customer_id__in=ids,
+            invoice__status__in=Invoice.OPEN_STATUSES).values_list(
+            "promisetopay__customer_id", "promisetopay_id", "invoice_id", "promisetopay__promised_date",
+            "promisetopay__amount_minor", "promisetopay__currency", "promisetopay__created_at"):
+        entry = promise_parts[cid].setdefault(pid, [[], promised, from_minor(amount, currency), created])
+        entry[0].append(inv)
+
+    credits: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    for cid, currency, total in CreditEntry.objects.filter(organization=org, customer_id__in=ids).values(
+            "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(
+            "customer_id", "currency", "total"):
+        if total and total > 0:
+            credits[cid][currency] = from_minor(int(total), currency)
+
+    contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
+    for row in Contact.objects.filter(organization=org, customer_id__in=ids).order_by("pk").values_list(
+            "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
+        contacts[row[1]][row[0]] = ContactRow(*row)
+
+    events: dict[int, list[datetime]] = defaultdict(list)
+    horizon = as_of - BEST_HOUR_LOOKBACK
+    for cid, at in Message.objects.filter(organization=org, customer_id__in=ids, opened_at__gte=horizon,
+                                          opened_at__lte=as_of).values_list("customer_id", "opened_at"):
+        events[cid].append(at)
+    for cid, at in Payment.objects.filter(organization=org, customer_id__in=ids, method__in=ONLINE_METHODS,
+                                          created_at__gte=horizon, created_at__lte=as_of).values_list(
+            "customer_id", "created_at"):
+        events[cid].append(at)
+
+    policies = rc.domain_policies()
+    accounts = []
+    for c in customers:
+        explicit, risk = profiles.get(c.id, (None, ""))
+        choice = dunning.choose_policy(
+            dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
+            policies, history.get(c.id, ()), today, rc.thresholds,
+            segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
+        )
+        rows = invoices.get(c.id, {})
+        open_items = tuple(
+            dunning.OpenItem(
+                invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
+                service_date=r.service_date, total=from_minor(r.payable_minor, r.currency),
+                open_amount=from_minor(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
+                contract_start=contract_start.get(r.id),
+            )
+            for r in rows.values()
+        )
+        past = [dunning.PastReminder(r.step_code, r.sent_at, r.invoice_ids) for r in reminders.get(c.id, ())]
+        past += greetings.get(c.id, [])
+        people = contacts.get(c.id, {})
+        snapshot = dunning.AccountSnapshot(
+            customer_id=c.id,
+            segment=c.segment or None,
+            risk_level=risk or None,
+            payment_method=c.payment_method or None,
+            timezone=c.timezone or "UTC",
+            country=holiday_country(c.country),
+            send_window=rc.send_window,
+            open_items=open_items,
+            reminders=tuple(past),
+            disputes=frozenset(disputes.get(c.id, ())),
+            promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3])
+                           for p in promise_parts.get(c.id, {}).values()),
+            unreconciled_credits=credits.get(c.id, {}),
+            contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
+                                           role=p.role, opted_out=p.opted_out) for p in people.values()),
+            best_hour=dunning.learn_best_hour(events[c.id], c.timezone or "UTC") if c.id in events else None,
+            segment_default_hour=rc.segment_hours.get(c.segment) if c.segment else None,
+            fee_levels_assessed=frozenset(fee_levels.get(c.id, ())),
+        )
+        accounts.append(Account(
+            customer=c, snapshot=snapshot, spec=rc.specs[choice.policy.code], policy_reason=choice.reason,
+            invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
+        ))
+    return accounts
+
+
+def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
+    missing = [pk for pk in contract_ids if pk not in rc.late_fee_terms]
+    if not missing:
+        return
+    for contract in Contract.objects.filter(organization=rc.org, pk__in=missing):
+        rc.late_fee_terms[contract.pk] = contract.late_fee_policy()
+
+
+def late_fee_terms_of(rc: RunContext, contract_id: int | None) -> LateFeePolicy | None:
+    return rc.late_fee_terms.get(contract_id) if contract_id else None
+

@@ -1,0 +1,98 @@
+"""The collector's worklist: per customer, what is overdue, the last contact, the next planned
+action and when, open queries and promises. Read-only (used by the CLI and the admin page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Sequence
+
+from duly.customers.models import Organization
+from duly.domain import dunning
+
+from . import snapshots
+from .models import Dispute, PromiseToPay, Task
+
+CHUNK_SIZE = 500
+
+
+@dataclass
+class WorklistRow:
+    customer_id: int
+    code: str
+    name: str
+    status: str
+    policy: str
+    policy_reason: str
+    entry: dunning.WorklistEntry
+    invoice_numbers: dict[int, str]
+    late_queries: int = 0
+    open_tasks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        e = self.entry
+        return {
+            "customer": self.code, "name": self.name, "status": self.status, "policy": self.policy,
+            "policy_reason": self.policy_reason,
+            "overdue": {cur: str(amount) for cur, amount in e.overdue.items()},
+            "oldest_days_overdue": e.oldest_days_overdue,
+            "last_contact": e.last_contact.isoformat() if e.last_contact else None,
+            "next_step": e.next_step,
+            "next_step_at": e.next_step_at.isoformat() if e.next_step_at else None,
+            "open_disputes": [self.invoice_numbers.get(i, str(i)) for i in e.open_disputes],
+            "late_queries": self.late_queries,
+            "promises": [{"invoices": [self.invoice_numbers.get(i, str(i)) for i in p.invoice_ids],
+                          "promised_date": p.promised_date.isoformat(), "amount": str(p.amount)}
+                         for p in e.promises],
+            "open_tasks": self.open_tasks,
+        }
+
+    @property
+    def overdue_text(self) -> str:
+        return ", ".join(f"{amount} {cur}" for cur, amount in self.entry.overdue.items()) or "-"
+
+
+def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] | None = None,
+             only_attention: bool = True) -> list[WorklistRow]:
+    """Rows for customers with open invoices (or one given set), most overdue first.
+
+    ``only_attention`` keeps customers with something overdue, an open query, a promise or a task.
+    """
+    rc = snapshots.RunContext.load(org)
+    ids = list(customer_ids) if customer_ids is not None else snapshots.customer_ids(org)
+    today = as_of.date()
+    disputes_late: dict[int, int] = {}
+    for dispute in Dispute.objects.filter(organization=org, status=Dispute.OPEN, customer_id__in=ids):
+        if dispute.answered_late(today):
+            disputes_late[dispute.customer_id] = disputes_late.get(dispute.customer_id, 0) + 1
+    tasks: dict[int, list[str]] = {}
+    for cid, kind, description in Task.objects.filter(organization=org, done_at__isnull=True,
+                                                      customer_id__in=ids).values_list(
+            "customer_id", "kind", "description"):
+        tasks.setdefault(cid, []).append(f"{kind}: {description}")
+    rows: list[WorklistRow] = []
+    for chunk in snapshots.chunks(ids, CHUNK_SIZE):
+        for account in snapshots.gather(rc, chunk, as_of):
+            entry = dunning.worklist_entry(account.snapshot, account.policy, as_of)
+            attention = (entry.overdue or entry.open_disputes or entry.promises or tasks.get(account.customer.id))
+            if only_attention and not attention:
+                continue
+            rows.append(WorklistRow(
+                customer_id=account.customer.id, code=account.customer.code, name=account.customer.name,
+                status=account.customer.status, policy=account.policy.code, policy_reason=account.policy_reason,
+                entry=entry, invoice_numbers={pk: row.number for pk, row in account.invoices.items()},
+                late_queries=disputes_late.get(account.customer.id, 0), open_tasks=tasks.get(account.customer.id, []),
+            ))
+    rows.sort(key=lambda r: (-(r.entry.oldest_days_overdue or 0), r.code))
+    return rows
+
+
+def promises_of(org: Organization, customer_id: int) -> list[PromiseToPay]:
+    return list(PromiseToPay.objects.filter(organization=org, customer_id=customer_id)
+                .prefetch_related("invoices").order_by("-created_at"))
+
+
+def open_queries(org: Organization, *, today: date) -> list[tuple[Dispute, bool]]:
+    """The staff queue: open queries, oldest SLA first, with whether the answer is late."""
+    return [(d, d.answered_late(today)) for d in Dispute.objects.filter(organization=org, status=Dispute.OPEN)
+            .select_related("invoice", "customer").order_by("sla_due_on", "id")]

@@ -1,0 +1,53 @@
+"""Back office for messaging: the outbox (read-only, with the decisions staff take on it) and the
+organization's own templates (validated when saved)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
+
+from duly.customers.tenancy import OrgScopedAdmin
+
+from . import services
+from .models import Message, MessageTemplate
+
+
+@admin.register(Message)
+class MessageAdmin(OrgScopedAdmin):
+    list_display = ("created_at", "customer", "to_email", "subject", "category", "channel", "status_display",
+                    "attempts", "sent_at")
+    list_filter = ("status", "category", "channel", "language")
+    search_fields = ("subject", "to_email", "customer__name", "customer__code", "message_id")
+    readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["confirm_delivered", "requeue_unconfirmed"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, obj):
+        if obj.status in (Message.FAILED, Message.BOUNCED, Message.UNCONFIRMED):
+            return format_html('<strong style="color:#ba2121" title="{}">{}</strong>', obj.last_error or obj.bounce_reason,
+                               obj.get_status_display())
+        return obj.get_status_display()
+
+    @admin.action(description="Unconfirmed: the mail log shows it was delivered")
+    def confirm_delivered(self, request, queryset):
+        for msg in queryset:
+            self.run_service(request, services.settle_unconfirmed, msg.organization, msg.pk, delivered=True,
+                             now=timezone.now())
+
+    @admin.action(description="Unconfirmed: it was not delivered, queue it again")
+    def requeue_unconfirmed(self, request, queryset):
+        for msg in queryset:
+            self.run_service(request, services.settle_unconfirmed, msg.organization, msg.pk, delivered=False,
+                             now=timezone.now())
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(OrgScopedAdmin):
+    """Saving runs the model's ``clean``: a broken or impersonal template is a form error."""
+
+    list_display = ("name", "language", "category", "updated_at")
+    list_filter = ("language", "category")
