@@ -145,4 +145,5 @@ DULY_SCHEDULED_JOBS = [
     "duly.collections.tasks.scheduled_late_fees",
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
+    "duly.billing.tasks.scheduled_billing",
 ]

@@ -681,15 +681,19 @@ def _due_customer_ids(org: Organization, as_of: date) -> list[int]:
 
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
-                batch_size: int = BATCH_SIZE) -> BillingRunResult:
+                batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
+    ``customers`` (ids) limits the run to those customers (the back office's "bill now").
     """
     result = BillingRunResult(as_of=as_of)
     catalog = Catalog(org)
     has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
     customer_ids = _due_customer_ids(org, as_of)
+    if customers is not None:
+        wanted = set(customers)
+        customer_ids = [c for c in customer_ids if c in wanted]
     crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     done = 0
     for chunk in _chunks(customer_ids, batch_size):

@@ -93,9 +93,12 @@ __all__ = [
     "RetainerBalance",
     "Rejection",
     "UsageResult",
+    "AGGREGATIONS",
     "add_item",
     "cancel_subscription",
     "change_item",
+    "check_notice",
+    "check_tax",
     "create_metric",
     "create_price",
     "create_product",
@@ -113,6 +116,7 @@ __all__ = [
     "run_billing",
     "schedule_price_change",
     "start_retainer",
+    "update_catalog_entry",
     "validate_price_config",
 ]
 
@@ -123,6 +127,42 @@ def _own(org: Organization, obj: Any, what: str) -> None:
 
 
 # --- catalog ------------------------------------------------------------------------------------------
+#: Usage aggregations a metric may use.
+AGGREGATIONS = domain_usage.AGGREGATIONS
+_DISPLAY_FIELDS: dict[type, frozenset[str]] = {
+    Product: frozenset({"name", "description", "active"}),
+    Metric: frozenset({"name"}),
+    Price: frozenset({"nickname", "active"}),
+}
+
+
+def check_tax(tax_category: str, tax_rate: Decimal | str | int) -> None:
+    """A valid tax category and rate, judged by the invoice arithmetic itself."""
+    invoice_math.compute_totals(
+        [invoice_math.LineInput(Decimal(1), Decimal(0), tax_category, to_decimal(tax_rate))], "EUR")
+
+
+@transaction.atomic
+def update_catalog_entry(org: Organization, obj: Product | Metric | Price, **fields: Any) -> Product | Metric | Price:
+    """Change the display fields of a product, metric or price (name, description, nickname, active).
+
+    What is billed (codes, currency, price model, tax) never changes in place: create a new price, or
+    schedule a price change.
+    """
+    _own(org, obj, type(obj).__name__)
+    allowed = _DISPLAY_FIELDS[type(obj)]
+    wrong = set(fields) - allowed
+    if wrong:
+        raise ValidationError(f"Only {', '.join(sorted(allowed))} of a {type(obj).__name__.lower()} can change; "
+                              f"not {', '.join(sorted(wrong))}.")
+    if "name" in fields and not fields["name"]:
+        raise ValidationError("A name cannot be empty.")
+    for name, value in fields.items():
+        setattr(obj, name, value)
+    obj.save(update_fields=list(fields) or None)
+    return obj
+
+
 @transaction.atomic
 def create_product(org: Organization, *, code: str, name: str, unit: str = "C62", tax_category: str = "S",
                    tax_rate: Decimal | str | int = 0, tax_exemption_reason: str = "", description: str = "") -> Product:
@@ -130,8 +170,7 @@ def create_product(org: Organization, *, code: str, name: str, unit: str = "C62"
     if not code or not name:
         raise ValidationError("A product needs a code and a name.")
     rate = to_decimal(tax_rate)
-    # The invoice arithmetic is the judge of a valid tax category and rate.
-    invoice_math.compute_totals([invoice_math.LineInput(Decimal(1), Decimal(0), tax_category, rate)], "EUR")
+    check_tax(tax_category, rate)
     if Product.objects.filter(organization=org, code=code).exists():
         raise ValidationError(f"Product code {code!r} is already used.", code="duplicate")
     return Product.objects.create(organization=org, code=code, name=name, unit=unit, tax_category=tax_category,
@@ -762,22 +801,15 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
     if not justification or not justification.strip():
         raise ValidationError("Explain the price change: the justification (what improved, why) is shown to "
                               "every customer.")
-    if isinstance(notice_days, bool) or not isinstance(notice_days, int) or notice_days < 0:
-        raise ValidationError(f"The notice period is a number of days ≥ 0, got {notice_days!r}.")
-    lead = (effective_date - as_of).days
-    if lead < notice_days:
-        raise NoticePeriodTooShort(
-            f"A price change effective {effective_date.isoformat()} needs {notice_days} days' notice, so it must "
-            f"be scheduled by {(effective_date - timedelta(days=notice_days)).isoformat()}; the earliest date "
-            f"possible today is {(as_of + timedelta(days=notice_days)).isoformat()}.",
-            effective_date=effective_date.isoformat(), notice_days=notice_days)
+    check_notice(effective_date, as_of, notice_days)
     config = validate_price_config(new_model_config)
     change = PriceChange.objects.create(
         organization=org, price=price, subscription=subscription, effective_date=effective_date,
         new_model_config=config, justification=justification.strip(), notice_days=notice_days, scheduled_on=as_of)
     catalog = Catalog(org)
-    subs = Subscription.objects.filter(organization=org, items__price=price).filter(
-        Q(items__ends_on__isnull=True) | Q(items__ends_on__gt=effective_date)).filter(
+    subs = Subscription.objects.filter(
+        Q(items__ends_on__isnull=True) | Q(items__ends_on__gt=effective_date), organization=org,
+        items__price=price).filter(
         Q(end_date__isnull=True) | Q(end_date__gt=effective_date)).exclude(status=Subscription.ENDED).distinct()
     if subscription is not None:
         subs = subs.filter(pk=subscription.pk)
@@ -808,6 +840,18 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
         ))
     PriceChangeNotice.objects.bulk_create(notices, ignore_conflicts=True)
     return change
+
+
+def check_notice(effective_date: date, as_of: date, notice_days: int) -> None:
+    """Refuse a price change announced with less than ``notice_days`` days' notice."""
+    if isinstance(notice_days, bool) or not isinstance(notice_days, int) or notice_days < 0:
+        raise ValidationError(f"The notice period is a number of days ≥ 0, got {notice_days!r}.")
+    if (effective_date - as_of).days < notice_days:
+        raise NoticePeriodTooShort(
+            f"A price change effective {effective_date.isoformat()} needs {notice_days} days' notice, so it must "
+            f"be scheduled by {(effective_date - timedelta(days=notice_days)).isoformat()}; scheduled today, the "
+            f"earliest effective date is {(as_of + timedelta(days=notice_days)).isoformat()}.",
+            effective_date=effective_date.isoformat(), notice_days=notice_days)
 
 
 def pending_price_notices(org: Organization, as_of: date) -> list[PriceChangeNotice]:
