@@ -1,6 +1,8 @@
-"""Fixtures and helpers shared by the document tests (test_documents*, test_pdf*, test_export*).
+"""Fixtures of the invoice document tests (test_documents*, test_pdf*, test_export*).
 
-Imported by those modules (``from test_documents_support import ...``); pytest collects no test here.
+``make_invoice`` issues a complete invoice (required fields, tiered line, two VAT rates, attachments,
+late-fee terms) for a customer speaking a given language; ``pdf_text`` reads a PDF back and
+``save_png`` writes a PDF and the PNG of its first page to ``test-artifacts/`` for a person to look at.
 """
 
 from __future__ import annotations
@@ -77,13 +79,33 @@ def make_invoice(org, make_customer, make_contract, doc_settings):
     return make
 
 
-def pdf_text(content: bytes) -> str:
-    """The text of every page, whitespace collapsed (pdfplumber)."""
-    import pdfplumber
+class PdfText:
+    """The text of a PDF (pypdf, in content-stream order), compared with all whitespace removed.
 
-    with pdfplumber.open(io.BytesIO(content)) as pdf:
-        text = "\n".join(page.extract_text() or "" for page in pdf.pages)
-    return " ".join(text.split())
+    Kerning and line breaks make extracted text unreliable about spaces ("T axes", "2 May\n2026"),
+    so ``"Taux normal" in text`` compares the characters only, ignoring case (CSS upper-cases headings).
+    """
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.squashed = "".join(raw.split()).casefold()
+
+    def __contains__(self, item: str) -> bool:
+        return "".join(item.split()).casefold() in self.squashed
+
+    def index(self, item: str) -> int:
+        return self.squashed.index("".join(item.split()).casefold())
+
+    def __repr__(self) -> str:
+        return f"PdfText({' '.join(self.raw.split())!r})"
+
+
+def read_pdf_text(content: bytes) -> PdfText:
+    """The text of every page of a PDF."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(content))
+    return PdfText("\n".join(page.extract_text() or "" for page in reader.pages))
 
 
 def save_first_page_png(content: bytes, name: str) -> Path:
@@ -96,3 +118,64 @@ def save_first_page_png(content: bytes, name: str) -> Path:
     subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf_path),
                     str(ARTIFACTS / name)], check=True, timeout=60)
     return ARTIFACTS / f"{name}.png"
+
+
+@pytest.fixture
+def pdf_text():
+    return read_pdf_text
+
+
+@pytest.fixture
+def save_png():
+    return save_first_page_png
+
+
+# --- e-invoice import round trips -------------------------------------------------------------------
+def _org_for_seller(xml: bytes, slug: str):
+    """The organization that issued an example invoice (importing is for one's own invoices)."""
+    from duly.customers.services import create_organization
+    from duly.invoicing.einvoice.importer import parse_einvoice
+
+    seller = parse_einvoice(xml).seller
+    lines = list(seller.address_lines)
+    return create_organization(
+        name=seller.name, slug=slug, country=seller.country_code, trading_name=seller.trading_name,
+        address_line1=lines[0] if lines else "", address_line2=", ".join(lines[1:]), postcode=seller.postcode,
+        city=seller.city, vat_id=seller.vat_id, registration_id=seller.legal_registration_id,
+        default_currency=parse_einvoice(xml).currency,
+    )
+
+
+def _assert_same_invoice(source, draft) -> None:
+    """Amounts, lines, tax and parties of a draft's snapshot equal those read from the source file."""
+    a, b = source.totals(), draft.totals()
+    for field in ("line_total", "allowance_total", "charge_total", "tax_exclusive", "tax_total", "tax_inclusive",
+                  "prepaid", "payable"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert a.tax_breakdown == b.tax_breakdown
+    assert len(source.lines) == len(draft.lines)
+    for x, y, rx, ry in zip(source.lines, draft.lines, a.lines, b.lines):
+        assert (x.name, x.quantity, x.unit_code, x.tax_category, x.tax_rate, x.period_start, x.period_end) == (
+            y.name, y.quantity, y.unit_code, y.tax_category, y.tax_rate, y.period_start, y.period_end)
+        assert x.net_price / x.base_quantity == y.net_price / y.base_quantity
+        assert rx == ry
+    assert [(ac.is_charge, ac.reason, ac.tax_category, ac.tax_rate) for ac in source.allowances_charges] == [
+        (ac.is_charge, ac.reason, ac.tax_category, ac.tax_rate) for ac in draft.allowances_charges]
+    for p, q in ((source.seller, draft.seller), (source.buyer, draft.buyer)):
+        assert (p.name, p.country_code, p.city, p.postcode, p.address_lines) == (
+            q.name, q.country_code, q.city, q.postcode, q.address_lines)
+        assert (p.vat_id or p.legal_registration_id) in (q.vat_id, q.legal_registration_id)
+    assert (source.order_reference, source.buyer_accounting_ref, source.period_start, source.period_end) == (
+        draft.order_reference, draft.buyer_accounting_ref, draft.period_start, draft.period_end)
+
+
+@pytest.fixture
+def org_for_seller(db):
+    """``(xml, slug) -> Organization``: the organization that issued an example invoice."""
+    return _org_for_seller
+
+
+@pytest.fixture
+def assert_same_invoice():
+    """``(source, draft)``: assert two InvoiceDocuments have the same amounts, lines, tax and parties."""
+    return _assert_same_invoice

@@ -229,6 +229,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
         doc=doc,
         totals=printable.totals,
         lines=lines,
+        allowances_charges=list(zip(doc.allowances_charges, doc.allowance_charge_amounts(printable.totals))),
         title=loc.t(f"title.{printable.kind}"),
         payment_terms=payment_terms,
         late_terms=late_terms if not doc.is_credit_note else "",

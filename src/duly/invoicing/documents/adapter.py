@@ -51,6 +51,7 @@ __all__ = [
     "branding_for",
     "build_document",
     "build_printable",
+    "epc_qr",
     "epc_qr_svg",
     "pay_link",
 ]
@@ -228,7 +229,7 @@ def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str
     issue = invoice.issue_date or as_of
     if issue is None:
         raise ValidationError(
-            f"Draft {invoice} has no issue date yet: give the date to preview it as issued on.",
+            f"{invoice} has no issue date yet: give the date to preview it as issued on.",
             invoice=str(invoice),
         )
     if invoice.is_credit_note:
@@ -287,7 +288,8 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
         buyer=_buyer(invoice),
         lines=lines,
         due_date=due,
-        buyer_reference=invoice.buyer_reference,
+        # Peppol needs BT-10 or BT-13: without either, the customer number stands in for BT-10.
+        buyer_reference=invoice.buyer_reference or ("" if invoice.po_number else invoice.customer.code),
         order_reference=invoice.po_number,
         contract_reference=invoice.contract.reference if invoice.contract_id else "",
         preceding_invoice=related.number or "" if related is not None and invoice.is_credit_note else "",
@@ -440,12 +442,18 @@ def _file_uri(field_file) -> str:
     return path.resolve().as_uri() if path.exists() else ""
 
 
-def epc_qr_svg(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
-    """Inline SVG of an EPC069-12 QR code ("GiroCode") for a EUR credit transfer."""
+def epc_qr(*, name: str, iban: str, bic: str, amount: Decimal, reference: str):
+    """The EPC069-12 QR code ("GiroCode") of a EUR credit transfer: beneficiary, IBAN, BIC,
+    amount and the structured RF reference, as a ``segno.QRCode``."""
     import segno.helpers
 
-    qr = segno.helpers.make_epc_qr(name=name[:70], iban=iban, amount=amount, reference=reference or None,
-                                   bic=bic or None)
+    return segno.helpers.make_epc_qr(name=name[:70], iban=iban, amount=amount, reference=reference or None,
+                                     bic=bic or None)
+
+
+def epc_qr_svg(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
+    """Inline SVG of :func:`epc_qr`, for the printed page."""
+    qr = epc_qr(name=name, iban=iban, bic=bic, amount=amount, reference=reference)
     return qr.svg_inline(scale=3, border=0, omitsize=True)
 
 
@@ -458,7 +466,7 @@ def _payment_options(invoice: Invoice, balance: Decimal) -> tuple[PaymentOption,
     options: dict[str, PaymentOption] = {}
     if org.iban:
         qr = ""
-        if invoice.currency == "EUR" and Decimal("0.01") <= balance <= EPC_MAX_AMOUNT:
+        if invoice.currency == "EUR" and invoice.rf_reference and Decimal("0.01") <= balance <= EPC_MAX_AMOUNT:
             qr = epc_qr_svg(name=org.name, iban=org.iban, bic=org.bic, amount=balance,
                             reference=invoice.rf_reference)
         options["bank_transfer"] = PaymentOption(

@@ -102,7 +102,7 @@ def document_bytes(invoice: Invoice, fmt: str, *, as_of: date | None = None) -> 
     if invoice.status == Invoice.DRAFT:
         if fmt != StoredDocument.FORMAT_PDF:
             raise InvoiceNotIssued(
-                f"Draft {invoice} has no number yet: issue it before exporting it as an e-invoice ({fmt}).",
+                f"{invoice} has no number yet: issue it before exporting it as an e-invoice ({fmt}).",
                 invoice=str(invoice), format=fmt,
             )
         from ..pdf import render_invoice_pdf
@@ -134,5 +134,5 @@ def store_documents(invoice: Invoice, formats: Iterable[str] = (StoredDocument.F
     E-invoices depend on the data only, so they may be stored at their first export.
     """
     if invoice.status == Invoice.DRAFT:
-        raise InvoiceNotIssued(f"Draft {invoice} is not issued: its documents are not stored.", invoice=str(invoice))
+        raise InvoiceNotIssued(f"{invoice} is not issued: its documents are not stored.", invoice=str(invoice))
     return [document_bytes(invoice, fmt) for fmt in formats]

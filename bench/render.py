@@ -1,0 +1,154 @@
+"""Document rendering speed: PDFs per second and UBL documents per second for a 20-line invoice.
+
+Run: ``.venv/bin/python bench/render.py [--runs 20] [--check]`` (``make bench`` runs every bench).
+
+It builds a throw-away SQLite database (migrations, one organization, a customer, a 20-line
+invoice with two VAT rates and an attachment), issues the invoice, then measures, in the same
+process:
+
+- reference: WeasyPrint rendering a trivial one-page HTML with the same fonts (the floor any
+  PDF pays: fonts, PDF/A structure);
+- PDF: :func:`duly.invoicing.pdf.render_invoice_pdf` (snapshot, Jinja2, WeasyPrint, PDF/A-3b);
+- UBL: :func:`duly.invoicing.einvoice.ubl.render_ubl` of the same snapshot, without and with the
+  official EN 16931 validation (XSD + CEN Schematron, stylesheets compiled before timing);
+- peak Python memory (tracemalloc) while rendering, and the process's maximum resident size.
+
+The budget is 300 ms per PDF (median); ``--check`` exits 1 when it is exceeded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+PDF_BUDGET_MS = 300.0
+
+
+def _setup() -> None:
+    home = Path(tempfile.mkdtemp(prefix="duly-bench-render-"))
+    os.environ["DULY_HOME"] = str(home)
+    os.environ["DULY_VAR_DIR"] = str(home / "var")
+    os.environ["DULY_MEDIA_ROOT"] = str(home / "media")
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _invoice():
+    from duly.customers.services import create_contract, create_customer, create_organization
+    from duly.invoicing import services
+
+    org = create_organization(
+        name="Atelier Lumière SARL", slug="atelier", country="FR", default_currency="EUR",
+        address_line1="12 rue des Lilas", postcode="75011", city="Paris", vat_id="FR40303265045",
+        iban="FR1420041010050500013M02606", bic="PSSTFRPPPAR", locale="fr_FR", timezone="Europe/Paris",
+        email="factures@atelier.example",
+    )
+    customer = create_customer(
+        org, code="GLOBEX", name="Globex Procurement SA", country="FR", city="Lyon", address_line1="3 quai Perrache",
+        postcode="69002", currency="EUR", locale="fr_FR", tax_id="FR61954506077", required_fields=["po_number"],
+        contacts=[{"name": "Camille Martin", "email": "ap@globex.example", "role": "accounts_payable"}],
+    )
+    contract = create_contract(org, customer, reference="CTR-GLOBEX", start_date=date(2026, 1, 1),
+                               terms_kind="net", terms_days=30, late_fee_kind="interest_annual",
+                               late_rate_percent=Decimal("12"), late_fixed_fee="40.00")
+    lines = [
+        services.LineData(
+            f"Service {n:02d} — monthly subscription, seat pack {n}", Decimal(n), Decimal("19.90") + n,
+            unit="C62", tax_rate=Decimal("20") if n % 4 else Decimal("5.5"),
+            explanation=(f"Graduated: first 10 seats at 19.90, {n} more at {Decimal('19.90') + n}" if n % 5 == 0 else ""),
+        )
+        for n in range(1, 21)
+    ]
+    draft = services.create_draft(org, customer, lines, contract=contract, po_number="PO-4711",
+                                  service_period=(date(2026, 3, 1), date(2026, 3, 31)))
+    services.add_attachment(org, draft.pk, "timesheet.csv", b"date,hours\n2026-03-02,3.5\n", content_type="text/csv")
+    return services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 31))
+
+
+def _timed(fn, runs: int) -> list[float]:
+    fn()  # warm-up: fonts, templates, stylesheets
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _line(name: str, times: list[float], unit: str) -> str:
+    median = statistics.median(times)
+    p95 = sorted(times)[max(0, round(len(times) * 0.95) - 1)]
+    return (f"{name:<34} {1 / median:8.1f} {unit}/s   median {median * 1000:7.1f} ms   "
+            f"p95 {p95 * 1000:7.1f} ms   (n={len(times)})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 when a PDF takes over {PDF_BUDGET_MS:.0f} ms")
+    args = parser.parse_args()
+    _setup()
+
+    import weasyprint
+
+    from duly.invoicing.documents import build_document
+    from duly.invoicing.einvoice.model import Standard
+    from duly.invoicing.einvoice.ubl import render_ubl
+    from duly.invoicing.einvoice.validate import compile_rules
+    from duly.invoicing.pdf import PDF_VARIANT, html_to_pdf, render_invoice_pdf
+
+    invoice = _invoice()
+    compile_rules("ubl")
+    trivial = "<html><body style='font-family: DejaVu Sans'><h1>Reference</h1><p>One trivial page.</p></body></html>"
+
+    reference = _timed(lambda: weasyprint.HTML(string=trivial).write_pdf(pdf_variant=PDF_VARIANT), args.runs)
+    reference_html_to_pdf = _timed(lambda: html_to_pdf(trivial), args.runs)
+    pdf = _timed(lambda: render_invoice_pdf(invoice), args.runs)
+    ubl = _timed(lambda: render_ubl(build_document(invoice), standard=Standard.PEPPOL, validate=False), args.runs)
+    ubl_valid = _timed(lambda: render_ubl(build_document(invoice), standard=Standard.PEPPOL), args.runs)
+    # Memory is traced on separate runs: tracemalloc slows every allocation down several times.
+    tracemalloc.start()
+    render_invoice_pdf(invoice)
+    render_ubl(build_document(invoice), standard=Standard.PEPPOL)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    size = len(render_invoice_pdf(invoice))
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    from weasyprint.text.ffi import harfbuzz_subset
+
+    print(f"Document rendering, 20-line invoice ({invoice.number}, {size / 1024:.0f} KiB PDF/A-3b), "
+          f"WeasyPrint {weasyprint.__version__}, font subsetting by "
+          f"{'HarfBuzz' if harfbuzz_subset else 'fontTools (install libharfbuzz-subset0 for faster PDFs)'}")
+    print(_line("reference: trivial page (WeasyPrint)", reference, "PDFs"))
+    print(_line("reference: trivial page (html_to_pdf)", reference_html_to_pdf, "PDFs"))
+    print(_line("invoice PDF", pdf, "PDFs"))
+    print(_line("invoice UBL (render only)", ubl, "docs"))
+    print(_line("invoice UBL (+ official validation)", ubl_valid, "docs"))
+    ratio = statistics.median(pdf) / statistics.median(reference)
+    print(f"invoice PDF / trivial page: {ratio:.1f}×")
+    print(f"peak Python memory while rendering: {peak / 2**20:.1f} MiB; max resident set: {maxrss_mb:.0f} MiB")
+    median_ms = statistics.median(pdf) * 1000
+    verdict = "OK" if median_ms < PDF_BUDGET_MS else "OVER BUDGET"
+    print(f"PDF budget {PDF_BUDGET_MS:.0f} ms: median {median_ms:.0f} ms -> {verdict}")
+    return 1 if args.check and median_ms >= PDF_BUDGET_MS else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
