@@ -5,7 +5,8 @@ Templates
     deposit, credit-note and late-fee invoices), ``receipt.html``, ``statement.html`` and the
     letters ``letter_<kind>.html`` (``reminder``, ``final_notice``, ``termination``), which
     extend ``letter.html``. Shared parts: ``base.html`` (page, header, footer, watermark) and
-    ``documents.css``.
+    ``documents.css`` (static, parsed once per process; the colour, font and page labels of each
+    document are CSS variables set in ``base.html``).
 
 Per-organization templates
     A template is looked up first as ``duly/documents/<organization slug>/<name>`` and then as
@@ -29,6 +30,7 @@ Resources
 
 from __future__ import annotations
 
+import re
 import threading
 import traceback
 from collections.abc import Mapping
@@ -40,6 +42,7 @@ from typing import Any
 
 import jinja2
 from django.conf import settings
+from markupsafe import Markup
 
 from duly.domain.errors import TemplateError, ValidationError
 
@@ -72,6 +75,23 @@ def template_dirs() -> tuple[Path, ...]:
     return (*(Path(d).resolve() for d in extra), PACKAGE_TEMPLATES)
 
 
+_CSS_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\A ", "<": "\\3C ", ">": "\\3E "}
+_HEX_COLOR = re.compile(r"#[0-9A-Fa-f]{6}")
+DEFAULT_COLOR = "#1F4E79"
+
+
+def css_string(value: object) -> Markup:
+    """A quoted CSS string, safe inside a <style> element: ``l'équipe "A"`` → ``"l'équipe \\"A\\""``."""
+    text = "".join(_CSS_ESCAPES.get(ch, ch) for ch in str(value))
+    return Markup(f'"{text}"')
+
+
+def css_color(value: object) -> Markup:
+    """A ``#RRGGBB`` colour, or Duly's default blue for anything else."""
+    text = str(value)
+    return Markup(text if _HEX_COLOR.fullmatch(text) else DEFAULT_COLOR)
+
+
 @lru_cache(maxsize=8)
 def _environment(dirs: tuple[Path, ...]) -> jinja2.Environment:
     env = jinja2.Environment(
@@ -82,6 +102,8 @@ def _environment(dirs: tuple[Path, ...]) -> jinja2.Environment:
         lstrip_blocks=True,
         auto_reload=True,
     )
+    env.filters["css_string"] = css_string
+    env.filters["css_color"] = css_color
     return env
 
 
@@ -165,14 +187,44 @@ def _url_fetcher(url: str, *args, **kwargs):
     raise ValidationError(f"Documents may not load {url!r}: only local logos, fonts and data URIs.")
 
 
-def html_to_pdf(html: str, *, title: str = "", variant: str | None = PDF_VARIANT) -> bytes:
-    """PDF bytes of ``html`` (PDF/A-3b by default). Relative URLs resolve against the package templates."""
+STYLESHEET = "documents.css"
+_stylesheets: dict[tuple[str, int], Any] = {}
+
+
+def document_stylesheet(org_slug: str | None):
+    """The parsed ``documents.css`` (the organization's own first), cached until the file changes."""
     import weasyprint
 
+    names = ([f"{TEMPLATE_PREFIX}/{org_slug}/{STYLESHEET}"] if org_slug else []) + [f"{TEMPLATE_PREFIX}/{STYLESHEET}"]
+    for name in names:
+        for root in template_dirs():
+            path = root / name
+            if path.is_file():
+                key = (str(path), path.stat().st_mtime_ns)
+                sheet = _stylesheets.get(key)
+                if sheet is None:
+                    sheet = weasyprint.CSS(filename=str(path), url_fetcher=_url_fetcher)
+                    _stylesheets[key] = sheet
+                return sheet
+    raise TemplateError(f"No document stylesheet (looked for {', '.join(names)}).", template=STYLESHEET)
+
+
+def html_to_pdf(html: str, *, org_slug: str | None = None, variant: str | None = PDF_VARIANT) -> bytes:
+    """PDF bytes of ``html`` styled by ``documents.css`` (PDF/A-3b by default).
+
+    The stylesheet is given to WeasyPrint as a *user* stylesheet: the document's own ``<style>``
+    (the organization's ``extra_style`` block) wins over it. Relative URLs resolve against the
+    package templates.
+    """
+    import weasyprint
+
+    stylesheet = document_stylesheet(org_slug)
     # WeasyPrint shares font caches between renders; one render at a time keeps it safe in threads.
     with _render_lock:
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
-        return document.write_pdf(pdf_variant=variant) if variant else document.write_pdf()
+        if variant:
+            return document.write_pdf(stylesheets=[stylesheet], pdf_variant=variant)
+        return document.write_pdf(stylesheets=[stylesheet])
 
 
 def _common_context(loc: Localizer, branding, org, *, is_draft: bool = False) -> dict[str, Any]:
@@ -249,7 +301,7 @@ def render_invoice_pdf(invoice, *, as_of: date | None = None) -> bytes:
 
     printable = build_printable(invoice, as_of=as_of)
     html = render_document_html("invoice.html", printable.org_slug, invoice_context(printable, invoice.organization))
-    return html_to_pdf(html)
+    return html_to_pdf(html, org_slug=printable.org_slug)
 
 
 # --- receipts and statements -----------------------------------------------------------------------
@@ -280,7 +332,7 @@ def render_receipt(payment) -> bytes:
         allocations=allocations,
         unapplied=amount - applied,
     )
-    return html_to_pdf(render_document_html("receipt.html", org.slug, context))
+    return html_to_pdf(render_document_html("receipt.html", org.slug, context), org_slug=org.slug)
 
 
 def render_statement(customer, *, as_of: date) -> bytes:
@@ -302,7 +354,7 @@ def render_statement(customer, *, as_of: date) -> bytes:
         total_open=statement["total_open"],
         credit=statement["credit"],
     )
-    return html_to_pdf(render_document_html("statement.html", org.slug, context))
+    return html_to_pdf(render_document_html("statement.html", org.slug, context), org_slug=org.slug)
 
 
 def _method_label(loc: Localizer, method: str) -> str:
@@ -395,7 +447,7 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         effective=context.get("effective", letter_date),
     )
     values.update({k: v for k, v in context.items() if k not in values})
-    return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values))
+    return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug)
 
 
 def _country_name(code: str, loc: Localizer) -> str:
