@@ -1,28 +1,16 @@
-"""Adapters to the billing app: cancel subscriptions on termination, resume them on restoration.
+"""Adapters to the billing app, used when collections terminates or restores a customer.
 
-Billing is built in parallel with collections; these functions find its services by name and do
-nothing (saying so in their result) while it does not provide them. The contract expected from
-``duly.billing.services``:
-
-``cancel_customer_subscriptions(org, customer, *, on: date, reason: str) -> list[str]``
-    Cancel every running subscription of the customer immediately on ``on``; return their references.
-``resume_customer_subscriptions(org, customer, *, on: date, reason: str) -> list[str]``
-    Undo that cancellation when a terminated customer pays within the restore period.
-
-When billing offers only a per-subscription ``cancel_subscription(org, subscription_id, *, on,
-immediately=True, reason)`` it is used for each running subscription instead.
+Termination cancels every active subscription immediately through
+:func:`duly.billing.services.cancel_subscription` (``at_period_end=False``: billing credits the
+unused days of a period invoiced in advance). Billing has no service to re-activate a cancelled
+subscription, so restoring a terminated customer who paid in time makes them active again and
+says that their subscriptions must be restarted by hand (:func:`resume_subscriptions`).
 """
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import logging
 from dataclasses import dataclass
 from datetime import date
-from types import ModuleType
-
-log = logging.getLogger("duly.collections")
 
 
 @dataclass(frozen=True)
@@ -31,45 +19,25 @@ class AdapterResult:
     note: str
 
 
-def _billing() -> ModuleType | None:
-    try:
-        return importlib.import_module("duly.billing.services")
-    except ImportError:
-        return None
-
-
-def _call(fn, org, target, *, on: date, reason: str, **extra):
-    """Call a billing service with the keyword arguments it accepts."""
-    params = inspect.signature(fn).parameters
-    kwargs = {k: v for k, v in {"on": on, "reason": reason, **extra}.items() if k in params}
-    return fn(org, target, **kwargs)
-
-
 def cancel_subscriptions(org, customer, *, on: date, reason: str) -> AdapterResult:
-    billing = _billing()
-    whole = getattr(billing, "cancel_customer_subscriptions", None) if billing else None
-    if callable(whole):
-        done = _call(whole, org, customer, on=on, reason=reason) or []
-        return AdapterResult(tuple(str(x) for x in done), f"{len(done)} subscription(s) cancelled")
-    single = getattr(billing, "cancel_subscription", None) if billing else None
-    if callable(single):
-        from duly.billing.models import Subscription
+    """Cancel the customer's active subscriptions on ``on`` (inside the caller's transaction)."""
+    from duly.billing.models import Subscription
+    from duly.billing.services import cancel_subscription
 
-        running = Subscription.objects.filter(organization=org, customer=customer).exclude(
-            status__in=("canceled", "cancelled", "ended"))
-        done = []
-        for sub in running:
-            _call(single, org, sub.pk, on=on, reason=reason, immediately=True)
-            done.append(sub.reference or str(sub.pk))
-        return AdapterResult(tuple(done), f"{len(done)} subscription(s) cancelled")
-    log.warning("billing provides no cancellation service; subscriptions of %s left as they are", customer)
-    return AdapterResult((), "billing provides no cancellation service: subscriptions left unchanged")
+    done = []
+    for sub in Subscription.objects.filter(organization=org, customer=customer, status=Subscription.ACTIVE):
+        cancel_subscription(org, sub, on=on, as_of=on, at_period_end=False, reason=reason)
+        done.append(sub.reference or f"subscription {sub.pk}")
+    note = f"subscriptions cancelled: {', '.join(done)}" if done else "no active subscription to cancel"
+    return AdapterResult(tuple(done), note)
 
 
-def resume_subscriptions(org, customer, *, on: date, reason: str) -> AdapterResult:
-    billing = _billing()
-    fn = getattr(billing, "resume_customer_subscriptions", None) if billing else None
-    if callable(fn):
-        done = _call(fn, org, customer, on=on, reason=reason) or []
-        return AdapterResult(tuple(str(x) for x in done), f"{len(done)} subscription(s) resumed")
-    return AdapterResult((), "billing provides no resume service: restart the subscriptions by hand")
+def resume_subscriptions(org, customer) -> AdapterResult:
+    """Billing cannot re-activate a cancelled subscription: report the ones to restart by hand."""
+    from duly.billing.models import Subscription
+
+    cancelled = [s.reference or f"subscription {s.pk}" for s in Subscription.objects.filter(
+        organization=org, customer=customer, status=Subscription.CANCELED, canceled_on__isnull=False)]
+    if not cancelled:
+        return AdapterResult((), "no cancelled subscription")
+    return AdapterResult((), f"restart by hand (billing has no re-activation): {', '.join(cancelled)}")

@@ -131,7 +131,10 @@ def worklist_cmd(org_slug, as_of, fmt):
             ", ".join(d["open_disputes"]) + (f" ({r.late_queries} late)" if r.late_queries else ""),
             "; ".join(f"{p['amount']} by {p['promised_date']}" for p in d["promises"]), r.policy,
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
+        console = Console(width=180)
+    console.print(table)
 
 
 @collections.group("policy")

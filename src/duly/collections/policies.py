@@ -124,8 +124,9 @@ def parse_yaml(text: str) -> list[PolicySpec]:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InvalidDunningPolicy(f"The policy file is not valid YAML{where}: {exc}") from None
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InvalidDunningPolicy(f"The policy file is not valid YAML{where}: {problem}") from None
     if isinstance(data, Mapping) and "policies" in data:
         data = data["policies"]
     if isinstance(data, Mapping):

@@ -46,6 +46,7 @@ from duly.domain.errors import (
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
+from duly.billing.models import Product
 from duly.messaging.models import Message
 from duly.messaging.services import queue_message, renderer_for
 from duly.payments.models import CreditEntry, Payment
@@ -769,8 +770,7 @@ def _maybe_restore(payment) -> None:
     if customer.status == Customer.STATUS_TERMINATED:
         if profile.restore_deadline is None or on > profile.restore_deadline:
             return
-        resumed = adapters.resume_subscriptions(payment.organization, customer, on=on,
-                                                reason=f"paid within the restore period ({on.isoformat()})")
+        resumed = adapters.resume_subscriptions(payment.organization, customer)
         profile.status_reason = f"restored after the payment of {on.isoformat()}; {resumed.note}"
     else:
         profile.status_reason = f"suspension lifted after the payment of {on.isoformat()}"
@@ -913,57 +913,63 @@ def _queue_greeting(org, account, occ: _Occasion, key: str, addressee: msgs.Addr
 # Price-change notices queued by billing
 # =====================================================================================================
 def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = False) -> list[str]:
-    """Render and queue the price-change notices billing has queued for today or earlier.
+    """Render and queue the price-change notices billing queued for today or earlier.
 
-    Uses ``billing.PriceChangeNotice`` (one per price change and customer). Old and new prices are
-    the charge of each price model for the customer's current quantity on that price, formatted in
-    their locale. Each notice is queued once (``price-notice:<id>``) and marked sent by billing's status.
+    Billing queues one :class:`~duly.billing.models.PriceChangeNotice` per price change and customer
+    (:func:`duly.billing.services.pending_price_notices`). Here it becomes a personal message in
+    the customer's language: the price per period for their current quantity before and after,
+    the effective date and billing's justification. Each notice is queued once
+    (``price-notice:<id>``) and marked sent in billing in the same transaction.
     """
-    try:
-        from duly.billing.models import PriceChangeNotice, SubscriptionItem
-    except ImportError:
-        return []
+    from duly.billing.models import PriceChange, SubscriptionItem
+    from duly.billing.services import mark_price_notice_sent, pending_price_notices
     from duly.domain.pricing import model_from_config
 
     today = now.date()
-    notices = list(PriceChangeNotice.objects.filter(organization=org, status=PriceChangeNotice.QUEUED,
-                                                    send_on__lte=today)
-                   .select_related("customer", "price_change__price__product", "price_change__subscription"))
-    done: list[str] = []
+    notices = pending_price_notices(org, today)
     if not notices:
-        return done
+        return []
     quantities: dict[tuple[int, int], Decimal] = {}
     for cid, price_id, qty in SubscriptionItem.objects.filter(
             organization=org, subscription__customer_id__in={n.customer_id for n in notices},
-            price_id__in={n.price_change.price_id for n in notices}).values_list(
+            price_id__in={n.price_change.price_id for n in notices}, subscription__status="active").values_list(
             "subscription__customer_id", "price_id", "quantity"):
         quantities[(cid, price_id)] = quantities.get((cid, price_id), Decimal(0)) + qty
+    earlier: dict[int, list[PriceChange]] = {}
+    for change in PriceChange.objects.filter(organization=org, price_id__in={n.price_change.price_id
+                                                                              for n in notices}).order_by(
+            "effective_date", "id"):
+        earlier.setdefault(change.price_id, []).append(change)
     single = msgs.SingleMessages(org, renderer_for(org))
+    done: list[str] = []
     for notice in notices:
         change, customer = notice.price_change, notice.customer
         price = change.price
+        before = [c for c in earlier.get(price.pk, []) if c.effective_date < change.effective_date
+                  and c.subscription_id in (None, change.subscription_id) and c.pk != change.pk]
+        old_config = before[-1].new_model_config if before else price.model_config
         qty = quantities.get((customer.pk, price.pk)) or Decimal(1)
-        old = model_from_config(price.model_config).charge(qty, price.currency).amount
+        old = model_from_config(old_config).charge(qty, price.currency).amount
         new = model_from_config(change.new_model_config).charge(qty, price.currency).amount
         addressee = msgs.pick_contact(msgs.contact_rows(customer), respect_opt_out=False)
         if addressee is None:
+            log.warning("price notice %s: no contact of %s has an e-mail address", notice.pk, customer)
             continue
-        done.append(f"{customer.code}: {price.product.name} {old} → {new} {price.currency} from "
+        product = Product.objects.filter(pk=price.product_id).values_list("name", flat=True).first() or price.code
+        done.append(f"{customer.code}: {product} {old} → {new} {price.currency} from "
                     f"{change.effective_date.isoformat()}")
         if dry_run:
             continue
         rendered = single.price_notice(
-            customer, addressee, product=price.product.name,
-            old_minor=to_minor(round_money(old, price.currency), price.currency),
-            new_minor=to_minor(round_money(new, price.currency), price.currency), currency=price.currency,
-            effective=change.effective_date, justification=change.justification,
-            subscription=change.subscription.reference if change.subscription else "", today=today)
+            customer, addressee, product=product, old_minor=to_minor(old, price.currency),
+            new_minor=to_minor(new, price.currency), currency=price.currency, effective=change.effective_date,
+            justification=change.justification, subscription="", today=today)
         with transaction.atomic():
             queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                           category="notice", template="price_increase", language=_language(customer, addressee),
                           rendered=rendered, to_email=addressee.email, to_name=addressee.name,
                           idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note)
-            PriceChangeNotice.objects.filter(pk=notice.pk).update(status=PriceChangeNotice.SENT, sent_at=now)
+            mark_price_notice_sent(org, notice.pk, sent_at=now)
     return done
 
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
-import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -171,6 +170,13 @@ def _classify(exc: BaseException, phase: str | None) -> str:
     return _Outcome.AMBIGUOUS
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The connection is gone (not a refusal the server replied with; SMTPException is an OSError)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
 # --- the worker ----------------------------------------------------------------------------------
 def open_backend():
     """The configured e-mail backend; Django's SMTP backend is upgraded to the phase-tracking one."""
@@ -242,7 +248,7 @@ def _send_batch(claimed: list[Message], token: str, now: datetime, backend, jour
                 report.failed.append((msg.message_id, error))
             else:
                 _release(msg, token, now, error, report)
-            if isinstance(exc, (smtplib.SMTPServerDisconnected, OSError, socket.timeout)):
+            if _connection_lost(exc):
                 broken = f"connection lost: {error}"
             continue
         journal.write(Journal.ACCEPTED, msg.message_id, now)
@@ -295,9 +301,10 @@ def _mark(msg: Message, token: str, **fields) -> None:
     Message.objects.filter(pk=msg.pk, lease_token=token).update(lease_token="", lease_expires_at=None, **fields)
 
 
-def _record_sent(msg: Message, token: str, now: datetime, provider_id: str | None) -> None:
+def _record_sent(msg: Message, token: str, now: datetime, provider_id: Any) -> None:
+    """Record the delivery (``provider_id``: the provider's own id, from django-anymail)."""
     _mark(msg, token, status=Message.SENT, sent_at=now, attempts=msg.attempts + 1, last_error="",
-          provider_message_id=provider_id or "")
+          provider_message_id="" if provider_id is None else str(provider_id)[:255])
 
 
 def _release(msg: Message, token: str, now: datetime, error: str, report: DeliveryReport) -> None:
