@@ -1,0 +1,74 @@
+"""Back office: the worklist, the collections page of a customer, the query queue with its SLA."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from duly.collections.models import Dispute, PromiseToPay
+from duly.collections.services import assign_policy, collect, open_dispute
+from duly.customers.services import add_member
+from duly.messaging.models import Message
+
+
+@pytest.fixture
+def bookkeeper(org):
+    add_member(org, username="bk", password="ledger-pass-1")
+    client = Client()
+    assert client.login(username="bk", password="ledger-pass-1")
+    return client
+
+
+def at(day):
+    return datetime.combine(day, time(10), ZoneInfo("Europe/Paris"))
+
+
+def test_worklist_and_customer_page(bookkeeper, org, customer, contract, make_invoice):
+    assign_policy(org, customer, "neutral")
+    invoice = make_invoice(customer, contract, issued=date(2026, 3, 2))
+    collect(org, as_of=at(date(2026, 4, 2)))
+    page = bookkeeper.get(reverse("admin:collections_worklist")).content.decode()
+    assert "ACME" in page and "1000.00 EUR" in page and "reminder" in page
+    url = reverse("admin:collections_customer_page", args=[customer.pk])
+    page = bookkeeper.get(url).content.decode()
+    assert invoice.number in page and "Relance de paiement" in page and "Next planned action" in page
+
+    resp = bookkeeper.post(url, {"promise": "1", "promise-promised_date": "2099-01-15", "promise-amount": "1000",
+                                 "promise-note": "CFO promised"}, follow=True)
+    assert "Promise to pay recorded" in resp.content.decode()
+    assert list(PromiseToPay.objects.get(customer=customer).invoices.all()) == [invoice]
+    resp = bookkeeper.post(url, {"query": "1", "query-invoice": invoice.pk, "query-question": "Which PO?",
+                                 "query-opened_by": "customer"}, follow=True)
+    assert "Query opened" in resp.content.decode()
+    resp = bookkeeper.post(url, {"query": "1", "query-invoice": invoice.pk, "query-question": "Again?",
+                                 "query-opened_by": "staff"}, follow=True)
+    assert "already has an open query" in resp.content.decode()  # a domain error, shown as a message
+
+
+def test_the_query_queue_highlights_late_answers_and_resolving_notifies_the_customer(bookkeeper, org, customer,
+                                                                                   contract, make_invoice):
+    invoice = make_invoice(customer, contract, issued=date(2026, 3, 2))
+    dispute = open_dispute(org, invoice.pk, question="Duplicate of March?", now=at(date(2026, 3, 10)))
+    page = bookkeeper.get(reverse("admin:collections_dispute_changelist")).content.decode()
+    assert "(late)" in page and "2026-03-12" in page  # due two business days after 10 March
+    url = reverse("admin:collections_dispute_resolve", args=[dispute.pk])
+    assert bookkeeper.get(url).status_code == 200
+    bookkeeper.post(url, {"answer": "Not a duplicate: it covers April."})
+    dispute.refresh_from_db()
+    assert dispute.status == Dispute.RESOLVED and dispute.answered_late(date(2026, 3, 12)) is True
+    message = Message.objects.get(idempotency_key=f"dispute-answer:{dispute.pk}")
+    assert "Not a duplicate: it covers April." in message.text and message.to_email == "ap1@client.example"
+
+
+def test_a_broken_template_is_a_form_error_with_its_line(bookkeeper):
+    resp = bookkeeper.post(reverse("admin:messaging_messagetemplate_add"), {
+        "name": "thank_you", "language": "en", "category": "payment",
+        "source": "{% block subject %}Thanks{% endblock %}\n{% block text %}\n{{ paymnt.amount }}\n{% endblock %}"
+                  "{% block html %}{% endblock %}",
+    })
+    assert resp.status_code == 200
+    assert "Template en/thank_you.j2, line 3: &#x27;paymnt&#x27; is undefined" in resp.content.decode()

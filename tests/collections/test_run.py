@@ -1,0 +1,129 @@
+"""`duly collect`: dry run with reasons, idempotent, crash-safe, batch gathering; the worklist."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+
+from duly.cli import main
+from duly.collections import services
+from duly.collections.models import CollectionRun, Reminder
+from duly.collections.services import assign_policy, collect
+from duly.messaging.models import Message
+
+
+def cli(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return result
+
+
+@pytest.fixture
+def three_late_customers(org, make_customer, make_contract, make_invoice):
+    customers = []
+    for i in range(3):
+        c = make_customer(f"LATE{i}", name=f"Late Payer {i} SARL")
+        assign_policy(org, c, "neutral")
+        make_invoice(c, make_contract(c), issued=date(2026, 3, 2), amount=f"{100 + i}.00")
+        customers.append(c)
+    return customers
+
+
+def test_dry_run_lists_each_action_with_its_reason_and_writes_nothing(three_late_customers):
+    before = (Reminder.objects.count(), Message.objects.count(), CollectionRun.objects.count())
+    result = cli("collect", "--as-of", "2026-04-02T10:00+02:00", "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["dry_run"] is True and report["counts"]["send"] == 3
+    action = next(a for a in report["actions"] if a["customer"] == "LATE0")
+    assert action["kind"] == "send" and action["step"] == "overdue" and action["channel"] == "email"
+    assert "1 day overdue" in action["reason"] and "reached step 'overdue'" in action["reason"]
+    assert action["policy"] == "neutral" and "set on the customer" in action["policy_reason"]
+    assert (Reminder.objects.count(), Message.objects.count(), CollectionRun.objects.count()) == before
+    text = cli("collect", "--as-of", "2026-04-02T10:00+02:00", "--dry-run")
+    assert "would send 3 step(s)" in text.output and "dry run: nothing written" in text.output
+
+
+def test_collect_is_idempotent(three_late_customers):
+    first = cli("collect", "--as-of", "2026-04-02T10:00+02:00", "--format", "json")
+    assert json.loads(first.output)["counts"]["done"] == 3
+    again = json.loads(cli("collect", "--as-of", "2026-04-02T11:00+02:00", "--format", "json").output)
+    assert again["counts"]["done"] == 0 and again["counts"]["send"] == 0  # fatigue defers, nothing twice
+    assert Reminder.objects.count() == 3 and Message.objects.count() == 3
+
+
+def test_a_run_that_crashes_midway_is_resumed_by_running_it_again(org, three_late_customers, monkeypatch):
+    carry_out = services._carry_out
+    calls = {"n": 0}
+
+    def crash_on_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("power cut")
+        return carry_out(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_carry_out", crash_on_second)
+    with pytest.raises(RuntimeError):
+        collect(org, as_of=_at(date(2026, 4, 2)))
+    assert Reminder.objects.count() == 1 and Message.objects.count() == 1  # one done, nothing half-written
+    monkeypatch.setattr(services, "_carry_out", carry_out)
+    result = collect(org, as_of=_at(date(2026, 4, 2)))
+    assert [p.outcome for p in result.planned if p.action.kind == "send"].count("done") == 2
+    assert Reminder.objects.count() == 3 and Message.objects.count() == 3
+    assert len(set(Reminder.objects.values_list("idempotency_key", flat=True))) == 3
+
+
+def test_snapshots_are_gathered_with_a_fixed_number_of_queries(org, make_customer, make_contract, make_invoice,
+                                                              django_assert_max_num_queries):
+    from duly.collections import snapshots
+    from duly.collections.services import ensure_setup, open_dispute, record_promise
+
+    ensure_setup(org)
+    rc = snapshots.RunContext.load(org)
+
+    def add(n):
+        for i in range(n):
+            c = make_customer(name=f"Bulk {i}", contacts=[{"name": f"AP {i}", "email": f"ap{i}@bulk.example"},
+                                                           {"name": f"Boss {i}", "email": "", "role": "owner"}])
+            contract = make_contract(c)
+            a = make_invoice(c, contract, issued=date(2026, 3, 2))
+            b = make_invoice(c, contract, issued=date(2026, 3, 9))
+            open_dispute(org, a.pk, question="?", now=_at(date(2026, 4, 1)))
+            record_promise(org, c, promised_date=date(2026, 4, 30), amount="10", invoice_ids=[b.pk],
+                           now=_at(date(2026, 4, 1)))
+
+    add(2)
+    with django_assert_max_num_queries(20) as few:
+        snapshots.gather(rc, snapshots.customer_ids(org), _at(date(2026, 4, 2)))
+    add(18)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        accounts = snapshots.gather(rc, snapshots.customer_ids(org), _at(date(2026, 4, 2)))
+    assert len(accounts) == 20
+    assert all(a.snapshot.disputes and a.snapshot.promises and len(a.snapshot.contacts) == 2 for a in accounts)
+
+
+def test_the_worklist_shows_overdue_last_contact_next_step_disputes_and_promises(org, three_late_customers):
+    from duly.collections.services import open_dispute, record_promise
+
+    late0, late1, late2 = three_late_customers
+    collect(org, as_of=_at(date(2026, 4, 2)))
+    open_dispute(org, late1.invoices.get().pk, question="Wrong PO", now=_at(date(2026, 4, 3)))
+    record_promise(org, late2, promised_date=date(2026, 4, 20), amount="102.00", now=_at(date(2026, 4, 3)))
+    result = cli("collections", "worklist", "--as-of", "2026-04-06T10:00+02:00", "--format", "json")
+    rows = {r["customer"]: r for r in json.loads(result.output)}
+    assert rows["LATE0"]["overdue"] == {"EUR": "100.00"} and rows["LATE0"]["oldest_days_overdue"] == 5
+    assert rows["LATE0"]["last_contact"].startswith("2026-04-02") and rows["LATE0"]["next_step"] == "reminder"
+    assert rows["LATE0"]["next_step_at"].startswith("2026-04-13")  # due + 10 = Saturday 11 -> Monday 13
+    assert rows["LATE1"]["open_disputes"] == [late1.invoices.get().number]
+    assert rows["LATE2"]["promises"][0]["promised_date"] == "2026-04-20"
+    table = cli("collections", "worklist", "--as-of", "2026-04-06T10:00+02:00")
+    assert "LATE0" in table.output and "reminder" in table.output
+
+
+def _at(day: date):
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(day, time(10), ZoneInfo("Europe/Paris"))
