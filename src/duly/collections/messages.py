@@ -81,6 +81,16 @@ class MessageBuilder:
         self.rc = rc
         self.renderer = renderer
         self.org = org_view(rc.org)
+        self._terms_cache: dict[tuple[Any, str, str], str] = {}
+
+    def _terms(self, contract_id: int | None, currency: str, fmt: Formatter) -> str:
+        """The contract's late-fee terms in words (cached: many invoices share a contract's terms)."""
+        policy = late_fee_terms_of(self.rc, contract_id)
+        key = (policy, currency, fmt.locale)
+        text = self._terms_cache.get(key)
+        if text is None:
+            text = self._terms_cache[key] = late_fee_terms(policy, currency, fmt)
+        return text
 
     def category(self, template: str) -> str:
         return category_of(template, self.rc.template_categories)
@@ -122,7 +132,7 @@ class MessageBuilder:
         ctx.update(
             invoices=self._invoices(fmt, customer.id, rows, today),
             total_due=total,
-            late_fee_terms=late_fee_terms(late_fee_terms_of(self.rc, contract), currency or customer.currency, fmt),
+            late_fee_terms=self._terms(contract, currency or customer.currency, fmt),
             step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
                   "offset_days": account.policy.step(action.step_code).offset_days,
                   "anchor": account.policy.step(action.step_code).anchor},

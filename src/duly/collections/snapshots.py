@@ -188,15 +188,23 @@ def chunks(ids: Sequence[int], size: int) -> Iterable[Sequence[int]]:
 def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]:
     """Build the accounts of these customers (a fixed number of queries, whatever their number)."""
     org = rc.org
-    ids = list(ids)
+    ids = sorted(ids)
     today = as_of.date()
+    if not ids:
+        return []
+    # A dense chunk (consecutive ids) is read with a range, cheaper to build and to scan than IN (...).
+    dense = ids[-1] - ids[0] < 2 * len(ids)
+    by = {"customer_id__gte": ids[0], "customer_id__lte": ids[-1]} if dense else {"customer_id__in": ids}
+    wanted = set(ids)
     customers = [
-        CustomerRow(*row) for row in Customer.objects.filter(organization=org, pk__in=ids).values_list(
+        CustomerRow(*row) for row in Customer.objects.filter(
+            organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
             "currency")
+        if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
-        organization=org, customer_id__in=ids).values_list("customer_id", "policy__code", "risk_level")}
+        organization=org, **by).values_list("customer_id", "policy__code", "risk_level")}
 
     invoices: dict[int, dict[int, InvoiceRow]] = defaultdict(dict)
     contract_start: dict[int, date | None] = {}
@@ -204,11 +212,13 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     contract_ids: set[int] = set()
     for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, total, prepaid, paid,
          status, start) in Invoice.objects.filter(
-            organization=org, customer_id__in=ids, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
+            organization=org, **by, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
             due_date__isnull=False).values_list(
             "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
             "service_period_start", "service_period_end", "total_minor", "prepaid_minor", "paid_minor", "status",
             "contract__start_date"):
+        if cid not in wanted:
+            continue
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
                                        period_end, total - prepaid, total - prepaid - paid, start)
         contract_start[pk] = start
@@ -220,7 +230,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
     since = today - relativedelta(months=12)
     for pk, cid, issue, due, paid_on, status in Invoice.objects.filter(
-            organization=org, customer_id__in=ids, issue_date__gt=since, due_date__isnull=False,
+            organization=org, **by, issue_date__gt=since, due_date__isnull=False,
             kind__in=(Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT),
             status__in=(Invoice.ISSUED, Invoice.PARTIALLY_PAID, Invoice.PAID)).values_list(
             "pk", "customer_id", "issue_date", "due_date", "paid_on", "status"):
@@ -229,25 +239,25 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
     for cid, step, sent_at, inv_ids, fee, subject in Reminder.objects.filter(
-            organization=org, customer_id__in=ids).values_list(
+            organization=org, **by).values_list(
             "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject"):
         reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or ""))
         if fee:
             fee_levels[cid].update((i, step) for i in inv_ids)
     greetings: dict[int, list[dunning.PastReminder]] = defaultdict(list)
-    for cid, key, sent_at in Greeting.objects.filter(organization=org, customer_id__in=ids).values_list(
+    for cid, key, sent_at in Greeting.objects.filter(organization=org, **by).values_list(
             "customer_id", "key", "sent_at"):
         greetings[cid].append(dunning.PastReminder(step_code=f"greeting {key}", sent_at=sent_at, invoice_ids=()))
 
     disputes: dict[int, set[int]] = defaultdict(set)
-    for cid, inv in Dispute.objects.filter(organization=org, customer_id__in=ids, status=Dispute.OPEN).values_list(
+    for cid, inv in Dispute.objects.filter(organization=org, **by, status=Dispute.OPEN).values_list(
             "customer_id", "invoice_id"):
         disputes[cid].add(inv)
 
     promise_parts: dict[int, dict[int, list[Any]]] = defaultdict(dict)
     through = PromiseToPay.invoices.through
     for cid, pid, inv, promised, amount, currency, created in through.objects.filter(
-            promisetopay__organization=org, promisetopay__customer_id__in=ids,
+            promisetopay__organization=org, **{f"promisetopay__{k}": v for k, v in by.items()},
             invoice__status__in=Invoice.OPEN_STATUSES).values_list(
             "promisetopay__customer_id", "promisetopay_id", "invoice_id", "promisetopay__promised_date",
             "promisetopay__amount_minor", "promisetopay__currency", "promisetopay__created_at"):
@@ -255,23 +265,23 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         entry[0].append(inv)
 
     credits: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for cid, currency, total in CreditEntry.objects.filter(organization=org, customer_id__in=ids).values(
+    for cid, currency, total in CreditEntry.objects.filter(organization=org, **by).values(
             "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(
             "customer_id", "currency", "total"):
         if total and total > 0:
             credits[cid][currency] = from_minor(int(total), currency)
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
-    for row in Contact.objects.filter(organization=org, customer_id__in=ids).order_by("pk").values_list(
+    for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
             "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
         contacts[row[1]][row[0]] = ContactRow(*row)
 
     events: dict[int, list[datetime]] = defaultdict(list)
     horizon = as_of - BEST_HOUR_LOOKBACK
-    for cid, at in Message.objects.filter(organization=org, customer_id__in=ids, opened_at__gte=horizon,
+    for cid, at in Message.objects.filter(organization=org, **by, opened_at__gte=horizon,
                                           opened_at__lte=as_of).values_list("customer_id", "opened_at"):
         events[cid].append(at)
-    for cid, at in Payment.objects.filter(organization=org, customer_id__in=ids, method__in=ONLINE_METHODS,
+    for cid, at in Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
                                           created_at__gte=horizon, created_at__lte=as_of).values_list(
             "customer_id", "created_at"):
         events[cid].append(at)
@@ -325,12 +335,22 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     return accounts
 
 
+_TERM_FIELDS = ("currency", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent", "reference_rate_percent",
+                "late_grace_days", "late_cap_percent", "late_cap_minor", "compensation_minor")
+
+
 def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
+    """The late-fee policy of each contract; contracts with the same terms share one policy object."""
     missing = [pk for pk in contract_ids if pk not in rc.late_fee_terms]
     if not missing:
         return
-    for contract in Contract.objects.filter(organization=rc.org, pk__in=missing):
-        rc.late_fee_terms[contract.pk] = contract.late_fee_policy()
+    shared: dict[tuple, LateFeePolicy] = {}
+    for pk, *terms in Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS):
+        key = tuple(terms)
+        policy = shared.get(key)
+        if policy is None:
+            policy = shared[key] = Contract(**dict(zip(_TERM_FIELDS, terms))).late_fee_policy()
+        rc.late_fee_terms[pk] = policy
 
 
 def late_fee_terms_of(rc: RunContext, contract_id: int | None) -> LateFeePolicy | None:

@@ -19,9 +19,15 @@ from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+)
 
-from duly.domain.money import from_minor
+from duly.domain.money import exponent, from_minor
 
 #: Languages Duly ships message templates for. Any other locale falls back to English texts
 #: (numbers and dates still follow the customer's own locale).
@@ -42,15 +48,64 @@ def _babel_locale(locale: str | None) -> Locale:
         return Locale.parse(DEFAULT_LANGUAGE)
 
 
-class Formatter:
-    """Formats money, dates and numbers for one locale."""
+class _Money:
+    """Babel's ``format_currency`` for one (locale, currency), precomputed.
 
-    __slots__ = ("locale", "language", "_babel")
+    The locale's currency pattern, symbol, separators and grouping are read once; formatting is
+    then string work on the exact Decimal. When built, the result is compared with Babel itself on
+    probe amounts (grouping edges, negatives, fractions); if any differs (an unusual pattern or
+    CLDR digits other than the ISO exponent) every amount goes through Babel instead.
+    """
+
+    PROBES = ("0", "0.5", "7.25", "999.99", "1000", "1234.56", "12345.6", "123456.78", "1234567.89", "-1234.56")
+    __slots__ = ("_locale", "currency", "digits", "quantum", "prefix", "suffix", "group", "decimal", "primary",
+                 "secondary", "exact")
+
+    def __init__(self, loc: Locale, currency: str) -> None:
+        self._locale, self.currency = loc, currency
+        self.digits = exponent(currency)
+        self.quantum = Decimal(1).scaleb(-self.digits)
+        pattern = loc.currency_formats["standard"]
+        symbol = get_currency_symbol(currency, loc)
+        self.prefix = tuple(p.replace("¤", symbol) for p in pattern.prefix)
+        self.suffix = tuple(p.replace("¤", symbol) for p in pattern.suffix)
+        self.group, self.decimal = get_group_symbol(loc), get_decimal_symbol(loc)
+        self.primary, self.secondary = pattern.grouping
+        self.exact = all(self._format(Decimal(p)) == format_currency(Decimal(p), currency, locale=loc)
+                         for p in self.PROBES)
+
+    def _format(self, value: Decimal) -> str:
+        negative = value < 0
+        text = f"{abs(value).quantize(self.quantum):f}"
+        whole, _, fraction = text.partition(".")
+        if len(whole) > self.primary:
+            parts = [whole[-self.primary:]]
+            rest = whole[:-self.primary]
+            while rest:
+                parts.append(rest[-self.secondary:])
+                rest = rest[:-self.secondary]
+            whole = self.group.join(reversed(parts))
+        number = f"{whole}{self.decimal}{fraction}" if fraction else whole
+        i = 1 if negative else 0
+        return f"{self.prefix[i]}{number}{self.suffix[i]}"
+
+    def __call__(self, value: Decimal) -> str:
+        if self.exact:
+            return self._format(value)
+        return format_currency(value, self.currency, locale=self._locale)
+
+
+class Formatter:
+    """Formats money, dates and numbers for one locale (cached per locale; results cached too)."""
+
+    __slots__ = ("locale", "language", "_babel", "_money", "_dates")
 
     def __init__(self, locale: str | None) -> None:
         self._babel = _babel_locale(locale)
         self.locale = str(self._babel)
         self.language = language_of(locale)
+        self._money: dict[str, _Money] = {}
+        self._dates: dict[tuple[date, str], str] = {}
 
     @staticmethod
     @lru_cache(maxsize=256)
@@ -60,10 +115,21 @@ class Formatter:
     def money(self, amount: int | Decimal, currency: str) -> str:
         """Format an amount: ``int`` is minor units, ``Decimal`` major units."""
         value = from_minor(amount, currency) if isinstance(amount, int) else amount
-        return format_currency(value, currency, locale=self._babel)
+        fmt = self._money.get(currency)
+        if fmt is None:
+            fmt = self._money[currency] = _Money(self._babel, currency)
+        return fmt(value)
 
     def date(self, d: date | None, fmt: str = "long") -> str:
-        return format_date(d, format=fmt, locale=self._babel) if d is not None else ""
+        if d is None:
+            return ""
+        key = (d, fmt)
+        text = self._dates.get(key)
+        if text is None:
+            if len(self._dates) > 4096:
+                self._dates.clear()
+            text = self._dates[key] = format_date(d, format=fmt, locale=self._babel)
+        return text
 
     def datetime(self, dt: datetime, fmt: str = "long", tzinfo=None) -> str:
         return format_datetime(dt, format=fmt, tzinfo=tzinfo, locale=self._babel)

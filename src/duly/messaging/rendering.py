@@ -170,7 +170,7 @@ def _render_block(tpl: jinja2.Template, block: str, ctx: Mapping[str, Any], path
     if fn is None:
         raise TemplateError(f"Template {path} has no {{% block {block} %}}.", template=path, block=block)
     try:
-        return "".join(fn(tpl.new_context(dict(ctx))))
+        return "".join(fn(tpl.new_context(ctx)))  # new_context copies: blocks never change ``ctx``
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(f"Template {exc.name or path}, line {exc.lineno}: {exc.message}",
                             template=exc.name or path, line=exc.lineno) from None
