@@ -95,6 +95,7 @@ class DemoSummary:
     customers: int = 0
     invoices: int = 0
     payments: int = 0
+    subscriptions: int = 0
     already_seeded: bool = False
     open_by_currency: dict = field(default_factory=dict)
 
@@ -102,7 +103,7 @@ class DemoSummary:
         if self.already_seeded:
             return f"Demo organization {self.organization} already exists; login {self.username} / {self.password}."
         return (f"Seeded {self.organization}: {self.customers} customers, {self.invoices} invoices, "
-                f"{self.payments} payments. Admin login: {self.username} / {self.password}")
+                f"{self.payments} payments, {self.subscriptions} subscriptions. Admin login: {self.username} / {self.password}")
 
 
 def _tax(country_seller: str, customer_country: str) -> tuple[str, Decimal, str]:
@@ -124,13 +125,50 @@ def seed_demo(*, as_of: date, seed: int = 2026) -> DemoSummary:
     org = _seed_org()
     summary = DemoSummary(org.name, DEMO_USER, DEMO_PASSWORD)
     start = (as_of - relativedelta(months=6)).replace(day=1)
+    accounts = []
     for i, row in enumerate(CUSTOMERS):
-        customer, contract = _seed_customer(org, row, i, start, rng)
+        accounts.append((*_seed_customer(org, row, i, start, rng), row[-1]))
         summary.customers += 1
-        inv, pay = _seed_history(org, customer, contract, row[-1], start, as_of, rng)
-        summary.invoices += inv
-        summary.payments += pay
+    # Month by month across all customers, so invoice numbers follow issue dates (a legal requirement in the EU).
+    pending = []
+    month = start
+    while month + relativedelta(months=1) <= as_of:
+        for customer, contract, profile in accounts:
+            invoice = _seed_invoice(org, customer, contract, month, rng)
+            summary.invoices += 1
+            pending.append((invoice, profile))
+        month += relativedelta(months=1)
+    summary.payments = _seed_payments(org, pending, as_of, rng)
+    summary.subscriptions, billed = _seed_billing(org, as_of)
+    summary.invoices += billed
+    from duly.collections.services import ensure_setup
+
+    ensure_setup(org)  # the shipped dunning policies, editable in the back office
     return summary
+
+
+SEAT_TIERS = [("10", "49"), ("50", "39"), (None, "29")]  # EUR per seat per month, graduated
+
+
+def _seed_billing(org, as_of: date) -> tuple[int, int]:
+    """Seat subscriptions for French customers, billed in advance from the start of the current month."""
+    from duly.billing import services as billing
+    from duly.billing.run import run_billing
+    from duly.customers.models import Customer
+
+    product = billing.create_product(org, code="SEATS", name="Analytics platform seats", unit="C62",
+                                     tax_category="S", tax_rate=VAT[org.country])
+    price = billing.create_price(org, product, code="SEATS-EUR", currency="EUR", model_config={
+        "model": "graduated", "tiers": [{"up_to": up, "unit_price": p} for up, p in SEAT_TIERS],
+    })
+    start = as_of.replace(day=1)
+    customers = Customer.objects.filter(organization=org, country=org.country, segment__in=["agency", "healthcare"])
+    subs = 0
+    for i, customer in enumerate(customers.order_by("code")):
+        billing.create_subscription(org, customer, [(price, 8 + 23 * i)], start_date=start, as_of=as_of,
+                                    interval="monthly", anchor_day=1, reference=f"SUB-{customer.code}")
+        subs += 1
+    return subs, run_billing(org, as_of).invoices
 
 
 @transaction.atomic
@@ -185,41 +223,44 @@ def _seed_customer(org, row, i, start, rng):
     return customer, contract
 
 
-def _seed_history(org, customer, contract, profile, start, as_of, rng) -> tuple[int, int]:
+def _seed_invoice(org, customer, contract, month: date, rng):
     from duly.invoicing import services as inv_services
+
+    category, rate, reason = _tax(org.country, customer.country)
+    period_end = month + relativedelta(months=1) - timedelta(days=1)
+    catalog = SERVICES[customer.segment]
+    lines = []
+    for desc, unit, price in rng.sample(catalog, k=min(len(catalog), rng.randint(1, 2))):
+        qty = Decimal(1) if unit == "MON" else Decimal(rng.randint(2, 12 if unit == "DAY" else 40))
+        lines.append(inv_services.LineData(
+            description=f"{desc} — {month:%B %Y}", quantity=qty, unit=unit, unit_price=Decimal(price),
+            tax_category=category, tax_rate=rate, tax_exemption_reason=reason, period_start=month,
+            period_end=period_end,
+        ))
+    draft = inv_services.create_draft(org, customer, lines, contract=contract, service_period=(month, period_end))
+    return inv_services.issue_invoice(org, draft.pk, issue_date=period_end + timedelta(days=1))
+
+
+def _seed_payments(org, pending, as_of: date, rng) -> int:
     from duly.payments.services import record_payment
 
-    invoices = payments = 0
-    category, rate, reason = _tax(org.country, customer.country)
-    catalog = SERVICES[customer.segment]
-    month = start
-    while month + relativedelta(months=1) <= as_of:
-        period_end = month + relativedelta(months=1) - timedelta(days=1)
-        issue = period_end + timedelta(days=1)
-        if issue > as_of:
-            break
-        lines = []
-        for desc, unit, price in rng.sample(catalog, k=min(len(catalog), rng.randint(1, 2))):
-            qty = Decimal(1) if unit == "MON" else Decimal(rng.randint(2, 40))
-            lines.append(inv_services.LineData(
-                description=f"{desc} — {month:%B %Y}", quantity=qty, unit=unit, unit_price=Decimal(price),
-                tax_category=category, tax_rate=rate, tax_exemption_reason=reason, period_start=month,
-                period_end=period_end,
-            ))
-        draft = inv_services.create_draft(org, customer, lines, contract=contract,
-                                          service_period=(month, period_end))
-        invoice = inv_services.issue_invoice(org, draft.pk, issue_date=issue)
-        invoices += 1
+    plans = []
+    for invoice, profile in pending:
         paid_on, fraction = _payment_plan(profile, invoice.due_date, rng)
-        if paid_on is not None and paid_on <= as_of and invoice.balance > 0:
-            amount = (invoice.balance * fraction).quantize(Decimal(1) / (10 ** 2)) if fraction < 1 else invoice.balance
-            if amount > 0:
-                record_payment(org, customer, amount=amount, currency=invoice.currency,
-                               method=customer.preferred_payment_method, received_on=paid_on,
-                               external_reference=f"DEMO-{invoice.number}", allocations={invoice.pk: amount})
-                payments += 1
-        month += relativedelta(months=1)
-    return invoices, payments
+        if paid_on is not None and paid_on <= as_of:
+            plans.append((paid_on, invoice, fraction))
+    count = 0
+    for paid_on, invoice, fraction in sorted(plans, key=lambda p: (p[0], p[1].pk)):
+        invoice.refresh_from_db()
+        if invoice.balance <= 0:
+            continue
+        amount = invoice.balance if fraction >= 1 else (invoice.balance * fraction).quantize(Decimal("0.01"))
+        if amount > 0:
+            record_payment(org, invoice.customer, amount=amount, currency=invoice.currency,
+                           method=invoice.customer.preferred_payment_method, received_on=paid_on,
+                           external_reference=f"DEMO-{invoice.number}", allocations={invoice.pk: amount})
+            count += 1
+    return count
 
 
 def _payment_plan(profile: str, due: date, rng: random.Random) -> tuple[date | None, Decimal]:
