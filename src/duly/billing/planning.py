@@ -25,8 +25,9 @@ Metered quantities
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Iterator, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "Slot",
     "SubscriptionPlan",
     "billable_quantity",
+    "charge",
     "describe_model",
     "fixed_charge",
     "parse_anchor",
@@ -107,15 +109,19 @@ class SubscriptionPlan:
         gives the same boundaries; a custom rule (which may count occurrences) always starts over.
         """
         interval = Interval(self.interval, self.rule or None) if self.interval == "custom" else Interval(self.interval)
+        if restart_at is not None and self.restartable(restart_at):
+            return Schedule(restart_at, interval, self.anchor, None, self.end, self.pauses)
+        return Schedule(self.start, interval, self.anchor, self.trial_end, self.end, self.pauses)
+
+    def restartable(self, restart_at: date | None) -> bool:
+        """Whether the schedule may restart at an already billed cycle start (see :meth:`schedule`)."""
         billing_start = self.trial_end if self.trial_end is not None else self.start
-        if (
+        return (
             restart_at is not None
             and self.interval != "custom"
             and restart_at > billing_start
             and (self.end is None or restart_at < self.end)
-        ):
-            return Schedule(restart_at, interval, self.anchor, None, self.end, self.pauses)
-        return Schedule(self.start, interval, self.anchor, self.trial_end, self.end, self.pauses)
+        )
 
 
 @dataclass(frozen=True)
@@ -152,14 +158,23 @@ def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot
 
 def slots(plan: SubscriptionPlan, *, last_key: date | None, as_of: date) -> tuple[list[Slot], Slot | None]:
     """The slots after ``last_key`` billed on or before ``as_of``, and the next slot (None: finished)."""
+    if plan.restartable(last_key):
+        # Equivalent plans (only the start differs) share their slots: a run computes each calendar once.
+        plan = replace(plan, start=last_key, trial_end=None)  # type: ignore[arg-type]
+    due, nxt = _slots(plan, last_key, as_of)
+    return list(due), nxt
+
+
+@lru_cache(maxsize=65536)
+def _slots(plan: SubscriptionPlan, last_key: date | None, as_of: date) -> tuple[tuple[Slot, ...], Slot | None]:
     due: list[Slot] = []
     for slot in _all_slots(plan, last_key):
         if last_key is not None and slot.key <= last_key:
             continue
         if slot.billing_date > as_of:
-            return due, slot
+            return tuple(due), slot
         due.append(slot)
-    return due, None
+    return tuple(due), None
 
 
 # --- recurring charges ---------------------------------------------------------------------------------
@@ -181,9 +196,21 @@ def fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, *,
     """Price ``quantity`` for the cycle ``whole`` and prorate it to the unpaused days of ``part``.
 
     The proration goes through :func:`duly.domain.schedules.prorate` (exact ratio of days, rounded
-    once, half up).
+    once, half up). Results are remembered: customers on the same plan share the arithmetic.
     """
-    full = model.charge(quantity, currency)
+    return _fixed_charge(model, quantity, currency, whole, part, paused_days, tuple(reasons))
+
+
+@lru_cache(maxsize=16384)
+def charge(model: pricing.PriceModel, quantity: Decimal, currency: str) -> pricing.Charge:
+    """``model.charge(quantity, currency)``, remembered (price models are immutable values)."""
+    return model.charge(quantity, currency)
+
+
+@lru_cache(maxsize=16384)
+def _fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, whole: Period, part: Period,
+                  paused_days: int, reasons: tuple[str, ...]) -> FixedCharge:
+    full = charge(model, quantity, currency)
     billable = part.days - paused_days
     if billable <= 0:
         return FixedCharge(full, round_money(0, currency), Fraction(0), 0, whole.days, "paused throughout")

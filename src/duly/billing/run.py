@@ -42,12 +42,12 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, Sum
+from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.domain import pricing
 from duly.domain import usage as domain_usage
 from duly.domain.errors import DomainError
-from duly.domain.late_fees import describe_policy
 from duly.domain.money import from_minor, to_minor
 from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
@@ -77,6 +77,7 @@ from .planning import (
     Slot,
     SubscriptionPlan,
     billable_quantity,
+    charge as cached_charge,
     describe_model,
     fixed_charge,
     parse_anchor,
@@ -206,6 +207,33 @@ class _Item:
         return Period(start, end) if end > start else None
 
 
+@dataclass(slots=True)
+class _Sub:
+    """The columns of a subscription the run reads (no model instance: a batch reads thousands)."""
+
+    COLUMNS = ("id", "customer_id", "contract_id", "reference", "currency", "interval", "rrule", "anchor_day",
+               "timing", "start_date", "end_date", "trial_end", "status", "last_billed_period_start")
+    pk: int
+    customer_id: int
+    contract_id: int
+    reference: str
+    currency: str
+    interval: str
+    rrule: str
+    anchor_day: str
+    timing: str
+    start_date: date
+    end_date: date | None
+    trial_end: date | None
+    status: str
+    last_billed_period_start: date | None
+    customer: Customer
+    contract: Contract
+
+    def __str__(self) -> str:
+        return self.reference or f"Subscription {self.pk}"
+
+
 @dataclass
 class _Event:
     timestamp: datetime
@@ -222,7 +250,7 @@ class _Group:
     billing_date: date
     lines: list[LineData] = field(default_factory=list)
     #: (subscription, slot, first line index, line count, usage quantities)
-    slots: list[tuple[Subscription, Slot, int, int, dict]] = field(default_factory=list)
+    slots: list[tuple[_Sub, Slot, int, int, dict]] = field(default_factory=list)
     pending: list[PendingCharge] = field(default_factory=list)
     late_events: list[int] = field(default_factory=list)
     late_records: list[BillingRecord] = field(default_factory=list)
@@ -280,21 +308,24 @@ class _Batch:
     """Reads everything a batch of customers needs, in bulk, and plans their invoices."""
 
     def __init__(self, org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
-                 *, has_retainers: bool) -> None:
+                 *, has_retainers: bool, with_pending: list[int], with_late: list[int]) -> None:
         self.org, self.as_of, self.cat = org, as_of, catalog
         self.customer_ids = customer_ids
         self.has_retainers = has_retainers
-        self.subs = list(
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("customer", "contract")
+        self.with_pending, self.with_late = with_pending, with_late
+        # Lock the batch's due subscriptions: a concurrent run (or usage import) of these customers waits.
+        rows = list(
+            Subscription.objects.select_for_update()
             .filter(organization=org, customer_id__in=customer_ids, next_bill_on__lte=as_of)
-            .order_by("id")
+            .order_by("id").values_list(*_Sub.COLUMNS)
         )
-        self.customers: dict[int, Customer] = {s.customer_id: s.customer for s in self.subs}
+        self.customers: dict[int, Customer] = {
+            c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows})}
         self.contracts: dict[int, Contract] = {}
-        for sub in self.subs:
-            sub.contract.customer = sub.customer  # the same row: no query when the contract reads it
-            self.contracts[sub.contract_id] = sub.contract
+        for contract in Contract.objects.filter(pk__in={r[2] for r in rows}):
+            contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
+            self.contracts[contract.pk] = contract
+        self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
         sub_ids = [s.pk for s in self.subs]
         self.items: dict[int, list[_Item]] = defaultdict(list)
         for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
@@ -327,7 +358,7 @@ class _Batch:
                     status=PriceChangeNotice.CANCELED)
             }
 
-    def _plan(self, sub: Subscription) -> SubscriptionPlan:
+    def _plan(self, sub: _Sub) -> SubscriptionPlan:
         metered = any(i.price.quantity_source != Price.SOURCE_QUANTITY for i in self.items[sub.pk])
         return SubscriptionPlan(
             start=sub.start_date, interval=sub.interval, rule=sub.rrule or None,
@@ -389,12 +420,12 @@ class _Batch:
             props = row[6] if needs_properties else {}
             metric = self.cat.metrics[metric_id]
             store[(customer_id, metric_id)].append(
-                _Event(ts, sub_id, domain_usage.UsageEvent(key, ts, metric.code, plain_quantity(value), props or {})))
+                _Event(ts, sub_id, domain_usage.UsageEvent(key, ts, metric.code, value, props or {})))
         for events in store.values():
             events.sort(key=lambda e: e.timestamp)
         return store
 
-    def usage_quantity(self, sub: Subscription, metric: Metric, window: Period, *,
+    def usage_quantity(self, sub: _Sub | Subscription, metric: Metric, window: Period, *,
                        late: bool = False) -> tuple[Decimal, list[Decimal]]:
         """The aggregated quantity of a metric over a window, and the values (transactions) in it.
 
@@ -411,7 +442,7 @@ class _Batch:
             metric.aggregation, [e.domain for e in chosen], start, end,
             unique_property=(metric.property_name or None) if metric.aggregation == "unique_count" else None,
         )
-        return quantity, [e.domain.value for e in chosen if start <= e.timestamp < end]
+        return plain_quantity(quantity), [e.domain.value for e in chosen if start <= e.timestamp < end]
 
     def _load_licences(self) -> None:
         self.snapshots: dict[int, dict[date, int]] = defaultdict(dict)
@@ -441,15 +472,17 @@ class _Batch:
     # pending charges and late usage --------------------------------------------------------------------------
     def _load_pending(self) -> None:
         self.pending: dict[int, list[PendingCharge]] = defaultdict(list)
-        for charge in PendingCharge.objects.filter(organization=self.org, customer_id__in=self.customer_ids,
-                                                   invoice__isnull=True).select_related(
-                "subscription__contract").order_by("created_on", "id"):
-            self.pending[charge.customer_id].append(charge)
+        if self.with_pending:
+            for charge in PendingCharge.objects.filter(organization=self.org, customer_id__in=self.with_pending,
+                                                       invoice__isnull=True).select_related(
+                    "subscription__contract").order_by("created_on", "id"):
+                self.pending[charge.customer_id].append(charge)
         self.late: dict[int, list[tuple]] = defaultdict(list)
-        for row in UsageEvent.objects.filter(organization=self.org, customer_id__in=self.customer_ids, late=True,
-                                             late_billed_on__isnull=True).values_list(
-                "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
-            self.late[row[1]].append(row)
+        if self.with_late:
+            for row in UsageEvent.objects.filter(organization=self.org, customer_id__in=self.with_late, late=True,
+                                                 late_billed_on__isnull=True).values_list(
+                    "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
+                self.late[row[1]].append(row)
         extra = (set(self.pending) | set(self.late)) - set(self.customers)
         if extra:
             # Customers billed only for pending charges or late usage (their subscriptions are finished).
@@ -512,7 +545,7 @@ class _Batch:
                                                                                         active=True)}
 
 
-def _slot_lines(batch: _Batch, sub: Subscription, plan: SubscriptionPlan, slot: Slot,
+def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
                 notices: list[tuple[PriceChangeNotice, str]]) -> tuple[list[LineData], dict]:
     """The lines of one slot (recurring prices for its period, metered prices for its usage window).
 
@@ -572,7 +605,8 @@ def _slot_lines(batch: _Batch, sub: Subscription, plan: SubscriptionPlan, slot: 
                 summary = domain_usage.usage_summary("average_daily", raw, "active seats", window)
                 key = f"licences:{price.code}"
             quantity = billable_quantity(raw)
-            charge = model.charge(quantity, currency, transactions=transactions)
+            charge = model.charge(quantity, currency, transactions=transactions) if transactions else \
+                cached_charge(model, quantity, currency)
             quantities[key] = {"quantity": str(quantity), "amount": str(charge.amount)}
             explanation = _change_note(batch, price, sub, change, notices) + f"{summary}: {charge.explanation}"
             lines.append(_line_for(price, product, model, charge.amount, quantity,
@@ -581,7 +615,7 @@ def _slot_lines(batch: _Batch, sub: Subscription, plan: SubscriptionPlan, slot: 
     return lines, quantities
 
 
-def _change_note(batch: _Batch, price: Price, sub: Subscription, change: PriceChange | None,
+def _change_note(batch: _Batch, price: Price, sub: _Sub, change: PriceChange | None,
                  notices: list[tuple[PriceChangeNotice, str]]) -> str:
     """The first time a customer is invoiced at a new price: the old and new price and the justification."""
     if change is None:
@@ -664,20 +698,29 @@ def _late_lines(batch: _Batch, customer_id: int) -> tuple[list[LineData], list[i
 
 
 # --- the run ------------------------------------------------------------------------------------------------
-def _due_customer_ids(org: Organization, as_of: date) -> list[int]:
+@dataclass
+class _Due:
+    """The customers a run bills, and which of them have pending charges or late usage."""
+
+    customers: list[int]
+    with_pending: set[int]
+    with_late: set[int]
+
+
+def _due_customers(org: Organization, as_of: date) -> _Due:
     due = set(Subscription.objects.filter(organization=org, next_bill_on__lte=as_of)
               .values_list("customer_id", flat=True).distinct())
-    pending = set(PendingCharge.objects.filter(organization=org, invoice__isnull=True)
-                  .values_list("customer_id", flat=True).distinct())
-    pending |= set(UsageEvent.objects.filter(organization=org, late=True, late_billed_on__isnull=True)
-                   .values_list("customer_id", flat=True).distinct())
-    pending -= due
-    if pending:
-        waiting = set(Subscription.objects.filter(organization=org, customer_id__in=pending,
+    with_pending = set(PendingCharge.objects.filter(organization=org, invoice__isnull=True)
+                       .values_list("customer_id", flat=True).distinct())
+    with_late = set(UsageEvent.objects.filter(organization=org, late=True, late_billed_on__isnull=True)
+                    .values_list("customer_id", flat=True).distinct())
+    others = (with_pending | with_late) - due
+    if others:
+        waiting = set(Subscription.objects.filter(organization=org, customer_id__in=others,
                                                   next_bill_on__isnull=False)
                       .values_list("customer_id", flat=True).distinct())
-        due |= pending - waiting
-    return sorted(due)
+        due |= others - waiting
+    return _Due(sorted(due), with_pending, with_late)
 
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
@@ -688,12 +731,15 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
     ``customers`` (ids) limits the run to those customers (the back office's "bill now").
     """
     result = BillingRunResult(as_of=as_of)
-    catalog = Catalog(org)
-    has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
-    customer_ids = _due_customer_ids(org, as_of)
+    due = _due_customers(org, as_of)
+    customer_ids = due.customers
     if customers is not None:
         wanted = set(customers)
         customer_ids = [c for c in customer_ids if c in wanted]
+    if not customer_ids:
+        return result
+    catalog = Catalog(org)
+    has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
     crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     done = 0
     for chunk in _chunks(customer_ids, batch_size):
@@ -701,7 +747,7 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
             outcome = BillingRunResult(as_of=as_of)
             try:
                 with transaction.atomic():
-                    _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers)
+                    _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
                     if crash_after and result.batches >= crash_after:
                         os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before this batch commits
                 break
@@ -732,9 +778,11 @@ def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:
 
 
 def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
-                result: BillingRunResult, has_retainers: bool) -> None:
+                result: BillingRunResult, has_retainers: bool, due: _Due) -> None:
     """Plan and write one batch (inside the caller's transaction)."""
-    batch = _Batch(org, as_of, catalog, customer_ids, has_retainers=has_retainers)
+    batch = _Batch(org, as_of, catalog, customer_ids, has_retainers=has_retainers,
+                   with_pending=[c for c in customer_ids if c in due.with_pending],
+                   with_late=[c for c in customer_ids if c in due.with_late])
     groups: dict[tuple[int, int, date], _Group] = {}
     failed: dict[int, str] = {}
     cursor: dict[int, tuple[date | None, date | None, str]] = {}
@@ -808,7 +856,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         try:
             if contract.pk not in terms_cache:
                 terms_cache[contract.pk] = (contract.payment_terms(),
-                                            describe_policy(contract.late_fee_policy(), contract.currency))
+                                            bulk.late_terms_text(contract.late_fee_policy(), contract.currency))
             terms, late_text = terms_cache[contract.pk]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(
@@ -826,13 +874,13 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
 
     # Write: numbers, invoices and lines, then records, drawdowns, top-ups, notices and cursors.
     invoices = bulk.issue_prepared(org, [p for _, p in prepared] + [t for _, t in topups], issue_date=as_of)
-    records: list[BillingRecord] = []
+    records: list[list] = []
     billed = set()
     for group, prep in prepared:
         billed.add(id(group))
         for sub, slot, first, count, quantities in group.slots:
-            amount = sum(row.net_minor for row in prep.line_rows[first:first + count])
-            records.append(_record(org, sub, slot, prep.invoice, amount, quantities))
+            amount = sum(line["net_minor"] for line in prep.lines[first:first + count])
+            records.append(_record(org, sub, slot, prep.fields["id"], amount, quantities))
         if group.pending:
             PendingCharge.objects.filter(pk__in=[c.pk for c in group.pending]).update(invoice=prep.invoice)
         if group.notices:
@@ -849,17 +897,18 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records]
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
-    BillingRecord.objects.bulk_create(records)
+    now = timezone.now()
+    bulk.insert_rows(BillingRecord, _RECORD_COLUMNS, [r + [now] for r in records])
     PrepaidDrawdown.objects.bulk_create([
-        PrepaidDrawdown(organization=org, customer_id=prep.invoice.customer_id, contract_id=prep.invoice.contract_id,
-                        kind=kind, invoice=prep.invoice, currency=prep.invoice.currency, amount_minor=amount,
-                        applied_on=as_of)
+        PrepaidDrawdown(organization=org, customer_id=prep.fields["customer_id"],
+                        contract_id=prep.fields["contract_id"], kind=kind, invoice=prep.invoice,
+                        currency=prep.currency, amount_minor=amount, applied_on=as_of)
         for prep, kind, amount in drawdowns
     ])
     PrepaidFunding.objects.bulk_create([
-        PrepaidFunding(organization=org, customer_id=top.invoice.customer_id, contract_id=retainer.contract_id,
-                       kind=PrepaidFunding.RETAINER, invoice=top.invoice, currency=top.invoice.currency,
-                       amount_minor=top.invoice.total_minor, created_on=as_of)
+        PrepaidFunding(organization=org, customer_id=top.fields["customer_id"], contract_id=retainer.contract_id,
+                       kind=PrepaidFunding.RETAINER, invoice=top.invoice, currency=top.currency,
+                       amount_minor=top.total_minor, created_on=as_of)
         for retainer, top in topups
     ])
     updates: dict[tuple, list[int]] = defaultdict(list)
@@ -889,8 +938,8 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
     """
     topups: list[tuple[RetainerAgreement, bulk.PreparedInvoice]] = []
     for group, prep in prepared:
-        contract, inv = group.contract, prep.invoice
-        remaining = inv.total_minor
+        contract, currency = group.contract, prep.currency
+        remaining = prep.total_minor
         notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
         drawdowns = []
         key = (contract.pk, PrepaidFunding.DEPOSIT)
@@ -899,7 +948,7 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
             batch.available[key] -= deposit
             remaining -= deposit
             drawdowns.append((prep, PrepaidFunding.DEPOSIT, deposit))
-            notes.append(f"Deposit deducted: {from_minor(deposit, inv.currency)} {inv.currency} "
+            notes.append(f"Deposit deducted: {from_minor(deposit, currency)} {currency} "
                          f"(deposit invoice {batch.deposit_invoices.get(contract.pk, '')}).")
         retainer = batch.retainers.get(contract.pk)
         if retainer is not None:
@@ -909,9 +958,9 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
                 batch.available[key] -= drawn
                 remaining -= drawn
                 drawdowns.append((prep, PrepaidFunding.RETAINER, drawn))
-                notes.append(f"Retainer drawdown: {from_minor(drawn, inv.currency)} {inv.currency}.")
+                notes.append(f"Retainer drawdown: {from_minor(drawn, currency)} {currency}.")
             balance = batch.available.get(key, 0)
-            notes.append(f"Retainer balance after this invoice: {from_minor(balance, inv.currency)} {inv.currency}.")
+            notes.append(f"Retainer balance after this invoice: {from_minor(balance, currency)} {currency}.")
             if balance < retainer.threshold_minor and contract.pk not in batch.open_topups:
                 terms, late_text = terms_cache[contract.pk]
                 topups.append((retainer, bulk.prepare(org, topup_invoice(group.customer, contract, retainer, balance),
@@ -919,11 +968,11 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
                 batch.open_topups.add(contract.pk)
                 notes.append(f"A retainer top-up of {from_minor(retainer.topup_minor, retainer.currency)} "
                              f"{retainer.currency} is invoiced separately.")
-        if remaining != inv.total_minor:
-            bulk.set_prepaid(prep, inv.total_minor - remaining)
+        if remaining != prep.total_minor:
+            bulk.set_prepaid(prep, prep.total_minor - remaining)
         prep.drawdowns = drawdowns  # type: ignore[attr-defined]
         if notes:
-            inv.notes = "\n".join(notes)
+            prep.fields["notes"] = "\n".join(notes)
     return topups
 
 
@@ -945,12 +994,13 @@ def topup_invoice(customer: Customer, contract: Contract, retainer: RetainerAgre
     )
 
 
-def _record(org: Organization, sub: Subscription, slot: Slot, invoice: Invoice | None, amount: int,
-            quantities: dict) -> BillingRecord:
-    return BillingRecord(
-        organization=org, subscription=sub, period_start=slot.key,
-        period_end=slot.cycle.period.end if slot.cycle else slot.key,
-        usage_start=slot.usage.start if slot.usage else None, usage_end=slot.usage.end if slot.usage else None,
-        billing_date=slot.billing_date, invoice=invoice, amount_minor=amount, currency=sub.currency,
-        usage=quantities,
-    )
+_RECORD_COLUMNS = ("organization_id", "subscription_id", "period_start", "period_end", "usage_start", "usage_end",
+                   "billing_date", "invoice_id", "amount_minor", "currency", "usage", "created_at")
+
+
+def _record(org: Organization, sub: _Sub, slot: Slot, invoice_id: int | None, amount: int,
+            quantities: dict) -> list:
+    """A billing record's values in :data:`_RECORD_COLUMNS` order (``created_at`` appended when written)."""
+    return [org.id, sub.pk, slot.key, slot.cycle.period.end if slot.cycle else slot.key,
+            slot.usage.start if slot.usage else None, slot.usage.end if slot.usage else None,
+            slot.billing_date, invoice_id, amount, sub.currency, quantities]

@@ -10,7 +10,9 @@ a constant number of queries:
    same :class:`~duly.domain.errors.DomainError` as the one-by-one path, so a caller can leave one
    bad customer out and bill the others.
 2. :func:`issue_prepared` takes a block of gapless numbers with ONE counter ``UPDATE``
-   (``last_value + N``), then ``bulk_create``s the invoices and their lines.
+   (``last_value + N``), then inserts the invoices and their lines in bulk (:func:`insert_rows`:
+   multi-row ``INSERT … RETURNING id`` statements whose values are adapted once per column, not
+   through the ORM's per-field machinery).
 
 :func:`issue_prepared` must run inside the caller's transaction: a rollback gives the whole block of
 numbers back, so a crashed or failed batch leaves neither a gap nor a half-written invoice.
@@ -21,9 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -31,14 +33,23 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.domain import invoice_math
 from duly.domain.errors import CurrencyMismatch, CustomerNotActive, RequiredFieldMissing, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, to_minor
+from duly.domain.money import check_currency, exponent
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
 from .models import Invoice, InvoiceLine, NumberSeries, SeriesCounter
-from .services import DEFAULT_PATTERNS, LineData, _line_input, missing_required_fields, terms_for
+from .services import DEFAULT_PATTERNS, REQUIRED_FIELD_LABELS, LineData, _line_input, terms_for
 
-__all__ = ["BulkInvoice", "PreparedInvoice", "issue_prepared", "prepare", "set_prepaid", "take_numbers"]
+__all__ = [
+    "BulkInvoice",
+    "PreparedInvoice",
+    "insert_rows",
+    "late_terms_text",
+    "issue_prepared",
+    "prepare",
+    "set_prepaid",
+    "take_numbers",
+]
 
 
 @dataclass
@@ -54,32 +65,76 @@ class BulkInvoice:
     #: Deposit or retainer deducted on this invoice (EN 16931 BT-113), in minor units.
     prepaid_minor: int = 0
     notes: str = ""
-    #: Accept negative lines (corrections inside one document, such as a deposit taken back).
+    #: Accept negative lines (corrections inside one document, such as a late usage credit).
     allow_negative: bool = False
 
 
 @dataclass
 class PreparedInvoice:
-    """A validated invoice with its totals, ready to be numbered and written."""
+    """A validated invoice with its totals, ready to be numbered and written.
+
+    ``fields`` holds the invoice's column values (``Invoice`` attribute names) and ``lines`` those of
+    its lines; :func:`issue_prepared` adds the number and sets ``invoice`` to the saved row.
+    """
 
     source: BulkInvoice
-    invoice: Invoice
+    fields: dict[str, Any]
     totals: invoice_math.InvoiceTotals
-    line_rows: list[InvoiceLine] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    invoice: Invoice | None = None
+
+    @property
+    def currency(self) -> str:
+        return self.fields["currency"]
+
+    @property
+    def total_minor(self) -> int:
+        return self.fields["total_minor"]
+
+    @property
+    def prepaid_minor(self) -> int:
+        return self.fields["prepaid_minor"]
 
     @property
     def payable_minor(self) -> int:
-        return self.invoice.total_minor - self.invoice.prepaid_minor
+        return self.total_minor - self.prepaid_minor
 
 
+# --- pure preparation ----------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
 def _due(terms: PaymentTerms, issue_date: date) -> tuple[date, str]:
     return compute_due_date(terms, issue_date), describe_terms(terms, issue_date)
 
 
 @lru_cache(maxsize=4096)
-def _late_text(policy: LateFeePolicy, currency: str) -> str:
+def late_terms_text(policy: LateFeePolicy, currency: str) -> str:
+    """:func:`duly.domain.late_fees.describe_policy`, remembered (contracts often share a policy)."""
     return describe_policy(policy, currency)
+
+
+@lru_cache(maxsize=8192)
+def _totals(inputs: tuple[invoice_math.LineInput, ...], currency: str,
+            allow_negative: bool) -> invoice_math.InvoiceTotals:
+    """compute_totals, remembered: invoices of customers on the same plan share their arithmetic."""
+    return invoice_math.compute_totals(inputs, currency, allow_negative=allow_negative)
+
+
+def _minor(value, places: int) -> int:
+    """Minor units of an amount that compute_totals already rounded to the currency."""
+    scaled = value.scaleb(places)
+    result = int(scaled)
+    if result != scaled:  # pragma: no cover - compute_totals rounds every amount it returns
+        raise ValidationError(f"{value} has more decimals than the currency allows.")
+    return result
+
+
+def _missing_fields(customer: Customer, values: dict[str, Any]) -> list[str]:
+    """As :func:`duly.invoicing.services.missing_required_fields`, on the values about to be written."""
+    missing = [REQUIRED_FIELD_LABELS[code] for code in customer.required_fields
+               if not str(values.get(code, "") or "").strip()]
+    custom = values.get("custom_fields") or {}
+    missing += [name for name in customer.custom_required_fields if not str(custom.get(name, "")).strip()]
+    return missing
 
 
 def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: PaymentTerms | None = None,
@@ -88,7 +143,6 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
 
     ``terms`` and ``late_terms_text`` may be given when the caller already built them for the
     contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does).
-
     Raises :class:`~duly.domain.errors.CustomerNotActive`, :class:`~duly.domain.errors.CurrencyMismatch`,
     :class:`~duly.domain.errors.RequiredFieldMissing` or :class:`~duly.domain.errors.ValidationError`
     exactly like the one-by-one path.
@@ -113,97 +167,101 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     for i, line in enumerate(item.lines, 1):
         if not line.description or not str(line.description).strip():
             raise ValidationError(f"line {i}: a description is required.")
-    totals = invoice_math.compute_totals(
-        [_line_input(x) for x in item.lines], currency, allow_negative=item.allow_negative
-    )
+    totals = _totals(tuple(_line_input(x) for x in item.lines), currency, item.allow_negative)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"The invoice for {customer.name} has a negative total; issue a credit note instead.")
-    prepaid = min(max(item.prepaid_minor, 0), to_minor(totals.tax_inclusive, currency))
-
-    invoice = Invoice(
-        organization=org,
-        customer=customer,
-        contract=contract,
-        kind=item.kind,
-        status=Invoice.ISSUED,
-        currency=currency,
-        locale=customer.locale,
-        issue_date=issue_date,
-        service_period_start=item.service_period[0] if item.service_period else None,
-        service_period_end=item.service_period[1] if item.service_period else None,
-        po_number=contract.po_number if contract is not None and contract.po_number else "",
-        buyer_reference=customer.buyer_reference,
-        cost_centre=customer.cost_centre,
-        ap_contact=customer.ap_contact,
-        billing_address=customer.invoice_address,
-        notes=item.notes,
-    )
-    missing = missing_required_fields(invoice)
+    places = exponent(currency)
+    values: dict[str, Any] = {
+        "organization_id": org.id,
+        "customer_id": customer.id,
+        "contract_id": contract.id if contract is not None else None,
+        "kind": item.kind,
+        "status": Invoice.ISSUED,
+        "currency": currency,
+        "locale": customer.locale,
+        "issue_date": issue_date,
+        "service_period_start": item.service_period[0] if item.service_period else None,
+        "service_period_end": item.service_period[1] if item.service_period else None,
+        "po_number": contract.po_number if contract is not None and contract.po_number else "",
+        "buyer_reference": customer.buyer_reference,
+        "cost_centre": customer.cost_centre,
+        "ap_contact": customer.ap_contact,
+        "billing_address": customer.invoice_address,
+        "custom_fields": {},
+        "notes": item.notes,
+        "late_terms_text": "",
+        "rf_reference": "",
+        "related_invoice_id": None,
+        "line_total_minor": _minor(totals.line_total, places),
+        "allowance_total_minor": _minor(totals.allowance_total, places),
+        "charge_total_minor": _minor(totals.charge_total, places),
+        "tax_exclusive_minor": _minor(totals.tax_exclusive, places),
+        "tax_total_minor": _minor(totals.tax_total, places),
+        "total_minor": _minor(totals.tax_inclusive, places),
+        "prepaid_minor": 0,
+        "tax_breakdown": [
+            {"category": t.category, "rate": str(t.rate), "taxable_minor": _minor(t.taxable_amount, places),
+             "tax_minor": _minor(t.tax_amount, places)}
+            for t in totals.tax_breakdown
+        ],
+        "paid_minor": 0,
+        "void_reason": "",
+        "paid_on": None,
+        "voided_at": None,
+    }
+    missing = _missing_fields(customer, values)
     if missing:
         raise RequiredFieldMissing(
             f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
             + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else "."),
             field=missing[0], customer=customer.name,
         )
-    invoice.due_date, invoice.payment_terms_text = _due(terms or terms_for(invoice), issue_date)
+    if terms is None:
+        terms = terms_for(Invoice(customer=customer, contract=contract))
+    values["due_date"], values["payment_terms_text"] = _due(terms, issue_date)
     if contract is not None:
-        invoice.late_terms_text = (
-            late_terms_text if late_terms_text is not None else _late_text(contract.late_fee_policy(), currency)
+        values["late_terms_text"] = (
+            late_terms_text if late_terms_text is not None else late_terms_text(contract.late_fee_policy(), currency)
         )
-    invoice.line_total_minor = to_minor(totals.line_total, currency)
-    invoice.allowance_total_minor = to_minor(totals.allowance_total, currency)
-    invoice.charge_total_minor = to_minor(totals.charge_total, currency)
-    invoice.tax_exclusive_minor = to_minor(totals.tax_exclusive, currency)
-    invoice.tax_total_minor = to_minor(totals.tax_total, currency)
-    invoice.total_minor = to_minor(totals.tax_inclusive, currency)
-    invoice.prepaid_minor = prepaid
-    invoice.tax_breakdown = [
+    lines = [
         {
-            "category": t.category,
-            "rate": str(t.rate),
-            "taxable_minor": to_minor(t.taxable_amount, currency),
-            "tax_minor": to_minor(t.tax_amount, currency),
+            "position": i,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit": line.unit,
+            "unit_price": line.unit_price,
+            "discount_percent": line.discount_percent,
+            "tax_category": line.tax_category,
+            "tax_rate": line.tax_rate,
+            "tax_exemption_reason": line.tax_exemption_reason,
+            "period_start": line.period_start,
+            "period_end": line.period_end,
+            "explanation": line.explanation,
+            "net_minor": _minor(res.net_amount, places),
+            "discount_minor": _minor(res.discount_amount, places),
         }
-        for t in totals.tax_breakdown
-    ]
-    prepared = PreparedInvoice(source=item, invoice=invoice, totals=totals)
-    set_prepaid(prepared, prepaid)
-    prepared.line_rows = [
-        InvoiceLine(
-            position=i,
-            description=line.description,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
-            discount_percent=line.discount_percent,
-            tax_category=line.tax_category,
-            tax_rate=line.tax_rate,
-            tax_exemption_reason=line.tax_exemption_reason,
-            period_start=line.period_start,
-            period_end=line.period_end,
-            explanation=line.explanation,
-            net_minor=to_minor(res.net_amount, currency),
-            discount_minor=to_minor(res.discount_amount, currency),
-        )
         for i, (line, res) in enumerate(zip(item.lines, totals.lines), 1)
     ]
+    prepared = PreparedInvoice(source=item, fields=values, totals=totals, lines=lines)
+    set_prepaid(prepared, min(max(item.prepaid_minor, 0), values["total_minor"]))
     return prepared
 
 
 def set_prepaid(prepared: PreparedInvoice, prepaid_minor: int) -> None:
     """Deduct a deposit or retainer (BT-113) from a prepared invoice; fully covered, it is paid on issue."""
-    invoice = prepared.invoice
-    if not 0 <= prepaid_minor <= invoice.total_minor:
+    values = prepared.fields
+    if not 0 <= prepaid_minor <= values["total_minor"]:
         raise ValidationError(
-            f"The prepaid amount must be between 0 and the invoice total ({invoice.total_minor} minor units)."
+            f"The prepaid amount must be between 0 and the invoice total ({values['total_minor']} minor units)."
         )
-    invoice.prepaid_minor = prepaid_minor
-    if invoice.payable_minor == 0 and invoice.total_minor > 0:
-        invoice.status, invoice.paid_on = Invoice.PAID, invoice.issue_date
+    values["prepaid_minor"] = prepaid_minor
+    if values["total_minor"] > 0 and prepaid_minor == values["total_minor"]:
+        values["status"], values["paid_on"] = Invoice.PAID, values["issue_date"]
     else:
-        invoice.status, invoice.paid_on = Invoice.ISSUED, None
+        values["status"], values["paid_on"] = Invoice.ISSUED, None
 
 
+# --- writing -----------------------------------------------------------------------------------------------
 def take_numbers(org: Organization, kind: str, year: int, count: int) -> list[str]:
     """Take ``count`` consecutive numbers of a series with one counter update (inside the caller's transaction).
 
@@ -229,6 +287,100 @@ def take_numbers(org: Organization, kind: str, year: int, count: int) -> list[st
     return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
 
 
+def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
+    """How a Python value of a column is handed to the database driver (None: as it is)."""
+    ops = connection.ops
+    kind = model_field.get_internal_type()
+    if kind == "DateField":
+        return ops.adapt_datefield_value
+    if kind == "DateTimeField":
+        return ops.adapt_datetimefield_value
+    if kind == "DecimalField":
+        digits, places = model_field.max_digits, model_field.decimal_places
+        return lambda value: ops.adapt_decimalfield_value(value, digits, places)
+    if kind == "JSONField":
+        return lambda value: model_field.get_db_prep_save(value, connection)
+    return None
+
+
+def _memo(adapt: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    seen: dict[Any, Any] = {}
+
+    def adapted(value: Any) -> Any:
+        result = seen.get(value)
+        if result is None:
+            result = seen[value] = adapt(value)
+        return result
+
+    return adapted
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """Insert rows (values in ``columns`` order: attribute names) in bulk; returns their new ids, in order.
+
+    Values are adapted once per column kind, exactly as the ORM adapts them for saving (dates,
+    datetimes, decimals, JSON); every other column is passed as it is. Multi-row
+    ``INSERT … RETURNING id`` statements keep the number of round trips small.
+    """
+    if not rows:
+        return []
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [by_attname[c] for c in columns]
+    adapters = []
+    for i, f in enumerate(fields):
+        adapt = _adapter(f)
+        if adapt is not None and f.get_internal_type() in ("DateField", "DateTimeField"):
+            adapt = _memo(adapt)  # a block repeats the same few dates: adapt each once
+        if adapt is not None:
+            adapters.append((i, adapt))
+    quote = connection.ops.quote_name
+    limit = connection.features.max_query_params
+    if connection.vendor == "sqlite":
+        limit = _sqlite_variable_limit()
+    per_statement = max(1, min(1000, (limit or 65535) // len(columns)))
+    head = (f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES ")
+    group = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                values = list(row)
+                for i, adapt in adapters:
+                    if values[i] is not None:
+                        values[i] = adapt(values[i])
+                params.extend(values)
+            cursor.execute(head + ", ".join([group] * len(chunk)) + f" RETURNING {quote(model._meta.pk.column)}",
+                           params)
+            ids.extend(r[0] for r in cursor.fetchall())
+    return ids
+
+
+@lru_cache(maxsize=1)
+def _sqlite_variable_limit() -> int:
+    import sqlite3
+
+    try:
+        return sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    except AttributeError:  # pragma: no cover - Python < 3.11
+        return 999
+
+
+@lru_cache(maxsize=16)
+def _columns(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields if not f.primary_key)
+
+
+def _complete(model: type[models.Model], values: dict[str, Any], now) -> dict[str, Any]:
+    """Fill the columns a caller did not set with their model defaults (``auto_now(_add)``: ``now``)."""
+    for f in model._meta.concrete_fields:
+        if f.attname not in values and not f.primary_key:
+            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
+            values[f.attname] = now if auto else f.get_default()
+    return values
+
+
 def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, issue_date: date) -> list[Invoice]:
     """Number and write prepared invoices in bulk; returns the saved invoices (with their ids).
 
@@ -241,20 +393,27 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
         raise RuntimeError("issue_prepared must run inside the caller's transaction.")
     numbers = take_numbers(org, "invoice", issue_date.year, len(prepared))
     now = timezone.now()
-    invoices = []
+    invoice_columns = _columns(Invoice)
     for p, number in zip(prepared, numbers):
-        inv = p.invoice
-        inv.number = number
-        inv.issued_at = now
-        inv.rf_reference = rf_for_invoice(org.slug, number)
-        invoices.append(inv)
-    Invoice.objects.bulk_create(invoices)
-    lines = []
+        p.fields["number"] = number
+        p.fields["issued_at"] = now
+        p.fields["rf_reference"] = rf_for_invoice(org.slug, number)
+        _complete(Invoice, p.fields, now)
+    ids = insert_rows(Invoice, invoice_columns, [[p.fields[c] for c in invoice_columns] for p in prepared])
+    line_columns = _columns(InvoiceLine)
+    line_rows = []
+    for p, pk in zip(prepared, ids):
+        p.fields["id"] = pk
+        for line in p.lines:
+            line["invoice_id"] = pk
+            _complete(InvoiceLine, line, now)
+            line_rows.append([line[c] for c in line_columns])
+    insert_rows(InvoiceLine, line_columns, line_rows)
+    attnames = [f.attname for f in Invoice._meta.concrete_fields]
+    invoices = []
     for p in prepared:
-        for row in p.line_rows:
-            row.invoice = p.invoice
-            lines.append(row)
-    InvoiceLine.objects.bulk_create(lines)
+        p.invoice = Invoice.from_db(connection.alias, attnames, [p.fields[a] for a in attnames])
+        invoices.append(p.invoice)
     _apply_customer_credit([inv for inv in invoices if inv.kind == Invoice.KIND_STANDARD], issue_date)
     return invoices
 
