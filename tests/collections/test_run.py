@@ -127,3 +127,15 @@ def _at(day: date):
     from zoneinfo import ZoneInfo
 
     return datetime.combine(day, time(10), ZoneInfo("Europe/Paris"))
+
+
+def test_the_scheduler_of_duly_serve_runs_collections_and_the_outbox(org, three_late_customers, smtp, settings):
+    from duly.scheduler import run_once
+
+    assert {"duly.collections.tasks.scheduled_collect",
+            "duly.messaging.tasks.scheduled_deliver"} <= set(settings.DULY_SCHEDULED_JOBS)
+    settings.DULY_SCHEDULED_JOBS = ["duly.collections.tasks.scheduled_collect",
+                                    "duly.messaging.tasks.scheduled_deliver"]
+    results = run_once(_at(date(2026, 4, 2)))
+    assert set(results.values()) == {"ok"}
+    assert len(smtp.messages) == 3 and Reminder.objects.count() == 3

@@ -1,0 +1,36 @@
+"""Delivery events from e-mail providers (django-anymail tracking webhooks) into the outbox.
+
+With an ESP backend, anymail's webhook view turns the provider's callbacks into ``tracking``
+signals; bounces and rejections mark the message ``bounced`` and first opens are recorded (they
+feed the learned best sending hour). The message is found by the provider's id stored when it was
+sent (or by our ``Message-ID``). Events about messages Duly did not send are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from duly.domain.errors import NotFound
+
+log = logging.getLogger("duly.messaging")
+
+BOUNCES = ("bounced", "rejected", "failed")
+
+
+def provider_event(sender, event, esp_name: str = "", **kwargs) -> None:
+    from .services import record_bounce, record_open
+
+    message_id = str(event.message_id or "")
+    if not message_id:
+        return
+    at = event.timestamp or timezone.now()
+    try:
+        if event.event_type in BOUNCES:
+            reason = event.mta_response or event.description or event.reject_reason or event.event_type
+            record_bounce(message_id, reason=f"{esp_name}: {reason}", at=at)
+        elif event.event_type == "opened":
+            record_open(message_id, at=at)
+    except NotFound:
+        log.info("%s event %s for unknown message %s ignored", esp_name, event.event_type, message_id)
