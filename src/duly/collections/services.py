@@ -27,7 +27,7 @@ from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Sum
+from django.db.models import Prefetch, Q, Sum
 from django.utils import timezone
 
 from duly.customers import services as customers_services
@@ -832,20 +832,27 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     if not rc.greetings_enabled:
         return []
     days = [now.date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
+
+    def on_days(field: str) -> Q:
+        """``field`` falls (month and day) on one of ``days``, whatever the year."""
+        match = Q()
+        for d in days:
+            match |= Q(**{f"{field}__month": d.month, f"{field}__day": d.day})
+        return match
+
     occasions: list[_Occasion] = []
-    for pk, cid, name, born in (Contact.objects.filter(organization=org, opted_out=False, birthday__isnull=False)
+    for pk, cid, name, born in (Contact.objects.filter(on_days("birthday"), organization=org, opted_out=False)
                                 .exclude(email="").values_list("pk", "customer_id", "name", "birthday")):
-        if any(born.month == d.month and born.day == d.day for d in days):
-            occasions.append(_Occasion(cid, "birthday", f"birthday:{pk}", name, born.month, born.day, 0, pk))
-    for pk, cid, start, ref in Contract.objects.filter(organization=org).exclude(end_date__lt=now.date()).values_list(
-            "pk", "customer_id", "start_date", "reference"):
-        if any(start.month == d.month and start.day == d.day and d.year > start.year for d in days):
-            occasions.append(_Occasion(cid, "anniversary", f"anniversary:{pk}", ref, start.month, start.day,
-                                       start.year, None))
-    for pk, cid, label, on in SpecialDate.objects.filter(organization=org).values_list(
+        occasions.append(_Occasion(cid, "birthday", f"birthday:{pk}", name, born.month, born.day, 0, pk))
+    for pk, cid, start, ref in (Contract.objects.filter(on_days("start_date"), organization=org,
+                                                        start_date__year__lt=now.year)
+                                .exclude(end_date__lt=now.date()).values_list("pk", "customer_id", "start_date",
+                                                                              "reference")):
+        occasions.append(_Occasion(cid, "anniversary", f"anniversary:{pk}", ref, start.month, start.day,
+                                   start.year, None))
+    for pk, cid, label, on in SpecialDate.objects.filter(on_days("date"), organization=org).values_list(
             "pk", "customer_id", "label", "date"):
-        if any(on.month == d.month and on.day == d.day for d in days):
-            occasions.append(_Occasion(cid, "special", f"special:{pk}", label, on.month, on.day, 0, None))
+        occasions.append(_Occasion(cid, "special", f"special:{pk}", label, on.month, on.day, 0, None))
     if not occasions:
         return []
     accounts = {a.customer.id: a for a in snapshots.gather(rc, sorted({o.customer_id for o in occasions}), now)}

@@ -61,15 +61,16 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
     rc = snapshots.RunContext.load(org)
     ids = list(customer_ids) if customer_ids is not None else snapshots.customer_ids(org)
     today = as_of.date()
+    wanted = set(ids)
     disputes_late: dict[int, int] = {}
-    for dispute in Dispute.objects.filter(organization=org, status=Dispute.OPEN, customer_id__in=ids):
-        if dispute.answered_late(today):
+    for dispute in Dispute.objects.filter(organization=org, status=Dispute.OPEN, sla_due_on__lt=today):
+        if dispute.customer_id in wanted and dispute.answered_late(today):
             disputes_late[dispute.customer_id] = disputes_late.get(dispute.customer_id, 0) + 1
     tasks: dict[int, list[str]] = {}
-    for cid, kind, description in Task.objects.filter(organization=org, done_at__isnull=True,
-                                                      customer_id__in=ids).values_list(
+    for cid, kind, description in Task.objects.filter(organization=org, done_at__isnull=True).values_list(
             "customer_id", "kind", "description"):
-        tasks.setdefault(cid, []).append(f"{kind}: {description}")
+        if cid in wanted:
+            tasks.setdefault(cid, []).append(f"{kind}: {description}")
     rows: list[WorklistRow] = []
     for chunk in snapshots.chunks(ids, CHUNK_SIZE):
         for account in snapshots.gather(rc, chunk, as_of):
