@@ -131,7 +131,7 @@ def test_cheque_customer_gets_cheque_instructions_first(make_invoice, pdf_text):
 def test_epc_qr_code_carries_beneficiary_iban_amount_and_rf_reference(make_invoice, org):
     inv = make_invoice("en", attachments=False)
     bank = next(o for o in build_printable(inv).payment_options if o.method == "bank_transfer")
-    assert bank.qr_svg.startswith("<svg")
+    assert bank.qr_png.startswith("data:image/png;base64,")
     expected = (f"BCD\n002\n2\nSCT\n{org.bic}\n{org.name}\n{org.iban}\nEUR5430.6\n\n{inv.rf_reference}")
     qr = epc_qr(name=org.name, iban=org.iban, bic=org.bic, amount=D("5430.60"), reference=inv.rf_reference)
     reference = segno.make_qr(expected.encode("latin-1"), error="m", boost_error=False)
@@ -144,7 +144,7 @@ def test_no_girocode_for_other_currencies(make_invoice, org, make_customer, make
                                   contract=make_contract(customer, currency="GBP"))
     inv = services.issue_invoice(org, draft.pk, issue_date=ISSUE_DATE)
     bank = next(o for o in build_printable(inv).payment_options if o.method == "bank_transfer")
-    assert bank.qr_svg == "" and bank.iban == org.iban
+    assert bank.qr_png == "" and bank.iban == org.iban
 
 
 def test_draft_is_watermarked_and_never_stored(make_invoice, pdf_text):

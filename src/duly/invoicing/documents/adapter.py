@@ -52,7 +52,7 @@ __all__ = [
     "build_document",
     "build_printable",
     "epc_qr",
-    "epc_qr_svg",
+    "epc_qr_png",
     "pay_link",
 ]
 
@@ -359,8 +359,8 @@ class PaymentOption:
     #: Printed RF reference (``RF18 5390 0754 7034``).
     reference: str = ""
     url: str = ""
-    #: Inline SVG of the EPC069-12 QR code (EUR credit transfers only).
-    qr_svg: str = ""
+    #: ``data:`` URI (PNG) of the EPC069-12 QR code (EUR credit transfers only).
+    qr_png: str = ""
 
 
 @dataclass(frozen=True)
@@ -451,10 +451,14 @@ def epc_qr(*, name: str, iban: str, bic: str, amount: Decimal, reference: str):
                                      bic=bic or None)
 
 
-def epc_qr_svg(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
-    """Inline SVG of :func:`epc_qr`, for the printed page."""
+def epc_qr_png(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
+    """A ``data:`` URI of :func:`epc_qr` as a PNG with one pixel per module, for the printed page.
+
+    The page scales it up with ``image-rendering: pixelated``, so the modules print sharp; a PNG
+    costs the renderer far less than the equivalent SVG path.
+    """
     qr = epc_qr(name=name, iban=iban, bic=bic, amount=amount, reference=reference)
-    return qr.svg_inline(scale=3, border=0, omitsize=True)
+    return qr.png_data_uri(scale=1, border=0)
 
 
 def _payment_options(invoice: Invoice, balance: Decimal) -> tuple[PaymentOption, ...]:
@@ -467,11 +471,11 @@ def _payment_options(invoice: Invoice, balance: Decimal) -> tuple[PaymentOption,
     if org.iban:
         qr = ""
         if invoice.currency == "EUR" and invoice.rf_reference and Decimal("0.01") <= balance <= EPC_MAX_AMOUNT:
-            qr = epc_qr_svg(name=org.name, iban=org.iban, bic=org.bic, amount=balance,
+            qr = epc_qr_png(name=org.name, iban=org.iban, bic=org.bic, amount=balance,
                             reference=invoice.rf_reference)
         options["bank_transfer"] = PaymentOption(
             method="bank_transfer", iban=org.iban, bic=org.bic, bank_name=org.bank_name, account_holder=org.name,
-            reference=reference, qr_svg=qr,
+            reference=reference, qr_png=qr,
         )
     if settings.DULY_PUBLIC_URL:
         options["online"] = PaymentOption(method="online", url=pay_link(invoice))
