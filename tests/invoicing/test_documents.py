@@ -173,7 +173,8 @@ def test_import_keeps_allowances_prepaid_amount_and_matches_the_customer(db, doc
     assert draft.custom_fields["Original invoice number"] == "TOSL108"
     assert_same_invoice(result.source, build_document(draft))
     preview = pdf_text(document_bytes(draft, "pdf").content)  # an imported draft previews like any draft
-    for value in ("DRAFT", "TOSL108", "The Buyercompany", "801.78", "1,000.00", "Freight", "Promotion discount"):
+    for value in ("DRAFT", "TOSL108", "The Buyercompany", "801.78", "1,000.00", "Freight", "Promotion discount",
+                  "Penalty percentage 10% from due date"):  # the source's own payment terms, kept verbatim
         assert value in preview, value
     # the same invoice in CII is the same customer, and importing it again is refused
     cii = (EXAMPLES / "cii" / "CII_example2.xml").read_bytes()

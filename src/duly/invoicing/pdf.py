@@ -285,16 +285,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
         {"line": line, "result": result, "details": _line_details(loc, line, result, doc.currency)}
         for line, result in zip(doc.lines, printable.totals.lines)
     ]
-    payment_terms = ""
-    if doc.due_date is not None:
-        if loc.language == "en" and printable.payment_terms_text:
-            payment_terms = printable.payment_terms_text.rstrip(".") + "."
-        else:
-            payment_terms = loc.payment_terms(printable.terms, doc.due_date)
-    if loc.language == "en" and printable.late_terms_text:
-        late_terms = printable.late_terms_text
-    else:
-        late_terms = loc.late_terms(printable.late_policy, doc.currency)
+    payment_terms, late_terms = _terms_in_words(loc, printable)
     facts = []
     if doc.period_start or doc.period_end:
         facts.append((loc.t("service_period"), loc.period(doc.period_start, doc.period_end)))
@@ -312,11 +303,39 @@ def invoice_context(printable, org) -> dict[str, Any]:
         allowances_charges=list(zip(doc.allowances_charges, doc.allowance_charge_amounts(printable.totals))),
         title=loc.t(f"title.{printable.kind}"),
         payment_terms=payment_terms,
-        late_terms=late_terms if not doc.is_credit_note else "",
+        late_terms=late_terms,
         has_reverse_charge="AE" in doc.tax_categories(),
         exemptions=doc.exemption_reasons(),
     )
     return context
+
+
+def _terms_in_words(loc: Localizer, printable) -> tuple[str, str]:
+    """(payment terms, late-payment terms) in the document's language.
+
+    The English words frozen at issue are printed as they are in English, and whenever they are
+    not Duly's own wording of the terms (an imported invoice keeps its source's words); otherwise
+    the same facts (exact due date, rate, fee) are put in the document's language.
+    """
+    from duly.domain.late_fees import describe_policy
+    from duly.domain.payment_terms import describe as describe_terms
+
+    doc = printable.document
+    frozen_terms, frozen_late = printable.payment_terms_text, printable.late_terms_text
+    payment_terms = ""
+    if doc.due_date is not None:
+        own = printable.terms is not None and describe_terms(printable.terms, doc.issue_date) == frozen_terms
+        if frozen_terms and (loc.language == "en" or not own):
+            payment_terms = frozen_terms.rstrip(".") + "."
+        else:
+            payment_terms = loc.payment_terms(printable.terms, doc.due_date)
+    if doc.is_credit_note:
+        return payment_terms, ""
+    policy = printable.late_policy
+    own = policy is not None and describe_policy(policy, doc.currency) == frozen_late
+    if frozen_late and (loc.language == "en" or not own):
+        return payment_terms, frozen_late
+    return payment_terms, loc.late_terms(policy, doc.currency)
 
 
 def _line_details(loc: Localizer, line, result, currency: str) -> list[str]:

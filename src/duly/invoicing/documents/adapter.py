@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db.models import Sum
 
 from duly.domain.errors import InvalidDocumentData, MissingDocumentData, ValidationError
-from duly.domain.invoice_math import InvoiceTotals
-from duly.domain.late_fees import LateFeePolicy
+from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
+from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import from_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import format_rf
@@ -51,6 +51,7 @@ __all__ = [
     "branding_for",
     "build_document",
     "build_printable",
+    "document_allowances",
     "epc_qr",
     "epc_qr_png",
     "pay_link",
@@ -162,13 +163,12 @@ def _buyer(invoice: Invoice) -> Party:
 
 def _line(line: InvoiceLine, currency: str) -> DocumentLine:
     category = line.tax_category
-    reason, code = "", ""
     if category in DEFAULT_EXEMPTIONS:
-        default_reason, default_code = DEFAULT_EXEMPTIONS[category]
+        default_reason, code = DEFAULT_EXEMPTIONS[category]
         reason = line.tax_exemption_reason or default_reason
-        code = default_code if not line.tax_exemption_reason or category != "E" else ""
-    elif line.tax_exemption_reason:
-        reason = line.tax_exemption_reason  # the model refuses it for S/Z, naming the rule
+    else:
+        # S, Z…: no exemption; a reason given anyway is passed on, and the snapshot refuses it (BR-S-10).
+        reason, code = line.tax_exemption_reason, ""
     discount_amount = None
     if line.discount_percent is None and line.discount_minor:
         discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
@@ -199,7 +199,7 @@ def _document_attachment(att: Attachment) -> DocumentAttachment:
 
 
 def terms_of(invoice: Invoice) -> PaymentTerms | None:
-    """The payment terms that set the invoice's due date (None: due on receipt / no terms)."""
+    """The payment terms that set the invoice's due date; None for a credit note (nothing is due)."""
     from ..services import terms_for
 
     if invoice.is_credit_note:
@@ -232,12 +232,11 @@ def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str
             f"{invoice} has no issue date yet: give the date to preview it as issued on.",
             invoice=str(invoice),
         )
-    if invoice.is_credit_note:
+    terms = terms_of(invoice)
+    if terms is None:  # a credit note: nothing to pay, no due date
         return issue, None, ""
     if invoice.due_date is not None:
         return issue, invoice.due_date, invoice.payment_terms_text
-    terms = terms_of(invoice)
-    assert terms is not None
     return issue, compute_due_date(terms, issue), invoice.payment_terms_text or describe_terms(terms, issue)
 
 
@@ -257,10 +256,9 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     org = invoice.organization
     issue, due, terms_text = _dates(invoice, as_of)
     late_text = invoice.late_terms_text
-    if not late_text and invoice.status == Invoice.DRAFT and late_policy_of(invoice) is not None:
-        from duly.domain.late_fees import describe_policy
-
-        late_text = describe_policy(late_policy_of(invoice), invoice.currency)
+    policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT else None
+    if policy is not None:  # a draft: the words its issue will freeze
+        late_text = describe_policy(policy, invoice.currency)
     if not invoice.is_credit_note:
         terms_text = _sentences(terms_text, late_text)
     payment_means = None
@@ -318,6 +316,19 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     if invoice.status != Invoice.DRAFT:
         _check_frozen_totals(invoice, doc.totals())
     return doc
+
+
+def document_allowances(invoice: Invoice) -> list[AllowanceCharge]:
+    """The invoice's document-level allowances and charges as :func:`compute_totals` inputs.
+
+    For :func:`duly.invoicing.services.recompute_totals`: an invoice imported with allowances or
+    charges keeps them when it is issued.
+    """
+    return [
+        AllowanceCharge(is_charge=ac.is_charge, amount=from_minor(ac.amount_minor, invoice.currency),
+                        tax_category=ac.tax_category, tax_rate=ac.tax_rate, reason=ac.reason)
+        for ac in invoice.allowances_charges.all()
+    ]
 
 
 def _check_frozen_totals(invoice: Invoice, totals: InvoiceTotals) -> None:
