@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import date
 from decimal import Decimal as D
 
+import pdfplumber
 import pytest
 import segno
 from duly.domain.errors import MissingDocumentData, TemplateError
@@ -192,18 +195,27 @@ def test_reverse_charge_is_stated(make_invoice, pdf_text):
     assert "Reverse charge" in text  # the exemption reason in the VAT breakdown
 
 
-def test_branding_font_and_footer(make_invoice, org, pdf_text):
+def test_branding_logo_colour_font_and_footer(make_invoice, org, pdf_text):
+    from django.core.files.base import ContentFile
+
+    logo = segno.make("Atelier Lumière").png_data_uri(scale=4)
+    org.logo.save("atelier.png", ContentFile(base64.b64decode(logo.split(",", 1)[1])), save=False)
+    org.brand_color = "#8A1538"
+    org.save()
     DocumentBranding.objects.create(organization=org, font_family="DejaVu Serif",
                                     footer_text="SARL au capital de 10 000 € — RCS Paris 303 265 045")
     inv = make_invoice("fr", attachments=False)
     pdf = render_invoice_pdf(inv)
     assert "SARL au capital de 10 000 € — RCS Paris 303 265 045" in pdf_text(pdf)
-    import pdfplumber
-    import io
-
     with pdfplumber.open(io.BytesIO(pdf)) as doc:
-        fonts = {c["fontname"] for c in doc.pages[0].chars}
+        page = doc.pages[0]
+        fonts = {c["fontname"] for c in page.chars}
+        colours = {tuple(round(x, 2) for x in c["non_stroking_color"]) for c in page.chars
+                   if isinstance(c.get("non_stroking_color"), tuple)}
+        images = page.images
     assert any("DejaVu-Serif" in f for f in fonts) and not any("DejaVu-Sans-Bold" in f for f in fonts)
+    assert (0.54, 0.08, 0.22) in colours  # #8A1538: the title and headings in the brand colour
+    assert len(images) == 2  # the logo and the GiroCode
 
 
 def test_organization_template_override(make_invoice, org, doc_settings, tmp_path, pdf_text):

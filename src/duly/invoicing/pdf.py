@@ -211,22 +211,40 @@ def document_stylesheet(org_slug: str | None):
     raise TemplateError(f"No document stylesheet (looked for {', '.join(names)}).", template=STYLESHEET)
 
 
-def html_to_pdf(html: str, *, org_slug: str | None = None, variant: str | None = PDF_VARIANT) -> bytes:
+_font_configs: dict[str, Any] = {}
+
+
+def _font_config(font_uri: str):
+    """One WeasyPrint font configuration per custom font (or none): its Pango caches stay warm
+    from one render to the next, and one organization's @font-face never leaks into another's."""
+    from weasyprint.text.fonts import FontConfiguration
+
+    config = _font_configs.get(font_uri)
+    if config is None:
+        if len(_font_configs) >= 32:
+            _font_configs.clear()
+        config = _font_configs[font_uri] = FontConfiguration()
+    return config
+
+
+def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
+                variant: str | None = PDF_VARIANT) -> bytes:
     """PDF bytes of ``html`` styled by ``documents.css`` (PDF/A-3b by default).
 
     The stylesheet is given to WeasyPrint as a *user* stylesheet: the document's own ``<style>``
     (the organization's ``extra_style`` block) wins over it. Relative URLs resolve against the
-    package templates.
+    package templates. ``font_uri`` is the custom font the document loads with @font-face, if any.
     """
     import weasyprint
 
     stylesheet = document_stylesheet(org_slug)
-    # WeasyPrint shares font caches between renders; one render at a time keeps it safe in threads.
+    # WeasyPrint's font configuration is not shared between threads: one render at a time.
     with _render_lock, _gc_paused():
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
+        options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri)}
         if variant:
-            return document.write_pdf(stylesheets=[stylesheet], pdf_variant=variant)
-        return document.write_pdf(stylesheets=[stylesheet])
+            options["pdf_variant"] = variant
+        return document.write_pdf(**options)
 
 
 @contextmanager
@@ -361,7 +379,7 @@ def render_invoice_pdf(invoice, *, as_of: date | None = None) -> bytes:
 
     printable = build_printable(invoice, as_of=as_of)
     html = render_document_html("invoice.html", printable.org_slug, invoice_context(printable, invoice.organization))
-    return html_to_pdf(html, org_slug=printable.org_slug)
+    return html_to_pdf(html, org_slug=printable.org_slug, font_uri=printable.branding.font_uri)
 
 
 # --- receipts and statements -----------------------------------------------------------------------
@@ -392,7 +410,8 @@ def render_receipt(payment) -> bytes:
         allocations=allocations,
         unapplied=amount - applied,
     )
-    return html_to_pdf(render_document_html("receipt.html", org.slug, context), org_slug=org.slug)
+    return html_to_pdf(render_document_html("receipt.html", org.slug, context), org_slug=org.slug,
+                       font_uri=context["brand"].font_uri)
 
 
 def render_statement(customer, *, as_of: date) -> bytes:
@@ -414,7 +433,8 @@ def render_statement(customer, *, as_of: date) -> bytes:
         total_open=statement["total_open"],
         credit=statement["credit"],
     )
-    return html_to_pdf(render_document_html("statement.html", org.slug, context), org_slug=org.slug)
+    return html_to_pdf(render_document_html("statement.html", org.slug, context), org_slug=org.slug,
+                       font_uri=context["brand"].font_uri)
 
 
 def _method_label(loc: Localizer, method: str) -> str:
@@ -507,7 +527,8 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         effective=context.get("effective", letter_date),
     )
     values.update({k: v for k, v in context.items() if k not in values})
-    return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug)
+    return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug,
+                       font_uri=values["brand"].font_uri)
 
 
 def _country_name(code: str, loc: Localizer) -> str:
