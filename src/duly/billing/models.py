@@ -126,7 +126,8 @@ class Subscription(models.Model):
     interval = models.CharField(max_length=12, choices=INTERVAL_CHOICES, default="monthly")
     rrule = models.TextField(blank=True, help_text="Custom interval: an RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=1MO")
     anchor_day = models.CharField(
-        max_length=4, blank=True, help_text="Billing day of the month: 1..31 or 'last' (monthly and longer)"
+        max_length=10, blank=True,
+        help_text="Billing day: 1..31 or 'last' (monthly and longer), a weekday name (weekly, biweekly)"
     )
     timing = models.CharField(max_length=8, choices=TIMING_CHOICES, default=ADVANCE)
     start_date = models.DateField()

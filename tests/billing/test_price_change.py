@@ -1,0 +1,110 @@
+"""Price changes: a notice per affected customer, queued ahead; the first invoice at the new price explains it."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from duly.billing import services
+from duly.billing.models import PriceChange, PriceChangeNotice
+from duly.domain.errors import InvalidPricing, NoticePeriodTooShort, ValidationError
+from duly.invoicing.models import Invoice
+
+pytestmark = pytest.mark.django_db
+
+NEW_SEAT_PRICE = {"model": "graduated", "tiers": [{"up_to": "10", "unit_price": "12.00"},
+                                                  {"up_to": None, "unit_price": "9.00"}]}
+WHY = "Seats now include audit logs and SAML single sign-on; prices had not changed since 2023."
+
+
+@pytest.fixture
+def seat_customers(org, customer, make_customer, make_contract, contract, catalog):
+    other = make_customer("BETA", name="Beta Logistique SARL")
+    make_contract(other)
+    subs = [
+        services.create_subscription(org, customer, [(catalog["per_unit"], 12)], start_date=date(2026, 1, 1),
+                                     as_of=date(2026, 1, 1)),
+        services.create_subscription(org, customer, [(catalog["per_unit"], 1)], start_date=date(2026, 1, 15),
+                                     as_of=date(2026, 1, 1), reference="second", anchor_day=1),
+        services.create_subscription(org, other, [(catalog["per_unit"], 3)], start_date=date(2026, 1, 1),
+                                     as_of=date(2026, 1, 1)),
+    ]
+    return customer, other, subs
+
+
+def test_every_affected_customer_gets_one_notice_queued_30_days_ahead(org, seat_customers, catalog):
+    customer, other, _ = seat_customers
+    change = services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                            new_model_config=NEW_SEAT_PRICE, justification=WHY,
+                                            as_of=date(2026, 3, 10))
+    notices = list(PriceChangeNotice.objects.order_by("customer__code"))
+    assert [(n.customer, n.send_on, n.status) for n in notices] == [
+        (customer, date(2026, 4, 1), "queued"), (other, date(2026, 4, 1), "queued")]
+    notice = notices[0]
+    assert notice.subject == "Price change for Seats from 1 May 2026"
+    assert "the price of Seats changes from 10.00 EUR per unit to graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR" \
+        in notice.body
+    assert "Your first period at the new price: 1–31 May 2026." in notice.body
+    assert WHY in notice.body
+    assert services.pending_price_notices(org, date(2026, 3, 31)) == []
+    due = services.pending_price_notices(org, date(2026, 4, 1))
+    assert {n.pk for n in due} == {n.pk for n in notices}
+    sent = services.mark_price_notice_sent(org, notice.pk, sent_at=datetime(2026, 4, 1, 8, tzinfo=timezone.utc))
+    assert sent.status == "sent" and len(services.pending_price_notices(org, date(2026, 4, 2))) == 1
+    assert change.notice_days == 30
+
+
+def test_too_little_notice_or_a_bad_price_is_refused_and_nothing_is_queued(org, seat_customers, catalog):
+    with pytest.raises(NoticePeriodTooShort, match="needs 30 days' notice, so it must be scheduled by 2026-04-01"):
+        services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                       new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 4, 2))
+    with pytest.raises(InvalidPricing):
+        services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                       new_model_config={"model": "volume", "tiers": []}, justification=WHY,
+                                       as_of=date(2026, 3, 1))
+    with pytest.raises(ValidationError, match="justification"):
+        services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                       new_model_config=NEW_SEAT_PRICE, justification="  ", as_of=date(2026, 3, 1))
+    assert not PriceChange.objects.exists() and not PriceChangeNotice.objects.exists()
+    # A shorter notice period can be agreed explicitly.
+    services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                   new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 4, 20),
+                                   notice_days=7)
+    assert PriceChangeNotice.objects.filter(send_on=date(2026, 4, 24)).count() == 2
+
+
+def test_the_first_invoice_at_the_new_price_shows_old_new_and_why(org, seat_customers, catalog, bill):
+    customer, other, subs = seat_customers
+    services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                   new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 3, 10))
+    bill(date(2026, 1, 1), date(2026, 4, 1))
+    april = Invoice.objects.filter(customer=customer, issue_date=date(2026, 4, 1)).order_by("id").first()
+    assert "New price" not in april.notes
+    bill(date(2026, 4, 2), date(2026, 5, 1))
+    may = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1))
+    lines = list(may.lines.order_by("position"))
+    # 12 seats: 10 × 12.00 + 2 × 9.00 = 138.00; the second subscription's seat: 12.00.
+    assert [line.net_minor for line in lines] == [13800, 1200]
+    expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
+                "(previously 10.00 EUR per unit). Why: " + WHY)
+    assert lines[0].explanation.startswith(expected) and "10 × 12.00 + 2 × 9.00 = 138.00" in lines[0].explanation
+    assert may.notes.startswith(expected)
+    assert "New price" not in lines[1].explanation  # explained once per invoice
+    notice = PriceChangeNotice.objects.get(customer=customer)
+    assert notice.first_invoice == may
+    bill(date(2026, 5, 2), date(2026, 6, 1))
+    june = Invoice.objects.get(customer=customer, issue_date=date(2026, 6, 1))
+    assert "New price" not in june.notes and june.lines.first().net_minor == 13800
+
+
+def test_a_change_for_one_subscription_leaves_the_others_alone(org, seat_customers, catalog, bill):
+    customer, other, subs = seat_customers
+    services.schedule_price_change(org, catalog["per_unit"], subscription=subs[2], effective_date=date(2026, 3, 1),
+                                   new_model_config={"model": "per_unit", "unit_price": "8.00"},
+                                   justification="Loyalty discount agreed at the annual review.",
+                                   as_of=date(2026, 1, 20))
+    assert list(PriceChangeNotice.objects.values_list("customer", flat=True)) == [other.pk]
+    bill(date(2026, 1, 1), date(2026, 3, 1))
+    assert Invoice.objects.get(customer=other, issue_date=date(2026, 3, 1)).line_total_minor == 2400  # 3 × 8.00
+    assert Invoice.objects.get(customer=customer, issue_date=date(2026, 3, 1)).line_total_minor == 13000

@@ -1,0 +1,189 @@
+"""The billing run: one invoice per customer and billing date, idempotent under reruns, crashes and concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from django.db import connection
+
+from duly.billing import services
+from duly.billing.models import BillingRecord, Subscription
+from duly.billing.run import CRASH_ENV
+from duly.billing.tasks import scheduled_billing
+from duly.invoicing.models import Invoice
+
+SCRIPT = Path(__file__).with_name("billing_crash_script.py")
+
+
+@pytest.mark.django_db
+def test_one_invoice_per_customer_and_billing_date_with_the_contracts_due_date(org, customer, make_customer,
+                                                                               make_contract, catalog, bill):
+    make_contract(customer, terms_kind="end_of_month", terms_days=15)
+    services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                 as_of=date(2026, 1, 1))
+    services.create_subscription(org, customer, [(catalog["per_unit"], 4), (catalog["graduated_api"], 1)],
+                                 start_date=date(2026, 1, 1), as_of=date(2026, 1, 1), timing="arrears")
+    services.record_usage(org, [{"idempotency_key": "a", "customer": "ACME", "metric": "api_calls",
+                                 "timestamp": "2026-01-20T10:00:00Z", "value": "1500"}])
+    other = make_customer("ZETA", name="Zeta SA")
+    make_contract(other, terms_kind="net", terms_days=45)
+    services.create_subscription(org, other, [(catalog["flat"], 1)], start_date=date(2026, 1, 10),
+                                 as_of=date(2026, 1, 1), anchor_day=1)
+
+    first = bill(date(2026, 1, 1))
+    assert (first.invoices, first.customers) == (1, 1)
+    result = bill(date(2026, 2, 1))
+    # ACME: February in advance + January in arrears (4 seats and 1,500 calls) on ONE invoice. Zeta was due on
+    # 10 January (its stub) and on 1 February: a late run issues one invoice per billing date.
+    assert (result.invoices, result.customers, result.slots) == (3, 2, 4)
+    acme = Invoice.objects.get(customer=customer, issue_date=date(2026, 2, 1))
+    assert [line.description for line in acme.lines.order_by("position")] == [
+        "Pro plan, 1–28 February 2026",
+        "Seats × 4, 1–31 January 2026",
+        "API calls: total 1500 API calls, 1–31 January 2026",
+    ]
+    # 100.00 + 40.00 + 500 × 0.01 = 145.00 + 20% = 174.00; due at the end of February + 15 days.
+    assert (acme.total, acme.due_date, acme.service_period_start, acme.service_period_end) == (
+        Decimal("174.00"), date(2026, 3, 15), date(2026, 1, 1), date(2026, 2, 28))
+    assert acme.payment_terms_text.startswith("Payment due by 15 March 2026")
+    assert acme.rf_reference.startswith("RF") and acme.number == "INV-2026-00002"
+    zeta = list(Invoice.objects.filter(customer=other).order_by("number"))
+    assert [(z.issue_date, z.due_date, z.service_period_start, z.service_period_end, z.total) for z in zeta] == [
+        (date(2026, 2, 1), date(2026, 3, 18), date(2026, 1, 10), date(2026, 1, 31), Decimal("85.16")),  # 22/31 × 100.00 = 70.97, + 20%
+        (date(2026, 2, 1), date(2026, 3, 18), date(2026, 2, 1), date(2026, 2, 28), Decimal("120.00")),
+    ]
+    assert result.by_currency == {"EUR": {"invoices": 3, "total_minor": 17400 + 8516 + 12000,
+                                          "payable_minor": 37916}}
+    assert "Issued 3 invoice(s) for 2 customer(s)" in result.summary() and "379.16 EUR" in result.summary()
+
+    again = bill(date(2026, 2, 1))
+    assert (again.invoices, again.slots) == (0, 0) and again.summary() == "Nothing to bill as of 2026-02-01."
+
+
+@pytest.mark.django_db
+def test_a_customer_that_cannot_be_invoiced_is_left_out_and_the_others_are_billed(org, make_customer, make_contract,
+                                                                                 catalog, bill):
+    from duly.customers.services import update_customer
+
+    strict = make_customer("PO", name="Initech SA", required_fields=["po_number"])
+    make_contract(strict)
+    easy = make_customer("EASY", name="Easy SARL")
+    make_contract(easy)
+    for c in (strict, easy):
+        services.create_subscription(org, c, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                     as_of=date(2026, 1, 1))
+    result = bill(date(2026, 1, 1))
+    assert result.invoices == 1
+    assert result.skipped == [("PO", "Initech SA requires the field 'PO number' on every invoice; it is missing.")]
+    assert Subscription.objects.get(customer=strict).next_bill_on == date(2026, 1, 1)  # still due
+    assert not BillingRecord.objects.filter(subscription__customer=strict).exists()
+
+    update_customer(strict, required_fields=[])
+    assert bill(date(2026, 1, 2)).invoices == 1
+    assert Invoice.objects.get(customer=strict).service_period_start == date(2026, 1, 1)
+
+
+@pytest.mark.django_db
+def test_duly_bill_command_reports_by_currency(org, customer, contract, catalog):
+    from duly.cli import main
+
+    services.create_subscription(org, customer, [(catalog["flat"], 1), (catalog["per_unit"], 3)],
+                                 start_date=date(2026, 1, 1), as_of=date(2026, 1, 1))
+    runner = CliRunner()
+    out = runner.invoke(main, ["bill", "--as-of", "2026-01-01", "--org", "atelier"])
+    assert out.exit_code == 0, out.output
+    assert "Issued 1 invoice(s) for 1 customer(s) as of 2026-01-01 (1 subscription period(s)): 156.00 EUR." \
+        in out.output
+    assert "EUR: 1 invoice(s), total 156.00, to pay 156.00" in out.output
+    out = runner.invoke(main, ["bill", "--as-of", "2026-02-01", "--org", "atelier", "--format", "json"])
+    report = json.loads(out.output[out.output.index("{"):])
+    assert report["invoices"] == 1 and report["by_currency"] == {"EUR": {"invoices": 1, "total": "156.00",
+                                                                         "payable": "156.00"}}
+    assert report["first_number"] == report["last_number"] == "INV-2026-00002"
+    out = runner.invoke(main, ["bill", "--as-of", "2026-02-01", "--org", "atelier"])
+    assert "Nothing to bill as of 2026-02-01." in out.output
+    out = runner.invoke(main, ["bill", "--as-of", "31/01/2026", "--org", "atelier"])
+    assert out.exit_code == 2
+
+
+@pytest.mark.django_db
+def test_the_scheduler_job_bills_each_organization_on_its_local_date(org, customer, contract, catalog):
+    services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 2, 1),
+                                 as_of=date(2026, 1, 1))
+    scheduled_billing(datetime(2026, 1, 31, 22, 30, tzinfo=timezone.utc))  # 23:30 in Paris: still January
+    assert not Invoice.objects.exists()
+    scheduled_billing(datetime(2026, 1, 31, 23, 30, tzinfo=timezone.utc))  # 00:30 on 1 February in Paris
+    assert Invoice.objects.get().issue_date == date(2026, 2, 1)
+
+
+def _script(home: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
+               "DJANGO_SETTINGS_MODULE": "duly.settings", **(env or {})}
+    environ.pop(CRASH_ENV, None) if not env or CRASH_ENV not in env else None
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=environ,
+                          timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path):
+    _script(tmp_path, "seed", "12")
+    crashed = _script(tmp_path, "bill", "2026-01-01", "5", check=False, env={CRASH_ENV: "2"})
+    assert crashed.returncode == -9, crashed.stderr  # SIGKILL inside the third batch, before its commit
+
+    rerun = json.loads(_script(tmp_path, "bill", "2026-01-01", "5").stdout)
+    after_crash = rerun["before"]
+    assert after_crash["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 11)]  # two committed batches of 5
+    assert after_crash["records"] == 10
+    assert rerun["result"]["invoices"] == 2 and rerun["result"]["first_number"] == "INV-2026-00011"
+    final = rerun["after"]
+    assert final["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 13)]
+    assert final["records_per_period"] == [1] * 12 and final["invoiced_records"] == 12
+    assert json.loads(_script(tmp_path, "bill", "2026-01-01", "5").stdout)["result"]["invoices"] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contract, catalog):
+    customers = []
+    for i in range(30):
+        customer = make_customer(f"K{i:02}")
+        make_contract(customer)
+        services.create_subscription(org, customer, [(catalog["flat"], 1), (catalog["per_unit"], i + 1)],
+                                     start_date=date(2026, 1, 1), as_of=date(2026, 1, 1))
+        customers.append(customer)
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            results.append(services.run_billing(org, date(2026, 2, 1), batch_size=7))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert sum(r.invoices for r in results) == 60  # January and February, once each
+    assert not any(r.skipped for r in results)
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    assert numbers == [f"INV-2026-{n:05}" for n in range(1, 61)]
+    assert BillingRecord.objects.count() == 60
+    assert set(BillingRecord.objects.values_list("subscription__customer", "period_start")) == {
+        (c.pk, d) for c in customers for d in (date(2026, 1, 1), date(2026, 2, 1))}
