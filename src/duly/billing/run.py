@@ -856,7 +856,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         try:
             if contract.pk not in terms_cache:
                 terms_cache[contract.pk] = (contract.payment_terms(),
-                                            bulk.late_terms_text(contract.late_fee_policy(), contract.currency))
+                                            bulk.describe_late_terms(contract.late_fee_policy(), contract.currency))
             terms, late_text = terms_cache[contract.pk]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(

@@ -685,7 +685,8 @@ def resume_subscription(org: Organization, subscription: Subscription, *, on: da
     plan = _plan(sub)
     old_resume = pause.resumes_on
     cycle, record = _billed_cycle(sub, plan, on)
-    if record is not None and record.invoice is not None and cycle is not None:
+    if record is not None and cycle is not None:
+        # The period was billed without these days (credited by the pause, or billed while paused).
         back = Period(on, min(old_resume or cycle.period.end, cycle.period.end))
         _settle_days(org, sub, cycle, record, plan, back, as_of, credit=False,
                      why=f"resumed on {format_date(on)}")

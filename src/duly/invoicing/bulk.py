@@ -44,7 +44,7 @@ __all__ = [
     "BulkInvoice",
     "PreparedInvoice",
     "insert_rows",
-    "late_terms_text",
+    "describe_late_terms",
     "issue_prepared",
     "prepare",
     "set_prepaid",
@@ -107,7 +107,7 @@ def _due(terms: PaymentTerms, issue_date: date) -> tuple[date, str]:
 
 
 @lru_cache(maxsize=4096)
-def late_terms_text(policy: LateFeePolicy, currency: str) -> str:
+def describe_late_terms(policy: LateFeePolicy, currency: str) -> str:
     """:func:`duly.domain.late_fees.describe_policy`, remembered (contracts often share a policy)."""
     return describe_policy(policy, currency)
 
@@ -220,9 +220,9 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
         terms = terms_for(Invoice(customer=customer, contract=contract))
     values["due_date"], values["payment_terms_text"] = _due(terms, issue_date)
     if contract is not None:
-        values["late_terms_text"] = (
-            late_terms_text if late_terms_text is not None else late_terms_text(contract.late_fee_policy(), currency)
-        )
+        if late_terms_text is None:
+            late_terms_text = describe_late_terms(contract.late_fee_policy(), currency)
+        values["late_terms_text"] = late_terms_text
     lines = [
         {
             "position": i,
