@@ -72,3 +72,26 @@ def test_a_broken_template_is_a_form_error_with_its_line(bookkeeper):
     })
     assert resp.status_code == 200
     assert "Template en/thank_you.j2, line 3: &#x27;paymnt&#x27; is undefined" in resp.content.decode()
+
+
+def test_a_letter_step_holds_a_pdf_letter_for_post(bookkeeper, org, customer, contract, make_invoice, settings):
+    import yaml
+
+    from duly.collections.models import Task
+    from duly.collections.services import import_policies
+
+    settings.DULY_MESSAGE_PDF_ATTACHMENTS = True
+    import_policies(org, yaml.safe_dump({"policies": [{"code": "post", "name": "By post", "steps": [
+        {"code": "final", "order": 1, "offset_days": 14, "channel": "letter", "template": "final_notice",
+         "tone": "firm", "actions": ["final_notice"]}]}]}))
+    assign_policy(org, customer, "post")
+    invoice = make_invoice(customer, contract, issued=date(2026, 3, 2))  # due 1 April
+    collect(org, as_of=at(date(2026, 4, 15)))
+    letter = Message.objects.get(customer=customer)
+    assert (letter.channel, letter.status) == (Message.CHANNEL_LETTER, Message.HELD)
+    assert Task.objects.get(customer=customer, kind="letter").message == letter
+    resp = bookkeeper.post(reverse("admin:messaging_message_changelist"),
+                           {"action": "download_attachment", "_selected_action": [letter.pk]})
+    assert resp["Content-Type"] == "application/pdf" and resp.content.startswith(b"%PDF")
+    assert resp["Content-Disposition"].startswith('attachment; filename="final_notice-ACME-2026-04-15')
+    assert invoice.number in letter.text

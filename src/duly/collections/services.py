@@ -342,11 +342,14 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
         email = contact.email if (contact is not None and action.channel == "email") else ""
         category, rendered = builder.reminder(account, action, rows, name, email, contact, now)
         language = msgs.Formatter.for_locale(msgs.locale_for(customer.locale, contact)).language
+        files = _invoice_attachments([r.id for r in rows])
+        if action.channel == "letter":
+            files = _letter_attachments(builder, account, action, rows, name, local_today) + files
         message, _ = queue_message(
             org, customer=customer.id, contact=contact.id if contact else None, category=_message_category(category),
             template=action.template, language=language, rendered=rendered, to_email=email, to_name=name,
             idempotency_key=f"dunning:{action.idempotency_key}", now=now,
-            attachments=_invoice_attachments([r.id for r in rows]), invoice_ids=[r.id for r in rows],
+            attachments=files, invoice_ids=[r.id for r in rows],
             channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
             fallback_note=action.fallback_reason or "",
         )
@@ -409,6 +412,20 @@ def _invoice_attachments(invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
     from duly.messaging import attachments
 
     return attachments.invoice_refs(invoice_ids)
+
+
+def _letter_attachments(builder, account, action, rows, name: str, today: date) -> list[dict[str, Any]]:
+    """The PDF letter for post: a reminder, a final notice or a termination letter."""
+    from duly.messaging import attachments
+
+    letter = ("termination" if "terminate" in action.actions
+              else "final_notice" if "final_notice" in action.actions else "reminder")
+    _, next_on = builder.next_consequence(account, action, rows, today)
+    deadline = next_on or today + timedelta(days=account.spec.restore_days)
+    main_currency = rows[0].currency if rows else account.customer.currency
+    return attachments.letter_refs(account.customer.id, [r.id for r in rows if r.currency == main_currency],
+                                   letter=letter, on=today, deadline=deadline,
+                                   reference=f"{action.step_code}/{account.customer.code}", contact_name=name)
 
 
 def _task(org, customer_id: int, kind: str, key: str, reminder, contact, message, now: datetime,

@@ -3,13 +3,14 @@ organization's own templates (validated when saved)."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from duly.customers.tenancy import OrgScopedAdmin
 
-from . import services
+from . import attachments, services
 from .models import Message, MessageTemplate
 
 
@@ -20,7 +21,7 @@ class MessageAdmin(OrgScopedAdmin):
     list_filter = ("status", "category", "channel", "language")
     search_fields = ("subject", "to_email", "customer__name", "customer__code", "message_id")
     readonly_fields = [f.name for f in Message._meta.fields]
-    actions = ["confirm_delivered", "requeue_unconfirmed"]
+    actions = ["download_attachment", "confirm_delivered", "requeue_unconfirmed"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -31,6 +32,18 @@ class MessageAdmin(OrgScopedAdmin):
             return format_html('<strong style="color:#ba2121" title="{}">{}</strong>', obj.last_error or obj.bounce_reason,
                                obj.get_status_display())
         return obj.get_status_display()
+
+    @admin.action(description="Download the first attachment (the PDF letter of a letter for post)")
+    def download_attachment(self, request, queryset):
+        msg = queryset.first()
+        loaded = self.run_service(request, _first_attachment, msg) if msg is not None else None
+        if loaded is None:
+            self.message_user(request, "That message has no attachment to download.", messages.WARNING)
+            return None
+        filename, content, content_type = loaded
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     @admin.action(description="Unconfirmed: the mail log shows it was delivered")
     def confirm_delivered(self, request, queryset):
@@ -51,3 +64,11 @@ class MessageTemplateAdmin(OrgScopedAdmin):
 
     list_display = ("name", "language", "category", "updated_at")
     list_filter = ("language", "category")
+
+
+def _first_attachment(msg: Message):
+    for ref in msg.attachments:
+        loaded = attachments.load(ref)
+        if loaded is not None:
+            return loaded
+    return None

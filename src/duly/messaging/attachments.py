@@ -10,6 +10,9 @@ A reference is a small dict kept in ``Message.attachments``:
     A payment receipt.
 ``{"kind": "statement_pdf", "customer_id": 5, "as_of": "2026-06-30"}``
     A statement of account.
+``{"kind": "letter_pdf", "letter": "final_notice", "customer_id": 5, "invoice_ids": [12], "date": ...,
+"deadline": ..., "reference": ..., "contact_name": ...}``
+    A formal letter for post (reminder, final notice or termination).
 
 PDF references are added only when the documents module provides a renderer
 (:data:`RENDERERS`: ``duly.invoicing.documents.document_bytes`` for invoices, rendered once and
@@ -34,7 +37,10 @@ RENDERERS: dict[str, tuple[str, str]] = {
     "invoice_pdf": ("duly.invoicing.documents", "document_bytes"),
     "receipt_pdf": ("duly.invoicing.documents", "render_receipt"),
     "statement_pdf": ("duly.invoicing.documents", "render_statement"),
+    "letter_pdf": ("duly.invoicing.documents", "render_letter"),
 }
+#: Letter kinds the documents module lays out (``letter_<kind>.html``).
+LETTER_KINDS = ("reminder", "final_notice", "termination")
 
 Loaded = tuple[str, bytes, str]
 
@@ -84,6 +90,16 @@ def statement_refs(customer_id: int, as_of: date) -> list[dict[str, Any]]:
     return [{"kind": "statement_pdf", "customer_id": customer_id, "as_of": as_of.isoformat()}]
 
 
+def letter_refs(customer_id: int, invoice_ids: Iterable[int], *, letter: str, on: date, deadline: date,
+                reference: str, contact_name: str) -> list[dict[str, Any]]:
+    """The PDF letter for post, when the documents module renders letters."""
+    if renderer("letter_pdf") is None:
+        return []
+    return [{"kind": "letter_pdf", "letter": letter if letter in LETTER_KINDS else "reminder",
+             "customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids)), "date": on.isoformat(),
+             "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name}]
+
+
 def load(ref: dict[str, Any]) -> Loaded | None:
     """``(filename, content, mimetype)`` for a reference; None when the object is gone."""
     kind = ref.get("kind")
@@ -118,5 +134,19 @@ def load(ref: dict[str, Any]) -> Loaded | None:
         customer = Customer.objects.select_related("organization").filter(pk=ref["customer_id"]).first()
         as_of = date.fromisoformat(ref["as_of"])
         return (f"statement-{as_of.isoformat()}.pdf", fn(customer, as_of=as_of), "application/pdf") if customer else None
+    if kind == "letter_pdf":
+        from duly.customers.models import Customer
+        from duly.invoicing.models import Invoice
+
+        customer = Customer.objects.select_related("organization").filter(pk=ref["customer_id"]).first()
+        if customer is None:
+            return None
+        on = date.fromisoformat(ref["date"])
+        context = {"date": on, "deadline": date.fromisoformat(ref["deadline"]), "reference": ref["reference"],
+                   "invoices": list(Invoice.objects.filter(pk__in=ref["invoice_ids"]).order_by("due_date", "pk"))}
+        if ref.get("contact_name"):
+            context["contact_name"] = ref["contact_name"]
+        content = fn(ref["letter"], customer, context)
+        return f"{ref['letter']}-{customer.code}-{on.isoformat()}.pdf", content, "application/pdf"
     log.warning("unknown attachment reference %r", ref)
     return None
