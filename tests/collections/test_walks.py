@@ -301,3 +301,17 @@ def test_a_contact_without_email_falls_back_and_says_so(org, make_customer, make
     assert task.kind == "phone" and "+33 6 00 00 00 02" in task.description
     assert "no contact with email: phone task" in task.description
     assert not Message.objects.filter(customer=nobody).exists()
+
+
+def test_the_thank_you_says_what_was_paid_for_and_carries_the_receipt(acme, acme_contract, make_invoice, pay, walk,
+                                                                       smtp, settings):
+    settings.DULY_MESSAGE_PDF_ATTACHMENTS = True
+    invoice = make_invoice(acme, acme_contract, issued=date(2026, 5, 4), amount="300.00",
+                           service=(date(2026, 4, 1), date(2026, 4, 30)), description="Hébergement avril")
+    pay(acme, "300.00", date(2026, 5, 20), external_reference="VIR-0520")
+    deliver_outbox(walk.at(date(2026, 5, 20)))
+    [thanks] = smtp.to(AP)
+    text = smtp.text_of(thanks)
+    assert invoice.number in text and "Hébergement avril" in text and "1 avr. 2026 – 30 avr. 2026" in text
+    [receipt] = list(thanks.iter_attachments())
+    assert receipt.get_filename().startswith("receipt-") and receipt.get_content().startswith(b"%PDF")
