@@ -56,7 +56,7 @@ EXPECTED = {
         "amounts": ["4.561,75 €", "4.261,75", "852,35", "16,50", "868,85 €", "5.430,60 €", "125.000", "0,0125", "3,5"],
         "lines": ["Monat", "Std.", "Stück", "10 %", "20 %", "5,5 %"],
         "pay_by": "Bitte überweisen Sie 5.430,60 € bis zum 30. April 2026.",
-        "late": "Bei Zahlungsverzug: Verzugszinsen von 12 % pro Jahr ab dem Fälligkeitsdatum, zuzüglich eine feste "
+        "late": "Bei Zahlungsverzug: Verzugszinsen von 12 % pro Jahr ab dem Fälligkeitsdatum; außerdem eine feste "
                 "Gebühr von 40,00 €.",
         "terms": "Zahlbar bis zum 30. April 2026 (30 Tage netto).",
     },

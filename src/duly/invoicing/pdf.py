@@ -13,9 +13,12 @@ Per-organization templates
     ``duly/documents/<name>``, in every directory of ``settings.DULY_DOCUMENT_TEMPLATE_DIRS``
     (a list of paths; optional) and then in the package's own ``templates`` directory. An
     organization override usually ``{% extends "duly/documents/invoice.html" %}`` and replaces
-    a block (``header``, ``lines``, ``payment``, ``footer``…), or includes its own CSS after
-    ``documents.css``. The logo and brand colour come from the organization, the font and
-    footer text from its :class:`~duly.invoicing.models.DocumentBranding`.
+    a block (``header``, ``parties``, ``lines``, ``summary``, ``payment``, ``terms``, ``footer``)
+    or adds CSS in the block ``extra_style`` (which wins over ``documents.css``); an organization
+    may also ship its own ``duly/documents/<slug>/documents.css``. The logo and brand colour come
+    from the organization, the font and footer text from its
+    :class:`~duly.invoicing.models.DocumentBranding`. Rendered documents of issued invoices are
+    stored (:mod:`duly.invoicing.documents.store`), so a template change never alters them.
 
 Errors
     A template that does not parse or fails while rendering raises
@@ -438,13 +441,11 @@ def render_statement(customer, *, as_of: date) -> bytes:
 
 
 def _method_label(loc: Localizer, method: str) -> str:
+    """A payment method in the document's language (the English choice label for unknown ones)."""
     from duly.payments.models import METHOD_CHOICES
 
-    key = {"card": "method.online", "paypal": "method.online"}.get(method, f"method.{method}")
-    try:
-        return loc.t(key)
-    except KeyError:
-        return dict(METHOD_CHOICES).get(method, method)
+    key = f"method.{method}"
+    return loc.t(key) if loc.has(key) else dict(METHOD_CHOICES).get(method, method)
 
 
 # --- letters ------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ English, so a new label never breaks a language. Numbers, currencies and dates a
 Babel for the document's full locale (``fr_FR``, ``de_CH``…), so separators follow the country.
 
 Dates are always printed in Babel's *long* form (``30 avril 2026``, ``30. April 2026``): a month
-name can never be misread, unlike ``04/05/2026``.
+name can never be misread, unlike ``04/05/2026``. A bare ``en`` locale is formatted as ``en_GB``
+(``30 April 2026``, like the English terms frozen at issue); ``en_US`` gives ``April 30, 2026``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ LABELS: dict[str, dict[str, str]] = {
         "method.ach_debit": "ACH debit",
         "method.check": "Cheque",
         "method.cash": "Cash",
+        "method.card": "Card",
+        "method.paypal": "PayPal",
+        "method.credit": "Credit on your account",
         "account_holder": "Account holder",
         "iban": "IBAN",
         "bic": "BIC",
@@ -247,6 +251,9 @@ LABELS: dict[str, dict[str, str]] = {
         "method.ach_debit": "Prélèvement ACH",
         "method.check": "Chèque",
         "method.cash": "Espèces",
+        "method.card": "Carte bancaire",
+        "method.paypal": "PayPal",
+        "method.credit": "Avoir sur votre compte",
         "account_holder": "Titulaire du compte",
         "iban": "IBAN",
         "bic": "BIC",
@@ -406,6 +413,9 @@ LABELS: dict[str, dict[str, str]] = {
         "method.ach_debit": "ACH-Lastschrift",
         "method.check": "Scheck",
         "method.cash": "Barzahlung",
+        "method.card": "Karte",
+        "method.paypal": "PayPal",
+        "method.credit": "Guthaben auf Ihrem Konto",
         "account_holder": "Kontoinhaber",
         "iban": "IBAN",
         "bic": "BIC",
@@ -448,7 +458,7 @@ LABELS: dict[str, dict[str, str]] = {
         "terms.day_of_next_month": "am {n}. des Folgemonats",
         "late.none": "Keine Verzugskosten.",
         "late.intro": "Bei Zahlungsverzug: {parts}.",
-        "late.join": ", zuzüglich ",
+        "late.join": "; außerdem ",
         "late.interest_annual": "Verzugszinsen von {rate} pro Jahr",
         "late.interest_monthly": "Verzugszinsen von {rate} pro Monat ({annual} pro Jahr)",
         "late.eu_statutory": "Verzugszinsen von {rate} pro Jahr (EZB-Referenzzinssatz {reference} + {margin} Prozentpunkte)",
@@ -566,6 +576,9 @@ LABELS: dict[str, dict[str, str]] = {
         "method.ach_debit": "Списание ACH",
         "method.check": "Чек",
         "method.cash": "Наличные",
+        "method.card": "Банковская карта",
+        "method.paypal": "PayPal",
+        "method.credit": "Аванс на вашем счёте",
         "account_holder": "Получатель",
         "iban": "IBAN",
         "bic": "BIC",
@@ -733,6 +746,9 @@ LABELS: dict[str, dict[str, str]] = {
         "method.ach_debit": "Adeudo ACH",
         "method.check": "Cheque",
         "method.cash": "Efectivo",
+        "method.card": "Tarjeta",
+        "method.paypal": "PayPal",
+        "method.credit": "Saldo a su favor",
         "account_holder": "Titular",
         "iban": "IBAN",
         "bic": "BIC",
@@ -868,6 +884,9 @@ def _babel_locale(locale: str) -> tuple[str, str]:
         return "en", "en"
     if parsed.language not in LABELS:
         return "en", "en_GB"
+    if str(parsed) == "en":
+        # Bare English prints dates as Duly's English sentences do: "30 April 2026".
+        return "en", "en_GB"
     return parsed.language, str(parsed)
 
 
@@ -903,6 +922,10 @@ class Localizer:
     def country(self, code: str) -> str:
         """The country's name in this language (``FR`` → ``France``, ``Frankreich``…)."""
         return Locale.parse(self.locale).territories.get(code, code) if code else ""
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is a known label (in English at least)."""
+        return key in LABELS["en"]
 
     def category(self, code: str) -> str:
         return self.t(f"category.{code}") if f"category.{code}" in LABELS["en"] else code
