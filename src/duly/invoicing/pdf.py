@@ -27,13 +27,15 @@ Errors
     strict undefined variables, so a misspelt name fails instead of printing nothing.
 
 Resources
-    Only ``data:`` URIs and files inside the template directories and ``MEDIA_ROOT`` (logos,
-    fonts) are loaded; a template cannot make the renderer fetch anything from the network.
+    Logos and fonts are embedded as ``data:`` URIs (read through Django's storage, so any storage
+    backend works). Only ``data:`` URIs and files inside the template directories and
+    ``MEDIA_ROOT`` are loaded: a template cannot make the renderer fetch anything from the network.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import re
 import threading
 import traceback
@@ -222,11 +224,12 @@ def _font_config(font_uri: str):
     from one render to the next, and one organization's @font-face never leaks into another's."""
     from weasyprint.text.fonts import FontConfiguration
 
-    config = _font_configs.get(font_uri)
+    key = hashlib.sha256(font_uri.encode()).hexdigest() if font_uri else ""
+    config = _font_configs.get(key)
     if config is None:
         if len(_font_configs) >= 32:
             _font_configs.clear()
-        config = _font_configs[font_uri] = FontConfiguration()
+        config = _font_configs[key] = FontConfiguration()
     return config
 
 

@@ -14,12 +14,11 @@ invoice is the same document the customer received.
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
-
 from django.conf import settings
 from django.db.models import Sum
 
@@ -349,9 +348,9 @@ class Branding:
     name: str
     color: str
     font_family: str
-    #: ``file://`` URI of the font file to load with @font-face, or "".
+    #: ``data:`` URI of the font file to load with @font-face, or "".
     font_uri: str = ""
-    #: ``file://`` URI of the logo, or "".
+    #: ``data:`` URI of the logo, or "".
     logo_uri: str = ""
     footer_text: str = ""
 
@@ -432,25 +431,28 @@ def branding_for(org) -> Branding:
     from ..models import DocumentBranding
 
     extra = DocumentBranding.objects.filter(organization=org).first()
-    logo_uri = _file_uri(org.logo)
+    logo_uri = _data_uri(org.logo, "image/png")
     return Branding(
         name=org.trading_name or org.name,
         color=org.brand_color or "#1F4E79",
         font_family=(extra.font_family if extra and extra.font_family else "DejaVu Sans"),
-        font_uri=_file_uri(extra.font_file) if extra else "",
+        font_uri=_data_uri(extra.font_file, "font/ttf") if extra else "",
         logo_uri=logo_uri,
         footer_text=extra.footer_text if extra else "",
     )
 
 
-def _file_uri(field_file) -> str:
+def _data_uri(field_file, default_type: str) -> str:
+    """A ``data:`` URI of a stored file (a logo, a font), read through its storage backend."""
     if not field_file:
         return ""
     try:
-        path = Path(field_file.path)
-    except (NotImplementedError, ValueError):
+        with field_file.open("rb") as fh:
+            content = fh.read()
+    except OSError:
         return ""
-    return path.resolve().as_uri() if path.exists() else ""
+    mime = mimetypes.guess_type(field_file.name)[0] or default_type
+    return f"data:{mime};base64,{base64.b64encode(content).decode('ascii')}"
 
 
 def epc_qr(*, name: str, iban: str, bic: str, amount: Decimal, reference: str):
