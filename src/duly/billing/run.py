@@ -36,6 +36,7 @@ import signal
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
+from functools import lru_cache
 from decimal import Decimal
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
@@ -204,7 +205,14 @@ class _Item:
     def overlap(self, period: Period) -> Period | None:
         start = max(self.starts_on, period.start)
         end = min(self.ends_on or period.end, period.end)
+        if start == period.start and end == period.end:
+            return period
         return Period(start, end) if end > start else None
+
+
+@lru_cache(maxsize=4096)
+def _period_text(period: Period) -> str:
+    return domain_usage.format_period(period)
 
 
 @dataclass(slots=True)
@@ -345,6 +353,7 @@ class _Batch:
             self.plans[sub.pk] = (plan, due, nxt)
         self.events: dict[tuple[int, int], list[_Event]] = {}
         self.late_window_events: dict[tuple[int, int], list[_Event]] = {}
+        self._times: dict[tuple[bool, int, int], list[datetime]] = {}
         self._load_usage()
         self._load_licences()
         self._load_pending()
@@ -433,8 +442,11 @@ class _Batch:
         """
         tz = _zone(sub.customer.timezone)
         start, end = _bounds(window, tz)
-        events = (self.late_window_events if late else self.events).get((sub.customer_id, metric.pk), [])
-        times = [e.timestamp for e in events]
+        store = self.late_window_events if late else self.events
+        events = store.get((sub.customer_id, metric.pk), [])
+        times = self._times.get((late, sub.customer_id, metric.pk))
+        if times is None:
+            times = self._times[(late, sub.customer_id, metric.pk)] = [e.timestamp for e in events]
         lo = 0 if metric.aggregation == "time_weighted_average" else bisect.bisect_left(times, start)
         hi = bisect.bisect_left(times, end)
         chosen = [e for e in events[lo:hi] if e.subscription_id in (None, sub.pk)]
@@ -584,7 +596,7 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
                 label += f" × {item.quantity:f}"
             explanation = _change_note(batch, price, sub, change, notices) + fc.explanation
             lines.append(_line_for(price, product, model, fc.amount, item.quantity,
-                                   f"{label}, {domain_usage.format_period(part)}", explanation, part,
+                                   f"{label}, {_period_text(part)}", explanation, part,
                                    prorated=fc.ratio != 1))
         elif slot.usage is not None:
             window = item.overlap(slot.usage)

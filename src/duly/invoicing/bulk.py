@@ -299,7 +299,8 @@ def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
         digits, places = model_field.max_digits, model_field.decimal_places
         return lambda value: ops.adapt_decimalfield_value(value, digits, places)
     if kind == "JSONField":
-        return lambda value: model_field.get_db_prep_save(value, connection)
+        encoder = model_field.encoder
+        return lambda value: ops.adapt_json_value(value, encoder)
     return None
 
 
