@@ -60,6 +60,8 @@ _VAT_NOISE = re.compile(r"[^A-Z0-9]")
 
 @dataclass(frozen=True)
 class ImportedDraft:
+    """The draft an e-invoice became, its customer (matched or created) and what was read."""
+
     invoice: Invoice
     customer: Customer
     customer_created: bool
