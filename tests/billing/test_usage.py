@@ -201,3 +201,26 @@ def test_usage_import_cli_on_csv_and_jsonl(org, metered, tmp_path):
     bad.write_text("x")
     out = runner.invoke(main, ["usage", "import", str(bad), "--org", "atelier"])
     assert out.exit_code == 2 and ".csv or .jsonl" in out.output
+
+
+def test_late_usage_after_the_last_invoice_gets_its_own_invoice(org, customer, metered, bill):
+    services.cancel_subscription(org, metered, on=date(2026, 3, 20), as_of=date(2026, 3, 20))  # ends 1 April
+    services.record_usage(org, [event("m1", "500", ts="2026-03-10T10:00:00Z")])
+    bill(date(2026, 4, 1))
+    assert Invoice.objects.filter(customer=customer).count() == 1
+    # A late event that changes nothing (still within the 1,000 free calls) is settled without a line.
+    services.record_usage(org, [event("free", "100", ts="2026-03-12T10:00:00Z")])
+    assert bill(date(2026, 4, 10)).invoices == 0
+    assert UsageEvent.objects.get(idempotency_key="free").late_billed_on == date(2026, 4, 10)
+    # One that does is billed on its own invoice: the subscription has ended, no other invoice will come.
+    services.record_usage(org, [event("pay", "1.00", metric="payment_volume", ts="2026-03-11T10:00:00Z")])
+    result = bill(date(2026, 4, 15))
+    assert (result.invoices, result.customers) == (1, 1)
+    last = Invoice.objects.filter(customer=customer).order_by("-id").first()
+    # The 1.00 payment: 1.5% + 0.25 = 0.265, rounded half up to 0.27.
+    assert [(line.description, line.net_minor) for line in last.lines.all()] == [
+        ("Late usage adjustment — Payment processing, 1–31 March 2026", 27)]
+    assert (last.issue_date, last.service_period_start, last.service_period_end) == (
+        date(2026, 4, 15), date(2026, 3, 1), date(2026, 3, 31))
+    assert bill(date(2026, 4, 16)).invoices == 0
+    assert not UsageEvent.objects.filter(late=True, late_billed_on__isnull=True).exists()

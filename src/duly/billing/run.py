@@ -49,7 +49,7 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.domain import pricing
 from duly.domain import usage as domain_usage
 from duly.domain.errors import DomainError
-from duly.domain.money import from_minor, to_minor
+from duly.domain.money import from_minor
 from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
 from duly.invoicing import bulk
@@ -825,6 +825,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         cursor[sub.pk] = (last_key, nxt.billing_date if nxt else None, status)
 
     # Pending charges and late usage go on the customer's first invoice of this run (or on their own).
+    settled: list[int] = []
+    settled_records: list[BillingRecord] = []
     for customer_id, customer in batch.customers.items():
         if customer_id in failed:
             continue
@@ -834,7 +836,9 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             failed[customer_id] = f"late usage: {exc.message}"
             continue
         pending = batch.pending.get(customer_id, [])
-        if not (late_lines or late_ids or pending):
+        if not (late_lines or pending):
+            settled += late_ids  # late events that change nothing: settled without a line
+            settled_records += touched
             continue
         mine = sorted((k for k in groups if k[0] == customer_id), key=lambda k: k[2])
         if mine:
@@ -906,7 +910,9 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             records.append(_record(org, sub, slot, None, 0, quantities))
         if group.late_events:
             UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of)
-    touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records]
+    if settled:
+        UsageEvent.objects.filter(pk__in=settled).update(late_billed_on=as_of)
+    touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records] + settled_records
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
     now = timezone.now()
