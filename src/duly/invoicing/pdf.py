@@ -316,7 +316,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
     for ref in printable.references:
         label = ref.custom_label if ref.label_key == "custom" else loc.t(ref.label_key)
         facts.append((f"{label} *" if ref.required else label, ref.value))
-    if printable.rf_reference:
+    if printable.rf_reference and not doc.is_credit_note:  # the reference to quote when paying
         facts.append((loc.t("reference"), printable.rf_reference))
     context.update(
         p=printable,
