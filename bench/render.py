@@ -28,10 +28,10 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Callable
 
 PDF_BUDGET_MS = 300.0
 
@@ -74,7 +74,9 @@ def _invoice():
         services.LineData(
             f"Service {n:02d} — monthly subscription, seat pack {n}", Decimal(n), Decimal("19.90") + n,
             unit="C62", tax_rate=Decimal("20") if n % 4 else Decimal("5.5"),
-            explanation=(f"Graduated: first 10 seats at 19.90, {n} more at {Decimal('19.90') + n}" if n % 5 == 0 else ""),
+            explanation=(
+                f"Graduated: first 10 seats at 19.90, {n} more at {Decimal('19.90') + n}" if n % 5 == 0 else ""
+            ),
         )
         for n in range(1, 21)
     ]

@@ -154,7 +154,7 @@ def _assert_same_invoice(source, draft) -> None:
         assert getattr(a, field) == getattr(b, field), field
     assert a.tax_breakdown == b.tax_breakdown
     assert len(source.lines) == len(draft.lines)
-    for x, y, rx, ry in zip(source.lines, draft.lines, a.lines, b.lines):
+    for x, y, rx, ry in zip(source.lines, draft.lines, a.lines, b.lines, strict=True):
         assert (x.name, x.quantity, x.unit_code, x.tax_category, x.tax_rate, x.period_start, x.period_end) == (
             y.name, y.quantity, y.unit_code, y.tax_category, y.tax_rate, y.period_start, y.period_end)
         assert x.net_price / x.base_quantity == y.net_price / y.base_quantity

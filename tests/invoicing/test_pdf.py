@@ -10,6 +10,7 @@ from decimal import Decimal as D
 import pdfplumber
 import pytest
 import segno
+
 from duly.domain.errors import MissingDocumentData, TemplateError
 from duly.domain.references import format_rf
 from duly.invoicing import services
@@ -49,7 +50,8 @@ EXPECTED = {
         "terms": "Paiement au plus tard le 30 avril 2026 (30 jours net).",
     },
     "de": {
-        "words": ["Rechnung", "Rechnungsdatum", "Fälligkeitsdatum", "Leistungszeitraum", "Bestellnummer", "Kostenstelle",
+        "words": ["Rechnung", "Rechnungsdatum", "Fälligkeitsdatum", "Leistungszeitraum", "Bestellnummer",
+                  "Kostenstelle",
                   "Offener Betrag", "Bereits bezahlt", "Umsatzsteuer", "Zahlungsmöglichkeiten", "Überweisung",
                   "Online bezahlen", "Anlagen"],
         "dates": ["31. März 2026", "30. April 2026", "1. März 2026 – 31. März 2026"],

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import logging
 import re
 import threading
 import traceback
@@ -244,6 +245,10 @@ def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
     import weasyprint
 
     stylesheet = document_stylesheet(org_slug)
+    # Without HarfBuzz's subsetter WeasyPrint subsets fonts with fontTools, raising its logger to
+    # DEBUG meanwhile (weasyprint.logger.capture_logs): thousands of lines per PDF would reach the
+    # root logger's console. WeasyPrint re-logs fontTools' warnings under its own logger.
+    logging.getLogger("fontTools").propagate = False
     # WeasyPrint's font configuration is not shared between threads: one render at a time.
     with _render_lock, _gc_paused():
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
@@ -307,7 +312,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
     context = _common_context(loc, printable.branding, org, is_draft=printable.is_draft)
     lines = [
         {"line": line, "result": result, "details": _line_details(loc, line, result, doc.currency)}
-        for line, result in zip(doc.lines, printable.totals.lines)
+        for line, result in zip(doc.lines, printable.totals.lines, strict=True)
     ]
     payment_terms, late_terms = _terms_in_words(loc, printable)
     facts = []
@@ -324,7 +329,9 @@ def invoice_context(printable, org) -> dict[str, Any]:
         facts=facts,
         totals=printable.totals,
         lines=lines,
-        allowances_charges=list(zip(doc.allowances_charges, doc.allowance_charge_amounts(printable.totals))),
+        allowances_charges=list(
+            zip(doc.allowances_charges, doc.allowance_charge_amounts(printable.totals), strict=True)
+        ),
         title=loc.t(f"title.{printable.kind}"),
         payment_terms=payment_terms,
         late_terms=late_terms,
@@ -500,11 +507,13 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
             "open": inv.balance,
             "currency": inv.currency,
         })
+    what = kind.replace("_", " ")
     if not items:
-        raise ValidationError(f"A {kind.replace('_', ' ')} letter to {customer.name} needs at least one overdue invoice.")
+        raise ValidationError(f"A {what} letter to {customer.name} needs at least one overdue invoice.")
     if len(currencies) > 1:
         raise ValidationError(
-            f"A letter lists items of one currency; {customer.name} has overdue items in {', '.join(sorted(currencies))}."
+            f"A letter lists items of one currency; {customer.name} has overdue items in "
+            f"{', '.join(sorted(currencies))}."
         )
     currency = currencies.pop()
     late_charges = Decimal(context.get("late_charges") or 0)

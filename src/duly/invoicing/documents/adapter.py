@@ -19,6 +19,7 @@ import mimetypes
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
+
 from django.conf import settings
 from django.db.models import Sum
 
@@ -26,19 +27,21 @@ from duly.domain.errors import InvalidDocumentData, MissingDocumentData, Validat
 from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import from_minor
-from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.payment_terms import PaymentTerms
+from duly.domain.payment_terms import describe as describe_terms
+from duly.domain.payment_terms import due_date as compute_due_date
 from duly.domain.references import format_rf
 from duly.invoicing.einvoice.model import (
     CREDIT_NOTE,
     INVOICE,
     PREPAYMENT_INVOICE,
-    Attachment as DocumentAttachment,
     DocumentAllowanceCharge,
     InvoiceDocument,
-    InvoiceLine as DocumentLine,
     Party,
     PaymentMeans,
 )
+from duly.invoicing.einvoice.model import Attachment as DocumentAttachment
+from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 
 from ..models import Attachment, Invoice, InvoiceLine
 
@@ -75,9 +78,10 @@ DEFAULT_EXEMPTIONS: dict[str, tuple[str, str]] = {
 }
 
 #: Countries of the SEPA scheme: an IBAN from one of them gets payment means 58 (SEPA credit transfer).
-SEPA_COUNTRIES = frozenset(
-    "AD AT BE BG CH CY CZ DE DK EE ES FI FR GB GI GR HR HU IE IS IT LI LT LU LV MC MT NL NO PL PT RO SE SI SK SM VA".split()
-)
+SEPA_COUNTRIES = frozenset({
+    "AD", "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GI", "GR", "HR", "HU",
+    "IE", "IS", "IT", "LI", "LT", "LU", "LV", "MC", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK", "SM", "VA",
+})
 
 #: EPC069-12 limits: amounts from 0.01 to 999 999 999.99 EUR.
 EPC_MAX_AMOUNT = Decimal("999999999.99")

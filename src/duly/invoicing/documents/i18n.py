@@ -23,7 +23,7 @@ from duly.domain.late_fees import EU_STATUTORY_MARGIN, LateFeePolicy
 from duly.domain.money import exponent
 from duly.domain.payment_terms import PaymentTerms
 
-__all__ = ["LABELS", "LANGUAGES", "Localizer", "UNIT_NAMES", "localizer"]
+__all__ = ["LABELS", "LANGUAGES", "UNIT_NAMES", "Localizer", "localizer"]
 
 LANGUAGES = ("en", "fr", "de", "ru", "es")
 
@@ -299,7 +299,9 @@ LABELS: dict[str, dict[str, str]] = {
         "late.join": ", plus ",
         "late.interest_annual": "intérêts au taux de {rate} par an",
         "late.interest_monthly": "intérêts au taux de {rate} par mois ({annual} par an)",
-        "late.eu_statutory": "intérêts au taux de {rate} par an (taux de refinancement de la BCE {reference} + {margin} points)",
+        "late.eu_statutory": (
+            "intérêts au taux de {rate} par an (taux de refinancement de la BCE {reference} + {margin} points)"
+        ),
         "late.from_due": " à compter de la date d'échéance",
         "late.from_grace.one": " à compter de {n} jour après l'échéance",
         "late.from_grace.other": " à compter de {n} jours après l'échéance",
@@ -461,7 +463,9 @@ LABELS: dict[str, dict[str, str]] = {
         "late.join": "; außerdem ",
         "late.interest_annual": "Verzugszinsen von {rate} pro Jahr",
         "late.interest_monthly": "Verzugszinsen von {rate} pro Monat ({annual} pro Jahr)",
-        "late.eu_statutory": "Verzugszinsen von {rate} pro Jahr (EZB-Referenzzinssatz {reference} + {margin} Prozentpunkte)",
+        "late.eu_statutory": (
+            "Verzugszinsen von {rate} pro Jahr (EZB-Referenzzinssatz {reference} + {margin} Prozentpunkte)"
+        ),
         "late.from_due": " ab dem Fälligkeitsdatum",
         "late.from_grace.one": " ab {n} Tag nach Fälligkeit",
         "late.from_grace.other": " ab {n} Tagen nach Fälligkeit",
@@ -514,7 +518,10 @@ LABELS: dict[str, dict[str, str]] = {
             "zum {deadline} zu zahlen."
         ),
         "letter.overdue_items": "Überfällige Posten",
-        "letter.paid_meanwhile": "Sollten Sie die Zahlung inzwischen geleistet haben, betrachten Sie dieses Schreiben bitte als gegenstandslos.",
+        "letter.paid_meanwhile": (
+            "Sollten Sie die Zahlung inzwischen geleistet haben, betrachten Sie dieses Schreiben bitte als "
+            "gegenstandslos."
+        ),
         "letter.contact": "Bei Fragen zu diesem Schreiben erreichen Sie uns unter {contact}.",
         "letter.closing": "Mit freundlichen Grüßen",
         "letter.total": "Gesamt überfällig",

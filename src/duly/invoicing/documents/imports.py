@@ -248,7 +248,7 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             net_minor=to_minor(result.net_amount, cur),
             discount_minor=to_minor(result.discount_amount, cur),
         )
-        for n, (line, result) in enumerate(zip(doc.lines, results), 1)
+        for n, (line, result) in enumerate(zip(doc.lines, results, strict=True), 1)
     ])
     amounts = doc.allowance_charge_amounts()
     InvoiceAllowanceCharge.objects.bulk_create([
@@ -257,7 +257,7 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             reason=ac.reason[:200], reason_code=ac.reason_code, tax_category=ac.tax_category,
             tax_rate=ac.tax_rate, tax_exemption_reason=ac.exemption_reason[:200],
         )
-        for n, (ac, amount) in enumerate(zip(doc.allowances_charges, amounts), 1)
+        for n, (ac, amount) in enumerate(zip(doc.allowances_charges, amounts, strict=True), 1)
     ])
     for attachment in doc.attachments:
         _attach(org, invoice, attachment)

@@ -51,10 +51,7 @@ class RenderedDocument:
 
 def _filename(invoice: Invoice, fmt: str, as_of: date | None = None) -> str:
     suffix = FORMATS[fmt][1]
-    if invoice.number:
-        stem = invoice.number
-    else:
-        stem = f"draft-{invoice.pk}" + (f"-{as_of.isoformat()}" if as_of else "")
+    stem = invoice.number or f"draft-{invoice.pk}" + (f"-{as_of.isoformat()}" if as_of else "")
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) + suffix
 
 
