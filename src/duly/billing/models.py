@@ -266,7 +266,7 @@ class UsageEvent(models.Model):
             models.UniqueConstraint(fields=["organization", "idempotency_key"], name="uniq_usage_idempotency_key"),
         ]
         indexes = [
-            models.Index(fields=["customer", "timestamp"]),
+            models.Index(fields=["organization", "customer", "timestamp"]),
             models.Index(fields=["organization", "late", "late_billed_on"]),
         ]
 

@@ -322,11 +322,14 @@ class _Batch:
         self.has_retainers = has_retainers
         self.with_pending, self.with_late = with_pending, with_late
         # Lock the batch's due subscriptions: a concurrent run (or usage import) of these customers waits.
-        rows = list(
-            Subscription.objects.select_for_update()
-            .filter(organization=org, customer_id__in=customer_ids, next_bill_on__lte=as_of)
-            .order_by("id").values_list(*_Sub.COLUMNS)
-        )
+        # The customers are the organization's (see _due_customers); filtering on them alone lets the
+        # database use the customer index (with the organization too, SQLite scans the organization's rows).
+        rows = [
+            row[:-1] for row in Subscription.objects.select_for_update()
+            .filter(customer_id__in=customer_ids, next_bill_on__lte=as_of)
+            .order_by("id").values_list(*_Sub.COLUMNS, "organization_id")
+            if row[-1] == org.id
+        ]
         self.customers: dict[int, Customer] = {
             c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows})}
         self.contracts: dict[int, Contract] = {}
