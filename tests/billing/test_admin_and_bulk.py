@@ -42,6 +42,10 @@ def test_catalog_is_created_through_the_services_and_mistakes_show_on_the_form(b
     assert resp.status_code == 200 and "which is not above 5" in resp.content.decode()
     assert not Price.objects.filter(code="sup-bad").exists()
     resp = bookkeeper.post(reverse("admin:billing_price_add"), {
+        "product": product.pk, "code": "sup-usage", "currency": "EUR", "quantity_source": "usage",
+        "model_config": '{"model": "per_unit", "unit_price": 90}', "active": "on"})
+    assert resp.status_code == 200 and "needs the metric it is billed on" in resp.content.decode()
+    resp = bookkeeper.post(reverse("admin:billing_price_add"), {
         "product": product.pk, "code": "sup-hour", "currency": "EUR", "quantity_source": "quantity",
         "model_config": '{"model": "per_unit", "unit_price": 90}', "active": "on"})
     assert resp.status_code == 302

@@ -13,7 +13,7 @@ from django.contrib import admin
 
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, organization_for
 from duly.domain.errors import DomainError
-from duly.domain.money import check_currency, from_minor
+from duly.domain.money import from_minor
 
 from . import services
 from .models import (
@@ -128,8 +128,9 @@ class PriceForm(_ServiceForm):
         fields = "__all__"
 
     def validate(self, data):
-        check_currency(data.get("currency") or "")
-        data["model_config"] = services.validate_price_config(data.get("model_config") or {})
+        data["model_config"] = services.check_price(
+            data.get("code") or "", data.get("currency") or "", data.get("model_config") or {},
+            data.get("quantity_source") or Price.SOURCE_QUANTITY, data.get("metric"))
 
 
 @admin.register(Price)

@@ -98,6 +98,7 @@ __all__ = [
     "cancel_subscription",
     "change_item",
     "check_notice",
+    "check_price",
     "check_tax",
     "create_metric",
     "create_price",
@@ -203,20 +204,15 @@ def validate_price_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return pricing.model_from_config(config).to_config()
 
 
-@transaction.atomic
-def create_price(org: Organization, product: Product, *, code: str, currency: str, model_config: Mapping[str, Any],
-                 quantity_source: str = Price.SOURCE_QUANTITY, metric: Metric | None = None,
-                 nickname: str = "") -> Price:
-    """A price of ``product`` in one currency. The configuration is validated and stored canonically."""
-    _own(org, product, "Product")
+def check_price(code: str, currency: str, model_config: Mapping[str, Any], quantity_source: str,
+                metric: Metric | None) -> dict[str, Any]:
+    """Validate a price without writing it; returns the canonical configuration."""
     check_currency(currency)
     if quantity_source not in dict(Price.SOURCE_CHOICES):
         raise ValidationError(f"Unknown quantity source {quantity_source!r}: use quantity, usage or licences.")
-    if quantity_source == Price.SOURCE_USAGE:
-        if metric is None:
-            raise ValidationError(f"Price {code}: a usage price needs the metric it is billed on.")
-        _own(org, metric, "Metric")
-    elif metric is not None:
+    if quantity_source == Price.SOURCE_USAGE and metric is None:
+        raise ValidationError(f"Price {code}: a usage price needs the metric it is billed on.")
+    if quantity_source != Price.SOURCE_USAGE and metric is not None:
         raise ValidationError(f"Price {code}: only a usage price has a metric.")
     config = validate_price_config(model_config)
     model = pricing.model_from_config(config)
@@ -225,6 +221,18 @@ def create_price(org: Organization, product: Product, *, code: str, currency: st
     if takes_transactions and quantity_source != Price.SOURCE_USAGE:
         raise InvalidPricing(f"Price {code}: a percentage price is charged on transactions, so it must be a "
                              "usage price whose events are the transaction amounts.")
+    return config
+
+
+@transaction.atomic
+def create_price(org: Organization, product: Product, *, code: str, currency: str, model_config: Mapping[str, Any],
+                 quantity_source: str = Price.SOURCE_QUANTITY, metric: Metric | None = None,
+                 nickname: str = "") -> Price:
+    """A price of ``product`` in one currency. The configuration is validated and stored canonically."""
+    _own(org, product, "Product")
+    if metric is not None:
+        _own(org, metric, "Metric")
+    config = check_price(code, currency, model_config, quantity_source, metric)
     if Price.objects.filter(organization=org, code=code).exists():
         raise ValidationError(f"Price code {code!r} is already used.", code="duplicate")
     return Price.objects.create(organization=org, product=product, code=code, currency=currency,
