@@ -267,7 +267,8 @@ def raw_reference(connection) -> dict:
             for r in rows[key]:
                 r[index] = Json(r[index]) if not isinstance(r[index], str) else r[index]
     statements = [
-        (f"INSERT INTO {tables[key]} ({', '.join(columns[key])}) VALUES ({', '.join([placeholder] * len(columns[key]))})",
+        (f"INSERT INTO {tables[key]} ({', '.join(columns[key])}) "
+         f"VALUES ({', '.join([placeholder] * len(columns[key]))})",
          rows[key]) for key in ("invoice", "line", "record")
     ]
     connection.ensure_connection()

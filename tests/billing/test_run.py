@@ -58,7 +58,8 @@ def test_one_invoice_per_customer_and_billing_date_with_the_contracts_due_date(o
     assert acme.rf_reference.startswith("RF") and acme.number == "INV-2026-00002"
     zeta = list(Invoice.objects.filter(customer=other).order_by("number"))
     assert [(z.issue_date, z.due_date, z.service_period_start, z.service_period_end, z.total) for z in zeta] == [
-        (date(2026, 2, 1), date(2026, 3, 18), date(2026, 1, 10), date(2026, 1, 31), Decimal("85.16")),  # 22/31 × 100.00 = 70.97, + 20%
+        # 22/31 × 100.00 = 70.97, + 20%:
+        (date(2026, 2, 1), date(2026, 3, 18), date(2026, 1, 10), date(2026, 1, 31), Decimal("85.16")),
         (date(2026, 2, 1), date(2026, 3, 18), date(2026, 2, 1), date(2026, 2, 28), Decimal("120.00")),
     ]
     assert result.by_currency == {"EUR": {"invoices": 3, "total_minor": 17400 + 8516 + 12000,

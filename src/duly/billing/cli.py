@@ -81,7 +81,8 @@ def import_(org_slug, path, fmt):
         click.echo(f"{path}: {result.summary()}.")
         if result.duplicate_lines:
             lines = ", ".join(map(str, result.duplicate_lines[:LISTED_ROWS]))
-            more = f" and {len(result.duplicate_lines) - LISTED_ROWS} more" if len(result.duplicate_lines) > LISTED_ROWS else ""
+            extra = len(result.duplicate_lines) - LISTED_ROWS
+            more = f" and {extra} more" if extra > 0 else ""
             click.echo(f"  duplicate lines (already recorded, ignored): {lines}{more}")
         for rejection in result.rejected[:LISTED_ROWS]:
             click.echo(f"  line {rejection.line}: rejected [{rejection.code}] {rejection.reason}")

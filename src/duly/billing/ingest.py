@@ -166,7 +166,8 @@ def _parse_value(value: Any, key: str) -> Decimal:
     try:
         parsed = to_decimal(value)
     except ValidationError:
-        raise InvalidUsageValue(f"Usage event {key!r}: the value {value!r} is not a number.", value=str(value)) from None
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {value!r} is not a number.",
+                                value=str(value)) from None
     if parsed < 0:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is negative; usage values are ≥ 0.",
                                 value=str(parsed))
@@ -225,7 +226,8 @@ class _Context:
             raise ValidationError(f"Not a usage event: {raw['_unparsable']}.")
         unknown = set(raw) - set(FIELDS) - {"key"}
         if unknown:
-            raise ValidationError(f"Unknown field(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(FIELDS)}.")
+            raise ValidationError(
+                f"Unknown field(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(FIELDS)}.")
         key = _text(raw.get("idempotency_key", raw.get("key")))
         if not key:
             raise ValidationError("A usage event needs an idempotency key.")
@@ -419,7 +421,8 @@ def read_usage_file(path: str | Path) -> Iterator[tuple[int, Mapping | Any]]:
             if missing or not ({"idempotency_key", "key"} & set(reader.fieldnames or ())):
                 raise ValidationError(
                     f"{path.name}: the header must name the columns idempotency_key, customer, metric, timestamp, "
-                    f"value (optional: properties, subscription); got {', '.join(reader.fieldnames or ()) or 'nothing'}."
+                    "value (optional: properties, subscription); got "
+                    f"{', '.join(reader.fieldnames or ()) or 'nothing'}."
                 )
             for row in reader:
                 yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
@@ -462,7 +465,8 @@ def record_licence_counts(org: Organization, subscription: Subscription, counts:
         if isinstance(day, datetime) or not isinstance(day, date):
             raise ValidationError(f"Licence counts are keyed by day, got {day!r}.")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise InvalidUsageValue(f"The licence count on {day.isoformat()} must be a whole number ≥ 0, got {count!r}.")
+            raise InvalidUsageValue(
+                f"The licence count on {day.isoformat()} must be a whole number ≥ 0, got {count!r}.")
         rows.append(LicenceSnapshot(organization=org, customer_id=subscription.customer_id,
                                     subscription=subscription, day=day, active_count=count))
     if not rows:

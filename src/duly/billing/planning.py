@@ -219,7 +219,8 @@ def _fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, w
         return FixedCharge(full, full.amount, ratio, billable, whole.days, full.explanation)
     amount = prorate(full.amount, currency, Period(whole.start, whole.start + timedelta(days=billable)), whole)
     why = f" ({', '.join(reasons)})" if reasons else ""
-    explanation = f"{full.explanation}; {billable} of {whole.days} days{why}: {full.amount} × {billable}/{whole.days} = {amount}"
+    explanation = (f"{full.explanation}; {billable} of {whole.days} days{why}: "
+                   f"{full.amount} × {billable}/{whole.days} = {amount}")
     return FixedCharge(full, amount, ratio, billable, whole.days, explanation)
 
 

@@ -649,7 +649,8 @@ def _change_note(batch: _Batch, price: Price, sub: _Sub, change: PriceChange | N
     return text + " — "
 
 
-def _late_lines(batch: _Batch, customer_id: int) -> tuple[list[LineData], list[int], list[BillingRecord], Contract | None]:
+def _late_lines(batch: _Batch, customer_id: int
+                ) -> tuple[list[LineData], list[int], list[BillingRecord], Contract | None]:
     """Late-adjustment lines for late usage events of a customer, priced as a difference per closed window."""
     rows = batch.late.get(customer_id, [])
     if not rows:

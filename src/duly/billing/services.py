@@ -564,7 +564,10 @@ def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date)
 @transaction.atomic
 def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
              on: date, as_of: date) -> SubscriptionItem:
-    """Add a price from ``on`` (an add-on). In an invoiced advance period, its prorated rest waits for the next invoice."""
+    """Add a price from ``on`` (an add-on).
+
+    In a period invoiced in advance, its prorated rest waits for the next invoice.
+    """
     sub = _locked(org, subscription)
     _own(org, price, "Price")
     _check_price_currency(price, sub.customer, sub.contract)
