@@ -54,7 +54,7 @@ from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
 from duly.invoicing import bulk
 from duly.invoicing.models import Invoice
-from duly.invoicing.services import LineData
+from duly.invoicing.services import LineData, terms_for
 
 from .models import (
     BillingRecord,
@@ -875,7 +875,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         contract = group.contract
         try:
             if contract.pk not in terms_cache:
-                terms_cache[contract.pk] = (contract.payment_terms(),
+                terms_cache[contract.pk] = (terms_for(Invoice(customer=group.customer, contract=contract)),
                                             bulk.describe_late_terms(contract.late_fee_policy(), contract.currency))
             terms, late_text = terms_cache[contract.pk]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]

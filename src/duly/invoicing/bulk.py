@@ -33,7 +33,7 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.domain import invoice_math
 from duly.domain.errors import CurrencyMismatch, CustomerNotActive, RequiredFieldMissing, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, exponent
+from duly.domain.money import check_currency, exponent, from_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
@@ -82,6 +82,7 @@ class PreparedInvoice:
     totals: invoice_math.InvoiceTotals
     lines: list[dict[str, Any]] = field(default_factory=list)
     invoice: Invoice | None = None
+    inputs: tuple[invoice_math.LineInput, ...] = ()
 
     @property
     def currency(self) -> str:
@@ -167,7 +168,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     for i, line in enumerate(item.lines, 1):
         if not line.description or not str(line.description).strip():
             raise ValidationError(f"line {i}: a description is required.")
-    totals = _totals(tuple(_line_input(x) for x in item.lines), currency, item.allow_negative)
+    inputs = tuple(_line_input(x) for x in item.lines)
+    totals = _totals(inputs, currency, item.allow_negative)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"The invoice for {customer.name} has a negative total; issue a credit note instead.")
     places = exponent(currency)
@@ -242,7 +244,7 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
         }
         for i, (line, res) in enumerate(zip(item.lines, totals.lines), 1)
     ]
-    prepared = PreparedInvoice(source=item, fields=values, totals=totals, lines=lines)
+    prepared = PreparedInvoice(source=item, fields=values, totals=totals, lines=lines, inputs=inputs)
     set_prepaid(prepared, min(max(item.prepaid_minor, 0), values["total_minor"]))
     return prepared
 
@@ -255,6 +257,11 @@ def set_prepaid(prepared: PreparedInvoice, prepaid_minor: int) -> None:
             f"The prepaid amount must be between 0 and the invoice total ({values['total_minor']} minor units)."
         )
     values["prepaid_minor"] = prepaid_minor
+    if prepaid_minor:
+        # The amount due (BT-115) as EN 16931 computes it: tax inclusive total − prepaid amount.
+        prepared.totals = invoice_math.compute_totals(
+            prepared.inputs, values["currency"], prepaid=from_minor(prepaid_minor, values["currency"]),
+            allow_negative=prepared.source.allow_negative)
     if values["total_minor"] > 0 and prepaid_minor == values["total_minor"]:
         values["status"], values["paid_on"] = Invoice.PAID, values["issue_date"]
     else:
