@@ -267,13 +267,13 @@ def _closed_windows(org: Organization, rows: list[_Row]) -> dict[tuple[int, int]
     metered: dict[int, set[int]] = {}
     for sub_id, metric_id in SubscriptionItem.objects.filter(
         subscription__organization=org, subscription__customer_id__in=customers, price__metric__isnull=False
-    ).values_list("subscription_id", "price__metric_id"):
+    ).order_by().values_list("subscription_id", "price__metric_id"):
         metered.setdefault(sub_id, set()).add(metric_id)
     windows: dict[tuple[int, int], list[tuple[int, date, date]]] = {}
     # The subscriptions are the organization's (above): filtering on them uses their index.
     for sub_id, customer_id, start, end in BillingRecord.objects.filter(
         subscription_id__in=list(metered), usage_start__isnull=False, usage_start__lte=last, usage_end__gt=first,
-    ).values_list("subscription_id", "subscription__customer_id", "usage_start", "usage_end"):
+    ).order_by().values_list("subscription_id", "subscription__customer_id", "usage_start", "usage_end"):
         for metric_id in metered[sub_id]:
             windows.setdefault((customer_id, metric_id), []).append((sub_id, start, end))
     return windows
@@ -331,7 +331,7 @@ def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageR
             key: (customer_id, metric_id, ts, value)
             for key, customer_id, metric_id, ts, value in UsageEvent.objects.filter(
                 organization=ctx.org, idempotency_key__in=[r.key for r in rows]
-            ).values_list("idempotency_key", "customer_id", "metric_id", "timestamp", "value")
+            ).order_by().values_list("idempotency_key", "customer_id", "metric_id", "timestamp", "value")
         }
         fresh = []
         for row in rows:

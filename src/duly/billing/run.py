@@ -331,9 +331,9 @@ class _Batch:
             if row[-1] == org.id
         ]
         self.customers: dict[int, Customer] = {
-            c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows})}
+            c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows}).order_by()}
         self.contracts: dict[int, Contract] = {}
-        for contract in Contract.objects.filter(pk__in={r[2] for r in rows}):
+        for contract in Contract.objects.filter(pk__in={r[2] for r in rows}).order_by():
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
@@ -345,9 +345,8 @@ class _Batch:
                                                    "ends_on"):
             self.items[sub_id].append(_Item(pk, catalog.prices[price_id], plain_quantity(qty), starts_on, ends_on))
         self.pauses: dict[int, list[Pause]] = defaultdict(list)
-        for sub_id, start, resume in SubscriptionPause.objects.filter(subscription_id__in=sub_ids).values_list(
-            "subscription_id", "starts_on", "resumes_on"
-        ):
+        pauses = SubscriptionPause.objects.filter(subscription_id__in=sub_ids).order_by()
+        for sub_id, start, resume in pauses.values_list("subscription_id", "starts_on", "resumes_on"):
             self.pauses[sub_id].append(Pause(start, resume or date.max))
         self.plans: dict[int, tuple[SubscriptionPlan, list[Slot], Slot | None]] = {}
         for sub in self.subs:
@@ -367,7 +366,7 @@ class _Batch:
                 (n.price_change_id, n.customer_id): n
                 for n in PriceChangeNotice.objects.filter(organization=org, customer_id__in=list(self.customers),
                                                           first_invoice__isnull=True).exclude(
-                    status=PriceChangeNotice.CANCELED)
+                    status=PriceChangeNotice.CANCELED).order_by()
             }
 
     def _plan(self, sub: _Sub) -> SubscriptionPlan:
@@ -410,18 +409,19 @@ class _Batch:
                                        timestamp__gte=start, timestamp__lt=end)
         if not include_late:
             qs = qs.filter(late=False)
-        rows = list(qs.values_list(*columns))
+        rows = list(qs.order_by().values_list(*columns))
         averaged = [m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average"]
         if averaged:
             # The level a window opens with: the latest event before the fetched range, per customer and metric.
             latest = (UsageEvent.objects.filter(organization=self.org, customer_id__in=customers,
                                                 metric_id__in=averaged, timestamp__lt=start)
-                      .values("customer_id", "metric_id").annotate(ts=Max("timestamp")))
+                      .order_by().values("customer_id", "metric_id").annotate(ts=Max("timestamp")))
             before = Q()
             for row in latest:
                 before |= Q(customer_id=row["customer_id"], metric_id=row["metric_id"], timestamp=row["ts"])
             if before:
-                rows += list(UsageEvent.objects.filter(before, organization=self.org).values_list(*columns))
+                rows += list(UsageEvent.objects.filter(before, organization=self.org).order_by()
+                             .values_list(*columns))
         store: dict[tuple[int, int], list[_Event]] = defaultdict(list)
         seen = set()
         for row in rows:
@@ -473,14 +473,15 @@ class _Batch:
         if not subs:
             return
         rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
-                    .values_list("subscription_id", "day", "active_count"))
+                    .order_by().values_list("subscription_id", "day", "active_count"))
         latest = (LicenceSnapshot.objects.filter(subscription_id__in=subs, day__lt=lo)
-                  .values("subscription_id").annotate(day=Max("day")))
+                  .order_by().values("subscription_id").annotate(day=Max("day")))
         before = Q()
         for row in latest:
             before |= Q(subscription_id=row["subscription_id"], day=row["day"])
         if before:
-            rows += list(LicenceSnapshot.objects.filter(before).values_list("subscription_id", "day", "active_count"))
+            rows += list(LicenceSnapshot.objects.filter(before).order_by()
+                         .values_list("subscription_id", "day", "active_count"))
         for sub_id, day, count in rows:
             self.snapshots[sub_id][day] = count
 
@@ -495,13 +496,13 @@ class _Batch:
         self.late: dict[int, list[tuple]] = defaultdict(list)
         if self.with_late:
             for row in UsageEvent.objects.filter(organization=self.org, customer_id__in=self.with_late, late=True,
-                                                 late_billed_on__isnull=True).values_list(
+                                                 late_billed_on__isnull=True).order_by().values_list(
                     "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
                 self.late[row[1]].append(row)
         extra = (set(self.pending) | set(self.late)) - set(self.customers)
         if extra:
             # Customers billed only for pending charges or late usage (their subscriptions are finished).
-            for customer in Customer.objects.filter(pk__in=extra):
+            for customer in Customer.objects.filter(pk__in=extra).order_by():
                 self.customers[customer.pk] = customer
         self.late_records: dict[int, list[BillingRecord]] = defaultdict(list)
         if self.late:
@@ -511,14 +512,16 @@ class _Batch:
             records = list(BillingRecord.objects.filter(
                 organization=self.org, subscription__customer_id__in=late_customers, usage_start__isnull=False,
                 usage_start__lte=hi, usage_end__gt=lo,
-            ).select_related("subscription", "subscription__customer", "subscription__contract", "invoice"))
+            ).select_related("subscription", "subscription__customer", "subscription__contract", "invoice")
+                .order_by())
             for record in records:
                 self.late_records[record.subscription.customer_id].append(record)
                 self.contracts.setdefault(record.subscription.contract_id, record.subscription.contract)
             subs = {r.subscription_id for r in records}
             for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
                 subscription_id__in=subs - set(self.items)
-            ).values_list("id", "subscription_id", "price_id", "quantity", "starts_on", "ends_on"):
+            ).order_by("starts_on", "id").values_list("id", "subscription_id", "price_id", "quantity", "starts_on",
+                                                       "ends_on"):
                 self.items[sub_id].append(_Item(pk, self.cat.prices[price_id], plain_quantity(qty), starts_on,
                                                 ends_on))
             if records:
@@ -544,16 +547,15 @@ class _Batch:
             return
         for contract_id, kind, status, total, number in PrepaidFunding.objects.filter(
             contract_id__in=needs
-        ).values_list("contract_id", "kind", "invoice__status", "invoice__total_minor", "invoice__number"):
+        ).order_by().values_list("contract_id", "kind", "invoice__status", "invoice__total_minor", "invoice__number"):
             if status == Invoice.PAID:
                 self.available[(contract_id, kind)] += total
                 if kind == PrepaidFunding.DEPOSIT:
                     self.deposit_invoices[contract_id] = number
             elif kind == PrepaidFunding.RETAINER and status in Invoice.OPEN_STATUSES:
                 self.open_topups.add(contract_id)
-        for row in PrepaidDrawdown.objects.filter(contract_id__in=needs).values("contract_id", "kind").annotate(
-            s=Sum("amount_minor")
-        ):
+        drawn = PrepaidDrawdown.objects.filter(contract_id__in=needs).order_by().values("contract_id", "kind")
+        for row in drawn.annotate(s=Sum("amount_minor")):
             self.available[(row["contract_id"], row["kind"])] -= row["s"]
         if self.has_retainers:
             self.retainers = {r.contract_id: r for r in RetainerAgreement.objects.filter(contract_id__in=needs,
@@ -724,16 +726,16 @@ class _Due:
 
 
 def _due_customers(org: Organization, as_of: date) -> _Due:
-    due = set(Subscription.objects.filter(organization=org, next_bill_on__lte=as_of)
+    due = set(Subscription.objects.filter(organization=org, next_bill_on__lte=as_of).order_by()
               .values_list("customer_id", flat=True).distinct())
-    with_pending = set(PendingCharge.objects.filter(organization=org, invoice__isnull=True)
+    with_pending = set(PendingCharge.objects.filter(organization=org, invoice__isnull=True).order_by()
                        .values_list("customer_id", flat=True).distinct())
-    with_late = set(UsageEvent.objects.filter(organization=org, late=True, late_billed_on__isnull=True)
+    with_late = set(UsageEvent.objects.filter(organization=org, late=True, late_billed_on__isnull=True).order_by()
                     .values_list("customer_id", flat=True).distinct())
     others = (with_pending | with_late) - due
     if others:
         waiting = set(Subscription.objects.filter(organization=org, customer_id__in=others,
-                                                  next_bill_on__isnull=False)
+                                                  next_bill_on__isnull=False).order_by()
                       .values_list("customer_id", flat=True).distinct())
         due |= others - waiting
     return _Due(sorted(due), with_pending, with_late)
