@@ -12,7 +12,7 @@ import threading
 from datetime import datetime, timezone
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.utils.module_loading import import_string
 
 log = logging.getLogger("duly.scheduler")
@@ -27,7 +27,7 @@ def run_once(now: datetime | None = None) -> dict[str, str]:
     now = now or datetime.now(timezone.utc)
     results: dict[str, str] = {}
     for path in jobs():
-        close_old_connections()
+        _release_stale_connections()
         try:
             import_string(path)(now)
             results[path] = "ok"
@@ -35,8 +35,19 @@ def run_once(now: datetime | None = None) -> dict[str, str]:
             log.exception("scheduled job %s failed", path)
             results[path] = f"{type(exc).__name__}: {exc}"
         finally:
-            close_old_connections()
+            _release_stale_connections()
     return results
+
+
+def _release_stale_connections() -> None:
+    """Drop broken or expired database connections between jobs, like Django does between requests.
+
+    A connection inside an atomic block belongs to a caller's open transaction (``run_once`` called from
+    a service or a test): closing it would throw that transaction away, so it is left alone.
+    """
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
 
 
 class SchedulerThread(threading.Thread):
