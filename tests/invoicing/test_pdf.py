@@ -253,9 +253,11 @@ def test_broken_template_names_the_template_and_line(make_invoice, org, doc_sett
 
 
 def test_missing_buyer_country_is_named(make_invoice):
-    inv = make_invoice("en", attachments=False)
-    inv.customer.country = ""
-    inv.customer.save(update_fields=["country"])
+    # The customer has no country when the invoice is issued (what documents show is frozen at issue).
+    draft = make_invoice("en", attachments=False, issue=False)
+    draft.customer.country = ""
+    draft.customer.save(update_fields=["country"])
+    inv = services.issue_invoice(draft.organization, draft.pk, issue_date=date(2026, 3, 31))
     inv.refresh_from_db()
     with pytest.raises(MissingDocumentData) as err:
         render_invoice_pdf(inv)

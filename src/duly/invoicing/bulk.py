@@ -402,10 +402,12 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     numbers = take_numbers(org, "invoice", issue_date.year, len(prepared))
     now = timezone.now()
     invoice_columns = _columns(Invoice)
-    for p, number in zip(prepared, numbers):
+    snapshots = _document_snapshots(org, prepared)
+    for p, number, snapshot in zip(prepared, numbers, snapshots):
         p.fields["number"] = number
         p.fields["issued_at"] = now
         p.fields["rf_reference"] = rf_for_invoice(org.slug, number)
+        p.fields["document_snapshot"] = snapshot
         _complete(Invoice, p.fields, now)
     ids = insert_rows(Invoice, invoice_columns, [[p.fields[c] for c in invoice_columns] for p in prepared])
     line_columns = _columns(InvoiceLine)
@@ -426,8 +428,31 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     return invoices
 
 
+def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) -> list[dict[str, Any]]:
+    """What each invoice's documents will show, frozen as at :func:`~duly.invoicing.services.issue_invoice`
+    (see :mod:`duly.invoicing.documents.snapshot`): one query for the block's contacts, no rendering."""
+    from duly.customers.models import Contact
+
+    from .documents.snapshot import issue_snapshot, seller_snapshot
+
+    contacts: dict[int, list[Contact]] = {}
+    customer_ids = {p.fields["customer_id"] for p in prepared}
+    for contact in Contact.objects.filter(customer_id__in=customer_ids).order_by().only(
+            "id", "customer_id", "name", "email", "phone", "role"):
+        contacts.setdefault(contact.customer_id, []).append(contact)
+    seller = seller_snapshot(org)
+    return [
+        issue_snapshot(org, p.source.customer, contacts.get(p.fields["customer_id"], ()), p.source.contract,
+                       ap_contact=p.fields["ap_contact"], billing_address=p.fields["billing_address"], seller=seller)
+        for p in prepared
+    ]
+
+
 def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
-    """Apply available customer credit (one query for the block; a write only where there is credit)."""
+    """Apply available customer credit (one query for the block; a write only where there is credit).
+
+    The credit an invoice gets at issue is frozen in its document snapshot ("already paid").
+    """
     payable = [inv for inv in invoices if inv.payable_minor > 0]
     if not payable:
         return
@@ -443,4 +468,7 @@ def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
     }
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
-            apply_customer_credit(inv, on=on)
+            applied = apply_customer_credit(inv, on=on)
+            if applied:  # the invoice was issued unpaid: what the credit settled is what it has "already paid"
+                inv.document_snapshot["paid_minor"] = applied
+                Invoice.objects.filter(pk=inv.pk).update(document_snapshot=inv.document_snapshot)

@@ -81,6 +81,11 @@ class Invoice(models.Model):
     payment_terms_text = models.TextField(blank=True)
     late_terms_text = models.TextField(blank=True)
     rf_reference = models.CharField("RF creditor reference", max_length=25, blank=True)
+    document_snapshot = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="What the documents show of seller and buyer (parties, address, bank account), frozen at issue "
+                  "(duly.invoicing.documents.snapshot)",
+    )
     related_invoice = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="related_documents",
         help_text="Credit note: the corrected invoice. Late-fee invoice: the overdue invoice.",
@@ -246,10 +251,40 @@ class DocumentBranding(models.Model):
         return f"Branding of {self.organization}"
 
 
+def _stored_document_immutable(what: str):
+    from duly.domain.errors import InvoiceImmutable
+
+    return InvoiceImmutable(f"Stored documents of issued invoices are never {what}: they are what the customer "
+                            "received.")
+
+
+class StoredDocumentQuerySet(models.QuerySet):
+    """Stored documents can be read and added, never changed or removed, row by row or in bulk."""
+
+    def update(self, **kwargs):
+        raise _stored_document_immutable("updated")
+
+    def delete(self):
+        raise _stored_document_immutable("deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise _stored_document_immutable("updated")
+
+    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+        raise _stored_document_immutable("updated")
+
+    # Django's own raw update (QuerySet._update, used by save() of an existing row) is refused too.
+    def _update(self, values):
+        raise _stored_document_immutable("updated")
+
+
 class StoredDocument(models.Model):
     """A rendered document of an issued invoice: rendered once, then never changed.
 
     The bytes are what the customer received; a later template or code change never alters them.
+    Changing or deleting one is refused however it is attempted: ``save()`` of an existing row,
+    ``delete()``, and the bulk ``QuerySet.update()`` / ``delete()`` / ``bulk_update()``. (The
+    invoice itself is protected too: ``on_delete=PROTECT``.)
     """
 
     FORMAT_PDF, FORMAT_UBL, FORMAT_FACTURX, FORMAT_CII = "pdf", "ubl", "facturx", "cii"
@@ -270,6 +305,8 @@ class StoredDocument(models.Model):
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = StoredDocumentQuerySet.as_manager()
+
     class Meta:
         ordering = ["invoice", "format"]
         constraints = [models.UniqueConstraint(fields=["invoice", "format"], name="uniq_stored_document_format")]
@@ -283,3 +320,8 @@ class StoredDocument(models.Model):
 
             raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be changed.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        from duly.domain.errors import InvoiceImmutable
+
+        raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be deleted.")

@@ -310,6 +310,8 @@ def invoice_context(printable, org) -> dict[str, Any]:
     loc = localizer(printable.locale)
     doc = printable.document
     context = _common_context(loc, printable.branding, org, is_draft=printable.is_draft)
+    if printable.seller_page:  # the seller as frozen at issue (live for a draft)
+        context["org"] = printable.seller_page
     lines = [
         {"line": line, "result": result, "details": _line_details(loc, line, result, doc.currency)}
         for line, result in zip(doc.lines, printable.totals.lines, strict=True)

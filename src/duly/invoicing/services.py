@@ -22,6 +22,7 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math
 from duly.domain.errors import (
+    AttachmentTypeNotAllowed,
     CurrencyMismatch,
     CustomerNotActive,
     InvalidState,
@@ -258,9 +259,15 @@ def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData])
 
 
 def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
-    """Recompute a draft's totals from its stored lines (used after admin inline edits)."""
+    """Recompute a draft's totals from its stored lines and document allowances/charges (after admin
+    inline edits, and at issue). An imported invoice keeps the negative (returned) lines its source had."""
+    from .documents.adapter import document_allowances
+    from .documents.imports import ORIGINAL_NUMBER_FIELD
+
     lines = list(invoice.lines.all())
-    totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency)
+    totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency,
+                                         document_allowances(invoice),
+                                         allow_negative=ORIGINAL_NUMBER_FIELD in (invoice.custom_fields or {}))
     for line, res in zip(lines, totals.lines):
         line.net_minor = to_minor(res.net_amount, invoice.currency)
         line.discount_minor = to_minor(res.discount_amount, invoice.currency)
@@ -269,15 +276,34 @@ def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
     return totals
 
 
+@transaction.atomic
 def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
                    content_type: str | None = None) -> Attachment:
-    """Store a supporting document with an invoice (allowed on drafts and issued invoices: it adds, never alters)."""
-    invoice = _get_invoice(org, invoice_id)
+    """Store a supporting document with a draft invoice.
+
+    Attachments are part of the invoice as issued: they are listed on its PDF and embedded in its
+    e-invoices, so an issued invoice takes no new ones (:class:`InvoiceImmutable`). The file type
+    must be one EN 16931 e-invoices can embed (BR-CL-24: PDF, PNG, JPEG, CSV, XLSX, ODS), or
+    :class:`AttachmentTypeNotAllowed` names the file and the allowed types.
+    """
+    from .einvoice.model import ATTACHMENT_MIME_CODES, ATTACHMENT_TYPE_NAMES
+
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if invoice.status != Invoice.DRAFT:
+        raise InvoiceImmutable(
+            f"Invoice {invoice} is {invoice.get_status_display().lower()}: attachments are added to drafts only "
+            "(an issued invoice's documents list exactly what was issued).", invoice=str(invoice))
     if not content:
         raise ValidationError(f"Attachment {filename!r} is empty.")
     if "/" in filename or "\\" in filename or filename.startswith("."):
         raise ValidationError(f"Invalid attachment file name {filename!r}.")
-    ctype = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    ctype = (content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream").split(";")[0]
+    ctype = ctype.strip().lower()
+    if ctype not in ATTACHMENT_MIME_CODES:
+        raise AttachmentTypeNotAllowed(
+            f"Attachment {filename!r} is of type {ctype}, which e-invoices cannot embed (EN 16931 BR-CL-24); "
+            f"allowed: {ATTACHMENT_TYPE_NAMES}.", filename=filename, content_type=ctype,
+            allowed=sorted(ATTACHMENT_MIME_CODES))
     att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
                      size=len(content), sha256=hashlib.sha256(content).hexdigest())
     att.file.save(filename, ContentFile(content), save=False)
@@ -342,6 +368,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         invoice.payment_terms_text = describe_terms(terms, issue_date)
         if invoice.contract is not None:
             invoice.late_terms_text = describe_policy(invoice.contract.late_fee_policy(), invoice.currency)
+    from .documents.snapshot import live_snapshot
+
+    invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
     invoice.save()
     if invoice.is_credit_note:
         from duly.payments.services import apply_credit_note
@@ -352,6 +381,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
 
         apply_customer_credit(invoice, on=issue_date)
     invoice.refresh_from_db()
+    if invoice.paid_minor and not invoice.is_credit_note:  # customer credit settled at issue: "already paid"
+        invoice.document_snapshot["paid_minor"] = invoice.paid_minor
+        invoice.save(update_fields=["document_snapshot"])
     return invoice
 
 

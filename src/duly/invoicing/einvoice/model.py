@@ -36,6 +36,7 @@ from .xmlutil import CREDIT_NOTE_TYPE_CODES
 
 __all__ = [
     "ATTACHMENT_MIME_CODES",
+    "ATTACHMENT_TYPE_NAMES",
     "CREDIT_NOTE",
     "CREDIT_NOTE_TYPE_CODES",
     "EXEMPTION_REQUIRED_CATEGORIES",
@@ -70,6 +71,12 @@ ATTACHMENT_MIME_CODES = frozenset({
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.oasis.opendocument.spreadsheet",
 })
+#: The same types in words, for messages.
+ATTACHMENT_TYPE_NAMES = (
+    "PDF (application/pdf), PNG (image/png), JPEG (image/jpeg), CSV (text/csv), "
+    "Excel XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) and "
+    "OpenDocument spreadsheet ODS (application/vnd.oasis.opendocument.spreadsheet)"
+)
 
 #: Payment means codes (UNCL4461) with extra requirements: credit transfers need an account
 #: (BR-50, BR-61), direct debits a mandate (PEPPOL-EN16931-R061).
