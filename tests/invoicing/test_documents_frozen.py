@@ -102,8 +102,8 @@ def test_a_draft_previews_the_live_values(make_invoice, org):
 
 
 def test_pdf_and_ubl_show_the_same_buyer_address(make_invoice, org, pdf_text):
-    inv = make_invoice("en", attachments=False,
-                       invoice_address="Globex Procurement SA\nService comptabilité fournisseurs\nBP 4711\n69341 Lyon Cedex 07")
+    address = "Globex Procurement SA\nService comptabilité fournisseurs\nBP 4711\n69341 Lyon Cedex 07"
+    inv = make_invoice("en", attachments=False, invoice_address=address)
     assert inv.billing_address.startswith("Globex")
     printable = build_printable(inv)
     assert printable.buyer_address == ("Globex Procurement SA", "Service comptabilité fournisseurs", "BP 4711",

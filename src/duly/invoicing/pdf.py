@@ -376,7 +376,12 @@ def _line_details(loc: Localizer, line, result, currency: str) -> list[str]:
     details = []
     if line.period_start or line.period_end:
         details.append(f"{loc.t('line_period')}: {loc.period(line.period_start, line.period_end)}")
-    if result.discount_amount:
+    if line.allowances_charges:  # an imported line: each allowance and charge as its source stated it
+        for item in line.allowances_charges:
+            label = item.reason or loc.t("charges" if item.is_charge else "allowances")
+            sign = "+" if item.is_charge else "−"
+            details.append(f"{label}: {sign}{loc.amount(item.amount, currency)}")
+    elif result.discount_amount:
         rate = f" {loc.percent(line.discount_percent)}" if line.discount_percent is not None else ""
         details.append(f"{loc.t('discount')}{rate}: −{loc.amount(abs(result.discount_amount), currency)}")
     if line.note:

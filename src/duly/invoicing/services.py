@@ -124,6 +124,8 @@ def get_invoice_by_number(org: Organization, number: str) -> Invoice:
 
 
 def _line_input(line: LineData | InvoiceLine) -> invoice_math.LineInput:
+    if isinstance(line, InvoiceLine):  # a stored line may carry what an imported e-invoice stated
+        return line.line_input()
     return invoice_math.LineInput(
         quantity=to_decimal(line.quantity),
         unit_price=to_decimal(line.unit_price),
@@ -368,9 +370,10 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         invoice.payment_terms_text = describe_terms(terms, issue_date)
         if invoice.contract is not None:
             invoice.late_terms_text = describe_policy(invoice.contract.late_fee_policy(), invoice.currency)
-    from .documents.snapshot import live_snapshot
+    from .documents.snapshot import is_imported, live_snapshot
 
-    invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
+    if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
+        invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
     invoice.save()
     if invoice.is_credit_note:
         from duly.payments.services import apply_credit_note

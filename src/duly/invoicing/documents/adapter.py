@@ -38,6 +38,7 @@ from duly.invoicing.einvoice.model import (
     PREPAYMENT_INVOICE,
     DocumentAllowanceCharge,
     InvoiceDocument,
+    LineAllowanceCharge,
     Party,
     PaymentMeans,
 )
@@ -45,7 +46,7 @@ from duly.invoicing.einvoice.model import Attachment as DocumentAttachment
 from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 
 from ..models import Attachment, Invoice, InvoiceLine
-from .snapshot import DocumentFacts, facts_for
+from .snapshot import DocumentFacts, facts_for, party_from_json
 
 __all__ = [
     "Branding",
@@ -152,15 +153,28 @@ def _line(line: InvoiceLine, currency: str) -> DocumentLine:
     else:
         # S, Z…: no exemption; a reason given anyway is passed on, and the snapshot refuses it (BR-S-10).
         reason, code = line.tax_exemption_reason, ""
+    details = line.details or {}
+    code = details.get("exemption_reason_code", code)  # an imported line keeps the code it came with
     discount_amount = None
-    if line.discount_percent is None and line.discount_minor:
-        discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
+    if line.discount_percent is None and not line.allowances_charges:
+        if line.discount_amount is not None:
+            discount_amount = line.discount_amount
+        elif line.discount_minor:  # drafts imported before discount_amount was stored
+            discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
+    extra = {key: details[key] for key in _LINE_DETAILS if details.get(key) not in (None, "")}
+    for key in ("gross_price", "price_discount"):
+        if key in extra:
+            extra[key] = Decimal(extra[key])
+    for key in ("discount_reason", "discount_reason_code"):
+        if key in details:
+            extra[key] = details[key]
     return DocumentLine(
-        id=str(line.position),
+        id=details.get("line_id") or str(line.position),
         name=line.description,
         quantity=line.quantity,
         net_price=line.unit_price,
         unit_code=line.unit or "C62",
+        base_quantity=line.base_quantity,
         discount_percent=line.discount_percent,
         discount_amount=discount_amount,
         tax_category=category,
@@ -170,7 +184,21 @@ def _line(line: InvoiceLine, currency: str) -> DocumentLine:
         period_start=line.period_start,
         period_end=line.period_end,
         note=line.explanation,
+        allowances_charges=tuple(
+            LineAllowanceCharge(is_charge=bool(a.get("charge")), amount=Decimal(a["amount"]),
+                                percent=Decimal(a["percent"]) if a.get("percent") is not None else None,
+                                base=Decimal(a["base"]) if a.get("base") is not None else None,
+                                reason=a.get("reason", ""), reason_code=a.get("reason_code", ""))
+            for a in line.allowances_charges or ()
+        ),
+        **extra,
     )
+
+
+#: E-invoice fields an imported line keeps in ``InvoiceLine.details`` (besides the line id and the
+#: discount's reason), by their InvoiceDocument line name.
+_LINE_DETAILS = ("description", "seller_item_id", "buyer_item_id", "standard_item_id", "standard_item_scheme",
+                 "base_quantity_unit", "gross_price", "price_discount", "order_line_ref", "buyer_accounting_ref")
 
 
 def _document_attachment(att: Attachment) -> DocumentAttachment:
@@ -250,7 +278,7 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT else None
     if policy is not None:  # a draft: the words its issue will freeze
         late_text = describe_policy(policy, invoice.currency)
-    if not invoice.is_credit_note:
+    if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
         terms_text = _sentences(terms_text, late_text)
     payment_means = None
     if facts.iban and not invoice.is_credit_note:
@@ -280,8 +308,10 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
         buyer=facts.buyer,
         lines=lines,
         due_date=due,
-        # Peppol needs BT-10 or BT-13: without either, the customer number stands in for BT-10.
-        buyer_reference=invoice.buyer_reference or ("" if invoice.po_number else facts.customer_code),
+        # Peppol needs BT-10 or BT-13: without either, the customer number stands in for BT-10 (not on an
+        # imported invoice, which states what its source stated).
+        buyer_reference=invoice.buyer_reference or ("" if invoice.po_number or facts.imported
+                                                    else facts.customer_code),
         order_reference=invoice.po_number,
         contract_reference=facts.contract_reference,
         preceding_invoice=related.number or "" if related is not None and invoice.is_credit_note else "",
@@ -295,7 +325,8 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
         allowances_charges=[
             DocumentAllowanceCharge(
                 is_charge=ac.is_charge,
-                amount=from_minor(ac.amount_minor, invoice.currency),
+                amount=from_minor(ac.amount_minor, invoice.currency) if ac.percent is None else None,
+                percent=ac.percent,
                 tax_category=ac.tax_category,
                 tax_rate=ac.tax_rate,
                 reason=ac.reason,
@@ -305,6 +336,9 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
             for ac in invoice.allowances_charges.all()
         ],
         prepaid_amount=from_minor(invoice.prepaid_minor + settled_at_issue_minor(invoice, facts), invoice.currency),
+        rounding_amount=from_minor(invoice.rounding_minor, invoice.currency),
+        payee=party_from_json((invoice.additional_parties or {}).get("payee")),
+        tax_representative=party_from_json((invoice.additional_parties or {}).get("tax_representative")),
         attachments=[_document_attachment(a) for a in invoice.attachments.all()] if with_attachments else [],
     )
     if invoice.status != Invoice.DRAFT:
@@ -319,8 +353,9 @@ def document_allowances(invoice: Invoice) -> list[AllowanceCharge]:
     charges keeps them when it is issued.
     """
     return [
-        AllowanceCharge(is_charge=ac.is_charge, amount=from_minor(ac.amount_minor, invoice.currency),
-                        tax_category=ac.tax_category, tax_rate=ac.tax_rate, reason=ac.reason)
+        AllowanceCharge(is_charge=ac.is_charge, tax_category=ac.tax_category, tax_rate=ac.tax_rate, reason=ac.reason,
+                        amount=from_minor(ac.amount_minor, invoice.currency) if ac.percent is None else None,
+                        percent=ac.percent)
         for ac in invoice.allowances_charges.all()
     ]
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from duly.invoicing.einvoice.model import Party
@@ -167,7 +167,8 @@ class DocumentFacts:
     #: Settled when the invoice was issued (customer credit); None when not frozen (older invoices).
     paid_at_issue_minor: int | None = None
     frozen: bool = False
-    extra: dict = field(default_factory=dict, repr=False)
+    #: The parties of an imported e-invoice, as its file stated them.
+    imported: bool = False
 
     @property
     def customer_code(self) -> str:
@@ -215,6 +216,7 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         contract_reference=snapshot.get("contract_reference", ""),
         paid_at_issue_minor=snapshot.get("paid_minor") if frozen else None,
         frozen=frozen,
+        imported=is_imported(snapshot),
     )
 
 
@@ -226,12 +228,48 @@ def live_snapshot(invoice) -> dict[str, Any]:
                           ap_contact=invoice.ap_contact, billing_address=invoice.billing_address)
 
 
+def is_imported(snapshot: dict[str, Any] | None) -> bool:
+    """Whether a snapshot holds the parties of an imported e-invoice (kept as stated, also at issue)."""
+    return bool(snapshot) and snapshot.get("source") == "import"
+
+
+def imported_snapshot(doc, customer) -> dict[str, Any]:
+    """The snapshot of a draft imported from an e-invoice: seller and buyer exactly as the file states
+    them (the seller was checked to be the organization), its bank account and contract reference."""
+    means = doc.payment_means
+    seller = {"party": _party_dict(doc.seller)}
+    if doc.seller.trading_name:
+        seller["trading_name"] = doc.seller.trading_name
+    if means is not None and means.iban:
+        seller.update({k: v for k, v in (("iban", means.iban), ("bic", means.bic)) if v})
+    return {
+        "v": SNAPSHOT_VERSION,
+        "source": "import",
+        "seller": seller,
+        "buyer": _party_dict(doc.buyer),
+        "preferred_payment_method": customer.preferred_payment_method,
+        "required_fields": list(customer.required_fields or ()),
+        "custom_required_fields": list(customer.custom_required_fields or ()),
+        "contract_reference": doc.contract_reference,
+        "paid_minor": 0,
+    }
+
+
+def party_from_json(data: dict[str, Any] | None) -> Party | None:
+    return _party(data) if data else None
+
+
+def party_json(party: Party | None) -> dict[str, Any]:
+    return _party_dict(party) if party is not None else {}
+
+
 def facts_for(invoice) -> DocumentFacts:
-    """The facts of ``invoice``'s documents: frozen at issue, or live for a draft (and for invoices
-    issued before snapshots existed)."""
+    """The facts of ``invoice``'s documents: frozen at issue (or at import), else live (a draft, or an
+    invoice issued before snapshots existed)."""
     from ..models import Invoice
 
-    snapshot = invoice.document_snapshot if invoice.status != Invoice.DRAFT else None
-    if snapshot and snapshot.get("v") == SNAPSHOT_VERSION:
-        return _facts(snapshot, frozen=True)
+    snapshot = invoice.document_snapshot
+    if snapshot and snapshot.get("v") == SNAPSHOT_VERSION and (
+            invoice.status != Invoice.DRAFT or is_imported(snapshot)):
+        return _facts(snapshot, frozen=invoice.status != Invoice.DRAFT)
     return _facts(live_snapshot(invoice), frozen=False)
