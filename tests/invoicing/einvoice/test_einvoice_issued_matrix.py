@@ -186,9 +186,10 @@ SCENARIOS = {
                                                       "categories": {"E", "Z", "S"}}),
     "gbp_invoice": (gbp_invoice, {"type": "380", "currency": "GBP", "categories": {"S"}}),
     "jpy_invoice": (jpy_invoice, {"type": "380", "currency": "JPY", "categories": {"S"}}),
+    # lines: 10 × 95 − 10 % = 855.00; 7 × 33.33 − 12.50 = 220.81; 3 × 19.99 = 59.97 (the discounts survive the issue)
     "line_and_document_discounts": (line_and_document_discounts, {"type": "380", "currency": "EUR",
                                                                   "categories": {"S"}, "allowance": D("25.00"),
-                                                                  "charge": D("15.00")}),
+                                                                  "charge": D("15.00"), "line_total": D("1135.78")}),
 }
 
 
@@ -216,6 +217,7 @@ def _ubl_facts(xml: bytes) -> dict:
         "prepaid": D(x("cac:LegalMonetaryTotal/cbc:PrepaidAmount") or "0"),
         "payable": D(x("cac:LegalMonetaryTotal/cbc:PayableAmount")),
         "allowance": D(x("cac:LegalMonetaryTotal/cbc:AllowanceTotalAmount") or "0"),
+        "line_total": D(x("cac:LegalMonetaryTotal/cbc:LineExtensionAmount")),
         "charge": D(x("cac:LegalMonetaryTotal/cbc:ChargeTotalAmount") or "0"),
     }
 
@@ -234,6 +236,7 @@ def _cii_facts(xml: bytes) -> dict:
         "prepaid": D(x(_SUM + "TotalPrepaidAmount") or "0"),
         "payable": D(x(_SUM + "DuePayableAmount")),
         "allowance": D(x(_SUM + "AllowanceTotalAmount") or "0"),
+        "line_total": D(x(_SUM + "LineTotalAmount")),
         "charge": D(x(_SUM + "ChargeTotalAmount") or "0"),
     }
 
