@@ -7,9 +7,12 @@ renderers consume, so a printed invoice and its e-invoice can never disagree.
 the customer's order of preference with the pay link and the EPC QR code, the amounts settled,
 the customer's required fields, and the terms in words.
 
-Amounts "already paid" are taken **as of the issue date** (deposit deducted on the invoice plus
-payments and credit applied up to that day), so a document rendered later for an issued
-invoice is the same document the customer received.
+What an issued invoice's documents show of the parties (names, addresses, tax ids, contacts,
+the bank account, the customer's preferred payment method and required fields) comes from the
+snapshot frozen at issue (:mod:`.snapshot`), never from the live customer or organization; so
+does the amount "already paid" (the deposit deducted on the invoice plus the credit settled by
+the issue itself). A document rendered later for an issued invoice is therefore the document
+the customer received, whatever changed since.
 """
 
 from __future__ import annotations
