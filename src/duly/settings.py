@@ -141,8 +141,10 @@ LOGGING = {
 }
 
 # Jobs of the in-process scheduler (`duly serve`); each is `fn(now)` calling an idempotent service.
+# Late fees are assessed by the dunning step that carries the fee action (inside scheduled_collect);
+# `duly fees assess` (or adding duly.collections.tasks.scheduled_late_fees here) is the batch path
+# that charges whatever the contracts allow, whatever the customer's dunning policy.
 DULY_SCHEDULED_JOBS = [
-    "duly.collections.tasks.scheduled_late_fees",
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",

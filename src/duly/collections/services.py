@@ -23,11 +23,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from duly.customers import services as customers_services
@@ -113,41 +113,73 @@ def open_item_for(invoice: Invoice, assessed_levels: set[str]) -> late_fees.Open
     )
 
 
-def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: list[int] | None = None) -> FeeRunResult:
-    """Assess fees and interest for every overdue invoice of ``org`` as of ``as_of``."""
-    result = FeeRunResult(as_of=as_of)
+def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None):
+    """Invoices that may still owe a late-fee level as of ``as_of`` (a queryset, oldest due first).
+
+    Open invoices past their due date, and invoices paid in full after their due date that were
+    not assessed since the payment (once paid, the final partial interest month and any fixed fee
+    are final: one assessment on or after the payment day charges everything that is left).
+    Invoices settled in part by a credit note are left to a person: the corrected amount decides.
+    """
+    from duly.payments.models import Allocation
+
+    assessed_since_paid = Exists(LateFee.objects.filter(invoice=OuterRef("pk"), assessed_on__gt=OuterRef("paid_on")))
+    credited = Exists(Allocation.objects.filter(invoice=OuterRef("pk"), credit_note__isnull=False))
+    late_paid = (Q(status=Invoice.PAID, paid_on__isnull=False, paid_on__gt=F("due_date"), paid_on__lte=as_of)
+                 & ~assessed_since_paid & ~credited)
     qs = (
-        Invoice.objects.filter(
-            organization=org, status__in=Invoice.OPEN_STATUSES, due_date__lt=as_of,
-            kind__in=[Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT], contract__isnull=False,
-        )
+        Invoice.objects.filter(Q(status__in=Invoice.OPEN_STATUSES) | late_paid,
+                               organization=org, due_date__lt=as_of,
+                               kind__in=[Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT], contract__isnull=False)
         .exclude(contract__late_fee_kind="none")
         .select_related("contract", "customer", "organization")
         .prefetch_related("allocations", Prefetch("late_fees", queryset=LateFee.objects.only("invoice_id", "level")))
         .order_by("due_date", "id")
     )
     if invoice_ids is not None:
-        qs = qs.filter(pk__in=invoice_ids)
-    for invoice in qs:
-        policy = invoice.contract.late_fee_policy()
-        item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
-        fees = late_fees.assess(item, policy, as_of)
-        if not fees:
-            continue
-        if invoice.customer.status == Customer.STATUS_TERMINATED:
-            result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
-            continue
-        try:
-            fee_invoice = _charge(org, invoice, fees, as_of)
-        except IntegrityError:
-            result.skipped.append((invoice.number, "already assessed by a concurrent run"))
-            continue
-        except DomainError as exc:
-            result.skipped.append((invoice.number, exc.message))
-            continue
-        result.fee_invoices.append(fee_invoice.number)
-        result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
+        qs = qs.filter(pk__in=list(invoice_ids))
+    return qs
+
+
+def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> FeeRunResult:
+    """Assess the late fees and interest the contracts allow as of ``as_of`` (the manual/batch path).
+
+    Covers open overdue invoices and invoices paid late (their last interest month up to the
+    payment day, a fixed fee never charged while they were open); see :func:`late_fee_candidates`.
+    Each level is charged once (unique per invoice and level), so a rerun changes nothing. The
+    dunning run calls this for the invoices of a step carrying ``assess_late_fee``.
+    ``progress(done, total)`` is called after each invoice.
+    """
+    result = FeeRunResult(as_of=as_of)
+    invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    total = len(invoices)
+    for done, invoice in enumerate(invoices, start=1):
+        _assess_one(org, invoice, as_of, result)
+        if progress is not None:
+            progress(done, total)
     return result
+
+
+def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult) -> None:
+    policy = invoice.contract.late_fee_policy()
+    item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
+    fees = late_fees.assess(item, policy, as_of)
+    if not fees:
+        return
+    if invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
+        result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
+        return
+    try:
+        fee_invoice = _charge(org, invoice, fees, as_of)
+    except IntegrityError:
+        result.skipped.append((invoice.number, "already assessed by a concurrent run"))
+        return
+    except DomainError as exc:
+        result.skipped.append((invoice.number, exc.message))
+        return
+    result.fee_invoices.append(fee_invoice.number)
+    result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
 
 
 @transaction.atomic
