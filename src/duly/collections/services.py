@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
@@ -48,7 +49,7 @@ from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 from duly.billing.models import Product
 from duly.messaging.models import Message
-from duly.messaging.services import queue_message, renderer_for
+from duly.messaging.services import SendWindow, queue_message, renderer_for
 from duly.payments.models import CreditEntry, Payment
 
 from . import adapters, snapshots
@@ -383,7 +384,8 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
             idempotency_key=f"dunning:{action.idempotency_key}", now=now,
             attachments=files, invoice_ids=[r.id for r in rows],
             channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
-            fallback_note=action.fallback_reason or "",
+            fallback_note=action.fallback_reason or "", window=account_window(account),
+            deliver_after=action.scheduled_for,
         )
         reminder.message = message
         if action.channel == "letter":
@@ -548,7 +550,7 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
         category="termination", template="final_statement", language=language, rendered=rendered,
         to_email=addressee.email, to_name=addressee.name, idempotency_key=f"final-statement:{reminder.idempotency_key}",
         now=now, attachments=_statement_attachments(customer_id, local_today), invoice_ids=[r.id for r in rows],
-        fallback_note=addressee.fallback_note,
+        fallback_note=addressee.fallback_note, window=account_window(account),
     )
 
 
@@ -653,7 +655,8 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
     value = round_money(to_decimal(amount), currency)
     if value <= 0:
         raise ValidationError("A promised amount must be positive.")
-    if promised_date < now.date():
+    today = _local_date(_aware(now), customer.timezone)  # the customer's date, not UTC's
+    if promised_date < today:
         raise ValidationError(f"The promised date {promised_date.isoformat()} is in the past.")
     open_qs = Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES,
                                      kind__in=snapshots.CHASED_KINDS, currency=currency)
@@ -663,7 +666,7 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
         if missing:
             raise NotFound(f"Invoice(s) {sorted(missing)} are not open invoices of {customer.name} in {currency}.")
     else:
-        invoices = list(open_qs.filter(due_date__lt=now.date())) or list(open_qs)
+        invoices = list(open_qs.filter(due_date__lt=today)) or list(open_qs)
     if not invoices:
         raise ValidationError(f"{customer.name} has no open invoice in {currency} to promise a payment for.")
     promise = PromiseToPay.objects.create(organization=org, customer=customer, promised_date=promised_date,
@@ -756,9 +759,34 @@ def resolve_dispute(org: Organization, dispute_id: int, *, answer: str, now: dat
             idempotency_key=f"dispute-answer:{dispute.pk}", now=now,
             attachments=_invoice_attachments([dispute.credit_note.pk]) if dispute.credit_note else [],
             invoice_ids=[dispute.invoice_id], fallback_note=addressee.fallback_note,
+            window=customer_window(org, dispute.customer),
         )
     dispute.save()
     return dispute
+
+
+def _local_date(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone or "UTC")).date()
+
+
+def _settings_of(org: Organization) -> tuple[time, time]:
+    """The organization's sending window (the default 09:00-17:00 before it has settings)."""
+    row = CollectionsSettings.objects.filter(organization=org).values_list(
+        "send_window_start", "send_window_end").first()
+    return row or (time(9), time(17))
+
+
+def account_window(account: snapshots.Account) -> SendWindow:
+    """The sending window of a gathered customer: the one the dunning evaluation used."""
+    snap = account.snapshot
+    return SendWindow(snap.timezone, snap.send_window[0], snap.send_window[1], snap.country)
+
+
+def customer_window(org: Organization, customer: Customer, conf: tuple[time, time] | None = None) -> SendWindow:
+    """The sending window of one customer: the organization's hours in the customer's time zone, on
+    the business days of the customer's country."""
+    start, end = conf or _settings_of(org)
+    return SendWindow(customer.timezone or "UTC", start, end, snapshots.holiday_country(customer.country))
 
 
 def _language(customer, addressee: msgs.Addressee) -> str:
@@ -789,7 +817,7 @@ def _thank(payment) -> None:
     if addressee is None:
         log.info("no thank-you for payment %s: no contact of %s has an e-mail address", payment.pk, customer)
         return
-    now = timezone.now()
+    now = payment.created_at  # when the payment was recorded (a bank import at 03:00 is thanked at 09:00)
     single = msgs.SingleMessages(org, renderer_for(org))
     rendered = single.thank_you(payment, addressee, credit_balance_minor_of(customer.pk, payment.currency),
                                 payment.received_on)
@@ -801,7 +829,7 @@ def _thank(payment) -> None:
         to_name=addressee.name, idempotency_key=f"thank-you:{payment.pk}", now=now,
         attachments=attachments.receipt_refs(payment.pk),
         invoice_ids=list(payment.allocations.values_list("invoice_id", flat=True)),
-        fallback_note=addressee.fallback_note,
+        fallback_note=addressee.fallback_note, window=customer_window(org, customer),
     )
 
 
@@ -848,26 +876,6 @@ class _Occasion:
     contact_id: int | None
 
 
-def fatigue_allows(sent: Sequence[datetime], limits: dunning.FatigueLimits, now: datetime) -> bool:
-    """Whether one more message at ``now`` keeps within the contact-fatigue limits."""
-    past = sorted(s for s in sent if s <= now)
-    if limits.min_gap_hours is not None and past and now - past[-1] < timedelta(hours=limits.min_gap_hours):
-        return False
-    if limits.max_per_window is not None:
-        start = now - timedelta(days=limits.window_days)
-        if sum(1 for s in past if s > start) >= limits.max_per_window:
-            return False
-    return True
-
-
-def _occurrence(year: int, month: int, day: int) -> date:
-    """This year's date of a yearly occasion (29 February → 28 February in other years)."""
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return date(year, month, 28)
-
-
 def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
                    rc: snapshots.RunContext | None = None) -> list[str]:
     """Queue today's greetings: contacts' birthdays, contract anniversaries, customers' special dates.
@@ -880,7 +888,9 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     rc = rc or snapshots.RunContext.load(org)
     if not rc.greetings_enabled:
         return []
-    days = [now.date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
+    # Candidate days around the UTC date (customers' local dates differ by at most a day); the
+    # domain's greeting_day then decides on each customer's own local date.
+    days = [now.astimezone(dt_timezone.utc).date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
 
     def on_days(field: str) -> Q:
         """``field`` falls (month and day) on one of ``days``, whatever the year."""
@@ -905,24 +915,22 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     if not occasions:
         return []
     accounts = {a.customer.id: a for a in snapshots.gather(rc, sorted({o.customer_id for o in occasions}), now)}
+    keys = [f"{o.key}:{year}" for o in occasions for year in (now.year - 1, now.year, now.year + 1)]
+    already = set(Greeting.objects.filter(organization=org, key__in=keys).values_list("key", flat=True))
     single = None if dry_run else msgs.SingleMessages(org, renderer_for(org))
     done: list[str] = []
     for occ in occasions:
         account = accounts.get(occ.customer_id)
         if account is None or account.customer.status != Customer.STATUS_ACTIVE:
             continue
-        zone = ZoneInfo(account.snapshot.timezone)
-        local = now.astimezone(zone)
-        on = _occurrence(local.year, occ.month, occ.day)
-        if not on <= local.date() <= on + timedelta(days=GREETING_GRACE_DAYS):
-            continue
-        start, end = rc.send_window
-        if not dunning.is_business_day(local.date(), account.snapshot.country) or not start <= local.time() < end:
-            continue
+        local = now.astimezone(ZoneInfo(account.snapshot.timezone))
+        on = dunning.greeting_day(occ.month, occ.day, local.date(), GREETING_GRACE_DAYS)
+        if on is None or account_window(account).next_slot(now) != now:
+            continue  # not its day, or not a business day inside the customer's window
         key = f"{occ.key}:{on.year}"
-        if Greeting.objects.filter(organization=org, key=key).exists():
+        if key in already:
             continue
-        if not fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
+        if not dunning.fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
             continue
         if occ.contact_id is not None:
             contact = account.contacts.get(occ.contact_id)
@@ -961,6 +969,7 @@ def _queue_greeting(org, account, occ: _Occasion, key: str, addressee: msgs.Addr
         category="relationship", template=f"greeting_{occ.kind}",
         language=_language(account.customer, addressee), rendered=rendered, to_email=addressee.email,
         to_name=addressee.name, idempotency_key=f"greeting:{key}", now=now, fallback_note=addressee.fallback_note,
+        window=account_window(account),
     )
     greeting.save(update_fields=["message"])
 
@@ -981,10 +990,12 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
     from duly.billing.services import mark_price_notice_sent, pending_price_notices
     from duly.domain.pricing import model_from_config
 
-    today = now.date()
-    notices = pending_price_notices(org, today)
+    # Every customer's local date is at most one day ahead of UTC; each notice is checked against its own.
+    notices = pending_price_notices(org, now.astimezone(dt_timezone.utc).date() + timedelta(days=1))
+    notices = [n for n in notices if n.send_on <= _local_date(now, n.customer.timezone)]
     if not notices:
         return []
+    conf = _settings_of(org)
     quantities: dict[tuple[int, int], Decimal] = {}
     for cid, price_id, qty in SubscriptionItem.objects.filter(
             organization=org, subscription__customer_id__in={n.customer_id for n in notices},
@@ -1019,12 +1030,13 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
         rendered = single.price_notice(
             customer, addressee, product=product, old_minor=to_minor(old, price.currency),
             new_minor=to_minor(new, price.currency), currency=price.currency, effective=change.effective_date,
-            justification=change.justification, subscription="", today=today)
+            justification=change.justification, subscription="", today=_local_date(now, customer.timezone))
         with transaction.atomic():
             queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                           category="notice", template="price_increase", language=_language(customer, addressee),
                           rendered=rendered, to_email=addressee.email, to_name=addressee.name,
-                          idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note)
+                          idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note,
+                          window=customer_window(org, customer, conf))
             mark_price_notice_sent(org, notice.pk, sent_at=now)
     return done
 
