@@ -6,13 +6,20 @@ Protocol (one pass of :func:`deliver_outbox`)
     2. **Claim** a batch: ``queued`` → ``sending`` with a lease token and expiry (one UPDATE that
        only takes rows still ``queued``, so two workers never claim the same message). The lease is
        renewed before each send; a worker that lost its lease skips the message.
-    3. For each message: write ``BEGIN <Message-ID>`` to the journal, send it (the ``Message-ID``
+    3. **Screen** the batch (:func:`_screen`): a reminder or termination message whose invoices
+       are all closed by now is ``cancelled`` with the reason; a message outside its customer's
+       sending window or business day goes back to the queue until the window's next opening.
+    4. For each message: write ``PREPARE`` (no fsync) and build it (attachments, PDFs); a message
+       that cannot be built is released with backoff, its attempt counted, and ``failed`` after
+       ``DULY_OUTBOX_MAX_ATTEMPTS`` (default 8) such attempts, never blocking the others. Then
+       write ``BEGIN <Message-ID>`` to the journal, send it (the ``Message-ID``
        header is derived from the idempotency key), write ``ACCEPTED`` as soon as the server replied
        250, then record ``sent`` in the database.
-    4. A failure the server reported (4xx: retry; 5xx: ``failed``), or a connection failure *before*
-       the body was handed over, writes ``ABORTED`` and leaves the message ``queued`` with
-       exponential backoff (1 min, 2, 4 ... capped at 1 h). An SMTP outage therefore leaves
-       messages queued and they go out once it ends; they are never dropped.
+    5. A failure the server reported (4xx: retry, ``failed`` after the maximum attempts; 5xx:
+       ``failed``), or a connection failure *before* the body was handed over, writes ``ABORTED``
+       and leaves the message ``queued`` with exponential backoff (1 min, 2, 4 ... capped at 1 h).
+       An unreachable or lost server never fails a message: an SMTP outage leaves messages queued
+       and they go out once it ends (inside their window); they are never dropped.
 
 The delivery journal
     An append-only file per day in ``DULY_OUTBOX_JOURNAL_DIR`` (default ``<var>/outbox-journal``),
@@ -22,7 +29,8 @@ The delivery journal
     - ``ACCEPTED`` found: the server took the message; it is marked ``sent`` and NOT sent again.
       This is the common crash: a worker killed, or a database error, after the send and before
       the ``sent`` row was committed.
-    - no ``BEGIN``: the message was never handed over; it is queued again.
+    - no ``BEGIN``: the message was never handed over; it is queued again at once, except the
+      one being built (``PREPARE``) when the worker died: its attempt counts and it backs off.
     - ``BEGIN`` without ``ACCEPTED``/``ABORTED``: the worker died while the server had the message
       and before its reply was journaled. Whether it was accepted cannot be known from here, so it
       becomes ``unconfirmed``: never re-sent automatically; staff settle it
