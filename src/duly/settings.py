@@ -125,6 +125,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("DULY_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = os.environ.get("DULY_EMAIL_TLS", "0") == "1"
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DULY_FROM_EMAIL", "billing@duly.localhost")
+# Provider webhooks (/anymail/<provider>/tracking/) check HTTP basic auth "user:password" against this secret.
+ANYMAIL = {"WEBHOOK_SECRET": os.environ["DULY_ANYMAIL_WEBHOOK_SECRET"]} if os.environ.get(
+    "DULY_ANYMAIL_WEBHOOK_SECRET") else {}
 
 # Public base URL used in personal pay/view links (stable format: {BASE}/p/{token}).
 DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")

@@ -859,6 +859,30 @@ def _maybe_restore(payment) -> None:
 
 
 # =====================================================================================================
+# Undeliverable reminders (bounced or failed): a person phones instead
+# =====================================================================================================
+def message_undeliverable(sender=None, *, message, **kwargs) -> Task | None:
+    """Receiver of :data:`duly.messaging.signals.message_undeliverable`: a reminder (or termination
+    message) that bounced or failed becomes a phone task for staff, once per message
+    (``bounce:<Message-ID>``), shown on the worklist. Other messages (thank-yous...) need no call."""
+    if message.category not in ("dunning", "termination"):
+        return None
+    org = message.organization
+    rows = msgs.contact_rows(message.customer)
+    callee = next((c for c in rows if c.id == message.contact_id and c.phone), None) or next(
+        (c for c in rows if c.phone and not c.opted_out), None)
+    who = f"{callee.name} ({callee.phone})" if callee is not None else f"{message.customer.name} (no phone number on file)"
+    what = "bounced" if message.status == Message.BOUNCED else "could not be delivered"
+    why = message.bounce_reason or message.last_error
+    when = message.bounced_at or message.claimed_at or message.created_at
+    reminder = Reminder.objects.filter(organization=org, message=message).first()
+    with transaction.atomic():
+        return _task(org, message.customer_id, "phone", f"bounce:{message.message_id}"[:255], reminder, callee,
+                     message, when, f"Phone {who}: the e-mail \"{message.subject}\" to {message.to_email} {what}"
+                                    f" ({why}). Check the address and tell them what is overdue.")
+
+
+# =====================================================================================================
 # Relationship messages: birthdays, contract anniversaries, special dates
 # =====================================================================================================
 GREETING_GRACE_DAYS = 3

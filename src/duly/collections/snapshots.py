@@ -98,6 +98,13 @@ class ReminderRow:
     sent_at: datetime
     invoice_ids: tuple[int, ...]
     subject: str
+    #: False when its message bounced, failed, was cancelled or may not have arrived: a letter
+    #: never cites it as a reminder sent.
+    delivered: bool = True
+
+
+#: Message statuses that do not show a reminder reached the customer.
+UNDELIVERED = ("bounced", "failed", "cancelled", "unconfirmed")
 
 
 @dataclass
@@ -238,10 +245,11 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
 
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
-    for cid, step, sent_at, inv_ids, fee, subject in Reminder.objects.filter(
+    for cid, step, sent_at, inv_ids, fee, subject, status in Reminder.objects.filter(
             organization=org, **by).values_list(
-            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject"):
-        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or ""))
+            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject",
+            "message__status"):
+        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or "", status not in UNDELIVERED))
         if fee:
             fee_levels[cid].update((i, step) for i in inv_ids)
     greetings: dict[int, list[dunning.PastReminder]] = defaultdict(list)

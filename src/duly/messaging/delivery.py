@@ -283,6 +283,7 @@ def _send_batch(claimed: list[Message], token: str, now: datetime, backend, jour
             if outcome == _Outcome.NOT_SENT_FAIL:
                 _mark(msg, token, status=Message.FAILED, last_error=error, attempts=msg.attempts + 1)
                 report.failed.append((msg.message_id, error))
+                _undeliverable(msg.pk)
             else:
                 # A refusal of this message (4xx) counts towards max_attempts; a lost server does not.
                 _release(msg, token, now, error, report, counts=not lost)
@@ -345,6 +346,14 @@ def _record_sent(msg: Message, token: str, now: datetime, provider_id: Any) -> N
           provider_message_id="" if provider_id is None else str(provider_id)[:255])
 
 
+def _undeliverable(pk: int) -> None:
+    from .signals import notify_undeliverable
+
+    msg = Message.objects.filter(pk=pk, status=Message.FAILED).first()
+    if msg is not None:
+        notify_undeliverable(msg)
+
+
 def max_attempts() -> int:
     """Attempts after which a message that keeps failing on its own is marked ``failed``."""
     return int(getattr(settings, "DULY_OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
@@ -360,6 +369,7 @@ def _release(msg: Message, token: str, now: datetime, error: str, report: Delive
         error = f"gave up after {attempts} attempts: {error}"
         _mark(msg, token, status=Message.FAILED, attempts=attempts, last_error=error)
         report.failed.append((msg.message_id, error))
+        _undeliverable(msg.pk)
         return
     _mark(msg, token, status=Message.QUEUED, attempts=attempts, next_attempt_at=now + backoff(attempts),
           last_error=error)
@@ -438,6 +448,7 @@ def _recover(now: datetime, journal: Journal, report: DeliveryReport) -> None:
                 if base.update(status=Message.FAILED, lease_token="", lease_expires_at=None, attempts=attempts,
                                last_error=f"gave up after {attempts} attempts: {error}"):
                     report.failed.append((message_id, error))
+                    _undeliverable(pk)
             elif base.update(status=Message.QUEUED, lease_token="", lease_expires_at=None, attempts=attempts,
                              next_attempt_at=now + backoff(attempts), last_error=f"re-queued: {error}"):
                 report.deferred.append((message_id, error))

@@ -173,11 +173,14 @@ def _by_message_id(message_id: str) -> Message:
 @transaction.atomic
 def record_bounce(message_id: str, *, reason: str, at: datetime) -> Message:
     """Mark a message bounced, found by its ``Message-ID`` header (or the provider's id)."""
+    from .signals import notify_undeliverable
+
     msg = _by_message_id(message_id)
     msg.status = Message.BOUNCED
     msg.bounced_at = at
     msg.bounce_reason = reason or "bounced"
     msg.save(update_fields=["status", "bounced_at", "bounce_reason"])
+    notify_undeliverable(msg)
     return msg
 
 
