@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import formataddr
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -214,8 +214,14 @@ def open_backend():
     return get_connection(fail_silently=False)
 
 
+#: ``checkpoint(point, message)``: called at named points of a send (``"accepted"``: the server
+#: took the message and the journal says so, the database not yet). Tests inject one to stop a
+#: worker exactly there; production passes none.
+Checkpoint = Callable[[str, Message], None]
+
+
 def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
-                   journal: Journal | None = None) -> DeliveryReport:
+                   journal: Journal | None = None, checkpoint: Checkpoint | None = None) -> DeliveryReport:
     """Deliver due e-mail messages (at most ``limit``). Safe to run from several workers at once.
 
     Call it outside any transaction: each claim, send record and failure commits on its own, so a
@@ -237,7 +243,7 @@ def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
             _release(msg, token, now, f"mail server unreachable: {exc}", report, counts=False)
         return report
     try:
-        _send_batch(claimed, token, now, backend, journal, report)
+        _send_batch(claimed, token, now, backend, journal, report, checkpoint)
     finally:
         try:
             backend.close()
@@ -247,7 +253,7 @@ def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
 
 
 def _send_batch(claimed: list[Message], token: str, now: datetime, backend, journal: Journal,
-                report: DeliveryReport) -> None:
+                report: DeliveryReport, checkpoint: Checkpoint | None = None) -> None:
     broken: str | None = None
     for msg in claimed:
         if broken is not None:
@@ -291,6 +297,8 @@ def _send_batch(claimed: list[Message], token: str, now: datetime, backend, jour
                 broken = f"connection lost: {error}"
             continue
         journal.write(Journal.ACCEPTED, msg.message_id, now)
+        if checkpoint is not None:
+            checkpoint("accepted", msg)
         _record_sent(msg, token, now, getattr(getattr(email, "anymail_status", None), "message_id", None))
         report.sent.append(msg.message_id)
 
