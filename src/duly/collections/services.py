@@ -677,10 +677,13 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
 
 
 def promise_state(promise: PromiseToPay, today: date) -> str:
-    """``kept`` (every invoice paid), ``running`` (date not passed) or ``broken``."""
-    if all(not inv.is_open for inv in promise.invoices.all()):
-        return "kept"
-    return "running" if promise.promised_date >= today else "broken"
+    """``kept`` (the promised amount paid by the date), ``running`` (date not passed) or ``broken``:
+    :func:`duly.domain.dunning.promise_outcome` on what was paid since the promise was made."""
+    made = _local_date(promise.created_at, promise.customer.timezone)
+    paid = snapshots.paid_towards_promises([(promise.pk, made, promise.promised_date)]).get(promise.pk, 0)
+    view = dunning.Promise((), promise.promised_date, from_minor(promise.amount_minor, promise.currency),
+                           promise.created_at)
+    return dunning.promise_outcome(view, from_minor(paid, promise.currency), today)
 
 
 # =====================================================================================================

@@ -16,6 +16,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.relativedelta import relativedelta
@@ -269,8 +270,12 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             invoice__status__in=Invoice.OPEN_STATUSES).values_list(
             "promisetopay__customer_id", "promisetopay_id", "invoice_id", "promisetopay__promised_date",
             "promisetopay__amount_minor", "promisetopay__currency", "promisetopay__created_at"):
-        entry = promise_parts[cid].setdefault(pid, [[], promised, from_minor(amount, currency), created])
+        entry = promise_parts[cid].setdefault(pid, [[], promised, from_minor(amount, currency), created, currency])
         entry[0].append(inv)
+    zones = {c.id: c.timezone or "UTC" for c in customers}
+    paid_since = paid_towards_promises(
+        [(pid, _local_day(e[3], zones.get(cid, "UTC")), e[1]) for cid, parts in promise_parts.items()
+         for pid, e in parts.items()])
 
     credits: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for cid, currency, total in CreditEntry.objects.filter(organization=org, **by).values(
@@ -327,8 +332,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             open_items=open_items,
             reminders=tuple(past),
             disputes=frozenset(disputes.get(c.id, ())),
-            promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3])
-                           for p in promise_parts.get(c.id, {}).values()),
+            promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
+                           for pid, p in promise_parts.get(c.id, {}).items()),
             unreconciled_credits=credits.get(c.id, {}),
             contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
                                            role=p.role, opted_out=p.opted_out) for p in people.values()),
@@ -341,6 +346,33 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
         ))
     return accounts
+
+
+def _local_day(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def paid_towards_promises(promises: Sequence[tuple[int, date, date]]) -> dict[int, int]:
+    """Minor units paid (payments and customer credit, not credit notes) on the invoices of each
+    promise ``(id, local day it was made, promised date)`` between those two days: two queries."""
+    if not promises:
+        return {}
+    from duly.payments.models import Allocation
+
+    through = PromiseToPay.invoices.through
+    invoices_of: dict[int, list[int]] = defaultdict(list)
+    for pid, inv in through.objects.filter(promisetopay_id__in=[p[0] for p in promises]).values_list(
+            "promisetopay_id", "invoice_id"):
+        invoices_of[pid].append(inv)
+    first = min(p[1] for p in promises)
+    last = max(p[2] for p in promises)
+    paid: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for inv, on, minor in Allocation.objects.filter(
+            invoice_id__in={i for ids in invoices_of.values() for i in ids}, credit_note__isnull=True,
+            applied_on__gte=first, applied_on__lte=last).values_list("invoice_id", "applied_on", "amount_minor"):
+        paid[inv].append((on, minor))
+    return {pid: sum(minor for inv in invoices_of.get(pid, ()) for on, minor in paid.get(inv, ()) if made <= on <= by)
+            for pid, made, by in promises}
 
 
 _TERM_FIELDS = ("currency", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent", "reference_rate_percent",
