@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.relativedelta import relativedelta
-from django.db.models import Sum
 
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.domain import dunning
@@ -29,10 +28,11 @@ from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
 from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
-from duly.payments.models import CreditEntry, Payment
+from duly.payments.models import Payment
 
 from .models import CollectionsSettings, CustomerProfile, Dispute, Greeting, Policy, PromiseToPay, Reminder, SegmentRule
 from .policies import TONE_CODES, PolicySpec, default_specs
+from .receipts import pending_receipts
 
 CHASED_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
 #: Online payment methods: the time they were recorded is the time the customer paid.
@@ -277,12 +277,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         [(pid, _local_day(e[3], zones.get(cid, "UTC")), e[1]) for cid, parts in promise_parts.items()
          for pid, e in parts.items()])
 
-    credits: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for cid, currency, total in CreditEntry.objects.filter(organization=org, **by).values(
-            "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(
-            "customer_id", "currency", "total"):
-        if total and total > 0:
-            credits[cid][currency] = from_minor(int(total), currency)
+    credits = pending_receipts(org, **by)
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
     for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
