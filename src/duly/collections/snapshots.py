@@ -38,6 +38,9 @@ CHASED_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_F
 #: Online payment methods: the time they were recorded is the time the customer paid.
 ONLINE_METHODS = ("card", "paypal")
 BEST_HOUR_LOOKBACK = timedelta(days=365)
+#: A payment this soon after a reminder counts as a response to it (for the learned best hour).
+RESPONSE_WINDOW = timedelta(days=14)
+REMINDER_CATEGORIES = ("dunning", "termination")
 
 
 @lru_cache(maxsize=1)
@@ -284,15 +287,20 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
         contacts[row[1]][row[0]] = ContactRow(*row)
 
+    # The best hour is learned from responses to reminders only: opens of reminder messages, and
+    # online payments made within RESPONSE_WINDOW after a reminder (a payment nobody asked for says
+    # nothing about when this customer reacts to one).
     events: dict[int, list[datetime]] = defaultdict(list)
     horizon = as_of - BEST_HOUR_LOOKBACK
-    for cid, at in Message.objects.filter(organization=org, **by, opened_at__gte=horizon,
-                                          opened_at__lte=as_of).values_list("customer_id", "opened_at"):
+    for cid, at in Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
+                                          opened_at__gte=horizon, opened_at__lte=as_of).values_list(
+            "customer_id", "opened_at"):
         events[cid].append(at)
     for cid, at in Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
                                           created_at__gte=horizon, created_at__lte=as_of).values_list(
             "customer_id", "created_at"):
-        events[cid].append(at)
+        if any(r.sent_at < at <= r.sent_at + RESPONSE_WINDOW for r in reminders.get(cid, ())):
+            events[cid].append(at)
 
     policies = rc.domain_policies()
     accounts = []
