@@ -159,6 +159,8 @@ class CustomerProfile(models.Model):
     restore_deadline = models.DateField(null=True, blank=True,
                                         help_text="Paying everything overdue by this date restores the customer")
     status_reason = models.TextField(blank=True)
+    suspension_pauses = models.JSONField(default=list, blank=True,
+                                         help_text="Billing pauses made by the suspension (resumed when it is lifted)")
 
     class Meta:
         verbose_name = "customer collections profile"
@@ -248,7 +250,8 @@ class Task(models.Model):
     """Work for a person: phone a customer, post a letter, hand a debt over to collections."""
 
     KIND_CHOICES = [("phone", "Phone the customer"), ("letter", "Print and post a letter"),
-                    ("handover", "Hand over to a collection agency")]
+                    ("handover", "Hand over to a collection agency"),
+                    ("reinstate", "Restart the subscriptions of a customer restored after termination")]
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="collection_tasks")
     kind = models.CharField(max_length=10, choices=KIND_CHOICES)

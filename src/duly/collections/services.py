@@ -34,7 +34,7 @@ from django.utils import timezone
 from duly.customers import services as customers_services
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.domain import dunning, late_fees
-from duly.domain.calendar import HolidayCalendar
+from duly.domain.calendar import calendar_for
 from duly.domain.errors import (
     DisputeAlreadyOpen,
     DisputeAlreadyResolved,
@@ -260,6 +260,8 @@ class CollectResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     greetings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    #: Suspensions lifted (or terminations undone in time) because the balance was cleared.
+    restored: list[str] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.planned if p.action.kind == kind)
@@ -282,7 +284,7 @@ class CollectResult:
         return {"as_of": self.as_of.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
                 "actions": [p.as_dict() for p in self.planned],
                 "errors": [{"customer": c, "error": e} for c, e in self.errors],
-                "greetings": self.greetings, "notices": self.notices}
+                "greetings": self.greetings, "notices": self.notices, "restored": self.restored}
 
 
 def _aware(as_of: datetime) -> datetime:
@@ -339,6 +341,8 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
                 except DomainError as exc:
                     planned.outcome = f"error: {exc.message}"
                     result.errors.append((account.customer.code, exc.message))
+    if not dry_run:
+        result.restored = lift_cleared_suspensions(org, now=as_of)
     result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc)
     result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run)
     if run is not None:
@@ -396,8 +400,8 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
         _task(org, customer.id, "phone", f"phone:{action.idempotency_key}", reminder, contact, None, now,
               _phone_brief(account, action, rows, contact))
     if "suspend" in action.actions:
-        notes.append(_suspend(org, customer.id, now, f"suspended by step {action.step_code}: "
-                                                     + ", ".join(r.number for r in rows)))
+        notes.append(_suspend(org, customer.id, now, local_today, f"suspended by step {action.step_code}: "
+                                                                  + ", ".join(r.number for r in rows)))
     if "terminate" in action.actions:
         notes.append(_terminate(rc, builder, account, action, now, local_today, reminder))
     if "handover" in action.actions:
@@ -489,16 +493,19 @@ def _profile(org, customer_id: int) -> CustomerProfile:
     return profile
 
 
-def _suspend(org, customer_id: int, now: datetime, reason: str) -> str:
+def _suspend(org, customer_id: int, now: datetime, local_today: date, reason: str) -> str:
+    """Suspend the customer and pause their subscriptions through billing (no new charges)."""
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     if customer.status != Customer.STATUS_ACTIVE:
         return f"not suspended: the customer is already {customer.status}"
     customers_services.update_customer(customer, status=Customer.STATUS_SUSPENDED)
+    paused = adapters.pause_subscriptions(org, customer, on=local_today, reason=f"Suspended: {reason}")
     profile = _profile(org, customer_id)
     profile.suspended_at = now
-    profile.status_reason = reason
-    profile.save(update_fields=["suspended_at", "status_reason"])
-    return f"customer suspended ({reason})"
+    profile.status_reason = f"{reason}; {paused.note}"
+    profile.suspension_pauses = list(paused.ids)
+    profile.save(update_fields=["suspended_at", "status_reason", "suspension_pauses"])
+    return f"customer suspended ({reason}); {paused.note}"
 
 
 def _terminate(rc, builder, account, action, now: datetime, local_today: date, reminder: Reminder) -> str:
@@ -690,18 +697,8 @@ def promise_state(promise: PromiseToPay, today: date) -> str:
 # Queries and disputes
 # =====================================================================================================
 def sla_due_on(org: Organization, opened: date, business_days: int) -> date:
-    try:
-        cal = HolidayCalendar(org.country)
-    except DomainError:
-        cal = None
-    if cal is None:
-        day, left = opened, business_days
-        while left > 0:
-            day += timedelta(days=1)
-            if day.weekday() < 5:
-                left -= 1
-        return day
-    return cal.add_business_days(opened, business_days)
+    """The day a query must be answered by: ``business_days`` of the organization's country after ``opened``."""
+    return calendar_for(org.country).add_business_days(opened, business_days)
 
 
 @transaction.atomic
@@ -809,7 +806,8 @@ def payment_recorded(payment) -> None:
     try:
         with transaction.atomic():
             _thank(payment)
-            _maybe_restore(payment)
+            restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
+                               cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
     except DomainError:
         log.exception("collections follow-up of payment %s failed", payment.pk)
 
@@ -836,29 +834,83 @@ def _thank(payment) -> None:
     )
 
 
-def _maybe_restore(payment) -> None:
-    customer = Customer.objects.select_for_update().get(pk=payment.customer_id)
+REINSTATE_BUSINESS_DAYS = 2
+
+
+def restore_if_cleared(org: Organization, customer_id: int, *, on: date, cause: str, now: datetime) -> str | None:
+    """Lift a suspension, or undo a termination within its restore deadline, once nothing is overdue.
+
+    Called after a payment (``payment_recorded``) and, for balances cleared otherwise (a credit
+    note, customer credit, a void), by every collections run (:func:`lift_cleared_suspensions`).
+    A suspension lifted resumes the subscriptions it paused. A terminated customer restored in
+    time is active again, and staff get a ``reinstate`` task to restart the cancelled
+    subscriptions (billing cannot re-activate one); that is what the termination letter promises.
+    Returns what was done, or None.
+    """
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
     if customer.status == Customer.STATUS_ACTIVE:
-        return
-    on = payment.received_on
+        return None
     overdue = (Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES,
                                       kind__in=snapshots.CHASED_KINDS, due_date__lt=on)
                .exclude(disputes__status=Dispute.OPEN))
     if overdue.exists():
-        return
-    profile = _profile(payment.organization, customer.pk)
+        return None
+    profile = _profile(org, customer.pk)
     if customer.status == Customer.STATUS_TERMINATED:
         if profile.restore_deadline is None or on > profile.restore_deadline:
-            return
-        resumed = adapters.resume_subscriptions(payment.organization, customer)
-        profile.status_reason = f"restored after the payment of {on.isoformat()}; {resumed.note}"
+            note = (f"{cause}: received after the restore deadline"
+                    f" {profile.restore_deadline.isoformat() if profile.restore_deadline else '(none)'};"
+                    " the termination stands")
+            if note not in profile.status_reason:
+                profile.status_reason = f"{profile.status_reason}\n{note}".strip()
+                profile.save(update_fields=["status_reason"])
+            return None
+        since = _local_date(profile.terminated_at, customer.timezone) if profile.terminated_at else on
+        cancelled = adapters.cancelled_subscriptions(org, customer, since=since)
+        due = calendar_for(snapshots.holiday_country(org.country)).add_business_days(on, REINSTATE_BUSINESS_DAYS)
+        _task(org, customer.pk, "reinstate", f"reinstate:{customer.pk}:{since.isoformat()}", None, None, None,
+              datetime.combine(due, time(12), ZoneInfo(org.timezone or "UTC")),
+              f"{customer.name} paid everything overdue by the restore deadline ({cause}): contact them and "
+              f"restart their service; {cancelled.note}.")
+        profile.status_reason = f"restored after {cause}; reinstatement task for staff ({cancelled.note})"
     else:
-        profile.status_reason = f"suspension lifted after the payment of {on.isoformat()}"
+        resumed = adapters.resume_paused(org, profile.suspension_pauses, on=on)
+        profile.status_reason = f"suspension lifted after {cause}; {resumed.note}"
     customers_services.update_customer(customer, status=Customer.STATUS_ACTIVE)
     profile.suspended_at = None
     profile.terminated_at = None
     profile.restore_deadline = None
-    profile.save(update_fields=["suspended_at", "terminated_at", "restore_deadline", "status_reason"])
+    profile.suspension_pauses = []
+    profile.save(update_fields=["suspended_at", "terminated_at", "restore_deadline", "status_reason",
+                                "suspension_pauses"])
+    return profile.status_reason
+
+
+def lift_cleared_suspensions(org: Organization, *, now: datetime) -> list[str]:
+    """Restore the suspended (or recently terminated) customers whose overdue balance was cleared
+    by something other than a payment: a credit note, customer credit, a void. One query finds
+    the candidates; each restore is its own transaction."""
+    candidates = list(Customer.objects.filter(organization=org).filter(
+        Q(status=Customer.STATUS_SUSPENDED)
+        | Q(status=Customer.STATUS_TERMINATED, collections_profile__restore_deadline__isnull=False))
+        .values_list("pk", "timezone", "collections_profile__restore_deadline"))
+    if not candidates:
+        return []
+    earliest = min(_local_date(now, tz) for _, tz, _ in candidates)
+    still_overdue = set(Invoice.objects.filter(
+        organization=org, customer_id__in=[c[0] for c in candidates], status__in=Invoice.OPEN_STATUSES,
+        kind__in=snapshots.CHASED_KINDS, due_date__lt=earliest).exclude(disputes__status=Dispute.OPEN)
+        .values_list("customer_id", flat=True))
+    done = []
+    for pk, tz, deadline in candidates:
+        today = _local_date(now, tz)
+        if pk in still_overdue or (deadline is not None and today > deadline):
+            continue
+        with transaction.atomic():
+            outcome = restore_if_cleared(org, pk, on=today, cause="the overdue balance was cleared", now=now)
+        if outcome:
+            done.append(outcome)
+    return done
 
 
 # =====================================================================================================
