@@ -250,13 +250,14 @@ def dispute_resolve(org_slug, dispute_id, answer, credit_note):
 
 @collections.command("queries")
 @org_option
+@click.option("--as-of", "as_of", type=DATETIME, default=None, help="Judge the SLA at this instant (default: now)")
 @handle_errors
-def queries(org_slug):
+def queries(org_slug, as_of):
     """The staff queue of open queries, oldest SLA first (LATE when past the SLA)."""
     from duly.collections.worklist import open_queries
 
-    now = _now()
-    for d, late in open_queries(current_org(org_slug), today=now.date()):
+    now = as_of or _now()
+    for d, late in open_queries(current_org(org_slug), now=now):
         flag = "LATE " if late else ""
         click.echo(f"{flag}#{d.pk} {d.invoice.number} {d.customer.code} answer by {d.sla_due_on.isoformat()}: "
                    f"{d.question}")

@@ -721,10 +721,15 @@ def open_dispute(org: Organization, invoice_id: int, *, question: str, now: date
     conf = CollectionsSettings.objects.filter(organization=org).first()
     days = conf.dispute_sla_business_days if conf else 2
     local = now.astimezone(ZoneInfo(org.timezone)).date()
-    return Dispute.objects.create(
-        organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by, opened_by_user=user,
-        opened_at=now, question=question.strip(), sla_due_on=sla_due_on(org, local, days),
-    )
+    try:
+        with transaction.atomic():
+            return Dispute.objects.create(
+                organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by,
+                opened_by_user=user, opened_at=now, question=question.strip(),
+                sla_due_on=sla_due_on(org, local, days),
+            )
+    except IntegrityError:  # a concurrent request opened one first (one open query per invoice)
+        raise DisputeAlreadyOpen(f"Invoice {invoice.number} already has an open query.") from None
 
 
 @transaction.atomic
