@@ -239,7 +239,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     _load_late_fee_terms(rc, contract_ids)
 
     history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
-    since = today - relativedelta(months=12)
+    # Local dates are at most a day either side of UTC's; choose_policy keeps each customer's own 12 months.
+    since = today - timedelta(days=1) - relativedelta(months=12)
     for pk, cid, issue, due, paid_on, status in Invoice.objects.filter(
             organization=org, **by, issue_date__gt=since, due_date__isnull=False,
             kind__in=(Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT),
@@ -308,7 +309,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         explicit, risk = profiles.get(c.id, (None, ""))
         choice = dunning.choose_policy(
             dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
-            policies, history.get(c.id, ()), today, rc.thresholds,
+            policies, history.get(c.id, ()), _local_day(as_of, c.timezone or "UTC"), rc.thresholds,
             segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
         )
         rows = invoices.get(c.id, {})
