@@ -88,3 +88,20 @@ def test_a_dispute_answer_given_on_a_saturday_goes_out_on_monday(org, customer, 
     resolve_dispute(org, dispute.pk, answer="Oui, conforme au contrat.", now=paris(saturday, 11))
     assert deliver_outbox(paris(saturday, 11, 5)).postponed[0][1] == paris(date(2026, 3, 16), 9)
     assert deliver_outbox(paris(date(2026, 3, 16), 9, 30)).sent == [Message.objects.get(category="dispute").message_id]
+
+
+def test_a_price_notice_queued_by_a_late_evening_run_goes_out_in_the_next_window(org, customer, contract, smtp):
+    from duly.billing import services as billing
+
+    product = billing.create_product(org, code="HOST", name="Hébergement Pro", tax_rate=20)
+    price = billing.create_price(org, product, code="host-eur", currency="EUR",
+                                 model_config={"model": "flat", "amount": "49.00"})
+    billing.create_subscription(org, customer, [(price, 1)], start_date=date(2026, 1, 1), as_of=date(2026, 1, 1))
+    billing.schedule_price_change(org, price, effective_date=date(2026, 6, 1), as_of=date(2026, 4, 1),
+                                  new_model_config={"model": "flat", "amount": "54.00"}, justification="Support 24/7.")
+    friday = date(2026, 5, 8)  # the notice is due from Saturday 2 May; the run at 23:30 on Friday 8 May queues it
+    result = collect(org, as_of=paris(friday, 23, 30))
+    assert len(result.notices) == 1
+    notice = Message.objects.get(category="notice")
+    assert deliver_outbox(paris(friday, 23, 31)).postponed == [(notice.message_id, paris(date(2026, 5, 11), 9))]
+    assert deliver_outbox(paris(date(2026, 5, 11), 9)).sent == [notice.message_id]
