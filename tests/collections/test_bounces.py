@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from duly.collections.models import Reminder, Task
-from duly.collections.services import assign_policy, collect
+from duly.collections.services import assign_policy
 from duly.collections.worklist import worklist
 from duly.messaging.delivery import deliver_outbox
 from duly.messaging.models import Message

@@ -931,7 +931,8 @@ def message_undeliverable(sender=None, *, message, **kwargs) -> Task | None:
     rows = msgs.contact_rows(message.customer)
     callee = next((c for c in rows if c.id == message.contact_id and c.phone), None) or next(
         (c for c in rows if c.phone and not c.opted_out), None)
-    who = f"{callee.name} ({callee.phone})" if callee is not None else f"{message.customer.name} (no phone number on file)"
+    who = (f"{callee.name} ({callee.phone})" if callee is not None
+           else f"{message.customer.name} (no phone number on file)")
     what = "bounced" if message.status == Message.BOUNCED else "could not be delivered"
     why = message.bounce_reason or message.last_error
     when = message.bounced_at or message.claimed_at or message.created_at

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 from zoneinfo import ZoneInfo
