@@ -58,7 +58,7 @@ def aging_cmd(org_slug, as_of, fmt):
     console.print(table)
     console.print("DSO (90 days): " + ", ".join(f"{c} {v if v is not None else 'n/a'}" for c, v in
                                                  dso(org, as_of=as_of).items()))
-    for cur, late in days_late(org).items():
+    for cur, late in days_late(org, as_of=as_of).items():
         console.print(f"Average days late ({cur}): {late.simple} (amount-weighted {late.weighted}) "
                       f"over {late.count} paid invoices")
 

@@ -375,12 +375,20 @@ def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
 
 @transaction.atomic
 def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
+    """Write off an open invoice as uncollectible (bad debt), with a reason.
+
+    The write-off is timestamped in ``voided_at`` like a void, so reports as of an earlier date
+    still show the invoice open.
+    """
+    if not reason or not reason.strip():
+        raise ValidationError("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not invoice.is_open:
-        raise InvalidState(f"Only open invoices can be written off; {invoice} is {invoice.status}.")
+        raise InvalidState(f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
     invoice.status = Invoice.UNCOLLECTIBLE
-    invoice.void_reason = reason
-    invoice.save(update_fields=["status", "void_reason"])
+    invoice.void_reason = reason.strip()
+    invoice.voided_at = timezone.now()
+    invoice.save(update_fields=["status", "void_reason", "voided_at"])
     return invoice
 
 
