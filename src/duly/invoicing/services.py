@@ -24,6 +24,7 @@ from duly.domain import invoice_math
 from duly.domain.errors import (
     CurrencyMismatch,
     CustomerNotActive,
+    DomainError,
     InvalidState,
     InvoiceImmutable,
     InvoiceNotDraft,
@@ -31,7 +32,7 @@ from duly.domain.errors import (
     RequiredFieldMissing,
     ValidationError,
 )
-from duly.domain.late_fees import describe_policy
+from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import check_currency, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
@@ -41,6 +42,8 @@ from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounte
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
 #: Terms used when a customer has no contract: an exact due date 30 days after issue.
 DEFAULT_TERMS = PaymentTerms(kind="net", days=30)
+#: Late-payment policy of an invoice without a contract: nothing is charged, and the invoice says so.
+NO_LATE_FEES = LateFeePolicy(kind="none")
 
 REQUIRED_FIELD_LABELS = {
     "po_number": "PO number",
@@ -297,6 +300,13 @@ def missing_required_fields(invoice: Invoice) -> list[str]:
     return missing
 
 
+def late_policy_for(invoice: Invoice) -> LateFeePolicy:
+    """The late-payment policy stated on the invoice: its contract's, or none (which is stated too)."""
+    if invoice.contract is not None:
+        return invoice.contract.late_fee_policy()
+    return NO_LATE_FEES
+
+
 def terms_for(invoice: Invoice) -> PaymentTerms:
     if invoice.contract is not None:
         return invoice.contract.payment_terms()
@@ -340,8 +350,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         terms = terms_for(invoice)
         invoice.due_date = compute_due_date(terms, issue_date)
         invoice.payment_terms_text = describe_terms(terms, issue_date)
-        if invoice.contract is not None:
-            invoice.late_terms_text = describe_policy(invoice.contract.late_fee_policy(), invoice.currency)
+        invoice.late_terms_text = describe_policy(late_policy_for(invoice), invoice.currency)
     invoice.save()
     if invoice.is_credit_note:
         from duly.payments.services import apply_credit_note
@@ -353,6 +362,29 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         apply_customer_credit(invoice, on=issue_date)
     invoice.refresh_from_db()
     return invoice
+
+
+@transaction.atomic
+def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date: date) -> list[Invoice]:
+    """Issue several drafts, in the order given, all or nothing: one refusal issues none of them.
+
+    The error names the invoice that was refused; numbers taken by the others are given back.
+    """
+    ids = list(invoice_ids)
+    if not ids:
+        raise ValidationError("Give at least one invoice to issue.")
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValidationError(f"Invoice(s) {', '.join(map(str, duplicates))} given more than once.")
+    issued = []
+    for invoice_id in ids:
+        try:
+            issued.append(issue_invoice(org, invoice_id, issue_date=issue_date))
+        except DomainError as exc:
+            if len(ids) > 1:
+                exc.message = f"invoice {invoice_id}: {exc.message} Nothing was issued (all or nothing)."
+            raise
+    return issued
 
 
 @transaction.atomic
