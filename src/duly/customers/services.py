@@ -311,11 +311,28 @@ def update_customer(customer: Customer, **fields) -> Customer:
     return customer
 
 
-def _contact_fields(customer: Customer, data: dict) -> dict:
+def validate_customer(org: Organization, data: dict, *, code: str | None = None,
+                      instance: Customer | None = None) -> dict:
+    """The checks :func:`create_customer` / :func:`update_customer` run, for a form to show them first."""
+    data = _customer_fields(org, data)
+    if code is not None:
+        if not code.strip():
+            raise ValidationError("A customer needs a code.")
+        check_model_values(Customer, {"code": code}, f"Customer {data['name']}")
+        taken = Customer.objects.filter(organization=org, code=code)
+        if instance is not None and instance.pk:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            raise ValidationError(f"Customer code {code!r} is already used in {org.name}.", code="duplicate")
+    return data
+
+
+def check_contact(data: dict, customer_name: str = "the customer") -> dict:
+    """The checks every contact passes (name, role, email, locale, lengths)."""
     name = data.get("name")
     if not name or not str(name).strip():
-        raise ValidationError(f"A contact of {customer.name} needs a name.")
-    what = f"Contact {name} of {customer.name}"
+        raise ValidationError(f"A contact of {customer_name} needs a name.")
+    what = f"Contact {name} of {customer_name}"
     for protected in ("organization", "customer", "id"):
         if protected in data:
             raise ValidationError(f"{what}: {protected} cannot be set.")
@@ -329,13 +346,13 @@ def _contact_fields(customer: Customer, data: dict) -> dict:
 
 @transaction.atomic
 def add_contact(customer: Customer, *, name: str, email: str = "", role: str = "billing", **fields) -> Contact:
-    data = _contact_fields(customer, {"name": name, "email": email, "role": role, **fields})
+    data = check_contact({"name": name, "email": email, "role": role, **fields}, customer.name)
     return Contact.objects.create(organization=customer.organization, customer=customer, **data)
 
 
 @transaction.atomic
 def update_contact(contact: Contact, **fields) -> Contact:
-    data = _contact_fields(contact.customer, {"name": contact.name, **fields})
+    data = check_contact({"name": contact.name, **fields}, contact.customer.name)
     for k, v in data.items():
         setattr(contact, k, v)
     contact.save()
@@ -457,6 +474,13 @@ def update_contract(contract: Contract, *, late_fixed_fee: Decimal | str | None 
         raise ValidationError(f"Contract reference {contract.reference!r} is already used.", code="duplicate")
     contract.save()
     return contract
+
+
+def local_today(org: Organization, now: datetime | None = None) -> date:
+    """Today's date where the organization is (its time zone), e.g. for the back office's "today"."""
+    from django.utils import timezone
+
+    return (now or timezone.now()).astimezone(ZoneInfo(org.timezone)).date()
 
 
 def current_contract(customer: Customer, as_of: date) -> Contract | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Sequence
@@ -68,6 +68,25 @@ def validate_pattern(pattern: str) -> str:
     if "{seq" not in pattern or sample == pattern.format(year=2026, seq=2):
         raise ValidationError(f"Number pattern {pattern!r} must contain {{seq}}.")
     return pattern
+
+
+@transaction.atomic
+def set_number_pattern(org: Organization, kind: str, pattern: str) -> NumberSeries:
+    """Change the numbering pattern of a series (numbers already issued keep theirs; the counter goes on)."""
+    if kind not in dict(NumberSeries.KIND_CHOICES):
+        raise ValidationError(f"Unknown number series {kind!r}.")
+    validate_pattern(pattern)
+    limit = NumberSeries._meta.get_field("pattern").max_length
+    if len(pattern) > limit:
+        raise ValidationError(f"A number pattern has at most {limit} characters.")
+    sample = pattern.format(year=2026, seq=9_999_999)
+    if len(sample) > Invoice._meta.get_field("number").max_length:
+        raise ValidationError(f"Numbers made by {pattern!r} would be too long (e.g. {sample}).")
+    series, _ = NumberSeries.objects.select_for_update().get_or_create(organization=org, kind=kind,
+                                                                        defaults={"pattern": pattern})
+    series.pattern = pattern
+    series.save(update_fields=["pattern"])
+    return series
 
 
 def next_number(org: Organization, kind: str, year: int) -> str:
@@ -142,6 +161,62 @@ def _check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.Invoi
     return invoice_math.compute_totals([_line_input(x) for x in lines], currency)
 
 
+def check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    """The checks every draft's lines pass (descriptions, quantities, prices, tax), and their totals."""
+    return _check_lines(lines, currency)
+
+
+def check_draft(
+    org: Organization,
+    customer: Customer,
+    *,
+    kind: str = Invoice.KIND_STANDARD,
+    contract: Contract | None = None,
+    currency: str | None = None,
+    service_period: tuple[date, date] | None = None,
+    custom_fields: dict | None = None,
+    fields: dict | None = None,
+) -> str:
+    """The checks a draft's header passes before anything is written; returns the invoice currency.
+
+    Used by :func:`create_draft` and :func:`update_draft`, and by the admin form to show the same
+    errors as form errors.
+    """
+    from duly.customers.services import check_model_values
+
+    if customer.organization_id != org.id:
+        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
+    if contract is not None and contract.customer_id != customer.id:
+        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
+    if customer.status == Customer.STATUS_TERMINATED:
+        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
+    if kind not in dict(Invoice.KIND_CHOICES):
+        raise ValidationError(f"Unknown invoice kind {kind!r}.")
+    currency = currency or (contract.currency if contract else customer.currency)
+    check_currency(currency)
+    if contract is not None and contract.currency != currency:
+        raise CurrencyMismatch(
+            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}.",
+            expected=contract.currency, got=currency,
+        )
+    if service_period is not None:
+        start, end = service_period
+        if start is None or end is None:
+            raise ValidationError("A service period needs both a start and an end date.")
+        if end < start:
+            raise ValidationError(f"The service period ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
+    if custom_fields is not None and (
+            not isinstance(custom_fields, dict)
+            or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in custom_fields.items())):
+        raise ValidationError("Custom fields must map names to texts, e.g. {\"Project code\": \"P-12\"}.")
+    values = {k: v for k, v in (fields or {}).items() if v is not None}
+    unknown = set(values) - set(REQUIRED_FIELD_LABELS)
+    if unknown:
+        raise ValidationError(f"Unknown invoice field(s): {sorted(unknown)}")
+    check_model_values(Invoice, values, "Invoice")
+    return currency
+
+
 @transaction.atomic
 def create_draft(
     org: Organization,
@@ -158,20 +233,8 @@ def create_draft(
     **fields,
 ) -> Invoice:
     """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
-    if customer.organization_id != org.id:
-        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
-    if contract is not None and contract.customer_id != customer.id:
-        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
-    if customer.status == Customer.STATUS_TERMINATED:
-        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
-    if kind not in dict(Invoice.KIND_CHOICES):
-        raise ValidationError(f"Unknown invoice kind {kind!r}.")
-    currency = currency or (contract.currency if contract else customer.currency)
-    check_currency(currency)
-    if contract is not None and contract.currency != currency:
-        raise CurrencyMismatch(
-            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}."
-        )
+    currency = check_draft(org, customer, kind=kind, contract=contract, currency=currency,
+                           service_period=service_period, custom_fields=custom_fields, fields=fields)
     _check_lines(lines, currency)
     defaults = {
         "po_number": contract.po_number if contract and contract.po_number else "",
@@ -181,9 +244,6 @@ def create_draft(
         "billing_address": customer.invoice_address,
     }
     defaults.update({k: v for k, v in fields.items() if v is not None})
-    unknown = set(defaults) - set(REQUIRED_FIELD_LABELS)
-    if unknown:
-        raise ValidationError(f"Unknown invoice field(s): {sorted(unknown)}")
     invoice = Invoice.objects.create(
         organization=org,
         customer=customer,
@@ -200,6 +260,62 @@ def create_draft(
     )
     _write_lines(invoice, lines)
     return invoice
+
+
+_UNCHANGED = object()
+
+
+@transaction.atomic
+def update_draft(
+    org: Organization,
+    invoice_id: int,
+    *,
+    lines: Sequence[LineData] | None = None,
+    customer: Customer | None = None,
+    contract: Contract | None | object = _UNCHANGED,
+    currency: str | None = None,
+    service_period: tuple[date, date] | None | object = _UNCHANGED,
+    notes: str | None = None,
+    custom_fields: dict | None = None,
+    **fields,
+) -> Invoice:
+    """Change a draft's header and (when ``lines`` is given) replace its lines; totals are recomputed.
+
+    The same checks as :func:`create_draft` apply. Fields left out keep their value; an issued
+    invoice is refused (only a credit note or a void corrects it).
+    """
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if invoice.status != Invoice.DRAFT:
+        raise InvoiceImmutable(f"Invoice {invoice} is {invoice.status}: an issued invoice can only be corrected "
+                               "by a credit note or a void.")
+    customer = customer or invoice.customer
+    contract = invoice.contract if contract is _UNCHANGED else contract
+    if service_period is _UNCHANGED:
+        service_period = ((invoice.service_period_start, invoice.service_period_end)
+                          if invoice.service_period_start or invoice.service_period_end else None)
+    currency = check_draft(org, customer, kind=invoice.kind, contract=contract, currency=currency or invoice.currency,
+                           service_period=service_period, custom_fields=custom_fields, fields=fields)
+    new_lines = list(lines) if lines is not None else [_line_data(x) for x in invoice.lines.all()]
+    _check_lines(new_lines, currency)
+    invoice.customer, invoice.contract, invoice.currency = customer, contract, currency
+    invoice.service_period_start, invoice.service_period_end = service_period or (None, None)
+    if notes is not None:
+        invoice.notes = notes
+    if custom_fields is not None:
+        invoice.custom_fields = custom_fields
+    for name, value in fields.items():
+        if value is not None:
+            setattr(invoice, name, value)
+    invoice.lines.all().delete()
+    _write_lines(invoice, new_lines)
+    return invoice
+
+
+def _line_data(line: InvoiceLine) -> LineData:
+    return LineData(description=line.description, quantity=line.quantity, unit_price=line.unit_price, unit=line.unit,
+                    tax_category=line.tax_category, tax_rate=line.tax_rate, discount_percent=line.discount_percent,
+                    tax_exemption_reason=line.tax_exemption_reason, period_start=line.period_start,
+                    period_end=line.period_end, explanation=line.explanation)
 
 
 def _write_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
@@ -272,14 +388,24 @@ def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
     return totals
 
 
+def check_attachment(filename: str, content: bytes, description: str = "") -> None:
+    """What every stored attachment must be: a plain, non-empty file name that fits, and some content."""
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        raise ValidationError(f"Invalid attachment file name {filename!r}.")
+    limit = Attachment._meta.get_field("filename").max_length
+    if len(filename) > limit:
+        raise ValidationError(f"The attachment file name {filename!r} is longer than {limit} characters.")
+    if len(description) > Attachment._meta.get_field("description").max_length:
+        raise ValidationError("The attachment description is too long.")
+    if not content:
+        raise ValidationError(f"Attachment {filename!r} is empty.")
+
+
 def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
                    content_type: str | None = None) -> Attachment:
     """Store a supporting document with an invoice (allowed on drafts and issued invoices: it adds, never alters)."""
     invoice = _get_invoice(org, invoice_id)
-    if not content:
-        raise ValidationError(f"Attachment {filename!r} is empty.")
-    if "/" in filename or "\\" in filename or filename.startswith("."):
-        raise ValidationError(f"Invalid attachment file name {filename!r}.")
+    check_attachment(filename, content, description)
     ctype = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
     att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
                      size=len(content), sha256=hashlib.sha256(content).hexdigest())
@@ -432,13 +558,7 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     if original.status in (Invoice.DRAFT, Invoice.VOID) or original.is_credit_note:
         raise InvalidState(f"Only an issued invoice can be credited; {original} is {original.status}.")
     if lines is None:
-        lines = [
-            LineData(description=x.description, quantity=x.quantity, unit_price=x.unit_price, unit=x.unit,
-                     tax_category=x.tax_category, tax_rate=x.tax_rate, discount_percent=x.discount_percent,
-                     tax_exemption_reason=x.tax_exemption_reason, period_start=x.period_start,
-                     period_end=x.period_end)
-            for x in original.lines.all()
-        ]
+        lines = [replace(_line_data(x), explanation="") for x in original.lines.all()]
     note = create_draft(
         org, original.customer, lines, kind=Invoice.KIND_CREDIT_NOTE, contract=original.contract,
         currency=original.currency, related_invoice=original, notes=reason,
