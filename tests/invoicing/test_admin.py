@@ -227,3 +227,24 @@ def test_refund_page_goes_through_the_service(bookkeeper, org, customer, contrac
     listing = bookkeeper.post(reverse("admin:payments_payment_changelist"),
                               {"action": "refund_selected", "_selected_action": [p.pk]})
     assert listing.status_code == 302 and listing["Location"] == url
+
+
+def test_a_credit_note_draft_cannot_be_edited_above_the_invoice_it_corrects(bookkeeper, org, customer, contract):
+    a = issue(org, customer, contract, "100")
+    bookkeeper.post(CHANGELIST, {"action": "credit_selected", "_selected_action": [a.pk], "apply": "1",
+                                 "reason": "Partly wrong"})
+    note = Invoice.objects.get(kind=Invoice.KIND_CREDIT_NOTE)
+    assert note.status == Invoice.DRAFT and note.total_minor == 10000
+    change = reverse("admin:invoicing_invoice_change", args=[note.pk])
+    data = draft_post(customer, contract)
+    data.pop("kind")
+    row = dict(line(description="Service", quantity="2", unit_price="100", tax_rate="0"), id=str(note.lines.get().pk),
+               invoice=str(note.pk))
+    data.update(formset("lines", [row], initial=1))
+    assert "exceeds the invoice" in errors_of(bookkeeper.post(change, data))
+    note.refresh_from_db()
+    assert note.total_minor == 10000
+    data.update(formset("lines", [dict(row, quantity="0.4")], initial=1))
+    assert "changed successfully" in bookkeeper.post(change, data, follow=True).content.decode()
+    note.refresh_from_db()
+    assert (note.total_minor, note.kind, note.related_invoice_id) == (4000, Invoice.KIND_CREDIT_NOTE, a.pk)

@@ -33,7 +33,8 @@ def test_interest_and_fixed_fee_terms_in_words(org, customer, contract):
     # the shared contract: 12 % per year simple interest and a EUR 40.00 fixed fee
     inv = services.issue_invoice(org, draft_for(org, customer, contract).pk, issue_date=date(2026, 1, 31))
     assert inv.payment_terms_text == "Payment due by 2 March 2026 (30 days net)"
-    assert inv.late_terms_text == "Late payment: interest at 12% per year from the due date, plus a fixed fee of EUR 40.00."
+    assert inv.late_terms_text == (
+        "Late payment: interest at 12% per year from the due date, plus a fixed fee of EUR 40.00.")
 
 
 def test_an_invoice_without_contract_says_no_late_charges_apply(org, customer):

@@ -65,6 +65,9 @@ def _errors_as_form_errors(check, *args, **kwargs):
         raise forms.ValidationError(exc.message) from None
 
 
+CONTACT_FIELDS = ("name", "email", "phone", "role", "birthday", "locale", "opted_out")
+
+
 class ContactForm(forms.ModelForm):
     class Meta:
         model = Contact
@@ -74,7 +77,7 @@ class ContactForm(forms.ModelForm):
         data = super().clean()
         if self.errors or not data or data.get("DELETE"):
             return data
-        values = {k: data[k] for k in ("name", "email", "phone", "role", "birthday", "locale", "opted_out") if k in data}
+        values = {k: data[k] for k in CONTACT_FIELDS if k in data}
         _errors_as_form_errors(services.check_contact, values)
         return data
 
@@ -84,9 +87,6 @@ class ContactInline(admin.TabularInline):
     form = ContactForm
     extra = 0
     exclude = ("organization",)
-
-
-CONTACT_FIELDS = ("name", "email", "phone", "role", "birthday", "locale", "opted_out")
 
 
 class CustomerForm(forms.ModelForm):
@@ -146,10 +146,10 @@ class CustomerAdmin(OrgScopedAdmin):
     def save_model(self, request, obj, form, change):
         values = {k: v for k, v in form.cleaned_data.items() if k not in ("organization", "code")}
         if change:
-            saved = services.update_customer(obj, code=form.cleaned_data["code"], **values)
+            # the stored row: the service compares the new values with what is saved
+            services.update_customer(Customer.objects.get(pk=obj.pk), code=form.cleaned_data["code"], **values)
         else:
-            org = form_organization(form)
-            saved = services.create_customer(org, code=form.cleaned_data["code"], **values)
+            saved = services.create_customer(form_organization(form), code=form.cleaned_data["code"], **values)
             obj.pk = saved.pk
         obj.refresh_from_db()
         obj._state.adding = False

@@ -74,7 +74,8 @@ def serve(host, port, threads, no_scheduler, interval):
 @click.option("--no-serve", is_flag=True, help="Seed only; do not start the server")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--as-of", "as_of", type=DATE, default=None, help="Date the demo history ends, YYYY-MM-DD (default: today)")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Date the demo history ends, YYYY-MM-DD (default: today)")
 @click.option("--seed", default=2026, show_default=True, type=int, help="Random seed (reproducible data)")
 @handle_errors
 def demo(no_serve, host, port, as_of, seed):

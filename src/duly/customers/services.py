@@ -409,7 +409,8 @@ def validate_contract(contract: Contract) -> Contract:
         raise ValueOutOfRange(f"{what}: a percentage deposit needs a percentage above 0.")
     if contract.deposit_kind == "amount" and not (contract.deposit_amount_minor or 0) > 0:
         raise ValueOutOfRange(f"{what}: a fixed deposit needs an amount above 0.")
-    if contract.deposit_kind == "none" and ((contract.deposit_amount_minor or 0) or Decimal(contract.deposit_percent or 0)):
+    deposit_given = (contract.deposit_amount_minor or 0) or Decimal(contract.deposit_percent or 0)
+    if contract.deposit_kind == "none" and deposit_given:
         raise ValidationError(f"{what}: a deposit amount or percentage is given but the deposit kind is 'none'.")
     if contract.customer_id is not None and contract.customer.organization_id != contract.organization_id:
         raise NotFound(f"{what}: the customer is not in this organization.")

@@ -61,7 +61,8 @@ def open_items_at(org: Organization, *, as_of: date, customer: Customer | None =
     paid = _sum_minor(Allocation.objects.filter(invoice=OuterRef("pk"), applied_on__lte=as_of))
     refunded_later = _sum_minor(RefundedAllocation.objects.filter(
         invoice=OuterRef("pk"), allocated_on__lte=as_of, refund__refunded_on__gt=as_of))
-    closed_by_then = Q(status__in=CLOSED_STATUSES) & (Q(voided_at__isnull=True) | Q(voided_at__lt=end_of_day(org, as_of)))
+    closed_by_then = Q(status__in=CLOSED_STATUSES) & (
+        Q(voided_at__isnull=True) | Q(voided_at__lt=end_of_day(org, as_of)))
     qs = (
         Invoice.objects.filter(organization=org, kind__in=RECEIVABLE_KINDS, status__in=ISSUED_STATUSES,
                                issue_date__lte=as_of)

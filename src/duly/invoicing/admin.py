@@ -75,7 +75,7 @@ class DraftLinesFormSet(forms.BaseInlineFormSet):
             return
         lines = self.line_data()
         try:
-            services.check_lines(lines, currency)
+            services.check_draft_lines(self.instance, lines, currency)
         except DomainError as exc:
             raise _form_error(exc) from None
         self.instance._draft_lines = lines

@@ -33,7 +33,7 @@ from duly.domain.errors import (
     ValidationError,
 )
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, to_decimal, to_minor
+from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
@@ -204,7 +204,8 @@ def check_draft(
         if start is None or end is None:
             raise ValidationError("A service period needs both a start and an end date.")
         if end < start:
-            raise ValidationError(f"The service period ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
+            raise ValidationError(
+                f"The service period ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
     if custom_fields is not None and (
             not isinstance(custom_fields, dict)
             or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in custom_fields.items())):
@@ -296,7 +297,7 @@ def update_draft(
     currency = check_draft(org, customer, kind=invoice.kind, contract=contract, currency=currency or invoice.currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
     new_lines = list(lines) if lines is not None else [_line_data(x) for x in invoice.lines.all()]
-    _check_lines(new_lines, currency)
+    check_draft_lines(invoice, new_lines, currency)
     invoice.customer, invoice.contract, invoice.currency = customer, contract, currency
     invoice.service_period_start, invoice.service_period_end = service_period or (None, None)
     if notes is not None:
@@ -309,6 +310,22 @@ def update_draft(
     invoice.lines.all().delete()
     _write_lines(invoice, new_lines)
     return invoice
+
+
+def _check_credit_note_total(total_minor: int, original: Invoice) -> None:
+    if total_minor > original.total_minor:
+        raise ValidationError(
+            f"The credit note ({from_minor(total_minor, original.currency)} {original.currency}) exceeds the invoice "
+            f"{original} it corrects ({from_minor(original.total_minor, original.currency)} {original.currency})."
+        )
+
+
+def check_draft_lines(invoice: Invoice, lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never exceeds what it corrects."""
+    totals = _check_lines(lines, currency)
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice)
+    return totals
 
 
 def _line_data(line: InvoiceLine) -> LineData:
@@ -542,7 +559,8 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
         raise ValidationError("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not invoice.is_open:
-        raise InvalidState(f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
+        raise InvalidState(
+            f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
     invoice.status = Invoice.UNCOLLECTIBLE
     invoice.void_reason = reason.strip()
     invoice.voided_at = timezone.now()
@@ -569,8 +587,7 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     )
     note.custom_fields = original.custom_fields
     note.save(update_fields=["custom_fields"])
-    if note.total_minor > original.total_minor:
-        raise ValidationError(f"The credit note ({note.total_minor}) exceeds the invoice {original} it corrects.")
+    _check_credit_note_total(note.total_minor, original)
     if issue_date is not None:
         note = issue_invoice(org, note.pk, issue_date=issue_date)
     return note
