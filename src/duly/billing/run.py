@@ -42,12 +42,24 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.domain import pricing
 from duly.domain import usage as domain_usage
+from duly.domain.billing_plan import (
+    FixedCharge,
+    Slot,
+    SubscriptionPlan,
+    billable_quantity,
+    charge as cached_charge,
+    describe_model,
+    fixed_charge,
+    parse_anchor,
+    plain_quantity,
+    slots,
+)
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 from duly.domain.payment_terms import format_date
@@ -72,18 +84,6 @@ from .models import (
     SubscriptionItem,
     SubscriptionPause,
     UsageEvent,
-)
-from .planning import (
-    FixedCharge,
-    Slot,
-    SubscriptionPlan,
-    billable_quantity,
-    charge as cached_charge,
-    describe_model,
-    fixed_charge,
-    parse_anchor,
-    plain_quantity,
-    slots,
 )
 
 __all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "run_billing"]
@@ -410,18 +410,22 @@ class _Batch:
         if not include_late:
             qs = qs.filter(late=False)
         rows = list(qs.order_by().values_list(*columns))
-        averaged = [m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average"]
+        averaged = sorted(m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average")
         if averaged:
-            # The level a window opens with: the latest event before the fetched range, per customer and metric.
-            latest = (UsageEvent.objects.filter(organization=self.org, customer_id__in=customers,
-                                                metric_id__in=averaged, timestamp__lt=start)
-                      .order_by().values("customer_id", "metric_id").annotate(ts=Max("timestamp")))
-            before = Q()
-            for row in latest:
-                before |= Q(customer_id=row["customer_id"], metric_id=row["metric_id"], timestamp=row["ts"])
-            if before:
-                rows += list(UsageEvent.objects.filter(before, organization=self.org).order_by()
-                             .values_list(*columns))
+            # The level a window opens with: the latest event before the fetched range, per customer and
+            # metric (the one the aggregation would pick: latest timestamp, then greatest key). One index
+            # seek per customer and metric, whatever the number of customers.
+            def latest(metric_id: int) -> Subquery:
+                return Subquery(UsageEvent.objects.filter(
+                    organization=self.org, customer_id=OuterRef("pk"), metric_id=metric_id, timestamp__lt=start,
+                ).order_by("-timestamp", "-idempotency_key").values("idempotency_key")[:1])
+
+            keys = [key for row in Customer.objects.filter(pk__in=customers).order_by().annotate(
+                **{f"m{m}": latest(m) for m in averaged}).values_list(*(f"m{m}" for m in averaged))
+                for key in row if key is not None]
+            if keys:
+                rows += list(UsageEvent.objects.filter(organization=self.org, idempotency_key__in=keys)
+                             .order_by().values_list(*columns))
         store: dict[tuple[int, int], list[_Event]] = defaultdict(list)
         seen = set()
         for row in rows:
@@ -474,14 +478,12 @@ class _Batch:
             return
         rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
                     .order_by().values_list("subscription_id", "day", "active_count"))
-        latest = (LicenceSnapshot.objects.filter(subscription_id__in=subs, day__lt=lo)
-                  .order_by().values("subscription_id").annotate(day=Max("day")))
-        before = Q()
-        for row in latest:
-            before |= Q(subscription_id=row["subscription_id"], day=row["day"])
-        if before:
-            rows += list(LicenceSnapshot.objects.filter(before).order_by()
-                         .values_list("subscription_id", "day", "active_count"))
+        # The count a window opens with: each subscription's latest snapshot before the fetched range
+        # (one index seek per subscription, whatever their number).
+        before = LicenceSnapshot.objects.filter(subscription_id=OuterRef("pk"), day__lt=lo).order_by("-day")
+        rows += [row for row in Subscription.objects.filter(pk__in=subs).order_by().annotate(
+            last_day=Subquery(before.values("day")[:1]), last_count=Subquery(before.values("active_count")[:1]),
+        ).values_list("id", "last_day", "last_count") if row[1] is not None]
         for sub_id, day, count in rows:
             self.snapshots[sub_id][day] = count
 

@@ -44,6 +44,7 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math, pricing
 from duly.domain import usage as domain_usage
+from duly.domain.billing_plan import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
 from duly.domain.errors import (
     CurrencyMismatch,
     CustomerNotActive,
@@ -84,7 +85,6 @@ from .models import (
     SubscriptionItem,
     SubscriptionPause,
 )
-from .planning import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
 from .run import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON, BillingRunResult, Catalog, run_billing
 
 __all__ = [

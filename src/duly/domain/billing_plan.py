@@ -32,10 +32,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Iterator, Sequence
 
-from duly.domain import pricing
-from duly.domain.errors import InvalidSchedule
-from duly.domain.money import MONEY_CONTEXT, round_money
-from duly.domain.schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+from . import pricing
+from .errors import InvalidSchedule
+from .money import MONEY_CONTEXT, round_money
+from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
 
 __all__ = [
     "QUANTITY_QUANTUM",
