@@ -126,6 +126,44 @@ def test_the_scheduler_job_bills_each_organization_on_its_local_date(org, custom
     assert Invoice.objects.get().issue_date == date(2026, 2, 1)
 
 
+@pytest.mark.django_db
+def test_one_failing_organization_does_not_stop_the_scheduled_billing_of_the_others(
+        org, other_org, customer, contract, catalog, make_customer, make_contract, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from duly.billing import run
+
+    services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 2, 1),
+                                 as_of=date(2026, 1, 1))
+    london = make_customer("LDN", organization=other_org, currency="GBP", country="GB", timezone="Europe/London")
+    make_contract(london)
+    product = services.create_product(other_org, code="PRO", name="Pro plan", tax_rate=Decimal("20"))
+    price = services.create_price(other_org, product, code="pro-gbp", currency="GBP",
+                                  model_config={"model": "flat", "amount": "80.00"})
+    services.create_subscription(other_org, london, [(price, 1)], start_date=date(2026, 2, 1),
+                                 as_of=date(2026, 1, 1))
+    real = run.run_billing
+
+    def broken_for_atelier(organization, as_of, **kwargs):
+        if organization.pk == org.pk:
+            raise OperationalError("database is locked")
+        return real(organization, as_of, **kwargs)
+
+    monkeypatch.setattr(run, "run_billing", broken_for_atelier)
+    report = scheduled_billing(datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
+    # Atelier (billed first) failed: Northwind is billed all the same, and the failure is logged and reported.
+    assert report.failures == {"atelier": "OperationalError: database is locked"}
+    assert report.results["northwind"].invoices == 1
+    assert Invoice.objects.get().customer == london
+    assert "Billing run of atelier as of 2026-02-01 failed" in caplog.text
+    assert "northwind: Issued 1 invoice(s)" in report.summary() and "Failed: atelier" in report.summary()
+
+    monkeypatch.setattr(run, "run_billing", real)
+    retried = scheduled_billing(datetime(2026, 2, 1, 9, tzinfo=timezone.utc))  # the next pass bills atelier
+    assert (retried.failures, retried.results["atelier"].invoices, retried.results["northwind"].invoices) == (
+        {}, 1, 0)
+
+
 def _script(home: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
                "DJANGO_SETTINGS_MODULE": "duly.settings", **(env or {})}

@@ -31,6 +31,7 @@ Invoices
 from __future__ import annotations
 
 import bisect
+import logging
 import os
 import signal
 from collections import defaultdict
@@ -86,7 +87,10 @@ from .models import (
     UsageEvent,
 )
 
-__all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "run_billing"]
+__all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "ScheduledBillingReport", "bill_all_organizations",
+           "run_billing"]
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 #: Test hook: SIGKILL the process inside batch N+1 (after its writes, before its commit).
@@ -782,6 +786,40 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         if progress is not None:
             progress(done, len(customer_ids))
     return result
+
+
+@dataclass
+class ScheduledBillingReport:
+    """What a scheduled pass did: each organization's run (by slug), and the organizations whose run failed."""
+
+    results: dict[str, BillingRunResult] = field(default_factory=dict)
+    #: slug → the error that stopped that organization's run (its committed batches stay billed).
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = "; ".join(f"{slug}: {result.summary()}" for slug, result in self.results.items())
+        if self.failures:
+            text += (" " if text else "") + "Failed: " + "; ".join(
+                f"{slug} ({reason})" for slug, reason in self.failures.items())
+        return text or "No organization to bill."
+
+
+def bill_all_organizations(now: datetime) -> ScheduledBillingReport:
+    """Bill every organization as of its own local date at ``now`` (what the scheduler runs daily).
+
+    Each organization is billed on its own: an error in one is logged and reported, and the next
+    organizations are billed all the same (the failed one is retried by the next pass; its run is
+    idempotent and its committed batches stay billed).
+    """
+    report = ScheduledBillingReport()
+    for org in Organization.objects.order_by("id"):
+        as_of = now.astimezone(_zone(org.timezone)).date()
+        try:
+            report.results[org.slug] = run_billing(org, as_of)
+        except Exception as exc:  # noqa: BLE001 - one organization's failure must not stop the others
+            logger.exception("Billing run of %s as of %s failed", org.slug, as_of.isoformat())
+            report.failures[org.slug] = f"{type(exc).__name__}: {exc}"
+    return report
 
 
 def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:

@@ -85,16 +85,26 @@ from .models import (
     SubscriptionItem,
     SubscriptionPause,
 )
-from .run import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON, BillingRunResult, Catalog, run_billing
+from .run import (
+    PREPAID_TAX_CATEGORY,
+    PREPAID_TAX_REASON,
+    BillingRunResult,
+    Catalog,
+    ScheduledBillingReport,
+    bill_all_organizations,
+    run_billing,
+)
 
 __all__ = [
     "BillingRunResult",
     "ItemSpec",
     "RetainerBalance",
     "Rejection",
+    "ScheduledBillingReport",
     "UsageResult",
     "AGGREGATIONS",
     "add_item",
+    "bill_all_organizations",
     "cancel_subscription",
     "change_item",
     "check_notice",
