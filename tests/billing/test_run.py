@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from django.db import connection
 
 from duly.billing import services
-from duly.billing.models import BillingRecord, Subscription
+from duly.billing.models import BillingRecord, PendingCharge, Subscription
 from duly.billing.run import CRASH_ENV
 from duly.billing.tasks import scheduled_billing
 from duly.invoicing.models import Invoice
@@ -164,6 +164,84 @@ def test_one_failing_organization_does_not_stop_the_scheduled_billing_of_the_oth
         {}, 1, 0)
 
 
+@pytest.fixture
+def upgraded(org, customer, contract, catalog, bill):
+    """ACME billed for January in advance, then a seat added on 15 January: a pending charge for February."""
+    sub = services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                       as_of=date(2026, 1, 1))
+    bill(date(2026, 1, 1))
+    services.add_item(org, sub, catalog["per_unit"], 1, on=date(2026, 1, 15), as_of=date(2026, 1, 15))
+    return PendingCharge.objects.get()
+
+
+@pytest.mark.django_db
+def test_a_batch_that_hits_a_concurrent_run_is_rolled_back_and_retried(org, customer, upgraded, monkeypatch):
+    from django.db import IntegrityError
+
+    from duly.billing import run
+
+    real, calls = run._bill_batch, []
+
+    def conflicting_once(*args, **kwargs):
+        calls.append(1)
+        real(*args, **kwargs)  # writes everything, then the unique key of a billed period fails:
+        if len(calls) == 1:
+            raise IntegrityError("UNIQUE constraint failed: billing_billingrecord.subscription_id, period_start")
+
+    monkeypatch.setattr(run, "_bill_batch", conflicting_once)
+    result = services.run_billing(org, date(2026, 2, 1))
+    assert len(calls) == 2 and (result.invoices, result.slots, result.skipped) == (1, 1, [])
+    # The first attempt left nothing behind: one February invoice, the next number, the charge on it once.
+    february = Invoice.objects.get(issue_date=date(2026, 2, 1))
+    assert february.number == "INV-2026-00002" and result.numbers == ["INV-2026-00002"]
+    assert BillingRecord.objects.filter(period_start=date(2026, 2, 1)).count() == 1
+    upgraded.refresh_from_db()
+    assert upgraded.invoice == february
+    assert february.lines.filter(description__startswith="Added: Seats").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_that_keeps_conflicting_leaves_its_customers_for_the_next_run(org, customer, upgraded, monkeypatch):
+    from django.db import IntegrityError
+
+    from duly.billing import run
+
+    def always_conflicting(*args, **kwargs):
+        raise IntegrityError("UNIQUE constraint failed")
+
+    monkeypatch.setattr(run, "_bill_batch", always_conflicting)
+    result = services.run_billing(org, date(2026, 2, 1))
+    assert result.invoices == 0
+    assert result.skipped == [("ACME", "conflict with a concurrent billing run; retry")]
+    monkeypatch.undo()
+    assert services.run_billing(org, date(2026, 2, 1)).numbers == ["INV-2026-00002"]  # no number was lost
+
+
+@pytest.mark.django_db
+def test_a_pending_charge_claimed_by_another_run_meanwhile_is_not_billed_again(org, customer, upgraded,
+                                                                             monkeypatch):
+    from duly.billing import run
+
+    january = Invoice.objects.get()
+    real = run._Batch._load_pending
+
+    def claimed_by_another_run(batch):
+        real(batch)  # the batch read the charge as unbilled; another run puts it on its invoice right after
+        PendingCharge.objects.filter(pk=upgraded.pk).update(invoice=january)
+
+    monkeypatch.setattr(run._Batch, "_load_pending", claimed_by_another_run)
+    result = services.run_billing(org, date(2026, 2, 1))
+    # The claim matched no unbilled row: every attempt rolled back whole (its invoice and number too).
+    assert (result.invoices, result.skipped) == (0, [("ACME", "conflict with a concurrent billing run; retry")])
+    assert list(Invoice.objects.values_list("number", flat=True)) == ["INV-2026-00001"]
+    upgraded.refresh_from_db()
+    assert upgraded.invoice is None
+    monkeypatch.undo()
+    result = services.run_billing(org, date(2026, 2, 1))
+    upgraded.refresh_from_db()
+    assert result.numbers == ["INV-2026-00002"] and upgraded.invoice.number == "INV-2026-00002"
+
+
 def _script(home: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
                "DJANGO_SETTINGS_MODULE": "duly.settings", **(env or {})}
@@ -194,6 +272,20 @@ def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_p
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contract, catalog):
+    # Seven customers billed only for a pending charge (January only, then a seat added mid-January).
+    # They come first, so both runs start on the batch of these seven, which has no subscription due.
+    pending_only, ending = [], []
+    for i in range(7):
+        customer = make_customer(f"P{i:02}")
+        make_contract(customer)
+        ending.append(services.create_subscription(org, customer, [(catalog["flat"], 1)],
+                                                   start_date=date(2026, 1, 1), end_date=date(2026, 2, 1),
+                                                   as_of=date(2026, 1, 1)))
+        pending_only.append(customer)
+    assert services.run_billing(org, date(2026, 1, 1)).invoices == 7
+    for sub in ending:
+        services.add_item(org, sub, catalog["per_unit"], 1, on=date(2026, 1, 15), as_of=date(2026, 1, 15))
+    assert not Subscription.objects.filter(next_bill_on__isnull=False).exists()
     customers = []
     for i in range(30):
         customer = make_customer(f"K{i:02}")
@@ -219,10 +311,18 @@ def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contrac
     for t in threads:
         t.join()
     assert not errors
-    assert sum(r.invoices for r in results) == 60  # January and February, once each
+    # January and February once each, and each pending charge once.
+    assert sum(r.invoices for r in results) == 60 + 7
     assert not any(r.skipped for r in results)
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
-    assert numbers == [f"INV-2026-{n:05}" for n in range(1, 61)]
-    assert BillingRecord.objects.count() == 60
-    assert set(BillingRecord.objects.values_list("subscription__customer", "period_start")) == {
+    assert numbers == [f"INV-2026-{n:05}" for n in range(1, 7 + 67 + 1)]
+    assert BillingRecord.objects.count() == 7 + 60
+    assert set(BillingRecord.objects.filter(subscription__customer__in=customers).values_list(
+        "subscription__customer", "period_start")) == {
         (c.pk, d) for c in customers for d in (date(2026, 1, 1), date(2026, 2, 1))}
+    # Each pending charge is on exactly one invoice, once.
+    for customer in pending_only:
+        invoices = list(Invoice.objects.filter(customer=customer).order_by("number"))
+        assert [i.issue_date for i in invoices] == [date(2026, 1, 1), date(2026, 2, 1)]
+        assert PendingCharge.objects.get(customer=customer).invoice == invoices[1]
+        assert invoices[1].lines.filter(description__startswith="Added: Seats").count() == 1

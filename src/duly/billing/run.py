@@ -43,7 +43,7 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery, Sum
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -325,17 +325,18 @@ class _Batch:
         self.customer_ids = customer_ids
         self.has_retainers = has_retainers
         self.with_pending, self.with_late = with_pending, with_late
-        # Lock the batch's due subscriptions: a concurrent run (or usage import) of these customers waits.
-        # The customers are the organization's (see _due_customers); filtering on them alone lets the
-        # database use the customer index (with the organization too, SQLite scans the organization's rows).
-        rows = [
-            row[:-1] for row in Subscription.objects.select_for_update()
-            .filter(customer_id__in=customer_ids, next_bill_on__lte=as_of)
-            .order_by("id").values_list(*_Sub.COLUMNS, "organization_id")
-            if row[-1] == org.id
-        ]
+        # Lock every subscription of the batch's customers (not only the due ones): a concurrent run, usage
+        # import or subscription change of these customers waits for this batch, and this batch reads their
+        # pending charges and late usage only once it holds the locks, so it cannot claim what another
+        # run is claiming (see _claim for the second guard). The customers are the organization's (see
+        # _due_customers); filtering on them alone lets the database use the customer index.
+        rows = []
+        for row in (Subscription.objects.select_for_update().filter(customer_id__in=customer_ids)
+                    .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
+            if row[-2] == org.id and row[-1] is not None and row[-1] <= as_of:
+                rows.append(row[:-2])
         self.customers: dict[int, Customer] = {
-            c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows}).order_by()}
+            c.pk: c for c in Customer.objects.filter(pk__in=customer_ids, organization=org).order_by()}
         self.contracts: dict[int, Contract] = {}
         for contract in Contract.objects.filter(pk__in={r[2] for r in rows}).order_by():
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
@@ -505,11 +506,6 @@ class _Batch:
                                                  late_billed_on__isnull=True).order_by().values_list(
                     "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
                 self.late[row[1]].append(row)
-        extra = (set(self.pending) | set(self.late)) - set(self.customers)
-        if extra:
-            # Customers billed only for pending charges or late usage (their subscriptions are finished).
-            for customer in Customer.objects.filter(pk__in=extra).order_by():
-                self.customers[customer.pk] = customer
         self.late_records: dict[int, list[BillingRecord]] = defaultdict(list)
         if self.late:
             late_customers = list(self.late)
@@ -775,11 +771,14 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
                     if crash_after and result.batches >= crash_after:
                         os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before this batch commits
                 break
-            except IntegrityError:
-                # A concurrent run billed some of these slots first: our batch rolled back; bill what is left.
+            except (IntegrityError, _AlreadyClaimed):
+                # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
+                # event) first: our batch rolled back, numbers included; bill what is left.
                 if attempt == _RETRIES - 1:
                     outcome = BillingRunResult(as_of=as_of)
-                    outcome.skipped = [(str(c), "conflict with a concurrent billing run; retry") for c in chunk]
+                    codes = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "code"))
+                    outcome.skipped = [(codes.get(c, str(c)), "conflict with a concurrent billing run; retry")
+                                       for c in chunk]
         _merge(result, outcome)
         result.batches += 1
         done += len(chunk)
@@ -938,26 +937,35 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     invoices = bulk.issue_prepared(org, [p for _, p in prepared] + [t for _, t in topups], issue_date=as_of)
     records: list[list] = []
     billed = set()
+    charges: dict[int, PendingCharge] = {}
+    notices: dict[int, PriceChangeNotice] = {}
+    late: dict[int, UsageEvent] = {pk: UsageEvent(pk=pk, late_billed_on=as_of) for pk in settled}
     for group, prep in prepared:
         billed.add(id(group))
+        invoice_id = prep.fields["id"]
         for sub, slot, first, count, quantities in group.slots:
             amount = sum(line["net_minor"] for line in prep.lines[first:first + count])
-            records.append(_record(org, sub, slot, prep.fields["id"], amount, quantities))
-        if group.pending:
-            PendingCharge.objects.filter(pk__in=[c.pk for c in group.pending]).update(invoice=prep.invoice)
-        if group.notices:
-            PriceChangeNotice.objects.filter(pk__in=[n.pk for n, _ in group.notices]).update(first_invoice=prep.invoice)
-        if group.late_events:
-            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of, adjusted_on=prep.invoice)
+            records.append(_record(org, sub, slot, invoice_id, amount, quantities))
+        for charge in group.pending:
+            charge.invoice_id = invoice_id
+            charges[charge.pk] = charge
+        for notice, _ in group.notices:
+            notice.first_invoice_id = invoice_id
+            notices[notice.pk] = notice
+        for pk in group.late_events:
+            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=invoice_id)
     for group in groups.values():
         if id(group) in billed or group.customer.pk in failed:
             continue
         for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
             records.append(_record(org, sub, slot, None, 0, quantities))
-        if group.late_events:
-            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of)
-    if settled:
-        UsageEvent.objects.filter(pk__in=settled).update(late_billed_on=as_of)
+        for pk in group.late_events:
+            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of)
+    # Claim the pending charges, notices and late events in bulk, each only if still unclaimed.
+    _claim(PendingCharge.objects.filter(invoice__isnull=True), list(charges.values()), ["invoice"])
+    _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True), list(notices.values()), ["first_invoice"])
+    _claim(UsageEvent.objects.filter(late_billed_on__isnull=True), list(late.values()),
+           ["late_billed_on", "adjusted_on"])
     touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records] + settled_records
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
@@ -992,6 +1000,20 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     result.customers = len({g.customer.pk for g, _ in prepared})
     codes = {c.pk: c.code for c in batch.customers.values()}
     result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
+
+
+class _AlreadyClaimed(Exception):
+    """Rows this batch read as unbilled were claimed by a concurrent run: the batch rolls back and is retried."""
+
+
+def _claim(unclaimed: QuerySet, rows: list, fields: list[str]) -> None:
+    """Write ``fields`` of ``rows`` in bulk, only on rows still matching ``unclaimed``; all of them, or raise.
+
+    The row count is the guard: if another run claimed one of these rows since this batch read it,
+    fewer rows match and :class:`_AlreadyClaimed` rolls the whole batch back (numbers included).
+    """
+    if rows and unclaimed.bulk_update(rows, fields) != len(rows):
+        raise _AlreadyClaimed(f"{unclaimed.model.__name__}: claimed by a concurrent billing run")
 
 
 def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group, bulk.PreparedInvoice]],

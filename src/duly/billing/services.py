@@ -454,9 +454,11 @@ def _billed_cycle(sub: Subscription, plan: SubscriptionPlan, day: date) -> tuple
     return cycle, record
 
 
-def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan):
-    """The recurring charge billed for an item over a cycle (recomputed exactly as the run computed it)."""
-    catalog = Catalog(sub.organization)
+def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan, catalog: Catalog):
+    """The recurring charge billed for an item over a cycle (recomputed exactly as the run computed it).
+
+    ``catalog`` is read once per service call (:class:`~duly.billing.run.Catalog`), not once per item.
+    """
     model, _ = catalog.model_at(item.price, sub.pk, cycle.period.start)
     start = max(item.starts_on, cycle.period.start)
     end = min(item.ends_on or cycle.period.end, cycle.period.end)
@@ -531,9 +533,9 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
                                 starts_on=on, ends_on=item.ends_on)
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, old = _item_charge(sub, item, cycle, plan)
+        catalog = Catalog(org)
+        _, part, old = _item_charge(sub, item, cycle, plan, catalog)
         if part is not None and part.start <= on < part.end:
-            catalog = Catalog(org)
             new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start)
             new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=part,
                                paused_days=sum(p.period.overlap_days(part) for p in plan.pauses))
@@ -590,7 +592,7 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
     item.price = Price.objects.select_related("product").get(pk=price.pk)
     if record is not None and record.invoice is not None and price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, _plan(sub))
+        _, part, charge = _item_charge(sub, item, cycle, _plan(sub), Catalog(org))
         if part is not None and charge is not None:
             _pending(org, sub, item.price, charge.amount,
                      f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
@@ -614,7 +616,7 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
     cycle, record = _billed_cycle(sub, plan, on)
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, plan)
+        _, part, charge = _item_charge(sub, item, cycle, plan, Catalog(org))
         if part is not None and part.start <= on < part.end:
             credit = cancellation_credit(charge.amount, sub.currency, part, on)
             rest = Period(on, part.end)
@@ -644,10 +646,11 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
         cycle, record = _billed_cycle(sub, plan, on)
         if record is not None and record.invoice is not None and cycle is not None:
             lines = []
+            catalog = Catalog(org)
             for item in sub.items.select_related("price__product"):
                 if item.price.quantity_source != Price.SOURCE_QUANTITY:
                     continue
-                _, part, charge = _item_charge(sub, item, cycle, plan)
+                _, part, charge = _item_charge(sub, item, cycle, plan, catalog)
                 if part is None or not part.start <= on < part.end:
                     continue
                 credit = cancellation_credit(charge.amount, sub.currency, part, on)
@@ -721,10 +724,11 @@ def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: Bil
                  plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: str) -> None:
     """Credit (or charge back) the recurring charges of ``days`` inside an invoiced cycle."""
     lines = []
+    catalog = Catalog(org)
     for item in sub.items.select_related("price__product"):
         if item.price.quantity_source != Price.SOURCE_QUANTITY:
             continue
-        model, part, charge = _item_charge(sub, item, cycle, plan)
+        model, part, charge = _item_charge(sub, item, cycle, plan, catalog)
         if part is None:
             continue
         start, end = max(part.start, days.start), min(part.end, days.end)
