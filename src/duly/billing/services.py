@@ -370,6 +370,7 @@ def create_subscription(
     for row in rows:
         row.subscription = sub
     SubscriptionItem.objects.bulk_create(rows)
+    _notify_new_items(org, sub, rows, as_of)
     _issue_deposit(org, sub, rows, plan, as_of)
     return sub
 
@@ -470,8 +471,9 @@ def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: 
                                      paused_days=paused)
 
 
-def _label(price: Price) -> str:
-    return f"{price.product.name} ({price.nickname})" if price.nickname else price.product.name
+def _label(price: Price, product: Product | None = None) -> str:
+    name = (product or price.product).name
+    return f"{name} ({price.nickname})" if price.nickname else name
 
 
 def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: str,
@@ -557,6 +559,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
     item.save(update_fields=["ends_on"])
     if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:
         new_item.save()
+        _notify_new_items(org, sub, [new_item], as_of)
     _refresh_cursor(sub)
     return new_item
 
@@ -597,6 +600,7 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
             _pending(org, sub, item.price, charge.amount,
                      f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
                      charge.explanation, part, as_of)
+    _notify_new_items(org, sub, [item], as_of)
     _refresh_cursor(sub)
     return item
 
@@ -817,7 +821,9 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
     Each affected customer gets one :class:`~duly.billing.models.PriceChangeNotice`, to be sent
     ``notice_days`` before the change; a change scheduled with less notice is refused. A period is
     billed at the price in force on its first day, so the first period at the new price is the
-    first one starting on or after ``effective_date`` (the notice names it).
+    first one starting on or after ``effective_date`` (the notice names it). A customer who takes the
+    price later but before the change is effective (a new subscription, an added item, a plan
+    change) gets the same notice then (see :func:`_notify_new_items`).
     """
     _own(org, price, "Price")
     if subscription is not None:
@@ -832,24 +838,36 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
     change = PriceChange.objects.create(
         organization=org, price=price, subscription=subscription, effective_date=effective_date,
         new_model_config=config, justification=justification.strip(), notice_days=notice_days, scheduled_on=as_of)
-    catalog = Catalog(org)
     subs = Subscription.objects.filter(
         Q(items__ends_on__isnull=True) | Q(items__ends_on__gt=effective_date), organization=org,
         items__price=price).filter(
         Q(end_date__isnull=True) | Q(end_date__gt=effective_date)).exclude(status=Subscription.ENDED).distinct()
     if subscription is not None:
         subs = subs.filter(pk=subscription.pk)
+    _queue_notices(org, change, list(subs.select_related("customer").prefetch_related("items__price", "pauses")),
+                   as_of, Catalog(org))
+    return change
+
+
+def _queue_notices(org: Organization, change: PriceChange, subs: Sequence[Subscription], as_of: date,
+                   catalog: Catalog) -> None:
+    """Queue one notice of ``change`` per customer of ``subs`` (a customer who already has one keeps it).
+
+    The notice is sent ``notice_days`` before the change, or on ``as_of`` when that is already later
+    (a customer who subscribes inside the notice period is told at once).
+    """
     by_customer: dict[int, list[Subscription]] = {}
-    for sub in subs.select_related("customer").prefetch_related("items__price", "pauses"):
+    for sub in subs:
         by_customer.setdefault(sub.customer_id, []).append(sub)
-    label = _label(Price.objects.select_related("product").get(pk=price.pk))
+    price = catalog.prices[change.price_id]
+    label = _label(price, catalog.products[price.product_id])
+    effective_date = change.effective_date
+    new = describe_model(catalog.model(price, change), price.currency)
     notices = []
     for customer_subs in by_customer.values():
         customer = customer_subs[0].customer
-        sub = customer_subs[0]
-        old = describe_model(catalog.model(price, catalog.change_at(price, sub.pk, effective_date - timedelta(days=1))),
-                             price.currency)
-        new = describe_model(pricing.model_from_config(config), price.currency)
+        before = catalog.change_at(price, customer_subs[0].pk, effective_date - timedelta(days=1))
+        old = describe_model(catalog.model(price, before), price.currency)
         firsts = []
         for s in customer_subs:
             cycle = next((c for c in _plan(s).schedule().cycles(until=effective_date + timedelta(days=800))
@@ -859,13 +877,37 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
         first = f" Your first period at the new price: {domain_usage.format_period(min(firsts))}." if firsts else ""
         notices.append(PriceChangeNotice(
             organization=org, price_change=change, customer=customer,
-            send_on=max(as_of, effective_date - timedelta(days=notice_days)),
+            send_on=max(as_of, effective_date - timedelta(days=change.notice_days)),
             subject=f"Price change for {label} from {format_date(effective_date)}",
             body=(f"Dear {customer.name},\n\nFrom {format_date(effective_date)}, the price of {label} changes "
                   f"from {old} to {new}.{first}\n\nWhy: {change.justification}\n"),
         ))
     PriceChangeNotice.objects.bulk_create(notices, ignore_conflicts=True)
-    return change
+
+
+def _notify_new_items(org: Organization, sub: Subscription, items: Sequence[SubscriptionItem], as_of: date) -> None:
+    """Queue the notices of price changes already scheduled for prices a subscription now has.
+
+    A customer who subscribes (or adds or switches to a price) after a change of that price was
+    scheduled, and who will be billed at the old price before it takes effect, gets the same notice
+    as the customers who were there when it was scheduled, so their first invoice at the new price
+    shows the old and new price and the justification. A change effective on or before the item
+    starts needs no notice: the customer only ever pays the new price.
+    """
+    if not items:
+        return
+    ends = sub.end_date or date.max
+    wanted = Q()
+    for item in items:  # the few items of one subscription
+        wanted |= Q(price_id=item.price_id, effective_date__gt=item.starts_on,
+                    effective_date__lt=min(item.ends_on or date.max, ends))
+    changes = list(PriceChange.objects.filter(wanted, Q(subscription__isnull=True) | Q(subscription=sub),
+                                              organization=org).order_by("effective_date", "id"))
+    if not changes:
+        return
+    catalog = Catalog(org)
+    for change in changes:
+        _queue_notices(org, change, [sub], as_of, catalog)
 
 
 def check_notice(effective_date: date, as_of: date, notice_days: int) -> None:
