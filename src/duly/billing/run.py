@@ -23,8 +23,10 @@ Invoices
     Issue date: ``as_of`` (the day of the run; the scheduler runs daily, so it is the billing date).
     Due date, payment-terms text, late-payment text and RF reference come from the contract exactly
     as for a hand-issued invoice. Subscriptions of one customer under one contract that are due on
-    the same billing date share one invoice; a deposit or retainer is deducted as the prepaid
-    amount (BT-113) and explained in the notes. A customer whose invoice cannot be issued (for
+    the same billing date share one invoice (their billing day comes from the contract, see
+    ``create_subscription``); a deposit (from the next invoices, or held until the contract's final
+    invoice, as ``Contract.deposit_deduction`` says) or a retainer is deducted as the prepaid amount
+    (BT-113) and explained in the notes. A customer whose invoice cannot be issued (for
     instance a required PO number is missing) is left out with the reason, and the others are billed.
 """
 
@@ -331,9 +333,15 @@ class _Batch:
         # run is claiming (see _claim for the second guard). The customers are the organization's (see
         # _due_customers); filtering on them alone lets the database use the customer index.
         rows = []
+        #: contract → its subscriptions still to be billed (before this run): a deposit held until the final
+        #: invoice is deducted once none is left.
+        self.running: dict[int, set[int]] = defaultdict(set)
         for row in (Subscription.objects.select_for_update().filter(customer_id__in=customer_ids)
                     .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
-            if row[-2] == org.id and row[-1] is not None and row[-1] <= as_of:
+            if row[-2] != org.id or row[-1] is None:
+                continue
+            self.running[row[2]].add(row[0])
+            if row[-1] <= as_of:
                 rows.append(row[:-2])
         self.customers: dict[int, Customer] = {
             c.pk: c for c in Customer.objects.filter(pk__in=customer_ids, organization=org).order_by()}
@@ -843,6 +851,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     groups: dict[tuple[int, int, date], _Group] = {}
     failed: dict[int, str] = {}
     cursor: dict[int, tuple[date | None, date | None, str]] = {}
+    #: contract → billing date of the last slot of its subscriptions that finish in this run
+    last_slot: dict[int, date] = {}
 
     for sub in batch.subs:
         plan, due, nxt = batch.plans[sub.pk]
@@ -868,6 +878,10 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         if nxt is None and sub.end_date is not None and status == Subscription.ACTIVE:
             status = Subscription.ENDED
         cursor[sub.pk] = (last_key, nxt.billing_date if nxt else None, status)
+        if nxt is None:
+            batch.running[sub.contract_id].discard(sub.pk)
+            if due:
+                last_slot[sub.contract_id] = max(last_slot.get(sub.contract_id, date.min), due[-1].billing_date)
 
     # Pending charges and late usage go on the customer's first invoice of this run (or on their own).
     settled: list[int] = []
@@ -930,7 +944,10 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             failed[customer_id] = exc.message
     prepared = [(g, p) for g, p in prepared if g.customer.pk not in failed]
 
-    topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of)
+    # A contract's final invoice: no subscription left to bill, on or after the billing date of its last slot.
+    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.pk)
+             and group.billing_date >= last_slot.get(group.contract.pk, date.min)}
+    topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of, final)
     drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
 
     # Write: numbers, invoices and lines, then records, drawdowns, top-ups, notices and cursors.
@@ -1017,10 +1034,15 @@ def _claim(unclaimed: QuerySet, rows: list, fields: list[str]) -> None:
 
 
 def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group, bulk.PreparedInvoice]],
-                   terms_cache: dict[int, tuple], as_of: date) -> list[tuple[RetainerAgreement, bulk.PreparedInvoice]]:
+                   terms_cache: dict[int, tuple], as_of: date,
+                   final: set[int]) -> list[tuple[RetainerAgreement, bulk.PreparedInvoice]]:
     """Deduct available deposits, then retainers; plan a top-up for a retainer that fell below its threshold.
 
-    Sets ``prep.drawdowns`` ([(prep, kind, minor)]) and the invoice notes; returns the top-up invoices.
+    A paid deposit is deducted as the contract says (``Contract.deposit_deduction``): from the next
+    invoices until used up (the default), or held until the contract's final invoice (``final``: the
+    groups billed once no subscription of the contract is left to bill), whose notes then show what
+    is left to pay back. Sets ``prep.drawdowns`` ([(prep, kind, minor)]) and the invoice notes;
+    returns the top-up invoices.
     """
     topups: list[tuple[RetainerAgreement, bulk.PreparedInvoice]] = []
     for group, prep in prepared:
@@ -1029,13 +1051,23 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
         notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
         drawdowns = []
         key = (contract.pk, PrepaidFunding.DEPOSIT)
-        deposit = min(max(batch.available.get(key, 0), 0), remaining)
+        available = max(batch.available.get(key, 0), 0)
+        at_end = contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
+        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.pk, '')}"
+        if available and at_end and id(group) not in final:
+            notes.append(f"Deposit held until the final invoice under this contract: "
+                         f"{from_minor(available, currency)} {currency} ({deposit_ref}).")
+            available = 0
+        deposit = min(available, remaining)
         if deposit:
             batch.available[key] -= deposit
             remaining -= deposit
             drawdowns.append((prep, PrepaidFunding.DEPOSIT, deposit))
-            notes.append(f"Deposit deducted: {from_minor(deposit, currency)} {currency} "
-                         f"(deposit invoice {batch.deposit_invoices.get(contract.pk, '')}).")
+            notes.append(f"Deposit deducted: {from_minor(deposit, currency)} {currency} ({deposit_ref}).")
+        if at_end and available > deposit:
+            rest = available - deposit
+            notes.append(f"Deposit left after this final invoice: {from_minor(rest, currency)} {currency}, "
+                         "owed back to you.")
         retainer = batch.retainers.get(contract.pk)
         if retainer is not None:
             key = (contract.pk, PrepaidFunding.RETAINER)

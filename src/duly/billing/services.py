@@ -21,8 +21,14 @@ Mid-period changes (prices billed in advance)
 Deposits
     A contract with ``deposit_kind`` ``amount`` or ``percent`` gets one deposit invoice when its first
     subscription is created, before service starts (``percent``: of the first period's recurring
-    charges, tax included). Once paid, it is deducted from the contract's next invoices until used up,
-    shown on each as the prepaid amount (EN 16931 BT-113).
+    charges, tax included). Once paid, it is deducted as the contract says (``deposit_deduction``),
+    shown on the invoice as the prepaid amount (EN 16931 BT-113):
+
+    - ``next_invoices`` (default): from the contract's next invoices until used up;
+    - ``final_invoice``: held (each invoice says so) until the contract's final invoice, the one
+      billing the last period once no subscription under the contract is left to bill; it is
+      deducted from that invoice (and any later one, e.g. late usage), and what is left is shown as
+      owed back to the customer. Paying it back is a payment, outside billing.
 
 Retainers
     :func:`start_retainer` issues the first retainer invoice; once paid, recurring and usage charges
@@ -46,6 +52,7 @@ from duly.domain import invoice_math, pricing
 from duly.domain import usage as domain_usage
 from duly.domain.billing_plan import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
 from duly.domain.errors import (
+    BillingFrequencyMismatch,
     CurrencyMismatch,
     CustomerNotActive,
     InvalidPricing,
@@ -58,7 +65,17 @@ from duly.domain.errors import (
 )
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.domain.payment_terms import format_date
-from duly.domain.schedules import Cycle, Interval, Pause, Period, cancellation_credit, change_proration, prorate
+from duly.domain.schedules import (
+    WEEKDAYS,
+    Cycle,
+    Interval,
+    Pause,
+    Period,
+    cancellation_credit,
+    change_proration,
+    frequency_of,
+    prorate,
+)
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
@@ -299,12 +316,38 @@ def _refresh_cursor(sub: Subscription) -> None:
                             "trial_end"])
 
 
-def _default_anchor(interval: str, start: date) -> str:
-    if interval in ("weekly", "biweekly"):
-        return ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[start.weekday()]
+def _default_anchor(contract: Contract, interval: str, start: date) -> tuple[str, str]:
+    """The billing day of a new subscription given none, and where it comes from (see create_subscription)."""
     if interval == "custom":
-        return ""
-    return str(start.day)
+        return "", ""
+    if contract.billing_anchor_day.strip():
+        return contract.billing_anchor_day.strip().lower(), f"the billing day of contract {contract.reference}"
+    sibling = (Subscription.objects.filter(contract=contract, interval=interval, next_bill_on__isnull=False)
+               .exclude(anchor_day="").order_by("start_date", "id").values_list("anchor_day", flat=True).first())
+    if sibling:
+        return sibling, f"the billing day of the other {interval} subscriptions under contract {contract.reference}"
+    if interval in ("weekly", "biweekly"):
+        return WEEKDAYS[start.weekday()], ""
+    return str(start.day), ""
+
+
+def _check_frequency(contract: Contract, interval: Interval, start: date) -> None:
+    """Refuse a subscription billed at another frequency than its contract agrees."""
+    labels = dict(Contract.FREQUENCY_CHOICES)
+    agreed = contract.billing_frequency
+    if agreed == "one_off":
+        raise BillingFrequencyMismatch(
+            f"Contract {contract.reference} is agreed as one-off billing: a subscription needs a contract with a "
+            "recurring billing frequency (change the contract's billing frequency first).",
+            contract=contract.reference, expected=agreed, got=interval.kind)
+    got = frequency_of(interval, start)
+    if got != agreed:
+        what = (f"a {labels[got].lower()} subscription" if got in labels
+                else f"a subscription on the rule {interval.rule!r}, which bills on no agreed frequency")
+        raise BillingFrequencyMismatch(
+            f"Contract {contract.reference} agrees {labels.get(agreed, agreed).lower()} billing; {what} does not "
+            f"match it. Bill it {labels.get(agreed, agreed).lower()} (the default), or change the contract's "
+            "billing frequency first.", contract=contract.reference, expected=agreed, got=got or interval.kind)
 
 
 @transaction.atomic
@@ -316,7 +359,7 @@ def create_subscription(
     start_date: date,
     as_of: date,
     contract: Contract | None = None,
-    interval: str = "monthly",
+    interval: str | None = None,
     anchor_day: int | str | None = None,
     rrule: str = "",
     timing: str = Subscription.ADVANCE,
@@ -326,9 +369,18 @@ def create_subscription(
 ) -> Subscription:
     """Subscribe a customer to one or more prices under a contract (default: their current one).
 
-    ``anchor_day``: 1..31 or ``"last"`` for month-based intervals, a weekday name for weekly ones;
-    default: the start date's day (or weekday). A deposit the contract requires is invoiced now,
-    dated ``as_of``, before service starts.
+    ``interval``: default the contract's billing frequency; another one is refused
+    (:class:`~duly.domain.errors.BillingFrequencyMismatch`: the bill must follow the agreed
+    frequency). A ``custom`` rule is accepted when it bills as often as agreed
+    (:func:`duly.domain.schedules.frequency_of`: ``FREQ=MONTHLY;BYDAY=1MO`` is monthly).
+
+    ``anchor_day``: 1..31 or ``"last"`` for month-based intervals, a weekday name for weekly ones.
+    Default, so that a client's subscriptions fall on the same billing date and share one invoice:
+    the contract's billing day (``Contract.billing_anchor_day``), else the billing day of the
+    contract's other running subscriptions of the same interval, else the start date's day (or
+    weekday). A subscription starting between two billing days begins with a prorated stub.
+
+    A deposit the contract requires is invoiced now, dated ``as_of``, before service starts.
     """
     _own(org, customer, "Customer")
     if customer.status == Customer.STATUS_TERMINATED:
@@ -349,12 +401,22 @@ def create_subscription(
         _check_price_currency(spec.price, customer, contract)
         if not spec.price.active:
             raise ValidationError(f"Price {spec.price.code} is no longer sold.")
-    anchor_text = str(anchor_day).lower() if anchor_day not in (None, "") else _default_anchor(interval, start_date)
+    interval = interval or contract.billing_frequency
+    if interval == "one_off":
+        _check_frequency(contract, Interval("monthly"), start_date)  # refused: one-off billing
     if interval == "custom":
-        Interval("custom", rrule)
-        anchor_text = ""
+        kind = Interval("custom", rrule)
     elif rrule:
         raise InvalidSchedule(f"Only a custom interval takes a recurrence rule, not {interval!r}.")
+    else:
+        kind = Interval(interval)
+    anchor_source = ""
+    if anchor_day not in (None, ""):
+        anchor_text = str(anchor_day).lower()
+    else:
+        anchor_text, anchor_source = _default_anchor(contract, interval, start_date)
+    if interval == "custom":
+        anchor_text = ""
     sub = Subscription(
         organization=org, customer=customer, contract=contract, reference=reference, currency=contract.currency,
         interval=interval, rrule=rrule, anchor_day=anchor_text, timing=timing, start_date=start_date,
@@ -362,8 +424,16 @@ def create_subscription(
     )
     rows = [SubscriptionItem(organization=org, price=s.price, quantity=_quantity(s.quantity, s.price),
                              starts_on=start_date) for s in specs]
-    plan = _plan(sub, rows, [])
-    plan.schedule()  # validates interval, anchor, trial and end date (InvalidSchedule)
+    try:
+        plan = _plan(sub, rows, [])
+        plan.schedule()  # validates interval, anchor, trial and end date (InvalidSchedule)
+    except InvalidSchedule as exc:
+        if not anchor_source:
+            raise
+        raise InvalidSchedule(f"{exc.message} (the billing day {anchor_text!r} is {anchor_source}; give the "
+                              "subscription its own billing day, or correct the contract's).",
+                              anchor=anchor_text) from None
+    _check_frequency(contract, kind, start_date)
     _, first = slots(plan, last_key=None, as_of=date.min)
     sub.next_bill_on = first.billing_date if first else None
     sub.save()
@@ -416,8 +486,10 @@ def _issue_deposit(org: Organization, sub: Subscription, rows: Sequence[Subscrip
     )
     draft = invoicing.create_draft(
         org, sub.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
-        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is deducted "
-               "from your next invoices under this contract."),
+        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is "
+               + ("held until your final invoice under this contract and deducted from it; any rest is paid back."
+                  if contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
+                  else "deducted from your next invoices under this contract until used up.")),
     )
     invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
     PrepaidFunding.objects.create(organization=org, customer=sub.customer, contract=contract, subscription=sub,

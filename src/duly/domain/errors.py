@@ -193,3 +193,9 @@ class NoticePeriodTooShort(ValidationError):
     """A price change scheduled with less notice than its customers must get."""
 
     code = "notice_period_too_short"
+
+
+class BillingFrequencyMismatch(ValidationError):
+    """A subscription billed at another frequency than its contract agrees."""
+
+    code = "billing_frequency_mismatch"
