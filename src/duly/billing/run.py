@@ -57,6 +57,7 @@ from duly.domain.billing_plan import (
     SubscriptionPlan,
     billable_quantity,
     charge as cached_charge,
+    commitment_share,
     describe_model,
     fixed_charge,
     parse_anchor,
@@ -618,6 +619,9 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             if window is None:
                 continue
             model, change = cat.model_at(price, sub.pk, window.start)
+            whole = slot.usage_whole or slot.usage
+            share = (window.days, whole.days) if window.days < whole.days else None
+            model, prorated = commitment_share(model, currency, share)
             transactions: list[Decimal] = []
             if price.quantity_source == Price.SOURCE_USAGE:
                 metric = cat.metrics[price.metric_id]
@@ -635,7 +639,10 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             charge = model.charge(quantity, currency, transactions=transactions) if transactions else \
                 cached_charge(model, quantity, currency)
             quantities[key] = {"quantity": str(quantity), "amount": str(charge.amount)}
-            explanation = _change_note(batch, price, sub, change, notices) + f"{summary}: {charge.explanation}"
+            if prorated:
+                quantities[key]["share"] = list(share)  # type: ignore[arg-type]  # re-priced alike if usage is late
+            explanation = (_change_note(batch, price, sub, change, notices) + prorated
+                           + f"{summary}: {charge.explanation}")
             lines.append(_line_for(price, product, model, charge.amount, quantity,
                                    f"{_product_label(price, product)}: {summary}", explanation, window,
                                    prorated=False))
@@ -689,13 +696,14 @@ def _late_lines(batch: _Batch, customer_id: int
             metric = cat.metrics[price.metric_id]
             if metric.code not in record.usage:
                 continue
-            model, _ = cat.model_at(price, sub.pk, window.start)
+            billed = record.usage[metric.code]
+            share = tuple(billed["share"]) if billed.get("share") else None
+            model, _ = commitment_share(cat.model_at(price, sub.pk, window.start)[0], sub.currency, share)
             raw, values = batch.usage_quantity(sub, metric, window, late=True)
             transactions: list[Decimal] = []
             if _takes_transactions(model):
                 transactions, raw = values, sum(values, Decimal(0))
             new_quantity = billable_quantity(raw)
-            billed = record.usage[metric.code]
             old_quantity, old_amount = Decimal(billed["quantity"]), Decimal(billed["amount"])
             new = model.charge(new_quantity, sub.currency, transactions=transactions)
             difference = new.amount - old_amount
@@ -716,7 +724,8 @@ def _late_lines(batch: _Batch, customer_id: int
                     tax_exemption_reason=product.tax_exemption_reason, period_start=window.start,
                     period_end=window.last_day, explanation=explanation,
                 ))
-            record.usage = {**record.usage, metric.code: {"quantity": str(new_quantity), "amount": str(new.amount)}}
+            record.usage = {**record.usage, metric.code: {**billed, "quantity": str(new_quantity),
+                                                          "amount": str(new.amount)}}
             touched.append(record)
             contract = contract or sub.contract
         handled += [r[0] for r in mine]

@@ -35,7 +35,7 @@ from typing import Iterator, Sequence
 from . import pricing
 from .errors import InvalidSchedule
 from .money import MONEY_CONTEXT, round_money
-from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate, prorate_days
 
 __all__ = [
     "QUANTITY_QUANTUM",
@@ -44,6 +44,7 @@ __all__ = [
     "SubscriptionPlan",
     "billable_quantity",
     "charge",
+    "commitment_share",
     "describe_model",
     "fixed_charge",
     "parse_anchor",
@@ -138,6 +139,9 @@ class Slot:
     #: Start of the recurring period before ``cycle`` (None for the first one): a price change is
     #: announced on the first slot whose period starts on or after it.
     previous_start: date | None
+    #: The whole anchored cycle ``usage`` belongs to (longer than ``usage`` for a stub or a last
+    #: period cut by the end date): a minimum commitment is prorated to the share billed.
+    usage_whole: Period | None = None
 
 
 def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot]:
@@ -145,15 +149,15 @@ def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot
     previous: Cycle | None = None
     for cycle in schedule.cycles(until=date.max - timedelta(days=400)):
         if plan.timing == "advance":
-            usage = previous.period if plan.metered and previous is not None else None
-            yield Slot(cycle.period.start, cycle.period.start, cycle, usage,
-                       previous.period.start if previous else None)
+            metered = plan.metered and previous is not None
+            yield Slot(cycle.period.start, cycle.period.start, cycle, previous.period if metered else None,
+                       previous.period.start if previous else None, previous.whole if metered else None)
         else:
             yield Slot(cycle.period.start, cycle.period.end, cycle, cycle.period if plan.metered else None,
-                       previous.period.start if previous else None)
+                       previous.period.start if previous else None, cycle.whole if plan.metered else None)
         previous = cycle
     if plan.timing == "advance" and plan.metered and previous is not None and plan.end is not None:
-        yield Slot(plan.end, plan.end, None, previous.period, previous.period.start)
+        yield Slot(plan.end, plan.end, None, previous.period, previous.period.start, previous.whole)
 
 
 def slots(plan: SubscriptionPlan, *, last_key: date | None, as_of: date) -> tuple[list[Slot], Slot | None]:
@@ -222,6 +226,25 @@ def _fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, w
     explanation = (f"{full.explanation}; {billable} of {whole.days} days{why}: "
                    f"{full.amount} × {billable}/{whole.days} = {amount}")
     return FixedCharge(full, amount, ratio, billable, whole.days, explanation)
+
+
+# --- metered charges -----------------------------------------------------------------------------------------
+def commitment_share(model: pricing.PriceModel, currency: str,
+                     share: tuple[int, int] | None) -> tuple[pricing.PriceModel, str]:
+    """The model for a usage window covering ``share`` = (days, cycle days) of its cycle, and why.
+
+    A minimum commitment is agreed per period, so a window that covers part of its cycle (a stub, a
+    last period cut by the end date, an item added or removed mid-period) commits to the prorated
+    minimum: ``minimum × days / cycle days``, rounded half up once
+    (:func:`duly.domain.schedules.prorate_days`). Other models price the usage as it is.
+    """
+    if not isinstance(model, pricing.MinimumCommitment) or share is None or share[0] >= share[1]:
+        return model, ""
+    days, whole = share
+    minimum = prorate_days(model.minimum, currency, days, whole)
+    why = (f"minimum commitment for {days} of {whole} days: {_money(model.minimum, currency)} × {days}/{whole} = "
+           f"{_money(minimum, currency)}; ")
+    return pricing.MinimumCommitment(minimum, model.charge_model), why
 
 
 # --- wording ---------------------------------------------------------------------------------------------

@@ -77,6 +77,7 @@ __all__ = [
     "period_containing",
     "periods",
     "prorate",
+    "prorate_days",
     "prorate_split",
     "proration_ratio",
 ]
@@ -369,6 +370,13 @@ def _apply_ratio(amount: Decimal, currency: str, ratio: Fraction) -> Decimal:
         return whole
     with localcontext(MONEY_CONTEXT):
         return round_money(whole * ratio.numerator / ratio.denominator, currency, ROUND_HALF_UP)
+
+
+def prorate_days(amount: Decimal, currency: str, days: int, whole_days: int) -> Decimal:
+    """``amount`` × ``days`` / ``whole_days``, rounded half up: :func:`prorate` when only the day counts are known."""
+    if isinstance(days, bool) or isinstance(whole_days, bool) or not 0 <= days <= whole_days or whole_days <= 0:
+        raise InvalidSchedule(f"Cannot prorate {days} of {whole_days} days.")
+    return _apply_ratio(to_decimal(amount), currency, Fraction(days, whole_days))
 
 
 def prorate(amount: Decimal, currency: str, part: Period, whole: Period) -> Decimal:
