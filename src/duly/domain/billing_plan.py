@@ -260,8 +260,12 @@ def _tiers(tiers: Sequence[pricing.Tier], currency: str) -> str:
     parts = []
     lower = Decimal(0)
     for tier in tiers:
-        span = f"{_num(lower + 1) if lower == lower.to_integral_value() else 'over ' + _num(lower)}"
-        span = f"{span}–{_num(tier.up_to)}" if tier.up_to is not None else f"{span}+"
+        whole = lower == lower.to_integral_value()
+        span = _num(lower + 1) if whole else f"over {_num(lower)}"
+        if tier.up_to is not None:
+            span = f"{span}–{_num(tier.up_to)}"
+        elif whole:
+            span += "+"
         text = f"{span} at {_money(tier.unit_price, currency)}"
         if tier.flat_fee:
             text += f" + {_money(tier.flat_fee, currency)} flat"
