@@ -52,7 +52,6 @@ def _django(database_url: str) -> None:
     os.environ["DULY_HOME"] = str(home)
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "duly.settings"
-    os.environ.pop("DULY_BILLING_CRASH_AFTER_BATCHES", None)
     sys.path.insert(0, str(ROOT / "src"))
     import django
 

@@ -17,7 +17,6 @@ from django.db import connection
 
 from duly.billing import services
 from duly.billing.models import BillingRecord, PendingCharge, Subscription
-from duly.billing.run import CRASH_ENV
 from duly.billing.tasks import scheduled_billing
 from duly.invoicing.models import Invoice
 
@@ -242,10 +241,9 @@ def test_a_pending_charge_claimed_by_another_run_meanwhile_is_not_billed_again(o
     assert result.numbers == ["INV-2026-00002"] and upgraded.invoice.number == "INV-2026-00002"
 
 
-def _script(home: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+def _script(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
-               "DJANGO_SETTINGS_MODULE": "duly.settings", **(env or {})}
-    environ.pop(CRASH_ENV, None) if not env or CRASH_ENV not in env else None
+               "DJANGO_SETTINGS_MODULE": "duly.settings"}
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=environ,
                           timeout=300)
     if check and proc.returncode != 0:
@@ -255,7 +253,7 @@ def _script(home: Path, *args: str, check: bool = True, env: dict | None = None)
 
 def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path):
     _script(tmp_path, "seed", "12")
-    crashed = _script(tmp_path, "bill", "2026-01-01", "5", check=False, env={CRASH_ENV: "2"})
+    crashed = _script(tmp_path, "bill", "2026-01-01", "5", "2", check=False)
     assert crashed.returncode == -9, crashed.stderr  # SIGKILL inside the third batch, before its commit
 
     rerun = json.loads(_script(tmp_path, "bill", "2026-01-01", "5").stdout)

@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
-import signal
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
@@ -96,8 +94,6 @@ __all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "ScheduledBillingReport"
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-#: Test hook: SIGKILL the process inside batch N+1 (after its writes, before its commit).
-CRASH_ENV = "DULY_BILLING_CRASH_AFTER_BATCHES"
 PREPAID_TAX_CATEGORY = "O"
 PREPAID_TAX_REASON = "Advance payment: VAT is charged on the invoices it is deducted from"
 _RETRIES = 3
@@ -761,11 +757,14 @@ def _due_customers(org: Organization, as_of: date) -> _Due:
 
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
-                batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None) -> BillingRunResult:
+                batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None,
+                checkpoint: Callable[[int], None] | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
     ``customers`` (ids) limits the run to those customers (the back office's "bill now").
+    ``checkpoint(n)`` is called inside batch ``n`` (0, 1, …), after its writes and before its commit:
+    the crash test kills the process there; nothing else needs it.
     """
     result = BillingRunResult(as_of=as_of)
     due = _due_customers(org, as_of)
@@ -777,7 +776,6 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         return result
     catalog = Catalog(org)
     has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
-    crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     done = 0
     for chunk in _chunks(customer_ids, batch_size):
         for attempt in range(_RETRIES):
@@ -785,8 +783,8 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
             try:
                 with transaction.atomic():
                     _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
-                    if crash_after and result.batches >= crash_after:
-                        os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before this batch commits
+                    if checkpoint is not None:
+                        checkpoint(result.batches)
                 break
             except (IntegrityError, _AlreadyClaimed):
                 # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
