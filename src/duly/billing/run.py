@@ -615,9 +615,11 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             if window is None:
                 continue
             model, change = cat.model_at(price, sub.pk, window.start)
-            whole = slot.usage_whole or slot.usage
-            share = (window.days, whole.days) if window.days < whole.days else None
-            model, prorated = commitment_share(model, currency, share)
+            share, prorated = None, ""
+            if isinstance(model, pricing.MinimumCommitment):  # agreed per period: prorated on a part of one
+                whole = slot.usage_whole or slot.usage
+                share = (window.days, whole.days) if window.days < whole.days else None
+                model, prorated = commitment_share(model, currency, share)
             transactions: list[Decimal] = []
             if price.quantity_source == Price.SOURCE_USAGE:
                 metric = cat.metrics[price.metric_id]
