@@ -217,3 +217,9 @@ class RefundExceedsPayment(ValidationError):
     """A refund larger than what the payment still holds: its unapplied part plus what it paid on invoices."""
 
     code = "refund_exceeds_payment"
+
+
+class BillingFrequencyMismatch(ValidationError):
+    """A subscription billed at another frequency than its contract agrees."""
+
+    code = "billing_frequency_mismatch"
