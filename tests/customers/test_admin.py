@@ -126,7 +126,8 @@ def contract_post(customer, **fields):
             "late_fixed_fee_minor": "0", "late_rate_percent": "0", "reference_rate_percent": "",
             "late_grace_days": "0", "late_cap_percent": "", "late_cap_minor": "", "compensation_minor": "",
             "deposit_kind": "none", "deposit_amount_minor": "0", "deposit_percent": "0",
-            "billing_frequency": "monthly", "po_number": "", "start_date": "2026-01-01", "end_date": ""}
+            "billing_frequency": "monthly", "billing_anchor_day": "", "deposit_deduction": "next_invoices",
+            "po_number": "", "start_date": "2026-01-01", "end_date": ""}
     data.update(fields)
     return data
 

@@ -27,6 +27,9 @@ from duly.domain.errors import InvalidChoice, InvalidPassword, ValidationError, 
     ({"po_number": "P" * 101}, ValueOutOfRange, "at most 100"),
     ({"end_date": date(2025, 12, 31)}, ValidationError, "end date (2025-12-31) is before the start date"),
     ({"colour": "blue"}, ValidationError, "unknown field 'colour'"),
+    ({"billing_anchor_day": "32"}, ValidationError, "'32' is not a billing day"),
+    ({"billing_anchor_day": "someday"}, ValidationError, "'someday' is not a billing day"),
+    ({"deposit_deduction": "never"}, InvalidChoice, "'never' is not a valid deposit deduction"),
 ])
 def test_create_contract_refuses_bad_values(org, customer, fields, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)")) as exc:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale, UnknownLocaleError
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as FieldValueError
 from django.db import models, transaction
 from django.utils.text import slugify
 from schwifty import BIC, IBAN
@@ -223,6 +224,12 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
         elif isinstance(field, models.DateField):
             if not isinstance(value, date) or isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date, got {value!r}.", field=name)
+        if isinstance(field, models.EmailField):
+            continue  # _check_email says more: it names the address and whose it is
+        try:
+            field.run_validators(data[name])  # the field's own validators (e.g. the contract's billing day)
+        except FieldValueError as exc:
+            raise ValidationError(f"{what}: {label}: {' '.join(exc.messages)}", field=name) from None
     return data
 
 
