@@ -2,16 +2,18 @@
 
 Run: ``.venv/bin/python bench/billing_run.py [--n 10000 --n 100000] [--backend sqlite|postgres|all]``
 (``make bench`` runs every bench with the defaults: N = 10,000 and 100,000, on SQLite, and on
-PostgreSQL when one answers at ``postgres://postgres@127.0.0.1:5432/test``; set ``DULY_BENCH_PG`` to
-use another server).
+PostgreSQL when one answers at ``postgres://postgres@127.0.0.1:5432/postgres``; set ``DULY_BENCH_PG`` to
+use another server, and ``DULY_BENCH_PG_DB`` to name the throw-away database, default ``duly_bench``).
+``--check`` exits 1 when SQLite misses the targets below.
 
 For each backend and N, three fresh processes share one throw-away database (a temporary SQLite
 file, or a ``duly_bench`` PostgreSQL database dropped afterwards):
 
 1. *generate*: migrations, one organization, N customers with contracts and subscriptions mixing
-   the price models (flat + per-seat in advance; graduated API usage, package and percentage usage,
-   volume seats, licence snapshots, minimum commitment in arrears; a fifth of the customers have two
-   subscriptions that share one invoice), usage events and licence snapshots. Written in bulk
+   the price models (flat + per-seat in advance; volume seats with a time-weighted vCPU meter in
+   advance; graduated API usage, package and percentage usage, licence snapshots, minimum commitment
+   in arrears; a fifth of the customers have two subscriptions that share one invoice), usage events
+   and licence snapshots (meter levels and seat counts from December carry into January). Written in bulk
    (this is seeding, not what is measured), then ``ANALYZE``d as a live database would be.
 2. *bill*: ``run_billing(org, 2026-02-01)``: every customer has exactly one invoice due. Measured:
    wall time and the process's CPU time (wall time suffers when the machine is busy), invoices/s,
@@ -40,8 +42,8 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_URL = os.environ.get("DULY_BENCH_PG", "postgres://postgres@127.0.0.1:5432/test")
-BENCH_DB = "duly_bench"
+PG_URL = os.environ.get("DULY_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+BENCH_DB = os.environ.get("DULY_BENCH_PG_DB", "duly_bench")
 AS_OF = date(2026, 2, 1)
 START = date(2026, 1, 1)
 
@@ -52,7 +54,6 @@ def _django(database_url: str) -> None:
     os.environ["DULY_HOME"] = str(home)
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "duly.settings"
-    os.environ.pop("DULY_BILLING_CRASH_AFTER_BATCHES", None)
     sys.path.insert(0, str(ROOT / "src"))
     import django
 
@@ -106,6 +107,7 @@ def generate(n: int) -> dict:
     api = services.create_metric(org, code="api_calls", name="API calls", aggregation="sum")
     storage = services.create_metric(org, code="storage_gb", name="GB stored", aggregation="max")
     volume = services.create_metric(org, code="payments", name="payments", aggregation="sum")
+    vcpus = services.create_metric(org, code="vcpus", name="vCPUs", aggregation="time_weighted_average")
     tiers = [{"up_to": "1000", "unit_price": "0"}, {"up_to": "10000", "unit_price": "0.002"},
              {"up_to": None, "unit_price": "0.001"}]
     price = {
@@ -127,6 +129,8 @@ def generate(n: int) -> dict:
         "licences": services.create_price(org, product["SEAT"], code="seat-avg", currency="EUR",
                                           quantity_source="licences",
                                           model_config={"model": "per_unit", "unit_price": "8.00"}),
+        "vcpu": services.create_price(org, product["STORE"], code="vcpu", currency="EUR", quantity_source="usage",
+                                      metric=vcpus, model_config={"model": "per_unit", "unit_price": "3.00"}),
         "minimum": services.create_price(org, product["API"], code="api-min", currency="EUR",
                                          quantity_source="usage", metric=api, model_config={
                                              "model": "minimum_commitment", "minimum": "25.00",
@@ -174,6 +178,12 @@ def generate(n: int) -> dict:
                 item(sub, "seat", rng.randint(1, 40))
             elif kind == 1:
                 item(sub, "volume", rng.randint(1, 30))
+                item(sub, "vcpu")
+                events.append(UsageEvent(
+                    organization=org, customer_id=sub.customer_id, metric=vcpus, idempotency_key=f"{sub.reference}-v0",
+                    timestamp=base - timedelta(days=rng.randrange(1, 20)), value=Decimal(rng.randint(1, 16)),
+                    properties={}, recorded_at=base - timedelta(days=20)))
+                event(sub, vcpus, rng.randint(1, 16), "v1")
             elif kind == 2:
                 item(sub, "flat")
                 item(sub, "api")
@@ -188,9 +198,9 @@ def generate(n: int) -> dict:
                     event(sub, volume, f"{rng.randint(1000, 90000) / 100:.2f}", f"p{k}")
             elif kind == 4:
                 item(sub, "licences")
-                for day in (1, 11, 21):
+                for day in (date(2025, 12, 28), date(2026, 1, 11), date(2026, 1, 21)):
                     snapshots.append(LicenceSnapshot(organization=org, customer_id=sub.customer_id, subscription=sub,
-                                                     day=date(2026, 1, day), active_count=rng.randint(1, 60)))
+                                                     day=day, active_count=rng.randint(1, 60)))
             else:
                 item(sub, "minimum")
                 for k in range(2):

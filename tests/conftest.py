@@ -6,6 +6,12 @@ import os
 from datetime import date
 
 import pytest
+from hypothesis import settings
+
+# The suite runs on a shared 2-core machine: hypothesis's per-example time limit would turn a busy CPU into a
+# failure that says nothing about behaviour. Every property still runs its full number of examples.
+settings.register_profile("duly", deadline=None)
+settings.load_profile("duly")
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 

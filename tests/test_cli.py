@@ -2,11 +2,16 @@
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
+import click
 import pytest
+from click.testing import CliRunner
 
 DULY = [str(Path(sys.executable).with_name("duly"))]
 
@@ -23,8 +28,14 @@ def run(args, home: Path, check=True, **kw):
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("duly-demo")
-    run(["demo", "--no-serve", "--as-of", "2026-11-20"], home)
+    proc = run(["demo", "--no-serve", "--as-of", "2026-11-20"], home)
+    (home / "demo-stdout.txt").write_text(proc.stdout)
+    (home / "demo-stderr.txt").write_text(proc.stderr)
     return home
+
+
+def demo_db(home: Path):
+    return sqlite3.connect(home / "var" / "duly.sqlite3")
 
 
 def test_demo_seeds_a_realistic_organization(demo_home):
@@ -34,6 +45,50 @@ def test_demo_seeds_a_realistic_organization(demo_home):
     assert len(rows) >= 150
     statuses = {r["status"] for r in rows}
     assert {"paid", "partially_paid", "issued"} <= statuses
+
+
+def test_demo_customers_terms_and_payers_are_varied(demo_home):
+    db = demo_db(demo_home)
+    countries, languages, customers = db.execute(
+        "select count(distinct country), count(distinct substr(locale, 1, 2)), count(*) from customers_customer"
+    ).fetchone()
+    assert 25 <= customers <= 35 and countries >= 4 and languages >= 4
+    terms = db.execute("select count(distinct terms_kind || ':' || terms_days || ':' || "
+                       "coalesce(terms_day_of_month, '')) from customers_contract").fetchone()[0]
+    policies = db.execute("select count(distinct late_fee_kind) from customers_contract").fetchone()[0]
+    assert terms >= 4 and policies >= 4
+    assert db.execute("select count(*) from customers_contract where late_fee_kind = 'eu_statutory'").fetchone()[0]
+    # reliably late payers: at least 3 paid invoices, every one of them paid after its due date
+    late_payers = db.execute(
+        "select c.code from invoicing_invoice i join customers_customer c on c.id = i.customer_id "
+        "where i.status = 'paid' and i.kind = 'standard' group by c.code "
+        "having count(*) >= 3 and sum(i.paid_on > i.due_date) = count(*)").fetchall()
+    on_time = db.execute(
+        "select c.code from invoicing_invoice i join customers_customer c on c.id = i.customer_id "
+        "where i.status = 'paid' and i.kind = 'standard' group by c.code "
+        "having count(*) >= 3 and sum(i.paid_on > i.due_date) = 0").fetchall()
+    assert len(late_payers) >= 3 and len(on_time) >= 3
+    # partial payments: payments that covered only part of the invoice they were applied to
+    partial = db.execute(
+        "select count(*) from payments_allocation a join invoicing_invoice i on i.id = a.invoice_id "
+        "where a.payment_id is not null and a.amount_minor < i.total_minor - i.prepaid_minor").fetchone()[0]
+    partially_paid = db.execute("select count(*) from invoicing_invoice where status = 'partially_paid'").fetchone()[0]
+    assert partial >= 5 and partially_paid >= 3
+    # about six months of invoices
+    first, last = db.execute("select min(issue_date), max(issue_date) from invoicing_invoice").fetchone()
+    assert (date.fromisoformat(last) - date.fromisoformat(first)).days >= 150
+
+
+def test_demo_shows_progress_on_stderr_and_the_summary_on_stdout(demo_home):
+    stderr = (demo_home / "demo-stderr.txt").read_text()
+    assert "Customers" in stderr and "30/30" in stderr and "Invoices" in stderr and "Payments" in stderr
+    assert "Seeded Brightwave Studio SAS: 30 customers" in (demo_home / "demo-stdout.txt").read_text()
+
+
+def test_demo_as_of_must_be_a_date(tmp_path):
+    proc = run(["demo", "--no-serve", "--as-of", "bogus"], tmp_path, check=False)
+    assert proc.returncode == 2
+    assert "'bogus' is not a date (use YYYY-MM-DD)" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_aging_json_agrees_with_open_invoices(demo_home):
@@ -80,3 +135,69 @@ def test_init_creates_org_and_admin_from_flags(tmp_path):
                "--city", "b", "--admin-user", "u", "--admin-password", "s3cret-pass", "--slug", "x2",
                "--iban", "DE00370400440532013000"], tmp_path, check=False)
     assert bad.returncode == 2 and "IBAN" in bad.stderr
+
+
+INIT = ["init", "--no-input", "--org-name", "Rivet & Co GmbH", "--country", "DE", "--currency", "EUR",
+        "--address", "Hauptstraße 1", "--city", "Berlin", "--admin-user", "owner"]
+
+
+def test_init_with_a_refused_password_writes_nothing_and_can_be_run_again(tmp_path):
+    bad = run(INIT + ["--admin-password", "short"], tmp_path, check=False)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
+    assert "too short" in bad.stderr and "[invalid_password]" in bad.stderr
+    db = demo_db(tmp_path)
+    assert db.execute("select count(*) from customers_organization").fetchone()[0] == 0
+    good = run(INIT + ["--admin-password", "a-long-passphrase"], tmp_path, check=False)
+    assert good.returncode == 0, good.stderr
+    assert "Created organization Rivet & Co GmbH (rivet-co-gmbh)" in good.stdout
+
+
+@click.command()
+@click.option("--what", default="boom")
+def _failing(what):
+    """A command failing the way a bug would."""
+    from duly.cli import handle_errors
+
+    @handle_errors
+    def body():
+        if what == "domain":
+            from duly.domain.errors import ValidationError
+
+            raise ValidationError("the amount is not a number")
+        raise RuntimeError("something broke\nin two lines")
+
+    body()
+
+
+def test_unexpected_errors_print_one_line_and_exit_1(monkeypatch):
+    monkeypatch.delenv("DULY_DEBUG", raising=False)
+    result = CliRunner().invoke(_failing, [])
+    assert result.exit_code == 1
+    assert result.stderr == "error: unexpected RuntimeError: something broke in two lines " \
+                            "(set DULY_DEBUG=1 to see the traceback)\n"
+    assert "Traceback" not in result.output
+    domain = CliRunner().invoke(_failing, ["--what", "domain"])
+    assert domain.exit_code == 2 and domain.stderr == "error: the amount is not a number [invalid_input]\n"
+    monkeypatch.setenv("DULY_DEBUG", "1")
+    debug = CliRunner().invoke(_failing, [])
+    assert isinstance(debug.exception, RuntimeError)
+
+
+def test_invoices_issue_is_all_or_nothing(org, customer, contract, make_customer, make_contract):
+    from duly.cli import main
+    from duly.invoicing import services as inv
+    from duly.invoicing.models import Invoice
+
+    strict = make_customer("PO", name="Globex SA", required_fields=["po_number"])
+    lines = [inv.LineData("Audit", Decimal(1), Decimal("100"))]
+    ok = inv.create_draft(org, customer, lines, contract=contract)
+    refused = inv.create_draft(org, strict, lines, contract=make_contract(strict))
+    result = CliRunner().invoke(main, ["invoices", "issue", str(ok.pk), str(refused.pk), "--date", "2026-03-02"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: invoice {refused.pk}: Globex SA requires the field 'PO number'")
+    assert "Nothing was issued (all or nothing)." in result.stderr and len(result.stderr.splitlines()) == 1
+    assert not Invoice.objects.exclude(status=Invoice.DRAFT).exists()
+    result = CliRunner().invoke(main, ["invoices", "issue", str(ok.pk), "--date", "2026-03-02"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "Issued INV-2026-00001: 100.00 EUR, due 2026-04-01\n1 invoice issued.\n"

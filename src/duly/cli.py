@@ -1,7 +1,7 @@
 """The ``duly`` command line. Every command is a thin call into a service.
 
 Errors print one clear line (``error: ...``) on stderr and exit non-zero:
-2 for bad input (a DomainError), 1 for anything unexpected.
+2 for bad input (a DomainError, or a bad option value), 1 for anything unexpected.
 Each business area adds its commands in its own ``<app>/cli.py`` (see ``COMMAND_MODULES``).
 """
 
@@ -40,8 +40,16 @@ def fail(message: str, code: int = EXIT_BAD_INPUT):
     sys.exit(code)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
 def handle_errors(fn):
-    """Map domain errors to one line on stderr and a non-zero exit."""
+    """Map every error to one line on stderr and a non-zero exit: 2 for bad input, 1 for anything else.
+
+    Click's own errors (usage, bad parameters, aborts) keep their usual handling. Set ``DULY_DEBUG=1``
+    to see the traceback of an unexpected error instead.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -52,13 +60,26 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DomainError as exc:
-            fail(f"{exc.message} [{exc.code}]")
+            fail(f"{_one_line(exc.message)} [{exc.code}]")
+        except click.exceptions.ClickException:
+            raise
+        except (click.exceptions.Exit, click.exceptions.Abort):
+            raise
         except (OperationalError, ProgrammingError) as exc:
             if "no such table" in str(exc) or "does not exist" in str(exc):
                 fail("the database is not initialised; run `duly init` first.", 1)
-            raise
+            _unexpected(exc)
+        except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become one clear line
+            _unexpected(exc)
 
     return wrapper
+
+
+def _unexpected(exc: Exception):
+    if os.environ.get("DULY_DEBUG"):
+        raise exc
+    detail = _one_line(str(exc)) or "no details"
+    fail(f"unexpected {type(exc).__name__}: {detail} (set DULY_DEBUG=1 to see the traceback)", 1)
 
 
 class DateType(click.ParamType):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Callable
 
 from dateutil.relativedelta import relativedelta
 from django.db import transaction
@@ -115,9 +116,18 @@ def _tax(country_seller: str, customer_country: str) -> tuple[str, Decimal, str]
     return "G", Decimal(0), "Export outside the EU"
 
 
-def seed_demo(*, as_of: date, seed: int = 2026) -> DemoSummary:
+#: ``progress(stage, done, total)``: called as the seeding goes (the CLI draws a progress bar from it).
+Progress = Callable[[str, int, int], None]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def seed_demo(*, as_of: date, seed: int = 2026, progress: Progress | None = None) -> DemoSummary:
     from duly.customers.models import Organization
 
+    report = progress or _no_progress
     existing = Organization.objects.filter(slug=DEMO_SLUG).first()
     if existing:
         return DemoSummary(existing.name, DEMO_USER, DEMO_PASSWORD, already_seeded=True)
@@ -129,18 +139,26 @@ def seed_demo(*, as_of: date, seed: int = 2026) -> DemoSummary:
     for i, row in enumerate(CUSTOMERS):
         accounts.append((*_seed_customer(org, row, i, start, rng), row[-1]))
         summary.customers += 1
+        report("Customers", i + 1, len(CUSTOMERS))
     # Month by month across all customers, so invoice numbers follow issue dates (a legal requirement in the EU).
-    pending = []
+    months = []
     month = start
     while month + relativedelta(months=1) <= as_of:
+        months.append(month)
+        month += relativedelta(months=1)
+    pending = []
+    total_invoices = len(months) * len(accounts)
+    for month in months:
         for customer, contract, profile in accounts:
             invoice = _seed_invoice(org, customer, contract, month, rng)
             summary.invoices += 1
             pending.append((invoice, profile))
-        month += relativedelta(months=1)
-    summary.payments = _seed_payments(org, pending, as_of, rng)
+            report("Invoices", summary.invoices, total_invoices)
+    summary.payments = _seed_payments(org, pending, as_of, rng, report)
+    report("Billing run", 0, 1)
     summary.subscriptions, billed = _seed_billing(org, as_of)
     summary.invoices += billed
+    report("Billing run", 1, 1)
     from duly.collections.services import ensure_setup
 
     ensure_setup(org)  # the shipped dunning policies, editable in the back office
@@ -241,7 +259,8 @@ def _seed_invoice(org, customer, contract, month: date, rng):
     return inv_services.issue_invoice(org, draft.pk, issue_date=period_end + timedelta(days=1))
 
 
-def _seed_payments(org, pending, as_of: date, rng) -> int:
+def _seed_payments(org, pending, as_of: date, rng, report: Progress = _no_progress) -> int:
+    from duly.domain.money import round_money
     from duly.payments.services import record_payment
 
     plans = []
@@ -250,11 +269,13 @@ def _seed_payments(org, pending, as_of: date, rng) -> int:
         if paid_on is not None and paid_on <= as_of:
             plans.append((paid_on, invoice, fraction))
     count = 0
-    for paid_on, invoice, fraction in sorted(plans, key=lambda p: (p[0], p[1].pk)):
+    for done, (paid_on, invoice, fraction) in enumerate(sorted(plans, key=lambda p: (p[0], p[1].pk)), 1):
+        report("Payments", done, len(plans))
         invoice.refresh_from_db()
         if invoice.balance <= 0:
             continue
-        amount = invoice.balance if fraction >= 1 else (invoice.balance * fraction).quantize(Decimal("0.01"))
+        amount = invoice.balance if fraction >= 1 else round_money(invoice.balance * fraction, invoice.currency,
+                                                                    ROUND_HALF_UP)
         if amount > 0:
             record_payment(org, invoice.customer, amount=amount, currency=invoice.currency,
                            method=invoice.customer.preferred_payment_method, received_on=paid_on,

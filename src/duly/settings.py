@@ -125,6 +125,9 @@ EMAIL_HOST_PASSWORD = os.environ.get("DULY_EMAIL_PASSWORD", "")
 EMAIL_USE_TLS = os.environ.get("DULY_EMAIL_TLS", "0") == "1"
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DULY_FROM_EMAIL", "billing@duly.localhost")
+# Provider webhooks (/anymail/<provider>/tracking/) check HTTP basic auth "user:password" against this secret.
+ANYMAIL = {"WEBHOOK_SECRET": os.environ["DULY_ANYMAIL_WEBHOOK_SECRET"]} if os.environ.get(
+    "DULY_ANYMAIL_WEBHOOK_SECRET") else {}
 
 # Public base URL used in personal pay/view links (stable format: {BASE}/p/{token}).
 DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")
@@ -141,8 +144,10 @@ LOGGING = {
 }
 
 # Jobs of the in-process scheduler (`duly serve`); each is `fn(now)` calling an idempotent service.
+# Late fees are assessed by the dunning step that carries the fee action (inside scheduled_collect);
+# `duly fees assess` (or adding duly.collections.tasks.scheduled_late_fees here) is the batch path
+# that charges whatever the contracts allow, whatever the customer's dunning policy.
 DULY_SCHEDULED_JOBS = [
-    "duly.collections.tasks.scheduled_late_fees",
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",

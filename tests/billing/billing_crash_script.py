@@ -1,13 +1,16 @@
 """Helper run in subprocesses by test_run.py (not a test): seed a database, bill it, report what is there.
 
-Usage: ``python billing_crash_script.py seed N | bill AS_OF BATCH_SIZE`` with ``DATABASE_URL``
-pointing at a throw-away SQLite file.
+Usage: ``python billing_crash_script.py seed N | bill AS_OF BATCH_SIZE [KILL_IN_BATCH]`` with ``DATABASE_URL``
+pointing at a throw-away SQLite file. With ``KILL_IN_BATCH`` = k, the process SIGKILLs itself inside
+batch k (counted from 0), after that batch's writes and before its commit, through the run's
+``checkpoint`` callback.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from datetime import date
 
@@ -38,13 +41,18 @@ def seed(n: int) -> None:
                                      as_of=date(2026, 1, 1))
 
 
-def bill(as_of: str, batch_size: int) -> None:
+def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None) -> None:
     """Report what is there, bill, report again (one JSON line)."""
     from duly.billing.services import run_billing
     from duly.customers.models import Organization
 
+    def checkpoint(batch: int) -> None:
+        if batch == kill_in_batch:
+            os.kill(os.getpid(), signal.SIGKILL)  # die with this batch written but not committed
+
     before = report()
-    result = run_billing(Organization.objects.get(slug="crash"), date.fromisoformat(as_of), batch_size=batch_size)
+    result = run_billing(Organization.objects.get(slug="crash"), date.fromisoformat(as_of), batch_size=batch_size,
+                         checkpoint=checkpoint)
     print(json.dumps({"before": before, "result": result.as_dict(), "after": report()}))
 
 
@@ -66,4 +74,5 @@ def report() -> dict:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"seed": lambda: seed(int(args[0])), "bill": lambda: bill(args[0], int(args[1]))}[command]()
+    {"seed": lambda: seed(int(args[0])),
+     "bill": lambda: bill(args[0], int(args[1]), int(args[2]) if len(args) > 2 else None)}[command]()

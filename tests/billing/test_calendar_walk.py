@@ -61,11 +61,11 @@ def walk_the_year(org, make_customer, make_contract):
     jan1 = date(2026, 1, 1)
     clients = {}
     for code, terms in [
-        ("W", dict(terms_kind="net", terms_days=14)),
-        ("B", dict(terms_kind="end_of_month", terms_days=0)),
+        ("W", dict(terms_kind="net", terms_days=14, billing_frequency="weekly")),
+        ("B", dict(terms_kind="end_of_month", terms_days=0, billing_frequency="biweekly")),
         ("M", dict(terms_kind="net", terms_days=30)),
-        ("Q", dict(terms_kind="day_of_next_month", terms_day_of_month=10)),
-        ("A", dict(terms_kind="net", terms_days=20, business_day_adjustment="following")),
+        ("Q", dict(terms_kind="day_of_next_month", terms_day_of_month=10, billing_frequency="quarterly")),
+        ("A", dict(terms_kind="net", terms_days=20, business_day_adjustment="following", billing_frequency="annual")),
     ]:
         customer = make_customer(code, name=f"Client {code}")
         clients[code] = (customer, make_contract(customer, **terms))

@@ -108,3 +108,54 @@ def test_a_change_for_one_subscription_leaves_the_others_alone(org, seat_custome
     bill(date(2026, 1, 1), date(2026, 3, 1))
     assert Invoice.objects.get(customer=other, issue_date=date(2026, 3, 1)).line_total_minor == 2400  # 3 × 8.00
     assert Invoice.objects.get(customer=customer, issue_date=date(2026, 3, 1)).line_total_minor == 13000
+
+
+def test_customers_who_take_the_price_after_the_change_is_scheduled_get_the_notice_too(
+        org, seat_customers, catalog, make_customer, make_contract, bill):
+    services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 5, 1),
+                                   new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 3, 10))
+    joiners = {}
+    for code in ("GAMMA", "DELTA", "EPS", "ADD", "SWITCH"):
+        joiners[code] = make_customer(code, name=f"{code.title()} SAS")
+        make_contract(joiners[code])
+    # A new subscriber on 20 March (billed at the old price in April), and one inside the notice period.
+    services.create_subscription(org, joiners["GAMMA"], [(catalog["per_unit"], 4)], start_date=date(2026, 3, 20),
+                                 as_of=date(2026, 3, 20), anchor_day=1)
+    services.create_subscription(org, joiners["DELTA"], [(catalog["per_unit"], 2)], start_date=date(2026, 4, 20),
+                                 as_of=date(2026, 4, 20), anchor_day=1)
+    # One who starts once the new price is in force only ever pays it: nothing to announce.
+    services.create_subscription(org, joiners["EPS"], [(catalog["per_unit"], 2)], start_date=date(2026, 5, 10),
+                                 as_of=date(2026, 4, 25))
+    # Seats added to a plan, and a plan switched to seats, before the change.
+    plan = services.create_subscription(org, joiners["ADD"], [(catalog["flat"], 1)], start_date=date(2026, 4, 1),
+                                        as_of=date(2026, 4, 1))
+    services.add_item(org, plan, catalog["per_unit"], 3, on=date(2026, 4, 10), as_of=date(2026, 4, 10))
+    other = services.create_subscription(org, joiners["SWITCH"], [(catalog["flat"], 1)],
+                                         start_date=date(2026, 4, 1), as_of=date(2026, 4, 1))
+    services.change_item(org, other, other.items.get().pk, price=catalog["per_unit"], quantity=5,
+                         on=date(2026, 4, 15), as_of=date(2026, 4, 15))
+
+    notices = {n.customer.code: n for n in PriceChangeNotice.objects.select_related("customer")}
+    assert sorted(notices) == ["ACME", "ADD", "BETA", "DELTA", "GAMMA", "SWITCH"]
+    assert {code: n.send_on for code, n in notices.items() if code not in ("ACME", "BETA")} == {
+        "GAMMA": date(2026, 4, 1), "DELTA": date(2026, 4, 20), "ADD": date(2026, 4, 10),
+        "SWITCH": date(2026, 4, 15)}
+    gamma = notices["GAMMA"]
+    assert gamma.subject == "Price change for Seats from 1 May 2026"
+    assert ("the price of Seats changes from 10.00 EUR per unit to graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR. "
+            "Your first period at the new price: 1–31 May 2026.") in gamma.body and WHY in gamma.body
+
+    bill(date(2026, 3, 20), date(2026, 5, 1))
+    expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
+                "(previously 10.00 EUR per unit). Why: " + WHY)
+    april = Invoice.objects.get(customer=joiners["GAMMA"], issue_date=date(2026, 4, 1))
+    assert april.lines.get().net_minor == 4000 and "new price" not in april.notes  # still the old price
+    for code, seats in (("GAMMA", 4), ("DELTA", 2), ("ADD", 3), ("SWITCH", 5)):
+        may = Invoice.objects.get(customer=joiners[code], issue_date=date(2026, 5, 1))
+        line = may.lines.get(description__startswith="Seats")
+        assert line.net_minor == seats * 1200 and line.explanation.startswith(expected), code
+        assert expected in may.notes
+        assert PriceChangeNotice.objects.get(customer=joiners[code]).first_invoice == may
+    bill(date(2026, 5, 2), date(2026, 5, 10))
+    eps = Invoice.objects.filter(customer=joiners["EPS"]).get()
+    assert eps.issue_date == date(2026, 5, 10) and "previously" not in eps.lines.get().explanation

@@ -16,8 +16,7 @@ from click.testing import CliRunner
 from django.db import connection
 
 from duly.billing import services
-from duly.billing.models import BillingRecord, Subscription
-from duly.billing.run import CRASH_ENV
+from duly.billing.models import BillingRecord, PendingCharge, Subscription
 from duly.billing.tasks import scheduled_billing
 from duly.invoicing.models import Invoice
 
@@ -126,10 +125,125 @@ def test_the_scheduler_job_bills_each_organization_on_its_local_date(org, custom
     assert Invoice.objects.get().issue_date == date(2026, 2, 1)
 
 
-def _script(home: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+@pytest.mark.django_db
+def test_one_failing_organization_does_not_stop_the_scheduled_billing_of_the_others(
+        org, other_org, customer, contract, catalog, make_customer, make_contract, monkeypatch, caplog):
+    from django.db import OperationalError
+
+    from duly.billing import run
+
+    services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 2, 1),
+                                 as_of=date(2026, 1, 1))
+    london = make_customer("LDN", organization=other_org, currency="GBP", country="GB", timezone="Europe/London")
+    make_contract(london)
+    product = services.create_product(other_org, code="PRO", name="Pro plan", tax_rate=Decimal("20"))
+    price = services.create_price(other_org, product, code="pro-gbp", currency="GBP",
+                                  model_config={"model": "flat", "amount": "80.00"})
+    services.create_subscription(other_org, london, [(price, 1)], start_date=date(2026, 2, 1),
+                                 as_of=date(2026, 1, 1))
+    real = run.run_billing
+
+    def broken_for_atelier(organization, as_of, **kwargs):
+        if organization.pk == org.pk:
+            raise OperationalError("database is locked")
+        return real(organization, as_of, **kwargs)
+
+    monkeypatch.setattr(run, "run_billing", broken_for_atelier)
+    report = scheduled_billing(datetime(2026, 2, 1, 8, tzinfo=timezone.utc))
+    # Atelier (billed first) failed: Northwind is billed all the same, and the failure is logged and reported.
+    assert report.failures == {"atelier": "OperationalError: database is locked"}
+    assert report.results["northwind"].invoices == 1
+    assert Invoice.objects.get().customer == london
+    assert "Billing run of atelier as of 2026-02-01 failed" in caplog.text
+    assert "northwind: Issued 1 invoice(s)" in report.summary() and "Failed: atelier" in report.summary()
+
+    monkeypatch.setattr(run, "run_billing", real)
+    retried = scheduled_billing(datetime(2026, 2, 1, 9, tzinfo=timezone.utc))  # the next pass bills atelier
+    assert (retried.failures, retried.results["atelier"].invoices, retried.results["northwind"].invoices) == (
+        {}, 1, 0)
+
+
+@pytest.fixture
+def upgraded(org, customer, contract, catalog, bill):
+    """ACME billed for January in advance, then a seat added on 15 January: a pending charge for February."""
+    sub = services.create_subscription(org, customer, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                       as_of=date(2026, 1, 1))
+    bill(date(2026, 1, 1))
+    services.add_item(org, sub, catalog["per_unit"], 1, on=date(2026, 1, 15), as_of=date(2026, 1, 15))
+    return PendingCharge.objects.get()
+
+
+@pytest.mark.django_db
+def test_a_batch_that_hits_a_concurrent_run_is_rolled_back_and_retried(org, customer, upgraded, monkeypatch):
+    from django.db import IntegrityError
+
+    from duly.billing import run
+
+    real, calls = run._bill_batch, []
+
+    def conflicting_once(*args, **kwargs):
+        calls.append(1)
+        real(*args, **kwargs)  # writes everything, then the unique key of a billed period fails:
+        if len(calls) == 1:
+            raise IntegrityError("UNIQUE constraint failed: billing_billingrecord.subscription_id, period_start")
+
+    monkeypatch.setattr(run, "_bill_batch", conflicting_once)
+    result = services.run_billing(org, date(2026, 2, 1))
+    assert len(calls) == 2 and (result.invoices, result.slots, result.skipped) == (1, 1, [])
+    # The first attempt left nothing behind: one February invoice, the next number, the charge on it once.
+    february = Invoice.objects.get(issue_date=date(2026, 2, 1))
+    assert february.number == "INV-2026-00002" and result.numbers == ["INV-2026-00002"]
+    assert BillingRecord.objects.filter(period_start=date(2026, 2, 1)).count() == 1
+    upgraded.refresh_from_db()
+    assert upgraded.invoice == february
+    assert february.lines.filter(description__startswith="Added: Seats").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_batch_that_keeps_conflicting_leaves_its_customers_for_the_next_run(org, customer, upgraded, monkeypatch):
+    from django.db import IntegrityError
+
+    from duly.billing import run
+
+    def always_conflicting(*args, **kwargs):
+        raise IntegrityError("UNIQUE constraint failed")
+
+    monkeypatch.setattr(run, "_bill_batch", always_conflicting)
+    result = services.run_billing(org, date(2026, 2, 1))
+    assert result.invoices == 0
+    assert result.skipped == [("ACME", "conflict with a concurrent billing run; retry")]
+    monkeypatch.undo()
+    assert services.run_billing(org, date(2026, 2, 1)).numbers == ["INV-2026-00002"]  # no number was lost
+
+
+@pytest.mark.django_db
+def test_a_pending_charge_claimed_by_another_run_meanwhile_is_not_billed_again(org, customer, upgraded,
+                                                                             monkeypatch):
+    from duly.billing import run
+
+    january = Invoice.objects.get()
+    real = run._Batch._load_pending
+
+    def claimed_by_another_run(batch):
+        real(batch)  # the batch read the charge as unbilled; another run puts it on its invoice right after
+        PendingCharge.objects.filter(pk=upgraded.pk).update(invoice=january)
+
+    monkeypatch.setattr(run._Batch, "_load_pending", claimed_by_another_run)
+    result = services.run_billing(org, date(2026, 2, 1))
+    # The claim matched no unbilled row: every attempt rolled back whole (its invoice and number too).
+    assert (result.invoices, result.skipped) == (0, [("ACME", "conflict with a concurrent billing run; retry")])
+    assert list(Invoice.objects.values_list("number", flat=True)) == ["INV-2026-00001"]
+    upgraded.refresh_from_db()
+    assert upgraded.invoice is None
+    monkeypatch.undo()
+    result = services.run_billing(org, date(2026, 2, 1))
+    upgraded.refresh_from_db()
+    assert result.numbers == ["INV-2026-00002"] and upgraded.invoice.number == "INV-2026-00002"
+
+
+def _script(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
-               "DJANGO_SETTINGS_MODULE": "duly.settings", **(env or {})}
-    environ.pop(CRASH_ENV, None) if not env or CRASH_ENV not in env else None
+               "DJANGO_SETTINGS_MODULE": "duly.settings"}
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=environ,
                           timeout=300)
     if check and proc.returncode != 0:
@@ -139,7 +253,7 @@ def _script(home: Path, *args: str, check: bool = True, env: dict | None = None)
 
 def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path):
     _script(tmp_path, "seed", "12")
-    crashed = _script(tmp_path, "bill", "2026-01-01", "5", check=False, env={CRASH_ENV: "2"})
+    crashed = _script(tmp_path, "bill", "2026-01-01", "5", "2", check=False)
     assert crashed.returncode == -9, crashed.stderr  # SIGKILL inside the third batch, before its commit
 
     rerun = json.loads(_script(tmp_path, "bill", "2026-01-01", "5").stdout)
@@ -156,6 +270,20 @@ def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_p
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contract, catalog):
+    # Seven customers billed only for a pending charge (January only, then a seat added mid-January).
+    # They come first, so both runs start on the batch of these seven, which has no subscription due.
+    pending_only, ending = [], []
+    for i in range(7):
+        customer = make_customer(f"P{i:02}")
+        make_contract(customer)
+        ending.append(services.create_subscription(org, customer, [(catalog["flat"], 1)],
+                                                   start_date=date(2026, 1, 1), end_date=date(2026, 2, 1),
+                                                   as_of=date(2026, 1, 1)))
+        pending_only.append(customer)
+    assert services.run_billing(org, date(2026, 1, 1)).invoices == 7
+    for sub in ending:
+        services.add_item(org, sub, catalog["per_unit"], 1, on=date(2026, 1, 15), as_of=date(2026, 1, 15))
+    assert not Subscription.objects.filter(next_bill_on__isnull=False).exists()
     customers = []
     for i in range(30):
         customer = make_customer(f"K{i:02}")
@@ -181,10 +309,18 @@ def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contrac
     for t in threads:
         t.join()
     assert not errors
-    assert sum(r.invoices for r in results) == 60  # January and February, once each
+    # January and February once each, and each pending charge once.
+    assert sum(r.invoices for r in results) == 60 + 7
     assert not any(r.skipped for r in results)
     numbers = sorted(Invoice.objects.values_list("number", flat=True))
-    assert numbers == [f"INV-2026-{n:05}" for n in range(1, 61)]
-    assert BillingRecord.objects.count() == 60
-    assert set(BillingRecord.objects.values_list("subscription__customer", "period_start")) == {
+    assert numbers == [f"INV-2026-{n:05}" for n in range(1, 7 + 67 + 1)]
+    assert BillingRecord.objects.count() == 7 + 60
+    assert set(BillingRecord.objects.filter(subscription__customer__in=customers).values_list(
+        "subscription__customer", "period_start")) == {
         (c.pk, d) for c in customers for d in (date(2026, 1, 1), date(2026, 2, 1))}
+    # Each pending charge is on exactly one invoice, once.
+    for customer in pending_only:
+        invoices = list(Invoice.objects.filter(customer=customer).order_by("number"))
+        assert [i.issue_date for i in invoices] == [date(2026, 1, 1), date(2026, 2, 1)]
+        assert PendingCharge.objects.get(customer=customer).invoice == invoices[1]
+        assert invoices[1].lines.filter(description__startswith="Added: Seats").count() == 1

@@ -224,3 +224,38 @@ def test_late_usage_after_the_last_invoice_gets_its_own_invoice(org, customer, m
         date(2026, 4, 15), date(2026, 3, 1), date(2026, 3, 31))
     assert bill(date(2026, 4, 16)).invoices == 0
     assert not UsageEvent.objects.filter(late=True, late_billed_on__isnull=True).exists()
+
+
+def test_events_recorded_by_a_concurrent_import_meanwhile_are_counted_as_duplicates_not_accepted(
+        org, metered, monkeypatch):
+    from duly.billing import ingest
+
+    real = ingest._closed_windows
+
+    def meanwhile(*rows):
+        """Between an import's read of the known keys and its insert, another importer records ``rows``."""
+        done = []
+
+        def closed_windows(organization, fresh):
+            if not done:
+                done.append(True)
+                done.append(services.record_usage(org, list(rows)))
+            return real(organization, fresh)
+
+        monkeypatch.setattr(ingest, "_closed_windows", closed_windows)
+        return done
+
+    # The other importer records e2 (the same event) and e3 (a different event under the same key).
+    other = meanwhile(event("e2", "5"), event("e3", "99"))
+    result = services.record_usage(org, [event("e1"), event("e2", "5"), event("e3", "7"), event("e4")])
+    assert other[1].accepted == 2
+    assert (result.accepted, result.duplicates, result.duplicate_lines) == (2, 1, [2])
+    assert [(r.line, r.key, r.code) for r in result.rejected] == [(3, "e3", "duplicate_usage_event")]
+    assert sorted(UsageEvent.objects.values_list("idempotency_key", "value")) == [
+        ("e1", Decimal("10")), ("e2", Decimal("5")), ("e3", Decimal("99")), ("e4", Decimal("10"))]
+
+    # One event on its own raises the clear error, and records nothing.
+    meanwhile(event("e5", "1"))
+    with pytest.raises(DuplicateUsageEvent, match="already recorded for a different event"):
+        services.record_usage_event(org, **event("e5", "2"))
+    assert not UsageEvent.objects.filter(idempotency_key="e5", value=Decimal("2")).exists()

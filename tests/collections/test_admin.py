@@ -50,16 +50,24 @@ def test_worklist_and_customer_page(bookkeeper, org, customer, contract, make_in
 
 
 def test_the_query_queue_highlights_late_answers_and_resolving_notifies_the_customer(bookkeeper, org, customer,
-                                                                                   contract, make_invoice):
+                                                                                   contract, make_invoice,
+                                                                                   monkeypatch):
+    from duly.collections.admin import DisputeAdmin
+
     invoice = make_invoice(customer, contract, issued=date(2026, 3, 2))
     dispute = open_dispute(org, invoice.pk, question="Duplicate of March?", now=at(date(2026, 3, 10)))
+    monkeypatch.setattr(DisputeAdmin, "clock", staticmethod(lambda: at(date(2026, 3, 12))))
     page = bookkeeper.get(reverse("admin:collections_dispute_changelist")).content.decode()
-    assert "(late)" in page and "2026-03-12" in page  # due two business days after 10 March
+    assert "(late)" not in page and "2026-03-12" in page  # due two business days after 10 March: today
+    monkeypatch.setattr(DisputeAdmin, "clock", staticmethod(lambda: at(date(2026, 3, 13))))
+    page = bookkeeper.get(reverse("admin:collections_dispute_changelist")).content.decode()
+    assert "(late)" in page
     url = reverse("admin:collections_dispute_resolve", args=[dispute.pk])
     assert bookkeeper.get(url).status_code == 200
     bookkeeper.post(url, {"answer": "Not a duplicate: it covers April."})
     dispute.refresh_from_db()
-    assert dispute.status == Dispute.RESOLVED and dispute.answered_late(date(2026, 3, 12)) is True
+    assert dispute.status == Dispute.RESOLVED and dispute.answered_at == at(date(2026, 3, 13))
+    assert dispute.answered_late(at(date(2026, 3, 20))) is True
     message = Message.objects.get(idempotency_key=f"dispute-answer:{dispute.pk}")
     assert "Not a duplicate: it covers April." in message.text and message.to_email == "ap1@client.example"
 

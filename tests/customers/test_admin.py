@@ -75,3 +75,80 @@ def test_invalid_iban_is_a_form_error(bookkeeper, org):
         "iban": "FR00 0000", "brand_color": "#112233", "default_currency": "EUR", "locale": "fr", "timezone": "UTC",
     })
     assert resp.status_code == 200 and b"Invalid IBAN" in resp.content
+
+
+def contacts_formset(rows=(), initial=0):
+    data = {"contacts-TOTAL_FORMS": str(len(rows)), "contacts-INITIAL_FORMS": str(initial),
+            "contacts-MIN_NUM_FORMS": "0", "contacts-MAX_NUM_FORMS": "1000"}
+    for i, row in enumerate(rows):
+        data.update({f"contacts-{i}-{k}": v for k, v in row.items()})
+    return data
+
+
+def customer_post(**fields):
+    data = {"code": "INI", "name": "Initech SA", "address_line1": "1 rue A", "address_line2": "", "postcode": "69002",
+            "city": "Lyon", "country": "FR", "tax_id": "", "locale": "fr_FR", "timezone": "Europe/Paris",
+            "currency": "EUR", "segment": "software", "preferred_payment_method": "sepa_debit",
+            "tags": '["vip", " vip ", "late"]', "status": "active", "credit_allowed": "on",
+            "custom_required_fields": "[]", "buyer_reference": "", "cost_centre": "", "ap_contact": "",
+            "invoice_address": "", "email": ""}
+    data.update(fields)
+    return data
+
+
+def test_customers_are_created_through_the_service_with_their_contacts(bookkeeper, org):
+    from duly.customers.models import Contact, Customer
+
+    contact = {"name": "Ann Lee", "email": "ann@initech.example", "phone": "", "role": "accounts_payable",
+               "birthday": "", "locale": "", "opted_out": ""}
+    resp = bookkeeper.post(reverse("admin:customers_customer_add"),
+                           {**customer_post(), **contacts_formset([contact])}, follow=True)
+    assert "added successfully" in resp.content.decode()
+    customer = Customer.objects.get(code="INI")
+    assert customer.organization == org and customer.tags == ["vip", "late"]  # cleaned by the service
+    assert list(Contact.objects.values_list("name", "organization_id", "role")) == [
+        ("Ann Lee", org.pk, "accounts_payable")]
+
+    again = bookkeeper.post(reverse("admin:customers_customer_add"), {**customer_post(), **contacts_formset()})
+    assert again.status_code == 200 and b"already used" in again.content
+    long_tag = bookkeeper.post(reverse("admin:customers_customer_add"),
+                               {**customer_post(code="INI2", tags=f'["{"x" * 61}"]'), **contacts_formset()})
+    assert b"longer than 60 characters" in long_tag.content
+    bad_email = bookkeeper.post(reverse("admin:customers_customer_add"), {
+        **customer_post(code="INI3"), **contacts_formset([dict(contact, email="ann-at-initech")])})
+    assert bad_email.status_code == 200
+    assert Customer.objects.count() == 1 and Contact.objects.count() == 1
+
+
+def contract_post(customer, **fields):
+    data = {"customer": str(customer.pk), "reference": "CTR-9", "currency": "EUR", "terms_kind": "net",
+            "terms_days": "30", "terms_day_of_month": "", "business_day_adjustment": "", "late_fee_kind": "none",
+            "late_fixed_fee_minor": "0", "late_rate_percent": "0", "reference_rate_percent": "",
+            "late_grace_days": "0", "late_cap_percent": "", "late_cap_minor": "", "compensation_minor": "",
+            "deposit_kind": "none", "deposit_amount_minor": "0", "deposit_percent": "0",
+            "billing_frequency": "monthly", "billing_anchor_day": "", "deposit_deduction": "next_invoices",
+            "po_number": "", "start_date": "2026-01-01", "end_date": ""}
+    data.update(fields)
+    return data
+
+
+def test_contract_form_refuses_an_end_before_the_start_and_bad_deposits(bookkeeper, customer):
+    from duly.customers.models import Contract
+
+    url = reverse("admin:customers_contract_add")
+    resp = bookkeeper.post(url, contract_post(customer, end_date="2025-12-31"))
+    assert resp.status_code == 200 and b"is before the start date" in resp.content
+    resp = bookkeeper.post(url, contract_post(customer, deposit_kind="amount", deposit_amount_minor="0"))
+    assert resp.status_code == 200 and b"a fixed deposit needs an amount above 0" in resp.content
+    assert not Contract.objects.exists()
+    resp = bookkeeper.post(url, contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee_minor="4000"),
+                           follow=True)
+    assert "added successfully" in resp.content.decode()
+    ctr = Contract.objects.get()
+    assert (ctr.organization, ctr.late_fixed_fee_minor) == (customer.organization, 4000)
+    change = reverse("admin:customers_contract_change", args=[ctr.pk])
+    data = contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee_minor="4000", end_date="2025-06-30")
+    data.pop("customer")
+    assert b"is before the start date" in bookkeeper.post(change, data).content
+    ctr.refresh_from_db()
+    assert ctr.end_date is None

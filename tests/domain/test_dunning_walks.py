@@ -395,3 +395,54 @@ def test_hourly_runs_send_at_the_customers_best_hour():
     assert len(sends) == 8  # once sent, nothing more that day
     deferrals = walk.actions_on("2026-03-05", "defer")
     assert {a.scheduled_for for a in deferrals} == {datetime(2026, 3, 5, 13, 0, tzinfo=UTC)}  # 14:00 Paris
+
+
+# --- the promised amount decides, not the invoice balance ------------------------------------------------
+
+
+def _promise_walk(paid: str):
+    """Invoice of 240.00 due 2 March; on Friday 13 March (after reminder-2) the customer promises 100.00
+    by Tuesday 17 March, and on the 17th pays ``paid`` of it."""
+    walk = Walk(STANDARD, [invoice(1, "2026-03-02")])
+
+    def promise():
+        walk.promises.append(Promise((1,), d("2026-03-17"), Decimal("100.00"), walk.at(d("2026-03-13"))))
+
+    def payment():
+        walk.items[1] = replace(walk.items[1], status="partially_paid", open_amount=Decimal("240.00") - Decimal(paid))
+        walk.promises[0] = replace(walk.promises[0], paid_since=Decimal(paid))
+
+    diary = walk.daily("2026-02-20", "2026-03-31", events={"2026-03-13": promise, "2026-03-17": payment})
+    return walk, diary
+
+
+def test_a_customer_who_pays_exactly_the_promised_part_is_not_escalated():
+    walk, diary = _promise_walk("100.00")
+    assert diary == {
+        d("2026-02-27"): [("coming-due", (1,), ())],
+        d("2026-03-05"): [("reminder-1", (1,), ())],
+        d("2026-03-12"): [("reminder-2", (1,), ("assess_late_fee",))],
+        # Promise kept: the remaining 140.00 follows the policy again; the final notice waits for its own
+        # date (due + 20 = Sunday 22 March -> Monday 23 March).
+        d("2026-03-23"): [("final-notice", (1,), ("final_notice",))],
+    }
+    (final,) = walk.actions_on("2026-03-23", "send")
+    assert "broken" not in final.reason
+
+
+def test_a_customer_who_pays_less_than_promised_has_broken_the_promise():
+    walk, diary = _promise_walk("60.00")
+    # 18 March: 60.00 of the 100.00 promised by the 17th: broken, the next step goes out at once.
+    assert diary[d("2026-03-18")] == [("final-notice", (1,), ("final_notice",))]
+    (final,) = walk.actions_on("2026-03-18", "send")
+    assert "promise to pay by 2026-03-17 broken" in final.reason
+
+
+def test_promise_outcome_reads_the_amount_paid_since_the_promise():
+    from duly.domain.dunning import promise_outcome
+
+    promise = Promise((1,), d("2026-03-17"), Decimal("100.00"), datetime(2026, 3, 13, 9, tzinfo=UTC))
+    assert promise_outcome(promise, Decimal("99.99"), d("2026-03-17")) == "running"
+    assert promise_outcome(promise, Decimal("99.99"), d("2026-03-18")) == "broken"
+    assert promise_outcome(promise, Decimal("100.00"), d("2026-03-18")) == "kept"
+    assert promise_outcome(promise, Decimal("150.00"), d("2026-03-15")) == "kept"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from duly.domain import errors
 from duly.domain.money import round_money
 from duly.domain.schedules import (
+    DATES_PER_YEAR,
     Interval,
     Pause,
     Period,
@@ -21,6 +22,7 @@ from duly.domain.schedules import (
     billing_date,
     cancellation_credit,
     change_proration,
+    frequency_of,
     period_containing,
     periods,
     prorate,
@@ -434,3 +436,31 @@ def test_used_plus_credit_is_the_amount_paid(old, new, currency, start, days, of
     change = change_proration(old, new, currency, period, change_date)
     assert change.credit_for_unused_old == credit
     assert change.charge_for_remaining_new == cancellation_credit(new, currency, period, change_date)
+
+
+# --------------------------------------------------------------------------- agreed frequency
+
+
+@pytest.mark.parametrize("rule, frequency", [
+    ("FREQ=WEEKLY", "weekly"),
+    ("FREQ=WEEKLY;INTERVAL=2;BYDAY=FR", "biweekly"),
+    ("FREQ=MONTHLY;BYDAY=1MO", "monthly"),  # gaps of 28 or 35 days: still twelve dates a year
+    ("FREQ=MONTHLY;BYMONTHDAY=-1", "monthly"),
+    ("FREQ=MONTHLY;COUNT=4", "monthly"),
+    ("FREQ=MONTHLY;INTERVAL=3", "quarterly"),
+    ("FREQ=MONTHLY;INTERVAL=6", "semiannual"),
+    ("FREQ=YEARLY", "annual"),
+    ("FREQ=MONTHLY;BYMONTHDAY=1,15", None),  # twice a month: no agreed frequency
+    ("FREQ=MONTHLY;BYMONTHDAY=31", None),  # seven months a year have a 31st
+    ("FREQ=DAILY;INTERVAL=10", None),
+    ("FREQ=MONTHLY;COUNT=1", None),  # one date: no cadence
+])
+def test_a_custom_rule_bills_at_the_frequency_with_as_many_dates_a_year(rule, frequency):
+    assert frequency_of(Interval.custom(rule), date(2026, 1, 1)) == frequency
+
+
+def test_a_fixed_interval_bills_at_its_own_frequency():
+    for kind in DATES_PER_YEAR:
+        assert frequency_of(kind, date(2026, 1, 31)) == kind
+    with pytest.raises(errors.InvalidSchedule):
+        frequency_of("fortnightly", date(2026, 1, 1))

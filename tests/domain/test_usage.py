@@ -102,6 +102,16 @@ class TestTimeWeightedAverage:
                  event("b", day + timedelta(hours=24), "100", "seats")]
         assert aggregate("time_weighted_average", seats, day, day + timedelta(days=1)) == D(3)  # 4 × 18/24
 
+    def test_a_local_window_across_a_daylight_saving_change_counts_elapsed_hours(self):
+        from zoneinfo import ZoneInfo
+
+        paris = ZoneInfo("Europe/Paris")  # clocks go forward on 29 March 2026: March has 743 hours there
+        start, end = datetime(2026, 3, 1, tzinfo=paris), datetime(2026, 4, 1, tzinfo=paris)
+        seats = [event("s1", datetime(2026, 3, 15, 23, tzinfo=UTC), "20", "seats")]  # 16 March 00:00 in Paris
+        # 0 seats for 15 days (360 h), 20 seats for 16 days less the lost hour (383 h): 7,660 / 743.
+        assert aggregate("time_weighted_average", seats, start, end) == ratio(7660, 743)
+        assert aggregate("time_weighted_average", [], start, end, initial=D(7)) == D(7)
+
     def test_same_instant_last_key_wins(self):
         seats = [event("a", at(1), "50", "seats"), event("b", at(1), "10", "seats")]
         assert aggregate("time_weighted_average", seats, START, END) == D(10)

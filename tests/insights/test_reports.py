@@ -45,5 +45,5 @@ def test_dso_and_days_late(org, customer, contract):
                    received_on=date(2026, 4, 10))                  # 10 days late
     # DSO over 90 days to 2026-05-15: AR 500 / sales 1500 × 90 = 30.0 days
     assert services.dso(org, as_of=date(2026, 5, 15), days=90) == {"EUR": Decimal("30.0")}
-    late = services.days_late(org)["EUR"]
+    late = services.days_late(org, as_of=date(2026, 5, 15))["EUR"]
     assert (late.simple, late.weighted, late.count) == (Decimal("10.0"), Decimal("10.0"), 1)

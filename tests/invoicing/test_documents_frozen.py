@@ -154,11 +154,20 @@ def test_the_bulk_path_freezes_snapshots_with_one_query_for_the_block(org, make_
 
 
 # --- attachments -------------------------------------------------------------------------------------------
-def test_an_issued_invoice_takes_no_new_attachments(make_invoice, org):
+def test_attachments_can_be_added_until_the_first_document_is_stored(make_invoice, org, pdf_text):
+    """Every document of an invoice lists the same attachments: they may be added after the issue,
+    until the first document is sent or exported, and then never."""
     inv = make_invoice("en")
-    with pytest.raises(InvoiceImmutable, match="attachments are added to drafts only"):
-        services.add_attachment(org, inv.pk, "late-report.pdf", b"%PDF-1.4 late")
-    assert [a.filename for a in inv.attachments.all()] == ["service-report.pdf", "timesheet-march.csv"]
+    services.add_attachment(org, inv.pk, "late-report.pdf", b"%PDF-1.4 late", description="Late report")
+    pdf = document_bytes(inv, "pdf").content
+    with pytest.raises(InvoiceImmutable, match="its documents are stored"):
+        services.add_attachment(org, inv.pk, "later-still.pdf", b"%PDF-1.4 later")
+    names = ["late-report.pdf", "service-report.pdf", "timesheet-march.csv"]
+    assert [a.filename for a in inv.attachments.all()] == names
+    assert all(name in pdf_text(pdf) for name in names)
+    ubl = document_bytes(inv, "ubl").content  # exported later: the same attachments as the PDF
+    assert etree.fromstring(ubl).xpath("cac:AdditionalDocumentReference/cbc:ID/text()", namespaces=UBL_NSMAP) \
+        == names
 
 
 def test_attachment_types_are_checked_at_upload(make_invoice, org):

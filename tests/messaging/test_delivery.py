@@ -184,3 +184,78 @@ def test_the_journal_keeps_acceptance_final(tmp_path):
         "<a@x>": Journal.ACCEPTED, "<b@x>": Journal.BEGIN}
     journal.prune(NOW.date() + timedelta(days=40))
     assert journal.states(["<a@x>"], NOW.date(), NOW.date()) == {}
+
+
+# --- one bad message never blocks the queue ----------------------------------------------------------------
+def _failing_load(monkeypatch, error: BaseException):
+    real = delivery.attachment_refs.load
+
+    def load(ref):
+        if ref.get("kind") == "broken_pdf":
+            raise error
+        return real(ref)
+
+    monkeypatch.setattr(delivery.attachment_refs, "load", load)
+
+
+def test_a_message_that_cannot_be_built_is_retried_with_backoff_and_fails_after_max_attempts(
+        org, queue, smtp, monkeypatch, settings):
+    settings.DULY_OUTBOX_MAX_ATTEMPTS = 3
+    _failing_load(monkeypatch, RuntimeError("the PDF renderer crashed"))
+    first, = queue(1, prefix="ok-a")
+    bad, = queue(1, prefix="bad", attachments=[{"kind": "broken_pdf"}])
+    last, = queue(1, prefix="ok-b")
+    report = deliver_outbox(NOW)
+    assert sorted(report.sent) == sorted([first.message_id, last.message_id])  # the others still go out
+    bad.refresh_from_db()
+    assert (bad.status, bad.attempts, bad.next_attempt_at) == (Message.QUEUED, 1, NOW + timedelta(minutes=1))
+    assert "could not be prepared: RuntimeError: the PDF renderer crashed" in bad.last_error
+    assert deliver_outbox(NOW + timedelta(minutes=1)).deferred  # attempt 2, backs off 2 minutes
+    report = deliver_outbox(NOW + timedelta(minutes=3))  # attempt 3: given up
+    bad.refresh_from_db()
+    assert bad.status == Message.FAILED and bad.attempts == 3 and "gave up after 3 attempts" in bad.last_error
+    assert [m for m, _ in report.failed] == [bad.message_id]
+    assert deliver_outbox(NOW + timedelta(hours=2)).deferred == [] and len(smtp.messages) == 2
+
+
+def test_repeated_temporary_refusals_end_failed_after_max_attempts(org, queue, smtp, settings):
+    settings.DULY_OUTBOX_MAX_ATTEMPTS = 3
+    [msg] = queue(1)
+    at = NOW
+    for _ in range(3):
+        smtp.reject_next(451, "Mailbox busy, try later")
+        deliver_outbox(at)
+        msg.refresh_from_db()
+        at = msg.next_attempt_at or at
+    assert msg.status == Message.FAILED and msg.attempts == 3 and "451" in msg.last_error
+    assert smtp.messages == []
+
+
+def test_an_outage_never_fails_a_message_however_long_it_lasts(org, queue, smtp, settings):
+    settings.DULY_OUTBOX_MAX_ATTEMPTS = 3
+    [msg] = queue(1)
+    smtp.stop()
+    at = NOW
+    for _ in range(6):
+        deliver_outbox(at)
+        msg.refresh_from_db()
+        at = msg.next_attempt_at
+    assert msg.status == Message.QUEUED and msg.attempts == 6
+    smtp.start()
+    assert deliver_outbox(at).sent == [msg.message_id]
+
+
+def test_a_worker_killed_while_building_a_message_counts_that_attempt_only(org, queue, smtp, monkeypatch):
+    _failing_load(monkeypatch, WorkerKilled())
+    bad, = queue(1, prefix="bad", attachments=[{"kind": "broken_pdf"}])
+    never, = queue(1, prefix="never-began")
+    with pytest.raises(WorkerKilled):
+        deliver_outbox(NOW)
+    assert statuses() == ["sending", "sending"]
+    later = NOW + delivery.LEASE + timedelta(minutes=1)
+    report = deliver_outbox(later)
+    bad.refresh_from_db()
+    never.refresh_from_db()
+    # The one being built when the worker died backs off with the attempt counted; the other goes out now.
+    assert (bad.status, bad.attempts, bad.next_attempt_at) == (Message.QUEUED, 1, later + timedelta(minutes=1))
+    assert report.requeued == [never.message_id] and report.sent == [never.message_id]

@@ -6,8 +6,12 @@ Usage events
     rejected row (unknown metric or customer, negative or non-numeric value, timestamp without a UTC
     offset...) is reported with its line number and never stops the valid ones, and a rejected row
     records nothing. A row repeating a recorded key is a *duplicate* (ignored and counted); a row
-    reusing a key for a *different* event is rejected. Rows are written in chunks with
-    ``bulk_create(ignore_conflicts=True)``, so concurrent importers of the same file are harmless.
+    reusing a key for a *different* event is rejected. Rows are written in chunks, each in one
+    transaction. Concurrent importers of the same file are harmless and counted exactly: when a key
+    was recorded by another importer between the read and the insert, the unique key refuses the
+    insert (a savepoint undoes it), the keys are read again and that row counts as a duplicate (or
+    is rejected if it is a different event); ``accepted`` is always the number of events this import
+    inserted.
 
 Closed periods (the rule)
     An event whose usage window was already invoiced is **recorded, flagged late, and billed on the
@@ -34,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
@@ -291,6 +295,30 @@ def _same_event(existing: tuple, row: _Row) -> bool:
     return (customer_id, metric_id, ts, Decimal(value)) == (row.customer_id, row.metric_id, row.timestamp, row.value)
 
 
+def _unrecorded(ctx: _Context, rows: list[_Row], result: UsageResult, *, strict: bool) -> list[_Row]:
+    """The rows whose key is not recorded yet; the others are counted as duplicates or rejected."""
+    existing = {
+        key: (customer_id, metric_id, ts, value)
+        for key, customer_id, metric_id, ts, value in UsageEvent.objects.filter(
+            organization=ctx.org, idempotency_key__in=[r.key for r in rows]
+        ).order_by().values_list("idempotency_key", "customer_id", "metric_id", "timestamp", "value")
+    }
+    fresh = []
+    for row in rows:
+        if row.key not in existing:
+            fresh.append(row)
+        elif _same_event(existing[row.key], row):
+            result.duplicates += 1
+            result.duplicate_lines.append(row.line)
+        else:
+            exc = DuplicateUsageEvent(
+                f"Usage event {row.key!r}: the key was already recorded for a different event.", key=row.key)
+            if strict:
+                raise exc
+            result.rejected.append(Rejection(row.line, row.key, exc.code, exc.message))
+    return fresh
+
+
 def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageResult, recorded_at: datetime,
                   *, strict: bool) -> list[UsageEvent]:
     ctx.load(raws)
@@ -327,38 +355,30 @@ def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageR
         # (The customers are the organization's: filtering on them alone uses the customer index.)
         list(Subscription.objects.select_for_update().filter(
             customer_id__in={r.customer_id for r in rows}).order_by("id").values_list("id"))
-        existing = {
-            key: (customer_id, metric_id, ts, value)
-            for key, customer_id, metric_id, ts, value in UsageEvent.objects.filter(
-                organization=ctx.org, idempotency_key__in=[r.key for r in rows]
-            ).order_by().values_list("idempotency_key", "customer_id", "metric_id", "timestamp", "value")
-        }
-        fresh = []
-        for row in rows:
-            if row.key in existing:
-                if _same_event(existing[row.key], row):
-                    result.duplicates += 1
-                    result.duplicate_lines.append(row.line)
-                else:
-                    exc = DuplicateUsageEvent(
-                        f"Usage event {row.key!r}: the key was already recorded for a different event.", key=row.key)
-                    if strict:
-                        raise exc
-                    result.rejected.append(Rejection(row.line, row.key, exc.code, exc.message))
-            else:
-                fresh.append(row)
-        windows = _closed_windows(ctx.org, fresh)
-        events = []
-        for row in fresh:
-            late = _is_late(row, windows)
-            result.late += late
-            events.append(UsageEvent(
+        pending = rows
+        while True:
+            fresh = _unrecorded(ctx, pending, result, strict=strict)
+            windows = _closed_windows(ctx.org, fresh)
+            events = [UsageEvent(
                 organization=ctx.org, customer_id=row.customer_id, subscription_id=row.subscription_id,
                 metric_id=row.metric_id, idempotency_key=row.key, timestamp=row.timestamp, value=row.value,
-                properties=row.properties, recorded_at=recorded_at, late=late,
-            ))
-        UsageEvent.objects.bulk_create(events, ignore_conflicts=True)
+                properties=row.properties, recorded_at=recorded_at, late=_is_late(row, windows),
+            ) for row in fresh]
+            try:
+                with transaction.atomic():  # a savepoint: a conflict undoes this insert only
+                    UsageEvent.objects.bulk_create(events)
+            except IntegrityError:
+                # A concurrent import recorded some of these keys since they were read: read them again, and
+                # count each as a duplicate (or reject it) as if it had been there before.
+                if not UsageEvent.objects.filter(organization=ctx.org,
+                                                 idempotency_key__in=[r.key for r in fresh]).exists():
+                    raise
+                pending = fresh
+                continue
+            break
+        # Every event counted as accepted was inserted by this import (none was silently ignored).
         result.accepted += len(events)
+        result.late += sum(e.late for e in events)
     return events
 
 

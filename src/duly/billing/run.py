@@ -23,16 +23,17 @@ Invoices
     Issue date: ``as_of`` (the day of the run; the scheduler runs daily, so it is the billing date).
     Due date, payment-terms text, late-payment text and RF reference come from the contract exactly
     as for a hand-issued invoice. Subscriptions of one customer under one contract that are due on
-    the same billing date share one invoice; a deposit or retainer is deducted as the prepaid
-    amount (BT-113) and explained in the notes. A customer whose invoice cannot be issued (for
+    the same billing date share one invoice (their billing day comes from the contract, see
+    ``create_subscription``); a deposit (from the next invoices, or held until the contract's final
+    invoice, as ``Contract.deposit_deduction`` says) or a retainer is deducted as the prepaid amount
+    (BT-113) and explained in the notes. A customer whose invoice cannot be issued (for
     instance a required PO number is missing) is left out with the reason, and the others are billed.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
-import signal
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
@@ -42,12 +43,25 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q, Sum
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.domain import pricing
 from duly.domain import usage as domain_usage
+from duly.domain.billing_plan import (
+    FixedCharge,
+    Slot,
+    SubscriptionPlan,
+    billable_quantity,
+    charge as cached_charge,
+    commitment_share,
+    describe_model,
+    fixed_charge,
+    parse_anchor,
+    plain_quantity,
+    slots,
+)
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 from duly.domain.payment_terms import format_date
@@ -73,24 +87,13 @@ from .models import (
     SubscriptionPause,
     UsageEvent,
 )
-from .planning import (
-    FixedCharge,
-    Slot,
-    SubscriptionPlan,
-    billable_quantity,
-    charge as cached_charge,
-    describe_model,
-    fixed_charge,
-    parse_anchor,
-    plain_quantity,
-    slots,
-)
 
-__all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "run_billing"]
+__all__ = ["BATCH_SIZE", "BillingRunResult", "Catalog", "ScheduledBillingReport", "bill_all_organizations",
+           "run_billing"]
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
-#: Test hook: SIGKILL the process inside batch N+1 (after its writes, before its commit).
-CRASH_ENV = "DULY_BILLING_CRASH_AFTER_BATCHES"
 PREPAID_TAX_CATEGORY = "O"
 PREPAID_TAX_REASON = "Advance payment: VAT is charged on the invoices it is deducted from"
 _RETRIES = 3
@@ -321,17 +324,24 @@ class _Batch:
         self.customer_ids = customer_ids
         self.has_retainers = has_retainers
         self.with_pending, self.with_late = with_pending, with_late
-        # Lock the batch's due subscriptions: a concurrent run (or usage import) of these customers waits.
-        # The customers are the organization's (see _due_customers); filtering on them alone lets the
-        # database use the customer index (with the organization too, SQLite scans the organization's rows).
-        rows = [
-            row[:-1] for row in Subscription.objects.select_for_update()
-            .filter(customer_id__in=customer_ids, next_bill_on__lte=as_of)
-            .order_by("id").values_list(*_Sub.COLUMNS, "organization_id")
-            if row[-1] == org.id
-        ]
+        # Lock every subscription of the batch's customers (not only the due ones): a concurrent run, usage
+        # import or subscription change of these customers waits for this batch, and this batch reads their
+        # pending charges and late usage only once it holds the locks, so it cannot claim what another
+        # run is claiming (see _claim for the second guard). The customers are the organization's (see
+        # _due_customers); filtering on them alone lets the database use the customer index.
+        rows = []
+        #: contract → its subscriptions still to be billed (before this run): a deposit held until the final
+        #: invoice is deducted once none is left.
+        self.running: dict[int, set[int]] = defaultdict(set)
+        for row in (Subscription.objects.select_for_update().filter(customer_id__in=customer_ids)
+                    .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
+            if row[-2] != org.id or row[-1] is None:
+                continue
+            self.running[row[2]].add(row[0])
+            if row[-1] <= as_of:
+                rows.append(row[:-2])
         self.customers: dict[int, Customer] = {
-            c.pk: c for c in Customer.objects.filter(pk__in={r[1] for r in rows}).order_by()}
+            c.pk: c for c in Customer.objects.filter(pk__in=customer_ids, organization=org).order_by()}
         self.contracts: dict[int, Contract] = {}
         for contract in Contract.objects.filter(pk__in={r[2] for r in rows}).order_by():
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
@@ -410,18 +420,22 @@ class _Batch:
         if not include_late:
             qs = qs.filter(late=False)
         rows = list(qs.order_by().values_list(*columns))
-        averaged = [m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average"]
+        averaged = sorted(m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average")
         if averaged:
-            # The level a window opens with: the latest event before the fetched range, per customer and metric.
-            latest = (UsageEvent.objects.filter(organization=self.org, customer_id__in=customers,
-                                                metric_id__in=averaged, timestamp__lt=start)
-                      .order_by().values("customer_id", "metric_id").annotate(ts=Max("timestamp")))
-            before = Q()
-            for row in latest:
-                before |= Q(customer_id=row["customer_id"], metric_id=row["metric_id"], timestamp=row["ts"])
-            if before:
-                rows += list(UsageEvent.objects.filter(before, organization=self.org).order_by()
-                             .values_list(*columns))
+            # The level a window opens with: the latest event before the fetched range, per customer and
+            # metric (the one the aggregation would pick: latest timestamp, then greatest key). One index
+            # seek per customer and metric, whatever the number of customers.
+            def latest(metric_id: int) -> Subquery:
+                return Subquery(UsageEvent.objects.filter(
+                    organization=self.org, customer_id=OuterRef("pk"), metric_id=metric_id, timestamp__lt=start,
+                ).order_by("-timestamp", "-idempotency_key").values("idempotency_key")[:1])
+
+            keys = [key for row in Customer.objects.filter(pk__in=customers).order_by().annotate(
+                **{f"m{m}": latest(m) for m in averaged}).values_list(*(f"m{m}" for m in averaged))
+                for key in row if key is not None]
+            if keys:
+                rows += list(UsageEvent.objects.filter(organization=self.org, idempotency_key__in=keys)
+                             .order_by().values_list(*columns))
         store: dict[tuple[int, int], list[_Event]] = defaultdict(list)
         seen = set()
         for row in rows:
@@ -474,14 +488,12 @@ class _Batch:
             return
         rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
                     .order_by().values_list("subscription_id", "day", "active_count"))
-        latest = (LicenceSnapshot.objects.filter(subscription_id__in=subs, day__lt=lo)
-                  .order_by().values("subscription_id").annotate(day=Max("day")))
-        before = Q()
-        for row in latest:
-            before |= Q(subscription_id=row["subscription_id"], day=row["day"])
-        if before:
-            rows += list(LicenceSnapshot.objects.filter(before).order_by()
-                         .values_list("subscription_id", "day", "active_count"))
+        # The count a window opens with: each subscription's latest snapshot before the fetched range
+        # (one index seek per subscription, whatever their number).
+        before = LicenceSnapshot.objects.filter(subscription_id=OuterRef("pk"), day__lt=lo).order_by("-day")
+        rows += [row for row in Subscription.objects.filter(pk__in=subs).order_by().annotate(
+            last_day=Subquery(before.values("day")[:1]), last_count=Subquery(before.values("active_count")[:1]),
+        ).values_list("id", "last_day", "last_count") if row[1] is not None]
         for sub_id, day, count in rows:
             self.snapshots[sub_id][day] = count
 
@@ -499,11 +511,6 @@ class _Batch:
                                                  late_billed_on__isnull=True).order_by().values_list(
                     "id", "customer_id", "subscription_id", "metric_id", "timestamp"):
                 self.late[row[1]].append(row)
-        extra = (set(self.pending) | set(self.late)) - set(self.customers)
-        if extra:
-            # Customers billed only for pending charges or late usage (their subscriptions are finished).
-            for customer in Customer.objects.filter(pk__in=extra).order_by():
-                self.customers[customer.pk] = customer
         self.late_records: dict[int, list[BillingRecord]] = defaultdict(list)
         if self.late:
             late_customers = list(self.late)
@@ -608,6 +615,11 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             if window is None:
                 continue
             model, change = cat.model_at(price, sub.pk, window.start)
+            share, prorated = None, ""
+            if isinstance(model, pricing.MinimumCommitment):  # agreed per period: prorated on a part of one
+                whole = slot.usage_whole or slot.usage
+                share = (window.days, whole.days) if window.days < whole.days else None
+                model, prorated = commitment_share(model, currency, share)
             transactions: list[Decimal] = []
             if price.quantity_source == Price.SOURCE_USAGE:
                 metric = cat.metrics[price.metric_id]
@@ -625,7 +637,10 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             charge = model.charge(quantity, currency, transactions=transactions) if transactions else \
                 cached_charge(model, quantity, currency)
             quantities[key] = {"quantity": str(quantity), "amount": str(charge.amount)}
-            explanation = _change_note(batch, price, sub, change, notices) + f"{summary}: {charge.explanation}"
+            if prorated:
+                quantities[key]["share"] = list(share)  # type: ignore[arg-type]  # re-priced alike if usage is late
+            explanation = (_change_note(batch, price, sub, change, notices) + prorated
+                           + f"{summary}: {charge.explanation}")
             lines.append(_line_for(price, product, model, charge.amount, quantity,
                                    f"{_product_label(price, product)}: {summary}", explanation, window,
                                    prorated=False))
@@ -679,13 +694,14 @@ def _late_lines(batch: _Batch, customer_id: int
             metric = cat.metrics[price.metric_id]
             if metric.code not in record.usage:
                 continue
-            model, _ = cat.model_at(price, sub.pk, window.start)
+            billed = record.usage[metric.code]
+            share = tuple(billed["share"]) if billed.get("share") else None
+            model, _ = commitment_share(cat.model_at(price, sub.pk, window.start)[0], sub.currency, share)
             raw, values = batch.usage_quantity(sub, metric, window, late=True)
             transactions: list[Decimal] = []
             if _takes_transactions(model):
                 transactions, raw = values, sum(values, Decimal(0))
             new_quantity = billable_quantity(raw)
-            billed = record.usage[metric.code]
             old_quantity, old_amount = Decimal(billed["quantity"]), Decimal(billed["amount"])
             new = model.charge(new_quantity, sub.currency, transactions=transactions)
             difference = new.amount - old_amount
@@ -706,7 +722,8 @@ def _late_lines(batch: _Batch, customer_id: int
                     tax_exemption_reason=product.tax_exemption_reason, period_start=window.start,
                     period_end=window.last_day, explanation=explanation,
                 ))
-            record.usage = {**record.usage, metric.code: {"quantity": str(new_quantity), "amount": str(new.amount)}}
+            record.usage = {**record.usage, metric.code: {**billed, "quantity": str(new_quantity),
+                                                          "amount": str(new.amount)}}
             touched.append(record)
             contract = contract or sub.contract
         handled += [r[0] for r in mine]
@@ -742,11 +759,14 @@ def _due_customers(org: Organization, as_of: date) -> _Due:
 
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
-                batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None) -> BillingRunResult:
+                batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None,
+                checkpoint: Callable[[int], None] | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
     ``customers`` (ids) limits the run to those customers (the back office's "bill now").
+    ``checkpoint(n)`` is called inside batch ``n`` (0, 1, …), after its writes and before its commit:
+    the crash test kills the process there; nothing else needs it.
     """
     result = BillingRunResult(as_of=as_of)
     due = _due_customers(org, as_of)
@@ -758,7 +778,6 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         return result
     catalog = Catalog(org)
     has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
-    crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     done = 0
     for chunk in _chunks(customer_ids, batch_size):
         for attempt in range(_RETRIES):
@@ -766,20 +785,57 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
             try:
                 with transaction.atomic():
                     _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
-                    if crash_after and result.batches >= crash_after:
-                        os.kill(os.getpid(), signal.SIGKILL)  # test hook: die before this batch commits
+                    if checkpoint is not None:
+                        checkpoint(result.batches)
                 break
-            except IntegrityError:
-                # A concurrent run billed some of these slots first: our batch rolled back; bill what is left.
+            except (IntegrityError, _AlreadyClaimed):
+                # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
+                # event) first: our batch rolled back, numbers included; bill what is left.
                 if attempt == _RETRIES - 1:
                     outcome = BillingRunResult(as_of=as_of)
-                    outcome.skipped = [(str(c), "conflict with a concurrent billing run; retry") for c in chunk]
+                    codes = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "code"))
+                    outcome.skipped = [(codes.get(c, str(c)), "conflict with a concurrent billing run; retry")
+                                       for c in chunk]
         _merge(result, outcome)
         result.batches += 1
         done += len(chunk)
         if progress is not None:
             progress(done, len(customer_ids))
     return result
+
+
+@dataclass
+class ScheduledBillingReport:
+    """What a scheduled pass did: each organization's run (by slug), and the organizations whose run failed."""
+
+    results: dict[str, BillingRunResult] = field(default_factory=dict)
+    #: slug → the error that stopped that organization's run (its committed batches stay billed).
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        text = "; ".join(f"{slug}: {result.summary()}" for slug, result in self.results.items())
+        if self.failures:
+            text += (" " if text else "") + "Failed: " + "; ".join(
+                f"{slug} ({reason})" for slug, reason in self.failures.items())
+        return text or "No organization to bill."
+
+
+def bill_all_organizations(now: datetime) -> ScheduledBillingReport:
+    """Bill every organization as of its own local date at ``now`` (what the scheduler runs daily).
+
+    Each organization is billed on its own: an error in one is logged and reported, and the next
+    organizations are billed all the same (the failed one is retried by the next pass; its run is
+    idempotent and its committed batches stay billed).
+    """
+    report = ScheduledBillingReport()
+    for org in Organization.objects.order_by("id"):
+        as_of = now.astimezone(_zone(org.timezone)).date()
+        try:
+            report.results[org.slug] = run_billing(org, as_of)
+        except Exception as exc:  # noqa: BLE001 - one organization's failure must not stop the others
+            logger.exception("Billing run of %s as of %s failed", org.slug, as_of.isoformat())
+            report.failures[org.slug] = f"{type(exc).__name__}: {exc}"
+    return report
 
 
 def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:
@@ -804,6 +860,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     groups: dict[tuple[int, int, date], _Group] = {}
     failed: dict[int, str] = {}
     cursor: dict[int, tuple[date | None, date | None, str]] = {}
+    #: contract → billing date of the last slot of its subscriptions that finish in this run
+    last_slot: dict[int, date] = {}
 
     for sub in batch.subs:
         plan, due, nxt = batch.plans[sub.pk]
@@ -829,6 +887,10 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         if nxt is None and sub.end_date is not None and status == Subscription.ACTIVE:
             status = Subscription.ENDED
         cursor[sub.pk] = (last_key, nxt.billing_date if nxt else None, status)
+        if nxt is None:
+            batch.running[sub.contract_id].discard(sub.pk)
+            if due:
+                last_slot[sub.contract_id] = max(last_slot.get(sub.contract_id, date.min), due[-1].billing_date)
 
     # Pending charges and late usage go on the customer's first invoice of this run (or on their own).
     settled: list[int] = []
@@ -891,33 +953,45 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             failed[customer_id] = exc.message
     prepared = [(g, p) for g, p in prepared if g.customer.pk not in failed]
 
-    topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of)
+    # A contract's final invoice: no subscription left to bill, on or after the billing date of its last slot.
+    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.pk)
+             and group.billing_date >= last_slot.get(group.contract.pk, date.min)}
+    topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of, final)
     drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
 
     # Write: numbers, invoices and lines, then records, drawdowns, top-ups, notices and cursors.
     invoices = bulk.issue_prepared(org, [p for _, p in prepared] + [t for _, t in topups], issue_date=as_of)
     records: list[list] = []
     billed = set()
+    charges: dict[int, PendingCharge] = {}
+    notices: dict[int, PriceChangeNotice] = {}
+    late: dict[int, UsageEvent] = {pk: UsageEvent(pk=pk, late_billed_on=as_of) for pk in settled}
     for group, prep in prepared:
         billed.add(id(group))
+        invoice_id = prep.fields["id"]
         for sub, slot, first, count, quantities in group.slots:
             amount = sum(line["net_minor"] for line in prep.lines[first:first + count])
-            records.append(_record(org, sub, slot, prep.fields["id"], amount, quantities))
-        if group.pending:
-            PendingCharge.objects.filter(pk__in=[c.pk for c in group.pending]).update(invoice=prep.invoice)
-        if group.notices:
-            PriceChangeNotice.objects.filter(pk__in=[n.pk for n, _ in group.notices]).update(first_invoice=prep.invoice)
-        if group.late_events:
-            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of, adjusted_on=prep.invoice)
+            records.append(_record(org, sub, slot, invoice_id, amount, quantities))
+        for charge in group.pending:
+            charge.invoice_id = invoice_id
+            charges[charge.pk] = charge
+        for notice, _ in group.notices:
+            notice.first_invoice_id = invoice_id
+            notices[notice.pk] = notice
+        for pk in group.late_events:
+            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=invoice_id)
     for group in groups.values():
         if id(group) in billed or group.customer.pk in failed:
             continue
         for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
             records.append(_record(org, sub, slot, None, 0, quantities))
-        if group.late_events:
-            UsageEvent.objects.filter(pk__in=group.late_events).update(late_billed_on=as_of)
-    if settled:
-        UsageEvent.objects.filter(pk__in=settled).update(late_billed_on=as_of)
+        for pk in group.late_events:
+            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of)
+    # Claim the pending charges, notices and late events in bulk, each only if still unclaimed.
+    _claim(PendingCharge.objects.filter(invoice__isnull=True), list(charges.values()), ["invoice"])
+    _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True), list(notices.values()), ["first_invoice"])
+    _claim(UsageEvent.objects.filter(late_billed_on__isnull=True), list(late.values()),
+           ["late_billed_on", "adjusted_on"])
     touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records] + settled_records
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
@@ -954,11 +1028,30 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
 
 
+class _AlreadyClaimed(Exception):
+    """Rows this batch read as unbilled were claimed by a concurrent run: the batch rolls back and is retried."""
+
+
+def _claim(unclaimed: QuerySet, rows: list, fields: list[str]) -> None:
+    """Write ``fields`` of ``rows`` in bulk, only on rows still matching ``unclaimed``; all of them, or raise.
+
+    The row count is the guard: if another run claimed one of these rows since this batch read it,
+    fewer rows match and :class:`_AlreadyClaimed` rolls the whole batch back (numbers included).
+    """
+    if rows and unclaimed.bulk_update(rows, fields) != len(rows):
+        raise _AlreadyClaimed(f"{unclaimed.model.__name__}: claimed by a concurrent billing run")
+
+
 def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group, bulk.PreparedInvoice]],
-                   terms_cache: dict[int, tuple], as_of: date) -> list[tuple[RetainerAgreement, bulk.PreparedInvoice]]:
+                   terms_cache: dict[int, tuple], as_of: date,
+                   final: set[int]) -> list[tuple[RetainerAgreement, bulk.PreparedInvoice]]:
     """Deduct available deposits, then retainers; plan a top-up for a retainer that fell below its threshold.
 
-    Sets ``prep.drawdowns`` ([(prep, kind, minor)]) and the invoice notes; returns the top-up invoices.
+    A paid deposit is deducted as the contract says (``Contract.deposit_deduction``): from the next
+    invoices until used up (the default), or held until the contract's final invoice (``final``: the
+    groups billed once no subscription of the contract is left to bill), whose notes then show what
+    is left to pay back. Sets ``prep.drawdowns`` ([(prep, kind, minor)]) and the invoice notes;
+    returns the top-up invoices.
     """
     topups: list[tuple[RetainerAgreement, bulk.PreparedInvoice]] = []
     for group, prep in prepared:
@@ -967,13 +1060,23 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
         notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
         drawdowns = []
         key = (contract.pk, PrepaidFunding.DEPOSIT)
-        deposit = min(max(batch.available.get(key, 0), 0), remaining)
+        available = max(batch.available.get(key, 0), 0)
+        at_end = contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
+        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.pk, '')}"
+        if available and at_end and id(group) not in final:
+            notes.append(f"Deposit held until the final invoice under this contract: "
+                         f"{from_minor(available, currency)} {currency} ({deposit_ref}).")
+            available = 0
+        deposit = min(available, remaining)
         if deposit:
             batch.available[key] -= deposit
             remaining -= deposit
             drawdowns.append((prep, PrepaidFunding.DEPOSIT, deposit))
-            notes.append(f"Deposit deducted: {from_minor(deposit, currency)} {currency} "
-                         f"(deposit invoice {batch.deposit_invoices.get(contract.pk, '')}).")
+            notes.append(f"Deposit deducted: {from_minor(deposit, currency)} {currency} ({deposit_ref}).")
+        if at_end and available > deposit:
+            rest = available - deposit
+            notes.append(f"Deposit left after this final invoice: {from_minor(rest, currency)} {currency}, "
+                         "owed back to you.")
         retainer = batch.retainers.get(contract.pk)
         if retainer is not None:
             key = (contract.pk, PrepaidFunding.RETAINER)

@@ -21,8 +21,14 @@ Mid-period changes (prices billed in advance)
 Deposits
     A contract with ``deposit_kind`` ``amount`` or ``percent`` gets one deposit invoice when its first
     subscription is created, before service starts (``percent``: of the first period's recurring
-    charges, tax included). Once paid, it is deducted from the contract's next invoices until used up,
-    shown on each as the prepaid amount (EN 16931 BT-113).
+    charges, tax included). Once paid, it is deducted as the contract says (``deposit_deduction``),
+    shown on the invoice as the prepaid amount (EN 16931 BT-113):
+
+    - ``next_invoices`` (default): from the contract's next invoices until used up;
+    - ``final_invoice``: held (each invoice says so) until the contract's final invoice, the one
+      billing the last period once no subscription under the contract is left to bill; it is
+      deducted from that invoice (and any later one, e.g. late usage), and what is left is shown as
+      owed back to the customer. Paying it back is a payment, outside billing.
 
 Retainers
     :func:`start_retainer` issues the first retainer invoice; once paid, recurring and usage charges
@@ -44,7 +50,9 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math, pricing
 from duly.domain import usage as domain_usage
+from duly.domain.billing_plan import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
 from duly.domain.errors import (
+    BillingFrequencyMismatch,
     CurrencyMismatch,
     CustomerNotActive,
     InvalidPricing,
@@ -57,7 +65,17 @@ from duly.domain.errors import (
 )
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.domain.payment_terms import format_date
-from duly.domain.schedules import Cycle, Interval, Pause, Period, cancellation_credit, change_proration, prorate
+from duly.domain.schedules import (
+    WEEKDAYS,
+    Cycle,
+    Interval,
+    Pause,
+    Period,
+    cancellation_credit,
+    change_proration,
+    frequency_of,
+    prorate,
+)
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
@@ -84,17 +102,26 @@ from .models import (
     SubscriptionItem,
     SubscriptionPause,
 )
-from .planning import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
-from .run import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON, BillingRunResult, Catalog, run_billing
+from .run import (
+    PREPAID_TAX_CATEGORY,
+    PREPAID_TAX_REASON,
+    BillingRunResult,
+    Catalog,
+    ScheduledBillingReport,
+    bill_all_organizations,
+    run_billing,
+)
 
 __all__ = [
     "BillingRunResult",
     "ItemSpec",
     "RetainerBalance",
     "Rejection",
+    "ScheduledBillingReport",
     "UsageResult",
     "AGGREGATIONS",
     "add_item",
+    "bill_all_organizations",
     "cancel_subscription",
     "change_item",
     "check_notice",
@@ -289,12 +316,38 @@ def _refresh_cursor(sub: Subscription) -> None:
                             "trial_end"])
 
 
-def _default_anchor(interval: str, start: date) -> str:
-    if interval in ("weekly", "biweekly"):
-        return ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")[start.weekday()]
+def _default_anchor(contract: Contract, interval: str, start: date) -> tuple[str, str]:
+    """The billing day of a new subscription given none, and where it comes from (see create_subscription)."""
     if interval == "custom":
-        return ""
-    return str(start.day)
+        return "", ""
+    if contract.billing_anchor_day.strip():
+        return contract.billing_anchor_day.strip().lower(), f"the billing day of contract {contract.reference}"
+    sibling = (Subscription.objects.filter(contract=contract, interval=interval, next_bill_on__isnull=False)
+               .exclude(anchor_day="").order_by("start_date", "id").values_list("anchor_day", flat=True).first())
+    if sibling:
+        return sibling, f"the billing day of the other {interval} subscriptions under contract {contract.reference}"
+    if interval in ("weekly", "biweekly"):
+        return WEEKDAYS[start.weekday()], ""
+    return str(start.day), ""
+
+
+def _check_frequency(contract: Contract, interval: Interval, start: date) -> None:
+    """Refuse a subscription billed at another frequency than its contract agrees."""
+    labels = dict(Contract.FREQUENCY_CHOICES)
+    agreed = contract.billing_frequency
+    if agreed == "one_off":
+        raise BillingFrequencyMismatch(
+            f"Contract {contract.reference} is agreed as one-off billing: a subscription needs a contract with a "
+            "recurring billing frequency (change the contract's billing frequency first).",
+            contract=contract.reference, expected=agreed, got=interval.kind)
+    got = frequency_of(interval, start)
+    if got != agreed:
+        what = (f"a {labels[got].lower()} subscription" if got in labels
+                else f"a subscription on the rule {interval.rule!r}, which bills on no agreed frequency")
+        raise BillingFrequencyMismatch(
+            f"Contract {contract.reference} agrees {labels.get(agreed, agreed).lower()} billing; {what} does not "
+            f"match it. Bill it {labels.get(agreed, agreed).lower()} (the default), or change the contract's "
+            "billing frequency first.", contract=contract.reference, expected=agreed, got=got or interval.kind)
 
 
 @transaction.atomic
@@ -306,7 +359,7 @@ def create_subscription(
     start_date: date,
     as_of: date,
     contract: Contract | None = None,
-    interval: str = "monthly",
+    interval: str | None = None,
     anchor_day: int | str | None = None,
     rrule: str = "",
     timing: str = Subscription.ADVANCE,
@@ -316,9 +369,18 @@ def create_subscription(
 ) -> Subscription:
     """Subscribe a customer to one or more prices under a contract (default: their current one).
 
-    ``anchor_day``: 1..31 or ``"last"`` for month-based intervals, a weekday name for weekly ones;
-    default: the start date's day (or weekday). A deposit the contract requires is invoiced now,
-    dated ``as_of``, before service starts.
+    ``interval``: default the contract's billing frequency; another one is refused
+    (:class:`~duly.domain.errors.BillingFrequencyMismatch`: the bill must follow the agreed
+    frequency). A ``custom`` rule is accepted when it bills as often as agreed
+    (:func:`duly.domain.schedules.frequency_of`: ``FREQ=MONTHLY;BYDAY=1MO`` is monthly).
+
+    ``anchor_day``: 1..31 or ``"last"`` for month-based intervals, a weekday name for weekly ones.
+    Default, so that a client's subscriptions fall on the same billing date and share one invoice:
+    the contract's billing day (``Contract.billing_anchor_day``), else the billing day of the
+    contract's other running subscriptions of the same interval, else the start date's day (or
+    weekday). A subscription starting between two billing days begins with a prorated stub.
+
+    A deposit the contract requires is invoiced now, dated ``as_of``, before service starts.
     """
     _own(org, customer, "Customer")
     if customer.status == Customer.STATUS_TERMINATED:
@@ -339,12 +401,22 @@ def create_subscription(
         _check_price_currency(spec.price, customer, contract)
         if not spec.price.active:
             raise ValidationError(f"Price {spec.price.code} is no longer sold.")
-    anchor_text = str(anchor_day).lower() if anchor_day not in (None, "") else _default_anchor(interval, start_date)
+    interval = interval or contract.billing_frequency
+    if interval == "one_off":
+        _check_frequency(contract, Interval("monthly"), start_date)  # refused: one-off billing
     if interval == "custom":
-        Interval("custom", rrule)
-        anchor_text = ""
+        kind = Interval("custom", rrule)
     elif rrule:
         raise InvalidSchedule(f"Only a custom interval takes a recurrence rule, not {interval!r}.")
+    else:
+        kind = Interval(interval)
+    anchor_source = ""
+    if anchor_day not in (None, ""):
+        anchor_text = str(anchor_day).lower()
+    else:
+        anchor_text, anchor_source = _default_anchor(contract, interval, start_date)
+    if interval == "custom":
+        anchor_text = ""
     sub = Subscription(
         organization=org, customer=customer, contract=contract, reference=reference, currency=contract.currency,
         interval=interval, rrule=rrule, anchor_day=anchor_text, timing=timing, start_date=start_date,
@@ -352,14 +424,23 @@ def create_subscription(
     )
     rows = [SubscriptionItem(organization=org, price=s.price, quantity=_quantity(s.quantity, s.price),
                              starts_on=start_date) for s in specs]
-    plan = _plan(sub, rows, [])
-    plan.schedule()  # validates interval, anchor, trial and end date (InvalidSchedule)
+    try:
+        plan = _plan(sub, rows, [])
+        plan.schedule()  # validates interval, anchor, trial and end date (InvalidSchedule)
+    except InvalidSchedule as exc:
+        if not anchor_source:
+            raise
+        raise InvalidSchedule(f"{exc.message} (the billing day {anchor_text!r} is {anchor_source}; give the "
+                              "subscription its own billing day, or correct the contract's).",
+                              anchor=anchor_text) from None
+    _check_frequency(contract, kind, start_date)
     _, first = slots(plan, last_key=None, as_of=date.min)
     sub.next_bill_on = first.billing_date if first else None
     sub.save()
     for row in rows:
         row.subscription = sub
     SubscriptionItem.objects.bulk_create(rows)
+    _notify_new_items(org, sub, rows, as_of)
     _issue_deposit(org, sub, rows, plan, as_of)
     return sub
 
@@ -405,8 +486,10 @@ def _issue_deposit(org: Organization, sub: Subscription, rows: Sequence[Subscrip
     )
     draft = invoicing.create_draft(
         org, sub.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
-        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is deducted "
-               "from your next invoices under this contract."),
+        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is "
+               + ("held until your final invoice under this contract and deducted from it; any rest is paid back."
+                  if contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
+                  else "deducted from your next invoices under this contract until used up.")),
     )
     invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
     PrepaidFunding.objects.create(organization=org, customer=sub.customer, contract=contract, subscription=sub,
@@ -444,9 +527,11 @@ def _billed_cycle(sub: Subscription, plan: SubscriptionPlan, day: date) -> tuple
     return cycle, record
 
 
-def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan):
-    """The recurring charge billed for an item over a cycle (recomputed exactly as the run computed it)."""
-    catalog = Catalog(sub.organization)
+def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan, catalog: Catalog):
+    """The recurring charge billed for an item over a cycle (recomputed exactly as the run computed it).
+
+    ``catalog`` is read once per service call (:class:`~duly.billing.run.Catalog`), not once per item.
+    """
     model, _ = catalog.model_at(item.price, sub.pk, cycle.period.start)
     start = max(item.starts_on, cycle.period.start)
     end = min(item.ends_on or cycle.period.end, cycle.period.end)
@@ -458,8 +543,9 @@ def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: 
                                      paused_days=paused)
 
 
-def _label(price: Price) -> str:
-    return f"{price.product.name} ({price.nickname})" if price.nickname else price.product.name
+def _label(price: Price, product: Product | None = None) -> str:
+    name = (product or price.product).name
+    return f"{name} ({price.nickname})" if price.nickname else name
 
 
 def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: str,
@@ -521,9 +607,9 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
                                 starts_on=on, ends_on=item.ends_on)
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, old = _item_charge(sub, item, cycle, plan)
+        catalog = Catalog(org)
+        _, part, old = _item_charge(sub, item, cycle, plan, catalog)
         if part is not None and part.start <= on < part.end:
-            catalog = Catalog(org)
             new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start)
             new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=part,
                                paused_days=sum(p.period.overlap_days(part) for p in plan.pauses))
@@ -545,6 +631,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
     item.save(update_fields=["ends_on"])
     if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:
         new_item.save()
+        _notify_new_items(org, sub, [new_item], as_of)
     _refresh_cursor(sub)
     return new_item
 
@@ -580,11 +667,12 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
     item.price = Price.objects.select_related("product").get(pk=price.pk)
     if record is not None and record.invoice is not None and price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, _plan(sub))
+        _, part, charge = _item_charge(sub, item, cycle, _plan(sub), Catalog(org))
         if part is not None and charge is not None:
             _pending(org, sub, item.price, charge.amount,
                      f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
                      charge.explanation, part, as_of)
+    _notify_new_items(org, sub, [item], as_of)
     _refresh_cursor(sub)
     return item
 
@@ -604,7 +692,7 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
     cycle, record = _billed_cycle(sub, plan, on)
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, plan)
+        _, part, charge = _item_charge(sub, item, cycle, plan, Catalog(org))
         if part is not None and part.start <= on < part.end:
             credit = cancellation_credit(charge.amount, sub.currency, part, on)
             rest = Period(on, part.end)
@@ -634,10 +722,11 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
         cycle, record = _billed_cycle(sub, plan, on)
         if record is not None and record.invoice is not None and cycle is not None:
             lines = []
+            catalog = Catalog(org)
             for item in sub.items.select_related("price__product"):
                 if item.price.quantity_source != Price.SOURCE_QUANTITY:
                     continue
-                _, part, charge = _item_charge(sub, item, cycle, plan)
+                _, part, charge = _item_charge(sub, item, cycle, plan, catalog)
                 if part is None or not part.start <= on < part.end:
                     continue
                 credit = cancellation_credit(charge.amount, sub.currency, part, on)
@@ -711,10 +800,11 @@ def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: Bil
                  plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: str) -> None:
     """Credit (or charge back) the recurring charges of ``days`` inside an invoiced cycle."""
     lines = []
+    catalog = Catalog(org)
     for item in sub.items.select_related("price__product"):
         if item.price.quantity_source != Price.SOURCE_QUANTITY:
             continue
-        model, part, charge = _item_charge(sub, item, cycle, plan)
+        model, part, charge = _item_charge(sub, item, cycle, plan, catalog)
         if part is None:
             continue
         start, end = max(part.start, days.start), min(part.end, days.end)
@@ -803,7 +893,9 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
     Each affected customer gets one :class:`~duly.billing.models.PriceChangeNotice`, to be sent
     ``notice_days`` before the change; a change scheduled with less notice is refused. A period is
     billed at the price in force on its first day, so the first period at the new price is the
-    first one starting on or after ``effective_date`` (the notice names it).
+    first one starting on or after ``effective_date`` (the notice names it). A customer who takes the
+    price later but before the change is effective (a new subscription, an added item, a plan
+    change) gets the same notice then (see :func:`_notify_new_items`).
     """
     _own(org, price, "Price")
     if subscription is not None:
@@ -818,24 +910,36 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
     change = PriceChange.objects.create(
         organization=org, price=price, subscription=subscription, effective_date=effective_date,
         new_model_config=config, justification=justification.strip(), notice_days=notice_days, scheduled_on=as_of)
-    catalog = Catalog(org)
     subs = Subscription.objects.filter(
         Q(items__ends_on__isnull=True) | Q(items__ends_on__gt=effective_date), organization=org,
         items__price=price).filter(
         Q(end_date__isnull=True) | Q(end_date__gt=effective_date)).exclude(status=Subscription.ENDED).distinct()
     if subscription is not None:
         subs = subs.filter(pk=subscription.pk)
+    _queue_notices(org, change, list(subs.select_related("customer").prefetch_related("items__price", "pauses")),
+                   as_of, Catalog(org))
+    return change
+
+
+def _queue_notices(org: Organization, change: PriceChange, subs: Sequence[Subscription], as_of: date,
+                   catalog: Catalog) -> None:
+    """Queue one notice of ``change`` per customer of ``subs`` (a customer who already has one keeps it).
+
+    The notice is sent ``notice_days`` before the change, or on ``as_of`` when that is already later
+    (a customer who subscribes inside the notice period is told at once).
+    """
     by_customer: dict[int, list[Subscription]] = {}
-    for sub in subs.select_related("customer").prefetch_related("items__price", "pauses"):
+    for sub in subs:
         by_customer.setdefault(sub.customer_id, []).append(sub)
-    label = _label(Price.objects.select_related("product").get(pk=price.pk))
+    price = catalog.prices[change.price_id]
+    label = _label(price, catalog.products[price.product_id])
+    effective_date = change.effective_date
+    new = describe_model(catalog.model(price, change), price.currency)
     notices = []
     for customer_subs in by_customer.values():
         customer = customer_subs[0].customer
-        sub = customer_subs[0]
-        old = describe_model(catalog.model(price, catalog.change_at(price, sub.pk, effective_date - timedelta(days=1))),
-                             price.currency)
-        new = describe_model(pricing.model_from_config(config), price.currency)
+        before = catalog.change_at(price, customer_subs[0].pk, effective_date - timedelta(days=1))
+        old = describe_model(catalog.model(price, before), price.currency)
         firsts = []
         for s in customer_subs:
             cycle = next((c for c in _plan(s).schedule().cycles(until=effective_date + timedelta(days=800))
@@ -845,13 +949,37 @@ def schedule_price_change(org: Organization, price: Price, *, effective_date: da
         first = f" Your first period at the new price: {domain_usage.format_period(min(firsts))}." if firsts else ""
         notices.append(PriceChangeNotice(
             organization=org, price_change=change, customer=customer,
-            send_on=max(as_of, effective_date - timedelta(days=notice_days)),
+            send_on=max(as_of, effective_date - timedelta(days=change.notice_days)),
             subject=f"Price change for {label} from {format_date(effective_date)}",
             body=(f"Dear {customer.name},\n\nFrom {format_date(effective_date)}, the price of {label} changes "
                   f"from {old} to {new}.{first}\n\nWhy: {change.justification}\n"),
         ))
     PriceChangeNotice.objects.bulk_create(notices, ignore_conflicts=True)
-    return change
+
+
+def _notify_new_items(org: Organization, sub: Subscription, items: Sequence[SubscriptionItem], as_of: date) -> None:
+    """Queue the notices of price changes already scheduled for prices a subscription now has.
+
+    A customer who subscribes (or adds or switches to a price) after a change of that price was
+    scheduled, and who will be billed at the old price before it takes effect, gets the same notice
+    as the customers who were there when it was scheduled, so their first invoice at the new price
+    shows the old and new price and the justification. A change effective on or before the item
+    starts needs no notice: the customer only ever pays the new price.
+    """
+    if not items:
+        return
+    ends = sub.end_date or date.max
+    wanted = Q()
+    for item in items:  # the few items of one subscription
+        wanted |= Q(price_id=item.price_id, effective_date__gt=item.starts_on,
+                    effective_date__lt=min(item.ends_on or date.max, ends))
+    changes = list(PriceChange.objects.filter(wanted, Q(subscription__isnull=True) | Q(subscription=sub),
+                                              organization=org).order_by("effective_date", "id"))
+    if not changes:
+        return
+    catalog = Catalog(org)
+    for change in changes:
+        _queue_notices(org, change, [sub], as_of, catalog)
 
 
 def check_notice(effective_date: date, as_of: date, notice_days: int) -> None:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from celery import shared_task
 
 
-def scheduled_billing(now: datetime) -> None:
-    """Bill every organization as of its own local date (``duly serve`` runs this; it is idempotent)."""
-    from duly.billing.services import run_billing
-    from duly.customers.models import Organization
+def scheduled_billing(now: datetime):
+    """Bill every organization as of its own local date (``duly serve`` runs this daily; it is idempotent)."""
+    from duly.billing.services import bill_all_organizations
 
-    for org in Organization.objects.all():
-        run_billing(org, now.astimezone(ZoneInfo(org.timezone or "UTC")).date())
+    return bill_all_organizations(now)
 
 
 @shared_task(name="duly.run_billing")

@@ -4,6 +4,8 @@ the queue of queries with its SLA, promises, tasks, and what was sent. Every wri
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
@@ -33,6 +35,12 @@ from .models import (
     Step,
     Task,
 )
+
+
+class _Clock:
+    """The instant an admin page judges SLAs and promises at: read once at the edge (tests replace it)."""
+
+    clock = staticmethod(timezone.now)
 
 
 class _ReadOnly:
@@ -113,7 +121,7 @@ class PolicyForm(forms.Form):
 
 
 @admin.register(CustomerProfile)
-class CustomerProfileAdmin(OrgScopedAdmin):
+class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
     list_display = ("customer", "policy", "risk_level", "customer_status", "suspended_at", "terminated_at",
                     "restore_deadline", "page")
     list_filter = ("policy", "customer__status")
@@ -144,7 +152,7 @@ class CustomerProfileAdmin(OrgScopedAdmin):
         from .worklist import worklist
 
         rows = []
-        now = timezone.now()
+        now = self.clock()
         for org in user_organizations(request.user):
             for row in worklist(org, as_of=now):
                 rows.append((row, row.as_dict(), reverse("admin:collections_customer_page", args=[row.customer_id])))
@@ -154,13 +162,13 @@ class CustomerProfileAdmin(OrgScopedAdmin):
         })
 
     def customer_view(self, request, customer_id):
-        from .worklist import promises_of, worklist
+        from .worklist import customer_page, open_invoices_of, queryable_invoices_of
 
         customer = get_object_or_404(Customer.objects.filter(organization__in=user_organizations(request.user)),
                                      pk=customer_id)
         org = customer.organization
-        now = timezone.now()
-        open_invoices = Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES)
+        now = self.clock()
+        open_invoices = open_invoices_of(customer)
         promise_form = PromiseForm(prefix="promise")
         query_form = QueryForm(prefix="query")
         policy_form = PolicyForm(prefix="policy")
@@ -171,19 +179,13 @@ class CustomerProfileAdmin(OrgScopedAdmin):
             promise_form = PromiseForm(request.POST, prefix="promise") if "promise" in request.POST else promise_form
             query_form = QueryForm(request.POST, prefix="query") if "query" in request.POST else query_form
         promise_form.fields["invoices"].queryset = open_invoices
-        query_form.fields["invoice"].queryset = Invoice.objects.filter(customer=customer).exclude(
-            status__in=(Invoice.DRAFT, Invoice.VOID))
+        query_form.fields["invoice"].queryset = queryable_invoices_of(customer)
         policy_form.fields["policy"].queryset = Policy.objects.filter(organization=org)
-        rows = worklist(org, as_of=now, customer_ids=[customer.pk], only_attention=False)
+        page = customer_page(org, customer, now=now)
         return TemplateResponse(request, "admin/collections/customer.html", {
             **self.admin_site.each_context(request), "title": f"Collections: {customer.name}", "customer": customer,
-            "row": rows[0] if rows else None, "summary": rows[0].as_dict() if rows else None,
-            "open_invoices": open_invoices.order_by("due_date"),
-            "reminders": Reminder.objects.filter(customer=customer).select_related("message")[:30],
-            "disputes": [(d, d.answered_late(now.date())) for d in Dispute.objects.filter(customer=customer)
-                         .select_related("invoice")],
-            "promises": [(p, services.promise_state(p, now.date())) for p in promises_of(org, customer.pk)],
-            "tasks": Task.objects.filter(customer=customer, done_at__isnull=True),
+            "row": page.row, "summary": page.summary, "open_invoices": page.open_invoices,
+            "reminders": page.reminders, "disputes": page.disputes, "promises": page.promises, "tasks": page.tasks,
             "promise_form": promise_form, "query_form": query_form, "policy_form": policy_form,
             "opts": self.model._meta,
         })
@@ -200,8 +202,10 @@ class CustomerProfileAdmin(OrgScopedAdmin):
                     success="Promise to pay recorded: reminders for its invoices pause until the date.",
                 ) is not None
         elif "query" in request.POST:
+            from .worklist import queryable_invoices_of
+
             form = QueryForm(request.POST, prefix="query")
-            form.fields["invoice"].queryset = Invoice.objects.filter(customer=customer)
+            form.fields["invoice"].queryset = queryable_invoices_of(customer)
             if form.is_valid():
                 d = form.cleaned_data
                 return self.run_service(
@@ -226,16 +230,17 @@ class ResolveForm(forms.Form):
 
 
 @admin.register(Dispute)
-class DisputeAdmin(_ReadOnly, OrgScopedAdmin):
+class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_display = ("invoice", "customer", "opened_at", "opened_by", "sla", "status", "answered_at", "resolve")
+    list_select_related = ("invoice", "customer", "organization")
     list_filter = ("status", "opened_by")
     search_fields = ("invoice__number", "customer__name", "question")
 
     @admin.display(description="answer by", ordering="sla_due_on")
     def sla(self, obj):
-        if obj.answered_late(timezone.now().date()):
-            return format_html('<strong style="color:#ba2121">{} (late)</strong>', obj.sla_due_on)
-        return obj.sla_due_on
+        if obj.answered_late(self.clock()):
+            return format_html('<strong style="color:#ba2121">{} (late)</strong>', obj.sla_due_on.isoformat())
+        return obj.sla_due_on.isoformat()
 
     @admin.display(description="")
     def resolve(self, obj):
@@ -254,7 +259,7 @@ class DisputeAdmin(_ReadOnly, OrgScopedAdmin):
             done = self.run_service(
                 request, services.resolve_dispute, dispute.organization, dispute.pk,
                 answer=form.cleaned_data["answer"], credit_note=form.cleaned_data["credit_note"],
-                user=request.user, now=timezone.now(), success="Answered; the customer is notified.",
+                user=request.user, now=self.clock(), success="Answered; the customer is notified.",
             )
             if done is not None:
                 return HttpResponseRedirect(reverse("admin:collections_dispute_changelist"))
@@ -265,16 +270,17 @@ class DisputeAdmin(_ReadOnly, OrgScopedAdmin):
 
 
 @admin.register(PromiseToPay)
-class PromiseToPayAdmin(_ReadOnly, OrgScopedAdmin):
+class PromiseToPayAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_display = ("customer", "promised_date", "amount_minor", "currency", "created_at", "state")
+    list_select_related = ("customer",)
 
     @admin.display(description="state")
     def state(self, obj):
-        return services.promise_state(obj, timezone.now().date())
+        return services.promise_state(obj, self.clock().astimezone(ZoneInfo(obj.customer.timezone or "UTC")).date())
 
 
 @admin.register(Task)
-class TaskAdmin(_ReadOnly, OrgScopedAdmin):
+class TaskAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_display = ("kind", "customer", "description", "due_at", "done_at")
     list_filter = ("kind", ("done_at", admin.EmptyFieldListFilter))
     actions = ["mark_done"]
@@ -282,7 +288,7 @@ class TaskAdmin(_ReadOnly, OrgScopedAdmin):
     @admin.action(description="Mark selected tasks done")
     def mark_done(self, request, queryset):
         for task in queryset:
-            self.run_service(request, services.complete_task, task.organization, task.pk, now=timezone.now())
+            self.run_service(request, services.complete_task, task.organization, task.pk, now=self.clock())
         self.message_user(request, "Done.", messages.SUCCESS)
 
 

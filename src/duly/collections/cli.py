@@ -44,10 +44,19 @@ def fees():
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
 def assess(org_slug, as_of, fmt):
-    """Assess late fees and interest for overdue invoices (idempotent: run it as often as you like)."""
+    """Assess late fees and interest the contracts allow: overdue invoices and invoices paid late.
+
+    The manual/batch path: the dunning run assesses fees itself at the policy step that carries
+    the fee action. Idempotent: each level is charged once, so run it as often as you like."""
+    from duly.billing.cli import _progress  # the project's one progress bar (stderr; stdout stays clean)
     from duly.collections.services import assess_late_fees
 
-    result = assess_late_fees(current_org(org_slug), as_of=as_of)
+    progress, task = _progress("Assessing late fees", None)
+    with progress:
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = assess_late_fees(current_org(org_slug), as_of=as_of, progress=step)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -241,13 +250,14 @@ def dispute_resolve(org_slug, dispute_id, answer, credit_note):
 
 @collections.command("queries")
 @org_option
+@click.option("--as-of", "as_of", type=DATETIME, default=None, help="Judge the SLA at this instant (default: now)")
 @handle_errors
-def queries(org_slug):
+def queries(org_slug, as_of):
     """The staff queue of open queries, oldest SLA first (LATE when past the SLA)."""
     from duly.collections.worklist import open_queries
 
-    now = _now()
-    for d, late in open_queries(current_org(org_slug), today=now.date()):
+    now = as_of or _now()
+    for d, late in open_queries(current_org(org_slug), now=now):
         flag = "LATE " if late else ""
         click.echo(f"{flag}#{d.pk} {d.invoice.number} {d.customer.code} answer by {d.sla_due_on.isoformat()}: "
                    f"{d.question}")

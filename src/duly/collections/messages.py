@@ -145,7 +145,7 @@ class MessageBuilder:
                            restore_days=account.spec.restore_days, restore_deadline=fmt.date(restore),
                            reminders=[{"date": fmt.date(r.sent_at.astimezone(_zone(account)).date()),
                                        "subject": r.subject or r.step_code}
-                                      for r in account.reminders])
+                                      for r in account.reminders if r.delivered])
             else:
                 ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
                            restore_days=account.spec.restore_days,

@@ -159,6 +159,8 @@ class CustomerProfile(models.Model):
     restore_deadline = models.DateField(null=True, blank=True,
                                         help_text="Paying everything overdue by this date restores the customer")
     status_reason = models.TextField(blank=True)
+    suspension_pauses = models.JSONField(default=list, blank=True,
+                                         help_text="Billing pauses made by the suspension (resumed when it is lifted)")
 
     class Meta:
         verbose_name = "customer collections profile"
@@ -248,7 +250,8 @@ class Task(models.Model):
     """Work for a person: phone a customer, post a letter, hand a debt over to collections."""
 
     KIND_CHOICES = [("phone", "Phone the customer"), ("letter", "Print and post a letter"),
-                    ("handover", "Hand over to a collection agency")]
+                    ("handover", "Hand over to a collection agency"),
+                    ("reinstate", "Restart the subscriptions of a customer restored after termination")]
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="collection_tasks")
     kind = models.CharField(max_length=10, choices=KIND_CHOICES)
@@ -294,15 +297,22 @@ class Dispute(models.Model):
     class Meta:
         ordering = ["status", "sla_due_on", "id"]
         indexes = [models.Index(fields=["organization", "status", "sla_due_on"])]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice"], condition=models.Q(status="open"),
+                                    name="uniq_open_dispute_per_invoice"),
+        ]
 
     def __str__(self) -> str:
         return f"Query on {self.invoice} ({self.status})"
 
-    def answered_late(self, today) -> bool:
-        """Answered after the SLA day, or still open past it."""
-        if self.answered_at is not None:
-            return self.answered_at.date() > self.sla_due_on
-        return today > self.sla_due_on
+    def answered_late(self, now, zone: str | None = None) -> bool:
+        """Answered after the SLA day, or still open past it at ``now``; dates are the organization's
+        local dates (the SLA day is one). ``zone`` defaults to the organization's time zone."""
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(zone or self.organization.timezone or "UTC")
+        answered = self.answered_at.astimezone(tz).date() if self.answered_at is not None else None
+        return dunning.sla_missed(self.sla_due_on, answered, now.astimezone(tz).date())
 
 
 class PromiseToPay(models.Model):

@@ -21,19 +21,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from datetime import timezone as dt_timezone
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, Sum
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, Sum
 from django.utils import timezone
 
 from duly.customers import services as customers_services
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.domain import dunning, late_fees
-from duly.domain.calendar import HolidayCalendar
+from duly.domain.calendar import calendar_for
 from duly.domain.errors import (
     DisputeAlreadyOpen,
     DisputeAlreadyResolved,
@@ -48,7 +49,7 @@ from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 from duly.billing.models import Product
 from duly.messaging.models import Message
-from duly.messaging.services import queue_message, renderer_for
+from duly.messaging.services import SendWindow, queue_message, renderer_for
 from duly.payments.models import CreditEntry, Payment
 
 from . import adapters, snapshots
@@ -113,41 +114,73 @@ def open_item_for(invoice: Invoice, assessed_levels: set[str]) -> late_fees.Open
     )
 
 
-def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: list[int] | None = None) -> FeeRunResult:
-    """Assess fees and interest for every overdue invoice of ``org`` as of ``as_of``."""
-    result = FeeRunResult(as_of=as_of)
+def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None):
+    """Invoices that may still owe a late-fee level as of ``as_of`` (a queryset, oldest due first).
+
+    Open invoices past their due date, and invoices paid in full after their due date that were
+    not assessed since the payment (once paid, the final partial interest month and any fixed fee
+    are final: one assessment on or after the payment day charges everything that is left).
+    Invoices settled in part by a credit note are left to a person: the corrected amount decides.
+    """
+    from duly.payments.models import Allocation
+
+    assessed_since_paid = Exists(LateFee.objects.filter(invoice=OuterRef("pk"), assessed_on__gt=OuterRef("paid_on")))
+    credited = Exists(Allocation.objects.filter(invoice=OuterRef("pk"), credit_note__isnull=False))
+    late_paid = (Q(status=Invoice.PAID, paid_on__isnull=False, paid_on__gt=F("due_date"), paid_on__lte=as_of)
+                 & ~assessed_since_paid & ~credited)
     qs = (
-        Invoice.objects.filter(
-            organization=org, status__in=Invoice.OPEN_STATUSES, due_date__lt=as_of,
-            kind__in=[Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT], contract__isnull=False,
-        )
+        Invoice.objects.filter(Q(status__in=Invoice.OPEN_STATUSES) | late_paid,
+                               organization=org, due_date__lt=as_of,
+                               kind__in=[Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT], contract__isnull=False)
         .exclude(contract__late_fee_kind="none")
         .select_related("contract", "customer", "organization")
         .prefetch_related("allocations", Prefetch("late_fees", queryset=LateFee.objects.only("invoice_id", "level")))
         .order_by("due_date", "id")
     )
     if invoice_ids is not None:
-        qs = qs.filter(pk__in=invoice_ids)
-    for invoice in qs:
-        policy = invoice.contract.late_fee_policy()
-        item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
-        fees = late_fees.assess(item, policy, as_of)
-        if not fees:
-            continue
-        if invoice.customer.status == Customer.STATUS_TERMINATED:
-            result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
-            continue
-        try:
-            fee_invoice = _charge(org, invoice, fees, as_of)
-        except IntegrityError:
-            result.skipped.append((invoice.number, "already assessed by a concurrent run"))
-            continue
-        except DomainError as exc:
-            result.skipped.append((invoice.number, exc.message))
-            continue
-        result.fee_invoices.append(fee_invoice.number)
-        result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
+        qs = qs.filter(pk__in=list(invoice_ids))
+    return qs
+
+
+def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> FeeRunResult:
+    """Assess the late fees and interest the contracts allow as of ``as_of`` (the manual/batch path).
+
+    Covers open overdue invoices and invoices paid late (their last interest month up to the
+    payment day, a fixed fee never charged while they were open); see :func:`late_fee_candidates`.
+    Each level is charged once (unique per invoice and level), so a rerun changes nothing. The
+    dunning run calls this for the invoices of a step carrying ``assess_late_fee``.
+    ``progress(done, total)`` is called after each invoice.
+    """
+    result = FeeRunResult(as_of=as_of)
+    invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    total = len(invoices)
+    for done, invoice in enumerate(invoices, start=1):
+        _assess_one(org, invoice, as_of, result)
+        if progress is not None:
+            progress(done, total)
     return result
+
+
+def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult) -> None:
+    policy = invoice.contract.late_fee_policy()
+    item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
+    fees = late_fees.assess(item, policy, as_of)
+    if not fees:
+        return
+    if invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
+        result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
+        return
+    try:
+        fee_invoice = _charge(org, invoice, fees, as_of)
+    except IntegrityError:
+        result.skipped.append((invoice.number, "already assessed by a concurrent run"))
+        return
+    except DomainError as exc:
+        result.skipped.append((invoice.number, exc.message))
+        return
+    result.fee_invoices.append(fee_invoice.number)
+    result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
 
 
 @transaction.atomic
@@ -227,6 +260,8 @@ class CollectResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     greetings: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    #: Suspensions lifted (or terminations undone in time) because the balance was cleared.
+    restored: list[str] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.planned if p.action.kind == kind)
@@ -249,7 +284,7 @@ class CollectResult:
         return {"as_of": self.as_of.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
                 "actions": [p.as_dict() for p in self.planned],
                 "errors": [{"customer": c, "error": e} for c, e in self.errors],
-                "greetings": self.greetings, "notices": self.notices}
+                "greetings": self.greetings, "notices": self.notices, "restored": self.restored}
 
 
 def _aware(as_of: datetime) -> datetime:
@@ -306,6 +341,8 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
                 except DomainError as exc:
                     planned.outcome = f"error: {exc.message}"
                     result.errors.append((account.customer.code, exc.message))
+    if not dry_run:
+        result.restored = lift_cleared_suspensions(org, now=as_of)
     result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc)
     result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run)
     if run is not None:
@@ -351,7 +388,8 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
             idempotency_key=f"dunning:{action.idempotency_key}", now=now,
             attachments=files, invoice_ids=[r.id for r in rows],
             channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
-            fallback_note=action.fallback_reason or "",
+            fallback_note=action.fallback_reason or "", window=account_window(account),
+            deliver_after=action.scheduled_for,
         )
         reminder.message = message
         if action.channel == "letter":
@@ -362,8 +400,8 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
         _task(org, customer.id, "phone", f"phone:{action.idempotency_key}", reminder, contact, None, now,
               _phone_brief(account, action, rows, contact))
     if "suspend" in action.actions:
-        notes.append(_suspend(org, customer.id, now, f"suspended by step {action.step_code}: "
-                                                     + ", ".join(r.number for r in rows)))
+        notes.append(_suspend(org, customer.id, now, local_today, f"suspended by step {action.step_code}: "
+                                                                  + ", ".join(r.number for r in rows)))
     if "terminate" in action.actions:
         notes.append(_terminate(rc, builder, account, action, now, local_today, reminder))
     if "handover" in action.actions:
@@ -455,16 +493,19 @@ def _profile(org, customer_id: int) -> CustomerProfile:
     return profile
 
 
-def _suspend(org, customer_id: int, now: datetime, reason: str) -> str:
+def _suspend(org, customer_id: int, now: datetime, local_today: date, reason: str) -> str:
+    """Suspend the customer and pause their subscriptions through billing (no new charges)."""
     customer = Customer.objects.select_for_update().get(pk=customer_id)
     if customer.status != Customer.STATUS_ACTIVE:
         return f"not suspended: the customer is already {customer.status}"
     customers_services.update_customer(customer, status=Customer.STATUS_SUSPENDED)
+    paused = adapters.pause_subscriptions(org, customer, on=local_today, reason=f"Suspended: {reason}")
     profile = _profile(org, customer_id)
     profile.suspended_at = now
-    profile.status_reason = reason
-    profile.save(update_fields=["suspended_at", "status_reason"])
-    return f"customer suspended ({reason})"
+    profile.status_reason = f"{reason}; {paused.note}"
+    profile.suspension_pauses = list(paused.ids)
+    profile.save(update_fields=["suspended_at", "status_reason", "suspension_pauses"])
+    return f"customer suspended ({reason}); {paused.note}"
 
 
 def _terminate(rc, builder, account, action, now: datetime, local_today: date, reminder: Reminder) -> str:
@@ -516,7 +557,7 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
         category="termination", template="final_statement", language=language, rendered=rendered,
         to_email=addressee.email, to_name=addressee.name, idempotency_key=f"final-statement:{reminder.idempotency_key}",
         now=now, attachments=_statement_attachments(customer_id, local_today), invoice_ids=[r.id for r in rows],
-        fallback_note=addressee.fallback_note,
+        fallback_note=addressee.fallback_note, window=account_window(account),
     )
 
 
@@ -621,7 +662,8 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
     value = round_money(to_decimal(amount), currency)
     if value <= 0:
         raise ValidationError("A promised amount must be positive.")
-    if promised_date < now.date():
+    today = _local_date(_aware(now), customer.timezone)  # the customer's date, not UTC's
+    if promised_date < today:
         raise ValidationError(f"The promised date {promised_date.isoformat()} is in the past.")
     open_qs = Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES,
                                      kind__in=snapshots.CHASED_KINDS, currency=currency)
@@ -631,7 +673,7 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
         if missing:
             raise NotFound(f"Invoice(s) {sorted(missing)} are not open invoices of {customer.name} in {currency}.")
     else:
-        invoices = list(open_qs.filter(due_date__lt=now.date())) or list(open_qs)
+        invoices = list(open_qs.filter(due_date__lt=today)) or list(open_qs)
     if not invoices:
         raise ValidationError(f"{customer.name} has no open invoice in {currency} to promise a payment for.")
     promise = PromiseToPay.objects.create(organization=org, customer=customer, promised_date=promised_date,
@@ -642,28 +684,21 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
 
 
 def promise_state(promise: PromiseToPay, today: date) -> str:
-    """``kept`` (every invoice paid), ``running`` (date not passed) or ``broken``."""
-    if all(not inv.is_open for inv in promise.invoices.all()):
-        return "kept"
-    return "running" if promise.promised_date >= today else "broken"
+    """``kept`` (the promised amount paid by the date), ``running`` (date not passed) or ``broken``:
+    :func:`duly.domain.dunning.promise_outcome` on what was paid since the promise was made."""
+    made = _local_date(promise.created_at, promise.customer.timezone)
+    paid = snapshots.paid_towards_promises([(promise.pk, made, promise.promised_date)]).get(promise.pk, 0)
+    view = dunning.Promise((), promise.promised_date, from_minor(promise.amount_minor, promise.currency),
+                           promise.created_at)
+    return dunning.promise_outcome(view, from_minor(paid, promise.currency), today)
 
 
 # =====================================================================================================
 # Queries and disputes
 # =====================================================================================================
 def sla_due_on(org: Organization, opened: date, business_days: int) -> date:
-    try:
-        cal = HolidayCalendar(org.country)
-    except DomainError:
-        cal = None
-    if cal is None:
-        day, left = opened, business_days
-        while left > 0:
-            day += timedelta(days=1)
-            if day.weekday() < 5:
-                left -= 1
-        return day
-    return cal.add_business_days(opened, business_days)
+    """The day a query must be answered by: ``business_days`` of the organization's country after ``opened``."""
+    return calendar_for(org.country).add_business_days(opened, business_days)
 
 
 @transaction.atomic
@@ -686,10 +721,15 @@ def open_dispute(org: Organization, invoice_id: int, *, question: str, now: date
     conf = CollectionsSettings.objects.filter(organization=org).first()
     days = conf.dispute_sla_business_days if conf else 2
     local = now.astimezone(ZoneInfo(org.timezone)).date()
-    return Dispute.objects.create(
-        organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by, opened_by_user=user,
-        opened_at=now, question=question.strip(), sla_due_on=sla_due_on(org, local, days),
-    )
+    try:
+        with transaction.atomic():
+            return Dispute.objects.create(
+                organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by,
+                opened_by_user=user, opened_at=now, question=question.strip(),
+                sla_due_on=sla_due_on(org, local, days),
+            )
+    except IntegrityError:  # a concurrent request opened one first (one open query per invoice)
+        raise DisputeAlreadyOpen(f"Invoice {invoice.number} already has an open query.") from None
 
 
 @transaction.atomic
@@ -724,9 +764,34 @@ def resolve_dispute(org: Organization, dispute_id: int, *, answer: str, now: dat
             idempotency_key=f"dispute-answer:{dispute.pk}", now=now,
             attachments=_invoice_attachments([dispute.credit_note.pk]) if dispute.credit_note else [],
             invoice_ids=[dispute.invoice_id], fallback_note=addressee.fallback_note,
+            window=customer_window(org, dispute.customer),
         )
     dispute.save()
     return dispute
+
+
+def _local_date(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone or "UTC")).date()
+
+
+def _settings_of(org: Organization) -> tuple[time, time]:
+    """The organization's sending window (the default 09:00-17:00 before it has settings)."""
+    row = CollectionsSettings.objects.filter(organization=org).values_list(
+        "send_window_start", "send_window_end").first()
+    return row or (time(9), time(17))
+
+
+def account_window(account: snapshots.Account) -> SendWindow:
+    """The sending window of a gathered customer: the one the dunning evaluation used."""
+    snap = account.snapshot
+    return SendWindow(snap.timezone, snap.send_window[0], snap.send_window[1], snap.country)
+
+
+def customer_window(org: Organization, customer: Customer, conf: tuple[time, time] | None = None) -> SendWindow:
+    """The sending window of one customer: the organization's hours in the customer's time zone, on
+    the business days of the customer's country."""
+    start, end = conf or _settings_of(org)
+    return SendWindow(customer.timezone or "UTC", start, end, snapshots.holiday_country(customer.country))
 
 
 def _language(customer, addressee: msgs.Addressee) -> str:
@@ -746,7 +811,8 @@ def payment_recorded(payment) -> None:
     try:
         with transaction.atomic():
             _thank(payment)
-            _maybe_restore(payment)
+            restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
+                               cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
     except DomainError:
         log.exception("collections follow-up of payment %s failed", payment.pk)
 
@@ -757,7 +823,7 @@ def _thank(payment) -> None:
     if addressee is None:
         log.info("no thank-you for payment %s: no contact of %s has an e-mail address", payment.pk, customer)
         return
-    now = timezone.now()
+    now = payment.created_at  # when the payment was recorded (a bank import at 03:00 is thanked at 09:00)
     single = msgs.SingleMessages(org, renderer_for(org))
     rendered = single.thank_you(payment, addressee, credit_balance_minor_of(customer.pk, payment.currency),
                                 payment.received_on)
@@ -769,33 +835,112 @@ def _thank(payment) -> None:
         to_name=addressee.name, idempotency_key=f"thank-you:{payment.pk}", now=now,
         attachments=attachments.receipt_refs(payment.pk),
         invoice_ids=list(payment.allocations.values_list("invoice_id", flat=True)),
-        fallback_note=addressee.fallback_note,
+        fallback_note=addressee.fallback_note, window=customer_window(org, customer),
     )
 
 
-def _maybe_restore(payment) -> None:
-    customer = Customer.objects.select_for_update().get(pk=payment.customer_id)
+REINSTATE_BUSINESS_DAYS = 2
+
+
+def restore_if_cleared(org: Organization, customer_id: int, *, on: date, cause: str, now: datetime) -> str | None:
+    """Lift a suspension, or undo a termination within its restore deadline, once nothing is overdue.
+
+    Called after a payment (``payment_recorded``) and, for balances cleared otherwise (a credit
+    note, customer credit, a void), by every collections run (:func:`lift_cleared_suspensions`).
+    A suspension lifted resumes the subscriptions it paused. A terminated customer restored in
+    time is active again, and staff get a ``reinstate`` task to restart the cancelled
+    subscriptions (billing cannot re-activate one); that is what the termination letter promises.
+    Returns what was done, or None.
+    """
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
     if customer.status == Customer.STATUS_ACTIVE:
-        return
-    on = payment.received_on
+        return None
     overdue = (Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES,
                                       kind__in=snapshots.CHASED_KINDS, due_date__lt=on)
                .exclude(disputes__status=Dispute.OPEN))
     if overdue.exists():
-        return
-    profile = _profile(payment.organization, customer.pk)
+        return None
+    profile = _profile(org, customer.pk)
     if customer.status == Customer.STATUS_TERMINATED:
         if profile.restore_deadline is None or on > profile.restore_deadline:
-            return
-        resumed = adapters.resume_subscriptions(payment.organization, customer)
-        profile.status_reason = f"restored after the payment of {on.isoformat()}; {resumed.note}"
+            note = (f"{cause}: received after the restore deadline"
+                    f" {profile.restore_deadline.isoformat() if profile.restore_deadline else '(none)'};"
+                    " the termination stands")
+            if note not in profile.status_reason:
+                profile.status_reason = f"{profile.status_reason}\n{note}".strip()
+                profile.save(update_fields=["status_reason"])
+            return None
+        since = _local_date(profile.terminated_at, customer.timezone) if profile.terminated_at else on
+        cancelled = adapters.cancelled_subscriptions(org, customer, since=since)
+        due = calendar_for(snapshots.holiday_country(org.country)).add_business_days(on, REINSTATE_BUSINESS_DAYS)
+        _task(org, customer.pk, "reinstate", f"reinstate:{customer.pk}:{since.isoformat()}", None, None, None,
+              datetime.combine(due, time(12), ZoneInfo(org.timezone or "UTC")),
+              f"{customer.name} paid everything overdue by the restore deadline ({cause}): contact them and "
+              f"restart their service; {cancelled.note}.")
+        profile.status_reason = f"restored after {cause}; reinstatement task for staff ({cancelled.note})"
     else:
-        profile.status_reason = f"suspension lifted after the payment of {on.isoformat()}"
+        resumed = adapters.resume_paused(org, profile.suspension_pauses, on=on)
+        profile.status_reason = f"suspension lifted after {cause}; {resumed.note}"
     customers_services.update_customer(customer, status=Customer.STATUS_ACTIVE)
     profile.suspended_at = None
     profile.terminated_at = None
     profile.restore_deadline = None
-    profile.save(update_fields=["suspended_at", "terminated_at", "restore_deadline", "status_reason"])
+    profile.suspension_pauses = []
+    profile.save(update_fields=["suspended_at", "terminated_at", "restore_deadline", "status_reason",
+                                "suspension_pauses"])
+    return profile.status_reason
+
+
+def lift_cleared_suspensions(org: Organization, *, now: datetime) -> list[str]:
+    """Restore the suspended (or recently terminated) customers whose overdue balance was cleared
+    by something other than a payment: a credit note, customer credit, a void. One query finds
+    the candidates; each restore is its own transaction."""
+    candidates = list(Customer.objects.filter(organization=org).filter(
+        Q(status=Customer.STATUS_SUSPENDED)
+        | Q(status=Customer.STATUS_TERMINATED, collections_profile__restore_deadline__isnull=False))
+        .values_list("pk", "timezone", "collections_profile__restore_deadline"))
+    if not candidates:
+        return []
+    earliest = min(_local_date(now, tz) for _, tz, _ in candidates)
+    still_overdue = set(Invoice.objects.filter(
+        organization=org, customer_id__in=[c[0] for c in candidates], status__in=Invoice.OPEN_STATUSES,
+        kind__in=snapshots.CHASED_KINDS, due_date__lt=earliest).exclude(disputes__status=Dispute.OPEN)
+        .values_list("customer_id", flat=True))
+    done = []
+    for pk, tz, deadline in candidates:
+        today = _local_date(now, tz)
+        if pk in still_overdue or (deadline is not None and today > deadline):
+            continue
+        with transaction.atomic():
+            outcome = restore_if_cleared(org, pk, on=today, cause="the overdue balance was cleared", now=now)
+        if outcome:
+            done.append(outcome)
+    return done
+
+
+# =====================================================================================================
+# Undeliverable reminders (bounced or failed): a person phones instead
+# =====================================================================================================
+def message_undeliverable(sender=None, *, message, **kwargs) -> Task | None:
+    """Receiver of :data:`duly.messaging.signals.message_undeliverable`: a reminder (or termination
+    message) that bounced or failed becomes a phone task for staff, once per message
+    (``bounce:<Message-ID>``), shown on the worklist. Other messages (thank-yous...) need no call."""
+    if message.category not in ("dunning", "termination"):
+        return None
+    org = message.organization
+    rows = msgs.contact_rows(message.customer)
+    callee = next((c for c in rows if c.id == message.contact_id and c.phone), None) or next(
+        (c for c in rows if c.phone and not c.opted_out), None)
+    who = (f"{callee.name} ({callee.phone})" if callee is not None
+           else f"{message.customer.name} (no phone number on file)")
+    what = "bounced" if message.status == Message.BOUNCED else "could not be delivered"
+    why = message.bounce_reason or message.last_error
+    when = message.bounced_at or message.claimed_at or message.created_at
+    reminder = Reminder.objects.filter(organization=org, message=message).first()
+    with transaction.atomic():
+        return _task(org, message.customer_id, "phone", f"bounce:{message.message_id}"[:255], reminder, callee,
+                     message, when, f"Phone {who}: the e-mail \"{message.subject}\" to {message.to_email} {what}"
+                                    f" ({why}). Check the address and tell them what is overdue.")
 
 
 # =====================================================================================================
@@ -816,26 +961,6 @@ class _Occasion:
     contact_id: int | None
 
 
-def fatigue_allows(sent: Sequence[datetime], limits: dunning.FatigueLimits, now: datetime) -> bool:
-    """Whether one more message at ``now`` keeps within the contact-fatigue limits."""
-    past = sorted(s for s in sent if s <= now)
-    if limits.min_gap_hours is not None and past and now - past[-1] < timedelta(hours=limits.min_gap_hours):
-        return False
-    if limits.max_per_window is not None:
-        start = now - timedelta(days=limits.window_days)
-        if sum(1 for s in past if s > start) >= limits.max_per_window:
-            return False
-    return True
-
-
-def _occurrence(year: int, month: int, day: int) -> date:
-    """This year's date of a yearly occasion (29 February → 28 February in other years)."""
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return date(year, month, 28)
-
-
 def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
                    rc: snapshots.RunContext | None = None) -> list[str]:
     """Queue today's greetings: contacts' birthdays, contract anniversaries, customers' special dates.
@@ -848,7 +973,9 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     rc = rc or snapshots.RunContext.load(org)
     if not rc.greetings_enabled:
         return []
-    days = [now.date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
+    # Candidate days around the UTC date (customers' local dates differ by at most a day); the
+    # domain's greeting_day then decides on each customer's own local date.
+    days = [now.astimezone(dt_timezone.utc).date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
 
     def on_days(field: str) -> Q:
         """``field`` falls (month and day) on one of ``days``, whatever the year."""
@@ -873,24 +1000,22 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     if not occasions:
         return []
     accounts = {a.customer.id: a for a in snapshots.gather(rc, sorted({o.customer_id for o in occasions}), now)}
+    keys = [f"{o.key}:{year}" for o in occasions for year in (now.year - 1, now.year, now.year + 1)]
+    already = set(Greeting.objects.filter(organization=org, key__in=keys).values_list("key", flat=True))
     single = None if dry_run else msgs.SingleMessages(org, renderer_for(org))
     done: list[str] = []
     for occ in occasions:
         account = accounts.get(occ.customer_id)
         if account is None or account.customer.status != Customer.STATUS_ACTIVE:
             continue
-        zone = ZoneInfo(account.snapshot.timezone)
-        local = now.astimezone(zone)
-        on = _occurrence(local.year, occ.month, occ.day)
-        if not on <= local.date() <= on + timedelta(days=GREETING_GRACE_DAYS):
-            continue
-        start, end = rc.send_window
-        if not dunning.is_business_day(local.date(), account.snapshot.country) or not start <= local.time() < end:
-            continue
+        local = now.astimezone(ZoneInfo(account.snapshot.timezone))
+        on = dunning.greeting_day(occ.month, occ.day, local.date(), GREETING_GRACE_DAYS)
+        if on is None or account_window(account).next_slot(now) != now:
+            continue  # not its day, or not a business day inside the customer's window
         key = f"{occ.key}:{on.year}"
-        if Greeting.objects.filter(organization=org, key=key).exists():
+        if key in already:
             continue
-        if not fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
+        if not dunning.fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
             continue
         if occ.contact_id is not None:
             contact = account.contacts.get(occ.contact_id)
@@ -929,6 +1054,7 @@ def _queue_greeting(org, account, occ: _Occasion, key: str, addressee: msgs.Addr
         category="relationship", template=f"greeting_{occ.kind}",
         language=_language(account.customer, addressee), rendered=rendered, to_email=addressee.email,
         to_name=addressee.name, idempotency_key=f"greeting:{key}", now=now, fallback_note=addressee.fallback_note,
+        window=account_window(account),
     )
     greeting.save(update_fields=["message"])
 
@@ -949,10 +1075,12 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
     from duly.billing.services import mark_price_notice_sent, pending_price_notices
     from duly.domain.pricing import model_from_config
 
-    today = now.date()
-    notices = pending_price_notices(org, today)
+    # Every customer's local date is at most one day ahead of UTC; each notice is checked against its own.
+    notices = pending_price_notices(org, now.astimezone(dt_timezone.utc).date() + timedelta(days=1))
+    notices = [n for n in notices if n.send_on <= _local_date(now, n.customer.timezone)]
     if not notices:
         return []
+    conf = _settings_of(org)
     quantities: dict[tuple[int, int], Decimal] = {}
     for cid, price_id, qty in SubscriptionItem.objects.filter(
             organization=org, subscription__customer_id__in={n.customer_id for n in notices},
@@ -987,12 +1115,13 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
         rendered = single.price_notice(
             customer, addressee, product=product, old_minor=to_minor(old, price.currency),
             new_minor=to_minor(new, price.currency), currency=price.currency, effective=change.effective_date,
-            justification=change.justification, subscription="", today=today)
+            justification=change.justification, subscription="", today=_local_date(now, customer.timezone))
         with transaction.atomic():
             queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                           category="notice", template="price_increase", language=_language(customer, addressee),
                           rendered=rendered, to_email=addressee.email, to_name=addressee.name,
-                          idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note)
+                          idempotency_key=f"price-notice:{notice.pk}", now=now, fallback_note=addressee.fallback_note,
+                          window=customer_window(org, customer, conf))
             mark_price_notice_sent(org, notice.pk, sent_at=now)
     return done
 

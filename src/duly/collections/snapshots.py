@@ -13,13 +13,12 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
+from zoneinfo import ZoneInfo
 
 import holidays
 from dateutil.relativedelta import relativedelta
-from django.db.models import Sum
 
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.domain import dunning
@@ -28,15 +27,19 @@ from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
 from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
-from duly.payments.models import CreditEntry, Payment
+from duly.payments.models import Payment
 
 from .models import CollectionsSettings, CustomerProfile, Dispute, Greeting, Policy, PromiseToPay, Reminder, SegmentRule
 from .policies import TONE_CODES, PolicySpec, default_specs
+from .receipts import pending_receipts
 
 CHASED_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
 #: Online payment methods: the time they were recorded is the time the customer paid.
 ONLINE_METHODS = ("card", "paypal")
 BEST_HOUR_LOOKBACK = timedelta(days=365)
+#: A payment this soon after a reminder counts as a response to it (for the learned best hour).
+RESPONSE_WINDOW = timedelta(days=14)
+REMINDER_CATEGORIES = ("dunning", "termination")
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +101,13 @@ class ReminderRow:
     sent_at: datetime
     invoice_ids: tuple[int, ...]
     subject: str
+    #: False when its message bounced, failed, was cancelled or may not have arrived: a letter
+    #: never cites it as a reminder sent.
+    delivered: bool = True
+
+
+#: Message statuses that do not show a reminder reached the customer.
+UNDELIVERED = ("bounced", "failed", "cancelled", "unconfirmed")
 
 
 @dataclass
@@ -228,7 +238,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     _load_late_fee_terms(rc, contract_ids)
 
     history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
-    since = today - relativedelta(months=12)
+    # Local dates are at most a day either side of UTC's; choose_policy keeps each customer's own 12 months.
+    since = today - timedelta(days=1) - relativedelta(months=12)
     for pk, cid, issue, due, paid_on, status in Invoice.objects.filter(
             organization=org, **by, issue_date__gt=since, due_date__isnull=False,
             kind__in=(Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT),
@@ -238,10 +249,11 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
 
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
-    for cid, step, sent_at, inv_ids, fee, subject in Reminder.objects.filter(
+    for cid, step, sent_at, inv_ids, fee, subject, status in Reminder.objects.filter(
             organization=org, **by).values_list(
-            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject"):
-        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or ""))
+            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject",
+            "message__status"):
+        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or "", status not in UNDELIVERED))
         if fee:
             fee_levels[cid].update((i, step) for i in inv_ids)
     greetings: dict[int, list[dunning.PastReminder]] = defaultdict(list)
@@ -261,30 +273,34 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             invoice__status__in=Invoice.OPEN_STATUSES).values_list(
             "promisetopay__customer_id", "promisetopay_id", "invoice_id", "promisetopay__promised_date",
             "promisetopay__amount_minor", "promisetopay__currency", "promisetopay__created_at"):
-        entry = promise_parts[cid].setdefault(pid, [[], promised, from_minor(amount, currency), created])
+        entry = promise_parts[cid].setdefault(pid, [[], promised, from_minor(amount, currency), created, currency])
         entry[0].append(inv)
+    zones = {c.id: c.timezone or "UTC" for c in customers}
+    paid_since = paid_towards_promises(
+        [(pid, _local_day(e[3], zones.get(cid, "UTC")), e[1]) for cid, parts in promise_parts.items()
+         for pid, e in parts.items()])
 
-    credits: dict[int, dict[str, Decimal]] = defaultdict(dict)
-    for cid, currency, total in CreditEntry.objects.filter(organization=org, **by).values(
-            "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(
-            "customer_id", "currency", "total"):
-        if total and total > 0:
-            credits[cid][currency] = from_minor(int(total), currency)
+    credits = pending_receipts(org, **by)
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
     for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
             "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
         contacts[row[1]][row[0]] = ContactRow(*row)
 
+    # The best hour is learned from responses to reminders only: opens of reminder messages, and
+    # online payments made within RESPONSE_WINDOW after a reminder (a payment nobody asked for says
+    # nothing about when this customer reacts to one).
     events: dict[int, list[datetime]] = defaultdict(list)
     horizon = as_of - BEST_HOUR_LOOKBACK
-    for cid, at in Message.objects.filter(organization=org, **by, opened_at__gte=horizon,
-                                          opened_at__lte=as_of).values_list("customer_id", "opened_at"):
+    for cid, at in Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
+                                          opened_at__gte=horizon, opened_at__lte=as_of).values_list(
+            "customer_id", "opened_at"):
         events[cid].append(at)
     for cid, at in Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
                                           created_at__gte=horizon, created_at__lte=as_of).values_list(
             "customer_id", "created_at"):
-        events[cid].append(at)
+        if any(r.sent_at < at <= r.sent_at + RESPONSE_WINDOW for r in reminders.get(cid, ())):
+            events[cid].append(at)
 
     policies = rc.domain_policies()
     accounts = []
@@ -292,7 +308,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         explicit, risk = profiles.get(c.id, (None, ""))
         choice = dunning.choose_policy(
             dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
-            policies, history.get(c.id, ()), today, rc.thresholds,
+            policies, history.get(c.id, ()), _local_day(as_of, c.timezone or "UTC"), rc.thresholds,
             segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
         )
         rows = invoices.get(c.id, {})
@@ -319,8 +335,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             open_items=open_items,
             reminders=tuple(past),
             disputes=frozenset(disputes.get(c.id, ())),
-            promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3])
-                           for p in promise_parts.get(c.id, {}).values()),
+            promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
+                           for pid, p in promise_parts.get(c.id, {}).items()),
             unreconciled_credits=credits.get(c.id, {}),
             contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
                                            role=p.role, opted_out=p.opted_out) for p in people.values()),
@@ -333,6 +349,33 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
         ))
     return accounts
+
+
+def _local_day(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def paid_towards_promises(promises: Sequence[tuple[int, date, date]]) -> dict[int, int]:
+    """Minor units paid (payments and customer credit, not credit notes) on the invoices of each
+    promise ``(id, local day it was made, promised date)`` between those two days: two queries."""
+    if not promises:
+        return {}
+    from duly.payments.models import Allocation
+
+    through = PromiseToPay.invoices.through
+    invoices_of: dict[int, list[int]] = defaultdict(list)
+    for pid, inv in through.objects.filter(promisetopay_id__in=[p[0] for p in promises]).values_list(
+            "promisetopay_id", "invoice_id"):
+        invoices_of[pid].append(inv)
+    first = min(p[1] for p in promises)
+    last = max(p[2] for p in promises)
+    paid: dict[int, list[tuple[date, int]]] = defaultdict(list)
+    for inv, on, minor in Allocation.objects.filter(
+            invoice_id__in={i for ids in invoices_of.values() for i in ids}, credit_note__isnull=True,
+            applied_on__gte=first, applied_on__lte=last).values_list("invoice_id", "applied_on", "amount_minor"):
+        paid[inv].append((on, minor))
+    return {pid: sum(minor for inv in invoices_of.get(pid, ()) for on, minor in paid.get(inv, ()) if made <= on <= by)
+            for pid, made, by in promises}
 
 
 _TERM_FIELDS = ("currency", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent", "reference_rate_percent",

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from celery import shared_task
 
 
 def scheduled_late_fees(now: datetime) -> None:
+    """The batch path of late fees, NOT in the default schedule: it charges every contract's fee
+    after its grace days, whatever the dunning policy (the default assesses fees at the policy's
+    fee step, inside :func:`scheduled_collect`). Add it to ``DULY_SCHEDULED_JOBS`` only to opt in."""
     from duly.collections.services import assess_late_fees
     from duly.customers.models import Organization
 
     for org in Organization.objects.all():
-        assess_late_fees(org, as_of=now.date())
+        assess_late_fees(org, as_of=now.astimezone(ZoneInfo(org.timezone)).date())
 
 
 def scheduled_collect(now: datetime) -> None:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Sequence
+from zoneinfo import ZoneInfo
 
-from duly.customers.models import Organization
+from duly.customers.models import Customer, Organization
 from duly.domain import dunning
+from duly.domain.money import from_minor
+from duly.invoicing.models import Invoice
 
 from . import snapshots
-from .models import Dispute, PromiseToPay, Task
+from .models import Dispute, PromiseToPay, Reminder, Task
 
 CHUNK_SIZE = 500
 
@@ -60,11 +63,12 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
     """
     rc = snapshots.RunContext.load(org)
     ids = list(customer_ids) if customer_ids is not None else snapshots.customer_ids(org)
-    today = as_of.date()
+    zone = org.timezone or "UTC"
+    today = as_of.astimezone(ZoneInfo(zone)).date()
     wanted = set(ids)
     disputes_late: dict[int, int] = {}
     for dispute in Dispute.objects.filter(organization=org, status=Dispute.OPEN, sla_due_on__lt=today):
-        if dispute.customer_id in wanted and dispute.answered_late(today):
+        if dispute.customer_id in wanted and dispute.answered_late(as_of, zone):
             disputes_late[dispute.customer_id] = disputes_late.get(dispute.customer_id, 0) + 1
     tasks: dict[int, list[str]] = {}
     for cid, kind, description in Task.objects.filter(organization=org, done_at__isnull=True).values_list(
@@ -90,10 +94,63 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
 
 def promises_of(org: Organization, customer_id: int) -> list[PromiseToPay]:
     return list(PromiseToPay.objects.filter(organization=org, customer_id=customer_id)
-                .prefetch_related("invoices").order_by("-created_at"))
+                .select_related("customer").prefetch_related("invoices").order_by("-created_at"))
 
 
-def open_queries(org: Organization, *, today: date) -> list[tuple[Dispute, bool]]:
-    """The staff queue: open queries, oldest SLA first, with whether the answer is late."""
-    return [(d, d.answered_late(today)) for d in Dispute.objects.filter(organization=org, status=Dispute.OPEN)
+def open_queries(org: Organization, *, now: datetime) -> list[tuple[Dispute, bool]]:
+    """The staff queue: open queries, oldest SLA first, with whether the answer is late at ``now``."""
+    zone = org.timezone or "UTC"
+    return [(d, d.answered_late(now, zone)) for d in Dispute.objects.filter(organization=org, status=Dispute.OPEN)
             .select_related("invoice", "customer").order_by("sla_due_on", "id")]
+
+
+@dataclass
+class CustomerPage:
+    """Everything the admin page of one customer shows (read in a fixed number of queries)."""
+
+    row: WorklistRow | None
+    open_invoices: list[Invoice]
+    reminders: list[Reminder]
+    #: (query, answered or still open past its SLA)
+    disputes: list[tuple[Dispute, bool]]
+    #: (promise, kept / running / broken)
+    promises: list[tuple[PromiseToPay, str]]
+    tasks: list[Task]
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        return self.row.as_dict() if self.row is not None else None
+
+
+def open_invoices_of(customer: Customer):
+    """The customer's open invoices (the choices of a promise to pay)."""
+    return Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES)
+
+
+def queryable_invoices_of(customer: Customer):
+    """The customer's invoices a query can be opened on (issued, not void)."""
+    return Invoice.objects.filter(customer=customer).exclude(status__in=(Invoice.DRAFT, Invoice.VOID))
+
+
+def customer_page(org: Organization, customer: Customer, *, now: datetime) -> CustomerPage:
+    """The collections page of one customer at ``now``: worklist summary, open invoices, the last 30
+    reminders, queries with their SLA, promises with their state, open tasks."""
+    zone = org.timezone or "UTC"
+    rows = worklist(org, as_of=now, customer_ids=[customer.pk], only_attention=False)
+    promises = promises_of(org, customer.pk)
+    customer_zone = ZoneInfo(customer.timezone or "UTC")
+    paid = snapshots.paid_towards_promises(
+        [(p.pk, p.created_at.astimezone(customer_zone).date(), p.promised_date) for p in promises])
+    today = now.astimezone(customer_zone).date()
+    states = [(p, dunning.promise_outcome(
+        dunning.Promise((), p.promised_date, from_minor(p.amount_minor, p.currency), p.created_at),
+        from_minor(paid.get(p.pk, 0), p.currency), today)) for p in promises]
+    return CustomerPage(
+        row=rows[0] if rows else None,
+        open_invoices=list(open_invoices_of(customer).order_by("due_date")),
+        reminders=list(Reminder.objects.filter(customer=customer).select_related("message")[:30]),
+        disputes=[(d, d.answered_late(now, zone)) for d in Dispute.objects.filter(customer=customer)
+                  .select_related("invoice")],
+        promises=states,
+        tasks=list(Task.objects.filter(customer=customer, done_at__isnull=True)),
+    )

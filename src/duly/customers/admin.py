@@ -5,7 +5,7 @@ from duly.domain.errors import DomainError
 
 from . import services
 from .models import REQUIRED_FIELD_CHOICES, Contact, Contract, Customer, Membership, Organization
-from .tenancy import OrgScopedAdmin, user_organizations
+from .tenancy import OrgScopedAdmin, form_organization, user_organizations
 
 
 class DomainValidatedForm(forms.ModelForm):
@@ -35,6 +35,7 @@ def _org_checks(form, data):
 
 class OrganizationForm(DomainValidatedForm):
     validators = (_org_checks,)
+    website = forms.URLField(required=False, assume_scheme="https")
 
     class Meta:
         model = Organization
@@ -56,23 +57,39 @@ class MembershipAdmin(OrgScopedAdmin):
     list_display = ("user", "organization", "role")
 
 
+def _errors_as_form_errors(check, *args, **kwargs):
+    """Run a service check; a DomainError becomes a form error naming the field when it has one."""
+    try:
+        return check(*args, **kwargs)
+    except DomainError as exc:
+        raise forms.ValidationError(exc.message) from None
+
+
+CONTACT_FIELDS = ("name", "email", "phone", "role", "birthday", "locale", "opted_out")
+
+
+class ContactForm(forms.ModelForm):
+    class Meta:
+        model = Contact
+        exclude = ("organization",)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors or not data or data.get("DELETE"):
+            return data
+        values = {k: data[k] for k in CONTACT_FIELDS if k in data}
+        _errors_as_form_errors(services.check_contact, values)
+        return data
+
+
 class ContactInline(admin.TabularInline):
     model = Contact
+    form = ContactForm
     extra = 0
     exclude = ("organization",)
 
 
-def _customer_checks(form, data):
-    from duly.domain.money import check_currency
-
-    services.validate_country(data.get("country") or "")
-    services.validate_locale(data.get("locale") or "en")
-    services.validate_timezone(data.get("timezone") or "UTC")
-    check_currency(data.get("currency") or "")
-
-
-class CustomerForm(DomainValidatedForm):
-    validators = (_customer_checks,)
+class CustomerForm(forms.ModelForm):
     required_fields = forms.MultipleChoiceField(
         choices=REQUIRED_FIELD_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
         help_text="Invoices for this customer cannot be issued without these fields.",
@@ -82,9 +99,24 @@ class CustomerForm(DomainValidatedForm):
         model = Customer
         fields = "__all__"
 
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        org = form_organization(self)
+        if org is None:
+            raise forms.ValidationError("Choose the organization of this customer.")
+        values = {k: v for k, v in data.items() if k not in ("organization", "code")}
+        checked = _errors_as_form_errors(services.validate_customer, org, dict(values), code=data.get("code", ""),
+                                         instance=self.instance)
+        data.update({k: checked[k] for k in values if k in checked})
+        return data
+
 
 @admin.register(Customer)
 class CustomerAdmin(OrgScopedAdmin):
+    """Customers are created and changed through the customers services (same checks as everywhere)."""
+
     form = CustomerForm
     list_display = ("code", "name", "country", "currency", "segment", "status")
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
@@ -94,15 +126,13 @@ class CustomerAdmin(OrgScopedAdmin):
 
     @admin.display(description="Statement of account (today)")
     def statement_of_account(self, obj):
-        from datetime import date
-
         from django.utils.html import format_html, format_html_join
 
         from duly.insights.services import statement_of_account
 
         if obj is None or obj.pk is None:
             return "—"
-        st = statement_of_account(obj, as_of=date.today())
+        st = statement_of_account(obj, as_of=services.local_today(obj.organization))
         if not st["lines"]:
             return "No open items."
         rows = format_html_join(
@@ -113,12 +143,37 @@ class CustomerAdmin(OrgScopedAdmin):
         return format_html("<table><tr><th>Invoice</th><th>Issued</th><th>Due</th><th>Open</th><th>Aging</th></tr>"
                            "{}</table><p><strong>Total open: {}</strong></p>", rows, totals)
 
+    def save_model(self, request, obj, form, change):
+        values = {k: v for k, v in form.cleaned_data.items() if k not in ("organization", "code")}
+        if change:
+            # the stored row: the service compares the new values with what is saved
+            services.update_customer(Customer.objects.get(pk=obj.pk), code=form.cleaned_data["code"], **values)
+        else:
+            saved = services.create_customer(form_organization(form), code=form.cleaned_data["code"], **values)
+            obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
     def save_formset(self, request, form, formset, change):
-        for obj in formset.save(commit=False):
-            obj.organization = form.instance.organization
-            obj.save()
-        for obj in formset.deleted_objects:
-            obj.delete()
+        if formset.model is not Contact:
+            return super().save_formset(request, form, formset, change)
+        customer = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for f in formset.forms:
+            data = getattr(f, "cleaned_data", None)
+            if not data:
+                continue
+            values = {k: data[k] for k in CONTACT_FIELDS if k in data}
+            if data.get("DELETE"):
+                if f.instance.pk:
+                    formset.deleted_objects.append(f.instance)
+                    f.instance.delete()
+            elif f.instance.pk is None:
+                if f.has_changed():
+                    formset.new_objects.append(services.add_contact(customer, **values))
+            elif f.has_changed():
+                contact = services.update_contact(f.instance, **values)
+                formset.changed_objects.append((contact, f.changed_data))
 
 
 def _contract_checks(form, data):
@@ -126,10 +181,12 @@ def _contract_checks(form, data):
     for k, v in data.items():
         if hasattr(instance, k) and k not in ("customer", "organization"):
             setattr(instance, k, v)
-    if data.get("customer") is not None:
-        instance.customer = data["customer"]
-        instance.payment_terms()
-    instance.late_fee_policy()
+    customer = data.get("customer") or (instance.customer if instance.customer_id else None)
+    if customer is None:
+        return  # the form already says the customer is required
+    instance.customer = customer
+    instance.organization = customer.organization
+    services.validate_contract(instance)
 
 
 class ContractForm(DomainValidatedForm):
@@ -140,8 +197,18 @@ class ContractForm(DomainValidatedForm):
         fields = "__all__"
 
 
+CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms_day_of_month",
+                     "business_day_adjustment", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
+                     "reference_rate_percent", "late_grace_days", "late_cap_percent", "late_cap_minor",
+                     "compensation_minor", "deposit_kind", "deposit_amount_minor", "deposit_percent",
+                     "billing_frequency", "billing_anchor_day", "deposit_deduction", "po_number", "start_date",
+                     "end_date")
+
+
 @admin.register(Contract)
 class ContractAdmin(OrgScopedAdmin):
+    """Contracts are created and changed through the customers services; amounts are in minor units (cents)."""
+
     form = ContractForm
     list_display = ("reference", "customer", "terms_kind", "terms_days", "late_fee_kind", "billing_frequency",
                     "start_date", "end_date")
@@ -149,9 +216,37 @@ class ContractAdmin(OrgScopedAdmin):
     search_fields = ("reference", "customer__name", "po_number")
     autocomplete_fields = ("customer",)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("customer",) if obj is not None else ()
+
+    def get_exclude(self, request, obj=None):
+        return [*super().get_exclude(request, obj), "organization"]
+
+    def save_model(self, request, obj, form, change):
+        values = {k: form.cleaned_data[k] for k in CONTRACT_EDITABLE if k in form.cleaned_data}
+        if change:
+            services.update_contract(obj, **values)
+        else:
+            customer = form.cleaned_data["customer"]
+            saved = services.create_contract(customer.organization, customer, **values)
+            obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
 
 @admin.register(Contact)
 class ContactAdmin(OrgScopedAdmin):
+    form = ContactForm
     list_display = ("name", "email", "role", "customer")
     list_filter = ("role",)
     search_fields = ("name", "email", "customer__name")
+
+    def save_model(self, request, obj, form, change):
+        values = {k: form.cleaned_data[k] for k in CONTACT_FIELDS if k in form.cleaned_data}
+        if change:
+            services.update_contact(obj, **values)
+        else:
+            saved = services.add_contact(form.cleaned_data["customer"], **values)
+            obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from duly.cli import handle_errors
+from duly.cli import DATE, handle_errors
 
 
 @click.command()
@@ -27,7 +27,7 @@ from duly.cli import handle_errors
 @handle_errors
 def init(org_name, slug, country, currency, address_line1, postcode, city, vat_id, iban, bic, locale, tz,
          admin_user, admin_email, admin_password, no_input):
-    """Migrate the database, create an organization and an admin user."""
+    """Migrate the database, create an organization and an admin user (one transaction: all or nothing)."""
     from django.core.management import call_command
 
     from duly.customers import services
@@ -48,11 +48,11 @@ def init(org_name, slug, country, currency, address_line1, postcode, city, vat_i
     city = need(city, "City")
     admin_user = need(admin_user, "Admin user")
     admin_password = need(admin_password, "Admin password", hide=True)
-    org = services.create_organization(
+    org, _ = services.set_up_organization(
+        admin_username=admin_user, admin_password=admin_password, admin_email=admin_email,
         name=org_name, slug=slug, country=country, default_currency=currency, address_line1=address_line1,
         postcode=postcode, city=city, vat_id=vat_id, iban=iban, bic=bic, locale=locale, timezone=tz,
     )
-    services.add_member(org, username=admin_user, email=admin_email, password=admin_password, role="owner")
     click.echo(f"Created organization {org.name} ({org.slug}) and admin user {admin_user}.")
 
 
@@ -74,7 +74,8 @@ def serve(host, port, threads, no_scheduler, interval):
 @click.option("--no-serve", is_flag=True, help="Seed only; do not start the server")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--as-of", "as_of", default=None, help="Date the demo history ends (default: today)")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Date the demo history ends, YYYY-MM-DD (default: today)")
 @click.option("--seed", default=2026, show_default=True, type=int, help="Random seed (reproducible data)")
 @handle_errors
 def demo(no_serve, host, port, as_of, seed):
@@ -82,12 +83,23 @@ def demo(no_serve, host, port, as_of, seed):
     from datetime import date
 
     from django.core.management import call_command
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from duly.demo import seed_demo
 
     call_command("migrate", interactive=False, verbosity=0)
-    end = date.fromisoformat(as_of) if as_of else date.today()
-    summary = seed_demo(as_of=end, seed=seed)
+    end = as_of or date.today()
+    tasks: dict[str, int] = {}
+    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as progress:
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = seed_demo(as_of=end, seed=seed, progress=step)
     click.echo(summary.text())
     if not no_serve:
         from duly.server import serve as run

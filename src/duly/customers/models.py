@@ -10,6 +10,16 @@ from django.db import models
 from duly.domain.money import from_minor
 
 CURRENCY_FIELD = dict(max_length=3)
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def validate_billing_day(value: str) -> None:
+    """A billing-day anchor: 1..31 or "last" (monthly and longer), or a weekday name (weekly, every 2 weeks)."""
+    from django.core.exceptions import ValidationError
+
+    text = (value or "").strip().lower()
+    if text and text != "last" and text not in _WEEKDAYS and not (text.isdigit() and 1 <= int(text) <= 31):
+        raise ValidationError(f"{value!r} is not a billing day: use 1..31, 'last' or a weekday name (monday...).")
 
 
 class Organization(models.Model):
@@ -201,6 +211,19 @@ class Contract(models.Model):
     deposit_amount_minor = models.BigIntegerField(default=0)
     deposit_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
     billing_frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly")
+    billing_anchor_day = models.CharField(
+        "billing day", max_length=10, blank=True, validators=[validate_billing_day],
+        help_text="The client's billing day, shared by their subscriptions under this contract: 1..31 or 'last' "
+                  "(monthly and longer), a weekday name (weekly, every 2 weeks). Blank: the day their first "
+                  "subscription starts.",
+    )
+    DEPOSIT_NEXT_INVOICES, DEPOSIT_FINAL_INVOICE = "next_invoices", "final_invoice"
+    DEPOSIT_DEDUCTION_CHOICES = [
+        (DEPOSIT_NEXT_INVOICES, "Deducted from the next invoices until used up"),
+        (DEPOSIT_FINAL_INVOICE, "Held until the final invoice (any rest is owed back)"),
+    ]
+    deposit_deduction = models.CharField(max_length=16, choices=DEPOSIT_DEDUCTION_CHOICES,
+                                         default=DEPOSIT_NEXT_INVOICES)
     po_number = models.CharField("PO number", max_length=100, blank=True)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)

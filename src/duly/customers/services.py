@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import ValidationError as FieldValueError
+from django.db import models, transaction
 from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from duly.domain.errors import NotFound, ValidationError
-from duly.domain.money import check_currency, to_minor, round_money
+from duly.domain.errors import InvalidChoice, InvalidPassword, NotFound, ValidationError, ValueOutOfRange
+from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
 from .models import REQUIRED_FIELD_CHOICES, Contact, Contract, Customer, Membership, Organization
 
@@ -95,14 +97,32 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
     return org
 
 
+def validate_password_for(password: str | None, *, username: str, email: str = "") -> str:
+    """Check a new back-office password with Django's configured validators (AUTH_PASSWORD_VALIDATORS)."""
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    if not password:
+        raise InvalidPassword(f"A password is required for the new user {username!r}.")
+    try:
+        validate_password(password, user=get_user_model()(username=username, email=email))
+    except DjangoValidationError as exc:
+        raise InvalidPassword(f"The password for {username!r} is refused: {' '.join(exc.messages)}") from None
+    return password
+
+
 @transaction.atomic
 def add_member(org: Organization, *, username: str, email: str = "", password: str | None = None,
                role: str = "owner", superuser: bool = False):
+    """Give a back-office user access to ``org`` (creating the user, with a validated password, if new)."""
     User = get_user_model()
+    if not username or not username.strip():
+        raise ValidationError("A back-office user needs a user name.")
+    if role not in dict(Membership.ROLE_CHOICES):
+        raise InvalidChoice(f"Unknown role {role!r}; choose from {sorted(dict(Membership.ROLE_CHOICES))}.")
     user = User.objects.filter(username=username).first()
     if user is None:
-        if not password or len(password) < 8:
-            raise ValidationError("The admin password must have at least 8 characters.")
+        validate_password_for(password, username=username, email=email)
         user = User.objects.create_user(username=username, email=email, password=password)
     user.is_staff = True
     if superuser:
@@ -119,28 +139,161 @@ def add_member(org: Organization, *, username: str, email: str = "", password: s
     return user
 
 
+@transaction.atomic
+def set_up_organization(*, admin_username: str, admin_password: str | None, admin_email: str = "",
+                        name: str, slug: str | None = None, **fields):
+    """``duly init``: an organization and its owner, in one transaction; nothing is written if either is refused.
+
+    The password is checked (Django's validators) before anything is written. An existing user keeps
+    their password and is made an owner of the new organization.
+    """
+    if not admin_username or not admin_username.strip():
+        raise ValidationError("An admin user name is required.")
+    if not get_user_model().objects.filter(username=admin_username).exists():
+        validate_password_for(admin_password, username=admin_username, email=admin_email)
+    org = create_organization(name=name, slug=slug, **fields)
+    user = add_member(org, username=admin_username, email=admin_email, password=admin_password, role="owner")
+    return org, user
+
+
+_POSITIVE_INTEGER_FIELDS = (models.PositiveIntegerField, models.PositiveSmallIntegerField,
+                            models.PositiveBigIntegerField)
+#: Longest customer tag accepted.
+TAG_MAX_LENGTH = 60
+
+
+def _label(field: models.Field) -> str:
+    return str(field.verbose_name)
+
+
+def check_model_values(model: type[models.Model], data: dict, what: str) -> dict:
+    """Check values against the model's own field definitions before anything is written.
+
+    Unknown fields, values outside a field's choices, text longer than the column, negative values
+    of positive fields, decimals with more places or digits than the column holds, floats and wrong
+    types are refused with a clear message naming ``what`` and the field. Decimals are normalised.
+    """
+    for name, value in list(data.items()):
+        try:
+            field = model._meta.get_field(name)
+        except FieldDoesNotExist:
+            raise ValidationError(f"{what}: unknown field {name!r}.", field=name) from None
+        if not field.concrete or field.is_relation:
+            continue
+        label = _label(field)
+        if value is None:
+            if not field.null:
+                raise ValidationError(f"{what}: {label} cannot be empty.", field=name)
+            continue
+        if field.choices:
+            allowed = [code for code, _ in field.flatchoices]
+            if value not in allowed:
+                raise InvalidChoice(
+                    f"{what}: {value!r} is not a valid {label}; choose from {', '.join(repr(a) for a in allowed)}.",
+                    field=name, value=str(value),
+                )
+        if isinstance(field, (models.CharField, models.TextField)):
+            if not isinstance(value, str):
+                raise ValidationError(f"{what}: {label} must be text, got {value!r}.", field=name)
+            if field.max_length and len(value) > field.max_length:
+                raise ValueOutOfRange(
+                    f"{what}: {label} has {len(value)} characters; at most {field.max_length} are allowed.",
+                    field=name,
+                )
+        elif isinstance(field, models.DecimalField):
+            number = to_decimal(value)
+            places = max(0, -number.as_tuple().exponent)
+            if places > field.decimal_places or len(number.as_tuple().digits) - places > (
+                    field.max_digits - field.decimal_places):
+                raise ValueOutOfRange(
+                    f"{what}: {label} {number} does not fit (at most {field.decimal_places} decimals and "
+                    f"{field.max_digits - field.decimal_places} digits before the point).", field=name,
+                )
+            data[name] = number
+        elif isinstance(field, models.BooleanField):
+            if not isinstance(value, bool):
+                raise ValidationError(f"{what}: {label} must be true or false, got {value!r}.", field=name)
+        elif isinstance(field, models.IntegerField):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValidationError(f"{what}: {label} must be a whole number, got {value!r}.", field=name)
+            if isinstance(field, _POSITIVE_INTEGER_FIELDS) and value < 0:
+                raise ValueOutOfRange(f"{what}: {label} cannot be negative ({value}).", field=name)
+        elif isinstance(field, models.DateTimeField):
+            if not isinstance(value, datetime):
+                raise ValidationError(f"{what}: {label} must be a date and time, got {value!r}.", field=name)
+        elif isinstance(field, models.DateField):
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise ValidationError(f"{what}: {label} must be a date, got {value!r}.", field=name)
+        if isinstance(field, models.EmailField):
+            continue  # _check_email says more: it names the address and whose it is
+        try:
+            field.run_validators(data[name])  # the field's own validators (e.g. the contract's billing day)
+        except FieldValueError as exc:
+            raise ValidationError(f"{what}: {label}: {' '.join(exc.messages)}", field=name) from None
+    return data
+
+
+def _check_text_list(value, what: str, *, max_length: int | None = None) -> list[str]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(x, str) for x in value):
+        raise ValidationError(f"{what} must be a list of texts, got {value!r}.")
+    items = [x.strip() for x in value]
+    if any(not x for x in items):
+        raise ValidationError(f"{what} cannot contain empty entries.")
+    if max_length is not None:
+        long = [x for x in items if len(x) > max_length]
+        if long:
+            raise ValueOutOfRange(f"{what}: {long[0]!r} is longer than {max_length} characters.")
+    return list(dict.fromkeys(items))
+
+
 def _customer_fields(org: Organization, data: dict) -> dict:
-    if not data.get("name"):
+    if not data.get("name") or not str(data["name"]).strip():
         raise ValidationError("A customer needs a legal name.")
+    what = f"Customer {data['name']}"
     data.setdefault("currency", org.default_currency)
+    for protected in ("organization", "id", "created_at"):
+        if protected in data:
+            raise ValidationError(f"{what}: {protected} cannot be set.")
+    check_model_values(Customer, data, what)
     check_currency(data["currency"])
     validate_country(data.get("country", ""), f"country of customer {data['name']}")
     validate_locale(data.get("locale", "en"))
     validate_timezone(data.get("timezone", "UTC"))
-    unknown = set(data.get("required_fields", [])) - REQUIRED_FIELD_CODES
-    if unknown:
-        raise ValidationError(
-            f"Unknown required invoice field(s) {sorted(unknown)}; choose from {sorted(REQUIRED_FIELD_CODES)} "
-            "or declare them as custom fields."
-        )
-    if data.get("status", Customer.STATUS_ACTIVE) not in dict(Customer.STATUS_CHOICES):
-        raise ValidationError(f"Unknown customer status {data.get('status')!r}.")
+    if "tags" in data:
+        data["tags"] = _check_text_list(data["tags"], f"{what}: tags", max_length=TAG_MAX_LENGTH)
+    if "custom_required_fields" in data:
+        data["custom_required_fields"] = _check_text_list(data["custom_required_fields"],
+                                                          f"{what}: custom required fields", max_length=100)
+    if "required_fields" in data:
+        required = _check_text_list(data["required_fields"], f"{what}: required invoice fields")
+        unknown = set(required) - REQUIRED_FIELD_CODES
+        if unknown:
+            raise InvalidChoice(
+                f"Unknown required invoice field(s) {sorted(unknown)}; choose from {sorted(REQUIRED_FIELD_CODES)} "
+                "or declare them as custom fields."
+            )
+        data["required_fields"] = required
+    if data.get("email"):
+        _check_email(data["email"], what)
     return data
+
+
+def _check_email(email: str, what: str) -> None:
+    from django.core.exceptions import ValidationError as DjangoValidationError
+    from django.core.validators import validate_email
+
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationError(f"Invalid email address {email!r} for {what}.", field="email") from None
 
 
 @transaction.atomic
 def create_customer(org: Organization, *, code: str, name: str, contacts: list[dict] = (), **fields) -> Customer:
+    if not code or not str(code).strip():
+        raise ValidationError("A customer needs a code.")
     data = _customer_fields(org, {"name": name, **fields})
+    check_model_values(Customer, {"code": code}, f"Customer {name}")
     if Customer.objects.filter(organization=org, code=code).exists():
         raise ValidationError(f"Customer code {code!r} is already used in {org.name}.", code="duplicate")
     customer = Customer.objects.create(organization=org, code=code, **data)
@@ -151,6 +304,12 @@ def create_customer(org: Organization, *, code: str, name: str, contacts: list[d
 
 @transaction.atomic
 def update_customer(customer: Customer, **fields) -> Customer:
+    if "code" in fields and fields["code"] != customer.code:
+        code = fields["code"]
+        check_model_values(Customer, {"code": code}, f"Customer {customer.name}")
+        if not code or Customer.objects.filter(organization_id=customer.organization_id, code=code).exclude(
+                pk=customer.pk).exists():
+            raise ValidationError(f"Customer code {code!r} is empty or already used.", code="duplicate")
     data = _customer_fields(customer.organization, {"name": customer.name, "country": customer.country,
                                                    "currency": customer.currency, **fields})
     for k, v in data.items():
@@ -159,21 +318,131 @@ def update_customer(customer: Customer, **fields) -> Customer:
     return customer
 
 
+def validate_customer(org: Organization, data: dict, *, code: str | None = None,
+                      instance: Customer | None = None) -> dict:
+    """The checks :func:`create_customer` / :func:`update_customer` run, for a form to show them first."""
+    data = _customer_fields(org, data)
+    if code is not None:
+        if not code.strip():
+            raise ValidationError("A customer needs a code.")
+        check_model_values(Customer, {"code": code}, f"Customer {data['name']}")
+        taken = Customer.objects.filter(organization=org, code=code)
+        if instance is not None and instance.pk:
+            taken = taken.exclude(pk=instance.pk)
+        if taken.exists():
+            raise ValidationError(f"Customer code {code!r} is already used in {org.name}.", code="duplicate")
+    return data
+
+
+def check_contact(data: dict, customer_name: str = "the customer") -> dict:
+    """The checks every contact passes (name, role, email, locale, lengths)."""
+    name = data.get("name")
+    if not name or not str(name).strip():
+        raise ValidationError(f"A contact of {customer_name} needs a name.")
+    what = f"Contact {name} of {customer_name}"
+    for protected in ("organization", "customer", "id"):
+        if protected in data:
+            raise ValidationError(f"{what}: {protected} cannot be set.")
+    check_model_values(Contact, data, what)
+    if data.get("email"):
+        _check_email(data["email"], f"contact {name}")
+    if data.get("locale"):
+        validate_locale(data["locale"])
+    return data
+
+
+@transaction.atomic
 def add_contact(customer: Customer, *, name: str, email: str = "", role: str = "billing", **fields) -> Contact:
-    if not name:
-        raise ValidationError(f"A contact of {customer.name} needs a name.")
-    if role not in dict(Contact.ROLE_CHOICES):
-        raise ValidationError(f"Unknown contact role {role!r}.")
-    if email and ("@" not in email or email.startswith("@") or email.endswith("@")):
-        raise ValidationError(f"Invalid email address {email!r} for contact {name}.")
-    return Contact.objects.create(organization=customer.organization, customer=customer, name=name, email=email,
-                                  role=role, **fields)
+    data = check_contact({"name": name, "email": email, "role": role, **fields}, customer.name)
+    return Contact.objects.create(organization=customer.organization, customer=customer, **data)
 
 
-def _minor_or_none(value, currency: str) -> int | None:
+@transaction.atomic
+def update_contact(contact: Contact, **fields) -> Contact:
+    data = check_contact({"name": contact.name, **fields}, contact.customer.name)
+    for k, v in data.items():
+        setattr(contact, k, v)
+    contact.save()
+    return contact
+
+
+#: Contract amounts given in major units (``late_fixed_fee="40.00"``) and the minor-unit column they fill.
+CONTRACT_AMOUNTS = {
+    "late_fixed_fee": "late_fixed_fee_minor",
+    "late_cap": "late_cap_minor",
+    "compensation": "compensation_minor",
+    "deposit_amount": "deposit_amount_minor",
+}
+_CONTRACT_NOT_NULL_AMOUNTS = ("late_fixed_fee_minor", "deposit_amount_minor")
+
+
+def _minor_or_none(value, currency: str, what: str) -> int | None:
     if value is None or value == "":
         return None
-    return to_minor(round_money(value, currency), currency)
+    amount = to_decimal(value)
+    if round_money(amount, currency) != amount:
+        raise ValueOutOfRange(f"{what}: {amount} has more decimals than {currency} allows.")
+    return to_minor(amount, currency)
+
+
+def _percent_in_range(value, label: str, what: str, *, high: Decimal | None = None) -> None:
+    if value is None:
+        return
+    number = Decimal(value)
+    if number < 0 or (high is not None and number > high):
+        bound = f"between 0 and {high}" if high is not None else "0 or more"
+        raise ValueOutOfRange(f"{what}: {label} must be {bound} percent, got {number.normalize():f}.")
+
+
+def validate_contract(contract: Contract) -> Contract:
+    """Every rule a contract must meet, on an unsaved or changed instance (services and the admin form)."""
+    what = f"Contract {contract.reference or '(no reference)'}"
+    if not contract.reference or not contract.reference.strip():
+        raise ValidationError("A contract needs a reference.")
+    check_currency(contract.currency)
+    if contract.start_date is None:
+        raise ValidationError(f"{what}: a start date is required.")
+    if contract.end_date and contract.end_date < contract.start_date:
+        raise ValidationError(f"{what}: the end date ({contract.end_date.isoformat()}) is before the start date "
+                              f"({contract.start_date.isoformat()}).")
+    for name in ("late_fixed_fee_minor", "late_cap_minor", "compensation_minor", "deposit_amount_minor"):
+        value = getattr(contract, name)
+        if value is not None and value < 0:
+            raise ValueOutOfRange(f"{what}: {_label(Contract._meta.get_field(name))} cannot be negative.")
+    _percent_in_range(contract.late_rate_percent, "the late-payment rate", what)
+    _percent_in_range(contract.late_cap_percent, "the late-charge cap", what)
+    _percent_in_range(contract.deposit_percent, "the deposit", what, high=Decimal(100))
+    if contract.deposit_kind == "percent" and not Decimal(contract.deposit_percent or 0) > 0:
+        raise ValueOutOfRange(f"{what}: a percentage deposit needs a percentage above 0.")
+    if contract.deposit_kind == "amount" and not (contract.deposit_amount_minor or 0) > 0:
+        raise ValueOutOfRange(f"{what}: a fixed deposit needs an amount above 0.")
+    deposit_given = (contract.deposit_amount_minor or 0) or Decimal(contract.deposit_percent or 0)
+    if contract.deposit_kind == "none" and deposit_given:
+        raise ValidationError(f"{what}: a deposit amount or percentage is given but the deposit kind is 'none'.")
+    if contract.customer_id is not None and contract.customer.organization_id != contract.organization_id:
+        raise NotFound(f"{what}: the customer is not in this organization.")
+    # Building the domain objects validates the terms and the policy (InvalidTerms / ValidationError).
+    contract.payment_terms()
+    contract.late_fee_policy()
+    return contract
+
+
+def _apply_contract_fields(contract: Contract, fields: dict, amounts: dict) -> None:
+    what = f"Contract {fields.get('reference') or contract.reference}"
+    for protected in ("organization", "customer", "id", "created_at"):
+        if protected in fields:
+            raise ValidationError(f"{what}: {protected} cannot be set here.")
+    check_model_values(Contract, fields, what)
+    for k, v in fields.items():
+        setattr(contract, k, v)
+    for major, value in amounts.items():
+        minor_name = CONTRACT_AMOUNTS[major]
+        if value is None:
+            continue
+        if minor_name in fields:
+            raise ValidationError(f"{what}: give either {major} or {minor_name}, not both.")
+        minor = _minor_or_none(value, contract.currency, what)
+        setattr(contract, minor_name, minor if minor is not None or minor_name not in _CONTRACT_NOT_NULL_AMOUNTS else 0)
 
 
 @transaction.atomic
@@ -181,29 +450,45 @@ def create_contract(org: Organization, customer: Customer, *, reference: str, st
                     currency: str | None = None, late_fixed_fee: Decimal | str | None = None,
                     late_cap: Decimal | str | None = None, compensation: Decimal | str | None = None,
                     deposit_amount: Decimal | str | None = None, **fields) -> Contract:
-    """Create a contract, validating terms and late-fee policy through the pure domain classes."""
+    """Create a contract, validating every value, the terms and the late-fee policy before writing."""
     if customer.organization_id != org.id:
         raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
     currency = currency or customer.currency
     check_currency(currency)
+    contract = Contract(organization=org, customer=customer, currency=currency)
+    _apply_contract_fields(contract, {"reference": reference, "start_date": start_date, **fields},
+                           {"late_fixed_fee": late_fixed_fee, "late_cap": late_cap, "compensation": compensation,
+                            "deposit_amount": deposit_amount})
+    validate_contract(contract)
     if Contract.objects.filter(organization=org, reference=reference).exists():
         raise ValidationError(f"Contract reference {reference!r} is already used.", code="duplicate")
-    contract = Contract(
-        organization=org, customer=customer, reference=reference, start_date=start_date, currency=currency,
-        late_fixed_fee_minor=_minor_or_none(late_fixed_fee, currency) or 0,
-        late_cap_minor=_minor_or_none(late_cap, currency),
-        compensation_minor=_minor_or_none(compensation, currency),
-        deposit_amount_minor=_minor_or_none(deposit_amount, currency) or 0,
-        **fields,
-    )
-    if contract.end_date and contract.end_date < contract.start_date:
-        raise ValidationError(f"Contract {reference}: the end date is before the start date.")
-    # Building the domain objects validates them (InvalidTerms / ValidationError with a clear message).
-    contract.customer = customer
-    contract.payment_terms()
-    contract.late_fee_policy()
     contract.save()
     return contract
+
+
+@transaction.atomic
+def update_contract(contract: Contract, *, late_fixed_fee: Decimal | str | None = None,
+                    late_cap: Decimal | str | None = None, compensation: Decimal | str | None = None,
+                    deposit_amount: Decimal | str | None = None, **fields) -> Contract:
+    """Change a contract's terms. Invoices already issued keep the terms frozen on them."""
+    contract = Contract.objects.select_for_update().select_related("customer").get(pk=contract.pk)
+    if "currency" in fields:
+        check_currency(fields["currency"] or "")
+    _apply_contract_fields(contract, fields, {"late_fixed_fee": late_fixed_fee, "late_cap": late_cap,
+                                              "compensation": compensation, "deposit_amount": deposit_amount})
+    validate_contract(contract)
+    if Contract.objects.filter(organization_id=contract.organization_id, reference=contract.reference).exclude(
+            pk=contract.pk).exists():
+        raise ValidationError(f"Contract reference {contract.reference!r} is already used.", code="duplicate")
+    contract.save()
+    return contract
+
+
+def local_today(org: Organization, now: datetime | None = None) -> date:
+    """Today's date where the organization is (its time zone), e.g. for the back office's "today"."""
+    from django.utils import timezone
+
+    return (now or timezone.now()).astimezone(ZoneInfo(org.timezone)).date()
 
 
 def current_contract(customer: Customer, as_of: date) -> Contract | None:

@@ -58,6 +58,12 @@ class OrgScopedAdmin(admin.ModelAdmin):
                 )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        # The organization a new row goes to, for forms whose checks need it (the field may be hidden).
+        form.duly_organization = organization_for(request)
+        return form
+
     def get_exclude(self, request, obj=None):
         exclude = list(super().get_exclude(request, obj) or [])
         if "organization" in {f.name for f in self.model._meta.fields} and organization_for(request):
@@ -79,6 +85,16 @@ class OrgScopedAdmin(admin.ModelAdmin):
         if success:
             self.message_user(request, success, level=messages.SUCCESS)
         return result
+
+
+def form_organization(form) -> Organization | None:
+    """The organization a ModelForm's row belongs to: chosen in the form, the row's own, or the user's only one."""
+    data = getattr(form, "cleaned_data", {}) or {}
+    if data.get("organization") is not None:
+        return data["organization"]
+    if getattr(form.instance, "organization_id", None):
+        return form.instance.organization
+    return getattr(form, "duly_organization", None)
 
 
 class OrgScopedInline(admin.TabularInline):

@@ -217,3 +217,33 @@ class HolidayCalendar:
             return self.previous_business_day(d)
         following = self.next_business_day(d)
         return following if following.month == d.month else self.previous_business_day(d)
+
+
+class WeekdayCalendar(HolidayCalendar):
+    """Business days are Monday to Friday: for a country the holiday data does not know."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:  # noqa: D107 - no country to check
+        self.country = ""
+        self.subdivision = None
+
+    def __repr__(self) -> str:
+        return "WeekdayCalendar()"
+
+    def holidays_in(self, year: int) -> Mapping[date, str]:
+        return MappingProxyType({})
+
+
+def calendar_for(country: str | None, subdivision: str | None = None) -> HolidayCalendar:
+    """The country's holiday calendar; Monday to Friday (:class:`WeekdayCalendar`) when the
+    holiday data does not know the country (or none is given)."""
+    if not country:
+        return WeekdayCalendar()
+    try:
+        return HolidayCalendar(country, subdivision)
+    except UnknownHolidayCountry:
+        return WeekdayCalendar()
+
+
+__all__ += ["WeekdayCalendar", "calendar_for"]

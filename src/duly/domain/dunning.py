@@ -18,8 +18,9 @@ The current step of an invoice
     local date, which has not been sent for that invoice, comes after the last step sent for it,
     and whose :class:`StepConditions` hold. When a run missed days, only that highest step is
     sent: never a burst of the steps skipped over. A broken promise to pay (promised date passed,
-    money still open, no reminder since) moves the invoice on to the next step at once, even if
-    that step's date is not reached yet.
+    less than the promised amount paid by then, no reminder since) moves the invoice on to the next
+    step at once, even if that step's date is not reached yet. A kept promise (the promised amount
+    paid, even if part of the invoice is still open) just ends: the invoice follows its steps again.
 
 One message per customer and step
     All invoices of the customer whose current step is the same step go into ONE message
@@ -98,13 +99,19 @@ __all__ = [
     "WorklistEntry",
     "choose_policy",
     "evaluate",
+    "fatigue_allows",
+    "greeting_day",
     "is_business_day",
     "learn_best_hour",
+    "next_send_time",
     "policy_from_dict",
     "policy_to_dict",
+    "promise_outcome",
     "reminder_key",
+    "sla_missed",
     "tone_for_history",
     "worklist_entry",
+    "yearly_occurrence",
 ]
 
 InvoiceId = str | int
@@ -582,18 +589,25 @@ class PastReminder:
 
 @dataclass(frozen=True, slots=True)
 class Promise:
-    """A promise to pay ``amount`` on ``promised_date`` for these invoices."""
+    """A promise to pay ``amount`` on ``promised_date`` for these invoices.
+
+    ``paid_since``: what was paid on these invoices from the day the promise was made up to the
+    promised date. The promise is kept once it reaches ``amount`` (see :func:`promise_outcome`).
+    """
 
     invoice_ids: tuple[InvoiceId, ...]
     promised_date: date
     amount: Decimal
     created_at: datetime
+    paid_since: Decimal = ZERO
 
     def __post_init__(self) -> None:
         _check_aware(self.created_at, "Promise.created_at")
         object.__setattr__(self, "invoice_ids", tuple(self.invoice_ids))
         if type(self.amount) is not Decimal:
             object.__setattr__(self, "amount", to_decimal(self.amount))
+        if type(self.paid_since) is not Decimal:
+            object.__setattr__(self, "paid_since", to_decimal(self.paid_since))
 
 
 @dataclass(frozen=True, slots=True)
@@ -818,7 +832,9 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
             states.append((item, "under dispute", None))
         elif promise is not None and promise.promised_date >= today:
             states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
-        elif promise is not None and last_day.get(invoice_id, date.min) <= promise.promised_date:
+        elif (promise is not None and promise.paid_since < promise.amount
+              and last_day.get(invoice_id, date.min) <= promise.promised_date):
+            # Broken: less than the promised amount paid by the date (a kept promise just ends).
             states.append((item, None, promise))
         else:
             states.append((item, None, None))
@@ -939,16 +955,31 @@ def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Chan
 
 def _fatigue_floor(sent: Sequence[datetime], policy: Policy) -> tuple[datetime | None, str | None]:
     """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times."""
+    compiled = policy._compiled
+    return _floor_for(sent, policy.fatigue, compiled.min_gap, compiled.window)
+
+
+def fatigue_allows(sent: Iterable[datetime], limits: FatigueLimits, now: datetime) -> bool:
+    """Whether one more message at ``now`` keeps within the contact-fatigue ``limits``, given the
+    times of the messages already sent (later ones are ignored): the rule greetings follow too."""
+    moment = _as_utc(now, "now")
+    past = sorted(s for s in sent if s <= moment)
+    gap = timedelta(hours=limits.min_gap_hours) if limits.min_gap_hours is not None else None
+    floor, _ = _floor_for(past, limits, gap, timedelta(days=limits.window_days))
+    return floor is None or moment >= floor
+
+
+def _floor_for(sent: Sequence[datetime], limits: FatigueLimits, min_gap: timedelta | None,
+               window: timedelta) -> tuple[datetime | None, str | None]:
     if not sent:
         return None, None
-    limits, compiled = policy.fatigue, policy._compiled
     floor: datetime | None = None
     why: str | None = None
-    if compiled.min_gap is not None:
-        floor = sent[-1] + compiled.min_gap
+    if min_gap is not None:
+        floor = sent[-1] + min_gap
         why = f"contact fatigue: at least {limits.min_gap_hours} h between two reminders"
     if limits.max_per_window is not None and len(sent) >= limits.max_per_window:
-        window_end = sent[-limits.max_per_window] + compiled.window
+        window_end = sent[-limits.max_per_window] + window
         if floor is None or window_end > floor:
             floor = window_end
             why = (
@@ -1056,6 +1087,70 @@ def evaluate(
             )
         )
     return actions
+
+
+# --- when any message may go out -----------------------------------------------------------------------
+
+
+def next_send_time(
+    moment: datetime,
+    timezone: str,
+    window: tuple[time, time] = (time(9), time(17)),
+    country: str | None = None,
+    *,
+    is_holiday: HolidayCheck | None = None,
+) -> datetime:
+    """``moment`` (UTC) when it is inside the sending ``window`` of a business day in the IANA
+    ``timezone``, else the opening of the next such window: the rule every message follows
+    (reminders, thank-yous, greetings, notices, answers), also when a retry comes late."""
+    now = _as_utc(moment, "moment")
+    zone = _zone(timezone)
+    start, end = window
+    if not (isinstance(start, time) and isinstance(end, time)) or not start < end:
+        raise ValidationError(f"The sending window must be two local times, start before end, got {window!r}.")
+    day = now.astimezone(zone).date()
+    for _ in range(_MAX_CLOSED_RUN):
+        if is_business_day(day, country, is_holiday):
+            closes = datetime.combine(day, end, zone).astimezone(_UTC)
+            if now < closes:
+                return max(now, datetime.combine(day, start, zone).astimezone(_UTC))
+        day += _ONE_DAY
+    raise ValidationError(f"No business day in the {_MAX_CLOSED_RUN} days from {now.date().isoformat()}.")
+
+
+def yearly_occurrence(year: int, month: int, day: int) -> date:
+    """The date of a yearly occasion in ``year`` (29 February is the 28th in other years)."""
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return date(year, month, 28)
+
+
+def greeting_day(month: int, day: int, today: date, grace_days: int = 3) -> date | None:
+    """The occurrence of a yearly occasion (birthday, anniversary, special date) that ``today``
+    (the customer's local date) may still greet: on the day or within ``grace_days`` after it
+    (when the day itself was a weekend, a holiday or outside the window). ``None`` otherwise."""
+    for year in (today.year, today.year - 1):
+        on = yearly_occurrence(year, month, day)
+        if on <= today <= on + timedelta(days=grace_days):
+            return on
+    return None
+
+
+def sla_missed(sla_due_on: date, answered_on: date | None, today: date) -> bool:
+    """A query's answer is late when given after the SLA day, or still missing after it. Both
+    dates are local dates of the organization (the SLA day is one)."""
+    if answered_on is not None:
+        return answered_on > sla_due_on
+    return today > sla_due_on
+
+
+def promise_outcome(promise: Promise, paid_since: Decimal, today: date) -> Literal["kept", "running", "broken"]:
+    """``kept`` once ``paid_since`` (paid on its invoices since the promise) reaches the promised
+    amount; else ``running`` until the promised date (inclusive), then ``broken``."""
+    if paid_since >= promise.amount:
+        return "kept"
+    return "running" if promise.promised_date >= today else "broken"
 
 
 # --- learning the best hour ---------------------------------------------------------------------------

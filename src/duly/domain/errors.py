@@ -199,3 +199,33 @@ class NoticePeriodTooShort(ValidationError):
     """A price change scheduled with less notice than its customers must get."""
 
     code = "notice_period_too_short"
+
+
+class InvalidChoice(ValidationError):
+    """A value that is not one of a field's choices (an unknown deposit kind, billing frequency, payment method...)."""
+
+    code = "invalid_choice"
+
+
+class ValueOutOfRange(ValidationError):
+    """A number outside what a field allows (a negative percentage, a deposit amount of 0, a text too long...)."""
+
+    code = "value_out_of_range"
+
+
+class InvalidPassword(ValidationError):
+    """A password the configured password validators refuse."""
+
+    code = "invalid_password"
+
+
+class RefundExceedsPayment(ValidationError):
+    """A refund larger than what the payment still holds: its unapplied part plus what it paid on invoices."""
+
+    code = "refund_exceeds_payment"
+
+
+class BillingFrequencyMismatch(ValidationError):
+    """A subscription billed at another frequency than its contract agrees."""
+
+    code = "billing_frequency_mismatch"

@@ -57,6 +57,7 @@ from .errors import InvalidSchedule
 from .money import MONEY_CONTEXT, allocate, round_money, to_decimal
 
 __all__ = [
+    "DATES_PER_YEAR",
     "Anchor",
     "ChangeProration",
     "Cycle",
@@ -72,9 +73,11 @@ __all__ = [
     "billing_date",
     "cancellation_credit",
     "change_proration",
+    "frequency_of",
     "period_containing",
     "periods",
     "prorate",
+    "prorate_days",
     "prorate_split",
     "proration_ratio",
 ]
@@ -175,6 +178,38 @@ class Interval:
             return rrulestr(text, dtstart=datetime.combine(dtstart, time.min))
         except (ValueError, TypeError) as exc:
             raise InvalidSchedule(f"Invalid recurrence rule {self.rule!r}: {exc}.", rule=self.rule) from None
+
+
+#: Billing dates a year of each fixed interval kind (the billing frequencies a contract agrees).
+DATES_PER_YEAR = {"weekly": 52, "biweekly": 26, "monthly": 12, "quarterly": 4, "semiannual": 2, "annual": 1}
+_FREQUENCY_BY_DATES = {n: kind for kind, n in DATES_PER_YEAR.items()}
+#: Days of an average Gregorian year: 146,097 days every 400 years.
+_YEAR = Fraction(146097, 400)
+
+
+def frequency_of(interval: Interval | str, start: date) -> str | None:
+    """The billing frequency an interval bills at: its kind, or, for a custom rule, the kind of
+    :data:`DATES_PER_YEAR` with as many billing dates a year.
+
+    A custom rule is measured on its occurrences during four years from ``start``: its gaps over the
+    days they span, scaled to an average year and rounded (``FREQ=MONTHLY;BYDAY=1MO``, the first
+    Monday of each month, is monthly although its gaps are 28 or 35 days). None: a rule with fewer
+    than two occurrences, or a cadence no kind has (e.g. the 1st and the 15th of each month).
+    """
+    interval = _interval(interval)
+    if interval.kind != "custom":
+        return interval.kind
+    _check_date(start, "The schedule start")
+    horizon = start + timedelta(days=4 * 366)
+    days: list[date] = []
+    for day in _distinct_dates(interval._parse(start)):
+        if day >= horizon:
+            break
+        days.append(day)
+    if len(days) < 2:
+        return None
+    per_year = round(Fraction(len(days) - 1) * _YEAR / (days[-1] - days[0]).days)
+    return _FREQUENCY_BY_DATES.get(per_year)
 
 
 def _interval(value: Interval | str) -> Interval:
@@ -335,6 +370,13 @@ def _apply_ratio(amount: Decimal, currency: str, ratio: Fraction) -> Decimal:
         return whole
     with localcontext(MONEY_CONTEXT):
         return round_money(whole * ratio.numerator / ratio.denominator, currency, ROUND_HALF_UP)
+
+
+def prorate_days(amount: Decimal, currency: str, days: int, whole_days: int) -> Decimal:
+    """``amount`` × ``days`` / ``whole_days``, rounded half up: :func:`prorate` when only the day counts are known."""
+    if isinstance(days, bool) or isinstance(whole_days, bool) or not 0 <= days <= whole_days or whole_days <= 0:
+        raise InvalidSchedule(f"Cannot prorate {days} of {whole_days} days.")
+    return _apply_ratio(to_decimal(amount), currency, Fraction(days, whole_days))
 
 
 def prorate(amount: Decimal, currency: str, part: Period, whole: Period) -> Decimal:

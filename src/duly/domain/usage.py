@@ -19,7 +19,9 @@ Aggregations, over the half-open window ``[period_start, period_end)``
                                 the next event; the level before the first event is ``initial``
                                 (0 if not given). Events before the window set the level it opens
                                 with; events at or after its end are ignored. The result is
-                                ``∫ level dt / window length``, at microsecond resolution.
+                                ``∫ level dt / window length`` in elapsed time (a local window
+                                across a daylight-saving change is an hour shorter or longer),
+                                at microsecond resolution.
 
 Licence snapshots
     :func:`average_daily_count` averages one count per day. A day without a snapshot carries the
@@ -34,7 +36,7 @@ invoice: ``average 41.3 active seats, 1–31 March 2026``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from types import MappingProxyType
 from typing import Any, Hashable, Iterable, Mapping
@@ -176,6 +178,9 @@ def aggregate(kind: str, events: Iterable[UsageEvent], period_start: datetime, p
 
 
 def _time_weighted_average(events: list[UsageEvent], start: datetime, end: datetime, level: Decimal) -> Decimal:
+    # In UTC: Python subtracts two datetimes of one zone as wall-clock times, so a local window across a
+    # daylight-saving change (1 March to 1 April in Paris: 743 hours) would otherwise count 744.
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     cursor = start
     total = ZERO  # Σ level × microseconds held
     with localcontext(MONEY_CONTEXT):

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import sys
-from datetime import date
 
 import click
 
@@ -20,15 +19,17 @@ def report():
 
 @report.command("aging")
 @org_option
-@click.option("--as-of", "as_of", type=DATE, default=None, help="Report date (default: today)")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Report date (default: today in the organization's time zone)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @handle_errors
 def aging_cmd(org_slug, as_of, fmt):
     """Aged receivables: current / 1–30 / 31–60 / 61–90 / 90+ per customer, with totals per currency."""
+    from duly.customers.services import local_today
     from duly.insights.services import aging_report, days_late, dso
 
     org = current_org(org_slug)
-    as_of = as_of or date.today()
+    as_of = as_of or local_today(org)
     data = aging_report(org, as_of=as_of)
     buckets = data["buckets"]
     if fmt == "json":
@@ -58,7 +59,7 @@ def aging_cmd(org_slug, as_of, fmt):
     console.print(table)
     console.print("DSO (90 days): " + ", ".join(f"{c} {v if v is not None else 'n/a'}" for c, v in
                                                  dso(org, as_of=as_of).items()))
-    for cur, late in days_late(org).items():
+    for cur, late in days_late(org, as_of=as_of).items():
         console.print(f"Average days late ({cur}): {late.simple} (amount-weighted {late.weighted}) "
                       f"over {late.count} paid invoices")
 
@@ -69,12 +70,14 @@ COMMANDS = [report]
 @report.command("statement")
 @org_option
 @click.argument("customer_code")
-@click.option("--as-of", "as_of", type=DATE, default=None, help="Statement date (default: today)")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Statement date (default: today in the organization's time zone)")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
 def statement_cmd(org_slug, customer_code, as_of, fmt):
     """Statement of account for one customer: open items with their aging bucket."""
     from duly.customers.models import Customer
+    from duly.customers.services import local_today
     from duly.domain.errors import NotFound
     from duly.insights.services import statement_of_account
 
@@ -82,7 +85,7 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
     customer = Customer.objects.filter(organization=org, code=customer_code).first()
     if customer is None:
         raise NotFound(f"No customer with the code {customer_code!r}.")
-    st = statement_of_account(customer, as_of=as_of or date.today())
+    st = statement_of_account(customer, as_of=as_of or local_today(org))
     if fmt == "json":
         click.echo(json.dumps({
             "customer": customer.code, "as_of": st["as_of"].isoformat(),

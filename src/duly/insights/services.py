@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from django.db.models import Q, Sum
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from duly.customers.models import Customer, Organization
 from duly.domain import aging
@@ -19,9 +21,13 @@ from duly.domain.money import from_minor, round_money
 from duly.invoicing.models import Invoice
 
 RECEIVABLE_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
+#: Statuses an issued invoice can have; void and uncollectible ones were open until they were closed.
+ISSUED_STATUSES = (Invoice.ISSUED, Invoice.PARTIALLY_PAID, Invoice.PAID, Invoice.VOID, Invoice.UNCOLLECTIBLE)
+CLOSED_STATUSES = (Invoice.VOID, Invoice.UNCOLLECTIBLE)
 
 
-def _open_items(org: Organization, customer: Customer | None = None, as_of: date | None = None):
+def _open_items(org: Organization, customer: Customer | None = None):
+    """Invoices open today (current status and balance)."""
     qs = (
         Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, kind__in=RECEIVABLE_KINDS)
         .select_related("customer")
@@ -29,8 +35,45 @@ def _open_items(org: Organization, customer: Customer | None = None, as_of: date
     )
     if customer is not None:
         qs = qs.filter(customer=customer)
-    if as_of is not None:
-        qs = qs.filter(issue_date__lte=as_of)
+    return qs
+
+
+def end_of_day(org: Organization, day: date) -> datetime:
+    """The first instant after ``day`` in the organization's time zone (for comparing timestamps with a date)."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=ZoneInfo(org.timezone))
+
+
+def _sum_minor(qs: QuerySet) -> Coalesce:
+    total = qs.order_by().values("invoice").annotate(s=Sum("amount_minor")).values("s")
+    return Coalesce(Subquery(total, output_field=BigIntegerField()), Value(0), output_field=BigIntegerField())
+
+
+def open_items_at(org: Organization, *, as_of: date, customer: Customer | None = None) -> QuerySet:
+    """Receivables as they stood at the end of ``as_of``, each annotated with ``open_at_minor``. One query.
+
+    An invoice counts when it was issued on or before ``as_of`` and not yet void or written off by then
+    (``voided_at`` in the organization's time zone). Its open amount is what was payable less every
+    allocation (payments, customer credit, credit notes) applied on or before ``as_of``; parts a later
+    refund took back still count as paid on ``as_of``. Invoices with nothing open are left out.
+    """
+    from duly.payments.models import Allocation, RefundedAllocation
+
+    paid = _sum_minor(Allocation.objects.filter(invoice=OuterRef("pk"), applied_on__lte=as_of))
+    refunded_later = _sum_minor(RefundedAllocation.objects.filter(
+        invoice=OuterRef("pk"), allocated_on__lte=as_of, refund__refunded_on__gt=as_of))
+    closed_by_then = Q(status__in=CLOSED_STATUSES) & (
+        Q(voided_at__isnull=True) | Q(voided_at__lt=end_of_day(org, as_of)))
+    qs = (
+        Invoice.objects.filter(organization=org, kind__in=RECEIVABLE_KINDS, status__in=ISSUED_STATUSES,
+                               issue_date__lte=as_of)
+        .exclude(closed_by_then)
+        .annotate(open_at_minor=F("total_minor") - F("prepaid_minor") - paid - refunded_later)
+        .exclude(open_at_minor=0)
+        .select_related("customer")
+        .order_by("customer__name", "due_date", "id")
+    )
+    if customer is not None:
+        qs = qs.filter(customer=customer)
     return qs
 
 
@@ -38,13 +81,13 @@ def _as_open_invoice(inv: Invoice) -> aging.OpenInvoice:
     return aging.OpenInvoice(
         customer_id=inv.customer_id, invoice_id=inv.pk, number=inv.number, currency=inv.currency,
         issue_date=inv.issue_date, due_date=inv.due_date, total=from_minor(inv.payable_minor, inv.currency),
-        open_amount=inv.balance,
+        open_amount=from_minor(inv.open_at_minor, inv.currency),
     )
 
 
 def aging_report(org: Organization, *, as_of: date) -> dict:
-    """Aged receivables as a JSON-ready dict: bucket totals per customer and overall, and the total open."""
-    invoices = list(_open_items(org, as_of=as_of))
+    """Aged receivables as of ``as_of`` as a JSON-ready dict: bucket totals per customer and overall, total open."""
+    invoices = list(open_items_at(org, as_of=as_of))
     report = aging.age_buckets([_as_open_invoice(i) for i in invoices], as_of)
     customers = {i.customer_id: i.customer for i in invoices}
 
@@ -96,17 +139,17 @@ class StatementLine:
 
 
 def statement_of_account(customer: Customer, *, as_of: date) -> dict:
-    """Open items with their aging bucket, bucket totals and credit, per currency."""
+    """Open items as of ``as_of`` with their aging bucket, bucket totals and credit, per currency."""
     from duly.payments.models import CreditEntry
 
+    invoices = list(open_items_at(customer.organization, as_of=as_of, customer=customer))
     lines = []
-    for inv in _open_items(customer.organization, customer, as_of=as_of):
+    for inv in invoices:
         days = aging.days_past_due(inv.due_date, as_of)
         lines.append(StatementLine(inv.number, inv.issue_date, inv.due_date, inv.currency,
-                                   from_minor(inv.payable_minor, inv.currency), inv.balance, days,
-                                   aging.bucket_for(days)))
-    report = aging.age_buckets([_as_open_invoice(i) for i in _open_items(customer.organization, customer,
-                                                                         as_of=as_of)], as_of)
+                                   from_minor(inv.payable_minor, inv.currency),
+                                   from_minor(inv.open_at_minor, inv.currency), days, aging.bucket_for(days)))
+    report = aging.age_buckets([_as_open_invoice(i) for i in invoices], as_of)
     credit = {
         row["currency"]: from_minor(row["s"], row["currency"])
         for row in CreditEntry.objects.filter(customer=customer, created_on__lte=as_of)
@@ -124,15 +167,17 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
 
 
 def dso(org: Organization, *, as_of: date, days: int = 90) -> dict[str, Decimal | None]:
-    """Days sales outstanding per currency over the ``days`` before ``as_of``."""
+    """Days sales outstanding per currency: receivables open on ``as_of`` over the sales of the ``days`` before."""
     start = as_of - timedelta(days=days)
-    ar = defaultdict(int)
-    for inv in _open_items(org, as_of=as_of).select_related(None).only("currency", "total_minor", "prepaid_minor",
-                                                                       "paid_minor"):
-        ar[inv.currency] += inv.balance_minor
-    sales = defaultdict(int)
-    issued = Invoice.objects.filter(organization=org, issue_date__gt=start, issue_date__lte=as_of).exclude(
-        status=Invoice.VOID)
+    ar: dict[str, int] = defaultdict(int)
+    for currency, open_minor in open_items_at(org, as_of=as_of).select_related(None).order_by().values_list(
+            "currency", "open_at_minor"):
+        ar[currency] += open_minor
+    sales: dict[str, int] = defaultdict(int)
+    voided_by_then = Q(status=Invoice.VOID) & (Q(voided_at__isnull=True) | Q(voided_at__lt=end_of_day(org, as_of)))
+    issued = (Invoice.objects.filter(organization=org, status__in=ISSUED_STATUSES, issue_date__gt=start,
+                                     issue_date__lte=as_of)
+              .exclude(voided_by_then).order_by())
     for row in issued.values("currency", "kind").annotate(s=Sum("total_minor")):
         sign = -1 if row["kind"] == Invoice.KIND_CREDIT_NOTE else 1
         sales[row["currency"]] += sign * (row["s"] or 0)
@@ -142,15 +187,18 @@ def dso(org: Organization, *, as_of: date, days: int = 90) -> dict[str, Decimal 
     }
 
 
-def days_late(org: Organization, *, customer: Customer | None = None,
+def days_late(org: Organization, *, as_of: date, customer: Customer | None = None,
               since: date | None = None) -> dict[str, aging.DaysLate]:
-    """Average days late of paid invoices (simple and amount-weighted), per currency."""
+    """Average days late of the invoices paid in full on or before ``as_of`` (simple and amount-weighted), per currency.
+
+    ``since`` keeps only invoices issued on or after that date.
+    """
     qs = Invoice.objects.filter(organization=org, status=Invoice.PAID, kind__in=RECEIVABLE_KINDS,
-                                paid_on__isnull=False, due_date__isnull=False)
+                                paid_on__isnull=False, paid_on__lte=as_of, due_date__isnull=False).order_by()
     if customer is not None:
         qs = qs.filter(customer=customer)
     if since is not None:
-        qs = qs.filter(Q(issue_date__gte=since))
+        qs = qs.filter(issue_date__gte=since)
     by_currency: dict[str, list] = defaultdict(list)
     for due, paid, total, cur in qs.values_list("due_date", "paid_on", "total_minor", "currency"):
         by_currency[cur].append((due, paid, from_minor(total, cur)))

@@ -1,4 +1,10 @@
-from datetime import date
+"""The invoice back office: drafts are created and changed through the invoicing services, and every
+action (issue, void, credit, write off, assess fees, record a payment) is a service call.
+
+The checks the services run are shown as form errors first, so a refused draft saves nothing.
+"""
+
+import os
 
 from django import forms
 from django.contrib import admin, messages
@@ -8,12 +14,29 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin
+from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 from duly.payments.models import METHOD_CHOICES
 
 from . import services
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries
+
+LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "discount_percent", "tax_category", "tax_rate",
+               "tax_exemption_reason", "period_start", "period_end", "explanation")
+#: Header fields a bookkeeper edits on a draft; everything else is set by the services.
+DRAFT_FIELDS = ("customer", "contract", "kind", "currency", "service_period_start", "service_period_end",
+                *services.REQUIRED_FIELD_LABELS, "custom_fields", "notes")
+#: Shown (read-only) on a draft: set and computed by the services.
+DRAFT_INFO = ("status", "locale", "related_invoice", "line_total_minor", "allowance_total_minor",
+              "charge_total_minor", "tax_exclusive_minor", "tax_total_minor", "total_minor")
+#: Kinds a draft can be created with here (credit notes come from the "credit" action, late fees from fees).
+ADMIN_KINDS = [(Invoice.KIND_STANDARD, "Invoice"), (Invoice.KIND_DEPOSIT, "Deposit invoice")]
+
+
+def _form_error(exc: DomainError) -> forms.ValidationError:
+    return forms.ValidationError(exc.message, code=exc.code)
 
 
 class _LockedWhenIssued:
@@ -27,31 +50,124 @@ class _LockedWhenIssued:
         return super().has_delete_permission(request, obj) and (obj is None or obj.status == Invoice.DRAFT)
 
 
+class DraftLinesFormSet(forms.BaseInlineFormSet):
+    """Checks the lines as the services do (quantities, prices, tax) against the invoice currency."""
+
+    def line_data(self) -> list[services.LineData]:
+        rows = []
+        for n, form in enumerate(self.forms):
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            rows.append((data.get("position") or 0, n, services.LineData(**{
+                name: data.get(name) if data.get(name) is not None or name == "discount_percent" else
+                services.LineData.__dataclass_fields__[name].default
+                for name in LINE_FIELDS
+            })))
+        return [line for _, _, line in sorted(rows, key=lambda r: (r[0], r[1]))]
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        currency = getattr(self.instance, "_draft_currency", None)
+        if currency is None:  # the header was refused; its error is already on the form
+            return
+        lines = self.line_data()
+        try:
+            services.check_draft_lines(self.instance, lines, currency)
+        except DomainError as exc:
+            raise _form_error(exc) from None
+        self.instance._draft_lines = lines
+
+
 class InvoiceLineInline(_LockedWhenIssued, admin.TabularInline):
     model = InvoiceLine
+    formset = DraftLinesFormSet
     extra = 0
-    fields = ("position", "description", "quantity", "unit", "unit_price", "discount_percent", "tax_category",
-              "tax_rate", "tax_exemption_reason", "period_start", "period_end", "explanation")
+    fields = ("position", *LINE_FIELDS)
+
+
+class AttachmentForm(forms.ModelForm):
+    class Meta:
+        model = Attachment
+        fields = ("file", "description")
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if self.instance.pk is None and upload is not None and not data.get("DELETE"):
+            content = upload.read()
+            upload.seek(0)
+            try:
+                services.check_attachment(os.path.basename(upload.name), content, data.get("description") or "")
+            except DomainError as exc:
+                raise _form_error(exc) from None
+        return data
 
 
 class AttachmentInline(admin.TabularInline):
+    """Files are stored through ``services.add_attachment`` (name, size, SHA-256); stored ones never change."""
+
     model = Attachment
+    form = AttachmentForm
     extra = 0
-    fields = ("file", "description", "content_type", "size", "sha256")
-    readonly_fields = ("content_type", "size", "sha256")
+    can_delete = False
+    fields = ("file", "description", "filename", "content_type", "size", "sha256")
+    readonly_fields = ("filename", "content_type", "size", "sha256")
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class DraftForm(forms.ModelForm):
+    currency = forms.CharField(max_length=3, required=False,
+                               help_text="Leave empty for the contract's (or else the customer's) currency")
+
+    class Meta:
+        model = Invoice
+        fields = DRAFT_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:
+            self.fields["kind"].choices = ADMIN_KINDS
+
+    def clean(self):
+        data = super().clean()
+        customer = data.get("customer")
+        if customer is None or self.errors:
+            return data
+        period = None
+        if data.get("service_period_start") or data.get("service_period_end"):
+            period = (data.get("service_period_start"), data.get("service_period_end"))
+        try:
+            currency = services.check_draft(
+                customer.organization, customer, kind=data.get("kind") or self.instance.kind,
+                contract=data.get("contract"), currency=(data.get("currency") or "").upper() or None,
+                service_period=period, custom_fields=data.get("custom_fields") or {},
+                fields={k: data.get(k) for k in services.REQUIRED_FIELD_LABELS},
+            )
+        except DomainError as exc:
+            raise _form_error(exc) from None
+        data["currency"] = currency
+        self.instance._draft_currency = currency
+        return data
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Shown on the record")
 
 
+class CreditNoteForm(ReasonForm):
+    issue_now = forms.BooleanField(required=False, initial=True,
+                                   help_text="Issue the credit note today (else it stays a draft to review)")
+
+
 class PaymentForm(forms.Form):
     amount = forms.DecimalField(min_value=0, decimal_places=3)
     method = forms.ChoiceField(choices=[c for c in METHOD_CHOICES if c[0] != "credit"])
-    received_on = forms.DateField(initial=date.today, help_text="YYYY-MM-DD")
+    received_on = forms.DateField(help_text="YYYY-MM-DD")
     external_reference = forms.CharField(required=False)
 
 
@@ -64,18 +180,23 @@ class InvoiceAdmin(OrgScopedAdmin):
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline, AttachmentInline]
     autocomplete_fields = ("customer",)
-    actions = ["issue_selected", "void_selected", "assess_fees"]
-    frozen = ("number", "status", "issue_date", "due_date", "rf_reference", "payment_terms_text", "late_terms_text",
-              "line_total_minor", "tax_exclusive_minor", "tax_total_minor", "total_minor", "prepaid_minor",
-              "paid_minor", "tax_breakdown", "issued_at", "paid_on", "voided_at", "void_reason")
+    actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected", "assess_fees"]
+    form = DraftForm
+
+    def get_fields(self, request, obj=None):
+        if obj is not None and obj.status != Invoice.DRAFT:
+            return [f.name for f in Invoice._meta.fields]
+        return [*DRAFT_FIELDS, *DRAFT_INFO] if obj is not None else list(DRAFT_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Invoice.DRAFT:
             return [f.name for f in Invoice._meta.fields]
-        return self.frozen
+        return ("kind", *DRAFT_INFO) if obj is not None else ()
 
-    def get_exclude(self, request, obj=None):
-        return ["organization"] if obj is None or obj.status == Invoice.DRAFT else []
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is not None and obj.status != Invoice.DRAFT:
+            kwargs["form"] = forms.ModelForm  # everything is read-only
+        return super().get_form(request, obj, **kwargs)
 
     @admin.display(description="number", ordering="number")
     def display_number(self, obj):
@@ -92,52 +213,116 @@ class InvoiceAdmin(OrgScopedAdmin):
         url = reverse("admin:invoicing_invoice_record_payment", args=[obj.pk])
         return format_html('{} {} · <a href="{}">record payment</a>', obj.balance, obj.currency, url)
 
+    # --- saving: one service call per draft, after the form and its lines were checked ---------------
     def save_model(self, request, obj, form, change):
-        if not change:
-            obj.organization = obj.customer.organization
-            obj.currency = obj.currency or obj.customer.currency
-        super().save_model(request, obj, form, change)
+        if change and obj.status != Invoice.DRAFT:
+            return  # nothing of an issued invoice is editable; attachments are added in save_formset
+        data = form.cleaned_data
+        period = None
+        if data.get("service_period_start") or data.get("service_period_end"):
+            period = (data["service_period_start"], data["service_period_end"])
+        lines = getattr(obj, "_draft_lines", None)
+        org = data["customer"].organization
+        if change:
+            services.update_draft(
+                org, obj.pk, lines=lines, customer=data["customer"], contract=data.get("contract"),
+                currency=data["currency"], service_period=period, notes=data.get("notes", ""),
+                custom_fields=data.get("custom_fields") or {},
+                **{k: data.get(k, "") for k in services.REQUIRED_FIELD_LABELS},
+            )
+        else:
+            created = services.create_draft(
+                org, data["customer"], lines or [], kind=data.get("kind") or Invoice.KIND_STANDARD,
+                contract=data.get("contract"), currency=data["currency"], service_period=period,
+                notes=data.get("notes", ""), custom_fields=data.get("custom_fields") or {},
+                # empty fields take the customer's / contract's defaults (PO number, references, address)
+                **{k: data.get(k) or None for k in services.REQUIRED_FIELD_LABELS},
+            )
+            obj.pk = created.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        if form.instance.status == Invoice.DRAFT:
-            self.run_service(request, services.recompute_totals, form.instance)
+    def save_formset(self, request, form, formset, change):
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        if formset.model is InvoiceLine:
+            return  # written by create_draft / update_draft in save_model
+        if formset.model is Attachment:
+            invoice = form.instance
+            for f in formset.forms:
+                data = getattr(f, "cleaned_data", None)
+                if not data or f.instance.pk is not None or data.get("file") is None:
+                    continue
+                upload = data["file"]
+                formset.new_objects.append(services.add_attachment(
+                    invoice.organization, invoice.pk, os.path.basename(upload.name), upload.read(),
+                    description=data.get("description") or "",
+                ))
+            return
+        super().save_formset(request, form, formset, change)
 
-    # --- actions: each goes through the services ---------------------------------------------
+    # --- actions: each goes through the services, dated in the organization's time zone ----------------
     @admin.action(description="Issue selected drafts (dated today)")
     def issue_selected(self, request, queryset):
-        for inv in queryset:
+        for inv in queryset.select_related("organization").order_by("pk"):
             issued = self.run_service(request, services.issue_invoice, inv.organization, inv.pk,
-                                      issue_date=date.today())
+                                      issue_date=local_today(inv.organization))
             if issued:
                 self.message_user(request, f"Issued {issued.number}, due {issued.due_date:%Y-%m-%d}.")
 
-    @admin.action(description="Void selected invoices…")
-    def void_selected(self, request, queryset):
+    def _reason_action(self, request, queryset, *, action, title, form_class, apply):
         if "apply" in request.POST:
-            form = ReasonForm(request.POST)
+            form = form_class(request.POST)
             if form.is_valid():
-                for inv in queryset:
-                    if self.run_service(request, services.void_invoice, inv.organization, inv.pk,
-                                        reason=form.cleaned_data["reason"]):
-                        self.message_user(request, f"Voided {inv}.")
+                for inv in queryset.select_related("organization").order_by("pk"):
+                    apply(inv, form.cleaned_data)
                 return None
         else:
-            form = ReasonForm()
+            form = form_class()
         return TemplateResponse(request, "admin/duly/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Void invoices", "form": form, "objects": queryset,
-            "action": "void_selected", "opts": self.model._meta,
+            **self.admin_site.each_context(request), "title": title, "form": form, "objects": queryset,
+            "action": action, "opts": self.model._meta,
         })
+
+    @admin.action(description="Void selected invoices…")
+    def void_selected(self, request, queryset):
+        def apply(inv, data):
+            if self.run_service(request, services.void_invoice, inv.organization, inv.pk, reason=data["reason"]):
+                self.message_user(request, f"Voided {inv}.")
+
+        return self._reason_action(request, queryset, action="void_selected", title="Void invoices",
+                                   form_class=ReasonForm, apply=apply)
+
+    @admin.action(description="Credit selected invoices in full (credit note)…")
+    def credit_selected(self, request, queryset):
+        def apply(inv, data):
+            note = self.run_service(request, services.create_credit_note, inv.organization, inv.pk,
+                                    reason=data["reason"],
+                                    issue_date=local_today(inv.organization) if data["issue_now"] else None)
+            if note is not None:
+                state = f"issued as {note.number}" if note.number else f"saved as draft {note.pk}"
+                self.message_user(request, f"Credit note for {inv} {state}.")
+
+        return self._reason_action(request, queryset, action="credit_selected", title="Credit notes",
+                                   form_class=CreditNoteForm, apply=apply)
+
+    @admin.action(description="Write off selected invoices as uncollectible…")
+    def write_off_selected(self, request, queryset):
+        def apply(inv, data):
+            if self.run_service(request, services.mark_uncollectible, inv.organization, inv.pk, reason=data["reason"]):
+                self.message_user(request, f"Wrote off {inv} as uncollectible.")
+
+        return self._reason_action(request, queryset, action="write_off_selected",
+                                   title="Write off as uncollectible", form_class=ReasonForm, apply=apply)
 
     @admin.action(description="Assess late fees for selected (as of today)")
     def assess_fees(self, request, queryset):
         from duly.collections.services import assess_late_fees
 
         by_org = {}
-        for inv in queryset:
+        for inv in queryset.select_related("organization"):
             by_org.setdefault(inv.organization, []).append(inv.pk)
         for org, ids in by_org.items():
-            result = self.run_service(request, assess_late_fees, org, as_of=date.today(), invoice_ids=ids)
+            result = self.run_service(request, assess_late_fees, org, as_of=local_today(org), invoice_ids=ids)
             if result is not None:
                 self.message_user(request, result.summary())
 
@@ -166,13 +351,44 @@ class InvoiceAdmin(OrgScopedAdmin):
                                       messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[pk]))
         else:
-            form = PaymentForm(initial={"amount": invoice.balance})
+            form = PaymentForm(initial={"amount": invoice.balance, "received_on": local_today(invoice.organization)})
         return TemplateResponse(request, "admin/duly/reason_form.html", {
             **self.admin_site.each_context(request), "title": f"Record a payment for {invoice}", "form": form,
             "objects": [invoice], "opts": self.model._meta,
         })
 
 
+class NumberSeriesForm(forms.ModelForm):
+    class Meta:
+        model = NumberSeries
+        fields = ("pattern",)
+
+    def clean_pattern(self):
+        pattern = self.cleaned_data["pattern"]
+        try:
+            return services.validate_pattern(pattern)
+        except DomainError as exc:
+            raise _form_error(exc) from None
+
+
 @admin.register(NumberSeries)
 class NumberSeriesAdmin(OrgScopedAdmin):
+    """Each organization has one invoice and one credit-note series (made with it); only the pattern changes."""
+
+    form = NumberSeriesForm
     list_display = ("organization", "kind", "pattern")
+    readonly_fields = ("organization", "kind")
+    fields = ("organization", "kind", "pattern")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_exclude(self, request, obj=None):
+        return ()
+
+    def save_model(self, request, obj, form, change):
+        services.set_number_pattern(obj.organization, obj.kind, form.cleaned_data["pattern"])
+        obj.refresh_from_db()

@@ -68,13 +68,19 @@ def list_(org_slug, status, customer_code, fmt):
 @click.option("--date", "issue_date", type=DATE, required=True, help="Issue date (YYYY-MM-DD)")
 @handle_errors
 def issue(org_slug, invoice_ids, issue_date):
-    """Issue draft invoices (by id)."""
-    from duly.invoicing.services import issue_invoice
+    """Issue draft invoices (by id), all or nothing.
+
+    They are issued in one transaction, numbered in the order given. If any one is refused (a
+    missing required field, a terminated customer...), none is issued and the error names it.
+    """
+    from duly.invoicing.services import issue_invoices
 
     org = current_org(org_slug)
-    for invoice_id in invoice_ids:
-        inv = issue_invoice(org, invoice_id, issue_date=issue_date)
-        click.echo(f"Issued {inv.number}: {inv.total} {inv.currency}, due {inv.due_date.isoformat()}")
+    issued = issue_invoices(org, invoice_ids, issue_date=issue_date)
+    for inv in issued:
+        due = f", due {inv.due_date.isoformat()}" if inv.due_date else ""
+        click.echo(f"Issued {inv.number}: {inv.total} {inv.currency}{due}")
+    click.echo(f"{len(issued)} invoice{'s' if len(issued) != 1 else ''} issued.")
 
 
 @invoices.command("void")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Iterable, Sequence
@@ -25,6 +25,7 @@ from duly.domain.errors import (
     AttachmentTypeNotAllowed,
     CurrencyMismatch,
     CustomerNotActive,
+    DomainError,
     InvalidState,
     InvoiceImmutable,
     InvoiceNotDraft,
@@ -32,8 +33,8 @@ from duly.domain.errors import (
     RequiredFieldMissing,
     ValidationError,
 )
-from duly.domain.late_fees import describe_policy
-from duly.domain.money import check_currency, to_decimal, to_minor
+from duly.domain.late_fees import LateFeePolicy, describe_policy
+from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
@@ -42,6 +43,8 @@ from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounte
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
 #: Terms used when a customer has no contract: an exact due date 30 days after issue.
 DEFAULT_TERMS = PaymentTerms(kind="net", days=30)
+#: Late-payment policy of an invoice without a contract: nothing is charged, and the invoice says so.
+NO_LATE_FEES = LateFeePolicy(kind="none")
 
 REQUIRED_FIELD_LABELS = {
     "po_number": "PO number",
@@ -66,6 +69,25 @@ def validate_pattern(pattern: str) -> str:
     if "{seq" not in pattern or sample == pattern.format(year=2026, seq=2):
         raise ValidationError(f"Number pattern {pattern!r} must contain {{seq}}.")
     return pattern
+
+
+@transaction.atomic
+def set_number_pattern(org: Organization, kind: str, pattern: str) -> NumberSeries:
+    """Change the numbering pattern of a series (numbers already issued keep theirs; the counter goes on)."""
+    if kind not in dict(NumberSeries.KIND_CHOICES):
+        raise ValidationError(f"Unknown number series {kind!r}.")
+    validate_pattern(pattern)
+    limit = NumberSeries._meta.get_field("pattern").max_length
+    if len(pattern) > limit:
+        raise ValidationError(f"A number pattern has at most {limit} characters.")
+    sample = pattern.format(year=2026, seq=9_999_999)
+    if len(sample) > Invoice._meta.get_field("number").max_length:
+        raise ValidationError(f"Numbers made by {pattern!r} would be too long (e.g. {sample}).")
+    series, _ = NumberSeries.objects.select_for_update().get_or_create(organization=org, kind=kind,
+                                                                        defaults={"pattern": pattern})
+    series.pattern = pattern
+    series.save(update_fields=["pattern"])
+    return series
 
 
 def next_number(org: Organization, kind: str, year: int) -> str:
@@ -142,6 +164,63 @@ def _check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.Invoi
     return invoice_math.compute_totals([_line_input(x) for x in lines], currency)
 
 
+def check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    """The checks every draft's lines pass (descriptions, quantities, prices, tax), and their totals."""
+    return _check_lines(lines, currency)
+
+
+def check_draft(
+    org: Organization,
+    customer: Customer,
+    *,
+    kind: str = Invoice.KIND_STANDARD,
+    contract: Contract | None = None,
+    currency: str | None = None,
+    service_period: tuple[date, date] | None = None,
+    custom_fields: dict | None = None,
+    fields: dict | None = None,
+) -> str:
+    """The checks a draft's header passes before anything is written; returns the invoice currency.
+
+    Used by :func:`create_draft` and :func:`update_draft`, and by the admin form to show the same
+    errors as form errors.
+    """
+    from duly.customers.services import check_model_values
+
+    if customer.organization_id != org.id:
+        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
+    if contract is not None and contract.customer_id != customer.id:
+        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
+    if customer.status == Customer.STATUS_TERMINATED:
+        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
+    if kind not in dict(Invoice.KIND_CHOICES):
+        raise ValidationError(f"Unknown invoice kind {kind!r}.")
+    currency = currency or (contract.currency if contract else customer.currency)
+    check_currency(currency)
+    if contract is not None and contract.currency != currency:
+        raise CurrencyMismatch(
+            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}.",
+            expected=contract.currency, got=currency,
+        )
+    if service_period is not None:
+        start, end = service_period
+        if start is None or end is None:
+            raise ValidationError("A service period needs both a start and an end date.")
+        if end < start:
+            raise ValidationError(
+                f"The service period ends ({end.isoformat()}) before it starts ({start.isoformat()}).")
+    if custom_fields is not None and (
+            not isinstance(custom_fields, dict)
+            or not all(isinstance(k, str) and isinstance(v, (str, int)) for k, v in custom_fields.items())):
+        raise ValidationError("Custom fields must map names to texts, e.g. {\"Project code\": \"P-12\"}.")
+    values = {k: v for k, v in (fields or {}).items() if v is not None}
+    unknown = set(values) - set(REQUIRED_FIELD_LABELS)
+    if unknown:
+        raise ValidationError(f"Unknown invoice field(s): {sorted(unknown)}")
+    check_model_values(Invoice, values, "Invoice")
+    return currency
+
+
 @transaction.atomic
 def create_draft(
     org: Organization,
@@ -158,20 +237,8 @@ def create_draft(
     **fields,
 ) -> Invoice:
     """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
-    if customer.organization_id != org.id:
-        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
-    if contract is not None and contract.customer_id != customer.id:
-        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
-    if customer.status == Customer.STATUS_TERMINATED:
-        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
-    if kind not in dict(Invoice.KIND_CHOICES):
-        raise ValidationError(f"Unknown invoice kind {kind!r}.")
-    currency = currency or (contract.currency if contract else customer.currency)
-    check_currency(currency)
-    if contract is not None and contract.currency != currency:
-        raise CurrencyMismatch(
-            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}."
-        )
+    currency = check_draft(org, customer, kind=kind, contract=contract, currency=currency,
+                           service_period=service_period, custom_fields=custom_fields, fields=fields)
     _check_lines(lines, currency)
     defaults = {
         "po_number": contract.po_number if contract and contract.po_number else "",
@@ -181,9 +248,6 @@ def create_draft(
         "billing_address": customer.invoice_address,
     }
     defaults.update({k: v for k, v in fields.items() if v is not None})
-    unknown = set(defaults) - set(REQUIRED_FIELD_LABELS)
-    if unknown:
-        raise ValidationError(f"Unknown invoice field(s): {sorted(unknown)}")
     invoice = Invoice.objects.create(
         organization=org,
         customer=customer,
@@ -200,6 +264,78 @@ def create_draft(
     )
     _write_lines(invoice, lines)
     return invoice
+
+
+_UNCHANGED = object()
+
+
+@transaction.atomic
+def update_draft(
+    org: Organization,
+    invoice_id: int,
+    *,
+    lines: Sequence[LineData] | None = None,
+    customer: Customer | None = None,
+    contract: Contract | None | object = _UNCHANGED,
+    currency: str | None = None,
+    service_period: tuple[date, date] | None | object = _UNCHANGED,
+    notes: str | None = None,
+    custom_fields: dict | None = None,
+    **fields,
+) -> Invoice:
+    """Change a draft's header and (when ``lines`` is given) replace its lines; totals are recomputed.
+
+    The same checks as :func:`create_draft` apply. Fields left out keep their value; an issued
+    invoice is refused (only a credit note or a void corrects it).
+    """
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if invoice.status != Invoice.DRAFT:
+        raise InvoiceImmutable(f"Invoice {invoice} is {invoice.status}: an issued invoice can only be corrected "
+                               "by a credit note or a void.")
+    customer = customer or invoice.customer
+    contract = invoice.contract if contract is _UNCHANGED else contract
+    if service_period is _UNCHANGED:
+        service_period = ((invoice.service_period_start, invoice.service_period_end)
+                          if invoice.service_period_start or invoice.service_period_end else None)
+    currency = check_draft(org, customer, kind=invoice.kind, contract=contract, currency=currency or invoice.currency,
+                           service_period=service_period, custom_fields=custom_fields, fields=fields)
+    new_lines = list(lines) if lines is not None else [_line_data(x) for x in invoice.lines.all()]
+    check_draft_lines(invoice, new_lines, currency)
+    invoice.customer, invoice.contract, invoice.currency = customer, contract, currency
+    invoice.service_period_start, invoice.service_period_end = service_period or (None, None)
+    if notes is not None:
+        invoice.notes = notes
+    if custom_fields is not None:
+        invoice.custom_fields = custom_fields
+    for name, value in fields.items():
+        if value is not None:
+            setattr(invoice, name, value)
+    invoice.lines.all().delete()
+    _write_lines(invoice, new_lines)
+    return invoice
+
+
+def _check_credit_note_total(total_minor: int, original: Invoice) -> None:
+    if total_minor > original.total_minor:
+        raise ValidationError(
+            f"The credit note ({from_minor(total_minor, original.currency)} {original.currency}) exceeds the invoice "
+            f"{original} it corrects ({from_minor(original.total_minor, original.currency)} {original.currency})."
+        )
+
+
+def check_draft_lines(invoice: Invoice, lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never exceeds what it corrects."""
+    totals = _check_lines(lines, currency)
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice)
+    return totals
+
+
+def _line_data(line: InvoiceLine) -> LineData:
+    return LineData(description=line.description, quantity=line.quantity, unit_price=line.unit_price, unit=line.unit,
+                    tax_category=line.tax_category, tax_rate=line.tax_rate, discount_percent=line.discount_percent,
+                    tax_exemption_reason=line.tax_exemption_reason, period_start=line.period_start,
+                    period_end=line.period_end, explanation=line.explanation)
 
 
 def _write_lines(invoice: Invoice, lines: Sequence[LineData]) -> None:
@@ -278,27 +414,22 @@ def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
     return totals
 
 
-@transaction.atomic
-def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
-                   content_type: str | None = None) -> Attachment:
-    """Store a supporting document with a draft invoice.
-
-    Attachments are part of the invoice as issued: they are listed on its PDF and embedded in its
-    e-invoices, so an issued invoice takes no new ones (:class:`InvoiceImmutable`). The file type
-    must be one EN 16931 e-invoices can embed (BR-CL-24: PDF, PNG, JPEG, CSV, XLSX, ODS), or
-    :class:`AttachmentTypeNotAllowed` names the file and the allowed types.
-    """
+def check_attachment(filename: str, content: bytes, description: str = "", content_type: str | None = None) -> str:
+    """What every stored attachment must be: a plain, non-empty file name that fits, some content, and a
+    type EN 16931 e-invoices can embed (BR-CL-24: PDF, PNG, JPEG, CSV, XLSX, ODS; else
+    :class:`AttachmentTypeNotAllowed` names the file and the allowed types). Returns the content type
+    (given, or guessed from the file name)."""
     from .einvoice.model import ATTACHMENT_MIME_CODES, ATTACHMENT_TYPE_NAMES
 
-    invoice = _get_invoice(org, invoice_id, lock=True)
-    if invoice.status != Invoice.DRAFT:
-        raise InvoiceImmutable(
-            f"Invoice {invoice} is {invoice.get_status_display().lower()}: attachments are added to drafts only "
-            "(an issued invoice's documents list exactly what was issued).", invoice=str(invoice))
+    if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
+        raise ValidationError(f"Invalid attachment file name {filename!r}.")
+    limit = Attachment._meta.get_field("filename").max_length
+    if len(filename) > limit:
+        raise ValidationError(f"The attachment file name {filename!r} is longer than {limit} characters.")
+    if len(description) > Attachment._meta.get_field("description").max_length:
+        raise ValidationError("The attachment description is too long.")
     if not content:
         raise ValidationError(f"Attachment {filename!r} is empty.")
-    if "/" in filename or "\\" in filename or filename.startswith("."):
-        raise ValidationError(f"Invalid attachment file name {filename!r}.")
     ctype = (content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream").split(";")[0]
     ctype = ctype.strip().lower()
     if ctype not in ATTACHMENT_MIME_CODES:
@@ -306,6 +437,27 @@ def add_attachment(org: Organization, invoice_id: int, filename: str, content: b
             f"Attachment {filename!r} is of type {ctype}, which e-invoices cannot embed (EN 16931 BR-CL-24); "
             f"allowed: {ATTACHMENT_TYPE_NAMES}.", filename=filename, content_type=ctype,
             allowed=sorted(ATTACHMENT_MIME_CODES))
+    return ctype
+
+
+@transaction.atomic
+def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
+                   content_type: str | None = None) -> Attachment:
+    """Store a supporting document with an invoice (checked by :func:`check_attachment`).
+
+    Attachments are listed on the invoice's PDF and embedded in its e-invoices, so they may be
+    added until the first of its documents is stored (sent or exported: see
+    :func:`duly.invoicing.documents.document_bytes`, which locks the invoice the same way); after
+    that the documents are what the customer received and :class:`InvoiceImmutable` is raised.
+    """
+    from .models import StoredDocument
+
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if StoredDocument.objects.filter(invoice=invoice).exists():
+        raise InvoiceImmutable(
+            f"Invoice {invoice} has been sent or exported: its documents are stored and list the attachments "
+            "it had then, so no attachment can be added now.", invoice=str(invoice))
+    ctype = check_attachment(filename, content, description, content_type)
     att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
                      size=len(content), sha256=hashlib.sha256(content).hexdigest())
     att.file.save(filename, ContentFile(content), save=False)
@@ -323,6 +475,13 @@ def missing_required_fields(invoice: Invoice) -> list[str]:
     ]
     missing += [name for name in customer.custom_required_fields if not str(invoice.custom_fields.get(name, "")).strip()]
     return missing
+
+
+def late_policy_for(invoice: Invoice) -> LateFeePolicy:
+    """The late-payment policy stated on the invoice: its contract's, or none (which is stated too)."""
+    if invoice.contract is not None:
+        return invoice.contract.late_fee_policy()
+    return NO_LATE_FEES
 
 
 def terms_for(invoice: Invoice) -> PaymentTerms:
@@ -368,8 +527,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         terms = terms_for(invoice)
         invoice.due_date = compute_due_date(terms, issue_date)
         invoice.payment_terms_text = describe_terms(terms, issue_date)
-        if invoice.contract is not None:
-            invoice.late_terms_text = describe_policy(invoice.contract.late_fee_policy(), invoice.currency)
+        invoice.late_terms_text = describe_policy(late_policy_for(invoice), invoice.currency)
     from .documents.snapshot import is_imported, live_snapshot
 
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
@@ -388,6 +546,29 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         invoice.document_snapshot["paid_minor"] = invoice.paid_minor
         invoice.save(update_fields=["document_snapshot"])
     return invoice
+
+
+@transaction.atomic
+def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date: date) -> list[Invoice]:
+    """Issue several drafts, in the order given, all or nothing: one refusal issues none of them.
+
+    The error names the invoice that was refused; numbers taken by the others are given back.
+    """
+    ids = list(invoice_ids)
+    if not ids:
+        raise ValidationError("Give at least one invoice to issue.")
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ValidationError(f"Invoice(s) {', '.join(map(str, duplicates))} given more than once.")
+    issued = []
+    for invoice_id in ids:
+        try:
+            issued.append(issue_invoice(org, invoice_id, issue_date=issue_date))
+        except DomainError as exc:
+            if len(ids) > 1:
+                exc.message = f"invoice {invoice_id}: {exc.message} Nothing was issued (all or nothing)."
+            raise
+    return issued
 
 
 @transaction.atomic
@@ -410,12 +591,21 @@ def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
 
 @transaction.atomic
 def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
+    """Write off an open invoice as uncollectible (bad debt), with a reason.
+
+    The write-off is timestamped in ``voided_at`` like a void, so reports as of an earlier date
+    still show the invoice open.
+    """
+    if not reason or not reason.strip():
+        raise ValidationError("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not invoice.is_open:
-        raise InvalidState(f"Only open invoices can be written off; {invoice} is {invoice.status}.")
+        raise InvalidState(
+            f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
     invoice.status = Invoice.UNCOLLECTIBLE
-    invoice.void_reason = reason
-    invoice.save(update_fields=["status", "void_reason"])
+    invoice.void_reason = reason.strip()
+    invoice.voided_at = timezone.now()
+    invoice.save(update_fields=["status", "void_reason", "voided_at"])
     return invoice
 
 
@@ -427,13 +617,7 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     if original.status in (Invoice.DRAFT, Invoice.VOID) or original.is_credit_note:
         raise InvalidState(f"Only an issued invoice can be credited; {original} is {original.status}.")
     if lines is None:
-        lines = [
-            LineData(description=x.description, quantity=x.quantity, unit_price=x.unit_price, unit=x.unit,
-                     tax_category=x.tax_category, tax_rate=x.tax_rate, discount_percent=x.discount_percent,
-                     tax_exemption_reason=x.tax_exemption_reason, period_start=x.period_start,
-                     period_end=x.period_end)
-            for x in original.lines.all()
-        ]
+        lines = [replace(_line_data(x), explanation="") for x in original.lines.all()]
     note = create_draft(
         org, original.customer, lines, kind=Invoice.KIND_CREDIT_NOTE, contract=original.contract,
         currency=original.currency, related_invoice=original, notes=reason,
@@ -444,8 +628,7 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     )
     note.custom_fields = original.custom_fields
     note.save(update_fields=["custom_fields"])
-    if note.total_minor > original.total_minor:
-        raise ValidationError(f"The credit note ({note.total_minor}) exceeds the invoice {original} it corrects.")
+    _check_credit_note_total(note.total_minor, original)
     if issue_date is not None:
         note = issue_invoice(org, note.pk, issue_date=issue_date)
     return note

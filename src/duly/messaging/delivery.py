@@ -6,13 +6,20 @@ Protocol (one pass of :func:`deliver_outbox`)
     2. **Claim** a batch: ``queued`` → ``sending`` with a lease token and expiry (one UPDATE that
        only takes rows still ``queued``, so two workers never claim the same message). The lease is
        renewed before each send; a worker that lost its lease skips the message.
-    3. For each message: write ``BEGIN <Message-ID>`` to the journal, send it (the ``Message-ID``
+    3. **Screen** the batch (:func:`_screen`): a reminder or termination message whose invoices
+       are all closed by now is ``cancelled`` with the reason; a message outside its customer's
+       sending window or business day goes back to the queue until the window's next opening.
+    4. For each message: write ``PREPARE`` (no fsync) and build it (attachments, PDFs); a message
+       that cannot be built is released with backoff, its attempt counted, and ``failed`` after
+       ``DULY_OUTBOX_MAX_ATTEMPTS`` (default 8) such attempts, never blocking the others. Then
+       write ``BEGIN <Message-ID>`` to the journal, send it (the ``Message-ID``
        header is derived from the idempotency key), write ``ACCEPTED`` as soon as the server replied
        250, then record ``sent`` in the database.
-    4. A failure the server reported (4xx: retry; 5xx: ``failed``), or a connection failure *before*
-       the body was handed over, writes ``ABORTED`` and leaves the message ``queued`` with
-       exponential backoff (1 min, 2, 4 ... capped at 1 h). An SMTP outage therefore leaves
-       messages queued and they go out once it ends; they are never dropped.
+    5. A failure the server reported (4xx: retry, ``failed`` after the maximum attempts; 5xx:
+       ``failed``), or a connection failure *before* the body was handed over, writes ``ABORTED``
+       and leaves the message ``queued`` with exponential backoff (1 min, 2, 4 ... capped at 1 h).
+       An unreachable or lost server never fails a message: an SMTP outage leaves messages queued
+       and they go out once it ends (inside their window); they are never dropped.
 
 The delivery journal
     An append-only file per day in ``DULY_OUTBOX_JOURNAL_DIR`` (default ``<var>/outbox-journal``),
@@ -22,7 +29,8 @@ The delivery journal
     - ``ACCEPTED`` found: the server took the message; it is marked ``sent`` and NOT sent again.
       This is the common crash: a worker killed, or a database error, after the send and before
       the ``sent`` row was committed.
-    - no ``BEGIN``: the message was never handed over; it is queued again.
+    - no ``BEGIN``: the message was never handed over; it is queued again at once, except the
+      one being built (``PREPARE``) when the worker died: its attempt counts and it backs off.
     - ``BEGIN`` without ``ACCEPTED``/``ABORTED``: the worker died while the server had the message
       and before its reply was journaled. Whether it was accepted cannot be known from here, so it
       becomes ``unconfirmed``: never re-sent automatically; staff settle it
@@ -48,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import formataddr
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -58,6 +66,7 @@ from django.db.models import Q
 from . import attachments as attachment_refs
 from .backends import DJANGO_SMTP, SmtpBackend
 from .models import Message
+from .services import window_of
 
 log = logging.getLogger("duly.messaging")
 
@@ -66,13 +75,14 @@ BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 JOURNAL_RETENTION_DAYS = 30
 DEFAULT_BATCH = 200
+DEFAULT_MAX_ATTEMPTS = 8
 
 
 # --- the journal ---------------------------------------------------------------------------------
 class Journal:
     """Append-only delivery journal: ``<iso time> <EVENT> <Message-ID>`` lines, one file per UTC day."""
 
-    BEGIN, ACCEPTED, ABORTED = "BEGIN", "ACCEPTED", "ABORTED"
+    PREPARE, BEGIN, ACCEPTED, ABORTED = "PREPARE", "BEGIN", "ACCEPTED", "ABORTED"
 
     def __init__(self, directory: Path | str | None = None, *, fsync: bool | None = None) -> None:
         configured = directory or getattr(settings, "DULY_OUTBOX_JOURNAL_DIR", None)
@@ -83,12 +93,21 @@ class Journal:
         return self.directory / f"outbox-{day:%Y%m%d}.log"
 
     def write(self, event: str, message_id: str, at: datetime) -> None:
+        """Append one line, durably (fsync unless configured off)."""
+        self._append(event, message_id, at, durable=True)
+
+    def hint(self, event: str, message_id: str, at: datetime) -> None:
+        """Append one line without fsync (it survives a killed process, not a power cut): for
+        ``PREPARE``, which only decides whether a recovery counts an attempt."""
+        self._append(event, message_id, at, durable=False)
+
+    def _append(self, event: str, message_id: str, at: datetime, *, durable: bool) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         line = f"{at.isoformat()} {event} {message_id}\n".encode()
         fd = os.open(self._file(at.date()), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             os.write(fd, line)
-            if self.fsync:
+            if self.fsync and durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
@@ -130,9 +149,17 @@ class DeliveryReport:
     recovered_sent: list[str] = field(default_factory=list)
     requeued: list[str] = field(default_factory=list)
     unconfirmed: list[str] = field(default_factory=list)
+    #: (Message-ID, reason): reminders whose invoices were all closed by the time they would go out.
+    cancelled: list[tuple[str, str]] = field(default_factory=list)
+    #: (Message-ID, next slot): outside the customer's sending window or business day; waits for it.
+    postponed: list[tuple[str, datetime]] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{len(self.sent)} sent", f"{len(self.deferred)} deferred", f"{len(self.failed)} failed"]
+        if self.cancelled:
+            parts.append(f"{len(self.cancelled)} cancelled (invoices closed meanwhile)")
+        if self.postponed:
+            parts.append(f"{len(self.postponed)} postponed to the customer's sending window")
         if self.recovered_sent or self.requeued or self.unconfirmed:
             parts.append(f"recovered after a stopped worker: {len(self.recovered_sent)} already sent, "
                          f"{len(self.requeued)} re-queued, {len(self.unconfirmed)} unconfirmed")
@@ -143,6 +170,8 @@ class DeliveryReport:
             "sent": self.sent, "deferred": [dict(message_id=m, error=e) for m, e in self.deferred],
             "failed": [dict(message_id=m, error=e) for m, e in self.failed], "recovered_sent": self.recovered_sent,
             "requeued": self.requeued, "unconfirmed": self.unconfirmed,
+            "cancelled": [dict(message_id=m, reason=r) for m, r in self.cancelled],
+            "postponed": [dict(message_id=m, until=u.isoformat()) for m, u in self.postponed],
         }
 
 
@@ -185,8 +214,14 @@ def open_backend():
     return get_connection(fail_silently=False)
 
 
+#: ``checkpoint(point, message)``: called at named points of a send (``"accepted"``: the server
+#: took the message and the journal says so, the database not yet). Tests inject one to stop a
+#: worker exactly there; production passes none.
+Checkpoint = Callable[[str, Message], None]
+
+
 def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
-                   journal: Journal | None = None) -> DeliveryReport:
+                   journal: Journal | None = None, checkpoint: Checkpoint | None = None) -> DeliveryReport:
     """Deliver due e-mail messages (at most ``limit``). Safe to run from several workers at once.
 
     Call it outside any transaction: each claim, send record and failure commits on its own, so a
@@ -196,7 +231,7 @@ def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
     report = DeliveryReport()
     _recover(now, journal, report)
     token = uuid.uuid4().hex
-    claimed = _claim(now, limit, token)
+    claimed = _screen(_claim(now, limit, token), token, now, report)
     if not claimed:
         journal.prune(now.date())
         return report
@@ -205,10 +240,10 @@ def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
         backend.open()
     except (OSError, smtplib.SMTPException) as exc:
         for msg in claimed:
-            _release(msg, token, now, f"mail server unreachable: {exc}", report)
+            _release(msg, token, now, f"mail server unreachable: {exc}", report, counts=False)
         return report
     try:
-        _send_batch(claimed, token, now, backend, journal, report)
+        _send_batch(claimed, token, now, backend, journal, report, checkpoint)
     finally:
         try:
             backend.close()
@@ -218,15 +253,22 @@ def deliver_outbox(now: datetime, *, limit: int = DEFAULT_BATCH, backend=None,
 
 
 def _send_batch(claimed: list[Message], token: str, now: datetime, backend, journal: Journal,
-                report: DeliveryReport) -> None:
+                report: DeliveryReport, checkpoint: Checkpoint | None = None) -> None:
     broken: str | None = None
     for msg in claimed:
         if broken is not None:
-            _release(msg, token, now, broken, report)
+            _release(msg, token, now, broken, report, counts=False)
             continue
         if not _renew(msg, token, now):
             continue  # another worker recovered it: not ours any more
-        email = _email(msg, backend)
+        journal.hint(Journal.PREPARE, msg.message_id, now)
+        try:
+            email = _email(msg, backend)
+        except Exception as exc:  # noqa: BLE001 - one message that cannot be built never blocks the others
+            log.exception("message %s could not be prepared", msg.message_id)
+            journal.write(Journal.ABORTED, msg.message_id, now)
+            _release(msg, token, now, f"could not be prepared: {type(exc).__name__}: {exc}", report)
+            continue
         journal.write(Journal.BEGIN, msg.message_id, now)
         if isinstance(backend, SmtpBackend):
             backend.last_phase = "connect" if backend.connection is None else "envelope"
@@ -243,15 +285,20 @@ def _send_batch(claimed: list[Message], token: str, now: datetime, backend, jour
                 broken = f"connection lost: {error}"
                 continue
             journal.write(Journal.ABORTED, msg.message_id, now)
+            lost = _connection_lost(exc)
             if outcome == _Outcome.NOT_SENT_FAIL:
                 _mark(msg, token, status=Message.FAILED, last_error=error, attempts=msg.attempts + 1)
                 report.failed.append((msg.message_id, error))
+                _undeliverable(msg.pk)
             else:
-                _release(msg, token, now, error, report)
-            if _connection_lost(exc):
+                # A refusal of this message (4xx) counts towards max_attempts; a lost server does not.
+                _release(msg, token, now, error, report, counts=not lost)
+            if lost:
                 broken = f"connection lost: {error}"
             continue
         journal.write(Journal.ACCEPTED, msg.message_id, now)
+        if checkpoint is not None:
+            checkpoint("accepted", msg)
         _record_sent(msg, token, now, getattr(getattr(email, "anymail_status", None), "message_id", None))
         report.sent.append(msg.message_id)
 
@@ -307,18 +354,85 @@ def _record_sent(msg: Message, token: str, now: datetime, provider_id: Any) -> N
           provider_message_id="" if provider_id is None else str(provider_id)[:255])
 
 
-def _release(msg: Message, token: str, now: datetime, error: str, report: DeliveryReport) -> None:
+def _undeliverable(pk: int) -> None:
+    from .signals import notify_undeliverable
+
+    msg = Message.objects.filter(pk=pk, status=Message.FAILED).first()
+    if msg is not None:
+        notify_undeliverable(msg)
+
+
+def max_attempts() -> int:
+    """Attempts after which a message that keeps failing on its own is marked ``failed``."""
+    return int(getattr(settings, "DULY_OUTBOX_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+
+
+def _release(msg: Message, token: str, now: datetime, error: str, report: DeliveryReport, *,
+             counts: bool = True) -> None:
+    """Back to ``queued`` with backoff. ``counts``: the failure is the message's own (it could not be
+    built, or the server refused it for now): after :func:`max_attempts` such failures it is
+    ``failed``. An unreachable or lost server never fails a message: an outage only delays it."""
     attempts = msg.attempts + 1
+    if counts and attempts >= max_attempts():
+        error = f"gave up after {attempts} attempts: {error}"
+        _mark(msg, token, status=Message.FAILED, attempts=attempts, last_error=error)
+        report.failed.append((msg.message_id, error))
+        _undeliverable(msg.pk)
+        return
     _mark(msg, token, status=Message.QUEUED, attempts=attempts, next_attempt_at=now + backoff(attempts),
           last_error=error)
     report.deferred.append((msg.message_id, error))
 
 
+#: Categories whose message is about money still owed: pointless (and wrong) once it is all paid.
+CHASING_CATEGORIES = ("dunning", "termination")
+
+
+def _screen(claimed: list[Message], token: str, now: datetime, report: DeliveryReport) -> list[Message]:
+    """Last checks before sending, for the whole batch in two queries at most.
+
+    A reminder (or termination message) whose invoices are all closed by now (paid, credited,
+    void) is cancelled with the reason: after a long outage the customer who paid meanwhile is
+    not chased. A message outside its customer's sending window or business day (a retry that
+    came late, at night or on a weekend) goes back to the queue until the window's next opening,
+    without counting an attempt.
+    """
+    if not claimed:
+        return []
+    from duly.invoicing.models import Invoice
+
+    wanted = {i for m in claimed if m.category in CHASING_CATEGORIES for i in m.invoice_ids}
+    invoices = ({pk: (number, status) for pk, number, status in Invoice.objects.filter(pk__in=wanted)
+                 .values_list("pk", "number", "status")} if wanted else {})
+    closed = (Invoice.PAID, Invoice.VOID, Invoice.UNCOLLECTIBLE)
+    keep = []
+    for msg in claimed:
+        if msg.category in CHASING_CATEGORIES and msg.invoice_ids:
+            known = [invoices[i] for i in msg.invoice_ids if i in invoices]
+            if known and all(status in closed for _, status in known):
+                reason = ("not sent: all its invoices were closed before it went out ("
+                          + ", ".join(f"{number} {status}" for number, status in known) + ")")
+                _mark(msg, token, status=Message.CANCELLED, cancelled_at=now, cancel_reason=reason)
+                report.cancelled.append((msg.message_id, reason))
+                continue
+        window = window_of(msg)
+        if window is not None:
+            slot = window.next_slot(now)
+            if slot > now:
+                _mark(msg, token, status=Message.QUEUED, next_attempt_at=slot)
+                report.postponed.append((msg.message_id, slot))
+                continue
+        keep.append(msg)
+    return keep
+
+
 def _recover(now: datetime, journal: Journal, report: DeliveryReport) -> None:
     stale = list(Message.objects.filter(status=Message.SENDING, lease_expires_at__lt=now)
-                 .values_list("pk", "message_id", "lease_token", "claimed_at"))
+                 .values_list("pk", "message_id", "lease_token", "claimed_at", "attempts"))
     if not stale:
         return
+    attempts_of = {pk: attempts for pk, *_, attempts in stale}
+    stale = [row[:4] for row in stale]
     since = min((c for *_, c in stale if c is not None), default=now).date()
     states = journal.states([m for _, m, _, _ in stale], since - timedelta(days=1), now.date())
     for pk, message_id, token, _ in stale:
@@ -333,6 +447,19 @@ def _recover(now: datetime, journal: Journal, report: DeliveryReport) -> None:
                            last_error="the worker stopped while the server had the message; it may have "
                                       "been delivered: check the mail log, then settle it"):
                 report.unconfirmed.append(message_id)
+        elif state == Journal.PREPARE:
+            # The worker died while building this very message (attachments, PDFs): count the
+            # attempt and back off, so a message that kills workers cannot block the queue.
+            attempts = attempts_of[pk] + 1
+            error = "the worker stopped while preparing it"
+            if attempts >= max_attempts():
+                if base.update(status=Message.FAILED, lease_token="", lease_expires_at=None, attempts=attempts,
+                               last_error=f"gave up after {attempts} attempts: {error}"):
+                    report.failed.append((message_id, error))
+                    _undeliverable(pk)
+            elif base.update(status=Message.QUEUED, lease_token="", lease_expires_at=None, attempts=attempts,
+                             next_attempt_at=now + backoff(attempts), last_error=f"re-queued: {error}"):
+                report.deferred.append((message_id, error))
         elif base.update(status=Message.QUEUED, lease_token="", lease_expires_at=None, next_attempt_at=now,
                          last_error="re-queued: the worker stopped before sending it"):
             report.requeued.append(message_id)

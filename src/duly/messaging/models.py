@@ -70,8 +70,8 @@ class Message(models.Model):
 
     CHANNEL_EMAIL, CHANNEL_LETTER = "email", "letter"
     CHANNEL_CHOICES = [(CHANNEL_EMAIL, "E-mail"), (CHANNEL_LETTER, "Letter for post")]
-    QUEUED, SENDING, SENT, FAILED, BOUNCED, UNCONFIRMED, HELD = (
-        "queued", "sending", "sent", "failed", "bounced", "unconfirmed", "held",
+    QUEUED, SENDING, SENT, FAILED, BOUNCED, UNCONFIRMED, HELD, CANCELLED = (
+        "queued", "sending", "sent", "failed", "bounced", "unconfirmed", "held", "cancelled",
     )
     STATUS_CHOICES = [
         (QUEUED, "Queued"),
@@ -81,6 +81,7 @@ class Message(models.Model):
         (BOUNCED, "Bounced"),
         (UNCONFIRMED, "Unconfirmed: a worker stopped while sending it; check before releasing"),
         (HELD, "Held (letter to print)"),
+        (CANCELLED, "Cancelled before sending (see the reason)"),
     ]
     CATEGORY_CHOICES = [
         ("dunning", "Reminder"),
@@ -122,6 +123,15 @@ class Message(models.Model):
     bounced_at = models.DateTimeField(null=True, blank=True)
     bounce_reason = models.TextField(blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
+    # The customer's sending window: the worker sends only inside it, on the customer's business days
+    # (a retry that comes late waits for the next window). Empty time zone: any time.
+    deliver_after = models.DateTimeField(null=True, blank=True, help_text="Not before (the first sending slot)")
+    window_timezone = models.CharField(max_length=64, blank=True)
+    window_start = models.TimeField(null=True, blank=True)
+    window_end = models.TimeField(null=True, blank=True)
+    window_country = models.CharField(max_length=10, blank=True, help_text="Public holidays of this country")
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -9,13 +9,15 @@ also called inside the callers' transactions, so a reminder and its message comm
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, time
 from typing import Any, Iterable, Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from duly.customers.models import Contact, Customer, Organization
+from duly.domain import dunning
 from duly.domain.errors import InvalidState, NotFound, TemplateError
 
 from .formatting import LANGUAGES
@@ -39,6 +41,27 @@ def message_id_for(organization_id: int, idempotency_key: str) -> str:
 
 
 # --- queueing ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendWindow:
+    """When a customer may receive a message: local hours of business days in their time zone."""
+
+    timezone: str
+    start: time = time(9)
+    end: time = time(17)
+    #: Holiday country (``None``: weekends only).
+    country: str | None = None
+
+    def next_slot(self, moment: datetime) -> datetime:
+        """``moment`` when inside the window, else the next window's opening (UTC)."""
+        return dunning.next_send_time(moment, self.timezone, (self.start, self.end), self.country)
+
+
+def window_of(msg: Message) -> SendWindow | None:
+    if not msg.window_timezone or msg.window_start is None or msg.window_end is None:
+        return None
+    return SendWindow(msg.window_timezone, msg.window_start, msg.window_end, msg.window_country or None)
+
+
 def queue_message(
     org: Organization,
     *,
@@ -56,10 +79,16 @@ def queue_message(
     invoice_ids: Iterable[int] = (),
     channel: str = Message.CHANNEL_EMAIL,
     fallback_note: str = "",
+    window: SendWindow | None = None,
+    deliver_after: datetime | None = None,
 ) -> tuple[Message, bool]:
     """Store a rendered message (once per idempotency key). Returns ``(message, created)``.
 
     A message for post (``channel="letter"``) is stored ``held``: it is printed, not e-mailed.
+    With a ``window`` the outbox worker sends it only inside the customer's sending window on
+    their business days: a thank-you for a payment imported at 03:00 waits for 09:00 local, and a
+    retry that comes late (after an outage) waits for the next window. ``deliver_after``: not
+    before this instant (the slot the dunning evaluation chose).
     """
     customer_id = customer if isinstance(customer, int) else customer.pk
     contact_id = contact if (contact is None or isinstance(contact, int)) else contact.pk
@@ -73,6 +102,11 @@ def queue_message(
         status=Message.QUEUED if channel == Message.CHANNEL_EMAIL else Message.HELD,
         next_attempt_at=None, created_at=now,
     )
+    if deliver_after is not None:
+        fields.update(deliver_after=deliver_after, next_attempt_at=deliver_after if deliver_after > now else None)
+    if window is not None:
+        fields.update(window_timezone=window.timezone, window_start=window.start, window_end=window.end,
+                      window_country=window.country or "")
     existing = Message.objects.filter(organization=org, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing, False
@@ -139,11 +173,14 @@ def _by_message_id(message_id: str) -> Message:
 @transaction.atomic
 def record_bounce(message_id: str, *, reason: str, at: datetime) -> Message:
     """Mark a message bounced, found by its ``Message-ID`` header (or the provider's id)."""
+    from .signals import notify_undeliverable
+
     msg = _by_message_id(message_id)
     msg.status = Message.BOUNCED
     msg.bounced_at = at
     msg.bounce_reason = reason or "bounced"
     msg.save(update_fields=["status", "bounced_at", "bounce_reason"])
+    notify_undeliverable(msg)
     return msg
 
 

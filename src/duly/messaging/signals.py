@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.dispatch import Signal
 from django.utils import timezone
 
 from duly.domain.errors import NotFound
@@ -17,6 +18,17 @@ from duly.domain.errors import NotFound
 log = logging.getLogger("duly.messaging")
 
 BOUNCES = ("bounced", "rejected", "failed")
+
+#: Sent with ``message=<Message>`` when a message bounced, or failed for good (refused, or given up
+#: after the maximum attempts). Collections turns an undeliverable reminder into a phone task.
+message_undeliverable = Signal()
+
+
+def notify_undeliverable(message) -> None:
+    """Tell the receivers; a receiver's error is logged and never undoes the bounce or failure."""
+    for receiver, result in message_undeliverable.send_robust(sender=type(message), message=message):
+        if isinstance(result, Exception):
+            log.error("undeliverable-message receiver %r failed for %s: %s", receiver, message.message_id, result)
 
 
 def provider_event(sender, event, esp_name: str = "", **kwargs) -> None:

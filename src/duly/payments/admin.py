@@ -1,7 +1,18 @@
-from django.contrib import admin
+"""Payments in the back office: read-only records; recording and refunding go through the payments services."""
 
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin
+from duly.domain.money import from_minor
 
+from . import services
 from .models import Allocation, CreditEntry, Payment, Refund
 
 
@@ -16,20 +27,77 @@ class AllocationInline(admin.TabularInline):
         return False
 
 
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(min_value=0, decimal_places=3)
+    refunded_on = forms.DateField(help_text="YYYY-MM-DD")
+    reason = forms.CharField(max_length=200, help_text="Shown on the record")
+    external_reference = forms.CharField(max_length=120, required=False, help_text="Bank or gateway reference")
+
+
 @admin.register(Payment)
 class PaymentAdmin(OrgScopedAdmin):
     """Payments are recorded through the service (invoice page → record payment); they are read-only here."""
 
-    list_display = ("received_on", "customer", "amount_minor", "currency", "method", "external_reference")
+    list_display = ("received_on", "customer", "amount_display", "method", "external_reference", "refund_link")
     list_filter = ("method", "currency", "received_on")
     search_fields = ("external_reference", "customer__name", "customer__code")
     inlines = [AllocationInline]
+    actions = ["refund_selected"]
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger is corrected by refunds and credit notes, never by deleting rows
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_display(self, obj):
+        refunded = f" (refunded {from_minor(obj.refunded_minor, obj.currency)})" if obj.refunded_minor else ""
+        return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}{refunded}"
+
+    @admin.display(description="")
+    def refund_link(self, obj):
+        if obj.refunded_minor >= obj.amount_minor:
+            return "refunded"
+        return format_html('<a href="{}">refund…</a>', reverse("admin:payments_payment_refund", args=[obj.pk]))
+
+    @admin.action(description="Refund the selected payment…")
+    def refund_selected(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one payment to refund.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_payment_refund", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+        ] + super().get_urls()
+
+    def refund_view(self, request, pk):
+        payment = get_object_or_404(self.get_queryset(request).select_related("organization", "customer"), pk=pk)
+        org = payment.organization
+        if request.method == "POST":
+            form = RefundForm(request.POST)
+            if form.is_valid():
+                d = form.cleaned_data
+                refund = self.run_service(request, services.refund_payment, org, payment.pk, amount=d["amount"],
+                                          refunded_on=d["refunded_on"], reason=d["reason"],
+                                          external_reference=d["external_reference"])
+                if refund is not None:
+                    self.message_user(request, f"Refunded {d['amount']} {payment.currency} of payment {payment.pk}.",
+                                      messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_payment_change", args=[pk]))
+        else:
+            form = RefundForm(initial={"refunded_on": local_today(org)})
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Refund payment {payment.pk} — {from_minor(payment.amount_minor, payment.currency)} "
+                     f"{payment.currency} from {payment.customer} on {payment.received_on:%Y-%m-%d}",
+            "form": form, "objects": [payment], "opts": self.model._meta,
+        })
 
 
 @admin.register(CreditEntry)
@@ -44,10 +112,21 @@ class CreditEntryAdmin(OrgScopedAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger is corrected by refunds and credit notes, never by deleting rows
+
 
 @admin.register(Refund)
 class RefundAdmin(OrgScopedAdmin):
+    """Refunds are made from a payment (Payments → refund…); the records are read-only."""
+
     list_display = ("refunded_on", "payment", "amount_minor", "reason")
 
     def has_add_permission(self, request):
         return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the ledger is corrected by refunds and credit notes, never by deleting rows

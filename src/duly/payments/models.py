@@ -90,3 +90,23 @@ class Refund(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_positive")]
+
+
+class RefundedAllocation(models.Model):
+    """What a refund took back from an invoice a payment had paid: the history a report as of a past date needs.
+
+    A refund reduces (or removes) the payment's :class:`Allocation`, so the current amounts stay right;
+    this row keeps the part taken back and the date it had been applied on. Between ``allocated_on``
+    and the refund date the invoice was paid by that amount.
+    """
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="reopened")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunded_allocations")
+    amount_minor = models.BigIntegerField()
+    allocated_on = models.DateField(help_text="Date the refunded part had been applied to the invoice")
+
+    class Meta:
+        ordering = ["refund", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refunded_allocation_positive"),
+        ]

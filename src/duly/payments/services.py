@@ -16,13 +16,29 @@ from django.db.models import Sum
 
 from duly.customers.models import Customer, Organization
 from duly.domain.allocation import OpenBalance, allocate_payment
-from duly.domain.errors import Conflict, CurrencyMismatch, NotFound, ValidationError
+from duly.domain.errors import (
+    Conflict,
+    CurrencyMismatch,
+    NotFound,
+    RefundExceedsPayment,
+    ValidationError,
+    ValueOutOfRange,
+)
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing.models import Invoice
 
-from .models import METHOD_CHOICES, Allocation, CreditEntry, Payment, Refund
+from .models import METHOD_CHOICES, Allocation, CreditEntry, Payment, Refund, RefundedAllocation
 
 METHODS = {code for code, _ in METHOD_CHOICES} - {"credit"}
+
+
+def _lock_customer(customer_id: int) -> None:
+    """Serialise every change to a customer's credit (SELECT ... FOR UPDATE on PostgreSQL).
+
+    Taken after the invoice rows a service locks (invoices first, then the customer, everywhere), and
+    before the credit balance is read, so two concurrent transactions never spend the same credit.
+    """
+    Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk", flat=True).get()
 
 
 def _settle(invoice: Invoice, amount_minor: int, on: date) -> None:
@@ -105,6 +121,7 @@ def record_payment(
         .exclude(kind=Invoice.KIND_CREDIT_NOTE)
         .order_by("due_date", "issue_date", "id")
     )
+    _lock_customer(customer.id)
     same_currency = [inv for inv in open_invoices if inv.currency == currency]
     if not same_currency and not explicit:
         other = sorted({inv.currency for inv in open_invoices})
@@ -152,17 +169,66 @@ def record_payment(
     return payment
 
 
+def _credit_sources(customer_id: int, currency: str) -> list[tuple[int | None, int]]:
+    """What each source of a customer's credit still holds, oldest first: (payment id or None, minor units).
+
+    A payment's unapplied part is a source of its own (what it still holds is the sum of its entries:
+    its unapplied part less what was applied or refunded from it); credit notes and other credit
+    form one pool, drawn in the order it was created.
+    """
+    entries = list(CreditEntry.objects.filter(customer_id=customer_id, currency=currency)
+                   .order_by("created_on", "id").values_list("payment_id", "amount_minor"))
+    by_payment: dict[int, int] = {}
+    for payment_id, amount in entries:
+        if payment_id is not None:
+            by_payment[payment_id] = by_payment.get(payment_id, 0) + amount
+    pool = sum(amount for _, amount in entries) - sum(max(v, 0) for v in by_payment.values())
+    sources: list[tuple[int | None, int]] = []
+    seen: set[int] = set()
+    for payment_id, amount in entries:
+        if amount <= 0:
+            continue
+        if payment_id is not None:
+            if payment_id not in seen:
+                seen.add(payment_id)
+                sources.append((payment_id, max(by_payment[payment_id], 0)))
+        elif pool > 0:
+            take = min(amount, pool)
+            pool -= take
+            sources.append((None, take))
+    return [(pid, amount) for pid, amount in sources if amount > 0]
+
+
+@transaction.atomic
 def apply_customer_credit(invoice: Invoice, *, on: date) -> int:
-    """Apply available customer credit to a freshly issued invoice. Returns the minor units applied."""
+    """Apply available customer credit to a freshly issued invoice. Returns the minor units applied.
+
+    The caller holds the invoice row (it is issuing it); the customer row is locked before the
+    balance is read, so concurrent issues and refunds cannot spend the same credit twice. The credit
+    is drawn oldest source first, and each draw names the payment it came from, so a later refund of
+    that payment knows its unapplied part is spent.
+    """
+    _lock_customer(invoice.customer_id)
     available = credit_balance_minor(invoice.customer, invoice.currency)
     amount = min(available, invoice.balance_minor)
     if amount <= 0:
         return 0
     Allocation.objects.create(invoice=invoice, amount_minor=amount, applied_on=on, from_credit=True)
-    CreditEntry.objects.create(
-        organization=invoice.organization, customer=invoice.customer, currency=invoice.currency,
-        amount_minor=-amount, invoice=invoice, memo=f"Credit applied to {invoice.number}", created_on=on,
-    )
+    draws, left = [], amount
+    for payment_id, held in _credit_sources(invoice.customer_id, invoice.currency):
+        take = min(held, left)
+        draws.append((payment_id, take))
+        left -= take
+        if not left:
+            break
+    if left:  # credit the ledger cannot trace to a source (recorded before sources were kept)
+        draws.append((None, left))
+    CreditEntry.objects.bulk_create([
+        CreditEntry(organization=invoice.organization, customer=invoice.customer, currency=invoice.currency,
+                    amount_minor=-take, payment_id=payment_id, invoice=invoice,
+                    memo=f"Credit applied to {invoice.number}", created_on=on)
+        for payment_id, take in draws
+    ])
     _settle(invoice, amount, on)
     return amount
 
@@ -177,6 +243,7 @@ def apply_credit_note(note: Invoice) -> None:
         _settle(original, amount, on)
     rest = note.total_minor - amount
     if rest > 0:
+        _lock_customer(note.customer_id)
         CreditEntry.objects.create(
             organization=note.organization, customer=note.customer, currency=note.currency, amount_minor=rest,
             invoice=note, memo=f"Credit note {note.number}", created_on=on,
@@ -187,43 +254,85 @@ def apply_credit_note(note: Invoice) -> None:
     note.save(update_fields=["paid_minor", "status", "paid_on"])
 
 
+def payment_unapplied_minor(payment: Payment) -> int:
+    """The part of ``payment`` still held as customer credit (what a refund can take without reopening invoices).
+
+    The payment's own credit entries (its unapplied part, less refunds taken from it), but never more
+    than the customer's credit balance: credit already applied to later invoices is spent.
+    """
+    own = CreditEntry.objects.filter(payment=payment).aggregate(s=Sum("amount_minor"))["s"] or 0
+    return max(0, min(own, credit_balance_minor(payment.customer, payment.currency)))
+
+
 @transaction.atomic
 def refund_payment(org: Organization, payment_id: int, *, amount: Decimal | str, refunded_on: date, reason: str,
                    external_reference: str = "") -> Refund:
-    """Refund (part of) a payment: first from its unapplied credit, then by reopening invoices it paid."""
+    """Refund (part of) a payment: first from its own unapplied part, then by reopening the invoices it paid.
+
+    Credit from other payments or credit notes is never refunded on this payment's account. The
+    parts taken back from invoices are kept (:class:`RefundedAllocation`) so reports as of an
+    earlier date still see them paid.
+    """
     try:
-        payment = Payment.objects.select_for_update().get(organization=org, pk=payment_id)
+        # FOR NO KEY UPDATE: only refunded_minor changes, and rows that merely reference the payment
+        # (a concurrent credit draw naming it) must not wait for this lock while it waits for theirs.
+        payment = (Payment.objects.select_for_update(no_key=True, of=("self",)).select_related("customer")
+                   .get(organization=org, pk=payment_id))
     except Payment.DoesNotExist:
         raise NotFound(f"Payment {payment_id} not found in {org.name}.") from None
+    reason = (reason or "").strip()
     if not reason:
         raise ValidationError("A refund needs a reason.")
-    amount_minor = to_minor(round_money(to_decimal(amount), payment.currency), payment.currency)
-    refundable = payment.amount_minor - payment.refunded_minor
+    if len(reason) > Refund._meta.get_field("reason").max_length:
+        raise ValueOutOfRange(f"A refund reason has at most {Refund._meta.get_field('reason').max_length} characters.")
+    if refunded_on < payment.received_on:
+        raise ValidationError(f"A refund cannot be dated {refunded_on.isoformat()}, before the payment was received "
+                              f"({payment.received_on.isoformat()}).")
+    amount_d = to_decimal(amount)
+    if round_money(amount_d, payment.currency) != amount_d:
+        raise ValidationError(f"{amount} has more decimals than {payment.currency} allows.")
+    amount_minor = to_minor(amount_d, payment.currency)
+    allocations = list(payment.allocations.order_by("-applied_on", "-id"))
+    invoices = {
+        inv.pk: inv
+        for inv in Invoice.objects.select_for_update().filter(pk__in=[a.invoice_id for a in allocations]).order_by("pk")
+    }
+    _lock_customer(payment.customer_id)
+    unapplied = payment_unapplied_minor(payment)
+    refundable = min(payment.amount_minor - payment.refunded_minor,
+                     unapplied + sum(a.amount_minor for a in allocations))
     if amount_minor <= 0 or amount_minor > refundable:
-        raise ValidationError(
-            f"Refund must be between 0 and {from_minor(refundable, payment.currency)} {payment.currency}."
+        cur = payment.currency
+        raise RefundExceedsPayment(
+            f"Refund must be more than 0 and at most {from_minor(refundable, cur)} {cur}: the payment's unapplied "
+            f"part ({from_minor(unapplied, cur)} {cur}) plus what it paid on invoices.",
+            refundable=str(from_minor(refundable, cur)),
         )
     remaining = amount_minor
-    credit = min(credit_balance_minor(payment.customer, payment.currency), remaining)
+    credit = min(unapplied, remaining)
     if credit > 0:
         CreditEntry.objects.create(
             organization=org, customer=payment.customer, currency=payment.currency, amount_minor=-credit,
-            payment=payment, memo=f"Refund: {reason}", created_on=refunded_on,
+            payment=payment, memo=f"Refund: {reason}"[:200], created_on=refunded_on,
         )
         remaining -= credit
-    for alloc in payment.allocations.select_related("invoice").order_by("-applied_on", "-id"):
+    refund = Refund.objects.create(payment=payment, amount_minor=amount_minor, refunded_on=refunded_on,
+                                   reason=reason, external_reference=external_reference)
+    reopened = []
+    for alloc in allocations:
         if remaining <= 0:
             break
         take = min(alloc.amount_minor, remaining)
-        invoice = Invoice.objects.select_for_update().get(pk=alloc.invoice_id)
         if take == alloc.amount_minor:
             alloc.delete()
         else:
             alloc.amount_minor -= take
             alloc.save(update_fields=["amount_minor"])
-        _settle(invoice, -take, refunded_on)
+        reopened.append(RefundedAllocation(refund=refund, invoice_id=alloc.invoice_id, amount_minor=take,
+                                           allocated_on=alloc.applied_on))
+        _settle(invoices[alloc.invoice_id], -take, refunded_on)
         remaining -= take
+    RefundedAllocation.objects.bulk_create(reopened)
     payment.refunded_minor += amount_minor
     payment.save(update_fields=["refunded_minor"])
-    return Refund.objects.create(payment=payment, amount_minor=amount_minor, refunded_on=refunded_on, reason=reason,
-                                 external_reference=external_reference)
+    return refund

@@ -32,10 +32,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Iterator, Sequence
 
-from duly.domain import pricing
-from duly.domain.errors import InvalidSchedule
-from duly.domain.money import MONEY_CONTEXT, round_money
-from duly.domain.schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+from . import pricing
+from .errors import InvalidSchedule
+from .money import MONEY_CONTEXT, round_money
+from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate, prorate_days
 
 __all__ = [
     "QUANTITY_QUANTUM",
@@ -44,6 +44,7 @@ __all__ = [
     "SubscriptionPlan",
     "billable_quantity",
     "charge",
+    "commitment_share",
     "describe_model",
     "fixed_charge",
     "parse_anchor",
@@ -138,6 +139,9 @@ class Slot:
     #: Start of the recurring period before ``cycle`` (None for the first one): a price change is
     #: announced on the first slot whose period starts on or after it.
     previous_start: date | None
+    #: The whole anchored cycle ``usage`` belongs to (longer than ``usage`` for a stub or a last
+    #: period cut by the end date): a minimum commitment is prorated to the share billed.
+    usage_whole: Period | None = None
 
 
 def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot]:
@@ -145,15 +149,15 @@ def _all_slots(plan: SubscriptionPlan, restart_at: date | None) -> Iterator[Slot
     previous: Cycle | None = None
     for cycle in schedule.cycles(until=date.max - timedelta(days=400)):
         if plan.timing == "advance":
-            usage = previous.period if plan.metered and previous is not None else None
-            yield Slot(cycle.period.start, cycle.period.start, cycle, usage,
-                       previous.period.start if previous else None)
+            metered = plan.metered and previous is not None
+            yield Slot(cycle.period.start, cycle.period.start, cycle, previous.period if metered else None,
+                       previous.period.start if previous else None, previous.whole if metered else None)
         else:
             yield Slot(cycle.period.start, cycle.period.end, cycle, cycle.period if plan.metered else None,
-                       previous.period.start if previous else None)
+                       previous.period.start if previous else None, cycle.whole if plan.metered else None)
         previous = cycle
     if plan.timing == "advance" and plan.metered and previous is not None and plan.end is not None:
-        yield Slot(plan.end, plan.end, None, previous.period, previous.period.start)
+        yield Slot(plan.end, plan.end, None, previous.period, previous.period.start, previous.whole)
 
 
 def slots(plan: SubscriptionPlan, *, last_key: date | None, as_of: date) -> tuple[list[Slot], Slot | None]:
@@ -224,6 +228,25 @@ def _fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, w
     return FixedCharge(full, amount, ratio, billable, whole.days, explanation)
 
 
+# --- metered charges -----------------------------------------------------------------------------------------
+def commitment_share(model: pricing.PriceModel, currency: str,
+                     share: tuple[int, int] | None) -> tuple[pricing.PriceModel, str]:
+    """The model for a usage window covering ``share`` = (days, cycle days) of its cycle, and why.
+
+    A minimum commitment is agreed per period, so a window that covers part of its cycle (a stub, a
+    last period cut by the end date, an item added or removed mid-period) commits to the prorated
+    minimum: ``minimum × days / cycle days``, rounded half up once
+    (:func:`duly.domain.schedules.prorate_days`). Other models price the usage as it is.
+    """
+    if not isinstance(model, pricing.MinimumCommitment) or share is None or share[0] >= share[1]:
+        return model, ""
+    days, whole = share
+    minimum = prorate_days(model.minimum, currency, days, whole)
+    why = (f"minimum commitment for {days} of {whole} days: {_money(model.minimum, currency)} × {days}/{whole} = "
+           f"{_money(minimum, currency)}; ")
+    return pricing.MinimumCommitment(minimum, model.charge_model), why
+
+
 # --- wording ---------------------------------------------------------------------------------------------
 def _num(value: Decimal) -> str:
     return format(value.normalize(MONEY_CONTEXT), "f")
@@ -237,8 +260,12 @@ def _tiers(tiers: Sequence[pricing.Tier], currency: str) -> str:
     parts = []
     lower = Decimal(0)
     for tier in tiers:
-        span = f"{_num(lower + 1) if lower == lower.to_integral_value() else 'over ' + _num(lower)}"
-        span = f"{span}–{_num(tier.up_to)}" if tier.up_to is not None else f"{span}+"
+        whole = lower == lower.to_integral_value()
+        span = _num(lower + 1) if whole else f"over {_num(lower)}"
+        if tier.up_to is not None:
+            span = f"{span}–{_num(tier.up_to)}"
+        elif whole:
+            span += "+"
         text = f"{span} at {_money(tier.unit_price, currency)}"
         if tier.flat_fee:
             text += f" + {_money(tier.flat_fee, currency)} flat"

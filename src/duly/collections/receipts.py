@@ -1,0 +1,35 @@
+"""Money received that is not applied to the customer's invoices yet: the one question the dunning
+run asks before chasing ("has this customer paid something we have not matched yet?").
+
+:func:`pending_receipts` answers it for many customers at once. Today it reads what the payments
+app has: the customer's positive credit balance (``CreditEntry``: unapplied parts of payments,
+money received before its invoice was issued, credit left by credit notes). When bank statement
+import arrives, its received but unreconciled statement lines are added here, and nowhere else:
+the dunning rules already treat the answer as "payments received, awaiting reconciliation".
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Sum
+
+from duly.customers.models import Organization
+from duly.domain.money import from_minor
+
+
+def pending_receipts(org: Organization, **customers: Any) -> dict[int, dict[str, Decimal]]:
+    """``{customer id: {currency: amount}}`` of money received and not applied yet, for the customers
+    selected by ``customers`` (``customer_id__in=[...]`` or a ``customer_id__gte/lte`` range).
+    Customers with nothing pending are absent; amounts are positive."""
+    from duly.payments.models import CreditEntry
+
+    pending: dict[int, dict[str, Decimal]] = defaultdict(dict)
+    for cid, currency, total in CreditEntry.objects.filter(organization=org, **customers).values(
+            "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(
+            "customer_id", "currency", "total"):
+        if total and total > 0:
+            pending[cid][currency] = from_minor(int(total), currency)
+    return dict(pending)
