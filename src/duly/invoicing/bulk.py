@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -282,16 +282,30 @@ def take_numbers(org: Organization, kind: str, year: int, count: int) -> list[st
     series, _ = NumberSeries.objects.get_or_create(
         organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
     )
-    updated = SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + count)
-    if not updated:
+    last = _advance_counter(series, year, count)
+    if last is None:
         try:
             with transaction.atomic():
                 SeriesCounter.objects.create(series=series, year=year, last_value=count)
+            last = count
         except IntegrityError:
             # Another issuer created the counter first: take our block after theirs.
-            SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + count)
-    last = SeriesCounter.objects.select_for_update().values_list("last_value", flat=True).get(series=series, year=year)
+            last = _advance_counter(series, year, count)
     return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
+
+
+def _advance_counter(series: NumberSeries, year: int, count: int) -> int | None:
+    """``last_value += count`` in one statement (``UPDATE … RETURNING``, PostgreSQL and SQLite ≥ 3.35):
+    the row stays locked until the caller's transaction ends. None when the year has no counter yet."""
+    table, quote = SeriesCounter._meta.db_table, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET {quote('last_value')} = {quote('last_value')} + %s "
+            f"WHERE {quote('series_id')} = %s AND {quote('year')} = %s RETURNING {quote('last_value')}",
+            [count, series.pk, year],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:

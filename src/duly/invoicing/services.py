@@ -396,16 +396,17 @@ def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData])
     return invoice
 
 
-def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
-    """Recompute a draft's totals from its stored lines and document allowances/charges (after admin
-    inline edits, and at issue). An imported invoice keeps the negative (returned) lines its source had."""
+def recompute_totals(invoice: Invoice, lines: Sequence[InvoiceLine] | None = None) -> invoice_math.InvoiceTotals:
+    """Recompute a draft's totals from its stored lines (``lines``, when the caller read them) and, for an
+    imported invoice, its document allowances/charges and negative (returned) lines as its source had them
+    (only the importer writes document allowances; a render checks the totals frozen here)."""
     from .documents.adapter import document_allowances
-    from .documents.imports import ORIGINAL_NUMBER_FIELD
+    from .documents.snapshot import is_imported
 
-    lines = list(invoice.lines.all())
+    lines = list(invoice.lines.all()) if lines is None else list(lines)
+    imported = is_imported(invoice.document_snapshot)
     totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency,
-                                         document_allowances(invoice),
-                                         allow_negative=ORIGINAL_NUMBER_FIELD in (invoice.custom_fields or {}))
+                                         document_allowances(invoice) if imported else (), allow_negative=imported)
     for line, res in zip(lines, totals.lines):
         line.net_minor = to_minor(res.net_amount, invoice.currency)
         line.discount_minor = to_minor(res.discount_amount, invoice.currency)
@@ -500,7 +501,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
     customer = invoice.customer
     if customer.status == Customer.STATUS_TERMINATED and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         raise CustomerNotActive(f"{customer.name} is terminated: the invoice cannot be issued.")
-    if not invoice.lines.exists():
+    lines = list(invoice.lines.all())
+    if not lines:
         raise ValidationError(f"Invoice {invoice} has no lines.")
     missing = missing_required_fields(invoice)
     if missing:
@@ -511,7 +513,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         )
     if invoice.contract is None and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         invoice.contract = current_contract(customer, issue_date)
-    totals = recompute_totals(invoice)
+    totals = recompute_totals(invoice, lines)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
     series = "credit_note" if invoice.is_credit_note else "invoice"
