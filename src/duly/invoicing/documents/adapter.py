@@ -222,9 +222,11 @@ def terms_of(invoice: Invoice) -> PaymentTerms | None:
 
 
 def late_policy_of(invoice: Invoice) -> LateFeePolicy | None:
-    if invoice.is_credit_note or invoice.contract is None:
-        return None
-    return invoice.contract.late_fee_policy()
+    """The late-payment policy the invoice states (as :func:`~duly.invoicing.services.issue_invoice`
+    freezes it: the contract's, or none, which is stated too); None for a credit note."""
+    from ..services import late_policy_for
+
+    return None if invoice.is_credit_note else late_policy_for(invoice)
 
 
 def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None) -> int:
@@ -278,7 +280,9 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     facts = facts or facts_for(invoice)
     issue, due, terms_text = _dates(invoice, as_of)
     late_text = invoice.late_terms_text
-    policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT else None
+    # A draft shows the late terms its issue will freeze (an imported draft: its source's terms only).
+    policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT and not facts.imported \
+        else None
     if policy is not None:  # a draft: the words its issue will freeze
         late_text = describe_policy(policy, invoice.currency)
     if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
