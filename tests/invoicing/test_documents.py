@@ -149,9 +149,11 @@ def test_facturx_is_the_stored_pdf_with_the_cii_embedded(make_invoice):
 
 
 def test_missing_buyer_country_fails_every_format_naming_the_field(make_invoice):
-    inv = make_invoice("en", attachments=False)
-    inv.customer.country = ""
-    inv.customer.save(update_fields=["country"])
+    # The customer has no country when the invoice is issued (what documents show is frozen at issue).
+    draft = make_invoice("en", attachments=False, issue=False)
+    draft.customer.country = ""
+    draft.customer.save(update_fields=["country"])
+    inv = services.issue_invoice(draft.organization, draft.pk, issue_date=date(2026, 3, 31))
     inv = Invoice.objects.get(pk=inv.pk)
     for fmt in ("pdf", "ubl", "facturx"):
         with pytest.raises(MissingDocumentData, match=r"buyer country \(BT-55\)"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner
 from pypdf import PdfReader
 
 from duly.cli import main
+from duly.invoicing import services
 from duly.invoicing.documents import build_document
 from duly.invoicing.einvoice.importer import parse_einvoice
 from duly.invoicing.einvoice.validate import validate_einvoice
@@ -67,9 +69,11 @@ def test_export_of_a_draft(make_invoice, tmp_path, pdf_text):
 
 
 def test_export_names_the_missing_field(make_invoice, tmp_path):
-    inv = make_invoice("en", attachments=False)
-    inv.customer.country = ""
-    inv.customer.save(update_fields=["country"])
+    # The customer has no country when the invoice is issued (what documents show is frozen at issue).
+    draft = make_invoice("en", attachments=False, issue=False)
+    draft.customer.country = ""
+    draft.customer.save(update_fields=["country"])
+    inv = services.issue_invoice(draft.organization, draft.pk, issue_date=date(2026, 3, 31))
     result = duly("invoices", "export", inv.number, "--format", "ubl", "-o", str(tmp_path / "x.xml"))
     assert result.exit_code == 2
     assert "buyer country (BT-55)" in result.stderr and "[missing_document_data]" in result.stderr

@@ -154,6 +154,12 @@ class InvalidDocumentData(ValidationError):
     code = "invalid_document_data"
 
 
+class AttachmentTypeNotAllowed(ValidationError):
+    """An invoice attachment of a file type EN 16931 e-invoices cannot embed (BR-CL-24)."""
+
+    code = "attachment_type_not_allowed"
+
+
 class EInvoiceInvalid(DomainError):
     """A rendered or received e-invoice breaks official EN 16931 (or Duly's) rules; ``rule_ids`` lists them."""
 

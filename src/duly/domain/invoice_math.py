@@ -12,6 +12,8 @@ Line net amount (BT-131)
     both. Then ``net = base − discount``. As the discount is already on the minor-unit grid and
     never exceeds the base, this is ``round_money(gross − discount)``, except that a discount
     can never flip the sign of a line (a 100% discount of 0.005 EUR gives 0.00, not -0.01).
+    Line charges (BG-28, received invoices only) are added the same way:
+    ``net = base − discount + charge``; the discount may then be at most ``base + charge``.
     A discount is applied with the sign of its line: on a negative line (a returned item) it
     reduces the line's magnitude, so ``net == base − discount`` holds in :class:`LineResult`
     and a negative line is the exact mirror of the positive one.
@@ -94,6 +96,8 @@ class LineInput:
     discount_amount: Decimal | None = None
     #: Price base quantity (BT-149).
     base_quantity: Decimal = Decimal(1)
+    #: Line charges (BG-28, BT-141 summed), an absolute amount added to the line (received invoices).
+    charge_amount: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ class LineResult:
     net_amount: Decimal
     #: BT-136, rounded; signed like the line (see the module notes).
     discount_amount: Decimal
+    #: BT-141 summed (line charges); signed like the line.
+    charge_amount: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,11 @@ def _line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -
 
     base = _money(quantity * unit_price / base_quantity, currency)
     sign = -1 if base < 0 else 1
+    charge = _zero(currency)
+    if line.charge_amount is not None:
+        charge = _exact_amount(line.charge_amount, currency, f"{where}: charge amount")
+        if charge < 0:
+            raise ValidationError(f"{where}: a charge amount cannot be negative (got {charge}).", line=n)
     if line.discount_percent is not None and line.discount_amount is not None:
         raise ValidationError(f"{where}: give either a discount percentage or a discount amount, not both.", line=n)
     if line.discount_percent is not None:
@@ -287,12 +298,14 @@ def _line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -
         amount = _exact_amount(line.discount_amount, currency, f"{where}: discount amount")
         if amount < 0:
             raise ValidationError(f"{where}: a discount amount cannot be negative (got {amount}).", line=n)
-        if amount > abs(base):
-            raise ValidationError(f"{where}: the discount {amount} exceeds the line amount {abs(base)}.", line=n)
+        if amount > abs(base) + charge:
+            raise ValidationError(f"{where}: the discount {amount} exceeds the line amount {abs(base) + charge}.",
+                                  line=n)
         discount = amount * sign
     else:
         discount = _zero(currency)
-    return LineResult(net_amount=_clean(base - discount, currency), discount_amount=_clean(discount, currency))
+    return LineResult(net_amount=_clean(base - discount + charge * sign, currency),
+                      discount_amount=_clean(discount, currency), charge_amount=_clean(charge * sign, currency))
 
 
 def _allowance_charge(

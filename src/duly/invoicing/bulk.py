@@ -26,7 +26,7 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -282,16 +282,30 @@ def take_numbers(org: Organization, kind: str, year: int, count: int) -> list[st
     series, _ = NumberSeries.objects.get_or_create(
         organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
     )
-    updated = SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + count)
-    if not updated:
+    last = _advance_counter(series, year, count)
+    if last is None:
         try:
             with transaction.atomic():
                 SeriesCounter.objects.create(series=series, year=year, last_value=count)
+            last = count
         except IntegrityError:
             # Another issuer created the counter first: take our block after theirs.
-            SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + count)
-    last = SeriesCounter.objects.select_for_update().values_list("last_value", flat=True).get(series=series, year=year)
+            last = _advance_counter(series, year, count)
     return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
+
+
+def _advance_counter(series: NumberSeries, year: int, count: int) -> int | None:
+    """``last_value += count`` in one statement (``UPDATE … RETURNING``, PostgreSQL and SQLite ≥ 3.35):
+    the row stays locked until the caller's transaction ends. None when the year has no counter yet."""
+    table, quote = SeriesCounter._meta.db_table, connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET {quote('last_value')} = {quote('last_value')} + %s "
+            f"WHERE {quote('series_id')} = %s AND {quote('year')} = %s RETURNING {quote('last_value')}",
+            [count, series.pk, year],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
@@ -402,10 +416,12 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     numbers = take_numbers(org, "invoice", issue_date.year, len(prepared))
     now = timezone.now()
     invoice_columns = _columns(Invoice)
-    for p, number in zip(prepared, numbers):
+    snapshots = _document_snapshots(org, prepared)
+    for p, number, snapshot in zip(prepared, numbers, snapshots):
         p.fields["number"] = number
         p.fields["issued_at"] = now
         p.fields["rf_reference"] = rf_for_invoice(org.slug, number)
+        p.fields["document_snapshot"] = snapshot
         _complete(Invoice, p.fields, now)
     ids = insert_rows(Invoice, invoice_columns, [[p.fields[c] for c in invoice_columns] for p in prepared])
     line_columns = _columns(InvoiceLine)
@@ -426,8 +442,31 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     return invoices
 
 
+def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) -> list[dict[str, Any]]:
+    """What each invoice's documents will show, frozen as at :func:`~duly.invoicing.services.issue_invoice`
+    (see :mod:`duly.invoicing.documents.snapshot`): one query for the block's contacts, no rendering."""
+    from duly.customers.models import Contact
+
+    from .documents.snapshot import issue_snapshot, seller_snapshot
+
+    contacts: dict[int, list[Contact]] = {}
+    customer_ids = {p.fields["customer_id"] for p in prepared}
+    for contact in Contact.objects.filter(customer_id__in=customer_ids).order_by().only(
+            "id", "customer_id", "name", "email", "phone", "role"):
+        contacts.setdefault(contact.customer_id, []).append(contact)
+    seller = seller_snapshot(org)
+    return [
+        issue_snapshot(org, p.source.customer, contacts.get(p.fields["customer_id"], ()), p.source.contract,
+                       ap_contact=p.fields["ap_contact"], billing_address=p.fields["billing_address"], seller=seller)
+        for p in prepared
+    ]
+
+
 def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
-    """Apply available customer credit (one query for the block; a write only where there is credit)."""
+    """Apply available customer credit (one query for the block; a write only where there is credit).
+
+    The credit an invoice gets at issue is frozen in its document snapshot ("already paid").
+    """
     payable = [inv for inv in invoices if inv.payable_minor > 0]
     if not payable:
         return
@@ -443,4 +482,7 @@ def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
     }
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
-            apply_customer_credit(inv, on=on)
+            applied = apply_customer_credit(inv, on=on)
+            if applied:  # the invoice was issued unpaid: what the credit settled is what it has "already paid"
+                inv.document_snapshot["paid_minor"] = applied
+                Invoice.objects.filter(pk=inv.pk).update(document_snapshot=inv.document_snapshot)

@@ -81,6 +81,15 @@ class Invoice(models.Model):
     payment_terms_text = models.TextField(blank=True)
     late_terms_text = models.TextField(blank=True)
     rf_reference = models.CharField("RF creditor reference", max_length=25, blank=True)
+    document_snapshot = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="What the documents show of seller and buyer (parties, address, bank account), frozen at issue "
+                  "(duly.invoicing.documents.snapshot)",
+    )
+    additional_parties = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="Payee (BG-10) and seller's tax representative (BG-11) of an imported invoice",
+    )
     related_invoice = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="related_documents",
         help_text="Credit note: the corrected invoice. Late-fee invoice: the overdue invoice.",
@@ -93,6 +102,8 @@ class Invoice(models.Model):
     tax_total_minor = models.BigIntegerField(default=0)
     total_minor = models.BigIntegerField(default=0, help_text="Tax inclusive total")
     prepaid_minor = models.BigIntegerField(default=0, help_text="Deposit or credit deducted on the invoice")
+    rounding_minor = models.BigIntegerField(
+        default=0, help_text="Rounding added to the amount due (EN 16931 BT-114; imported invoices only)")
     tax_breakdown = models.JSONField(default=list, blank=True)
     # Running amount settled by payments, customer credit and credit notes.
     paid_minor = models.BigIntegerField(default=0)
@@ -121,7 +132,8 @@ class Invoice(models.Model):
     # Amount helpers (Decimal in major units) -------------------------------------------------
     @property
     def payable_minor(self) -> int:
-        return self.total_minor - self.prepaid_minor
+        """The amount due (EN 16931 BT-115): total − prepaid amount + rounding amount."""
+        return self.total_minor - self.prepaid_minor + self.rounding_minor
 
     @property
     def balance_minor(self) -> int:
@@ -172,12 +184,51 @@ class InvoiceLine(models.Model):
     explanation = models.TextField(blank=True, help_text="How the amount was computed (tiers, usage, proration)")
     net_minor = models.BigIntegerField(default=0)
     discount_minor = models.BigIntegerField(default=0)
+    # What received e-invoices state beyond Duly's own lines (duly invoices import-ubl); see line_input().
+    base_quantity = models.DecimalField(max_digits=30, decimal_places=10, default=Decimal(1),
+                                        help_text="Price base quantity (BT-149): the unit price is per this many units")
+    discount_amount = models.DecimalField(max_digits=20, decimal_places=6, null=True, blank=True,
+                                          help_text="Line discount as an amount (BT-136), instead of a percentage")
+    allowances_charges = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Line allowances and charges (BG-27/BG-28) of an imported line that has more than one discount: "
+                  '[{"charge": bool, "amount": "12.00", "percent": str|null, "base": str|null, "reason", '
+                  '"reason_code"}]',
+    )
+    details = models.JSONField(
+        default=dict, blank=True, editable=False,
+        help_text="E-invoice details of an imported line: line_id, item ids (seller_item_id, buyer_item_id, "
+                  "standard_item_id, standard_item_scheme), base_quantity_unit, gross_price, price_discount, "
+                  "order_line_ref, accounting_ref, item description, discount_reason(_code)",
+    )
 
     class Meta:
         ordering = ["invoice", "position", "id"]
 
     def __str__(self) -> str:
         return self.description
+
+    def line_input(self):
+        """The line as :func:`duly.domain.invoice_math.compute_totals` reads it."""
+        from duly.domain.invoice_math import LineInput
+        from duly.domain.money import to_decimal
+
+        discount = to_decimal(self.discount_amount) if self.discount_amount is not None else None
+        charges = None
+        if self.allowances_charges:
+            discount = sum((to_decimal(a["amount"]) for a in self.allowances_charges if not a.get("charge")),
+                           discount or Decimal(0))
+            charges = sum((to_decimal(a["amount"]) for a in self.allowances_charges if a.get("charge")), Decimal(0))
+        return LineInput(
+            quantity=to_decimal(self.quantity),
+            unit_price=to_decimal(self.unit_price),
+            tax_category=self.tax_category,
+            tax_rate=to_decimal(self.tax_rate),
+            discount_percent=to_decimal(self.discount_percent) if self.discount_percent is not None else None,
+            discount_amount=discount,
+            base_quantity=to_decimal(self.base_quantity),
+            charge_amount=charges,
+        )
 
 
 def attachment_path(instance: "Attachment", filename: str) -> str:
@@ -214,6 +265,9 @@ class InvoiceAllowanceCharge(models.Model):
     position = models.PositiveIntegerField(default=1)
     is_charge = models.BooleanField(default=False)
     amount_minor = models.BigIntegerField()
+    percent = models.DecimalField(
+        max_digits=9, decimal_places=4, null=True, blank=True,
+        help_text="Stated as this percentage of the line total (BT-94 / BT-101); the amount is then computed")
     reason = models.CharField(max_length=200, blank=True)
     reason_code = models.CharField(max_length=10, blank=True, help_text="UNCL5189 (allowance) or UNCL7161 (charge)")
     tax_category = models.CharField(max_length=2, choices=InvoiceLine.TAX_CATEGORY_CHOICES, default="S")
@@ -246,10 +300,40 @@ class DocumentBranding(models.Model):
         return f"Branding of {self.organization}"
 
 
+def _stored_document_immutable(what: str):
+    from duly.domain.errors import InvoiceImmutable
+
+    return InvoiceImmutable(f"Stored documents of issued invoices are never {what}: they are what the customer "
+                            "received.")
+
+
+class StoredDocumentQuerySet(models.QuerySet):
+    """Stored documents can be read and added, never changed or removed, row by row or in bulk."""
+
+    def update(self, **kwargs):
+        raise _stored_document_immutable("updated")
+
+    def delete(self):
+        raise _stored_document_immutable("deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise _stored_document_immutable("updated")
+
+    def update_or_create(self, defaults=None, create_defaults=None, **kwargs):
+        raise _stored_document_immutable("updated")
+
+    # Django's own raw update (QuerySet._update, used by save() of an existing row) is refused too.
+    def _update(self, values):
+        raise _stored_document_immutable("updated")
+
+
 class StoredDocument(models.Model):
     """A rendered document of an issued invoice: rendered once, then never changed.
 
     The bytes are what the customer received; a later template or code change never alters them.
+    Changing or deleting one is refused however it is attempted: ``save()`` of an existing row,
+    ``delete()``, and the bulk ``QuerySet.update()`` / ``delete()`` / ``bulk_update()``. (The
+    invoice itself is protected too: ``on_delete=PROTECT``.)
     """
 
     FORMAT_PDF, FORMAT_UBL, FORMAT_FACTURX, FORMAT_CII = "pdf", "ubl", "facturx", "cii"
@@ -270,6 +354,8 @@ class StoredDocument(models.Model):
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = StoredDocumentQuerySet.as_manager()
+
     class Meta:
         ordering = ["invoice", "format"]
         constraints = [models.UniqueConstraint(fields=["invoice", "format"], name="uniq_stored_document_format")]
@@ -283,3 +369,8 @@ class StoredDocument(models.Model):
 
             raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be changed.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        from duly.domain.errors import InvoiceImmutable
+
+        raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be deleted.")

@@ -310,6 +310,8 @@ def invoice_context(printable, org) -> dict[str, Any]:
     loc = localizer(printable.locale)
     doc = printable.document
     context = _common_context(loc, printable.branding, org, is_draft=printable.is_draft)
+    if printable.seller_page:  # the seller as frozen at issue (live for a draft)
+        context["org"] = printable.seller_page
     lines = [
         {"line": line, "result": result, "details": _line_details(loc, line, result, doc.currency)}
         for line, result in zip(doc.lines, printable.totals.lines, strict=True)
@@ -374,7 +376,12 @@ def _line_details(loc: Localizer, line, result, currency: str) -> list[str]:
     details = []
     if line.period_start or line.period_end:
         details.append(f"{loc.t('line_period')}: {loc.period(line.period_start, line.period_end)}")
-    if result.discount_amount:
+    if line.allowances_charges:  # an imported line: each allowance and charge as its source stated it
+        for item in line.allowances_charges:
+            label = item.reason or loc.t("charges" if item.is_charge else "allowances")
+            sign = "+" if item.is_charge else "−"
+            details.append(f"{label}: {sign}{loc.amount(item.amount, currency)}")
+    elif result.discount_amount:
         rate = f" {loc.percent(line.discount_percent)}" if line.discount_percent is not None else ""
         details.append(f"{loc.t('discount')}{rate}: −{loc.amount(abs(result.discount_amount), currency)}")
     if line.note:

@@ -22,6 +22,7 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math
 from duly.domain.errors import (
+    AttachmentTypeNotAllowed,
     CurrencyMismatch,
     CustomerNotActive,
     DomainError,
@@ -145,6 +146,8 @@ def get_invoice_by_number(org: Organization, number: str) -> Invoice:
 
 
 def _line_input(line: LineData | InvoiceLine) -> invoice_math.LineInput:
+    if isinstance(line, InvoiceLine):  # a stored line may carry what an imported e-invoice stated
+        return line.line_input()
     return invoice_math.LineInput(
         quantity=to_decimal(line.quantity),
         unit_price=to_decimal(line.unit_price),
@@ -393,10 +396,17 @@ def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData])
     return invoice
 
 
-def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
-    """Recompute a draft's totals from its stored lines (used after admin inline edits)."""
-    lines = list(invoice.lines.all())
-    totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency)
+def recompute_totals(invoice: Invoice, lines: Sequence[InvoiceLine] | None = None) -> invoice_math.InvoiceTotals:
+    """Recompute a draft's totals from its stored lines (``lines``, when the caller read them) and, for an
+    imported invoice, its document allowances/charges and negative (returned) lines as its source had them
+    (only the importer writes document allowances; a render checks the totals frozen here)."""
+    from .documents.adapter import document_allowances
+    from .documents.snapshot import is_imported
+
+    lines = list(invoice.lines.all()) if lines is None else list(lines)
+    imported = is_imported(invoice.document_snapshot)
+    totals = invoice_math.compute_totals([_line_input(x) for x in lines], invoice.currency,
+                                         document_allowances(invoice) if imported else (), allow_negative=imported)
     for line, res in zip(lines, totals.lines):
         line.net_minor = to_minor(res.net_amount, invoice.currency)
         line.discount_minor = to_minor(res.discount_amount, invoice.currency)
@@ -405,8 +415,13 @@ def recompute_totals(invoice: Invoice) -> invoice_math.InvoiceTotals:
     return totals
 
 
-def check_attachment(filename: str, content: bytes, description: str = "") -> None:
-    """What every stored attachment must be: a plain, non-empty file name that fits, and some content."""
+def check_attachment(filename: str, content: bytes, description: str = "", content_type: str | None = None) -> str:
+    """What every stored attachment must be: a plain, non-empty file name that fits, some content, and a
+    type EN 16931 e-invoices can embed (BR-CL-24: PDF, PNG, JPEG, CSV, XLSX, ODS; else
+    :class:`AttachmentTypeNotAllowed` names the file and the allowed types). Returns the content type
+    (given, or guessed from the file name)."""
+    from .einvoice.model import ATTACHMENT_MIME_CODES, ATTACHMENT_TYPE_NAMES
+
     if not filename or "/" in filename or "\\" in filename or filename.startswith("."):
         raise ValidationError(f"Invalid attachment file name {filename!r}.")
     limit = Attachment._meta.get_field("filename").max_length
@@ -416,14 +431,34 @@ def check_attachment(filename: str, content: bytes, description: str = "") -> No
         raise ValidationError("The attachment description is too long.")
     if not content:
         raise ValidationError(f"Attachment {filename!r} is empty.")
+    ctype = (content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream").split(";")[0]
+    ctype = ctype.strip().lower()
+    if ctype not in ATTACHMENT_MIME_CODES:
+        raise AttachmentTypeNotAllowed(
+            f"Attachment {filename!r} is of type {ctype}, which e-invoices cannot embed (EN 16931 BR-CL-24); "
+            f"allowed: {ATTACHMENT_TYPE_NAMES}.", filename=filename, content_type=ctype,
+            allowed=sorted(ATTACHMENT_MIME_CODES))
+    return ctype
 
 
+@transaction.atomic
 def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
                    content_type: str | None = None) -> Attachment:
-    """Store a supporting document with an invoice (allowed on drafts and issued invoices: it adds, never alters)."""
-    invoice = _get_invoice(org, invoice_id)
-    check_attachment(filename, content, description)
-    ctype = content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    """Store a supporting document with an invoice (checked by :func:`check_attachment`).
+
+    Attachments are listed on the invoice's PDF and embedded in its e-invoices, so they may be
+    added until the first of its documents is stored (sent or exported: see
+    :func:`duly.invoicing.documents.document_bytes`, which locks the invoice the same way); after
+    that the documents are what the customer received and :class:`InvoiceImmutable` is raised.
+    """
+    from .models import StoredDocument
+
+    invoice = _get_invoice(org, invoice_id, lock=True)
+    if StoredDocument.objects.filter(invoice=invoice).exists():
+        raise InvoiceImmutable(
+            f"Invoice {invoice} has been sent or exported: its documents are stored and list the attachments "
+            "it had then, so no attachment can be added now.", invoice=str(invoice))
+    ctype = check_attachment(filename, content, description, content_type)
     att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
                      size=len(content), sha256=hashlib.sha256(content).hexdigest())
     att.file.save(filename, ContentFile(content), save=False)
@@ -466,7 +501,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
     customer = invoice.customer
     if customer.status == Customer.STATUS_TERMINATED and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         raise CustomerNotActive(f"{customer.name} is terminated: the invoice cannot be issued.")
-    if not invoice.lines.exists():
+    lines = list(invoice.lines.all())
+    if not lines:
         raise ValidationError(f"Invoice {invoice} has no lines.")
     missing = missing_required_fields(invoice)
     if missing:
@@ -477,7 +513,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         )
     if invoice.contract is None and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         invoice.contract = current_contract(customer, issue_date)
-    totals = recompute_totals(invoice)
+    totals = recompute_totals(invoice, lines)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
     series = "credit_note" if invoice.is_credit_note else "invoice"
@@ -494,6 +530,10 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         invoice.due_date = compute_due_date(terms, issue_date)
         invoice.payment_terms_text = describe_terms(terms, issue_date)
         invoice.late_terms_text = describe_policy(late_policy_for(invoice), invoice.currency)
+    from .documents.snapshot import is_imported, live_snapshot
+
+    if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
+        invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
     invoice.save()
     if invoice.is_credit_note:
         from duly.payments.services import apply_credit_note
@@ -504,6 +544,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
 
         apply_customer_credit(invoice, on=issue_date)
     invoice.refresh_from_db()
+    if invoice.paid_minor and not invoice.is_credit_note:  # customer credit settled at issue: "already paid"
+        invoice.document_snapshot["paid_minor"] = invoice.paid_minor
+        invoice.save(update_fields=["document_snapshot"])
     return invoice
 
 

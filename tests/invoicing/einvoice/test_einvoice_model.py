@@ -20,7 +20,10 @@ from duly.invoicing.einvoice.cii import render_cii
 from duly.invoicing.einvoice.model import (
     Attachment,
     DocumentAllowanceCharge,
+    InvoiceDocument,
     InvoiceLine,
+    LineAllowanceCharge,
+    Party,
     PaymentMeans,
     Standard,
 )
@@ -189,3 +192,31 @@ def test_peppol_line_periods_lie_within_the_invoice_period(make_doc):
 
 def test_errors_are_domain_errors():
     assert issubclass(MissingDocumentData, DomainError) and issubclass(InvalidDocumentData, ValidationError)
+
+
+def test_line_allowances_and_charges_kept_apart_add_up_like_en16931():
+    """A received line may state several allowances (BG-27) and charges (BG-28): BT-131 =
+    quantity × price / base quantity − allowances + charges, each kept as stated."""
+    totals = compute_totals([LineInput(D("2"), D("1273.00"), tax_rate=D("25"), base_quantity=D("2"),
+                                       discount_amount=D("12.00"), charge_amount=D("20.00"))], "NOK")
+    line = totals.lines[0]
+    assert (line.net_amount, line.discount_amount, line.charge_amount) == (D("1281.00"), D("12.00"), D("20.00"))
+    returned = compute_totals([LineInput(D("-1"), D("100"), discount_amount=D("5"), charge_amount=D("2"))], "EUR",
+                              allow_negative=True).lines[0]
+    assert (returned.net_amount, returned.discount_amount, returned.charge_amount) == (D("-97.00"), D("-5.00"),
+                                                                                        D("-2.00"))
+    with pytest.raises(ValidationError, match="exceeds the line amount 102.00"):
+        compute_totals([LineInput(D("1"), D("100"), discount_amount=D("103"), charge_amount=D("2"))], "EUR")
+    with pytest.raises(ValidationError, match="a charge amount cannot be negative"):
+        compute_totals([LineInput(D("1"), D("100"), charge_amount=D("-2"))], "EUR")
+
+    doc_line = InvoiceLine(id="1", name="Laptop", quantity=D("2"), net_price=D("1273.00"), base_quantity=D("2"),
+                           tax_rate=D("25"), allowances_charges=(
+                               LineAllowanceCharge(False, D("12.00"), reason="Damage"),
+                               LineAllowanceCharge(False, D("3.00"), percent=D("1"), base=D("300.00")),
+                               LineAllowanceCharge(True, D("12.00"), reason="Testing")))
+    assert doc_line.line_input().discount_amount == D("15.00") and doc_line.line_input().charge_amount == D("12.00")
+    with pytest.raises(InvalidDocumentData, match="lists its allowances and charges"):
+        InvoiceDocument(type_code="380", number="X", issue_date=date(2026, 1, 1), currency="NOK",
+                        seller=Party(name="S"), buyer=Party(name="B"),
+                        lines=(replace(doc_line, discount_amount=D("1.00")),)).require(duly_rules=False)

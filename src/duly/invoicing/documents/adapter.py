@@ -7,15 +7,19 @@ renderers consume, so a printed invoice and its e-invoice can never disagree.
 the customer's order of preference with the pay link and the EPC QR code, the amounts settled,
 the customer's required fields, and the terms in words.
 
-Amounts "already paid" are taken **as of the issue date** (deposit deducted on the invoice plus
-payments and credit applied up to that day), so a document rendered later for an issued
-invoice is the same document the customer received.
+What an issued invoice's documents show of the parties (names, addresses, tax ids, contacts,
+the bank account, the customer's preferred payment method and required fields) comes from the
+snapshot frozen at issue (:mod:`.snapshot`), never from the live customer or organization; so
+does the amount "already paid" (the deposit deducted on the invoice plus the credit settled by
+the issue itself). A document rendered later for an issued invoice is therefore the document
+the customer received, whatever changed since.
 """
 
 from __future__ import annotations
 
 import base64
 import mimetypes
+import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -37,6 +41,7 @@ from duly.invoicing.einvoice.model import (
     PREPAYMENT_INVOICE,
     DocumentAllowanceCharge,
     InvoiceDocument,
+    LineAllowanceCharge,
     Party,
     PaymentMeans,
 )
@@ -44,6 +49,7 @@ from duly.invoicing.einvoice.model import Attachment as DocumentAttachment
 from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 
 from ..models import Attachment, Invoice, InvoiceLine
+from .snapshot import DocumentFacts, facts_for, party_from_json
 
 __all__ = [
     "Branding",
@@ -110,58 +116,36 @@ def pay_link(invoice: Invoice) -> str:
 
 
 # --- the e-invoice snapshot ---------------------------------------------------------------------
-def _seller(invoice: Invoice) -> Party:
-    org = invoice.organization
-    return Party(
-        name=org.name,
-        country_code=org.country,
-        trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
-        vat_id=org.vat_id,
-        legal_registration_id=org.registration_id,
-        address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
-        city=org.city,
-        postcode=org.postcode,
-        contact_name=org.trading_name or org.name,
-        contact_phone=org.phone,
-        contact_email=org.email,
-        electronic_address=org.email,
-        electronic_address_scheme="EM" if org.email else "",
-    )
+#: Countries whose VAT number contains the seller's national company number, with the ISO 6523 ICD
+#: scheme of that number: (pattern of the VAT number, capturing the company number; ICD).
+VAT_EMBEDDED_REGISTRATION: dict[str, tuple[re.Pattern[str], str]] = {
+    "FR": (re.compile(r"FR[0-9A-Z]{2}(\d{9})"), "0002"),  # SIREN
+    "BE": (re.compile(r"BE([01]\d{9})"), "0208"),  # numéro d'entreprise / ondernemingsnummer
+    "DK": (re.compile(r"DK(\d{8})"), "0184"),  # CVR
+    "IT": (re.compile(r"IT(\d{11})"), "0211"),  # partita IVA
+    "SE": (re.compile(r"SE(\d{10})01"), "0007"),  # organisationsnummer
+    "NO": (re.compile(r"NO(\d{9})MVA"), "0192"),  # organisasjonsnummer
+}
 
 
-def _buyer_contact(invoice: Invoice) -> tuple[str, str, str]:
-    """(name, email, phone) of the person who receives the invoice: the AP contact first."""
-    contacts = sorted(
-        invoice.customer.contacts.all(),
-        key=lambda c: (c.role != "accounts_payable", c.role != "billing", c.pk),
-    )
-    contact = contacts[0] if contacts else None
-    name = invoice.ap_contact or (contact.name if contact else "")
-    email = (contact.email if contact else "") or invoice.customer.email
-    phone = contact.phone if contact else ""
-    return name, email, phone
+def seller_identified_without_vat_id(seller: Party) -> Party:
+    """The seller of a document that shows no VAT ids (category O, BR-O-02), identified otherwise.
 
-
-def _buyer(invoice: Invoice) -> Party:
-    customer = invoice.customer
-    tax_id = customer.tax_id.strip()
-    is_vat_id = len(tax_id) > 2 and tax_id[:2].isalpha() and tax_id[:2].isupper()
-    name, email, phone = _buyer_contact(invoice)
-    return Party(
-        name=customer.name,
-        country_code=customer.country,
-        vat_id=tax_id if is_vat_id else "",
-        legal_registration_id="" if is_vat_id else tax_id,
-        identifier=customer.code,
-        address_lines=tuple(x for x in (customer.address_line1, customer.address_line2) if x),
-        city=customer.city,
-        postcode=customer.postcode,
-        contact_name=name,
-        contact_phone=phone,
-        contact_email=email,
-        electronic_address=email,
-        electronic_address_scheme="EM" if email else "",
-    )
+    BR-CO-26 wants the seller identifier (BT-29), legal registration identifier (BT-30) or VAT
+    identifier (BT-31), and a document not subject to VAT may not state BT-31. A seller without a
+    registration id gets one derived from its VAT number where the number contains it (the French
+    SIREN of ``FR40303265045`` is ``303265045``, ICD 0002; Belgium, Denmark, Italy, Sweden, Norway
+    likewise); otherwise its VAT/tax number is its seller identifier (BT-29, without a scheme: an
+    identifier the buyer already knows from the seller's other invoices).
+    """
+    if seller.legal_registration_id.strip() or seller.identifier.strip() or not seller.vat_id.strip():
+        return seller
+    vat = re.sub(r"[\s.-]", "", seller.vat_id.upper())
+    rule = VAT_EMBEDDED_REGISTRATION.get(vat[:2])
+    match = rule[0].fullmatch(vat) if rule else None
+    if match:
+        return replace(seller, legal_registration_id=match.group(1), legal_registration_scheme=rule[1])
+    return replace(seller, identifier=seller.vat_id.strip())
 
 
 def _line(line: InvoiceLine, currency: str) -> DocumentLine:
@@ -172,15 +156,28 @@ def _line(line: InvoiceLine, currency: str) -> DocumentLine:
     else:
         # S, Z…: no exemption; a reason given anyway is passed on, and the snapshot refuses it (BR-S-10).
         reason, code = line.tax_exemption_reason, ""
+    details = line.details or {}
+    code = details.get("exemption_reason_code", code)  # an imported line keeps the code it came with
     discount_amount = None
-    if line.discount_percent is None and line.discount_minor:
-        discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
+    if line.discount_percent is None and not line.allowances_charges:
+        if line.discount_amount is not None:
+            discount_amount = line.discount_amount
+        elif line.discount_minor:  # drafts imported before discount_amount was stored
+            discount_amount = abs(from_minor(line.discount_minor, currency))  # stored signed like the line
+    extra = {key: details[key] for key in _LINE_DETAILS if details.get(key) not in (None, "")}
+    for key in ("gross_price", "price_discount"):
+        if key in extra:
+            extra[key] = Decimal(extra[key])
+    for key in ("discount_reason", "discount_reason_code"):
+        if key in details:
+            extra[key] = details[key]
     return DocumentLine(
-        id=str(line.position),
+        id=details.get("line_id") or str(line.position),
         name=line.description,
         quantity=line.quantity,
         net_price=line.unit_price,
         unit_code=line.unit or "C62",
+        base_quantity=line.base_quantity,
         discount_percent=line.discount_percent,
         discount_amount=discount_amount,
         tax_category=category,
@@ -190,7 +187,21 @@ def _line(line: InvoiceLine, currency: str) -> DocumentLine:
         period_start=line.period_start,
         period_end=line.period_end,
         note=line.explanation,
+        allowances_charges=tuple(
+            LineAllowanceCharge(is_charge=bool(a.get("charge")), amount=Decimal(a["amount"]),
+                                percent=Decimal(a["percent"]) if a.get("percent") is not None else None,
+                                base=Decimal(a["base"]) if a.get("base") is not None else None,
+                                reason=a.get("reason", ""), reason_code=a.get("reason_code", ""))
+            for a in line.allowances_charges or ()
+        ),
+        **extra,
     )
+
+
+#: E-invoice fields an imported line keeps in ``InvoiceLine.details`` (besides the line id and the
+#: discount's reason), by their InvoiceDocument line name.
+_LINE_DETAILS = ("description", "seller_item_id", "buyer_item_id", "standard_item_id", "standard_item_scheme",
+                 "base_quantity_unit", "gross_price", "price_discount", "order_line_ref", "buyer_accounting_ref")
 
 
 def _document_attachment(att: Attachment) -> DocumentAttachment:
@@ -211,15 +222,24 @@ def terms_of(invoice: Invoice) -> PaymentTerms | None:
 
 
 def late_policy_of(invoice: Invoice) -> LateFeePolicy | None:
-    if invoice.is_credit_note or invoice.contract is None:
-        return None
-    return invoice.contract.late_fee_policy()
+    """The late-payment policy the invoice states (as :func:`~duly.invoicing.services.issue_invoice`
+    freezes it: the contract's, or none, which is stated too); None for a credit note."""
+    from ..services import late_policy_for
+
+    return None if invoice.is_credit_note else late_policy_for(invoice)
 
 
-def settled_at_issue_minor(invoice: Invoice) -> int:
-    """Payments and credit applied to ``invoice`` up to its issue date (0 for drafts and credit notes)."""
+def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None) -> int:
+    """Credit and payments settled on ``invoice`` when it was issued (0 for drafts and credit notes).
+
+    Frozen in the invoice's document snapshot at issue; for invoices issued before snapshots
+    existed, the allocations applied up to the issue date.
+    """
     if invoice.status == Invoice.DRAFT or invoice.is_credit_note or invoice.issue_date is None:
         return 0
+    facts = facts or facts_for(invoice)
+    if facts.paid_at_issue_minor is not None:
+        return facts.paid_at_issue_minor
     from duly.payments.models import Allocation
 
     total = Allocation.objects.filter(invoice=invoice, applied_on__lte=invoice.issue_date).aggregate(
@@ -249,50 +269,58 @@ def _sentences(*parts: str) -> str:
     return " ".join(p if p.endswith(".") else p + "." for p in cleaned)
 
 
-def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachments: bool = True) -> InvoiceDocument:
+def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachments: bool = True,
+                   facts: DocumentFacts | None = None) -> InvoiceDocument:
     """The :class:`InvoiceDocument` of ``invoice`` (issued, or a draft previewed as issued on ``as_of``).
 
     Totals are recomputed from the lines by the snapshot itself; for an issued invoice they are
     checked against the totals frozen at issue, so a document can never state other amounts.
     ``with_attachments=False`` leaves out the attachment bytes (a PDF only lists them).
     """
-    org = invoice.organization
+    facts = facts or facts_for(invoice)
     issue, due, terms_text = _dates(invoice, as_of)
     late_text = invoice.late_terms_text
-    policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT else None
+    # A draft shows the late terms its issue will freeze (an imported draft: its source's terms only).
+    policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT and not facts.imported \
+        else None
     if policy is not None:  # a draft: the words its issue will freeze
         late_text = describe_policy(policy, invoice.currency)
-    if not invoice.is_credit_note:
+    if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
         terms_text = _sentences(terms_text, late_text)
     payment_means = None
-    if org.iban and not invoice.is_credit_note:
-        sepa = invoice.currency == "EUR" and org.iban[:2].upper() in SEPA_COUNTRIES
+    if facts.iban and not invoice.is_credit_note:
+        sepa = invoice.currency == "EUR" and facts.iban[:2].upper() in SEPA_COUNTRIES
         payment_means = PaymentMeans(
             code="58" if sepa else "30",
             text="SEPA credit transfer" if sepa else "Credit transfer",
             remittance_information=invoice.rf_reference,
-            iban=org.iban,
-            account_name=org.name,
-            bic=org.bic,
+            iban=facts.iban,
+            account_name=facts.seller.name,
+            bic=facts.bic,
         )
     notes = [invoice.notes.strip()] if invoice.notes.strip() else []
     related = invoice.related_invoice
     if invoice.kind == Invoice.KIND_LATE_FEE and related is not None and related.number:
         notes.append(f"Late-payment charges for invoice {related.number}.")
     lines = [_line(line, invoice.currency) for line in invoice.lines.all()]
+    seller = facts.seller
+    if {line.tax_category for line in lines} == {"O"}:
+        seller = seller_identified_without_vat_id(seller)
     doc = InvoiceDocument(
         type_code=TYPE_CODES[invoice.kind],
         number=invoice.number or "",
         issue_date=issue,
         currency=invoice.currency,
-        seller=_seller(invoice),
-        buyer=_buyer(invoice),
+        seller=seller,
+        buyer=facts.buyer,
         lines=lines,
         due_date=due,
-        # Peppol needs BT-10 or BT-13: without either, the customer number stands in for BT-10.
-        buyer_reference=invoice.buyer_reference or ("" if invoice.po_number else invoice.customer.code),
+        # Peppol needs BT-10 or BT-13: without either, the customer number stands in for BT-10 (not on an
+        # imported invoice, which states what its source stated).
+        buyer_reference=invoice.buyer_reference or ("" if invoice.po_number or facts.imported
+                                                    else facts.customer_code),
         order_reference=invoice.po_number,
-        contract_reference=invoice.contract.reference if invoice.contract_id else "",
+        contract_reference=facts.contract_reference,
         preceding_invoice=related.number or "" if related is not None and invoice.is_credit_note else "",
         preceding_invoice_date=related.issue_date if related is not None and invoice.is_credit_note else None,
         buyer_accounting_ref=invoice.cost_centre,
@@ -304,7 +332,8 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
         allowances_charges=[
             DocumentAllowanceCharge(
                 is_charge=ac.is_charge,
-                amount=from_minor(ac.amount_minor, invoice.currency),
+                amount=from_minor(ac.amount_minor, invoice.currency) if ac.percent is None else None,
+                percent=ac.percent,
                 tax_category=ac.tax_category,
                 tax_rate=ac.tax_rate,
                 reason=ac.reason,
@@ -313,7 +342,10 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
             )
             for ac in invoice.allowances_charges.all()
         ],
-        prepaid_amount=from_minor(invoice.prepaid_minor + settled_at_issue_minor(invoice), invoice.currency),
+        prepaid_amount=from_minor(invoice.prepaid_minor + settled_at_issue_minor(invoice, facts), invoice.currency),
+        rounding_amount=from_minor(invoice.rounding_minor, invoice.currency),
+        payee=party_from_json((invoice.additional_parties or {}).get("payee")),
+        tax_representative=party_from_json((invoice.additional_parties or {}).get("tax_representative")),
         attachments=[_document_attachment(a) for a in invoice.attachments.all()] if with_attachments else [],
     )
     if invoice.status != Invoice.DRAFT:
@@ -328,8 +360,9 @@ def document_allowances(invoice: Invoice) -> list[AllowanceCharge]:
     charges keeps them when it is issued.
     """
     return [
-        AllowanceCharge(is_charge=ac.is_charge, amount=from_minor(ac.amount_minor, invoice.currency),
-                        tax_category=ac.tax_category, tax_rate=ac.tax_rate, reason=ac.reason)
+        AllowanceCharge(is_charge=ac.is_charge, tax_category=ac.tax_category, tax_rate=ac.tax_rate, reason=ac.reason,
+                        amount=from_minor(ac.amount_minor, invoice.currency) if ac.percent is None else None,
+                        percent=ac.percent)
         for ac in invoice.allowances_charges.all()
     ]
 
@@ -427,6 +460,8 @@ class PrintableInvoice:
     notes: tuple[str, ...] = ()
     related_number: str = ""
     related_date: date | None = None
+    #: The seller's details in the header and footer (the templates' ``org``), frozen at issue.
+    seller_page: dict = field(default_factory=dict)
 
 
 def branding_for(org) -> Branding:
@@ -478,46 +513,45 @@ def epc_qr_png(*, name: str, iban: str, bic: str, amount: Decimal, reference: st
     return qr.png_data_uri(scale=1, border=0)
 
 
-def _payment_options(invoice: Invoice, balance: Decimal) -> tuple[PaymentOption, ...]:
+def _payment_options(invoice: Invoice, balance: Decimal, facts: DocumentFacts) -> tuple[PaymentOption, ...]:
     if invoice.is_credit_note or balance <= 0:
         return ()
-    org = invoice.organization
-    preferred = PREFERRED_OPTION.get(invoice.customer.preferred_payment_method, "bank_transfer")
+    holder = facts.seller.name
+    preferred = PREFERRED_OPTION.get(facts.preferred_payment_method, "bank_transfer")
     reference = format_rf(invoice.rf_reference) if invoice.rf_reference else ""
     options: dict[str, PaymentOption] = {}
-    if org.iban:
+    if facts.iban:
         qr = ""
         if invoice.currency == "EUR" and invoice.rf_reference and Decimal("0.01") <= balance <= EPC_MAX_AMOUNT:
-            qr = epc_qr_png(name=org.name, iban=org.iban, bic=org.bic, amount=balance,
+            qr = epc_qr_png(name=holder, iban=facts.iban, bic=facts.bic, amount=balance,
                             reference=invoice.rf_reference)
         options["bank_transfer"] = PaymentOption(
-            method="bank_transfer", iban=org.iban, bic=org.bic, bank_name=org.bank_name, account_holder=org.name,
-            reference=reference, qr_png=qr,
+            method="bank_transfer", iban=facts.iban, bic=facts.bic, bank_name=facts.bank_name,
+            account_holder=holder, reference=reference, qr_png=qr,
         )
     if settings.DULY_PUBLIC_URL:
         options["online"] = PaymentOption(method="online", url=pay_link(invoice))
     if preferred not in options:
-        options[preferred] = PaymentOption(method=preferred, reference=reference, account_holder=org.name)
+        options[preferred] = PaymentOption(method=preferred, reference=reference, account_holder=holder)
     ordered = [options[preferred]] + [opt for key, opt in options.items() if key != preferred]
     return (replace(ordered[0], preferred=len(ordered) > 1), *ordered[1:])
 
 
-def _references(invoice: Invoice) -> tuple[Reference, ...]:
-    customer = invoice.customer
-    required = set(customer.required_fields)
-    refs = [Reference("customer_code", customer.code)]
+def _references(invoice: Invoice, facts: DocumentFacts) -> tuple[Reference, ...]:
+    required = set(facts.required_fields)
+    refs = [Reference("customer_code", facts.customer_code)]
     for key in ("po_number", "buyer_reference", "cost_centre", "ap_contact"):
         value = str(getattr(invoice, key) or "").strip()
         if value:
             refs.append(Reference(key, value, required=key in required))
-    if invoice.contract_id:
-        refs.append(Reference("contract", invoice.contract.reference))
+    if facts.contract_reference:
+        refs.append(Reference("contract", facts.contract_reference))
     custom = {str(k): str(v).strip() for k, v in (invoice.custom_fields or {}).items()}
-    names = list(customer.custom_required_fields) + [k for k in custom if k not in customer.custom_required_fields]
+    custom_required = list(facts.custom_required_fields)
+    names = custom_required + [k for k in custom if k not in custom_required]
     for name in names:
         if custom.get(name):
-            refs.append(Reference("custom", custom[name], custom_label=name,
-                                  required=name in customer.custom_required_fields))
+            refs.append(Reference("custom", custom[name], custom_label=name, required=name in custom_required))
     return tuple(refs)
 
 
@@ -545,18 +579,15 @@ def _check_printable(doc: InvoiceDocument) -> None:
 
 def build_printable(invoice: Invoice, *, as_of: date | None = None) -> PrintableInvoice:
     """The :class:`PrintableInvoice` of ``invoice`` (a draft is previewed as issued on ``as_of``)."""
-    doc = build_document(invoice, as_of=as_of, with_attachments=False)
+    facts = facts_for(invoice)
+    doc = build_document(invoice, as_of=as_of, with_attachments=False, facts=facts)
     _check_printable(doc)
     totals = doc.totals()
     cur = invoice.currency
     deposit = from_minor(invoice.prepaid_minor, cur)
-    paid = from_minor(settled_at_issue_minor(invoice), cur)
+    paid = from_minor(settled_at_issue_minor(invoice, facts), cur)
     balance = totals.payable  # the snapshot's prepaid amount (BT-113) is the deposit plus ``paid``
     customer = invoice.customer
-    if invoice.billing_address.strip():
-        buyer_address = tuple(x.strip() for x in invoice.billing_address.splitlines() if x.strip())
-    else:
-        buyer_address = tuple(customer.address_lines)
     related = invoice.related_invoice
     return PrintableInvoice(
         document=doc,
@@ -564,14 +595,16 @@ def build_printable(invoice: Invoice, *, as_of: date | None = None) -> Printable
         kind=invoice.kind,
         is_draft=invoice.status == Invoice.DRAFT,
         locale=invoice.locale or customer.locale,
-        branding=branding_for(invoice.organization),
+        # The look (logo, colour, font, footer) is the organization's when the PDF is first rendered (and
+        # then stored); the names and details on it are the ones frozen at issue.
+        branding=replace(branding_for(invoice.organization), name=facts.trading_name or facts.seller.name),
         org_slug=invoice.organization.slug,
-        references=_references(invoice),
-        buyer_address=buyer_address,
+        references=_references(invoice, facts),
+        buyer_address=facts.buyer_address_lines,
         deposit_deducted=deposit,
         already_paid=paid,
         balance_due=balance,
-        payment_options=_payment_options(invoice, balance),
+        payment_options=_payment_options(invoice, balance, facts),
         terms=terms_of(invoice),
         late_policy=late_policy_of(invoice),
         payment_terms_text=invoice.payment_terms_text,
@@ -581,4 +614,5 @@ def build_printable(invoice: Invoice, *, as_of: date | None = None) -> Printable
         notes=tuple(x.strip() for x in invoice.notes.split("\n\n") if x.strip()),
         related_number=related.number or "" if related is not None else "",
         related_date=related.issue_date if related is not None else None,
+        seller_page=facts.org_view(),
     )

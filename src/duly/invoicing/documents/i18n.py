@@ -11,6 +11,8 @@ name can never be misread, unlike ``04/05/2026``. A bare ``en`` locale is format
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -26,6 +28,8 @@ from duly.domain.payment_terms import PaymentTerms
 __all__ = ["LABELS", "LANGUAGES", "UNIT_NAMES", "Localizer", "localizer"]
 
 LANGUAGES = ("en", "fr", "de", "ru", "es")
+
+_DOUBLE_STOP = re.compile(r"(?<=[^.]\.)\.(?=\s|$)")
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -912,7 +916,10 @@ class Localizer:
         text = LABELS[self.language].get(key)
         if text is None:
             text = LABELS["en"][key]
-        return text.format(**values) if values else text
+        if not values:
+            return text
+        # A sentence ending in a value that ends in a full stop ("… не позднее 30 апреля 2026 г.") ends once.
+        return _DOUBLE_STOP.sub("", text.format(**values))
 
     def plural(self, key: str, n: int, **values: object) -> str:
         """``key.<form>`` for the CLDR plural form of ``n`` (``one``, ``few``, ``many``, ``other``)."""

@@ -9,24 +9,33 @@ Seller
 Buyer
     Matched to a customer by VAT id, then by the buyer identifier (BT-46) as customer code,
     then by name; otherwise created with the buyer's name, address, VAT id and contact.
+Parties
+    Kept exactly as the file states them, in the draft's document snapshot (see
+    :mod:`duly.invoicing.documents.snapshot`): seller and buyer with every identifier and scheme,
+    address, contact and electronic address; the payee (BG-10) and the seller's tax representative
+    (BG-11) in ``Invoice.additional_parties``. Issuing the draft keeps them.
 Lines, tax, allowances and charges
-    Kept as stated: quantity, unit, net price (a price base quantity is folded into the unit
-    price, exactly, or the import is refused), line discount (percentage or amount), VAT
-    category, rate and exemption reason, period and note. Document allowances/charges are
-    stored as :class:`~duly.invoicing.models.InvoiceAllowanceCharge`; the amount already paid
-    (BT-113) as the invoice's prepaid amount.
+    Kept as stated: quantity, unit, net price and its base quantity (BT-149) and unit (BT-150),
+    gross price and price discount (BT-148 / BT-147), the line discount (percentage or amount),
+    or each line allowance and charge apart when there are several (BG-27 / BG-28), VAT category,
+    rate and exemption reason and code, period, note, item description and identifiers (BT-154 …
+    BT-157), order line and accounting references. A line whose stated values do not give its
+    stated net amount is reconciled as :mod:`duly.invoicing.einvoice.importer` explains (the
+    stated net amount and price are kept). Document allowances/charges are stored as
+    :class:`~duly.invoicing.models.InvoiceAllowanceCharge`; the amount already paid (BT-113) as
+    the invoice's prepaid amount, the rounding amount (BT-114) as its rounding amount.
 References
     PO number (BT-13), buyer reference (BT-10), accounting reference (BT-19, as cost centre),
-    service period, notes and payment terms are kept; the original number, contract and
-    preceding-invoice references are kept as custom fields (the draft gets its own number
-    when it is issued).
+    contract reference (BT-12), service period, notes and payment terms are kept; the original
+    number and an unknown preceding invoice are kept as custom fields (the draft gets its own
+    number when it is issued).
 
 The draft's totals are recomputed by the same snapshot arithmetic and must equal the source's,
 or nothing is written. Importing the same invoice twice for the same customer is refused.
 
-Not carried over (Duly's models have no place for them): the buyer's region and legal
-registration id when it also has a VAT id, line item identifiers and accounting references,
-payment means other than the organization's own, and a rounding amount (BT-114, refused).
+Not carried over: item classifications and attributes, external (URI) attachments, the
+deliver-to party beyond its country and date, and payment means other than the first (the
+draft is paid to the account its source named, or the organization's own).
 """
 
 from __future__ import annotations
@@ -46,15 +55,16 @@ from duly.domain.money import MONEY_CONTEXT, to_minor
 from duly.invoicing.einvoice.model import CREDIT_NOTE_TYPE_CODES, PREPAYMENT_INVOICE, InvoiceDocument, Party
 
 from ..models import Invoice, InvoiceAllowanceCharge, InvoiceLine
+from .snapshot import imported_snapshot, party_json
 
 __all__ = ["ORIGINAL_NUMBER_FIELD", "ImportedDraft", "import_einvoice"]
 
 #: Custom field keeping the number the invoice had in the system it comes from.
 ORIGINAL_NUMBER_FIELD = "Original invoice number"
-CONTRACT_FIELD = "Contract"
 PRECEDING_FIELD = "Preceding invoice"
-#: InvoiceLine.unit_price keeps 6 decimals.
+#: InvoiceLine.unit_price keeps 6 decimals, InvoiceLine.base_quantity 10.
 _PRICE_QUANTUM = Decimal("0.000001")
+_BASE_QUANTUM = Decimal("1e-10")
 _VAT_NOISE = re.compile(r"[^A-Z0-9]")
 
 
@@ -68,6 +78,8 @@ class ImportedDraft:
     #: The document as read from the file (what the draft reproduces).
     source: InvoiceDocument
     syntax: str
+    #: Lines the file stated inconsistently and how they were reconciled (see the importer), one sentence each.
+    adjustments: tuple[str, ...] = ()
 
 
 def _vat(value: str) -> str:
@@ -152,16 +164,33 @@ def _kind(doc: InvoiceDocument) -> str:
     return Invoice.KIND_STANDARD
 
 
-def _unit_price(line) -> Decimal:
-    """The net price per unit (BT-146 / BT-149) to the 6 decimals Duly stores.
-
-    Whether the line still comes to the same net amount is checked with the whole document
-    (:func:`_check_same_amounts`), so a price that cannot be stored exactly is refused there.
-    """
-    if line.base_quantity == 1:
-        return line.net_price
+def _exact(value: Decimal, quantum: Decimal) -> Decimal:
+    """``value`` to the decimals Duly stores. A value that does not fit is refused with the whole
+    document (:func:`_check_same_amounts`: the line would no longer come to its stated amount)."""
     with localcontext(MONEY_CONTEXT):
-        return (line.net_price / line.base_quantity).quantize(_PRICE_QUANTUM).normalize()
+        return value.quantize(quantum).normalize() if value != value.quantize(quantum) else value
+
+
+def _line_details(line, position: int) -> dict:
+    """What an imported line states beyond Duly's own line fields (``InvoiceLine.details``)."""
+    details = {
+        "line_id": line.id if line.id != str(position) else "",
+        "description": line.description,
+        "seller_item_id": line.seller_item_id,
+        "buyer_item_id": line.buyer_item_id,
+        "standard_item_id": line.standard_item_id,
+        "standard_item_scheme": line.standard_item_scheme,
+        "base_quantity_unit": line.base_quantity_unit,
+        "gross_price": str(line.gross_price) if line.gross_price is not None else "",
+        "price_discount": str(line.price_discount) if line.price_discount is not None else "",
+        "order_line_ref": line.order_line_ref,
+        "buyer_accounting_ref": line.buyer_accounting_ref,
+    }
+    details = {k: v for k, v in details.items() if v}
+    details["exemption_reason_code"] = line.exemption_reason_code
+    if line.discount_percent is not None or line.discount_amount is not None:
+        details["discount_reason"], details["discount_reason_code"] = line.discount_reason, line.discount_reason_code
+    return details
 
 
 def _check_same_amounts(source: InvoiceDocument, draft: InvoiceDocument) -> None:
@@ -176,18 +205,12 @@ def _check_same_amounts(source: InvoiceDocument, draft: InvoiceDocument) -> None
 @transaction.atomic
 def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
     """Read a UBL or CII invoice (bytes) into a new draft of ``org`` (see the module notes)."""
-    from duly.invoicing.einvoice.importer import parse_einvoice
-    from duly.invoicing.einvoice.xmlutil import detect_syntax, parse_xml
+    from duly.invoicing.einvoice.importer import read_checked
 
     from .adapter import build_document
 
-    doc = parse_einvoice(xml)
-    syntax = detect_syntax(parse_xml(xml))
-    if doc.rounding_amount:
-        raise ValidationError(
-            f"Invoice {doc.number} has a rounding amount (BT-114) of {doc.rounding_amount}; Duly drafts cannot "
-            "carry one, so it was not imported."
-        )
+    read = read_checked(xml)
+    doc, syntax = read.document, read.syntax
     _check_seller(org, doc.seller, doc.number)
     customer = _find_customer(org, doc.buyer)
     created = customer is None
@@ -201,8 +224,6 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             )
 
     custom = {ORIGINAL_NUMBER_FIELD: doc.number}
-    if doc.contract_reference:
-        custom[CONTRACT_FIELD] = doc.contract_reference
     related = None
     if doc.preceding_invoice:
         related = Invoice.objects.filter(organization=org, number=doc.preceding_invoice).first()
@@ -228,6 +249,10 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         payment_terms_text=doc.payment_terms,
         related_invoice=related,
         prepaid_minor=to_minor(doc.prepaid_amount, cur),
+        rounding_minor=to_minor(doc.rounding_amount, cur),
+        document_snapshot=imported_snapshot(doc, customer),
+        additional_parties={key: party_json(party) for key, party in (
+            ("payee", doc.payee), ("tax_representative", doc.tax_representative)) if party is not None},
     )
     results = doc.totals().lines
     InvoiceLine.objects.bulk_create([
@@ -237,14 +262,24 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             description=line.name[:500],
             quantity=line.quantity,
             unit=line.unit_code,
-            unit_price=_unit_price(line),
+            unit_price=_exact(line.net_price, _PRICE_QUANTUM),
+            base_quantity=_exact(line.base_quantity, _BASE_QUANTUM),
             discount_percent=line.discount_percent,
+            discount_amount=line.discount_amount,
+            allowances_charges=[
+                {"charge": a.is_charge, "amount": str(a.amount),
+                 "percent": str(a.percent) if a.percent is not None else None,
+                 "base": str(a.base) if a.base is not None else None, "reason": a.reason,
+                 "reason_code": a.reason_code}
+                for a in line.allowances_charges
+            ],
+            details=_line_details(line, n),
             tax_category=line.tax_category,
             tax_rate=line.tax_rate,
             tax_exemption_reason=line.exemption_reason[:200],
             period_start=line.period_start,
             period_end=line.period_end,
-            explanation="\n".join(x for x in (line.note, line.description) if x),
+            explanation=line.note,
             net_minor=to_minor(result.net_amount, cur),
             discount_minor=to_minor(result.discount_amount, cur),
         )
@@ -253,7 +288,7 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
     amounts = doc.allowance_charge_amounts()
     InvoiceAllowanceCharge.objects.bulk_create([
         InvoiceAllowanceCharge(
-            invoice=invoice, position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur),
+            invoice=invoice, position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur), percent=ac.percent,
             reason=ac.reason[:200], reason_code=ac.reason_code, tax_category=ac.tax_category,
             tax_rate=ac.tax_rate, tax_exemption_reason=ac.exemption_reason[:200],
         )
@@ -265,7 +300,8 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
     draft_doc = build_document(invoice, with_attachments=False)
     _check_same_amounts(doc, draft_doc)
     _store_totals(invoice, draft_doc)
-    return ImportedDraft(invoice=invoice, customer=customer, customer_created=created, source=doc, syntax=syntax)
+    return ImportedDraft(invoice=invoice, customer=customer, customer_created=created, source=doc, syntax=syntax,
+                         adjustments=read.adjustments)
 
 
 def _attach(org: Organization, invoice: Invoice, attachment) -> None:

@@ -3,8 +3,9 @@
 :func:`document_bytes` is the one way to get the bytes of an invoice's document in a format:
 
 - an issued (or paid, void…) invoice: the :class:`~duly.invoicing.models.StoredDocument` when
-  there is one, otherwise rendered now and stored. From then on the same bytes are returned
-  forever, whatever happens to the templates or the code.
+  there is one, otherwise rendered now from the data frozen at issue (parties, addresses, bank
+  account: :mod:`duly.invoicing.documents.snapshot`) and stored. From then on the same bytes are
+  returned forever, whatever happens to the templates, the code, the customer or the organization.
 - a draft: a PDF rendered now, watermarked DRAFT, never stored. E-invoices of drafts are refused
   (an e-invoice needs its number).
 
@@ -110,25 +111,35 @@ def document_bytes(invoice: Invoice, fmt: str, *, as_of: date | None = None) -> 
     existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
     if existing is not None:
         return _rendered(existing)
-    content = render_format(invoice, fmt)
-    try:
-        with transaction.atomic():
-            stored = StoredDocument.objects.create(
-                organization_id=invoice.organization_id, invoice=invoice, format=fmt,
-                filename=_filename(invoice, fmt), content_type=content_type, content=content, size=len(content),
-                sha256=hashlib.sha256(content).hexdigest(),
-            )
-    except IntegrityError:
-        # Rendered concurrently by someone else: theirs is the document, ours is dropped.
-        stored = StoredDocument.objects.get(invoice=invoice, format=fmt)
+    with transaction.atomic():
+        # The invoice row is locked while its first documents are rendered and stored, as
+        # services.add_attachment locks it: an attachment is on every document or on none.
+        list(Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("pk", flat=True))
+        existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
+        if existing is not None:  # stored by someone else while we waited
+            return _rendered(existing)
+        content = render_format(invoice, fmt)
+        try:
+            with transaction.atomic():
+                stored = StoredDocument.objects.create(
+                    organization_id=invoice.organization_id, invoice=invoice, format=fmt,
+                    filename=_filename(invoice, fmt), content_type=content_type, content=content,
+                    size=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                )
+        except IntegrityError:
+            # Rendered concurrently by someone else (a database without row locks): theirs is the document.
+            stored = StoredDocument.objects.get(invoice=invoice, format=fmt)
     return _rendered(stored)
 
 
 def store_documents(invoice: Invoice, formats: Iterable[str] = (StoredDocument.FORMAT_PDF,)) -> list[RenderedDocument]:
-    """Render and store the documents of a freshly issued invoice (the issue-time hook).
+    """Render and store the documents of an issued invoice now (rather than at their first use).
 
-    Storing the PDF at issue pins the page the customer receives to the templates of that day.
-    E-invoices depend on the data only, so they may be stored at their first export.
+    Issuing does not render anything (the billing run issues thousands of invoices a second): it
+    freezes what the documents show (:mod:`duly.invoicing.documents.snapshot`), and each document
+    is rendered from that frozen data the first time it is needed (an e-mail, an export) and
+    stored. E-invoices depend on the frozen data only, so they come out the same whenever they are
+    rendered; the PDF's look (template, logo, colours) is that of the day it is first rendered.
     """
     if invoice.status == Invoice.DRAFT:
         raise InvoiceNotIssued(f"{invoice} is not issued: its documents are not stored.", invoice=str(invoice))

@@ -106,17 +106,29 @@ class _CiiWriter:
         if line.note:
             _ram(_ram(document, "IncludedNote"), "Content", line.note)
         product = _ram(item, "SpecifiedTradeProduct")
+        _text(product, "GlobalID", line.standard_item_id, schemeID=line.standard_item_scheme)
         _text(product, "SellerAssignedID", line.seller_item_id)
+        _text(product, "BuyerAssignedID", line.buyer_item_id)
         _ram(product, "Name", line.name)
         _text(product, "Description", line.description)
 
         agreement = _ram(item, "SpecifiedLineTradeAgreement")
         if line.order_line_ref:
             _ram(_ram(agreement, "BuyerOrderReferencedDocument"), "LineID", line.order_line_ref)
+        base_unit = line.base_quantity_unit or line.unit_code
+        if line.gross_price is not None:
+            gross = _ram(agreement, "GrossPriceProductTradePrice")
+            _ram(gross, "ChargeAmount", fmt_price(line.gross_price, self.currency))
+            if line.base_quantity != 1 or line.base_quantity_unit:
+                _ram(gross, "BasisQuantity", fmt_decimal(line.base_quantity), unitCode=base_unit)
+            if line.price_discount is not None:
+                discount = _ram(gross, "AppliedTradeAllowanceCharge")
+                _indicator(discount, False)
+                _ram(discount, "ActualAmount", fmt_price(line.price_discount, self.currency))
         price = _ram(agreement, "NetPriceProductTradePrice")
         _ram(price, "ChargeAmount", fmt_price(line.net_price, self.currency))
-        if line.base_quantity != 1:
-            _ram(price, "BasisQuantity", fmt_decimal(line.base_quantity), unitCode=line.unit_code)
+        if line.base_quantity != 1 or line.base_quantity_unit:
+            _ram(price, "BasisQuantity", fmt_decimal(line.base_quantity), unitCode=base_unit)
 
         delivery = _ram(item, "SpecifiedLineTradeDelivery")
         _ram(delivery, "BilledQuantity", fmt_decimal(line.quantity), unitCode=line.unit_code)
@@ -139,6 +151,16 @@ class _CiiWriter:
             self.amount(allowance, "ActualAmount", discount.amount)
             _text(allowance, "ReasonCode", discount.reason_code)
             _text(allowance, "Reason", discount.reason)
+        for stated in line.allowances_charges:
+            allowance = _ram(settlement, "SpecifiedTradeAllowanceCharge")
+            _indicator(allowance, stated.is_charge)
+            if stated.percent is not None:
+                _ram(allowance, "CalculationPercent", fmt_decimal(stated.percent))
+            if stated.base is not None:
+                self.amount(allowance, "BasisAmount", stated.base)
+            self.amount(allowance, "ActualAmount", stated.amount)
+            _text(allowance, "ReasonCode", stated.reason_code)
+            _text(allowance, "Reason", stated.reason)
         self.amount(_ram(settlement, "SpecifiedTradeSettlementLineMonetarySummation"), "LineTotalAmount",
                     result.net_amount)
         if line.buyer_accounting_ref:
@@ -157,6 +179,13 @@ class _CiiWriter:
         _text(agreement, "BuyerReference", doc.buyer_reference)
         self.party(_ram(agreement, "SellerTradeParty"), doc.seller, seller=True)
         self.party(_ram(agreement, "BuyerTradeParty"), doc.buyer, seller=False)
+        representative = doc.tax_representative
+        if representative is not None:
+            element = _ram(agreement, "SellerTaxRepresentativeTradeParty")
+            _ram(element, "Name", representative.name)
+            self.postal_address(element, representative)
+            if representative.vat_id and self.vat_ids:
+                _ram(_ram(element, "SpecifiedTaxRegistration"), "ID", representative.vat_id, schemeID="VA")
         if doc.order_reference:
             _ram(_ram(agreement, "BuyerOrderReferencedDocument"), "IssuerAssignedID", doc.order_reference)
         if doc.contract_reference:
@@ -189,13 +218,7 @@ class _CiiWriter:
                 _ram(_ram(contact, "TelephoneUniversalCommunication"), "CompleteNumber", party.contact_phone)
             if party.contact_email:
                 _ram(_ram(contact, "EmailURIUniversalCommunication"), "URIID", party.contact_email)
-        address = _ram(element, "PostalTradeAddress")
-        _text(address, "PostcodeCode", party.postcode)
-        for tag, text in zip(("LineOne", "LineTwo", "LineThree"), party.address_lines, strict=False):
-            _text(address, tag, text)
-        _text(address, "CityName", party.city)
-        _ram(address, "CountryID", party.country_code)
-        _text(address, "CountrySubDivisionName", party.subdivision)
+        self.postal_address(element, party)
         if party.electronic_address:
             _ram(_ram(element, "URIUniversalCommunication"), "URIID", party.electronic_address,
                  schemeID=party.electronic_address_scheme)
@@ -203,6 +226,15 @@ class _CiiWriter:
             _ram(_ram(element, "SpecifiedTaxRegistration"), "ID", party.vat_id, schemeID="VA")
         if seller and party.tax_registration_id:
             _ram(_ram(element, "SpecifiedTaxRegistration"), "ID", party.tax_registration_id, schemeID="FC")
+
+    def postal_address(self, element: etree._Element, party: Party) -> None:
+        address = _ram(element, "PostalTradeAddress")
+        _text(address, "PostcodeCode", party.postcode)
+        for tag, text in zip(("LineOne", "LineTwo", "LineThree"), party.address_lines, strict=False):
+            _text(address, tag, text)
+        _text(address, "CityName", party.city)
+        _ram(address, "CountryID", party.country_code)
+        _text(address, "CountrySubDivisionName", party.subdivision)
 
     def delivery(self, delivery: etree._Element) -> None:
         doc = self.doc
@@ -218,6 +250,18 @@ class _CiiWriter:
             _text(settlement, "CreditorReferenceID", means.creditor_id)
             _text(settlement, "PaymentReference", means.remittance_information)
         _ram(settlement, "InvoiceCurrencyCode", self.currency)
+        payee = doc.payee
+        if payee is not None:
+            element = _ram(settlement, "PayeeTradeParty")
+            if payee.identifier:
+                if payee.identifier_scheme:
+                    _ram(element, "GlobalID", payee.identifier, schemeID=payee.identifier_scheme)
+                else:
+                    _ram(element, "ID", payee.identifier)
+            _ram(element, "Name", payee.name)
+            if payee.legal_registration_id:
+                _ram(_ram(element, "SpecifiedLegalOrganization"), "ID", payee.legal_registration_id,
+                     schemeID=payee.legal_registration_scheme)
         if means is not None:
             self.payment_means(settlement)
 

@@ -45,7 +45,9 @@ class BreakdownRow:
 
 
 def line_discount(line: InvoiceLine, result: LineResult, currency: str) -> LineDiscount | None:
-    if result.discount_amount == 0:
+    """The line's one discount; None when there is none, or when the line lists its allowances and
+    charges one by one (:attr:`InvoiceLine.allowances_charges`, written as stated)."""
+    if result.discount_amount == 0 or line.allowances_charges:
         return None
     base = None
     if line.discount_percent is not None:

@@ -15,11 +15,13 @@ Reconciling lines
     quantity with its sign flipped; the net price (BT-146) derived from the others. Every
     adjustment is listed in :attr:`ImportResult.adjustments`.
 
-What is not carried over
-    Only what :class:`InvoiceDocument` models: e.g. payee and tax representative parties,
-    item classifications and attributes, external (URI) attachments, and any payment means
-    after the first are left out. Line charges (BG-28) are netted with the line allowances;
-    when charges exceed allowances they are folded into the net price (see above).
+What is carried over
+    Everything :class:`InvoiceDocument` models, as stated: parties with their identifiers and
+    schemes, payee (BG-10) and tax representative (BG-11), line allowances and charges each apart
+    (BG-27 / BG-28, with percentage and base), price discount and gross price (BT-147 / BT-148),
+    price base quantity and its unit (BT-149 / BT-150), item identifiers (BT-155 … BT-157), the
+    rounding amount (BT-114). Left out: item classifications and attributes, external (URI)
+    attachments, the deliver-to party beyond its country and date, and payment means after the first.
 """
 
 from __future__ import annotations
@@ -36,10 +38,18 @@ from duly.domain.errors import EInvoiceInvalid, ValidationError
 from duly.domain.invoice_math import TaxSubtotal, compute_totals
 from duly.domain.money import MONEY_CONTEXT, round_money
 
-from .model import Attachment, DocumentAllowanceCharge, InvoiceDocument, InvoiceLine, Party, PaymentMeans
+from .model import (
+    Attachment,
+    DocumentAllowanceCharge,
+    InvoiceDocument,
+    InvoiceLine,
+    LineAllowanceCharge,
+    Party,
+    PaymentMeans,
+)
 from .xmlutil import CAC, CBC, CII_NSMAP, RAM, UBL_CREDIT_NOTE_NS, UBL_NSMAP, Syntax, detect_syntax, parse_xml
 
-__all__ = ["ImportResult", "StatedTotals", "import_einvoice", "parse_einvoice"]
+__all__ = ["ImportResult", "StatedTotals", "import_einvoice", "parse_einvoice", "read_checked"]
 
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
@@ -106,6 +116,11 @@ def parse_einvoice(xml: bytes) -> InvoiceDocument:
     invoice, and :class:`~duly.domain.errors.EInvoiceInvalid` when its stated totals differ
     from the EN 16931 arithmetic (use :func:`import_einvoice` to inspect such a document).
     """
+    return read_checked(xml).document
+
+
+def read_checked(xml: bytes) -> ImportResult:
+    """:func:`import_einvoice`, refusing (like :func:`parse_einvoice`) stated totals that do not add up."""
     result = import_einvoice(xml)
     problems = result.mismatches()
     if problems:
@@ -114,7 +129,7 @@ def parse_einvoice(xml: bytes) -> InvoiceDocument:
             rule_ids=["BR-CO-10", "BR-CO-13", "BR-CO-14", "BR-CO-15", "BR-CO-16"],
             invoice=result.document.number,
         )
-    return result.document
+    return result
 
 
 def import_einvoice(xml: bytes) -> ImportResult:
@@ -140,6 +155,11 @@ def _decimal(text: str | None, what: str, default: Decimal | None = None) -> Dec
     if not value.is_finite():
         raise ValidationError(f"The {what} {text.strip()!r} is not a number.")
     return value
+
+
+def _optional(text: str | None, what: str) -> Decimal | None:
+    """A number that may be absent."""
+    return _decimal(text, what) if text is not None and text.strip() else None
 
 
 def _iso_date(text: str | None, what: str) -> date | None:
@@ -187,8 +207,9 @@ class _RawLine:
 
     line: InvoiceLine
     stated_net: Decimal
-    #: BT-138, when the line's only allowance is stated as a percentage.
+    #: BT-138 and BT-137, when the line's only allowance is stated as a percentage.
     discount_percent: Decimal | None = None
+    discount_base: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +241,8 @@ def _reconcile(raw: _RawLine, currency: str) -> tuple[InvoiceLine, str]:
     line, target = raw.line, raw.stated_net
     sign = -1 if target < 0 else 1
     discount = line.discount_amount if line.discount_amount is not None else _ZERO
+    discount += sum((a.amount for a in line.allowances_charges if not a.is_charge), _ZERO)
+    discount -= sum((a.amount for a in line.allowances_charges if a.is_charge), _ZERO)
     gross = target + sign * discount  # quantity × price / base quantity the stated net implies
     candidates: list[tuple[InvoiceLine, str]] = [(line, "")]
     base = _derive(line.quantity * line.net_price, gross)
@@ -246,7 +269,8 @@ def _reconcile(raw: _RawLine, currency: str) -> tuple[InvoiceLine, str]:
 
 
 def _percent_line(raw: _RawLine, currency: str) -> InvoiceLine | None:
-    """The line with its discount as the stated percentage, when that gives the same amounts."""
+    """The line with its discount as the stated percentage, when that gives the same amounts (and the
+    stated base amount, if any, is the line's gross amount)."""
     if raw.discount_percent is None or raw.line.discount_amount is None:
         return None
     candidate = replace(raw.line, discount_amount=None, discount_percent=raw.discount_percent)
@@ -254,34 +278,33 @@ def _percent_line(raw: _RawLine, currency: str) -> InvoiceLine | None:
         result = compute_totals([candidate.line_input()], currency, allow_negative=True).lines[0]
     except ValidationError:
         return None
-    if result.net_amount == raw.stated_net and abs(result.discount_amount) == raw.line.discount_amount:
-        return candidate
-    return None
-
-
-def _single_percent(percents: list[str], charges: list[Decimal]) -> Decimal | None:
-    """BT-138 of a line whose only allowance (and no charge) is stated as a percentage."""
-    if len(percents) != 1 or charges or not percents[0].strip():
+    if result.net_amount != raw.stated_net or abs(result.discount_amount) != raw.line.discount_amount:
         return None
-    return _decimal(percents[0], "line discount percentage")
+    gross = round_money(candidate.quantity * candidate.net_price / candidate.base_quantity, currency)
+    if raw.discount_base is not None and abs(raw.discount_base) != abs(gross):
+        return None
+    return candidate
 
 
-def _discount_fields(allowances: list[tuple[Decimal, str, str]], charges: list[Decimal]) -> dict:
-    """InvoiceLine discount fields from the line allowances (amount, reason, code) and charge amounts.
+def _line_allowance_fields(stated: list[LineAllowanceCharge]) -> tuple[dict, Decimal | None]:
+    """InvoiceLine fields for a line's allowances and charges as stated, and the percentage to try.
 
-    Allowances and charges are netted into one discount; when the charges are larger there is
-    no discount, and :func:`_reconcile` folds the difference into the net price.
+    One allowance (and no charge) stated as a plain amount, or as a percentage of the line's gross
+    amount, is the line's discount (BT-136 / BT-138, Duly's own form; the percentage is returned
+    for :func:`_percent_line` to check). Anything else (several allowances, charges, a base
+    amount that is not the gross amount) is kept as stated, each allowance and charge apart.
     """
-    net = sum((a for a, _, _ in allowances), _ZERO) - sum(charges, _ZERO)
-    if net <= 0:
-        return {}
-    reasons = [r for _, r, _ in allowances if r]
-    codes = [c for _, _, c in allowances if c]
-    return {
-        "discount_amount": net,
-        "discount_reason": "; ".join(reasons) or ("" if codes else "Discount"),
-        "discount_reason_code": codes[0] if codes else "",
-    }
+    if not stated:
+        return {}, None
+    if len(stated) == 1 and not stated[0].is_charge:
+        only = stated[0]
+        if only.base is None or only.percent is not None:
+            return {
+                "discount_amount": only.amount,
+                "discount_reason": only.reason or ("" if only.reason_code else "Discount"),
+                "discount_reason_code": only.reason_code,
+            }, only.percent
+    return {"allowances_charges": tuple(stated)}, None
 
 
 class _Reader:
@@ -369,6 +392,9 @@ class _UblReader(_Reader):
                 root, "cac:Delivery/cac:DeliveryLocation/cac:Address/cac:Country/cbc:IdentificationCode")),
             seller=self.party(self.first(root, "cac:AccountingSupplierParty/cac:Party")),
             buyer=self.party(self.first(root, "cac:AccountingCustomerParty/cac:Party")),
+            payee=self.party(payee) if (payee := self.first(root, "cac:PayeeParty")) is not None else None,
+            tax_representative=self.party(representative)
+            if (representative := self.first(root, "cac:TaxRepresentativeParty")) is not None else None,
             payment_means=self.payment_means(means_node) if means_node is not None else None,
             payment_terms=_content(self.text(root, "cac:PaymentTerms/cbc:Note")),
             prepaid_amount=self.amount(root, "cac:LegalMonetaryTotal/cbc:PrepaidAmount", "BT-113", _ZERO),
@@ -485,16 +511,22 @@ class _UblReader(_Reader):
             line_id = _clean(self.text(node, "cbc:ID"))
             quantity = self.first(node, quantity_tag)
             category, rate = self.tax_category(self.first(node, "cac:Item/cac:ClassifiedTaxCategory"))
-            allowances, charges, percents = [], [], []
-            for ac in node.findall(f"{{{CAC}}}AllowanceCharge"):
-                amount = self.amount(ac, "cbc:Amount", f"line {line_id} allowance/charge amount")
-                if self.text(ac, "cbc:ChargeIndicator").strip().lower() in ("true", "1"):
-                    charges.append(amount)
-                else:
-                    allowances.append((amount, _clean(self.text(ac, "cbc:AllowanceChargeReason")),
-                                       _clean(self.text(ac, "cbc:AllowanceChargeReasonCode"))))
-                    percents.append(self.text(ac, "cbc:MultiplierFactorNumeric"))
-            discount = _discount_fields(allowances, charges)
+            stated_acs = [
+                LineAllowanceCharge(
+                    is_charge=self.text(ac, "cbc:ChargeIndicator").strip().lower() in ("true", "1"),
+                    amount=self.amount(ac, "cbc:Amount", f"line {line_id} allowance/charge amount"),
+                    percent=_optional(self.text(ac, "cbc:MultiplierFactorNumeric"), "line allowance percentage"),
+                    base=_optional(self.text(ac, "cbc:BaseAmount"), "line allowance base amount"),
+                    reason=_clean(self.text(ac, "cbc:AllowanceChargeReason")),
+                    reason_code=_clean(self.text(ac, "cbc:AllowanceChargeReasonCode")),
+                )
+                for ac in node.findall(f"{{{CAC}}}AllowanceCharge")
+            ]
+            discount, percent = _line_allowance_fields(stated_acs)
+            unit_code = quantity.get("unitCode", "") if quantity is not None else ""
+            base_unit = self.text(node, "cac:Price/cbc:BaseQuantity/@unitCode").strip()
+            price_discount = self.first(node, "cac:Price/cac:AllowanceCharge[cbc:ChargeIndicator='false']")
+            standard = self.first(node, "cac:Item/cac:StandardItemIdentification/cbc:ID")
             line = InvoiceLine(
                 id=line_id,
                 name=_clean(self.text(node, "cac:Item/cbc:Name")),
@@ -511,10 +543,18 @@ class _UblReader(_Reader):
                 note=_content(self.text(node, "cbc:Note")),
                 seller_item_id=_clean(self.text(node, "cac:Item/cac:SellersItemIdentification/cbc:ID")),
                 order_line_ref=_clean(self.text(node, "cac:OrderLineReference/cbc:LineID")),
+                buyer_item_id=_clean(self.text(node, "cac:Item/cac:BuyersItemIdentification/cbc:ID")),
+                standard_item_id=_clean(standard.text) if standard is not None else "",
+                standard_item_scheme=standard.get("schemeID", "") if standard is not None else "",
+                base_quantity_unit=base_unit if base_unit and base_unit != unit_code else "",
+                price_discount=self.amount(price_discount, "cbc:Amount", f"price discount of line {line_id}")
+                if price_discount is not None else None,
+                gross_price=_optional(self.text(price_discount, "cbc:BaseAmount"), f"gross price of line {line_id}")
+                if price_discount is not None else None,
                 **discount,
             )
             stated = self.amount(node, "cbc:LineExtensionAmount", f"net amount of line {line_id} (BT-131)")
-            result.append(_RawLine(line, stated, _single_percent(percents, charges)))
+            result.append(_RawLine(line, stated, percent, stated_acs[0].base if percent is not None else None))
         return result
 
     def exemptions(self) -> dict[str, tuple[str, str]]:
@@ -612,6 +652,7 @@ class _CiiReader(_Reader):
                 self.text(settlement, "ram:InvoiceReferencedDocument/ram:FormattedIssueDateTime/*"),
                 "preceding invoice date (BT-26)"),
             buyer_accounting_ref=_clean(self.text(settlement, "ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID")),
+            payee=self.party(payee) if (payee := self.first(settlement, "ram:PayeeTradeParty")) is not None else None,
             prepaid_amount=self.amount(settlement, self._sum("TotalPrepaidAmount"), "BT-113", _ZERO),
             rounding_amount=self.amount(settlement, self._sum("RoundingAmount"), "BT-114", _ZERO),
             buyer_reference="",
@@ -628,6 +669,9 @@ class _CiiReader(_Reader):
                 contract_reference=_clean(self.text(agreement, "ram:ContractReferencedDocument/ram:IssuerAssignedID")),
                 seller=self.party(self.first(agreement, "ram:SellerTradeParty")),
                 buyer=self.party(self.first(agreement, "ram:BuyerTradeParty")),
+                tax_representative=self.party(representative)
+                if (representative := self.first(agreement, "ram:SellerTaxRepresentativeTradeParty")) is not None
+                else None,
                 attachments=tuple(self.attachments(agreement)),
             )
         if delivery is not None:
@@ -749,16 +793,25 @@ class _CiiReader(_Reader):
             settlement = self.first(node, "ram:SpecifiedLineTradeSettlement")
             price = "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice"
             category, rate = self.trade_tax(self.first(settlement, "ram:ApplicableTradeTax"))
-            allowances, charges, percents = [], [], []
-            for ac in settlement.findall(f"{{{RAM}}}SpecifiedTradeAllowanceCharge"):
-                amount = self.amount(ac, "ram:ActualAmount", f"line {line_id} allowance/charge amount")
-                if self._is_charge(self.text(ac, "ram:ChargeIndicator/*")):
-                    charges.append(amount)
-                else:
-                    allowances.append((amount, _clean(self.text(ac, "ram:Reason")),
-                                       _clean(self.text(ac, "ram:ReasonCode"))))
-                    percents.append(self.text(ac, "ram:CalculationPercent"))
-            discount = _discount_fields(allowances, charges)
+            stated_acs = [
+                LineAllowanceCharge(
+                    is_charge=self._is_charge(self.text(ac, "ram:ChargeIndicator/*")),
+                    amount=self.amount(ac, "ram:ActualAmount", f"line {line_id} allowance/charge amount"),
+                    percent=_optional(self.text(ac, "ram:CalculationPercent"), "line allowance percentage"),
+                    base=_optional(self.text(ac, "ram:BasisAmount"), "line allowance base amount"),
+                    reason=_clean(self.text(ac, "ram:Reason")),
+                    reason_code=_clean(self.text(ac, "ram:ReasonCode")),
+                )
+                for ac in settlement.findall(f"{{{RAM}}}SpecifiedTradeAllowanceCharge")
+            ]
+            discount, percent = _line_allowance_fields(stated_acs)
+            unit_code = quantity.get("unitCode", "") if quantity is not None else ""
+            base_unit = self.text(node, f"{price}/ram:BasisQuantity/@unitCode").strip()
+            gross = "ram:SpecifiedLineTradeAgreement/ram:GrossPriceProductTradePrice"
+            gross_node = self.first(node, gross)
+            price_discount = self.first(
+                node, f"{gross}/ram:AppliedTradeAllowanceCharge[ram:ChargeIndicator/udt:Indicator='false']")
+            standard = self.first(node, "ram:SpecifiedTradeProduct/ram:GlobalID")
             line = InvoiceLine(
                 id=line_id,
                 name=_clean(self.text(node, "ram:SpecifiedTradeProduct/ram:Name")),
@@ -779,11 +832,19 @@ class _CiiReader(_Reader):
                 seller_item_id=_clean(self.text(node, "ram:SpecifiedTradeProduct/ram:SellerAssignedID")),
                 order_line_ref=_clean(
                     self.text(node, "ram:SpecifiedLineTradeAgreement/ram:BuyerOrderReferencedDocument/ram:LineID")),
+                buyer_item_id=_clean(self.text(node, "ram:SpecifiedTradeProduct/ram:BuyerAssignedID")),
+                standard_item_id=_clean(standard.text) if standard is not None else "",
+                standard_item_scheme=standard.get("schemeID", "") if standard is not None else "",
+                base_quantity_unit=base_unit if base_unit and base_unit != unit_code else "",
+                gross_price=self.amount(gross_node, "ram:ChargeAmount", f"gross price of line {line_id}")
+                if gross_node is not None else None,
+                price_discount=self.amount(price_discount, "ram:ActualAmount", f"price discount of line {line_id}")
+                if price_discount is not None else None,
                 **discount,
             )
             stated = self.amount(settlement, "ram:SpecifiedTradeSettlementLineMonetarySummation/ram:LineTotalAmount",
                                  f"net amount of line {line_id} (BT-131)")
-            result.append(_RawLine(line, stated, _single_percent(percents, charges)))
+            result.append(_RawLine(line, stated, percent, stated_acs[0].base if percent is not None else None))
         return result
 
     def exemptions(self) -> dict[str, tuple[str, str]]:

@@ -36,6 +36,7 @@ from .xmlutil import CREDIT_NOTE_TYPE_CODES
 
 __all__ = [
     "ATTACHMENT_MIME_CODES",
+    "ATTACHMENT_TYPE_NAMES",
     "CREDIT_NOTE",
     "CREDIT_NOTE_TYPE_CODES",
     "EXEMPTION_REQUIRED_CATEGORIES",
@@ -45,6 +46,7 @@ __all__ = [
     "DocumentAllowanceCharge",
     "InvoiceDocument",
     "InvoiceLine",
+    "LineAllowanceCharge",
     "Party",
     "PaymentMeans",
     "Standard",
@@ -70,6 +72,12 @@ ATTACHMENT_MIME_CODES = frozenset({
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "application/vnd.oasis.opendocument.spreadsheet",
 })
+#: The same types in words, for messages.
+ATTACHMENT_TYPE_NAMES = (
+    "PDF (application/pdf), PNG (image/png), JPEG (image/jpeg), CSV (text/csv), "
+    "Excel XLSX (application/vnd.openxmlformats-officedocument.spreadsheetml.sheet) and "
+    "OpenDocument spreadsheet ODS (application/vnd.oasis.opendocument.spreadsheet)"
+)
 
 #: Payment means codes (UNCL4461) with extra requirements: credit transfers need an account
 #: (BR-50, BR-61), direct debits a mandate (PEPPOL-EN16931-R061).
@@ -176,6 +184,31 @@ class PaymentMeans:
 
 
 @dataclass(frozen=True)
+class LineAllowanceCharge:
+    """A line allowance (BG-27) or charge (BG-28) as a received invoice states it.
+
+    Duly's own lines have at most one discount (:attr:`InvoiceLine.discount_percent` /
+    :attr:`InvoiceLine.discount_amount`); a received line with several allowances, or with
+    charges, keeps each of them here instead (and then has no such discount).
+    """
+
+    is_charge: bool
+    #: BT-136 / BT-141: the amount, positive; it is what the line net amount adds up from.
+    amount: Decimal
+    #: BT-138 / BT-143 and BT-137 / BT-142, when stated.
+    percent: Decimal | None = None
+    base: Decimal | None = None
+    #: BT-139 / BT-144 and BT-140 (UNCL5189) / BT-145 (UNCL7161).
+    reason: str = ""
+    reason_code: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "amount", _dec(self.amount))
+        object.__setattr__(self, "percent", _opt_dec(self.percent))
+        object.__setattr__(self, "base", _opt_dec(self.base))
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     """One invoice line (BG-25)."""
 
@@ -220,6 +253,19 @@ class InvoiceLine:
     seller_item_id: str = ""
     #: BT-132: referenced purchase order line.
     order_line_ref: str = ""
+    #: BT-156: buyer's item identifier.
+    buyer_item_id: str = ""
+    #: BT-157 and its scheme (ISO 6523 ICD, e.g. ``0160`` GTIN, ``0088`` GLN).
+    standard_item_id: str = ""
+    standard_item_scheme: str = ""
+    #: BT-150: unit of the price base quantity, when stated (else the line's unit).
+    base_quantity_unit: str = ""
+    #: BT-148: item gross price, and BT-147: the price discount that makes it the net price (as stated;
+    #: a discount stated without its gross price has the gross price BT-146 + BT-147, by definition).
+    gross_price: Decimal | None = None
+    price_discount: Decimal | None = None
+    #: BG-27 / BG-28 of a received line that has more than one discount (see LineAllowanceCharge).
+    allowances_charges: tuple[LineAllowanceCharge, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quantity", _dec(self.quantity))
@@ -228,16 +274,26 @@ class InvoiceLine:
         object.__setattr__(self, "tax_rate", _dec(self.tax_rate))
         object.__setattr__(self, "discount_percent", _opt_dec(self.discount_percent))
         object.__setattr__(self, "discount_amount", _opt_dec(self.discount_amount))
+        object.__setattr__(self, "gross_price", _opt_dec(self.gross_price))
+        object.__setattr__(self, "price_discount", _opt_dec(self.price_discount))
+        if self.price_discount is not None and self.gross_price is None:
+            object.__setattr__(self, "gross_price", self.net_price + self.price_discount)
+        object.__setattr__(self, "allowances_charges", tuple(self.allowances_charges))
 
     def line_input(self) -> LineInput:
+        discount, charges = self.discount_amount, None
+        if self.allowances_charges:
+            discount = sum((a.amount for a in self.allowances_charges if not a.is_charge), discount or Decimal(0))
+            charges = sum((a.amount for a in self.allowances_charges if a.is_charge), Decimal(0))
         return LineInput(
             quantity=self.quantity,
             unit_price=self.net_price,
             tax_category=self.tax_category,
             tax_rate=self.tax_rate,
             discount_percent=self.discount_percent,
-            discount_amount=self.discount_amount,
+            discount_amount=discount,
             base_quantity=self.base_quantity,
+            charge_amount=charges,
         )
 
 
@@ -351,6 +407,11 @@ class InvoiceDocument:
     rounding_amount: Decimal = Decimal(0)
     #: BG-24.
     attachments: tuple[Attachment, ...] = field(default=(), repr=False)
+    #: BG-10: the payee, when someone other than the seller is paid (BT-59 name, BT-60 identifier,
+    #: BT-61 legal registration identifier).
+    payee: Party | None = None
+    #: BG-11: the seller's tax representative (BT-62 name, BT-63 VAT identifier, BG-12 address).
+    tax_representative: Party | None = None
 
     def __post_init__(self) -> None:
         check_currency(self.currency)
@@ -483,6 +544,13 @@ class InvoiceDocument:
             need(category in reasons,
                  f"VAT exemption reason (BT-120 or BT-121) for category {category} ({TAX_CATEGORIES[category]})")
 
+        if self.payee is not None:
+            need(bool(self.payee.name.strip()), "payee name (BT-59)")
+        representative = self.tax_representative
+        if representative is not None:
+            need(bool(representative.name.strip()), "tax representative name (BT-62)")
+            need(bool(representative.country_code), "tax representative country (BT-69)")
+            need(bool(representative.vat_id.strip()), "tax representative VAT identifier (BT-63)")
         for party, label, bt in ((seller, "seller", "BT-34"), (buyer, "buyer", "BT-49")):
             if party.electronic_address:
                 need(bool(party.electronic_address_scheme), f"{label} electronic address scheme ({bt}-1)")
@@ -553,6 +621,9 @@ class InvoiceDocument:
             if party.vat_id and not _VAT_PREFIX.match(party.vat_id.strip()):
                 raise invalid(
                     f"The {label} VAT identifier {party.vat_id!r} must start with its country prefix (BR-CO-9)")
+        for line in self.lines:
+            if line.allowances_charges and (line.discount_percent is not None or line.discount_amount is not None):
+                raise invalid(f"Line {line.id} lists its allowances and charges: it has no separate discount")
         ids = [line.id for line in self.lines]
         if len(set(ids)) != len(ids):
             raise invalid("Invoice line identifiers (BT-126) must be unique")

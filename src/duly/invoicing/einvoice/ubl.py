@@ -111,6 +111,8 @@ class _UblWriter:
         self.attachments(root)
         self.party(_cac(root, "AccountingSupplierParty"), doc.seller, seller=True)
         self.party(_cac(root, "AccountingCustomerParty"), doc.buyer, seller=False)
+        self.payee(root)
+        self.tax_representative(root)
         self.delivery(root)
         self.payment_means(root)
         if doc.payment_terms:
@@ -151,16 +153,7 @@ class _UblWriter:
             _cbc(_cac(element, "PartyIdentification"), "ID", means.creditor_id, schemeID="SEPA")
         if party.trading_name:
             _cbc(_cac(element, "PartyName"), "Name", party.trading_name)
-        address = _cac(element, "PostalAddress")
-        lines = list(party.address_lines)
-        _cbc(address, "StreetName", lines[0] if lines else "")
-        _cbc(address, "AdditionalStreetName", lines[1] if len(lines) > 1 else "")
-        _cbc(address, "CityName", party.city)
-        _cbc(address, "PostalZone", party.postcode)
-        _cbc(address, "CountrySubentity", party.subdivision)
-        if len(lines) > 2 and lines[2].strip():
-            _cbc(_cac(address, "AddressLine"), "Line", lines[2])
-        _cbc(_cac(address, "Country"), "IdentificationCode", party.country_code)
+        self.postal_address(element, party)
         if party.vat_id and self.vat_ids:
             scheme = _cac(element, "PartyTaxScheme")
             _cbc(scheme, "CompanyID", party.vat_id)
@@ -179,6 +172,42 @@ class _UblWriter:
             _cbc(contact, "Name", party.contact_name)
             _cbc(contact, "Telephone", party.contact_phone)
             _cbc(contact, "ElectronicMail", party.contact_email)
+
+    def payee(self, root: etree._Element) -> None:
+        payee = self.doc.payee
+        if payee is None:
+            return
+        element = _cac(root, "PayeeParty")
+        if payee.identifier:
+            _cbc(_cac(element, "PartyIdentification"), "ID", payee.identifier, schemeID=payee.identifier_scheme)
+        _cbc(_cac(element, "PartyName"), "Name", payee.name)
+        if payee.legal_registration_id:
+            _cbc(_cac(element, "PartyLegalEntity"), "CompanyID", payee.legal_registration_id,
+                 schemeID=payee.legal_registration_scheme)
+
+    def postal_address(self, parent: etree._Element, party: Party) -> None:
+        address = _cac(parent, "PostalAddress")
+        lines = list(party.address_lines)
+        _cbc(address, "StreetName", lines[0] if lines else "")
+        _cbc(address, "AdditionalStreetName", lines[1] if len(lines) > 1 else "")
+        _cbc(address, "CityName", party.city)
+        _cbc(address, "PostalZone", party.postcode)
+        _cbc(address, "CountrySubentity", party.subdivision)
+        if len(lines) > 2 and lines[2].strip():
+            _cbc(_cac(address, "AddressLine"), "Line", lines[2])
+        _cbc(_cac(address, "Country"), "IdentificationCode", party.country_code)
+
+    def tax_representative(self, root: etree._Element) -> None:
+        representative = self.doc.tax_representative
+        if representative is None:
+            return
+        element = _cac(root, "TaxRepresentativeParty")
+        _cbc(_cac(element, "PartyName"), "Name", representative.name)
+        self.postal_address(element, representative)
+        if representative.vat_id and self.vat_ids:
+            scheme = _cac(element, "PartyTaxScheme")
+            _cbc(scheme, "CompanyID", representative.vat_id)
+            _cbc(_cac(scheme, "TaxScheme"), "ID", "VAT")
 
     def delivery(self, root: etree._Element) -> None:
         doc = self.doc
@@ -287,15 +316,37 @@ class _UblWriter:
             self.amount(allowance, "Amount", discount.amount)
             if discount.base is not None:
                 self.amount(allowance, "BaseAmount", discount.base)
+        for stated in line.allowances_charges:
+            allowance = _cac(element, "AllowanceCharge")
+            _cbc(allowance, "ChargeIndicator", "true" if stated.is_charge else "false")
+            _cbc(allowance, "AllowanceChargeReasonCode", stated.reason_code)
+            _cbc(allowance, "AllowanceChargeReason", stated.reason)
+            if stated.percent is not None:
+                _cbc(allowance, "MultiplierFactorNumeric", fmt_decimal(stated.percent))
+            self.amount(allowance, "Amount", stated.amount)
+            if stated.base is not None:
+                self.amount(allowance, "BaseAmount", stated.base)
         item = _cac(element, "Item")
         _cbc(item, "Description", line.description)
         _cbc(item, "Name", line.name)
+        if line.buyer_item_id:
+            _cbc(_cac(item, "BuyersItemIdentification"), "ID", line.buyer_item_id)
         if line.seller_item_id:
             _cbc(_cac(item, "SellersItemIdentification"), "ID", line.seller_item_id)
+        if line.standard_item_id:
+            _cbc(_cac(item, "StandardItemIdentification"), "ID", line.standard_item_id,
+                 schemeID=line.standard_item_scheme)
         self.tax_category(item, "ClassifiedTaxCategory", line.tax_category, line.tax_rate)
         price = _cac(element, "Price")
         _cbc(price, "PriceAmount", fmt_price(line.net_price, self.currency), currencyID=self.currency)
-        _cbc(price, "BaseQuantity", fmt_decimal(line.base_quantity), unitCode=line.unit_code)
+        _cbc(price, "BaseQuantity", fmt_decimal(line.base_quantity), unitCode=line.base_quantity_unit or line.unit_code)
+        if line.price_discount is not None or line.gross_price is not None:
+            discount = _cac(price, "AllowanceCharge")
+            _cbc(discount, "ChargeIndicator", "false")
+            _cbc(discount, "Amount", fmt_price(line.price_discount or Decimal(0), self.currency),
+                 currencyID=self.currency)
+            if line.gross_price is not None:
+                _cbc(discount, "BaseAmount", fmt_price(line.gross_price, self.currency), currencyID=self.currency)
 
 
 def render_ubl(

@@ -1,0 +1,279 @@
+"""What an invoice's documents show about the parties, frozen when the invoice is issued.
+
+An issued invoice's PDF and e-invoices are rendered later (on the first e-mail or export), and
+the billing run issues thousands of invoices a second, far too many to render then. So at issue
+only the *data* the documents show is frozen, as JSON on the invoice
+(:attr:`~duly.invoicing.models.Invoice.document_snapshot`):
+
+- the seller (BG-4): legal and trading name, address, VAT and registration ids, contact,
+  electronic address, and what the page adds (website, bank account: IBAN, BIC, bank);
+- the buyer (BG-7): name, address, tax id, customer code, the accounts-payable contact;
+- the customer's preferred payment method and required fields, the contract reference;
+- the amount already settled at issue (customer credit applied by the issue itself).
+
+:func:`issue_snapshot` builds it from loaded objects without a query, so the bulk path builds
+one per invoice at the cost of a small dict (:mod:`duly.invoicing.bulk` reads the block's
+contacts in one query). :func:`facts_for` gives the renderers one :class:`DocumentFacts`:
+the frozen values of an issued invoice, or the live ones of a draft, through the same code, so
+a draft previews exactly what its issue will freeze.
+
+The buyer's address
+    The PDF's address block and the e-invoice's buyer postal address (BG-8) are one address:
+    the invoice's specific billing address when it has one, else the customer's address. A
+    billing address is free text, one item a line; its last line is read as "postcode town"
+    when it starts with a postcode (``75001 Paris``, ``1012 AB Amsterdam``, ``EC2V 8AU London``),
+    and the lines before it are the street lines (at most three: BT-50, BT-51, BT-163).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from duly.invoicing.einvoice.model import Party
+
+__all__ = [
+    "SNAPSHOT_VERSION",
+    "DocumentFacts",
+    "buyer_address",
+    "facts_for",
+    "issue_snapshot",
+    "seller_snapshot",
+]
+
+SNAPSHOT_VERSION = 1
+
+_PARTY_FIELDS = tuple(f.name for f in fields(Party))
+#: "postcode town": a first token with a digit (``75001``, ``D-80331``, ``EC2V``), optionally a second short
+#: upper-case token of the postcode (``AB`` of ``1012 AB``, ``8AU`` of ``EC2V 8AU``), then the town.
+_POSTCODE_TOWN = re.compile(r"(?P<postcode>[A-Z0-9-]*\d[A-Z0-9-]*(?: [A-Z0-9]{2,3}(?= ))?) (?P<city>\S.*)")
+
+
+def _party_dict(party: Party) -> dict[str, Any]:
+    """A Party as compact JSON: empty fields left out, address lines as a list (no dataclasses.asdict:
+    its deep copies cost more than the rest of a snapshot, and the bulk path builds thousands)."""
+    data = {name: value for name in _PARTY_FIELDS if (value := getattr(party, name))}
+    if "address_lines" in data:
+        data["address_lines"] = list(data["address_lines"])
+    return data
+
+
+def _party(data: dict[str, Any]) -> Party:
+    return Party(**{k: v for k, v in data.items() if k in _PARTY_FIELDS})
+
+
+def buyer_address(customer, billing_address: str = "") -> tuple[tuple[str, ...], str, str]:
+    """(street lines, postcode, city) of the buyer: the specific billing address or the customer's."""
+    text_lines = [" ".join(x.split()) for x in (billing_address or "").splitlines() if x.strip()]
+    if not text_lines:
+        lines = tuple(x for x in (customer.address_line1, customer.address_line2) if x and x.strip())
+        return lines, customer.postcode or "", customer.city or ""
+    postcode = city = ""
+    match = _POSTCODE_TOWN.fullmatch(text_lines[-1]) if len(text_lines) > 1 else None
+    if match and len(match.group("postcode").replace(" ", "")) >= 4:  # not a house number ("12 rue …")
+        postcode, city = match.group("postcode"), match.group("city")
+        text_lines = text_lines[:-1]
+    if len(text_lines) > 3:  # EN 16931 has three street lines: the rest joins the third
+        text_lines = [*text_lines[:2], ", ".join(text_lines[2:])]
+    return tuple(text_lines), postcode, city
+
+
+def seller_snapshot(org) -> dict[str, Any]:
+    """The seller as the documents show it: the e-invoice party and what only the page adds."""
+    party = Party(
+        name=org.name,
+        country_code=org.country,
+        trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
+        vat_id=org.vat_id,
+        legal_registration_id=org.registration_id,
+        address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
+        city=org.city,
+        postcode=org.postcode,
+        contact_name=org.trading_name or org.name,
+        contact_phone=org.phone,
+        contact_email=org.email,
+        electronic_address=org.email,
+        electronic_address_scheme="EM" if org.email else "",
+    )
+    page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
+            "bank_name": org.bank_name}
+    return {"party": _party_dict(party), **{k: v for k, v in page.items() if v}}
+
+
+def _buyer_contact(customer, contacts: Iterable, ap_contact: str) -> tuple[str, str, str]:
+    """(name, email, phone) of the person who receives the invoice: the AP contact first."""
+    ordered = sorted(contacts, key=lambda c: (c.role != "accounts_payable", c.role != "billing", c.pk))
+    contact = ordered[0] if ordered else None
+    name = ap_contact or (contact.name if contact else "")
+    email = (contact.email if contact else "") or customer.email
+    phone = contact.phone if contact else ""
+    return name, email, phone
+
+
+def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_address: str = "") -> Party:
+    tax_id = customer.tax_id.strip()
+    is_vat_id = len(tax_id) > 2 and tax_id[:2].isalpha() and tax_id[:2].isupper()
+    name, email, phone = _buyer_contact(customer, contacts, ap_contact)
+    lines, postcode, city = buyer_address(customer, billing_address)
+    return Party(
+        name=customer.name,
+        country_code=customer.country,
+        vat_id=tax_id if is_vat_id else "",
+        legal_registration_id="" if is_vat_id else tax_id,
+        identifier=customer.code,
+        address_lines=lines,
+        city=city,
+        postcode=postcode,
+        contact_name=name,
+        contact_phone=phone,
+        contact_email=email,
+        electronic_address=email,
+        electronic_address_scheme="EM" if email else "",
+    )
+
+
+def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: str = "", billing_address: str = "",
+                   seller: dict[str, Any] | None = None, paid_minor: int = 0) -> dict[str, Any]:
+    """The JSON frozen on an invoice at issue (no query: ``contacts`` are the customer's, already loaded).
+
+    ``seller`` may be given when the caller built :func:`seller_snapshot` once for many invoices.
+    """
+    return {
+        "v": SNAPSHOT_VERSION,
+        "seller": seller if seller is not None else seller_snapshot(org),
+        "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
+        "preferred_payment_method": customer.preferred_payment_method,
+        "required_fields": list(customer.required_fields or ()),
+        "custom_required_fields": list(customer.custom_required_fields or ()),
+        "contract_reference": contract.reference if contract is not None else "",
+        "paid_minor": paid_minor,
+    }
+
+
+@dataclass(frozen=True)
+class DocumentFacts:
+    """The parties and payment details an invoice's documents show (frozen, or live for a draft)."""
+
+    seller: Party
+    buyer: Party
+    #: What the page shows of the seller besides the party: website, bank account.
+    trading_name: str
+    website: str
+    iban: str
+    bic: str
+    bank_name: str
+    preferred_payment_method: str
+    required_fields: tuple[str, ...]
+    custom_required_fields: tuple[str, ...]
+    contract_reference: str
+    #: Settled when the invoice was issued (customer credit); None when not frozen (older invoices).
+    paid_at_issue_minor: int | None = None
+    frozen: bool = False
+    #: The parties of an imported e-invoice, as its file stated them.
+    imported: bool = False
+
+    @property
+    def customer_code(self) -> str:
+        return self.buyer.identifier
+
+    @property
+    def buyer_address_lines(self) -> tuple[str, ...]:
+        """The address block printed under the buyer's name (without the country)."""
+        town = f"{self.buyer.postcode} {self.buyer.city}".strip()
+        return (*self.buyer.address_lines, *((town,) if town else ()))
+
+    def org_view(self) -> dict[str, Any]:
+        """The seller's details in the shape the templates' ``org`` has (header, footer)."""
+        seller = self.seller
+        town = f"{seller.postcode} {seller.city}".strip()
+        return {
+            "name": seller.name,
+            "trading_name": self.trading_name,
+            "address_lines": [*seller.address_lines, *((town,) if town else ())],
+            "country": seller.country_code,
+            "vat_id": seller.vat_id,
+            "registration_id": seller.legal_registration_id,
+            "email": seller.contact_email,
+            "phone": seller.contact_phone,
+            "website": self.website,
+            "iban": self.iban,
+            "bic": self.bic,
+            "bank_name": self.bank_name,
+        }
+
+
+def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
+    seller = snapshot["seller"]
+    return DocumentFacts(
+        seller=_party(seller["party"]),
+        buyer=_party(snapshot["buyer"]),
+        trading_name=seller.get("trading_name", ""),
+        website=seller.get("website", ""),
+        iban=seller.get("iban", ""),
+        bic=seller.get("bic", ""),
+        bank_name=seller.get("bank_name", ""),
+        preferred_payment_method=snapshot.get("preferred_payment_method", "bank_transfer"),
+        required_fields=tuple(snapshot.get("required_fields", ())),
+        custom_required_fields=tuple(snapshot.get("custom_required_fields", ())),
+        contract_reference=snapshot.get("contract_reference", ""),
+        paid_at_issue_minor=snapshot.get("paid_minor") if frozen else None,
+        frozen=frozen,
+        imported=is_imported(snapshot),
+    )
+
+
+def live_snapshot(invoice) -> dict[str, Any]:
+    """The snapshot ``invoice`` would freeze if it were issued now (one query: the customer's contacts)."""
+    customer = invoice.customer
+    return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()),
+                          invoice.contract if invoice.contract_id else None,
+                          ap_contact=invoice.ap_contact, billing_address=invoice.billing_address)
+
+
+def is_imported(snapshot: dict[str, Any] | None) -> bool:
+    """Whether a snapshot holds the parties of an imported e-invoice (kept as stated, also at issue)."""
+    return bool(snapshot) and snapshot.get("source") == "import"
+
+
+def imported_snapshot(doc, customer) -> dict[str, Any]:
+    """The snapshot of a draft imported from an e-invoice: seller and buyer exactly as the file states
+    them (the seller was checked to be the organization), its bank account and contract reference."""
+    means = doc.payment_means
+    seller = {"party": _party_dict(doc.seller)}
+    if doc.seller.trading_name:
+        seller["trading_name"] = doc.seller.trading_name
+    if means is not None and means.iban:
+        seller.update({k: v for k, v in (("iban", means.iban), ("bic", means.bic)) if v})
+    return {
+        "v": SNAPSHOT_VERSION,
+        "source": "import",
+        "seller": seller,
+        "buyer": _party_dict(doc.buyer),
+        "preferred_payment_method": customer.preferred_payment_method,
+        "required_fields": list(customer.required_fields or ()),
+        "custom_required_fields": list(customer.custom_required_fields or ()),
+        "contract_reference": doc.contract_reference,
+        "paid_minor": 0,
+    }
+
+
+def party_from_json(data: dict[str, Any] | None) -> Party | None:
+    return _party(data) if data else None
+
+
+def party_json(party: Party | None) -> dict[str, Any]:
+    return _party_dict(party) if party is not None else {}
+
+
+def facts_for(invoice) -> DocumentFacts:
+    """The facts of ``invoice``'s documents: frozen at issue (or at import), else live (a draft, or an
+    invoice issued before snapshots existed)."""
+    from ..models import Invoice
+
+    snapshot = invoice.document_snapshot
+    if snapshot and snapshot.get("v") == SNAPSHOT_VERSION and (
+            invoice.status != Invoice.DRAFT or is_imported(snapshot)):
+        return _facts(snapshot, frozen=invoice.status != Invoice.DRAFT)
+    return _facts(live_snapshot(invoice), frozen=False)
