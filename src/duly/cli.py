@@ -75,6 +75,21 @@ def handle_errors(fn):
     return wrapper
 
 
+def progress_display():
+    """The project's one progress display: rich bars on stderr, so stdout stays clean for --format json."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True))
+
+
+def progress_bar(description: str, total: int | None):
+    """A progress display with one bar: ``(progress, task)``; use ``with progress:`` around the work."""
+    progress = progress_display()
+    return progress, progress.add_task(description, total=total)
+
+
 def _unexpected(exc: Exception):
     if os.environ.get("DULY_DEBUG"):
         raise exc

@@ -6,21 +6,10 @@ import json
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli import DATE, current_org, handle_errors, org_option, progress_bar
 
 #: At most this many rejected (or duplicate) rows are listed in the text summary; JSON lists them all.
 LISTED_ROWS = 50
-
-
-def _progress(description: str, total: int | None):
-    """A rich progress bar on stderr (stdout stays clean for --format json)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=False)
-    task = progress.add_task(description, total=total)
-    return progress, task
 
 
 @click.command()
@@ -34,7 +23,7 @@ def bill(org_slug, as_of, fmt):
     from duly.domain.money import from_minor
 
     org = current_org(org_slug)
-    progress, task = _progress("Billing customers", None)
+    progress, task = progress_bar("Billing customers", None)
     with progress:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -72,7 +61,7 @@ def import_(org_slug, path, fmt):
 
     org = current_org(org_slug)
     total = count_rows(path)
-    progress, task = _progress("Importing usage", total)
+    progress, task = progress_bar("Importing usage", total)
     with progress:
         result = record_usage(org, read_usage_file(path), progress=lambda n: progress.update(task, completed=n))
     if fmt == "json":

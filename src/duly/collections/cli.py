@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from duly.cli import DATE, DATETIME, current_org, handle_errors, org_option
+from duly.cli import DATE, DATETIME, current_org, handle_errors, org_option, progress_bar
 
 
 def _now():
@@ -48,10 +48,9 @@ def assess(org_slug, as_of, fmt):
 
     The manual/batch path: the dunning run assesses fees itself at the policy step that carries
     the fee action. Idempotent: each level is charged once, so run it as often as you like."""
-    from duly.billing.cli import _progress  # the project's one progress bar (stderr; stdout stays clean)
     from duly.collections.services import assess_late_fees
 
-    progress, task = _progress("Assessing late fees", None)
+    progress, task = progress_bar("Assessing late fees", None)
     with progress:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)

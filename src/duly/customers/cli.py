@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from duly.cli import DATE, handle_errors
+from duly.cli import DATE, handle_errors, progress_display
 
 
 @click.command()
@@ -83,16 +83,12 @@ def demo(no_serve, host, port, as_of, seed):
     from datetime import date
 
     from django.core.management import call_command
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from duly.demo import seed_demo
 
     call_command("migrate", interactive=False, verbosity=0)
     end = as_of or date.today()
     tasks: dict[str, int] = {}
-    with Progress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=Console(stderr=True)) as progress:
+    with progress_display() as progress:
 
         def step(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
