@@ -141,6 +141,20 @@ def test_attachments_are_stored_through_the_service(bookkeeper, org, customer, c
     assert Attachment.objects.count() == 1
 
 
+def test_no_attachment_once_the_documents_are_stored(bookkeeper, org, customer, contract, settings, tmp_path):
+    from duly.invoicing.documents import document_bytes
+
+    settings.MEDIA_ROOT = tmp_path
+    issued = inv.issue_invoice(org, inv.create_draft(org, customer, [inv.LineData("X", Decimal(1), Decimal(5))],
+                                                     contract=contract).pk, issue_date=date(2026, 3, 1))
+    document_bytes(issued, "pdf")  # sent or exported: what the customer received is fixed
+    change = reverse("admin:invoicing_invoice_change", args=[issued.pk])
+    data = {**formset("lines"), **formset("attachments", [{"description": "Late timesheet"}])}
+    data["attachments-0-file"] = SimpleUploadedFile("late.csv", b"date,hours\n", content_type="text/csv")
+    assert "documents are stored" in errors_of(bookkeeper.post(change, data))  # a form error, not a crash
+    assert not Attachment.objects.exists()
+
+
 def test_number_pattern_is_validated(bookkeeper, org):
     series = NumberSeries.objects.get(organization=org, kind="invoice")
     url = reverse("admin:invoicing_numberseries_change", args=[series.pk])

@@ -100,6 +100,9 @@ class AttachmentForm(forms.ModelForm):
             content = upload.read()
             upload.seek(0)
             try:
+                invoice = getattr(self.instance, "invoice", None)
+                if invoice is not None:
+                    services.check_attachable(invoice)
                 services.check_attachment(os.path.basename(upload.name), content, data.get("description") or "")
             except DomainError as exc:
                 raise _form_error(exc) from None

@@ -441,6 +441,17 @@ def check_attachment(filename: str, content: bytes, description: str = "", conte
     return ctype
 
 
+def check_attachable(invoice: Invoice) -> None:
+    """Refuse (:class:`InvoiceImmutable`) once the invoice's documents are stored: they list the attachments
+    it had then. Also used by the back office to show the refusal on the form."""
+    from .models import StoredDocument
+
+    if invoice.pk is not None and StoredDocument.objects.filter(invoice=invoice).exists():
+        raise InvoiceImmutable(
+            f"Invoice {invoice} has been sent or exported: its documents are stored and list the attachments "
+            "it had then, so no attachment can be added now.", invoice=str(invoice))
+
+
 @transaction.atomic
 def add_attachment(org: Organization, invoice_id: int, filename: str, content: bytes, description: str = "",
                    content_type: str | None = None) -> Attachment:
@@ -451,13 +462,8 @@ def add_attachment(org: Organization, invoice_id: int, filename: str, content: b
     :func:`duly.invoicing.documents.document_bytes`, which locks the invoice the same way); after
     that the documents are what the customer received and :class:`InvoiceImmutable` is raised.
     """
-    from .models import StoredDocument
-
     invoice = _get_invoice(org, invoice_id, lock=True)
-    if StoredDocument.objects.filter(invoice=invoice).exists():
-        raise InvoiceImmutable(
-            f"Invoice {invoice} has been sent or exported: its documents are stored and list the attachments "
-            "it had then, so no attachment can be added now.", invoice=str(invoice))
+    check_attachable(invoice)
     ctype = check_attachment(filename, content, description, content_type)
     att = Attachment(invoice=invoice, filename=filename, description=description, content_type=ctype,
                      size=len(content), sha256=hashlib.sha256(content).hexdigest())
