@@ -103,3 +103,36 @@ def test_a_letter_step_holds_a_pdf_letter_for_post(bookkeeper, org, customer, co
     assert resp["Content-Type"] == "application/pdf" and resp.content.startswith(b"%PDF")
     assert resp["Content-Disposition"].startswith('attachment; filename="final_notice-ACME-2026-04-15')
     assert invoice.number in letter.text
+
+
+def test_the_promises_list_shows_each_state_in_a_constant_number_of_queries(bookkeeper, org, make_customer, contract,
+                                                                           make_invoice, monkeypatch,
+                                                                           django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from duly.collections.admin import PromiseToPayAdmin
+    from duly.collections.services import record_promise
+    from duly.payments.services import record_payment
+
+    monkeypatch.setattr(PromiseToPayAdmin, "clock", staticmethod(lambda: at(date(2026, 4, 20))))
+    url = reverse("admin:collections_promisetopay_changelist")
+
+    def promise(n, paid):
+        customer = make_customer(code=f"P{n}", name=f"Promiser {n} SA")
+        invoice = make_invoice(customer, None, issued=date(2026, 3, 2))
+        record_promise(org, customer, promised_date=date(2026, 4, 15), amount=invoice.balance, now=at(date(2026, 4, 1)))
+        if paid:
+            record_payment(org, customer, amount=invoice.balance, currency="EUR", method="bank_transfer",
+                           received_on=date(2026, 4, 10), allocations={invoice.pk: invoice.balance})
+
+    promise(0, paid=True)
+    promise(1, paid=False)
+    with CaptureQueriesContext(connection) as two:
+        page = bookkeeper.get(url).content.decode()
+    assert "kept" in page and "broken" in page
+    for n in range(2, 12):
+        promise(n, paid=bool(n % 2))
+    with django_assert_max_num_queries(len(two.captured_queries)):
+        page = bookkeeper.get(url).content.decode()
+    assert page.count(">kept<") == 6 and page.count(">broken<") == 6
