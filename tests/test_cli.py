@@ -201,3 +201,27 @@ def test_invoices_issue_is_all_or_nothing(org, customer, contract, make_customer
     result = CliRunner().invoke(main, ["invoices", "issue", str(ok.pk), "--date", "2026-03-02"])
     assert result.exit_code == 0, result.output
     assert result.stdout == "Issued INV-2026-00001: 100.00 EUR, due 2026-04-01\n1 invoice issued.\n"
+
+
+def test_payments_record_then_refund_from_the_cli(org, customer, contract):
+    from duly.cli import main
+    from duly.invoicing import services as inv
+    from duly.payments.models import Payment
+
+    issued = inv.issue_invoice(org, inv.create_draft(org, customer, [inv.LineData("Audit", Decimal(1), Decimal(100))],
+                                                     contract=contract).pk, issue_date=date(2026, 3, 2))
+    paid = CliRunner().invoke(main, ["payments", "record", "--customer", customer.code, "--amount", "150.00",
+                                     "--currency", "EUR", "--method", "bank_transfer", "--date", "2026-03-10",
+                                     "--invoice", issued.number])
+    assert paid.exit_code == 0, paid.output
+    payment = Payment.objects.get()
+    too_much = CliRunner().invoke(main, ["payments", "refund", str(payment.pk), "--amount", "500.00",
+                                         "--date", "2026-03-12", "--reason", "Duplicate transfer"])
+    assert too_much.exit_code == 2 and too_much.stderr.startswith("error: ") and "[refund_exceeds_payment]" in too_much.stderr
+    done = CliRunner().invoke(main, ["payments", "refund", str(payment.pk), "--amount", "50.00",
+                                     "--date", "2026-03-12", "--reason", "Overpaid"])
+    assert done.exit_code == 0, done.output
+    assert "Refunded 50.00 EUR of payment" in done.output
+    issued.refresh_from_db()
+    assert issued.balance == 0  # the unapplied 50.00 went back first; the invoice stays paid
+    assert payment.refunds.get().amount_minor == 5000

@@ -1,4 +1,4 @@
-"""duly payments record."""
+"""duly payments record / refund."""
 
 from __future__ import annotations
 
@@ -44,6 +44,23 @@ def record(org_slug, customer_code, amount, currency, method, received_on, refer
     applied = ", ".join(f"{a.invoice.number} {a.amount_minor}" for a in payment.allocations.select_related("invoice"))
     click.echo(f"Recorded payment {payment.pk} of {amount} {currency.upper()} from {customer.name}"
                + (f"; applied to {applied} (minor units)" if applied else ""))
+
+
+@payments.command("refund")
+@org_option
+@click.argument("payment_id", type=int)
+@click.option("--amount", required=True, help="Amount to refund in major units, e.g. 200.00")
+@click.option("--date", "refunded_on", type=DATE, required=True, help="Date refunded (YYYY-MM-DD)")
+@click.option("--reason", required=True, help="Why the money goes back (shown to the customer and in reports)")
+@click.option("--reference", default="", help="External reference of the refund (bank/gateway id)")
+@handle_errors
+def refund(org_slug, payment_id, amount, refunded_on, reason, reference):
+    """Refund (part of) payment PAYMENT_ID: its unapplied part first, then by reopening the invoices it paid."""
+    from duly.payments.services import refund_payment
+
+    refund = refund_payment(current_org(org_slug), payment_id, amount=amount, refunded_on=refunded_on,
+                            reason=reason, external_reference=reference)
+    click.echo(f"Refunded {amount} {refund.payment.currency} of payment {payment_id} on {refunded_on:%Y-%m-%d}.")
 
 
 COMMANDS = [payments]
