@@ -26,6 +26,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def bookkeeper(org):
+    """A logged-in back-office client: a staff member of ``org``."""
+    from django.test import Client
+
+    from duly.customers.services import add_member
+
+    add_member(org, username="bk", password="ledger-pass-1")
+    client = Client()
+    assert client.login(username="bk", password="ledger-pass-1")
+    return client
+
+
+@pytest.fixture
 def org(db):
     from duly.customers.services import create_organization
 

@@ -7,25 +7,15 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
-from django.test import Client
 from django.urls import reverse
 
 from duly.billing import services
 from duly.billing.models import Price, PriceChange, Product
-from duly.customers.services import add_member
 from duly.invoicing import bulk
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bookkeeper(org):
-    add_member(org, username="bk", password="ledger-pass-1")
-    client = Client()
-    assert client.login(username="bk", password="ledger-pass-1")
-    return client
 
 
 def test_catalog_is_created_through_the_services_and_mistakes_show_on_the_form(bookkeeper, org, catalog):

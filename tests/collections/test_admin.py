@@ -6,21 +6,11 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from duly.collections.models import Dispute, PromiseToPay
 from duly.collections.services import assign_policy, collect, open_dispute
-from duly.customers.services import add_member
 from duly.messaging.models import Message
-
-
-@pytest.fixture
-def bookkeeper(org):
-    add_member(org, username="bk", password="ledger-pass-1")
-    client = Client()
-    assert client.login(username="bk", password="ledger-pass-1")
-    return client
 
 
 def at(day):

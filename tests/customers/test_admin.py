@@ -5,20 +5,10 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.test import Client
 from django.urls import reverse
 
-from duly.customers.services import add_member
 from duly.invoicing import services as inv
 from duly.invoicing.models import Invoice
-
-
-@pytest.fixture
-def bookkeeper(org):
-    add_member(org, username="bk", password="ledger-pass-1")
-    client = Client()
-    assert client.login(username="bk", password="ledger-pass-1")
-    return client
 
 
 def test_every_changelist_and_add_page_renders(bookkeeper, contract):

@@ -7,10 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django.urls import reverse
 
-from duly.customers.services import add_member, update_customer
+from duly.customers.services import update_customer
 from duly.invoicing import services as inv
 from duly.invoicing.models import Attachment, Invoice, InvoiceLine, NumberSeries
 from duly.payments import services as payments
@@ -18,14 +17,6 @@ from duly.payments.models import Refund
 
 ADD = reverse("admin:invoicing_invoice_add")
 CHANGELIST = reverse("admin:invoicing_invoice_changelist")
-
-
-@pytest.fixture
-def bookkeeper(org):
-    add_member(org, username="bk", password="ledger-pass-1")
-    client = Client()
-    assert client.login(username="bk", password="ledger-pass-1")
-    return client
 
 
 def formset(prefix, rows=(), initial=0):
