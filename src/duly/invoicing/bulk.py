@@ -145,7 +145,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
 
     ``terms`` and ``late_terms_text`` may be given when the caller already built them for the
     contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does;
-    a contract following the recorded statutory rates then needs ``reference_rates``, read here if not given).
+    a contract following the recorded statutory rates then needs ``reference_rates``: when not given they are
+    read here, the one query this function may make).
     Raises :class:`~duly.domain.errors.CustomerNotActive`, :class:`~duly.domain.errors.CurrencyMismatch`,
     :class:`~duly.domain.errors.RequiredFieldMissing` or :class:`~duly.domain.errors.ValidationError`
     exactly like the one-by-one path.
