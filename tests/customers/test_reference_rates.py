@@ -125,12 +125,25 @@ def test_cli_sets_corrects_and_lists_rates(db):
     import json
 
     assert json.loads(out.output) == [
-        {"currency": "EUR", "valid_from": "2026-07-01", "rate_percent": "2"},
-        {"currency": "EUR", "valid_from": "2026-01-01", "rate_percent": "2.4"},
-        {"currency": "PLN", "valid_from": "2025-10-09", "rate_percent": "4.5"},
+        {"currency": "EUR", "valid_from": "2026-07-01", "rate_percent": "2", "first_semester": "2nd half of 2026"},
+        {"currency": "EUR", "valid_from": "2026-01-01", "rate_percent": "2.4", "first_semester": "1st half of 2026"},
+        {"currency": "PLN", "valid_from": "2025-10-09", "rate_percent": "4.5", "first_semester": "1st half of 2026"},
     ]
     out = runner.invoke(main, ["rates", "list", "--currency", "pln"])
     assert out.exit_code == 0 and "2025-10-09" in out.output and "4.5%" in out.output and "EUR" not in out.output
+    assert "from the 1st half of 2026" in out.output
+
+
+def test_the_list_says_from_which_semester_each_rate_applies(db):
+    for day, rate in [(date(2025, 6, 11), "2.15"), (date(2026, 3, 12), "2.65"), (date(2026, 5, 20), "2.4"),
+                      (date(2026, 7, 1), "2.2")]:
+        services.record_reference_rate(currency="EUR", valid_from=day, rate_percent=rate)
+    assert [(r.valid_from, first) for r, first in services.list_reference_rates("EUR")] == [
+        (date(2026, 7, 1), date(2026, 7, 1)),  # on 1 July itself: that half-year
+        (date(2026, 5, 20), None),  # replaced on 1 July before it could apply
+        (date(2026, 3, 12), None),  # replaced on 20 May, before 1 July
+        (date(2025, 6, 11), date(2025, 7, 1)),  # 11 June 2025: from the 2nd half of 2025
+    ]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -22,6 +22,7 @@ from duly.domain.late_fees import (
     OpenItem,
     assess,
     describe_policy,
+    first_semester_from,
     reference_rate_in_force,
     semester_label,
     semester_start,
@@ -59,6 +60,14 @@ def test_the_rate_of_a_semester_is_the_one_in_force_on_its_first_day(day, start,
     assert semester_start(day) == start
     assert semester_label(day) == label
     assert reference_rate_in_force(RATES, day) == rate
+
+
+@pytest.mark.parametrize(("valid_from", "first"), [
+    (date(2026, 1, 1), date(2026, 1, 1)), (date(2026, 1, 2), date(2026, 7, 1)), (date(2026, 6, 30), date(2026, 7, 1)),
+    (date(2026, 7, 1), date(2026, 7, 1)), (date(2026, 7, 2), date(2027, 1, 1)), (date(2026, 12, 31), date(2027, 1, 1)),
+])
+def test_a_rate_applies_from_the_next_first_of_january_or_july(valid_from, first):
+    assert first_semester_from(valid_from) == first
 
 
 # --- worked examples ----------------------------------------------------------------------------------

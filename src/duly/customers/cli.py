@@ -143,9 +143,12 @@ def rates_list(currency, fmt):
 
     from duly.customers.services import list_reference_rates
 
+    from duly.domain.late_fees import semester_label
+
     rows = [{"currency": r.currency, "valid_from": r.valid_from.isoformat(),
-             "rate_percent": format(r.rate_percent.normalize(), "f")}
-            for r in list_reference_rates(currency.upper() if currency else None)]
+             "rate_percent": format(r.rate_percent.normalize(), "f"),
+             "first_semester": semester_label(first) if first else None}
+            for r, first in list_reference_rates(currency.upper() if currency else None)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -156,9 +159,10 @@ def rates_list(currency, fmt):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Currency", "Valid from", "Rate")
+    table = Table("Currency", "Valid from", "Rate", "Statutory interest")
     for r in rows:
-        table.add_row(r["currency"], r["valid_from"], f"{r['rate_percent']}%")
+        applies = f"from the {r['first_semester']}" if r["first_semester"] else "never (replaced before 1 Jan/1 Jul)"
+        table.add_row(r["currency"], r["valid_from"], f"{r['rate_percent']}%", applies)
     Console().print(table)
 
 

@@ -563,12 +563,21 @@ def record_reference_rate(*, currency: str, valid_from: date, rate_percent) -> R
     return RecordedRate(row, "updated", previous)
 
 
-def list_reference_rates(currency: str | None = None) -> list[StatutoryReferenceRate]:
-    """Recorded reference rates, by currency and newest first."""
+def list_reference_rates(currency: str | None = None) -> list[tuple[StatutoryReferenceRate, date | None]]:
+    """Recorded reference rates, by currency and newest first, each with the first day of the first
+    semester it applies to (None when a later rate replaced it before any semester began)."""
+    from duly.domain.late_fees import first_semester_from
+
     rows = StatutoryReferenceRate.objects.all()
     if currency is not None:
         rows = rows.filter(currency=check_currency(currency))
-    return list(rows.order_by("currency", "-valid_from"))
+    listed, newer = [], {}
+    for row in rows.order_by("currency", "-valid_from"):
+        first = first_semester_from(row.valid_from)
+        replaced = row.currency in newer and newer[row.currency] <= first
+        listed.append((row, None if replaced else first))
+        newer[row.currency] = row.valid_from
+    return listed
 
 
 def reference_rates_for(currencies: Iterable[str]) -> dict[str, tuple[tuple[date, Decimal], ...]]:

@@ -94,6 +94,7 @@ __all__ = [
     "ReferenceRates",
     "assess",
     "describe_policy",
+    "first_semester_from",
     "format_amount",
     "interest_level",
     "reference_rate_in_force",
@@ -125,6 +126,15 @@ ReferenceRates = tuple[tuple[date, Decimal], ...]
 def semester_start(day: date) -> date:
     """First day of the semester of ``day``: 1 January or 1 July (Directive 2011/7/EU art. 2(7))."""
     return date(day.year, 1 if day.month <= 6 else 7, 1)
+
+
+def first_semester_from(valid_from: date) -> date:
+    """First day of the first semester a rate taking effect on ``valid_from`` can apply to: that day
+    itself on 1 January / 1 July, else the next semester's first day."""
+    start = semester_start(valid_from)
+    if start == valid_from:
+        return start
+    return date(start.year, 7, 1) if start.month == 1 else date(start.year + 1, 1, 1)
 
 
 def semester_label(day: date) -> str:
