@@ -62,7 +62,7 @@ TERMS = [
     dict(terms_kind="on_receipt", terms_days=0),
 ]
 LATE_POLICIES = [
-    dict(late_fee_kind="eu_statutory", reference_rate_percent=Decimal("2.15")),
+    dict(late_fee_kind="eu_statutory"),  # follows the recorded reference rates (see _seed_reference_rate)
     dict(late_fee_kind="interest_annual", late_rate_percent=Decimal("10"), late_grace_days=5),
     dict(late_fee_kind="interest_monthly", late_rate_percent=Decimal("1.5"), late_cap_percent=Decimal("15")),
     dict(late_fee_kind="fixed_fee", late_fixed_fee="25"),
@@ -135,6 +135,7 @@ def seed_demo(*, as_of: date, seed: int = 2026, progress: Progress | None = None
     org = _seed_org()
     summary = DemoSummary(org.name, DEMO_USER, DEMO_PASSWORD)
     start = (as_of - relativedelta(months=6)).replace(day=1)
+    _seed_reference_rate(start)
     accounts = []
     for i, row in enumerate(CUSTOMERS):
         accounts.append((*_seed_customer(org, row, i, start, rng), row[-1]))
@@ -187,6 +188,24 @@ def _seed_billing(org, as_of: date) -> tuple[int, int]:
                                     interval="monthly", anchor_day=1, reference=f"SUB-{customer.code}")
         subs += 1
     return subs, run_billing(org, as_of).invoices
+
+
+#: DEMO DATA, not an official figure: a plausible ECB main refinancing operations rate, so the demo's EU
+#: statutory contracts can state and charge their interest. Real rates are entered by the user
+#: (`duly rates set` or the admin); the demo records this one only where no EUR rate is recorded.
+DEMO_EUR_REFERENCE_RATE = Decimal("2.15")
+
+
+def _seed_reference_rate(start: date) -> None:
+    """Record the demo EUR reference rate from the semester the demo history starts in, unless the
+    (shared) table already has a EUR rate in force then."""
+    from duly.customers.models import StatutoryReferenceRate
+    from duly.customers.services import record_reference_rate
+    from duly.domain.late_fees import semester_start
+
+    first = semester_start(start)
+    if not StatutoryReferenceRate.objects.filter(currency="EUR", valid_from__lte=first).exists():
+        record_reference_rate(currency="EUR", valid_from=first, rate_percent=DEMO_EUR_REFERENCE_RATE)
 
 
 @transaction.atomic

@@ -47,6 +47,7 @@ from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
+from duly.customers.services import reference_rates_for_contracts
 from duly.domain import pricing
 from duly.domain import usage as domain_usage
 from duly.domain.billing_plan import (
@@ -930,6 +931,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
 
     # Prepare every invoice (pure); a customer with any error is left out whole.
     terms_cache: dict[int, tuple] = {}
+    rates = reference_rates_for_contracts(g.contract for g in groups.values())  # one query at most
     prepared: list[tuple[_Group, bulk.PreparedInvoice]] = []
     for key in sorted(groups, key=lambda k: (k[0], k[2], k[1])):
         group = groups[key]
@@ -940,7 +942,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         try:
             if contract.pk not in terms_cache:
                 terms_cache[contract.pk] = (terms_for(Invoice(customer=group.customer, contract=contract)),
-                                            bulk.describe_late_terms(contract.late_fee_policy(), contract.currency))
+                                            bulk.describe_late_terms(contract.late_fee_policy(rates),
+                                                                     contract.currency, as_of))
             terms, late_text = terms_cache[contract.pk]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(

@@ -81,15 +81,15 @@ class MessageBuilder:
         self.rc = rc
         self.renderer = renderer
         self.org = org_view(rc.org)
-        self._terms_cache: dict[tuple[Any, str, str], str] = {}
+        self._terms_cache: dict[tuple[Any, str, str, date], str] = {}
 
-    def _terms(self, contract_id: int | None, currency: str, fmt: Formatter) -> str:
-        """The contract's late-fee terms in words (cached: many invoices share a contract's terms)."""
+    def _terms(self, contract_id: int | None, currency: str, fmt: Formatter, today: date) -> str:
+        """The contract's late-fee terms in words on ``today`` (cached: many invoices share a contract's terms)."""
         policy = late_fee_terms_of(self.rc, contract_id)
-        key = (policy, currency, fmt.locale)
+        key = (policy, currency, fmt.locale, today)
         text = self._terms_cache.get(key)
         if text is None:
-            text = self._terms_cache[key] = late_fee_terms(policy, currency, fmt)
+            text = self._terms_cache[key] = late_fee_terms(policy, currency, fmt, as_of=today)
         return text
 
     def category(self, template: str) -> str:
@@ -132,7 +132,7 @@ class MessageBuilder:
         ctx.update(
             invoices=self._invoices(fmt, customer.id, rows, today),
             total_due=total,
-            late_fee_terms=self._terms(contract, currency or customer.currency, fmt),
+            late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
             step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
                   "offset_days": account.policy.step(action.step_code).offset_days,
                   "anchor": account.policy.step(action.step_code).anchor},
@@ -183,7 +183,7 @@ class MessageBuilder:
         contract = next((r.contract_id for r in rows if r.contract_id), None)
         ctx.update(
             invoices=self._invoices(fmt, customer.id, rows, today), total_due=total,
-            late_fee_terms=late_fee_terms(late_fee_terms_of(self.rc, contract), currency, fmt),
+            late_fee_terms=self._terms(contract, currency, fmt, today),
             step={"code": "final_statement", "tone": "neutral", "final": True, "offset_days": 0,
                   "anchor": "due_date"},
             payments=[{"date": fmt.date(d), "amount": fmt.money(minor, cur), "reference": ref}

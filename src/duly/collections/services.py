@@ -154,25 +154,29 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
     """
     result = FeeRunResult(as_of=as_of)
     invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)  # one query at most
     total = len(invoices)
     for done, invoice in enumerate(invoices, start=1):
-        _assess_one(org, invoice, as_of, result)
+        _assess_one(org, invoice, as_of, result, rates)
         if progress is not None:
             progress(done, total)
     return result
 
 
-def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult) -> None:
-    policy = invoice.contract.late_fee_policy()
+def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult, rates: dict) -> None:
     item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
-    fees = late_fees.assess(item, policy, as_of)
+    try:
+        fees = late_fees.assess(item, invoice.contract.late_fee_policy(rates), as_of)
+    except DomainError as exc:  # e.g. no reference rate recorded for a semester: this invoice waits, others go on
+        result.skipped.append((invoice.number, exc.message))
+        return
     if not fees:
         return
     if invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
         result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
         return
     try:
-        fee_invoice = _charge(org, invoice, fees, as_of)
+        fee_invoice = _charge(org, invoice, fees, as_of, rates)
     except IntegrityError:
         result.skipped.append((invoice.number, "already assessed by a concurrent run"))
         return
@@ -184,7 +188,7 @@ def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRun
 
 
 @transaction.atomic
-def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date) -> Invoice:
+def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date, rates: dict) -> Invoice:
     """Record the fees (unique per level) and issue one late-fee invoice referencing the overdue one."""
     LateFee.objects.bulk_create([
         LateFee(organization=org, invoice=invoice, level=f.level, kind=f.kind,
@@ -208,7 +212,7 @@ def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date) -> Inv
         ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
         custom_fields=invoice.custom_fields,
     )
-    fee_invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
+    fee_invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of, reference_rates=rates)
     LateFee.objects.filter(invoice=invoice, level__in=[f.level for f in fees]).update(fee_invoice=fee_invoice)
     return fee_invoice
 

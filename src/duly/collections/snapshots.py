@@ -21,6 +21,7 @@ import holidays
 from dateutil.relativedelta import relativedelta
 
 from duly.customers.models import Contact, Contract, Customer, Organization
+from duly.customers.services import reference_rates_for
 from duly.domain import dunning
 from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import from_minor
@@ -143,6 +144,8 @@ class RunContext:
     #: Category of each of the organization's own (non-shipped) templates.
     template_categories: dict[str, str]
     late_fee_terms: dict[int, LateFeePolicy] = field(default_factory=dict)
+    #: Recorded statutory reference rates per currency, read once per run for the currencies met.
+    reference_rates: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
     def load(cls, org: Organization) -> "RunContext":
@@ -388,11 +391,15 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
     if not missing:
         return
     shared: dict[tuple, LateFeePolicy] = {}
-    for pk, *terms in Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS):
-        key = tuple(terms)
+    rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
+    contracts = {pk: (tuple(terms), Contract(**dict(zip(_TERM_FIELDS, terms)))) for pk, *terms in rows}
+    new = {c.currency for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
+    if new:
+        rc.reference_rates.update(reference_rates_for(new))
+    for pk, (key, contract) in contracts.items():
         policy = shared.get(key)
         if policy is None:
-            policy = shared[key] = Contract(**dict(zip(_TERM_FIELDS, terms))).late_fee_policy()
+            policy = shared[key] = contract.late_fee_policy(rc.reference_rates)
         rc.late_fee_terms[pk] = policy
 
 

@@ -4,7 +4,15 @@ from django.contrib import admin
 from duly.domain.errors import DomainError
 
 from . import services
-from .models import REQUIRED_FIELD_CHOICES, Contact, Contract, Customer, Membership, Organization
+from .models import (
+    REQUIRED_FIELD_CHOICES,
+    Contact,
+    Contract,
+    Customer,
+    Membership,
+    Organization,
+    StatutoryReferenceRate,
+)
 from .tenancy import OrgScopedAdmin, form_organization, user_organizations
 
 
@@ -248,5 +256,67 @@ class ContactAdmin(OrgScopedAdmin):
         else:
             saved = services.add_contact(form.cleaned_data["customer"], **values)
             obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
+
+class StatutoryReferenceRateForm(forms.ModelForm):
+    class Meta:
+        model = StatutoryReferenceRate
+        fields = ("currency", "valid_from", "rate_percent")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        currency = data.get("currency", self.instance.currency)
+        valid_from = data.get("valid_from", self.instance.valid_from)
+        _errors_as_form_errors(services.check_reference_rate, currency, valid_from, data.get("rate_percent"))
+        if self.instance.pk is None and StatutoryReferenceRate.objects.filter(
+                currency=currency, valid_from=valid_from).exists():
+            raise forms.ValidationError(f"A {currency} rate from {valid_from.isoformat()} is already recorded: "
+                                        "change that one.")
+        return data
+
+
+@admin.register(StatutoryReferenceRate)
+class StatutoryReferenceRateAdmin(admin.ModelAdmin):
+    """Public reference data shared by every organization: staff read it, only superusers change it.
+
+    A rate's currency and date are fixed once recorded (delete a wrong one and record it again);
+    every write goes through :func:`duly.customers.services.record_reference_rate`.
+    """
+
+    form = StatutoryReferenceRateForm
+    list_display = ("currency", "valid_from", "rate_percent", "recorded_at")
+    list_filter = ("currency",)
+    search_fields = ("currency",)
+    date_hierarchy = "valid_from"
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("currency", "valid_from") if obj is not None else ()
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_staff
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        currency = obj.currency if change else data["currency"]
+        valid_from = obj.valid_from if change else data["valid_from"]
+        saved = services.record_reference_rate(currency=currency, valid_from=valid_from,
+                                               rate_percent=data["rate_percent"]).rate
+        obj.pk = saved.pk
         obj.refresh_from_db()
         obj._state.adding = False

@@ -1,4 +1,4 @@
-"""duly init / serve / demo."""
+"""duly init / serve / demo / rates."""
 
 from __future__ import annotations
 
@@ -104,4 +104,70 @@ def demo(no_serve, host, port, as_of, seed):
         run(host=host, port=port, threads=8, scheduler=True, interval=300)
 
 
-COMMANDS = [init, serve, demo]
+@click.group()
+def rates():
+    """Statutory reference rates: the central bank rates EU statutory late-payment interest follows.
+
+    Shared by every organization. Record each change of the rate on the day it took effect; the
+    rate in force on 1 January (1 July) applies to the whole first (second) half of the year.
+    """
+
+
+@rates.command("set")
+@click.option("--currency", required=True, help="ISO currency, e.g. EUR (ECB rate) or PLN (NBP rate)")
+@click.option("--from", "valid_from", type=DATE, required=True, help="Day the rate took effect (YYYY-MM-DD)")
+@click.option("--rate", required=True, help="Rate in percent per year, e.g. 2.15")
+@handle_errors
+def rates_set(currency, valid_from, rate):
+    """Record (or correct) the reference rate of a currency from a date."""
+    from duly.customers.services import record_reference_rate
+
+    recorded = record_reference_rate(currency=currency.upper(), valid_from=valid_from, rate_percent=rate)
+    row = recorded.rate
+    what = f"{row.currency} reference rate {_percent(row.rate_percent)} from {row.valid_from.isoformat()}"
+    if recorded.outcome == "created":
+        click.echo(f"Recorded the {what}.")
+    elif recorded.outcome == "updated":
+        click.echo(f"Corrected the {what} (was {_percent(recorded.previous_percent)}).")
+    else:
+        click.echo(f"The {what} was already recorded; nothing changed.")
+
+
+@rates.command("list")
+@click.option("--currency", default=None, help="Only this currency")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@handle_errors
+def rates_list(currency, fmt):
+    """List the recorded reference rates, newest first."""
+    import json
+
+    from duly.customers.services import list_reference_rates
+
+    from duly.domain.late_fees import semester_label
+
+    rows = [{"currency": r.currency, "valid_from": r.valid_from.isoformat(),
+             "rate_percent": format(r.rate_percent.normalize(), "f"),
+             "first_semester": semester_label(first) if first else None}
+            for r, first in list_reference_rates(currency.upper() if currency else None)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("No reference rates recorded yet: add one with `duly rates set --currency EUR --from "
+                   "YYYY-MM-DD --rate 2.15`.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("Currency", "Valid from", "Rate", "Statutory interest")
+    for r in rows:
+        applies = f"from the {r['first_semester']}" if r["first_semester"] else "never (replaced before 1 Jan/1 Jul)"
+        table.add_row(r["currency"], r["valid_from"], f"{r['rate_percent']}%", applies)
+    Console().print(table)
+
+
+def _percent(value) -> str:
+    return f"{format(value.normalize(), 'f')}%"
+
+
+COMMANDS = [init, serve, demo, rates]

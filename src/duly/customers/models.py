@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Mapping
 
 from django.conf import settings
 from django.db import models
@@ -202,7 +203,11 @@ class Contract(models.Model):
     late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none")
     late_fixed_fee_minor = models.BigIntegerField(default=0)
     late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
-    reference_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
+    reference_rate_percent = models.DecimalField(
+        max_digits=9, decimal_places=4, null=True, blank=True,
+        help_text="EU statutory only: an agreed fixed reference rate, overriding the recorded statutory reference "
+                  "rates. Blank: each semester's central bank rate (Statutory reference rates).",
+    )
     late_grace_days = models.PositiveIntegerField(default=0)
     late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
     late_cap_minor = models.BigIntegerField(null=True, blank=True)
@@ -247,7 +252,20 @@ class Contract(models.Model):
             country=self.customer.country if self.business_day_adjustment else None,
         )
 
-    def late_fee_policy(self):
+    @property
+    def uses_reference_rates(self) -> bool:
+        """EU statutory interest without an agreed fixed reference rate: it follows the recorded
+        :class:`StatutoryReferenceRate` of each semester."""
+        return self.late_fee_kind == "eu_statutory" and self.reference_rate_percent is None
+
+    def late_fee_policy(self, reference_rates: Mapping[str, tuple]):
+        """The agreed late-payment policy (:class:`duly.domain.late_fees.LateFeePolicy`).
+
+        ``reference_rates`` maps a currency to its recorded ``(valid_from, rate_percent)`` pairs, as
+        :func:`duly.customers.services.reference_rates_for` loads them (once per run, for every
+        currency involved); only a contract that :attr:`uses_reference_rates` reads it. A contract's
+        own ``reference_rate_percent`` is an agreed fixed reference rate: it overrides the table.
+        """
         from duly.domain.late_fees import LateFeePolicy
 
         cur = self.currency
@@ -264,4 +282,30 @@ class Contract(models.Model):
             compensation_amount=(
                 from_minor(self.compensation_minor, cur) if self.compensation_minor is not None else None
             ),
+            reference_rates=tuple(reference_rates.get(cur, ())) if self.uses_reference_rates else None,
         )
+
+
+class StatutoryReferenceRate(models.Model):
+    """A central bank's reference rate for statutory late-payment interest (Directive 2011/7/EU).
+
+    Public reference data shared by every organization (not tenant data): the ECB's main
+    refinancing operations rate for EUR, a member state's national central bank rate for its own
+    currency. A rate applies from ``valid_from`` until the next one; EU statutory interest uses,
+    for each semester, the rate in force on 1 January or 1 July (see :mod:`duly.domain.late_fees`).
+    Written only through :func:`duly.customers.services.record_reference_rate`.
+    """
+
+    currency = models.CharField(**CURRENCY_FIELD)
+    valid_from = models.DateField("valid from", help_text="The day the central bank's rate took effect")
+    rate_percent = models.DecimalField("rate (%)", max_digits=9, decimal_places=4,
+                                       help_text="Percent per year, e.g. 2.15")
+    recorded_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["currency", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["currency", "valid_from"], name="uniq_reference_rate")]
+        verbose_name = "statutory reference rate"
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Iterable, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -19,7 +20,15 @@ from schwifty.exceptions import SchwiftyException
 from duly.domain.errors import InvalidChoice, InvalidPassword, NotFound, ValidationError, ValueOutOfRange
 from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
-from .models import REQUIRED_FIELD_CHOICES, Contact, Contract, Customer, Membership, Organization
+from .models import (
+    REQUIRED_FIELD_CHOICES,
+    Contact,
+    Contract,
+    Customer,
+    Membership,
+    Organization,
+    StatutoryReferenceRate,
+)
 
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 REQUIRED_FIELD_CODES = {code for code, _ in REQUIRED_FIELD_CHOICES}
@@ -422,8 +431,10 @@ def validate_contract(contract: Contract) -> Contract:
     if contract.customer_id is not None and contract.customer.organization_id != contract.organization_id:
         raise NotFound(f"{what}: the customer is not in this organization.")
     # Building the domain objects validates the terms and the policy (InvalidTerms / ValidationError).
+    # An EU statutory contract without its own reference rate follows the recorded rates: none are
+    # needed to agree the terms (a missing rate is reported when interest is charged or stated).
     contract.payment_terms()
-    contract.late_fee_policy()
+    contract.late_fee_policy({})
     return contract
 
 
@@ -498,3 +509,90 @@ def current_contract(customer: Customer, as_of: date) -> Contract | None:
         .order_by("-start_date", "-id")
         .first()
     )
+
+
+# --- statutory reference rates (public reference data, shared by every organization) -------------
+#: The range a central bank reference rate is accepted in, in percent.
+REFERENCE_RATE_MIN, REFERENCE_RATE_MAX = Decimal(-5), Decimal(30)
+
+
+def check_reference_rate(currency: str, valid_from: date, rate_percent) -> tuple[str, date, Decimal]:
+    """The checks :func:`record_reference_rate` runs (for a form to show them first); the normalised values."""
+    check_currency(currency)
+    if not isinstance(valid_from, date) or isinstance(valid_from, datetime):
+        raise ValidationError(f"The date a reference rate applies from must be a date, got {valid_from!r}.",
+                              field="valid_from")
+    try:
+        rate = to_decimal(rate_percent)  # a Decimal, an int or a numeric string: never a float
+    except ValidationError as exc:
+        raise ValidationError(f"{currency} reference rate: {exc.message}", field="rate_percent") from None
+    if not REFERENCE_RATE_MIN <= rate <= REFERENCE_RATE_MAX:
+        raise ValueOutOfRange(
+            f"A {currency} reference rate must be between {REFERENCE_RATE_MIN} and {REFERENCE_RATE_MAX} percent, "
+            f"got {rate.normalize():f}.", field="rate_percent",
+        )
+    check_model_values(StatutoryReferenceRate, {"rate_percent": rate}, f"{currency} reference rate")
+    return currency, valid_from, rate
+
+
+class RecordedRate(NamedTuple):
+    rate: StatutoryReferenceRate
+    #: ``created``, ``updated`` (a correction of the rate recorded for that day) or ``unchanged``.
+    outcome: str
+    previous_percent: Decimal | None = None
+
+
+@transaction.atomic
+def record_reference_rate(*, currency: str, valid_from: date, rate_percent) -> RecordedRate:
+    """Record the central bank reference rate of ``currency`` from ``valid_from``.
+
+    Recording another rate for the same currency and day corrects it (the outcome says so and gives
+    the rate it replaced); recording the same rate again changes nothing. Fees already charged keep
+    the amounts they were charged at.
+    """
+    currency, valid_from, rate = check_reference_rate(currency, valid_from, rate_percent)
+    row, created = StatutoryReferenceRate.objects.select_for_update().get_or_create(
+        currency=currency, valid_from=valid_from, defaults={"rate_percent": rate})
+    if created:
+        return RecordedRate(row, "created")
+    if row.rate_percent == rate:
+        return RecordedRate(row, "unchanged")
+    previous = row.rate_percent
+    row.rate_percent = rate
+    row.save(update_fields=["rate_percent", "recorded_at"])
+    return RecordedRate(row, "updated", previous)
+
+
+def list_reference_rates(currency: str | None = None) -> list[tuple[StatutoryReferenceRate, date | None]]:
+    """Recorded reference rates, by currency and newest first, each with the first day of the first
+    semester it applies to (None when a later rate replaced it before any semester began)."""
+    from duly.domain.late_fees import first_semester_from
+
+    rows = StatutoryReferenceRate.objects.all()
+    if currency is not None:
+        rows = rows.filter(currency=check_currency(currency))
+    listed, newer = [], {}
+    for row in rows.order_by("currency", "-valid_from"):
+        first = first_semester_from(row.valid_from)
+        replaced = row.currency in newer and newer[row.currency] <= first
+        listed.append((row, None if replaced else first))
+        newer[row.currency] = row.valid_from
+    return listed
+
+
+def reference_rates_for(currencies: Iterable[str]) -> dict[str, tuple[tuple[date, Decimal], ...]]:
+    """The recorded rates of each currency as ``(valid_from, rate_percent)`` pairs, oldest first, in ONE
+    query (no query for no currency): what :meth:`Contract.late_fee_policy` takes."""
+    wanted = sorted(set(currencies))
+    rates: dict[str, list[tuple[date, Decimal]]] = {c: [] for c in wanted}
+    if wanted:
+        for cur, valid_from, rate in StatutoryReferenceRate.objects.filter(currency__in=wanted).order_by(
+                "currency", "valid_from").values_list("currency", "valid_from", "rate_percent"):
+            rates[cur].append((valid_from, rate))
+    return {c: tuple(pairs) for c, pairs in rates.items()}
+
+
+def reference_rates_for_contracts(contracts: Iterable[Contract]) -> dict[str, tuple[tuple[date, Decimal], ...]]:
+    """:func:`reference_rates_for` the currencies of the contracts that follow the recorded rates
+    (one query at most; none when no contract needs them)."""
+    return reference_rates_for({c.currency for c in contracts if c is not None and c.uses_reference_rates})

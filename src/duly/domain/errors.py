@@ -229,3 +229,9 @@ class BillingFrequencyMismatch(ValidationError):
     """A subscription billed at another frequency than its contract agrees."""
 
     code = "billing_frequency_mismatch"
+
+
+class ReferenceRateMissing(ValidationError):
+    """No central-bank reference rate is recorded for a semester the EU statutory interest needs."""
+
+    code = "reference_rate_missing"

@@ -6,13 +6,33 @@ Policies (:class:`LateFeePolicy.kind`)
     ``interest_annual``   simple interest at ``rate_percent`` per year.
     ``interest_monthly``  simple interest at ``rate_percent`` per month, i.e. ``rate_percent × 12``
                           per year on the same day count.
-    ``eu_statutory``      Late Payment Directive 2011/7/EU: simple interest at the ECB reference
-                          rate (``reference_rate_percent``) + 8 percentage points per year, plus a
-                          fixed compensation for recovery costs of EUR 40. The EUR 40 default is
-                          never converted: for other currencies ``compensation_amount`` must be set.
+    ``eu_statutory``      Late Payment Directive 2011/7/EU: simple interest at the reference rate
+                          + 8 percentage points per year, plus a fixed compensation for recovery
+                          costs of EUR 40. The EUR 40 default is never converted: for other
+                          currencies ``compensation_amount`` must be set.
 
     Any kind but ``none`` may add a ``fixed_fee`` and/or a ``compensation_amount`` (for instance
     interest at 12% per year plus a EUR 40 fee). Fields a kind does not use are ignored.
+
+Reference rate (``eu_statutory``)
+    Directive 2011/7/EU art. 2(6)-(7): the reference rate is the central bank's rate for its main
+    refinancing operations (the ECB's for the euro, the national central bank's for a member
+    state's own currency). The rate in force on **1 January** applies to the whole first
+    semester (January-June), the rate in force on **1 July** to the whole second semester: a
+    change on 11 June counts only from 1 July.
+
+    - ``reference_rates``: the recorded rates of the invoice currency as data, ``(valid_from,
+      rate_percent)`` pairs. The rate of a semester is the latest one with ``valid_from`` on or
+      before the semester's first day. Interest is charged per calendar month and a month never
+      spans two semesters, so each month is charged at its own semester's rate. When a month that
+      must be charged has no known rate, :class:`~duly.domain.errors.ReferenceRateMissing`
+      (``reference_rate_missing``) names the currency and the semester: nothing is guessed.
+    - ``reference_rate_percent``: an agreed fixed reference rate (a contractual override). When
+      set it applies to every semester and ``reference_rates`` is ignored.
+
+    A statutory policy needs one of the two (``reference_rates=()`` is fine: no rate recorded yet,
+    which only matters once a rate is needed). The terms in words (:func:`describe_policy`) state
+    the rate of the semester of their ``as_of`` (the issue date).
 
 Interest
     Simple interest, day count **actual/365** (also in leap years): each late day accrues
@@ -52,12 +72,12 @@ Caps
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
 from typing import Hashable, Mapping
 
 from .calendar import add_months, end_of_month
-from .errors import InvalidLateFeePolicy, ValidationError
+from .errors import InvalidLateFeePolicy, ReferenceRateMissing, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
 from .payment_terms import format_date
 
@@ -71,10 +91,16 @@ __all__ = [
     "LEVEL_FIXED",
     "LateFeePolicy",
     "OpenItem",
+    "ReferenceRates",
     "assess",
     "describe_policy",
+    "first_semester_from",
     "format_amount",
     "interest_level",
+    "reference_rate_in_force",
+    "reference_rate_name",
+    "semester_label",
+    "semester_start",
 ]
 
 KINDS = ("none", "fixed_fee", "interest_annual", "interest_monthly", "eu_statutory")
@@ -92,6 +118,45 @@ LEVEL_COMPENSATION = "compensation"
 INTEREST_LEVEL_PREFIX = "interest:"
 
 _ONE_DAY = timedelta(days=1)
+
+#: Recorded reference rates of one currency: ``(valid_from, rate_percent)`` pairs, sorted by date.
+ReferenceRates = tuple[tuple[date, Decimal], ...]
+
+
+def semester_start(day: date) -> date:
+    """First day of the semester of ``day``: 1 January or 1 July (Directive 2011/7/EU art. 2(7))."""
+    return date(day.year, 1 if day.month <= 6 else 7, 1)
+
+
+def first_semester_from(valid_from: date) -> date:
+    """First day of the first semester a rate taking effect on ``valid_from`` can apply to: that day
+    itself on 1 January / 1 July, else the next semester's first day."""
+    start = semester_start(valid_from)
+    if start == valid_from:
+        return start
+    return date(start.year, 7, 1) if start.month == 1 else date(start.year + 1, 1, 1)
+
+
+def semester_label(day: date) -> str:
+    """``1st half of 2026`` / ``2nd half of 2026`` for any day of that semester."""
+    return f"{'1st' if day.month <= 6 else '2nd'} half of {day.year}"
+
+
+def reference_rate_in_force(rates: ReferenceRates, day: date) -> Decimal | None:
+    """The reference rate of the semester of ``day``: the latest rate with ``valid_from`` on or before
+    the semester's first day; None when no such rate is recorded."""
+    start = semester_start(day)
+    found = None
+    for valid_from, rate in rates:
+        if valid_from > start:
+            break
+        found = rate
+    return found
+
+
+def reference_rate_name(currency: str) -> str:
+    """Whose rate it is: ``ECB rate`` for the euro, else the national central bank's rate."""
+    return "ECB rate" if currency == "EUR" else f"{currency} central bank rate"
 
 
 def interest_level(year: int, month: int) -> str:
@@ -121,6 +186,24 @@ def _decimal_field(name: str, value: object) -> Decimal:
         raise InvalidLateFeePolicy(f"Late-fee policy {name}: {exc.message}", field=name) from None
 
 
+def _check_rates(rates: object) -> ReferenceRates:
+    """``(valid_from, rate_percent)`` pairs: dates, exact Decimals, one rate per date; returned sorted."""
+    try:
+        pairs = [tuple(pair) for pair in rates]  # type: ignore[union-attr]
+    except TypeError:
+        raise InvalidLateFeePolicy("reference_rates must be (valid_from, rate_percent) pairs.") from None
+    checked = []
+    for pair in pairs:
+        if len(pair) != 2 or not isinstance(pair[0], date) or isinstance(pair[0], datetime):
+            raise InvalidLateFeePolicy(f"reference_rates: {pair!r} is not a (valid_from date, rate_percent) pair.")
+        checked.append((pair[0], _decimal_field("reference_rates", pair[1])))
+    checked.sort(key=lambda pair: pair[0])
+    for (a, _), (b, _) in zip(checked, checked[1:]):
+        if a == b:
+            raise InvalidLateFeePolicy(f"reference_rates: two rates from {a.isoformat()}.")
+    return tuple(checked)
+
+
 @dataclass(frozen=True)
 class LateFeePolicy:
     """Agreed late-payment charges. Amounts are in major units of the invoice currency."""
@@ -134,6 +217,9 @@ class LateFeePolicy:
     cap_amount: Decimal | None = None
     compensation_amount: Decimal | None = None
     interest_from_due_date: bool = True
+    #: The recorded reference rates of the invoice currency (``eu_statutory`` without a fixed
+    #: ``reference_rate_percent``); None: not given.
+    reference_rates: ReferenceRates | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -149,6 +235,8 @@ class LateFeePolicy:
             raise InvalidLateFeePolicy(f"Grace days must be a whole number of days, 0 or more, got {self.grace_days!r}.")
         if not isinstance(self.interest_from_due_date, bool):
             raise InvalidLateFeePolicy("interest_from_due_date must be True or False.")
+        if self.reference_rates is not None:
+            object.__setattr__(self, "reference_rates", _check_rates(self.reference_rates))
         if self.kind == "none":
             return
         for name in ("fixed_fee", "rate_percent", "cap_percent", "cap_amount", "compensation_amount"):
@@ -160,30 +248,83 @@ class LateFeePolicy:
         if self.kind in ("interest_annual", "interest_monthly") and self.rate_percent == 0:
             raise InvalidLateFeePolicy(f"An {self.kind} policy needs a rate_percent greater than 0.")
         if self.kind == "eu_statutory":
-            if self.reference_rate_percent is None:
+            if self.reference_rate_percent is None and self.reference_rates is None:
                 raise InvalidLateFeePolicy(
-                    "The EU statutory policy needs the ECB reference rate (reference_rate_percent)."
+                    "The EU statutory policy needs the ECB reference rate: the recorded semester rates "
+                    "(reference_rates) or an agreed fixed reference_rate_percent."
                 )
-            if self.reference_rate_percent + EU_STATUTORY_MARGIN <= 0:
+            if self.reference_rate_percent is not None and self.reference_rate_percent + EU_STATUTORY_MARGIN <= 0:
                 raise InvalidLateFeePolicy(
                     f"ECB reference rate {self.reference_rate_percent}% + 8 points is not a positive rate."
                 )
+            if self.reference_rate_percent is None:
+                for valid_from, rate in self.reference_rates or ():
+                    if rate + EU_STATUTORY_MARGIN <= 0:
+                        raise InvalidLateFeePolicy(
+                            f"Reference rate {_fmt_rate(rate)}% from {valid_from.isoformat()} + 8 points is not a "
+                            "positive rate."
+                        )
 
     @property
     def charges_interest(self) -> bool:
         return self.kind in INTEREST_KINDS
 
     @property
+    def uses_reference_rates(self) -> bool:
+        """True when the rate follows the recorded semester rates (EU statutory without a fixed rate)."""
+        return self.kind == "eu_statutory" and self.reference_rate_percent is None
+
+    @property
     def annual_rate_percent(self) -> Decimal | None:
-        """The annual interest rate applied, in percent; None when the policy charges no interest."""
+        """The annual interest rate applied, in percent, when it is one fixed rate.
+
+        None when the policy charges no interest, and when it follows the recorded semester rates
+        (:attr:`uses_reference_rates`): the rate then depends on the date, see :meth:`annual_rate_on`.
+        """
         if self.kind == "interest_annual":
             return self.rate_percent
         if self.kind == "interest_monthly":
             return self.rate_percent * 12
-        if self.kind == "eu_statutory":
-            assert self.reference_rate_percent is not None
+        if self.kind == "eu_statutory" and self.reference_rate_percent is not None:
             return self.reference_rate_percent + EU_STATUTORY_MARGIN
         return None
+
+    def reference_rate_on(self, day: date | None, currency: str) -> Decimal:
+        """The reference rate (in percent) for the semester of ``day``: the fixed agreed rate, else the
+        recorded rate in force on the semester's first day.
+
+        ``day`` may be None only with a fixed rate. Raises
+        :class:`~duly.domain.errors.ReferenceRateMissing` when no rate is recorded for the semester.
+        """
+        if self.kind != "eu_statutory":
+            raise InvalidLateFeePolicy(f"A {self.kind} policy has no reference rate.")
+        if self.reference_rate_percent is not None:
+            return self.reference_rate_percent
+        if not isinstance(day, date):
+            raise ValidationError(
+                "The statutory rate follows the semester's reference rate: give the date it applies on (as_of)."
+            )
+        rate = reference_rate_in_force(self.reference_rates or (), day)
+        if rate is None:
+            start = semester_start(day)
+            raise ReferenceRateMissing(
+                f"No {currency} reference rate is recorded for the {semester_label(day)} (the "
+                f"{reference_rate_name(currency)} in force on {format_date(start)}): record it before statutory "
+                "interest can be charged or stated.",
+                currency=currency, semester=f"{start.year}-H{1 if start.month == 1 else 2}",
+                valid_from=start.isoformat(),
+            )
+        return rate
+
+    def annual_rate_on(self, day: date | None, currency: str) -> Decimal | None:
+        """The annual interest rate (percent) applying on ``day``; None when the policy charges no interest.
+
+        For EU statutory interest: the semester's reference rate + 8 points (see :meth:`reference_rate_on`);
+        ``day`` may be None for every policy with one fixed rate.
+        """
+        if self.kind == "eu_statutory":
+            return self.reference_rate_on(day, currency) + EU_STATUTORY_MARGIN
+        return self.annual_rate_percent
 
     def compensation_for(self, currency: str) -> Decimal:
         """Fixed compensation in ``currency``: explicit amount, else EUR 40 for EU statutory in EUR, else 0."""
@@ -348,22 +489,18 @@ def _period_label(first: date, last: date) -> str:
     return f"{format_date(first)} – {format_date(last)}"
 
 
-def _rate_factor_text(policy: LateFeePolicy) -> str:
+def _rate_factor_text(policy: LateFeePolicy, rate: Decimal) -> str:
     if policy.kind == "interest_monthly":
         return f"{_fmt_rate(policy.rate_percent)}% × 12"
-    rate = policy.annual_rate_percent
-    assert rate is not None
     return f"{_fmt_rate(rate)}%"
 
 
 def _interest_charges(
     item: OpenItem, policy: LateFeePolicy, balance: _Balance, as_of: date, first_day: date, last_day: date
 ) -> list[_Charge]:
-    rate = policy.annual_rate_percent
-    assert rate is not None
     currency = item.currency
-    factor_text = _rate_factor_text(policy)
     final = balance.settled_on is not None
+    uncapped = policy.cap_percent is None and policy.cap_amount is None
     charges = []
     month = first_day.replace(day=1)
     while month <= last_day:
@@ -371,11 +508,15 @@ def _interest_charges(
         if not final and month_end > as_of:
             break
         lo, hi = max(first_day, month), min(month_end, last_day)
-        runs = balance.segments(lo, hi)
         level = interest_level(month.year, month.month)
-        month = add_months(month, 1)
+        month_start, month = month, add_months(month, 1)
+        if level in item.already_charged or (uncapped and level in item.assessed_levels):
+            continue  # charged before, and no cap needs its amount: nothing to compute (nor a rate to know)
+        runs = balance.segments(lo, hi)
         if not runs:
             continue
+        rate = policy.annual_rate_on(month_start, currency)  # a month lies in one semester: one rate
+        assert rate is not None
         with localcontext(MONEY_CONTEXT):
             exact = sum(
                 (bal * rate * ((stop - start).days + 1) / (100 * DAY_COUNT_BASIS) for start, stop, bal in runs), ZERO
@@ -383,10 +524,17 @@ def _interest_charges(
         amount = round_money(exact, currency)
         if amount <= 0:
             continue
+        factor_text = _rate_factor_text(policy, rate)
         terms = " + ".join(
             f"{format_amount(bal, currency)} × {factor_text} × {(stop - start).days + 1}/{DAY_COUNT_BASIS}"
             for start, stop, bal in runs
         )
+        explanation = f"Interest {_period_label(lo, hi)}: {terms} = {format_amount(amount, currency)}"
+        if policy.uses_reference_rates:
+            explanation += (
+                f" ({reference_rate_name(currency)} {_fmt_rate(rate - EU_STATUTORY_MARGIN)}% for the "
+                f"{semester_label(month_start)} + {_fmt_rate(EU_STATUTORY_MARGIN)} points)"
+            )
         days = sum((stop - start).days + 1 for start, stop, _ in runs)
         charges.append(
             _Charge(
@@ -395,7 +543,7 @@ def _interest_charges(
                 amount=amount,
                 days_late=(hi - item.due_date).days,
                 rate=rate,
-                explanation=f"Interest {_period_label(lo, hi)}: {terms} = {format_amount(amount, currency)}",
+                explanation=explanation,
                 days=days,
                 period_start=lo,
                 period_end=hi,
@@ -491,26 +639,40 @@ def assess(item: OpenItem, policy: LateFeePolicy, as_of: date) -> list[Fee]:
     return fees
 
 
-def describe_policy(policy: LateFeePolicy, currency: str) -> str:
+def describe_policy(policy: LateFeePolicy, currency: str, as_of: date | None = None) -> str:
     """English sentence with the actual rate and amounts, e.g.
 
     ``Late payment: interest at 10.15% per year (ECB reference rate 2.15% + 8 points) from the due
-    date, plus EUR 40.00 fixed compensation.``
+    date, plus EUR 40.00 fixed compensation.`` (an agreed fixed reference rate), or, when the rate
+    follows the recorded semester rates, the rate of the semester of ``as_of`` (the issue date):
+
+    ``Late payment: statutory interest at the reference rate + 8 points (currently 10.15% per year,
+    ECB rate 2.15% for the 1st half of 2026) from the due date, plus EUR 40.00 fixed compensation.``
+
+    ``as_of`` is needed only by a policy whose rate follows the semester rates (else it is ignored).
     """
     check_currency(currency)
     if policy.kind == "none":
         return "No late-payment charges."
     parts = []
     if policy.charges_interest:
-        rate = policy.annual_rate_percent
+        rate = policy.annual_rate_on(as_of, currency)
         assert rate is not None
+        margin = _fmt_rate(EU_STATUTORY_MARGIN)
         if policy.kind == "interest_monthly":
             text = f"interest at {_fmt_rate(policy.rate_percent)}% per month ({_fmt_rate(rate)}% per year)"
+        elif policy.uses_reference_rates:
+            assert as_of is not None
+            text = (
+                f"statutory interest at the reference rate + {margin} points (currently {_fmt_rate(rate)}% per "
+                f"year, {reference_rate_name(currency)} {_fmt_rate(rate - EU_STATUTORY_MARGIN)}% for the "
+                f"{semester_label(as_of)})"
+            )
         elif policy.kind == "eu_statutory":
             assert policy.reference_rate_percent is not None
             text = (
                 f"interest at {_fmt_rate(rate)}% per year (ECB reference rate "
-                f"{_fmt_rate(policy.reference_rate_percent)}% + {_fmt_rate(EU_STATUTORY_MARGIN)} points)"
+                f"{_fmt_rate(policy.reference_rate_percent)}% + {margin} points)"
             )
         else:
             text = f"interest at {_fmt_rate(rate)}% per year"

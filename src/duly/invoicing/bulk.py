@@ -38,7 +38,7 @@ from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, 
 from duly.domain.references import rf_for_invoice
 
 from .models import Invoice, InvoiceLine, NumberSeries, SeriesCounter
-from .services import DEFAULT_PATTERNS, REQUIRED_FIELD_LABELS, LineData, _line_input, terms_for
+from .services import DEFAULT_PATTERNS, REQUIRED_FIELD_LABELS, LineData, _line_input, late_policy_for, terms_for
 
 __all__ = [
     "BulkInvoice",
@@ -108,9 +108,10 @@ def _due(terms: PaymentTerms, issue_date: date) -> tuple[date, str]:
 
 
 @lru_cache(maxsize=4096)
-def describe_late_terms(policy: LateFeePolicy, currency: str) -> str:
-    """:func:`duly.domain.late_fees.describe_policy`, remembered (contracts often share a policy)."""
-    return describe_policy(policy, currency)
+def describe_late_terms(policy: LateFeePolicy, currency: str, as_of: date) -> str:
+    """:func:`duly.domain.late_fees.describe_policy` on ``as_of`` (the issue date), remembered (contracts
+    often share a policy)."""
+    return describe_policy(policy, currency, as_of=as_of)
 
 
 @lru_cache(maxsize=8192)
@@ -139,11 +140,13 @@ def _missing_fields(customer: Customer, values: dict[str, Any]) -> list[str]:
 
 
 def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: PaymentTerms | None = None,
-            late_terms_text: str | None = None) -> PreparedInvoice:
+            late_terms_text: str | None = None, reference_rates: dict | None = None) -> PreparedInvoice:
     """Validate one invoice and compute its totals, without touching the database.
 
     ``terms`` and ``late_terms_text`` may be given when the caller already built them for the
-    contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does).
+    contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does;
+    a contract following the recorded statutory rates then needs ``reference_rates``: when not given they are
+    read here, the one query this function may make).
     Raises :class:`~duly.domain.errors.CustomerNotActive`, :class:`~duly.domain.errors.CurrencyMismatch`,
     :class:`~duly.domain.errors.RequiredFieldMissing` or :class:`~duly.domain.errors.ValidationError`
     exactly like the one-by-one path.
@@ -223,7 +226,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     values["due_date"], values["payment_terms_text"] = _due(terms, issue_date)
     if contract is not None:
         if late_terms_text is None:
-            late_terms_text = describe_late_terms(contract.late_fee_policy(), currency)
+            late_terms_text = describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates),
+                                                  currency, issue_date)
         values["late_terms_text"] = late_terms_text
     lines = [
         {

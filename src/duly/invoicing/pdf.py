@@ -365,10 +365,10 @@ def _terms_in_words(loc: Localizer, printable) -> tuple[str, str]:
     if doc.is_credit_note:
         return payment_terms, ""
     policy = printable.late_policy
-    own = policy is not None and describe_policy(policy, doc.currency) == frozen_late
+    own = policy is not None and describe_policy(policy, doc.currency, as_of=doc.issue_date) == frozen_late
     if frozen_late and (loc.language == "en" or not own):
         return payment_terms, frozen_late
-    return payment_terms, loc.late_terms(policy, doc.currency)
+    return payment_terms, loc.late_terms(policy, doc.currency, as_of=doc.issue_date)
 
 
 def _line_details(loc: Localizer, line, result, currency: str) -> list[str]:

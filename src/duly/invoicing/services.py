@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
-from duly.customers.services import current_contract
+from duly.customers.services import current_contract, reference_rates_for, reference_rates_for_contracts
 from duly.domain import invoice_math
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
@@ -484,10 +484,16 @@ def missing_required_fields(invoice: Invoice) -> list[str]:
     return missing
 
 
-def late_policy_for(invoice: Invoice) -> LateFeePolicy:
-    """The late-payment policy stated on the invoice: its contract's, or none (which is stated too)."""
+def late_policy_for(invoice: Invoice, reference_rates: dict | None = None) -> LateFeePolicy:
+    """The late-payment policy stated on the invoice: its contract's, or none (which is stated too).
+
+    ``reference_rates`` (per currency, :func:`~duly.customers.services.reference_rates_for`) are read
+    for the contract when not given, only if it follows the recorded statutory rates.
+    """
     if invoice.contract is not None:
-        return invoice.contract.late_fee_policy()
+        if reference_rates is None:
+            reference_rates = reference_rates_for_contracts([invoice.contract])
+        return invoice.contract.late_fee_policy(reference_rates)
     return NO_LATE_FEES
 
 
@@ -498,8 +504,13 @@ def terms_for(invoice: Invoice) -> PaymentTerms:
 
 
 @transaction.atomic
-def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> Invoice:
-    """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it."""
+def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
+                  reference_rates: dict | None = None) -> Invoice:
+    """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it.
+
+    The late-payment terms state the rate in force on ``issue_date`` (a run issuing many invoices
+    passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
+    """
     invoice = _get_invoice(org, invoice_id, lock=True)
     if invoice.status != Invoice.DRAFT:
         raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",
@@ -535,7 +546,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date) -> In
         terms = terms_for(invoice)
         invoice.due_date = compute_due_date(terms, issue_date)
         invoice.payment_terms_text = describe_terms(terms, issue_date)
-        invoice.late_terms_text = describe_policy(late_policy_for(invoice), invoice.currency)
+        invoice.late_terms_text = describe_policy(late_policy_for(invoice, reference_rates), invoice.currency,
+                                                  as_of=issue_date)
     from .documents.snapshot import is_imported, live_snapshot
 
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
@@ -568,10 +580,12 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValidationError(f"Invoice(s) {', '.join(map(str, duplicates))} given more than once.")
+    currencies = Invoice.objects.filter(organization=org, pk__in=ids).values_list("currency", flat=True)
+    rates = reference_rates_for(set(currencies))  # once for the batch: every currency involved
     issued = []
     for invoice_id in ids:
         try:
-            issued.append(issue_invoice(org, invoice_id, issue_date=issue_date))
+            issued.append(issue_invoice(org, invoice_id, issue_date=issue_date, reference_rates=rates))
         except DomainError as exc:
             if len(ids) > 1:
                 exc.message = f"invoice {invoice_id}: {exc.message} Nothing was issued (all or nothing)."

@@ -194,16 +194,17 @@ _TERMS = {
 }
 
 
-def late_fee_terms(policy, currency: str, fmt: Formatter) -> str:
+def late_fee_terms(policy, currency: str, fmt: Formatter, as_of: date | None = None) -> str:
     """The contract's late-payment terms in the reader's language, with the actual rate and amounts.
 
-    ``policy`` is a :class:`duly.domain.late_fees.LateFeePolicy` (or None: no contract).
+    ``policy`` is a :class:`duly.domain.late_fees.LateFeePolicy` (or None: no contract). A statutory
+    rate following the recorded reference rates is the one of the semester of ``as_of`` (the message date).
     """
     words = _TERMS[fmt.language]
     if policy is None or policy.kind == "none":
         return words["none"]
     parts = []
-    rate = policy.annual_rate_percent
+    rate = policy.annual_rate_on(as_of, currency)
     if rate is not None:
         parts.append(words["interest"].format(rate=fmt.percent(rate)))
     fixed = policy.fixed_fee_for(currency)

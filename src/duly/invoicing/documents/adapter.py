@@ -284,7 +284,7 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT and not facts.imported \
         else None
     if policy is not None:  # a draft: the words its issue will freeze
-        late_text = describe_policy(policy, invoice.currency)
+        late_text = describe_policy(policy, invoice.currency, as_of=issue)
     if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
         terms_text = _sentences(terms_text, late_text)
     payment_means = None

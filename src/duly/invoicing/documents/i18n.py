@@ -139,6 +139,14 @@ LABELS: dict[str, dict[str, str]] = {
         "late.interest_annual": "interest at {rate} per year",
         "late.interest_monthly": "interest at {rate} per month ({annual} per year)",
         "late.eu_statutory": "interest at {rate} per year (ECB reference rate {reference} + {margin} points)",
+        "late.eu_statutory_current": (
+            "statutory interest at the reference rate + {margin} points (currently {rate} per year, "
+            "{reference_name} {reference} for the {semester})"
+        ),
+        "late.reference_ecb": "ECB rate",
+        "late.reference_central_bank": "{currency} central bank rate",
+        "late.semester_1": "1st half of {year}",
+        "late.semester_2": "2nd half of {year}",
         "late.from_due": " from the due date",
         "late.from_grace.one": " from {n} day after the due date",
         "late.from_grace.other": " from {n} days after the due date",
@@ -306,6 +314,14 @@ LABELS: dict[str, dict[str, str]] = {
         "late.eu_statutory": (
             "intérêts au taux de {rate} par an (taux de refinancement de la BCE {reference} + {margin} points)"
         ),
+        "late.eu_statutory_current": (
+            "intérêts légaux au taux de référence majoré de {margin} points (actuellement {rate} par an, "
+            "{reference_name} de {reference} pour le {semester})"
+        ),
+        "late.reference_ecb": "taux de la BCE",
+        "late.reference_central_bank": "taux de la banque centrale ({currency})",
+        "late.semester_1": "1er semestre {year}",
+        "late.semester_2": "2e semestre {year}",
         "late.from_due": " à compter de la date d'échéance",
         "late.from_grace.one": " à compter de {n} jour après l'échéance",
         "late.from_grace.other": " à compter de {n} jours après l'échéance",
@@ -470,6 +486,14 @@ LABELS: dict[str, dict[str, str]] = {
         "late.eu_statutory": (
             "Verzugszinsen von {rate} pro Jahr (EZB-Referenzzinssatz {reference} + {margin} Prozentpunkte)"
         ),
+        "late.eu_statutory_current": (
+            "gesetzliche Verzugszinsen in Höhe des Referenzzinssatzes + {margin} Prozentpunkte (derzeit {rate} pro "
+            "Jahr, {reference_name} {reference} für das {semester})"
+        ),
+        "late.reference_ecb": "EZB-Zinssatz",
+        "late.reference_central_bank": "Zinssatz der Zentralbank ({currency})",
+        "late.semester_1": "1. Halbjahr {year}",
+        "late.semester_2": "2. Halbjahr {year}",
         "late.from_due": " ab dem Fälligkeitsdatum",
         "late.from_grace.one": " ab {n} Tag nach Fälligkeit",
         "late.from_grace.other": " ab {n} Tagen nach Fälligkeit",
@@ -640,6 +664,14 @@ LABELS: dict[str, dict[str, str]] = {
         "late.interest_annual": "проценты по ставке {rate} годовых",
         "late.interest_monthly": "проценты по ставке {rate} в месяц ({annual} годовых)",
         "late.eu_statutory": "проценты по ставке {rate} годовых (ставка ЕЦБ {reference} + {margin} п.п.)",
+        "late.eu_statutory_current": (
+            "законные проценты по базовой ставке + {margin} п.п. (сейчас {rate} годовых, {reference_name} "
+            "{reference} на {semester})"
+        ),
+        "late.reference_ecb": "ставка ЕЦБ",
+        "late.reference_central_bank": "ставка центрального банка ({currency})",
+        "late.semester_1": "1-е полугодие {year} г.",
+        "late.semester_2": "2-е полугодие {year} г.",
         "late.from_due": " со дня, следующего за сроком оплаты",
         "late.from_grace.one": " через {n} день после срока оплаты",
         "late.from_grace.few": " через {n} дня после срока оплаты",
@@ -806,6 +838,14 @@ LABELS: dict[str, dict[str, str]] = {
         "late.interest_annual": "intereses del {rate} anual",
         "late.interest_monthly": "intereses del {rate} mensual ({annual} anual)",
         "late.eu_statutory": "intereses del {rate} anual (tipo de referencia del BCE {reference} + {margin} puntos)",
+        "late.eu_statutory_current": (
+            "intereses legales al tipo de referencia + {margin} puntos (actualmente {rate} anual, "
+            "{reference_name} {reference} para el {semester})"
+        ),
+        "late.reference_ecb": "tipo del BCE",
+        "late.reference_central_bank": "tipo del banco central ({currency})",
+        "late.semester_1": "1.er semestre de {year}",
+        "late.semester_2": "2.º semestre de {year}",
         "late.from_due": " desde la fecha de vencimiento",
         "late.from_grace.one": " desde {n} día después del vencimiento",
         "late.from_grace.other": " desde {n} días después del vencimiento",
@@ -996,19 +1036,28 @@ class Localizer:
             return self.t("terms.on_receipt", date=self.date(due))
         return self.t("terms.due_by", date=self.date(due), terms=self.terms_label(terms))
 
-    def late_terms(self, policy: LateFeePolicy | None, currency: str) -> str:
+    def late_terms(self, policy: LateFeePolicy | None, currency: str, as_of: date | None = None) -> str:
         """The late-payment terms in words, with the actual rate and amounts (mirrors
-        :func:`duly.domain.late_fees.describe_policy`, in this language)."""
+        :func:`duly.domain.late_fees.describe_policy`, in this language): a statutory rate following
+        the recorded reference rates is stated for the semester of ``as_of`` (the issue date)."""
         if policy is None or policy.kind == "none":
             return self.t("late.none")
         parts: list[str] = []
         if policy.charges_interest:
-            rate = policy.annual_rate_percent
+            rate = policy.annual_rate_on(as_of, currency)
             if rate is None:  # an interest policy always has a rate; keep the sentence honest anyway
                 return self.t("late.none")
             if policy.kind == "interest_monthly":
                 text = self.t("late.interest_monthly", rate=self.percent(policy.rate_percent),
                               annual=self.percent(rate))
+            elif policy.uses_reference_rates:
+                assert as_of is not None  # annual_rate_on refused a missing date
+                reference_name = (self.t("late.reference_ecb") if currency == "EUR"
+                                  else self.t("late.reference_central_bank", currency=currency))
+                text = self.t("late.eu_statutory_current", rate=self.percent(rate),
+                              reference=self.percent(rate - EU_STATUTORY_MARGIN), reference_name=reference_name,
+                              semester=self.t(f"late.semester_{1 if as_of.month <= 6 else 2}", year=as_of.year),
+                              margin=self.number(EU_STATUTORY_MARGIN))
             elif policy.kind == "eu_statutory":
                 text = self.t("late.eu_statutory", rate=self.percent(rate),
                               reference=self.percent(policy.reference_rate_percent or Decimal(0)),
