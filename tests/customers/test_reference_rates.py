@@ -213,3 +213,10 @@ def test_admin_shows_bad_rates_as_form_errors(superuser, data, message):
     resp = superuser.post(reverse("admin:customers_statutoryreferencerate_add"), data)
     assert resp.status_code == 200 and message in resp.content.decode()
     assert rates_table() == [("EUR", date(2026, 1, 1), D("2.15"))]
+
+
+def test_not_even_a_superuser_deletes_a_rate(superuser):
+    rate = services.record_reference_rate(currency="EUR", valid_from=date(2026, 1, 1), rate_percent="2.15").rate
+    resp = superuser.post(reverse("admin:customers_statutoryreferencerate_delete", args=[rate.pk]), {"post": "yes"})
+    assert resp.status_code == 403
+    assert rates_table() == [("EUR", date(2026, 1, 1), D("2.15"))]

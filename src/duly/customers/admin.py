@@ -309,7 +309,7 @@ class StatutoryReferenceRateAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_superuser
+        return False  # issued invoices state the rates they were charged at: a wrong rate is corrected, never deleted
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
