@@ -67,6 +67,59 @@ def test_invalid_iban_is_a_form_error(bookkeeper, org):
     assert resp.status_code == 200 and b"Invalid IBAN" in resp.content
 
 
+def org_post(org, **fields):
+    data = {"name": org.name, "slug": org.slug, "trading_name": "", "address_line1": org.address_line1,
+            "address_line2": "", "postcode": org.postcode, "city": org.city, "country": org.country,
+            "vat_id": org.vat_id, "registration_id": "", "iban": org.iban, "bic": org.bic, "bank_name": "",
+            "email": org.email, "phone": "", "website": "", "brand_color": org.brand_color,
+            "default_currency": org.default_currency, "locale": org.locale, "timezone": org.timezone}
+    data.update(fields)
+    return data
+
+
+def test_organization_changes_go_through_the_service(bookkeeper, org):
+    url = reverse("admin:customers_organization_change", args=[org.pk])
+    bad = bookkeeper.post(url, org_post(org, brand_color="blue"))
+    assert bad.status_code == 200 and b"Brand colour must look like #1F4E79" in bad.content
+    org.refresh_from_db()
+    assert org.brand_color == "#1F4E79"
+
+    resp = bookkeeper.post(url, org_post(org, city="Lyon", brand_color="#AA3300", slug="renamed",
+                                         iban="fr14 2004 1010 0505 0001 3m02 606"), follow=True)
+    assert "changed successfully" in resp.content.decode()
+    org.refresh_from_db()
+    # the IBAN is stored as the service cleans it; the slug names the seller in URLs and stays
+    assert (org.city, org.brand_color, org.iban, org.slug) == ("Lyon", "#AA3300", "FR1420041010050500013M02606",
+                                                                "atelier")
+
+
+def test_a_seller_created_in_the_back_office_can_issue_and_is_its_creators(bookkeeper, org):
+    from duly.customers.models import Membership, Organization
+    from duly.invoicing.models import NumberSeries
+
+    resp = bookkeeper.post(reverse("admin:customers_organization_add"),
+                           org_post(org, name="Second Studio GmbH", slug="second", country="DE", city="Berlin",
+                                    vat_id="", iban="", bic="", locale="de_DE", timezone="Europe/Berlin"),
+                           follow=True)
+    assert "added successfully" in resp.content.decode()
+    new = Organization.objects.get(slug="second")
+    assert set(NumberSeries.objects.filter(organization=new).values_list("kind", flat=True)) == {
+        "invoice", "credit_note"}
+    assert Membership.objects.get(organization=new, user__username="bk").role == "owner"
+    assert b"Second Studio GmbH" in bookkeeper.get(reverse("admin:customers_organization_changelist")).content
+
+
+def test_member_roles_change_through_the_service(bookkeeper, org):
+    from duly.customers.models import Membership
+
+    membership = Membership.objects.get(organization=org, user__username="bk")
+    url = reverse("admin:customers_membership_change", args=[membership.pk])
+    resp = bookkeeper.post(url, {"role": "viewer"}, follow=True)
+    assert "changed successfully" in resp.content.decode()
+    membership.refresh_from_db()
+    assert membership.role == "viewer" and membership.organization == org
+
+
 def contacts_formset(rows=(), initial=0):
     data = {"contacts-TOTAL_FORMS": str(len(rows)), "contacts-INITIAL_FORMS": str(initial),
             "contacts-MIN_NUM_FORMS": "0", "contacts-MAX_NUM_FORMS": "1000"}
@@ -108,6 +161,24 @@ def test_customers_are_created_through_the_service_with_their_contacts(bookkeepe
         **customer_post(code="INI3"), **contacts_formset([dict(contact, email="ann-at-initech")])})
     assert bad_email.status_code == 200
     assert Customer.objects.count() == 1 and Contact.objects.count() == 1
+
+
+def test_a_contact_removed_in_the_customer_form_is_gone_and_only_that_one(bookkeeper, org):
+    from duly.customers import services
+    from duly.customers.models import Contact
+
+    customer = services.create_customer(org, code="INI", name="Initech SA", country="FR", address_line1="1 rue A",
+                                        postcode="69002", city="Lyon", contacts=[
+                                            {"name": "Ann Lee", "email": "ann@initech.example"},
+                                            {"name": "Bob Roy", "email": "bob@initech.example"}])
+    ann, bob = customer.contacts.order_by("name")
+    rows = [{"id": str(c.pk), "customer": str(customer.pk), "name": c.name, "email": c.email, "phone": "",
+             "role": c.role, "birthday": "", "locale": "", "opted_out": ""} for c in (ann, bob)]
+    rows[0]["DELETE"] = "on"
+    resp = bookkeeper.post(reverse("admin:customers_customer_change", args=[customer.pk]),
+                           {**customer_post(tags="[]"), **contacts_formset(rows, initial=2)}, follow=True)
+    assert "changed successfully" in resp.content.decode()
+    assert list(Contact.objects.values_list("name", flat=True)) == ["Bob Roy"]
 
 
 def contract_post(customer, **fields):

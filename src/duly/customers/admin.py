@@ -32,13 +32,9 @@ class DomainValidatedForm(forms.ModelForm):
 
 
 def _org_checks(form, data):
-    services.validate_country(data.get("country") or "")
-    services.validate_locale(data.get("locale") or "en")
-    services.validate_timezone(data.get("timezone") or "UTC")
-    from duly.domain.money import check_currency
-
-    check_currency(data.get("default_currency") or "")
-    data["iban"], data["bic"] = services.validate_bank_details(data.get("iban") or "", data.get("bic") or "")
+    checked = services.validate_organization_fields(
+        {k: v for k, v in data.items() if v is not None and k in services.ORGANIZATION_EDITABLE})
+    data["iban"], data["bic"] = checked["iban"], checked["bic"]
 
 
 class OrganizationForm(DomainValidatedForm):
@@ -59,10 +55,42 @@ class OrganizationAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).filter(pk__in=user_organizations(request.user))
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("slug",) if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        values = {k: v for k, v in form.cleaned_data.items() if k in services.ORGANIZATION_EDITABLE}
+        if values.get("logo") is False:  # "clear" ticked
+            values["logo"] = ""
+        if change:
+            services.update_organization(obj, **values)
+        else:
+            saved = services.create_organization(slug=form.cleaned_data.get("slug") or None, **values)
+            if not request.user.is_superuser:  # whoever creates a seller can work for it
+                services.add_member(saved, username=request.user.get_username(), role="owner")
+            obj.pk = saved.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
+
 
 @admin.register(Membership)
 class MembershipAdmin(OrgScopedAdmin):
     list_display = ("user", "organization", "role")
+    list_filter = ("role",)
+    search_fields = ("user__username", "user__email")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("user", "organization") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.set_member_role(obj, form.cleaned_data["role"])
+        else:
+            org, user = form_organization(form), form.cleaned_data["user"]
+            services.add_member(org, username=user.get_username(), role=form.cleaned_data["role"])
+            obj.pk = Membership.objects.get(user=user, organization=org).pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
 
 def _errors_as_form_errors(check, *args, **kwargs):
@@ -175,7 +203,7 @@ class CustomerAdmin(OrgScopedAdmin):
             if data.get("DELETE"):
                 if f.instance.pk:
                     formset.deleted_objects.append(f.instance)
-                    f.instance.delete()
+                    services.remove_contact(f.instance)
             elif f.instance.pk is None:
                 if f.has_changed():
                     formset.new_objects.append(services.add_contact(customer, **values))

@@ -79,7 +79,8 @@ def validate_bank_details(iban: str, bic: str) -> tuple[str, str]:
     return iban_c, bic_c
 
 
-def _validate_org_fields(data: dict) -> dict:
+def validate_organization_fields(data: dict) -> dict:
+    """Check a seller's details (country, currency, locale, time zone, brand colour, IBAN/BIC); returns them cleaned."""
     if not data.get("name"):
         raise ValidationError("An organization needs a legal name.")
     validate_country(data.get("country", ""), "organization country")
@@ -97,12 +98,33 @@ def _validate_org_fields(data: dict) -> dict:
 def create_organization(*, name: str, slug: str | None = None, **fields) -> Organization:
     from duly.invoicing.services import ensure_number_series
 
-    data = _validate_org_fields({"name": name, **fields})
+    data = validate_organization_fields({"name": name, **fields})
     data["slug"] = slug or slugify(name)[:50] or "org"
     if Organization.objects.filter(slug=data["slug"]).exists():
         raise ValidationError(f"An organization with the slug {data['slug']!r} already exists.", code="duplicate")
     org = Organization.objects.create(**data)
     ensure_number_series(org)
+    return org
+
+
+#: Organization fields a back-office user may change (the slug names it in URLs and exports, so it stays).
+ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
+                         "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
+                         "logo", "brand_color", "default_currency", "locale", "timezone")
+
+
+@transaction.atomic
+def update_organization(org: Organization, **fields) -> Organization:
+    """Change a seller's details, validated as at creation. Issued invoices keep the details they were issued with."""
+    unknown = sorted(set(fields) - set(ORGANIZATION_EDITABLE))
+    if unknown:
+        raise ValidationError(f"These organization fields cannot be changed: {', '.join(unknown)}.")
+    org = Organization.objects.select_for_update().get(pk=org.pk)
+    current = {name: getattr(org, name) for name in ORGANIZATION_EDITABLE}
+    data = validate_organization_fields({**current, **fields})
+    for name in ORGANIZATION_EDITABLE:
+        setattr(org, name, data[name])
+    org.save(update_fields=list(ORGANIZATION_EDITABLE))
     return org
 
 
@@ -120,6 +142,11 @@ def validate_password_for(password: str | None, *, username: str, email: str = "
     return password
 
 
+def _check_role(role: str) -> None:
+    if role not in dict(Membership.ROLE_CHOICES):
+        raise InvalidChoice(f"Unknown role {role!r}; choose from {sorted(dict(Membership.ROLE_CHOICES))}.")
+
+
 @transaction.atomic
 def add_member(org: Organization, *, username: str, email: str = "", password: str | None = None,
                role: str = "owner", superuser: bool = False):
@@ -127,8 +154,7 @@ def add_member(org: Organization, *, username: str, email: str = "", password: s
     User = get_user_model()
     if not username or not username.strip():
         raise ValidationError("A back-office user needs a user name.")
-    if role not in dict(Membership.ROLE_CHOICES):
-        raise InvalidChoice(f"Unknown role {role!r}; choose from {sorted(dict(Membership.ROLE_CHOICES))}.")
+    _check_role(role)
     user = User.objects.filter(username=username).first()
     if user is None:
         validate_password_for(password, username=username, email=email)
@@ -146,6 +172,16 @@ def add_member(org: Organization, *, username: str, email: str = "", password: s
         user.user_permissions.add(*perms)
     Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})
     return user
+
+
+@transaction.atomic
+def set_member_role(membership: Membership, role: str) -> Membership:
+    """Change what a back-office user may do for one organization."""
+    _check_role(role)
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership.role = role
+    membership.save(update_fields=["role"])
+    return membership
 
 
 @transaction.atomic
@@ -373,6 +409,12 @@ def update_contact(contact: Contact, **fields) -> Contact:
         setattr(contact, k, v)
     contact.save()
     return contact
+
+
+@transaction.atomic
+def remove_contact(contact: Contact) -> None:
+    """Remove a contact; the messages and tasks already addressed to them stay, without the contact link."""
+    Contact.objects.filter(pk=contact.pk).delete()
 
 
 #: Contract amounts given in major units (``late_fixed_fee="40.00"``) and the minor-unit column they fill.
