@@ -26,6 +26,7 @@ from .models import (
     CustomerProfile,
     Dispute,
     Greeting,
+    InvoiceDispatch,
     LateFee,
     Policy,
     PromiseToPay,
@@ -86,7 +87,7 @@ class PolicyAdmin(OrgScopedAdmin):
 @admin.register(CollectionsSettings)
 class CollectionsSettingsAdmin(OrgScopedAdmin):
     list_display = ("organization", "gentle_below", "firm_above", "send_window_start", "send_window_end",
-                    "dispute_sla_business_days", "greetings_enabled")
+                    "dispute_sla_business_days", "greetings_enabled", "email_invoices")
 
 
 @admin.register(SegmentRule)
@@ -322,6 +323,16 @@ class ReminderAdmin(_ReadOnly, OrgScopedAdmin):
 @admin.register(Greeting)
 class GreetingAdmin(_ReadOnly, OrgScopedAdmin):
     list_display = ("sent_at", "customer", "contact", "kind", "message")
+
+
+@admin.register(InvoiceDispatch)
+class InvoiceDispatchAdmin(_ReadOnly, OrgScopedAdmin):
+    """Which issued invoices were e-mailed, and why the others were not (no address, e-mails off)."""
+
+    list_display = ("invoice", "created_at", "message", "note")
+    list_filter = (("message", admin.EmptyFieldListFilter),)
+    search_fields = ("invoice__number", "invoice__customer__name", "note")
+    list_select_related = ("invoice", "message")
 
 
 @admin.register(CollectionRun)

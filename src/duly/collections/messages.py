@@ -15,6 +15,8 @@ from typing import Any, Iterable, Sequence
 from duly.domain import dunning
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
+from duly.messaging.labels import labels
+from duly.messaging.links import pay_url
 from duly.messaging.rendering import RenderedMessage, Renderer, category_of
 
 from .snapshots import Account, ContactRow, InvoiceRow, RunContext, late_fee_terms_of
@@ -268,6 +270,45 @@ class SingleMessages:
                          "new_price": fmt.money(new_minor, currency), "effective_date": fmt.date(effective),
                          "justification": justification, "subscription": subscription}
         return self.renderer.render("price_increase", fmt.language, ctx)
+
+    def invoice_issued(self, invoice, addressee: Addressee, *, lines: Sequence[Any], attachment_names: Sequence[str],
+                       late_policy, today: date) -> RenderedMessage:
+        """An issued invoice or credit note: what it is for, how much, the exact due date, how to pay."""
+        from duly.domain.references import format_rf
+
+        customer = invoice.customer
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        cur = invoice.currency
+        t = labels(fmt.language)
+        title = {"deposit": t["deposit_invoice"], "credit_note": t["credit_note"],
+                 "late_fee": t["late_fee_invoice"]}.get(invoice.kind, t["invoice"])
+        seller = (invoice.document_snapshot or {}).get("seller") or {}
+        org = dict(self.org_view, iban=seller.get("iban", self.org_view["iban"]),
+                   bic=seller.get("bic", self.org_view["bic"]))
+        ctx = self._base("invoice", fmt, customer, addressee, cur, today)
+        ctx["org"] = org
+        credit = invoice.is_credit_note
+        ctx.update(
+            document={
+                "number": invoice.number, "kind": invoice.kind, "title": title, "credit_note": credit,
+                "issue_date": fmt.date(invoice.issue_date), "due_date": "" if credit else fmt.date(invoice.due_date),
+                "period": period_text(fmt, invoice.service_period_start, invoice.service_period_end),
+                "total": fmt.money(invoice.total_minor, cur),
+                "prepaid": fmt.money(invoice.prepaid_minor, cur) if invoice.prepaid_minor else "",
+                "balance": fmt.money(invoice.balance_minor, cur),
+                "reference": format_rf(invoice.rf_reference) if invoice.rf_reference else invoice.number,
+                "po_number": invoice.po_number,
+                "link": pay_url(self.org.pk, customer.pk, invoice.pk),
+                "lines": [{"description": line.description,
+                           "period": period_text(fmt, line.period_start, line.period_end),
+                           "usage": line.explanation, "amount": fmt.money(line.net_minor, cur)} for line in lines],
+                "attachments": list(attachment_names),
+                "credited_number": (invoice.related_invoice.number or "") if credit and invoice.related_invoice_id
+                else "",
+            },
+            late_fee_terms="" if credit else late_fee_terms(late_policy, cur, fmt, as_of=invoice.issue_date),
+        )
+        return self.renderer.render("invoice_issued", fmt.language, ctx)
 
     def dispute_answer(self, dispute, addressee: Addressee, today: date) -> RenderedMessage:
         customer = dispute.customer

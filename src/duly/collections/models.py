@@ -123,6 +123,9 @@ class CollectionsSettings(models.Model):
     send_window_end = models.TimeField(default=time(17))
     dispute_sla_business_days = models.PositiveSmallIntegerField(default=2)
     greetings_enabled = models.BooleanField(default=True, help_text="Birthdays, anniversaries and special dates")
+    email_invoices = models.BooleanField(
+        default=True, help_text="E-mail each issued invoice and credit note, with its PDF and attachments, to the "
+                                "customer's accounts-payable or billing contact")
 
     class Meta:
         verbose_name_plural = "collections settings"
@@ -227,6 +230,25 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_code} → {self.customer} ({self.sent_at:%Y-%m-%d})"
+
+
+class InvoiceDispatch(models.Model):
+    """An issued invoice or credit note sent to the customer: once per invoice (the unique invoice).
+
+    ``message`` is the outbox message that carries it with its PDF and attachments; it is empty when
+    nothing was e-mailed, and ``note`` says why (no contact with an e-mail address, e-mails turned off,
+    issued before Duly e-mailed invoices).
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="dispatch")
+    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="+")
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.invoice}: {'e-mailed' if self.message_id else self.note}"
 
 
 class Greeting(models.Model):

@@ -61,6 +61,7 @@ from .models import (
     CustomerProfile,
     Dispute,
     Greeting,
+    InvoiceDispatch,
     LateFee,
     Policy,
     PromiseToPay,
@@ -266,6 +267,8 @@ class CollectResult:
     notices: list[str] = field(default_factory=list)
     #: Suspensions lifted (or terminations undone in time) because the balance was cleared.
     restored: list[str] = field(default_factory=list)
+    #: Issued invoices and credit notes e-mailed (or recorded as not e-mailed, with the reason).
+    invoices: list[str] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.planned if p.action.kind == kind)
@@ -274,21 +277,24 @@ class CollectResult:
         done = sum(1 for p in self.planned if p.outcome == "done")
         return {"customers": len({p.customer_id for p in self.planned}), "send": self.count("send"),
                 "defer": self.count("defer"), "skip": self.count("skip"), "done": done,
-                "errors": len(self.errors), "greetings": len(self.greetings), "notices": len(self.notices)}
+                "errors": len(self.errors), "greetings": len(self.greetings), "notices": len(self.notices),
+                "invoices": len(self.invoices)}
 
     def summary(self) -> str:
         c = self.counts()
         verb = "would send" if self.dry_run else "sent"
         return (f"Collections as of {self.as_of.isoformat()}{' (dry run: nothing written)' if self.dry_run else ''}: "
                 f"{verb} {c['send']} step(s) to {c['customers']} customer(s) considered, {c['defer']} deferred, "
-                f"{c['skip']} skipped, {c['greetings']} greeting(s), {c['notices']} price notice(s)"
+                f"{c['skip']} skipped, {c['greetings']} greeting(s), {c['notices']} price notice(s), "
+                f"{c['invoices']} issued invoice(s) {'to e-mail' if self.dry_run else 'e-mailed or recorded'}"
                 + (f", {c['errors']} error(s)" if c["errors"] else "") + ".")
 
     def as_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "dry_run": self.dry_run, "counts": self.counts(),
                 "actions": [p.as_dict() for p in self.planned],
                 "errors": [{"customer": c, "error": e} for c, e in self.errors],
-                "greetings": self.greetings, "notices": self.notices, "restored": self.restored}
+                "greetings": self.greetings, "notices": self.notices, "restored": self.restored,
+                "invoices": self.invoices}
 
 
 def _aware(as_of: datetime) -> datetime:
@@ -349,6 +355,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
         result.restored = lift_cleared_suspensions(org, now=as_of)
     result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc)
     result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run)
+    result.invoices = send_issued_invoices(org, now=as_of, dry_run=dry_run)
     if run is not None:
         run.finished_at = timezone.now()
         run.counts = result.counts()
@@ -972,6 +979,94 @@ class _Occasion:
     day: int
     years: int
     contact_id: int | None
+
+
+# =====================================================================================================
+# Issued invoices and credit notes, e-mailed once each with their PDF and attachments
+# =====================================================================================================
+INVOICE_DISPATCH_CHUNK = 500
+
+
+def send_issued_invoices(org: Organization, *, now: datetime, dry_run: bool = False,
+                         chunk_size: int = INVOICE_DISPATCH_CHUNK) -> list[str]:
+    """E-mail every invoice and credit note issued by ``now`` that has not been sent yet.
+
+    Each goes to the customer's accounts-payable (else billing, else owner) contact, in their
+    language, with the exact due date, the amount, how to pay (IBAN and RF reference, the pay
+    link), the late-payment terms, and its PDF and stored attachments (service reports,
+    timesheets). It waits for the customer's sending window like every message. Each invoice is
+    recorded once (:class:`InvoiceDispatch`, unique per invoice) in the same transaction as its
+    outbox message, so a rerun or a second run at once sends nothing twice, and a crash loses none.
+    An invoice nobody can receive by e-mail is recorded with the reason; with invoice e-mails turned
+    off (``CollectionsSettings.email_invoices``) invoices are recorded as not e-mailed, so turning
+    them on later does not send old invoices. Returns one line per invoice.
+    """
+    from duly.invoicing.models import Attachment, InvoiceLine
+    from duly.messaging import attachments
+
+    pending = (Invoice.objects.filter(organization=org, dispatch__isnull=True, issued_at__lte=now)
+               .exclude(status=Invoice.DRAFT).values_list("pk", flat=True).order_by("pk"))
+    ids = list(pending)
+    if not ids:
+        return []
+    settings_row = CollectionsSettings.objects.filter(organization=org).first()
+    enabled = settings_row.email_invoices if settings_row is not None else True
+    conf = _settings_of(org)
+    single = msgs.SingleMessages(org, renderer_for(org))
+    done: list[str] = []
+    for chunk in snapshots.chunks(ids, chunk_size):
+        invoices = list(Invoice.objects.filter(pk__in=chunk).select_related("customer", "contract",
+                                                                            "related_invoice").order_by("pk"))
+        contacts: dict[int, list[snapshots.ContactRow]] = {}
+        for row in Contact.objects.filter(customer_id__in={i.customer_id for i in invoices}).order_by("pk") \
+                .values_list("pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
+            contacts.setdefault(row[1], []).append(snapshots.ContactRow(*row))
+        lines: dict[int, list[Any]] = {}
+        for line in InvoiceLine.objects.filter(invoice_id__in=chunk).order_by("invoice_id", "position", "id"):
+            lines.setdefault(line.invoice_id, []).append(line)
+        names: dict[int, list[str]] = {}
+        for invoice_id, filename in Attachment.objects.filter(invoice_id__in=chunk).order_by(
+                "invoice_id", "filename").values_list("invoice_id", "filename"):
+            names.setdefault(invoice_id, []).append(filename)
+        refs = attachments.invoice_refs_each(chunk)
+        rates = customers_services.reference_rates_for_contracts([i.contract for i in invoices if i.contract_id])
+        for invoice in invoices:
+            customer = invoice.customer
+            addressee = msgs.pick_contact(contacts.get(customer.pk, []), respect_opt_out=False)
+            if invoice.status == Invoice.VOID:
+                note = "not e-mailed: voided before it was sent"
+            elif not enabled:
+                note = "not e-mailed: invoice e-mails are turned off in the collections settings"
+            elif addressee is None:
+                note = f"not e-mailed: no contact of {customer.name} has an e-mail address"
+            else:
+                note = ""
+            done.append(f"{invoice.number} → {addressee.email}" if not note else f"{invoice.number}: {note}")
+            if dry_run:
+                continue
+            message = None
+            try:
+                with transaction.atomic():
+                    if not note:
+                        rendered = single.invoice_issued(
+                            invoice, addressee, lines=lines.get(invoice.pk, []),
+                            attachment_names=names.get(invoice.pk, []),
+                            late_policy=invoicing.late_policy_for(invoice, rates),
+                            today=_local_date(now, customer.timezone))
+                        message, _ = queue_message(
+                            org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
+                            category="invoice", template="invoice_issued", language=_language(customer, addressee),
+                            rendered=rendered, to_email=addressee.email, to_name=addressee.name,
+                            idempotency_key=f"invoice:{invoice.pk}", now=now, attachments=refs.get(invoice.pk, []),
+                            invoice_ids=[invoice.pk], fallback_note=addressee.fallback_note,
+                            window=customer_window(org, customer, conf))
+                    InvoiceDispatch.objects.create(organization=org, invoice=invoice, message=message,
+                                                   note=note or addressee.fallback_note, created_at=now)
+            except IntegrityError:
+                done[-1] += " (already sent by a concurrent run)"
+            if note:
+                log.info("invoice %s %s", invoice.number, note)
+    return done
 
 
 def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,

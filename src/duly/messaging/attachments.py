@@ -66,17 +66,23 @@ def renderer(kind: str) -> Callable[..., Any] | None:
 
 def invoice_refs(invoice_ids: Iterable[int]) -> list[dict[str, Any]]:
     """References for the PDFs (when renderable) and stored attachments of these invoices (one query)."""
+    per_invoice = invoice_refs_each(invoice_ids)
+    pdfs = [ref for refs in per_invoice.values() for ref in refs if ref["kind"] == "invoice_pdf"]
+    return pdfs + [ref for refs in per_invoice.values() for ref in refs if ref["kind"] != "invoice_pdf"]
+
+
+def invoice_refs_each(invoice_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+    """Per invoice (in id order): the reference of its PDF (when renderable), then of each stored
+    attachment, by file name (one query for all)."""
     from duly.invoicing.models import Attachment
 
     ids = sorted(set(invoice_ids))
-    refs: list[dict[str, Any]] = []
-    if renderer("invoice_pdf") is not None:
-        refs += [{"kind": "invoice_pdf", "invoice_id": i} for i in ids]
-    refs += [
-        {"kind": "invoice_attachment", "id": pk}
-        for pk in Attachment.objects.filter(invoice_id__in=ids).order_by("invoice_id", "filename")
-        .values_list("pk", flat=True)
-    ]
+    pdf = renderer("invoice_pdf") is not None
+    refs: dict[int, list[dict[str, Any]]] = {i: ([{"kind": "invoice_pdf", "invoice_id": i}] if pdf else [])
+                                             for i in ids}
+    for invoice_id, pk in Attachment.objects.filter(invoice_id__in=ids).order_by(
+            "invoice_id", "filename").values_list("invoice_id", "pk"):
+        refs[invoice_id].append({"kind": "invoice_attachment", "id": pk})
     return refs
 
 

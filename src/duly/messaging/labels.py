@@ -11,6 +11,7 @@ from typing import Mapping
 
 _LABELS: dict[str, dict[str, str]] = {
     "en": {
+        "credit_note": "Credit note", "deposit_invoice": "Deposit invoice", "late_fee_invoice": "Late-payment invoice", "attached": "Attached", "total": "Total", "prepaid": "Already deducted", "po_number": "PO number", 
         "invoice": "Invoice", "issued": "Issued", "due": "Due date", "amount": "Amount", "balance": "Balance due",
         "days_overdue": "Days overdue", "days_to_due": "Due in (days)", "total_due": "Total due",
         "pay_now": "View and pay online", "view": "View your account", "late_terms": "Late-payment terms",
@@ -20,6 +21,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "credit_left": "Credit remaining on your account", "colon": ":",
     },
     "fr": {
+        "credit_note": "Avoir", "deposit_invoice": "Facture d'acompte", "late_fee_invoice": "Facture de pénalités de retard", "attached": "Pièces jointes", "total": "Total", "prepaid": "Déjà déduit", "po_number": "N° de bon de commande", 
         "invoice": "Facture", "issued": "Émise le", "due": "Échéance", "amount": "Montant",
         "balance": "Reste à payer", "days_overdue": "Jours de retard", "days_to_due": "Échéance dans (jours)",
         "total_due": "Total dû", "pay_now": "Consulter et payer en ligne", "view": "Consulter votre compte",
@@ -30,6 +32,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "colon": "\u00a0:",
     },
     "de": {
+        "credit_note": "Gutschrift", "deposit_invoice": "Anzahlungsrechnung", "late_fee_invoice": "Rechnung über Verzugskosten", "attached": "Anlagen", "total": "Gesamt", "prepaid": "Bereits abgezogen", "po_number": "Bestellnummer", 
         "invoice": "Rechnung", "issued": "Ausgestellt am", "due": "Fällig am", "amount": "Betrag",
         "balance": "Offener Betrag", "days_overdue": "Tage überfällig", "days_to_due": "Fällig in (Tagen)",
         "total_due": "Gesamt offen", "pay_now": "Online ansehen und bezahlen", "view": "Ihr Kundenkonto ansehen",
@@ -39,6 +42,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "bank": "Überweisung", "usage": "Verbrauch", "credit_left": "Verbleibendes Guthaben", "colon": ":",
     },
     "ru": {
+        "credit_note": "Кредит-нота", "deposit_invoice": "Счёт на аванс", "late_fee_invoice": "Счёт на пени", "attached": "Вложения", "total": "Итого", "prepaid": "Уже зачтено", "po_number": "Номер заказа", 
         "invoice": "Счёт", "issued": "Выставлен", "due": "Срок оплаты", "amount": "Сумма",
         "balance": "К оплате", "days_overdue": "Дней просрочки", "days_to_due": "До срока (дней)",
         "total_due": "Итого к оплате", "pay_now": "Открыть и оплатить онлайн", "view": "Открыть ваш счёт",
@@ -48,6 +52,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "bank": "Банковский перевод", "usage": "Потребление", "credit_left": "Остаток аванса на вашем счёте", "colon": ":",
     },
     "es": {
+        "credit_note": "Factura rectificativa", "deposit_invoice": "Factura de anticipo", "late_fee_invoice": "Factura de recargos por demora", "attached": "Adjuntos", "total": "Total", "prepaid": "Ya descontado", "po_number": "N.º de pedido", 
         "invoice": "Factura", "issued": "Emitida", "due": "Vencimiento", "amount": "Importe",
         "balance": "Pendiente", "days_overdue": "Días de retraso", "days_to_due": "Vence en (días)",
         "total_due": "Total pendiente", "pay_now": "Ver y pagar en línea", "view": "Ver su cuenta",

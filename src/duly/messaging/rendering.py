@@ -52,6 +52,8 @@ CATEGORY_REQUIRED: Mapping[str, tuple[str, ...]] = {
     "notice": ("contact.name", "change.old_price", "change.new_price", "change.effective_date",
                "change.justification", "pay_link"),
     "dispute": ("contact.name", "dispute.invoice_number", "dispute.answer", "pay_link"),
+    "invoice": ("contact.name", "document.number", "document.issue_date", "document.balance", "document.due_date",
+                "document.reference", "late_fee_terms", "document.link"),
 }
 
 #: Shipped templates: name → category.
@@ -71,6 +73,7 @@ TEMPLATE_KINDS: Mapping[str, str] = {
     "greeting_special": "relationship",
     "price_increase": "notice",
     "dispute_resolved": "dispute",
+    "invoice_issued": "invoice",
 }
 
 
@@ -284,6 +287,7 @@ CATEGORY_KEYS: Mapping[str, tuple[str, ...]] = {
     "relationship": ("occasion",),
     "notice": ("change",),
     "dispute": ("dispute",),
+    "invoice": ("document", "late_fee_terms"),
 }
 
 
@@ -336,6 +340,13 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
         "dispute": {"invoice_number": "SMPL-2026-0417", "question": "Sample question about line 2",
                     "answer": "Sample answer: line 2 was corrected.", "opened_on": "10 Apr 2026",
                     "credit_note_number": "SMPL-CN-0009", "credit_note_amount": "EUR 120.00"},
+        "document": {"number": "SMPL-2026-0733", "kind": "standard", "title": "Invoice", "credit_note": False,
+                     "issue_date": "1 Apr 2026", "due_date": "1 May 2026", "period": "1–30 Apr 2026",
+                     "total": "EUR 1,210.00", "prepaid": "EUR 10.00", "balance": "EUR 1,200.00",
+                     "reference": "RF18 SMPL 0733", "po_number": "SMPL-PO-42", "link": "https://pay.example/p/SMPL-I",
+                     "lines": [{"description": "Sample consulting day", "period": "1–30 Apr 2026",
+                                "usage": "average 41.3 seats", "amount": "EUR 1,000.00"}],
+                     "attachments": ["sample-timesheet-april.pdf"], "credited_number": ""},
     }
     keys = [k for k in COMMON_KEYS if k != "t"] + list(CATEGORY_KEYS[category])
     return {k: everything[k] for k in keys}
