@@ -94,6 +94,22 @@ class InvoiceImmutable(InvalidState):
     code = "invoice_immutable"
 
 
+class InvoiceAlreadyVoid(InvalidState):
+    code = "invoice_already_void"
+
+
+class InvoiceHasPayments(InvalidState):
+    """A void would hide money received: refund it or issue a credit note instead."""
+
+    code = "invoice_has_payments"
+
+
+class ReasonRequired(ValidationError):
+    """An action that must say why (voiding, writing off) was given no reason."""
+
+    code = "reason_required"
+
+
 class CustomerNotActive(InvalidState):
     code = "customer_not_active"
 

@@ -27,9 +27,12 @@ from duly.domain.errors import (
     CustomerNotActive,
     DomainError,
     InvalidState,
+    InvoiceAlreadyVoid,
+    InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
     NotFound,
+    ReasonRequired,
     RequiredFieldMissing,
     ValidationError,
 )
@@ -597,11 +600,11 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
 def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not reason or not reason.strip():
-        raise ValidationError("A reason is required to void an invoice.")
+        raise ReasonRequired("A reason is required to void an invoice.")
     if invoice.status in (Invoice.VOID,):
-        raise InvalidState(f"Invoice {invoice} is already void.")
+        raise InvoiceAlreadyVoid(f"Invoice {invoice} is already void.")
     if invoice.status == Invoice.PAID or invoice.paid_minor > 0:
-        raise InvalidState(
+        raise InvoiceHasPayments(
             f"Invoice {invoice} has payments applied; refund them or issue a credit note instead of voiding."
         )
     invoice.status = Invoice.VOID
@@ -619,7 +622,7 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
     still show the invoice open.
     """
     if not reason or not reason.strip():
-        raise ValidationError("A reason is required to write an invoice off as uncollectible.")
+        raise ReasonRequired("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not invoice.is_open:
         raise InvalidState(
