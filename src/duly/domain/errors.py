@@ -110,6 +110,24 @@ class ReasonRequired(ValidationError):
     code = "reason_required"
 
 
+class CreditExceedsOpenAmount(ValidationError):
+    """A partial credit larger than what is still open on the invoice it corrects."""
+
+    code = "credit_exceeds_open_amount"
+
+
+class CreditAmountNotExact(ValidationError):
+    """No credit-note line at the invoice's tax rate totals exactly this amount (tax is rounded)."""
+
+    code = "credit_amount_not_exact"
+
+
+class SeveralTaxRates(ValidationError):
+    """A single amount cannot say how much of it falls under each of an invoice's tax rates."""
+
+    code = "several_tax_rates"
+
+
 class CustomerNotActive(InvalidState):
     code = "customer_not_active"
 
