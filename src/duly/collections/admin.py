@@ -237,7 +237,10 @@ class ResolveForm(forms.Form):
         self.dispute = dispute
         invoice = dispute.invoice
         self.fields["credit_amount"].label = f"Or credit an amount ({invoice.currency})"
-        self.fields["credit_amount"].help_text += f"; open: {invoice.balance if invoice.is_open else 0} {invoice.currency}"
+        from duly.domain.money import from_minor
+
+        open_amount = from_minor(invoice.balance_minor if invoice.is_open else 0, invoice.currency)
+        self.fields["credit_amount"].help_text += f"; open: {open_amount} {invoice.currency}"
 
     def clean_credit_amount(self):
         from duly.domain.errors import DomainError
