@@ -225,3 +225,131 @@ def test_payments_record_then_refund_from_the_cli(org, customer, contract):
     issued.refresh_from_db()
     assert issued.balance == 0  # the unapplied 50.00 went back first; the invoice stays paid
     assert payment.refunds.get().amount_minor == 5000
+
+
+# --- duly report aging: CSV and table -------------------------------------------------------------------
+def _aged_book(org, customer, contract, make_customer, make_contract):
+    """As of 15 April 2026: ACME owes 1,000.00 (due 4 Feb, 61-90 days) and 250.00 (due 1 April, 1-30);
+    Beta owes 400.00 not yet due; ACME paid 300.00 ten days late in February."""
+    from duly.invoicing import services as inv
+    from duly.payments.services import record_payment
+
+    def issue(cust, ctr, amount, on):
+        draft = inv.create_draft(org, cust, [inv.LineData("Audit", Decimal(1), Decimal(amount))], contract=ctr)
+        return inv.issue_invoice(org, draft.pk, issue_date=on)
+
+    paid = issue(customer, contract, "300.00", date(2026, 1, 2))  # due 1 February
+    record_payment(org, customer, amount="300.00", currency="EUR", method="bank_transfer",
+                   received_on=date(2026, 2, 11))
+    issue(customer, contract, "1000.00", date(2026, 1, 5))  # due 4 February
+    issue(customer, contract, "250.00", date(2026, 3, 2))  # due 1 April
+    beta = make_customer("BETA", name="Beta Logistique SARL")
+    issue(beta, make_contract(beta, terms_kind="net", terms_days=30), "400.00", date(2026, 4, 1))  # due 1 May
+    assert paid.pk
+
+
+def test_report_aging_csv_has_a_row_per_customer_and_a_total_per_currency(org, customer, contract, make_customer,
+                                                                           make_contract):
+    import csv
+    import io
+
+    from duly.cli import main
+
+    _aged_book(org, customer, contract, make_customer, make_contract)
+    result = CliRunner().invoke(main, ["report", "aging", "--as-of", "2026-04-15", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert list(csv.reader(io.StringIO(result.stdout))) == [
+        ["code", "customer", "currency", "current", "1-30", "31-60", "61-90", "90+", "total_open"],
+        ["ACME", "Acme Industries SAS", "EUR", "0.00", "250.00", "0.00", "1000.00", "0.00", "1250.00"],
+        ["BETA", "Beta Logistique SARL", "EUR", "400.00", "0.00", "0.00", "0.00", "0.00", "400.00"],
+        ["", "TOTAL", "EUR", "400.00", "250.00", "0.00", "1000.00", "0.00", "1650.00"],
+    ]
+
+
+def test_report_aging_table_shows_buckets_totals_dso_and_days_late(org, customer, contract, make_customer,
+                                                                    make_contract):
+    from duly.cli import main
+
+    _aged_book(org, customer, contract, make_customer, make_contract)
+    result = CliRunner().invoke(main, ["report", "aging", "--as-of", "2026-04-15"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert "Aged receivables as of 2026-04-15" in result.stdout
+
+    def cells(label):
+        """The cells of the one table row whose first cell is ``label``."""
+        rows = [[c.strip() for c in line.replace("┃", "│").strip().strip("│").split("│")] for line in lines
+                if "│" in line or "┃" in line]
+        [row] = [r for r in rows if r[0] == label]
+        return row
+
+    assert cells("Customer") == ["Customer", "Cur", "current", "1-30", "31-60", "61-90", "90+", "Total open"]
+    assert cells("Acme Industries SAS") == ["Acme Industries SAS", "EUR", "0.00", "250.00", "0.00", "1000.00",
+                                            "0.00", "1250.00"]
+    assert cells("Beta Logistique SARL") == ["Beta Logistique SARL", "EUR", "400.00", "0.00", "0.00", "0.00",
+                                             "0.00", "400.00"]
+    assert cells("Total") == ["Total", "EUR", "400.00", "250.00", "0.00", "1000.00", "0.00", "1650.00"]
+    assert "DSO (90 days): EUR " in result.stdout
+    assert "Average days late (EUR): 10" in result.stdout and "over 1 paid invoices" in result.stdout
+
+
+# --- duly invoices void ---------------------------------------------------------------------------------
+def test_invoices_void_from_the_cli_then_a_second_void_is_refused(org, customer, contract):
+    from duly.cli import main
+    from duly.invoicing import services as inv
+    from duly.invoicing.models import Invoice
+
+    issued = inv.issue_invoice(org, inv.create_draft(org, customer, [inv.LineData("Audit", Decimal(1), Decimal(100))],
+                                                     contract=contract).pk, issue_date=date(2026, 3, 2))
+    result = CliRunner().invoke(main, ["invoices", "void", issued.number, "--reason", "Sent to the wrong entity"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Voided {issued.number}: Sent to the wrong entity\n"
+    issued.refresh_from_db()
+    assert issued.status == Invoice.VOID and issued.void_reason == "Sent to the wrong entity" and issued.voided_at
+    again = CliRunner().invoke(main, ["invoices", "void", issued.number, "--reason", "Again"])
+    assert again.exit_code == 2
+    assert again.stderr == f"error: Invoice {issued.number} is already void. [invoice_already_void]\n"
+    issued.refresh_from_db()
+    assert issued.void_reason == "Sent to the wrong entity"
+
+
+# --- duly init: prompts for what the flags did not give ---------------------------------------------------
+def test_init_prompts_for_each_missing_value_and_asks_the_password_twice(db):
+    from django.contrib.auth import get_user_model
+
+    from duly.cli import main
+    from duly.customers.models import Organization, Membership
+
+    answers = "\n".join([
+        "de",  # Country (upper-cased)
+        "eur",  # Currency (upper-cased)
+        "Hauptstraße 1",  # Address
+        "owner",  # Admin user
+        "a-long-passphrase", "a-typo-passphrase",  # Admin password + a confirmation that differs: asked again
+        "a-long-passphrase", "a-long-passphrase",
+    ]) + "\n"
+    result = CliRunner().invoke(main, ["init", "--org-name", "Rivet & Co GmbH", "--city", "Berlin"], input=answers)
+    assert result.exit_code == 0, result.output
+    prompts = [line.split(":")[0] for line in result.output.splitlines() if ":" in line]
+    # the flags given are not asked for; the password is hidden (not echoed) and confirmed
+    assert "Org name" not in prompts and "City" not in prompts
+    assert "Country" in prompts and "Currency" in prompts and "Address" in prompts and "Admin user" in prompts
+    assert "a-long-passphrase" not in result.output
+    assert "do not match" in result.output
+    assert "Created organization Rivet & Co GmbH (rivet-co-gmbh) and admin user owner." in result.output
+    org = Organization.objects.get()
+    assert (org.name, org.country, org.default_currency, org.address_line1, org.city) == (
+        "Rivet & Co GmbH", "DE", "EUR", "Hauptstraße 1", "Berlin")
+    user = get_user_model().objects.get(username="owner")
+    assert user.check_password("a-long-passphrase")
+    assert Membership.objects.filter(organization=org, user=user).exists()
+
+
+def test_init_without_input_names_the_missing_flag(db):
+    from duly.cli import main
+    from duly.customers.models import Organization
+
+    result = CliRunner().invoke(main, ["init", "--no-input", "--org-name", "Rivet & Co GmbH"], input="DE\n")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --country is required with --no-input. [invalid_input]\n"
+    assert not Organization.objects.exists()

@@ -120,3 +120,27 @@ def test_set_up_organization_rolls_back_the_organization_when_the_user_fails(db,
     with pytest.raises(ValidationError):
         services.set_up_organization(admin_username="owner", admin_password="a-long-passphrase", **ORG)
     assert not Organization.objects.exists()
+
+
+@pytest.mark.parametrize("bic, words", [
+    ("PSSTXXPP", "Invalid country code 'XX'"),  # no such country
+    ("PSST", "Invalid length '4'"),  # a BIC has 8 or 11 characters
+    ("PSSTFRPPPA", "Invalid length '10'"),
+])
+def test_an_invalid_bic_is_refused_and_writes_nothing(db, bic, words):
+    with pytest.raises(ValidationError) as err:
+        services.create_organization(name="Rivet & Co GmbH", country="DE", default_currency="EUR",
+                                     iban="DE89370400440532013000", bic=bic)
+    assert err.value.code == "invalid_bic"
+    assert err.value.message.startswith(f"Invalid BIC {bic!r}: ") and words in err.value.message
+    assert not Organization.objects.exists()
+
+
+def test_a_bic_is_stored_compact_and_a_bad_one_leaves_the_seller_unchanged(org):
+    org = services.update_organization(org, bic="psst fr pp par")
+    assert org.bic == "PSSTFRPPPAR"
+    with pytest.raises(ValidationError) as err:
+        services.update_organization(org, bic="PSSTXXPP", city="Lyon")
+    assert err.value.code == "invalid_bic"
+    org.refresh_from_db()
+    assert (org.bic, org.city) == ("PSSTFRPPPAR", "Paris")

@@ -162,3 +162,27 @@ def test_totals_to_minor_round_trips(invoice):
     assert from_minor(minor["payable_minor"], currency) == t.payable
     assert [from_minor(x["net_minor"], currency) for x in minor["lines"]] == [r.net_amount for r in t.lines]
     assert all(type(v) is int for k, v in minor.items() if k.endswith("_minor"))
+
+
+# --- the net of a tax-inclusive amount (a partial credit) ----------------------------------------------
+@given(minor=st.integers(min_value=1, max_value=10_000_000),
+       rate=st.sampled_from([D(0), D("5.5"), D(7), D(10), D(19), D(20), D(21), D("27")]),
+       currency=st.sampled_from(["EUR", "JPY", "BHD"]))
+@settings(max_examples=300)
+def test_net_for_tax_inclusive_is_exact_or_names_the_reachable_amounts_either_side(minor, rate, currency):
+    from duly.domain.errors import CreditAmountNotExact
+    from duly.domain.invoice_math import LineInput, compute_totals, net_for_tax_inclusive
+
+    amount = from_minor(minor, currency)
+
+    def total(net):
+        return compute_totals([LineInput(D(1), net, "S", rate)], currency).tax_inclusive
+
+    try:
+        net = net_for_tax_inclusive(amount, currency, tax_rate=rate)
+    except CreditAmountNotExact as err:
+        assert rate > 0  # without tax every amount is reachable
+        below, above = (D(x) for x in err.message.rsplit("are ", 1)[1].rstrip(".").split(" or "))
+        assert below < amount < above and above - below == 2 * D(1).scaleb(-exponent(currency))
+        return
+    assert total(net) == amount and net == net.quantize(D(1).scaleb(-exponent(currency)))

@@ -7,8 +7,11 @@ import pytest
 
 from duly.domain.errors import (
     CustomerNotActive,
+    InvoiceAlreadyVoid,
+    InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
+    ReasonRequired,
     RequiredFieldMissing,
     UnknownCurrency,
     NegativeQuantity,
@@ -105,6 +108,58 @@ def test_void_requires_reason_and_no_payments(org, customer, contract):
     inv = services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 1))
     voided = services.void_invoice(org, inv.pk, reason="Sent to the wrong entity")
     assert voided.status == Invoice.VOID and voided.void_reason == "Sent to the wrong entity"
+
+
+def _void_state(invoice_id):
+    inv = Invoice.objects.get(pk=invoice_id)
+    return inv.status, inv.void_reason, inv.voided_at, inv.paid_minor
+
+
+@pytest.mark.parametrize("reason", ["", "   \n"])
+def test_void_without_a_reason_is_refused_and_changes_nothing(org, customer, contract, reason):
+    draft = services.create_draft(org, customer, lines(), contract=contract)
+    inv = services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 1))
+    before = _void_state(inv.pk)
+    with pytest.raises(ReasonRequired) as err:
+        services.void_invoice(org, inv.pk, reason=reason)
+    assert err.value.code == "reason_required" and "reason is required" in err.value.message
+    assert _void_state(inv.pk) == before == (Invoice.ISSUED, "", None, 0)
+
+
+def test_void_of_an_invoice_with_payments_is_refused_and_keeps_the_payment(org, customer, contract):
+    from duly.payments.models import Allocation
+    from duly.payments.services import record_payment
+
+    draft = services.create_draft(org, customer, lines(), contract=contract)
+    inv = services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 1))
+    record_payment(org, customer, amount="500.00", currency="EUR", method="bank_transfer",
+                   received_on=date(2026, 3, 10))
+    before = _void_state(inv.pk)
+    assert before[0] == Invoice.PARTIALLY_PAID and before[3] == 50000
+    with pytest.raises(InvoiceHasPayments) as err:
+        services.void_invoice(org, inv.pk, reason="Sent to the wrong entity")
+    assert err.value.code == "invoice_has_payments"
+    assert inv.number in err.value.message and "credit note" in err.value.message
+    assert _void_state(inv.pk) == before
+    assert Allocation.objects.get(invoice=inv).amount_minor == 50000
+    # fully paid: refused the same way
+    record_payment(org, customer, amount="2779.00", currency="EUR", method="bank_transfer",
+                   received_on=date(2026, 3, 12))
+    assert _void_state(inv.pk)[0] == Invoice.PAID
+    with pytest.raises(InvoiceHasPayments):
+        services.void_invoice(org, inv.pk, reason="Sent to the wrong entity")
+    assert _void_state(inv.pk)[0] == Invoice.PAID
+
+
+def test_voiding_twice_is_refused_and_keeps_the_first_reason_and_time(org, customer, contract):
+    draft = services.create_draft(org, customer, lines(), contract=contract)
+    inv = services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 1))
+    services.void_invoice(org, inv.pk, reason="Sent to the wrong entity")
+    before = _void_state(inv.pk)
+    with pytest.raises(InvoiceAlreadyVoid) as err:
+        services.void_invoice(org, inv.pk, reason="Second thoughts")
+    assert err.value.code == "invoice_already_void" and "already void" in err.value.message
+    assert _void_state(inv.pk) == before and before[1] == "Sent to the wrong entity"
 
 
 def test_jpy_and_bhd_rounding(org, make_customer):

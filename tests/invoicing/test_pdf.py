@@ -151,6 +151,30 @@ def test_cheque_customer_gets_cheque_instructions_first(make_invoice, pdf_text):
     assert "Cheques payable to Atelier Lumière SARL" in text
 
 
+@pytest.mark.parametrize("preferred, lang, title, hint", [
+    ("sepa_debit", "en", "SEPA direct debit",
+     "The amount will be collected from your account by SEPA direct debit on the due date."),
+    ("sepa_debit", "fr", "Prélèvement SEPA",
+     "Le montant sera prélevé sur votre compte par prélèvement SEPA à l'échéance."),
+    ("ach_debit", "en", "ACH debit", "The amount will be debited from your account by ACH on the due date."),
+    ("cash", "en", "Cash", "Cash payments at our office against a receipt."),
+    ("cash", "de", "Barzahlung", "Barzahlung in unserem Büro gegen Quittung."),
+])
+def test_debit_and_cash_customers_get_their_instructions_first(make_invoice, pdf_text, preferred, lang, title,
+                                                               hint):
+    inv = make_invoice(lang, preferred=preferred, attachments=False)
+    options = build_printable(inv).payment_options
+    assert [o.method for o in options] == [preferred, "bank_transfer", "online"]
+    assert options[0].preferred and not any(o.preferred for o in options[1:])
+    text = pdf_text(render_invoice_pdf(inv))
+    assert hint in text
+    # the preferred way first, with its hint under its title; the other ways after it
+    bank = {"en": "Bank transfer", "fr": "Virement bancaire", "de": "Überweisung"}[lang]
+    online = {"en": "Pay online", "fr": "Paiement en ligne", "de": "Online bezahlen"}[lang]
+    assert text.index(title) < text.index(hint) < text.index(bank) < text.index(inv.organization.iban)
+    assert text.index(hint) < text.index(online)
+
+
 def test_epc_qr_code_carries_beneficiary_iban_amount_and_rf_reference(make_invoice, org):
     inv = make_invoice("en", attachments=False)
     bank = next(o for o in build_printable(inv).payment_options if o.method == "bank_transfer")

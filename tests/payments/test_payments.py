@@ -72,6 +72,41 @@ def test_same_external_reference_is_recorded_once(org, customer, contract):
     assert p1.pk == p2.pk and Payment.objects.count() == 1
 
 
+def _ledger(customer):
+    from duly.payments.models import Allocation, CreditEntry
+
+    return (list(Payment.objects.values_list("pk", "customer_id", "amount_minor", "external_reference")),
+            list(Allocation.objects.values_list("payment_id", "invoice_id", "amount_minor")),
+            list(CreditEntry.objects.values_list("customer_id", "amount_minor")),
+            list(Invoice.objects.order_by("pk").values_list("pk", "status", "paid_minor")))
+
+
+@pytest.mark.parametrize("change", ["amount", "customer", "currency"])
+def test_a_reused_external_reference_for_a_different_payment_is_refused_and_records_nothing(
+        org, customer, contract, make_customer, make_contract, change):
+    from duly.domain.errors import Conflict
+
+    other = make_customer("OTHER", name="Other Client SARL", currency="EUR")
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    issue(org, customer, contract, "100", date(2026, 2, 28))
+    issue(org, other, make_contract(other), "100", date(2026, 1, 31))
+    services.record_payment(org, customer, amount="100", currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 2, 1), external_reference="BANK-123")
+    before = _ledger(customer)
+    kwargs = dict(customer=customer, amount="100", currency="EUR")
+    kwargs[change] = {"amount": "90", "customer": other, "currency": "USD"}[change]
+    with pytest.raises(Conflict) as err:
+        services.record_payment(org, kwargs["customer"], amount=kwargs["amount"], currency=kwargs["currency"],
+                                method="bank_transfer", received_on=date(2026, 2, 2), external_reference="BANK-123")
+    assert err.value.code == "duplicate_payment_reference"
+    assert "'BANK-123' was already recorded for a different payment (100.00 EUR)" in err.value.message
+    assert _ledger(customer) == before
+    # the same reference through another method is another payment
+    services.record_payment(org, customer, amount="90", currency="EUR", method="card",
+                            received_on=date(2026, 2, 2), external_reference="BANK-123")
+    assert Payment.objects.count() == 2
+
+
 def test_refund_reopens_the_invoice(org, customer, contract):
     a = issue(org, customer, contract, "100", date(2026, 1, 31))
     p = services.record_payment(org, customer, amount="120", currency="EUR", method="card", received_on=date(2026, 2, 1))

@@ -228,6 +228,38 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
 class ResolveForm(forms.Form):
     answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
     credit_note = forms.BooleanField(required=False, help_text="Also issue a credit note for the whole invoice")
+    credit_amount = forms.CharField(
+        required=False, label="Or credit an amount",
+        help_text="Credit only part of the invoice: an amount, tax included, in the invoice's currency, "
+                  "as one credit-note line (at most what is still open)")
+
+    def __init__(self, *args, dispute, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dispute = dispute
+        invoice = dispute.invoice
+        self.fields["credit_amount"].label = f"Or credit an amount ({invoice.currency})"
+        from duly.domain.money import from_minor
+
+        open_amount = from_minor(invoice.balance_minor if invoice.is_open else 0, invoice.currency)
+        self.fields["credit_amount"].help_text += f"; open: {open_amount} {invoice.currency}"
+
+    def clean_credit_amount(self):
+        from duly.domain.errors import DomainError
+        from duly.invoicing.services import partial_credit_lines
+
+        amount = self.cleaned_data["credit_amount"].strip()
+        if amount:
+            try:  # the service checks again when it writes; this puts the reason next to the field
+                partial_credit_lines(self.dispute.organization, self.dispute.invoice_id, amount, description="check")
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message, code=exc.code) from None
+        return amount
+
+    def clean(self):
+        data = super().clean()
+        if data.get("credit_note") and data.get("credit_amount"):
+            raise forms.ValidationError("Credit the whole invoice or an amount, not both.")
+        return data
 
 
 @admin.register(Dispute)
@@ -255,11 +287,12 @@ class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
 
     def resolve_view(self, request, pk):
         dispute = get_object_or_404(self.get_queryset(request), pk=pk)
-        form = ResolveForm(request.POST or None)
+        form = ResolveForm(request.POST or None, dispute=dispute)
         if request.method == "POST" and form.is_valid():
             done = self.run_service(
                 request, services.resolve_dispute, dispute.organization, dispute.pk,
                 answer=form.cleaned_data["answer"], credit_note=form.cleaned_data["credit_note"],
+                credit_amount=form.cleaned_data["credit_amount"] or None,
                 user=request.user, now=self.clock(), success="Answered; the customer is notified.",
             )
             if done is not None:

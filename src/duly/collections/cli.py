@@ -237,13 +237,18 @@ def dispute_open(org_slug, invoice_number, question, opened_by):
 @click.argument("dispute_id", type=int)
 @click.option("--answer", required=True)
 @click.option("--credit-note", is_flag=True, help="Also credit the whole invoice")
+@click.option("--credit-amount", metavar="AMOUNT", default=None,
+              help="Also credit part of the invoice: this amount, tax included, in the invoice's currency "
+                   "(at most what is open), as one credit-note line")
 @handle_errors
-def dispute_resolve(org_slug, dispute_id, answer, credit_note):
-    """Answer a query (the customer is told), optionally with a credit note."""
+def dispute_resolve(org_slug, dispute_id, answer, credit_note, credit_amount):
+    """Answer a query (the customer is told), optionally with a credit note (whole invoice or an amount)."""
     from duly.collections.services import resolve_dispute
 
-    d = resolve_dispute(current_org(org_slug), dispute_id, answer=answer, credit_note=credit_note, now=_now())
-    extra = f"; credit note {d.credit_note.number}" if d.credit_note else ""
+    d = resolve_dispute(current_org(org_slug), dispute_id, answer=answer, credit_note=credit_note,
+                        credit_amount=credit_amount, now=_now())
+    extra = (f"; credit note {d.credit_note.number} ({d.credit_note.amount('total_minor')} {d.credit_note.currency})"
+             if d.credit_note else "")
     click.echo(f"Query #{d.pk} answered{extra}.")
 
 

@@ -754,8 +754,14 @@ def open_dispute(org: Organization, invoice_id: int, *, question: str, now: date
 
 @transaction.atomic
 def resolve_dispute(org: Organization, dispute_id: int, *, answer: str, now: datetime, credit_note: bool = False,
-                    credit_lines: Sequence[invoicing.LineData] | None = None, user=None) -> Dispute:
-    """Answer a query; optionally issue a credit note (the whole invoice, or ``credit_lines``); tell the customer."""
+                    credit_lines: Sequence[invoicing.LineData] | None = None,
+                    credit_amount: Decimal | str | None = None, user=None) -> Dispute:
+    """Answer a query; optionally issue a credit note; tell the customer.
+
+    The credit note credits the whole invoice (``credit_note``), the given ``credit_lines``, or
+    ``credit_amount`` (tax included, in the invoice's currency, at most its open amount) as one line
+    "Credit for query #N on INV-…: <answer>" (see :func:`duly.invoicing.services.partial_credit_lines`).
+    """
     dispute = Dispute.objects.select_for_update().select_related("invoice", "customer").filter(
         organization=org, pk=dispute_id).first()
     if dispute is None:
@@ -765,6 +771,12 @@ def resolve_dispute(org: Organization, dispute_id: int, *, answer: str, now: dat
     if not answer or not answer.strip():
         raise ValidationError("An answer is required to resolve a query.")
     local = now.astimezone(ZoneInfo(org.timezone)).date()
+    if credit_amount is not None and str(credit_amount).strip() != "":
+        if credit_note or credit_lines:
+            raise ValidationError("Credit the whole invoice, some lines or an amount: one of them, not several.")
+        credit_lines = invoicing.partial_credit_lines(
+            org, dispute.invoice_id, credit_amount,
+            description=f"Credit for query #{dispute.pk} on {dispute.invoice.number}: {answer.strip()}")
     if credit_note or credit_lines:
         dispute.credit_note = invoicing.create_credit_note(
             org, dispute.invoice_id, reason=f"Query #{dispute.pk}: {answer.strip()}",

@@ -94,6 +94,40 @@ class InvoiceImmutable(InvalidState):
     code = "invoice_immutable"
 
 
+class InvoiceAlreadyVoid(InvalidState):
+    code = "invoice_already_void"
+
+
+class InvoiceHasPayments(InvalidState):
+    """A void would hide money received: refund it or issue a credit note instead."""
+
+    code = "invoice_has_payments"
+
+
+class ReasonRequired(ValidationError):
+    """An action that must say why (voiding, writing off) was given no reason."""
+
+    code = "reason_required"
+
+
+class CreditExceedsOpenAmount(ValidationError):
+    """A partial credit larger than what is still open on the invoice it corrects."""
+
+    code = "credit_exceeds_open_amount"
+
+
+class CreditAmountNotExact(ValidationError):
+    """No credit-note line at the invoice's tax rate totals exactly this amount (tax is rounded)."""
+
+    code = "credit_amount_not_exact"
+
+
+class SeveralTaxRates(ValidationError):
+    """A single amount cannot say how much of it falls under each of an invoice's tax rates."""
+
+    code = "several_tax_rates"
+
+
 class CustomerNotActive(InvalidState):
     code = "customer_not_active"
 

@@ -396,3 +396,42 @@ def _zero(currency: str) -> Decimal:
 
 def _sum(values: Iterable[Decimal], currency: str) -> Decimal:
     return sum(values, _zero(currency))
+
+
+def net_for_tax_inclusive(amount: Decimal | str, currency: str, *, tax_category: str = "S",
+                          tax_rate: Decimal = Decimal(0)) -> Decimal:
+    """The net amount of one line (quantity 1) whose total with its tax is exactly ``amount``.
+
+    Tax is rounded once per rate (see the module notes), so not every tax-inclusive amount can be
+    reached: at 20 %, 0.03 EUR cannot (0.02 net gives 0.02, 0.03 net gives 0.04). Such an amount is
+    refused with :class:`~duly.domain.errors.CreditAmountNotExact`, naming the nearest amounts that can.
+    ``amount`` must be positive and fit the currency's minor unit.
+    """
+    from .errors import CreditAmountNotExact, ValueOutOfRange
+
+    check_currency(currency)
+    value = _number(amount, "amount")
+    if _money(value, currency) != value:
+        raise ValueOutOfRange(f"{value} has more decimals than {currency} allows ({exponent(currency)}).",
+                              currency=currency)
+    if value <= 0:
+        raise ValueOutOfRange(f"The amount must be above 0 (got {value}).")
+    rate = _canonical_rate(_number(tax_rate, "tax rate"))
+    step = quantum(currency)
+
+    def total(net: Decimal) -> Decimal:
+        return compute_totals([LineInput(Decimal(1), net, tax_category, rate)], currency).tax_inclusive
+
+    with localcontext(MONEY_CONTEXT):
+        guess = _money(value * _HUNDRED / (_HUNDRED + rate), currency)
+        candidates = [guess + k * step for k in range(-3, 4) if guess + k * step > 0]
+    reached = {net: total(net) for net in candidates}
+    for net, gross in reached.items():
+        if gross == value:
+            return _clean(net, currency)
+    below = max((g for g in reached.values() if g < value), default=None)
+    above = min((g for g in reached.values() if g > value), default=None)
+    nearest = " or ".join(str(g) for g in (below, above) if g is not None)
+    raise CreditAmountNotExact(
+        f"{value} {currency} cannot be reached exactly with tax at {rate}% (tax is rounded once, to the minor unit); "
+        f"the nearest amounts are {nearest}.", currency=currency)

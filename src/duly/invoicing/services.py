@@ -23,14 +23,19 @@ from duly.customers.services import current_contract, reference_rates_for, refer
 from duly.domain import invoice_math
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
+    CreditExceedsOpenAmount,
     CurrencyMismatch,
     CustomerNotActive,
     DomainError,
     InvalidState,
+    InvoiceAlreadyVoid,
+    InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
     NotFound,
+    ReasonRequired,
     RequiredFieldMissing,
+    SeveralTaxRates,
     ValidationError,
 )
 from duly.domain.late_fees import LateFeePolicy, describe_policy
@@ -597,11 +602,11 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
 def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not reason or not reason.strip():
-        raise ValidationError("A reason is required to void an invoice.")
+        raise ReasonRequired("A reason is required to void an invoice.")
     if invoice.status in (Invoice.VOID,):
-        raise InvalidState(f"Invoice {invoice} is already void.")
+        raise InvoiceAlreadyVoid(f"Invoice {invoice} is already void.")
     if invoice.status == Invoice.PAID or invoice.paid_minor > 0:
-        raise InvalidState(
+        raise InvoiceHasPayments(
             f"Invoice {invoice} has payments applied; refund them or issue a credit note instead of voiding."
         )
     invoice.status = Invoice.VOID
@@ -619,7 +624,7 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
     still show the invoice open.
     """
     if not reason or not reason.strip():
-        raise ValidationError("A reason is required to write an invoice off as uncollectible.")
+        raise ReasonRequired("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if not invoice.is_open:
         raise InvalidState(
@@ -654,6 +659,39 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     if issue_date is not None:
         note = issue_invoice(org, note.pk, issue_date=issue_date)
     return note
+
+
+def partial_credit_lines(org: Organization, invoice_id: int, amount: Decimal | str, *,
+                         description: str) -> list[LineData]:
+    """The one credit-note line that credits ``amount`` (tax included, in the invoice's currency) of an invoice.
+
+    The line carries the invoice's tax category and rate, with the net amount whose total with tax
+    is exactly ``amount``. Refused: an amount that is not positive or has more decimals than the
+    currency allows (``value_out_of_range``), more than the invoice's open amount
+    (``credit_exceeds_open_amount``), an invoice with several tax rates (``several_tax_rates``: credit
+    it whole, or give the lines), an amount no net reaches exactly (``credit_amount_not_exact``).
+    Reads only; :func:`create_credit_note` writes the note.
+    """
+    invoice = _get_invoice(org, invoice_id)
+    if invoice.is_credit_note or invoice.status == Invoice.DRAFT:
+        raise InvalidState(f"Only an issued invoice can be credited; {invoice} is {invoice.status}.")
+    value = to_decimal(amount)
+    rates = sorted({(x.tax_category, x.tax_rate.normalize(), x.tax_exemption_reason) for x in invoice.lines.all()})
+    if len(rates) > 1:
+        raise SeveralTaxRates(
+            f"Invoice {invoice} has several tax rates ({', '.join(f'{c} {r:f}%' for c, r, _ in rates)}); "
+            "one amount cannot say how much falls under each: credit the whole invoice, or credit lines.")
+    category, rate, exemption = rates[0] if rates else ("S", Decimal(0), "")
+    net = invoice_math.net_for_tax_inclusive(value, invoice.currency, tax_category=category, tax_rate=rate)
+    open_minor = invoice.balance_minor if invoice.is_open else 0
+    if to_minor(value, invoice.currency) > open_minor:
+        raise CreditExceedsOpenAmount(
+            f"The credit ({value} {invoice.currency}) is more than what is open on {invoice} "
+            f"({from_minor(open_minor, invoice.currency)} {invoice.currency}).",
+            open=str(from_minor(open_minor, invoice.currency)))
+    text = " ".join(description.split())
+    return [LineData(text if len(text) <= 500 else text[:499] + "…", Decimal(1), net, unit="C62",
+                     tax_category=category, tax_rate=rate, tax_exemption_reason=exemption)]
 
 
 def invoices_for(org: Organization, *, status: Iterable[str] | None = None, customer: Customer | None = None):
