@@ -698,9 +698,18 @@ class Action:
 
 
 class _Clock:
-    """The customer's local calendar: time zone, business days, sending window and preferred slot."""
+    """The customer's local calendar: time zone, business days, sending window and preferred slot.
 
-    __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday")
+    A clock is fixed configuration (time zone, holiday country, window, preferred slot), so its
+    answers are memoised on it: the UTC instants of a local day's slot and window end, the
+    business days (only without an injected ``is_holiday``, which may not be pure), and, per
+    ``now``, the first free slot, why ``now`` is no sending time and the local rendering of a
+    moment. Clocks without ``is_holiday`` are shared by every customer of the same configuration
+    (:func:`_clock_for`), so these answers are computed once per process, not once per invoice.
+    """
+
+    __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
+                 "_days", "_business", "_free", "_why", "_local")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = _zone(snapshot.timezone)
@@ -709,9 +718,35 @@ class _Clock:
         self.slot, self.slot_source = _preferred_slot(snapshot)
         self.country = snapshot.country
         self.is_holiday = is_holiday
+        #: local date -> (slot, end of the window), both UTC.
+        self._days: dict[date, tuple[datetime, datetime]] = {}
+        #: local date -> business day? (only when ``is_holiday`` is None).
+        self._business: dict[date, bool] = {}
+        #: Keys of the per-moment memos: (moment, its tzinfo, its fold), see :func:`_moment_key`.
+        self._free: dict[tuple[datetime, Any, int], datetime] = {}
+        self._why: dict[tuple[datetime, Any, int], str | None] = {}
+        self._local: dict[tuple[datetime, Any, int], str] = {}
 
     def business_day(self, day: date) -> bool:
-        return is_business_day(day, self.country, self.is_holiday)
+        if self.is_holiday is not None:
+            return is_business_day(day, self.country, self.is_holiday)
+        answer = self._business.get(day)
+        if answer is None:
+            answer = is_business_day(day, self.country, None)
+            _remember(self._business, day, answer)
+        return answer
+
+    def _window(self, day: date) -> tuple[datetime, datetime]:
+        """(preferred slot, end of the window) of the local ``day``, in UTC."""
+        window = self._days.get(day)
+        if window is None:
+            zone = self.zone
+            window = (
+                datetime.combine(day, self.slot, zone).astimezone(_UTC),
+                datetime.combine(day, self.end, zone).astimezone(_UTC),
+            )
+            _remember(self._days, day, window)
+        return window
 
     def next_slot(self, now: datetime, not_before: datetime | None) -> datetime:
         """The first preferred slot (UTC) on a business day, not before ``not_before``.
@@ -719,13 +754,21 @@ class _Clock:
         Today's slot counts while today's window is still open, even when the slot hour has passed:
         the message then goes out at once.
         """
-        zone = self.zone
         floor = not_before if not_before is not None and not_before > now else None
-        first = day = (floor or now).astimezone(zone).date()
+        if floor is None:
+            key = (now, now.tzinfo, now.fold)
+            slot = self._free.get(key)
+            if slot is None:
+                slot = self._next_slot(now, None)
+                _remember(self._free, key, slot)
+            return slot
+        return self._next_slot(now, floor)
+
+    def _next_slot(self, now: datetime, floor: datetime | None) -> datetime:
+        first = day = (floor or now).astimezone(self.zone).date()
         for _ in range(_MAX_CLOSED_RUN):
             if self.business_day(day):
-                end = datetime.combine(day, self.end, zone).astimezone(_UTC)
-                slot = datetime.combine(day, self.slot, zone).astimezone(_UTC)
+                slot, end = self._window(day)
                 if floor is not None and floor > slot:
                     slot = floor
                 if slot < end and now < end:
@@ -736,10 +779,26 @@ class _Clock:
         )
 
     def local(self, moment: datetime) -> str:
-        return f"{moment.astimezone(self.zone):%a %Y-%m-%d %H:%M} {self.zone_name}"
+        key = (moment, moment.tzinfo, moment.fold)
+        text = self._local.get(key)
+        if text is None:
+            text = f"{moment.astimezone(self.zone):%a %Y-%m-%d %H:%M} {self.zone_name}"
+            _remember(self._local, key, text)
+        return text
 
     def why_not_now(self, now: datetime) -> str | None:
         """Why ``now`` itself is not a sending time, or ``None`` when it is."""
+        if self.is_holiday is not None:
+            return self._why_not_now(now)
+        key = (now, now.tzinfo, now.fold)
+        try:
+            return self._why[key]
+        except KeyError:
+            answer = self._why_not_now(now)
+            _remember(self._why, key, answer)
+            return answer
+
+    def _why_not_now(self, now: datetime) -> str | None:
         local = now.astimezone(self.zone)
         today = local.date()
         if not self.business_day(today):
@@ -750,6 +809,38 @@ class _Clock:
         if not self.start <= local.time() < self.end:
             return f"outside the sending window {self.start:%H:%M}-{self.end:%H:%M} {self.zone_name}"
         return None
+
+
+#: Entries kept per memo of a clock, and clocks kept by :func:`_clock_for`; a full memo is emptied.
+_MEMO_SIZE = 4096
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+_CLOCKS: dict[tuple[Any, ...], _Clock] = {}
+
+
+def _clock_for(snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> _Clock:
+    """The customer's clock, shared by every snapshot of the same configuration when no
+    ``is_holiday`` is injected (an injected check may not be pure: it gets a clock of its own).
+
+    The key holds everything a clock is made of. ``send_window`` holds naive times (checked by
+    :class:`AccountSnapshot`), whose equality ignores ``fold`` only: the folds are in the key too.
+    """
+    if is_holiday is not None:
+        return _Clock(snapshot, is_holiday)
+    start, end = snapshot.send_window
+    key = (snapshot.timezone, snapshot.country, start, start.fold, end, end.fold, snapshot.best_hour,
+           snapshot.segment_default_hour)
+    clock = _CLOCKS.get(key)
+    if clock is None:
+        clock = _Clock(snapshot, None)
+        _remember(_CLOCKS, key, clock)
+    return clock
 
 
 def _preferred_slot(snapshot: AccountSnapshot) -> tuple[time, str]:
@@ -1001,7 +1092,7 @@ def evaluate(
     then the ``skip`` actions. ``is_holiday`` replaces the public holidays of ``snapshot.country``.
     """
     now = _as_utc(as_of, "as_of")
-    clock = _Clock(snapshot, is_holiday)
+    clock = _clock_for(snapshot, is_holiday)
     today = now.astimezone(clock.zone).date()
     assignment = _assign(snapshot, policy, today, clock.zone)
     steps = policy._compiled.steps
@@ -1323,7 +1414,7 @@ def worklist_entry(
     """Per-customer summary: overdue totals, oldest days overdue, last contact, next planned step,
     open disputes and running promises."""
     now = _as_utc(as_of, "as_of")
-    clock = _Clock(snapshot, is_holiday)
+    clock = _clock_for(snapshot, is_holiday)
     today = now.astimezone(clock.zone).date()
     open_items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
 

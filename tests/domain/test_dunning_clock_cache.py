@@ -1,0 +1,72 @@
+"""The customer clocks of dunning are shared and memoised: their keys must never collide."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+from duly.domain.dunning import AccountSnapshot, _clock_for
+
+UTC = timezone.utc
+PARIS = ZoneInfo("Europe/Paris")
+# Sunday 25 October 2026: Paris falls back from 03:00 to 02:00, so 02:30 happens twice.
+FALL_BACK = date(2026, 10, 25)
+
+
+def snapshot(**changes) -> AccountSnapshot:
+    base = AccountSnapshot(customer_id=1, timezone="Europe/Paris", country="FR")
+    return replace(base, **changes)
+
+
+def test_a_clock_is_shared_by_customers_of_the_same_configuration_only():
+    a = _clock_for(snapshot(), None)
+    assert _clock_for(snapshot(customer_id=2), None) is a
+    for other in (snapshot(timezone="Europe/Berlin"), snapshot(country="DE"), snapshot(best_hour=10),
+                  snapshot(segment_default_hour=10), snapshot(send_window=(time(8), time(17))),
+                  snapshot(send_window=(time(9), time(18)))):
+        assert _clock_for(other, None) is not a
+
+
+def test_window_times_differing_only_by_fold_get_their_own_clock():
+    first = snapshot(send_window=(time(2, 30), time(17)))
+    second = snapshot(send_window=(time(2, 30, fold=1), time(17)))
+    assert first.send_window == second.send_window  # time equality ignores fold
+    a, b = _clock_for(first, None), _clock_for(second, None)
+    assert a is not b
+    slot_a, slot_b = a._window(FALL_BACK)[0], b._window(FALL_BACK)[0]
+    assert slot_a == datetime.combine(FALL_BACK, time(2, 30), PARIS).astimezone(UTC)
+    assert slot_b == datetime.combine(FALL_BACK, time(2, 30, fold=1), PARIS).astimezone(UTC)
+    assert slot_a != slot_b
+
+
+def test_moments_equal_but_for_fold_are_rendered_apart():
+    clock = _clock_for(snapshot(timezone="UTC", country=None), None)
+    once = datetime(2026, 10, 25, 2, 30, tzinfo=PARIS)
+    twice = once.replace(fold=1)
+    assert once == twice  # same tzinfo: compared by wall time
+    assert clock.local(once) == "Sun 2026-10-25 00:30 UTC"
+    assert clock.local(twice) == "Sun 2026-10-25 01:30 UTC"
+
+
+def test_the_free_slot_memo_gives_the_slot_of_each_moment():
+    clock = _clock_for(snapshot(), None)
+    wednesday = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)  # 11:30 in Paris, inside the window
+    friday_evening = datetime(2026, 6, 12, 18, 0, tzinfo=UTC)  # 20:00 in Paris, window closed
+    for _ in range(2):  # computed, then memoised
+        assert clock.next_slot(wednesday, None) == datetime(2026, 6, 10, 7, 0, tzinfo=UTC)
+        assert clock.next_slot(friday_evening, None) == datetime(2026, 6, 15, 7, 0, tzinfo=UTC)
+        assert clock.next_slot(wednesday.astimezone(PARIS), None) == datetime(2026, 6, 10, 7, 0, tzinfo=UTC)
+
+
+def test_an_injected_holiday_check_is_asked_every_time():
+    closed: set[date] = set()
+    day = date(2026, 6, 10)
+    now = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
+    first = _clock_for(snapshot(), closed.__contains__)
+    assert first.business_day(day) and first.why_not_now(now) is None
+    closed.add(day)
+    second = _clock_for(snapshot(), closed.__contains__)
+    assert not second.business_day(day) and not first.business_day(day)
+    assert first.why_not_now(now) == "Wednesday 2026-06-10 is a public holiday"
+    assert second.next_slot(now, None) > now
