@@ -382,6 +382,16 @@ class _CompiledPolicy:
     window: timedelta
     #: (segment, risk level, payment method) -> per step, whether its customer conditions hold.
     allowed_cache: dict[tuple[str | None, str | None, str | None], tuple[bool, ...]]
+    #: The anchors the steps use, each once, in step order.
+    anchor_names: tuple[str, ...] = ()
+    #: Per step, its description in reasons (:func:`_describe_step`).
+    descriptions: tuple[str, ...] = ()
+    #: today -> per step, the latest anchor date that has reached it (today - offset).
+    cutoffs_cache: dict[date, tuple[date, ...]] = field(default_factory=dict)
+    #: (today, allowed) -> {(last step sent, anchor dates...) -> step reached}, see :meth:`reached`.
+    reached_cache: dict[tuple[date, tuple[bool, ...]], dict[tuple[Any, ...], int | None]] = field(
+        default_factory=dict
+    )
 
     def allowed(self, segment: str | None, risk_level: str | None, payment_method: str | None) -> tuple[bool, ...]:
         key = (segment, risk_level, payment_method)
@@ -391,6 +401,26 @@ class _CompiledPolicy:
             if len(self.allowed_cache) < 4096:
                 self.allowed_cache[key] = allowed
         return allowed
+
+    def cutoffs(self, today: date) -> tuple[date, ...]:
+        cutoffs = self.cutoffs_cache.get(today)
+        if cutoffs is None:
+            cutoffs = tuple(today - delta for delta in self.deltas)
+            _remember(self.cutoffs_cache, today, cutoffs)
+        return cutoffs
+
+    def reached(self, today: date, allowed: tuple[bool, ...]) -> dict[tuple[Any, ...], int | None]:
+        """The memo of the step an invoice reaches on ``today`` with these ``allowed`` steps, keyed
+        by (position of the last step sent, then the invoice's dates for :attr:`anchor_names`).
+
+        Only for a policy without balance conditions: the step then depends on nothing else.
+        """
+        key = (today, allowed)
+        table = self.reached_cache.get(key)
+        if table is None:
+            table = {}
+            _remember(self.reached_cache, key, table)
+        return table
 
 
 @dataclass(frozen=True)
@@ -437,6 +467,8 @@ class Policy:
             min_gap=timedelta(hours=self.fatigue.min_gap_hours) if self.fatigue.min_gap_hours is not None else None,
             window=timedelta(days=self.fatigue.window_days),
             allowed_cache={},
+            anchor_names=tuple(dict.fromkeys(s.anchor for s in steps)),
+            descriptions=tuple(_describe_step(s) for s in steps),
         )
         object.__setattr__(self, "_compiled", compiled)
 
@@ -901,37 +933,45 @@ def _latest_promises(promises: Sequence[Promise]) -> dict[InvoiceId, Promise]:
 
 def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneInfo) -> _Assignment:
     compiled = policy._compiled
-    steps, anchors, deltas = compiled.steps, compiled.anchors, compiled.deltas
+    steps, anchors = compiled.steps, compiled.anchors
     count = len(steps)
     assignment = _Assignment(chase={}, skip={})
-    items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
+    items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > ZERO]
     if not count or not items:
         return assignment
     promises = _latest_promises(snapshot.promises) if snapshot.promises else {}
-    last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+    if snapshot.reminders:
+        last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+    else:
+        last_position, last_day = {}, {}
     disputes = snapshot.disputes
     allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
     # A step is reached when its anchor is on or before today - offset.
-    cutoffs = [today - delta for delta in deltas]
+    cutoffs = compiled.cutoffs(today)
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
-    states: list[tuple[OpenItem, str | None, Promise | None]] = []
-    for item in items:
-        invoice_id = item.invoice_id
-        promise = promises.get(invoice_id)
-        if invoice_id in disputes:
-            states.append((item, "under dispute", None))
-        elif promise is not None and promise.promised_date >= today:
-            states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
-        elif (promise is not None and promise.paid_since < promise.amount
-              and last_day.get(invoice_id, date.min) <= promise.promised_date):
-            # Broken: less than the promised amount paid by the date (a kept promise just ends).
-            states.append((item, None, promise))
-        else:
-            states.append((item, None, None))
+    states: list[tuple[OpenItem, str | None, Promise | None]]
+    if not promises and not disputes:
+        states = [(item, None, None) for item in items]
+    else:
+        states = []
+        for item in items:
+            invoice_id = item.invoice_id
+            promise = promises.get(invoice_id)
+            if invoice_id in disputes:
+                states.append((item, "under dispute", None))
+            elif promise is not None and promise.promised_date >= today:
+                states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
+            elif (promise is not None and promise.paid_since < promise.amount
+                  and last_day.get(invoice_id, date.min) <= promise.promised_date):
+                # Broken: less than the promised amount paid by the date (a kept promise just ends).
+                states.append((item, None, promise))
+            else:
+                states.append((item, None, None))
 
     balances: dict[tuple[int, str], Decimal] = {}
-    if compiled.has_balance_conditions:
+    has_balance_conditions = compiled.has_balance_conditions
+    if has_balance_conditions:
         for item, held, _ in states:
             if held is not None:
                 continue
@@ -952,20 +992,37 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         balance = balances.get((pos, item.currency), ZERO)
         return (balance if counted else balance + item.open_amount) >= threshold
 
+    # Without balance conditions the step reached depends only on (last step sent, anchor dates)
+    # for this policy, day and allowed steps: memoised (see _CompiledPolicy.reached).
+    reached = None if has_balance_conditions else compiled.reached(today, allowed)
+    anchor_names = compiled.anchor_names
+    single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
+
     overdue: dict[str, Decimal] = {}
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
         last = last_position.get(item.invoice_id, -1)
-        chosen = None
-        for pos in range(count - 1, last, -1):
-            if not allowed[pos]:
-                continue
-            anchor = getattr(item, anchors[pos])
-            if anchor is None or anchor > cutoffs[pos]:
-                continue
-            if balance_ok(pos, item, counted=held is None):
-                chosen = pos
-                break
+        if reached is not None:
+            if single_anchor is not None:
+                memo_key: tuple[Any, ...] = (last, getattr(item, single_anchor))
+            else:
+                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            chosen = reached.get(memo_key, _UNKNOWN)
+        else:
+            chosen = _UNKNOWN
+        if chosen is _UNKNOWN:
+            chosen = None
+            for pos in range(count - 1, last, -1):
+                if not allowed[pos]:
+                    continue
+                anchor = getattr(item, anchors[pos])
+                if anchor is None or anchor > cutoffs[pos]:
+                    continue
+                if balance_ok(pos, item, counted=held is None):
+                    chosen = pos
+                    break
+            if reached is not None:
+                _remember_reached(reached, memo_key, chosen)
         if chosen is None and broken is not None:
             # A broken promise moves the invoice on to its next step, due or not.
             for pos in range(last + 1, count):
@@ -983,13 +1040,21 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
             candidates.append((chosen, item, note))
 
     credits = snapshot.unreconciled_credits
+    if not credits:
+        chase = assignment.chase
+        for pos, item, note in candidates:
+            entries = chase.get(pos)
+            if entries is None:
+                chase[pos] = [(item, note)]
+            else:
+                entries.append((item, note))
+        return assignment
     coming_due: dict[str, Decimal] = {}
-    if credits:
-        for _, item, _ in candidates:
-            if item.due_date >= today:
-                coming_due[item.currency] = coming_due.get(item.currency, ZERO) + item.open_amount
+    for _, item, _ in candidates:
+        if item.due_date >= today:
+            coming_due[item.currency] = coming_due.get(item.currency, ZERO) + item.open_amount
     for pos, item, note in candidates:
-        credit = credits.get(item.currency) if credits else None
+        credit = credits.get(item.currency)
         if credit is not None and credit > 0:
             due = overdue.get(item.currency, ZERO)
             needed = due if item.due_date < today else due + coming_due.get(item.currency, ZERO)
@@ -998,6 +1063,15 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
                 continue
         assignment.chase.setdefault(pos, []).append((item, note))
     return assignment
+
+
+_UNKNOWN: Final = object()
+
+
+def _remember_reached(table: dict, key: tuple[Any, ...], chosen: int | None) -> None:
+    if len(table) >= 65536:
+        table.clear()
+    table[key] = chosen
 
 
 def _describe_item(item: OpenItem, today: date) -> str:

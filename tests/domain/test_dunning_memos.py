@@ -1,4 +1,4 @@
-"""The customer clocks of dunning are shared and memoised: their keys must never collide."""
+"""Dunning memoises customer clocks and the step an invoice reaches: their keys must never collide."""
 
 from __future__ import annotations
 
@@ -70,3 +70,48 @@ def test_an_injected_holiday_check_is_asked_every_time():
     assert not second.business_day(day) and not first.business_day(day)
     assert first.why_not_now(now) == "Wednesday 2026-06-10 is a public holiday"
     assert second.next_slot(now, None) > now
+
+
+# --- the memo of the step an invoice reaches (per policy, day and allowed steps) -------------------
+
+
+def _reached_policy():
+    from duly.domain.dunning import Policy, Step, StepConditions
+
+    return Policy(code="memo", name="Memo", steps=(
+        Step(code="before_stay", order=1, offset_days=-7, anchor="service_date"),
+        Step(code="overdue", order=2, offset_days=1),
+        Step(code="vip_call", order=3, offset_days=10, conditions=StepConditions(segments=("vip",))),
+    ))
+
+
+def _codes(policy, as_of=datetime(2026, 6, 10, 9, 30, tzinfo=UTC), segment=None, reminders=(), **item):
+    from decimal import Decimal
+
+    from duly.domain.dunning import OpenItem, evaluate
+
+    fields = dict(invoice_id=1, number="INV-1", currency="EUR", issue_date=date(2026, 4, 1),
+                  due_date=date(2026, 5, 20), total=Decimal(100), open_amount=Decimal(100))
+    fields.update(item)
+    snap = AccountSnapshot(customer_id=1, timezone="UTC", segment=segment, open_items=(OpenItem(**fields),),
+                           reminders=tuple(reminders))
+    return [a.step_code for a in evaluate(snap, policy, as_of)]
+
+
+def test_the_step_reached_memo_tells_apart_allowed_steps_anchors_last_step_and_day():
+    from duly.domain.dunning import PastReminder
+
+    policy = _reached_policy()
+    for _ in range(2):  # computed, then memoised
+        assert _codes(policy, segment="vip") == ["vip_call"]
+        assert _codes(policy) == ["overdue"]
+        assert _codes(policy, segment="vip") == ["vip_call"]
+        sent = PastReminder("overdue", datetime(2026, 5, 22, 9, tzinfo=UTC), (1,))
+        assert _codes(policy, reminders=[sent]) == []
+        assert _codes(policy, segment="vip", reminders=[sent]) == ["vip_call"]
+        # Same due date, different service dates: only the one a week away has reached before_stay.
+        assert _codes(policy, due_date=date(2026, 6, 20), service_date=date(2026, 6, 15)) == ["before_stay"]
+        assert _codes(policy, due_date=date(2026, 6, 20), service_date=date(2026, 6, 30)) == []
+        assert _codes(policy, due_date=date(2026, 6, 20)) == []
+        # Another day: the same invoice has not reached the step yet.
+        assert _codes(policy, as_of=datetime(2026, 5, 20, 9, 30, tzinfo=UTC)) == []
