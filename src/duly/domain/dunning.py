@@ -157,6 +157,8 @@ def _policy_error(message: str, **context: Any) -> InvalidDunningPolicy:
 
 
 def _as_utc(value: datetime, what: str) -> datetime:
+    if type(value) is datetime and value.tzinfo is _UTC:
+        return value
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValidationError(f"{what} must be a timezone-aware datetime, got {value!r}.")
     return value.astimezone(_UTC)
@@ -741,7 +743,7 @@ class _Clock:
     """
 
     __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
-                 "_days", "_business", "_free", "_why", "_local")
+                 "_days", "_business", "_free", "_why", "_local", "_today")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = _zone(snapshot.timezone)
@@ -758,6 +760,7 @@ class _Clock:
         self._free: dict[tuple[datetime, Any, int], datetime] = {}
         self._why: dict[tuple[datetime, Any, int], str | None] = {}
         self._local: dict[tuple[datetime, Any, int], str] = {}
+        self._today: dict[tuple[datetime, Any, int], date] = {}
 
     def business_day(self, day: date) -> bool:
         if self.is_holiday is not None:
@@ -809,6 +812,18 @@ class _Clock:
         raise ValidationError(
             f"No business day in the {_MAX_CLOSED_RUN} days from {first.isoformat()}: check the holiday calendar."
         )
+
+    def today(self, now: datetime) -> date:
+        """The local date at ``now``."""
+        key = (now, now.tzinfo, now.fold)
+        day = self._today.get(key)
+        if day is None:
+            day = now.astimezone(self.zone).date()
+            _remember(self._today, key, day)
+        return day
+
+    def waiting(self) -> str:
+        return f"waiting for the {self.slot_source} {self.slot:%H:%M} {self.zone_name}"
 
     def local(self, moment: datetime) -> str:
         key = (moment, moment.tzinfo, moment.fold)
@@ -1075,14 +1090,34 @@ def _remember_reached(table: dict, key: tuple[Any, ...], chosen: int | None) -> 
 
 
 def _describe_item(item: OpenItem, today: date) -> str:
-    days = (today - item.due_date).days
+    due = item.due_date
+    if type(due) is date and type(today) is date:
+        key = (due, today)
+        tail = _DUE_TEXT.get(key)
+        if tail is None:
+            tail = _describe_due(due, today)
+            _remember(_DUE_TEXT, key, tail)
+        return f"{item.number}{tail}"
+    return f"{item.number}{_describe_due(due, today)}"
+
+
+#: (due date, today) -> " (due ..., N days overdue)", for plain dates only.
+_DUE_TEXT: dict[tuple[date, date], str] = {}
+
+
+def _entry_sort_key(entry: tuple[OpenItem, str | None]) -> tuple[int, int, str]:
+    return _id_sort_key(entry[0].invoice_id)
+
+
+def _describe_due(due: date, today: date) -> str:
+    days = (today - due).days
     if days > 0:
         when = f"{days} day{'s' if days != 1 else ''} overdue"
     elif days == 0:
         when = "due today"
     else:
         when = f"due in {-days} day{'s' if days != -1 else ''}"
-    return f"{item.number} (due {item.due_date.isoformat()}, {when})"
+    return f" (due {due.isoformat()}, {when})"
 
 
 def _describe_step(step: Step) -> str:
@@ -1167,23 +1202,32 @@ def evaluate(
     """
     now = _as_utc(as_of, "as_of")
     clock = _clock_for(snapshot, is_holiday)
-    today = now.astimezone(clock.zone).date()
+    today = clock.today(now)
     assignment = _assign(snapshot, policy, today, clock.zone)
-    steps = policy._compiled.steps
+    compiled = policy._compiled
+    steps = compiled.steps
     customer_id = snapshot.customer_id
     actions: list[Action] = []
 
-    if assignment.chase:
-        sent = sorted(r.sent_at for r in snapshot.reminders)
+    chase = assignment.chase
+    if chase:
+        reminders = snapshot.reminders
+        sent = sorted([r.sent_at for r in reminders]) if reminders else []
         recipients: dict[str, tuple[Channel, Any, str | None]] = {}
-        for pos in sorted(assignment.chase, reverse=True):
+        for pos in sorted(chase, reverse=True) if len(chase) > 1 else chase:
             step = steps[pos]
-            entries = sorted(assignment.chase[pos], key=lambda e: _id_sort_key(e[0].invoice_id))
-            ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
-            described = ", ".join(
-                _describe_item(item, today) + (f"; {note}" if note else "") for item, note in entries
-            )
-            reason = f"{described} reached {_describe_step(step)}"
+            entries = chase[pos]
+            if len(entries) > 1:
+                entries = sorted(entries, key=_entry_sort_key)
+                ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
+                described = ", ".join(
+                    _describe_item(item, today) + (f"; {note}" if note else "") for item, note in entries
+                )
+            else:
+                item, note = entries[0]
+                ids = (item.invoice_id,)
+                described = _describe_item(item, today) + (f"; {note}" if note else "")
+            reason = f"{described} reached {compiled.descriptions[pos]}"
             step_actions = step.actions
             if "assess_late_fee" in step_actions and all(
                 (i, step.code) in snapshot.fee_levels_assessed for i in ids
@@ -1194,7 +1238,10 @@ def evaluate(
             if recipient is None:
                 recipient = recipients[step.channel] = _choose_contact(snapshot.contacts, step.channel)
             channel, contact_id, fallback = recipient
-            floor, fatigue_why = _fatigue_floor(sent, policy)
+            if sent:
+                floor, fatigue_why = _fatigue_floor(sent, policy)
+            else:
+                floor = fatigue_why = None
             slot = clock.next_slot(now, floor)
             if now >= slot:
                 kind: ActionKind = "send"
@@ -1209,7 +1256,7 @@ def evaluate(
                 if blocked:
                     causes.append(blocked)
                 if not causes:
-                    causes.append(f"waiting for the {clock.slot_source} {clock.slot:%H:%M} {clock.zone_name}")
+                    causes.append(clock.waiting())
                 reason += f"; deferred ({'; '.join(c for c in causes if c)}) to {clock.local(slot)}"
             actions.append(
                 Action(
@@ -1247,7 +1294,7 @@ def evaluate(
                 contact_id=None,
                 fallback_reason=None,
                 scheduled_for=None,
-                reason=f"{cause}: {described} not chased at {_describe_step(step)}",
+                reason=f"{cause}: {described} not chased at {compiled.descriptions[pos]}",
                 idempotency_key=_key(customer_id, step.code, ids),
             )
         )
