@@ -388,6 +388,9 @@ class _CompiledPolicy:
     anchor_names: tuple[str, ...] = ()
     #: Per step, its description in reasons (:func:`_describe_step`).
     descriptions: tuple[str, ...] = ()
+    #: The reasons :func:`_floor_for` gives for the policy's two fatigue limits.
+    gap_why: str | None = None
+    window_why: str | None = None
     #: today -> per step, the latest anchor date that has reached it (today - offset).
     cutoffs_cache: dict[date, tuple[date, ...]] = field(default_factory=dict)
     #: (today, allowed) -> {(last step sent, anchor dates...) -> step reached}, see :meth:`reached`.
@@ -471,6 +474,9 @@ class Policy:
             allowed_cache={},
             anchor_names=tuple(dict.fromkeys(s.anchor for s in steps)),
             descriptions=tuple(_describe_step(s) for s in steps),
+            gap_why=f"contact fatigue: at least {self.fatigue.min_gap_hours} h between two reminders",
+            window_why=(f"contact fatigue: at most {self.fatigue.max_per_window} reminders in any"
+                        f" {self.fatigue.window_days} days"),
         )
         object.__setattr__(self, "_compiled", compiled)
 
@@ -1124,9 +1130,27 @@ def _describe_step(step: Step) -> str:
     return f"step {step.code!r} ({_ANCHOR_LABELS[step.anchor]} {step.offset_days:+d} days)"
 
 
+_OTHER_RANK: Final = len(_ROLE_RANK)
+
+
+def _role_rank(contact: Contact) -> int:
+    return _ROLE_RANK.get(contact.role, _OTHER_RANK)
+
+
+def _ranked(contacts: Sequence[Contact]) -> Sequence[Contact]:
+    """The contacts by role preference (a stable sort: same rank, same order as given)."""
+    count = len(contacts)
+    if count < 2:
+        return contacts
+    if count == 2:
+        first, second = contacts
+        return contacts if _role_rank(first) <= _role_rank(second) else [second, first]
+    return sorted(contacts, key=_role_rank)
+
+
 def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Channel, Any, str | None]:
     """(channel actually used, contact id, fallback reason)."""
-    ranked = sorted(contacts, key=lambda c: _ROLE_RANK.get(c.role, len(_ROLE_RANK)))
+    ranked = _ranked(contacts)
     reachable = [c for c in ranked if not c.opted_out]
     if channel == "letter":
         if reachable:
@@ -1154,9 +1178,24 @@ def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Chan
 
 
 def _fatigue_floor(sent: Sequence[datetime], policy: Policy) -> tuple[datetime | None, str | None]:
-    """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times."""
+    """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times:
+    :func:`_floor_for` with the policy's limits precomputed."""
+    if not sent:
+        return None, None
     compiled = policy._compiled
-    return _floor_for(sent, policy.fatigue, compiled.min_gap, compiled.window)
+    limits = policy.fatigue
+    floor: datetime | None = None
+    why: str | None = None
+    if compiled.min_gap is not None:
+        floor = sent[-1] + compiled.min_gap
+        why = compiled.gap_why
+    most = limits.max_per_window
+    if most is not None and len(sent) >= most:
+        window_end = sent[-most] + compiled.window
+        if floor is None or window_end > floor:
+            floor = window_end
+            why = compiled.window_why
+    return floor, why
 
 
 def fatigue_allows(sent: Iterable[datetime], limits: FatigueLimits, now: datetime) -> bool:
