@@ -1019,6 +1019,38 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
     anchor_names = compiled.anchor_names
     single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
 
+    credits = snapshot.unreconciled_credits
+    if reached is not None and not promises and not disputes and not credits:
+        # The common case: every item can be chased, no balance condition, no credit to weigh.
+        chase = assignment.chase
+        for item in items:
+            last = last_position.get(item.invoice_id, -1)
+            if single_anchor is not None:
+                memo_key = (last, getattr(item, single_anchor))
+            else:
+                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            chosen = reached.get(memo_key, _UNKNOWN)
+            if chosen is _UNKNOWN:
+                chosen = None
+                for pos in range(count - 1, last, -1):
+                    if not allowed[pos]:
+                        continue
+                    anchor = getattr(item, anchors[pos])
+                    if anchor is None or anchor > cutoffs[pos]:
+                        continue
+                    chosen = pos
+                    break
+                _remember_reached(reached, memo_key, chosen)
+            # The general path sums the overdue amounts: an incomparable due date fails here alike.
+            item.due_date < today  # noqa: B015
+            if chosen is not None:
+                entries = chase.get(chosen)
+                if entries is None:
+                    chase[chosen] = [(item, None)]
+                else:
+                    entries.append((item, None))
+        return assignment
+
     overdue: dict[str, Decimal] = {}
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
@@ -1060,7 +1092,6 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         else:
             candidates.append((chosen, item, note))
 
-    credits = snapshot.unreconciled_credits
     if not credits:
         chase = assignment.chase
         for pos, item, note in candidates:
