@@ -393,6 +393,8 @@ class _CompiledPolicy:
     window_why: str | None = None
     #: today -> per step, the latest anchor date that has reached it (today - offset).
     cutoffs_cache: dict[date, tuple[date, ...]] = field(default_factory=dict)
+    #: (today, segment, risk level, payment method) -> :meth:`plan`.
+    plan_cache: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
     #: (today, allowed) -> {(last step sent, anchor dates...) -> step reached}, see :meth:`reached`.
     reached_cache: dict[tuple[date, tuple[bool, ...]], dict[tuple[Any, ...], int | None]] = field(
         default_factory=dict
@@ -413,6 +415,17 @@ class _CompiledPolicy:
             cutoffs = tuple(today - delta for delta in self.deltas)
             _remember(self.cutoffs_cache, today, cutoffs)
         return cutoffs
+
+    def plan(self, today: date, segment: str | None, risk_level: str | None, payment_method: str | None
+             ) -> tuple[tuple[bool, ...], tuple[date, ...], dict[tuple[Any, ...], int | None] | None]:
+        """(:meth:`allowed`, :meth:`cutoffs`, :meth:`reached` or ``None`` with balance conditions)."""
+        key = (today, segment, risk_level, payment_method)
+        plan = self.plan_cache.get(key)
+        if plan is None:
+            allowed = self.allowed(segment, risk_level, payment_method)
+            plan = (allowed, self.cutoffs(today), None if self.has_balance_conditions else self.reached(today, allowed))
+            _remember(self.plan_cache, key, plan)
+        return plan
 
     def reached(self, today: date, allowed: tuple[bool, ...]) -> dict[tuple[Any, ...], int | None]:
         """The memo of the step an invoice reaches on ``today`` with these ``allowed`` steps, keyed
@@ -966,9 +979,41 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
     else:
         last_position, last_day = {}, {}
     disputes = snapshot.disputes
-    allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
-    # A step is reached when its anchor is on or before today - offset.
-    cutoffs = compiled.cutoffs(today)
+    # Which steps the customer's conditions allow; per step, the latest anchor date that has
+    # reached it (today - offset); the memo of the step reached (None with balance conditions).
+    allowed, cutoffs, reached = compiled.plan(today, snapshot.segment, snapshot.risk_level, snapshot.payment_method)
+    anchor_names = compiled.anchor_names
+    single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
+    if reached is not None and not promises and not disputes and not snapshot.unreconciled_credits:
+        # The common case: every item can be chased, no balance condition, no credit to weigh.
+        chase = assignment.chase
+        for item in items:
+            last = last_position.get(item.invoice_id, -1)
+            if single_anchor is not None:
+                memo_key = (last, getattr(item, single_anchor))
+            else:
+                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            chosen = reached.get(memo_key, _UNKNOWN)
+            if chosen is _UNKNOWN:
+                chosen = None
+                for pos in range(count - 1, last, -1):
+                    if not allowed[pos]:
+                        continue
+                    anchor = getattr(item, anchors[pos])
+                    if anchor is None or anchor > cutoffs[pos]:
+                        continue
+                    chosen = pos
+                    break
+                _remember_reached(reached, memo_key, chosen)
+            # The general path sums the overdue amounts: an incomparable due date fails here alike.
+            item.due_date < today
+            if chosen is not None:
+                entries = chase.get(chosen)
+                if entries is None:
+                    chase[chosen] = [(item, None)]
+                else:
+                    entries.append((item, None))
+        return assignment
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
     states: list[tuple[OpenItem, str | None, Promise | None]]
@@ -1013,44 +1058,7 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         balance = balances.get((pos, item.currency), ZERO)
         return (balance if counted else balance + item.open_amount) >= threshold
 
-    # Without balance conditions the step reached depends only on (last step sent, anchor dates)
-    # for this policy, day and allowed steps: memoised (see _CompiledPolicy.reached).
-    reached = None if has_balance_conditions else compiled.reached(today, allowed)
-    anchor_names = compiled.anchor_names
-    single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
-
     credits = snapshot.unreconciled_credits
-    if reached is not None and not promises and not disputes and not credits:
-        # The common case: every item can be chased, no balance condition, no credit to weigh.
-        chase = assignment.chase
-        for item in items:
-            last = last_position.get(item.invoice_id, -1)
-            if single_anchor is not None:
-                memo_key = (last, getattr(item, single_anchor))
-            else:
-                memo_key = (last, *[getattr(item, name) for name in anchor_names])
-            chosen = reached.get(memo_key, _UNKNOWN)
-            if chosen is _UNKNOWN:
-                chosen = None
-                for pos in range(count - 1, last, -1):
-                    if not allowed[pos]:
-                        continue
-                    anchor = getattr(item, anchors[pos])
-                    if anchor is None or anchor > cutoffs[pos]:
-                        continue
-                    chosen = pos
-                    break
-                _remember_reached(reached, memo_key, chosen)
-            # The general path sums the overdue amounts: an incomparable due date fails here alike.
-            item.due_date < today  # noqa: B015
-            if chosen is not None:
-                entries = chase.get(chosen)
-                if entries is None:
-                    chase[chosen] = [(item, None)]
-                else:
-                    entries.append((item, None))
-        return assignment
-
     overdue: dict[str, Decimal] = {}
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
