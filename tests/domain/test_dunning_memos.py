@@ -115,3 +115,15 @@ def test_the_step_reached_memo_tells_apart_allowed_steps_anchors_last_step_and_d
         assert _codes(policy, due_date=date(2026, 6, 20)) == []
         # Another day: the same invoice has not reached the step yet.
         assert _codes(policy, as_of=datetime(2026, 5, 20, 9, 30, tzinfo=UTC)) == []
+
+
+def test_slots_after_a_fatigue_floor_are_memoised_per_floor_and_its_time_zone():
+    clock = _clock_for(snapshot(), None)
+    now = datetime(2026, 6, 10, 6, 0, tzinfo=UTC)  # Wednesday, 08:00 in Paris, before the window
+    floor = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+    for _ in range(2):  # computed, then memoised
+        assert clock.next_slot(now, floor) == floor
+        same_instant = clock.next_slot(now, floor.astimezone(PARIS))
+        assert same_instant == floor and same_instant.tzinfo is PARIS
+        late = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 18:00 in Paris, window closed: next day
+        assert clock.next_slot(now, late) == datetime(2026, 6, 11, 7, 0, tzinfo=UTC)

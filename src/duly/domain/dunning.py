@@ -754,15 +754,16 @@ class _Clock:
     """The customer's local calendar: time zone, business days, sending window and preferred slot.
 
     A clock is fixed configuration (time zone, holiday country, window, preferred slot), so its
-    answers are memoised on it: the UTC instants of a local day's slot and window end, the
-    business days (only without an injected ``is_holiday``, which may not be pure), and, per
-    ``now``, the first free slot, why ``now`` is no sending time and the local rendering of a
-    moment. Clocks without ``is_holiday`` are shared by every customer of the same configuration
-    (:func:`_clock_for`), so these answers are computed once per process, not once per invoice.
+    answers are memoised on it: the UTC instants of a local day's slot and window end, the local
+    date and rendering of a moment and, only without an injected ``is_holiday`` (which may not
+    be pure), the business days, why ``now`` is no sending time and the first free slot per
+    ``now`` and fatigue floor. Clocks without ``is_holiday`` are shared by every customer of the
+    same configuration (:func:`_clock_for`): these answers are computed once per process, not
+    once per invoice.
     """
 
     __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
-                 "_days", "_business", "_free", "_why", "_local", "_today")
+                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = _zone(snapshot.timezone)
@@ -777,6 +778,7 @@ class _Clock:
         self._business: dict[date, bool] = {}
         #: Keys of the per-moment memos: (moment, its tzinfo, its fold), see :func:`_moment_key`.
         self._free: dict[tuple[datetime, Any, int], datetime] = {}
+        self._floored: dict[tuple[Any, ...], datetime] = {}
         self._why: dict[tuple[datetime, Any, int], str | None] = {}
         self._local: dict[tuple[datetime, Any, int], str] = {}
         self._today: dict[tuple[datetime, Any, int], date] = {}
@@ -809,14 +811,21 @@ class _Clock:
         the message then goes out at once.
         """
         floor = not_before if not_before is not None and not_before > now else None
+        if self.is_holiday is not None:
+            return self._next_slot(now, floor)
         if floor is None:
-            key = (now, now.tzinfo, now.fold)
-            slot = self._free.get(key)
-            if slot is None:
-                slot = self._next_slot(now, None)
-                _remember(self._free, key, slot)
-            return slot
-        return self._next_slot(now, floor)
+            key: tuple[Any, ...] = (now, now.tzinfo, now.fold)
+            memo = self._free
+        else:
+            # The slot may be ``floor`` itself: equal floors of the same tzinfo and fold are the
+            # same wall time, so the memoised one is indistinguishable from this one.
+            key = (now, now.tzinfo, now.fold, floor, floor.tzinfo, floor.fold)
+            memo = self._floored
+        slot = memo.get(key)
+        if slot is None:
+            slot = self._next_slot(now, floor)
+            _remember(memo, key, slot)
+        return slot
 
     def _next_slot(self, now: datetime, floor: datetime | None) -> datetime:
         first = day = (floor or now).astimezone(self.zone).date()
