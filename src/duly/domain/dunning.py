@@ -157,6 +157,8 @@ def _policy_error(message: str, **context: Any) -> InvalidDunningPolicy:
 
 
 def _as_utc(value: datetime, what: str) -> datetime:
+    if type(value) is datetime and value.tzinfo is _UTC:
+        return value
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValidationError(f"{what} must be a timezone-aware datetime, got {value!r}.")
     return value.astimezone(_UTC)
@@ -382,6 +384,21 @@ class _CompiledPolicy:
     window: timedelta
     #: (segment, risk level, payment method) -> per step, whether its customer conditions hold.
     allowed_cache: dict[tuple[str | None, str | None, str | None], tuple[bool, ...]]
+    #: The anchors the steps use, each once, in step order.
+    anchor_names: tuple[str, ...] = ()
+    #: Per step, its description in reasons (:func:`_describe_step`).
+    descriptions: tuple[str, ...] = ()
+    #: The reasons :func:`_floor_for` gives for the policy's two fatigue limits.
+    gap_why: str | None = None
+    window_why: str | None = None
+    #: today -> per step, the latest anchor date that has reached it (today - offset).
+    cutoffs_cache: dict[date, tuple[date, ...]] = field(default_factory=dict)
+    #: (today, segment, risk level, payment method) -> :meth:`plan`.
+    plan_cache: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
+    #: (today, allowed) -> {(last step sent, anchor dates...) -> step reached}, see :meth:`reached`.
+    reached_cache: dict[tuple[date, tuple[bool, ...]], dict[tuple[Any, ...], int | None]] = field(
+        default_factory=dict
+    )
 
     def allowed(self, segment: str | None, risk_level: str | None, payment_method: str | None) -> tuple[bool, ...]:
         key = (segment, risk_level, payment_method)
@@ -391,6 +408,37 @@ class _CompiledPolicy:
             if len(self.allowed_cache) < 4096:
                 self.allowed_cache[key] = allowed
         return allowed
+
+    def cutoffs(self, today: date) -> tuple[date, ...]:
+        cutoffs = self.cutoffs_cache.get(today)
+        if cutoffs is None:
+            cutoffs = tuple(today - delta for delta in self.deltas)
+            _remember(self.cutoffs_cache, today, cutoffs)
+        return cutoffs
+
+    def plan(self, today: date, segment: str | None, risk_level: str | None, payment_method: str | None
+             ) -> tuple[tuple[bool, ...], tuple[date, ...], dict[tuple[Any, ...], int | None] | None]:
+        """(:meth:`allowed`, :meth:`cutoffs`, :meth:`reached` or ``None`` with balance conditions)."""
+        key = (today, segment, risk_level, payment_method)
+        plan = self.plan_cache.get(key)
+        if plan is None:
+            allowed = self.allowed(segment, risk_level, payment_method)
+            plan = (allowed, self.cutoffs(today), None if self.has_balance_conditions else self.reached(today, allowed))
+            _remember(self.plan_cache, key, plan)
+        return plan
+
+    def reached(self, today: date, allowed: tuple[bool, ...]) -> dict[tuple[Any, ...], int | None]:
+        """The memo of the step an invoice reaches on ``today`` with these ``allowed`` steps, keyed
+        by (position of the last step sent, then the invoice's dates for :attr:`anchor_names`).
+
+        Only for a policy without balance conditions: the step then depends on nothing else.
+        """
+        key = (today, allowed)
+        table = self.reached_cache.get(key)
+        if table is None:
+            table = {}
+            _remember(self.reached_cache, key, table)
+        return table
 
 
 @dataclass(frozen=True)
@@ -437,6 +485,11 @@ class Policy:
             min_gap=timedelta(hours=self.fatigue.min_gap_hours) if self.fatigue.min_gap_hours is not None else None,
             window=timedelta(days=self.fatigue.window_days),
             allowed_cache={},
+            anchor_names=tuple(dict.fromkeys(s.anchor for s in steps)),
+            descriptions=tuple(_describe_step(s) for s in steps),
+            gap_why=f"contact fatigue: at least {self.fatigue.min_gap_hours} h between two reminders",
+            window_why=(f"contact fatigue: at most {self.fatigue.max_per_window} reminders in any"
+                        f" {self.fatigue.window_days} days"),
         )
         object.__setattr__(self, "_compiled", compiled)
 
@@ -698,9 +751,19 @@ class Action:
 
 
 class _Clock:
-    """The customer's local calendar: time zone, business days, sending window and preferred slot."""
+    """The customer's local calendar: time zone, business days, sending window and preferred slot.
 
-    __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday")
+    A clock is fixed configuration (time zone, holiday country, window, preferred slot), so its
+    answers are memoised on it: the UTC instants of a local day's slot and window end, the local
+    date and rendering of a moment and, only without an injected ``is_holiday`` (which may not
+    be pure), the business days, why ``now`` is no sending time and the first free slot per
+    ``now`` and fatigue floor. Clocks without ``is_holiday`` are shared by every customer of the
+    same configuration (:func:`_clock_for`): these answers are computed once per process, not
+    once per invoice.
+    """
+
+    __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
+                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = _zone(snapshot.timezone)
@@ -709,9 +772,37 @@ class _Clock:
         self.slot, self.slot_source = _preferred_slot(snapshot)
         self.country = snapshot.country
         self.is_holiday = is_holiday
+        #: local date -> (slot, end of the window), both UTC.
+        self._days: dict[date, tuple[datetime, datetime]] = {}
+        #: local date -> business day? (only when ``is_holiday`` is None).
+        self._business: dict[date, bool] = {}
+        #: Keys of the per-moment memos: (moment, its tzinfo, its fold), see :func:`_moment_key`.
+        self._free: dict[tuple[datetime, Any, int], datetime] = {}
+        self._floored: dict[tuple[Any, ...], datetime] = {}
+        self._why: dict[tuple[datetime, Any, int], str | None] = {}
+        self._local: dict[tuple[datetime, Any, int], str] = {}
+        self._today: dict[tuple[datetime, Any, int], date] = {}
 
     def business_day(self, day: date) -> bool:
-        return is_business_day(day, self.country, self.is_holiday)
+        if self.is_holiday is not None:
+            return is_business_day(day, self.country, self.is_holiday)
+        answer = self._business.get(day)
+        if answer is None:
+            answer = is_business_day(day, self.country, None)
+            _remember(self._business, day, answer)
+        return answer
+
+    def _window(self, day: date) -> tuple[datetime, datetime]:
+        """(preferred slot, end of the window) of the local ``day``, in UTC."""
+        window = self._days.get(day)
+        if window is None:
+            zone = self.zone
+            window = (
+                datetime.combine(day, self.slot, zone).astimezone(_UTC),
+                datetime.combine(day, self.end, zone).astimezone(_UTC),
+            )
+            _remember(self._days, day, window)
+        return window
 
     def next_slot(self, now: datetime, not_before: datetime | None) -> datetime:
         """The first preferred slot (UTC) on a business day, not before ``not_before``.
@@ -719,13 +810,28 @@ class _Clock:
         Today's slot counts while today's window is still open, even when the slot hour has passed:
         the message then goes out at once.
         """
-        zone = self.zone
         floor = not_before if not_before is not None and not_before > now else None
-        first = day = (floor or now).astimezone(zone).date()
+        if self.is_holiday is not None:
+            return self._next_slot(now, floor)
+        if floor is None:
+            key: tuple[Any, ...] = (now, now.tzinfo, now.fold)
+            memo = self._free
+        else:
+            # The slot may be ``floor`` itself: equal floors of the same tzinfo and fold are the
+            # same wall time, so the memoised one is indistinguishable from this one.
+            key = (now, now.tzinfo, now.fold, floor, floor.tzinfo, floor.fold)
+            memo = self._floored
+        slot = memo.get(key)
+        if slot is None:
+            slot = self._next_slot(now, floor)
+            _remember(memo, key, slot)
+        return slot
+
+    def _next_slot(self, now: datetime, floor: datetime | None) -> datetime:
+        first = day = (floor or now).astimezone(self.zone).date()
         for _ in range(_MAX_CLOSED_RUN):
             if self.business_day(day):
-                end = datetime.combine(day, self.end, zone).astimezone(_UTC)
-                slot = datetime.combine(day, self.slot, zone).astimezone(_UTC)
+                slot, end = self._window(day)
                 if floor is not None and floor > slot:
                     slot = floor
                 if slot < end and now < end:
@@ -735,11 +841,39 @@ class _Clock:
             f"No business day in the {_MAX_CLOSED_RUN} days from {first.isoformat()}: check the holiday calendar."
         )
 
+    def today(self, now: datetime) -> date:
+        """The local date at ``now``."""
+        key = (now, now.tzinfo, now.fold)
+        day = self._today.get(key)
+        if day is None:
+            day = now.astimezone(self.zone).date()
+            _remember(self._today, key, day)
+        return day
+
+    def waiting(self) -> str:
+        return f"waiting for the {self.slot_source} {self.slot:%H:%M} {self.zone_name}"
+
     def local(self, moment: datetime) -> str:
-        return f"{moment.astimezone(self.zone):%a %Y-%m-%d %H:%M} {self.zone_name}"
+        key = (moment, moment.tzinfo, moment.fold)
+        text = self._local.get(key)
+        if text is None:
+            text = f"{moment.astimezone(self.zone):%a %Y-%m-%d %H:%M} {self.zone_name}"
+            _remember(self._local, key, text)
+        return text
 
     def why_not_now(self, now: datetime) -> str | None:
         """Why ``now`` itself is not a sending time, or ``None`` when it is."""
+        if self.is_holiday is not None:
+            return self._why_not_now(now)
+        key = (now, now.tzinfo, now.fold)
+        try:
+            return self._why[key]
+        except KeyError:
+            answer = self._why_not_now(now)
+            _remember(self._why, key, answer)
+            return answer
+
+    def _why_not_now(self, now: datetime) -> str | None:
         local = now.astimezone(self.zone)
         today = local.date()
         if not self.business_day(today):
@@ -750,6 +884,38 @@ class _Clock:
         if not self.start <= local.time() < self.end:
             return f"outside the sending window {self.start:%H:%M}-{self.end:%H:%M} {self.zone_name}"
         return None
+
+
+#: Entries kept per memo of a clock, and clocks kept by :func:`_clock_for`; a full memo is emptied.
+_MEMO_SIZE = 4096
+
+
+def _remember(memo: dict, key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+
+
+_CLOCKS: dict[tuple[Any, ...], _Clock] = {}
+
+
+def _clock_for(snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> _Clock:
+    """The customer's clock, shared by every snapshot of the same configuration when no
+    ``is_holiday`` is injected (an injected check may not be pure: it gets a clock of its own).
+
+    The key holds everything a clock is made of. ``send_window`` holds naive times (checked by
+    :class:`AccountSnapshot`), whose equality ignores ``fold`` only: the folds are in the key too.
+    """
+    if is_holiday is not None:
+        return _Clock(snapshot, is_holiday)
+    start, end = snapshot.send_window
+    key = (snapshot.timezone, snapshot.country, start, start.fold, end, end.fold, snapshot.best_hour,
+           snapshot.segment_default_hour)
+    clock = _CLOCKS.get(key)
+    if clock is None:
+        clock = _Clock(snapshot, None)
+        _remember(_CLOCKS, key, clock)
+    return clock
 
 
 def _preferred_slot(snapshot: AccountSnapshot) -> tuple[time, str]:
@@ -810,37 +976,77 @@ def _latest_promises(promises: Sequence[Promise]) -> dict[InvoiceId, Promise]:
 
 def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneInfo) -> _Assignment:
     compiled = policy._compiled
-    steps, anchors, deltas = compiled.steps, compiled.anchors, compiled.deltas
+    steps, anchors = compiled.steps, compiled.anchors
     count = len(steps)
     assignment = _Assignment(chase={}, skip={})
-    items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
+    items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > ZERO]
     if not count or not items:
         return assignment
     promises = _latest_promises(snapshot.promises) if snapshot.promises else {}
-    last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+    if snapshot.reminders:
+        last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+    else:
+        last_position, last_day = {}, {}
     disputes = snapshot.disputes
-    allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
-    # A step is reached when its anchor is on or before today - offset.
-    cutoffs = [today - delta for delta in deltas]
+    # Which steps the customer's conditions allow; per step, the latest anchor date that has
+    # reached it (today - offset); the memo of the step reached (None with balance conditions).
+    allowed, cutoffs, reached = compiled.plan(today, snapshot.segment, snapshot.risk_level, snapshot.payment_method)
+    anchor_names = compiled.anchor_names
+    single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
+    if reached is not None and not promises and not disputes and not snapshot.unreconciled_credits:
+        # The common case: every item can be chased, no balance condition, no credit to weigh.
+        chase = assignment.chase
+        for item in items:
+            last = last_position.get(item.invoice_id, -1)
+            if single_anchor is not None:
+                memo_key = (last, getattr(item, single_anchor))
+            else:
+                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            chosen = reached.get(memo_key, _UNKNOWN)
+            if chosen is _UNKNOWN:
+                chosen = None
+                for pos in range(count - 1, last, -1):
+                    if not allowed[pos]:
+                        continue
+                    anchor = getattr(item, anchors[pos])
+                    if anchor is None or anchor > cutoffs[pos]:
+                        continue
+                    chosen = pos
+                    break
+                _remember_reached(reached, memo_key, chosen)
+            # The general path sums the overdue amounts: an incomparable due date fails here alike.
+            item.due_date < today
+            if chosen is not None:
+                entries = chase.get(chosen)
+                if entries is None:
+                    chase[chosen] = [(item, None)]
+                else:
+                    entries.append((item, None))
+        return assignment
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
-    states: list[tuple[OpenItem, str | None, Promise | None]] = []
-    for item in items:
-        invoice_id = item.invoice_id
-        promise = promises.get(invoice_id)
-        if invoice_id in disputes:
-            states.append((item, "under dispute", None))
-        elif promise is not None and promise.promised_date >= today:
-            states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
-        elif (promise is not None and promise.paid_since < promise.amount
-              and last_day.get(invoice_id, date.min) <= promise.promised_date):
-            # Broken: less than the promised amount paid by the date (a kept promise just ends).
-            states.append((item, None, promise))
-        else:
-            states.append((item, None, None))
+    states: list[tuple[OpenItem, str | None, Promise | None]]
+    if not promises and not disputes:
+        states = [(item, None, None) for item in items]
+    else:
+        states = []
+        for item in items:
+            invoice_id = item.invoice_id
+            promise = promises.get(invoice_id)
+            if invoice_id in disputes:
+                states.append((item, "under dispute", None))
+            elif promise is not None and promise.promised_date >= today:
+                states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
+            elif (promise is not None and promise.paid_since < promise.amount
+                  and last_day.get(invoice_id, date.min) <= promise.promised_date):
+                # Broken: less than the promised amount paid by the date (a kept promise just ends).
+                states.append((item, None, promise))
+            else:
+                states.append((item, None, None))
 
     balances: dict[tuple[int, str], Decimal] = {}
-    if compiled.has_balance_conditions:
+    has_balance_conditions = compiled.has_balance_conditions
+    if has_balance_conditions:
         for item, held, _ in states:
             if held is not None:
                 continue
@@ -861,20 +1067,32 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         balance = balances.get((pos, item.currency), ZERO)
         return (balance if counted else balance + item.open_amount) >= threshold
 
+    credits = snapshot.unreconciled_credits
     overdue: dict[str, Decimal] = {}
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
         last = last_position.get(item.invoice_id, -1)
-        chosen = None
-        for pos in range(count - 1, last, -1):
-            if not allowed[pos]:
-                continue
-            anchor = getattr(item, anchors[pos])
-            if anchor is None or anchor > cutoffs[pos]:
-                continue
-            if balance_ok(pos, item, counted=held is None):
-                chosen = pos
-                break
+        if reached is not None:
+            if single_anchor is not None:
+                memo_key: tuple[Any, ...] = (last, getattr(item, single_anchor))
+            else:
+                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            chosen = reached.get(memo_key, _UNKNOWN)
+        else:
+            chosen = _UNKNOWN
+        if chosen is _UNKNOWN:
+            chosen = None
+            for pos in range(count - 1, last, -1):
+                if not allowed[pos]:
+                    continue
+                anchor = getattr(item, anchors[pos])
+                if anchor is None or anchor > cutoffs[pos]:
+                    continue
+                if balance_ok(pos, item, counted=held is None):
+                    chosen = pos
+                    break
+            if reached is not None:
+                _remember_reached(reached, memo_key, chosen)
         if chosen is None and broken is not None:
             # A broken promise moves the invoice on to its next step, due or not.
             for pos in range(last + 1, count):
@@ -891,14 +1109,21 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         else:
             candidates.append((chosen, item, note))
 
-    credits = snapshot.unreconciled_credits
+    if not credits:
+        chase = assignment.chase
+        for pos, item, note in candidates:
+            entries = chase.get(pos)
+            if entries is None:
+                chase[pos] = [(item, note)]
+            else:
+                entries.append((item, note))
+        return assignment
     coming_due: dict[str, Decimal] = {}
-    if credits:
-        for _, item, _ in candidates:
-            if item.due_date >= today:
-                coming_due[item.currency] = coming_due.get(item.currency, ZERO) + item.open_amount
+    for _, item, _ in candidates:
+        if item.due_date >= today:
+            coming_due[item.currency] = coming_due.get(item.currency, ZERO) + item.open_amount
     for pos, item, note in candidates:
-        credit = credits.get(item.currency) if credits else None
+        credit = credits.get(item.currency)
         if credit is not None and credit > 0:
             due = overdue.get(item.currency, ZERO)
             needed = due if item.due_date < today else due + coming_due.get(item.currency, ZERO)
@@ -909,24 +1134,71 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
     return assignment
 
 
+_UNKNOWN: Final = object()
+
+
+def _remember_reached(table: dict, key: tuple[Any, ...], chosen: int | None) -> None:
+    if len(table) >= 65536:
+        table.clear()
+    table[key] = chosen
+
+
 def _describe_item(item: OpenItem, today: date) -> str:
-    days = (today - item.due_date).days
+    due = item.due_date
+    if type(due) is date and type(today) is date:
+        key = (due, today)
+        tail = _DUE_TEXT.get(key)
+        if tail is None:
+            tail = _describe_due(due, today)
+            _remember(_DUE_TEXT, key, tail)
+        return f"{item.number}{tail}"
+    return f"{item.number}{_describe_due(due, today)}"
+
+
+#: (due date, today) -> " (due ..., N days overdue)", for plain dates only.
+_DUE_TEXT: dict[tuple[date, date], str] = {}
+
+
+def _entry_sort_key(entry: tuple[OpenItem, str | None]) -> tuple[int, int, str]:
+    return _id_sort_key(entry[0].invoice_id)
+
+
+def _describe_due(due: date, today: date) -> str:
+    days = (today - due).days
     if days > 0:
         when = f"{days} day{'s' if days != 1 else ''} overdue"
     elif days == 0:
         when = "due today"
     else:
         when = f"due in {-days} day{'s' if days != -1 else ''}"
-    return f"{item.number} (due {item.due_date.isoformat()}, {when})"
+    return f" (due {due.isoformat()}, {when})"
 
 
 def _describe_step(step: Step) -> str:
     return f"step {step.code!r} ({_ANCHOR_LABELS[step.anchor]} {step.offset_days:+d} days)"
 
 
+_OTHER_RANK: Final = len(_ROLE_RANK)
+
+
+def _role_rank(contact: Contact) -> int:
+    return _ROLE_RANK.get(contact.role, _OTHER_RANK)
+
+
+def _ranked(contacts: Sequence[Contact]) -> Sequence[Contact]:
+    """The contacts by role preference (a stable sort: same rank, same order as given)."""
+    count = len(contacts)
+    if count < 2:
+        return contacts
+    if count == 2:
+        first, second = contacts
+        return contacts if _role_rank(first) <= _role_rank(second) else [second, first]
+    return sorted(contacts, key=_role_rank)
+
+
 def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Channel, Any, str | None]:
     """(channel actually used, contact id, fallback reason)."""
-    ranked = sorted(contacts, key=lambda c: _ROLE_RANK.get(c.role, len(_ROLE_RANK)))
+    ranked = _ranked(contacts)
     reachable = [c for c in ranked if not c.opted_out]
     if channel == "letter":
         if reachable:
@@ -954,9 +1226,24 @@ def _choose_contact(contacts: Sequence[Contact], channel: Channel) -> tuple[Chan
 
 
 def _fatigue_floor(sent: Sequence[datetime], policy: Policy) -> tuple[datetime | None, str | None]:
-    """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times."""
+    """Earliest next reminder allowed by the policy's fatigue limits, given the sorted send times:
+    :func:`_floor_for` with the policy's limits precomputed."""
+    if not sent:
+        return None, None
     compiled = policy._compiled
-    return _floor_for(sent, policy.fatigue, compiled.min_gap, compiled.window)
+    limits = policy.fatigue
+    floor: datetime | None = None
+    why: str | None = None
+    if compiled.min_gap is not None:
+        floor = sent[-1] + compiled.min_gap
+        why = compiled.gap_why
+    most = limits.max_per_window
+    if most is not None and len(sent) >= most:
+        window_end = sent[-most] + compiled.window
+        if floor is None or window_end > floor:
+            floor = window_end
+            why = compiled.window_why
+    return floor, why
 
 
 def fatigue_allows(sent: Iterable[datetime], limits: FatigueLimits, now: datetime) -> bool:
@@ -1001,24 +1288,33 @@ def evaluate(
     then the ``skip`` actions. ``is_holiday`` replaces the public holidays of ``snapshot.country``.
     """
     now = _as_utc(as_of, "as_of")
-    clock = _Clock(snapshot, is_holiday)
-    today = now.astimezone(clock.zone).date()
+    clock = _clock_for(snapshot, is_holiday)
+    today = clock.today(now)
     assignment = _assign(snapshot, policy, today, clock.zone)
-    steps = policy._compiled.steps
+    compiled = policy._compiled
+    steps = compiled.steps
     customer_id = snapshot.customer_id
     actions: list[Action] = []
 
-    if assignment.chase:
-        sent = sorted(r.sent_at for r in snapshot.reminders)
+    chase = assignment.chase
+    if chase:
+        reminders = snapshot.reminders
+        sent = sorted([r.sent_at for r in reminders]) if reminders else []
         recipients: dict[str, tuple[Channel, Any, str | None]] = {}
-        for pos in sorted(assignment.chase, reverse=True):
+        for pos in sorted(chase, reverse=True) if len(chase) > 1 else chase:
             step = steps[pos]
-            entries = sorted(assignment.chase[pos], key=lambda e: _id_sort_key(e[0].invoice_id))
-            ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
-            described = ", ".join(
-                _describe_item(item, today) + (f"; {note}" if note else "") for item, note in entries
-            )
-            reason = f"{described} reached {_describe_step(step)}"
+            entries = chase[pos]
+            if len(entries) > 1:
+                entries = sorted(entries, key=_entry_sort_key)
+                ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
+                described = ", ".join(
+                    _describe_item(item, today) + (f"; {note}" if note else "") for item, note in entries
+                )
+            else:
+                item, note = entries[0]
+                ids = (item.invoice_id,)
+                described = _describe_item(item, today) + (f"; {note}" if note else "")
+            reason = f"{described} reached {compiled.descriptions[pos]}"
             step_actions = step.actions
             if "assess_late_fee" in step_actions and all(
                 (i, step.code) in snapshot.fee_levels_assessed for i in ids
@@ -1029,7 +1325,10 @@ def evaluate(
             if recipient is None:
                 recipient = recipients[step.channel] = _choose_contact(snapshot.contacts, step.channel)
             channel, contact_id, fallback = recipient
-            floor, fatigue_why = _fatigue_floor(sent, policy)
+            if sent:
+                floor, fatigue_why = _fatigue_floor(sent, policy)
+            else:
+                floor = fatigue_why = None
             slot = clock.next_slot(now, floor)
             if now >= slot:
                 kind: ActionKind = "send"
@@ -1044,7 +1343,7 @@ def evaluate(
                 if blocked:
                     causes.append(blocked)
                 if not causes:
-                    causes.append(f"waiting for the {clock.slot_source} {clock.slot:%H:%M} {clock.zone_name}")
+                    causes.append(clock.waiting())
                 reason += f"; deferred ({'; '.join(c for c in causes if c)}) to {clock.local(slot)}"
             actions.append(
                 Action(
@@ -1082,7 +1381,7 @@ def evaluate(
                 contact_id=None,
                 fallback_reason=None,
                 scheduled_for=None,
-                reason=f"{cause}: {described} not chased at {_describe_step(step)}",
+                reason=f"{cause}: {described} not chased at {compiled.descriptions[pos]}",
                 idempotency_key=_key(customer_id, step.code, ids),
             )
         )
@@ -1323,7 +1622,7 @@ def worklist_entry(
     """Per-customer summary: overdue totals, oldest days overdue, last contact, next planned step,
     open disputes and running promises."""
     now = _as_utc(as_of, "as_of")
-    clock = _Clock(snapshot, is_holiday)
+    clock = _clock_for(snapshot, is_holiday)
     today = now.astimezone(clock.zone).date()
     open_items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
 
