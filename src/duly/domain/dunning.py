@@ -998,21 +998,10 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         chase = assignment.chase
         for item in items:
             last = last_position.get(item.invoice_id, -1)
-            if single_anchor is not None:
-                memo_key = (last, getattr(item, single_anchor))
-            else:
-                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            memo_key = _reached_key(item, last, single_anchor, anchor_names)
             chosen = reached.get(memo_key, _UNKNOWN)
             if chosen is _UNKNOWN:
-                chosen = None
-                for pos in range(count - 1, last, -1):
-                    if not allowed[pos]:
-                        continue
-                    anchor = getattr(item, anchors[pos])
-                    if anchor is None or anchor > cutoffs[pos]:
-                        continue
-                    chosen = pos
-                    break
+                chosen = _highest_step(item, last, allowed, anchors, cutoffs)
                 _remember_reached(reached, memo_key, chosen)
             # The general path sums the overdue amounts: an incomparable due date fails here alike.
             item.due_date < today
@@ -1073,24 +1062,13 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
     for item, held, broken in states:
         last = last_position.get(item.invoice_id, -1)
         if reached is not None:
-            if single_anchor is not None:
-                memo_key: tuple[Any, ...] = (last, getattr(item, single_anchor))
-            else:
-                memo_key = (last, *[getattr(item, name) for name in anchor_names])
+            memo_key = _reached_key(item, last, single_anchor, anchor_names)
             chosen = reached.get(memo_key, _UNKNOWN)
         else:
             chosen = _UNKNOWN
         if chosen is _UNKNOWN:
-            chosen = None
-            for pos in range(count - 1, last, -1):
-                if not allowed[pos]:
-                    continue
-                anchor = getattr(item, anchors[pos])
-                if anchor is None or anchor > cutoffs[pos]:
-                    continue
-                if balance_ok(pos, item, counted=held is None):
-                    chosen = pos
-                    break
+            chosen = _highest_step(item, last, allowed, anchors, cutoffs,
+                                   lambda pos: balance_ok(pos, item, counted=held is None))
             if reached is not None:
                 _remember_reached(reached, memo_key, chosen)
         if chosen is None and broken is not None:
@@ -1135,6 +1113,29 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
 
 
 _UNKNOWN: Final = object()
+
+
+def _reached_key(item: OpenItem, last: int, single_anchor: str | None,
+                 anchor_names: Sequence[str]) -> tuple[Any, ...]:
+    """What decides the step an item reaches: the last step sent for it and its anchor dates."""
+    if single_anchor is not None:
+        return (last, getattr(item, single_anchor))
+    return (last, *[getattr(item, name) for name in anchor_names])
+
+
+def _highest_step(item: OpenItem, last: int, allowed: Sequence[bool], anchors: Sequence[str],
+                  cutoffs: Sequence[Any], accept: Callable[[int], bool] | None = None) -> int | None:
+    """The latest step after ``last`` that the customer's conditions allow, whose anchor date has
+    reached it, and (with balance conditions) that ``accept`` takes; None when none has."""
+    for pos in range(len(anchors) - 1, last, -1):
+        if not allowed[pos]:
+            continue
+        anchor = getattr(item, anchors[pos])
+        if anchor is None or anchor > cutoffs[pos]:
+            continue
+        if accept is None or accept(pos):
+            return pos
+    return None
 
 
 def _remember_reached(table: dict, key: tuple[Any, ...], chosen: int | None) -> None:
