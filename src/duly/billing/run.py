@@ -33,6 +33,8 @@ Invoices
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -784,7 +786,7 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         for attempt in range(_RETRIES):
             outcome = BillingRunResult(as_of=as_of)
             try:
-                with transaction.atomic():
+                with _gc_paused(), transaction.atomic():
                     _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
                     if checkpoint is not None:
                         checkpoint(result.batches)
@@ -803,6 +805,23 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         if progress is not None:
             progress(done, len(customer_ids))
     return result
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while a batch runs (it allocates many small objects that all live until
+    its end, so the collector would only walk them again and again); what was alive before the batch is
+    frozen out of the collections that follow. The collector's state is restored afterwards, even on error."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 @dataclass
