@@ -181,10 +181,11 @@ def compute_totals(
     """
     check_currency(currency)
     with localcontext(MONEY_CONTEXT):
-        results = tuple(_line_result(i, line, currency, allow_negative) for i, line in enumerate(lines, 1))
+        results = tuple(_remembered_line_result(i, line, currency, allow_negative)
+                        for i, line in enumerate(lines, 1))
         groups: dict[tuple[str, Decimal], Decimal] = {}
         for line, result in zip(lines, results):
-            key = (line.tax_category, _canonical_rate(to_decimal(line.tax_rate)))
+            key = (line.tax_category, _rate_key(line.tax_rate))
             groups[key] = groups.get(key, ZERO) + result.net_amount
         line_total = _sum((r.net_amount for r in results), currency)
 
@@ -263,6 +264,54 @@ def totals_to_minor(totals: InvoiceTotals) -> dict:
 
 
 # --- internals ---------------------------------------------------------------------------------
+#: Results of lines already computed, by (line, currency, allow_negative): a run issuing thousands of
+#: invoices computes the same few lines again and again. Only lines whose numbers are all Decimals are
+#: remembered (``1.0 == Decimal(1)``: a float must still be refused), and only their successful results.
+_LINE_RESULTS: dict[tuple[LineInput, str, bool], LineResult] = {}
+_LINE_RESULTS_MAX = 50_000
+_RATES: dict[Decimal, Decimal] = {}
+
+
+def _exact(line: LineInput) -> bool:
+    return (type(line.quantity) is Decimal and type(line.unit_price) is Decimal and type(line.tax_rate) is Decimal
+            and type(line.base_quantity) is Decimal and type(line.tax_category) is str
+            and (line.discount_percent is None or type(line.discount_percent) is Decimal)
+            and (line.discount_amount is None or type(line.discount_amount) is Decimal)
+            and (line.charge_amount is None or type(line.charge_amount) is Decimal)
+            and line.quantity.is_finite() and line.unit_price.is_finite() and line.tax_rate.is_finite()
+            and line.base_quantity.is_finite()
+            and (line.discount_percent is None or line.discount_percent.is_finite())
+            and (line.discount_amount is None or line.discount_amount.is_finite())
+            and (line.charge_amount is None or line.charge_amount.is_finite()))
+
+
+def _remembered_line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -> LineResult:
+    """:func:`_line_result`, remembered for lines of exact numbers (the same inputs give the same result;
+    equal Decimals give equal, identically quantized results)."""
+    if type(line) is not LineInput or not _exact(line):
+        return _line_result(n, line, currency, allow_negative)
+    key = (line, currency, allow_negative)
+    result = _LINE_RESULTS.get(key)
+    if result is None:
+        result = _line_result(n, line, currency, allow_negative)
+        if len(_LINE_RESULTS) >= _LINE_RESULTS_MAX:
+            _LINE_RESULTS.clear()
+        _LINE_RESULTS[key] = result
+    return result
+
+
+def _rate_key(rate: object) -> Decimal:
+    """``_canonical_rate(to_decimal(rate))``, remembered for Decimal rates."""
+    if type(rate) is Decimal and rate.is_finite():
+        result = _RATES.get(rate)
+        if result is None:
+            result = _canonical_rate(rate)
+            if len(_RATES) < 1000:
+                _RATES[rate] = result
+        return result
+    return _canonical_rate(to_decimal(rate))
+
+
 def _line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -> LineResult:
     where = f"line {n}"
     quantity = _number(line.quantity, f"{where}: quantity")
