@@ -71,7 +71,7 @@ from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
 from duly.invoicing import bulk
 from duly.invoicing.models import Invoice
-from duly.invoicing.services import LineData, terms_for
+from duly.invoicing.services import LineData
 
 from .models import (
     BillingRecord,
@@ -344,9 +344,10 @@ class _Batch:
             if row[-1] <= as_of:
                 rows.append(row[:-2])
         self.customers: dict[int, Customer] = {
-            c.pk: c for c in Customer.objects.filter(pk__in=customer_ids, organization=org).order_by()}
+            c.pk: c for c in bulk.fetch_instances(Customer.objects.filter(pk__in=customer_ids, organization=org)
+                                                  .order_by())}
         self.contracts: dict[int, Contract] = {}
-        for contract in Contract.objects.filter(pk__in={r[2] for r in rows}).order_by():
+        for contract in bulk.fetch_instances(Contract.objects.filter(pk__in={r[2] for r in rows}).order_by()):
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
@@ -960,7 +961,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         contract = group.contract
         try:
             if contract.pk not in terms_cache:
-                terms_cache[contract.pk] = (terms_for(Invoice(customer=group.customer, contract=contract)),
+                terms_cache[contract.pk] = (contract.payment_terms(),  # = terms_for(an invoice under it)
                                             bulk.describe_late_terms(contract.late_fee_policy(rates),
                                                                      contract.currency, as_of))
             terms, late_text = terms_cache[contract.pk]

@@ -26,6 +26,8 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from django.db import IntegrityError, connection, models, transaction
+from django.db.models.base import ModelState
+from django.db.models.signals import post_init, pre_init
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -43,6 +45,8 @@ from .services import DEFAULT_PATTERNS, REQUIRED_FIELD_LABELS, LineData, _line_i
 __all__ = [
     "BulkInvoice",
     "PreparedInvoice",
+    "build_instances",
+    "fetch_instances",
     "insert_rows",
     "describe_late_terms",
     "issue_prepared",
@@ -407,6 +411,37 @@ def _complete(model: type[models.Model], values: dict[str, Any], now) -> dict[st
     return values
 
 
+def _attnames(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields)
+
+
+def build_instances(model: type[models.Model], rows: Sequence[Sequence[Any]], *,
+                    db: str | None = None) -> list[models.Model]:
+    """Saved instances of ``model`` from rows of all its concrete columns (``concrete_fields`` order, the
+    values as the database returned them, converted), as :meth:`Model.from_db` builds them, without its
+    per-field ``setattr``: the values go into the instances' ``__dict__`` at once (a concrete field's
+    attribute is a plain one). Falls back to ``from_db`` when a model has init signal receivers."""
+    db = db or connection.alias
+    names = _attnames(model)
+    if pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return [model.from_db(db, names, list(row)) for row in rows]
+    new = model.__new__
+    result = []
+    for row in rows:
+        obj = new(model)
+        state = obj.__dict__["_state"] = ModelState()
+        state.adding, state.db = False, db
+        obj.__dict__.update(zip(names, row))
+        result.append(obj)
+    return result
+
+
+def fetch_instances(queryset: models.QuerySet) -> list[models.Model]:
+    """``list(queryset)`` (all columns, no ``select_related``), built by :func:`build_instances`."""
+    model = queryset.model
+    return build_instances(model, list(queryset.values_list(*_attnames(model))), db=queryset.db)
+
+
 def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, issue_date: date) -> list[Invoice]:
     """Number and write prepared invoices in bulk; returns the saved invoices (with their ids).
 
@@ -437,11 +472,10 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
             _complete(InvoiceLine, line, now)
             line_rows.append([line[c] for c in line_columns])
     insert_rows(InvoiceLine, line_columns, line_rows)
-    attnames = [f.attname for f in Invoice._meta.concrete_fields]
-    invoices = []
-    for p in prepared:
-        p.invoice = Invoice.from_db(connection.alias, attnames, [p.fields[a] for a in attnames])
-        invoices.append(p.invoice)
+    attnames = _attnames(Invoice)
+    invoices = build_instances(Invoice, [[p.fields[a] for a in attnames] for p in prepared])
+    for p, invoice in zip(prepared, invoices):
+        p.invoice = invoice
     _apply_customer_credit([inv for inv in invoices if inv.kind == Invoice.KIND_STANDARD], issue_date)
     return invoices
 
