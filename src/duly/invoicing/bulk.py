@@ -329,7 +329,18 @@ def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
         return lambda value: ops.adapt_decimalfield_value(value, digits, places)
     if kind == "JSONField":
         encoder = model_field.encoder
-        return lambda value: ops.adapt_json_value(value, encoder)
+        empty: dict[type, Any] = {}
+
+        def adapt_json(value: Any) -> Any:
+            kind = type(value)
+            if (kind is dict or kind is list) and not value:  # most are an empty default: adapted once
+                result = empty.get(kind)
+                if result is None:
+                    result = empty[kind] = ops.adapt_json_value(value, encoder)
+                return result
+            return ops.adapt_json_value(value, encoder)
+
+        return adapt_json
     return None
 
 
