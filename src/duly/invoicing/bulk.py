@@ -413,12 +413,20 @@ def _columns(model: type[models.Model]) -> tuple[str, ...]:
     return tuple(f.attname for f in model._meta.concrete_fields if not f.primary_key)
 
 
+@lru_cache(maxsize=16)
+def _defaults(model: type[models.Model]) -> tuple[tuple[str, bool, Callable[[], Any]], ...]:
+    """(attname, auto_now(_add), default factory) of each non-primary-key column (``Field.get_default``)."""
+    return tuple(
+        (f.attname, bool(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)), f.get_default)
+        for f in model._meta.concrete_fields if not f.primary_key
+    )
+
+
 def _complete(model: type[models.Model], values: dict[str, Any], now) -> dict[str, Any]:
     """Fill the columns a caller did not set with their model defaults (``auto_now(_add)``: ``now``)."""
-    for f in model._meta.concrete_fields:
-        if f.attname not in values and not f.primary_key:
-            auto = getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False)
-            values[f.attname] = now if auto else f.get_default()
+    for attname, auto, default in _defaults(model):
+        if attname not in values:
+            values[attname] = now if auto else default()
     return values
 
 
