@@ -173,6 +173,9 @@ class Catalog:
         for change in PriceChange.objects.filter(organization=org).order_by("effective_date", "id"):
             self.changes[change.price_id].append(change)
         self._models: dict[tuple[int, int | None], pricing.PriceModel] = {}
+        #: The recurring line of (price, quantity, period, cycle, paused days, currency), or None when the
+        #: period is not billable: see _slot_lines.
+        self.recurring_lines: dict[tuple, LineData | None] = {}
 
     def model(self, price: Price, change: PriceChange | None) -> pricing.PriceModel:
         key = (price.pk, change.pk if change else None)
@@ -594,7 +597,16 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             if part is None:
                 continue
             whole = slot.cycle.whole
-            paused = sum(p.period.overlap_days(part) for p in schedule_pauses)
+            paused = sum(p.period.overlap_days(part) for p in schedule_pauses) if schedule_pauses else 0
+            # Customers on the same price, quantity and period get the same line: computed once per run
+            # (only for a price that never changes: a change may bring a notice, shown once per customer).
+            shared = None if cat.changes.get(price.pk) else (
+                price.pk, item.quantity.as_tuple(), part, whole, paused, currency)
+            if shared is not None and shared in cat.recurring_lines:
+                line = cat.recurring_lines[shared]
+                if line is not None:
+                    lines.append(line)
+                continue
             reasons = []
             if part.start > whole.start:
                 reasons.append("starts mid-cycle")
@@ -606,14 +618,18 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             fc: FixedCharge = fixed_charge(model, item.quantity, currency, whole=whole, part=part,
                                            paused_days=paused, reasons=reasons)
             if fc.billable_days == 0:
+                if shared is not None:
+                    cat.recurring_lines[shared] = None
                 continue
             label = _product_label(price, product)
             if not isinstance(model, pricing.FlatPricing):
                 label += f" × {item.quantity:f}"
             explanation = _change_note(batch, price, sub, change, notices) + fc.explanation
-            lines.append(_line_for(price, product, model, fc.amount, item.quantity,
-                                   f"{label}, {_period_text(part)}", explanation, part,
-                                   prorated=fc.ratio != 1))
+            line = _line_for(price, product, model, fc.amount, item.quantity, f"{label}, {_period_text(part)}",
+                             explanation, part, prorated=fc.ratio != 1)
+            if shared is not None:
+                cat.recurring_lines[shared] = line  # LineData is immutable: invoices may share it
+            lines.append(line)
         elif slot.usage is not None:
             window = item.overlap(slot.usage)
             if window is None:
