@@ -436,11 +436,19 @@ def _money(value: Decimal, currency: str) -> Decimal:
 def _clean(value: Decimal, currency: str) -> Decimal:
     """Quantize exactly (the value is already on the grid) and turn ``-0.00`` into ``0.00``."""
     value = value.quantize(quantum(currency), context=MONEY_CONTEXT)
-    return abs(value) if value == 0 else value
+    return abs(value) if not value else value
+
+
+_ZEROS: dict[str, Decimal] = {}
 
 
 def _zero(currency: str) -> Decimal:
-    return ZERO.quantize(quantum(currency))
+    zero = _ZEROS.get(currency) if type(currency) is str else None
+    if zero is None:
+        zero = ZERO.quantize(quantum(currency))
+        if type(currency) is str:
+            _ZEROS[currency] = zero
+    return zero
 
 
 def _sum(values: Iterable[Decimal], currency: str) -> Decimal:

@@ -159,6 +159,9 @@ def _trimmed(value: Decimal) -> str:
 
 def _money_text(value: Decimal, currency: str) -> str:
     """An amount with at least the currency's decimals and no fewer than it needs: 8 EUR → ``8.00``."""
+    sign, digits, places = value.as_tuple()
+    if type(places) is int and places == -exponent(currency) and len(digits) <= MONEY_CONTEXT.prec:
+        return format(value, "f")  # already exactly at the currency's decimals: quantizing changes nothing
     decimals = max(exponent(currency), -min(value.normalize(context=MONEY_CONTEXT).as_tuple().exponent, 0))
     return format(value.quantize(Decimal(1).scaleb(-decimals), context=MONEY_CONTEXT), "f")
 
