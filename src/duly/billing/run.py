@@ -339,7 +339,7 @@ class _Batch:
         #: contract → its subscriptions still to be billed (before this run): a deposit held until the final
         #: invoice is deducted once none is left.
         self.running: dict[int, set[int]] = defaultdict(set)
-        for row in (Subscription.objects.select_for_update().filter(customer_id__in=customer_ids)
+        for row in (Subscription.objects.select_for_update().filter(bulk.ids_in("customer_id", customer_ids))
                     .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
             if row[-2] != org.id or row[-1] is None:
                 continue
@@ -347,22 +347,22 @@ class _Batch:
             if row[-1] <= as_of:
                 rows.append(row[:-2])
         self.customers: dict[int, Customer] = {
-            c.pk: c for c in bulk.fetch_instances(Customer.objects.filter(pk__in=customer_ids, organization=org)
+            c.pk: c for c in bulk.fetch_instances(Customer.objects.filter(bulk.ids_in("id", customer_ids), organization=org)
                                                   .order_by())}
         self.contracts: dict[int, Contract] = {}
-        for contract in bulk.fetch_instances(Contract.objects.filter(pk__in={r[2] for r in rows}).order_by()):
+        for contract in bulk.fetch_instances(Contract.objects.filter(bulk.ids_in("id", {r[2] for r in rows})).order_by()):
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
         sub_ids = [s.pk for s in self.subs]
         self.items: dict[int, list[_Item]] = defaultdict(list)
         for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
-            subscription_id__in=sub_ids
+            bulk.ids_in("subscription_id", sub_ids)
         ).order_by("starts_on", "id").values_list("id", "subscription_id", "price_id", "quantity", "starts_on",
                                                    "ends_on"):
             self.items[sub_id].append(_Item(pk, catalog.prices[price_id], plain_quantity(qty), starts_on, ends_on))
         self.pauses: dict[int, list[Pause]] = defaultdict(list)
-        pauses = SubscriptionPause.objects.filter(subscription_id__in=sub_ids).order_by()
+        pauses = SubscriptionPause.objects.filter(bulk.ids_in("subscription_id", sub_ids)).order_by()
         for sub_id, start, resume in pauses.values_list("subscription_id", "starts_on", "resumes_on"):
             self.pauses[sub_id].append(Pause(start, resume or date.max))
         self.plans: dict[int, tuple[SubscriptionPlan, list[Slot], Slot | None]] = {}
@@ -381,8 +381,8 @@ class _Batch:
         if catalog.changes:
             self.notices = {
                 (n.price_change_id, n.customer_id): n
-                for n in PriceChangeNotice.objects.filter(organization=org, customer_id__in=list(self.customers),
-                                                          first_invoice__isnull=True).exclude(
+                for n in PriceChangeNotice.objects.filter(bulk.ids_in("customer_id", self.customers),
+                                                          organization=org, first_invoice__isnull=True).exclude(
                     status=PriceChangeNotice.CANCELED).order_by()
             }
 
@@ -422,8 +422,8 @@ class _Batch:
         columns = ["customer_id", "subscription_id", "metric_id", "idempotency_key", "timestamp", "value"]
         if needs_properties:
             columns.append("properties")
-        qs = UsageEvent.objects.filter(organization=self.org, customer_id__in=customers, metric_id__in=metrics,
-                                       timestamp__gte=start, timestamp__lt=end)
+        qs = UsageEvent.objects.filter(bulk.ids_in("customer_id", customers), bulk.ids_in("metric_id", metrics),
+                                       organization=self.org, timestamp__gte=start, timestamp__lt=end)
         if not include_late:
             qs = qs.filter(late=False)
         rows = list(qs.order_by().values_list(*columns))
@@ -437,7 +437,7 @@ class _Batch:
                     organization=self.org, customer_id=OuterRef("pk"), metric_id=metric_id, timestamp__lt=start,
                 ).order_by("-timestamp", "-idempotency_key").values("idempotency_key")[:1])
 
-            keys = [key for row in Customer.objects.filter(pk__in=customers).order_by().annotate(
+            keys = [key for row in Customer.objects.filter(bulk.ids_in("id", customers)).order_by().annotate(
                 **{f"m{m}": latest(m) for m in averaged}).values_list(*(f"m{m}" for m in averaged))
                 for key in row if key is not None]
             if keys:
@@ -493,12 +493,12 @@ class _Batch:
                     hi = slot.usage.end if hi is None else max(hi, slot.usage.end)
         if not subs:
             return
-        rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
+        rows = list(LicenceSnapshot.objects.filter(bulk.ids_in("subscription_id", subs), day__gte=lo, day__lt=hi)
                     .order_by().values_list("subscription_id", "day", "active_count"))
         # The count a window opens with: each subscription's latest snapshot before the fetched range
         # (one index seek per subscription, whatever their number).
         before = LicenceSnapshot.objects.filter(subscription_id=OuterRef("pk"), day__lt=lo).order_by("-day")
-        rows += [row for row in Subscription.objects.filter(pk__in=subs).order_by().annotate(
+        rows += [row for row in Subscription.objects.filter(bulk.ids_in("id", subs)).order_by().annotate(
             last_day=Subquery(before.values("day")[:1]), last_count=Subquery(before.values("active_count")[:1]),
         ).values_list("id", "last_day", "last_count") if row[1] is not None]
         for sub_id, day, count in rows:
@@ -1053,7 +1053,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         if sub.customer_id not in failed and sub.pk in cursor:
             updates[cursor[sub.pk]].append(sub.pk)
     for (last_key, next_on, status), ids in updates.items():
-        Subscription.objects.filter(pk__in=ids).update(last_billed_period_start=last_key, next_bill_on=next_on,
+        Subscription.objects.filter(bulk.ids_in("id", ids)).update(last_billed_period_start=last_key, next_bill_on=next_on,
                                                        status=status)
 
     for invoice in invoices:
