@@ -279,6 +279,7 @@ def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
         yield values[i:i + size]
 
 
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -286,7 +287,9 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=4096)
 def _bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local midnights that open and close ``period`` (customers of one zone share them: computed once)."""
     return datetime.combine(period.start, time.min, tz), datetime.combine(period.end, time.min, tz)
 
 
