@@ -212,10 +212,11 @@ def compute_totals(
         tax_exclusive = line_total - allowance_total + charge_total
         tax_total = _sum((t.tax_amount for t in breakdown), currency)
         tax_inclusive = tax_exclusive + tax_total
-        prepaid_amount = _exact_amount(prepaid, currency, "prepaid amount")
+        prepaid_amount = _zero(currency) if _is_zero(prepaid) else _exact_amount(prepaid, currency, "prepaid amount")
         if prepaid_amount < 0:
             raise ValidationError(f"The prepaid amount cannot be negative (got {prepaid_amount}).")
-        rounding = _exact_amount(rounding_amount, currency, "rounding amount")
+        rounding = (_zero(currency) if _is_zero(rounding_amount)
+                    else _exact_amount(rounding_amount, currency, "rounding amount"))
         payable = tax_inclusive - prepaid_amount + rounding
 
     return InvoiceTotals(
@@ -427,6 +428,11 @@ def _exact_amount(value: object, currency: str, what: str) -> Decimal:
             f"{what}: {amount} has more decimals than {currency} allows ({exponent(currency)}).", currency=currency
         )
     return rounded
+
+
+def _is_zero(value: object) -> bool:
+    """A Decimal zero (the default): its exact amount is the currency's zero, ``0.00``."""
+    return type(value) is Decimal and value.is_zero()
 
 
 def _money(value: Decimal, currency: str) -> Decimal:
