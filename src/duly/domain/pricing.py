@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from typing import AbstractSet, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
@@ -323,6 +324,7 @@ def _validate_tiers(tiers: Any, model: str) -> tuple[Tier, ...]:
     return result
 
 
+@lru_cache(maxsize=1024)
 def _tier_label(lower: Decimal, upper: Decimal | None) -> str:
     """``1–10``, ``11–50``, ``51+`` for whole bounds; ``over 2.5 up to 7.5`` otherwise."""
     if _is_integral(lower) and (upper is None or _is_integral(upper)):
