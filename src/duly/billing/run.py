@@ -349,11 +349,11 @@ class _Batch:
             self.running[row[2]].add(row[0])
             if row[-1] <= as_of:
                 rows.append(row[:-2])
-        self.customers: dict[int, Customer] = {
-            c.pk: c for c in bulk.fetch_instances(Customer.objects.filter(bulk.ids_in("id", customer_ids), organization=org)
-                                                  .order_by())}
+        self.customers: dict[int, Customer] = {c.pk: c for c in bulk.fetch_instances(
+            Customer.objects.filter(bulk.ids_in("id", customer_ids), organization=org).order_by())}
         self.contracts: dict[int, Contract] = {}
-        for contract in bulk.fetch_instances(Contract.objects.filter(bulk.ids_in("id", {r[2] for r in rows})).order_by()):
+        contracts = Contract.objects.filter(bulk.ids_in("id", {r[2] for r in rows})).order_by()
+        for contract in bulk.fetch_instances(contracts):
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
@@ -1056,8 +1056,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         if sub.customer_id not in failed and sub.pk in cursor:
             updates[cursor[sub.pk]].append(sub.pk)
     for (last_key, next_on, status), ids in updates.items():
-        Subscription.objects.filter(bulk.ids_in("id", ids)).update(last_billed_period_start=last_key, next_bill_on=next_on,
-                                                       status=status)
+        Subscription.objects.filter(bulk.ids_in("id", ids)).update(last_billed_period_start=last_key,
+                                                                   next_bill_on=next_on, status=status)
 
     for invoice in invoices:
         result._add(invoice)

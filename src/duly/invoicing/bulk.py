@@ -402,6 +402,7 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
                 params.extend(values)
             sql = head + ", ".join([group] * len(chunk)) + tail
             if native is not None:
+                connection.validate_no_broken_transaction()  # as Django's cursor does before each statement
                 with connection.wrap_database_errors:  # IntegrityError etc. exactly as Django raises them
                     ids.extend(r[0] for r in sqlite3.Cursor.execute(native, sql, params).fetchall())
             else:
