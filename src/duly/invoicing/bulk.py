@@ -30,6 +30,7 @@ import sqlite3
 
 from django.core.exceptions import EmptyResultSet
 from django.db import IntegrityError, connection, models, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import F, Lookup
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
@@ -331,6 +332,8 @@ def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
     if kind == "DateTimeField":
         return ops.adapt_datetimefield_value
     if kind == "DecimalField":
+        if type(ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value:
+            return None  # the backend takes a Decimal as it is (SQLite, PostgreSQL): nothing to call per value
         digits, places = model_field.max_digits, model_field.decimal_places
         return lambda value: ops.adapt_decimalfield_value(value, digits, places)
     if kind == "JSONField":
