@@ -203,7 +203,7 @@ class Catalog:
 
 
 # --- batch context --------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class _Item:
     pk: int
     price: Price
@@ -251,14 +251,14 @@ class _Sub:
         return self.reference or f"Subscription {self.pk}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     timestamp: datetime
     subscription_id: int | None
     domain: domain_usage.UsageEvent
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     """One invoice in the making: a customer, a contract and a billing date."""
 
