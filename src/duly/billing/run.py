@@ -954,7 +954,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         else:
             contract = late_contract or pending[0].subscription.contract
             contract.customer = customer
-            group = groups[(customer_id, contract.pk, as_of)] = _Group(customer, contract, as_of)
+            group = groups[(customer_id, contract.id, as_of)] = _Group(customer, contract, as_of)
         for charge in pending:
             group.lines.append(LineData(
                 description=charge.description, quantity=Decimal(1),
@@ -979,11 +979,11 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             continue
         contract = group.contract
         try:
-            if contract.pk not in terms_cache:
-                terms_cache[contract.pk] = (contract.payment_terms(),  # = terms_for(an invoice under it)
+            if contract.id not in terms_cache:
+                terms_cache[contract.id] = (contract.payment_terms(),  # = terms_for(an invoice under it)
                                             bulk.describe_late_terms(contract.late_fee_policy(rates),
                                                                      contract.currency, as_of))
-            terms, late_text = terms_cache[contract.pk]
+            terms, late_text = terms_cache[contract.id]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(
                 customer=group.customer, contract=contract, lines=group.lines,
@@ -993,11 +993,11 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             prepared.append((group, bulk.prepare(org, item, issue_date=as_of, terms=terms, late_terms_text=late_text)))
         except DomainError as exc:
             failed[customer_id] = exc.message
-    prepared = [(g, p) for g, p in prepared if g.customer.pk not in failed]
+    prepared = [(g, p) for g, p in prepared if g.customer.id not in failed]
 
     # A contract's final invoice: no subscription left to bill, on or after the billing date of its last slot.
-    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.pk)
-             and group.billing_date >= last_slot.get(group.contract.pk, date.min)}
+    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.id)
+             and group.billing_date >= last_slot.get(group.contract.id, date.min)}
     topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of, final)
     drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
 
@@ -1023,7 +1023,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         for pk in group.late_events:
             late[pk] = UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=invoice_id)
     for group in groups.values():
-        if id(group) in billed or group.customer.pk in failed:
+        if id(group) in billed or group.customer.id in failed:
             continue
         for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
             records.append(_record(org, sub, slot, None, 0, quantities))
@@ -1034,7 +1034,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True), list(notices.values()), ["first_invoice"])
     _claim(UsageEvent.objects.filter(late_billed_on__isnull=True), list(late.values()),
            ["late_billed_on", "adjusted_on"])
-    touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records] + settled_records
+    touched = [r for g in groups.values() if g.customer.id not in failed for r in g.late_records] + settled_records
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
     now = timezone.now()
@@ -1065,8 +1065,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     result.invoices = len(invoices)
     result.topups = len(topups)
     result.slots = len(records)
-    result.customers = len({g.customer.pk for g, _ in prepared})
-    codes = {c.pk: c.code for c in batch.customers.values()}
+    result.customers = len({g.customer.id for g, _ in prepared})
+    codes = {c.id: c.code for c in batch.customers.values()}
     result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
 
 
@@ -1101,10 +1101,10 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
         remaining = prep.total_minor
         notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
         drawdowns = []
-        key = (contract.pk, PrepaidFunding.DEPOSIT)
+        key = (contract.id, PrepaidFunding.DEPOSIT)
         available = max(batch.available.get(key, 0), 0)
         at_end = contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
-        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.pk, '')}"
+        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.id, '')}"
         if available and at_end and id(group) not in final:
             notes.append(f"Deposit held until the final invoice under this contract: "
                          f"{from_minor(available, currency)} {currency} ({deposit_ref}).")
@@ -1119,9 +1119,9 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
             rest = available - deposit
             notes.append(f"Deposit left after this final invoice: {from_minor(rest, currency)} {currency}, "
                          "owed back to you.")
-        retainer = batch.retainers.get(contract.pk)
+        retainer = batch.retainers.get(contract.id)
         if retainer is not None:
-            key = (contract.pk, PrepaidFunding.RETAINER)
+            key = (contract.id, PrepaidFunding.RETAINER)
             drawn = min(max(batch.available.get(key, 0), 0), remaining)
             if drawn:
                 batch.available[key] -= drawn
@@ -1130,11 +1130,11 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
                 notes.append(f"Retainer drawdown: {from_minor(drawn, currency)} {currency}.")
             balance = batch.available.get(key, 0)
             notes.append(f"Retainer balance after this invoice: {from_minor(balance, currency)} {currency}.")
-            if balance < retainer.threshold_minor and contract.pk not in batch.open_topups:
-                terms, late_text = terms_cache[contract.pk]
+            if balance < retainer.threshold_minor and contract.id not in batch.open_topups:
+                terms, late_text = terms_cache[contract.id]
                 topups.append((retainer, bulk.prepare(org, topup_invoice(group.customer, contract, retainer, balance),
                                                       issue_date=as_of, terms=terms, late_terms_text=late_text)))
-                batch.open_topups.add(contract.pk)
+                batch.open_topups.add(contract.id)
                 notes.append(f"A retainer top-up of {from_minor(retainer.topup_minor, retainer.currency)} "
                              f"{retainer.currency} is invoiced separately.")
         if remaining != prep.total_minor:
