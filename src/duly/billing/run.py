@@ -33,6 +33,8 @@ Invoices
 from __future__ import annotations
 
 import bisect
+import contextlib
+import gc
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -69,7 +71,7 @@ from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
 from duly.invoicing import bulk
 from duly.invoicing.models import Invoice
-from duly.invoicing.services import LineData, terms_for
+from duly.invoicing.services import LineData
 
 from .models import (
     BillingRecord,
@@ -171,6 +173,9 @@ class Catalog:
         for change in PriceChange.objects.filter(organization=org).order_by("effective_date", "id"):
             self.changes[change.price_id].append(change)
         self._models: dict[tuple[int, int | None], pricing.PriceModel] = {}
+        #: The recurring line of (price, quantity, period, cycle, paused days, currency), or None when the
+        #: period is not billable: see _slot_lines.
+        self.recurring_lines: dict[tuple, LineData | None] = {}
 
     def model(self, price: Price, change: PriceChange | None) -> pricing.PriceModel:
         key = (price.pk, change.pk if change else None)
@@ -198,7 +203,7 @@ class Catalog:
 
 
 # --- batch context --------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class _Item:
     pk: int
     price: Price
@@ -246,14 +251,14 @@ class _Sub:
         return self.reference or f"Subscription {self.pk}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     timestamp: datetime
     subscription_id: int | None
     domain: domain_usage.UsageEvent
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     """One invoice in the making: a customer, a contract and a billing date."""
 
@@ -274,6 +279,7 @@ def _chunks(values: list[int], size: int) -> Iterable[list[int]]:
         yield values[i:i + size]
 
 
+@lru_cache(maxsize=1024)
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -281,7 +287,9 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+@lru_cache(maxsize=4096)
 def _bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local midnights that open and close ``period`` (customers of one zone share them: computed once)."""
     return datetime.combine(period.start, time.min, tz), datetime.combine(period.end, time.min, tz)
 
 
@@ -334,29 +342,30 @@ class _Batch:
         #: contract → its subscriptions still to be billed (before this run): a deposit held until the final
         #: invoice is deducted once none is left.
         self.running: dict[int, set[int]] = defaultdict(set)
-        for row in (Subscription.objects.select_for_update().filter(customer_id__in=customer_ids)
+        for row in (Subscription.objects.select_for_update().filter(bulk.ids_in("customer_id", customer_ids))
                     .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
             if row[-2] != org.id or row[-1] is None:
                 continue
             self.running[row[2]].add(row[0])
             if row[-1] <= as_of:
                 rows.append(row[:-2])
-        self.customers: dict[int, Customer] = {
-            c.pk: c for c in Customer.objects.filter(pk__in=customer_ids, organization=org).order_by()}
+        self.customers: dict[int, Customer] = {c.pk: c for c in bulk.fetch_instances(
+            Customer.objects.filter(bulk.ids_in("id", customer_ids), organization=org).order_by())}
         self.contracts: dict[int, Contract] = {}
-        for contract in Contract.objects.filter(pk__in={r[2] for r in rows}).order_by():
+        contracts = Contract.objects.filter(bulk.ids_in("id", {r[2] for r in rows})).order_by()
+        for contract in bulk.fetch_instances(contracts):
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
         sub_ids = [s.pk for s in self.subs]
         self.items: dict[int, list[_Item]] = defaultdict(list)
         for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
-            subscription_id__in=sub_ids
+            bulk.ids_in("subscription_id", sub_ids)
         ).order_by("starts_on", "id").values_list("id", "subscription_id", "price_id", "quantity", "starts_on",
                                                    "ends_on"):
             self.items[sub_id].append(_Item(pk, catalog.prices[price_id], plain_quantity(qty), starts_on, ends_on))
         self.pauses: dict[int, list[Pause]] = defaultdict(list)
-        pauses = SubscriptionPause.objects.filter(subscription_id__in=sub_ids).order_by()
+        pauses = SubscriptionPause.objects.filter(bulk.ids_in("subscription_id", sub_ids)).order_by()
         for sub_id, start, resume in pauses.values_list("subscription_id", "starts_on", "resumes_on"):
             self.pauses[sub_id].append(Pause(start, resume or date.max))
         self.plans: dict[int, tuple[SubscriptionPlan, list[Slot], Slot | None]] = {}
@@ -375,8 +384,8 @@ class _Batch:
         if catalog.changes:
             self.notices = {
                 (n.price_change_id, n.customer_id): n
-                for n in PriceChangeNotice.objects.filter(organization=org, customer_id__in=list(self.customers),
-                                                          first_invoice__isnull=True).exclude(
+                for n in PriceChangeNotice.objects.filter(bulk.ids_in("customer_id", self.customers),
+                                                          organization=org, first_invoice__isnull=True).exclude(
                     status=PriceChangeNotice.CANCELED).order_by()
             }
 
@@ -416,8 +425,8 @@ class _Batch:
         columns = ["customer_id", "subscription_id", "metric_id", "idempotency_key", "timestamp", "value"]
         if needs_properties:
             columns.append("properties")
-        qs = UsageEvent.objects.filter(organization=self.org, customer_id__in=customers, metric_id__in=metrics,
-                                       timestamp__gte=start, timestamp__lt=end)
+        qs = UsageEvent.objects.filter(bulk.ids_in("customer_id", customers), bulk.ids_in("metric_id", metrics),
+                                       organization=self.org, timestamp__gte=start, timestamp__lt=end)
         if not include_late:
             qs = qs.filter(late=False)
         rows = list(qs.order_by().values_list(*columns))
@@ -431,7 +440,7 @@ class _Batch:
                     organization=self.org, customer_id=OuterRef("pk"), metric_id=metric_id, timestamp__lt=start,
                 ).order_by("-timestamp", "-idempotency_key").values("idempotency_key")[:1])
 
-            keys = [key for row in Customer.objects.filter(pk__in=customers).order_by().annotate(
+            keys = [key for row in Customer.objects.filter(bulk.ids_in("id", customers)).order_by().annotate(
                 **{f"m{m}": latest(m) for m in averaged}).values_list(*(f"m{m}" for m in averaged))
                 for key in row if key is not None]
             if keys:
@@ -487,12 +496,12 @@ class _Batch:
                     hi = slot.usage.end if hi is None else max(hi, slot.usage.end)
         if not subs:
             return
-        rows = list(LicenceSnapshot.objects.filter(subscription_id__in=subs, day__gte=lo, day__lt=hi)
+        rows = list(LicenceSnapshot.objects.filter(bulk.ids_in("subscription_id", subs), day__gte=lo, day__lt=hi)
                     .order_by().values_list("subscription_id", "day", "active_count"))
         # The count a window opens with: each subscription's latest snapshot before the fetched range
         # (one index seek per subscription, whatever their number).
         before = LicenceSnapshot.objects.filter(subscription_id=OuterRef("pk"), day__lt=lo).order_by("-day")
-        rows += [row for row in Subscription.objects.filter(pk__in=subs).order_by().annotate(
+        rows += [row for row in Subscription.objects.filter(bulk.ids_in("id", subs)).order_by().annotate(
             last_day=Subquery(before.values("day")[:1]), last_count=Subquery(before.values("active_count")[:1]),
         ).values_list("id", "last_day", "last_count") if row[1] is not None]
         for sub_id, day, count in rows:
@@ -591,7 +600,16 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             if part is None:
                 continue
             whole = slot.cycle.whole
-            paused = sum(p.period.overlap_days(part) for p in schedule_pauses)
+            paused = sum(p.period.overlap_days(part) for p in schedule_pauses) if schedule_pauses else 0
+            # Customers on the same price, quantity and period get the same line: computed once per run
+            # (only for a price that never changes: a change may bring a notice, shown once per customer).
+            shared = None if cat.changes.get(price.pk) else (
+                price.pk, item.quantity.as_tuple(), part, whole, paused, currency)
+            if shared is not None and shared in cat.recurring_lines:
+                line = cat.recurring_lines[shared]
+                if line is not None:
+                    lines.append(line)
+                continue
             reasons = []
             if part.start > whole.start:
                 reasons.append("starts mid-cycle")
@@ -603,14 +621,18 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             fc: FixedCharge = fixed_charge(model, item.quantity, currency, whole=whole, part=part,
                                            paused_days=paused, reasons=reasons)
             if fc.billable_days == 0:
+                if shared is not None:
+                    cat.recurring_lines[shared] = None
                 continue
             label = _product_label(price, product)
             if not isinstance(model, pricing.FlatPricing):
                 label += f" × {item.quantity:f}"
             explanation = _change_note(batch, price, sub, change, notices) + fc.explanation
-            lines.append(_line_for(price, product, model, fc.amount, item.quantity,
-                                   f"{label}, {_period_text(part)}", explanation, part,
-                                   prorated=fc.ratio != 1))
+            line = _line_for(price, product, model, fc.amount, item.quantity, f"{label}, {_period_text(part)}",
+                             explanation, part, prorated=fc.ratio != 1)
+            if shared is not None:
+                cat.recurring_lines[shared] = line  # LineData is immutable: invoices may share it
+            lines.append(line)
         elif slot.usage is not None:
             window = item.overlap(slot.usage)
             if window is None:
@@ -784,7 +806,7 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         for attempt in range(_RETRIES):
             outcome = BillingRunResult(as_of=as_of)
             try:
-                with transaction.atomic():
+                with _gc_paused(), transaction.atomic():
                     _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
                     if checkpoint is not None:
                         checkpoint(result.batches)
@@ -803,6 +825,23 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         if progress is not None:
             progress(done, len(customer_ids))
     return result
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """No cyclic garbage collection while a batch runs (it allocates many small objects that all live until
+    its end, so the collector would only walk them again and again); what was alive before the batch is
+    frozen out of the collections that follow. The collector's state is restored afterwards, even on error."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
 
 
 @dataclass
@@ -915,7 +954,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         else:
             contract = late_contract or pending[0].subscription.contract
             contract.customer = customer
-            group = groups[(customer_id, contract.pk, as_of)] = _Group(customer, contract, as_of)
+            group = groups[(customer_id, contract.id, as_of)] = _Group(customer, contract, as_of)
         for charge in pending:
             group.lines.append(LineData(
                 description=charge.description, quantity=Decimal(1),
@@ -940,11 +979,11 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             continue
         contract = group.contract
         try:
-            if contract.pk not in terms_cache:
-                terms_cache[contract.pk] = (terms_for(Invoice(customer=group.customer, contract=contract)),
+            if contract.id not in terms_cache:
+                terms_cache[contract.id] = (contract.payment_terms(),  # = terms_for(an invoice under it)
                                             bulk.describe_late_terms(contract.late_fee_policy(rates),
                                                                      contract.currency, as_of))
-            terms, late_text = terms_cache[contract.pk]
+            terms, late_text = terms_cache[contract.id]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(
                 customer=group.customer, contract=contract, lines=group.lines,
@@ -954,11 +993,11 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
             prepared.append((group, bulk.prepare(org, item, issue_date=as_of, terms=terms, late_terms_text=late_text)))
         except DomainError as exc:
             failed[customer_id] = exc.message
-    prepared = [(g, p) for g, p in prepared if g.customer.pk not in failed]
+    prepared = [(g, p) for g, p in prepared if g.customer.id not in failed]
 
     # A contract's final invoice: no subscription left to bill, on or after the billing date of its last slot.
-    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.pk)
-             and group.billing_date >= last_slot.get(group.contract.pk, date.min)}
+    final = {id(group) for group, _ in prepared if not batch.running.get(group.contract.id)
+             and group.billing_date >= last_slot.get(group.contract.id, date.min)}
     topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of, final)
     drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
 
@@ -984,7 +1023,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         for pk in group.late_events:
             late[pk] = UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=invoice_id)
     for group in groups.values():
-        if id(group) in billed or group.customer.pk in failed:
+        if id(group) in billed or group.customer.id in failed:
             continue
         for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
             records.append(_record(org, sub, slot, None, 0, quantities))
@@ -995,7 +1034,7 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True), list(notices.values()), ["first_invoice"])
     _claim(UsageEvent.objects.filter(late_billed_on__isnull=True), list(late.values()),
            ["late_billed_on", "adjusted_on"])
-    touched = [r for g in groups.values() if g.customer.pk not in failed for r in g.late_records] + settled_records
+    touched = [r for g in groups.values() if g.customer.id not in failed for r in g.late_records] + settled_records
     if touched:
         BillingRecord.objects.bulk_update(touched, ["usage"])
     now = timezone.now()
@@ -1017,8 +1056,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         if sub.customer_id not in failed and sub.pk in cursor:
             updates[cursor[sub.pk]].append(sub.pk)
     for (last_key, next_on, status), ids in updates.items():
-        Subscription.objects.filter(pk__in=ids).update(last_billed_period_start=last_key, next_bill_on=next_on,
-                                                       status=status)
+        Subscription.objects.filter(bulk.ids_in("id", ids)).update(last_billed_period_start=last_key,
+                                                                   next_bill_on=next_on, status=status)
 
     for invoice in invoices:
         result._add(invoice)
@@ -1026,8 +1065,8 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     result.invoices = len(invoices)
     result.topups = len(topups)
     result.slots = len(records)
-    result.customers = len({g.customer.pk for g, _ in prepared})
-    codes = {c.pk: c.code for c in batch.customers.values()}
+    result.customers = len({g.customer.id for g, _ in prepared})
+    codes = {c.id: c.code for c in batch.customers.values()}
     result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
 
 
@@ -1062,10 +1101,10 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
         remaining = prep.total_minor
         notes = [text + "." if not text.endswith(".") else text for _, text in group.notices]
         drawdowns = []
-        key = (contract.pk, PrepaidFunding.DEPOSIT)
+        key = (contract.id, PrepaidFunding.DEPOSIT)
         available = max(batch.available.get(key, 0), 0)
         at_end = contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
-        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.pk, '')}"
+        deposit_ref = f"deposit invoice {batch.deposit_invoices.get(contract.id, '')}"
         if available and at_end and id(group) not in final:
             notes.append(f"Deposit held until the final invoice under this contract: "
                          f"{from_minor(available, currency)} {currency} ({deposit_ref}).")
@@ -1080,9 +1119,9 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
             rest = available - deposit
             notes.append(f"Deposit left after this final invoice: {from_minor(rest, currency)} {currency}, "
                          "owed back to you.")
-        retainer = batch.retainers.get(contract.pk)
+        retainer = batch.retainers.get(contract.id)
         if retainer is not None:
-            key = (contract.pk, PrepaidFunding.RETAINER)
+            key = (contract.id, PrepaidFunding.RETAINER)
             drawn = min(max(batch.available.get(key, 0), 0), remaining)
             if drawn:
                 batch.available[key] -= drawn
@@ -1091,11 +1130,11 @@ def _apply_prepaid(org: Organization, batch: _Batch, prepared: list[tuple[_Group
                 notes.append(f"Retainer drawdown: {from_minor(drawn, currency)} {currency}.")
             balance = batch.available.get(key, 0)
             notes.append(f"Retainer balance after this invoice: {from_minor(balance, currency)} {currency}.")
-            if balance < retainer.threshold_minor and contract.pk not in batch.open_topups:
-                terms, late_text = terms_cache[contract.pk]
+            if balance < retainer.threshold_minor and contract.id not in batch.open_topups:
+                terms, late_text = terms_cache[contract.id]
                 topups.append((retainer, bulk.prepare(org, topup_invoice(group.customer, contract, retainer, balance),
                                                       issue_date=as_of, terms=terms, late_terms_text=late_text)))
-                batch.open_topups.add(contract.pk)
+                batch.open_topups.add(contract.id)
                 notes.append(f"A retainer top-up of {from_minor(retainer.topup_minor, retainer.currency)} "
                              f"{retainer.currency} is invoiced separately.")
         if remaining != prep.total_minor:

@@ -73,8 +73,25 @@ def parse_anchor(value: str | int | None, interval: str) -> int | str | None:
     )
 
 
+#: plain_quantity of values already seen: the result depends only on the value (``5.000000`` and ``5`` give
+#: ``5``), except for zero (``-0``), which is never remembered.
+_PLAIN: dict[Decimal, Decimal] = {}
+
+
 def plain_quantity(value: Decimal) -> Decimal:
     """A stored quantity without its padding zeros: ``5.000000`` → ``5``, ``2.500000`` → ``2.5``."""
+    if type(value) is Decimal and value and value.is_finite():
+        result = _PLAIN.get(value)
+        if result is None:
+            result = _plain_quantity(value)
+            if len(_PLAIN) >= 50_000:
+                _PLAIN.clear()
+            _PLAIN[value] = result
+        return result
+    return _plain_quantity(value)
+
+
+def _plain_quantity(value: Decimal) -> Decimal:
     normalized = value.normalize(MONEY_CONTEXT)
     exponent = normalized.as_tuple().exponent
     return normalized.quantize(Decimal(1)) if isinstance(exponent, int) and exponent > 0 else normalized

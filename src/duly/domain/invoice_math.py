@@ -181,10 +181,11 @@ def compute_totals(
     """
     check_currency(currency)
     with localcontext(MONEY_CONTEXT):
-        results = tuple(_line_result(i, line, currency, allow_negative) for i, line in enumerate(lines, 1))
+        results = tuple(_remembered_line_result(i, line, currency, allow_negative)
+                        for i, line in enumerate(lines, 1))
         groups: dict[tuple[str, Decimal], Decimal] = {}
         for line, result in zip(lines, results):
-            key = (line.tax_category, _canonical_rate(to_decimal(line.tax_rate)))
+            key = (line.tax_category, _rate_key(line.tax_rate))
             groups[key] = groups.get(key, ZERO) + result.net_amount
         line_total = _sum((r.net_amount for r in results), currency)
 
@@ -211,10 +212,11 @@ def compute_totals(
         tax_exclusive = line_total - allowance_total + charge_total
         tax_total = _sum((t.tax_amount for t in breakdown), currency)
         tax_inclusive = tax_exclusive + tax_total
-        prepaid_amount = _exact_amount(prepaid, currency, "prepaid amount")
+        prepaid_amount = _zero(currency) if _is_zero(prepaid) else _exact_amount(prepaid, currency, "prepaid amount")
         if prepaid_amount < 0:
             raise ValidationError(f"The prepaid amount cannot be negative (got {prepaid_amount}).")
-        rounding = _exact_amount(rounding_amount, currency, "rounding amount")
+        rounding = (_zero(currency) if _is_zero(rounding_amount)
+                    else _exact_amount(rounding_amount, currency, "rounding amount"))
         payable = tax_inclusive - prepaid_amount + rounding
 
     return InvoiceTotals(
@@ -263,6 +265,54 @@ def totals_to_minor(totals: InvoiceTotals) -> dict:
 
 
 # --- internals ---------------------------------------------------------------------------------
+#: Results of lines already computed, by (line, currency, allow_negative): a run issuing thousands of
+#: invoices computes the same few lines again and again. Only lines whose numbers are all Decimals are
+#: remembered (``1.0 == Decimal(1)``: a float must still be refused), and only their successful results.
+_LINE_RESULTS: dict[tuple[LineInput, str, bool], LineResult] = {}
+_LINE_RESULTS_MAX = 50_000
+_RATES: dict[Decimal, Decimal] = {}
+
+
+def _exact(line: LineInput) -> bool:
+    return (type(line.quantity) is Decimal and type(line.unit_price) is Decimal and type(line.tax_rate) is Decimal
+            and type(line.base_quantity) is Decimal and type(line.tax_category) is str
+            and (line.discount_percent is None or type(line.discount_percent) is Decimal)
+            and (line.discount_amount is None or type(line.discount_amount) is Decimal)
+            and (line.charge_amount is None or type(line.charge_amount) is Decimal)
+            and line.quantity.is_finite() and line.unit_price.is_finite() and line.tax_rate.is_finite()
+            and line.base_quantity.is_finite()
+            and (line.discount_percent is None or line.discount_percent.is_finite())
+            and (line.discount_amount is None or line.discount_amount.is_finite())
+            and (line.charge_amount is None or line.charge_amount.is_finite()))
+
+
+def _remembered_line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -> LineResult:
+    """:func:`_line_result`, remembered for lines of exact numbers (the same inputs give the same result;
+    equal Decimals give equal, identically quantized results)."""
+    if type(line) is not LineInput or not _exact(line):
+        return _line_result(n, line, currency, allow_negative)
+    key = (line, currency, allow_negative)
+    result = _LINE_RESULTS.get(key)
+    if result is None:
+        result = _line_result(n, line, currency, allow_negative)
+        if len(_LINE_RESULTS) >= _LINE_RESULTS_MAX:
+            _LINE_RESULTS.clear()
+        _LINE_RESULTS[key] = result
+    return result
+
+
+def _rate_key(rate: object) -> Decimal:
+    """``_canonical_rate(to_decimal(rate))``, remembered for Decimal rates."""
+    if type(rate) is Decimal and rate.is_finite():
+        result = _RATES.get(rate)
+        if result is None:
+            result = _canonical_rate(rate)
+            if len(_RATES) < 1000:
+                _RATES[rate] = result
+        return result
+    return _canonical_rate(to_decimal(rate))
+
+
 def _line_result(n: int, line: LineInput, currency: str, allow_negative: bool) -> LineResult:
     where = f"line {n}"
     quantity = _number(line.quantity, f"{where}: quantity")
@@ -380,6 +430,11 @@ def _exact_amount(value: object, currency: str, what: str) -> Decimal:
     return rounded
 
 
+def _is_zero(value: object) -> bool:
+    """A Decimal zero (the default): its exact amount is the currency's zero, ``0.00``."""
+    return type(value) is Decimal and value.is_zero()
+
+
 def _money(value: Decimal, currency: str) -> Decimal:
     return _clean(round_money(value, currency, ROUND_HALF_UP), currency)
 
@@ -387,11 +442,19 @@ def _money(value: Decimal, currency: str) -> Decimal:
 def _clean(value: Decimal, currency: str) -> Decimal:
     """Quantize exactly (the value is already on the grid) and turn ``-0.00`` into ``0.00``."""
     value = value.quantize(quantum(currency), context=MONEY_CONTEXT)
-    return abs(value) if value == 0 else value
+    return abs(value) if not value else value
+
+
+_ZEROS: dict[str, Decimal] = {}
 
 
 def _zero(currency: str) -> Decimal:
-    return ZERO.quantize(quantum(currency))
+    zero = _ZEROS.get(currency) if type(currency) is str else None
+    if zero is None:
+        zero = ZERO.quantize(quantum(currency))
+        if type(currency) is str:
+            _ZEROS[currency] = zero
+    return zero
 
 
 def _sum(values: Iterable[Decimal], currency: str) -> Decimal:

@@ -37,7 +37,14 @@ MONEY_CONTEXT = Context(prec=50, traps=[InvalidOperation])
 ZERO = Decimal(0)
 
 
+#: Per-currency constants, computed once: the minor-unit exponent and its quantum (``Decimal("0.01")``).
+_EXPONENT_OF: dict[str, int] = {c: _EXPONENTS.get(c, 2) for c in _ACTIVE}
+_QUANTUM_OF: dict[str, Decimal] = {c: Decimal(1).scaleb(-e) for c, e in _EXPONENT_OF.items()}
+
+
 def check_currency(code: str) -> str:
+    if type(code) is str and code in _ACTIVE:  # the common case: an active code, upper case
+        return code
     if not isinstance(code, str) or code.upper() not in _ACTIVE or code != code.upper():
         raise UnknownCurrency(f"Unknown currency {code!r}: use an ISO 4217 code such as EUR or USD.", currency=str(code))
     return code
@@ -45,15 +52,25 @@ def check_currency(code: str) -> str:
 
 def exponent(currency: str) -> int:
     """Number of decimals of the currency's minor unit (JPY 0, EUR 2, BHD 3)."""
+    if type(currency) is str:
+        places = _EXPONENT_OF.get(currency)
+        if places is not None:
+            return places
     return _EXPONENTS.get(check_currency(currency), 2)
 
 
 def quantum(currency: str) -> Decimal:
+    if type(currency) is str:
+        result = _QUANTUM_OF.get(currency)
+        if result is not None:
+            return result
     return Decimal(1).scaleb(-exponent(currency))
 
 
 def to_decimal(value) -> Decimal:
     """Accept Decimal, int or a numeric string. Floats are refused: they are not exact."""
+    if type(value) is Decimal and value.is_finite():  # the common case
+        return value
     if isinstance(value, bool):
         raise ValidationError(f"Not a number: {value!r}")
     if isinstance(value, Decimal):

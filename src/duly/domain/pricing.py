@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from typing import AbstractSet, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
@@ -159,6 +160,9 @@ def _trimmed(value: Decimal) -> str:
 
 def _money_text(value: Decimal, currency: str) -> str:
     """An amount with at least the currency's decimals and no fewer than it needs: 8 EUR → ``8.00``."""
+    sign, digits, places = value.as_tuple()
+    if type(places) is int and places == -exponent(currency) and len(digits) <= MONEY_CONTEXT.prec:
+        return format(value, "f")  # already exactly at the currency's decimals: quantizing changes nothing
     decimals = max(exponent(currency), -min(value.normalize(context=MONEY_CONTEXT).as_tuple().exponent, 0))
     return format(value.quantize(Decimal(1).scaleb(-decimals), context=MONEY_CONTEXT), "f")
 
@@ -320,6 +324,7 @@ def _validate_tiers(tiers: Any, model: str) -> tuple[Tier, ...]:
     return result
 
 
+@lru_cache(maxsize=1024)
 def _tier_label(lower: Decimal, upper: Decimal | None) -> str:
     """``1–10``, ``11–50``, ``51+`` for whole bounds; ``over 2.5 up to 7.5`` otherwise."""
     if _is_integral(lower) and (upper is None or _is_integral(upper)):

@@ -23,9 +23,15 @@ _REFERENCE = re.compile(r"RF[0-9]{2}[A-Z0-9]{1,21}")
 _NON_ALNUM = re.compile(r"[^A-Z0-9]")
 
 
+_DIGITS = {ord(ch): str(int(ch, 36)) for ch in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"}
+
+
 def _to_digits(text: str) -> int:
     """Letters → two-digit numbers (A = 10 … Z = 35), digits unchanged, read as one integer."""
-    return int("".join(str(int(ch, 36)) for ch in text))
+    digits = text.translate(_DIGITS)
+    if digits.isascii() and digits.isdigit():
+        return int(digits)
+    return int("".join(str(int(ch, 36)) for ch in text))  # raises as before on anything else
 
 
 def _check_digits(base: str) -> str:

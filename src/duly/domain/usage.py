@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Hashable, Iterable, Mapping
 
@@ -100,11 +101,23 @@ class UsageEvent:
             raise ValidationError("A usage event needs a non-empty idempotency key.")
         if not isinstance(self.metric, str) or not self.metric:
             raise ValidationError(f"Usage event {self.key!r} needs a metric code.")
-        _aware(self.timestamp, f"The timestamp of usage event {self.key!r}")
-        object.__setattr__(self, "value", _usage_value(self.value, f"The value of usage event {self.key!r}"))
-        if not isinstance(self.properties, Mapping):
+        timestamp, value, properties = self.timestamp, self.value, self.properties
+        # The checks below build their message only when one fails (a run reads thousands of events).
+        if not (isinstance(timestamp, datetime) and timestamp.tzinfo is not None
+                and timestamp.utcoffset() is not None):
+            _aware(timestamp, f"The timestamp of usage event {self.key!r}")
+        if not (type(value) is Decimal and value.is_finite() and value >= 0):  # else checked and converted
+            object.__setattr__(self, "value", _usage_value(value, f"The value of usage event {self.key!r}"))
+        if type(properties) is dict and not properties:
+            object.__setattr__(self, "properties", _NO_PROPERTIES)
+            return
+        if not isinstance(properties, Mapping):
             raise ValidationError(f"The properties of usage event {self.key!r} must be a mapping.")
-        object.__setattr__(self, "properties", MappingProxyType(dict(self.properties)))
+        object.__setattr__(self, "properties", MappingProxyType(dict(properties)))
+
+
+#: The read-only properties of every event that has none.
+_NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
 def _micros(delta: timedelta) -> int:
@@ -223,6 +236,7 @@ def average_daily_count(snapshots: Mapping[date, int], period: Period) -> Decima
         return Decimal(total) / period.days
 
 
+@lru_cache(maxsize=4096)
 def format_period(period: Period) -> str:
     """English, locale-free dates of a period, last day inclusive: ``1–31 March 2026``."""
     first, last = period.start, period.last_day

@@ -15,9 +15,26 @@ Importing this package does not import WeasyPrint (rendering modules load it whe
 
 from __future__ import annotations
 
-from .adapter import build_document, build_printable, pay_link
-from .imports import import_einvoice
-from .store import FORMATS, RenderedDocument, document_bytes, store_documents
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time the names load on first use
+    from .adapter import build_document, build_printable, pay_link
+    from .imports import import_einvoice
+    from .store import FORMATS, RenderedDocument, document_bytes, store_documents
+
+# Importing the package loads none of its modules (the adapter loads the e-invoice renderers): code that
+# only needs the snapshot (the billing run) does not pay for them. A name below loads its module on first use.
+_LAZY = {
+    "build_document": "adapter",
+    "build_printable": "adapter",
+    "pay_link": "adapter",
+    "import_einvoice": "imports",
+    "FORMATS": "store",
+    "RenderedDocument": "store",
+    "document_bytes": "store",
+    "store_documents": "store",
+}
 
 __all__ = [
     "FORMATS",
@@ -35,8 +52,25 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value
+        return value
     if name in ("render_letter", "render_receipt", "render_statement"):
         from .. import pdf
 
         return getattr(pdf, name)
-    raise AttributeError(name)
+    return _submodule(name)
+
+
+def _submodule(name: str):
+    """``package.<module>`` of a module not imported yet (the package used to import them all)."""
+    if name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

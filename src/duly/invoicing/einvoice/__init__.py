@@ -8,20 +8,57 @@
 * :mod:`.duly_rules` — :func:`check_duly_rules`: Duly's own due-date rule (DULY-DUE-01/02).
 """
 
-from .cii import render_cii, render_facturx_pdf
-from .duly_rules import check_duly_rules
-from .importer import ImportResult, import_einvoice, parse_einvoice
-from .model import (
-    Attachment,
-    DocumentAllowanceCharge,
-    InvoiceDocument,
-    InvoiceLine,
-    Party,
-    PaymentMeans,
-    Standard,
-)
-from .ubl import render_ubl
-from .validate import Violation, compile_rules, validate_einvoice
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time the names load on first use
+    from .cii import render_cii, render_facturx_pdf
+    from .duly_rules import check_duly_rules
+    from .importer import ImportResult, import_einvoice, parse_einvoice
+    from .model import (
+        Attachment,
+        DocumentAllowanceCharge,
+        InvoiceDocument,
+        InvoiceLine,
+        Party,
+        PaymentMeans,
+        Standard,
+    )
+    from .ubl import render_ubl
+    from .validate import Violation, compile_rules, validate_einvoice
+
+# Importing the package loads none of its modules (the renderers and validators load lxml, the rule
+# sets and Factur-X, which code that only needs the snapshot model must not pay for): a name below
+# loads its module on first use.
+_LAZY = {
+    "render_cii": "cii",
+    "render_facturx_pdf": "cii",
+    "check_duly_rules": "duly_rules",
+    "ImportResult": "importer",
+    "import_einvoice": "importer",
+    "parse_einvoice": "importer",
+    "Attachment": "model",
+    "DocumentAllowanceCharge": "model",
+    "InvoiceDocument": "model",
+    "InvoiceLine": "model",
+    "Party": "model",
+    "PaymentMeans": "model",
+    "Standard": "model",
+    "render_ubl": "ubl",
+    "Violation": "validate",
+    "compile_rules": "validate",
+    "validate_einvoice": "validate",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        return _submodule(name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Attachment",
@@ -42,3 +79,15 @@ __all__ = [
     "render_ubl",
     "validate_einvoice",
 ]
+
+
+def _submodule(name: str):
+    """``package.<module>`` of a module not imported yet (the package used to import them all)."""
+    if name.startswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
