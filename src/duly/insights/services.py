@@ -139,7 +139,12 @@ class StatementLine:
 
 
 def statement_of_account(customer: Customer, *, as_of: date) -> dict:
-    """Open items as of ``as_of`` with their aging bucket, bucket totals and credit, per currency."""
+    """Open items as of ``as_of`` with their aging bucket, bucket totals and credit, per currency.
+
+    ``retainer`` is the customer's retainer (prepaid) balance at the end of ``as_of`` in each currency
+    they have a retainer in (:func:`duly.billing.retainers.retainer_balances`); empty without one.
+    """
+    from duly.billing.retainers import retainer_balances
     from duly.payments.models import CreditEntry
 
     invoices = list(open_items_at(customer.organization, as_of=as_of, customer=customer))
@@ -163,6 +168,7 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
                     for cur, bt in report.overall.items()},
         "total_open": {cur: bt.total for cur, bt in report.overall.items()},
         "credit": credit,
+        "retainer": {cur: b.balance for (_, cur), b in retainer_balances([customer.pk], as_of=as_of).items()},
     }
 
 
