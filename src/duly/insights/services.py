@@ -114,15 +114,26 @@ def aging_report(org: Organization, *, as_of: date) -> dict:
     }
 
 
-def customer_balance(customer: Customer) -> dict[str, Decimal]:
-    """Open receivable minus unapplied credit, per currency."""
+def _credit_minor(customer: Customer) -> dict[str, int]:
     from duly.payments.models import CreditEntry
 
+    return {row["currency"]: row["s"] or 0
+            for row in CreditEntry.objects.filter(customer=customer).order_by().values("currency")
+            .annotate(s=Sum("amount_minor"))}
+
+
+def customer_credit(customer: Customer) -> dict[str, Decimal]:
+    """Unapplied customer credit (overpayments, credit kept on account), per currency (none: left out)."""
+    return {cur: from_minor(v, cur) for cur, v in sorted(_credit_minor(customer).items()) if v}
+
+
+def customer_balance(customer: Customer) -> dict[str, Decimal]:
+    """Open receivable minus unapplied credit, per currency."""
     balances: dict[str, int] = defaultdict(int)
     for inv in _open_items(customer.organization, customer):
         balances[inv.currency] += inv.balance_minor
-    for row in CreditEntry.objects.filter(customer=customer).values("currency").annotate(s=Sum("amount_minor")):
-        balances[row["currency"]] -= row["s"] or 0
+    for currency, credit in _credit_minor(customer).items():
+        balances[currency] -= credit
     return {cur: from_minor(v, cur) for cur, v in sorted(balances.items()) if v}
 
 
