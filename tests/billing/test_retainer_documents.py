@@ -144,3 +144,14 @@ def test_the_billing_run_freezes_the_balance_after_its_drawdowns_on_invoices_and
     assert february.document_snapshot["retainer"] == expected == topup.document_snapshot["retainer"]
     assert services.retainer_balance(customer, as_of=date(2026, 3, 1)).balance == Decimal("60.00")
     assert squash("Solde de la provision au 1 mars 2026 60,00 €") in text_of(render_invoice_pdf(topup))
+
+
+def test_the_customer_admin_page_shows_the_retainer_balance_only_with_a_retainer(bookkeeper, customer, retained,
+                                                                                 make_customer):
+    from django.urls import reverse
+
+    page = bookkeeper.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    assert "<th>Retainer balance</th>" in page and "<td style='text-align:right'>300.00</td>" in page
+    plain = make_customer("PLAIN", name="Plain SARL")
+    page = bookkeeper.get(reverse("admin:customers_customer_change", args=[plain.pk])).content.decode()
+    assert "Customer credit" in page and "Retainer balance" not in page

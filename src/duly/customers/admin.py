@@ -179,7 +179,7 @@ class CustomerAdmin(OrgScopedAdmin):
         return format_html("<table><tr><th>Invoice</th><th>Issued</th><th>Due</th><th>Open</th><th>Aging</th></tr>"
                            "{}</table><p><strong>Total open: {}</strong></p>", rows, totals)
 
-    @admin.display(description="Balance (today)")
+    @admin.display(description="Balance")
     def account_balance(self, obj):
         """Customer credit, net balance (open receivable − credit) and any retainer balance, per currency."""
         from django.utils.html import format_html, format_html_join
@@ -190,17 +190,16 @@ class CustomerAdmin(OrgScopedAdmin):
         if obj is None or obj.pk is None:
             return "—"
         credit, net = customer_credit(obj), customer_balance(obj)
-        retainer = {cur: b.balance for (_, cur), b in retainer_balances(
-            [obj.pk], as_of=services.local_today(obj.organization)).items()}
+        retainer = {cur: b.balance for (_, cur), b in retainer_balances([obj.pk]).items()}  # all recorded
         currencies = sorted(set(credit) | set(net) | set(retainer)) or [obj.currency]
         rows = format_html_join("", "<tr><td>{}</td><td style='text-align:right'>{}</td>"
                                     "<td style='text-align:right'>{}</td>{}</tr>", (
             (cur, credit.get(cur, "0.00"), net.get(cur, "0.00"),
-             format_html("<td style='text-align:right'>{}</td>", retainer[cur]) if cur in retainer else
-             format_html("<td>{}</td>", "—"))
+             "" if not retainer else format_html("<td style='text-align:right'>{}</td>", retainer.get(cur, "—")))
             for cur in currencies))
+        retainer_head = format_html("<th>{}</th>", "Retainer balance") if retainer else ""
         return format_html("<table class='account-balance'><tr><th>Currency</th><th>Customer credit</th>"
-                           "<th>Net balance (open − credit)</th><th>Retainer balance</th></tr>{}</table>", rows)
+                           "<th>Net balance (open − credit)</th>{}</tr>{}</table>", retainer_head, rows)
 
     def save_model(self, request, obj, form, change):
         values = {k: v for k, v in form.cleaned_data.items() if k not in ("organization", "code")}
