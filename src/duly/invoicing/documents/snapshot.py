@@ -11,8 +11,8 @@ only the *data* the documents show is frozen, as JSON on the invoice
 - the customer's preferred payment method and required fields, the contract reference;
 - the amount already settled at issue (customer credit applied by the issue itself);
 - for a customer with a retainer in the invoice's currency, the retainer (prepaid) balance as of
-  the issue date (not on credit notes) (``retainer``: read from the ledger by :mod:`duly.billing.retainers`; the billing
-  run freezes it once the run's drawdowns are written).
+  the issue date, not on credit notes (``retainer``: read from the ledger by
+  :mod:`duly.billing.retainers`; the billing run freezes it once the run's drawdowns are written).
 
 :func:`issue_snapshot` builds it from loaded objects without a query, so the bulk path builds
 one per invoice at the cost of a small dict (:mod:`duly.invoicing.bulk` reads the block's
