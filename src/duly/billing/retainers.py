@@ -35,7 +35,7 @@ from duly.invoicing.models import Invoice
 
 from .models import PrepaidDrawdown, PrepaidFunding, RetainerAgreement
 
-__all__ = ["RetainerBalance", "freeze_on_invoices", "retainer_balance", "retainer_balances", "snapshot_entry"]
+__all__ = ["RetainerBalance", "entry_for", "freeze_on_invoices", "retainer_balance", "retainer_balances", "snapshot_entry"]
 
 
 @dataclass(frozen=True)
