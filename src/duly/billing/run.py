@@ -73,6 +73,7 @@ from duly.invoicing import bulk
 from duly.invoicing.models import Invoice
 from duly.invoicing.services import LineData
 
+from . import retainers
 from .models import (
     BillingRecord,
     LicenceSnapshot,
@@ -1051,6 +1052,9 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
                        amount_minor=top.total_minor, created_on=as_of)
         for retainer, top in topups
     ])
+    # The retainer balance on each invoice of a customer with a retainer, once this run's drawdowns are written.
+    if batch.has_retainers:
+        retainers.freeze_on_invoices(invoices, as_of=as_of)
     updates: dict[tuple, list[int]] = defaultdict(list)
     for sub in batch.subs:
         if sub.customer_id not in failed and sub.pk in cursor:

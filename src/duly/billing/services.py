@@ -33,7 +33,8 @@ Deposits
 Retainers
     :func:`start_retainer` issues the first retainer invoice; once paid, recurring and usage charges
     draw the balance down, and the billing run invoices a top-up when it falls below the threshold.
-    :func:`retainer_balance` is the balance shown on invoices and statements.
+    :func:`retainer_balance` is the balance shown on invoices and statements (:mod:`duly.billing.retainers`
+    reads the ledger, as of any date).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
@@ -91,7 +92,6 @@ from .models import (
     BillingRecord,
     Metric,
     PendingCharge,
-    PrepaidDrawdown,
     PrepaidFunding,
     Price,
     PriceChange,
@@ -102,6 +102,7 @@ from .models import (
     SubscriptionItem,
     SubscriptionPause,
 )
+from .retainers import RetainerBalance, retainer_balance
 from .run import (
     PREPAID_TAX_CATEGORY,
     PREPAID_TAX_REASON,
@@ -853,34 +854,6 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
                                   kind=PrepaidFunding.RETAINER, invoice=invoice, currency=currency,
                                   amount_minor=invoice.total_minor, created_on=as_of)
     return retainer
-
-
-@dataclass(frozen=True)
-class RetainerBalance:
-    """A customer's retainer position in one currency (major units)."""
-
-    currency: str
-    #: Paid retainer invoices.
-    funded: Decimal
-    #: Drawn down on invoices.
-    drawn: Decimal
-    #: funded − drawn: what is left to draw.
-    balance: Decimal
-    #: Retainer invoices issued and not paid yet (they count once paid).
-    awaiting_payment: Decimal
-
-
-def retainer_balance(customer: Customer, currency: str | None = None) -> RetainerBalance:
-    """The retainer balance of a customer (all their retainer contracts in ``currency``; default theirs)."""
-    currency = currency or customer.currency
-    fundings = PrepaidFunding.objects.filter(customer=customer, kind=PrepaidFunding.RETAINER, currency=currency)
-    funded = fundings.filter(invoice__status=Invoice.PAID).aggregate(s=Sum("invoice__total_minor"))["s"] or 0
-    waiting = fundings.filter(invoice__status__in=Invoice.OPEN_STATUSES).aggregate(
-        s=Sum("invoice__total_minor"))["s"] or 0
-    drawn = PrepaidDrawdown.objects.filter(customer=customer, kind=PrepaidFunding.RETAINER,
-                                           currency=currency).aggregate(s=Sum("amount_minor"))["s"] or 0
-    return RetainerBalance(currency, from_minor(funded, currency), from_minor(drawn, currency),
-                           from_minor(funded - drawn, currency), from_minor(waiting, currency))
 
 
 # --- price changes -----------------------------------------------------------------------------------------

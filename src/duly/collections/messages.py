@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from duly.domain import dunning
@@ -153,7 +154,7 @@ class MessageBuilder:
                            restore_days=account.spec.restore_days,
                            restore_deadline=fmt.date(next_on or restore))
         elif category == "statement":
-            ctx.update(payments=[], credit_left="")
+            ctx.update(payments=[], credit_left="", retainer_left="")
         return category, self.renderer.render(action.template, fmt.language, ctx)
 
     def next_consequence(self, account: Account, action: dunning.Action, rows: Sequence[InvoiceRow],
@@ -174,8 +175,10 @@ class MessageBuilder:
 
     # --- termination: the final statement -------------------------------------------------
     def final_statement(self, account: Account, rows: Sequence[InvoiceRow], addressee: Addressee,
-                        payments: Sequence[tuple[date, int, str, str]], credit_minor: int, now: datetime
-                        ) -> RenderedMessage:
+                        payments: Sequence[tuple[date, int, str, str]], credit_minor: int, now: datetime,
+                        retainer: Decimal | None = None) -> RenderedMessage:
+        """The final statement of account; ``retainer``: the customer's retainer balance in the statement's
+        currency (None: no retainer, no line)."""
         customer = account.customer
         today = now.astimezone(_zone(account)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
@@ -191,6 +194,7 @@ class MessageBuilder:
             payments=[{"date": fmt.date(d), "amount": fmt.money(minor, cur), "reference": ref}
                       for d, minor, cur, ref in payments],
             credit_left=fmt.money(credit_minor, currency) if credit_minor > 0 else "",
+            retainer_left=fmt.money(retainer, currency) if retainer is not None else "",
         )
         return self.renderer.render("final_statement", fmt.language, ctx)
 

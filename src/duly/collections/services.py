@@ -560,8 +560,12 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
                     .order_by("received_on", "id").values_list("received_on", "amount_minor", "currency",
                                                                "external_reference"))
     currency = rows[0].currency
+    from duly.billing.retainers import retainer_balances
+
+    retainer = retainer_balances([customer_id], as_of=local_today, currency=currency).get((customer_id, currency))
     rendered = builder.final_statement(account, rows, addressee, payments,
-                                       credit_balance_minor_of(customer_id, currency), now)
+                                       credit_balance_minor_of(customer_id, currency), now,
+                                       retainer=retainer.balance if retainer is not None else None)
     language = msgs.Formatter.for_locale(msgs.locale_for(account.customer.locale, addressee.contact)).language
     queue_message(
         org, customer=customer_id, contact=addressee.contact.id if addressee.contact else None,

@@ -96,6 +96,7 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
             "buckets": {c: {b: str(v) for b, v in bk.items()} for c, bk in st["buckets"].items()},
             "total_open": {c: str(v) for c, v in st["total_open"].items()},
             "credit": {c: str(v) for c, v in st["credit"].items()},
+            "retainer": {c: str(v) for c, v in st["retainer"].items()},
         }, indent=2))
         return
     from rich.console import Console
@@ -111,3 +112,5 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
     console.print(table)
     for cur, total in st["total_open"].items():
         console.print(f"Total open {total} {cur}" + (f" · credit {st['credit'][cur]} {cur}" if cur in st["credit"] else ""))
+    for cur, balance in st["retainer"].items():
+        console.print(f"Retainer balance {balance} {cur}")

@@ -114,15 +114,26 @@ def aging_report(org: Organization, *, as_of: date) -> dict:
     }
 
 
-def customer_balance(customer: Customer) -> dict[str, Decimal]:
-    """Open receivable minus unapplied credit, per currency."""
+def _credit_minor(customer: Customer) -> dict[str, int]:
     from duly.payments.models import CreditEntry
 
+    return {row["currency"]: row["s"] or 0
+            for row in CreditEntry.objects.filter(customer=customer).order_by().values("currency")
+            .annotate(s=Sum("amount_minor"))}
+
+
+def customer_credit(customer: Customer) -> dict[str, Decimal]:
+    """Unapplied customer credit (overpayments, credit kept on account), per currency (none: left out)."""
+    return {cur: from_minor(v, cur) for cur, v in sorted(_credit_minor(customer).items()) if v}
+
+
+def customer_balance(customer: Customer) -> dict[str, Decimal]:
+    """Open receivable minus unapplied credit, per currency."""
     balances: dict[str, int] = defaultdict(int)
     for inv in _open_items(customer.organization, customer):
         balances[inv.currency] += inv.balance_minor
-    for row in CreditEntry.objects.filter(customer=customer).values("currency").annotate(s=Sum("amount_minor")):
-        balances[row["currency"]] -= row["s"] or 0
+    for currency, credit in _credit_minor(customer).items():
+        balances[currency] -= credit
     return {cur: from_minor(v, cur) for cur, v in sorted(balances.items()) if v}
 
 
@@ -139,7 +150,12 @@ class StatementLine:
 
 
 def statement_of_account(customer: Customer, *, as_of: date) -> dict:
-    """Open items as of ``as_of`` with their aging bucket, bucket totals and credit, per currency."""
+    """Open items as of ``as_of`` with their aging bucket, bucket totals and credit, per currency.
+
+    ``retainer`` is the customer's retainer (prepaid) balance at the end of ``as_of`` in each currency
+    they have a retainer in (:func:`duly.billing.retainers.retainer_balances`); empty without one.
+    """
+    from duly.billing.retainers import retainer_balances
     from duly.payments.models import CreditEntry
 
     invoices = list(open_items_at(customer.organization, as_of=as_of, customer=customer))
@@ -163,6 +179,7 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
                     for cur, bt in report.overall.items()},
         "total_open": {cur: bt.total for cur, bt in report.overall.items()},
         "credit": credit,
+        "retainer": {cur: b.balance for (_, cur), b in retainer_balances([customer.pk], as_of=as_of).items()},
     }
 
 

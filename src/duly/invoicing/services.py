@@ -557,6 +557,12 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
 
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
         invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
+    elif not invoice.is_credit_note:  # ... and, like every invoice, states the customer's retainer balance
+        from duly.billing.retainers import entry_for
+
+        retainer = entry_for(invoice.customer, invoice.currency, issue_date)
+        if retainer is not None:
+            invoice.document_snapshot["retainer"] = retainer
     invoice.save()
     if invoice.is_credit_note:
         from duly.payments.services import apply_credit_note

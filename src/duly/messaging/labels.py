@@ -19,6 +19,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "received_on": "Received on", "paid_for": "What this payment covered", "reference": "Reference",
         "date": "Date", "reminder": "Reminder", "bank": "Bank transfer", "usage": "Usage",
         "credit_left": "Credit remaining on your account", "colon": ":",
+        "retainer_left": "Retainer (prepaid) balance",
     },
     "fr": {
         "credit_note": "Avoir", "deposit_invoice": "Facture d'acompte", "late_fee_invoice": "Facture de pénalités de retard", "attached": "Pièces jointes", "total": "Total", "prepaid": "Déjà déduit", "po_number": "N° de bon de commande", 
@@ -29,6 +30,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "regards": "Bien cordialement,", "payment": "Paiement", "received_on": "Reçu le",
         "paid_for": "Ce que couvre ce paiement", "reference": "Référence", "date": "Date", "reminder": "Relance",
         "bank": "Virement bancaire", "usage": "Consommation", "credit_left": "Avoir restant sur votre compte",
+        "retainer_left": "Solde de votre provision",
         "colon": "\u00a0:",
     },
     "de": {
@@ -40,6 +42,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "regards": "Mit freundlichen Grüßen", "payment": "Zahlung", "received_on": "Eingegangen am",
         "paid_for": "Wofür diese Zahlung war", "reference": "Referenz", "date": "Datum", "reminder": "Erinnerung",
         "bank": "Überweisung", "usage": "Verbrauch", "credit_left": "Verbleibendes Guthaben", "colon": ":",
+        "retainer_left": "Guthaben aus Ihrer Vorauszahlung",
     },
     "ru": {
         "credit_note": "Кредит-нота", "deposit_invoice": "Счёт на аванс", "late_fee_invoice": "Счёт на пени", "attached": "Вложения", "total": "Итого", "prepaid": "Уже зачтено", "po_number": "Номер заказа", 
@@ -50,6 +53,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "regards": "С уважением,", "payment": "Платёж", "received_on": "Получен",
         "paid_for": "Что оплачено", "reference": "Назначение", "date": "Дата", "reminder": "Напоминание",
         "bank": "Банковский перевод", "usage": "Потребление", "credit_left": "Остаток аванса на вашем счёте", "colon": ":",
+        "retainer_left": "Остаток вашей предоплаты",
     },
     "es": {
         "credit_note": "Factura rectificativa", "deposit_invoice": "Factura de anticipo", "late_fee_invoice": "Factura de recargos por demora", "attached": "Adjuntos", "total": "Total", "prepaid": "Ya descontado", "po_number": "N.º de pedido", 
@@ -60,6 +64,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "regards": "Atentamente,", "payment": "Pago", "received_on": "Recibido el",
         "paid_for": "Qué cubre este pago", "reference": "Referencia", "date": "Fecha", "reminder": "Recordatorio",
         "bank": "Transferencia bancaria", "usage": "Consumo", "credit_left": "Saldo a favor en su cuenta", "colon": ":",
+        "retainer_left": "Saldo de su anticipo",
     },
 }
 

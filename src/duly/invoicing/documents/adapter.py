@@ -462,6 +462,9 @@ class PrintableInvoice:
     related_date: date | None = None
     #: The seller's details in the header and footer (the templates' ``org``), frozen at issue.
     seller_page: dict = field(default_factory=dict)
+    #: The customer's retainer (prepaid) balance on the issue date, frozen at issue; None: no retainer.
+    retainer_balance: Decimal | None = None
+    retainer_as_of: date | None = None
 
 
 def branding_for(org) -> Branding:
@@ -579,7 +582,7 @@ def _check_printable(doc: InvoiceDocument) -> None:
 
 def build_printable(invoice: Invoice, *, as_of: date | None = None) -> PrintableInvoice:
     """The :class:`PrintableInvoice` of ``invoice`` (a draft is previewed as issued on ``as_of``)."""
-    facts = facts_for(invoice)
+    facts = facts_for(invoice, as_of=as_of)
     doc = build_document(invoice, as_of=as_of, with_attachments=False, facts=facts)
     _check_printable(doc)
     totals = doc.totals()
@@ -615,4 +618,6 @@ def build_printable(invoice: Invoice, *, as_of: date | None = None) -> Printable
         related_number=related.number or "" if related is not None else "",
         related_date=related.issue_date if related is not None else None,
         seller_page=facts.org_view(),
+        retainer_balance=facts.retainer_balance,
+        retainer_as_of=facts.retainer_as_of,
     )

@@ -9,7 +9,10 @@ only the *data* the documents show is frozen, as JSON on the invoice
   electronic address, and what the page adds (website, bank account: IBAN, BIC, bank);
 - the buyer (BG-7): name, address, tax id, customer code, the accounts-payable contact;
 - the customer's preferred payment method and required fields, the contract reference;
-- the amount already settled at issue (customer credit applied by the issue itself).
+- the amount already settled at issue (customer credit applied by the issue itself);
+- for a customer with a retainer in the invoice's currency, the retainer (prepaid) balance as of
+  the issue date, not on credit notes (``retainer``: read from the ledger by
+  :mod:`duly.billing.retainers`; the billing run freezes it once the run's drawdowns are written).
 
 :func:`issue_snapshot` builds it from loaded objects without a query, so the bulk path builds
 one per invoice at the cost of a small dict (:mod:`duly.invoicing.bulk` reads the block's
@@ -30,6 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from duly.invoicing.einvoice.model import Party
@@ -135,12 +140,14 @@ def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_a
 
 
 def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: str = "", billing_address: str = "",
-                   seller: dict[str, Any] | None = None, paid_minor: int = 0) -> dict[str, Any]:
+                   seller: dict[str, Any] | None = None, paid_minor: int = 0,
+                   retainer: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON frozen on an invoice at issue (no query: ``contacts`` are the customer's, already loaded).
 
-    ``seller`` may be given when the caller built :func:`seller_snapshot` once for many invoices.
+    ``seller`` may be given when the caller built :func:`seller_snapshot` once for many invoices;
+    ``retainer`` is the customer's retainer balance (:func:`duly.billing.retainers.snapshot_entry`).
     """
-    return {
+    snapshot = {
         "v": SNAPSHOT_VERSION,
         "seller": seller if seller is not None else seller_snapshot(org),
         "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
@@ -150,6 +157,9 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
         "contract_reference": contract.reference if contract is not None else "",
         "paid_minor": paid_minor,
     }
+    if retainer is not None:
+        snapshot["retainer"] = retainer
+    return snapshot
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,9 @@ class DocumentFacts:
     frozen: bool = False
     #: The parties of an imported e-invoice, as its file stated them.
     imported: bool = False
+    #: The customer's retainer (prepaid) balance in the invoice currency and its date; None: no retainer.
+    retainer_balance: Decimal | None = None
+    retainer_as_of: date | None = None
 
     @property
     def customer_code(self) -> str:
@@ -205,7 +218,10 @@ class DocumentFacts:
 
 
 def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
+    from duly.domain.money import from_minor
+
     seller = snapshot["seller"]
+    retainer = snapshot.get("retainer")
     return DocumentFacts(
         seller=_party(seller["party"]),
         buyer=_party(snapshot["buyer"]),
@@ -221,15 +237,24 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         paid_at_issue_minor=snapshot.get("paid_minor") if frozen else None,
         frozen=frozen,
         imported=is_imported(snapshot),
+        retainer_balance=from_minor(retainer["balance_minor"], retainer["currency"]) if retainer else None,
+        retainer_as_of=date.fromisoformat(retainer["as_of"]) if retainer else None,
     )
 
 
-def live_snapshot(invoice) -> dict[str, Any]:
-    """The snapshot ``invoice`` would freeze if it were issued now (one query: the customer's contacts)."""
+def live_snapshot(invoice, *, as_of: date | None = None) -> dict[str, Any]:
+    """The snapshot ``invoice`` would freeze if it were issued on its issue date (or ``as_of``, for a draft
+    preview): one query for the customer's contacts, one or a few for the retainer ledger."""
+    from duly.billing.retainers import entry_for
+
     customer = invoice.customer
+    on = invoice.issue_date or as_of
+    if invoice.is_credit_note:  # a credit note corrects an invoice: it states no retainer balance
+        on = None
     return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()),
                           invoice.contract if invoice.contract_id else None,
-                          ap_contact=invoice.ap_contact, billing_address=invoice.billing_address)
+                          ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
+                          retainer=entry_for(customer, invoice.currency, on) if on is not None else None)
 
 
 def is_imported(snapshot: dict[str, Any] | None) -> bool:
@@ -267,13 +292,13 @@ def party_json(party: Party | None) -> dict[str, Any]:
     return _party_dict(party) if party is not None else {}
 
 
-def facts_for(invoice) -> DocumentFacts:
-    """The facts of ``invoice``'s documents: frozen at issue (or at import), else live (a draft, or an
-    invoice issued before snapshots existed)."""
+def facts_for(invoice, *, as_of: date | None = None) -> DocumentFacts:
+    """The facts of ``invoice``'s documents: frozen at issue (or at import), else live (a draft, previewed
+    as issued on its issue date or ``as_of``, or an invoice issued before snapshots existed)."""
     from ..models import Invoice
 
     snapshot = invoice.document_snapshot
     if snapshot and snapshot.get("v") == SNAPSHOT_VERSION and (
             invoice.status != Invoice.DRAFT or is_imported(snapshot)):
         return _facts(snapshot, frozen=invoice.status != Invoice.DRAFT)
-    return _facts(live_snapshot(invoice), frozen=False)
+    return _facts(live_snapshot(invoice, as_of=as_of), frozen=False)

@@ -1,0 +1,72 @@
+"""The back office's accounts receivable page: aged receivables per customer, DSO and days late, as of a date.
+
+Registered on the :class:`~duly.insights.models.AccountsReceivable` proxy, so it appears under the
+insights app for anyone with its view permission. It reads through :mod:`duly.insights.services`
+only, for one organization at a time, always one of the user's (:func:`user_organizations`): a
+request naming another organization gets the user's own, never the other one's figures.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from duly.customers.models import Customer
+from duly.customers.services import local_today
+from duly.customers.tenancy import OrgScopedAdmin, user_organizations
+
+from . import services
+from .models import AccountsReceivable
+
+
+class AsOfForm(forms.Form):
+    as_of = forms.DateField(label="As of", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="Receivables as they stood at the end of this day (default: today).")
+    organization = forms.ChoiceField(label="Organization", required=False)
+    days = forms.IntegerField(label="DSO window (days)", required=False, min_value=1, max_value=3660,
+                              initial=90)
+
+
+@admin.register(AccountsReceivable)
+class AccountsReceivableAdmin(OrgScopedAdmin):
+    """Accounts receivable: the aging report per customer with totals per currency, DSO and average days late."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        orgs = list(user_organizations(request.user).order_by("name"))
+        form = AsOfForm(request.GET or None)
+        form.fields["organization"].choices = [(o.slug, o.name) for o in orgs]
+        data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+        org = next((o for o in orgs if o.slug == data.get("organization")), orgs[0] if orgs else None)
+        context = {**self.admin_site.each_context(request), **(extra_context or {}),
+                   "title": "Accounts receivable", "opts": self.model._meta, "form": form, "organization": org,
+                   "several_organizations": len(orgs) > 1}
+        if org is not None:
+            as_of = data.get("as_of") or local_today(org)
+            days = data.get("days") or 90
+            report = services.aging_report(org, as_of=as_of)
+            ids = dict(Customer.objects.filter(organization=org, code__in=[r["code"] for r in report["customers"]])
+                       .values_list("code", "pk"))
+            rows = [{**r, "url": reverse("admin:customers_customer_change", args=[ids[r["code"]]])
+                     if r["code"] in ids else ""} for r in report["customers"]]
+            late = services.days_late(org, as_of=as_of)
+            context.update(
+                as_of=as_of, days=days, buckets=report["buckets"], rows=rows,
+                totals=sorted(report["totals"].items()),
+                dso=sorted(services.dso(org, as_of=as_of, days=days).items()),
+                days_late=sorted(late.items()),
+            )
+        return TemplateResponse(request, "admin/insights/accounts_receivable.html", context)
