@@ -234,6 +234,23 @@ def _font_config(font_uri: str):
     return config
 
 
+#: WeasyPrint's image cache, shared by renders (one at a time, under ``_render_lock``): an
+#: organization's logo is decoded once, not for every document. WeasyPrint keeps decoded images
+#: and their PDF data in it under keys that refer to each other, so it is never trimmed during a
+#: render: it is emptied before one once it holds more than ``_IMAGE_CACHE_ENTRIES`` entries.
+class _ImageCache(dict):
+    """Keeps images given as ``data:`` URIs (their key is their content), never a file's, which may change."""
+
+    def __setitem__(self, key, value):
+        if isinstance(key, str) and key.startswith(("file:", "http:", "https:")):
+            return
+        super().__setitem__(key, value)
+
+
+_image_cache: dict[str, Any] = _ImageCache()
+_IMAGE_CACHE_ENTRIES = 64
+
+
 def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
                 variant: str | None = PDF_VARIANT) -> bytes:
     """PDF bytes of ``html`` styled by ``documents.css`` (PDF/A-3b by default).
@@ -251,8 +268,11 @@ def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
     logging.getLogger("fontTools").propagate = False
     # WeasyPrint's font configuration is not shared between threads: one render at a time.
     with _render_lock, _gc_paused():
+        if len(_image_cache) > _IMAGE_CACHE_ENTRIES:
+            _image_cache.clear()
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
-        options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri)}
+        options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri),
+                                   "cache": _image_cache}
         if variant:
             options["pdf_variant"] = variant
         return document.write_pdf(**options)
