@@ -237,18 +237,28 @@ def _font_config(font_uri: str):
 #: WeasyPrint's image cache, shared by renders (one at a time, under ``_render_lock``): an
 #: organization's logo is decoded once, not for every document. WeasyPrint keeps decoded images
 #: and their PDF data in it under keys that refer to each other, so it is never trimmed during a
-#: render: it is emptied before one once it holds more than ``_IMAGE_CACHE_ENTRIES`` entries.
+#: render: it is emptied before one once it holds more than ``_IMAGE_CACHE_ENTRIES`` entries or
+#: about ``_IMAGE_CACHE_BYTES`` of URIs and image data.
 class _ImageCache(dict):
     """Keeps images given as ``data:`` URIs (their key is their content), never a file's, which may change."""
+
+    size = 0
 
     def __setitem__(self, key, value):
         if isinstance(key, str) and key.startswith(("file:", "http:", "https:")):
             return
+        self.size += (len(key) if isinstance(key, str) else 0) + (
+            len(value) if isinstance(value, (bytes, bytearray)) else 0)
         super().__setitem__(key, value)
 
+    def clear(self) -> None:
+        self.size = 0
+        super().clear()
 
-_image_cache: dict[str, Any] = _ImageCache()
+
+_image_cache = _ImageCache()
 _IMAGE_CACHE_ENTRIES = 64
+_IMAGE_CACHE_BYTES = 16 * 2**20
 
 
 class _CharsUntilRegexes(dict):
@@ -295,7 +305,7 @@ def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
     logging.getLogger("fontTools").propagate = False
     # WeasyPrint's font configuration is not shared between threads: one render at a time.
     with _render_lock, _gc_paused():
-        if len(_image_cache) > _IMAGE_CACHE_ENTRIES:
+        if len(_image_cache) > _IMAGE_CACHE_ENTRIES or _image_cache.size > _IMAGE_CACHE_BYTES:
             _image_cache.clear()
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
         options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri),
