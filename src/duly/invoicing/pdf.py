@@ -196,11 +196,34 @@ def _url_fetcher(url: str, *args, **kwargs):
 
 
 STYLESHEET = "documents.css"
-_stylesheets: dict[tuple[str, int], Any] = {}
+_stylesheets: dict[tuple, Any] = {}
+
+#: The document's own values of the stylesheet's variables, as ``base.html`` declares them.
+_ROOT_VARIABLES = re.compile(
+    r':root \{ --brand: (#[0-9A-Fa-f]{6}); --font: ("(?:[^"\\]|\\.)*"); --page: ("(?:[^"\\]|\\.)*"); '
+    r'--of: ("(?:[^"\\]|\\.)*"); \}')
+_VARIABLE_NAMES = ("brand", "font", "page", "of")
+_VARIABLE_DEFINITION = re.compile(r"--(?:brand|font|page|of)\s*:")
 
 
-def document_stylesheet(org_slug: str | None):
-    """The parsed ``documents.css`` (the organization's own first), cached until the file changes."""
+def document_variables(html: str) -> tuple[str, ...] | None:
+    """The values of ``--brand``, ``--font``, ``--page`` and ``--of`` the document declares once, on
+    ``:root``, as ``base.html`` does; None when it declares them otherwise (or more than once)."""
+    found = _ROOT_VARIABLES.findall(html)
+    if len(found) != 1 or len(_VARIABLE_DEFINITION.findall(html)) != len(_VARIABLE_NAMES):
+        return None
+    return found[0]
+
+
+def document_stylesheet(org_slug: str | None, variables: tuple[str, ...] | None = None):
+    """The parsed ``documents.css`` (the organization's own first), cached until the file changes.
+
+    With ``variables`` (see :func:`document_variables`), the stylesheet's ``var(--brand)``,
+    ``var(--font)``, ``var(--page)`` and ``var(--of)`` are replaced by the document's values before
+    parsing (one parsed sheet per set of values): WeasyPrint otherwise substitutes and re-parses
+    each ``var()`` for every element using it. The result is the same, so this is done only
+    when the stylesheet defines these variables nowhere but in its own ``:root`` defaults.
+    """
     import weasyprint
 
     names = ([f"{TEMPLATE_PREFIX}/{org_slug}/{STYLESHEET}"] if org_slug else []) + [f"{TEMPLATE_PREFIX}/{STYLESHEET}"]
@@ -208,13 +231,29 @@ def document_stylesheet(org_slug: str | None):
         for root in template_dirs():
             path = root / name
             if path.is_file():
-                key = (str(path), path.stat().st_mtime_ns)
+                key = (str(path), path.stat().st_mtime_ns, variables)
                 sheet = _stylesheets.get(key)
                 if sheet is None:
-                    sheet = weasyprint.CSS(filename=str(path), url_fetcher=_url_fetcher)
+                    sheet = _parse_stylesheet(path, variables)
+                    if len(_stylesheets) >= 64:
+                        _stylesheets.clear()
                     _stylesheets[key] = sheet
                 return sheet
     raise TemplateError(f"No document stylesheet (looked for {', '.join(names)}).", template=STYLESHEET)
+
+
+def _parse_stylesheet(path: Path, variables: tuple[str, ...] | None):
+    import weasyprint
+
+    if variables is not None:
+        text = path.read_text(encoding="utf-8")
+        defaults = re.findall(r":root\s*\{[^}]*\}", text)
+        if len(_VARIABLE_DEFINITION.findall(text)) == len(_VARIABLE_NAMES) == sum(
+                len(_VARIABLE_DEFINITION.findall(block)) for block in defaults):
+            for name, value in zip(_VARIABLE_NAMES, variables, strict=True):
+                text = text.replace(f"var(--{name})", value)
+            return weasyprint.CSS(string=text, base_url=str(path), url_fetcher=_url_fetcher)
+    return weasyprint.CSS(filename=str(path), url_fetcher=_url_fetcher)
 
 
 _font_configs: dict[str, Any] = {}
@@ -297,7 +336,7 @@ def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
     """
     import weasyprint
 
-    stylesheet = document_stylesheet(org_slug)
+    stylesheet = document_stylesheet(org_slug, document_variables(html))
     _fix_html_parser_cache()
     # Without HarfBuzz's subsetter WeasyPrint subsets fonts with fontTools, raising its logger to
     # DEBUG meanwhile (weasyprint.logger.capture_logs): thousands of lines per PDF would reach the
