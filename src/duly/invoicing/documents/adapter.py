@@ -508,13 +508,12 @@ def epc_qr(*, name: str, iban: str, bic: str, amount: Decimal, reference: str):
     amount and the structured RF reference, as a ``segno.QRCode``."""
     import segno.helpers
 
-    from .qrmask import best_mask
+    from .qrmask import with_best_mask
 
-    # segno.helpers.make_epc_qr, with the data mask chosen by best_mask (segno's own choice, computed
+    # segno.helpers.make_epc_qr, with the data mask chosen by qrmask (segno's own choice, computed
     # faster): the payload and encoding are segno's (EPC069-12, error level M, no error boost).
     data = segno.helpers._make_epc_qr_data(name[:70], iban, amount, None, reference or None, bic or None, None, None)
-    mask = best_mask(segno.make_qr(data, error="m", boost_error=False, mask=0))
-    qr = segno.make_qr(data, error="m", boost_error=False, mask=mask)
+    qr = with_best_mask(segno.make_qr(data, error="m", boost_error=False, mask=0))
     if qr.version > 13:  # EPC069-12 allows versions up to 13 (as make_epc_qr checks)
         raise ValueError(f"Invalid EPC QR Code, max. QR Code version 13 is allowed, got {qr.designator!r}")
     return qr
