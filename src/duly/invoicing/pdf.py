@@ -196,11 +196,34 @@ def _url_fetcher(url: str, *args, **kwargs):
 
 
 STYLESHEET = "documents.css"
-_stylesheets: dict[tuple[str, int], Any] = {}
+_stylesheets: dict[tuple, Any] = {}
+
+#: The document's own values of the stylesheet's variables, as ``base.html`` declares them.
+_ROOT_VARIABLES = re.compile(
+    r':root \{ --brand: (#[0-9A-Fa-f]{6}); --font: ("(?:[^"\\]|\\.)*"); --page: ("(?:[^"\\]|\\.)*"); '
+    r'--of: ("(?:[^"\\]|\\.)*"); \}')
+_VARIABLE_NAMES = ("brand", "font", "page", "of")
+_VARIABLE_DEFINITION = re.compile(r"--(?:brand|font|page|of)\s*:")
 
 
-def document_stylesheet(org_slug: str | None):
-    """The parsed ``documents.css`` (the organization's own first), cached until the file changes."""
+def document_variables(html: str) -> tuple[str, ...] | None:
+    """The values of ``--brand``, ``--font``, ``--page`` and ``--of`` the document declares once, on
+    ``:root``, as ``base.html`` does; None when it declares them otherwise (or more than once)."""
+    found = _ROOT_VARIABLES.findall(html)
+    if len(found) != 1 or len(_VARIABLE_DEFINITION.findall(html)) != len(_VARIABLE_NAMES):
+        return None
+    return found[0]
+
+
+def document_stylesheet(org_slug: str | None, variables: tuple[str, ...] | None = None):
+    """The parsed ``documents.css`` (the organization's own first), cached until the file changes.
+
+    With ``variables`` (see :func:`document_variables`), the stylesheet's ``var(--brand)``,
+    ``var(--font)``, ``var(--page)`` and ``var(--of)`` are replaced by the document's values before
+    parsing (one parsed sheet per set of values): WeasyPrint otherwise substitutes and re-parses
+    each ``var()`` for every element using it. The result is the same, so this is done only
+    when the stylesheet defines these variables nowhere but in its own ``:root`` defaults.
+    """
     import weasyprint
 
     names = ([f"{TEMPLATE_PREFIX}/{org_slug}/{STYLESHEET}"] if org_slug else []) + [f"{TEMPLATE_PREFIX}/{STYLESHEET}"]
@@ -208,13 +231,29 @@ def document_stylesheet(org_slug: str | None):
         for root in template_dirs():
             path = root / name
             if path.is_file():
-                key = (str(path), path.stat().st_mtime_ns)
+                key = (str(path), path.stat().st_mtime_ns, variables)
                 sheet = _stylesheets.get(key)
                 if sheet is None:
-                    sheet = weasyprint.CSS(filename=str(path), url_fetcher=_url_fetcher)
+                    sheet = _parse_stylesheet(path, variables)
+                    if len(_stylesheets) >= 64:
+                        _stylesheets.clear()
                     _stylesheets[key] = sheet
                 return sheet
     raise TemplateError(f"No document stylesheet (looked for {', '.join(names)}).", template=STYLESHEET)
+
+
+def _parse_stylesheet(path: Path, variables: tuple[str, ...] | None):
+    import weasyprint
+
+    if variables is not None:
+        text = path.read_text(encoding="utf-8")
+        defaults = re.findall(r":root\s*\{[^}]*\}", text)
+        if len(_VARIABLE_DEFINITION.findall(text)) == len(_VARIABLE_NAMES) == sum(
+                len(_VARIABLE_DEFINITION.findall(block)) for block in defaults):
+            for name, value in zip(_VARIABLE_NAMES, variables, strict=True):
+                text = text.replace(f"var(--{name})", value)
+            return weasyprint.CSS(string=text, base_url=str(path), url_fetcher=_url_fetcher)
+    return weasyprint.CSS(filename=str(path), url_fetcher=_url_fetcher)
 
 
 _font_configs: dict[str, Any] = {}
@@ -234,6 +273,59 @@ def _font_config(font_uri: str):
     return config
 
 
+#: WeasyPrint's image cache, shared by renders (one at a time, under ``_render_lock``): an
+#: organization's logo is decoded once, not for every document. WeasyPrint keeps decoded images
+#: and their PDF data in it under keys that refer to each other, so it is never trimmed during a
+#: render: it is emptied before one once it holds more than ``_IMAGE_CACHE_ENTRIES`` entries or
+#: about ``_IMAGE_CACHE_BYTES`` of URIs and image data.
+class _ImageCache(dict):
+    """Keeps images given as ``data:`` URIs (their key is their content), never a file's, which may change."""
+
+    size = 0
+
+    def __setitem__(self, key, value):
+        if isinstance(key, str) and key.startswith(("file:", "http:", "https:")):
+            return
+        self.size += (len(key) if isinstance(key, str) else 0) + (
+            len(value) if isinstance(value, (bytes, bytearray)) else 0)
+        super().__setitem__(key, value)
+
+    def clear(self) -> None:
+        self.size = 0
+        super().clear()
+
+
+_image_cache = _ImageCache()
+_IMAGE_CACHE_ENTRIES = 64
+_IMAGE_CACHE_BYTES = 16 * 2**20
+
+
+class _CharsUntilRegexes(dict):
+    """tinyhtml5's cache of ``chars_until`` regular expressions, keyed as its lookups are.
+
+    tinyhtml5 (WeasyPrint's HTML parser) means to compile each "characters until" class once, but
+    stores it under the compiled pattern (``characters = cache[(characters, opposite)] = regex``
+    rebinds ``characters`` first), so every lookup misses and rebuilds the pattern: about a third
+    of the time it takes to parse an invoice. This dictionary builds the very same pattern on a
+    miss and keeps it under the key looked up.
+    """
+
+    def __missing__(self, key):
+        characters, opposite = key
+        regex = "".join([f"\\x{ord(character):02x}" for character in characters])
+        if not opposite:
+            regex = f"^{regex}"
+        value = self[key] = re.compile(f"[{regex}]+")
+        return value
+
+
+def _fix_html_parser_cache() -> None:
+    from tinyhtml5 import inputstream
+
+    if type(getattr(inputstream, "characters_until_regex", None)) is dict:
+        inputstream.characters_until_regex = _CharsUntilRegexes()
+
+
 def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
                 variant: str | None = PDF_VARIANT) -> bytes:
     """PDF bytes of ``html`` styled by ``documents.css`` (PDF/A-3b by default).
@@ -244,15 +336,19 @@ def html_to_pdf(html: str, *, org_slug: str | None = None, font_uri: str = "",
     """
     import weasyprint
 
-    stylesheet = document_stylesheet(org_slug)
+    stylesheet = document_stylesheet(org_slug, document_variables(html))
+    _fix_html_parser_cache()
     # Without HarfBuzz's subsetter WeasyPrint subsets fonts with fontTools, raising its logger to
     # DEBUG meanwhile (weasyprint.logger.capture_logs): thousands of lines per PDF would reach the
     # root logger's console. WeasyPrint re-logs fontTools' warnings under its own logger.
     logging.getLogger("fontTools").propagate = False
     # WeasyPrint's font configuration is not shared between threads: one render at a time.
     with _render_lock, _gc_paused():
+        if len(_image_cache) > _IMAGE_CACHE_ENTRIES or _image_cache.size > _IMAGE_CACHE_BYTES:
+            _image_cache.clear()
         document = weasyprint.HTML(string=html, base_url=str(PACKAGE_TEMPLATES), url_fetcher=_url_fetcher)
-        options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri)}
+        options: dict[str, Any] = {"stylesheets": [stylesheet], "font_config": _font_config(font_uri),
+                                   "cache": _image_cache}
         if variant:
             options["pdf_variant"] = variant
         return document.write_pdf(**options)

@@ -277,6 +277,14 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
     checked against the totals frozen at issue, so a document can never state other amounts.
     ``with_attachments=False`` leaves out the attachment bytes (a PDF only lists them).
     """
+    return _document_and_totals(invoice, as_of=as_of, with_attachments=with_attachments, facts=facts)[0]
+
+
+def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_attachments: bool = True,
+                         facts: DocumentFacts | None = None,
+                         need_totals: bool = False) -> tuple[InvoiceDocument, InvoiceTotals | None]:
+    """:func:`build_document` and the document's totals, computed once (None for a draft unless
+    ``need_totals``): the printed page shows the totals the frozen ones were checked against."""
     facts = facts or facts_for(invoice)
     issue, due, terms_text = _dates(invoice, as_of)
     late_text = invoice.late_terms_text
@@ -348,9 +356,10 @@ def build_document(invoice: Invoice, *, as_of: date | None = None, with_attachme
         tax_representative=party_from_json((invoice.additional_parties or {}).get("tax_representative")),
         attachments=[_document_attachment(a) for a in invoice.attachments.all()] if with_attachments else [],
     )
+    totals = doc.totals() if need_totals or invoice.status != Invoice.DRAFT else None
     if invoice.status != Invoice.DRAFT:
-        _check_frozen_totals(invoice, doc.totals())
-    return doc
+        _check_frozen_totals(invoice, totals)
+    return doc, totals
 
 
 def document_allowances(invoice: Invoice) -> list[AllowanceCharge]:
@@ -502,8 +511,15 @@ def epc_qr(*, name: str, iban: str, bic: str, amount: Decimal, reference: str):
     amount and the structured RF reference, as a ``segno.QRCode``."""
     import segno.helpers
 
-    return segno.helpers.make_epc_qr(name=name[:70], iban=iban, amount=amount, reference=reference or None,
-                                     bic=bic or None)
+    from .qrmask import with_best_mask
+
+    # segno.helpers.make_epc_qr, with the data mask chosen by qrmask (segno's own choice, computed
+    # faster): the payload and encoding are segno's (EPC069-12, error level M, no error boost).
+    data = segno.helpers._make_epc_qr_data(name[:70], iban, amount, None, reference or None, bic or None, None, None)
+    qr = with_best_mask(segno.make_qr(data, error="m", boost_error=False, mask=0))
+    if qr.version > 13:  # EPC069-12 allows versions up to 13 (as make_epc_qr checks)
+        raise ValueError(f"Invalid EPC QR Code, max. QR Code version 13 is allowed, got {qr.designator!r}")
+    return qr
 
 
 def epc_qr_png(*, name: str, iban: str, bic: str, amount: Decimal, reference: str) -> str:
@@ -583,9 +599,8 @@ def _check_printable(doc: InvoiceDocument) -> None:
 def build_printable(invoice: Invoice, *, as_of: date | None = None) -> PrintableInvoice:
     """The :class:`PrintableInvoice` of ``invoice`` (a draft is previewed as issued on ``as_of``)."""
     facts = facts_for(invoice, as_of=as_of)
-    doc = build_document(invoice, as_of=as_of, with_attachments=False, facts=facts)
+    doc, totals = _document_and_totals(invoice, as_of=as_of, with_attachments=False, facts=facts, need_totals=True)
     _check_printable(doc)
-    totals = doc.totals()
     cur = invoice.currency
     deposit = from_minor(invoice.prepaid_minor, cur)
     paid = from_minor(settled_at_issue_minor(invoice, facts), cur)

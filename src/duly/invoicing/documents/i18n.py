@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.late_fees import EU_STATUTORY_MARGIN, LateFeePolicy
 from duly.domain.money import exponent
@@ -936,6 +937,26 @@ UNIT_NAMES: dict[str, dict[str, str]] = {
 }
 
 
+@lru_cache(maxsize=64)
+def _locale(name: str) -> Locale:
+    """The parsed Babel locale (parsed once per process: a document formats dozens of numbers)."""
+    return Locale.parse(name)
+
+
+@lru_cache(maxsize=256)
+def _number_pattern(pattern: str) -> NumberPattern:
+    """A parsed Babel number pattern such as ``#,##0.00``."""
+    return parse_pattern(pattern)
+
+
+def _format_number(value: Decimal, pattern: str, locale: str) -> str:
+    """``babel.numbers.format_decimal(value, format=pattern, locale=locale)``, with the locale and
+    pattern parsed once."""
+    return _number_pattern(pattern).apply(value, _locale(locale), decimal_quantization=True,
+                                          group_separator=True, numbering_system="latn")
+
+
+@lru_cache(maxsize=64)
 def _babel_locale(locale: str) -> tuple[str, str]:
     """(language of the labels, Babel locale for formats) for a stored locale such as ``fr_FR``."""
     normalized = (locale or "en").replace("-", "_")
@@ -973,7 +994,7 @@ class Localizer:
 
     def plural(self, key: str, n: int, **values: object) -> str:
         """``key.<form>`` for the CLDR plural form of ``n`` (``one``, ``few``, ``many``, ``other``)."""
-        form = Locale.parse(self.locale).plural_form(n)
+        form = _locale(self.locale).plural_form(n)
         catalogue = LABELS[self.language]
         for candidate in (f"{key}.{form}", f"{key}.other"):
             if candidate in catalogue:
@@ -985,7 +1006,7 @@ class Localizer:
 
     def country(self, code: str) -> str:
         """The country's name in this language (``FR`` → ``France``, ``Frankreich``…)."""
-        return Locale.parse(self.locale).territories.get(code, code) if code else ""
+        return _locale(self.locale).territories.get(code, code) if code else ""
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is a known label (in English at least)."""
@@ -997,26 +1018,29 @@ class Localizer:
     # --- formats ---------------------------------------------------------------------------
     def money(self, amount: Decimal, currency: str) -> str:
         """``1 234,50 €`` (fr), ``€1,234.50`` (en): the currency's own number of decimals."""
-        return format_currency(amount, currency, locale=self.locale, currency_digits=True)
+        # babel.numbers.format_currency(amount, currency, locale=…, currency_digits=True), locale parsed once
+        return _locale(self.locale).currency_formats["standard"].apply(
+            amount, _locale(self.locale), currency=currency, currency_digits=True, decimal_quantization=True,
+            group_separator=True, numbering_system="latn")
 
     def amount(self, amount: Decimal, currency: str) -> str:
         """A bare amount with the currency's decimals, for table columns: ``1 234,50``."""
         digits = exponent(currency)
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
-        return format_decimal(amount, format=pattern, locale=self.locale)
+        return _format_number(amount, pattern, self.locale)
 
     def number(self, value: Decimal) -> str:
         """A quantity or rate without trailing zeros: ``3,5``; grouped: ``1 000``."""
         decimals = len(format(value.normalize(), "f").partition(".")[2]) if value else 0
         pattern = "#,##0" + ("." + "#" * decimals if decimals else "")
-        return format_decimal(value, format=pattern, locale=self.locale)
+        return _format_number(value, pattern, self.locale)
 
     def price(self, value: Decimal, currency: str) -> str:
         """A unit price: at least the currency's decimals, more when the price has them (0,0125)."""
         digits = exponent(currency)
         decimals = max(digits, len(format(value.normalize(), "f").partition(".")[2]) if value else 0)
         pattern = "#,##0" + ("." + "0" * digits + "#" * (decimals - digits) if decimals else "")
-        return format_decimal(value, format=pattern, locale=self.locale)
+        return _format_number(value, pattern, self.locale)
 
     def percent(self, rate: Decimal) -> str:
         """A rate given in percent: ``20 %`` (fr), ``20%`` (en), ``5,5 %``."""
@@ -1025,7 +1049,7 @@ class Localizer:
 
     def date(self, value: date | None) -> str:
         """Long, unambiguous date: ``30 April 2026``, ``30 avril 2026``, ``30. April 2026``."""
-        return babel_date(value, format="long", locale=self.locale) if value else ""
+        return babel_date(value, format="long", locale=_locale(self.locale)) if value else ""
 
     def period(self, start: date | None, end: date | None) -> str:
         if start and end:
