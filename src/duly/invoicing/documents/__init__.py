@@ -18,6 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from ..lazy import submodule
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time the names load on first use
     from .adapter import build_document, build_printable, pay_link
     from .imports import import_einvoice
@@ -61,16 +63,4 @@ def __getattr__(name: str):
         from .. import pdf
 
         return getattr(pdf, name)
-    return _submodule(name)
-
-
-def _submodule(name: str):
-    """``package.<module>`` of a module not imported yet (the package used to import them all)."""
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    return submodule(__name__, name)

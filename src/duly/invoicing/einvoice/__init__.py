@@ -11,6 +11,8 @@
 import importlib
 from typing import TYPE_CHECKING
 
+from ..lazy import submodule
+
 if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time the names load on first use
     from .cii import render_cii, render_facturx_pdf
     from .duly_rules import check_duly_rules
@@ -54,7 +56,7 @@ _LAZY = {
 def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
-        return _submodule(name)
+        return submodule(__name__, name)
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
@@ -79,15 +81,3 @@ __all__ = [
     "render_ubl",
     "validate_einvoice",
 ]
-
-
-def _submodule(name: str):
-    """``package.<module>`` of a module not imported yet (the package used to import them all)."""
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    try:
-        return importlib.import_module(f"{__name__}.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__name__}.{name}":
-            raise
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
