@@ -11,7 +11,7 @@ from datetime import date
 from django import forms
 from django.contrib import admin
 
-from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, organization_for
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin, organization_for
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 
@@ -237,19 +237,8 @@ class SubscriptionAdmin(OrgScopedAdmin):
         self._each(request, queryset, services.resume_subscription, "resumed", on=date.today(), as_of=date.today())
 
 
-class _ReadOnlyAdmin(OrgScopedAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(BillingRecord)
-class BillingRecordAdmin(_ReadOnlyAdmin):
+class BillingRecordAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("subscription", "period_start", "period_end", "billing_date", "invoice", "amount_minor",
                     "currency")
     list_filter = ("billing_date", "currency")
@@ -257,14 +246,14 @@ class BillingRecordAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(PendingCharge)
-class PendingChargeAdmin(_ReadOnlyAdmin):
+class PendingChargeAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("customer", "description", "amount_minor", "currency", "created_on", "invoice")
     search_fields = ("customer__name", "description")
 
 
 # --- usage -----------------------------------------------------------------------------------------------------
 @admin.register(UsageEvent)
-class UsageEventAdmin(_ReadOnlyAdmin):
+class UsageEventAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("idempotency_key", "customer", "metric", "timestamp", "value", "late", "late_billed_on",
                     "adjusted_on")
     list_filter = ("metric", "late")
@@ -273,14 +262,14 @@ class UsageEventAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(LicenceSnapshot)
-class LicenceSnapshotAdmin(_ReadOnlyAdmin):
+class LicenceSnapshotAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("subscription", "customer", "day", "active_count")
     search_fields = ("customer__name", "subscription__reference")
     date_hierarchy = "day"
 
 
 @admin.register(RetainerAgreement)
-class RetainerAdmin(_ReadOnlyAdmin):
+class RetainerAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("contract", "customer", "currency", "topup", "threshold", "balance", "active")
 
     @admin.display(description="top-up")
@@ -349,7 +338,7 @@ class PriceChangeAdmin(OrgScopedAdmin):
 
 
 @admin.register(PriceChangeNotice)
-class PriceChangeNoticeAdmin(_ReadOnlyAdmin):
+class PriceChangeNoticeAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("subject", "customer", "send_on", "status", "sent_at", "first_invoice")
     list_filter = ("status", "send_on")
     search_fields = ("customer__name", "subject")

@@ -97,6 +97,19 @@ def form_organization(form) -> Organization | None:
     return getattr(form, "duly_organization", None)
 
 
+class ReadOnlyOrgScopedAdmin(OrgScopedAdmin):
+    """A record Duly writes itself: the back office lists and shows it, nobody adds, edits or deletes it."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class OrgScopedInline(admin.TabularInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         return OrgScopedAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)

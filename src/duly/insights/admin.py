@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from duly.customers.models import Customer
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin, user_organizations
+from duly.customers.tenancy import ReadOnlyOrgScopedAdmin, user_organizations
 
 from . import services
 from .models import AccountsReceivable
@@ -31,17 +31,8 @@ class AsOfForm(forms.Form):
 
 
 @admin.register(AccountsReceivable)
-class AccountsReceivableAdmin(OrgScopedAdmin):
+class AccountsReceivableAdmin(ReadOnlyOrgScopedAdmin):
     """Accounts receivable: the aging report per customer with totals per currency, DSO and average days late."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
