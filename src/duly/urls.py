@@ -12,4 +12,6 @@ urlpatterns = [
     # E-mail providers' delivery webhooks (bounces, rejections, opens): /anymail/<provider>/tracking/,
     # authenticated with ANYMAIL["WEBHOOK_SECRET"] (DULY_ANYMAIL_WEBHOOK_SECRET). See duly.messaging.signals.
     path("anymail/", include("anymail.urls")),
+    # The personal pay/view link every invoice, e-mail and letter carries (duly.messaging.links).
+    path("p/", include("duly.portal.urls")),
 ]

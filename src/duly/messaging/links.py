@@ -5,7 +5,8 @@ salt), so it cannot be forged or altered, and it is deterministic: the same cust
 always get the same link (a message rendered twice carries the same URL). It carries only ids:
 ``{"o": organization, "c": customer}`` plus ``"i": invoice`` for a link to one invoice.
 
-The portal (a later issue) resolves a token with :func:`read_token`.
+``/p/<token>`` (:mod:`duly.portal`) resolves a token with :func:`read_token` and shows that account's open
+invoices (or the one invoice) with how to pay them and each invoice's PDF.
 """
 
 from __future__ import annotations

@@ -1,0 +1,119 @@
+"""What a personal pay/view link shows (``/p/<token>``): read-only, one customer of one organization.
+
+The link is signed (:mod:`duly.messaging.links`), so it opens exactly the account (or the one
+invoice) it was made for. The page lists what is open with the exact due dates, how to pay each
+item by bank transfer (IBAN, BIC and the invoice's RF reference) and a download of each invoice's
+stored PDF. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from duly.customers.models import Customer
+from duly.domain.errors import ForgedRequest, NotFound
+from duly.domain.references import format_rf
+from duly.invoicing.models import Invoice
+from duly.messaging.formatting import Formatter
+from duly.messaging.labels import labels
+from duly.messaging.links import LinkTarget, pay_url, read_token
+
+#: The page's own words, per language (the shared message labels give the rest).
+PAGE_WORDS: dict[str, dict[str, str]] = {
+    "en": {"title": "Your account with {org}", "invoice_title": "Invoice {number} from {org}",
+           "nothing_open": "Nothing is open on your account. Thank you!", "download": "Download the PDF",
+           "how_to_pay": "How to pay", "transfer": "By bank transfer to IBAN {iban} (BIC {bic}), quoting the "
+           "reference of each invoice.", "questions": "Questions? Write to {email}.", "status_paid": "Paid",
+           "status_void": "Void", "overdue": "{days} days overdue"},
+    "fr": {"title": "Votre compte chez {org}", "invoice_title": "Facture {number} de {org}",
+           "nothing_open": "Rien n'est en attente sur votre compte. Merci\u00a0!", "download": "Télécharger le PDF",
+           "how_to_pay": "Comment payer", "transfer": "Par virement sur l'IBAN {iban} (BIC {bic}), en indiquant "
+           "la référence de chaque facture.", "questions": "Une question\u00a0? Écrivez à {email}.",
+           "status_paid": "Payée", "status_void": "Annulée", "overdue": "{days} jours de retard"},
+    "de": {"title": "Ihr Kundenkonto bei {org}", "invoice_title": "Rechnung {number} von {org}",
+           "nothing_open": "Auf Ihrem Konto ist nichts offen. Vielen Dank!", "download": "PDF herunterladen",
+           "how_to_pay": "So bezahlen Sie", "transfer": "Per Überweisung auf IBAN {iban} (BIC {bic}) mit dem "
+           "Verwendungszweck der jeweiligen Rechnung.", "questions": "Fragen? Schreiben Sie an {email}.",
+           "status_paid": "Bezahlt", "status_void": "Storniert", "overdue": "{days} Tage überfällig"},
+    "ru": {"title": "Ваш счёт в {org}", "invoice_title": "Счёт {number} от {org}",
+           "nothing_open": "На вашем счёте нет неоплаченных документов. Спасибо!", "download": "Скачать PDF",
+           "how_to_pay": "Как оплатить", "transfer": "Банковским переводом на IBAN {iban} (BIC {bic}) с указанием "
+           "назначения платежа каждого счёта.", "questions": "Вопросы? Пишите на {email}.",
+           "status_paid": "Оплачен", "status_void": "Аннулирован", "overdue": "просрочено дней: {days}"},
+    "es": {"title": "Su cuenta con {org}", "invoice_title": "Factura {number} de {org}",
+           "nothing_open": "No tiene nada pendiente. ¡Gracias!", "download": "Descargar el PDF",
+           "how_to_pay": "Cómo pagar", "transfer": "Por transferencia al IBAN {iban} (BIC {bic}), indicando la "
+           "referencia de cada factura.", "questions": "¿Preguntas? Escriba a {email}.",
+           "status_paid": "Pagada", "status_void": "Anulada", "overdue": "{days} días de retraso"},
+}
+
+
+@dataclass(frozen=True)
+class PayPage:
+    language: str
+    title: str
+    words: dict[str, str]
+    t: dict[str, str]
+    org: Any
+    customer: Customer
+    invoices: list[dict[str, Any]]
+    totals: list[str]
+    transfer: str
+    questions: str
+
+
+def resolve(token: str) -> tuple[LinkTarget, Customer]:
+    """The customer (and invoice, if any) a link opens; a forged link or a gone customer is refused."""
+    target = read_token(token)
+    customer = (Customer.objects.select_related("organization")
+                .filter(pk=target.customer_id, organization_id=target.organization_id).first())
+    if customer is None:
+        raise ForgedRequest("This link is not valid (the account it was made for no longer exists).")
+    return target, customer
+
+
+def link_invoice(target: LinkTarget, customer: Customer) -> Invoice:
+    """The issued invoice a one-invoice link opens."""
+    invoice = (Invoice.objects.filter(pk=target.invoice_id, customer=customer, organization_id=customer.organization_id)
+               .exclude(status=Invoice.DRAFT).first()) if target.invoice_id else None
+    if invoice is None:
+        raise NotFound("This link does not open an invoice.")
+    return invoice
+
+
+def pay_page(token: str, *, today: date) -> PayPage:
+    """What ``/p/<token>`` shows on ``today`` (the customer's local date)."""
+    target, customer = resolve(token)
+    org = customer.organization
+    fmt = Formatter.for_locale(customer.locale)
+    words = PAGE_WORDS.get(fmt.language, PAGE_WORDS["en"])
+    if target.invoice_id:
+        rows = [link_invoice(target, customer)]
+        title = words["invoice_title"].format(number=rows[0].number, org=org.trading_name or org.name)
+    else:
+        rows = list(Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES)
+                    .order_by("due_date", "pk"))
+        title = words["title"].format(org=org.trading_name or org.name)
+    invoices, per_currency = [], {}
+    for inv in rows:
+        balance = inv.balance_minor if inv.status in Invoice.OPEN_STATUSES else 0
+        if inv.status in Invoice.OPEN_STATUSES and not inv.is_credit_note:
+            per_currency[inv.currency] = per_currency.get(inv.currency, 0) + balance
+        days = (today - inv.due_date).days if inv.due_date and balance > 0 else 0
+        status = {Invoice.PAID: words["status_paid"], Invoice.VOID: words["status_void"]}.get(inv.status, "")
+        invoices.append({
+            "number": inv.number, "kind": inv.get_kind_display(), "issue_date": fmt.date(inv.issue_date),
+            "due_date": fmt.date(inv.due_date) if inv.due_date else "", "total": fmt.money(inv.total_minor, inv.currency),
+            "balance": fmt.money(balance, inv.currency), "status": status,
+            "overdue": words["overdue"].format(days=days) if days > 0 else "",
+            "reference": format_rf(inv.rf_reference) if inv.rf_reference else inv.number,
+            "pdf": pay_url(org.pk, customer.pk, inv.pk) + "/pdf",
+        })
+    transfer = words["transfer"].format(iban=org.iban, bic=org.bic or "—") if org.iban else ""
+    return PayPage(
+        language=fmt.language, title=title, words=words, t=dict(labels(fmt.language)), org=org, customer=customer,
+        invoices=invoices, totals=[fmt.money(v, cur) for cur, v in sorted(per_currency.items()) if v],
+        transfer=transfer, questions=words["questions"].format(email=org.email) if org.email else "",
+    )
