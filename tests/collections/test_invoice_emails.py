@@ -120,3 +120,24 @@ def test_invoices_issued_before_the_upgrade_are_recorded_not_sent(org, customer,
     assert dispatch.invoice == invoice and dispatch.message is None
     assert dispatch.note == "issued before Duly e-mailed invoices"
     assert send_issued_invoices(org, now=timezone.now()) == []
+
+
+def test_a_run_that_loses_the_race_to_a_concurrent_one_writes_nothing_of_its_own(org, customer, contract,
+                                                                                 monkeypatch):
+    """Two runs read the same unsent invoice; the second to record it gets the unique-invoice refusal:
+    its own message is rolled back with it, so the invoice goes out once."""
+    from django.db import IntegrityError
+
+    invoice = inv.issue_invoice(org, _issue(org, customer, contract).pk, issue_date=date(2026, 11, 30))
+    real_create = InvoiceDispatch.objects.create
+
+    def the_other_run_recorded_it_first(**fields):
+        raise IntegrityError("UNIQUE constraint failed: collections_invoicedispatch.invoice_id")
+
+    monkeypatch.setattr(InvoiceDispatch.objects, "create", the_other_run_recorded_it_first)
+    assert send_issued_invoices(org, now=timezone.now()) == [
+        f"{invoice.number} → ap1@client.example (already sent by a concurrent run)"]
+    assert not Message.objects.exists() and not InvoiceDispatch.objects.exists()
+    monkeypatch.setattr(InvoiceDispatch.objects, "create", real_create)
+    assert send_issued_invoices(org, now=timezone.now()) == [f"{invoice.number} → ap1@client.example"]
+    assert Message.objects.filter(category="invoice").count() == 1

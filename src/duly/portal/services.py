@@ -9,8 +9,9 @@ stored PDF. Nothing here writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from duly.customers.models import Customer
 from duly.domain.errors import ForgedRequest, NotFound
@@ -83,9 +84,10 @@ def link_invoice(target: LinkTarget, customer: Customer) -> Invoice:
     return invoice
 
 
-def pay_page(token: str, *, today: date) -> PayPage:
-    """What ``/p/<token>`` shows on ``today`` (the customer's local date)."""
+def pay_page(token: str, *, now: datetime) -> PayPage:
+    """What ``/p/<token>`` shows at ``now`` (days overdue counted on the customer's local date)."""
     target, customer = resolve(token)
+    today = now.astimezone(ZoneInfo(customer.timezone or "UTC")).date()
     org = customer.organization
     fmt = Formatter.for_locale(customer.locale)
     words = PAGE_WORDS.get(fmt.language, PAGE_WORDS["en"])

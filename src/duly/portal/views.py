@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,9 +21,7 @@ def _refused(request, exc: DomainError):
 @require_GET
 def pay_page(request, token: str):
     try:
-        _, customer = services.resolve(token)
-        today = timezone.now().astimezone(ZoneInfo(customer.timezone or "UTC")).date()
-        page = services.pay_page(token, today=today)
+        page = services.pay_page(token, now=timezone.now())
     except DomainError as exc:
         return _refused(request, exc)
     response = render(request, "portal/pay.html", {"page": page})
