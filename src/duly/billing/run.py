@@ -121,11 +121,11 @@ class BillingRunResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
 
-    def _add(self, invoice: Invoice) -> None:
-        row = self.by_currency.setdefault(invoice.currency, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
+    def add_invoice(self, currency: str, total_minor: int, payable_minor: int) -> None:
+        row = self.by_currency.setdefault(currency, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
         row["invoices"] += 1
-        row["total_minor"] += invoice.total_minor
-        row["payable_minor"] += invoice.payable_minor
+        row["total_minor"] += total_minor
+        row["payable_minor"] += payable_minor
 
     def totals(self) -> dict[str, Decimal]:
         return {cur: from_minor(row["total_minor"], cur) for cur, row in sorted(self.by_currency.items())}
@@ -329,7 +329,7 @@ class _Batch:
     """Reads everything a batch of customers needs, in bulk, and plans their invoices."""
 
     def __init__(self, org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
-                 *, has_retainers: bool, with_pending: list[int], with_late: list[int]) -> None:
+                 *, has_retainers: bool, with_pending: list[int], with_late: list[int], lock: bool = True) -> None:
         self.org, self.as_of, self.cat = org, as_of, catalog
         self.customer_ids = customer_ids
         self.has_retainers = has_retainers
@@ -343,7 +343,8 @@ class _Batch:
         #: contract → its subscriptions still to be billed (before this run): a deposit held until the final
         #: invoice is deducted once none is left.
         self.running: dict[int, set[int]] = defaultdict(set)
-        for row in (Subscription.objects.select_for_update().filter(bulk.ids_in("customer_id", customer_ids))
+        subscriptions = Subscription.objects.select_for_update() if lock else Subscription.objects.all()
+        for row in (subscriptions.filter(bulk.ids_in("customer_id", customer_ids))
                     .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
             if row[-2] != org.id or row[-1] is None:
                 continue
@@ -894,10 +895,17 @@ def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:
 
 def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],
                 result: BillingRunResult, has_retainers: bool, due: _Due) -> None:
-    """Plan and write one batch (inside the caller's transaction)."""
+    """Plan and write one batch (inside the caller's transaction, which locks its subscriptions first)."""
+    _write_plan(org, as_of, _plan_batch(org, as_of, catalog, customer_ids, has_retainers, due, lock=True), result)
+
+
+def _plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int], has_retainers: bool,
+                due: _Due, *, lock: bool) -> _ChunkPlan:
+    """Read what a batch needs and plan what it writes (no write). ``lock``: lock the batch's subscriptions
+    (in the caller's transaction); without it, the caller holds the locks (see _bill_windows)."""
     batch = _Batch(org, as_of, catalog, customer_ids, has_retainers=has_retainers,
                    with_pending=[c for c in customer_ids if c in due.with_pending],
-                   with_late=[c for c in customer_ids if c in due.with_late])
+                   with_late=[c for c in customer_ids if c in due.with_late], lock=lock)
     groups: dict[tuple[int, int, date], _Group] = {}
     failed: dict[int, str] = {}
     cursor: dict[int, tuple[date | None, date | None, str]] = {}
@@ -1002,76 +1010,133 @@ def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
     topups = _apply_prepaid(org, batch, prepared, terms_cache, as_of, final)
     drawdowns = [d for _, p in prepared for d in getattr(p, "drawdowns", [])]
 
-    # Write: numbers, invoices and lines, then records, drawdowns, top-ups, notices and cursors.
-    invoices = bulk.issue_prepared(org, [p for _, p in prepared] + [t for _, t in topups], issue_date=as_of)
-    records: list[list] = []
+    # Everything the batch writes, as rows (the invoices' document snapshots frozen, values adapted): the
+    # writer only numbers the invoices and fills in their ids.
+    preps = [p for _, p in prepared] + [t for _, t in topups]
+    index = {id(p): i for i, p in enumerate(preps)}
+    now = timezone.now()
+    records: list[tuple[int | None, list]] = []
     billed = set()
-    charges: dict[int, PendingCharge] = {}
-    notices: dict[int, PriceChangeNotice] = {}
-    late: dict[int, UsageEvent] = {pk: UsageEvent(pk=pk, late_billed_on=as_of) for pk in settled}
+    charges: dict[int, int] = {}
+    notices: dict[int, int] = {}
+    late: dict[int, int | None] = {pk: None for pk in settled}
     for group, prep in prepared:
         billed.add(id(group))
-        invoice_id = prep.fields["id"]
+        i = index[id(prep)]
         for sub, slot, first, count, quantities in group.slots:
             amount = sum(line["net_minor"] for line in prep.lines[first:first + count])
-            records.append(_record(org, sub, slot, invoice_id, amount, quantities))
+            records.append((i, _record(org, sub, slot, None, amount, quantities) + [now]))
         for charge in group.pending:
-            charge.invoice_id = invoice_id
-            charges[charge.pk] = charge
+            charges[charge.pk] = i
         for notice, _ in group.notices:
-            notice.first_invoice_id = invoice_id
-            notices[notice.pk] = notice
+            notices[notice.pk] = i
         for pk in group.late_events:
-            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=invoice_id)
+            late[pk] = i
     for group in groups.values():
         if id(group) in billed or group.customer.id in failed:
             continue
         for sub, slot, _, _, quantities in group.slots:  # nothing to charge (e.g. paused): billed once all the same
-            records.append(_record(org, sub, slot, None, 0, quantities))
+            records.append((None, _record(org, sub, slot, None, 0, quantities) + [now]))
         for pk in group.late_events:
-            late[pk] = UsageEvent(pk=pk, late_billed_on=as_of)
-    # Claim the pending charges, notices and late events in bulk, each only if still unclaimed.
-    _claim(PendingCharge.objects.filter(invoice__isnull=True), list(charges.values()), ["invoice"])
-    _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True), list(notices.values()), ["first_invoice"])
-    _claim(UsageEvent.objects.filter(late_billed_on__isnull=True), list(late.values()),
-           ["late_billed_on", "adjusted_on"])
+            late[pk] = None
     touched = [r for g in groups.values() if g.customer.id not in failed for r in g.late_records] + settled_records
-    if touched:
-        BillingRecord.objects.bulk_update(touched, ["usage"])
-    now = timezone.now()
-    bulk.insert_rows(BillingRecord, _RECORD_COLUMNS, [r + [now] for r in records])
-    PrepaidDrawdown.objects.bulk_create([
-        PrepaidDrawdown(organization=org, customer_id=prep.fields["customer_id"],
-                        contract_id=prep.fields["contract_id"], kind=kind, invoice=prep.invoice,
-                        currency=prep.currency, amount_minor=amount, applied_on=as_of)
-        for prep, kind, amount in drawdowns
-    ])
-    PrepaidFunding.objects.bulk_create([
-        PrepaidFunding(organization=org, customer_id=top.fields["customer_id"], contract_id=retainer.contract_id,
-                       kind=PrepaidFunding.RETAINER, invoice=top.invoice, currency=top.currency,
-                       amount_minor=top.total_minor, created_on=as_of)
-        for retainer, top in topups
-    ])
-    # The retainer balance on each invoice of a customer with a retainer, once this run's drawdowns are written.
-    if batch.has_retainers:
-        retainers.freeze_on_invoices(invoices, as_of=as_of)
     updates: dict[tuple, list[int]] = defaultdict(list)
     for sub in batch.subs:
         if sub.customer_id not in failed and sub.pk in cursor:
             updates[cursor[sub.pk]].append(sub.pk)
-    for (last_key, next_on, status), ids in updates.items():
-        Subscription.objects.filter(bulk.ids_in("id", ids)).update(last_billed_period_start=last_key,
-                                                                   next_bill_on=next_on, status=status)
-
-    for invoice in invoices:
-        result._add(invoice)
-        result.numbers.append(invoice.number)
-    result.invoices = len(invoices)
-    result.topups = len(topups)
-    result.slots = len(records)
-    result.customers = len({g.customer.id for g, _ in prepared})
     codes = {c.id: c.code for c in batch.customers.values()}
-    result.skipped = [(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())]
+    return _ChunkPlan(
+        rows=bulk.invoice_rows(org, preps, now=now) if preps else None,
+        topups=[(index[id(top)], retainer.contract_id) for retainer, top in topups],
+        records=records,
+        records_adapted=bulk.adapt_rows(BillingRecord, _RECORD_COLUMNS, [row for _, row in records]),
+        charges=list(charges.items()), notices=list(notices.items()), late=list(late.items()),
+        touched=[(r.pk, r.usage) for r in touched],
+        drawdowns=[(index[id(prep)], prep.fields["contract_id"], kind, amount) for prep, kind, amount in drawdowns],
+        cursors=list(updates.items()),
+        retainers=batch.has_retainers,
+        customers=len({g.customer.id for g, _ in prepared}),
+        skipped=[(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())],
+    )
+
+
+@dataclass
+class _ChunkPlan:
+    """What a batch writes, planned from reads alone: plain values, no model instance, so it pickles cheaply
+    (a planning process hands it to the process that writes, see :func:`_plan_in_worker`)."""
+
+    #: The invoices (the top-ups last), unnumbered; None when the batch issues none.
+    rows: bulk.InvoiceRows | None
+    #: (index of a top-up invoice in ``rows``, contract of its retainer).
+    topups: list[tuple[int, int]]
+    #: (index of its invoice or None, billing record values in _RECORD_COLUMNS order, invoice_id unset).
+    records: list[tuple[int | None, list]]
+    records_adapted: frozenset[str]
+    #: (pending charge id, invoice index), (price change notice id, invoice index), (late event id, index or None).
+    charges: list[tuple[int, int]]
+    notices: list[tuple[int, int]]
+    late: list[tuple[int, int | None]]
+    #: (billing record id, its re-priced usage) of windows with late usage.
+    touched: list[tuple[int, dict]]
+    #: (invoice index, contract id, kind, minor units) of deposit and retainer drawdowns.
+    drawdowns: list[tuple[int, int, str, int]]
+    #: ((last billed period, next billing date, status), subscription ids).
+    cursors: list[tuple[tuple, list[int]]]
+    retainers: bool
+    customers: int
+    skipped: list[tuple[str, str]]
+
+
+def _write_plan(org: Organization, as_of: date, plan: _ChunkPlan, result: BillingRunResult) -> None:
+    """Write a planned batch (inside the caller's transaction): numbers, invoices and lines, claims, records,
+    drawdowns, top-ups, retainer balances and subscription cursors."""
+    ids, numbers = bulk.write_invoice_rows(org, plan.rows, issue_date=as_of) if plan.rows else ([], [])
+    # Claim the pending charges, notices and late events in bulk, each only if still unclaimed.
+    _claim(PendingCharge.objects.filter(invoice__isnull=True),
+           [PendingCharge(pk=pk, invoice_id=ids[i]) for pk, i in plan.charges], ["invoice"])
+    _claim(PriceChangeNotice.objects.filter(first_invoice__isnull=True),
+           [PriceChangeNotice(pk=pk, first_invoice_id=ids[i]) for pk, i in plan.notices], ["first_invoice"])
+    _claim(UsageEvent.objects.filter(late_billed_on__isnull=True),
+           [UsageEvent(pk=pk, late_billed_on=as_of, adjusted_on_id=None if i is None else ids[i])
+            for pk, i in plan.late], ["late_billed_on", "adjusted_on"])
+    if plan.touched:
+        BillingRecord.objects.bulk_update([BillingRecord(pk=pk, usage=usage) for pk, usage in plan.touched],
+                                          ["usage"])
+    invoice_at = _RECORD_COLUMNS.index("invoice_id")
+    records = []
+    for i, row in plan.records:
+        if i is not None:
+            row[invoice_at] = ids[i]
+        records.append(row)
+    bulk.insert_rows(BillingRecord, _RECORD_COLUMNS, records, adapted=plan.records_adapted)
+    meta = plan.rows.meta if plan.rows else []
+    PrepaidDrawdown.objects.bulk_create([
+        PrepaidDrawdown(organization=org, customer_id=meta[i][0], contract_id=contract_id, kind=kind,
+                        invoice_id=ids[i], currency=meta[i][2], amount_minor=amount, applied_on=as_of)
+        for i, contract_id, kind, amount in plan.drawdowns
+    ])
+    PrepaidFunding.objects.bulk_create([
+        PrepaidFunding(organization=org, customer_id=meta[i][0], contract_id=contract_id,
+                       kind=PrepaidFunding.RETAINER, invoice_id=ids[i], currency=meta[i][2],
+                       amount_minor=meta[i][3], created_on=as_of)
+        for i, contract_id in plan.topups
+    ])
+    # The retainer balance on each invoice of a customer with a retainer, once this run's drawdowns are written.
+    if plan.retainers and ids:
+        retainers.freeze_on_invoices(
+            Invoice.objects.filter(bulk.ids_in("id", ids)).only("id", "customer_id", "currency", "document_snapshot")
+            .order_by("id"), as_of=as_of)
+    for (last_key, next_on, status), sub_ids in plan.cursors:
+        Subscription.objects.filter(bulk.ids_in("id", sub_ids)).update(last_billed_period_start=last_key,
+                                                                       next_bill_on=next_on, status=status)
+    for (_, _, currency, total, prepaid), number in zip(meta, numbers):
+        result.add_invoice(currency, total, total - prepaid)
+    result.numbers += numbers
+    result.invoices += len(ids)
+    result.topups += len(plan.topups)
+    result.slots += len(plan.records)
+    result.customers += plan.customers
+    result.skipped += plan.skipped
 
 
 class _AlreadyClaimed(Exception):

@@ -54,12 +54,16 @@ __all__ = [
     "build_instances",
     "fetch_instances",
     "ids_in",
+    "InvoiceRows",
+    "adapt_rows",
     "insert_rows",
+    "invoice_rows",
     "describe_late_terms",
     "issue_prepared",
     "prepare",
     "set_prepaid",
     "take_numbers",
+    "write_invoice_rows",
 ]
 
 
@@ -365,24 +369,53 @@ def _memo(adapt: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return adapted
 
 
-def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
-    """Insert rows (values in ``columns`` order: attribute names) in bulk; returns their new ids, in order.
-
-    Values are adapted once per column kind, exactly as the ORM adapts them for saving (dates,
-    datetimes, decimals, JSON); every other column is passed as it is. Multi-row
-    ``INSERT … RETURNING id`` statements keep the number of round trips small.
-    """
-    if not rows:
-        return []
+def _row_adapters(model: type[models.Model], columns: Sequence[str],
+                  skip: frozenset[str] = frozenset()) -> list[tuple[int, Callable[[Any], Any]]]:
+    """(position, adapter) of each column of ``columns`` whose values the driver needs adapted (see _adapter)."""
     by_attname = {f.attname: f for f in model._meta.concrete_fields}
-    fields = [by_attname[c] for c in columns]
     adapters = []
-    for i, f in enumerate(fields):
+    for i, name in enumerate(columns):
+        if name in skip:
+            continue
+        f = by_attname[name]
         adapt = _adapter(f)
         if adapt is not None and f.get_internal_type() in ("DateField", "DateTimeField"):
             adapt = _memo(adapt)  # a block repeats the same few dates: adapt each once
         if adapt is not None:
             adapters.append((i, adapt))
+    return adapters
+
+
+def adapt_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[list[Any]]) -> frozenset[str]:
+    """Adapt the values of ``rows`` (lists, in ``columns`` order) for the driver in place, as :func:`insert_rows`
+    would; returns the names of the columns adapted, for ``insert_rows(…, adapted=…)``.
+
+    JSON columns are adapted to text on SQLite only (PostgreSQL's adapter is a driver wrapper object,
+    left to the writing process). Lets a planning process do this work for the process that writes."""
+    skip = frozenset() if connection.vendor == "sqlite" else frozenset(
+        f.attname for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField")
+    adapters = _row_adapters(model, columns, skip)
+    for values in rows:
+        for i, adapt in adapters:
+            if values[i] is not None:
+                values[i] = adapt(values[i])
+    return frozenset(columns) - skip
+
+
+def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                adapted: frozenset[str] = frozenset()) -> list[int]:
+    """Insert rows (values in ``columns`` order: attribute names) in bulk; returns their new ids, in order.
+
+    Values are adapted once per column kind, exactly as the ORM adapts them for saving (dates,
+    datetimes, decimals, JSON); every other column is passed as it is, and so are the columns named in
+    ``adapted`` (already adapted by :func:`adapt_rows`). Multi-row ``INSERT … RETURNING id`` statements
+    keep the number of round trips small.
+    """
+    if not rows:
+        return []
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [by_attname[c] for c in columns]
+    adapters = _row_adapters(model, columns, adapted)
     quote = connection.ops.quote_name
     limit = connection.features.max_query_params
     if connection.vendor == "sqlite":
@@ -397,12 +430,16 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
         for start in range(0, len(rows), per_statement):
             chunk = rows[start:start + per_statement]
             params: list[Any] = []
-            for row in chunk:
-                values = list(row)
-                for i, adapt in adapters:
-                    if values[i] is not None:
-                        values[i] = adapt(values[i])
-                params.extend(values)
+            if adapters:
+                for row in chunk:
+                    values = list(row)
+                    for i, adapt in adapters:
+                        if values[i] is not None:
+                            values[i] = adapt(values[i])
+                    params.extend(values)
+            else:
+                for row in chunk:
+                    params.extend(row)
             sql = head + ", ".join([group] * len(chunk)) + tail
             if native is not None:
                 connection.validate_no_broken_transaction()  # as Django's cursor does before each statement
@@ -511,6 +548,93 @@ def fetch_instances(queryset: models.QuerySet) -> list[models.Model]:
     return build_instances(model, list(queryset.values_list(*_attnames(model))), db=queryset.db)
 
 
+@dataclass
+class InvoiceRows:
+    """A block of prepared invoices as rows ready to insert: everything but their numbers, RF references and ids.
+
+    Built by :func:`invoice_rows` (reads the customers' contacts, writes nothing: the billing run builds
+    them in its planning processes) and written by :func:`write_invoice_rows` inside the issuing
+    transaction, which only numbers them. Values are already adapted for the driver (``adapted_*``
+    name the columns), and everything here pickles cheaply (no model instance).
+    """
+
+    #: Invoice rows, in :func:`_columns` (Invoice) order.
+    invoices: list[list[Any]]
+    #: (index of the line's invoice in ``invoices``, InvoiceLine row in :func:`_columns` order).
+    lines: list[tuple[int, list[Any]]]
+    #: Per invoice: (customer_id, kind, currency, total_minor, prepaid_minor).
+    meta: list[tuple[int, str, str, int, int]]
+    adapted_invoice: frozenset[str]
+    adapted_line: frozenset[str]
+
+
+def invoice_rows(org: Organization, prepared: Sequence[PreparedInvoice], *, now) -> InvoiceRows:
+    """The rows of prepared invoices (document snapshots frozen, defaults filled in, values adapted),
+    unnumbered. ``now`` is their issue time. Sets each ``prepared.fields`` to the values written."""
+    snapshots = _document_snapshots(org, prepared)
+    invoice_columns = _columns(Invoice)
+    for p, snapshot in zip(prepared, snapshots):
+        p.fields["number"] = ""  # given at write time (see write_invoice_rows), with the RF reference
+        p.fields["issued_at"] = now
+        p.fields["document_snapshot"] = snapshot
+        _complete(Invoice, p.fields, now)
+    invoice_row = operator.itemgetter(*invoice_columns)  # a row's values in column order, in one call
+    invoices = [list(invoice_row(p.fields)) for p in prepared]
+    line_columns = _columns(InvoiceLine)
+    line_row = operator.itemgetter(*line_columns)
+    lines: list[tuple[int, list[Any]]] = []
+    for index, p in enumerate(prepared):
+        for line in p.lines:
+            line["invoice_id"] = None
+            _complete(InvoiceLine, line, now)
+            lines.append((index, list(line_row(line))))
+    return InvoiceRows(
+        invoices=invoices, lines=lines,
+        meta=[(p.fields["customer_id"], p.fields["kind"], p.fields["currency"], p.fields["total_minor"],
+               p.fields["prepaid_minor"]) for p in prepared],
+        adapted_invoice=adapt_rows(Invoice, invoice_columns, invoices),
+        adapted_line=adapt_rows(InvoiceLine, line_columns, [row for _, row in lines]),
+    )
+
+
+def _insert_invoice_rows(org: Organization, rows: InvoiceRows, issue_date: date) -> tuple[list[int], list[str]]:
+    """Number the invoices of ``rows`` (one counter update) and insert them and their lines: (ids, numbers)."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("invoices must be written inside the caller's transaction.")
+    numbers = take_numbers(org, "invoice", issue_date.year, len(rows.invoices))
+    columns = _columns(Invoice)
+    number_at, rf_at = columns.index("number"), columns.index("rf_reference")
+    slug = org.slug
+    for row, number in zip(rows.invoices, numbers):
+        row[number_at] = number
+        row[rf_at] = rf_for_invoice(slug, number)
+    ids = insert_rows(Invoice, columns, rows.invoices, adapted=rows.adapted_invoice)
+    invoice_id_at = _columns(InvoiceLine).index("invoice_id")
+    line_rows = []
+    for index, row in rows.lines:
+        row[invoice_id_at] = ids[index]
+        line_rows.append(row)
+    insert_rows(InvoiceLine, _columns(InvoiceLine), line_rows, adapted=rows.adapted_line)
+    return ids, numbers
+
+
+def write_invoice_rows(org: Organization, rows: InvoiceRows, *, issue_date: date) -> tuple[list[int], list[str]]:
+    """Number and write invoice rows (inside the caller's transaction); returns their (ids, numbers), in order.
+
+    Available customer credit is applied to the new standard invoices, as :func:`issue_prepared` does
+    (the invoices of customers with credit are read back for it: one query when nobody has any)."""
+    if not rows.invoices:
+        return [], []
+    ids, numbers = _insert_invoice_rows(org, rows, issue_date)
+    payable = {pk: customer_id for pk, (customer_id, kind, _, total, prepaid) in zip(ids, rows.meta)
+               if kind == Invoice.KIND_STANDARD and total - prepaid > 0}
+    with_credit = _customers_with_credit(set(payable.values()))
+    if with_credit:
+        invoices = Invoice.objects.filter(ids_in("id", [pk for pk, c in payable.items() if c in with_credit]))
+        _apply_customer_credit(list(invoices.order_by("id")), issue_date)
+    return ids, numbers
+
+
 def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, issue_date: date) -> list[Invoice]:
     """Number and write prepared invoices in bulk; returns the saved invoices (with their ids).
 
@@ -521,28 +645,13 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("issue_prepared must run inside the caller's transaction.")
-    numbers = take_numbers(org, "invoice", issue_date.year, len(prepared))
-    now = timezone.now()
-    invoice_columns = _columns(Invoice)
-    snapshots = _document_snapshots(org, prepared)
-    for p, number, snapshot in zip(prepared, numbers, snapshots):
-        p.fields["number"] = number
-        p.fields["issued_at"] = now
+    rows = invoice_rows(org, prepared, now=timezone.now())
+    ids, numbers = _insert_invoice_rows(org, rows, issue_date)
+    for p, pk, number in zip(prepared, ids, numbers):
+        p.fields["id"], p.fields["number"] = pk, number
         p.fields["rf_reference"] = rf_for_invoice(org.slug, number)
-        p.fields["document_snapshot"] = snapshot
-        _complete(Invoice, p.fields, now)
-    invoice_row = operator.itemgetter(*invoice_columns)  # a row's values in column order, in one call
-    ids = insert_rows(Invoice, invoice_columns, [invoice_row(p.fields) for p in prepared])
-    line_columns = _columns(InvoiceLine)
-    line_row = operator.itemgetter(*line_columns)
-    line_rows = []
-    for p, pk in zip(prepared, ids):
-        p.fields["id"] = pk
         for line in p.lines:
             line["invoice_id"] = pk
-            _complete(InvoiceLine, line, now)
-            line_rows.append(line_row(line))
-    insert_rows(InvoiceLine, line_columns, line_rows)
     all_values = operator.itemgetter(*_attnames(Invoice))
     invoices = build_instances(Invoice, [all_values(p.fields) for p in prepared])
     for p, invoice in zip(prepared, invoices):
@@ -579,19 +688,31 @@ def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
     payable = [inv for inv in invoices if inv.payable_minor > 0]
     if not payable:
         return
-    from duly.payments.models import CreditEntry
     from duly.payments.services import apply_customer_credit
 
-    with_credit = {
-        (row["customer_id"], row["currency"])
-        for row in CreditEntry.objects.filter(ids_in("customer_id", {inv.customer_id for inv in payable}))
-        .values("customer_id", "currency")
-        .annotate(balance=Sum("amount_minor"))
-        if row["balance"] > 0
-    }
+    with_credit = _credit_balances({inv.customer_id for inv in payable})
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
             applied = apply_customer_credit(inv, on=on)
             if applied:  # the invoice was issued unpaid: what the credit settled is what it has "already paid"
                 inv.document_snapshot["paid_minor"] = applied
                 Invoice.objects.filter(pk=inv.pk).update(document_snapshot=inv.document_snapshot)
+
+
+def _credit_balances(customer_ids: set[int]) -> set[tuple[int, str]]:
+    """(customer, currency) pairs with a positive credit balance, among ``customer_ids`` (one query)."""
+    if not customer_ids:
+        return set()
+    from duly.payments.models import CreditEntry
+
+    return {
+        (row["customer_id"], row["currency"])
+        for row in CreditEntry.objects.filter(ids_in("customer_id", customer_ids))
+        .values("customer_id", "currency")
+        .annotate(balance=Sum("amount_minor"))
+        if row["balance"] > 0
+    }
+
+
+def _customers_with_credit(customer_ids: set[int]) -> set[int]:
+    return {customer_id for customer_id, _ in _credit_balances(customer_ids)}
