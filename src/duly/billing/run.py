@@ -36,6 +36,7 @@ import bisect
 import contextlib
 import gc
 import logging
+import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone as dt_timezone
@@ -44,7 +45,7 @@ from decimal import Decimal
 from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
@@ -785,13 +786,15 @@ def _due_customers(org: Organization, as_of: date) -> _Due:
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
                 batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None,
-                checkpoint: Callable[[int], None] | None = None) -> BillingRunResult:
+                checkpoint: Callable[[int], None] | None = None, workers: int | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
     ``customers`` (ids) limits the run to those customers (the back office's "bill now").
     ``checkpoint(n)`` is called inside batch ``n`` (0, 1, …), after its writes and before its commit:
     the crash test kills the process there; nothing else needs it.
+    ``workers``: planning processes (see :func:`planning_workers`; None: one per CPU when the run can
+    use them, 1: plan in this process).
     """
     result = BillingRunResult(as_of=as_of)
     due = _due_customers(org, as_of)
@@ -801,32 +804,157 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         customer_ids = [c for c in customer_ids if c in wanted]
     if not customer_ids:
         return result
-    catalog = Catalog(org)
-    has_retainers = RetainerAgreement.objects.filter(organization=org, active=True).exists()
+    run = _Run(org, as_of, Catalog(org), RetainerAgreement.objects.filter(organization=org, active=True).exists(),
+               due)
+    chunks = list(_chunks(customer_ids, batch_size))
     done = 0
-    for chunk in _chunks(customer_ids, batch_size):
-        for attempt in range(_RETRIES):
-            outcome = BillingRunResult(as_of=as_of)
-            try:
-                with _gc_paused(), transaction.atomic():
-                    _bill_batch(org, as_of, catalog, chunk, outcome, has_retainers, due)
-                    if checkpoint is not None:
-                        checkpoint(result.batches)
-                break
-            except (IntegrityError, _AlreadyClaimed):
-                # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
-                # event) first: our batch rolled back, numbers included; bill what is left.
-                if attempt == _RETRIES - 1:
-                    outcome = BillingRunResult(as_of=as_of)
-                    codes = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "code"))
-                    outcome.skipped = [(codes.get(c, str(c)), "conflict with a concurrent billing run; retry")
-                                       for c in chunk]
+
+    def committed(outcome: BillingRunResult, chunk: list[int]) -> None:
+        nonlocal done
         _merge(result, outcome)
         result.batches += 1
         done += len(chunk)
         if progress is not None:
             progress(done, len(customer_ids))
+
+    count = planning_workers(workers, len(chunks))
+    if count > 1:
+        _bill_windows(run, chunks, count, result, committed, checkpoint)
+    else:
+        for chunk in chunks:
+            committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)
     return result
+
+
+@dataclass
+class _Run:
+    """What every batch of a run shares (read once; planning processes inherit it)."""
+
+    org: Organization
+    as_of: date
+    catalog: Catalog
+    has_retainers: bool
+    due: _Due
+
+
+def _bill_chunk(run: _Run, chunk: list[int], number: int,
+                checkpoint: Callable[[int], None] | None) -> BillingRunResult:
+    """Bill one batch in its own transaction (retried when it meets a concurrent run)."""
+    for attempt in range(_RETRIES):
+        outcome = BillingRunResult(as_of=run.as_of)
+        try:
+            with _gc_paused(), transaction.atomic():
+                _bill_batch(run.org, run.as_of, run.catalog, chunk, outcome, run.has_retainers, run.due)
+                if checkpoint is not None:
+                    checkpoint(number)
+            return outcome
+        except (IntegrityError, _AlreadyClaimed):
+            # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
+            # event) first: our batch rolled back, numbers included; bill what is left.
+            pass
+    outcome = BillingRunResult(as_of=run.as_of)
+    codes = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "code"))
+    outcome.skipped = [(codes.get(c, str(c)), "conflict with a concurrent billing run; retry") for c in chunk]
+    return outcome
+
+
+# --- parallel planning ------------------------------------------------------------------------------------
+#: Batches written per transaction by a run with planning processes (see _bill_windows).
+WINDOW_BATCHES = 16
+#: The fewest batches worth starting planning processes for.
+PARALLEL_MIN_BATCHES = 4
+MAX_WORKERS = 4
+_RUN: _Run | None = None  # the run planning processes serve (inherited when they are forked)
+_INHERITED: list = []  # database connections a planning process inherited: its parent's, never used nor closed
+
+
+def planning_workers(requested: int | None, batches: int) -> int:
+    """How many planning processes a run uses: 1 (plan in this process) unless it can use more.
+
+    More needs: at least :data:`PARALLEL_MIN_BATCHES` batches; Linux (workers are forked, inheriting the
+    run's catalog); a single-threaded, non-daemon process (forking a threaded process such as ``duly serve``
+    is unsafe, and a Celery worker may not have children); no transaction already open; and a database
+    other processes can read (not an in-memory SQLite database, such as the tests'). ``requested``: None
+    for one per CPU (at most :data:`MAX_WORKERS`)."""
+    import multiprocessing
+    import sys
+    import threading
+
+    count = requested if requested is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    if count < 2 or batches < PARALLEL_MIN_BATCHES or not sys.platform.startswith("linux"):
+        return 1
+    if threading.active_count() > 1 or multiprocessing.current_process().daemon:
+        return 1
+    if connection.in_atomic_block or (connection.vendor == "sqlite" and connection.is_in_memory_db()):
+        return 1
+    return count
+
+
+def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: BillingRunResult,
+                  committed: Callable[[BillingRunResult, list[int]], None],
+                  checkpoint: Callable[[int], None] | None) -> None:
+    """Bill the batches with ``workers`` forked processes planning them while this one writes.
+
+    The batches are written in windows of :data:`WINDOW_BATCHES`, one transaction per window. The
+    transaction is opened (on SQLite ``BEGIN IMMEDIATE`` takes the database's write lock; on
+    PostgreSQL the window's subscriptions are locked ``FOR UPDATE``) before any batch of the window is
+    planned, and committed once all of them are written: the planning processes read committed data
+    that nobody else can change meanwhile (usage imports, subscription changes and other runs wait for
+    the locks), so each plan is exactly what a batch read inside the transaction would have planned.
+    A window that meets a concurrent run rolls back (numbers included) and is billed again batch by
+    batch. A crash loses the uncommitted window only: rerunning bills it, with no duplicate and no gap.
+    """
+    import multiprocessing
+
+    global _RUN
+    _RUN = run
+    try:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
+            for start in range(0, len(chunks), WINDOW_BATCHES):
+                window = chunks[start:start + WINDOW_BATCHES]
+                outcomes: list[BillingRunResult] | None = []
+                try:
+                    with _gc_paused(), transaction.atomic():
+                        if connection.vendor != "sqlite":
+                            for chunk in window:
+                                list(Subscription.objects.select_for_update().filter(
+                                    bulk.ids_in("customer_id", chunk)).order_by("id").values_list("id", flat=True))
+                        for n, plan in enumerate(pool.imap(_plan_in_worker, window)):
+                            outcome = BillingRunResult(as_of=run.as_of)
+                            _write_plan(run.org, run.as_of, plan, outcome)
+                            outcomes.append(outcome)
+                            if checkpoint is not None:
+                                checkpoint(result.batches + n)
+                except (IntegrityError, _AlreadyClaimed):
+                    outcomes = None  # a concurrent run got there first: the window again, batch by batch
+                if outcomes is None:
+                    for chunk in window:
+                        committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)
+                else:
+                    for outcome, chunk in zip(outcomes, window):
+                        committed(outcome, chunk)
+    finally:
+        _RUN = None
+
+
+def _worker_init() -> None:
+    """In a forked planning process: leave the parent's database connections alone (a fresh one opens)."""
+    import signal
+
+    from django.db import connections
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops its workers
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None:
+            _INHERITED.append(conn.connection)  # closing it here would close the parent's session
+            conn.connection = None
+
+
+def _plan_in_worker(chunk: list[int]) -> _ChunkPlan:
+    run = _RUN
+    assert run is not None, "planning process without a run"
+    with _gc_paused():
+        return _plan_batch(run.org, run.as_of, run.catalog, chunk, run.has_retainers, run.due, lock=False)
 
 
 @contextlib.contextmanager
