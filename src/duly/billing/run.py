@@ -859,8 +859,10 @@ def _bill_chunk(run: _Run, chunk: list[int], number: int,
 
 
 # --- parallel planning ------------------------------------------------------------------------------------
-#: Batches written per transaction by a run with planning processes (see _bill_windows).
-WINDOW_BATCHES = 16
+#: A run with planning processes writes at most this many batches per transaction, and starts no new
+#: batch in a transaction open this long (seconds): it holds the locks that long (see _bill_windows).
+WINDOW_BATCHES = 64
+WINDOW_SECONDS = 2.0
 #: The fewest batches worth starting planning processes for.
 PARALLEL_MIN_BATCHES = 4
 MAX_WORKERS = 4
@@ -895,38 +897,55 @@ def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: Bill
                   checkpoint: Callable[[int], None] | None) -> None:
     """Bill the batches with ``workers`` forked processes planning them while this one writes.
 
-    The batches are written in windows of :data:`WINDOW_BATCHES`, one transaction per window. The
-    transaction is opened (on SQLite ``BEGIN IMMEDIATE`` takes the database's write lock; on
-    PostgreSQL the window's subscriptions are locked ``FOR UPDATE``) before any batch of the window is
-    planned, and committed once all of them are written: the planning processes read committed data
-    that nobody else can change meanwhile (usage imports, subscription changes and other runs wait for
-    the locks), so each plan is exactly what a batch read inside the transaction would have planned.
-    A window that meets a concurrent run rolls back (numbers included) and is billed again batch by
-    batch. A crash loses the uncommitted window only: rerunning bills it, with no duplicate and no gap.
+    The batches are written in windows, one transaction per window (at most :data:`WINDOW_BATCHES`
+    batches; no new batch is started once the window has been open :data:`WINDOW_SECONDS`). The
+    transaction is opened before any batch of the window is planned (on SQLite ``BEGIN IMMEDIATE``
+    takes the database's write lock; on PostgreSQL each batch's subscriptions are locked ``FOR UPDATE``
+    before it is handed out) and committed once all of them are written. So the planning processes
+    read committed data that nobody can change meanwhile (usage imports, subscription changes and
+    other runs wait for the locks), and each plan is what the batch read inside the transaction would
+    have planned. A window that meets a concurrent run rolls back (numbers included) and is billed
+    again batch by batch. A crash loses the uncommitted window only: a rerun bills it, with no
+    duplicate and no gap.
     """
     import multiprocessing
+    from collections import deque
+    from time import monotonic
 
     global _RUN
     _RUN = run
+    locks = connection.vendor != "sqlite"
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-            for start in range(0, len(chunks), WINDOW_BATCHES):
-                window = chunks[start:start + WINDOW_BATCHES]
+            start = 0
+            while start < len(chunks):
+                opened = monotonic()
                 outcomes: list[BillingRunResult] | None = []
+                window: list[list[int]] = []
                 try:
                     with _gc_paused(), transaction.atomic():
-                        if connection.vendor != "sqlite":
-                            for chunk in window:
-                                list(Subscription.objects.select_for_update().filter(
-                                    bulk.ids_in("customer_id", chunk)).order_by("id").values_list("id", flat=True))
-                        for n, plan in enumerate(pool.imap(_plan_in_worker, window)):
+                        flying: deque = deque()
+                        while True:
+                            while (start + len(window) < len(chunks) and len(flying) < 2 * workers
+                                   and len(window) < WINDOW_BATCHES
+                                   and (not window or monotonic() - opened < WINDOW_SECONDS)):
+                                chunk = chunks[start + len(window)]
+                                if locks:
+                                    list(Subscription.objects.select_for_update().filter(
+                                        bulk.ids_in("customer_id", chunk)).order_by("id").values_list("id", flat=True))
+                                window.append(chunk)
+                                flying.append(pool.apply_async(_plan_in_worker, (chunk,)))
+                            if not flying:
+                                break
+                            plan = flying.popleft().get()
                             outcome = BillingRunResult(as_of=run.as_of)
                             _write_plan(run.org, run.as_of, plan, outcome)
                             outcomes.append(outcome)
                             if checkpoint is not None:
-                                checkpoint(result.batches + n)
+                                checkpoint(result.batches + len(outcomes) - 1)
                 except (IntegrityError, _AlreadyClaimed):
                     outcomes = None  # a concurrent run got there first: the window again, batch by batch
+                start += len(window)
                 if outcomes is None:
                     for chunk in window:
                         committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)
