@@ -241,8 +241,10 @@ def test_a_pending_charge_claimed_by_another_run_meanwhile_is_not_billed_again(o
     assert result.numbers == ["INV-2026-00002"] and upgraded.invoice.number == "INV-2026-00002"
 
 
-def _script(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    environ = {**os.environ, "DULY_HOME": str(home), "DATABASE_URL": f"sqlite:///{home / 'crash.sqlite3'}",
+def _script(home: Path, *args: str, check: bool = True, database_url: str | None = None
+            ) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "DULY_HOME": str(home),
+               "DATABASE_URL": database_url or f"sqlite:///{home / 'crash.sqlite3'}",
                "DJANGO_SETTINGS_MODULE": "duly.settings"}
     proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=environ,
                           timeout=300)
@@ -265,6 +267,94 @@ def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_p
     assert final["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 13)]
     assert final["records_per_period"] == [1] * 12 and final["invoiced_records"] == 12
     assert json.loads(_script(tmp_path, "bill", "2026-01-01", "5").stdout)["result"]["invoices"] == 0
+
+
+def _bill(home: Path, *args: str, database_url: str | None = None) -> dict:
+    return json.loads(_script(home, "bill", *args, database_url=database_url).stdout)
+
+
+def _dump(home: Path, database_url: str | None = None) -> dict:
+    return json.loads(_script(home, "dump", database_url=database_url).stdout)
+
+
+def test_planning_processes_bill_exactly_what_one_process_bills(tmp_path):
+    # 40 customers with seats, a seat added mid-January (prorated), metered API usage billed in arrears:
+    # January and February are both due. Batches of 5: 8 batches, planned by 2 forked processes.
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    serial.mkdir()
+    _script(serial, "seed", "40", "mixed")
+    parallel.mkdir()
+    (parallel / "crash.sqlite3").write_bytes((serial / "crash.sqlite3").read_bytes())
+
+    one = _bill(serial, "2026-02-01", "5", "-1", "1")["result"]
+    two = _bill(parallel, "2026-02-01", "5", "-1", "2")["result"]
+    assert one["planning_processes"] == 1 and two["planning_processes"] == 2
+    assert one["invoices"] == two["invoices"] == 80 and one["by_currency"] == two["by_currency"]
+    assert (one["first_number"], one["last_number"]) == (two["first_number"], two["last_number"]) == (
+        "INV-2026-00001", "INV-2026-00080")
+    # Every invoice, line, billing record and subscription cursor is the same, numbers included.
+    assert _dump(serial) == _dump(parallel)
+    again = _bill(parallel, "2026-02-01", "5", "-1", "2")["result"]
+    assert again["invoices"] == 0
+
+
+def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path, monkeypatch):
+    _script(tmp_path, "seed", "30")
+    monkeypatch.setenv("WINDOW_BATCHES", "2")  # transactions of two batches of 5
+    crashed = _script(tmp_path, "bill", "2026-01-01", "5", "3", "2", check=False)
+    monkeypatch.delenv("WINDOW_BATCHES")
+    assert crashed.returncode == -9, crashed.stderr  # SIGKILL in the fourth batch, before its window commits
+
+    rerun = _bill(tmp_path, "2026-01-01", "5", "-1", "2")
+    after_crash = rerun["before"]
+    # The first window (batches 0 and 1) was committed; the second (2 and 3, written) was rolled back whole.
+    assert after_crash["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 11)]
+    assert after_crash["records"] == 10
+    assert rerun["result"]["invoices"] == 20 and rerun["result"]["first_number"] == "INV-2026-00011"
+    final = rerun["after"]
+    assert final["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 31)]
+    assert final["records_per_period"] == [1] * 30 and final["invoiced_records"] == 30
+    assert _bill(tmp_path, "2026-01-01", "5", "-1", "2")["result"]["invoices"] == 0
+
+
+@pytest.mark.django_db
+def test_a_run_plans_in_its_own_process_where_forking_planners_would_be_wrong_or_wasted():
+    from duly.billing.run import planning_workers
+
+    assert planning_workers(1, 100) == 1  # asked for
+    assert planning_workers(4, 2) == 1  # too few batches to pay for the processes
+    assert connection.in_atomic_block  # a test's transaction: other processes could not see its rows
+    assert planning_workers(4, 100) == 1
+    seen = []
+    thread = threading.Thread(target=lambda: seen.append(planning_workers(4, 100)))  # e.g. duly serve's scheduler
+    thread.start()
+    thread.join()
+    assert seen == [1]
+
+
+@pytest.mark.postgres
+def test_planning_processes_on_postgresql_bill_exactly_what_one_process_bills(tmp_path):
+    import psycopg
+
+    base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
+    names = [f"duly_parallel_{os.getpid()}_{kind}" for kind in ("serial", "parallel")]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        for name in names:
+            admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {names[0]}")
+        try:
+            serial_url, parallel_url = (f"{base}/{name}" for name in names)
+            _script(tmp_path, "seed", "40", "mixed", database_url=serial_url)
+            admin.execute(f"CREATE DATABASE {names[1]} TEMPLATE {names[0]}")
+            one = _bill(tmp_path, "2026-02-01", "5", "-1", "1", database_url=serial_url)["result"]
+            two = _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=parallel_url)["result"]
+            assert one["planning_processes"] == 1 and two["planning_processes"] == 2
+            assert one["invoices"] == two["invoices"] == 80
+            assert _dump(tmp_path, serial_url) == _dump(tmp_path, parallel_url)
+            assert _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=parallel_url)["result"]["invoices"] == 0
+        finally:
+            for name in names:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @pytest.mark.postgres

@@ -116,6 +116,8 @@ class BillingRunResult:
     slots: int = 0
     customers: int = 0
     batches: int = 0
+    #: Processes that planned the batches (1: this one; see planning_workers).
+    workers: int = 1
     #: currency → {"invoices": n, "total_minor": Σ total, "payable_minor": Σ total − prepaid}
     by_currency: dict[str, dict[str, int]] = field(default_factory=dict)
     #: (customer code, reason) of customers that could not be billed.
@@ -152,6 +154,7 @@ class BillingRunResult:
             "subscription_periods": self.slots,
             "customers": self.customers,
             "batches": self.batches,
+            "planning_processes": self.workers,
             "by_currency": {
                 cur: {"invoices": row["invoices"], "total": str(from_minor(row["total_minor"], cur)),
                       "payable": str(from_minor(row["payable_minor"], cur))}
@@ -817,7 +820,7 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         if progress is not None:
             progress(done, len(customer_ids))
 
-    count = planning_workers(workers, len(chunks))
+    count = result.workers = planning_workers(workers, len(chunks))
     if count > 1:
         _bill_windows(run, chunks, count, result, committed, checkpoint)
     else:
