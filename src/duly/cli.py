@@ -75,18 +75,21 @@ def handle_errors(fn):
     return wrapper
 
 
-def progress_display():
-    """The project's one progress display: rich bars on stderr, so stdout stays clean for --format json."""
+def progress_display(*, auto_refresh: bool = True):
+    """The project's one progress display: rich bars on stderr, so stdout stays clean for --format json.
+
+    ``auto_refresh=False``: no refresh thread (the caller refreshes on each update), for work that forks
+    processes (forking a threaded process is unsafe)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description:<20}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=Console(stderr=True))
+                    console=Console(stderr=True), auto_refresh=auto_refresh)
 
 
-def progress_bar(description: str, total: int | None):
+def progress_bar(description: str, total: int | None, *, auto_refresh: bool = True):
     """A progress display with one bar: ``(progress, task)``; use ``with progress:`` around the work."""
-    progress = progress_display()
+    progress = progress_display(auto_refresh=auto_refresh)
     return progress, progress.add_task(description, total=total)
 
 

@@ -16,19 +16,23 @@ LISTED_ROWS = 50
 @org_option
 @click.option("--as-of", "as_of", type=DATE, required=True, help="Bill everything due by this date (YYYY-MM-DD)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Processes planning the invoices while this one writes them [default: one per CPU, at most 4; "
+                   "1 for a small run]")
 @handle_errors
-def bill(org_slug, as_of, fmt):
+def bill(org_slug, as_of, fmt, workers):
     """Issue the invoices of every subscription period due by --as-of (idempotent: rerun it freely)."""
     from duly.billing.services import run_billing
     from duly.domain.money import from_minor
 
     org = current_org(org_slug)
-    progress, task = progress_bar("Billing customers", None)
+    # No refresh thread: the run forks its planning processes, which a threaded process must not do.
+    progress, task = progress_bar("Billing customers", None, auto_refresh=False)
     with progress:
         def step(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+            progress.update(task, completed=done, total=total, refresh=True)
 
-        result = run_billing(org, as_of, progress=step)
+        result = run_billing(org, as_of, progress=step, workers=workers)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
