@@ -96,3 +96,27 @@ def test_bulk_issuing_writes_what_the_one_by_one_path_writes(org, make_customer,
     line_fields = [f.attname for f in one.lines.model._meta.concrete_fields if f.attname not in ("id", "invoice_id")]
     assert [[getattr(x, f) for f in line_fields] for x in many.lines.order_by("position")] == \
         [[getattr(x, f) for f in line_fields] for x in one.lines.order_by("position")]
+
+
+def test_the_batch_reader_returns_exactly_the_values_the_orm_returns(org, customer, contract, catalog):
+    from duly.billing.ingest import record_usage_event
+    from duly.billing.models import Subscription, SubscriptionItem, UsageEvent
+    from duly.customers.models import Contract, Customer
+
+    services.create_metric(org, code="gb", name="GB", aggregation="max")
+    record_usage_event(org, idempotency_key="k1", customer=customer.code, metric="gb", value="12.5",
+                       timestamp="2026-03-02T23:30:00+01:00", properties={"region": "eu", "n": [1, 2]})
+    services.create_subscription(org, customer, [(catalog["flat"], 1), (catalog["per_unit"], 3)],
+                                 start_date=date(2026, 1, 31), as_of=date(2026, 1, 31))
+    bulk.issue_prepared(org, [bulk.prepare(org, bulk.BulkInvoice(customer=customer, contract=contract, lines=[
+        invoicing.LineData(description="Work", quantity=Decimal("1.5"), unit_price=Decimal("80"))]),
+        issue_date=date(2026, 2, 1))], issue_date=date(2026, 2, 1))
+    for model in (Customer, Contract, Subscription, SubscriptionItem, UsageEvent, Invoice):
+        names = [f.attname for f in model._meta.concrete_fields]
+        expected = list(model.objects.order_by("id").values_list(*names))
+        got = bulk.fetch_rows(model.objects.order_by("id").values_list(*names))
+        assert expected and got == expected, model.__name__
+        assert [[type(v) for v in row] for row in got] == [[type(v) for v in row] for row in expected]
+        assert [[getattr(v, "tzinfo", None) for v in row] for row in got] == [
+            [getattr(v, "tzinfo", None) for v in row] for row in expected]
+    assert bulk.fetch_rows(Customer.objects.filter(bulk.ids_in("id", [])).values_list("id")) == []

@@ -348,8 +348,8 @@ class _Batch:
         #: invoice is deducted once none is left.
         self.running: dict[int, set[int]] = defaultdict(set)
         subscriptions = Subscription.objects.select_for_update() if lock else Subscription.objects.all()
-        for row in (subscriptions.filter(bulk.ids_in("customer_id", customer_ids))
-                    .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
+        for row in bulk.fetch_rows(subscriptions.filter(bulk.ids_in("customer_id", customer_ids))
+                                   .order_by("id").values_list(*_Sub.COLUMNS, "organization_id", "next_bill_on")):
             if row[-2] != org.id or row[-1] is None:
                 continue
             self.running[row[2]].add(row[0])
@@ -365,14 +365,14 @@ class _Batch:
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
         sub_ids = [s.pk for s in self.subs]
         self.items: dict[int, list[_Item]] = defaultdict(list)
-        for pk, sub_id, price_id, qty, starts_on, ends_on in SubscriptionItem.objects.filter(
+        for pk, sub_id, price_id, qty, starts_on, ends_on in bulk.fetch_rows(SubscriptionItem.objects.filter(
             bulk.ids_in("subscription_id", sub_ids)
         ).order_by("starts_on", "id").values_list("id", "subscription_id", "price_id", "quantity", "starts_on",
-                                                   "ends_on"):
+                                                   "ends_on")):
             self.items[sub_id].append(_Item(pk, catalog.prices[price_id], plain_quantity(qty), starts_on, ends_on))
         self.pauses: dict[int, list[Pause]] = defaultdict(list)
         pauses = SubscriptionPause.objects.filter(bulk.ids_in("subscription_id", sub_ids)).order_by()
-        for sub_id, start, resume in pauses.values_list("subscription_id", "starts_on", "resumes_on"):
+        for sub_id, start, resume in bulk.fetch_rows(pauses.values_list("subscription_id", "starts_on", "resumes_on")):
             self.pauses[sub_id].append(Pause(start, resume or date.max))
         self.plans: dict[int, tuple[SubscriptionPlan, list[Slot], Slot | None]] = {}
         for sub in self.subs:
@@ -435,7 +435,7 @@ class _Batch:
                                        organization=self.org, timestamp__gte=start, timestamp__lt=end)
         if not include_late:
             qs = qs.filter(late=False)
-        rows = list(qs.order_by().values_list(*columns))
+        rows = bulk.fetch_rows(qs.order_by().values_list(*columns))
         averaged = sorted(m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average")
         if averaged:
             # The level a window opens with: the latest event before the fetched range, per customer and
@@ -502,8 +502,9 @@ class _Batch:
                     hi = slot.usage.end if hi is None else max(hi, slot.usage.end)
         if not subs:
             return
-        rows = list(LicenceSnapshot.objects.filter(bulk.ids_in("subscription_id", subs), day__gte=lo, day__lt=hi)
-                    .order_by().values_list("subscription_id", "day", "active_count"))
+        rows = bulk.fetch_rows(LicenceSnapshot.objects.filter(bulk.ids_in("subscription_id", subs), day__gte=lo,
+                                                             day__lt=hi).order_by().values_list(
+            "subscription_id", "day", "active_count"))
         # The count a window opens with: each subscription's latest snapshot before the fetched range
         # (one index seek per subscription, whatever their number).
         before = LicenceSnapshot.objects.filter(subscription_id=OuterRef("pk"), day__lt=lo).order_by("-day")
