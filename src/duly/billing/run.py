@@ -181,6 +181,8 @@ class Catalog:
         #: The recurring line of (price, quantity, period, cycle, paused days, currency), or None when the
         #: period is not billable: see _slot_lines.
         self.recurring_lines: dict[tuple, LineData | None] = {}
+        #: (payment terms, late-payment text) by Contract.terms_key() (the run's reference rates and date).
+        self.terms: dict[tuple, tuple] = {}
 
     def model(self, price: Price, change: PriceChange | None) -> pricing.PriceModel:
         key = (price.pk, change.pk if change else None)
@@ -1140,9 +1142,13 @@ def _plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         contract = group.contract
         try:
             if contract.id not in terms_cache:
-                terms_cache[contract.id] = (contract.payment_terms(),  # = terms_for(an invoice under it)
-                                            bulk.describe_late_terms(contract.late_fee_policy(rates),
-                                                                     contract.currency, as_of))
+                key = contract.terms_key()
+                shared = batch.cat.terms.get(key)
+                if shared is None:
+                    shared = batch.cat.terms[key] = (
+                        contract.payment_terms(),  # = terms_for(an invoice under it)
+                        bulk.describe_late_terms(contract.late_fee_policy(rates), contract.currency, as_of))
+                terms_cache[contract.id] = shared
             terms, late_text = terms_cache[contract.id]
             dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
             item = bulk.BulkInvoice(

@@ -241,6 +241,14 @@ class Contract(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} ({self.customer})"
 
+    def terms_key(self) -> tuple:
+        """Every value :meth:`payment_terms` and :meth:`late_fee_policy` read: contracts with equal keys
+        have equal terms (a billing run builds them once per key, not once per contract)."""
+        return (self.terms_kind, self.terms_days, self.terms_day_of_month, self.business_day_adjustment,
+                self.customer.country if self.business_day_adjustment else None, self.currency,
+                self.late_fee_kind, self.late_fixed_fee_minor, self.late_rate_percent, self.reference_rate_percent,
+                self.late_grace_days, self.late_cap_percent, self.late_cap_minor, self.compensation_minor)
+
     def payment_terms(self):
         from duly.domain.payment_terms import PaymentTerms
 

@@ -160,6 +160,19 @@ def _trimmed(value: Decimal) -> str:
 
 def _money_text(value: Decimal, currency: str) -> str:
     """An amount with at least the currency's decimals and no fewer than it needs: 8 EUR → ``8.00``."""
+    if not value and value.is_signed():
+        return _money_text_of(value, currency)  # -0: equal to 0, but written "-0.00"
+    return _remembered_money_text(value, currency)
+
+
+@lru_cache(maxsize=65536)
+def _remembered_money_text(value: Decimal, currency: str) -> str:
+    # The text depends on the amount only, not on how many zeros its Decimal carries (8, 8.0 and 8.00
+    # are equal keys and give "8.00" alike): amounts repeat across a run's invoices.
+    return _money_text_of(value, currency)
+
+
+def _money_text_of(value: Decimal, currency: str) -> str:
     sign, digits, places = value.as_tuple()
     if type(places) is int and places == -exponent(currency) and len(digits) <= MONEY_CONTEXT.prec:
         return format(value, "f")  # already exactly at the currency's decimals: quantizing changes nothing

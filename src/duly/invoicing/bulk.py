@@ -398,6 +398,10 @@ def adapt_rows(model: type[models.Model], columns: Sequence[str], rows: Sequence
     skip = frozenset() if connection.vendor == "sqlite" else frozenset(
         f.attname for f in model._meta.concrete_fields if f.get_internal_type() == "JSONField")
     adapters = _row_adapters(model, columns, skip)
+    if connection.vendor == "sqlite":
+        # Decimals as text, as the sqlite3 adapter Django registers makes them (a str pickles and binds faster).
+        decimal_columns = {f.attname for f in model._meta.concrete_fields if f.get_internal_type() == "DecimalField"}
+        adapters += [(i, str) for i, name in enumerate(columns) if name in decimal_columns]
     for values in rows:
         for i, adapt in adapters:
             if values[i] is not None:
@@ -490,11 +494,19 @@ def _defaults(model: type[models.Model]) -> tuple[tuple[str, bool, Callable[[], 
     )
 
 
+_UNSET: dict[tuple, list[tuple[str, bool, Callable[[], Any]]]] = {}
+
+
 def _complete(model: type[models.Model], values: dict[str, Any], now) -> dict[str, Any]:
     """Fill the columns a caller did not set with their model defaults (``auto_now(_add)``: ``now``)."""
-    for attname, auto, default in _defaults(model):
-        if attname not in values:
-            values[attname] = now if auto else default()
+    key = (model, *values)  # a block's rows set the same columns: which are unset is found once
+    unset = _UNSET.get(key)
+    if unset is None:
+        if len(_UNSET) > 256:
+            _UNSET.clear()
+        unset = _UNSET[key] = [d for d in _defaults(model) if d[0] not in values]
+    for attname, auto, default in unset:
+        values[attname] = now if auto else default()
     return values
 
 
