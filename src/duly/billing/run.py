@@ -866,7 +866,8 @@ def _bill_chunk(run: _Run, chunk: list[int], number: int,
 
 # --- parallel planning ------------------------------------------------------------------------------------
 #: A run with planning processes writes at most this many batches per transaction, and starts no new
-#: batch in a transaction open this long (seconds): it holds the locks that long (see _bill_windows).
+#: batch in a transaction open this long (seconds), unless only a few are left: it holds the locks
+#: about that long (see _bill_windows).
 WINDOW_BATCHES = 64
 WINDOW_SECONDS = 2.0
 #: The fewest batches worth starting planning processes for.
@@ -934,7 +935,9 @@ def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: Bill
                         while True:
                             while (start + len(window) < len(chunks) and len(flying) < 2 * workers
                                    and len(window) < WINDOW_BATCHES
-                                   and (not window or monotonic() - opened < WINDOW_SECONDS)):
+                                   and (not window or monotonic() - opened < WINDOW_SECONDS
+                                        # a last few batches: in this window, not in one of their own
+                                        or len(chunks) - start - len(window) <= 2 * workers)):
                                 chunk = chunks[start + len(window)]
                                 if locks:
                                     list(Subscription.objects.select_for_update().filter(
