@@ -15,10 +15,11 @@ file, or a ``duly_bench`` PostgreSQL database dropped afterwards):
    in arrears; a fifth of the customers have two subscriptions that share one invoice), usage events
    and licence snapshots (meter levels and seat counts from December carry into January). Written in bulk
    (this is seeding, not what is measured), then ``ANALYZE``d as a live database would be.
-2. *bill*: ``run_billing(org, 2026-02-01)``: every customer has exactly one invoice due. Measured:
-   wall time and the process's CPU time (wall time suffers when the machine is busy), invoices/s,
-   peak resident memory of the process (``ru_maxrss``; Django and the data read included), then a
-   second run to show it bills nothing twice.
+2. *bill*: ``run_billing(org, 2026-02-01)`` as ``duly bill`` runs it (planning processes: one per CPU):
+   every customer has exactly one invoice due. Measured: wall time and the process's CPU time (wall
+   time suffers when the machine is busy), invoices/s, peak resident memory of the process
+   (``ru_maxrss``; Django and the data read included), and the planning processes' count, CPU time
+   and peak memory; then a second run to show it bills nothing twice.
 3. *raw reference*, in the bill process after the run: the same number of invoice, line and ledger
    (billing record) rows, copied from what the run wrote, inserted with plain DB-API ``executemany``
    in one transaction (then deleted). The ratio run time / raw time is printed.
@@ -227,6 +228,7 @@ def bill(n: int) -> dict:
     result = run_billing(org, AS_OF)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     rss_after = _maxrss_mb()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's planning processes, once reaped
     again = run_billing(org, AS_OF)
     if again.invoices:
         raise SystemExit(f"the second run issued {again.invoices} invoices: not idempotent")
@@ -236,7 +238,8 @@ def bill(n: int) -> dict:
     return {
         "invoices": result.invoices, "seconds": elapsed, "cpu_seconds": cpu, "per_second": result.invoices / elapsed,
         "rss_mb": rss_after, "rss_before_mb": rss_before, "total": {k: str(v) for k, v in result.totals().items()},
-        "raw": raw, "ratio": elapsed / raw["seconds"], "batches": result.batches,
+        "raw": raw, "ratio": elapsed / raw["seconds"], "batches": result.batches, "workers": result.workers,
+        "planner_cpu_seconds": children.ru_utime + children.ru_stime, "planner_rss_mb": children.ru_maxrss / 1024,
     }
 
 
@@ -345,15 +348,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PostgreSQL not reachable at {PG_URL}: SQLite only.")
         backends.remove("postgres")
     print(f"{'backend':9} {'N':>8} {'invoices':>9} {'run s':>8} {'cpu s':>7} {'inv/s':>8} {'peak RSS':>9} "
-          f"{'raw s':>7} {'ratio':>6}  (seed s)")
+          f"{'raw s':>7} {'ratio':>6}  (planners: count, CPU s, peak RSS each; seed s)")
     failed = False
     for backend in backends:
         for n in sizes:
             r = run_one(backend, n)
             print(f"{backend:9} {n:>8} {r['invoices']:>9} {r['seconds']:>8.2f} {r['cpu_seconds']:>7.2f} "
                   f"{r['per_second']:>8.0f} "
-                  f"{r['rss_mb']:>7.0f}MB {r['raw']['seconds']:>7.2f} {r['ratio']:>5.1f}x  "
-                  f"({r['generate']['seconds']:.0f}; {r['raw']['lines']} lines, {r['raw']['records']} records)",
+                  f"{r['rss_mb']:>7.0f}MB {r['raw']['seconds']:>7.2f} {r['ratio']:>5.2f}x  "
+                  f"({r['workers']}, {r['planner_cpu_seconds']:.2f}, {r['planner_rss_mb']:.0f}MB; "
+                  f"{r['generate']['seconds']:.0f}; {r['raw']['lines']} lines, {r['raw']['records']} records)",
                   flush=True)
             if backend == "sqlite" and (r["per_second"] < 5000 or r["ratio"] > 4):
                 failed = True
