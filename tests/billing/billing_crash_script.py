@@ -68,6 +68,9 @@ def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None, workers:
 
     if os.environ.get("WINDOW_BATCHES"):  # batches per transaction of a parallel run
         run.WINDOW_BATCHES = int(os.environ["WINDOW_BATCHES"])
+    if os.environ.get("PLANNER_DIES"):  # the first planning process to plan a batch dies (as if killed)
+        _PLAN.append(run._plan_in_worker)
+        run._plan_in_worker = _dying_planner
 
     def checkpoint(batch: int) -> None:
         if batch == kill_in_batch:
@@ -77,6 +80,17 @@ def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None, workers:
     result = run_billing(Organization.objects.get(slug="crash"), date.fromisoformat(as_of), batch_size=batch_size,
                          checkpoint=checkpoint, workers=workers)
     print(json.dumps({"before": before, "result": result.as_dict(), "after": report()}))
+
+
+_PLAN: list = []
+
+
+def _dying_planner(chunk):
+    try:
+        os.close(os.open(os.environ["PLANNER_DIES"], os.O_CREAT | os.O_EXCL))
+    except FileExistsError:
+        return _PLAN[0](chunk)
+    os._exit(1)
 
 
 def report() -> dict:

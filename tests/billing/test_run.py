@@ -317,6 +317,16 @@ def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_
     assert _bill(tmp_path, "2026-01-01", "5", "-1", "2")["result"]["invoices"] == 0
 
 
+def test_a_run_whose_planning_process_dies_goes_on_in_one_process(tmp_path, monkeypatch):
+    _script(tmp_path, "seed", "30")
+    monkeypatch.setenv("PLANNER_DIES", str(tmp_path / "died"))
+    run = _bill(tmp_path, "2026-01-01", "5", "-1", "2")
+    assert (tmp_path / "died").exists()
+    assert run["result"]["planning_processes"] == 1 and run["result"]["invoices"] == 30
+    assert run["after"]["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 31)]
+    assert run["after"]["records_per_period"] == [1] * 30
+
+
 @pytest.mark.django_db
 def test_a_run_plans_in_its_own_process_where_forking_planners_would_be_wrong_or_wasted():
     from duly.billing.run import planning_workers

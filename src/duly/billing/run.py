@@ -878,6 +878,7 @@ WINDOW_SECONDS = 2.0
 PARALLEL_MIN_BATCHES = 4
 MAX_WORKERS = 4
 _RUN: _Run | None = None  # the run planning processes serve (inherited when they are forked)
+_PARENT = 0  # the run's process
 _INHERITED: list = []  # database connections a planning process inherited: its parent's, never used nor closed
 
 
@@ -917,18 +918,24 @@ def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: Bill
     other runs wait for the locks), and each plan is what the batch read inside the transaction would
     have planned. A window that meets a concurrent run rolls back (numbers included) and is billed
     again batch by batch. A crash loses the uncommitted window only: a rerun bills it, with no
-    duplicate and no gap.
+    duplicate and no gap. If a planning process dies (killed, out of memory), its window rolls back
+    and the rest of the run is planned in this process.
     """
     import multiprocessing
     from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from time import monotonic
 
-    global _RUN
-    _RUN = run
+    global _RUN, _PARENT
+    _RUN, _PARENT = run, os.getpid()
     locks = connection.vendor != "sqlite"
+    start = 0
     try:
-        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
-            start = 0
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                 initializer=_worker_init) as pool:
+            for started in [pool.submit(os.getpid) for _ in range(workers)]:
+                started.result()  # every planner forked now, before any transaction is open
             while start < len(chunks):
                 opened = monotonic()
                 outcomes: list[BillingRunResult] | None = []
@@ -947,10 +954,10 @@ def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: Bill
                                     list(Subscription.objects.select_for_update().filter(
                                         bulk.ids_in("customer_id", chunk)).order_by("id").values_list("id", flat=True))
                                 window.append(chunk)
-                                flying.append(pool.apply_async(_plan_in_worker, (chunk,)))
+                                flying.append(pool.submit(_plan_in_worker, chunk))
                             if not flying:
                                 break
-                            plan = flying.popleft().get()
+                            plan = flying.popleft().result()
                             outcome = BillingRunResult(as_of=run.as_of)
                             _write_plan(run.org, run.as_of, plan, outcome)
                             outcomes.append(outcome)
@@ -958,13 +965,19 @@ def _bill_windows(run: _Run, chunks: list[list[int]], workers: int, result: Bill
                                 checkpoint(result.batches + len(outcomes) - 1)
                 except (IntegrityError, _AlreadyClaimed):
                     outcomes = None  # a concurrent run got there first: the window again, batch by batch
-                start += len(window)
                 if outcomes is None:
                     for chunk in window:
                         committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)
                 else:
                     for outcome, chunk in zip(outcomes, window):
                         committed(outcome, chunk)
+                start += len(window)
+    except BrokenProcessPool:
+        logger.warning("A billing planning process died; the run goes on in one process from batch %d.",
+                       result.batches)
+        result.workers = 1
+        for chunk in chunks[start:]:
+            committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)
     finally:
         _RUN = None
 
@@ -976,10 +989,24 @@ def _worker_init() -> None:
     from django.db import connections
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops its workers
+    _die_with_parent()
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None:
             _INHERITED.append(conn.connection)  # closing it here would close the parent's session
             conn.connection = None
+
+
+def _die_with_parent() -> None:
+    """A planning process ends when the run's process does, even killed (Linux's parent-death signal)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux (planners are forked on Linux only)
+        return
+    if os.getppid() != _PARENT:  # the parent died before the signal was set
+        os._exit(1)
 
 
 def _plan_in_worker(chunk: list[int]) -> _ChunkPlan:
