@@ -113,6 +113,13 @@ def test_duly_bill_command_reports_by_currency(org, customer, contract, catalog)
     assert "Nothing to bill as of 2026-02-01." in out.output
     out = runner.invoke(main, ["bill", "--as-of", "31/01/2026", "--org", "atelier"])
     assert out.exit_code == 2
+    out = runner.invoke(main, ["bill", "--as-of", "2026-03-01", "--org", "atelier", "--workers", "0"])
+    assert out.exit_code == 2 and "--workers" in out.output
+    assert not Invoice.objects.filter(issue_date=date(2026, 3, 1)).exists()
+    out = runner.invoke(main, ["bill", "--as-of", "2026-03-01", "--org", "atelier", "--workers", "1",
+                               "--format", "json"])
+    report = json.loads(out.output[out.output.index("{"):])
+    assert report["invoices"] == 1 and report["planning_processes"] == 1
 
 
 @pytest.mark.django_db
