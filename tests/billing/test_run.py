@@ -324,6 +324,22 @@ def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_
     assert _bill(tmp_path, "2026-01-01", "5", "-1", "2")["result"]["invoices"] == 0
 
 
+def test_two_parallel_runs_at_once_bill_nothing_twice(tmp_path):
+    _script(tmp_path, "seed", "40", "mixed")
+    environ = {**os.environ, "DULY_HOME": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite3'}",
+               "DJANGO_SETTINGS_MODULE": "duly.settings", "WINDOW_BATCHES": "3"}
+    runs = [subprocess.Popen([sys.executable, str(SCRIPT), "bill", "2026-02-01", "5", "-1", "2"], env=environ,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    results = [json.loads(out.strip().splitlines()[-1])["result"] for out, _ in outputs]
+    assert sum(r["invoices"] for r in results) == 80 and not any(r["skipped"] for r in results)
+    final = _dump(tmp_path)
+    # 40 customers × (January, February): each period billed once, on its own invoice, numbered without a gap.
+    assert len(final["invoices"]) == 80 and len(final["records"]) == 80
+    assert sorted(final["record_invoices"]) == [f"INV-2026-{n:05}" for n in range(1, 81)]
+
+
 def test_a_run_whose_planning_process_dies_goes_on_in_one_process(tmp_path, monkeypatch):
     _script(tmp_path, "seed", "30")
     monkeypatch.setenv("PLANNER_DIES", str(tmp_path / "died"))
