@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -325,8 +326,12 @@ def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_
 
 
 def test_two_parallel_runs_at_once_bill_nothing_twice(tmp_path):
-    _script(tmp_path, "seed", "40", "mixed")
-    environ = {**os.environ, "DULY_HOME": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'crash.sqlite3'}",
+    _two_parallel_runs_at_once(tmp_path, f"sqlite:///{tmp_path / 'crash.sqlite3'}")
+
+
+def _two_parallel_runs_at_once(tmp_path: Path, database_url: str) -> None:
+    _script(tmp_path, "seed", "40", "mixed", database_url=database_url)
+    environ = {**os.environ, "DULY_HOME": str(tmp_path), "DATABASE_URL": database_url,
                "DJANGO_SETTINGS_MODULE": "duly.settings", "WINDOW_BATCHES": "3"}
     runs = [subprocess.Popen([sys.executable, str(SCRIPT), "bill", "2026-02-01", "5", "-1", "2"], env=environ,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -334,7 +339,7 @@ def test_two_parallel_runs_at_once_bill_nothing_twice(tmp_path):
     assert [run.returncode for run in runs] == [0, 0], outputs
     results = [json.loads(out.strip().splitlines()[-1])["result"] for out, _ in outputs]
     assert sum(r["invoices"] for r in results) == 80 and not any(r["skipped"] for r in results)
-    final = _dump(tmp_path)
+    final = _dump(tmp_path, database_url)
     # 40 customers × (January, February): each period billed once, on its own invoice, numbered without a gap.
     assert len(final["invoices"]) == 80 and len(final["records"]) == 80
     assert sorted(final["record_invoices"]) == [f"INV-2026-{n:05}" for n in range(1, 81)]
@@ -348,6 +353,30 @@ def test_a_run_whose_planning_process_dies_goes_on_in_one_process(tmp_path, monk
     assert run["result"]["planning_processes"] == 1 and run["result"]["invoices"] == 30
     assert run["after"]["numbers"] == [f"INV-2026-{n:05}" for n in range(1, 31)]
     assert run["after"]["records_per_period"] == [1] * 30
+
+
+def test_a_customers_credit_is_applied_to_the_invoice_the_run_issues_and_frozen_in_its_document(
+        org, customer, contract, make_customer, make_contract, catalog, bill):
+    from duly.payments import services as payments
+
+    other = make_customer("ZETA", name="Zeta SA")
+    make_contract(other)
+    for who in (customer, other):
+        services.create_subscription(org, who, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                     as_of=date(2026, 1, 1))
+    bill(date(2026, 1, 1))  # 120.00 each
+    payments.record_payment(org, customer, amount="150", currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 1, 10))  # 30.00 over: credit
+    assert payments.credit_balance_minor(customer, "EUR") == 3000
+
+    bill(date(2026, 2, 1))
+    acme = Invoice.objects.get(customer=customer, issue_date=date(2026, 2, 1))
+    zeta = Invoice.objects.get(customer=other, issue_date=date(2026, 2, 1))
+    assert acme.status == Invoice.PARTIALLY_PAID and acme.balance == Decimal("90.00")
+    assert acme.document_snapshot["paid_minor"] == 3000  # what the PDF shows as already paid
+    assert zeta.status == Invoice.ISSUED and zeta.balance == Decimal("120.00")
+    assert zeta.document_snapshot["paid_minor"] == 0
+    assert payments.credit_balance_minor(customer, "EUR") == 0
 
 
 @pytest.mark.django_db
@@ -365,29 +394,46 @@ def test_a_run_plans_in_its_own_process_where_forking_planners_would_be_wrong_or
     assert seen == [1]
 
 
-@pytest.mark.postgres
-def test_planning_processes_on_postgresql_bill_exactly_what_one_process_bills(tmp_path):
+@contextlib.contextmanager
+def _pg_databases(*kinds: str):
+    """Throw-away PostgreSQL databases (URLs) beside the suite's; the first seeded by the caller, the others
+    made from it with ``clone(kind)``."""
     import psycopg
 
     base = os.environ["DATABASE_URL"].rsplit("/", 1)[0]
-    names = [f"duly_parallel_{os.getpid()}_{kind}" for kind in ("serial", "parallel")]
+    names = {kind: f"duly_parallel_{os.getpid()}_{kind}" for kind in kinds}
     with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-        for name in names:
+        for name in names.values():
             admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {names[0]}")
+        admin.execute(f"CREATE DATABASE {names[kinds[0]]}")
+
+        def clone(kind: str) -> None:
+            admin.execute(f"CREATE DATABASE {names[kind]} TEMPLATE {names[kinds[0]]}")
+
         try:
-            serial_url, parallel_url = (f"{base}/{name}" for name in names)
-            _script(tmp_path, "seed", "40", "mixed", database_url=serial_url)
-            admin.execute(f"CREATE DATABASE {names[1]} TEMPLATE {names[0]}")
-            one = _bill(tmp_path, "2026-02-01", "5", "-1", "1", database_url=serial_url)["result"]
-            two = _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=parallel_url)["result"]
-            assert one["planning_processes"] == 1 and two["planning_processes"] == 2
-            assert one["invoices"] == two["invoices"] == 80
-            assert _dump(tmp_path, serial_url) == _dump(tmp_path, parallel_url)
-            assert _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=parallel_url)["result"]["invoices"] == 0
+            yield {kind: f"{base}/{name}" for kind, name in names.items()}, clone
         finally:
-            for name in names:
+            for name in names.values():
                 admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.postgres
+def test_planning_processes_on_postgresql_bill_exactly_what_one_process_bills(tmp_path):
+    with _pg_databases("serial", "parallel") as (urls, clone):
+        _script(tmp_path, "seed", "40", "mixed", database_url=urls["serial"])
+        clone("parallel")
+        one = _bill(tmp_path, "2026-02-01", "5", "-1", "1", database_url=urls["serial"])["result"]
+        two = _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=urls["parallel"])["result"]
+        assert one["planning_processes"] == 1 and two["planning_processes"] == 2
+        assert one["invoices"] == two["invoices"] == 80
+        assert _dump(tmp_path, urls["serial"]) == _dump(tmp_path, urls["parallel"])
+        assert _bill(tmp_path, "2026-02-01", "5", "-1", "2", database_url=urls["parallel"])["result"]["invoices"] == 0
+
+
+@pytest.mark.postgres
+def test_two_parallel_runs_at_once_on_postgresql_bill_nothing_twice(tmp_path):
+    with _pg_databases("concurrent") as (urls, _):
+        _two_parallel_runs_at_once(tmp_path, urls["concurrent"])
 
 
 @pytest.mark.postgres

@@ -899,7 +899,8 @@ def planning_workers(requested: int | None, batches: int) -> int:
     import sys
     import threading
 
-    count = requested if requested is not None else min(os.cpu_count() or 1, MAX_WORKERS)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    count = requested if requested is not None else min(cpus, MAX_WORKERS)  # the CPUs this process may use
     if count < 2 or batches < PARALLEL_MIN_BATCHES or not sys.platform.startswith("linux"):
         return 1
     if threading.active_count() > 1 or multiprocessing.current_process().daemon:

@@ -729,12 +729,12 @@ def write_invoice_rows(org: Organization, rows: InvoiceRows, *, issue_date: date
     if not rows.invoices:
         return [], []
     ids, numbers = _insert_invoice_rows(org, rows, issue_date)
-    payable = {pk: customer_id for pk, (customer_id, kind, _, total, prepaid) in zip(ids, rows.meta)
+    payable = {pk: (customer_id, currency) for pk, (customer_id, kind, currency, total, prepaid) in zip(ids, rows.meta)
                if kind == Invoice.KIND_STANDARD and total - prepaid > 0}
-    with_credit = _customers_with_credit(set(payable.values()))
+    with_credit = _credit_balances({customer_id for customer_id, _ in payable.values()})
     if with_credit:
-        invoices = Invoice.objects.filter(ids_in("id", [pk for pk, c in payable.items() if c in with_credit]))
-        _apply_customer_credit(list(invoices.order_by("id")), issue_date)
+        invoices = Invoice.objects.filter(ids_in("id", [pk for pk, key in payable.items() if key in with_credit]))
+        _apply_customer_credit(list(invoices.order_by("id")), issue_date, with_credit=with_credit)
     return ids, numbers
 
 
@@ -783,8 +783,10 @@ def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) 
     ]
 
 
-def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
-    """Apply available customer credit (one query for the block; a write only where there is credit).
+def _apply_customer_credit(invoices: list[Invoice], on: date, *,
+                           with_credit: set[tuple[int, str]] | None = None) -> None:
+    """Apply available customer credit (one query for the block, none when the caller read ``with_credit``,
+    the (customer, currency) pairs with credit; a write only where there is credit).
 
     The credit an invoice gets at issue is frozen in its document snapshot ("already paid").
     """
@@ -793,7 +795,8 @@ def _apply_customer_credit(invoices: list[Invoice], on: date) -> None:
         return
     from duly.payments.services import apply_customer_credit
 
-    with_credit = _credit_balances({inv.customer_id for inv in payable})
+    if with_credit is None:
+        with_credit = _credit_balances({inv.customer_id for inv in payable})
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
             applied = apply_customer_credit(inv, on=on)
@@ -816,6 +819,3 @@ def _credit_balances(customer_ids: set[int]) -> set[tuple[int, str]]:
         if row["balance"] > 0
     }
 
-
-def _customers_with_credit(customer_ids: set[int]) -> set[int]:
-    return {customer_id for customer_id, _ in _credit_balances(customer_ids)}
