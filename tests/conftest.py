@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -14,6 +16,30 @@ settings.register_profile("duly", deadline=None)
 settings.load_profile("duly")
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+# The suite is self-contained: a fresh clone has nothing beside it. Any file a test (or the code under test)
+# opens in a folder beside the repository (such as ../shared) fails the run, so CI catches it even on a machine
+# where that folder happens to exist. Test data lives in tests/data/, with its origin and licence notes.
+_REPO = Path(__file__).resolve().parents[1]
+_OUTSIDE_READS: list[str] = []
+
+
+def _audit_outside_reads(event, args):
+    if event != "open" or not args or not isinstance(args[0], (str, os.PathLike)):
+        return
+    path = os.path.abspath(os.fspath(args[0]))
+    if path.startswith(str(_REPO.parent) + os.sep) and not path.startswith(str(_REPO) + os.sep):
+        _OUTSIDE_READS.append(path)
+
+
+sys.addaudithook(_audit_outside_reads)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OUTSIDE_READS:
+        paths = ", ".join(sorted(set(_OUTSIDE_READS))[:5])
+        sys.stderr.write(f"\nerror: the suite read files outside the repository (copy them into tests/data): {paths}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_collection_modifyitems(config, items):

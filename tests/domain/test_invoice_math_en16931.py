@@ -1,7 +1,7 @@
 """The official CEN/TC 434 example invoices recomputed with :func:`compute_totals`.
 
 The examples are byte-for-byte copies from ConnectingEurope/eInvoicing-EN16931 (see
-``/work/shared/data/en16931-examples/README.md``). lxml is used here, in the test only.
+``tests/data/en16931-examples/README.md``). lxml is used here, in the test only.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from lxml import etree
 from duly.domain.errors import NegativeQuantity
 from duly.domain.invoice_math import AllowanceCharge, LineInput, TaxSubtotal, compute_totals
 
-EXAMPLES = Path("/work/shared/data/en16931-examples/ubl")
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "en16931-examples" / "ubl"
 NS = {
     "cac": "urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2",
     "cbc": "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2",

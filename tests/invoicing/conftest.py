@@ -22,7 +22,7 @@ from duly.invoicing.models import Invoice
 
 L = services.LineData
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "en16931-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "en16931-examples"
 ISSUE_DATE = date(2026, 3, 31)
 
 #: Customer locale per document language tested.

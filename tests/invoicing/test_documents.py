@@ -31,7 +31,7 @@ from duly.messaging.links import read_token
 from duly.payments.services import record_payment
 
 L = services.LineData
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "en16931-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "en16931-examples"
 
 
 # --- the snapshot ------------------------------------------------------------------------------------

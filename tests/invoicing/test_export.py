@@ -18,7 +18,7 @@ from duly.invoicing.einvoice.importer import parse_einvoice
 from duly.invoicing.einvoice.validate import validate_einvoice
 from duly.invoicing.models import Invoice, StoredDocument
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "en16931-examples"
+EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "en16931-examples"
 OFFICIAL = ["ubl/ubl-tc434-example1.xml", "ubl/ubl-tc434-example2.xml", "ubl/ubl-tc434-creditnote1.xml",
             "cii/CII_example1.xml", "cii/CII_example2.xml", "cii/CII_example4.xml"]
 

@@ -18,7 +18,7 @@ from duly.domain.references import make_rf
 from duly.invoicing.einvoice import validate as validation
 from duly.invoicing.einvoice.model import InvoiceDocument, InvoiceLine, Party, PaymentMeans
 
-EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "en16931-examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "en16931-examples"
 
 #: Timings collected during the session, printed by pytest_terminal_summary.
 TIMINGS: dict[str, list[float]] = {}

@@ -39,7 +39,7 @@ from duly.invoicing.documents import build_document, import_einvoice
 from duly.invoicing.einvoice.importer import import_einvoice as read_einvoice
 from duly.invoicing.einvoice.xmlutil import CII_NSMAP, UBL_NSMAP
 
-EXAMPLES = Path(__file__).resolve().parents[4] / "shared" / "data" / "en16931-examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "data" / "en16931-examples"
 OFFICIAL = ["ubl/ubl-tc434-example1.xml", "ubl/ubl-tc434-example2.xml", "ubl/ubl-tc434-creditnote1.xml",
             "cii/CII_example1.xml", "cii/CII_example2.xml", "cii/CII_example4.xml"]
 
