@@ -20,6 +20,11 @@ Per-organization templates
     :class:`~duly.invoicing.models.DocumentBranding`. Rendered documents of issued invoices are
     stored (:mod:`duly.invoicing.documents.store`), so a template change never alters them.
 
+Sandbox
+    Every document template, shipped or overridden, renders in :class:`duly.templating.DulySandbox`
+    (Jinja2's immutable sandbox with the filters, tests and globals SECURITY.md lists, plus
+    ``css_string`` and ``css_color``): one reaching Python internals is refused when it is loaded.
+
 Errors
     A template that does not parse or fails while rendering raises
     :class:`~duly.domain.errors.TemplateError` naming the template and the line, e.g.
@@ -53,6 +58,7 @@ from django.conf import settings
 from markupsafe import Markup
 
 from duly.domain.errors import TemplateError, ValidationError
+from duly.templating import CheckedLoader, DulySandbox, safe_detail
 
 from .documents.i18n import Localizer, localizer
 
@@ -102,17 +108,14 @@ def css_color(value: object) -> Markup:
 
 @lru_cache(maxsize=8)
 def _environment(dirs: tuple[Path, ...]) -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(d) for d in dirs]),
+    return DulySandbox(
+        loader=CheckedLoader(jinja2.FileSystemLoader([str(d) for d in dirs])),
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=True),
-        undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         auto_reload=True,
+        filters={"css_string": css_string, "css_color": css_color},
     )
-    env.filters["css_string"] = css_string
-    env.filters["css_color"] = css_color
-    return env
 
 
 def environment() -> jinja2.Environment:
@@ -137,13 +140,17 @@ def _template_error(exc: Exception, fallback_name: str) -> TemplateError:
         line = exc.lineno
         detail = exc.message or str(exc)
     else:
-        name, line = fallback_name, None
+        name, line, source = fallback_name, None, None
         roots = [str(d) for d in template_dirs()]
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
             if any(frame.filename.startswith(root) for root in roots) and not frame.filename.endswith(".py"):
                 name, line = _template_name(frame.filename), frame.lineno
+                try:
+                    source = Path(frame.filename).read_text(encoding="utf-8")
+                except OSError:
+                    source = None
                 break
-        detail = str(exc) or type(exc).__name__
+        detail = safe_detail(exc, source)
     where = f"Template {name}" + (f", line {line}" if line else "")
     return TemplateError(f"{where}: {detail}", template=name, line=line)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import string
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -67,7 +68,12 @@ def ensure_number_series(org: Organization) -> None:
 
 
 def validate_pattern(pattern: str) -> str:
+    """A pattern names only ``{year}`` and ``{seq}``, with at most a format spec (``{seq:05}``): no
+    attribute, index or nested field, so a stored pattern can never reach anything else."""
     try:
+        for _, name, spec, _ in string.Formatter().parse(pattern):
+            if name is not None and (name not in ("year", "seq") or "{" in (spec or "")):
+                raise KeyError(name)
         sample = pattern.format(year=2026, seq=1)
     except (KeyError, IndexError, ValueError) as exc:
         raise ValidationError(f"Invalid number pattern {pattern!r}: {exc}. Use {{year}} and {{seq}}.") from None

@@ -9,6 +9,13 @@ Files
     An organization can override any template (``messaging.MessageTemplate``); a language with no
     file falls back to English.
 
+Sandbox
+    Every template renders in :class:`duly.templating.DulySandbox` (Jinja2's immutable sandbox with
+    the filters, tests and globals SECURITY.md lists); a template reaching Python internals is
+    refused when saved and again whenever it is loaded, so one written straight to the database
+    never runs either. Render errors name the template and line, never a value (see
+    :func:`duly.templating.render_error`).
+
 Strictness
     Every environment uses ``StrictUndefined``: a template that uses a variable the context does
     not have fails. :func:`validate_template` runs at save time (model ``clean`` and the
@@ -30,6 +37,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from duly.domain.errors import TemplateError
+from duly.templating import CheckedLoader, DulySandbox, check_source, render_error, template_line
 
 from .formatting import DEFAULT_LANGUAGE, LANGUAGES
 from .labels import labels
@@ -106,9 +114,8 @@ def _make_env(autoescape: bool, overrides: Mapping[str, str]) -> jinja2.Environm
     if overrides:
         loaders.append(jinja2.DictLoader(dict(overrides)))
     loaders.append(jinja2.FileSystemLoader(str(TEMPLATE_DIR)))
-    env = jinja2.Environment(
-        loader=jinja2.ChoiceLoader(loaders),
-        undefined=jinja2.StrictUndefined,
+    return DulySandbox(
+        loader=CheckedLoader(jinja2.ChoiceLoader(loaders)),
         autoescape=autoescape,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -116,7 +123,6 @@ def _make_env(autoescape: bool, overrides: Mapping[str, str]) -> jinja2.Environm
         auto_reload=False,
         cache_size=800,
     )
-    return env
 
 
 class Renderer:
@@ -145,6 +151,12 @@ class Renderer:
             self._resolved[key] = path
         return path
 
+    def _source(self, path: str) -> str:
+        """The template's text (to tell, in an error, what it spells itself)."""
+        if path in self.overrides:
+            return self.overrides[path]
+        return _shipped_source(path)
+
     def render(self, name: str, language: str, context: Mapping[str, Any]) -> RenderedMessage:
         """Render the three parts. Errors name the template and line (:class:`TemplateError`)."""
         path = self._path(name, language if language in LANGUAGES else DEFAULT_LANGUAGE)
@@ -152,9 +164,10 @@ class Renderer:
         ctx.setdefault("t", labels(language))
         text_tpl = self._text.get_template(path)
         html_tpl = self._html.get_template(path)
-        subject = _one_line(_render_block(text_tpl, "subject", ctx, path))
-        text = _render_block(text_tpl, "text", ctx, path).strip() + "\n"
-        body = _render_block(html_tpl, "html", ctx, path)
+        source = self._source(path)
+        subject = _one_line(_render_block(text_tpl, "subject", ctx, path, source))
+        text = _render_block(text_tpl, "text", ctx, path, source).strip() + "\n"
+        body = _render_block(html_tpl, "html", ctx, path, source)
         html = self._layout.render(body=Markup(body), subject=subject, org=ctx.get("org", {}),
                                    lang=language)
         return RenderedMessage(subject=subject, text=text, html=html)
@@ -168,32 +181,23 @@ def _one_line(text: str) -> str:
     return _FOLD.sub(" ", text).strip()
 
 
-def _render_block(tpl: jinja2.Template, block: str, ctx: Mapping[str, Any], path: str) -> str:
+def _render_block(tpl: jinja2.Template, block: str, ctx: Mapping[str, Any], path: str, source: str) -> str:
     fn = tpl.blocks.get(block)
     if fn is None:
         raise TemplateError(f"Template {path} has no {{% block {block} %}}.", template=path, block=block)
     try:
         return "".join(fn(tpl.new_context(ctx)))  # new_context copies: blocks never change ``ctx``
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"Template {exc.name or path}, line {exc.lineno}: {exc.message}",
-                            template=exc.name or path, line=exc.lineno) from None
-    except (jinja2.UndefinedError, TypeError, AttributeError, KeyError, ValueError) as exc:
-        line = _template_line(exc, tpl)
-        where = f", line {line}" if line else ""
-        raise TemplateError(f"Template {path}{where}: {exc}", template=path, line=line) from None
+    except TemplateError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the template's own code: every failure is the template's
+        raise render_error(exc, path, line=template_line(exc, tpl.filename or "<template>"),
+                           source=source) from None
 
 
-def _template_line(exc: BaseException, tpl: jinja2.Template) -> int | None:
-    """Map the innermost generated-code frame of ``tpl`` back to a template line."""
-    line = None
-    tb = exc.__traceback__
-    filename = tpl.filename
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename == filename or (filename is None and code.co_filename == "<template>"):
-            line = tpl.get_corresponding_lineno(tb.tb_lineno)
-        tb = tb.tb_next
-    return line
+@lru_cache(maxsize=256)
+def _shipped_source(path: str) -> str:
+    file = TEMPLATE_DIR / path
+    return file.read_text(encoding="utf-8") if file.is_file() else ""
 
 
 @lru_cache(maxsize=1)
@@ -207,8 +211,7 @@ def _compile(env: jinja2.Environment, source: str, path: str) -> jinja2.Template
     try:
         code = env.compile(source, name=path, filename=path)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"Template {path}, line {exc.lineno}: {exc.message}", template=path,
-                            line=exc.lineno) from None
+        raise render_error(exc, path) from None
     return env.template_class.from_code(env, code, env.make_globals(None))
 
 
@@ -238,14 +241,15 @@ def validate_template(name: str, language: str, source: str, *, category: str | 
         raise TemplateError(f"Template {path}: language {language!r} is not one of {', '.join(LANGUAGES)}.",
                             template=path)
     renderer = Renderer({path: source})
-    text_tpl = _compile(renderer._text, source, path)
-    html_tpl = _compile(renderer._html, source, path)
     ctx = dict(sample_context(category, language))
     ctx["t"] = labels(language)
+    check_source(renderer._text, source, path, context_keys=ctx)
+    text_tpl = _compile(renderer._text, source, path)
+    html_tpl = _compile(renderer._html, source, path)
     parts = {
-        "subject": _render_block(text_tpl, "subject", ctx, path),
-        "text": _render_block(text_tpl, "text", ctx, path),
-        "html": _render_block(html_tpl, "html", ctx, path),
+        "subject": _render_block(text_tpl, "subject", ctx, path, source),
+        "text": _render_block(text_tpl, "text", ctx, path, source),
+        "html": _render_block(html_tpl, "html", ctx, path, source),
     }
     if not parts["subject"].strip():
         raise TemplateError(f"Template {path}: the subject is empty.", template=path)
