@@ -51,6 +51,44 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hasher():
+    """Argon2 (the production hasher) costs about 0.4 s a hash on this machine, and tests log in often: they
+    hash with MD5 instead. tests/test_security.py proves Argon2 is what `duly init` stores."""
+    from django.test.utils import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture
+def mount_webhooks(settings):
+    """``mount_webhooks(secret)``: set DULY_ANYMAIL_WEBHOOK_SECRET's setting (None: unset) and read duly.urls again,
+    as a server started with that environment would; the original URLs come back after the test."""
+    import importlib
+
+    from django.conf import settings as django_settings
+    from django.urls import clear_url_caches
+
+    import duly.urls
+
+    def remount(secret: str | None) -> None:
+        settings.ANYMAIL = {"WEBHOOK_SECRET": secret} if secret else {}
+        importlib.reload(duly.urls)
+        clear_url_caches()
+
+    original = django_settings.ANYMAIL.get("WEBHOOK_SECRET")
+    yield remount
+    remount(original)
+
+
+@pytest.fixture
+def webhook_secret(mount_webhooks):
+    """DULY_ANYMAIL_WEBHOOK_SECRET set, as a deployment sets it: /anymail/ is mounted."""
+    mount_webhooks("hook:s3cret")
+    return "hook:s3cret"
+
+
 @pytest.fixture
 def bookkeeper(org):
     """A logged-in back-office client: a staff member of ``org``."""

@@ -129,10 +129,13 @@ def test_fees_assess_is_idempotent_from_the_cli(demo_home):
 def test_init_creates_org_and_admin_from_flags(tmp_path):
     proc = run(["init", "--no-input", "--org-name", "Rivet & Co GmbH", "--country", "DE", "--currency", "EUR",
                 "--address", "Hauptstraße 1", "--city", "Berlin", "--admin-user", "owner",
-                "--admin-password", "s3cret-pass", "--iban", "DE89370400440532013000"], tmp_path)
+                "--admin-password", "s3cret-passphrase", "--iban", "DE89370400440532013000"], tmp_path)
     assert "Rivet & Co GmbH" in proc.stdout
+    # the production hasher: Argon2id (argon2-cffi), not the fast one the in-process tests use
+    [stored] = demo_db(tmp_path).execute("select password from auth_user where username = 'owner'").fetchone()
+    assert stored.startswith("argon2$argon2id$")
     bad = run(["init", "--no-input", "--org-name", "X", "--country", "DE", "--currency", "EUR", "--address", "a",
-               "--city", "b", "--admin-user", "u", "--admin-password", "s3cret-pass", "--slug", "x2",
+               "--city", "b", "--admin-user", "u", "--admin-password", "s3cret-passphrase", "--slug", "x2",
                "--iban", "DE00370400440532013000"], tmp_path, check=False)
     assert bad.returncode == 2 and "IBAN" in bad.stderr
 

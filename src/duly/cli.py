@@ -29,10 +29,20 @@ EXIT_BAD_INPUT = 2
 
 
 def setup_django() -> None:
+    """Load the settings; a bad environment variable is one line and exit 2 (it names the variable)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
     import django
+    from django.core.exceptions import ImproperlyConfigured
 
-    django.setup()
+    try:
+        django.setup()
+    except ImproperlyConfigured as exc:
+        fail(_one_line(exc))
+
+
+def debug_enabled() -> bool:
+    """``DULY_DEBUG=1``: show the traceback of an unexpected error (0, unset or empty: one line)."""
+    return os.environ.get("DULY_DEBUG", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT):
@@ -94,7 +104,7 @@ def progress_bar(description: str, total: int | None, *, auto_refresh: bool = Tr
 
 
 def _unexpected(exc: Exception):
-    if os.environ.get("DULY_DEBUG"):
+    if debug_enabled():
         raise exc
     detail = _one_line(str(exc)) or "no details"
     fail(f"unexpected {type(exc).__name__}: {detail} (set DULY_DEBUG=1 to see the traceback)", 1)

@@ -5,12 +5,19 @@ from __future__ import annotations
 from django.core.management import call_command
 
 
-def serve(*, host: str, port: int, threads: int = 8, scheduler: bool = True, interval: int = 300) -> None:
+def serve(*, host: str, port: int, threads: int = 8, scheduler: bool = True, interval: int = 300,
+          demo: bool = False) -> None:
+    """Serve Duly. Outside the demo, refuses to start (InsecureConfiguration, one line naming
+    DULY_SECRET_KEY) unless the secret key is fit for a server (:mod:`duly.security`)."""
+    from django.core.wsgi import get_wsgi_application
     from waitress import serve as waitress_serve
 
     from duly.scheduler import SchedulerThread
-    from duly.wsgi import application
+    from duly.security import require_secret_key
 
+    if not demo:
+        require_secret_key()
+    application = get_wsgi_application()
     call_command("migrate", interactive=False, verbosity=0)
     thread = None
     if scheduler:

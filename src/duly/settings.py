@@ -1,24 +1,57 @@
 """Django settings for Duly.
 
 Embedded default: SQLite at ``./var/duly.sqlite3`` (relative to DULY_HOME, default the current directory).
-Production: set ``DATABASE_URL`` (postgres://...). Secrets and hosts come from the environment.
+Production: set ``DATABASE_URL`` (postgres://...). Secrets and hosts come from the environment: every
+variable is listed in the README, and SECURITY.md says what a public deployment sets. A bad value is
+refused with one line naming the variable (``ImproperlyConfigured``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from duly.env import env_bool, env_int, env_list
+from duly.security import UNSET_SECRET_KEY, read_demo_secret_key
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 HOME = Path(os.environ.get("DULY_HOME", os.getcwd())).resolve()
 VAR_DIR = Path(os.environ.get("DULY_VAR_DIR", HOME / "var"))
 
-SECRET_KEY = os.environ.get("DULY_SECRET_KEY", "duly-insecure-development-key-change-me-in-production")
-DEBUG = os.environ.get("DULY_DEBUG", "0") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("DULY_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DULY_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Servers (`duly serve`, duly.wsgi, Celery workers) refuse to start without a strong DULY_SECRET_KEY
+# (duly.security); `duly demo` generates its own in VAR_DIR, which commands run beside it use too.
+SECRET_KEY = os.environ.get("DULY_SECRET_KEY") or read_demo_secret_key(VAR_DIR) or UNSET_SECRET_KEY
+# Older keys still accepted when checking signatures (pay links, sessions) while a new key rolls out.
+SECRET_KEY_FALLBACKS = env_list("DULY_SECRET_KEY_FALLBACKS")
+DEBUG = env_bool("DULY_DEBUG")
+ALLOWED_HOSTS = env_list("DULY_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+CSRF_TRUSTED_ORIGINS = env_list("DULY_CSRF_TRUSTED_ORIGINS")
+
+# HTTPS deployments (see SECURITY.md): with these set, `duly check` (django check --deploy) is clean.
+SECURE_SSL_REDIRECT = env_bool("DULY_SECURE_SSL_REDIRECT")
+SECURE_HSTS_SECONDS = env_int("DULY_SECURE_HSTS_SECONDS", 0, maximum=2 * 365 * 86400)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DULY_SECURE_HSTS_INCLUDE_SUBDOMAINS")
+SECURE_HSTS_PRELOAD = env_bool("DULY_SECURE_HSTS_PRELOAD")
+SESSION_COOKIE_SECURE = env_bool("DULY_SESSION_COOKIE_SECURE")
+CSRF_COOKIE_SECURE = env_bool("DULY_CSRF_COOKIE_SECURE")
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """``X-Forwarded-Proto`` → Django's ``("HTTP_X_FORWARDED_PROTO", "https")``: the header the proxy sets."""
+    header = os.environ.get("DULY_SECURE_PROXY_SSL_HEADER", "").strip()
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,63}", header):
+        raise ImproperlyConfigured(f"DULY_SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto, "
+                                   f"not {header!r}.")
+    return f"HTTP_{header.upper().replace('-', '_')}", "https"
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,7 +104,7 @@ TEMPLATES = [
 def _database() -> dict:
     url = os.environ.get("DATABASE_URL")
     if url:
-        db = dj_database_url.parse(url, conn_max_age=int(os.environ.get("DULY_CONN_MAX_AGE", "60")))
+        db = dj_database_url.parse(url, conn_max_age=env_int("DULY_CONN_MAX_AGE", 60))
         if db["ENGINE"].endswith("sqlite3"):
             db.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
         return db
@@ -95,7 +128,15 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Argon2id (argon2-cffi) for new passwords; older PBKDF2 hashes still log in and are upgraded then.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 
 LANGUAGE_CODE = "en"
@@ -119,28 +160,43 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Email: SMTP by default (DULY_EMAIL_HOST/PORT); any django-anymail backend via DULY_EMAIL_BACKEND.
 EMAIL_BACKEND = os.environ.get("DULY_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = os.environ.get("DULY_EMAIL_HOST", "127.0.0.1")
-EMAIL_PORT = int(os.environ.get("DULY_EMAIL_PORT", "1025"))
+EMAIL_PORT = env_int("DULY_EMAIL_PORT", 1025, minimum=1, maximum=65535)
 EMAIL_HOST_USER = os.environ.get("DULY_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("DULY_EMAIL_PASSWORD", "")
-EMAIL_USE_TLS = os.environ.get("DULY_EMAIL_TLS", "0") == "1"
+EMAIL_USE_TLS = env_bool("DULY_EMAIL_TLS")
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = os.environ.get("DULY_FROM_EMAIL", "billing@duly.localhost")
-# Provider webhooks (/anymail/<provider>/tracking/) check HTTP basic auth "user:password" against this secret.
+# Provider webhooks (/anymail/<provider>/tracking/) check HTTP basic auth "user:password" against this secret;
+# without it /anymail/ is not mounted at all (duly.urls).
 ANYMAIL = {"WEBHOOK_SECRET": os.environ["DULY_ANYMAIL_WEBHOOK_SECRET"]} if os.environ.get(
     "DULY_ANYMAIL_WEBHOOK_SECRET") else {}
+# The domain of Message-ID headers (default: the domain of DULY_FROM_EMAIL).
+DULY_MESSAGE_ID_DOMAIN = os.environ.get("DULY_MESSAGE_ID_DOMAIN", "")
+# The outbox worker's delivery journal (duly.messaging.delivery), fsynced on each accepted message.
+DULY_OUTBOX_JOURNAL_DIR = os.environ.get("DULY_OUTBOX_JOURNAL_DIR") or str(VAR_DIR / "outbox-journal")
+DULY_OUTBOX_JOURNAL_FSYNC = env_bool("DULY_OUTBOX_JOURNAL_FSYNC", True)
+# Attempts at building or sending a message before it is marked failed.
+DULY_OUTBOX_MAX_ATTEMPTS = env_int("DULY_OUTBOX_MAX_ATTEMPTS", 8, minimum=1, maximum=100)
+# Attach each invoice's PDF to the e-mails that concern it.
+DULY_MESSAGE_PDF_ATTACHMENTS = env_bool("DULY_MESSAGE_PDF_ATTACHMENTS", True)
+# Folders searched for document template overrides before the shipped ones (duly.invoicing.pdf).
+DULY_DOCUMENT_TEMPLATE_DIRS = env_list("DULY_DOCUMENT_TEMPLATE_DIRS", separator=os.pathsep)
 
 # Public base URL used in personal pay/view links (stable format: {BASE}/p/{token}).
 DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")
 
 # Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
-CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "0") == "1"
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 
+_LOG_LEVEL = os.environ.get("DULY_LOG_LEVEL", "WARNING").strip().upper()
+if _LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(f"DULY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {_LOG_LEVEL!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DULY_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
 }
 
 # Jobs of the in-process scheduler (`duly serve`); each is `fn(now)` calling an idempotent service.

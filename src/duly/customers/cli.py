@@ -64,7 +64,9 @@ def init(org_name, slug, country, currency, address_line1, postcode, city, vat_i
 @click.option("--interval", default=300, show_default=True, type=int, help="Seconds between scheduler passes")
 @handle_errors
 def serve(host, port, threads, no_scheduler, interval):
-    """Serve Duly with a production WSGI server (waitress) and the in-process scheduler."""
+    """Serve Duly with a production WSGI server (waitress) and the in-process scheduler.
+
+    Refuses to start unless DULY_SECRET_KEY is a random secret of at least 32 characters."""
     from duly.server import serve as run
 
     run(host=host, port=port, threads=threads, scheduler=not no_scheduler, interval=interval)
@@ -79,12 +81,20 @@ def serve(host, port, threads, no_scheduler, interval):
 @click.option("--seed", default=2026, show_default=True, type=int, help="Random seed (reproducible data)")
 @handle_errors
 def demo(no_serve, host, port, as_of, seed):
-    """Seed a realistic demo organization, then serve it."""
+    """Seed a realistic demo organization, then serve it (needs no configuration).
+
+    Without DULY_SECRET_KEY, the demo generates a random key once and keeps it in var/demo-secret-key
+    (mode 0600). It refuses a database holding another organization and never changes an existing user."""
+    import os
     from datetime import date
 
+    from django.conf import settings
     from django.core.management import call_command
     from duly.demo import seed_demo
+    from duly.security import demo_secret_key
 
+    if not os.environ.get("DULY_SECRET_KEY"):
+        settings.SECRET_KEY = demo_secret_key(settings.VAR_DIR)
     call_command("migrate", interactive=False, verbosity=0)
     end = as_of or date.today()
     tasks: dict[str, int] = {}
@@ -100,8 +110,27 @@ def demo(no_serve, host, port, as_of, seed):
     if not no_serve:
         from duly.server import serve as run
 
-        click.echo(f"Serving on http://{host}:{port}/admin/  (login: {summary.username} / {summary.password})")
-        run(host=host, port=port, threads=8, scheduler=True, interval=300)
+        login = f"{summary.username} / {summary.password}" if summary.password else summary.username
+        click.echo(f"Serving on http://{host}:{port}/admin/  (login: {login})")
+        run(host=host, port=port, threads=8, scheduler=True, interval=300, demo=True)
+
+
+@click.command()
+@handle_errors
+def check():
+    """Check the configuration for a public deployment: Django's deploy checks and DULY_SECRET_KEY.
+
+    Prints what to fix and exits 2 when anything is reported; prints the all-clear and exits 0 otherwise."""
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    try:
+        call_command("check", deploy=True, fail_level="WARNING")
+    except SystemCheckError as exc:
+        click.echo(str(exc).strip())
+        from duly.cli import fail
+
+        fail("the configuration is not ready for a public deployment (see the issues above and SECURITY.md).")
 
 
 @click.group()
@@ -170,4 +199,4 @@ def _percent(value) -> str:
     return f"{format(value.normalize(), 'f')}%"
 
 
-COMMANDS = [init, serve, demo, rates]
+COMMANDS = [init, serve, demo, check, rates]

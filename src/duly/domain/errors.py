@@ -269,3 +269,21 @@ class ReferenceRateMissing(ValidationError):
     """No central-bank reference rate is recorded for a semester the EU statutory interest needs."""
 
     code = "reference_rate_missing"
+
+
+class InsecureConfiguration(DomainError):
+    """A server mode refused to start: a setting it needs to be safe is missing or weak (DULY_SECRET_KEY...)."""
+
+    code = "insecure_configuration"
+
+
+class DemoDatabaseInUse(InvalidState):
+    """``duly demo`` was pointed at a database that holds another organization: it never touches one."""
+
+    code = "demo_database_in_use"
+
+
+class MessageNotSent(InvalidState):
+    """A delivery event (bounce, complaint, open) for a message that was never sent: nothing changes."""
+
+    code = "message_not_sent"
