@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import include, path
@@ -9,9 +10,12 @@ admin.site.index_title = "Get invoices paid on time"
 urlpatterns = [
     path("", lambda request: HttpResponseRedirect("/admin/")),
     path("admin/", admin.site.urls),
-    # E-mail providers' delivery webhooks (bounces, rejections, opens): /anymail/<provider>/tracking/,
-    # authenticated with ANYMAIL["WEBHOOK_SECRET"] (DULY_ANYMAIL_WEBHOOK_SECRET). See duly.messaging.signals.
-    path("anymail/", include("anymail.urls")),
     # The personal pay/view link every invoice, e-mail and letter carries (duly.messaging.links).
     path("p/", include("duly.portal.urls")),
 ]
+
+# E-mail providers' delivery webhooks (bounces, complaints, opens): /anymail/<provider>/tracking/, mounted only
+# when DULY_ANYMAIL_WEBHOOK_SECRET is set; anymail then answers 400 to a request without that secret (HTTP basic
+# auth "user:password"). Without it, /anymail/ does not exist (404). See duly.messaging.signals.
+if settings.ANYMAIL.get("WEBHOOK_SECRET"):
+    urlpatterns.append(path("anymail/", include("anymail.urls")))

@@ -35,11 +35,13 @@ def retail(org, make_customer, make_contract, make_invoice):
 
 
 def _message(org, customer, key: str, category: str, created: datetime) -> Message:
+    """A past message, sent when it was created (opens are recorded only for sent messages)."""
     contact = customer.contacts.get()
     rendered = RenderedMessage(subject=f"Past {key}", text=f"Dear {contact.name}", html=f"<p>Dear {contact.name}</p>")
     msg, _ = queue_message(org, customer=customer, contact=contact, category=category, template="reminder_neutral",
                            language="fr", rendered=rendered, to_email=contact.email, to_name=contact.name,
                            idempotency_key=key, now=created)
+    Message.objects.filter(pk=msg.pk).update(status=Message.SENT, sent_at=created)
     return msg
 
 
@@ -68,7 +70,6 @@ def test_three_opens_of_past_reminders_around_14h_send_the_reminder_at_14h(org, 
         record_open(reminder.message_id, at=paris(day, 14, 5 + 20 * i))
         thanks = _message(org, customer, f"old-thanks-{i}", "payment", paris(day, 9))
         record_open(thanks.message_id, at=paris(day, 10, 15))  # not a response to a reminder: ignored
-    Message.objects.update(status=Message.SENT)
 
     early = _planned(org, paris(STEP_DAY, 9))
     assert early.kind == "defer" and early.scheduled_for == paris(STEP_DAY, 14)

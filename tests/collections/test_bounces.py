@@ -37,9 +37,8 @@ def _postmark_bounce(client, message_id: str, auth: str):
 
 
 def test_a_provider_bounce_webhook_marks_the_reminder_bounced_and_asks_staff_to_phone(org, late, walk, smtp, client,
-                                                                                   settings):
+                                                                                   webhook_secret):
     customer, _ = late
-    settings.ANYMAIL = {"WEBHOOK_SECRET": "hook:s3cret"}
     walk.run(date(2026, 4, 2))
     reminder = Reminder.objects.get(customer=customer, step_code="overdue")
     message = reminder.message

@@ -57,11 +57,13 @@ def list_(org_slug, status, limit):
 @click.option("--reason", default="bounced")
 @handle_errors
 def bounce(message_id, reason):
-    """Record a bounce for the message with this Message-ID (or provider id)."""
+    """Record a bounce for the sent message with this Message-ID (or provider id); refused for one not sent."""
     from duly.messaging.services import record_bounce
 
-    msg = record_bounce(message_id, reason=reason, at=_now())
-    click.echo(f"Message #{msg.pk} to {msg.to_email} marked bounced.")
+    outcome = record_bounce(message_id, reason=reason, at=_now())
+    msg = outcome.message
+    click.echo(f"Message #{msg.pk} to {msg.to_email} marked bounced." if outcome.changed
+               else f"Message #{msg.pk} to {msg.to_email} was already marked bounced; nothing changed.")
 
 
 @outbox.command("settle")

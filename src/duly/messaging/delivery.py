@@ -12,8 +12,8 @@ Protocol (one pass of :func:`deliver_outbox`)
     4. For each message: write ``PREPARE`` (no fsync) and build it (attachments, PDFs); a message
        that cannot be built is released with backoff, its attempt counted, and ``failed`` after
        ``DULY_OUTBOX_MAX_ATTEMPTS`` (default 8) such attempts, never blocking the others. Then
-       write ``BEGIN <Message-ID>`` to the journal, send it (the ``Message-ID``
-       header is derived from the idempotency key), write ``ACCEPTED`` as soon as the server replied
+       write ``BEGIN <Message-ID>`` to the journal, send it (with the message's own
+       ``Message-ID``, random and chosen when it was queued), write ``ACCEPTED`` as soon as the server replied
        250, then record ``sent`` in the database.
     5. A failure the server reported (4xx: retry, ``failed`` after the maximum attempts; 5xx:
        ``failed``), or a connection failure *before* the body was handed over, writes ``ABORTED``

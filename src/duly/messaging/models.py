@@ -64,8 +64,9 @@ class Message(models.Model):
     """One message to one customer, rendered and stored before delivery (the outbox).
 
     ``idempotency_key`` is unique per organization (e.g. ``dunning:<customer>:<step>:<invoice ids>``),
-    so the same reminder is never queued twice; ``message_id`` (the ``Message-ID`` header) is
-    derived from it, so a bounce or a provider event finds the message again.
+    so the same reminder is never queued twice; ``message_id`` (the ``Message-ID`` header) is random,
+    chosen when it is queued, so a bounce or a provider event finds the message again and nobody who did
+    not receive it can name it.
     """
 
     CHANNEL_EMAIL, CHANNEL_LETTER = "email", "letter"
@@ -123,6 +124,7 @@ class Message(models.Model):
     bounced_at = models.DateTimeField(null=True, blank=True)
     bounce_reason = models.TextField(blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True, help_text="The recipient reported it as spam")
     # The customer's sending window: the worker sends only inside it, on the customer's business days
     # (a retry that comes late waits for the next window). Empty time zone: any time.
     deliver_after = models.DateTimeField(null=True, blank=True, help_text="Not before (the first sending slot)")

@@ -8,7 +8,7 @@ also called inside the callers' transactions, so a reminder and its message comm
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any, Iterable, Sequence
@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 
 from duly.customers.models import Contact, Customer, Organization
 from duly.domain import dunning
-from duly.domain.errors import InvalidState, NotFound, TemplateError
+from duly.domain.errors import InvalidState, MessageNotSent, NotFound, TemplateError
 
 from .formatting import LANGUAGES
 from .models import Message, MessageTemplate
@@ -34,10 +34,11 @@ def message_id_domain() -> str:
     return sender.rsplit("@", 1)[-1].strip("> ") if "@" in sender else "duly.localhost"
 
 
-def message_id_for(organization_id: int, idempotency_key: str) -> str:
-    """The ``Message-ID`` header of a message: a digest of its idempotency key (stable across retries)."""
-    digest = hashlib.sha256(f"{organization_id}:{idempotency_key}".encode()).hexdigest()[:40]
-    return f"<duly.{digest}@{message_id_domain()}>"
+def new_message_id() -> str:
+    """A new ``Message-ID`` header: 160 random bits, chosen once when the message is queued and stored
+    with it (so every retry sends the same one). Nobody can guess the Message-ID of a message they did
+    not receive, so nobody can forge a delivery event for it."""
+    return f"<duly.{secrets.token_hex(20)}@{message_id_domain()}>"
 
 
 # --- queueing ------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def queue_message(
         customer_id=customer_id, contact_id=contact_id, category=category, template=template, language=language,
         channel=channel, to_email=to_email, to_name=to_name[:200], subject=rendered.subject[:300], text=rendered.text,
         html=rendered.html, attachments=list(attachments), invoice_ids=sorted(set(invoice_ids)),
-        message_id=message_id_for(org.pk, idempotency_key), fallback_note=fallback_note[:300],
+        message_id=new_message_id(), fallback_note=fallback_note[:300],
         status=Message.QUEUED if channel == Message.CHANNEL_EMAIL else Message.HELD,
         next_attempt_at=None, created_at=now,
     )
@@ -159,39 +160,72 @@ def save_template(org: Organization, *, name: str, language: str, source: str,
 
 
 # --- delivery events -----------------------------------------------------------------------------
-def _by_message_id(message_id: str) -> Message:
+def _sent_message(message_id: str, event: str) -> Message:
+    """The message a delivery event names, locked; refused unless it was actually sent.
+
+    Found by its ``Message-ID`` (random, so only its recipient and the provider know it) or by the
+    provider's id (stored once the provider accepted it). A bounce, complaint or open for a message
+    still queued, held, cancelled or never accepted is a forgery or a mistake: nothing changes.
+    """
     ident = message_id.strip()
-    if not ident.startswith("<"):
-        ident = f"<{ident}>"
-    msg = (Message.objects.select_for_update().filter(message_id=ident).first()
-           or Message.objects.select_for_update().filter(provider_message_id=message_id.strip()).first())
+    if not ident:
+        raise NotFound("No Message-ID given.", message_id=message_id)
+    header = ident if ident.startswith("<") else f"<{ident}>"
+    msg = (Message.objects.select_for_update().filter(message_id=header).first()
+           or Message.objects.select_for_update().filter(provider_message_id=ident).first())
     if msg is None:
-        raise NotFound(f"No message with the Message-ID {message_id!r}.", message_id=message_id)
+        raise NotFound(f"No message with the Message-ID {ident!r}.", message_id=ident)
+    if msg.status not in (Message.SENT, Message.BOUNCED) or msg.sent_at is None:
+        raise MessageNotSent(f"Message #{msg.pk} is {msg.status}, not sent: a {event} changes only a message that "
+                             "was sent.", message_id=ident)
     return msg
 
 
+@dataclass(frozen=True)
+class EventOutcome:
+    message: Message
+    #: False when the event had been recorded already (providers retry their webhooks).
+    changed: bool
+
+
 @transaction.atomic
-def record_bounce(message_id: str, *, reason: str, at: datetime) -> Message:
-    """Mark a message bounced, found by its ``Message-ID`` header (or the provider's id)."""
+def record_bounce(message_id: str, *, reason: str, at: datetime) -> EventOutcome:
+    """Mark a sent message bounced, once, found by its ``Message-ID`` header (or the provider's id).
+
+    Refused (MessageNotSent) for a message that was not sent; a second bounce changes nothing."""
     from .signals import notify_undeliverable
 
-    msg = _by_message_id(message_id)
+    msg = _sent_message(message_id, "bounce")
+    if msg.status == Message.BOUNCED:
+        return EventOutcome(msg, False)
     msg.status = Message.BOUNCED
     msg.bounced_at = at
     msg.bounce_reason = reason or "bounced"
     msg.save(update_fields=["status", "bounced_at", "bounce_reason"])
     notify_undeliverable(msg)
-    return msg
+    return EventOutcome(msg, True)
 
 
 @transaction.atomic
-def record_open(message_id: str, *, at: datetime) -> Message:
-    """Record the first time a message was opened (feeds the learned best hour)."""
-    msg = _by_message_id(message_id)
-    if msg.opened_at is None or at < msg.opened_at:
-        msg.opened_at = at
-        msg.save(update_fields=["opened_at"])
-    return msg
+def record_complaint(message_id: str, *, at: datetime) -> EventOutcome:
+    """Record, once, that the recipient of a sent message reported it as spam."""
+    msg = _sent_message(message_id, "complaint")
+    if msg.complained_at is not None:
+        return EventOutcome(msg, False)
+    msg.complained_at = at
+    msg.save(update_fields=["complained_at"])
+    return EventOutcome(msg, True)
+
+
+@transaction.atomic
+def record_open(message_id: str, *, at: datetime) -> EventOutcome:
+    """Record the first time a sent message was opened (feeds the learned best hour); later opens change nothing."""
+    msg = _sent_message(message_id, "open")
+    if msg.opened_at is not None:
+        return EventOutcome(msg, False)
+    msg.opened_at = at
+    msg.save(update_fields=["opened_at"])
+    return EventOutcome(msg, True)
 
 
 @transaction.atomic

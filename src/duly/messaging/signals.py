@@ -1,9 +1,12 @@
 """Delivery events from e-mail providers (django-anymail tracking webhooks) into the outbox.
 
-With an ESP backend, anymail's webhook view turns the provider's callbacks into ``tracking``
-signals; bounces and rejections mark the message ``bounced`` and first opens are recorded (they
-feed the learned best sending hour). The message is found by the provider's id stored when it was
-sent (or by our ``Message-ID``). Events about messages Duly did not send are ignored.
+With an ESP backend, anymail's webhook view (mounted at ``/anymail/`` only when
+``DULY_ANYMAIL_WEBHOOK_SECRET`` is set, and checking it) turns the provider's callbacks into
+``tracking`` signals; bounces and rejections mark the message ``bounced``, complaints and first
+opens are recorded (opens feed the learned best sending hour). The message is found by the
+provider's id stored when it was sent (or by our random ``Message-ID``). Each event changes only a
+message that was actually sent, and only once: events about messages Duly did not send, or did not
+send yet, are ignored (logged).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 from django.dispatch import Signal
 from django.utils import timezone
 
-from duly.domain.errors import NotFound
+from duly.domain.errors import MessageNotSent, NotFound
 
 log = logging.getLogger("duly.messaging")
 
@@ -32,7 +35,7 @@ def notify_undeliverable(message) -> None:
 
 
 def provider_event(sender, event, esp_name: str = "", **kwargs) -> None:
-    from .services import record_bounce, record_open
+    from .services import record_bounce, record_complaint, record_open
 
     message_id = str(event.message_id or "")
     if not message_id:
@@ -42,7 +45,12 @@ def provider_event(sender, event, esp_name: str = "", **kwargs) -> None:
         if event.event_type in BOUNCES:
             reason = event.mta_response or event.description or event.reject_reason or event.event_type
             record_bounce(message_id, reason=f"{esp_name}: {reason}", at=at)
+        elif event.event_type == "complained":
+            record_complaint(message_id, at=at)
         elif event.event_type == "opened":
             record_open(message_id, at=at)
     except NotFound:
         log.info("%s event %s for unknown message %s ignored", esp_name, event.event_type, message_id)
+    except MessageNotSent:
+        log.warning("%s event %s for message %s, which was not sent, ignored", esp_name, event.event_type,
+                    message_id)
