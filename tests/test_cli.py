@@ -19,6 +19,7 @@ DULY = [str(Path(sys.executable).with_name("duly"))]
 def run(args, home: Path, check=True, **kw):
     env = {**os.environ, "DULY_HOME": str(home), "DJANGO_SETTINGS_MODULE": "duly.settings"}
     env.pop("DATABASE_URL", None)
+    env.pop("DULY_SECRET_KEY", None)  # as after a fresh clone: the demo makes its own
     proc = subprocess.run(DULY + args, capture_output=True, text=True, env=env, timeout=300, **kw)
     if check and proc.returncode != 0:
         raise AssertionError(f"duly {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -83,6 +84,32 @@ def test_demo_shows_progress_on_stderr_and_the_summary_on_stdout(demo_home):
     stderr = (demo_home / "demo-stderr.txt").read_text()
     assert "Customers" in stderr and "30/30" in stderr and "Invoices" in stderr and "Payments" in stderr
     assert "Seeded Brightwave Studio SAS: 30 customers" in (demo_home / "demo-stdout.txt").read_text()
+
+
+def test_demo_keeps_its_own_key_and_prints_a_random_admin_password_once(demo_home):
+    import re
+    import stat
+
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    key_file = demo_home / "var" / "demo-secret-key"
+    key = key_file.read_text()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600 and len(key.strip()) >= 50
+    stdout = (demo_home / "demo-stdout.txt").read_text()
+    password = re.search(r"Admin login: admin / (\S+) \(generated now and shown once: note it\)", stdout).group(1)
+    [encoded] = demo_db(demo_home).execute("select password from auth_user where username = 'admin'").fetchone()
+    assert Argon2PasswordHasher().verify(password, encoded)
+    again = run(["demo", "--no-serve"], demo_home)
+    assert again.stdout == ("Demo organization Brightwave Studio SAS already exists; log in as admin with the password "
+                            "printed when it was seeded.\n")
+    assert demo_db(demo_home).execute("select password from auth_user").fetchall() == [(encoded,)]
+    assert key_file.read_text() == key
+    # a command run beside the demo without DULY_SECRET_KEY signs with the demo's key (its links open there)
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    env = {**os.environ, "DULY_HOME": str(demo_home), "DJANGO_SETTINGS_MODULE": "duly.settings"}
+    env.pop("DULY_SECRET_KEY", None)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == key.strip()
 
 
 def test_demo_as_of_must_be_a_date(tmp_path):

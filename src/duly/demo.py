@@ -134,7 +134,7 @@ def seed_demo(*, as_of: date, seed: int = 2026, progress: Progress | None = None
     from duly.customers.models import Organization
 
     report = progress or _no_progress
-    _refuse_a_database_in_use()
+    refuse_a_database_in_use()
     existing = Organization.objects.filter(slug=DEMO_SLUG).first()
     if existing:
         return DemoSummary(existing.name, DEMO_USER, None, already_seeded=True)
@@ -216,7 +216,7 @@ def _seed_reference_rate(start: date) -> None:
         record_reference_rate(currency="EUR", valid_from=first, rate_percent=DEMO_EUR_REFERENCE_RATE)
 
 
-def _refuse_a_database_in_use() -> None:
+def refuse_a_database_in_use() -> None:
     """The demo seeds an empty database or its own, and never touches a user it did not create."""
     from django.contrib.auth import get_user_model
 

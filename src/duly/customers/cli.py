@@ -90,12 +90,13 @@ def demo(no_serve, host, port, as_of, seed):
 
     from django.conf import settings
     from django.core.management import call_command
-    from duly.demo import seed_demo
+    from duly.demo import refuse_a_database_in_use, seed_demo
     from duly.security import demo_secret_key
 
+    call_command("migrate", interactive=False, verbosity=0)
+    refuse_a_database_in_use()
     if not os.environ.get("DULY_SECRET_KEY"):
         settings.SECRET_KEY = demo_secret_key(settings.VAR_DIR)
-    call_command("migrate", interactive=False, verbosity=0)
     end = as_of or date.today()
     tasks: dict[str, int] = {}
     with progress_display() as progress:
