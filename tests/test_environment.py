@@ -1,0 +1,187 @@
+"""Every environment variable the README documents is honoured, and every one Duly reads is documented.
+
+The README's "Configuration" table is the list: each variable is set here to a distinctive value, the
+settings are loaded afresh from that environment (as a new process would), and the test checks that the
+value reaches the setting and, where another module reads it, that module's behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import runpy
+from pathlib import Path
+
+import pytest
+
+import duly.settings
+
+REPO = Path(__file__).resolve().parents[1]
+SETTINGS_FILE = duly.settings.__file__
+#: Variables only the test suite itself reads (never set in a deployment).
+TEST_ONLY = {"DULY_TEST_SQLITE_FILE", "DULY_TEST_KILL_AFTER_SENDS"}
+
+
+def documented() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \|", section, re.M)
+
+
+def read_by_duly() -> set[str]:
+    """Every environment variable named where Duly reads its environment."""
+    pattern = re.compile(r"""(?:environ(?:\.get)?[(\[]|env_(?:bool|int|list)\(|envvar=)\s*["']([A-Z][A-Z0-9_]+)["']""")
+    names: set[str] = set()
+    for path in (REPO / "src" / "duly").rglob("*.py"):
+        names.update(pattern.findall(path.read_text(encoding="utf-8")))
+    return names - TEST_ONLY - {"DJANGO_SETTINGS_MODULE"}
+
+
+class Env:
+    def __init__(self, monkeypatch, tmp_path: Path, settings) -> None:
+        self.monkeypatch, self.tmp, self.settings = monkeypatch, tmp_path, settings
+
+    def load(self, **env: str) -> dict:
+        """duly/settings.py run afresh with only ``env`` (and DULY_HOME in a temporary folder) set."""
+        for name in list(os.environ):
+            if name.startswith(("DULY_", "CELERY_")) or name == "DATABASE_URL":
+                self.monkeypatch.delenv(name)
+        self.monkeypatch.setenv("DULY_HOME", str(self.tmp))
+        for name, value in env.items():
+            self.monkeypatch.setenv(name, value)
+        return runpy.run_path(SETTINGS_FILE)
+
+    def setting(self, name: str, value: str, setting: str):
+        return self.load(**{name: value})[setting]
+
+
+def _journal(e: Env, **env: str):
+    from duly.messaging.delivery import Journal
+
+    loaded = e.load(**env)
+    e.settings.DULY_OUTBOX_JOURNAL_DIR = loaded["DULY_OUTBOX_JOURNAL_DIR"]
+    e.settings.DULY_OUTBOX_JOURNAL_FSYNC = loaded["DULY_OUTBOX_JOURNAL_FSYNC"]
+    return Journal()
+
+
+def _max_attempts(e: Env) -> int:
+    from duly.messaging.delivery import max_attempts
+
+    e.settings.DULY_OUTBOX_MAX_ATTEMPTS = e.setting("DULY_OUTBOX_MAX_ATTEMPTS", "3", "DULY_OUTBOX_MAX_ATTEMPTS")
+    return max_attempts()
+
+
+def _pdf_attachments(e: Env):
+    from duly.messaging.attachments import renderer
+
+    e.settings.DULY_MESSAGE_PDF_ATTACHMENTS = e.setting("DULY_MESSAGE_PDF_ATTACHMENTS", "0",
+                                                        "DULY_MESSAGE_PDF_ATTACHMENTS")
+    return renderer("invoice")
+
+
+def _message_id(e: Env) -> str:
+    from duly.messaging.services import new_message_id
+
+    e.settings.DULY_MESSAGE_ID_DOMAIN = e.setting("DULY_MESSAGE_ID_DOMAIN", "mail.atelier.example",
+                                                  "DULY_MESSAGE_ID_DOMAIN")
+    return new_message_id()
+
+
+def _template_dirs(e: Env):
+    from duly.invoicing.pdf import template_dirs
+
+    first, second = e.tmp / "one", e.tmp / "two"
+    e.settings.DULY_DOCUMENT_TEMPLATE_DIRS = e.setting("DULY_DOCUMENT_TEMPLATE_DIRS", f"{first}{os.pathsep}{second}",
+                                                       "DULY_DOCUMENT_TEMPLATE_DIRS")
+    return template_dirs()[:2]
+
+
+def _org(e: Env, request):
+    from duly.cli import current_org
+
+    request.getfixturevalue("org")
+    other = request.getfixturevalue("other_org")
+    e.monkeypatch.setenv("DULY_ORG", other.slug)
+    return current_org(None) == other
+
+
+def _debug(e: Env) -> tuple[bool, bool]:
+    from duly.cli import debug_enabled
+
+    loaded = e.setting("DULY_DEBUG", "1", "DEBUG")
+    shown = debug_enabled()
+    e.monkeypatch.setenv("DULY_DEBUG", "0")
+    return loaded, shown and not debug_enabled()
+
+
+PG = "postgres://duly:pw@db.example:5433/ledger"
+CHECKS = {
+    "DATABASE_URL": lambda e, r: (e.setting("DATABASE_URL", PG, "DATABASES")["default"]["NAME"], "ledger"),
+    "DULY_HOME": lambda e, r: (e.load(DULY_HOME=str(e.tmp / "h"))["DATABASES"]["default"]["NAME"],
+                               str(e.tmp / "h" / "var" / "duly.sqlite3")),
+    "DULY_VAR_DIR": lambda e, r: (e.setting("DULY_VAR_DIR", str(e.tmp / "v"), "DATABASES")["default"]["NAME"],
+                                  str(e.tmp / "v" / "duly.sqlite3")),
+    "DULY_MEDIA_ROOT": lambda e, r: (e.setting("DULY_MEDIA_ROOT", str(e.tmp / "m"), "MEDIA_ROOT"), e.tmp / "m"),
+    "DULY_CONN_MAX_AGE": lambda e, r: (e.load(DATABASE_URL=PG, DULY_CONN_MAX_AGE="7")["DATABASES"]["default"][
+        "CONN_MAX_AGE"], 7),
+    "DULY_SECRET_KEY": lambda e, r: (e.setting("DULY_SECRET_KEY", "k" * 40, "SECRET_KEY"), "k" * 40),
+    "DULY_SECRET_KEY_FALLBACKS": lambda e, r: (e.setting("DULY_SECRET_KEY_FALLBACKS", "old-1,old-2",
+                                                         "SECRET_KEY_FALLBACKS"), ["old-1", "old-2"]),
+    "DULY_DEBUG": lambda e, r: (_debug(e), (True, True)),
+    "DULY_ALLOWED_HOSTS": lambda e, r: (e.setting("DULY_ALLOWED_HOSTS", "a.example,b.example", "ALLOWED_HOSTS"),
+                                        ["a.example", "b.example"]),
+    "DULY_CSRF_TRUSTED_ORIGINS": lambda e, r: (e.setting("DULY_CSRF_TRUSTED_ORIGINS", "https://a.example",
+                                                         "CSRF_TRUSTED_ORIGINS"), ["https://a.example"]),
+    "DULY_SECURE_SSL_REDIRECT": lambda e, r: (e.setting("DULY_SECURE_SSL_REDIRECT", "1", "SECURE_SSL_REDIRECT"), True),
+    "DULY_SECURE_HSTS_SECONDS": lambda e, r: (e.setting("DULY_SECURE_HSTS_SECONDS", "600", "SECURE_HSTS_SECONDS"),
+                                              600),
+    "DULY_SECURE_HSTS_INCLUDE_SUBDOMAINS": lambda e, r: (e.setting("DULY_SECURE_HSTS_INCLUDE_SUBDOMAINS", "true",
+                                                                   "SECURE_HSTS_INCLUDE_SUBDOMAINS"), True),
+    "DULY_SECURE_HSTS_PRELOAD": lambda e, r: (e.setting("DULY_SECURE_HSTS_PRELOAD", "1", "SECURE_HSTS_PRELOAD"), True),
+    "DULY_SESSION_COOKIE_SECURE": lambda e, r: (e.setting("DULY_SESSION_COOKIE_SECURE", "1",
+                                                          "SESSION_COOKIE_SECURE"), True),
+    "DULY_CSRF_COOKIE_SECURE": lambda e, r: (e.setting("DULY_CSRF_COOKIE_SECURE", "1", "CSRF_COOKIE_SECURE"), True),
+    "DULY_SECURE_PROXY_SSL_HEADER": lambda e, r: (e.setting("DULY_SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto",
+                                                            "SECURE_PROXY_SSL_HEADER"),
+                                                  ("HTTP_X_FORWARDED_PROTO", "https")),
+    "DULY_PUBLIC_URL": lambda e, r: (e.setting("DULY_PUBLIC_URL", "https://pay.example", "DULY_PUBLIC_URL"),
+                                     "https://pay.example"),
+    "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
+                                                  "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),
+    "DULY_EMAIL_HOST": lambda e, r: (e.setting("DULY_EMAIL_HOST", "smtp.example", "EMAIL_HOST"), "smtp.example"),
+    "DULY_EMAIL_PORT": lambda e, r: (e.setting("DULY_EMAIL_PORT", "587", "EMAIL_PORT"), 587),
+    "DULY_EMAIL_USER": lambda e, r: (e.setting("DULY_EMAIL_USER", "mailer", "EMAIL_HOST_USER"), "mailer"),
+    "DULY_EMAIL_PASSWORD": lambda e, r: (e.setting("DULY_EMAIL_PASSWORD", "pw", "EMAIL_HOST_PASSWORD"), "pw"),
+    "DULY_EMAIL_TLS": lambda e, r: (e.setting("DULY_EMAIL_TLS", "1", "EMAIL_USE_TLS"), True),
+    "DULY_FROM_EMAIL": lambda e, r: (e.setting("DULY_FROM_EMAIL", "ar@atelier.example", "DEFAULT_FROM_EMAIL"),
+                                     "ar@atelier.example"),
+    "DULY_MESSAGE_ID_DOMAIN": lambda e, r: (_message_id(e).endswith("@mail.atelier.example>"), True),
+    "DULY_ANYMAIL_WEBHOOK_SECRET": lambda e, r: (e.setting("DULY_ANYMAIL_WEBHOOK_SECRET", "hook:pw", "ANYMAIL"),
+                                                 {"WEBHOOK_SECRET": "hook:pw"}),
+    "DULY_MESSAGE_PDF_ATTACHMENTS": lambda e, r: (_pdf_attachments(e), None),
+    "DULY_OUTBOX_JOURNAL_DIR": lambda e, r: (_journal(e, DULY_OUTBOX_JOURNAL_DIR=str(e.tmp / "j")).directory,
+                                             e.tmp / "j"),
+    "DULY_OUTBOX_JOURNAL_FSYNC": lambda e, r: (_journal(e, DULY_OUTBOX_JOURNAL_FSYNC="0").fsync, False),
+    "DULY_OUTBOX_MAX_ATTEMPTS": lambda e, r: (_max_attempts(e), 3),
+    "DULY_DOCUMENT_TEMPLATE_DIRS": lambda e, r: (_template_dirs(e), (e.tmp / "one", e.tmp / "two")),
+    "DULY_ORG": lambda e, r: (_org(e, r), True),
+    "DULY_LOG_LEVEL": lambda e, r: (e.setting("DULY_LOG_LEVEL", "info", "LOGGING")["root"]["level"], "INFO"),
+    "CELERY_BROKER_URL": lambda e, r: (e.setting("CELERY_BROKER_URL", "redis://cache:6379/2", "CELERY_BROKER_URL"),
+                                       "redis://cache:6379/2"),
+    "CELERY_TASK_ALWAYS_EAGER": lambda e, r: (e.setting("CELERY_TASK_ALWAYS_EAGER", "1", "CELERY_TASK_ALWAYS_EAGER"),
+                                              True),
+}
+
+
+def test_the_readme_lists_every_variable_duly_reads_and_no_other():
+    listed = documented()
+    assert len(listed) == len(set(listed)), "a variable is listed twice"
+    assert set(listed) == read_by_duly(), "README 'Configuration' and the code disagree"
+    assert set(listed) == set(CHECKS), "every documented variable needs a check here"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.django_db) if n == "DULY_ORG" else n
+                                  for n in documented()])
+def test_each_documented_variable_is_honoured(name, monkeypatch, tmp_path, settings, request):
+    got, expected = CHECKS[name](Env(monkeypatch, tmp_path, settings), request)
+    assert got == expected
