@@ -54,7 +54,7 @@ from jinja2 import meta, nodes
 from jinja2.defaults import DEFAULT_FILTERS, DEFAULT_TESTS
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from duly.domain.errors import TemplateError
+from duly.domain.errors import TemplateError, TemplateRefused
 
 #: Longest text or list a template may build by repetition, replacement or concatenation.
 MAX_TEXT = 1_000_000
@@ -76,16 +76,10 @@ _BUILTIN_TESTS = (
 )
 #: Text methods that pad or repeat to a length the template chooses.
 _PADDING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
-#: The only globals.
-GLOBALS = ("range",)
 
 
 class TemplateLimit(SecurityError):
     """A limit of Duly's sandbox; its text names the limit and never a value, so errors show it."""
-
-
-def _refuse(what: str) -> TemplateLimit:
-    return TemplateLimit(what)
 
 
 @jinja2.pass_eval_context
@@ -95,14 +89,14 @@ def _bounded_replace(eval_ctx: jinja2.nodes.EvalContext, value: Any, old: Any, n
     if before and len(after) > len(before):
         hits = text.count(before) if count is None else min(max(int(count), 0), text.count(before))
         if len(text) + hits * (len(after) - len(before)) > MAX_TEXT:
-            raise _refuse("replace would build too long a text")
+            raise TemplateLimit("replace would build too long a text")
     return DEFAULT_FILTERS["replace"](eval_ctx, value, old, new, count)
 
 
 def _bounded_range(*args: int) -> range:
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise _refuse(f"range gives at most {MAX_RANGE} numbers")
+        raise TemplateLimit(f"range gives at most {MAX_RANGE} numbers")
     return numbers
 
 
@@ -142,22 +136,22 @@ class DulySandbox(ImmutableSandboxedEnvironment):
         if isinstance(value, (types.MethodType, types.BuiltinMethodType)) and getattr(
                 value, "__name__", "") in ("format", "format_map") and isinstance(value.__self__, str):
             def refused(*args: Any, **kwargs: Any) -> str:
-                raise _refuse("str.format is not available in templates: join text with ~")
+                raise TemplateLimit("str.format is not available in templates: join text with ~")
 
             return refused
         return None
 
     def call_binop(self, context: jinja2.runtime.Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
-            raise _refuse("% formatting is not available in templates: join text with ~")
+            raise TemplateLimit("% formatting is not available in templates: join text with ~")
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, _SEQUENCES) and isinstance(times, int) and len(seq) * times > MAX_TEXT:
-                    raise _refuse("repeating builds too long a text")
+                    raise TemplateLimit("repeating builds too long a text")
         if operator == "+" and _size(left) + _size(right) > MAX_TEXT:
-            raise _refuse("joining builds too long a text")
+            raise TemplateLimit("joining builds too long a text")
         if operator == "**" and isinstance(right, (int, float, Decimal)) and abs(right) > MAX_EXPONENT:
-            raise _refuse(f"exponents above {MAX_EXPONENT} are not available")
+            raise TemplateLimit(f"exponents above {MAX_EXPONENT} are not available")
         return super().call_binop(context, operator, left, right)
 
 
@@ -196,8 +190,7 @@ def check_source(env: jinja2.Environment, source: str, name: str, *,
     refusal = _first_refusal(tree, env)
     if refusal is not None:
         line, why = refusal
-        raise TemplateError(f"Template {name}, line {line}: refused: {why}", template=name, line=line,
-                            code="template_refused")
+        raise TemplateRefused(f"Template {name}, line {line}: refused: {why}", template=name, line=line)
     if context_keys is not None:
         allowed = set(context_keys) | set(env.globals)
         for variable in sorted(meta.find_undeclared_variables(tree) - allowed):

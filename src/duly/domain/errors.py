@@ -156,6 +156,12 @@ class TemplateError(ValidationError):
     code = "template_error"
 
 
+class TemplateRefused(TemplateError):
+    """A template reaching outside Duly's template sandbox (Python internals, an unlisted filter...)."""
+
+    code = "template_refused"
+
+
 class MissingDocumentData(ValidationError):
     code = "missing_document_data"
 
