@@ -116,6 +116,10 @@ class Customer(models.Model):
     ap_contact = models.CharField("AP contact", max_length=200, blank=True)
     invoice_address = models.TextField("specific billing address", blank=True)
     email = models.EmailField(blank=True)
+    pay_link_version = models.PositiveIntegerField(
+        "pay link key version", default=1, editable=False,
+        help_text="Carried by every personal pay link; rotating it makes the customer's older links stop working",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -296,7 +296,7 @@ def _customer_fields(org: Organization, data: dict) -> dict:
         raise ValidationError("A customer needs a legal name.")
     what = f"Customer {data['name']}"
     data.setdefault("currency", org.default_currency)
-    for protected in ("organization", "id", "created_at"):
+    for protected in ("organization", "id", "created_at", "pay_link_version"):
         if protected in data:
             raise ValidationError(f"{what}: {protected} cannot be set.")
     check_model_values(Customer, data, what)
@@ -359,8 +359,21 @@ def update_customer(customer: Customer, **fields) -> Customer:
                                                    "currency": customer.currency, **fields})
     for k, v in data.items():
         setattr(customer, k, v)
-    customer.save()
+    customer.save(update_fields=list(data))  # never the pay link version a concurrent rotation just changed
     return customer
+
+
+@transaction.atomic
+def rotate_pay_links(customer: Customer) -> int:
+    """Revoke every personal pay link made so far for ``customer``: the links carry the customer's key
+    version, which goes up by one. Messages sent from now on carry links of the new version; the
+    links printed on documents already issued stop working too (docs/pay-links.md). Returns the new version."""
+    updated = Customer.objects.filter(pk=customer.pk, organization_id=customer.organization_id).update(
+        pay_link_version=models.F("pay_link_version") + 1)
+    if not updated:
+        raise NotFound("That customer does not exist.")
+    customer.pay_link_version = Customer.objects.values_list("pay_link_version", flat=True).get(pk=customer.pk)
+    return customer.pay_link_version
 
 
 def validate_customer(org: Organization, data: dict, *, code: str | None = None,
