@@ -194,4 +194,13 @@ def customers_rotate_link(code, org_slug):
                f"(key version {version}).")
 
 
-COMMANDS = [init, serve, demo, rates, customers]
+@click.command("roles")
+@handle_errors
+def roles_command():
+    """Print the role matrix (Markdown): each role's permissions and what every back-office page needs."""
+    from duly.customers.role_matrix import render_markdown
+
+    click.echo(render_markdown(), nl=False)
+
+
+COMMANDS = [init, serve, demo, rates, customers, roles_command]
