@@ -61,6 +61,22 @@ def page_permissions(model_admin) -> dict[str, str | None]:
     return {op: ("view" if op == "view" else model_admin.permission) if possible[op] else None for op in OPERATIONS}
 
 
+def custom_url_names(model_admin) -> set[str]:
+    """The names of an admin's URLs beyond the standard list, add, history, delete and change pages."""
+    meta = model_admin.model._meta
+    standard = {f"{meta.app_label}_{meta.model_name}_{v}" for v in ("changelist", "add", "history", "delete", "change")}
+    return {p.name for p in model_admin.get_urls() if getattr(p, "name", None)} - standard
+
+
+def custom_views(model_admin) -> dict[str, tuple[str | None, str | None]]:
+    """What each custom view needs (GET, POST): Duly's declare it (``guarded_path``); Django's own (a user's
+    password form) are for platform operators."""
+    declared = getattr(model_admin, "custom_views", None)
+    if declared is not None:
+        return dict(declared)
+    return {name: (roles.SUPERUSER, roles.SUPERUSER) for name in custom_url_names(model_admin)}
+
+
 def _action_permission(model_admin, func, pages: dict[str, str | None]) -> str | None:
     declared = list(getattr(func, "allowed_permissions", ()))
     if len(declared) != 1:
@@ -82,7 +98,7 @@ def admin_entries(site=None) -> list[Entry]:
         entries += [Entry(model_admin, op, op, pages[op]) for op in OPERATIONS]
         for func, name, _ in model_admin._get_base_actions():
             entries.append(Entry(model_admin, "action", name, _action_permission(model_admin, func, pages)))
-        for name, (get, post) in sorted(getattr(model_admin, "custom_views", {}).items()):
+        for name, (get, post) in sorted(custom_views(model_admin).items()):
             entries += [Entry(model_admin, "GET", name, get), Entry(model_admin, "POST", name, post)]
     return entries
 

@@ -160,6 +160,7 @@ def _check_manager(org_id: int, by) -> None:
     """``by`` (the user acting, None for the command line) must be allowed to manage this organization's members."""
     if by is None:
         return
+    roles.forget_roles(by)  # read the roles as they are now, not as this user object first saw them
     if not roles.has_permission(by, org_id, "manage_members"):
         raise RoleNotAllowed("Only an owner of the organization manages its members.")
 
