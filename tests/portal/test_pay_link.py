@@ -256,3 +256,18 @@ def test_every_message_carries_an_account_link_made_on_its_day_with_the_current_
     assert (first.made_on, later.made_on) == (date(2026, 3, 1), date(2026, 7, 1))  # each message: a fresh link
     rotate_pay_links(customer)
     assert link(date(2026, 7, 2)).version == 2 and first.version == 1
+
+
+def test_staff_rotate_a_customers_links_in_the_back_office(bookkeeper, org, customer, issued, client):
+    from django.urls import reverse
+
+    invoice = issued()
+    old_invoice, old_account = pay_url(org.pk, customer.pk, invoice.pk), pay_url(org.pk, customer.pk,
+                                                                                   made_on=date.today())
+    resp = bookkeeper.post(reverse("admin:customers_customer_changelist"),
+                           {"action": "rotate_pay_links", "_selected_action": [customer.pk], "index": "0"},
+                           follow=True)
+    assert "ACME: the pay links sent so far no longer open; the next messages carry new ones." in \
+        resp.content.decode()
+    assert _status(client, old_invoice) == _status(client, old_account) == 404
+    assert _status(client, pay_url(org.pk, customer.pk, invoice.pk)) == 200
