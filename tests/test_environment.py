@@ -146,6 +146,7 @@ CHECKS = {
                                                   ("HTTP_X_FORWARDED_PROTO", "https")),
     "DULY_PUBLIC_URL": lambda e, r: (e.setting("DULY_PUBLIC_URL", "https://pay.example", "DULY_PUBLIC_URL"),
                                      "https://pay.example"),
+    "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
                                                   "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),
     "DULY_EMAIL_HOST": lambda e, r: (e.setting("DULY_EMAIL_HOST", "smtp.example", "EMAIL_HOST"), "smtp.example"),

@@ -184,6 +184,8 @@ DULY_DOCUMENT_TEMPLATE_DIRS = env_list("DULY_DOCUMENT_TEMPLATE_DIRS", separator=
 
 # Public base URL used in personal pay/view links (stable format: {BASE}/p/{token}).
 DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")
+# Days the account pay link in a message keeps working (invoice links: while open and 120 days after).
+DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maximum=36600)
 
 # Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

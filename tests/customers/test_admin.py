@@ -111,9 +111,15 @@ def test_a_seller_created_in_the_back_office_can_issue_and_is_its_creators(bookk
 
 def test_member_roles_change_through_the_service(bookkeeper, org):
     from duly.customers.models import Membership
+    from duly.customers.services import add_member
 
     membership = Membership.objects.get(organization=org, user__username="bk")
     url = reverse("admin:customers_membership_change", args=[membership.pk])
+    resp = bookkeeper.post(url, {"role": "viewer"}, follow=True)  # bk is the only owner: refused, a form error
+    assert "is the last owner of Atelier Lumière SARL: make another member owner first." in resp.content.decode()
+    membership.refresh_from_db()
+    assert membership.role == "owner"
+    add_member(org, username="second-owner", password="another-owner-pass-1", role="owner")
     resp = bookkeeper.post(url, {"role": "viewer"}, follow=True)
     assert "changed successfully" in resp.content.decode()
     membership.refresh_from_db()

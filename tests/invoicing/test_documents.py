@@ -14,10 +14,10 @@ from pypdf import PdfReader
 from duly.domain.errors import (
     Conflict,
     EInvoiceInvalid,
-    ForgedRequest,
     InvoiceImmutable,
     InvoiceNotIssued,
     MissingDocumentData,
+    PayLinkRefused,
     ValidationError,
 )
 from duly.domain.references import format_rf
@@ -84,7 +84,7 @@ def test_pay_link_is_stable_signed_and_points_to_the_invoice(make_invoice):
     target = read_token(link.rsplit("/", 1)[1])
     assert (target.organization_id, target.customer_id, target.invoice_id) == (inv.organization_id,
                                                                                inv.customer_id, inv.pk)
-    with pytest.raises(ForgedRequest):
+    with pytest.raises(PayLinkRefused):
         read_token(link.rsplit("/", 1)[1][:-2] + "xx")
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
 
-from duly.domain.errors import ForgedRequest, TemplateError
+from duly.domain.errors import PayLinkRefused, TemplateError
 from duly.messaging.formatting import LANGUAGES, Formatter, late_fee_terms
 from duly.messaging.links import make_token, pay_url, read_token
 from duly.messaging.models import MessageTemplate
@@ -119,11 +119,12 @@ def test_late_fee_terms_in_words_per_language():
 
 def test_pay_links_are_stable_signed_and_refuse_forgeries(settings):
     settings.DULY_PUBLIC_URL = "https://pay.atelier.example"
-    url = pay_url(1, 42, 7)
-    assert url == pay_url(1, 42, 7) and url.startswith("https://pay.atelier.example/p/")
+    url = pay_url(1, 42, 7, version=3)
+    assert url == pay_url(1, 42, 7, version=3) and url.startswith("https://pay.atelier.example/p/")
     target = read_token(url.rsplit("/", 1)[1])
-    assert (target.organization_id, target.customer_id, target.invoice_id) == (1, 42, 7)
-    token = make_token(1, 42)
-    forged = token.replace("eyJvIjoxLCJjIjo0Mn0", "eyJvIjoxLCJjIjo0M30")  # customer 43, same signature
-    with pytest.raises(ForgedRequest):
+    assert (target.organization_id, target.customer_id, target.invoice_id, target.version) == (1, 42, 7, 3)
+    token = make_token(1, 42, 7)
+    forged = token.replace("eyJvIjoxLCJjIjo0MiwidiI6MSwiaSI6N30", "eyJvIjoxLCJjIjo0MywidiI6MSwiaSI6N30")
+    assert forged != token  # customer 43, same signature
+    with pytest.raises(PayLinkRefused):
         read_token(forged)

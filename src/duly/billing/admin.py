@@ -60,6 +60,7 @@ class _ServiceAdmin(OrgScopedAdmin):
     """
 
     editable: tuple[str, ...] = ()
+    permission = "manage_catalog"
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -195,6 +196,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
     date_hierarchy = "next_bill_on"
     inlines = [ItemInline, PauseInline, RecordInline]
     actions = ["bill_now", "cancel_at_period_end", "cancel_now", "pause_today", "resume_today"]
+    permission = "bill"
 
     def has_add_permission(self, request):
         return False  # subscriptions are created by `duly`'s services and API (items, deposit, schedule)
@@ -207,7 +209,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
             if self.run_service(request, fn, sub.organization, sub, **kwargs) is not None:
                 self.message_user(request, f"{sub}: {done}.")
 
-    @admin.action(description="Bill the selected subscriptions' customers now (as of today)")
+    @admin.action(description="Bill the selected subscriptions' customers now (as of today)", permissions=["bill"])
     def bill_now(self, request, queryset):
         by_org: dict = {}
         for sub in queryset.select_related("organization"):
@@ -217,22 +219,22 @@ class SubscriptionAdmin(OrgScopedAdmin):
             if result is not None:
                 self.message_user(request, result.summary())
 
-    @admin.action(description="Cancel at the end of the current period")
+    @admin.action(description="Cancel at the end of the current period", permissions=["bill"])
     def cancel_at_period_end(self, request, queryset):
         self._each(request, queryset, services.cancel_subscription, "cancelled at the end of the period",
                    on=date.today(), as_of=date.today(), at_period_end=True)
 
-    @admin.action(description="Cancel today (credit note for unused days)")
+    @admin.action(description="Cancel today (credit note for unused days)", permissions=["bill"])
     def cancel_now(self, request, queryset):
         self._each(request, queryset, services.cancel_subscription, "cancelled", on=date.today(),
                    as_of=date.today(), at_period_end=False)
 
-    @admin.action(description="Pause from today (until resumed)")
+    @admin.action(description="Pause from today (until resumed)", permissions=["bill"])
     def pause_today(self, request, queryset):
         self._each(request, queryset, services.pause_subscription, "paused", starts_on=date.today(),
                    as_of=date.today())
 
-    @admin.action(description="Resume today")
+    @admin.action(description="Resume today", permissions=["bill"])
     def resume_today(self, request, queryset):
         self._each(request, queryset, services.resume_subscription, "resumed", on=date.today(), as_of=date.today())
 
@@ -307,6 +309,7 @@ class NoticeInline(_ReadOnlyInline):
 @admin.register(PriceChange)
 class PriceChangeAdmin(OrgScopedAdmin):
     form = PriceChangeForm
+    permission = "manage_catalog"
     list_display = ("price", "subscription", "effective_date", "notice_days", "scheduled_on", "notices")
     list_filter = ("effective_date",)
     search_fields = ("price__code", "justification")

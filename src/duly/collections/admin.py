@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -45,10 +45,17 @@ class _Clock:
 
 
 class _ReadOnly:
+    """Records the collections run and services write: shown, never added, edited or deleted by hand."""
+
+    permission = None
+
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -68,6 +75,7 @@ class StepInline(OrgScopedInline):
 
 @admin.register(Policy)
 class PolicyAdmin(OrgScopedAdmin):
+    permission = "manage_organization"
     list_display = ("code", "name", "max_per_window", "window_days", "min_gap_hours", "restore_days", "step_list")
     inlines = [StepInline]
 
@@ -86,17 +94,20 @@ class PolicyAdmin(OrgScopedAdmin):
 
 @admin.register(CollectionsSettings)
 class CollectionsSettingsAdmin(OrgScopedAdmin):
+    permission = "manage_organization"
     list_display = ("organization", "gentle_below", "firm_above", "send_window_start", "send_window_end",
                     "dispute_sla_business_days", "greetings_enabled", "email_invoices")
 
 
 @admin.register(SegmentRule)
 class SegmentRuleAdmin(OrgScopedAdmin):
+    permission = "manage_organization"
     list_display = ("segment", "policy", "default_hour")
 
 
 @admin.register(SpecialDate)
 class SpecialDateAdmin(OrgScopedAdmin):
+    permission = "manage_customers"
     list_display = ("customer", "label", "date")
     autocomplete_fields = ("customer",)
 
@@ -123,6 +134,7 @@ class PolicyForm(forms.Form):
 
 @admin.register(CustomerProfile)
 class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
+    permission = "collect"
     list_display = ("customer", "policy", "risk_level", "customer_status", "suspended_at", "terminated_at",
                     "restore_deadline", "page")
     list_filter = ("policy", "customer__status")
@@ -140,9 +152,9 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
 
     def get_urls(self):
         return [
-            path("worklist/", self.admin_site.admin_view(self.worklist_view), name="collections_worklist"),
-            path("customer/<int:customer_id>/", self.admin_site.admin_view(self.customer_view),
-                 name="collections_customer_page"),
+            self.guarded_path("worklist/", self.worklist_view, "collections_worklist", get="view"),
+            self.guarded_path("customer/<int:customer_id>/", self.customer_view, "collections_customer_page",
+                              get="view", post="collect"),
         ] + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
@@ -167,6 +179,7 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
 
         customer = get_object_or_404(Customer.objects.filter(organization__in=user_organizations(request.user)),
                                      pk=customer_id)
+        self.require(request, customer.organization_id)
         org = customer.organization
         now = self.clock()
         open_invoices = open_invoices_of(customer)
@@ -233,9 +246,10 @@ class ResolveForm(forms.Form):
         help_text="Credit only part of the invoice: an amount, tax included, in the invoice's currency, "
                   "as one credit-note line (at most what is still open)")
 
-    def __init__(self, *args, dispute, **kwargs):
+    def __init__(self, *args, dispute, may_credit: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.dispute = dispute
+        self.may_credit = may_credit
         invoice = dispute.invoice
         self.fields["credit_amount"].label = f"Or credit an amount ({invoice.currency})"
         from duly.domain.money import from_minor
@@ -259,6 +273,9 @@ class ResolveForm(forms.Form):
         data = super().clean()
         if data.get("credit_note") and data.get("credit_amount"):
             raise forms.ValidationError("Credit the whole invoice or an amount, not both.")
+        if (data.get("credit_note") or data.get("credit_amount")) and not self.may_credit:
+            raise forms.ValidationError("Your role may answer the query but not issue a credit note: ask a "
+                                        "bookkeeper, or answer without a credit.")
         return data
 
 
@@ -282,12 +299,14 @@ class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
         return format_html('<a href="{}">answer</a>', reverse("admin:collections_dispute_resolve", args=[obj.pk]))
 
     def get_urls(self):
-        return [path("<int:pk>/resolve/", self.admin_site.admin_view(self.resolve_view),
-                     name="collections_dispute_resolve")] + super().get_urls()
+        return [self.guarded_path("<int:pk>/resolve/", self.resolve_view, "collections_dispute_resolve",
+                                  get="collect", post="collect")] + super().get_urls()
 
     def resolve_view(self, request, pk):
         dispute = get_object_or_404(self.get_queryset(request), pk=pk)
-        form = ResolveForm(request.POST or None, dispute=dispute)
+        self.require(request, dispute.organization_id)
+        form = ResolveForm(request.POST or None, dispute=dispute,
+                           may_credit=self.allowed(request, "bill", dispute))
         if request.method == "POST" and form.is_valid():
             done = self.run_service(
                 request, services.resolve_dispute, dispute.organization, dispute.pk,
@@ -335,7 +354,7 @@ class TaskAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_filter = ("kind", ("done_at", admin.EmptyFieldListFilter))
     actions = ["mark_done"]
 
-    @admin.action(description="Mark selected tasks done")
+    @admin.action(description="Mark selected tasks done", permissions=["collect"])
     def mark_done(self, request, queryset):
         for task in queryset:
             self.run_service(request, services.complete_task, task.organization, task.pk, now=self.clock())

@@ -102,11 +102,13 @@ class MessageBuilder:
               currency: str, today: date) -> dict[str, Any]:
         return base_context(category=category, fmt=fmt, org=self.org, org_id=self.rc.org.pk,
                             customer_id=customer.id, customer_name=customer.name, customer_code=customer.code,
-                            contact_name=contact_name, contact_email=contact_email, currency=currency, today=today)
+                            contact_name=contact_name, contact_email=contact_email, currency=currency, today=today,
+                            link_version=customer.pay_link_version)
 
-    def _invoices(self, fmt: Formatter, customer_id: int, rows: Sequence[InvoiceRow], today: date) -> list[dict]:
+    def _invoices(self, fmt: Formatter, customer, rows: Sequence[InvoiceRow], today: date) -> list[dict]:
         return [
-            invoice_view(fmt, org_id=self.rc.org.pk, customer_id=customer_id, invoice_id=r.id, number=r.number,
+            invoice_view(fmt, org_id=self.rc.org.pk, customer_id=customer.id, link_version=customer.pay_link_version,
+                         invoice_id=r.id, number=r.number,
                          currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
                          service_date=r.service_date, total_minor=r.payable_minor, balance_minor=r.balance_minor,
                          today=today, period=period_text(fmt, r.service_date, r.period_end))
@@ -133,7 +135,7 @@ class MessageBuilder:
         ctx = self._base(category, fmt, customer, addressee_name, addressee_email, currency, today)
         contract = next((r.contract_id for r in rows if r.contract_id), None)
         ctx.update(
-            invoices=self._invoices(fmt, customer.id, rows, today),
+            invoices=self._invoices(fmt, customer, rows, today),
             total_due=total,
             late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
             step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
@@ -187,7 +189,7 @@ class MessageBuilder:
         ctx = self._base("statement", fmt, customer, addressee.name, addressee.email, currency, today)
         contract = next((r.contract_id for r in rows if r.contract_id), None)
         ctx.update(
-            invoices=self._invoices(fmt, customer.id, rows, today), total_due=total,
+            invoices=self._invoices(fmt, customer, rows, today), total_due=total,
             late_fee_terms=self._terms(contract, currency, fmt, today),
             step={"code": "final_statement", "tone": "neutral", "final": True, "offset_days": 0,
                   "anchor": "due_date"},
@@ -227,7 +229,7 @@ class SingleMessages:
         return base_context(category=category, fmt=fmt, org=self.org_view, org_id=self.org.pk,
                             customer_id=customer.pk, customer_name=customer.name, customer_code=customer.code,
                             contact_name=addressee.name, contact_email=addressee.email, currency=currency,
-                            today=today)
+                            today=today, link_version=customer.pay_link_version)
 
     def thank_you(self, payment, addressee: Addressee, credit_minor: int, today: date) -> RenderedMessage:
         """What the payment paid for: each invoice, its service lines, periods and usage."""
@@ -302,7 +304,7 @@ class SingleMessages:
                 "balance": fmt.money(invoice.balance_minor, cur),
                 "reference": format_rf(invoice.rf_reference) if invoice.rf_reference else invoice.number,
                 "po_number": invoice.po_number,
-                "link": pay_url(self.org.pk, customer.pk, invoice.pk),
+                "link": pay_url(self.org.pk, customer.pk, invoice.pk, version=customer.pay_link_version),
                 "lines": [{"description": line.description,
                            "period": period_text(fmt, line.period_start, line.period_end),
                            "usage": line.explanation, "amount": fmt.money(line.net_minor, cur)} for line in lines],

@@ -65,6 +65,7 @@ class CustomerRow:
     payment_method: str
     status: str
     currency: str
+    pay_link_version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +214,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         CustomerRow(*row) for row in Customer.objects.filter(
             organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
-            "currency")
+            "currency", "pay_link_version")
         if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(

@@ -1,9 +1,9 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from duly.domain.errors import DomainError
 
-from . import services
+from . import roles, services
 from .models import (
     REQUIRED_FIELD_CHOICES,
     Contact,
@@ -13,7 +13,7 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
-from .tenancy import OrgScopedAdmin, form_organization, user_organizations
+from .tenancy import OrgScopedAdmin, OrgScopedInline, form_organization, user_organizations
 
 
 class DomainValidatedForm(forms.ModelForm):
@@ -51,9 +51,33 @@ class OrganizationAdmin(admin.ModelAdmin):
     form = OrganizationForm
     list_display = ("name", "slug", "country", "default_currency", "vat_id")
     search_fields = ("name", "vat_id", "slug")
+    #: What each page needs (docs/roles.md): deleting an organization deletes all its records.
+    role_permissions = {"view": "view", "add": "create_organization", "change": "manage_organization",
+                        "delete": roles.SUPERUSER}
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(pk__in=user_organizations(request.user))
+
+    def _allowed(self, request, operation, obj=None):
+        permission = self.role_permissions[operation]
+        if obj is None:
+            return roles.has_permission_anywhere(request.user, permission)
+        return roles.has_permission(request.user, obj.pk, permission)
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and self._allowed(request, "view")
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._allowed(request, "view", obj)
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and self._allowed(request, "add")
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._allowed(request, "change", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._allowed(request, "delete", obj)
 
     def get_readonly_fields(self, request, obj=None):
         return ("slug",) if obj is not None else ()
@@ -73,8 +97,35 @@ class OrganizationAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
 
+class MembershipForm(forms.ModelForm):
+    """The checks the membership services run, as form errors: a user is a member once; the last owner stays."""
+
+    class Meta:
+        model = Membership
+        fields = "__all__"
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if self.instance.pk is not None:
+            _errors_as_form_errors(services.check_member_role_change, self.instance, data.get("role"))
+            return data
+        org, user = form_organization(self), data.get("user")
+        if org is None:
+            raise forms.ValidationError("Choose the organization.")
+        if user is not None and Membership.objects.filter(organization=org, user=user).exists():
+            raise forms.ValidationError(f"{user} is already a member of {org}: change their role instead.")
+        return data
+
+
 @admin.register(Membership)
 class MembershipAdmin(OrgScopedAdmin):
+    """Who works for the organization, with which role (docs/roles.md). Only owners manage memberships, and
+    an organization always keeps an owner (the membership services refuse to remove or demote the last one)."""
+
+    form = MembershipForm
+    permission = "manage_members"
     list_display = ("user", "organization", "role")
     list_filter = ("role",)
     search_fields = ("user__username", "user__email")
@@ -84,13 +135,32 @@ class MembershipAdmin(OrgScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.set_member_role(obj, form.cleaned_data["role"])
+            if self.run_service(request, services.set_member_role, obj, form.cleaned_data["role"],
+                                by=request.user) is None:
+                return
         else:
             org, user = form_organization(form), form.cleaned_data["user"]
-            services.add_member(org, username=user.get_username(), role=form.cleaned_data["role"])
+            if self.run_service(request, services.add_member, org, username=user.get_username(),
+                                role=form.cleaned_data["role"], by=request.user) is None:
+                return
             obj.pk = Membership.objects.get(user=user, organization=org).pk
         obj.refresh_from_db()
         obj._state.adding = False
+
+    def get_deleted_objects(self, objs, request):
+        """Removing the last owner of an organization is refused on the confirmation page (nothing is deleted)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        try:
+            services.check_members_removal(list(objs))
+        except DomainError as exc:
+            protected = [*protected, exc.message]
+        return deleted, counts, perms_needed, protected
+
+    def delete_model(self, request, obj):
+        services.remove_members([obj], by=request.user)
+
+    def delete_queryset(self, request, queryset):
+        services.remove_members(list(queryset), by=request.user)
 
 
 def _errors_as_form_errors(check, *args, **kwargs):
@@ -118,7 +188,7 @@ class ContactForm(forms.ModelForm):
         return data
 
 
-class ContactInline(admin.TabularInline):
+class ContactInline(OrgScopedInline):
     model = Contact
     form = ContactForm
     extra = 0
@@ -154,6 +224,8 @@ class CustomerAdmin(OrgScopedAdmin):
     """Customers are created and changed through the customers services (same checks as everywhere)."""
 
     form = CustomerForm
+    permission = "manage_customers"
+    actions = ["rotate_pay_links"]
     list_display = ("code", "name", "country", "currency", "segment", "status")
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
     search_fields = ("code", "name", "tax_id", "contacts__email", "contacts__name")
@@ -200,6 +272,14 @@ class CustomerAdmin(OrgScopedAdmin):
         retainer_head = format_html("<th>{}</th>", "Retainer balance") if retainer else ""
         return format_html("<table class='account-balance'><tr><th>Currency</th><th>Customer credit</th>"
                            "<th>Net balance (open − credit)</th>{}</tr>{}</table>", retainer_head, rows)
+
+    @admin.action(description="Rotate pay links (the links sent so far stop working)", permissions=["manage_customers"])
+    def rotate_pay_links(self, request, queryset):
+        for customer in queryset.order_by("pk"):
+            version = self.run_service(request, services.rotate_pay_links, customer)
+            if version is not None:
+                self.message_user(request, f"{customer.code}: the pay links sent so far no longer open; the next "
+                                           "messages carry new ones.", messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         values = {k: v for k, v in form.cleaned_data.items() if k not in ("organization", "code")}
@@ -268,6 +348,7 @@ class ContractAdmin(OrgScopedAdmin):
     """Contracts are created and changed through the customers services; amounts are in minor units (cents)."""
 
     form = ContractForm
+    permission = "manage_customers"
     list_display = ("reference", "customer", "terms_kind", "terms_days", "late_fee_kind", "billing_frequency",
                     "start_date", "end_date")
     list_filter = ("terms_kind", "late_fee_kind", "billing_frequency", "currency")
@@ -295,6 +376,7 @@ class ContractAdmin(OrgScopedAdmin):
 @admin.register(Contact)
 class ContactAdmin(OrgScopedAdmin):
     form = ContactForm
+    permission = "manage_customers"
     list_display = ("name", "email", "role", "customer")
     list_filter = ("role",)
     search_fields = ("name", "email", "customer__name")
@@ -338,6 +420,8 @@ class StatutoryReferenceRateAdmin(admin.ModelAdmin):
     """
 
     form = StatutoryReferenceRateForm
+    #: Shared by every organization: every staff user reads it, only platform operators change it.
+    role_permissions = {"view": "view", "add": roles.SUPERUSER, "change": roles.SUPERUSER, "delete": None}
     list_display = ("currency", "valid_from", "rate_percent", "recorded_at")
     list_filter = ("currency",)
     search_fields = ("currency",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from duly.cli import DATE, handle_errors, progress_display
+from duly.cli import DATE, current_org, handle_errors, org_option, progress_display
 
 
 @click.command()
@@ -200,4 +200,37 @@ def _percent(value) -> str:
     return f"{format(value.normalize(), 'f')}%"
 
 
-COMMANDS = [init, serve, demo, check, rates]
+@click.group()
+def customers():
+    """Customers: revoke their personal pay links."""
+
+
+@customers.command("rotate-link")
+@click.argument("code")
+@org_option
+@handle_errors
+def customers_rotate_link(code, org_slug):
+    """Revoke every pay link made so far for the customer CODE (messages from now on carry new ones)."""
+    from duly.customers.models import Customer
+    from duly.customers.services import rotate_pay_links
+    from duly.domain.errors import NotFound
+
+    organization = current_org(org_slug)
+    customer = Customer.objects.filter(organization=organization, code=code).first()
+    if customer is None:
+        raise NotFound(f"No customer with the code {code!r} in {organization.slug}.")
+    version = rotate_pay_links(customer)
+    click.echo(f"Rotated the pay links of {customer.code} ({customer.name}): links made before no longer open "
+               f"(key version {version}).")
+
+
+@click.command("roles")
+@handle_errors
+def roles_command():
+    """Print the role matrix (Markdown): each role's permissions and what every back-office page needs."""
+    from duly.customers.role_matrix import render_markdown
+
+    click.echo(render_markdown(), nl=False)
+
+
+COMMANDS = [init, serve, demo, check, rates, customers, roles_command]

@@ -10,6 +10,8 @@ from django.db import models
 
 from duly.domain.money import from_minor
 
+from .roles import ROLE_CHOICES
+
 CURRENCY_FIELD = dict(max_length=3)
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -63,7 +65,7 @@ class Organization(models.Model):
 class Membership(models.Model):
     """A back-office user working for an organization. Admin shows only that organization's rows."""
 
-    ROLE_CHOICES = [("owner", "Owner"), ("bookkeeper", "Bookkeeper"), ("viewer", "Viewer")]
+    ROLE_CHOICES = ROLE_CHOICES  # what each role may do: duly.customers.roles and docs/roles.md
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="bookkeeper")
@@ -116,6 +118,10 @@ class Customer(models.Model):
     ap_contact = models.CharField("AP contact", max_length=200, blank=True)
     invoice_address = models.TextField("specific billing address", blank=True)
     email = models.EmailField(blank=True)
+    pay_link_version = models.PositiveIntegerField(
+        "pay link key version", default=1, editable=False,
+        help_text="Carried by every personal pay link; rotating it makes the customer's older links stop working",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -17,9 +17,18 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from duly.domain.errors import InvalidChoice, InvalidPassword, NotFound, ValidationError, ValueOutOfRange
+from duly.domain.errors import (
+    InvalidChoice,
+    InvalidPassword,
+    LastOwner,
+    NotFound,
+    RoleNotAllowed,
+    ValidationError,
+    ValueOutOfRange,
+)
 from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
+from . import roles
 from .models import (
     REQUIRED_FIELD_CHOICES,
     Contact,
@@ -147,14 +156,62 @@ def _check_role(role: str) -> None:
         raise InvalidChoice(f"Unknown role {role!r}; choose from {sorted(dict(Membership.ROLE_CHOICES))}.")
 
 
+def _check_manager(org_id: int, by) -> None:
+    """``by`` (the user acting, None for the command line) must be allowed to manage this organization's members."""
+    if by is None:
+        return
+    roles.forget_roles(by)  # read the roles as they are now, not as this user object first saw them
+    if not roles.has_permission(by, org_id, "manage_members"):
+        raise RoleNotAllowed("Only an owner of the organization manages its members.")
+
+
+def _owners_left(org_id: int, leaving: Iterable[int]) -> bool:
+    return Membership.objects.filter(organization_id=org_id, role=roles.OWNER).exclude(pk__in=list(leaving)).exists()
+
+
+def _last_owner(membership: Membership) -> LastOwner:
+    return LastOwner(f"{membership.user} is the last owner of {membership.organization}: make another member "
+                     "owner first.")
+
+
+def check_member_role_change(membership: Membership, role: str) -> None:
+    """Refuse a role that does not exist, or demoting the organization's last owner (:class:`LastOwner`)."""
+    _check_role(role)
+    if membership.pk is None:
+        return
+    current = Membership.objects.filter(pk=membership.pk).values_list("role", flat=True).first()
+    if current == roles.OWNER and role != roles.OWNER and not _owners_left(membership.organization_id,
+                                                                          [membership.pk]):
+        raise _last_owner(membership)
+
+
+def check_members_removal(memberships: list[Membership]) -> None:
+    """Refuse removing memberships that would leave one of their organizations without an owner."""
+    by_org: dict[int, list[Membership]] = {}
+    for m in memberships:
+        by_org.setdefault(m.organization_id, []).append(m)
+    for org_id, leaving in by_org.items():
+        owners = [m for m in leaving if Membership.objects.filter(pk=m.pk, role=roles.OWNER).exists()]
+        if owners and not _owners_left(org_id, [m.pk for m in leaving]):
+            raise _last_owner(owners[0])
+
+
+def _lock_organizations(org_ids: Iterable[int]) -> None:
+    """Membership changes of one organization happen one at a time (the last-owner rule reads, then writes)."""
+    list(Organization.objects.select_for_update().filter(pk__in=sorted(set(org_ids))).values_list("pk", flat=True))
+
+
 @transaction.atomic
 def add_member(org: Organization, *, username: str, email: str = "", password: str | None = None,
-               role: str = "owner", superuser: bool = False):
-    """Give a back-office user access to ``org`` (creating the user, with a validated password, if new)."""
+               role: str = "owner", superuser: bool = False, by=None):
+    """Give a back-office user access to ``org`` (creating the user, with a validated password, if new).
+
+    ``by``: the back-office user doing it (only an owner may); None from the command line."""
     User = get_user_model()
     if not username or not username.strip():
         raise ValidationError("A back-office user needs a user name.")
     _check_role(role)
+    _check_manager(org.pk, by)
     user = User.objects.filter(username=username).first()
     if user is None:
         validate_password_for(password, username=username, email=email)
@@ -175,13 +232,33 @@ def add_member(org: Organization, *, username: str, email: str = "", password: s
 
 
 @transaction.atomic
-def set_member_role(membership: Membership, role: str) -> Membership:
-    """Change what a back-office user may do for one organization."""
+def set_member_role(membership: Membership, role: str, *, by=None) -> Membership:
+    """Change what a back-office user may do for one organization (docs/roles.md).
+
+    Refused: an unknown role (``invalid_choice``), ``by`` not an owner (``role_not_allowed``), demoting the
+    organization's last owner (``last_owner``)."""
     _check_role(role)
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _lock_organizations([membership.organization_id])
+    membership = Membership.objects.select_for_update().select_related("user", "organization").get(pk=membership.pk)
+    _check_manager(membership.organization_id, by)
+    check_member_role_change(membership, role)
     membership.role = role
     membership.save(update_fields=["role"])
     return membership
+
+
+@transaction.atomic
+def remove_members(memberships: Iterable[Membership], *, by=None) -> int:
+    """Take back-office users off organizations, all or none. Refused: ``by`` not an owner of each
+    organization (``role_not_allowed``), leaving an organization without an owner (``last_owner``)."""
+    ids = [m.pk for m in memberships]
+    current = list(Membership.objects.filter(pk__in=ids).select_related("user", "organization"))
+    _lock_organizations(m.organization_id for m in current)
+    for org_id in {m.organization_id for m in current}:
+        _check_manager(org_id, by)
+    check_members_removal(current)
+    deleted, _ = Membership.objects.filter(pk__in=[m.pk for m in current]).delete()
+    return deleted
 
 
 @transaction.atomic
@@ -296,7 +373,7 @@ def _customer_fields(org: Organization, data: dict) -> dict:
         raise ValidationError("A customer needs a legal name.")
     what = f"Customer {data['name']}"
     data.setdefault("currency", org.default_currency)
-    for protected in ("organization", "id", "created_at"):
+    for protected in ("organization", "id", "created_at", "pay_link_version"):
         if protected in data:
             raise ValidationError(f"{what}: {protected} cannot be set.")
     check_model_values(Customer, data, what)
@@ -359,8 +436,21 @@ def update_customer(customer: Customer, **fields) -> Customer:
                                                    "currency": customer.currency, **fields})
     for k, v in data.items():
         setattr(customer, k, v)
-    customer.save()
+    customer.save(update_fields=list(data))  # never the pay link version a concurrent rotation just changed
     return customer
+
+
+@transaction.atomic
+def rotate_pay_links(customer: Customer) -> int:
+    """Revoke every personal pay link made so far for ``customer``: the links carry the customer's key
+    version, which goes up by one. Messages sent from now on carry links of the new version; the
+    links printed on documents already issued stop working too (docs/pay-links.md). Returns the new version."""
+    updated = Customer.objects.filter(pk=customer.pk, organization_id=customer.organization_id).update(
+        pay_link_version=models.F("pay_link_version") + 1)
+    if not updated:
+        raise NotFound("That customer does not exist.")
+    customer.pay_link_version = Customer.objects.values_list("pay_link_version", flat=True).get(pk=customer.pk)
+    return customer.pay_link_version
 
 
 def validate_customer(org: Organization, data: dict, *, code: str | None = None,

@@ -293,3 +293,24 @@ class MessageNotSent(InvalidState):
     """A delivery event (bounce, complaint, open) for a message that was never sent: nothing changes."""
 
     code = "message_not_sent"
+
+
+class PayLinkRefused(NotFound):
+    """A personal pay link that does not open: forged, malformed, expired, revoked or another account's.
+
+    Every such link gets the same answer (404 and one message), so a refusal tells nothing about why."""
+
+    code = "pay_link_refused"
+
+
+class RoleNotAllowed(DomainError):
+    """The user's membership role in that organization does not allow this (see docs/roles.md)."""
+
+    code = "role_not_allowed"
+    http_status = 403
+
+
+class LastOwner(Conflict):
+    """An organization always keeps at least one owner: its last owner cannot be removed or demoted."""
+
+    code = "last_owner"

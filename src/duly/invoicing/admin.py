@@ -11,11 +11,11 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 from duly.payments.models import METHOD_CHOICES
@@ -81,7 +81,7 @@ class DraftLinesFormSet(forms.BaseInlineFormSet):
         self.instance._draft_lines = lines
 
 
-class InvoiceLineInline(_LockedWhenIssued, admin.TabularInline):
+class InvoiceLineInline(_LockedWhenIssued, OrgScopedInline):
     model = InvoiceLine
     formset = DraftLinesFormSet
     extra = 0
@@ -109,7 +109,7 @@ class AttachmentForm(forms.ModelForm):
         return data
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(OrgScopedInline):
     """Files are stored through ``services.add_attachment`` (name, size, SHA-256); stored ones never change."""
 
     model = Attachment
@@ -185,6 +185,7 @@ class InvoiceAdmin(OrgScopedAdmin):
     autocomplete_fields = ("customer",)
     actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected", "assess_fees"]
     form = DraftForm
+    permission = "bill"
 
     def get_fields(self, request, obj=None):
         if obj is not None and obj.status != Invoice.DRAFT:
@@ -200,6 +201,10 @@ class InvoiceAdmin(OrgScopedAdmin):
         if obj is not None and obj.status != Invoice.DRAFT:
             kwargs["form"] = forms.ModelForm  # everything is read-only
         return super().get_form(request, obj, **kwargs)
+
+    def has_delete_permission(self, request, obj=None):
+        # an issued invoice is a legal record in a gapless series: it is voided or credited, never deleted
+        return super().has_delete_permission(request, obj) and (obj is None or obj.status == Invoice.DRAFT)
 
     @admin.display(description="number", ordering="number")
     def display_number(self, obj):
@@ -264,7 +269,7 @@ class InvoiceAdmin(OrgScopedAdmin):
         super().save_formset(request, form, formset, change)
 
     # --- actions: each goes through the services, dated in the organization's time zone ----------------
-    @admin.action(description="Issue selected drafts (dated today)")
+    @admin.action(description="Issue selected drafts (dated today)", permissions=["bill"])
     def issue_selected(self, request, queryset):
         for inv in queryset.select_related("organization").order_by("pk"):
             issued = self.run_service(request, services.issue_invoice, inv.organization, inv.pk,
@@ -286,7 +291,7 @@ class InvoiceAdmin(OrgScopedAdmin):
             "action": action, "opts": self.model._meta,
         })
 
-    @admin.action(description="Void selected invoices…")
+    @admin.action(description="Void selected invoices…", permissions=["bill"])
     def void_selected(self, request, queryset):
         def apply(inv, data):
             if self.run_service(request, services.void_invoice, inv.organization, inv.pk, reason=data["reason"]):
@@ -295,7 +300,7 @@ class InvoiceAdmin(OrgScopedAdmin):
         return self._reason_action(request, queryset, action="void_selected", title="Void invoices",
                                    form_class=ReasonForm, apply=apply)
 
-    @admin.action(description="Credit selected invoices in full (credit note)…")
+    @admin.action(description="Credit selected invoices in full (credit note)…", permissions=["bill"])
     def credit_selected(self, request, queryset):
         def apply(inv, data):
             note = self.run_service(request, services.create_credit_note, inv.organization, inv.pk,
@@ -308,7 +313,7 @@ class InvoiceAdmin(OrgScopedAdmin):
         return self._reason_action(request, queryset, action="credit_selected", title="Credit notes",
                                    form_class=CreditNoteForm, apply=apply)
 
-    @admin.action(description="Write off selected invoices as uncollectible…")
+    @admin.action(description="Write off selected invoices as uncollectible…", permissions=["bill"])
     def write_off_selected(self, request, queryset):
         def apply(inv, data):
             if self.run_service(request, services.mark_uncollectible, inv.organization, inv.pk, reason=data["reason"]):
@@ -317,7 +322,7 @@ class InvoiceAdmin(OrgScopedAdmin):
         return self._reason_action(request, queryset, action="write_off_selected",
                                    title="Write off as uncollectible", form_class=ReasonForm, apply=apply)
 
-    @admin.action(description="Assess late fees for selected (as of today)")
+    @admin.action(description="Assess late fees for selected (as of today)", permissions=["bill"])
     def assess_fees(self, request, queryset):
         from duly.collections.services import assess_late_fees
 
@@ -332,14 +337,15 @@ class InvoiceAdmin(OrgScopedAdmin):
     # --- record payment page ----------------------------------------------------------------------
     def get_urls(self):
         return [
-            path("<int:pk>/record-payment/", self.admin_site.admin_view(self.record_payment_view),
-                 name="invoicing_invoice_record_payment"),
+            self.guarded_path("<int:pk>/record-payment/", self.record_payment_view, "invoicing_invoice_record_payment",
+                              get="record_payments", post="record_payments"),
         ] + super().get_urls()
 
     def record_payment_view(self, request, pk):
         from duly.payments.services import record_payment
 
         invoice = get_object_or_404(self.get_queryset(request), pk=pk)
+        self.require(request, invoice.organization_id)
         if request.method == "POST":
             form = PaymentForm(request.POST)
             if form.is_valid():
@@ -379,6 +385,7 @@ class NumberSeriesAdmin(OrgScopedAdmin):
     """Each organization has one invoice and one credit-note series (made with it); only the pattern changes."""
 
     form = NumberSeriesForm
+    permission = "manage_organization"
     list_display = ("organization", "kind", "pattern")
     readonly_fields = ("organization", "kind")
     fields = ("organization", "kind", "pattern")

@@ -22,9 +22,13 @@ class MessageAdmin(OrgScopedAdmin):
     search_fields = ("subject", "to_email", "customer__name", "customer__code", "message_id")
     readonly_fields = [f.name for f in Message._meta.fields]
     actions = ["download_attachment", "confirm_delivered", "requeue_unconfirmed"]
+    permission = "collect"
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # the outbox is the record of what was sent (each message at most once)
 
     @admin.display(description="status", ordering="status")
     def status_display(self, obj):
@@ -33,7 +37,8 @@ class MessageAdmin(OrgScopedAdmin):
                                obj.get_status_display())
         return obj.get_status_display()
 
-    @admin.action(description="Download the first attachment (the PDF letter of a letter for post)")
+    @admin.action(description="Download the first attachment (the PDF letter of a letter for post)",
+                  permissions=["view"])
     def download_attachment(self, request, queryset):
         msg = queryset.first()
         loaded = self.run_service(request, _first_attachment, msg) if msg is not None else None
@@ -45,13 +50,13 @@ class MessageAdmin(OrgScopedAdmin):
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
 
-    @admin.action(description="Unconfirmed: the mail log shows it was delivered")
+    @admin.action(description="Unconfirmed: the mail log shows it was delivered", permissions=["collect"])
     def confirm_delivered(self, request, queryset):
         for msg in queryset:
             self.run_service(request, services.settle_unconfirmed, msg.organization, msg.pk, delivered=True,
                              now=timezone.now())
 
-    @admin.action(description="Unconfirmed: it was not delivered, queue it again")
+    @admin.action(description="Unconfirmed: it was not delivered, queue it again", permissions=["collect"])
     def requeue_unconfirmed(self, request, queryset):
         for msg in queryset:
             self.run_service(request, services.settle_unconfirmed, msg.organization, msg.pk, delivered=False,
@@ -64,6 +69,7 @@ class MessageTemplateAdmin(OrgScopedAdmin):
 
     list_display = ("name", "language", "category", "updated_at")
     list_filter = ("language", "category")
+    permission = "manage_organization"
 
 
 def _first_attachment(msg: Message):

@@ -31,8 +31,11 @@ def org_view(org) -> dict[str, Any]:
 
 def base_context(*, category: str, fmt: Formatter, org: dict[str, Any], org_id: int, customer_id: int,
                  customer_name: str, customer_code: str, contact_name: str, contact_email: str, currency: str,
-                 today: date) -> dict[str, Any]:
-    """The keys every message has; the caller adds the keys of its category."""
+                 today: date, link_version: int | None = None) -> dict[str, Any]:
+    """The keys every message has; the caller adds the keys of its category.
+
+    ``pay_link`` is an account link made ``today`` (it expires, see :mod:`duly.messaging.links`);
+    ``link_version`` is the customer's pay link key version (read from the database when not given)."""
     return {
         "category": category,
         "language": fmt.language,
@@ -40,7 +43,7 @@ def base_context(*, category: str, fmt: Formatter, org: dict[str, Any], org_id: 
         "customer": {"name": customer_name, "code": customer_code},
         "contact": {"name": contact_name, "email": contact_email},
         "today": fmt.date(today),
-        "pay_link": pay_url(org_id, customer_id),
+        "pay_link": pay_url(org_id, customer_id, version=link_version, made_on=today),
         "currency": currency,
         "t": labels(fmt.language),
     }
@@ -56,7 +59,7 @@ def period_text(fmt: Formatter, start: date | None, end: date | None) -> str:
 
 def invoice_view(fmt: Formatter, *, org_id: int, customer_id: int, invoice_id: int, number: str, currency: str,
                  issue_date: date | None, due_date: date | None, service_date: date | None, total_minor: int,
-                 balance_minor: int, today: date, period: str = "") -> dict[str, Any]:
+                 balance_minor: int, today: date, period: str = "", link_version: int | None = None) -> dict[str, Any]:
     """One invoice line of a message: number, dates, amounts, days overdue and its personal link."""
     days = (today - due_date).days if due_date else 0
     return {
@@ -70,5 +73,5 @@ def invoice_view(fmt: Formatter, *, org_id: int, customer_id: int, invoice_id: i
         "days_overdue": max(days, 0),
         "days_to_due": max(-days, 0),
         "period": period,
-        "link": pay_url(org_id, customer_id, invoice_id),
+        "link": pay_url(org_id, customer_id, invoice_id, version=link_version),
     }

@@ -5,18 +5,18 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
 from . import services
 from .models import Allocation, CreditEntry, Payment, Refund
 
 
-class AllocationInline(admin.TabularInline):
+class AllocationInline(OrgScopedInline):
     model = Allocation
     fk_name = "payment"
     extra = 0
@@ -43,6 +43,7 @@ class PaymentAdmin(OrgScopedAdmin):
     search_fields = ("external_reference", "customer__name", "customer__code")
     inlines = [AllocationInline]
     actions = ["refund_selected"]
+    permission = "record_payments"
 
     def has_add_permission(self, request):
         return False
@@ -64,7 +65,7 @@ class PaymentAdmin(OrgScopedAdmin):
             return "refunded"
         return format_html('<a href="{}">refund…</a>', reverse("admin:payments_payment_refund", args=[obj.pk]))
 
-    @admin.action(description="Refund the selected payment…")
+    @admin.action(description="Refund the selected payment…", permissions=["record_payments"])
     def refund_selected(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Choose exactly one payment to refund.", messages.WARNING)
@@ -73,11 +74,13 @@ class PaymentAdmin(OrgScopedAdmin):
 
     def get_urls(self):
         return [
-            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+            self.guarded_path("<int:pk>/refund/", self.refund_view, "payments_payment_refund",
+                              get="record_payments", post="record_payments"),
         ] + super().get_urls()
 
     def refund_view(self, request, pk):
         payment = get_object_or_404(self.get_queryset(request).select_related("organization", "customer"), pk=pk)
+        self.require(request, payment.organization_id)
         org = payment.organization
         if request.method == "POST":
             form = RefundForm(request.POST)

@@ -1,7 +1,8 @@
 """What a personal pay/view link shows (``/p/<token>``): read-only, one customer of one organization.
 
 The link is signed (:mod:`duly.messaging.links`), so it opens exactly the account (or the one
-invoice) it was made for. The page lists what is open with the exact due dates, how to pay each
+invoice) it was made for, and only while it is valid: the customer's current key version, an account
+link younger than its limit, an invoice that is open or closed for less than 120 days (docs/pay-links.md). The page lists what is open with the exact due dates, how to pay each
 item by bank transfer (IBAN, BIC and the invoice's RF reference) and a download of each invoice's
 stored PDF. Nothing here writes.
 """
@@ -14,12 +15,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from duly.customers.models import Customer
-from duly.domain.errors import ForgedRequest, NotFound
+from duly.domain.errors import PayLinkRefused
 from duly.domain.references import format_rf
 from duly.invoicing.models import Invoice
 from duly.messaging.formatting import Formatter
 from duly.messaging.labels import labels
-from duly.messaging.links import LinkTarget, pay_url, read_token
+from duly.messaging.links import (
+    INVOICE_LINK_DAYS_AFTER_CLOSED,
+    REFUSED,
+    LinkTarget,
+    account_link_days,
+    pay_url,
+    read_token,
+)
 
 #: The page's own words, per language (the shared message labels give the rest).
 PAGE_WORDS: dict[str, dict[str, str]] = {
@@ -65,34 +73,67 @@ class PayPage:
     questions: str
 
 
-def resolve(token: str) -> tuple[LinkTarget, Customer]:
-    """The customer (and invoice, if any) a link opens; a forged link or a gone customer is refused."""
+def _local_day(customer: Customer, now: datetime):
+    """The customer's local date at ``now``."""
+    try:
+        zone = ZoneInfo(customer.timezone or "UTC")
+    except (ValueError, KeyError):  # a time zone the system no longer knows: UTC
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+def _closed_on(invoice: Invoice, zone_of: Customer):
+    """The day an invoice stopped being open: paid (its last payment's date), voided or written off."""
+    if invoice.status == Invoice.PAID:
+        return invoice.paid_on or invoice.issue_date
+    if invoice.voided_at is not None:
+        return _local_day(zone_of, invoice.voided_at)
+    return invoice.issue_date
+
+
+def resolve(token: str, *, now: datetime) -> tuple[LinkTarget, Customer]:
+    """The customer (and invoice, if any) a link opens at ``now``.
+
+    Refused with :class:`PayLinkRefused` (always the same message) when the token is forged or malformed,
+    names an account that does not exist, carries an older key version than the customer's (revoked),
+    or is an account link older than :func:`account_link_days`.
+    """
     target = read_token(token)
     customer = (Customer.objects.select_related("organization")
                 .filter(pk=target.customer_id, organization_id=target.organization_id).first())
-    if customer is None:
-        raise ForgedRequest("This link is not valid (the account it was made for no longer exists).")
+    if customer is None or target.version != customer.pay_link_version:
+        raise PayLinkRefused(REFUSED)
+    if target.invoice_id is None:
+        today = _local_day(customer, now)
+        # made at most a day ahead (time zones), and no more than account_link_days() ago
+        if not (-1 <= (today - target.made_on).days <= account_link_days()):
+            raise PayLinkRefused(REFUSED)
     return target, customer
 
 
-def link_invoice(target: LinkTarget, customer: Customer) -> Invoice:
-    """The issued invoice a one-invoice link opens."""
+def link_invoice(target: LinkTarget, customer: Customer, *, now: datetime) -> Invoice:
+    """The issued invoice a one-invoice link opens: while it is open, and for
+    :data:`INVOICE_LINK_DAYS_AFTER_CLOSED` days after it was paid, voided or written off."""
     invoice = (Invoice.objects.filter(pk=target.invoice_id, customer=customer, organization_id=customer.organization_id)
                .exclude(status=Invoice.DRAFT).first()) if target.invoice_id else None
     if invoice is None:
-        raise NotFound("This link does not open an invoice.")
+        raise PayLinkRefused(REFUSED)
+    if invoice.status not in Invoice.OPEN_STATUSES:
+        closed = _closed_on(invoice, customer)
+        if closed is None or (_local_day(customer, now) - closed).days > INVOICE_LINK_DAYS_AFTER_CLOSED:
+            raise PayLinkRefused(REFUSED)
     return invoice
 
 
 def pay_page(token: str, *, now: datetime) -> PayPage:
     """What ``/p/<token>`` shows at ``now`` (days overdue counted on the customer's local date)."""
-    target, customer = resolve(token)
-    today = now.astimezone(ZoneInfo(customer.timezone or "UTC")).date()
+    target, customer = resolve(token, now=now)
+    today = _local_day(customer, now)
     org = customer.organization
     fmt = Formatter.for_locale(customer.locale)
     words = PAGE_WORDS.get(fmt.language, PAGE_WORDS["en"])
     if target.invoice_id:
-        rows = [link_invoice(target, customer)]
+        rows = [link_invoice(target, customer, now=now)]
         title = words["invoice_title"].format(number=rows[0].number, org=org.trading_name or org.name)
     else:
         rows = list(Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES)
@@ -111,7 +152,7 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
             "balance": fmt.money(balance, inv.currency), "status": status,
             "overdue": words["overdue"].format(days=days) if days > 0 else "",
             "reference": format_rf(inv.rf_reference) if inv.rf_reference else inv.number,
-            "pdf": pay_url(org.pk, customer.pk, inv.pk) + "/pdf",
+            "pdf": pay_url(org.pk, customer.pk, inv.pk, version=customer.pay_link_version) + "/pdf",
         })
     transfer = words["transfer"].format(iban=org.iban, bic=org.bic or "—") if org.iban else ""
     return PayPage(

@@ -9,21 +9,31 @@ from django.views.decorators.http import require_GET
 
 from duly.domain.errors import DomainError
 from duly.invoicing.documents import document_bytes
+from duly.messaging.links import REFUSED
 
 from . import services
 
 
-def _refused(request, exc: DomainError):
-    status = 404 if exc.code in ("forged_request", "not_found") else 400
-    return render(request, "portal/refused.html", {"message": exc.message}, status=status)
+def clock():
+    """The instant a link is judged at (tests replace it)."""
+    return timezone.now()
+
+
+def _refused(request):
+    """The one answer every refused link gets (forged, malformed, expired, revoked, another account's): it
+    tells nothing about why."""
+    response = render(request, "portal/refused.html", {"message": REFUSED}, status=404)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @require_GET
 def pay_page(request, token: str):
     try:
-        page = services.pay_page(token, now=timezone.now())
-    except DomainError as exc:
-        return _refused(request, exc)
+        page = services.pay_page(token, now=clock())
+    except DomainError:
+        return _refused(request)
     response = render(request, "portal/pay.html", {"page": page})
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
@@ -33,10 +43,11 @@ def pay_page(request, token: str):
 @require_GET
 def invoice_pdf(request, token: str):
     try:
-        target, customer = services.resolve(token)
-        document = document_bytes(services.link_invoice(target, customer), "pdf")
-    except DomainError as exc:
-        return _refused(request, exc)
+        now = clock()
+        target, customer = services.resolve(token, now=now)
+        document = document_bytes(services.link_invoice(target, customer, now=now), "pdf")
+    except DomainError:
+        return _refused(request)
     response = HttpResponse(document.content, content_type=document.content_type)
     response["Content-Disposition"] = f'inline; filename="{document.filename}"'
     response["Cache-Control"] = "private, no-store"

@@ -1,0 +1,179 @@
+"""An organization with at least one row behind every back-office page, built through the services.
+
+The role matrix and the isolation suites walk every admin URL over these rows. Every name, code and
+text of the organization contains ``Zephyr`` (or ``ZEPH``), so a page that shows any of it to a user of
+another organization is caught by a plain text search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+PASSWORD = "matrix-password-2026"
+#: Strings that identify the walked organization: none may appear on another organization's pages.
+MARKERS = ("Zephyr", "ZEPH", "zeph")
+
+
+@dataclass
+class World:
+    org: object
+    customer: object
+    invoice: object  # issued, open, overdue
+    draft: object
+    payment: object
+    dispute: object
+    message: object
+    task: object
+
+
+def build_world(org) -> World:
+    from django.utils import timezone
+
+    from duly.billing import services as billing
+    from duly.billing.ingest import record_licence_counts, record_usage_event
+    from duly.collections import services as collections
+    from duly.collections.models import Policy, SegmentRule, SpecialDate, Task
+    from duly.customers import services as customers
+    from duly.invoicing import services as inv
+    from duly.messaging.models import Message
+    from duly.messaging.rendering import TEMPLATE_DIR, template_path
+    from duly.messaging.services import save_template
+    from duly.payments import services as payments
+
+    paris = ZoneInfo("Europe/Paris")
+    now = timezone.now()
+    today = now.astimezone(paris).date()
+    customer = customers.create_customer(
+        org, code="ZEPH1", name="Zephyrine Holdings SAS", country="FR", city="Lyon", address_line1="3 quai Zephyr",
+        postcode="69002", currency="EUR", locale="fr_FR", timezone="Europe/Paris", segment="zephyr-segment",
+        contacts=[{"name": "Zelda Zephyr", "email": "zelda@zephyr.example", "role": "accounts_payable",
+                   "phone": "+33 1 23 45 67 89"}])
+    # a second customer, with nothing owed: paid in advance (customer credit) and greeted on the contact's birthday
+    prepaid = customers.create_customer(
+        org, code="ZEPH2", name="Zephyr Studio SARL", country="FR", city="Lyon", address_line1="5 quai Zephyr",
+        currency="EUR", locale="fr_FR", timezone="Europe/Paris",
+        contacts=[{"name": "Zoe Zephyr", "email": "zoe@zephyr.example", "birthday": today.replace(year=1985)}])
+    contract = customers.create_contract(
+        org, customer, reference="ZEPH-CTR-1", start_date=date(2026, 1, 1), terms_kind="net", terms_days=30,
+        late_fee_kind="interest_annual", late_rate_percent=Decimal("12"), billing_frequency="monthly")
+    customers.record_reference_rate(currency="EUR", valid_from=date(2026, 1, 1), rate_percent="2.15")
+
+    product = billing.create_product(org, code="ZEPHPROD", name="Zephyr hosting", tax_rate=Decimal("20"))
+    metric = billing.create_metric(org, code="zeph_calls", name="Zephyr calls", aggregation="sum")
+    billing.create_metric(org, code="zeph_minutes", name="Zephyr minutes", aggregation="sum")
+    flat = billing.create_price(org, product, code="zeph-flat", currency="EUR",
+                                model_config={"model": "flat", "amount": "100.00"})
+    usage = billing.create_price(org, product, code="zeph-usage", currency="EUR", quantity_source="usage",
+                                 metric=metric, model_config={"model": "per_unit", "unit_price": "0.10"})
+    seats = billing.create_price(org, product, code="zeph-seats", currency="EUR", quantity_source="licences",
+                                 model_config={"model": "per_unit", "unit_price": "5.00"})
+    sub = billing.create_subscription(org, customer, [(flat, 1), (usage, 1), (seats, 1)], start_date=date(2026, 10, 1),
+                                      as_of=date(2026, 10, 1), contract=contract, reference="ZEPH-SUB-1")
+    billing.run_billing(org, date(2026, 10, 1))
+    record_usage_event(org, idempotency_key="zeph-event-1", customer="ZEPH1", metric="zeph_calls",
+                       timestamp="2026-10-15T10:00:00Z", value=5)
+    record_licence_counts(org, sub, {date(2026, 10, 15): 3})
+    billing.add_item(org, sub, flat, 1, on=date(2026, 10, 20), as_of=date(2026, 10, 20))  # a pending charge
+    billing.start_retainer(org, contract, topup_amount="500", threshold="100", as_of=date(2026, 10, 1))
+    billing.schedule_price_change(org, flat, effective_date=today + timedelta(days=60),
+                                  new_model_config={"model": "flat", "amount": "120.00"},
+                                  justification="Zephyr hosting costs went up", as_of=today, notice_days=30)
+
+    def issue(amount, on, text):
+        draft = inv.create_draft(org, customer, [inv.LineData(text, Decimal(1), Decimal(amount))], contract=contract)
+        return inv.issue_invoice(org, draft.pk, issue_date=on)
+
+    invoice = issue("1000.00", date(2026, 9, 1), "Zephyr audit")
+    queried = issue("40.00", date(2026, 9, 2), "Zephyr support")
+    paid = issue("60.00", date(2026, 9, 3), "Zephyr training")
+    draft = inv.create_draft(org, customer, [inv.LineData("Zephyr draft work", Decimal(1), Decimal(7))])
+    payment = payments.record_payment(org, customer, amount="80.00", currency="EUR", method="bank_transfer",
+                                      received_on=date(2026, 9, 20), allocations={paid.pk: "60.00"},
+                                      external_reference="ZEPH-WIRE-1")  # 20.00 becomes credit
+    payments.record_payment(org, prepaid, amount="25.00", currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 9, 21), external_reference="ZEPH-WIRE-2")
+    payments.refund_payment(org, payment.pk, amount="5.00", refunded_on=date(2026, 9, 25), reason="Zephyr refund")
+    collections.assess_late_fees(org, as_of=today, invoice_ids=[invoice.pk])
+
+    conf = collections.ensure_setup(org)
+    conf.email_invoices = True
+    conf.save()
+    for policy in Policy.objects.filter(organization=org):  # names a filter or a choice list would show
+        Policy.objects.filter(pk=policy.pk).update(name=f"Zephyr {policy.name}")
+    policy = Policy.objects.filter(organization=org).order_by("pk").first()
+    SegmentRule.objects.create(organization=org, segment="zephyr-segment", policy=policy, default_hour=10)
+    SpecialDate.objects.create(organization=org, customer=customer, label="Zephyr founding day", date=today)
+    collections.assign_policy(org, customer, policy.code)
+    dispute = collections.open_dispute(org, queried.pk, question="Why is Zephyr support billed?", now=now)
+    collections.record_promise(org, customer, promised_date=today + timedelta(days=10), amount="10.00",
+                               invoice_ids=[invoice.pk], note="Zephyr promise", now=now)
+    shipped = (TEMPLATE_DIR / template_path("reminder_gentle", "en")).read_text(encoding="utf-8")
+    save_template(org, name="reminder_gentle", language="en",
+                  source=shipped.replace("{% block subject %}", "{% block subject %}Zephyr · ", 1))
+    collections.collect(org, as_of=datetime.combine(today, time(10), paris))
+    customers.add_member(org, username="zeph-owner", password=PASSWORD, role="owner")
+    message = Message.objects.filter(organization=org).order_by("pk").first()
+    task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
+                               description="Phone Zelda Zephyr", due_at=now)
+    return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
+                 message=message, task=task)
+
+
+@pytest.fixture
+def world(org, settings, tmp_path):
+    settings.DULY_OUTBOX_JOURNAL_DIR = str(tmp_path / "journal")
+    settings.DULY_MESSAGE_PDF_ATTACHMENTS = False
+    return build_world(org)
+
+
+def admin_models():
+    from django.contrib import admin
+
+    return sorted(admin.site._registry, key=lambda m: m._meta.label_lower)
+
+
+@pytest.fixture
+def fast_passwords(settings):
+    """Users in these suites log in many times: a fast hasher keeps the walk short (passwords are not under test)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def fingerprint() -> dict[str, int]:
+    """A hash of every row of every table except sessions, the admin log and users' last login: equal before and
+    after means nothing was written."""
+    from django.apps import apps
+
+    skip = {"sessions.session", "admin.logentry"}
+    out = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if label in skip or model._meta.proxy:
+            continue
+        rows = sorted(repr(sorted((k, v) for k, v in r.items() if k != "last_login"))
+                      for r in model._default_manager.values())
+        out[label] = hash(tuple(rows))
+    return out
+
+
+def admin_url(model, what: str, *args) -> str:
+    from django.urls import reverse
+
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{what}", args=args)
+
+
+def custom_view_url(model_admin, name: str, obj, world) -> str:
+    """The URL of a custom admin view, its arguments filled from ``obj`` (pk) or the world's customer."""
+    from django.urls import reverse
+
+    pattern = next(p for p in model_admin.get_urls() if getattr(p, "name", None) == name)
+    values = {"pk": getattr(obj, "pk", None), "id": getattr(obj, "pk", None), "customer_id": world.customer.pk}
+    kwargs = {}
+    for arg in pattern.pattern.converters:
+        assert values.get(arg) is not None, f"{name}: no value for the URL argument {arg!r} (extend custom_view_url)"
+        kwargs[arg] = values[arg]
+    return reverse(f"admin:{name}", kwargs=kwargs)
