@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -23,6 +23,7 @@ from duly.customers.services import current_contract, reference_rates_for, refer
 from duly.domain import invoice_math
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
+    CreditExceedsInvoiceTotal,
     CreditExceedsOpenAmount,
     CurrencyMismatch,
     CustomerNotActive,
@@ -244,7 +245,9 @@ def create_draft(
     """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
     currency = check_draft(org, customer, kind=kind, contract=contract, currency=currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
-    _check_lines(lines, currency)
+    totals = _check_lines(lines, currency)
+    if kind == Invoice.KIND_CREDIT_NOTE and related_invoice is not None:
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), _lock_credited(related_invoice.pk))
     defaults = {
         "po_number": contract.po_number if contract and contract.po_number else "",
         "buyer_reference": customer.buyer_reference,
@@ -305,6 +308,8 @@ def update_draft(
     currency = check_draft(org, customer, kind=invoice.kind, contract=contract, currency=currency or invoice.currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
     new_lines = list(lines) if lines is not None else [_line_data(x) for x in invoice.lines.all()]
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        invoice.related_invoice = _lock_credited(invoice.related_invoice_id)
     check_draft_lines(invoice, new_lines, currency)
     invoice.customer, invoice.contract, invoice.currency = customer, contract, currency
     invoice.service_period_start, invoice.service_period_end = service_period or (None, None)
@@ -320,19 +325,54 @@ def update_draft(
     return invoice
 
 
-def _check_credit_note_total(total_minor: int, original: Invoice) -> None:
-    if total_minor > original.total_minor:
-        raise ValidationError(
-            f"The credit note ({from_minor(total_minor, original.currency)} {original.currency}) exceeds the invoice "
-            f"{original} it corrects ({from_minor(original.total_minor, original.currency)} {original.currency})."
+def _lock_credited(invoice_id: int) -> Invoice:
+    """Lock the invoice a credit note corrects (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers).
+
+    Every path that creates, changes or issues a credit note takes this lock before it reads what is
+    already credited, so two concurrent credit notes on one invoice wait for each other and the
+    second one sees the first (:func:`_check_credit_note_total`).
+    """
+    return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
+
+
+def credited_minor(original: Invoice, *, exclude_id: int | None = None) -> int:
+    """What the credit notes correcting ``original`` credit, issued or draft (void ones do not count)."""
+    notes = Invoice.objects.filter(related_invoice_id=original.pk, kind=Invoice.KIND_CREDIT_NOTE).exclude(
+        status=Invoice.VOID)
+    if exclude_id is not None:
+        notes = notes.exclude(pk=exclude_id)
+    return notes.aggregate(s=Sum("total_minor"))["s"] or 0
+
+
+def _check_credit_note_total(total_minor: int, original: Invoice, *, note_id: int | None = None) -> None:
+    """Refuse (``credit_exceeds_invoice_total``) a credit note that would bring what is credited on
+    ``original`` (every credit note but ``note_id``, issued or draft) above the invoice's total."""
+    already = credited_minor(original, exclude_id=note_id)
+    if already + total_minor > original.total_minor:
+        cur = original.currency
+        room = max(original.total_minor - already, 0)
+
+        def money(minor: int) -> str:
+            return f"{from_minor(minor, cur)} {cur}"
+
+        credited = (f"{money(already)} is already credited by other credit notes (issued or draft), so at most "
+                    f"{money(room)} can still be credited" if already else "")
+        raise CreditExceedsInvoiceTotal(
+            f"The credit note ({money(total_minor)}) exceeds the invoice {original} it corrects (total "
+            f"{money(original.total_minor)})" + (f": {credited}." if credited else "."),
+            invoice=str(original), total=str(from_minor(original.total_minor, cur)),
+            credited=str(from_minor(already, cur)), available=str(from_minor(room, cur)),
         )
 
 
 def check_draft_lines(invoice: Invoice, lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
-    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never exceeds what it corrects."""
+    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never brings what is
+    credited on the invoice it corrects above that invoice's total (the caller that writes holds the lock
+    on that invoice, see :func:`_lock_credited`)."""
     totals = _check_lines(lines, currency)
     if invoice.is_credit_note and invoice.related_invoice_id:
-        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice)
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice,
+                                 note_id=invoice.pk)
     return totals
 
 
@@ -396,6 +436,9 @@ def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData])
     if invoice.status != Invoice.DRAFT:
         raise InvoiceImmutable(f"Invoice {invoice} is {invoice.status}: an issued invoice can only be corrected "
                                "by a credit note or a void.")
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        invoice.related_invoice = _lock_credited(invoice.related_invoice_id)
+    check_draft_lines(invoice, lines, invoice.currency)
     invoice.lines.all().delete()
     _write_lines(invoice, lines)
     return invoice
@@ -538,6 +581,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     totals = recompute_totals(invoice, lines)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
+    if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
+        _check_credit_note_total(invoice.total_minor, _lock_credited(invoice.related_invoice_id), note_id=invoice.pk)
     series = "credit_note" if invoice.is_credit_note else "invoice"
     invoice.number = next_number(org, series, issue_date.year)
     invoice.issue_date = issue_date
@@ -645,7 +690,13 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
 @transaction.atomic
 def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
                        lines: Sequence[LineData] | None = None, issue_date: date | None = None) -> Invoice:
-    """A credit note correcting an issued invoice: the whole invoice, or the given lines."""
+    """A credit note correcting an issued invoice: the whole invoice, or the given lines.
+
+    What the invoice's credit notes credit together (issued or draft; void ones do not count) never
+    exceeds its total: a note that would is refused (``credit_exceeds_invoice_total``) and nothing is
+    written. The invoice stays locked from that check to the commit, so of two concurrent notes that
+    would together exceed it, the second is refused.
+    """
     original = _get_invoice(org, invoice_id, lock=True)
     if original.status in (Invoice.DRAFT, Invoice.VOID) or original.is_credit_note:
         raise InvalidState(f"Only an issued invoice can be credited; {original} is {original.status}.")
@@ -661,7 +712,6 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     )
     note.custom_fields = original.custom_fields
     note.save(update_fields=["custom_fields"])
-    _check_credit_note_total(note.total_minor, original)
     if issue_date is not None:
         note = issue_invoice(org, note.pk, issue_date=issue_date)
     return note
