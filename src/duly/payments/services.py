@@ -41,9 +41,21 @@ def _lock_customer(customer_id: int) -> None:
     Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk", flat=True).get()
 
 
+#: Invoices closed for good: a settled amount added or taken back never reopens them.
+CLOSED_STATUSES = (Invoice.VOID, Invoice.UNCOLLECTIBLE)
+
+
 def _settle(invoice: Invoice, amount_minor: int, on: date) -> None:
-    """Add a settled amount to an invoice and move its status along the life cycle."""
+    """Add a settled amount to an invoice and move its status along the life cycle.
+
+    A void or written-off invoice stays closed: its settled amount changes (a refund takes a payment
+    back, a credit note reduces the loss), its status, write-off time and reason do not. What is not
+    settled on a written-off invoice is the loss written off.
+    """
     invoice.paid_minor += amount_minor
+    if invoice.status in CLOSED_STATUSES:
+        invoice.save(update_fields=["paid_minor"])
+        return
     if invoice.paid_minor >= invoice.payable_minor:
         invoice.status = Invoice.PAID
         invoice.paid_on = on
@@ -234,10 +246,15 @@ def apply_customer_credit(invoice: Invoice, *, on: date) -> int:
 
 
 def apply_credit_note(note: Invoice) -> None:
-    """An issued credit note settles the invoice it corrects; any excess becomes customer credit."""
+    """An issued credit note settles the invoice it corrects; any excess becomes customer credit.
+
+    On a written-off invoice the note first reduces the loss written off (the invoice stays written
+    off); only what exceeds it, what the customer had paid, becomes their credit.
+    """
     original = Invoice.objects.select_for_update().get(pk=note.related_invoice_id)
     on = note.issue_date
-    amount = min(note.total_minor, max(original.balance_minor, 0)) if original.is_open else 0
+    settles = original.is_open or original.status == Invoice.UNCOLLECTIBLE
+    amount = min(note.total_minor, max(original.balance_minor, 0)) if settles else 0
     if amount > 0:
         Allocation.objects.create(invoice=original, credit_note=note, amount_minor=amount, applied_on=on)
         _settle(original, amount, on)
@@ -272,6 +289,11 @@ def refund_payment(org: Organization, payment_id: int, *, amount: Decimal | str,
     Credit from other payments or credit notes is never refunded on this payment's account. The
     parts taken back from invoices are kept (:class:`RefundedAllocation`) so reports as of an
     earlier date still see them paid.
+
+    A refund never reopens a void or written-off invoice: the money went back (it is recorded, and
+    the part taken back from such an invoice is added to its loss), but the invoice stays closed with
+    its write-off date and reason, so collections never start chasing a debt the business gave up.
+    Reopening it is a decision of its own, not a side effect of a refund (see docs/books.md).
     """
     try:
         # FOR NO KEY UPDATE: only refunded_minor changes, and rows that merely reference the payment
