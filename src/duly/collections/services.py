@@ -46,7 +46,7 @@ from duly.domain.errors import (
 )
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
-from duly.invoicing.models import Invoice
+from duly.invoicing.models import PAYABLE_MINOR, Invoice
 from duly.billing.models import Product
 from duly.messaging.models import Message
 from duly.messaging.services import SendWindow, queue_message, renderer_for
@@ -449,11 +449,10 @@ def _fee_invoice_rows(org, customer_id: int, numbers: Sequence[str]) -> list[sna
         return []
     return [
         snapshots.InvoiceRow(pk, customer_id, contract_id, number, kind, currency, issue, due, None, None,
-                             total - prepaid, total - prepaid - paid)
-        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+                             payable, payable - paid)
+        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
             organization=org, number__in=list(numbers)).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
-            "prepaid_minor", "paid_minor")
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
     ]
 
 
@@ -541,12 +540,11 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
     customer_id = account.customer.id
     rows = [
         snapshots.InvoiceRow(pk, customer_id, contract_id, number or str(pk), kind, currency, issue, due, None, None,
-                             total - prepaid, total - prepaid - paid)
-        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+                             payable, payable - paid)
+        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
             organization=org, customer_id=customer_id, status__in=Invoice.OPEN_STATUSES,
             kind__in=snapshots.CHASED_KINDS, due_date__isnull=False).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
-            "prepaid_minor", "paid_minor")
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
     ]
     if not rows:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.db.models import F
 
 from duly.customers.models import CURRENCY_FIELD, Contract, Customer, Organization
 from duly.domain.money import from_minor
@@ -34,6 +35,11 @@ class SeriesCounter(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "year"], name="uniq_counter_year")]
+
+
+#: What is due on an invoice (EN 16931 BT-115) as a database expression, as :attr:`Invoice.payable_minor`:
+#: total − prepaid amount (BT-113) + rounding amount (BT-114). Every query that computes an open amount uses it.
+PAYABLE_MINOR = F("total_minor") - F("prepaid_minor") + F("rounding_minor")
 
 
 class Invoice(models.Model):
