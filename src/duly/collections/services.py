@@ -41,6 +41,7 @@ from duly.domain.errors import (
     DomainError,
     InvalidDunningPolicy,
     InvalidState,
+    IssueDateBeforeLastIssued,
     NotFound,
     ValidationError,
 )
@@ -155,6 +156,9 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
     """
     result = FeeRunResult(as_of=as_of)
     invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    if invoices:  # numbers follow issue dates: a run dated before the last invoice issued is refused whole
+        invoicing.check_issue_date(org, "invoice", as_of, hint=lambda last: (
+            f"Assess late fees as of {last.isoformat()} or later (interest then runs to that day)."))
     rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)  # one query at most
     total = len(invoices)
     for done, invoice in enumerate(invoices, start=1):
@@ -181,6 +185,8 @@ def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRun
     except IntegrityError:
         result.skipped.append((invoice.number, "already assessed by a concurrent run"))
         return
+    except IssueDateBeforeLastIssued:
+        raise  # a later invoice was issued meanwhile: every other fee of this run would be refused too
     except DomainError as exc:
         result.skipped.append((invoice.number, exc.message))
         return
@@ -376,7 +382,10 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
     rows = [account.invoices[i] for i in action.invoice_ids if i in account.invoices]
     notes: list[str] = []
     if "assess_late_fee" in action.actions:
-        fees = assess_late_fees(org, as_of=local_today, invoice_ids=[r.id for r in rows])
+        # A fee invoice is the seller's document: dated on the organization's day, as the billing run's
+        # invoices are, so numbers follow issue dates whatever the customer's time zone.
+        org_today = now.astimezone(ZoneInfo(org.timezone)).date()
+        fees = assess_late_fees(org, as_of=org_today, invoice_ids=[r.id for r in rows])
         reminder.fee_assessed = True
         rows += _fee_invoice_rows(org, customer.id, fees.fee_invoices)
         notes.append(fees.summary())

@@ -122,6 +122,12 @@ class CreditExceedsInvoiceTotal(ValidationError):
     code = "credit_exceeds_invoice_total"
 
 
+class IssueDateBeforeLastIssued(ValidationError):
+    """Numbering is chronological: a number is never given to an issue date before that of the series' last number."""
+
+    code = "issue_date_before_last_issued"
+
+
 class CreditAmountNotExact(ValidationError):
     """No credit-note line at the invoice's tax rate totals exactly this amount (tax is rounded)."""
 

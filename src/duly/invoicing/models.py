@@ -27,11 +27,14 @@ class NumberSeries(models.Model):
 
 
 class SeriesCounter(models.Model):
-    """Last number used per series and year. Locked (SELECT ... FOR UPDATE) while issuing: gapless."""
+    """Last number used per series and year, and the issue date it carries. Locked while issuing: gapless
+    and chronological (a number is never taken for an issue date before ``last_issue_date``)."""
 
     series = models.ForeignKey(NumberSeries, on_delete=models.CASCADE, related_name="counters")
     year = models.PositiveIntegerField()
     last_value = models.PositiveIntegerField(default=0)
+    last_issue_date = models.DateField(
+        null=True, blank=True, help_text="Issue date of the last number taken: later numbers never carry an earlier one")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "year"], name="uniq_counter_year")]

@@ -11,10 +11,10 @@ import mimetypes
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
@@ -33,6 +33,7 @@ from duly.domain.errors import (
     InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
+    IssueDateBeforeLastIssued,
     NotFound,
     ReasonRequired,
     RequiredFieldMissing,
@@ -74,6 +75,10 @@ def validate_pattern(pattern: str) -> str:
         raise ValidationError(f"Invalid number pattern {pattern!r}: {exc}. Use {{year}} and {{seq}}.") from None
     if "{seq" not in pattern or sample == pattern.format(year=2026, seq=2):
         raise ValidationError(f"Number pattern {pattern!r} must contain {{seq}}.")
+    if sample == pattern.format(year=2027, seq=1):
+        # The counter starts again each year: without the year, January's numbers would repeat last year's.
+        raise ValidationError(f"Number pattern {pattern!r} must contain {{year}}: the sequence starts again each "
+                              "year, so the year keeps every number unique (e.g. INV-{year}-{seq:05}).")
     return pattern
 
 
@@ -96,26 +101,96 @@ def set_number_pattern(org: Organization, kind: str, pattern: str) -> NumberSeri
     return series
 
 
-def next_number(org: Organization, kind: str, year: int) -> str:
-    """Take the next number of a series. Must run inside the issuing transaction: gapless.
+def next_number(org: Organization, kind: str, issue_date: date) -> str:
+    """Take the next number of a series for an invoice dated ``issue_date`` (see :func:`take_numbers`)."""
+    return take_numbers(org, kind, issue_date, 1)[0]
 
-    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers with
-    IMMEDIATE transactions), so two concurrent issuers wait for each other, and a rolled-back issue
-    gives its number back.
+
+def take_numbers(org: Organization, kind: str, issue_date: date, count: int) -> list[str]:
+    """Take ``count`` consecutive numbers of a series for invoices dated ``issue_date``: gapless and chronological.
+
+    Must run inside the issuing transaction. One statement advances the year's counter and records
+    ``issue_date`` as the date of its last number, only if that last number is not dated after it; the
+    counter row then stays locked to the commit (PostgreSQL row lock; SQLite serialises writers with
+    IMMEDIATE transactions), so concurrent issuers wait for each other and a rollback gives the numbers
+    back. An earlier ``issue_date`` is refused (:class:`IssueDateBeforeLastIssued`): within a series a
+    later number never carries an earlier issue date (French and German law require it).
     """
+    if count <= 0:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("numbers must be taken inside the issuing transaction (they would leak).")
     series, _ = NumberSeries.objects.get_or_create(
         organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
     )
-    updated = SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
-    if not updated:
+    year = issue_date.year
+    last = _advance_counter(org, series, issue_date, count)
+    if last is None:
         try:
             with transaction.atomic():
-                SeriesCounter.objects.create(series=series, year=year, last_value=1)
+                SeriesCounter.objects.create(series=series, year=year, last_value=count, last_issue_date=issue_date)
+            last = count
         except IntegrityError:
-            # Another issuer created the counter first; take our number after theirs.
-            SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
-    seq = SeriesCounter.objects.select_for_update().get(series=series, year=year).last_value
-    return series.pattern.format(year=year, seq=seq)
+            # Another issuer created the counter first: take our block after theirs.
+            last = _advance_counter(org, series, issue_date, count)
+            if last is None:  # pragma: no cover - the counter exists now
+                raise RuntimeError("the number series counter vanished while issuing") from None
+    return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
+
+
+def _advance_counter(org: Organization, series: NumberSeries, issue_date: date, count: int) -> int | None:
+    """``last_value += count`` and ``last_issue_date = issue_date`` in one ``UPDATE … RETURNING`` (PostgreSQL,
+    SQLite ≥ 3.35) where the last number is not dated after ``issue_date``. None: the year has no counter yet.
+    Raises :class:`IssueDateBeforeLastIssued` when its last number is dated after ``issue_date``."""
+    table, quote = SeriesCounter._meta.db_table, connection.ops.quote_name
+    day = connection.ops.adapt_datefield_value(issue_date)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET {quote('last_value')} = {quote('last_value')} + %s, "
+            f"{quote('last_issue_date')} = %s WHERE {quote('series_id')} = %s AND {quote('year')} = %s "
+            f"AND ({quote('last_issue_date')} IS NULL OR {quote('last_issue_date')} <= %s) "
+            f"RETURNING {quote('last_value')}",
+            [count, day, series.pk, issue_date.year, day],
+        )
+        row = cursor.fetchone()
+    if row:
+        return row[0]
+    latest = SeriesCounter.objects.filter(series=series, year=issue_date.year).values_list(
+        "last_issue_date", flat=True).first()
+    if latest is not None:  # the counter exists: its last number is dated after issue_date
+        raise _out_of_order(org, series.kind, issue_date, latest)
+    return None
+
+
+def check_issue_date(org: Organization, kind: str, issue_date: date, *,
+                     hint: Callable[[date], str] | None = None) -> None:
+    """Refuse (:class:`IssueDateBeforeLastIssued`) an issue date before the last number of its series and year.
+
+    Reads only: a run (billing, late fees) checks before it starts, so it is refused whole with one clear
+    error; taking the numbers (:func:`take_numbers`) checks again under the counter's lock. ``hint(last
+    issue date)``: what the error tells the user to do instead.
+    """
+    latest = SeriesCounter.objects.filter(series__organization=org, series__kind=kind, year=issue_date.year).values_list(
+        "last_issue_date", flat=True).first()
+    if latest is not None and issue_date < latest:
+        raise _out_of_order(org, kind, issue_date, latest, hint=hint)
+
+
+def _out_of_order(org: Organization, kind: str, issue_date: date, latest: date, *,
+                  hint: Callable[[date], str] | None = None) -> IssueDateBeforeLastIssued:
+    notes = Invoice.objects.filter(organization=org, number__isnull=False, issue_date=latest,
+                                   kind=Invoice.KIND_CREDIT_NOTE)
+    last = (notes if kind == "credit_note" else Invoice.objects.filter(
+        organization=org, number__isnull=False, issue_date=latest).exclude(kind=Invoice.KIND_CREDIT_NOTE))
+    number = last.order_by("-issued_at", "-id").values_list("number", flat=True).first()
+    what = "credit note" if kind == "credit_note" else "invoice"
+    named = f"{what} {number}" if number else f"{what} numbered in {issue_date.year}"
+    return IssueDateBeforeLastIssued(
+        f"Cannot issue an {what} dated {issue_date.isoformat()}: the last {named} is dated {latest.isoformat()}, "
+        f"and a later number never carries an earlier date. "
+        + (hint(latest) if hint else f"Issue it dated {latest.isoformat()} or later."),
+        series=kind, issue_date=issue_date.isoformat(), last_issue_date=latest.isoformat(), last_number=number,
+    )
 
 
 # --- drafts ----------------------------------------------------------------------------------------
@@ -584,7 +659,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
         _check_credit_note_total(invoice.total_minor, _lock_credited(invoice.related_invoice_id), note_id=invoice.pk)
     series = "credit_note" if invoice.is_credit_note else "invoice"
-    invoice.number = next_number(org, series, issue_date.year)
+    invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
     invoice.issued_at = timezone.now()
     invoice.status = Invoice.ISSUED
