@@ -110,3 +110,14 @@ def test_two_concurrent_credit_notes_cannot_both_credit_the_invoice_in_full(org,
         t.join()
     assert sorted(outcomes) == ["issued", "refused", "refused", "refused"]
     assert notes_of(inv).count() == 1 and credit_balance_minor(customer, "EUR") == 0
+
+
+def test_a_draft_credit_note_of_an_invoice_voided_meanwhile_cannot_be_issued(org, customer, contract):
+    from duly.domain.errors import InvalidState
+
+    inv = issued(org, customer, contract)
+    draft = services.create_credit_note(org, inv.pk, reason="Workshop cancelled")
+    services.void_invoice(org, inv.pk, reason="Issued to the wrong customer")
+    with pytest.raises(InvalidState, match="is void: there is nothing left to credit"):
+        services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 6))
+    assert credit_balance_minor(customer, "EUR") == 0  # not 2340.00 of credit for an invoice that never was

@@ -657,7 +657,11 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     if totals.tax_inclusive < 0:
         raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
-        _check_credit_note_total(invoice.total_minor, _lock_credited(invoice.related_invoice_id), note_id=invoice.pk)
+        original = _lock_credited(invoice.related_invoice_id)
+        if original.status == Invoice.VOID:
+            raise InvalidState(f"Invoice {original} is void: there is nothing left to credit; void this credit note "
+                               "instead.", invoice=str(original))
+        _check_credit_note_total(invoice.total_minor, original, note_id=invoice.pk)
     series = "credit_note" if invoice.is_credit_note else "invoice"
     invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
