@@ -168,3 +168,49 @@ def contract(customer, make_contract):
 
     return make_contract(customer, terms_kind="net", terms_days=30, late_fee_kind="interest_annual",
                          late_rate_percent=Decimal("12"), late_fixed_fee="40.00")
+
+
+# --- imported e-invoices -----------------------------------------------------------------------------------
+EN16931_EXAMPLES = _REPO / "tests" / "data" / "en16931-examples"
+
+
+def _org_for_seller(xml: bytes, slug: str):
+    """The organization that issued an example invoice (importing is for one's own invoices)."""
+    from duly.customers.services import create_organization
+    from duly.invoicing.einvoice.importer import parse_einvoice
+
+    seller = parse_einvoice(xml).seller
+    lines = list(seller.address_lines)
+    return create_organization(
+        name=seller.name, slug=slug, country=seller.country_code, trading_name=seller.trading_name,
+        address_line1=lines[0] if lines else "", address_line2=", ".join(lines[1:]), postcode=seller.postcode,
+        city=seller.city, vat_id=seller.vat_id, registration_id=seller.legal_registration_id,
+        default_currency=parse_einvoice(xml).currency,
+    )
+
+
+@pytest.fixture
+def org_for_seller(db):
+    """``(xml, slug) -> Organization``: the organization that issued an example invoice."""
+    return _org_for_seller
+
+
+def _rounded_einvoice(number: str = "12115118", rounding: str = "0.67") -> bytes:
+    """The official example ubl-tc434-example1 (De Koksmaat to ODIN 59, 250.33 EUR) numbered ``number``, with
+    a rounding amount (EN 16931 BT-114): with 0.67, 250.33 becomes 251.00 to pay."""
+    from decimal import Decimal
+
+    text = (EN16931_EXAMPLES / "ubl" / "ubl-tc434-example1.xml").read_text(encoding="utf-8")
+    payable = Decimal("250.33") + Decimal(rounding)
+    text = text.replace("<cbc:ID>12115118</cbc:ID>", f"<cbc:ID>{number}</cbc:ID>", 1).replace(
+        '<cbc:PayableAmount currencyID="EUR">250.33</cbc:PayableAmount>',
+        f'<cbc:PayableRoundingAmount currencyID="EUR">{rounding}</cbc:PayableRoundingAmount>\n'
+        f'        <cbc:PayableAmount currencyID="EUR">{payable}</cbc:PayableAmount>')
+    assert "PayableRoundingAmount" in text
+    return text.encode()
+
+
+@pytest.fixture
+def rounded_einvoice():
+    """``(number="12115118", rounding="0.67") -> bytes``: an official UBL example with a rounding amount."""
+    return _rounded_einvoice

@@ -25,13 +25,17 @@ def paris(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 @pytest.fixture
-def retail(org, make_customer, make_contract, make_invoice):
+def retail(org, make_customer, make_contract):
+    """A retail customer on the neutral policy (each test issues its invoice due 1 April after the history it
+    builds: numbers follow issue dates)."""
     SegmentRule.objects.create(organization=org, segment="retail", default_hour=11)
     c = make_customer("SHOP", name="Boutique SARL", segment="retail")
     assign_policy(org, c, "neutral")
-    contract = make_contract(c, terms_kind="net", terms_days=30)
-    make_invoice(c, contract, issued=date(2026, 3, 2))  # due 1 April
-    return c, contract
+    return c, make_contract(c, terms_kind="net", terms_days=30)
+
+
+def _due_1_april(make_invoice, customer, contract):
+    make_invoice(customer, contract, issued=date(2026, 3, 2))
 
 
 def _message(org, customer, key: str, category: str, created: datetime) -> Message:
@@ -63,8 +67,9 @@ def _planned(org, at):
     return action
 
 
-def test_three_opens_of_past_reminders_around_14h_send_the_reminder_at_14h(org, retail, smtp):
-    customer, _ = retail
+def test_three_opens_of_past_reminders_around_14h_send_the_reminder_at_14h(org, retail, make_invoice, smtp):
+    customer, contract = retail
+    _due_1_april(make_invoice, customer, contract)
     for i, day in enumerate((date(2026, 1, 12), date(2026, 2, 9), date(2026, 3, 9))):
         reminder = _message(org, customer, f"old-reminder-{i}", "dunning", paris(day, 9))
         record_open(reminder.message_id, at=paris(day, 14, 5 + 20 * i))
@@ -86,6 +91,7 @@ def test_payments_after_reminders_teach_the_hour(org, retail, make_invoice, pay,
     for i, day in enumerate(days):
         _reminder(org, customer, str(i), paris(day - timedelta(days=2), 10))
     _card_payments_at_14h(org, customer, contract, make_invoice, pay, days)
+    _due_1_april(make_invoice, customer, contract)
     assert _planned(org, paris(STEP_DAY, 9)).scheduled_for == paris(STEP_DAY, 14)
 
 
@@ -94,6 +100,7 @@ def test_payments_nobody_asked_for_teach_nothing_and_the_segment_default_hour_ap
     customer, contract = retail
     _card_payments_at_14h(org, customer, contract, make_invoice, pay,
                           (date(2026, 1, 14), date(2026, 2, 11), date(2026, 3, 11)))
+    _due_1_april(make_invoice, customer, contract)
     action = _planned(org, paris(STEP_DAY, 9))
     assert action.kind == "defer" and action.scheduled_for == paris(STEP_DAY, 11)
     assert "segment default hour 11:00" in action.reason

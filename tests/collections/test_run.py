@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -83,21 +83,23 @@ def test_snapshots_are_gathered_with_a_fixed_number_of_queries(org, make_custome
     ensure_setup(org)
     rc = snapshots.RunContext.load(org)
 
-    def add(n):
+    def add(n, first):  # each with invoices issued on ``first`` and a week later (numbers follow issue dates)
+        accounts = []
         for i in range(n):
             c = make_customer(name=f"Bulk {i}", contacts=[{"name": f"AP {i}", "email": f"ap{i}@bulk.example"},
                                                            {"name": f"Boss {i}", "email": "", "role": "owner"}])
             contract = make_contract(c)
-            a = make_invoice(c, contract, issued=date(2026, 3, 2))
-            b = make_invoice(c, contract, issued=date(2026, 3, 9))
+            accounts.append((c, contract, make_invoice(c, contract, issued=first)))
+        for c, contract, a in accounts:
+            b = make_invoice(c, contract, issued=first + timedelta(days=7))
             open_dispute(org, a.pk, question="?", now=_at(date(2026, 4, 1)))
             record_promise(org, c, promised_date=date(2026, 4, 30), amount="10", invoice_ids=[b.pk],
                            now=_at(date(2026, 4, 1)))
 
-    add(2)
+    add(2, date(2026, 3, 2))
     with django_assert_max_num_queries(20) as few:
         snapshots.gather(rc, snapshots.customer_ids(org), _at(date(2026, 4, 2)))
-    add(18)
+    add(18, date(2026, 3, 16))
     with django_assert_max_num_queries(len(few.captured_queries)):
         accounts = snapshots.gather(rc, snapshots.customer_ids(org), _at(date(2026, 4, 2)))
     assert len(accounts) == 20

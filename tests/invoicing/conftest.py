@@ -137,22 +137,7 @@ def save_png():
     return save_first_page_png
 
 
-# --- e-invoice import round trips -------------------------------------------------------------------
-def _org_for_seller(xml: bytes, slug: str):
-    """The organization that issued an example invoice (importing is for one's own invoices)."""
-    from duly.customers.services import create_organization
-    from duly.invoicing.einvoice.importer import parse_einvoice
-
-    seller = parse_einvoice(xml).seller
-    lines = list(seller.address_lines)
-    return create_organization(
-        name=seller.name, slug=slug, country=seller.country_code, trading_name=seller.trading_name,
-        address_line1=lines[0] if lines else "", address_line2=", ".join(lines[1:]), postcode=seller.postcode,
-        city=seller.city, vat_id=seller.vat_id, registration_id=seller.legal_registration_id,
-        default_currency=parse_einvoice(xml).currency,
-    )
-
-
+# --- e-invoice import round trips (org_for_seller and rounded_einvoice: tests/conftest.py) -----------------
 def _assert_same_invoice(source, draft) -> None:
     """Amounts, lines, tax and parties of a draft's snapshot equal those read from the source file."""
     a, b = source.totals(), draft.totals()
@@ -174,12 +159,6 @@ def _assert_same_invoice(source, draft) -> None:
         assert (p.vat_id or p.legal_registration_id) in (q.vat_id, q.legal_registration_id)
     assert (source.order_reference, source.buyer_accounting_ref, source.period_start, source.period_end) == (
         draft.order_reference, draft.buyer_accounting_ref, draft.period_start, draft.period_end)
-
-
-@pytest.fixture
-def org_for_seller(db):
-    """``(xml, slug) -> Organization``: the organization that issued an example invoice."""
-    return _org_for_seller
 
 
 @pytest.fixture

@@ -88,8 +88,8 @@ def test_a_reused_external_reference_for_a_different_payment_is_refused_and_reco
 
     other = make_customer("OTHER", name="Other Client SARL", currency="EUR")
     issue(org, customer, contract, "100", date(2026, 1, 31))
-    issue(org, customer, contract, "100", date(2026, 2, 28))
     issue(org, other, make_contract(other), "100", date(2026, 1, 31))
+    issue(org, customer, contract, "100", date(2026, 2, 28))
     services.record_payment(org, customer, amount="100", currency="EUR", method="bank_transfer",
                             received_on=date(2026, 2, 1), external_reference="BANK-123")
     before = _ledger(customer)

@@ -1,7 +1,7 @@
 """Refunds take from the refunded payment only; customer credit is never spent twice."""
 
 import threading
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -121,3 +121,40 @@ def test_credit_being_applied_cannot_be_refunded_at_the_same_time(org, customer,
     assert services.credit_balance_minor(customer, "EUR") == 0
     assert "refund_error" not in results
     assert RefundedAllocation.objects.get().amount_minor == 5000
+
+
+def test_a_refund_keeps_a_written_off_invoice_written_off(org, customer, contract):
+    """A returned payment (a chargeback, a direct debit returned) on a written-off invoice: the cash is gone
+    and is recorded, the invoice stays written off, and what was refunded is part of the loss."""
+    from duly.insights.services import aging_report, customer_balance
+
+    a = issue(org, customer, contract, "1000", date(2026, 1, 31))
+    p = pay(org, customer, "20", date(2026, 3, 1))
+    written_off = inv.mark_uncollectible(org, a.pk, reason="Customer insolvent")
+    services.refund_payment(org, p.pk, amount="20", refunded_on=date(2026, 4, 2), reason="Direct debit returned")
+    a.refresh_from_db()
+    assert (a.status, a.voided_at, a.void_reason) == (Invoice.UNCOLLECTIBLE, written_off.voided_at,
+                                                      "Customer insolvent")
+    assert a.paid_minor == 0 and a.balance_minor == 100000  # the loss: all of it now
+    assert Refund.objects.get().amount_minor == 2000
+    assert list(RefundedAllocation.objects.values_list("invoice_id", "amount_minor")) == [(a.pk, 2000)]
+    assert aging_report(org, as_of=a.voided_at.date() + timedelta(days=1))["totals"] == {}  # closed since
+    assert customer_balance(customer) == {}
+
+
+def test_a_credit_note_on_a_written_off_invoice_reduces_the_loss_and_credits_only_what_was_paid(
+        org, customer, contract):
+    a = issue(org, customer, contract, "1000", date(2026, 1, 31))
+    pay(org, customer, "200", date(2026, 3, 1))
+    inv.mark_uncollectible(org, a.pk, reason="Customer insolvent")  # 800 written off
+    inv.create_credit_note(org, a.pk, reason="Half the work was never delivered", issue_date=date(2026, 4, 1),
+                           lines=[L("Undelivered work", Decimal(1), Decimal("300"))])
+    a.refresh_from_db()
+    assert a.status == Invoice.UNCOLLECTIBLE and a.balance_minor == 50000  # 300 of the 800 loss credited
+    assert services.credit_balance_minor(customer, "EUR") == 0
+    inv.create_credit_note(org, a.pk, reason="Cancelled", issue_date=date(2026, 4, 2),
+                           lines=[L("Cancelled", Decimal(1), Decimal("700"))])
+    a.refresh_from_db()
+    # 500 of the loss credited, the 200 the customer paid is theirs again: credit, not a phantom 700
+    assert a.status == Invoice.UNCOLLECTIBLE and a.balance_minor == 0
+    assert services.credit_balance_minor(customer, "EUR") == 20000

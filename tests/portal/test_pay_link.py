@@ -29,15 +29,16 @@ def issued(org, customer, contract):
 
 def test_the_account_link_lists_what_is_open_with_due_dates_references_and_how_to_pay(client, org, customer,
                                                                                      issued, make_customer):
-    first, second = issued("1000.00", date(2026, 3, 2)), issued("250.00", date(2026, 4, 1))
-    paid = issued("90.00", date(2026, 2, 2))
     from duly.payments.services import record_payment
 
+    paid = issued("90.00", date(2026, 2, 2))
     record_payment(org, customer, amount="90.00", currency="EUR", method="bank_transfer",
                    received_on=date(2026, 2, 10), allocations={paid.pk: "90.00"})
+    first = issued("1000.00", date(2026, 3, 2))
     other = make_customer("OTHER")
     make_other = inv.create_draft(org, other, [inv.LineData("Secret work", Decimal(1), Decimal("7777"))])
     inv.issue_invoice(org, make_other.pk, issue_date=date(2026, 3, 2))
+    second = issued("250.00", date(2026, 4, 1))
 
     resp = client.get(_path(pay_url(org.pk, customer.pk, made_on=date.today())))
     assert resp.status_code == 200 and resp["Cache-Control"] == "private, no-store"

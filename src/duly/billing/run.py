@@ -76,7 +76,7 @@ from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
 from duly.invoicing import bulk
 from duly.invoicing.models import Invoice
-from duly.invoicing.services import LineData
+from duly.invoicing.services import LineData, check_issue_date
 
 from . import retainers
 from .models import (
@@ -814,6 +814,10 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
         customer_ids = [c for c in customer_ids if c in wanted]
     if not customer_ids:
         return result
+    # Numbers follow issue dates: a run dated before the last invoice issued is refused whole, before it bills.
+    check_issue_date(org, "invoice", as_of, hint=lambda last: (
+        f"Run billing as of {last.isoformat()} or later: it bills every period due by then, those due by "
+        f"{as_of.isoformat()} included (their service periods stay what they are)."))
     run = _Run(org, as_of, Catalog(org), RetainerAgreement.objects.filter(organization=org, active=True).exists(),
                due)
     chunks = list(_chunks(customer_ids, batch_size))

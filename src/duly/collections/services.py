@@ -41,12 +41,13 @@ from duly.domain.errors import (
     DomainError,
     InvalidDunningPolicy,
     InvalidState,
+    IssueDateBeforeLastIssued,
     NotFound,
     ValidationError,
 )
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
-from duly.invoicing.models import Invoice
+from duly.invoicing.models import PAYABLE_MINOR, Invoice
 from duly.billing.models import Product
 from duly.messaging.models import Message
 from duly.messaging.services import SendWindow, queue_message, renderer_for
@@ -155,6 +156,9 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
     """
     result = FeeRunResult(as_of=as_of)
     invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    if invoices:  # numbers follow issue dates: a run dated before the last invoice issued is refused whole
+        invoicing.check_issue_date(org, "invoice", as_of, hint=lambda last: (
+            f"Assess late fees as of {last.isoformat()} or later (interest then runs to that day)."))
     rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)  # one query at most
     total = len(invoices)
     for done, invoice in enumerate(invoices, start=1):
@@ -181,6 +185,8 @@ def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRun
     except IntegrityError:
         result.skipped.append((invoice.number, "already assessed by a concurrent run"))
         return
+    except IssueDateBeforeLastIssued:
+        raise  # a later invoice was issued meanwhile: every other fee of this run would be refused too
     except DomainError as exc:
         result.skipped.append((invoice.number, exc.message))
         return
@@ -376,7 +382,10 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
     rows = [account.invoices[i] for i in action.invoice_ids if i in account.invoices]
     notes: list[str] = []
     if "assess_late_fee" in action.actions:
-        fees = assess_late_fees(org, as_of=local_today, invoice_ids=[r.id for r in rows])
+        # A fee invoice is the seller's document: dated on the organization's day, as the billing run's
+        # invoices are, so numbers follow issue dates whatever the customer's time zone.
+        org_today = now.astimezone(ZoneInfo(org.timezone)).date()
+        fees = assess_late_fees(org, as_of=org_today, invoice_ids=[r.id for r in rows])
         reminder.fee_assessed = True
         rows += _fee_invoice_rows(org, customer.id, fees.fee_invoices)
         notes.append(fees.summary())
@@ -449,11 +458,10 @@ def _fee_invoice_rows(org, customer_id: int, numbers: Sequence[str]) -> list[sna
         return []
     return [
         snapshots.InvoiceRow(pk, customer_id, contract_id, number, kind, currency, issue, due, None, None,
-                             total - prepaid, total - prepaid - paid)
-        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+                             payable, payable - paid)
+        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
             organization=org, number__in=list(numbers)).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
-            "prepaid_minor", "paid_minor")
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
     ]
 
 
@@ -541,12 +549,11 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
     customer_id = account.customer.id
     rows = [
         snapshots.InvoiceRow(pk, customer_id, contract_id, number or str(pk), kind, currency, issue, due, None, None,
-                             total - prepaid, total - prepaid - paid)
-        for pk, contract_id, number, kind, currency, issue, due, total, prepaid, paid in Invoice.objects.filter(
+                             payable, payable - paid)
+        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
             organization=org, customer_id=customer_id, status__in=Invoice.OPEN_STATUSES,
             kind__in=snapshots.CHASED_KINDS, due_date__isnull=False).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "total_minor",
-            "prepaid_minor", "paid_minor")
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
     ]
     if not rows:
         return

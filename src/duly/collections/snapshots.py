@@ -25,7 +25,7 @@ from duly.customers.services import reference_rates_for
 from duly.domain import dunning
 from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import from_minor
-from duly.invoicing.models import Invoice
+from duly.invoicing.models import PAYABLE_MINOR, Invoice
 from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
 from duly.payments.models import Payment
@@ -224,17 +224,17 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     contract_start: dict[int, date | None] = {}
     statuses: dict[int, str] = {}
     contract_ids: set[int] = set()
-    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, total, prepaid, paid,
+    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid,
          status, start) in Invoice.objects.filter(
             organization=org, **by, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
             due_date__isnull=False).values_list(
             "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
-            "service_period_start", "service_period_end", "total_minor", "prepaid_minor", "paid_minor", "status",
+            "service_period_start", "service_period_end", PAYABLE_MINOR, "paid_minor", "status",
             "contract__start_date"):
         if cid not in wanted:
             continue
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
-                                       period_end, total - prepaid, total - prepaid - paid, start)
+                                       period_end, payable, payable - paid, start)
         contract_start[pk] = start
         statuses[pk] = status
         if contract_id:

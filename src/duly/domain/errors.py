@@ -116,6 +116,18 @@ class CreditExceedsOpenAmount(ValidationError):
     code = "credit_exceeds_open_amount"
 
 
+class CreditExceedsInvoiceTotal(ValidationError):
+    """Credit notes (issued or draft) would credit more than the total of the invoice they correct."""
+
+    code = "credit_exceeds_invoice_total"
+
+
+class IssueDateBeforeLastIssued(ValidationError):
+    """Numbering is chronological: a number is never given to an issue date before that of the series' last number."""
+
+    code = "issue_date_before_last_issued"
+
+
 class CreditAmountNotExact(ValidationError):
     """No credit-note line at the invoice's tax rate totals exactly this amount (tax is rounded)."""
 

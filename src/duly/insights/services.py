@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from duly.customers.models import Customer, Organization
 from duly.domain import aging
 from duly.domain.money import from_minor, round_money
-from duly.invoicing.models import Invoice
+from duly.invoicing.models import PAYABLE_MINOR, Invoice
 
 RECEIVABLE_KINDS = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT, Invoice.KIND_LATE_FEE)
 #: Statuses an issued invoice can have; void and uncollectible ones were open until they were closed.
@@ -52,7 +52,8 @@ def open_items_at(org: Organization, *, as_of: date, customer: Customer | None =
     """Receivables as they stood at the end of ``as_of``, each annotated with ``open_at_minor``. One query.
 
     An invoice counts when it was issued on or before ``as_of`` and not yet void or written off by then
-    (``voided_at`` in the organization's time zone). Its open amount is what was payable less every
+    (``voided_at`` in the organization's time zone). Its open amount is what was payable (total − prepaid
+    amount + rounding amount, EN 16931 BT-115) less every
     allocation (payments, customer credit, credit notes) applied on or before ``as_of``; parts a later
     refund took back still count as paid on ``as_of``. Invoices with nothing open are left out.
     """
@@ -67,7 +68,7 @@ def open_items_at(org: Organization, *, as_of: date, customer: Customer | None =
         Invoice.objects.filter(organization=org, kind__in=RECEIVABLE_KINDS, status__in=ISSUED_STATUSES,
                                issue_date__lte=as_of)
         .exclude(closed_by_then)
-        .annotate(open_at_minor=F("total_minor") - F("prepaid_minor") - paid - refunded_later)
+        .annotate(open_at_minor=PAYABLE_MINOR - paid - refunded_later)
         .exclude(open_at_minor=0)
         .select_related("customer")
         .order_by("customer__name", "due_date", "id")

@@ -10,9 +10,10 @@ a constant number of queries:
    same :class:`~duly.domain.errors.DomainError` as the one-by-one path, so a caller can leave one
    bad customer out and bill the others.
 2. :func:`issue_prepared` takes a block of gapless numbers with ONE counter ``UPDATE``
-   (``last_value + N``), then inserts the invoices and their lines in bulk (:func:`insert_rows`:
-   multi-row ``INSERT … RETURNING id`` statements whose values are adapted once per column, not
-   through the ORM's per-field machinery).
+   (``last_value + N``, refused when the series' last number is dated after the issue date:
+   :func:`~duly.invoicing.services.take_numbers`), then inserts the invoices and their lines in bulk
+   (:func:`insert_rows`: multi-row ``INSERT … RETURNING id`` statements whose values are adapted once
+   per column, not through the ORM's per-field machinery).
 
 :func:`issue_prepared` must run inside the caller's transaction: a rollback gives the whole block of
 numbers back, so a crashed or failed batch leaves neither a gap nor a half-written invoice.
@@ -31,7 +32,7 @@ import sqlite3
 
 from django.core.exceptions import EmptyResultSet
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, models, transaction
+from django.db import connection, connections, models
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import F, Lookup
 from django.db.models.base import ModelState
@@ -47,8 +48,8 @@ from duly.domain.money import check_currency, exponent, from_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
-from .models import Invoice, InvoiceLine, NumberSeries, SeriesCounter
-from .services import DEFAULT_PATTERNS, REQUIRED_FIELD_LABELS, LineData, _line_input, late_policy_for, terms_for
+from .models import Invoice, InvoiceLine
+from .services import REQUIRED_FIELD_LABELS, LineData, _line_input, late_policy_for, take_numbers, terms_for
 
 __all__ = [
     "BulkInvoice",
@@ -291,45 +292,6 @@ def set_prepaid(prepared: PreparedInvoice, prepaid_minor: int) -> None:
 
 
 # --- writing -----------------------------------------------------------------------------------------------
-def take_numbers(org: Organization, kind: str, year: int, count: int) -> list[str]:
-    """Take ``count`` consecutive numbers of a series with one counter update (inside the caller's transaction).
-
-    The counter row stays locked until the caller's transaction ends, exactly like
-    :func:`duly.invoicing.services.next_number`; a rollback gives the whole block back.
-    """
-    if count <= 0:
-        return []
-    if not connection.in_atomic_block:
-        raise RuntimeError("take_numbers must run inside the issuing transaction (numbers would leak).")
-    series, _ = NumberSeries.objects.get_or_create(
-        organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
-    )
-    last = _advance_counter(series, year, count)
-    if last is None:
-        try:
-            with transaction.atomic():
-                SeriesCounter.objects.create(series=series, year=year, last_value=count)
-            last = count
-        except IntegrityError:
-            # Another issuer created the counter first: take our block after theirs.
-            last = _advance_counter(series, year, count)
-    return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
-
-
-def _advance_counter(series: NumberSeries, year: int, count: int) -> int | None:
-    """``last_value += count`` in one statement (``UPDATE … RETURNING``, PostgreSQL and SQLite ≥ 3.35):
-    the row stays locked until the caller's transaction ends. None when the year has no counter yet."""
-    table, quote = SeriesCounter._meta.db_table, connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(table)} SET {quote('last_value')} = {quote('last_value')} + %s "
-            f"WHERE {quote('series_id')} = %s AND {quote('year')} = %s RETURNING {quote('last_value')}",
-            [count, series.pk, year],
-        )
-        row = cursor.fetchone()
-    return row[0] if row else None
-
-
 def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
     """How a Python value of a column is handed to the database driver (None: as it is)."""
     ops = connection.ops
@@ -704,7 +666,7 @@ def _insert_invoice_rows(org: Organization, rows: InvoiceRows, issue_date: date)
     """Number the invoices of ``rows`` (one counter update) and insert them and their lines: (ids, numbers)."""
     if not connection.in_atomic_block:
         raise RuntimeError("invoices must be written inside the caller's transaction.")
-    numbers = take_numbers(org, "invoice", issue_date.year, len(rows.invoices))
+    numbers = take_numbers(org, "invoice", issue_date, len(rows.invoices))
     columns = _columns(Invoice)
     number_at, rf_at = columns.index("number"), columns.index("rf_reference")
     slug = org.slug

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.db.models import F
 
 from duly.customers.models import CURRENCY_FIELD, Contract, Customer, Organization
 from duly.domain.money import from_minor
@@ -26,14 +27,22 @@ class NumberSeries(models.Model):
 
 
 class SeriesCounter(models.Model):
-    """Last number used per series and year. Locked (SELECT ... FOR UPDATE) while issuing: gapless."""
+    """Last number used per series and year, and the issue date it carries. Locked while issuing: gapless
+    and chronological (a number is never taken for an issue date before ``last_issue_date``)."""
 
     series = models.ForeignKey(NumberSeries, on_delete=models.CASCADE, related_name="counters")
     year = models.PositiveIntegerField()
     last_value = models.PositiveIntegerField(default=0)
+    last_issue_date = models.DateField(
+        null=True, blank=True, help_text="Issue date of the last number taken: later numbers never carry an earlier one")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["series", "year"], name="uniq_counter_year")]
+
+
+#: What is due on an invoice (EN 16931 BT-115) as a database expression, as :attr:`Invoice.payable_minor`:
+#: total − prepaid amount (BT-113) + rounding amount (BT-114). Every query that computes an open amount uses it.
+PAYABLE_MINOR = F("total_minor") - F("prepaid_minor") + F("rounding_minor")
 
 
 class Invoice(models.Model):

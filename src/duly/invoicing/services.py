@@ -12,11 +12,11 @@ import string
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -24,6 +24,7 @@ from duly.customers.services import current_contract, reference_rates_for, refer
 from duly.domain import invoice_math
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
+    CreditExceedsInvoiceTotal,
     CreditExceedsOpenAmount,
     CurrencyMismatch,
     CustomerNotActive,
@@ -33,6 +34,7 @@ from duly.domain.errors import (
     InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
+    IssueDateBeforeLastIssued,
     NotFound,
     ReasonRequired,
     RequiredFieldMissing,
@@ -79,6 +81,10 @@ def validate_pattern(pattern: str) -> str:
         raise ValidationError(f"Invalid number pattern {pattern!r}: {exc}. Use {{year}} and {{seq}}.") from None
     if "{seq" not in pattern or sample == pattern.format(year=2026, seq=2):
         raise ValidationError(f"Number pattern {pattern!r} must contain {{seq}}.")
+    if sample == pattern.format(year=2027, seq=1):
+        # The counter starts again each year: without the year, January's numbers would repeat last year's.
+        raise ValidationError(f"Number pattern {pattern!r} must contain {{year}}: the sequence starts again each "
+                              "year, so the year keeps every number unique (e.g. INV-{year}-{seq:05}).")
     return pattern
 
 
@@ -101,26 +107,96 @@ def set_number_pattern(org: Organization, kind: str, pattern: str) -> NumberSeri
     return series
 
 
-def next_number(org: Organization, kind: str, year: int) -> str:
-    """Take the next number of a series. Must run inside the issuing transaction: gapless.
+def next_number(org: Organization, kind: str, issue_date: date) -> str:
+    """Take the next number of a series for an invoice dated ``issue_date`` (see :func:`take_numbers`)."""
+    return take_numbers(org, kind, issue_date, 1)[0]
 
-    The counter row is locked (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers with
-    IMMEDIATE transactions), so two concurrent issuers wait for each other, and a rolled-back issue
-    gives its number back.
+
+def take_numbers(org: Organization, kind: str, issue_date: date, count: int) -> list[str]:
+    """Take ``count`` consecutive numbers of a series for invoices dated ``issue_date``: gapless and chronological.
+
+    Must run inside the issuing transaction. One statement advances the year's counter and records
+    ``issue_date`` as the date of its last number, only if that last number is not dated after it; the
+    counter row then stays locked to the commit (PostgreSQL row lock; SQLite serialises writers with
+    IMMEDIATE transactions), so concurrent issuers wait for each other and a rollback gives the numbers
+    back. An earlier ``issue_date`` is refused (:class:`IssueDateBeforeLastIssued`): within a series a
+    later number never carries an earlier issue date (French and German law require it).
     """
+    if count <= 0:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("numbers must be taken inside the issuing transaction (they would leak).")
     series, _ = NumberSeries.objects.get_or_create(
         organization=org, kind=kind, defaults={"pattern": DEFAULT_PATTERNS[kind]}
     )
-    updated = SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
-    if not updated:
+    year = issue_date.year
+    last = _advance_counter(org, series, issue_date, count)
+    if last is None:
         try:
             with transaction.atomic():
-                SeriesCounter.objects.create(series=series, year=year, last_value=1)
+                SeriesCounter.objects.create(series=series, year=year, last_value=count, last_issue_date=issue_date)
+            last = count
         except IntegrityError:
-            # Another issuer created the counter first; take our number after theirs.
-            SeriesCounter.objects.filter(series=series, year=year).update(last_value=F("last_value") + 1)
-    seq = SeriesCounter.objects.select_for_update().get(series=series, year=year).last_value
-    return series.pattern.format(year=year, seq=seq)
+            # Another issuer created the counter first: take our block after theirs.
+            last = _advance_counter(org, series, issue_date, count)
+            if last is None:  # pragma: no cover - the counter exists now
+                raise RuntimeError("the number series counter vanished while issuing") from None
+    return [series.pattern.format(year=year, seq=seq) for seq in range(last - count + 1, last + 1)]
+
+
+def _advance_counter(org: Organization, series: NumberSeries, issue_date: date, count: int) -> int | None:
+    """``last_value += count`` and ``last_issue_date = issue_date`` in one ``UPDATE … RETURNING`` (PostgreSQL,
+    SQLite ≥ 3.35) where the last number is not dated after ``issue_date``. None: the year has no counter yet.
+    Raises :class:`IssueDateBeforeLastIssued` when its last number is dated after ``issue_date``."""
+    table, quote = SeriesCounter._meta.db_table, connection.ops.quote_name
+    day = connection.ops.adapt_datefield_value(issue_date)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {quote(table)} SET {quote('last_value')} = {quote('last_value')} + %s, "
+            f"{quote('last_issue_date')} = %s WHERE {quote('series_id')} = %s AND {quote('year')} = %s "
+            f"AND ({quote('last_issue_date')} IS NULL OR {quote('last_issue_date')} <= %s) "
+            f"RETURNING {quote('last_value')}",
+            [count, day, series.pk, issue_date.year, day],
+        )
+        row = cursor.fetchone()
+    if row:
+        return row[0]
+    latest = SeriesCounter.objects.filter(series=series, year=issue_date.year).values_list(
+        "last_issue_date", flat=True).first()
+    if latest is not None:  # the counter exists: its last number is dated after issue_date
+        raise _out_of_order(org, series.kind, issue_date, latest)
+    return None
+
+
+def check_issue_date(org: Organization, kind: str, issue_date: date, *,
+                     hint: Callable[[date], str] | None = None) -> None:
+    """Refuse (:class:`IssueDateBeforeLastIssued`) an issue date before the last number of its series and year.
+
+    Reads only: a run (billing, late fees) checks before it starts, so it is refused whole with one clear
+    error; taking the numbers (:func:`take_numbers`) checks again under the counter's lock. ``hint(last
+    issue date)``: what the error tells the user to do instead.
+    """
+    latest = SeriesCounter.objects.filter(series__organization=org, series__kind=kind, year=issue_date.year).values_list(
+        "last_issue_date", flat=True).first()
+    if latest is not None and issue_date < latest:
+        raise _out_of_order(org, kind, issue_date, latest, hint=hint)
+
+
+def _out_of_order(org: Organization, kind: str, issue_date: date, latest: date, *,
+                  hint: Callable[[date], str] | None = None) -> IssueDateBeforeLastIssued:
+    notes = Invoice.objects.filter(organization=org, number__isnull=False, issue_date=latest,
+                                   kind=Invoice.KIND_CREDIT_NOTE)
+    last = (notes if kind == "credit_note" else Invoice.objects.filter(
+        organization=org, number__isnull=False, issue_date=latest).exclude(kind=Invoice.KIND_CREDIT_NOTE))
+    number = last.order_by("-issued_at", "-id").values_list("number", flat=True).first()
+    what = "credit note" if kind == "credit_note" else "invoice"
+    named = f"{what} {number}" if number else f"{what} numbered in {issue_date.year}"
+    return IssueDateBeforeLastIssued(
+        f"Cannot issue an {what} dated {issue_date.isoformat()}: the last {named} is dated {latest.isoformat()}, "
+        f"and a later number never carries an earlier date. "
+        + (hint(latest) if hint else f"Issue it dated {latest.isoformat()} or later."),
+        series=kind, issue_date=issue_date.isoformat(), last_issue_date=latest.isoformat(), last_number=number,
+    )
 
 
 # --- drafts ----------------------------------------------------------------------------------------
@@ -250,7 +326,9 @@ def create_draft(
     """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
     currency = check_draft(org, customer, kind=kind, contract=contract, currency=currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
-    _check_lines(lines, currency)
+    totals = _check_lines(lines, currency)
+    if kind == Invoice.KIND_CREDIT_NOTE and related_invoice is not None:
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), _lock_credited(related_invoice.pk))
     defaults = {
         "po_number": contract.po_number if contract and contract.po_number else "",
         "buyer_reference": customer.buyer_reference,
@@ -311,6 +389,8 @@ def update_draft(
     currency = check_draft(org, customer, kind=invoice.kind, contract=contract, currency=currency or invoice.currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
     new_lines = list(lines) if lines is not None else [_line_data(x) for x in invoice.lines.all()]
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        invoice.related_invoice = _lock_credited(invoice.related_invoice_id)
     check_draft_lines(invoice, new_lines, currency)
     invoice.customer, invoice.contract, invoice.currency = customer, contract, currency
     invoice.service_period_start, invoice.service_period_end = service_period or (None, None)
@@ -326,19 +406,54 @@ def update_draft(
     return invoice
 
 
-def _check_credit_note_total(total_minor: int, original: Invoice) -> None:
-    if total_minor > original.total_minor:
-        raise ValidationError(
-            f"The credit note ({from_minor(total_minor, original.currency)} {original.currency}) exceeds the invoice "
-            f"{original} it corrects ({from_minor(original.total_minor, original.currency)} {original.currency})."
+def _lock_credited(invoice_id: int) -> Invoice:
+    """Lock the invoice a credit note corrects (SELECT ... FOR UPDATE on PostgreSQL; SQLite serialises writers).
+
+    Every path that creates, changes or issues a credit note takes this lock before it reads what is
+    already credited, so two concurrent credit notes on one invoice wait for each other and the
+    second one sees the first (:func:`_check_credit_note_total`).
+    """
+    return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
+
+
+def credited_minor(original: Invoice, *, exclude_id: int | None = None) -> int:
+    """What the credit notes correcting ``original`` credit, issued or draft (void ones do not count)."""
+    notes = Invoice.objects.filter(related_invoice_id=original.pk, kind=Invoice.KIND_CREDIT_NOTE).exclude(
+        status=Invoice.VOID)
+    if exclude_id is not None:
+        notes = notes.exclude(pk=exclude_id)
+    return notes.aggregate(s=Sum("total_minor"))["s"] or 0
+
+
+def _check_credit_note_total(total_minor: int, original: Invoice, *, note_id: int | None = None) -> None:
+    """Refuse (``credit_exceeds_invoice_total``) a credit note that would bring what is credited on
+    ``original`` (every credit note but ``note_id``, issued or draft) above the invoice's total."""
+    already = credited_minor(original, exclude_id=note_id)
+    if already + total_minor > original.total_minor:
+        cur = original.currency
+        room = max(original.total_minor - already, 0)
+
+        def money(minor: int) -> str:
+            return f"{from_minor(minor, cur)} {cur}"
+
+        credited = (f"{money(already)} is already credited by other credit notes (issued or draft), so at most "
+                    f"{money(room)} can still be credited" if already else "")
+        raise CreditExceedsInvoiceTotal(
+            f"The credit note ({money(total_minor)}) exceeds the invoice {original} it corrects (total "
+            f"{money(original.total_minor)})" + (f": {credited}." if credited else "."),
+            invoice=str(original), total=str(from_minor(original.total_minor, cur)),
+            credited=str(from_minor(already, cur)), available=str(from_minor(room, cur)),
         )
 
 
 def check_draft_lines(invoice: Invoice, lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
-    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never exceeds what it corrects."""
+    """The checks a draft's new lines pass: :func:`check_lines`, and a credit note never brings what is
+    credited on the invoice it corrects above that invoice's total (the caller that writes holds the lock
+    on that invoice, see :func:`_lock_credited`)."""
     totals = _check_lines(lines, currency)
     if invoice.is_credit_note and invoice.related_invoice_id:
-        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice)
+        _check_credit_note_total(to_minor(totals.tax_inclusive, currency), invoice.related_invoice,
+                                 note_id=invoice.pk)
     return totals
 
 
@@ -402,6 +517,9 @@ def replace_lines(org: Organization, invoice_id: int, lines: Sequence[LineData])
     if invoice.status != Invoice.DRAFT:
         raise InvoiceImmutable(f"Invoice {invoice} is {invoice.status}: an issued invoice can only be corrected "
                                "by a credit note or a void.")
+    if invoice.is_credit_note and invoice.related_invoice_id:
+        invoice.related_invoice = _lock_credited(invoice.related_invoice_id)
+    check_draft_lines(invoice, lines, invoice.currency)
     invoice.lines.all().delete()
     _write_lines(invoice, lines)
     return invoice
@@ -544,8 +662,14 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     totals = recompute_totals(invoice, lines)
     if totals.tax_inclusive < 0:
         raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
+    if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
+        original = _lock_credited(invoice.related_invoice_id)
+        if original.status == Invoice.VOID:
+            raise InvalidState(f"Invoice {original} is void: there is nothing left to credit; void this credit note "
+                               "instead.", invoice=str(original))
+        _check_credit_note_total(invoice.total_minor, original, note_id=invoice.pk)
     series = "credit_note" if invoice.is_credit_note else "invoice"
-    invoice.number = next_number(org, series, issue_date.year)
+    invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
     invoice.issued_at = timezone.now()
     invoice.status = Invoice.ISSUED
@@ -651,7 +775,13 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
 @transaction.atomic
 def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
                        lines: Sequence[LineData] | None = None, issue_date: date | None = None) -> Invoice:
-    """A credit note correcting an issued invoice: the whole invoice, or the given lines."""
+    """A credit note correcting an issued invoice: the whole invoice, or the given lines.
+
+    What the invoice's credit notes credit together (issued or draft; void ones do not count) never
+    exceeds its total: a note that would is refused (``credit_exceeds_invoice_total``) and nothing is
+    written. The invoice stays locked from that check to the commit, so of two concurrent notes that
+    would together exceed it, the second is refused.
+    """
     original = _get_invoice(org, invoice_id, lock=True)
     if original.status in (Invoice.DRAFT, Invoice.VOID) or original.is_credit_note:
         raise InvalidState(f"Only an issued invoice can be credited; {original} is {original.status}.")
@@ -667,7 +797,6 @@ def create_credit_note(org: Organization, invoice_id: int, *, reason: str,
     )
     note.custom_fields = original.custom_fields
     note.save(update_fields=["custom_fields"])
-    _check_credit_note_total(note.total_minor, original)
     if issue_date is not None:
         note = issue_invoice(org, note.pk, issue_date=issue_date)
     return note

@@ -41,9 +41,21 @@ def _lock_customer(customer_id: int) -> None:
     Customer.objects.select_for_update().filter(pk=customer_id).values_list("pk", flat=True).get()
 
 
+#: Invoices closed for good: a settled amount added or taken back never reopens them.
+CLOSED_STATUSES = (Invoice.VOID, Invoice.UNCOLLECTIBLE)
+
+
 def _settle(invoice: Invoice, amount_minor: int, on: date) -> None:
-    """Add a settled amount to an invoice and move its status along the life cycle."""
+    """Add a settled amount to an invoice and move its status along the life cycle.
+
+    A void or written-off invoice stays closed: its settled amount changes (a refund takes a payment
+    back, a credit note reduces the loss), its status, write-off time and reason do not. What is not
+    settled on a written-off invoice is the loss written off.
+    """
     invoice.paid_minor += amount_minor
+    if invoice.status in CLOSED_STATUSES:
+        invoice.save(update_fields=["paid_minor"])
+        return
     if invoice.paid_minor >= invoice.payable_minor:
         invoice.status = Invoice.PAID
         invoice.paid_on = on
@@ -234,14 +246,42 @@ def apply_customer_credit(invoice: Invoice, *, on: date) -> int:
 
 
 def apply_credit_note(note: Invoice) -> None:
-    """An issued credit note settles the invoice it corrects; any excess becomes customer credit."""
+    """An issued credit note settles the invoice it corrects; what the customer had paid beyond what is still due
+    becomes their credit.
+
+    What is still due on the invoice is its total less what its issued credit notes credit, plus its rounding
+    amount (BT-114) while it is not credited in full: credited in full, nothing is due and the rounding goes with
+    it (never below nothing). What it received is its prepaid amount and what payments and customer credit
+    settled. The note settles the part of its value that was still open; the rest, money the customer had paid,
+    becomes customer credit, so a credit note never creates credit out of money nobody paid (a negative
+    rounding amount included).
+
+    On a written-off invoice the note first reduces the loss written off (the invoice stays written off).
+    """
     original = Invoice.objects.select_for_update().get(pk=note.related_invoice_id)
     on = note.issue_date
-    amount = min(note.total_minor, max(original.balance_minor, 0)) if original.is_open else 0
+    credited_before = (Invoice.objects.filter(related_invoice=original, kind=Invoice.KIND_CREDIT_NOTE,
+                                              number__isnull=False).exclude(pk=note.pk).exclude(status=Invoice.VOID)
+                       .aggregate(s=Sum("total_minor"))["s"] or 0)
+    by_notes = (Allocation.objects.filter(invoice=original, credit_note__isnull=False)
+                .aggregate(s=Sum("amount_minor"))["s"] or 0)
+    received = original.prepaid_minor + original.paid_minor - by_notes
+
+    def due(credited: int) -> int:
+        if credited >= original.total_minor:
+            return 0
+        return max(0, original.total_minor - credited + original.rounding_minor)
+
+    before, after = due(credited_before), due(credited_before + note.total_minor)
+    value = before - after
+    amount = max(0, before - received) - max(0, after - received)
+    if original.status == Invoice.VOID:  # pragma: no cover - issue_invoice refuses a note on a void invoice
+        amount = 0
+    amount = min(amount, max(original.balance_minor, 0))
     if amount > 0:
         Allocation.objects.create(invoice=original, credit_note=note, amount_minor=amount, applied_on=on)
         _settle(original, amount, on)
-    rest = note.total_minor - amount
+    rest = value - amount
     if rest > 0:
         _lock_customer(note.customer_id)
         CreditEntry.objects.create(
@@ -272,6 +312,11 @@ def refund_payment(org: Organization, payment_id: int, *, amount: Decimal | str,
     Credit from other payments or credit notes is never refunded on this payment's account. The
     parts taken back from invoices are kept (:class:`RefundedAllocation`) so reports as of an
     earlier date still see them paid.
+
+    A refund never reopens a void or written-off invoice: the money went back (it is recorded, and
+    the part taken back from such an invoice is added to its loss), but the invoice stays closed with
+    its write-off date and reason, so collections never start chasing a debt the business gave up.
+    Reopening it is a decision of its own, not a side effect of a refund (see docs/books.md).
     """
     try:
         # FOR NO KEY UPDATE: only refunded_minor changes, and rows that merely reference the payment

@@ -268,7 +268,8 @@ def test_late_fee_and_deposit_invoices_of_an_organization_without_registration_i
     the French organization, with no registration id of its own, is identified by the SIREN its VAT
     number contains (BT-30, ICD 0002)."""
     assert org.registration_id == "" and org.vat_id == "FR40303265045"
-    for invoice in (late_fee_invoice(ctx), retainer_deposit_invoice(ctx)):
+    deposit = retainer_deposit_invoice(ctx)  # issued first: numbers follow issue dates (the fee is dated 31 May)
+    for invoice in (late_fee_invoice(ctx), deposit):
         ubl = document_bytes(invoice, "ubl").content
         cii = document_bytes(invoice, "cii").content
         facturx = PdfReader(io.BytesIO(document_bytes(invoice, "facturx").content)).attachments["factur-x.xml"][0]
