@@ -122,6 +122,12 @@ class CreditAmountNotExact(ValidationError):
     code = "credit_amount_not_exact"
 
 
+class AllowanceExceedsTaxGroup(ValidationError):
+    """A document allowance larger than the lines and charges of the VAT group it reduces."""
+
+    code = "allowance_exceeds_tax_group"
+
+
 class SeveralTaxRates(ValidationError):
     """A single amount cannot say how much of it falls under each of an invoice's tax rates."""
 
