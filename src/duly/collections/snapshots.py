@@ -48,9 +48,12 @@ def _holiday_countries() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
 
 
-def holiday_country(country: str) -> str | None:
-    """The customer's country when the holiday calendar knows it, else None (weekends only)."""
-    return country if country in _holiday_countries() else None
+def holiday_country(country: str, subdivision: str = "") -> str | None:
+    """Whose public holidays apply: the region (``"DE-BY"``, stored validated) or the country when the
+    holiday calendar knows the country, else None (Monday to Friday)."""
+    if country not in _holiday_countries():
+        return None
+    return subdivision or country
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,7 @@ class CustomerRow:
     payment_method: str
     status: str
     currency: str
+    subdivision: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +217,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         CustomerRow(*row) for row in Customer.objects.filter(
             organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
-            "currency")
+            "currency", "subdivision")
         if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
@@ -333,7 +337,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             risk_level=risk or None,
             payment_method=c.payment_method or None,
             timezone=c.timezone or "UTC",
-            country=holiday_country(c.country),
+            country=holiday_country(c.country, c.subdivision),
             send_window=rc.send_window,
             open_items=open_items,
             reminders=tuple(past),

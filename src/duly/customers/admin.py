@@ -35,6 +35,7 @@ def _org_checks(form, data):
     checked = services.validate_organization_fields(
         {k: v for k, v in data.items() if v is not None and k in services.ORGANIZATION_EDITABLE})
     data["iban"], data["bic"] = checked["iban"], checked["bic"]
+    data["subdivision"] = checked["subdivision"]
 
 
 class OrganizationForm(DomainValidatedForm):
@@ -256,7 +257,7 @@ class ContractForm(DomainValidatedForm):
 
 
 CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms_day_of_month",
-                     "business_day_adjustment", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
+                     "business_day_adjustment", "business_day_calendar", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
                      "reference_rate_percent", "late_grace_days", "late_cap_percent", "late_cap_minor",
                      "compensation_minor", "deposit_kind", "deposit_amount_minor", "deposit_percent",
                      "billing_frequency", "billing_anchor_day", "deposit_deduction", "po_number", "start_date",

@@ -34,6 +34,9 @@ class Organization(models.Model):
     postcode = models.CharField(max_length=20)
     city = models.CharField(max_length=100)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count too (query deadlines, due dates under your calendar)")
     vat_id = models.CharField("tax/VAT id", max_length=40, blank=True)
     registration_id = models.CharField("company registration id", max_length=60, blank=True)
     iban = models.CharField("IBAN", max_length=34, blank=True)
@@ -58,6 +61,11 @@ class Organization(models.Model):
     @property
     def address_lines(self) -> list[str]:
         return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+    @property
+    def holiday_region(self) -> str:
+        """Whose public holidays apply: the subdivision (``DE-BY``) when set, else the country."""
+        return self.subdivision or self.country
 
 
 class Membership(models.Model):
@@ -96,6 +104,9 @@ class Customer(models.Model):
     postcode = models.CharField(max_length=20, blank=True)
     city = models.CharField(max_length=100)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count for sending times and due dates under their calendar")
     tax_id = models.CharField("tax/VAT id", max_length=40, blank=True)
     locale = models.CharField(max_length=10, default="en", help_text="Preferred language/locale, e.g. fr_FR")
     timezone = models.CharField(max_length=64, default="UTC")
@@ -129,6 +140,11 @@ class Customer(models.Model):
     @property
     def address_lines(self) -> list[str]:
         return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+    @property
+    def holiday_region(self) -> str:
+        """Whose public holidays apply: the subdivision (``DE-BY``) when set, else the country."""
+        return self.subdivision or self.country
 
 
 REQUIRED_FIELD_CHOICES = [
@@ -200,6 +216,16 @@ class Contract(models.Model):
     terms_days = models.PositiveIntegerField(default=30)
     terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
     business_day_adjustment = models.CharField(max_length=20, choices=ADJUSTMENT_CHOICES, blank=True, default="")
+    CALENDAR_CUSTOMER, CALENDAR_SELLER = "customer", "seller"
+    CALENDAR_CHOICES = [
+        (CALENDAR_CUSTOMER, "The customer's business days (their country and region)"),
+        (CALENDAR_SELLER, "Our business days (the organization's country and region)"),
+    ]
+    business_day_calendar = models.CharField(
+        "business days of", max_length=10, choices=CALENDAR_CHOICES, default=CALENDAR_CUSTOMER,
+        help_text="Whose weekends and public holidays move a due date that falls on one (with a business-day "
+                  "adjustment): the customer's, where the payment is made, or ours, where it is received.",
+    )
     late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none")
     late_fixed_fee_minor = models.BigIntegerField(default=0)
     late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
@@ -245,19 +271,27 @@ class Contract(models.Model):
         """Every value :meth:`payment_terms` and :meth:`late_fee_policy` read: contracts with equal keys
         have equal terms (a billing run builds them once per key, not once per contract)."""
         return (self.terms_kind, self.terms_days, self.terms_day_of_month, self.business_day_adjustment,
-                self.customer.country if self.business_day_adjustment else None, self.currency,
+                self._calendar_region() if self.business_day_adjustment else None, self.currency,
                 self.late_fee_kind, self.late_fixed_fee_minor, self.late_rate_percent, self.reference_rate_percent,
                 self.late_grace_days, self.late_cap_percent, self.late_cap_minor, self.compensation_minor)
+
+    def _calendar_region(self) -> tuple[str, str]:
+        """(country, ISO 3166-2 subdivision or "") of the calendar that moves due dates: see
+        :attr:`business_day_calendar`."""
+        whose = self.organization if self.business_day_calendar == self.CALENDAR_SELLER else self.customer
+        return whose.country, whose.subdivision
 
     def payment_terms(self):
         from duly.domain.payment_terms import PaymentTerms
 
+        country, subdivision = self._calendar_region() if self.business_day_adjustment else (None, "")
         return PaymentTerms(
             kind=self.terms_kind,
             days=self.terms_days or 0,
             day_of_month=self.terms_day_of_month,
             business_day_adjustment=self.business_day_adjustment or None,
-            country=self.customer.country if self.business_day_adjustment else None,
+            country=country,
+            subdivision=subdivision or None,
         )
 
     @property

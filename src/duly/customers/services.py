@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from duly.domain.calendar import check_subdivision
 from duly.domain.errors import InvalidChoice, InvalidPassword, NotFound, ValidationError, ValueOutOfRange
 from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
@@ -84,6 +85,7 @@ def validate_organization_fields(data: dict) -> dict:
     if not data.get("name"):
         raise ValidationError("An organization needs a legal name.")
     validate_country(data.get("country", ""), "organization country")
+    data["subdivision"] = check_subdivision(data["country"], data.get("subdivision"))
     check_currency(data.get("default_currency", "EUR"))
     validate_locale(data.get("locale", "en"))
     validate_timezone(data.get("timezone", "UTC"))
@@ -109,7 +111,7 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
 
 #: Organization fields a back-office user may change (the slug names it in URLs and exports, so it stays).
 ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
-                         "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
+                         "subdivision", "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
                          "logo", "brand_color", "default_currency", "locale", "timezone")
 
 
@@ -302,6 +304,8 @@ def _customer_fields(org: Organization, data: dict) -> dict:
     check_model_values(Customer, data, what)
     check_currency(data["currency"])
     validate_country(data.get("country", ""), f"country of customer {data['name']}")
+    if "subdivision" in data:
+        data["subdivision"] = check_subdivision(data["country"], data["subdivision"])
     validate_locale(data.get("locale", "en"))
     validate_timezone(data.get("timezone", "UTC"))
     if "tags" in data:
@@ -356,6 +360,7 @@ def update_customer(customer: Customer, **fields) -> Customer:
                 pk=customer.pk).exists():
             raise ValidationError(f"Customer code {code!r} is empty or already used.", code="duplicate")
     data = _customer_fields(customer.organization, {"name": customer.name, "country": customer.country,
+                                                   "subdivision": customer.subdivision,
                                                    "currency": customer.currency, **fields})
     for k, v in data.items():
         setattr(customer, k, v)

@@ -180,6 +180,12 @@ class UnknownHolidayCountry(InvalidTerms):
     code = "unknown_holiday_country"
 
 
+class UnknownSubdivision(UnknownHolidayCountry):
+    """A subdivision (ISO 3166-2) of another country, or one without its own public-holiday calendar."""
+
+    code = "unknown_subdivision"
+
+
 class InvalidLateFeePolicy(InvalidTerms):
     code = "invalid_late_fee_policy"
 
