@@ -148,7 +148,7 @@ class RunContext:
     #: Category of each of the organization's own (non-shipped) templates.
     template_categories: dict[str, str]
     late_fee_terms: dict[int, LateFeePolicy] = field(default_factory=dict)
-    #: Recorded statutory reference rates per currency, read once per run for the currencies met.
+    #: Recorded statutory reference rates per series, read once per run for the series met.
     reference_rates: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
@@ -397,7 +397,7 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
     shared: dict[tuple, LateFeePolicy] = {}
     rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
     contracts = {pk: (tuple(terms), Contract(**dict(zip(_TERM_FIELDS, terms)))) for pk, *terms in rows}
-    new = {c.currency for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
+    new = {c.reference_series for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
     if new:
         rc.reference_rates.update(reference_rates_for(new))
     for pk, (key, contract) in contracts.items():

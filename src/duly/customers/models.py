@@ -196,6 +196,11 @@ class Contract(models.Model):
         ("interest_annual", "Simple interest per year"),
         ("interest_monthly", "Simple interest per month"),
         ("eu_statutory", "EU statutory (reference rate + 8 points, EUR 40 compensation)"),
+        ("de_statutory_b2b", "Germany, §288 BGB between businesses (base rate + 9 points, EUR 40 Pauschale)"),
+        ("de_statutory_b2c", "Germany, §288 BGB with a consumer (base rate + 5 points)"),
+        ("fr_statutory", "France, L441-10 Code de commerce (ECB rate + 10 points, EUR 40 indemnity)"),
+        ("uk_statutory", "UK, Late Payment of Commercial Debts Act (Bank of England base rate + 8 points, "
+                         "GBP 40/70/100)"),
     ]
     DEPOSIT_CHOICES = [("none", "No deposit"), ("amount", "Fixed amount"), ("percent", "% of first invoice")]
     FREQUENCY_CHOICES = [
@@ -231,8 +236,8 @@ class Contract(models.Model):
     late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
     reference_rate_percent = models.DecimalField(
         max_digits=9, decimal_places=4, null=True, blank=True,
-        help_text="EU statutory only: an agreed fixed reference rate, overriding the recorded statutory reference "
-                  "rates. Blank: each semester's central bank rate (Statutory reference rates).",
+        help_text="Statutory interest only: an agreed fixed reference rate, overriding the recorded statutory "
+                  "reference rates. Blank: each semester's rate of the law's series (Statutory reference rates).",
     )
     late_grace_days = models.PositiveIntegerField(default=0)
     late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
@@ -296,17 +301,29 @@ class Contract(models.Model):
 
     @property
     def uses_reference_rates(self) -> bool:
-        """EU statutory interest without an agreed fixed reference rate: it follows the recorded
-        :class:`StatutoryReferenceRate` of each semester."""
-        return self.late_fee_kind == "eu_statutory" and self.reference_rate_percent is None
+        """Statutory interest without an agreed fixed reference rate: it follows the recorded
+        :class:`StatutoryReferenceRate` of its series (:attr:`reference_series`) each semester."""
+        from duly.domain.late_fees import REGIMES
+
+        return self.late_fee_kind in REGIMES and self.reference_rate_percent is None
+
+    @property
+    def reference_series(self) -> str | None:
+        """The series of reference rates the contract's statutory regime reads (``DE-BASIS``, ``GBP``, the
+        contract currency for the EU rule); None without a statutory regime."""
+        from duly.domain.late_fees import REGIMES
+
+        regime = REGIMES.get(self.late_fee_kind)
+        return regime.series_for(self.currency) if regime is not None else None
 
     def late_fee_policy(self, reference_rates: Mapping[str, tuple]):
         """The agreed late-payment policy (:class:`duly.domain.late_fees.LateFeePolicy`).
 
-        ``reference_rates`` maps a currency to its recorded ``(valid_from, rate_percent)`` pairs, as
+        ``reference_rates`` maps a series to its recorded ``(valid_from, rate_percent)`` pairs, as
         :func:`duly.customers.services.reference_rates_for` loads them (once per run, for every
-        currency involved); only a contract that :attr:`uses_reference_rates` reads it. A contract's
-        own ``reference_rate_percent`` is an agreed fixed reference rate: it overrides the table.
+        series involved); only a contract that :attr:`uses_reference_rates` reads it (the series of
+        :attr:`reference_series`). A contract's own ``reference_rate_percent`` is an agreed fixed
+        reference rate: it overrides the table.
         """
         from duly.domain.late_fees import LateFeePolicy
 
@@ -324,30 +341,34 @@ class Contract(models.Model):
             compensation_amount=(
                 from_minor(self.compensation_minor, cur) if self.compensation_minor is not None else None
             ),
-            reference_rates=tuple(reference_rates.get(cur, ())) if self.uses_reference_rates else None,
+            reference_rates=(tuple(reference_rates.get(self.reference_series, ())) if self.uses_reference_rates
+                             else None),
         )
 
 
 class StatutoryReferenceRate(models.Model):
-    """A central bank's reference rate for statutory late-payment interest (Directive 2011/7/EU).
+    """A reference rate statutory late-payment interest follows, in a named series.
 
-    Public reference data shared by every organization (not tenant data): the ECB's main
-    refinancing operations rate for EUR, a member state's national central bank rate for its own
-    currency. A rate applies from ``valid_from`` until the next one; EU statutory interest uses,
-    for each semester, the rate in force on 1 January or 1 July (see :mod:`duly.domain.late_fees`).
-    Written only through :func:`duly.customers.services.record_reference_rate`.
+    Public reference data shared by every organization (not tenant data). A series is the ISO code
+    of a currency for its central bank's rate (``EUR``: the ECB's main refinancing operations rate,
+    the EU rule's and France's; ``GBP``: the Bank of England base rate, the UK Act's; ``PLN``: the
+    NBP's...) or a named series (``DE-BASIS``: the Bundesbank's base rate, §247 BGB). A rate applies
+    from ``valid_from`` until the next one; each regime takes, for each half-year, the rate in force
+    on its fixing day (see :mod:`duly.domain.late_fees`). Written only through
+    :func:`duly.customers.services.record_reference_rate`.
     """
 
-    currency = models.CharField(**CURRENCY_FIELD)
-    valid_from = models.DateField("valid from", help_text="The day the central bank's rate took effect")
+    series = models.CharField(max_length=16, help_text="EUR (ECB rate), GBP (Bank of England base rate), "
+                                                       "DE-BASIS (German base rate) or another currency's code")
+    valid_from = models.DateField("valid from", help_text="The day the rate took effect")
     rate_percent = models.DecimalField("rate (%)", max_digits=9, decimal_places=4,
                                        help_text="Percent per year, e.g. 2.15")
     recorded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["currency", "-valid_from"]
-        constraints = [models.UniqueConstraint(fields=["currency", "valid_from"], name="uniq_reference_rate")]
+        ordering = ["series", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["series", "valid_from"], name="uniq_reference_rate")]
         verbose_name = "statutory reference rate"
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"
+        return f"{self.series} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"
