@@ -212,7 +212,7 @@ def _seed_reference_rate(start: date) -> None:
     from duly.domain.late_fees import semester_start
 
     first = semester_start(start)
-    if not StatutoryReferenceRate.objects.filter(currency="EUR", valid_from__lte=first).exists():
+    if not StatutoryReferenceRate.objects.filter(series="EUR", valid_from__lte=first).exists():
         record_reference_rate(currency="EUR", valid_from=first, rate_percent=DEMO_EUR_REFERENCE_RATE)
 
 

@@ -115,3 +115,65 @@ def test_cancelling_immediately_credits_exactly_the_unused_part(org, customer, a
                                                                   Decimal("55.99"))
     with pytest.raises(InvalidState, match="already canceled"):
         services.cancel_subscription(org, advance, on=date(2026, 4, 9), as_of=date(2026, 4, 9))
+
+
+# --- a pause inside the invoiced period is never taken off the rest twice (issue 11, item 8) ----------------
+@pytest.fixture(params=["paused before April was invoiced", "paused after April was invoiced"])
+def paused_april(request, org, customer, contract, catalog, bill):
+    """Flat 100.00 + 10 seats × 10.00 in advance from 1 April (30 days), paused 6–10 April."""
+    sub = services.create_subscription(org, customer, [(catalog["flat"], 1), (catalog["per_unit"], 10)],
+                                       start_date=date(2026, 4, 1), as_of=date(2026, 4, 1))
+    if request.param.startswith("paused before"):
+        services.pause_subscription(org, sub, starts_on=date(2026, 4, 6), resumes_on=date(2026, 4, 11),
+                                    as_of=date(2026, 3, 31))
+        bill(date(2026, 4, 1))
+        invoice = Invoice.objects.get(customer=customer, kind=Invoice.KIND_STANDARD)
+        assert [line.net_minor for line in invoice.lines.order_by("position")] == [8333, 8333]  # 100 × 25/30
+    else:
+        bill(date(2026, 4, 1))
+        services.pause_subscription(org, sub, starts_on=date(2026, 4, 6), resumes_on=date(2026, 4, 11),
+                                    as_of=date(2026, 4, 5))
+        assert [line.net_minor for line in _notes(customer)[0].lines.order_by("position")] == [1667, 1667]
+    return sub
+
+
+def _invoiced_per_item(customer) -> dict[str, int]:
+    """Net minor units per product invoiced, minus credited, plus pending, for April."""
+    net: dict[str, int] = {}
+    for invoice in Invoice.objects.filter(customer=customer):
+        sign = -1 if invoice.kind == Invoice.KIND_CREDIT_NOTE else 1
+        for line in invoice.lines.all():
+            key = line.description.split(",")[0].split(" × ")[0].split(": ")[-1]
+            net[key] = net.get(key, 0) + sign * line.net_minor
+    for pending in PendingCharge.objects.filter(customer=customer, invoice__isnull=True):
+        key = pending.description.split(": ")[1].split(" × ")[0]
+        net[key] = net.get(key, 0) + pending.amount_minor
+    return net
+
+
+def test_cancelling_after_a_pause_credits_the_days_left_at_the_undiscounted_price(org, customer, paused_april):
+    services.cancel_subscription(org, paused_april, on=date(2026, 4, 16), as_of=date(2026, 4, 16),
+                                 at_period_end=False)
+    note = _notes(customer)[-1]
+    # 16–30 April: 15 of 30 days, none paused: 100.00 × 15/30 = 50.00 per item (was 83.33 − 41.67 = 41.66).
+    assert [line.net_minor for line in note.lines.order_by("position")] == [5000, 5000]
+    assert "15 unused days of 30" in note.lines.first().explanation
+    # What April costs in the end: 1–5 and 11–15 April, 10 of 30 days of 100.00 per item.
+    assert _invoiced_per_item(customer) == {"Pro plan": 3333, "Seats": 3333}
+
+
+def test_more_seats_after_a_pause_charge_the_days_left_at_the_undiscounted_price(org, customer, catalog,
+                                                                               paused_april):
+    seats = paused_april.items.get(price=catalog["per_unit"])
+    services.change_item(org, paused_april, seats.pk, quantity=15, on=date(2026, 4, 16), as_of=date(2026, 4, 16))
+    pending = PendingCharge.objects.get()
+    # 16–30 April at 15 seats instead of 10: 150.00 × 15/30 − 100.00 × 15/30 = 75.00 − 50.00 = 25.00 (was 20.84).
+    assert pending.amount_minor == 2500
+    assert "75.00" in pending.explanation and "50.00" in pending.explanation
+
+
+def test_removing_an_item_after_a_pause_credits_the_days_left(org, customer, catalog, paused_april):
+    seats = paused_april.items.get(price=catalog["per_unit"])
+    services.remove_item(org, paused_april, seats.pk, on=date(2026, 4, 21), as_of=date(2026, 4, 21))
+    # 21–30 April: 10 of 30 days of 100.00 = 33.33 (invoiced 83.33 − used 15 days 50.00).
+    assert _notes(customer)[-1].lines.get().net_minor == 3333

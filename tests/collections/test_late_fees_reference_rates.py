@@ -83,8 +83,9 @@ def test_a_missing_semester_rate_skips_that_invoice_with_the_reason_and_the_othe
     fine = overdue_invoice(org, other, agreed)
     result = assess_late_fees(org, as_of=date(2026, 7, 31))
     assert result.skipped == [(waiting.number, "No EUR reference rate is recorded for the 1st half of 2026 (the "
-                                               "ECB rate in force on 1 January 2026): record it before statutory "
-                                               "interest can be charged or stated.")]
+                                               "ECB rate in force on 1 January 2026): record it with `duly rates set "
+                                               "--series EUR` before statutory interest under Directive 2011/7/EU "
+                                               "can be charged or stated.")]
     assert charged(waiting) == {}
     # the agreed fixed rate: 2.15 + 8 = 10.15 % in both months
     assert charged(fine) == {"compensation": 4000,

@@ -189,7 +189,8 @@ def test_a_contact_removed_in_the_customer_form_is_gone_and_only_that_one(bookke
 
 def contract_post(customer, **fields):
     data = {"customer": str(customer.pk), "reference": "CTR-9", "currency": "EUR", "terms_kind": "net",
-            "terms_days": "30", "terms_day_of_month": "", "business_day_adjustment": "", "late_fee_kind": "none",
+            "terms_days": "30", "terms_day_of_month": "", "business_day_adjustment": "",
+            "business_day_calendar": "customer", "late_fee_kind": "none",
             "late_fixed_fee_minor": "0", "late_rate_percent": "0", "reference_rate_percent": "",
             "late_grace_days": "0", "late_cap_percent": "", "late_cap_minor": "", "compensation_minor": "",
             "deposit_kind": "none", "deposit_amount_minor": "0", "deposit_percent": "0",

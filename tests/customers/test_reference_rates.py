@@ -20,7 +20,7 @@ from duly.domain.errors import InvalidLateFeePolicy, UnknownCurrency, Validation
 
 
 def rates_table():
-    return [(r.currency, r.valid_from, r.rate_percent) for r in StatutoryReferenceRate.objects.order_by("id")]
+    return [(r.series, r.valid_from, r.rate_percent) for r in StatutoryReferenceRate.objects.order_by("id")]
 
 
 # --- the service ---------------------------------------------------------------------------------------------
@@ -124,10 +124,14 @@ def test_cli_sets_corrects_and_lists_rates(db):
     out = runner.invoke(main, ["rates", "list", "--format", "json"])
     import json
 
+    ecb = "ECB main refinancing operations rate"
     assert json.loads(out.output) == [
-        {"currency": "EUR", "valid_from": "2026-07-01", "rate_percent": "2", "first_semester": "2nd half of 2026"},
-        {"currency": "EUR", "valid_from": "2026-01-01", "rate_percent": "2.4", "first_semester": "1st half of 2026"},
-        {"currency": "PLN", "valid_from": "2025-10-09", "rate_percent": "4.5", "first_semester": "1st half of 2026"},
+        {"series": "EUR", "name": ecb, "valid_from": "2026-07-01", "rate_percent": "2",
+         "first_semester": "2nd half of 2026"},
+        {"series": "EUR", "name": ecb, "valid_from": "2026-01-01", "rate_percent": "2.4",
+         "first_semester": "1st half of 2026"},
+        {"series": "PLN", "name": "PLN central bank rate", "valid_from": "2025-10-09", "rate_percent": "4.5",
+         "first_semester": "1st half of 2026"},
     ]
     out = runner.invoke(main, ["rates", "list", "--currency", "pln"])
     assert out.exit_code == 0 and "2025-10-09" in out.output and "4.5%" in out.output and "EUR" not in out.output
@@ -163,7 +167,7 @@ def test_cli_refuses_bad_rates_with_one_line_and_exit_2(db, args, message):
 
 def test_cli_lists_nothing_yet_with_a_hint(db):
     out = CliRunner().invoke(main, ["rates", "list"])
-    assert out.exit_code == 0 and "duly rates set --currency EUR" in out.output
+    assert out.exit_code == 0 and "duly rates set --series EUR" in out.output
 
 
 # --- the admin: superusers edit, staff read ------------------------------------------------------------------
@@ -183,7 +187,7 @@ def test_staff_read_the_rates_but_cannot_change_them(bookkeeper):
     assert resp.status_code == 200 and "2.1500" in resp.content.decode()
     assert bookkeeper.get(reverse("admin:customers_statutoryreferencerate_add")).status_code == 403
     assert bookkeeper.post(reverse("admin:customers_statutoryreferencerate_add"),
-                           {"currency": "EUR", "valid_from": "2026-07-01", "rate_percent": "9"}).status_code == 403
+                           {"series": "EUR", "valid_from": "2026-07-01", "rate_percent": "9"}).status_code == 403
     change = reverse("admin:customers_statutoryreferencerate_change", args=[rate.pk])
     assert bookkeeper.get(change).status_code == 200  # read-only view
     assert bookkeeper.post(change, {"rate_percent": "9"}).status_code == 403
@@ -194,7 +198,7 @@ def test_staff_read_the_rates_but_cannot_change_them(bookkeeper):
 
 def test_a_superuser_records_and_corrects_rates_in_the_admin(superuser):
     add = reverse("admin:customers_statutoryreferencerate_add")
-    resp = superuser.post(add, {"currency": "EUR", "valid_from": "2026-01-01", "rate_percent": "2.15"})
+    resp = superuser.post(add, {"series": "EUR", "valid_from": "2026-01-01", "rate_percent": "2.15"})
     assert resp.status_code == 302, resp.content.decode()[:2000]
     rate = StatutoryReferenceRate.objects.get()
     resp = superuser.post(reverse("admin:customers_statutoryreferencerate_change", args=[rate.pk]),
@@ -204,9 +208,9 @@ def test_a_superuser_records_and_corrects_rates_in_the_admin(superuser):
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    ({"currency": "EUR", "valid_from": "2026-07-01", "rate_percent": "45"}, "between -5 and 30 percent"),
-    ({"currency": "eur", "valid_from": "2026-07-01", "rate_percent": "2"}, "Unknown currency"),
-    ({"currency": "EUR", "valid_from": "2026-01-01", "rate_percent": "3"}, "already recorded"),
+    ({"series": "EUR", "valid_from": "2026-07-01", "rate_percent": "45"}, "between -5 and 30 percent"),
+    ({"series": "XYZ", "valid_from": "2026-07-01", "rate_percent": "2"}, "Unknown reference-rate series"),
+    ({"series": "eur", "valid_from": "2026-01-01", "rate_percent": "3"}, "already recorded"),
 ])
 def test_admin_shows_bad_rates_as_form_errors(superuser, data, message):
     services.record_reference_rate(currency="EUR", valid_from=date(2026, 1, 1), rate_percent="2.15")

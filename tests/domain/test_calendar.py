@@ -8,8 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from duly.domain.calendar import HolidayCalendar, add_months, days_in_month, end_of_month
-from duly.domain.errors import InvalidTerms, UnknownHolidayCountry, ValidationError
+from duly.domain.calendar import (
+    HolidayCalendar,
+    WeekdayCalendar,
+    add_months,
+    calendar_for,
+    check_subdivision,
+    days_in_month,
+    end_of_month,
+    subdivisions,
+)
+from duly.domain.errors import InvalidTerms, UnknownHolidayCountry, UnknownSubdivision, ValidationError
 
 FR = HolidayCalendar("FR")
 DE = HolidayCalendar("DE")
@@ -220,3 +229,62 @@ def test_add_business_days_lands_on_business_days(cal, d, n):
         assert result < d
         between = [d - timedelta(days=i) for i in range(1, (d - result).days + 1)]
         assert sum(cal.is_business_day(x) for x in between) == -n
+
+
+# --- each country's own weekend, and regional holidays (issue 11, item 9) ----------------------------------
+
+
+@pytest.mark.parametrize("country", ["KW", "BH", "SA", "IL"])
+def test_friday_saturday_weekends_come_from_the_country_calendar(country):
+    cal = HolidayCalendar(country)
+    # Thursday 5 March 2026 is a working day, Friday 6 and Saturday 7 are the weekend, Sunday 8 is a working day.
+    assert cal.weekend(2026) == frozenset({4, 5})
+    assert [cal.is_weekend(date(2026, 3, d)) for d in (5, 6, 7, 8)] == [False, True, True, False]
+    assert cal.next_business_day(date(2026, 3, 5)) == date(2026, 3, 8)
+    # A due date on Friday moves to Sunday (following), not to Monday; preceding gives Thursday.
+    assert cal.adjust(date(2026, 3, 6), "following") == date(2026, 3, 8)
+    assert cal.adjust(date(2026, 3, 7), "preceding") == date(2026, 3, 5)
+
+
+def test_saturday_sunday_and_friday_only_weekends():
+    assert FR.weekend(2026) == frozenset({5, 6}) and not FR.is_weekend(date(2026, 3, 6))
+    iran = HolidayCalendar("IR")
+    assert iran.weekend(2026) == frozenset({4})
+    assert iran.is_business_day(date(2026, 5, 2))  # a Saturday
+
+
+def test_a_weekend_day_the_country_declares_worked_is_a_business_day():
+    china = HolidayCalendar("CN")
+    assert date(2026, 2, 14).weekday() == 5 and not china.is_weekend(date(2026, 2, 14))  # make-up Saturday
+    assert china.is_business_day(date(2026, 2, 14))
+    assert china.is_weekend(date(2026, 2, 7))
+
+
+@pytest.mark.parametrize(("region", "day", "name"), [
+    ("DE-BY", date(2026, 1, 6), "Epiphany"),
+    ("ES-CT", date(2026, 9, 11), "National Day of Catalonia"),
+    ("US-NY", date(2026, 2, 12), "Lincoln's Birthday"),
+])
+def test_regional_holidays_are_reached_through_the_subdivision(region, day, name):
+    country, _, subdivision = region.partition("-")
+    assert not HolidayCalendar(country).is_holiday(day)
+    regional = HolidayCalendar(country, region)  # the ISO 3166-2 code, or the part after the dash
+    assert regional == HolidayCalendar(country, subdivision) and regional.region == region
+    assert regional.holiday_name(day) == name and not regional.is_business_day(day)
+    assert calendar_for(region) == regional == calendar_for(country, subdivision)
+
+
+def test_subdivisions_are_checked_against_the_holiday_data():
+    assert check_subdivision("DE", "by") == check_subdivision("de", "DE-BY") == "DE-BY"
+    assert check_subdivision("DE", "") == check_subdivision("DE", None) == ""
+    assert "ES-CT" in subdivisions("ES") and "DE-Augsburg" not in subdivisions("DE")  # ISO 3166-2 codes only
+    with pytest.raises(UnknownSubdivision, match="not in DE") as other_country:
+        check_subdivision("DE", "FR-IDF")
+    assert other_country.value.code == "unknown_subdivision"
+    with pytest.raises(UnknownSubdivision, match="DE-BB, DE-BE"):
+        check_subdivision("DE", "ZZ")
+    with pytest.raises(UnknownSubdivision, match="subdivision 'Augsburg'"):
+        check_subdivision("DE", "Augsburg")
+    # An unknown subdivision falls back to the country's calendar, an unknown country to Monday-Friday.
+    assert calendar_for("DE", "ZZ") == DE
+    assert isinstance(calendar_for("XX"), WeekdayCalendar) and calendar_for(None).weekend(2026) == {5, 6}

@@ -281,6 +281,25 @@ def test_no_message_on_a_public_holiday(country, zone, holiday, next_slot):
     assert f"is a public holiday in {country}" in action.reason
 
 
+def test_a_friday_saturday_weekend_defers_to_sunday_in_riyadh():
+    riyadh = ZoneInfo("Asia/Riyadh")
+    account = snapshot(item(due="2026-03-01"), country="SA", timezone="Asia/Riyadh")
+    (friday,) = evaluate(account, POLICY, datetime(2026, 3, 6, 10, 0, tzinfo=riyadh))
+    assert friday.kind == "defer" and "Friday 2026-03-06 is a weekend day" in friday.reason
+    assert friday.scheduled_for == datetime(2026, 3, 8, 9, 0, tzinfo=riyadh)  # Sunday: a working day
+    (sunday,) = evaluate(account, POLICY, datetime(2026, 3, 8, 10, 0, tzinfo=riyadh))
+    assert sunday.kind == "send"
+
+
+def test_a_regional_holiday_defers_in_that_region_only():
+    # 6 January (Epiphany) is a public holiday in Bavaria, not in Berlin.
+    moment = datetime(2026, 1, 6, 10, 0, tzinfo=BERLIN)
+    (bavaria,) = evaluate(snapshot(item(due="2026-01-02"), country="DE-BY", timezone="Europe/Berlin"), POLICY, moment)
+    assert bavaria.kind == "defer" and "is a public holiday in DE-BY" in bavaria.reason
+    (berlin,) = evaluate(snapshot(item(due="2026-01-02"), country="DE-BE", timezone="Europe/Berlin"), POLICY, moment)
+    assert berlin.kind == "send"
+
+
 def test_the_same_day_is_a_business_day_elsewhere():
     moment = datetime(2026, 7, 14, 10, 0, tzinfo=BERLIN)
     (action,) = evaluate(snapshot(item(due="2026-07-11"), country="DE", timezone="Europe/Berlin"), POLICY, moment)

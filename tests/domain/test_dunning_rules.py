@@ -39,6 +39,16 @@ def test_next_send_time_without_a_country_skips_weekends_only_and_refuses_a_bad_
         next_send_time(datetime(2026, 4, 3, 18), "Europe/Paris")  # naive: which zone?
 
 
+def test_next_send_time_follows_the_countrys_own_weekend_and_regional_holidays():
+    kuwait = ZoneInfo("Asia/Kuwait")
+    thursday_evening = datetime(2026, 3, 5, 18, 0, tzinfo=kuwait)
+    assert next_send_time(thursday_evening, "Asia/Kuwait", country="KW") == datetime(2026, 3, 8, 9, 0, tzinfo=kuwait)
+    # Catalonia's National Day, Friday 11 September 2026: Monday 14 in Barcelona, the day itself in Madrid.
+    moment = datetime(2026, 9, 11, 10, 0, tzinfo=PARIS)
+    assert next_send_time(moment, "Europe/Madrid", country="ES-CT") == datetime(2026, 9, 14, 9, 0, tzinfo=PARIS)
+    assert next_send_time(moment, "Europe/Madrid", country="ES-MD") == moment
+
+
 def test_fatigue_allows_at_most_two_in_seven_days_and_48_hours_between_two():
     limits = FatigueLimits()
     monday = paris("2026-03-02", "10:00")

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from duly.domain.errors import NegativeQuantity, UnknownCurrency, ValidationError
+from duly.domain.errors import AllowanceExceedsTaxGroup, NegativeQuantity, UnknownCurrency, ValidationError
 from duly.domain.invoice_math import (
     AllowanceCharge,
     InvoiceTotals,
@@ -180,6 +180,29 @@ def test_document_charge_can_open_its_own_tax_group():
         TaxSubtotal("S", D("20"), D("5.00"), D("1.00")),
         TaxSubtotal("Z", D("0"), D("10.00"), D("0.00")),
     )
+
+
+def test_a_document_allowance_larger_than_its_vat_group_is_refused():
+    # 100.00 at 20% and 50.00 exempt: an allowance of 120.00 at 20% would make that group -20.00 with -4.00 VAT,
+    # although the document total (30.00) is still positive.
+    lines = [line("1", "100.00", "S", "20"), line("1", "50.00", "E", "0")]
+    big = AllowanceCharge(is_charge=False, amount=D("120.00"), tax_category="S", tax_rate=D("20"), reason="Promo")
+    with pytest.raises(AllowanceExceedsTaxGroup, match=r"^document allowance 1 \(Promo\): 120.00 EUR is more than "
+                                                       r"the 100.00 EUR .* category S at 20%") as refused:
+        compute_totals(lines, "EUR", [big])
+    assert refused.value.code == "allowance_exceeds_tax_group"
+    # Two allowances that together exceed the group, or one in a group without lines, are refused too ...
+    halves = [AllowanceCharge(is_charge=False, amount=D("60.00"), tax_category="S", tax_rate=D("20"))] * 2
+    with pytest.raises(AllowanceExceedsTaxGroup, match=r"^document allowance 1, 2: 120.00 EUR"):
+        compute_totals(lines, "EUR", halves)
+    with pytest.raises(AllowanceExceedsTaxGroup, match="category S at 10%"):
+        compute_totals(lines, "EUR", [AllowanceCharge(is_charge=False, amount=D("1.00"), tax_rate=D("10"))])
+    # ... but a charge of the same group makes room, and the whole group may be taken off.
+    freight = AllowanceCharge(is_charge=True, amount=D("20.00"), tax_category="S", tax_rate=D("20"))
+    t = compute_totals(lines, "EUR", [big, freight])
+    assert t.tax_breakdown[0] == TaxSubtotal("S", D("20"), D("0.00"), D("0.00"))
+    whole = AllowanceCharge(is_charge=False, amount=D("100.00"), tax_category="S", tax_rate=D("20"))
+    assert compute_totals(lines, "EUR", [whole]).tax_exclusive == D("50.00")
 
 
 def test_rounding_amount_and_prepaid():

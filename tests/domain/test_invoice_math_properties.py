@@ -1,4 +1,5 @@
-"""Property tests of :func:`compute_totals`: the EN 16931 identities hold for any valid input."""
+"""Property tests of :func:`compute_totals`: the EN 16931 identities hold for any valid input (a valid document's
+allowances fit the VAT groups they reduce), and an allowance that does not fit is refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from duly.domain.errors import AllowanceExceedsTaxGroup
 from duly.domain.invoice_math import (
     ZERO_RATE_CATEGORIES,
     AllowanceCharge,
@@ -61,11 +63,45 @@ def allowance_charges(draw, currency: str) -> AllowanceCharge:
                            tax_category=category, tax_rate=rate)
 
 
+def _fitting(acs: list[AllowanceCharge], lines: list[LineInput], currency: str) -> list[AllowanceCharge]:
+    """``acs`` without the allowances that do not fit the lines and charges of their VAT group (a valid document:
+    an allowance reduces only its own group, see test_allowances_are_refused_exactly_when_a_group_turns_negative)."""
+    plain = compute_totals(lines, currency, allow_negative=True)
+    room = {(s.category, s.rate): s.taxable_amount for s in plain.tax_breakdown}
+    for ac in acs:
+        if ac.is_charge:
+            key = _group(ac, currency)
+            room[key] = room.get(key, D(0)) + _amount(ac, plain.line_total, currency)
+    kept = []
+    for ac in acs:
+        if ac.is_charge:
+            kept.append(ac)
+            continue
+        key = _group(ac, currency)
+        amount = _amount(ac, plain.line_total, currency)
+        if amount <= room.get(key, D(0)):
+            room[key] = room.get(key, D(0)) - amount
+            kept.append(ac)
+    return kept
+
+
+def _group(ac: AllowanceCharge, currency: str) -> tuple[str, D]:
+    """The (category, canonical rate) of the VAT group an allowance or charge belongs to."""
+    alone = AllowanceCharge(is_charge=True, amount=D(0), tax_category=ac.tax_category, tax_rate=ac.tax_rate)
+    return ac.tax_category, compute_totals([], currency, [alone]).tax_breakdown[0].rate
+
+
+def _amount(ac: AllowanceCharge, line_total: D, currency: str) -> D:
+    if ac.amount is not None:
+        return ac.amount
+    return (line_total * ac.percent / 100).quantize(q(currency), rounding=ROUND_HALF_UP)
+
+
 @st.composite
 def invoices(draw, negative: bool = False):
     currency = draw(st.sampled_from(CURRENCIES))
     lines = draw(st.lists(line_inputs(currency, negative), max_size=12))
-    acs = draw(st.lists(allowance_charges(currency), max_size=4))
+    acs = _fitting(draw(st.lists(allowance_charges(currency), max_size=4)), lines, currency)
     prepaid = D(draw(st.integers(0, 10**9))).scaleb(-exponent(currency))
     rounding = D(draw(st.integers(-99, 99))).scaleb(-exponent(currency))
     return currency, lines, acs, prepaid, rounding
@@ -111,6 +147,33 @@ def test_en16931_identities(invoice):
             assert r.discount_amount == (line.discount_amount if base >= 0 else -line.discount_amount)
         else:
             assert r.discount_amount == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_allowances_are_refused_exactly_when_a_group_turns_negative(data):
+    currency = data.draw(st.sampled_from(CURRENCIES))
+    lines = data.draw(st.lists(line_inputs(currency), max_size=6))
+    acs = data.draw(st.lists(allowance_charges(currency), max_size=4))
+    # Each group's lines and charges, less its allowances, by plain arithmetic on the line results.
+    plain = compute_totals(lines, currency)
+    groups: dict[tuple[str, D], D] = {}
+    with_allowance = set()
+    for ac in acs:
+        key = _group(ac, currency)
+        groups[key] = groups.get(key, D(0)) + (1 if ac.is_charge else -1) * _amount(ac, plain.line_total, currency)
+        if not ac.is_charge:
+            with_allowance.add(key)
+    for s in plain.tax_breakdown:
+        groups[(s.category, s.rate)] = groups.get((s.category, s.rate), D(0)) + s.taxable_amount
+    negative = {key for key in with_allowance if groups[key] < 0}
+    try:
+        t = compute_totals(lines, currency, acs)
+    except AllowanceExceedsTaxGroup as refused:
+        assert negative and refused.code == "allowance_exceeds_tax_group"
+        return
+    assert not negative
+    assert all(s.taxable_amount >= 0 and s.tax_amount >= 0 for s in t.tax_breakdown)
 
 
 @settings(max_examples=300, deadline=None)

@@ -28,6 +28,7 @@ from duly.domain.schedules import (
     prorate,
     prorate_split,
     proration_ratio,
+    split_part,
 )
 
 D = Decimal
@@ -226,6 +227,17 @@ class TestBillingDateAndProration:
         parts = prorate_split(D("31.00"), "EUR", self.march, [date(2026, 3, 1), date(2026, 3, 16), date(2026, 3, 16)])
         assert parts == [D("0.00"), D("15.00"), D("0.00"), D("16.00")]
 
+    def test_a_split_never_has_a_negative_part(self):
+        # 0.01 over two days, cut after the first day and on the end: each prorated day would be 0.01
+        # (half up), so a remainder-absorbing last part was -0.01. Cumulative rounding gives 0.01 + 0.00 + 0.00.
+        two_days = Period(date(2026, 3, 1), date(2026, 3, 3))
+        assert prorate_split(D("0.01"), "EUR", two_days, [date(2026, 3, 2), date(2026, 3, 3)]) == [
+            D("0.01"), D("0.00"), D("0.00")]
+        assert prorate_split(D("0.01"), "EUR", two_days, [date(2026, 3, 2)]) == [D("0.01"), D("0.00")]
+        three_days = Period(date(2026, 3, 1), date(2026, 3, 4))
+        assert prorate_split(D("0.02"), "EUR", three_days, [date(2026, 3, 2), date(2026, 3, 3)]) == [
+            D("0.01"), D("0.00"), D("0.01")]
+
     def test_split_cut_dates_must_be_ordered_and_inside(self):
         with pytest.raises(errors.InvalidSchedule, match="chronological"):
             prorate_split(D("1"), "EUR", self.march, [date(2026, 3, 20), date(2026, 3, 10)])
@@ -262,6 +274,30 @@ class TestCancellationAndChanges:
         assert change == (D("16.00"), D("32.00"))
         credit, charge = change
         assert change.net == D("16.00") == charge - credit
+
+    def test_a_pause_is_never_taken_off_the_rest_twice(self):
+        # Flat 100.00 for April (30 days), paused 6-10 April: 25 days invoiced, 100 × 25/30 = 83.33.
+        april = Period(date(2026, 4, 1), date(2026, 5, 1))
+        paused = [Pause(date(2026, 4, 6), date(2026, 4, 11))]
+        # Cancelled on 16 April: the 15 days left are credited at 15/30 of the undiscounted 100.00.
+        split = split_part(D("100.00"), "EUR", april, date(2026, 4, 16), pauses=paused)
+        assert (split.billed, split.used, split.unused) == (D("83.33"), D("33.33"), D("50.00"))
+        assert cancellation_credit(D("100.00"), "EUR", april, date(2026, 4, 16), pauses=paused) == D("50.00")
+        # 10 → 15 seats at 10.00 on 16 April: 150 × 15/30 − 100 × 15/30 = 75.00 − 50.00 = 25.00.
+        change = change_proration(D("100.00"), D("150.00"), "EUR", april, date(2026, 4, 16), pauses=paused)
+        assert change == (D("50.00"), D("75.00")) and change.net == D("25.00")
+        # Cancelled inside the pause, on 8 April: the 20 unpaused days after it (100 × 20/30 = 66.666…) are
+        # credited as invoiced − used = 83.33 − 16.67 = 66.66, so used + credit = invoiced, to the cent.
+        assert cancellation_credit(D("100.00"), "EUR", april, date(2026, 4, 8), pauses=paused) == D("66.66")
+
+    def test_a_part_of_the_cycle_is_priced_on_the_whole_cycle(self):
+        # An item added on 11 April was billed 100 × 20/30 = 66.67; removed on 21 April: 100 × 10/30 = 33.33.
+        april = Period(date(2026, 4, 1), date(2026, 5, 1))
+        part = Period(date(2026, 4, 11), date(2026, 5, 1))
+        split = split_part(D("100.00"), "EUR", part, date(2026, 4, 21), whole=april)
+        assert (split.billed, split.used, split.unused) == (D("66.67"), D("33.33"), D("33.34"))
+        with pytest.raises(errors.InvalidSchedule, match="not inside"):
+            split_part(D("1"), "EUR", april, date(2026, 4, 21), whole=part)
 
     def test_downgrade_gives_a_net_credit(self):
         change = change_proration(D("100.00"), D("40.00"), "EUR", self.march, date(2026, 3, 11))
@@ -418,10 +454,14 @@ def test_prorated_parts_always_add_up_to_the_whole(amount, currency, start, days
     parts = prorate_split(amount, currency, whole, cuts)
     assert len(parts) == len(cuts) + 1
     assert sum(parts) == round_money(amount, currency)
-    bounds = [start, *cuts, whole.end]
-    for (a, b), part in zip(zip(bounds, bounds[1:-1]), parts):
-        if b > a:
-            assert part == prorate(amount, currency, Period(a, b), whole)
+    # Every part has the sign of the amount (never a negative part of a positive price) ...
+    assert all(part * amount >= 0 for part in parts)
+    # ... and the parts up to each cut add up to the prorated price of the days up to it, exactly.
+    for k, cut in enumerate(cuts, start=1):
+        upto = prorate(amount, currency, Period(start, cut), whole) if cut > start else D(0)
+        assert sum(parts[:k]) == upto
+        assert abs(parts[k - 1] - amount * D(((cut - (cuts[k - 2] if k > 1 else start)).days)) / days) < D(
+            1).scaleb(-{"EUR": 2, "JPY": 0, "BHD": 3}[currency]) * 2
 
 
 @given(AMOUNTS, AMOUNTS, CURRENCIES, DATES, st.integers(min_value=1, max_value=400),

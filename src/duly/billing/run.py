@@ -367,6 +367,7 @@ class _Batch:
         contracts = Contract.objects.filter(bulk.ids_in("id", {r[2] for r in rows})).order_by()
         for contract in bulk.fetch_instances(contracts):
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
+            contract.organization = org  # (its calendar may move due dates: Contract.business_day_calendar)
             self.contracts[contract.pk] = contract
         self.subs = [_Sub(*r, customer=self.customers[r[1]], contract=self.contracts[r[2]]) for r in rows]
         sub_ids = [s.pk for s in self.subs]

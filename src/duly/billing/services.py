@@ -51,7 +51,14 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math, pricing
 from duly.domain import usage as domain_usage
-from duly.domain.billing_plan import SubscriptionPlan, describe_model, fixed_charge, parse_anchor, plain_quantity, slots
+from duly.domain.billing_plan import (
+    SubscriptionPlan,
+    describe_model,
+    fixed_charge,
+    parse_anchor,
+    plain_quantity,
+    slots,
+)
 from duly.domain.errors import (
     BillingFrequencyMismatch,
     CurrencyMismatch,
@@ -72,10 +79,10 @@ from duly.domain.schedules import (
     Interval,
     Pause,
     Period,
-    cancellation_credit,
     change_proration,
     frequency_of,
     prorate,
+    split_part,
 )
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
@@ -570,6 +577,21 @@ def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal
     )
 
 
+def _unused_line(item: SubscriptionItem, full: Decimal, currency: str, cycle: Cycle, part: Period,
+                 plan: SubscriptionPlan, on: date, description: str):
+    """The credit line for the unused rest ``[on, part.end)`` of an item's invoiced part: priced from the
+    undiscounted price of the whole cycle and its unpaused days (:func:`~duly.domain.schedules.split_part`)."""
+    split = split_part(full, currency, part, on, whole=cycle.whole, pauses=plan.pauses)
+    rest = Period(on, part.end)
+    paused = rest.days - split.unused_days
+    days = f"{split.unused_days} unused day{'' if split.unused_days == 1 else 's'}" + (
+        f" ({paused} paused day{'' if paused == 1 else 's'} not counted)" if paused else "")
+    explanation = (f"{days} of {split.whole_days}: {full} × {split.billed_days}/{split.whole_days} invoiced "
+                   f"({split.billed}) − {full} × {split.used_days}/{split.whole_days} used ({split.used}) "
+                   f"= {split.unused}.")
+    return _credit_line(item.price, split.unused, rest, description, explanation)
+
+
 def _credit_line(price: Price, amount: Decimal, period: Period, description: str, explanation: str):
     product = price.product
     return invoicing.LineData(
@@ -612,9 +634,11 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
         _, part, old = _item_charge(sub, item, cycle, plan, catalog)
         if part is not None and part.start <= on < part.end:
             new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start)
-            new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=part,
-                               paused_days=sum(p.period.overlap_days(part) for p in plan.pauses))
-            split = change_proration(old.amount, new.amount, sub.currency, part, on)
+            new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=cycle.whole).full
+            # From the undiscounted prices of the whole cycle and the days actually paused: a pause
+            # already taken off the invoice is never taken off the rest a second time.
+            split = change_proration(old.full.amount, new.amount, sub.currency, part, on, whole=cycle.whole,
+                                     pauses=plan.pauses)
             rest = Period(on, part.end)
             what = (f"{_label(item.price)} × {plain_quantity(item.quantity):f} → {_label(new_price)} × "
                     f"{plain_quantity(new_quantity):f} from {format_date(on)}")
@@ -693,14 +717,12 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
     cycle, record = _billed_cycle(sub, plan, on)
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, plan, Catalog(org))
+        _, part, fixed = _item_charge(sub, item, cycle, plan, Catalog(org))
         if part is not None and part.start <= on < part.end:
-            credit = cancellation_credit(charge.amount, sub.currency, part, on)
             rest = Period(on, part.end)
-            _credit(org, record, [_credit_line(
-                item.price, credit, rest, f"Removed: {_label(item.price)}, {domain_usage.format_period(rest)}",
-                f"Unused {rest.days} of {part.days} invoiced days: {charge.amount} − used part = {credit}.")],
-                f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
+            _credit(org, record, [_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                               f"Removed: {_label(item.price)}, {domain_usage.format_period(rest)}")],
+                    f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     _refresh_cursor(sub)
@@ -727,14 +749,12 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
             for item in sub.items.select_related("price__product"):
                 if item.price.quantity_source != Price.SOURCE_QUANTITY:
                     continue
-                _, part, charge = _item_charge(sub, item, cycle, plan, catalog)
+                _, part, fixed = _item_charge(sub, item, cycle, plan, catalog)
                 if part is None or not part.start <= on < part.end:
                     continue
-                credit = cancellation_credit(charge.amount, sub.currency, part, on)
                 rest = Period(on, part.end)
-                lines.append(_credit_line(
-                    item.price, credit, rest, f"Cancelled: {_label(item.price)}, {domain_usage.format_period(rest)}",
-                    f"Unused {rest.days} of {part.days} invoiced days: {charge.amount} − used part = {credit}."))
+                lines.append(_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                          f"Cancelled: {_label(item.price)}, {domain_usage.format_period(rest)}"))
             _credit(org, record, lines, f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."),
                     as_of)
     sub.end_date = new_end

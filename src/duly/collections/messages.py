@@ -106,14 +106,25 @@ class MessageBuilder:
                             link_version=customer.pay_link_version)
 
     def _invoices(self, fmt: Formatter, customer, rows: Sequence[InvoiceRow], today: date) -> list[dict]:
+        interest = self._interest(rows, today)
         return [
             invoice_view(fmt, org_id=self.rc.org.pk, customer_id=customer.id, link_version=customer.pay_link_version,
                          invoice_id=r.id, number=r.number,
                          currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
                          service_date=r.service_date, total_minor=r.payable_minor, balance_minor=r.balance_minor,
-                         today=today, period=period_text(fmt, r.service_date, r.period_end))
+                         today=today, period=period_text(fmt, r.service_date, r.period_end),
+                         interest=fmt.money(interest[r.id].amount, r.currency) if r.id in interest else "")
             for r in sorted(rows, key=lambda r: (r.due_date, r.id))
         ]
+
+    def _interest(self, rows: Sequence[InvoiceRow], today: date) -> dict:
+        """Interest accrued to ``today`` and not invoiced, per overdue row whose contract charges interest
+        (:mod:`duly.collections.interest`); no query when no row can accrue any."""
+        from .interest import accrued_interest
+
+        ids = [r.id for r in rows if r.due_date < today and r.contract_id
+               and getattr(late_fee_terms_of(self.rc, r.contract_id), "charges_interest", False)]
+        return accrued_interest(self.rc.org.pk, ids, today) if ids else {}
 
     def _totals(self, fmt: Formatter, rows: Sequence[InvoiceRow]) -> tuple[str, str]:
         """``(currency, "1 234,56 € + 80,00 $")``: per currency, never summed across currencies."""

@@ -728,8 +728,9 @@ def promise_states(promises: Sequence[PromiseToPay], today_of) -> dict[int, str]
 # Queries and disputes
 # =====================================================================================================
 def sla_due_on(org: Organization, opened: date, business_days: int) -> date:
-    """The day a query must be answered by: ``business_days`` of the organization's country after ``opened``."""
-    return calendar_for(org.country).add_business_days(opened, business_days)
+    """The day a query must be answered by: ``business_days`` of the organization's calendar (its country's
+    weekend, its country's and region's public holidays) after ``opened``."""
+    return calendar_for(org.holiday_region).add_business_days(opened, business_days)
 
 
 @transaction.atomic
@@ -834,7 +835,8 @@ def customer_window(org: Organization, customer: Customer, conf: tuple[time, tim
     """The sending window of one customer: the organization's hours in the customer's time zone, on
     the business days of the customer's country."""
     start, end = conf or _settings_of(org)
-    return SendWindow(customer.timezone or "UTC", start, end, snapshots.holiday_country(customer.country))
+    return SendWindow(customer.timezone or "UTC", start, end,
+                      snapshots.holiday_country(customer.country, customer.subdivision))
 
 
 def _language(customer, addressee: msgs.Addressee) -> str:
@@ -915,7 +917,7 @@ def restore_if_cleared(org: Organization, customer_id: int, *, on: date, cause: 
             return None
         since = _local_date(profile.terminated_at, customer.timezone) if profile.terminated_at else on
         cancelled = adapters.cancelled_subscriptions(org, customer, since=since)
-        due = calendar_for(snapshots.holiday_country(org.country)).add_business_days(on, REINSTATE_BUSINESS_DAYS)
+        due = calendar_for(org.holiday_region).add_business_days(on, REINSTATE_BUSINESS_DAYS)
         _task(org, customer.pk, "reinstate", f"reinstate:{customer.pk}:{since.isoformat()}", None, None, None,
               datetime.combine(due, time(12), ZoneInfo(org.timezone or "UTC")),
               f"{customer.name} paid everything overdue by the restore deadline ({cause}): contact them and "

@@ -48,9 +48,12 @@ def _holiday_countries() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
 
 
-def holiday_country(country: str) -> str | None:
-    """The customer's country when the holiday calendar knows it, else None (weekends only)."""
-    return country if country in _holiday_countries() else None
+def holiday_country(country: str, subdivision: str = "") -> str | None:
+    """Whose public holidays apply: the region (``"DE-BY"``, stored validated) or the country when the
+    holiday calendar knows the country, else None (Monday to Friday)."""
+    if country not in _holiday_countries():
+        return None
+    return subdivision or country
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class CustomerRow:
     status: str
     currency: str
     pay_link_version: int = 1
+    subdivision: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +149,7 @@ class RunContext:
     #: Category of each of the organization's own (non-shipped) templates.
     template_categories: dict[str, str]
     late_fee_terms: dict[int, LateFeePolicy] = field(default_factory=dict)
-    #: Recorded statutory reference rates per currency, read once per run for the currencies met.
+    #: Recorded statutory reference rates per series, read once per run for the series met.
     reference_rates: dict[str, tuple] = field(default_factory=dict)
 
     @classmethod
@@ -214,7 +218,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         CustomerRow(*row) for row in Customer.objects.filter(
             organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
-            "currency", "pay_link_version")
+            "currency", "pay_link_version", "subdivision")
         if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
@@ -334,7 +338,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             risk_level=risk or None,
             payment_method=c.payment_method or None,
             timezone=c.timezone or "UTC",
-            country=holiday_country(c.country),
+            country=holiday_country(c.country, c.subdivision),
             send_window=rc.send_window,
             open_items=open_items,
             reminders=tuple(past),
@@ -394,7 +398,7 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
     shared: dict[tuple, LateFeePolicy] = {}
     rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
     contracts = {pk: (tuple(terms), Contract(**dict(zip(_TERM_FIELDS, terms)))) for pk, *terms in rows}
-    new = {c.currency for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
+    new = {c.reference_series for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
     if new:
         rc.reference_rates.update(reference_rates_for(new))
     for pk, (key, contract) in contracts.items():

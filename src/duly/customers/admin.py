@@ -35,6 +35,7 @@ def _org_checks(form, data):
     checked = services.validate_organization_fields(
         {k: v for k, v in data.items() if v is not None and k in services.ORGANIZATION_EDITABLE})
     data["iban"], data["bic"] = checked["iban"], checked["bic"]
+    data["subdivision"] = checked["subdivision"]
 
 
 class OrganizationForm(DomainValidatedForm):
@@ -336,7 +337,7 @@ class ContractForm(DomainValidatedForm):
 
 
 CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms_day_of_month",
-                     "business_day_adjustment", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
+                     "business_day_adjustment", "business_day_calendar", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
                      "reference_rate_percent", "late_grace_days", "late_cap_percent", "late_cap_minor",
                      "compensation_minor", "deposit_kind", "deposit_amount_minor", "deposit_percent",
                      "billing_frequency", "billing_anchor_day", "deposit_deduction", "po_number", "start_date",
@@ -395,19 +396,21 @@ class ContactAdmin(OrgScopedAdmin):
 class StatutoryReferenceRateForm(forms.ModelForm):
     class Meta:
         model = StatutoryReferenceRate
-        fields = ("currency", "valid_from", "rate_percent")
+        fields = ("series", "valid_from", "rate_percent")
 
     def clean(self):
         data = super().clean()
         if self.errors:
             return data
-        currency = data.get("currency", self.instance.currency)
+        series = data.get("series", self.instance.series)
         valid_from = data.get("valid_from", self.instance.valid_from)
-        _errors_as_form_errors(services.check_reference_rate, currency, valid_from, data.get("rate_percent"))
-        if self.instance.pk is None and StatutoryReferenceRate.objects.filter(
-                currency=currency, valid_from=valid_from).exists():
-            raise forms.ValidationError(f"A {currency} rate from {valid_from.isoformat()} is already recorded: "
-                                        "change that one.")
+        series, _, _ = _errors_as_form_errors(services.check_reference_rate, series, valid_from,
+                                              data.get("rate_percent"))
+        if self.instance.pk is None:
+            data["series"] = series
+            if StatutoryReferenceRate.objects.filter(series=series, valid_from=valid_from).exists():
+                raise forms.ValidationError(f"A {series} rate from {valid_from.isoformat()} is already recorded: "
+                                            "change that one.")
         return data
 
 
@@ -415,20 +418,20 @@ class StatutoryReferenceRateForm(forms.ModelForm):
 class StatutoryReferenceRateAdmin(admin.ModelAdmin):
     """Public reference data shared by every organization: staff read it, only superusers change it.
 
-    A rate's currency and date are fixed once recorded (delete a wrong one and record it again);
+    A rate's series and date are fixed once recorded (delete a wrong one and record it again);
     every write goes through :func:`duly.customers.services.record_reference_rate`.
     """
 
     form = StatutoryReferenceRateForm
     #: Shared by every organization: every staff user reads it, only platform operators change it.
     role_permissions = {"view": "view", "add": roles.SUPERUSER, "change": roles.SUPERUSER, "delete": None}
-    list_display = ("currency", "valid_from", "rate_percent", "recorded_at")
-    list_filter = ("currency",)
-    search_fields = ("currency",)
+    list_display = ("series", "valid_from", "rate_percent", "recorded_at")
+    list_filter = ("series",)
+    search_fields = ("series",)
     date_hierarchy = "valid_from"
 
     def get_readonly_fields(self, request, obj=None):
-        return ("currency", "valid_from") if obj is not None else ()
+        return ("series", "valid_from") if obj is not None else ()
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
@@ -447,9 +450,9 @@ class StatutoryReferenceRateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        currency = obj.currency if change else data["currency"]
+        series = obj.series if change else data["series"]
         valid_from = obj.valid_from if change else data["valid_from"]
-        saved = services.record_reference_rate(currency=currency, valid_from=valid_from,
+        saved = services.record_reference_rate(series=series, valid_from=valid_from,
                                                rate_percent=data["rate_percent"]).rate
         obj.pk = saved.pk
         obj.refresh_from_db()

@@ -11,6 +11,7 @@ from duly.cli import DATE, current_org, handle_errors, org_option, progress_disp
 @click.option("--org-name", help="Legal name of your organization")
 @click.option("--slug", help="Short identifier (default: from the name)")
 @click.option("--country", help="ISO country code, e.g. FR")
+@click.option("--subdivision", default="", help="Optional ISO 3166-2 region whose public holidays apply, e.g. DE-BY")
 @click.option("--currency", help="Default currency, e.g. EUR")
 @click.option("--address", "address_line1", help="Street address")
 @click.option("--postcode", default="", help="Postcode")
@@ -25,8 +26,8 @@ from duly.cli import DATE, current_org, handle_errors, org_option, progress_disp
 @click.option("--admin-password", help="Back-office password (prompted if missing)")
 @click.option("--no-input", is_flag=True, help="Never prompt; fail if a required flag is missing")
 @handle_errors
-def init(org_name, slug, country, currency, address_line1, postcode, city, vat_id, iban, bic, locale, tz,
-         admin_user, admin_email, admin_password, no_input):
+def init(org_name, slug, country, subdivision, currency, address_line1, postcode, city, vat_id, iban, bic, locale,
+         tz, admin_user, admin_email, admin_password, no_input):
     """Migrate the database, create an organization and an admin user (one transaction: all or nothing)."""
     from django.core.management import call_command
 
@@ -50,7 +51,8 @@ def init(org_name, slug, country, currency, address_line1, postcode, city, vat_i
     admin_password = need(admin_password, "Admin password", hide=True)
     org, _ = services.set_up_organization(
         admin_username=admin_user, admin_password=admin_password, admin_email=admin_email,
-        name=org_name, slug=slug, country=country, default_currency=currency, address_line1=address_line1,
+        name=org_name, slug=slug, country=country, subdivision=subdivision, default_currency=currency,
+        address_line1=address_line1,
         postcode=postcode, city=city, vat_id=vat_id, iban=iban, bic=bic, locale=locale, timezone=tz,
     )
     click.echo(f"Created organization {org.name} ({org.slug}) and admin user {admin_user}.")
@@ -136,25 +138,34 @@ def check():
 
 @click.group()
 def rates():
-    """Statutory reference rates: the central bank rates EU statutory late-payment interest follows.
+    """Statutory reference rates: the rates statutory late-payment interest follows, by series.
 
-    Shared by every organization. Record each change of the rate on the day it took effect; the
-    rate in force on 1 January (1 July) applies to the whole first (second) half of the year.
+    Shared by every organization. A series is a currency's central bank rate (EUR: the ECB's main
+    refinancing rate, for the EU rule and France; GBP: the Bank of England base rate, for the UK Act)
+    or DE-BASIS (the Bundesbank's base rate, for §288 BGB). Record each change of a rate on the day it
+    took effect; each law takes one rate per half-year: the rate in force on 1 January / 1 July (EU,
+    France, Germany) or on 31 December / 30 June (UK).
     """
 
 
 @rates.command("set")
-@click.option("--currency", required=True, help="ISO currency, e.g. EUR (ECB rate) or PLN (NBP rate)")
+@click.option("--series", default=None, help="EUR (ECB rate), GBP (Bank of England base rate), DE-BASIS (German "
+                                              "base rate) or another currency's code")
+@click.option("--currency", default=None, help="The same as --series with a currency code, e.g. EUR or PLN (NBP rate)")
 @click.option("--from", "valid_from", type=DATE, required=True, help="Day the rate took effect (YYYY-MM-DD)")
 @click.option("--rate", required=True, help="Rate in percent per year, e.g. 2.15")
 @handle_errors
-def rates_set(currency, valid_from, rate):
-    """Record (or correct) the reference rate of a currency from a date."""
+def rates_set(series, currency, valid_from, rate):
+    """Record (or correct) the reference rate of a series from a date."""
     from duly.customers.services import record_reference_rate
+    from duly.domain.errors import ValidationError
 
-    recorded = record_reference_rate(currency=currency.upper(), valid_from=valid_from, rate_percent=rate)
+    if (series is None) == (currency is None):
+        raise ValidationError("Give the series with --series (EUR, GBP, DE-BASIS...), or --currency.")
+    recorded = record_reference_rate(series=series, currency=currency.upper() if currency else None,
+                                     valid_from=valid_from, rate_percent=rate)
     row = recorded.rate
-    what = f"{row.currency} reference rate {_percent(row.rate_percent)} from {row.valid_from.isoformat()}"
+    what = f"{row.series} reference rate {_percent(row.rate_percent)} from {row.valid_from.isoformat()}"
     if recorded.outcome == "created":
         click.echo(f"Recorded the {what}.")
     elif recorded.outcome == "updated":
@@ -164,36 +175,37 @@ def rates_set(currency, valid_from, rate):
 
 
 @rates.command("list")
-@click.option("--currency", default=None, help="Only this currency")
+@click.option("--series", default=None, help="Only this series (or currency)")
+@click.option("--currency", default=None, help="The same as --series")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @handle_errors
-def rates_list(currency, fmt):
-    """List the recorded reference rates, newest first."""
+def rates_list(series, currency, fmt):
+    """List the recorded reference rates, newest first, with the half-year each first applies to."""
     import json
 
     from duly.customers.services import list_reference_rates
+    from duly.domain.late_fees import semester_label, series_name
 
-    from duly.domain.late_fees import semester_label
-
-    rows = [{"currency": r.currency, "valid_from": r.valid_from.isoformat(),
+    wanted = series or currency
+    rows = [{"series": r.series, "name": series_name(r.series), "valid_from": r.valid_from.isoformat(),
              "rate_percent": format(r.rate_percent.normalize(), "f"),
              "first_semester": semester_label(first) if first else None}
-            for r, first in list_reference_rates(currency.upper() if currency else None)]
+            for r, first in list_reference_rates(wanted if wanted else None)]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No reference rates recorded yet: add one with `duly rates set --currency EUR --from "
-                   "YYYY-MM-DD --rate 2.15`.")
+        click.echo("No reference rates recorded yet: add one with `duly rates set --series EUR --from "
+                   "YYYY-MM-DD --rate 2.15` (or --series GBP, --series DE-BASIS).")
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Currency", "Valid from", "Rate", "Statutory interest")
+    table = Table("Series", "Rate of", "Valid from", "Rate", "Statutory interest")
     for r in rows:
-        applies = f"from the {r['first_semester']}" if r["first_semester"] else "never (replaced before 1 Jan/1 Jul)"
-        table.add_row(r["currency"], r["valid_from"], f"{r['rate_percent']}%", applies)
-    Console().print(table)
+        applies = f"from the {r['first_semester']}" if r["first_semester"] else "never (replaced before it applied)"
+        table.add_row(r["series"], r["name"], r["valid_from"], f"{r['rate_percent']}%", applies)
+    Console(width=120).print(table)
 
 
 def _percent(value) -> str:

@@ -36,6 +36,9 @@ class Organization(models.Model):
     postcode = models.CharField(max_length=20)
     city = models.CharField(max_length=100)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count too (query deadlines, due dates under your calendar)")
     vat_id = models.CharField("tax/VAT id", max_length=40, blank=True)
     registration_id = models.CharField("company registration id", max_length=60, blank=True)
     iban = models.CharField("IBAN", max_length=34, blank=True)
@@ -60,6 +63,11 @@ class Organization(models.Model):
     @property
     def address_lines(self) -> list[str]:
         return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+    @property
+    def holiday_region(self) -> str:
+        """Whose public holidays apply: the subdivision (``DE-BY``) when set, else the country."""
+        return self.subdivision or self.country
 
 
 class Membership(models.Model):
@@ -98,6 +106,9 @@ class Customer(models.Model):
     postcode = models.CharField(max_length=20, blank=True)
     city = models.CharField(max_length=100)
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    subdivision = models.CharField(
+        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count for sending times and due dates under their calendar")
     tax_id = models.CharField("tax/VAT id", max_length=40, blank=True)
     locale = models.CharField(max_length=10, default="en", help_text="Preferred language/locale, e.g. fr_FR")
     timezone = models.CharField(max_length=64, default="UTC")
@@ -135,6 +146,11 @@ class Customer(models.Model):
     @property
     def address_lines(self) -> list[str]:
         return [x for x in (self.address_line1, self.address_line2, f"{self.postcode} {self.city}".strip()) if x]
+
+    @property
+    def holiday_region(self) -> str:
+        """Whose public holidays apply: the subdivision (``DE-BY``) when set, else the country."""
+        return self.subdivision or self.country
 
 
 REQUIRED_FIELD_CHOICES = [
@@ -186,6 +202,11 @@ class Contract(models.Model):
         ("interest_annual", "Simple interest per year"),
         ("interest_monthly", "Simple interest per month"),
         ("eu_statutory", "EU statutory (reference rate + 8 points, EUR 40 compensation)"),
+        ("de_statutory_b2b", "Germany, §288 BGB between businesses (base rate + 9 points, EUR 40 Pauschale)"),
+        ("de_statutory_b2c", "Germany, §288 BGB with a consumer (base rate + 5 points)"),
+        ("fr_statutory", "France, L441-10 Code de commerce (ECB rate + 10 points, EUR 40 indemnity)"),
+        ("uk_statutory", "UK, Late Payment of Commercial Debts Act (Bank of England base rate + 8 points, "
+                         "GBP 40/70/100)"),
     ]
     DEPOSIT_CHOICES = [("none", "No deposit"), ("amount", "Fixed amount"), ("percent", "% of first invoice")]
     FREQUENCY_CHOICES = [
@@ -206,13 +227,23 @@ class Contract(models.Model):
     terms_days = models.PositiveIntegerField(default=30)
     terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
     business_day_adjustment = models.CharField(max_length=20, choices=ADJUSTMENT_CHOICES, blank=True, default="")
+    CALENDAR_CUSTOMER, CALENDAR_SELLER = "customer", "seller"
+    CALENDAR_CHOICES = [
+        (CALENDAR_CUSTOMER, "The customer's business days (their country and region)"),
+        (CALENDAR_SELLER, "Our business days (the organization's country and region)"),
+    ]
+    business_day_calendar = models.CharField(
+        "business days of", max_length=10, choices=CALENDAR_CHOICES, default=CALENDAR_CUSTOMER,
+        help_text="Whose weekends and public holidays move a due date that falls on one (with a business-day "
+                  "adjustment): the customer's, where the payment is made, or ours, where it is received.",
+    )
     late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none")
     late_fixed_fee_minor = models.BigIntegerField(default=0)
     late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
     reference_rate_percent = models.DecimalField(
         max_digits=9, decimal_places=4, null=True, blank=True,
-        help_text="EU statutory only: an agreed fixed reference rate, overriding the recorded statutory reference "
-                  "rates. Blank: each semester's central bank rate (Statutory reference rates).",
+        help_text="Statutory interest only: an agreed fixed reference rate, overriding the recorded statutory "
+                  "reference rates. Blank: each semester's rate of the law's series (Statutory reference rates).",
     )
     late_grace_days = models.PositiveIntegerField(default=0)
     late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
@@ -251,34 +282,54 @@ class Contract(models.Model):
         """Every value :meth:`payment_terms` and :meth:`late_fee_policy` read: contracts with equal keys
         have equal terms (a billing run builds them once per key, not once per contract)."""
         return (self.terms_kind, self.terms_days, self.terms_day_of_month, self.business_day_adjustment,
-                self.customer.country if self.business_day_adjustment else None, self.currency,
+                self._calendar_region() if self.business_day_adjustment else None, self.currency,
                 self.late_fee_kind, self.late_fixed_fee_minor, self.late_rate_percent, self.reference_rate_percent,
                 self.late_grace_days, self.late_cap_percent, self.late_cap_minor, self.compensation_minor)
+
+    def _calendar_region(self) -> tuple[str, str]:
+        """(country, ISO 3166-2 subdivision or "") of the calendar that moves due dates: see
+        :attr:`business_day_calendar`."""
+        whose = self.organization if self.business_day_calendar == self.CALENDAR_SELLER else self.customer
+        return whose.country, whose.subdivision
 
     def payment_terms(self):
         from duly.domain.payment_terms import PaymentTerms
 
+        country, subdivision = self._calendar_region() if self.business_day_adjustment else (None, "")
         return PaymentTerms(
             kind=self.terms_kind,
             days=self.terms_days or 0,
             day_of_month=self.terms_day_of_month,
             business_day_adjustment=self.business_day_adjustment or None,
-            country=self.customer.country if self.business_day_adjustment else None,
+            country=country,
+            subdivision=subdivision or None,
         )
 
     @property
     def uses_reference_rates(self) -> bool:
-        """EU statutory interest without an agreed fixed reference rate: it follows the recorded
-        :class:`StatutoryReferenceRate` of each semester."""
-        return self.late_fee_kind == "eu_statutory" and self.reference_rate_percent is None
+        """Statutory interest without an agreed fixed reference rate: it follows the recorded
+        :class:`StatutoryReferenceRate` of its series (:attr:`reference_series`) each semester."""
+        from duly.domain.late_fees import REGIMES
+
+        return self.late_fee_kind in REGIMES and self.reference_rate_percent is None
+
+    @property
+    def reference_series(self) -> str | None:
+        """The series of reference rates the contract's statutory regime reads (``DE-BASIS``, ``GBP``, the
+        contract currency for the EU rule); None without a statutory regime."""
+        from duly.domain.late_fees import REGIMES
+
+        regime = REGIMES.get(self.late_fee_kind)
+        return regime.series_for(self.currency) if regime is not None else None
 
     def late_fee_policy(self, reference_rates: Mapping[str, tuple]):
         """The agreed late-payment policy (:class:`duly.domain.late_fees.LateFeePolicy`).
 
-        ``reference_rates`` maps a currency to its recorded ``(valid_from, rate_percent)`` pairs, as
+        ``reference_rates`` maps a series to its recorded ``(valid_from, rate_percent)`` pairs, as
         :func:`duly.customers.services.reference_rates_for` loads them (once per run, for every
-        currency involved); only a contract that :attr:`uses_reference_rates` reads it. A contract's
-        own ``reference_rate_percent`` is an agreed fixed reference rate: it overrides the table.
+        series involved); only a contract that :attr:`uses_reference_rates` reads it (the series of
+        :attr:`reference_series`). A contract's own ``reference_rate_percent`` is an agreed fixed
+        reference rate: it overrides the table.
         """
         from duly.domain.late_fees import LateFeePolicy
 
@@ -296,30 +347,34 @@ class Contract(models.Model):
             compensation_amount=(
                 from_minor(self.compensation_minor, cur) if self.compensation_minor is not None else None
             ),
-            reference_rates=tuple(reference_rates.get(cur, ())) if self.uses_reference_rates else None,
+            reference_rates=(tuple(reference_rates.get(self.reference_series, ())) if self.uses_reference_rates
+                             else None),
         )
 
 
 class StatutoryReferenceRate(models.Model):
-    """A central bank's reference rate for statutory late-payment interest (Directive 2011/7/EU).
+    """A reference rate statutory late-payment interest follows, in a named series.
 
-    Public reference data shared by every organization (not tenant data): the ECB's main
-    refinancing operations rate for EUR, a member state's national central bank rate for its own
-    currency. A rate applies from ``valid_from`` until the next one; EU statutory interest uses,
-    for each semester, the rate in force on 1 January or 1 July (see :mod:`duly.domain.late_fees`).
-    Written only through :func:`duly.customers.services.record_reference_rate`.
+    Public reference data shared by every organization (not tenant data). A series is the ISO code
+    of a currency for its central bank's rate (``EUR``: the ECB's main refinancing operations rate,
+    the EU rule's and France's; ``GBP``: the Bank of England base rate, the UK Act's; ``PLN``: the
+    NBP's...) or a named series (``DE-BASIS``: the Bundesbank's base rate, §247 BGB). A rate applies
+    from ``valid_from`` until the next one; each regime takes, for each half-year, the rate in force
+    on its fixing day (see :mod:`duly.domain.late_fees`). Written only through
+    :func:`duly.customers.services.record_reference_rate`.
     """
 
-    currency = models.CharField(**CURRENCY_FIELD)
-    valid_from = models.DateField("valid from", help_text="The day the central bank's rate took effect")
+    series = models.CharField(max_length=16, help_text="EUR (ECB rate), GBP (Bank of England base rate), "
+                                                       "DE-BASIS (German base rate) or another currency's code")
+    valid_from = models.DateField("valid from", help_text="The day the rate took effect")
     rate_percent = models.DecimalField("rate (%)", max_digits=9, decimal_places=4,
                                        help_text="Percent per year, e.g. 2.15")
     recorded_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["currency", "-valid_from"]
-        constraints = [models.UniqueConstraint(fields=["currency", "valid_from"], name="uniq_reference_rate")]
+        ordering = ["series", "-valid_from"]
+        constraints = [models.UniqueConstraint(fields=["series", "valid_from"], name="uniq_reference_rate")]
         verbose_name = "statutory reference rate"
 
     def __str__(self) -> str:
-        return f"{self.currency} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"
+        return f"{self.series} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"

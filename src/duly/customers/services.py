@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from duly.domain.calendar import check_subdivision
 from duly.domain.errors import (
     InvalidChoice,
     InvalidPassword,
@@ -93,6 +94,7 @@ def validate_organization_fields(data: dict) -> dict:
     if not data.get("name"):
         raise ValidationError("An organization needs a legal name.")
     validate_country(data.get("country", ""), "organization country")
+    data["subdivision"] = check_subdivision(data["country"], data.get("subdivision"))
     check_currency(data.get("default_currency", "EUR"))
     validate_locale(data.get("locale", "en"))
     validate_timezone(data.get("timezone", "UTC"))
@@ -118,7 +120,7 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
 
 #: Organization fields a back-office user may change (the slug names it in URLs and exports, so it stays).
 ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
-                         "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
+                         "subdivision", "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
                          "logo", "brand_color", "default_currency", "locale", "timezone")
 
 
@@ -379,6 +381,8 @@ def _customer_fields(org: Organization, data: dict) -> dict:
     check_model_values(Customer, data, what)
     check_currency(data["currency"])
     validate_country(data.get("country", ""), f"country of customer {data['name']}")
+    if "subdivision" in data:
+        data["subdivision"] = check_subdivision(data["country"], data["subdivision"])
     validate_locale(data.get("locale", "en"))
     validate_timezone(data.get("timezone", "UTC"))
     if "tags" in data:
@@ -433,6 +437,7 @@ def update_customer(customer: Customer, **fields) -> Customer:
                 pk=customer.pk).exists():
             raise ValidationError(f"Customer code {code!r} is empty or already used.", code="duplicate")
     data = _customer_fields(customer.organization, {"name": customer.name, "country": customer.country,
+                                                   "subdivision": customer.subdivision,
                                                    "currency": customer.currency, **fields})
     for k, v in data.items():
         setattr(customer, k, v)
@@ -648,23 +653,28 @@ def current_contract(customer: Customer, as_of: date) -> Contract | None:
 REFERENCE_RATE_MIN, REFERENCE_RATE_MAX = Decimal(-5), Decimal(30)
 
 
-def check_reference_rate(currency: str, valid_from: date, rate_percent) -> tuple[str, date, Decimal]:
-    """The checks :func:`record_reference_rate` runs (for a form to show them first); the normalised values."""
-    check_currency(currency)
+def check_reference_rate(series: str, valid_from: date, rate_percent) -> tuple[str, date, Decimal]:
+    """The checks :func:`record_reference_rate` runs (for a form to show them first); the normalised values.
+
+    ``series``: a currency code (its central bank's rate: ``EUR``, ``GBP``, ``PLN``...) or a named series
+    (``DE-BASIS``), see :data:`duly.domain.late_fees.REFERENCE_SERIES`."""
+    from duly.domain.late_fees import check_series
+
+    series = check_series(series)
     if not isinstance(valid_from, date) or isinstance(valid_from, datetime):
         raise ValidationError(f"The date a reference rate applies from must be a date, got {valid_from!r}.",
                               field="valid_from")
     try:
         rate = to_decimal(rate_percent)  # a Decimal, an int or a numeric string: never a float
     except ValidationError as exc:
-        raise ValidationError(f"{currency} reference rate: {exc.message}", field="rate_percent") from None
+        raise ValidationError(f"{series} reference rate: {exc.message}", field="rate_percent") from None
     if not REFERENCE_RATE_MIN <= rate <= REFERENCE_RATE_MAX:
         raise ValueOutOfRange(
-            f"A {currency} reference rate must be between {REFERENCE_RATE_MIN} and {REFERENCE_RATE_MAX} percent, "
+            f"A {series} reference rate must be between {REFERENCE_RATE_MIN} and {REFERENCE_RATE_MAX} percent, "
             f"got {rate.normalize():f}.", field="rate_percent",
         )
-    check_model_values(StatutoryReferenceRate, {"rate_percent": rate}, f"{currency} reference rate")
-    return currency, valid_from, rate
+    check_model_values(StatutoryReferenceRate, {"rate_percent": rate}, f"{series} reference rate")
+    return series, valid_from, rate
 
 
 class RecordedRate(NamedTuple):
@@ -675,16 +685,21 @@ class RecordedRate(NamedTuple):
 
 
 @transaction.atomic
-def record_reference_rate(*, currency: str, valid_from: date, rate_percent) -> RecordedRate:
-    """Record the central bank reference rate of ``currency`` from ``valid_from``.
+def record_reference_rate(*, valid_from: date, rate_percent, series: str | None = None,
+                          currency: str | None = None) -> RecordedRate:
+    """Record the reference rate of ``series`` (or of ``currency``'s central bank) from ``valid_from``.
 
-    Recording another rate for the same currency and day corrects it (the outcome says so and gives
+    Recording another rate for the same series and day corrects it (the outcome says so and gives
     the rate it replaced); recording the same rate again changes nothing. Fees already charged keep
     the amounts they were charged at.
     """
-    currency, valid_from, rate = check_reference_rate(currency, valid_from, rate_percent)
+    if (series is None) == (currency is None):
+        raise ValidationError("Give the series of the reference rate (or the currency whose central bank rate it is).",
+                              field="series")
+    series, valid_from, rate = check_reference_rate(series if series is not None else check_currency(currency),
+                                                    valid_from, rate_percent)
     row, created = StatutoryReferenceRate.objects.select_for_update().get_or_create(
-        currency=currency, valid_from=valid_from, defaults={"rate_percent": rate})
+        series=series, valid_from=valid_from, defaults={"rate_percent": rate})
     if created:
         return RecordedRate(row, "created")
     if row.rate_percent == rate:
@@ -695,36 +710,38 @@ def record_reference_rate(*, currency: str, valid_from: date, rate_percent) -> R
     return RecordedRate(row, "updated", previous)
 
 
-def list_reference_rates(currency: str | None = None) -> list[tuple[StatutoryReferenceRate, date | None]]:
-    """Recorded reference rates, by currency and newest first, each with the first day of the first
-    semester it applies to (None when a later rate replaced it before any semester began)."""
-    from duly.domain.late_fees import first_semester_from
+def list_reference_rates(series: str | None = None) -> list[tuple[StatutoryReferenceRate, date | None]]:
+    """Recorded reference rates, by series and newest first, each with the first day of the first
+    semester it applies to under the half-year rule of the regimes reading that series (None when a
+    later rate replaced it before any semester began)."""
+    from duly.domain.late_fees import check_series, first_semester_from, series_fixing
 
     rows = StatutoryReferenceRate.objects.all()
-    if currency is not None:
-        rows = rows.filter(currency=check_currency(currency))
+    if series is not None:
+        rows = rows.filter(series=check_series(series))
     listed, newer = [], {}
-    for row in rows.order_by("currency", "-valid_from"):
-        first = first_semester_from(row.valid_from)
-        replaced = row.currency in newer and newer[row.currency] <= first
+    for row in rows.order_by("series", "-valid_from"):
+        fixing = series_fixing(row.series)
+        first = first_semester_from(row.valid_from, fixing)
+        replaced = row.series in newer and first_semester_from(newer[row.series], fixing) <= first
         listed.append((row, None if replaced else first))
-        newer[row.currency] = row.valid_from
+        newer[row.series] = row.valid_from
     return listed
 
 
-def reference_rates_for(currencies: Iterable[str]) -> dict[str, tuple[tuple[date, Decimal], ...]]:
-    """The recorded rates of each currency as ``(valid_from, rate_percent)`` pairs, oldest first, in ONE
-    query (no query for no currency): what :meth:`Contract.late_fee_policy` takes."""
-    wanted = sorted(set(currencies))
+def reference_rates_for(series: Iterable[str]) -> dict[str, tuple[tuple[date, Decimal], ...]]:
+    """The recorded rates of each series as ``(valid_from, rate_percent)`` pairs, oldest first, in ONE
+    query (no query for no series): what :meth:`Contract.late_fee_policy` takes."""
+    wanted = sorted(set(series))
     rates: dict[str, list[tuple[date, Decimal]]] = {c: [] for c in wanted}
     if wanted:
-        for cur, valid_from, rate in StatutoryReferenceRate.objects.filter(currency__in=wanted).order_by(
-                "currency", "valid_from").values_list("currency", "valid_from", "rate_percent"):
-            rates[cur].append((valid_from, rate))
+        for name, valid_from, rate in StatutoryReferenceRate.objects.filter(series__in=wanted).order_by(
+                "series", "valid_from").values_list("series", "valid_from", "rate_percent"):
+            rates[name].append((valid_from, rate))
     return {c: tuple(pairs) for c, pairs in rates.items()}
 
 
 def reference_rates_for_contracts(contracts: Iterable[Contract]) -> dict[str, tuple[tuple[date, Decimal], ...]]:
-    """:func:`reference_rates_for` the currencies of the contracts that follow the recorded rates
+    """:func:`reference_rates_for` the series of the contracts that follow the recorded rates
     (one query at most; none when no contract needs them)."""
-    return reference_rates_for({c.currency for c in contracts if c is not None and c.uses_reference_rates})
+    return reference_rates_for({c.reference_series for c in contracts if c is not None and c.uses_reference_rates})

@@ -7,10 +7,14 @@ Month arithmetic
 
 Business days
     :class:`HolidayCalendar` wraps the ``holidays`` package for one country (and optionally one
-    subdivision). A business day is Monday to Friday and not a public holiday of that country
-    (observed days included, e.g. US Independence Day observed on Friday 3 July 2026). Holiday
-    tables are built lazily, one calendar year at a time, and cached per (country, subdivision,
-    year) for the whole process.
+    subdivision, ISO 3166-2: ``DE-BY``, ``ES-CT``, ``US-NY``). It is THE business-day calendar of
+    Duly: due dates, sending windows and dunning all ask it. A business day is a day outside that
+    country's weekend that is not a public holiday there (observed days included, e.g. US
+    Independence Day observed on Friday 3 July 2026). The weekend is the country's own, as the
+    ``holidays`` package knows it: Saturday-Sunday in most countries, Friday-Saturday in KW, BH, SA,
+    IL..., Friday alone in IR; a weekend day the country declares a working day (China's make-up
+    Saturdays) is a business day. Holiday tables are built lazily, one calendar year at a time,
+    and cached per (country, subdivision, year) for the whole process.
 
 Nothing here reads the clock: every function takes the date it works on.
 """
@@ -18,14 +22,15 @@ Nothing here reads the clock: every function takes the date it works on.
 from __future__ import annotations
 
 import calendar as _stdcalendar
+import re
 from datetime import date, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Literal, Mapping, NamedTuple
 
 import holidays
 
-from .errors import UnknownHolidayCountry, ValidationError
+from .errors import UnknownHolidayCountry, UnknownSubdivision, ValidationError
 
 __all__ = [
     "AnchorDay",
@@ -100,11 +105,70 @@ def _supported() -> Mapping[str, tuple[str, ...]]:
     return MappingProxyType({k: tuple(v) for k, v in holidays.list_supported_countries().items()})
 
 
+#: The weekend of :class:`WeekdayCalendar` (and of every country the holiday data says nothing else about).
+SATURDAY_SUNDAY = frozenset({5, 6})
+
+
+class _Year(NamedTuple):
+    """One country's (subdivision's) calendar year: holidays, weekend days and weekend days worked."""
+
+    holidays: Mapping[date, str]
+    weekend: frozenset[int]
+    workdays: frozenset[date]
+
+
 @lru_cache(maxsize=1024)
+def _year(country: str, subdivision: str | None, year: int) -> _Year:
+    table = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    return _Year(
+        MappingProxyType({day: name for day, name in table.items() if day.year == year}),
+        frozenset(getattr(table, "weekend", SATURDAY_SUNDAY)),
+        frozenset(d for d in getattr(table, "weekend_workdays", ()) if d.year == year),
+    )
+
+
 def _holidays_for(country: str, subdivision: str | None, year: int) -> Mapping[date, str]:
     """Public holidays (observed days included) of one country/subdivision in one year."""
-    table = holidays.country_holidays(country, subdiv=subdivision, years=year)
-    return MappingProxyType({day: name for day, name in table.items() if day.year == year})
+    return _year(country, subdivision, year).holidays
+
+
+_ISO_SUBDIVISION = re.compile(r"[A-Z0-9]{1,3}")
+
+
+def subdivisions(country: str) -> tuple[str, ...]:
+    """The ISO 3166-2 subdivisions of ``country`` the holiday data has its own holidays for
+    (``("DE-BB", "DE-BE", ..., "DE-BY", ...)``); empty for an unknown country."""
+    code = _normalise_country(country)
+    return tuple(f"{code}-{sub}" for sub in _supported().get(code, ()) if _ISO_SUBDIVISION.fullmatch(sub))
+
+
+def check_subdivision(country: str, subdivision: str | None) -> str:
+    """``subdivision`` as its ISO 3166-2 code (``"by"`` or ``"DE-BY"`` with country DE → ``"DE-BY"``), or
+    ``""`` for none. Refuses (:class:`~duly.domain.errors.UnknownSubdivision`) a subdivision of another
+    country and one the holiday data has no holidays for."""
+    text = subdivision.strip().upper() if isinstance(subdivision, str) else ""
+    if not text:
+        return ""
+    code = _normalise_country(country)
+    prefix, dash, rest = text.partition("-")
+    if dash and prefix != code:
+        raise UnknownSubdivision(
+            f"Subdivision {subdivision!r} is not in {code}: give an ISO 3166-2 code of {code}, such as "
+            f"{_example(code)}.", country=code, subdivision=str(subdivision))
+    full = f"{code}-{rest if dash else text}"
+    if full not in subdivisions(code):
+        known = subdivisions(code)
+        hint = (f"one of {', '.join(known[:12])}{'...' if len(known) > 12 else ''}" if known
+                else f"none: {code} has no regional public holidays in the calendar")
+        raise UnknownSubdivision(
+            f"No public-holiday calendar for subdivision {subdivision!r} of {code}: use an ISO 3166-2 code, "
+            f"{hint}.", country=code, subdivision=str(subdivision))
+    return full
+
+
+def _example(code: str) -> str:
+    known = subdivisions(code)
+    return known[0] if known else "DE-BY"
 
 
 class HolidayCalendar:
@@ -126,10 +190,12 @@ class HolidayCalendar:
             )
         sub = subdivision.strip().upper() if isinstance(subdivision, str) and subdivision.strip() else None
         if sub is not None:
+            if sub.startswith(f"{code}-"):
+                sub = sub[len(code) + 1:]
             try:
                 holidays.country_holidays(code, subdiv=sub, years=[])
             except NotImplementedError:
-                raise UnknownHolidayCountry(
+                raise UnknownSubdivision(
                     f"Country {code} has no subdivision {subdivision!r} in the public-holiday calendar.",
                     country=code,
                     subdivision=str(subdivision),
@@ -149,9 +215,17 @@ class HolidayCalendar:
     def __hash__(self) -> int:
         return hash((self.country, self.subdivision))
 
+    @property
+    def region(self) -> str:
+        """``"DE-BY"`` with a subdivision, else the country (``"FR"``)."""
+        return f"{self.country}-{self.subdivision}" if self.subdivision else self.country
+
+    def _year(self, year: int) -> _Year:
+        return _year(self.country, self.subdivision, year)
+
     def holidays_in(self, year: int) -> Mapping[date, str]:
         """All public holidays of ``year``: date → English name."""
-        return _holidays_for(self.country, self.subdivision, year)
+        return self._year(year).holidays
 
     def holiday_name(self, d: date) -> str | None:
         """Name of the public holiday on ``d``, or None."""
@@ -160,9 +234,19 @@ class HolidayCalendar:
     def is_holiday(self, d: date) -> bool:
         return d in self.holidays_in(d.year)
 
+    def weekend(self, year: int) -> frozenset[int]:
+        """The weekend days of ``year`` (``date.weekday()`` numbers: 4 Friday, 5 Saturday, 6 Sunday)."""
+        return self._year(year).weekend
+
+    def is_weekend(self, d: date) -> bool:
+        """A day of the country's weekend that is not declared a working day."""
+        year = self._year(d.year)
+        return d.weekday() in year.weekend and d not in year.workdays
+
     def is_business_day(self, d: date) -> bool:
-        """Monday to Friday and not a public holiday."""
-        return d.weekday() < 5 and not self.is_holiday(d)
+        """Outside the country's weekend (or a weekend day declared worked) and not a public holiday."""
+        year = self._year(d.year)
+        return (d.weekday() not in year.weekend or d in year.workdays) and d not in year.holidays
 
     def _step(self, d: date, step: int) -> date:
         for _ in range(_MAX_CLOSED_RUN):
@@ -231,19 +315,31 @@ class WeekdayCalendar(HolidayCalendar):
     def __repr__(self) -> str:
         return "WeekdayCalendar()"
 
-    def holidays_in(self, year: int) -> Mapping[date, str]:
-        return MappingProxyType({})
+    def _year(self, year: int) -> _Year:
+        return _WEEKDAYS_ONLY
 
 
+_WEEKDAYS_ONLY = _Year(MappingProxyType({}), SATURDAY_SUNDAY, frozenset())
+
+
+@lru_cache(maxsize=4096)
 def calendar_for(country: str | None, subdivision: str | None = None) -> HolidayCalendar:
-    """The country's holiday calendar; Monday to Friday (:class:`WeekdayCalendar`) when the
-    holiday data does not know the country (or none is given)."""
+    """The business-day calendar of a country, or of a region given as ``"US-NY"`` (or as ``("US", "NY")``).
+
+    Monday to Friday (:class:`WeekdayCalendar`) when the holiday data does not know the country
+    (or none is given); the country's own calendar when it does not know the subdivision.
+    Calendars are immutable values: one is shared per region for the whole process.
+    """
     if not country:
         return WeekdayCalendar()
+    if subdivision is None and "-" in country:
+        country, _, subdivision = country.partition("-")
     try:
-        return HolidayCalendar(country, subdivision)
+        return HolidayCalendar(country, subdivision or None)
+    except UnknownSubdivision:
+        return calendar_for(country)
     except UnknownHolidayCountry:
         return WeekdayCalendar()
 
 
-__all__ += ["WeekdayCalendar", "calendar_for"]
+__all__ += ["SATURDAY_SUNDAY", "WeekdayCalendar", "calendar_for", "check_subdivision", "subdivisions"]

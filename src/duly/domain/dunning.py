@@ -37,8 +37,9 @@ Never chased
     the credits cover them as well.
 
 When a message goes out
-    Only on the customer's business days (Monday to Friday, not a public holiday of
-    ``AccountSnapshot.country``, or an injected ``is_holiday``), inside the sending window in the
+    Only on the customer's business days (outside the weekend of ``AccountSnapshot.country`` —
+    Friday-Saturday in KW, BH, SA, IL... — and not a public holiday there, or an injected
+    ``is_holiday``; see :func:`business_calendar`), inside the sending window in the
     customer's IANA time zone, and at its preferred local hour: the learned ``best_hour``, else
     ``segment_default_hour``, else the start of the window (an hour outside the window is clamped
     into it). Today's slot is used while today's window is open, otherwise the slot of the next
@@ -68,10 +69,10 @@ from types import MappingProxyType
 from typing import Any, Callable, Final, Iterable, Literal, Mapping, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
 from dateutil.relativedelta import relativedelta
 
-from .errors import InvalidDunningPolicy, UnknownHolidayCountry, ValidationError
+from .calendar import HolidayCalendar, WeekdayCalendar
+from .errors import InvalidDunningPolicy, ValidationError
 from .money import ZERO, check_currency, to_decimal
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "evaluate",
     "fatigue_allows",
     "greeting_day",
+    "business_calendar",
     "is_business_day",
     "learn_best_hour",
     "next_send_time",
@@ -211,26 +213,23 @@ def _zone(name: str) -> ZoneInfo:
 
 
 @lru_cache(maxsize=None)
-def _holiday_dates(country: str, year: int) -> frozenset[date]:
-    """Public holidays of ``country`` (``"FR"``, or ``"US-CA"`` for a subdivision) in ``year``, cached."""
+def business_calendar(country: str | None) -> HolidayCalendar:
+    """THE business-day calendar (:class:`duly.domain.calendar.HolidayCalendar`) of ``country``
+    (``"FR"``, or ``"US-CA"`` for a subdivision): the country's own weekend and public holidays.
+    ``None``: Monday to Friday."""
+    if country is None:
+        return WeekdayCalendar()
     code, _, subdivision = country.partition("-")
-    try:
-        table = holidays.country_holidays(code, subdiv=subdivision or None, years=year)
-    except NotImplementedError:
-        raise UnknownHolidayCountry(
-            f"No public holiday calendar for {country!r}: use an ISO 3166 country code such as FR or DE.",
-            country=country,
-        ) from None
-    return frozenset(table.keys())
+    return HolidayCalendar(code, subdivision or None)
 
 
 def is_business_day(day: date, country: str | None, is_holiday: HolidayCheck | None = None) -> bool:
-    """Monday to Friday and not a holiday (``is_holiday`` if given, else the country's public holidays)."""
-    if day.weekday() >= 5:
-        return False
+    """Outside the country's weekend and not a holiday (``is_holiday`` if given, else the country's
+    public holidays), as :func:`business_calendar` says."""
+    calendar = business_calendar(country)
     if is_holiday is not None:
-        return not is_holiday(day)
-    return country is None or day not in _holiday_dates(country, day.year)
+        return not calendar.is_weekend(day) and not is_holiday(day)
+    return calendar.is_business_day(day)
 
 
 # --- policies -----------------------------------------------------------------------------------------
@@ -877,7 +876,7 @@ class _Clock:
         local = now.astimezone(self.zone)
         today = local.date()
         if not self.business_day(today):
-            if today.weekday() >= 5:
+            if business_calendar(self.country).is_weekend(today):
                 return f"{today:%A %Y-%m-%d} is a weekend day"
             where = f" in {self.country}" if self.is_holiday is None and self.country else ""
             return f"{today:%A %Y-%m-%d} is a public holiday{where}"

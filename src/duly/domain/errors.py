@@ -134,6 +134,12 @@ class CreditAmountNotExact(ValidationError):
     code = "credit_amount_not_exact"
 
 
+class AllowanceExceedsTaxGroup(ValidationError):
+    """A document allowance larger than the lines and charges of the VAT group it reduces."""
+
+    code = "allowance_exceeds_tax_group"
+
+
 class SeveralTaxRates(ValidationError):
     """A single amount cannot say how much of it falls under each of an invoice's tax rates."""
 
@@ -190,6 +196,12 @@ class CrossOrganization(DomainError):
 
 class UnknownHolidayCountry(InvalidTerms):
     code = "unknown_holiday_country"
+
+
+class UnknownSubdivision(UnknownHolidayCountry):
+    """A subdivision (ISO 3166-2) of another country, or one without its own public-holiday calendar."""
+
+    code = "unknown_subdivision"
 
 
 class InvalidLateFeePolicy(InvalidTerms):

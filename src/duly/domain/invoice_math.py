@@ -22,6 +22,10 @@ Document allowances and charges (BG-20 / BG-21)
     Each carries a tax category and rate, and either an absolute ``amount`` or a ``percent``
     of the line total (BT-106), rounded to the minor unit.
 
+    An allowance reduces the lines of its own VAT category and rate: the allowances of a group may
+    not exceed its line net amounts plus its charges (:class:`~duly.domain.errors.AllowanceExceedsTaxGroup`,
+    ``allowance_exceeds_tax_group``), so no group's taxable amount or VAT ever turns negative.
+
 Tax breakdown (BG-23), rule BR-CO-17
     One :class:`TaxSubtotal` per (category, rate). Its taxable amount (BT-116) is the sum of
     the line net amounts of that group plus its document charges minus its document
@@ -55,7 +59,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Iterable, Sequence
 
-from .errors import NegativeQuantity, ValidationError
+from .errors import AllowanceExceedsTaxGroup, NegativeQuantity, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, quantum, round_money, to_decimal, to_minor
 
 #: UNCL5305 VAT category codes accepted by EN 16931, with the words used in messages.
@@ -191,6 +195,7 @@ def compute_totals(
 
         allowance_total = _zero(currency)
         charge_total = _zero(currency)
+        allowed: dict[tuple[str, Decimal], list[tuple[int, AllowanceCharge, Decimal]]] = {}
         for i, item in enumerate(allowances_charges, 1):
             amount, key = _allowance_charge(i, item, line_total, currency)
             signed = amount if item.is_charge else -amount
@@ -199,6 +204,9 @@ def compute_totals(
                 charge_total += amount
             else:
                 allowance_total += amount
+                allowed.setdefault(key, []).append((i, item, amount))
+        for key, given in allowed.items():
+            _check_allowances_fit(key, given, groups[key], currency)
 
         breakdown = tuple(
             TaxSubtotal(
@@ -380,6 +388,23 @@ def _allowance_charge(
             raise ValidationError(f"{where}: the percentage cannot be negative (got {percent}).")
         amount = _money(line_total * percent / _HUNDRED, currency)
     return amount, (item.tax_category, _canonical_rate(rate))
+
+
+def _check_allowances_fit(key: tuple[str, Decimal], given: list[tuple[int, AllowanceCharge, Decimal]],
+                          taxable: Decimal, currency: str) -> None:
+    """A document allowance reduces the lines (and charges) of its own VAT group: together, a group's
+    allowances may not exceed them, or the group's taxable amount and VAT would turn negative."""
+    if taxable >= 0:
+        return
+    category, rate = key
+    reduced = sum((amount for _, _, amount in given), ZERO)
+    names = ", ".join(f"{n}" + (f" ({item.reason})" if item.reason else "") for n, item, _ in given)
+    raise AllowanceExceedsTaxGroup(
+        f"document allowance {names}: {_clean(reduced, currency)} {currency} is more than the "
+        f"{_clean(taxable + reduced, currency)} {currency} of lines and charges in VAT category {category} at "
+        f"{_canonical_rate(rate)}% it reduces; an allowance applies to the lines of its own VAT category and rate.",
+        tax_category=category, tax_rate=str(_canonical_rate(rate)),
+    )
 
 
 def _check_tax(where: str, category: str, rate: Decimal) -> None:

@@ -6,27 +6,46 @@ Policies (:class:`LateFeePolicy.kind`)
     ``interest_annual``   simple interest at ``rate_percent`` per year.
     ``interest_monthly``  simple interest at ``rate_percent`` per month, i.e. ``rate_percent × 12``
                           per year on the same day count.
-    ``eu_statutory``      Late Payment Directive 2011/7/EU: simple interest at the reference rate
-                          + 8 percentage points per year, plus a fixed compensation for recovery
-                          costs of EUR 40. The EUR 40 default is never converted: for other
-                          currencies ``compensation_amount`` must be set.
+    statutory regimes     the late-payment law of a jurisdiction, one row of :data:`REGIMES` each
+                          (data, not code): its reference-rate series, its margin in points, its
+                          half-year rule and its fixed sums by size of debt.
+
+    ======================  =======================================  ==========  ======  ===========  ==================
+    kind                    law                                      series      margin  rate fixed   fixed sum
+    ======================  =======================================  ==========  ======  ===========  ==================
+    ``eu_statutory``        Directive 2011/7/EU                      invoice     + 8     1 Jan/1 Jul  EUR 40
+                                                                     currency's
+    ``de_statutory_b2b``    §288(2) and (5) BGB, between businesses  DE-BASIS    + 9     1 Jan/1 Jul  EUR 40 (Pauschale)
+    ``de_statutory_b2c``    §288(1) BGB, with a consumer             DE-BASIS    + 5     1 Jan/1 Jul  none
+    ``fr_statutory``        art. L441-10 and D441-5 Code de commerce EUR (ECB)   + 10    1 Jan/1 Jul  EUR 40 (indemnité)
+    ``uk_statutory``        Late Payment of Commercial Debts         GBP (BoE)   + 8     31 Dec/      GBP 40 / 70 / 100
+                            (Interest) Act 1998                                          30 Jun       by size of debt
+    ======================  =======================================  ==========  ======  ===========  ==================
+
+    The fixed sums are never converted: an invoice in another currency needs an agreed
+    ``compensation_amount`` (0 to waive it). The UK sum depends on the size of the debt (the
+    invoice's principal): GBP 40 under 1,000.00, GBP 70 from 1,000.00 to 9,999.99, GBP 100 from
+    10,000.00. An agreed ``compensation_amount`` replaces the table's sums.
 
     Any kind but ``none`` may add a ``fixed_fee`` and/or a ``compensation_amount`` (for instance
     interest at 12% per year plus a EUR 40 fee). Fields a kind does not use are ignored.
 
-Reference rate (``eu_statutory``)
-    Directive 2011/7/EU art. 2(6)-(7): the reference rate is the central bank's rate for its main
-    refinancing operations (the ECB's for the euro, the national central bank's for a member
-    state's own currency). The rate in force on **1 January** applies to the whole first
-    semester (January-June), the rate in force on **1 July** to the whole second semester: a
-    change on 11 June counts only from 1 July.
+Reference rates (statutory regimes)
+    Each regime follows one series of reference rates (:data:`REFERENCE_SERIES`): the EU rule the
+    central bank rate of the invoice currency (series ``EUR``, the ECB's main refinancing rate,
+    for the euro), France the ECB rate (``EUR``), Germany the Bundesbank's base rate
+    (``DE-BASIS``, §247 BGB), the UK the Bank of England base rate (``GBP``). Every regime here
+    has a half-year rule: one rate per semester (January-June, July-December). Directive
+    2011/7/EU art. 2(6)-(7), L441-10 and §247 BGB take the rate in force on **1 January** /
+    **1 July**; the UK Late Payment (Rate of Interest) Order 2002 the rate in force on
+    **31 December** / **30 June**, the day before. A change on 11 June counts only from 1 July.
 
-    - ``reference_rates``: the recorded rates of the invoice currency as data, ``(valid_from,
+    - ``reference_rates``: the recorded rates of the regime's series as data, ``(valid_from,
       rate_percent)`` pairs. The rate of a semester is the latest one with ``valid_from`` on or
-      before the semester's first day. Interest is charged per calendar month and a month never
+      before the semester's fixing day. Interest is charged per calendar month and a month never
       spans two semesters, so each month is charged at its own semester's rate. When a month that
       must be charged has no known rate, :class:`~duly.domain.errors.ReferenceRateMissing`
-      (``reference_rate_missing``) names the currency and the semester: nothing is guessed.
+      (``reference_rate_missing``) names the series and the semester: nothing is guessed.
     - ``reference_rate_percent``: an agreed fixed reference rate (a contractual override). When
       set it applies to every semester and ``reference_rates`` is ignored.
 
@@ -44,6 +63,12 @@ Interest
 Grace days
     Nothing at all is charged until ``due_date + grace_days`` has passed, and nothing is charged if
     the invoice was paid in full by then.
+
+Interest accrued to a day
+    :func:`accrued_interest` is the interest a reminder, a statement or the pay page shows on a
+    given day, day by day (the current month up to that day included), for the late days not
+    charged yet: what would be invoiced if the month ended that day. It is never an invoice: the
+    interest months already charged are what has been invoiced, and are not counted again.
 
 Fee levels (the idempotency scheme)
     Every fee has a stable ``level``; the database keeps (invoice, level) unique, so each level is
@@ -74,14 +99,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, localcontext
+from types import MappingProxyType
 from typing import Hashable, Mapping
 
 from .calendar import add_months, end_of_month
 from .errors import InvalidLateFeePolicy, ReferenceRateMissing, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
+from .money import quantum as quantum_of
 from .payment_terms import format_date
 
 __all__ = [
+    "AccruedInterest",
     "DAY_COUNT_BASIS",
     "EU_COMPENSATION_EUR",
     "EU_STATUTORY_MARGIN",
@@ -91,10 +119,17 @@ __all__ = [
     "LEVEL_FIXED",
     "LateFeePolicy",
     "OpenItem",
+    "REFERENCE_SERIES",
+    "REGIMES",
     "ReferenceRates",
+    "StatutoryRegime",
+    "accrued_interest",
     "assess",
+    "check_series",
+    "describe_compensation",
     "describe_policy",
     "first_semester_from",
+    "fixing_day",
     "format_amount",
     "interest_level",
     "reference_rate_in_force",
@@ -103,15 +138,78 @@ __all__ = [
     "semester_start",
 ]
 
-KINDS = ("none", "fixed_fee", "interest_annual", "interest_monthly", "eu_statutory")
-INTEREST_KINDS = ("interest_annual", "interest_monthly", "eu_statutory")
-
 #: Actual/365: a year of interest is 365 days, leap years included.
 DAY_COUNT_BASIS = 365
 #: Directive 2011/7/EU: statutory interest = ECB reference rate + 8 percentage points.
 EU_STATUTORY_MARGIN = Decimal(8)
 #: Directive 2011/7/EU art. 6: fixed compensation for recovery costs, in EUR.
 EU_COMPENSATION_EUR = Decimal("40.00")
+
+#: Half-year rules: the rate of a semester is the one in force on its first day (1 January / 1 July), or
+#: on the day before it (31 December / 30 June).
+FIXINGS = ("first_day", "day_before")
+
+#: Named reference-rate series (``duly rates set --series ...``) besides the ISO currency codes (a
+#: currency code names its central bank's rate: ``EUR`` the ECB's main refinancing operations rate,
+#: ``GBP`` the Bank of England base rate...): series → (what it is, the half-year rule its users apply).
+REFERENCE_SERIES: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "DE-BASIS": ("Deutsche Bundesbank base rate (Basiszinssatz, §247 BGB)", "first_day"),
+    "EUR": ("ECB main refinancing operations rate", "first_day"),
+    "GBP": ("Bank of England base rate", "day_before"),
+})
+#: Other names accepted for a series.
+SERIES_ALIASES: Mapping[str, str] = MappingProxyType({"ECB": "EUR", "BOE": "GBP", "DE-BASE": "DE-BASIS"})
+
+
+@dataclass(frozen=True)
+class StatutoryRegime:
+    """One jurisdiction's late-payment law: a row of :data:`REGIMES`."""
+
+    kind: str
+    #: The law, as cited in explanations (``§288 BGB``).
+    law: str
+    #: The reference-rate series; None: the central bank rate of the invoice currency (EU rule).
+    series: str | None
+    #: The reference rate in words (``base rate``); None: ``ECB rate`` / ``<currency> central bank rate``.
+    reference: str | None
+    margin: Decimal
+    fixing: str
+    #: Fixed sums by size of debt: ``(debt below, sum)`` pairs in order, the last ``(None, sum)``; () for none.
+    fixed_sums: tuple[tuple[Decimal | None, Decimal], ...]
+    #: The currency of the fixed sums (never converted).
+    sums_currency: str | None
+    #: What the fixed sum is, as explanations name it.
+    sum_title: str
+
+    def reference_name(self, currency: str) -> str:
+        return self.reference or reference_rate_name(currency)
+
+    def series_for(self, currency: str) -> str:
+        """The series this regime reads for an invoice in ``currency``."""
+        return self.series or currency
+
+
+_FORTY_EUR = ((None, EU_COMPENSATION_EUR),)
+#: The statutory late-payment regimes (data: one row each, see the module notes).
+REGIMES: Mapping[str, StatutoryRegime] = MappingProxyType({r.kind: r for r in (
+    StatutoryRegime("eu_statutory", "Directive 2011/7/EU", None, None, EU_STATUTORY_MARGIN, "first_day",
+                    _FORTY_EUR, "EUR", "Fixed compensation for recovery costs under Directive 2011/7/EU"),
+    StatutoryRegime("de_statutory_b2b", "§288(2) BGB", "DE-BASIS", "base rate", Decimal(9), "first_day",
+                    _FORTY_EUR, "EUR", "Flat sum (Pauschale) under §288(5) BGB"),
+    StatutoryRegime("de_statutory_b2c", "§288(1) BGB", "DE-BASIS", "base rate", Decimal(5), "first_day",
+                    (), None, ""),
+    StatutoryRegime("fr_statutory", "art. L441-10 Code de commerce", "EUR", "ECB rate", Decimal(10), "first_day",
+                    _FORTY_EUR, "EUR",
+                    "Fixed indemnity for recovery costs under art. L441-10 and D441-5 Code de commerce"),
+    StatutoryRegime("uk_statutory", "Late Payment of Commercial Debts (Interest) Act 1998", "GBP",
+                    "Bank of England base rate", Decimal(8), "day_before",
+                    ((Decimal("1000.00"), Decimal("40.00")), (Decimal("10000.00"), Decimal("70.00")),
+                     (None, Decimal("100.00"))), "GBP",
+                    "Fixed sum under section 5A of the Late Payment of Commercial Debts (Interest) Act 1998"),
+)})
+
+KINDS = ("none", "fixed_fee", "interest_annual", "interest_monthly", *REGIMES)
+INTEREST_KINDS = ("interest_annual", "interest_monthly", *REGIMES)
 
 LEVEL_FIXED = "fixed"
 LEVEL_COMPENSATION = "compensation"
@@ -128,13 +226,50 @@ def semester_start(day: date) -> date:
     return date(day.year, 1 if day.month <= 6 else 7, 1)
 
 
-def first_semester_from(valid_from: date) -> date:
+def fixing_day(day: date, fixing: str = "first_day") -> date:
+    """The day whose rate applies to the semester of ``day``: its first day (1 January / 1 July), or the
+    day before it (31 December / 30 June) under the ``day_before`` rule."""
+    start = semester_start(day)
+    return start if fixing == "first_day" else start - _ONE_DAY
+
+
+def first_semester_from(valid_from: date, fixing: str = "first_day") -> date:
     """First day of the first semester a rate taking effect on ``valid_from`` can apply to: that day
-    itself on 1 January / 1 July, else the next semester's first day."""
+    itself on 1 January / 1 July (31 December / 30 June under the ``day_before`` rule: the next day),
+    else the next semester's first day."""
+    if fixing == "day_before":
+        valid_from += _ONE_DAY
     start = semester_start(valid_from)
     if start == valid_from:
         return start
     return date(start.year, 7, 1) if start.month == 1 else date(start.year + 1, 1, 1)
+
+
+def check_series(series: str) -> str:
+    """A reference-rate series name, normalised: a named series (:data:`REFERENCE_SERIES`, aliases accepted)
+    or an ISO 4217 currency code (its central bank's rate)."""
+    text = series.strip().upper() if isinstance(series, str) else ""
+    text = SERIES_ALIASES.get(text, text)
+    if text in REFERENCE_SERIES:
+        return text
+    try:
+        return check_currency(text)
+    except ValidationError:
+        raise ValidationError(
+            f"Unknown reference-rate series {series!r}: use {', '.join(REFERENCE_SERIES)} or the ISO code of a "
+            "currency (its central bank's rate).", field="series") from None
+
+
+def series_name(series: str) -> str:
+    """What a series is, in words: ``Bank of England base rate``, ``PLN central bank rate``."""
+    named = REFERENCE_SERIES.get(series)
+    return named[0] if named else reference_rate_name(series)
+
+
+def series_fixing(series: str) -> str:
+    """The half-year rule the regimes reading ``series`` apply (for listings)."""
+    named = REFERENCE_SERIES.get(series)
+    return named[1] if named else "first_day"
 
 
 def semester_label(day: date) -> str:
@@ -142,13 +277,13 @@ def semester_label(day: date) -> str:
     return f"{'1st' if day.month <= 6 else '2nd'} half of {day.year}"
 
 
-def reference_rate_in_force(rates: ReferenceRates, day: date) -> Decimal | None:
+def reference_rate_in_force(rates: ReferenceRates, day: date, fixing: str = "first_day") -> Decimal | None:
     """The reference rate of the semester of ``day``: the latest rate with ``valid_from`` on or before
-    the semester's first day; None when no such rate is recorded."""
-    start = semester_start(day)
+    the semester's fixing day (:func:`fixing_day`); None when no such rate is recorded."""
+    fixed_on = fixing_day(day, fixing)
     found = None
     for valid_from, rate in rates:
-        if valid_from > start:
+        if valid_from > fixed_on:
             break
         found = rate
     return found
@@ -217,8 +352,8 @@ class LateFeePolicy:
     cap_amount: Decimal | None = None
     compensation_amount: Decimal | None = None
     interest_from_due_date: bool = True
-    #: The recorded reference rates of the invoice currency (``eu_statutory`` without a fixed
-    #: ``reference_rate_percent``); None: not given.
+    #: The recorded reference rates of the regime's series (a statutory regime without a fixed
+    #: ``reference_rate_percent``, see :attr:`reference_series`); None: not given.
     reference_rates: ReferenceRates | None = None
 
     def __post_init__(self) -> None:
@@ -247,23 +382,31 @@ class LateFeePolicy:
             raise InvalidLateFeePolicy("A fixed-fee policy needs a fixed_fee greater than 0.")
         if self.kind in ("interest_annual", "interest_monthly") and self.rate_percent == 0:
             raise InvalidLateFeePolicy(f"An {self.kind} policy needs a rate_percent greater than 0.")
-        if self.kind == "eu_statutory":
+        regime = self.regime
+        if regime is not None:
+            margin = _fmt_rate(regime.margin)
             if self.reference_rate_percent is None and self.reference_rates is None:
                 raise InvalidLateFeePolicy(
-                    "The EU statutory policy needs the ECB reference rate: the recorded semester rates "
-                    "(reference_rates) or an agreed fixed reference_rate_percent."
+                    f"Statutory interest under {regime.law} needs the {regime.reference or 'ECB reference rate'}: "
+                    "the recorded semester rates (reference_rates) or an agreed fixed reference_rate_percent."
                 )
-            if self.reference_rate_percent is not None and self.reference_rate_percent + EU_STATUTORY_MARGIN <= 0:
+            if self.reference_rate_percent is not None and self.reference_rate_percent + regime.margin <= 0:
                 raise InvalidLateFeePolicy(
-                    f"ECB reference rate {self.reference_rate_percent}% + 8 points is not a positive rate."
+                    f"Reference rate {_fmt_rate(self.reference_rate_percent)}% + {margin} points is not a positive "
+                    "rate."
                 )
             if self.reference_rate_percent is None:
                 for valid_from, rate in self.reference_rates or ():
-                    if rate + EU_STATUTORY_MARGIN <= 0:
+                    if rate + regime.margin <= 0:
                         raise InvalidLateFeePolicy(
-                            f"Reference rate {_fmt_rate(rate)}% from {valid_from.isoformat()} + 8 points is not a "
-                            "positive rate."
+                            f"Reference rate {_fmt_rate(rate)}% from {valid_from.isoformat()} + {margin} points is "
+                            "not a positive rate."
                         )
+
+    @property
+    def regime(self) -> StatutoryRegime | None:
+        """The statutory regime of the policy (a row of :data:`REGIMES`), or None for an agreed rate or fee."""
+        return REGIMES.get(self.kind)
 
     @property
     def charges_interest(self) -> bool:
@@ -271,8 +414,13 @@ class LateFeePolicy:
 
     @property
     def uses_reference_rates(self) -> bool:
-        """True when the rate follows the recorded semester rates (EU statutory without a fixed rate)."""
-        return self.kind == "eu_statutory" and self.reference_rate_percent is None
+        """True when the rate follows the recorded semester rates (a statutory regime without a fixed rate)."""
+        return self.regime is not None and self.reference_rate_percent is None
+
+    def reference_series(self, currency: str) -> str | None:
+        """The series of reference rates the policy reads for an invoice in ``currency`` (None: none)."""
+        regime = self.regime
+        return regime.series_for(currency) if regime is not None else None
 
     @property
     def annual_rate_percent(self) -> Decimal | None:
@@ -285,18 +433,20 @@ class LateFeePolicy:
             return self.rate_percent
         if self.kind == "interest_monthly":
             return self.rate_percent * 12
-        if self.kind == "eu_statutory" and self.reference_rate_percent is not None:
-            return self.reference_rate_percent + EU_STATUTORY_MARGIN
+        regime = self.regime
+        if regime is not None and self.reference_rate_percent is not None:
+            return self.reference_rate_percent + regime.margin
         return None
 
     def reference_rate_on(self, day: date | None, currency: str) -> Decimal:
         """The reference rate (in percent) for the semester of ``day``: the fixed agreed rate, else the
-        recorded rate in force on the semester's first day.
+        recorded rate in force on the semester's fixing day (the regime's half-year rule).
 
         ``day`` may be None only with a fixed rate. Raises
         :class:`~duly.domain.errors.ReferenceRateMissing` when no rate is recorded for the semester.
         """
-        if self.kind != "eu_statutory":
+        regime = self.regime
+        if regime is None:
             raise InvalidLateFeePolicy(f"A {self.kind} policy has no reference rate.")
         if self.reference_rate_percent is not None:
             return self.reference_rate_percent
@@ -304,44 +454,70 @@ class LateFeePolicy:
             raise ValidationError(
                 "The statutory rate follows the semester's reference rate: give the date it applies on (as_of)."
             )
-        rate = reference_rate_in_force(self.reference_rates or (), day)
+        rate = reference_rate_in_force(self.reference_rates or (), day, regime.fixing)
         if rate is None:
             start = semester_start(day)
+            series = regime.series_for(currency)
+            fixed_on = fixing_day(day, regime.fixing)
             raise ReferenceRateMissing(
-                f"No {currency} reference rate is recorded for the {semester_label(day)} (the "
-                f"{reference_rate_name(currency)} in force on {format_date(start)}): record it before statutory "
-                "interest can be charged or stated.",
-                currency=currency, semester=f"{start.year}-H{1 if start.month == 1 else 2}",
-                valid_from=start.isoformat(),
+                f"No {series} reference rate is recorded for the {semester_label(day)} (the "
+                f"{regime.reference_name(currency)} in force on {format_date(fixed_on)}): record it with "
+                f"`duly rates set --series {series}` before statutory interest under {regime.law} can be charged "
+                "or stated.",
+                currency=currency, series=series, semester=f"{start.year}-H{1 if start.month == 1 else 2}",
+                valid_from=fixed_on.isoformat(),
             )
         return rate
 
     def annual_rate_on(self, day: date | None, currency: str) -> Decimal | None:
         """The annual interest rate (percent) applying on ``day``; None when the policy charges no interest.
 
-        For EU statutory interest: the semester's reference rate + 8 points (see :meth:`reference_rate_on`);
-        ``day`` may be None for every policy with one fixed rate.
+        For statutory interest: the semester's reference rate + the regime's margin (see
+        :meth:`reference_rate_on`); ``day`` may be None for every policy with one fixed rate.
         """
-        if self.kind == "eu_statutory":
-            return self.reference_rate_on(day, currency) + EU_STATUTORY_MARGIN
+        regime = self.regime
+        if regime is not None:
+            return self.reference_rate_on(day, currency) + regime.margin
         return self.annual_rate_percent
 
-    def compensation_for(self, currency: str) -> Decimal:
-        """Fixed compensation in ``currency``: explicit amount, else EUR 40 for EU statutory in EUR, else 0."""
+    def compensation_bands(self, currency: str) -> tuple[tuple[Decimal | None, Decimal], ...]:
+        """The fixed compensation by size of debt: ``(debt below, amount)`` pairs, the last ``(None, amount)``.
+
+        An agreed ``compensation_amount`` is one band; else the regime's fixed sums in their own currency
+        (never converted: another currency needs an agreed amount); else none (``()``).
+        """
         check_currency(currency)
         if self.kind == "none":
-            return ZERO
+            return ()
         if self.compensation_amount is not None:
-            return self.compensation_amount
-        if self.kind == "eu_statutory":
-            if currency != "EUR":
-                raise InvalidLateFeePolicy(
-                    f"The EU statutory compensation is EUR 40 and is never converted: set compensation_amount "
-                    f"in {currency} explicitly (0 to waive it).",
-                    currency=currency,
-                )
-            return EU_COMPENSATION_EUR
-        return ZERO
+            return ((None, self.compensation_amount),) if self.compensation_amount > 0 else ()
+        regime = self.regime
+        if regime is None or not regime.fixed_sums:
+            return ()
+        if currency != regime.sums_currency:
+            sums = " / ".join(_fmt_money(amount, regime.sums_currency or currency) for _, amount in regime.fixed_sums)
+            raise InvalidLateFeePolicy(
+                f"The fixed sum under {regime.law} is {sums} and is never converted: set compensation_amount "
+                f"in {currency} explicitly (0 to waive it).",
+                currency=currency,
+            )
+        return regime.fixed_sums
+
+    def compensation_for(self, currency: str, debt: Decimal | None = None) -> Decimal:
+        """Fixed compensation in ``currency`` for a debt of ``debt`` (the invoice principal): an explicit
+        amount, else the regime's sum for that size of debt, else 0. ``debt`` is needed only when the sum
+        depends on it (UK)."""
+        bands = self.compensation_bands(currency)
+        if not bands:
+            return ZERO
+        if len(bands) == 1:
+            return bands[0][1]
+        if debt is None:
+            raise ValidationError("The fixed sum depends on the size of the debt: give the debt.")
+        for below, amount in bands:
+            if below is None or debt < below:
+                return amount
+        raise AssertionError("the last band is unbounded")  # pragma: no cover
 
     def fixed_fee_for(self, currency: str) -> Decimal:
         """The fixed fee charged in ``currency`` (0 for ``none``)."""
@@ -496,10 +672,11 @@ def _rate_factor_text(policy: LateFeePolicy, rate: Decimal) -> str:
 
 
 def _interest_charges(
-    item: OpenItem, policy: LateFeePolicy, balance: _Balance, as_of: date, first_day: date, last_day: date
+    item: OpenItem, policy: LateFeePolicy, balance: _Balance, as_of: date, first_day: date, last_day: date,
+    accrue: bool = False,
 ) -> list[_Charge]:
     currency = item.currency
-    final = balance.settled_on is not None
+    final = balance.settled_on is not None or accrue
     uncapped = policy.cap_percent is None and policy.cap_amount is None
     charges = []
     month = first_day.replace(day=1)
@@ -530,10 +707,11 @@ def _interest_charges(
             for start, stop, bal in runs
         )
         explanation = f"Interest {_period_label(lo, hi)}: {terms} = {format_amount(amount, currency)}"
-        if policy.uses_reference_rates:
+        regime = policy.regime
+        if regime is not None and policy.uses_reference_rates:
             explanation += (
-                f" ({reference_rate_name(currency)} {_fmt_rate(rate - EU_STATUTORY_MARGIN)}% for the "
-                f"{semester_label(month_start)} + {_fmt_rate(EU_STATUTORY_MARGIN)} points)"
+                f" ({regime.reference_name(currency)} {_fmt_rate(rate - regime.margin)}% for the "
+                f"{semester_label(month_start)} + {_fmt_rate(regime.margin)} points{_cited(regime)})"
             )
         days = sum((stop - start).days + 1 for start, stop, _ in runs)
         charges.append(
@@ -552,11 +730,18 @@ def _interest_charges(
     return charges
 
 
-def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date) -> list[_Charge]:
-    """Every charge due as of ``as_of`` in level order, before caps and before skipping charged levels."""
+def _cited(regime: StatutoryRegime) -> str:
+    """``, §288(2) BGB``: the law an interest explanation cites (the EU rule's explanations never did)."""
+    return "" if regime.kind == "eu_statutory" else f", {regime.law}"
+
+
+def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date, accrue: bool = False) -> list[_Charge]:
+    """Every charge due as of ``as_of`` in level order, before caps and before skipping charged levels
+    (with ``accrue``, the interest of the current month up to ``as_of`` too)."""
     currency = item.currency
     fixed = _exact(policy.fixed_fee_for(currency), currency, "fixed fee")
-    compensation = _exact(policy.compensation_for(currency), currency, "compensation")
+    bands = policy.compensation_bands(currency)
+    compensation = _exact(policy.compensation_for(currency, item.principal), currency, "compensation")
     first_chargeable = item.due_date + timedelta(days=policy.grace_days + 1)
     balance = _Balance(item, as_of)
     if as_of < first_chargeable or balance.on(first_chargeable) <= 0:
@@ -572,14 +757,41 @@ def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date) -> li
         charges.append(_Charge(LEVEL_FIXED, "fixed_fee", fixed, days_late, None,
                                f"Fixed late-payment fee: {_fmt_money(fixed, currency)} ({when})"))
     if compensation > 0:
-        source = " under Directive 2011/7/EU" if policy.kind == "eu_statutory" else ""
+        regime = policy.regime
+        title = regime.sum_title if regime is not None and regime.sum_title else "Fixed compensation for recovery costs"
+        size = ""
+        if len(bands) > 1:
+            size = f" for a debt of {_fmt_money(item.principal or ZERO, currency)}: {_band_text(bands, compensation, currency)}"
         charges.append(_Charge(LEVEL_COMPENSATION, "compensation", compensation, days_late, None,
-                               f"Fixed compensation for recovery costs{source}: "
-                               f"{_fmt_money(compensation, currency)} ({when})"))
+                               f"{title}: {_fmt_money(compensation, currency)}{size} ({when})"))
     if policy.charges_interest:
         first_day = item.due_date + _ONE_DAY if policy.interest_from_due_date else first_chargeable
-        charges += _interest_charges(item, policy, balance, as_of, first_day, last_day)
+        charges += _interest_charges(item, policy, balance, as_of, first_day, last_day, accrue)
     return charges
+
+
+def _band_text(bands: tuple[tuple[Decimal | None, Decimal], ...], amount: Decimal, currency: str) -> str:
+    """Which band of debt a fixed sum is for: ``under 1,000.00``, ``1,000.00 to 9,999.99``, ``10,000.00 or more``."""
+    low = None
+    for below, sum_ in bands:
+        if sum_ == amount:
+            if low is None:
+                return f"under {format_amount(below, currency)}" if below is not None else "any debt"
+            if below is None:
+                return f"{format_amount(low, currency)} or more"
+            last = below - quantum_of(currency)
+            return f"{format_amount(low, currency)} to {format_amount(last, currency)}"
+        low = below
+    return ""
+
+
+def describe_compensation(bands: tuple[tuple[Decimal | None, Decimal], ...], currency: str) -> str:
+    """The fixed compensation in words: ``EUR 40.00``, or by size of debt (``GBP 40.00 (under 1,000.00),
+    GBP 70.00 (1,000.00 to 9,999.99) or GBP 100.00 (10,000.00 or more)``)."""
+    if len(bands) == 1:
+        return _fmt_money(bands[0][1], currency)
+    parts = [f"{_fmt_money(amount, currency)} ({_band_text(bands, amount, currency)})" for _, amount in bands]
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
 def assess(item: OpenItem, policy: LateFeePolicy, as_of: date) -> list[Fee]:
@@ -588,10 +800,48 @@ def assess(item: OpenItem, policy: LateFeePolicy, as_of: date) -> list[Fee]:
     Deterministic and idempotent: the same snapshot gives the same fees, and once the returned
     levels are recorded a rerun (with the same or a later ``as_of``) returns only new levels.
     """
+    return _assess(item, policy, as_of, accrue=False)
+
+
+@dataclass(frozen=True)
+class AccruedInterest:
+    """Interest accrued on an invoice up to a day and not invoiced yet (see :func:`accrued_interest`)."""
+
+    amount: Decimal
+    currency: str
+    #: Late days counted, and the first and last of them (None when nothing accrued).
+    days: int
+    first_day: date | None
+    last_day: date | None
+    #: The worked arithmetic, one part per calendar month: ``Interest 1–8 March 2026: 1,000.00 × 10.15% × 8/365 = 2.22``.
+    explanation: str
+
+
+def accrued_interest(item: OpenItem, policy: LateFeePolicy, as_of: date) -> AccruedInterest:
+    """The interest accrued on ``item`` up to ``as_of`` (included), day by day, on the late days not
+    charged yet: the months charged before are what has been invoiced; the current month counts up to
+    ``as_of`` although it is charged only once complete. Caps apply as :func:`assess` applies them
+    (the fixed fee and compensation due first). Raises what :func:`assess` raises (a reference rate
+    missing for a semester)."""
+    currency = item.currency
+    fees = [f for f in _assess(item, policy, as_of, accrue=True) if f.kind == "interest"]
+    if not fees:
+        return AccruedInterest(round_money(ZERO, currency), currency, 0, None, None, "")
+    return AccruedInterest(
+        amount=sum((f.amount for f in fees), ZERO),
+        currency=currency,
+        days=sum(f.days for f in fees),
+        first_day=min(f.period_start for f in fees if f.period_start is not None),
+        last_day=max(f.period_end for f in fees if f.period_end is not None),
+        explanation="; ".join(f.explanation for f in fees),
+    )
+
+
+def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool) -> list[Fee]:
     if policy.kind == "none":
         return []
     currency = item.currency
-    charges = _candidate_charges(item, policy, as_of)
+    charges = _candidate_charges(item, policy, as_of, accrue)
     if not charges:
         return []
     cap = policy.cap_for(item.principal or ZERO, currency)
@@ -649,30 +899,36 @@ def describe_policy(policy: LateFeePolicy, currency: str, as_of: date | None = N
     ``Late payment: statutory interest at the reference rate + 8 points (currently 10.15% per year,
     ECB rate 2.15% for the 1st half of 2026) from the due date, plus EUR 40.00 fixed compensation.``
 
-    ``as_of`` is needed only by a policy whose rate follows the semester rates (else it is ignored).
+    Other regimes name their law: ``statutory interest under §288(2) BGB at the base rate + 9 points
+    (currently 10.27% per year, base rate 1.27% for the 1st half of 2026)``; the UK fixed sum is stated
+    by size of debt. ``as_of`` is needed only by a policy whose rate follows the semester rates (else
+    it is ignored).
     """
     check_currency(currency)
     if policy.kind == "none":
         return "No late-payment charges."
     parts = []
+    regime = policy.regime
     if policy.charges_interest:
         rate = policy.annual_rate_on(as_of, currency)
         assert rate is not None
-        margin = _fmt_rate(EU_STATUTORY_MARGIN)
         if policy.kind == "interest_monthly":
             text = f"interest at {_fmt_rate(policy.rate_percent)}% per month ({_fmt_rate(rate)}% per year)"
-        elif policy.uses_reference_rates:
+        elif regime is not None and policy.uses_reference_rates:
             assert as_of is not None
+            under = "" if regime.kind == "eu_statutory" else f" under {regime.law}"
+            rate_word = "reference rate" if regime.reference is None else regime.reference
             text = (
-                f"statutory interest at the reference rate + {margin} points (currently {_fmt_rate(rate)}% per "
-                f"year, {reference_rate_name(currency)} {_fmt_rate(rate - EU_STATUTORY_MARGIN)}% for the "
-                f"{semester_label(as_of)})"
+                f"statutory interest{under} at the {rate_word} + {_fmt_rate(regime.margin)} points (currently "
+                f"{_fmt_rate(rate)}% per year, {regime.reference_name(currency)} "
+                f"{_fmt_rate(rate - regime.margin)}% for the {semester_label(as_of)})"
             )
-        elif policy.kind == "eu_statutory":
+        elif regime is not None:
             assert policy.reference_rate_percent is not None
+            name = "ECB reference rate" if regime.reference is None else regime.reference
             text = (
-                f"interest at {_fmt_rate(rate)}% per year (ECB reference rate "
-                f"{_fmt_rate(policy.reference_rate_percent)}% + {margin} points)"
+                f"interest at {_fmt_rate(rate)}% per year ({name} "
+                f"{_fmt_rate(policy.reference_rate_percent)}% + {_fmt_rate(regime.margin)} points{_cited(regime)})"
             )
         else:
             text = f"interest at {_fmt_rate(rate)}% per year"
@@ -684,9 +940,10 @@ def describe_policy(policy: LateFeePolicy, currency: str, as_of: date | None = N
     fixed = policy.fixed_fee_for(currency)
     if fixed > 0:
         parts.append(f"a fixed fee of {_fmt_money(fixed, currency)}")
-    compensation = policy.compensation_for(currency)
-    if compensation > 0:
-        parts.append(f"{_fmt_money(compensation, currency)} fixed compensation")
+    bands = policy.compensation_bands(currency)
+    if bands:
+        parts.append(f"{describe_compensation(bands, currency)} fixed compensation"
+                     + (" by size of debt" if len(bands) > 1 else ""))
     if not parts:
         return "No late-payment charges."
     sentence = "Late payment: " + ", plus ".join(parts)

@@ -31,9 +31,13 @@ Stubs
 
 Proration
     Ratios are exact :class:`fractions.Fraction` of whole days. Amounts are computed at full
-    precision and rounded once with :func:`~duly.domain.money.round_money`; a split goes through
-    :func:`~duly.domain.money.allocate` so its parts always add up to the whole, and a credit is
-    always "amount − the prorated part used", so used + credit = amount exactly. No floats.
+    precision and rounded once with :func:`~duly.domain.money.round_money`; a split is rounded
+    cumulatively so its parts add up to the whole and are never negative, and a credit is always
+    "amount billed − the prorated part used", so used + credit = billed exactly. No floats.
+
+    A change, a removal or a cancellation inside a billed period is priced from the undiscounted
+    price of the whole cycle and the days actually paused (:func:`split_part`): the rest it credits
+    or charges is the price of its unpaused days, never a share of an amount a pause already reduced.
 
 Subscriptions
     :class:`Schedule` adds a trial (free until ``trial_end``; billing cycles then start on
@@ -54,7 +58,7 @@ from dateutil.relativedelta import relativedelta
 from dateutil.rrule import rrulestr
 
 from .errors import InvalidSchedule
-from .money import MONEY_CONTEXT, allocate, round_money, to_decimal
+from .money import MONEY_CONTEXT, round_money, to_decimal
 
 __all__ = [
     "DATES_PER_YEAR",
@@ -63,6 +67,7 @@ __all__ = [
     "Cycle",
     "INTERVAL_KINDS",
     "Interval",
+    "PartSplit",
     "Pause",
     "Period",
     "Schedule",
@@ -80,6 +85,7 @@ __all__ = [
     "prorate_days",
     "prorate_split",
     "proration_ratio",
+    "split_part",
 ]
 
 _MONTHS = {"monthly": 1, "quarterly": 3, "semiannual": 6, "annual": 12}
@@ -387,9 +393,12 @@ def prorate(amount: Decimal, currency: str, part: Period, whole: Period) -> Deci
 def prorate_split(amount: Decimal, currency: str, whole: Period, cut_dates: Sequence[date]) -> list[Decimal]:
     """Split the price of ``whole`` at ``cut_dates``: ``len(cut_dates) + 1`` parts that add up to it exactly.
 
-    Each part but the last equals :func:`prorate` of its days (half up); the last absorbs the
-    rounding remainder. Cut dates must be in order and within ``[whole.start, whole.end]``;
-    a cut on a boundary or a repeated cut gives a zero part.
+    The parts are rounded cumulatively: the first ``k`` parts add up to :func:`prorate` of the days
+    up to the ``k``-th cut (half up), so the first part is :func:`prorate` of its own days, the
+    last one is the :func:`cancellation_credit` of the last cut, each part is within one minor unit
+    of its exact share, and no part is ever negative (0.01 split over two days is 0.01 + 0.00,
+    whatever the cuts). Cut dates must be in order and within ``[whole.start, whole.end]``; a cut
+    on a boundary or a repeated cut gives a zero part.
     """
     bounds = [whole.start]
     for cut in cut_dates:
@@ -401,31 +410,90 @@ def prorate_split(amount: Decimal, currency: str, whole: Period, cut_dates: Sequ
         if cut < bounds[-1]:
             raise InvalidSchedule("Cut dates must be in chronological order.")
         bounds.append(cut)
-    bounds.append(whole.end)
-    weights = [(b - a).days for a, b in zip(bounds, bounds[1:])]
-    with localcontext(MONEY_CONTEXT):
-        return allocate(to_decimal(amount), weights, currency, ROUND_HALF_UP)
+    total = round_money(to_decimal(amount), currency)
+    parts, before = [], total - total  # a zero of the currency's exponent
+    for cut in bounds[1:]:
+        upto = _apply_ratio(total, currency, Fraction((cut - whole.start).days, whole.days))
+        parts.append(upto - before)
+        before = upto
+    parts.append(total - before)
+    return parts
 
 
-def _unused(amount: Decimal, currency: str, period: Period, day: date, what: str) -> Decimal:
+class PartSplit(NamedTuple):
+    """A billed part of a period cut on a date: what was billed for it, and what its days before the date cost.
+
+    Both are priced from the price of the whole cycle over the whole cycle's days, counting only
+    unpaused days; ``billed − used`` is the unused rest (see :func:`split_part`).
+    """
+
+    billed: Decimal
+    used: Decimal
+    #: Unpaused days of the part, and of the part before the date.
+    billed_days: int
+    used_days: int
+    whole_days: int
+
+    @property
+    def unused(self) -> Decimal:
+        return self.billed - self.used
+
+    @property
+    def unused_days(self) -> int:
+        return self.billed_days - self.used_days
+
+
+def _pauses(pauses: Iterable["Pause | tuple[date, date]"]) -> tuple["Pause", ...]:
+    return _merge(p if isinstance(p, Pause) else Pause(*p) for p in pauses)
+
+
+def _unpaused_days(span: Period, pauses: Sequence["Pause"]) -> int:
+    return span.days - sum(p.period.overlap_days(span) for p in pauses)
+
+
+def split_part(amount: Decimal, currency: str, period: Period, day: date, *, whole: Period | None = None,
+               pauses: Iterable["Pause | tuple[date, date]"] = (), what: str = "Date") -> PartSplit:
+    """Cut the billed ``period`` on ``day``: ``amount`` is the undiscounted price of ``whole`` (default:
+    ``period`` itself), and paused days cost nothing.
+
+    ``billed`` = amount × unpaused days of ``period`` / days of ``whole``, and ``used`` = amount ×
+    unpaused days of ``[period.start, day)`` / days of ``whole``, each rounded once, half up. So
+    the rest a change or a cancellation credits is priced on the days it really leaves, never
+    reduced twice by a pause: flat 100.00 for April (30 days), paused 6–10 April, cancelled on
+    16 April: billed 100 × 25/30 = 83.33, used 100 × 10/30 = 33.33, unused 50.00 (= 100 × 15/30).
+    """
     _check_date(day, what)
     if not period.start <= day <= period.end:
         raise InvalidSchedule(
             f"The {what.lower()} {day.isoformat()} is outside the period "
             f"{period.start.isoformat()}–{period.end.isoformat()}.")
-    total = round_money(to_decimal(amount), currency)
-    if day == period.start:
-        return total
-    return total - prorate(total, currency, Period(period.start, day), period)
+    whole = period if whole is None else whole
+    if period.start < whole.start or period.end > whole.end:
+        raise InvalidSchedule(
+            f"The part {period.start.isoformat()}–{period.end.isoformat()} is not inside the period "
+            f"{whole.start.isoformat()}–{whole.end.isoformat()}.")
+    merged = _pauses(pauses)
+    price = to_decimal(amount)
+    billed_days = _unpaused_days(period, merged)
+    used_days = _unpaused_days(Period(period.start, day), merged) if day > period.start else 0
+    return PartSplit(
+        billed=_apply_ratio(price, currency, Fraction(billed_days, whole.days)),
+        used=_apply_ratio(price, currency, Fraction(used_days, whole.days)),
+        billed_days=billed_days, used_days=used_days, whole_days=whole.days,
+    )
 
 
-def cancellation_credit(amount_paid: Decimal, currency: str, period: Period, cancel_date: date) -> Decimal:
+def cancellation_credit(amount_paid: Decimal, currency: str, period: Period, cancel_date: date, *,
+                        whole: Period | None = None, pauses: Iterable["Pause | tuple[date, date]"] = ()) -> Decimal:
     """Credit for the unused days ``[cancel_date, period.end)`` of a period paid in advance.
 
-    It is ``amount_paid − prorate(used days)``, so the used part and the credit add up to the
-    amount paid. Cancelling on the period start credits everything, on its end nothing.
+    It is ``billed − used`` (see :func:`split_part`), so the used part and the credit add up to
+    what was billed. Cancelling on the period start credits everything, on its end nothing. With
+    ``whole`` and ``pauses``, ``amount_paid`` is the undiscounted price of the whole cycle and the
+    paused days count for nothing: neither billed nor credited.
     """
-    return _unused(amount_paid, currency, period, cancel_date, "Cancellation date")
+    return split_part(amount_paid, currency, period, cancel_date, whole=whole, pauses=pauses,
+                      what="Cancellation date").unused
 
 
 class ChangeProration(NamedTuple):
@@ -441,11 +509,14 @@ class ChangeProration(NamedTuple):
 
 
 def change_proration(old_amount: Decimal, new_amount: Decimal, currency: str, period: Period,
-                     change_date: date) -> ChangeProration:
-    """Prorate a change on ``change_date``: both amounts are per ``period``; the new one applies from the change."""
+                     change_date: date, *, whole: Period | None = None,
+                     pauses: Iterable["Pause | tuple[date, date]"] = ()) -> ChangeProration:
+    """Prorate a change on ``change_date``: both amounts are undiscounted prices of ``whole`` (default:
+    ``period``); the new one applies from the change, and paused days cost nothing at either price."""
+    pauses = _pauses(pauses)
     return ChangeProration(
-        _unused(old_amount, currency, period, change_date, "Change date"),
-        _unused(new_amount, currency, period, change_date, "Change date"),
+        split_part(old_amount, currency, period, change_date, whole=whole, pauses=pauses, what="Change date").unused,
+        split_part(new_amount, currency, period, change_date, whole=whole, pauses=pauses, what="Change date").unused,
     )
 
 

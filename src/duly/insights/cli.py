@@ -92,11 +92,12 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
             "lines": [{"number": l.number, "issue_date": l.issue_date.isoformat(),
                        "due_date": l.due_date.isoformat() if l.due_date else None, "currency": l.currency,
                        "total": str(l.total), "open": str(l.open_amount), "days_past_due": l.days_past_due,
-                       "bucket": l.bucket} for l in st["lines"]],
+                       "bucket": l.bucket, "interest_accrued": str(l.interest)} for l in st["lines"]],
             "buckets": {c: {b: str(v) for b, v in bk.items()} for c, bk in st["buckets"].items()},
             "total_open": {c: str(v) for c, v in st["total_open"].items()},
             "credit": {c: str(v) for c, v in st["credit"].items()},
             "retainer": {c: str(v) for c, v in st["retainer"].items()},
+            "interest_accrued": {c: str(v) for c, v in st["interest"].items()},
         }, indent=2))
         return
     from rich.console import Console
@@ -114,3 +115,5 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
         console.print(f"Total open {total} {cur}" + (f" · credit {st['credit'][cur]} {cur}" if cur in st["credit"] else ""))
     for cur, balance in st["retainer"].items():
         console.print(f"Retainer balance {balance} {cur}")
+    for cur, interest in st["interest"].items():
+        console.print(f"Late-payment interest accrued to {st['as_of'].isoformat()}, not yet invoiced: {interest} {cur}")

@@ -148,6 +148,9 @@ class StatementLine:
     open_amount: Decimal
     days_past_due: int
     bucket: str
+    #: Late-payment interest accrued on it up to the statement date and not invoiced by then (never part of
+    #: ``open_amount``: the interest invoiced is on the late-fee invoices, lines of their own).
+    interest: Decimal = Decimal(0)
 
 
 def statement_of_account(customer: Customer, *, as_of: date) -> dict:
@@ -155,17 +158,24 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
 
     ``retainer`` is the customer's retainer (prepaid) balance at the end of ``as_of`` in each currency
     they have a retainer in (:func:`duly.billing.retainers.retainer_balances`); empty without one.
+    ``interest`` is the late-payment interest accrued up to ``as_of`` and not invoiced by then, per
+    currency (:mod:`duly.collections.interest`); each line carries its own.
     """
     from duly.billing.retainers import retainer_balances
+    from duly.collections.interest import accrued_interest, may_accrue, totals
     from duly.payments.models import CreditEntry
 
     invoices = list(open_items_at(customer.organization, as_of=as_of, customer=customer))
+    accrued = accrued_interest(customer.organization_id, [inv.pk for inv in invoices if may_accrue(inv, as_of)],
+                               as_of)  # no query when nothing is overdue
     lines = []
     for inv in invoices:
         days = aging.days_past_due(inv.due_date, as_of)
+        interest = accrued[inv.pk].amount if inv.pk in accrued else round_money(Decimal(0), inv.currency)
         lines.append(StatementLine(inv.number, inv.issue_date, inv.due_date, inv.currency,
                                    from_minor(inv.payable_minor, inv.currency),
-                                   from_minor(inv.open_at_minor, inv.currency), days, aging.bucket_for(days)))
+                                   from_minor(inv.open_at_minor, inv.currency), days, aging.bucket_for(days),
+                                   interest))
     report = aging.age_buckets([_as_open_invoice(i) for i in invoices], as_of)
     credit = {
         row["currency"]: from_minor(row["s"], row["currency"])
@@ -181,6 +191,7 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
         "total_open": {cur: bt.total for cur, bt in report.overall.items()},
         "credit": credit,
         "retainer": {cur: b.balance for (_, cur), b in retainer_balances([customer.pk], as_of=as_of).items()},
+        "interest": totals(accrued.values()),
     }
 
 

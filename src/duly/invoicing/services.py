@@ -20,7 +20,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
-from duly.customers.services import current_contract, reference_rates_for, reference_rates_for_contracts
+from duly.customers.services import current_contract, reference_rates_for_contracts
 from duly.domain import invoice_math
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
@@ -616,7 +616,7 @@ def missing_required_fields(invoice: Invoice) -> list[str]:
 def late_policy_for(invoice: Invoice, reference_rates: dict | None = None) -> LateFeePolicy:
     """The late-payment policy stated on the invoice: its contract's, or none (which is stated too).
 
-    ``reference_rates`` (per currency, :func:`~duly.customers.services.reference_rates_for`) are read
+    ``reference_rates`` (per series, :func:`~duly.customers.services.reference_rates_for`) are read
     for the contract when not given, only if it follows the recorded statutory rates.
     """
     if invoice.contract is not None:
@@ -721,8 +721,9 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise ValidationError(f"Invoice(s) {', '.join(map(str, duplicates))} given more than once.")
-    currencies = Invoice.objects.filter(organization=org, pk__in=ids).values_list("currency", flat=True)
-    rates = reference_rates_for(set(currencies))  # once for the batch: every currency involved
+    contracts = Contract.objects.filter(organization=org, pk__in=Invoice.objects.filter(
+        organization=org, pk__in=ids).values("contract_id"))
+    rates = reference_rates_for_contracts(contracts)  # once for the batch: every series involved
     issued = []
     for invoice_id in ids:
         try:

@@ -152,6 +152,9 @@ _TERMS = {
         "interest": "interest at {rate} per year from the due date",
         "fixed": "a fixed fee of {amount}",
         "compensation": "{amount} fixed compensation for recovery costs",
+        "by_debt": "{amount} for a debt of up to {limit}",
+        "above": "{amount} above",
+        "compensation_bands": "fixed compensation for recovery costs of {amounts}",
         "join": ", plus ",
         "grace": " (charged only when payment is more than {days} days late)",
     },
@@ -161,6 +164,9 @@ _TERMS = {
         "interest": "intérêts au taux de {rate} par an à compter de l'échéance",
         "fixed": "des frais fixes de {amount}",
         "compensation": "une indemnité forfaitaire pour frais de recouvrement de {amount}",
+        "by_debt": "{amount} pour une créance jusqu'à {limit}",
+        "above": "{amount} au-delà",
+        "compensation_bands": "une indemnité forfaitaire pour frais de recouvrement de {amounts}",
         "join": ", plus ",
         "grace": " (appliqués seulement au-delà de {days} jours de retard)",
     },
@@ -170,6 +176,9 @@ _TERMS = {
         "interest": "Verzugszinsen von {rate} pro Jahr ab Fälligkeit",
         "fixed": "eine feste Gebühr von {amount}",
         "compensation": "eine Pauschale von {amount} für Beitreibungskosten",
+        "by_debt": "{amount} bei einer Forderung bis {limit}",
+        "above": "{amount} darüber",
+        "compensation_bands": "eine Pauschale für Beitreibungskosten von {amounts}",
         "join": ", zuzüglich ",
         "grace": " (nur bei mehr als {days} Tagen Verzug)",
     },
@@ -179,6 +188,9 @@ _TERMS = {
         "interest": "проценты по ставке {rate} годовых с даты платежа",
         "fixed": "фиксированный сбор {amount}",
         "compensation": "компенсация расходов на взыскание {amount}",
+        "by_debt": "{amount} при долге до {limit}",
+        "above": "{amount} свыше",
+        "compensation_bands": "компенсация расходов на взыскание: {amounts}",
         "join": ", а также ",
         "grace": " (начисляются только при просрочке более {days} дн.)",
     },
@@ -188,6 +200,9 @@ _TERMS = {
         "interest": "intereses del {rate} anual desde el vencimiento",
         "fixed": "un cargo fijo de {amount}",
         "compensation": "una compensación fija de {amount} por costes de cobro",
+        "by_debt": "{amount} para una deuda de hasta {limit}",
+        "above": "{amount} por encima",
+        "compensation_bands": "una compensación fija por costes de cobro de {amounts}",
         "join": ", más ",
         "grace": " (solo si el pago se retrasa más de {days} días)",
     },
@@ -210,9 +225,17 @@ def late_fee_terms(policy, currency: str, fmt: Formatter, as_of: date | None = N
     fixed = policy.fixed_fee_for(currency)
     if fixed > 0:
         parts.append(words["fixed"].format(amount=fmt.money(fixed, currency)))
-    compensation = policy.compensation_for(currency)
-    if compensation > 0:
-        parts.append(words["compensation"].format(amount=fmt.money(compensation, currency)))
+    bands = policy.compensation_bands(currency)
+    if len(bands) == 1:
+        parts.append(words["compensation"].format(amount=fmt.money(bands[0][1], currency)))
+    elif bands:  # by size of debt (UK): "£40.00 for a debt of up to £999.99, £70.00 ..., £100.00 above"
+        from duly.domain.money import quantum
+
+        sums = [words["by_debt"].format(amount=fmt.money(amount, currency),
+                                        limit=fmt.money(below - quantum(currency), currency))
+                if below is not None else words["above"].format(amount=fmt.money(amount, currency))
+                for below, amount in bands]
+        parts.append(words["compensation_bands"].format(amounts=", ".join(sums)))
     if not parts:
         return words["none"]
     text = words["intro"] + words["join"].join(parts)

@@ -20,6 +20,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "date": "Date", "reminder": "Reminder", "bank": "Bank transfer", "usage": "Usage",
         "credit_left": "Credit remaining on your account", "colon": ":",
         "retainer_left": "Retainer (prepaid) balance",
+        "interest_accrued": "Late-payment interest accrued to date, not yet invoiced",
     },
     "fr": {
         "credit_note": "Avoir", "deposit_invoice": "Facture d'acompte", "late_fee_invoice": "Facture de pénalités de retard", "attached": "Pièces jointes", "total": "Total", "prepaid": "Déjà déduit", "po_number": "N° de bon de commande", 
@@ -31,6 +32,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "paid_for": "Ce que couvre ce paiement", "reference": "Référence", "date": "Date", "reminder": "Relance",
         "bank": "Virement bancaire", "usage": "Consommation", "credit_left": "Avoir restant sur votre compte",
         "retainer_left": "Solde de votre provision",
+        "interest_accrued": "Intérêts de retard courus à ce jour, non encore facturés",
         "colon": "\u00a0:",
     },
     "de": {
@@ -43,6 +45,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "paid_for": "Wofür diese Zahlung war", "reference": "Referenz", "date": "Datum", "reminder": "Erinnerung",
         "bank": "Überweisung", "usage": "Verbrauch", "credit_left": "Verbleibendes Guthaben", "colon": ":",
         "retainer_left": "Guthaben aus Ihrer Vorauszahlung",
+        "interest_accrued": "Bis heute aufgelaufene, noch nicht berechnete Verzugszinsen",
     },
     "ru": {
         "credit_note": "Кредит-нота", "deposit_invoice": "Счёт на аванс", "late_fee_invoice": "Счёт на пени", "attached": "Вложения", "total": "Итого", "prepaid": "Уже зачтено", "po_number": "Номер заказа", 
@@ -54,6 +57,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "paid_for": "Что оплачено", "reference": "Назначение", "date": "Дата", "reminder": "Напоминание",
         "bank": "Банковский перевод", "usage": "Потребление", "credit_left": "Остаток аванса на вашем счёте", "colon": ":",
         "retainer_left": "Остаток вашей предоплаты",
+        "interest_accrued": "Пени за просрочку на сегодня, ещё не выставленные",
     },
     "es": {
         "credit_note": "Factura rectificativa", "deposit_invoice": "Factura de anticipo", "late_fee_invoice": "Factura de recargos por demora", "attached": "Adjuntos", "total": "Total", "prepaid": "Ya descontado", "po_number": "N.º de pedido", 
@@ -65,6 +69,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "paid_for": "Qué cubre este pago", "reference": "Referencia", "date": "Fecha", "reminder": "Recordatorio",
         "bank": "Transferencia bancaria", "usage": "Consumo", "credit_left": "Saldo a favor en su cuenta", "colon": ":",
         "retainer_left": "Saldo de su anticipo",
+        "interest_accrued": "Intereses de demora devengados hasta hoy, aún no facturados",
     },
 }
 

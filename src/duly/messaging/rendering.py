@@ -305,10 +305,12 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
     invoices = [
         {"number": "SMPL-2026-0417", "issue_date": "3 Feb 2026", "due_date": "5 Mar 2026",
          "total": "EUR 1,810.20", "balance": "EUR 1,610.20", "days_overdue": 47, "days_to_due": -47,
-         "service_date": "20 Apr 2026", "period": "1–28 Feb 2026", "link": "https://pay.example/p/SMPL-A"},
+         "service_date": "20 Apr 2026", "period": "1–28 Feb 2026", "interest": "EUR 3.12",
+         "link": "https://pay.example/p/SMPL-A"},
         {"number": "SMPL-2026-0588", "issue_date": "4 Mar 2026", "due_date": "3 Apr 2026",
          "total": "EUR 905.90", "balance": "EUR 905.90", "days_overdue": 18, "days_to_due": -18,
-         "service_date": "22 Apr 2026", "period": "1–31 Mar 2026", "link": "https://pay.example/p/SMPL-B"},
+         "service_date": "22 Apr 2026", "period": "1–31 Mar 2026", "interest": "",
+         "link": "https://pay.example/p/SMPL-B"},
     ]
     everything: dict[str, Any] = {
         "category": category,

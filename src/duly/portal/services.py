@@ -4,7 +4,8 @@ The link is signed (:mod:`duly.messaging.links`), so it opens exactly the accoun
 invoice) it was made for, and only while it is valid: the customer's current key version, an account
 link younger than its limit, an invoice that is open or closed for less than 120 days (docs/pay-links.md). The page lists what is open with the exact due dates, how to pay each
 item by bank transfer (IBAN, BIC and the invoice's RF reference) and a download of each invoice's
-stored PDF. Nothing here writes.
+stored PDF. Late-payment interest accrued to today and not invoiced yet is shown beside each overdue
+invoice and in total, never added to what is due (:mod:`duly.collections.interest`). Nothing here writes.
 """
 
 from __future__ import annotations
@@ -35,27 +36,37 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
            "nothing_open": "Nothing is open on your account. Thank you!", "download": "Download the PDF",
            "how_to_pay": "How to pay", "transfer": "By bank transfer to IBAN {iban} (BIC {bic}), quoting the "
            "reference of each invoice.", "questions": "Questions? Write to {email}.", "status_paid": "Paid",
-           "status_void": "Void", "overdue": "{days} days overdue"},
+           "status_void": "Void", "overdue": "{days} days overdue",
+           "interest": "Late-payment interest accrued to {date}, not yet invoiced: {amount}",
+           "interest_total": "Interest accrued, not yet invoiced"},
     "fr": {"title": "Votre compte chez {org}", "invoice_title": "Facture {number} de {org}",
            "nothing_open": "Rien n'est en attente sur votre compte. Merci\u00a0!", "download": "Télécharger le PDF",
            "how_to_pay": "Comment payer", "transfer": "Par virement sur l'IBAN {iban} (BIC {bic}), en indiquant "
            "la référence de chaque facture.", "questions": "Une question\u00a0? Écrivez à {email}.",
-           "status_paid": "Payée", "status_void": "Annulée", "overdue": "{days} jours de retard"},
+           "status_paid": "Payée", "status_void": "Annulée", "overdue": "{days} jours de retard",
+           "interest": "Intérêts de retard courus au {date}, non encore facturés\u00a0: {amount}",
+           "interest_total": "Intérêts courus, non encore facturés"},
     "de": {"title": "Ihr Kundenkonto bei {org}", "invoice_title": "Rechnung {number} von {org}",
            "nothing_open": "Auf Ihrem Konto ist nichts offen. Vielen Dank!", "download": "PDF herunterladen",
            "how_to_pay": "So bezahlen Sie", "transfer": "Per Überweisung auf IBAN {iban} (BIC {bic}) mit dem "
            "Verwendungszweck der jeweiligen Rechnung.", "questions": "Fragen? Schreiben Sie an {email}.",
-           "status_paid": "Bezahlt", "status_void": "Storniert", "overdue": "{days} Tage überfällig"},
+           "status_paid": "Bezahlt", "status_void": "Storniert", "overdue": "{days} Tage überfällig",
+           "interest": "Bis {date} aufgelaufene, noch nicht berechnete Verzugszinsen: {amount}",
+           "interest_total": "Aufgelaufene Zinsen, noch nicht berechnet"},
     "ru": {"title": "Ваш счёт в {org}", "invoice_title": "Счёт {number} от {org}",
            "nothing_open": "На вашем счёте нет неоплаченных документов. Спасибо!", "download": "Скачать PDF",
            "how_to_pay": "Как оплатить", "transfer": "Банковским переводом на IBAN {iban} (BIC {bic}) с указанием "
            "назначения платежа каждого счёта.", "questions": "Вопросы? Пишите на {email}.",
-           "status_paid": "Оплачен", "status_void": "Аннулирован", "overdue": "просрочено дней: {days}"},
+           "status_paid": "Оплачен", "status_void": "Аннулирован", "overdue": "просрочено дней: {days}",
+           "interest": "Пени за просрочку на {date}, ещё не выставленные: {amount}",
+           "interest_total": "Начисленные пени, ещё не выставленные"},
     "es": {"title": "Su cuenta con {org}", "invoice_title": "Factura {number} de {org}",
            "nothing_open": "No tiene nada pendiente. ¡Gracias!", "download": "Descargar el PDF",
            "how_to_pay": "Cómo pagar", "transfer": "Por transferencia al IBAN {iban} (BIC {bic}), indicando la "
            "referencia de cada factura.", "questions": "¿Preguntas? Escriba a {email}.",
-           "status_paid": "Pagada", "status_void": "Anulada", "overdue": "{days} días de retraso"},
+           "status_paid": "Pagada", "status_void": "Anulada", "overdue": "{days} días de retraso",
+           "interest": "Intereses de demora devengados al {date}, aún no facturados: {amount}",
+           "interest_total": "Intereses devengados, aún no facturados"},
 }
 
 
@@ -69,6 +80,8 @@ class PayPage:
     customer: Customer
     invoices: list[dict[str, Any]]
     totals: list[str]
+    #: Late-payment interest accrued to today and not invoiced, per currency (never added to the totals).
+    interest: list[str]
     transfer: str
     questions: str
 
@@ -139,6 +152,10 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
         rows = list(Invoice.objects.filter(organization=org, customer=customer, status__in=Invoice.OPEN_STATUSES)
                     .order_by("due_date", "pk"))
         title = words["title"].format(org=org.trading_name or org.name)
+    from duly.collections.interest import accrued_interest, may_accrue, totals
+
+    accrued = accrued_interest(org.pk, [inv.pk for inv in rows if inv.status in Invoice.OPEN_STATUSES
+                                        and may_accrue(inv, today)], today)
     invoices, per_currency = [], {}
     for inv in rows:
         balance = inv.balance_minor if inv.status in Invoice.OPEN_STATUSES else 0
@@ -153,10 +170,13 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
             "overdue": words["overdue"].format(days=days) if days > 0 else "",
             "reference": format_rf(inv.rf_reference) if inv.rf_reference else inv.number,
             "pdf": pay_url(org.pk, customer.pk, inv.pk, version=customer.pay_link_version) + "/pdf",
+            "interest": words["interest"].format(date=fmt.date(today), amount=fmt.money(
+                accrued[inv.pk].amount, inv.currency)) if inv.pk in accrued else "",
         })
     transfer = words["transfer"].format(iban=org.iban, bic=org.bic or "—") if org.iban else ""
     return PayPage(
         language=fmt.language, title=title, words=words, t=dict(labels(fmt.language)), org=org, customer=customer,
         invoices=invoices, totals=[fmt.money(v, cur) for cur, v in sorted(per_currency.items()) if v],
+        interest=[fmt.money(v, cur) for cur, v in sorted(totals(accrued.values()).items())],
         transfer=transfer, questions=words["questions"].format(email=org.email) if org.email else "",
     )

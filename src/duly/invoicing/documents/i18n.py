@@ -154,6 +154,24 @@ LABELS: dict[str, dict[str, str]] = {
         "late.from_grace.other": " from {n} days after the due date",
         "late.fixed_fee": "a fixed fee of {amount}",
         "late.compensation": "{amount} fixed compensation for recovery costs",
+        "late.statutory_current": (
+            "statutory interest under {law} at the {reference_name} + {margin} points (currently {rate} per year, "
+            "{reference_name} {reference} for the {semester})"
+        ),
+        "late.statutory": "interest at {rate} per year ({reference_name} {reference} + {margin} points, {law})",
+        "late.compensation_bands": "a fixed compensation for recovery costs of {amounts} by size of debt",
+        "late.band_under": "{amount} (debt under {limit})",
+        "late.band_between": "{amount} ({low} to {high})",
+        "late.band_over": "{amount} ({low} or more)",
+        "late.band_or": " or ",
+        "late.law.de_statutory_b2b": "§288(2) BGB",
+        "late.law.de_statutory_b2c": "§288(1) BGB",
+        "late.law.fr_statutory": "art. L441-10 of the French Commercial Code",
+        "late.law.uk_statutory": "the Late Payment of Commercial Debts (Interest) Act 1998",
+        "late.reference.de_statutory_b2b": "German base rate",
+        "late.reference.de_statutory_b2c": "German base rate",
+        "late.reference.fr_statutory": "ECB rate",
+        "late.reference.uk_statutory": "Bank of England base rate",
         "late.grace.one": "; charged only when payment is more than {n} day late",
         "late.grace.other": "; charged only when payment is more than {n} days late",
         "late.cap": "; total late charges capped at {cap}",
@@ -179,6 +197,8 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.total_open": "Total outstanding",
         "statement.credit": "Credit available",
         "statement.retainer": "Retainer balance",
+        "statement.interest": "Interest accrued, not invoiced",
+        "statement.interest_total": "Late-payment interest accrued to this date, not yet invoiced",
         "statement.none": "No open items: your account is up to date. Thank you.",
         "statement.not_due": "not yet due",
         # letters
@@ -331,6 +351,26 @@ LABELS: dict[str, dict[str, str]] = {
         "late.from_grace.other": " à compter de {n} jours après l'échéance",
         "late.fixed_fee": "des frais fixes de {amount}",
         "late.compensation": "une indemnité forfaitaire pour frais de recouvrement de {amount}",
+        "late.statutory_current": (
+            "intérêts légaux ({law}) au {reference_name} majoré de {margin} points (actuellement {rate} par an, "
+            "{reference_name} de {reference} pour le {semester})"
+        ),
+        "late.statutory": "intérêts au taux de {rate} par an ({reference_name} {reference} + {margin} points, {law})",
+        "late.compensation_bands": (
+            "une indemnité forfaitaire pour frais de recouvrement de {amounts} selon le montant dû"
+        ),
+        "late.band_under": "{amount} (créance inférieure à {limit})",
+        "late.band_between": "{amount} (de {low} à {high})",
+        "late.band_over": "{amount} ({low} ou plus)",
+        "late.band_or": " ou ",
+        "late.law.de_statutory_b2b": "§288(2) BGB",
+        "late.law.de_statutory_b2c": "§288(1) BGB",
+        "late.law.fr_statutory": "art. L441-10 du Code de commerce",
+        "late.law.uk_statutory": "Late Payment of Commercial Debts (Interest) Act 1998",
+        "late.reference.de_statutory_b2b": "taux de base allemand",
+        "late.reference.de_statutory_b2c": "taux de base allemand",
+        "late.reference.fr_statutory": "taux de refinancement de la BCE",
+        "late.reference.uk_statutory": "taux directeur de la Banque d'Angleterre",
         "late.grace.one": " ; appliqués seulement au-delà de {n} jour de retard",
         "late.grace.other": " ; appliqués seulement au-delà de {n} jours de retard",
         "late.cap": " ; total des pénalités plafonné à {cap}",
@@ -354,6 +394,8 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.total_open": "Total dû",
         "statement.credit": "Avoir disponible",
         "statement.retainer": "Solde de la provision",
+        "statement.interest": "Intérêts courus, non facturés",
+        "statement.interest_total": "Intérêts de retard courus à cette date, non encore facturés",
         "statement.none": "Aucune facture ouverte : votre compte est à jour. Merci.",
         "statement.not_due": "non échu",
         "letter.date": "Date",
@@ -505,6 +547,24 @@ LABELS: dict[str, dict[str, str]] = {
         "late.from_grace.other": " ab {n} Tagen nach Fälligkeit",
         "late.fixed_fee": "eine feste Gebühr von {amount}",
         "late.compensation": "eine Verzugspauschale von {amount}",
+        "late.statutory_current": (
+            "gesetzliche Verzugszinsen ({law}) von {margin} Prozentpunkten über dem {reference_name} (derzeit "
+            "{rate} pro Jahr, {reference_name} {reference} für das {semester})"
+        ),
+        "late.statutory": "Zinsen von {rate} pro Jahr ({reference_name} {reference} + {margin} Prozentpunkte, {law})",
+        "late.compensation_bands": "eine Pauschale für Beitreibungskosten von {amounts} je nach Höhe der Forderung",
+        "late.band_under": "{amount} (Forderung unter {limit})",
+        "late.band_between": "{amount} ({low} bis {high})",
+        "late.band_over": "{amount} (ab {low})",
+        "late.band_or": " oder ",
+        "late.law.de_statutory_b2b": "§ 288 Abs. 2 BGB",
+        "late.law.de_statutory_b2c": "§ 288 Abs. 1 BGB",
+        "late.law.fr_statutory": "Art. L441-10 des französischen Handelsgesetzbuchs",
+        "late.law.uk_statutory": "Late Payment of Commercial Debts (Interest) Act 1998",
+        "late.reference.de_statutory_b2b": "Basiszinssatz",
+        "late.reference.de_statutory_b2c": "Basiszinssatz",
+        "late.reference.fr_statutory": "EZB-Hauptrefinanzierungssatz",
+        "late.reference.uk_statutory": "Leitzins der Bank of England",
         "late.grace.one": "; berechnet erst bei mehr als {n} Tag Verzug",
         "late.grace.other": "; berechnet erst bei mehr als {n} Tagen Verzug",
         "late.cap": "; Verzugskosten insgesamt höchstens {cap}",
@@ -528,6 +588,8 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.total_open": "Gesamt offen",
         "statement.credit": "Verfügbares Guthaben",
         "statement.retainer": "Guthaben aus Vorauszahlung",
+        "statement.interest": "Aufgelaufene Zinsen, nicht berechnet",
+        "statement.interest_total": "Bis zu diesem Datum aufgelaufene, noch nicht berechnete Verzugszinsen",
         "statement.none": "Keine offenen Posten: Ihr Konto ist ausgeglichen. Vielen Dank.",
         "statement.not_due": "noch nicht fällig",
         "letter.date": "Datum",
@@ -687,6 +749,26 @@ LABELS: dict[str, dict[str, str]] = {
         "late.from_grace.other": " через {n} дня после срока оплаты",
         "late.fixed_fee": "фиксированный сбор {amount}",
         "late.compensation": "компенсация расходов на взыскание {amount}",
+        "late.statutory_current": (
+            "законные проценты ({law}) по ставке {reference_name} + {margin} п.п. (сейчас {rate} годовых, "
+            "{reference_name} {reference} на {semester})"
+        ),
+        "late.statutory": "проценты по ставке {rate} годовых ({reference_name} {reference} + {margin} п.п., {law})",
+        "late.compensation_bands": (
+            "фиксированная компенсация расходов на взыскание {amounts} в зависимости от суммы долга"
+        ),
+        "late.band_under": "{amount} (долг менее {limit})",
+        "late.band_between": "{amount} (от {low} до {high})",
+        "late.band_over": "{amount} (от {low})",
+        "late.band_or": " или ",
+        "late.law.de_statutory_b2b": "§288(2) Германского гражданского уложения",
+        "late.law.de_statutory_b2c": "§288(1) Германского гражданского уложения",
+        "late.law.fr_statutory": "ст. L441-10 Торгового кодекса Франции",
+        "late.law.uk_statutory": "Late Payment of Commercial Debts (Interest) Act 1998",
+        "late.reference.de_statutory_b2b": "базовая ставка Германии",
+        "late.reference.de_statutory_b2c": "базовая ставка Германии",
+        "late.reference.fr_statutory": "ставка ЕЦБ",
+        "late.reference.uk_statutory": "базовая ставка Банка Англии",
         "late.grace.one": "; начисляются только при просрочке более {n} дня",
         "late.grace.few": "; начисляются только при просрочке более {n} дней",
         "late.grace.many": "; начисляются только при просрочке более {n} дней",
@@ -712,6 +794,8 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.total_open": "Итого задолженность",
         "statement.credit": "Доступный аванс",
         "statement.retainer": "Остаток предоплаты",
+        "statement.interest": "Начисленные пени, не выставлены",
+        "statement.interest_total": "Пени за просрочку на эту дату, ещё не выставленные",
         "statement.none": "Неоплаченных счетов нет. Спасибо.",
         "statement.not_due": "срок не наступил",
         "letter.date": "Дата",
@@ -861,6 +945,24 @@ LABELS: dict[str, dict[str, str]] = {
         "late.from_grace.other": " desde {n} días después del vencimiento",
         "late.fixed_fee": "un cargo fijo de {amount}",
         "late.compensation": "una indemnización por costes de cobro de {amount}",
+        "late.statutory_current": (
+            "intereses legales ({law}) al {reference_name} más {margin} puntos (actualmente {rate} anual, "
+            "{reference_name} del {reference} para el {semester})"
+        ),
+        "late.statutory": "intereses del {rate} anual ({reference_name} {reference} + {margin} puntos, {law})",
+        "late.compensation_bands": "una indemnización fija por costes de cobro de {amounts} según el importe adeudado",
+        "late.band_under": "{amount} (deuda inferior a {limit})",
+        "late.band_between": "{amount} (de {low} a {high})",
+        "late.band_over": "{amount} ({low} o más)",
+        "late.band_or": " o ",
+        "late.law.de_statutory_b2b": "§288(2) BGB",
+        "late.law.de_statutory_b2c": "§288(1) BGB",
+        "late.law.fr_statutory": "art. L441-10 del Código de Comercio francés",
+        "late.law.uk_statutory": "Late Payment of Commercial Debts (Interest) Act 1998",
+        "late.reference.de_statutory_b2b": "tipo básico alemán",
+        "late.reference.de_statutory_b2c": "tipo básico alemán",
+        "late.reference.fr_statutory": "tipo de refinanciación del BCE",
+        "late.reference.uk_statutory": "tipo oficial del Banco de Inglaterra",
         "late.grace.one": "; solo se aplica con más de {n} día de retraso",
         "late.grace.other": "; solo se aplica con más de {n} días de retraso",
         "late.cap": "; total de recargos limitado a {cap}",
@@ -884,6 +986,8 @@ LABELS: dict[str, dict[str, str]] = {
         "statement.total_open": "Total pendiente",
         "statement.credit": "Saldo a su favor",
         "statement.retainer": "Saldo del anticipo",
+        "statement.interest": "Intereses devengados, no facturados",
+        "statement.interest_total": "Intereses de demora devengados a esta fecha, aún no facturados",
         "statement.none": "No hay partidas abiertas: su cuenta está al día. Gracias.",
         "statement.not_due": "no vencido",
         "letter.date": "Fecha",
@@ -1070,6 +1174,26 @@ class Localizer:
             return self.t("terms.on_receipt", date=self.date(due))
         return self.t("terms.due_by", date=self.date(due), terms=self.terms_label(terms))
 
+    def _semester(self, day: date) -> str:
+        return self.t(f"late.semester_{1 if day.month <= 6 else 2}", year=day.year)
+
+    def compensation_bands(self, bands, currency: str) -> str:
+        """``£40.00 (debt under £1,000.00), £70.00 (£1,000.00 to £9,999.99) or £100.00 (£10,000.00 or more)``."""
+        from duly.domain.money import quantum
+
+        parts, low = [], None
+        for below, amount in bands:
+            money = self.money(amount, currency)
+            if low is None:
+                parts.append(self.t("late.band_under", amount=money, limit=self.money(below, currency)))
+            elif below is None:
+                parts.append(self.t("late.band_over", amount=money, low=self.money(low, currency)))
+            else:
+                parts.append(self.t("late.band_between", amount=money, low=self.money(low, currency),
+                                    high=self.money(below - quantum(currency), currency)))
+            low = below
+        return ", ".join(parts[:-1]) + self.t("late.band_or") + parts[-1]
+
     def late_terms(self, policy: LateFeePolicy | None, currency: str, as_of: date | None = None) -> str:
         """The late-payment terms in words, with the actual rate and amounts (mirrors
         :func:`duly.domain.late_fees.describe_policy`, in this language): a statutory rate following
@@ -1084,14 +1208,25 @@ class Localizer:
             if policy.kind == "interest_monthly":
                 text = self.t("late.interest_monthly", rate=self.percent(policy.rate_percent),
                               annual=self.percent(rate))
+            elif policy.regime is not None and policy.kind != "eu_statutory":
+                # A national regime names its law and its reference rate (labels "late.law.<kind>" ...).
+                regime = policy.regime
+                words = dict(law=self.t(f"late.law.{regime.kind}"),
+                             reference_name=self.t(f"late.reference.{regime.kind}"),
+                             rate=self.percent(rate), reference=self.percent(rate - regime.margin),
+                             margin=self.number(regime.margin))
+                if policy.uses_reference_rates:
+                    assert as_of is not None  # annual_rate_on refused a missing date
+                    text = self.t("late.statutory_current", **words, semester=self._semester(as_of))
+                else:
+                    text = self.t("late.statutory", **words)
             elif policy.uses_reference_rates:
                 assert as_of is not None  # annual_rate_on refused a missing date
                 reference_name = (self.t("late.reference_ecb") if currency == "EUR"
                                   else self.t("late.reference_central_bank", currency=currency))
                 text = self.t("late.eu_statutory_current", rate=self.percent(rate),
                               reference=self.percent(rate - EU_STATUTORY_MARGIN), reference_name=reference_name,
-                              semester=self.t(f"late.semester_{1 if as_of.month <= 6 else 2}", year=as_of.year),
-                              margin=self.number(EU_STATUTORY_MARGIN))
+                              semester=self._semester(as_of), margin=self.number(EU_STATUTORY_MARGIN))
             elif policy.kind == "eu_statutory":
                 text = self.t("late.eu_statutory", rate=self.percent(rate),
                               reference=self.percent(policy.reference_rate_percent or Decimal(0)),
@@ -1106,9 +1241,11 @@ class Localizer:
         fixed = policy.fixed_fee_for(currency)
         if fixed > 0:
             parts.append(self.t("late.fixed_fee", amount=self.money(fixed, currency)))
-        compensation = policy.compensation_for(currency)
-        if compensation > 0:
-            parts.append(self.t("late.compensation", amount=self.money(compensation, currency)))
+        bands = policy.compensation_bands(currency)
+        if len(bands) == 1:
+            parts.append(self.t("late.compensation", amount=self.money(bands[0][1], currency)))
+        elif bands:
+            parts.append(self.t("late.compensation_bands", amounts=self.compensation_bands(bands, currency)))
         if not parts:
             return self.t("late.none")
         body = self.t("late.join").join(parts)
