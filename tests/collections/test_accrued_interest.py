@@ -74,7 +74,7 @@ def test_the_statement_and_the_pay_page_leave_out_the_months_already_invoiced(or
     assert "1,64\u00a0€" in text
 
     monkeypatch.setattr("duly.portal.views.timezone.now", lambda: datetime.combine(date(2026, 5, 5), time(12), PARIS))
-    page = client.get("/" + pay_url(org.pk, late.customer.pk).split("/", 3)[3]).content.decode()
+    page = client.get("/" + pay_url(org.pk, late.customer.pk, made_on=date(2026, 5, 5)).split("/", 3)[3]).content.decode()
     assert "Intérêts de retard courus au 5 mai 2026, non encore facturés\u00a0: 1,64\u00a0€" in page
     assert "Intérêts courus, non encore facturés" in page
     assert "1\u202f049,53\u00a0€" in page  # the total due: the invoices, the interest invoiced included; not 1.64
