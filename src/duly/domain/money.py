@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
+from .bounds import MAX_MINOR, MAX_MINOR_DIGITS, check_minor
 from .errors import CurrencyMismatch, UnknownCurrency, ValidationError
 
 # Active ISO 4217 codes. Minor-unit exponent is 2 unless listed in _EXPONENTS.
@@ -93,18 +94,25 @@ def to_decimal(value) -> Decimal:
 
 def round_money(value, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
     """THE rounding function: round ``value`` to the currency's minor unit with an explicit mode."""
-    return to_decimal(value).quantize(quantum(currency), rounding=rounding, context=MONEY_CONTEXT)
+    try:
+        return to_decimal(value).quantize(quantum(currency), rounding=rounding, context=MONEY_CONTEXT)
+    except InvalidOperation:  # more digits than the 50 of MONEY_CONTEXT: far beyond any amount Duly stores
+        check_minor(MAX_MINOR + 1, currency=currency)
+        raise  # pragma: no cover - check_minor raised
 
 
 def to_minor(amount, currency: str) -> int:
-    """Decimal major units -> integer minor units. The amount must already be rounded."""
+    """Decimal major units -> integer minor units. The amount must already be rounded, and fit
+    :data:`~duly.domain.bounds.MAX_MINOR` (else :class:`~duly.domain.errors.NumberOutOfRange`)."""
     d = to_decimal(amount)
+    if d.adjusted() >= MAX_MINOR_DIGITS:  # refused before scaling: 1E+999999999 must not become an int
+        check_minor(MAX_MINOR + 1, currency=currency)
     q = d.scaleb(exponent(currency), context=MONEY_CONTEXT)
     if q != q.to_integral_value():
         raise ValidationError(
             f"{d} has more decimals than {currency} allows ({exponent(currency)}).", currency=currency
         )
-    return int(q)
+    return check_minor(int(q), currency=currency)
 
 
 def from_minor(minor: int, currency: str) -> Decimal:
