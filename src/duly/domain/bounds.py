@@ -139,26 +139,50 @@ def check_datetime_range(value: datetime, what: str = "The time") -> datetime:
 class DateWindow:
     """The business dates an organization accepts without ``--allow-date-outside-window``."""
 
-    #: None: no lower bound (the organization has issued no invoice yet).
-    earliest: date | None
-    latest: date
+    today: date
+    first_invoice_date: date | None
+
+    @property
+    def earliest(self) -> date | None:
+        """None: no lower bound but the absolute one (the organization has issued no invoice yet)."""
+        if self.first_invoice_date is None:
+            return None
+        return max(self.first_invoice_date - timedelta(days=PAST_DAYS), EARLIEST_DATE)
+
+    @property
+    def latest(self) -> date:
+        return min(self.today + timedelta(days=FUTURE_DAYS), LATEST_DATE)
 
     def __contains__(self, day: date) -> bool:
-        return (self.earliest is None or day >= self.earliest) and day <= self.latest
+        earliest = self.earliest
+        return (earliest is None or day >= earliest) and day <= self.latest
 
     def describe(self) -> str:
         if self.earliest is None:
             return f"up to {self.latest.isoformat()}"
         return f"from {self.earliest.isoformat()} to {self.latest.isoformat()}"
 
+    def check(self, value: date, what: str = "The date") -> date:
+        """``value`` if it lies in the window and the absolute bounds; else the error saying which bound."""
+        check_date_range(value, what)
+        day = value.date() if isinstance(value, datetime) else value
+        if day in self:
+            return value
+        if day > self.latest:
+            why = f"more than {FUTURE_DAYS} days after today ({self.today.isoformat()})"
+        else:
+            why = f"more than {PAST_DAYS} days before the first invoice ({self.first_invoice_date.isoformat()})"
+        earliest = self.earliest
+        raise DateOutsideWindow(
+            f"{what} {day.isoformat()} is {why}; business dates are accepted {self.describe()} "
+            "(pass --allow-date-outside-window if it is really meant).",
+            value=day.isoformat(), earliest=earliest.isoformat() if earliest else None,
+            latest=self.latest.isoformat())
+
 
 def date_window(*, today: date, first_invoice_date: date | None) -> DateWindow:
     """The window: from :data:`PAST_DAYS` before the first issued invoice to :data:`FUTURE_DAYS` after today."""
-    earliest = None
-    if first_invoice_date is not None:
-        earliest = max(first_invoice_date - timedelta(days=PAST_DAYS), EARLIEST_DATE)
-    latest = min(today + timedelta(days=FUTURE_DAYS), LATEST_DATE)
-    return DateWindow(earliest, latest)
+    return DateWindow(today, first_invoice_date)
 
 
 def check_business_date(value: date, *, today: date, first_invoice_date: date | None, what: str = "The date",
@@ -168,19 +192,6 @@ def check_business_date(value: date, *, today: date, first_invoice_date: date | 
     Raises :class:`~duly.domain.errors.DateOutOfRange` beyond the absolute bounds (always), and
     :class:`~duly.domain.errors.DateOutsideWindow` outside the window (unless ``allow_outside``).
     """
-    check_date_range(value, what)
-    day = value.date() if isinstance(value, datetime) else value
     if allow_outside:
-        return value
-    window = date_window(today=today, first_invoice_date=first_invoice_date)
-    if day not in window:
-        if day > window.latest:
-            why = f"more than {FUTURE_DAYS} days after today ({today.isoformat()})"
-        else:
-            why = f"more than {PAST_DAYS} days before the first invoice ({first_invoice_date.isoformat()})"
-        raise DateOutsideWindow(
-            f"{what} {day.isoformat()} is {why}; business dates are accepted {window.describe()} "
-            "(pass --allow-date-outside-window if it is really meant).",
-            value=day.isoformat(), earliest=window.earliest.isoformat() if window.earliest else None,
-            latest=window.latest.isoformat())
-    return value
+        return check_date_range(value, what)
+    return date_window(today=today, first_invoice_date=first_invoice_date).check(value, what)

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Min
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -698,6 +698,12 @@ def partial_credit_lines(org: Organization, invoice_id: int, amount: Decimal | s
     text = " ".join(description.split())
     return [LineData(text if len(text) <= 500 else text[:499] + "…", Decimal(1), net, unit="C62",
                      tax_category=category, tax_rate=rate, tax_exemption_reason=exemption)]
+
+
+def first_invoice_date(org: Organization) -> date | None:
+    """The issue date of the organization's first issued invoice (None before it issued any)."""
+    return (Invoice.objects.filter(organization=org, number__isnull=False)
+            .aggregate(first=Min("issue_date"))["first"])
 
 
 def invoices_for(org: Organization, *, status: Iterable[str] | None = None, customer: Customer | None = None):
