@@ -52,6 +52,7 @@ from duly.domain.errors import (
     DuplicateUsageEvent,
     InvalidUsageValue,
     NotFound,
+    NumberOutOfRange,
     UnknownMetric,
     ValidationError,
 )
@@ -182,13 +183,17 @@ def _parse_value(value: Any, key: str) -> Decimal:
                                 "never a float.")
     try:
         parsed = to_decimal(value)
+    except NumberOutOfRange:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {_shown(value)} is too large or too small (usage "
+                                "values are below 10^18, with at most 6 decimals).",
+                                value=str(value)[:_MAX_FIELD_CHARS]) from None
     except ValidationError:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {_shown(value)} is not a number.",
                                 value=str(value)[:_MAX_FIELD_CHARS]) from None
     if parsed < 0:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is negative; usage values are ≥ 0.",
                                 value=str(parsed))
-    if abs(parsed) >= _MAX_VALUE:
+    if parsed >= _MAX_VALUE:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is too large (usage values are below "
                                 "10^18).", value=str(parsed))
     exact = parsed.quantize(_VALUE_QUANTUM, context=MONEY_CONTEXT)
@@ -609,7 +614,7 @@ def read_usage_file(path: str | Path) -> Iterator[tuple[int, Mapping | Any]]:
             if missing or not ({"idempotency_key", "key"} & set(fieldnames)):
                 shown = ", ".join(_shown(name, 30) for name in fieldnames[:10]) or "nothing readable"
                 raise ValidationError(
-                    f"{_shown(path.name, 60)}: the header must name the columns idempotency_key, customer, metric, "
+                    f"{_file_name(path)}: the header must name the columns idempotency_key, customer, metric, "
                     f"timestamp, value (optional: properties, subscription); got {shown}."
                 )
             while True:
@@ -652,7 +657,13 @@ def read_usage_file(path: str | Path) -> Iterator[tuple[int, Mapping | Any]]:
                 except ValueError as exc:
                     yield n, _Unparsable(f"invalid JSON ({exc})")
     else:
-        raise ValidationError(f"{_shown(path.name, 60)}: usage files are .csv or .jsonl.")
+        raise ValidationError(f"{_file_name(path)}: usage files are .csv or .jsonl.")
+
+
+def _file_name(path: Path) -> str:
+    """The file's name as a message shows it: undecodable bytes escaped, at most 60 characters."""
+    name = path.name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name if len(name) <= 60 else f"{name[:60]}…"
 
 
 class _Unparsable(dict):

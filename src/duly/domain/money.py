@@ -14,7 +14,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperatio
 from typing import Iterable, Sequence
 
 from .bounds import MAX_MINOR, MAX_MINOR_DIGITS, check_minor
-from .errors import CurrencyMismatch, UnknownCurrency, ValidationError
+from .errors import CurrencyMismatch, NumberOutOfRange, UnknownCurrency, ValidationError
 
 # Active ISO 4217 codes. Minor-unit exponent is 2 unless listed in _EXPONENTS.
 _ACTIVE = frozenset(
@@ -82,14 +82,27 @@ def to_decimal(value) -> Decimal:
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
-            raise ValidationError(f"Not a number: {value!r}") from None
+            raise ValidationError(f"Not a number: {_shown(value)}") from None
     elif isinstance(value, float):
         raise ValidationError("Money and quantities are never floats; pass a Decimal or a string.")
     else:
-        raise ValidationError(f"Not a number: {value!r}")
+        raise ValidationError(f"Not a number: {_shown(value)}")
     if not result.is_finite():
-        raise ValidationError(f"Not a finite number: {value!r}")
+        raise ValidationError(f"Not a finite number: {_shown(value)}")
+    if result and not -_MAX_EXPONENT <= result.adjusted() <= _MAX_EXPONENT:
+        # 1E+999999999 would overflow the arithmetic (or become a billion-digit integer): never a real amount.
+        raise NumberOutOfRange(f"{_shown(value)} is out of range for any amount, quantity or rate.")
     return result
+
+
+#: No amount, quantity or rate Duly handles comes near 10^±100.
+_MAX_EXPONENT = 100
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A value as an error message shows it: quoted, escaped, never longer than ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def round_money(value, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
