@@ -85,7 +85,8 @@ def test_amounts_too_large_to_store_are_refused(issued):
     for amount in ("1e30", "100000000000000", "1E+999999999"):
         line = refused(["payments", "record", "--customer", "ACME", "--amount", amount, "--currency", "EUR",
                         "--method", "card", "--date", "2026-04-02"], "number_out_of_range")
-        assert "Duly stores amounts up to 99,999,999,999,999.99 EUR" in line
+        assert ("Duly stores amounts up to 99,999,999,999,999.99 EUR" in line
+                or "'1E+999999999' is out of range for any amount" in line)
     refused(["payments", "record", "--customer", "ACME", "--amount", "5", "--currency", "EUR", "--method", "card",
              "--date", "2026-04-02", "--invoice", f"{issued.number}=1E+999999999"], "number_out_of_range")
     assert counts() == before

@@ -17,7 +17,10 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from duly.domain.errors import InvalidChoice, InvalidPassword, NotFound, ValidationError, ValueOutOfRange
+from duly.domain.bounds import check_decimal, check_minor
+from duly.domain.errors import (
+    InvalidChoice, InvalidPassword, NotFound, NumberOutOfRange, ValidationError, ValueOutOfRange,
+)
 from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
 from .models import (
@@ -207,6 +210,10 @@ _POSITIVE_INTEGER_FIELDS = (models.PositiveIntegerField, models.PositiveSmallInt
 TAG_MAX_LENGTH = 60
 
 
+#: Text no database column stores: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _label(field: models.Field) -> str:
     return str(field.verbose_name)
 
@@ -214,9 +221,11 @@ def _label(field: models.Field) -> str:
 def check_model_values(model: type[models.Model], data: dict, what: str) -> dict:
     """Check values against the model's own field definitions before anything is written.
 
-    Unknown fields, values outside a field's choices, text longer than the column, negative values
-    of positive fields, decimals with more places or digits than the column holds, floats and wrong
-    types are refused with a clear message naming ``what`` and the field. Decimals are normalised.
+    Unknown fields, values outside a field's choices, text longer than the column (or holding a NUL
+    character or a lone surrogate, which no database stores), negative values of positive fields,
+    whole numbers outside the column's range (amounts in minor units: :data:`~duly.domain.bounds.MAX_MINOR`),
+    decimals the column does not store exactly (:func:`~duly.domain.bounds.check_decimal`), floats and
+    wrong types are refused with a clear message naming ``what`` and the field. Decimals are normalised.
     """
     for name, value in list(data.items()):
         try:
@@ -245,16 +254,15 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
                     f"{what}: {label} has {len(value)} characters; at most {field.max_length} are allowed.",
                     field=name,
                 )
+            if _UNSTORABLE.search(value):
+                raise ValidationError(f"{what}: {label} holds a NUL character or text that is not valid UTF-8.",
+                                      field=name)
         elif isinstance(field, models.DecimalField):
-            number = to_decimal(value)
-            places = max(0, -number.as_tuple().exponent)
-            if places > field.decimal_places or len(number.as_tuple().digits) - places > (
-                    field.max_digits - field.decimal_places):
-                raise ValueOutOfRange(
-                    f"{what}: {label} {number} does not fit (at most {field.decimal_places} decimals and "
-                    f"{field.max_digits - field.decimal_places} digits before the point).", field=name,
-                )
-            data[name] = number
+            try:
+                data[name] = check_decimal(value, max_digits=field.max_digits, decimal_places=field.decimal_places,
+                                           what=f"{what}: {label}")
+            except NumberOutOfRange as exc:
+                raise NumberOutOfRange(exc.message, field=name) from None
         elif isinstance(field, models.BooleanField):
             if not isinstance(value, bool):
                 raise ValidationError(f"{what}: {label} must be true or false, got {value!r}.", field=name)
@@ -263,6 +271,8 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
                 raise ValidationError(f"{what}: {label} must be a whole number, got {value!r}.", field=name)
             if isinstance(field, _POSITIVE_INTEGER_FIELDS) and value < 0:
                 raise ValueOutOfRange(f"{what}: {label} cannot be negative ({value}).", field=name)
+            if name.endswith("_minor"):
+                check_minor(value, f"{what}: {label}")
         elif isinstance(field, models.DateTimeField):
             if not isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date and time, got {value!r}.", field=name)

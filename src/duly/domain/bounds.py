@@ -81,7 +81,10 @@ def check_decimal(value, *, max_digits: int, decimal_places: int, what: str = "T
     """
     from .money import to_decimal  # money imports this module
 
-    number = to_decimal(value)
+    try:
+        number = to_decimal(value)
+    except NumberOutOfRange as exc:
+        raise NumberOutOfRange(f"{what} {exc.message}", limit=max_digits) from None
     _, digits, exp = number.as_tuple()
     stripped = len(digits)
     while stripped > 1 and digits[stripped - 1] == 0:  # trailing zeros say nothing about precision
@@ -89,14 +92,11 @@ def check_decimal(value, *, max_digits: int, decimal_places: int, what: str = "T
         exp += 1
     if number == 0:
         return number
-    if exp < -decimal_places:
-        raise NumberOutOfRange(f"{what} {_show(number)} has more than {decimal_places} decimals.",
-                               limit=decimal_places)
     whole_digits = max_digits - decimal_places
-    if number.adjusted() >= whole_digits:
+    if exp < -decimal_places or number.adjusted() >= whole_digits:
         raise NumberOutOfRange(
-            f"{what} {_show(number)} is too large: at most {whole_digits} digits before the decimal point.",
-            limit=whole_digits)
+            f"{what} {_show(number)} does not fit: at most {decimal_places} decimals and {whole_digits} digits "
+            "before the decimal point.", limit=max_digits)
     if stripped > EXACT_DIGITS:  # (a non-zero Decimal has no leading zero digit)
         raise NumberOutOfRange(
             f"{what} {_show(number)} has more than {EXACT_DIGITS} significant digits (what is stored exactly).",
