@@ -44,7 +44,7 @@ from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
 from duly.domain import usage as domain_usage
-from duly.domain.bounds import DateWindow, check_datetime_range
+from duly.domain.bounds import DateWindow, check_date_range, check_datetime_range
 from duly.domain.money import MONEY_CONTEXT, to_decimal
 from duly.domain.errors import (
     ClosedPeriod,
@@ -79,6 +79,8 @@ MAX_LINE_BYTES = 64 * 1024
 #: ``properties``: at most this many characters of JSON, nested at most this deep.
 MAX_PROPERTIES_CHARS = 16 * 1024
 MAX_PROPERTIES_DEPTH = 16
+#: The largest licence count (LicenceSnapshot.active_count is a 32-bit column).
+MAX_LICENCE_COUNT = 2_147_483_647
 #: Longest idempotency key, customer code, metric code, subscription id and value text.
 MAX_KEY_CHARS = 200
 _MAX_FIELD_CHARS = 100
@@ -692,12 +694,15 @@ def record_licence_counts(org: Organization, subscription: Subscription, counts:
     if subscription.organization_id != org.id:
         raise NotFound(f"Subscription {subscription.pk} not found in {org.name}.")
     rows = []
-    for day, count in sorted(counts.items()):
+    for day in counts:
         if isinstance(day, datetime) or not isinstance(day, date):
-            raise ValidationError(f"Licence counts are keyed by day, got {day!r}.")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValidationError(f"Licence counts are keyed by day, got {_shown(day)}.")
+        check_date_range(day, "The day of a licence count")
+    for day, count in sorted(counts.items()):
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_LICENCE_COUNT:
             raise InvalidUsageValue(
-                f"The licence count on {day.isoformat()} must be a whole number ≥ 0, got {count!r}.")
+                f"The licence count on {day.isoformat()} must be a whole number from 0 to {MAX_LICENCE_COUNT:,}, "
+                f"got {_shown(count)}.")
         rows.append(LicenceSnapshot(organization=org, customer_id=subscription.customer_id,
                                     subscription=subscription, day=day, active_count=count))
     if not rows:

@@ -17,7 +17,7 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
-from duly.domain.bounds import check_decimal, check_minor
+from duly.domain.bounds import EARLIEST_STORED_DATE, check_date_range, check_decimal, check_minor
 from duly.domain.errors import (
     InvalidChoice, InvalidPassword, NotFound, NumberOutOfRange, ValidationError, ValueOutOfRange,
 )
@@ -276,9 +276,11 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
         elif isinstance(field, models.DateTimeField):
             if not isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date and time, got {value!r}.", field=name)
+            check_date_range(value, f"{what}: {label}", earliest=EARLIEST_STORED_DATE)
         elif isinstance(field, models.DateField):
             if not isinstance(value, date) or isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date, got {value!r}.", field=name)
+            check_date_range(value, f"{what}: {label}", earliest=EARLIEST_STORED_DATE)
         if isinstance(field, models.EmailField):
             continue  # _check_email says more: it names the address and whose it is
         try:
@@ -574,6 +576,7 @@ def check_reference_rate(currency: str, valid_from: date, rate_percent) -> tuple
     if not isinstance(valid_from, date) or isinstance(valid_from, datetime):
         raise ValidationError(f"The date a reference rate applies from must be a date, got {valid_from!r}.",
                               field="valid_from")
+    check_date_range(valid_from, "The date a reference rate applies from")
     try:
         rate = to_decimal(rate_percent)  # a Decimal, an int or a numeric string: never a float
     except ValidationError as exc:

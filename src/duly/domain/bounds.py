@@ -25,6 +25,7 @@ Nothing here reads the clock: ``today`` is always passed in.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -33,6 +34,7 @@ from .errors import DateOutOfRange, DateOutsideWindow, NumberOutOfRange, Validat
 
 __all__ = [
     "EARLIEST_DATE",
+    "EARLIEST_STORED_DATE",
     "EXACT_DIGITS",
     "FUTURE_DAYS",
     "LATEST_DATE",
@@ -43,6 +45,7 @@ __all__ = [
     "check_business_date",
     "check_date_range",
     "check_datetime_range",
+    "dates_in_range",
     "check_decimal",
     "check_minor",
     "date_window",
@@ -54,9 +57,11 @@ MAX_MINOR = 10**MAX_MINOR_DIGITS - 1
 #: Significant digits every database Duly supports stores exactly in a decimal column (SQLite: 15).
 EXACT_DIGITS = 15
 
-#: The absolute bounds of any date Duly accepts, even outside the window.
+#: The absolute bounds of any business date Duly accepts, even outside the window.
 EARLIEST_DATE = date(2000, 1, 1)
 LATEST_DATE = date(2199, 12, 31)
+#: Other stored dates (a contact's birthday...) may go back to this day.
+EARLIEST_STORED_DATE = date(1900, 1, 1)
 #: The window opens this many days before the organization's first issued invoice ...
 PAST_DAYS = 365
 #: ... and closes this many days after today.
@@ -113,16 +118,36 @@ def _show(number: Decimal) -> str:
 # --- dates ---------------------------------------------------------------------------------------------
 
 
-def check_date_range(value: date, what: str = "The date") -> date:
-    """``value`` if it lies within :data:`EARLIEST_DATE` … :data:`LATEST_DATE` (always enforced)."""
+def check_date_range(value: date, what: str = "The date", *, earliest: date = EARLIEST_DATE) -> date:
+    """``value`` if it lies within ``earliest`` (:data:`EARLIEST_DATE`) … :data:`LATEST_DATE` (always enforced)."""
     day = value.date() if isinstance(value, datetime) else value
     if not isinstance(day, date):
         raise ValidationError(f"{what} must be a date, got {value!r}.")
-    if not EARLIEST_DATE <= day <= LATEST_DATE:
+    if not earliest <= day <= LATEST_DATE:
         raise DateOutOfRange(
-            f"{what} {day.isoformat()} is out of range: Duly accepts dates from {EARLIEST_DATE.isoformat()} "
+            f"{what} {day.isoformat()} is out of range: Duly accepts dates from {earliest.isoformat()} "
             f"to {LATEST_DATE.isoformat()}.", value=day.isoformat())
     return value
+
+
+def dates_in_range(fn):
+    """Decorate a service: every date (or datetime) argument must lie within the absolute bounds, else
+    :class:`~duly.domain.errors.DateOutOfRange` naming the argument (``start_date`` → "The start date")."""
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        for value in args:
+            if isinstance(value, date):
+                check_date_range(value)
+        for name, value in kwargs.items():
+            if isinstance(value, date):
+                check_date_range(value, f"The {_DATE_NAMES.get(name, name.replace('_', ' '))}")
+        return fn(*args, **kwargs)
+
+    return checked
+
+
+_DATE_NAMES = {"on": "date", "as_of": "as-of date"}
 
 
 def check_datetime_range(value: datetime, what: str = "The time") -> datetime:

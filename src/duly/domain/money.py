@@ -128,6 +128,17 @@ def to_minor(amount, currency: str) -> int:
     return check_minor(int(q), currency=currency)
 
 
+def check_amount(value, currency: str, what: str = "The amount") -> Decimal:
+    """An amount someone entered, exactly as given: refused (never rounded) when it has more decimals than
+    the currency's minor unit or more digits than Duly stores (:func:`to_minor`)."""
+    amount = to_decimal(value)
+    if amount.adjusted() < MAX_MINOR_DIGITS and round_money(amount, currency) != amount:
+        raise ValidationError(f"{what} {amount} has more decimals than {currency} allows ({exponent(currency)}).",
+                              currency=currency)
+    to_minor(amount, currency)
+    return amount
+
+
 def from_minor(minor: int, currency: str) -> Decimal:
     if not isinstance(minor, int) or isinstance(minor, bool):
         raise ValidationError(f"Minor units must be an integer, got {minor!r}")
