@@ -111,15 +111,23 @@ def _unexpected(exc: Exception):
 
 
 class DateType(click.ParamType):
+    """A date (YYYY-MM-DD) within Duly's absolute bounds (see duly.domain.bounds)."""
+
     name = "DATE"
 
     def convert(self, value, param, ctx):
-        if isinstance(value, date):
-            return value
+        from duly.domain.bounds import check_date_range
+        from duly.domain.errors import DomainError
+
+        if not isinstance(value, date):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a date (use YYYY-MM-DD)", param, ctx)
         try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a date (use YYYY-MM-DD)", param, ctx)
+            return check_date_range(value, "the date")
+        except DomainError as exc:
+            self.fail(f"{exc.message} [{exc.code}]", param, ctx)
 
 
 class DateTimeType(click.ParamType):
@@ -128,15 +136,22 @@ class DateTimeType(click.ParamType):
     def convert(self, value, param, ctx):
         from datetime import timezone as tz
 
+        from duly.domain.bounds import check_datetime_range
+        from duly.domain.errors import DomainError
+
         if isinstance(value, datetime):
-            return value
-        try:
-            dt = datetime.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a date-time (use YYYY-MM-DDTHH:MM[+ZZ:ZZ])", param, ctx)
+            dt = value
+        else:
+            try:
+                dt = datetime.fromisoformat(value)
+            except ValueError:
+                self.fail(f"{value!r} is not a date-time (use YYYY-MM-DDTHH:MM[+ZZ:ZZ])", param, ctx)
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=tz.utc)
-        return dt
+        try:
+            return check_datetime_range(dt, "the time")
+        except DomainError as exc:
+            self.fail(f"{exc.message} [{exc.code}]", param, ctx)
 
 
 DATE = DateType()
@@ -163,10 +178,52 @@ def current_org(slug: str | None):
     return orgs[0]
 
 
+#: Commands that record or bill by a business date take this flag (see :func:`check_business_date`).
+allow_date_option = click.option(
+    "--allow-date-outside-window", "allow_outside_window", is_flag=True,
+    help="Accept a date outside the organization's window of business dates (from a year before its first "
+         "invoice to 31 days after today)")
+
+
+def business_window(org):
+    """``org``'s window of business dates (duly.domain.bounds) as of now: this reads the clock (today where
+    the organization is) and the date of its first issued invoice."""
+    from duly.customers.services import local_today
+    from duly.domain.bounds import date_window
+    from duly.invoicing.services import first_invoice_date
+
+    return date_window(today=local_today(org), first_invoice_date=first_invoice_date(org))
+
+
+def check_business_date(org, value: date | datetime, what: str, *, allow_outside: bool) -> None:
+    """Refuse a business date outside ``org``'s window, unless ``allow_outside`` (then only the absolute bounds)."""
+    from zoneinfo import ZoneInfo
+
+    from duly.domain.bounds import check_date_range
+
+    if isinstance(value, datetime):  # an instant: its date where the organization is
+        value = value.astimezone(ZoneInfo(org.timezone)).date()
+    if allow_outside:
+        check_date_range(value, what)
+    else:
+        business_window(org).check(value, what)
+
+
 org_option = click.option("--org", "org_slug", envvar="DULY_ORG", help="Organization slug (when there are several).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``duly`` group: a bad option value or argument of a command is one line too (``error: ...``, exit 2)."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            where = f" (see `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
+            fail(f"{_one_line(exc.format_message())}{where}")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="duly")
 def main() -> None:
     """Duly: get invoices paid on time."""

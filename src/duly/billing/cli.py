@@ -6,7 +6,10 @@ import json
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option, progress_bar
+from duly.cli import (
+    DATE, allow_date_option, business_window, check_business_date, current_org, handle_errors, org_option,
+    progress_bar,
+)
 
 #: At most this many rejected (or duplicate) rows are listed in the text summary; JSON lists them all.
 LISTED_ROWS = 50
@@ -19,13 +22,15 @@ LISTED_ROWS = 50
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Processes planning the invoices while this one writes them [default: one per CPU, at most 4; "
                    "1 for a small run]")
+@allow_date_option
 @handle_errors
-def bill(org_slug, as_of, fmt, workers):
+def bill(org_slug, as_of, fmt, workers, allow_outside_window):
     """Issue the invoices of every subscription period due by --as-of (idempotent: rerun it freely)."""
     from duly.billing.services import run_billing
     from duly.domain.money import from_minor
 
     org = current_org(org_slug)
+    check_business_date(org, as_of, "The billing date", allow_outside=allow_outside_window)
     # No refresh thread: the run forks its planning processes, which a threaded process must not do.
     progress, task = progress_bar("Billing customers", None, auto_refresh=False)
     with progress:
@@ -55,23 +60,28 @@ def usage():
 @org_option
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@allow_date_option
 @handle_errors
-def import_(org_slug, path, fmt):
+def import_(org_slug, path, fmt, allow_outside_window):
     """Import usage events from a .csv (header: idempotency_key,customer,metric,timestamp,value[,properties]
-    [,subscription]) or .jsonl file. Duplicates are ignored; rejected rows are listed with their line numbers
-    and never stop the valid ones (the exit status is 2 when a row was rejected)."""
+    [,subscription]) or .jsonl file. Duplicates are ignored; rejected rows (an unreadable line, a bad value, a
+    day outside the organization's window of business dates...) are listed with their line numbers and never
+    stop the valid ones (the exit status is 2 when a row was rejected). A file whose header cannot be read
+    records nothing."""
     from duly.billing.ingest import count_rows, read_usage_file
     from duly.billing.services import record_usage
 
     org = current_org(org_slug)
+    window = None if allow_outside_window else business_window(org)
     total = count_rows(path)
     progress, task = progress_bar("Importing usage", total)
     with progress:
-        result = record_usage(org, read_usage_file(path), progress=lambda n: progress.update(task, completed=n))
+        result = record_usage(org, read_usage_file(path), progress=lambda n: progress.update(task, completed=n),
+                              window=window)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        click.echo(f"{path}: {result.summary()}.")
+        click.echo(f"{click.format_filename(path)}: {result.summary()}.")
         if result.duplicate_lines:
             lines = ", ".join(map(str, result.duplicate_lines[:LISTED_ROWS]))
             extra = len(result.duplicate_lines) - LISTED_ROWS

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -43,6 +44,7 @@ from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
 from duly.domain import usage as domain_usage
+from duly.domain.bounds import DateWindow, check_date_range, check_datetime_range
 from duly.domain.money import MONEY_CONTEXT, to_decimal
 from duly.domain.errors import (
     ClosedPeriod,
@@ -50,6 +52,7 @@ from duly.domain.errors import (
     DuplicateUsageEvent,
     InvalidUsageValue,
     NotFound,
+    NumberOutOfRange,
     UnknownMetric,
     ValidationError,
 )
@@ -66,11 +69,24 @@ __all__ = [
 ]
 
 CHUNK_SIZE = 2000
-#: Usage values are stored with 6 decimals.
+#: Usage values are stored with 6 decimals, below 10^18 (see :class:`~duly.billing.models.UsageValueField`).
 MAX_DECIMALS = 6
 _VALUE_QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
 _MAX_VALUE = Decimal(10) ** 18
 FIELDS = ("idempotency_key", "customer", "metric", "timestamp", "value", "properties", "subscription")
+#: A line of a usage file (a CSV record's physical lines each) is at most this long; a longer one is a rejected row.
+MAX_LINE_BYTES = 64 * 1024
+#: ``properties``: at most this many characters of JSON, nested at most this deep.
+MAX_PROPERTIES_CHARS = 16 * 1024
+MAX_PROPERTIES_DEPTH = 16
+#: The largest licence count (LicenceSnapshot.active_count is a 32-bit column).
+MAX_LICENCE_COUNT = 2_147_483_647
+#: Longest idempotency key, customer code, metric code, subscription id and value text.
+MAX_KEY_CHARS = 200
+_MAX_FIELD_CHARS = 100
+#: Characters no stored text may contain: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8:
+#: bytes that did not decode, or a JSON escape such as \ud800).
+_BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -142,7 +158,7 @@ def _parse_timestamp(value: Any, key: str) -> datetime:
     if isinstance(value, datetime):
         ts = value
     else:
-        text = _text(value)
+        text = _field(value, "timestamp", key)
         if not text:
             raise ValidationError(f"Usage event {key!r} has no timestamp.")
         try:
@@ -156,12 +172,12 @@ def _parse_timestamp(value: Any, key: str) -> datetime:
             f"Usage event {key!r}: the timestamp {ts.isoformat()} has no UTC offset; write it as e.g. "
             f"{ts.isoformat()}Z or {ts.isoformat()}+01:00."
         )
-    return ts
+    return check_datetime_range(ts, f"Usage event {key!r}: the timestamp")
 
 
 def _parse_value(value: Any, key: str) -> Decimal:
     if isinstance(value, str):
-        value = value.strip()
+        value = _field(value, "value", key)
     if value is None or value == "":
         raise InvalidUsageValue(f"Usage event {key!r} has no value.")
     if isinstance(value, float):
@@ -169,44 +185,118 @@ def _parse_value(value: Any, key: str) -> Decimal:
                                 "never a float.")
     try:
         parsed = to_decimal(value)
+    except NumberOutOfRange:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {_shown(value)} is too large or too small (usage "
+                                "values are below 10^18, with at most 6 decimals).",
+                                value=str(value)[:_MAX_FIELD_CHARS]) from None
     except ValidationError:
-        raise InvalidUsageValue(f"Usage event {key!r}: the value {value!r} is not a number.",
-                                value=str(value)) from None
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {_shown(value)} is not a number.",
+                                value=str(value)[:_MAX_FIELD_CHARS]) from None
     if parsed < 0:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is negative; usage values are ≥ 0.",
                                 value=str(parsed))
-    if abs(parsed) >= _MAX_VALUE:
-        raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is too large.", value=str(parsed))
-    if parsed != parsed.quantize(_VALUE_QUANTUM, context=MONEY_CONTEXT):
+    if parsed >= _MAX_VALUE:
+        raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} is too large (usage values are below "
+                                "10^18).", value=str(parsed))
+    exact = parsed.quantize(_VALUE_QUANTUM, context=MONEY_CONTEXT)
+    if parsed != exact:
         raise InvalidUsageValue(f"Usage event {key!r}: the value {parsed} has more than {MAX_DECIMALS} decimals.",
                                 value=str(parsed))
-    return parsed
+    return exact
 
 
 def _parse_properties(value: Any, key: str) -> dict:
     if value is None or value == "":
         return {}
     if isinstance(value, str):
+        if len(value) > MAX_PROPERTIES_CHARS:
+            raise ValidationError(f"Usage event {key!r}: properties are longer than {MAX_PROPERTIES_CHARS} "
+                                  "characters.")
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ValidationError(f"Usage event {key!r}: properties must be a JSON object, got {value!r}.") from None
+            value = _loads(value)
+        except ValueError:
+            raise ValidationError(f"Usage event {key!r}: properties must be a JSON object, got "
+                                  f"{_shown(value)}.") from None
     if not isinstance(value, Mapping):
         raise ValidationError(f"Usage event {key!r}: properties must be a JSON object.")
+    _check_json(value, key)
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValidationError(f"Usage event {key!r}: properties must hold only JSON values (text, numbers, "
+                              "true/false/null, lists and objects).") from None
+    if len(text) > MAX_PROPERTIES_CHARS:
+        raise ValidationError(f"Usage event {key!r}: properties are longer than {MAX_PROPERTIES_CHARS} characters "
+                              "of JSON.")
     return dict(value)
+
+
+def _check_json(value: Any, key: str) -> None:
+    """Properties nested at most :data:`MAX_PROPERTIES_DEPTH` deep, with text a database stores (walked without
+    recursion: a deeply nested value cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_PROPERTIES_DEPTH:
+            raise ValidationError(f"Usage event {key!r}: properties are nested more than {MAX_PROPERTIES_DEPTH} "
+                                  "levels deep.")
+        if isinstance(item, Mapping):
+            for name, child in item.items():
+                if not isinstance(name, str) or _BAD_CHAR.search(name):
+                    raise ValidationError(f"Usage event {key!r}: a property name is not valid text.")
+                stack.append((child, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str) and _BAD_CHAR.search(item):
+            raise ValidationError(f"Usage event {key!r}: a property holds a NUL character or text that is not "
+                                  "valid UTF-8.")
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _loads(text: str) -> Any:
+    """JSON with numbers kept as text (exact), refusing NaN/Infinity; ValueError for anything that is not JSON
+    (deep nesting included)."""
+    try:
+        return json.loads(text, parse_float=str, parse_int=str, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """``value`` as a message shows it: quoted, escaped, and never longer than ``limit`` characters."""
+    text = repr(value if isinstance(value, str) else str(value))
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def _field(value: Any, name: str, key: str, limit: int = _MAX_FIELD_CHARS) -> str:
+    """A text field of an event, stripped: refused when longer than ``limit`` or not storable text."""
+    text = _text(value)
+    if len(text) > limit:
+        raise ValidationError(f"Usage event {key!r}: the {name} is longer than {limit} characters.")
+    if _BAD_CHAR.search(text):
+        raise ValidationError(f"Usage event {key!r}: the {name} holds a NUL character or text that is not valid "
+                              "UTF-8.")
+    return text
 
 
 class _Context:
     """What validating a chunk needs, loaded with one query per kind."""
 
-    def __init__(self, org: Organization) -> None:
+    def __init__(self, org: Organization, window: DateWindow | None = None) -> None:
         self.org = org
+        self.window = window
         self.metrics = {m.code: m for m in Metric.objects.filter(organization=org)}
         self.customers: dict[str, tuple[int, str]] = {}
         self.subscriptions: dict[int, int] = {}
 
     def load(self, raws: list[tuple[int, Mapping]]) -> None:
-        codes = {_text(raw.get("customer")) for _, raw in raws} - set(self.customers)
+        raws = [(line, raw) for line, raw in raws if isinstance(raw, Mapping)]
+        # Only codes that can be stored are looked up (anything else is no customer's code).
+        codes = {code for _, raw in raws if (code := _text(raw.get("customer")))
+                 and len(code) <= _MAX_FIELD_CHARS and not _BAD_CHAR.search(code)} - set(self.customers)
         if codes:
             for cid, code, tz in Customer.objects.filter(organization=self.org, code__in=codes).values_list(
                 "id", "code", "timezone"
@@ -215,7 +305,7 @@ class _Context:
         sub_ids = set()
         for _, raw in raws:
             text = _text(raw.get("subscription"))
-            if text.isdigit():
+            if _is_id(text):
                 sub_ids.add(int(text))
         sub_ids -= set(self.subscriptions)
         if sub_ids:
@@ -230,36 +320,53 @@ class _Context:
             raise ValidationError(f"Not a usage event: {raw['_unparsable']}.")
         unknown = set(raw) - set(FIELDS) - {"key"}
         if unknown:
+            names = sorted(_shown(name, 30) for name in unknown)
             raise ValidationError(
-                f"Unknown field(s) {', '.join(sorted(map(str, unknown)))}; expected {', '.join(FIELDS)}.")
-        key = _text(raw.get("idempotency_key", raw.get("key")))
+                f"Unknown field(s) {', '.join(names[:5])}{'…' if len(names) > 5 else ''}; expected "
+                f"{', '.join(FIELDS)}.")
+        key = _safe_key(raw)
         if not key:
             raise ValidationError("A usage event needs an idempotency key.")
-        if len(key) > 200:
-            raise ValidationError(f"The idempotency key {key[:20]!r}… is longer than 200 characters.")
-        metric_code = _text(raw.get("metric"))
+        if len(key) > MAX_KEY_CHARS:
+            raise ValidationError(f"The idempotency key {key[:20]!r}… is longer than {MAX_KEY_CHARS} characters.")
+        if _BAD_CHAR.search(key):
+            raise ValidationError(f"The idempotency key {_shown(key)} holds a NUL character or text that is not "
+                                  "valid UTF-8.")
+        metric_code = _field(raw.get("metric"), "metric", key)
         metric = self.metrics.get(metric_code)
         if metric is None:
             known = ", ".join(sorted(self.metrics)) or "none yet"
             raise UnknownMetric(f"Usage event {key!r}: unknown metric {metric_code!r} (known metrics: {known}).",
                                 metric=metric_code)
-        code = _text(raw.get("customer"))
+        code = _field(raw.get("customer"), "customer", key)
         if code not in self.customers:
             raise NotFound(f"Usage event {key!r}: no customer with the code {code!r}.", customer=code)
         customer_id, tz = self.customers[code]
         value = _parse_value(raw.get("value"), key)
         ts = _parse_timestamp(raw.get("timestamp"), key)
         properties = _parse_properties(raw.get("properties"), key)
-        sub_text = _text(raw.get("subscription"))
+        sub_text = _field(raw.get("subscription"), "subscription", key)
         subscription_id = None
         if sub_text:
-            if not sub_text.isdigit() or self.subscriptions.get(int(sub_text)) != customer_id:
+            if not _is_id(sub_text) or self.subscriptions.get(int(sub_text)) != customer_id:
                 raise NotFound(f"Usage event {key!r}: subscription {sub_text!r} is not a subscription of {code}.")
             subscription_id = int(sub_text)
+        day = ts.astimezone(_zone(tz)).date()
+        if self.window is not None:
+            self.window.check(day, f"Usage event {key!r}: the day")
         # The domain snapshot validates the event as the aggregation will see it.
         domain_usage.UsageEvent(key, ts, metric.code, value, properties)
-        return _Row(line, key, customer_id, subscription_id, metric.pk, ts, value, properties,
-                    ts.astimezone(_zone(tz)).date())
+        return _Row(line, key, customer_id, subscription_id, metric.pk, ts, value, properties, day)
+
+
+def _is_id(text: str) -> bool:
+    """A database id written in ASCII digits (``"²".isdigit()`` is true, but it is no number)."""
+    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
+
+
+def _safe_key(raw: Mapping) -> str:
+    """The row's idempotency key as text (whatever the row holds there)."""
+    return _text(raw.get("idempotency_key", raw.get("key")))
 
 
 def _closed_windows(org: Organization, rows: list[_Row]) -> dict[tuple[int, int], list[tuple[int, date, date]]]:
@@ -325,7 +432,9 @@ def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageR
     rows: list[_Row] = []
     seen: dict[str, _Row] = {}
     for line, raw in raws:
-        key = _text(raw.get("idempotency_key", raw.get("key"))) if isinstance(raw, Mapping) else ""
+        key = _safe_key(raw) if isinstance(raw, Mapping) else ""
+        if len(key) > MAX_KEY_CHARS or _BAD_CHAR.search(key):  # the report shows it: never huge, always text
+            key = ""
         try:
             row = ctx.row(line, raw)
         except DomainError as exc:
@@ -383,16 +492,20 @@ def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageR
 
 
 def record_usage(org: Organization, events: Iterable[Mapping], *, recorded_at: datetime | None = None,
-                 chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None) -> UsageResult:
+                 chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None,
+                 window: DateWindow | None = None) -> UsageResult:
     """Record usage events; returns accepted/duplicate/rejected counts with line numbers and reasons.
 
     ``events`` yields mappings with ``idempotency_key`` (or ``key``), ``customer`` (code), ``metric``
     (code), ``timestamp`` (ISO 8601 with offset, or an aware datetime), ``value`` (a non-negative
     number, at most 6 decimals), optional ``properties`` (object) and ``subscription`` (id). A row
     may carry its source line as ``(line, mapping)``; otherwise rows are numbered from 1.
-    ``progress(n)`` is called with the number of rows handled after each chunk.
+    ``progress(n)`` is called with the number of rows handled after each chunk. ``window``: the
+    organization's window of business dates (:mod:`duly.domain.bounds`); an event whose day (in its
+    customer's time zone) lies outside it is rejected (``date_outside_window``). Every timestamp must
+    lie within the absolute bounds (``date_out_of_range``).
     """
-    ctx = _Context(org)
+    ctx = _Context(org, window)
     result = UsageResult()
     recorded_at = recorded_at or timezone.now()
     chunk: list[tuple[int, Mapping]] = []
@@ -426,51 +539,151 @@ def record_usage_event(org: Organization, *, idempotency_key: str, customer: str
 
 
 # --- files -------------------------------------------------------------------------------------------------
+_TOO_LONG = "\ufffe"  # stands in for a line longer than MAX_LINE_BYTES (a noncharacter: never in real text)
+
+
+def _physical_lines(fh, limit: int = MAX_LINE_BYTES) -> Iterator[tuple[str, bool]]:
+    """The lines of a binary file as text, each with whether it was too long (then only a marker is kept, and
+    the line is read in pieces: memory stays bounded whatever the file holds). Bytes that are not UTF-8 become
+    lone surrogates (``surrogateescape``), which the row checks refuse."""
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:  # skip the rest of the line
+                rest = fh.readline(1 << 20)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield _TOO_LONG + "\n", True
+            continue
+        yield line.decode("utf-8", "surrogateescape"), False
+
+
+class _Lines:
+    """Physical lines for the csv module, remembering which were too long or not UTF-8."""
+
+    def __init__(self, fh) -> None:
+        self._lines = _physical_lines(fh)
+        self.number = 0
+        self.bad: dict[int, str] = {}
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        text, too_long = next(self._lines)
+        self.number += 1
+        if self.number == 1:
+            text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark
+        if too_long:
+            self.bad[self.number] = f"line {self.number} is longer than {MAX_LINE_BYTES // 1024} KiB"
+        elif _BAD_CHAR.search(text):
+            self.bad[self.number] = f"line {self.number} is not valid UTF-8 text or holds a NUL character"
+        return text
+
+    def problem(self, first: int, last: int) -> str | None:
+        """Why the physical lines ``first``..``last`` (one CSV record) cannot be read, if they cannot."""
+        for n in range(first, last + 1):
+            if n in self.bad:
+                return self.bad[n]
+        return None
+
+
 def read_usage_file(path: str | Path) -> Iterator[tuple[int, Mapping | Any]]:
     """Rows of a ``.csv`` (header line: idempotency_key,customer,metric,timestamp,value[,properties][,subscription])
     or ``.jsonl`` file (one JSON object per line), each with its line number in the file.
 
-    A line that cannot be parsed yields an object that :func:`record_usage` rejects with that line number.
+    A line that cannot be read (not UTF-8, longer than :data:`MAX_LINE_BYTES`, not JSON, nested too
+    deeply, a CSV record the csv module refuses) yields an object that :func:`record_usage` rejects with
+    that line number; the rows after it are read as usual. A file whose header cannot be read is
+    refused as a whole (:class:`~duly.domain.errors.ValidationError`), before any row is recorded.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            missing = {"customer", "metric", "timestamp", "value"} - set(reader.fieldnames or ())
-            if missing or not ({"idempotency_key", "key"} & set(reader.fieldnames or ())):
+        with path.open("rb") as fh:
+            lines = _Lines(fh)
+            reader = csv.reader(lines)
+            try:
+                header = next(reader, None)
+            except csv.Error:
+                header = None
+            if header is not None and lines.problem(1, reader.line_num):
+                header = None
+            fieldnames = [name.strip() for name in header] if header else []
+            missing = {"customer", "metric", "timestamp", "value"} - set(fieldnames)
+            if missing or not ({"idempotency_key", "key"} & set(fieldnames)):
+                shown = ", ".join(_shown(name, 30) for name in fieldnames[:10]) or "nothing readable"
                 raise ValidationError(
-                    f"{path.name}: the header must name the columns idempotency_key, customer, metric, timestamp, "
-                    "value (optional: properties, subscription); got "
-                    f"{', '.join(reader.fieldnames or ()) or 'nothing'}."
+                    f"{_file_name(path)}: the header must name the columns idempotency_key, customer, metric, "
+                    f"timestamp, value (optional: properties, subscription); got {shown}."
                 )
-            for row in reader:
-                yield reader.line_num, {k: v for k, v in row.items() if k is not None and v not in (None, "")}
+            while True:
+                first = reader.line_num + 1
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:
+                    yield first, _Unparsable(lines.problem(first, reader.line_num) or f"not a CSV record ({exc})")
+                    continue
+                problem = lines.problem(first, reader.line_num)
+                if problem:
+                    yield reader.line_num, _Unparsable(problem)
+                    continue
+                if not values:
+                    continue  # a blank line
+                if any(values[len(fieldnames):]):  # (empty values after the last column are harmless)
+                    yield reader.line_num, _Unparsable(
+                        f"{len(values)} values for {len(fieldnames)} columns (quote a value that holds a comma)")
+                    continue
+                yield reader.line_num, {k: v for k, v in zip(fieldnames, values) if v not in (None, "")}
     elif suffix in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as fh:
-            for n, text in enumerate(fh, 1):
+        with path.open("rb") as fh:
+            for n, (text, too_long) in enumerate(_physical_lines(fh), 1):
+                if too_long:
+                    yield n, _Unparsable(f"the line is longer than {MAX_LINE_BYTES // 1024} KiB")
+                    continue
+                if n == 1:
+                    text = text.removeprefix("\ufeff")
                 if not text.strip():
                     continue
+                if _BAD_CHAR.search(text):
+                    yield n, _Unparsable("the line is not valid UTF-8 text or holds a NUL character")
+                    continue
                 try:
-                    yield n, json.loads(text, parse_float=str, parse_int=str)
+                    yield n, _loads(text)
                 except json.JSONDecodeError as exc:
                     yield n, _Unparsable(f"invalid JSON ({exc.msg} at column {exc.colno})")
+                except ValueError as exc:
+                    yield n, _Unparsable(f"invalid JSON ({exc})")
     else:
-        raise ValidationError(f"{path.name}: usage files are .csv or .jsonl.")
+        raise ValidationError(f"{_file_name(path)}: usage files are .csv or .jsonl.")
+
+
+def _file_name(path: Path) -> str:
+    """The file's name as a message shows it: undecodable bytes escaped, at most 60 characters."""
+    name = path.name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name if len(name) <= 60 else f"{name[:60]}…"
 
 
 class _Unparsable(dict):
-    """A line that is not JSON: rejected by :func:`record_usage` with its reason."""
+    """A line that cannot be read: rejected by :func:`record_usage` with its reason."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(_unparsable=reason)
 
 
 def count_rows(path: str | Path) -> int:
-    """Number of data rows in a usage file (for a progress bar)."""
+    """Number of data rows in a usage file (for a progress bar): its lines, read in blocks."""
     path = Path(path)
+    lines, last = 0, b"\n"
     with path.open("rb") as fh:
-        lines = sum(1 for line in fh if line.strip())
+        while block := fh.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    lines += last != b"\n"
     return max(lines - 1, 0) if path.suffix.lower() == ".csv" else lines
 
 
@@ -481,12 +694,15 @@ def record_licence_counts(org: Organization, subscription: Subscription, counts:
     if subscription.organization_id != org.id:
         raise NotFound(f"Subscription {subscription.pk} not found in {org.name}.")
     rows = []
-    for day, count in sorted(counts.items()):
+    for day in counts:
         if isinstance(day, datetime) or not isinstance(day, date):
-            raise ValidationError(f"Licence counts are keyed by day, got {day!r}.")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValidationError(f"Licence counts are keyed by day, got {_shown(day)}.")
+        check_date_range(day, "The day of a licence count")
+    for day, count in sorted(counts.items()):
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_LICENCE_COUNT:
             raise InvalidUsageValue(
-                f"The licence count on {day.isoformat()} must be a whole number ≥ 0, got {count!r}.")
+                f"The licence count on {day.isoformat()} must be a whole number from 0 to {MAX_LICENCE_COUNT:,}, "
+                f"got {_shown(count)}.")
         rows.append(LicenceSnapshot(organization=org, customer_id=subscription.customer_id,
                                     subscription=subscription, day=day, active_count=count))
     if not rows:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db import models
 
 from duly.customers.models import CURRENCY_FIELD, Contract, Customer, Organization
+from duly.db.fields import DecimalTextField
 from duly.invoicing.models import Invoice, InvoiceLine
 
 QUANTITY = dict(max_digits=24, decimal_places=6)
@@ -253,7 +254,8 @@ class UsageEvent(models.Model):
     metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.CharField(max_length=200)
     timestamp = models.DateTimeField()
-    value = models.DecimalField(**QUANTITY)
+    #: Exact on every database (a DecimalField loses digits on SQLite): below 10^18, 6 decimals.
+    value = DecimalTextField(integer_digits=18, decimal_places=6)
     properties = models.JSONField(default=dict, blank=True)
     recorded_at = models.DateTimeField()
     late = models.BooleanField(default=False)

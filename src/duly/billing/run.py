@@ -71,6 +71,7 @@ from duly.domain.billing_plan import (
     slots,
 )
 from duly.domain.errors import DomainError
+from duly.domain.bounds import check_date_range
 from duly.domain.money import from_minor
 from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Pause, Period
@@ -807,6 +808,7 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
     ``workers``: planning processes (see :func:`planning_workers`; None: one per CPU when the run can
     use them, 1: plan in this process).
     """
+    check_date_range(as_of, "The billing date")
     result = BillingRunResult(as_of=as_of)
     due = _due_customers(org, as_of)
     customer_ids = due.customers

@@ -48,7 +48,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from duly.customers.models import Contract, Customer, Organization
-from duly.customers.services import current_contract
+from duly.customers.services import check_model_values, current_contract
 from duly.domain import invoice_math, pricing
 from duly.domain import usage as domain_usage
 from duly.domain.billing_plan import (
@@ -71,7 +71,8 @@ from duly.domain.errors import (
     UnknownAggregation,
     ValidationError,
 )
-from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
+from duly.domain.bounds import check_decimal, dates_in_range
+from duly.domain.money import check_amount, check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.domain.payment_terms import format_date
 from duly.domain.schedules import (
     WEEKDAYS,
@@ -205,7 +206,9 @@ def create_product(org: Organization, *, code: str, name: str, unit: str = "C62"
     """A product; its tax category and rate apply to every invoice line of its prices."""
     if not code or not name:
         raise ValidationError("A product needs a code and a name.")
-    rate = to_decimal(tax_rate)
+    rate = check_model_values(Product, {"code": code, "name": name, "unit": unit, "tax_rate": tax_rate,
+                                        "tax_exemption_reason": tax_exemption_reason, "description": description},
+                              f"Product {code}")["tax_rate"]
     check_tax(tax_category, rate)
     if Product.objects.filter(organization=org, code=code).exists():
         raise ValidationError(f"Product code {code!r} is already used.", code="duplicate")
@@ -250,6 +253,7 @@ def check_price(code: str, currency: str, model_config: Mapping[str, Any], quant
     if quantity_source != Price.SOURCE_USAGE and metric is not None:
         raise ValidationError(f"Price {code}: only a usage price has a metric.")
     config = validate_price_config(model_config)
+    _check_config_numbers(config, f"Price {code}")
     model = pricing.model_from_config(config)
     takes_transactions = isinstance(model, pricing.PercentagePricing) or (
         isinstance(model, pricing.MinimumCommitment) and isinstance(model.charge_model, pricing.PercentagePricing))
@@ -257,6 +261,27 @@ def check_price(code: str, currency: str, model_config: Mapping[str, Any], quant
         raise InvalidPricing(f"Price {code}: a percentage price is charged on transactions, so it must be a "
                              "usage price whose events are the transaction amounts.")
     return config
+
+
+#: Numbers in a price configuration (amounts, unit prices, tier bounds, rates): what Duly computes with exactly.
+PRICE_NUMBER = dict(max_digits=25, decimal_places=10)
+
+
+def _check_config_numbers(config: Any, what: str) -> None:
+    """Every number of a canonical price configuration within :data:`PRICE_NUMBER` (15 significant digits)."""
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, (str, Decimal, int)) and not isinstance(item, bool):
+            try:
+                number = to_decimal(item)
+            except ValidationError:
+                continue  # text (the model's name...): the model itself judged it
+            check_decimal(number, what=f"{what}: the number", **PRICE_NUMBER)
 
 
 @transaction.atomic
@@ -286,6 +311,9 @@ def _quantity(value: Decimal | int | str, price: Price) -> Decimal:
     quantity = to_decimal(value)
     if quantity < 0:
         raise ValidationError(f"Price {price.code}: the quantity cannot be negative (got {quantity}).")
+    field = SubscriptionItem._meta.get_field("quantity")
+    check_decimal(quantity, max_digits=field.max_digits, decimal_places=field.decimal_places,
+                  what=f"Price {price.code}: the quantity")
     if quantity != quantity.quantize(Decimal("0.000001")):
         raise ValidationError(f"Price {price.code}: a quantity has at most 6 decimals (got {quantity}).")
     return quantity
@@ -359,6 +387,7 @@ def _check_frequency(contract: Contract, interval: Interval, start: date) -> Non
 
 
 @transaction.atomic
+@dates_in_range
 def create_subscription(
     org: Organization,
     customer: Customer,
@@ -603,6 +632,7 @@ def _credit_line(price: Price, amount: Decimal, period: Period, description: str
 
 
 @transaction.atomic
+@dates_in_range
 def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
                 quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
     """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
@@ -674,6 +704,7 @@ def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date)
 
 
 @transaction.atomic
+@dates_in_range
 def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
              on: date, as_of: date) -> SubscriptionItem:
     """Add a price from ``on`` (an add-on).
@@ -703,6 +734,7 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
 
 
 @transaction.atomic
+@dates_in_range
 def remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date) -> None:
     """End an item on ``on``; the unused part of an invoiced advance period is credited."""
     sub = _locked(org, subscription)
@@ -729,6 +761,7 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
 
 
 @transaction.atomic
+@dates_in_range
 def cancel_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date,
                         at_period_end: bool = True, reason: str = "") -> Subscription:
     """Cancel at the end of the period containing ``on``, or immediately on ``on`` with a prorated credit note.
@@ -766,6 +799,7 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
 
 
 @transaction.atomic
+@dates_in_range
 def pause_subscription(org: Organization, subscription: Subscription, *, starts_on: date, as_of: date,
                        resumes_on: date | None = None, reason: str = "") -> SubscriptionPause:
     """Pause recurring charges from ``starts_on`` (until ``resumes_on``, or until resumed).
@@ -795,6 +829,7 @@ def pause_subscription(org: Organization, subscription: Subscription, *, starts_
 
 
 @transaction.atomic
+@dates_in_range
 def resume_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date) -> SubscriptionPause:
     """End the open pause on ``on``. Days of an invoiced period that were credited for the pause are charged back."""
     sub = _locked(org, subscription)
@@ -846,6 +881,7 @@ def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: Bil
 
 # --- retainers -------------------------------------------------------------------------------------------
 @transaction.atomic
+@dates_in_range
 def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decimal | str, threshold: Decimal | str,
                    as_of: date, initial_amount: Decimal | str | None = None) -> RetainerAgreement:
     """Put a contract on a retainer and invoice its first funding (``initial_amount``, default the top-up)."""
@@ -853,9 +889,10 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
     if RetainerAgreement.objects.filter(contract=contract).exists():
         raise InvalidState(f"Contract {contract.reference} already has a retainer.")
     currency = contract.currency
-    topup = round_money(to_decimal(topup_amount), currency)
-    limit = round_money(to_decimal(threshold), currency)
-    first = round_money(to_decimal(initial_amount if initial_amount is not None else topup_amount), currency)
+    topup = check_amount(topup_amount, currency, "The top-up amount")
+    limit = check_amount(threshold, currency, "The threshold")
+    first = check_amount(initial_amount if initial_amount is not None else topup_amount, currency,
+                         "The first funding amount")
     if topup <= 0 or first <= 0 or limit < 0:
         raise ValidationError("A retainer needs a positive top-up amount and a threshold of 0 or more.")
     retainer = RetainerAgreement.objects.create(
@@ -878,6 +915,7 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
 
 # --- price changes -----------------------------------------------------------------------------------------
 @transaction.atomic
+@dates_in_range
 def schedule_price_change(org: Organization, price: Price, *, effective_date: date,
                           new_model_config: Mapping[str, Any], justification: str, as_of: date,
                           notice_days: int = 30, subscription: Subscription | None = None) -> PriceChange:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import click
 
-from duly.cli import DATE, DATETIME, current_org, handle_errors, org_option, progress_bar
+from duly.cli import (
+    DATE, DATETIME, allow_date_option, check_business_date, current_org, handle_errors, org_option, progress_bar,
+)
 
 
 def _now():
@@ -42,20 +44,23 @@ def fees():
 @org_option
 @click.option("--as-of", "as_of", type=DATE, required=True, help="Assess as of this date (YYYY-MM-DD)")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@allow_date_option
 @handle_errors
-def assess(org_slug, as_of, fmt):
+def assess(org_slug, as_of, fmt, allow_outside_window):
     """Assess late fees and interest the contracts allow: overdue invoices and invoices paid late.
 
     The manual/batch path: the dunning run assesses fees itself at the policy step that carries
     the fee action. Idempotent: each level is charged once, so run it as often as you like."""
     from duly.collections.services import assess_late_fees
 
+    org = current_org(org_slug)
+    check_business_date(org, as_of, "The assessment date", allow_outside=allow_outside_window)
     progress, task = progress_bar("Assessing late fees", None)
     with progress:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = assess_late_fees(current_org(org_slug), as_of=as_of, progress=step)
+        result = assess_late_fees(org, as_of=as_of, progress=step)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
@@ -74,8 +79,9 @@ def assess(org_slug, as_of, fmt):
 @click.option("--dry-run", is_flag=True, help="List what would be done, with the reasons; write nothing")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("--all", "show_all", is_flag=True, help="Text output: also list skipped and deferred steps")
+@allow_date_option
 @handle_errors
-def collect(org_slug, as_of, dry_run, fmt, show_all):
+def collect(org_slug, as_of, dry_run, fmt, show_all, allow_outside_window):
     """Run collections: reminders, late fees, suspensions, terminations, greetings, price notices.
 
     Idempotent and crash-safe: run it as often as you like; a step is done once per customer and
@@ -83,7 +89,9 @@ def collect(org_slug, as_of, dry_run, fmt, show_all):
     """
     from duly.collections.services import collect as run
 
-    result = run(current_org(org_slug), as_of=as_of, dry_run=dry_run)
+    org = current_org(org_slug)
+    check_business_date(org, as_of, "The collections date", allow_outside=allow_outside_window)
+    result = run(org, as_of=as_of, dry_run=dry_run)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return

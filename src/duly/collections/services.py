@@ -45,7 +45,8 @@ from duly.domain.errors import (
     NotFound,
     ValidationError,
 )
-from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
+from duly.domain.bounds import check_date_range, check_datetime_range
+from duly.domain.money import check_amount, check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import PAYABLE_MINOR, Invoice
 from duly.billing.models import Product
@@ -154,6 +155,7 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
     dunning run calls this for the invoices of a step carrying ``assess_late_fee``.
     ``progress(done, total)`` is called after each invoice.
     """
+    check_date_range(as_of, "The assessment date")
     result = FeeRunResult(as_of=as_of)
     invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
     if invoices:  # numbers follow issue dates: a run dated before the last invoice issued is refused whole
@@ -327,7 +329,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     Idempotent and crash-safe (see the module docstring). With ``dry_run`` it lists every action
     with its reason and writes nothing.
     """
-    as_of = _aware(as_of)
+    as_of = check_datetime_range(_aware(as_of), "The collections time")
     if not dry_run:
         ensure_setup(org)
     rc = snapshots.RunContext.load(org)
@@ -681,7 +683,8 @@ def record_promise(org: Organization, customer: Customer, *, promised_date: date
         raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
     currency = currency or customer.currency
     check_currency(currency)
-    value = round_money(to_decimal(amount), currency)
+    check_date_range(promised_date, "The promised date")
+    value = check_amount(amount, currency, "The promised amount")
     if value <= 0:
         raise ValidationError("A promised amount must be positive.")
     today = _local_date(_aware(now), customer.timezone)  # the customer's date, not UTC's

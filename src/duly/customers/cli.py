@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option, progress_display
+from duly.cli import DATE, allow_date_option, current_org, handle_errors, org_option, progress_display
 
 
 @click.command()
@@ -154,11 +154,19 @@ def rates():
 @click.option("--currency", default=None, help="The same as --series with a currency code, e.g. EUR or PLN (NBP rate)")
 @click.option("--from", "valid_from", type=DATE, required=True, help="Day the rate took effect (YYYY-MM-DD)")
 @click.option("--rate", required=True, help="Rate in percent per year, e.g. 2.15")
+@allow_date_option
 @handle_errors
-def rates_set(series, currency, valid_from, rate):
+def rates_set(series, currency, valid_from, rate, allow_outside_window):
     """Record (or correct) the reference rate of a series from a date."""
+    from django.utils import timezone
+
     from duly.customers.services import record_reference_rate
+    from duly.domain.bounds import check_business_date
     from duly.domain.errors import ValidationError
+
+    # Shared by every organization: only the window's upper bound applies (31 days after today, UTC).
+    check_business_date(valid_from, today=timezone.now().date(), first_invoice_date=None,
+                        what="The rate's first day", allow_outside=allow_outside_window)
 
     if (series is None) == (currency is None):
         raise ValidationError("Give the series with --series (EUR, GBP, DE-BASIS...), or --currency.")

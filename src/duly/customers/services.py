@@ -17,12 +17,14 @@ from django.utils.text import slugify
 from schwifty import BIC, IBAN
 from schwifty.exceptions import SchwiftyException
 
+from duly.domain.bounds import EARLIEST_STORED_DATE, check_date_range, check_decimal, check_minor
 from duly.domain.calendar import check_subdivision
 from duly.domain.errors import (
     InvalidChoice,
     InvalidPassword,
     LastOwner,
     NotFound,
+    NumberOutOfRange,
     RoleNotAllowed,
     ValidationError,
     ValueOutOfRange,
@@ -286,6 +288,10 @@ _POSITIVE_INTEGER_FIELDS = (models.PositiveIntegerField, models.PositiveSmallInt
 TAG_MAX_LENGTH = 60
 
 
+#: Text no database column stores: NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _label(field: models.Field) -> str:
     return str(field.verbose_name)
 
@@ -293,9 +299,11 @@ def _label(field: models.Field) -> str:
 def check_model_values(model: type[models.Model], data: dict, what: str) -> dict:
     """Check values against the model's own field definitions before anything is written.
 
-    Unknown fields, values outside a field's choices, text longer than the column, negative values
-    of positive fields, decimals with more places or digits than the column holds, floats and wrong
-    types are refused with a clear message naming ``what`` and the field. Decimals are normalised.
+    Unknown fields, values outside a field's choices, text longer than the column (or holding a NUL
+    character or a lone surrogate, which no database stores), negative values of positive fields,
+    whole numbers outside the column's range (amounts in minor units: :data:`~duly.domain.bounds.MAX_MINOR`),
+    decimals the column does not store exactly (:func:`~duly.domain.bounds.check_decimal`), floats and
+    wrong types are refused with a clear message naming ``what`` and the field. Decimals are normalised.
     """
     for name, value in list(data.items()):
         try:
@@ -324,16 +332,15 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
                     f"{what}: {label} has {len(value)} characters; at most {field.max_length} are allowed.",
                     field=name,
                 )
+            if _UNSTORABLE.search(value):
+                raise ValidationError(f"{what}: {label} holds a NUL character or text that is not valid UTF-8.",
+                                      field=name)
         elif isinstance(field, models.DecimalField):
-            number = to_decimal(value)
-            places = max(0, -number.as_tuple().exponent)
-            if places > field.decimal_places or len(number.as_tuple().digits) - places > (
-                    field.max_digits - field.decimal_places):
-                raise ValueOutOfRange(
-                    f"{what}: {label} {number} does not fit (at most {field.decimal_places} decimals and "
-                    f"{field.max_digits - field.decimal_places} digits before the point).", field=name,
-                )
-            data[name] = number
+            try:
+                data[name] = check_decimal(value, max_digits=field.max_digits, decimal_places=field.decimal_places,
+                                           what=f"{what}: {label}")
+            except NumberOutOfRange as exc:
+                raise NumberOutOfRange(exc.message, field=name) from None
         elif isinstance(field, models.BooleanField):
             if not isinstance(value, bool):
                 raise ValidationError(f"{what}: {label} must be true or false, got {value!r}.", field=name)
@@ -342,12 +349,16 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
                 raise ValidationError(f"{what}: {label} must be a whole number, got {value!r}.", field=name)
             if isinstance(field, _POSITIVE_INTEGER_FIELDS) and value < 0:
                 raise ValueOutOfRange(f"{what}: {label} cannot be negative ({value}).", field=name)
+            if name.endswith("_minor"):
+                check_minor(value, f"{what}: {label}")
         elif isinstance(field, models.DateTimeField):
             if not isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date and time, got {value!r}.", field=name)
+            check_date_range(value, f"{what}: {label}", earliest=EARLIEST_STORED_DATE)
         elif isinstance(field, models.DateField):
             if not isinstance(value, date) or isinstance(value, datetime):
                 raise ValidationError(f"{what}: {label} must be a date, got {value!r}.", field=name)
+            check_date_range(value, f"{what}: {label}", earliest=EARLIEST_STORED_DATE)
         if isinstance(field, models.EmailField):
             continue  # _check_email says more: it names the address and whose it is
         try:
@@ -664,6 +675,7 @@ def check_reference_rate(series: str, valid_from: date, rate_percent) -> tuple[s
     if not isinstance(valid_from, date) or isinstance(valid_from, datetime):
         raise ValidationError(f"The date a reference rate applies from must be a date, got {valid_from!r}.",
                               field="valid_from")
+    check_date_range(valid_from, "The date a reference rate applies from")
     try:
         rate = to_decimal(rate_percent)  # a Decimal, an int or a numeric string: never a float
     except ValidationError as exc:

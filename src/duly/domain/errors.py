@@ -338,3 +338,22 @@ class LastOwner(Conflict):
     """An organization always keeps at least one owner: its last owner cannot be removed or demoted."""
 
     code = "last_owner"
+
+
+class NumberOutOfRange(ValueOutOfRange):
+    """An amount, quantity or rate its column cannot store exactly (too many digits or decimals; see domain.bounds)."""
+
+    code = "number_out_of_range"
+
+
+class DateOutOfRange(ValidationError):
+    """A date outside the absolute bounds Duly accepts (2000-01-01 … 2199-12-31; see domain.bounds)."""
+
+    code = "date_out_of_range"
+
+
+class DateOutsideWindow(ValidationError):
+    """A business date outside the organization's window (a year before its first invoice … 31 days after
+    today) given without ``--allow-date-outside-window``."""
+
+    code = "date_outside_window"

@@ -415,12 +415,18 @@ def _check_tax(where: str, category: str, rate: Decimal) -> None:
         )
     if rate < 0:
         raise ValidationError(f"{where}: the tax rate cannot be negative (got {rate}%).")
+    if rate >= _MAX_TAX_RATE:
+        raise ValidationError(f"{where}: the tax rate {rate}% is out of range (below {_MAX_TAX_RATE}%).")
     if category in ZERO_RATE_CATEGORIES and rate != 0:
         raise ValidationError(
             f"{where}: category {category} ({TAX_CATEGORIES[category]}) must have a 0% rate, "
             f"not {_canonical_rate(rate)}%.",
             tax_category=category,
         )
+
+
+#: Tax rates are stored with 3 digits before the point (999.9999% at most).
+_MAX_TAX_RATE = Decimal(1000)
 
 
 def _group_order(key: tuple[str, Decimal]) -> tuple[int, Decimal]:

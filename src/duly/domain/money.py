@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Iterable, Sequence
 
-from .errors import CurrencyMismatch, UnknownCurrency, ValidationError
+from .bounds import MAX_MINOR, MAX_MINOR_DIGITS, check_minor
+from .errors import CurrencyMismatch, NumberOutOfRange, UnknownCurrency, ValidationError
 
 # Active ISO 4217 codes. Minor-unit exponent is 2 unless listed in _EXPONENTS.
 _ACTIVE = frozenset(
@@ -81,30 +82,61 @@ def to_decimal(value) -> Decimal:
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
-            raise ValidationError(f"Not a number: {value!r}") from None
+            raise ValidationError(f"Not a number: {_shown(value)}") from None
     elif isinstance(value, float):
         raise ValidationError("Money and quantities are never floats; pass a Decimal or a string.")
     else:
-        raise ValidationError(f"Not a number: {value!r}")
+        raise ValidationError(f"Not a number: {_shown(value)}")
     if not result.is_finite():
-        raise ValidationError(f"Not a finite number: {value!r}")
+        raise ValidationError(f"Not a finite number: {_shown(value)}")
+    if result and not -_MAX_EXPONENT <= result.adjusted() <= _MAX_EXPONENT:
+        # 1E+999999999 would overflow the arithmetic (or become a billion-digit integer): never a real amount.
+        raise NumberOutOfRange(f"{_shown(value)} is out of range for any amount, quantity or rate.")
     return result
+
+
+#: No amount, quantity or rate Duly handles comes near 10^±100.
+_MAX_EXPONENT = 100
+
+
+def _shown(value, limit: int = 40) -> str:
+    """A value as an error message shows it: quoted, escaped, never longer than ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
 
 
 def round_money(value, currency: str, rounding: str = ROUND_HALF_UP) -> Decimal:
     """THE rounding function: round ``value`` to the currency's minor unit with an explicit mode."""
-    return to_decimal(value).quantize(quantum(currency), rounding=rounding, context=MONEY_CONTEXT)
+    try:
+        return to_decimal(value).quantize(quantum(currency), rounding=rounding, context=MONEY_CONTEXT)
+    except InvalidOperation:  # more digits than the 50 of MONEY_CONTEXT: far beyond any amount Duly stores
+        check_minor(MAX_MINOR + 1, currency=currency)
+        raise  # pragma: no cover - check_minor raised
 
 
 def to_minor(amount, currency: str) -> int:
-    """Decimal major units -> integer minor units. The amount must already be rounded."""
+    """Decimal major units -> integer minor units. The amount must already be rounded, and fit
+    :data:`~duly.domain.bounds.MAX_MINOR` (else :class:`~duly.domain.errors.NumberOutOfRange`)."""
     d = to_decimal(amount)
+    if d.adjusted() >= MAX_MINOR_DIGITS:  # refused before scaling: 1E+999999999 must not become an int
+        check_minor(MAX_MINOR + 1, currency=currency)
     q = d.scaleb(exponent(currency), context=MONEY_CONTEXT)
     if q != q.to_integral_value():
         raise ValidationError(
             f"{d} has more decimals than {currency} allows ({exponent(currency)}).", currency=currency
         )
-    return int(q)
+    return check_minor(int(q), currency=currency)
+
+
+def check_amount(value, currency: str, what: str = "The amount") -> Decimal:
+    """An amount someone entered, exactly as given: refused (never rounded) when it has more decimals than
+    the currency's minor unit or more digits than Duly stores (:func:`to_minor`)."""
+    amount = to_decimal(value)
+    if amount.adjusted() < MAX_MINOR_DIGITS and round_money(amount, currency) != amount:
+        raise ValidationError(f"{what} {amount} has more decimals than {currency} allows ({exponent(currency)}).",
+                              currency=currency)
+    to_minor(amount, currency)
+    return amount
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli import DATE, allow_date_option, check_business_date, current_org, handle_errors, org_option
 
 
 @click.group()
@@ -66,8 +66,9 @@ def list_(org_slug, status, customer_code, fmt):
 @org_option
 @click.argument("invoice_ids", nargs=-1, type=int, required=True)
 @click.option("--date", "issue_date", type=DATE, required=True, help="Issue date (YYYY-MM-DD)")
+@allow_date_option
 @handle_errors
-def issue(org_slug, invoice_ids, issue_date):
+def issue(org_slug, invoice_ids, issue_date, allow_outside_window):
     """Issue draft invoices (by id), all or nothing.
 
     They are issued in one transaction, numbered in the order given. If any one is refused (a
@@ -76,6 +77,7 @@ def issue(org_slug, invoice_ids, issue_date):
     from duly.invoicing.services import issue_invoices
 
     org = current_org(org_slug)
+    check_business_date(org, issue_date, "The issue date", allow_outside=allow_outside_window)
     issued = issue_invoices(org, invoice_ids, issue_date=issue_date)
     for inv in issued:
         due = f", due {inv.due_date.isoformat()}" if inv.due_date else ""

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Min, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -41,6 +41,7 @@ from duly.domain.errors import (
     SeveralTaxRates,
     ValidationError,
 )
+from duly.domain.bounds import check_date_range
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
@@ -245,9 +246,17 @@ def _line_input(line: LineData | InvoiceLine) -> invoice_math.LineInput:
 
 
 def _check_lines(lines: Sequence[LineData], currency: str) -> invoice_math.InvoiceTotals:
+    from duly.customers.services import check_model_values
+
     for i, line in enumerate(lines, 1):
         if not line.description or not str(line.description).strip():
             raise ValidationError(f"line {i}: a description is required.")
+        # What each column stores exactly (text lengths, digits and decimals), before any arithmetic.
+        check_model_values(InvoiceLine, {
+            "description": line.description, "quantity": line.quantity, "unit_price": line.unit_price,
+            "unit": line.unit, "tax_rate": line.tax_rate, "discount_percent": line.discount_percent,
+            "tax_exemption_reason": line.tax_exemption_reason, "period_start": line.period_start,
+            "period_end": line.period_end}, f"line {i}")
     return invoice_math.compute_totals([_line_input(x) for x in lines], currency)
 
 
@@ -640,6 +649,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     The late-payment terms state the rate in force on ``issue_date`` (a run issuing many invoices
     passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
     """
+    check_date_range(issue_date, "The issue date")
     invoice = _get_invoice(org, invoice_id, lock=True)
     if invoice.status != Invoice.DRAFT:
         raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",
@@ -834,6 +844,12 @@ def partial_credit_lines(org: Organization, invoice_id: int, amount: Decimal | s
     text = " ".join(description.split())
     return [LineData(text if len(text) <= 500 else text[:499] + "…", Decimal(1), net, unit="C62",
                      tax_category=category, tax_rate=rate, tax_exemption_reason=exemption)]
+
+
+def first_invoice_date(org: Organization) -> date | None:
+    """The issue date of the organization's first issued invoice (None before it issued any)."""
+    return (Invoice.objects.filter(organization=org, number__isnull=False)
+            .aggregate(first=Min("issue_date"))["first"])
 
 
 def invoices_for(org: Organization, *, status: Iterable[str] | None = None, customer: Customer | None = None):

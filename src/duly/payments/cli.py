@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli import DATE, allow_date_option, check_business_date, current_org, handle_errors, org_option
 
 
 @click.group()
@@ -22,8 +22,10 @@ def payments():
 @click.option("--reference", default="", help="External reference (bank/gateway id)")
 @click.option("--invoice", "invoice_numbers", multiple=True,
               help="Allocate to invoice NUMBER[=AMOUNT] (repeatable); default oldest due first")
+@allow_date_option
 @handle_errors
-def record(org_slug, customer_code, amount, currency, method, received_on, reference, invoice_numbers):
+def record(org_slug, customer_code, amount, currency, method, received_on, reference, invoice_numbers,
+           allow_outside_window):
     """Record a payment and allocate it to invoices."""
     from duly.customers.models import Customer
     from duly.domain.errors import NotFound
@@ -31,6 +33,7 @@ def record(org_slug, customer_code, amount, currency, method, received_on, refer
     from duly.payments.services import record_payment
 
     org = current_org(org_slug)
+    check_business_date(org, received_on, "The payment date", allow_outside=allow_outside_window)
     customer = Customer.objects.filter(organization=org, code=customer_code).first()
     if customer is None:
         raise NotFound(f"No customer with the code {customer_code!r}.")
@@ -53,12 +56,15 @@ def record(org_slug, customer_code, amount, currency, method, received_on, refer
 @click.option("--date", "refunded_on", type=DATE, required=True, help="Date refunded (YYYY-MM-DD)")
 @click.option("--reason", required=True, help="Why the money goes back (shown to the customer and in reports)")
 @click.option("--reference", default="", help="External reference of the refund (bank/gateway id)")
+@allow_date_option
 @handle_errors
-def refund(org_slug, payment_id, amount, refunded_on, reason, reference):
+def refund(org_slug, payment_id, amount, refunded_on, reason, reference, allow_outside_window):
     """Refund (part of) payment PAYMENT_ID: its unapplied part first, then by reopening the invoices it paid."""
     from duly.payments.services import refund_payment
 
-    refund = refund_payment(current_org(org_slug), payment_id, amount=amount, refunded_on=refunded_on,
+    org = current_org(org_slug)
+    check_business_date(org, refunded_on, "The refund date", allow_outside=allow_outside_window)
+    refund = refund_payment(org, payment_id, amount=amount, refunded_on=refunded_on,
                             reason=reason, external_reference=reference)
     click.echo(f"Refunded {amount} {refund.payment.currency} of payment {payment_id} on {refunded_on:%Y-%m-%d}.")
 

@@ -24,6 +24,7 @@ from duly.domain.errors import (
     ValidationError,
     ValueOutOfRange,
 )
+from duly.domain.bounds import check_date_range
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing.models import Invoice
 
@@ -89,6 +90,7 @@ def record_payment(
     if customer.organization_id != org.id:
         raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
     check_currency(currency)
+    check_date_range(received_on, "The payment date")
     if method not in METHODS:
         raise ValidationError(f"Unknown payment method {method!r}; choose from {sorted(METHODS)}.")
     amount_d = round_money(to_decimal(amount), currency)
@@ -330,6 +332,7 @@ def refund_payment(org: Organization, payment_id: int, *, amount: Decimal | str,
         raise ValidationError("A refund needs a reason.")
     if len(reason) > Refund._meta.get_field("reason").max_length:
         raise ValueOutOfRange(f"A refund reason has at most {Refund._meta.get_field('reason').max_length} characters.")
+    check_date_range(refunded_on, "The refund date")
     if refunded_on < payment.received_on:
         raise ValidationError(f"A refund cannot be dated {refunded_on.isoformat()}, before the payment was received "
                               f"({payment.received_on.isoformat()}).")

@@ -171,6 +171,14 @@ def _exact(value: Decimal, quantum: Decimal) -> Decimal:
         return value.quantize(quantum).normalize() if value != value.quantize(quantum) else value
 
 
+def _fits(model, what: str, **values) -> dict:
+    """``values`` if each fits its column exactly (length, digits, decimals, range); else the clear error
+    naming the field, and nothing of the invoice is written (the import is one transaction)."""
+    from duly.customers.services import check_model_values
+
+    return check_model_values(model, values, what[:80])
+
+
 def _line_details(line, position: int) -> dict:
     """What an imported line states beyond Duly's own line fields (``InvoiceLine.details``)."""
     details = {
@@ -230,9 +238,8 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         if related is None:
             custom[PRECEDING_FIELD] = doc.preceding_invoice
     cur = doc.currency
-    invoice = Invoice.objects.create(
-        organization=org,
-        customer=customer,
+    invoice = Invoice.objects.create(organization=org, customer=customer, related_invoice=related, **_fits(
+        Invoice, f"Invoice {doc.number}",
         kind=_kind(doc),
         currency=cur,
         locale=customer.locale,
@@ -247,17 +254,16 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         custom_fields=custom,
         notes="\n\n".join(doc.notes),
         payment_terms_text=doc.payment_terms,
-        related_invoice=related,
         prepaid_minor=to_minor(doc.prepaid_amount, cur),
         rounding_minor=to_minor(doc.rounding_amount, cur),
         document_snapshot=imported_snapshot(doc, customer),
         additional_parties={key: party_json(party) for key, party in (
             ("payee", doc.payee), ("tax_representative", doc.tax_representative)) if party is not None},
-    )
+    ))
     results = doc.totals().lines
     InvoiceLine.objects.bulk_create([
-        InvoiceLine(
-            invoice=invoice,
+        InvoiceLine(invoice=invoice, **_fits(
+            InvoiceLine, f"Invoice {doc.number}, line {line.id}",
             position=n,
             description=line.name[:500],
             quantity=line.quantity,
@@ -282,16 +288,17 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             explanation=line.note,
             net_minor=to_minor(result.net_amount, cur),
             discount_minor=to_minor(result.discount_amount, cur),
-        )
+        ))
         for n, (line, result) in enumerate(zip(doc.lines, results, strict=True), 1)
     ])
     amounts = doc.allowance_charge_amounts()
     InvoiceAllowanceCharge.objects.bulk_create([
-        InvoiceAllowanceCharge(
-            invoice=invoice, position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur), percent=ac.percent,
+        InvoiceAllowanceCharge(invoice=invoice, **_fits(
+            InvoiceAllowanceCharge, f"Invoice {doc.number}, allowance or charge {n}",
+            position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur), percent=ac.percent,
             reason=ac.reason[:200], reason_code=ac.reason_code, tax_category=ac.tax_category,
             tax_rate=ac.tax_rate, tax_exemption_reason=ac.exemption_reason[:200],
-        )
+        ))
         for n, (ac, amount) in enumerate(zip(doc.allowances_charges, amounts, strict=True), 1)
     ])
     for attachment in doc.attachments:

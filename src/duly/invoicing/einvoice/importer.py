@@ -34,7 +34,8 @@ from decimal import Decimal, InvalidOperation, localcontext
 
 from lxml import etree
 
-from duly.domain.errors import EInvoiceInvalid, ValidationError
+from duly.domain.bounds import MAX_MINOR_DIGITS, check_date_range
+from duly.domain.errors import EInvoiceInvalid, NumberOutOfRange, ValidationError
 from duly.domain.invoice_math import TaxSubtotal, compute_totals
 from duly.domain.money import MONEY_CONTEXT, round_money
 
@@ -148,13 +149,27 @@ def _decimal(text: str | None, what: str, default: Decimal | None = None) -> Dec
         if default is None:
             raise ValidationError(f"The e-invoice has no {what}.")
         return default
+    shown = _shown(text.strip())
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise ValidationError(f"The {what} {text.strip()!r} is not a number.") from None
+        raise ValidationError(f"The {what} {shown} is not a number.") from None
     if not value.is_finite():
-        raise ValidationError(f"The {what} {text.strip()!r} is not a number.")
+        raise ValidationError(f"The {what} {shown} is not a number.")
+    if value and not -_MAX_EXPONENT <= value.adjusted() < MAX_MINOR_DIGITS:
+        # No amount, quantity, price or rate of an invoice comes near: refused before any arithmetic.
+        raise NumberOutOfRange(f"The {what} {shown} is out of range (too large or too small for an invoice).")
     return value
+
+
+#: Numbers read from an e-invoice are below 10^16 (the largest amount Duly stores) and above 10^-30.
+_MAX_EXPONENT = 30
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """Text from the file as a message quotes it: never longer than ``limit`` characters."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else f"{quoted[:limit]}…"
 
 
 def _optional(text: str | None, what: str) -> Decimal | None:
@@ -166,18 +181,20 @@ def _iso_date(text: str | None, what: str) -> date | None:
     if text is None or not text.strip():
         return None
     try:
-        return date.fromisoformat(text.strip())
+        value = date.fromisoformat(text.strip())
     except ValueError:
-        raise ValidationError(f"The {what} {text.strip()!r} is not a date (YYYY-MM-DD).") from None
+        raise ValidationError(f"The {what} {_shown(text.strip())} is not a date (YYYY-MM-DD).") from None
+    return check_date_range(value, f"The {what}")
 
 
 def _cii_date(text: str | None, what: str) -> date | None:
     if text is None or not text.strip():
         return None
     try:
-        return datetime.strptime(text.strip(), "%Y%m%d").date()
+        value = datetime.strptime(text.strip(), "%Y%m%d").date()
     except ValueError:
-        raise ValidationError(f"The {what} {text.strip()!r} is not a date (format 102, CCYYMMDD).") from None
+        raise ValidationError(f"The {what} {_shown(text.strip())} is not a date (format 102, CCYYMMDD).") from None
+    return check_date_range(value, f"The {what}")
 
 
 def _clean(text: str | None) -> str:

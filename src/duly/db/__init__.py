@@ -1,0 +1,1 @@
+"""Generic database helpers shared by the business apps (no business rule here)."""
