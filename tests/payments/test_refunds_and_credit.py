@@ -158,3 +158,26 @@ def test_a_credit_note_on_a_written_off_invoice_reduces_the_loss_and_credits_onl
     # 500 of the loss credited, the 200 the customer paid is theirs again: credit, not a phantom 700
     assert a.status == Invoice.UNCOLLECTIBLE and a.balance_minor == 0
     assert services.credit_balance_minor(customer, "EUR") == 20000
+
+
+def test_a_refund_takes_back_the_credit_a_credit_note_gave_for_that_payment_first(org, customer, contract):
+    """A credit note turns part of a payment into credit: refunding that payment takes the credit back before it
+    reopens the invoice, and a later credit note never gives the same money back twice."""
+    a = issue(org, customer, contract, "1000", date(2026, 1, 31))
+    p = pay(org, customer, "500", date(2026, 2, 1))
+    inv.create_credit_note(org, a.pk, reason="Scope cut", issue_date=date(2026, 2, 5),
+                           lines=[L("Scope cut", Decimal(1), Decimal("700"))])
+    a.refresh_from_db()
+    # 300 left to pay, 500 paid: settled, and 200 of the payment is the customer's credit again
+    assert a.status == Invoice.PAID and services.credit_balance_minor(customer, "EUR") == 20000
+    assert services.payment_unapplied_minor(p) == 20000
+    services.refund_payment(org, p.pk, amount="300", refunded_on=date(2026, 2, 6), reason="Goodwill")
+    a.refresh_from_db()
+    # the 200 of credit first, then 100 taken back from the invoice: 300 due, 200 paid
+    assert services.credit_balance_minor(customer, "EUR") == 0
+    assert a.status == Invoice.PARTIALLY_PAID and a.balance_minor == 10000
+    inv.create_credit_note(org, a.pk, reason="Scope cut again", issue_date=date(2026, 2, 7),
+                           lines=[L("Scope cut", Decimal(1), Decimal("100"))])
+    a.refresh_from_db()
+    assert a.status == Invoice.PAID and a.balance_minor == 0
+    assert services.credit_balance_minor(customer, "EUR") == 0  # 200 due, 200 paid: nothing to give back

@@ -7,6 +7,7 @@ A payment in another currency than the invoice is refused: there is no silent co
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 from typing import Mapping
@@ -267,7 +268,11 @@ def apply_credit_note(note: Invoice) -> None:
                        .aggregate(s=Sum("total_minor"))["s"] or 0)
     by_notes = (Allocation.objects.filter(invoice=original, credit_note__isnull=False)
                 .aggregate(s=Sum("amount_minor"))["s"] or 0)
-    received = original.prepaid_minor + original.paid_minor - by_notes
+    given_back = (CreditEntry.objects.filter(invoice__related_invoice=original, amount_minor__gt=0)
+                  .aggregate(s=Sum("amount_minor"))["s"] or 0)
+    # What the customer paid that still stands against the invoice: its prepaid amount and what payments and
+    # customer credit settled, less what earlier credit notes already gave back as credit.
+    received = original.prepaid_minor + original.paid_minor - by_notes - given_back
 
     def due(credited: int) -> int:
         if credited >= original.total_minor:
@@ -286,14 +291,45 @@ def apply_credit_note(note: Invoice) -> None:
     rest = value - amount
     if rest > 0:
         _lock_customer(note.customer_id)
-        CreditEntry.objects.create(
-            organization=note.organization, customer=note.customer, currency=note.currency, amount_minor=rest,
-            invoice=note, memo=f"Credit note {note.number}", created_on=on,
-        )
+        CreditEntry.objects.bulk_create([
+            CreditEntry(organization=note.organization, customer=note.customer, currency=note.currency,
+                        amount_minor=part, payment_id=payment_id, invoice=note, memo=f"Credit note {note.number}",
+                        created_on=on)
+            for payment_id, part in _given_back(original, rest)
+        ])
     note.paid_minor = note.total_minor
     note.status = Invoice.PAID
     note.paid_on = on
     note.save(update_fields=["paid_minor", "status", "paid_on"])
+
+
+def _given_back(original: Invoice, amount: int) -> list[tuple[int | None, int]]:
+    """The payments the money a credit note gives back as credit came from: (payment id or None, minor units).
+
+    What a payment paid on the invoice (directly, or as customer credit drawn from it), newest first, less what
+    earlier credit notes of the invoice already gave back from it; the rest (a deposit deducted, credit of no
+    known payment) is credit of its own. Credit traced to a payment is its unapplied part again: a later refund
+    of that payment takes it back first, instead of reopening the invoice while the customer keeps the credit.
+    """
+    paid: dict[int, int] = defaultdict(int)
+    for payment_id, part in Allocation.objects.filter(invoice=original, payment__isnull=False).values_list(
+            "payment_id", "amount_minor"):
+        paid[payment_id] += part
+    for payment_id, drawn in CreditEntry.objects.filter(invoice=original, amount_minor__lt=0,
+                                                        payment__isnull=False).values_list("payment_id", "amount_minor"):
+        paid[payment_id] -= drawn
+    back = dict(CreditEntry.objects.filter(invoice__related_invoice=original, amount_minor__gt=0,
+                                           payment__isnull=False).order_by().values("payment_id")
+                .annotate(s=Sum("amount_minor")).values_list("payment_id", "s"))
+    parts, left = [], amount
+    for payment_id in sorted(paid, reverse=True):
+        take = min(left, paid[payment_id] - back.get(payment_id, 0))
+        if take > 0:
+            parts.append((payment_id, take))
+            left -= take
+    if left:
+        parts.append((None, left))
+    return parts
 
 
 def payment_unapplied_minor(payment: Payment) -> int:
