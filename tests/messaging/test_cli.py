@@ -31,3 +31,17 @@ def test_templates_save_refuses_a_broken_template_with_its_line(org, tmp_path):
     result = CliRunner().invoke(main, ["templates", "save", "thank_you", "en", str(path)])
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: Template en/thank_you.j2, line 2:")
+
+
+def test_outbox_deliver_prints_the_stored_reason_of_each_deferral(org, queue, smtp):
+    queue(3)
+    smtp.stop()
+    result = cli("outbox", "deliver", "--now", "2026-06-01T08:00+00:00")
+    assert result.exit_code == 0 and "Outbox: 0 sent, 3 deferred, 0 failed." in result.output
+    lines = result.output.splitlines()[1:]
+    assert len(lines) == 3
+    for msg in Message.objects.all():
+        line = next(x for x in lines if f"#{msg.pk} " in x)
+        assert line == (f"  deferred #{msg.pk} to {msg.to_email}: {msg.last_error} "
+                        "(next attempt 2026-06-01T08:01+00:00)")
+        assert msg.last_error.startswith("mail server unreachable")

@@ -27,11 +27,20 @@ def outbox():
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
 def deliver(now, limit, fmt):
-    """Send due messages through the configured e-mail backend (at most once each)."""
-    from duly.messaging.delivery import deliver_outbox
+    """Send due messages through the configured e-mail backend (at most once each).
+
+    After the summary, each message not sent is listed with the reason stored on it: deferred (and when it is
+    tried again), failed (given up), cancelled, or postponed to the customer's sending window.
+    """
+    from duly.messaging.delivery import deliver_outbox, not_sent_lines
 
     report = deliver_outbox(now or _now(), limit=limit)
-    click.echo(json.dumps(report.as_dict(), indent=2) if fmt == "json" else report.summary())
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    click.echo(report.summary())
+    for line in not_sent_lines(report):
+        click.echo(line)
 
 
 @outbox.command("list")

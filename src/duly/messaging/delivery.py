@@ -175,6 +175,39 @@ class DeliveryReport:
         }
 
 
+def not_sent_lines(report: DeliveryReport) -> list[str]:
+    """One line per message of ``report`` that was not sent, with the reason stored on it (``last_error``, or the
+    cancellation reason) and when it goes out, if it does: what ``duly outbox deliver`` prints after its summary."""
+    ids = [m for m, _ in report.deferred + report.failed + report.cancelled] + [m for m, _ in report.postponed]
+    stored = {m.message_id: m for m in Message.objects.filter(message_id__in=ids).only(
+        "pk", "message_id", "to_email", "to_name", "last_error", "cancel_reason", "next_attempt_at")}
+
+    def who(message_id: str) -> str:
+        m = stored.get(message_id)
+        return f"#{m.pk} to {m.to_email or m.to_name}" if m is not None else message_id
+
+    def stored_reason(message_id: str, reported: str) -> str:
+        m = stored.get(message_id)
+        return (m.last_error if m is not None and m.last_error else reported) or "no reason recorded"
+
+    def at(moment: datetime | None) -> str:
+        return moment.isoformat(timespec="minutes") if moment is not None else "not scheduled"
+
+    lines = []
+    for message_id, error in report.deferred:
+        m = stored.get(message_id)
+        lines.append(f"  deferred {who(message_id)}: {stored_reason(message_id, error)} "
+                     f"(next attempt {at(m.next_attempt_at if m is not None else None)})")
+    for message_id, error in report.failed:
+        lines.append(f"  failed {who(message_id)}: {stored_reason(message_id, error)} (not retried)")
+    for message_id, reason in report.cancelled:
+        m = stored.get(message_id)
+        lines.append(f"  cancelled {who(message_id)}: {(m.cancel_reason if m is not None else '') or reason}")
+    for message_id, until in report.postponed:
+        lines.append(f"  postponed {who(message_id)} to the customer's sending window: {at(until)}")
+    return lines
+
+
 class _Outcome:
     NOT_SENT_RETRY, NOT_SENT_FAIL, AMBIGUOUS = "retry", "fail", "ambiguous"
 
