@@ -1,7 +1,9 @@
 """The ``duly`` command line. Every command is a thin call into a service.
 
 Errors print one clear line (``error: ...``) on stderr and exit non-zero:
-2 for bad input (a DomainError, or a bad option value), 1 for anything unexpected.
+2 for bad input (a DomainError, or a bad option value), 1 for anything unexpected. A run that did its work
+but had to leave some of it out (``duly bill`` leaving customers out) exits 3 (:data:`EXIT_INCOMPLETE`),
+after listing what was left out and how to fix it.
 Each business area adds its commands in its own ``<app>/cli.py`` (see ``COMMAND_MODULES``).
 """
 
@@ -26,6 +28,8 @@ COMMAND_MODULES = [
 ]
 
 EXIT_BAD_INPUT = 2
+#: The run did its work but left some of it out (listed, each with what to fix): fix and run it again.
+EXIT_INCOMPLETE = 3
 
 
 def setup_django() -> None:

@@ -84,13 +84,51 @@ def test_a_customer_that_cannot_be_invoiced_is_left_out_and_the_others_are_bille
                                      as_of=date(2026, 1, 1))
     result = bill(date(2026, 1, 1))
     assert result.invoices == 1
-    assert result.skipped == [("PO", "Initech SA requires the field 'PO number' on every invoice; it is missing.")]
+    assert result.skipped == [("PO", "Initech SA requires the field 'PO number' on every invoice; it is missing. "
+                                     "To fix it: set the PO number on contract CTR-PO (back office: Customers › "
+                                     "Contracts); then bill again.")]
     assert Subscription.objects.get(customer=strict).next_bill_on == date(2026, 1, 1)  # still due
     assert not BillingRecord.objects.filter(subscription__customer=strict).exists()
 
     update_customer(strict, required_fields=[])
     assert bill(date(2026, 1, 2)).invoices == 1
     assert Invoice.objects.get(customer=strict).service_period_start == date(2026, 1, 1)
+
+
+@pytest.mark.django_db
+def test_duly_bill_exits_3_when_it_leaves_customers_out_and_says_what_to_fix_where(org, make_customer, make_contract,
+                                                                                   catalog):
+    from duly.cli import main
+
+    strict = make_customer("PO", name="Initech SA", required_fields=["po_number", "cost_centre"])
+    make_contract(strict, reference="CTR-2026-017")
+    custom = make_customer("PRJ", name="Globex SA", custom_required_fields=["Project code"])
+    make_contract(custom, reference="CTR-2026-018")
+    easy = make_customer("EASY", name="Easy SARL")
+    make_contract(easy)
+    for c in (strict, custom, easy):
+        services.create_subscription(org, c, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
+                                     as_of=date(2026, 1, 1))
+    out = CliRunner().invoke(main, ["bill", "--as-of", "2026-01-01", "--org", "atelier"])
+    assert out.exit_code == 3, out.output
+    assert "Issued 1 invoice(s) for 1 customer(s)" in out.output and "2 customer(s) left out" in out.output
+    assert ("  left out PO: Initech SA requires the field 'PO number' on every invoice; it is missing (also missing: "
+            "cost centre). To fix it: set the PO number on contract CTR-2026-017 (back office: Customers › Contracts); "
+            "set the cost centre on customer PO (back office: Customers › Customers), which every invoice of theirs "
+            "copies; then bill again.") in out.output
+    assert ("  left out PRJ: Globex SA requires the field 'Project code' on every invoice; it is missing. To fix it: "
+            "invoice contract CTR-2026-018 by hand with the custom field 'Project code' (a billing run fills no custom "
+            "field), or no longer require it on customer PRJ; then bill again.") in out.output
+    out = CliRunner().invoke(main, ["bill", "--as-of", "2026-01-01", "--org", "atelier", "--format", "json"])
+    assert out.exit_code == 3
+    report = json.loads(out.output[out.output.index("{"):])
+    assert [s["customer"] for s in report["skipped"]] == ["PO", "PRJ"] and report["invoices"] == 0
+    strict.required_fields = []
+    strict.save(update_fields=["required_fields"])
+    custom.custom_required_fields = []
+    custom.save(update_fields=["custom_required_fields"])
+    out = CliRunner().invoke(main, ["bill", "--as-of", "2026-01-01", "--org", "atelier"])
+    assert out.exit_code == 0 and "Issued 2 invoice(s) for 2 customer(s)" in out.output
 
 
 @pytest.mark.django_db

@@ -7,8 +7,8 @@ import json
 import click
 
 from duly.cli import (
-    DATE, allow_date_option, business_window, check_business_date, current_org, handle_errors, org_option,
-    progress_bar,
+    DATE, EXIT_INCOMPLETE, allow_date_option, business_window, check_business_date, current_org, handle_errors,
+    org_option, progress_bar,
 )
 
 #: At most this many rejected (or duplicate) rows are listed in the text summary; JSON lists them all.
@@ -25,7 +25,12 @@ LISTED_ROWS = 50
 @allow_date_option
 @handle_errors
 def bill(org_slug, as_of, fmt, workers, allow_outside_window):
-    """Issue the invoices of every subscription period due by --as-of (idempotent: rerun it freely)."""
+    """Issue the invoices of every subscription period due by --as-of (idempotent: rerun it freely).
+
+    Exit status: 0 when everything due was billed; 3 when customers were left out (each is listed with what to
+    fix, for example the contract that lacks the PO number the customer requires; the others are billed): fix
+    it and run again; 2 for bad input (nothing is billed).
+    """
     from duly.billing.services import run_billing
     from duly.domain.money import from_minor
 
@@ -40,15 +45,17 @@ def bill(org_slug, as_of, fmt, workers, allow_outside_window):
         result = run_billing(org, as_of, progress=step, workers=workers)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
-        return
-    click.echo(result.summary())
-    for currency, row in sorted(result.by_currency.items()):
-        click.echo(f"  {currency}: {row['invoices']} invoice(s), total {from_minor(row['total_minor'], currency)}, "
-                   f"to pay {from_minor(row['payable_minor'], currency)}")
-    if result.numbers:
-        click.echo(f"  numbers {result.numbers[0]} … {result.numbers[-1]}")
-    for customer, reason in result.skipped:
-        click.echo(f"  left out {customer}: {reason}")
+    else:
+        click.echo(result.summary())
+        for currency, row in sorted(result.by_currency.items()):
+            click.echo(f"  {currency}: {row['invoices']} invoice(s), total "
+                       f"{from_minor(row['total_minor'], currency)}, to pay {from_minor(row['payable_minor'], currency)}")
+        if result.numbers:
+            click.echo(f"  numbers {result.numbers[0]} … {result.numbers[-1]}")
+        for customer, reason in result.skipped:
+            click.echo(f"  left out {customer}: {reason}")
+    if result.skipped:
+        raise SystemExit(EXIT_INCOMPLETE)  # customers left out: say so to scripts (the others are billed)
 
 
 @click.group()

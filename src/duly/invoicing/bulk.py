@@ -67,6 +67,7 @@ __all__ = [
     "prepare",
     "set_prepaid",
     "take_numbers",
+    "where_to_fill",
     "write_invoice_rows",
 ]
 
@@ -158,6 +159,28 @@ def _missing_fields(customer: Customer, values: dict[str, Any]) -> list[str]:
     return missing
 
 
+def where_to_fill(customer: Customer, contract: Contract | None, missing: Sequence[str]) -> str:
+    """Where each missing required field of a generated invoice is filled in: the PO number on the contract, the
+    other fields on the customer; the custom fields a customer requires cannot be filled by a run."""
+    on_contract = [f for f in missing if f == REQUIRED_FIELD_LABELS["po_number"]]
+    custom = [f for f in missing if f in customer.custom_required_fields and f not in REQUIRED_FIELD_LABELS.values()]
+    on_customer = [f for f in missing if f not in on_contract and f not in custom]
+    under = f"contract {contract.reference}" if contract is not None else "no contract"
+    fixes = []
+    if on_contract:
+        fixes.append(f"set the PO number on {under} (back office: Customers › Contracts)" if contract is not None
+                     else "give the customer a contract with its PO number (back office: Customers › Contracts)")
+    if on_customer:
+        fixes.append(f"set the {', '.join(on_customer)} on customer {customer.code} (back office: Customers › "
+                     "Customers), which every invoice of theirs copies")
+    if custom:
+        fixes.append(f"invoice {under} by hand with the custom field{'s' if len(custom) > 1 else ''} "
+                     f"{', '.join(repr(f) for f in custom)} (a billing run fills no custom field), or no longer "
+                     f"require {'them' if len(custom) > 1 else 'it'} on customer {customer.code}")
+    text = "; ".join(fixes)
+    return f"To fix it: {text}; then bill again" + (f" ({under})." if on_customer and not on_contract else ".")
+
+
 def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: PaymentTerms | None = None,
             late_terms_text: str | None = None, reference_rates: dict | None = None) -> PreparedInvoice:
     """Validate one invoice and compute its totals, without touching the database.
@@ -237,8 +260,9 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     if missing:
         raise RequiredFieldMissing(
             f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
-            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else "."),
-            field=missing[0], customer=customer.name,
+            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else ".")
+            + " " + where_to_fill(customer, contract, missing),
+            field=missing[0], customer=customer.name, contract=contract.reference if contract is not None else None,
         )
     if terms is None:
         terms = terms_for(Invoice(customer=customer, contract=contract))
