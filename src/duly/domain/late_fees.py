@@ -10,17 +10,17 @@ Policies (:class:`LateFeePolicy.kind`)
                           (data, not code): its reference-rate series, its margin in points, its
                           half-year rule and its fixed sums by size of debt.
 
-    ======================  =======================================  ==========  ======  ===========  ==================
-    kind                    law                                      series      margin  rate fixed   fixed sum
-    ======================  =======================================  ==========  ======  ===========  ==================
-    ``eu_statutory``        Directive 2011/7/EU                      invoice     + 8     1 Jan/1 Jul  EUR 40
-                                                                     currency's
-    ``de_statutory_b2b``    §288(2) and (5) BGB, between businesses  DE-BASIS    + 9     1 Jan/1 Jul  EUR 40 (Pauschale)
-    ``de_statutory_b2c``    §288(1) BGB, with a consumer             DE-BASIS    + 5     1 Jan/1 Jul  none
-    ``fr_statutory``        art. L441-10 and D441-5 Code de commerce EUR (ECB)   + 10    1 Jan/1 Jul  EUR 40 (indemnité)
-    ``uk_statutory``        Late Payment of Commercial Debts         GBP (BoE)   + 8     31 Dec/      GBP 40 / 70 / 100
-                            (Interest) Act 1998                                          30 Jun       by size of debt
-    ======================  =======================================  ==========  ======  ===========  ==================
+    ====================  ==========================================  ==========  ======  ============  =================
+    kind                  law                                         series      margin  rate fixed    fixed sum
+    ====================  ==========================================  ==========  ======  ============  =================
+    ``eu_statutory``      Directive 2011/7/EU                         invoice     + 8     1 Jan/1 Jul   EUR 40
+                                                                      currency's
+    ``de_statutory_b2b``  §288(2) and (5) BGB, between businesses     DE-BASIS    + 9     1 Jan/1 Jul   EUR 40 Pauschale
+    ``de_statutory_b2c``  §288(1) BGB, with a consumer                DE-BASIS    + 5     1 Jan/1 Jul   none
+    ``fr_statutory``      art. L441-10 and D441-5 Code de commerce    EUR (ECB)   + 10    1 Jan/1 Jul   EUR 40 indemnité
+    ``uk_statutory``      Late Payment of Commercial Debts (Interest) GBP (BoE)   + 8     31 Dec/30 Jun GBP 40/70/100 by
+                          Act 1998                                                                      size of debt
+    ====================  ==========================================  ==========  ======  ============  =================
 
     The fixed sums are never converted: an invoice in another currency needs an agreed
     ``compensation_amount`` (0 to waive it). The UK sum depends on the size of the debt (the
