@@ -115,3 +115,21 @@ def test_a_statutory_contract_without_its_series_recorded_is_skipped_with_the_se
     with pytest.raises(Exception, match="No DE-BASIS reference rate"):
         _issue(org, berlin, consumer, date(2026, 1, 1), "100.00")  # the invoice must state the rate: refused
     assert not Invoice.objects.filter(customer=berlin).exclude(status=Invoice.DRAFT).exists()
+
+
+@pytest.mark.parametrize(("locale", "kind", "currency", "words"), [
+    ("fr_FR", "fr_statutory", "EUR", "intérêts au taux de 12,15\u00a0% par an (taux de refinancement de la BCE "
+                                     "2,15\u00a0% + 10 points, art. L441-10 du Code de commerce)"),
+    ("es_ES", "de_statutory_b2c", "EUR", "intereses del 6,27\u00a0% anual (tipo básico alemán 1,27\u00a0% + 5 "
+                                         "puntos, §288(1) BGB)"),
+    ("en", "eu_statutory", "EUR", "interest at 10.15% per year (ECB reference rate 2.15% + 8 points)"),
+])
+def test_an_agreed_fixed_reference_rate_is_stated_with_the_law_in_the_customers_language(locale, kind, currency,
+                                                                                        words):
+    from duly.domain.late_fees import LateFeePolicy
+    from duly.invoicing.documents.i18n import localizer
+
+    rate = {"fr_statutory": "2.15", "de_statutory_b2c": "1.27", "eu_statutory": "2.15"}[kind]
+    text = localizer(locale).late_terms(LateFeePolicy(kind, reference_rate_percent=Decimal(rate)), currency,
+                                        date(2026, 3, 1))
+    assert words in text

@@ -10,17 +10,17 @@ Policies (:class:`LateFeePolicy.kind`)
                           (data, not code): its reference-rate series, its margin in points, its
                           half-year rule and its fixed sums by size of debt.
 
-    ======================  =======================================  ==========  ======  ===========  ==================
-    kind                    law                                      series      margin  rate fixed   fixed sum
-    ======================  =======================================  ==========  ======  ===========  ==================
-    ``eu_statutory``        Directive 2011/7/EU                      invoice     + 8     1 Jan/1 Jul  EUR 40
-                                                                     currency's
-    ``de_statutory_b2b``    §288(2) and (5) BGB, between businesses  DE-BASIS    + 9     1 Jan/1 Jul  EUR 40 (Pauschale)
-    ``de_statutory_b2c``    §288(1) BGB, with a consumer             DE-BASIS    + 5     1 Jan/1 Jul  none
-    ``fr_statutory``        art. L441-10 and D441-5 Code de commerce EUR (ECB)   + 10    1 Jan/1 Jul  EUR 40 (indemnité)
-    ``uk_statutory``        Late Payment of Commercial Debts         GBP (BoE)   + 8     31 Dec/      GBP 40 / 70 / 100
-                            (Interest) Act 1998                                          30 Jun       by size of debt
-    ======================  =======================================  ==========  ======  ===========  ==================
+    ====================  ==========================================  ==========  ======  ============  =================
+    kind                  law                                         series      margin  rate fixed    fixed sum
+    ====================  ==========================================  ==========  ======  ============  =================
+    ``eu_statutory``      Directive 2011/7/EU                         invoice     + 8     1 Jan/1 Jul   EUR 40
+                                                                      currency's
+    ``de_statutory_b2b``  §288(2) and (5) BGB, between businesses     DE-BASIS    + 9     1 Jan/1 Jul   EUR 40 Pauschale
+    ``de_statutory_b2c``  §288(1) BGB, with a consumer                DE-BASIS    + 5     1 Jan/1 Jul   none
+    ``fr_statutory``      art. L441-10 and D441-5 Code de commerce    EUR (ECB)   + 10    1 Jan/1 Jul   EUR 40 indemnité
+    ``uk_statutory``      Late Payment of Commercial Debts (Interest) GBP (BoE)   + 8     31 Dec/30 Jun GBP 40/70/100 by
+                          Act 1998                                                                      size of debt
+    ====================  ==========================================  ==========  ======  ============  =================
 
     The fixed sums are never converted: an invoice in another currency needs an agreed
     ``compensation_amount`` (0 to waive it). The UK sum depends on the size of the debt (the
@@ -180,6 +180,9 @@ class StatutoryRegime:
     sums_currency: str | None
     #: What the fixed sum is, as explanations name it.
     sum_title: str
+    #: Whether the terms in words and the interest explanations cite :attr:`law` (the EU rule's never did:
+    #: its compensation names the directive).
+    names_law: bool = True
 
     def reference_name(self, currency: str) -> str:
         return self.reference or reference_rate_name(currency)
@@ -193,7 +196,8 @@ _FORTY_EUR = ((None, EU_COMPENSATION_EUR),)
 #: The statutory late-payment regimes (data: one row each, see the module notes).
 REGIMES: Mapping[str, StatutoryRegime] = MappingProxyType({r.kind: r for r in (
     StatutoryRegime("eu_statutory", "Directive 2011/7/EU", None, None, EU_STATUTORY_MARGIN, "first_day",
-                    _FORTY_EUR, "EUR", "Fixed compensation for recovery costs under Directive 2011/7/EU"),
+                    _FORTY_EUR, "EUR", "Fixed compensation for recovery costs under Directive 2011/7/EU",
+                    names_law=False),
     StatutoryRegime("de_statutory_b2b", "§288(2) BGB", "DE-BASIS", "base rate", Decimal(9), "first_day",
                     _FORTY_EUR, "EUR", "Flat sum (Pauschale) under §288(5) BGB"),
     StatutoryRegime("de_statutory_b2c", "§288(1) BGB", "DE-BASIS", "base rate", Decimal(5), "first_day",
@@ -731,8 +735,8 @@ def _interest_charges(
 
 
 def _cited(regime: StatutoryRegime) -> str:
-    """``, §288(2) BGB``: the law an interest explanation cites (the EU rule's explanations never did)."""
-    return "" if regime.kind == "eu_statutory" else f", {regime.law}"
+    """``, §288(2) BGB``: the law an interest explanation cites (see :attr:`StatutoryRegime.names_law`)."""
+    return f", {regime.law}" if regime.names_law else ""
 
 
 def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date, accrue: bool = False) -> list[_Charge]:
@@ -916,7 +920,7 @@ def describe_policy(policy: LateFeePolicy, currency: str, as_of: date | None = N
             text = f"interest at {_fmt_rate(policy.rate_percent)}% per month ({_fmt_rate(rate)}% per year)"
         elif regime is not None and policy.uses_reference_rates:
             assert as_of is not None
-            under = "" if regime.kind == "eu_statutory" else f" under {regime.law}"
+            under = f" under {regime.law}" if regime.names_law else ""
             rate_word = "reference rate" if regime.reference is None else regime.reference
             text = (
                 f"statutory interest{under} at the {rate_word} + {_fmt_rate(regime.margin)} points (currently "

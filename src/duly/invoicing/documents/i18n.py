@@ -22,7 +22,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
 from babel.numbers import NumberPattern, parse_pattern
 
-from duly.domain.late_fees import EU_STATUTORY_MARGIN, LateFeePolicy
+from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import exponent
 from duly.domain.payment_terms import PaymentTerms
 
@@ -1174,6 +1174,12 @@ class Localizer:
             return self.t("terms.on_receipt", date=self.date(due))
         return self.t("terms.due_by", date=self.date(due), terms=self.terms_label(terms))
 
+    def _reference_name(self, regime, currency: str) -> str:
+        if regime.reference is not None:
+            return self.t(f"late.reference.{regime.kind}")
+        return (self.t("late.reference_ecb") if currency == "EUR"
+                else self.t("late.reference_central_bank", currency=currency))
+
     def _semester(self, day: date) -> str:
         return self.t(f"late.semester_{1 if day.month <= 6 else 2}", year=day.year)
 
@@ -1208,29 +1214,21 @@ class Localizer:
             if policy.kind == "interest_monthly":
                 text = self.t("late.interest_monthly", rate=self.percent(policy.rate_percent),
                               annual=self.percent(rate))
-            elif policy.regime is not None and policy.kind != "eu_statutory":
-                # A national regime names its law and its reference rate (labels "late.law.<kind>" ...).
+            elif policy.regime is not None:
+                # The regime's own words: a national law names itself and its reference rate ("late.law.<kind>",
+                # "late.reference.<kind>"); the EU rule names the ECB or the currency's central bank.
                 regime = policy.regime
-                words = dict(law=self.t(f"late.law.{regime.kind}"),
-                             reference_name=self.t(f"late.reference.{regime.kind}"),
-                             rate=self.percent(rate), reference=self.percent(rate - regime.margin),
-                             margin=self.number(regime.margin))
+                reference = policy.reference_rate_percent if policy.reference_rate_percent is not None else (
+                    rate - regime.margin)
+                words = dict(rate=self.percent(rate), reference=self.percent(reference),
+                             margin=self.number(regime.margin), reference_name=self._reference_name(regime, currency),
+                             law=self.t(f"late.law.{regime.kind}") if regime.names_law else "")
+                key = "late.statutory" if regime.names_law else "late.eu_statutory"
                 if policy.uses_reference_rates:
                     assert as_of is not None  # annual_rate_on refused a missing date
-                    text = self.t("late.statutory_current", **words, semester=self._semester(as_of))
+                    text = self.t(f"{key}_current", **words, semester=self._semester(as_of))
                 else:
-                    text = self.t("late.statutory", **words)
-            elif policy.uses_reference_rates:
-                assert as_of is not None  # annual_rate_on refused a missing date
-                reference_name = (self.t("late.reference_ecb") if currency == "EUR"
-                                  else self.t("late.reference_central_bank", currency=currency))
-                text = self.t("late.eu_statutory_current", rate=self.percent(rate),
-                              reference=self.percent(rate - EU_STATUTORY_MARGIN), reference_name=reference_name,
-                              semester=self._semester(as_of), margin=self.number(EU_STATUTORY_MARGIN))
-            elif policy.kind == "eu_statutory":
-                text = self.t("late.eu_statutory", rate=self.percent(rate),
-                              reference=self.percent(policy.reference_rate_percent or Decimal(0)),
-                              margin=self.number(EU_STATUTORY_MARGIN))
+                    text = self.t(key, **words)
             else:
                 text = self.t("late.interest_annual", rate=self.percent(rate))
             if policy.interest_from_due_date or policy.grace_days == 0:
