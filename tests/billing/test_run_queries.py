@@ -16,8 +16,10 @@ pytestmark = pytest.mark.django_db
 #: reading the date of the last invoice issued, before the run starts: numbers follow issue dates).
 MAX_QUERIES = 35
 #: Queries of an immediate cancellation with a credit note, whatever the number of items (the note locks the
-#: invoice it corrects and reads what its other credit notes credit, when it is drafted and when it is issued).
-MAX_CANCEL_QUERIES = 46
+#: invoice it corrects and reads what its other credit notes credit, when it is drafted and when it is issued;
+#: the billing service reads that room once more to net a credit the invoice cannot absorb against pending
+#: charges; the credit note's number follows the series' last issue date).
+MAX_CANCEL_QUERIES = 50
 
 
 def _customers_with_everything(org, make_customer, make_contract, catalog, n: int) -> list:

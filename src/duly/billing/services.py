@@ -40,6 +40,7 @@ Retainers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import replace as dataclass_replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
@@ -590,7 +591,60 @@ def _credit(org: Organization, record: BillingRecord | None, lines: list[invoici
     lines = [line for line in lines if line.unit_price > 0]
     if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
         return None
+    lines = _net_against_pending(record, lines)
+    if not lines:
+        return None
     return invoicing.create_credit_note(org, record.invoice_id, reason=reason, lines=lines, issue_date=as_of)
+
+
+def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData]) -> list[invoicing.LineData]:
+    """Credit lines that the invoice ``record`` billed can no longer absorb go against the charges not yet invoiced.
+
+    Days of an invoiced cycle can be credited (a pause), charged back (a resume: a pending charge for the
+    next invoice) and credited again (a second pause, a cancellation). What the invoice's credit notes
+    credit never exceeds its total (``credit_exceeds_invoice_total``), so the part of the credit beyond
+    what is left to credit on the invoice reduces the subscription's pending charges of that cycle instead
+    (newest first): those charges billed the very days credited again. Whatever they cannot absorb is
+    left in the credit note, which the invoice's own check then refuses as a real over-credit.
+    """
+    invoice = record.invoice
+    currency = invoice.currency
+    totals = invoicing.check_lines(lines, currency)
+    room = invoice.total_minor - invoicing.credited_minor(invoice)
+    excess = to_minor(totals.tax_inclusive, currency) - room
+    if excess <= 0:
+        return lines
+    # The excess in net terms (the lines' VAT scales with them), rounded up so the gross fits the room.
+    gross_minor = max(to_minor(totals.tax_inclusive, currency), 1)
+    excess_net = -(-excess * to_minor(totals.tax_exclusive, currency) // gross_minor)  # integer ceiling
+    pending = list(PendingCharge.objects.select_for_update().filter(
+        subscription_id=record.subscription_id, invoice__isnull=True, amount_minor__gt=0,
+        period_start__lt=record.period_end).order_by("-id"))
+    absorbed = 0
+    for charge in pending:
+        take = min(charge.amount_minor, excess_net - absorbed)
+        if take <= 0:
+            break
+        charge.amount_minor -= take
+        charge.explanation = (charge.explanation + f" Reduced by {from_minor(take, currency)}: those days were "
+                              f"credited again.").strip()[:2000]
+        if charge.amount_minor:
+            charge.save(update_fields=["amount_minor", "explanation"])
+        else:
+            charge.delete()
+        absorbed += take
+    if not absorbed:
+        return lines
+    # Take the absorbed amount off the credit lines, last line first.
+    out = list(lines)
+    left = from_minor(absorbed, currency)
+    for i in range(len(out) - 1, -1, -1):
+        cut = min(out[i].unit_price, left)
+        out[i] = dataclass_replace(out[i], unit_price=out[i].unit_price - cut)
+        left -= cut
+        if not left:
+            break
+    return [line for line in out if line.unit_price > 0]
 
 
 def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str,
