@@ -17,8 +17,8 @@ The current step of an invoice: one step at a time
     Escalation never jumps. The step due for an invoice is the next one after the last step sent
     for it (steps the customer's conditions exclude, or anchored on a date the invoice lacks, are
     passed over; so are notes meant for on or before the due date once the invoice is overdue).
-    It is due once its own date (anchor + offset) has come and, after an earlier step, once that
-    step reached the customer (:attr:`PastReminder.delivered_at`; one that could not be delivered
+    It is due once its own date (anchor + offset) has come and, after an earlier chasing step (not
+    a courtesy note for before the due date), once that step reached the customer (:attr:`PastReminder.delivered_at`; one that could not be delivered
     counts once staff handled it) and the step's own wait (the time between the two steps' dates)
     has passed since. So on first adoption, on receivables brought over from another system and
     after an outage, the first message is the first overdue reminder, and each later step follows
@@ -122,6 +122,7 @@ __all__ = [
     "policy_from_dict",
     "policy_to_dict",
     "promise_outcome",
+    "step_from_dict",
     "reminder_key",
     "sla_missed",
     "tone_for_history",
@@ -162,6 +163,7 @@ _ONE_DAY = timedelta(days=1)
 #: Longest run of closed days the slot search accepts before declaring the calendar broken.
 _MAX_CLOSED_RUN = 366
 _PAYMENT_RECEIVED = "payment received, awaiting reconciliation"
+_NO_FINAL_NOTICE = "no final notice has reached the customer yet (a suspension or termination needs one first)"
 #: Step actions a final notice must announce first (with their date), and those it announces.
 _NEEDS_FINAL: Final = frozenset({"suspend", "terminate"})
 _ANNOUNCED: Final = frozenset({"suspend", "terminate", "handover"})
@@ -606,6 +608,31 @@ def _require_mapping(value: Any, where: str, allowed: Iterable[str]) -> Mapping[
     return value
 
 
+def step_from_dict(raw: Mapping[str, Any], where: str = "Step") -> Step:
+    """One :class:`Step` from its :func:`policy_to_dict` form, validated on its own (the rules that
+    tie steps together are the policy's)."""
+    raw = _require_mapping(raw, where, _STEP_KEYS)
+    missing = [k for k in ("code", "order", "offset_days") if k not in raw]
+    if missing:
+        raise _policy_error(f"{where}: missing field(s) {', '.join(missing)}.")
+    raw_conditions = _require_mapping(raw.get("conditions") or {}, f"{where}: conditions", _CONDITION_KEYS)
+    actions = raw.get("actions") or ()
+    if isinstance(actions, str) or not isinstance(actions, Sequence):
+        raise _policy_error(f"{where}: actions must be a list, got {actions!r}.")
+    return Step(
+        code=raw["code"],
+        order=raw["order"],
+        offset_days=raw["offset_days"],
+        anchor=raw.get("anchor", "due_date"),
+        channel=raw.get("channel", "email"),
+        template=raw.get("template") or "",
+        tone=raw.get("tone", "neutral"),
+        actions=tuple(actions),
+        conditions=StepConditions(**{k: raw_conditions.get(k) for k in _CONDITION_KEYS}),
+        whatever_sent=raw.get("whatever_sent", False),
+    )
+
+
 def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     """Build and validate a :class:`Policy` from :func:`policy_to_dict`'s form (e.g. loaded from YAML).
 
@@ -619,31 +646,7 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     raw_steps = data["steps"]
     if isinstance(raw_steps, (str, Mapping)) or not isinstance(raw_steps, Sequence):
         raise _policy_error(f"Policy {code!r}: steps must be a list.")
-    steps = []
-    for number, raw in enumerate(raw_steps, start=1):
-        where = f"Policy {code!r}, step {number}"
-        raw = _require_mapping(raw, where, _STEP_KEYS)
-        missing = [k for k in ("code", "order", "offset_days") if k not in raw]
-        if missing:
-            raise _policy_error(f"{where}: missing field(s) {', '.join(missing)}.")
-        raw_conditions = _require_mapping(raw.get("conditions") or {}, f"{where}: conditions", _CONDITION_KEYS)
-        actions = raw.get("actions") or ()
-        if isinstance(actions, str) or not isinstance(actions, Sequence):
-            raise _policy_error(f"{where}: actions must be a list, got {actions!r}.")
-        steps.append(
-            Step(
-                code=raw["code"],
-                order=raw["order"],
-                offset_days=raw["offset_days"],
-                anchor=raw.get("anchor", "due_date"),
-                channel=raw.get("channel", "email"),
-                template=raw.get("template") or "",
-                tone=raw.get("tone", "neutral"),
-                actions=tuple(actions),
-                conditions=StepConditions(**{k: raw_conditions.get(k) for k in _CONDITION_KEYS}),
-                whatever_sent=raw.get("whatever_sent", False),
-            )
-        )
+    steps = [step_from_dict(raw, f"Policy {code!r}, step {number}") for number, raw in enumerate(raw_steps, start=1)]
     fatigue_raw = _require_mapping(data.get("fatigue") or {}, f"Policy {code!r}: fatigue", _FATIGUE_KEYS)
     defaults = FatigueLimits()
     fatigue = FatigueLimits(**{k: fatigue_raw.get(k, getattr(defaults, k)) for k in _FATIGUE_KEYS})
@@ -1037,20 +1040,21 @@ _NO_TIME: Final = timedelta(0)
 
 def _sent_index(
     reminders: Sequence[PastReminder], position: Mapping[str, int], final_flags: Sequence[bool],
-    local_day: Callable[[datetime], date],
+    local_day: Callable[[datetime], date], assume_delivered: bool = False,
 ) -> tuple[dict[InvoiceId, _Sent], dict[InvoiceId, str]]:
     """Per invoice :data:`_Sent`, and why its last step has not reached the customer (when it has not).
 
     Every recorded reminder counts as sent, whatever its ``sent_at``. Two reminders of the same
     step for one invoice (recorded before that was impossible) count as one, delivered when the
-    first of them was.
+    first of them was. ``assume_delivered`` (for projections): a reminder on its way counts as
+    delivered when it was sent.
     """
     index: dict[InvoiceId, list[Any]] = {}
     for reminder in reminders:
         pos = position.get(reminder.step_code, -1)
         if pos < 0:
             continue
-        why = reminder.undelivered
+        why = None if assume_delivered else reminder.undelivered
         day = None if why is not None else local_day(reminder.delivered_at or reminder.sent_at)
         final = day is not None and final_flags[pos]
         for invoice_id in reminder.invoice_ids:
@@ -1110,12 +1114,18 @@ def _gap(item: OpenItem, compiled: _CompiledPolicy, earlier: int, later: int) ->
     return gap if gap > _NO_TIME else _NO_TIME
 
 
+def _final_delivered(sent: _Sent | None, pos: int) -> bool:
+    """A final notice step before step ``pos`` reached the customer for this invoice."""
+    return sent is not None and sent[3] is not None and sent[2] < pos
+
+
 def _final_ok(item: OpenItem, compiled: _CompiledPolicy, sent: _Sent | None, pos: int, today: date) -> bool:
-    """A final notice was delivered for the invoice before step ``pos``, and the step's wait has passed since."""
-    if sent is None:
+    """:func:`_final_delivered`, and the step's wait has passed since (for a step that does not
+    follow the others one at a time, so it keeps the date the final notice named)."""
+    if not _final_delivered(sent, pos):
         return False
-    final_pos, final_day = sent[2], sent[3]
-    return final_day is not None and final_pos < pos and final_day + _gap(item, compiled, final_pos, pos) <= today
+    assert sent is not None
+    return sent[3] + _gap(item, compiled, sent[2], pos) <= today
 
 
 #: What :func:`_plan_item` finds for an invoice: (position of the step to carry out now or None,
@@ -1131,9 +1141,9 @@ def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], comp
     The next step is the first one after the last step sent that the customer's conditions allow,
     whose anchor date the invoice has and (with balance conditions) that ``accept`` takes; a step
     meant for on or before the due date (a "coming due" note) is passed over once the invoice is
-    overdue. It is due once its own date has come and, after a step already sent, once that step
-    reached the customer and the next step's own wait (the time between the two steps' dates) has
-    passed since. A broken promise brings it forward to today, except a step that suspends,
+    overdue. It is due once its own date has come and, after a chasing step already sent (not such
+    a courtesy note), once that step reached the customer and the next step's own wait (the time
+    between the two steps' dates) has passed since. A broken promise brings it forward to today, except a step that suspends,
     terminates or hands over: that keeps the date its final notice named. Suspension and
     termination need a final notice delivered before, and their wait since it. A ``whatever_sent``
     step comes on its own date, whatever was sent before it.
@@ -1161,8 +1171,8 @@ def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], comp
         break
     chosen = ready = None
     if nxt is not None:
-        if last < 0:
-            ready = on
+        if last < 0 or _pre_due(item, compiled, last):
+            ready = on  # the first chasing step comes on its own date, whenever a courtesy note went
         elif delivered is not None:
             ready = delivered + _gap(item, compiled, last, nxt)
             if ready < on:
@@ -1170,7 +1180,7 @@ def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], comp
         if ready is not None:
             if broken and ready > today and not compiled.consequence[nxt]:
                 ready = today
-            if ready <= today and (not compiled.needs_final[nxt] or _final_ok(item, compiled, sent, nxt, today)):
+            if ready <= today and (not compiled.needs_final[nxt] or _final_delivered(sent, nxt)):
                 chosen = nxt
     for pos in compiled.explicit:
         if pos <= last or (chosen is not None and pos <= chosen):
@@ -1189,12 +1199,15 @@ def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], comp
     return chosen, nxt, ready, on
 
 
+def _pre_due(item: OpenItem, compiled: _CompiledPolicy, pos: int) -> bool:
+    """Step ``pos`` is a courtesy note for on or before the invoice's due date, not a chasing step."""
+    anchor = getattr(item, compiled.anchors[pos])
+    return anchor is not None and anchor + compiled.deltas[pos] <= item.due_date
+
+
 def _first_chase(item: OpenItem, compiled: _CompiledPolicy, sent: _Sent | None) -> bool:
     """Nothing but notes for before the due date was sent for this invoice."""
-    if sent is None:
-        return True
-    anchor = getattr(item, compiled.anchors[sent[0]])
-    return anchor is not None and anchor + compiled.deltas[sent[0]] <= item.due_date
+    return sent is None or _pre_due(item, compiled, sent[0])
 
 
 def _waiting_cause(steps: Sequence[Step], sent: _Sent, why: str) -> str:
@@ -1355,6 +1368,8 @@ def _not_due(assignment: _Assignment, item: OpenItem, state: _Sent | None, plan:
         if state is not None and on is not None and on <= today:
             cause = _waiting_cause(steps, state, waiting.get(item.invoice_id, "not delivered yet"))
             assignment.skip.setdefault((nxt, cause), []).append(item)
+    elif ready <= today:  # due but for its final notice
+        assignment.skip.setdefault((nxt, _NO_FINAL_NOTICE), []).append(item)
     elif item.due_date < today and _first_chase(item, compiled, state):
         assignment.early.setdefault(nxt, []).append(item)
 
@@ -1962,13 +1977,14 @@ def _project_next_step(
     """The first future step of a chaseable invoice and its first sending slot.
 
     A projection: each invoice's next step, on the day it is ready (its own date, and its wait
-    after the delivery of the step before it); a step's minimum balance is checked against the
-    customer's whole chaseable balance in the currency, and invoices under dispute or promise, or
-    waiting for the delivery of their last reminder, are left out.
+    after the delivery of the step before it, a reminder still on its way counted as delivered
+    when sent); a step's minimum balance is checked against the customer's whole chaseable
+    balance in the currency, and invoices under dispute or promise are left out.
     """
     compiled = policy._compiled
     steps = compiled.steps
-    sent, _ = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of)
+    sent, _ = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of,
+                          assume_delivered=True)
     promises = _latest_promises(snapshot.promises)
     chaseable = [
         i
