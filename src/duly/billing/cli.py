@@ -44,6 +44,8 @@ def bill(org_slug, as_of, fmt, workers):
         click.echo(f"  numbers {result.numbers[0]} … {result.numbers[-1]}")
     for customer, reason in result.skipped:
         click.echo(f"  left out {customer}: {reason}")
+    for customer, reason in result.kept_prices:
+        click.echo(f"  previous price kept for {customer}: {reason}")
 
 
 @click.group()

@@ -1366,14 +1366,17 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
             log.warning("price notice %s: no contact of %s has an e-mail address", notice.pk, customer)
             continue
         product = Product.objects.filter(pk=price.product_id).values_list("name", flat=True).first() or price.code
-        done.append(f"{customer.code}: {product} {old} → {new} {price.currency} from "
-                    f"{change.effective_date.isoformat()}")
+        today = _local_date(now, customer.timezone)
+        # Sent late (it waited for a query, a final step...): billing applies the new price only to periods
+        # starting the full notice period after today, and the notice says so.
+        effective = max(change.effective_date, today + timedelta(days=change.notice_days))
+        done.append(f"{customer.code}: {product} {old} → {new} {price.currency} from {effective.isoformat()}")
         if dry_run:
             continue
         rendered = single.price_notice(
             customer, addressee, product=product, old_minor=to_minor(old, price.currency),
-            new_minor=to_minor(new, price.currency), currency=price.currency, effective=change.effective_date,
-            justification=change.justification, subscription="", today=_local_date(now, customer.timezone))
+            new_minor=to_minor(new, price.currency), currency=price.currency, effective=effective,
+            justification=change.justification, subscription="", today=today)
         with transaction.atomic():
             queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                           category="notice", template="price_increase", language=_language(customer, addressee),
