@@ -42,15 +42,29 @@ def catalog(org):
     return prices
 
 
+def send_due_notices(org, day: date) -> list:
+    """What the daily collections run does for billing: send the price-change notices due by ``day``
+    (recorded as sent at 09:00 UTC that day; the message itself is collections' business)."""
+    from datetime import datetime, time, timezone
+
+    from duly.billing.services import mark_price_notice_sent, pending_price_notices
+
+    return [mark_price_notice_sent(org, n.pk, sent_at=datetime.combine(day, time(9), timezone.utc))
+            for n in pending_price_notices(org, day)]
+
+
 @pytest.fixture
 def bill(org):
-    """Run the billing of ``org`` as of a date (or every day of a range) and return the results."""
+    """Run the billing of ``org`` as of a date (or every day of a range) and return the results; each day
+    the price-change notices due are sent first, as `duly serve` does (``notices=False``: they are not)."""
     from duly.billing.services import run_billing
 
-    def run(as_of: date, until: date | None = None):
+    def run(as_of: date, until: date | None = None, *, notices: bool = True):
         results = []
         day = as_of
         while day <= (until or as_of):
+            if notices:
+                send_due_notices(org, day)
             results.append(run_billing(org, day))
             day += timedelta(days=1)
         return results if until else results[0]

@@ -10,7 +10,8 @@ bookkeeper changes something first. The diary:
 - M, monthly on the 31st, in advance (100.00 plan + 10 seats × 10.00), net 30: Jan 31 → Feb 28 →
   Mar 31 → Apr 30... An upgrade to 15 seats on 15 April (prorated charge on the next invoice), a
   downgrade to 5 seats on 10 August (prorated credit note), a price increase of the plan to 120.00
-  from 1 October (first billed on the period starting 31 October, with the explanation).
+  from 1 October, announced on 1 September (first billed on the period starting 31 October, with the
+  explanation).
 - Q, quarterly on the 1st, in advance (300.00 → 360.00), due the 10th of the following month:
   cancelled immediately on 16 November, with a prorated credit note for 46 of the 92 days.
 - A, annual on the 15th from 15 March (1,200.00 → 1,440.00), net 20 moved to the next French
@@ -104,6 +105,10 @@ def walk_the_year(org, make_customer, make_contract):
             org, prices["m-pro"], effective_date=date(2026, 10, 1), as_of=d,
             new_model_config={"model": "flat", "amount": "120.00"},
             justification="The plan now includes single sign-on and 24/7 phone support."),
+        # The notice goes out on its day (collections sends it; here only its sending is recorded): a new
+        # price is billed only once its notice was sent the full notice period before.
+        date(2026, 9, 1): lambda d: [services.mark_price_notice_sent(org, n.pk, sent_at=_noon(d))
+                                     for n in PriceChangeNotice.objects.filter(send_on=d)],
         date(2026, 11, 16): lambda d: services.cancel_subscription(org, subs["Q"], on=d, as_of=d,
                                                                    at_period_end=False),
         date(2026, 11, 25): lambda d: services.cancel_subscription(org, subs["W"], on=d, as_of=d,
@@ -117,6 +122,13 @@ def walk_the_year(org, make_customer, make_contract):
         runs.append(services.run_billing(org, day))
         day += timedelta(days=1)
     return {code: c for code, (c, _) in clients.items()}, subs, runs
+
+
+def _noon(day: date):
+    from datetime import datetime, time
+    from zoneinfo import ZoneInfo
+
+    return datetime.combine(day, time(12), ZoneInfo("Europe/Paris"))
 
 
 def test_a_year_of_billing(org, make_customer, make_contract):

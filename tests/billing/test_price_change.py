@@ -145,17 +145,30 @@ def test_customers_who_take_the_price_after_the_change_is_scheduled_get_the_noti
     assert ("the price of Seats changes from 10.00 EUR per unit to graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR. "
             "Your first period at the new price: 1–31 May 2026.") in gamma.body and WHY in gamma.body
 
-    bill(date(2026, 3, 20), date(2026, 5, 1))
+    runs = bill(date(2026, 3, 20), date(2026, 5, 1))
     expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
                 "(previously 10.00 EUR per unit). Why: " + WHY)
     april = Invoice.objects.get(customer=joiners["GAMMA"], issue_date=date(2026, 4, 1))
     assert april.lines.get().net_minor == 4000 and "new price" not in april.notes  # still the old price
-    for code, seats in (("GAMMA", 4), ("DELTA", 2), ("ADD", 3), ("SWITCH", 5)):
+    may = Invoice.objects.get(customer=joiners["GAMMA"], issue_date=date(2026, 5, 1))
+    line = may.lines.get(description__startswith="Seats")
+    assert line.net_minor == 4 * 1200 and line.explanation.startswith(expected) and expected in may.notes
+    assert PriceChangeNotice.objects.get(customer=joiners["GAMMA"]).first_invoice == may
+    # Told inside the notice period (10, 15 and 20 April): May is still billed at the old price, and the run
+    # says why; the new price applies from the first period starting 30 days after their notice: June.
+    kept = dict(runs[-1].kept_prices)
+    for code, seats, told in (("DELTA", 2, "2026-04-20"), ("ADD", 3, "2026-04-10"), ("SWITCH", 5, "2026-04-15")):
         may = Invoice.objects.get(customer=joiners[code], issue_date=date(2026, 5, 1))
-        line = may.lines.get(description__startswith="Seats")
+        assert may.lines.get(description__startswith="Seats").net_minor == seats * 1000, code
+        assert "new price" not in may.notes
+        assert kept[code] == (f"Seats: kept the previous price for the period from 2026-05-01, not the new price "
+                              f"from 2026-05-01: its notice went out on {told}, less than 30 days before")
+    june = bill(date(2026, 5, 2), date(2026, 6, 1))[-1]
+    assert june.kept_prices == []
+    for code, seats in (("DELTA", 2), ("ADD", 3), ("SWITCH", 5)):
+        invoice = Invoice.objects.get(customer=joiners[code], issue_date=date(2026, 6, 1))
+        line = invoice.lines.get(description__startswith="Seats")
         assert line.net_minor == seats * 1200 and line.explanation.startswith(expected), code
-        assert expected in may.notes
-        assert PriceChangeNotice.objects.get(customer=joiners[code]).first_invoice == may
-    bill(date(2026, 5, 2), date(2026, 5, 10))
-    eps = Invoice.objects.filter(customer=joiners["EPS"]).get()
+        assert PriceChangeNotice.objects.get(customer=joiners[code]).first_invoice == invoice
+    eps = Invoice.objects.filter(customer=joiners["EPS"]).order_by("issue_date").first()
     assert eps.issue_date == date(2026, 5, 10) and "previously" not in eps.lines.get().explanation

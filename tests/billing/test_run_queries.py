@@ -10,6 +10,8 @@ from duly.billing import services
 from duly.billing.models import PendingCharge, PriceChangeNotice, UsageEvent
 from duly.invoicing.models import Invoice
 
+from .conftest import send_due_notices
+
 pytestmark = pytest.mark.django_db
 
 #: Queries of one batch with pending charges, price-change notices, late usage and usage windows (and the one
@@ -40,6 +42,7 @@ def _customers_with_everything(org, make_customer, make_contract, catalog, n: in
     services.schedule_price_change(org, catalog["per_unit"], effective_date=date(2026, 3, 1),
                                    new_model_config={"model": "per_unit", "unit_price": "11.00"},
                                    justification="Single sign-on is now included.", as_of=date(2026, 1, 1))
+    send_due_notices(org, date(2026, 1, 30))  # 30 days ahead: the new price is billed from 1 March
 
     def usage(prefix: str, day: str, value: str) -> None:
         services.record_usage(org, [{"idempotency_key": f"{prefix}-{c.code}", "customer": c.code,

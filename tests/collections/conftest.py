@@ -11,6 +11,9 @@ import pytest
 from duly.messaging.testing import SmtpSink
 
 PARIS = ZoneInfo("Europe/Paris")
+#: The days the shipped firm policy takes its steps for an invoice due Wednesday 1 April 2026, one at a
+#: time, each after its wait: overdue, fee, final notice, suspension, termination.
+FIRM_STEP_DAYS = (date(2026, 4, 2), date(2026, 4, 8), date(2026, 4, 15), date(2026, 4, 22), date(2026, 5, 6))
 
 
 @pytest.fixture
@@ -85,6 +88,12 @@ class Walk:
                 on_day(day)
             self.run(day, hour)
             day += timedelta(days=1)
+
+    def firm_steps(self, until: date, hour: int = 10):
+        """Run (and deliver) on each of :data:`FIRM_STEP_DAYS` up to ``until``: escalation goes one step at a time."""
+        for day in FIRM_STEP_DAYS:
+            if day <= until:
+                self.run(day, hour)
 
     def received(self, address: str) -> list:
         return self.smtp.to(address)

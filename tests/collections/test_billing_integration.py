@@ -45,7 +45,7 @@ def test_termination_cancels_the_customers_subscriptions(org, customer, contract
                                       as_of=date(2026, 1, 1), reference="SUB-ACME-1")
     assign_policy(org, customer, "firm")
     make_invoice(customer, contract, issued=date(2026, 3, 2))  # due 1 April; terminate step on 6 May
-    walk.run(date(2026, 5, 6))
+    walk.firm_steps(until=date(2026, 5, 6))
     sub.refresh_from_db()
     assert sub.status == Subscription.CANCELED and sub.canceled_on == date(2026, 5, 6)
     reminder = Reminder.objects.get(customer=customer, step_code="terminate")

@@ -78,12 +78,22 @@ def test_a_thank_you_that_bounces_needs_no_call(org, late, pay, smtp, walk):
 
 
 def test_the_termination_letter_cites_only_the_reminders_that_arrived(org, late, walk, smtp):
+    from duly.collections.services import complete_task
+
     customer, _ = late
     for day in (date(2026, 4, 2), date(2026, 4, 8), date(2026, 4, 15), date(2026, 4, 22)):
         walk.run(day)
     final = Reminder.objects.get(customer=customer, step_code="final_notice").message
     record_bounce(final.message_id, reason="550 5.1.1 mailbox unknown", at=walk.at(date(2026, 4, 15), 12))
+    # The final notice never arrived and nobody has phoned: no termination.
     walk.run(date(2026, 5, 6))
+    assert not Reminder.objects.filter(customer=customer, step_code="terminate").exists()
+    [held] = [p.action for p in walk.results[date(2026, 5, 6)].planned]
+    assert held.kind == "skip" and held.step_code == "terminate"
+    assert held.reason.startswith("no final notice has reached the customer yet")
+    # Staff phone the customer about the final notice: the termination follows.
+    complete_task(org, Task.objects.get(key=f"bounce:{final.message_id}").pk, now=walk.at(date(2026, 5, 6), 11))
+    walk.run(date(2026, 5, 7))
     letter = next(m for m in smtp.to(AP) if smtp.subject(m).startswith("Résiliation"))
     text = smtp.text_of(letter)
     for arrived in ("2 avril 2026", "8 avril 2026", "22 avril 2026"):

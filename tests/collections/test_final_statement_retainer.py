@@ -20,8 +20,7 @@ AP = "ap1@client.example"
 def terminate(org, customer, contract, make_invoice, walk):
     assign_policy(org, customer, "firm")
     make_invoice(customer, contract, issued=date(2026, 3, 2))  # due 1 April
-    walk.run(date(2026, 4, 22))  # suspension (due + 21)
-    walk.run(date(2026, 5, 6))  # termination (due + 35): the final statement goes out
+    walk.firm_steps(until=date(2026, 5, 6))  # ... suspension (due + 21), termination (due + 35): the final statement
     customer.refresh_from_db()
     assert customer.status == Customer.STATUS_TERMINATED
 

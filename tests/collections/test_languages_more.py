@@ -55,8 +55,7 @@ def test_a_termination_letter_in_the_customers_language(lang, org, client_in, ma
     customer, contract = client_in
     assign_policy(org, customer, "firm")
     invoice = make_invoice(customer, contract, issued=date(2026, 3, 2), amount="1234.56")  # due 1 April
-    for day in (date(2026, 4, 2), date(2026, 4, 8), date(2026, 5, 6)):
-        walk.run(day)
+    walk.firm_steps(until=date(2026, 5, 6))  # overdue, fee, final notice, suspension, termination
     case = CASES[lang]
     [letter] = [m for m in smtp.to(f"olivia@{lang}.example") if smtp.subject(m) == case["termination"]]
     for part in (smtp.text_of(letter), smtp.html_of(letter)):

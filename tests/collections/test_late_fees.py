@@ -153,15 +153,22 @@ def test_the_scheduler_charges_the_fee_at_the_policys_fee_step_not_after_the_gra
     invoice = make_invoice(gentle, ctr, issued=date(2026, 3, 2))  # due Wednesday 1 April
     fee_days = {}
     day = date(2026, 3, 25)
-    while day <= date(2026, 5, 6):
+    while day <= date(2026, 5, 8):
         assert set(run_once(walk.at(day)).values()) == {"ok"}
         fee_days[day] = LateFee.objects.filter(invoice=invoice).count()
         day += timedelta(days=1)
-    # Grace ended on 6 April; the gentle policy's fee step ("firm", due date + 30 days) fell on Friday
-    # 1 May, a French public holiday, so it went out on Monday 4 May, and charged the fee then.
-    assert fee_days[date(2026, 5, 1)] == 0 and fee_days[date(2026, 5, 4)] == 1
+    # Grace ended on 6 April; the gentle policy's steps go one at a time, each its wait after the one before:
+    # the "overdue" note on Saturday 4 April waited for Tuesday 7 (Easter Monday), the reminder 11 days later
+    # for Monday 20 April, and the fee step ("firm") 16 days after that: Wednesday 6 May. It charged the fee then.
+    assert fee_days[date(2026, 5, 5)] == 0 and fee_days[date(2026, 5, 6)] == 1
     fee = LateFee.objects.get(invoice=invoice)
-    assert (fee.level, fee.amount_minor, fee.assessed_on) == ("fixed", 2500, date(2026, 5, 4))
+    assert (fee.level, fee.amount_minor, fee.assessed_on) == ("fixed", 2500, date(2026, 5, 6))
     step = Reminder.objects.get(customer=gentle, step_code="firm")
     assert step.fee_assessed and fee.fee_invoice_id in step.message.invoice_ids
-    assert "1\u202f025,00\xa0€" in smtp.subject(smtp.to("ap1@client.example")[-1])
+    # The fee invoice is due 30 days after it was issued: the reminder shows it with its own due date and
+    # asks for the overdue 1 000,00 € only.
+    last = smtp.to("ap1@client.example")[-1]
+    assert "1\u202f000,00\xa0€" in smtp.subject(last)
+    text = smtp.text_of(last)
+    assert fee.fee_invoice.number in text and "Pas encore échu, à régler à sa propre échéance" in text
+    assert "25,00\xa0€" in text and "5 juin 2026" in text

@@ -39,7 +39,7 @@ def balance(customer) -> str:
 def test_suspension_pauses_the_subscriptions_and_the_payment_that_clears_it_resumes_them(
         org, customer, subscribed, walk, smtp, pay):
     sub, _ = subscribed
-    walk.run(date(2026, 4, 22))  # the firm policy's suspension step (due + 21)
+    walk.firm_steps(until=date(2026, 4, 22))  # the firm policy's suspension step (due + 21)
     customer.refresh_from_db()
     assert customer.status == Customer.STATUS_SUSPENDED
     pause = SubscriptionPause.objects.get(subscription=sub)
@@ -57,7 +57,7 @@ def test_suspension_pauses_the_subscriptions_and_the_payment_that_clears_it_resu
 def test_a_credit_note_that_clears_the_balance_lifts_the_suspension_at_the_next_run(org, customer, subscribed,
                                                                                    walk, smtp):
     sub, invoice = subscribed
-    walk.run(date(2026, 4, 22))
+    walk.firm_steps(until=date(2026, 4, 22))
     others = Invoice.objects.filter(customer=customer, status__in=Invoice.OPEN_STATUSES).exclude(pk=invoice.pk)
     for open_invoice in [invoice, *others]:
         inv.create_credit_note(org, open_invoice.pk, reason="Geste commercial", issue_date=date(2026, 4, 23))
@@ -73,8 +73,7 @@ def test_a_credit_note_that_clears_the_balance_lifts_the_suspension_at_the_next_
 @pytest.fixture
 def terminated(org, customer, subscribed, walk, smtp):
     sub, _ = subscribed
-    walk.run(date(2026, 4, 22))
-    walk.run(date(2026, 5, 6))  # the termination step (due + 35)
+    walk.firm_steps(until=date(2026, 5, 6))  # the termination step (due + 35)
     customer.refresh_from_db()
     sub.refresh_from_db()
     assert customer.status == Customer.STATUS_TERMINATED and sub.status == Subscription.CANCELED

@@ -106,13 +106,16 @@ def test_a_chronic_late_payer_climbs_the_firm_steps_to_termination_and_payment_r
     assert statuses[date(2026, 4, 22)] == "active" and statuses[date(2026, 4, 23)] == "suspended"
     assert statuses[date(2026, 5, 6)] == "suspended" and statuses[date(2026, 5, 7)] == "terminated"
     received = subjects(smtp)
-    for expected in ("Impayé : 1\u202f000,00\xa0€, merci de régler maintenant",  # overdue
-                     "Impayé : 1\u202f040,00\xa0€, merci de régler maintenant",  # fee: with the fee invoice
-                     "Dernier avis : 1\u202f000,00\xa0€ en retard",
-                     "Service suspendu : 1\u202f000,00\xa0€ impayés",
-                     "Résiliation de votre contrat : 1\u202f040,00\xa0€ impayés",
-                     "Relevé de compte final : 1\u202f040,00\xa0€ dus"):
-        assert received.count(expected) == 1, (expected, received)
+    # The fee invoice (issued 8 April, due 8 May) is never demanded before its due date: every message up
+    # to the termination on 6 May asks for the 1 000,00 € overdue and lists the fee with its own due date.
+    for expected, count in (("Impayé : 1\u202f000,00\xa0€, merci de régler maintenant", 2),  # overdue, fee
+                            ("Dernier avis : 1\u202f000,00\xa0€ en retard", 1),
+                            ("Service suspendu : 1\u202f000,00\xa0€ impayés", 1),
+                            ("Résiliation de votre contrat : 1\u202f000,00\xa0€ impayés", 1),
+                            ("Relevé de compte final : 1\u202f000,00\xa0€ dus", 1)):
+        assert received.count(expected) == count, (expected, received)
+    fee_step = [m for m in smtp.to(AP) if smtp.subject(m).startswith("Impayé")][1]
+    assert fee.fee_invoice.number in smtp.text_of(fee_step) and "8 mai 2026" in smtp.text_of(fee_step)
     final_notice = smtp.text_of(next(m for m in smtp.to(AP) if smtp.subject(m).startswith("Dernier avis")))
     assert "votre service sera suspendu" in final_notice and "22 avril 2026" in final_notice
     letter = smtp.text_of(next(m for m in smtp.to(AP) if smtp.subject(m).startswith("Résiliation")))
@@ -138,7 +141,7 @@ def test_suspension_is_lifted_by_the_payment_that_clears_the_overdue_balance(org
 
     assign_policy(org, acme, "firm")
     make_invoice(acme, acme_contract, issued=date(2026, 3, 2))  # due 1 April; suspend step on 22 April
-    walk.days(date(2026, 4, 20), date(2026, 4, 23))
+    walk.days(date(2026, 3, 31), date(2026, 4, 23))  # overdue, fee, final notice, then the suspension
     acme.refresh_from_db()
     assert acme.status == Customer.STATUS_SUSPENDED
     pay(acme, "500.00", date(2026, 4, 24))  # part payment: still overdue, still suspended

@@ -108,12 +108,23 @@ def test_reminder_key_sorts_the_invoice_ids():
     assert reminder_key(7, "s", [10, 9]) == "7:s:9,10"
 
 
-def test_a_missed_run_sends_only_the_highest_due_step_never_a_burst():
-    # Nothing was sent; by the 24th the invoice has reached every step up to the final notice.
+def test_a_missed_run_sends_only_the_next_step_never_a_jump_or_a_burst():
+    # Nothing was sent; by the 24th the dates of every step up to the final notice have passed.
+    # Escalation goes one step at a time: the first overdue reminder (the coming-due note is too late now).
     actions = evaluate(snapshot(item(due="2026-03-02")), POLICY, paris("2026-03-24 10:00"))
+    assert kinds(actions) == [("send", "reminder-1", (1,))]
+    assert actions[0].actions == () and actions[0].channel == "email"
 
-    assert kinds(actions) == [("send", "final-notice", (1,))]
-    assert actions[0].actions == ("final_notice",) and actions[0].channel == "letter"
+    # Each later step waits its own time (the gap between the two steps' dates) after the one before
+    # reached the customer: reminder-2 7 days after reminder-1, the final notice 10 days after that.
+    first = PastReminder("reminder-1", paris("2026-03-24 10:00"), (1,))
+    assert evaluate(snapshot(item(), reminders=(first,)), POLICY, paris("2026-03-30 10:00")) == []
+    assert kinds(evaluate(snapshot(item(), reminders=(first,)), POLICY, paris("2026-03-31 10:00"))) == [
+        ("send", "reminder-2", (1,))]
+    second = PastReminder("reminder-2", paris("2026-03-31 10:00"), (1,))
+    assert evaluate(snapshot(item(), reminders=(first, second)), POLICY, paris("2026-04-09 10:00")) == []
+    final = evaluate(snapshot(item(), reminders=(first, second)), POLICY, paris("2026-04-10 10:00"))
+    assert kinds(final) == [("send", "final-notice", (1,))] and final[0].channel == "letter"
 
 
 def test_only_steps_after_the_last_one_sent():
@@ -218,26 +229,34 @@ def conditional(**conditions) -> Policy:
     return Policy("c", "Conditional", (Step("plain", 0, 3), special))
 
 
+def after_plain(*items: OpenItem, **fields) -> AccountSnapshot:
+    """The items, each sent the ``plain`` step of :func:`conditional` on its date (due + 3, 5 March)."""
+    sent = (PastReminder("plain", paris("2026-03-05 10:00"), tuple(i.invoice_id for i in items)),)
+    return snapshot(*items, reminders=sent, **fields)
+
+
 def test_customer_conditions_filter_steps():
     at = paris("2026-03-09 10:00")
     policy = conditional(segments=("enterprise",), risk_levels=("high",), payment_methods=("bank_transfer",))
-    matching = snapshot(item(), segment="enterprise", risk_level="high", payment_method="bank_transfer")
-    assert evaluate(matching, policy, at)[0].step_code == "special"
+    matching = after_plain(item(), segment="enterprise", risk_level="high", payment_method="bank_transfer")
+    assert kinds(evaluate(matching, policy, at)) == [("send", "special", (1,))]
     for other in ({"segment": "smb"}, {"risk_level": "low"}, {"payment_method": "direct_debit"}):
-        assert evaluate(replace(matching, **other), policy, at)[0].step_code == "plain"
+        assert evaluate(replace(matching, **other), policy, at) == []
+    # Nothing sent yet: the plain step comes first, for every customer.
+    assert evaluate(replace(matching, reminders=()), policy, at)[0].step_code == "plain"
 
 
 def test_min_balance_per_currency():
     policy = conditional(min_balance={"EUR": "150", "USD": Decimal("500")})
     at = paris("2026-03-09 10:00")
 
-    assert evaluate(snapshot(item(1, amount="100")), policy, at)[0].step_code == "plain"
+    assert evaluate(after_plain(item(1, amount="100")), policy, at) == []
     # Two invoices reaching the step together pass the threshold.
-    both = evaluate(snapshot(item(1, amount="100"), item(2, amount="50")), policy, at)
+    both = evaluate(after_plain(item(1, amount="100"), item(2, amount="50")), policy, at)
     assert kinds(both) == [("send", "special", (1, 2))]
     # 200 USD is under the USD threshold; a currency the mapping does not list never reaches the step.
-    assert evaluate(snapshot(item(1, amount="200", currency="USD")), policy, at)[0].step_code == "plain"
-    assert evaluate(snapshot(item(1, amount="9999", currency="GBP")), policy, at)[0].step_code == "plain"
+    assert evaluate(after_plain(item(1, amount="200", currency="USD")), policy, at) == []
+    assert evaluate(after_plain(item(1, amount="9999", currency="GBP")), policy, at) == []
 
 
 def test_min_balance_as_one_amount_applies_to_each_currency_alone():
@@ -249,9 +268,10 @@ def test_min_balance_as_one_amount_applies_to_each_currency_alone():
 
 def test_a_late_fee_already_assessed_is_not_asked_for_again():
     at = paris("2026-03-12 10:00")
-    (fresh,) = evaluate(snapshot(item()), POLICY, at)
+    sent = (PastReminder("reminder-1", paris("2026-03-05 10:00"), (1,)),)
+    (fresh,) = evaluate(snapshot(item(), reminders=sent), POLICY, at)
     assert fresh.actions == ("assess_late_fee",)
-    (again,) = evaluate(snapshot(item(), fee_levels_assessed={(1, "reminder-2")}), POLICY, at)
+    (again,) = evaluate(snapshot(item(), reminders=sent, fee_levels_assessed={(1, "reminder-2")}), POLICY, at)
     assert again.actions == () and "late fee already assessed" in again.reason
 
 
@@ -420,7 +440,8 @@ def test_no_fatigue_limits():
 
 
 def test_two_steps_due_at_once_are_spaced_out():
-    snap = snapshot(item(1, "2026-02-20"), item(2, "2026-03-02"))
+    first = PastReminder("reminder-1", paris("2026-02-23 10:00"), (1,))
+    snap = snapshot(item(1, "2026-02-20"), item(2, "2026-03-02"), reminders=(first,))
     actions = evaluate(snap, POLICY, paris("2026-03-06 10:00"))
 
     assert kinds(actions) == [("send", "reminder-2", (1,)), ("defer", "reminder-1", (2,))]
@@ -465,7 +486,9 @@ def test_no_email_at_all_becomes_a_phone_task():
 
 def test_letters_need_no_email():
     contacts = (replace(ANA, email=None), BOB)
-    (letter,) = evaluate(snapshot(item(), contacts=contacts), POLICY, paris("2026-03-23 10:00"))
+    sent = (PastReminder("reminder-1", paris("2026-03-05 10:00"), (1,)),
+            PastReminder("reminder-2", paris("2026-03-12 10:00"), (1,)))
+    (letter,) = evaluate(snapshot(item(), contacts=contacts, reminders=sent), POLICY, paris("2026-03-23 10:00"))
     assert (letter.step_code, letter.channel, letter.contact_id, letter.fallback_reason) == (
         "final-notice",
         "letter",
@@ -477,7 +500,8 @@ def test_letters_need_no_email():
 def test_a_phone_step_goes_to_a_contact_with_a_phone():
     contacts = (replace(ANA, phone=None), BOB)
     reminders = (PastReminder("final-notice", paris("2026-03-23 10:00"), (1,)),)
-    (call,) = evaluate(snapshot(item(), contacts=contacts, reminders=reminders), POLICY, paris("2026-03-27 10:00"))
+    # Five days after the final notice (Saturday 28th): Monday.
+    (call,) = evaluate(snapshot(item(), contacts=contacts, reminders=reminders), POLICY, paris("2026-03-30 10:00"))
     assert (call.step_code, call.channel, call.contact_id) == ("phone-call", "phone_task", BOB.id)
 
 

@@ -103,12 +103,15 @@ def test_the_step_reached_memo_tells_apart_allowed_steps_anchors_last_step_and_d
 
     policy = _reached_policy()
     for _ in range(2):  # computed, then memoised
-        assert _codes(policy, segment="vip") == ["vip_call"]
+        assert _codes(policy, segment="vip") == ["overdue"]
         assert _codes(policy) == ["overdue"]
-        assert _codes(policy, segment="vip") == ["vip_call"]
         sent = PastReminder("overdue", datetime(2026, 5, 22, 9, tzinfo=UTC), (1,))
         assert _codes(policy, reminders=[sent]) == []
         assert _codes(policy, segment="vip", reminders=[sent]) == ["vip_call"]
+        # The same step sent, delivered later: its wait is not over yet.
+        late = PastReminder("overdue", datetime(2026, 5, 22, 9, tzinfo=UTC), (1,),
+                            delivered_at=datetime(2026, 6, 3, 9, tzinfo=UTC))
+        assert _codes(policy, segment="vip", reminders=[late]) == []
         # Same due date, different service dates: only the one a week away has reached before_stay.
         assert _codes(policy, due_date=date(2026, 6, 20), service_date=date(2026, 6, 15)) == ["before_stay"]
         assert _codes(policy, due_date=date(2026, 6, 20), service_date=date(2026, 6, 30)) == []

@@ -298,9 +298,10 @@ def test_invoices_at_different_steps_get_separate_messages_spaced_by_the_fatigue
         d("2026-03-12"): [("reminder-2", (1,), ("assess_late_fee",))],
         # INV-2 reached reminder-1 on the 12th too: two reminders since the 5th already (2 per 7 days).
         d("2026-03-16"): [("reminder-1", (2,), ())],
-        d("2026-03-19"): [("reminder-2", (2,), ("assess_late_fee",))],
         d("2026-03-23"): [("final-notice", (1,), ("final_notice",))],
-        d("2026-03-30"): [("final-notice", (2,), ("final_notice",))],
+        # INV-2's reminder-2 waits 7 days after its reminder-1 reached the customer (16th, not the 12th it
+        # was due on), then the 48 h after the final notice of INV-1: Wednesday 25th.
+        d("2026-03-25"): [("reminder-2", (2,), ("assess_late_fee",))],
     }
     (deferred,) = walk.actions_on("2026-03-12", "defer")
     assert deferred.step_code == "reminder-1" and deferred.invoice_ids == (2,)
@@ -446,3 +447,156 @@ def test_promise_outcome_reads_the_amount_paid_since_the_promise():
     assert promise_outcome(promise, Decimal("99.99"), d("2026-03-18")) == "broken"
     assert promise_outcome(promise, Decimal("100.00"), d("2026-03-18")) == "kept"
     assert promise_outcome(promise, Decimal("150.00"), d("2026-03-15")) == "kept"
+
+
+# --- one step at a time: first adoption, migrated receivables, outages, delivery ----------------------
+
+
+def test_on_first_adoption_the_first_message_is_the_first_overdue_reminder_covering_every_overdue_invoice():
+    # Receivables brought over from another system: 90, 45 and 2 days overdue, nothing ever sent by Duly.
+    walk = Walk(FIRM, [invoice(1, "2026-01-15"), invoice(2, "2026-03-01"), invoice(3, "2026-04-13")])
+
+    diary = walk.daily("2026-04-15", "2026-06-30")
+
+    assert diary == {
+        d("2026-04-15"): [("firm-reminder", (1, 2, 3), ())],  # Wednesday: one reminder, every overdue invoice
+        d("2026-04-22"): [("late-fee", (1, 2, 3), ("assess_late_fee",))],  # its wait (7 days) after the first
+        d("2026-04-29"): [("final-notice", (1, 2, 3), ("final_notice",))],
+        d("2026-05-06"): [("suspension", (1, 2, 3), ("suspend",))],
+        # 8 days after the suspension: Thursday 14 May is Ascension Day, so Friday 15th.
+        d("2026-05-15"): [("termination", (1, 2, 3), ("terminate", "handover"))],
+    }
+    # The first day held no final notice, suspension or termination, and nothing came in a burst.
+    assert [a.step_code for a in walk.actions_on("2026-04-15", "send")] == ["firm-reminder"]
+    assert walk.actions_on("2026-04-15", "defer") == []
+
+
+def test_a_never_chased_invoice_one_day_late_joins_the_first_reminder_before_its_own_date():
+    # STANDARD's first overdue reminder comes 3 days after the due date; INV-2 is 1 day late on adoption.
+    walk = Walk(STANDARD, [invoice(1, "2026-03-02"), invoice(2, "2026-03-11")])
+
+    (first,) = walk.run("2026-03-12")
+
+    assert (first.kind, first.step_code, first.invoice_ids) == ("send", "reminder-1", (1, 2))
+    assert "INV-0002 (due 2026-03-11, 1 day overdue); overdue, listed with this reminder" in first.reason
+    # From then on each follows its own steps: reminder-2 7 days after this reminder for INV-1, and on its own
+    # date (21 March, a Saturday) for INV-2.
+    assert walk.daily("2026-03-13", "2026-03-25") == {d("2026-03-19"): [("reminder-2", (1,), ("assess_late_fee",))],
+                                                      d("2026-03-23"): [("reminder-2", (2,), ("assess_late_fee",))]}
+
+
+def test_after_a_thirty_day_outage_only_the_next_step_goes_out():
+    walk = Walk(STANDARD, [invoice(1, "2026-03-02")])
+    before = walk.daily("2026-02-20", "2026-03-06")
+    assert before == {d("2026-02-27"): [("coming-due", (1,), ())], d("2026-03-05"): [("reminder-1", (1,), ())]}
+
+    # The scheduler is down from 7 March to 5 April: the dates of reminder-2 (12 March), the final notice
+    # (22 March) and almost the hand-over (6 April) pass unseen.
+    after = walk.daily("2026-04-06", "2026-05-31")
+
+    assert after == {
+        d("2026-04-07"): [("reminder-2", (1,), ("assess_late_fee",))],  # the 6th is Easter Monday
+        d("2026-04-17"): [("final-notice", (1,), ("final_notice",))],  # its 10 days' wait
+        d("2026-05-04"): [("handover", (1,), ("handover",))],  # 15 days: Saturday 2 May, so Monday
+    }
+
+
+def test_the_next_step_waits_for_the_last_one_to_reach_the_customer():
+    walk = Walk(STANDARD, [invoice(1, "2026-03-02")])
+    walk.daily("2026-03-05", "2026-03-05")
+    # reminder-1 bounced; nobody has phoned the customer yet.
+    walk.reminders[-1] = replace(walk.reminders[-1], undelivered="bounced: phone task open")
+
+    diary = walk.daily("2026-03-06", "2026-03-20")
+
+    assert diary == {}
+    (held,) = walk.actions_on("2026-03-12", "skip")
+    assert held.step_code == "reminder-2"
+    assert held.reason.startswith("waiting until step 'reminder-1' reaches the customer (bounced: phone task open)")
+    assert walk.actions_on("2026-03-11", "skip") == []  # before reminder-2's own date: nothing to say
+
+    # Staff phoned on Friday 20th: the call counts as the delivery, and reminder-2 follows its 7 days' wait.
+    walk.reminders[-1] = replace(walk.reminders[-1], undelivered=None, delivered_at=walk.at(d("2026-03-20"), "15:00"))
+    assert walk.daily("2026-03-21", "2026-03-31") == {d("2026-03-27"): [("reminder-2", (1,), ("assess_late_fee",))]}
+
+
+def test_suspension_never_comes_before_the_date_the_final_notice_named():
+    from duly.domain.dunning import next_consequence
+
+    walk = Walk(FIRM, [invoice(1, "2026-03-02")])
+    walk.daily("2026-03-01", "2026-03-17")
+    (final,) = walk.actions_on("2026-03-17", "send")
+    assert final.step_code == "final-notice"
+    named = next_consequence(walk.snapshot(), FIRM, "final-notice", (1,), d("2026-03-17"))
+    assert named == ("suspend", d("2026-03-24"))
+
+    # A promise to pay by the 19th, broken: the next step is brought forward, but not a suspension.
+    walk.promises.append(Promise((1,), d("2026-03-19"), Decimal("240.00"), walk.at(d("2026-03-18"))))
+    diary = walk.daily("2026-03-18", "2026-03-31")
+    assert min(diary) == d("2026-03-24") and diary[d("2026-03-24")] == [("suspension", (1,), ("suspend",))]
+
+
+def test_a_final_notice_delivered_late_moves_the_suspension_date_it_names():
+    from duly.domain.dunning import next_consequence
+
+    walk = Walk(FIRM, [invoice(1, "2026-03-02")])
+    walk.daily("2026-03-01", "2026-03-17")
+    # The letter was posted on Friday 20th, not the 17th: the suspension waits its 7 days from then.
+    walk.reminders[-1] = replace(walk.reminders[-1], delivered_at=walk.at(d("2026-03-20"), "16:00"))
+    assert next_consequence(walk.snapshot(), FIRM, "final-notice", (1,), d("2026-03-20"))[1] == d("2026-03-27")
+    assert min(walk.daily("2026-03-18", "2026-04-30")) == d("2026-03-27")
+
+
+def test_a_policy_may_ask_explicitly_for_a_step_whatever_was_sent():
+    agency = Policy("agency", "Agency after 90 days", (
+        Step("reminder", 1, 3),
+        Step("final", 2, 30, actions=("final_notice",)),
+        Step("handover", 3, 90, channel="letter", actions=("handover",), whatever_sent=True),
+    ))
+    # Adopted 100 days after the due date: the policy asked for the hand-over after 90 days, whatever was sent.
+    walk = Walk(agency, [invoice(1, "2026-01-02")])
+    (first,) = walk.run("2026-04-13")
+    assert (first.kind, first.step_code) == ("send", "handover")
+
+    # Without the explicit option the same policy starts at the beginning.
+    plain = replace(agency, steps=tuple(replace(s, whatever_sent=False) for s in agency.steps))
+    assert [a.step_code for a in Walk(plain, [invoice(1, "2026-01-02")]).run("2026-04-13")] == ["reminder"]
+
+
+def test_no_shipped_or_custom_policy_may_suspend_or_terminate_without_a_final_notice_first():
+    import pytest
+
+    from duly.domain.errors import InvalidDunningPolicy
+
+    with pytest.raises(InvalidDunningPolicy, match="'cut' does suspend without a final notice before it"):
+        Policy("p", "P", (Step("reminder", 1, 3), Step("cut", 2, 20, actions=("suspend",))))
+    with pytest.raises(InvalidDunningPolicy, match="terminate without a final notice"):
+        Policy("p", "P", (Step("end", 1, 30, actions=("final_notice", "terminate")),))
+    Policy("p", "P", (Step("final", 1, 20, actions=("final_notice",)), Step("cut", 2, 30, actions=("suspend",))))
+
+
+def test_greetings_and_notices_wait_while_the_customer_is_disputing_suspended_terminated_or_at_a_final_step():
+    from duly.domain.dunning import contact_hold
+
+    walk = Walk(FIRM, [invoice(1, "2026-03-02"), invoice(2, "2026-04-20")])
+    assert contact_hold(walk.snapshot(), FIRM) is None
+    walk.daily("2026-03-01", "2026-03-10")  # the reminder and the late fee: not final steps
+    assert contact_hold(walk.snapshot(), FIRM) is None
+    walk.disputes.add(2)
+    assert contact_hold(walk.snapshot(), FIRM) == "a query is open on INV-0002"
+    walk.disputes.clear()
+    walk.daily("2026-03-11", "2026-03-17")  # the final notice
+    assert contact_hold(walk.snapshot(), FIRM) == "at the final step 'final-notice' for INV-0001"
+    walk.pay(1)
+    assert contact_hold(walk.snapshot(), FIRM) is None
+    walk.fields["status"] = "suspended"
+    assert contact_hold(walk.snapshot(), FIRM) == "the customer is suspended"
+
+
+def test_invoice_emails_notices_and_greetings_count_toward_the_same_fatigue_limits():
+    walk = Walk(STANDARD, [invoice(1, "2026-03-02")], other_messages=(
+        datetime(2026, 3, 4, 9, tzinfo=UTC),  # an invoice e-mail on Wednesday
+    ))
+    (deferred,) = walk.run("2026-03-05")
+    assert deferred.kind == "defer" and "at least 48 h between two" in deferred.reason
+    assert deferred.scheduled_for == datetime(2026, 3, 6, 9, tzinfo=UTC)

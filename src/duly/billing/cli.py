@@ -54,6 +54,8 @@ def bill(org_slug, as_of, fmt, workers, allow_outside_window):
             click.echo(f"  numbers {result.numbers[0]} … {result.numbers[-1]}")
         for customer, reason in result.skipped:
             click.echo(f"  left out {customer}: {reason}")
+        for customer, reason in result.kept_prices:
+            click.echo(f"  previous price kept for {customer}: {reason}")
     if result.skipped:
         raise SystemExit(EXIT_INCOMPLETE)  # customers left out: say so to scripts (the others are billed)
 

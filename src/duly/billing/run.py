@@ -50,7 +50,7 @@ from typing import Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models import F, OuterRef, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -128,6 +128,9 @@ class BillingRunResult:
     #: (customer code, reason) of customers that could not be billed.
     skipped: list[tuple[str, str]] = field(default_factory=list)
     numbers: list[str] = field(default_factory=list)
+    #: (customer code, why) of customers billed at a previous price: the new price's notice was not sent
+    #: (at least its notice period) before the period billed. Price notices come first.
+    kept_prices: list[tuple[str, str]] = field(default_factory=list)
 
     def add_invoice(self, currency: str, total_minor: int, payable_minor: int) -> None:
         row = self.by_currency.setdefault(currency, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
@@ -149,6 +152,9 @@ class BillingRunResult:
                 text += f" Including {self.topups} retainer top-up invoice(s)."
         if self.skipped:
             text += f" {len(self.skipped)} customer(s) left out (see below)."
+        if self.kept_prices:
+            text += (f" {len({c for c, _ in self.kept_prices})} customer(s) kept a previous price: its change was not"
+                     " announced in time (see below).")
         return text
 
     def as_dict(self) -> dict:
@@ -168,6 +174,7 @@ class BillingRunResult:
             "first_number": self.numbers[0] if self.numbers else None,
             "last_number": self.numbers[-1] if self.numbers else None,
             "skipped": [{"customer": c, "reason": r} for c, r in self.skipped],
+            "kept_prices": [{"customer": c, "reason": r} for c, r in self.kept_prices],
         }
 
 
@@ -182,6 +189,10 @@ class Catalog:
         self.changes: dict[int, list[PriceChange]] = defaultdict(list)
         for change in PriceChange.objects.filter(organization=org).order_by("effective_date", "id"):
             self.changes[change.price_id].append(change)
+        #: (price change, customer) -> (notice status, local day it was sent or None, day it is planned for),
+        #: read per customer as needed (load_notices).
+        self.announced: dict[tuple[int, int], tuple[str, date | None, date]] = {}
+        self._announced_for: set[int] = set()
         self._models: dict[tuple[int, int | None], pricing.PriceModel] = {}
         #: The recurring line of (price, quantity, period, cycle, paused days, currency), or None when the
         #: period is not billable: see _slot_lines.
@@ -197,8 +208,14 @@ class Catalog:
             self._models[key] = model
         return model
 
-    def change_at(self, price: Price, subscription_id: int, day: date) -> PriceChange | None:
-        """The price change in force on ``day`` for a subscription (a subscription's own change wins a tie)."""
+    def change_at(self, price: Price, subscription_id: int, day: date, customer_id: int | None = None,
+                  kept: list[tuple[int, str]] | None = None) -> PriceChange | None:
+        """The price change in force on ``day`` for a subscription (a subscription's own change wins a tie).
+
+        With ``customer_id``: only a change whose notice reached that customer at least its notice
+        period before ``day`` (or that needed no notice: the customer came after it was announced);
+        otherwise the price before it still applies, and ``kept`` gets ``(customer, why)``.
+        """
         best = None
         for change in self.changes.get(price.pk, ()):
             if change.effective_date > day:
@@ -207,11 +224,61 @@ class Catalog:
                 continue
             if best is None or change.effective_date > best.effective_date or change.subscription_id is not None:
                 best = change
-        return best
+        if customer_id is None:
+            return best
+        while best is not None:
+            why = self._not_announced(best, customer_id, day)
+            if why is None:
+                return best
+            if kept is not None:
+                kept.append((customer_id, why))
+            best = self.change_at(price, subscription_id, best.effective_date - timedelta(days=1))
+        return None
 
-    def model_at(self, price: Price, subscription_id: int, day: date) -> tuple[pricing.PriceModel, PriceChange | None]:
-        change = self.change_at(price, subscription_id, day)
+    def model_at(self, price: Price, subscription_id: int, day: date, customer_id: int | None = None,
+                 kept: list[tuple[int, str]] | None = None) -> tuple[pricing.PriceModel, PriceChange | None]:
+        change = self.change_at(price, subscription_id, day, customer_id, kept)
         return self.model(price, change), change
+
+    def load_notices(self, customer_ids: Iterable[int]) -> None:
+        """Read the price-change notices of these customers (once each; nothing without price changes)."""
+        if not self.changes:
+            return
+        missing = [c for c in customer_ids if c not in self._announced_for]
+        if not missing:
+            return
+        self.remember_notices(missing, bulk.fetch_rows(
+            PriceChangeNotice.objects.filter(bulk.ids_in("customer_id", missing)).order_by().values_list(
+                "price_change_id", "customer_id", "status", "sent_at", "send_on", "customer__timezone")))
+
+    def remember_notices(self, customer_ids: Iterable[int], rows: Iterable[tuple]) -> None:
+        """Record the notices of these customers: (change, customer, status, sent at, planned day, time zone)."""
+        for change_id, customer_id, status, sent_at, send_on, zone in rows:
+            sent = sent_at.astimezone(_zone(zone)).date() if sent_at is not None else None
+            self.announced[(change_id, customer_id)] = (status, sent, send_on)
+        self._announced_for.update(customer_ids)
+
+    def _not_announced(self, change: PriceChange, customer_id: int, day: date) -> str | None:
+        """Why ``change`` may not be billed to the customer for a period from ``day``, or None when it may:
+        a new price is invoiced only after its notice was actually sent, at least the notice period before."""
+        self.load_notices((customer_id,))
+        notice = self.announced.get((change.pk, customer_id))
+        if notice is None:
+            return None  # no notice queued: the customer subscribed after the change was announced
+        status, sent, planned = notice
+        if status == PriceChangeNotice.SENT and sent is not None and sent + timedelta(days=change.notice_days) <= day:
+            return None
+        if status == PriceChangeNotice.SENT:
+            when = f"its notice went out on {sent.isoformat() if sent else '?'}, less than {change.notice_days} days before"
+        elif status == PriceChangeNotice.CANCELED:
+            when = "its notice was cancelled"
+        else:
+            when = f"its notice (planned for {planned.isoformat()}) has not been sent yet"
+        price = self.prices.get(change.price_id)
+        product = self.products.get(price.product_id) if price is not None else None
+        label = product.name if product is not None else (price.code if price is not None else str(change.price_id))
+        return (f"{label}: kept the previous price for the period from {day.isoformat()}, not the new price from "
+                f"{change.effective_date.isoformat()}: {when}")
 
 
 # --- batch context --------------------------------------------------------------------------------------
@@ -395,13 +462,18 @@ class _Batch:
         self._load_pending()
         self._load_prepaid()
         self.notices: dict[tuple[int, int], PriceChangeNotice] = {}
+        #: (customer, why) of prices kept because a change's notice did not go out in time (see Catalog.change_at).
+        self.kept: list[tuple[int, str]] = []
         if catalog.changes:
-            self.notices = {
-                (n.price_change_id, n.customer_id): n
-                for n in PriceChangeNotice.objects.filter(bulk.ids_in("customer_id", self.customers),
-                                                          organization=org, first_invoice__isnull=True).exclude(
-                    status=PriceChangeNotice.CANCELED).order_by()
-            }
+            # Every notice of the batch's customers in one read: whether each change was announced in time,
+            # and the ones not yet shown on an invoice.
+            notices = list(PriceChangeNotice.objects.filter(bulk.ids_in("customer_id", self.customers),
+                                                            organization=org).annotate(
+                customer_zone=F("customer__timezone")).order_by())
+            catalog.remember_notices(self.customer_ids, [
+                (n.price_change_id, n.customer_id, n.status, n.sent_at, n.send_on, n.customer_zone) for n in notices])
+            self.notices = {(n.price_change_id, n.customer_id): n for n in notices
+                            if n.first_invoice_id is None and n.status != PriceChangeNotice.CANCELED}
 
     def _plan(self, sub: _Sub) -> SubscriptionPlan:
         metered = any(i.price.quantity_source != Price.SOURCE_QUANTITY for i in self.items[sub.pk])
@@ -632,7 +704,7 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
                 reasons.append("ends mid-cycle")
             if paused:
                 reasons.append(f"paused {paused} day{'s' if paused != 1 else ''}")
-            model, change = cat.model_at(price, sub.pk, slot.cycle.period.start)
+            model, change = cat.model_at(price, sub.pk, slot.cycle.period.start, sub.customer_id, batch.kept)
             fc: FixedCharge = fixed_charge(model, item.quantity, currency, whole=whole, part=part,
                                            paused_days=paused, reasons=reasons)
             if fc.billable_days == 0:
@@ -652,7 +724,7 @@ def _slot_lines(batch: _Batch, sub: _Sub, plan: SubscriptionPlan, slot: Slot,
             window = item.overlap(slot.usage)
             if window is None:
                 continue
-            model, change = cat.model_at(price, sub.pk, window.start)
+            model, change = cat.model_at(price, sub.pk, window.start, sub.customer_id, batch.kept)
             share, prorated = None, ""
             if isinstance(model, pricing.MinimumCommitment):  # agreed per period: prorated on a part of one
                 whole = slot.usage_whole or slot.usage
@@ -694,7 +766,7 @@ def _change_note(batch: _Batch, price: Price, sub: _Sub, change: PriceChange | N
     if notice is None:
         return ""
     cat = batch.cat
-    before = cat.change_at(price, sub.pk, change.effective_date - timedelta(days=1))
+    before = cat.change_at(price, sub.pk, change.effective_date - timedelta(days=1), sub.customer_id)
     old = describe_model(cat.model(price, before), price.currency)
     new = describe_model(cat.model(price, change), price.currency)
     text = (f"{_product_label(price, cat.products[price.product_id])}: new price from "
@@ -734,7 +806,8 @@ def _late_lines(batch: _Batch, customer_id: int
                 continue
             billed = record.usage[metric.code]
             share = tuple(billed["share"]) if billed.get("share") else None
-            model, _ = commitment_share(cat.model_at(price, sub.pk, window.start)[0], sub.currency, share)
+            model, _ = commitment_share(cat.model_at(price, sub.pk, window.start, sub.customer_id)[0], sub.currency,
+                                        share)
             raw, values = batch.usage_quantity(sub, metric, window, late=True)
             transactions: list[Decimal] = []
             if _takes_transactions(model):
@@ -1086,6 +1159,7 @@ def _merge(result: BillingRunResult, outcome: BillingRunResult) -> None:
     result.slots += outcome.slots
     result.customers += outcome.customers
     result.skipped += outcome.skipped
+    result.kept_prices += outcome.kept_prices
     result.numbers += outcome.numbers
     for cur, row in outcome.by_currency.items():
         mine = result.by_currency.setdefault(cur, {"invoices": 0, "total_minor": 0, "payable_minor": 0})
@@ -1261,6 +1335,7 @@ def _plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: 
         retainers=batch.has_retainers,
         customers=len({g.customer.id for g, _ in prepared}),
         skipped=[(codes.get(cid, str(cid)), reason) for cid, reason in sorted(failed.items())],
+        kept=[(codes.get(cid, str(cid)), why) for cid, why in dict.fromkeys(batch.kept) if cid not in failed],
     )
 
 
@@ -1289,6 +1364,8 @@ class _ChunkPlan:
     retainers: bool
     customers: int
     skipped: list[tuple[str, str]]
+    #: (customer code, why) of new prices not billed yet: their notice did not go out in time.
+    kept: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _write_plan(org: Organization, as_of: date, plan: _ChunkPlan, result: BillingRunResult) -> None:
@@ -1341,6 +1418,7 @@ def _write_plan(org: Organization, as_of: date, plan: _ChunkPlan, result: Billin
     result.slots += len(plan.records)
     result.customers += plan.customers
     result.skipped += plan.skipped
+    result.kept_prices += plan.kept
 
 
 class _AlreadyClaimed(Exception):

@@ -570,7 +570,7 @@ def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: 
 
     ``catalog`` is read once per service call (:class:`~duly.billing.run.Catalog`), not once per item.
     """
-    model, _ = catalog.model_at(item.price, sub.pk, cycle.period.start)
+    model, _ = catalog.model_at(item.price, sub.pk, cycle.period.start, sub.customer_id)
     start = max(item.starts_on, cycle.period.start)
     end = min(item.ends_on or cycle.period.end, cycle.period.end)
     if end <= start:
@@ -717,7 +717,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
         catalog = Catalog(org)
         _, part, old = _item_charge(sub, item, cycle, plan, catalog)
         if part is not None and part.start <= on < part.end:
-            new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start)
+            new_model, _ = catalog.model_at(new_price, sub.pk, cycle.period.start, sub.customer_id)
             new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=cycle.whole).full
             # From the undiscounted prices of the whole cycle and the days actually paused: a pause
             # already taken off the invoice is never taken off the rest a second time.

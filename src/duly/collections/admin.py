@@ -70,7 +70,8 @@ class LateFeeAdmin(_ReadOnly, OrgScopedAdmin):
 class StepInline(OrgScopedInline):
     model = Step
     extra = 0
-    fields = ("order", "code", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions")
+    fields = ("order", "code", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions",
+              "whatever_sent")
 
 
 @admin.register(Policy)

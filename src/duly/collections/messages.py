@@ -40,7 +40,7 @@ NEXT_STEP_WORDS: dict[str, dict[str, str]] = {
            "handover": "la deuda se cederá a una agencia de cobro",
            "assess_late_fee": "se aplicarán los recargos por demora acordados"},
 }
-CONSEQUENCES = ("suspend", "terminate", "handover", "assess_late_fee")
+CONSEQUENCES = dunning.CONSEQUENCES
 
 
 @dataclass(frozen=True)
@@ -136,71 +136,73 @@ class MessageBuilder:
 
     # --- reminders (every step message) ------------------------------------------------------
     def reminder(self, account: Account, action: dunning.Action, rows: Sequence[InvoiceRow], addressee_name: str,
-                 addressee_email: str, contact: ContactRow | None, now: datetime) -> tuple[str, RenderedMessage]:
-        """Render the message of a dunning step. Returns ``(category, rendered)``."""
+                 addressee_email: str, contact: ContactRow | None, now: datetime,
+                 upcoming: Sequence[InvoiceRow] = ()) -> tuple[str, RenderedMessage]:
+        """Render the message of a dunning step. Returns ``(category, rendered)``.
+
+        ``rows`` are the invoices it asks to pay (``total_due``); ``upcoming`` the invoices it carries
+        that are not due yet (a late fee just charged, a new invoice): listed with their own due
+        date, never demanded."""
         customer = account.customer
         today = now.astimezone(_zone(account)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, contact))
         category = self.category(action.template)
         currency, total = self._totals(fmt, rows)
         ctx = self._base(category, fmt, customer, addressee_name, addressee_email, currency, today)
-        contract = next((r.contract_id for r in rows if r.contract_id), None)
+        contract = next((r.contract_id for r in (*rows, *upcoming) if r.contract_id), None)
+        step = account.policy.step(action.step_code)
         ctx.update(
             invoices=self._invoices(fmt, customer, rows, today),
             total_due=total,
+            upcoming=self._invoices(fmt, customer.id, upcoming, today),
             late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
             step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
-                  "offset_days": account.policy.step(action.step_code).offset_days,
-                  "anchor": account.policy.step(action.step_code).anchor},
+                  "offset_days": step.offset_days, "anchor": step.anchor},
         )
         if category in ("dunning", "termination"):
             restore = today + timedelta(days=account.spec.restore_days)
-            next_action, next_on = self.next_consequence(account, action, rows, today)
+            next_action, next_on = self.next_consequence(account, action, today)
+            ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
+                       restore_days=account.spec.restore_days,
+                       reminders=self._reminders_cited(account, fmt, {r.id for r in (*rows, *upcoming)}))
             if category == "termination":
-                ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
-                           restore_days=account.spec.restore_days, restore_deadline=fmt.date(restore),
-                           reminders=[{"date": fmt.date(r.sent_at.astimezone(_zone(account)).date()),
-                                       "subject": r.subject or r.step_code}
-                                      for r in account.reminders if r.delivered])
+                ctx.update(restore_deadline=fmt.date(restore))
             else:
-                ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
-                           restore_days=account.spec.restore_days,
-                           restore_deadline=fmt.date(next_on or restore))
+                ctx.update(restore_deadline=fmt.date(next_on or restore))
         elif category == "statement":
             ctx.update(payments=[], credit_left="", retainer_left="")
         return category, self.renderer.render(action.template, fmt.language, ctx)
 
-    def next_consequence(self, account: Account, action: dunning.Action, rows: Sequence[InvoiceRow],
+    def _reminders_cited(self, account: Account, fmt: Formatter, invoice_ids: set[int]) -> list[dict[str, str]]:
+        """The earlier reminders about these invoices that reached the customer, oldest first."""
+        zone = _zone(account)
+        return [{"date": fmt.date(r.sent_at.astimezone(zone).date()), "subject": r.subject or r.step_code}
+                for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
+
+    def next_consequence(self, account: Account, action: dunning.Action,
                          today: date) -> tuple[str | None, date | None]:
-        """The next later step that does something (suspend, terminate...), and its date."""
-        policy = account.policy
-        current = policy.step(action.step_code)
-        for step in policy.steps:
-            if step.order <= current.order:
-                continue
-            found = [a for a in CONSEQUENCES if a in step.actions]
-            if not found:
-                continue
-            dates = [getattr(r, step.anchor) for r in rows]
-            dates = [d + timedelta(days=step.offset_days) for d in dates if d is not None]
-            return found[0], (max(min(dates), today) if dates else None)
-        return None, None
+        """The next later step that does something (suspend, terminate...), and the date it comes at
+        the earliest if this step reaches the customer today (the date a final notice names):
+        :func:`duly.domain.dunning.next_consequence`."""
+        return dunning.next_consequence(account.snapshot, account.policy, action.step_code, action.invoice_ids, today)
 
     # --- termination: the final statement -------------------------------------------------
     def final_statement(self, account: Account, rows: Sequence[InvoiceRow], addressee: Addressee,
                         payments: Sequence[tuple[date, int, str, str]], credit_minor: int, now: datetime,
-                        retainer: Decimal | None = None) -> RenderedMessage:
-        """The final statement of account; ``retainer``: the customer's retainer balance in the statement's
-        currency (None: no retainer, no line)."""
+                        retainer: Decimal | None = None, upcoming: Sequence[InvoiceRow] = ()) -> RenderedMessage:
+        """The final statement of account: ``rows`` due now (``total_due``), ``upcoming`` not due yet;
+        ``retainer``: the customer's retainer balance in the statement's currency (None: no retainer,
+        no line)."""
         customer = account.customer
         today = now.astimezone(_zone(account)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
         currency, total = self._totals(fmt, rows)
         currency = currency or customer.currency
         ctx = self._base("statement", fmt, customer, addressee.name, addressee.email, currency, today)
-        contract = next((r.contract_id for r in rows if r.contract_id), None)
+        contract = next((r.contract_id for r in (*rows, *upcoming) if r.contract_id), None)
         ctx.update(
             invoices=self._invoices(fmt, customer, rows, today), total_due=total,
+            upcoming=self._invoices(fmt, customer, upcoming, today),
             late_fee_terms=self._terms(contract, currency, fmt, today),
             step={"code": "final_statement", "tone": "neutral", "final": True, "offset_days": 0,
                   "anchor": "due_date"},
@@ -289,8 +291,10 @@ class SingleMessages:
         return self.renderer.render("price_increase", fmt.language, ctx)
 
     def invoice_issued(self, invoice, addressee: Addressee, *, lines: Sequence[Any], attachment_names: Sequence[str],
-                       late_policy, today: date) -> RenderedMessage:
-        """An issued invoice or credit note: what it is for, how much, the exact due date, how to pay."""
+                       late_policy, today: date, others: Sequence[Any] = ()) -> RenderedMessage:
+        """An issued invoice or credit note: what it is for, how much, the exact due date, how to pay.
+        ``others``: the customer's other new invoices sent in the same e-mail (listed, each with its
+        amount and due date)."""
         from duly.domain.references import format_rf
 
         customer = invoice.customer
@@ -324,6 +328,10 @@ class SingleMessages:
                 else "",
             },
             late_fee_terms="" if credit else late_fee_terms(late_policy, cur, fmt, as_of=invoice.issue_date),
+            others=[invoice_view(fmt, org_id=self.org.pk, customer_id=customer.pk, invoice_id=other.pk,
+                                 number=other.number, currency=other.currency, issue_date=other.issue_date,
+                                 due_date=other.due_date, service_date=None, total_minor=other.total_minor,
+                                 balance_minor=other.balance_minor, today=today) for other in others],
         )
         return self.renderer.render("invoice_issued", fmt.language, ctx)
 

@@ -2,8 +2,9 @@
 
 Policies (:class:`Policy`, :class:`Step`) are edited in admin or imported from YAML and turned
 into the pure :class:`duly.domain.dunning.Policy` for evaluation. Everything Duly did is recorded
-with a natural unique key: a reminder per (customer, step, invoice set), a late fee per (invoice,
-level), a greeting per (contact, occasion, year).
+with a natural unique key: a reminder covers an invoice once per step (:class:`ReminderInvoice`,
+unique per invoice and step), a late fee per (invoice, level), a greeting per (contact, occasion,
+year).
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Step(models.Model):
                                help_text=f"Any of: {', '.join(dunning.STEP_ACTIONS)}")
     conditions = models.JSONField(default=dict, blank=True,
                                   help_text="min_balance, segments, risk_levels, payment_methods")
+    whatever_sent = models.BooleanField(
+        default=False, help_text="Reached on its own date whatever was sent before (e.g. hand over after 90 "
+                                 "days); otherwise only after the previous step reached the customer and its "
+                                 "own wait has passed")
 
     class Meta:
         ordering = ["policy", "order"]
@@ -88,11 +93,12 @@ class Step(models.Model):
                 "actions": list(self.actions or [])}
         if self.conditions:
             data["conditions"] = dict(self.conditions)
+        if self.whatever_sent:
+            data["whatever_sent"] = True
         return data
 
     def to_domain(self) -> dunning.Step:
-        policy = dunning.policy_from_dict({"code": "check", "name": "check", "steps": [self.as_dict()]})
-        return policy.steps[0]
+        return dunning.step_from_dict(self.as_dict(), f"Step {self.code!r}")
 
     def clean(self) -> None:
         from duly.domain.errors import DomainError
@@ -230,6 +236,22 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_code} → {self.customer} ({self.sent_at:%Y-%m-%d})"
+
+
+class ReminderInvoice(models.Model):
+    """One invoice a reminder covers, at its step: unique per (invoice, step), so no invoice is ever
+    chased twice at the same step, whatever invoice sets two overlapping runs see."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="covered")
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminded_at")
+    step_code = models.CharField(max_length=40)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["invoice", "step_code"], name="uniq_reminder_invoice_step")]
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} at {self.step_code}"
 
 
 class InvoiceDispatch(models.Model):

@@ -48,7 +48,7 @@ from duly.domain.errors import (
 from duly.domain.bounds import check_date_range, check_datetime_range
 from duly.domain.money import check_amount, check_currency, from_minor, round_money, to_decimal, to_minor
 from duly.invoicing import services as invoicing
-from duly.invoicing.models import PAYABLE_MINOR, Invoice
+from duly.invoicing.models import Invoice
 from duly.billing.models import Product
 from duly.messaging.models import Message
 from duly.messaging.services import SendWindow, queue_message, renderer_for
@@ -68,6 +68,7 @@ from .models import (
     Policy,
     PromiseToPay,
     Reminder,
+    ReminderInvoice,
     SpecialDate,
     Step,
     Task,
@@ -277,6 +278,8 @@ class CollectResult:
     restored: list[str] = field(default_factory=list)
     #: Issued invoices and credit notes e-mailed (or recorded as not e-mailed, with the reason).
     invoices: list[str] = field(default_factory=list)
+    #: Greetings and price notices that wait, and why (a query open, a final step, the contact budget...).
+    held: list[str] = field(default_factory=list)
 
     def count(self, kind: str) -> int:
         return sum(1 for p in self.planned if p.action.kind == kind)
@@ -302,7 +305,7 @@ class CollectResult:
                 "actions": [p.as_dict() for p in self.planned],
                 "errors": [{"customer": c, "error": e} for c, e in self.errors],
                 "greetings": self.greetings, "notices": self.notices, "restored": self.restored,
-                "invoices": self.invoices}
+                "invoices": self.invoices, "held": self.held}
 
 
 def _aware(as_of: datetime) -> datetime:
@@ -326,8 +329,11 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
             chunk_size: int = CHUNK_SIZE) -> CollectResult:
     """The dunning run: evaluate every customer with open invoices and carry out what is due now.
 
-    Idempotent and crash-safe (see the module docstring). With ``dry_run`` it lists every action
-    with its reason and writes nothing.
+    Then, in this order: restore customers whose balance was cleared, e-mail the invoices issued
+    and not sent yet (those a reminder of this run carried are already sent), the price notices due
+    and, last, the greetings, so each message sees every other one the run sent in the customer's
+    contact budget. Idempotent and crash-safe (see the module docstring). With ``dry_run`` it lists
+    every action with its reason and writes nothing.
     """
     as_of = check_datetime_range(_aware(as_of), "The collections time")
     if not dry_run:
@@ -344,6 +350,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
             except DomainError as exc:
                 result.errors.append((account.customer.code, exc.message))
                 continue
+            sends: list[PlannedAction] = []
             for action in actions:
                 planned = PlannedAction(
                     customer_id=account.customer.id, customer_code=account.customer.code,
@@ -352,18 +359,21 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
                     invoice_numbers=[account.invoices[i].number for i in action.invoice_ids if i in account.invoices],
                 )
                 result.planned.append(planned)
-                if dry_run or action.kind != "send":
-                    continue
-                try:
-                    planned.outcome = _carry_out(rc, builder, account, action, as_of, run)
-                except DomainError as exc:
+                if not dry_run and action.kind == "send":
+                    sends.append(planned)
+            if not sends:
+                continue
+            try:
+                _carry_out(rc, builder, account, sends, as_of, run)
+            except DomainError as exc:
+                for planned in sends:
                     planned.outcome = f"error: {exc.message}"
-                    result.errors.append((account.customer.code, exc.message))
+                result.errors.append((account.customer.code, exc.message))
     if not dry_run:
         result.restored = lift_cleared_suspensions(org, now=as_of)
-    result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc)
-    result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run)
     result.invoices = send_issued_invoices(org, now=as_of, dry_run=dry_run)
+    result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
+    result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
     if run is not None:
         run.finished_at = timezone.now()
         run.counts = result.counts()
@@ -373,98 +383,154 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
 
 @transaction.atomic
 def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: snapshots.Account,
-               action: dunning.Action, now: datetime, run: CollectionRun | None) -> str:
-    """Do one ``send``: record the reminder, its side effects and its message, all or nothing."""
+               sends: Sequence[PlannedAction], now: datetime, run: CollectionRun | None) -> None:
+    """Do the ``send`` actions of one customer, all or nothing: claim each step for its invoices, carry
+    out the side effects (late fees, suspension, termination with its cancellations), then build every
+    message of the customer from one set of figures read after all of them (one amount per customer
+    per run), and queue them. New documents not sent yet (the late-fee invoices just issued, a new
+    invoice, a credit note) go with the first e-mail, listed with their own due date."""
     org = rc.org
     customer = account.customer
     local_today = now.astimezone(ZoneInfo(account.snapshot.timezone)).date()
-    reminder, created = _claim_reminder(org, account, action, now, run)
-    if not created:
-        return "already done"
-    rows = [account.invoices[i] for i in action.invoice_ids if i in account.invoices]
-    notes: list[str] = []
-    if "assess_late_fee" in action.actions:
-        # A fee invoice is the seller's document: dated on the organization's day, as the billing run's
-        # invoices are, so numbers follow issue dates whatever the customer's time zone.
-        org_today = now.astimezone(ZoneInfo(org.timezone)).date()
-        fees = assess_late_fees(org, as_of=org_today, invoice_ids=[r.id for r in rows])
-        reminder.fee_assessed = True
-        rows += _fee_invoice_rows(org, customer.id, fees.fee_invoices)
-        notes.append(fees.summary())
-    if "terminate" in action.actions:
-        # The termination letter lists everything still unpaid, not only the invoices at this step.
-        rows += [r for r in account.invoices.values() if r.id not in {x.id for x in rows}]
+    claimed: list[tuple[dunning.Action, Reminder, list[str]]] = []
+    for planned in sends:
+        reminder, outcome = _claim_reminder(org, account, planned.action, now, run)
+        planned.outcome = outcome
+        if reminder is not None:
+            claimed.append((planned.action, reminder, []))
+    if not claimed:
+        return
+    terminated: Reminder | None = None
+    for action, reminder, notes in claimed:
+        if "assess_late_fee" in action.actions:
+            # A fee invoice is the seller's document: dated on the organization's day, as the billing run's
+            # invoices are, so numbers follow issue dates whatever the customer's time zone.
+            org_today = now.astimezone(ZoneInfo(org.timezone)).date()
+            fees = assess_late_fees(org, as_of=org_today, invoice_ids=list(action.invoice_ids))
+            reminder.fee_assessed = True
+            notes.append(fees.summary())
+        if "suspend" in action.actions:
+            notes.append(_suspend(org, customer.id, now, local_today,
+                                  f"suspended by step {action.step_code}: " + ", ".join(
+                                      account.invoices[i].number for i in action.invoice_ids if i in account.invoices)))
+        if "terminate" in action.actions:
+            notes.append(_terminate(org, account, action, now, local_today))
+            terminated = reminder
+    figures = snapshots.figures(org, customer.id, local_today)
+    carried = False  # the new documents went with a message already
+    for action, reminder, notes in claimed:
+        if "terminate" in action.actions:
+            # The termination letter lists everything still unpaid, not only the invoices at this step.
+            rows = list(figures.rows.values())
+        else:
+            rows = [figures.rows[i] for i in action.invoice_ids if i in figures.rows]
+        if action.template and builder.category(action.template) in ("pre_due", "service_date"):
+            due, upcoming = rows, []
+        else:
+            due, upcoming = figures.split(rows)
+        new: list[int] = []
+        if not carried and action.channel in ("email", "letter"):
+            shown = {r.id for r in rows}
+            for pk, kind in figures.unsent.items():
+                row = figures.rows.get(pk)
+                if pk in shown or kind == Invoice.KIND_CREDIT_NOTE:
+                    new.append(pk)
+                elif row is not None and row.due_date > local_today:
+                    upcoming.append(row)
+                    new.append(pk)
+            carried = True
+        reminder.message = _step_message(rc, builder, account, action, reminder, due, upcoming, new, now,
+                                         local_today)
+        if "handover" in action.actions:
+            contact = account.contacts.get(action.contact_id) if action.contact_id is not None else None
+            _task(org, customer.id, "handover", f"handover:{action.idempotency_key}", reminder, contact,
+                  reminder.message, now, f"Hand over to a collection agency: "
+                                         f"{', '.join(r.number for r in (*due, *upcoming))} ({action.reason})")
+        if notes:
+            reminder.reason = f"{reminder.reason}\n" + "\n".join(n for n in notes if n)
+        reminder.save()
+    if terminated is not None:
+        _final_statement(rc, builder, account, figures, now, local_today, terminated)
+
+
+def _step_message(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: snapshots.Account,
+                  action: dunning.Action, reminder: Reminder, due: list[snapshots.InvoiceRow],
+                  upcoming: list[snapshots.InvoiceRow], new: list[int], now: datetime, local_today: date) -> Message | None:
+    """Queue the message of one step (or its phone task): ``due`` demanded, ``upcoming`` listed with
+    their due dates; ``new`` documents not sent before are attached and recorded as sent with it."""
+    org = rc.org
+    customer = account.customer
     contact = account.contacts.get(action.contact_id) if action.contact_id is not None else None
-    message = None
-    if action.channel in ("email", "letter"):
-        name = contact.name if contact is not None else customer.name
-        email = contact.email if (contact is not None and action.channel == "email") else ""
-        category, rendered = builder.reminder(account, action, rows, name, email, contact, now)
-        language = msgs.Formatter.for_locale(msgs.locale_for(customer.locale, contact)).language
-        files = _invoice_attachments([r.id for r in rows])
-        if action.channel == "letter":
-            files = _letter_attachments(builder, account, action, rows, name, local_today) + files
-        message, _ = queue_message(
-            org, customer=customer.id, contact=contact.id if contact else None, category=_message_category(category),
-            template=action.template, language=language, rendered=rendered, to_email=email, to_name=name,
-            idempotency_key=f"dunning:{action.idempotency_key}", now=now,
-            attachments=files, invoice_ids=[r.id for r in rows],
-            channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
-            fallback_note=action.fallback_reason or "", window=account_window(account),
-            deliver_after=action.scheduled_for,
-        )
-        reminder.message = message
-        if action.channel == "letter":
-            _task(org, customer.id, "letter", f"letter:{action.idempotency_key}", reminder, contact, message, now,
-                  f"Print and post: {rendered.subject}" + (f" ({action.fallback_reason})"
-                                                           if action.fallback_reason else ""))
-    else:
+    if action.channel not in ("email", "letter"):
         _task(org, customer.id, "phone", f"phone:{action.idempotency_key}", reminder, contact, None, now,
-              _phone_brief(account, action, rows, contact))
-    if "suspend" in action.actions:
-        notes.append(_suspend(org, customer.id, now, local_today, f"suspended by step {action.step_code}: "
-                                                                  + ", ".join(r.number for r in rows)))
-    if "terminate" in action.actions:
-        notes.append(_terminate(rc, builder, account, action, now, local_today, reminder))
-    if "handover" in action.actions:
-        _task(org, customer.id, "handover", f"handover:{action.idempotency_key}", reminder, contact, message, now,
-              f"Hand over to a collection agency: {', '.join(r.number for r in rows)} ({action.reason})")
-    if notes:
-        reminder.reason = f"{reminder.reason}\n" + "\n".join(n for n in notes if n)
-    reminder.save()
-    return "done"
+              _phone_brief(account, action, due + upcoming, contact))
+        return None
+    name = contact.name if contact is not None else customer.name
+    email = contact.email if (contact is not None and action.channel == "email") else ""
+    category, rendered = builder.reminder(account, action, due, name, email, contact, now, upcoming=upcoming)
+    language = msgs.Formatter.for_locale(msgs.locale_for(customer.locale, contact)).language
+    shown = [r.id for r in (*due, *upcoming)]
+    files = _invoice_attachments(list(dict.fromkeys([*shown, *new])))
+    if action.channel == "letter":
+        files = _letter_attachments(builder, account, action, due, name, local_today) + files
+    message, _ = queue_message(
+        org, customer=customer.id, contact=contact.id if contact else None, category=_message_category(category),
+        template=action.template, language=language, rendered=rendered, to_email=email, to_name=name,
+        idempotency_key=f"dunning:{action.idempotency_key}", now=now,
+        attachments=files, invoice_ids=shown,
+        channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
+        fallback_note=action.fallback_reason or "", window=account_window(account),
+        deliver_after=action.scheduled_for,
+    )
+    if new:
+        what = "letter" if action.channel == "letter" else "e-mail"
+        InvoiceDispatch.objects.bulk_create([
+            InvoiceDispatch(organization=org, invoice_id=pk, message=message, created_at=now,
+                            note=f"sent with the {action.step_code} {what} of {local_today.isoformat()}")
+            for pk in new], ignore_conflicts=True)
+    if action.channel == "letter":
+        _task(org, customer.id, "letter", f"letter:{action.idempotency_key}", reminder, contact, message, now,
+              f"Print and post: {rendered.subject}" + (f" ({action.fallback_reason})"
+                                                       if action.fallback_reason else ""))
+    return message
 
 
 def _message_category(template_category: str) -> str:
     return {"termination": "termination", "statement": "termination"}.get(template_category, "dunning")
 
 
-def _claim_reminder(org, account, action, now, run) -> tuple[Reminder, bool]:
-    fields = dict(
-        customer_id=account.customer.id, policy_code=account.policy.code, step_code=action.step_code,
-        invoice_ids=list(action.invoice_ids), channel=action.channel, template=action.template, tone=action.tone,
-        actions=list(action.actions), contact_id=action.contact_id, sent_at=now, reason=action.reason,
-        fallback_reason=(action.fallback_reason or "")[:300], run=run,
-    )
-    if Reminder.objects.filter(organization=org, idempotency_key=action.idempotency_key).exists():
-        return Reminder.objects.get(organization=org, idempotency_key=action.idempotency_key), False
+def _claim_reminder(org, account, action, now, run) -> tuple[Reminder | None, str]:
+    """Record the reminder and the (invoice, step) rows it covers, or say why not: another run did this
+    step for one of these invoices already (the unique (invoice, step) rows decide, whatever invoice
+    set that run saw; its message went out: this one would be a second at the same step)."""
+    existing = Reminder.objects.filter(organization=org, idempotency_key=action.idempotency_key).first()
+    if existing is not None:
+        return None, "already done"
+    taken = set(ReminderInvoice.objects.filter(invoice_id__in=action.invoice_ids, step_code=action.step_code)
+                .values_list("invoice_id", flat=True))
+    if taken:
+        return None, _already(account, taken)
     try:
         with transaction.atomic():
-            return Reminder.objects.create(organization=org, idempotency_key=action.idempotency_key, **fields), True
+            reminder = Reminder.objects.create(
+                organization=org, idempotency_key=action.idempotency_key, customer_id=account.customer.id,
+                policy_code=account.policy.code, step_code=action.step_code, invoice_ids=list(action.invoice_ids),
+                channel=action.channel, template=action.template, tone=action.tone, actions=list(action.actions),
+                contact_id=action.contact_id, sent_at=now, reason=action.reason,
+                fallback_reason=(action.fallback_reason or "")[:300], run=run)
+            ReminderInvoice.objects.bulk_create([
+                ReminderInvoice(organization=org, reminder=reminder, invoice_id=invoice_id, step_code=action.step_code)
+                for invoice_id in action.invoice_ids])
     except IntegrityError:
-        return Reminder.objects.get(organization=org, idempotency_key=action.idempotency_key), False
+        taken = set(ReminderInvoice.objects.filter(invoice_id__in=action.invoice_ids, step_code=action.step_code)
+                    .values_list("invoice_id", flat=True))
+        return None, _already(account, taken) if taken else "already done"
+    return reminder, "done"
 
 
-def _fee_invoice_rows(org, customer_id: int, numbers: Sequence[str]) -> list[snapshots.InvoiceRow]:
-    if not numbers:
-        return []
-    return [
-        snapshots.InvoiceRow(pk, customer_id, contract_id, number, kind, currency, issue, due, None, None,
-                             payable, payable - paid)
-        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
-            organization=org, number__in=list(numbers)).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
-    ]
+def _already(account, taken: set[int]) -> str:
+    numbers = ", ".join(account.invoices[i].number if i in account.invoices else str(i) for i in sorted(taken))
+    return f"already done by a concurrent run for {numbers}"
 
 
 def _invoice_attachments(invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -474,17 +540,25 @@ def _invoice_attachments(invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 def _letter_attachments(builder, account, action, rows, name: str, today: date) -> list[dict[str, Any]]:
-    """The PDF letter for post: a reminder, a final notice or a termination letter."""
+    """The PDF letter for post: a reminder, a final notice or a termination letter, listing the
+    invoices due (``rows``) with the amounts the message shows (frozen in the reference)."""
     from duly.messaging import attachments
 
     letter = ("termination" if "terminate" in action.actions
               else "final_notice" if "final_notice" in action.actions else "reminder")
-    _, next_on = builder.next_consequence(account, action, rows, today)
+    if letter == "termination":
+        next_on = None  # the letter's deadline is the restore deadline, as in the message
+    else:
+        _, next_on = builder.next_consequence(account, action, today)
     deadline = next_on or today + timedelta(days=account.spec.restore_days)
     main_currency = rows[0].currency if rows else account.customer.currency
-    return attachments.letter_refs(account.customer.id, [r.id for r in rows if r.currency == main_currency],
+    listed = [r for r in rows if r.currency == main_currency]
+    if not listed:
+        return []
+    return attachments.letter_refs(account.customer.id, [r.id for r in listed],
                                    letter=letter, on=today, deadline=deadline,
-                                   reference=f"{action.step_code}/{account.customer.code}", contact_name=name)
+                                   reference=f"{action.step_code}/{account.customer.code}", contact_name=name,
+                                   open_minor={r.id: r.balance_minor for r in listed})
 
 
 def _task(org, customer_id: int, kind: str, key: str, reminder, contact, message, now: datetime,
@@ -529,9 +603,9 @@ def _suspend(org, customer_id: int, now: datetime, local_today: date, reason: st
     return f"customer suspended ({reason}); {paused.note}"
 
 
-def _terminate(rc, builder, account, action, now: datetime, local_today: date, reminder: Reminder) -> str:
-    """Cancel subscriptions, mark the customer terminated, send the final statement."""
-    org = rc.org
+def _terminate(org, account, action, now: datetime, local_today: date) -> str:
+    """Cancel subscriptions (billing credits what was billed in advance) and mark the customer
+    terminated; the final statement follows once the run's figures are read."""
     customer = Customer.objects.select_for_update().get(pk=account.customer.id)
     cancelled = adapters.cancel_subscriptions(org, customer, on=local_today,
                                               reason=f"terminated for non-payment (step {action.step_code})")
@@ -542,21 +616,16 @@ def _terminate(rc, builder, account, action, now: datetime, local_today: date, r
     profile.restore_deadline = local_today + timedelta(days=account.spec.restore_days)
     profile.status_reason = f"terminated by step {action.step_code}: {action.reason}"
     profile.save(update_fields=["terminated_at", "restore_deadline", "status_reason"])
-    _final_statement(rc, builder, account, now, local_today, reminder)
     return f"customer terminated; {cancelled.note}"
 
 
-def _final_statement(rc, builder, account, now: datetime, local_today: date, reminder: Reminder) -> None:
+def _final_statement(rc, builder, account, figures: snapshots.Figures, now: datetime, local_today: date,
+                     reminder: Reminder) -> None:
+    """The final statement of account after a termination, from the run's figures: what is due
+    now (the termination letter's total) and what falls due later, each with its due date."""
     org = rc.org
     customer_id = account.customer.id
-    rows = [
-        snapshots.InvoiceRow(pk, customer_id, contract_id, number or str(pk), kind, currency, issue, due, None, None,
-                             payable, payable - paid)
-        for pk, contract_id, number, kind, currency, issue, due, payable, paid in Invoice.objects.filter(
-            organization=org, customer_id=customer_id, status__in=Invoice.OPEN_STATUSES,
-            kind__in=snapshots.CHASED_KINDS, due_date__isnull=False).values_list(
-            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", PAYABLE_MINOR, "paid_minor")
-    ]
+    rows = list(figures.rows.values())
     if not rows:
         return
     addressee = msgs.pick_contact(account.contacts.values(), respect_opt_out=False)
@@ -572,9 +641,11 @@ def _final_statement(rc, builder, account, now: datetime, local_today: date, rem
     from duly.billing.retainers import retainer_balances
 
     retainer = retainer_balances([customer_id], as_of=local_today, currency=currency).get((customer_id, currency))
-    rendered = builder.final_statement(account, rows, addressee, payments,
+    due, upcoming = figures.split(rows)
+    rendered = builder.final_statement(account, due, addressee, payments,
                                        credit_balance_minor_of(customer_id, currency), now,
-                                       retainer=retainer.balance if retainer is not None else None)
+                                       retainer=retainer.balance if retainer is not None else None,
+                                       upcoming=upcoming)
     language = msgs.Formatter.for_locale(msgs.locale_for(account.customer.locale, addressee.contact)).language
     queue_message(
         org, customer=customer_id, contact=addressee.contact.id if addressee.contact else None,
@@ -607,11 +678,12 @@ def _write_policy(org: Organization, spec: policies_mod.PolicySpec) -> Policy:
                       min_gap_hours=p.fatigue.min_gap_hours, restore_days=spec.restore_days),
     )
     row.steps.all().delete()
+    conditions = [step.get("conditions", {}) for step in dunning.policy_to_dict(p)["steps"]]
     Step.objects.bulk_create([
         Step(policy=row, code=s.code, order=s.order, offset_days=s.offset_days, anchor=s.anchor, channel=s.channel,
-             template=s.template, tone=s.tone, actions=list(s.actions),
-             conditions=dunning.policy_to_dict(dunning.Policy("x", "x", (s,)))["steps"][0].get("conditions", {}))
-        for s in p.steps
+             template=s.template, tone=s.tone, actions=list(s.actions), whatever_sent=s.whatever_sent,
+             conditions=conditions[i])
+        for i, s in enumerate(p.steps)
     ])
     return row
 
@@ -1027,7 +1099,12 @@ def send_issued_invoices(org: Organization, *, now: datetime, dry_run: bool = Fa
     outbox message, so a rerun or a second run at once sends nothing twice, and a crash loses none.
     An invoice nobody can receive by e-mail is recorded with the reason; with invoice e-mails turned
     off (``CollectionsSettings.email_invoices``) invoices are recorded as not e-mailed, so turning
-    them on later does not send old invoices. Returns one line per invoice.
+    them on later does not send old invoices. A customer gets one e-mail per run: the first new
+    invoice, with the others listed and attached (a credit note goes on its own); a new invoice
+    that a reminder of the run carried is already recorded with it. An invoice already past due
+    when first seen (receivables brought over from another system) is not e-mailed on its own: its
+    first overdue reminder carries it. Invoice e-mails count in the customer's contact budget but
+    never wait for it. Returns one line per invoice.
     """
     from duly.invoicing.models import Attachment, InvoiceLine
     from duly.messaging import attachments
@@ -1058,52 +1135,83 @@ def send_issued_invoices(org: Organization, *, now: datetime, dry_run: bool = Fa
             names.setdefault(invoice_id, []).append(filename)
         refs = attachments.invoice_refs_each(chunk)
         rates = customers_services.reference_rates_for_contracts([i.contract for i in invoices if i.contract_id])
+        by_customer: dict[int, list[Invoice]] = {}
         for invoice in invoices:
-            customer = invoice.customer
+            by_customer.setdefault(invoice.customer_id, []).append(invoice)
+        for docs in by_customer.values():
+            customer = docs[0].customer
             addressee = msgs.pick_contact(contacts.get(customer.pk, []), respect_opt_out=False)
-            if invoice.status == Invoice.VOID:
-                note = "not e-mailed: voided before it was sent"
-            elif not enabled:
-                note = "not e-mailed: invoice e-mails are turned off in the collections settings"
-            elif addressee is None:
-                note = f"not e-mailed: no contact of {customer.name} has an e-mail address"
-            else:
-                note = ""
-            done.append(f"{invoice.number} → {addressee.email}" if not note else f"{invoice.number}: {note}")
-            if dry_run:
-                continue
-            message = None
-            try:
-                with transaction.atomic():
-                    if not note:
+            today = _local_date(now, customer.timezone)
+            notes = {invoice.pk: _dispatch_note(invoice, customer, enabled, addressee, today) for invoice in docs}
+            for invoice in docs:
+                note = notes[invoice.pk]
+                if note:
+                    done.append(f"{invoice.number}: {note}")
+                    log.info("invoice %s %s", invoice.number, note)
+                    if not dry_run:
+                        InvoiceDispatch.objects.get_or_create(invoice=invoice, defaults=dict(
+                            organization=org, note=note, created_at=now))
+            # One e-mail per customer and run: the first invoice, with the others listed and attached
+            # (each credit note goes on its own: it corrects one invoice).
+            sendable = [i for i in docs if not notes[i.pk]]
+            groups = [[i] for i in sendable if i.is_credit_note]
+            bundle = [i for i in sendable if not i.is_credit_note]
+            if bundle:
+                groups.append(bundle)
+            for group in groups:
+                first = group[0]
+                done += [f"{invoice.number} → {addressee.email}" for invoice in group]
+                if dry_run:
+                    continue
+                try:
+                    with transaction.atomic():
                         rendered = single.invoice_issued(
-                            invoice, addressee, lines=lines.get(invoice.pk, []),
-                            attachment_names=names.get(invoice.pk, []),
-                            late_policy=invoicing.late_policy_for(invoice, rates),
-                            today=_local_date(now, customer.timezone))
+                            first, addressee, lines=lines.get(first.pk, []),
+                            attachment_names=[n for i in group for n in names.get(i.pk, [])],
+                            late_policy=invoicing.late_policy_for(first, rates), today=today, others=group[1:])
                         message, _ = queue_message(
                             org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                             category="invoice", template="invoice_issued", language=_language(customer, addressee),
                             rendered=rendered, to_email=addressee.email, to_name=addressee.name,
-                            idempotency_key=f"invoice:{invoice.pk}", now=now, attachments=refs.get(invoice.pk, []),
-                            invoice_ids=[invoice.pk], fallback_note=addressee.fallback_note,
+                            idempotency_key=f"invoice:{first.pk}", now=now,
+                            attachments=[ref for i in group for ref in refs.get(i.pk, [])],
+                            invoice_ids=[i.pk for i in group], fallback_note=addressee.fallback_note,
                             window=customer_window(org, customer, conf))
-                    InvoiceDispatch.objects.create(organization=org, invoice=invoice, message=message,
-                                                   note=note or addressee.fallback_note, created_at=now)
-            except IntegrityError:
-                done[-1] += " (already sent by a concurrent run)"
-            if note:
-                log.info("invoice %s %s", invoice.number, note)
+                        for invoice in group:
+                            InvoiceDispatch.objects.create(organization=org, invoice=invoice, message=message,
+                                                           note=addressee.fallback_note, created_at=now)
+                except IntegrityError:
+                    done[-1] += " (already sent by a concurrent run)"
     return done
 
 
+def _dispatch_note(invoice: Invoice, customer: Customer, enabled: bool, addressee, today: date) -> str:
+    """Why this invoice is not e-mailed on its own (empty: it is)."""
+    if invoice.status == Invoice.VOID:
+        return "not e-mailed: voided before it was sent"
+    if not enabled:
+        return "not e-mailed: invoice e-mails are turned off in the collections settings"
+    if addressee is None:
+        return f"not e-mailed: no contact of {customer.name} has an e-mail address"
+    if not invoice.is_credit_note and invoice.due_date is not None and invoice.due_date < today:
+        # Receivables brought over from another system (or issued while Duly was down): the customer has them,
+        # or gets them with the first overdue reminder, which carries each open invoice's PDF.
+        if invoice.status in Invoice.OPEN_STATUSES:
+            return "not e-mailed on its own: already past due when first sent; its reminders carry it"
+        return "not e-mailed: already past due and settled when first sent"
+    return ""
+
+
 def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
-                   rc: snapshots.RunContext | None = None) -> list[str]:
+                   rc: snapshots.RunContext | None = None, held: list[str] | None = None) -> list[str]:
     """Queue today's greetings: contacts' birthdays, contract anniversaries, customers' special dates.
 
     A greeting goes out on the occasion (or within 3 days when that day is not a business day), on
     a business day inside the sending window, to a contact who has not opted out, and only when
-    the customer's contact-fatigue limits allow one more message. Once per contact, occasion and year.
+    the customer's contact budget allows one more message (reminders, invoice e-mails, notices and
+    greetings all count). It waits while the customer is suspended or terminated, has a query open
+    or an invoice at a final step (:func:`duly.domain.dunning.contact_hold`); ``held`` collects why.
+    Once per contact, occasion and year.
     """
     now = _aware(now)
     rc = rc or snapshots.RunContext.load(org)
@@ -1151,7 +1259,14 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
         key = f"{occ.key}:{on.year}"
         if key in already:
             continue
-        if not dunning.fatigue_allows([r.sent_at for r in account.snapshot.reminders], account.policy.fatigue, now):
+        snap = account.snapshot
+        why = dunning.contact_hold(snap, account.policy)
+        if why is None and not dunning.fatigue_allows([*(r.sent_at for r in snap.reminders), *snap.other_messages],
+                                                      account.policy.fatigue, now):
+            why = "the contact budget is spent (contact-fatigue limits)"
+        if why is not None:
+            if held is not None:
+                held.append(f"{account.customer.code}: {occ.kind} {occ.label} waits: {why}")
             continue
         if occ.contact_id is not None:
             contact = account.contacts.get(occ.contact_id)
@@ -1198,7 +1313,8 @@ def _queue_greeting(org, account, occ: _Occasion, key: str, addressee: msgs.Addr
 # =====================================================================================================
 # Price-change notices queued by billing
 # =====================================================================================================
-def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = False) -> list[str]:
+def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = False,
+                          rc: snapshots.RunContext | None = None, held: list[str] | None = None) -> list[str]:
     """Render and queue the price-change notices billing queued for today or earlier.
 
     Billing queues one :class:`~duly.billing.models.PriceChangeNotice` per price change and customer
@@ -1206,6 +1322,11 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
     the customer's language: the price per period for their current quantity before and after,
     the effective date and billing's justification. Each notice is queued once
     (``price-notice:<id>``) and marked sent in billing in the same transaction.
+
+    A notice is due on a day: it is not put off for the contact budget (it counts in it), but it
+    waits while the customer is suspended or terminated, has a query open or an invoice at a
+    final step (:func:`duly.domain.dunning.contact_hold`; ``held`` collects why). The billing run
+    keeps the old price until a notice was sent the full notice period before.
     """
     from duly.billing.models import PriceChange, SubscriptionItem
     from duly.billing.services import mark_price_notice_sent, pending_price_notices
@@ -1214,6 +1335,21 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
     # Every customer's local date is at most one day ahead of UTC; each notice is checked against its own.
     notices = pending_price_notices(org, now.astimezone(dt_timezone.utc).date() + timedelta(days=1))
     notices = [n for n in notices if n.send_on <= _local_date(now, n.customer.timezone)]
+    if not notices:
+        return []
+    rc = rc or snapshots.RunContext.load(org)
+    accounts = {a.customer.id: a for a in snapshots.gather(rc, sorted({n.customer_id for n in notices}), now)}
+    waiting = []
+    for notice in notices:
+        account = accounts.get(notice.customer_id)
+        why = dunning.contact_hold(account.snapshot, account.policy) if account is not None else (
+            None if notice.customer.status == Customer.STATUS_ACTIVE else f"the customer is {notice.customer.status}")
+        if why is not None:
+            waiting.append(notice)
+            if held is not None:
+                held.append(f"{notice.customer.code}: price notice of {notice.price_change.effective_date.isoformat()}"
+                            f" waits: {why}")
+    notices = [n for n in notices if n not in waiting]
     if not notices:
         return []
     conf = _settings_of(org)
@@ -1244,14 +1380,17 @@ def deliver_price_notices(org: Organization, *, now: datetime, dry_run: bool = F
             log.warning("price notice %s: no contact of %s has an e-mail address", notice.pk, customer)
             continue
         product = Product.objects.filter(pk=price.product_id).values_list("name", flat=True).first() or price.code
-        done.append(f"{customer.code}: {product} {old} → {new} {price.currency} from "
-                    f"{change.effective_date.isoformat()}")
+        today = _local_date(now, customer.timezone)
+        # Sent late (it waited for a query, a final step...): billing applies the new price only to periods
+        # starting the full notice period after today, and the notice says so.
+        effective = max(change.effective_date, today + timedelta(days=change.notice_days))
+        done.append(f"{customer.code}: {product} {old} → {new} {price.currency} from {effective.isoformat()}")
         if dry_run:
             continue
         rendered = single.price_notice(
             customer, addressee, product=product, old_minor=to_minor(old, price.currency),
-            new_minor=to_minor(new, price.currency), currency=price.currency, effective=change.effective_date,
-            justification=change.justification, subscription="", today=_local_date(now, customer.timezone))
+            new_minor=to_minor(new, price.currency), currency=price.currency, effective=effective,
+            justification=change.justification, subscription="", today=today)
         with transaction.atomic():
             queue_message(org, customer=customer, contact=addressee.contact.id if addressee.contact else None,
                           category="notice", template="price_increase", language=_language(customer, addressee),

@@ -1,7 +1,8 @@
 """The calculator: gathers account snapshots for many customers with a fixed number of queries.
 
 For a chunk of customers :func:`gather` runs one query per kind of fact (customers, profiles,
-open invoices, 12 months of invoice history, past reminders and greetings, open disputes,
+open invoices, 12 months of invoice history, past reminders and how far they got (delivered, or
+waiting for a person to phone or post), the other recent messages of the contact budget, open disputes,
 promises, customer credit, contacts, message opens and online payments for the best hour, the
 contracts' late-fee terms) — never a query per customer or per invoice — and builds for each
 customer the pure :class:`duly.domain.dunning.AccountSnapshot`, the policy chosen for it, and the
@@ -30,7 +31,7 @@ from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
 from duly.payments.models import Payment
 
-from .models import CollectionsSettings, CustomerProfile, Dispute, Greeting, Policy, PromiseToPay, Reminder, SegmentRule
+from .models import CollectionsSettings, CustomerProfile, Dispute, Policy, PromiseToPay, Reminder, SegmentRule, Task
 from .policies import TONE_CODES, PolicySpec, default_specs
 from .receipts import pending_receipts
 
@@ -107,13 +108,45 @@ class ReminderRow:
     sent_at: datetime
     invoice_ids: tuple[int, ...]
     subject: str
-    #: False when its message bounced, failed, was cancelled or may not have arrived: a letter
-    #: never cites it as a reminder sent.
+    #: False when its message did not reach the customer (queued, bounced, failed, cancelled, or
+    #: may not have arrived): a letter never cites it as a reminder sent.
     delivered: bool = True
 
 
 #: Message statuses that do not show a reminder reached the customer.
 UNDELIVERED = ("bounced", "failed", "cancelled", "unconfirmed")
+#: Categories of the other messages that count toward the contact-fatigue limits (one contact budget):
+#: invoice e-mails, notices and greetings. Thank-yous and answers to queries reply to the customer.
+BUDGET_CATEGORIES = ("invoice", "notice", "relationship")
+
+
+def delivery(channel: str, status: str | None, sent_at: datetime, message_sent_at: datetime | None,
+             cancelled_at: datetime | None, handled_at: datetime | None) -> tuple[datetime | None, str | None]:
+    """When a reminder reached the customer, or why it has not: ``(delivered_at, None)`` or
+    ``(None, reason)`` (see :class:`duly.domain.dunning.PastReminder`).
+
+    An e-mail reached them when it was sent. A letter, when staff marked its "print and post" task
+    done; a phone step, when the call was marked done. An e-mail that bounced or failed counts once
+    staff handled it (the phone task it raised is done). A message cancelled because its invoices
+    were closed counts as handled then. Queued, sending or unconfirmed: not yet.
+    """
+    if status is None:
+        if channel == "phone_task":
+            return (handled_at, None) if handled_at is not None else (None, "phone call not made yet")
+        return sent_at, None
+    if status == "sent":
+        return message_sent_at or sent_at, None
+    if status == "cancelled":
+        return cancelled_at or sent_at, None
+    if status == "held":
+        return (handled_at, None) if handled_at is not None else (None, "letter not posted yet")
+    if status in ("bounced", "failed"):
+        return (handled_at, None) if handled_at is not None else (None, f"{status}: phone task open")
+    return None, f"{status}: not sent yet" if status != "unconfirmed" else "unconfirmed: check the outbox"
+
+
+#: Message statuses whose reminder counts as delivered once a person completed its task.
+_HANDLED_BY_TASK = ("held", "bounced", "failed")
 
 
 @dataclass
@@ -256,18 +289,33 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
 
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
+    past: dict[int, list[dunning.PastReminder]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
-    for cid, step, sent_at, inv_ids, fee, subject, status in Reminder.objects.filter(
-            organization=org, **by).values_list(
-            "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "message__subject",
-            "message__status"):
-        reminders[cid].append(ReminderRow(step, sent_at, tuple(inv_ids), subject or "", status not in UNDELIVERED))
+    rows = list(Reminder.objects.filter(organization=org, **by).values_list(
+        "pk", "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "channel", "message__subject",
+        "message__status", "message__sent_at", "message__cancelled_at"))
+    handled: dict[int, datetime] = {}
+    waiting_for_staff = [row[0] for row in rows if row[8] in _HANDLED_BY_TASK or (row[8] is None and row[6] == "phone_task")]
+    if waiting_for_staff:
+        for rid, done in Task.objects.filter(reminder_id__in=waiting_for_staff, kind__in=("phone", "letter"),
+                                             done_at__isnull=False).values_list("reminder_id", "done_at"):
+            if rid not in handled or done < handled[rid]:
+                handled[rid] = done
+    for pk, cid, step, sent_at, inv_ids, fee, channel, subject, status, message_sent, cancelled in rows:
+        ids = tuple(inv_ids)
+        delivered_at, undelivered = delivery(channel, status, sent_at, message_sent, cancelled, handled.get(pk))
+        reminders[cid].append(ReminderRow(step, sent_at, ids, subject or "",
+                                          undelivered is None and status not in UNDELIVERED))
+        past[cid].append(dunning.PastReminder(step, sent_at, ids, delivered_at=delivered_at, undelivered=undelivered))
         if fee:
             fee_levels[cid].update((i, step) for i in inv_ids)
-    greetings: dict[int, list[dunning.PastReminder]] = defaultdict(list)
-    for cid, key, sent_at in Greeting.objects.filter(organization=org, **by).values_list(
-            "customer_id", "key", "sent_at"):
-        greetings[cid].append(dunning.PastReminder(step_code=f"greeting {key}", sent_at=sent_at, invoice_ids=()))
+    # The other messages of the contact budget, as far back as the longest fatigue window looks.
+    window = max((spec.policy.fatigue.window_days for spec in rc.specs.values()), default=7)
+    others: dict[int, list[datetime]] = defaultdict(list)
+    for cid, at in Message.objects.filter(organization=org, **by, category__in=BUDGET_CATEGORIES,
+                                          created_at__gte=as_of - timedelta(days=window + 1)).exclude(
+            status=Message.CANCELLED).values_list("customer_id", "created_at"):
+        others[cid].append(at)
 
     disputes: dict[int, set[int]] = defaultdict(set)
     for cid, inv in Dispute.objects.filter(organization=org, **by, status=Dispute.OPEN).values_list(
@@ -329,8 +377,6 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             )
             for r in rows.values()
         )
-        past = [dunning.PastReminder(r.step_code, r.sent_at, r.invoice_ids) for r in reminders.get(c.id, ())]
-        past += greetings.get(c.id, [])
         people = contacts.get(c.id, {})
         snapshot = dunning.AccountSnapshot(
             customer_id=c.id,
@@ -341,7 +387,9 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             country=holiday_country(c.country, c.subdivision),
             send_window=rc.send_window,
             open_items=open_items,
-            reminders=tuple(past),
+            reminders=tuple(past.get(c.id, ())),
+            other_messages=tuple(others.get(c.id, ())),
+            status=c.status or "active",
             disputes=frozenset(disputes.get(c.id, ())),
             promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
                            for pid, p in promise_parts.get(c.id, {}).items()),
@@ -411,3 +459,42 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
 def late_fee_terms_of(rc: RunContext, contract_id: int | None) -> LateFeePolicy | None:
     return rc.late_fee_terms.get(contract_id) if contract_id else None
 
+
+
+@dataclass
+class Figures:
+    """A customer's open invoices as they stand after everything a run did for it (late fees charged,
+    credit notes of a cancellation): every message, letter and statement of the run for that
+    customer is built from these same figures (one amount per customer per run)."""
+
+    today: date
+    #: Every open invoice that is chased (standard, deposit, late fee), by id, with today's balance.
+    rows: dict[int, InvoiceRow]
+    #: Documents issued and not sent to the customer yet (invoices, late-fee invoices, credit notes):
+    #: id -> kind.
+    unsent: dict[int, str]
+
+    def split(self, rows: Iterable[InvoiceRow]) -> tuple[list[InvoiceRow], list[InvoiceRow]]:
+        """``(due, upcoming)``: due on or before today (demanded), and not due yet (each shown with its
+        own due date, never demanded before it)."""
+        due, upcoming = [], []
+        for row in rows:
+            (due if row.due_date <= self.today else upcoming).append(row)
+        return due, upcoming
+
+
+def figures(org: Organization, customer_id: int, today: date) -> Figures:
+    """The :class:`Figures` of one customer on its local ``today`` (two queries)."""
+    rows = {
+        pk: InvoiceRow(pk, customer_id, contract_id, number or str(pk), kind, currency, issue, due, service, period_end,
+                       payable, payable - paid, start)
+        for pk, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid, start
+        in Invoice.objects.filter(organization=org, customer_id=customer_id, status__in=Invoice.OPEN_STATUSES,
+                                  kind__in=CHASED_KINDS, due_date__isnull=False).order_by("due_date", "pk").values_list(
+            "pk", "contract_id", "number", "kind", "currency", "issue_date", "due_date", "service_period_start",
+            "service_period_end", PAYABLE_MINOR, "paid_minor", "contract__start_date")
+    }
+    unsent = dict(Invoice.objects.filter(organization=org, customer_id=customer_id, dispatch__isnull=True,
+                                         issue_date__lte=today).exclude(status__in=(Invoice.DRAFT, Invoice.VOID))
+                  .order_by("pk").values_list("pk", "kind"))
+    return Figures(today=today, rows=rows, unsent=unsent)

@@ -13,19 +13,29 @@ Policies
     reminder 7 days before arrival with ``anchor="service_date", offset_days=-7``).
     :func:`policy_to_dict` / :func:`policy_from_dict` give a JSON/YAML-safe form.
 
-The current step of an invoice
-    The step of highest ``order`` whose date (anchor + offset) is on or before the customer's
-    local date, which has not been sent for that invoice, comes after the last step sent for it,
-    and whose :class:`StepConditions` hold. When a run missed days, only that highest step is
-    sent: never a burst of the steps skipped over. A broken promise to pay (promised date passed,
-    less than the promised amount paid by then, no reminder since) moves the invoice on to the next
-    step at once, even if that step's date is not reached yet. A kept promise (the promised amount
-    paid, even if part of the invoice is still open) just ends: the invoice follows its steps again.
+The current step of an invoice: one step at a time
+    Escalation never jumps. The step due for an invoice is the next one after the last step sent
+    for it (steps the customer's conditions exclude, or anchored on a date the invoice lacks, are
+    passed over; so are notes meant for on or before the due date once the invoice is overdue).
+    It is due once its own date (anchor + offset) has come and, after an earlier chasing step (not
+    a courtesy note for before the due date), once that step reached the customer (:attr:`PastReminder.delivered_at`; one that could not be delivered
+    counts once staff handled it) and the step's own wait (the time between the two steps' dates)
+    has passed since. So on first adoption, on receivables brought over from another system and
+    after an outage, the first message is the first overdue reminder, and each later step follows
+    after its wait: never a termination out of the blue, never a burst. Suspension and termination
+    need a final notice delivered before them (a policy without one is refused), and come no
+    earlier than the date it named (:func:`next_consequence`). A step marked ``whatever_sent`` is
+    the explicit exception a policy may ask for ("hand over after 90 days, whatever was sent"):
+    it comes on its own date. A broken promise to pay (promised date passed, less than the promised
+    amount paid by then, no reminder since) brings the next step forward to today, except a step
+    that suspends, terminates or hands over. A kept promise (the promised amount paid, even if part
+    of the invoice is still open) just ends: the invoice follows its steps again.
 
 One message per customer and step
     All invoices of the customer whose current step is the same step go into ONE message
-    (statement style). Different steps give different messages; the contact-fatigue limits then
-    space them out.
+    (statement style). A plain reminder (a step without actions) going out also lists the overdue
+    invoices never chased whose first overdue step it is, even before that step's own date. Different
+    steps give different messages; the contact-fatigue limits then space them out.
 
 Never chased
     Paid, void, credited and uncollectible invoices (or a zero open amount). Invoices under
@@ -43,8 +53,10 @@ When a message goes out
     customer's IANA time zone, and at its preferred local hour: the learned ``best_hour``, else
     ``segment_default_hour``, else the start of the window (an hour outside the window is clamped
     into it). Today's slot is used while today's window is open, otherwise the slot of the next
-    business day. Contact fatigue (:class:`FatigueLimits`, default at most 2 reminders in any
-    rolling 7 days and at least 48 h between two) pushes the slot later. A ``send`` is emitted
+    business day. Contact fatigue (:class:`FatigueLimits`, default at most 2 messages in any
+    rolling 7 days and at least 48 h between two) pushes the slot later; it counts every message
+    to the customer: reminders, and the invoice e-mails, notices and greetings in
+    ``AccountSnapshot.other_messages`` (one contact budget). A ``send`` is emitted
     when ``as_of`` has reached the slot, otherwise a ``defer`` with ``scheduled_for`` set to the
     slot and the reason.
 
@@ -98,17 +110,21 @@ __all__ = [
     "StepConditions",
     "ToneThresholds",
     "WorklistEntry",
+    "CONSEQUENCES",
     "choose_policy",
+    "contact_hold",
     "evaluate",
     "fatigue_allows",
     "greeting_day",
     "business_calendar",
     "is_business_day",
     "learn_best_hour",
+    "next_consequence",
     "next_send_time",
     "policy_from_dict",
     "policy_to_dict",
     "promise_outcome",
+    "step_from_dict",
     "reminder_key",
     "sla_missed",
     "tone_for_history",
@@ -149,6 +165,12 @@ _ONE_DAY = timedelta(days=1)
 #: Longest run of closed days the slot search accepts before declaring the calendar broken.
 _MAX_CLOSED_RUN = 366
 _PAYMENT_RECEIVED = "payment received, awaiting reconciliation"
+_NO_FINAL_NOTICE = "no final notice has reached the customer yet (a suspension or termination needs one first)"
+#: Step actions a final notice must announce first (with their date), and those it announces.
+_NEEDS_FINAL: Final = frozenset({"suspend", "terminate"})
+_ANNOUNCED: Final = frozenset({"suspend", "terminate", "handover"})
+#: What a message says will happen next, in order of preference when one step does several.
+CONSEQUENCES: Final = ("suspend", "terminate", "handover", "assess_late_fee")
 
 
 # --- small helpers ------------------------------------------------------------------------------------
@@ -313,6 +335,10 @@ class Step:
     tone: Tone = "neutral"
     actions: tuple[StepAction, ...] = ()
     conditions: StepConditions = StepConditions()
+    #: Reached on its own date whatever was sent before (e.g. "hand over after 90 days"), instead of
+    #: only after the previous step was delivered and its own wait has passed. No shipped policy
+    #: uses it; suspension and termination still need a final notice delivered first.
+    whatever_sent: bool = False
 
     def __post_init__(self) -> None:
         code = self.code
@@ -342,6 +368,9 @@ class Step:
         object.__setattr__(self, "actions", actions)
         if not isinstance(self.conditions, StepConditions):
             raise _policy_error(f"{where}: conditions must be StepConditions, got {self.conditions!r}.", step=code)
+        if not isinstance(self.whatever_sent, bool):
+            raise _policy_error(f"{where}: whatever_sent must be true or false, got {self.whatever_sent!r}.",
+                                step=code)
 
 
 def _check_choice(where: str, name: str, value: Any, allowed: tuple[str, ...], step: str) -> None:
@@ -390,12 +419,19 @@ class _CompiledPolicy:
     #: The reasons :func:`_floor_for` gives for the policy's two fatigue limits.
     gap_why: str | None = None
     window_why: str | None = None
+    #: Positions of the ``whatever_sent`` steps, highest first.
+    explicit: tuple[int, ...] = ()
+    #: Per step: it carries ``final_notice``; it suspends or terminates (needs a final notice
+    #: delivered first); it does something the final notice announces (suspend, terminate, hand over).
+    final_flags: tuple[bool, ...] = ()
+    needs_final: tuple[bool, ...] = ()
+    consequence: tuple[bool, ...] = ()
     #: today -> per step, the latest anchor date that has reached it (today - offset).
     cutoffs_cache: dict[date, tuple[date, ...]] = field(default_factory=dict)
     #: (today, segment, risk level, payment method) -> :meth:`plan`.
     plan_cache: dict[tuple[Any, ...], tuple[Any, ...]] = field(default_factory=dict)
-    #: (today, allowed) -> {(last step sent, anchor dates...) -> step reached}, see :meth:`reached`.
-    reached_cache: dict[tuple[date, tuple[bool, ...]], dict[tuple[Any, ...], int | None]] = field(
+    #: (today, allowed) -> {(what was sent, due date, anchor dates...) -> plan}, see :meth:`reached`.
+    reached_cache: dict[tuple[date, tuple[bool, ...]], dict[tuple[Any, ...], Any]] = field(
         default_factory=dict
     )
 
@@ -416,7 +452,7 @@ class _CompiledPolicy:
         return cutoffs
 
     def plan(self, today: date, segment: str | None, risk_level: str | None, payment_method: str | None
-             ) -> tuple[tuple[bool, ...], tuple[date, ...], dict[tuple[Any, ...], int | None] | None]:
+             ) -> tuple[tuple[bool, ...], tuple[date, ...], dict[tuple[Any, ...], Any] | None]:
         """(:meth:`allowed`, :meth:`cutoffs`, :meth:`reached` or ``None`` with balance conditions)."""
         key = (today, segment, risk_level, payment_method)
         plan = self.plan_cache.get(key)
@@ -426,11 +462,13 @@ class _CompiledPolicy:
             _remember(self.plan_cache, key, plan)
         return plan
 
-    def reached(self, today: date, allowed: tuple[bool, ...]) -> dict[tuple[Any, ...], int | None]:
-        """The memo of the step an invoice reaches on ``today`` with these ``allowed`` steps, keyed
-        by (position of the last step sent, then the invoice's dates for :attr:`anchor_names`).
+    def reached(self, today: date, allowed: tuple[bool, ...]) -> dict[tuple[Any, ...], Any]:
+        """The memo of an invoice's plan (:func:`_plan_item`) on ``today`` with these ``allowed``
+        steps, keyed by (what was sent for it (:data:`_Sent`), its due date, then its dates for
+        :attr:`anchor_names`).
 
-        Only for a policy without balance conditions: the step then depends on nothing else.
+        Only for a policy without balance conditions, and no broken promise: the plan then depends
+        on nothing else.
         """
         key = (today, allowed)
         table = self.reached_cache.get(key)
@@ -475,6 +513,16 @@ class Policy:
             orders[step.order] = step.code
         steps = tuple(sorted(steps, key=lambda s: s.order))
         object.__setattr__(self, "steps", steps)
+        noticed = False
+        for step in steps:
+            drastic = sorted(_NEEDS_FINAL.intersection(step.actions))
+            if drastic and not noticed:
+                raise _policy_error(
+                    f"Policy {self.code!r}: step {step.code!r} does {' and '.join(drastic)} without a final notice"
+                    " before it: add a step with the final_notice action and a lower order.",
+                    step=step.code,
+                )
+            noticed = noticed or "final_notice" in step.actions
         compiled = _CompiledPolicy(
             steps=steps,
             anchors=tuple(s.anchor for s in steps),
@@ -489,6 +537,10 @@ class Policy:
             gap_why=f"contact fatigue: at least {self.fatigue.min_gap_hours} h between two reminders",
             window_why=(f"contact fatigue: at most {self.fatigue.max_per_window} reminders in any"
                         f" {self.fatigue.window_days} days"),
+            explicit=tuple(i for i in range(len(steps) - 1, -1, -1) if steps[i].whatever_sent),
+            final_flags=tuple("final_notice" in s.actions for s in steps),
+            needs_final=tuple(bool(_NEEDS_FINAL.intersection(s.actions)) for s in steps),
+            consequence=tuple(bool(_ANNOUNCED.intersection(s.actions)) for s in steps),
         )
         object.__setattr__(self, "_compiled", compiled)
 
@@ -502,7 +554,8 @@ class Policy:
 
 _POLICY_KEYS = frozenset({"code", "name", "steps", "fatigue"})
 _STEP_KEYS = frozenset(
-    {"code", "order", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions"}
+    {"code", "order", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions",
+     "whatever_sent"}
 )
 _CONDITION_KEYS = ("min_balance", "segments", "risk_levels", "payment_methods")
 _FATIGUE_KEYS = ("max_per_window", "window_days", "min_gap_hours")
@@ -534,6 +587,8 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
         }
         if conditions:
             entry["conditions"] = conditions
+        if step.whatever_sent:
+            entry["whatever_sent"] = True
         steps.append(entry)
     return {
         "code": policy.code,
@@ -552,6 +607,31 @@ def _require_mapping(value: Any, where: str, allowed: Iterable[str]) -> Mapping[
     return value
 
 
+def step_from_dict(raw: Mapping[str, Any], where: str = "Step") -> Step:
+    """One :class:`Step` from its :func:`policy_to_dict` form, validated on its own (the rules that
+    tie steps together are the policy's)."""
+    raw = _require_mapping(raw, where, _STEP_KEYS)
+    missing = [k for k in ("code", "order", "offset_days") if k not in raw]
+    if missing:
+        raise _policy_error(f"{where}: missing field(s) {', '.join(missing)}.")
+    raw_conditions = _require_mapping(raw.get("conditions") or {}, f"{where}: conditions", _CONDITION_KEYS)
+    actions = raw.get("actions") or ()
+    if isinstance(actions, str) or not isinstance(actions, Sequence):
+        raise _policy_error(f"{where}: actions must be a list, got {actions!r}.")
+    return Step(
+        code=raw["code"],
+        order=raw["order"],
+        offset_days=raw["offset_days"],
+        anchor=raw.get("anchor", "due_date"),
+        channel=raw.get("channel", "email"),
+        template=raw.get("template") or "",
+        tone=raw.get("tone", "neutral"),
+        actions=tuple(actions),
+        conditions=StepConditions(**{k: raw_conditions.get(k) for k in _CONDITION_KEYS}),
+        whatever_sent=raw.get("whatever_sent", False),
+    )
+
+
 def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     """Build and validate a :class:`Policy` from :func:`policy_to_dict`'s form (e.g. loaded from YAML).
 
@@ -565,30 +645,7 @@ def policy_from_dict(data: Mapping[str, Any]) -> Policy:
     raw_steps = data["steps"]
     if isinstance(raw_steps, (str, Mapping)) or not isinstance(raw_steps, Sequence):
         raise _policy_error(f"Policy {code!r}: steps must be a list.")
-    steps = []
-    for number, raw in enumerate(raw_steps, start=1):
-        where = f"Policy {code!r}, step {number}"
-        raw = _require_mapping(raw, where, _STEP_KEYS)
-        missing = [k for k in ("code", "order", "offset_days") if k not in raw]
-        if missing:
-            raise _policy_error(f"{where}: missing field(s) {', '.join(missing)}.")
-        raw_conditions = _require_mapping(raw.get("conditions") or {}, f"{where}: conditions", _CONDITION_KEYS)
-        actions = raw.get("actions") or ()
-        if isinstance(actions, str) or not isinstance(actions, Sequence):
-            raise _policy_error(f"{where}: actions must be a list, got {actions!r}.")
-        steps.append(
-            Step(
-                code=raw["code"],
-                order=raw["order"],
-                offset_days=raw["offset_days"],
-                anchor=raw.get("anchor", "due_date"),
-                channel=raw.get("channel", "email"),
-                template=raw.get("template") or "",
-                tone=raw.get("tone", "neutral"),
-                actions=tuple(actions),
-                conditions=StepConditions(**{k: raw_conditions.get(k) for k in _CONDITION_KEYS}),
-            )
-        )
+    steps = [step_from_dict(raw, f"Policy {code!r}, step {number}") for number, raw in enumerate(raw_steps, start=1)]
     fatigue_raw = _require_mapping(data.get("fatigue") or {}, f"Policy {code!r}: fatigue", _FATIGUE_KEYS)
     defaults = FatigueLimits()
     fatigue = FatigueLimits(**{k: fatigue_raw.get(k, getattr(defaults, k)) for k in _FATIGUE_KEYS})
@@ -628,14 +685,24 @@ class OpenItem:
 
 @dataclass(frozen=True, slots=True)
 class PastReminder:
-    """A reminder already sent (or handed over as a task) to the customer."""
+    """A reminder already sent (or handed over as a task) to the customer.
+
+    ``delivered_at``: when it reached the customer, or, when it could not be delivered, when staff
+    handled that (the phone call made, the letter posted); ``None`` means at ``sent_at``.
+    ``undelivered``: set while it has not reached the customer and nobody has handled that yet
+    (why, e.g. ``"queued"`` or ``"bounced: phone task open"``); the next step waits for it.
+    """
 
     step_code: str
     sent_at: datetime
     invoice_ids: tuple[InvoiceId, ...]
+    delivered_at: datetime | None = None
+    undelivered: str | None = None
 
     def __post_init__(self) -> None:
         _check_aware(self.sent_at, "PastReminder.sent_at")
+        if self.delivered_at is not None:
+            _check_aware(self.delivered_at, "PastReminder.delivered_at")
         object.__setattr__(self, "invoice_ids", tuple(self.invoice_ids))
 
 
@@ -698,6 +765,11 @@ class AccountSnapshot:
     segment_default_hour: int | None = None
     #: ``(invoice_id, step_code)`` pairs whose late fee was already assessed.
     fee_levels_assessed: frozenset[tuple[InvoiceId, str]] = frozenset()
+    #: When the other messages that count toward the contact-fatigue limits went out: invoice
+    #: e-mails, notices, greetings (the one contact budget; reminders are in ``reminders``).
+    other_messages: tuple[datetime, ...] = ()
+    #: ``active``, ``suspended`` or ``terminated``: greetings and notices wait while not active.
+    status: str = "active"
 
     def __post_init__(self) -> None:
         start, end = self.send_window
@@ -710,7 +782,7 @@ class AccountSnapshot:
             hour = getattr(self, name)
             if hour is not None and (not isinstance(hour, int) or isinstance(hour, bool) or not 0 <= hour <= 23):
                 raise ValidationError(f"Customer {self.customer_id}: {name} must be an hour 0-23, got {hour!r}.")
-        for name in ("open_items", "reminders", "promises", "contacts"):
+        for name in ("open_items", "reminders", "promises", "contacts", "other_messages"):
             value = getattr(self, name)
             if type(value) is not tuple:
                 object.__setattr__(self, name, tuple(value))
@@ -762,7 +834,7 @@ class _Clock:
     """
 
     __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
-                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today")
+                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today", "_utc_days")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = _zone(snapshot.timezone)
@@ -781,6 +853,8 @@ class _Clock:
         self._why: dict[tuple[datetime, Any, int], str | None] = {}
         self._local: dict[tuple[datetime, Any, int], str] = {}
         self._today: dict[tuple[datetime, Any, int], date] = {}
+        #: UTC moment -> local date (UTC has no fold: the moment alone is the key).
+        self._utc_days: dict[datetime, date] = {}
 
     def business_day(self, day: date) -> bool:
         if self.is_holiday is not None:
@@ -847,6 +921,16 @@ class _Clock:
         if day is None:
             day = now.astimezone(self.zone).date()
             _remember(self._today, key, day)
+        return day
+
+    def day_of(self, moment: datetime) -> date:
+        """The local date at ``moment``: :meth:`today`, faster for the UTC moments snapshots hold."""
+        if moment.tzinfo is not _UTC:
+            return self.today(moment)
+        day = self._utc_days.get(moment)
+        if day is None:
+            day = moment.astimezone(self.zone).date()
+            _remember(self._utc_days, moment, day)
         return day
 
     def waiting(self) -> str:
@@ -941,26 +1025,68 @@ class _Assignment:
     chase: dict[int, list[tuple[OpenItem, str | None]]]
     #: (step position, cause) -> items held back.
     skip: dict[tuple[int, str], list[OpenItem]]
+    #: step position -> overdue items that were never chased and whose first overdue step it is,
+    #: not due for them yet: a reminder of that step going out anyway lists them too.
+    early: dict[int, list[OpenItem]] = field(default_factory=dict)
+
+
+#: Per invoice, what was sent: (position of the last step sent, the local date it was delivered,
+#: ``None`` while it was not, position and local delivery date of the last final notice delivered,
+#: ``-1`` and ``None`` without one).
+_Sent = tuple[int, date | None, int, date | None]
+_NO_TIME: Final = timedelta(0)
 
 
 def _sent_index(
-    reminders: Sequence[PastReminder], position: Mapping[str, int], zone: ZoneInfo | None
-) -> tuple[dict[InvoiceId, int], dict[InvoiceId, date]]:
-    """Per invoice: position of the highest step sent (-1 when none) and, when ``zone`` is given,
-    the local date of the last reminder."""
-    last_position: dict[InvoiceId, int] = {}
-    last_day: dict[InvoiceId, date] = {}
+    reminders: Sequence[PastReminder], position: Mapping[str, int], final_flags: Sequence[bool],
+    local_day: Callable[[datetime], date], assume_delivered: bool = False,
+) -> tuple[dict[InvoiceId, _Sent], dict[InvoiceId, str]]:
+    """Per invoice :data:`_Sent`, and why its last step has not reached the customer (when it has not).
+
+    Every recorded reminder counts as sent, whatever its ``sent_at``. Two reminders of the same
+    step for one invoice (recorded before that was impossible) count as one, delivered when the
+    first of them was. ``assume_delivered`` (for projections): a reminder on its way counts as
+    delivered when it was sent.
+    """
+    index: dict[InvoiceId, list[Any]] = {}
     for reminder in reminders:
         pos = position.get(reminder.step_code, -1)
-        day = reminder.sent_at.astimezone(zone).date() if zone is not None else None
+        if pos < 0:
+            continue
+        why = None if assume_delivered else reminder.undelivered
+        day = None if why is not None else local_day(reminder.delivered_at or reminder.sent_at)
+        final = day is not None and final_flags[pos]
         for invoice_id in reminder.invoice_ids:
-            if pos > last_position.get(invoice_id, -1):
-                last_position[invoice_id] = pos
-            if day is not None:
-                previous = last_day.get(invoice_id)
-                if previous is None or day > previous:
-                    last_day[invoice_id] = day
-    return last_position, last_day
+            entry = index.get(invoice_id)
+            if entry is None:
+                index[invoice_id] = [pos, day, pos if final else -1, day if final else None, why]
+                continue
+            if pos > entry[0]:
+                entry[0], entry[1], entry[4] = pos, day, why
+            elif pos == entry[0] and day is not None and (entry[1] is None or day < entry[1]):
+                entry[1], entry[4] = day, None
+            if final and (pos > entry[2] or (pos == entry[2] and day > entry[3])):
+                entry[2], entry[3] = pos, day
+    sent: dict[InvoiceId, _Sent] = {}
+    waiting: dict[InvoiceId, str] = {}
+    for invoice_id, (pos, day, final_pos, final_day, why) in index.items():
+        sent[invoice_id] = (pos, day, final_pos, final_day)
+        if day is None:
+            waiting[invoice_id] = why or "not delivered yet"
+    return sent, waiting
+
+
+def _last_sent_days(reminders: Sequence[PastReminder], local_day: Callable[[datetime], date]
+                    ) -> dict[InvoiceId, date]:
+    """Per invoice, the local date of the last reminder that named it (delivered or not)."""
+    last: dict[InvoiceId, date] = {}
+    for reminder in reminders:
+        day = local_day(reminder.sent_at)
+        for invoice_id in reminder.invoice_ids:
+            previous = last.get(invoice_id)
+            if previous is None or day > previous:
+                last[invoice_id] = day
+    return last
 
 
 def _latest_promises(promises: Sequence[Promise]) -> dict[InvoiceId, Promise]:
@@ -973,9 +1099,123 @@ def _latest_promises(promises: Sequence[Promise]) -> dict[InvoiceId, Promise]:
     return latest
 
 
-def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneInfo) -> _Assignment:
+def _gap(item: OpenItem, compiled: _CompiledPolicy, earlier: int, later: int) -> timedelta:
+    """The wait of step ``later`` after step ``earlier`` for this invoice: the time between their
+    dates (never negative)."""
+    anchors, deltas = compiled.anchors, compiled.deltas
+    if anchors[earlier] == anchors[later]:
+        gap = deltas[later] - deltas[earlier]
+    else:
+        first, second = getattr(item, anchors[earlier]), getattr(item, anchors[later])
+        if first is None or second is None:
+            return _NO_TIME
+        gap = (second + deltas[later]) - (first + deltas[earlier])
+    return gap if gap > _NO_TIME else _NO_TIME
+
+
+def _final_delivered(sent: _Sent | None, pos: int) -> bool:
+    """A final notice step before step ``pos`` reached the customer for this invoice."""
+    return sent is not None and sent[3] is not None and sent[2] < pos
+
+
+def _final_ok(item: OpenItem, compiled: _CompiledPolicy, sent: _Sent | None, pos: int, today: date) -> bool:
+    """:func:`_final_delivered`, and the step's wait has passed since (for a step that does not
+    follow the others one at a time, so it keeps the date the final notice named)."""
+    if not _final_delivered(sent, pos):
+        return False
+    assert sent is not None
+    return sent[3] + _gap(item, compiled, sent[2], pos) <= today
+
+
+#: What :func:`_plan_item` finds for an invoice: (position of the step to carry out now or None,
+#: position of its next step or None, the day that next step is ready, None while the last step
+#: sent has not reached the customer, and the next step's own date).
+_Plan = tuple[int | None, int | None, date | None, date | None]
+
+
+def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], compiled: _CompiledPolicy, today: date,
+               accept: Callable[[int], bool] | None = None, broken: bool = False) -> _Plan:
+    """The step this invoice is due for on ``today``: escalation goes one step at a time.
+
+    The next step is the first one after the last step sent that the customer's conditions allow,
+    whose anchor date the invoice has and (with balance conditions) that ``accept`` takes; a step
+    meant for on or before the due date (a "coming due" note) is passed over once the invoice is
+    overdue. It is due once its own date has come and, after a chasing step already sent (not such
+    a courtesy note), once that step reached the customer and the next step's own wait (the time
+    between the two steps' dates) has passed since. A broken promise brings it forward to today, except a step that suspends,
+    terminates or hands over: that keeps the date its final notice named. Suspension and
+    termination need a final notice delivered before, and their wait since it. A ``whatever_sent``
+    step comes on its own date, whatever was sent before it.
+    """
+    anchors, deltas = compiled.anchors, compiled.deltas
+    if sent is None:
+        last, delivered = -1, None
+    else:
+        last, delivered = sent[0], sent[1]
+    due = item.due_date
+    overdue = due < today
+    nxt = on = None
+    for pos in range(last + 1, len(anchors)):
+        if not allowed[pos]:
+            continue
+        anchor = getattr(item, anchors[pos])
+        if anchor is None:
+            continue
+        day = anchor + deltas[pos]
+        if overdue and day <= due:
+            continue
+        if accept is not None and not accept(pos):
+            continue
+        nxt, on = pos, day
+        break
+    chosen = ready = None
+    if nxt is not None:
+        if last < 0 or _pre_due(item, compiled, last):
+            ready = on  # the first chasing step comes on its own date, whenever a courtesy note went
+        elif delivered is not None:
+            ready = delivered + _gap(item, compiled, last, nxt)
+            if ready < on:
+                ready = on
+        if ready is not None:
+            if broken and ready > today and not compiled.consequence[nxt]:
+                ready = today
+            if ready <= today and (not compiled.needs_final[nxt] or _final_delivered(sent, nxt)):
+                chosen = nxt
+    for pos in compiled.explicit:
+        if pos <= last or (chosen is not None and pos <= chosen):
+            break
+        if not allowed[pos]:
+            continue
+        anchor = getattr(item, anchors[pos])
+        if anchor is None or anchor + deltas[pos] > today:
+            continue
+        if compiled.needs_final[pos] and not _final_ok(item, compiled, sent, pos, today):
+            continue
+        if accept is not None and not accept(pos):
+            continue
+        chosen = pos
+        break
+    return chosen, nxt, ready, on
+
+
+def _pre_due(item: OpenItem, compiled: _CompiledPolicy, pos: int) -> bool:
+    """Step ``pos`` is a courtesy note for on or before the invoice's due date, not a chasing step."""
+    anchor = getattr(item, compiled.anchors[pos])
+    return anchor is not None and anchor + compiled.deltas[pos] <= item.due_date
+
+
+def _first_chase(item: OpenItem, compiled: _CompiledPolicy, sent: _Sent | None) -> bool:
+    """Nothing but notes for before the due date was sent for this invoice."""
+    return sent is None or _pre_due(item, compiled, sent[0])
+
+
+def _waiting_cause(steps: Sequence[Step], sent: _Sent, why: str) -> str:
+    return f"waiting until step {steps[sent[0]].code!r} reaches the customer ({why})"
+
+
+def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, clock: _Clock) -> _Assignment:
     compiled = policy._compiled
-    steps, anchors = compiled.steps, compiled.anchors
+    steps = compiled.steps
     count = len(steps)
     assignment = _Assignment(chase={}, skip={})
     items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > ZERO]
@@ -983,33 +1223,36 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
         return assignment
     promises = _latest_promises(snapshot.promises) if snapshot.promises else {}
     if snapshot.reminders:
-        last_position, last_day = _sent_index(snapshot.reminders, compiled.position, zone if promises else None)
+        sent, waiting = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of)
     else:
-        last_position, last_day = {}, {}
+        sent, waiting = {}, {}
     disputes = snapshot.disputes
     # Which steps the customer's conditions allow; per step, the latest anchor date that has
-    # reached it (today - offset); the memo of the step reached (None with balance conditions).
+    # reached it (today - offset); the memo of each invoice's plan (None with balance conditions).
     allowed, cutoffs, reached = compiled.plan(today, snapshot.segment, snapshot.risk_level, snapshot.payment_method)
     anchor_names = compiled.anchor_names
-    single_anchor = anchor_names[0] if len(anchor_names) == 1 else None
+    by_due = anchor_names == ("due_date",)
+    skip = assignment.skip
     if reached is not None and not promises and not disputes and not snapshot.unreconciled_credits:
         # The common case: every item can be chased, no balance condition, no credit to weigh.
         chase = assignment.chase
         for item in items:
-            last = last_position.get(item.invoice_id, -1)
-            memo_key = _reached_key(item, last, single_anchor, anchor_names)
-            chosen = reached.get(memo_key, _UNKNOWN)
-            if chosen is _UNKNOWN:
-                chosen = _highest_step(item, last, allowed, anchors, cutoffs)
-                _remember_reached(reached, memo_key, chosen)
-            # The general path sums the overdue amounts: an incomparable due date fails here alike.
-            item.due_date < today
+            state = sent.get(item.invoice_id)
+            memo_key = ((state, item.due_date) if by_due
+                        else (state, item.due_date, *[getattr(item, name) for name in anchor_names]))
+            plan = reached.get(memo_key)
+            if plan is None:
+                plan = _plan_item(item, state, allowed, compiled, today)
+                _remember_reached(reached, memo_key, plan)
+            chosen = plan[0]
             if chosen is not None:
                 entries = chase.get(chosen)
                 if entries is None:
                     chase[chosen] = [(item, None)]
                 else:
                     entries.append((item, None))
+            elif plan[1] is not None:
+                _not_due(assignment, item, state, plan, waiting, steps, compiled, today)
         return assignment
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
@@ -1017,6 +1260,7 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
     if not promises and not disputes:
         states = [(item, None, None) for item in items]
     else:
+        last_day = _last_sent_days(snapshot.reminders, clock.day_of) if promises and snapshot.reminders else {}
         states = []
         for item in items:
             invoice_id = item.invoice_id
@@ -1032,6 +1276,7 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
             else:
                 states.append((item, None, None))
 
+    anchors = compiled.anchors
     balances: dict[tuple[int, str], Decimal] = {}
     has_balance_conditions = compiled.has_balance_conditions
     if has_balance_conditions:
@@ -1046,43 +1291,44 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
                     key = (pos, item.currency)
                     balances[key] = balances.get(key, ZERO) + item.open_amount
 
-    def balance_ok(pos: int, item: OpenItem, counted: bool) -> bool:
+    def balance_ok(pos: int, item: OpenItem, chaseable: bool) -> bool:
+        """The step's minimum balance is met, this invoice counted once (whether it reached the step or not)."""
         threshold = steps[pos].conditions.threshold(item.currency)
         if threshold is None:
             return False
         if not threshold:
             return True
         balance = balances.get((pos, item.currency), ZERO)
+        anchor = getattr(item, anchors[pos])
+        counted = chaseable and anchor is not None and anchor <= cutoffs[pos]
         return (balance if counted else balance + item.open_amount) >= threshold
 
     credits = snapshot.unreconciled_credits
     overdue: dict[str, Decimal] = {}
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
-        last = last_position.get(item.invoice_id, -1)
-        if reached is not None:
-            memo_key = _reached_key(item, last, single_anchor, anchor_names)
-            chosen = reached.get(memo_key, _UNKNOWN)
+        state = sent.get(item.invoice_id)
+        if reached is not None and broken is None:
+            memo_key = ((state, item.due_date) if by_due
+                        else (state, item.due_date, *[getattr(item, name) for name in anchor_names]))
+            plan = reached.get(memo_key)
+            if plan is None:
+                plan = _plan_item(item, state, allowed, compiled, today)
+                _remember_reached(reached, memo_key, plan)
         else:
-            chosen = _UNKNOWN
-        if chosen is _UNKNOWN:
-            chosen = _highest_step(item, last, allowed, anchors, cutoffs,
-                                   lambda pos: balance_ok(pos, item, counted=held is None))
-            if reached is not None:
-                _remember_reached(reached, memo_key, chosen)
-        if chosen is None and broken is not None:
-            # A broken promise moves the invoice on to its next step, due or not.
-            for pos in range(last + 1, count):
-                if allowed[pos] and getattr(item, anchors[pos]) is not None and balance_ok(pos, item, counted=False):
-                    chosen = pos
-                    break
+            accept = ((lambda pos, item=item, chaseable=held is None: balance_ok(pos, item, chaseable))
+                      if has_balance_conditions else None)
+            plan = _plan_item(item, state, allowed, compiled, today, accept, broken is not None)
+        chosen = plan[0]
         note = f"promise to pay by {broken.promised_date.isoformat()} broken" if broken is not None else None
         if held is None and item.due_date < today:
             overdue[item.currency] = overdue.get(item.currency, ZERO) + item.open_amount
         if chosen is None:
+            if held is None and plan[1] is not None and not credits.get(item.currency):
+                _not_due(assignment, item, state, plan, waiting, steps, compiled, today)
             continue
         if held is not None:
-            assignment.skip.setdefault((chosen, held), []).append(item)
+            skip.setdefault((chosen, held), []).append(item)
         else:
             candidates.append((chosen, item, note))
 
@@ -1105,42 +1351,32 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, zone: ZoneIn
             due = overdue.get(item.currency, ZERO)
             needed = due if item.due_date < today else due + coming_due.get(item.currency, ZERO)
             if credit >= needed:
-                assignment.skip.setdefault((pos, _PAYMENT_RECEIVED), []).append(item)
+                skip.setdefault((pos, _PAYMENT_RECEIVED), []).append(item)
                 continue
         assignment.chase.setdefault(pos, []).append((item, note))
     return assignment
 
 
-_UNKNOWN: Final = object()
+def _not_due(assignment: _Assignment, item: OpenItem, state: _Sent | None, plan: _Plan,
+             waiting: Mapping[InvoiceId, str], steps: Sequence[Step], compiled: _CompiledPolicy, today: date) -> None:
+    """An invoice with a next step that is not due today: held up by the delivery of the last
+    step (a skip, once the next step's own date has come), or, overdue and never chased, a
+    candidate to be listed early by a reminder of its first overdue step going out anyway."""
+    nxt, ready, on = plan[1], plan[2], plan[3]
+    if ready is None:
+        if state is not None and on is not None and on <= today:
+            cause = _waiting_cause(steps, state, waiting.get(item.invoice_id, "not delivered yet"))
+            assignment.skip.setdefault((nxt, cause), []).append(item)
+    elif ready <= today:  # due but for its final notice
+        assignment.skip.setdefault((nxt, _NO_FINAL_NOTICE), []).append(item)
+    elif item.due_date < today and _first_chase(item, compiled, state):
+        assignment.early.setdefault(nxt, []).append(item)
 
 
-def _reached_key(item: OpenItem, last: int, single_anchor: str | None,
-                 anchor_names: Sequence[str]) -> tuple[Any, ...]:
-    """What decides the step an item reaches: the last step sent for it and its anchor dates."""
-    if single_anchor is not None:
-        return (last, getattr(item, single_anchor))
-    return (last, *[getattr(item, name) for name in anchor_names])
-
-
-def _highest_step(item: OpenItem, last: int, allowed: Sequence[bool], anchors: Sequence[str],
-                  cutoffs: Sequence[Any], accept: Callable[[int], bool] | None = None) -> int | None:
-    """The latest step after ``last`` that the customer's conditions allow, whose anchor date has
-    reached it, and (with balance conditions) that ``accept`` takes; None when none has."""
-    for pos in range(len(anchors) - 1, last, -1):
-        if not allowed[pos]:
-            continue
-        anchor = getattr(item, anchors[pos])
-        if anchor is None or anchor > cutoffs[pos]:
-            continue
-        if accept is None or accept(pos):
-            return pos
-    return None
-
-
-def _remember_reached(table: dict, key: tuple[Any, ...], chosen: int | None) -> None:
+def _remember_reached(table: dict, key: tuple[Any, ...], plan: _Plan) -> None:
     if len(table) >= 65536:
         table.clear()
-    table[key] = chosen
+    table[key] = plan
 
 
 def _describe_item(item: OpenItem, today: date) -> str:
@@ -1290,7 +1526,7 @@ def evaluate(
     now = _as_utc(as_of, "as_of")
     clock = _clock_for(snapshot, is_holiday)
     today = clock.today(now)
-    assignment = _assign(snapshot, policy, today, clock.zone)
+    assignment = _assign(snapshot, policy, today, clock)
     compiled = policy._compiled
     steps = compiled.steps
     customer_id = snapshot.customer_id
@@ -1299,11 +1535,20 @@ def evaluate(
     chase = assignment.chase
     if chase:
         reminders = snapshot.reminders
-        sent = sorted([r.sent_at for r in reminders]) if reminders else []
+        sent = [r.sent_at for r in reminders] if reminders else []
+        if snapshot.other_messages:
+            sent += snapshot.other_messages
+        if sent:
+            sent.sort()
         recipients: dict[str, tuple[Channel, Any, str | None]] = {}
+        early = assignment.early
         for pos in sorted(chase, reverse=True) if len(chase) > 1 else chase:
             step = steps[pos]
             entries = chase[pos]
+            if early and not step.actions and pos in early:
+                # The first overdue reminder lists every overdue invoice never chased, due for it or not yet.
+                entries = entries + [(item, "overdue, listed with this reminder before its own date")
+                                     for item in early[pos]]
             if len(entries) > 1:
                 entries = sorted(entries, key=_entry_sort_key)
                 ids = tuple(dict.fromkeys(item.invoice_id for item, _ in entries))
@@ -1386,6 +1631,69 @@ def evaluate(
             )
         )
     return actions
+
+
+# --- what a message announces, and when other messages must wait -----------------------------------------
+
+
+def next_consequence(
+    snapshot: AccountSnapshot, policy: Policy, step_code: str, invoice_ids: Iterable[InvoiceId], today: date
+) -> tuple[StepAction | None, date | None]:
+    """The next later step that does something (:data:`CONSEQUENCES`: suspend, terminate, hand over,
+    charge a late fee) to these invoices, and the earliest date it can come when step
+    ``step_code`` reaches the customer on ``today``: the later steps are walked one at a time,
+    each after its own wait, as :func:`evaluate` will. This is the date a final notice names;
+    the step never comes before it. ``(None, None)`` when no later step does anything."""
+    compiled = policy._compiled
+    start = compiled.position.get(step_code)
+    if start is None:
+        policy.step(step_code)  # raises: no such step
+    steps, anchors, deltas = compiled.steps, compiled.anchors, compiled.deltas
+    allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
+    wanted = set(invoice_ids)
+    best: tuple[date, StepAction] | None = None
+    for item in snapshot.open_items:
+        if item.invoice_id not in wanted:
+            continue
+        ready, previous = today, start
+        for pos in range(start + 1, len(steps)):
+            anchor = getattr(item, anchors[pos])
+            if not allowed[pos] or anchor is None:
+                continue
+            on = anchor + deltas[pos]
+            if on <= item.due_date < ready:
+                continue
+            ready = max(on, ready + _gap(item, compiled, previous, pos))
+            previous = pos
+            found = next((a for a in CONSEQUENCES if a in steps[pos].actions), None)
+            if found is not None:
+                if best is None or ready < best[0]:
+                    best = (ready, found)
+                break
+    return (best[1], best[0]) if best is not None else (None, None)
+
+
+def contact_hold(snapshot: AccountSnapshot, policy: Policy) -> str | None:
+    """Why greetings and price notices must wait now, or ``None`` when they may go out: the customer
+    is suspended or terminated, a query is open on one of its invoices, or an open invoice is at a
+    final step (a final notice, suspension, termination or hand-over was sent for it, or the
+    policy's last step)."""
+    if snapshot.status != "active":
+        return f"the customer is {snapshot.status}"
+    open_items = {i.invoice_id: i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0}
+    disputed = [open_items[i].number for i in _sorted_ids(i for i in snapshot.disputes if i in open_items)]
+    if disputed:
+        return f"a query is open on {', '.join(disputed)}"
+    compiled = policy._compiled
+    last = len(compiled.steps) - 1
+    for reminder in sorted(snapshot.reminders, key=lambda r: r.sent_at, reverse=True):
+        pos = compiled.position.get(reminder.step_code)
+        if pos is None or not (compiled.final_flags[pos] or compiled.consequence[pos] or pos == last):
+            continue
+        numbers = [open_items[i].number for i in reminder.invoice_ids if i in open_items]
+        if numbers:
+            return f"at the final step {reminder.step_code!r} for {', '.join(numbers)}"
+    return None
 
 
 # --- when any message may go out -----------------------------------------------------------------------
@@ -1667,12 +1975,15 @@ def _project_next_step(
 ) -> tuple[str | None, datetime | None]:
     """The first future step of a chaseable invoice and its first sending slot.
 
-    A projection: a step's minimum balance is checked against the customer's whole chaseable
+    A projection: each invoice's next step, on the day it is ready (its own date, and its wait
+    after the delivery of the step before it, a reminder still on its way counted as delivered
+    when sent); a step's minimum balance is checked against the customer's whole chaseable
     balance in the currency, and invoices under dispute or promise are left out.
     """
     compiled = policy._compiled
     steps = compiled.steps
-    last_position, _ = _sent_index(snapshot.reminders, compiled.position, None)
+    sent, _ = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of,
+                          assume_delivered=True)
     promises = _latest_promises(snapshot.promises)
     chaseable = [
         i
@@ -1685,27 +1996,21 @@ def _project_next_step(
     balance: dict[str, Decimal] = {}
     for item in chaseable:
         balance[item.currency] = balance.get(item.currency, ZERO) + item.open_amount
+    allowed = compiled.allowed(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
     best: tuple[date, int] | None = None
     for item in chaseable:
-        for pos in range(last_position.get(item.invoice_id, -1) + 1, len(steps)):
-            step = steps[pos]
-            anchor = getattr(item, compiled.anchors[pos])
-            if anchor is None:
-                continue
-            on = anchor + compiled.deltas[pos]
-            threshold = step.conditions.threshold(item.currency)
-            if (
-                on > today
-                and step.conditions.matches_customer(snapshot.segment, snapshot.risk_level, snapshot.payment_method)
-                and threshold is not None
-                and balance[item.currency] >= threshold
-            ):
-                if best is None or (on, -pos) < (best[0], -best[1]):
-                    best = (on, pos)
-                break
+
+        def accept(pos: int, currency: str = item.currency) -> bool:
+            threshold = steps[pos].conditions.threshold(currency)
+            return threshold is not None and balance[currency] >= threshold
+
+        _, nxt, ready, _ = _plan_item(item, sent.get(item.invoice_id), allowed, compiled, today, accept)
+        if nxt is not None and ready is not None and ready > today:
+            if best is None or (ready, -nxt) < (best[0], -best[1]):
+                best = (ready, nxt)
     if best is None:
         return None, None
     on, pos = best
     start_of_day = datetime.combine(on, time(0), clock.zone).astimezone(_UTC)
-    floor, _ = _fatigue_floor(sorted(r.sent_at for r in snapshot.reminders), policy)
+    floor, _ = _fatigue_floor(sorted([r.sent_at for r in snapshot.reminders] + list(snapshot.other_messages)), policy)
     return steps[pos].code, clock.next_slot(max(now, start_of_day), floor)

@@ -589,6 +589,9 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         Late charges to add to the total, in the invoices' currency.
     ``contact_name`` (str)
         The person addressed; defaults to the accounts-payable contact.
+    ``open_minor`` (mapping invoice id -> minor units)
+        The open amount of each invoice as the message the letter goes with stated it (the
+        letter then shows those figures); default: each invoice's balance now.
 
     Any other keys are passed on to the template.
     """
@@ -606,6 +609,7 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
     letter_date: date = context["date"]
     items = []
     currencies: set[str] = set()
+    frozen = context.get("open_minor") or {}
     for inv in context["invoices"]:
         currencies.add(inv.currency)
         items.append({
@@ -614,7 +618,7 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
             "due_date": inv.due_date,
             "days_overdue": max((letter_date - inv.due_date).days, 0) if inv.due_date else 0,
             "total": from_minor(inv.total_minor, inv.currency),
-            "open": inv.balance,
+            "open": from_minor(frozen[inv.pk], inv.currency) if inv.pk in frozen else inv.balance,
             "currency": inv.currency,
         })
     what = kind.replace("_", " ")

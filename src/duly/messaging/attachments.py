@@ -11,8 +11,9 @@ A reference is a small dict kept in ``Message.attachments``:
 ``{"kind": "statement_pdf", "customer_id": 5, "as_of": "2026-06-30"}``
     A statement of account.
 ``{"kind": "letter_pdf", "letter": "final_notice", "customer_id": 5, "invoice_ids": [12], "date": ...,
-"deadline": ..., "reference": ..., "contact_name": ...}``
-    A formal letter for post (reminder, final notice or termination).
+"deadline": ..., "reference": ..., "contact_name": ..., "open_minor": {"12": 10000}}``
+    A formal letter for post (reminder, final notice or termination), with the open amounts its
+    message showed.
 
 PDF references are added only when the documents module provides a renderer
 (:data:`RENDERERS`: ``duly.invoicing.documents.document_bytes`` for invoices, rendered once and
@@ -97,13 +98,18 @@ def statement_refs(customer_id: int, as_of: date) -> list[dict[str, Any]]:
 
 
 def letter_refs(customer_id: int, invoice_ids: Iterable[int], *, letter: str, on: date, deadline: date,
-                reference: str, contact_name: str) -> list[dict[str, Any]]:
-    """The PDF letter for post, when the documents module renders letters."""
+                reference: str, contact_name: str, open_minor: dict[int, int] | None = None) -> list[dict[str, Any]]:
+    """The PDF letter for post, when the documents module renders letters. ``open_minor``: the open
+    amount of each invoice as the message that carries the letter shows it (frozen: the letter
+    states the same figures whenever it is rendered)."""
     if renderer("letter_pdf") is None:
         return []
-    return [{"kind": "letter_pdf", "letter": letter if letter in LETTER_KINDS else "reminder",
-             "customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids)), "date": on.isoformat(),
-             "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name}]
+    ref = {"kind": "letter_pdf", "letter": letter if letter in LETTER_KINDS else "reminder",
+           "customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids)), "date": on.isoformat(),
+           "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name}
+    if open_minor is not None:
+        ref["open_minor"] = {str(pk): minor for pk, minor in sorted(open_minor.items())}
+    return [ref]
 
 
 def load(ref: dict[str, Any]) -> Loaded | None:
@@ -152,6 +158,8 @@ def load(ref: dict[str, Any]) -> Loaded | None:
                    "invoices": list(Invoice.objects.filter(pk__in=ref["invoice_ids"]).order_by("due_date", "pk"))}
         if ref.get("contact_name"):
             context["contact_name"] = ref["contact_name"]
+        if ref.get("open_minor"):
+            context["open_minor"] = {int(pk): minor for pk, minor in ref["open_minor"].items()}
         content = fn(ref["letter"], customer, context)
         return f"{ref['letter']}-{customer.code}-{on.isoformat()}.pdf", content, "application/pdf"
     log.warning("unknown attachment reference %r", ref)

@@ -279,19 +279,24 @@ def shipped_sources(languages: Iterable[str] = LANGUAGES) -> dict[str, str]:
 # --- the sample context (every variable a template may use) --------------------------------------
 #: Context keys every message has, and the extra keys of each category (see ``duly.messaging.context``).
 COMMON_KEYS = ("category", "language", "org", "customer", "contact", "today", "pay_link", "currency", "t")
+#: ``upcoming``: the customer's invoices a message carries that are not due yet (a late fee, a new
+#: invoice sent with a reminder), each with its own due date: listed, never demanded. ``reminders``:
+#: the earlier reminders about these invoices that reached the customer (date, subject). ``others``:
+#: the other new invoices sent in the same e-mail as an invoice.
 CATEGORY_KEYS: Mapping[str, tuple[str, ...]] = {
-    "pre_due": ("invoices", "total_due", "late_fee_terms", "step"),
-    "service_date": ("invoices", "total_due", "late_fee_terms", "step"),
+    "pre_due": ("invoices", "total_due", "late_fee_terms", "step", "upcoming"),
+    "service_date": ("invoices", "total_due", "late_fee_terms", "step", "upcoming"),
     "dunning": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days",
-                "restore_deadline"),
+                "restore_deadline", "upcoming", "reminders"),
     "termination": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days",
-                    "restore_deadline", "reminders"),
-    "statement": ("invoices", "total_due", "late_fee_terms", "step", "payments", "credit_left", "retainer_left"),
+                    "restore_deadline", "reminders", "upcoming"),
+    "statement": ("invoices", "total_due", "late_fee_terms", "step", "payments", "credit_left", "retainer_left",
+                  "upcoming"),
     "payment": ("payment", "paid", "credit_left"),
     "relationship": ("occasion",),
     "notice": ("change",),
     "dispute": ("dispute",),
-    "invoice": ("document", "late_fee_terms"),
+    "invoice": ("document", "late_fee_terms", "others"),
 }
 
 
@@ -312,7 +317,14 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
          "service_date": "22 Apr 2026", "period": "1–31 Mar 2026", "interest": "",
          "link": "https://pay.example/p/SMPL-B"},
     ]
+    upcoming = [
+        {"number": "SMPL-2026-0702", "issue_date": "21 Apr 2026", "due_date": "21 May 2026",
+         "total": "EUR 40.00", "balance": "EUR 40.00", "days_overdue": 0, "days_to_due": 30,
+         "service_date": "", "period": "", "link": "https://pay.example/p/SMPL-C"},
+    ]
     everything: dict[str, Any] = {
+        "upcoming": upcoming,
+        "others": upcoming,
         "category": category,
         "language": language,
         "org": {"name": "Sample Seller Ltd", "email": "billing@seller.example", "phone": "+33 1 23 45 67 89",
