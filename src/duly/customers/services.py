@@ -559,6 +559,10 @@ def validate_contract(contract: Contract) -> Contract:
     check_currency(contract.currency)
     if contract.start_date is None:
         raise ValidationError(f"{what}: a start date is required.")
+    for field in Contract._meta.concrete_fields:  # (the admin form saves through here too)
+        value = getattr(contract, field.attname)
+        if isinstance(field, models.DateField) and isinstance(value, date):
+            check_date_range(value, f"{what}: {_label(field)}", earliest=EARLIEST_STORED_DATE)
     if contract.end_date and contract.end_date < contract.start_date:
         raise ValidationError(f"{what}: the end date ({contract.end_date.isoformat()}) is before the start date "
                               f"({contract.start_date.isoformat()}).")
