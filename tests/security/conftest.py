@@ -84,20 +84,21 @@ def build_world(org) -> World:
                                   new_model_config={"model": "flat", "amount": "120.00"},
                                   justification="Zephyr hosting costs went up", as_of=today, notice_days=30)
 
+    # Issued after the billing run's invoices of 1 October: numbers follow issue dates.
     def issue(amount, on, text):
         draft = inv.create_draft(org, customer, [inv.LineData(text, Decimal(1), Decimal(amount))], contract=contract)
         return inv.issue_invoice(org, draft.pk, issue_date=on)
 
-    invoice = issue("1000.00", date(2026, 9, 1), "Zephyr audit")
-    queried = issue("40.00", date(2026, 9, 2), "Zephyr support")
-    paid = issue("60.00", date(2026, 9, 3), "Zephyr training")
+    invoice = issue("1000.00", date(2026, 10, 21), "Zephyr audit")
+    queried = issue("40.00", date(2026, 10, 22), "Zephyr support")
+    paid = issue("60.00", date(2026, 10, 23), "Zephyr training")
     draft = inv.create_draft(org, customer, [inv.LineData("Zephyr draft work", Decimal(1), Decimal(7))])
     payment = payments.record_payment(org, customer, amount="80.00", currency="EUR", method="bank_transfer",
-                                      received_on=date(2026, 9, 20), allocations={paid.pk: "60.00"},
+                                      received_on=date(2026, 10, 25), allocations={paid.pk: "60.00"},
                                       external_reference="ZEPH-WIRE-1")  # 20.00 becomes credit
     payments.record_payment(org, prepaid, amount="25.00", currency="EUR", method="bank_transfer",
-                            received_on=date(2026, 9, 21), external_reference="ZEPH-WIRE-2")
-    payments.refund_payment(org, payment.pk, amount="5.00", refunded_on=date(2026, 9, 25), reason="Zephyr refund")
+                            received_on=date(2026, 10, 26), external_reference="ZEPH-WIRE-2")
+    payments.refund_payment(org, payment.pk, amount="5.00", refunded_on=date(2026, 10, 30), reason="Zephyr refund")
     collections.assess_late_fees(org, as_of=today, invoice_ids=[invoice.pk])
 
     conf = collections.ensure_setup(org)

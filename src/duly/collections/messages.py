@@ -154,7 +154,7 @@ class MessageBuilder:
         ctx.update(
             invoices=self._invoices(fmt, customer, rows, today),
             total_due=total,
-            upcoming=self._invoices(fmt, customer.id, upcoming, today),
+            upcoming=self._invoices(fmt, customer, upcoming, today),
             late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
             step={"code": action.step_code, "tone": action.tone, "final": "final_notice" in action.actions,
                   "offset_days": step.offset_days, "anchor": step.anchor},
