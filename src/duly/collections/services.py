@@ -1087,9 +1087,9 @@ def send_issued_invoices(org: Organization, *, now: datetime, dry_run: bool = Fa
     off (``CollectionsSettings.email_invoices``) invoices are recorded as not e-mailed, so turning
     them on later does not send old invoices. A customer gets one e-mail per run: the first new
     invoice, with the others listed and attached (a credit note goes on its own); a new invoice
-    that a reminder of the run carried is already recorded with it. An invoice already past due
-    when first seen (receivables brought over from another system) is not e-mailed on its own: its
-    first overdue reminder carries it. Invoice e-mails count in the customer's contact budget but
+    that a reminder of the run carried is already recorded with it. An invoice recorded in Duly
+    after its due date (receivables brought over from another system) is not e-mailed on its own:
+    its first overdue reminder carries it. Invoice e-mails count in the customer's contact budget but
     never wait for it. Returns one line per invoice.
     """
     from duly.invoicing.models import Attachment, InvoiceLine
@@ -1179,12 +1179,13 @@ def _dispatch_note(invoice: Invoice, customer: Customer, enabled: bool, addresse
         return "not e-mailed: invoice e-mails are turned off in the collections settings"
     if addressee is None:
         return f"not e-mailed: no contact of {customer.name} has an e-mail address"
-    if not invoice.is_credit_note and invoice.due_date is not None and invoice.due_date < today:
-        # Receivables brought over from another system (or issued while Duly was down): the customer has them,
-        # or gets them with the first overdue reminder, which carries each open invoice's PDF.
+    recorded = _local_date(invoice.issued_at, customer.timezone) if invoice.issued_at else today
+    if not invoice.is_credit_note and invoice.due_date is not None and invoice.due_date < recorded:
+        # Receivables brought over from another system, recorded in Duly after their due date: the customer
+        # has them, and the first overdue reminder carries each open one's PDF.
         if invoice.status in Invoice.OPEN_STATUSES:
-            return "not e-mailed on its own: already past due when first sent; its reminders carry it"
-        return "not e-mailed: already past due and settled when first sent"
+            return "not e-mailed on its own: already past due when recorded; its reminders carry it"
+        return "not e-mailed: already past due and settled when recorded"
     return ""
 
 
