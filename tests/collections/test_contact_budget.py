@@ -65,7 +65,7 @@ def test_greetings_and_price_notices_wait_while_a_query_is_open_and_the_old_pric
     invoice = make_invoice(customer, contract, issued=date(2026, 4, 1))
     open_dispute(org, invoice.pk, question="Which project is this for?", now=walk.at(date(2026, 4, 28)))
 
-    walk.days(date(2026, 5, 1), date(2026, 5, 5))  # the notice was due on Saturday 2 May
+    walk.days(date(2026, 4, 30), date(2026, 5, 5))  # the notice is due on Thursday 30 April
     notice = PriceChangeNotice.objects.get(customer=customer)
     assert notice.status == PriceChangeNotice.QUEUED and smtp.to("ap1@client.example") == []
     assert walk.results[date(2026, 5, 4)].held == [
@@ -76,5 +76,5 @@ def test_greetings_and_price_notices_wait_while_a_query_is_open_and_the_old_pric
     june = InvoiceLine.objects.get(invoice__customer=customer, period_start=date(2026, 6, 1))
     assert june.net_minor == 4900
     assert [code for code, _ in run.kept_prices] == ["ACME"]
-    assert "its notice (planned for 2026-05-02) has not been sent yet" in run.kept_prices[0][1]
+    assert "its notice (planned for 2026-04-30) has not been sent yet" in run.kept_prices[0][1]
     assert "kept a previous price" in run.summary()
