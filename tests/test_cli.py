@@ -112,6 +112,28 @@ def test_demo_keeps_its_own_key_and_prints_a_random_admin_password_once(demo_hom
     assert proc.stdout.strip() == key.strip()
 
 
+def test_the_demos_first_collections_run_starts_gently_with_one_reminder_per_customer(demo_home):
+    """Six months of history and no reminder ever sent: the first run is no day of terminations. Each
+    customer's first message is the first overdue reminder, listing every overdue invoice."""
+    result = json.loads(run(["collect", "--dry-run", "--as-of", "2026-11-20T10:00+01:00", "--format", "json"],
+                            demo_home).stdout)
+    planned = [a for a in result["actions"] if a["kind"] in ("send", "defer")]
+    assert planned and result["counts"]["errors"] == 0
+    drastic = {"final_notice", "suspend", "terminate", "handover", "assess_late_fee"}
+    assert [a for a in planned if drastic & set(a["actions"])] == []
+    assert {a["step"] for a in planned} <= {"coming_due", "overdue"}
+    assert len({a["customer"] for a in planned if a["step"] == "overdue"}) == sum(
+        1 for a in planned if a["step"] == "overdue")  # one overdue reminder per customer
+    invoices = json.loads(run(["invoices", "list", "--format", "json"], demo_home).stdout)
+    for action in planned:
+        if action["step"] == "overdue":
+            overdue = {i["number"] for i in invoices if i["customer"] == action["customer_name"]
+                       and i["status"] in ("issued", "partially_paid") and i["due_date"] < "2026-11-20"}
+            assert set(action["invoices"]) == overdue, action["customer"]
+    # The termination letter's "we reminded you on these dates" can never be empty: nothing was sent yet.
+    assert not any("terminat" in a["template"] for a in planned)
+
+
 def test_demo_as_of_must_be_a_date(tmp_path):
     proc = run(["demo", "--no-serve", "--as-of", "bogus"], tmp_path, check=False)
     assert proc.returncode == 2

@@ -25,11 +25,12 @@ def test_a_price_change_notice_queued_by_billing_is_delivered_once_in_the_custom
                                   new_model_config={"model": "flat", "amount": "54.00"},
                                   justification="Sauvegardes quotidiennes et support 24/7.")
     notice = PriceChangeNotice.objects.get(customer=customer)
-    assert notice.send_on == date(2026, 5, 2)
-    walk.run(date(2026, 5, 1))
+    # 30 days before 1 June is Saturday 2 May; Friday 1 May is Labour Day: the last business day is 30 April.
+    assert notice.send_on == date(2026, 4, 30)
+    walk.run(date(2026, 4, 29))
     assert smtp.messages == []  # not before its day
+    walk.run(date(2026, 4, 30))
     walk.run(date(2026, 5, 4))
-    walk.run(date(2026, 5, 5))
     [message] = smtp.to("ap1@client.example")
     # Due on Saturday 2 May, the notice goes out on Monday 4 May: a price changes only once its notice was sent
     # the full notice period before, so the notice names the day the new price really applies, 3 June.

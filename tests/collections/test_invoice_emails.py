@@ -141,3 +141,23 @@ def test_a_run_that_loses_the_race_to_a_concurrent_one_writes_nothing_of_its_own
     monkeypatch.setattr(InvoiceDispatch.objects, "create", real_create)
     assert send_issued_invoices(org, now=timezone.now()) == [f"{invoice.number} → ap1@client.example"]
     assert Message.objects.filter(category="invoice").count() == 1
+
+
+def test_a_customer_gets_one_email_for_the_invoices_of_a_run_and_none_for_receivables_brought_over(
+        org, customer, contract, smtp):
+    ensure_setup(org)
+    first = inv.issue_invoice(org, _issue(org, customer, contract).pk, issue_date=date(2026, 11, 30))
+    second = inv.issue_invoice(org, _issue(org, customer, contract, amount="250.00").pk, issue_date=date(2026, 11, 30))
+    # An invoice from the old system, recorded in Duly long after its due date.
+    old = inv.issue_invoice(org, _issue(org, customer, contract, amount="90.00").pk, issue_date=date(2026, 6, 1))
+
+    lines = send_issued_invoices(org, now=timezone.now())
+
+    assert lines == [f"{old.number}: not e-mailed on its own: already past due when recorded; its reminders carry it",
+                     f"{first.number} → ap1@client.example", f"{second.number} → ap1@client.example"]
+    [msg] = Message.objects.filter(category="invoice")
+    assert msg.invoice_ids == [first.pk, second.pk] and first.number in msg.subject
+    assert second.number in msg.text and "Également envoyé avec ce message" in msg.text
+    assert "500,00\xa0€" in msg.text  # the second invoice: 2 × 250,00 €, with its own due date
+    assert {d.message_id for d in InvoiceDispatch.objects.filter(invoice__in=[first, second])} == {msg.pk}
+    assert InvoiceDispatch.objects.get(invoice=old).message is None

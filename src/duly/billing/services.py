@@ -60,6 +60,7 @@ from duly.domain.billing_plan import (
     plain_quantity,
     slots,
 )
+from duly.domain.calendar import calendar_for
 from duly.domain.errors import (
     BillingFrequencyMismatch,
     CurrencyMismatch,
@@ -1010,8 +1011,10 @@ def _queue_notices(org: Organization, change: PriceChange, subs: Sequence[Subscr
                    catalog: Catalog) -> None:
     """Queue one notice of ``change`` per customer of ``subs`` (a customer who already has one keeps it).
 
-    The notice is sent ``notice_days`` before the change, or on ``as_of`` when that is already later
-    (a customer who subscribes inside the notice period is told at once).
+    The notice is sent ``notice_days`` before the change (on the customer's last business day by
+    then, so that it can go out in time: the new price is billed only once the notice went out the
+    full notice period before), or on ``as_of`` when that is already later (a customer who
+    subscribes inside the notice period is told at once).
     """
     by_customer: dict[int, list[Subscription]] = {}
     for sub in subs:
@@ -1034,7 +1037,8 @@ def _queue_notices(org: Organization, change: PriceChange, subs: Sequence[Subscr
         first = f" Your first period at the new price: {domain_usage.format_period(min(firsts))}." if firsts else ""
         notices.append(PriceChangeNotice(
             organization=org, price_change=change, customer=customer,
-            send_on=max(as_of, effective_date - timedelta(days=change.notice_days)),
+            send_on=max(as_of, calendar_for(customer.country).adjust(
+                effective_date - timedelta(days=change.notice_days), "preceding")),
             subject=f"Price change for {label} from {format_date(effective_date)}",
             body=(f"Dear {customer.name},\n\nFrom {format_date(effective_date)}, the price of {label} changes "
                   f"from {old} to {new}.{first}\n\nWhy: {change.justification}\n"),

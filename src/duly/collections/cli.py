@@ -84,8 +84,9 @@ def assess(org_slug, as_of, fmt, allow_outside_window):
 def collect(org_slug, as_of, dry_run, fmt, show_all, allow_outside_window):
     """Run collections: reminders, late fees, suspensions, terminations, greetings, price notices.
 
-    Idempotent and crash-safe: run it as often as you like; a step is done once per customer and
-    invoice set. Messages go to the outbox; `duly outbox deliver` (or `duly serve`) sends them.
+    Idempotent and crash-safe: run it as often as you like; a step is done once per invoice.
+    Escalation goes one step at a time, each after the previous one reached the customer.
+    Messages go to the outbox; `duly outbox deliver` (or `duly serve`) sends them.
     """
     from duly.collections.services import collect as run
 
@@ -111,6 +112,8 @@ def collect(org_slug, as_of, dry_run, fmt, show_all, allow_outside_window):
         click.echo(f"  greeting {line}")
     for line in result.notices:
         click.echo(f"  price notice {line}")
+    for line in result.held:
+        click.echo(f"  held {line}")
     for code, error in result.errors:
         click.echo(f"  error {code}: {error}", err=True)
 

@@ -17,6 +17,12 @@ YAML format (one file, any number of policies)::
           - {code: overdue, order: 1, offset_days: 1, tone: firm, template: reminder_firm}
           - {code: fee, order: 2, offset_days: 7, tone: firm, template: reminder_firm,
              actions: [assess_late_fee]}
+
+Escalation goes one step at a time: a step comes on its own date, and after an earlier chasing step
+only once that step reached the customer and the time between the two steps' dates has passed
+since. A step that suspends or terminates needs a final notice (a step with the ``final_notice``
+action) before it, or the policy is refused. A step may ask to come on its own date whatever was
+sent before (``whatever_sent: true``, e.g. "hand over after 90 days"); no shipped policy does.
 """
 
 from __future__ import annotations

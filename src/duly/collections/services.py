@@ -9,12 +9,30 @@ Late fees
     half-writes another.
 
 The dunning run (:func:`collect`)
-    Customers are gathered in chunks with batch queries (:mod:`duly.collections.snapshots`),
-    evaluated by the pure :func:`duly.domain.dunning.evaluate`, and each ``send`` is carried out in
-    its own transaction: the :class:`~duly.collections.models.Reminder` (unique per customer, step
-    and invoice set), its side effects (late fee, suspension, termination) and its message in the
-    outbox commit together or not at all. A run that crashes is simply run again: what was done is
-    found by its key and not done twice. ``dry_run`` evaluates and reports, and writes nothing.
+    Customers are gathered in chunks with batch queries (:mod:`duly.collections.snapshots`), with
+    how far each past reminder got (delivered, or waiting for a person to phone or post), and
+    evaluated by the pure :func:`duly.domain.dunning.evaluate`: escalation goes one step at a time,
+    each after the previous one reached the customer. The ``send`` actions of one customer are
+    carried out in one transaction: each :class:`~duly.collections.models.Reminder` with a
+    :class:`~duly.collections.models.ReminderInvoice` row per invoice (unique per invoice and step:
+    two overlapping runs never chase an invoice twice at a step, whatever invoices each saw), its
+    side effects (late fee, suspension, termination and the cancellations' credit notes), then its
+    messages, all built from one set of figures read after every side effect (one amount per
+    customer per run: the message, the letter for post and the final statement agree), commit
+    together or not at all. A reminder also carries the customer's new invoices not sent yet, listed
+    with their own due date (one e-mail, never a fee demanded before it is due). A run that crashes is
+    simply run again: what was done is found by its key and not done twice. ``dry_run`` evaluates
+    and reports, and writes nothing.
+
+One contact budget
+    Reminders, invoice e-mails, price notices and greetings count toward the same contact-fatigue
+    limits of the customer's policy (thank-yous and answers to queries reply to the customer and do
+    not count). Reminders and greetings wait for room in that budget; invoices and price notices are
+    due on a day and never wait for it, but use it. After the reminders the run sends, in this
+    order, the invoices not sent yet (one e-mail per customer), the price notices and the greetings;
+    greetings and price notices also wait while the customer has a query open, is suspended or
+    terminated, or has an invoice at a final step (:func:`duly.domain.dunning.contact_hold`), and
+    :attr:`CollectResult.held` says why.
 """
 
 from __future__ import annotations
@@ -1101,9 +1119,9 @@ def send_issued_invoices(org: Organization, *, now: datetime, dry_run: bool = Fa
     off (``CollectionsSettings.email_invoices``) invoices are recorded as not e-mailed, so turning
     them on later does not send old invoices. A customer gets one e-mail per run: the first new
     invoice, with the others listed and attached (a credit note goes on its own); a new invoice
-    that a reminder of the run carried is already recorded with it. An invoice already past due
-    when first seen (receivables brought over from another system) is not e-mailed on its own: its
-    first overdue reminder carries it. Invoice e-mails count in the customer's contact budget but
+    that a reminder of the run carried is already recorded with it. An invoice recorded in Duly
+    after its due date (receivables brought over from another system) is not e-mailed on its own:
+    its first overdue reminder carries it. Invoice e-mails count in the customer's contact budget but
     never wait for it. Returns one line per invoice.
     """
     from duly.invoicing.models import Attachment, InvoiceLine
@@ -1193,12 +1211,13 @@ def _dispatch_note(invoice: Invoice, customer: Customer, enabled: bool, addresse
         return "not e-mailed: invoice e-mails are turned off in the collections settings"
     if addressee is None:
         return f"not e-mailed: no contact of {customer.name} has an e-mail address"
-    if not invoice.is_credit_note and invoice.due_date is not None and invoice.due_date < today:
-        # Receivables brought over from another system (or issued while Duly was down): the customer has them,
-        # or gets them with the first overdue reminder, which carries each open invoice's PDF.
+    recorded = _local_date(invoice.issued_at, customer.timezone) if invoice.issued_at else today
+    if not invoice.is_credit_note and invoice.due_date is not None and invoice.due_date < recorded:
+        # Receivables brought over from another system, recorded in Duly after their due date: the customer
+        # has them, and the first overdue reminder carries each open one's PDF.
         if invoice.status in Invoice.OPEN_STATUSES:
-            return "not e-mailed on its own: already past due when first sent; its reminders carry it"
-        return "not e-mailed: already past due and settled when first sent"
+            return "not e-mailed on its own: already past due when recorded; its reminders carry it"
+        return "not e-mailed: already past due and settled when recorded"
     return ""
 
 

@@ -1055,8 +1055,12 @@ def _sent_index(
             continue
         why = None if assume_delivered else reminder.undelivered
         day = None if why is not None else local_day(reminder.delivered_at or reminder.sent_at)
-        final = day is not None and final_flags[pos]
-        for invoice_id in reminder.invoice_ids:
+        final = final_flags[pos] and day is not None
+        ids = reminder.invoice_ids
+        if len(ids) == 1 and ids[0] not in index:  # the common case: one invoice, first reminder seen for it
+            index[ids[0]] = [pos, day, pos if final else -1, day if final else None, why]
+            continue
+        for invoice_id in ids:
             entry = index.get(invoice_id)
             if entry is None:
                 index[invoice_id] = [pos, day, pos if final else -1, day if final else None, why]
@@ -1069,10 +1073,10 @@ def _sent_index(
                 entry[2], entry[3] = pos, day
     sent: dict[InvoiceId, _Sent] = {}
     waiting: dict[InvoiceId, str] = {}
-    for invoice_id, (pos, day, final_pos, final_day, why) in index.items():
-        sent[invoice_id] = (pos, day, final_pos, final_day)
-        if day is None:
-            waiting[invoice_id] = why or "not delivered yet"
+    for invoice_id, entry in index.items():
+        sent[invoice_id] = (entry[0], entry[1], entry[2], entry[3])
+        if entry[1] is None:
+            waiting[invoice_id] = entry[4] or "not delivered yet"
     return sent, waiting
 
 
@@ -1129,8 +1133,15 @@ def _final_ok(item: OpenItem, compiled: _CompiledPolicy, sent: _Sent | None, pos
 
 #: What :func:`_plan_item` finds for an invoice: (position of the step to carry out now or None,
 #: position of its next step or None, the day that next step is ready, None while the last step
-#: sent has not reached the customer, and the next step's own date).
-_Plan = tuple[int | None, int | None, date | None, date | None]
+#: sent has not reached the customer, the next step's own date, and why the next step is not
+#: carried out today when that is worth saying: :data:`_BLOCKED`, :data:`_NO_FINAL` or :data:`_EARLY`).
+_Plan = tuple[int | None, int | None, date | None, date | None, str | None]
+#: The last step sent has not reached the customer and the next one's date has come: a skip says why.
+_BLOCKED: Final = "blocked"
+#: The next step suspends or terminates and no final notice reached the customer: a skip says so.
+_NO_FINAL: Final = "no final notice"
+#: Overdue and never chased, the next step not due yet: listed early by a reminder of that step.
+_EARLY: Final = "early"
 
 
 def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], compiled: _CompiledPolicy, today: date,
@@ -1195,7 +1206,15 @@ def _plan_item(item: OpenItem, sent: _Sent | None, allowed: Sequence[bool], comp
             continue
         chosen = pos
         break
-    return chosen, nxt, ready, on
+    why = None
+    if chosen is None and nxt is not None:
+        if ready is None:
+            why = _BLOCKED if sent is not None and on <= today else None
+        elif ready <= today:
+            why = _NO_FINAL
+        elif overdue and _first_chase(item, compiled, sent):
+            why = _EARLY
+    return chosen, nxt, ready, on, why
 
 
 def _pre_due(item: OpenItem, compiled: _CompiledPolicy, pos: int) -> bool:
@@ -1251,8 +1270,8 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, clock: _Cloc
                     chase[chosen] = [(item, None)]
                 else:
                     entries.append((item, None))
-            elif plan[1] is not None:
-                _not_due(assignment, item, state, plan, waiting, steps, compiled, today)
+            elif plan[4] is not None:
+                _not_due(assignment, item, state, plan, waiting, steps)
         return assignment
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
@@ -1324,8 +1343,8 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, clock: _Cloc
         if held is None and item.due_date < today:
             overdue[item.currency] = overdue.get(item.currency, ZERO) + item.open_amount
         if chosen is None:
-            if held is None and plan[1] is not None and not credits.get(item.currency):
-                _not_due(assignment, item, state, plan, waiting, steps, compiled, today)
+            if held is None and plan[4] is not None and not credits.get(item.currency):
+                _not_due(assignment, item, state, plan, waiting, steps)
             continue
         if held is not None:
             skip.setdefault((chosen, held), []).append(item)
@@ -1358,19 +1377,19 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, clock: _Cloc
 
 
 def _not_due(assignment: _Assignment, item: OpenItem, state: _Sent | None, plan: _Plan,
-             waiting: Mapping[InvoiceId, str], steps: Sequence[Step], compiled: _CompiledPolicy, today: date) -> None:
-    """An invoice with a next step that is not due today: held up by the delivery of the last
-    step (a skip, once the next step's own date has come), or, overdue and never chased, a
-    candidate to be listed early by a reminder of its first overdue step going out anyway."""
-    nxt, ready, on = plan[1], plan[2], plan[3]
-    if ready is None:
-        if state is not None and on is not None and on <= today:
-            cause = _waiting_cause(steps, state, waiting.get(item.invoice_id, "not delivered yet"))
-            assignment.skip.setdefault((nxt, cause), []).append(item)
-    elif ready <= today:  # due but for its final notice
-        assignment.skip.setdefault((nxt, _NO_FINAL_NOTICE), []).append(item)
-    elif item.due_date < today and _first_chase(item, compiled, state):
+             waiting: Mapping[InvoiceId, str], steps: Sequence[Step]) -> None:
+    """An invoice whose next step is not carried out today, for a reason worth acting on (``plan[4]``):
+    held up by the delivery of the last step or by a missing final notice (a skip says so), or,
+    overdue and never chased, a candidate to be listed early by a reminder of its first overdue
+    step going out anyway."""
+    why, nxt = plan[4], plan[1]
+    if why is _EARLY:
         assignment.early.setdefault(nxt, []).append(item)
+    elif why is _NO_FINAL:
+        assignment.skip.setdefault((nxt, _NO_FINAL_NOTICE), []).append(item)
+    elif state is not None:
+        cause = _waiting_cause(steps, state, waiting.get(item.invoice_id, "not delivered yet"))
+        assignment.skip.setdefault((nxt, cause), []).append(item)
 
 
 def _remember_reached(table: dict, key: tuple[Any, ...], plan: _Plan) -> None:
@@ -2004,7 +2023,7 @@ def _project_next_step(
             threshold = steps[pos].conditions.threshold(currency)
             return threshold is not None and balance[currency] >= threshold
 
-        _, nxt, ready, _ = _plan_item(item, sent.get(item.invoice_id), allowed, compiled, today, accept)
+        _, nxt, ready, _, _ = _plan_item(item, sent.get(item.invoice_id), allowed, compiled, today, accept)
         if nxt is not None and ready is not None and ready > today:
             if best is None or (ready, -nxt) < (best[0], -best[1]):
                 best = (ready, nxt)
