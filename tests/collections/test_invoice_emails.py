@@ -146,10 +146,10 @@ def test_a_run_that_loses_the_race_to_a_concurrent_one_writes_nothing_of_its_own
 def test_a_customer_gets_one_email_for_the_invoices_of_a_run_and_none_for_receivables_brought_over(
         org, customer, contract, smtp):
     ensure_setup(org)
+    # An invoice from the old system, recorded in Duly long after its due date (numbers follow issue dates).
+    old = inv.issue_invoice(org, _issue(org, customer, contract, amount="90.00").pk, issue_date=date(2026, 6, 1))
     first = inv.issue_invoice(org, _issue(org, customer, contract).pk, issue_date=date(2026, 11, 30))
     second = inv.issue_invoice(org, _issue(org, customer, contract, amount="250.00").pk, issue_date=date(2026, 11, 30))
-    # An invoice from the old system, recorded in Duly long after its due date.
-    old = inv.issue_invoice(org, _issue(org, customer, contract, amount="90.00").pk, issue_date=date(2026, 6, 1))
 
     lines = send_issued_invoices(org, now=timezone.now())
 
