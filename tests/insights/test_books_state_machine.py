@@ -33,7 +33,7 @@ from duly.payments import services as payments
 from duly.payments.models import Payment, Refund
 
 #: Enough to reach every rule in many orders, few enough to keep the suite fast (about 30 s of CPU). Deeper runs
-#: (60 examples of 40 steps, several --hypothesis-seed values) pass too; raise these to hunt after a change.
+#: (60 examples of 40 steps) passed too; raise these to hunt after a change.
 EXAMPLES, STEPS = 10, 25
 SLUGS = itertools.count(1)
 CLOSED = (Invoice.VOID, Invoice.UNCOLLECTIBLE)

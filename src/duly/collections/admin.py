@@ -364,13 +364,21 @@ class TaskAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
 
 @admin.register(Reminder)
 class ReminderAdmin(_ReadOnly, OrgScopedAdmin):
-    list_display = ("sent_at", "customer", "policy_code", "step_code", "channel", "tone", "action_list", "message")
+    list_display = ("sent_at", "customer", "policy_code", "step_code", "invoices_covered", "channel", "tone",
+                    "action_list", "message")
     list_filter = ("policy_code", "step_code", "channel", "tone")
     search_fields = ("customer__name", "customer__code", "reason")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("covered__invoice")
 
     @admin.display(description="actions")
     def action_list(self, obj):
         return ", ".join(obj.actions) or "—"
+
+    @admin.display(description="invoices (once per step)")
+    def invoices_covered(self, obj):
+        return ", ".join(row.invoice.number for row in obj.covered.all()) or "—"
 
 
 @admin.register(Greeting)
