@@ -18,7 +18,7 @@ settings.load_profile("duly")
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 # The suite is self-contained: a fresh clone has nothing beside it. Any file a test (or the code under test)
-# opens in a folder beside the repository (such as ../shared) fails the run, so CI catches it even on a machine
+# opens in a folder beside the repository (a sibling data folder, say) fails the run, so CI catches it even on a machine
 # where that folder happens to exist. Test data lives in tests/data/, with its origin and licence notes.
 _REPO = Path(__file__).resolve().parents[1]
 _OUTSIDE_READS: list[str] = []
