@@ -164,8 +164,11 @@ def _advance_counter(org: Organization, series: NumberSeries, issue_date: date, 
         return row[0]
     latest = SeriesCounter.objects.filter(series=series, year=issue_date.year).values_list(
         "last_issue_date", flat=True).first()
-    if latest is not None:  # the counter exists: its last number is dated after issue_date
-        raise _out_of_order(org, series.kind, issue_date, latest)
+    if latest is not None:
+        if latest > issue_date:  # its last number is dated after issue_date
+            raise _out_of_order(org, series.kind, issue_date, latest)
+        # A concurrent issuer created the counter between our UPDATE and this read: take our block after theirs.
+        return _advance_counter(org, series, issue_date, count)
     return None
 
 
