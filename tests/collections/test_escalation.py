@@ -165,3 +165,28 @@ def test_the_worklist_day_of_the_next_step_follows_the_delivery_of_the_last(org,
     [row] = worklist(org, as_of=walk.at(date(2026, 4, 3)))
     # Nine days after the overdue reminder reached the customer: Saturday 11th, so Monday 13th.
     assert row.entry.next_step == "reminder" and row.entry.next_step_at.date() == date(2026, 4, 13)
+
+
+def test_reminders_recorded_before_the_upgrade_get_their_rows_and_a_duplicate_keeps_the_first(
+        org, customer, contract, make_invoice, walk):
+    import importlib
+
+    from django.apps import apps
+
+    assign_policy(org, customer, "neutral")
+    first = make_invoice(customer, contract, issued=date(2026, 3, 2))
+    second = make_invoice(customer, contract, issued=date(2026, 3, 3))
+    collect(org, as_of=walk.at(date(2026, 4, 7)))
+    original = Reminder.objects.get(customer=customer)
+    # What an old overlapping run could leave: the same step again for one of the invoices, a set key of its own.
+    Reminder.objects.create(organization=org, customer=customer, policy_code="neutral", step_code="overdue",
+                            invoice_ids=[second.pk], idempotency_key=f"{customer.pk}:overdue:{second.pk}",
+                            channel="email", template="reminder_neutral", tone="neutral",
+                            sent_at=walk.at(date(2026, 4, 8)), reason="an older run")
+    ReminderInvoice.objects.all().delete()
+
+    importlib.import_module("duly.collections.migrations.0007_cor_collect_reminder_invoices")._covered_invoices(
+        apps, None)
+
+    rows = {(r.invoice_id, r.step_code): r.reminder_id for r in ReminderInvoice.objects.all()}
+    assert rows == {(first.pk, "overdue"): original.pk, (second.pk, "overdue"): original.pk}

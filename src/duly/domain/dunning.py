@@ -1039,7 +1039,7 @@ _NO_TIME: Final = timedelta(0)
 
 def _sent_index(
     reminders: Sequence[PastReminder], position: Mapping[str, int], final_flags: Sequence[bool],
-    local_day: Callable[[datetime], date], assume_delivered: bool = False,
+    clock: _Clock, assume_delivered: bool = False,
 ) -> tuple[dict[InvoiceId, _Sent], dict[InvoiceId, str]]:
     """Per invoice :data:`_Sent`, and why its last step has not reached the customer (when it has not).
 
@@ -1048,35 +1048,43 @@ def _sent_index(
     first of them was. ``assume_delivered`` (for projections): a reminder on its way counts as
     delivered when it was sent.
     """
-    index: dict[InvoiceId, list[Any]] = {}
+    sent: dict[InvoiceId, _Sent] = {}
+    waiting: dict[InvoiceId, str] = {}
+    # Local dates of UTC moments, memoised on the clock (an aware moment of any zone finds its UTC twin).
+    days = clock._utc_days
     for reminder in reminders:
         pos = position.get(reminder.step_code, -1)
         if pos < 0:
             continue
-        why = None if assume_delivered else reminder.undelivered
-        day = None if why is not None else local_day(reminder.delivered_at or reminder.sent_at)
-        final = final_flags[pos] and day is not None
-        ids = reminder.invoice_ids
-        if len(ids) == 1 and ids[0] not in index:  # the common case: one invoice, first reminder seen for it
-            index[ids[0]] = [pos, day, pos if final else -1, day if final else None, why]
-            continue
-        for invoice_id in ids:
-            entry = index.get(invoice_id)
+        why = reminder.undelivered
+        if why is None or assume_delivered:
+            moment = reminder.delivered_at or reminder.sent_at
+            day = days.get(moment)
+            if day is None:
+                day = clock.day_of(moment)
+        else:
+            day = None
+        final = day is not None and final_flags[pos]
+        for invoice_id in reminder.invoice_ids:
+            entry = sent.get(invoice_id)
             if entry is None:
-                index[invoice_id] = [pos, day, pos if final else -1, day if final else None, why]
+                sent[invoice_id] = (pos, day, pos, day) if final else (pos, day, -1, None)
+                if day is None:
+                    waiting[invoice_id] = why or "not delivered yet"
                 continue
-            if pos > entry[0]:
-                entry[0], entry[1], entry[4] = pos, day, why
-            elif pos == entry[0] and day is not None and (entry[1] is None or day < entry[1]):
-                entry[1], entry[4] = day, None
-            if final and (pos > entry[2] or (pos == entry[2] and day > entry[3])):
-                entry[2], entry[3] = pos, day
-    sent: dict[InvoiceId, _Sent] = {}
-    waiting: dict[InvoiceId, str] = {}
-    for invoice_id, entry in index.items():
-        sent[invoice_id] = (entry[0], entry[1], entry[2], entry[3])
-        if entry[1] is None:
-            waiting[invoice_id] = entry[4] or "not delivered yet"
+            last, delivered, final_pos, final_day = entry
+            if pos > last:
+                last, delivered = pos, day
+                if day is None:
+                    waiting[invoice_id] = why or "not delivered yet"
+                else:
+                    waiting.pop(invoice_id, None)
+            elif pos == last and day is not None and (delivered is None or day < delivered):
+                delivered = day
+                waiting.pop(invoice_id, None)
+            if final and (pos > final_pos or (pos == final_pos and day > final_day)):
+                final_pos, final_day = pos, day
+            sent[invoice_id] = (last, delivered, final_pos, final_day)
     return sent, waiting
 
 
@@ -1242,7 +1250,7 @@ def _assign(snapshot: AccountSnapshot, policy: Policy, today: date, clock: _Cloc
         return assignment
     promises = _latest_promises(snapshot.promises) if snapshot.promises else {}
     if snapshot.reminders:
-        sent, waiting = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of)
+        sent, waiting = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock)
     else:
         sent, waiting = {}, {}
     disputes = snapshot.disputes
@@ -2001,7 +2009,7 @@ def _project_next_step(
     """
     compiled = policy._compiled
     steps = compiled.steps
-    sent, _ = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock.day_of,
+    sent, _ = _sent_index(snapshot.reminders, compiled.position, compiled.final_flags, clock,
                           assume_delivered=True)
     promises = _latest_promises(snapshot.promises)
     chaseable = [
