@@ -52,7 +52,7 @@ def seed(n: int, mixed: bool = False) -> None:
         sub = services.create_subscription(org, customer, prices, start_date=date(2026, 1, 1),
                                            as_of=date(2026, 1, 1))
         if mixed and i % 3 == 0:
-            from duly.billing.ingest import record_usage_event
+            from duly.billing.usage_services import record_usage_event
             for k in range(3):
                 record_usage_event(org, idempotency_key=f"u{i}-{k}", customer=customer.code, metric="api_calls",
                                    timestamp=f"2026-01-{10 + k}T12:00:00+00:00", value=40 * (i + k))

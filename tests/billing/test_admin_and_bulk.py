@@ -99,7 +99,7 @@ def test_bulk_issuing_writes_what_the_one_by_one_path_writes(org, make_customer,
 
 
 def test_the_batch_reader_returns_exactly_the_values_the_orm_returns(org, customer, contract, catalog):
-    from duly.billing.ingest import record_usage_event
+    from duly.billing.usage_services import record_usage_event
     from duly.billing.models import Subscription, SubscriptionItem, UsageEvent
     from duly.customers.models import Contract, Customer
 

@@ -35,7 +35,7 @@ def build_world(org) -> World:
     from django.utils import timezone
 
     from duly.billing import services as billing
-    from duly.billing.ingest import record_licence_counts, record_usage_event
+    from duly.billing.usage_services import record_licence_counts, record_usage_event
     from duly.collections import services as collections
     from duly.collections.models import Policy, SegmentRule, SpecialDate, Task
     from duly.customers import services as customers

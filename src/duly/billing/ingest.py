@@ -1,4 +1,9 @@
-"""Recording usage events and licence counts.
+"""Reading and checking usage events and licence counts: the rules of recording them.
+
+This module reads (usage files, the rows already recorded) and validates; it writes nothing. The
+writers, ``record_usage``, ``record_usage_event`` and ``record_licence_counts``, are in
+:mod:`duly.billing.usage_services` (re-exported by :mod:`duly.billing.services`); they follow the
+rules below.
 
 Usage events
     :func:`record_usage` takes any number of events (mappings, e.g. rows of a CSV or JSONL file) and
@@ -32,22 +37,18 @@ import csv
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 from zoneinfo import ZoneInfo
-
-from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
 from duly.domain import usage as domain_usage
 from duly.domain.bounds import DateWindow, check_date_range, check_datetime_range
 from duly.domain.money import MONEY_CONTEXT, to_decimal
 from duly.domain.errors import (
-    ClosedPeriod,
     DomainError,
     DuplicateUsageEvent,
     InvalidUsageValue,
@@ -62,10 +63,9 @@ from .models import BillingRecord, LicenceSnapshot, Metric, Subscription, Subscr
 __all__ = [
     "Rejection",
     "UsageResult",
+    "count_rows",
     "read_usage_file",
-    "record_licence_counts",
-    "record_usage",
-    "record_usage_event",
+    "window_bounds",
 ]
 
 CHUNK_SIZE = 2000
@@ -426,8 +426,11 @@ def _unrecorded(ctx: _Context, rows: list[_Row], result: UsageResult, *, strict:
     return fresh
 
 
-def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageResult, recorded_at: datetime,
-                  *, strict: bool) -> list[UsageEvent]:
+def _validated_rows(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageResult, *,
+                    strict: bool) -> list[_Row]:
+    """The valid rows of a chunk, each key once: a rejected row is reported in ``result`` (raised when ``strict``),
+    a row repeating an earlier row's event is counted as a duplicate. Reads the chunk's customers and
+    subscriptions; writes nothing (:mod:`duly.billing.usage_services` records the rows)."""
     ctx.load(raws)
     rows: list[_Row] = []
     seen: dict[str, _Row] = {}
@@ -456,86 +459,7 @@ def _record_chunk(ctx: _Context, raws: list[tuple[int, Mapping]], result: UsageR
             continue
         seen[row.key] = row
         rows.append(row)
-    if not rows:
-        return []
-    with transaction.atomic():
-        # Serialise with a billing run of the same customers (PostgreSQL row locks; SQLite serialises writers):
-        # an event is either billed by that run, or sees its record and is flagged late.
-        # (The customers are the organization's: filtering on them alone uses the customer index.)
-        list(Subscription.objects.select_for_update().filter(
-            customer_id__in={r.customer_id for r in rows}).order_by("id").values_list("id"))
-        pending = rows
-        while True:
-            fresh = _unrecorded(ctx, pending, result, strict=strict)
-            windows = _closed_windows(ctx.org, fresh)
-            events = [UsageEvent(
-                organization=ctx.org, customer_id=row.customer_id, subscription_id=row.subscription_id,
-                metric_id=row.metric_id, idempotency_key=row.key, timestamp=row.timestamp, value=row.value,
-                properties=row.properties, recorded_at=recorded_at, late=_is_late(row, windows),
-            ) for row in fresh]
-            try:
-                with transaction.atomic():  # a savepoint: a conflict undoes this insert only
-                    UsageEvent.objects.bulk_create(events)
-            except IntegrityError:
-                # A concurrent import recorded some of these keys since they were read: read them again, and
-                # count each as a duplicate (or reject it) as if it had been there before.
-                if not UsageEvent.objects.filter(organization=ctx.org,
-                                                 idempotency_key__in=[r.key for r in fresh]).exists():
-                    raise
-                pending = fresh
-                continue
-            break
-        # Every event counted as accepted was inserted by this import (none was silently ignored).
-        result.accepted += len(events)
-        result.late += sum(e.late for e in events)
-    return events
-
-
-def record_usage(org: Organization, events: Iterable[Mapping], *, recorded_at: datetime | None = None,
-                 chunk_size: int = CHUNK_SIZE, progress: Callable[[int], None] | None = None,
-                 window: DateWindow | None = None) -> UsageResult:
-    """Record usage events; returns accepted/duplicate/rejected counts with line numbers and reasons.
-
-    ``events`` yields mappings with ``idempotency_key`` (or ``key``), ``customer`` (code), ``metric``
-    (code), ``timestamp`` (ISO 8601 with offset, or an aware datetime), ``value`` (a non-negative
-    number, at most 6 decimals), optional ``properties`` (object) and ``subscription`` (id). A row
-    may carry its source line as ``(line, mapping)``; otherwise rows are numbered from 1.
-    ``progress(n)`` is called with the number of rows handled after each chunk. ``window``: the
-    organization's window of business dates (:mod:`duly.domain.bounds`); an event whose day (in its
-    customer's time zone) lies outside it is rejected (``date_outside_window``). Every timestamp must
-    lie within the absolute bounds (``date_out_of_range``).
-    """
-    ctx = _Context(org, window)
-    result = UsageResult()
-    recorded_at = recorded_at or timezone.now()
-    chunk: list[tuple[int, Mapping]] = []
-    done = 0
-    for n, item in enumerate(events, 1):
-        chunk.append(item if isinstance(item, tuple) else (n, item))
-        if len(chunk) >= chunk_size:
-            _record_chunk(ctx, chunk, result, recorded_at, strict=False)
-            done += len(chunk)
-            chunk = []
-            if progress:
-                progress(done)
-    if chunk:
-        _record_chunk(ctx, chunk, result, recorded_at, strict=False)
-        done += len(chunk)
-        if progress:
-            progress(done)
-    return result
-
-
-def record_usage_event(org: Organization, *, idempotency_key: str, customer: str, metric: str,
-                       timestamp: datetime | str, value: Decimal | int | str, properties: Mapping | None = None,
-                       subscription: int | None = None, recorded_at: datetime | None = None) -> UsageResult:
-    """Record one event, raising the error of a bad one (unknown metric, invalid value...). Nothing partial."""
-    ctx = _Context(org)
-    result = UsageResult()
-    raw = {"idempotency_key": idempotency_key, "customer": customer, "metric": metric, "timestamp": timestamp,
-           "value": value, "properties": dict(properties or {}), "subscription": subscription}
-    _record_chunk(ctx, [(1, raw)], result, recorded_at or timezone.now(), strict=True)
-    return result
+    return rows
 
 
 # --- files -------------------------------------------------------------------------------------------------
@@ -688,11 +612,9 @@ def count_rows(path: str | Path) -> int:
 
 
 # --- licences ------------------------------------------------------------------------------------------
-@transaction.atomic
-def record_licence_counts(org: Organization, subscription: Subscription, counts: Mapping[date, int]) -> int:
-    """Store the active-seat count of each day (replacing a count recorded before). Returns the days stored."""
-    if subscription.organization_id != org.id:
-        raise NotFound(f"Subscription {subscription.pk} not found in {org.name}.")
+def _licence_rows(org: Organization, subscription: Subscription, counts: Mapping[date, int]) -> list[LicenceSnapshot]:
+    """The unsaved rows of a licence-count upload, one per day in day order, once every day and count is checked
+    (a day is a ``date`` within bounds, a count a whole number from 0 to :data:`MAX_LICENCE_COUNT`)."""
     rows = []
     for day in counts:
         if isinstance(day, datetime) or not isinstance(day, date):
@@ -705,23 +627,7 @@ def record_licence_counts(org: Organization, subscription: Subscription, counts:
                 f"got {_shown(count)}.")
         rows.append(LicenceSnapshot(organization=org, customer_id=subscription.customer_id,
                                     subscription=subscription, day=day, active_count=count))
-    if not rows:
-        return 0
-    closed = (
-        BillingRecord.objects.filter(subscription=subscription, usage_start__isnull=False,
-                                     usage_start__lte=rows[-1].day, usage_end__gt=rows[0].day)
-        .order_by("usage_start").values_list("usage_start", "usage_end")
-    )
-    for start, end in closed:
-        for row in rows:
-            if start <= row.day < end:
-                raise ClosedPeriod(
-                    f"The licence count of {row.day.isoformat()} belongs to a period that was already invoiced "
-                    f"({start.isoformat()} to {(end - timedelta(days=1)).isoformat()}); correct that invoice "
-                    "with a credit note instead.", day=row.day.isoformat())
-    LicenceSnapshot.objects.bulk_create(rows, update_conflicts=True, unique_fields=["subscription", "day"],
-                                        update_fields=["active_count"])
-    return len(rows)
+    return rows
 
 
 def window_bounds(period_start: date, period_end: date, tz: str) -> tuple[datetime, datetime]:

@@ -90,14 +90,8 @@ from duly.domain.schedules import (
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
-from .ingest import (
-    Rejection,
-    UsageResult,
-    read_usage_file,
-    record_licence_counts,
-    record_usage,
-    record_usage_event,
-)
+from .ingest import Rejection, UsageResult, read_usage_file
+from .usage_services import record_licence_counts, record_usage, record_usage_event
 from .models import (
     BillingRecord,
     Metric,
