@@ -60,10 +60,8 @@ from typing import Any, Callable, Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import connection as db_connection, transaction
-from django.db.models import Q
-
 from . import attachments as attachment_refs
+from . import outbox_services
 from .backends import DJANGO_SMTP, SmtpBackend
 from .models import Message
 from .services import window_of
@@ -357,28 +355,15 @@ def _email(msg: Message, backend) -> EmailMultiAlternatives:
 
 
 def _claim(now: datetime, limit: int, token: str) -> list[Message]:
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    with transaction.atomic():
-        qs = Message.objects.filter(due, channel=Message.CHANNEL_EMAIL, status=Message.QUEUED)
-        if db_connection.features.has_select_for_update_skip_locked:
-            qs = qs.select_for_update(skip_locked=True)
-        ids = list(qs.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
-        if not ids:
-            return []
-        Message.objects.filter(id__in=ids, status=Message.QUEUED).update(
-            status=Message.SENDING, lease_token=token, lease_expires_at=now + LEASE, claimed_at=now,
-        )
-    return list(Message.objects.select_related("organization").filter(lease_token=token, status=Message.SENDING)
-                .order_by("next_attempt_at", "id"))
+    return outbox_services.claim_due(now, limit, token, LEASE)
 
 
 def _renew(msg: Message, token: str, now: datetime) -> bool:
-    return bool(Message.objects.filter(pk=msg.pk, lease_token=token, status=Message.SENDING)
-                .update(lease_expires_at=now + LEASE))
+    return outbox_services.renew_lease(msg.pk, token, now + LEASE)
 
 
 def _mark(msg: Message, token: str, **fields) -> None:
-    Message.objects.filter(pk=msg.pk, lease_token=token).update(lease_token="", lease_expires_at=None, **fields)
+    outbox_services.end_lease(msg.pk, token, **fields)
 
 
 def _record_sent(msg: Message, token: str, now: datetime, provider_id: Any) -> None:
@@ -468,17 +453,17 @@ def _recover(now: datetime, journal: Journal, report: DeliveryReport) -> None:
     stale = [row[:4] for row in stale]
     since = min((c for *_, c in stale if c is not None), default=now).date()
     states = journal.states([m for _, m, _, _ in stale], since - timedelta(days=1), now.date())
+    settle = outbox_services.settle_expired_lease
     for pk, message_id, token, _ in stale:
         state = states.get(message_id)
-        base = Message.objects.filter(pk=pk, status=Message.SENDING, lease_token=token)
         if state == Journal.ACCEPTED:
-            if base.update(status=Message.SENT, sent_at=now, lease_token="", lease_expires_at=None,
-                           last_error="recovered: the server had accepted it before the worker stopped"):
+            if settle(pk, token, status=Message.SENT, sent_at=now,
+                      last_error="recovered: the server had accepted it before the worker stopped"):
                 report.recovered_sent.append(message_id)
         elif state == Journal.BEGIN:
-            if base.update(status=Message.UNCONFIRMED, lease_token="", lease_expires_at=None,
-                           last_error="the worker stopped while the server had the message; it may have "
-                                      "been delivered: check the mail log, then settle it"):
+            if settle(pk, token, status=Message.UNCONFIRMED,
+                      last_error="the worker stopped while the server had the message; it may have "
+                                 "been delivered: check the mail log, then settle it"):
                 report.unconfirmed.append(message_id)
         elif state == Journal.PREPARE:
             # The worker died while building this very message (attachments, PDFs): count the
@@ -486,13 +471,13 @@ def _recover(now: datetime, journal: Journal, report: DeliveryReport) -> None:
             attempts = attempts_of[pk] + 1
             error = "the worker stopped while preparing it"
             if attempts >= max_attempts():
-                if base.update(status=Message.FAILED, lease_token="", lease_expires_at=None, attempts=attempts,
-                               last_error=f"gave up after {attempts} attempts: {error}"):
+                if settle(pk, token, status=Message.FAILED, attempts=attempts,
+                          last_error=f"gave up after {attempts} attempts: {error}"):
                     report.failed.append((message_id, error))
                     _undeliverable(pk)
-            elif base.update(status=Message.QUEUED, lease_token="", lease_expires_at=None, attempts=attempts,
-                             next_attempt_at=now + backoff(attempts), last_error=f"re-queued: {error}"):
+            elif settle(pk, token, status=Message.QUEUED, attempts=attempts, next_attempt_at=now + backoff(attempts),
+                        last_error=f"re-queued: {error}"):
                 report.deferred.append((message_id, error))
-        elif base.update(status=Message.QUEUED, lease_token="", lease_expires_at=None, next_attempt_at=now,
-                         last_error="re-queued: the worker stopped before sending it"):
+        elif settle(pk, token, status=Message.QUEUED, next_attempt_at=now,
+                    last_error="re-queued: the worker stopped before sending it"):
             report.requeued.append(message_id)
