@@ -1,5 +1,8 @@
 """The outbox worker: deliver queued messages through Django's e-mail backend, at most once each.
 
+Every change to a message's row is a function of :mod:`duly.messaging.outbox_services`; this module
+runs the protocol and decides.
+
 Protocol (one pass of :func:`deliver_outbox`)
     1. **Recover** messages left ``sending`` by a worker whose lease expired (it crashed or was
        killed), using the delivery journal (below).
@@ -60,6 +63,7 @@ from typing import Any, Callable, Iterable
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
+
 from . import attachments as attachment_refs
 from . import outbox_services
 from .backends import DJANGO_SMTP, SmtpBackend
