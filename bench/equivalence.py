@@ -13,12 +13,15 @@ after a refactoring. This script builds that database from nothing, always the s
 3. *Bill*: ``run_billing(org, billing_run.AS_OF)`` (2026-02-01, planning processes as ``duly bill`` runs
    them), then once more to show it bills nothing twice. **Dump 1** (``billing.jsonl``).
 4. *Dunning set-up*, deterministic, after the dump: contacts for the customers (a few without an e-mail
-   address), late-fee terms on some contracts (fixed fee, annual and monthly interest), and payments for
-   some of the invoices through ``payments.services.record_payment`` (full, partial, overpaid).
+   address), late-fee terms on some contracts (fixed fee, annual and monthly interest), a usage import
+   through ``billing.services.record_usage`` (January events that arrive late, February events, a
+   duplicate and rejected rows), and payments for some of the invoices through
+   ``payments.services.record_payment`` (full, partial, overpaid).
 5. *Dunning run*: ``collections.services.collect(org, as_of=dunning_run.AS_OF)`` (2026-06-10 09:30 UTC,
    the dunning bench's instant, inside every sending window; not a dry run: reminders, messages queued
    in the outbox, invoices e-mailed, tasks), then the late-fee job ``assess_late_fees`` on that day
-   (fee and interest invoices). **Dump 2** (``dunning.jsonl``).
+   (fee and interest invoices), then one pass of the outbox worker (``deliver_outbox`` at that instant,
+   the first :data:`DELIVER` messages, the in-memory e-mail backend). **Dump 2** (``dunning.jsonl``).
 
 The dump
     Every table: each Django model (auto-created many-to-many tables included), read through its base
@@ -78,6 +81,8 @@ HOME = ROOT / "var" / "equivalence"
 DUMPS = ("billing", "dunning")
 SECRET_KEY = "equivalence-harness-fixed-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 MAX_SHOWN = 20
+#: Messages the outbox pass delivers (each renders its PDF attachments: a few, not thousands).
+DELIVER = 40
 
 #: Values chosen at random by the code under test, wherever they appear (a column, or inside another row's text or
 #: JSON): kind -> pattern. Each distinct value becomes ``<random:kind#k>`` (see the module docstring).
@@ -161,6 +166,7 @@ def prepare_dunning() -> None:
                 contract.late_grace_days = 10
         Contract.objects.bulk_update(contracts, ["late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
                                                  "late_grace_days"])
+    record_usage_import(org)
     invoices = list(Invoice.objects.filter(organization=org).select_related("customer").order_by("id"))
     for i, inv in enumerate(invoices):
         share = {0: 1, 1: 0.5, 2: 1.25}.get(i % 7)  # paid, half paid, overpaid; the others stay open
@@ -171,15 +177,49 @@ def prepare_dunning() -> None:
                        received_on=date(2026, 3, 1) + timedelta(days=i % 40), external_reference=f"EQ-{inv.pk}")
 
 
+def record_usage_import(org) -> None:
+    """Usage rows as a file would bring them: billing_run's customers of kind 2 (API calls) and 3 (storage and
+    payments), one in seven; January events (already billed: late adjustments) and February ones."""
+    from duly.billing.services import record_usage
+
+    rows = []
+    n = _customer_count(org)
+    for i in range(2, n, 35):  # i % 5 == 2 and i % 7 == 2
+        for k, (metric, value) in enumerate((("api_calls", 1500 + i), ("api_calls", 40))):
+            day = 20 + k
+            rows.append({"idempotency_key": f"EQ-{i}-{k}", "customer": f"C{i:06}", "metric": metric,
+                         "timestamp": f"2026-0{1 + k}-{day}T10:00:00+00:00", "value": str(value)})
+    for i in range(3, n, 35):
+        rows.append({"idempotency_key": f"EQ-{i}-s", "customer": f"C{i:06}", "metric": "storage_gb",
+                     "timestamp": "2026-01-25T08:30:00+01:00", "value": "1200"})
+        rows.append({"idempotency_key": f"EQ-{i}-p", "customer": f"C{i:06}", "metric": "payments",
+                     "timestamp": "2026-02-03T08:30:00Z", "value": "99.99"})
+    rows.append(dict(rows[0]))  # a duplicate
+    rows.append({**rows[1], "value": "41"})  # the same key for a different event: rejected
+    rows.append({"idempotency_key": "EQ-bad", "customer": "C000002", "metric": "nope",
+                 "timestamp": "2026-02-01T00:00:00Z", "value": "1"})  # unknown metric: rejected
+    result = record_usage(org, rows, recorded_at=datetime(2026, 3, 2, 12, tzinfo=timezone.utc))
+    print(f"usage import: {result.summary()}")
+
+
+def _customer_count(org) -> int:
+    from duly.customers.models import Customer
+
+    return Customer.objects.filter(organization=org).count()
+
+
 def dunning() -> None:
     from duly.collections.services import assess_late_fees, collect
     from duly.customers.models import Organization
+    from duly.messaging.delivery import deliver_outbox
 
     org = Organization.objects.get(slug="bench")
     result = collect(org, as_of=dunning_run.AS_OF)
     if result.errors:
         raise SystemExit(f"dunning run errors: {result.errors[:5]}")
     fees = assess_late_fees(org, as_of=dunning_run.AS_OF.date())
+    report = deliver_outbox(dunning_run.AS_OF, limit=DELIVER)
+    print(f"outbox: {report.summary()}")
     print(f"dunning run: {result.counts()}; late fees: {len(fees.assessed)} on {len(fees.fee_invoices)} invoices")
 
 
