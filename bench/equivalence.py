@@ -32,15 +32,16 @@ The dump
 What is normalized, and why (nothing is dropped; a normalized value keeps its null-ness and its identity)
     - *Wall-clock moments*: a date-time that falls between the start of this script and the moment of
       the dump (minus/plus a minute) is the clock of the machine, not a business time (``created_at``,
-      ``recorded_at`` of a service call, ``finished_at`` of a run, ``applied`` of a migration). The data's
-      business times are in 2025-2026, far from any real "now" this script can run at, and the script
-      refuses to run when they could overlap. Shown as ``<wall-clock>``; a date equal to the wall-clock
+      an invoice's ``issued_at``, a run's ``started_at``/``finished_at``, a migration's ``applied``). The
+      data's business times end in June 2026 (the dunning instant) and the script refuses to run on a
+      machine whose clock is not past July 2026, so the two cannot be confused. Shown as ``<wall-clock>``; a date equal to the wall-clock
       day is *not* normalized (no business date of this data set is today's).
-    - *Random identifiers*: values of :data:`RANDOM_FIELDS` (Message-IDs chosen at random when a
-      message is queued, lease tokens of the outbox, random pay-link and portal tokens, file names with
-      a random part). Each distinct value becomes ``<random:field#k>``, ``k`` numbering the values in
-      the dump's order, so two rows sharing one token still share it, and a value that appears in
-      another column too (a Message-ID inside a reminder's row) is replaced there as well.
+    - *Random identifiers*: :data:`RANDOM_PATTERNS` (the ``Message-ID`` chosen with ``secrets`` when a
+      message is queued, wherever it appears: its column, or another row's text or JSON) and
+      :data:`RANDOM_FIELDS` (the outbox worker's ``uuid4`` lease token, empty once a message is settled).
+      Each distinct value becomes ``<random:kind#k>``, ``k`` numbering the values in the dump's order, so
+      two rows sharing one value still share it. Pay links and portal tokens are signed, not random: with
+      the fixed secret key they compare as they are. Found by running the script twice and diffing.
     - *Paths*: the run's own home directory becomes ``<home>``.
 
 ``--out DIR`` writes the two dumps (and ``summary.json``: rows per table); ``--compare DIR`` compares this
@@ -48,10 +49,10 @@ run's dumps with the ones in ``DIR``, prints the first differences and exits 1 o
 
 Before/after check (the merger's recipe, see docs/architecture.md)::
 
-    git worktree add --detach /work/wt-baseline ee020ad && (cd /work/wt-baseline && make .venv/.installed)
-    cp bench/equivalence.py /work/wt-baseline/bench/
-    (cd /work/wt-baseline && .venv/bin/python bench/equivalence.py --out /work/notes/baseline-dumps)
-    .venv/bin/python bench/equivalence.py --compare /work/notes/baseline-dumps
+    git worktree add --detach ../wt-baseline <base-commit> && (cd ../wt-baseline && make .venv/.installed)
+    cp bench/equivalence.py ../wt-baseline/bench/
+    (cd ../wt-baseline && .venv/bin/python bench/equivalence.py --out /tmp/baseline-dumps)
+    .venv/bin/python bench/equivalence.py --compare /tmp/baseline-dumps
 """
 
 from __future__ import annotations
@@ -389,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     t2 = time.perf_counter()
     for name in DUMPS:
         counts = _summary(dumps[name])
-        print(f"{name}: {len(dumps[name]):,} rows in {len(counts)} tables "
-              f"({', '.join(f'{t} {c}' for t, c in sorted(counts.items()) if c and not t.startswith(('auth_', 'django_')))})")
+        shown = ", ".join(f"{t} {c}" for t, c in sorted(counts.items()) if not t.startswith(("auth_", "django_")))
+        print(f"{name}: {len(dumps[name]):,} rows in {len(counts)} tables ({shown})")
     print(f"billing {t1 - t0:.1f} s, dunning {t2 - t1:.1f} s")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
