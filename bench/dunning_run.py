@@ -162,6 +162,7 @@ def reference_loop(data: Data) -> float:
 # --- stage 3: rendering ------------------------------------------------------------------------------
 def render(data: Data, results, limit: int):
     from django.conf import settings
+    from django.core.management import call_command
 
     from duly.collections.messages import MessageBuilder, locale_for
     from duly.collections.snapshots import Account, RunContext
@@ -179,6 +180,9 @@ def render(data: Data, results, limit: int):
                     segment_hours={}, sla_business_days=2, greetings_enabled=True, template_categories={})
     fee = LateFeePolicy(kind="interest_annual", rate_percent=Decimal(12), fixed_fee=Decimal(40))
     rc.late_fee_terms = {c.id: fee for c in data.customers}
+    # Reminders show the interest accrued on overdue invoices, read from the database (one query per
+    # message): the schema must exist, empty here (stage 4 seeds it).
+    call_command("migrate", interactive=False, verbosity=0)
     renderer = shipped_renderer()
     builder = MessageBuilder(rc, renderer)
     customers = {c.id: c for c in data.customers}
