@@ -101,7 +101,7 @@ SUMMARIES: dict[str, Summary] = {}
 
 def _check(cls: type, base: type, parts: Sequence[str]) -> str:
     if not isinstance(cls, type) or not issubclass(cls, base):
-        raise TypeError(f"{cls!r} is not a {base.__name__}: subclass duly.domain.aggregations.{base.__name__}.")
+        raise TypeError(f"{cls!r} is not a subclass of duly.domain.aggregations.{base.__name__}.")
     code = cls.__dict__.get("code")
     missing = [part for part in parts if part not in cls.__dict__]
     if missing or inspect.isabstract(cls) or not isinstance(code, str) or not code:

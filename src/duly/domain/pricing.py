@@ -38,6 +38,27 @@ Configuration
 
 Every charge carries its worked arithmetic in plain English (``explanation``), e.g.
 ``10 × 10.00 + 40 × 8.00 = 420.00``.
+
+The registry
+    Each model class owns everything Duly asks of a price; no other code tests a model's class or code.
+    Its parts (:data:`REQUIRED_PARTS`, abstract in :class:`BasePriceModel`, documented there): its
+    configuration (``from_config``/``to_config``), its charge (``_price``), its words (``describe``, asked
+    by :func:`duly.domain.billing_plan.describe_model`), whether it takes transactions
+    (``takes_transactions``), its share of a partial period (``share``, asked by
+    :func:`duly.domain.billing_plan.commitment_share`), its minimum commitment (``minimum_per_period``) and
+    how an invoice line shows it (``line_unit_price``, ``prices_quantity``). :func:`registered` refuses
+    any object whose class is not the one registered under its code: never a guess.
+
+Adding a price model
+    1. In this module, write a frozen dataclass subclassing :class:`BasePriceModel` with its own
+       ``code: ClassVar[str]`` and every part above, and decorate it with ``@register`` (above
+       ``@dataclass``). A class that leaves a part out (or inherits it from another model) is refused
+       with a ``TypeError`` when the module is imported, so no part can be forgotten silently.
+    2. Add its vectors: an entry in ``MODEL_VECTORS`` of ``tests/domain/test_pricing_registry.py`` (the
+       registry test fails until every registered model has every answer) and, for its arithmetic,
+       hand-computed charges in ``tests/domain/data/pricing_vectors.json``.
+    Nothing else changes: configurations are read by :func:`model_from_config`, prices are validated,
+    described, prorated and put on invoice lines through the parts above.
 """
 
 from __future__ import annotations
@@ -47,7 +68,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import lru_cache
-from typing import AbstractSet, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import AbstractSet, Any, ClassVar, Mapping, Sequence
 
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
@@ -120,50 +141,6 @@ class Charge:
     breakdown: tuple[TierBreakdown, ...]
     #: The worked arithmetic, e.g. ``10 × 10.00 + 40 × 8.00 = 420.00``.
     explanation: str
-
-
-@runtime_checkable
-class PriceModel(Protocol):
-    """What every price model offers. Implementations are frozen dataclasses subclassing :class:`BasePriceModel`."""
-
-    code: ClassVar[str]
-
-    def charge(self, quantity: Decimal, currency: str, *, transactions: Sequence[Decimal] = ()) -> Charge:
-        """Price ``quantity`` (and, for ``percentage``, the individual ``transactions``) in ``currency``."""
-        ...
-
-    def to_config(self) -> dict[str, Any]:
-        """The JSON-storable dict :func:`model_from_config` turns back into an equal model."""
-        ...
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "PriceModel":
-        """Build the model from its configuration (without the ``model`` key)."""
-        ...
-
-    def describe(self, currency: str) -> str:
-        """The price in words, e.g. ``12.00 EUR per unit`` (price-change notices and invoice notes)."""
-        ...
-
-    def takes_transactions(self) -> bool:
-        """Whether the model prices the individual transactions (the usage events' values) of a window."""
-        ...
-
-    def share(self, currency: str, days: int, whole: int) -> tuple["PriceModel", str]:
-        """The model for a usage window covering ``days`` of its cycle's ``whole`` days, and why it differs."""
-        ...
-
-    def minimum_per_period(self) -> Decimal | None:
-        """The minimum agreed per period (prorated on a part of one by :meth:`share`); None without one."""
-        ...
-
-    def line_unit_price(self) -> Decimal | None:
-        """The unit price an invoice line may show as ``quantity × unit price``; None: ``1 × amount``."""
-        ...
-
-    def prices_quantity(self) -> bool:
-        """Whether a recurring line names its quantity (``Seats × 5``)."""
-        ...
 
 
 # --------------------------------------------------------------------------- helpers
@@ -336,6 +313,10 @@ class BasePriceModel(ABC):
     @abstractmethod
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         """The unrounded charge (the validated ``quantity`` and ``transactions``, in MONEY_CONTEXT)."""
+
+
+#: What every price model offers: the base every model subclasses (implementations are frozen dataclasses).
+PriceModel = BasePriceModel
 
 
 def _transaction(value: Any) -> Decimal:

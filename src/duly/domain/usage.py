@@ -8,6 +8,8 @@ Events
     metric: mixing metrics is refused.
 
 Aggregations, over the half-open window ``[period_start, period_end)``
+    Each is a class of :mod:`duly.domain.aggregations`, their registry (which says how to add one).
+
     ``sum``                     sum of the values.
     ``count``                   number of events.
     ``max``                     largest value (0 without events).
