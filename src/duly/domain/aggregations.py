@@ -150,7 +150,9 @@ def names(*, uses_property: bool | None = None, takes_initial: bool | None = Non
     codes = [code for code, agg in AGGREGATIONS.items()
              if (uses_property is None or agg.uses_property == uses_property)
              and (takes_initial is None or agg.takes_initial == takes_initial)]
-    return codes[0] if len(codes) == 1 else f"{', '.join(codes[:-1])} and {codes[-1]}"
+    if len(codes) <= 1:
+        return codes[0] if codes else "no aggregation"
+    return f"{', '.join(codes[:-1])} and {codes[-1]}"
 
 
 # --------------------------------------------------------------------------- aggregations
