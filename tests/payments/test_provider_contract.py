@@ -127,6 +127,9 @@ def test_declines_are_classified_by_the_domain():
     assert (soft.code, soft.category, soft.message) == ("AM04", DeclineCategory.SOFT, "Insufficient funds")
     with pytest.raises(ValidationError):
         Decline("hard", "")
+    # the issuer's advice code, when Stripe passes one on, wins over the decline code's reading
+    assert classify_decline("card", "do_not_honor", advice_code="do_not_try_again").category is DeclineCategory.HARD
+    assert classify_decline("card", "do_not_honor", advice_code="try_again_later").category is DeclineCategory.SOFT
 
 
 def test_saved_method_describes_itself_without_card_data():

@@ -313,6 +313,9 @@ class RetrySchedule:
 CARD_SCHEDULE = RetrySchedule(Rail.CARD, max_attempts=4, retry_days=(3, 7, 13), within=timedelta(days=14))
 
 #: SEPA: at most 2 re-presentations, only for AM04 (insufficient funds) and MS03 (reason not specified).
+#: A re-presentation is a new collection: its date must also be a TARGET business day and be pre-notified
+#: (``duly.domain.sepa.collection_plan`` moves it when needed; pass ``duly.domain.sepa.TARGET`` as the
+#: calendar to aim at TARGET days directly).
 SEPA_SCHEDULE = RetrySchedule(Rail.SEPA, max_attempts=3, retry_days=(7, 14), within=timedelta(days=30),
                               retry_codes=frozenset({"AM04", "MS03"}))
 

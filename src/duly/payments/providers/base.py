@@ -347,7 +347,19 @@ class Provider(ABC):
         (sent at ``sent_at``), without charging twice; None when the provider never received it."""
 
 
-def classify_decline(rail: str, code: str, *, provider_code: str = "", message: str = "") -> Decline:
-    """A seam :class:`Decline` whose category the domain's rules decide (:func:`duly.domain.retries.classify`)."""
+#: Stripe's ``advice_code`` of an issuer decline (docs.stripe.com/declines, "retrying issuer declines"):
+#: when the issuer gives one, it overrides the reading of the decline code.
+ADVICE_CATEGORY = MappingProxyType({
+    "do_not_try_again": DeclineCategory.HARD,
+    "confirm_card_data": DeclineCategory.HARD,  # the customer must update the card's details first
+    "try_again_later": DeclineCategory.SOFT,
+})
+
+
+def classify_decline(rail: str, code: str | None, *, provider_code: str = "", message: str = "",
+                     advice_code: str | None = None) -> Decline:
+    """A seam :class:`Decline` whose category the domain's rules decide (:func:`duly.domain.retries.classify`),
+    unless the issuer's ``advice_code`` says otherwise."""
     decision = classify(rail, code)
-    return Decline(DeclineCategory(decision.category.value), decision.code, message, provider_code)
+    category = ADVICE_CATEGORY.get(advice_code or "", DeclineCategory(decision.category.value))
+    return Decline(category, decision.code, message, provider_code)
