@@ -313,3 +313,19 @@ def test_client_object_too(fake):
                                                   "payment_method": "pm_card_visa", "confirm": True,
                                                   "off_session": True})
     assert pi.status == "succeeded"
+
+
+def test_concurrent_requests_with_one_key_charge_once(fake):
+    from concurrent.futures import ThreadPoolExecutor
+
+    customer = stripe.Customer.create()
+    params = dict(amount=3_300, currency="eur", customer=customer.id, payment_method="pm_card_visa",
+                  off_session=True, confirm=True)
+
+    def pay(i):
+        return stripe.PaymentIntent.create(**params, idempotency_key=f"inv-12-attempt-{i % 2}").id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(pay, range(16)))
+    assert len(set(ids)) == 2
+    assert len([o for o in fake.objects("pi_") if o["customer"] == customer.id]) == 2
