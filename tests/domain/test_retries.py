@@ -301,3 +301,10 @@ def test_window_bounds_follow_daylight_saving():
     window = SendWindow("Europe/Paris", time(9), time(17))
     start, _ = window.bounds(date(2026, 3, 30))  # the day after the clocks went forward
     assert start.utcoffset() == timedelta(hours=2)
+
+
+def test_schedule_without_a_span_retries_on_the_aimed_day():
+    schedule = RetrySchedule(Rail.CARD, 2, (30,))
+    decision = decide([Attempt(at(2026, 7, 2), "failed", "insufficient_funds")], schedule=schedule,
+                      as_of=at(2026, 7, 2, 11), calendar=FR, window=WINDOW)
+    assert decision.retry_at == at(2026, 8, 3, 9)  # 1 August 2026 is a Saturday

@@ -417,8 +417,9 @@ def decide(attempts: Sequence[Attempt], *, schedule: RetrySchedule, as_of: datet
     earliest = max(as_of, last.at + schedule.min_gap)
     moment = _slot(earliest, aim, deadline, calendar, window)
     if moment is None:
+        limit = f"before {deadline.isoformat()}" if deadline is not None else "within 400 days"
         return RetryDecision(Action.GIVE_UP, decline=decline, attempts_made=made,
-                             reason=f"no business day inside the window is left before {deadline.isoformat()}")
+                             reason=f"no business day inside the window is left {limit}")
     return RetryDecision(Action.RETRY, retry_at=moment, attempt_number=made + 1, decline=decline,
                          attempts_made=made,
                          reason=f"soft decline {decline.code}: {decline.description}; attempt {made + 1} of "
