@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-stripe = pytest.importorskip("stripe")
+import stripe  # a pinned dependency: a missing SDK must fail, not skip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from fakes.stripe_server import CARDS, StripeFake, decode_form, sign_payload  # noqa: E402
