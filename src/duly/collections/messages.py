@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
 from duly.domain import dunning
+from duly.domain.calendar import zone
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
 from duly.messaging.labels import labels
@@ -144,7 +145,7 @@ class MessageBuilder:
         that are not due yet (a late fee just charged, a new invoice): listed with their own due
         date, never demanded."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, contact))
         category = self.category(action.template)
         currency, total = self._totals(fmt, rows)
@@ -175,8 +176,8 @@ class MessageBuilder:
 
     def _reminders_cited(self, account: Account, fmt: Formatter, invoice_ids: set[int]) -> list[dict[str, str]]:
         """The earlier reminders about these invoices that reached the customer, oldest first."""
-        zone = _zone(account)
-        return [{"date": fmt.date(r.sent_at.astimezone(zone).date()), "subject": r.subject or r.step_code}
+        tz = zone(account.snapshot.timezone)
+        return [{"date": fmt.date(r.sent_at.astimezone(tz).date()), "subject": r.subject or r.step_code}
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
     def next_consequence(self, account: Account, action: dunning.Action,
@@ -194,7 +195,7 @@ class MessageBuilder:
         ``retainer``: the customer's retainer balance in the statement's currency (None: no retainer,
         no line)."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
         currency, total = self._totals(fmt, rows)
         currency = currency or customer.currency
@@ -212,12 +213,6 @@ class MessageBuilder:
             retainer_left=fmt.money(retainer, currency) if retainer is not None else "",
         )
         return self.renderer.render("final_statement", fmt.language, ctx)
-
-
-def _zone(account: Account):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(account.snapshot.timezone)
 
 
 # --- messages about one customer, outside the dunning run ------------------------------------------
