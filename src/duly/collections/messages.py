@@ -183,8 +183,8 @@ class MessageBuilder:
     def reminder_dates(self, account: Account, invoice_ids: set[int]) -> list[date]:
         """The local dates earlier reminders about these invoices reached the customer, oldest first
         (what a letter cites)."""
-        zone = _zone(account)
-        return [r.sent_at.astimezone(zone).date()
+        tz = zone(account.snapshot.timezone)
+        return [r.sent_at.astimezone(tz).date()
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
     def next_consequence(self, account: Account, action: dunning.Action,
