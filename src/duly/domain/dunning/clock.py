@@ -45,7 +45,7 @@ class _Clock:
     """
 
     __slots__ = ("zone", "zone_name", "start", "end", "slot", "slot_source", "country", "is_holiday",
-                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today", "_utc_days")
+                 "_days", "_business", "_free", "_floored", "_why", "_local", "_today", "_utc_days", "_waiting")
 
     def __init__(self, snapshot: AccountSnapshot, is_holiday: HolidayCheck | None) -> None:
         self.zone = zone(snapshot.timezone)
@@ -66,6 +66,8 @@ class _Clock:
         self._today: dict[tuple[datetime, Any, int], date] = {}
         #: UTC moment -> local date (UTC has no fold: the moment alone is the key).
         self._utc_days: dict[datetime, date] = {}
+        #: :meth:`waiting`, made on first use (it depends on the clock's configuration only).
+        self._waiting: str | None = None
 
     def business_day(self, day: date) -> bool:
         if self.is_holiday is not None:
@@ -145,7 +147,10 @@ class _Clock:
         return day
 
     def waiting(self) -> str:
-        return f"waiting for the {self.slot_source} {self.slot:%H:%M} {self.zone_name}"
+        text = self._waiting
+        if text is None:
+            text = self._waiting = f"waiting for the {self.slot_source} {self.slot:%H:%M} {self.zone_name}"
+        return text
 
     def local(self, moment: datetime) -> str:
         key = (moment, moment.tzinfo, moment.fold)

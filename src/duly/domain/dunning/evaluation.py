@@ -157,7 +157,9 @@ def evaluate(
         evaluator = Evaluator()
     clock = evaluator.clock_for(snapshot, is_holiday)
     today = clock.today(now)
-    memo = evaluator.policy_memo(policy)
+    memo = evaluator._policies.get(id(policy))
+    if memo is None or memo.policy is not policy:
+        memo = evaluator.policy_memo(policy)
     assignment = _assign(snapshot, memo, today, clock)
     compiled = memo.compiled
     due_text = evaluator._due_text
