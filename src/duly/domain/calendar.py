@@ -15,6 +15,13 @@ Business days
     IL..., Friday alone in IR; a weekend day the country declares a working day (China's make-up
     Saturdays) is a business day. Holiday tables are built lazily, one calendar year at a time,
     and cached per (country, subdivision, year) for the whole process.
+    :func:`holiday_region` says whose holidays apply to a party (the value snapshots carry) and
+    :func:`region_calendar` gives its calendar; :func:`calendar_for` is the lenient variant that
+    falls back to Monday to Friday.
+
+Time zones
+    :func:`zone` is the one helper that turns an IANA name into a ``ZoneInfo`` (an unknown name is
+    refused, or replaced by a ``default`` zone when one is given).
 
 Nothing here reads the clock: every function takes the date it works on.
 """
