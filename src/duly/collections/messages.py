@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 from duly.domain import dunning
+from duly.domain.calendar import zone
 from duly.messaging.addressees import Addressee, locale_for, pick_contact  # noqa: F401 (re-exported)
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
@@ -109,7 +110,7 @@ class MessageBuilder:
         that are not due yet (a late fee just charged, a new invoice): listed with their own due
         date, never demanded."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, contact))
         category = self.category(action.template)
         currency, total = self._totals(fmt, rows)
@@ -140,15 +141,15 @@ class MessageBuilder:
 
     def _reminders_cited(self, account: Account, fmt: Formatter, invoice_ids: set[int]) -> list[dict[str, str]]:
         """The earlier reminders about these invoices that reached the customer, oldest first."""
-        zone = _zone(account)
-        return [{"date": fmt.date(r.sent_at.astimezone(zone).date()), "subject": r.subject or r.step_code}
+        tz = zone(account.snapshot.timezone)
+        return [{"date": fmt.date(r.sent_at.astimezone(tz).date()), "subject": r.subject or r.step_code}
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
     def reminder_dates(self, account: Account, invoice_ids: set[int]) -> list[date]:
         """The local dates earlier reminders about these invoices reached the customer, oldest first
         (what a letter cites)."""
-        zone = _zone(account)
-        return [r.sent_at.astimezone(zone).date()
+        tz = zone(account.snapshot.timezone)
+        return [r.sent_at.astimezone(tz).date()
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
     def next_consequence(self, account: Account, action: dunning.Action,
@@ -166,7 +167,7 @@ class MessageBuilder:
         ``retainer``: the customer's retainer balance in the statement's currency (None: no retainer,
         no line)."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
         currency, total = self._totals(fmt, rows)
         currency = currency or customer.currency
@@ -184,12 +185,6 @@ class MessageBuilder:
             retainer_left=fmt.money(retainer, currency) if retainer is not None else "",
         )
         return self.renderer.render("final_statement", fmt.language, ctx)
-
-
-def _zone(account: Account):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(account.snapshot.timezone)
 
 
 # --- messages about one customer, outside the dunning run ------------------------------------------

@@ -141,7 +141,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     for chunk in snapshots.chunks(ids, chunk_size):
         for account in snapshots.gather(rc, chunk, as_of):
             try:
-                actions = dunning.evaluate(account.snapshot, account.policy, as_of)
+                actions = dunning.evaluate(account.snapshot, account.policy, as_of, evaluator=rc.evaluator)
             except DomainError as exc:
                 result.errors.append((account.customer.code, exc.message))
                 continue
