@@ -41,7 +41,7 @@ from typing import Literal
 import holidays
 
 from .calendar import SATURDAY_SUNDAY, HolidayCalendar, _Year, add_months
-from .errors import ValidationError
+from .errors import InvalidCreditorId, InvalidMandate, ValidationError
 
 __all__ = [
     "DEFAULT_NOTICE_DAYS",
@@ -114,9 +114,9 @@ def validate_mandate_reference(reference: str) -> str:
     ``/`` or holding ``//`` (the EPC rule for references and identifiers)."""
     text = reference.strip() if isinstance(reference, str) else ""
     if not text:
-        raise ValidationError("A mandate needs a unique mandate reference.", code="mandate_reference_missing")
+        raise InvalidMandate("A mandate needs a unique mandate reference.", code="mandate_reference_missing")
     if not _SEPA_REFERENCE.fullmatch(text) or text.startswith("/") or text.endswith("/") or "//" in text:
-        raise ValidationError(
+        raise InvalidMandate(
             f"Mandate reference {text!r} must be 1 to 35 letters, digits or / - ? : ( ) . , ' + (no spaces), "
             "neither starting nor ending with '/' nor holding '//'.", code="mandate_reference_invalid",
             reference=text[:40])
@@ -152,28 +152,28 @@ def check_mandate(mandate: Mandate, as_of: date) -> Mandate:
     """Refuse a mandate that cannot be debited on ``as_of``; return it unchanged otherwise."""
     validate_mandate_reference(mandate.reference)
     if mandate.kind not in ("recurrent", "one_off"):
-        raise ValidationError(f"A mandate is recurrent or one_off, got {mandate.kind!r}.", code="mandate_invalid")
+        raise InvalidMandate(f"A mandate is recurrent or one_off, got {mandate.kind!r}.", code="mandate_invalid")
     if mandate.signed_on is None:
-        raise ValidationError(f"Mandate {mandate.reference} has no signature date.", code="mandate_unsigned",
+        raise InvalidMandate(f"Mandate {mandate.reference} has no signature date.", code="mandate_unsigned",
                            reference=mandate.reference)
     if mandate.signed_on > as_of:
-        raise ValidationError(f"Mandate {mandate.reference} is signed on {mandate.signed_on.isoformat()}, after "
+        raise InvalidMandate(f"Mandate {mandate.reference} is signed on {mandate.signed_on.isoformat()}, after "
                            f"{as_of.isoformat()}: a signature date cannot be in the future.",
                            code="mandate_signed_in_future", reference=mandate.reference)
     if mandate.revoked_on is not None and mandate.revoked_on <= as_of:
-        raise ValidationError(f"Mandate {mandate.reference} was revoked on {mandate.revoked_on.isoformat()}.",
+        raise InvalidMandate(f"Mandate {mandate.reference} was revoked on {mandate.revoked_on.isoformat()}.",
                            code="mandate_revoked", reference=mandate.reference)
     expires = mandate_expires_on(mandate)
     if expires is not None and expires <= as_of:
-        raise ValidationError(
+        raise InvalidMandate(
             f"Mandate {mandate.reference} expired on {expires.isoformat()}: no collection was presented for "
             f"{MANDATE_EXPIRY_MONTHS} months. A new mandate must be signed.", code="mandate_expired",
             reference=mandate.reference)
     if mandate.kind == "one_off" and mandate.collected >= 1:
-        raise ValidationError(f"One-off mandate {mandate.reference} was already used.", code="mandate_used",
+        raise InvalidMandate(f"One-off mandate {mandate.reference} was already used.", code="mandate_used",
                            reference=mandate.reference)
     if mandate.final_presented:
-        raise ValidationError(f"Mandate {mandate.reference} had its final collection (FNAL).", code="mandate_used",
+        raise InvalidMandate(f"Mandate {mandate.reference} had its final collection (FNAL).", code="mandate_used",
                            reference=mandate.reference)
     return mandate
 
@@ -188,15 +188,15 @@ def next_sequence_type(mandate: Mandate, *, final: bool = False, first_as_rcur: 
     """
     if mandate.kind == "one_off":
         if mandate.collected >= 1:
-            raise ValidationError(f"One-off mandate {mandate.reference} was already used.", code="mandate_used",
+            raise InvalidMandate(f"One-off mandate {mandate.reference} was already used.", code="mandate_used",
                                reference=mandate.reference)
         return SequenceType.OOFF
     if mandate.final_presented:
-        raise ValidationError(f"Mandate {mandate.reference} had its final collection (FNAL).", code="mandate_used",
+        raise InvalidMandate(f"Mandate {mandate.reference} had its final collection (FNAL).", code="mandate_used",
                            reference=mandate.reference)
     if mandate.collected == 0:
         if final:
-            raise ValidationError(
+            raise InvalidMandate(
                 f"The first collection on recurrent mandate {mandate.reference} cannot be its last: use a one-off "
                 "mandate for a single debit.", code="mandate_sequence_invalid", reference=mandate.reference)
         return SequenceType.RCUR if first_as_rcur else SequenceType.FRST
@@ -210,7 +210,7 @@ def pre_notification_date(collection_date: date, notice_days: int | None = None)
     (14 unless the contract agreed a shorter period)."""
     days = DEFAULT_NOTICE_DAYS if notice_days is None else notice_days
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= DEFAULT_NOTICE_DAYS:
-        raise ValidationError(
+        raise InvalidMandate(
             f"The pre-notification period is 1 to {DEFAULT_NOTICE_DAYS} calendar days (14 unless the contract says "
             f"shorter), got {notice_days!r}.", code="invalid_pre_notification")
     return collection_date - timedelta(days=days)
@@ -273,11 +273,11 @@ def creditor_id_check_digits(country: str, national_id: str) -> str:
     """The two ISO 7064 MOD 97-10 check digits of a creditor identifier (EPC262-08)."""
     code = (country or "").strip().upper()
     if not re.fullmatch(r"[A-Z]{2}", code):
-        raise ValidationError(f"A creditor identifier starts with an ISO country code, got {country!r}.",
+        raise InvalidCreditorId(f"A creditor identifier starts with an ISO country code, got {country!r}.",
                               code="invalid_creditor_id")
     national = "".join(ch for ch in (national_id or "").upper() if ch.isascii() and ch.isalnum())
     if not national:
-        raise ValidationError("A creditor identifier needs its national identifier.", code="invalid_creditor_id")
+        raise InvalidCreditorId("A creditor identifier needs its national identifier.", code="invalid_creditor_id")
     return f"{98 - _digits(national + code + '00') % 97:02d}"
 
 
@@ -294,14 +294,14 @@ def validate_creditor_id(value: str) -> str:
     text = "".join((value or "").split()).upper() if isinstance(value, str) else ""
     match = _CI.fullmatch(text)
     if not match or len(text) > 35:
-        raise ValidationError(
+        raise InvalidCreditorId(
             f"Creditor identifier {value!r} must be a country code, 2 check digits, a 3-character business code "
             "(ZZZ when unused) and the national identifier, 8 to 35 characters (e.g. DE98ZZZ09999999999).",
             code="invalid_creditor_id")
     country, check, _business, national = match.groups()
     expected = creditor_id_check_digits(country, national)
     if check != expected:
-        raise ValidationError(
+        raise InvalidCreditorId(
             f"Creditor identifier {text} has check digits {check}; its national part gives {expected}: "
             "check for a typing error.", code="invalid_creditor_id")
     return text

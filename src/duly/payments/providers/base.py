@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import ClassVar, Mapping
 
 from duly.domain.bounds import check_minor
-from duly.domain.errors import DomainError, ValidationError
+from duly.domain.errors import ProviderError, ProviderUnavailable, ValidationError, WebhookRejected
 from duly.domain.money import check_currency
 from duly.domain.retries import classify
 
@@ -44,27 +44,6 @@ __all__ = [
     "WebhookRejected",
     "classify_decline",
 ]
-
-
-class ProviderError(DomainError):
-    """The provider refused a request (bad request, unknown object): nothing was charged."""
-
-    code = "provider_error"
-    http_status = 502
-
-
-class ProviderUnavailable(ProviderError):
-    """The provider could not be reached or answered 5xx: the outcome is unknown, recover before retrying."""
-
-    code = "provider_unavailable"
-    http_status = 503
-
-
-class WebhookRejected(DomainError):
-    """A webhook whose signature is missing, forged or expired (answer 400, change nothing)."""
-
-    code = "webhook_rejected"
-    http_status = 400
 
 
 def _text(value, name: str, *, required: bool = True, limit: int = 255) -> str:

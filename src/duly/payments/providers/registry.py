@@ -10,7 +10,7 @@ import re
 import threading
 from typing import Callable, Iterator
 
-from duly.domain.errors import Conflict, NotFound, ValidationError
+from duly.domain.errors import Conflict, UnknownPaymentProvider, ValidationError
 
 from .base import Provider
 
@@ -21,8 +21,7 @@ Factory = Callable[..., Provider]
 _CODE = re.compile(r"[a-z][a-z0-9_]{1,31}")
 
 
-class UnknownProvider(NotFound):
-    code = "unknown_payment_provider"
+UnknownProvider = UnknownPaymentProvider
 
 
 class ProviderRegistry:
