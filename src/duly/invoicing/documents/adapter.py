@@ -107,11 +107,11 @@ PREFERRED_OPTION = {
 def pay_link(invoice: Invoice) -> str:
     """The customer's personal link to pay ``invoice`` online: ``{DULY_PUBLIC_URL}/p/<token>``.
 
-    The token is signed (see :mod:`duly.messaging.links`) and deterministic, so the link printed
+    The token is signed (see :mod:`duly.customers.links`) and deterministic, so the link printed
     on the PDF is the link in every e-mail and reminder about the same invoice (until the customer's
     links are rotated). It opens while the invoice is open and for 120 days after it is closed.
     """
-    from duly.messaging.links import pay_url
+    from duly.customers.links import pay_url
 
     return pay_url(invoice.organization_id, invoice.customer_id, invoice.pk,
                    version=invoice.customer.pay_link_version)
