@@ -25,7 +25,6 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
 
 from duly.domain.errors import InvalidDocumentData, MissingDocumentData, ValidationError
 from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
@@ -235,18 +234,16 @@ def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None)
     """Credit and payments settled on ``invoice`` when it was issued (0 for drafts and credit notes).
 
     Frozen in the invoice's document snapshot at issue; for invoices issued before snapshots
-    existed, the allocations applied up to the issue date.
+    existed, the allocations applied up to the issue date (asked of the payments app).
     """
     if invoice.status == Invoice.DRAFT or invoice.is_credit_note or invoice.issue_date is None:
         return 0
     facts = facts or facts_for(invoice)
     if facts.paid_at_issue_minor is not None:
         return facts.paid_at_issue_minor
-    from duly.payments.models import Allocation
+    from ..providers import settled_by_issue_minor
 
-    total = Allocation.objects.filter(invoice=invoice, applied_on__lte=invoice.issue_date).aggregate(
-        s=Sum("amount_minor"))["s"]
-    return int(total or 0)
+    return settled_by_issue_minor(invoice)
 
 
 def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str]:
