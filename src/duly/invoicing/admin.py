@@ -1,9 +1,9 @@
 """The invoice back office: drafts are created and changed through the invoicing services, and every
-action (issue, void, credit, write off, assess fees, record a payment) is a service call.
+action (issue, void, credit, write off) is a service call.
 
 The checks the services run are shown as form errors first, so a refused draft saves nothing.
-The back office adds what needs the apps above invoicing: recording a payment, assessing late fees
-(:mod:`duly.backoffice.admin`).
+The back office adds, as service calls too, what needs the apps above invoicing: recording a payment,
+assessing late fees (:mod:`duly.backoffice.admin`).
 """
 
 import os
