@@ -19,3 +19,13 @@ def test_every_import_contract_is_kept():
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, f"an import contract is broken:\n{result.stdout}\n{result.stderr}"
+
+
+def test_what_lower_layers_ask_of_higher_ones_is_answered_once_the_apps_are_ready():
+    """Hooks filled in AppConfig.ready(): invoicing's providers, messaging's attachment renderers."""
+    from duly.invoicing import providers
+    from duly.messaging.attachments import RENDERERS
+
+    unanswered = [p.name for p in vars(providers).values() if isinstance(p, providers.Provider) and not p.provided]
+    assert unanswered == []
+    assert set(RENDERERS) == {"invoice_pdf", "receipt_pdf", "statement_pdf", "letter_pdf"}
