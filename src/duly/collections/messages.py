@@ -179,6 +179,13 @@ class MessageBuilder:
         return [{"date": fmt.date(r.sent_at.astimezone(zone).date()), "subject": r.subject or r.step_code}
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
+    def reminder_dates(self, account: Account, invoice_ids: set[int]) -> list[date]:
+        """The local dates earlier reminders about these invoices reached the customer, oldest first
+        (what a letter cites)."""
+        zone = _zone(account)
+        return [r.sent_at.astimezone(zone).date()
+                for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
+
     def next_consequence(self, account: Account, action: dunning.Action,
                          today: date) -> tuple[str | None, date | None]:
         """The next later step that does something (suspend, terminate...), and the date it comes at

@@ -576,7 +576,8 @@ def _letter_attachments(builder, account, action, rows, name: str, today: date) 
     return attachments.letter_refs(account.customer.id, [r.id for r in listed],
                                    letter=letter, on=today, deadline=deadline,
                                    reference=f"{action.step_code}/{account.customer.code}", contact_name=name,
-                                   open_minor={r.id: r.balance_minor for r in listed})
+                                   open_minor={r.id: r.balance_minor for r in listed},
+                                   reminded_on=builder.reminder_dates(account, {r.id for r in listed}))
 
 
 def _task(org, customer_id: int, kind: str, key: str, reminder, contact, message, now: datetime,

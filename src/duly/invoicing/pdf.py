@@ -544,6 +544,10 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         Late charges to add to the total, in the invoices' currency.
     ``contact_name`` (str)
         The person addressed; defaults to the accounts-payable contact.
+    ``reminded_on`` (list of dates)
+        Final notices and termination letters: the dates earlier reminders about these invoices
+        reached the customer. The letter names them; without any it never says "despite our
+        reminders" (default: none).
     ``open_minor`` (mapping invoice id -> minor units)
         The open amount of each invoice as the message the letter goes with stated it (the
         letter then shows those figures); default: each invoice's balance now.
@@ -607,7 +611,9 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         total=total,
         deadline=context["deadline"],
         effective=context.get("effective", letter_date),
+        reminded_on=sorted(context.get("reminded_on") or ()),
     )
+    values["reminded_dates"] = ", ".join(loc.date(d) for d in values["reminded_on"])
     values.update({k: v for k, v in context.items() if k not in values})
     return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug,
                        font_uri=values["brand"].font_uri)

@@ -119,15 +119,18 @@ def statement_refs(customer_id: int, as_of: date) -> list[dict[str, Any]]:
 
 
 def letter_refs(customer_id: int, invoice_ids: Iterable[int], *, letter: str, on: date, deadline: date,
-                reference: str, contact_name: str, open_minor: dict[int, int] | None = None) -> list[dict[str, Any]]:
+                reference: str, contact_name: str, open_minor: dict[int, int] | None = None,
+                reminded_on: Iterable[date] = ()) -> list[dict[str, Any]]:
     """The PDF letter for post, when the documents module renders letters. ``open_minor``: the open
     amount of each invoice as the message that carries the letter shows it (frozen: the letter
-    states the same figures whenever it is rendered)."""
+    states the same figures whenever it is rendered). ``reminded_on``: the dates earlier reminders
+    about these invoices reached the customer (a letter cites only reminders it can name)."""
     if renderer("letter_pdf") is None:
         return []
     ref = {"kind": "letter_pdf", "letter": letter if letter in LETTER_KINDS else "reminder",
            "customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids)), "date": on.isoformat(),
-           "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name}
+           "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name,
+           "reminded_on": sorted({d.isoformat() for d in reminded_on})}
     if open_minor is not None:
         ref["open_minor"] = {str(pk): minor for pk, minor in sorted(open_minor.items())}
     return [ref]
@@ -181,6 +184,7 @@ def load(ref: dict[str, Any]) -> Loaded | None:
             context["contact_name"] = ref["contact_name"]
         if ref.get("open_minor"):
             context["open_minor"] = {int(pk): minor for pk, minor in ref["open_minor"].items()}
+        context["reminded_on"] = [date.fromisoformat(d) for d in ref.get("reminded_on") or ()]
         content = fn(ref["letter"], customer, context)
         return f"{ref['letter']}-{customer.code}-{on.isoformat()}.pdf", content, "application/pdf"
     log.warning("unknown attachment reference %r", ref)
