@@ -22,10 +22,10 @@ def test_every_import_contract_is_kept():
 
 
 def test_what_lower_layers_ask_of_higher_ones_is_answered_once_the_apps_are_ready():
-    """Hooks filled in AppConfig.ready(): invoicing's providers, messaging's attachment renderers."""
-    from duly.invoicing import providers
+    """Hooks filled in AppConfig.ready(): invoicing's hooks, messaging's attachment renderers."""
+    from duly.invoicing import hooks
     from duly.messaging.attachments import RENDERERS
 
-    unanswered = [p.name for p in vars(providers).values() if isinstance(p, providers.Provider) and not p.provided]
+    unanswered = [h.name for h in vars(hooks).values() if isinstance(h, hooks.Hook) and not h.provided]
     assert unanswered == []
     assert set(RENDERERS) == {"invoice_pdf", "receipt_pdf", "statement_pdf", "letter_pdf"}

@@ -7,8 +7,8 @@ class PaymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from duly.invoicing import providers
+        from duly.invoicing import hooks
 
         from .documents import settled_by_issue_minor
 
-        providers.settled_by_issue_minor.provide(settled_by_issue_minor)
+        hooks.settled_by_issue_minor.provide(settled_by_issue_minor)

@@ -1,6 +1,6 @@
 """The payments app's documents: the receipt of a payment (``receipt.html``, rendered by the invoicing
 documents machinery, :func:`duly.invoicing.pdf.render_org_document`), and what invoice documents ask of
-payments, answered through the providers invoicing leaves for it (:mod:`duly.invoicing.providers`). Importing
+payments, answered through the hooks invoicing leaves for it (:mod:`duly.invoicing.hooks`). Importing
 this module loads no renderer."""
 
 from __future__ import annotations

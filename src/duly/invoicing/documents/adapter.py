@@ -241,7 +241,7 @@ def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None)
     facts = facts or facts_for(invoice)
     if facts.paid_at_issue_minor is not None:
         return facts.paid_at_issue_minor
-    from ..providers import settled_by_issue_minor
+    from ..hooks import settled_by_issue_minor
 
     return settled_by_issue_minor(invoice)
 

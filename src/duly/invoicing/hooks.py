@@ -1,8 +1,8 @@
 """What invoicing asks of the apps above it without importing them (docs/conventions.md, "Layers").
 
-Each question is a :class:`Provider`: the app that knows the answer gives its function in its
-AppConfig.ready() (``provider.provide(fn)``), and invoicing calls the provider. A question nobody answers
-is a configuration error, said by name.
+Each question is a :class:`Hook`: the app that knows the answer gives its function in its AppConfig.ready()
+(``hook.provide(fn)``), and invoicing calls the hook. A question nobody answers is a configuration error, said
+by name.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 
-class Provider:
+class Hook:
     """One question invoicing asks, answered by the function an app above it provides."""
 
     def __init__(self, name: str, answered_by: str) -> None:
@@ -32,9 +32,9 @@ class Provider:
         return self._fn(*args, **kwargs)
 
     def __repr__(self) -> str:
-        return f"<Provider {self.name} ({'provided' if self._fn else 'not provided'})>"
+        return f"<Hook {self.name} ({'provided' if self._fn else 'not provided'})>"
 
 
 #: ``fn(invoice) -> int``: the minor units the payments applied up to ``invoice``'s issue date settled on it,
 #: for an invoice issued before its document snapshot froze that amount (documents.adapter).
-settled_by_issue_minor = Provider("settled_by_issue_minor", "payments")
+settled_by_issue_minor = Hook("settled_by_issue_minor", "payments")
