@@ -21,13 +21,15 @@ from duly.domain.errors import (
     ValidationError,
 )
 from duly.domain.references import format_rf
+from duly.insights.documents import render_statement
 from duly.invoicing import services
 from duly.invoicing.documents import build_document, document_bytes, import_einvoice, pay_link, store_documents
 from duly.invoicing.einvoice.validate import validate_einvoice
 from duly.invoicing.einvoice.xmlutil import UBL_NSMAP
 from duly.invoicing.models import Invoice, StoredDocument
-from duly.invoicing.pdf import render_letter, render_receipt, render_statement
+from duly.invoicing.pdf import render_letter
 from duly.messaging.links import read_token
+from duly.payments.documents import render_receipt
 from duly.payments.services import record_payment
 
 L = services.LineData

@@ -15,16 +15,14 @@ A reference is a small dict kept in ``Message.attachments``:
     A formal letter for post (reminder, final notice or termination), with the open amounts its
     message showed.
 
-PDF references are added only when the documents module provides a renderer
-(:data:`RENDERERS`: ``duly.invoicing.documents.document_bytes`` for invoices, rendered once and
-stored; ``render_receipt`` and ``render_statement``), so invoice PDFs, receipts and statements are
-attached as soon as it does, with no change here. Until then messages carry the invoices' stored
-attachments only.
+PDF references are added only when a renderer is registered for their kind (:data:`RENDERERS`): the
+invoicing documents (``document_bytes`` for invoices, rendered once and stored; ``render_letter``) and the
+payments receipt, which messaging imports (they are below it), and the statement of account, which the
+insights app (above messaging) registers in its AppConfig.ready() with :func:`register_renderer`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import date
 from typing import Any, Callable, Iterable
@@ -33,12 +31,30 @@ from django.conf import settings
 
 log = logging.getLogger("duly.messaging")
 
-#: Reference kind → the documents function that renders it ``(module, function)``.
-RENDERERS: dict[str, tuple[str, str]] = {
-    "invoice_pdf": ("duly.invoicing.documents", "document_bytes"),
-    "receipt_pdf": ("duly.invoicing.documents", "render_receipt"),
-    "statement_pdf": ("duly.invoicing.documents", "render_statement"),
-    "letter_pdf": ("duly.invoicing.documents", "render_letter"),
+
+def _invoice_pdf() -> Callable[..., Any]:
+    from duly.invoicing.documents import document_bytes
+
+    return document_bytes
+
+
+def _receipt_pdf() -> Callable[..., Any]:
+    from duly.payments.documents import render_receipt
+
+    return render_receipt
+
+
+def _letter_pdf() -> Callable[..., Any]:
+    from duly.invoicing.documents import render_letter
+
+    return render_letter
+
+
+#: Reference kind → the function that loads its renderer (on first use: queuing a message loads none).
+RENDERERS: dict[str, Callable[[], Callable[..., Any]]] = {
+    "invoice_pdf": _invoice_pdf,
+    "receipt_pdf": _receipt_pdf,
+    "letter_pdf": _letter_pdf,
 }
 #: Letter kinds the documents module lays out (``letter_<kind>.html``).
 LETTER_KINDS = ("reminder", "final_notice", "termination")
@@ -46,22 +62,27 @@ LETTER_KINDS = ("reminder", "final_notice", "termination")
 Loaded = tuple[str, bytes, str]
 
 
+def register_renderer(kind: str, load: Callable[[], Callable[..., Any]]) -> None:
+    """Attach ``kind`` references with the renderer ``load()`` returns: how an app above messaging (insights:
+    ``statement_pdf``) adds its documents, in its AppConfig.ready()."""
+    RENDERERS[kind] = load
+
+
 def renderer(kind: str) -> Callable[..., Any] | None:
-    """The document renderer for ``kind``, or None while no documents module provides one.
+    """The document renderer for ``kind``, or None while none is registered (or it cannot be imported).
 
     ``settings.DULY_MESSAGE_PDF_ATTACHMENTS = False`` turns PDF attachments off (stored invoice
     attachments are still sent).
     """
     if not getattr(settings, "DULY_MESSAGE_PDF_ATTACHMENTS", True):
         return None
-    if kind not in RENDERERS:
+    load = RENDERERS.get(kind)
+    if load is None:
         return None
-    module_name, attr = RENDERERS[kind]
     try:
-        module = importlib.import_module(module_name)
+        fn = load()
     except ImportError:
         return None
-    fn = getattr(module, attr, None)
     return fn if callable(fn) else None
 
 
