@@ -37,7 +37,6 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import F, Lookup
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
-from django.db.models import Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
@@ -48,6 +47,7 @@ from duly.domain.money import check_currency, exponent, from_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
+from . import hooks, lifecycle
 from .models import Invoice, InvoiceLine
 from .services import REQUIRED_FIELD_LABELS, LineData, _line_input, late_policy_for, take_numbers, terms_for
 
@@ -303,16 +303,12 @@ def set_prepaid(prepared: PreparedInvoice, prepaid_minor: int) -> None:
         raise ValidationError(
             f"The prepaid amount must be between 0 and the invoice total ({values['total_minor']} minor units)."
         )
-    values["prepaid_minor"] = prepaid_minor
     if prepaid_minor:
         # The amount due (BT-115) as EN 16931 computes it: tax inclusive total − prepaid amount.
         prepared.totals = invoice_math.compute_totals(
             prepared.inputs, values["currency"], prepaid=from_minor(prepaid_minor, values["currency"]),
             allow_negative=prepared.source.allow_negative)
-    if values["total_minor"] > 0 and prepaid_minor == values["total_minor"]:
-        values["status"], values["paid_on"] = Invoice.PAID, values["issue_date"]
-    else:
-        values["status"], values["paid_on"] = Invoice.ISSUED, None
+    lifecycle.issued_row(values, prepaid_minor=prepaid_minor)
 
 
 # --- writing -----------------------------------------------------------------------------------------------
@@ -665,7 +661,7 @@ def invoice_rows(org: Organization, prepared: Sequence[PreparedInvoice], *, now)
     for p, snapshot in zip(prepared, snapshots):
         p.fields["number"] = ""  # given at write time (see write_invoice_rows), with the RF reference
         p.fields["issued_at"] = now
-        p.fields["document_snapshot"] = snapshot
+        lifecycle.row_snapshot(p.fields, snapshot)
         _complete(Invoice, p.fields, now)
     invoice_row = operator.itemgetter(*invoice_columns)  # a row's values in column order, in one call
     invoices = [list(invoice_row(p.fields)) for p in prepared]
@@ -779,29 +775,17 @@ def _apply_customer_credit(invoices: list[Invoice], on: date, *,
     payable = [inv for inv in invoices if inv.payable_minor > 0]
     if not payable:
         return
-    from duly.payments.services import apply_customer_credit
-
     if with_credit is None:
         with_credit = _credit_balances({inv.customer_id for inv in payable})
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
-            applied = apply_customer_credit(inv, on=on)
+            applied = hooks.apply_customer_credit(inv, on=on)
             if applied:  # the invoice was issued unpaid: what the credit settled is what it has "already paid"
-                inv.document_snapshot["paid_minor"] = applied
-                Invoice.objects.filter(pk=inv.pk).update(document_snapshot=inv.document_snapshot)
+                lifecycle.freeze_paid_at_issue(inv, applied, query=True)
 
 
 def _credit_balances(customer_ids: set[int]) -> set[tuple[int, str]]:
     """(customer, currency) pairs with a positive credit balance, among ``customer_ids`` (one query)."""
     if not customer_ids:
         return set()
-    from duly.payments.models import CreditEntry
-
-    return {
-        (row["customer_id"], row["currency"])
-        for row in CreditEntry.objects.filter(ids_in("customer_id", customer_ids))
-        .values("customer_id", "currency")
-        .annotate(balance=Sum("amount_minor"))
-        if row["balance"] > 0
-    }
-
+    return hooks.credit_balances(customer_ids)

@@ -47,6 +47,7 @@ from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
+from . import hooks, lifecycle
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter
 
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
@@ -685,7 +686,6 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
     invoice.issued_at = timezone.now()
-    invoice.status = Invoice.ISSUED
     invoice.rf_reference = rf_for_invoice(org.slug, invoice.number)
     if invoice.is_credit_note:
         invoice.due_date = None
@@ -698,27 +698,21 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
                                                   as_of=issue_date)
     from .documents.snapshot import is_imported, live_snapshot
 
+    snapshot = None
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
-        invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
+        snapshot = live_snapshot(invoice)  # what its documents show, frozen
     elif not invoice.is_credit_note:  # ... and, like every invoice, states the customer's retainer balance
-        from duly.billing.retainers import entry_for
-
-        retainer = entry_for(invoice.customer, invoice.currency, issue_date)
+        retainer = hooks.retainer_entry(invoice.customer, invoice.currency, issue_date)
         if retainer is not None:
-            invoice.document_snapshot["retainer"] = retainer
-    invoice.save()
+            lifecycle.set_retainer(invoice, retainer)
+    lifecycle.issue(invoice, snapshot=snapshot)
     if invoice.is_credit_note:
-        from duly.payments.services import apply_credit_note
-
-        apply_credit_note(invoice)
+        hooks.apply_credit_note(invoice)
     elif invoice.kind in (Invoice.KIND_STANDARD, Invoice.KIND_LATE_FEE):
-        from duly.payments.services import apply_customer_credit
-
-        apply_customer_credit(invoice, on=issue_date)
+        hooks.apply_customer_credit(invoice, on=issue_date)
     invoice.refresh_from_db()
     if invoice.paid_minor and not invoice.is_credit_note:  # customer credit settled at issue: "already paid"
-        invoice.document_snapshot["paid_minor"] = invoice.paid_minor
-        invoice.save(update_fields=["document_snapshot"])
+        lifecycle.freeze_paid_at_issue(invoice, invoice.paid_minor)
     return invoice
 
 
@@ -751,19 +745,7 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
 @transaction.atomic
 def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
     invoice = _get_invoice(org, invoice_id, lock=True)
-    if not reason or not reason.strip():
-        raise ReasonRequired("A reason is required to void an invoice.")
-    if invoice.status in (Invoice.VOID,):
-        raise InvoiceAlreadyVoid(f"Invoice {invoice} is already void.")
-    if invoice.status == Invoice.PAID or invoice.paid_minor > 0:
-        raise InvoiceHasPayments(
-            f"Invoice {invoice} has payments applied; refund them or issue a credit note instead of voiding."
-        )
-    invoice.status = Invoice.VOID
-    invoice.void_reason = reason.strip()
-    invoice.voided_at = timezone.now()
-    invoice.save(update_fields=["status", "void_reason", "voided_at"])
-    return invoice
+    return lifecycle.void(invoice, reason)
 
 
 @transaction.atomic
@@ -776,14 +758,7 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
     if not reason or not reason.strip():
         raise ReasonRequired("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
-    if not invoice.is_open:
-        raise InvalidState(
-            f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
-    invoice.status = Invoice.UNCOLLECTIBLE
-    invoice.void_reason = reason.strip()
-    invoice.voided_at = timezone.now()
-    invoice.save(update_fields=["status", "void_reason", "voided_at"])
-    return invoice
+    return lifecycle.write_off(invoice, reason)
 
 
 @transaction.atomic

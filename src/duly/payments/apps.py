@@ -5,3 +5,13 @@ class PaymentsConfig(AppConfig):
     name = "duly.payments"
     label = "payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Issuing an invoice (invoicing, below payments) applies customer credit and settles credit notes.
+        from duly.invoicing import hooks
+
+        from . import services
+
+        hooks.register(apply_customer_credit=services.apply_customer_credit,
+                       apply_credit_note=services.apply_credit_note,
+                       credit_balances=services.credit_balances)

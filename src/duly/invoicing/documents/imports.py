@@ -54,6 +54,7 @@ from duly.domain.invoice_math import totals_to_minor
 from duly.domain.money import MONEY_CONTEXT, to_minor
 from duly.invoicing.einvoice.model import CREDIT_NOTE_TYPE_CODES, PREPAYMENT_INVOICE, InvoiceDocument, Party
 
+from .. import lifecycle
 from ..models import Invoice, InvoiceAllowanceCharge, InvoiceLine
 from .snapshot import imported_snapshot, party_json
 
@@ -238,7 +239,7 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         if related is None:
             custom[PRECEDING_FIELD] = doc.preceding_invoice
     cur = doc.currency
-    invoice = Invoice.objects.create(organization=org, customer=customer, related_invoice=related, **_fits(
+    invoice = Invoice(organization=org, customer=customer, related_invoice=related, **_fits(
         Invoice, f"Invoice {doc.number}",
         kind=_kind(doc),
         currency=cur,
@@ -256,10 +257,12 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         payment_terms_text=doc.payment_terms,
         prepaid_minor=to_minor(doc.prepaid_amount, cur),
         rounding_minor=to_minor(doc.rounding_amount, cur),
-        document_snapshot=imported_snapshot(doc, customer),
         additional_parties={key: party_json(party) for key, party in (
             ("payee", doc.payee), ("tax_representative", doc.tax_representative)) if party is not None},
     ))
+    # The parties as the file states them, frozen (by the one writer of snapshots), written with the draft.
+    lifecycle.set_document_snapshot(invoice, imported_snapshot(doc, customer), save=False)
+    invoice.save(force_insert=True)
     results = doc.totals().lines
     InvoiceLine.objects.bulk_create([
         InvoiceLine(invoice=invoice, **_fits(
