@@ -136,10 +136,11 @@ def settle_reason(after: Settlement, amount_minor: int) -> str:
     return PAY if after.status == PAID else PARTIAL_PAY
 
 
-def issued(total_minor: int, prepaid_minor: int, issue_date: date) -> Settlement:
+def issued(total_minor: int, prepaid_minor: int, issue_date: date, *, rounding_minor: int = 0) -> Settlement:
     """The state of an invoice just issued with ``prepaid_minor`` deducted (BT-113): paid on its issue date
-    when the deduction covers a positive total, issued else. Nothing is settled yet."""
-    if total_minor > 0 and prepaid_minor == total_minor:
+    when the deduction covers a positive total (nothing left due, rounding included), issued else. Nothing
+    is settled yet."""
+    if total_minor > 0 and prepaid_minor == total_minor and not rounding_minor:
         return Settlement(PAID, 0, issue_date)
     return Settlement(ISSUED, 0, None)
 

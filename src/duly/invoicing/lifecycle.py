@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from django.utils import timezone
 
 from duly.domain import lifecycle as rules
+from duly.domain.issuing import IssuePlan
 
 from .models import Invoice
 
@@ -72,23 +73,28 @@ def settle_credit_note(note: Invoice, on: date) -> None:
     note.save(update_fields=["paid_minor", "status", "paid_on"])
 
 
-def issue(invoice: Invoice, *, snapshot: dict[str, Any] | None) -> None:
-    """Mark a draft issued and save it whole (the issuing service set its number, dates, terms and totals).
+def issue(invoice: Invoice, plan: IssuePlan, *, snapshot: dict[str, Any] | None) -> None:
+    """Mark a draft issued as ``plan`` says and save it whole (the issuing service set its number and dates).
 
     ``snapshot``: what its documents show, frozen now (None: keep the one it has, an imported draft's)."""
-    rules.check_transition(invoice.status, rules.ISSUED, rules.ISSUE)
-    invoice.status = Invoice.ISSUED
+    rules.check_transition(invoice.status, plan.status, rules.ISSUE)
+    fields = plan.fields
+    invoice.status = fields["status"]
+    invoice.paid_on = fields["paid_on"]
+    invoice.paid_minor = fields["paid_minor"]
+    invoice.prepaid_minor = fields["prepaid_minor"]
     if snapshot is not None:
         invoice.document_snapshot = snapshot
     invoice.save()
 
 
-def issued_row(values: dict[str, Any], *, prepaid_minor: int) -> None:
-    """The state columns of an invoice row the bulk path inserts as issued, with ``prepaid_minor`` deducted:
-    paid on issue when the deduction covers it (:func:`duly.domain.lifecycle.issued`)."""
-    state = rules.issued(values["total_minor"], prepaid_minor, values["issue_date"])
-    values["prepaid_minor"] = prepaid_minor
-    values["status"], values["paid_on"], values["paid_minor"] = state.status, state.paid_on, state.paid_minor
+def issued_row(values: dict[str, Any], plan: IssuePlan) -> None:
+    """The state columns of an invoice row the bulk path inserts as issued, as ``plan`` says (paid on issue
+    when its prepaid amount covers it: :func:`duly.domain.lifecycle.issued`)."""
+    rules.check_transition(rules.DRAFT, plan.status, rules.ISSUE)
+    fields = plan.fields
+    values["prepaid_minor"] = fields["prepaid_minor"]
+    values["status"], values["paid_on"], values["paid_minor"] = fields["status"], fields["paid_on"], fields["paid_minor"]
 
 
 def row_snapshot(values: dict[str, Any], snapshot: dict[str, Any]) -> None:

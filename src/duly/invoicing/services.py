@@ -21,30 +21,25 @@ from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract, reference_rates_for_contracts
-from duly.domain import invoice_math
+from duly.domain import invoice_math, issuing
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
     CreditExceedsInvoiceTotal,
     CreditExceedsOpenAmount,
-    CurrencyMismatch,
-    CustomerNotActive,
     DomainError,
     InvalidState,
-    InvoiceAlreadyVoid,
-    InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
     IssueDateBeforeLastIssued,
     NotFound,
     ReasonRequired,
-    RequiredFieldMissing,
     SeveralTaxRates,
     ValidationError,
 )
 from duly.domain.bounds import check_date_range
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
-from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.money import from_minor, to_decimal, to_minor
+from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
 
 from . import hooks, lifecycle
@@ -56,13 +51,26 @@ DEFAULT_TERMS = PaymentTerms(kind="net", days=30)
 #: Late-payment policy of an invoice without a contract: nothing is charged, and the invoice says so.
 NO_LATE_FEES = LateFeePolicy(kind="none")
 
-REQUIRED_FIELD_LABELS = {
-    "po_number": "PO number",
-    "cost_centre": "cost centre",
-    "ap_contact": "AP contact",
-    "billing_address": "billing address",
-    "buyer_reference": "buyer reference",
-}
+REQUIRED_FIELD_LABELS = issuing.REQUIRED_FIELD_LABELS
+
+
+def customer_facts(customer: Customer) -> issuing.CustomerFacts:
+    """The customer as the issuing rules read it (:mod:`duly.domain.issuing`)."""
+    return issuing.CustomerFacts(
+        id=customer.pk, organization_id=customer.organization_id, name=customer.name, code=customer.code,
+        terminated=customer.status == Customer.STATUS_TERMINATED, currency=customer.currency,
+        locale=customer.locale, buyer_reference=customer.buyer_reference, cost_centre=customer.cost_centre,
+        ap_contact=customer.ap_contact, invoice_address=customer.invoice_address,
+        required_fields=tuple(customer.required_fields or ()),
+        custom_required_fields=tuple(customer.custom_required_fields or ()))
+
+
+def contract_facts(contract: Contract | None) -> issuing.ContractFacts | None:
+    """The contract as the issuing rules read it (None: no contract)."""
+    if contract is None:
+        return None
+    return issuing.ContractFacts(id=contract.pk, reference=contract.reference, customer_id=contract.customer_id,
+                                 currency=contract.currency, po_number=contract.po_number)
 
 
 # --- number series -------------------------------------------------------------------------------
@@ -287,21 +295,8 @@ def check_draft(
     """
     from duly.customers.services import check_model_values
 
-    if customer.organization_id != org.id:
-        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
-    if contract is not None and contract.customer_id != customer.id:
-        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
-    if customer.status == Customer.STATUS_TERMINATED:
-        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
-    if kind not in dict(Invoice.KIND_CHOICES):
-        raise ValidationError(f"Unknown invoice kind {kind!r}.")
-    currency = currency or (contract.currency if contract else customer.currency)
-    check_currency(currency)
-    if contract is not None and contract.currency != currency:
-        raise CurrencyMismatch(
-            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}.",
-            expected=contract.currency, got=currency,
-        )
+    currency = issuing.check_header(org.id, org.name, customer_facts(customer), contract_facts(contract), kind,
+                                    currency)
     if service_period is not None:
         start, end = service_period
         if start is None or end is None:
@@ -342,13 +337,7 @@ def create_draft(
     totals = _check_lines(lines, currency)
     if kind == Invoice.KIND_CREDIT_NOTE and related_invoice is not None:
         _check_credit_note_total(to_minor(totals.tax_inclusive, currency), _lock_credited(related_invoice.pk))
-    defaults = {
-        "po_number": contract.po_number if contract and contract.po_number else "",
-        "buyer_reference": customer.buyer_reference,
-        "cost_centre": customer.cost_centre,
-        "ap_contact": customer.ap_contact,
-        "billing_address": customer.invoice_address,
-    }
+    defaults = issuing.header_defaults(customer_facts(customer), contract_facts(contract))
     defaults.update({k: v for k, v in fields.items() if v is not None})
     invoice = Invoice.objects.create(
         organization=org,
@@ -616,14 +605,21 @@ def add_attachment(org: Organization, invoice_id: int, filename: str, content: b
 
 # --- issuing -----------------------------------------------------------------------------------
 def missing_required_fields(invoice: Invoice) -> list[str]:
-    customer = invoice.customer
-    missing = [
-        REQUIRED_FIELD_LABELS[code]
-        for code in customer.required_fields
-        if not str(getattr(invoice, code, "") or "").strip()
-    ]
-    missing += [name for name in customer.custom_required_fields if not str(invoice.custom_fields.get(name, "")).strip()]
-    return missing
+    """The fields the invoice's customer requires that it leaves empty (:mod:`duly.domain.issuing`)."""
+    return issuing.missing_required_fields(customer_facts(invoice.customer), _header(invoice), invoice.custom_fields)
+
+
+def _header(invoice: Invoice) -> dict[str, str]:
+    return {code: getattr(invoice, code, "") for code in REQUIRED_FIELD_LABELS}
+
+
+def draft_facts(invoice: Invoice, lines: Sequence[InvoiceLine]) -> issuing.DraftFacts:
+    """A stored draft as the issuing rules read it (its lines as loaded)."""
+    return issuing.DraftFacts(
+        kind=invoice.kind, currency=invoice.currency, lines=tuple(_line_input(x) for x in lines),
+        descriptions=tuple(x.description for x in lines), header=tuple(_header(invoice).items()),
+        custom_fields=tuple((invoice.custom_fields or {}).items()), name=f"Invoice {invoice}",
+        rounding_minor=invoice.rounding_minor)
 
 
 def late_policy_for(invoice: Invoice, reference_rates: dict | None = None) -> LateFeePolicy:
@@ -647,8 +643,11 @@ def terms_for(invoice: Invoice) -> PaymentTerms:
 
 @transaction.atomic
 def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
-                  reference_rates: dict | None = None) -> Invoice:
+                  reference_rates: dict | None = None, prepaid_minor: int | None = None) -> Invoice:
     """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it.
+
+    What it becomes is planned by :func:`duly.domain.issuing.plan_issue`, as on the bulk path.
+    ``prepaid_minor``: a deposit or retainer deducted (BT-113; default: the draft's, an imported one's).
 
     The late-payment terms state the rate in force on ``issue_date`` (a run issuing many invoices
     passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
@@ -659,23 +658,16 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",
                               invoice=str(invoice))
     customer = invoice.customer
-    if customer.status == Customer.STATUS_TERMINATED and invoice.kind != Invoice.KIND_CREDIT_NOTE:
-        raise CustomerNotActive(f"{customer.name} is terminated: the invoice cannot be issued.")
     lines = list(invoice.lines.all())
-    if not lines:
-        raise ValidationError(f"Invoice {invoice} has no lines.")
-    missing = missing_required_fields(invoice)
-    if missing:
-        raise RequiredFieldMissing(
-            f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
-            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else "."),
-            field=missing[0], customer=customer.name,
-        )
     if invoice.contract is None and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         invoice.contract = current_contract(customer, issue_date)
-    totals = recompute_totals(invoice, lines)
-    if totals.tax_inclusive < 0:
-        raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
+    plan = issuing.plan_issue(
+        draft_facts(invoice, lines), customer_facts(customer), contract_facts(invoice.contract),
+        issuing.TermsFacts(DEFAULT_TERMS if invoice.is_credit_note else terms_for(invoice)),
+        issuing.PrepaidFacts(deposit_minor=invoice.prepaid_minor if prepaid_minor is None else prepaid_minor),
+        issuing.CreditFacts(), issue_date,
+        totals=lambda: recompute_totals(invoice, lines),
+        late=lambda: describe_policy(late_policy_for(invoice, reference_rates), invoice.currency, as_of=issue_date))
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
         original = _lock_credited(invoice.related_invoice_id)
         if original.status == Invoice.VOID:
@@ -687,15 +679,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     invoice.issue_date = issue_date
     invoice.issued_at = timezone.now()
     invoice.rf_reference = rf_for_invoice(org.slug, invoice.number)
-    if invoice.is_credit_note:
-        invoice.due_date = None
-        invoice.payment_terms_text = ""
-    else:
-        terms = terms_for(invoice)
-        invoice.due_date = compute_due_date(terms, issue_date)
-        invoice.payment_terms_text = describe_terms(terms, issue_date)
-        invoice.late_terms_text = describe_policy(late_policy_for(invoice, reference_rates), invoice.currency,
-                                                  as_of=issue_date)
+    for name in ("due_date", "payment_terms_text", "late_terms_text"):  # the terms the plan states
+        if name in plan.fields:
+            setattr(invoice, name, plan.fields[name])
     from .documents.snapshot import is_imported, live_snapshot
 
     snapshot = None
@@ -705,7 +691,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         retainer = hooks.retainer_entry(invoice.customer, invoice.currency, issue_date)
         if retainer is not None:
             lifecycle.set_retainer(invoice, retainer)
-    lifecycle.issue(invoice, snapshot=snapshot)
+    lifecycle.issue(invoice, plan, snapshot=snapshot)
     if invoice.is_credit_note:
         hooks.apply_credit_note(invoice)
     elif invoice.kind in (Invoice.KIND_STANDARD, Invoice.KIND_LATE_FEE):
