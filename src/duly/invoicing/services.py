@@ -43,7 +43,7 @@ from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
 
 from . import hooks, lifecycle
-from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter
+from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
 
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
 #: Terms used when a customer has no contract: an exact due date 30 days after issue.
@@ -357,6 +357,35 @@ def create_draft(
     return invoice
 
 
+@transaction.atomic
+def create_imported_draft(org: Organization, customer: Customer, *, related: Invoice | None, fields: dict,
+                          snapshot: dict, lines: Sequence[dict], allowances: Sequence[dict]) -> Invoice:
+    """Write a draft imported from an e-invoice (:mod:`duly.invoicing.documents.imports` read and checked the
+    values): the invoice with its parties frozen as its source stated them, its lines and allowances/charges."""
+    from .models import InvoiceAllowanceCharge
+
+    invoice = Invoice(organization=org, customer=customer, related_invoice=related, **fields)
+    lifecycle.set_document_snapshot(invoice, snapshot, save=False)  # written with the draft
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, **values) for values in lines])
+    InvoiceAllowanceCharge.objects.bulk_create([InvoiceAllowanceCharge(invoice=invoice, **values)
+                                                for values in allowances])
+    return invoice
+
+
+def freeze_imported_totals(invoice: Invoice, minor: dict) -> None:
+    """Store an imported draft's document totals (:func:`duly.domain.invoice_math.totals_to_minor`)."""
+    invoice.line_total_minor = minor["line_total_minor"]
+    invoice.allowance_total_minor = minor["allowance_total_minor"]
+    invoice.charge_total_minor = minor["charge_total_minor"]
+    invoice.tax_exclusive_minor = minor["tax_exclusive_minor"]
+    invoice.tax_total_minor = minor["tax_total_minor"]
+    invoice.total_minor = minor["tax_inclusive_minor"]
+    invoice.tax_breakdown = minor["tax_breakdown"]
+    invoice.save(update_fields=["line_total_minor", "allowance_total_minor", "charge_total_minor",
+                                "tax_exclusive_minor", "tax_total_minor", "total_minor", "tax_breakdown"])
+
+
 _UNCHANGED = object()
 
 
@@ -601,6 +630,32 @@ def add_attachment(org: Organization, invoice_id: int, filename: str, content: b
     att.file.save(filename, ContentFile(content), save=False)
     att.save()
     return att
+
+
+@transaction.atomic
+def store_document(invoice: Invoice, fmt: str, *, filename: str, content_type: str,
+                   render: Callable[[], bytes]) -> StoredDocument:
+    """Store the document of an issued invoice in ``fmt``, rendered by ``render`` once (the bytes are then kept
+    forever: :func:`duly.invoicing.documents.document_bytes`); the stored one when it already is.
+
+    The invoice row is locked while its first documents are rendered and stored, as :func:`add_attachment`
+    locks it: an attachment is on every document or on none.
+    """
+    list(Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("pk", flat=True))
+    existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
+    if existing is not None:  # stored by someone else while we waited
+        return existing
+    content = render()
+    try:
+        with transaction.atomic():
+            return StoredDocument.objects.create(
+                organization_id=invoice.organization_id, invoice=invoice, format=fmt, filename=filename,
+                content_type=content_type, content=content, size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
+    except IntegrityError:
+        # Rendered concurrently by someone else (a database without row locks): theirs is the document.
+        return StoredDocument.objects.get(invoice=invoice, format=fmt)
 
 
 # --- issuing -----------------------------------------------------------------------------------
