@@ -6,9 +6,10 @@ contract, same required-field check, same due date, terms text, late-payment tex
 totals from :func:`duly.domain.invoice_math.compute_totals`), but for a whole block of invoices with
 a constant number of queries:
 
-1. :func:`prepare` validates one invoice and computes its totals (pure: no query). It raises the
+1. :func:`prepare` validates one invoice and computes its totals (pure: no query) with
+   :func:`duly.domain.issuing.plan_issue`, the rule the one-by-one path issues by too. It raises the
    same :class:`~duly.domain.errors.DomainError` as the one-by-one path, so a caller can leave one
-   bad customer out and bill the others.
+   bad customer out and bill the others. What is left here is numbering and inserting.
 2. :func:`issue_prepared` takes a block of gapless numbers with ONE counter ``UPDATE``
    (``last_value + N``, refused when the series' last number is dated after the issue date:
    :func:`~duly.invoicing.services.take_numbers`), then inserts the invoices and their lines in bulk

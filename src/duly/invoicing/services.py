@@ -2,6 +2,10 @@
 
 Every public function is one transaction. An issued invoice is immutable: it is corrected only by
 a credit note or a void. Totals always come from :func:`duly.domain.invoice_math.compute_totals`.
+What a draft becomes when issued is :func:`duly.domain.issuing.plan_issue` (as on the bulk path);
+its status, settled amounts and document snapshot are written by :mod:`duly.invoicing.lifecycle`
+only. Customer credit and retainer balances are asked of payments and billing through
+:mod:`duly.invoicing.hooks` (invoicing imports neither).
 """
 
 from __future__ import annotations
