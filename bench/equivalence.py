@@ -26,7 +26,8 @@ after a refactoring. This script builds that database from nothing, always the s
 The dump
     Every table: each Django model (auto-created many-to-many tables included), read through its base
     manager, ordered by primary key, one JSON object per row ``{"table", "pk", "row"}``; then every other
-    table the database holds (``django_migrations``...) read with plain SQL in rowid/primary-key order.
+    table the database holds read with plain SQL in primary-key order, except ``django_migrations``: keyed
+    by (app, name), since its id and ``applied`` are only the order and the moment ``migrate`` ran them.
     Values: Decimal and date/time as text, JSON as JSON (keys sorted), bytes as their SHA-256.
 
 What is normalized, and why (nothing is dropped; a normalized value keeps its null-ness and its identity)
@@ -34,8 +35,9 @@ What is normalized, and why (nothing is dropped; a normalized value keeps its nu
       the dump (minus/plus a minute) is the clock of the machine, not a business time (``created_at``,
       an invoice's ``issued_at``, a run's ``started_at``/``finished_at``, a migration's ``applied``). The
       data's business times end in June 2026 (the dunning instant) and the script refuses to run on a
-      machine whose clock is not past July 2026, so the two cannot be confused. Shown as ``<wall-clock>``; a date equal to the wall-clock
-      day is *not* normalized (no business date of this data set is today's).
+      machine whose clock is not past July 2026, so the two cannot be confused. Shown as
+      ``<wall-clock>``; a date equal to the wall-clock day is *not* normalized (no business date of this
+      data set is today's).
     - *Random identifiers*: :data:`RANDOM_PATTERNS` (the ``Message-ID`` chosen with ``secrets`` when a
       message is queued, wherever it appears: its column, or another row's text or JSON) and
       :data:`RANDOM_FIELDS` (the outbox worker's ``uuid4`` lease token, empty once a message is settled).
@@ -289,12 +291,18 @@ class Dumper:
                 yield {"table": table, "pk": row[model._meta.pk.column], "row": row}
         with connection.cursor() as cur:
             for table in sorted(set(connection.introspection.table_names()) - seen):
+                if table == "django_migrations":
+                    # Keyed by (app, name): its id is only the order migrate applied them in (the dependency
+                    # graph's), so a migration added upstream shows as one row, not as every later id shifted.
+                    cur.execute('SELECT app, name FROM "django_migrations" ORDER BY app, name')
+                    for app, name in cur.fetchall():
+                        yield {"table": table, "pk": f"{app}.{name}",
+                               "row": {"app": app, "name": name, "id": "<applied order>", "applied": "<wall-clock>"}}
+                    continue
                 cur.execute(f'SELECT * FROM "{table}" ORDER BY 1')
                 cols = [c[0] for c in cur.description]
                 for values in cur.fetchall():
                     row = {c: self.value(v) for c, v in zip(cols, values)}
-                    if table == "django_migrations" and "applied" in row:
-                        row["applied"] = "<wall-clock>"  # a text column on SQLite: the migrate's clock
                     yield {"table": table, "pk": row[cols[0]], "row": row}
 
 
