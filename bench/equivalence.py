@@ -340,6 +340,7 @@ def compare(name: str, ours: list[str], theirs: list[str], shown: list[str]) -> 
     counts_b = {t: sum(1 for x, _ in order_b if x == t) for t in tables_a & tables_b}
     for t in sorted(counts_a):
         if counts_a[t] != counts_b[t]:
+            diffs += 1
             shown.append(f"{name}: {t}: {counts_a[t]} rows in the reference, {counts_b[t]} in this run")
     for key in order_a:
         if key[0] not in tables_b:
@@ -415,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             theirs = (args.compare / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
             total += compare(name, dumps[name], theirs, shown)
         if total:
-            print(f"DIFFERENT from {args.compare}: {total} difference(s); the first {min(len(shown), MAX_SHOWN)}:")
+            print(f"DIFFERENT from {args.compare}: {total} difference(s) (tables, row counts, rows); "
+                  f"the first {min(len(shown), MAX_SHOWN)}:")
             for line in shown[:MAX_SHOWN]:
                 print("  " + line)
             return 1
