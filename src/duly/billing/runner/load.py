@@ -294,6 +294,7 @@ class _Batch:
         # Local-day windows: fetch a day more on each side, the exact bounds are applied per customer.
         start = datetime.combine(lo - timedelta(days=1), time.min, _UTC)
         end = datetime.combine(hi + timedelta(days=1), time.min, _UTC)
+        # pricing-registry: the aggregations that need the events' properties, or the level before a window.
         needs_properties = any(self.cat.metrics[m].aggregation == "unique_count" for m in metrics)
         columns = ["customer_id", "subscription_id", "metric_id", "idempotency_key", "timestamp", "value"]
         if needs_properties:

@@ -12,7 +12,7 @@ from django.db.models import Q
 
 from duly.customers.models import Organization
 from duly.domain import usage as domain_usage
-from duly.domain.billing_plan import SubscriptionPlan, fixed_charge, plain_quantity
+from duly.domain.billing_plan import SubscriptionPlan, plain_quantity
 from duly.domain.errors import InvalidSchedule, InvalidState, NotFound, ValidationError
 from duly.domain.bounds import dates_in_range
 from duly.domain.compose import paused_days, recurring_charge
@@ -200,7 +200,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
         _, part, old = _item_charge(sub, item, cycle, plan, catalog)
         if part is not None and part.start <= on < part.end:
             new_model, _ = catalog.model_at(price_info(new_price), sub.pk, cycle.period.start, sub.customer_id)
-            new = fixed_charge(new_model, new_quantity, sub.currency, whole=cycle.whole, part=cycle.whole).full
+            new = recurring_charge(new_model, new_quantity, sub.currency, cycle, cycle.whole, 0).full
             # From the undiscounted prices of the whole cycle and the days actually paused: a pause
             # already taken off the invoice is never taken off the rest a second time.
             split = change_proration(old.full.amount, new.amount, sub.currency, part, on, whole=cycle.whole,

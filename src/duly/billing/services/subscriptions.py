@@ -12,7 +12,8 @@ from django.db import transaction
 from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract
 from duly.domain import invoice_math, pricing
-from duly.domain.billing_plan import SubscriptionPlan, fixed_charge, slots
+from duly.domain.billing_plan import SubscriptionPlan, slots
+from duly.domain.compose import paused_days, recurring_charge
 from duly.domain.errors import (
     BillingFrequencyMismatch,
     CurrencyMismatch,
@@ -203,9 +204,8 @@ def _first_charges(sub: Subscription, rows: Sequence[SubscriptionItem], plan: Su
         price = row.price
         if price.quantity_source != Price.SOURCE_QUANTITY:
             continue
-        fc = fixed_charge(pricing.model_from_config(price.model_config), row.quantity, sub.currency,
-                          whole=cycle.whole, part=cycle.period,
-                          paused_days=sum(p.period.overlap_days(cycle.period) for p in plan.pauses))
+        fc = recurring_charge(pricing.model_from_config(price.model_config), row.quantity, sub.currency, cycle,
+                              cycle.period, paused_days(plan.pauses, cycle.period))
         inputs.append(invoice_math.LineInput(Decimal(1), fc.amount, price.product.tax_category,
                                              price.product.tax_rate))
     return invoice_math.compute_totals(inputs, sub.currency).tax_inclusive if inputs else Decimal(0)

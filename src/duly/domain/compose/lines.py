@@ -146,6 +146,8 @@ def usage_quantity(series: EventSeries | None, subscription_id: int, tz: ZoneInf
         events: Sequence[domain_usage.UsageEvent] = ()
     else:
         times, subs, events = series.times, series.subscription_ids, series.events
+    # pricing-registry: a time-weighted average starts from the level before the window; a unique count
+    # counts one property.
     lo = 0 if metric.aggregation == "time_weighted_average" else bisect.bisect_left(times, start)
     hi = bisect.bisect_left(times, end)
     chosen = [i for i in range(lo, hi) if subs[i] in (None, subscription_id)]
