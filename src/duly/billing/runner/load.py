@@ -167,6 +167,9 @@ class LoadedBatch:
     #: subscription → its status (a finished one becomes "ended").
     statuses: dict[int, str]
     has_retainers: bool
+    #: The contracts of the due subscriptions (their ``customer`` is set; a late usage or pending charge's
+    #: contract gets it when it bills on its own invoice).
+    subscription_contracts: frozenset[int]
 
 
 _SUB_COLUMNS = ("id", "customer_id", "contract_id", "reference", "currency", "interval", "rrule", "anchor_day",
@@ -214,6 +217,7 @@ class _Batch:
             contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
             contract.organization = org  # (its calendar may move due dates: Contract.business_day_calendar)
             self.contracts[contract.pk] = contract
+        self.subscription_contracts = frozenset(self.contracts)
         sub_ids = [r[0] for r in rows]
         self.items: dict[int, list[ItemInput]] = defaultdict(list)
         for pk, sub_id, price_id, qty, starts_on, ends_on in fetch_rows(SubscriptionItem.objects.filter(
@@ -264,12 +268,13 @@ class _Batch:
             customers={pk: c.timezone for pk, c in self.customers.items()},
             contracts={pk: ContractInput(pk, c.currency, c.deposit_deduction) for pk, c in self.contracts.items()},
             subscriptions=self.subs, items=self.items,
-            running={contract: frozenset(subs) for contract, subs in self.running.items()},
+            running=self.running,
             events=self.events, late_window_events=self.late_window_events, licences=self.snapshots,
             pending=self.pending, late=self.late, late_windows=self.late_windows, notices=self.notices,
             prepaid=self.prepaid,
         )
-        return LoadedBatch(snapshot, self.customers, self.contracts, self.statuses, self.has_retainers)
+        return LoadedBatch(snapshot, self.customers, self.contracts, self.statuses, self.has_retainers,
+                           self.subscription_contracts)
 
     # usage ------------------------------------------------------------------------------------------------
     def _load_usage(self) -> None:

@@ -35,6 +35,7 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
     # invoice cannot be issued is left out whole (compose_invoices catches the DomainError).
     terms_cache: dict[int, tuple] = {}
     rates: dict = {}
+    own_contracts = loaded.subscription_contracts
     prepared: dict[int, bulk.PreparedInvoice] = {}
 
     def before_totals(groups: Sequence[InvoiceGroup]) -> None:
@@ -42,7 +43,8 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
 
     def total_of(group: InvoiceGroup) -> int:
         contract = contracts[group.contract_id]
-        contract.customer = customers[group.customer_id]
+        if group.contract_id not in own_contracts:  # a late usage or pending charge's contract: its customer's
+            contract.customer = customers[group.customer_id]
         if contract.id not in terms_cache:
             key = contract.terms_key()
             shared = catalog.terms.get(key)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 from ..billing_plan import Slot
 from ..errors import DomainError
@@ -100,8 +100,7 @@ class InvoiceGroup:
         return [n for _, n in self.notices] + (self.prepaid.notes if self.prepaid is not None else [])
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
+class Cursor(NamedTuple):
     """Where a subscription stands after the batch: last billed slot, next billing date, whether it is over."""
 
     last_key: date | None
@@ -136,7 +135,8 @@ def compose_invoices(snapshot: BatchSnapshot, book: PriceBook, total_of: Callabl
     failed: dict[int, str] = {}
     cursors: dict[int, Cursor] = {}
     kept: list[tuple[int, str]] = []
-    running = {contract: set(subs) for contract, subs in snapshot.running.items()}
+    #: subscriptions whose last slot this batch bills
+    ended: set[int] = set()
     #: contract → billing date of the last slot of its subscriptions that finish in this run
     last_slot: dict[int, date] = {}
     ctx = SlotContext(book, snapshot.events, snapshot.licences, dict(snapshot.notices), kept)
@@ -166,7 +166,7 @@ def compose_invoices(snapshot: BatchSnapshot, book: PriceBook, total_of: Callabl
         cursors[sub.pk] = Cursor(last_key, nxt.billing_date if nxt else None,
                                  nxt is None and sub.end_date is not None)
         if nxt is None:
-            running.setdefault(sub.contract_id, set()).discard(sub.pk)
+            ended.add(sub.pk)
             if due:
                 last_slot[sub.contract_id] = max(last_slot.get(sub.contract_id, date.min), due[-1].billing_date)
 
@@ -217,7 +217,7 @@ def compose_invoices(snapshot: BatchSnapshot, book: PriceBook, total_of: Callabl
     # Deposits and retainers, invoice by invoice (a deposit held until the final invoice waits for it).
     for group, _ in invoiced:
         group.invoiced = True
-        group.final = (not running.get(group.contract_id)
+        group.final = (all(s in ended for s in snapshot.running.get(group.contract_id, ()))
                        and group.billing_date >= last_slot.get(group.contract_id, date.min))
     applications = apply_prepaid(
         [PrepaidInvoice(g.contract_id, snapshot.contracts[g.contract_id].currency, total, g.final)

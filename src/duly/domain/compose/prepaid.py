@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 from .inputs import DEPOSIT, DEPOSIT_FINAL_INVOICE, RETAINER, ContractInput, PrepaidBalances, RetainerInput
 from .notes import (
@@ -19,8 +19,7 @@ from .notes import (
 __all__ = ["PrepaidApplication", "PrepaidInvoice", "apply_prepaid"]
 
 
-@dataclass(frozen=True, slots=True)
-class PrepaidInvoice:
+class PrepaidInvoice(NamedTuple):
     """An invoice of the batch, in the order they are issued: its contract, total and whether it is the
     contract's final invoice (no subscription left to bill)."""
 
