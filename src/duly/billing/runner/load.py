@@ -104,9 +104,6 @@ class Catalog(PriceBook):
     def snapshot(self) -> CatalogSnapshot:
         return CatalogSnapshot(self.products, self.prices, self.metrics, self.changes)
 
-    def change(self, change_id: int) -> PriceChangeInfo:
-        return next(c for changes in self.changes.values() for c in changes if c.id == change_id)
-
     def notice(self, change_id: int, customer_id: int) -> NoticeState | None:
         self.load_notices((customer_id,))
         return self.announced.get((change_id, customer_id))

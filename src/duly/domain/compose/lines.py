@@ -216,7 +216,7 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
             if shared is not None and shared in book.recurring_lines:
                 line = book.recurring_lines[shared]
                 if line is not None:
-                    lines.append(line)  # type: ignore[arg-type]
+                    lines.append(line)
                 continue
             reasons = []
             if part.start > whole.start:

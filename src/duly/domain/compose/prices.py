@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .. import pricing
 from ..billing_plan import describe_model
@@ -46,7 +46,7 @@ class PriceBook:
         self._models: dict[tuple[int, int | None], pricing.PriceModel] = {}
         #: The recurring line of (price, quantity, period, cycle, paused days, currency), or None when the
         #: period is not billable: customers on the same plan share it (see lines.slot_lines).
-        self.recurring_lines: dict[tuple, object] = {}
+        self.recurring_lines: dict[tuple, Any] = {}
 
     def notice(self, change_id: int, customer_id: int) -> NoticeState | None:
         return self.announced.get((change_id, customer_id))
