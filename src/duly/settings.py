@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "duly.portal",
     "duly.api",
     "duly.insights",
+    "duly.backoffice",  # last: extends the apps' admin pages with what needs the apps above them
 ]
 
 MIDDLEWARE = [

@@ -21,11 +21,12 @@ from pypdf import PdfReader
 from duly.billing import services
 from duly.billing.retainers import retainer_balances
 from duly.cli import main
+from duly.insights.documents import render_statement
 from duly.insights.services import statement_of_account
 from duly.invoicing import services as inv
 from duly.invoicing.documents import document_bytes
 from duly.invoicing.models import Invoice
-from duly.invoicing.pdf import render_invoice_pdf, render_statement
+from duly.invoicing.pdf import render_invoice_pdf
 
 from .conftest import pay
 

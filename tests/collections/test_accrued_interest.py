@@ -66,7 +66,7 @@ def test_the_statement_and_the_pay_page_leave_out_the_months_already_invoiced(or
 
     from pypdf import PdfReader
 
-    from duly.invoicing.pdf import render_statement
+    from duly.insights.documents import render_statement
 
     pdf = PdfReader(io.BytesIO(render_statement(late.customer, as_of=date(2026, 5, 5))))
     text = " ".join((page.extract_text() or "") for page in pdf.pages)

@@ -190,3 +190,38 @@ def test_reminders_recorded_before_the_upgrade_get_their_rows_and_a_duplicate_ke
 
     rows = {(r.invoice_id, r.step_code): r.reminder_id for r in ReminderInvoice.objects.all()}
     assert rows == {(first.pk, "overdue"): original.pk, (second.pk, "overdue"): original.pk}
+
+
+def test_a_policy_stored_before_the_final_notice_rule_gets_one_and_collections_keep_running(
+        org, customer, contract, make_invoice, walk, smtp):
+    """A policy saved before suspension and termination needed a final notice (it terminates straight after a
+    reminder) would stop every collections run of its organization. The upgrade inserts a final notice right
+    before its first drastic step: customers on it are warned, with the date, before anything is cut."""
+    import importlib
+
+    from django.apps import apps
+
+    from duly.collections.models import Policy, Step
+    from duly.domain.dunning import policy_from_dict
+
+    ensure_setup(org)
+    old = Policy.objects.create(organization=org, code="legacy", name="Legacy")
+    for code, order, offset, template, actions in [
+            ("overdue", 1, 1, "reminder_neutral", []), ("cut", 2, 20, "suspension_notice", ["suspend"]),
+            ("end", 3, 40, "termination_letter", ["terminate"])]:
+        Step.objects.create(policy=old, code=code, order=order, offset_days=offset, template=template,
+                            actions=actions)
+
+    importlib.import_module("duly.collections.migrations.0008_cor_final_notice_in_stored_policies"
+                            )._insert_final_notices(apps, None)
+
+    steps = [(s.code, s.order, s.offset_days, s.actions) for s in old.steps.order_by("order")]
+    assert steps == [("overdue", 1, 1, []), ("final_notice", 2, 6, ["final_notice"]),
+                     ("cut", 3, 20, ["suspend"]), ("end", 4, 40, ["terminate"])]
+    policy_from_dict({"code": "legacy", "name": "Legacy", "steps": [s.as_dict() for s in old.steps.all()]})
+    assign_policy(org, customer, "legacy")
+    invoice = make_invoice(customer, contract, issued=date(2026, 3, 2))
+    walk.days(date(2026, 4, 6), date(2026, 4, 30))
+    assert [step for _, step, _ in sent_steps(customer, [invoice])] == ["overdue", "final_notice", "cut"]
+    notice = smtp.text_of(next(m for m in smtp.to(AP) if smtp.subject(m).startswith("Dernier avis")))
+    assert "votre service sera suspendu" in notice

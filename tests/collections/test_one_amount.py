@@ -73,6 +73,10 @@ def test_the_termination_letter_and_final_statement_show_the_figures_after_the_c
     # The letter attached to it: the same invoice, the same amount, frozen with the message.
     [ref] = [r for r in letter_message.attachments if r["kind"] == "letter_pdf"]
     assert ref["open_minor"] == {str(overdue.pk): 100000}
+    # It cites the reminders that reached the customer, by date (the first reminder and the final notice).
+    cited = Reminder.objects.filter(customer=customer, step_code__in=("overdue", "final_notice"))
+    assert ref["reminded_on"] == sorted({r.sent_at.astimezone(ZoneInfo("Europe/Paris")).date().isoformat()
+                                         for r in cited}) and len(ref["reminded_on"]) == 2
     _, pdf, _ = attachments.load(ref)
     letter = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
     assert "1 000,00" in letter.replace("\u202f", " ").replace("\xa0", " ") and "1 058,80" not in letter

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from duly.cli import main
-from duly.collections import services
+from duly.collections.services import run as services
 from duly.collections.models import CollectionRun, Reminder
 from duly.collections.services import assign_policy, collect
 from duly.messaging.models import Message

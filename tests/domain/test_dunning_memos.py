@@ -6,7 +6,10 @@ from dataclasses import replace
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
-from duly.domain.dunning import AccountSnapshot, _clock_for
+from duly.domain.dunning import AccountSnapshot, Evaluator
+
+# The clocks are the memos of one run's evaluator (shared by every test of this module).
+_clock_for = Evaluator().clock_for
 
 UTC = timezone.utc
 PARIS = ZoneInfo("Europe/Paris")
@@ -130,3 +133,70 @@ def test_slots_after_a_fatigue_floor_are_memoised_per_floor_and_its_time_zone():
         assert same_instant == floor and same_instant.tzinfo is PARIS
         late = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)  # 18:00 in Paris, window closed: next day
         assert clock.next_slot(now, late) == datetime(2026, 6, 11, 7, 0, tzinfo=UTC)
+
+
+# --- the memos belong to the run's evaluator, never to the process ---------------------------------
+
+
+def test_each_evaluator_has_its_own_clocks_and_policy_memos():
+    from duly.domain.dunning import Evaluator
+
+    first, second = Evaluator(), Evaluator()
+    assert first.clock_for(snapshot(), None) is first.clock_for(snapshot(customer_id=2), None)
+    assert first.clock_for(snapshot(), None) is not second.clock_for(snapshot(), None)
+    policy = _reached_policy()
+    assert first.policy_memo(policy) is first.policy_memo(policy)
+    assert first.policy_memo(policy) is not second.policy_memo(policy)
+    assert first.policy_memo(_reached_policy()) is not first.policy_memo(policy)  # by identity
+
+
+def test_a_policy_holds_no_memo():
+    from dataclasses import fields
+
+    compiled = _reached_policy()._compiled
+    assert not [f.name for f in fields(compiled) if isinstance(getattr(compiled, f.name), (dict, list, set))]
+
+
+def test_the_package_keeps_no_memo_at_module_level():
+    import sys
+
+    from duly.domain.dunning import Evaluator, evaluate
+
+    modules = [m for name, m in sys.modules.items() if name.startswith("duly.domain.dunning")]
+    assert len(modules) >= 7
+
+    def sizes():
+        return {(m.__name__, k): len(v) for m in modules for k, v in vars(m).items()
+                if isinstance(v, (dict, list, set)) and not k.startswith("__")}
+
+    before = sizes()
+    policy = _reached_policy()
+    evaluate(snapshot(), policy, datetime(2026, 6, 10, 9, 30, tzinfo=UTC), evaluator=Evaluator())
+    _codes(policy)
+    assert sizes() == before
+
+
+def test_one_evaluator_for_a_run_decides_as_one_per_customer():
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from duly.domain.dunning import Evaluator, OpenItem, PastReminder, evaluate
+
+    policy = _reached_policy()
+    as_of = datetime(2026, 6, 10, 9, 30, tzinfo=UTC)
+    snapshots = []
+    for n in range(60):
+        due = date(2026, 4, 1) + timedelta(days=n)
+        items = (OpenItem(invoice_id=n, number=f"INV-{n}", currency="EUR", issue_date=due - timedelta(days=30),
+                          due_date=due, service_date=due + timedelta(days=n % 7), total=Decimal(100),
+                          open_amount=Decimal(100)),)
+        reminders = ((PastReminder("overdue", datetime(2026, 5, 1, 9, tzinfo=UTC) + timedelta(days=n % 9), (n,)),)
+                     if n % 3 == 0 else ())
+        snapshots.append(snapshot(customer_id=n, open_items=items, reminders=reminders,
+                                  segment="vip" if n % 2 else None, best_hour=(None, 10, 14)[n % 3],
+                                  timezone=("Europe/Paris", "America/New_York")[n % 2],
+                                  country=("FR", "US")[n % 2]))
+    run = Evaluator()
+    shared = [evaluate(s, policy, as_of, evaluator=run) for s in snapshots]
+    assert shared == [evaluate(s, policy, as_of) for s in snapshots]
+    assert any(a.kind == "send" for actions in shared for a in actions)

@@ -21,13 +21,15 @@ from duly.domain.errors import (
     ValidationError,
 )
 from duly.domain.references import format_rf
+from duly.insights.documents import render_statement
 from duly.invoicing import services
 from duly.invoicing.documents import build_document, document_bytes, import_einvoice, pay_link, store_documents
 from duly.invoicing.einvoice.validate import validate_einvoice
 from duly.invoicing.einvoice.xmlutil import UBL_NSMAP
 from duly.invoicing.models import Invoice, StoredDocument
-from duly.invoicing.pdf import render_letter, render_receipt, render_statement
+from duly.invoicing.pdf import render_letter
 from duly.messaging.links import read_token
+from duly.payments.documents import render_receipt
 from duly.payments.services import record_payment
 
 L = services.LineData
@@ -222,6 +224,22 @@ def test_letters_for_post(make_invoice, org, lang, kind, subject, item_label, pd
     if lang == "de":
         assert "mit Wirkung zum 1. Juni 2026" in text and "5.470,60 €" in text
         save_png(pdf, "letter-termination-de")
+
+
+@pytest.mark.parametrize("kind", ["final_notice", "termination"])
+def test_a_letter_cites_only_reminders_it_can_name(make_invoice, kind, pdf_text):
+    """A final notice or termination letter says "despite our reminders" only when it can list their
+    dates; when no reminder reached the customer (a policy that hands over whatever was sent, say) it
+    states the facts without citing any."""
+    inv = make_invoice("en", attachments=False)
+    facts = {"date": date(2026, 5, 20), "invoices": [inv], "deadline": date(2026, 5, 30),
+             "effective": date(2026, 6, 1)}
+    first = pdf_text(render_letter(kind, inv.customer, facts))
+    assert "reminders" not in first and "reminded" not in first
+    assert "The following items remain unpaid." in first and "€5,430.60" in first
+    cited = pdf_text(render_letter(kind, inv.customer, {
+        **facts, "reminded_on": [date(2026, 5, 2), date(2026, 4, 20)]}))
+    assert "Despite our" in cited and "We reminded you on 20 April 2026, 2 May 2026." in cited
 
 
 def test_letter_needs_its_facts(make_invoice):

@@ -34,10 +34,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
-from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -45,6 +43,7 @@ from django.utils import timezone
 from duly.customers.models import Customer, Organization
 from duly.domain import usage as domain_usage
 from duly.domain.bounds import DateWindow, check_date_range, check_datetime_range
+from duly.domain.calendar import zone
 from duly.domain.money import MONEY_CONTEXT, to_decimal
 from duly.domain.errors import (
     ClosedPeriod,
@@ -143,11 +142,6 @@ class _Row:
     value: Decimal
     properties: dict
     day: date
-
-
-@lru_cache(maxsize=512)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
 
 
 def _text(value: Any) -> str:
@@ -351,7 +345,7 @@ class _Context:
             if not _is_id(sub_text) or self.subscriptions.get(int(sub_text)) != customer_id:
                 raise NotFound(f"Usage event {key!r}: subscription {sub_text!r} is not a subscription of {code}.")
             subscription_id = int(sub_text)
-        day = ts.astimezone(_zone(tz)).date()
+        day = ts.astimezone(zone(tz)).date()
         if self.window is not None:
             self.window.check(day, f"Usage event {key!r}: the day")
         # The domain snapshot validates the event as the aggregation will see it.
@@ -726,5 +720,5 @@ def record_licence_counts(org: Organization, subscription: Subscription, counts:
 
 def window_bounds(period_start: date, period_end: date, tz: str) -> tuple[datetime, datetime]:
     """The aware datetimes of a window of days in a time zone: ``[start 00:00, end 00:00)``."""
-    zone = _zone(tz)
-    return datetime.combine(period_start, time.min, zone), datetime.combine(period_end, time.min, zone)
+    tzinfo = zone(tz)
+    return datetime.combine(period_start, time.min, tzinfo), datetime.combine(period_end, time.min, tzinfo)

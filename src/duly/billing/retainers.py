@@ -6,7 +6,8 @@ the CLI), the statement of account (:func:`duly.insights.services.statement_of_a
 balance frozen in an invoice's document snapshot at issue (:func:`snapshot_entry`,
 :func:`freeze_on_invoices`).
 
-Read-only, except :func:`freeze_on_invoices`, which only writes the invoices' document snapshots.
+Read-only, except :func:`freeze_on_invoices`, which only writes the invoices' document snapshots (through
+:func:`duly.invoicing.lifecycle.freeze_retainers`, their one writer).
 
 As of a date
     A retainer invoice counts once it is paid (``paid_on`` on or before the date); a drawdown once
@@ -31,6 +32,7 @@ from typing import Any, Iterable
 from django.db.models import Q, Sum
 
 from duly.domain.money import from_minor
+from duly.invoicing import lifecycle
 from duly.invoicing.models import Invoice
 
 from .models import PrepaidDrawdown, PrepaidFunding, RetainerAgreement
@@ -134,11 +136,6 @@ def freeze_on_invoices(invoices: Iterable[Invoice], *, as_of: date) -> int:
     how many were updated; customers without a retainer cost nothing but one query."""
     invoices = [inv for inv in invoices if inv.document_snapshot is not None]
     balances = retainer_balances({inv.customer_id for inv in invoices}, as_of=as_of)
-    changed = []
-    for inv in invoices:
-        balance = balances.get((inv.customer_id, inv.currency))
-        if balance is not None:
-            inv.document_snapshot["retainer"] = snapshot_entry(balance, as_of)
-            changed.append(inv)
-    Invoice.objects.bulk_update(changed, ["document_snapshot"], batch_size=500)
-    return len(changed)
+    return lifecycle.freeze_retainers(
+        (inv, snapshot_entry(balances[(inv.customer_id, inv.currency)], as_of))
+        for inv in invoices if (inv.customer_id, inv.currency) in balances)

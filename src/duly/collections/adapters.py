@@ -15,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from django.db.models import Q
+
+from duly.billing.models import Subscription, SubscriptionPause
+from duly.billing.services import cancel_subscription, pause_subscription, resume_subscription
 from duly.domain.errors import DomainError
 
 
@@ -34,9 +38,6 @@ def pause_subscriptions(org, customer, *, on: date, reason: str) -> AdapterResul
     """Pause the customer's active subscriptions from ``on`` (inside the caller's transaction).
 
     A subscription billing refuses to pause (already paused, not started) is listed in the note."""
-    from duly.billing.models import Subscription
-    from duly.billing.services import pause_subscription
-
     done, ids, refused = [], [], []
     for sub in Subscription.objects.filter(organization=org, customer=customer, status=Subscription.ACTIVE):
         try:
@@ -57,11 +58,6 @@ def resume_paused(org, pause_ids, *, on: date) -> AdapterResult:
 
     Billing resumes the day after a pause starts at the earliest, so a suspension lifted on its
     own first day resumes the next day."""
-    from django.db.models import Q
-
-    from duly.billing.models import SubscriptionPause
-    from duly.billing.services import resume_subscription
-
     done = []
     for pause in SubscriptionPause.objects.filter(Q(resumes_on__isnull=True) | Q(resumes_on__gt=on),
                                                   organization=org, pk__in=list(pause_ids)).select_related(
@@ -75,9 +71,6 @@ def resume_paused(org, pause_ids, *, on: date) -> AdapterResult:
 
 def cancel_subscriptions(org, customer, *, on: date, reason: str) -> AdapterResult:
     """Cancel the customer's active subscriptions on ``on`` (inside the caller's transaction)."""
-    from duly.billing.models import Subscription
-    from duly.billing.services import cancel_subscription
-
     done = []
     for sub in Subscription.objects.filter(organization=org, customer=customer, status=Subscription.ACTIVE):
         cancel_subscription(org, sub, on=on, as_of=on, at_period_end=False, reason=reason)
@@ -88,8 +81,6 @@ def cancel_subscriptions(org, customer, *, on: date, reason: str) -> AdapterResu
 
 def cancelled_subscriptions(org, customer, *, since: date) -> AdapterResult:
     """The subscriptions cancelled on or after ``since`` (by the termination): to restart by hand."""
-    from duly.billing.models import Subscription
-
     cancelled = [_name(s) for s in Subscription.objects.filter(
         organization=org, customer=customer, status=Subscription.CANCELED, canceled_on__gte=since)]
     if not cancelled:

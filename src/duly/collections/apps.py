@@ -12,3 +12,14 @@ class CollectionsConfig(AppConfig):
         from .services import message_undeliverable as on_undeliverable
 
         message_undeliverable.connect(on_undeliverable, dispatch_uid="duly.collections.message_undeliverable")
+
+        from duly.payments.signals import payment_recorded
+
+        payment_recorded.connect(_payment_recorded, dispatch_uid="duly.collections.payment_recorded")
+
+
+def _payment_recorded(sender, payment, **kwargs) -> None:
+    """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""
+    from .services import payment_recorded
+
+    payment_recorded(payment)

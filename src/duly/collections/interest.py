@@ -25,6 +25,7 @@ from django.db.models import Prefetch
 from duly.customers.services import reference_rates_for_contracts
 from duly.domain import late_fees
 from duly.domain.errors import DomainError
+from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
 
 from .models import LateFee
@@ -49,14 +50,30 @@ class InvoiceInterest:
     explanation: str
 
 
+def open_item_for(invoice: Invoice, assessed_levels: set[str]) -> late_fees.OpenItem:
+    """The invoice as the late-fee rules see it (its allocations and late fees prefetched): what is unpaid,
+    the payments applied and when, the levels already charged. Late-fee assessment uses it too."""
+    payments = sorted(
+        (a.applied_on, from_minor(a.amount_minor, invoice.currency)) for a in invoice.allocations.all()
+    )
+    return late_fees.OpenItem(
+        invoice_id=invoice.pk,
+        currency=invoice.currency,
+        due_date=invoice.due_date,
+        unpaid_principal=from_minor(invoice.payable_minor, invoice.currency) - sum(
+            (amt for _, amt in payments), from_minor(0, invoice.currency)),
+        principal=from_minor(invoice.payable_minor, invoice.currency),
+        payments=tuple(payments),
+        assessed_levels=frozenset(assessed_levels),
+    )
+
+
 def accrued_interest(organization_id: int, invoice_ids: Iterable[int], as_of: date) -> dict[int, InvoiceInterest]:
     """Interest accrued up to ``as_of`` (included) and not invoiced by then, per invoice (only those with some).
 
     An invoice whose policy cannot be applied (a reference rate not recorded for a semester) is left out
     and logged: its terms already say the rate is missing.
     """
-    from .services import open_item_for  # services imports this app's message builder, which imports us
-
     ids = sorted(set(invoice_ids))
     if not ids:
         return {}

@@ -1,25 +1,27 @@
 """What each collections message says: contexts built from gathered rows, rendered in the
 customer's language with amounts and dates in their locale.
 
-Nothing here writes; :mod:`duly.collections.services` queues what this renders. Contexts follow
+Nothing here writes; :mod:`duly.collections.services` queues what this renders. Who a message goes
+to (:class:`Addressee`, :func:`pick_contact`, :func:`locale_for`) is :mod:`duly.messaging.addressees`,
+re-exported here. Contexts follow
 :data:`duly.messaging.rendering.CATEGORY_KEYS`, so every shipped or organization template renders
 against them (templates are checked against the same keys when they are saved).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from duly.domain import dunning
+from duly.domain.calendar import zone
+from duly.messaging.addressees import Addressee, locale_for, pick_contact  # noqa: F401 (re-exported)
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
-from duly.messaging.labels import labels
-from duly.messaging.links import pay_url
 from duly.messaging.rendering import RenderedMessage, Renderer, category_of
 
+from .interest import accrued_interest
 from .snapshots import Account, ContactRow, InvoiceRow, RunContext, late_fee_terms_of
 
 #: What the next consequential step will do, per language (completes "Unless paid by <date>, ...").
@@ -41,40 +43,6 @@ NEXT_STEP_WORDS: dict[str, dict[str, str]] = {
            "assess_late_fee": "se aplicarán los recargos por demora acordados"},
 }
 CONSEQUENCES = dunning.CONSEQUENCES
-
-
-@dataclass(frozen=True)
-class Addressee:
-    """Who a message goes to, and why (when it is not the first choice)."""
-
-    contact: ContactRow | None
-    name: str
-    email: str
-    fallback_note: str = ""
-
-
-def locale_for(account_locale: str, contact: ContactRow | None) -> str:
-    return (contact.locale if contact is not None and contact.locale else account_locale) or "en"
-
-
-def pick_contact(contacts: Iterable[ContactRow], *, respect_opt_out: bool) -> Addressee | None:
-    """The contact for a non-reminder message: by role (accounts payable, billing, owner), with an e-mail.
-
-    ``respect_opt_out`` is for relationship messages (greetings). Returns None when nobody has an
-    e-mail address; a fallback note says when the first contact was skipped.
-    """
-    rank = {role: i for i, role in enumerate(dunning.CONTACT_ROLE_PREFERENCE)}
-    ranked = sorted(contacts, key=lambda c: (rank.get(c.role, len(rank)), c.id))
-    eligible = [c for c in ranked if not (respect_opt_out and c.opted_out)]
-    chosen = next((c for c in eligible if c.email), None)
-    if chosen is None:
-        return None
-    note = ""
-    if ranked and ranked[0] is not chosen:
-        first = ranked[0]
-        problem = "opted out" if (respect_opt_out and first.opted_out) else "has no e-mail address"
-        note = f"contact {first.name} {problem}; sent to {chosen.name}"
-    return Addressee(contact=chosen, name=chosen.name, email=chosen.email, fallback_note=note)
 
 
 class MessageBuilder:
@@ -120,8 +88,6 @@ class MessageBuilder:
     def _interest(self, rows: Sequence[InvoiceRow], today: date) -> dict:
         """Interest accrued to ``today`` and not invoiced, per overdue row whose contract charges interest
         (:mod:`duly.collections.interest`); no query when no row can accrue any."""
-        from .interest import accrued_interest
-
         ids = [r.id for r in rows if r.due_date < today and r.contract_id
                and getattr(late_fee_terms_of(self.rc, r.contract_id), "charges_interest", False)]
         return accrued_interest(self.rc.org.pk, ids, today) if ids else {}
@@ -144,7 +110,7 @@ class MessageBuilder:
         that are not due yet (a late fee just charged, a new invoice): listed with their own due
         date, never demanded."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, contact))
         category = self.category(action.template)
         currency, total = self._totals(fmt, rows)
@@ -175,8 +141,15 @@ class MessageBuilder:
 
     def _reminders_cited(self, account: Account, fmt: Formatter, invoice_ids: set[int]) -> list[dict[str, str]]:
         """The earlier reminders about these invoices that reached the customer, oldest first."""
-        zone = _zone(account)
-        return [{"date": fmt.date(r.sent_at.astimezone(zone).date()), "subject": r.subject or r.step_code}
+        tz = zone(account.snapshot.timezone)
+        return [{"date": fmt.date(r.sent_at.astimezone(tz).date()), "subject": r.subject or r.step_code}
+                for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
+
+    def reminder_dates(self, account: Account, invoice_ids: set[int]) -> list[date]:
+        """The local dates earlier reminders about these invoices reached the customer, oldest first
+        (what a letter cites)."""
+        tz = zone(account.snapshot.timezone)
+        return [r.sent_at.astimezone(tz).date()
                 for r in account.reminders if r.delivered and not invoice_ids.isdisjoint(r.invoice_ids)]
 
     def next_consequence(self, account: Account, action: dunning.Action,
@@ -194,7 +167,7 @@ class MessageBuilder:
         ``retainer``: the customer's retainer balance in the statement's currency (None: no retainer,
         no line)."""
         customer = account.customer
-        today = now.astimezone(_zone(account)).date()
+        today = now.astimezone(zone(account.snapshot.timezone)).date()
         fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
         currency, total = self._totals(fmt, rows)
         currency = currency or customer.currency
@@ -214,12 +187,6 @@ class MessageBuilder:
         return self.renderer.render("final_statement", fmt.language, ctx)
 
 
-def _zone(account: Account):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(account.snapshot.timezone)
-
-
 # --- messages about one customer, outside the dunning run ------------------------------------------
 def contact_rows(customer) -> list[ContactRow]:
     """The customer's contacts as rows (one query)."""
@@ -230,7 +197,8 @@ def contact_rows(customer) -> list[ContactRow]:
 
 
 class SingleMessages:
-    """Thank-yous, greetings, price notices and answers to queries for one organization."""
+    """Thank-yous, greetings, price notices and answers to queries for one organization (the e-mail
+    of an issued invoice is :class:`duly.messaging.invoice_mail.InvoiceMail`)."""
 
     def __init__(self, org, renderer: Renderer) -> None:
         self.org = org
@@ -289,51 +257,6 @@ class SingleMessages:
                          "new_price": fmt.money(new_minor, currency), "effective_date": fmt.date(effective),
                          "justification": justification, "subscription": subscription}
         return self.renderer.render("price_increase", fmt.language, ctx)
-
-    def invoice_issued(self, invoice, addressee: Addressee, *, lines: Sequence[Any], attachment_names: Sequence[str],
-                       late_policy, today: date, others: Sequence[Any] = ()) -> RenderedMessage:
-        """An issued invoice or credit note: what it is for, how much, the exact due date, how to pay.
-        ``others``: the customer's other new invoices sent in the same e-mail (listed, each with its
-        amount and due date)."""
-        from duly.domain.references import format_rf
-
-        customer = invoice.customer
-        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
-        cur = invoice.currency
-        t = labels(fmt.language)
-        title = {"deposit": t["deposit_invoice"], "credit_note": t["credit_note"],
-                 "late_fee": t["late_fee_invoice"]}.get(invoice.kind, t["invoice"])
-        seller = (invoice.document_snapshot or {}).get("seller") or {}
-        org = dict(self.org_view, iban=seller.get("iban", self.org_view["iban"]),
-                   bic=seller.get("bic", self.org_view["bic"]))
-        ctx = self._base("invoice", fmt, customer, addressee, cur, today)
-        ctx["org"] = org
-        credit = invoice.is_credit_note
-        ctx.update(
-            document={
-                "number": invoice.number, "kind": invoice.kind, "title": title, "credit_note": credit,
-                "issue_date": fmt.date(invoice.issue_date), "due_date": "" if credit else fmt.date(invoice.due_date),
-                "period": period_text(fmt, invoice.service_period_start, invoice.service_period_end),
-                "total": fmt.money(invoice.total_minor, cur),
-                "prepaid": fmt.money(invoice.prepaid_minor, cur) if invoice.prepaid_minor else "",
-                "balance": fmt.money(invoice.balance_minor, cur),
-                "reference": format_rf(invoice.rf_reference) if invoice.rf_reference else invoice.number,
-                "po_number": invoice.po_number,
-                "link": pay_url(self.org.pk, customer.pk, invoice.pk, version=customer.pay_link_version),
-                "lines": [{"description": line.description,
-                           "period": period_text(fmt, line.period_start, line.period_end),
-                           "usage": line.explanation, "amount": fmt.money(line.net_minor, cur)} for line in lines],
-                "attachments": list(attachment_names),
-                "credited_number": (invoice.related_invoice.number or "") if credit and invoice.related_invoice_id
-                else "",
-            },
-            late_fee_terms="" if credit else late_fee_terms(late_policy, cur, fmt, as_of=invoice.issue_date),
-            others=[invoice_view(fmt, org_id=self.org.pk, customer_id=customer.pk, invoice_id=other.pk,
-                                 number=other.number, currency=other.currency, issue_date=other.issue_date,
-                                 due_date=other.due_date, service_date=None, total_minor=other.total_minor,
-                                 balance_minor=other.balance_minor, today=today) for other in others],
-        )
-        return self.renderer.render("invoice_issued", fmt.language, ctx)
 
     def dispute_answer(self, dispute, addressee: Addressee, today: date) -> RenderedMessage:
         customer = dispute.customer

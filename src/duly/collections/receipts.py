@@ -18,14 +18,13 @@ from django.db.models import Sum
 
 from duly.customers.models import Organization
 from duly.domain.money import from_minor
+from duly.payments.models import CreditEntry
 
 
 def pending_receipts(org: Organization, **customers: Any) -> dict[int, dict[str, Decimal]]:
     """``{customer id: {currency: amount}}`` of money received and not applied yet, for the customers
     selected by ``customers`` (``customer_id__in=[...]`` or a ``customer_id__gte/lte`` range).
     Customers with nothing pending are absent; amounts are positive."""
-    from duly.payments.models import CreditEntry
-
     pending: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for cid, currency, total in CreditEntry.objects.filter(organization=org, **customers).values(
             "customer_id", "currency").annotate(total=Sum("amount_minor")).values_list(

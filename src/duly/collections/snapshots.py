@@ -14,16 +14,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any, Iterable, Sequence
-from zoneinfo import ZoneInfo
 
-import holidays
 from dateutil.relativedelta import relativedelta
 
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.customers.services import reference_rates_for
 from duly.domain import dunning
+from duly.domain.calendar import holiday_region, zone
 from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import from_minor
 from duly.invoicing.models import PAYABLE_MINOR, Invoice
@@ -44,17 +42,12 @@ RESPONSE_WINDOW = timedelta(days=14)
 REMINDER_CATEGORIES = ("dunning", "termination")
 
 
-@lru_cache(maxsize=1)
-def _holiday_countries() -> frozenset[str]:
-    return frozenset(holidays.list_supported_countries())
-
-
 def holiday_country(country: str, subdivision: str = "") -> str | None:
     """Whose public holidays apply: the region (``"DE-BY"``, stored validated) or the country when the
-    holiday calendar knows the country, else None (Monday to Friday)."""
-    if country not in _holiday_countries():
-        return None
-    return subdivision or country
+    holiday calendar knows the country, else None (Monday to Friday): the domain's
+    :func:`duly.domain.calendar.holiday_region`, the value :class:`~duly.domain.calendar.HolidayCalendar`
+    is then built from (:func:`duly.domain.calendar.region_calendar`)."""
+    return holiday_region(country, subdivision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +177,9 @@ class RunContext:
     late_fee_terms: dict[int, LateFeePolicy] = field(default_factory=dict)
     #: Recorded statutory reference rates per series, read once per run for the series met.
     reference_rates: dict[str, tuple] = field(default_factory=dict)
+    #: The memos of the run's dunning evaluations (customer clocks, policy plans): one per run,
+    #: passed to every :func:`duly.domain.dunning.evaluate` of it.
+    evaluator: dunning.Evaluator = field(default_factory=dunning.Evaluator)
 
     @classmethod
     def load(cls, org: Organization) -> "RunContext":
@@ -407,8 +403,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     return accounts
 
 
-def _local_day(moment: datetime, zone: str) -> date:
-    return moment.astimezone(ZoneInfo(zone)).date()
+def _local_day(moment: datetime, name: str) -> date:
+    return moment.astimezone(zone(name)).date()
 
 
 def paid_towards_promises(promises: Sequence[tuple[int, date, date]]) -> dict[int, int]:

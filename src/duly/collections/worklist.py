@@ -78,7 +78,7 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
     rows: list[WorklistRow] = []
     for chunk in snapshots.chunks(ids, CHUNK_SIZE):
         for account in snapshots.gather(rc, chunk, as_of):
-            entry = dunning.worklist_entry(account.snapshot, account.policy, as_of)
+            entry = dunning.worklist_entry(account.snapshot, account.policy, as_of, evaluator=rc.evaluator)
             attention = (entry.overdue or entry.open_disputes or entry.promises or tasks.get(account.customer.id))
             if only_attention and not attention:
                 continue

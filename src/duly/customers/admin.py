@@ -222,7 +222,9 @@ class CustomerForm(forms.ModelForm):
 
 @admin.register(Customer)
 class CustomerAdmin(OrgScopedAdmin):
-    """Customers are created and changed through the customers services (same checks as everywhere)."""
+    """Customers are created and changed through the customers services (same checks as everywhere).
+
+    The back office shows it with the customer's statement of account and balances (:mod:`duly.backoffice`)."""
 
     form = CustomerForm
     permission = "manage_customers"
@@ -231,48 +233,6 @@ class CustomerAdmin(OrgScopedAdmin):
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
     search_fields = ("code", "name", "tax_id", "contacts__email", "contacts__name")
     inlines = [ContactInline]
-    readonly_fields = ("statement_of_account", "account_balance")
-
-    @admin.display(description="Statement of account (today)")
-    def statement_of_account(self, obj):
-        from django.utils.html import format_html, format_html_join
-
-        from duly.insights.services import statement_of_account
-
-        if obj is None or obj.pk is None:
-            return "—"
-        st = statement_of_account(obj, as_of=services.local_today(obj.organization))
-        if not st["lines"]:
-            return "No open items."
-        rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{} {}</td><td>{}</td></tr>",
-            ((l.number, l.issue_date, l.due_date or "", l.open_amount, l.currency, l.bucket) for l in st["lines"]),
-        )
-        totals = ", ".join(f"{v} {c}" for c, v in st["total_open"].items())
-        return format_html("<table><tr><th>Invoice</th><th>Issued</th><th>Due</th><th>Open</th><th>Aging</th></tr>"
-                           "{}</table><p><strong>Total open: {}</strong></p>", rows, totals)
-
-    @admin.display(description="Balance")
-    def account_balance(self, obj):
-        """Customer credit, net balance (open receivable − credit) and any retainer balance, per currency."""
-        from django.utils.html import format_html, format_html_join
-
-        from duly.billing.retainers import retainer_balances
-        from duly.insights.services import customer_balance, customer_credit
-
-        if obj is None or obj.pk is None:
-            return "—"
-        credit, net = customer_credit(obj), customer_balance(obj)
-        retainer = {cur: b.balance for (_, cur), b in retainer_balances([obj.pk]).items()}  # all recorded
-        currencies = sorted(set(credit) | set(net) | set(retainer)) or [obj.currency]
-        rows = format_html_join("", "<tr><td>{}</td><td style='text-align:right'>{}</td>"
-                                    "<td style='text-align:right'>{}</td>{}</tr>", (
-            (cur, credit.get(cur, "0.00"), net.get(cur, "0.00"),
-             "" if not retainer else format_html("<td style='text-align:right'>{}</td>", retainer.get(cur, "—")))
-            for cur in currencies))
-        retainer_head = format_html("<th>{}</th>", "Retainer balance") if retainer else ""
-        return format_html("<table class='account-balance'><tr><th>Currency</th><th>Customer credit</th>"
-                           "<th>Net balance (open − credit)</th>{}</tr>{}</table>", retainer_head, rows)
 
     @admin.action(description="Rotate pay links (the links sent so far stop working)", permissions=["manage_customers"])
     def rotate_pay_links(self, request, queryset):

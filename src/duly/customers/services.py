@@ -41,6 +41,7 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
+from .signals import organization_created
 
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 REQUIRED_FIELD_CODES = {code for code, _ in REQUIRED_FIELD_CHOICES}
@@ -109,14 +110,14 @@ def validate_organization_fields(data: dict) -> dict:
 
 @transaction.atomic
 def create_organization(*, name: str, slug: str | None = None, **fields) -> Organization:
-    from duly.invoicing.services import ensure_number_series
-
+    """Create a seller; the apps above make what it needs (invoicing: its number series) on
+    :data:`~duly.customers.signals.organization_created`, in this transaction."""
     data = validate_organization_fields({"name": name, **fields})
     data["slug"] = slug or slugify(name)[:50] or "org"
     if Organization.objects.filter(slug=data["slug"]).exists():
         raise ValidationError(f"An organization with the slug {data['slug']!r} already exists.", code="duplicate")
     org = Organization.objects.create(**data)
-    ensure_number_series(org)
+    organization_created.send(sender=Organization, organization=org)
     return org
 
 

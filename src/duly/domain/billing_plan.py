@@ -35,7 +35,7 @@ from typing import Iterator, Sequence
 from . import pricing
 from .errors import InvalidSchedule
 from .money import MONEY_CONTEXT, round_money
-from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate, prorate_days
+from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
 
 __all__ = [
     "QUANTITY_QUANTUM",
@@ -250,70 +250,24 @@ def commitment_share(model: pricing.PriceModel, currency: str,
                      share: tuple[int, int] | None) -> tuple[pricing.PriceModel, str]:
     """The model for a usage window covering ``share`` = (days, cycle days) of its cycle, and why.
 
-    A minimum commitment is agreed per period, so a window that covers part of its cycle (a stub, a
-    last period cut by the end date, an item added or removed mid-period) commits to the prorated
-    minimum: ``minimum × days / cycle days``, rounded half up once
-    (:func:`duly.domain.schedules.prorate_days`). Other models price the usage as it is.
+    Each registered model owns its share (:meth:`~duly.domain.pricing.BasePriceModel.share`): a minimum
+    commitment is agreed per period, so a window that covers part of its cycle (a stub, a last period cut
+    by the end date, an item added or removed mid-period) commits to the prorated minimum:
+    ``minimum × days / cycle days``, rounded half up once (:func:`duly.domain.schedules.prorate_days`).
+    Other models price the usage as it is. A whole cycle (or no share) keeps the model as it is.
+    An object that is not a registered price model is refused (:class:`~duly.domain.errors.InvalidPricing`).
     """
-    if not isinstance(model, pricing.MinimumCommitment) or share is None or share[0] >= share[1]:
+    pricing.registered(model)
+    if share is None or share[0] >= share[1]:
         return model, ""
-    days, whole = share
-    minimum = prorate_days(model.minimum, currency, days, whole)
-    why = (f"minimum commitment for {days} of {whole} days: {_money(model.minimum, currency)} × {days}/{whole} = "
-           f"{_money(minimum, currency)}; ")
-    return pricing.MinimumCommitment(minimum, model.charge_model), why
+    return model.share(currency, *share)
 
 
 # --- wording ---------------------------------------------------------------------------------------------
-def _num(value: Decimal) -> str:
-    return format(value.normalize(MONEY_CONTEXT), "f")
-
-
-def _money(value: Decimal, currency: str) -> str:
-    return f"{round_money(value, currency) if value == round_money(value, currency) else _num(value)} {currency}"
-
-
-def _tiers(tiers: Sequence[pricing.Tier], currency: str) -> str:
-    parts = []
-    lower = Decimal(0)
-    for tier in tiers:
-        whole = lower == lower.to_integral_value()
-        span = _num(lower + 1) if whole else f"over {_num(lower)}"
-        if tier.up_to is not None:
-            span = f"{span}–{_num(tier.up_to)}"
-        elif whole:
-            span += "+"
-        text = f"{span} at {_money(tier.unit_price, currency)}"
-        if tier.flat_fee:
-            text += f" + {_money(tier.flat_fee, currency)} flat"
-        parts.append(text)
-        if tier.up_to is not None:
-            lower = tier.up_to
-    return ", ".join(parts)
-
-
 def describe_model(model: pricing.PriceModel, currency: str) -> str:
-    """A short English description of a price, e.g. ``12.00 EUR per unit`` (for notices and invoices)."""
-    if isinstance(model, pricing.FlatPricing):
-        return f"{_money(model.amount, currency)} per period"
-    if isinstance(model, pricing.PerUnitPricing):
-        return f"{_money(model.unit_price, currency)} per unit"
-    if isinstance(model, pricing.GraduatedPricing):
-        return f"graduated: {_tiers(model.tiers, currency)}"
-    if isinstance(model, pricing.VolumePricing):
-        return f"volume: {_tiers(model.tiers, currency)}"
-    if isinstance(model, pricing.PackagePricing):
-        text = f"{_money(model.amount, currency)} per {_num(model.package_size)} units"
-        return text + (f" ({_num(model.free_units)} free)" if model.free_units else "")
-    if isinstance(model, pricing.PercentagePricing):
-        text = f"{_num(model.rate)}% per transaction"
-        if model.fixed_fee:
-            text += f" + {_money(model.fixed_fee, currency)}"
-        if model.min_per_transaction is not None:
-            text += f", at least {_money(model.min_per_transaction, currency)}"
-        if model.max_per_transaction is not None:
-            text += f", at most {_money(model.max_per_transaction, currency)}"
-        return text
-    if isinstance(model, pricing.MinimumCommitment):
-        return f"{describe_model(model.charge_model, currency)}, minimum {_money(model.minimum, currency)} per period"
-    return str(model.to_config())
+    """A short English description of a price, e.g. ``12.00 EUR per unit`` (for notices and invoices).
+
+    Each registered model words itself (:meth:`~duly.domain.pricing.BasePriceModel.describe`); an object
+    that is not a registered price model is refused (:class:`~duly.domain.errors.InvalidPricing`).
+    """
+    return pricing.registered(model).describe(currency)

@@ -15,6 +15,13 @@ Business days
     IL..., Friday alone in IR; a weekend day the country declares a working day (China's make-up
     Saturdays) is a business day. Holiday tables are built lazily, one calendar year at a time,
     and cached per (country, subdivision, year) for the whole process.
+    :func:`holiday_region` says whose holidays apply to a party (the value snapshots carry) and
+    :func:`region_calendar` gives its calendar; :func:`calendar_for` is the lenient variant that
+    falls back to Monday to Friday.
+
+Time zones
+    :func:`zone` is the one helper that turns an IANA name into a ``ZoneInfo`` (an unknown name is
+    refused, or replaced by a ``default`` zone when one is given).
 
 Nothing here reads the clock: every function takes the date it works on.
 """
@@ -27,6 +34,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal, Mapping, NamedTuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
@@ -342,4 +350,46 @@ def calendar_for(country: str | None, subdivision: str | None = None) -> Holiday
         return WeekdayCalendar()
 
 
-__all__ += ["SATURDAY_SUNDAY", "WeekdayCalendar", "calendar_for", "check_subdivision", "subdivisions"]
+@lru_cache(maxsize=4096)
+def region_calendar(region: str | None) -> HolidayCalendar:
+    """The business-day calendar of a region as a snapshot names it (``"FR"``, or ``"US-CA"`` for a
+    subdivision): the country's own weekend and public holidays; ``None``: Monday to Friday.
+
+    Unlike :func:`calendar_for`, an unknown country or subdivision is refused
+    (:class:`~duly.domain.errors.UnknownHolidayCountry`, :class:`~duly.domain.errors.UnknownSubdivision`):
+    :func:`holiday_region` names only regions the holiday data knows.
+    """
+    if region is None:
+        return WeekdayCalendar()
+    code, _, subdivision = region.partition("-")
+    return HolidayCalendar(code, subdivision or None)
+
+
+def holiday_region(country: str, subdivision: str = "") -> str | None:
+    """Whose public holidays apply to a party of ``country`` (and ``subdivision``, an ISO 3166-2 code
+    stored validated): the subdivision (``"DE-BY"``) or the country when the holiday data knows the
+    country, else ``None`` (Monday to Friday). The value :func:`region_calendar` takes."""
+    if country not in _supported():
+        return None
+    return subdivision or country
+
+
+@lru_cache(maxsize=None)
+def zone(name: str, default: str | None = None) -> ZoneInfo:
+    """The IANA time zone ``name`` (``"Europe/Paris"``), shared per process.
+
+    An unknown or empty name is refused (:class:`~duly.domain.errors.ValidationError`), unless a
+    ``default`` zone name is given: that zone is returned instead.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        if default is not None:
+            return zone(default)
+        raise ValidationError(
+            f"Unknown time zone {name!r}: use an IANA name such as Europe/Paris.", timezone=str(name)
+        ) from None
+
+
+__all__ += ["SATURDAY_SUNDAY", "WeekdayCalendar", "calendar_for", "check_subdivision", "holiday_region",
+            "region_calendar", "subdivisions", "zone"]

@@ -357,3 +357,46 @@ class DateOutsideWindow(ValidationError):
     today) given without ``--allow-date-outside-window``."""
 
     code = "date_outside_window"
+
+
+# --- payments: providers and SEPA mandates ------------------------------------------------------------
+class ProviderError(DomainError):
+    """The provider refused a request (bad request, unknown object): nothing was charged."""
+
+    code = "provider_error"
+    http_status = 502
+
+
+class ProviderUnavailable(ProviderError):
+    """The provider could not be reached or answered 5xx: the outcome is unknown, recover before retrying."""
+
+    code = "provider_unavailable"
+    http_status = 503
+
+
+class WebhookRejected(DomainError):
+    """A webhook whose signature is missing, forged or expired (answer 400, change nothing)."""
+
+    code = "webhook_rejected"
+    http_status = 400
+
+
+class UnknownPaymentProvider(NotFound):
+    """No payment provider is registered under that code."""
+
+    code = "unknown_payment_provider"
+
+
+class InvalidCreditorId(ValidationError):
+    """A SEPA creditor identifier whose format or check digits are wrong."""
+
+    code = "invalid_creditor_id"
+
+
+class InvalidMandate(ValidationError):
+    """A SEPA mandate that cannot be used as given. Codes: ``mandate_invalid`` and, more precisely,
+    ``mandate_unsigned``, ``mandate_signed_in_future``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used``,
+    ``mandate_sequence_invalid``, ``mandate_reference_missing``, ``mandate_reference_invalid``,
+    ``invalid_pre_notification`` (passed as ``code=``)."""
+
+    code = "mandate_invalid"

@@ -38,19 +38,44 @@ Configuration
 
 Every charge carries its worked arithmetic in plain English (``explanation``), e.g.
 ``10 × 10.00 + 40 × 8.00 = 420.00``.
+
+The registry
+    Each model class owns everything Duly asks of a price; no other code tests a model's class or code.
+    Its parts (:data:`REQUIRED_PARTS`, abstract in :class:`BasePriceModel`, documented there): its
+    configuration (``from_config``/``to_config``), its charge (``_price``), its words (``describe``, asked
+    by :func:`duly.domain.billing_plan.describe_model`), whether it takes transactions
+    (``takes_transactions``), its share of a partial period (``share``, asked by
+    :func:`duly.domain.billing_plan.commitment_share`), its minimum commitment (``minimum_per_period``) and
+    how an invoice line shows it (``line_unit_price``, ``prices_quantity``). :func:`registered` refuses
+    any object whose class is not the one registered under its code: never a guess.
+
+Adding a price model
+    1. In this module, write a frozen dataclass subclassing :class:`BasePriceModel` with its own
+       ``code: ClassVar[str]`` and every part above, and decorate it with ``@register`` (above
+       ``@dataclass``). A class that leaves a part out (or inherits it from another model) is refused
+       with a ``TypeError`` when the module is imported, so no part can be forgotten silently.
+    2. Add its vectors: an entry in ``MODEL_VECTORS`` of ``tests/domain/test_pricing_registry.py`` (the
+       registry test fails until every registered model has every answer) and, for its arithmetic,
+       hand-computed charges in ``tests/domain/data/pricing_vectors.json``.
+    Nothing else changes: configurations are read by :func:`model_from_config`, prices are validated,
+    described, prorated and put on invoice lines through the parts above.
 """
 
 from __future__ import annotations
 
+import inspect
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import lru_cache
-from typing import AbstractSet, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import AbstractSet, Any, ClassVar, Mapping, Sequence
 
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
+from .schedules import prorate_days
 
 __all__ = [
+    "BasePriceModel",
     "Charge",
     "FlatPricing",
     "GraduatedPricing",
@@ -61,11 +86,14 @@ __all__ = [
     "PerUnitPricing",
     "PriceModel",
     "REGISTRY",
+    "REQUIRED_PARTS",
     "Tier",
     "TierBreakdown",
     "VolumePricing",
     "model_from_config",
     "price_model",
+    "register",
+    "registered",
 ]
 
 #: Above this many transactions a percentage explanation is summarised instead of listed.
@@ -115,32 +143,12 @@ class Charge:
     explanation: str
 
 
-@runtime_checkable
-class PriceModel(Protocol):
-    """What every price model offers. Implementations are frozen dataclasses."""
-
-    code: ClassVar[str]
-
-    def charge(self, quantity: Decimal, currency: str, *, transactions: Sequence[Decimal] = ()) -> Charge:
-        """Price ``quantity`` (and, for ``percentage``, the individual ``transactions``) in ``currency``."""
-        ...
-
-    def to_config(self) -> dict[str, Any]:
-        """The JSON-storable dict :func:`model_from_config` turns back into an equal model."""
-        ...
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "PriceModel":
-        """Build the model from its configuration (without the ``model`` key)."""
-        ...
-
-
 # --------------------------------------------------------------------------- helpers
 
 
 @dataclass(frozen=True)
 class _Priced:
-    """Unrounded result of a model, before the single rounding in :meth:`_Model.charge`."""
+    """Unrounded result of a model, before the single rounding in :meth:`BasePriceModel.charge`."""
 
     amount: Decimal
     breakdown: tuple[TierBreakdown, ...]
@@ -234,8 +242,11 @@ def _quantity(value: Any) -> Decimal:
     return quantity
 
 
-class _Model:
-    """Shared :meth:`charge`: validate input, price at full precision, round once, explain."""
+class BasePriceModel(ABC):
+    """The base of every price model: the shared :meth:`charge` (validate input, price at full precision,
+    round once, explain) and the parts each model must define itself (see "Adding a price model" in the
+    module notes). :func:`register` refuses a class that leaves one of :data:`REQUIRED_PARTS` to its bases.
+    """
 
     code: ClassVar[str]
 
@@ -243,7 +254,7 @@ class _Model:
         check_currency(currency)
         q = _quantity(quantity)
         txs = tuple(_transaction(t) for t in transactions)
-        if txs and not self._takes_transactions():
+        if txs and not self.takes_transactions():
             raise InvalidPricing(f"{self.code} pricing does not take transactions; only percentage does.")
         with localcontext(MONEY_CONTEXT):
             priced = self._price(q, txs, currency)
@@ -256,12 +267,56 @@ class _Model:
         return Charge(amount=amount, currency=currency, quantity=q, breakdown=priced.breakdown,
                       explanation=explanation)
 
-    def _takes_transactions(self) -> bool:
-        """Only the percentage model (and a minimum commitment around it) prices transactions."""
-        return False
+    # --- the parts every model defines (REQUIRED_PARTS) ---------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PriceModel:
+        """Build the model from its configuration (without the ``model`` key)."""
 
+    @abstractmethod
+    def to_config(self) -> dict[str, Any]:
+        """The JSON-storable dict :func:`model_from_config` turns back into an equal model."""
+
+    @abstractmethod
+    def describe(self, currency: str) -> str:
+        """The price in words, e.g. ``12.00 EUR per unit`` (price-change notices and invoice notes)."""
+
+    @abstractmethod
+    def takes_transactions(self) -> bool:
+        """Whether the model prices the individual transactions (the usage events' values) of a window.
+
+        When it does, the billing run passes the window's values as ``transactions`` and their sum as the
+        quantity; otherwise passing transactions to :meth:`charge` is refused.
+        """
+
+    @abstractmethod
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        """The model for a usage window covering ``days`` of its cycle's ``whole`` days (``days < whole``).
+
+        Returns the model to price that window with and the words saying why it differs from this one,
+        ending in ``"; "`` (``""`` and the model itself when a part of a period is priced as it is).
+        """
+
+    @abstractmethod
+    def minimum_per_period(self) -> Decimal | None:
+        """The minimum charge agreed per period (which :meth:`share` prorates), or None without one."""
+
+    @abstractmethod
+    def line_unit_price(self) -> Decimal | None:
+        """The unit price an unprorated invoice line may show as ``quantity × unit price`` (None: the line
+        shows ``1 × amount``). Only a price whose charge is exactly quantity × this price may return one."""
+
+    @abstractmethod
+    def prices_quantity(self) -> bool:
+        """Whether a recurring line names its quantity in its label (``Seats × 5``)."""
+
+    @abstractmethod
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
-        raise NotImplementedError
+        """The unrounded charge (the validated ``quantity`` and ``transactions``, in MONEY_CONTEXT)."""
+
+
+#: What every price model offers: the base every model subclasses (implementations are frozen dataclasses).
+PriceModel = BasePriceModel
 
 
 def _transaction(value: Any) -> Decimal:
@@ -359,11 +414,93 @@ def _tier_term(units: Decimal, tier: Tier, currency: str) -> str:
     return term
 
 
+# --------------------------------------------------------------------------- registry
+
+#: Price model classes by their code, filled by :func:`register` (in the order the models are defined).
+REGISTRY: dict[str, type[PriceModel]] = {}
+
+#: The parts every registered model class defines itself (none may be inherited from another model).
+REQUIRED_PARTS = ("from_config", "to_config", "describe", "takes_transactions", "share", "minimum_per_period",
+                  "line_unit_price", "prices_quantity", "_price")
+
+
+def register(cls: type) -> type:
+    """Class decorator: add a price model to :data:`REGISTRY` under its ``code``.
+
+    Refuses (``TypeError``, at import) a class that is not a :class:`BasePriceModel`, has no ``code`` of
+    its own, reuses another model's code, or does not define every part of :data:`REQUIRED_PARTS` itself.
+    """
+    if not isinstance(cls, type) or not issubclass(cls, BasePriceModel):
+        raise TypeError(f"{cls!r} is not a price model: subclass duly.domain.pricing.BasePriceModel.")
+    code = cls.__dict__.get("code")
+    if not isinstance(code, str) or not code:
+        raise TypeError(f"Price model {cls.__name__} needs its own code (code: ClassVar[str] = \"...\").")
+    missing = [part for part in REQUIRED_PARTS if part not in cls.__dict__]
+    if missing or inspect.isabstract(cls):
+        missing = missing or sorted(getattr(cls, "__abstractmethods__", ()))
+        raise TypeError(f"Price model {code!r} ({cls.__name__}) does not define {', '.join(missing)}; "
+                        f"every model defines {', '.join(REQUIRED_PARTS)}.")
+    known = REGISTRY.get(code)
+    if known is not None and known is not cls:
+        raise TypeError(f"Price model code {code!r} is already registered by {known.__name__}.")
+    REGISTRY[code] = cls
+    return cls
+
+
+def registered(model: object) -> PriceModel:
+    """``model`` itself when its class is the one registered under its code; else :class:`InvalidPricing`.
+
+    Every question asked of a price (its words, its transactions, its share of a period) goes through a
+    registered model: an object of any other class is an error, never described by a guess.
+    """
+    cls = type(model)
+    code = getattr(cls, "code", None)
+    if not isinstance(code, str) or REGISTRY.get(code) is not cls:
+        raise InvalidPricing(
+            f"{cls.__name__} is not a registered price model: use one of {', '.join(sorted(REGISTRY))}.",
+            model=str(code))
+    return model  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- words
+
+def _words_number(value: Decimal) -> str:
+    """A rate or a count in words: ``1.50`` → ``1.5``, ``1E+2`` → ``100``."""
+    return format(value.normalize(MONEY_CONTEXT), "f")
+
+
+def _words_money(value: Decimal, currency: str) -> str:
+    """An amount in words: at the currency's decimals when it has no more (``100.00 EUR``), else exact."""
+    rounded = round_money(value, currency)
+    return f"{rounded if value == rounded else _words_number(value)} {currency}"
+
+
+def _words_tiers(tiers: Sequence[Tier], currency: str) -> str:
+    """``1–10 at 12.00 EUR, 11+ at 9.00 EUR + 5.00 EUR flat``."""
+    parts = []
+    lower = Decimal(0)
+    for tier in tiers:
+        whole = lower == lower.to_integral_value()
+        span = _words_number(lower + 1) if whole else f"over {_words_number(lower)}"
+        if tier.up_to is not None:
+            span = f"{span}–{_words_number(tier.up_to)}"
+        elif whole:
+            span += "+"
+        text = f"{span} at {_words_money(tier.unit_price, currency)}"
+        if tier.flat_fee:
+            text += f" + {_words_money(tier.flat_fee, currency)} flat"
+        parts.append(text)
+        if tier.up_to is not None:
+            lower = tier.up_to
+    return ", ".join(parts)
+
+
 # --------------------------------------------------------------------------- models
 
 
+@register
 @dataclass(frozen=True)
-class FlatPricing(_Model):
+class FlatPricing(BasePriceModel):
     """A fixed amount per period, whatever the quantity (0 included)."""
 
     code: ClassVar[str] = "flat"
@@ -380,13 +517,32 @@ class FlatPricing(_Model):
     def to_config(self) -> dict[str, Any]:
         return {"model": self.code, "amount": _plain(self.amount)}
 
+    def describe(self, currency: str) -> str:
+        return f"{_words_money(self.amount, currency)} per period"
+
+    def takes_transactions(self) -> bool:
+        return False
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None
+
+    def line_unit_price(self) -> Decimal | None:
+        return None
+
+    def prices_quantity(self) -> bool:
+        return False
+
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         line = TierBreakdown("flat fee", Decimal(1), self.amount, ZERO, self.amount)
         return _Priced(self.amount, (line,), f"flat fee {_money_text(self.amount, currency)}")
 
 
+@register
 @dataclass(frozen=True)
-class PerUnitPricing(_Model):
+class PerUnitPricing(BasePriceModel):
     """``quantity × unit_price``."""
 
     code: ClassVar[str] = "per_unit"
@@ -403,14 +559,33 @@ class PerUnitPricing(_Model):
     def to_config(self) -> dict[str, Any]:
         return {"model": self.code, "unit_price": _plain(self.unit_price)}
 
+    def describe(self, currency: str) -> str:
+        return f"{_words_money(self.unit_price, currency)} per unit"
+
+    def takes_transactions(self) -> bool:
+        return False
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None
+
+    def line_unit_price(self) -> Decimal | None:
+        return self.unit_price
+
+    def prices_quantity(self) -> bool:
+        return True
+
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         amount = quantity * self.unit_price
         line = TierBreakdown("units", quantity, self.unit_price, ZERO, amount)
         return _Priced(amount, (line,), f"{_plain(quantity)} × {_money_text(self.unit_price, currency)}")
 
 
+@register
 @dataclass(frozen=True)
-class GraduatedPricing(_Model):
+class GraduatedPricing(BasePriceModel):
     """Each unit at the price of the tier it falls in; a tier's flat fee once the tier is entered."""
 
     code: ClassVar[str] = "graduated"
@@ -426,6 +601,24 @@ class GraduatedPricing(_Model):
 
     def to_config(self) -> dict[str, Any]:
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
+
+    def describe(self, currency: str) -> str:
+        return f"graduated: {_words_tiers(self.tiers, currency)}"
+
+    def takes_transactions(self) -> bool:
+        return False
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None
+
+    def line_unit_price(self) -> Decimal | None:
+        return None
+
+    def prices_quantity(self) -> bool:
+        return True
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         lines: list[TierBreakdown] = []
@@ -446,8 +639,9 @@ class GraduatedPricing(_Model):
         return _Priced(total, tuple(lines), " + ".join(terms) if terms else "no units")
 
 
+@register
 @dataclass(frozen=True)
-class VolumePricing(_Model):
+class VolumePricing(BasePriceModel):
     """All units at the price of the tier the total quantity falls in, plus that tier's flat fee."""
 
     code: ClassVar[str] = "volume"
@@ -464,6 +658,24 @@ class VolumePricing(_Model):
     def to_config(self) -> dict[str, Any]:
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
 
+    def describe(self, currency: str) -> str:
+        return f"volume: {_words_tiers(self.tiers, currency)}"
+
+    def takes_transactions(self) -> bool:
+        return False
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None
+
+    def line_unit_price(self) -> Decimal | None:
+        return None
+
+    def prices_quantity(self) -> bool:
+        return True
+
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         if quantity == 0:
             return _Priced(ZERO, (), "no units")
@@ -477,8 +689,9 @@ class VolumePricing(_Model):
         return _Priced(amount, (line,), _tier_term(quantity, tier, currency))
 
 
+@register
 @dataclass(frozen=True)
-class PackagePricing(_Model):
+class PackagePricing(BasePriceModel):
     """``ceil((quantity − free_units) / package_size)`` packages at ``amount`` each."""
 
     code: ClassVar[str] = "package"
@@ -504,6 +717,25 @@ class PackagePricing(_Model):
         if self.free_units:
             config["free_units"] = _plain(self.free_units)
         return config
+
+    def describe(self, currency: str) -> str:
+        text = f"{_words_money(self.amount, currency)} per {_words_number(self.package_size)} units"
+        return text + (f" ({_words_number(self.free_units)} free)" if self.free_units else "")
+
+    def takes_transactions(self) -> bool:
+        return False
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None
+
+    def line_unit_price(self) -> Decimal | None:
+        return None
+
+    def prices_quantity(self) -> bool:
+        return True
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         lines: list[TierBreakdown] = []
@@ -538,8 +770,9 @@ class PercentageTerm:
     computed: Decimal
 
 
+@register
 @dataclass(frozen=True)
-class PercentagePricing(_Model):
+class PercentagePricing(BasePriceModel):
     """``rate`` % of each transaction + ``fixed_fee`` per transaction, clamped per transaction.
 
     The transactions come from ``charge(..., transactions=[...])``; ``quantity`` must then be their
@@ -568,8 +801,6 @@ class PercentagePricing(_Model):
         object.__setattr__(self, "min_per_transaction", low)
         object.__setattr__(self, "max_per_transaction", high)
 
-    def _takes_transactions(self) -> bool:
-        return True
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "PercentagePricing":
@@ -597,6 +828,31 @@ class PercentagePricing(_Model):
             if self.max_per_transaction is not None:
                 fee = min(fee, self.max_per_transaction)
         return PercentageTerm(transaction, fee, computed)
+
+    def describe(self, currency: str) -> str:
+        text = f"{_words_number(self.rate)}% per transaction"
+        if self.fixed_fee:
+            text += f" + {_words_money(self.fixed_fee, currency)}"
+        if self.min_per_transaction is not None:
+            text += f", at least {_words_money(self.min_per_transaction, currency)}"
+        if self.max_per_transaction is not None:
+            text += f", at most {_words_money(self.max_per_transaction, currency)}"
+        return text
+
+    def takes_transactions(self) -> bool:
+        return True
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        return self, ""
+
+    def minimum_per_period(self) -> Decimal | None:
+        return None  # the per-transaction minimum is part of the charge, not a commitment per period
+
+    def line_unit_price(self) -> Decimal | None:
+        return None
+
+    def prices_quantity(self) -> bool:
+        return True
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         if transactions:
@@ -648,8 +904,9 @@ class PercentagePricing(_Model):
         return text if alone or not self.fixed_fee else f"({text})"
 
 
+@register
 @dataclass(frozen=True)
-class MinimumCommitment(_Model):
+class MinimumCommitment(BasePriceModel):
     """Another model's charge, raised to ``minimum`` by a true-up line when it falls short.
 
     Configured as ``{"model": "minimum_commitment", "minimum": "100.00", "charge": {...the wrapped model...}}``.
@@ -661,11 +918,9 @@ class MinimumCommitment(_Model):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "minimum", _non_negative(self.minimum, "minimum", self.code))
-        if not isinstance(self.charge_model, _Model):
+        if not isinstance(self.charge_model, BasePriceModel):
             raise InvalidPricing("minimum_commitment pricing: the wrapped charge must be a price model.")
 
-    def _takes_transactions(self) -> bool:
-        return self.charge_model._takes_transactions()  # type: ignore[attr-defined]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "MinimumCommitment":
@@ -674,6 +929,30 @@ class MinimumCommitment(_Model):
 
     def to_config(self) -> dict[str, Any]:
         return {"model": self.code, "minimum": _plain(self.minimum), "charge": self.charge_model.to_config()}
+
+    def describe(self, currency: str) -> str:
+        return f"{self.charge_model.describe(currency)}, minimum {_words_money(self.minimum, currency)} per period"
+
+    def takes_transactions(self) -> bool:
+        return self.charge_model.takes_transactions()
+
+    def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        """The minimum is agreed per period: a window covering part of its cycle (a stub, a last period cut
+        by the end date, an item added or removed mid-period) commits to ``minimum × days / whole``, rounded
+        half up once (:func:`~duly.domain.schedules.prorate_days`); the wrapped charge is kept as it is."""
+        minimum = prorate_days(self.minimum, currency, days, whole)
+        why = (f"minimum commitment for {days} of {whole} days: {_words_money(self.minimum, currency)} × "
+               f"{days}/{whole} = {_words_money(minimum, currency)}; ")
+        return MinimumCommitment(minimum, self.charge_model), why
+
+    def minimum_per_period(self) -> Decimal | None:
+        return self.minimum
+
+    def line_unit_price(self) -> Decimal | None:
+        return None  # the charge may include a true-up: shown as 1 × amount
+
+    def prices_quantity(self) -> bool:
+        return True  # a recurring line names the quantity whatever the wrapped model
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         inner = self.charge_model._price(quantity, transactions, currency)  # type: ignore[attr-defined]
@@ -689,14 +968,7 @@ class MinimumCommitment(_Model):
         )
 
 
-# --------------------------------------------------------------------------- registry
-
-#: Price model classes by their code.
-REGISTRY: dict[str, type[PriceModel]] = {
-    cls.code: cls
-    for cls in (FlatPricing, PerUnitPricing, GraduatedPricing, VolumePricing, PackagePricing, PercentagePricing,
-                MinimumCommitment)
-}
+# --------------------------------------------------------------------------- building a model from its code
 
 
 def price_model(code: str, **config: Any) -> PriceModel:

@@ -8,6 +8,8 @@ Events
     metric: mixing metrics is refused.
 
 Aggregations, over the half-open window ``[period_start, period_end)``
+    Each is a class of :mod:`duly.domain.aggregations`, their registry (which says how to add one).
+
     ``sum``                     sum of the values.
     ``count``                   number of events.
     ``max``                     largest value (0 without events).
@@ -36,13 +38,14 @@ invoice: ``average 41.3 active seats, 1–31 March 2026``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Hashable, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-from .errors import DuplicateUsageEvent, InvalidUsageValue, UnknownAggregation, ValidationError
+from . import aggregations
+from .errors import DuplicateUsageEvent, InvalidUsageValue, ValidationError
 from .money import MONEY_CONTEXT, ZERO, to_decimal
 from .schedules import Period
 
@@ -56,9 +59,10 @@ __all__ = [
     "usage_summary",
 ]
 
-AGGREGATIONS = ("sum", "count", "max", "unique_count", "last", "time_weighted_average")
+#: The aggregation codes, in the order of :data:`duly.domain.aggregations.AGGREGATIONS` (their registry).
+AGGREGATIONS = tuple(aggregations.AGGREGATIONS)
 #: Kinds :func:`usage_summary` describes: the aggregations plus ``average_daily`` (licence snapshots).
-SUMMARY_KINDS = (*AGGREGATIONS, "average_daily")
+SUMMARY_KINDS = tuple(aggregations.SUMMARIES)
 
 _MONTH_NAMES = (
     "January", "February", "March", "April", "May", "June",
@@ -120,10 +124,6 @@ class UsageEvent:
 _NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
 
 
-def _micros(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def _distinct_events(events: Iterable[UsageEvent]) -> list[UsageEvent]:
     seen: dict[str, UsageEvent] = {}
     for event in events:
@@ -141,71 +141,27 @@ def _distinct_events(events: Iterable[UsageEvent]) -> list[UsageEvent]:
     return list(seen.values())
 
 
-def _unique_marker(event: UsageEvent, unique_property: str | None) -> Hashable | None:
-    if unique_property is None:
-        return event.value
-    if unique_property not in event.properties:
-        return None
-    marker = event.properties[unique_property]
-    try:
-        hash(marker)
-    except TypeError:
-        raise InvalidUsageValue(
-            f"Property {unique_property!r} of usage event {event.key!r} cannot be counted as a unique value "
-            f"({type(marker).__name__}).") from None
-    return ("property", marker)
-
-
 def aggregate(kind: str, events: Iterable[UsageEvent], period_start: datetime, period_end: datetime, *,
               unique_property: str | None = None, initial: Decimal | None = None) -> Decimal:
-    """Aggregate one metric's ``events`` over ``[period_start, period_end)`` (see the module notes)."""
-    if kind not in AGGREGATIONS:
-        raise UnknownAggregation(
-            f"Unknown aggregation {kind!r}: use one of {', '.join(AGGREGATIONS)}.", aggregation=str(kind))
+    """Aggregate one metric's ``events`` over ``[period_start, period_end)`` (see the module notes).
+
+    The rules of each aggregation live in its class in :mod:`duly.domain.aggregations`.
+    """
+    aggregation = aggregations.aggregation(kind)
     _aware(period_start, "The period start")
     _aware(period_end, "The period end")
     if period_end <= period_start:
         raise ValidationError("The usage period must end after it starts.")
-    if unique_property is not None and kind != "unique_count":
-        raise ValidationError(f"unique_property only applies to unique_count, not {kind}.")
-    if initial is not None and kind not in ("last", "time_weighted_average"):
-        raise ValidationError(f"initial only applies to last and time_weighted_average, not {kind}.")
+    if unique_property is not None and not aggregation.uses_property:
+        raise ValidationError(f"unique_property only applies to {aggregations.names(uses_property=True)}, "
+                              f"not {kind}.")
+    if initial is not None and not aggregation.takes_initial:
+        raise ValidationError(f"initial only applies to {aggregations.names(takes_initial=True)}, not {kind}.")
     level = ZERO if initial is None else _usage_value(initial, "The initial value")
     distinct = _distinct_events(events)
-    if kind == "time_weighted_average":
-        return _time_weighted_average(distinct, period_start, period_end, level)
-    inside = [e for e in distinct if period_start <= e.timestamp < period_end]
-    if kind == "sum":
-        with localcontext(MONEY_CONTEXT):
-            return sum((e.value for e in inside), ZERO)
-    if kind == "count":
-        return Decimal(len(inside))
-    if kind == "max":
-        return max((e.value for e in inside), default=ZERO)
-    if kind == "unique_count":
-        markers = {_unique_marker(e, unique_property) for e in inside}
-        markers.discard(None)
-        return Decimal(len(markers))
-    latest = max(inside, key=lambda e: (e.timestamp, e.key), default=None)
-    return level if latest is None else latest.value
-
-
-def _time_weighted_average(events: list[UsageEvent], start: datetime, end: datetime, level: Decimal) -> Decimal:
-    # In UTC: Python subtracts two datetimes of one zone as wall-clock times, so a local window across a
-    # daylight-saving change (1 March to 1 April in Paris: 743 hours) would otherwise count 744.
-    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
-    cursor = start
-    total = ZERO  # Σ level × microseconds held
-    with localcontext(MONEY_CONTEXT):
-        for event in sorted(events, key=lambda e: (e.timestamp, e.key)):
-            if event.timestamp >= end:
-                break
-            if event.timestamp > cursor:
-                total += level * _micros(event.timestamp - cursor)
-                cursor = event.timestamp
-            level = event.value
-        total += level * _micros(end - cursor)
-        return total / _micros(end - start)
+    if not aggregation.reads_before_window:
+        distinct = [e for e in distinct if period_start <= e.timestamp < period_end]
+    return aggregation.compute(distinct, period_start, period_end, level=level, unique_property=unique_property)
 
 
 def average_daily_count(snapshots: Mapping[date, int], period: Period) -> Decimal:
@@ -257,19 +213,10 @@ def usage_summary(kind: str, value: Decimal, metric_label: str, period: Period) 
     ``average 41.3 active seats, 1–31 March 2026``; other kinds show the value as it is:
     ``total 1250 API calls, 1–31 March 2026``.
     """
-    if kind not in SUMMARY_KINDS:
-        raise UnknownAggregation(f"Unknown aggregation {kind!r}: use one of {', '.join(SUMMARY_KINDS)}.",
-                                 aggregation=str(kind))
+    words = aggregations.summary(kind)
     amount = to_decimal(value)
-    if kind in ("time_weighted_average", "average_daily"):
+    if words.averaged:
         text = format(amount.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP, context=MONEY_CONTEXT), "f")
     else:
         text = format(amount, "f")
-    phrase = {
-        "sum": f"total {text} {metric_label}",
-        "count": f"{text} {metric_label}",
-        "max": f"peak {text} {metric_label}",
-        "unique_count": f"{text} unique {metric_label}",
-        "last": f"latest {text} {metric_label}",
-    }.get(kind, f"average {text} {metric_label}")
-    return f"{phrase}, {format_period(period)}"
+    return f"{words.phrase(text, metric_label)}, {format_period(period)}"

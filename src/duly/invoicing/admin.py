@@ -1,24 +1,21 @@
 """The invoice back office: drafts are created and changed through the invoicing services, and every
-action (issue, void, credit, write off, assess fees, record a payment) is a service call.
+action (issue, void, credit, write off) is a service call.
 
 The checks the services run are shown as form errors first, so a refused draft saves nothing.
+The back office adds, as service calls too, what needs the apps above invoicing: recording a payment,
+assessing late fees (:mod:`duly.backoffice.admin`).
 """
 
 import os
 
 from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.contrib import admin
 from django.template.response import TemplateResponse
-from django.urls import reverse
-from django.utils.html import format_html
 
 from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
-from duly.payments.models import METHOD_CHOICES
 
 from . import services
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries
@@ -167,13 +164,6 @@ class CreditNoteForm(ReasonForm):
                                    help_text="Issue the credit note today (else it stays a draft to review)")
 
 
-class PaymentForm(forms.Form):
-    amount = forms.DecimalField(min_value=0, decimal_places=3)
-    method = forms.ChoiceField(choices=[c for c in METHOD_CHOICES if c[0] != "credit"])
-    received_on = forms.DateField(help_text="YYYY-MM-DD")
-    external_reference = forms.CharField(required=False)
-
-
 @admin.register(Invoice)
 class InvoiceAdmin(OrgScopedAdmin):
     list_display = ("display_number", "customer", "kind", "status", "issue_date", "due_date", "total_display",
@@ -183,7 +173,7 @@ class InvoiceAdmin(OrgScopedAdmin):
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline, AttachmentInline]
     autocomplete_fields = ("customer",)
-    actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected", "assess_fees"]
+    actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected"]
     form = DraftForm
     permission = "bill"
 
@@ -216,10 +206,7 @@ class InvoiceAdmin(OrgScopedAdmin):
 
     @admin.display(description="balance")
     def balance_display(self, obj):
-        if not obj.is_open:
-            return "—"
-        url = reverse("admin:invoicing_invoice_record_payment", args=[obj.pk])
-        return format_html('{} {} · <a href="{}">record payment</a>', obj.balance, obj.currency, url)
+        return f"{obj.balance} {obj.currency}" if obj.is_open else "—"
 
     # --- saving: one service call per draft, after the form and its lines were checked ---------------
     def save_model(self, request, obj, form, change):
@@ -321,50 +308,6 @@ class InvoiceAdmin(OrgScopedAdmin):
 
         return self._reason_action(request, queryset, action="write_off_selected",
                                    title="Write off as uncollectible", form_class=ReasonForm, apply=apply)
-
-    @admin.action(description="Assess late fees for selected (as of today)", permissions=["bill"])
-    def assess_fees(self, request, queryset):
-        from duly.collections.services import assess_late_fees
-
-        by_org = {}
-        for inv in queryset.select_related("organization"):
-            by_org.setdefault(inv.organization, []).append(inv.pk)
-        for org, ids in by_org.items():
-            result = self.run_service(request, assess_late_fees, org, as_of=local_today(org), invoice_ids=ids)
-            if result is not None:
-                self.message_user(request, result.summary())
-
-    # --- record payment page ----------------------------------------------------------------------
-    def get_urls(self):
-        return [
-            self.guarded_path("<int:pk>/record-payment/", self.record_payment_view, "invoicing_invoice_record_payment",
-                              get="record_payments", post="record_payments"),
-        ] + super().get_urls()
-
-    def record_payment_view(self, request, pk):
-        from duly.payments.services import record_payment
-
-        invoice = get_object_or_404(self.get_queryset(request), pk=pk)
-        self.require(request, invoice.organization_id)
-        if request.method == "POST":
-            form = PaymentForm(request.POST)
-            if form.is_valid():
-                d = form.cleaned_data
-                payment = self.run_service(
-                    request, record_payment, invoice.organization, invoice.customer, amount=d["amount"],
-                    currency=invoice.currency, method=d["method"], received_on=d["received_on"],
-                    external_reference=d["external_reference"], allocations={invoice.pk: d["amount"]},
-                )
-                if payment is not None:
-                    self.message_user(request, f"Recorded {d['amount']} {invoice.currency} on {invoice}.",
-                                      messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[pk]))
-        else:
-            form = PaymentForm(initial={"amount": invoice.balance, "received_on": local_today(invoice.organization)})
-        return TemplateResponse(request, "admin/duly/reason_form.html", {
-            **self.admin_site.each_context(request), "title": f"Record a payment for {invoice}", "form": form,
-            "objects": [invoice], "opts": self.model._meta,
-        })
 
 
 class NumberSeriesForm(forms.ModelForm):

@@ -5,3 +5,15 @@ class InvoicingConfig(AppConfig):
     name = "duly.invoicing"
     label = "invoicing"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from duly.customers.signals import organization_created
+
+        organization_created.connect(_make_number_series, dispatch_uid="duly.invoicing.number_series")
+
+
+def _make_number_series(sender, organization, **kwargs) -> None:
+    """A new organization gets its invoice and credit-note number series (in the transaction that creates it)."""
+    from .services import ensure_number_series
+
+    ensure_number_series(organization)

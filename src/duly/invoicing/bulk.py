@@ -6,9 +6,10 @@ contract, same required-field check, same due date, terms text, late-payment tex
 totals from :func:`duly.domain.invoice_math.compute_totals`), but for a whole block of invoices with
 a constant number of queries:
 
-1. :func:`prepare` validates one invoice and computes its totals (pure: no query). It raises the
+1. :func:`prepare` validates one invoice and computes its totals (pure: no query) with
+   :func:`duly.domain.issuing.plan_issue`, the rule the one-by-one path issues by too. It raises the
    same :class:`~duly.domain.errors.DomainError` as the one-by-one path, so a caller can leave one
-   bad customer out and bill the others.
+   bad customer out and bill the others. What is left here is numbering and inserting.
 2. :func:`issue_prepared` takes a block of gapless numbers with ONE counter ``UPDATE``
    (``last_value + N``, refused when the series' last number is dated after the issue date:
    :func:`~duly.invoicing.services.take_numbers`), then inserts the invoices and their lines in bulk
@@ -37,20 +38,27 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import F, Lookup
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
-from django.db.models import Sum
 from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the generic ORM fast path, re-exported
-from duly.domain import invoice_math
-from duly.domain.errors import CurrencyMismatch, CustomerNotActive, RequiredFieldMissing, ValidationError
+from duly.domain import invoice_math, issuing
+from duly.domain.errors import ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, exponent, from_minor
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
 
+from . import hooks, lifecycle
 from .models import Invoice, InvoiceLine
-from .services import REQUIRED_FIELD_LABELS, LineData, _line_input, late_policy_for, take_numbers, terms_for
+from .services import (
+    LineData,
+    _line_input,
+    contract_facts,
+    customer_facts,
+    late_policy_for,
+    take_numbers,
+    terms_for,
+)
 
 __all__ = [
     "BulkInvoice",
@@ -104,6 +112,8 @@ class PreparedInvoice:
     lines: list[dict[str, Any]] = field(default_factory=list)
     invoice: Invoice | None = None
     inputs: tuple[invoice_math.LineInput, ...] = ()
+    #: What :func:`duly.domain.issuing.plan_issue` planned (the fields come from it).
+    plan: issuing.IssuePlan | None = None
 
     @property
     def currency(self) -> str:
@@ -142,50 +152,19 @@ def _totals(inputs: tuple[invoice_math.LineInput, ...], currency: str,
     return invoice_math.compute_totals(inputs, currency, allow_negative=allow_negative)
 
 
-def _minor(value, places: int) -> int:
-    """Minor units of an amount that compute_totals already rounded to the currency."""
-    scaled = value.scaleb(places)
-    result = int(scaled)
-    if result != scaled:  # pragma: no cover - compute_totals rounds every amount it returns
-        raise ValidationError(f"{value} has more decimals than the currency allows.")
-    return result
-
-
-def _missing_fields(customer: Customer, values: dict[str, Any]) -> list[str]:
-    """As :func:`duly.invoicing.services.missing_required_fields`, on the values about to be written."""
-    missing = [REQUIRED_FIELD_LABELS[code] for code in customer.required_fields
-               if not str(values.get(code, "") or "").strip()]
-    custom = values.get("custom_fields") or {}
-    missing += [name for name in customer.custom_required_fields if not str(custom.get(name, "")).strip()]
-    return missing
-
-
 def where_to_fill(customer: Customer, contract: Contract | None, missing: Sequence[str]) -> str:
-    """Where each missing required field of a generated invoice is filled in: the PO number on the contract, the
-    other fields on the customer; the custom fields a customer requires cannot be filled by a run."""
-    on_contract = [f for f in missing if f == REQUIRED_FIELD_LABELS["po_number"]]
-    custom = [f for f in missing if f in customer.custom_required_fields and f not in REQUIRED_FIELD_LABELS.values()]
-    on_customer = [f for f in missing if f not in on_contract and f not in custom]
-    under = f"contract {contract.reference}" if contract is not None else "no contract"
-    fixes = []
-    if on_contract:
-        fixes.append(f"set the PO number on {under} (back office: Customers › Contracts)" if contract is not None
-                     else "give the customer a contract with its PO number (back office: Customers › Contracts)")
-    if on_customer:
-        fixes.append(f"set the {', '.join(on_customer)} on customer {customer.code} (back office: Customers › "
-                     "Customers), which every invoice of theirs copies")
-    if custom:
-        fixes.append(f"invoice {under} by hand with the custom field{'s' if len(custom) > 1 else ''} "
-                     f"{', '.join(repr(f) for f in custom)} (a billing run fills no custom field), or no longer "
-                     f"require {'them' if len(custom) > 1 else 'it'} on customer {customer.code}")
-    text = "; ".join(fixes)
-    return f"To fix it: {text}; then bill again" + (f" ({under})." if on_customer and not on_contract else ".")
+    """Where each missing required field of a generated invoice is filled in
+    (:func:`duly.domain.issuing.where_to_fill`)."""
+    return issuing.where_to_fill(customer_facts(customer), contract_facts(contract), missing)
 
 
 def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: PaymentTerms | None = None,
             late_terms_text: str | None = None, reference_rates: dict | None = None) -> PreparedInvoice:
     """Validate one invoice and compute its totals, without touching the database.
 
+    What it becomes is planned by :func:`duly.domain.issuing.plan_issue`, exactly as
+    :func:`~duly.invoicing.services.issue_invoice` plans a stored draft: this function only turns the plan
+    into the rows :func:`issue_prepared` numbers and inserts.
     ``terms`` and ``late_terms_text`` may be given when the caller already built them for the
     contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does;
     a contract following the recorded statutory rates then needs ``reference_rates``: when not given they are
@@ -195,84 +174,44 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     exactly like the one-by-one path.
     """
     customer, contract = item.customer, item.contract
-    if customer.organization_id != org.id:
-        raise ValidationError(f"Customer {customer.pk} does not belong to {org.name}.")
-    if customer.status == Customer.STATUS_TERMINATED:
-        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be issued.")
-    if contract is not None and contract.customer_id != customer.id:
-        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
+    facts, under = customer_facts(customer), contract_facts(contract)
+    currency = issuing.check_header(org.id, org.name, facts, under, item.kind, item.currency)
     if item.kind not in (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT):
         raise ValidationError(f"The bulk path issues invoices and deposit invoices, not {item.kind!r}.")
-    currency = item.currency or (contract.currency if contract else customer.currency)
-    check_currency(currency)
-    if contract is not None and contract.currency != currency:
-        raise CurrencyMismatch(
-            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}."
-        )
-    if not item.lines:
-        raise ValidationError(f"An invoice for {customer.name} needs at least one line.")
-    for i, line in enumerate(item.lines, 1):
-        if not line.description or not str(line.description).strip():
-            raise ValidationError(f"line {i}: a description is required.")
+    header = issuing.header_defaults(facts, under)
     inputs = tuple(_line_input(x) for x in item.lines)
-    totals = _totals(inputs, currency, item.allow_negative)
-    if totals.tax_inclusive < 0:
-        raise ValidationError(f"The invoice for {customer.name} has a negative total; issue a credit note instead.")
-    places = exponent(currency)
+    draft = issuing.DraftFacts(kind=item.kind, currency=currency, lines=inputs,
+                               descriptions=tuple(x.description for x in item.lines), header=tuple(header.items()),
+                               allow_negative=item.allow_negative)
+    if terms is None:
+        terms = terms_for(Invoice(customer=customer, contract=contract))
+
+    def late() -> str:
+        if late_terms_text is not None:
+            return late_terms_text
+        return describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates), currency, issue_date)
+
+    plan = issuing.plan_issue(draft, facts, under, issuing.TermsFacts(terms), issuing.PrepaidFacts(),
+                              issuing.CreditFacts(), issue_date,
+                              totals=lambda: _totals(inputs, currency, item.allow_negative), due=_due, late=late,
+                              explain_fix=True)
     values: dict[str, Any] = {
         "organization_id": org.id,
         "customer_id": customer.id,
         "contract_id": contract.id if contract is not None else None,
-        "kind": item.kind,
-        "status": Invoice.ISSUED,
-        "currency": currency,
         "locale": customer.locale,
-        "issue_date": issue_date,
         "service_period_start": item.service_period[0] if item.service_period else None,
         "service_period_end": item.service_period[1] if item.service_period else None,
-        "po_number": contract.po_number if contract is not None and contract.po_number else "",
-        "buyer_reference": customer.buyer_reference,
-        "cost_centre": customer.cost_centre,
-        "ap_contact": customer.ap_contact,
-        "billing_address": customer.invoice_address,
+        **header,
         "custom_fields": {},
         "notes": item.notes,
-        "late_terms_text": "",
         "rf_reference": "",
         "related_invoice_id": None,
-        "line_total_minor": _minor(totals.line_total, places),
-        "allowance_total_minor": _minor(totals.allowance_total, places),
-        "charge_total_minor": _minor(totals.charge_total, places),
-        "tax_exclusive_minor": _minor(totals.tax_exclusive, places),
-        "tax_total_minor": _minor(totals.tax_total, places),
-        "total_minor": _minor(totals.tax_inclusive, places),
-        "prepaid_minor": 0,
-        "tax_breakdown": [
-            {"category": t.category, "rate": str(t.rate), "taxable_minor": _minor(t.taxable_amount, places),
-             "tax_minor": _minor(t.tax_amount, places)}
-            for t in totals.tax_breakdown
-        ],
-        "paid_minor": 0,
         "void_reason": "",
-        "paid_on": None,
         "voided_at": None,
     }
-    missing = _missing_fields(customer, values)
-    if missing:
-        raise RequiredFieldMissing(
-            f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
-            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else ".")
-            + " " + where_to_fill(customer, contract, missing),
-            field=missing[0], customer=customer.name, contract=contract.reference if contract is not None else None,
-        )
-    if terms is None:
-        terms = terms_for(Invoice(customer=customer, contract=contract))
-    values["due_date"], values["payment_terms_text"] = _due(terms, issue_date)
-    if contract is not None:
-        if late_terms_text is None:
-            late_terms_text = describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates),
-                                                  currency, issue_date)
-        values["late_terms_text"] = late_terms_text
+    values.update((k, v) for k, v in plan.fields.items() if k not in _STATE)
+    lifecycle.issued_row(values, plan)
     lines = [
         {
             "position": i,
@@ -287,33 +226,30 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
             "period_start": line.period_start,
             "period_end": line.period_end,
             "explanation": line.explanation,
-            "net_minor": _minor(res.net_amount, places),
-            "discount_minor": _minor(res.discount_amount, places),
+            "net_minor": net,
+            "discount_minor": discount,
         }
-        for i, (line, res) in enumerate(zip(item.lines, totals.lines), 1)
+        for i, (line, (net, discount)) in enumerate(zip(item.lines, plan.line_amounts), 1)
     ]
-    prepared = PreparedInvoice(source=item, fields=values, totals=totals, lines=lines, inputs=inputs)
+    prepared = PreparedInvoice(source=item, fields=values, totals=plan.totals, lines=lines, inputs=inputs, plan=plan)
     set_prepaid(prepared, min(max(item.prepaid_minor, 0), values["total_minor"]))
     return prepared
 
 
+#: The state columns of a planned invoice, which only :mod:`duly.invoicing.lifecycle` writes.
+_STATE = frozenset({"status", "paid_on", "paid_minor", "prepaid_minor"})
+
+
 def set_prepaid(prepared: PreparedInvoice, prepaid_minor: int) -> None:
-    """Deduct a deposit or retainer (BT-113) from a prepared invoice; fully covered, it is paid on issue."""
-    values = prepared.fields
-    if not 0 <= prepaid_minor <= values["total_minor"]:
-        raise ValidationError(
-            f"The prepaid amount must be between 0 and the invoice total ({values['total_minor']} minor units)."
-        )
-    values["prepaid_minor"] = prepaid_minor
+    """Deduct a deposit or retainer (BT-113) from a prepared invoice; fully covered, it is paid on issue
+    (:func:`duly.domain.issuing.with_prepaid`)."""
+    plan = issuing.with_prepaid(prepared.plan, issuing.PrepaidFacts(deposit_minor=prepaid_minor),
+                                lines=prepared.inputs, allow_negative=prepared.source.allow_negative)
     if prepaid_minor:
         # The amount due (BT-115) as EN 16931 computes it: tax inclusive total − prepaid amount.
-        prepared.totals = invoice_math.compute_totals(
-            prepared.inputs, values["currency"], prepaid=from_minor(prepaid_minor, values["currency"]),
-            allow_negative=prepared.source.allow_negative)
-    if values["total_minor"] > 0 and prepaid_minor == values["total_minor"]:
-        values["status"], values["paid_on"] = Invoice.PAID, values["issue_date"]
-    else:
-        values["status"], values["paid_on"] = Invoice.ISSUED, None
+        prepared.totals = plan.totals
+    prepared.plan = plan
+    lifecycle.issued_row(prepared.fields, plan)
 
 
 # --- writing -----------------------------------------------------------------------------------------------
@@ -406,7 +342,7 @@ def invoice_rows(org: Organization, prepared: Sequence[PreparedInvoice], *, now)
     for p, snapshot in zip(prepared, snapshots):
         p.fields["number"] = ""  # given at write time (see write_invoice_rows), with the RF reference
         p.fields["issued_at"] = now
-        p.fields["document_snapshot"] = snapshot
+        lifecycle.row_snapshot(p.fields, snapshot)
         _complete(Invoice, p.fields, now)
     invoice_row = operator.itemgetter(*invoice_columns)  # a row's values in column order, in one call
     invoices = [list(invoice_row(p.fields)) for p in prepared]
@@ -520,29 +456,17 @@ def _apply_customer_credit(invoices: list[Invoice], on: date, *,
     payable = [inv for inv in invoices if inv.payable_minor > 0]
     if not payable:
         return
-    from duly.payments.services import apply_customer_credit
-
     if with_credit is None:
         with_credit = _credit_balances({inv.customer_id for inv in payable})
     for inv in payable:
         if (inv.customer_id, inv.currency) in with_credit:
-            applied = apply_customer_credit(inv, on=on)
+            applied = hooks.apply_customer_credit(inv, on=on)
             if applied:  # the invoice was issued unpaid: what the credit settled is what it has "already paid"
-                inv.document_snapshot["paid_minor"] = applied
-                Invoice.objects.filter(pk=inv.pk).update(document_snapshot=inv.document_snapshot)
+                lifecycle.freeze_paid_at_issue(inv, applied, query=True)
 
 
 def _credit_balances(customer_ids: set[int]) -> set[tuple[int, str]]:
     """(customer, currency) pairs with a positive credit balance, among ``customer_ids`` (one query)."""
     if not customer_ids:
         return set()
-    from duly.payments.models import CreditEntry
-
-    return {
-        (row["customer_id"], row["currency"])
-        for row in CreditEntry.objects.filter(ids_in("customer_id", customer_ids))
-        .values("customer_id", "currency")
-        .annotate(balance=Sum("amount_minor"))
-        if row["balance"] > 0
-    }
-
+    return hooks.credit_balances(customer_ids)

@@ -31,6 +31,11 @@ Errors
     ``Template duly/documents/atelier/invoice.html, line 3: unexpected '}'``. Templates use
     strict undefined variables, so a misspelt name fails instead of printing nothing.
 
+Renderers
+    This module renders invoices and letters. The apps above invoicing render their own documents with
+    :func:`render_org_document` and the templates here: receipts in :mod:`duly.payments.documents`,
+    statements of account in :mod:`duly.insights.documents` (invoicing imports neither).
+
 Resources
     Logos and fonts are embedded as ``data:`` URIs (read through Django's storage, so any storage
     backend works). Only ``data:`` URIs and files inside the template directories and
@@ -69,8 +74,7 @@ __all__ = [
     "render_document_html",
     "render_invoice_pdf",
     "render_letter",
-    "render_receipt",
-    "render_statement",
+    "render_org_document",
 ]
 
 PACKAGE_TEMPLATES = Path(__file__).resolve().with_name("templates")
@@ -378,7 +382,9 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _common_context(loc: Localizer, branding, org, *, is_draft: bool = False) -> dict[str, Any]:
+def common_context(loc: Localizer, branding, org, *, is_draft: bool = False) -> dict[str, Any]:
+    """What every document template reads besides its own values: ``t``, ``loc``, ``lang``, ``brand``, ``org``
+    and ``is_draft``."""
     return {
         "t": loc.t,
         "loc": loc,
@@ -412,7 +418,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
     """The template context of an invoice-like document (see ``invoice.html``)."""
     loc = localizer(printable.locale)
     doc = printable.document
-    context = _common_context(loc, printable.branding, org, is_draft=printable.is_draft)
+    context = common_context(loc, printable.branding, org, is_draft=printable.is_draft)
     if printable.seller_page:  # the seller as frozen at issue (live for a draft)
         context["org"] = printable.seller_page
     lines = [
@@ -505,67 +511,16 @@ def render_invoice_pdf(invoice, *, as_of: date | None = None) -> bytes:
     return html_to_pdf(html, org_slug=printable.org_slug, font_uri=printable.branding.font_uri)
 
 
-# --- receipts and statements -----------------------------------------------------------------------
-def render_receipt(payment) -> bytes:
-    """A receipt for a payment: amount, date, method and the invoices it settled."""
-    from duly.domain.money import from_minor
-
+# --- documents of the apps above invoicing (receipts, statements) ---------------------------------------
+def render_org_document(name: str, org, loc: Localizer, values: Mapping[str, Any]) -> bytes:
+    """The PDF of ``org``'s document template ``name`` (e.g. ``receipt.html``) in ``loc``'s language: the
+    :func:`common_context` with ``org``'s branding, plus ``values``."""
     from .documents.adapter import branding_for
 
-    org, customer = payment.organization, payment.customer
-    loc = localizer(customer.locale)
-    allocations = [
-        {"number": a.invoice.number, "issue_date": a.invoice.issue_date,
-         "amount": from_minor(a.amount_minor, payment.currency),
-         "open_after": a.invoice.balance}
-        for a in payment.allocations.select_related("invoice").order_by("invoice__issue_date", "invoice_id")
-    ]
-    applied = sum((a["amount"] for a in allocations), Decimal(0))
-    amount = from_minor(payment.amount_minor, payment.currency)
-    context = _common_context(loc, branding_for(org), org)
-    context.update(
-        title=loc.t("title.receipt"),
-        payment=payment,
-        customer=customer,
-        amount=amount,
-        currency=payment.currency,
-        method_label=_method_label(loc, payment.method),
-        allocations=allocations,
-        unapplied=amount - applied,
-    )
-    return html_to_pdf(render_document_html("receipt.html", org.slug, context), org_slug=org.slug,
+    context = common_context(loc, branding_for(org), org)
+    context.update(values)
+    return html_to_pdf(render_document_html(name, org.slug, context), org_slug=org.slug,
                        font_uri=context["brand"].font_uri)
-
-
-def render_statement(customer, *, as_of: date) -> bytes:
-    """A statement of account: the customer's open items as of a date, with totals and credit."""
-    from duly.insights.services import statement_of_account
-
-    from .documents.adapter import branding_for
-
-    org = customer.organization
-    loc = localizer(customer.locale)
-    statement = statement_of_account(customer, as_of=as_of)
-    context = _common_context(loc, branding_for(org), org)
-    context.update(
-        title=loc.t("title.statement"),
-        customer=customer,
-        as_of=as_of,
-        statement=statement,
-        lines=statement["lines"],
-        total_open=statement["total_open"],
-        credit=statement["credit"],
-    )
-    return html_to_pdf(render_document_html("statement.html", org.slug, context), org_slug=org.slug,
-                       font_uri=context["brand"].font_uri)
-
-
-def _method_label(loc: Localizer, method: str) -> str:
-    """A payment method in the document's language (the English choice label for unknown ones)."""
-    from duly.payments.models import METHOD_CHOICES
-
-    key = f"method.{method}"
-    return loc.t(key) if loc.has(key) else dict(METHOD_CHOICES).get(method, method)
 
 
 # --- letters ------------------------------------------------------------------------------------------
@@ -589,6 +544,10 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         Late charges to add to the total, in the invoices' currency.
     ``contact_name`` (str)
         The person addressed; defaults to the accounts-payable contact.
+    ``reminded_on`` (list of dates)
+        Final notices and termination letters: the dates earlier reminders about these invoices
+        reached the customer. The letter names them; without any it never says "despite our
+        reminders" (default: none).
     ``open_minor`` (mapping invoice id -> minor units)
         The open amount of each invoice as the message the letter goes with stated it (the
         letter then shows those figures); default: each invoice's balance now.
@@ -636,7 +595,7 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
     contact_name = context.get("contact_name", contacts[0].name if contacts else "")
     address = ([x.strip() for x in customer.invoice_address.splitlines() if x.strip()]
                if customer.invoice_address.strip() else list(customer.address_lines))
-    values = _common_context(loc, branding_for(org), org)
+    values = common_context(loc, branding_for(org), org)
     values.update(
         kind=kind,
         subject=loc.t(f"letter.subject.{kind}"),
@@ -652,7 +611,9 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
         total=total,
         deadline=context["deadline"],
         effective=context.get("effective", letter_date),
+        reminded_on=sorted(context.get("reminded_on") or ()),
     )
+    values["reminded_dates"] = ", ".join(loc.date(d) for d in values["reminded_on"])
     values.update({k: v for k, v in context.items() if k not in values})
     return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug,
                        font_uri=values["brand"].font_uri)

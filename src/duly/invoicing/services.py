@@ -2,6 +2,10 @@
 
 Every public function is one transaction. An issued invoice is immutable: it is corrected only by
 a credit note or a void. Totals always come from :func:`duly.domain.invoice_math.compute_totals`.
+What a draft becomes when issued is :func:`duly.domain.issuing.plan_issue` (as on the bulk path);
+its status, settled amounts and document snapshot are written by :mod:`duly.invoicing.lifecycle`
+only. Customer credit and retainer balances are asked of payments and billing through
+:mod:`duly.invoicing.hooks` (invoicing imports neither).
 """
 
 from __future__ import annotations
@@ -21,33 +25,29 @@ from django.utils import timezone
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract, reference_rates_for_contracts
-from duly.domain import invoice_math
+from duly.domain import invoice_math, issuing
 from duly.domain.errors import (
     AttachmentTypeNotAllowed,
     CreditExceedsInvoiceTotal,
     CreditExceedsOpenAmount,
-    CurrencyMismatch,
-    CustomerNotActive,
     DomainError,
     InvalidState,
-    InvoiceAlreadyVoid,
-    InvoiceHasPayments,
     InvoiceImmutable,
     InvoiceNotDraft,
     IssueDateBeforeLastIssued,
     NotFound,
     ReasonRequired,
-    RequiredFieldMissing,
     SeveralTaxRates,
     ValidationError,
 )
 from duly.domain.bounds import check_date_range
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.money import check_currency, from_minor, to_decimal, to_minor
-from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.money import from_minor, to_decimal, to_minor
+from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
 
-from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter
+from . import hooks, lifecycle
+from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
 
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
 #: Terms used when a customer has no contract: an exact due date 30 days after issue.
@@ -55,13 +55,26 @@ DEFAULT_TERMS = PaymentTerms(kind="net", days=30)
 #: Late-payment policy of an invoice without a contract: nothing is charged, and the invoice says so.
 NO_LATE_FEES = LateFeePolicy(kind="none")
 
-REQUIRED_FIELD_LABELS = {
-    "po_number": "PO number",
-    "cost_centre": "cost centre",
-    "ap_contact": "AP contact",
-    "billing_address": "billing address",
-    "buyer_reference": "buyer reference",
-}
+REQUIRED_FIELD_LABELS = issuing.REQUIRED_FIELD_LABELS
+
+
+def customer_facts(customer: Customer) -> issuing.CustomerFacts:
+    """The customer as the issuing rules read it (:mod:`duly.domain.issuing`)."""
+    return issuing.CustomerFacts(
+        id=customer.pk, organization_id=customer.organization_id, name=customer.name, code=customer.code,
+        terminated=customer.status == Customer.STATUS_TERMINATED, currency=customer.currency,
+        locale=customer.locale, buyer_reference=customer.buyer_reference, cost_centre=customer.cost_centre,
+        ap_contact=customer.ap_contact, invoice_address=customer.invoice_address,
+        required_fields=tuple(customer.required_fields or ()),
+        custom_required_fields=tuple(customer.custom_required_fields or ()))
+
+
+def contract_facts(contract: Contract | None) -> issuing.ContractFacts | None:
+    """The contract as the issuing rules read it (None: no contract)."""
+    if contract is None:
+        return None
+    return issuing.ContractFacts(id=contract.pk, reference=contract.reference, customer_id=contract.customer_id,
+                                 currency=contract.currency, po_number=contract.po_number)
 
 
 # --- number series -------------------------------------------------------------------------------
@@ -286,21 +299,8 @@ def check_draft(
     """
     from duly.customers.services import check_model_values
 
-    if customer.organization_id != org.id:
-        raise NotFound(f"Customer {customer.pk} not found in {org.name}.")
-    if contract is not None and contract.customer_id != customer.id:
-        raise ValidationError(f"Contract {contract.reference} does not belong to {customer.name}.")
-    if customer.status == Customer.STATUS_TERMINATED:
-        raise CustomerNotActive(f"{customer.name} is terminated: no new invoices can be created for them.")
-    if kind not in dict(Invoice.KIND_CHOICES):
-        raise ValidationError(f"Unknown invoice kind {kind!r}.")
-    currency = currency or (contract.currency if contract else customer.currency)
-    check_currency(currency)
-    if contract is not None and contract.currency != currency:
-        raise CurrencyMismatch(
-            f"Contract {contract.reference} is in {contract.currency}; the invoice cannot be in {currency}.",
-            expected=contract.currency, got=currency,
-        )
+    currency = issuing.check_header(org.id, org.name, customer_facts(customer), contract_facts(contract), kind,
+                                    currency)
     if service_period is not None:
         start, end = service_period
         if start is None or end is None:
@@ -341,13 +341,7 @@ def create_draft(
     totals = _check_lines(lines, currency)
     if kind == Invoice.KIND_CREDIT_NOTE and related_invoice is not None:
         _check_credit_note_total(to_minor(totals.tax_inclusive, currency), _lock_credited(related_invoice.pk))
-    defaults = {
-        "po_number": contract.po_number if contract and contract.po_number else "",
-        "buyer_reference": customer.buyer_reference,
-        "cost_centre": customer.cost_centre,
-        "ap_contact": customer.ap_contact,
-        "billing_address": customer.invoice_address,
-    }
+    defaults = issuing.header_defaults(customer_facts(customer), contract_facts(contract))
     defaults.update({k: v for k, v in fields.items() if v is not None})
     invoice = Invoice.objects.create(
         organization=org,
@@ -365,6 +359,35 @@ def create_draft(
     )
     _write_lines(invoice, lines)
     return invoice
+
+
+@transaction.atomic
+def create_imported_draft(org: Organization, customer: Customer, *, related: Invoice | None, fields: dict,
+                          snapshot: dict, lines: Sequence[dict], allowances: Sequence[dict]) -> Invoice:
+    """Write a draft imported from an e-invoice (:mod:`duly.invoicing.documents.imports` read and checked the
+    values): the invoice with its parties frozen as its source stated them, its lines and allowances/charges."""
+    from .models import InvoiceAllowanceCharge
+
+    invoice = Invoice(organization=org, customer=customer, related_invoice=related, **fields)
+    lifecycle.set_document_snapshot(invoice, snapshot, save=False)  # written with the draft
+    invoice.save(force_insert=True)
+    InvoiceLine.objects.bulk_create([InvoiceLine(invoice=invoice, **values) for values in lines])
+    InvoiceAllowanceCharge.objects.bulk_create([InvoiceAllowanceCharge(invoice=invoice, **values)
+                                                for values in allowances])
+    return invoice
+
+
+def freeze_imported_totals(invoice: Invoice, minor: dict) -> None:
+    """Store an imported draft's document totals (:func:`duly.domain.invoice_math.totals_to_minor`)."""
+    invoice.line_total_minor = minor["line_total_minor"]
+    invoice.allowance_total_minor = minor["allowance_total_minor"]
+    invoice.charge_total_minor = minor["charge_total_minor"]
+    invoice.tax_exclusive_minor = minor["tax_exclusive_minor"]
+    invoice.tax_total_minor = minor["tax_total_minor"]
+    invoice.total_minor = minor["tax_inclusive_minor"]
+    invoice.tax_breakdown = minor["tax_breakdown"]
+    invoice.save(update_fields=["line_total_minor", "allowance_total_minor", "charge_total_minor",
+                                "tax_exclusive_minor", "tax_total_minor", "total_minor", "tax_breakdown"])
 
 
 _UNCHANGED = object()
@@ -613,16 +636,49 @@ def add_attachment(org: Organization, invoice_id: int, filename: str, content: b
     return att
 
 
+@transaction.atomic
+def store_document(invoice: Invoice, fmt: str, *, filename: str, content_type: str,
+                   render: Callable[[], bytes]) -> StoredDocument:
+    """Store the document of an issued invoice in ``fmt``, rendered by ``render`` once (the bytes are then kept
+    forever: :func:`duly.invoicing.documents.document_bytes`); the stored one when it already is.
+
+    The invoice row is locked while its first documents are rendered and stored, as :func:`add_attachment`
+    locks it: an attachment is on every document or on none.
+    """
+    list(Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("pk", flat=True))
+    existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
+    if existing is not None:  # stored by someone else while we waited
+        return existing
+    content = render()
+    try:
+        with transaction.atomic():
+            return StoredDocument.objects.create(
+                organization_id=invoice.organization_id, invoice=invoice, format=fmt, filename=filename,
+                content_type=content_type, content=content, size=len(content),
+                sha256=hashlib.sha256(content).hexdigest(),
+            )
+    except IntegrityError:
+        # Rendered concurrently by someone else (a database without row locks): theirs is the document.
+        return StoredDocument.objects.get(invoice=invoice, format=fmt)
+
+
 # --- issuing -----------------------------------------------------------------------------------
 def missing_required_fields(invoice: Invoice) -> list[str]:
-    customer = invoice.customer
-    missing = [
-        REQUIRED_FIELD_LABELS[code]
-        for code in customer.required_fields
-        if not str(getattr(invoice, code, "") or "").strip()
-    ]
-    missing += [name for name in customer.custom_required_fields if not str(invoice.custom_fields.get(name, "")).strip()]
-    return missing
+    """The fields the invoice's customer requires that it leaves empty (:mod:`duly.domain.issuing`)."""
+    return issuing.missing_required_fields(customer_facts(invoice.customer), _header(invoice), invoice.custom_fields)
+
+
+def _header(invoice: Invoice) -> dict[str, str]:
+    return {code: getattr(invoice, code, "") for code in REQUIRED_FIELD_LABELS}
+
+
+def draft_facts(invoice: Invoice, lines: Sequence[InvoiceLine]) -> issuing.DraftFacts:
+    """A stored draft as the issuing rules read it (its lines as loaded)."""
+    return issuing.DraftFacts(
+        kind=invoice.kind, currency=invoice.currency, lines=tuple(_line_input(x) for x in lines),
+        descriptions=tuple(x.description for x in lines), header=tuple(_header(invoice).items()),
+        custom_fields=tuple((invoice.custom_fields or {}).items()), name=f"Invoice {invoice}",
+        rounding_minor=invoice.rounding_minor)
 
 
 def late_policy_for(invoice: Invoice, reference_rates: dict | None = None) -> LateFeePolicy:
@@ -646,8 +702,11 @@ def terms_for(invoice: Invoice) -> PaymentTerms:
 
 @transaction.atomic
 def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
-                  reference_rates: dict | None = None) -> Invoice:
+                  reference_rates: dict | None = None, prepaid_minor: int | None = None) -> Invoice:
     """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it.
+
+    What it becomes is planned by :func:`duly.domain.issuing.plan_issue`, as on the bulk path.
+    ``prepaid_minor``: a deposit or retainer deducted (BT-113; default: the draft's, an imported one's).
 
     The late-payment terms state the rate in force on ``issue_date`` (a run issuing many invoices
     passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
@@ -658,23 +717,16 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",
                               invoice=str(invoice))
     customer = invoice.customer
-    if customer.status == Customer.STATUS_TERMINATED and invoice.kind != Invoice.KIND_CREDIT_NOTE:
-        raise CustomerNotActive(f"{customer.name} is terminated: the invoice cannot be issued.")
     lines = list(invoice.lines.all())
-    if not lines:
-        raise ValidationError(f"Invoice {invoice} has no lines.")
-    missing = missing_required_fields(invoice)
-    if missing:
-        raise RequiredFieldMissing(
-            f"{customer.name} requires the field '{missing[0]}' on every invoice; it is missing"
-            + (f" (also missing: {', '.join(missing[1:])})." if len(missing) > 1 else "."),
-            field=missing[0], customer=customer.name,
-        )
     if invoice.contract is None and invoice.kind != Invoice.KIND_CREDIT_NOTE:
         invoice.contract = current_contract(customer, issue_date)
-    totals = recompute_totals(invoice, lines)
-    if totals.tax_inclusive < 0:
-        raise ValidationError(f"Invoice {invoice} has a negative total; issue a credit note instead.")
+    plan = issuing.plan_issue(
+        draft_facts(invoice, lines), customer_facts(customer), contract_facts(invoice.contract),
+        issuing.TermsFacts(DEFAULT_TERMS if invoice.is_credit_note else terms_for(invoice)),
+        issuing.PrepaidFacts(deposit_minor=invoice.prepaid_minor if prepaid_minor is None else prepaid_minor),
+        issuing.CreditFacts(), issue_date,
+        totals=lambda: recompute_totals(invoice, lines),
+        late=lambda: describe_policy(late_policy_for(invoice, reference_rates), invoice.currency, as_of=issue_date))
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
         original = _lock_credited(invoice.related_invoice_id)
         if original.status == Invoice.VOID:
@@ -685,40 +737,27 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
     invoice.issued_at = timezone.now()
-    invoice.status = Invoice.ISSUED
     invoice.rf_reference = rf_for_invoice(org.slug, invoice.number)
-    if invoice.is_credit_note:
-        invoice.due_date = None
-        invoice.payment_terms_text = ""
-    else:
-        terms = terms_for(invoice)
-        invoice.due_date = compute_due_date(terms, issue_date)
-        invoice.payment_terms_text = describe_terms(terms, issue_date)
-        invoice.late_terms_text = describe_policy(late_policy_for(invoice, reference_rates), invoice.currency,
-                                                  as_of=issue_date)
+    for name in ("due_date", "payment_terms_text", "late_terms_text"):  # the terms the plan states
+        if name in plan.fields:
+            setattr(invoice, name, plan.fields[name])
     from .documents.snapshot import is_imported, live_snapshot
 
+    snapshot = None
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
-        invoice.document_snapshot = live_snapshot(invoice)  # what its documents show, frozen
+        snapshot = live_snapshot(invoice)  # what its documents show, frozen
     elif not invoice.is_credit_note:  # ... and, like every invoice, states the customer's retainer balance
-        from duly.billing.retainers import entry_for
-
-        retainer = entry_for(invoice.customer, invoice.currency, issue_date)
+        retainer = hooks.retainer_entry(invoice.customer, invoice.currency, issue_date)
         if retainer is not None:
-            invoice.document_snapshot["retainer"] = retainer
-    invoice.save()
+            lifecycle.set_retainer(invoice, retainer)
+    lifecycle.issue(invoice, plan, snapshot=snapshot)
     if invoice.is_credit_note:
-        from duly.payments.services import apply_credit_note
-
-        apply_credit_note(invoice)
+        hooks.apply_credit_note(invoice)
     elif invoice.kind in (Invoice.KIND_STANDARD, Invoice.KIND_LATE_FEE):
-        from duly.payments.services import apply_customer_credit
-
-        apply_customer_credit(invoice, on=issue_date)
+        hooks.apply_customer_credit(invoice, on=issue_date)
     invoice.refresh_from_db()
     if invoice.paid_minor and not invoice.is_credit_note:  # customer credit settled at issue: "already paid"
-        invoice.document_snapshot["paid_minor"] = invoice.paid_minor
-        invoice.save(update_fields=["document_snapshot"])
+        lifecycle.freeze_paid_at_issue(invoice, invoice.paid_minor)
     return invoice
 
 
@@ -751,19 +790,7 @@ def issue_invoices(org: Organization, invoice_ids: Sequence[int], *, issue_date:
 @transaction.atomic
 def void_invoice(org: Organization, invoice_id: int, *, reason: str) -> Invoice:
     invoice = _get_invoice(org, invoice_id, lock=True)
-    if not reason or not reason.strip():
-        raise ReasonRequired("A reason is required to void an invoice.")
-    if invoice.status in (Invoice.VOID,):
-        raise InvoiceAlreadyVoid(f"Invoice {invoice} is already void.")
-    if invoice.status == Invoice.PAID or invoice.paid_minor > 0:
-        raise InvoiceHasPayments(
-            f"Invoice {invoice} has payments applied; refund them or issue a credit note instead of voiding."
-        )
-    invoice.status = Invoice.VOID
-    invoice.void_reason = reason.strip()
-    invoice.voided_at = timezone.now()
-    invoice.save(update_fields=["status", "void_reason", "voided_at"])
-    return invoice
+    return lifecycle.void(invoice, reason)
 
 
 @transaction.atomic
@@ -776,14 +803,7 @@ def mark_uncollectible(org: Organization, invoice_id: int, *, reason: str) -> In
     if not reason or not reason.strip():
         raise ReasonRequired("A reason is required to write an invoice off as uncollectible.")
     invoice = _get_invoice(org, invoice_id, lock=True)
-    if not invoice.is_open:
-        raise InvalidState(
-            f"Only open invoices can be written off; {invoice} is {invoice.get_status_display().lower()}.")
-    invoice.status = Invoice.UNCOLLECTIBLE
-    invoice.void_reason = reason.strip()
-    invoice.voided_at = timezone.now()
-    invoice.save(update_fields=["status", "void_reason", "voided_at"])
-    return invoice
+    return lifecycle.write_off(invoice, reason)
 
 
 @transaction.atomic

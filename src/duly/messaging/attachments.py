@@ -15,16 +15,14 @@ A reference is a small dict kept in ``Message.attachments``:
     A formal letter for post (reminder, final notice or termination), with the open amounts its
     message showed.
 
-PDF references are added only when the documents module provides a renderer
-(:data:`RENDERERS`: ``duly.invoicing.documents.document_bytes`` for invoices, rendered once and
-stored; ``render_receipt`` and ``render_statement``), so invoice PDFs, receipts and statements are
-attached as soon as it does, with no change here. Until then messages carry the invoices' stored
-attachments only.
+PDF references are added only when a renderer is registered for their kind (:data:`RENDERERS`): the
+invoicing documents (``document_bytes`` for invoices, rendered once and stored; ``render_letter``) and the
+payments receipt, which messaging imports (they are below it), and the statement of account, which the
+insights app (above messaging) registers in its AppConfig.ready() with :func:`register_renderer`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from datetime import date
 from typing import Any, Callable, Iterable
@@ -33,12 +31,30 @@ from django.conf import settings
 
 log = logging.getLogger("duly.messaging")
 
-#: Reference kind → the documents function that renders it ``(module, function)``.
-RENDERERS: dict[str, tuple[str, str]] = {
-    "invoice_pdf": ("duly.invoicing.documents", "document_bytes"),
-    "receipt_pdf": ("duly.invoicing.documents", "render_receipt"),
-    "statement_pdf": ("duly.invoicing.documents", "render_statement"),
-    "letter_pdf": ("duly.invoicing.documents", "render_letter"),
+
+def _invoice_pdf() -> Callable[..., Any]:
+    from duly.invoicing.documents import document_bytes
+
+    return document_bytes
+
+
+def _receipt_pdf() -> Callable[..., Any]:
+    from duly.payments.documents import render_receipt
+
+    return render_receipt
+
+
+def _letter_pdf() -> Callable[..., Any]:
+    from duly.invoicing.documents import render_letter
+
+    return render_letter
+
+
+#: Reference kind → the function that loads its renderer (on first use: queuing a message loads none).
+RENDERERS: dict[str, Callable[[], Callable[..., Any]]] = {
+    "invoice_pdf": _invoice_pdf,
+    "receipt_pdf": _receipt_pdf,
+    "letter_pdf": _letter_pdf,
 }
 #: Letter kinds the documents module lays out (``letter_<kind>.html``).
 LETTER_KINDS = ("reminder", "final_notice", "termination")
@@ -46,22 +62,27 @@ LETTER_KINDS = ("reminder", "final_notice", "termination")
 Loaded = tuple[str, bytes, str]
 
 
+def register_renderer(kind: str, load: Callable[[], Callable[..., Any]]) -> None:
+    """Attach ``kind`` references with the renderer ``load()`` returns: how an app above messaging (insights:
+    ``statement_pdf``) adds its documents, in its AppConfig.ready()."""
+    RENDERERS[kind] = load
+
+
 def renderer(kind: str) -> Callable[..., Any] | None:
-    """The document renderer for ``kind``, or None while no documents module provides one.
+    """The document renderer for ``kind``, or None while none is registered (or it cannot be imported).
 
     ``settings.DULY_MESSAGE_PDF_ATTACHMENTS = False`` turns PDF attachments off (stored invoice
     attachments are still sent).
     """
     if not getattr(settings, "DULY_MESSAGE_PDF_ATTACHMENTS", True):
         return None
-    if kind not in RENDERERS:
+    load = RENDERERS.get(kind)
+    if load is None:
         return None
-    module_name, attr = RENDERERS[kind]
     try:
-        module = importlib.import_module(module_name)
+        fn = load()
     except ImportError:
         return None
-    fn = getattr(module, attr, None)
     return fn if callable(fn) else None
 
 
@@ -98,15 +119,18 @@ def statement_refs(customer_id: int, as_of: date) -> list[dict[str, Any]]:
 
 
 def letter_refs(customer_id: int, invoice_ids: Iterable[int], *, letter: str, on: date, deadline: date,
-                reference: str, contact_name: str, open_minor: dict[int, int] | None = None) -> list[dict[str, Any]]:
+                reference: str, contact_name: str, open_minor: dict[int, int] | None = None,
+                reminded_on: Iterable[date] = ()) -> list[dict[str, Any]]:
     """The PDF letter for post, when the documents module renders letters. ``open_minor``: the open
     amount of each invoice as the message that carries the letter shows it (frozen: the letter
-    states the same figures whenever it is rendered)."""
+    states the same figures whenever it is rendered). ``reminded_on``: the dates earlier reminders
+    about these invoices reached the customer (a letter cites only reminders it can name)."""
     if renderer("letter_pdf") is None:
         return []
     ref = {"kind": "letter_pdf", "letter": letter if letter in LETTER_KINDS else "reminder",
            "customer_id": customer_id, "invoice_ids": sorted(set(invoice_ids)), "date": on.isoformat(),
-           "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name}
+           "deadline": deadline.isoformat(), "reference": reference, "contact_name": contact_name,
+           "reminded_on": sorted({d.isoformat() for d in reminded_on})}
     if open_minor is not None:
         ref["open_minor"] = {str(pk): minor for pk, minor in sorted(open_minor.items())}
     return [ref]
@@ -160,6 +184,7 @@ def load(ref: dict[str, Any]) -> Loaded | None:
             context["contact_name"] = ref["contact_name"]
         if ref.get("open_minor"):
             context["open_minor"] = {int(pk): minor for pk, minor in ref["open_minor"].items()}
+        context["reminded_on"] = [date.fromisoformat(d) for d in ref.get("reminded_on") or ()]
         content = fn(ref["letter"], customer, context)
         return f"{ref['letter']}-{customer.code}-{on.isoformat()}.pdf", content, "application/pdf"
     log.warning("unknown attachment reference %r", ref)

@@ -5,3 +5,15 @@ class PaymentsConfig(AppConfig):
     name = "duly.payments"
     label = "payments"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Issuing an invoice (invoicing, below payments) applies customer credit and settles credit notes.
+        from duly.invoicing import hooks
+
+        from . import services
+        from .documents import settled_by_issue_minor
+
+        hooks.register(apply_customer_credit=services.apply_customer_credit,
+                       apply_credit_note=services.apply_credit_note,
+                       credit_balances=services.credit_balances,
+                       settled_by_issue_minor=settled_by_issue_minor)

@@ -26,10 +26,13 @@ from duly.domain.errors import (
     ValueOutOfRange,
 )
 from duly.domain.bounds import check_date_range
+from duly.domain.lifecycle import CREDIT
 from duly.domain.money import check_currency, from_minor, round_money, to_decimal, to_minor
+from duly.invoicing import bulk, lifecycle
 from duly.invoicing.models import Invoice
 
 from .models import METHOD_CHOICES, Allocation, CreditEntry, Payment, Refund, RefundedAllocation
+from .signals import payment_recorded
 
 METHODS = {code for code, _ in METHOD_CHOICES} - {"credit"}
 
@@ -44,34 +47,24 @@ def _lock_customer(customer_id: int) -> None:
 
 
 #: Invoices closed for good: a settled amount added or taken back never reopens them.
-CLOSED_STATUSES = (Invoice.VOID, Invoice.UNCOLLECTIBLE)
-
-
-def _settle(invoice: Invoice, amount_minor: int, on: date) -> None:
-    """Add a settled amount to an invoice and move its status along the life cycle.
-
-    A void or written-off invoice stays closed: its settled amount changes (a refund takes a payment
-    back, a credit note reduces the loss), its status, write-off time and reason do not. What is not
-    settled on a written-off invoice is the loss written off.
-    """
-    invoice.paid_minor += amount_minor
-    if invoice.status in CLOSED_STATUSES:
-        invoice.save(update_fields=["paid_minor"])
-        return
-    if invoice.paid_minor >= invoice.payable_minor:
-        invoice.status = Invoice.PAID
-        invoice.paid_on = on
-    elif invoice.paid_minor > 0:
-        invoice.status = Invoice.PARTIALLY_PAID
-        invoice.paid_on = None
-    else:
-        invoice.status = Invoice.ISSUED
-        invoice.paid_on = None
-    invoice.save(update_fields=["paid_minor", "status", "paid_on"])
+CLOSED_STATUSES = lifecycle.CLOSED_STATUSES
 
 
 def credit_balance_minor(customer: Customer, currency: str) -> int:
     return CreditEntry.objects.filter(customer=customer, currency=currency).aggregate(s=Sum("amount_minor"))["s"] or 0
+
+
+def credit_balances(customer_ids: set[int]) -> set[tuple[int, str]]:
+    """(customer, currency) pairs with a positive credit balance, among ``customer_ids`` (one query)."""
+    if not customer_ids:
+        return set()
+    return {
+        (row["customer_id"], row["currency"])
+        for row in CreditEntry.objects.filter(bulk.ids_in("customer_id", customer_ids))
+        .values("customer_id", "currency")
+        .annotate(balance=Sum("amount_minor"))
+        if row["balance"] > 0
+    }
 
 
 @transaction.atomic
@@ -169,7 +162,7 @@ def record_payment(
         if minor <= 0:
             continue
         rows.append(Allocation(payment=payment, invoice_id=alloc.invoice_id, amount_minor=minor, applied_on=received_on))
-        _settle(by_id[alloc.invoice_id], minor, received_on)
+        lifecycle.settle(by_id[alloc.invoice_id], minor, received_on)
     Allocation.objects.bulk_create(rows)
     if result.unapplied > 0:
         CreditEntry.objects.create(
@@ -177,10 +170,8 @@ def record_payment(
             payment=payment, memo=f"Unapplied part of payment {external_reference or payment.pk}",
             created_on=received_on,
         )
-    # Collections: queue the thank-you in the outbox and lift a suspension (same transaction).
-    from duly.collections.services import payment_recorded
-
-    payment_recorded(payment)
+    # Collections (its receiver): queue the thank-you in the outbox and lift a suspension (same transaction).
+    payment_recorded.send(sender=Payment, payment=payment)
     return payment
 
 
@@ -244,7 +235,7 @@ def apply_customer_credit(invoice: Invoice, *, on: date) -> int:
                     memo=f"Credit applied to {invoice.number}", created_on=on)
         for payment_id, take in draws
     ])
-    _settle(invoice, amount, on)
+    lifecycle.settle(invoice, amount, on)
     return amount
 
 
@@ -287,7 +278,7 @@ def apply_credit_note(note: Invoice) -> None:
     amount = min(amount, max(original.balance_minor, 0))
     if amount > 0:
         Allocation.objects.create(invoice=original, credit_note=note, amount_minor=amount, applied_on=on)
-        _settle(original, amount, on)
+        lifecycle.settle(original, amount, on, reason=CREDIT)
     rest = value - amount
     if rest > 0:
         _lock_customer(note.customer_id)
@@ -297,10 +288,7 @@ def apply_credit_note(note: Invoice) -> None:
                         created_on=on)
             for payment_id, part in _given_back(original, rest)
         ])
-    note.paid_minor = note.total_minor
-    note.status = Invoice.PAID
-    note.paid_on = on
-    note.save(update_fields=["paid_minor", "status", "paid_on"])
+    lifecycle.settle_credit_note(note, on)
 
 
 def _given_back(original: Invoice, amount: int) -> list[tuple[int | None, int]]:
@@ -414,7 +402,7 @@ def refund_payment(org: Organization, payment_id: int, *, amount: Decimal | str,
             alloc.save(update_fields=["amount_minor"])
         reopened.append(RefundedAllocation(refund=refund, invoice_id=alloc.invoice_id, amount_minor=take,
                                            allocated_on=alloc.applied_on))
-        _settle(invoices[alloc.invoice_id], -take, refunded_on)
+        lifecycle.unsettle(invoices[alloc.invoice_id], take, refunded_on)
         remaining -= take
     RefundedAllocation.objects.bulk_create(reopened)
     payment.refunded_minor += amount_minor

@@ -1,6 +1,6 @@
 """What a personal pay/view link shows (``/p/<token>``): read-only, one customer of one organization.
 
-The link is signed (:mod:`duly.messaging.links`), so it opens exactly the account (or the one
+The link is signed (:mod:`duly.customers.links`), so it opens exactly the account (or the one
 invoice) it was made for, and only while it is valid: the customer's current key version, an account
 link younger than its limit, an invoice that is open or closed for less than 120 days (docs/pay-links.md). The page lists what is open with the exact due dates, how to pay each
 item by bank transfer (IBAN, BIC and the invoice's RF reference) and a download of each invoice's
@@ -15,13 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from duly.customers.models import Customer
-from duly.domain.errors import PayLinkRefused
-from duly.domain.references import format_rf
-from duly.invoicing.models import Invoice
-from duly.messaging.formatting import Formatter
-from duly.messaging.labels import labels
-from duly.messaging.links import (
+from duly.customers.links import (
     INVOICE_LINK_DAYS_AFTER_CLOSED,
     REFUSED,
     LinkTarget,
@@ -29,6 +23,12 @@ from duly.messaging.links import (
     pay_url,
     read_token,
 )
+from duly.customers.models import Customer
+from duly.domain.errors import PayLinkRefused
+from duly.domain.references import format_rf
+from duly.invoicing.models import Invoice
+from duly.messaging.formatting import Formatter
+from duly.messaging.labels import labels
 
 #: The page's own words, per language (the shared message labels give the rest).
 PAGE_WORDS: dict[str, dict[str, str]] = {

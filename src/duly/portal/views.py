@@ -7,9 +7,9 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from duly.customers.links import REFUSED
 from duly.domain.errors import DomainError
 from duly.invoicing.documents import document_bytes
-from duly.messaging.links import REFUSED
 
 from . import services
 

@@ -8,7 +8,8 @@ Public API (import from here):
 - :func:`pay_link` — ``{DULY_PUBLIC_URL}/p/<token>``, the customer's link to pay an invoice.
 - :func:`document_bytes` / :func:`store_documents` — issued documents rendered once and stored.
 - :func:`import_einvoice` — a UBL or CII invoice read into a draft.
-- :func:`render_letter`, :func:`render_receipt`, :func:`render_statement` — in :mod:`duly.invoicing.pdf`.
+- :func:`render_letter` — in :mod:`duly.invoicing.pdf` (receipts: :mod:`duly.payments.documents`; statements of
+  account: :mod:`duly.insights.documents`).
 
 Importing this package does not import WeasyPrint (rendering modules load it when they render).
 """
@@ -47,8 +48,6 @@ __all__ = [
     "import_einvoice",
     "pay_link",
     "render_letter",
-    "render_receipt",
-    "render_statement",
     "store_documents",
 ]
 
@@ -59,7 +58,7 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
         globals()[name] = value
         return value
-    if name in ("render_letter", "render_receipt", "render_statement"):
+    if name == "render_letter":
         from .. import pdf
 
         return getattr(pdf, name)

@@ -25,7 +25,6 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Sum
 
 from duly.domain.errors import InvalidDocumentData, MissingDocumentData, ValidationError
 from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
@@ -107,11 +106,11 @@ PREFERRED_OPTION = {
 def pay_link(invoice: Invoice) -> str:
     """The customer's personal link to pay ``invoice`` online: ``{DULY_PUBLIC_URL}/p/<token>``.
 
-    The token is signed (see :mod:`duly.messaging.links`) and deterministic, so the link printed
+    The token is signed (see :mod:`duly.customers.links`) and deterministic, so the link printed
     on the PDF is the link in every e-mail and reminder about the same invoice (until the customer's
     links are rotated). It opens while the invoice is open and for 120 days after it is closed.
     """
-    from duly.messaging.links import pay_url
+    from duly.customers.links import pay_url
 
     return pay_url(invoice.organization_id, invoice.customer_id, invoice.pk,
                    version=invoice.customer.pay_link_version)
@@ -235,18 +234,16 @@ def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None)
     """Credit and payments settled on ``invoice`` when it was issued (0 for drafts and credit notes).
 
     Frozen in the invoice's document snapshot at issue; for invoices issued before snapshots
-    existed, the allocations applied up to the issue date.
+    existed, the allocations applied up to the issue date (asked of the payments app).
     """
     if invoice.status == Invoice.DRAFT or invoice.is_credit_note or invoice.issue_date is None:
         return 0
     facts = facts or facts_for(invoice)
     if facts.paid_at_issue_minor is not None:
         return facts.paid_at_issue_minor
-    from duly.payments.models import Allocation
+    from ..hooks import settled_by_issue_minor
 
-    total = Allocation.objects.filter(invoice=invoice, applied_on__lte=invoice.issue_date).aggregate(
-        s=Sum("amount_minor"))["s"]
-    return int(total or 0)
+    return settled_by_issue_minor(invoice)
 
 
 def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str]:

@@ -223,6 +223,15 @@ LABELS: dict[str, dict[str, str]] = {
             "Despite our reminders, the following items remain unpaid. We therefore terminate our services "
             "with effect from {effective}. The total of {total} remains due and must be paid by {deadline}."
         ),
+        "letter.body.final_notice_first": (
+            "The following items remain unpaid. Please pay the total of {total} by {deadline}. Without "
+            "payment by that date we will take further steps to recover the debt, which may add costs."
+        ),
+        "letter.body.termination_first": (
+            "The following items remain unpaid. We therefore terminate our services with effect from "
+            "{effective}. The total of {total} remains due and must be paid by {deadline}."
+        ),
+        "letter.reminded_on": "We reminded you on {dates}.",
         "letter.overdue_items": "Overdue items",
         "letter.paid_meanwhile": "If you have paid in the meantime, please disregard this letter.",
         "letter.contact": "For any question about this letter, please contact us at {contact}.",
@@ -419,6 +428,16 @@ LABELS: dict[str, dict[str, str]] = {
             "Malgré nos relances, les montants suivants restent impayés. Nous résilions donc nos services "
             "à compter du {effective}. La somme de {total} reste due et doit être réglée au plus tard le {deadline}."
         ),
+        "letter.body.final_notice_first": (
+            "Les montants suivants restent impayés. Nous vous mettons en demeure de régler la somme de {total} "
+            "au plus tard le {deadline}. À défaut, nous engagerons des démarches de recouvrement, susceptibles "
+            "d'entraîner des frais supplémentaires."
+        ),
+        "letter.body.termination_first": (
+            "Les montants suivants restent impayés. Nous résilions donc nos services à compter du {effective}. "
+            "La somme de {total} reste due et doit être réglée au plus tard le {deadline}."
+        ),
+        "letter.reminded_on": "Nous vous avons relancé le {dates}.",
         "letter.overdue_items": "Montants échus",
         "letter.paid_meanwhile": "Si vous avez réglé entre-temps, merci de ne pas tenir compte de ce courrier.",
         "letter.contact": "Pour toute question concernant ce courrier, contactez-nous : {contact}.",
@@ -614,6 +633,16 @@ LABELS: dict[str, dict[str, str]] = {
             "Leistungen mit Wirkung zum {effective}. Der Gesamtbetrag von {total} bleibt fällig und ist bis "
             "zum {deadline} zu zahlen."
         ),
+        "letter.body.final_notice_first": (
+            "die folgenden Posten sind weiterhin offen. Bitte überweisen Sie den Gesamtbetrag von {total} bis "
+            "zum {deadline}. Andernfalls leiten wir weitere Schritte zur Beitreibung ein, die zusätzliche "
+            "Kosten verursachen können."
+        ),
+        "letter.body.termination_first": (
+            "die folgenden Posten sind weiterhin offen. Wir kündigen daher unsere Leistungen mit Wirkung zum "
+            "{effective}. Der Gesamtbetrag von {total} bleibt fällig und ist bis zum {deadline} zu zahlen."
+        ),
+        "letter.reminded_on": "Wir haben Sie am {dates} erinnert.",
         "letter.overdue_items": "Überfällige Posten",
         "letter.paid_meanwhile": (
             "Sollten Sie die Zahlung inzwischen geleistet haben, betrachten Sie dieses Schreiben bitte als "
@@ -819,6 +848,16 @@ LABELS: dict[str, dict[str, str]] = {
             "Несмотря на наши напоминания, следующие счета остаются неоплаченными. В связи с этим мы "
             "прекращаем оказание услуг с {effective}. Общая сумма {total} остаётся к оплате не позднее {deadline}."
         ),
+        "letter.body.final_notice_first": (
+            "Следующие счета остаются неоплаченными. Просим оплатить общую сумму {total} не позднее "
+            "{deadline}. В противном случае мы будем вынуждены принять меры по взысканию задолженности, что "
+            "может повлечь дополнительные расходы."
+        ),
+        "letter.body.termination_first": (
+            "Следующие счета остаются неоплаченными. В связи с этим мы прекращаем оказание услуг с "
+            "{effective}. Общая сумма {total} остаётся к оплате не позднее {deadline}."
+        ),
+        "letter.reminded_on": "Мы напоминали вам об оплате: {dates}.",
         "letter.overdue_items": "Просроченные счета",
         "letter.paid_meanwhile": "Если вы уже произвели оплату, просим не принимать это письмо во внимание.",
         "letter.contact": "По вопросам, связанным с этим письмом, обращайтесь: {contact}.",
@@ -1012,6 +1051,16 @@ LABELS: dict[str, dict[str, str]] = {
             "terminados nuestros servicios con efecto desde el {effective}. El total de {total} sigue siendo "
             "exigible y debe pagarse a más tardar el {deadline}."
         ),
+        "letter.body.final_notice_first": (
+            "Las siguientes partidas siguen pendientes. Le rogamos abone el total de {total} a más tardar el "
+            "{deadline}. En caso contrario, iniciaremos acciones de cobro que pueden generar costes adicionales."
+        ),
+        "letter.body.termination_first": (
+            "Las siguientes partidas siguen pendientes. Por ello damos por terminados nuestros servicios con "
+            "efecto desde el {effective}. El total de {total} sigue siendo exigible y debe pagarse a más "
+            "tardar el {deadline}."
+        ),
+        "letter.reminded_on": "Le enviamos recordatorios el {dates}.",
         "letter.overdue_items": "Partidas vencidas",
         "letter.paid_meanwhile": "Si ya ha efectuado el pago, le rogamos no tenga en cuenta esta carta.",
         "letter.contact": "Para cualquier consulta sobre esta carta, contacte con nosotros: {contact}.",

@@ -55,6 +55,7 @@ from duly.domain.money import MONEY_CONTEXT, to_minor
 from duly.invoicing.einvoice.model import CREDIT_NOTE_TYPE_CODES, PREPAYMENT_INVOICE, InvoiceDocument, Party
 
 from ..models import Invoice, InvoiceAllowanceCharge, InvoiceLine
+from ..services import create_imported_draft, freeze_imported_totals
 from .snapshot import imported_snapshot, party_json
 
 __all__ = ["ORIGINAL_NUMBER_FIELD", "ImportedDraft", "import_einvoice"]
@@ -238,7 +239,7 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         if related is None:
             custom[PRECEDING_FIELD] = doc.preceding_invoice
     cur = doc.currency
-    invoice = Invoice.objects.create(organization=org, customer=customer, related_invoice=related, **_fits(
+    fields = _fits(
         Invoice, f"Invoice {doc.number}",
         kind=_kind(doc),
         currency=cur,
@@ -256,13 +257,12 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
         payment_terms_text=doc.payment_terms,
         prepaid_minor=to_minor(doc.prepaid_amount, cur),
         rounding_minor=to_minor(doc.rounding_amount, cur),
-        document_snapshot=imported_snapshot(doc, customer),
         additional_parties={key: party_json(party) for key, party in (
             ("payee", doc.payee), ("tax_representative", doc.tax_representative)) if party is not None},
-    ))
+    )
     results = doc.totals().lines
-    InvoiceLine.objects.bulk_create([
-        InvoiceLine(invoice=invoice, **_fits(
+    lines = [
+        _fits(
             InvoiceLine, f"Invoice {doc.number}, line {line.id}",
             position=n,
             description=line.name[:500],
@@ -288,19 +288,22 @@ def import_einvoice(org: Organization, xml: bytes) -> ImportedDraft:
             explanation=line.note,
             net_minor=to_minor(result.net_amount, cur),
             discount_minor=to_minor(result.discount_amount, cur),
-        ))
+        )
         for n, (line, result) in enumerate(zip(doc.lines, results, strict=True), 1)
-    ])
+    ]
     amounts = doc.allowance_charge_amounts()
-    InvoiceAllowanceCharge.objects.bulk_create([
-        InvoiceAllowanceCharge(invoice=invoice, **_fits(
+    allowances = [
+        _fits(
             InvoiceAllowanceCharge, f"Invoice {doc.number}, allowance or charge {n}",
             position=n, is_charge=ac.is_charge, amount_minor=to_minor(amount, cur), percent=ac.percent,
             reason=ac.reason[:200], reason_code=ac.reason_code, tax_category=ac.tax_category,
             tax_rate=ac.tax_rate, tax_exemption_reason=ac.exemption_reason[:200],
-        ))
+        )
         for n, (ac, amount) in enumerate(zip(doc.allowances_charges, amounts, strict=True), 1)
-    ])
+    ]
+    # Written by the invoicing service, the parties as the file states them frozen in the draft's snapshot.
+    invoice = create_imported_draft(org, customer, related=related, fields=fields,
+                                    snapshot=imported_snapshot(doc, customer), lines=lines, allowances=allowances)
     for attachment in doc.attachments:
         _attach(org, invoice, attachment)
 
@@ -320,15 +323,5 @@ def _attach(org: Organization, invoice: Invoice, attachment) -> None:
 
 def _store_totals(invoice: Invoice, doc: InvoiceDocument) -> None:
     """Freeze the draft's document totals (computed with its allowances, charges and prepaid amount)."""
-    totals = doc.totals()
-    minor = totals_to_minor(totals)
-    invoice.line_total_minor = minor["line_total_minor"]
-    invoice.allowance_total_minor = minor["allowance_total_minor"]
-    invoice.charge_total_minor = minor["charge_total_minor"]
-    invoice.tax_exclusive_minor = minor["tax_exclusive_minor"]
-    invoice.tax_total_minor = minor["tax_total_minor"]
-    invoice.total_minor = minor["tax_inclusive_minor"]
-    invoice.tax_breakdown = minor["tax_breakdown"]
-    invoice.save(update_fields=["line_total_minor", "allowance_total_minor", "charge_total_minor",
-                                "tax_exclusive_minor", "tax_total_minor", "total_minor", "tax_breakdown"])
+    freeze_imported_totals(invoice, totals_to_minor(doc.totals()))
 

@@ -245,7 +245,7 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
 def live_snapshot(invoice, *, as_of: date | None = None) -> dict[str, Any]:
     """The snapshot ``invoice`` would freeze if it were issued on its issue date (or ``as_of``, for a draft
     preview): one query for the customer's contacts, one or a few for the retainer ledger."""
-    from duly.billing.retainers import entry_for
+    from ..hooks import retainer_entry
 
     customer = invoice.customer
     on = invoice.issue_date or as_of
@@ -254,7 +254,7 @@ def live_snapshot(invoice, *, as_of: date | None = None) -> dict[str, Any]:
     return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()),
                           invoice.contract if invoice.contract_id else None,
                           ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
-                          retainer=entry_for(customer, invoice.currency, on) if on is not None else None)
+                          retainer=retainer_entry(customer, invoice.currency, on) if on is not None else None)
 
 
 def is_imported(snapshot: dict[str, Any] | None) -> bool:

@@ -20,8 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from django.db import IntegrityError, transaction
-
 from duly.domain.errors import InvoiceNotIssued, ValidationError
 
 from ..models import Invoice, StoredDocument
@@ -111,25 +109,10 @@ def document_bytes(invoice: Invoice, fmt: str, *, as_of: date | None = None) -> 
     existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
     if existing is not None:
         return _rendered(existing)
-    with transaction.atomic():
-        # The invoice row is locked while its first documents are rendered and stored, as
-        # services.add_attachment locks it: an attachment is on every document or on none.
-        list(Invoice.objects.select_for_update().filter(pk=invoice.pk).values_list("pk", flat=True))
-        existing = StoredDocument.objects.filter(invoice=invoice, format=fmt).first()
-        if existing is not None:  # stored by someone else while we waited
-            return _rendered(existing)
-        content = render_format(invoice, fmt)
-        try:
-            with transaction.atomic():
-                stored = StoredDocument.objects.create(
-                    organization_id=invoice.organization_id, invoice=invoice, format=fmt,
-                    filename=_filename(invoice, fmt), content_type=content_type, content=content,
-                    size=len(content), sha256=hashlib.sha256(content).hexdigest(),
-                )
-        except IntegrityError:
-            # Rendered concurrently by someone else (a database without row locks): theirs is the document.
-            stored = StoredDocument.objects.get(invoice=invoice, format=fmt)
-    return _rendered(stored)
+    from ..services import store_document
+
+    return _rendered(store_document(invoice, fmt, filename=_filename(invoice, fmt), content_type=content_type,
+                                    render=lambda: render_format(invoice, fmt)))
 
 
 def store_documents(invoice: Invoice, formats: Iterable[str] = (StoredDocument.FORMAT_PDF,)) -> list[RenderedDocument]:

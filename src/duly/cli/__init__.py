@@ -4,7 +4,8 @@ Errors print one clear line (``error: ...``) on stderr and exit non-zero:
 2 for bad input (a DomainError, or a bad option value), 1 for anything unexpected. A run that did its work
 but had to leave some of it out (``duly bill`` leaving customers out) exits 3 (:data:`EXIT_INCOMPLETE`),
 after listing what was left out and how to fix it.
-Each business area adds its commands in its own ``<app>/cli.py`` (see ``COMMAND_MODULES``).
+Each business area has its commands in its own module of this package, ``duly.cli.<app>`` (see
+``COMMAND_MODULES``): the command line is an entry point, above every app it calls (docs/conventions.md).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from datetime import date, datetime
 import click
 
 COMMAND_MODULES = [
-    "duly.customers.cli",
-    "duly.invoicing.cli",
-    "duly.payments.cli",
-    "duly.collections.cli",
-    "duly.insights.cli",
-    "duly.billing.cli",
-    "duly.messaging.cli",
+    "duly.cli.customers",
+    "duly.cli.invoicing",
+    "duly.cli.payments",
+    "duly.cli.collections",
+    "duly.cli.insights",
+    "duly.cli.billing",
+    "duly.cli.messaging",
 ]
 
 EXIT_BAD_INPUT = 2

@@ -1,0 +1,171 @@
+"""Late fees and interest: assessed once per (invoice, level), each on its own late-fee invoice.
+
+``assess_late_fees`` is idempotent: each fee is charged at most once per (invoice, level) — a
+unique constraint, not luck — so running it twice, or two runs at once, changes nothing the
+second time. Each overdue invoice is handled in its own transaction: a failure on one never
+half-writes another. The dunning run (:mod:`.run`) calls it for the invoices of a step carrying
+``assess_late_fee``; the batch path (``duly fees assess``, :func:`duly.collections.tasks.scheduled_late_fees`)
+for every overdue invoice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Callable, Sequence
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Prefetch, Q
+
+from duly.customers import services as customers_services
+from duly.customers.models import Customer, Organization
+from duly.domain import late_fees
+from duly.domain.bounds import check_date_range
+from duly.domain.errors import DomainError, IssueDateBeforeLastIssued
+from duly.domain.money import to_minor
+from duly.invoicing import services as invoicing
+from duly.invoicing.models import Invoice
+from duly.payments.models import Allocation
+
+from ..interest import open_item_for
+from ..models import LateFee
+
+FEE_TAX_CATEGORY = "O"
+FEE_TAX_REASON = "Late-payment interest and compensation are not subject to VAT"
+
+
+@dataclass
+class FeeRunResult:
+    as_of: date
+    assessed: list[tuple[str, str, str, str]] = field(default_factory=list)  # (invoice, level, amount, currency)
+    fee_invoices: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (invoice, reason)
+
+    def summary(self) -> str:
+        if not self.assessed:
+            return f"No new late fees as of {self.as_of.isoformat()}."
+        return (f"Assessed {len(self.assessed)} fee(s) on {len(self.fee_invoices)} late-fee invoice(s) as of "
+                f"{self.as_of.isoformat()}: " + ", ".join(self.fee_invoices))
+
+    def as_dict(self) -> dict:
+        return {
+            "as_of": self.as_of.isoformat(),
+            "assessed": [dict(zip(("invoice", "level", "amount", "currency"), row)) for row in self.assessed],
+            "fee_invoices": self.fee_invoices,
+            "skipped": [dict(zip(("invoice", "reason"), row)) for row in self.skipped],
+        }
+
+
+def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None):
+    """Invoices that may still owe a late-fee level as of ``as_of`` (a queryset, oldest due first).
+
+    Open invoices past their due date, and invoices paid in full after their due date that were
+    not assessed since the payment (once paid, the final partial interest month and any fixed fee
+    are final: one assessment on or after the payment day charges everything that is left).
+    Invoices settled in part by a credit note are left to a person: the corrected amount decides.
+    """
+    assessed_since_paid = Exists(LateFee.objects.filter(invoice=OuterRef("pk"), assessed_on__gt=OuterRef("paid_on")))
+    credited = Exists(Allocation.objects.filter(invoice=OuterRef("pk"), credit_note__isnull=False))
+    late_paid = (Q(status=Invoice.PAID, paid_on__isnull=False, paid_on__gt=F("due_date"), paid_on__lte=as_of)
+                 & ~assessed_since_paid & ~credited)
+    qs = (
+        Invoice.objects.filter(Q(status__in=Invoice.OPEN_STATUSES) | late_paid,
+                               organization=org, due_date__lt=as_of,
+                               kind__in=[Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT], contract__isnull=False)
+        .exclude(contract__late_fee_kind="none")
+        .select_related("contract", "customer", "organization")
+        .prefetch_related("allocations", Prefetch("late_fees", queryset=LateFee.objects.only("invoice_id", "level")))
+        .order_by("due_date", "id")
+    )
+    if invoice_ids is not None:
+        qs = qs.filter(pk__in=list(invoice_ids))
+    return qs
+
+
+def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> FeeRunResult:
+    """Assess the late fees and interest the contracts allow as of ``as_of`` (the manual/batch path).
+
+    Covers open overdue invoices and invoices paid late (their last interest month up to the
+    payment day, a fixed fee never charged while they were open); see :func:`late_fee_candidates`.
+    Each level is charged once (unique per invoice and level), so a rerun changes nothing. The
+    dunning run calls this for the invoices of a step carrying ``assess_late_fee``.
+    ``progress(done, total)`` is called after each invoice.
+    """
+    check_date_range(as_of, "The assessment date")
+    result = FeeRunResult(as_of=as_of)
+    invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    if invoices:  # numbers follow issue dates: a run dated before the last invoice issued is refused whole
+        invoicing.check_issue_date(org, "invoice", as_of, hint=lambda last: (
+            f"Assess late fees as of {last.isoformat()} or later (interest then runs to that day)."))
+    rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)  # one query at most
+    total = len(invoices)
+    for done, invoice in enumerate(invoices, start=1):
+        _assess_one(org, invoice, as_of, result, rates)
+        if progress is not None:
+            progress(done, total)
+    return result
+
+
+def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult, rates: dict) -> None:
+    item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
+    try:
+        fees = late_fees.assess(item, invoice.contract.late_fee_policy(rates), as_of)
+    except DomainError as exc:  # e.g. no reference rate recorded for a semester: this invoice waits, others go on
+        result.skipped.append((invoice.number, exc.message))
+        return
+    if not fees:
+        return
+    if invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
+        result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
+        return
+    try:
+        fee_invoice = _charge(org, invoice, fees, as_of, rates)
+    except IntegrityError:
+        result.skipped.append((invoice.number, "already assessed by a concurrent run"))
+        return
+    except IssueDateBeforeLastIssued:
+        raise  # a later invoice was issued meanwhile: every other fee of this run would be refused too
+    except DomainError as exc:
+        result.skipped.append((invoice.number, exc.message))
+        return
+    result.fee_invoices.append(fee_invoice.number)
+    result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
+
+
+@transaction.atomic
+def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date, rates: dict) -> Invoice:
+    """Record the fees (unique per level) and issue one late-fee invoice referencing the overdue one."""
+    LateFee.objects.bulk_create([
+        LateFee(organization=org, invoice=invoice, level=f.level, kind=f.kind,
+                amount_minor=to_minor(f.amount, invoice.currency), currency=invoice.currency,
+                days_late=f.days_late, explanation=f.explanation, assessed_on=as_of)
+        for f in fees
+    ])
+    lines = [
+        invoicing.LineData(
+            description=f"{_fee_title(f.kind)} — invoice {invoice.number} due {invoice.due_date.isoformat()}",
+            quantity=1, unit_price=f.amount, tax_category=FEE_TAX_CATEGORY, tax_rate=0,
+            tax_exemption_reason=FEE_TAX_REASON, explanation=f.explanation,
+        )
+        for f in fees
+    ]
+    draft = invoicing.create_draft(
+        org, invoice.customer, lines, kind=Invoice.KIND_LATE_FEE, contract=invoice.contract,
+        currency=invoice.currency, related_invoice=invoice,
+        notes=f"Late-payment charges on invoice {invoice.number} (due {invoice.due_date.isoformat()}).",
+        po_number=invoice.po_number, buyer_reference=invoice.buyer_reference, cost_centre=invoice.cost_centre,
+        ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
+        custom_fields=invoice.custom_fields,
+    )
+    fee_invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of, reference_rates=rates)
+    LateFee.objects.filter(invoice=invoice, level__in=[f.level for f in fees]).update(fee_invoice=fee_invoice)
+    return fee_invoice
+
+
+def _fee_title(kind: str) -> str:
+    return {
+        "fixed_fee": "Late-payment fee",
+        "compensation": "Fixed compensation for recovery costs",
+        "interest": "Late-payment interest",
+    }.get(kind, "Late-payment charge")

@@ -1,0 +1,53 @@
+"""After a payment: the personalised thank-you, and lifting a suspension once nothing is overdue.
+
+:func:`payment_recorded` is called at the end of ``payments.services.record_payment``, inside its
+transaction (the payments app may call it through a signal: keep its name and signature).
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from duly.domain.errors import DomainError
+from duly.messaging import attachments
+from duly.messaging.services import queue_message, renderer_for
+
+from .. import messages as msgs
+from .common import _language, credit_balance_minor_of, customer_window, log
+from .suspension import restore_if_cleared
+
+
+def payment_recorded(payment) -> None:
+    """Hook at the end of ``record_payment``, inside its transaction (a savepoint of its own).
+
+    Queues the personalised thank-you in the outbox (delivered by the outbox worker after the
+    payment commits) and lifts a suspension when nothing is overdue any more. A problem here is
+    logged and never stops the payment from being recorded.
+    """
+    try:
+        with transaction.atomic():
+            _thank(payment)
+            restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
+                               cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
+    except DomainError:
+        log.exception("collections follow-up of payment %s failed", payment.pk)
+
+
+def _thank(payment) -> None:
+    org, customer = payment.organization, payment.customer
+    addressee = msgs.pick_contact(msgs.contact_rows(customer), respect_opt_out=False)
+    if addressee is None:
+        log.info("no thank-you for payment %s: no contact of %s has an e-mail address", payment.pk, customer)
+        return
+    now = payment.created_at  # when the payment was recorded (a bank import at 03:00 is thanked at 09:00)
+    single = msgs.SingleMessages(org, renderer_for(org))
+    rendered = single.thank_you(payment, addressee, credit_balance_minor_of(customer.pk, payment.currency),
+                                payment.received_on)
+    queue_message(
+        org, customer=customer, contact=addressee.contact.id if addressee.contact else None, category="payment",
+        template="thank_you", language=_language(customer, addressee), rendered=rendered, to_email=addressee.email,
+        to_name=addressee.name, idempotency_key=f"thank-you:{payment.pk}", now=now,
+        attachments=attachments.receipt_refs(payment.pk),
+        invoice_ids=list(payment.allocations.values_list("invoice_id", flat=True)),
+        fallback_note=addressee.fallback_note, window=customer_window(org, customer),
+    )
