@@ -17,6 +17,7 @@ from django.db.models import F, OuterRef, Subquery, Sum
 
 from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import fetch_rows, ids_in
+from duly.domain import aggregations
 from duly.domain import usage as domain_usage
 from duly.domain.billing_plan import SubscriptionPlan, parse_anchor, plain_quantity, slots
 from duly.domain.compose import PriceBook, zone
@@ -296,8 +297,9 @@ class _Batch:
         # Local-day windows: fetch a day more on each side, the exact bounds are applied per customer.
         start = datetime.combine(lo - timedelta(days=1), time.min, _UTC)
         end = datetime.combine(hi + timedelta(days=1), time.min, _UTC)
-        # pricing-registry: the aggregations that need the events' properties, or the level before a window.
-        needs_properties = any(self.cat.metrics[m].aggregation == "unique_count" for m in metrics)
+        # The aggregations that need the events' properties, or the level before a window (the registry says).
+        needs_properties = any(aggregations.aggregation(self.cat.metrics[m].aggregation).uses_property
+                               for m in metrics)
         columns = ["customer_id", "subscription_id", "metric_id", "idempotency_key", "timestamp", "value"]
         if needs_properties:
             columns.append("properties")
@@ -306,7 +308,8 @@ class _Batch:
         if not include_late:
             qs = qs.filter(late=False)
         rows = fetch_rows(qs.order_by().values_list(*columns))
-        averaged = sorted(m for m in metrics if self.cat.metrics[m].aggregation == "time_weighted_average")
+        averaged = sorted(m for m in metrics
+                          if aggregations.aggregation(self.cat.metrics[m].aggregation).reads_before_window)
         if averaged:
             # The level a window opens with: the latest event before the fetched range, per customer and
             # metric (the one the aggregation would pick: latest timestamp, then greatest key). One index

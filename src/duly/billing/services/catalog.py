@@ -9,9 +9,9 @@ from django.db import transaction
 
 from duly.customers.models import Organization
 from duly.customers.services import check_model_values
-from duly.domain import invoice_math, pricing
+from duly.domain import aggregations, invoice_math, pricing
 from duly.domain import usage as domain_usage
-from duly.domain.errors import InvalidPricing, UnknownAggregation, ValidationError
+from duly.domain.errors import InvalidPricing, ValidationError
 from duly.domain.bounds import check_decimal
 from duly.domain.money import check_currency, to_decimal
 
@@ -77,11 +77,8 @@ def create_metric(org: Organization, *, code: str, name: str, aggregation: str, 
     """A usage meter, aggregated per period with one of :data:`duly.domain.usage.AGGREGATIONS`."""
     if not code or not name:
         raise ValidationError("A metric needs a code and a name.")
-    if aggregation not in domain_usage.AGGREGATIONS:
-        raise UnknownAggregation(
-            f"Unknown aggregation {aggregation!r}: use one of {', '.join(domain_usage.AGGREGATIONS)}.",
-            aggregation=str(aggregation))
-    if property_name and aggregation != "unique_count":
+    agg = aggregations.aggregation(aggregation)  # UnknownAggregation, naming the registered ones
+    if property_name and not agg.uses_property:
         raise ValidationError("A property name only applies to a unique_count metric.")
     if Metric.objects.filter(organization=org, code=code).exists():
         raise ValidationError(f"Metric code {code!r} is already used.", code="duplicate")
@@ -111,9 +108,7 @@ def check_price(code: str, currency: str, model_config: Mapping[str, Any], quant
     config = validate_price_config(model_config)
     _check_config_numbers(config, f"Price {code}")
     model = pricing.model_from_config(config)
-    takes_transactions = isinstance(model, pricing.PercentagePricing) or (
-        isinstance(model, pricing.MinimumCommitment) and isinstance(model.charge_model, pricing.PercentagePricing))
-    if takes_transactions and quantity_source != Price.SOURCE_USAGE:
+    if model.takes_transactions() and quantity_source != Price.SOURCE_USAGE:
         raise InvalidPricing(f"Price {code}: a percentage price is charged on transactions, so it must be a "
                              "usage price whose events are the transaction amounts.")
     return config

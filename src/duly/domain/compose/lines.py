@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from .. import pricing
+from .. import aggregations, pricing
 from .. import usage as domain_usage
 from ..billing_plan import (
     FixedCharge,
@@ -21,6 +21,7 @@ from ..billing_plan import (
     fixed_charge,
     plain_quantity,
 )
+from ..calendar import zone as calendar_zone
 from ..money import from_minor
 from ..schedules import Cycle, Pause, Period
 from .inputs import (
@@ -71,13 +72,9 @@ class Line:
     explanation: str = ""
 
 
-@lru_cache(maxsize=1024)
 def zone(name: str) -> ZoneInfo:
-    """A customer's time zone (UTC when unknown)."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (KeyError, ValueError):
-        return ZoneInfo("UTC")
+    """A customer's time zone (UTC when unknown): the domain calendar's one helper."""
+    return calendar_zone(name, "UTC")
 
 
 @lru_cache(maxsize=4096)
@@ -92,11 +89,8 @@ def _period_text(period: Period) -> str:
 
 
 def takes_transactions(model: pricing.PriceModel) -> bool:
-    """Whether a model prices each usage value (a transaction) rather than their aggregate."""
-    # pricing-registry: "takes transactions" is special-cased here until each model declares it.
-    if isinstance(model, pricing.MinimumCommitment):
-        return takes_transactions(model.charge_model)
-    return isinstance(model, pricing.PercentagePricing)
+    """Whether a model prices each usage value (a transaction) rather than their aggregate (the model says)."""
+    return model.takes_transactions()
 
 
 def _fits_line(value: Decimal) -> bool:
@@ -107,10 +101,10 @@ def _fits_line(value: Decimal) -> bool:
 def line_for(price: PriceInfo, product: ProductInfo, model: pricing.PriceModel, amount: Decimal, quantity: Decimal,
              description: str, explanation: str, period: Period, *, prorated: bool) -> Line:
     """An invoice line whose net amount is exactly ``amount``: quantity × price when that is exact, else 1 × amount."""
-    # pricing-registry: only a per-unit price shows quantity × unit price.
-    if not prorated and isinstance(model, pricing.PerUnitPricing) and _fits_line(quantity) and _fits_line(
-            model.unit_price):
-        qty, unit_price = quantity, model.unit_price
+    # Only a model whose charge is exactly quantity × a unit price shows them (the model says which).
+    unit = None if prorated else model.line_unit_price()
+    if unit is not None and _fits_line(quantity) and _fits_line(unit):
+        qty, unit_price = quantity, unit
     else:
         qty, unit_price = Decimal(1), amount
     return Line(
@@ -146,14 +140,15 @@ def usage_quantity(series: EventSeries | None, subscription_id: int, tz: ZoneInf
         events: Sequence[domain_usage.UsageEvent] = ()
     else:
         times, subs, events = series.times, series.subscription_ids, series.events
-    # pricing-registry: a time-weighted average starts from the level before the window; a unique count
-    # counts one property.
-    lo = 0 if metric.aggregation == "time_weighted_average" else bisect.bisect_left(times, start)
+    # An aggregation that reads events before the window (a time-weighted average: the level it opens with)
+    # gets them all; one that counts a property (a unique count) gets the metric's property name.
+    agg = aggregations.aggregation(metric.aggregation)
+    lo = 0 if agg.reads_before_window else bisect.bisect_left(times, start)
     hi = bisect.bisect_left(times, end)
     chosen = [i for i in range(lo, hi) if subs[i] in (None, subscription_id)]
     quantity = domain_usage.aggregate(
         metric.aggregation, [events[i] for i in chosen], start, end,
-        unique_property=(metric.property_name or None) if metric.aggregation == "unique_count" else None,
+        unique_property=(metric.property_name or None) if agg.uses_property else None,
     )
     return plain_quantity(quantity), [events[i].value for i in chosen if start <= times[i] < end]
 
@@ -232,8 +227,7 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
                     book.recurring_lines[shared] = None
                 continue
             label = product_label(price, product)
-            # pricing-registry: a flat price shows no quantity.
-            if not isinstance(model, pricing.FlatPricing):
+            if model.prices_quantity():  # the model says whether its label names the quantity
                 label += f" × {item.quantity:f}"
             explanation = _change_note(ctx, price, sub, change, notices) + fc.explanation
             line = line_for(price, product, model, fc.amount, item.quantity, f"{label}, {_period_text(part)}",
@@ -247,8 +241,8 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
                 continue
             model, change = book.model_at(price, sub.pk, window.start, sub.customer_id, ctx.kept)
             share, prorated = None, ""
-            # pricing-registry: a minimum commitment is agreed per period: prorated on a part of one.
-            if isinstance(model, pricing.MinimumCommitment):
+            # A minimum agreed per period (the model says) is prorated on a part of one.
+            if model.minimum_per_period() is not None:
                 whole = slot.usage_whole or slot.usage
                 share = (window.days, whole.days) if window.days < whole.days else None
                 model, prorated = commitment_share(model, currency, share)
