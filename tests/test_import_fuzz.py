@@ -227,3 +227,23 @@ def test_import_ubl_never_fails_unexpectedly(ubl_orgs, tmp_path_factory, case):
         assert text.strip().startswith("error: ") and len(text.strip().splitlines()) == 1, text
     else:
         assert after[0] == before[0] + 1 and text.startswith("Imported ")
+
+
+def test_an_imported_payee_without_a_name_is_refused_clearly_or_kept(ubl_orgs, tmp_path):
+    """Found by the fuzzer: a payee (BG-10) whose name is empty was stored without one and broke reading
+    the draft back ("unexpected TypeError"). It now imports like any other file: one draft, or one clear error
+    and nothing written."""
+    name = "ubl/ubl-tc434-example2.xml"
+    root = etree.fromstring((EXAMPLES / name).read_bytes())
+    root.find("{*}ID").text = "PAYEE-WITHOUT-NAME"
+    payee = root.find("{*}PayeeParty")
+    assert payee is not None
+    payee.find("{*}PartyName/{*}Name").text = ""
+    path = tmp_path / "invoice.xml"
+    path.write_bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+    before = _ubl_counts()
+    code, text = _invoke(["invoices", "import-ubl", str(path), "--org", ubl_orgs[name].slug])
+    if code == 2:
+        assert _ubl_counts() == before and text.strip().startswith("error: "), text
+    else:
+        assert _ubl_counts()[0] == before[0] + 1 and text.startswith("Imported "), text

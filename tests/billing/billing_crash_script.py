@@ -62,7 +62,7 @@ def seed(n: int, mixed: bool = False) -> None:
 
 def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None, workers: int | None = None) -> None:
     """Report what is there, bill, report again (one JSON line)."""
-    from duly.billing import run
+    from duly.billing.runner import execute as run
     from duly.billing.services import run_billing
     from duly.customers.models import Organization
 

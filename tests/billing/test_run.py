@@ -223,7 +223,7 @@ def upgraded(org, customer, contract, catalog, bill):
 def test_a_batch_that_hits_a_concurrent_run_is_rolled_back_and_retried(org, customer, upgraded, monkeypatch):
     from django.db import IntegrityError
 
-    from duly.billing import run
+    from duly.billing.runner import execute as run
 
     real, calls = run._bill_batch, []
 
@@ -249,7 +249,7 @@ def test_a_batch_that_hits_a_concurrent_run_is_rolled_back_and_retried(org, cust
 def test_a_batch_that_keeps_conflicting_leaves_its_customers_for_the_next_run(org, customer, upgraded, monkeypatch):
     from django.db import IntegrityError
 
-    from duly.billing import run
+    from duly.billing.runner import execute as run
 
     def always_conflicting(*args, **kwargs):
         raise IntegrityError("UNIQUE constraint failed")
@@ -265,7 +265,7 @@ def test_a_batch_that_keeps_conflicting_leaves_its_customers_for_the_next_run(or
 @pytest.mark.django_db
 def test_a_pending_charge_claimed_by_another_run_meanwhile_is_not_billed_again(org, customer, upgraded,
                                                                              monkeypatch):
-    from duly.billing import run
+    from duly.billing.runner import load as run
 
     january = Invoice.objects.get()
     real = run._Batch._load_pending

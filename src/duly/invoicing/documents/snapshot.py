@@ -66,7 +66,8 @@ def _party_dict(party: Party) -> dict[str, Any]:
 
 
 def _party(data: dict[str, Any]) -> Party:
-    return Party(**{k: v for k, v in data.items() if k in _PARTY_FIELDS})
+    # The compact form leaves empty fields out, the name too (an imported payee may have none).
+    return Party(**{"name": "", **{k: v for k, v in data.items() if k in _PARTY_FIELDS}})
 
 
 def buyer_address(customer, billing_address: str = "") -> tuple[tuple[str, ...], str, str]:

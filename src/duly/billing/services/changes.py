@@ -1,0 +1,415 @@
+"""Mid-period changes of a subscription: items changed, added or removed, cancellations, pauses and resumes,
+settled at once with the recurring charges recomputed exactly as the billing run computes them."""
+
+from __future__ import annotations
+
+from dataclasses import replace as dataclass_replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q
+
+from duly.customers.models import Organization
+from duly.domain import usage as domain_usage
+from duly.domain.billing_plan import SubscriptionPlan, plain_quantity
+from duly.domain.errors import InvalidSchedule, InvalidState, NotFound, ValidationError
+from duly.domain.bounds import dates_in_range
+from duly.domain.compose import paused_days, recurring_charge
+from duly.domain.compose.inputs import ItemInput
+from duly.domain.money import from_minor, to_minor
+from duly.domain.payment_terms import format_date
+from duly.domain.schedules import Cycle, Period, change_proration, prorate, split_part
+from duly.invoicing import services as invoicing
+from duly.invoicing.models import Invoice
+
+from ..models import BillingRecord, PendingCharge, Price, Subscription, SubscriptionItem, SubscriptionPause
+from ..runner.load import Catalog, price_info
+from .common import _label, _locked, _own, _plan, _refresh_cursor
+from .price_changes import _notify_new_items
+from .subscriptions import _check_price_currency, _quantity
+
+
+def _cycle_containing(plan: SubscriptionPlan, day: date) -> Cycle | None:
+    for cycle in plan.schedule().cycles(until=day + timedelta(days=1)):
+        if cycle.period.start <= day < cycle.period.end:
+            return cycle
+    return None
+
+
+def _billed_cycle(sub: Subscription, plan: SubscriptionPlan, day: date) -> tuple[Cycle | None, BillingRecord | None]:
+    """The cycle containing ``day`` and its billing record, if that cycle was already invoiced."""
+    if sub.last_billed_period_start is not None and day < sub.last_billed_period_start:
+        raise InvalidState(
+            f"{day.isoformat()} is in a period of {sub} that was already invoiced; changes start on "
+            f"{sub.last_billed_period_start.isoformat()} at the earliest (or issue a credit note).")
+    cycle = _cycle_containing(plan, day)
+    if cycle is None:
+        return None, None
+    record = BillingRecord.objects.filter(subscription=sub, period_start=cycle.period.start).select_related(
+        "invoice").first()
+    if record is not None and sub.timing == Subscription.ARREARS:
+        raise InvalidState(f"The period of {sub} containing {day.isoformat()} was already invoiced in arrears.")
+    return cycle, record
+
+
+def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: SubscriptionPlan, catalog: Catalog):
+    """The recurring charge billed for an item over a cycle: the billing run's own rule
+    (:func:`duly.domain.compose.recurring_charge`, on the price in force, a change's notice included).
+
+    ``catalog`` is read once per service call (:class:`~duly.billing.runner.load.Catalog`), not once per item.
+    """
+    price = price_info(item.price)
+    model, _ = catalog.model_at(price, sub.pk, cycle.period.start, sub.customer_id)
+    part = ItemInput(item.pk, price, item.quantity, item.starts_on, item.ends_on).overlap(cycle.period)
+    if part is None:
+        return model, None, None
+    return model, part, recurring_charge(model, item.quantity, sub.currency, cycle, part,
+                                         paused_days(plan.pauses, part))
+
+
+def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: str,
+            as_of: date) -> Invoice | None:
+    lines = [line for line in lines if line.unit_price > 0]
+    if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
+        return None
+    lines = _net_against_pending(record, lines)
+    if not lines:
+        return None
+    return invoicing.create_credit_note(org, record.invoice_id, reason=reason, lines=lines, issue_date=as_of)
+
+
+def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData]) -> list[invoicing.LineData]:
+    """Credit lines that the invoice ``record`` billed can no longer absorb go against the charges not yet invoiced.
+
+    Days of an invoiced cycle can be credited (a pause), charged back (a resume: a pending charge for the
+    next invoice) and credited again (a second pause, a cancellation). What the invoice's credit notes
+    credit never exceeds its total (``credit_exceeds_invoice_total``), so the part of the credit beyond
+    what is left to credit on the invoice reduces the subscription's pending charges of that cycle instead
+    (newest first): those charges billed the very days credited again. Whatever they cannot absorb is
+    left in the credit note, which the invoice's own check then refuses as a real over-credit.
+    """
+    invoice = record.invoice
+    currency = invoice.currency
+    totals = invoicing.check_lines(lines, currency)
+    room = invoice.total_minor - invoicing.credited_minor(invoice)
+    excess = to_minor(totals.tax_inclusive, currency) - room
+    if excess <= 0:
+        return lines
+    # The excess in net terms (the lines' VAT scales with them), rounded up so the gross fits the room.
+    gross_minor = max(to_minor(totals.tax_inclusive, currency), 1)
+    excess_net = -(-excess * to_minor(totals.tax_exclusive, currency) // gross_minor)  # integer ceiling
+    pending = list(PendingCharge.objects.select_for_update().filter(
+        subscription_id=record.subscription_id, invoice__isnull=True, amount_minor__gt=0,
+        period_start__lt=record.period_end).order_by("-id"))
+    absorbed = 0
+    for charge in pending:
+        take = min(charge.amount_minor, excess_net - absorbed)
+        if take <= 0:
+            break
+        charge.amount_minor -= take
+        charge.explanation = (charge.explanation + f" Reduced by {from_minor(take, currency)}: those days were "
+                              f"credited again.").strip()[:2000]
+        if charge.amount_minor:
+            charge.save(update_fields=["amount_minor", "explanation"])
+        else:
+            charge.delete()
+        absorbed += take
+    if not absorbed:
+        return lines
+    # Take the absorbed amount off the credit lines, last line first.
+    out = list(lines)
+    left = from_minor(absorbed, currency)
+    for i in range(len(out) - 1, -1, -1):
+        cut = min(out[i].unit_price, left)
+        out[i] = dataclass_replace(out[i], unit_price=out[i].unit_price - cut)
+        left -= cut
+        if not left:
+            break
+    return [line for line in out if line.unit_price > 0]
+
+
+def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str,
+             explanation: str, period: Period, as_of: date) -> PendingCharge | None:
+    if amount <= 0:
+        return None
+    product = price.product
+    return PendingCharge.objects.create(
+        organization=org, customer=sub.customer, subscription=sub, currency=sub.currency, description=description,
+        amount_minor=to_minor(amount, sub.currency), unit=product.unit, tax_category=product.tax_category,
+        tax_rate=product.tax_rate, tax_exemption_reason=product.tax_exemption_reason, period_start=period.start,
+        period_end=period.last_day, explanation=explanation, created_on=as_of,
+    )
+
+
+def _unused_line(item: SubscriptionItem, full: Decimal, currency: str, cycle: Cycle, part: Period,
+                 plan: SubscriptionPlan, on: date, description: str):
+    """The credit line for the unused rest ``[on, part.end)`` of an item's invoiced part: priced from the
+    undiscounted price of the whole cycle and its unpaused days (:func:`~duly.domain.schedules.split_part`)."""
+    split = split_part(full, currency, part, on, whole=cycle.whole, pauses=plan.pauses)
+    rest = Period(on, part.end)
+    paused = rest.days - split.unused_days
+    days = f"{split.unused_days} unused day{'' if split.unused_days == 1 else 's'}" + (
+        f" ({paused} paused day{'' if paused == 1 else 's'} not counted)" if paused else "")
+    explanation = (f"{days} of {split.whole_days}: {full} × {split.billed_days}/{split.whole_days} invoiced "
+                   f"({split.billed}) − {full} × {split.used_days}/{split.whole_days} used ({split.used}) "
+                   f"= {split.unused}.")
+    return _credit_line(item.price, split.unused, rest, description, explanation)
+
+
+def _credit_line(price: Price, amount: Decimal, period: Period, description: str, explanation: str):
+    product = price.product
+    return invoicing.LineData(
+        description=description[:500], quantity=Decimal(1), unit_price=amount, unit=product.unit,
+        tax_category=product.tax_category, tax_rate=product.tax_rate,
+        tax_exemption_reason=product.tax_exemption_reason, period_start=period.start, period_end=period.last_day,
+        explanation=explanation,
+    )
+
+
+@transaction.atomic
+@dates_in_range
+def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
+                quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
+    """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
+
+    The current item ends on ``on`` and a new one starts then, so every period is billed exactly
+    for the days each applied. Returns the new item.
+    """
+    sub = _locked(org, subscription)
+    item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
+    if item is None:
+        raise NotFound(f"Item {item_id} is not an item of {sub}.")
+    if quantity is None and price is None:
+        raise ValidationError("Give a new quantity, a new price, or both.")
+    new_price = price or item.price
+    _own(org, new_price, "Price")
+    _check_price_currency(new_price, sub.customer, sub.contract)
+    if (new_price.quantity_source == Price.SOURCE_QUANTITY) != (item.price.quantity_source == Price.SOURCE_QUANTITY):
+        raise ValidationError("A recurring price can only be changed for another recurring price (and a metered "
+                              "one for another metered one); add and remove items instead.")
+    new_quantity = _quantity(item.quantity if quantity is None else quantity, new_price)
+    _check_item_date(sub, item, on)
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    new_item = SubscriptionItem(organization=org, subscription=sub, price=new_price, quantity=new_quantity,
+                                starts_on=on, ends_on=item.ends_on)
+    if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        catalog = Catalog(org)
+        _, part, old = _item_charge(sub, item, cycle, plan, catalog)
+        if part is not None and part.start <= on < part.end:
+            new_model, _ = catalog.model_at(price_info(new_price), sub.pk, cycle.period.start, sub.customer_id)
+            new = recurring_charge(new_model, new_quantity, sub.currency, cycle, cycle.whole, 0).full
+            # From the undiscounted prices of the whole cycle and the days actually paused: a pause
+            # already taken off the invoice is never taken off the rest a second time.
+            split = change_proration(old.full.amount, new.amount, sub.currency, part, on, whole=cycle.whole,
+                                     pauses=plan.pauses)
+            rest = Period(on, part.end)
+            what = (f"{_label(item.price)} × {plain_quantity(item.quantity):f} → {_label(new_price)} × "
+                    f"{plain_quantity(new_quantity):f} from {format_date(on)}")
+            explanation = (f"Remaining {format_date(on)}–{format_date(rest.last_day)} at the new price "
+                           f"{split.charge_for_remaining_new} − unused part of the period already invoiced "
+                           f"({record.invoice.number}) {split.credit_for_unused_old} = {split.net}.")
+            if split.net > 0:
+                _pending(org, sub, new_price, split.net, f"Change: {what}, {domain_usage.format_period(rest)}",
+                         explanation, rest, as_of)
+            elif split.net < 0:
+                _credit(org, record, [_credit_line(item.price, -split.net, rest,
+                                                   f"Change: {what}, {domain_usage.format_period(rest)}",
+                                                   explanation)], f"Plan change of {sub}: {what}.", as_of)
+    item.ends_on = on
+    item.save(update_fields=["ends_on"])
+    if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:
+        new_item.save()
+        _notify_new_items(org, sub, [new_item], as_of)
+    _refresh_cursor(sub)
+    return new_item
+
+
+def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date) -> None:
+    if on < sub.start_date:
+        raise InvalidSchedule(f"{on.isoformat()} is before {sub} starts ({sub.start_date.isoformat()}).")
+    if sub.end_date is not None and on >= sub.end_date:
+        raise InvalidSchedule(f"{sub} ends on {sub.end_date.isoformat()}; nothing can change after that.")
+    if item is not None:
+        if on < item.starts_on:
+            raise InvalidSchedule(f"The item starts on {item.starts_on.isoformat()}; it cannot change before.")
+        if item.ends_on is not None and on >= item.ends_on:
+            raise InvalidSchedule(f"The item already ended on {item.ends_on.isoformat()}.")
+
+
+@transaction.atomic
+@dates_in_range
+def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
+             on: date, as_of: date) -> SubscriptionItem:
+    """Add a price from ``on`` (an add-on).
+
+    In a period invoiced in advance, its prorated rest waits for the next invoice.
+    """
+    sub = _locked(org, subscription)
+    _own(org, price, "Price")
+    _check_price_currency(price, sub.customer, sub.contract)
+    qty = _quantity(quantity, price)
+    _check_item_date(sub, None, on)
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    item = SubscriptionItem.objects.create(organization=org, subscription=sub, price=price, quantity=qty,
+                                           starts_on=on)
+    item.price = Price.objects.select_related("product").get(pk=price.pk)
+    if record is not None and record.invoice is not None and price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        _, part, charge = _item_charge(sub, item, cycle, _plan(sub), Catalog(org))
+        if part is not None and charge is not None:
+            _pending(org, sub, item.price, charge.amount,
+                     f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
+                     charge.explanation, part, as_of)
+    _notify_new_items(org, sub, [item], as_of)
+    _refresh_cursor(sub)
+    return item
+
+
+@transaction.atomic
+@dates_in_range
+def remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date) -> None:
+    """End an item on ``on``; the unused part of an invoiced advance period is credited."""
+    sub = _locked(org, subscription)
+    item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
+    if item is None:
+        raise NotFound(f"Item {item_id} is not an item of {sub}.")
+    _check_item_date(sub, item, on)
+    if not SubscriptionItem.objects.filter(subscription=sub).exclude(pk=item.pk).filter(
+            Q(ends_on__isnull=True) | Q(ends_on__gt=on)).exists():
+        raise InvalidState(f"{item.price.code} is the last item of {sub}: cancel the subscription instead.")
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, on)
+    if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
+        assert cycle is not None
+        _, part, fixed = _item_charge(sub, item, cycle, plan, Catalog(org))
+        if part is not None and part.start <= on < part.end:
+            rest = Period(on, part.end)
+            _credit(org, record, [_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                               f"Removed: {_label(item.price)}, {domain_usage.format_period(rest)}")],
+                    f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
+    item.ends_on = on
+    item.save(update_fields=["ends_on"])
+    _refresh_cursor(sub)
+
+
+@transaction.atomic
+@dates_in_range
+def cancel_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date,
+                        at_period_end: bool = True, reason: str = "") -> Subscription:
+    """Cancel at the end of the period containing ``on``, or immediately on ``on`` with a prorated credit note.
+
+    Immediately, the unused days of a period invoiced in advance are credited against that invoice;
+    usage up to ``on`` is still billed (on the next run).
+    """
+    sub = _locked(org, subscription)
+    if sub.status != Subscription.ACTIVE:
+        raise InvalidState(f"{sub} is already {sub.get_status_display().lower()}.")
+    plan = _plan(sub)
+    new_end = plan.schedule().cancel(on, at_period_end=at_period_end).end
+    if not at_period_end:
+        cycle, record = _billed_cycle(sub, plan, on)
+        if record is not None and record.invoice is not None and cycle is not None:
+            lines = []
+            catalog = Catalog(org)
+            for item in sub.items.select_related("price__product"):
+                if item.price.quantity_source != Price.SOURCE_QUANTITY:
+                    continue
+                _, part, fixed = _item_charge(sub, item, cycle, plan, catalog)
+                if part is None or not part.start <= on < part.end:
+                    continue
+                rest = Period(on, part.end)
+                lines.append(_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                          f"Cancelled: {_label(item.price)}, {domain_usage.format_period(rest)}"))
+            _credit(org, record, lines, f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."),
+                    as_of)
+    sub.end_date = new_end
+    sub.status = Subscription.CANCELED
+    sub.cancel_at_period_end = at_period_end
+    sub.canceled_on = as_of
+    _refresh_cursor(sub)
+    return sub
+
+
+@transaction.atomic
+@dates_in_range
+def pause_subscription(org: Organization, subscription: Subscription, *, starts_on: date, as_of: date,
+                       resumes_on: date | None = None, reason: str = "") -> SubscriptionPause:
+    """Pause recurring charges from ``starts_on`` (until ``resumes_on``, or until resumed).
+
+    Paused days of a period already invoiced in advance are credited at once.
+    """
+    sub = _locked(org, subscription)
+    if sub.status != Subscription.ACTIVE:
+        raise InvalidState(f"{sub} is {sub.get_status_display().lower()}: it cannot be paused.")
+    if resumes_on is not None and resumes_on <= starts_on:
+        raise InvalidSchedule("A pause must resume after it starts.")
+    _check_item_date(sub, None, starts_on)
+    for other in sub.pauses.all():
+        if starts_on < (other.resumes_on or date.max) and other.starts_on < (resumes_on or date.max):
+            raise InvalidState(f"{sub} is already paused from {other.starts_on.isoformat()}"
+                               + (f" to {other.resumes_on.isoformat()}." if other.resumes_on else " (open)."))
+    plan = _plan(sub)
+    cycle, record = _billed_cycle(sub, plan, starts_on)
+    pause = SubscriptionPause.objects.create(organization=org, subscription=sub, starts_on=starts_on,
+                                             resumes_on=resumes_on, reason=reason)
+    if record is not None and record.invoice is not None and cycle is not None:
+        paused = Period(starts_on, min(resumes_on or cycle.period.end, cycle.period.end))
+        _settle_days(org, sub, cycle, record, plan, paused, as_of, credit=True,
+                     why=f"paused from {format_date(starts_on)}")
+    _refresh_cursor(sub)
+    return pause
+
+
+@transaction.atomic
+@dates_in_range
+def resume_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date) -> SubscriptionPause:
+    """End the open pause on ``on``. Days of an invoiced period that were credited for the pause are charged back."""
+    sub = _locked(org, subscription)
+    pause = sub.pauses.filter(Q(resumes_on__isnull=True) | Q(resumes_on__gt=on), starts_on__lte=on).first()
+    if pause is None:
+        raise InvalidState(f"{sub} is not paused on {on.isoformat()}.")
+    if on <= pause.starts_on:
+        raise InvalidSchedule("A pause must resume after it starts.")
+    plan = _plan(sub)
+    old_resume = pause.resumes_on
+    cycle, record = _billed_cycle(sub, plan, on)
+    if record is not None and cycle is not None:
+        # The period was billed without these days (credited by the pause, or billed while paused).
+        back = Period(on, min(old_resume or cycle.period.end, cycle.period.end))
+        _settle_days(org, sub, cycle, record, plan, back, as_of, credit=False,
+                     why=f"resumed on {format_date(on)}")
+    pause.resumes_on = on
+    pause.save(update_fields=["resumes_on"])
+    _refresh_cursor(sub)
+    return pause
+
+
+def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: BillingRecord,
+                 plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: str) -> None:
+    """Credit (or charge back) the recurring charges of ``days`` inside an invoiced cycle."""
+    lines = []
+    catalog = Catalog(org)
+    for item in sub.items.select_related("price__product"):
+        if item.price.quantity_source != Price.SOURCE_QUANTITY:
+            continue
+        model, part, charge = _item_charge(sub, item, cycle, plan, catalog)
+        if part is None:
+            continue
+        start, end = max(part.start, days.start), min(part.end, days.end)
+        if end <= start:
+            continue
+        span = Period(start, end)
+        amount = prorate(charge.full.amount, sub.currency, span, cycle.whole)
+        description = f"{'Paused' if credit else 'Resumed'}: {_label(item.price)}, {domain_usage.format_period(span)}"
+        explanation = f"{span.days} of {cycle.whole.days} days ({why}): {charge.full.amount} × {span.days}/" \
+                      f"{cycle.whole.days} = {amount}."
+        if credit:
+            lines.append(_credit_line(item.price, amount, span, description, explanation))
+        else:
+            _pending(org, sub, item.price, amount, description, explanation, span, as_of)
+    if credit:
+        _credit(org, record, lines, f"{sub} {why}.", as_of)
