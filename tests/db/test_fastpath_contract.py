@@ -184,7 +184,7 @@ def test_the_native_cursor_is_not_used_while_statements_are_watched():
 
 
 def test_fetch_rows_returns_exactly_what_the_orm_returns(org, customer, invoice, metric):
-    from duly.billing.ingest import record_usage_event
+    from duly.billing.usage_services import record_usage_event
     from duly.billing.models import UsageEvent
     from duly.invoicing.models import Invoice, InvoiceLine
 
