@@ -125,8 +125,24 @@ def build_world(org) -> World:
                  message=message, task=task)
 
 
+#: The world's clock: a Tuesday morning in Paris, before the 10:00 collections run. On the real clock the world
+#: changed with the day and the hour: on a Sunday nothing is sent, and after 10:00 the invoices issued "now" are
+#: not yet due for e-mailing, so pages lost their rows.
+WORLD_START = datetime(2026, 12, 8, 8, 0, tzinfo=ZoneInfo("Europe/Paris"))
+
+
 @pytest.fixture
-def world(org, settings, tmp_path):
+def world_clock(monkeypatch):
+    """Time starts at ``WORLD_START`` and runs at the real pace, so rows keep their order."""
+    from django.utils import timezone
+
+    real_now = timezone.now
+    offset = WORLD_START - real_now()
+    monkeypatch.setattr("django.utils.timezone.now", lambda: real_now() + offset)
+
+
+@pytest.fixture
+def world(org, settings, tmp_path, world_clock):
     settings.DULY_OUTBOX_JOURNAL_DIR = str(tmp_path / "journal")
     settings.DULY_MESSAGE_PDF_ATTACHMENTS = False
     return build_world(org)
