@@ -191,8 +191,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
             return late_terms_text
         return describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates), currency, issue_date)
 
-    plan = issuing.plan_issue(draft, facts, under, issuing.TermsFacts(terms), issuing.PrepaidFacts(),
-                              issuing.CreditFacts(), issue_date,
+    plan = issuing.plan_issue(draft, facts, under, issuing.TermsFacts(terms), _NOTHING_PREPAID, _NO_CREDIT,
+                              issue_date,
                               totals=lambda: _totals(inputs, currency, item.allow_negative), due=_due, late=late,
                               explain_fix=True)
     values: dict[str, Any] = {
@@ -232,10 +232,13 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
         for i, (line, (net, discount)) in enumerate(zip(item.lines, plan.line_amounts), 1)
     ]
     prepared = PreparedInvoice(source=item, fields=values, totals=plan.totals, lines=lines, inputs=inputs, plan=plan)
-    set_prepaid(prepared, min(max(item.prepaid_minor, 0), values["total_minor"]))
+    prepaid_minor = min(max(item.prepaid_minor, 0), values["total_minor"])
+    if prepaid_minor or values["total_minor"] < 0:  # else the plan already has nothing prepaid
+        set_prepaid(prepared, prepaid_minor)
     return prepared
 
 
+_NOTHING_PREPAID, _NO_CREDIT = issuing.PrepaidFacts(), issuing.CreditFacts()
 #: The state columns of a planned invoice, which only :mod:`duly.invoicing.lifecycle` writes.
 _STATE = frozenset({"status", "paid_on", "paid_minor", "prepaid_minor"})
 
