@@ -340,8 +340,8 @@ def plan_issue(draft: DraftFacts, customer: CustomerFacts, contract: ContractFac
 
 
 def _with_credit(plan: IssuePlan, credit: CreditFacts, rounding_minor: int = 0) -> IssuePlan:
-    if credit.available_minor <= 0 and not plan.credit_minor:
-        return plan  # nothing to apply: the plan as it is (a billing run issues thousands without credit)
+    if credit.available_minor <= 0:
+        return plan  # no credit to apply (callers pass plans with none applied yet): the plan as it is
     fields = plan.fields
     payable = fields["total_minor"] - fields["prepaid_minor"] + rounding_minor
     open_minor = payable - fields["paid_minor"]
