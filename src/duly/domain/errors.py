@@ -400,3 +400,21 @@ class InvalidMandate(ValidationError):
     ``invalid_pre_notification`` (passed as ``code=``)."""
 
     code = "mandate_invalid"
+
+
+class InvalidBankAccount(ValidationError):
+    """An IBAN or BIC whose format or check digits are wrong. Codes: ``invalid_iban``, ``invalid_bic``."""
+
+    code = "invalid_iban"
+
+
+class SepaNotConfigured(ValidationError):
+    """The organization has no SEPA creditor identifier and account yet: direct debits cannot be exported."""
+
+    code = "sepa_not_configured"
+
+
+class SepaFileInvalid(DomainError):
+    """The pain.008 file built from the debits does not validate against its XSD: nothing was written."""
+
+    code = "sepa_file_invalid"

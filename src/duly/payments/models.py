@@ -110,3 +110,110 @@ class RefundedAllocation(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refunded_allocation_positive"),
         ]
+
+
+# --- SEPA direct debit from the organization's own bank (no provider) -----------------------------------------
+
+#: pain.008 versions sepaxml writes and validates against its bundled XSDs.
+PAIN_008_VERSIONS = ["pain.008.001.02", "pain.008.001.08", "pain.008.001.09", "pain.008.001.10"]
+DEFAULT_PAIN_008 = "pain.008.001.08"
+
+
+class SepaCreditor(models.Model):
+    """The organization as a SEPA creditor: its creditor identifier and the account debits are paid into."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="sepa_creditor")
+    creditor_id = models.CharField("SEPA creditor identifier", max_length=35)
+    iban = models.CharField("IBAN", max_length=34)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    pain_version = models.CharField(max_length=20, choices=[(v, v) for v in PAIN_008_VERSIONS],
+                                    default=DEFAULT_PAIN_008)
+
+    def __str__(self) -> str:
+        return f"{self.organization} {self.creditor_id}"
+
+
+class Mandate(models.Model):
+    """A SEPA Core mandate signed by a customer (the debtor)."""
+
+    RECURRENT, ONE_OFF = "recurrent", "one_off"
+    KIND_CHOICES = [(RECURRENT, "Recurrent"), (ONE_OFF, "One-off")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_mandates")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sepa_mandates")
+    reference = models.CharField("mandate reference", max_length=35)
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RECURRENT)
+    signed_on = models.DateField("signature date")
+    signed_at = models.CharField("place of signature", max_length=100, blank=True)
+    debtor_name = models.CharField(max_length=140)
+    iban = models.CharField("IBAN", max_length=34)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    # sequence state: what domain.sepa.next_sequence_type needs
+    presented = models.PositiveIntegerField(default=0, help_text="Collections presented (exported) on this mandate")
+    collected = models.PositiveIntegerField(default=0, help_text="Collections exported or settled, not failed")
+    last_presented_on = models.DateField(null=True, blank=True)
+    final_presented = models.BooleanField(default=False)
+    revoked_at = models.DateField("revoked on", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization", "reference"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "reference"], name="uniq_mandate_reference"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.debtor_name})"
+
+
+class DebitBatch(models.Model):
+    """One pain.008 file as exported: its exact bytes are kept so it can be sent again unchanged."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_batches")
+    created_at = models.DateTimeField(auto_now_add=True)
+    as_of = models.DateField()
+    message_id = models.CharField(max_length=35)
+    pain_version = models.CharField(max_length=20)
+    file_sha256 = models.CharField(max_length=64)
+    xml = models.BinaryField()
+    transactions = models.PositiveIntegerField()
+    total_minor = models.BigIntegerField()
+    currency = models.CharField(**CURRENCY_FIELD)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "debit batches"
+
+    def __str__(self) -> str:
+        return f"{self.message_id} ({self.transactions} debits)"
+
+
+class DirectDebit(models.Model):
+    """One collection of one invoice on a mandate; a new attempt after a failure is a new row."""
+
+    PENDING, EXPORTED, FAILED, SETTLED = "pending", "exported", "failed", "settled"
+    STATUS_CHOICES = [(PENDING, "Pending"), (EXPORTED, "Exported"), (FAILED, "Failed"), (SETTLED, "Settled")]
+    SEQUENCE_CHOICES = [("FRST", "First"), ("RCUR", "Recurrent"), ("FNAL", "Final"), ("OOFF", "One-off")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_debits")
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="debits")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="sepa_debits")
+    attempt = models.PositiveIntegerField(default=1)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(**CURRENCY_FIELD)
+    collection_date = models.DateField()
+    sequence_type = models.CharField(max_length=4, choices=SEQUENCE_CHOICES)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    end_to_end_id = models.CharField(max_length=35)
+    batch = models.ForeignKey(DebitBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="debits")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["collection_date", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="uniq_debit_invoice_attempt"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="debit_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.end_to_end_id} {self.amount_minor} {self.currency} ({self.sequence_type})"

@@ -1,0 +1,193 @@
+"""SEPA direct debit from the organization's own bank: mandates, planned debits, pain.008 batches and the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from duly.domain.errors import InvalidBankAccount, InvalidCreditorId, InvalidMandate, SepaNotConfigured
+from duly.invoicing import services as inv
+from duly.payments import sepa_services as sepa
+from duly.payments.models import DebitBatch, DirectDebit, Mandate, SepaCreditor
+
+CREDITOR_ID = "DE98ZZZ09999999999"
+DEBTOR_IBAN = "DE89370400440532013000"
+OTHER_IBAN = "FR7630006000011234567890189"
+
+
+def issue(org, customer, contract, amount, on):
+    draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal(amount))], contract=contract)
+    return inv.issue_invoice(org, draft.pk, issue_date=on)
+
+
+def xsd(version: str):
+    import sepaxml
+
+    return etree.XMLSchema(etree.parse(str(Path(sepaxml.__file__).parent / "schemas" / f"{version}.xsd")))
+
+
+def parse(xml: bytes):
+    root = etree.fromstring(xml)
+    ns = {"p": root.nsmap[None]}
+    groups = []
+    for info in root.iterfind(".//p:PmtInf", ns):
+        groups.append((
+            info.findtext("p:PmtTpInf/p:SeqTp", namespaces=ns),
+            info.findtext("p:ReqdColltnDt", namespaces=ns),
+            [(tx.findtext(".//p:MndtId", namespaces=ns), tx.find("p:InstdAmt", ns).text,
+              tx.find("p:InstdAmt", ns).get("Ccy"), tx.findtext("p:DbtrAcct/p:Id/p:IBAN", namespaces=ns))
+             for tx in info.iterfind("p:DrctDbtTxInf", ns)],
+        ))
+    return root, sorted(groups)
+
+
+@pytest.fixture
+def creditor(org):
+    return sepa.configure_creditor(org, creditor_id=CREDITOR_ID)
+
+
+@pytest.fixture
+def mandate(org, customer):
+    return sepa.create_mandate(org, customer, reference="ACME-MANDATE-1", signed_on=date(2026, 1, 10),
+                               signed_at="Lyon", debtor_name="Acme Industries SAS", iban=DEBTOR_IBAN,
+                               bic="COBADEFFXXX")
+
+
+def count_rows():
+    return (SepaCreditor.objects.count(), Mandate.objects.count(), DirectDebit.objects.count(),
+            DebitBatch.objects.count())
+
+
+# --- mandates ----------------------------------------------------------------------------------------------------
+
+def test_a_bad_iban_is_refused_and_nothing_is_written(org, customer):
+    with pytest.raises(InvalidBankAccount) as err:
+        sepa.create_mandate(org, customer, reference="M-1", signed_on=date(2026, 1, 10), debtor_name="Acme",
+                            iban="DE89370400440532013001")
+    assert err.value.code == "invalid_iban"
+    assert count_rows() == (0, 0, 0, 0)
+
+
+def test_a_bad_bic_is_refused(org, customer):
+    with pytest.raises(InvalidBankAccount) as err:
+        sepa.create_mandate(org, customer, reference="M-1", signed_on=date(2026, 1, 10), debtor_name="Acme",
+                            iban=DEBTOR_IBAN, bic="NOTABIC!")
+    assert err.value.code == "invalid_bic"
+    assert Mandate.objects.count() == 0
+
+
+def test_a_mandate_without_signature_date_is_refused(org, customer):
+    with pytest.raises(InvalidMandate) as err:
+        sepa.create_mandate(org, customer, reference="M-1", signed_on=None, debtor_name="Acme", iban=DEBTOR_IBAN)
+    assert err.value.code == "mandate_unsigned"
+    assert Mandate.objects.count() == 0
+
+
+def test_a_bad_creditor_id_is_refused_and_nothing_is_written(org):
+    with pytest.raises(InvalidCreditorId) as err:
+        sepa.configure_creditor(org, creditor_id="DE99ZZZ09999999999")
+    assert err.value.code == "invalid_creditor_id"
+    assert count_rows() == (0, 0, 0, 0)
+
+
+def test_a_mandate_reference_is_unique_per_organization(org, customer, mandate):
+    from duly.domain.errors import Conflict
+
+    with pytest.raises(Conflict) as err:
+        sepa.create_mandate(org, customer, reference="ACME-MANDATE-1", signed_on=date(2026, 1, 10),
+                            debtor_name="Acme", iban=DEBTOR_IBAN)
+    assert err.value.code == "mandate_reference_taken"
+    assert Mandate.objects.count() == 1
+
+
+def test_export_needs_a_creditor(org, customer, contract, mandate):
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    with pytest.raises(SepaNotConfigured):
+        sepa.export_debits(org, date(2026, 3, 1))
+    assert DirectDebit.objects.count() == 0
+
+
+# --- export ------------------------------------------------------------------------------------------------------
+
+def test_export_writes_a_valid_pain008_grouped_by_sequence_and_date(org, customer, contract, make_customer,
+                                                                    make_contract, creditor, mandate):
+    other = make_customer("BETA", name="Beta SARL")
+    other_contract = make_contract(other, terms_kind="net", terms_days=30)
+    sepa.create_mandate(org, other, reference="BETA-M-1", signed_on=date(2026, 1, 5), debtor_name="Beta SARL",
+                        iban=OTHER_IBAN)
+    issue(org, customer, contract, "1000.50", date(2026, 1, 31))  # due 2026-03-02
+    issue(org, other, other_contract, "250", date(2026, 2, 20))  # due 2026-03-22
+    assert len(sepa.plan_debits(org, date(2026, 3, 1), horizon_days=30)) == 2  # planned ahead; exported below
+    result = sepa.export_debits(org, date(2026, 3, 1))
+
+    assert result.batch is not None and result.batch.transactions == 2 and result.batch.total_minor == 125050
+    assert xsd("pain.008.001.08").validate(etree.fromstring(result.xml))
+    root, groups = parse(result.xml)
+    assert root.nsmap[None].endswith("pain.008.001.08")
+    # the first is moved to 14 days after the pre-notification (2026-03-15 is a Sunday: Monday 16)
+    assert groups == [
+        ("FRST", "2026-03-16", [("ACME-MANDATE-1", "1000.50", "EUR", DEBTOR_IBAN)]),
+        ("FRST", "2026-03-23", [("BETA-M-1", "250.00", "EUR", OTHER_IBAN)]),
+    ]
+    batch = DebitBatch.objects.get()
+    assert bytes(batch.xml) == result.xml and batch.file_sha256 == hashlib.sha256(result.xml).hexdigest()
+    assert set(DirectDebit.objects.values_list("status", flat=True)) == {"exported"}
+    assert Mandate.objects.get(reference="ACME-MANDATE-1").collected == 1
+    assert "Exported batch" in result.message
+
+
+def test_first_then_recurrent_and_never_twice(org, customer, contract, creditor, mandate):
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    first = sepa.export_debits(org, date(2026, 3, 1))
+    assert [g[0] for g in parse(first.xml)[1]] == ["FRST"]
+
+    again = sepa.export_debits(org, date(2026, 3, 1))
+    assert again.batch is None and again.xml == b"" and "Nothing new" in again.message
+    assert DebitBatch.objects.count() == 1 and DirectDebit.objects.count() == 1
+
+    issue(org, customer, contract, "40", date(2026, 2, 28))  # due 2026-03-30
+    second = sepa.export_debits(org, date(2026, 3, 20))
+    assert xsd("pain.008.001.08").validate(etree.fromstring(second.xml))
+    # 14 days after 20 March is Good Friday 2026, then Easter Monday: TARGET closed, so Tuesday 7 April
+    assert parse(second.xml)[1] == [("RCUR", "2026-04-07", [("ACME-MANDATE-1", "40.00", "EUR", DEBTOR_IBAN)])]
+    assert DirectDebit.objects.filter(status="exported").count() == 2
+
+
+def test_again_re_emits_the_stored_bytes(org, customer, contract, creditor, mandate):
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    first = sepa.export_debits(org, date(2026, 3, 1))
+    again = sepa.export_debits(org, date(2026, 4, 1), again_batch=first.batch.pk)
+    assert again.xml == first.xml and again.again and "Re-emitted" in again.message
+    assert DebitBatch.objects.count() == 1
+
+
+def test_a_revoked_mandate_is_not_debited(org, customer, contract, creditor, mandate):
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    sepa.revoke_mandate(org, mandate.pk, revoked_on=date(2026, 2, 15))
+    result = sepa.export_debits(org, date(2026, 3, 1))
+    assert result.batch is None
+    assert DirectDebit.objects.count() == 0
+
+
+def test_another_version_when_the_organization_sets_it(org, customer, contract, mandate):
+    sepa.configure_creditor(org, creditor_id=CREDITOR_ID, pain_version="pain.008.001.02")
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    result = sepa.export_debits(org, date(2026, 3, 1))
+    assert etree.fromstring(result.xml).nsmap[None].endswith("pain.008.001.02")
+    assert xsd("pain.008.001.02").validate(etree.fromstring(result.xml))
+
+
+def test_an_invalid_file_writes_nothing(org, customer, contract, creditor, mandate, monkeypatch):
+    from duly.domain.errors import SepaFileInvalid
+
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    Mandate.objects.filter(pk=mandate.pk).update(iban="NOT-AN-IBAN")  # as if the row had been damaged
+    with pytest.raises(SepaFileInvalid):
+        sepa.export_debits(org, date(2026, 3, 1))
+    assert DirectDebit.objects.count() == 0 and DebitBatch.objects.count() == 0
+    assert Mandate.objects.get().collected == 0
