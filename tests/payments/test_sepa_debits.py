@@ -191,3 +191,47 @@ def test_an_invalid_file_writes_nothing(org, customer, contract, creditor, manda
         sepa.export_debits(org, date(2026, 3, 1))
     assert DirectDebit.objects.count() == 0 and DebitBatch.objects.count() == 0
     assert Mandate.objects.get().collected == 0
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+def test_cli_exports_then_has_nothing_new_then_re_emits(org, customer, contract, creditor, mandate, tmp_path):
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    out = tmp_path / "debits.xml"
+    first = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01", "-o", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "Exported batch" in first.stdout and "1 debit(s), 100.00 EUR" in first.stdout
+    assert xsd("pain.008.001.08").validate(etree.fromstring(out.read_bytes()))
+
+    nothing = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01", "-o", str(tmp_path / "n.xml")])
+    assert nothing.exit_code == 0 and "Nothing new to export" in nothing.stdout
+    assert not (tmp_path / "n.xml").exists()
+
+    batch = DebitBatch.objects.get()
+    again = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-02", "--again", str(batch.pk)])
+    assert again.exit_code == 0, again.output
+    assert again.stdout_bytes == out.read_bytes() and "Re-emitted" in again.stderr
+
+
+def test_cli_errors_are_one_line_with_the_exit_code(org, customer, contract, mandate, tmp_path):
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    missing = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01"])
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: ") and "[sepa_not_configured]" in missing.stderr
+    assert len(missing.stderr.splitlines()) == 1 and "Traceback" not in missing.output
+
+    sepa.configure_creditor(org, creditor_id=CREDITOR_ID)
+    unknown = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01", "--again", "999"])
+    assert unknown.exit_code == 2 and "[not_found]" in unknown.stderr
+    bad_date = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-13-01"])
+    assert bad_date.exit_code == 2 and bad_date.stderr.startswith("error: ")
+    no_org = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01", "--org", "nope"])
+    assert no_org.exit_code == 2 and "[not_found]" in no_org.stderr
+    assert DirectDebit.objects.count() == 0 and DebitBatch.objects.count() == 0

@@ -1,4 +1,4 @@
-"""duly payments record / refund."""
+"""duly payments record / refund; duly debits export."""
 
 from __future__ import annotations
 
@@ -69,4 +69,37 @@ def refund(org_slug, payment_id, amount, refunded_on, reason, reference, allow_o
     click.echo(f"Refunded {amount} {refund.payment.currency} of payment {payment_id} on {refunded_on:%Y-%m-%d}.")
 
 
-COMMANDS = [payments]
+@click.group()
+def debits():
+    """SEPA direct debits from the organization's own bank (pain.008 files)."""
+
+
+@debits.command("export")
+@org_option
+@click.option("--as-of", "as_of", type=DATE, required=True, help="Date the file is made (YYYY-MM-DD)")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the pain.008 file here (default: standard output)")
+@click.option("--again", "again_batch", type=int, default=None,
+              help="Re-emit the stored batch BATCH byte for byte (nothing new is planned or exported)")
+@allow_date_option
+@handle_errors
+def export_debits(org_slug, as_of, output, again_batch, allow_outside_window):
+    """Plan the debits due as of --as-of and export every new one into a pain.008 file."""
+    from duly.payments.sepa_services import export_debits as export
+
+    org = current_org(org_slug)
+    check_business_date(org, as_of, "The export date", allow_outside=allow_outside_window)
+    result = export(org, as_of, again_batch=again_batch)
+    if result.batch is None:
+        click.echo(result.message, err=output is None)
+        return
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(result.xml)
+        click.echo(f"{result.message} Written to {output}.")
+    else:
+        click.get_binary_stream("stdout").write(result.xml)
+        click.echo(result.message, err=True)
+
+
+COMMANDS = [payments, debits]
