@@ -43,6 +43,7 @@ def build_world(org) -> World:
     from duly.messaging.models import Message
     from duly.messaging.rendering import TEMPLATE_DIR, template_path
     from duly.messaging.services import save_template
+    from duly.payments import sepa_services as sepa
     from duly.payments import services as payments
 
     paris = ZoneInfo("Europe/Paris")
@@ -119,6 +120,11 @@ def build_world(org) -> World:
     collections.collect(org, as_of=datetime.combine(today, time(10), paris))
     customers.add_member(org, username="zeph-owner", password=PASSWORD, role="owner")
     message = Message.objects.filter(organization=org).order_by("pk").first()
+    # SEPA direct debit from the organization's own bank: a mandate, its debits and the batch that carried them
+    sepa.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
+                        debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
+    sepa.export_debits(org, today)
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

@@ -13,7 +13,7 @@ from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
 from . import services
-from .models import Allocation, CreditEntry, Payment, Refund
+from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Mandate, Payment, Refund
 
 
 class AllocationInline(OrgScopedInline):
@@ -133,3 +133,50 @@ class RefundAdmin(OrgScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # the ledger is corrected by refunds and credit notes, never by deleting rows
+
+
+class ReadOnlyRecordAdmin(OrgScopedAdmin):
+    """Rows Duly writes through its SEPA services (``payments.sepa_services``, ``duly debits export``): read-only."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Mandate)
+class MandateAdmin(ReadOnlyRecordAdmin):
+    list_display = ("reference", "customer", "debtor_name", "iban", "signed_on", "kind", "collected", "revoked_at")
+    list_filter = ("kind", "signed_on")
+    search_fields = ("reference", "debtor_name", "customer__name", "customer__code")
+
+
+@admin.register(DirectDebit)
+class DirectDebitAdmin(ReadOnlyRecordAdmin):
+    list_display = ("end_to_end_id", "invoice", "mandate", "amount_display", "collection_date", "sequence_type",
+                    "status", "batch")
+    list_filter = ("status", "sequence_type", "collection_date")
+    search_fields = ("end_to_end_id", "invoice__number", "mandate__reference")
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+
+@admin.register(DebitBatch)
+class DebitBatchAdmin(ReadOnlyRecordAdmin):
+    list_display = ("created_at", "message_id", "as_of", "transactions", "total_display", "pain_version")
+    exclude = ("xml",)
+    readonly_fields = ("file_size",)
+
+    @admin.display(description="total", ordering="total_minor")
+    def total_display(self, obj):
+        return f"{from_minor(obj.total_minor, obj.currency)} {obj.currency}"
+
+    @admin.display(description="file size (bytes)")
+    def file_size(self, obj):
+        return len(obj.xml or b"")
