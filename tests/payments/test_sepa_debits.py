@@ -235,3 +235,26 @@ def test_cli_errors_are_one_line_with_the_exit_code(org, customer, contract, man
     no_org = CliRunner().invoke(main, ["debits", "export", "--as-of", "2026-03-01", "--org", "nope"])
     assert no_org.exit_code == 2 and "[not_found]" in no_org.stderr
     assert DirectDebit.objects.count() == 0 and DebitBatch.objects.count() == 0
+
+
+def test_a_planned_debit_of_an_invoice_paid_meanwhile_is_not_exported(org, customer, contract, creditor, mandate):
+    from duly.payments import services as payments
+
+    a = issue(org, customer, contract, "100", date(2026, 1, 31))
+    b = issue(org, customer, contract, "80", date(2026, 1, 31))
+    assert len(sepa.plan_debits(org, date(2026, 3, 1))) == 2
+    payments.record_payment(org, customer, amount="100", currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 3, 2), allocations={a.pk: "100"})
+    payments.record_payment(org, customer, amount="30", currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 3, 2), allocations={b.pk: "30"})
+    result = sepa.export_debits(org, date(2026, 3, 3))
+    assert parse(result.xml)[1][0][2] == [("ACME-MANDATE-1", "50.00", "EUR", DEBTOR_IBAN)]
+    assert DirectDebit.objects.get(invoice=a).status == "failed"
+    assert DirectDebit.objects.get(invoice=b).status == "exported"
+
+
+def test_a_mandate_revoked_before_the_collection_date_is_not_debited(org, customer, contract, creditor, mandate):
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    sepa.revoke_mandate(org, mandate.pk, revoked_on=date(2026, 3, 10))  # collection would be on 16 March
+    assert sepa.export_debits(org, date(2026, 3, 1)).batch is None
+    assert DirectDebit.objects.count() == 0

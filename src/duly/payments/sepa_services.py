@@ -173,6 +173,8 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
             plan = sepa.collection_plan(state, invoice.due_date, as_of)
         except InvalidMandate:
             continue  # a one-off mandate already used: nothing more to debit on it
+        if mandate.revoked_at is not None and mandate.revoked_at <= plan.collection_date:
+            continue  # revoked before the money would be collected
         attempt = (DirectDebit.objects.filter(invoice=invoice).aggregate(m=Max("attempt"))["m"] or 0) + 1
         planned.append(DirectDebit.objects.create(
             organization=org, mandate=mandate, invoice=invoice, attempt=attempt, amount_minor=amount,
@@ -250,6 +252,14 @@ def export_debits(org: Organization, as_of: date, again_batch: int | None = None
     debits = list(DirectDebit.objects.select_for_update().filter(organization=org, status=DirectDebit.PENDING,
                                                                   batch__isnull=True)
                   .select_related("mandate", "invoice").order_by("sequence_type", "collection_date", "pk"))
+    stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0]
+    if stale:  # settled another way since they were planned: never debited
+        DirectDebit.objects.filter(pk__in=[d.pk for d in stale]).update(status=DirectDebit.FAILED)
+        debits = [d for d in debits if d not in stale]
+    for debit in debits:
+        if debit.amount_minor > debit.invoice.balance_minor:  # partly paid since: debit what is still open
+            debit.amount_minor = debit.invoice.balance_minor
+            debit.save(update_fields=["amount_minor"])
     if not debits:
         return Export(None, b"")
     xml, msg_id = _build_file(org, creditor, debits)
