@@ -110,3 +110,30 @@ class RefundedAllocation(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refunded_allocation_positive"),
         ]
+
+
+class ProviderEvent(models.Model):
+    """A verified webhook event of a payment provider, stored before it is processed: each one is processed once.
+
+    ``object_ref`` is the provider's payment the event concerns (Stripe: the PaymentIntent id), so an event that
+    arrived before its payment (a refund before the success) stays pending (``processed_at`` empty) and is
+    processed when the payment is recorded.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="provider_events")
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    object_ref = models.CharField(max_length=255, blank=True, db_index=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="uniq_provider_event")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type} {self.event_id}"
