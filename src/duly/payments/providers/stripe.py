@@ -5,9 +5,9 @@ nothing is set on the ``stripe`` module, so two organizations' keys never meet. 
 units; Stripe's minor units are the ISO 4217 ones for the currencies Duly knows (JPY has no decimals), and
 its currency codes are lower-case.
 
-Settings (Django settings, each may be overridden by a keyword of the factory):
-``DULY_STRIPE_SECRET_KEY``, ``DULY_STRIPE_WEBHOOK_SECRET``, ``DULY_STRIPE_API_BASE`` (tests point it at the
-loopback fake), ``DULY_STRIPE_MAX_NETWORK_RETRIES``.
+Settings (``duly.settings``, from the environment variables of the same names but the last; each may be
+overridden by a keyword of the factory): ``DULY_STRIPE_SECRET_KEY``, ``DULY_STRIPE_WEBHOOK_SECRET``,
+``DULY_STRIPE_API_BASE`` (tests point it at the loopback fake), ``DULY_STRIPE_MAX_NETWORK_RETRIES``.
 """
 
 from __future__ import annotations
@@ -109,6 +109,10 @@ class StripeProvider(Provider):
         self._base = base or None
         self._retries = int(retries)
         self._client: stripe_sdk.StripeClient | None = None
+
+    @property
+    def api_base(self) -> str:
+        return self._base or stripe_sdk.DEFAULT_API_BASE
 
     def __repr__(self) -> str:  # never the key
         return f"StripeProvider(api_base={self._base!r})"
