@@ -179,3 +179,31 @@ def test_refunds_in_part_and_in_full(provider, fake):
         provider.refund(RefundRequest(charge.charge_ref, 7_001, "EUR", "refund-11-2"))
     rest = provider.refund(RefundRequest(charge.charge_ref, 7_000, "EUR", "refund-11-3"))
     assert rest.amount_minor == 7_000 and rest.refund_ref != part.refund_ref
+
+
+def test_parse_webhook_verifies_and_normalises(provider, fake):
+    from fakes.stripe_server import sign_payload
+
+    from duly.domain.errors import WebhookRejected
+    from duly.payments.providers.base import EventKind
+
+    customer, pm = saved_card(provider, fake, key="hook")
+    result = provider.charge(pay(customer, pm, "inv-12-attempt-1"))
+    evt = next(e for e in reversed(fake.events) if e["type"] == "payment_intent.succeeded"
+               and e["data"]["object"]["id"] == result.charge_ref)
+    payload, header = fake.event_payload(evt, SECRET)
+    now = datetime.now(timezone.utc)
+    parsed = provider.parse_webhook(payload, {"Stripe-Signature": header}, now=now)
+    assert (parsed.event_id, parsed.kind, parsed.charge_ref, parsed.amount_minor, parsed.currency) == (
+        evt["id"], EventKind.CHARGE_SUCCEEDED, result.charge_ref, 12_000, "EUR")
+    assert parsed.metadata["duly_invoice"] == "7"
+    with pytest.raises(WebhookRejected):  # older than the tolerance at ``now``
+        provider.parse_webhook(payload, {"Stripe-Signature": header}, now=now + timedelta(seconds=301))
+    with pytest.raises(WebhookRejected):
+        provider.parse_webhook(payload, {"Stripe-Signature": sign_payload(payload, "whsec_other")}, now=now)
+    failed = provider.charge(pay(customer, "pm_card_chargeDeclinedStolenCard", "inv-12-attempt-2"))
+    evt = next(e for e in reversed(fake.events) if e["type"] == "payment_intent.payment_failed"
+               and e["data"]["object"]["id"] == failed.charge_ref)
+    payload, header = fake.event_payload(evt, SECRET)
+    parsed = provider.parse_webhook(payload, {"stripe-signature": header}, now=now)
+    assert parsed.kind is EventKind.CHARGE_FAILED and parsed.decline.category is DeclineCategory.HARD

@@ -188,3 +188,19 @@ def test_an_event_duly_does_not_act_on_is_stored_and_processed(db, client, fake,
     assert answer.status_code == 200 and answer.json()["status"] == "processed"
     assert ProviderEvent.objects.get().outcome == "ignored"
     assert json.loads(json.dumps(ProviderEvent.objects.get().payload))["id"] == "evt_other_1"
+
+
+def test_a_yen_payment_is_recorded_in_yen(client, fake, provider, org, make_customer, make_contract):
+    yen = make_customer(currency="JPY")
+    today = datetime.now(timezone.utc).date()
+    draft = inv.create_draft(org, yen, [inv.LineData("Service", Decimal(1), Decimal("5000"))],
+                             contract=make_contract(yen))
+    invoice = inv.issue_invoice(org, draft.pk, issue_date=today)
+    assert (invoice.currency, invoice.total_minor) == ("JPY", 5_000)
+    result = charge(provider, fake, invoice, f"inv-{invoice.pk}-jpy")
+    assert fake.objects(result.charge_ref)[0]["amount"] == 5_000  # yen, not hundredths of a yen
+    assert post(client, fake, event(fake, "payment_intent.succeeded", result.charge_ref)).status_code == 200
+    payment = Payment.objects.get()
+    assert (payment.amount_minor, payment.currency) == (5_000, "JPY")
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.PAID
