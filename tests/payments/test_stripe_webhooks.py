@@ -204,3 +204,20 @@ def test_a_yen_payment_is_recorded_in_yen(client, fake, provider, org, make_cust
     assert (payment.amount_minor, payment.currency) == (5_000, "JPY")
     invoice.refresh_from_db()
     assert invoice.status == Invoice.PAID
+
+
+def test_a_saved_method_is_stored_once_with_stripe_ids_only(client, fake, provider, org, customer):
+    from duly.payments.models import SavedPaymentMethod
+    from duly.payments.providers.base import SetupRequest
+
+    setup = provider.create_setup(SetupRequest(f"setup-{customer.pk}", email="ap@client.example",
+                                               metadata={"duly_customer": str(customer.pk),
+                                                         "duly_organization": str(org.pk)}))
+    provider.client.v1.setup_intents.confirm(setup.setup_ref, params={"payment_method": "pm_card_mastercard"})
+    done = event(fake, "setup_intent.succeeded", setup.setup_ref)
+    assert post(client, fake, done).json()["status"] == "processed"
+    assert post(client, fake, done).json()["status"] == "duplicate"
+    saved = SavedPaymentMethod.objects.get()
+    assert (saved.organization_id, saved.customer_id, saved.customer_ref, saved.method_ref, saved.setup_ref,
+            saved.kind) == (org.pk, customer.pk, setup.customer_ref, "pm_card_mastercard", setup.setup_ref, "card")
+    assert provider.saved_method(saved.method_ref).describe() == "Mastercard •••• 4444"

@@ -137,3 +137,25 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.type} {self.event_id}"
+
+
+class SavedPaymentMethod(models.Model):
+    """A method a customer saved with a provider for later charges: only the provider's ids, never card data
+    (brand, last four digits and expiry are asked from the provider when shown)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_methods")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods")
+    provider = models.CharField(max_length=32)
+    customer_ref = models.CharField(max_length=255)
+    method_ref = models.CharField(max_length=255)
+    setup_ref = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["organization", "provider", "method_ref"],
+                                               name="uniq_saved_method")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind} {self.method_ref}"

@@ -6,6 +6,7 @@ nothing), then stored once per (provider, event id) and processed once:
 - ``payment_intent.succeeded`` records the payment with :func:`~.services.record_payment`, idempotent on the
   PaymentIntent id (``external_reference``), for the invoice named in the intent's metadata;
 - ``charge.refunded`` records what Stripe refunded beyond what Duly already recorded (:func:`~.services.refund_payment`);
+- ``setup_intent.succeeded`` saves the method for the customer named in the intent's metadata (ids only);
 - ``charge.dispute.created`` (a chargeback) reverses the disputed amount with :func:`~.services.refund_payment`
   (reopening the invoices it paid; external reference: the dispute id) and sends ``payment_disputed``.
 
@@ -24,12 +25,12 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone as dj_timezone
 
-from duly.customers.models import Organization
+from duly.customers.models import Customer, Organization
 from duly.domain.errors import DomainError, NotFound
 from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
 
-from .models import Payment, ProviderEvent, Refund
+from .models import Payment, ProviderEvent, Refund, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult
 from .services import record_payment, refund_payment
@@ -41,6 +42,8 @@ STRIPE = "stripe"
 #: The PaymentIntent metadata that names the invoice a charge pays (set by whoever starts the charge).
 INVOICE_METADATA = "duly_invoice"
 ORGANIZATION_METADATA = "duly_organization"
+#: The SetupIntent metadata that names the Duly customer saving a method.
+CUSTOMER_METADATA = "duly_customer"
 #: Refund references of chargebacks start with Stripe's dispute prefix.
 DISPUTE_PREFIX = "dp_"
 
@@ -220,7 +223,26 @@ def _dispute_created(event: Mapping[str, Any]) -> tuple[str, int | None]:
     return (f"chargeback {refund.pk}" if refund else "chargeback: nothing left to reverse"), payment.organization_id
 
 
+def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    seti = event["data"]["object"]
+    metadata = seti.get("metadata") or {}
+    customer_ref, org_ref = str(metadata.get(CUSTOMER_METADATA) or ""), str(metadata.get(ORGANIZATION_METADATA) or "")
+    if not (customer_ref.isdigit() and org_ref.isdigit() and seti.get("payment_method") and seti.get("customer")):
+        return "ignored: no customer in the metadata", None
+    customer = Customer.objects.filter(organization_id=int(org_ref), pk=int(customer_ref)).first()
+    if customer is None:
+        raise NotFound(f"Customer {customer_ref} named by the provider's metadata was not found.", customer=customer_ref)
+    kinds = seti.get("payment_method_types") or ["card"]
+    saved, _ = SavedPaymentMethod.objects.get_or_create(
+        organization_id=customer.organization_id, provider=STRIPE, method_ref=str(seti["payment_method"])[:255],
+        defaults={"customer": customer, "customer_ref": str(seti["customer"])[:255],
+                  "setup_ref": str(seti.get("id") or "")[:255], "kind": "sepa_debit" if kinds == ["sepa_debit"]
+                  else "card"})
+    return f"saved method {saved.pk}", customer.organization_id
+
+
 _HANDLERS = {
+    "setup_intent.succeeded": _setup_succeeded,
     "payment_intent.succeeded": _intent_succeeded,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
