@@ -144,8 +144,7 @@ def _process_waiting(object_ref: str) -> None:
     waiting = ProviderEvent.objects.select_for_update().filter(
         provider=STRIPE, object_ref=object_ref, processed_at__isnull=True)
     for row in sorted(waiting, key=lambda r: (int(r.payload.get("created") or 0), r.pk)):
-        if row.type != "payment_intent.succeeded":
-            _process(row)
+        _process(row)  # a success reported again is a no-op (record_payment is idempotent on the reference)
 
 
 def _process(row: ProviderEvent) -> WebhookOutcome:
