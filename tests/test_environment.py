@@ -114,6 +114,13 @@ def _debug(e: Env) -> tuple[bool, bool]:
     return loaded, shown and not debug_enabled()
 
 
+def _stripe(e: Env, name: str, value: str):
+    from duly.payments.providers.stripe import StripeProvider
+
+    setattr(e.settings, name, e.setting(name, value, name))
+    return StripeProvider()
+
+
 PG = "postgres://duly:pw@db.example:5433/ledger"
 CHECKS = {
     "DATABASE_URL": lambda e, r: (e.setting("DATABASE_URL", PG, "DATABASES")["default"]["NAME"], "ledger"),
@@ -159,6 +166,12 @@ CHECKS = {
     "DULY_MESSAGE_ID_DOMAIN": lambda e, r: (_message_id(e).endswith("@mail.atelier.example>"), True),
     "DULY_ANYMAIL_WEBHOOK_SECRET": lambda e, r: (e.setting("DULY_ANYMAIL_WEBHOOK_SECRET", "hook:pw", "ANYMAIL"),
                                                  {"WEBHOOK_SECRET": "hook:pw"}),
+    "DULY_STRIPE_SECRET_KEY": lambda e, r: (_stripe(e, "DULY_STRIPE_SECRET_KEY", "sk_test_env").api_key,
+                                            "sk_test_env"),
+    "DULY_STRIPE_WEBHOOK_SECRET": lambda e, r: (_stripe(e, "DULY_STRIPE_WEBHOOK_SECRET", "whsec_env").webhook_secret,
+                                                "whsec_env"),
+    "DULY_STRIPE_API_BASE": lambda e, r: (_stripe(e, "DULY_STRIPE_API_BASE", "http://127.0.0.1:9").api_base,
+                                          "http://127.0.0.1:9"),
     "DULY_MESSAGE_PDF_ATTACHMENTS": lambda e, r: (_pdf_attachments(e), None),
     "DULY_OUTBOX_JOURNAL_DIR": lambda e, r: (_journal(e, DULY_OUTBOX_JOURNAL_DIR=str(e.tmp / "j")).directory,
                                              e.tmp / "j"),

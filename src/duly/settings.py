@@ -171,6 +171,13 @@ DEFAULT_FROM_EMAIL = os.environ.get("DULY_FROM_EMAIL", "billing@duly.localhost")
 # without it /anymail/ is not mounted at all (duly.urls).
 ANYMAIL = {"WEBHOOK_SECRET": os.environ["DULY_ANYMAIL_WEBHOOK_SECRET"]} if os.environ.get(
     "DULY_ANYMAIL_WEBHOOK_SECRET") else {}
+# Stripe (duly.payments.providers.stripe): the secret key, the webhook endpoint's signing secret (POST
+# /webhooks/stripe/ refuses every event without it), and another API base (a loopback fake in tests).
+DULY_STRIPE_SECRET_KEY = os.environ.get("DULY_STRIPE_SECRET_KEY", "")
+DULY_STRIPE_WEBHOOK_SECRET = os.environ.get("DULY_STRIPE_WEBHOOK_SECRET", "")
+DULY_STRIPE_API_BASE = os.environ.get("DULY_STRIPE_API_BASE", "")
+# The SDK's own retries of a failed request (each with the same idempotency key).
+DULY_STRIPE_MAX_NETWORK_RETRIES = 2
 # The domain of Message-ID headers (default: the domain of DULY_FROM_EMAIL).
 DULY_MESSAGE_ID_DOMAIN = os.environ.get("DULY_MESSAGE_ID_DOMAIN", "")
 # The outbox worker's delivery journal (duly.messaging.delivery), fsynced on each accepted message.

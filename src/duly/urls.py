@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import include, path
 
+from duly.api.webhooks import stripe_webhook
+
 admin.site.site_header = "Duly back office"
 admin.site.site_title = "Duly"
 admin.site.index_title = "Get invoices paid on time"
@@ -12,6 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The personal pay/view link every invoice, e-mail and letter carries (duly.messaging.links).
     path("p/", include("duly.portal.urls")),
+    # Payment providers' signed webhooks (duly.api.webhooks -> duly.payments.webhook_services).
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
 ]
 
 # E-mail providers' delivery webhooks (bounces, complaints, opens): /anymail/<provider>/tracking/, mounted only

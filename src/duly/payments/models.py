@@ -217,3 +217,52 @@ class DirectDebit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_to_end_id} {self.amount_minor} {self.currency} ({self.sequence_type})"
+
+
+class ProviderEvent(models.Model):
+    """A verified webhook event of a payment provider, stored before it is processed: each one is processed once.
+
+    ``object_ref`` is the provider's payment the event concerns (Stripe: the PaymentIntent id), so an event that
+    arrived before its payment (a refund before the success) stays pending (``processed_at`` empty) and is
+    processed when the payment is recorded.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="provider_events")
+    provider = models.CharField(max_length=32)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    object_ref = models.CharField(max_length=255, blank=True, db_index=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="uniq_provider_event")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.type} {self.event_id}"
+
+
+class SavedPaymentMethod(models.Model):
+    """A method a customer saved with a provider for later charges: only the provider's ids, never card data
+    (brand, last four digits and expiry are asked from the provider when shown)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_methods")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods")
+    provider = models.CharField(max_length=32)
+    customer_ref = models.CharField(max_length=255)
+    method_ref = models.CharField(max_length=255)
+    setup_ref = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(max_length=20)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["organization", "provider", "method_ref"],
+                                               name="uniq_saved_method")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind} {self.method_ref}"
