@@ -1,4 +1,4 @@
-"""duly payments record / refund; duly debits export."""
+"""duly payments record / refund; duly debits export; duly autopay."""
 
 from __future__ import annotations
 
@@ -102,4 +102,21 @@ def export_debits(org_slug, as_of, output, again_batch, allow_outside_window):
         click.echo(result.message, err=True)
 
 
-COMMANDS = [payments, debits]
+@click.command("autopay")
+@org_option
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Charge what falls due on this date (default: today in the organization's time zone)")
+@handle_errors
+def autopay(org_slug, as_of):
+    """Recover interrupted charges, then charge each invoice due (and each retry due) on the customer's saved method."""
+    from duly.customers.services import local_today
+    from duly.payments.autopay_services import recover_attempts, run_autopay
+
+    org = current_org(org_slug)
+    as_of = as_of or local_today(org)
+    recovered = recover_attempts(org, as_of)
+    report = run_autopay(org, as_of)
+    click.echo(f"{report.summary()}; {recovered.summary()}.")
+
+
+COMMANDS = [payments, debits, autopay]

@@ -257,6 +257,8 @@ class SavedPaymentMethod(models.Model):
     method_ref = models.CharField(max_length=255)
     setup_ref = models.CharField(max_length=255, blank=True)
     kind = models.CharField(max_length=20)
+    #: The method autopay charges (the first one a customer saves).
+    is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -266,3 +268,44 @@ class SavedPaymentMethod(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.kind} {self.method_ref}"
+
+
+class ChargeAttempt(models.Model):
+    """One autopay charge of an invoice on a saved method, written (pending) before the provider is called.
+
+    Its idempotency key (``autopay:<invoice id>:<attempt>``) is what the provider charges once with, and what a
+    recovery pass looks the charge up by after a crash between the call and the recording.
+    """
+
+    PENDING, SUCCEEDED, FAILED, UNKNOWN = "pending", "succeeded", "failed", "unknown"
+    STATUS_CHOICES = [(PENDING, "Pending"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"), (UNKNOWN, "Unknown")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="charge_attempts")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charge_attempts")
+    attempt = models.PositiveIntegerField()
+    provider = models.CharField(max_length=32)
+    method = models.ForeignKey(SavedPaymentMethod, on_delete=models.PROTECT, related_name="charge_attempts")
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(**CURRENCY_FIELD)
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    #: The run's date (``as_of``): what the retry schedule counts from.
+    attempted_on = models.DateField()
+    provider_ref = models.CharField(max_length=255, blank=True)
+    decline_code = models.CharField(max_length=100, blank=True)
+    decline_category = models.CharField(max_length=10, blank=True)
+    next_retry_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="uniq_charge_attempt"),
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="charge_attempt_positive"),
+        ]
+        indexes = [models.Index(fields=["organization", "status"]),
+                   models.Index(fields=["organization", "next_retry_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key} {self.status}"

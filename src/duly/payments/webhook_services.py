@@ -236,7 +236,9 @@ def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
         organization_id=customer.organization_id, provider=STRIPE, method_ref=str(seti["payment_method"])[:255],
         defaults={"customer": customer, "customer_ref": str(seti["customer"])[:255],
                   "setup_ref": str(seti.get("id") or "")[:255], "kind": "sepa_debit" if kinds == ["sepa_debit"]
-                  else "card"})
+                  else "card",
+                  # the first method a customer saves is the one autopay charges
+                  "is_default": not SavedPaymentMethod.objects.filter(customer=customer, is_default=True).exists()})
     return f"saved method {saved.pk}", customer.organization_id
 
 

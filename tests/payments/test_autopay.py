@@ -1,0 +1,191 @@
+"""Autopay against the loopback Stripe fake (tests/fakes/stripe_server.py): a due invoice is charged once on the
+customer's default saved method, soft declines are retried on the domain's schedule, hard ones never, and an
+outage or a crash between a charge and its recording never charges twice."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from duly.invoicing import services as inv
+from duly.invoicing.models import Invoice
+from duly.payments.autopay_services import autopay_key, recover_attempts, run_autopay
+from duly.payments.models import ChargeAttempt, Payment, SavedPaymentMethod
+from duly.payments.providers.stripe import StripeProvider
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.stripe_server import StripeFake  # noqa: E402
+
+KEY = "sk_test_duly"
+ISSUED = date(2026, 3, 2)
+
+
+@pytest.fixture
+def fake():  # one per test: invoice ids (and so idempotency keys) repeat once a test's rows are rolled back
+    with StripeFake(KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def provider(fake):
+    return StripeProvider(api_key=KEY, api_base=fake.url, max_network_retries=0)
+
+
+@pytest.fixture
+def invoice(org, customer, contract):
+    draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("120"))], contract=contract)
+    return inv.issue_invoice(org, draft.pk, issue_date=ISSUED)
+
+
+def save_card(provider, customer, pm="pm_card_visa") -> SavedPaymentMethod:
+    """A card saved with Stripe for ``customer`` (ids only), their default."""
+    stripe_customer = provider.client.v1.customers.create(params={"metadata": {"duly_customer": str(customer.pk)}}).id
+    return SavedPaymentMethod.objects.create(organization=customer.organization, customer=customer, provider="stripe",
+                                             customer_ref=stripe_customer, method_ref=pm, kind="card",
+                                             is_default=True)
+
+
+def intents(fake, method) -> list[dict]:
+    return [pi for pi in fake.objects("pi_") if pi["customer"] == method.customer_ref]
+
+
+def fresh(invoice) -> Invoice:
+    return Invoice.objects.get(pk=invoice.pk)
+
+
+def test_a_due_invoice_with_a_saved_card_is_charged_once_and_paid(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert (report.attempted, report.succeeded) == (1, 1)
+    attempt = ChargeAttempt.objects.get(invoice=invoice)
+    assert attempt.attempt == 1 and attempt.status == ChargeAttempt.SUCCEEDED
+    assert attempt.idempotency_key == autopay_key(invoice.pk, 1) == f"autopay:{invoice.pk}:1"
+    assert attempt.provider_ref.startswith("pi_") and attempt.finished_at is not None
+    assert (attempt.amount_minor, attempt.currency) == (invoice.total_minor, invoice.currency)
+    assert not fresh(invoice).is_open
+    payment = Payment.objects.get(organization=org)
+    assert payment.external_reference == attempt.provider_ref and payment.amount_minor == invoice.total_minor
+
+    again = run_autopay(org, invoice.due_date, provider=provider)
+    assert again.attempted == 0
+    assert recover_attempts(org, invoice.due_date, provider=provider).checked == 0
+    assert len(intents(fake, method)) == 1 and Payment.objects.filter(organization=org).count() == 1
+
+
+def test_a_soft_decline_schedules_a_retry_and_the_retry_makes_attempt_2(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer, "pm_card_chargeDeclinedInsufficientFunds")
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert (report.failed, report.retries_scheduled) == (1, 1)
+    first = ChargeAttempt.objects.get(invoice=invoice)
+    assert (first.status, first.decline_code, first.decline_category) == ("failed", "insufficient_funds", "soft")
+    assert first.next_retry_on is not None and first.next_retry_on >= invoice.due_date + timedelta(days=3)
+    assert fresh(invoice).is_open
+
+    assert run_autopay(org, first.next_retry_on - timedelta(days=1), provider=provider).attempted == 0
+    retry = run_autopay(org, first.next_retry_on, provider=provider)
+    assert retry.attempted == 1
+    second = ChargeAttempt.objects.get(invoice=invoice, attempt=2)
+    assert second.idempotency_key == f"autopay:{invoice.pk}:2" and second.status == "failed"
+    assert second.next_retry_on is not None and second.next_retry_on > first.next_retry_on
+    assert run_autopay(org, first.next_retry_on, provider=provider).attempted == 0  # once per retry
+    assert len(intents(fake, method)) == 2 and not Payment.objects.filter(organization=org).exists()
+
+
+def test_a_hard_decline_is_never_retried(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer, "pm_card_chargeDeclinedLostCard")
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert (report.failed, report.retries_scheduled) == (1, 0)
+    attempt = ChargeAttempt.objects.get(invoice=invoice)
+    assert (attempt.status, attempt.decline_code, attempt.decline_category) == ("failed", "lost_card", "hard")
+    assert attempt.next_retry_on is None
+    for days in range(0, 20):
+        assert run_autopay(org, invoice.due_date + timedelta(days=days), provider=provider).attempted == 0
+    assert ChargeAttempt.objects.filter(invoice=invoice).count() == 1 and len(intents(fake, method)) == 1
+
+
+def test_an_outage_leaves_the_attempt_unknown_and_recovery_charges_nothing_twice(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    fake.lose_next_responses(1)  # Stripe charges, the answer is lost
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert report.unknown == 1
+    attempt = ChargeAttempt.objects.get(invoice=invoice)
+    assert attempt.status == ChargeAttempt.UNKNOWN and fresh(invoice).is_open
+    assert not Payment.objects.filter(organization=org).exists()
+
+    recovered = recover_attempts(org, invoice.due_date, provider=provider)
+    assert (recovered.checked, recovered.succeeded, recovered.recharged) == (1, 1, 0)
+    assert ChargeAttempt.objects.get(pk=attempt.pk).status == ChargeAttempt.SUCCEEDED
+    assert recover_attempts(org, invoice.due_date, provider=provider).checked == 0
+    assert run_autopay(org, invoice.due_date, provider=provider).attempted == 0
+    assert len(intents(fake, method)) == 1 and Payment.objects.filter(organization=org).count() == 1
+    assert not fresh(invoice).is_open
+
+
+def test_an_outage_before_stripe_charged_is_charged_once_by_recovery(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    fake.fail_next(1)  # a 500 that executes nothing
+    assert run_autopay(org, invoice.due_date, provider=provider).unknown == 1
+    assert intents(fake, method) == []
+    recovered = recover_attempts(org, invoice.due_date, provider=provider)
+    assert (recovered.recharged, recovered.succeeded) == (1, 1)
+    assert recover_attempts(org, invoice.due_date, provider=provider).checked == 0
+    assert len(intents(fake, method)) == 1 and Payment.objects.filter(organization=org).count() == 1
+
+
+class Killed(BaseException):
+    """A kill -9 between the charge and its recording: nothing after the charge runs."""
+
+
+class CrashAfterCharge:
+    def __init__(self, inner):
+        self.inner = inner
+
+    def charge(self, request):
+        self.inner.charge(request)
+        raise Killed()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_crash_between_the_charge_and_its_recording_never_charges_twice(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    with pytest.raises(Killed):
+        run_autopay(org, invoice.due_date, provider=CrashAfterCharge(provider))
+    attempt = ChargeAttempt.objects.get(invoice=invoice)  # written and committed before the charge
+    assert attempt.status == ChargeAttempt.PENDING and attempt.provider_ref == ""
+    assert len(intents(fake, method)) == 1 and not Payment.objects.filter(organization=org).exists()
+
+    recovered = recover_attempts(org, invoice.due_date, provider=provider)
+    assert (recovered.succeeded, recovered.recharged) == (1, 0)
+    assert run_autopay(org, invoice.due_date, provider=provider).attempted == 0
+    assert recover_attempts(org, invoice.due_date, provider=provider).checked == 0
+    assert len(intents(fake, method)) == 1
+    payment = Payment.objects.get(organization=org)
+    assert payment.external_reference == intents(fake, method)[0]["id"]
+    assert not fresh(invoice).is_open
+
+
+def test_an_invoice_not_yet_due_is_not_charged(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    assert run_autopay(org, invoice.due_date - timedelta(days=1), provider=provider).attempted == 0
+    assert not ChargeAttempt.objects.exists() and intents(fake, method) == []
+
+
+def test_a_customer_without_a_saved_method_is_skipped(org, invoice, provider, make_customer):
+    other = make_customer()
+    save_card(provider, other)  # another customer's card is never used
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert (report.attempted, report.skipped) == (0, 1)
+    assert not ChargeAttempt.objects.exists() and fresh(invoice).is_open
+
+
+def test_only_the_default_method_is_charged(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    SavedPaymentMethod.objects.filter(pk=method.pk).update(is_default=False)
+    assert run_autopay(org, invoice.due_date, provider=provider).skipped == 1
+    assert intents(fake, method) == []
