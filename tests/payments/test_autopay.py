@@ -189,3 +189,40 @@ def test_only_the_default_method_is_charged(org, invoice, provider, fake):
     SavedPaymentMethod.objects.filter(pk=method.pk).update(is_default=False)
     assert run_autopay(org, invoice.due_date, provider=provider).skipped == 1
     assert intents(fake, method) == []
+
+
+def test_a_card_saved_through_stripe_is_the_default_autopay_charges(client, settings, org, invoice, provider, fake):
+    from duly.payments.providers.base import SetupRequest
+
+    settings.DULY_STRIPE_WEBHOOK_SECRET = "whsec_test_duly"
+    settings.DULY_STRIPE_SECRET_KEY = KEY
+    settings.DULY_STRIPE_API_BASE = fake.url
+    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    customer = invoice.customer
+    stripe_customer = ""
+    for pm in ("pm_card_visa", "pm_card_mastercard"):  # the first saved is the default, the second is not
+        setup = provider.create_setup(SetupRequest(f"setup-{customer.pk}-{pm}", customer_ref=stripe_customer,
+                                                   metadata={"duly_customer": str(customer.pk),
+                                                             "duly_organization": str(org.pk)}))
+        stripe_customer = setup.customer_ref
+        provider.client.v1.setup_intents.confirm(setup.setup_ref, params={"payment_method": pm})
+        done = next(e for e in reversed(fake.events) if e["type"] == "setup_intent.succeeded"
+                    and e["data"]["object"].get("payment_method") == pm)
+        payload, header = fake.event_payload(done, "whsec_test_duly")
+        assert client.post("/webhooks/stripe/", payload, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=header).status_code == 200
+    assert dict(SavedPaymentMethod.objects.values_list("method_ref", "is_default")) == {
+        "pm_card_visa": True, "pm_card_mastercard": False}
+
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    result = CliRunner().invoke(main, ["autopay", "--as-of", invoice.due_date.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "1 charged, 1 succeeded" in result.output and "recovered 0 attempts" in result.output
+    assert [pi["payment_method"] for pi in fake.objects("pi_")] == ["pm_card_visa"]
+    assert not fresh(invoice).is_open
+    again = CliRunner().invoke(main, ["autopay", "--as-of", invoice.due_date.isoformat()])
+    assert again.exit_code == 0 and "0 charged" in again.output
+    assert len(fake.objects("pi_")) == 1
