@@ -212,6 +212,12 @@ def _moment(day: date, window: SendWindow) -> datetime:
     return window.bounds(day)[0]
 
 
+def _chunks(pks: list[int], size: int = 500):
+    """The invoices of ``pks``, read a chunk at a time (no cursor stays open while the charges write)."""
+    for start in range(0, len(pks), size):
+        yield from Invoice.objects.filter(pk__in=pks[start:start + size]).order_by("pk")
+
+
 def run_autopay(org: Organization, as_of: date, *, provider: Provider | None = None) -> AutopayReport:
     """Charge every open invoice of ``org`` falling due on ``as_of`` (first attempts) and every scheduled retry
     due by ``as_of``, on the customer's default saved method. Running it again charges nothing more."""
@@ -219,9 +225,9 @@ def run_autopay(org: Organization, as_of: date, *, provider: Provider | None = N
     report = AutopayReport(as_of)
     defaults = {m.customer_id: m for m in SavedPaymentMethod.objects.filter(organization=org, is_default=True)
                 .order_by("created_at", "pk")}
-    due = (Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, due_date=as_of,
-                                  charge_attempts__isnull=True).order_by("pk"))
-    for invoice in due.iterator():
+    due = list(Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, due_date=as_of,
+                                      charge_attempts__isnull=True).order_by("pk").values_list("pk", flat=True))
+    for invoice in _chunks(due):
         method = defaults.get(invoice.customer_id)
         if method is None:
             report.skipped += 1
