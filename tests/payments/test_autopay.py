@@ -226,3 +226,18 @@ def test_a_card_saved_through_stripe_is_the_default_autopay_charges(client, sett
     again = CliRunner().invoke(main, ["autopay", "--as-of", invoice.due_date.isoformat()])
     assert again.exit_code == 0 and "0 charged" in again.output
     assert len(fake.objects("pi_")) == 1
+
+
+def test_the_charge_webhook_after_autopay_records_nothing_more(client, settings, org, invoice, provider, fake):
+    settings.DULY_STRIPE_WEBHOOK_SECRET = "whsec_test_duly"
+    settings.DULY_STRIPE_SECRET_KEY = KEY
+    settings.DULY_STRIPE_API_BASE = fake.url
+    method = save_card(provider, invoice.customer)
+    assert run_autopay(org, invoice.due_date, provider=provider).succeeded == 1
+    [pi] = intents(fake, method)
+    assert pi["metadata"]["duly_invoice"] == str(invoice.pk)
+    done = next(e for e in fake.events if e["type"] == "payment_intent.succeeded" and e["data"]["object"]["id"] == pi["id"])
+    payload, header = fake.event_payload(done, "whsec_test_duly")
+    response = client.post("/webhooks/stripe/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert Payment.objects.filter(organization=org).count() == 1
