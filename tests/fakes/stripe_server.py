@@ -768,6 +768,9 @@ class StripeFake:
 class _Handler(BaseHTTPRequestHandler):
     owner: StripeFake
     protocol_version = "HTTP/1.1"
+    #: Replies go out at once (TCP_NODELAY): with Nagle's algorithm a keep-alive client waits for the delayed
+    #: ACK, about 40 ms per call.
+    disable_nagle_algorithm = True
     server_version = "stripe-fake"
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
