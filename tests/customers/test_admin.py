@@ -195,6 +195,7 @@ def contract_post(customer, **fields):
             "late_grace_days": "0", "late_cap_percent": "", "late_cap_minor": "", "compensation_minor": "",
             "deposit_kind": "none", "deposit_amount_minor": "0", "deposit_percent": "0",
             "billing_frequency": "monthly", "billing_anchor_day": "", "deposit_deduction": "next_invoices",
+            "preferred_payment_method": "", "autopay_days_before_due": "0", "sepa_prenotification_days": "14",
             "po_number": "", "start_date": "2026-01-01", "end_date": ""}
     data.update(fields)
     return data

@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Mapping
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from duly.domain.money import from_minor
@@ -267,6 +268,19 @@ class Contract(models.Model):
     deposit_deduction = models.CharField(max_length=16, choices=DEPOSIT_DEDUCTION_CHOICES,
                                          default=DEPOSIT_NEXT_INVOICES)
     po_number = models.CharField("PO number", max_length=100, blank=True)
+    # How this contract's invoices get paid (issue 13): the method the contract prefers (blank: the customer's
+    # preferred method), how many days before the due date autopay charges or debits, and the SEPA
+    # pre-notification period (14 calendar days unless the contract agrees a shorter one).
+    preferred_payment_method = models.CharField(
+        max_length=20, choices=Customer.PAYMENT_METHODS, blank=True, default="",
+        help_text="The method this contract's invoices are paid by. Blank: the customer's preferred method.")
+    autopay_days_before_due = models.PositiveSmallIntegerField(
+        "autopay days before due", default=0, validators=[MaxValueValidator(60)],
+        help_text="Charge the default card or debit the mandate this many days before the due date (0: on it).")
+    sepa_prenotification_days = models.PositiveSmallIntegerField(
+        "SEPA pre-notification days", default=14, validators=[MinValueValidator(1), MaxValueValidator(14)],
+        help_text="Calendar days between the pre-notification and a direct debit: 14 unless the contract agrees "
+                  "a shorter period (EPC SDD rulebook).")
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
