@@ -70,6 +70,11 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
 }
 
 
+#: The button to the pay-now page (``/p/<token>/pay``), per language.
+PAY_NOW = {"en": "Pay now", "fr": "Payer maintenant", "de": "Jetzt bezahlen", "ru": "Оплатить сейчас",
+           "es": "Pagar ahora"}
+
+
 @dataclass(frozen=True)
 class PayPage:
     language: str
@@ -84,6 +89,9 @@ class PayPage:
     interest: list[str]
     transfer: str
     questions: str
+    #: The pay-now page of this link (empty when nothing is open) and its label.
+    pay_now: str = ""
+    pay_now_label: str = ""
 
 
 def _local_day(customer: Customer, now: datetime):
@@ -179,4 +187,5 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
         invoices=invoices, totals=[fmt.money(v, cur) for cur, v in sorted(per_currency.items()) if v],
         interest=[fmt.money(v, cur) for cur, v in sorted(totals(accrued.values()).items())],
         transfer=transfer, questions=words["questions"].format(email=org.email) if org.email else "",
+        pay_now=f"/p/{token}/pay" if any(v > 0 for v in per_currency.values()) else "", pay_now_label=PAY_NOW.get(fmt.language, PAY_NOW["en"]),
     )
