@@ -106,7 +106,7 @@ def test_an_amount_above_what_is_open_is_refused_and_nothing_is_written(page, ac
     page.check("input[name=method][value=card]")
     page.click("#continue")
     page.wait_for_selector("#error")
-    assert "more than what is open" in page.text_content("#error")
+    assert "dépasse ce qui reste dû" in page.text_content("#error")
     assert not Checkout.objects.exists() and not Payment.objects.exists()
 
 
@@ -125,7 +125,7 @@ def test_the_mandate_form_refuses_a_bad_iban_and_signs_with_a_good_one(page, acc
     page.check("#consent")
     page.click("#sign")
     page.wait_for_selector("#error")
-    assert "IBAN" in page.text_content("#error") and not Mandate.objects.exists()
+    assert "IBAN n'est pas valide" in page.text_content("#error") and not Mandate.objects.exists()
     page.fill("#iban", "DE89 3704 0044 0532 0130 00")
     page.check("#consent")
     page.click("#sign")

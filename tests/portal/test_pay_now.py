@@ -5,6 +5,7 @@ The Stripe fake runs on the loopback; the card is confirmed with the SDK as Stri
 
 from __future__ import annotations
 
+import html
 import sys
 from datetime import date
 from decimal import Decimal
@@ -130,12 +131,12 @@ def test_a_partial_amount_goes_to_the_oldest_invoice_first(client, link, invoice
 
 
 @pytest.mark.parametrize("form,message", [
-    ({"amount": "999.00"}, "more than what is open"),
-    ({"amount": "-5"}, "more than zero"),
-    ({"amount": "abc"}, "as a number"),
-    ({"amount": "1.001"}, "more decimals"),
-    ({"invoice": ["999999"]}, "not open any more"),
-    ({"method": "paypal"}, "how you want to pay"),
+    ({"amount": "999.00"}, "dépasse ce qui reste dû sur les factures choisies (390,00\xa0€)"),
+    ({"amount": "-5"}, "supérieur à zéro"),
+    ({"amount": "abc"}, "en chiffres"),
+    ({"amount": "1.001"}, "plus de décimales"),
+    ({"invoice": ["999999"]}, "plus à payer"),
+    ({"method": "paypal"}, "Choisissez un moyen de paiement"),
 ])
 def test_bad_input_is_refused_clearly_and_writes_nothing(client, link, invoices, stripe_on, customer, form,
                                                           message):
@@ -143,7 +144,7 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(client, link, invoices,
     customer.save(update_fields=["credit_allowed"])
     data = {"invoice": [str(i.pk) for i in invoices], "method": "bank_transfer", **form}
     resp = _start(client, link, **data)
-    text = resp.content.decode()
+    text = html.unescape(resp.content.decode())
     assert resp.status_code == 400 and message in text
     assert "Traceback" not in text and "sk_test" not in text
     assert not Checkout.objects.exists() and not Payment.objects.exists()
@@ -194,7 +195,9 @@ def test_a_mandate_is_signed_on_the_page(client, link, invoices, stripe_on, org,
     page = client.get(resp["Location"]).content.decode()
     assert "DE98ZZZ09999999999" in page and "8 semaines" in page  # the rulebook's consent text, in French
     bad = client.post(resp["Location"], {"holder": "Acme", "iban": "DE00 1234", "consent": "on"})
-    assert bad.status_code == 400 and "IBAN" in bad.content.decode() and not Mandate.objects.exists()
+    shown = html.unescape(bad.content.decode().split('id="error"')[1].split("</p>")[0])
+    assert bad.status_code == 400 and "Cet IBAN n'est pas valide" in shown and "length" not in shown
+    assert not Mandate.objects.exists()
     unticked = client.post(resp["Location"], {"holder": "Acme", "iban": "DE89370400440532013000"})
     assert unticked.status_code == 400 and not Mandate.objects.exists()
     ok = client.post(resp["Location"], {"holder": "Acme Industries SAS", "iban": "DE89 3704 0044 0532 0130 00",
@@ -206,3 +209,20 @@ def test_a_mandate_is_signed_on_the_page(client, link, invoices, stripe_on, org,
     assert 'data-status="processing"' in client.get(resp["Location"]).content.decode()
     customer.refresh_from_db()
     assert customer.preferred_payment_method == "sepa_debit"
+
+
+def test_a_provider_outage_charges_nothing_and_a_reload_gets_the_same_payment_going(client, link, invoices,
+                                                                                   stripe_on, fake):
+    fake.fail_next(2)  # creating the PaymentIntent fails on the POST and on the first load of the status page
+    resp = _start(client, link, invoice=[str(invoices[0].pk)], method="card")
+    assert resp.status_code == 302
+    page = client.get(resp["Location"]).content.decode()
+    assert "momentanément indisponible" in page and "api_error" not in page and "sk_test" not in page
+    checkout = Checkout.objects.get()
+    assert checkout.provider_ref == "" and checkout.status == Checkout.OPEN
+    page = client.get(resp["Location"]).content.decode()  # the customer reloads: the intent is made now
+    checkout.refresh_from_db()
+    assert checkout.client_secret in page
+    client.get(resp["Location"])
+    assert len([pi for pi in fake.objects("pi_") if pi["metadata"].get("duly_checkout") == checkout.public_id]) == 1
+    assert not Payment.objects.exists() and _totals(*invoices) == [10000, 25000, 4000]

@@ -89,11 +89,12 @@ def _amount_minor(amount, currency: str) -> int:
     except (DomainError, ArithmeticError, TypeError, ValueError):
         raise ValidationError("Enter the amount as a number, for example 120.50.", code="invalid_amount") from None
     if value != round_money(value, currency):
-        raise ValidationError(f"The amount has more decimals than {currency} allows.", code="invalid_amount")
+        raise ValidationError(f"The amount has more decimals than {currency} allows.", code="amount_decimals",
+                              currency=currency)
     if value <= 0:
-        raise ValidationError("The amount must be more than zero.", code="invalid_amount")
+        raise ValidationError("The amount must be more than zero.", code="amount_not_positive")
     if value > Decimal("1e12"):
-        raise ValidationError("The amount is too large.", code="invalid_amount")
+        raise ValidationError("The amount is too large.", code="amount_too_large")
     return to_minor(value, currency)
 
 

@@ -84,25 +84,52 @@ CONSENT = {
           "dans un document que vous pouvez obtenir auprès de votre banque.",
 }
 
-#: Error codes whose message is written for the customer; any other error reads :data:`GENERIC_ERROR`.
-CUSTOMER_MESSAGES = {
-    "invalid_amount", "invoice_not_open", "nothing_open", "several_currencies", "sepa_not_euro", "invalid_choice",
-    "mandate_consent_missing", "mandate_name_missing", "sepa_not_configured",
+#: What the customer reads for each error code, per language; any other error reads ``generic``: never an internal
+#: detail (a key, a path, a provider's answer).
+ERRORS: dict[str, dict[str, str]] = {
+    "en": {
+        "overpayment": "The amount is more than what is open on the invoices you chose ({due}). Enter at most that "
+                       "amount.",
+        "invalid_amount": "Enter the amount as a number, for example 120.50.",
+        "amount_decimals": "The amount has more decimals than the currency allows.",
+        "amount_not_positive": "The amount must be more than zero.", "amount_too_large": "The amount is too large.",
+        "invoice_not_open": "One of the chosen invoices is not open any more; reload the page.",
+        "nothing_open": "Nothing is open on your account.",
+        "several_currencies": "Choose invoices in one currency per payment.",
+        "sepa_not_euro": "Direct debit is only possible for invoices in euro.",
+        "invalid_choice": "Choose how you want to pay.", "sepa_not_configured": "Choose how you want to pay.",
+        "mandate_consent_missing": "Tick the box to authorise the direct debit.",
+        "mandate_name_missing": "Enter the account holder's name.",
+        "invalid_iban": "This IBAN is not valid. Check it and try again.",
+        "invalid_bic": "This BIC is not valid. Check it, or leave it empty.",
+        "generic": "This could not be done. Please check what you entered, or contact us.",
+    },
+    "fr": {
+        "overpayment": "Le montant dépasse ce qui reste dû sur les factures choisies ({due}). Saisissez au plus ce "
+                       "montant.",
+        "invalid_amount": "Saisissez le montant en chiffres, par exemple 120,50.",
+        "amount_decimals": "Le montant a plus de décimales que la devise n'en permet.",
+        "amount_not_positive": "Le montant doit être supérieur à zéro.", "amount_too_large": "Le montant est trop élevé.",
+        "invoice_not_open": "Une des factures choisies n'est plus à payer ; rechargez la page.",
+        "nothing_open": "Rien n'est à payer sur votre compte.",
+        "several_currencies": "Choisissez des factures d'une seule devise par paiement.",
+        "sepa_not_euro": "Le prélèvement n'est possible que pour des factures en euros.",
+        "invalid_choice": "Choisissez un moyen de paiement.", "sepa_not_configured": "Choisissez un moyen de paiement.",
+        "mandate_consent_missing": "Cochez la case pour autoriser le prélèvement.",
+        "mandate_name_missing": "Saisissez le nom du titulaire du compte.",
+        "invalid_iban": "Cet IBAN n'est pas valide. Vérifiez-le et réessayez.",
+        "invalid_bic": "Ce BIC n'est pas valide. Vérifiez-le ou laissez-le vide.",
+        "generic": "L'opération n'a pas pu aboutir. Vérifiez votre saisie ou contactez-nous.",
+    },
 }
-GENERIC_ERROR = "This could not be done. Please check what you entered, or contact us."
+GENERIC_ERROR = ERRORS["en"]["generic"]
 
 
-def error_message(err: DomainError, fmt: Formatter | None = None, due: str = "") -> str:
-    """What the customer reads for ``err``: a clear sentence, never an internal detail."""
-    if err.code == "overpayment":
-        return (f"The amount is more than what is open on the invoices you chose ({due}). Enter at most that amount."
-                if due else "The amount is more than what is open.")
-    if err.code in ("invalid_iban", "invalid_bic"):
-        return "This IBAN is not valid. Check it and try again." if err.code == "invalid_iban" \
-            else "This BIC is not valid. Check it, or leave it empty."
-    if err.code in CUSTOMER_MESSAGES:
-        return err.message
-    return GENERIC_ERROR
+def error_message(err: DomainError, language: str = "en", due: str = "") -> str:
+    """What the customer reads for ``err``, in their language: a clear sentence, never an internal detail."""
+    words = ERRORS.get(language, ERRORS["en"])
+    text = words.get(err.code, words["generic"])
+    return text.format(due=due or "—")
 
 
 @dataclass

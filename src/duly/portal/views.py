@@ -110,7 +110,7 @@ def pay_now(request, token: str):
                 due = paynow.Formatter.for_locale(customer.locale).money(plan.amount_minor, plan.currency)
             except DomainError:
                 due = ""
-        form.error = paynow.error_message(err, due=due)
+        form.error = paynow.error_message(err, form.language, due=due)
         return _private(render(request, "portal/pay_now.html", {"page": form}, status=400))
     if checkout.method == Checkout.CARD:
         try:
@@ -143,7 +143,7 @@ def checkout_page(request, token: str, public_id: str):
                 bic=request.POST.get("bic", ""), consent=request.POST.get("consent") == "on", signed_on=today)
             return HttpResponseRedirect(base)
         except DomainError as err:
-            error, status = paynow.error_message(err), 400
+            error, status = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language), 400
     else:
         try:
             if checkout.method == Checkout.CARD and not checkout.client_secret:
@@ -152,8 +152,8 @@ def checkout_page(request, token: str, public_id: str):
         except ProviderError:
             error = paynow.WORDS.get(paynow.Formatter.for_locale(customer.locale).language,
                                      paynow.WORDS["en"])["unavailable"]
-        except DomainError:
-            error = paynow.GENERIC_ERROR
+        except DomainError as err:
+            error = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language)
         checkout = paynow.find_checkout(customer, public_id)
     page = paynow.status_page(checkout, back=back, base=base, error=error)
     return _private(render(request, "portal/checkout.html", {"page": page}, status=status))
