@@ -167,3 +167,19 @@ def test_the_status_page_survives_a_reload(page, account, invoices, stripe_setti
     page.goto(status_url)  # opened again later, from the same address
     assert page.get_attribute("#status", "data-status") == "paid" and page.is_visible("#receipt")
     assert Payment.objects.count() == 1
+
+
+def test_a_card_is_saved_for_future_invoices_from_the_account_link(page, account, stripe_settings, customer):
+    from duly.payments.models import SavedPaymentMethod
+
+    page.goto(account)
+    page.click("#methods")
+    page.click("#save-card")
+    page.fill("input[name=cardnumber]", "5555 5555 5555 4444")
+    page.click("#save")
+    page.wait_for_selector("#saved")
+    assert "Mastercard •••• 4444" in page.text_content("#saved")
+    page.reload()
+    assert page.is_visible("#saved")
+    saved = SavedPaymentMethod.objects.get()
+    assert (saved.customer_id, saved.is_default) == (customer.pk, True)

@@ -226,3 +226,51 @@ def test_a_provider_outage_charges_nothing_and_a_reload_gets_the_same_payment_go
     client.get(resp["Location"])
     assert len([pi for pi in fake.objects("pi_") if pi["metadata"].get("duly_checkout") == checkout.public_id]) == 1
     assert not Payment.objects.exists() and _totals(*invoices) == [10000, 25000, 4000]
+
+
+# --- the customer sets up how future invoices are paid -------------------------------------------------------
+
+
+def test_a_customer_saves_a_card_for_future_invoices_from_the_account_link(client, link, stripe_on, customer, fake):
+    page = client.get(f"{link}/methods")
+    assert page.status_code == 200 and "Actuellement : virement bancaire" in html.unescape(page.content.decode())
+    resp = client.post(f"{link}/methods", {"action": "card"})
+    assert resp.status_code == 302
+    setup_ref = resp["Location"].rsplit("/", 1)[1]
+    assert setup_ref.startswith("seti_") and not SavedPaymentMethod.objects.exists()
+    secret = fake.objects("seti_")[-1]["client_secret"]
+    assert secret in client.get(resp["Location"]).content.decode()  # the element, to confirm in the browser
+    stripe_on.client.v1.setup_intents.confirm(setup_ref, params={"payment_method": "pm_card_visa"})
+    done = html.unescape(client.get(resp["Location"]).content.decode())
+    assert "Enregistrée : Visa •••• 4242" in done
+    client.get(resp["Location"])  # a reload saves nothing more
+    saved = SavedPaymentMethod.objects.get()
+    assert (saved.customer_id, saved.is_default, saved.kind) == (customer.pk, True, "card")
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "card"
+    assert "Actuellement : Visa •••• 4242" in html.unescape(client.get(f"{link}/methods").content.decode())
+
+
+def test_another_customers_setup_and_an_invoice_link_open_nothing(client, link, stripe_on, org, make_customer,
+                                                                  invoices, customer):
+    resp = client.post(f"{link}/methods", {"action": "card"})
+    setup_ref = resp["Location"].rsplit("/", 1)[1]
+    other = make_customer("OTHER")
+    other_link = urlsplit(pay_url(org.pk, other.pk, made_on=date.today())).path
+    assert client.get(f"{other_link}/methods/{setup_ref}").status_code == 404
+    invoice_link = urlsplit(pay_url(org.pk, customer.pk, invoices[0].pk)).path
+    assert client.get(f"{invoice_link}/methods").status_code == 404
+
+
+def test_a_standing_mandate_is_signed_from_the_account_link(client, link, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    form = {"action": "mandate", "holder": "Acme Industries SAS", "iban": "DE89370400440532013001", "consent": "on"}
+    assert client.post(f"{link}/methods", form).status_code == 400 and not Mandate.objects.exists()
+    signed = client.post(f"{link}/methods", {**form, "iban": "DE89370400440532013000"})
+    assert signed.status_code == 200
+    mandate = Mandate.objects.get()
+    assert mandate.kind == Mandate.RECURRENT and mandate.reference in signed.content.decode()
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "sepa_debit"

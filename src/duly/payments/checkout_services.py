@@ -47,15 +47,18 @@ from duly.invoicing.models import Invoice
 
 from .models import Checkout, Mandate, SavedPaymentMethod, SepaCreditor
 from .providers import registry
-from .providers.base import ChargeStatus, CheckoutRequest, Provider
+from .providers.base import ChargeStatus, CheckoutRequest, Provider, SetupRequest, SetupResult
 from .services import record_payment
 
-__all__ = ["CHECKOUT_METADATA", "Plan", "complete_card_payment", "open_card_payment", "open_invoices",
-           "plan_checkout", "refresh_checkout", "sign_mandate", "start_checkout"]
+__all__ = ["CHECKOUT_METADATA", "Plan", "complete_card_payment", "finish_setup", "open_card_payment",
+           "open_invoices", "plan_checkout", "refresh_checkout", "setup_of", "sign_mandate", "sign_standing_mandate",
+           "start_checkout", "start_setup"]
 
 STRIPE = "stripe"
 #: The PaymentIntent metadata naming the checkout it pays (the webhook finds the checkout by it).
 CHECKOUT_METADATA = "duly_checkout"
+#: The metadata naming the customer and organization (the webhook's own names, :mod:`.webhook_services`).
+CUSTOMER_METADATA, ORGANIZATION_METADATA = "duly_customer", "duly_organization"
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,8 @@ def open_card_payment(checkout: Checkout, *, provider: Provider | None = None) -
         idempotency_key=f"checkout:{checkout.public_id}", customer_ref=saved.customer_ref if saved else "",
         email=customer.email or "", name=customer.name, save_for_future=checkout.save_for_future,
         description=f"{checkout.organization.name}: payment {checkout.public_id}",
-        metadata={CHECKOUT_METADATA: checkout.public_id, "duly_organization": str(checkout.organization_id),
-                  "duly_customer": str(customer.pk)})
+        metadata={CHECKOUT_METADATA: checkout.public_id, ORGANIZATION_METADATA: str(checkout.organization_id),
+                  CUSTOMER_METADATA: str(customer.pk)})
     session = _provider(provider).start_checkout(request)
     return _store_session(checkout.pk, session.payment_ref, session.client_secret)
 
@@ -230,23 +233,76 @@ def complete_card_payment(org_id: int, public_id: str, *, payment_ref: str, amou
     checkout.provider_ref = checkout.provider_ref or payment_ref[:255]
     checkout.save(update_fields=["payment", "status", "failure", "provider_ref", "updated_at"])
     if checkout.save_for_future and method_ref and customer_ref:
-        _save_default(checkout, method_ref, customer_ref, method)
+        _save_default(checkout.customer, method_ref, customer_ref, method, checkout.provider_ref)
     return checkout
 
 
-def _save_default(checkout: Checkout, method_ref: str, customer_ref: str, kind: str) -> None:
-    customer = checkout.customer
+def _save_default(customer: Customer, method_ref: str, customer_ref: str, kind: str,
+                  setup_ref: str) -> SavedPaymentMethod | None:
+    """Keep a method the customer saved as their default for autopay (ids only), once."""
     saved, _ = SavedPaymentMethod.objects.get_or_create(
-        organization_id=checkout.organization_id, provider=STRIPE, method_ref=method_ref[:255],
-        defaults={"customer": customer, "customer_ref": customer_ref[:255], "kind": kind,
-                  "setup_ref": checkout.provider_ref})
+        organization_id=customer.organization_id, provider=STRIPE, method_ref=method_ref[:255],
+        defaults={"customer": customer, "customer_ref": customer_ref[:255], "kind": kind, "setup_ref": setup_ref})
     if saved.customer_id != customer.pk:  # another customer's method: never made theirs
-        return
+        return None
     SavedPaymentMethod.objects.filter(customer=customer, is_default=True).exclude(pk=saved.pk).update(is_default=False)
     if not saved.is_default:
         saved.is_default = True
         saved.save(update_fields=["is_default"])
     _prefer(customer, "card" if kind == "card" else "sepa_debit")
+    return saved
+
+
+# --- setting up a method for future invoices, without paying now ------------------------------------------------
+
+def start_setup(customer: Customer, *, provider: Provider | None = None) -> SetupResult:
+    """Start saving a card for future invoices (the customer finishes it in the browser). Nothing is written: the
+    SetupIntent carries the customer in its metadata, and :func:`finish_setup` checks it."""
+    saved = SavedPaymentMethod.objects.filter(customer=customer, provider=STRIPE).order_by("-is_default", "-pk").first()
+    return _provider(provider).create_setup(SetupRequest(
+        idempotency_key=f"setup:{customer.organization_id}:{customer.pk}:{secrets.token_hex(8)}",
+        customer_ref=saved.customer_ref if saved else "", email=customer.email or "", name=customer.name,
+        metadata={CUSTOMER_METADATA: str(customer.pk), ORGANIZATION_METADATA: str(customer.organization_id)}))
+
+
+def setup_of(customer: Customer, setup_ref: str, *, provider: Provider | None = None) -> SetupResult:
+    """The customer's setup ``setup_ref`` as the provider sees it; another customer's is "not found"."""
+    result = _provider(provider).retrieve_setup(setup_ref)
+    if (result.metadata.get(CUSTOMER_METADATA) != str(customer.pk)
+            or result.metadata.get(ORGANIZATION_METADATA) != str(customer.organization_id)):
+        raise NotFound("Setup not found.")
+    return result
+
+
+@transaction.atomic
+def finish_setup(customer: Customer, result: SetupResult, *, kind: str = "card") -> SavedPaymentMethod | None:
+    """A succeeded setup of ``customer``: the method becomes their default for future invoices (once)."""
+    if result.status != "succeeded" or not result.method_ref:
+        return None
+    if result.metadata.get(CUSTOMER_METADATA) != str(customer.pk):
+        raise NotFound("Setup not found.")
+    return _save_default(customer, result.method_ref, result.customer_ref, kind, result.setup_ref)
+
+
+@transaction.atomic
+def sign_standing_mandate(customer: Customer, *, debtor_name: str, iban: str, bic: str = "", consent: bool,
+                          signed_on: date) -> Mandate:
+    """A recurrent SEPA Core mandate the customer signs from their link for future invoices (no payment now)."""
+    from .sepa_services import create_mandate
+
+    org = customer.organization
+    if _creditor(org) is None:
+        raise SepaNotConfigured("Direct debit is not offered by this organization.")
+    if not consent:
+        raise ValidationError("Tick the box to authorise the direct debit.", code="mandate_consent_missing")
+    if not " ".join((debtor_name or "").split()):
+        raise ValidationError("Enter the account holder's name.", code="mandate_name_missing")
+    code = "".join(ch for ch in customer.code.upper() if ch.isalnum())[:12] or "C"
+    mandate = create_mandate(org, customer, reference=f"DULY-{code}-{secrets.token_hex(6).upper()}",
+                             signed_on=signed_on, debtor_name=debtor_name, iban=iban, bic=bic,
+                             signed_at=customer.city, kind=Mandate.RECURRENT, as_of=signed_on)
+    _prefer(customer, "sepa_debit")
+    return mandate
 
 
 @transaction.atomic

@@ -43,6 +43,11 @@ WORDS: dict[str, dict[str, str]] = {
         "reference": "Reference", "transfer_wait": "We mark the invoices paid as soon as your transfer arrives.",
         "qr": "Scan with your banking app", "unavailable": "Card payments are not available right now. Please try "
         "again in a few minutes, or choose another method.", "total": "Total",
+        "methods_title": "How you pay future invoices", "methods_link": "Set up automatic payment",
+        "current": "Now: {method}", "save_card": "Save a card for automatic payment", "save": "Save this card",
+        "card_saved": "Saved: {method}. Future invoices will be charged to it on their due date.",
+        "mandate_signed": "Mandate {reference} signed: future invoices will be debited from {iban}.",
+        "sign_standing": "Or sign a SEPA direct debit mandate",
     },
     "fr": {
         "pay_title": "Payer maintenant", "back": "Retour à votre compte", "choose": "Factures à payer",
@@ -66,6 +71,12 @@ WORDS: dict[str, dict[str, str]] = {
         "reference": "Référence", "transfer_wait": "Les factures sont marquées payées dès réception de votre virement.",
         "qr": "Scannez avec votre application bancaire", "unavailable": "Le paiement par carte est momentanément "
         "indisponible. Réessayez dans quelques minutes ou choisissez un autre moyen.", "total": "Total",
+        "methods_title": "Comment vous réglez vos prochaines factures", "methods_link": "Mettre en place le paiement "
+        "automatique", "current": "Actuellement : {method}", "save_card": "Enregistrer une carte pour le paiement "
+        "automatique", "save": "Enregistrer cette carte",
+        "card_saved": "Enregistrée : {method}. Les prochaines factures y seront débitées à leur échéance.",
+        "mandate_signed": "Mandat {reference} signé : les prochaines factures seront prélevées sur {iban}.",
+        "sign_standing": "Ou signez un mandat de prélèvement SEPA",
     },
 }
 
@@ -248,7 +259,7 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
         creditor_name = org.name
         mandate = checkout.mandate
         page.mandate = {
-            "creditor": creditor_name, "address": ", ".join(org.address_lines) if hasattr(org, "address_lines") else "",
+            "creditor": creditor_name, "address": ", ".join(org.address_lines),
             "creditor_id": creditor.creditor_id if creditor else "",
             "reference": mandate.reference if mandate else checkout_svc.mandate_reference(checkout),
             "kind": words["mandate_kind_recurrent"] if checkout.save_for_future else words["mandate_kind_one_off"],
@@ -265,4 +276,65 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
         for row in invoices:
             page.transfers.append({**row, "qr": _qr_svg(org, from_minor(row["minor"], currency),
                                                         row["raw_reference"], currency)})
+    return page
+
+
+# --- how future invoices are paid (the customer's side of saved methods) ---------------------------------------
+
+PREFERRED = {"en": {"card": "card", "sepa_debit": "SEPA direct debit", "bank_transfer": "bank transfer"},
+             "fr": {"card": "carte", "sepa_debit": "prélèvement SEPA", "bank_transfer": "virement bancaire"}}
+
+
+def describe_saved(method, provider=None) -> str:
+    """``Visa •••• 4242`` as the provider describes the saved method; its kind when the provider cannot say."""
+    from duly.payments.providers import registry
+
+    try:
+        return (provider or registry.get(method.provider)).saved_method(method.method_ref).describe()
+    except DomainError:
+        return "SEPA Direct Debit" if method.kind == "sepa_debit" else "Card"
+
+
+def mask_iban(iban: str) -> str:
+    return f"{iban[:4]} •••• {iban[-4:]}" if iban else ""
+
+
+@dataclass
+class MethodsPage:
+    language: str
+    words: dict[str, str]
+    org: Any
+    customer: Customer
+    back: str
+    current: str
+    card: bool
+    mandate: dict[str, Any] = field(default_factory=dict)
+    stripe: dict[str, str] = field(default_factory=dict)
+    saved: str = ""
+    signed: str = ""
+    error: str = ""
+
+
+def methods_page(customer: Customer, *, back: str, error: str = "") -> MethodsPage:
+    from duly.payments.models import Mandate, SavedPaymentMethod
+
+    fmt, words = _words(customer)
+    org = customer.organization
+    default = SavedPaymentMethod.objects.filter(customer=customer, is_default=True).first()
+    mandate = (Mandate.objects.filter(customer=customer, organization=org, revoked_at__isnull=True,
+                                      kind=Mandate.RECURRENT).order_by("-signed_on", "-pk").first())
+    preferred = customer.preferred_payment_method
+    if preferred in ("card",) and default is not None:
+        method = describe_saved(default)
+    elif preferred == "sepa_debit" and mandate is not None:
+        method = f"{PREFERRED.get(fmt.language, PREFERRED['en'])['sepa_debit']} ({mask_iban(mandate.iban)})"
+    else:
+        method = PREFERRED.get(fmt.language, PREFERRED["en"]).get(preferred, preferred)
+    page = MethodsPage(fmt.language, words, org, customer, back, words["current"].format(method=method),
+                       card_offered(), error=error)
+    creditor = checkout_svc.creditor_of(org)
+    if creditor is not None:
+        page.mandate = {"creditor": org.name, "address": ", ".join(org.address_lines), "creditor_id": creditor.creditor_id,
+                        "kind": words["mandate_kind_recurrent"], "place": customer.city,
+                        "consent": CONSENT.get(fmt.language, CONSENT["en"]).format(creditor=org.name)}
     return page

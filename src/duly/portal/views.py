@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
@@ -171,3 +172,73 @@ def checkout_receipt(request, token: str, public_id: str):
     response = HttpResponse(render_receipt(checkout.payment), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="receipt-{checkout.payment_id}.pdf"'
     return _private(response)
+
+
+# --- how future invoices are paid ------------------------------------------------------------------------------
+
+
+def _language(customer) -> str:
+    return paynow.Formatter.for_locale(customer.locale).language
+
+
+@require_http_methods(["GET", "POST"])
+def methods(request, token: str):
+    """The customer's own setup of how future invoices are paid: save a card (Stripe's element, a SetupIntent) or
+    sign a recurrent SEPA mandate. Only an account link opens it (an invoice link concerns one invoice)."""
+    now = clock()
+    try:
+        customer, only = _scope(token, now)
+    except DomainError:
+        return _refused(request)
+    if only is not None:
+        return _refused(request)
+    back = f"/p/{token}"
+    here = f"{back}/methods"
+    if request.method == "GET":
+        return _private(render(request, "portal/methods.html", {"page": paynow.methods_page(customer, back=back)}))
+    try:
+        if request.POST.get("action") == "card" and paynow.card_offered():
+            setup = checkout_svc.start_setup(customer)
+            return HttpResponseRedirect(f"{here}/{setup.setup_ref}")
+        if request.POST.get("action") == "mandate":
+            mandate = checkout_svc.sign_standing_mandate(
+                customer, debtor_name=request.POST.get("holder", ""), iban=request.POST.get("iban", ""),
+                bic=request.POST.get("bic", ""), consent=request.POST.get("consent") == "on",
+                signed_on=services._local_day(customer, now))
+            page = paynow.methods_page(customer, back=back)
+            page.signed = page.words["mandate_signed"].format(reference=mandate.reference,
+                                                              iban=paynow.mask_iban(mandate.iban))
+            return _private(render(request, "portal/methods.html", {"page": page}))
+        raise ValidationError("Choose how you want to pay.", code="invalid_choice")
+    except ProviderError:
+        error = paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"]
+    except DomainError as err:
+        error = paynow.error_message(err, _language(customer))
+    page = paynow.methods_page(customer, back=back, error=error)
+    return _private(render(request, "portal/methods.html", {"page": page}, status=400))
+
+
+@require_GET
+def method_setup(request, token: str, setup_ref: str):
+    """A card being saved: Stripe's element until the setup succeeds, then the saved card (survives a reload)."""
+    now = clock()
+    try:
+        customer, only = _scope(token, now)
+        if only is not None:
+            raise ValidationError("An invoice link does not set up methods.")
+        setup = checkout_svc.setup_of(customer, setup_ref[:255])
+    except ProviderError:
+        page = paynow.methods_page(customer, back=f"/p/{token}",
+                                   error=paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"])
+        return _private(render(request, "portal/methods.html", {"page": page}))
+    except DomainError:
+        return _refused(request)
+    page = paynow.methods_page(customer, back=f"/p/{token}")
+    saved = checkout_svc.finish_setup(customer, setup) if setup.status == "succeeded" else None
+    if saved is not None:
+        page = paynow.methods_page(customer, back=f"/p/{token}")
+        page.saved = page.words["card_saved"].format(method=paynow.describe_saved(saved))
+    elif setup.client_secret:
+        page.stripe = {"js": settings.DULY_STRIPE_JS_URL, "key": settings.DULY_STRIPE_PUBLISHABLE_KEY,
+                       "secret": setup.client_secret, "return_url": f"/p/{token}/methods/{setup.setup_ref}"}
+    return _private(render(request, "portal/methods.html", {"page": page}))

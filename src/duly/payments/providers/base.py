@@ -128,6 +128,8 @@ class SetupResult:
     #: What the browser needs to finish the setup (Stripe: the SetupIntent's client secret).
     client_secret: str = ""
     method_ref: str = ""
+    #: The metadata the setup was started with (who it is for).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -363,6 +365,11 @@ class Provider(ABC):
         """Start a payment the customer confirms in the browser (idempotent on ``request.idempotency_key``).
         A provider without a browser payment element does not offer paying now."""
         raise ProviderError(f"Payment provider {self.code!r} does not take payments in the browser.",
+                            provider=self.code)
+
+    def retrieve_setup(self, setup_ref: str) -> SetupResult:
+        """Where a setup started with :meth:`create_setup` stands (the customer finishes it in the browser)."""
+        raise ProviderError(f"Payment provider {self.code!r} does not save methods in the browser.",
                             provider=self.code)
 
     def retrieve_checkout(self, payment_ref: str) -> CheckoutSession:

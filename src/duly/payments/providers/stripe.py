@@ -163,7 +163,10 @@ class StripeProvider(Provider):
             "payment_method_types": [k.value for k in request.method_kinds if k is not MethodKind.OTHER
                                      and k is not MethodKind.WALLET] or ["card"],
             "metadata": dict(request.metadata)}, options={"idempotency_key": request.idempotency_key})
-        return SetupResult(seti.id, customer, seti.status, seti.client_secret or "", seti.payment_method or "")
+        return _setup_result(_plain(seti))
+
+    def retrieve_setup(self, setup_ref: str) -> SetupResult:
+        return _setup_result(_plain(self._call(self.client.v1.setup_intents.retrieve, setup_ref)))
 
     def saved_method(self, method_ref: str) -> SavedMethod:
         pm = _plain(self._call(self.client.v1.payment_methods.retrieve, method_ref))
@@ -314,6 +317,13 @@ class StripeProvider(Provider):
         if stamp is None or abs(now.timestamp() - int(stamp.group(1))) > self.webhook_tolerance.total_seconds():
             raise WebhookRejected("The Stripe signature is missing, forged or expired.", provider=CODE)
         return normalise(self.verify_webhook(payload, header))
+
+
+def _setup_result(seti: Mapping[str, Any]) -> SetupResult:
+    method = seti.get("payment_method")
+    return SetupResult(seti["id"], seti.get("customer") or "", seti.get("status", ""), seti.get("client_secret") or "",
+                       (method.get("id") if isinstance(method, dict) else method) or "",
+                       {str(k): str(v) for k, v in (seti.get("metadata") or {}).items()})
 
 
 def normalise(event: Mapping[str, Any]) -> ProviderEvent:
