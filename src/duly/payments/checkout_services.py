@@ -38,7 +38,6 @@ from duly.domain.errors import (
     CurrencyMismatch,
     DomainError,
     NotFound,
-    ProviderError,
     SepaNotConfigured,
     ValidationError,
 )
@@ -380,7 +379,3 @@ def creditor_of(org: Organization) -> SepaCreditor | None:
     """The organization's SEPA creditor (None: direct debit is not offered)."""
     return _creditor(org)
 
-
-def provider_error_message(err: ProviderError) -> str:
-    """What the customer reads when the card provider cannot be reached: never the provider's internals."""
-    return "Card payments are not available right now. Please try again in a few minutes, or choose another method."
