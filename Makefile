@@ -14,11 +14,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: pdftoppm (poppler-utils) renders PDF pages to PNG for people to look at; HarfBuzz's
-# subsetter (libharfbuzz-subset0) lets WeasyPrint subset fonts ~15x faster than fontTools does.
+# subsetter (libharfbuzz-subset0) lets WeasyPrint subset fonts ~15x faster than fontTools does; chromium is the
+# browser the tests in tests/e2e drive with Playwright (Playwright's own browser is never downloaded).
 sysdeps:
 	@missing=""; \
 	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
 	ldconfig -p 2>/dev/null | grep -q 'libharfbuzz-subset\.so' || missing="$$missing libharfbuzz-subset0"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing$$missing"; \

@@ -176,6 +176,10 @@ ANYMAIL = {"WEBHOOK_SECRET": os.environ["DULY_ANYMAIL_WEBHOOK_SECRET"]} if os.en
 DULY_STRIPE_SECRET_KEY = os.environ.get("DULY_STRIPE_SECRET_KEY", "")
 DULY_STRIPE_WEBHOOK_SECRET = os.environ.get("DULY_STRIPE_WEBHOOK_SECRET", "")
 DULY_STRIPE_API_BASE = os.environ.get("DULY_STRIPE_API_BASE", "")
+# The publishable key and the Stripe.js the pay-now page loads for Stripe's payment element (duly.portal); the
+# tests point the script at the loopback fake's stand-in. Without both keys the page offers no card payment.
+DULY_STRIPE_PUBLISHABLE_KEY = os.environ.get("DULY_STRIPE_PUBLISHABLE_KEY", "")
+DULY_STRIPE_JS_URL = os.environ.get("DULY_STRIPE_JS_URL", "https://js.stripe.com/v3/")
 # The SDK's own retries of a failed request (each with the same idempotency key).
 DULY_STRIPE_MAX_NETWORK_RETRIES = 2
 # The domain of Message-ID headers (default: the domain of DULY_FROM_EMAIL).

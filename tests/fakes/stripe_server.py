@@ -51,6 +51,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .stripe_js import STRIPE_JS
+
 API_VERSION = "2025-09-30.clover"
 
 # --- webhook signing --------------------------------------------------------------------------
@@ -240,8 +242,10 @@ class _State:
 class StripeFake:
     """``with StripeFake() as fake: stripe.api_base = fake.url``: a threading HTTP server on 127.0.0.1."""
 
-    def __init__(self, api_key: str | None = "sk_test_duly", *, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, api_key: str | None = "sk_test_duly", *, host: str = "127.0.0.1", port: int = 0,
+                 publishable_key: str = "pk_test_duly"):
         self.api_key = api_key
+        self.publishable_key = publishable_key
         self.state = _State()
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -353,7 +357,10 @@ class StripeFake:
             return 401, _invalid("You did not provide an API key. You need to provide your API key in the "
                                  "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
                                  ), extra
-        if self.api_key is not None and key != self.api_key:
+        browser = key.startswith("pk_")
+        if browser and key != self.publishable_key:
+            return 401, _invalid(f"Invalid API Key provided: {key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}"), extra
+        if not browser and self.api_key is not None and key != self.api_key:
             return 401, _invalid(f"Invalid API Key provided: {key[:8]}{'*' * max(len(key) - 12, 0)}{key[-4:]}"), extra
         with self.lock:
             self.state.requests.append((method, path))
@@ -362,6 +369,11 @@ class StripeFake:
                 return status, {"error": {"type": "api_error",
                                           "message": "An unknown error occurred while processing this request."}}, extra
         params = decode_form(body if method == "POST" else query)
+        if browser:
+            try:
+                self._browser_allowed(method, path, params)
+            except _Fail as fail:
+                return fail.status, fail.body, extra
         idem = headers.get("Idempotency-Key") if method == "POST" else None
         if idem is not None and len(idem) > 255:
             return 400, _invalid("Idempotency-Key must be at most 255 characters.", param="Idempotency-Key"), extra
@@ -390,6 +402,31 @@ class StripeFake:
             if idem is not None and save:
                 self.state.idempotency[(key, idem)] = _Saved(endpoint, params, status, json.dumps(result).encode())
             return status, result, extra
+
+    #: What Stripe.js may do with a publishable key: confirm or read the intent whose client secret it holds.
+    _BROWSER = re.compile(r"^/v1/(payment_intents|setup_intents)/((?:pi|seti)_[A-Za-z0-9_]+)(/confirm)?$")
+
+    def _browser_allowed(self, method: str, path: str, params: dict) -> None:
+        """A publishable key opens only ``GET`` and ``POST .../confirm`` of an intent, with its client secret
+        (docs.stripe.com/keys: publishable keys identify the account in Stripe.js; the client secret
+        authorises the one intent); the secret is not a parameter of the endpoint itself."""
+        match = self._BROWSER.match(path)
+        if match is None or (method == "POST") != bool(match.group(3)):
+            raise _Fail(401, _invalid("This API call cannot be made with a publishable API key. Please use a "
+                                      "secret API key."))
+        secret = params.pop("client_secret", "")
+        with self.lock:
+            obj = self.state.objects.get(match.group(2))
+        if obj is None or not secret or not hmac.compare_digest(str(obj.get("client_secret")), str(secret)):
+            raise _missing(obj.get("object", "intent") if obj else "intent", match.group(2), "intent")
+
+    def _from_payment_method_data(self, params: dict) -> None:
+        """``payment_method_data`` (what the payment element sends): a new PaymentMethod, used as ``payment_method``."""
+        data = params.pop("payment_method_data", None)
+        if data is not None:
+            if not isinstance(data, dict):
+                raise _Fail(400, _invalid("Invalid object", param="payment_method_data"))
+            params["payment_method"] = self._create_payment_method(data)["id"]
 
     def _route(self, method: str, path: str, params: dict) -> tuple[int, dict]:
         parts = path.strip("/").split("/")
@@ -585,7 +622,8 @@ class StripeFake:
         return seti
 
     def _confirm_setup_intent(self, params: dict, ident: str) -> dict:
-        self._check(params, {"payment_method", "mandate_data", "return_url"})
+        self._check(params, {"payment_method", "payment_method_data", "mandate_data", "return_url"})
+        self._from_payment_method_data(params)
         seti = self._get("seti_", ident, "setup_intent", "intent")
         return self._confirm_setup(seti, params)
 
@@ -659,9 +697,10 @@ class StripeFake:
         return pi
 
     def _confirm_payment_intent(self, params: dict, ident: str) -> dict:
-        self._check(params, {"payment_method", "off_session", "return_url", "mandate_data", "setup_future_usage",
-                             "error_on_requires_action"})
+        self._check(params, {"payment_method", "payment_method_data", "off_session", "return_url", "mandate_data",
+                             "setup_future_usage", "error_on_requires_action"})
         pi = self._get("pi_", ident, "payment_intent", "intent")
+        self._from_payment_method_data(params)
         if pi["status"] in ("succeeded", "processing", "canceled"):
             raise _Fail(400, _invalid(f"You cannot confirm this PaymentIntent because it has a status of "
                                       f"{pi['status']}.", code="payment_intent_unexpected_state"))
@@ -694,6 +733,8 @@ class StripeFake:
             error["error"]["payment_intent"] = json.loads(json.dumps(pi))
             raise _Fail(402, error, save=True)
         pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None, next_action=None)
+        if pi.get("setup_future_usage") and pi.get("customer"):  # saved for later: attached to the customer
+            pm["customer"] = pi["customer"]
         self.state.objects[charge] = {"id": charge, "object": "charge", "amount": pi["amount"],
                                       "amount_refunded": 0, "currency": pi["currency"], "payment_intent": pi["id"],
                                       "refunded": False, "disputed": behaviour.disputed, "status": "succeeded"}
@@ -776,10 +817,34 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
 
+    def _cors(self) -> None:
+        """The browser calls the API from the merchant's page (Stripe.js does so from js.stripe.com)."""
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Stripe-Version")
+        self.send_header("Access-Control-Allow-Methods", "GET, POST")
+
+    def _script(self) -> None:
+        data = STRIPE_JS.replace("__API__", json.dumps(self.owner.url)).encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/javascript; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self._cors()
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_OPTIONS(self):  # noqa: N802 - a CORS preflight
+        self.send_response(204)
+        self._cors()
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8") if length else ""
         split = urlsplit(self.path)
+        if method == "GET" and split.path in ("/v3", "/v3/"):
+            self._script()
+            return
         try:
             status, payload, extra = self.owner.handle(method, split.path, split.query, self.headers, body)
         except _Fail as fail:
@@ -803,6 +868,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         if status >= 500:
             self.send_header("Stripe-Should-Retry", "true")
+        self._cors()
         self.end_headers()
         self.wfile.write(data)
 
@@ -814,3 +880,4 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):  # noqa: N802
         self._serve("DELETE")
+

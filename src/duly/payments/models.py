@@ -309,3 +309,48 @@ class ChargeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} {self.status}"
+
+
+class Checkout(models.Model):
+    """A payment the customer starts from their personal link (``/p/<token>/pay``): which invoices, how much,
+    by which method, and where it stands. Its ``public_id`` names it in the customer's URL; the link's token
+    scopes it to the customer, so another customer's id opens nothing.
+
+    ``plan`` is the allocation decided when it was started ({invoice id: minor units}, oldest first unless the
+    customer chose); the payment, once the provider confirms it, is recorded with exactly that allocation, once
+    (the PaymentIntent id is the payment's external reference)."""
+
+    OPEN, PROCESSING, PAID, FAILED = "open", "processing", "paid", "failed"
+    STATUS_CHOICES = [(OPEN, "Open"), (PROCESSING, "Processing"), (PAID, "Paid"), (FAILED, "Failed")]
+    CARD, SEPA_MANDATE, TRANSFER = "card", "sepa_mandate", "bank_transfer"
+    METHOD_CHOICES = [(CARD, "Card or wallet (Stripe)"), (SEPA_MANDATE, "SEPA direct debit mandate"),
+                      (TRANSFER, "Bank transfer")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="checkouts")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkouts")
+    public_id = models.CharField(max_length=40, unique=True)
+    method = models.CharField(max_length=20, choices=METHOD_CHOICES)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(**CURRENCY_FIELD)
+    plan = models.JSONField(default=dict)
+    save_for_future = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=OPEN)
+    provider = models.CharField(max_length=32, blank=True)
+    provider_ref = models.CharField(max_length=255, blank=True)
+    client_secret = models.CharField(max_length=255, blank=True)
+    failure = models.CharField(max_length=255, blank=True)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts")
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="checkout_positive"),
+            models.UniqueConstraint(fields=["provider", "provider_ref"], condition=~models.Q(provider_ref=""),
+                                    name="uniq_checkout_provider_ref"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.method} {self.status}"

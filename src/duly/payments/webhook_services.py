@@ -33,6 +33,7 @@ from duly.invoicing.models import Invoice
 from .models import Payment, ProviderEvent, Refund, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult
+from .checkout_services import CHECKOUT_METADATA, complete_card_payment
 from .services import record_payment, refund_payment
 from .signals import payment_disputed
 
@@ -169,6 +170,8 @@ def _process(row: ProviderEvent) -> WebhookOutcome:
 
 def _intent_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     pi = event["data"]["object"]
+    if (pi.get("metadata") or {}).get(CHECKOUT_METADATA):
+        return _checkout_paid(event)
     invoice = _find_invoice(pi.get("metadata") or {})
     if invoice is None:
         return "ignored: no invoice in the metadata", None
@@ -178,6 +181,25 @@ def _intent_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     payment = _record(invoice, amount_minor=amount, currency=str(pi["currency"]), reference=str(pi["id"]),
                       method=method, received_on=_day(event.get("created")))
     return f"payment {payment.pk}", payment.organization_id
+
+
+def _checkout_paid(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    """A payment the customer made from their personal link (:mod:`.checkout_services`): recorded once, with the
+    allocation they chose, whether this webhook or the status page comes first."""
+    pi = event["data"]["object"]
+    metadata = pi.get("metadata") or {}
+    org_ref = str(metadata.get(ORGANIZATION_METADATA) or "")
+    if not org_ref.isdigit():
+        return "ignored: no organization in the metadata", None
+    kinds = pi.get("payment_method_types") or ["card"]
+    method = pi.get("payment_method")
+    checkout = complete_card_payment(
+        int(org_ref), str(metadata[CHECKOUT_METADATA]), payment_ref=str(pi["id"]),
+        amount_minor=int(pi.get("amount_received") or pi["amount"]), currency=str(pi["currency"]),
+        received_on=_day(event.get("created")), customer_ref=str(pi.get("customer") or ""),
+        method_ref=str((method.get("id") if isinstance(method, dict) else method) or ""),
+        method="sepa_debit" if kinds == ["sepa_debit"] else "card")
+    return f"payment {checkout.payment_id} (checkout {checkout.public_id})", checkout.organization_id
 
 
 def _payment_of(intent_ref: str) -> Payment:

@@ -70,6 +70,15 @@ PAGE_WORDS: dict[str, dict[str, str]] = {
 }
 
 
+#: The button to the pay-now page (``/p/<token>/pay``), per language.
+PAY_NOW = {"en": "Pay now", "fr": "Payer maintenant", "de": "Jetzt bezahlen", "ru": "Оплатить сейчас",
+           "es": "Pagar ahora"}
+#: The link to ``/p/<token>/methods`` (how future invoices are paid), per language.
+METHODS = {"en": "How you pay future invoices", "fr": "Comment vous réglez vos prochaines factures",
+           "de": "Wie Sie künftige Rechnungen bezahlen", "ru": "Как вы оплачиваете будущие счета",
+           "es": "Cómo paga sus próximas facturas"}
+
+
 @dataclass(frozen=True)
 class PayPage:
     language: str
@@ -84,6 +93,12 @@ class PayPage:
     interest: list[str]
     transfer: str
     questions: str
+    #: The pay-now page of this link (empty when nothing is open) and its label.
+    pay_now: str = ""
+    pay_now_label: str = ""
+    #: The page where the customer sets up how future invoices are paid (account links only).
+    methods: str = ""
+    methods_label: str = ""
 
 
 def _local_day(customer: Customer, now: datetime):
@@ -179,4 +194,7 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
         invoices=invoices, totals=[fmt.money(v, cur) for cur, v in sorted(per_currency.items()) if v],
         interest=[fmt.money(v, cur) for cur, v in sorted(totals(accrued.values()).items())],
         transfer=transfer, questions=words["questions"].format(email=org.email) if org.email else "",
+        pay_now=f"/p/{token}/pay" if any(v > 0 for v in per_currency.values()) else "", pay_now_label=PAY_NOW.get(fmt.language, PAY_NOW["en"]),
+        methods="" if target.invoice_id else f"/p/{token}/methods",
+        methods_label=METHODS.get(fmt.language, METHODS["en"]),
     )

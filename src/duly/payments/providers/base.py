@@ -26,6 +26,8 @@ from duly.domain.retries import classify
 __all__ = [
     "ChargeResult",
     "ChargeStatus",
+    "CheckoutRequest",
+    "CheckoutSession",
     "Decline",
     "DeclineCategory",
     "EventKind",
@@ -126,6 +128,8 @@ class SetupResult:
     #: What the browser needs to finish the setup (Stripe: the SetupIntent's client secret).
     client_secret: str = ""
     method_ref: str = ""
+    #: The metadata the setup was started with (who it is for).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,43 @@ class ChargeResult:
     @property
     def succeeded(self) -> bool:
         return self.status is ChargeStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class CheckoutRequest:
+    """A payment the customer makes now, in the browser (the provider's payment element): nothing is charged
+    until the customer confirms it there. ``save_for_future`` keeps the method for later off-session charges."""
+
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+    customer_ref: str = ""  # the provider's customer id; empty: the provider creates one when it must save
+    email: str = ""
+    name: str = ""
+    save_for_future: bool = False
+    description: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _amount(self.amount_minor, self.currency)
+        _text(self.idempotency_key, "The idempotency key")
+        _text(self.description, "The description", required=False, limit=1000)
+        object.__setattr__(self, "metadata", _frozen_map(self.metadata))
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    """A browser payment as the provider sees it: what the page needs (``client_secret``) and where it stands."""
+
+    payment_ref: str
+    client_secret: str
+    charge: ChargeResult
+    method_ref: str = ""
+    customer_ref: str = ""
+    #: ``card`` or ``sepa_debit``: how the customer paid (empty until they did).
+    method_kind: str = ""
+    #: The customer tried to pay (a decline then means this attempt failed, not that nobody tried yet).
+    attempted: bool = False
 
 
 @dataclass(frozen=True)
@@ -319,6 +360,22 @@ class Provider(ABC):
     @abstractmethod
     def retrieve_charge(self, charge_ref: str) -> ChargeResult:
         """The current state of a charge (recovery, reconciliation)."""
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        """Start a payment the customer confirms in the browser (idempotent on ``request.idempotency_key``).
+        A provider without a browser payment element does not offer paying now."""
+        raise ProviderError(f"Payment provider {self.code!r} does not take payments in the browser.",
+                            provider=self.code)
+
+    def retrieve_setup(self, setup_ref: str) -> SetupResult:
+        """Where a setup started with :meth:`create_setup` stands (the customer finishes it in the browser)."""
+        raise ProviderError(f"Payment provider {self.code!r} does not save methods in the browser.",
+                            provider=self.code)
+
+    def retrieve_checkout(self, payment_ref: str) -> CheckoutSession:
+        """Where a browser payment started with :meth:`start_checkout` stands."""
+        raise ProviderError(f"Payment provider {self.code!r} does not take payments in the browser.",
+                            provider=self.code)
 
     @abstractmethod
     def recover_charge(self, request: PaymentRequest, *, sent_at: datetime, now: datetime) -> ChargeResult | None:

@@ -24,6 +24,8 @@ from duly.domain.errors import ProviderError, ProviderUnavailable, ValidationErr
 from .base import (
     ChargeResult,
     ChargeStatus,
+    CheckoutRequest,
+    CheckoutSession,
     EventKind,
     MethodKind,
     PaymentRequest,
@@ -161,7 +163,10 @@ class StripeProvider(Provider):
             "payment_method_types": [k.value for k in request.method_kinds if k is not MethodKind.OTHER
                                      and k is not MethodKind.WALLET] or ["card"],
             "metadata": dict(request.metadata)}, options={"idempotency_key": request.idempotency_key})
-        return SetupResult(seti.id, customer, seti.status, seti.client_secret or "", seti.payment_method or "")
+        return _setup_result(_plain(seti))
+
+    def retrieve_setup(self, setup_ref: str) -> SetupResult:
+        return _setup_result(_plain(self._call(self.client.v1.setup_intents.retrieve, setup_ref)))
 
     def saved_method(self, method_ref: str) -> SavedMethod:
         pm = _plain(self._call(self.client.v1.payment_methods.retrieve, method_ref))
@@ -227,6 +232,51 @@ class StripeProvider(Provider):
             decline = _decline(pi.get("last_payment_error") or {"code": status or "failed"})
         return ChargeResult(CODE, pi["id"], mapped, int(pi["amount"]), currency, key, decline, status)
 
+    # payments the customer confirms in the browser (the payment element) -----------------------
+
+    def start_checkout(self, request: CheckoutRequest) -> CheckoutSession:
+        v1 = self.client.v1
+        customer = request.customer_ref
+        if not customer and request.save_for_future:  # a saved method belongs to a Stripe customer
+            params: dict[str, Any] = {"metadata": dict(request.metadata)}
+            if request.email:
+                params["email"] = request.email
+            if request.name:
+                params["name"] = request.name
+            customer = self._call(v1.customers.create, params=params,
+                                  options={"idempotency_key": f"{request.idempotency_key}:customer"}).id
+        params = {"amount": request.amount_minor, "currency": request.currency.lower(),
+                  "payment_method_types": ["card", "sepa_debit"] if request.currency == "EUR" else ["card"],
+                  "metadata": {**request.metadata, IDEMPOTENCY_METADATA: request.idempotency_key}}
+        if customer:
+            params["customer"] = customer
+        if request.save_for_future:
+            params["setup_future_usage"] = "off_session"
+        if request.description:
+            params["description"] = request.description
+        pi = self._call(v1.payment_intents.create, params=params, options={"idempotency_key": request.idempotency_key})
+        return self._session(_plain(pi))
+
+    def retrieve_checkout(self, payment_ref: str) -> CheckoutSession:
+        return self._session(_plain(self._call(self.client.v1.payment_intents.retrieve, payment_ref)))
+
+    def _session(self, pi: Mapping[str, Any]) -> CheckoutSession:
+        key = (pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA, "")
+        status = pi.get("status", "")
+        error = pi.get("last_payment_error") or None
+        if status == "requires_payment_method" and not error:  # nobody tried yet: waiting, not failed
+            charge = ChargeResult(CODE, pi["id"], ChargeStatus.PENDING, int(pi["amount"]),
+                                  str(pi.get("currency", "")).upper(), key, None, status)
+        else:
+            charge = self._result(pi, key)
+        method = pi.get("payment_method")
+        method_ref = method.get("id", "") if isinstance(method, dict) else (method or "")
+        kind = ""
+        if method_ref and charge.succeeded:  # how the customer paid: what a saved method is kept as
+            kind = "sepa_debit" if self.saved_method(method_ref).kind is MethodKind.SEPA_DEBIT else "card"
+        return CheckoutSession(pi["id"], pi.get("client_secret") or "", charge, method_ref,
+                               pi.get("customer") or "", kind, bool(error))
+
     # refunds -------------------------------------------------------------------------------------
 
     def refund(self, request: RefundRequest) -> RefundResult:
@@ -267,6 +317,13 @@ class StripeProvider(Provider):
         if stamp is None or abs(now.timestamp() - int(stamp.group(1))) > self.webhook_tolerance.total_seconds():
             raise WebhookRejected("The Stripe signature is missing, forged or expired.", provider=CODE)
         return normalise(self.verify_webhook(payload, header))
+
+
+def _setup_result(seti: Mapping[str, Any]) -> SetupResult:
+    method = seti.get("payment_method")
+    return SetupResult(seti["id"], seti.get("customer") or "", seti.get("status", ""), seti.get("client_secret") or "",
+                       (method.get("id") if isinstance(method, dict) else method) or "",
+                       {str(k): str(v) for k, v in (seti.get("metadata") or {}).items()})
 
 
 def normalise(event: Mapping[str, Any]) -> ProviderEvent:

@@ -1,0 +1,276 @@
+"""Paying now from the personal link, over HTTP (the browser flows are in tests/e2e/test_pay_now_browser.py).
+
+The Stripe fake runs on the loopback; the card is confirmed with the SDK as Stripe.js would from the page.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from duly.invoicing import services as inv
+from duly.invoicing.models import Invoice
+from duly.messaging.links import pay_url
+from duly.payments.models import Checkout, Mandate, Payment, SavedPaymentMethod
+from duly.payments.providers.stripe import StripeProvider
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fakes.stripe_server import StripeFake  # noqa: E402
+
+KEY, PUBLISHABLE, SECRET = "sk_test_duly", "pk_test_duly", "whsec_test_duly"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with StripeFake(KEY, publishable_key=PUBLISHABLE) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_on(fake, settings):
+    settings.DULY_STRIPE_SECRET_KEY = KEY
+    settings.DULY_STRIPE_PUBLISHABLE_KEY = PUBLISHABLE
+    settings.DULY_STRIPE_WEBHOOK_SECRET = SECRET
+    settings.DULY_STRIPE_API_BASE = fake.url
+    settings.DULY_STRIPE_JS_URL = f"{fake.url}/v3/"
+    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    return StripeProvider()
+
+
+@pytest.fixture
+def invoices(org, customer, contract):
+    """Three open invoices, oldest due first: 100.00, 250.00, 40.00."""
+    out = []
+    for amount, day in (("100.00", date(2026, 9, 1)), ("250.00", date(2026, 10, 1)), ("40.00", date(2026, 11, 2))):
+        draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal(amount))],
+                                 contract=contract)
+        out.append(inv.issue_invoice(org, draft.pk, issue_date=day))
+    return out
+
+
+@pytest.fixture
+def link(org, customer):
+    return urlsplit(pay_url(org.pk, customer.pk, made_on=date.today())).path
+
+
+def _start(client, link, **form):
+    return client.post(f"{link}/pay", form)
+
+
+def _totals(*invoices) -> list[int]:
+    return [Invoice.objects.get(pk=i.pk).balance_minor for i in invoices]
+
+
+def test_the_account_page_links_to_pay_now_and_the_form_lists_the_open_invoices(client, link, invoices, stripe_on):
+    page = client.get(link).content.decode()
+    assert f'href="{link}/pay"' in page
+    form = client.get(f"{link}/pay")
+    assert form.status_code == 200 and form["Cache-Control"] == "private, no-store"
+    text = form.content.decode()
+    assert all(i.number in text for i in invoices) and "csrfmiddlewaretoken" in text
+    assert 'value="card"' in text and 'value="bank_transfer"' in text
+    assert 'value="sepa_mandate"' not in text  # no SEPA creditor configured: no mandate offered
+
+
+def test_a_card_payment_of_two_invoices_is_recorded_once_with_their_allocation(client, link, invoices, stripe_on,
+                                                                              fake, customer):
+    first, second, third = invoices
+    resp = _start(client, link, invoice=[str(first.pk), str(third.pk)], amount="140.00", method="card",
+                  save_for_future="on")
+    assert resp.status_code == 302
+    checkout = Checkout.objects.get()
+    assert (checkout.amount_minor, checkout.plan) == (14000, {str(first.pk): 10000, str(third.pk): 4000})
+    page = client.get(resp["Location"]).content.decode()
+    checkout.refresh_from_db()
+    assert checkout.client_secret and checkout.client_secret in page and f"{fake.url}/v3/" in page
+    # the customer confirms in the browser (Stripe.js): here the SDK does the same call
+    stripe_on.client.v1.payment_intents.confirm(checkout.provider_ref, params={"payment_method": "pm_card_visa"})
+    page = client.get(resp["Location"]).content.decode()
+    checkout.refresh_from_db()
+    assert checkout.status == Checkout.PAID and 'id="receipt"' in page
+    assert _totals(first, second, third) == [0, 25000, 0]
+    # the webhook of the same success records nothing more
+    event = next(e for e in fake.events if e["type"] == "payment_intent.succeeded"
+                 and e["data"]["object"]["id"] == checkout.provider_ref)
+    payload, header = fake.event_payload(event, SECRET)
+    answer = client.post("/webhooks/stripe/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+    assert answer.status_code == 200
+    assert Payment.objects.count() == 1 and Payment.objects.get().external_reference == checkout.provider_ref
+    # kept for future invoices: the saved card is the customer's default for autopay
+    saved = SavedPaymentMethod.objects.get(customer=customer)
+    assert saved.is_default and saved.kind == "card"
+    receipt = client.get(f"{resp['Location']}/receipt")
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
+
+
+def test_the_webhook_alone_records_the_payment_and_the_status_page_then_shows_it_paid(client, link, invoices,
+                                                                                    stripe_on, fake):
+    resp = _start(client, link, invoice=[str(invoices[1].pk)], amount="", method="card")
+    checkout = Checkout.objects.get()
+    stripe_on.client.v1.payment_intents.confirm(checkout.provider_ref, params={"payment_method": "pm_card_visa"})
+    event = next(e for e in fake.events if e["type"] == "payment_intent.succeeded"
+                 and e["data"]["object"]["id"] == checkout.provider_ref)
+    payload, header = fake.event_payload(event, SECRET)
+    assert client.post("/webhooks/stripe/", payload, content_type="application/json",
+                       HTTP_STRIPE_SIGNATURE=header).json()["status"] == "processed"
+    assert _totals(*invoices) == [10000, 0, 4000]
+    assert 'data-status="paid"' in client.get(resp["Location"]).content.decode()
+    assert Payment.objects.count() == 1
+
+
+def test_a_partial_amount_goes_to_the_oldest_invoice_first(client, link, invoices, stripe_on):
+    _start(client, link, invoice=[str(i.pk) for i in invoices], amount="150,00", method="bank_transfer")
+    checkout = Checkout.objects.get()
+    assert checkout.plan == {str(invoices[0].pk): 10000, str(invoices[1].pk): 5000}
+
+
+@pytest.mark.parametrize("form,message", [
+    ({"amount": "999.00"}, "dépasse ce qui reste dû sur les factures choisies (390,00\xa0€)"),
+    ({"amount": "-5"}, "supérieur à zéro"),
+    ({"amount": "abc"}, "en chiffres"),
+    ({"amount": "1.001"}, "plus de décimales"),
+    ({"invoice": ["999999"]}, "plus à payer"),
+    ({"method": "paypal"}, "Choisissez un moyen de paiement"),
+])
+def test_bad_input_is_refused_clearly_and_writes_nothing(client, link, invoices, stripe_on, customer, form,
+                                                          message):
+    customer.credit_allowed = False
+    customer.save(update_fields=["credit_allowed"])
+    data = {"invoice": [str(i.pk) for i in invoices], "method": "bank_transfer", **form}
+    resp = _start(client, link, **data)
+    text = html.unescape(resp.content.decode())
+    assert resp.status_code == 400 and message in text
+    assert "Traceback" not in text and "sk_test" not in text
+    assert not Checkout.objects.exists() and not Payment.objects.exists()
+
+
+def test_with_the_overpayment_policy_more_than_is_open_is_accepted(client, link, invoices, stripe_on):
+    assert _start(client, link, invoice=[str(invoices[0].pk)], amount="120.00",
+                  method="bank_transfer").status_code == 302
+    assert Checkout.objects.get().amount_minor == 12000
+
+
+def test_another_customers_checkout_and_a_forged_link_open_nothing(client, link, invoices, stripe_on, org,
+                                                                  make_customer):
+    _start(client, link, method="bank_transfer")
+    checkout = Checkout.objects.get()
+    other = make_customer("OTHER")
+    other_link = urlsplit(pay_url(org.pk, other.pk, made_on=date.today())).path
+    assert client.get(f"{other_link}/pay/{checkout.public_id}").status_code == 404
+    assert client.get(f"{other_link}/pay/{checkout.public_id}/receipt").status_code == 404
+    assert client.get(f"/p/forged/pay").status_code == 404
+    assert client.post(f"/p/forged/pay", {"method": "bank_transfer"}).status_code == 404
+    assert Checkout.objects.count() == 1
+
+
+def test_csrf_is_enforced_on_the_pay_now_form(link, invoices, stripe_on):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(f"{link}/pay", {"method": "bank_transfer"}).status_code == 403
+    assert not Checkout.objects.exists()
+
+
+def test_transfer_details_show_the_rf_reference_and_a_qr_code(client, link, invoices, stripe_on, customer):
+    resp = _start(client, link, invoice=[str(invoices[1].pk)], method="bank_transfer", save_for_future="on")
+    page = client.get(resp["Location"]).content.decode()
+    rf = invoices[1].rf_reference
+    assert " ".join(rf[i:i + 4] for i in range(0, len(rf), 4)) in page
+    assert "FR1420041010050500013M02606" in page and 'class="qr" src="data:image/svg+xml' in page
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "bank_transfer"
+
+
+def test_a_mandate_is_signed_on_the_page(client, link, invoices, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    resp = _start(client, link, invoice=[str(invoices[0].pk)], method="sepa_mandate", save_for_future="on")
+    page = client.get(resp["Location"]).content.decode()
+    assert "DE98ZZZ09999999999" in page and "8 semaines" in page  # the rulebook's consent text, in French
+    bad = client.post(resp["Location"], {"holder": "Acme", "iban": "DE00 1234", "consent": "on"})
+    shown = html.unescape(bad.content.decode().split('id="error"')[1].split("</p>")[0])
+    assert bad.status_code == 400 and "Cet IBAN n'est pas valide" in shown and "length" not in shown
+    assert not Mandate.objects.exists()
+    unticked = client.post(resp["Location"], {"holder": "Acme", "iban": "DE89370400440532013000"})
+    assert unticked.status_code == 400 and not Mandate.objects.exists()
+    ok = client.post(resp["Location"], {"holder": "Acme Industries SAS", "iban": "DE89 3704 0044 0532 0130 00",
+                                        "consent": "on"})
+    assert ok.status_code == 302
+    mandate = Mandate.objects.get()
+    assert (mandate.customer_id, mandate.iban, mandate.kind, mandate.signed_at) == (
+        customer.pk, "DE89370400440532013000", Mandate.RECURRENT, "Lyon")
+    assert 'data-status="processing"' in client.get(resp["Location"]).content.decode()
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "sepa_debit"
+
+
+def test_a_provider_outage_charges_nothing_and_a_reload_gets_the_same_payment_going(client, link, invoices,
+                                                                                   stripe_on, fake):
+    fake.fail_next(2)  # creating the PaymentIntent fails on the POST and on the first load of the status page
+    resp = _start(client, link, invoice=[str(invoices[0].pk)], method="card")
+    assert resp.status_code == 302
+    page = client.get(resp["Location"]).content.decode()
+    assert "momentanément indisponible" in page and "api_error" not in page and "sk_test" not in page
+    checkout = Checkout.objects.get()
+    assert checkout.provider_ref == "" and checkout.status == Checkout.OPEN
+    page = client.get(resp["Location"]).content.decode()  # the customer reloads: the intent is made now
+    checkout.refresh_from_db()
+    assert checkout.client_secret in page
+    client.get(resp["Location"])
+    assert len([pi for pi in fake.objects("pi_") if pi["metadata"].get("duly_checkout") == checkout.public_id]) == 1
+    assert not Payment.objects.exists() and _totals(*invoices) == [10000, 25000, 4000]
+
+
+# --- the customer sets up how future invoices are paid -------------------------------------------------------
+
+
+def test_a_customer_saves_a_card_for_future_invoices_from_the_account_link(client, link, stripe_on, customer, fake):
+    page = client.get(f"{link}/methods")
+    assert page.status_code == 200 and "Actuellement : virement bancaire" in html.unescape(page.content.decode())
+    resp = client.post(f"{link}/methods", {"action": "card"})
+    assert resp.status_code == 302
+    setup_ref = resp["Location"].rsplit("/", 1)[1]
+    assert setup_ref.startswith("seti_") and not SavedPaymentMethod.objects.exists()
+    secret = fake.objects("seti_")[-1]["client_secret"]
+    assert secret in client.get(resp["Location"]).content.decode()  # the element, to confirm in the browser
+    stripe_on.client.v1.setup_intents.confirm(setup_ref, params={"payment_method": "pm_card_visa"})
+    done = html.unescape(client.get(resp["Location"]).content.decode())
+    assert "Enregistrée : Visa •••• 4242" in done
+    client.get(resp["Location"])  # a reload saves nothing more
+    saved = SavedPaymentMethod.objects.get()
+    assert (saved.customer_id, saved.is_default, saved.kind) == (customer.pk, True, "card")
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "card"
+    assert "Actuellement : Visa •••• 4242" in html.unescape(client.get(f"{link}/methods").content.decode())
+
+
+def test_another_customers_setup_and_an_invoice_link_open_nothing(client, link, stripe_on, org, make_customer,
+                                                                  invoices, customer):
+    resp = client.post(f"{link}/methods", {"action": "card"})
+    setup_ref = resp["Location"].rsplit("/", 1)[1]
+    other = make_customer("OTHER")
+    other_link = urlsplit(pay_url(org.pk, other.pk, made_on=date.today())).path
+    assert client.get(f"{other_link}/methods/{setup_ref}").status_code == 404
+    invoice_link = urlsplit(pay_url(org.pk, customer.pk, invoices[0].pk)).path
+    assert client.get(f"{invoice_link}/methods").status_code == 404
+
+
+def test_a_standing_mandate_is_signed_from_the_account_link(client, link, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    form = {"action": "mandate", "holder": "Acme Industries SAS", "iban": "DE89370400440532013001", "consent": "on"}
+    assert client.post(f"{link}/methods", form).status_code == 400 and not Mandate.objects.exists()
+    signed = client.post(f"{link}/methods", {**form, "iban": "DE89370400440532013000"})
+    assert signed.status_code == 200
+    mandate = Mandate.objects.get()
+    assert mandate.kind == Mandate.RECURRENT and mandate.reference in signed.content.decode()
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "sepa_debit"
