@@ -402,6 +402,7 @@ class StripeFake:
             ("POST", "payment_methods", None): self._create_payment_method,
             ("GET", "payment_methods", "id"): self._retrieve_payment_method,
             ("POST", "payment_methods", "attach"): self._attach_payment_method,
+            ("POST", "payment_methods", "detach"): self._detach_payment_method,
             ("POST", "setup_intents", None): self._create_setup_intent,
             ("GET", "setup_intents", "id"): lambda p, i: self._get("seti_", i, "setup_intent", "intent"),
             ("POST", "setup_intents", "confirm"): self._confirm_setup_intent,
@@ -553,6 +554,17 @@ class StripeFake:
         self._get("cus_", params["customer"], "customer", "customer")
         self._card_setup_check(pm)
         pm["customer"] = params["customer"]
+        return pm
+
+    def _detach_payment_method(self, params: dict, ident: str) -> dict:
+        """docs.stripe.com/api/payment_methods/detach: a method attached to no customer cannot be detached."""
+        self._check(params, set())
+        pm = self._payment_method(ident)
+        if not pm.get("customer"):
+            raise _Fail(400, _invalid(f"The payment method you provided is not attached to a customer so "
+                                      "detachment is impossible.", code="payment_method_unexpected_state"))
+        pm["customer"] = None
+        self._event("payment_method.detached", pm)
         return pm
 
     def _card_setup_check(self, pm: dict) -> None:

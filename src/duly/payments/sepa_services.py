@@ -74,10 +74,14 @@ def snapshot(mandate: Mandate) -> sepa.Mandate:
 
 @transaction.atomic
 def configure_creditor(org: Organization, *, creditor_id: str, iban: str = "", bic: str = "",
-                       pain_version: str = "") -> SepaCreditor:
-    """Set ``org``'s SEPA creditor identifier and the account debits are paid into (the organization's own
-    IBAN/BIC when none is given)."""
+                       pain_version: str = "", name: str = "") -> SepaCreditor:
+    """Set ``org``'s SEPA creditor identifier, the account debits are paid into (the organization's own
+    IBAN/BIC when none is given) and the name debtors see (the organization's when blank)."""
     creditor = sepa.validate_creditor_id(creditor_id)
+    name_text = " ".join((name or "").split())
+    if len(name_text) > 70:
+        raise ValidationError(f"The creditor name has {len(name_text)} characters; a SEPA file takes at most 70.",
+                              code="value_too_long")
     account = clean_iban(iban or org.iban)
     bic_text = clean_bic(bic or org.bic)
     version = pain_version or "pain.008.001.08"
@@ -88,7 +92,7 @@ def configure_creditor(org: Organization, *, creditor_id: str, iban: str = "", b
         raise InvalidBankAccount("pain.008.001.02 needs the creditor's BIC.", code="invalid_bic")
     row, _ = SepaCreditor.objects.update_or_create(
         organization=org, defaults={"creditor_id": creditor, "iban": account, "bic": bic_text,
-                                    "pain_version": version})
+                                    "pain_version": version, "name": name_text})
     return row
 
 
@@ -214,7 +218,7 @@ def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDe
     from sepaxml import SepaDD
     from sepaxml.validation import ValidationError as SepaXmlInvalid
 
-    config = {"name": org.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
+    config = {"name": creditor.name or org.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
               "currency": SEPA_CURRENCY}
     if creditor.bic:
         config["BIC"] = creditor.bic
