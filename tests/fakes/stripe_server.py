@@ -826,3 +826,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self):  # noqa: N802
         self._serve("DELETE")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the fake on the loopback until interrupted (for ``duly demo`` or a manual try of autopay):
+    ``python tests/fakes/stripe_server.py [--port 12111] [--key sk_test_duly]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A loopback fake of the Stripe API endpoints Duly uses.")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--key", default="sk_test_duly", help="the secret key clients must send")
+    args = parser.parse_args(argv)
+    fake = StripeFake(args.key, port=args.port)
+    print(f"Stripe fake on {fake.url} (key {args.key}): DULY_STRIPE_API_BASE={fake.url} "
+          f"DULY_STRIPE_SECRET_KEY={args.key}", flush=True)
+    try:
+        fake.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.server.server_close()
+
+
+if __name__ == "__main__":
+    main()

@@ -187,7 +187,7 @@ def test_cli_mandates_add_and_revoke(org, customer):
 @pytest.mark.parametrize("change, message", [
     ({"--iban": "DE89370400440532013001"}, "[invalid_iban]"),
     ({"--bic": "NOTABIC"}, "[invalid_bic]"),
-    ({"--signed-at": " "}, "no place of signature. [mandate_unsigned]"),
+    ({"--signed-at": " "}, "no place of signature. [mandate_place_missing]"),
     ({"--reference": "TAKEN-1"}, "already used in this organization. [mandate_reference_taken]"),
     ({"--signed-on": "2099-01-01"}, "[mandate_signed_in_future]"),
 ])

@@ -40,6 +40,7 @@ __all__ = [
     "Removal",
     "add_mandate",
     "attach_method",
+    "check_mandate",
     "customer_methods",
     "find_customer",
     "find_mandate",
@@ -290,18 +291,34 @@ def remove_method(org: Organization, method_id: int, *, customer: Customer | Non
 
 # --- SEPA mandates and creditor (through sepa_services) -------------------------------------------------------
 
+def _check_place(reference: str, signed_at: str) -> str:
+    place = " ".join((signed_at or "").split())
+    if not place:
+        ref = " ".join((reference or "").split())
+        raise InvalidMandate(f"Mandate {ref} has no place of signature.", code="mandate_place_missing", reference=ref)
+    return place
+
+
+def check_mandate(org: Organization, customer: Customer, *, reference: str, signed_on: date | None, signed_at: str,
+                  iban: str, bic: str = "", debtor_name: str = "", kind: str = Mandate.RECURRENT,
+                  as_of: date | None = None) -> dict:
+    """What :func:`add_mandate` checks, without writing (the admin form shows each error on its field)."""
+    place = _check_place(reference, signed_at)
+    return sepa_services.check_mandate_data(org, customer, reference=reference, signed_on=signed_on,
+                                            debtor_name=debtor_name, iban=iban, bic=bic, signed_at=place, kind=kind,
+                                            as_of=as_of)
+
+
 def add_mandate(org: Organization, customer: Customer, *, reference: str, signed_on: date | None, signed_at: str,
                 iban: str, bic: str = "", debtor_name: str = "", kind: str = Mandate.RECURRENT,
                 as_of: date | None = None) -> Mandate:
     """Record a mandate staff received signed: the signature date and place are both required (the EPC
     rulebook's mandate data); the rest is :func:`.sepa_services.create_mandate`'s (IBAN/BIC with schwifty,
     a unique reference, no future signature)."""
-    if not " ".join((signed_at or "").split()):
-        ref = " ".join((reference or "").split())
-        raise InvalidMandate(f"Mandate {ref} has no place of signature.", code="mandate_unsigned", reference=ref)
+    place = _check_place(reference, signed_at)
     return sepa_services.create_mandate(org, customer, reference=reference, signed_on=signed_on,
-                                        debtor_name=debtor_name, iban=iban, bic=bic,
-                                        signed_at=" ".join(signed_at.split()), kind=kind, as_of=as_of)
+                                        debtor_name=debtor_name, iban=iban, bic=bic, signed_at=place, kind=kind,
+                                        as_of=as_of)
 
 
 def revoke_mandate(org: Organization, reference: str, *, revoked_on: date) -> Mandate:

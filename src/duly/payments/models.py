@@ -131,6 +131,9 @@ class SepaCreditor(models.Model):
     pain_version = models.CharField(max_length=20, choices=[(v, v) for v in PAIN_008_VERSIONS],
                                     default=DEFAULT_PAIN_008)
 
+    class Meta:
+        verbose_name = "SEPA creditor"
+
     def __str__(self) -> str:
         return f"{self.organization} {self.creditor_id}"
 

@@ -21,6 +21,10 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.AlterModelOptions(
+            name='sepacreditor',
+            options={'verbose_name': 'SEPA creditor'},
+        ),
         migrations.AddField(
             model_name='savedpaymentmethod',
             name='brand',
