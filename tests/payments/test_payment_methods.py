@@ -240,3 +240,11 @@ def test_the_creditor_name_is_the_one_in_the_pain008_file(org, customer, contrac
     invoice = inv.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 2))
     export = export_debits(org, invoice.due_date)
     assert export.batch is not None and b"<Nm>Acme Debits</Nm>" in export.xml
+
+
+def test_cli_setup_starts_a_setupintent_and_prints_the_customers_personal_link(org, customer, stripe_settings, fake):
+    result = cli("methods", "setup", customer.code)
+    assert result.exit_code == 0, result.output
+    assert "SetupIntent seti_" in result.output and "/p/" in result.output and rows() == []
+    seti = fake.objects("seti_")[0]
+    assert seti["metadata"] == {"duly_customer": str(customer.pk), "duly_organization": str(org.pk)}

@@ -132,3 +132,25 @@ def test_another_organizations_methods_are_not_shown(org, other_org, make_custom
     page = owner.get(reverse("admin:payments_savedpaymentmethod_changelist"))
     assert "1111" not in page.content.decode()
     assert owner.get(reverse("admin:payments_savedpaymentmethod_change", args=[row.pk])).status_code == 302
+
+
+def test_staff_save_a_card_from_the_admin_through_stripe_on_the_loopback_fake(org, customer, owner, settings):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakes.stripe_server import StripeFake
+
+    url = reverse("admin:payments_savedpaymentmethod_save")
+    assert url in owner.get(reverse("admin:payments_savedpaymentmethod_changelist")).content.decode()
+    with StripeFake("sk_test_duly") as fake:
+        settings.DULY_STRIPE_SECRET_KEY, settings.DULY_STRIPE_API_BASE = "sk_test_duly", fake.url
+        settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+        assert owner.get(url).status_code == 200
+        resp = owner.post(url, {"customer": customer.pk, "payment_method": "pm_card_visa"}, follow=True)
+        assert "saved Visa •••• 4242 (12/2034) (the default)" in resp.content.decode()
+        declined = owner.post(url, {"customer": customer.pk, "payment_method": "pm_card_chargeDeclined"})
+        assert declined.status_code == 200 and "refused to save the card" in declined.content.decode()
+        started = owner.post(url, {"customer": customer.pk, "payment_method": ""}, follow=True)
+        assert "SetupIntent seti_" in started.content.decode() and "/p/" in started.content.decode()
+    assert list(SavedPaymentMethod.objects.values_list("method_ref", "is_default")) == [("pm_card_visa", True)]

@@ -99,6 +99,7 @@ def methods_setup(customer_code, org_slug, kind):
     """Start saving a method CUSTOMER_CODE finishes in the browser (a Stripe SetupIntent); it is saved when Stripe
     reports the setup succeeded (webhook)."""
     from duly.customers.links import pay_url
+    from duly.customers.services import local_today
     from duly.payments.method_services import find_customer, start_setup
 
     org = current_org(org_slug)
@@ -106,7 +107,7 @@ def methods_setup(customer_code, org_slug, kind):
     setup = start_setup(org, customer, kinds=(kind,))
     click.echo(f"{customer.code}: SetupIntent {setup.setup_ref} ({setup.status}) for Stripe customer "
                f"{setup.customer_ref}. The customer finishes it from their personal page: "
-               f"{pay_url(org.pk, customer.pk)}")
+               f"{pay_url(org.pk, customer.pk, made_on=local_today(org))}")
 
 
 @methods.command("prefer")

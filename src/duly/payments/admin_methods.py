@@ -6,9 +6,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
+from duly.customers import roles
+from duly.customers.links import pay_url
+from duly.customers.models import Customer
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, form_organization
+from duly.customers.tenancy import OrgScopedAdmin, ReadOnlyOrgScopedAdmin, form_organization, scoped_choices
 from duly.domain.errors import DomainError
 
 from . import method_services, sepa_services
@@ -52,6 +58,17 @@ class _ServiceModelAdmin(OrgScopedAdmin):
 
 # --- saved methods -------------------------------------------------------------------------------------------
 
+class SaveCardForm(forms.Form):
+    customer = forms.ModelChoiceField(queryset=Customer.objects.none())
+    payment_method = forms.CharField(
+        max_length=255, required=False, label="Stripe payment method",
+        help_text="A method Stripe already holds (test mode or the loopback fake: pm_card_visa, pm_card_mastercard…): "
+                  "saved now through a confirmed SetupIntent. Blank: start a setup the customer finishes in the "
+                  "browser from their personal link.")
+    make_default = forms.BooleanField(required=False, label="Make it the default autopay charges",
+                                      help_text="Otherwise only when the customer has no default yet.")
+
+
 @admin.register(SavedPaymentMethod)
 class SavedPaymentMethodAdmin(OrgScopedAdmin):
     """Saved with the provider (``duly methods attach``, the customer's browser, Stripe's webhook): here staff
@@ -77,6 +94,39 @@ class SavedPaymentMethodAdmin(OrgScopedAdmin):
     @admin.display(description="method")
     def method(self, obj):
         return obj.describe()
+
+    def get_urls(self):
+        return [self.guarded_path("save/", self.save_view, "payments_savedpaymentmethod_save",
+                                  get="record_payments", post="record_payments")] + super().get_urls()
+
+    def save_view(self, request):
+        """Save a card for a customer: attach a method Stripe holds, or start a setup the customer finishes."""
+        form = SaveCardForm(request.POST or None)
+        form.fields["customer"].queryset = scoped_choices(
+            Customer, roles.organizations_with(request.user, "record_payments"), request).order_by("code")
+        if request.method == "POST" and form.is_valid():
+            customer, ref = form.cleaned_data["customer"], form.cleaned_data["payment_method"].strip()
+            self.require(request, customer.organization_id)
+            org = customer.organization
+            done = None
+            if ref:
+                done = self.run_service(request, method_services.attach_method, org, customer, ref,
+                                        make_default=True if form.cleaned_data["make_default"] else None)
+                if done is not None:
+                    self.message_user(request, f"{customer}: saved {done.describe()}"
+                                               f"{' (the default)' if done.is_default else ''}.", messages.SUCCESS)
+            else:
+                done = self.run_service(request, method_services.start_setup, org, customer)
+                if done is not None:
+                    self.message_user(request, f"{customer}: SetupIntent {done.setup_ref} started; the customer "
+                                               f"finishes it from their personal link {pay_url(org.pk, customer.pk, made_on=local_today(org))}",
+                                      messages.SUCCESS)
+            if done is not None:
+                url = reverse("admin:payments_savedpaymentmethod_changelist")
+                return HttpResponseRedirect(f"{url}?customer__id__exact={customer.pk}")
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request), "title": "Save a customer's card", "form": form,
+            "objects": [], "opts": self.model._meta})
 
     @admin.action(description="Make the selected method its customer's default", permissions=["record_payments"])
     def make_default(self, request, queryset):
