@@ -102,6 +102,34 @@ def test_removing_the_default_hands_it_to_the_newest_left_and_detaches_it_at_str
     # saving it again brings it back, as the default since none is left
     again = methods.attach_method(org, customer, "pm_card_visa", provider=provider)
     assert again.pk == visa.pk and again.is_default and again.removed_at is None
+    assert fake.objects("pm_card_visa")[0]["customer"] == again.customer_ref  # attached again, not a replay
+
+
+def test_autopay_charges_the_default_staff_chose_and_never_a_removed_method(org, customer, contract, provider, fake):
+    from decimal import Decimal
+
+    from duly.invoicing import services as inv
+    from duly.payments.autopay_services import run_autopay
+
+    def due_invoice(day):
+        draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("80"))],
+                                 contract=contract)
+        return inv.issue_invoice(org, draft.pk, issue_date=day)
+
+    visa = methods.attach_method(org, customer, "pm_card_visa", provider=provider)
+    master = methods.attach_method(org, customer, "pm_card_mastercard", provider=provider)
+    methods.set_default_method(org, master.pk)
+    first = due_invoice(date(2026, 3, 2))
+    assert run_autopay(org, first.due_date, provider=provider).succeeded == 1
+    assert [pi["payment_method"] for pi in fake.objects("pi_")] == ["pm_card_mastercard"]
+    methods.remove_method(org, master.pk, provider=provider)  # the default goes back to the visa
+    second = due_invoice(date(2026, 3, 3))
+    assert run_autopay(org, second.due_date, provider=provider).succeeded == 1
+    assert [pi["payment_method"] for pi in fake.objects("pi_")] == ["pm_card_mastercard", "pm_card_visa"]
+    methods.remove_method(org, visa.pk, provider=provider)
+    third = due_invoice(date(2026, 3, 4))
+    report = run_autopay(org, third.due_date, provider=provider)
+    assert (report.attempted, report.skipped) == (0, 1) and len(fake.objects("pi_")) == 2
 
 
 def test_a_method_stays_removed_when_the_provider_cannot_be_reached(org, customer, provider, fake):

@@ -158,7 +158,9 @@ def attach_method(org: Organization, customer: Customer, method_ref: str, *, pro
     prov = _provider(provider_code, provider)
     described = prov.saved_method(ref)  # an unknown id is refused here, before anything is set up
     kinds = ("sepa_debit",) if described.kind is MethodKind.SEPA_DEBIT else ("card",)
-    key = f"attach:{org.pk}:{customer.pk}:{ref}"[:255]
+    # a method saved again after its removal (detached at the provider) is a new setup, not a replay of the first
+    again = f":{int(existing.removed_at.timestamp())}" if existing is not None and existing.removed_at else ""
+    key = f"attach:{org.pk}:{customer.pk}:{ref}{again}"[:255]
     setup = prov.create_setup(_setup_request(org, customer, key, provider_code, kinds=kinds, method_ref=ref))
     if setup.status != "succeeded" or not setup.method_ref:
         raise ProviderError(f"The provider did not save the method (setup {setup.setup_ref} is {setup.status}): "
