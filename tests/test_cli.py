@@ -405,3 +405,26 @@ def test_init_without_input_names_the_missing_flag(db):
     assert result.exit_code == 2
     assert result.stderr == "error: --country is required with --no-input. [invalid_input]\n"
     assert not Organization.objects.exists()
+
+
+def test_the_demo_has_cards_on_file_mandates_and_transfer_customers_and_its_debits_export(demo_home, tmp_path):
+    """Without a Stripe key the demo saves its cards offline (demo ids, brand and last four only) and says so; its
+    direct-debit customers have mandates and the organization a creditor, so `duly debits export` works on it."""
+    stdout = (demo_home / "demo-stdout.txt").read_text()
+    assert "customers with a card on file" in stdout and "under demo ids" in stdout
+    db = demo_db(demo_home)
+    by_method = dict(db.execute("select preferred_payment_method, count(*) from customers_customer "
+                                "group by preferred_payment_method").fetchall())
+    cards = db.execute("select c.preferred_payment_method, m.is_default, m.last4, m.method_ref from "
+                       "payments_savedpaymentmethod m join customers_customer c on c.id = m.customer_id").fetchall()
+    assert len(cards) == by_method["card"] >= 3 and {c[0] for c in cards} == {"card"}
+    assert all(is_default and len(last4) == 4 and ref.startswith("pm_demo_") for _, is_default, last4, ref in cards)
+    mandates = db.execute("select count(distinct m.customer_id) from payments_mandate m join customers_customer c "
+                          "on c.id = m.customer_id where c.preferred_payment_method = 'sepa_debit'").fetchone()[0]
+    assert mandates == by_method["sepa_debit"] >= 3 and by_method["bank_transfer"] >= 3
+    code = db.execute("select c.code from payments_savedpaymentmethod m join customers_customer c "
+                      "on c.id = m.customer_id order by c.code").fetchone()[0]
+    assert "* " in run(["methods", "list", code], demo_home).stdout
+    out = tmp_path / "debits.xml"
+    proc = run(["debits", "export", "--as-of", "2026-11-20", "-o", str(out)], demo_home)
+    assert proc.stdout.startswith("Exported batch ") and out.read_bytes().count(b"<DrctDbtTxInf>") >= 1

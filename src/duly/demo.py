@@ -103,14 +103,27 @@ class DemoSummary:
     subscriptions: int = 0
     already_seeded: bool = False
     open_by_currency: dict = field(default_factory=dict)
+    #: Customers with a card on file, with a SEPA mandate, and paying by transfer.
+    cards: int = 0
+    mandates: int = 0
+    transfers: int = 0
+    #: Cards saved under demo ids, offline (no Stripe key, or Stripe refused): autopay cannot charge them.
+    cards_offline: int = 0
 
     def text(self) -> str:
         if self.already_seeded:
             return (f"Demo organization {self.organization} already exists; log in as {self.username} with the "
                     "password printed when it was seeded.")
+        cards = (f"{self.cards - self.cards_offline} saved through Stripe" if self.cards_offline < self.cards else "")
+        if self.cards_offline:
+            cards += (", " if cards else "") + (f"{self.cards_offline} under demo ids: autopay charges a card only "
+                                                "once DULY_STRIPE_SECRET_KEY is set and it is saved with Stripe")
         return (f"Seeded {self.organization}: {self.customers} customers, {self.invoices} invoices, "
                 f"{self.payments} payments, {self.subscriptions} subscriptions. Admin login: {self.username} / "
-                f"{self.password} (generated now and shown once: note it)")
+                f"{self.password} (generated now and shown once: note it)\n"
+                f"Payment methods: {self.cards} customers with a card on file ({cards}), {self.mandates} with a SEPA "
+                f"mandate (duly debits export --as-of DATE writes their pain.008), {self.transfers} paying by "
+                f"transfer.")
 
 
 def _tax(country_seller: str, customer_country: str) -> tuple[str, Decimal, str]:
@@ -149,6 +162,7 @@ def seed_demo(*, as_of: date, seed: int = 2026, progress: Progress | None = None
         accounts.append((*_seed_customer(org, row, i, start, rng), row[-1]))
         summary.customers += 1
         report("Customers", i + 1, len(CUSTOMERS))
+    _seed_payment_methods(org, [customer for customer, _contract, _profile in accounts], start, summary, report)
     # Month by month across all customers, so invoice numbers follow issue dates (a legal requirement in the EU).
     months = []
     month = start
@@ -172,6 +186,70 @@ def seed_demo(*, as_of: date, seed: int = 2026, progress: Progress | None = None
 
     ensure_setup(org)  # the shipped dunning policies, editable in the back office
     return summary
+
+
+#: Stripe's test payment methods (docs.stripe.com/testing), one per card customer, and how each is shown: some
+#: decline once saved, so autopay's retries and requests for a new card show too. Without a Stripe key the demo records them
+#: under demo ids with the same brand, last four digits and expiry (no card data either way).
+DEMO_CARDS = [
+    ("pm_card_visa", "visa", "4242"),
+    ("pm_card_mastercard", "mastercard", "4444"),
+    ("pm_card_amex", "amex", "0005"),
+    ("pm_card_visa_debit", "visa", "5556"),
+    ("pm_card_chargeCustomerFail", "visa", "0341"),
+    ("pm_card_authenticationRequired", "visa", "3184"),
+]
+#: DEMO DATA: the demo organization's SEPA creditor identifier (valid check digits, not a real creditor).
+DEMO_CREDITOR_ID = "FR72ZZZ123456"
+
+
+def _demo_iban(customer, n: int) -> str:
+    """A valid, made-up IBAN in the customer's country (Germany for a country outside SEPA's IBAN formats)."""
+    from schwifty import IBAN
+
+    if customer.country == "FR":
+        return IBAN.generate("FR", bank_code="30006", branch_code="00001", account_code=f"{4711 + n:011d}").compact
+    if customer.country == "ES":
+        return IBAN.generate("ES", bank_code="2100", branch_code="0418", account_code=f"{4711 + n:010d}").compact
+    return IBAN.generate("DE", bank_code="37040044", account_code=f"{4711 + n:010d}").compact
+
+
+def _seed_payment_methods(org, customers, start: date, summary: DemoSummary, report: Progress) -> None:
+    """Cards on file for the customers who pay by card, mandates (and the creditor) for those paying by direct
+    debit; the others pay by transfer. With ``DULY_STRIPE_SECRET_KEY`` set (Stripe's test mode, or the loopback
+    fake through ``DULY_STRIPE_API_BASE``) each card is saved through a SetupIntent; without it, offline."""
+    from django.conf import settings
+
+    from duly.domain.errors import DomainError
+    from duly.payments import method_services
+    from duly.payments.providers.base import SavedMethod
+
+    method_services.set_creditor(org, identifier=DEMO_CREDITOR_ID, name=org.trading_name or org.name)
+    online = bool(getattr(settings, "DULY_STRIPE_SECRET_KEY", ""))
+    for n, customer in enumerate(customers):
+        report("Payment methods", n + 1, len(customers))
+        method = customer.preferred_payment_method
+        if method == "card":
+            pm, brand, last4 = DEMO_CARDS[summary.cards % len(DEMO_CARDS)]
+            saved = None
+            if online:
+                try:
+                    saved = method_services.attach_method(org, customer, pm)
+                except DomainError:  # Stripe unreachable, or the fake's test method already saved for another
+                    saved = None
+            if saved is None:
+                summary.cards_offline += 1
+                code = customer.code.lower()
+                method_services.save_method(org, customer, SavedMethod(
+                    "stripe", f"pm_demo_{code}", f"cus_demo_{code}", "card", brand=brand, last4=last4, exp_month=12,
+                    exp_year=start.year + 4))
+            summary.cards += 1
+        elif method == "sepa_debit":
+            method_services.add_mandate(org, customer, reference=f"BW-MDT-{customer.code}", signed_on=start,
+                                        signed_at=customer.city, iban=_demo_iban(customer, n), as_of=start)
+            summary.mandates += 1
+        elif method == "bank_transfer":
+            summary.transfers += 1
 
 
 SEAT_TIERS = [("10", "49"), ("50", "39"), (None, "29")]  # EUR per seat per month, graduated

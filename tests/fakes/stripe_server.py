@@ -439,6 +439,7 @@ class StripeFake:
             ("POST", "payment_methods", None): self._create_payment_method,
             ("GET", "payment_methods", "id"): self._retrieve_payment_method,
             ("POST", "payment_methods", "attach"): self._attach_payment_method,
+            ("POST", "payment_methods", "detach"): self._detach_payment_method,
             ("POST", "setup_intents", None): self._create_setup_intent,
             ("GET", "setup_intents", "id"): lambda p, i: self._get("seti_", i, "setup_intent", "intent"),
             ("POST", "setup_intents", "confirm"): self._confirm_setup_intent,
@@ -590,6 +591,17 @@ class StripeFake:
         self._get("cus_", params["customer"], "customer", "customer")
         self._card_setup_check(pm)
         pm["customer"] = params["customer"]
+        return pm
+
+    def _detach_payment_method(self, params: dict, ident: str) -> dict:
+        """docs.stripe.com/api/payment_methods/detach: a method attached to no customer cannot be detached."""
+        self._check(params, set())
+        pm = self._payment_method(ident)
+        if not pm.get("customer"):
+            raise _Fail(400, _invalid(f"The payment method you provided is not attached to a customer so "
+                                      "detachment is impossible.", code="payment_method_unexpected_state"))
+        pm["customer"] = None
+        self._event("payment_method.detached", pm)
         return pm
 
     def _card_setup_check(self, pm: dict) -> None:
@@ -881,3 +893,26 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):  # noqa: N802
         self._serve("DELETE")
 
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the fake on the loopback until interrupted (for ``duly demo`` or a manual try of autopay):
+    ``python tests/fakes/stripe_server.py [--port 12111] [--key sk_test_duly]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A loopback fake of the Stripe API endpoints Duly uses.")
+    parser.add_argument("--port", type=int, default=12111)
+    parser.add_argument("--key", default="sk_test_duly", help="the secret key clients must send")
+    args = parser.parse_args(argv)
+    fake = StripeFake(args.key, port=args.port)
+    print(f"Stripe fake on {fake.url} (key {args.key}): DULY_STRIPE_API_BASE={fake.url} "
+          f"DULY_STRIPE_SECRET_KEY={args.key}", flush=True)
+    try:
+        fake.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.server.server_close()
+
+
+if __name__ == "__main__":
+    main()

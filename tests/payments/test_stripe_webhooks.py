@@ -221,3 +221,4 @@ def test_a_saved_method_is_stored_once_with_stripe_ids_only(client, fake, provid
     assert (saved.organization_id, saved.customer_id, saved.customer_ref, saved.method_ref, saved.setup_ref,
             saved.kind) == (org.pk, customer.pk, setup.customer_ref, "pm_card_mastercard", setup.setup_ref, "card")
     assert provider.saved_method(saved.method_ref).describe() == "Mastercard •••• 4444"
+    assert saved.describe() == "Mastercard •••• 4444 (12/2034)"  # asked of Stripe when saved: what staff are shown

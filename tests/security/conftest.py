@@ -125,6 +125,16 @@ def build_world(org) -> World:
     sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
                         debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
     sepa.export_debits(org, today)
+    # a card saved with Stripe (ids and what is shown only) and a webhook event Duly received
+    from duly.payments import method_services
+    from duly.payments.models import ProviderEvent
+    from duly.payments.providers.base import SavedMethod
+
+    method_services.save_method(org, customer, SavedMethod("stripe", "pm_zeph_visa", "cus_zeph", "card", brand="visa",
+                                                           last4="4242", exp_month=12, exp_year=2034))
+    ProviderEvent.objects.create(organization=org, provider="stripe", event_id="evt_zeph_1",
+                                 type="payment_intent.succeeded", object_ref="pi_zeph_1", received_at=now,
+                                 processed_at=now, outcome="Zephyr payment recorded", payload={"id": "evt_zeph_1"})
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

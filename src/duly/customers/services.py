@@ -320,7 +320,7 @@ def check_model_values(model: type[models.Model], data: dict, what: str) -> dict
             continue
         if field.choices:
             allowed = [code for code, _ in field.flatchoices]
-            if value not in allowed:
+            if value not in allowed and not (field.blank and value == ""):  # blank: the field's "none chosen"
                 raise InvalidChoice(
                     f"{what}: {value!r} is not a valid {label}; choose from {', '.join(repr(a) for a in allowed)}.",
                     field=name, value=str(value),

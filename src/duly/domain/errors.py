@@ -395,7 +395,7 @@ class InvalidCreditorId(ValidationError):
 
 class InvalidMandate(ValidationError):
     """A SEPA mandate that cannot be used as given. Codes: ``mandate_invalid`` and, more precisely,
-    ``mandate_unsigned``, ``mandate_signed_in_future``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used``,
+    ``mandate_unsigned``, ``mandate_place_missing``, ``mandate_signed_in_future``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used``,
     ``mandate_sequence_invalid``, ``mandate_reference_missing``, ``mandate_reference_invalid``,
     ``invalid_pre_notification`` (passed as ``code=``)."""
 

@@ -1,4 +1,6 @@
-"""Payments in the back office: read-only records; recording and refunding go through the payments services."""
+"""Payments in the back office: read-only records; recording and refunding go through the payments services.
+
+A customer's payment methods, mandates, the SEPA creditor and provider events are in :mod:`.admin_methods`."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -12,8 +14,9 @@ from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
+from . import admin_methods  # noqa: F401  (registers the pages of payment methods, mandates, creditor, events)
 from . import services
-from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Mandate, Payment, Refund
+from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Payment, Refund
 
 
 class AllocationInline(OrgScopedInline):
@@ -146,13 +149,6 @@ class ReadOnlyRecordAdmin(OrgScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-@admin.register(Mandate)
-class MandateAdmin(ReadOnlyRecordAdmin):
-    list_display = ("reference", "customer", "debtor_name", "iban", "signed_on", "kind", "collected", "revoked_at")
-    list_filter = ("kind", "signed_on")
-    search_fields = ("reference", "debtor_name", "customer__name", "customer__code")
 
 
 @admin.register(DirectDebit)

@@ -123,11 +123,16 @@ class SepaCreditor(models.Model):
     """The organization as a SEPA creditor: its creditor identifier and the account debits are paid into."""
 
     organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="sepa_creditor")
+    name = models.CharField("creditor name", max_length=70, blank=True,
+                            help_text="The name debtors see on their statements. Blank: the organization's name.")
     creditor_id = models.CharField("SEPA creditor identifier", max_length=35)
     iban = models.CharField("IBAN", max_length=34)
     bic = models.CharField("BIC", max_length=11, blank=True)
     pain_version = models.CharField(max_length=20, choices=[(v, v) for v in PAIN_008_VERSIONS],
                                     default=DEFAULT_PAIN_008)
+
+    class Meta:
+        verbose_name = "SEPA creditor"
 
     def __str__(self) -> str:
         return f"{self.organization} {self.creditor_id}"
@@ -247,8 +252,12 @@ class ProviderEvent(models.Model):
 
 
 class SavedPaymentMethod(models.Model):
-    """A method a customer saved with a provider for later charges: only the provider's ids, never card data
-    (brand, last four digits and expiry are asked from the provider when shown)."""
+    """A method a customer saved with a provider for later charges: only the provider's ids plus what staff and
+    the customer are shown (brand, last four digits, expiry, as the provider describes them), never card data.
+
+    A customer has several; at most one is the default autopay charges (a partial unique constraint), and a
+    removed one (``removed_at``) is kept for the charges made on it but is never the default again.
+    """
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_methods")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods")
@@ -257,17 +266,39 @@ class SavedPaymentMethod(models.Model):
     method_ref = models.CharField(max_length=255)
     setup_ref = models.CharField(max_length=255, blank=True)
     kind = models.CharField(max_length=20)
-    #: The method autopay charges (the first one a customer saves).
+    #: The method autopay charges (the first one a customer saves, until staff choose another).
     is_default = models.BooleanField(default=False)
+    brand = models.CharField(max_length=32, blank=True)
+    last4 = models.CharField("last four digits", max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField("expiry month", null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField("expiry year", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    removed_at = models.DateTimeField(null=True, blank=True, help_text="Removed by staff: never charged again")
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["organization", "provider", "method_ref"],
-                                               name="uniq_saved_method")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "provider", "method_ref"], name="uniq_saved_method"),
+            # exactly one default per customer (when they have a method): set_default_method moves it
+            models.UniqueConstraint(fields=["customer"], condition=models.Q(is_default=True),
+                                    name="uniq_default_saved_method"),
+            models.CheckConstraint(condition=models.Q(is_default=False) | models.Q(removed_at__isnull=True),
+                                   name="saved_method_default_not_removed"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.kind} {self.method_ref}"
+        return self.describe()
+
+    def describe(self) -> str:
+        """``"Visa •••• 4242 (12/2034)"``, ``"SEPA Direct Debit •••• 3000"``: what staff and customers are shown."""
+        kind = {"card": "card", "sepa_debit": "sepa_debit", "wallet": "wallet"}.get(self.kind, "other")
+        label = {"card": (self.brand or "Card").replace("_", " ").title() if self.brand != "amex"
+                 else "American Express", "sepa_debit": "SEPA Direct Debit",
+                 "wallet": (self.brand or "Wallet").replace("_", " ").title()}.get(kind, self.kind)
+        text = f"{label} •••• {self.last4}" if self.last4 else f"{label} {self.method_ref}"
+        if self.exp_month and self.exp_year:
+            text += f" ({self.exp_month:02d}/{self.exp_year})"
+        return text
 
 
 class ChargeAttempt(models.Model):

@@ -72,12 +72,15 @@ def snapshot(mandate: Mandate) -> sepa.Mandate:
 
 # --- creditor and mandates -------------------------------------------------------------------------------------
 
-@transaction.atomic
-def configure_creditor(org: Organization, *, creditor_id: str, iban: str = "", bic: str = "",
-                       pain_version: str = "") -> SepaCreditor:
-    """Set ``org``'s SEPA creditor identifier and the account debits are paid into (the organization's own
-    IBAN/BIC when none is given)."""
+def check_creditor(org: Organization, *, creditor_id: str, iban: str = "", bic: str = "", pain_version: str = "",
+                   name: str = "") -> dict:
+    """The creditor's fields, checked and normalised (what :func:`configure_creditor` writes); a DomainError names
+    the first bad one (codes ``invalid_creditor_id``, ``invalid_iban``, ``invalid_bic``...)."""
     creditor = sepa.validate_creditor_id(creditor_id)
+    name_text = " ".join((name or "").split())
+    if len(name_text) > 70:
+        raise ValidationError(f"The creditor name has {len(name_text)} characters; a SEPA file takes at most 70.",
+                              code="value_too_long")
     account = clean_iban(iban or org.iban)
     bic_text = clean_bic(bic or org.bic)
     version = pain_version or "pain.008.001.08"
@@ -86,18 +89,24 @@ def configure_creditor(org: Organization, *, creditor_id: str, iban: str = "", b
                               f"{', '.join(PAIN_008_VERSIONS)}.", code="invalid_choice")
     if version == "pain.008.001.02" and not bic_text:
         raise InvalidBankAccount("pain.008.001.02 needs the creditor's BIC.", code="invalid_bic")
-    row, _ = SepaCreditor.objects.update_or_create(
-        organization=org, defaults={"creditor_id": creditor, "iban": account, "bic": bic_text,
-                                    "pain_version": version})
-    return row
+    return {"creditor_id": creditor, "iban": account, "bic": bic_text, "pain_version": version, "name": name_text}
 
 
 @transaction.atomic
-def create_mandate(org: Organization, customer: Customer, *, reference: str, signed_on: date | None,
-                   debtor_name: str, iban: str, bic: str = "", signed_at: str = "",
-                   kind: str = Mandate.RECURRENT, as_of: date | None = None) -> Mandate:
-    """Record a mandate the customer signed. Refuses (writing nothing) a bad reference, IBAN or BIC, a
-    missing or future signature date, and a reference already used in the organization."""
+def configure_creditor(org: Organization, *, creditor_id: str, iban: str = "", bic: str = "",
+                       pain_version: str = "", name: str = "") -> SepaCreditor:
+    """Set ``org``'s SEPA creditor identifier, the account debits are paid into (the organization's own
+    IBAN/BIC when none is given) and the name debtors see (the organization's when blank)."""
+    values = check_creditor(org, creditor_id=creditor_id, iban=iban, bic=bic, pain_version=pain_version, name=name)
+    row, _ = SepaCreditor.objects.update_or_create(organization=org, defaults=values)
+    return row
+
+
+def check_mandate_data(org: Organization, customer: Customer, *, reference: str, signed_on: date | None,
+                       debtor_name: str, iban: str, bic: str = "", signed_at: str = "",
+                       kind: str = Mandate.RECURRENT, as_of: date | None = None) -> dict:
+    """A new mandate's fields, checked and normalised (what :func:`create_mandate` writes): a bad reference, IBAN
+    or BIC, a missing or future signature date, or a reference already used raise a DomainError."""
     if customer.organization_id != org.pk:
         raise CrossOrganization("That customer belongs to another organization.")
     ref = sepa.validate_mandate_reference(reference)
@@ -112,9 +121,19 @@ def create_mandate(org: Organization, customer: Customer, *, reference: str, sig
     if Mandate.objects.filter(organization=org, reference=ref).exists():
         raise Conflict(f"Mandate reference {ref} is already used in this organization.",
                        code="mandate_reference_taken", reference=ref)
-    return Mandate.objects.create(organization=org, customer=customer, reference=ref, kind=kind,
-                                  signed_on=signed_on, signed_at=signed_at.strip()[:100], debtor_name=name,
-                                  iban=account, bic=bic_text)
+    return {"reference": ref, "kind": kind, "signed_on": signed_on, "signed_at": (signed_at or "").strip()[:100],
+            "debtor_name": name, "iban": account, "bic": bic_text}
+
+
+@transaction.atomic
+def create_mandate(org: Organization, customer: Customer, *, reference: str, signed_on: date | None,
+                   debtor_name: str, iban: str, bic: str = "", signed_at: str = "",
+                   kind: str = Mandate.RECURRENT, as_of: date | None = None) -> Mandate:
+    """Record a mandate the customer signed. Refuses (writing nothing) a bad reference, IBAN or BIC, a
+    missing or future signature date, and a reference already used in the organization."""
+    values = check_mandate_data(org, customer, reference=reference, signed_on=signed_on, debtor_name=debtor_name,
+                                iban=iban, bic=bic, signed_at=signed_at, kind=kind, as_of=as_of)
+    return Mandate.objects.create(organization=org, customer=customer, **values)
 
 
 @transaction.atomic
@@ -214,7 +233,7 @@ def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDe
     from sepaxml import SepaDD
     from sepaxml.validation import ValidationError as SepaXmlInvalid
 
-    config = {"name": org.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
+    config = {"name": creditor.name or org.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
               "currency": SEPA_CURRENCY}
     if creditor.bic:
         config["BIC"] = creditor.bic

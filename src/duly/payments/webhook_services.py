@@ -6,7 +6,8 @@ nothing), then stored once per (provider, event id) and processed once:
 - ``payment_intent.succeeded`` records the payment with :func:`~.services.record_payment`, idempotent on the
   PaymentIntent id (``external_reference``), for the invoice named in the intent's metadata;
 - ``charge.refunded`` records what Stripe refunded beyond what Duly already recorded (:func:`~.services.refund_payment`);
-- ``setup_intent.succeeded`` saves the method for the customer named in the intent's metadata (ids only);
+- ``setup_intent.succeeded`` saves the method for the customer named in the intent's metadata (ids, and the
+  brand, last four digits and expiry the provider describes it with);
 - ``charge.dispute.created`` (a chargeback) reverses the disputed amount with :func:`~.services.refund_payment`
   (reopening the invoices it paid; external reference: the dispute id) and sends ``payment_disputed``.
 
@@ -254,14 +255,28 @@ def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     if customer is None:
         raise NotFound(f"Customer {customer_ref} named by the provider's metadata was not found.", customer=customer_ref)
     kinds = seti.get("payment_method_types") or ["card"]
-    saved, _ = SavedPaymentMethod.objects.get_or_create(
+    saved, created = SavedPaymentMethod.objects.get_or_create(
         organization_id=customer.organization_id, provider=STRIPE, method_ref=str(seti["payment_method"])[:255],
         defaults={"customer": customer, "customer_ref": str(seti["customer"])[:255],
                   "setup_ref": str(seti.get("id") or "")[:255], "kind": "sepa_debit" if kinds == ["sepa_debit"]
                   else "card",
                   # the first method a customer saves is the one autopay charges
                   "is_default": not SavedPaymentMethod.objects.filter(customer=customer, is_default=True).exists()})
+    if created:
+        _describe(saved)
     return f"saved method {saved.pk}", customer.organization_id
+
+
+def _describe(saved: SavedPaymentMethod) -> None:
+    """Keep what staff and the customer are shown of a method saved in the browser (brand, last four, expiry),
+    asked of the provider; when it cannot say now, the method is saved all the same and shown by its id."""
+    try:
+        described = registry.get(saved.provider).saved_method(saved.method_ref)
+    except DomainError:
+        return
+    SavedPaymentMethod.objects.filter(pk=saved.pk).update(
+        brand=(described.wallet or described.brand)[:32], last4=described.last4, exp_month=described.exp_month,
+        exp_year=described.exp_year)
 
 
 _HANDLERS = {

@@ -111,9 +111,13 @@ class SetupRequest:
     name: str = ""
     method_kinds: tuple[MethodKind, ...] = (MethodKind.CARD,)
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: A payment method the provider already holds (staff attaching a test method, a method the browser
+    #: collected): the setup is confirmed with it at once. Empty: the customer finishes it in the browser.
+    method_ref: str = ""
 
     def __post_init__(self) -> None:
         _text(self.idempotency_key, "The idempotency key")
+        _text(self.method_ref, "The provider's payment method id", required=False)
         object.__setattr__(self, "method_kinds", tuple(MethodKind(k) for k in self.method_kinds))
         if not self.method_kinds:
             raise ValidationError("A setup offers at least one method kind.")
@@ -342,6 +346,11 @@ class Provider(ABC):
     @abstractmethod
     def saved_method(self, method_ref: str) -> SavedMethod:
         """Describe a saved method (brand, last four digits, expiry; never the card number)."""
+
+    def detach_method(self, method_ref: str) -> None:
+        """Stop the provider keeping a saved method for the customer (staff removed it). A provider without
+        the notion keeps the default: nothing to do."""
+        return None
 
     @abstractmethod
     def charge(self, request: PaymentRequest) -> ChargeResult:

@@ -158,11 +158,20 @@ class StripeProvider(Provider):
                 params["name"] = request.name
             customer = self._call(v1.customers.create, params=params,
                                   options={"idempotency_key": f"{request.idempotency_key}:customer"}).id
-        seti = self._call(v1.setup_intents.create, params={
-            "customer": customer, "usage": "off_session",
-            "payment_method_types": [k.value for k in request.method_kinds if k is not MethodKind.OTHER
-                                     and k is not MethodKind.WALLET] or ["card"],
-            "metadata": dict(request.metadata)}, options={"idempotency_key": request.idempotency_key})
+        params = {"customer": customer, "usage": "off_session",
+                  "payment_method_types": [k.value for k in request.method_kinds if k is not MethodKind.OTHER
+                                           and k is not MethodKind.WALLET] or ["card"],
+                  "metadata": dict(request.metadata)}
+        if request.method_ref:  # a method Stripe already holds: confirm the setup with it now
+            params.update(payment_method=request.method_ref, confirm=True)
+        try:
+            seti = self._call(v1.setup_intents.create, params=params,
+                              options={"idempotency_key": request.idempotency_key})
+        except stripe_sdk.CardError as err:  # the card refused to be saved (a declined test card)
+            error = (err.json_body or {}).get("error") or {}
+            raise ProviderError(f"Stripe refused to save the card: {error.get('message') or 'declined'}",
+                                provider=CODE, provider_code=str(error.get("decline_code") or error.get("code")
+                                                                 or "card_declined")) from None
         return _setup_result(_plain(seti))
 
     def retrieve_setup(self, setup_ref: str) -> SetupResult:
@@ -181,6 +190,9 @@ class StripeProvider(Provider):
             return SavedMethod(CODE, pm["id"], pm.get("customer") or "", MethodKind.SEPA_DEBIT,
                                last4=(pm.get("sepa_debit") or {}).get("last4") or "")
         return SavedMethod(CODE, pm["id"], pm.get("customer") or "", MethodKind.OTHER)
+
+    def detach_method(self, method_ref: str) -> None:
+        self._call(self.client.v1.payment_methods.detach, method_ref)
 
     # charges -------------------------------------------------------------------------------------
 
@@ -357,6 +369,13 @@ SEPA_FAILURES = {
     "no_account": "AC01",
     "incorrect_account_holder_name": "AC01",
 }
+
+
+def _ref(value) -> str:
+    """An id Stripe may answer expanded (an object) or as a plain string."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(getattr(value, "id", "") or "")
 
 
 def _decline(error: Mapping[str, Any]):
