@@ -43,12 +43,12 @@ from duly.domain.money import from_minor
 from duly.domain.retries import SEPA_SCHEDULE, Action, Attempt, RetryDecision, SendWindow, classify, decide
 from duly.invoicing.models import Invoice
 
-from .models import DebitReturn, DirectDebit, Mandate, Payment
+from .models import DebitBatch, DebitReturn, DirectDebit, Mandate, Payment
 from .sepa_services import end_to_end_id, snapshot
 from .services import record_payment, refund_payment
 from .signals import debit_failed
 
-__all__ = ["ReturnResult", "find_debit", "record_debit_collected", "record_debit_return"]
+__all__ = ["ReturnResult", "StatusImport", "find_debit", "import_status_report", "record_debit_collected", "record_debit_return"]
 
 #: The method and reference a debit booked as paid is recorded with.
 SEPA_METHOD = "sepa_debit"
@@ -84,21 +84,72 @@ class ReturnResult:
         return "; ".join(parts) + "."
 
 
-def find_debit(org: Organization, end_to_end: str, *, payment_info_id: str = "") -> DirectDebit:
-    """The exported debit of ``org`` with this end-to-end id (``OrgnlEndToEndId``); ``payment_info_id``
-    (``OrgnlPmtInfId``) narrows it to one batch's payment information when given (sepaxml names them
-    ``<message id>/<n>``)."""
+def find_debit(org: Organization, end_to_end: str, *, batch_message_id: str = "") -> DirectDebit:
+    """The exported debit of ``org`` with this end-to-end id (``OrgnlEndToEndId``), the latest when it was sent more
+    than once; ``batch_message_id`` (a pain.002's ``OrgnlMsgId``) picks it in that batch when given."""
     text = (end_to_end or "").strip()
     debits = DirectDebit.objects.filter(organization=org, end_to_end_id=text).exclude(status=DirectDebit.PENDING)
-    if payment_info_id:
-        message_id = payment_info_id.strip().rsplit("/", 1)[0]
-        narrowed = debits.filter(batch__message_id=message_id)
+    if batch_message_id:
+        narrowed = debits.filter(batch__message_id=batch_message_id.strip())
         debits = narrowed if narrowed.exists() else debits
-    found = list(debits.order_by("-pk")[:2])
-    if not found:
+    found = debits.order_by("-pk").first()
+    if found is None:
         raise NotFound(f"No exported direct debit with the end-to-end id {text[:35]!r} in this organization.",
                        end_to_end_id=text[:35])
-    return found[0]
+    return found
+
+
+@dataclass(frozen=True)
+class StatusImport:
+    """What importing a pain.002 did."""
+
+    message_id: str
+    results: tuple[ReturnResult, ...]
+
+    @property
+    def message(self) -> str:
+        new = [r for r in self.results if r.created]
+        if not self.results:
+            return f"Status report {self.message_id}: no rejected debit."
+        lines = [f"Status report {self.message_id}: {len(new)} rejection(s) recorded, "
+                 f"{len(self.results) - len(new)} already known."]
+        return "\n".join(lines + [r.message for r in new])
+
+
+@transaction.atomic
+def import_status_report(org: Organization, data: bytes, *, rejected_on: date | None = None) -> StatusImport:
+    """Record every rejection of a pain.002 status report (:mod:`.sepa_status`) as a reject of its debit, dated
+    ``rejected_on`` (default: the report's creation date). All or nothing: a malformed report, or one naming a
+    debit or batch Duly did not send, records nothing. Importing the same report again changes nothing."""
+    from .sepa_status import payment_infos, read_status_report
+
+    report = read_status_report(data)
+    batch = DebitBatch.objects.filter(organization=org, message_id=report.original_message_id).first()
+    if batch is None:
+        raise NotFound(f"The status report answers the file {report.original_message_id!r}, which this organization "
+                       "did not export.", message_id=report.original_message_id[:35])
+    targets: dict[int, tuple[DirectDebit, str]] = {}
+    blocks = None
+    for rejection in report.rejections:
+        if rejection.end_to_end_id:
+            debits = [find_debit(org, rejection.end_to_end_id, batch_message_id=batch.message_id)]
+        else:
+            if blocks is None:
+                blocks = payment_infos(bytes(batch.xml))
+            if rejection.payment_info_id:
+                if rejection.payment_info_id not in blocks:
+                    raise NotFound(f"{rejection.element}: payment information {rejection.payment_info_id!r} is not "
+                                   f"in file {batch.message_id}.", element=rejection.element)
+                ids = blocks[rejection.payment_info_id]
+            else:
+                ids = [e for block in blocks.values() for e in block]
+            debits = [find_debit(org, e, batch_message_id=batch.message_id) for e in ids]
+        for debit in debits:
+            targets[debit.pk] = (debit, rejection.reason_code)  # a transaction's own reason beats its block's
+    results = tuple(record_debit_return(debit, code, returned_on=rejected_on or report.created_on,
+                                        kind=DebitReturn.REJECT, source="pain002", source_ref=report.message_id)
+                    for debit, code in targets.values())
+    return StatusImport(report.message_id, results)
 
 
 @transaction.atomic
