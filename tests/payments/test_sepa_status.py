@@ -145,3 +145,19 @@ def test_cli_return_and_import_status(org, two_debits, tmp_path):
     imported = CliRunner().invoke(main, ["debits", "import-status", str(good)])
     assert imported.exit_code == 0, imported.output
     assert "1 rejection(s) recorded" in imported.stdout and DebitReturn.objects.count() == 2
+
+
+def test_admin_action_records_a_return_through_the_service(bookkeeper, org, two_debits):
+    from django.urls import reverse
+
+    _, (acme, _beta) = two_debits
+    url = reverse("admin:payments_directdebit_return", args=[acme.pk])
+    listing = bookkeeper.post(reverse("admin:payments_directdebit_changelist"),
+                              {"action": "record_return", "_selected_action": [acme.pk]})
+    assert listing.status_code == 302 and listing["Location"] == url
+    assert b"reason_code" in bookkeeper.get(url).content
+    bad = bookkeeper.post(url, {"reason_code": "A#", "returned_on": "2026-03-18", "kind": "return"}, follow=True)
+    assert "ISO reason code" in bad.content.decode() and not DebitReturn.objects.exists()
+    done = bookkeeper.post(url, {"reason_code": "AC04", "returned_on": "2026-03-18", "kind": "return"}, follow=True)
+    assert "blocked" in done.content.decode()
+    assert DebitReturn.objects.get().reason_code == "AC04"

@@ -125,6 +125,12 @@ def build_world(org) -> World:
     sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
                         debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
     sepa.export_debits(org, today)
+    # ... and an R-transaction of one of them (re-presented: AM04)
+    from duly.payments import return_services
+    from duly.payments.models import DirectDebit
+
+    return_services.record_debit_return(DirectDebit.objects.filter(organization=org, batch__isnull=False)
+                                        .order_by("pk").first(), "AM04", returned_on=today)
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

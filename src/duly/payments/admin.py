@@ -12,8 +12,8 @@ from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
-from . import services
-from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Mandate, Payment, Refund
+from . import return_services, services
+from .models import Allocation, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Mandate, Payment, Refund
 
 
 class AllocationInline(OrgScopedInline):
@@ -155,16 +155,66 @@ class MandateAdmin(ReadOnlyRecordAdmin):
     search_fields = ("reference", "debtor_name", "customer__name", "customer__code")
 
 
+class DebitReturnForm(forms.Form):
+    reason_code = forms.CharField(max_length=4, help_text="ISO reason code: AM04, MS03, MD01, AC04, AC06...")
+    returned_on = forms.DateField(help_text="YYYY-MM-DD: the day the bank reported it")
+    kind = forms.ChoiceField(choices=DebitReturn.KIND_CHOICES, initial=DebitReturn.RETURN)
+
+
 @admin.register(DirectDebit)
 class DirectDebitAdmin(ReadOnlyRecordAdmin):
     list_display = ("end_to_end_id", "invoice", "mandate", "amount_display", "collection_date", "sequence_type",
                     "status", "batch")
     list_filter = ("status", "sequence_type", "collection_date")
     search_fields = ("end_to_end_id", "invoice__number", "mandate__reference")
+    actions = ["record_return"]
+
+    @admin.action(description="Record a return or rejection of the selected debit…", permissions=["record_payments"])
+    def record_return(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one debit.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_directdebit_return", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/return/", self.return_view, "payments_directdebit_return",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def return_view(self, request, pk):
+        debit = get_object_or_404(self.get_queryset(request).select_related("organization", "invoice"), pk=pk)
+        self.require(request, debit.organization_id)
+        if request.method == "POST":
+            form = DebitReturnForm(request.POST)
+            if form.is_valid():
+                d = form.cleaned_data
+                result = self.run_service(request, return_services.record_debit_return, debit, d["reason_code"],
+                                          returned_on=d["returned_on"], kind=d["kind"], source="staff")
+                if result is not None:
+                    self.message_user(request, result.message, messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_directdebit_changelist"))
+        else:
+            form = DebitReturnForm(initial={"returned_on": local_today(debit.organization)})
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Record a return of debit {debit.end_to_end_id} — {from_minor(debit.amount_minor, debit.currency)}"
+                     f" {debit.currency}, invoice {debit.invoice.number}",
+            "form": form, "objects": [debit], "opts": self.model._meta,
+        })
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount_display(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+
+@admin.register(DebitReturn)
+class DebitReturnAdmin(ReadOnlyRecordAdmin):
+    """R-transactions, recorded from pain.002 reports, camt.054 notifications or staff (debits → record a return)."""
+
+    list_display = ("returned_on", "debit", "reason_code", "kind", "category", "action", "source", "retry")
+    list_filter = ("kind", "category", "action", "source", "returned_on")
+    search_fields = ("debit__end_to_end_id", "reason_code", "debit__invoice__number", "source_ref")
 
 
 @admin.register(DebitBatch)
