@@ -16,3 +16,8 @@ payment_disputed = Signal()
 #: ``decision`` (``duly.domain.retries.RetryDecision``: ``action`` ``new_method`` asks the customer for another
 #: method, ``review`` is for staff, ``retry`` means chasing waits for the re-presentation, ``give_up`` resumes it).
 debit_failed = Signal()
+
+#: A provider's dispute (chargeback) closed, inside its transaction: ``payment`` (the disputed one),
+#: ``dispute_ref``, ``outcome`` (Stripe: ``won``, ``lost``, ``warning_closed``...) and ``reinstated`` (the
+#: :class:`~duly.payments.models.Payment` that settled the reopened invoices again when it was won, else None).
+payment_dispute_closed = Signal()
