@@ -11,6 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 from django.db import transaction
 from django.db.models import Max
@@ -228,9 +229,40 @@ def _amount(minor: int) -> str:
     return str(from_minor(minor, SEPA_CURRENCY))
 
 
+_SCHEMAS: dict[str, object] = {}
+
+
+def _schema(version: str):
+    """The XSD sepaxml ships for ``version``, parsed once per process by lxml (libxml2 validates a 10,000-debit
+    file in a fraction of a second; sepaxml's own check, with the pure-Python xmlschema, takes seconds)."""
+    if version not in _SCHEMAS:
+        import sepaxml
+        from lxml import etree
+
+        path = Path(sepaxml.__file__).parent / "schemas" / f"{version}.xsd"
+        _SCHEMAS[version] = etree.XMLSchema(etree.parse(str(path)))
+    return _SCHEMAS[version]
+
+
+def validate_pain008(xml: bytes, version: str) -> None:
+    """Refuse (:class:`SepaFileInvalid`) a pain.008 file that does not validate against its XSD, naming the first
+    error's line and element."""
+    from lxml import etree
+
+    schema = _schema(version)
+    try:
+        document = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True))
+    except etree.XMLSyntaxError as exc:
+        raise SepaFileInvalid(f"The pain.008 file is not well-formed XML: {exc.msg}") from None
+    if not schema.validate(document):
+        error = schema.error_log.last_error
+        detail = " ".join(str(error.message).split())[:300] if error is not None else "unknown error"
+        raise SepaFileInvalid(f"The pain.008 file does not validate against {version}: line "
+                              f"{getattr(error, 'line', '?')}: {detail}")
+
+
 def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDebit]) -> tuple[bytes, str]:
     from sepaxml import SepaDD
-    from sepaxml.validation import ValidationError as SepaXmlInvalid
 
     config = {"name": org.name, "IBAN": creditor.iban, "batch": True, "creditor_id": creditor.creditor_id,
               "currency": SEPA_CURRENCY}
@@ -245,11 +277,8 @@ def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDe
         if debit.mandate.bic:
             payment["BIC"] = debit.mandate.bic
         sepa_file.add_payment(payment)
-    try:
-        xml = sepa_file.export(validate=True)
-    except SepaXmlInvalid as exc:
-        detail = " ".join(str(exc.__cause__ or exc).split())[:300]
-        raise SepaFileInvalid(f"The pain.008 file does not validate against {creditor.pain_version}: {detail}")
+    xml = sepa_file.export(validate=False)
+    validate_pain008(xml, creditor.pain_version)  # the same XSD sepaxml ships, checked by libxml2
     return xml, sepa_file.msg_id
 
 
