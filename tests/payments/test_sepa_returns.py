@@ -146,6 +146,6 @@ def test_find_debit_by_end_to_end_id(org, customer, contract, creditor, mandate)
 
     _, debit = exported(org, customer, contract)
     assert returns.find_debit(org, debit.end_to_end_id) == debit
-    assert returns.find_debit(org, debit.end_to_end_id, payment_info_id=f"{debit.batch.message_id}/1") == debit
+    assert returns.find_debit(org, debit.end_to_end_id, batch_message_id=debit.batch.message_id) == debit
     with pytest.raises(NotFound):
         returns.find_debit(org, "NOPE-1")
