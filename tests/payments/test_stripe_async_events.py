@@ -170,3 +170,21 @@ def test_a_failure_of_a_charge_autopay_did_not_make_is_ignored(client, fake, pro
     result = charge(provider, fake, invoice, f"inv-{invoice.pk}-portal", pm="pm_card_chargeDeclined")
     answer = post(client, fake, event(fake, "payment_intent.payment_failed", result.charge_ref))
     assert answer.json()["status"] == "processed" and outcome(answer).startswith("ignored")
+
+
+def test_the_chargeback_task_records_the_outcome(client, fake, provider, org, customer, contract):
+    from duly.collections.models import Task
+
+    invoice = make_invoice(org, customer, contract)
+    result, succeeded, opened = disputed(client, fake, provider, invoice)
+    post(client, fake, succeeded)
+    post(client, fake, opened)
+    dispute_id = opened["data"]["object"]["id"]
+    task = Task.objects.get(kind="chargeback")
+    assert task.key == f"chargeback:{dispute_id}" and task.done_at is None
+    assert "120.00 EUR reversed" in task.description and invoice.number in task.description
+    fake.close_dispute(dispute_id, won=True)
+    post(client, fake, event(fake, "charge.dispute.closed", result.charge_ref))
+    task.refresh_from_db()
+    assert task.done_at is not None and "won: the money came back" in task.description
+    assert Task.objects.count() == 1
