@@ -161,3 +161,19 @@ def test_admin_action_records_a_return_through_the_service(bookkeeper, org, two_
     done = bookkeeper.post(url, {"reason_code": "AC04", "returned_on": "2026-03-18", "kind": "return"}, follow=True)
     assert "blocked" in done.content.decode()
     assert DebitReturn.objects.get().reason_code == "AC04"
+
+
+def test_admin_imports_a_status_report_for_a_file(bookkeeper, org, two_debits):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    batch, (acme, _beta) = two_debits
+    url = reverse("admin:payments_debitbatch_status", args=[batch.pk])
+    assert b'enctype="multipart/form-data"' in bookkeeper.get(url).content
+    bad = pain002(batch.message_id, block("P1", tx(acme.end_to_end_id, code=None)))
+    refused = bookkeeper.post(url, {"report": SimpleUploadedFile("s.xml", bad)}, follow=True)
+    assert "TxInfAndSts" in refused.content.decode() and not DebitReturn.objects.exists()
+    good = pain002(batch.message_id, block("P1", tx(acme.end_to_end_id, code="AM04")))
+    done = bookkeeper.post(url, {"report": SimpleUploadedFile("s.xml", good)}, follow=True)
+    assert "1 rejection(s) recorded" in done.content.decode()
+    assert DebitReturn.objects.get().debit == acme

@@ -217,11 +217,50 @@ class DebitReturnAdmin(ReadOnlyRecordAdmin):
     search_fields = ("debit__end_to_end_id", "reason_code", "debit__invoice__number", "source_ref")
 
 
+class StatusReportForm(forms.Form):
+    report = forms.FileField(help_text="The bank's pain.002 status report for this file (XML, at most 50 MB)")
+
+
 @admin.register(DebitBatch)
 class DebitBatchAdmin(ReadOnlyRecordAdmin):
     list_display = ("created_at", "message_id", "as_of", "transactions", "total_display", "pain_version")
     exclude = ("xml",)
     readonly_fields = ("file_size",)
+    actions = ["import_status"]
+
+    @admin.action(description="Import the bank's pain.002 status report of the selected file…",
+                  permissions=["record_payments"])
+    def import_status(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one debit file.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_debitbatch_status", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/status/", self.status_view, "payments_debitbatch_status",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def status_view(self, request, pk):
+        batch = get_object_or_404(self.get_queryset(request).select_related("organization"), pk=pk)
+        self.require(request, batch.organization_id)
+        form = StatusReportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["report"]
+            if upload.size > 50 * 1024 * 1024:
+                self.message_user(request, "The status report is larger than 50 MB.", messages.ERROR)
+            else:
+                result = self.run_service(request, return_services.import_status_report, batch.organization,
+                                          upload.read())
+                if result is not None:
+                    self.message_user(request, result.message, messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_debitbatch_changelist"))
+        return TemplateResponse(request, "admin/duly/upload_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Import the pain.002 status report of {batch.message_id}",
+            "form": form, "objects": [batch], "opts": self.model._meta,
+        })
 
     @admin.display(description="total", ordering="total_minor")
     def total_display(self, obj):
