@@ -282,6 +282,11 @@ def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDe
     return xml, sepa_file.msg_id
 
 
+#: What a file never needs of an invoice (the frozen documents and text): not read for each of the debits.
+_INVOICE_BULK = ("invoice__document_snapshot", "invoice__additional_parties", "invoice__custom_fields",
+                 "invoice__tax_breakdown", "invoice__notes", "invoice__payment_terms_text")
+
+
 @transaction.atomic
 def export_debits(org: Organization, as_of: date, again_batch: int | None = None) -> Export:
     """Plan the debits due as of ``as_of`` and write every pending one into a new pain.008 batch (grouped by
@@ -298,7 +303,8 @@ def export_debits(org: Organization, as_of: date, again_batch: int | None = None
     plan_debits(org, as_of)
     debits = list(DirectDebit.objects.select_for_update().filter(organization=org, status=DirectDebit.PENDING,
                                                                   batch__isnull=True)
-                  .select_related("mandate", "invoice").order_by("sequence_type", "collection_date", "pk"))
+                  .select_related("mandate", "invoice").defer(*_INVOICE_BULK)
+                  .order_by("sequence_type", "collection_date", "pk"))
     stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0]
     if stale:  # settled another way since they were planned: never debited
         DirectDebit.objects.filter(pk__in=[d.pk for d in stale]).update(status=DirectDebit.FAILED)
