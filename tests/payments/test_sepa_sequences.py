@@ -84,3 +84,11 @@ def test_after_a_rejected_first_debit_the_next_is_first_again(org, customer, con
     returns.record_debit_return(first, "MD02", returned_on=date(2026, 3, 3), kind="reject")  # staff must review
     issue(org, customer, contract, "40", date(2026, 2, 28))
     assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FRST", "2026-04-07")]
+
+
+def test_a_contract_with_a_shorter_pre_notification_is_debited_sooner(org, customer, contract, creditor, mandate):
+    contract.sepa_prenotification_days = 5
+    contract.save(update_fields=["sepa_prenotification_days"])
+    issue(org, customer, contract, "100", date(2026, 1, 31))  # due 2 March
+    # told on 1 March at the earliest, 5 days before: Friday 6 March (14 days would give Monday 16 March)
+    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("FRST", "2026-03-06")]
