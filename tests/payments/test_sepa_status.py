@@ -1,4 +1,5 @@
-"""pain.002 status reports and staff entry of R-transactions (CLI): rejections recorded once, bad files change nothing."""
+"""pain.002 status reports and staff entry of R-transactions (CLI, admin): rejections recorded once, bad files
+change nothing."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def tx(end_to_end: str, status: str = "RJCT", code: str | None = "AC04") -> str:
 def block(info_id: str, *txs: str, status: str = "", code: str = "") -> str:
     head = f"<PmtInfSts>{status}</PmtInfSts>" if status else ""
     reason = f"<StsRsnInf><Rsn><Cd>{code}</Cd></Rsn></StsRsnInf>" if code else ""
-    return f"<OrgnlPmtInfAndSts><OrgnlPmtInfId>{info_id}</OrgnlPmtInfId>{head}{reason}{''.join(txs)}</OrgnlPmtInfAndSts>"
+    return (f"<OrgnlPmtInfAndSts><OrgnlPmtInfId>{info_id}</OrgnlPmtInfId>{head}{reason}{''.join(txs)}"
+            "</OrgnlPmtInfAndSts>")
 
 
 @pytest.fixture

@@ -198,7 +198,8 @@ class DirectDebitAdmin(ReadOnlyRecordAdmin):
             form = DebitReturnForm(initial={"returned_on": local_today(debit.organization)})
         return TemplateResponse(request, "admin/duly/reason_form.html", {
             **self.admin_site.each_context(request),
-            "title": f"Record a return of debit {debit.end_to_end_id} — {from_minor(debit.amount_minor, debit.currency)}"
+            "title": f"Record a return of debit {debit.end_to_end_id} — "
+                     f"{from_minor(debit.amount_minor, debit.currency)}"
                      f" {debit.currency}, invoice {debit.invoice.number}",
             "form": form, "objects": [debit], "opts": self.model._meta,
         })

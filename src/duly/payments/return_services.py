@@ -48,7 +48,8 @@ from .sepa_services import end_to_end_id, snapshot
 from .services import record_payment, refund_payment
 from .signals import debit_failed
 
-__all__ = ["ReturnResult", "StatusImport", "find_debit", "import_status_report", "record_debit_collected", "record_debit_return"]
+__all__ = ["ReturnResult", "StatusImport", "find_debit", "import_status_report", "record_debit_collected",
+           "record_debit_return"]
 
 #: The method and reference a debit booked as paid is recorded with.
 SEPA_METHOD = "sepa_debit"
@@ -163,7 +164,8 @@ def record_debit_collected(debit: DirectDebit, *, on: date) -> Payment:
     allocations = None
     if invoice.is_open and invoice.balance_minor > 0:
         allocations = {invoice.pk: from_minor(min(debit.amount_minor, invoice.balance_minor), debit.currency)}
-    payment = record_payment(debit.organization, invoice.customer, amount=from_minor(debit.amount_minor, debit.currency),
+    payment = record_payment(debit.organization, invoice.customer,
+                             amount=from_minor(debit.amount_minor, debit.currency),
                              currency=debit.currency, method=SEPA_METHOD, received_on=on,
                              external_reference=debit.end_to_end_id, allocations=allocations,
                              note=f"SEPA direct debit {debit.end_to_end_id}")

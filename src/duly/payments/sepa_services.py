@@ -168,7 +168,8 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
     for row in DirectDebit.objects.filter(mandate_id__in=[m.pk for m in mandates.values()],
                                           status=DirectDebit.PENDING).values("mandate_id", "collection_date"):
         in_flight[row["mandate_id"]] = in_flight.get(row["mandate_id"], 0) + 1
-        last_pending[row["mandate_id"]] = max(row["collection_date"], last_pending.get(row["mandate_id"], row["collection_date"]))
+        day = row["collection_date"]
+        last_pending[row["mandate_id"]] = max(day, last_pending.get(row["mandate_id"], day))
     by_mandate: dict[int, list[Invoice]] = {}
     for invoice in invoices:
         mandate = mandates[invoice.customer_id]

@@ -284,7 +284,8 @@ def _intent_failed(event: Mapping[str, Any]) -> tuple[str, int | None]:
 
     pi = event["data"]["object"]
     seen = normalise(event)
-    return record_async_failure(str(pi.get("id") or ""), str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or ""),
+    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
+    return record_async_failure(str(pi.get("id") or ""), key,
                                 seen.decline, failed_on=_day(event.get("created")))
 
 
