@@ -131,14 +131,17 @@ def return_debit(org_slug, end_to_end_id, reason_code, returned_on, kind, allow_
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option("--on", "rejected_on", type=DATE, default=None,
               help="Date of the rejections (default: the report's creation date)")
+@allow_date_option
 @handle_errors
-def import_status(org_slug, path, rejected_on):
+def import_status(org_slug, path, rejected_on, allow_outside_window):
     """Record the rejections of the pain.002 status report PATH (all or nothing; importing it again changes nothing)."""
     from pathlib import Path
 
     from duly.payments.return_services import import_status_report
 
     org = current_org(org_slug)
+    if rejected_on is not None:
+        check_business_date(org, rejected_on, "The rejection date", allow_outside=allow_outside_window)
     result = import_status_report(org, Path(path).read_bytes(), rejected_on=rejected_on)
     click.echo(result.message)
 
