@@ -185,3 +185,26 @@ def test_collection_plan_properties(as_of, ahead, notice):
     assert plan.collection_date >= as_of + timedelta(days=notice)
     assert plan.collection_date >= earliest_collection_date(as_of)
     assert plan.notify_by == plan.collection_date - timedelta(days=notice)
+
+
+def test_final_collection_only_when_the_mandate_ends_and_nothing_follows():
+    from duly.domain.sepa import is_final_collection
+
+    used = Mandate("M-1", date(2026, 1, 1), collected=2)
+    on = date(2026, 6, 15)
+    assert not is_final_collection(used, on)  # no known end
+    assert is_final_collection(replace(used, revoked_on=date(2026, 6, 30)), on)  # revoked after it
+    assert not is_final_collection(replace(used, revoked_on=date(2026, 6, 30)), on, later_planned=True)
+    assert is_final_collection(used, on, contract_ends_on=date(2026, 6, 15))  # the contract ended by then
+    assert not is_final_collection(used, on, contract_ends_on=date(2026, 12, 31))  # it still bills
+    # a one-off mandate goes out as OOFF, a first collection as FRST (no first-and-last sequence)
+    assert not is_final_collection(replace(used, kind="one_off"), on, contract_ends_on=on)
+    assert not is_final_collection(replace(used, collected=0), on, contract_ends_on=on)
+
+
+def test_a_blocked_mandate_is_not_debited():
+    from duly.domain.errors import InvalidMandate
+
+    with pytest.raises(InvalidMandate) as err:
+        check_mandate(Mandate("M-1", date(2026, 1, 1), blocked_reason="MD01"), date(2026, 3, 1))
+    assert err.value.code == "mandate_blocked" and "MD01" in err.value.message

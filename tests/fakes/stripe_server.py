@@ -325,6 +325,15 @@ class StripeFake:
                 self._event("payment_intent.succeeded", pi)
             return json.loads(json.dumps(pi))
 
+    def close_dispute(self, dispute: str, *, won: bool) -> dict:
+        """The card network decided a dispute: ``won`` (status ``won``, the money comes back to the merchant) or
+        lost (``lost``); Stripe then sends ``charge.dispute.closed`` (docs.stripe.com/disputes/how-disputes-work)."""
+        with self.lock:
+            obj = self._get("dp_", dispute, "dispute", "dispute")
+            obj["status"] = "won" if won else "lost"
+            self._event("charge.dispute.closed", obj)
+            return json.loads(json.dumps(obj))
+
     # helpers
     def _new_id(self, prefix: str) -> str:
         return f"{prefix}{next(self._ids):08d}{secrets.token_hex(8)}"
@@ -752,10 +761,11 @@ class StripeFake:
                                       "refunded": False, "disputed": behaviour.disputed, "status": "succeeded"}
         self._event("payment_intent.succeeded", pi)
         if behaviour.disputed:
-            self._event("charge.dispute.created", {
-                "id": self._new_id("dp_"), "object": "dispute", "amount": pi["amount"], "charge": charge,
-                "currency": pi["currency"], "payment_intent": pi["id"], "reason": "fraudulent",
-                "status": "needs_response", "created": self._now(), "livemode": False, "metadata": {}})
+            dispute = {"id": self._new_id("dp_"), "object": "dispute", "amount": pi["amount"], "charge": charge,
+                       "currency": pi["currency"], "payment_intent": pi["id"], "reason": "fraudulent",
+                       "status": "needs_response", "created": self._now(), "livemode": False, "metadata": {}}
+            self.state.objects[dispute["id"]] = dispute
+            self._event("charge.dispute.created", dispute)
         return pi
 
     def _card_error(self, behaviour: CardBehaviour, pm: dict, charge: str | None) -> dict:

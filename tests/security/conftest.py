@@ -135,6 +135,12 @@ def build_world(org) -> World:
     ProviderEvent.objects.create(organization=org, provider="stripe", event_id="evt_zeph_1",
                                  type="payment_intent.succeeded", object_ref="pi_zeph_1", received_at=now,
                                  processed_at=now, outcome="Zephyr payment recorded", payload={"id": "evt_zeph_1"})
+    # ... and an R-transaction of one of them (re-presented: AM04)
+    from duly.payments import return_services
+    from duly.payments.models import DirectDebit
+
+    return_services.record_debit_return(DirectDebit.objects.filter(organization=org, batch__isnull=False)
+                                        .order_by("pk").first(), "AM04", returned_on=today)
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

@@ -1,4 +1,4 @@
-"""duly payments record / refund; duly debits export; duly autopay."""
+"""duly payments record / refund; duly debits export / return / import-status; duly autopay."""
 
 from __future__ import annotations
 
@@ -100,6 +100,50 @@ def export_debits(org_slug, as_of, output, again_batch, allow_outside_window):
     else:
         click.get_binary_stream("stdout").write(result.xml)
         click.echo(result.message, err=True)
+
+
+@debits.command("return")
+@org_option
+@click.argument("end_to_end_id")
+@click.option("--reason", "reason_code", required=True, help="ISO reason code (AM04, MS03, MD01, AC04, AC06...)")
+@click.option("--on", "returned_on", type=DATE, default=None,
+              help="Date the bank reported it (YYYY-MM-DD; default: today in the organization's time zone)")
+@click.option("--kind", type=click.Choice(["reject", "return", "refusal", "reversal", "refund"]), default="return",
+              show_default=True, help="The kind of R-transaction")
+@allow_date_option
+@handle_errors
+def return_debit(org_slug, end_to_end_id, reason_code, returned_on, kind, allow_outside_window):
+    """Record that the debit END_TO_END_ID came back with --reason: it fails, its payment is reversed, and it is
+    re-presented (AM04, MS03: at most twice) or its mandate blocked (hard codes)."""
+    from duly.customers.services import local_today
+    from duly.payments.return_services import find_debit, record_debit_return
+
+    org = current_org(org_slug)
+    returned_on = returned_on or local_today(org)
+    check_business_date(org, returned_on, "The return date", allow_outside=allow_outside_window)
+    result = record_debit_return(find_debit(org, end_to_end_id), reason_code, returned_on=returned_on, kind=kind,
+                                 source="staff")
+    click.echo(result.message)
+
+
+@debits.command("import-status")
+@org_option
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, readable=True))
+@click.option("--on", "rejected_on", type=DATE, default=None,
+              help="Date of the rejections (default: the report's creation date)")
+@allow_date_option
+@handle_errors
+def import_status(org_slug, path, rejected_on, allow_outside_window):
+    """Record the rejections of the pain.002 status report PATH (all or nothing; importing it again changes nothing)."""
+    from pathlib import Path
+
+    from duly.payments.return_services import import_status_report
+
+    org = current_org(org_slug)
+    if rejected_on is not None:
+        check_business_date(org, rejected_on, "The rejection date", allow_outside=allow_outside_window)
+    result = import_status_report(org, Path(path).read_bytes(), rejected_on=rejected_on)
+    click.echo(result.message)
 
 
 @click.command("autopay")

@@ -17,6 +17,14 @@ class CollectionsConfig(AppConfig):
 
         payment_recorded.connect(_payment_recorded, dispatch_uid="duly.collections.payment_recorded")
 
+        from duly.payments.signals import payment_dispute_closed, payment_disputed
+
+        from .services.staff_tasks import payment_dispute_closed as on_closed
+        from .services.staff_tasks import payment_disputed as on_disputed
+
+        payment_disputed.connect(on_disputed, dispatch_uid="duly.collections.payment_disputed")
+        payment_dispute_closed.connect(on_closed, dispatch_uid="duly.collections.payment_dispute_closed")
+
 
 def _payment_recorded(sender, payment, **kwargs) -> None:
     """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""

@@ -397,7 +397,7 @@ class InvalidMandate(ValidationError):
     """A SEPA mandate that cannot be used as given. Codes: ``mandate_invalid`` and, more precisely,
     ``mandate_unsigned``, ``mandate_place_missing``, ``mandate_signed_in_future``, ``mandate_revoked``, ``mandate_expired``, ``mandate_used``,
     ``mandate_sequence_invalid``, ``mandate_reference_missing``, ``mandate_reference_invalid``,
-    ``invalid_pre_notification`` (passed as ``code=``)."""
+    ``mandate_blocked`` (a hard R-transaction), ``invalid_pre_notification`` (passed as ``code=``)."""
 
     code = "mandate_invalid"
 
@@ -418,3 +418,16 @@ class SepaFileInvalid(DomainError):
     """The pain.008 file built from the debits does not validate against its XSD: nothing was written."""
 
     code = "sepa_file_invalid"
+
+
+class SepaStatusReportInvalid(ValidationError):
+    """A pain.002 status report that cannot be read (not XML, not pain.002, not valid against its XSD, or an
+    element missing or wrong): the message names the element at fault; nothing was recorded."""
+
+    code = "sepa_status_report_invalid"
+
+
+class DebitReturnConflict(Conflict):
+    """A direct debit already has its R-transaction (one per debit) with another reason code."""
+
+    code = "debit_return_conflict"

@@ -52,6 +52,7 @@ __all__ = [
     "TARGET",
     "check_mandate",
     "collection_plan",
+    "is_final_collection",
     "creditor_id_check_digits",
     "earliest_collection_date",
     "make_creditor_id",
@@ -139,6 +140,8 @@ class Mandate:
     last_presented_on: date | None = None
     #: A recurrent mandate whose last collection (FNAL) was presented.
     final_presented: bool = False
+    #: The reason code of a hard R-transaction (MD01, AC04, AC06...) after which the mandate is not used again.
+    blocked_reason: str = ""
 
 
 def mandate_expires_on(mandate: Mandate) -> date | None:
@@ -163,6 +166,11 @@ def check_mandate(mandate: Mandate, as_of: date) -> Mandate:
     if mandate.revoked_on is not None and mandate.revoked_on <= as_of:
         raise InvalidMandate(f"Mandate {mandate.reference} was revoked on {mandate.revoked_on.isoformat()}.",
                            code="mandate_revoked", reference=mandate.reference)
+    if mandate.blocked_reason:
+        raise InvalidMandate(
+            f"Mandate {mandate.reference} is blocked after a debit was returned with {mandate.blocked_reason}: the "
+            "customer must give a new mandate or another method.", code="mandate_blocked",
+            reference=mandate.reference, reason=mandate.blocked_reason)
     expires = mandate_expires_on(mandate)
     if expires is not None and expires <= as_of:
         raise InvalidMandate(
@@ -201,6 +209,24 @@ def next_sequence_type(mandate: Mandate, *, final: bool = False, first_as_rcur: 
                 "mandate for a single debit.", code="mandate_sequence_invalid", reference=mandate.reference)
         return SequenceType.RCUR if first_as_rcur else SequenceType.FRST
     return SequenceType.FNAL if final else SequenceType.RCUR
+
+
+def is_final_collection(mandate: Mandate, collection_date: date, *, contract_ends_on: date | None = None,
+                        later_planned: bool = False) -> bool:
+    """Whether a collection on ``collection_date`` goes out as the last one of a recurrent mandate (FNAL).
+
+    The mandate's end must be known: a revocation already recorded for a later day (nothing can be
+    collected from that day on), or the contract the invoice belongs to ending on or before the collection
+    date (it bills nothing more). The collection is then final when no later collection is planned on the
+    mandate. A one-off mandate is never FNAL (it goes out as OOFF), and neither is the first collection of a
+    recurrent one (the rulebook has no first-and-last sequence: it goes out as FRST; a revoked mandate is
+    not used again anyway).
+    """
+    if mandate.kind == "one_off" or mandate.collected == 0 or later_planned:
+        return False
+    revoked_later = mandate.revoked_on is not None and mandate.revoked_on > collection_date
+    contract_over = contract_ends_on is not None and contract_ends_on <= collection_date
+    return revoked_later or contract_over
 
 
 # --- dates ------------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
 from . import admin_methods  # noqa: F401  (registers the pages of payment methods, mandates, creditor, events)
-from . import services
-from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Payment, Refund
+from . import return_services, services
+from .models import Allocation, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Payment, Refund
 
 
 class AllocationInline(OrgScopedInline):
@@ -151,16 +151,71 @@ class ReadOnlyRecordAdmin(OrgScopedAdmin):
         return False
 
 
+class DebitReturnForm(forms.Form):
+    reason_code = forms.CharField(max_length=4, help_text="ISO reason code: AM04, MS03, MD01, AC04, AC06...")
+    returned_on = forms.DateField(help_text="YYYY-MM-DD: the day the bank reported it")
+    kind = forms.ChoiceField(choices=DebitReturn.KIND_CHOICES, initial=DebitReturn.RETURN)
+
+
 @admin.register(DirectDebit)
 class DirectDebitAdmin(ReadOnlyRecordAdmin):
     list_display = ("end_to_end_id", "invoice", "mandate", "amount_display", "collection_date", "sequence_type",
                     "status", "batch")
     list_filter = ("status", "sequence_type", "collection_date")
     search_fields = ("end_to_end_id", "invoice__number", "mandate__reference")
+    actions = ["record_return"]
+
+    @admin.action(description="Record a return or rejection of the selected debit…", permissions=["record_payments"])
+    def record_return(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one debit.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_directdebit_return", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/return/", self.return_view, "payments_directdebit_return",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def return_view(self, request, pk):
+        debit = get_object_or_404(self.get_queryset(request).select_related("organization", "invoice"), pk=pk)
+        self.require(request, debit.organization_id)
+        if request.method == "POST":
+            form = DebitReturnForm(request.POST)
+            if form.is_valid():
+                d = form.cleaned_data
+                result = self.run_service(request, return_services.record_debit_return, debit, d["reason_code"],
+                                          returned_on=d["returned_on"], kind=d["kind"], source="staff")
+                if result is not None:
+                    self.message_user(request, result.message, messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_directdebit_changelist"))
+        else:
+            form = DebitReturnForm(initial={"returned_on": local_today(debit.organization)})
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Record a return of debit {debit.end_to_end_id} — "
+                     f"{from_minor(debit.amount_minor, debit.currency)}"
+                     f" {debit.currency}, invoice {debit.invoice.number}",
+            "form": form, "objects": [debit], "opts": self.model._meta,
+        })
 
     @admin.display(description="amount", ordering="amount_minor")
     def amount_display(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+
+@admin.register(DebitReturn)
+class DebitReturnAdmin(ReadOnlyRecordAdmin):
+    """R-transactions, recorded from pain.002 reports, camt.054 notifications or staff (debits → record a return)."""
+
+    list_display = ("returned_on", "debit", "reason_code", "kind", "category", "action", "source", "retry")
+    list_filter = ("kind", "category", "action", "source", "returned_on")
+    search_fields = ("debit__end_to_end_id", "reason_code", "debit__invoice__number", "source_ref")
+
+
+class StatusReportForm(forms.Form):
+    report = forms.FileField(help_text="The bank's pain.002 status report for this file (XML, at most 50 MB)")
 
 
 @admin.register(DebitBatch)
@@ -168,6 +223,41 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
     list_display = ("created_at", "message_id", "as_of", "transactions", "total_display", "pain_version")
     exclude = ("xml",)
     readonly_fields = ("file_size",)
+    actions = ["import_status"]
+
+    @admin.action(description="Import the bank's pain.002 status report of the selected file…",
+                  permissions=["record_payments"])
+    def import_status(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one debit file.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(reverse("admin:payments_debitbatch_status", args=[queryset.get().pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/status/", self.status_view, "payments_debitbatch_status",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def status_view(self, request, pk):
+        batch = get_object_or_404(self.get_queryset(request).select_related("organization"), pk=pk)
+        self.require(request, batch.organization_id)
+        form = StatusReportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["report"]
+            if upload.size > 50 * 1024 * 1024:
+                self.message_user(request, "The status report is larger than 50 MB.", messages.ERROR)
+            else:
+                result = self.run_service(request, return_services.import_status_report, batch.organization,
+                                          upload.read())
+                if result is not None:
+                    self.message_user(request, result.message, messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_debitbatch_changelist"))
+        return TemplateResponse(request, "admin/duly/upload_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Import the pain.002 status report of {batch.message_id}",
+            "form": form, "objects": [batch], "opts": self.model._meta,
+        })
 
     @admin.display(description="total", ordering="total_minor")
     def total_display(self, obj):

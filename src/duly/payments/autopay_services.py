@@ -33,7 +33,7 @@ from .providers import registry
 from .providers.base import ChargeResult, ChargeStatus, PaymentRequest, Provider
 from .webhook_services import INVOICE_METADATA, ORGANIZATION_METADATA, record_charge
 
-__all__ = ["AutopayReport", "RecoveryReport", "autopay_key", "recover_attempts", "run_autopay"]
+__all__ = ["AutopayReport", "RecoveryReport", "autopay_key", "record_async_failure", "recover_attempts", "run_autopay"]
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,31 @@ def _record(org: Organization, attempt: ChargeAttempt, result: ChargeResult, as_
         row.save()
     attempt.status, attempt.next_retry_on = row.status, row.next_retry_on
     return row.status
+
+
+def record_async_failure(charge_ref: str, idempotency_key: str, decline, *, failed_on: date) -> tuple[str, int | None]:
+    """An asynchronous charge (Stripe SEPA Debit after ``processing``) failed: its attempt, found by idempotency key
+    (else by the provider's charge id), fails with the decline's category and, when soft, the retry day
+    ``duly.domain.retries`` gives. A failure reported again, or after the attempt succeeded, changes nothing.
+    Returns (what was done, the organization id) for the webhook's record."""
+    with transaction.atomic():
+        rows = ChargeAttempt.objects.select_for_update().select_related("invoice__customer", "method")
+        row = rows.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+        if row is None and charge_ref:
+            row = rows.filter(provider_ref=charge_ref).order_by("-pk").first()
+        if row is None:
+            return "ignored: no autopay attempt for this charge", None
+        if row.status in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+            return f"ignored: attempt {row.idempotency_key} already {row.status}", row.organization_id
+        code = decline.code if decline is not None else "failed"
+        category = decline.category.value if decline is not None else "hard"
+        row.status, row.decline_code, row.decline_category = ChargeAttempt.FAILED, code[:100], category
+        row.provider_ref = row.provider_ref or charge_ref[:255]
+        row.next_retry_on = _next_retry(row, max(failed_on, row.attempted_on)) if category == "soft" else None
+        row.finished_at = dj_timezone.now()
+        row.save()
+    retry = f", retry on {row.next_retry_on.isoformat()}" if row.next_retry_on else ", not retried"
+    return f"attempt {row.idempotency_key} failed ({code}, {category}{retry})", row.organization_id
 
 
 def _next_retry(row: ChargeAttempt, as_of: date) -> date | None:

@@ -159,6 +159,9 @@ class Mandate(models.Model):
     last_presented_on = models.DateField(null=True, blank=True)
     final_presented = models.BooleanField(default=False)
     revoked_at = models.DateField("revoked on", null=True, blank=True)
+    #: Set by a hard R-transaction (MD01, AC04, AC06...): the mandate is not debited again.
+    blocked_reason = models.CharField(max_length=4, blank=True, help_text="Reason code of the return that blocked it")
+    blocked_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -222,6 +225,41 @@ class DirectDebit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.end_to_end_id} {self.amount_minor} {self.currency} ({self.sequence_type})"
+
+
+class DebitReturn(models.Model):
+    """The R-transaction of one direct debit (a reject, return, refusal, reversal or refund) with its ISO reason
+    code: one per debit, so recording it again changes nothing."""
+
+    REJECT, RETURN, REFUSAL, REVERSAL, REFUND = "reject", "return", "refusal", "reversal", "refund"
+    KIND_CHOICES = [(REJECT, "Reject (before settlement)"), (RETURN, "Return (after settlement)"),
+                    (REFUSAL, "Refusal by the debtor"), (REVERSAL, "Reversal by the creditor"),
+                    (REFUND, "Refund to the debtor")]
+    SOURCE_CHOICES = [("pain002", "pain.002 status report"), ("camt054", "camt.054 notification"),
+                      ("staff", "Entered by staff")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="debit_returns")
+    debit = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, related_name="debit_return")
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RETURN)
+    reason_code = models.CharField(max_length=4)
+    returned_on = models.DateField()
+    source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default="staff")
+    #: The file or message it came from (pain.002 message id, camt.054 entry reference).
+    source_ref = models.CharField(max_length=140, blank=True)
+    category = models.CharField(max_length=4, help_text="hard or soft (duly.domain.retries)")
+    #: What duly.domain.retries decided: retry, new_method, review or give_up.
+    action = models.CharField(max_length=10)
+    #: The reversal of the payment the debit had been booked as (None when it was not booked as paid).
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    #: The re-presentation planned after a soft return (AM04, MS03).
+    retry = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-returned_on", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.debit.end_to_end_id} {self.reason_code}"
 
 
 class ProviderEvent(models.Model):

@@ -9,3 +9,15 @@ payment_recorded = Signal()
 #: transaction: ``payment``, ``refund`` (the :class:`~duly.payments.models.Refund` that reopened the invoices, or
 #: None when nothing was left to reverse), ``dispute_ref``, ``reason`` (the provider's word).
 payment_disputed = Signal()
+
+#: A SEPA direct debit came back (an R-transaction was recorded), inside its transaction: ``debit`` (the
+#: :class:`~duly.payments.models.DirectDebit`, now failed), ``debit_return`` (its
+#: :class:`~duly.payments.models.DebitReturn`, with the re-presentation in ``retry`` when one was planned) and
+#: ``decision`` (``duly.domain.retries.RetryDecision``: ``action`` ``new_method`` asks the customer for another
+#: method, ``review`` is for staff, ``retry`` means chasing waits for the re-presentation, ``give_up`` resumes it).
+debit_failed = Signal()
+
+#: A provider's dispute (chargeback) closed, inside its transaction: ``payment`` (the disputed one),
+#: ``dispute_ref``, ``outcome`` (Stripe: ``won``, ``lost``, ``warning_closed``...) and ``reinstated`` (the
+#: :class:`~duly.payments.models.Payment` that settled the reopened invoices again when it was won, else None).
+payment_dispute_closed = Signal()

@@ -9,7 +9,16 @@ nothing), then stored once per (provider, event id) and processed once:
 - ``setup_intent.succeeded`` saves the method for the customer named in the intent's metadata (ids, and the
   brand, last four digits and expiry the provider describes it with);
 - ``charge.dispute.created`` (a chargeback) reverses the disputed amount with :func:`~.services.refund_payment`
-  (reopening the invoices it paid; external reference: the dispute id) and sends ``payment_disputed``.
+  (reopening the invoices it paid; external reference: the dispute id) and sends ``payment_disputed``;
+- ``charge.dispute.closed``: won, the money came back: the reversed amount is recorded again as a payment
+  (reference ``<dispute id>:won``) applied to the invoices the chargeback reopened, so they settle again; lost, they
+  stay reopened. Either way ``payment_dispute_closed`` tells the layers above (the staff task records the outcome).
+  A closing that arrives before its opening reverses the payment first, as the opening would have (which then
+  changes nothing);
+- ``payment_intent.payment_failed`` (an asynchronous method such as Stripe's SEPA Debit failing after
+  ``processing``): the autopay attempt, found by the idempotency key in the intent's metadata or by the intent id,
+  fails with its decline category and ``duly.domain.retries`` decides the retry
+  (:func:`~.autopay_services.record_async_failure`); a failure reported after the attempt succeeded is ignored.
 
 An event about a payment Duly has not recorded yet (a refund or a dispute arriving before the success) stays
 pending (``processed_at`` empty) and is processed right after that payment is recorded. Events Duly does not
@@ -36,7 +45,7 @@ from .providers import registry
 from .providers.base import ChargeResult
 from .checkout_services import CHECKOUT_METADATA, complete_card_payment
 from .services import record_payment, refund_payment
-from .signals import payment_disputed
+from .signals import payment_dispute_closed, payment_disputed
 
 __all__ = ["WebhookOutcome", "handle_stripe_webhook", "record_charge"]
 
@@ -233,6 +242,8 @@ def _dispute_created(event: Mapping[str, Any]) -> tuple[str, int | None]:
     ref = str(dispute.get("id") or "")[:120]
     if Refund.objects.filter(payment=payment, external_reference=ref).exists():
         return "chargeback already recorded", payment.organization_id
+    if _closed_already(payment.external_reference, ref):  # its closing came first and settled it
+        return "dispute already closed: nothing to reverse", payment.organization_id
     amount = min(int(dispute.get("amount") or 0), payment.amount_minor - payment.refunded_minor)
     refund = None
     if amount > 0:
@@ -243,6 +254,62 @@ def _dispute_created(event: Mapping[str, Any]) -> tuple[str, int | None]:
     payment_disputed.send(sender=Payment, payment=payment, refund=refund, dispute_ref=ref,
                           reason=str(dispute.get("reason") or ""))
     return (f"chargeback {refund.pk}" if refund else "chargeback: nothing left to reverse"), payment.organization_id
+
+
+def _closed_already(intent_ref: str, dispute_ref: str) -> bool:
+    closings = ProviderEvent.objects.filter(provider=STRIPE, type="charge.dispute.closed", object_ref=intent_ref,
+                                            processed_at__isnull=False)
+    return any(str(((row.payload.get("data") or {}).get("object") or {}).get("id") or "")[:120] == dispute_ref
+               for row in closings)
+
+
+def _dispute_closed(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    dispute = event["data"]["object"]
+    payment = _payment_of(str(dispute.get("payment_intent") or ""))
+    ref = str(dispute.get("id") or "")[:120]
+    status = str(dispute.get("status") or "")
+    won = status == "won"
+    chargeback = Refund.objects.filter(payment=payment, external_reference=ref).first()
+    if chargeback is None and not won and status == "lost":  # closed before its opening was seen: reverse first
+        _dispute_created(event)
+        chargeback = Refund.objects.filter(payment=payment, external_reference=ref).first()
+    reinstated = None
+    if won and chargeback is not None:
+        reinstated = _reinstate(payment, chargeback, ref, _day(event.get("created")))
+    payment_dispute_closed.send(sender=Payment, payment=payment, dispute_ref=ref, outcome=status or "closed",
+                                reinstated=reinstated)
+    if won:
+        detail = f"dispute won: payment {reinstated.pk} settles the invoices again" if reinstated else "dispute won"
+    else:
+        detail = f"dispute {status or 'closed'}: the invoices stay reopened"
+    return detail, payment.organization_id
+
+
+def _reinstate(payment: Payment, chargeback: Refund, ref: str, on: date) -> Payment:
+    """The money a won dispute brought back, recorded once (``<dispute id>:won``) on the invoices it had reopened."""
+    allocations = {}
+    for row in chargeback.reopened.select_related("invoice"):
+        invoice = Invoice.objects.get(pk=row.invoice_id)
+        take = min(row.amount_minor, invoice.balance_minor) if invoice.is_open else 0
+        if take > 0:
+            allocations[invoice.pk] = allocations.get(invoice.pk, 0) + take
+    return record_payment(payment.organization, payment.customer, amount=from_minor(chargeback.amount_minor,
+                                                                                   payment.currency),
+                          currency=payment.currency, method=payment.method, received_on=max(on, chargeback.refunded_on),
+                          external_reference=f"{ref}:won"[:120],
+                          allocations={k: from_minor(v, payment.currency) for k, v in allocations.items()} or None,
+                          note=f"Dispute {ref} won: the chargeback of payment {payment.pk} came back")
+
+
+def _intent_failed(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    from .autopay_services import record_async_failure  # autopay imports this module: loaded when first needed
+    from .providers.stripe import IDEMPOTENCY_METADATA, normalise
+
+    pi = event["data"]["object"]
+    seen = normalise(event)
+    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
+    return record_async_failure(str(pi.get("id") or ""), key,
+                                seen.decline, failed_on=_day(event.get("created")))
 
 
 def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
@@ -284,4 +351,6 @@ _HANDLERS = {
     "payment_intent.succeeded": _intent_succeeded,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
+    "charge.dispute.closed": _dispute_closed,
+    "payment_intent.payment_failed": _intent_failed,
 }
