@@ -3,6 +3,18 @@
 The rules (sequence types, collection dates, creditor identifiers, mandate validity) are in
 ``duly.domain.sepa``; this module keeps the rows and writes the file with ``sepaxml``, validated against
 the XSD it ships. Each public function owns its transaction: on any error nothing is written.
+
+Pre-notification
+    Only an invoice that told the customer it would be debited is debited: its document snapshot states a SEPA
+    debit on that mandate (:mod:`duly.payments.instructions`, frozen at issue), and that invoice is the
+    debit's pre-notification (mandate, creditor identifier, amount, date). The debit is planned on the date the
+    invoice stated, never earlier than the notice period after the invoice's date (``notified_on`` +
+    ``notice_days``, 14 calendar days unless the contract agreed shorter), and later only when the file itself
+    comes too late for that date (the debtor then has more notice, never less). An invoice that stated a transfer
+    (no mandate at issue, another preferred method) is never debited: the customer was told to transfer.
+    :func:`export_debits` checks it again for every pending debit before it goes into a file: a debit whose
+    collection date is not at least the notice period after its invoice's pre-notification (planned before this
+    rule, or its invoice never stated it) is not exported; it is marked failed and never reaches the bank.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from duly.domain.errors import (
     SepaNotConfigured,
     ValidationError,
 )
+from duly.domain.payment_instructions import SEPA_DEBIT, PaymentInstruction
 from duly.invoicing.models import Invoice
 
 from .models import PAIN_008_VERSIONS, DebitBatch, DirectDebit, Mandate, SepaCreditor
@@ -167,10 +180,14 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
         if amount <= 0:
             continue
         mandate = mandates[invoice.customer_id]
+        stated = stated_debit(invoice, mandate)
+        if stated is None:
+            continue  # the invoice did not pre-notify a debit on this mandate: the customer was told otherwise
         state = snapshot(mandate)
         state = sepa.Mandate(**{**state.__dict__, "collected": state.collected + in_flight.get(mandate.pk, 0)})
         try:
-            plan = sepa.collection_plan(state, invoice.due_date, as_of)
+            plan = sepa.collection_plan(state, stated.debit_date, as_of, notice_days=stated.notice_days,
+                                        notified_on=stated.notified_on)
         except InvalidMandate:
             continue  # a one-off mandate already used: nothing more to debit on it
         if mandate.revoked_at is not None and mandate.revoked_at <= plan.collection_date:
@@ -182,6 +199,28 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
             end_to_end_id=_end_to_end_id(invoice, attempt)))
         in_flight[mandate.pk] = in_flight.get(mandate.pk, 0) + 1
     return planned
+
+
+def stated_debit(invoice: Invoice, mandate: Mandate) -> PaymentInstruction | None:
+    """The SEPA debit ``invoice`` pre-notified on ``mandate`` (its payment instruction frozen at issue), or None
+    when it stated another method, another mandate, or nothing (an invoice issued before instructions)."""
+    stated = PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
+    if stated is None or stated.method != SEPA_DEBIT or stated.mandate_reference != mandate.reference \
+            or stated.debit_date is None or stated.notified_on is None or not stated.notice_days:
+        return None
+    return stated
+
+
+def pre_notified(debit: DirectDebit) -> bool:
+    """Whether the debtor was told of ``debit`` (by its invoice) at least the notice period before its collection
+    date."""
+    stated = stated_debit(debit.invoice, debit.mandate)
+    if stated is None:
+        return False
+    try:
+        return stated.notified_on <= sepa.pre_notification_date(debit.collection_date, stated.notice_days)
+    except InvalidMandate:  # a notice period outside 1 to 14 days
+        return False
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -252,8 +291,9 @@ def export_debits(org: Organization, as_of: date, again_batch: int | None = None
     debits = list(DirectDebit.objects.select_for_update().filter(organization=org, status=DirectDebit.PENDING,
                                                                   batch__isnull=True)
                   .select_related("mandate", "invoice").order_by("sequence_type", "collection_date", "pk"))
-    stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0]
-    if stale:  # settled another way since they were planned: never debited
+    stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0
+             or not pre_notified(d)]
+    if stale:  # settled another way since they were planned, or not pre-notified in time: never debited
         DirectDebit.objects.filter(pk__in=[d.pk for d in stale]).update(status=DirectDebit.FAILED)
         debits = [d for d in debits if d not in stale]
     for debit in debits:
