@@ -261,3 +261,46 @@ def test_a_card_customer_without_a_saved_card_gets_the_pay_link_and_the_transfer
     assert [o.method for o in build_printable(invoice).payment_options] == ["online", "bank_transfer"]
     text = pdf_text(render_invoice_pdf(invoice))
     assert "will be charged" not in text and "Pay online at:" in text and org.iban in text
+
+
+# --- letters ----------------------------------------------------------------------------------------------------
+
+def test_a_letter_says_a_debit_still_ahead_will_be_made_and_asks_a_transfer_once_it_failed(org, debit_customer,
+                                                                                         pdf_text):
+    from duly.invoicing.pdf import render_letter
+    from duly.payments.models import DirectDebit
+
+    # Net 7 with 14 days' notice: due 7 April, debited 14 April; a reminder on 10 April must not ask for a transfer.
+    invoice = issue(org, debit_customer(terms_days=7))
+    mandate = invoice.customer.sepa_mandates.get()
+    facts = {"date": date(2026, 4, 10), "invoices": [invoice], "deadline": date(2026, 4, 20)}
+    text = pdf_text(render_letter("reminder", invoice.customer, facts))
+    assert (f"{invoice.number}: €1,200.00 will be debited from your account by SEPA direct debit on 14 April 2026. "
+            f"Mandate reference: {mandate.reference}, Creditor identifier: {CREDITOR_ID}.") in text
+    assert "Bank transfer" not in text
+
+    planned = sepa.plan_debits(org, date(2026, 4, 10))
+    assert [d.collection_date for d in planned] == [date(2026, 4, 14)]
+    DirectDebit.objects.filter(pk=planned[0].pk).update(status=DirectDebit.FAILED)  # returned: nothing collected
+    text = pdf_text(render_letter("reminder", invoice.customer, dict(facts, date=date(2026, 4, 20))))
+    assert "will be debited" not in text
+    assert f"Bank transfer: IBAN {org.iban}" in text and f"{format_rf(invoice.rf_reference)} ({invoice.number})" in text
+
+
+def test_a_letter_names_the_card_retry_already_scheduled(org, make_customer, make_contract, doc_settings, pdf_text):
+    from duly.invoicing.pdf import render_letter
+    from duly.payments.models import ChargeAttempt
+
+    draft = draft_for(org, make_customer, make_contract, preferred="card")
+    method = SavedPaymentMethod.objects.create(organization=org, customer=draft.customer, provider="stripe",
+                                               customer_ref="cus_1", method_ref="pm_1", kind="card", is_default=True)
+    invoice = issue(org, draft)
+    ChargeAttempt.objects.create(organization=org, invoice=invoice, attempt=1, provider="stripe", method=method,
+                                 amount_minor=120000, currency="EUR", idempotency_key="autopay:x:1",
+                                 status=ChargeAttempt.FAILED, attempted_on=date(2026, 4, 30),
+                                 decline_code="insufficient_funds", decline_category="soft",
+                                 next_retry_on=date(2026, 5, 6))
+    text = pdf_text(render_letter("reminder", invoice.customer, {"date": date(2026, 5, 4), "invoices": [invoice],
+                                                                  "deadline": date(2026, 5, 14)}))
+    assert f"{invoice.number}: €1,200.00 will be charged to your saved card on 6 May 2026." in text
+    assert "Bank transfer" not in text

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, Callable
 
 __all__ = ["Hook", "InstructionRequest", "apply_credit_note", "apply_customer_credit", "credit_balances",
-           "payment_instructions", "register", "retainer_entry", "settled_by_issue_minor"]
+           "payment_instructions", "register", "retainer_entry", "scheduled_collections", "settled_by_issue_minor"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,10 @@ settled_by_issue_minor = Hook("settled_by_issue_minor", "payments")
 #: :class:`duly.domain.payment_instructions.PaymentInstruction`, frozen in its document snapshot at issue; None for
 #: a document nothing is paid on (a credit note). A few queries for the whole list, whatever its length.
 payment_instructions = Hook("payment_instructions", "payments")
+#: ``fn(invoices, as_of) -> dict[int, dict]``: of open ``invoices``, those an automatic collection will still pay on
+#: or after ``as_of`` (their SEPA debit planned or pre-notified, their card charge or its retry scheduled), each with
+#: the PaymentInstruction JSON of that collection and its date; the others are the customer's to transfer.
+scheduled_collections = Hook("scheduled_collections", "payments")
 #: ``fn(customer, currency, as_of) -> dict | None``: the retainer balance an invoice of ``customer`` in
 #: ``currency`` issued on ``as_of`` states; None: no retainer in that currency.
 retainer_entry = Hook("retainer_entry", "billing")

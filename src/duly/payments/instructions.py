@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from duly.domain import payment_instructions as rules
@@ -30,9 +32,9 @@ from duly.domain.errors import DomainError, InvalidMandate
 from duly.invoicing.hooks import InstructionRequest
 from duly.invoicing.models import Invoice
 
-from .models import Mandate, SavedPaymentMethod, SepaCreditor
+from .models import ChargeAttempt, DirectDebit, Mandate, SavedPaymentMethod, SepaCreditor
 
-__all__ = ["instructions", "preferred_method"]
+__all__ = ["instructions", "preferred_method", "scheduled_collections"]
 
 log = logging.getLogger(__name__)
 
@@ -133,3 +135,42 @@ def instructions(requests: Sequence[InstructionRequest]) -> list[dict[str, Any] 
             notice_days=getattr(contract, "sepa_prenotification_days", None) or sepa.DEFAULT_NOTICE_DAYS)
         result.append(chosen.to_json())
     return result
+
+
+def scheduled_collections(invoices: Sequence[Invoice], as_of: date) -> dict[int, dict[str, Any]]:
+    """Of ``invoices``, those an automatic collection will still pay on or after ``as_of``, with that collection
+    (the instruction each invoice stated at issue, its date brought up to date), for a letter about them:
+
+    - a SEPA debit planned or exported and not yet collected (its collection date), or pre-notified and not yet
+      planned while its date is still ahead and no debit of it failed;
+    - a card charge not yet attempted while its date is still ahead, or a declined one whose retry is scheduled.
+
+    Every other invoice (a transfer, a debit returned or refused, a card declined for good) is the customer's to
+    pay by transfer. Two queries for the whole list."""
+    ids = [invoice.pk for invoice in invoices]
+    debits: dict[int, list[DirectDebit]] = {}
+    for debit in DirectDebit.objects.filter(invoice_id__in=ids).order_by("attempt"):
+        debits.setdefault(debit.invoice_id, []).append(debit)
+    attempts: dict[int, ChargeAttempt] = {}
+    for attempt in ChargeAttempt.objects.filter(invoice_id__in=ids).order_by("attempt"):
+        attempts[attempt.invoice_id] = attempt  # the last one
+    found: dict[int, dict[str, Any]] = {}
+    for invoice in invoices:
+        stated = rules.PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
+        if stated is None or not invoice.is_open:
+            continue
+        if stated.method == rules.SEPA_DEBIT:
+            mine = debits.get(invoice.pk, [])
+            live = [d for d in mine if d.status in (DirectDebit.PENDING, DirectDebit.EXPORTED)]
+            if live and live[-1].collection_date >= as_of:
+                found[invoice.pk] = replace(stated, debit_date=live[-1].collection_date).to_json()
+            elif not mine and stated.debit_date is not None and stated.debit_date >= as_of:
+                found[invoice.pk] = stated.to_json()
+        elif stated.method == rules.CARD:
+            last = attempts.get(invoice.pk)
+            if last is None and stated.charge_date is not None and stated.charge_date >= as_of:
+                found[invoice.pk] = stated.to_json()
+            elif last is not None and last.status == ChargeAttempt.FAILED and last.next_retry_on is not None \
+                    and last.next_retry_on >= as_of:
+                found[invoice.pk] = replace(stated, charge_date=last.next_retry_on).to_json()
+    return found
