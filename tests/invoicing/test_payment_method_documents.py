@@ -21,7 +21,7 @@ from pypdf import PdfReader
 from duly.domain.references import format_rf
 from duly.invoicing import services
 from duly.invoicing.documents import build_printable, document_bytes
-from duly.invoicing.einvoice.validate import validate_einvoice
+from duly.invoicing.einvoice.validate import validate_einvoice, validate_facturx_profile
 from duly.invoicing.einvoice.xmlutil import UBL_NSMAP
 from duly.invoicing.pdf import render_invoice_pdf
 from duly.payments import sepa_services as sepa
@@ -127,6 +127,7 @@ def test_facturx_of_a_direct_debit_invoice_passes_the_official_rules(org, debit_
     reader = PdfReader(io.BytesIO(document_bytes(invoice, "facturx").content))
     xml = reader.attachments["factur-x.xml"][0]
     root = assert_valid(xml)
+    assert validate_facturx_profile(xml) == []  # the Factur-X 1.09 EN 16931 profile's own rules too
     assert root.findtext(".//ram:SpecifiedTradeSettlementPaymentMeans/ram:TypeCode", namespaces=CII_NS) == "59"
 
 
@@ -226,6 +227,7 @@ def test_a_card_autopay_invoice_names_the_card_and_the_charge_date(org, make_cus
     assert means.findtext("cbc:PaymentMeansCode", namespaces=UBL_NSMAP) == "48"
     assert means.findtext("cac:CardAccount/cbc:PrimaryAccountNumberID", namespaces=UBL_NSMAP) == "4242"  # BT-87
     cii = cii_of(invoice)
+    assert validate_facturx_profile(document_bytes(invoice, "cii").content) == []
     means = cii.find(".//ram:SpecifiedTradeSettlementPaymentMeans", CII_NS)
     assert means.findtext("ram:TypeCode", namespaces=CII_NS) == "48"
     assert means.findtext("ram:ApplicableTradeSettlementFinancialCard/ram:ID", namespaces=CII_NS) == "4242"
