@@ -306,3 +306,10 @@ def test_a_letter_names_the_card_retry_already_scheduled(org, make_customer, mak
                                                                   "deadline": date(2026, 5, 14)}))
     assert f"{invoice.number}: €1,200.00 will be charged to your saved card on 6 May 2026." in text
     assert "Bank transfer" not in text
+
+
+def test_a_contract_preferring_cheques_prints_cheques_first_for_a_customer_preferring_transfers(
+        org, make_customer, make_contract, doc_settings):
+    draft = draft_for(org, make_customer, make_contract, preferred="bank_transfer", preferred_payment_method="check")
+    invoice = issue(org, draft)
+    assert [o.method for o in build_printable(invoice).payment_options] == ["check", "bank_transfer", "online"]

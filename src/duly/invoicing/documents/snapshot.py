@@ -157,7 +157,9 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
         "v": SNAPSHOT_VERSION,
         "seller": seller if seller is not None else seller_snapshot(org),
         "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
-        "preferred_payment_method": customer.preferred_payment_method,
+        # the contract's preferred method when it names one (issue 13), else the customer's
+        "preferred_payment_method": (getattr(contract, "preferred_payment_method", "") if contract is not None
+                                     else "") or customer.preferred_payment_method,
         "required_fields": list(customer.required_fields or ()),
         "custom_required_fields": list(customer.custom_required_fields or ()),
         "contract_reference": contract.reference if contract is not None else "",
