@@ -313,3 +313,10 @@ def test_a_contract_preferring_cheques_prints_cheques_first_for_a_customer_prefe
     draft = draft_for(org, make_customer, make_contract, preferred="bank_transfer", preferred_payment_method="check")
     invoice = issue(org, draft)
     assert [o.method for o in build_printable(invoice).payment_options] == ["check", "bank_transfer", "online"]
+
+
+def test_a_draft_previews_the_debit_its_issue_will_state(org, debit_customer):
+    draft = debit_customer(terms_days=7)
+    [option] = build_printable(draft, as_of=ISSUED).payment_options
+    assert (option.method, option.pay_date) == ("sepa_debit", date(2026, 4, 14))
+    assert issue(org, draft).document_snapshot["payment"]["debit_date"] == "2026-04-14"
