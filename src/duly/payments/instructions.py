@@ -121,6 +121,9 @@ def instructions(requests: Sequence[InstructionRequest]) -> list[dict[str, Any] 
         if request.kind == Invoice.KIND_CREDIT_NOTE:
             result.append(None)
             continue
+        if preferred not in rules.CARD_PREFERENCES and preferred != rules.SEPA_DEBIT:
+            result.append({"method": rules.BANK_TRANSFER})  # the common case, without building anything
+            continue
         customer, contract = request.customer, request.contract
         card = cards.get(customer.pk)
         mandate = mandates.get(customer.pk)
