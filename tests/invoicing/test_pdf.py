@@ -151,12 +151,23 @@ def test_cheque_customer_gets_cheque_instructions_first(make_invoice, pdf_text):
     assert "Cheques payable to Atelier Lumière SARL" in text
 
 
+@pytest.mark.parametrize("preferred, lang, debit", [
+    ("sepa_debit", "en", "SEPA direct debit"),
+    ("sepa_debit", "fr", "Prélèvement SEPA"),
+    ("ach_debit", "en", "ACH debit"),
+])
+def test_a_debit_customer_without_a_mandate_is_asked_for_a_transfer_never_promised_a_debit(
+        make_invoice, pdf_text, preferred, lang, debit):
+    # No mandate (and no ACH at all): nobody will debit this invoice, so it says how to transfer, with the QR code.
+    inv = make_invoice(lang, preferred=preferred, attachments=False)
+    assert inv.document_snapshot["payment"]["method"] == "bank_transfer"
+    options = build_printable(inv).payment_options
+    assert [o.method for o in options] == ["bank_transfer", "online"] and options[0].qr_png
+    text = pdf_text(render_invoice_pdf(inv))
+    assert debit not in text and inv.organization.iban in text and format_rf(inv.rf_reference) in text
+
+
 @pytest.mark.parametrize("preferred, lang, title, hint", [
-    ("sepa_debit", "en", "SEPA direct debit",
-     "The amount will be collected from your account by SEPA direct debit on the due date."),
-    ("sepa_debit", "fr", "Prélèvement SEPA",
-     "Le montant sera prélevé sur votre compte par prélèvement SEPA à l'échéance."),
-    ("ach_debit", "en", "ACH debit", "The amount will be debited from your account by ACH on the due date."),
     ("cash", "en", "Cash", "Cash payments at our office against a receipt."),
     ("cash", "de", "Barzahlung", "Barzahlung in unserem Büro gegen Quittung."),
 ])

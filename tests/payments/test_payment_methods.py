@@ -264,6 +264,8 @@ def test_the_creditor_name_is_the_one_in_the_pain008_file(org, customer, contrac
     methods.set_creditor(org, identifier="DE98ZZZ09999999999", iban="DE89370400440532013000", name="Acme Debits")
     methods.add_mandate(org, customer, reference="MDT-9", signed_on=date(2026, 1, 5), signed_at="Paris",
                         iban="FR1420041010050500013M02606")
+    customer.preferred_payment_method = "sepa_debit"  # its invoice pre-notifies the debit
+    customer.save(update_fields=["preferred_payment_method"])
     draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("50"))], contract=contract)
     invoice = inv.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 2))
     export = export_debits(org, invoice.due_date)

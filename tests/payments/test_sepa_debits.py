@@ -53,6 +53,9 @@ def creditor(org):
 
 @pytest.fixture
 def mandate(org, customer):
+    """The customer's mandate; they pay by direct debit, so their invoices pre-notify the debit."""
+    customer.preferred_payment_method = "sepa_debit"
+    customer.save()
     return sepa.create_mandate(org, customer, reference="ACME-MANDATE-1", signed_on=date(2026, 1, 10),
                                signed_at="Lyon", debtor_name="Acme Industries SAS", iban=DEBTOR_IBAN,
                                bic="COBADEFFXXX")
@@ -116,7 +119,7 @@ def test_export_needs_a_creditor(org, customer, contract, mandate):
 
 def test_export_writes_a_valid_pain008_grouped_by_sequence_and_date(org, customer, contract, make_customer,
                                                                     make_contract, creditor, mandate):
-    other = make_customer("BETA", name="Beta SARL")
+    other = make_customer("BETA", name="Beta SARL", preferred_payment_method="sepa_debit")
     other_contract = make_contract(other, terms_kind="net", terms_days=30)
     sepa.create_mandate(org, other, reference="BETA-M-1", signed_on=date(2026, 1, 5), debtor_name="Beta SARL",
                         iban=OTHER_IBAN)
@@ -129,9 +132,9 @@ def test_export_writes_a_valid_pain008_grouped_by_sequence_and_date(org, custome
     assert xsd("pain.008.001.08").validate(etree.fromstring(result.xml))
     root, groups = parse(result.xml)
     assert root.nsmap[None].endswith("pain.008.001.08")
-    # the first is moved to 14 days after the pre-notification (2026-03-15 is a Sunday: Monday 16)
+    # each on the date its invoice pre-notified: the due date (Sunday 22 March: the next TARGET day, Monday 23)
     assert groups == [
-        ("FRST", "2026-03-16", [("ACME-MANDATE-1", "1000.50", "EUR", DEBTOR_IBAN)]),
+        ("FRST", "2026-03-02", [("ACME-MANDATE-1", "1000.50", "EUR", DEBTOR_IBAN)]),
         ("FRST", "2026-03-23", [("BETA-M-1", "250.00", "EUR", OTHER_IBAN)]),
     ]
     batch = DebitBatch.objects.get()
@@ -153,8 +156,8 @@ def test_first_then_recurrent_and_never_twice(org, customer, contract, creditor,
     issue(org, customer, contract, "40", date(2026, 2, 28))  # due 2026-03-30
     second = sepa.export_debits(org, date(2026, 3, 20))
     assert xsd("pain.008.001.08").validate(etree.fromstring(second.xml))
-    # 14 days after 20 March is Good Friday 2026, then Easter Monday: TARGET closed, so Tuesday 7 April
-    assert parse(second.xml)[1] == [("RCUR", "2026-04-07", [("ACME-MANDATE-1", "40.00", "EUR", DEBTOR_IBAN)])]
+    # the invoice of 28 February pre-notified its due date, Monday 30 March: the file of 20 March is in time for it
+    assert parse(second.xml)[1] == [("RCUR", "2026-03-30", [("ACME-MANDATE-1", "40.00", "EUR", DEBTOR_IBAN)])]
     assert DirectDebit.objects.filter(status="exported").count() == 2
 
 
@@ -255,6 +258,69 @@ def test_a_planned_debit_of_an_invoice_paid_meanwhile_is_not_exported(org, custo
 
 def test_a_mandate_revoked_before_the_collection_date_is_not_debited(org, customer, contract, creditor, mandate):
     issue(org, customer, contract, "100", date(2026, 1, 31))
-    sepa.revoke_mandate(org, mandate.pk, revoked_on=date(2026, 3, 10))  # collection would be on 16 March
+    sepa.revoke_mandate(org, mandate.pk, revoked_on=date(2026, 3, 2))  # collection would be on 2 March
     assert sepa.export_debits(org, date(2026, 3, 1)).batch is None
     assert DirectDebit.objects.count() == 0
+
+
+# --- pre-notification ------------------------------------------------------------------------------------------
+
+def test_only_an_invoice_that_pre_notified_the_debit_is_debited(org, customer, contract, creditor):
+    # A mandate signed after the invoice was issued: the invoice asked for a transfer, so it is never debited;
+    # the next invoice states the debit (the pre-notification) and is debited on the date it stated.
+    customer.preferred_payment_method = "sepa_debit"
+    customer.save()
+    told_transfer = issue(org, customer, contract, "100", date(2026, 1, 31))
+    assert told_transfer.document_snapshot["payment"]["method"] == "bank_transfer"
+    sepa.create_mandate(org, customer, reference="ACME-MANDATE-1", signed_on=date(2026, 2, 1),
+                        debtor_name="Acme Industries SAS", iban=DEBTOR_IBAN)
+    told_debit = issue(org, customer, contract, "80", date(2026, 2, 2))  # due Wednesday 4 March
+    result = sepa.export_debits(org, date(2026, 3, 1))
+    assert parse(result.xml)[1] == [("FRST", "2026-03-04", [("ACME-MANDATE-1", "80.00", "EUR", DEBTOR_IBAN)])]
+    assert list(DirectDebit.objects.values_list("invoice_id", flat=True)) == [told_debit.pk]
+
+
+def test_a_customer_preferring_transfers_is_not_debited_even_with_a_mandate(org, customer, contract, creditor,
+                                                                             mandate):
+    customer.preferred_payment_method = "bank_transfer"
+    customer.save()
+    issue(org, customer, contract, "100", date(2026, 1, 31))
+    assert sepa.export_debits(org, date(2026, 3, 1)).batch is None and DirectDebit.objects.count() == 0
+
+
+def test_a_short_notice_moves_the_debit_and_an_agreed_shorter_one_is_honoured(org, customer, make_contract,
+                                                                             creditor, mandate):
+    # Net 7, issued Monday 2 March: due Monday 9 March, but 14 days' notice makes it Monday 16 March; a contract
+    # agreeing 5 days' notice keeps the due date.
+    default = make_contract(customer, reference="CTR-14", terms_kind="net", terms_days=7)
+    agreed = make_contract(customer, reference="CTR-5", terms_kind="net", terms_days=7, sepa_prenotification_days=5)
+    late = issue(org, customer, default, "100", date(2026, 3, 2))
+    quick = issue(org, customer, agreed, "50", date(2026, 3, 2))
+    assert late.document_snapshot["payment"]["debit_date"] == "2026-03-16"
+    assert quick.document_snapshot["payment"]["debit_date"] == "2026-03-09"
+    result = sepa.export_debits(org, date(2026, 3, 3))
+    dates = {tx[1]: day for _, day, txs in parse(result.xml)[1] for tx in txs}
+    assert dates == {"100.00": "2026-03-16", "50.00": "2026-03-09"}
+
+
+def test_a_debit_whose_pre_notification_period_has_not_elapsed_is_never_exported(org, customer, contract,
+                                                                                  creditor, mandate):
+    # Before this rule, plan_debits counted the notice from the export day although nobody told the debtor: a debit
+    # planned that way (or one edited to an earlier date) is refused at export: marked failed, not in the file.
+    invoice = issue(org, customer, contract, "100", date(2026, 2, 20))  # pre-notified for Monday 23 March
+    [debit] = sepa.plan_debits(org, date(2026, 3, 10))
+    assert debit.collection_date == date(2026, 3, 23)
+    DirectDebit.objects.filter(pk=debit.pk).update(collection_date=date(2026, 3, 5))  # 13 days after the notice
+    told_nothing = issue(org, customer, contract, "60", date(2026, 2, 21))
+    snapshot = dict(told_nothing.document_snapshot, payment={"method": "bank_transfer"})
+    told_nothing.__class__.objects.filter(pk=told_nothing.pk).update(document_snapshot=snapshot)
+    DirectDebit.objects.create(organization=org, mandate=mandate, invoice=told_nothing, attempt=1, amount_minor=6000,
+                               currency="EUR", collection_date=date(2026, 3, 30), sequence_type="FRST",
+                               end_to_end_id="LEGACY-1")
+    result = sepa.export_debits(org, date(2026, 3, 4))
+    assert result.batch is None and DebitBatch.objects.count() == 0
+    assert set(DirectDebit.objects.values_list("status", flat=True)) == {"failed"}
+    # planned again from what the invoice stated, it goes out on the pre-notified date
+    again = sepa.export_debits(org, date(2026, 3, 10))
+    assert parse(again.xml)[1] == [("FRST", "2026-03-23", [("ACME-MANDATE-1", "100.00", "EUR", DEBTOR_IBAN)])]
+    assert DirectDebit.objects.get(invoice=invoice, status="exported").attempt == 2

@@ -41,7 +41,8 @@ def rows():
 
 def test_a_returned_debit_reverses_its_payment_and_is_re_presented_in_a_later_batch(
         org, customer, contract, creditor, mandate, heard):
-    invoice, debit = exported(org, customer, contract)
+    # issued 13 February, due Sunday 15 March: the invoice pre-notified the debit for Monday 16 March
+    invoice, debit = exported(org, customer, contract, issued=date(2026, 2, 13))
     assert debit.sequence_type == "FRST" and debit.collection_date == date(2026, 3, 16)
     returns.record_debit_collected(debit, on=date(2026, 3, 16))
     invoice.refresh_from_db()
@@ -73,7 +74,7 @@ def test_a_returned_debit_reverses_its_payment_and_is_re_presented_in_a_later_ba
 
 
 def test_am04_is_re_presented_at_most_twice(org, customer, contract, creditor, mandate, heard):
-    invoice, debit = exported(org, customer, contract)
+    invoice, debit = exported(org, customer, contract, issued=date(2026, 2, 13))  # debited 16 March
     first = returns.record_debit_return(debit, "AM04", returned_on=date(2026, 3, 18), kind="reject",
                                         source="pain002").debit_return
     sepa.export_debits(org, date(2026, 3, 19))
@@ -134,8 +135,8 @@ def test_bad_returns_change_nothing(org, customer, contract, creditor, mandate):
         returns.record_debit_return(debit, "AM04", returned_on=date(2026, 3, 18))
     assert DebitReturn.objects.get().reason_code == "AC04" and rows()[0] == before[0]
 
-    issue(org, customer, contract, "40", date(2026, 2, 28))
     Mandate.objects.update(blocked_reason="")  # as if staff had cleared it, to get a pending debit
+    issue(org, customer, contract, "40", date(2026, 2, 28))  # pre-notifies its debit on the cleared mandate
     pending = sepa.plan_debits(org, date(2026, 3, 20))[0]
     with pytest.raises(InvalidState):
         returns.record_debit_return(pending, "AM04", returned_on=date(2026, 3, 20))

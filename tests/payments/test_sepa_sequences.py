@@ -21,11 +21,11 @@ def sequences(result):
 def test_the_last_debit_before_a_revocation_goes_out_as_fnal_and_ends_the_mandate(org, customer, contract,
                                                                                    creditor, mandate):
     issue(org, customer, contract, "100", date(2026, 1, 31))
-    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("FRST", "2026-03-16")]
+    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("FRST", "2026-03-02")]
     sepa.revoke_mandate(org, mandate.pk, revoked_on=date(2026, 5, 1))  # the customer leaves at the end of April
     issue(org, customer, contract, "40", date(2026, 2, 28))  # due 30 March
     issue(org, customer, contract, "60", date(2026, 3, 2))  # due 1 April
-    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FNAL", "2026-04-07"), ("RCUR", "2026-04-07")]
+    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FNAL", "2026-04-01"), ("RCUR", "2026-03-30")]
     row = Mandate.objects.get()
     assert row.final_presented and row.collected == 3
     assert DirectDebit.objects.filter(sequence_type="FNAL").get().invoice.total_minor == 6000  # the later one
@@ -39,10 +39,10 @@ def test_the_last_debit_before_a_revocation_goes_out_as_fnal_and_ends_the_mandat
 def test_the_debit_of_a_contract_that_has_ended_goes_out_as_fnal(org, customer, contract, creditor, mandate):
     issue(org, customer, contract, "100", date(2026, 1, 31))
     sepa.export_debits(org, date(2026, 3, 1))
-    contract.end_date = date(2026, 3, 31)
+    contract.end_date = date(2026, 3, 27)
     contract.save(update_fields=["end_date"])
-    issue(org, customer, contract, "40", date(2026, 2, 28))  # due 30 March, collected 7 April: the contract is over
-    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FNAL", "2026-04-07")]
+    issue(org, customer, contract, "40", date(2026, 2, 28))  # due and debited 30 March: the contract is over
+    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FNAL", "2026-03-30")]
     assert Mandate.objects.get().final_presented
 
 
@@ -52,15 +52,17 @@ def test_a_contract_still_running_is_debited_rcur(org, customer, contract, credi
     contract.end_date = date(2026, 12, 31)
     contract.save(update_fields=["end_date"])
     issue(org, customer, contract, "40", date(2026, 2, 28))
-    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("RCUR", "2026-04-07")]
+    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("RCUR", "2026-03-30")]
 
 
 def test_a_one_off_mandate_is_debited_once_as_ooff(org, customer, contract, creditor):
+    customer.preferred_payment_method = "sepa_debit"  # the invoices pre-notify the debit
+    customer.save(update_fields=["preferred_payment_method"])
     sepa.create_mandate(org, customer, reference="ONCE-1", signed_on=date(2026, 1, 10), debtor_name="Acme",
                         iban=DEBTOR_IBAN, kind=Mandate.ONE_OFF)
     issue(org, customer, contract, "100", date(2026, 1, 31))
     issue(org, customer, contract, "40", date(2026, 1, 31))
-    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("OOFF", "2026-03-16")]
+    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("OOFF", "2026-03-02")]
     assert DirectDebit.objects.count() == 1
     assert sepa.export_debits(org, date(2026, 3, 20)).batch is None
 
@@ -83,12 +85,5 @@ def test_after_a_rejected_first_debit_the_next_is_first_again(org, customer, con
     first = DirectDebit.objects.get(batch=sepa.export_debits(org, date(2026, 3, 1)).batch)
     returns.record_debit_return(first, "MD02", returned_on=date(2026, 3, 3), kind="reject")  # staff must review
     issue(org, customer, contract, "40", date(2026, 2, 28))
-    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FRST", "2026-04-07")]
+    assert sequences(sepa.export_debits(org, date(2026, 3, 20))) == [("FRST", "2026-03-30")]
 
-
-def test_a_contract_with_a_shorter_pre_notification_is_debited_sooner(org, customer, contract, creditor, mandate):
-    contract.sepa_prenotification_days = 5
-    contract.save(update_fields=["sepa_prenotification_days"])
-    issue(org, customer, contract, "100", date(2026, 1, 31))  # due 2 March
-    # told on 1 March at the earliest, 5 days before: Friday 6 March (14 days would give Monday 16 March)
-    assert sequences(sepa.export_debits(org, date(2026, 3, 1))) == [("FRST", "2026-03-06")]

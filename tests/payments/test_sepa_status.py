@@ -47,7 +47,7 @@ def block(info_id: str, *txs: str, status: str = "", code: str = "") -> str:
 
 @pytest.fixture
 def two_debits(org, customer, contract, make_customer, make_contract, creditor, mandate):
-    other = make_customer("BETA", name="Beta SARL")
+    other = make_customer("BETA", name="Beta SARL", preferred_payment_method="sepa_debit")
     sepa.create_mandate(org, other, reference="BETA-M-1", signed_on=date(2026, 1, 5), debtor_name="Beta SARL",
                         iban=OTHER_IBAN)
     issue(org, customer, contract, "100", date(2026, 1, 31))

@@ -93,6 +93,16 @@ def build_world(org) -> World:
     invoice = issue("1000.00", date(2026, 10, 21), "Zephyr audit")
     queried = issue("40.00", date(2026, 10, 22), "Zephyr support")
     paid = issue("60.00", date(2026, 10, 23), "Zephyr training")
+    # SEPA direct debit from the organization's own bank: a mandate, an invoice that pre-notified its debit (the
+    # customer chose direct debit for it), then (below) the debit and the batch that carried it
+    sepa.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
+                        debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
+    customer.preferred_payment_method = "sepa_debit"
+    customer.save(update_fields=["preferred_payment_method"])
+    issue("30.00", date(2026, 10, 24), "Zephyr direct debit")
+    customer.preferred_payment_method = "bank_transfer"
+    customer.save(update_fields=["preferred_payment_method"])
     draft = inv.create_draft(org, customer, [inv.LineData("Zephyr draft work", Decimal(1), Decimal(7))])
     payment = payments.record_payment(org, customer, amount="80.00", currency="EUR", method="bank_transfer",
                                       received_on=date(2026, 10, 25), allocations={paid.pk: "60.00"},
@@ -120,11 +130,7 @@ def build_world(org) -> World:
     collections.collect(org, as_of=datetime.combine(today, time(10), paris))
     customers.add_member(org, username="zeph-owner", password=PASSWORD, role="owner")
     message = Message.objects.filter(organization=org).order_by("pk").first()
-    # SEPA direct debit from the organization's own bank: a mandate, its debits and the batch that carried them
-    sepa.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
-    sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
-                        debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
-    sepa.export_debits(org, today)
+    sepa.export_debits(org, today)  # the direct debit pre-notified by its invoice, in a batch
     # a card saved with Stripe (ids and what is shown only) and a webhook event Duly received
     from duly.payments import method_services
     from duly.payments.models import ProviderEvent

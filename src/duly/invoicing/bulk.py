@@ -431,7 +431,8 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
 
 def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) -> list[dict[str, Any]]:
     """What each invoice's documents will show, frozen as at :func:`~duly.invoicing.services.issue_invoice`
-    (see :mod:`duly.invoicing.documents.snapshot`): one query for the block's contacts, no rendering."""
+    (see :mod:`duly.invoicing.documents.snapshot`): one query for the block's contacts, a few for how the
+    block's invoices will be paid, no rendering."""
     from duly.customers.models import Contact
 
     from .documents.snapshot import issue_snapshot, seller_snapshot
@@ -442,10 +443,16 @@ def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) 
             "id", "customer_id", "name", "email", "phone", "role"):
         contacts.setdefault(contact.customer_id, []).append(contact)
     seller = seller_snapshot(org)
+    from .hooks import InstructionRequest, payment_instructions
+
+    payments = payment_instructions([
+        InstructionRequest(p.source.customer, p.source.contract, p.fields["kind"], p.fields["currency"],
+                           p.fields["issue_date"], p.fields.get("due_date")) for p in prepared])
     return [
         issue_snapshot(org, p.source.customer, contacts.get(p.fields["customer_id"], ()), p.source.contract,
-                       ap_contact=p.fields["ap_contact"], billing_address=p.fields["billing_address"], seller=seller)
-        for p in prepared
+                       ap_contact=p.fields["ap_contact"], billing_address=p.fields["billing_address"], seller=seller,
+                       payment=payment)
+        for p, payment in zip(prepared, payments)
     ]
 
 

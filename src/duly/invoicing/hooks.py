@@ -11,10 +11,25 @@ customer's credit).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 
-__all__ = ["Hook", "apply_credit_note", "apply_customer_credit", "credit_balances", "register", "retainer_entry",
-           "settled_by_issue_minor"]
+__all__ = ["Hook", "InstructionRequest", "apply_credit_note", "apply_customer_credit", "credit_balances",
+           "payment_instructions", "register", "retainer_entry", "scheduled_collections", "settled_by_issue_minor"]
+
+
+@dataclass(frozen=True)
+class InstructionRequest:
+    """One invoice whose payment method is asked (:data:`payment_instructions`): the loaded customer and contract
+    (the contract may be None), and the invoice's kind, currency, issue and due dates."""
+
+    customer: Any
+    contract: Any
+    kind: str
+    currency: str
+    issue_date: date
+    due_date: date | None
 
 
 class Hook:
@@ -52,6 +67,15 @@ credit_balances = Hook("credit_balances", "payments")
 #: ``fn(invoice) -> int``: the minor units the payments applied up to ``invoice``'s issue date settled on it,
 #: for an invoice issued before its document snapshot froze that amount (documents.adapter).
 settled_by_issue_minor = Hook("settled_by_issue_minor", "payments")
+#: ``fn(requests: Sequence[InstructionRequest]) -> list[dict | None]``: how each invoice will actually be paid (card
+#: autopay, SEPA direct debit or bank transfer), as the JSON of a
+#: :class:`duly.domain.payment_instructions.PaymentInstruction`, frozen in its document snapshot at issue; None for
+#: a document nothing is paid on (a credit note). A few queries for the whole list, whatever its length.
+payment_instructions = Hook("payment_instructions", "payments")
+#: ``fn(invoices, as_of) -> dict[int, dict]``: of open ``invoices``, those an automatic collection will still pay on
+#: or after ``as_of`` (their SEPA debit planned or pre-notified, their card charge or its retry scheduled), each with
+#: the PaymentInstruction JSON of that collection and its date; the others are the customer's to transfer.
+scheduled_collections = Hook("scheduled_collections", "payments")
 #: ``fn(customer, currency, as_of) -> dict | None``: the retainer balance an invoice of ``customer`` in
 #: ``currency`` issued on ``as_of`` states; None: no retainer in that currency.
 retainer_entry = Hook("retainer_entry", "billing")

@@ -555,8 +555,10 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
     Any other keys are passed on to the template.
     """
     from duly.domain.money import from_minor
+    from duly.domain.references import format_rf
 
     from .documents.adapter import branding_for
+    from .hooks import scheduled_collections
 
     if kind not in LETTER_KINDS:
         raise ValidationError(f"Unknown letter {kind!r}: use one of {', '.join(LETTER_KINDS)}.")
@@ -579,7 +581,15 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
             "total": from_minor(inv.total_minor, inv.currency),
             "open": from_minor(frozen[inv.pk], inv.currency) if inv.pk in frozen else inv.balance,
             "currency": inv.currency,
+            "reference": format_rf(inv.rf_reference) if inv.rf_reference else inv.number,
+            "auto": "",
         })
+    # How each item will actually be paid: an automatic collection still ahead is said (card, date; debit, mandate,
+    # creditor identifier, date); the rest is the customer's to transfer, with each invoice's RF reference.
+    scheduled = scheduled_collections(list(context["invoices"]), letter_date)
+    for inv, item in zip(context["invoices"], items):
+        if inv.pk in scheduled:
+            item["auto"] = _collection_sentence(loc, scheduled[inv.pk], item["open"], inv.currency)
     what = kind.replace("_", " ")
     if not items:
         raise ValidationError(f"A {what} letter to {customer.name} needs at least one overdue invoice.")
@@ -617,6 +627,21 @@ def render_letter(kind: str, customer, context: Mapping[str, Any]) -> bytes:
     values.update({k: v for k, v in context.items() if k not in values})
     return html_to_pdf(render_document_html(f"letter_{kind}.html", org.slug, values), org_slug=org.slug,
                        font_uri=values["brand"].font_uri)
+
+
+def _collection_sentence(loc: Localizer, payment: dict, amount: Decimal, currency: str) -> str:
+    """``€100.00 will be charged to Visa •••• 4242 on 15 July 2026.`` or the direct debit's sentence with its
+    mandate reference and creditor identifier, in the letter's language."""
+    from duly.domain.payment_instructions import CARD, PaymentInstruction
+
+    chosen = PaymentInstruction.from_json(payment)
+    money = loc.money(amount, currency)
+    if chosen.method == CARD:
+        when = loc.date(chosen.charge_date)
+        return (loc.t("card_autopay", amount=money, card=chosen.card_label, date=when) if chosen.card_label
+                else loc.t("card_autopay_unnamed", amount=money, date=when))
+    return (f"{loc.t('sepa_debit_on', amount=money, date=loc.date(chosen.debit_date))} "
+            f"{loc.t('mandate_reference')}: {chosen.mandate_reference}, {loc.t('creditor_id')}: {chosen.creditor_id}.")
 
 
 def _country_name(code: str, loc: Localizer) -> str:

@@ -30,6 +30,7 @@ from django.db import IntegrityError, transaction
 
 from duly.customers import services as customers_services
 from duly.customers.models import Contact, Customer, Organization
+from duly.domain.payment_instructions import CARD, SEPA_DEBIT, PaymentInstruction
 from duly.domain.references import format_rf
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Attachment, Invoice, InvoiceLine
@@ -169,6 +170,36 @@ def dispatch_note(invoice: Invoice, customer: Customer, enabled: bool, addressee
     return ""
 
 
+NO_INSTRUCTION = {"method": "bank_transfer", "sentence": "", "details": [], "note": ""}
+
+
+def pay_view(invoice: Invoice, fmt: Formatter, *, seller_name: str) -> dict[str, Any]:
+    """How the invoice will be paid, as its documents state it (the instruction frozen in its snapshot at issue),
+    in the e-mail's language with the PDF's own words: card autopay (the card and the charge date) or the SEPA
+    direct debit's pre-notification (mandate reference, creditor identifier, debited account, amount, date). A
+    transfer has no sentence: the template gives the bank details, the RF reference and the pay link."""
+    from duly.invoicing.documents.i18n import localizer
+
+    chosen = PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
+    if invoice.is_credit_note or chosen is None or chosen.method not in (CARD, SEPA_DEBIT) \
+            or invoice.balance_minor <= 0:
+        return dict(NO_INSTRUCTION)
+    loc = localizer(fmt.locale)
+    amount = fmt.money(invoice.balance_minor, invoice.currency)
+    if chosen.method == CARD:
+        when = fmt.date(chosen.charge_date)
+        sentence = (loc.t("card_autopay", amount=amount, card=chosen.card_label, date=when) if chosen.card_label
+                    else loc.t("card_autopay_unnamed", amount=amount, date=when))
+        return {"method": CARD, "sentence": sentence, "details": [], "note": loc.t("card_autopay_hint")}
+    when = fmt.date(chosen.debit_date)
+    details = [(loc.t("mandate_reference"), chosen.mandate_reference), (loc.t("creditor_id"), chosen.creditor_id),
+               (loc.t("debited_account"), chosen.debtor_iban_masked), (loc.t("amount"), amount),
+               (loc.t("debit_date"), when)]
+    return {"method": SEPA_DEBIT, "sentence": loc.t("sepa_debit_on", amount=amount, date=when),
+            "details": [{"label": label, "value": value} for label, value in details],
+            "note": loc.t("sepa_prenotification", name=seller_name)}
+
+
 class InvoiceMail:
     """Renders the e-mail of an issued invoice or credit note for one organization."""
 
@@ -215,6 +246,7 @@ class InvoiceMail:
                 "attachments": list(attachment_names),
                 "credited_number": (invoice.related_invoice.number or "") if credit and invoice.related_invoice_id
                 else "",
+                "pay": pay_view(invoice, fmt, seller_name=seller.get("party", {}).get("name") or self.org.name),
             },
             late_fee_terms="" if credit else late_fee_terms(late_policy, cur, fmt, as_of=invoice.issue_date),
             others=[invoice_view(fmt, org_id=self.org.pk, customer_id=customer.pk, invoice_id=other.pk,

@@ -365,7 +365,11 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
                      "reference": "RF18 SMPL 0733", "po_number": "SMPL-PO-42", "link": "https://pay.example/p/SMPL-I",
                      "lines": [{"description": "Sample consulting day", "period": "1–30 Apr 2026",
                                 "usage": "average 41.3 seats", "amount": "EUR 1,000.00"}],
-                     "attachments": ["sample-timesheet-april.pdf"], "credited_number": ""},
+                     "attachments": ["sample-timesheet-april.pdf"], "credited_number": "",
+                     "pay": {"method": "sepa_debit",
+                             "sentence": "EUR 1,200.00 will be debited by SEPA direct debit on 1 May 2026.",
+                             "details": [{"label": "Mandate reference", "value": "SMPL-MANDATE-1"}],
+                             "note": "This invoice is the pre-notification of the sample debit."}},
     }
     keys = [k for k in COMMON_KEYS if k != "t"] + list(CATEGORY_KEYS[category])
     return {k: everything[k] for k in keys}

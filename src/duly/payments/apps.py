@@ -12,11 +12,14 @@ class PaymentsConfig(AppConfig):
 
         from . import services
         from .documents import settled_by_issue_minor
+        from .instructions import instructions, scheduled_collections
         from .providers import registry
         from .providers.stripe import StripeProvider
 
         hooks.register(apply_customer_credit=services.apply_customer_credit,
                        apply_credit_note=services.apply_credit_note,
                        credit_balances=services.credit_balances,
-                       settled_by_issue_minor=settled_by_issue_minor)
+                       settled_by_issue_minor=settled_by_issue_minor,
+                       payment_instructions=instructions,
+                       scheduled_collections=scheduled_collections)
         registry.register(StripeProvider.code, StripeProvider)

@@ -3,6 +3,18 @@
 The rules (sequence types, collection dates, creditor identifiers, mandate validity) are in
 ``duly.domain.sepa``; this module keeps the rows and writes the file with ``sepaxml``, validated against
 the XSD it ships. Each public function owns its transaction: on any error nothing is written.
+
+Pre-notification
+    Only an invoice that told the customer it would be debited is debited: its document snapshot states a SEPA
+    debit on that mandate (:mod:`duly.payments.instructions`, frozen at issue), and that invoice is the
+    debit's pre-notification (mandate, creditor identifier, amount, date). The debit is planned on the date the
+    invoice stated, never earlier than the notice period after the invoice's date (``notified_on`` +
+    ``notice_days``, 14 calendar days unless the contract agreed shorter), and later only when the file itself
+    comes too late for that date (the debtor then has more notice, never less). An invoice that stated a transfer
+    (no mandate at issue, another preferred method) is never debited: the customer was told to transfer.
+    :func:`export_debits` checks it again for every pending debit before it goes into a file: a debit whose
+    collection date is not at least the notice period after its invoice's pre-notification (planned before this
+    rule, or its invoice never stated it) is not exported; it is marked failed and never reaches the bank.
 """
 
 from __future__ import annotations
@@ -28,6 +40,7 @@ from duly.domain.errors import (
     SepaNotConfigured,
     ValidationError,
 )
+from duly.domain.payment_instructions import SEPA_DEBIT, PaymentInstruction
 from duly.invoicing.models import Invoice
 
 from .models import PAIN_008_VERSIONS, DebitBatch, DirectDebit, Mandate, SepaCreditor
@@ -189,25 +202,29 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
         in_flight[row["mandate_id"]] = in_flight.get(row["mandate_id"], 0) + 1
         day = row["collection_date"]
         last_pending[row["mandate_id"]] = max(day, last_pending.get(row["mandate_id"], day))
-    by_mandate: dict[int, list[Invoice]] = {}
+    by_mandate: dict[int, list[tuple[Invoice, PaymentInstruction]]] = {}
     for invoice in invoices:
         mandate = mandates[invoice.customer_id]
-        if invoice.balance_minor > 0 and (invoice.pk, mandate.pk) not in returned:
-            by_mandate.setdefault(mandate.pk, []).append(invoice)
+        if invoice.balance_minor <= 0 or (invoice.pk, mandate.pk) in returned:
+            continue
+        stated = stated_debit(invoice, mandate)
+        if stated is None:
+            continue  # the invoice did not pre-notify a debit on this mandate: the customer was told otherwise
+        by_mandate.setdefault(mandate.pk, []).append((invoice, stated))
     planned = []
     for mandate_pk, queue in by_mandate.items():
-        mandate = mandates[queue[0].customer_id]
-        for position, invoice in enumerate(queue):
+        mandate = mandates[queue[0][0].customer_id]
+        for position, (invoice, stated) in enumerate(queue):
             state = snapshot(mandate)
             state = sepa.Mandate(**{**state.__dict__, "collected": state.collected + in_flight.get(mandate_pk, 0)})
-            notice = invoice.contract.sepa_prenotification_days if invoice.contract else None
+            when = dict(notice_days=stated.notice_days, notified_on=stated.notified_on)
             try:
-                plan = sepa.collection_plan(state, invoice.due_date, as_of, notice_days=notice)
+                plan = sepa.collection_plan(state, stated.debit_date, as_of, **when)
                 later = position < len(queue) - 1 or last_pending.get(mandate_pk, plan.collection_date) > \
                     plan.collection_date
                 if sepa.is_final_collection(state, plan.collection_date, later_planned=later,
                                             contract_ends_on=invoice.contract.end_date if invoice.contract else None):
-                    plan = sepa.collection_plan(state, invoice.due_date, as_of, notice_days=notice, final=True)
+                    plan = sepa.collection_plan(state, stated.debit_date, as_of, final=True, **when)
             except InvalidMandate:
                 break  # a one-off mandate already used, or one whose final collection is planned
             if mandate.revoked_at is not None and mandate.revoked_at <= plan.collection_date:
@@ -221,6 +238,28 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
             if plan.sequence_type in (sepa.SequenceType.FNAL, sepa.SequenceType.OOFF):
                 break  # nothing more is collected on this mandate
     return planned
+
+
+def stated_debit(invoice: Invoice, mandate: Mandate) -> PaymentInstruction | None:
+    """The SEPA debit ``invoice`` pre-notified on ``mandate`` (its payment instruction frozen at issue), or None
+    when it stated another method, another mandate, or nothing (an invoice issued before instructions)."""
+    stated = PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
+    if stated is None or stated.method != SEPA_DEBIT or stated.mandate_reference != mandate.reference \
+            or stated.debit_date is None or stated.notified_on is None or not stated.notice_days:
+        return None
+    return stated
+
+
+def pre_notified(debit: DirectDebit) -> bool:
+    """Whether the debtor was told of ``debit`` (by its invoice) at least the notice period before its collection
+    date."""
+    stated = stated_debit(debit.invoice, debit.mandate)
+    if stated is None:
+        return False
+    try:
+        return stated.notified_on <= sepa.pre_notification_date(debit.collection_date, stated.notice_days)
+    except InvalidMandate:  # a notice period outside 1 to 14 days
+        return False
 
 
 # --- export ----------------------------------------------------------------------------------------------------
@@ -302,8 +341,8 @@ def _build_file(org: Organization, creditor: SepaCreditor, debits: list[DirectDe
     return xml, sepa_file.msg_id
 
 
-#: What a file never needs of an invoice (the frozen documents and text): not read for each of the debits.
-_INVOICE_BULK = ("invoice__document_snapshot", "invoice__additional_parties", "invoice__custom_fields",
+#: What a file never needs of an invoice (its frozen text; the snapshot is read: it holds the pre-notification).
+_INVOICE_BULK = ("invoice__additional_parties", "invoice__custom_fields",
                  "invoice__tax_breakdown", "invoice__notes", "invoice__payment_terms_text")
 
 
@@ -325,8 +364,9 @@ def export_debits(org: Organization, as_of: date, again_batch: int | None = None
                                                                   batch__isnull=True)
                   .select_related("mandate", "invoice").defer(*_INVOICE_BULK)
                   .order_by("sequence_type", "collection_date", "pk"))
-    stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0]
-    if stale:  # settled another way since they were planned: never debited
+    stale = [d for d in debits if d.invoice.status not in Invoice.OPEN_STATUSES or d.invoice.balance_minor <= 0
+             or not pre_notified(d)]
+    if stale:  # settled another way since they were planned, or not pre-notified in time: never debited
         DirectDebit.objects.filter(pk__in=[d.pk for d in stale]).update(status=DirectDebit.FAILED)
         debits = [d for d in debits if d not in stale]
     for debit in debits:

@@ -30,6 +30,7 @@ from duly.domain.errors import InvalidDocumentData, MissingDocumentData, Validat
 from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import from_minor
+from duly.domain.payment_instructions import BANK_TRANSFER, CARD, SEPA_DEBIT, PaymentInstruction
 from duly.domain.payment_terms import PaymentTerms
 from duly.domain.payment_terms import describe as describe_terms
 from duly.domain.payment_terms import due_date as compute_due_date
@@ -90,6 +91,10 @@ SEPA_COUNTRIES = frozenset({
 
 #: EPC069-12 limits: amounts from 0.01 to 999 999 999.99 EUR.
 EPC_MAX_AMOUNT = Decimal("999999999.99")
+
+#: Preferences that are automatic debits: printed only when the invoice's payment instruction says the debit
+#: will be made (a SEPA debit on a mandate); otherwise the invoice asks for a transfer.
+AUTOMATIC_OPTIONS = frozenset({"sepa_debit", "ach_debit"})
 
 #: Payment methods a customer may prefer (``Customer.PAYMENT_METHODS``) -> the option printed first.
 PREFERRED_OPTION = {
@@ -294,17 +299,7 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
         late_text = describe_policy(policy, invoice.currency, as_of=issue)
     if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
         terms_text = _sentences(terms_text, late_text)
-    payment_means = None
-    if facts.iban and not invoice.is_credit_note:
-        sepa = invoice.currency == "EUR" and facts.iban[:2].upper() in SEPA_COUNTRIES
-        payment_means = PaymentMeans(
-            code="58" if sepa else "30",
-            text="SEPA credit transfer" if sepa else "Credit transfer",
-            remittance_information=invoice.rf_reference,
-            iban=facts.iban,
-            account_name=facts.seller.name,
-            bic=facts.bic,
-        )
+    payment_means = None if invoice.is_credit_note else payment_means_of(invoice, facts)
     notes = [invoice.notes.strip()] if invoice.notes.strip() else []
     related = invoice.related_invoice
     if invoice.kind == Invoice.KIND_LATE_FEE and related is not None and related.number:
@@ -361,6 +356,42 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     return doc, totals
 
 
+def instruction_of(facts: DocumentFacts) -> PaymentInstruction:
+    """How the invoice will be paid, as its snapshot states it (an invoice frozen before: a transfer)."""
+    return PaymentInstruction.from_json(facts.payment) or PaymentInstruction(BANK_TRANSFER)
+
+
+def payment_means_of(invoice: Invoice, facts: DocumentFacts) -> PaymentMeans | None:
+    """The payment means (BG-16) of the method the invoice states (UNTDID 4461):
+
+    - card autopay: 48 (bank card), with the card's last four digits (BT-87) when the provider gave them;
+    - SEPA direct debit: 59, with the mandate reference (BT-89), the seller's bank-assigned creditor identifier
+      (BT-90) and the debited account (BT-91, the debtor's IBAN);
+    - transfer: 58 (SEPA credit transfer) from an IBAN of the SEPA area in euro, else 30 (credit transfer), with
+      the seller's account (BT-84..86); none when the seller has no account to state.
+    The remittance information (BT-83) is the invoice's RF reference in each case.
+    """
+    chosen = instruction_of(facts)
+    if chosen.method == CARD:
+        return PaymentMeans(code="48", text="Bank card", remittance_information=invoice.rf_reference,
+                            card_number=chosen.card_last4)
+    if chosen.method == SEPA_DEBIT:
+        return PaymentMeans(code="59", text="SEPA direct debit", remittance_information=invoice.rf_reference,
+                            mandate_reference=chosen.mandate_reference, creditor_id=chosen.creditor_id,
+                            debited_account=chosen.debtor_iban)
+    if not facts.iban:
+        return None
+    sepa = invoice.currency == "EUR" and facts.iban[:2].upper() in SEPA_COUNTRIES
+    return PaymentMeans(
+        code="58" if sepa else "30",
+        text="SEPA credit transfer" if sepa else "Credit transfer",
+        remittance_information=invoice.rf_reference,
+        iban=facts.iban,
+        account_name=facts.seller.name,
+        bic=facts.bic,
+    )
+
+
 def document_allowances(invoice: Invoice) -> list[AllowanceCharge]:
     """The invoice's document-level allowances and charges as :func:`compute_totals` inputs.
 
@@ -404,7 +435,7 @@ class Branding:
 class PaymentOption:
     """One way to pay, printed in the customer's order of preference."""
 
-    #: ``bank_transfer``, ``online``, ``sepa_debit``, ``ach_debit``, ``check`` or ``cash``.
+    #: ``bank_transfer``, ``online``, ``card_autopay``, ``sepa_debit``, ``check`` or ``cash``.
     method: str
     preferred: bool = False
     iban: str = ""
@@ -416,6 +447,15 @@ class PaymentOption:
     url: str = ""
     #: ``data:`` URI (PNG) of the EPC069-12 QR code (EUR credit transfers only).
     qr_png: str = ""
+    #: Card autopay and direct debit: the day the money is taken, and the amount.
+    pay_date: date | None = None
+    amount: Decimal | None = None
+    #: Card autopay: ``Visa •••• 4242`` ("" when the provider did not say).
+    card: str = ""
+    #: Direct debit (the pre-notification): mandate reference, creditor identifier, debited account (masked).
+    mandate_reference: str = ""
+    creditor_id: str = ""
+    debtor_account: str = ""
 
 
 @dataclass(frozen=True)
@@ -532,11 +572,24 @@ def epc_qr_png(*, name: str, iban: str, bic: str, amount: Decimal, reference: st
 
 
 def _payment_options(invoice: Invoice, balance: Decimal, facts: DocumentFacts) -> tuple[PaymentOption, ...]:
+    """How to pay, as the invoice states it: the one automatic method that will take the money (card autopay,
+    SEPA direct debit: nothing else is offered, no transfer QR code), else the ways the customer can pay (bank
+    transfer with the RF reference and QR code, the pay link...) with the preferred one first."""
     if invoice.is_credit_note or balance <= 0:
         return ()
     holder = facts.seller.name
-    preferred = PREFERRED_OPTION.get(facts.preferred_payment_method, "bank_transfer")
     reference = format_rf(invoice.rf_reference) if invoice.rf_reference else ""
+    chosen = instruction_of(facts)
+    if chosen.method == CARD:
+        return (PaymentOption(method="card_autopay", card=chosen.card_label, pay_date=chosen.charge_date,
+                              amount=balance, reference=reference),)
+    if chosen.method == SEPA_DEBIT:
+        return (PaymentOption(method="sepa_debit", account_holder=holder, reference=reference,
+                              pay_date=chosen.debit_date, amount=balance, mandate_reference=chosen.mandate_reference,
+                              creditor_id=chosen.creditor_id, debtor_account=chosen.debtor_iban_masked),)
+    preferred = PREFERRED_OPTION.get(facts.preferred_payment_method, "bank_transfer")
+    if preferred in AUTOMATIC_OPTIONS:
+        preferred = "bank_transfer"  # a debit nobody will make is never promised: the customer transfers
     options: dict[str, PaymentOption] = {}
     if facts.iban:
         qr = ""

@@ -10,6 +10,10 @@ only the *data* the documents show is frozen, as JSON on the invoice
 - the buyer (BG-7): name, address, tax id, customer code, the accounts-payable contact;
 - the customer's preferred payment method and required fields, the contract reference;
 - the amount already settled at issue (customer credit applied by the issue itself);
+- how the invoice will actually be paid (``payment``: card autopay with the card and the charge date, SEPA
+  direct debit with the mandate, creditor identifier, debited account and debit date, or bank transfer), as
+  the payments app answers :data:`duly.invoicing.hooks.payment_instructions`; what the invoice stated then
+  is what its documents and e-mail keep stating (an invoice frozen before this has none: a transfer);
 - for a customer with a retainer in the invoice's currency, the retainer (prepaid) balance as of
   the issue date, not on credit notes (``retainer``: read from the ledger by
   :mod:`duly.billing.retainers`; the billing run freezes it once the run's drawdowns are written).
@@ -142,17 +146,20 @@ def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_a
 
 def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: str = "", billing_address: str = "",
                    seller: dict[str, Any] | None = None, paid_minor: int = 0,
-                   retainer: dict[str, Any] | None = None) -> dict[str, Any]:
+                   retainer: dict[str, Any] | None = None, payment: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON frozen on an invoice at issue (no query: ``contacts`` are the customer's, already loaded).
 
     ``seller`` may be given when the caller built :func:`seller_snapshot` once for many invoices;
-    ``retainer`` is the customer's retainer balance (:func:`duly.billing.retainers.snapshot_entry`).
+    ``retainer`` is the customer's retainer balance (:func:`duly.billing.retainers.snapshot_entry`);
+    ``payment`` how the invoice will be paid (:data:`duly.invoicing.hooks.payment_instructions`).
     """
     snapshot = {
         "v": SNAPSHOT_VERSION,
         "seller": seller if seller is not None else seller_snapshot(org),
         "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
-        "preferred_payment_method": customer.preferred_payment_method,
+        # the contract's preferred method when it names one (issue 13), else the customer's
+        "preferred_payment_method": (getattr(contract, "preferred_payment_method", "") if contract is not None
+                                     else "") or customer.preferred_payment_method,
         "required_fields": list(customer.required_fields or ()),
         "custom_required_fields": list(customer.custom_required_fields or ()),
         "contract_reference": contract.reference if contract is not None else "",
@@ -160,6 +167,8 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
     }
     if retainer is not None:
         snapshot["retainer"] = retainer
+    if payment is not None:
+        snapshot["payment"] = payment
     return snapshot
 
 
@@ -187,6 +196,8 @@ class DocumentFacts:
     #: The customer's retainer (prepaid) balance in the invoice currency and its date; None: no retainer.
     retainer_balance: Decimal | None = None
     retainer_as_of: date | None = None
+    #: How the invoice will actually be paid (a PaymentInstruction's JSON); None: not stated (a transfer).
+    payment: dict[str, Any] | None = None
 
     @property
     def customer_code(self) -> str:
@@ -240,22 +251,40 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         imported=is_imported(snapshot),
         retainer_balance=from_minor(retainer["balance_minor"], retainer["currency"]) if retainer else None,
         retainer_as_of=date.fromisoformat(retainer["as_of"]) if retainer else None,
+        payment=snapshot.get("payment"),
     )
 
 
 def live_snapshot(invoice, *, as_of: date | None = None) -> dict[str, Any]:
     """The snapshot ``invoice`` would freeze if it were issued on its issue date (or ``as_of``, for a draft
-    preview): one query for the customer's contacts, one or a few for the retainer ledger."""
+    preview): one query for the customer's contacts, one or a few for the retainer ledger, a few for how it
+    will be paid."""
     from ..hooks import retainer_entry
 
     customer = invoice.customer
-    on = invoice.issue_date or as_of
-    if invoice.is_credit_note:  # a credit note corrects an invoice: it states no retainer balance
-        on = None
-    return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()),
-                          invoice.contract if invoice.contract_id else None,
+    issued_on = invoice.issue_date or as_of
+    on = None if invoice.is_credit_note else issued_on  # a credit note corrects an invoice: no retainer balance
+    contract = invoice.contract if invoice.contract_id else None
+    return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()), contract,
                           ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
-                          retainer=retainer_entry(customer, invoice.currency, on) if on is not None else None)
+                          retainer=retainer_entry(customer, invoice.currency, on) if on is not None else None,
+                          payment=payment_for(invoice, contract, issued_on) if issued_on is not None else None)
+
+
+def payment_for(invoice, contract, issued_on: date) -> dict[str, Any] | None:
+    """How ``invoice`` (issued on ``issued_on``) will be paid, as the payments app answers."""
+    from ..hooks import InstructionRequest, payment_instructions
+
+    due = invoice.due_date
+    if due is None and not invoice.is_credit_note:  # a draft previewed: the due date its issue will compute
+        from duly.domain.payment_terms import due_date
+
+        from .adapter import terms_of
+
+        terms = terms_of(invoice)
+        due = due_date(terms, issued_on) if terms is not None else None
+    request = InstructionRequest(invoice.customer, contract, invoice.kind, invoice.currency, issued_on, due)
+    return payment_instructions([request])[0]
 
 
 def is_imported(snapshot: dict[str, Any] | None) -> bool:
