@@ -25,12 +25,13 @@ from django.utils import timezone as dj_timezone
 from duly.customers.models import Organization
 from duly.domain.calendar import HolidayCalendar
 from duly.domain.errors import DomainError, ProviderError, ProviderUnavailable
-from duly.domain.retries import CARD_SCHEDULE, SEPA_SCHEDULE, Action, Attempt, SendWindow, classify, decide
+from duly.domain.retries import CARD_SCHEDULE, SEPA_SCHEDULE, Action, Attempt, Fault, SendWindow, classify, decide
 from duly.invoicing.models import PAYABLE_MINOR, Invoice
 
 from .models import ChargeAttempt, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult, ChargeStatus, PaymentRequest, Provider
+from .signals import charge_failed
 from .webhook_services import INVOICE_METADATA, ORGANIZATION_METADATA, record_charge
 
 __all__ = ["AutopayReport", "RecoveryReport", "autopay_key", "recover_attempts", "run_autopay"]
@@ -118,6 +119,10 @@ def _request(attempt: ChargeAttempt, invoice: Invoice, method: SavedPaymentMetho
                           method.method_ref, description=f"Invoice {invoice.number or invoice.pk}",
                           metadata={INVOICE_METADATA: str(invoice.pk),
                                     ORGANIZATION_METADATA: str(invoice.organization_id)})
+
+
+def _rail(method: SavedPaymentMethod) -> str:
+    return "sepa" if method.kind == "sepa_debit" else "card"
 
 
 def _payment_method(method: SavedPaymentMethod) -> str:
@@ -228,10 +233,13 @@ def _record_batch(org: Organization, answers: list[tuple[ChargeAttempt, Answer]]
 def _apply(org: Organization, row: ChargeAttempt, answer: Answer, as_of: date, now: datetime) -> None:
     """Write one answer on its (locked) attempt row."""
     fields = ["status", "decline_code", "decline_category", "finished_at"]
+    action = ""
+    decline = None
     if isinstance(answer, _Unknown):
         row.status = ChargeAttempt.UNKNOWN
     elif isinstance(answer, _Refused):
         row.status, row.decline_code, row.decline_category = ChargeAttempt.FAILED, answer.code, "hard"
+        action = "review"
     else:
         result = answer
         row.provider_ref = (result.charge_ref or "")[:255]
@@ -241,19 +249,28 @@ def _apply(org: Organization, row: ChargeAttempt, answer: Answer, as_of: date, n
             row.status = ChargeAttempt.SUCCEEDED
         elif result.status is ChargeStatus.PENDING:
             row.status = ChargeAttempt.PENDING  # processing: its webhook records it, recovery looks again
+        elif result.status is ChargeStatus.REQUIRES_ACTION or (
+                result.decline is not None and result.decline.code == AUTHENTICATION_REQUIRED):
+            # 3-D Secure: not a decline. The customer is asked to confirm the payment on session; the attempt waits
+            # (pending) for the provider's webhook to say it succeeded or failed.
+            row.status, row.decline_code, row.decline_category = ChargeAttempt.PENDING, AUTHENTICATION_REQUIRED, ""
+            action = "authenticate"
         else:
-            rail = "sepa" if row.method.kind == "sepa_debit" else "card"
-            if result.decline is not None:
-                code, category = result.decline.code, result.decline.category.value
-            else:  # requires action: the customer must authenticate on session
-                code, category = AUTHENTICATION_REQUIRED, classify(rail, AUTHENTICATION_REQUIRED).category.value
-            row.status, row.decline_code, row.decline_category = ChargeAttempt.FAILED, code[:100], category
-            row.next_retry_on = _next_retry(row, as_of) if category == "soft" else None
+            rail = _rail(row.method)
+            code = result.decline.code if result.decline is not None else "generic_decline"
+            decline = classify(rail, code)
+            row.status, row.decline_code, row.decline_category = (ChargeAttempt.FAILED, code[:100],
+                                                                  decline.category.value)
+            row.next_retry_on = _next_retry(row, as_of) if not decline.hard else None
+            action = ("retry" if row.next_retry_on is not None else "final" if not decline.hard
+                      else "new_method" if decline.fault is Fault.CUSTOMER else "review")
     if row.status == ChargeAttempt.FAILED:
         row.finished_at = now
     elif row.status == ChargeAttempt.SUCCEEDED:
         row.finished_at = now
     row.save(update_fields=fields)
+    if action:
+        charge_failed.send(sender=ChargeAttempt, attempt=row, action=action, decline=decline)
 
 
 def _next_retry(row: ChargeAttempt, as_of: date) -> date | None:
@@ -415,12 +432,20 @@ def recover_attempts(org: Organization, as_of: date, *, provider: Provider | Non
     for attempt in open_:
         report.checked += 1
         invoice, prov = attempt.invoice, providers(attempt.provider)
+        waiting = attempt.decline_code == AUTHENTICATION_REQUIRED and bool(attempt.provider_ref)
         try:
-            result = prov.recover_charge(_request(attempt, invoice, attempt.method), sent_at=attempt.created_at,
-                                         now=dj_timezone.now())
+            if waiting:  # the customer was asked to authenticate: only a final answer is recorded
+                result = prov.retrieve_charge(attempt.provider_ref)
+            else:
+                result = prov.recover_charge(_request(attempt, invoice, attempt.method), sent_at=attempt.created_at,
+                                             now=dj_timezone.now())
         except ProviderError as err:
             log.warning("autopay %s: recovery failed (%s)", attempt.idempotency_key, err.message)
             report.unresolved += 1
+            continue
+        if waiting and not result.succeeded and (result.status is not ChargeStatus.FAILED or (
+                result.decline is not None and result.decline.code == AUTHENTICATION_REQUIRED)):
+            report.unresolved += 1  # still waiting for the customer
             continue
         if result is None:
             if not invoice.is_open or invoice.balance_minor <= 0:  # settled otherwise meanwhile: nothing to charge
@@ -438,3 +463,54 @@ def recover_attempts(org: Organization, as_of: date, *, provider: Provider | Non
         else:
             report.unresolved += 1
     return report
+
+
+def record_event(attempt_key: str, result: ChargeResult, on: date) -> str | None:
+    """What a provider's webhook says about an autopay charge (``result``, found by its idempotency key): recorded
+    on its attempt once, when the attempt still waits (3-D Secure, a processing debit, a lost answer); the payment
+    of a success is the webhook's to record. The attempt's status, or None when no attempt has that key."""
+    attempt = (ChargeAttempt.objects.select_related("organization", "invoice", "method")
+               .filter(idempotency_key=attempt_key).first())
+    if attempt is None:
+        return None
+    if attempt.status in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+        return attempt.status
+    if result.status in (ChargeStatus.PENDING, ChargeStatus.REQUIRES_ACTION) or (
+            attempt.decline_code == AUTHENTICATION_REQUIRED and result.decline is not None
+            and result.decline.code == AUTHENTICATION_REQUIRED):
+        return attempt.status  # still waiting (the customer was already asked to authenticate)
+    if result.succeeded:  # the webhook records the payment itself (idempotent on the charge): the attempt is done
+        with transaction.atomic():
+            row = ChargeAttempt.objects.select_for_update().get(pk=attempt.pk)
+            if row.status not in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+                row.status, row.provider_ref, row.finished_at = (ChargeAttempt.SUCCEEDED, result.charge_ref[:255],
+                                                                 dj_timezone.now())
+                row.save(update_fields=["status", "provider_ref", "finished_at"])
+        return row.status
+    return _record_batch(attempt.organization, [(attempt, result)], on)[0]
+
+
+def autopay_holds(invoice_ids, today: date) -> tuple[set[int], dict[int, tuple[str, str]]]:
+    """For the chasing of these invoices (read by collections): the ones whose autopay is still under way (a retry
+    is scheduled within the catch-up window, or a charge is pending or unknown), when reminders wait; and the ones
+    whose last attempt failed for good, with ``(rail, code)`` of that decline, which the next reminder explains.
+    An attempt waiting for the customer to authenticate (3-D Secure) does not hold reminders back. One query."""
+    latest: dict[int, tuple[int, str, date | None, str, str]] = {}
+    for invoice_id, number, status, retry_on, code, kind in ChargeAttempt.objects.filter(
+            invoice_id__in=list(invoice_ids)).values_list("invoice_id", "attempt", "status", "next_retry_on",
+                                                         "decline_code", "method__kind"):
+        if invoice_id not in latest or number > latest[invoice_id][0]:
+            latest[invoice_id] = (number, status, retry_on, code, kind)
+    held: set[int] = set()
+    declined: dict[int, tuple[str, str]] = {}
+    oldest = today - timedelta(days=CATCH_UP_DAYS)
+    for invoice_id, (_, status, retry_on, code, kind) in latest.items():
+        if status in (ChargeAttempt.PENDING, ChargeAttempt.UNKNOWN):
+            if code != AUTHENTICATION_REQUIRED:
+                held.add(invoice_id)
+        elif status == ChargeAttempt.FAILED:
+            if retry_on is not None and retry_on >= oldest:
+                held.add(invoice_id)
+            elif retry_on is None:
+                declined[invoice_id] = ("sepa" if kind == "sepa_debit" else "card", code)
+    return held, declined

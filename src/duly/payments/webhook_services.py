@@ -177,7 +177,27 @@ def _intent_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     amount = int(pi.get("amount_received") or pi["amount"])
     payment = _record(invoice, amount_minor=amount, currency=str(pi["currency"]), reference=str(pi["id"]),
                       method=method, received_on=_day(event.get("created")))
+    _autopay_answer(pi, _day(event.get("created")))
     return f"payment {payment.pk}", payment.organization_id
+
+
+def _autopay_answer(pi: Mapping[str, Any], on: date) -> str | None:
+    """Tell autopay what became of its charge (a 3-D Secure confirmation, a processing debit): its attempt's status."""
+    from .autopay_services import record_event  # autopay records charges through this module
+    from .providers.stripe import IDEMPOTENCY_METADATA, intent_result
+
+    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
+    if not key.startswith("autopay:"):
+        return None
+    return record_event(key, intent_result(pi, key), on)
+
+
+def _intent_failed(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    pi = event["data"]["object"]
+    status = _autopay_answer(pi, _day(event.get("created")))
+    invoice = _find_invoice(pi.get("metadata") or {})
+    return (f"autopay attempt {status}" if status else "ignored: not an autopay charge"), (
+        invoice.organization_id if invoice is not None else None)
 
 
 def _payment_of(intent_ref: str) -> Payment:
@@ -245,6 +265,7 @@ def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
 _HANDLERS = {
     "setup_intent.succeeded": _setup_succeeded,
     "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
 }

@@ -38,7 +38,7 @@ from .base import (
     classify_decline,
 )
 
-__all__ = ["IDEMPOTENCY_METADATA", "StripeProvider", "event_kind"]
+__all__ = ["IDEMPOTENCY_METADATA", "StripeProvider", "event_kind", "intent_result"]
 
 CODE = "stripe"
 #: The metadata key a PaymentIntent carries its Duly idempotency key under (recovery finds it by this).
@@ -218,14 +218,7 @@ class StripeProvider(Provider):
         return None
 
     def _result(self, pi: Mapping[str, Any], key: str) -> ChargeResult:
-        status = pi.get("status", "")
-        currency = str(pi.get("currency", "")).upper()
-        mapped = _PI_STATUS.get(status)
-        decline = None
-        if mapped is None:  # requires_payment_method (declined), canceled
-            mapped = ChargeStatus.FAILED
-            decline = _decline(pi.get("last_payment_error") or {"code": status or "failed"})
-        return ChargeResult(CODE, pi["id"], mapped, int(pi["amount"]), currency, key, decline, status)
+        return intent_result(pi, key)
 
     # refunds -------------------------------------------------------------------------------------
 
@@ -267,6 +260,18 @@ class StripeProvider(Provider):
         if stamp is None or abs(now.timestamp() - int(stamp.group(1))) > self.webhook_tolerance.total_seconds():
             raise WebhookRejected("The Stripe signature is missing, forged or expired.", provider=CODE)
         return normalise(self.verify_webhook(payload, header))
+
+
+def intent_result(pi: Mapping[str, Any], key: str) -> ChargeResult:
+    """A PaymentIntent (as the API or a webhook event shows it) as the seam's :class:`ChargeResult`."""
+    status = pi.get("status", "")
+    currency = str(pi.get("currency", "")).upper()
+    mapped = _PI_STATUS.get(status)
+    decline = None
+    if mapped is None:  # requires_payment_method (declined), canceled
+        mapped = ChargeStatus.FAILED
+        decline = _decline(pi.get("last_payment_error") or {"code": status or "failed"})
+    return ChargeResult(CODE, pi["id"], mapped, int(pi["amount"]), currency, key, decline, status)
 
 
 def normalise(event: Mapping[str, Any]) -> ProviderEvent:
