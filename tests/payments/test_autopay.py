@@ -324,3 +324,29 @@ def test_the_scheduler_runs_autopay_on_the_organizations_local_date(settings, or
     scheduled_autopay(eve + timedelta(hours=2))  # 01:30 in Paris on the due date
     scheduled_autopay(eve + timedelta(hours=5))  # and again later: nothing more
     assert len(intents(fake, method)) == 1 and not fresh(invoice).is_open
+
+
+def test_charges_recorded_in_bulk_are_recorded_once_and_an_unusual_one_through_record_payment(org, invoice,
+                                                                                               make_customer,
+                                                                                               make_contract):
+    from duly.payments.providers.base import ChargeResult, ChargeStatus
+    from duly.payments.services import record_payment
+    from duly.payments.webhook_services import record_charges
+
+    other = make_customer()
+    draft = inv.create_draft(org, other, [inv.LineData("Service", Decimal(1), Decimal("50"))],
+                             contract=make_contract(other, terms_kind="net", terms_days=30))
+    second = inv.issue_invoice(org, draft.pk, issue_date=ISSUED)
+    # the second invoice was partly paid by transfer after autopay started: its charge is more than it owes
+    record_payment(org, other, amount="20.00", currency="EUR", method="bank_transfer", received_on=ISSUED)
+    charges = [(invoice.pk, ChargeResult("stripe", "pi_bulk_1", ChargeStatus.SUCCEEDED, 12000, "EUR"), "card", ISSUED),
+               (second.pk, ChargeResult("stripe", "pi_bulk_2", ChargeStatus.SUCCEEDED, 5000, "EUR"), "card", ISSUED)]
+    record_charges(org, charges)
+    record_charges(org, charges)  # again: nothing more
+    assert Payment.objects.filter(organization=org, method="card").count() == 2
+    assert not fresh(invoice).is_open and not fresh(second).is_open
+    from duly.payments.services import credit_balance_minor
+
+    assert credit_balance_minor(other, "EUR") == 2000  # the 20.00 charged beyond the balance, as customer credit
+    assert fresh(invoice).paid_minor == 12000 and Payment.objects.get(external_reference="pi_bulk_1").allocations.get(
+        ).amount_minor == 12000

@@ -193,9 +193,13 @@ class MessageBuilder:
 
 # --- messages about one customer, outside the dunning run ------------------------------------------
 def contact_rows(customer) -> list[ContactRow]:
-    """The customer's contacts as rows (one query)."""
+    """The customer's contacts as rows (one query, none when the caller prefetched ``customer.contacts``)."""
     from duly.customers.models import Contact
 
+    prefetched = getattr(customer, "_prefetched_objects_cache", {}).get("contacts")
+    if prefetched is not None:
+        return [ContactRow(c.pk, c.customer_id, c.name, c.email, c.phone, c.role, c.locale, c.opted_out)
+                for c in sorted(prefetched, key=lambda c: c.pk)]
     return [ContactRow(*row) for row in Contact.objects.filter(customer=customer).order_by("pk").values_list(
         "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")]
 

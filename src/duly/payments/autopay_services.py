@@ -32,7 +32,7 @@ from .models import ChargeAttempt, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult, ChargeStatus, PaymentRequest, Provider
 from .signals import charge_failed
-from .webhook_services import INVOICE_METADATA, ORGANIZATION_METADATA, record_charge
+from .webhook_services import INVOICE_METADATA, ORGANIZATION_METADATA, record_charge, record_charges
 
 __all__ = ["AutopayReport", "RecoveryReport", "autopay_key", "recover_attempts", "run_autopay"]
 
@@ -219,11 +219,26 @@ def _record_batch(org: Organization, answers: list[tuple[ChargeAttempt, Answer]]
     with transaction.atomic():
         rows = (ChargeAttempt.objects.select_for_update().select_related("invoice__customer", "method")
                 .in_bulk([a.pk for a, _ in answers]))
+        paid = []
         for attempt, answer in answers:
             row = rows[attempt.pk]
-            if row.status not in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+            if row.status in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+                continue
+            if isinstance(answer, ChargeResult) and answer.succeeded:
+                paid.append((row, answer))
+            else:
                 with transaction.atomic():
                     _apply(org, row, answer, as_of, now)
+        if paid:  # the payments, in bulk through the payments services, then their attempts
+            record_charges(org, [(row.invoice_id, result, _payment_method(row.method), as_of) for row, result in paid])
+            for row, result in paid:
+                row.status, row.provider_ref, row.finished_at = (ChargeAttempt.SUCCEEDED,
+                                                                 (result.charge_ref or "")[:255], now)
+            ChargeAttempt.objects.filter(pk__in=[row.pk for row, _ in paid]).update(status=ChargeAttempt.SUCCEEDED,
+                                                                                    finished_at=now)
+            ChargeAttempt.objects.bulk_update([row for row, _ in paid], ["provider_ref"])
+        for attempt, _ in answers:
+            row = rows[attempt.pk]
             attempt.status, attempt.next_retry_on = row.status, row.next_retry_on
             attempt.decline_code, attempt.decline_category = row.decline_code, row.decline_category
             statuses.append(row.status)

@@ -33,7 +33,7 @@ from duly.invoicing.models import Invoice
 from .models import Payment, ProviderEvent, Refund, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult
-from .services import record_payment, refund_payment
+from .services import InvoicePayment, record_invoice_payments, record_payment, refund_payment
 from .signals import payment_disputed
 
 __all__ = ["WebhookOutcome", "handle_stripe_webhook", "record_charge"]
@@ -105,6 +105,22 @@ def record_charge(org: Organization, invoice_id: int, result: ChargeResult, *, r
                       reference=result.charge_ref, method=method, received_on=received_on)
     _process_waiting(result.charge_ref)
     return payment
+
+
+def record_charges(org: Organization, charges: list[tuple[int, ChargeResult, str, date]]) -> None:
+    """Record several succeeded charges ``(invoice id, result, method, received on)`` at once (autopay's batch), each
+    as :func:`record_charge` would: the common case in bulk (:func:`~.services.record_invoice_payments`), any other
+    one by one."""
+    items = [InvoicePayment(invoice_id, result.amount_minor, result.currency.upper(), method, day, result.charge_ref)
+             for invoice_id, result, method, day in charges if result.succeeded]
+    rest = {(i.invoice_id, i.reference) for i in record_invoice_payments(org, items)}
+    for invoice_id, result, method, day in charges:
+        if (invoice_id, result.charge_ref) in rest:
+            record_charge(org, invoice_id, result, received_on=day, method=method)
+    waiting = ProviderEvent.objects.filter(provider=STRIPE, object_ref__in=[i.reference for i in items],
+                                           processed_at__isnull=True).values_list("object_ref", flat=True)
+    for ref in sorted(set(waiting)):
+        _process_waiting(ref)
 
 
 # --- Stripe webhooks ------------------------------------------------------------------------------------------
