@@ -350,3 +350,42 @@ def test_charges_recorded_in_bulk_are_recorded_once_and_an_unusual_one_through_r
     assert credit_balance_minor(other, "EUR") == 2000  # the 20.00 charged beyond the balance, as customer credit
     assert fresh(invoice).paid_minor == 12000 and Payment.objects.get(external_reference="pi_bulk_1").allocations.get(
         ).amount_minor == 12000
+
+
+class CrashOnSecondCharge:
+    """A kill -9 in the middle of a batch: the first charge answered, the second made but unanswered, the third never
+    sent; nothing of the batch is recorded."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def charge(self, request):
+        self.calls += 1
+        result = self.inner.charge(request)
+        if self.calls == 2:
+            raise Killed()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_crash_in_the_middle_of_a_batch_is_recovered_without_charging_twice(org, customer, contract, provider, fake):
+    invoices = []
+    for _ in range(3):
+        draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("120"))],
+                                 contract=contract)
+        invoices.append(inv.issue_invoice(org, draft.pk, issue_date=ISSUED))
+    method = save_card(provider, customer)
+    due = invoices[0].due_date
+    with pytest.raises(Killed):
+        run_autopay(org, due, provider=CrashOnSecondCharge(provider))
+    # the batch's three attempts were committed before the first charge; none is recorded
+    assert list(ChargeAttempt.objects.values_list("status", flat=True)) == ["pending"] * 3
+    assert len(intents(fake, method)) == 2 and not Payment.objects.filter(organization=org).exists()
+    recovered = recover_attempts(org, due, provider=provider)
+    assert (recovered.checked, recovered.succeeded, recovered.recharged) == (3, 3, 1)
+    assert run_autopay(org, due, provider=provider).attempted == 0
+    assert recover_attempts(org, due, provider=provider).checked == 0
+    assert len(intents(fake, method)) == 3 and Payment.objects.filter(organization=org).count() == 3
+    assert not any(fresh(i).is_open for i in invoices)
