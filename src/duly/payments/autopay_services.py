@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 
 from duly.customers.models import Organization
+from duly.db.fastpath import ids_in
 from duly.domain.calendar import HolidayCalendar
 from duly.domain.errors import DomainError, ProviderError, ProviderUnavailable
 from duly.domain.retries import CARD_SCHEDULE, SEPA_SCHEDULE, Action, Attempt, Fault, SendWindow, classify, decide
@@ -515,13 +516,16 @@ def autopay_holds(invoice_ids, today: date) -> tuple[set[int], dict[int, tuple[s
     """For the chasing of these invoices (read by collections): the ones whose autopay is still under way (a retry
     is scheduled within the catch-up window, or a charge is pending or unknown), when reminders wait; and the ones
     whose last attempt failed for good, with ``(rail, code)`` of that decline, which the next reminder explains.
-    An attempt waiting for the customer to authenticate (3-D Secure) does not hold reminders back. One query."""
+    An attempt waiting for the customer to authenticate (3-D Secure) does not hold reminders back. One query per
+    5,000 invoices."""
     latest: dict[int, tuple[int, str, date | None, str, str]] = {}
-    for invoice_id, number, status, retry_on, code, kind in ChargeAttempt.objects.filter(
-            invoice_id__in=list(invoice_ids)).values_list("invoice_id", "attempt", "status", "next_retry_on",
-                                                         "decline_code", "method__kind"):
-        if invoice_id not in latest or number > latest[invoice_id][0]:
-            latest[invoice_id] = (number, status, retry_on, code, kind)
+    ids = list(invoice_ids)
+    for start in range(0, len(ids), 5000):  # well under SQLite's limit of bound variables
+        for invoice_id, number, status, retry_on, code, kind in ChargeAttempt.objects.filter(
+                ids_in("invoice_id", ids[start:start + 5000])).values_list(
+                "invoice_id", "attempt", "status", "next_retry_on", "decline_code", "method__kind"):
+            if invoice_id not in latest or number > latest[invoice_id][0]:
+                latest[invoice_id] = (number, status, retry_on, code, kind)
     held: set[int] = set()
     declined: dict[int, tuple[str, str]] = {}
     oldest = today - timedelta(days=CATCH_UP_DAYS)
