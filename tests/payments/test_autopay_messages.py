@@ -207,3 +207,44 @@ def test_a_provider_outage_over_days_keeps_the_invoice_open_and_charges_it_once_
     assert len([pi for pi in fake.objects("pi_") if pi["customer"] == method.customer_ref]) == 1
     assert Payment.objects.filter(organization=org).count() == 1
     assert not Invoice.objects.get(pk=invoice.pk).is_open
+
+
+def _sepa_method(provider, customer, iban):
+    v1 = provider.client.v1
+    ref = v1.customers.create(params={"metadata": {"duly_customer": str(customer.pk)}}).id
+    pm = v1.payment_methods.create(params={"type": "sepa_debit", "sepa_debit": {"iban": iban},
+                                           "billing_details": {"name": customer.name,
+                                                               "email": "ap1@client.example"}}).id
+    return SavedPaymentMethod.objects.create(organization=customer.organization, customer=customer, provider="stripe",
+                                             customer_ref=ref, method_ref=pm, kind="sepa_debit", is_default=True)
+
+
+@pytest.mark.parametrize("iban,paid", [("DE89370400440532013000", True), ("DE62370400440532013001", False)])
+def test_a_stripe_sepa_debit_waits_processing_and_its_webhook_settles_the_attempt(client, settings, org, customer,
+                                                                                  contract, provider, fake, iban,
+                                                                                  paid):
+    from datetime import date
+
+    # due today: the fake dates its events with the real clock, and the webhook's day is when the debit failed
+    draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("120"))], contract=contract)
+    invoice = inv.issue_invoice(org, draft.pk, issue_date=date.today() - timedelta(days=30))
+    assert invoice.due_date == date.today()
+    settings.DULY_STRIPE_WEBHOOK_SECRET = SECRET
+    settings.DULY_STRIPE_SECRET_KEY = KEY
+    settings.DULY_STRIPE_API_BASE = fake.url
+    _sepa_method(provider, invoice.customer, iban)
+    assert run_autopay(org, invoice.due_date, provider=provider).pending == 1
+    attempt = ChargeAttempt.objects.get(invoice=invoice)
+    assert attempt.status == ChargeAttempt.PENDING and attempt.decline_code == ""
+    assert autopay_holds([invoice.pk], invoice.due_date)[0] == {invoice.pk}  # reminders wait for the debit
+    settled = fake.settle(attempt.provider_ref)
+    _webhook(client, fake, "payment_intent.succeeded" if paid else "payment_intent.payment_failed", settled["id"])
+    attempt.refresh_from_db()
+    if paid:
+        assert attempt.status == ChargeAttempt.SUCCEEDED and not Invoice.objects.get(pk=invoice.pk).is_open
+        assert autopay_holds([invoice.pk], invoice.due_date) == (set(), {})
+    else:  # AM04: re-presented 14 days after the first collection, reminders still wait
+        assert (attempt.status, attempt.decline_code, attempt.decline_category) == ("failed", "AM04", "soft")
+        assert attempt.next_retry_on >= invoice.due_date + timedelta(days=14)
+        assert autopay_holds([invoice.pk], invoice.due_date)[0] == {invoice.pk}
+        assert Invoice.objects.get(pk=invoice.pk).is_open and autopay_messages(invoice) == []
