@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from duly.customers.models import Customer
 from duly.domain.errors import DomainError
 from duly.messaging import attachments
 from duly.messaging.services import queue_message, renderer_for
@@ -28,10 +27,8 @@ def payment_recorded(payment) -> None:
     try:
         with transaction.atomic():
             _thank(payment)
-            if payment.customer.status != Customer.STATUS_ACTIVE:  # an active customer has nothing to lift (a
-                # suspension made meanwhile is lifted by the next collections run once cleared)
-                restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
-                                   cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
+            restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
+                               cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
     except DomainError:
         log.exception("collections follow-up of payment %s failed", payment.pk)
 
