@@ -24,6 +24,18 @@ decline-reason frequencies or recovery curves for a population like Duly's users
 code documentation names insufficient_funds, do_not_honor and generic_decline as the reasons behind
 most declines, and the SEPA reason-code guidance names AM04 as the usual return; the shares follow
 that ordering. Change them with a real population's figures; the program prints them.
+
+Why the fixed schedule recovered more than Duly's (29.2 % against 42.2 % with the first version of this bench):
+the span, not the rules. Under these models an attempt recovers a failure only once its money is back, and for
+insufficient funds (and a card's spending limit, and SEPA AM04) that happens uniformly over the month after the
+failure (the next salary). What a schedule recovers of them is then set by its *last* attempt: the fixed one
+reaches day 24, Duly's card schedule day 13 (the issue's "4 attempts over 14 days"), and its SEPA schedule then
+re-presented on days 7 and 14. The SEPA default now re-presents on days 14 and 28 (14 days is the default
+pre-notification a re-presentation needs, and the two span the debtor's pay cycle; still at most 2, only AM04 and
+MS03). The card default stays the issue's 4 attempts over 14 days: the program prints what each schedule recovers
+within those 14 days, and Duly's rules on the fixed schedule's own span (retries aimed at days 8, 16, 24, on
+business days inside the window, never after a hard decline), so the cost of the 14-day span is visible and the
+rules are compared like for like.
 """
 
 from __future__ import annotations
@@ -48,6 +60,7 @@ from duly.domain.retries import (  # noqa: E402
     Action,
     Attempt,
     Rail,
+    RetrySchedule,
     SendWindow,
     classify,
     decide,
@@ -137,8 +150,8 @@ class Outcome:
     days: float | None = None
 
 
-def run_duly(failure: Failure, calendars, windows) -> Outcome:
-    schedule = CARD_SCHEDULE if failure.rail is Rail.CARD else SEPA_SCHEDULE
+def run_duly(failure: Failure, calendars, windows, card_schedule: RetrySchedule = CARD_SCHEDULE) -> Outcome:
+    schedule = card_schedule if failure.rail is Rail.CARD else SEPA_SCHEDULE
     attempts = [Attempt(failure.at, "failed", failure.reason)]
     as_of = failure.at
     out = Outcome()
@@ -243,6 +256,19 @@ def main(argv=None) -> int:
     print(f"retries on hard declines: Duly {sum(rows[h]['d_try'] for h in hard)}, fixed "
           f"{sum(rows[h]['f_try'] for h in hard)} (of which SEPA re-presentations without a valid mandate, MD01: "
           f"Duly {rows['MD01']['d_try']}, fixed {rows['MD01']['f_try']})")
+    soon = 14
+    d_soon = sum(1 for d in duly if d.recovered and d.days <= soon)
+    f_soon = sum(1 for x in fixed if x.recovered and x.days <= soon)
+    print(f"recovered within {soon} days of the failure (the span of Duly's card schedule): Duly "
+          f"{d_soon / total['n']:.1%}, fixed {f_soon / total['n']:.1%}")
+    same_span = RetrySchedule(Rail.CARD, max_attempts=4, retry_days=FIXED_DAYS, within=timedelta(days=26))
+    wide = [run_duly(f, calendars, windows, same_span) for f in failures]
+    w_rec = sum(o.recovered for o in wide)
+    w_amt = sum(f.amount_minor for f, o in zip(failures, wide) if o.recovered)
+    print(f"Duly's rules on the fixed schedule's span (cards: days {', '.join(map(str, FIXED_DAYS))} on business "
+          f"days in the window; hard declines never): {w_rec / total['n']:.1%} recovered, "
+          f"{w_amt / 100:,.2f} EUR, {sum(o.retries for o in wide):,} retries (fixed: {total['f_rec'] / total['n']:.1%}, "
+          f"{total['f_amt'] / 100:,.2f} EUR, {total['f_try']:,} retries)")
     decisions = total["d_try"] + total["n"]
     print(f"speed: Duly's schedule {len(failures):,} failures ({decisions:,} decisions) in {duly_seconds:.2f} s = "
           f"{decisions / duly_seconds:,.0f} decisions/s; reference (fixed arithmetic) {fixed_seconds:.3f} s; "

@@ -218,6 +218,7 @@ LOGGING = {
 # `duly fees assess` (or adding duly.collections.tasks.scheduled_late_fees here) is the batch path
 # that charges whatever the contracts allow, whatever the customer's dunning policy.
 DULY_SCHEDULED_JOBS = [
+    "duly.payments.tasks.scheduled_autopay",  # before the dunning run: what autopay collects today is not chased
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",

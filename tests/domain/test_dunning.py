@@ -161,6 +161,14 @@ def test_a_disputed_invoice_is_skipped_and_the_others_still_go():
     assert actions[1].scheduled_for is None and actions[1].actions == ()
 
 
+def test_an_invoice_whose_automatic_payment_is_retried_waits_and_is_chased_after_the_last_failure():
+    retrying = evaluate(snapshot(item(1), item(2), payment_retries={2}), POLICY, paris("2026-03-06 10:00"))
+    assert kinds(retrying) == [("send", "reminder-1", (1,)), ("skip", "reminder-1", (2,))]
+    assert retrying[1].reason.startswith("automatic payment under way")
+    after = evaluate(snapshot(item(1), item(2)), POLICY, paris("2026-03-06 10:00"))  # the retry is over
+    assert kinds(after) == [("send", "reminder-1", (1, 2))]
+
+
 def test_a_promise_pauses_until_its_day_included():
     promise = Promise((1,), date(2026, 3, 9), Decimal("100.00"), paris("2026-03-04 15:00"))
     snap = snapshot(item(), promises=(promise,))

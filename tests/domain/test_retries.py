@@ -163,12 +163,13 @@ def test_creditor_side_decline_goes_to_staff():
 def test_sepa_represents_am04_twice_and_no_more():
     attempts = [Attempt(at(2026, 3, 2), "failed", "AM04")]
     first = decide(attempts, schedule=SEPA_SCHEDULE, as_of=at(2026, 3, 4), calendar=FR, window=WINDOW)
-    assert first.action is Action.RETRY and first.retry_at == at(2026, 3, 9, 9)
+    # 14 days after the first collection (the default pre-notification period), then 28 days after it
+    assert first.action is Action.RETRY and first.retry_at == at(2026, 3, 16, 9)
     attempts.append(Attempt(first.retry_at, "failed", "MS03"))
-    second = decide(attempts, schedule=SEPA_SCHEDULE, as_of=at(2026, 3, 11), calendar=FR, window=WINDOW)
-    assert second.action is Action.RETRY and second.retry_at == at(2026, 3, 16, 9)
+    second = decide(attempts, schedule=SEPA_SCHEDULE, as_of=at(2026, 3, 18), calendar=FR, window=WINDOW)
+    assert second.action is Action.RETRY and second.retry_at == at(2026, 3, 30, 9)
     attempts.append(Attempt(second.retry_at, "failed", "AM04"))
-    third = decide(attempts, schedule=SEPA_SCHEDULE, as_of=at(2026, 3, 18), calendar=FR, window=WINDOW)
+    third = decide(attempts, schedule=SEPA_SCHEDULE, as_of=at(2026, 4, 1), calendar=FR, window=WINDOW)
     assert third.action is Action.GIVE_UP
 
 

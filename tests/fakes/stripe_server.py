@@ -77,6 +77,8 @@ class CardBehaviour:
     param: str | None = None
     fails_setup: bool = True         # a setup (attach) with this card fails as well
     requires_authentication: bool = False
+    #: Answer ``requires_action`` even to an off-session confirmation (the fake's assumption, see CARDS).
+    action_off_session: bool = False
     disputed: bool = False
 
 
@@ -105,6 +107,11 @@ CARDS: dict[str, CardBehaviour] = {
                                       "Your card was declined. This transaction requires authentication.",
                                       fails_setup=False, requires_authentication=True),
     "4000000000000259": CardBehaviour(disputed=True),
+    # 3-D Secure 2 required (docs.stripe.com/testing#regulatory-cards: "must be completed for the payment to be
+    # successful"). Stripe's docs do not show its off-session answer; this fake leaves the PaymentIntent in
+    # ``requires_action`` (the status Stripe documents for a PaymentIntent waiting for authentication), so a caller's
+    # handling of that status is tested too; :meth:`StripeFake.authenticate` then completes or fails it.
+    "4000000000003220": CardBehaviour(fails_setup=False, requires_authentication=True, action_off_session=True),
 }
 
 #: Stripe's test PaymentMethods (docs.stripe.com/testing) and the card each stands for.
@@ -124,6 +131,7 @@ TEST_PAYMENT_METHODS = {
     "pm_card_radarBlock": "4100000000000019",
     "pm_card_chargeCustomerFail": "4000000000000341",
     "pm_card_authenticationRequired": "4000002760003184",
+    "pm_card_threeDSecure2Required": "4000000000003220",
     "pm_card_createDispute": "4000000000000259",
 }
 
@@ -333,6 +341,32 @@ class StripeFake:
             obj["status"] = "won" if won else "lost"
             self._event("charge.dispute.closed", obj)
             return json.loads(json.dumps(obj))
+
+    def authenticate(self, payment_intent: str, *, succeed: bool = True) -> dict:
+        """The customer completes (or fails) 3-D Secure on session for a PaymentIntent that needs it: the
+        PaymentIntent succeeds, or goes back to ``requires_payment_method`` with ``authentication_required`` as its
+        last error (Stripe: docs.stripe.com/payments/paymentintents/lifecycle), with its webhook event."""
+        with self.lock:
+            pi = self._get("pi_", payment_intent, "payment_intent", "intent")
+            if pi["status"] not in ("requires_action", "requires_payment_method") or not pi["latest_charge"]:
+                return json.loads(json.dumps(pi))
+            if succeed:
+                pm = pi["payment_method"] or pi["last_payment_error"]["payment_method"]["id"]
+                pi.update(status="succeeded", amount_received=pi["amount"], last_payment_error=None, next_action=None,
+                          payment_method=pm)
+                self.state.objects[pi["latest_charge"]] = {
+                    "id": pi["latest_charge"], "object": "charge", "amount": pi["amount"], "amount_refunded": 0,
+                    "currency": pi["currency"], "payment_intent": pi["id"], "refunded": False, "disputed": False,
+                    "status": "succeeded"}
+                self._event("payment_intent.succeeded", pi)
+            else:
+                pm = self._public_pm(pi["payment_method"]) if pi["payment_method"] else (
+                    pi["last_payment_error"] or {}).get("payment_method")
+                pi.update(status="requires_payment_method", next_action=None, payment_method=None, last_payment_error={
+                    "code": "payment_intent_authentication_failure", "type": "invalid_request_error",
+                    "message": "The provided PaymentMethod has failed authentication.", "payment_method": pm})
+                self._event("payment_intent.payment_failed", pi)
+            return json.loads(json.dumps(pi))
 
     # helpers
     def _new_id(self, prefix: str) -> str:
@@ -741,7 +775,7 @@ class StripeFake:
         behaviour = CARDS.get(self.state.cards.get(pm["id"], ""), CardBehaviour())
         charge = self._new_id("ch_")
         pi["latest_charge"] = charge
-        if behaviour.requires_authentication and not off_session:
+        if behaviour.requires_authentication and (not off_session or behaviour.action_off_session):
             pi.update(status="requires_action", next_action={
                 "type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}})
             self._event("payment_intent.requires_action", pi)

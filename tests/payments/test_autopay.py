@@ -241,3 +241,151 @@ def test_the_charge_webhook_after_autopay_records_nothing_more(client, settings,
     response = client.post("/webhooks/stripe/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
     assert response.status_code == 200 and response.json()["status"] == "processed"
     assert Payment.objects.filter(organization=org).count() == 1
+
+
+# --- when: N days before the due date, catching up missed days, from the scheduler ---------------------------
+
+
+def _days_before(contract, days):
+    from duly.customers.models import Contract
+
+    Contract.objects.filter(pk=contract.pk).update(autopay_days_before_due=days)
+
+
+def test_a_contract_charges_n_days_before_the_due_date(org, contract, invoice, provider, fake):
+    _days_before(contract, 5)
+    method = save_card(provider, invoice.customer)
+    assert run_autopay(org, invoice.due_date - timedelta(days=6), provider=provider).attempted == 0
+    report = run_autopay(org, invoice.due_date - timedelta(days=5), provider=provider)
+    assert report.succeeded == 1 and not fresh(invoice).is_open
+    assert ChargeAttempt.objects.get(invoice=invoice).attempted_on == invoice.due_date - timedelta(days=5)
+    assert run_autopay(org, invoice.due_date, provider=provider).attempted == 0  # not again on the due date
+    assert len(intents(fake, method)) == 1
+
+
+def test_a_charge_day_before_the_issue_date_is_the_issue_date(org, contract, invoice, provider, fake):
+    from duly.payments.autopay_services import charge_day
+
+    assert charge_day(date(2026, 4, 1), date(2026, 3, 30), 5) == date(2026, 3, 30)
+    assert charge_day(date(2026, 4, 1), date(2026, 3, 1), 5) == date(2026, 3, 27)
+    assert charge_day(date(2026, 4, 1), None, 0) == date(2026, 4, 1)
+    _days_before(contract, 60)  # net 30: the charge day would be 30 days before the issue
+    save_card(provider, invoice.customer)
+    assert run_autopay(org, ISSUED - timedelta(days=1), provider=provider).attempted == 0
+    assert run_autopay(org, ISSUED, provider=provider).succeeded == 1
+
+
+def test_a_missed_day_is_caught_up_once(org, invoice, provider, fake):
+    method = save_card(provider, invoice.customer)
+    # no run on the due date nor the next two days: the run three days later charges it, once
+    report = run_autopay(org, invoice.due_date + timedelta(days=3), provider=provider)
+    assert report.succeeded == 1 and not fresh(invoice).is_open
+    for days in range(3, 10):
+        assert run_autopay(org, invoice.due_date + timedelta(days=days), provider=provider).attempted == 0
+    assert len(intents(fake, method)) == 1
+
+
+def test_a_backlog_older_than_the_catch_up_window_is_not_charged_silently(org, invoice, provider, fake):
+    from duly.payments.autopay_services import CATCH_UP_DAYS
+
+    method = save_card(provider, invoice.customer)
+    late = run_autopay(org, invoice.due_date + timedelta(days=CATCH_UP_DAYS + 1), provider=provider)
+    assert (late.attempted, late.too_old) == (0, 1)
+    assert "1 too old to charge automatically" in late.summary()
+    assert intents(fake, method) == [] and fresh(invoice).is_open and not ChargeAttempt.objects.exists()
+    edge = run_autopay(org, invoice.due_date + timedelta(days=CATCH_UP_DAYS), provider=provider)
+    assert edge.succeeded == 1  # the last day of the window still charges
+
+
+def test_a_contract_preferring_bank_transfer_is_not_charged(org, contract, invoice, provider, fake):
+    from duly.customers.models import Contract
+
+    Contract.objects.filter(pk=contract.pk).update(preferred_payment_method="bank_transfer")
+    method = save_card(provider, invoice.customer)
+    report = run_autopay(org, invoice.due_date, provider=provider)
+    assert (report.attempted, report.skipped) == (0, 1) and intents(fake, method) == []
+
+
+def test_the_scheduler_runs_autopay_on_the_organizations_local_date(settings, org, invoice, provider, fake):
+    from datetime import datetime, timezone
+
+    from duly import scheduler
+
+    settings.DULY_STRIPE_SECRET_KEY = KEY
+    settings.DULY_STRIPE_API_BASE = fake.url
+    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    assert "duly.payments.tasks.scheduled_autopay" in scheduler.jobs()
+    method = save_card(provider, invoice.customer)
+    eve = datetime.combine(invoice.due_date - timedelta(days=1), datetime.min.time(), timezone.utc).replace(hour=21, minute=30)
+    from duly.payments.tasks import scheduled_autopay
+
+    scheduled_autopay(eve)  # 23:30 in Paris (summer time) the day before: nothing yet
+    assert intents(fake, method) == []
+    scheduled_autopay(eve + timedelta(hours=2))  # 01:30 in Paris on the due date
+    scheduled_autopay(eve + timedelta(hours=5))  # and again later: nothing more
+    assert len(intents(fake, method)) == 1 and not fresh(invoice).is_open
+
+
+def test_charges_recorded_in_bulk_are_recorded_once_and_an_unusual_one_through_record_payment(org, invoice,
+                                                                                               make_customer,
+                                                                                               make_contract):
+    from duly.payments.providers.base import ChargeResult, ChargeStatus
+    from duly.payments.services import record_payment
+    from duly.payments.webhook_services import record_charges
+
+    other = make_customer()
+    draft = inv.create_draft(org, other, [inv.LineData("Service", Decimal(1), Decimal("50"))],
+                             contract=make_contract(other, terms_kind="net", terms_days=30))
+    second = inv.issue_invoice(org, draft.pk, issue_date=ISSUED)
+    # the second invoice was partly paid by transfer after autopay started: its charge is more than it owes
+    record_payment(org, other, amount="20.00", currency="EUR", method="bank_transfer", received_on=ISSUED)
+    charges = [(invoice.pk, ChargeResult("stripe", "pi_bulk_1", ChargeStatus.SUCCEEDED, 12000, "EUR"), "card", ISSUED),
+               (second.pk, ChargeResult("stripe", "pi_bulk_2", ChargeStatus.SUCCEEDED, 5000, "EUR"), "card", ISSUED)]
+    record_charges(org, charges)
+    record_charges(org, charges)  # again: nothing more
+    assert Payment.objects.filter(organization=org, method="card").count() == 2
+    assert not fresh(invoice).is_open and not fresh(second).is_open
+    from duly.payments.services import credit_balance_minor
+
+    assert credit_balance_minor(other, "EUR") == 2000  # the 20.00 charged beyond the balance, as customer credit
+    assert fresh(invoice).paid_minor == 12000 and Payment.objects.get(external_reference="pi_bulk_1").allocations.get(
+        ).amount_minor == 12000
+
+
+class CrashOnSecondCharge:
+    """A kill -9 in the middle of a batch: the first charge answered, the second made but unanswered, the third never
+    sent; nothing of the batch is recorded."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+
+    def charge(self, request):
+        self.calls += 1
+        result = self.inner.charge(request)
+        if self.calls == 2:
+            raise Killed()
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_crash_in_the_middle_of_a_batch_is_recovered_without_charging_twice(org, customer, contract, provider, fake):
+    invoices = []
+    for _ in range(3):
+        draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1), Decimal("120"))],
+                                 contract=contract)
+        invoices.append(inv.issue_invoice(org, draft.pk, issue_date=ISSUED))
+    method = save_card(provider, customer)
+    due = invoices[0].due_date
+    with pytest.raises(Killed):
+        run_autopay(org, due, provider=CrashOnSecondCharge(provider))
+    # the batch's three attempts were committed before the first charge; none is recorded
+    assert list(ChargeAttempt.objects.values_list("status", flat=True)) == ["pending"] * 3
+    assert len(intents(fake, method)) == 2 and not Payment.objects.filter(organization=org).exists()
+    recovered = recover_attempts(org, due, provider=provider)
+    assert (recovered.checked, recovered.succeeded, recovered.recharged) == (3, 3, 1)
+    assert run_autopay(org, due, provider=provider).attempted == 0
+    assert recover_attempts(org, due, provider=provider).checked == 0
+    assert len(intents(fake, method)) == 3 and Payment.objects.filter(organization=org).count() == 3
+    assert not any(fresh(i).is_open for i in invoices)

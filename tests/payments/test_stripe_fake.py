@@ -328,3 +328,26 @@ def test_concurrent_requests_with_one_key_charge_once(fake):
         ids = list(pool.map(pay, range(16)))
     assert len(set(ids)) == 2
     assert len([o for o in fake.objects("pi_") if o["customer"] == customer.id]) == 2
+
+
+def test_the_3ds2_card_waits_for_authentication_even_off_session_and_authenticate_finishes_it(fake):
+    customer = stripe.Customer.create()
+    pi = stripe.PaymentIntent.create(amount=5_000, currency="eur", customer=customer.id, off_session=True,
+                                     payment_method="pm_card_threeDSecure2Required", confirm=True)
+    assert pi.status == "requires_action" and pi.next_action.type == "use_stripe_sdk"
+    done = fake.authenticate(pi.id)
+    assert done["status"] == "succeeded" and done["amount_received"] == 5_000
+    assert stripe.PaymentIntent.retrieve(pi.id).status == "succeeded"
+    assert [e["type"] for e in fake.events if e["data"]["object"].get("id") == pi.id][-1] == "payment_intent.succeeded"
+
+
+def test_an_authentication_the_customer_fails_leaves_the_intent_without_a_method(fake):
+    customer = stripe.Customer.create()
+    with pytest.raises(stripe.CardError) as err:  # 4000002760003184 off session: Stripe's authentication_required
+        stripe.PaymentIntent.create(amount=5_000, currency="eur", customer=customer.id, off_session=True,
+                                    payment_method="pm_card_authenticationRequired", confirm=True)
+    intent = err.value.error.payment_intent
+    failed = fake.authenticate(intent["id"], succeed=False)
+    assert failed["status"] == "requires_payment_method"
+    assert failed["last_payment_error"]["code"] == "payment_intent_authentication_failure"
+    assert fake.authenticate(intent["id"])["status"] == "succeeded"  # confirmed on a second try

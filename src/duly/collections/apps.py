@@ -25,9 +25,20 @@ class CollectionsConfig(AppConfig):
         payment_disputed.connect(on_disputed, dispatch_uid="duly.collections.payment_disputed")
         payment_dispute_closed.connect(on_closed, dispatch_uid="duly.collections.payment_dispute_closed")
 
+        from duly.payments.signals import charge_failed
+
+        charge_failed.connect(_charge_failed, dispatch_uid="duly.collections.charge_failed")
+
 
 def _payment_recorded(sender, payment, **kwargs) -> None:
     """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""
     from .services import payment_recorded
 
     payment_recorded(payment)
+
+
+def _charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:
+    """Autopay could not take a payment (payments' signal): tell the customer when they must act (same transaction)."""
+    from .services.autopay import charge_failed
+
+    charge_failed(attempt, action, decline)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from duly.domain import dunning
 from duly.domain.calendar import zone
 from duly.messaging.addressees import Addressee, locale_for, pick_contact  # noqa: F401 (re-exported)
+from duly.messaging.declines import decline_text, method_word
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
 from duly.messaging.rendering import RenderedMessage, Renderer, category_of
@@ -73,15 +74,18 @@ class MessageBuilder:
                             contact_name=contact_name, contact_email=contact_email, currency=currency, today=today,
                             link_version=customer.pay_link_version)
 
-    def _invoices(self, fmt: Formatter, customer, rows: Sequence[InvoiceRow], today: date) -> list[dict]:
+    def _invoices(self, fmt: Formatter, customer, rows: Sequence[InvoiceRow], today: date,
+                  declines: dict[int, tuple[str, str]] | None = None) -> list[dict]:
         interest = self._interest(rows, today)
+        declines = declines or {}
         return [
             invoice_view(fmt, org_id=self.rc.org.pk, customer_id=customer.id, link_version=customer.pay_link_version,
                          invoice_id=r.id, number=r.number,
                          currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
                          service_date=r.service_date, total_minor=r.payable_minor, balance_minor=r.balance_minor,
                          today=today, period=period_text(fmt, r.service_date, r.period_end),
-                         interest=fmt.money(interest[r.id].amount, r.currency) if r.id in interest else "")
+                         interest=fmt.money(interest[r.id].amount, r.currency) if r.id in interest else "",
+                         payment_failure=decline_text(fmt.language, *declines[r.id]) if r.id in declines else "")
             for r in sorted(rows, key=lambda r: (r.due_date, r.id))
         ]
 
@@ -118,7 +122,7 @@ class MessageBuilder:
         contract = next((r.contract_id for r in (*rows, *upcoming) if r.contract_id), None)
         step = account.policy.step(action.step_code)
         ctx.update(
-            invoices=self._invoices(fmt, customer, rows, today),
+            invoices=self._invoices(fmt, customer, rows, today, account.declines),
             total_due=total,
             upcoming=self._invoices(fmt, customer, upcoming, today),
             late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
@@ -189,9 +193,13 @@ class MessageBuilder:
 
 # --- messages about one customer, outside the dunning run ------------------------------------------
 def contact_rows(customer) -> list[ContactRow]:
-    """The customer's contacts as rows (one query)."""
+    """The customer's contacts as rows (one query, none when the caller prefetched ``customer.contacts``)."""
     from duly.customers.models import Contact
 
+    prefetched = getattr(customer, "_prefetched_objects_cache", {}).get("contacts")
+    if prefetched is not None:
+        return [ContactRow(c.pk, c.customer_id, c.name, c.email, c.phone, c.role, c.locale, c.opted_out)
+                for c in sorted(prefetched, key=lambda c: c.pk)]
     return [ContactRow(*row) for row in Contact.objects.filter(customer=customer).order_by("pk").values_list(
         "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")]
 
@@ -240,6 +248,26 @@ class SingleMessages:
             credit_left=fmt.money(credit_minor, payment.currency) if credit_minor > 0 else "",
         )
         return self.renderer.render("thank_you", fmt.language, ctx)
+
+    def payment_failed(self, attempt, addressee: Addressee, *, kind: str, rail: str, code: str,
+                       today: date) -> RenderedMessage:
+        """An automatic payment that did not go through: ``kind`` ``new_method`` (a hard decline: choose another
+        method) or ``authenticate`` (3-D Secure: confirm the payment), with the reason in the customer's language
+        and the personal pay link."""
+        invoice = attempt.invoice
+        customer = invoice.customer
+        fmt = Formatter.for_locale(locale_for(customer.locale, addressee.contact))
+        ctx = self._base("payment", fmt, customer, addressee, attempt.currency, today)
+        method = method_word(fmt.language, rail)
+        ctx.update(
+            payment={"amount": fmt.money(attempt.amount_minor, attempt.currency), "date": fmt.date(attempt.attempted_on),
+                     "method": method, "reference": attempt.provider_ref},
+            paid=[{"number": invoice.number, "amount": fmt.money(invoice.balance_minor, invoice.currency),
+                   "period": period_text(fmt, invoice.service_period_start, invoice.service_period_end), "lines": []}],
+            credit_left="",
+            failure={"kind": kind, "reason": decline_text(fmt.language, rail, code), "method": method},
+        )
+        return self.renderer.render("payment_failed", fmt.language, ctx)
 
     def greeting(self, customer, addressee: Addressee, *, kind: str, label: str, years: int, on: date,
                  today: date) -> RenderedMessage:

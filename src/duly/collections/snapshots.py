@@ -27,6 +27,7 @@ from duly.domain.money import from_minor
 from duly.invoicing.models import PAYABLE_MINOR, Invoice
 from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
+from duly.payments.autopay_services import autopay_holds
 from duly.payments.models import Payment
 
 from .models import CollectionsSettings, CustomerProfile, Dispute, Policy, PromiseToPay, Reminder, SegmentRule, Task
@@ -153,6 +154,8 @@ class Account:
     invoices: dict[int, InvoiceRow]
     contacts: dict[int, ContactRow]
     reminders: list[ReminderRow]
+    #: Open invoices whose automatic payment failed for good: ``(rail, decline code)``, which reminders explain.
+    declines: dict[int, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def policy(self) -> dunning.Policy:
@@ -334,6 +337,9 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
 
     credits = pending_receipts(org, **by)
 
+    # Autopay: reminders wait while a retry is scheduled or a charge is under way; a final decline is explained.
+    retrying, declined = autopay_holds([pk for rows in invoices.values() for pk in rows], today)
+
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
     for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
             "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
@@ -387,6 +393,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             other_messages=tuple(others.get(c.id, ())),
             status=c.status or "active",
             disputes=frozenset(disputes.get(c.id, ())),
+            payment_retries=frozenset(pk for pk in rows if pk in retrying),
             promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
                            for pid, p in promise_parts.get(c.id, {}).items()),
             unreconciled_credits=credits.get(c.id, {}),
@@ -399,6 +406,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         accounts.append(Account(
             customer=c, snapshot=snapshot, spec=rc.specs[choice.policy.code], policy_reason=choice.reason,
             invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
+            declines={pk: declined[pk] for pk in rows if pk in declined},
         ))
     return accounts
 

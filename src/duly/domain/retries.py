@@ -312,11 +312,14 @@ class RetrySchedule:
 #: Cards: 4 attempts (the first and 3 retries) over 14 days, on the customer's business days.
 CARD_SCHEDULE = RetrySchedule(Rail.CARD, max_attempts=4, retry_days=(3, 7, 13), within=timedelta(days=14))
 
-#: SEPA: at most 2 re-presentations, only for AM04 (insufficient funds) and MS03 (reason not specified).
-#: A re-presentation is a new collection: its date must also be a TARGET business day and be pre-notified
-#: (``duly.domain.sepa.collection_plan`` moves it when needed; pass ``duly.domain.sepa.TARGET`` as the
-#: calendar to aim at TARGET days directly).
-SEPA_SCHEDULE = RetrySchedule(Rail.SEPA, max_attempts=3, retry_days=(7, 14), within=timedelta(days=30),
+#: SEPA: at most 2 re-presentations, only for AM04 (insufficient funds) and MS03 (reason not specified),
+#: 14 and 28 days after the first collection. A re-presentation is a new collection that must itself be
+#: pre-notified, 14 days ahead by default: 14 days is the earliest it can be collected when the debtor is told
+#: at the return, and two of them 14 days apart span the debtor's monthly pay cycle (insufficient funds come
+#: back with the next salary; a re-presentation before it only costs a second return fee). Its date must also
+#: be a TARGET business day (``duly.domain.sepa.collection_plan`` moves it when needed; pass
+#: ``duly.domain.sepa.TARGET`` as the calendar to aim at TARGET days directly). ``bench/retries.py`` compares.
+SEPA_SCHEDULE = RetrySchedule(Rail.SEPA, max_attempts=3, retry_days=(14, 28), within=timedelta(days=30),
                               retry_codes=frozenset({"AM04", "MS03"}))
 
 

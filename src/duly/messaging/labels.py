@@ -11,6 +11,7 @@ from typing import Mapping
 
 _LABELS: dict[str, dict[str, str]] = {
     "en": {
+        "autopay_failed": "Automatic payment declined",
         "not_due_yet": "Not due yet, to pay by its own due date", "also_sent": "Also sent with this e-mail",
         "credit_note": "Credit note", "deposit_invoice": "Deposit invoice", "late_fee_invoice": "Late-payment invoice", "attached": "Attached", "total": "Total", "prepaid": "Already deducted", "po_number": "PO number", 
         "invoice": "Invoice", "issued": "Issued", "due": "Due date", "amount": "Amount", "balance": "Balance due",
@@ -24,6 +25,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "interest_accrued": "Late-payment interest accrued to date, not yet invoiced",
     },
     "fr": {
+        "autopay_failed": "Paiement automatique refusé",
         "not_due_yet": "Pas encore échu, à régler à sa propre échéance", "also_sent": "Également envoyé avec ce message",
         "credit_note": "Avoir", "deposit_invoice": "Facture d'acompte", "late_fee_invoice": "Facture de pénalités de retard", "attached": "Pièces jointes", "total": "Total", "prepaid": "Déjà déduit", "po_number": "N° de bon de commande", 
         "invoice": "Facture", "issued": "Émise le", "due": "Échéance", "amount": "Montant",
@@ -38,6 +40,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "colon": "\u00a0:",
     },
     "de": {
+        "autopay_failed": "Automatische Zahlung abgelehnt",
         "not_due_yet": "Noch nicht fällig, zahlbar zum eigenen Fälligkeitstermin", "also_sent": "Ebenfalls mit dieser E-Mail",
         "credit_note": "Gutschrift", "deposit_invoice": "Anzahlungsrechnung", "late_fee_invoice": "Rechnung über Verzugskosten", "attached": "Anlagen", "total": "Gesamt", "prepaid": "Bereits abgezogen", "po_number": "Bestellnummer", 
         "invoice": "Rechnung", "issued": "Ausgestellt am", "due": "Fällig am", "amount": "Betrag",
@@ -51,6 +54,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "interest_accrued": "Bis heute aufgelaufene, noch nicht berechnete Verzugszinsen",
     },
     "ru": {
+        "autopay_failed": "Автоплатёж отклонён",
         "not_due_yet": "Срок ещё не наступил, оплатить к своему сроку", "also_sent": "Также в этом письме",
         "credit_note": "Кредит-нота", "deposit_invoice": "Счёт на аванс", "late_fee_invoice": "Счёт на пени", "attached": "Вложения", "total": "Итого", "prepaid": "Уже зачтено", "po_number": "Номер заказа", 
         "invoice": "Счёт", "issued": "Выставлен", "due": "Срок оплаты", "amount": "Сумма",
@@ -64,6 +68,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "interest_accrued": "Пени за просрочку на сегодня, ещё не выставленные",
     },
     "es": {
+        "autopay_failed": "Pago automático rechazado",
         "not_due_yet": "Aún no vencido, a pagar en su propio vencimiento", "also_sent": "También enviado con este mensaje",
         "credit_note": "Factura rectificativa", "deposit_invoice": "Factura de anticipo", "late_fee_invoice": "Factura de recargos por demora", "attached": "Adjuntos", "total": "Total", "prepaid": "Ya descontado", "po_number": "N.º de pedido", 
         "invoice": "Factura", "issued": "Emitida", "due": "Vencimiento", "amount": "Importe",

@@ -8,12 +8,13 @@ A payment in another currency than the invoice is refused: there is no silent co
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Sum, prefetch_related_objects
 
 from duly.customers.models import Customer, Organization
 from duly.domain.allocation import OpenBalance, allocate_payment
@@ -173,6 +174,74 @@ def record_payment(
     # Collections (its receiver): queue the thank-you in the outbox and lift a suspension (same transaction).
     payment_recorded.send(sender=Payment, payment=payment)
     return payment
+
+
+@dataclass(frozen=True)
+class InvoicePayment:
+    """A payment a provider made for one invoice (autopay's charges): what :func:`record_invoice_payments` records."""
+
+    invoice_id: int
+    amount_minor: int
+    currency: str
+    method: str
+    received_on: date
+    reference: str
+
+
+@transaction.atomic
+def record_invoice_payments(org: Organization, items: Sequence[InvoicePayment]) -> list[InvoicePayment]:
+    """Record, in bulk, payments that each pay all or part of one open invoice of ``org`` in its currency: what
+    :func:`record_payment` does with that invoice as the explicit allocation (same locks, same rows, same
+    ``payment_recorded`` signal per payment), in a fixed number of queries plus one update per invoice.
+
+    Idempotent on (method, reference), like :func:`record_payment`. Returns the items it left alone because they
+    are not that simple case (the invoice was settled, changed currency or owes less meanwhile, or appears twice):
+    the caller records those one by one with :func:`record_payment`, which applies every rule.
+    """
+    if not items:
+        return []
+    for item in items:
+        check_currency(item.currency)
+        check_date_range(item.received_on, "The payment date")
+        if item.method not in METHODS or item.amount_minor <= 0 or not item.reference:
+            raise ValidationError(f"A provider payment needs a known method, a positive amount and a reference, got "
+                                  f"{item.method!r}, {item.amount_minor}, {item.reference!r}.")
+    done = set(Payment.objects.filter(organization=org, external_reference__in=[i.reference for i in items])
+               .values_list("method", "external_reference"))
+    todo = [i for i in items if (i.method, i.reference) not in done]
+    invoices = {inv.pk: inv for inv in Invoice.objects.select_for_update().select_related("customer")
+                .filter(organization=org, pk__in=sorted({i.invoice_id for i in todo})).order_by("pk")}
+    seen: dict[int, int] = {}
+    for item in todo:
+        seen[item.invoice_id] = seen.get(item.invoice_id, 0) + 1
+    simple, rest = [], []
+    for item in todo:
+        inv = invoices.get(item.invoice_id)
+        if (inv is not None and seen[item.invoice_id] == 1 and inv.is_open and inv.kind != Invoice.KIND_CREDIT_NOTE
+                and inv.currency == item.currency and item.amount_minor <= inv.balance_minor):
+            simple.append((item, inv))
+        else:
+            rest.append(item)
+    if not simple:
+        return rest
+    customers = sorted({inv.customer_id for _, inv in simple})
+    list(Customer.objects.select_for_update().filter(pk__in=customers).values_list("pk", flat=True))  # _lock_customer
+    # the receivers of payment_recorded (the thank-you) read each customer's contacts: one query for all
+    prefetch_related_objects(list({inv.customer_id: inv.customer for _, inv in simple}.values()), "contacts")
+    payments = [Payment(organization=org, customer=inv.customer, amount_minor=item.amount_minor,
+                        currency=item.currency, method=item.method, received_on=item.received_on,
+                        external_reference=item.reference, note=f"{item.method} payment {item.reference}")
+                for item, inv in simple]
+    Payment.objects.bulk_create(payments)
+    rows = []
+    for payment, (item, inv) in zip(payments, simple):
+        rows.append(Allocation(payment=payment, invoice_id=inv.pk, amount_minor=item.amount_minor,
+                               applied_on=item.received_on))
+        lifecycle.settle(inv, item.amount_minor, item.received_on)
+    Allocation.objects.bulk_create(rows)
+    for payment in payments:
+        payment_recorded.send(sender=Payment, payment=payment)
+    return rest
 
 
 def _credit_sources(customer_id: int, currency: str) -> list[tuple[int | None, int]]:

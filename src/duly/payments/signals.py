@@ -21,3 +21,12 @@ debit_failed = Signal()
 #: ``dispute_ref``, ``outcome`` (Stripe: ``won``, ``lost``, ``warning_closed``...) and ``reinstated`` (the
 #: :class:`~duly.payments.models.Payment` that settled the reopened invoices again when it was won, else None).
 payment_dispute_closed = Signal()
+
+#: An autopay charge did not go through, inside the transaction that recorded it: ``attempt`` (a
+#: :class:`~duly.payments.models.ChargeAttempt`), ``action``: ``"new_method"`` (a hard decline the customer fixes
+#: with another method: never retried), ``"authenticate"`` (the bank asks the customer to confirm the payment, 3-D
+#: Secure: not a decline, the attempt stays pending), ``"retry"`` (a soft decline, retried on
+#: ``attempt.next_retry_on``), ``"final"`` (the last soft decline: no retry left) or ``"review"`` (refused for a
+#: reason of the creditor's own: for staff); ``decline``: the :class:`duly.domain.retries.Decline` (None for
+#: ``authenticate``).
+charge_failed = Signal()

@@ -18,7 +18,7 @@ nothing), then stored once per (provider, event id) and processed once:
 - ``payment_intent.payment_failed`` (an asynchronous method such as Stripe's SEPA Debit failing after
   ``processing``): the autopay attempt, found by the idempotency key in the intent's metadata or by the intent id,
   fails with its decline category and ``duly.domain.retries`` decides the retry
-  (:func:`~.autopay_services.record_async_failure`); a failure reported after the attempt succeeded is ignored.
+  (:func:`~.autopay_services.record_event`); a failure reported after the attempt succeeded is ignored.
 
 An event about a payment Duly has not recorded yet (a refund or a dispute arriving before the success) stays
 pending (``processed_at`` empty) and is processed right after that payment is recorded. Events Duly does not
@@ -40,11 +40,11 @@ from duly.domain.errors import DomainError, NotFound
 from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
 
-from .models import Payment, ProviderEvent, Refund, SavedPaymentMethod
+from .models import ChargeAttempt, Payment, ProviderEvent, Refund, SavedPaymentMethod
 from .providers import registry
 from .providers.base import ChargeResult
 from .checkout_services import CHECKOUT_METADATA, complete_card_payment
-from .services import record_payment, refund_payment
+from .services import InvoicePayment, record_invoice_payments, record_payment, refund_payment
 from .signals import payment_dispute_closed, payment_disputed
 
 __all__ = ["WebhookOutcome", "handle_stripe_webhook", "record_charge"]
@@ -116,6 +116,22 @@ def record_charge(org: Organization, invoice_id: int, result: ChargeResult, *, r
                       reference=result.charge_ref, method=method, received_on=received_on)
     _process_waiting(result.charge_ref)
     return payment
+
+
+def record_charges(org: Organization, charges: list[tuple[int, ChargeResult, str, date]]) -> None:
+    """Record several succeeded charges ``(invoice id, result, method, received on)`` at once (autopay's batch), each
+    as :func:`record_charge` would: the common case in bulk (:func:`~.services.record_invoice_payments`), any other
+    one by one."""
+    items = [InvoicePayment(invoice_id, result.amount_minor, result.currency.upper(), method, day, result.charge_ref)
+             for invoice_id, result, method, day in charges if result.succeeded]
+    rest = {(i.invoice_id, i.reference) for i in record_invoice_payments(org, items)}
+    for invoice_id, result, method, day in charges:
+        if (invoice_id, result.charge_ref) in rest:
+            record_charge(org, invoice_id, result, received_on=day, method=method)
+    waiting = ProviderEvent.objects.filter(provider=STRIPE, object_ref__in=[i.reference for i in items],
+                                           processed_at__isnull=True).values_list("object_ref", flat=True)
+    for ref in sorted(set(waiting)):
+        _process_waiting(ref)
 
 
 # --- Stripe webhooks ------------------------------------------------------------------------------------------
@@ -190,6 +206,7 @@ def _intent_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     amount = int(pi.get("amount_received") or pi["amount"])
     payment = _record(invoice, amount_minor=amount, currency=str(pi["currency"]), reference=str(pi["id"]),
                       method=method, received_on=_day(event.get("created")))
+    _autopay_answer(pi, _day(event.get("created")))
     return f"payment {payment.pk}", payment.organization_id
 
 
@@ -210,6 +227,37 @@ def _checkout_paid(event: Mapping[str, Any]) -> tuple[str, int | None]:
         method_ref=str((method.get("id") if isinstance(method, dict) else method) or ""),
         method="sepa_debit" if kinds == ["sepa_debit"] else "card")
     return f"payment {checkout.payment_id} (checkout {checkout.public_id})", checkout.organization_id
+
+
+def _autopay_answer(pi: Mapping[str, Any], on: date) -> str | None:
+    """Tell autopay what became of its charge (a 3-D Secure confirmation, a processing debit): its attempt's status."""
+    from .autopay_services import record_event  # autopay records charges through this module
+    from .providers.stripe import IDEMPOTENCY_METADATA, intent_result
+
+    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
+    if not key.startswith("autopay:"):
+        return None
+    return record_event(key, intent_result(pi, key), on)
+
+
+def _intent_failed(event: Mapping[str, Any]) -> tuple[str, int | None]:
+    """An autopay charge failed after it was made (3-D Secure failed, an asynchronous SEPA Debit came back): its
+    attempt fails once, with the decline's category and the domain's retry day; a failure after success is ignored."""
+    from .providers.stripe import IDEMPOTENCY_METADATA
+
+    pi = event["data"]["object"]
+    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
+    before = ChargeAttempt.objects.filter(idempotency_key=key).first() if key.startswith("autopay:") else None
+    if before is None:
+        return "ignored: not an autopay charge", None
+    if before.status in (ChargeAttempt.SUCCEEDED, ChargeAttempt.FAILED):
+        return f"ignored: attempt {key} already {before.status}", before.organization_id
+    _autopay_answer(pi, _day(event.get("created")))
+    row = ChargeAttempt.objects.get(pk=before.pk)
+    if row.status != ChargeAttempt.FAILED:
+        return f"attempt {key} {row.status}", row.organization_id
+    retry = f", retry on {row.next_retry_on.isoformat()}" if row.next_retry_on else ", not retried"
+    return f"attempt {key} failed ({row.decline_code}, {row.decline_category}{retry})", row.organization_id
 
 
 def _payment_of(intent_ref: str) -> Payment:
@@ -301,17 +349,6 @@ def _reinstate(payment: Payment, chargeback: Refund, ref: str, on: date) -> Paym
                           note=f"Dispute {ref} won: the chargeback of payment {payment.pk} came back")
 
 
-def _intent_failed(event: Mapping[str, Any]) -> tuple[str, int | None]:
-    from .autopay_services import record_async_failure  # autopay imports this module: loaded when first needed
-    from .providers.stripe import IDEMPOTENCY_METADATA, normalise
-
-    pi = event["data"]["object"]
-    seen = normalise(event)
-    key = str((pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA) or "")
-    return record_async_failure(str(pi.get("id") or ""), key,
-                                seen.decline, failed_on=_day(event.get("created")))
-
-
 def _setup_succeeded(event: Mapping[str, Any]) -> tuple[str, int | None]:
     seti = event["data"]["object"]
     metadata = seti.get("metadata") or {}
@@ -349,8 +386,8 @@ def _describe(saved: SavedPaymentMethod) -> None:
 _HANDLERS = {
     "setup_intent.succeeded": _setup_succeeded,
     "payment_intent.succeeded": _intent_succeeded,
+    "payment_intent.payment_failed": _intent_failed,
     "charge.refunded": _charge_refunded,
     "charge.dispute.created": _dispute_created,
     "charge.dispute.closed": _dispute_closed,
-    "payment_intent.payment_failed": _intent_failed,
 }

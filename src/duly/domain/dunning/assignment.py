@@ -328,13 +328,14 @@ def _assign(snapshot: AccountSnapshot, memo: _PolicyMemo, today: date, clock: _C
     else:
         sent, waiting = {}, {}
     disputes = snapshot.disputes
+    retries = snapshot.payment_retries
     # Which steps the customer's conditions allow; per step, the latest anchor date that has
     # reached it (today - offset); the memo of each invoice's plan (None with balance conditions).
     allowed, cutoffs, reached = memo.plan(today, snapshot.segment, snapshot.risk_level, snapshot.payment_method)
     anchor_names = compiled.anchor_names
     by_due = anchor_names == ("due_date",)
     skip = assignment.skip
-    if reached is not None and not promises and not disputes and not snapshot.unreconciled_credits:
+    if reached is not None and not promises and not disputes and not retries and not snapshot.unreconciled_credits:
         # The common case: every item can be chased, no balance condition, no credit to weigh.
         chase = assignment.chase
         for item in items:
@@ -358,7 +359,7 @@ def _assign(snapshot: AccountSnapshot, memo: _PolicyMemo, today: date, clock: _C
 
     # Per item: is it chaseable, and is a broken promise pushing it on?
     states: list[tuple[OpenItem, str | None, Promise | None]]
-    if not promises and not disputes:
+    if not promises and not disputes and not retries:
         states = [(item, None, None) for item in items]
     else:
         last_day = _last_sent_days(snapshot.reminders, clock.day_of) if promises and snapshot.reminders else {}
@@ -368,6 +369,8 @@ def _assign(snapshot: AccountSnapshot, memo: _PolicyMemo, today: date, clock: _C
             promise = promises.get(invoice_id)
             if invoice_id in disputes:
                 states.append((item, "under dispute", None))
+            elif invoice_id in retries:
+                states.append((item, "automatic payment under way (a retry is scheduled)", None))
             elif promise is not None and promise.promised_date >= today:
                 states.append((item, f"promise to pay by {promise.promised_date.isoformat()}", None))
             elif (promise is not None and promise.paid_since < promise.amount

@@ -160,6 +160,9 @@ class AccountSnapshot:
     reminders: tuple[PastReminder, ...] = ()
     #: Invoice ids with an open dispute.
     disputes: frozenset[InvoiceId] = frozenset()
+    #: Invoice ids whose automatic payment is under way (a retry scheduled, a charge pending): reminders wait,
+    #: and resume after the last failure.
+    payment_retries: frozenset[InvoiceId] = frozenset()
     promises: tuple[Promise, ...] = ()
     #: Payments received but not applied yet (unreconciled bank lines included), per currency.
     unreconciled_credits: Mapping[str, Decimal] = field(default_factory=dict)
@@ -192,6 +195,8 @@ class AccountSnapshot:
                 object.__setattr__(self, name, tuple(value))
         if type(self.disputes) is not frozenset:
             object.__setattr__(self, "disputes", frozenset(self.disputes))
+        if type(self.payment_retries) is not frozenset:
+            object.__setattr__(self, "payment_retries", frozenset(self.payment_retries))
         if type(self.fee_levels_assessed) is not frozenset:
             object.__setattr__(self, "fee_levels_assessed", frozenset(self.fee_levels_assessed))
         credits = self.unreconciled_credits

@@ -40,7 +40,7 @@ from .base import (
     classify_decline,
 )
 
-__all__ = ["IDEMPOTENCY_METADATA", "StripeProvider", "event_kind"]
+__all__ = ["IDEMPOTENCY_METADATA", "StripeProvider", "event_kind", "intent_result"]
 
 CODE = "stripe"
 #: The metadata key a PaymentIntent carries its Duly idempotency key under (recovery finds it by this).
@@ -235,14 +235,7 @@ class StripeProvider(Provider):
         return None
 
     def _result(self, pi: Mapping[str, Any], key: str) -> ChargeResult:
-        status = pi.get("status", "")
-        currency = str(pi.get("currency", "")).upper()
-        mapped = _PI_STATUS.get(status)
-        decline = None
-        if mapped is None:  # requires_payment_method (declined), canceled
-            mapped = ChargeStatus.FAILED
-            decline = _decline(pi.get("last_payment_error") or {"code": status or "failed"})
-        return ChargeResult(CODE, pi["id"], mapped, int(pi["amount"]), currency, key, decline, status)
+        return intent_result(pi, key)
 
     # payments the customer confirms in the browser (the payment element) -----------------------
 
@@ -336,6 +329,18 @@ def _setup_result(seti: Mapping[str, Any]) -> SetupResult:
     return SetupResult(seti["id"], seti.get("customer") or "", seti.get("status", ""), seti.get("client_secret") or "",
                        (method.get("id") if isinstance(method, dict) else method) or "",
                        {str(k): str(v) for k, v in (seti.get("metadata") or {}).items()})
+
+
+def intent_result(pi: Mapping[str, Any], key: str) -> ChargeResult:
+    """A PaymentIntent (as the API or a webhook event shows it) as the seam's :class:`ChargeResult`."""
+    status = pi.get("status", "")
+    currency = str(pi.get("currency", "")).upper()
+    mapped = _PI_STATUS.get(status)
+    decline = None
+    if mapped is None:  # requires_payment_method (declined), canceled
+        mapped = ChargeStatus.FAILED
+        decline = _decline(pi.get("last_payment_error") or {"code": status or "failed"})
+    return ChargeResult(CODE, pi["id"], mapped, int(pi["amount"]), currency, key, decline, status)
 
 
 def normalise(event: Mapping[str, Any]) -> ProviderEvent:
