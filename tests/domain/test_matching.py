@@ -111,6 +111,15 @@ def test_number_with_one_typing_error_is_applied_only_when_amount_and_payer_conf
     assert {p.invoice_ids for p in unconfirmed.proposals} >= {(42,), (44,)}
 
 
+@pytest.mark.parametrize("field", ["structured_reference", "remittance"])
+def test_a_broken_rf_that_spells_another_invoice_is_not_applied(field):
+    # 43's reference with one digit changed: its check digits fail, and the number inside now spells 41's
+    broken = ITEMS[2].rf_reference.replace("00043", "00041")
+    result = one(line(2_500, payer_iban=IBAN_MULLER, **{field: broken}))
+    assert result.decision is Decision.REVIEW
+    assert result.best.evidence[0].rule == "number_in_broken_rf"
+
+
 def test_structured_epc_reference_holding_an_invoice_number():
     result = one(line(2_500, structured_reference="INV-2026-00043"))
     assert result.decision is Decision.AUTO and result.best.rule == "structured_reference"
@@ -273,6 +282,7 @@ def test_outgoing_lines_are_recognised_and_never_applied(kw, category):
 # --- helpers and policy ---------------------------------------------------------------------------------------------
 def test_number_keys_and_chains():
     assert number_keys("INV-2026-00042") == ("202600042", "2026.42")
+    assert number_keys("A-0042") == ("0042", "") and number_keys("none") == ("", "")
     assert digit_chains("Inv 2026-00042, INV2026/43") == [("INV", ["2026", "00042"]), ("INV", ["2026", "43"])]
 
 
@@ -298,4 +308,5 @@ def test_results_come_back_in_the_order_given_and_the_index_is_not_a_scan():
     assert [r.line_id for r in results] == [2, 1]
     index = MatchIndex.build(ITEMS, LEARNED)
     assert index.by_rf[ITEMS[0].rf_reference] == 41 and index.by_key["202600042"] == [42]
+    assert index.by_stripped()["2026.42"] == [42]
     assert Matcher(index, MatchPolicy(), AS_OF).match(lines) == results

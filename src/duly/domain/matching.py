@@ -10,7 +10,8 @@ Rules, strongest first (the score a proposal starts from; 0-100):
 ``rf_reference``             100  an ISO 11649 RF reference (structured field or free text) naming an invoice
 ``structured_reference``      98  the structured (EPC) remittance field holds an invoice number
 ``invoice_number``            88  an invoice number in the free text (separators, spaces, OCR letters tolerated)
-``invoice_number_typo``       80  a number one typing error away from exactly one invoice's number
+``invoice_number_typo``       80  a number one typing error away from an invoice's number
+``number_in_broken_rf``       75  a number inside an RF reference whose check digits fail (a typo somewhere)
 ``payer_iban``                92  the payer's IBAN, learned from the customer's earlier payments, plus the amount
 ``payer_name``                84  the payer's name (normalized, fuzzy) plus the amount; +7 when the names are equal
 ``customer_credit``           55  the payer is known but no amount fits: the money as credit (review)
@@ -48,6 +49,7 @@ a run-scoped :class:`Matcher`; nothing is cached in the module.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -241,28 +243,37 @@ class MatchIndex:
     by_name_key: dict[str, list[int]]
     by_name: dict[str, list[int]]
 
+    #: Groups without leading zeros (``2026.42``) -> invoice ids: built on the first lookup that needs it.
+    _by_stripped: dict[str, list[int]] | None = None
+
     @classmethod
     def build(cls, items: Iterable[OpenItem], learned_ibans: Mapping[str, Iterable[int]] | None = None
               ) -> "MatchIndex":
         by_id: dict[int, OpenItem] = {}
         by_rf: dict[str, int] = {}
         by_key: dict[str, list[int]] = {}
-        by_customer: dict[int, list[int]] = defaultdict(list)
+        by_customer: dict[int, list[int]] = {}
         names: dict[int, str] = {}
+        findall = _DIGITS.findall
         for item in items:
             iid = item.invoice_id
             by_id[iid] = item
-            if item.rf_reference:
-                by_rf[compact_rf(item.rf_reference)] = iid
-            for key in number_keys(item.number):
+            rf = item.rf_reference
+            if rf:
+                by_rf[rf if rf.isalnum() and rf.isupper() else compact_rf(rf)] = iid
+            key = "".join(findall(item.number))
+            if key:
                 bucket = by_key.get(key)
                 if bucket is None:
                     by_key[key] = [iid]
                 else:
                     bucket.append(iid)
-            by_customer[item.customer_id].append(iid)
-            if item.customer_id not in names:
+            customer = by_customer.get(item.customer_id)
+            if customer is None:
+                by_customer[item.customer_id] = [iid]
                 names[item.customer_id] = item.customer_name
+            else:
+                customer.append(iid)
         by_name_key: dict[str, list[int]] = defaultdict(list)
         by_name: dict[str, list[int]] = defaultdict(list)
         normalized: dict[int, str] = {}
@@ -273,16 +284,32 @@ class MatchIndex:
             for key in name_keys(norm):
                 by_name_key[key].append(customer_id)
         for ids in by_customer.values():
-            ids.sort(key=lambda i: (by_id[i].due_date, i))
+            if len(ids) > 1:
+                ids.sort(key=lambda i: (by_id[i].due_date, i))
         ibans = {compact_iban(iban): tuple(sorted(set(customers)))
                  for iban, customers in (learned_ibans or {}).items() if iban}
-        return cls(items=by_id, by_rf=by_rf, by_key=by_key, key_lengths={len(k) for k in by_key if "." not in k},
-                   by_customer=dict(by_customer), by_iban=ibans, names=normalized, by_name_key=dict(by_name_key),
+        return cls(items=by_id, by_rf=by_rf, by_key=by_key, key_lengths={len(k) for k in by_key},
+                   by_customer=by_customer, by_iban=ibans, names=normalized, by_name_key=dict(by_name_key),
                    by_name=dict(by_name))
+
+    def by_stripped(self) -> dict[str, list[int]]:
+        if self._by_stripped is None:
+            index: dict[str, list[int]] = {}
+            for iid, item in self.items.items():
+                key = number_keys(item.number)[1]
+                if key:
+                    index.setdefault(key, []).append(iid)
+            self._by_stripped = index
+        return self._by_stripped
+
+
+_DIGITS = re.compile(r"[0-9]+")
+_RF_LIKE = re.compile(r"RF[0-9]{2}[A-Z0-9]+$")
 
 
 # --- the run ---------------------------------------------------------------------------------------------------
 _SCORE = {"rf_reference": 100, "structured_reference": 98, "invoice_number": 88, "invoice_number_typo": 80,
+          "number_in_broken_rf": 75,
           "payer_iban": 92, "payer_name": 84, "customer_credit": 55}
 #: Name-key buckets larger than this are too common to find a payer by (a word many customers share).
 _MAX_NAME_BUCKET = 200
@@ -299,7 +326,8 @@ class Matcher:
         self.policy = policy
         self.as_of = as_of
         self.consumed: dict[int, int] = {}
-        self._name = ""
+        self._line: StatementLine | None = None
+        self._name: str | None = None
 
     # -- public
     def match(self, lines: Sequence[StatementLine]) -> list[LineMatch]:
@@ -317,6 +345,12 @@ class Matcher:
                     self.consumed[last] = self.consumed.get(last, 0) + best.write_off_minor
         return [results[line.line_id] for line in lines]
 
+    def _payer_name(self) -> str:
+        """The current line's payer name, normalized once and only when a rule asks for it."""
+        if self._name is None:
+            self._name = normalize_name(self._line.payer_name) if self._line is not None else ""
+        return self._name
+
     def remaining(self, invoice_id: int) -> int:
         item = self.index.items[invoice_id]
         return max(item.open_minor - self.consumed.get(invoice_id, 0), 0)
@@ -326,7 +360,7 @@ class Matcher:
             return self._outgoing(line)
         if line.amount_minor == 0:
             return LineMatch(line.line_id, Decision.REVIEW)
-        self._name = normalize_name(line.payer_name)
+        self._line, self._name = line, None
         named, unknown_rf, ref_evidence, typo_hits = self._references(line)
         proposals: list[Proposal] = []
         if named:
@@ -362,14 +396,17 @@ class Matcher:
                 seen.add(iid)
                 named.append((iid, evidence))
 
+        broken_rf: list[str] = []
         structured = "".join(line.structured_reference.split()).upper()
         if structured:
-            if structured.startswith("RF") and is_valid_rf(structured):
-                iid = idx.by_rf.get(structured)
-                if iid is None:
-                    unknown_rf = True
-                else:
-                    add(iid, Evidence("rf_reference", structured, "structured creditor reference"))
+            iid = idx.by_rf.get(structured) if structured.startswith("RF") else None
+            if iid is not None:  # every invoice's RF reference is valid: found is valid
+                add(iid, Evidence("rf_reference", structured, "structured creditor reference"))
+            elif structured.startswith("RF") and is_valid_rf(structured):
+                unknown_rf = True
+            elif _RF_LIKE.match(structured):  # RF + digits whose check digits fail: search it, as a broken one
+                broken_rf.append(structured)
+                searchable.append(structured)
             else:
                 hit = self._exact_number(structured, "")
                 if hit is not None:
@@ -380,6 +417,7 @@ class Matcher:
         free = " ".join(t for t in (line.remittance, line.end_to_end_id) if t)
         if free:
             found = find_rf(free)
+            broken_rf.extend(found.invalid)
             rf_hit = False
             for ref in found.valid:
                 iid = idx.by_rf.get(ref)
@@ -392,16 +430,23 @@ class Matcher:
         typo_hits: list[tuple[int, str, str]] = []
         for text in searchable:
             keys = list(text_keys(text))
-            for prefix, key in keys:
+            for prefix, key, stripped in keys:
                 hit = self._lookup_key(key, prefix)
-                if hit is not None:
+                if hit is None and stripped:
+                    hit = self._lookup_key(stripped, prefix, stripped=True)
+                if hit is None:
+                    continue
+                if any(key in bad for bad in broken_rf):  # its RF's check digits fail: a typo may be in the number
+                    add(hit, Evidence("number_in_broken_rf", key, f"invoice {idx.items[hit].number} inside an RF "
+                                      "reference whose check digits fail"))
+                else:
                     add(hit, Evidence("invoice_number", key, f"invoice {idx.items[hit].number} in the text"))
             if not named:
                 typo_hits.extend(self._typo_candidates(keys))
         return named, unknown_rf, [e for _, e in named], typo_hits
 
-    def _lookup_key(self, key: str, prefix: str) -> int | None:
-        ids = self.index.by_key.get(key)
+    def _lookup_key(self, key: str, prefix: str, stripped: bool = False) -> int | None:
+        ids = (self.index.by_stripped() if stripped else self.index.by_key).get(key)
         if not ids:
             return None
         if len(ids) == 1:
@@ -413,17 +458,18 @@ class Matcher:
         return None
 
     def _exact_number(self, text: str, prefix: str) -> int | None:
-        for key in number_keys(text):
-            hit = self._lookup_key(key, prefix or _letters(text))
-            if hit is not None:
-                return hit
-        return None
+        run, stripped = number_keys(text)
+        prefix = prefix or _letters(text)
+        hit = self._lookup_key(run, prefix) if run else None
+        if hit is None and stripped:
+            hit = self._lookup_key(stripped, prefix, stripped=True)
+        return hit
 
-    def _typo_candidates(self, keys: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
+    def _typo_candidates(self, keys: list[tuple[str, str, str]]) -> list[tuple[int, str, str]]:
         out: list[tuple[int, str, str]] = []
         lengths = self.index.key_lengths
-        for prefix, key in keys:
-            if "." in key or len(key) < 6 or not ({len(key) - 1, len(key), len(key) + 1} & lengths):
+        for prefix, key, _ in keys:
+            if len(key) < 6 or not ({len(key) - 1, len(key), len(key) + 1} & lengths):
                 continue
             for variant in one_edit_variants(key):
                 hit = self._lookup_key(variant, prefix)
@@ -467,14 +513,18 @@ class Matcher:
         for customer_id in idx.by_iban.get(iban, ()) if iban else ():
             out[customer_id] = (Evidence("payer_iban", iban, "IBAN learned from the customer's earlier payments"),
                                 _SCORE["payer_iban"])
-        name = self._name
+        name = self._payer_name()
         if name:
-            candidates: set[int] = set(idx.by_name.get(name, ()))
-            for key in name_keys(name):
+            # a candidate must share at least half of the name's keys (first and last four letters of each word)
+            keys = name_keys(name)
+            hits: dict[int, int] = dict.fromkeys(idx.by_name.get(name, ()), len(keys))
+            for key in keys:
                 bucket = idx.by_name_key.get(key)
                 if bucket and len(bucket) <= _MAX_NAME_BUCKET:
-                    candidates.update(bucket)
-            for customer_id in candidates:
+                    for customer_id in bucket:
+                        hits[customer_id] = hits.get(customer_id, 0) + 1
+            need = (len(keys) + 1) // 2
+            for customer_id in [c for c, n in hits.items() if n >= need]:
                 if customer_id in out:
                     continue
                 similarity = name_similarity(name, idx.names.get(customer_id, ""))
@@ -596,7 +646,8 @@ class Matcher:
             if customer_id in iban_customers:
                 score += 4
                 notes.append(Evidence("payer", iban, "the IBAN was learned from this customer's payments"))
-            elif self._name and name_similarity(self._name, idx.names.get(customer_id, "")) >= policy.name_threshold:
+            elif self._payer_name() and (name_similarity(self._payer_name(), idx.names.get(customer_id, ""))
+                                         >= policy.name_threshold):
                 score += 4
                 notes.append(Evidence("payer", line.payer_name, "the payer's name is the customer's"))
             elif iban_customers:

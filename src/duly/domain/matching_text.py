@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from difflib import SequenceMatcher
 from typing import Iterator, Sequence
 
 __all__ = [
@@ -33,7 +32,8 @@ __all__ = [
 MAX_CHAIN = 4
 
 _OCR = str.maketrans({"O": "0", "D": "0", "Q": "0", "I": "1", "L": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
-_OCR_LETTERS = frozenset("ODQILSBZ|")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_OCR_BODY = re.compile(r"[0-9ODQILSBZ|]+")
 _TOKEN = re.compile(r"[A-Z0-9|]+|[^A-Z0-9|\s]+|\s+")
 _GROUP = re.compile(r"[0-9]+")
 #: Separators a number may be written with between its digit groups.
@@ -47,32 +47,31 @@ STOPWORDS = frozenset("THE AND UND ET DER DIE DAS LE LA LES DE DU VON VAN & + Y 
 _NON_WORD = re.compile(r"[^A-Z0-9]+")
 
 
-def number_keys(number: str) -> tuple[str, ...]:
+def number_keys(number: str) -> tuple[str, str]:
     """The lookup keys of an invoice number: its digits run together, and its groups without leading zeros.
 
-    ``INV-2026-00042`` -> ``("202600042", "2026.42")``; a number with one group has one key (``"42"`` for
-    ``A-0042`` and ``"0042"``). A number without digits has none.
+    ``INV-2026-00042`` -> ``("202600042", "2026.42")``; a number with one group has no second key (``""``):
+    ``A-0042`` -> ``("0042", "")``. A number without digits has neither.
     """
     groups = _GROUP.findall(number)
     if not groups:
-        return ()
-    run = "".join(groups)
-    stripped = ".".join(g.lstrip("0") or "0" for g in groups)
-    return (run,) if stripped == run else (run, stripped)
+        return "", ""
+    if len(groups) == 1:
+        return groups[0], ""
+    return "".join(groups), ".".join([g.lstrip("0") or "0" for g in groups])
 
 
 def _ocr_repair(token: str) -> str:
     """A token that mixes digits with letters that look like digits, read as digits (``2O26`` -> ``2026``).
 
     A leading run of letters is a series prefix (``INV2026``) and stays; so does a token without any digit."""
-    if not any(ch.isdigit() for ch in token):
+    if token.isdigit() or token.isalpha():
         return token
-    head = len(token) - len(token.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-    if head == len(token):
+    body = token.lstrip(_LETTERS)
+    if not body or body.isdigit():
         return token
-    body = token[head:]
-    if all(ch.isdigit() or ch in _OCR_LETTERS for ch in body):
-        return token[:head] + body.translate(_OCR)
+    if _OCR_BODY.fullmatch(body):
+        return token[: len(token) - len(body)] + body.translate(_OCR)
     return token
 
 
@@ -118,9 +117,9 @@ def digit_chains(text: str) -> list[tuple[str, list[str]]]:
     return chains
 
 
-def text_keys(text: str) -> Iterator[tuple[str, str]]:
-    """Every key a number written in ``text`` could have, with its series prefix: each run of up to
-    :data:`MAX_CHAIN` consecutive groups of a chain, digits run together and without leading zeros."""
+def text_keys(text: str) -> Iterator[tuple[str, str, str]]:
+    """Every number ``text`` may hold: ``(series prefix, digits run together, groups without leading zeros)`` for
+    each run of up to :data:`MAX_CHAIN` consecutive groups of a chain (the last is ``""`` for a single group)."""
     for prefix, groups in digit_chains(text):
         n = len(groups)
         for start in range(n):
@@ -128,9 +127,8 @@ def text_keys(text: str) -> Iterator[tuple[str, str]]:
                 run = groups[start:stop]
                 joined = "".join(run)
                 if len(joined) >= 4:
-                    yield prefix if start == 0 else "", joined
-                    if len(run) > 1:
-                        yield prefix if start == 0 else "", ".".join(g.lstrip("0") or "0" for g in run)
+                    stripped = ".".join(g.lstrip("0") or "0" for g in run) if len(run) > 1 else ""
+                    yield prefix if start == 0 else "", joined, stripped
 
 
 def one_edit_variants(key: str) -> Iterator[str]:
@@ -171,8 +169,10 @@ def normalize_name(name: str) -> str:
     """``"Müller & Söhne GmbH"`` -> ``"MULLER SOHNE"``: no accents, punctuation, legal forms or small words."""
     if not name:
         return ""
-    plain = unicodedata.normalize("NFKD", name.upper())
-    plain = "".join(ch for ch in plain if not unicodedata.combining(ch)).replace("ß", "SS")
+    plain = name.upper()
+    if not plain.isascii():
+        plain = unicodedata.normalize("NFKD", plain.replace("ß", "SS"))
+        plain = "".join(ch for ch in plain if not unicodedata.combining(ch))
     words = [w for w in _NON_WORD.split(plain) if w and w not in LEGAL_FORMS and w not in STOPWORDS]
     return " ".join(words)
 
@@ -211,21 +211,29 @@ def _one_typo(a: str, b: str) -> bool:
 def name_similarity(a: str, b: str) -> float:
     """Similarity of two normalized names in [0, 1]; 1 only when they are equal.
 
-    The better of: the sequence ratio of their sorted words, and the share of the longer name's words that the
-    other has (allowing one typo per word, at least four letters). ``MULLER SOHNE`` / ``SOHNE MULLER``: 1 - tiny
-    (word order differs); ``MULER SOHNE`` / ``MULLER SOHNE``: 0.9+.
+    The share of the words of the longer name that the other has, each allowing one typo (words of at least four
+    letters), times 0.98 so that anything but equality reads below 1: ``MULLER SOHNE`` / ``SOHNE MULLER`` 0.98,
+    ``MULER SOHNE`` / ``MULLER SOHNE`` 0.98, ``MULLER`` / ``MULLER SOHNE`` 0.49. Words count once each.
     """
     if a == b:
         return 1.0 if a else 0.0
     if not a or not b:
         return 0.0
     wa, wb = a.split(), b.split()
-    ratio = SequenceMatcher(None, " ".join(sorted(wa)), " ".join(sorted(wb)), autojunk=False).ratio()
     longer, shorter = (wa, wb) if len(wa) >= len(wb) else (wb, wa)
-    hits = sum(1 for w in longer if any(_one_typo(w, v) for v in shorter))
-    share = hits / len(longer)
-    # equal after reordering or typos still reads below an exact match
-    return min(max(ratio, share * 0.98), 0.99)
+    unused = list(shorter)
+    hits = 0
+    for word in longer:
+        if word in unused:
+            unused.remove(word)
+            hits += 1
+            continue
+        for other in unused:
+            if _one_typo(word, other):
+                unused.remove(other)
+                hits += 1
+                break
+    return 0.98 * hits / len(longer)
 
 
 def subset_sums(amounts: Sequence[int], target: int, max_items: int = 8, budget: int = 20000,
