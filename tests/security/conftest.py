@@ -125,6 +125,14 @@ def build_world(org) -> World:
     sepa.create_mandate(org, customer, reference="ZEPH-MANDATE-1", signed_on=date(2026, 9, 30), signed_at="Lyon",
                         debtor_name="Zephyrine Holdings SAS", iban="DE89370400440532013000", bic="COBADEFFXXX")
     sepa.export_debits(org, today)
+    # A bank account and a statement imported for it (CSV with the account's column mapping)
+    from duly.payments import bank_services as bank
+
+    bank.add_bank_account(org, iban="FR7630006000011234567890189", currency="EUR", name="Zephyr main account",
+                          csv_mapping={"booking_date": "Date", "amount": "Amount", "counterparty_name": "Payer",
+                                       "remittance": "Text"})
+    bank.import_statement(org, b"Date,Amount,Payer,Text\n2026-12-01,42.00,Zephyrine Holdings SAS,Zephyr invoice\n",
+                          account="FR7630006000011234567890189")
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

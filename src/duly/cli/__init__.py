@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "duly.cli.customers",
     "duly.cli.invoicing",
     "duly.cli.payments",
+    "duly.cli.bank",
     "duly.cli.collections",
     "duly.cli.insights",
     "duly.cli.billing",

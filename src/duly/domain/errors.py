@@ -418,3 +418,28 @@ class SepaFileInvalid(DomainError):
     """The pain.008 file built from the debits does not validate against its XSD: nothing was written."""
 
     code = "sepa_file_invalid"
+
+
+class StatementMalformed(ValidationError):
+    """A bank statement file that cannot be read: the message names the line or element at fault. Codes:
+    ``statement_malformed``, ``statement_format_unknown``, ``statement_mapping_missing``."""
+
+    code = "statement_malformed"
+
+
+class UnknownBankAccount(ValidationError):
+    """A statement for an account the organization has not added (``duly bank accounts add``)."""
+
+    code = "bank_account_unknown"
+
+
+class StatementCurrencyMismatch(CurrencyMismatch):
+    """A statement (or one of its lines) in another currency than the bank account's."""
+
+    code = "statement_currency_mismatch"
+
+
+class StatementUnbalanced(ValidationError):
+    """A statement whose opening balance plus its movements is not its closing balance."""
+
+    code = "statement_unbalanced"

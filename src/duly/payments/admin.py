@@ -13,6 +13,7 @@ from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.money import from_minor
 
 from . import services
+from .bank_models import BankAccount, BankStatement, StatementLine
 from .models import Allocation, CreditEntry, DebitBatch, DirectDebit, Mandate, Payment, Refund
 
 
@@ -180,3 +181,57 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
     @admin.display(description="file size (bytes)")
     def file_size(self, obj):
         return len(obj.xml or b"")
+
+
+# --- Bank accounts, imported statements and their lines (read-only: `duly bank accounts add`, `duly bank import`)
+
+
+@admin.register(BankAccount)
+class BankAccountAdmin(ReadOnlyRecordAdmin):
+    list_display = ("iban", "name", "currency", "bic", "created_at")
+    list_filter = ("currency",)
+    search_fields = ("iban", "name")
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(ReadOnlyRecordAdmin):
+    list_display = ("identifier", "account", "format", "from_date", "to_date", "opening_display",
+                    "closing_display", "imported_at")
+    list_filter = ("format", "imported_at")
+    search_fields = ("identifier", "account__iban", "account__name")
+
+    def _money(self, obj, minor):
+        return "" if minor is None else f"{from_minor(minor, obj.account.currency)} {obj.account.currency}"
+
+    @admin.display(description="opening balance", ordering="opening_balance_minor")
+    def opening_display(self, obj):
+        return self._money(obj, obj.opening_balance_minor)
+
+    @admin.display(description="closing balance", ordering="closing_balance_minor")
+    def closing_display(self, obj):
+        return self._money(obj, obj.closing_balance_minor)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ReadOnlyRecordAdmin):
+    list_display = ("booking_date", "account", "amount_display", "counterparty_name", "remittance_display",
+                    "status")
+    list_filter = ("status", "booking_date", "currency")
+    search_fields = ("counterparty_name", "counterparty_iban", "remittance_structured", "remittance_unstructured",
+                     "end_to_end_id")
+    exclude = ("raw",)
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+    @admin.display(description="remittance")
+    def remittance_display(self, obj):
+        text = obj.remittance_structured or obj.remittance_unstructured
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")

@@ -309,3 +309,7 @@ class ChargeAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key} {self.status}"
+
+
+# --- Bank accounts, statements and their lines (registered with this app) -------------------------------------
+from duly.payments.bank_models import BankAccount, BankStatement, StatementLine  # noqa: E402, F401
