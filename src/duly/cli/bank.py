@@ -84,3 +84,10 @@ def import_(org_slug, file, account):
 
 
 COMMANDS = [bank]
+
+
+# Reconciliation and the review queue live in their own module; they are subcommands of `duly bank`.
+from duly.cli.bank_review import COMMANDS as _REVIEW_COMMANDS  # noqa: E402
+
+for _command in _REVIEW_COMMANDS:
+    bank.add_command(_command)

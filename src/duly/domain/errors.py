@@ -443,3 +443,16 @@ class StatementUnbalanced(ValidationError):
     """A statement whose opening balance plus its movements is not its closing balance."""
 
     code = "statement_unbalanced"
+
+
+# --- payments: bank reconciliation ---------------------------------------------------------------------
+class LineAlreadyMatched(Conflict):
+    """A statement line that is already matched to a payment (undo that match first)."""
+
+    code = "line_already_matched"
+
+
+class MatchUsedLater(Conflict):
+    """A bank match that cannot be undone: a later refund, or credit drawn on another invoice, used its money."""
+
+    code = "match_used_later"

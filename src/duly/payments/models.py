@@ -313,3 +313,4 @@ class ChargeAttempt(models.Model):
 
 # --- Bank accounts, statements and their lines (registered with this app) -------------------------------------
 from duly.payments.bank_models import BankAccount, BankStatement, StatementLine  # noqa: E402, F401
+from duly.payments.reconcile_models import BankMatch, ReviewEntry  # noqa: E402, F401
