@@ -168,3 +168,24 @@ def test_cli_bank_review_lists_and_accepts(org, customer, contract, account):
     assert accepted.exit_code == 0, accepted.output
     again = runner.invoke(main, ["bank", "review", "--org", org.slug, "accept", str(line.pk)])
     assert again.exit_code != 0 and "already matched" in again.output
+
+
+def test_back_office_review_queue_accepts_and_undoes(bookkeeper, org, customer, contract, account):
+    from django.urls import reverse
+
+    invoice = issue(org, customer, contract, "33.00")
+    (line,) = statement(org, (str(invoice.total), "A. Person", "", f"Rechnung {invoice.number}", ""))
+    rec.reconcile(org, as_of=date(2026, 3, 1))  # booked after as_of: waits in review
+    entry = ReviewEntry.objects.get(line=line)
+    page = bookkeeper.get(reverse("admin:payments_reviewentry_changelist")).content.decode()
+    assert "A. Person" in page and "invoice_number" in page
+    bookkeeper.post(reverse("admin:payments_reviewentry_changelist"),
+                    {"action": "accept_best", "_selected_action": [entry.pk]})
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.PAID
+    match = BankMatch.objects.get(line=line, undone_at__isnull=True)
+    bookkeeper.post(reverse("admin:payments_bankmatch_changelist"),
+                    {"action": "undo_matches", "_selected_action": [match.pk]})
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.ISSUED and invoice.paid_minor == 0
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLine.REVIEW

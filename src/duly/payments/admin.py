@@ -235,3 +235,111 @@ class StatementLineAdmin(ReadOnlyRecordAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account")
+
+
+# --- Reconciliation: the review queue and the matches (actions call payments.reconcile_services) ----------------
+from . import reconcile_services  # noqa: E402
+from .reconcile_models import BankMatch, ReviewEntry  # noqa: E402
+
+
+def _proposal_text(p: dict) -> str:
+    pays = ", ".join(f"#{iid} {from_minor(amount, p['currency'])}" for iid, amount in p["allocations"]) or "-"
+    credit = f" + credit {from_minor(p['credit_minor'], p['currency'])}" if p["credit_minor"] else ""
+    why = "; ".join(f"{rule}: {detail or matched}" for rule, matched, detail in p["evidence"][:3])
+    blocked = f" [not automatic: {', '.join(p['blockers'])}]" if p["blockers"] else ""
+    return f"score {p['score']}: {pays}{credit} ({why}){blocked}"
+
+
+@admin.register(ReviewEntry)
+class ReviewEntryAdmin(ReadOnlyRecordAdmin):
+    """Lines waiting for a person, with their ranked proposals; split and credit: ``duly bank review``."""
+
+    list_display = ("booking_date", "amount_display", "payer", "remittance", "customer", "best_proposal", "status")
+    list_filter = ("line__status", "category")
+    search_fields = ("line__counterparty_name", "line__remittance_unstructured", "line__remittance_structured")
+    readonly_fields = ("line", "customer", "category", "note", "proposals_display")
+    exclude = ("proposals",)
+    actions = ["accept_best", "reject_best", "ignore_lines"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("line", "customer")
+
+    @admin.display(description="booked", ordering="line__booking_date")
+    def booking_date(self, obj):
+        return obj.line.booking_date
+
+    @admin.display(description="amount")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.line.amount_minor, obj.line.currency)} {obj.line.currency}"
+
+    @admin.display(description="payer")
+    def payer(self, obj):
+        return obj.line.counterparty_name
+
+    @admin.display(description="remittance")
+    def remittance(self, obj):
+        text = obj.line.remittance_structured or obj.line.remittance_unstructured
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.line.get_status_display()
+
+    @admin.display(description="best proposal")
+    def best_proposal(self, obj):
+        return _proposal_text(obj.proposals[0]) if obj.proposals else (obj.note or "-")
+
+    @admin.display(description="proposals, best first")
+    def proposals_display(self, obj):
+        return format_html("<ol>{}</ol>", format_html("".join(
+            format_html("<li>{}</li>", _proposal_text(p)) for p in obj.proposals))) if obj.proposals else "-"
+
+    def _each(self, request, queryset, fn, done: str, **kwargs):
+        count = 0
+        for entry in queryset.select_related("organization"):
+            self.require(request, entry.organization_id, "record_payments")
+            if self.run_service(request, fn, entry.organization, entry.line_id, **kwargs) is not None:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} line(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Accept the best proposal", permissions=["record_payments"])
+    def accept_best(self, request, queryset):
+        for entry in queryset.select_related("organization"):
+            self.require(request, entry.organization_id, "record_payments")
+            self.run_service(request, reconcile_services.accept, entry.organization, entry.line_id,
+                             as_of=local_today(entry.organization),
+                             success=f"Line {entry.line_id} matched.")
+
+    @admin.action(description="Reject the best proposal", permissions=["record_payments"])
+    def reject_best(self, request, queryset):
+        self._each(request, queryset, reconcile_services.reject, "had their best proposal dropped", rank=1)
+
+    @admin.action(description="Ignore: not a customer's payment", permissions=["record_payments"])
+    def ignore_lines(self, request, queryset):
+        self._each(request, queryset, reconcile_services.ignore, "ignored",
+                   reason=f"ignored in the back office by {request.user.get_username()}")
+
+
+@admin.register(BankMatch)
+class BankMatchAdmin(ReadOnlyRecordAdmin):
+    """Every match of a line to a payment, with its evidence; any of them can be undone."""
+
+    list_display = ("created_at", "line", "customer", "how", "rule", "score", "payment", "undone_at")
+    list_filter = ("how", "rule", "undone_at")
+    search_fields = ("customer__name", "line__counterparty_name", "line__remittance_unstructured")
+    readonly_fields = ("line", "customer", "payment", "how", "rule", "score", "evidence", "matched_on",
+                       "undone_at", "undo_reason")
+    actions = ["undo_matches"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("line", "customer", "payment")
+
+    @admin.action(description="Undo the selected matches (allocations restored exactly)",
+                  permissions=["record_payments"])
+    def undo_matches(self, request, queryset):
+        for match in queryset.select_related("organization"):
+            self.require(request, match.organization_id, "record_payments")
+            self.run_service(request, reconcile_services.undo, match.organization, match.pk,
+                             reason=f"undone in the back office by {request.user.get_username()}",
+                             as_of=local_today(match.organization), success=f"Match {match.pk} undone.")
