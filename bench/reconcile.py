@@ -22,6 +22,9 @@ Run: ``.venv/bin/python bench/reconcile.py [--lines 10000] [--customers 2500] [-
    building the index plus matching, with the process's maximum resident size; beside it, in the same run, a
    naive reference: a per-line scan of the customer's open items (the customer handed to it for free, so the
    reference only pays for the scan: RF or number in the text, then the amount).
+4. *Import and write*: ``--db-invoices`` invoices issued on a throw-away SQLite database, a CSV statement with one
+   line per invoice imported (``payments.bank_services``), then :func:`duly.payments.reconcile_services.reconcile`
+   (snapshot, matching, one payment per line through ``record_payment``): lines per second of each.
 
 ``--check`` exits 1 when a target is missed: precision >= 99.5 %, automatic share >= 90 %, wrong automatic
 matches against the line's reference = 0, and the speed case under 10 s of CPU time (wall time is printed
@@ -523,6 +526,65 @@ def naive(lines, truth, by_customer) -> int:
     return found
 
 
+def db_run(invoices: int, seed: int) -> str:
+    """On a throw-away SQLite database: issue ``invoices`` invoices (50 customers), import a CSV statement with one
+    line per invoice (half quoting the RF reference, half the number), then reconcile it through the services.
+    Returns one line of figures (import, then matching + writes, per line)."""
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="duly-bench-reconcile-"))
+    os.environ.update(DULY_HOME=str(home), DULY_VAR_DIR=str(home / "var"), DULY_MEDIA_ROOT=str(home / "media"))
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from duly.customers.services import create_contract, create_customer, create_organization
+    from duly.invoicing import services as inv
+    from duly.payments.bank_services import add_bank_account, import_statement
+    from duly.payments.reconcile_services import reconcile
+
+    rng = random.Random(seed)
+    org = create_organization(name="Bench SARL", slug="bench", country="FR", default_currency="EUR",
+                              address_line1="1 rue", postcode="75001", city="Paris", vat_id="FR40303265045",
+                              iban="FR1420041010050500013M02606", bic="PSSTFRPPPAR", locale="fr_FR",
+                              timezone="Europe/Paris", email="billing@bench.example")
+    customers = []
+    for k in range(50):
+        customer = create_customer(org, code=f"C{k:03d}", name=f"{WORDS[k % 30]} {TRADES[k % 18]} {k}",
+                                   country="FR", city="Lyon", address_line1="3 quai", postcode="69002",
+                                   currency="EUR", locale="fr_FR")
+        contract = create_contract(org, customer, reference=f"CTR-{k}", start_date=date(2026, 1, 1),
+                                   terms_kind="net", terms_days=30)
+        customers.append((customer, contract))
+    issued = []
+    for n in range(invoices):
+        customer, contract = customers[n % 50]
+        draft = inv.create_draft(org, customer, [inv.LineData("Service", Decimal(1),
+                                                              Decimal(rng.randrange(1_000, 90_000)) / 100)],
+                                 contract=contract)
+        issued.append(inv.issue_invoice(org, draft.pk, issue_date=date(2026, 2, 1)))
+    add_bank_account(org, iban="DE89370400440532013000", currency="EUR",
+                     csv_mapping={"booking_date": "Date", "amount": "Amount", "counterparty_name": "Payer",
+                                  "remittance": "Text"})
+    rows = "".join(f"2026-03-{1 + n % 28:02d},{i.total},{i.customer.name},"
+                   f"{i.rf_reference if n % 2 else 'Rechnung ' + i.number}\n" for n, i in enumerate(issued))
+    data = ("Date,Amount,Payer,Text\n" + rows).encode()
+    t0 = time.perf_counter()
+    import_statement(org, data, account="DE89370400440532013000")
+    import_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    result = reconcile(org, as_of=date(2026, 3, 31))
+    write_s = time.perf_counter() - t0
+    return (f"SQLite, through the services: import of {invoices:,} lines {import_s:.2f} s "
+            f"({invoices / import_s:,.0f} lines/s); reconcile (snapshot, matching, one payment per line with its "
+            f"allocations and its payment_recorded signal) {write_s:.2f} s ({invoices / write_s:,.0f} lines/s; "
+            f"{result.matched} matched, {result.review} in review)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=10_000)
@@ -530,6 +592,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--scale-lines", type=int, default=100_000)
     parser.add_argument("--scale-invoices", type=int, default=1_000_000)
+    parser.add_argument("--db-invoices", type=int, default=300,
+                        help="import and reconcile this many lines through the services on SQLite (0: skip)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--show-wrong", action="store_true", help="print the wrong automatic matches")
     args = parser.parse_args()
@@ -601,6 +665,8 @@ def main() -> int:
         print(f"  max resident set of the process: {maxrss:,.0f} MiB")
         if cpu >= TARGET_SCALE_SECONDS:
             missed.append("speed")
+    if args.db_invoices:
+        print(db_run(args.db_invoices, args.seed))
     print(f"machine: {os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("targets: " + ("all met" if not missed else "MISSED " + ", ".join(missed)))
     return 1 if args.check and missed else 0
