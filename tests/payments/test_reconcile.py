@@ -189,3 +189,22 @@ def test_back_office_review_queue_accepts_and_undoes(bookkeeper, org, customer, 
     invoice.refresh_from_db()
     assert invoice.status == Invoice.ISSUED and invoice.paid_minor == 0
     assert StatementLine.objects.get(pk=line.pk).status == StatementLine.REVIEW
+
+
+def test_a_line_whose_payment_is_already_recorded_gets_no_second_payment(org, customer, contract, account):
+    invoice = issue(org, customer, contract, "45.00")
+    (line,) = statement(org, (str(invoice.total), customer.name, "", invoice.number, ""))
+    # each line is one transaction (a crash leaves nothing half done); here the payment was already recorded under
+    # the line's reference, by hand, before the run
+    services.record_payment(org, customer, amount=str(invoice.total), currency="EUR", method="bank_transfer",
+                            received_on=date(2026, 3, 10), external_reference=f"bank-line:{line.pk}",
+                            allocations={invoice.pk: str(invoice.total)})
+    result = rec.reconcile(org, as_of=AS_OF)
+    # the snapshot sees the invoice the line names paid already: a person confirms, nothing is paid twice
+    assert result.review == 1 and Payment.objects.filter(organization=org).count() == 1
+    line.refresh_from_db()
+    assert line.status == StatementLine.REVIEW
+    assert "invoice_paid" in ReviewEntry.objects.get(line=line).proposals[0]["blockers"]
+    match = rec.accept(org, line.pk, as_of=AS_OF)  # the match links the payment already recorded
+    assert Payment.objects.filter(organization=org).count() == 1 and match.payment.external_reference.endswith(
+        str(line.pk))

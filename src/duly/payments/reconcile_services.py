@@ -235,8 +235,11 @@ def assign_credit(org: Organization, line_id: int, *, customer_id: int, as_of: d
 def _credit(org, line, customer, as_of, proposal) -> BankMatch:
     existing = Payment.objects.filter(organization=org, method="bank_transfer",
                                       external_reference=f"bank-line:{line.pk}").first()
-    if existing is not None:
-        raise LineAlreadyMatched(f"Statement line {line.pk} was already recorded as payment {existing.pk}.")
+    if existing is not None:  # recorded under the line's reference already: the same payment, or a clear error
+        if existing.customer_id == customer.pk and existing.amount_minor == line.amount_minor:
+            return _record_match(org, line, customer, existing, BankMatch.CREDIT, proposal or {}, as_of)
+        raise LineAlreadyMatched(f"Statement line {line.pk} was already recorded as payment {existing.pk} "
+                                 f"of {existing.customer}.")
     payment = Payment.objects.create(
         organization=org, customer=customer, amount_minor=line.amount_minor, currency=line.currency,
         method="bank_transfer", received_on=line.booking_date, external_reference=f"bank-line:{line.pk}",
