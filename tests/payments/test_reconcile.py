@@ -208,3 +208,14 @@ def test_a_line_whose_payment_is_already_recorded_gets_no_second_payment(org, cu
     match = rec.accept(org, line.pk, as_of=AS_OF)  # the match links the payment already recorded
     assert Payment.objects.filter(organization=org).count() == 1 and match.payment.external_reference.endswith(
         str(line.pk))
+
+
+def test_cli_reconcile_with_a_stricter_score_sends_everything_to_review(org, customer, contract, account):
+    from duly.cli import main
+
+    invoice = issue(org, customer, contract, "64.00")
+    statement(org, (str(invoice.total), customer.name, "", invoice.rf_reference, ""))
+    out = CliRunner().invoke(main, ["bank", "reconcile", "--org", org.slug, "--as-of", "2026-03-31",
+                                    "--auto-score", "101"])
+    assert out.exit_code == 0, out.output
+    assert "0 matched automatically, 1 sent to review" in out.output

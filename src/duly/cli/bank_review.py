@@ -16,13 +16,21 @@ def _today(org, as_of):
 @click.command("reconcile")
 @org_option
 @click.option("--as-of", "as_of", type=DATE, default=None, help="Matching date (default: today where the org is)")
+@click.option("--auto-score", type=click.IntRange(0, 101), default=90, show_default=True,
+              help="Apply a proposal automatically from this score (101: never)")
+@click.option("--short-tolerance", default="0", show_default=True,
+              help="A payment this much short (account currency, e.g. 15.00) still pays the invoice; the rest stays open")
 @handle_errors
-def reconcile(org_slug, as_of):
+def reconcile(org_slug, as_of, auto_score, short_tolerance):
     """Match the new statement lines: apply the sure ones, send the others to review."""
+    from duly.domain.matching import MatchPolicy
+    from duly.domain.money import to_decimal, to_minor
     from duly.payments.reconcile_services import reconcile as run
 
     org = current_org(org_slug)
-    result = run(org, as_of=_today(org, as_of))
+    tolerance = to_minor(to_decimal(short_tolerance), org.default_currency)
+    policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance)
+    result = run(org, as_of=_today(org, as_of), policy=policy)
     click.echo(f"{result.matched} matched automatically, {result.review} sent to review, "
                f"{result.outgoing} outgoing set aside.")
 

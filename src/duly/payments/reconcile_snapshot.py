@@ -94,11 +94,9 @@ def lines_to_match(org: Organization, ids: Iterable[int] | None = None) -> list[
 def awaiting_reconciliation(org: Organization, **customers: Any) -> dict[int, dict[str, int]]:
     """``{customer id: {currency: minor units}}`` received on the bank account and waiting in review, attributed
     to the customer of the line's best proposal (``customer_id__in=[...]`` or a range selects the customers)."""
-    selected = {f"customer_{k.removeprefix('customer_')}" if not k.startswith("customer") else k: v
-                for k, v in customers.items()}
     out: dict[int, dict[str, int]] = defaultdict(dict)
     rows = (ReviewEntry.objects.filter(Q(organization=org), customer__isnull=False, line__amount_minor__gt=0,
-                                       line__status=StatementLine.REVIEW, **selected)
+                                       line__status=StatementLine.REVIEW, **customers)
             .values("customer_id", "line__currency").annotate(total=Sum("line__amount_minor"))
             .values_list("customer_id", "line__currency", "total"))
     for cid, currency, total in rows:
