@@ -245,6 +245,7 @@ class MatchIndex:
 
     #: Groups without leading zeros (``2026.42``) -> invoice ids: built on the first lookup that needs it.
     _by_stripped: dict[str, list[int]] | None = None
+    _sorted: set[int] = field(default_factory=set)
 
     @classmethod
     def build(cls, items: Iterable[OpenItem], learned_ibans: Mapping[str, Iterable[int]] | None = None
@@ -283,14 +284,22 @@ class MatchIndex:
             by_name[norm].append(customer_id)
             for key in name_keys(norm):
                 by_name_key[key].append(customer_id)
-        for ids in by_customer.values():
-            if len(ids) > 1:
-                ids.sort(key=lambda i: (by_id[i].due_date, i))
         ibans = {compact_iban(iban): tuple(sorted(set(customers)))
                  for iban, customers in (learned_ibans or {}).items() if iban}
         return cls(items=by_id, by_rf=by_rf, by_key=by_key, key_lengths={len(k) for k in by_key},
                    by_customer=by_customer, by_iban=ibans, names=normalized, by_name_key=dict(by_name_key),
                    by_name=dict(by_name))
+
+    def customer_items(self, customer_id: int) -> list[int]:
+        """The customer's invoices, oldest due first (sorted on first use: most lines never ask)."""
+        ids = self.by_customer.get(customer_id)
+        if not ids:
+            return []
+        if len(ids) > 1 and customer_id not in self._sorted:
+            items = self.items
+            ids.sort(key=lambda i: (items[i].due_date, i))
+            self._sorted.add(customer_id)
+        return ids
 
     def by_stripped(self) -> dict[str, list[int]]:
         if self._by_stripped is None:
@@ -547,7 +556,7 @@ class Matcher:
     def _amount_proposals(self, line, customer_id, evidence, score) -> list[Proposal]:
         """Open items of the customer that the amount pays: one of that amount (the oldest), or a subset."""
         idx, policy = self.index, self.policy
-        ids = [i for i in idx.by_customer.get(customer_id, ()) if self._payable(i)]
+        ids = [i for i in idx.customer_items(customer_id) if self._payable(i)]
         currency, amount, fx_ev = self._amount_in(line, ids)
         ids = [i for i in ids if idx.items[i].currency == currency]
         if amount is None:
