@@ -219,3 +219,23 @@ def test_cli_reconcile_with_a_stricter_score_sends_everything_to_review(org, cus
                                     "--auto-score", "101"])
     assert out.exit_code == 0, out.output
     assert "0 matched automatically, 1 sent to review" in out.output
+
+
+def test_back_office_splits_a_line_and_assigns_another_as_credit(bookkeeper, org, customer, contract, account):
+    from django.urls import reverse
+
+    a = issue(org, customer, contract, "20.00")
+    split_line, credit_line = statement(org, ("50.00", "Nobody", "", "misc", ""), ("7.00", "Nobody", "", "", ""))
+    rec.reconcile(org, as_of=AS_OF)
+    entry = ReviewEntry.objects.get(line=split_line)
+    url = reverse("admin:payments_reviewentry_settle", args=[entry.pk])
+    assert "Split or credit line" in bookkeeper.get(url).content.decode()
+    bad = bookkeeper.post(url, {"customer": customer.pk, "pays": "twenty"})
+    assert "INVOICE_ID=AMOUNT" in bad.content.decode() and not BankMatch.objects.exists()
+    bookkeeper.post(url, {"customer": customer.pk, "pays": f"{a.pk}={a.total}"})
+    a.refresh_from_db()
+    assert a.status == Invoice.PAID
+    credit_entry = ReviewEntry.objects.get(line=credit_line)
+    bookkeeper.post(reverse("admin:payments_reviewentry_settle", args=[credit_entry.pk]),
+                    {"customer": customer.pk, "pays": ""})
+    assert BankMatch.objects.get(line=credit_line).how == BankMatch.CREDIT

@@ -250,11 +250,30 @@ def _proposal_text(p: dict) -> str:
     return f"score {p['score']}: {pays}{credit} ({why}){blocked}"
 
 
+class SettleLineForm(forms.Form):
+    customer = forms.IntegerField(help_text="Customer id (the proposals name it)")
+    pays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Split: one INVOICE_ID=AMOUNT per line (the rest becomes credit). "
+                                     "Empty: the whole line becomes the customer's credit.")
+
+    def amounts(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for row in (self.cleaned_data.get("pays") or "").splitlines():
+            if not row.strip():
+                continue
+            invoice, sep, amount = row.partition("=")
+            if not sep or not invoice.strip().isdigit():
+                raise forms.ValidationError(f"Write INVOICE_ID=AMOUNT, not {row.strip()!r}.")
+            out[int(invoice)] = amount.strip()
+        return out
+
+
 @admin.register(ReviewEntry)
 class ReviewEntryAdmin(ReadOnlyRecordAdmin):
-    """Lines waiting for a person, with their ranked proposals; split and credit: ``duly bank review``."""
+    """Lines waiting for a person, with their ranked proposals: accept, reject, split, credit or ignore."""
 
-    list_display = ("booking_date", "amount_display", "payer", "remittance", "customer", "best_proposal", "status")
+    list_display = ("booking_date", "amount_display", "payer", "remittance", "customer", "best_proposal", "status",
+                    "settle_link")
     list_filter = ("line__status", "category")
     search_fields = ("line__counterparty_name", "line__remittance_unstructured", "line__remittance_structured")
     readonly_fields = ("line", "customer", "category", "note", "proposals_display")
@@ -293,6 +312,49 @@ class ReviewEntryAdmin(ReadOnlyRecordAdmin):
     def proposals_display(self, obj):
         return format_html("<ol>{}</ol>", format_html("".join(
             format_html("<li>{}</li>", _proposal_text(p)) for p in obj.proposals))) if obj.proposals else "-"
+
+    @admin.display(description="")
+    def settle_link(self, obj):
+        if obj.line.status != StatementLine.REVIEW:
+            return ""
+        return format_html('<a href="{}">split / credit…</a>',
+                           reverse("admin:payments_reviewentry_settle", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/settle/", self.settle_view, "payments_reviewentry_settle",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def settle_view(self, request, pk):
+        entry = get_object_or_404(self.get_queryset(request).select_related("organization", "line"), pk=pk)
+        self.require(request, entry.organization_id)
+        org = entry.organization
+        form = SettleLineForm(request.POST or None, initial={"customer": entry.customer_id})
+        if request.method == "POST" and form.is_valid():
+            try:
+                amounts = form.amounts()
+            except forms.ValidationError as err:
+                form.add_error("pays", err)
+            else:
+                as_of = local_today(org)
+                if amounts:
+                    done = self.run_service(request, reconcile_services.split, org, entry.line_id,
+                                            customer_id=form.cleaned_data["customer"], amounts=amounts, as_of=as_of)
+                else:
+                    done = self.run_service(request, reconcile_services.assign_credit, org, entry.line_id,
+                                            customer_id=form.cleaned_data["customer"], as_of=as_of)
+                if done is not None:
+                    self.message_user(request, f"Line {entry.line_id} matched (match {done.pk}).", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_reviewentry_changelist"))
+        line = entry.line
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Split or credit line {line.pk} — {from_minor(line.amount_minor, line.currency)} "
+                     f"{line.currency} from {line.counterparty_name or 'unknown payer'} on {line.booking_date}",
+            "form": form, "objects": [f"{k}. {_proposal_text(p)}" for k, p in enumerate(entry.proposals, 1)],
+            "opts": self.model._meta,
+        })
 
     def _each(self, request, queryset, fn, done: str, **kwargs):
         count = 0
