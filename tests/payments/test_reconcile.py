@@ -239,3 +239,18 @@ def test_back_office_splits_a_line_and_assigns_another_as_credit(bookkeeper, org
     bookkeeper.post(reverse("admin:payments_reviewentry_settle", args=[credit_entry.pk]),
                     {"customer": customer.pk, "pays": ""})
     assert BankMatch.objects.get(line=credit_line).how == BankMatch.CREDIT
+
+
+def test_a_foreign_currency_line_pays_the_invoice_in_its_own_currency(org, customer, contract, account):
+    draft = inv.create_draft(org, customer, [L("Service", Decimal(1), Decimal("200.00"))], currency="USD")
+    invoice = inv.issue_invoice(org, draft.pk, issue_date=date(2026, 2, 1))
+    (line,) = statement(org, ("185.00", customer.name, "", f"Payment {invoice.number}", ""))
+    # the bank booked 185.00 EUR for a payment instructed in USD (camt AmtDtls / CcyXchg)
+    StatementLine.objects.filter(pk=line.pk).update(original_currency="USD", original_amount_minor=invoice.total_minor,
+                                                    exchange_rate=Decimal("0.925"))
+    assert rec.reconcile(org, as_of=AS_OF).matched == 1
+    invoice.refresh_from_db()
+    match = BankMatch.objects.get(line__pk=line.pk)
+    assert invoice.status == Invoice.PAID and match.payment.currency == "USD"
+    assert match.payment.amount_minor == invoice.total_minor
+    assert any(rule == "foreign_currency" for rule, _, _ in match.evidence["evidence"])
