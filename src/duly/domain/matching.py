@@ -235,7 +235,8 @@ class MatchIndex:
 
     items: dict[int, OpenItem]
     by_rf: dict[str, int]
-    by_key: dict[str, list[int]]
+    #: Digits of the number run together -> the invoice id, or a list of ids when several share them.
+    by_key: dict[str, int | list[int]]
     key_lengths: set[int]
     by_customer: dict[int, list[int]]
     by_iban: dict[str, tuple[int, ...]]
@@ -252,7 +253,7 @@ class MatchIndex:
               ) -> "MatchIndex":
         by_id: dict[int, OpenItem] = {}
         by_rf: dict[str, int] = {}
-        by_key: dict[str, list[int]] = {}
+        by_key: dict[str, int | list[int]] = {}
         by_customer: dict[int, list[int]] = {}
         names: dict[int, str] = {}
         findall = _DIGITS.findall
@@ -264,11 +265,11 @@ class MatchIndex:
                 by_rf[rf if rf.isalnum() and rf.isupper() else compact_rf(rf)] = iid
             key = "".join(findall(item.number))
             if key:
-                bucket = by_key.get(key)
-                if bucket is None:
-                    by_key[key] = [iid]
-                else:
-                    bucket.append(iid)
+                # one int per key (a million one-element lists would cost memory and collector time); the rare
+                # key shared by several invoices (INV-2026-1 and CN-2026-1) becomes a list
+                bucket = by_key.setdefault(key, iid)
+                if bucket != iid:
+                    by_key[key] = bucket + [iid] if isinstance(bucket, list) else [bucket, iid]
             customer = by_customer.get(item.customer_id)
             if customer is None:
                 by_customer[item.customer_id] = [iid]
@@ -456,8 +457,10 @@ class Matcher:
 
     def _lookup_key(self, key: str, prefix: str, stripped: bool = False) -> int | None:
         ids = (self.index.by_stripped() if stripped else self.index.by_key).get(key)
-        if not ids:
+        if ids is None:
             return None
+        if isinstance(ids, int):
+            return ids
         if len(ids) == 1:
             return ids[0]
         if prefix:  # same digits in two series (INV-2026-1, CN-2026-1): the letters before them decide
