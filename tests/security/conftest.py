@@ -147,6 +147,23 @@ def build_world(org) -> World:
 
     return_services.record_debit_return(DirectDebit.objects.filter(organization=org, batch__isnull=False)
                                         .order_by("pk").first(), "AM04", returned_on=today)
+    # A bank account and a statement imported for it (CSV with the account's column mapping)
+    from duly.payments import bank_services as bank
+
+    bank.add_bank_account(org, iban="FR7630006000011234567890189", currency="EUR", name="Zephyr main account",
+                          csv_mapping={"booking_date": "Date", "amount": "Amount", "counterparty_name": "Payer",
+                                       "remittance": "Text"})
+    bank.import_statement(org, b"Date,Amount,Payer,Text\n2026-12-01,42.00,Zephyrine Holdings SAS,Zephyr invoice\n",
+                          account="FR7630006000011234567890189")
+    # Reconciliation: lines in review (one kept there) and a match (a line assigned to the customer as credit)
+    from duly.payments import reconcile_services as reconcile
+    from duly.payments.bank_models import StatementLine
+
+    bank.import_statement(org, b"Date,Amount,Payer,Text\n2026-12-02,13.00,Unknown payer,misc\n"
+                               b"2026-12-03,17.00,Unknown payer,more\n", account="FR7630006000011234567890189")
+    reconcile.reconcile(org, as_of=today)
+    waiting = StatementLine.objects.filter(organization=org, status=StatementLine.REVIEW, amount_minor=1700).get()
+    reconcile.assign_credit(org, waiting.pk, customer_id=customer.pk, as_of=today)
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

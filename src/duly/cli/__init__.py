@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "duly.cli.invoicing",
     "duly.cli.payments",
     "duly.cli.methods",
+    "duly.cli.bank",
     "duly.cli.collections",
     "duly.cli.insights",
     "duly.cli.billing",

@@ -3,9 +3,10 @@ run asks before chasing ("has this customer paid something we have not matched y
 
 :func:`pending_receipts` answers it for many customers at once. Today it reads what the payments
 app has: the customer's positive credit balance (``CreditEntry``: unapplied parts of payments,
-money received before its invoice was issued, credit left by credit notes). When bank statement
-import arrives, its received but unreconciled statement lines are added here, and nowhere else:
-the dunning rules already treat the answer as "payments received, awaiting reconciliation".
+money received before its invoice was issued, credit left by credit notes), plus the money of bank
+statement lines waiting in review, counted for the customer their best proposal names
+(``payments.reconcile_snapshot.awaiting_reconciliation``). The dunning rules treat the answer as
+"payment received, awaiting reconciliation", so nobody is chased for money that has arrived.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db.models import Sum
 from duly.customers.models import Organization
 from duly.domain.money import from_minor
 from duly.payments.models import CreditEntry
+from duly.payments.reconcile_snapshot import awaiting_reconciliation
 
 
 def pending_receipts(org: Organization, **customers: Any) -> dict[int, dict[str, Decimal]]:
@@ -31,4 +33,7 @@ def pending_receipts(org: Organization, **customers: Any) -> dict[int, dict[str,
             "customer_id", "currency", "total"):
         if total and total > 0:
             pending[cid][currency] = from_minor(int(total), currency)
+    for cid, by_currency in awaiting_reconciliation(org, **customers).items():
+        for currency, minor in by_currency.items():
+            pending[cid][currency] = pending[cid].get(currency, from_minor(0, currency)) + from_minor(minor, currency)
     return dict(pending)

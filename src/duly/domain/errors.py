@@ -431,3 +431,41 @@ class DebitReturnConflict(Conflict):
     """A direct debit already has its R-transaction (one per debit) with another reason code."""
 
     code = "debit_return_conflict"
+
+
+class StatementMalformed(ValidationError):
+    """A bank statement file that cannot be read: the message names the line or element at fault. Codes:
+    ``statement_malformed``, ``statement_format_unknown``, ``statement_mapping_missing``."""
+
+    code = "statement_malformed"
+
+
+class UnknownBankAccount(ValidationError):
+    """A statement for an account the organization has not added (``duly bank accounts add``)."""
+
+    code = "bank_account_unknown"
+
+
+class StatementCurrencyMismatch(CurrencyMismatch):
+    """A statement (or one of its lines) in another currency than the bank account's."""
+
+    code = "statement_currency_mismatch"
+
+
+class StatementUnbalanced(ValidationError):
+    """A statement whose opening balance plus its movements is not its closing balance."""
+
+    code = "statement_unbalanced"
+
+
+# --- payments: bank reconciliation ---------------------------------------------------------------------
+class LineAlreadyMatched(Conflict):
+    """A statement line that is already matched to a payment (undo that match first)."""
+
+    code = "line_already_matched"
+
+
+class MatchUsedLater(Conflict):
+    """A bank match that cannot be undone: a later refund, or credit drawn on another invoice, used its money."""
+
+    code = "match_used_later"

@@ -15,7 +15,10 @@ import re
 
 from .errors import InvalidReference
 
-__all__ = ["MAX_BASE_LENGTH", "compact_rf", "format_rf", "is_valid_rf", "make_rf", "rf_for_invoice"]
+__all__ = [
+    "MAX_BASE_LENGTH", "RfFound", "compact_rf", "find_rf", "format_rf", "is_valid_rf", "make_rf", "rf_base",
+    "rf_for_invoice",
+]
 
 MAX_BASE_LENGTH = 21
 _BASE = re.compile(r"[A-Z0-9]{1,21}")
@@ -97,3 +100,63 @@ def rf_for_invoice(org_prefix: str, invoice_number: str) -> str:
             invoice_number=str(invoice_number),
         )
     return make_rf(prefix[: MAX_BASE_LENGTH - len(number)] + number)
+
+
+def rf_base(ref: str) -> str:
+    """The base of a valid RF reference (what follows ``RF`` and the check digits); invalid ones are refused."""
+    compact = compact_rf(ref)
+    if not is_valid_rf(compact):
+        raise InvalidReference(f"{ref!r} is not a valid ISO 11649 creditor reference.", reference=str(ref))
+    return compact[4:]
+
+
+#: ``RF``, two check digits, then letters and digits with single spaces between groups (printed or compact).
+_RF_IN_TEXT = re.compile(r"(?<![A-Z0-9])RF ?([0-9]{2})((?: ?[A-Z0-9]){1,21})")
+
+
+class RfFound(tuple):
+    """What :func:`find_rf` reads in a text: ``valid`` references (compact, each a candidate reading) and
+    ``invalid`` ones (``RF`` + digits whose check digits fail: a typing error, compact)."""
+
+    __slots__ = ()
+
+    def __new__(cls, valid: tuple[str, ...], invalid: tuple[str, ...]):
+        return super().__new__(cls, (valid, invalid))
+
+    @property
+    def valid(self) -> tuple[str, ...]:
+        return self[0]
+
+    @property
+    def invalid(self) -> tuple[str, ...]:
+        return self[1]
+
+
+def find_rf(text: str) -> RfFound:
+    """The RF references written in free text (a remittance line), in order of appearance.
+
+    A reference may be compact (``RF18539007547034``) or printed in groups of four (``RF18 5390 0754 7034``);
+    case is ignored. What follows it on the line may run on (``RF18 5390 0754 7034 THANKS``), so every cut at a
+    space or at the end of the run is a candidate and each whose check digits hold is returned (longest first):
+    the caller looks them up. A reference with no valid cut is returned in ``invalid`` (its longest reading) so a
+    caller can still search its base for an invoice number.
+    """
+    if not isinstance(text, str) or "RF" not in text.upper():
+        return RfFound((), ())
+    valid: list[str] = []
+    invalid: list[str] = []
+    for match in _RF_IN_TEXT.finditer(text.upper()):
+        check, tail = match.group(1), match.group(2)
+        cuts = [i for i, ch in enumerate(tail) if ch == " "] + [len(tail)]
+        found = False
+        for cut in reversed(cuts):
+            base = tail[:cut].replace(" ", "")
+            if not base:
+                continue
+            candidate = f"RF{check}{base}"
+            if is_valid_rf(candidate):
+                valid.append(candidate)
+                found = True
+        if not found:
+            invalid.append(f"RF{check}{tail.replace(' ', '')}")
+    return RfFound(tuple(valid), tuple(invalid))

@@ -16,7 +16,8 @@ from duly.domain.money import from_minor
 
 from . import admin_methods  # noqa: F401  (registers the pages of payment methods, mandates, creditor, events)
 from . import return_services, services
-from .models import Allocation, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Payment, Refund
+from .bank_models import BankAccount, BankStatement, StatementLine
+from .models import Allocation, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Mandate, Payment, Refund
 
 
 class AllocationInline(OrgScopedInline):
@@ -266,3 +267,227 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
     @admin.display(description="file size (bytes)")
     def file_size(self, obj):
         return len(obj.xml or b"")
+
+
+# --- Bank accounts, imported statements and their lines (read-only: `duly bank accounts add`, `duly bank import`)
+
+
+@admin.register(BankAccount)
+class BankAccountAdmin(ReadOnlyRecordAdmin):
+    list_display = ("iban", "name", "currency", "bic", "created_at")
+    list_filter = ("currency",)
+    search_fields = ("iban", "name")
+
+
+@admin.register(BankStatement)
+class BankStatementAdmin(ReadOnlyRecordAdmin):
+    list_display = ("identifier", "account", "format", "from_date", "to_date", "opening_display",
+                    "closing_display", "imported_at")
+    list_filter = ("format", "imported_at")
+    search_fields = ("identifier", "account__iban", "account__name")
+
+    def _money(self, obj, minor):
+        return "" if minor is None else f"{from_minor(minor, obj.account.currency)} {obj.account.currency}"
+
+    @admin.display(description="opening balance", ordering="opening_balance_minor")
+    def opening_display(self, obj):
+        return self._money(obj, obj.opening_balance_minor)
+
+    @admin.display(description="closing balance", ordering="closing_balance_minor")
+    def closing_display(self, obj):
+        return self._money(obj, obj.closing_balance_minor)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ReadOnlyRecordAdmin):
+    list_display = ("booking_date", "account", "amount_display", "counterparty_name", "remittance_display",
+                    "status")
+    list_filter = ("status", "booking_date", "currency")
+    search_fields = ("counterparty_name", "counterparty_iban", "remittance_structured", "remittance_unstructured",
+                     "end_to_end_id")
+    exclude = ("raw",)
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+    @admin.display(description="remittance")
+    def remittance_display(self, obj):
+        text = obj.remittance_structured or obj.remittance_unstructured
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account")
+
+
+# --- Reconciliation: the review queue and the matches (actions call payments.reconcile_services) ----------------
+from . import reconcile_services  # noqa: E402
+from .reconcile_models import BankMatch, ReviewEntry  # noqa: E402
+
+
+def _proposal_text(p: dict) -> str:
+    pays = ", ".join(f"#{iid} {from_minor(amount, p['currency'])}" for iid, amount in p["allocations"]) or "-"
+    credit = f" + credit {from_minor(p['credit_minor'], p['currency'])}" if p["credit_minor"] else ""
+    why = "; ".join(f"{rule}: {detail or matched}" for rule, matched, detail in p["evidence"][:3])
+    blocked = f" [not automatic: {', '.join(p['blockers'])}]" if p["blockers"] else ""
+    return f"score {p['score']}: {pays}{credit} ({why}){blocked}"
+
+
+class SettleLineForm(forms.Form):
+    customer = forms.IntegerField(help_text="Customer id (the proposals name it)")
+    pays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                           help_text="Split: one INVOICE_ID=AMOUNT per line (the rest becomes credit). "
+                                     "Empty: the whole line becomes the customer's credit.")
+
+    def amounts(self) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for row in (self.cleaned_data.get("pays") or "").splitlines():
+            if not row.strip():
+                continue
+            invoice, sep, amount = row.partition("=")
+            if not sep or not invoice.strip().isdigit():
+                raise forms.ValidationError(f"Write INVOICE_ID=AMOUNT, not {row.strip()!r}.")
+            out[int(invoice)] = amount.strip()
+        return out
+
+
+@admin.register(ReviewEntry)
+class ReviewEntryAdmin(ReadOnlyRecordAdmin):
+    """Lines waiting for a person, with their ranked proposals: accept, reject, split, credit or ignore."""
+
+    list_display = ("booking_date", "amount_display", "payer", "remittance", "customer", "best_proposal", "status",
+                    "settle_link")
+    list_filter = ("line__status", "category")
+    search_fields = ("line__counterparty_name", "line__remittance_unstructured", "line__remittance_structured")
+    readonly_fields = ("line", "customer", "category", "note", "proposals_display")
+    exclude = ("proposals",)
+    actions = ["accept_best", "reject_best", "ignore_lines"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("line", "customer")
+
+    @admin.display(description="booked", ordering="line__booking_date")
+    def booking_date(self, obj):
+        return obj.line.booking_date
+
+    @admin.display(description="amount")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.line.amount_minor, obj.line.currency)} {obj.line.currency}"
+
+    @admin.display(description="payer")
+    def payer(self, obj):
+        return obj.line.counterparty_name
+
+    @admin.display(description="remittance")
+    def remittance(self, obj):
+        text = obj.line.remittance_structured or obj.line.remittance_unstructured
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.line.get_status_display()
+
+    @admin.display(description="best proposal")
+    def best_proposal(self, obj):
+        return _proposal_text(obj.proposals[0]) if obj.proposals else (obj.note or "-")
+
+    @admin.display(description="proposals, best first")
+    def proposals_display(self, obj):
+        return format_html("<ol>{}</ol>", format_html("".join(
+            format_html("<li>{}</li>", _proposal_text(p)) for p in obj.proposals))) if obj.proposals else "-"
+
+    @admin.display(description="")
+    def settle_link(self, obj):
+        if obj.line.status != StatementLine.REVIEW:
+            return ""
+        return format_html('<a href="{}">split / credit…</a>',
+                           reverse("admin:payments_reviewentry_settle", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            self.guarded_path("<int:pk>/settle/", self.settle_view, "payments_reviewentry_settle",
+                              get="record_payments", post="record_payments"),
+        ] + super().get_urls()
+
+    def settle_view(self, request, pk):
+        entry = get_object_or_404(self.get_queryset(request).select_related("organization", "line"), pk=pk)
+        self.require(request, entry.organization_id)
+        org = entry.organization
+        form = SettleLineForm(request.POST or None, initial={"customer": entry.customer_id})
+        if request.method == "POST" and form.is_valid():
+            try:
+                amounts = form.amounts()
+            except forms.ValidationError as err:
+                form.add_error("pays", err)
+            else:
+                as_of = local_today(org)
+                if amounts:
+                    done = self.run_service(request, reconcile_services.split, org, entry.line_id,
+                                            customer_id=form.cleaned_data["customer"], amounts=amounts, as_of=as_of)
+                else:
+                    done = self.run_service(request, reconcile_services.assign_credit, org, entry.line_id,
+                                            customer_id=form.cleaned_data["customer"], as_of=as_of)
+                if done is not None:
+                    self.message_user(request, f"Line {entry.line_id} matched (match {done.pk}).", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:payments_reviewentry_changelist"))
+        line = entry.line
+        return TemplateResponse(request, "admin/duly/reason_form.html", {
+            **self.admin_site.each_context(request),
+            "title": f"Split or credit line {line.pk} — {from_minor(line.amount_minor, line.currency)} "
+                     f"{line.currency} from {line.counterparty_name or 'unknown payer'} on {line.booking_date}",
+            "form": form, "objects": [f"{k}. {_proposal_text(p)}" for k, p in enumerate(entry.proposals, 1)],
+            "opts": self.model._meta,
+        })
+
+    def _each(self, request, queryset, fn, done: str, **kwargs):
+        count = 0
+        for entry in queryset.select_related("organization"):
+            self.require(request, entry.organization_id, "record_payments")
+            if self.run_service(request, fn, entry.organization, entry.line_id, **kwargs) is not None:
+                count += 1
+        if count:
+            self.message_user(request, f"{count} line(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Accept the best proposal", permissions=["record_payments"])
+    def accept_best(self, request, queryset):
+        for entry in queryset.select_related("organization"):
+            self.require(request, entry.organization_id, "record_payments")
+            self.run_service(request, reconcile_services.accept, entry.organization, entry.line_id,
+                             as_of=local_today(entry.organization),
+                             success=f"Line {entry.line_id} matched.")
+
+    @admin.action(description="Reject the best proposal", permissions=["record_payments"])
+    def reject_best(self, request, queryset):
+        self._each(request, queryset, reconcile_services.reject, "had their best proposal dropped", rank=1)
+
+    @admin.action(description="Ignore: not a customer's payment", permissions=["record_payments"])
+    def ignore_lines(self, request, queryset):
+        self._each(request, queryset, reconcile_services.ignore, "ignored",
+                   reason=f"ignored in the back office by {request.user.get_username()}")
+
+
+@admin.register(BankMatch)
+class BankMatchAdmin(ReadOnlyRecordAdmin):
+    """Every match of a line to a payment, with its evidence; any of them can be undone."""
+
+    list_display = ("created_at", "line", "customer", "how", "rule", "score", "payment", "undone_at")
+    list_filter = ("how", "rule", "undone_at")
+    search_fields = ("customer__name", "line__counterparty_name", "line__remittance_unstructured")
+    readonly_fields = ("line", "customer", "payment", "how", "rule", "score", "evidence", "matched_on",
+                       "undone_at", "undo_reason")
+    actions = ["undo_matches"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("line", "customer", "payment")
+
+    @admin.action(description="Undo the selected matches (allocations restored exactly)",
+                  permissions=["record_payments"])
+    def undo_matches(self, request, queryset):
+        for match in queryset.select_related("organization"):
+            self.require(request, match.organization_id, "record_payments")
+            self.run_service(request, reconcile_services.undo, match.organization, match.pk,
+                             reason=f"undone in the back office by {request.user.get_username()}",
+                             as_of=local_today(match.organization), success=f"Match {match.pk} undone.")

@@ -423,3 +423,8 @@ class Checkout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.public_id} {self.method} {self.status}"
+
+
+# --- Bank accounts, statements and their lines (registered with this app) -------------------------------------
+from duly.payments.bank_models import BankAccount, BankStatement, StatementLine  # noqa: E402, F401
+from duly.payments.reconcile_models import BankMatch, ReviewEntry  # noqa: E402, F401

@@ -1,0 +1,178 @@
+"""duly bank reconcile; duly bank review [accept|reject|split|credit|ignore|undo] (added to the ``bank`` group)."""
+
+from __future__ import annotations
+
+import click
+
+from duly.cli import DATE, current_org, fail, handle_errors, org_option
+
+
+def _today(org, as_of):
+    from duly.customers.services import local_today
+
+    return as_of or local_today(org)
+
+
+@click.command("reconcile")
+@org_option
+@click.option("--as-of", "as_of", type=DATE, default=None, help="Matching date (default: today where the org is)")
+@click.option("--auto-score", type=click.IntRange(0, 101), default=90, show_default=True,
+              help="Apply a proposal automatically from this score (101: never)")
+@click.option("--short-tolerance", default="0", show_default=True,
+              help="A payment this much short (account currency, e.g. 15.00) still pays the invoice; the rest stays open")
+@handle_errors
+def reconcile(org_slug, as_of, auto_score, short_tolerance):
+    """Match the new statement lines: apply the sure ones, send the others to review."""
+    from duly.domain.matching import MatchPolicy
+    from duly.domain.money import to_decimal, to_minor
+    from duly.payments.reconcile_services import reconcile as run
+
+    org = current_org(org_slug)
+    tolerance = to_minor(to_decimal(short_tolerance), org.default_currency)
+    policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance)
+    result = run(org, as_of=_today(org, as_of), policy=policy)
+    click.echo(f"{result.matched} matched automatically, {result.review} sent to review, "
+               f"{result.outgoing} outgoing set aside.")
+
+
+@click.group("review", invoke_without_command=True)
+@org_option
+@click.pass_context
+def review(ctx, org_slug):
+    """The review queue: list it (the default), or act on a line."""
+    ctx.obj = {"org_slug": org_slug}
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(list_entries)
+
+
+@review.command("list")
+@click.pass_context
+@handle_errors
+def list_entries(ctx):
+    """The lines waiting in review, each with its ranked proposals and their evidence."""
+    org_slug = (ctx.obj or {}).get("org_slug")
+    from duly.domain.money import from_minor
+    from duly.invoicing.models import Invoice
+    from duly.payments.bank_models import StatementLine
+    from duly.payments.reconcile_models import ReviewEntry
+
+    org = current_org(org_slug)
+    entries = list(ReviewEntry.objects.filter(organization=org, line__status=StatementLine.REVIEW)
+                   .select_related("line").order_by("line__booking_date", "line_id"))
+    ids = {iid for e in entries for p in e.proposals for iid, _ in p["allocations"]}
+    numbers = dict(Invoice.objects.filter(organization=org, pk__in=ids).values_list("pk", "number"))
+    if not entries:
+        click.echo("Nothing to review.")
+    for e in entries:
+        ln = e.line
+        click.echo(f"line {ln.pk}  {ln.booking_date}  {from_minor(ln.amount_minor, ln.currency)} {ln.currency}  "
+                   f"{ln.counterparty_name or '-'}  {ln.remittance_structured} {ln.remittance_unstructured}".rstrip())
+        if e.note:
+            click.echo(f"    note: {e.note}")
+        for rank, p in enumerate(e.proposals, 1):
+            pays = ", ".join(f"{numbers.get(i, i)} {from_minor(a, p['currency'])}" for i, a in p["allocations"])
+            credit = f" credit {from_minor(p['credit_minor'], p['currency'])}" if p["credit_minor"] else ""
+            blockers = f"  [not automatic: {', '.join(p['blockers'])}]" if p["blockers"] else ""
+            click.echo(f"  {rank}. score {p['score']}  customer {p['customer_id']}: {pays or '-'}{credit}{blockers}")
+            for rule, matched, detail in p["evidence"]:
+                click.echo(f"       {rule}: {matched} {detail}".rstrip())
+
+
+def _org(ctx):
+    return current_org(ctx.obj["org_slug"])
+
+
+@review.command("accept")
+@click.argument("line_id", type=int)
+@click.option("--rank", type=int, default=1, help="Which proposal (1 = the best)")
+@click.option("--as-of", "as_of", type=DATE, default=None)
+@click.pass_context
+@handle_errors
+def accept(ctx, line_id, rank, as_of):
+    """Apply proposal RANK of line LINE_ID."""
+    from duly.payments import reconcile_services as rec
+
+    org = _org(ctx)
+    match = rec.accept(org, line_id, rank=rank, as_of=_today(org, as_of))
+    click.echo(f"line {line_id} matched (match {match.pk}, payment {match.payment_id}).")
+
+
+@review.command("reject")
+@click.argument("line_id", type=int)
+@click.option("--rank", type=int, default=1)
+@click.pass_context
+@handle_errors
+def reject(ctx, line_id, rank):
+    """Drop proposal RANK of line LINE_ID (the line stays in review)."""
+    from duly.payments import reconcile_services as rec
+
+    entry = rec.reject(_org(ctx), line_id, rank=rank)
+    click.echo(f"line {line_id}: proposal {rank} dropped, {len(entry.proposals)} left.")
+
+
+@review.command("split")
+@click.argument("line_id", type=int)
+@click.option("--customer", "customer_id", type=int, required=True)
+@click.option("--pay", "pays", multiple=True, required=True, help="INVOICE_ID=AMOUNT (repeat)")
+@click.option("--as-of", "as_of", type=DATE, default=None)
+@click.pass_context
+@handle_errors
+def split(ctx, line_id, customer_id, pays, as_of):
+    """Apply line LINE_ID to the customer's invoices with the amounts given; the rest is credit."""
+    from duly.payments import reconcile_services as rec
+
+    amounts = {}
+    for item in pays:
+        invoice, sep, amount = item.partition("=")
+        if not sep or not invoice.strip().isdigit():
+            fail(f"--pay takes INVOICE_ID=AMOUNT, got {item!r}.")
+        amounts[int(invoice)] = amount.strip()
+    org = _org(ctx)
+    match = rec.split(org, line_id, customer_id=customer_id, amounts=amounts, as_of=_today(org, as_of))
+    click.echo(f"line {line_id} split (match {match.pk}).")
+
+
+@review.command("credit")
+@click.argument("line_id", type=int)
+@click.option("--customer", "customer_id", type=int, required=True)
+@click.option("--as-of", "as_of", type=DATE, default=None)
+@click.pass_context
+@handle_errors
+def credit(ctx, line_id, customer_id, as_of):
+    """Assign line LINE_ID to a customer as credit."""
+    from duly.payments import reconcile_services as rec
+
+    org = _org(ctx)
+    rec.assign_credit(org, line_id, customer_id=customer_id, as_of=_today(org, as_of))
+    click.echo(f"line {line_id} assigned to customer {customer_id} as credit.")
+
+
+@review.command("ignore")
+@click.argument("line_id", type=int)
+@click.option("--reason", required=True)
+@click.pass_context
+@handle_errors
+def ignore(ctx, line_id, reason):
+    """Set line LINE_ID aside: not a customer's payment."""
+    from duly.payments import reconcile_services as rec
+
+    rec.ignore(_org(ctx), line_id, reason=reason)
+    click.echo(f"line {line_id} ignored.")
+
+
+@review.command("undo")
+@click.argument("match_id", type=int)
+@click.option("--reason", default="undone from the command line")
+@click.option("--as-of", "as_of", type=DATE, default=None)
+@click.pass_context
+@handle_errors
+def undo(ctx, match_id, reason, as_of):
+    """Undo match MATCH_ID: its allocations are taken back exactly and the line returns to review."""
+    from duly.payments import reconcile_services as rec
+
+    org = _org(ctx)
+    match = rec.undo(org, match_id, reason=reason, as_of=_today(org, as_of))
+    click.echo(f"match {match.pk} undone; line {match.line_id} is back in review.")
+
+
+COMMANDS = [reconcile, review]

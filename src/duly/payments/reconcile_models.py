@@ -1,0 +1,72 @@
+"""Reconciliation: what became of each bank statement line (matched to a payment, or waiting in review).
+
+Imported at the bottom of ``payments/models.py`` so Django registers these models with the payments app.
+
+- :class:`BankMatch`: a line applied as a payment (automatically or by a person), with the score and evidence
+  that made it. One active match per line (``undone_at`` empty), enforced by a unique constraint, so a line is
+  never paid twice; an undone match stays as history.
+- :class:`ReviewEntry`: a line that waits for a person (its ranked proposals with their evidence), or an
+  outgoing line recognised and set aside (``category``). One per line.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from duly.customers.models import CURRENCY_FIELD, Customer, Organization
+from duly.payments.bank_models import StatementLine
+
+
+class BankMatch(models.Model):
+    AUTO, ACCEPTED, SPLIT, CREDIT = "auto", "accepted", "split", "credit"
+    HOW_CHOICES = [(AUTO, "Automatic"), (ACCEPTED, "Proposal accepted"), (SPLIT, "Split by hand"),
+                   (CREDIT, "Assigned as credit")]
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bank_matches")
+    line = models.ForeignKey(StatementLine, on_delete=models.PROTECT, related_name="matches")
+    payment = models.ForeignKey("payments.Payment", on_delete=models.SET_NULL, null=True, blank=True,
+                                related_name="bank_matches")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bank_matches")
+    how = models.CharField(max_length=10, choices=HOW_CHOICES)
+    score = models.PositiveSmallIntegerField(default=0)
+    rule = models.CharField(max_length=40, blank=True)
+    #: The proposal applied: allocations, credit, evidence; kept after an undo.
+    evidence = models.JSONField(default=dict, blank=True)
+    matched_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undo_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "bank matches"
+        constraints = [
+            models.UniqueConstraint(fields=["line"], condition=models.Q(undone_at__isnull=True),
+                                    name="uniq_active_bank_match"),
+        ]
+
+    def __str__(self) -> str:
+        return f"line {self.line_id} -> {self.customer} ({self.how})"
+
+
+class ReviewEntry(models.Model):
+    """A line set aside: in review with its ranked proposals, or outgoing (``category``: refund, bank_fee...)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="review_entries")
+    line = models.OneToOneField(StatementLine, on_delete=models.CASCADE, related_name="review")
+    #: [{"customer_id", "currency", "allocations": [[invoice id, minor]], "credit_minor", "write_off_minor",
+    #:   "score", "evidence": [[rule, matched, detail]], "blockers": [...]}], best first.
+    proposals = models.JSONField(default=list, blank=True)
+    #: The best proposal's customer: who collections treats as having paid (awaiting reconciliation).
+    customer = models.ForeignKey(Customer, on_delete=models.SET_NULL, null=True, blank=True,
+                                 related_name="review_entries")
+    category = models.CharField(max_length=20, blank=True, help_text="Outgoing lines: refund, bank_fee, ...")
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["line__booking_date", "line_id"]
+        verbose_name_plural = "review entries"
+
+    def __str__(self) -> str:
+        return f"review of line {self.line_id}"

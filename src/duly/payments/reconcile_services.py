@@ -1,0 +1,314 @@
+"""Reconciliation: match imported statement lines to invoices, apply the sure ones, queue the rest for review.
+
+:func:`reconcile` runs :mod:`duly.domain.matching` over the organization's new lines. A proposal the rule
+decides to apply automatically is recorded through :func:`duly.payments.services.record_payment` (method
+``bank_transfer``, external reference ``bank-line:<line id>``), so the thank-you message, the receipt and the
+end of chasing follow as for any payment; a :class:`BankMatch` keeps its score and evidence. Every other
+incoming line waits in review (:class:`ReviewEntry` with its ranked proposals); outgoing lines are set aside
+as ignored with their category. Each line is one transaction: a rerun after a crash finds the line still new,
+and ``record_payment`` returns the payment already recorded under its reference.
+
+Review: :func:`accept` (proposal N), :func:`reject` (drop proposal N), :func:`split` (explicit amounts per
+invoice), :func:`assign_credit` (the whole line as a customer's credit), :func:`ignore`. :func:`undo` takes a
+match back: its allocations are removed from the invoices exactly (each invoice's settled amount and status
+return to what they were), its credit is removed and its payment deleted, and the line goes back to review.
+A match whose money a later refund used, or whose credit was drawn on another invoice, cannot be undone
+(:class:`~duly.domain.errors.MatchUsedLater`); a line already matched cannot be matched again
+(:class:`~duly.domain.errors.LineAlreadyMatched`).
+
+A short payment within the tolerance is applied and the shortfall left open (the policy's ``write_off`` is
+shown in the evidence but not executed: a written-off invoice cannot be reopened, so the match could not be
+undone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Mapping
+
+from django.db import transaction
+from django.utils import timezone
+
+from duly.customers.models import Customer, Organization
+from duly.domain.errors import DomainError, LineAlreadyMatched, MatchUsedLater, NotFound, ValidationError
+from duly.domain.matching import Decision, LineMatch, MatchIndex, Matcher, MatchPolicy, Proposal, ShortPaymentAction
+from duly.domain.money import from_minor, to_decimal, to_minor
+from duly.invoicing import lifecycle
+from duly.invoicing.models import Invoice
+
+from . import services
+from .bank_models import StatementLine
+from .models import CreditEntry, Payment, Refund
+from .reconcile_models import BankMatch, ReviewEntry
+from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_items
+from .signals import payment_recorded
+
+DEFAULT_POLICY = MatchPolicy(short_tolerance_minor=0, short_payment=ShortPaymentAction.LEAVE_OPEN)
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    matched: int
+    review: int
+    outgoing: int
+
+
+def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_POLICY,
+              line_ids: list[int] | None = None) -> ReconcileResult:
+    """Match the organization's new statement lines; apply the sure ones, queue the others (see the module)."""
+    rows = lines_to_match(org, line_ids)
+    if not rows:
+        return ReconcileResult(0, 0, 0)
+    matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
+    results = matcher.match([as_line(row) for row in rows])
+    counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
+    for row, result in zip(rows, results):
+        counts[_settle_line(org, row.pk, result, as_of)] += 1
+    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING])
+
+
+@transaction.atomic
+def _settle_line(org: Organization, line_id: int, result: LineMatch, as_of: date) -> Decision:
+    line = StatementLine.objects.select_for_update().get(pk=line_id)
+    if line.status != StatementLine.NEW:
+        return Decision.REVIEW if line.status == StatementLine.REVIEW else Decision.AUTO
+    if result.decision is Decision.OUTGOING:
+        _review_entry(org, line, (), category=result.category,
+                      customer_id=result.customer_id, note=f"outgoing: {result.category}")
+        _set_status(line, StatementLine.IGNORED)
+        return Decision.OUTGOING
+    if result.decision is Decision.AUTO:
+        try:
+            with transaction.atomic():
+                _apply(org, line, result.best, BankMatch.AUTO, as_of)
+            return Decision.AUTO
+        except DomainError as err:  # the invoice changed since the snapshot: a person decides
+            _review_entry(org, line, result.proposals, note=f"not applied: {err.message}"[:200])
+            _set_status(line, StatementLine.REVIEW)
+            return Decision.REVIEW
+    _review_entry(org, line, result.proposals)
+    _set_status(line, StatementLine.REVIEW)
+    return Decision.REVIEW
+
+
+def _set_status(line: StatementLine, status: str) -> None:
+    line.status = status
+    line.save(update_fields=["status"])
+
+
+def _review_entry(org, line, proposals, *, category="", customer_id=None, note="") -> ReviewEntry:
+    stored = [_proposal_json(p) for p in proposals]
+    customer = customer_id if customer_id is not None else next(
+        (p["customer_id"] for p in stored if p["customer_id"] is not None), None)
+    entry, _ = ReviewEntry.objects.update_or_create(
+        line=line, defaults={"organization": org, "proposals": stored, "customer_id": customer,
+                             "category": category, "note": note})
+    return entry
+
+
+def _proposal_json(p: Proposal) -> dict:
+    return {"customer_id": p.customer_id, "currency": p.currency,
+            "allocations": [[a.invoice_id, a.amount_minor] for a in p.allocations],
+            "credit_minor": p.credit_minor, "write_off_minor": p.write_off_minor, "score": p.score,
+            "evidence": [[e.rule, e.matched, e.detail] for e in p.evidence], "blockers": list(p.blockers)}
+
+
+def _apply(org: Organization, line: StatementLine, proposal: Proposal | dict, how: str, as_of: date) -> BankMatch:
+    p = proposal if isinstance(proposal, dict) else _proposal_json(proposal)
+    if p["customer_id"] is None:
+        raise ValidationError("This proposal names no customer: assign the line to a customer instead.")
+    customer = _customer(org, p["customer_id"])
+    allocations = {iid: from_minor(amount, p["currency"]) for iid, amount in p["allocations"]}
+    total = sum(amount for _, amount in p["allocations"]) + p["credit_minor"]
+    if total <= 0:
+        raise ValidationError("This proposal applies nothing: assign the line to a customer as credit instead.")
+    if p["currency"] == line.currency and total > line.amount_minor:
+        raise ValidationError("The proposal applies more than the line received.")
+    payment = services.record_payment(
+        org, customer, amount=from_minor(total, p["currency"]), currency=p["currency"], method="bank_transfer",
+        received_on=line.booking_date, external_reference=f"bank-line:{line.pk}", allocations=allocations or None,
+        note=_note(line))
+    return _record_match(org, line, customer, payment, how, p, as_of)
+
+
+def _record_match(org, line, customer, payment, how, proposal: dict, as_of: date) -> BankMatch:
+    evidence = dict(proposal)
+    evidence["applied"] = [[a.invoice_id, a.amount_minor, a.applied_on.isoformat()]
+                           for a in payment.allocations.all()]
+    match = BankMatch.objects.create(
+        organization=org, line=line, payment=payment, customer=customer, how=how,
+        score=proposal.get("score", 0), rule=(proposal.get("evidence") or [[""]])[0][0], evidence=evidence,
+        matched_on=as_of)
+    _set_status(line, StatementLine.MATCHED)
+    ReviewEntry.objects.filter(line=line).delete()
+    return match
+
+
+def _note(line: StatementLine) -> str:
+    text = " ".join(t for t in (line.counterparty_name, line.remittance_structured, line.remittance_unstructured) if t)
+    return f"Bank line {line.pk} ({line.booking_date.isoformat()}): {text}"[:500]
+
+
+def _customer(org: Organization, customer_id: int) -> Customer:
+    try:
+        return Customer.objects.get(organization=org, pk=customer_id)
+    except Customer.DoesNotExist:
+        raise NotFound(f"Customer {customer_id} not found in {org.name}.") from None
+
+
+def _line_for_review(org: Organization, line_id: int) -> StatementLine:
+    try:
+        line = StatementLine.objects.select_for_update().get(organization=org, pk=line_id)
+    except StatementLine.DoesNotExist:
+        raise NotFound(f"Statement line {line_id} not found in {org.name}.") from None
+    if line.status == StatementLine.MATCHED:
+        match = line.matches.filter(undone_at__isnull=True).first()
+        raise LineAlreadyMatched(
+            f"Statement line {line_id} is already matched"
+            + (f" (match {match.pk}, {match.customer}); undo that match first." if match else "."),
+            line=line_id)
+    if line.amount_minor <= 0:
+        raise ValidationError(f"Statement line {line_id} is outgoing money: it pays no invoice.", line=line_id)
+    return line
+
+
+# --- review actions ------------------------------------------------------------------------------------------------
+@transaction.atomic
+def accept(org: Organization, line_id: int, *, rank: int = 1, as_of: date) -> BankMatch:
+    """Apply proposal ``rank`` (1 = best) of a line in review."""
+    line = _line_for_review(org, line_id)
+    entry = ReviewEntry.objects.filter(line=line).first()
+    proposals = entry.proposals if entry else []
+    if not 1 <= rank <= len(proposals):
+        raise ValidationError(f"Statement line {line_id} has {len(proposals)} proposal(s); there is no number {rank}.",
+                              line=line_id)
+    proposal = proposals[rank - 1]
+    if not proposal["allocations"]:
+        return _credit(org, line, _customer(org, proposal["customer_id"]), as_of, proposal)
+    return _apply(org, line, proposal, BankMatch.ACCEPTED, as_of)
+
+
+@transaction.atomic
+def reject(org: Organization, line_id: int, *, rank: int = 1) -> ReviewEntry:
+    """Drop proposal ``rank`` of a line in review (the line stays in review)."""
+    line = _line_for_review(org, line_id)
+    entry = ReviewEntry.objects.filter(line=line).first()
+    if entry is None or not 1 <= rank <= len(entry.proposals):
+        raise ValidationError(f"Statement line {line_id} has no proposal number {rank}.", line=line_id)
+    entry.proposals = entry.proposals[:rank - 1] + entry.proposals[rank:]
+    entry.customer_id = next((p["customer_id"] for p in entry.proposals if p["customer_id"] is not None), None)
+    entry.save(update_fields=["proposals", "customer", "updated_at"])
+    return entry
+
+
+@transaction.atomic
+def split(org: Organization, line_id: int, *, customer_id: int, amounts: Mapping[int, Decimal | str],
+          as_of: date) -> BankMatch:
+    """Apply a line to the customer's invoices with the amounts given (major units); what is left is credit (or,
+    by the payments rule, pays the customer's other open invoices, oldest first)."""
+    line = _line_for_review(org, line_id)
+    customer = _customer(org, customer_id)
+    currency = line.currency
+    if not amounts:
+        raise ValidationError("Give at least one invoice and amount to split the line across.")
+    minor = {int(iid): to_minor(to_decimal(amount), currency) for iid, amount in amounts.items()}
+    if any(v <= 0 for v in minor.values()):
+        raise ValidationError("Every amount of a split must be positive.")
+    if sum(minor.values()) > line.amount_minor:
+        raise ValidationError(f"The split applies {from_minor(sum(minor.values()), currency)} {currency}, more than "
+                              f"the line's {from_minor(line.amount_minor, currency)} {currency}.")
+    proposal = {"customer_id": customer.pk, "currency": currency, "allocations": [[i, v] for i, v in minor.items()],
+                "credit_minor": line.amount_minor - sum(minor.values()), "write_off_minor": 0, "score": 0,
+                "evidence": [["split", "", "split by hand"]], "blockers": []}
+    return _apply(org, line, proposal, BankMatch.SPLIT, as_of)
+
+
+@transaction.atomic
+def assign_credit(org: Organization, line_id: int, *, customer_id: int, as_of: date) -> BankMatch:
+    """Record the whole line as a payment of the customer held as credit (applied to no invoice)."""
+    line = _line_for_review(org, line_id)
+    return _credit(org, line, _customer(org, customer_id), as_of, None)
+
+
+def _credit(org, line, customer, as_of, proposal) -> BankMatch:
+    existing = Payment.objects.filter(organization=org, method="bank_transfer",
+                                      external_reference=f"bank-line:{line.pk}").first()
+    if existing is not None:  # recorded under the line's reference already: the same payment, or a clear error
+        if existing.customer_id == customer.pk and existing.amount_minor == line.amount_minor:
+            return _record_match(org, line, customer, existing, BankMatch.CREDIT, proposal or {}, as_of)
+        raise LineAlreadyMatched(f"Statement line {line.pk} was already recorded as payment {existing.pk} "
+                                 f"of {existing.customer}.")
+    payment = Payment.objects.create(
+        organization=org, customer=customer, amount_minor=line.amount_minor, currency=line.currency,
+        method="bank_transfer", received_on=line.booking_date, external_reference=f"bank-line:{line.pk}",
+        note=_note(line))
+    CreditEntry.objects.create(organization=org, customer=customer, currency=line.currency,
+                               amount_minor=line.amount_minor, payment=payment,
+                               memo=f"Bank line {line.pk} assigned as credit", created_on=line.booking_date)
+    payment_recorded.send(sender=Payment, payment=payment)
+    stored = dict(proposal or {"customer_id": customer.pk, "currency": line.currency, "allocations": [],
+                               "credit_minor": line.amount_minor, "write_off_minor": 0, "score": 0,
+                               "evidence": [["customer_credit", "", "assigned by hand"]], "blockers": []})
+    return _record_match(org, line, customer, payment, BankMatch.CREDIT, stored, as_of)
+
+
+@transaction.atomic
+def ignore(org: Organization, line_id: int, *, reason: str) -> StatementLine:
+    """Set a line aside for good (not a customer's payment: a tax refund, interest...)."""
+    line = _line_for_review(org, line_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("Say why the line is ignored.")
+    _review_entry(org, line, (), category="ignored", note=reason[:200])
+    _set_status(line, StatementLine.IGNORED)
+    return line
+
+
+# --- undo --------------------------------------------------------------------------------------------------------
+@transaction.atomic
+def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankMatch:
+    """Take a match back: every allocation it made is removed from its invoice (the invoice's settled amount and
+    status return to what they were), its credit and payment are removed, and the line goes back to review."""
+    try:
+        match = BankMatch.objects.select_for_update().get(organization=org, pk=match_id)
+    except BankMatch.DoesNotExist:
+        raise NotFound(f"Bank match {match_id} not found in {org.name}.") from None
+    if match.undone_at is not None:
+        raise LineAlreadyMatched(f"Bank match {match_id} was already undone.", code="match_already_undone")
+    reason = (reason or "").strip() or "undone"
+    payment = match.payment
+    if payment is not None:
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        if payment.refunded_minor or Refund.objects.filter(payment=payment).exists():
+            raise MatchUsedLater(
+                f"Bank match {match_id} cannot be undone: payment {payment.pk} was refunded since "
+                f"({from_minor(payment.refunded_minor, payment.currency)} {payment.currency}); the refund used its "
+                "allocations.", match=match_id)
+        drawn = CreditEntry.objects.filter(payment=payment, amount_minor__lt=0).first()
+        if drawn is not None:
+            raise MatchUsedLater(
+                f"Bank match {match_id} cannot be undone: its credit was applied since ({drawn.memo}).",
+                match=match_id)
+        allocations = list(payment.allocations.select_related("invoice").order_by("id"))
+        invoices = {inv.pk: inv for inv in Invoice.objects.select_for_update()
+                    .filter(pk__in=[a.invoice_id for a in allocations]).order_by("pk")}
+        for alloc in allocations:
+            lifecycle.unsettle(invoices[alloc.invoice_id], alloc.amount_minor, as_of)
+        payment.allocations.all().delete()
+        CreditEntry.objects.filter(payment=payment).delete()
+        match.payment = None
+    match.undone_at = timezone.now()
+    match.undo_reason = reason[:200]
+    match.save(update_fields=["payment", "undone_at", "undo_reason"])
+    if payment is not None:
+        payment.delete()
+    line = StatementLine.objects.select_for_update().get(pk=match.line_id)
+    proposal = {k: match.evidence.get(k) for k in ("customer_id", "currency", "allocations", "credit_minor",
+                                                   "write_off_minor", "score", "evidence", "blockers")}
+    ReviewEntry.objects.update_or_create(line=line, defaults={
+        "organization": org, "proposals": [proposal] if proposal.get("customer_id") else [],
+        "customer_id": match.customer_id, "category": "", "note": f"match {match.pk} undone: {reason}"[:200]})
+    _set_status(line, StatementLine.REVIEW)
+    return match
