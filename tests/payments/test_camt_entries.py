@@ -113,3 +113,22 @@ def test_an_entity_expansion_is_not_followed():
             b"<Document><BkToCstmrStmt><Stmt><Id>&b;</Id></Stmt></BkToCstmrStmt></Document>")
     with pytest.raises(StatementMalformed):
         parse_bytes(bomb, format="camt.053")
+
+
+def test_an_imported_batch_and_foreign_payment_are_stored_with_every_detail(org):
+    from duly.payments.bank_models import StatementLine
+    from duly.payments.bank_services import add_bank_account, import_statement
+
+    add_bank_account(org, iban="NL26VAYB8060476890", currency="EUR")
+    data = camt(entry("350.00", ref="E1", txs=[tx("100.00", ref="T1", name="Acme", rf="RF18539007547034"),
+                                               tx("250.00", ref="T2", name="Beta")]),
+                entry("92.50", ref="E2", txs=[tx("92.50", instd=("100.00", "USD"), rate="0.925", ref="FX1")]),
+                closing="542.50")
+    assert import_statement(org, data).new_lines == 3
+    acme = StatementLine.objects.get(counterparty_name="Acme")
+    assert (acme.amount_minor, acme.remittance_structured, acme.end_to_end_id) == (10000, "RF18539007547034",
+                                                                                  "E2E-T1")
+    assert acme.raw["where"] == "Ntry 1 TxDtls 1" and acme.statement.identifier == "S-2026-03-05"
+    fx = StatementLine.objects.get(original_currency="USD")
+    assert (fx.amount_minor, fx.original_amount_minor, str(fx.exchange_rate.normalize())) == (9250, 10000, "0.925")
+    assert import_statement(org, data).new_lines == 0

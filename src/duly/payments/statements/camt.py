@@ -11,6 +11,7 @@ invent amounts (the mistake OCA's importer makes, bank-statement-import #157).
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from lxml import etree
@@ -39,17 +40,23 @@ def _local(el) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
+def _strip_namespaces(root) -> None:
+    """Name every element by its local name (every camt version has its own namespace)."""
+    for el in root.iter():
+        tag = el.tag
+        if isinstance(tag, str) and tag[:1] == "{":
+            el.tag = tag.rsplit("}", 1)[-1]
+
+
 def _child(el, *path):
     """The first descendant along ``path`` of local names, or None."""
-    for name in path:
-        if el is None:
-            return None
-        el = next((c for c in el if _local(c) == name), None)
-    return el
+    if el is None:
+        return None
+    return el.find("/".join(path))
 
 
 def _children(el, name):
-    return [c for c in el if _local(c) == name] if el is not None else []
+    return el.findall(name) if el is not None else []
 
 
 def _text(el, *path) -> str:
@@ -267,12 +274,23 @@ def _statement(el, fmt: str, number: int, data: bytes) -> ParsedStatement:
                            to_date=to_date, where=f"<{_local(el)}> {number} ({stmt_id or 'no Id'})")
 
 
+#: The default namespace declaration of a camt document (one per version). Dropping it before parsing (the
+#: element names and lines stay the same) spares renaming every element afterwards, a third of the reading time.
+_DEFAULT_NS = re.compile(rb'\sxmlns="urn:iso:std:iso:20022:tech:xsd:camt\.05[234]\.001\.[0-9]{2}"')
+
+
 def parse(data: bytes) -> tuple[list[ParsedStatement], str]:
+    head = data[:4096]
+    match = _DEFAULT_NS.search(head)
+    if match is not None and head.count(b'xmlns="') == 1:
+        data = data[:match.start()] + data[match.end():]
     try:
         root = etree.fromstring(data, etree.XMLParser(**_PARSER_OPTIONS))
     except etree.XMLSyntaxError as err:
         line = err.lineno or (err.position[0] if err.position else "?")
         raise malformed(f"line {line}: the file is not well-formed XML ({err.msg}).") from None
+    if isinstance(root.tag, str) and root.tag[:1] == "{":  # a prefixed or second namespace: rename elements
+        _strip_namespaces(root)
     body = next((c for c in root if _local(c) in _ROOTS), None)
     if body is None:
         if _local(root) in _ROOTS:
