@@ -178,3 +178,22 @@ def test_cli_import_reports_new_lines_and_exit_codes(org):
     assert "NL77ABNA0574908765" in unknown.stderr
     listed = CliRunner().invoke(main, ["bank", "accounts", "list"])
     assert "NL26VAYB8060476890\tEUR\tMain\t2 statement(s)\t2 line(s)" in listed.stdout
+
+
+def test_an_mt940_file_cut_before_its_closing_balance_is_refused(org):
+    add_bank_account(org, iban="0123456789", currency="EUR")
+    cut = SNS[:SNS.rindex(b":62F:")]
+    with pytest.raises(StatementMalformed) as err:
+        import_statement(org, cut)
+    assert "looks truncated" in err.value.message and "line " in err.value.message
+    assert _counts(org) == (0, 0)
+
+
+def test_an_ofx_file_cut_anywhere_is_refused(org):
+    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    add_bank_account(org, iban="12300000012345678", currency="CAD")
+    for cut in range(data.index(b"<OFX>") + 6, len(data.rstrip()) - 1, 37):
+        with pytest.raises(StatementMalformed):
+            import_statement(org, data[:cut])
+    assert _counts(org) == (0, 0)
+    assert import_statement(org, data).new_lines == 3

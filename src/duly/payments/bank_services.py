@@ -114,6 +114,11 @@ def _resolve(org: Organization, statement: ParsedStatement, given: BankAccount |
 
 
 def _check(statement: ParsedStatement, account: BankAccount) -> None:
+    if statement.format == "mt940" and statement.opening_balance_minor is not None \
+            and statement.closing_balance_minor is None:
+        # MT940 has no closing tag: a statement that opens (:60F:) but never closes (:62F:/:62M:) was cut
+        raise StatementMalformed(f"{statement.where} has an opening balance (:60F:) but no closing balance "
+                                 "(:62F:): the file looks truncated. Nothing was imported.")
     currency = statement.currency or account.currency
     if currency != account.currency:
         raise StatementCurrencyMismatch(f"{statement.where} is in {currency}, account {account.iban} is kept in "

@@ -84,7 +84,7 @@ def _tree(text: str) -> _Node:
             last_leaf = None
             if len(stack) > _MAX_DEPTH:
                 raise malformed(f"line {line}: elements are nested too deeply.")
-    if len(stack) > 1 and stack[1].name == "OFX" and len(stack) > 2:
+    if len(stack) > 1:  # every aggregate closes, in SGML too: one still open means the file was cut
         raise malformed(f"line {line}: the file ends inside <{stack[-1].name}> (truncated?).")
     ofx = root.find("OFX")
     if ofx is None:
