@@ -132,3 +132,14 @@ def test_an_imported_batch_and_foreign_payment_are_stored_with_every_detail(org)
     fx = StatementLine.objects.get(original_currency="USD")
     assert (fx.amount_minor, fx.original_amount_minor, str(fx.exchange_rate.normalize())) == (9250, 10000, "0.925")
     assert import_statement(org, data).new_lines == 0
+
+
+def test_a_document_with_a_namespace_prefix_reads_the_same():
+    import re
+
+    plain = camt(entry("350.00", txs=[tx("100.00", ref="T1", name="Acme"), tx("250.00", ref="T2", name="Beta")]),
+                 entry("5.00", ref="E2"), closing="455.00")
+    prefixed = re.sub(rb"<(/?)([A-Za-z])", rb"<\1c:\2", plain).replace(b'xmlns="', b'xmlns:c="')
+    assert b"<c:Ntry>" in prefixed
+    (a,), (b,) = parse_bytes(plain).statements, parse_bytes(prefixed).statements
+    assert a == b and len(a.lines) == 3
