@@ -191,3 +191,31 @@ def test_a_bad_amount_in_camt_names_its_element_and_line():
     with pytest.raises(StatementMalformed) as err:
         parse_bytes(data)
     assert err.value.message.startswith("line 33: <Amt>")
+
+
+def test_a_zip_of_camt_files_is_read_file_by_file():
+    import zipfile
+
+    path = DATA / "oca-camt" / "test-camt053.zip"
+    parsed = parse_bytes(path.read_bytes())
+    assert parsed.format == "camt.053" and len(parsed.statements) == 2
+    with zipfile.ZipFile(path) as archive:
+        one_by_one = [s for name in archive.namelist() for s in parse_bytes(archive.read(name)).statements]
+    assert parsed.statements == tuple(one_by_one)
+    assert [len(s.lines) for s in parsed.statements] == [3, 3]  # older copies of test-camt053: its batch had one TxDtls less
+
+
+def test_a_damaged_zip_names_the_file_inside_it():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("day-1.xml", (DATA / "oca-camt" / "test-camt054").read_bytes())
+        archive.writestr("day-2.xml", (DATA / "oca-camt" / "test-camt054").read_bytes()[:900])
+    with pytest.raises(StatementMalformed) as err:
+        parse_bytes(buffer.getvalue())
+    assert err.value.message.startswith("day-2.xml (in the zip archive): line ")
+    with pytest.raises(StatementMalformed) as err:
+        parse_bytes(buffer.getvalue()[:300])
+    assert "zip archive" in err.value.message

@@ -195,6 +195,8 @@ def parse_bytes(data: bytes, *, csv_mapping: dict | None = None, currency: str =
         raise malformed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     if not data.strip():
         raise malformed("The file is empty.")
+    if data[:4] == b"PK\x03\x04" and format is None:
+        return _parse_zip(data, csv_mapping=csv_mapping, currency=currency)
     fmt = format or detect_format(data)
     if fmt in ("camt.053", "camt.054", "camt.052"):
         from duly.payments.statements import camt as reader
@@ -214,3 +216,46 @@ def parse_bytes(data: bytes, *, csv_mapping: dict | None = None, currency: str =
         raise malformed(f"Unknown statement format {fmt!r}.", code="statement_format_unknown")
     statements, fmt = reader.parse(data, currency) if fmt == "mt940" else reader.parse(data)
     return ParsedFile(fmt, hashlib.sha256(data).hexdigest(), assign_keys(statements))
+
+
+#: At most this many files in a zip archive (banks deliver a day's or a month's camt files zipped).
+MAX_ZIP_MEMBERS = 1000
+
+
+def _parse_zip(data: bytes, **options) -> ParsedFile:
+    """Each file of the archive is read as a file of its own (keys made unique per file, so a statement delivered
+    twice in one archive is imported once); an error names the file inside the archive."""
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                   and not m.filename.rsplit("/", 1)[-1].startswith(".")]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        raise malformed("The zip archive cannot be read (cut or damaged).") from None
+    if not members:
+        raise malformed("The zip archive holds no file.")
+    if len(members) > MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > MAX_FILE_BYTES:
+        raise malformed(f"The zip archive unpacks to more than {MAX_FILE_BYTES // (1024 * 1024)} MB or "
+                        f"{MAX_ZIP_MEMBERS} files.")
+    statements, formats, total = [], [], 0
+    for member in members:
+        name = member.filename[-80:]
+        try:
+            with archive.open(member) as handle:
+                content = handle.read(MAX_FILE_BYTES + 1)  # never trust the size the archive declares
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError):
+            raise malformed(f"{name} (in the zip archive) cannot be unpacked.") from None
+        total += len(content)
+        if total > MAX_FILE_BYTES:
+            raise malformed(f"The zip archive unpacks to more than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        if content[:4] == b"PK\x03\x04":
+            raise malformed(f"{name} (in the zip archive) is itself a zip archive.")
+        try:
+            parsed = parse_bytes(content, **options)
+        except StatementMalformed as err:
+            raise StatementMalformed(f"{name} (in the zip archive): {err.message}", code=err.code) from None
+        statements.extend(parsed.statements)
+        formats.append(parsed.format)
+    return ParsedFile(formats[0], hashlib.sha256(data).hexdigest(), tuple(statements))
