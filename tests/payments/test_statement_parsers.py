@@ -219,3 +219,25 @@ def test_a_damaged_zip_names_the_file_inside_it():
     with pytest.raises(StatementMalformed) as err:
         parse_bytes(buffer.getvalue()[:300])
     assert "zip archive" in err.value.message
+
+
+def test_the_structured_sepa_details_of_dutch_mt940_are_read():
+    first, second = parse_bytes((WOLPH / "jejik" / "rabobank-iban.sta").read_bytes()).statements[0].lines
+    assert (first.end_to_end_id, first.counterparty_name) == ("01-01-2013 12:00 0030000987654321",
+                                                              "CONTRA ACCOUNT HOLDER")
+    assert (second.counterparty_name, second.remittance_unstructured) == ("JOHN DOE", "Reference 201301234")
+
+
+@pytest.mark.parametrize("details,expected", [
+    ("/TRTP/SEPA OVERBOEKING/IBAN/NL12RABO0123456789/BIC/RABONL2U/NAME/ACME BV/REMI/USTD//INV-2026-0042/EREF/E2E-1",
+     ("NL12RABO0123456789", "RABONL2U", "ACME BV", "", "INV-2026-0042", "E2E-1", "")),
+    ("/CNTP/NL12RABO0123456789/RABONL2U/J DOE/AMSTERDAM/REMI/STRD/CUR/RF18539007547034/RTRN/MS03/",
+     ("NL12RABO0123456789", "RABONL2U", "J DOE", "RF18539007547034", "", "", "MS03")),
+])
+def test_structured_details_variants(details, expected):
+    from duly.payments.statements.mt940 import _remittance, structured_details
+
+    fields = structured_details(details)
+    structured, free = _remittance(fields)
+    assert (fields.get("IBAN"), fields.get("BIC"), fields.get("NAME"), structured, free, fields.get("EREF", ""),
+            fields.get("RTRN", "")) == expected
