@@ -241,3 +241,9 @@ def test_structured_details_variants(details, expected):
     structured, free = _remittance(fields)
     assert (fields.get("IBAN"), fields.get("BIC"), fields.get("NAME"), structured, free, fields.get("EREF", ""),
             fields.get("RTRN", "")) == expected
+
+
+def test_ofx_text_is_unescaped():
+    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    (statement,) = parse_bytes(data.replace(b"<MEMO>", b"<MEMO>AT&amp;T &lt;fee&gt; ", 1)).statements
+    assert statement.lines[0].remittance_unstructured.startswith("AT&T <fee> ")

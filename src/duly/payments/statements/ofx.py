@@ -75,6 +75,8 @@ def _tree(text: str) -> _Node:
             stack.pop()
             last_leaf = None
         elif value:
+            if "&" in value:  # OFX escapes these three in SGML and XML alike
+                value = value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
             stack[-1].fields[name] = (value, line)
             last_leaf = name
         else:
