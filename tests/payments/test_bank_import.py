@@ -197,3 +197,16 @@ def test_an_ofx_file_cut_anywhere_is_refused(org):
             import_statement(org, data[:cut])
     assert _counts(org) == (0, 0)
     assert import_statement(org, data).new_lines == 3
+
+
+def test_adding_an_account_again_keeps_it_and_may_replace_its_mapping(org):
+    first = add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping=MAPPING)
+    again = add_bank_account(org, iban="DE89 3704 0044 0532 0130 00", currency="EUR")
+    assert again.pk == first.pk and again.csv_mapping == MAPPING
+    plain = {"booking_date": "Date", "amount": "Amount"}
+    assert add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping=plain).csv_mapping \
+        == plain
+    with pytest.raises(StatementCurrencyMismatch):
+        add_bank_account(org, iban="DE89370400440532013000", currency="USD")
+    with pytest.raises(StatementMalformed):
+        add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping={"amount": "A"})

@@ -63,7 +63,8 @@ def clean_account_number(value: str) -> str:
 @transaction.atomic
 def add_bank_account(org: Organization, *, iban: str, currency: str, name: str = "", bic: str = "",
                      csv_mapping: dict | None = None) -> BankAccount:
-    """Add one of the organization's bank accounts; adding the same IBAN again with the same currency is a no-op."""
+    """Add one of the organization's bank accounts. Adding the same IBAN again with the same currency changes
+    nothing, except that a CSV mapping given replaces the saved one."""
     number = clean_account_number(iban)
     currency = check_currency((currency or "").upper())
     mapping = check_mapping(csv_mapping) if csv_mapping else {}
@@ -73,6 +74,9 @@ def add_bank_account(org: Organization, *, iban: str, currency: str, name: str =
     if not created and account.currency != currency:
         raise StatementCurrencyMismatch(f"Account {number} exists already, kept in {account.currency}.",
                                         code="currency_mismatch")
+    if not created and mapping and mapping != account.csv_mapping:
+        account.csv_mapping = mapping
+        account.save(update_fields=["csv_mapping"])
     return account
 
 
