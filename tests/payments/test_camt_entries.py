@@ -68,8 +68,12 @@ def test_a_batch_is_split_with_each_transactions_own_amount_name_and_reference()
 
 def test_a_batch_whose_parts_do_not_add_up_stays_one_line():
     # OCA's importer split such a batch with wrong amounts (bank-statement-import #157): Duly never invents them
-    (line,) = lines(camt(entry("350.00", txs=[tx("100.00", ref="T1"), tx("200.00", ref="T2")])))
+    (line,) = lines(camt(entry("350.00", txs=[tx("100.00", ref="T1", name="Acme", rf="RF18539007547034"),
+                                              tx("200.00", ref="T2", name="Beta")])))
     assert line.amount_minor == 35000
+    # no one part's payer or reference speaks for the whole: they are kept for the review screen
+    assert (line.counterparty_name, line.remittance_structured) == ("", "")
+    assert [p["name"] for p in line.raw["batch_parts"]] == ["Acme", "Beta"]
     (line,) = lines(camt(entry("350.00", txs=[tx(ref="T1"), tx(ref="T2")])))
     assert line.amount_minor == 35000
 

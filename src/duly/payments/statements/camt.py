@@ -220,6 +220,15 @@ def _entry_lines(entry, index: int, currency: str) -> list[ParsedLine]:
                     ref = f"{entry_ref}/{tx_ref}" if entry_ref else tx_ref
                 lines.append(_line_from(entry, tx, tx_amount, currency, f"Ntry {index} TxDtls {n}", ref))
             return lines
+    if len(txs) > 1:
+        # kept whole: no one transaction's payer or reference speaks for the batch (the review shows its parts)
+        line = _line_from(entry, None, amount, currency, f"Ntry {index}", entry_ref)
+        parts = [{"name": _party_name(_child(tx, "RltdPties"), "Dbtr" if amount >= 0 else "Cdtr"),
+                  "text": " ".join((u.text or "").strip() for u in _children(_child(tx, "RmtInf"), "Ustrd")),
+                  "reference": _text(tx, "RmtInf", "Strd", "CdtrRefInf", "Ref"),
+                  "amount": _text(tx, "Amt") or _text(tx, "AmtDtls", "TxAmt", "Amt")} for tx in txs]
+        line.raw["batch_parts"] = parts
+        return [line]
     return [_line_from(entry, txs[0] if txs else None, amount, currency, f"Ntry {index}", entry_ref)]
 
 
