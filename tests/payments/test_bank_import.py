@@ -210,3 +210,18 @@ def test_adding_an_account_again_keeps_it_and_may_replace_its_mapping(org):
         add_bank_account(org, iban="DE89370400440532013000", currency="USD")
     with pytest.raises(StatementMalformed):
         add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping={"amount": "A"})
+
+
+def test_cli_refuses_a_cut_file_and_a_missing_one_with_exit_2(org, tmp_path):
+    from duly.cli import main
+
+    add_bank_account(org, iban="NL26VAYB8060476890", currency="EUR")
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(CAMT_MULTI[:3000])
+    result = CliRunner().invoke(main, ["bank", "import", str(cut)])
+    assert result.exit_code == 2 and result.stderr.startswith("error: line ")
+    assert "[statement_malformed]" in result.stderr and "Traceback" not in result.output
+    missing = CliRunner().invoke(main, ["bank", "import", str(tmp_path / "nope.xml")])
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: cannot read nope.xml")
+    assert str(tmp_path) not in missing.stderr  # no paths beyond the file's name
+    assert _counts(org) == (0, 0)
