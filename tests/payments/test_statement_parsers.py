@@ -247,3 +247,11 @@ def test_ofx_text_is_unescaped():
     data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
     (statement,) = parse_bytes(data.replace(b"<MEMO>", b"<MEMO>AT&amp;T &lt;fee&gt; ", 1)).statements
     assert statement.lines[0].remittance_unstructured.startswith("AT&T <fee> ")
+
+
+def test_nul_characters_never_reach_the_database():
+    # PostgreSQL stores no NUL in text or JSON: a file carrying one (wolph's with_binary_character.sta has binary
+    # bytes) must not fail the import with a database error
+    data = (DATA / "shared" / "mt940" / "mt940_mBank_mt940.sta").read_bytes().replace(b":86:", b":86:A\x00B", 1)
+    lines = [l for s in parse_bytes(data).statements for l in s.lines]
+    assert all("\x00" not in l.remittance_unstructured and "\x00" not in repr(l.raw) for l in lines)

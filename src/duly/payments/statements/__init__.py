@@ -146,6 +146,31 @@ def normalize_account(value: str | None) -> str:
     return "".join((value or "").split()).upper()
 
 
+_TEXT_FIELDS = ("bank_reference", "end_to_end_id", "counterparty_name", "counterparty_iban", "counterparty_bic",
+                "remittance_structured", "remittance_unstructured", "bank_transaction_code", "return_reason_code")
+
+
+def _no_nul(value):
+    """Text without NUL characters (PostgreSQL stores none, in text or JSON), in nested raw fields too."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nul(v) for v in value]
+    return value
+
+
+def _clean(line: ParsedLine) -> ParsedLine:
+    import dataclasses
+
+    changes = {name: _no_nul(getattr(line, name)) for name in _TEXT_FIELDS if "\x00" in getattr(line, name)}
+    raw = _no_nul(line.raw)
+    if raw != line.raw:
+        changes["raw"] = raw
+    return dataclasses.replace(line, **changes) if changes else line
+
+
 def assign_keys(statements: list[ParsedStatement]) -> tuple[ParsedStatement, ...]:
     """Give every line its ``unique_key``: the bank reference or the content hash, made unique within the file."""
     import dataclasses
@@ -154,7 +179,7 @@ def assign_keys(statements: list[ParsedStatement]) -> tuple[ParsedStatement, ...
     out = []
     for statement in statements:
         lines = []
-        for line in statement.lines:
+        for line in map(_clean, statement.lines):
             base = f"r:{line.bank_reference}" if line.bank_reference else line.content_key()
             slot = (statement.account, base)
             seen[slot] = seen.get(slot, 0) + 1
