@@ -178,3 +178,50 @@ def test_cli_import_reports_new_lines_and_exit_codes(org):
     assert "NL77ABNA0574908765" in unknown.stderr
     listed = CliRunner().invoke(main, ["bank", "accounts", "list"])
     assert "NL26VAYB8060476890\tEUR\tMain\t2 statement(s)\t2 line(s)" in listed.stdout
+
+
+def test_an_mt940_file_cut_before_its_closing_balance_is_refused(org):
+    add_bank_account(org, iban="0123456789", currency="EUR")
+    cut = SNS[:SNS.rindex(b":62F:")]
+    with pytest.raises(StatementMalformed) as err:
+        import_statement(org, cut)
+    assert "looks truncated" in err.value.message and "line " in err.value.message
+    assert _counts(org) == (0, 0)
+
+
+def test_an_ofx_file_cut_anywhere_is_refused(org):
+    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    add_bank_account(org, iban="12300000012345678", currency="CAD")
+    for cut in range(data.index(b"<OFX>") + 6, len(data.rstrip()) - 1, 37):
+        with pytest.raises(StatementMalformed):
+            import_statement(org, data[:cut])
+    assert _counts(org) == (0, 0)
+    assert import_statement(org, data).new_lines == 3
+
+
+def test_adding_an_account_again_keeps_it_and_may_replace_its_mapping(org):
+    first = add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping=MAPPING)
+    again = add_bank_account(org, iban="DE89 3704 0044 0532 0130 00", currency="EUR")
+    assert again.pk == first.pk and again.csv_mapping == MAPPING
+    plain = {"booking_date": "Date", "amount": "Amount"}
+    assert add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping=plain).csv_mapping \
+        == plain
+    with pytest.raises(StatementCurrencyMismatch):
+        add_bank_account(org, iban="DE89370400440532013000", currency="USD")
+    with pytest.raises(StatementMalformed):
+        add_bank_account(org, iban="DE89370400440532013000", currency="EUR", csv_mapping={"amount": "A"})
+
+
+def test_cli_refuses_a_cut_file_and_a_missing_one_with_exit_2(org, tmp_path):
+    from duly.cli import main
+
+    add_bank_account(org, iban="NL26VAYB8060476890", currency="EUR")
+    cut = tmp_path / "cut.xml"
+    cut.write_bytes(CAMT_MULTI[:3000])
+    result = CliRunner().invoke(main, ["bank", "import", str(cut)])
+    assert result.exit_code == 2 and result.stderr.startswith("error: line ")
+    assert "[statement_malformed]" in result.stderr and "Traceback" not in result.output
+    missing = CliRunner().invoke(main, ["bank", "import", str(tmp_path / "nope.xml")])
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: cannot read nope.xml")
+    assert str(tmp_path) not in missing.stderr  # no paths beyond the file's name
+    assert _counts(org) == (0, 0)

@@ -68,8 +68,12 @@ def test_a_batch_is_split_with_each_transactions_own_amount_name_and_reference()
 
 def test_a_batch_whose_parts_do_not_add_up_stays_one_line():
     # OCA's importer split such a batch with wrong amounts (bank-statement-import #157): Duly never invents them
-    (line,) = lines(camt(entry("350.00", txs=[tx("100.00", ref="T1"), tx("200.00", ref="T2")])))
+    (line,) = lines(camt(entry("350.00", txs=[tx("100.00", ref="T1", name="Acme", rf="RF18539007547034"),
+                                              tx("200.00", ref="T2", name="Beta")])))
     assert line.amount_minor == 35000
+    # no one part's payer or reference speaks for the whole: they are kept for the review screen
+    assert (line.counterparty_name, line.remittance_structured) == ("", "")
+    assert [p["name"] for p in line.raw["batch_parts"]] == ["Acme", "Beta"]
     (line,) = lines(camt(entry("350.00", txs=[tx(ref="T1"), tx(ref="T2")])))
     assert line.amount_minor == 35000
 
@@ -113,3 +117,33 @@ def test_an_entity_expansion_is_not_followed():
             b"<Document><BkToCstmrStmt><Stmt><Id>&b;</Id></Stmt></BkToCstmrStmt></Document>")
     with pytest.raises(StatementMalformed):
         parse_bytes(bomb, format="camt.053")
+
+
+def test_an_imported_batch_and_foreign_payment_are_stored_with_every_detail(org):
+    from duly.payments.bank_models import StatementLine
+    from duly.payments.bank_services import add_bank_account, import_statement
+
+    add_bank_account(org, iban="NL26VAYB8060476890", currency="EUR")
+    data = camt(entry("350.00", ref="E1", txs=[tx("100.00", ref="T1", name="Acme", rf="RF18539007547034"),
+                                               tx("250.00", ref="T2", name="Beta")]),
+                entry("92.50", ref="E2", txs=[tx("92.50", instd=("100.00", "USD"), rate="0.925", ref="FX1")]),
+                closing="542.50")
+    assert import_statement(org, data).new_lines == 3
+    acme = StatementLine.objects.get(counterparty_name="Acme")
+    assert (acme.amount_minor, acme.remittance_structured, acme.end_to_end_id) == (10000, "RF18539007547034",
+                                                                                  "E2E-T1")
+    assert acme.raw["where"] == "Ntry 1 TxDtls 1" and acme.statement.identifier == "S-2026-03-05"
+    fx = StatementLine.objects.get(original_currency="USD")
+    assert (fx.amount_minor, fx.original_amount_minor, str(fx.exchange_rate.normalize())) == (9250, 10000, "0.925")
+    assert import_statement(org, data).new_lines == 0
+
+
+def test_a_document_with_a_namespace_prefix_reads_the_same():
+    import re
+
+    plain = camt(entry("350.00", txs=[tx("100.00", ref="T1", name="Acme"), tx("250.00", ref="T2", name="Beta")]),
+                 entry("5.00", ref="E2"), closing="455.00")
+    prefixed = re.sub(rb"<(/?)([A-Za-z])", rb"<\1c:\2", plain).replace(b'xmlns="', b'xmlns:c="')
+    assert b"<c:Ntry>" in prefixed
+    (a,), (b,) = parse_bytes(plain).statements, parse_bytes(prefixed).statements
+    assert a == b and len(a.lines) == 3

@@ -191,3 +191,67 @@ def test_a_bad_amount_in_camt_names_its_element_and_line():
     with pytest.raises(StatementMalformed) as err:
         parse_bytes(data)
     assert err.value.message.startswith("line 33: <Amt>")
+
+
+def test_a_zip_of_camt_files_is_read_file_by_file():
+    import zipfile
+
+    path = DATA / "oca-camt" / "test-camt053.zip"
+    parsed = parse_bytes(path.read_bytes())
+    assert parsed.format == "camt.053" and len(parsed.statements) == 2
+    with zipfile.ZipFile(path) as archive:
+        one_by_one = [s for name in archive.namelist() for s in parse_bytes(archive.read(name)).statements]
+    assert parsed.statements == tuple(one_by_one)
+    assert [len(s.lines) for s in parsed.statements] == [3, 3]  # older copies of test-camt053: its batch had one TxDtls less
+
+
+def test_a_damaged_zip_names_the_file_inside_it():
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("day-1.xml", (DATA / "oca-camt" / "test-camt054").read_bytes())
+        archive.writestr("day-2.xml", (DATA / "oca-camt" / "test-camt054").read_bytes()[:900])
+    with pytest.raises(StatementMalformed) as err:
+        parse_bytes(buffer.getvalue())
+    assert err.value.message.startswith("day-2.xml (in the zip archive): line ")
+    with pytest.raises(StatementMalformed) as err:
+        parse_bytes(buffer.getvalue()[:300])
+    assert "zip archive" in err.value.message
+
+
+def test_the_structured_sepa_details_of_dutch_mt940_are_read():
+    first, second = parse_bytes((WOLPH / "jejik" / "rabobank-iban.sta").read_bytes()).statements[0].lines
+    assert (first.end_to_end_id, first.counterparty_name) == ("01-01-2013 12:00 0030000987654321",
+                                                              "CONTRA ACCOUNT HOLDER")
+    assert (second.counterparty_name, second.remittance_unstructured) == ("JOHN DOE", "Reference 201301234")
+
+
+@pytest.mark.parametrize("details,expected", [
+    ("/TRTP/SEPA OVERBOEKING/IBAN/NL12RABO0123456789/BIC/RABONL2U/NAME/ACME BV/REMI/USTD//INV-2026-0042/EREF/E2E-1",
+     ("NL12RABO0123456789", "RABONL2U", "ACME BV", "", "INV-2026-0042", "E2E-1", "")),
+    ("/CNTP/NL12RABO0123456789/RABONL2U/J DOE/AMSTERDAM/REMI/STRD/CUR/RF18539007547034/RTRN/MS03/",
+     ("NL12RABO0123456789", "RABONL2U", "J DOE", "RF18539007547034", "", "", "MS03")),
+])
+def test_structured_details_variants(details, expected):
+    from duly.payments.statements.mt940 import _remittance, structured_details
+
+    fields = structured_details(details)
+    structured, free = _remittance(fields)
+    assert (fields.get("IBAN"), fields.get("BIC"), fields.get("NAME"), structured, free, fields.get("EREF", ""),
+            fields.get("RTRN", "")) == expected
+
+
+def test_ofx_text_is_unescaped():
+    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    (statement,) = parse_bytes(data.replace(b"<MEMO>", b"<MEMO>AT&amp;T &lt;fee&gt; ", 1)).statements
+    assert statement.lines[0].remittance_unstructured.startswith("AT&T <fee> ")
+
+
+def test_nul_characters_never_reach_the_database():
+    # PostgreSQL stores no NUL in text or JSON: a file carrying one (wolph's with_binary_character.sta has binary
+    # bytes) must not fail the import with a database error
+    data = (DATA / "shared" / "mt940" / "mt940_mBank_mt940.sta").read_bytes().replace(b":86:", b":86:A\x00B", 1)
+    lines = [l for s in parse_bytes(data).statements for l in s.lines]
+    assert all("\x00" not in l.remittance_unstructured and "\x00" not in repr(l.raw) for l in lines)

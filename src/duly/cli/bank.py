@@ -27,7 +27,8 @@ def accounts():
 @click.option("--name", default="", help="A name for the account, e.g. 'Main account'")
 @click.option("--bic", default="", help="The bank's BIC")
 @click.option("--csv-mapping", "csv_mapping", default="",
-              help='CSV column mapping as JSON, e.g. {"booking_date": "Date", "amount": "Amount"}')
+              help='CSV column mapping as JSON, e.g. {"booking_date": "Date", "amount": "Amount"} '
+                   "(given again for an existing account, it replaces the saved one)")
 @handle_errors
 def add(org_slug, iban, currency, name, bic, csv_mapping):
     """Add bank account IBAN (or the bank's account number where it has no IBAN)."""

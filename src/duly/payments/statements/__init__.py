@@ -146,6 +146,31 @@ def normalize_account(value: str | None) -> str:
     return "".join((value or "").split()).upper()
 
 
+_TEXT_FIELDS = ("bank_reference", "end_to_end_id", "counterparty_name", "counterparty_iban", "counterparty_bic",
+                "remittance_structured", "remittance_unstructured", "bank_transaction_code", "return_reason_code")
+
+
+def _no_nul(value):
+    """Text without NUL characters (PostgreSQL stores none, in text or JSON), in nested raw fields too."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_no_nul(v) for v in value]
+    return value
+
+
+def _clean(line: ParsedLine) -> ParsedLine:
+    import dataclasses
+
+    changes = {name: _no_nul(getattr(line, name)) for name in _TEXT_FIELDS if "\x00" in getattr(line, name)}
+    raw = _no_nul(line.raw)
+    if raw != line.raw:
+        changes["raw"] = raw
+    return dataclasses.replace(line, **changes) if changes else line
+
+
 def assign_keys(statements: list[ParsedStatement]) -> tuple[ParsedStatement, ...]:
     """Give every line its ``unique_key``: the bank reference or the content hash, made unique within the file."""
     import dataclasses
@@ -154,7 +179,7 @@ def assign_keys(statements: list[ParsedStatement]) -> tuple[ParsedStatement, ...
     out = []
     for statement in statements:
         lines = []
-        for line in statement.lines:
+        for line in map(_clean, statement.lines):
             base = f"r:{line.bank_reference}" if line.bank_reference else line.content_key()
             slot = (statement.account, base)
             seen[slot] = seen.get(slot, 0) + 1
@@ -195,6 +220,8 @@ def parse_bytes(data: bytes, *, csv_mapping: dict | None = None, currency: str =
         raise malformed(f"The file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
     if not data.strip():
         raise malformed("The file is empty.")
+    if data[:4] == b"PK\x03\x04" and format is None:
+        return _parse_zip(data, csv_mapping=csv_mapping, currency=currency)
     fmt = format or detect_format(data)
     if fmt in ("camt.053", "camt.054", "camt.052"):
         from duly.payments.statements import camt as reader
@@ -214,3 +241,46 @@ def parse_bytes(data: bytes, *, csv_mapping: dict | None = None, currency: str =
         raise malformed(f"Unknown statement format {fmt!r}.", code="statement_format_unknown")
     statements, fmt = reader.parse(data, currency) if fmt == "mt940" else reader.parse(data)
     return ParsedFile(fmt, hashlib.sha256(data).hexdigest(), assign_keys(statements))
+
+
+#: At most this many files in a zip archive (banks deliver a day's or a month's camt files zipped).
+MAX_ZIP_MEMBERS = 1000
+
+
+def _parse_zip(data: bytes, **options) -> ParsedFile:
+    """Each file of the archive is read as a file of its own (keys made unique per file, so a statement delivered
+    twice in one archive is imported once); an error names the file inside the archive."""
+    import io
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                   and not m.filename.rsplit("/", 1)[-1].startswith(".")]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError):
+        raise malformed("The zip archive cannot be read (cut or damaged).") from None
+    if not members:
+        raise malformed("The zip archive holds no file.")
+    if len(members) > MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > MAX_FILE_BYTES:
+        raise malformed(f"The zip archive unpacks to more than {MAX_FILE_BYTES // (1024 * 1024)} MB or "
+                        f"{MAX_ZIP_MEMBERS} files.")
+    statements, formats, total = [], [], 0
+    for member in members:
+        name = member.filename[-80:]
+        try:
+            with archive.open(member) as handle:
+                content = handle.read(MAX_FILE_BYTES + 1)  # never trust the size the archive declares
+        except (zipfile.BadZipFile, NotImplementedError, RuntimeError, ValueError, OSError, EOFError):
+            raise malformed(f"{name} (in the zip archive) cannot be unpacked.") from None
+        total += len(content)
+        if total > MAX_FILE_BYTES:
+            raise malformed(f"The zip archive unpacks to more than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+        if content[:4] == b"PK\x03\x04":
+            raise malformed(f"{name} (in the zip archive) is itself a zip archive.")
+        try:
+            parsed = parse_bytes(content, **options)
+        except StatementMalformed as err:
+            raise StatementMalformed(f"{name} (in the zip archive): {err.message}", code=err.code) from None
+        statements.extend(parsed.statements)
+        formats.append(parsed.format)
+    return ParsedFile(formats[0], hashlib.sha256(data).hexdigest(), tuple(statements))

@@ -70,8 +70,12 @@ def parse(data: bytes, mapping: dict, currency: str) -> list[ParsedStatement]:
             delimiter = csv.Sniffer().sniff(body[:4096], delimiters=",;\t").delimiter
         except csv.Error:
             delimiter = ","
-    reader = csv.DictReader(io.StringIO(body), delimiter=delimiter)
-    header = reader.fieldnames or []
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    reader = csv.DictReader(io.StringIO(body, newline=""), delimiter=delimiter)
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as err:
+        raise malformed(f"line {reader.line_num + int(mapping.get('skip_rows') or 0)}: {err}.") from None
     missing = [mapping[k] for k in MAPPING_FIELDS if mapping.get(k) and mapping[k] not in header]
     if missing:
         raise malformed(f"line 1: the file has no column {', '.join(repr(m) for m in missing)}.")

@@ -48,6 +48,41 @@ def _minor(amount, currency: str, where: str) -> int:
     return int(scaled)
 
 
+#: Tags of the structured SEPA ``:86:`` the Dutch banks write (``/EREF/.../BENM//NAME/.../REMI/...``).
+_SEPA_TAGS = ("EREF", "MARF", "CSID", "CNTP", "REMI", "RTRN", "BENM", "ORDP", "NAME", "IBAN", "BIC", "ISDT", "PREF",
+              "ULTB", "ULTD", "TRTP", "PURP", "ADDR", "SVCL", "CITY", "ID")
+_SEPA_TAG = re.compile(r"/(" + "|".join(_SEPA_TAGS) + r")/")
+
+
+def structured_details(details: str) -> dict[str, str]:
+    """The sub-fields of a structured ``:86:`` (``/TAG/value/TAG/value``), {} for free text. Lines are joined
+    without a space: the bank wraps the field at 65 characters, mid-word."""
+    text = details.replace("\r", "").replace("\n", "")
+    matches = list(_SEPA_TAG.finditer(text))
+    if not matches or matches[0].start() != 0:
+        return {}
+    fields: dict[str, str] = {}
+    for match, following in zip(matches, matches[1:] + [None]):
+        value = text[match.end():following.start() if following is not None else len(text)]
+        fields.setdefault(match.group(1), value.strip("/").strip())
+    if "CNTP" in fields:  # ING: /CNTP/iban/bic/name/city/
+        parts = (fields["CNTP"].split("/") + ["", "", ""])[:3]
+        fields.setdefault("IBAN", parts[0])
+        fields.setdefault("BIC", parts[1])
+        fields.setdefault("NAME", parts[2])
+    return fields
+
+
+def _remittance(fields: dict[str, str]) -> tuple[str, str]:
+    """(structured creditor reference, free text) of a structured ``:86:``."""
+    remi = fields.get("REMI", "")
+    if remi.startswith("STRD/"):  # /REMI/STRD/CUR/RF18539007547034/
+        return remi.rsplit("/", 1)[-1].strip(), ""
+    if remi.startswith("USTD/"):
+        remi = remi[5:].lstrip("/")
+    return "", remi
+
+
 def _processors():
     return {"post_transaction_details": [mt940.processors.transaction_details_post_processor]}
 
@@ -90,15 +125,20 @@ def _statement(block: str, text: str, start: int, number: int, fallback_currency
                                          "transaction_details", "gvc", "posting_text", "prima_nota")
                if data.get(k) not in (None, "")}
         purpose = (data.get("purpose") or "").strip()
+        sepa = structured_details(details)
+        structured, free = _remittance(sepa)
+        end_to_end = data.get("end_to_end_reference") or sepa.get("EREF", "")
         lines.append(ParsedLine(
             booking_date=booking, value_date=data.get("date"),
             amount_minor=_minor(data["amount"].amount, currency, line_where), currency=currency,
-            end_to_end_id=(data.get("end_to_end_reference") or "")[:35],
-            counterparty_name=(data.get("applicant_name") or "")[:140],
-            counterparty_iban=normalize_account(data.get("applicant_iban"))[:34],
-            counterparty_bic=(data.get("applicant_bin") or "")[:11],
-            remittance_unstructured=purpose or details,
+            end_to_end_id=("" if end_to_end.upper() == "NOTPROVIDED" else end_to_end)[:35],
+            counterparty_name=(data.get("applicant_name") or sepa.get("NAME", ""))[:140],
+            counterparty_iban=normalize_account(data.get("applicant_iban") or sepa.get("IBAN"))[:34],
+            counterparty_bic=(data.get("applicant_bin") or sepa.get("BIC", ""))[:11],
+            remittance_structured=structured[:140],
+            remittance_unstructured=purpose or free or (details if not sepa else ""),
             bank_transaction_code=(data.get("id") or "")[:64],
+            return_reason_code=sepa.get("RTRN", "")[:35],
             where=line_where, raw=raw,
         ))
     ref = (head.get("transaction_reference") or "").strip()

@@ -75,6 +75,8 @@ def _tree(text: str) -> _Node:
             stack.pop()
             last_leaf = None
         elif value:
+            if "&" in value:  # OFX escapes these three in SGML and XML alike
+                value = value.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
             stack[-1].fields[name] = (value, line)
             last_leaf = name
         else:
@@ -84,7 +86,7 @@ def _tree(text: str) -> _Node:
             last_leaf = None
             if len(stack) > _MAX_DEPTH:
                 raise malformed(f"line {line}: elements are nested too deeply.")
-    if len(stack) > 1 and stack[1].name == "OFX" and len(stack) > 2:
+    if len(stack) > 1:  # every aggregate closes, in SGML too: one still open means the file was cut
         raise malformed(f"line {line}: the file ends inside <{stack[-1].name}> (truncated?).")
     ofx = root.find("OFX")
     if ofx is None:
