@@ -274,3 +274,13 @@ def test_a_standing_mandate_is_signed_from_the_account_link(client, link, stripe
     assert mandate.kind == Mandate.RECURRENT and mandate.reference in signed.content.decode()
     customer.refresh_from_db()
     assert customer.preferred_payment_method == "sepa_debit"
+
+
+# --- review: flaws found and fixed ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chosen", ["²", "1²", "٣x"])
+def test_an_invoice_id_of_unicode_digits_is_refused_clearly(client, link, invoices, stripe_on, chosen):
+    resp = _start(client, link, invoice=[chosen], method="bank_transfer")
+    assert resp.status_code == 400 and "plus à payer" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()

@@ -108,7 +108,7 @@ def plan_checkout(customer: Customer, invoice_ids, amount=None, *, only: int | N
     wanted: list[int] = []
     for raw in invoice_ids or ():
         text = str(raw).strip()
-        if not text.isdigit() or int(text) not in by_id:
+        if not (text.isascii() and text.isdigit()) or int(text) not in by_id:  # "²" is a digit int() refuses
             raise ValidationError("One of the chosen invoices is not open any more; reload the page.",
                                   code="invoice_not_open")
         wanted.append(int(text))
