@@ -284,3 +284,27 @@ def test_an_invoice_id_of_unicode_digits_is_refused_clearly(client, link, invoic
     resp = _start(client, link, invoice=[chosen], method="bank_transfer")
     assert resp.status_code == 400 and "plus à payer" in html.unescape(resp.content.decode())
     assert not Checkout.objects.exists()
+
+
+def _webhook(client, fake, kind, pi_id):
+    event = next(e for e in fake.events if e["type"] == kind and e["data"]["object"]["id"] == pi_id)
+    payload, header = fake.event_payload(event, SECRET)
+    return client.post("/webhooks/stripe/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+
+
+def test_a_sepa_debit_paid_in_stripes_element_is_recorded_and_saved_as_sepa_debit_by_the_webhook(
+        client, link, invoices, stripe_on, fake, customer):
+    _start(client, link, invoice=[str(invoices[0].pk)], method="card", save_for_future="on")
+    checkout = Checkout.objects.get()
+    pm = stripe_on.client.v1.payment_methods.create(params={
+        "type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"},
+        "billing_details": {"name": "Acme", "email": "ap@acme.example"}})
+    stripe_on.client.v1.payment_intents.confirm(checkout.provider_ref, params={"payment_method": pm.id})
+    fake.settle(checkout.provider_ref)
+    assert _webhook(client, fake, "payment_intent.succeeded", checkout.provider_ref).json()["status"] == "processed"
+    payment = Payment.objects.get()
+    assert payment.method == "sepa_debit"
+    saved = SavedPaymentMethod.objects.get(customer=customer)
+    assert (saved.kind, saved.is_default) == ("sepa_debit", True)
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "sepa_debit"
