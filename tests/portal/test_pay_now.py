@@ -308,3 +308,16 @@ def test_a_sepa_debit_paid_in_stripes_element_is_recorded_and_saved_as_sepa_debi
     assert (saved.kind, saved.is_default) == ("sepa_debit", True)
     customer.refresh_from_db()
     assert customer.preferred_payment_method == "sepa_debit"
+
+
+def test_a_checkout_whose_invoices_were_paid_meanwhile_no_longer_offers_to_pay(client, link, invoices, stripe_on):
+    first_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    second_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    paid, stale = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    page = html.unescape(client.get(second_tab).content.decode())
+    stale.refresh_from_db()
+    assert stale.client_secret not in page and 'id="payment-form"' not in page
+    assert "ont changé" in page and f'href="{link}/pay"' in page
+    assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]

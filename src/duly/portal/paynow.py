@@ -48,6 +48,8 @@ WORDS: dict[str, dict[str, str]] = {
         "card_saved": "Saved: {method}. Future invoices will be charged to it on their due date.",
         "mandate_signed": "Mandate {reference} signed: future invoices will be debited from {iban}.",
         "sign_standing": "Or sign a SEPA direct debit mandate",
+        "changed": "The invoices of this payment changed since you started it (paid or cancelled meanwhile).",
+        "restart": "Start a new payment",
     },
     "fr": {
         "pay_title": "Payer maintenant", "back": "Retour à votre compte", "choose": "Factures à payer",
@@ -77,6 +79,9 @@ WORDS: dict[str, dict[str, str]] = {
         "card_saved": "Enregistrée : {method}. Les prochaines factures y seront débitées à leur échéance.",
         "mandate_signed": "Mandat {reference} signé : les prochaines factures seront prélevées sur {iban}.",
         "sign_standing": "Ou signez un mandat de prélèvement SEPA",
+        "changed": "Les factures de ce paiement ont changé depuis que vous l'avez commencé (payées ou annulées "
+                   "entre-temps).",
+        "restart": "Commencer un nouveau paiement",
     },
 }
 
@@ -231,6 +236,8 @@ class StatusPage:
     transfers: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     receipt: str = ""
+    #: The pay-now page, when this payment cannot go on and the customer must start again.
+    restart: str = ""
 
 
 def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") -> StatusPage:
@@ -239,6 +246,10 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
     by_id = {inv.pk: inv for inv in Invoice.objects.filter(organization=org, customer=checkout.customer,
                                                            pk__in=[int(k) for k in checkout.plan])}
     invoices = []
+    # Paid or voided by another route (another tab, a transfer) since the payment started: paying it now would
+    # pay those invoices twice, so the payment element is not offered any more.
+    stale = any(key.isdigit() and (int(key) not in by_id or not by_id[int(key)].is_open
+                                   or by_id[int(key)].balance_minor < minor) for key, minor in checkout.plan.items())
     for key, minor in checkout.plan.items():
         inv = by_id.get(int(key))
         if inv is None:
@@ -250,8 +261,10 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
                       fmt.money(checkout.amount_minor, currency), invoices, back, error=error)
     if checkout.payment_id:
         page.receipt = f"{base}/receipt"
-    if checkout.method == Checkout.CARD and checkout.client_secret and checkout.status in (Checkout.OPEN,
-                                                                                           Checkout.FAILED):
+    payable = checkout.status in (Checkout.OPEN, Checkout.FAILED)
+    if checkout.method == Checkout.CARD and payable and stale:
+        page.error, page.restart = words["changed"], base.rsplit("/", 1)[0]
+    elif checkout.method == Checkout.CARD and checkout.client_secret and payable:
         page.stripe = {"js": settings.DULY_STRIPE_JS_URL, "key": settings.DULY_STRIPE_PUBLISHABLE_KEY,
                        "secret": checkout.client_secret, "return_url": base}
     if checkout.method == Checkout.SEPA_MANDATE:
