@@ -321,3 +321,15 @@ def test_a_checkout_whose_invoices_were_paid_meanwhile_no_longer_offers_to_pay(c
     assert stale.client_secret not in page and 'id="payment-form"' not in page
     assert "ont changé" in page and f'href="{link}/pay"' in page
     assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]
+
+
+def test_signing_the_standing_mandate_twice_keeps_one_mandate(client, link, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    form = {"action": "mandate", "holder": "Acme Industries SAS", "iban": "DE89370400440532013000", "consent": "on"}
+    first = client.post(f"{link}/methods", form)
+    again = client.post(f"{link}/methods", {**form, "iban": "DE89 3704 0044 0532 0130 00"})  # a double click
+    assert first.status_code == again.status_code == 200
+    mandate = Mandate.objects.get()
+    assert mandate.reference in again.content.decode()

@@ -286,8 +286,9 @@ def finish_setup(customer: Customer, result: SetupResult, *, kind: str = "card")
 @transaction.atomic
 def sign_standing_mandate(customer: Customer, *, debtor_name: str, iban: str, bic: str = "", consent: bool,
                           signed_on: date) -> Mandate:
-    """A recurrent SEPA Core mandate the customer signs from their link for future invoices (no payment now)."""
-    from .sepa_services import create_mandate
+    """A recurrent SEPA Core mandate the customer signs from their link for future invoices (no payment now);
+    signing again for the same account keeps the mandate in force (one per customer and IBAN)."""
+    from .sepa_services import clean_iban, create_mandate
 
     org = customer.organization
     if _creditor(org) is None:
@@ -296,6 +297,12 @@ def sign_standing_mandate(customer: Customer, *, debtor_name: str, iban: str, bi
         raise ValidationError("Tick the box to authorise the direct debit.", code="mandate_consent_missing")
     if not " ".join((debtor_name or "").split()):
         raise ValidationError("Enter the account holder's name.", code="mandate_name_missing")
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one signature at a time per customer
+    same = (Mandate.objects.filter(organization=org, customer=customer, kind=Mandate.RECURRENT,
+                                   revoked_at__isnull=True, iban=clean_iban(iban)).order_by("-pk").first())
+    if same is not None:  # signed again (a double click, a resubmitted form): the mandate already in force
+        _prefer(customer, "sepa_debit")
+        return same
     code = "".join(ch for ch in customer.code.upper() if ch.isalnum())[:12] or "C"
     mandate = create_mandate(org, customer, reference=f"DULY-{code}-{secrets.token_hex(6).upper()}",
                              signed_on=signed_on, debtor_name=debtor_name, iban=iban, bic=bic,
