@@ -333,3 +333,38 @@ def test_signing_the_standing_mandate_twice_keeps_one_mandate(client, link, stri
     assert first.status_code == again.status_code == 200
     mandate = Mandate.objects.get()
     assert mandate.reference in again.content.decode()
+
+
+def test_a_one_off_mandate_signed_for_one_invoice_debits_that_invoice_and_the_amount_chosen(
+        client, link, invoices, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    standing = sepa_services.create_mandate(org, customer, reference="STANDING-1", signed_on=date(2026, 8, 1),
+                                            debtor_name="Acme", iban="DE89370400440532013000")
+    resp = _start(client, link, invoice=[str(invoices[2].pk)], amount="30.00", method="sepa_mandate")
+    assert client.post(resp["Location"], {"holder": "Acme", "iban": "DE89370400440532013000",
+                                          "consent": "on"}).status_code == 302
+    one_off = Mandate.objects.get(kind=Mandate.ONE_OFF)
+    debits = {d.invoice_id: (d.mandate_id, d.amount_minor)
+              for d in sepa_services.plan_debits(org, date(2027, 1, 15))}
+    # the invoice the customer chose, for the amount they chose, on the mandate they signed for it; the others
+    # on the standing mandate as before
+    assert debits == {invoices[2].pk: (one_off.pk, 3000), invoices[0].pk: (standing.pk, 10000),
+                      invoices[1].pk: (standing.pk, 25000)}
+
+
+def test_a_one_off_direct_debit_of_several_invoices_is_refused_clearly(client, link, invoices, stripe_on, org):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    resp = _start(client, link, invoice=[str(invoices[0].pk), str(invoices[1].pk)], method="sepa_mandate")
+    assert resp.status_code == 400 and "une seule facture" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()
+    kept = _start(client, link, invoice=[str(invoices[0].pk), str(invoices[1].pk)], method="sepa_mandate",
+                  save_for_future="on")
+    assert kept.status_code == 302
+    partial = _start(client, link, invoice=[str(invoices[0].pk)], amount="50.00", method="sepa_mandate",
+                     save_for_future="on")  # a standing mandate debits each invoice's balance, not 50.00
+    assert partial.status_code == 400 and "laissez le montant" in html.unescape(partial.content.decode())
+    assert Checkout.objects.count() == 1

@@ -69,6 +69,8 @@ class Plan:
     currency: str
     allocations: dict[int, int]
     extra_minor: int
+    #: What the chosen invoices owe in all.
+    due_minor: int = 0
 
 
 def open_invoices(customer: Customer, *, only: int | None = None) -> list[Invoice]:
@@ -127,7 +129,7 @@ def plan_checkout(customer: Customer, invoice_ids, amount=None, *, only: int | N
         allow_credit=customer.credit_allowed)  # Overpayment when above what is open and no credit policy
     allocations = {a.invoice_id: to_minor(a.amount, currency) for a in result.allocations}
     return Plan(amount_minor, currency, {k: v for k, v in allocations.items() if v > 0},
-                to_minor(result.unapplied, currency))
+                to_minor(result.unapplied, currency), due)
 
 
 def _creditor(org: Organization) -> SepaCreditor | None:
@@ -147,6 +149,13 @@ def start_checkout(org: Organization, customer: Customer, *, method: str, invoic
     plan = plan_checkout(customer, invoice_ids, amount, only=only)
     if method == Checkout.SEPA_MANDATE and plan.currency != "EUR":
         raise CurrencyMismatch("Direct debit is only possible for invoices in euro.", code="sepa_not_euro")
+    if method == Checkout.SEPA_MANDATE:  # what is debited is what the page shows (sepa_services.plan_debits)
+        if not save_for_future and len(plan.allocations) > 1:  # a one-off mandate is collected once
+            raise ValidationError("A one-off direct debit pays one invoice: choose one, or keep direct debit for "
+                                  "future invoices.", code="sepa_one_invoice")
+        if plan.extra_minor > 0 or (save_for_future and plan.amount_minor != plan.due_minor):
+            raise ValidationError("A standing direct debit takes what the invoices owe: leave the amount as it is.",
+                                  code="sepa_full_amount")
     status = Checkout.PROCESSING if method == Checkout.TRANSFER else Checkout.OPEN
     checkout = Checkout.objects.create(
         organization=org, customer=customer, public_id=secrets.token_urlsafe(18), method=method,

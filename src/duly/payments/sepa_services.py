@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from duly.customers.models import Customer, Organization
 from duly.domain import sepa
@@ -142,8 +142,24 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
     """Plan a debit (pending) for each open euro invoice falling due by ``as_of`` + ``horizon_days`` of a
     customer with a usable mandate, unless the invoice already has a live debit. The sequence type and the
     collection date come from ``duly.domain.sepa``."""
+    from .models import Checkout
+
+    # A one-off mandate signed for a payment from the personal link (a checkout) debits only what the customer
+    # chose there: those invoices, those amounts. It is never the customer's mandate for their other invoices.
+    scoped: dict[int, tuple[Mandate, dict[int, int]]] = {}  # invoice id -> (mandate, {invoice id: minor})
+    for checkout in (Checkout.objects.filter(organization=org, mandate__kind=Mandate.ONE_OFF)
+                     .select_related("mandate")):
+        try:
+            sepa.check_mandate(snapshot(checkout.mandate), as_of)
+        except InvalidMandate:
+            continue
+        plan = {int(k): int(v) for k, v in checkout.plan.items()}
+        for invoice_id in plan:
+            scoped.setdefault(invoice_id, (checkout.mandate, plan))
+    for_checkouts = Mandate.objects.filter(organization=org, kind=Mandate.ONE_OFF, checkouts__isnull=False)
     mandates: dict[int, Mandate] = {}
-    for mandate in Mandate.objects.filter(organization=org).order_by("customer_id", "-signed_on", "-pk"):
+    for mandate in (Mandate.objects.filter(organization=org).exclude(pk__in=for_checkouts)
+                    .order_by("customer_id", "-signed_on", "-pk")):
         if mandate.customer_id in mandates:
             continue
         try:
@@ -151,22 +167,29 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
         except InvalidMandate:
             continue
         mandates[mandate.customer_id] = mandate
-    if not mandates:
+    if not mandates and not scoped:
         return []
-    invoices = (Invoice.objects.filter(organization=org, customer_id__in=list(mandates),
+    invoices = (Invoice.objects.filter(Q(customer_id__in=list(mandates)) | Q(pk__in=list(scoped)), organization=org,
                                        status__in=Invoice.OPEN_STATUSES, kind=Invoice.KIND_STANDARD,
                                        currency=SEPA_CURRENCY, due_date__lte=as_of + timedelta(days=horizon_days))
                 .exclude(sepa_debits__status__in=LIVE_STATUSES).order_by("due_date", "pk"))
     in_flight = {}  # mandate id -> debits planned but not yet counted on the mandate row
-    for row in DirectDebit.objects.filter(mandate_id__in=[m.pk for m in mandates.values()],
+    live = [m.pk for m in mandates.values()] + [m.pk for m, _ in scoped.values()]
+    for row in DirectDebit.objects.filter(mandate_id__in=live,
                                           status=DirectDebit.PENDING).values("mandate_id"):
         in_flight[row["mandate_id"]] = in_flight.get(row["mandate_id"], 0) + 1
     planned = []
     for invoice in invoices:
         amount = invoice.balance_minor
+        if invoice.pk in scoped and scoped[invoice.pk][0].customer_id == invoice.customer_id:
+            mandate, plan = scoped[invoice.pk]
+            amount = min(amount, plan[invoice.pk])
+        elif invoice.customer_id in mandates:
+            mandate = mandates[invoice.customer_id]
+        else:
+            continue
         if amount <= 0:
             continue
-        mandate = mandates[invoice.customer_id]
         state = snapshot(mandate)
         state = sepa.Mandate(**{**state.__dict__, "collected": state.collected + in_flight.get(mandate.pk, 0)})
         try:

@@ -113,6 +113,10 @@ ERRORS: dict[str, dict[str, str]] = {
         "nothing_open": "Nothing is open on your account.",
         "several_currencies": "Choose invoices in one currency per payment.",
         "sepa_not_euro": "Direct debit is only possible for invoices in euro.",
+        "sepa_one_invoice": "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for "
+                            "future invoices\".",
+        "sepa_full_amount": "A direct debit takes what the invoices owe: leave the amount as it is, or choose "
+                            "another method.",
         "invalid_choice": "Choose how you want to pay.", "sepa_not_configured": "Choose how you want to pay.",
         "mandate_consent_missing": "Tick the box to authorise the direct debit.",
         "mandate_name_missing": "Enter the account holder's name.",
@@ -130,6 +134,10 @@ ERRORS: dict[str, dict[str, str]] = {
         "nothing_open": "Rien n'est à payer sur votre compte.",
         "several_currencies": "Choisissez des factures d'une seule devise par paiement.",
         "sepa_not_euro": "Le prélèvement n'est possible que pour des factures en euros.",
+        "sepa_one_invoice": "Un prélèvement ponctuel règle une seule facture : choisissez-en une, ou cochez « "
+                            "Utiliser ce moyen pour les prochaines factures ».",
+        "sepa_full_amount": "Un prélèvement prend ce que doivent les factures : laissez le montant tel quel, ou "
+                            "choisissez un autre moyen.",
         "invalid_choice": "Choisissez un moyen de paiement.", "sepa_not_configured": "Choisissez un moyen de paiement.",
         "mandate_consent_missing": "Cochez la case pour autoriser le prélèvement.",
         "mandate_name_missing": "Saisissez le nom du titulaire du compte.",
