@@ -368,3 +368,13 @@ def test_a_one_off_direct_debit_of_several_invoices_is_refused_clearly(client, l
                      save_for_future="on")  # a standing mandate debits each invoice's balance, not 50.00
     assert partial.status_code == 400 and "laissez le montant" in html.unescape(partial.content.decode())
     assert Checkout.objects.count() == 1
+
+
+def test_an_invoice_link_opens_only_the_payments_of_its_invoice(client, link, invoices, stripe_on, org, customer):
+    account = _start(client, link, invoice=[str(invoices[1].pk)], method="bank_transfer")["Location"]
+    public_id = account.rsplit("/", 1)[1]
+    invoice_link = urlsplit(pay_url(org.pk, customer.pk, invoices[0].pk)).path
+    assert client.get(f"{invoice_link}/pay/{public_id}").status_code == 404
+    assert client.get(f"{invoice_link}/pay/{public_id}/receipt").status_code == 404
+    own = _start(client, invoice_link, method="bank_transfer")["Location"]
+    assert client.get(own).status_code == 200 and client.get(account).status_code == 200

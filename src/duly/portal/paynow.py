@@ -206,12 +206,13 @@ def pay_form(customer: Customer, *, only: int | None, back: str) -> PayForm:
                    chosen={i["id"] for i in invoices}, method=methods[0][0] if methods else "")
 
 
-def find_checkout(customer: Customer, public_id: str) -> Checkout:
-    """The customer's checkout named ``public_id``; another customer's (or none) is refused like a bad link."""
+def find_checkout(customer: Customer, public_id: str, *, only: int | None = None) -> Checkout:
+    """The customer's checkout named ``public_id``; another customer's (or none) is refused like a bad link, and
+    so is, for an invoice link (``only``), a checkout of the customer's other invoices."""
     checkout = (Checkout.objects.select_related("organization", "customer", "payment", "mandate")
                 .filter(organization_id=customer.organization_id, customer=customer, public_id=str(public_id)[:40])
                 .first())
-    if checkout is None:
+    if checkout is None or (only is not None and not set(checkout.plan) <= {str(only)}):
         raise PayLinkRefused(REFUSED)
     return checkout
 
