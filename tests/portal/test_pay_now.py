@@ -378,3 +378,11 @@ def test_an_invoice_link_opens_only_the_payments_of_its_invoice(client, link, in
     assert client.get(f"{invoice_link}/pay/{public_id}/receipt").status_code == 404
     own = _start(client, invoice_link, method="bank_transfer")["Location"]
     assert client.get(own).status_code == 200 and client.get(account).status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["1.200", "1,200", "2 500,000"])
+def test_a_thousands_separator_is_never_read_as_decimals(client, link, invoices, stripe_on, typed):
+    # "1.200" or "1,200" meant 1200: silently charging 1.20 would be wrong; the currency has two decimals only
+    resp = _start(client, link, invoice=[str(invoices[1].pk)], amount=typed, method="bank_transfer")
+    assert resp.status_code == 400 and "plus de décimales" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()

@@ -92,7 +92,9 @@ def _amount_minor(amount, currency: str) -> int:
         value = to_decimal(amount)
     except (DomainError, ArithmeticError, TypeError, ValueError):
         raise ValidationError("Enter the amount as a number, for example 120.50.", code="invalid_amount") from None
-    if value != round_money(value, currency):
+    rounded = round_money(value, currency)
+    # "1.200" equals 1.20 but was typed as 1200 with a thousands separator: more decimals typed is refused too
+    if value != rounded or value.as_tuple().exponent < rounded.as_tuple().exponent:
         raise ValidationError(f"The amount has more decimals than {currency} allows.", code="amount_decimals",
                               currency=currency)
     if value <= 0:
