@@ -386,3 +386,23 @@ def test_a_thousands_separator_is_never_read_as_decimals(client, link, invoices,
     resp = _start(client, link, invoice=[str(invoices[1].pk)], amount=typed, method="bank_transfer")
     assert resp.status_code == 400 and "plus de décimales" in html.unescape(resp.content.decode())
     assert not Checkout.objects.exists()
+
+
+def test_a_second_tab_paid_after_the_first_is_not_offered_again_and_waits_for_staff(client, link, invoices,
+                                                                                    stripe_on, customer):
+    customer.credit_allowed = False  # the second payment cannot be applied: staff refund or apply it
+    customer.save(update_fields=["credit_allowed"])
+    everything = [str(i.pk) for i in invoices]
+    first_tab = _start(client, link, invoice=everything, method="card")["Location"]
+    second_tab = _start(client, link, invoice=everything, method="card")["Location"]
+    paid, again = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    # the second tab had Stripe's element loaded already: the customer pays there too
+    stripe_on.client.v1.payment_intents.confirm(again.provider_ref, params={"payment_method": "pm_card_visa"})
+    page = html.unescape(client.get(second_tab).content.decode())
+    again.refresh_from_db()
+    assert again.status == Checkout.PROCESSING and 'data-status="processing"' in page
+    assert "Votre paiement a bien été reçu" in page
+    assert 'id="restart"' not in page and 'id="payment-form"' not in page and "Saisissez au plus" not in page
+    assert Payment.objects.count() == 1

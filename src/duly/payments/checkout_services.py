@@ -342,10 +342,18 @@ def refresh_checkout(checkout: Checkout, *, today: date, provider: Provider | No
         session = _provider(provider).retrieve_checkout(checkout.provider_ref)
         charge = session.charge
         if charge.status is ChargeStatus.SUCCEEDED:
-            return complete_card_payment(checkout.organization_id, checkout.public_id, payment_ref=charge.charge_ref,
-                                         amount_minor=charge.amount_minor, currency=charge.currency, received_on=today,
-                                         method_ref=session.method_ref, customer_ref=session.customer_ref,
-                                         method=session.method_kind or "card")
+            try:
+                return complete_card_payment(
+                    checkout.organization_id, checkout.public_id, payment_ref=charge.charge_ref,
+                    amount_minor=charge.amount_minor, currency=charge.currency, received_on=today,
+                    method_ref=session.method_ref, customer_ref=session.customer_ref,
+                    method=session.method_kind or "card")
+            except DomainError as err:
+                # The money arrived but cannot be applied (its invoices were paid meanwhile, another tab): never
+                # payable again; staff apply or refund it (its webhook event waits for them).
+                _mark(checkout.pk, Checkout.PROCESSING)
+                raise ValidationError(f"Payment {charge.charge_ref} of checkout {checkout.public_id} could not be "
+                                      f"recorded: {err.message}", code="payment_not_applied") from err
         if charge.status is ChargeStatus.PENDING and charge.provider_status == "processing":
             return _mark(checkout.pk, Checkout.PROCESSING)
         if charge.status is ChargeStatus.FAILED and session.attempted:

@@ -122,6 +122,8 @@ ERRORS: dict[str, dict[str, str]] = {
         "mandate_name_missing": "Enter the account holder's name.",
         "invalid_iban": "This IBAN is not valid. Check it and try again.",
         "invalid_bic": "This BIC is not valid. Check it, or leave it empty.",
+        "payment_not_applied": "Your payment was received. We will apply it to your account shortly, or contact "
+                               "you.",
         "generic": "This could not be done. Please check what you entered, or contact us.",
     },
     "fr": {
@@ -143,6 +145,8 @@ ERRORS: dict[str, dict[str, str]] = {
         "mandate_name_missing": "Saisissez le nom du titulaire du compte.",
         "invalid_iban": "Cet IBAN n'est pas valide. Vérifiez-le et réessayez.",
         "invalid_bic": "Ce BIC n'est pas valide. Vérifiez-le ou laissez-le vide.",
+        "payment_not_applied": "Votre paiement a bien été reçu. Nous l'imputerons à votre compte sous peu, ou "
+                               "nous vous contacterons.",
         "generic": "L'opération n'a pas pu aboutir. Vérifiez votre saisie ou contactez-nous.",
     },
 }
