@@ -406,3 +406,25 @@ def test_a_second_tab_paid_after_the_first_is_not_offered_again_and_waits_for_st
     assert "Votre paiement a bien été reçu" in page
     assert 'id="restart"' not in page and 'id="payment-form"' not in page and "Saisissez au plus" not in page
     assert Payment.objects.count() == 1
+
+
+def test_paying_one_tab_cancels_the_intent_of_another_tab_for_the_same_invoices(
+        client, link, invoices, stripe_on, django_capture_on_commit_callbacks):
+    import stripe as stripe_sdk
+
+    first_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    second_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    elsewhere = _start(client, link, invoice=[str(invoices[1].pk)], method="card")["Location"]
+    paid, stale, other = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    # the second tab's element was loaded already: Stripe now refuses to take the money twice
+    with pytest.raises(stripe_sdk.InvalidRequestError):
+        stripe_on.client.v1.payment_intents.confirm(stale.provider_ref, params={"payment_method": "pm_card_visa"})
+    page = html.unescape(client.get(second_tab).content.decode())
+    assert 'id="restart"' in page and 'id="payment-form"' not in page
+    # a payment of other invoices is left alone
+    assert other.client_secret in client.get(elsewhere).content.decode()
+    stripe_on.client.v1.payment_intents.confirm(other.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]

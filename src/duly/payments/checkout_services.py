@@ -38,6 +38,7 @@ from duly.domain.errors import (
     CurrencyMismatch,
     DomainError,
     NotFound,
+    ProviderError,
     SepaNotConfigured,
     ValidationError,
 )
@@ -49,9 +50,9 @@ from .providers import registry
 from .providers.base import ChargeStatus, CheckoutRequest, Provider, SetupRequest, SetupResult
 from .services import record_payment
 
-__all__ = ["CHECKOUT_METADATA", "Plan", "complete_card_payment", "finish_setup", "open_card_payment",
-           "open_invoices", "plan_checkout", "refresh_checkout", "setup_of", "sign_mandate", "sign_standing_mandate",
-           "start_checkout", "start_setup"]
+__all__ = ["CHECKOUT_METADATA", "Plan", "cancel_superseded", "complete_card_payment", "finish_setup",
+           "open_card_payment", "open_invoices", "plan_changed", "plan_checkout", "refresh_checkout", "setup_of",
+           "sign_mandate", "sign_standing_mandate", "start_checkout", "start_setup"]
 
 STRIPE = "stripe"
 #: The PaymentIntent metadata naming the checkout it pays (the webhook finds the checkout by it).
@@ -244,7 +245,36 @@ def complete_card_payment(org_id: int, public_id: str, *, payment_ref: str, amou
     checkout.save(update_fields=["payment", "status", "failure", "provider_ref", "updated_at"])
     if checkout.save_for_future and method_ref and customer_ref:
         _save_default(checkout.customer, method_ref, customer_ref, method, checkout.provider_ref)
+    customer_id = checkout.customer_id
+    transaction.on_commit(lambda: cancel_superseded(customer_id), robust=True)
     return checkout
+
+
+def plan_changed(checkout: Checkout) -> bool:
+    """Whether an invoice of the checkout's plan was paid (even in part) or voided since it was started."""
+    open_now = {inv.pk: inv.balance_minor for inv in Invoice.objects.filter(
+        organization_id=checkout.organization_id, customer_id=checkout.customer_id,
+        pk__in=[int(k) for k in checkout.plan], status__in=Invoice.OPEN_STATUSES)}
+    return any(open_now.get(int(k), 0) < v for k, v in checkout.plan.items())
+
+
+def cancel_superseded(customer_id: int, *, provider: Provider | None = None) -> list[str]:
+    """Cancel the PaymentIntents of the customer's unpaid card checkouts whose invoices were paid meanwhile (another
+    tab, another route): a page still showing Stripe's element can then not take the money twice. Called after a
+    payment is committed; an intent that succeeded or is processing meanwhile is left to its own recording."""
+    cancelled = []
+    for checkout in (Checkout.objects.filter(customer_id=customer_id, method=Checkout.CARD,
+                                             status__in=(Checkout.OPEN, Checkout.FAILED))
+                     .exclude(provider_ref="").order_by("pk")):
+        if not plan_changed(checkout):
+            continue
+        try:
+            _provider(provider).cancel_checkout(checkout.provider_ref)
+        except ProviderError:
+            continue
+        _mark(checkout.pk, Checkout.FAILED)
+        cancelled.append(checkout.public_id)
+    return cancelled
 
 
 def _save_default(customer: Customer, method_ref: str, customer_ref: str, kind: str,

@@ -261,8 +261,7 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
     invoices = []
     # Paid or voided by another route (another tab, a transfer) since the payment started: paying it now would
     # pay those invoices twice, so the payment element is not offered any more.
-    stale = any(key.isdigit() and (int(key) not in by_id or not by_id[int(key)].is_open
-                                   or by_id[int(key)].balance_minor < minor) for key, minor in checkout.plan.items())
+    stale = checkout_svc.plan_changed(checkout)
     for key, minor in checkout.plan.items():
         inv = by_id.get(int(key))
         if inv is None:
