@@ -490,6 +490,7 @@ class StripeFake:
             ("GET", "payment_intents", None): self._list_payment_intents,
             ("GET", "payment_intents", "id"): lambda p, i: self._get("pi_", i, "payment_intent", "intent"),
             ("POST", "payment_intents", "confirm"): self._confirm_payment_intent,
+            ("POST", "payment_intents", "cancel"): self._cancel_payment_intent,
             ("POST", "refunds", None): self._create_refund,
             ("GET", "refunds", "id"): lambda p, i: self._get("re_", i, "refund", "refund"),
         }
@@ -762,6 +763,17 @@ class StripeFake:
         if params.get("payment_method"):
             pi["payment_method"] = self._payment_method(params["payment_method"])["id"]
         return self._confirm(pi, params.get("off_session") in ("true", "one_off", "recurring"))
+
+    def _cancel_payment_intent(self, params: dict, ident: str) -> dict:
+        self._check(params, {"cancellation_reason"})
+        pi = self._get("pi_", ident, "payment_intent", "intent")
+        if pi["status"] in ("succeeded", "processing", "canceled"):
+            raise _Fail(400, _invalid(f"You cannot cancel this PaymentIntent because it has a status of "
+                                      f"{pi['status']}.", code="payment_intent_unexpected_state"))
+        pi.update(status="canceled", canceled_at=self._now(), next_action=None,
+                  cancellation_reason=params.get("cancellation_reason") or None)
+        self._event("payment_intent.canceled", pi)
+        return pi
 
     def _confirm(self, pi: dict, off_session: bool) -> dict:
         if not pi["payment_method"]:

@@ -274,3 +274,157 @@ def test_a_standing_mandate_is_signed_from_the_account_link(client, link, stripe
     assert mandate.kind == Mandate.RECURRENT and mandate.reference in signed.content.decode()
     customer.refresh_from_db()
     assert customer.preferred_payment_method == "sepa_debit"
+
+
+# --- review: flaws found and fixed ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chosen", ["²", "1²", "٣x"])
+def test_an_invoice_id_of_unicode_digits_is_refused_clearly(client, link, invoices, stripe_on, chosen):
+    resp = _start(client, link, invoice=[chosen], method="bank_transfer")
+    assert resp.status_code == 400 and "plus à payer" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()
+
+
+def _webhook(client, fake, kind, pi_id):
+    event = next(e for e in fake.events if e["type"] == kind and e["data"]["object"]["id"] == pi_id)
+    payload, header = fake.event_payload(event, SECRET)
+    return client.post("/webhooks/stripe/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=header)
+
+
+def test_a_sepa_debit_paid_in_stripes_element_is_recorded_and_saved_as_sepa_debit_by_the_webhook(
+        client, link, invoices, stripe_on, fake, customer):
+    _start(client, link, invoice=[str(invoices[0].pk)], method="card", save_for_future="on")
+    checkout = Checkout.objects.get()
+    pm = stripe_on.client.v1.payment_methods.create(params={
+        "type": "sepa_debit", "sepa_debit": {"iban": "DE89370400440532013000"},
+        "billing_details": {"name": "Acme", "email": "ap@acme.example"}})
+    stripe_on.client.v1.payment_intents.confirm(checkout.provider_ref, params={"payment_method": pm.id})
+    fake.settle(checkout.provider_ref)
+    assert _webhook(client, fake, "payment_intent.succeeded", checkout.provider_ref).json()["status"] == "processed"
+    payment = Payment.objects.get()
+    assert payment.method == "sepa_debit"
+    saved = SavedPaymentMethod.objects.get(customer=customer)
+    assert (saved.kind, saved.is_default) == ("sepa_debit", True)
+    customer.refresh_from_db()
+    assert customer.preferred_payment_method == "sepa_debit"
+
+
+def test_a_checkout_whose_invoices_were_paid_meanwhile_no_longer_offers_to_pay(client, link, invoices, stripe_on):
+    first_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    second_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    paid, stale = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    page = html.unescape(client.get(second_tab).content.decode())
+    stale.refresh_from_db()
+    assert stale.client_secret not in page and 'id="payment-form"' not in page
+    assert "ont changé" in page and f'href="{link}/pay"' in page
+    assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]
+
+
+def test_signing_the_standing_mandate_twice_keeps_one_mandate(client, link, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    form = {"action": "mandate", "holder": "Acme Industries SAS", "iban": "DE89370400440532013000", "consent": "on"}
+    first = client.post(f"{link}/methods", form)
+    again = client.post(f"{link}/methods", {**form, "iban": "DE89 3704 0044 0532 0130 00"})  # a double click
+    assert first.status_code == again.status_code == 200
+    mandate = Mandate.objects.get()
+    assert mandate.reference in again.content.decode()
+
+
+def test_a_one_off_mandate_signed_for_one_invoice_debits_that_invoice_and_the_amount_chosen(
+        client, link, invoices, stripe_on, org, customer):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    standing = sepa_services.create_mandate(org, customer, reference="STANDING-1", signed_on=date(2026, 8, 1),
+                                            debtor_name="Acme", iban="DE89370400440532013000")
+    resp = _start(client, link, invoice=[str(invoices[2].pk)], amount="30.00", method="sepa_mandate")
+    assert client.post(resp["Location"], {"holder": "Acme", "iban": "DE89370400440532013000",
+                                          "consent": "on"}).status_code == 302
+    one_off = Mandate.objects.get(kind=Mandate.ONE_OFF)
+    debits = {d.invoice_id: (d.mandate_id, d.amount_minor)
+              for d in sepa_services.plan_debits(org, date(2027, 1, 15))}
+    # the invoice the customer chose, for the amount they chose, on the mandate they signed for it; the others
+    # stated a transfer when they were issued (no pre-notified debit), so the standing mandate takes none of them
+    assert debits == {invoices[2].pk: (one_off.pk, 3000)}
+    assert not standing.debits.exists()
+
+
+def test_a_one_off_direct_debit_of_several_invoices_is_refused_clearly(client, link, invoices, stripe_on, org):
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    resp = _start(client, link, invoice=[str(invoices[0].pk), str(invoices[1].pk)], method="sepa_mandate")
+    assert resp.status_code == 400 and "une seule facture" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()
+    kept = _start(client, link, invoice=[str(invoices[0].pk), str(invoices[1].pk)], method="sepa_mandate",
+                  save_for_future="on")
+    assert kept.status_code == 302
+    partial = _start(client, link, invoice=[str(invoices[0].pk)], amount="50.00", method="sepa_mandate",
+                     save_for_future="on")  # a standing mandate debits each invoice's balance, not 50.00
+    assert partial.status_code == 400 and "laissez le montant" in html.unescape(partial.content.decode())
+    assert Checkout.objects.count() == 1
+
+
+def test_an_invoice_link_opens_only_the_payments_of_its_invoice(client, link, invoices, stripe_on, org, customer):
+    account = _start(client, link, invoice=[str(invoices[1].pk)], method="bank_transfer")["Location"]
+    public_id = account.rsplit("/", 1)[1]
+    invoice_link = urlsplit(pay_url(org.pk, customer.pk, invoices[0].pk)).path
+    assert client.get(f"{invoice_link}/pay/{public_id}").status_code == 404
+    assert client.get(f"{invoice_link}/pay/{public_id}/receipt").status_code == 404
+    own = _start(client, invoice_link, method="bank_transfer")["Location"]
+    assert client.get(own).status_code == 200 and client.get(account).status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["1.200", "1,200", "2 500,000"])
+def test_a_thousands_separator_is_never_read_as_decimals(client, link, invoices, stripe_on, typed):
+    # "1.200" or "1,200" meant 1200: silently charging 1.20 would be wrong; the currency has two decimals only
+    resp = _start(client, link, invoice=[str(invoices[1].pk)], amount=typed, method="bank_transfer")
+    assert resp.status_code == 400 and "plus de décimales" in html.unescape(resp.content.decode())
+    assert not Checkout.objects.exists()
+
+
+def test_a_second_tab_paid_after_the_first_is_not_offered_again_and_waits_for_staff(client, link, invoices,
+                                                                                    stripe_on, customer):
+    customer.credit_allowed = False  # the second payment cannot be applied: staff refund or apply it
+    customer.save(update_fields=["credit_allowed"])
+    everything = [str(i.pk) for i in invoices]
+    first_tab = _start(client, link, invoice=everything, method="card")["Location"]
+    second_tab = _start(client, link, invoice=everything, method="card")["Location"]
+    paid, again = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    # the second tab had Stripe's element loaded already: the customer pays there too
+    stripe_on.client.v1.payment_intents.confirm(again.provider_ref, params={"payment_method": "pm_card_visa"})
+    page = html.unescape(client.get(second_tab).content.decode())
+    again.refresh_from_db()
+    assert again.status == Checkout.PROCESSING and 'data-status="processing"' in page
+    assert "Votre paiement a bien été reçu" in page
+    assert 'id="restart"' not in page and 'id="payment-form"' not in page and "Saisissez au plus" not in page
+    assert Payment.objects.count() == 1
+
+
+def test_paying_one_tab_cancels_the_intent_of_another_tab_for_the_same_invoices(
+        client, link, invoices, stripe_on, django_capture_on_commit_callbacks):
+    import stripe as stripe_sdk
+
+    first_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    second_tab = _start(client, link, invoice=[str(invoices[0].pk)], method="card")["Location"]
+    elsewhere = _start(client, link, invoice=[str(invoices[1].pk)], method="card")["Location"]
+    paid, stale, other = Checkout.objects.order_by("pk")
+    stripe_on.client.v1.payment_intents.confirm(paid.provider_ref, params={"payment_method": "pm_card_visa"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert 'data-status="paid"' in client.get(first_tab).content.decode()
+    # the second tab's element was loaded already: Stripe now refuses to take the money twice
+    with pytest.raises(stripe_sdk.InvalidRequestError):
+        stripe_on.client.v1.payment_intents.confirm(stale.provider_ref, params={"payment_method": "pm_card_visa"})
+    page = html.unescape(client.get(second_tab).content.decode())
+    assert 'id="restart"' in page and 'id="payment-form"' not in page
+    # a payment of other invoices is left alone
+    assert other.client_secret in client.get(elsewhere).content.decode()
+    stripe_on.client.v1.payment_intents.confirm(other.provider_ref, params={"payment_method": "pm_card_visa"})
+    assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]

@@ -38,6 +38,7 @@ from duly.domain.errors import (
     CurrencyMismatch,
     DomainError,
     NotFound,
+    ProviderError,
     SepaNotConfigured,
     ValidationError,
 )
@@ -49,9 +50,9 @@ from .providers import registry
 from .providers.base import ChargeStatus, CheckoutRequest, Provider, SetupRequest, SetupResult
 from .services import record_payment
 
-__all__ = ["CHECKOUT_METADATA", "Plan", "complete_card_payment", "finish_setup", "open_card_payment",
-           "open_invoices", "plan_checkout", "refresh_checkout", "setup_of", "sign_mandate", "sign_standing_mandate",
-           "start_checkout", "start_setup"]
+__all__ = ["CHECKOUT_METADATA", "Plan", "cancel_superseded", "complete_card_payment", "finish_setup",
+           "open_card_payment", "open_invoices", "plan_changed", "plan_checkout", "refresh_checkout", "setup_of",
+           "sign_mandate", "sign_standing_mandate", "start_checkout", "start_setup"]
 
 STRIPE = "stripe"
 #: The PaymentIntent metadata naming the checkout it pays (the webhook finds the checkout by it).
@@ -69,6 +70,8 @@ class Plan:
     currency: str
     allocations: dict[int, int]
     extra_minor: int
+    #: What the chosen invoices owe in all.
+    due_minor: int = 0
 
 
 def open_invoices(customer: Customer, *, only: int | None = None) -> list[Invoice]:
@@ -90,7 +93,9 @@ def _amount_minor(amount, currency: str) -> int:
         value = to_decimal(amount)
     except (DomainError, ArithmeticError, TypeError, ValueError):
         raise ValidationError("Enter the amount as a number, for example 120.50.", code="invalid_amount") from None
-    if value != round_money(value, currency):
+    rounded = round_money(value, currency)
+    # "1.200" equals 1.20 but was typed as 1200 with a thousands separator: more decimals typed is refused too
+    if value != rounded or value.as_tuple().exponent < rounded.as_tuple().exponent:
         raise ValidationError(f"The amount has more decimals than {currency} allows.", code="amount_decimals",
                               currency=currency)
     if value <= 0:
@@ -108,7 +113,7 @@ def plan_checkout(customer: Customer, invoice_ids, amount=None, *, only: int | N
     wanted: list[int] = []
     for raw in invoice_ids or ():
         text = str(raw).strip()
-        if not text.isdigit() or int(text) not in by_id:
+        if not (text.isascii() and text.isdigit()) or int(text) not in by_id:  # "²" is a digit int() refuses
             raise ValidationError("One of the chosen invoices is not open any more; reload the page.",
                                   code="invoice_not_open")
         wanted.append(int(text))
@@ -127,7 +132,7 @@ def plan_checkout(customer: Customer, invoice_ids, amount=None, *, only: int | N
         allow_credit=customer.credit_allowed)  # Overpayment when above what is open and no credit policy
     allocations = {a.invoice_id: to_minor(a.amount, currency) for a in result.allocations}
     return Plan(amount_minor, currency, {k: v for k, v in allocations.items() if v > 0},
-                to_minor(result.unapplied, currency))
+                to_minor(result.unapplied, currency), due)
 
 
 def _creditor(org: Organization) -> SepaCreditor | None:
@@ -147,6 +152,13 @@ def start_checkout(org: Organization, customer: Customer, *, method: str, invoic
     plan = plan_checkout(customer, invoice_ids, amount, only=only)
     if method == Checkout.SEPA_MANDATE and plan.currency != "EUR":
         raise CurrencyMismatch("Direct debit is only possible for invoices in euro.", code="sepa_not_euro")
+    if method == Checkout.SEPA_MANDATE:  # what is debited is what the page shows (sepa_services.plan_debits)
+        if not save_for_future and len(plan.allocations) > 1:  # a one-off mandate is collected once
+            raise ValidationError("A one-off direct debit pays one invoice: choose one, or keep direct debit for "
+                                  "future invoices.", code="sepa_one_invoice")
+        if plan.extra_minor > 0 or (save_for_future and plan.amount_minor != plan.due_minor):
+            raise ValidationError("A standing direct debit takes what the invoices owe: leave the amount as it is.",
+                                  code="sepa_full_amount")
     status = Checkout.PROCESSING if method == Checkout.TRANSFER else Checkout.OPEN
     checkout = Checkout.objects.create(
         organization=org, customer=customer, public_id=secrets.token_urlsafe(18), method=method,
@@ -233,7 +245,36 @@ def complete_card_payment(org_id: int, public_id: str, *, payment_ref: str, amou
     checkout.save(update_fields=["payment", "status", "failure", "provider_ref", "updated_at"])
     if checkout.save_for_future and method_ref and customer_ref:
         _save_default(checkout.customer, method_ref, customer_ref, method, checkout.provider_ref)
+    customer_id = checkout.customer_id
+    transaction.on_commit(lambda: cancel_superseded(customer_id), robust=True)
     return checkout
+
+
+def plan_changed(checkout: Checkout) -> bool:
+    """Whether an invoice of the checkout's plan was paid (even in part) or voided since it was started."""
+    open_now = {inv.pk: inv.balance_minor for inv in Invoice.objects.filter(
+        organization_id=checkout.organization_id, customer_id=checkout.customer_id,
+        pk__in=[int(k) for k in checkout.plan], status__in=Invoice.OPEN_STATUSES)}
+    return any(open_now.get(int(k), 0) < v for k, v in checkout.plan.items())
+
+
+def cancel_superseded(customer_id: int, *, provider: Provider | None = None) -> list[str]:
+    """Cancel the PaymentIntents of the customer's unpaid card checkouts whose invoices were paid meanwhile (another
+    tab, another route): a page still showing Stripe's element can then not take the money twice. Called after a
+    payment is committed; an intent that succeeded or is processing meanwhile is left to its own recording."""
+    cancelled = []
+    for checkout in (Checkout.objects.filter(customer_id=customer_id, method=Checkout.CARD,
+                                             status__in=(Checkout.OPEN, Checkout.FAILED))
+                     .exclude(provider_ref="").order_by("pk")):
+        if not plan_changed(checkout):
+            continue
+        try:
+            _provider(provider).cancel_checkout(checkout.provider_ref)
+        except ProviderError:
+            continue
+        _mark(checkout.pk, Checkout.FAILED)
+        cancelled.append(checkout.public_id)
+    return cancelled
 
 
 def _save_default(customer: Customer, method_ref: str, customer_ref: str, kind: str,
@@ -286,8 +327,9 @@ def finish_setup(customer: Customer, result: SetupResult, *, kind: str = "card")
 @transaction.atomic
 def sign_standing_mandate(customer: Customer, *, debtor_name: str, iban: str, bic: str = "", consent: bool,
                           signed_on: date) -> Mandate:
-    """A recurrent SEPA Core mandate the customer signs from their link for future invoices (no payment now)."""
-    from .sepa_services import create_mandate
+    """A recurrent SEPA Core mandate the customer signs from their link for future invoices (no payment now);
+    signing again for the same account keeps the mandate in force (one per customer and IBAN)."""
+    from .sepa_services import clean_iban, create_mandate
 
     org = customer.organization
     if _creditor(org) is None:
@@ -296,6 +338,12 @@ def sign_standing_mandate(customer: Customer, *, debtor_name: str, iban: str, bi
         raise ValidationError("Tick the box to authorise the direct debit.", code="mandate_consent_missing")
     if not " ".join((debtor_name or "").split()):
         raise ValidationError("Enter the account holder's name.", code="mandate_name_missing")
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()  # one signature at a time per customer
+    same = (Mandate.objects.filter(organization=org, customer=customer, kind=Mandate.RECURRENT,
+                                   revoked_at__isnull=True, iban=clean_iban(iban)).order_by("-pk").first())
+    if same is not None:  # signed again (a double click, a resubmitted form): the mandate already in force
+        _prefer(customer, "sepa_debit")
+        return same
     code = "".join(ch for ch in customer.code.upper() if ch.isalnum())[:12] or "C"
     mandate = create_mandate(org, customer, reference=f"DULY-{code}-{secrets.token_hex(6).upper()}",
                              signed_on=signed_on, debtor_name=debtor_name, iban=iban, bic=bic,
@@ -324,10 +372,18 @@ def refresh_checkout(checkout: Checkout, *, today: date, provider: Provider | No
         session = _provider(provider).retrieve_checkout(checkout.provider_ref)
         charge = session.charge
         if charge.status is ChargeStatus.SUCCEEDED:
-            return complete_card_payment(checkout.organization_id, checkout.public_id, payment_ref=charge.charge_ref,
-                                         amount_minor=charge.amount_minor, currency=charge.currency, received_on=today,
-                                         method_ref=session.method_ref, customer_ref=session.customer_ref,
-                                         method=session.method_kind or "card")
+            try:
+                return complete_card_payment(
+                    checkout.organization_id, checkout.public_id, payment_ref=charge.charge_ref,
+                    amount_minor=charge.amount_minor, currency=charge.currency, received_on=today,
+                    method_ref=session.method_ref, customer_ref=session.customer_ref,
+                    method=session.method_kind or "card")
+            except DomainError as err:
+                # The money arrived but cannot be applied (its invoices were paid meanwhile, another tab): never
+                # payable again; staff apply or refund it (its webhook event waits for them).
+                _mark(checkout.pk, Checkout.PROCESSING)
+                raise ValidationError(f"Payment {charge.charge_ref} of checkout {checkout.public_id} could not be "
+                                      f"recorded: {err.message}", code="payment_not_applied") from err
         if charge.status is ChargeStatus.PENDING and charge.provider_status == "processing":
             return _mark(checkout.pk, Checkout.PROCESSING)
         if charge.status is ChargeStatus.FAILED and session.attempted:

@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from duly.customers.models import Customer, Organization
 from duly.domain import sepa
@@ -175,8 +175,24 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
     """Plan a debit (pending) for each open euro invoice falling due by ``as_of`` + ``horizon_days`` of a
     customer with a usable mandate, unless the invoice already has a live debit. The sequence type and the
     collection date come from ``duly.domain.sepa``."""
+    from .models import Checkout
+
+    # A one-off mandate signed for a payment from the personal link (a checkout) debits only what the customer
+    # chose there: those invoices, those amounts. It is never the customer's mandate for their other invoices.
+    scoped: dict[int, tuple[Mandate, dict[int, int]]] = {}  # invoice id -> (mandate, {invoice id: minor})
+    for checkout in (Checkout.objects.filter(organization=org, mandate__kind=Mandate.ONE_OFF)
+                     .select_related("mandate")):
+        try:
+            sepa.check_mandate(snapshot(checkout.mandate), as_of)
+        except InvalidMandate:
+            continue
+        plan = {int(k): int(v) for k, v in checkout.plan.items()}
+        for invoice_id in plan:
+            scoped.setdefault(invoice_id, (checkout.mandate, plan))
+    for_checkouts = Mandate.objects.filter(organization=org, kind=Mandate.ONE_OFF, checkouts__isnull=False)
     mandates: dict[int, Mandate] = {}
-    for mandate in Mandate.objects.filter(organization=org).order_by("customer_id", "-signed_on", "-pk"):
+    for mandate in (Mandate.objects.filter(organization=org).exclude(pk__in=for_checkouts)
+                    .order_by("customer_id", "-signed_on", "-pk")):
         if mandate.customer_id in mandates:
             continue
         try:
@@ -184,11 +200,12 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
         except InvalidMandate:
             continue
         mandates[mandate.customer_id] = mandate
-    if not mandates:
+    if not mandates and not scoped:
         return []
-    invoices = list(Invoice.objects.filter(organization=org, customer_id__in=list(mandates),
-                                            status__in=Invoice.OPEN_STATUSES, kind=Invoice.KIND_STANDARD,
-                                            currency=SEPA_CURRENCY, due_date__lte=as_of + timedelta(days=horizon_days))
+    invoices = list(Invoice.objects.filter(Q(customer_id__in=list(mandates)) | Q(pk__in=list(scoped)),
+                                            organization=org, status__in=Invoice.OPEN_STATUSES,
+                                            kind=Invoice.KIND_STANDARD, currency=SEPA_CURRENCY,
+                                            due_date__lte=as_of + timedelta(days=horizon_days))
                     .exclude(sepa_debits__status__in=LIVE_STATUSES).select_related("contract")
                     .order_by("due_date", "pk"))
     # A debit returned on a mandate is re-presented only by record_debit_return (AM04/MS03, at most twice):
@@ -197,41 +214,52 @@ def plan_debits(org: Organization, as_of: date, *, horizon_days: int = sepa.DEFA
                    .values_list("invoice_id", "mandate_id"))
     in_flight: dict[int, int] = {}  # mandate id -> debits planned but not yet counted on the mandate row
     last_pending: dict[int, date] = {}
-    for row in DirectDebit.objects.filter(mandate_id__in=[m.pk for m in mandates.values()],
+    live = [m.pk for m in mandates.values()] + [m.pk for m, _ in scoped.values()]
+    for row in DirectDebit.objects.filter(mandate_id__in=live,
                                           status=DirectDebit.PENDING).values("mandate_id", "collection_date"):
         in_flight[row["mandate_id"]] = in_flight.get(row["mandate_id"], 0) + 1
         day = row["collection_date"]
         last_pending[row["mandate_id"]] = max(day, last_pending.get(row["mandate_id"], day))
-    by_mandate: dict[int, list[tuple[Invoice, PaymentInstruction]]] = {}
+    by_mandate: dict[int, list[tuple[Invoice, PaymentInstruction | None, int]]] = {}
+    mandate_of: dict[int, Mandate] = {}
     for invoice in invoices:
-        mandate = mandates[invoice.customer_id]
-        if invoice.balance_minor <= 0 or (invoice.pk, mandate.pk) in returned:
+        amount = invoice.balance_minor
+        if invoice.pk in scoped and scoped[invoice.pk][0].customer_id == invoice.customer_id:
+            mandate, chosen = scoped[invoice.pk]
+            amount, stated = min(amount, chosen[invoice.pk]), None  # chosen on the pay page, which told the debit
+        elif invoice.customer_id in mandates:
+            mandate = mandates[invoice.customer_id]
+            stated = stated_debit(invoice, mandate)
+            if stated is None:
+                continue  # the invoice did not pre-notify a debit on this mandate: the customer was told otherwise
+        else:
             continue
-        stated = stated_debit(invoice, mandate)
-        if stated is None:
-            continue  # the invoice did not pre-notify a debit on this mandate: the customer was told otherwise
-        by_mandate.setdefault(mandate.pk, []).append((invoice, stated))
+        if amount <= 0 or (invoice.pk, mandate.pk) in returned:
+            continue
+        mandate_of[mandate.pk] = mandate
+        by_mandate.setdefault(mandate.pk, []).append((invoice, stated, amount))
     planned = []
     for mandate_pk, queue in by_mandate.items():
-        mandate = mandates[queue[0][0].customer_id]
-        for position, (invoice, stated) in enumerate(queue):
+        mandate = mandate_of[mandate_pk]
+        for position, (invoice, stated, amount) in enumerate(queue):
             state = snapshot(mandate)
             state = sepa.Mandate(**{**state.__dict__, "collected": state.collected + in_flight.get(mandate_pk, 0)})
-            when = dict(notice_days=stated.notice_days, notified_on=stated.notified_on)
+            day = stated.debit_date if stated else invoice.due_date
+            when = dict(notice_days=stated.notice_days, notified_on=stated.notified_on) if stated else {}
             try:
-                plan = sepa.collection_plan(state, stated.debit_date, as_of, **when)
+                plan = sepa.collection_plan(state, day, as_of, **when)
                 later = position < len(queue) - 1 or last_pending.get(mandate_pk, plan.collection_date) > \
                     plan.collection_date
                 if sepa.is_final_collection(state, plan.collection_date, later_planned=later,
                                             contract_ends_on=invoice.contract.end_date if invoice.contract else None):
-                    plan = sepa.collection_plan(state, stated.debit_date, as_of, final=True, **when)
+                    plan = sepa.collection_plan(state, day, as_of, final=True, **when)
             except InvalidMandate:
                 break  # a one-off mandate already used, or one whose final collection is planned
             if mandate.revoked_at is not None and mandate.revoked_at <= plan.collection_date:
                 continue  # revoked before the money would be collected
             attempt = (DirectDebit.objects.filter(invoice=invoice).aggregate(m=Max("attempt"))["m"] or 0) + 1
             planned.append(DirectDebit.objects.create(
-                organization=org, mandate=mandate, invoice=invoice, attempt=attempt, amount_minor=invoice.balance_minor,
+                organization=org, mandate=mandate, invoice=invoice, attempt=attempt, amount_minor=amount,
                 currency=invoice.currency, collection_date=plan.collection_date,
                 sequence_type=plan.sequence_type.value, end_to_end_id=end_to_end_id(invoice, attempt)))
             in_flight[mandate_pk] = in_flight.get(mandate_pk, 0) + 1
@@ -253,6 +281,8 @@ def stated_debit(invoice: Invoice, mandate: Mandate) -> PaymentInstruction | Non
 def pre_notified(debit: DirectDebit) -> bool:
     """Whether the debtor was told of ``debit`` (by its invoice) at least the notice period before its collection
     date."""
+    if debit.mandate.kind == Mandate.ONE_OFF and debit.mandate.checkouts.exists():
+        return True  # signed on the pay page for this payment, planned no sooner than the notice from then
     stated = stated_debit(debit.invoice, debit.mandate)
     if stated is None:
         return False

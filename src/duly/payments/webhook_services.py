@@ -42,7 +42,7 @@ from duly.invoicing.models import Invoice
 
 from .models import ChargeAttempt, Payment, ProviderEvent, Refund, SavedPaymentMethod
 from .providers import registry
-from .providers.base import ChargeResult
+from .providers.base import ChargeResult, MethodKind
 from .checkout_services import CHECKOUT_METADATA, complete_card_payment
 from .services import InvoicePayment, record_invoice_payments, record_payment, refund_payment
 from .signals import payment_dispute_closed, payment_disputed
@@ -220,12 +220,15 @@ def _checkout_paid(event: Mapping[str, Any]) -> tuple[str, int | None]:
         return "ignored: no organization in the metadata", None
     kinds = pi.get("payment_method_types") or ["card"]
     method = pi.get("payment_method")
+    method_ref = str((method.get("id") if isinstance(method, dict) else method) or "")
+    kind = "sepa_debit" if kinds == ["sepa_debit"] else "card"
+    if len(kinds) > 1 and method_ref:  # the customer chose in the element (EUR: card or SEPA): ask what they used
+        kind = "sepa_debit" if registry.get(STRIPE).saved_method(method_ref).kind is MethodKind.SEPA_DEBIT else "card"
     checkout = complete_card_payment(
         int(org_ref), str(metadata[CHECKOUT_METADATA]), payment_ref=str(pi["id"]),
         amount_minor=int(pi.get("amount_received") or pi["amount"]), currency=str(pi["currency"]),
         received_on=_day(event.get("created")), customer_ref=str(pi.get("customer") or ""),
-        method_ref=str((method.get("id") if isinstance(method, dict) else method) or ""),
-        method="sepa_debit" if kinds == ["sepa_debit"] else "card")
+        method_ref=method_ref, method=kind)
     return f"payment {checkout.payment_id} (checkout {checkout.public_id})", checkout.organization_id
 
 

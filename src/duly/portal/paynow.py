@@ -48,6 +48,8 @@ WORDS: dict[str, dict[str, str]] = {
         "card_saved": "Saved: {method}. Future invoices will be charged to it on their due date.",
         "mandate_signed": "Mandate {reference} signed: future invoices will be debited from {iban}.",
         "sign_standing": "Or sign a SEPA direct debit mandate",
+        "changed": "The invoices of this payment changed since you started it (paid or cancelled meanwhile).",
+        "restart": "Start a new payment",
     },
     "fr": {
         "pay_title": "Payer maintenant", "back": "Retour à votre compte", "choose": "Factures à payer",
@@ -77,6 +79,9 @@ WORDS: dict[str, dict[str, str]] = {
         "card_saved": "Enregistrée : {method}. Les prochaines factures y seront débitées à leur échéance.",
         "mandate_signed": "Mandat {reference} signé : les prochaines factures seront prélevées sur {iban}.",
         "sign_standing": "Ou signez un mandat de prélèvement SEPA",
+        "changed": "Les factures de ce paiement ont changé depuis que vous l'avez commencé (payées ou annulées "
+                   "entre-temps).",
+        "restart": "Commencer un nouveau paiement",
     },
 }
 
@@ -108,11 +113,17 @@ ERRORS: dict[str, dict[str, str]] = {
         "nothing_open": "Nothing is open on your account.",
         "several_currencies": "Choose invoices in one currency per payment.",
         "sepa_not_euro": "Direct debit is only possible for invoices in euro.",
+        "sepa_one_invoice": "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for "
+                            "future invoices\".",
+        "sepa_full_amount": "A direct debit takes what the invoices owe: leave the amount as it is, or choose "
+                            "another method.",
         "invalid_choice": "Choose how you want to pay.", "sepa_not_configured": "Choose how you want to pay.",
         "mandate_consent_missing": "Tick the box to authorise the direct debit.",
         "mandate_name_missing": "Enter the account holder's name.",
         "invalid_iban": "This IBAN is not valid. Check it and try again.",
         "invalid_bic": "This BIC is not valid. Check it, or leave it empty.",
+        "payment_not_applied": "Your payment was received. We will apply it to your account shortly, or contact "
+                               "you.",
         "generic": "This could not be done. Please check what you entered, or contact us.",
     },
     "fr": {
@@ -125,11 +136,17 @@ ERRORS: dict[str, dict[str, str]] = {
         "nothing_open": "Rien n'est à payer sur votre compte.",
         "several_currencies": "Choisissez des factures d'une seule devise par paiement.",
         "sepa_not_euro": "Le prélèvement n'est possible que pour des factures en euros.",
+        "sepa_one_invoice": "Un prélèvement ponctuel règle une seule facture : choisissez-en une, ou cochez « "
+                            "Utiliser ce moyen pour les prochaines factures ».",
+        "sepa_full_amount": "Un prélèvement prend ce que doivent les factures : laissez le montant tel quel, ou "
+                            "choisissez un autre moyen.",
         "invalid_choice": "Choisissez un moyen de paiement.", "sepa_not_configured": "Choisissez un moyen de paiement.",
         "mandate_consent_missing": "Cochez la case pour autoriser le prélèvement.",
         "mandate_name_missing": "Saisissez le nom du titulaire du compte.",
         "invalid_iban": "Cet IBAN n'est pas valide. Vérifiez-le et réessayez.",
         "invalid_bic": "Ce BIC n'est pas valide. Vérifiez-le ou laissez-le vide.",
+        "payment_not_applied": "Votre paiement a bien été reçu. Nous l'imputerons à votre compte sous peu, ou "
+                               "nous vous contacterons.",
         "generic": "L'opération n'a pas pu aboutir. Vérifiez votre saisie ou contactez-nous.",
     },
 }
@@ -193,12 +210,13 @@ def pay_form(customer: Customer, *, only: int | None, back: str) -> PayForm:
                    chosen={i["id"] for i in invoices}, method=methods[0][0] if methods else "")
 
 
-def find_checkout(customer: Customer, public_id: str) -> Checkout:
-    """The customer's checkout named ``public_id``; another customer's (or none) is refused like a bad link."""
+def find_checkout(customer: Customer, public_id: str, *, only: int | None = None) -> Checkout:
+    """The customer's checkout named ``public_id``; another customer's (or none) is refused like a bad link, and
+    so is, for an invoice link (``only``), a checkout of the customer's other invoices."""
     checkout = (Checkout.objects.select_related("organization", "customer", "payment", "mandate")
                 .filter(organization_id=customer.organization_id, customer=customer, public_id=str(public_id)[:40])
                 .first())
-    if checkout is None:
+    if checkout is None or (only is not None and not set(checkout.plan) <= {str(only)}):
         raise PayLinkRefused(REFUSED)
     return checkout
 
@@ -231,6 +249,8 @@ class StatusPage:
     transfers: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     receipt: str = ""
+    #: The pay-now page, when this payment cannot go on and the customer must start again.
+    restart: str = ""
 
 
 def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") -> StatusPage:
@@ -239,6 +259,9 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
     by_id = {inv.pk: inv for inv in Invoice.objects.filter(organization=org, customer=checkout.customer,
                                                            pk__in=[int(k) for k in checkout.plan])}
     invoices = []
+    # Paid or voided by another route (another tab, a transfer) since the payment started: paying it now would
+    # pay those invoices twice, so the payment element is not offered any more.
+    stale = checkout_svc.plan_changed(checkout)
     for key, minor in checkout.plan.items():
         inv = by_id.get(int(key))
         if inv is None:
@@ -250,8 +273,10 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
                       fmt.money(checkout.amount_minor, currency), invoices, back, error=error)
     if checkout.payment_id:
         page.receipt = f"{base}/receipt"
-    if checkout.method == Checkout.CARD and checkout.client_secret and checkout.status in (Checkout.OPEN,
-                                                                                           Checkout.FAILED):
+    payable = checkout.status in (Checkout.OPEN, Checkout.FAILED)
+    if checkout.method == Checkout.CARD and payable and stale:
+        page.error, page.restart = words["changed"], base.rsplit("/", 1)[0]
+    elif checkout.method == Checkout.CARD and checkout.client_secret and payable:
         page.stripe = {"js": settings.DULY_STRIPE_JS_URL, "key": settings.DULY_STRIPE_PUBLISHABLE_KEY,
                        "secret": checkout.client_secret, "return_url": base}
     if checkout.method == Checkout.SEPA_MANDATE:

@@ -127,8 +127,8 @@ def checkout_page(request, token: str, public_id: str):
     the payment element, the mandate form or the transfer details while it is not paid."""
     now = clock()
     try:
-        customer, _only = _scope(token, now)
-        checkout = paynow.find_checkout(customer, public_id)
+        customer, only = _scope(token, now)
+        checkout = paynow.find_checkout(customer, public_id, only=only)
     except DomainError:
         return _refused(request)
     back, here = _paths(request, token)
@@ -155,7 +155,7 @@ def checkout_page(request, token: str, public_id: str):
                                      paynow.WORDS["en"])["unavailable"]
         except DomainError as err:
             error = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language)
-        checkout = paynow.find_checkout(customer, public_id)
+        checkout = paynow.find_checkout(customer, public_id, only=only)
     page = paynow.status_page(checkout, back=back, base=base, error=error)
     return _private(render(request, "portal/checkout.html", {"page": page}, status=status))
 
@@ -163,8 +163,8 @@ def checkout_page(request, token: str, public_id: str):
 @require_GET
 def checkout_receipt(request, token: str, public_id: str):
     try:
-        customer, _only = _scope(token, clock())
-        checkout = paynow.find_checkout(customer, public_id)
+        customer, only = _scope(token, clock())
+        checkout = paynow.find_checkout(customer, public_id, only=only)
     except DomainError:
         return _refused(request)
     if checkout.payment_id is None:

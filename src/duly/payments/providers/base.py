@@ -386,6 +386,12 @@ class Provider(ABC):
         raise ProviderError(f"Payment provider {self.code!r} does not take payments in the browser.",
                             provider=self.code)
 
+    def cancel_checkout(self, payment_ref: str) -> CheckoutSession:
+        """Cancel a browser payment nobody paid yet (the browser can no longer confirm it); refused when it
+        succeeded or is processing."""
+        raise ProviderError(f"Payment provider {self.code!r} does not take payments in the browser.",
+                            provider=self.code)
+
     @abstractmethod
     def recover_charge(self, request: PaymentRequest, *, sent_at: datetime, now: datetime) -> ChargeResult | None:
         """After a crash between :meth:`charge` and recording its result: what became of ``request``

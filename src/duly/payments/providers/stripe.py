@@ -265,6 +265,10 @@ class StripeProvider(Provider):
     def retrieve_checkout(self, payment_ref: str) -> CheckoutSession:
         return self._session(_plain(self._call(self.client.v1.payment_intents.retrieve, payment_ref)))
 
+    def cancel_checkout(self, payment_ref: str) -> CheckoutSession:
+        return self._session(_plain(self._call(self.client.v1.payment_intents.cancel, payment_ref,
+                                               params={"cancellation_reason": "abandoned"})))
+
     def _session(self, pi: Mapping[str, Any]) -> CheckoutSession:
         key = (pi.get("metadata") or {}).get(IDEMPOTENCY_METADATA, "")
         status = pi.get("status", "")
