@@ -42,6 +42,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from duly.customers.links import check_public_url
 from duly.customers.models import Customer, Organization
 from duly.domain.bounds import check_date_range
 from duly.domain.errors import Conflict, DomainError, ValidationError
@@ -103,6 +104,7 @@ def issue_as_migrated(org: Organization, invoice_id: int, *, number: str, source
     (or ``fields`` sets: ``issue_date``, ``due_date``, ``payment_terms_text``, ``prepaid_minor``).
 
     Refused (``already_imported``) when the number or the source file was imported before."""
+    check_public_url()  # its documents will carry the customer's pay link
     invoice = Invoice.objects.select_for_update(of=("self",)).select_related("customer", "organization").get(
         organization=org, pk=invoice_id)
     if invoice.status != Invoice.DRAFT:
