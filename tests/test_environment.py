@@ -169,6 +169,8 @@ CHECKS = {
                                                   ("HTTP_X_FORWARDED_PROTO", "https")),
     "DULY_PUBLIC_URL": lambda e, r: (e.setting("DULY_PUBLIC_URL", "https://pay.example", "DULY_PUBLIC_URL"),
                                      "https://pay.example"),
+    "DULY_LATE_FEE_MINIMUM": lambda e, r: (str(e.setting("DULY_LATE_FEE_MINIMUM", "2.50", "DULY_LATE_FEE_MINIMUM")),
+                                           "2.50"),
     "DULY_ALLOW_LOOPBACK_LINKS": lambda e, r: (_loopback(e), (True, False)),
     "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",

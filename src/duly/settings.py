@@ -216,6 +216,29 @@ DULY_ALLOW_LOOPBACK_LINKS = env_bool("DULY_ALLOW_LOOPBACK_LINKS")
 # Days the account pay link in a message keeps working (invoice links: while open and 120 days after).
 DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maximum=36600)
 
+
+
+def _late_fee_minimum():
+    """``DULY_LATE_FEE_MINIMUM``: late charges under this total, in the invoice's currency, are not invoiced alone."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = os.environ.get("DULY_LATE_FEE_MINIMUM", "").strip()
+    if not raw:
+        return Decimal("5.00")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or not 0 <= value <= 1_000_000:
+        raise ImproperlyConfigured(f"DULY_LATE_FEE_MINIMUM must be an amount from 0 to 1000000 such as 5.00, "
+                                   f"not {raw!r}.")
+    return value
+
+
+# Late charges under this total (default 5.00 in the invoice's currency) are not invoiced alone: they are carried
+# until the customer's further charges bring them to it (duly.collections.services.fees).
+DULY_LATE_FEE_MINIMUM = _late_fee_minimum()
+
 # Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
