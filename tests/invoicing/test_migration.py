@@ -69,11 +69,18 @@ def test_the_same_source_twice_is_refused_by_the_database(org_for_seller):
         copy.save()
 
 
+def test_a_credit_note_is_not_migrated_as_issued(org_for_seller):
+    path = EXAMPLE.parent / "ubl-tc434-creditnote1.xml"
+    org = org_for_seller(path.read_bytes(), "creditor")
+    result = duly("invoices", "import-ubl", "--org", org.slug, "--as-issued", str(path))
+    assert result.exit_code == 2 and "cannot be migrated as issued" in result.output
+    assert not Invoice.objects.filter(organization=org).exists()  # not even the draft
+
+
 def test_a_number_of_dulys_own_form_is_refused(org, customer, tmp_path):
-    csv_file = tmp_path / "r.csv"
-    own = Invoice.objects.none()  # noqa: F841 - the organization's invoice series is INV-{year}-{seq:05} by default
     from duly.invoicing.models import NumberSeries
 
+    csv_file = tmp_path / "r.csv"
     pattern = NumberSeries.objects.get(organization=org, kind="invoice").pattern
     number = pattern.format(year=2026, seq=7)
     csv_file.write_text("customer,number,issue_date,due_date,amount,currency,paid\n"

@@ -114,6 +114,10 @@ def issue_as_migrated(org: Organization, invoice_id: int, *, number: str, source
             raise ValueError(name)
         setattr(invoice, name, value)
     number = check_migrated_number(org, number)
+    if invoice.is_credit_note:
+        raise ValidationError(f"Credit note {number} cannot be migrated as issued: migrate what is still open on the "
+                              "invoice it corrects instead (or import it as a draft, without --as-issued).",
+                              number=number)
     if invoice.issue_date is None or invoice.due_date is None:
         missing = "issue date" if invoice.issue_date is None else "due date"
         raise ValidationError(f"Invoice {number} states no {missing}: a migrated invoice keeps its source's "
