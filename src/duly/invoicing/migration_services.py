@@ -197,7 +197,7 @@ def _amount(text: str, currency: str, row: int, column: str) -> Decimal:
     if not value.is_finite() or value < 0:
         raise ValidationError(f"row {row}, column {column}: {shown!r} is not an amount of zero or more.",
                               row=row, column=column)
-    if value != value.quantize(Decimal(1).scaleb(-exponent(currency))) or value.adjusted() > 14:
+    if value.adjusted() > 14 or value != value.quantize(Decimal(1).scaleb(-exponent(currency))):
         raise ValidationError(f"row {row}, column {column}: {shown!r} has more decimals than {currency} has, "
                               "or too many digits.", row=row, column=column)
     return value
@@ -248,11 +248,21 @@ def parse_receivables(org: Organization, data: bytes) -> list[MigratedReceivable
     sample = text[:4096]
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:
+        raise ValidationError(f"row 1: not a readable CSV header ({exc}).") from None
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
         raise ValidationError(f"row 1: missing column(s) {', '.join(missing)} (expected: {', '.join(CSV_COLUMNS)}).")
     reader.fieldnames = header
+    try:
+        return _check_rows(org, reader)
+    except csv.Error as exc:
+        raise ValidationError(f"row {reader.line_num}: not a readable CSV row ({exc}).") from None
+
+
+def _check_rows(org: Organization, reader: csv.DictReader) -> list[MigratedReceivable]:
     customers = {c.code: c for c in Customer.objects.filter(organization=org)}
     rows, seen = [], {}
     for n, raw in enumerate(reader, 2):
