@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 import duly.settings
 from duly.cli import main
-from duly.customers.links import public_url_problem
+from duly.security import public_url_problem
 from duly.domain.errors import PublicUrlNotSet
 from duly.invoicing import services
 from duly.invoicing.models import Invoice
@@ -77,6 +77,16 @@ def test_the_bulk_path_and_the_migration_refuse_it_too(strict, org, customer, co
         import_receivables(org, b"customer,number,issue_date,due_date,amount,currency,paid\n"
                                 b"ACME,OLD-1,2026-01-05,2026-02-04,100.00,EUR,0\n")
     assert not Invoice.objects.filter(organization=org).exists()
+
+
+def test_duly_check_names_a_loopback_public_url(strict):
+    from duly.checks import public_url_check
+
+    strict.DULY_PUBLIC_URL = "http://127.0.0.1:8000"
+    [error] = public_url_check()
+    assert error.id == "duly.E002" and error.msg.startswith("DULY_PUBLIC_URL is a loopback address")
+    strict.DULY_PUBLIC_URL = "https://billing.atelier.example"
+    assert public_url_check() == []
 
 
 def test_the_demo_allows_loopback_links_explicitly():

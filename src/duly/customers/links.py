@@ -27,15 +27,14 @@ prints or sends one (invoicing's documents, messaging, collections, the portal).
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import date, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import signing
 
 from duly.domain.errors import PayLinkRefused, PublicUrlNotSet
+from duly.security import public_url_problem
 
 SALT = "duly.pay-link.v1"
 #: An invoice link keeps working this many days after the invoice was paid, voided or written off.
@@ -98,30 +97,6 @@ def pay_url(organization_id: int, customer_id: int, invoice_id: int | None = Non
         version = _current_version(customer_id)
     base = settings.DULY_PUBLIC_URL.rstrip("/")
     return f"{base}/p/{make_token(organization_id, customer_id, invoice_id, version=version, made_on=made_on)}"
-
-
-def public_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be the base of links customers open (unset, not http(s), or a loopback or
-    unspecified address such as ``127.0.0.1``, ``localhost`` or ``0.0.0.0``), or None when it can."""
-    url = (url or "").strip()
-    if not url:
-        return "is not set"
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").rstrip(".").lower()
-    except ValueError:
-        return f"is not a URL ({url[:60]!r})"
-    if parts.scheme not in ("http", "https") or not host:
-        return f"is not an http(s) URL ({url[:60]!r})"
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"is a loopback address ({url[:60]})"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if address.is_loopback or address.is_unspecified:
-        return f"is a loopback address ({url[:60]})"
-    return None
 
 
 def check_public_url() -> None:
