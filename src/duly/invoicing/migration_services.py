@@ -45,7 +45,7 @@ from django.utils import timezone
 from duly.customers.links import check_public_url
 from duly.customers.models import Customer, Organization
 from duly.domain.bounds import check_date_range
-from duly.domain.errors import Conflict, DomainError, ValidationError
+from duly.domain.errors import Conflict, DomainError, InvalidState, ValidationError
 from duly.domain.money import exponent, to_minor
 from duly.domain.references import rf_for_invoice
 
@@ -108,7 +108,7 @@ def issue_as_migrated(org: Organization, invoice_id: int, *, number: str, source
     invoice = Invoice.objects.select_for_update(of=("self",)).select_related("customer", "organization").get(
         organization=org, pk=invoice_id)
     if invoice.status != Invoice.DRAFT:
-        raise Conflict(f"Invoice {invoice} is not a draft.", code="invalid_state")
+        raise InvalidState(f"Invoice {invoice} is not a draft.", invoice=str(invoice))
     for name, value in (fields or {}).items():
         if name not in ("issue_date", "due_date", "payment_terms_text", "prepaid_minor"):
             raise ValueError(name)
