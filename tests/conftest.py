@@ -17,6 +17,11 @@ settings.load_profile("duly")
 
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
+# Tests issue invoices whose documents carry pay links to the loopback DULY_PUBLIC_URL default: they allow it
+# explicitly (issuing refuses it elsewhere), for the processes they start too (and in this one, _loopback_links).
+# tests/invoicing/test_public_url.py turns it off to check the refusal.
+os.environ.setdefault("DULY_ALLOW_LOOPBACK_LINKS", "1")
+
 # The suite is self-contained: a fresh clone has nothing beside it. Any file a test (or the code under test)
 # opens in a folder beside the repository (a sibling data folder, say) fails the run, so CI catches it even on a machine
 # where that folder happens to exist. Test data lives in tests/data/, with its origin and licence notes.
@@ -58,6 +63,15 @@ def _fast_password_hasher():
     from django.test.utils import override_settings
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_links():
+    """Documents may carry pay links to the loopback DULY_PUBLIC_URL in tests (see DULY_ALLOW_LOOPBACK_LINKS above)."""
+    from django.test.utils import override_settings
+
+    with override_settings(DULY_ALLOW_LOOPBACK_LINKS=True):
         yield
 
 

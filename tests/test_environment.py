@@ -114,6 +114,22 @@ def _debug(e: Env) -> tuple[bool, bool]:
     return loaded, shown and not debug_enabled()
 
 
+def _loopback(e: Env) -> tuple[bool, bool]:
+    """DULY_ALLOW_LOOPBACK_LINKS=1 lets issuing freeze links to a loopback DULY_PUBLIC_URL; unset, it is refused."""
+    from duly.customers.links import check_public_url
+    from duly.domain.errors import PublicUrlNotSet
+
+    allowed = e.setting("DULY_ALLOW_LOOPBACK_LINKS", "1", "DULY_ALLOW_LOOPBACK_LINKS")
+    e.settings.DULY_PUBLIC_URL, e.settings.DULY_ALLOW_LOOPBACK_LINKS = "http://127.0.0.1:8000", allowed
+    check_public_url()
+    e.settings.DULY_ALLOW_LOOPBACK_LINKS = e.load()["DULY_ALLOW_LOOPBACK_LINKS"]
+    try:
+        check_public_url()
+    except PublicUrlNotSet:
+        return allowed, False
+    return allowed, True
+
+
 def _stripe(e: Env, name: str, value: str):
     from duly.payments.providers.stripe import StripeProvider
 
@@ -153,6 +169,9 @@ CHECKS = {
                                                   ("HTTP_X_FORWARDED_PROTO", "https")),
     "DULY_PUBLIC_URL": lambda e, r: (e.setting("DULY_PUBLIC_URL", "https://pay.example", "DULY_PUBLIC_URL"),
                                      "https://pay.example"),
+    "DULY_LATE_FEE_MINIMUM": lambda e, r: (str(e.setting("DULY_LATE_FEE_MINIMUM", "2.50", "DULY_LATE_FEE_MINIMUM")),
+                                           "2.50"),
+    "DULY_ALLOW_LOOPBACK_LINKS": lambda e, r: (_loopback(e), (True, False)),
     "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
                                                   "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),

@@ -1,4 +1,4 @@
-"""Fuzzing the two importers through the real ``duly`` command (click's CliRunner, in this process).
+"""Fuzzing the importers through the real ``duly`` command (click's CliRunner, in this process).
 
 ``duly usage import`` gets random bytes, random JSON lines and random CSV rows; ``duly invoices
 import-ubl`` gets random bytes and official EN 16931 examples with random values put in random
@@ -7,7 +7,9 @@ shows a traceback, and a refused file writes nothing (the database row counts ar
 
 - usage import: a file refused as a whole (one ``error:`` line) records no event; otherwise exactly the
   events the report counts as accepted are new.
-- import-ubl: exit 0 writes one draft; exit 2 writes no invoice, line, customer or attachment.
+- import-ubl: exit 0 writes one draft; exit 2 writes no invoice, line, customer or attachment. With
+  ``--as-issued`` (migration) exit 0 writes one issued invoice of the migrated series.
+- receivables import (CSV migration): exit 0 writes one invoice per row; exit 2 writes nothing.
 
 The example counts are kept moderate (the suite runs on two shared cores); ``DULY_FUZZ_EXAMPLES``
 raises them for a longer hunt.
@@ -247,3 +249,56 @@ def test_an_imported_payee_without_a_name_is_refused_clearly_or_kept(ubl_orgs, t
         assert _ubl_counts() == before and text.strip().startswith("error: "), text
     else:
         assert _ubl_counts()[0] == before[0] + 1 and text.startswith("Imported "), text
+
+
+@FUZZ
+@given(mutated_examples())
+def test_import_ubl_as_issued_never_fails_unexpectedly(ubl_orgs, tmp_path_factory, case):
+    from duly.invoicing.models import Invoice
+
+    name, content = case
+    path = tmp_path_factory.mktemp("ubl") / "invoice.xml"
+    path.write_bytes(content)
+    before = _ubl_counts()
+    code, text = _invoke(["invoices", "import-ubl", "--as-issued", str(path), "--org", ubl_orgs[name].slug])
+    after = _ubl_counts()
+    if code == 2:
+        assert after == before, text
+        assert text.strip().startswith("error: ") and len(text.strip().splitlines()) == 1, text
+    else:
+        assert after[0] == before[0] + 1 and text.startswith("Imported ")
+        assert Invoice.objects.latest("pk").origin == Invoice.ORIGIN_MIGRATED
+
+
+# --- receivables import (CSV migration) ----------------------------------------------------------------------
+CELLS = st.one_of(TEXT, st.sampled_from(["ACME", "EUR", "USD", "2026-01-05", "2026-02-04", "100.00", "0", "20.5",
+                                          "OLD-1", "OLD-2", "INV-2026-00001"]))
+HEADERS = ["customer,number,issue_date,due_date,amount,currency,paid",
+           "customer,number,issue_date,due_date,amount,currency,paid,terms",
+           "paid;currency;amount;due_date;issue_date;number;customer"]
+
+
+@st.composite
+def receivable_files(draw):
+    header = draw(st.one_of(st.sampled_from(HEADERS), TEXT))
+    sep = ";" if ";" in header else ","
+    rows = draw(st.lists(st.lists(CELLS, max_size=9), max_size=4))
+    text = header + "\n" + "\n".join(sep.join(row) for row in rows)
+    return text.encode("utf-8", "surrogatepass")
+
+
+@FUZZ
+@given(st.one_of(receivable_files(), receivable_files(), st.binary(max_size=400)))
+def test_receivables_import_never_fails_unexpectedly(org, customer, tmp_path_factory, content):
+    from duly.invoicing.models import Invoice
+
+    path = tmp_path_factory.mktemp("receivables") / "export.csv"
+    path.write_bytes(content)
+    before = Invoice.objects.count()
+    code, text = _invoke(["receivables", "import", str(path), "--org", org.slug])
+    after = Invoice.objects.count()
+    if code == 2:
+        assert after == before, text
+        assert text.strip().startswith("error: ") and len(text.strip().splitlines()) == 1, text
+    else:
+        assert text.startswith("Imported ") and after > before

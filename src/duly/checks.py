@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core import checks
 
-from duly.security import secret_key_problem
+from duly.security import public_url_problem, secret_key_problem
 
 
 @checks.register(checks.Tags.security, deploy=True)
@@ -12,4 +12,18 @@ def secret_key_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     problem = secret_key_problem()
     if problem:
         return [checks.Error(problem, hint="See SECURITY.md, 'What to set for production'.", id="duly.E001")]
+    return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def public_url_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Issuing refuses to freeze pay links to an unset or loopback DULY_PUBLIC_URL into documents."""
+    from django.conf import settings
+
+    if getattr(settings, "DULY_ALLOW_LOOPBACK_LINKS", False):
+        return []
+    problem = public_url_problem(settings.DULY_PUBLIC_URL)
+    if problem:
+        return [checks.Error(f"DULY_PUBLIC_URL {problem}: invoices cannot be issued until it is the public address "
+                             "of this server.", hint="See SECURITY.md, 'What to set for production'.", id="duly.E002")]
     return []

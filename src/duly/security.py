@@ -11,10 +11,12 @@ No Django import at module level: ``settings.py`` reads the demo key through thi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from duly.domain.errors import InsecureConfiguration
 
@@ -74,3 +76,27 @@ def demo_secret_key(var_dir: Path) -> str:
     finally:
         os.close(fd)
     return key
+
+
+def public_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the base of links customers open (unset, not http(s), or a loopback or
+    unspecified address such as ``127.0.0.1``, ``localhost`` or ``0.0.0.0``), or None when it can."""
+    url = (url or "").strip()
+    if not url:
+        return "is not set"
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").rstrip(".").lower()
+    except ValueError:
+        return f"is not a URL ({url[:60]!r})"
+    if parts.scheme not in ("http", "https") or not host:
+        return f"is not an http(s) URL ({url[:60]!r})"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"is a loopback address ({url[:60]})"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return f"is a loopback address ({url[:60]})"
+    return None

@@ -150,7 +150,21 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "/media/"
-MEDIA_ROOT = Path(os.environ.get("DULY_MEDIA_ROOT", VAR_DIR / "media"))
+
+
+def _media_root() -> Path:
+    """The media folder (stored documents, attachments): an absolute path, so that reading a stored file never
+    depends on the working directory of the command that reads it."""
+    raw = os.environ.get("DULY_MEDIA_ROOT", "").strip()
+    if not raw:
+        return (VAR_DIR / "media").resolve()
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ImproperlyConfigured(f"DULY_MEDIA_ROOT must be an absolute path (e.g. /srv/duly/media), not {raw!r}.")
+    return path
+
+
+MEDIA_ROOT = _media_root()
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -196,8 +210,34 @@ DULY_DOCUMENT_TEMPLATE_DIRS = env_list("DULY_DOCUMENT_TEMPLATE_DIRS", separator=
 
 # Public base URL used in personal pay/view links (stable format: {BASE}/p/{token}).
 DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")
+# Issuing refuses to freeze links to an unset or loopback DULY_PUBLIC_URL into documents, except where loopback
+# links are explicitly allowed: `duly demo` sets this for itself, the test suite for its own processes.
+DULY_ALLOW_LOOPBACK_LINKS = env_bool("DULY_ALLOW_LOOPBACK_LINKS")
 # Days the account pay link in a message keeps working (invoice links: while open and 120 days after).
 DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maximum=36600)
+
+
+
+def _late_fee_minimum():
+    """``DULY_LATE_FEE_MINIMUM``: late charges under this total, in the invoice's currency, are not invoiced alone."""
+    from decimal import Decimal, InvalidOperation
+
+    raw = os.environ.get("DULY_LATE_FEE_MINIMUM", "").strip()
+    if not raw:
+        return Decimal("5.00")
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite() or not 0 <= value <= 1_000_000:
+        raise ImproperlyConfigured(f"DULY_LATE_FEE_MINIMUM must be an amount from 0 to 1000000 such as 5.00, "
+                                   f"not {raw!r}.")
+    return value
+
+
+# Late charges under this total (default 5.00 in the invoice's currency) are not invoiced alone: they are carried
+# until the customer's further charges bring them to it (duly.collections.services.fees).
+DULY_LATE_FEE_MINIMUM = _late_fee_minimum()
 
 # Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

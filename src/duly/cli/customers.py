@@ -99,6 +99,9 @@ def demo(no_serve, host, port, as_of, seed):
     refuse_a_database_in_use()
     if not os.environ.get("DULY_SECRET_KEY"):
         settings.SECRET_KEY = demo_secret_key(settings.VAR_DIR)
+    # The demo runs on this machine: its documents may carry pay links to 127.0.0.1 (DULY_PUBLIC_URL's default),
+    # which issuing refuses everywhere else (duly.customers.links.check_public_url).
+    settings.DULY_ALLOW_LOOPBACK_LINKS = True
     end = as_of or date.today()
     tasks: dict[str, int] = {}
     with progress_display() as progress:

@@ -159,18 +159,64 @@ def export(org_slug, number, fmt, output, as_of):
 @invoices.command("import-ubl")
 @org_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as-issued", is_flag=True,
+              help="Migration: keep it issued, with the source's number, dates, due date and terms (not a draft)")
 @handle_errors
-def import_ubl(org_slug, file):
-    """Import an EN 16931 invoice (UBL 2.1 or CII XML) into a draft, matching or creating the customer."""
+def import_ubl(org_slug, file, as_issued):
+    """Import an EN 16931 invoice (UBL 2.1 or CII XML) into a draft, matching or creating the customer.
+
+    With --as-issued, the invoice is an open receivable migrated from another system: it keeps its number
+    (in Duly's separate migrated series), issue date, due date and terms. The same invoice is never
+    imported twice.
+    """
     from duly.domain.money import from_minor
     from duly.invoicing.documents import import_einvoice
+    from duly.invoicing.migration_services import import_einvoice_as_issued
 
     org = current_org(org_slug)
     with open(file, "rb") as fh:
-        result = import_einvoice(org, fh.read())
+        data = fh.read()
+    result = import_einvoice_as_issued(org, data) if as_issued else import_einvoice(org, data)
     inv = result.invoice
     customer = f"{result.customer.name} ({'new customer ' if result.customer_created else ''}{result.customer.code})"
+    total = f"total {from_minor(inv.total_minor, inv.currency)} {inv.currency}"
+    if as_issued:
+        click.echo(f"Imported {result.source.kind} {inv.number} ({result.syntax.upper()}) as issued on "
+                   f"{inv.issue_date.isoformat()}, due {inv.due_date.isoformat()}, for {customer}: {total}, "
+                   f"open {inv.balance} {inv.currency}")
+        return
     click.echo(
         f"Imported {result.source.kind} {result.source.number} ({result.syntax.upper()}) as draft #{inv.pk} "
-        f"for {customer}: {inv.lines.count()} lines, total {from_minor(inv.total_minor, inv.currency)} {inv.currency}"
+        f"for {customer}: {inv.lines.count()} lines, {total}"
     )
+
+
+@click.group()
+def receivables():
+    """Migrate open receivables from another invoicing tool."""
+
+
+@receivables.command("import")
+@org_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@handle_errors
+def receivables_import(org_slug, file):
+    """Import invoices issued elsewhere from a CSV export, all or nothing (columns: docs/input.md).
+
+    Columns: customer (code), number, issue_date, due_date (YYYY-MM-DD), amount (including tax),
+    currency, paid (already paid), and optionally terms. Each becomes an issued invoice with its own
+    number, dates and open amount; a bad row imports nothing and names its row and column.
+    """
+    from duly.invoicing.migration_services import import_receivables
+
+    org = current_org(org_slug)
+    with open(file, "rb") as fh:
+        imported = import_receivables(org, fh.read())
+    open_total: dict[str, object] = {}
+    for inv in imported:
+        open_total[inv.currency] = open_total.get(inv.currency, 0) + inv.balance
+    amounts = ", ".join(f"{amount} {cur}" for cur, amount in sorted(open_total.items()))
+    click.echo(f"Imported {len(imported)} receivable{'s' if len(imported) != 1 else ''}: {amounts} open.")
+
+
+COMMANDS.append(receivables)

@@ -33,7 +33,8 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core import signing
 
-from duly.domain.errors import PayLinkRefused
+from duly.domain.errors import PayLinkRefused, PublicUrlNotSet
+from duly.security import public_url_problem
 
 SALT = "duly.pay-link.v1"
 #: An invoice link keeps working this many days after the invoice was paid, voided or written off.
@@ -96,6 +97,19 @@ def pay_url(organization_id: int, customer_id: int, invoice_id: int | None = Non
         version = _current_version(customer_id)
     base = settings.DULY_PUBLIC_URL.rstrip("/")
     return f"{base}/p/{make_token(organization_id, customer_id, invoice_id, version=version, made_on=made_on)}"
+
+
+def check_public_url() -> None:
+    """Refuse (``public_url_not_set``) to freeze pay links into documents while ``DULY_PUBLIC_URL`` is unset or
+    a loopback address: customers could never open them. The demo and the test suite allow loopback links
+    explicitly (``DULY_ALLOW_LOOPBACK_LINKS``)."""
+    if getattr(settings, "DULY_ALLOW_LOOPBACK_LINKS", False):
+        return
+    problem = public_url_problem(settings.DULY_PUBLIC_URL)
+    if problem is not None:
+        raise PublicUrlNotSet(f"DULY_PUBLIC_URL {problem}: set it to the public address customers open pay links "
+                              "at (e.g. https://billing.example.com) before issuing, or documents would carry "
+                              "links nobody can open.")
 
 
 def _whole(data: dict, key: str, *, required: bool = True) -> int | None:

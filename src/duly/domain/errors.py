@@ -327,6 +327,12 @@ class PayLinkRefused(NotFound):
     code = "pay_link_refused"
 
 
+class PublicUrlNotSet(ValidationError):
+    """Issuing would freeze a pay link to a loopback or unset ``DULY_PUBLIC_URL`` into the invoice's documents."""
+
+    code = "public_url_not_set"
+
+
 class RoleNotAllowed(DomainError):
     """The user's membership role in that organization does not allow this (see docs/roles.md)."""
 

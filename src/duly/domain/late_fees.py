@@ -126,6 +126,7 @@ __all__ = [
     "accrued_interest",
     "assess",
     "check_series",
+    "MINIMUM_FEE_INVOICE",
     "describe_compensation",
     "describe_policy",
     "first_semester_from",
@@ -136,6 +137,7 @@ __all__ = [
     "reference_rate_name",
     "semester_label",
     "semester_start",
+    "split_by_minimum",
 ]
 
 #: Actual/365: a year of interest is 365 days, leap years included.
@@ -964,3 +966,32 @@ def describe_policy(policy: LateFeePolicy, currency: str, as_of: date | None = N
         if len(caps) == 2:
             sentence += ", whichever is lower"
     return sentence + "."
+
+
+#: Late charges under this total (in the invoice's currency) are not invoiced alone: they wait, and join the next
+#: charges of the same customer and currency (``DULY_LATE_FEE_MINIMUM`` sets another amount; 0 invoices any charge).
+MINIMUM_FEE_INVOICE = Decimal("5.00")
+
+
+def split_by_minimum(charges: list[tuple[Hashable, list[Fee]]], minimum: Decimal
+                     ) -> tuple[list[list[tuple[Hashable, list[Fee]]]], list[tuple[Hashable, list[Fee]]]]:
+    """Which late charges of ONE customer and currency to invoice now, and which to carry.
+
+    ``charges``: (invoice key, its new fees) in order. Each invoice whose fees reach ``minimum`` is invoiced
+    on its own (a group of one); the others are pooled, and the pool is invoiced as one group when its total
+    reaches ``minimum``. Returns (groups to invoice, invoices carried: nothing charged, so their levels stay
+    open and come back with the next assessment).
+    """
+    minimum = to_decimal(minimum)
+    groups: list[list[tuple[Hashable, list[Fee]]]] = []
+    small: list[tuple[Hashable, list[Fee]]] = []
+    for key, fees in charges:
+        if not fees:
+            continue
+        if sum((f.amount for f in fees), ZERO) >= minimum:
+            groups.append([(key, fees)])
+        else:
+            small.append((key, fees))
+    if small and sum((f.amount for _, fees in small for f in fees), ZERO) >= minimum:
+        return [*groups, small], []
+    return groups, small

@@ -67,8 +67,8 @@ REASONS = (IMPORT, ISSUE, PAY, PARTIAL_PAY, REFUND, CREDIT, WRITE_OFF, VOIDING)
 #: (from, to) -> the reasons that may move an invoice that way. A state to itself is listed where an
 #: event changes what an invoice received without changing its state.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
-    (DRAFT, ISSUED): frozenset({ISSUE}),
-    (DRAFT, PAID): frozenset({ISSUE}),  # prepaid in full, or a credit note (it settles itself)
+    (DRAFT, ISSUED): frozenset({ISSUE, IMPORT}),  # import: a receivable migrated from another system
+    (DRAFT, PAID): frozenset({ISSUE, IMPORT}),  # prepaid in full, or a credit note (it settles itself)
     (DRAFT, PARTIALLY_PAID): frozenset({ISSUE}),  # customer credit applied at issue
     (ISSUED, PARTIALLY_PAID): frozenset({PARTIAL_PAY, CREDIT}),
     (ISSUED, PAID): frozenset({PAY, CREDIT}),

@@ -40,6 +40,7 @@ from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
+from duly.customers.links import check_public_url
 from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the generic ORM fast path, re-exported
 from duly.domain import invoice_math, issuing
@@ -370,6 +371,7 @@ def _insert_invoice_rows(org: Organization, rows: InvoiceRows, issue_date: date)
     """Number the invoices of ``rows`` (one counter update) and insert them and their lines: (ids, numbers)."""
     if not connection.in_atomic_block:
         raise RuntimeError("invoices must be written inside the caller's transaction.")
+    check_public_url()  # their documents will carry the customers' pay links
     numbers = take_numbers(org, "invoice", issue_date, len(rows.invoices))
     columns = _columns(Invoice)
     number_at, rf_at = columns.index("number"), columns.index("rf_reference")

@@ -28,6 +28,7 @@ __all__ = [
     "freeze_paid_at_issue",
     "freeze_retainers",
     "issue",
+    "issue_migrated",
     "issued_row",
     "set_document_snapshot",
     "settle",
@@ -83,6 +84,20 @@ def issue(invoice: Invoice, plan: IssuePlan, *, snapshot: dict[str, Any] | None)
     invoice.paid_on = fields["paid_on"]
     invoice.paid_minor = fields["paid_minor"]
     invoice.prepaid_minor = fields["prepaid_minor"]
+    if snapshot is not None:
+        invoice.document_snapshot = snapshot
+    invoice.save()
+
+
+def issue_migrated(invoice: Invoice, *, snapshot: dict[str, Any] | None = None) -> None:
+    """Mark a draft migrated from another system issued as its source was (its number, dates and terms are
+    set by :mod:`duly.invoicing.migration_services`), and save it whole. What its source says was already
+    paid is its prepaid amount (BT-113): nothing is settled in Duly. ``snapshot``: what its documents show,
+    frozen now (None: keep the one it has, an imported e-invoice's parties)."""
+    after = rules.issued(invoice.total_minor, invoice.prepaid_minor, invoice.issue_date,
+                         rounding_minor=invoice.rounding_minor)
+    rules.check_transition(invoice.status, after.status, rules.IMPORT)
+    invoice.status, invoice.paid_minor, invoice.paid_on = after.status, after.paid_minor, after.paid_on
     if snapshot is not None:
         invoice.document_snapshot = snapshot
     invoice.save()

@@ -65,6 +65,9 @@ class Invoice(models.Model):
         (UNCOLLECTIBLE, "Uncollectible"),
     ]
     OPEN_STATUSES = (ISSUED, PARTIALLY_PAID)
+    #: Where the number comes from: Duly's own series, or the system a migrated receivable came from.
+    ORIGIN_DULY, ORIGIN_MIGRATED = "duly", "migrated"
+    ORIGIN_CHOICES = [(ORIGIN_DULY, "Duly's number series"), (ORIGIN_MIGRATED, "Migrated (the source's number)")]
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invoices")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="invoices")
@@ -72,6 +75,12 @@ class Invoice(models.Model):
     kind = models.CharField(max_length=12, choices=KIND_CHOICES, default=KIND_STANDARD)
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=DRAFT)
     number = models.CharField(max_length=40, null=True, blank=True)
+    origin = models.CharField(
+        max_length=10, choices=ORIGIN_CHOICES, default=ORIGIN_DULY, editable=False,
+        help_text="Migrated: issued in another system, imported as issued with its own number, dates and terms")
+    source_sha256 = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="Migrated from an e-invoice: the SHA-256 of the file (the same file is never imported twice)")
     currency = models.CharField(**CURRENCY_FIELD)
     locale = models.CharField(max_length=10, default="en")
     issue_date = models.DateField(null=True, blank=True)
@@ -127,6 +136,10 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "number"], condition=models.Q(number__isnull=False), name="uniq_invoice_number"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "source_sha256"], condition=~models.Q(source_sha256=""),
+                name="uniq_migrated_source",
             ),
             models.CheckConstraint(condition=models.Q(paid_minor__gte=0), name="invoice_paid_nonnegative"),
         ]

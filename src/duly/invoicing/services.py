@@ -23,6 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min, Sum
 from django.utils import timezone
 
+from duly.customers.links import check_public_url
 from duly.customers.models import Contract, Customer, Organization
 from duly.customers.services import current_contract, reference_rates_for_contracts
 from duly.domain import invoice_math, issuing
@@ -712,6 +713,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
     """
     check_date_range(issue_date, "The issue date")
+    check_public_url()  # its documents will carry the customer's pay link
     invoice = _get_invoice(org, invoice_id, lock=True)
     if invoice.status != Invoice.DRAFT:
         raise InvoiceNotDraft(f"Invoice {invoice} is already {invoice.get_status_display().lower()}.",

@@ -1,4 +1,9 @@
-"""Late fees and interest: assessed once per (invoice, level), each on its own late-fee invoice.
+"""Late fees and interest: assessed once per (invoice, level), on late-fee invoices.
+
+An invoice's new charges are invoiced on their own late-fee invoice when they reach ``DULY_LATE_FEE_MINIMUM``
+(default 5.00 in the currency). Smaller ones are pooled per customer and currency and invoiced together once the
+pool reaches it; otherwise they are carried: nothing is recorded, their levels stay open, and the next run
+charges them with what followed (:func:`duly.domain.late_fees.split_by_minimum`).
 
 ``assess_late_fees`` is idempotent: each fee is charged at most once per (invoice, level) — a
 unique constraint, not luck — so running it twice, or two runs at once, changes nothing the
@@ -100,47 +105,73 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
             f"Assess late fees as of {last.isoformat()} or later (interest then runs to that day)."))
     rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)  # one query at most
     total = len(invoices)
+    pending: dict[tuple[int, str], list[tuple[Invoice, list]]] = {}
     for done, invoice in enumerate(invoices, start=1):
-        _assess_one(org, invoice, as_of, result, rates)
+        fees = _fees_of(invoice, as_of, result, rates)
+        if fees:
+            pending.setdefault((invoice.customer_id, invoice.currency), []).append((invoice, fees))
         if progress is not None:
             progress(done, total)
+    minimum = minimum_fee_invoice()
+    for charges in pending.values():
+        groups, carried = late_fees.split_by_minimum(charges, minimum)
+        for group in groups:
+            _charge_group(org, group, as_of, result, rates)
+        for invoice, fees in carried:
+            amount = sum(f.amount for f in fees)
+            result.skipped.append((invoice.number, (
+                f"late charges of {amount} {invoice.currency} are under the minimum of {minimum} for a fee invoice: "
+                "carried to the next one")))
     return result
 
 
-def _assess_one(org: Organization, invoice: Invoice, as_of: date, result: FeeRunResult, rates: dict) -> None:
+def minimum_fee_invoice():
+    """Late charges under this total are not invoiced alone (``DULY_LATE_FEE_MINIMUM``, default 5.00)."""
+    from django.conf import settings
+
+    return getattr(settings, "DULY_LATE_FEE_MINIMUM", late_fees.MINIMUM_FEE_INVOICE)
+
+
+def _fees_of(invoice: Invoice, as_of: date, result: FeeRunResult, rates: dict) -> list:
+    """The new fees ``invoice`` owes as of ``as_of`` (none when it waits, with the reason in ``result``)."""
     item = open_item_for(invoice, {f.level for f in invoice.late_fees.all()})
     try:
         fees = late_fees.assess(item, invoice.contract.late_fee_policy(rates), as_of)
     except DomainError as exc:  # e.g. no reference rate recorded for a semester: this invoice waits, others go on
         result.skipped.append((invoice.number, exc.message))
-        return
-    if not fees:
-        return
-    if invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
+        return []
+    if fees and invoice.customer.status == Customer.STATUS_TERMINATED and invoice.is_open:
         result.skipped.append((invoice.number, "customer terminated: fees are claimed with the final statement"))
-        return
+        return []
+    return fees
+
+
+def _charge_group(org: Organization, group: list, as_of: date, result: FeeRunResult, rates: dict) -> None:
+    numbers = ", ".join(invoice.number for invoice, _ in group)
     try:
-        fee_invoice = _charge(org, invoice, fees, as_of, rates)
+        fee_invoice = _charge(org, group, as_of, rates)
     except IntegrityError:
-        result.skipped.append((invoice.number, "already assessed by a concurrent run"))
+        result.skipped.append((numbers, "already assessed by a concurrent run"))
         return
     except IssueDateBeforeLastIssued:
         raise  # a later invoice was issued meanwhile: every other fee of this run would be refused too
     except DomainError as exc:
-        result.skipped.append((invoice.number, exc.message))
+        result.skipped.append((numbers, exc.message))
         return
     result.fee_invoices.append(fee_invoice.number)
-    result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for f in fees]
+    result.assessed += [(invoice.number, f.level, str(f.amount), f.currency) for invoice, fees in group for f in fees]
 
 
 @transaction.atomic
-def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date, rates: dict) -> Invoice:
-    """Record the fees (unique per level) and issue one late-fee invoice referencing the overdue one."""
+def _charge(org: Organization, group: list, as_of: date, rates: dict) -> Invoice:
+    """Record the fees (unique per invoice and level) and issue one late-fee invoice for them, referencing the
+    overdue invoice (the first one, when small charges of several invoices are invoiced together)."""
+    first = group[0][0]
     LateFee.objects.bulk_create([
         LateFee(organization=org, invoice=invoice, level=f.level, kind=f.kind,
                 amount_minor=to_minor(f.amount, invoice.currency), currency=invoice.currency,
                 days_late=f.days_late, explanation=f.explanation, assessed_on=as_of)
-        for f in fees
+        for invoice, fees in group for f in fees
     ])
     lines = [
         invoicing.LineData(
@@ -148,18 +179,20 @@ def _charge(org: Organization, invoice: Invoice, fees: list, as_of: date, rates:
             quantity=1, unit_price=f.amount, tax_category=FEE_TAX_CATEGORY, tax_rate=0,
             tax_exemption_reason=FEE_TAX_REASON, explanation=f.explanation,
         )
-        for f in fees
+        for invoice, fees in group for f in fees
     ]
+    notes = "Late-payment charges on invoice" + ("s " if len(group) > 1 else " ") + ", ".join(
+        f"{invoice.number} (due {invoice.due_date.isoformat()})" for invoice, _ in group) + "."
     draft = invoicing.create_draft(
-        org, invoice.customer, lines, kind=Invoice.KIND_LATE_FEE, contract=invoice.contract,
-        currency=invoice.currency, related_invoice=invoice,
-        notes=f"Late-payment charges on invoice {invoice.number} (due {invoice.due_date.isoformat()}).",
-        po_number=invoice.po_number, buyer_reference=invoice.buyer_reference, cost_centre=invoice.cost_centre,
-        ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
-        custom_fields=invoice.custom_fields,
+        org, first.customer, lines, kind=Invoice.KIND_LATE_FEE, contract=first.contract,
+        currency=first.currency, related_invoice=first, notes=notes,
+        po_number=first.po_number, buyer_reference=first.buyer_reference, cost_centre=first.cost_centre,
+        ap_contact=first.ap_contact, billing_address=first.billing_address,
+        custom_fields=first.custom_fields,
     )
     fee_invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of, reference_rates=rates)
-    LateFee.objects.filter(invoice=invoice, level__in=[f.level for f in fees]).update(fee_invoice=fee_invoice)
+    for invoice, fees in group:
+        LateFee.objects.filter(invoice=invoice, level__in=[f.level for f in fees]).update(fee_invoice=fee_invoice)
     return fee_invoice
 
 
