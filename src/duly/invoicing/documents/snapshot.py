@@ -104,8 +104,9 @@ def seller_snapshot(org) -> dict[str, Any]:
         contact_name=org.trading_name or org.name,
         contact_phone=org.phone,
         contact_email=org.email,
-        electronic_address=org.email,
-        electronic_address_scheme="EM" if org.email else "",
+        # the Peppol participant identifier (BT-34); the e-mail is only the contact
+        electronic_address=org.electronic_address if org.electronic_address_scheme else "",
+        electronic_address_scheme=org.electronic_address_scheme if org.electronic_address else "",
     )
     page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
             "bank_name": org.bank_name}
@@ -139,8 +140,8 @@ def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_a
         contact_name=name,
         contact_phone=phone,
         contact_email=email,
-        electronic_address=email,
-        electronic_address_scheme="EM" if email else "",
+        electronic_address=customer.electronic_address if customer.electronic_address_scheme else "",
+        electronic_address_scheme=customer.electronic_address_scheme if customer.electronic_address else "",
     )
 
 
