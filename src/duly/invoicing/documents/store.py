@@ -16,6 +16,7 @@ Factur-X EN 16931 profile) and ``facturx`` (the stored PDF with the CII embedded
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -162,9 +163,10 @@ def check_peppol(invoice: Invoice) -> None:
         reason = ", ".join(missing) + (" is" if len(missing) == 1 else " are") + " missing"
     except EInvoiceInvalid as exc:
         rule_ids = list(exc.context.get("rule_ids") or [])
-        reason = (exc.context.get("violations") or [exc.message])[0]
+        # the rule's own words, without its id and the XPath where it fired (internals)
+        reason = re.sub(r"^(?:\[[^\]]+\]\s*)+|\s*\(/.*\)$", "", (exc.context.get("violations") or [exc.message])[0])
     rule_ids = list(dict.fromkeys(rule_ids))
     raise PeppolInvalid(
         f"{invoice.customer.name} receives e-invoices through Peppol, and this invoice would break Peppol BIS "
-        f"Billing 3.0 rule {', '.join(rule_ids)}: {reason}. Nothing was issued.",
+        f"Billing 3.0 rule {', '.join(rule_ids)}: {reason.rstrip('.')}. Nothing was issued.",
         rule_ids=rule_ids, invoice=str(invoice))
