@@ -138,6 +138,7 @@ _PEPPOL_RULE_OF_MISSING = {
     "seller electronic address (BT-34)": "PEPPOL-EN16931-R020",
     "buyer electronic address (BT-49)": "PEPPOL-EN16931-R010",
     "buyer reference (BT-10) or purchase order reference (BT-13)": "PEPPOL-EN16931-R003",
+    "direct debit mandate reference (BT-89)": "PEPPOL-EN16931-R061",
 }
 
 
@@ -159,7 +160,8 @@ def check_peppol(invoice: Invoice) -> None:
         return
     except MissingDocumentData as exc:
         missing = list(exc.context.get("missing") or [exc.message])
-        rule_ids = [_PEPPOL_RULE_OF_MISSING.get(item, "PEPPOL-EN16931") for item in missing]
+        # a field the Peppol rules name, else one EN 16931 itself requires (named by its business term)
+        rule_ids = [_PEPPOL_RULE_OF_MISSING.get(item, "EN16931") for item in missing]
         reason = ", ".join(missing) + (" is" if len(missing) == 1 else " are") + " missing"
     except EInvoiceInvalid as exc:
         rule_ids = list(exc.context.get("rule_ids") or [])
