@@ -221,3 +221,19 @@ def test_contract_form_refuses_an_end_before_the_start_and_bad_deposits(bookkeep
     assert b"is before the start date" in bookkeeper.post(change, data).content
     ctr.refresh_from_db()
     assert ctr.end_date is None
+
+
+def test_the_customer_form_checks_the_peppol_address_by_its_scheme(bookkeeper, org):
+    from duly.customers.models import Customer
+
+    bad = bookkeeper.post(reverse("admin:customers_customer_add"), {
+        **customer_post(electronic_address_scheme="0002", electronic_address="303265046"), **contacts_formset()})
+    assert bad.status_code == 200
+    assert "&#x27;303265046&#x27; is not a valid SIREN (France)" in bad.content.decode()
+    assert not Customer.objects.exists()
+    good = bookkeeper.post(reverse("admin:customers_customer_add"), {
+        **customer_post(electronic_address_scheme="0002", electronic_address="303 265 045"), **contacts_formset()},
+        follow=True)
+    assert "added successfully" in good.content.decode()
+    assert Customer.objects.values_list("electronic_address_scheme", "electronic_address").get() == (
+        "0002", "303265045")

@@ -45,7 +45,9 @@ def test_build_document_maps_the_invoice(make_invoice, org):
     assert (doc.seller.name, doc.seller.vat_id, doc.seller.country_code) == (org.name, "FR40303265045", "FR")
     assert (doc.buyer.name, doc.buyer.vat_id, doc.buyer.identifier) == ("Globex Procurement SA", "FR61954506077",
                                                                         inv.customer.code)
-    assert doc.buyer.electronic_address.endswith("@client.example") and doc.buyer.electronic_address_scheme == "EM"
+    # no Peppol address: the e-mail is the contact, never the electronic address (PEPPOL-EN16931-CL008)
+    assert doc.buyer.contact_email.endswith("@client.example") and (
+        doc.buyer.electronic_address, doc.buyer.electronic_address_scheme) == ("", "")
     assert (doc.order_reference, doc.buyer_accounting_ref, doc.contract_reference) == (
         "PO-4711", "CC-DESIGN-9", inv.contract.reference)
     assert (doc.period_start, doc.period_end) == (date(2026, 3, 1), date(2026, 3, 31))

@@ -63,8 +63,9 @@ def test_documents_show_the_values_of_the_issue_date(path, make_invoice, org, pd
     assert _ubl(ubl, BUYER + "cac:PostalAddress/cbc:StreetName") == "3 quai Perrache"
     assert _ubl(ubl, BUYER + "cac:PostalAddress/cbc:CityName") == "Lyon"
     assert _ubl(ubl, BUYER + "cac:PartyTaxScheme/cbc:CompanyID") == "FR61954506077"
-    assert _ubl(ubl, BUYER + "cbc:EndpointID").endswith("@client.example")
-    assert "new-ap" not in _ubl(ubl, BUYER + "cbc:EndpointID")
+    # the AP contact's e-mail of the issue date (a contact, not the Peppol endpoint: PEPPOL-EN16931-CL008)
+    assert _ubl(ubl, BUYER + "cac:Contact/cbc:ElectronicMail").endswith("@client.example")
+    assert "new-ap" not in _ubl(ubl, BUYER + "cac:Contact/cbc:ElectronicMail")
     assert _ubl(ubl, "cac:PaymentMeans/cac:PayeeFinancialAccount/cbc:ID") == OLD_IBAN
     assert _ubl(ubl, "cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:RegistrationName") \
         == "Atelier Lumière SARL"

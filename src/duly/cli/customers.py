@@ -225,7 +225,7 @@ def _percent(value) -> str:
 
 @click.group()
 def customers():
-    """Customers: revoke their personal pay links."""
+    """Customers: their Peppol electronic addresses; revoke their personal pay links."""
 
 
 @customers.command("rotate-link")
@@ -245,6 +245,40 @@ def customers_rotate_link(code, org_slug):
     version = rotate_pay_links(customer)
     click.echo(f"Rotated the pay links of {customer.code} ({customer.name}): links made before no longer open "
                f"(key version {version}).")
+
+
+@customers.command("set-address")
+@click.argument("code")
+@click.argument("scheme")
+@click.argument("identifier")
+@org_option
+@handle_errors
+def customers_set_address(code, scheme, identifier, org_slug):
+    """Set the Peppol electronic address of the customer CODE: SCHEME is its Electronic Address Scheme
+    code (0002 SIREN, 0009 SIRET, 0088 GLN, 0208 Belgian enterprise number, 9930 German VAT...) and
+    IDENTIFIER the number in it. Use CODE "-" "-" to remove it. Use code "@org" for your organization."""
+    from duly.customers.models import Customer
+    from duly.customers.services import update_customer, update_organization
+    from duly.domain.errors import NotFound
+
+    organization = current_org(org_slug)
+    scheme, identifier = ("", "") if (scheme, identifier) == ("-", "-") else (scheme, identifier)
+    if code == "@org":
+        organization = update_organization(organization, electronic_address_scheme=scheme,
+                                           electronic_address=identifier)
+        who, scheme, identifier = organization.name, organization.electronic_address_scheme, \
+            organization.electronic_address
+    else:
+        customer = Customer.objects.filter(organization=organization, code=code).first()
+        if customer is None:
+            raise NotFound(f"No customer with the code {code!r} in {organization.slug}.")
+        customer = update_customer(customer, electronic_address_scheme=scheme, electronic_address=identifier)
+        who, scheme, identifier = f"{customer.code} ({customer.name})", customer.electronic_address_scheme, \
+            customer.electronic_address
+    if scheme:
+        click.echo(f"Peppol electronic address of {who}: {scheme}:{identifier}.")
+    else:
+        click.echo(f"{who} has no Peppol electronic address now.")
 
 
 @click.command("roles")

@@ -11,6 +11,7 @@ from django.db import models
 
 from duly.domain.money import from_minor
 
+from .endpoints import EAS_CHOICES
 from .roles import ROLE_CHOICES
 
 CURRENCY_FIELD = dict(max_length=3)
@@ -48,6 +49,12 @@ class Organization(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     website = models.URLField(blank=True)
+    electronic_address_scheme = models.CharField(
+        "electronic address scheme", max_length=4, blank=True, choices=EAS_CHOICES,
+        help_text="Peppol Electronic Address Scheme (EAS) of your electronic address, e.g. 0002 SIREN, 0088 GLN")
+    electronic_address = models.CharField(
+        "electronic address", max_length=50, blank=True,
+        help_text="Your Peppol participant identifier in that scheme (the e-invoice's seller EndpointID, BT-34)")
     logo = models.FileField(upload_to="logos/", blank=True)
     brand_color = models.CharField(max_length=7, default="#1F4E79", help_text="#RRGGBB")
     default_currency = models.CharField(**CURRENCY_FIELD, default="EUR")
@@ -130,6 +137,13 @@ class Customer(models.Model):
     ap_contact = models.CharField("AP contact", max_length=200, blank=True)
     invoice_address = models.TextField("specific billing address", blank=True)
     email = models.EmailField(blank=True)
+    electronic_address_scheme = models.CharField(
+        "electronic address scheme", max_length=4, blank=True, choices=EAS_CHOICES,
+        help_text="Peppol Electronic Address Scheme (EAS), e.g. 0002 SIREN, 0009 SIRET, 0088 GLN, 0208, 9930")
+    electronic_address = models.CharField(
+        "electronic address", max_length=50, blank=True,
+        help_text="The customer's Peppol participant identifier in that scheme (the buyer EndpointID, BT-49); "
+                  "with it, every invoice must pass the Peppol BIS 3.0 rules to be issued")
     pay_link_version = models.PositiveIntegerField(
         "pay link key version", default=1, editable=False,
         help_text="Carried by every personal pay link; rotating it makes the customer's older links stop working",

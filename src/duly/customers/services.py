@@ -32,6 +32,7 @@ from duly.domain.errors import (
 from duly.domain.money import check_currency, round_money, to_decimal, to_minor
 
 from . import roles
+from .endpoints import check_electronic_address
 from .models import (
     REQUIRED_FIELD_CHOICES,
     Contact,
@@ -105,7 +106,15 @@ def validate_organization_fields(data: dict) -> dict:
     if not _HEX_COLOR.match(color):
         raise ValidationError(f"Brand colour must look like #1F4E79, got {color!r}.")
     data["iban"], data["bic"] = validate_bank_details(data.get("iban", ""), data.get("bic", ""))
+    _check_endpoint(data, "organization's electronic address")
     return data
+
+
+def _check_endpoint(data: dict, what: str) -> None:
+    """The electronic address (Peppol EAS scheme + identifier), checked by its scheme, when either is given."""
+    if "electronic_address_scheme" in data or "electronic_address" in data:
+        data["electronic_address_scheme"], data["electronic_address"] = check_electronic_address(
+            data.get("electronic_address_scheme", ""), data.get("electronic_address", ""), what)
 
 
 @transaction.atomic
@@ -124,7 +133,7 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
 #: Organization fields a back-office user may change (the slug names it in URLs and exports, so it stays).
 ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
                          "subdivision", "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
-                         "logo", "brand_color", "default_currency", "locale", "timezone")
+                         "electronic_address_scheme", "electronic_address", "logo", "brand_color", "default_currency", "locale", "timezone")
 
 
 @transaction.atomic
@@ -390,6 +399,7 @@ def _customer_fields(org: Organization, data: dict) -> dict:
     for protected in ("organization", "id", "created_at", "pay_link_version"):
         if protected in data:
             raise ValidationError(f"{what}: {protected} cannot be set.")
+    _check_endpoint(data, f"electronic address of customer {data['name']}")
     check_model_values(Customer, data, what)
     check_currency(data["currency"])
     validate_country(data.get("country", ""), f"country of customer {data['name']}")
@@ -450,7 +460,9 @@ def update_customer(customer: Customer, **fields) -> Customer:
             raise ValidationError(f"Customer code {code!r} is empty or already used.", code="duplicate")
     data = _customer_fields(customer.organization, {"name": customer.name, "country": customer.country,
                                                    "subdivision": customer.subdivision,
-                                                   "currency": customer.currency, **fields})
+                                                   "currency": customer.currency,
+                                                   "electronic_address_scheme": customer.electronic_address_scheme,
+                                                   "electronic_address": customer.electronic_address, **fields})
     for k, v in data.items():
         setattr(customer, k, v)
     customer.save(update_fields=list(data))  # never the pay link version a concurrent rotation just changed

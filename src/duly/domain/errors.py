@@ -231,6 +231,13 @@ class EInvoiceInvalid(DomainError):
     http_status = 422
 
 
+class PeppolInvalid(EInvoiceInvalid):
+    """A document for a customer with a Peppol address would break the Peppol BIS Billing 3.0 rules
+    (``rule_ids`` names them): it is not issued."""
+
+    code = "peppol_invalid"
+
+
 class InvalidSchedule(ValidationError):
     code = "invalid_schedule"
 

@@ -711,6 +711,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
 
     The late-payment terms state the rate in force on ``issue_date`` (a run issuing many invoices
     passes the ``reference_rates`` it loaded once; see :func:`late_policy_for`).
+
+    When the customer has a Peppol address, the invoice's UBL must pass the Peppol BIS Billing 3.0
+    rules, or it is not issued (:class:`~duly.domain.errors.PeppolInvalid` names the rules).
     """
     check_date_range(issue_date, "The issue date")
     check_public_url()  # its documents will carry the customer's pay link
@@ -760,6 +763,10 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     invoice.refresh_from_db()
     if invoice.paid_minor and not invoice.is_credit_note:  # customer credit settled at issue: "already paid"
         lifecycle.freeze_paid_at_issue(invoice, invoice.paid_minor)
+    if customer.electronic_address:  # it goes through Peppol: refuse what an access point would reject
+        from .documents.store import check_peppol
+
+        check_peppol(invoice)  # raises PeppolInvalid; this transaction rolls back
     return invoice
 
 

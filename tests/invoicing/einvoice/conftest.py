@@ -52,6 +52,9 @@ def official_rules():
         start = time.perf_counter()
         validation.compile_rules(syntax)
         record_timing(f"compile CEN {syntax.upper()} XSLT (once per session)", time.perf_counter() - start)
+    start = time.perf_counter()
+    validation.compile_rules("peppol")
+    record_timing("compile Peppol BIS 3.0 UBL XSLT (once per session)", time.perf_counter() - start)
 
     def validate(xml: bytes, layers=("xsd", "en16931")) -> list[validation.Violation]:
         start = time.perf_counter()
@@ -84,8 +87,8 @@ SELLER = Party(
     contact_name="Service facturation",
     contact_phone="+33 1 23 45 67 89",
     contact_email="factures@atelier.example",
-    electronic_address="factures@atelier.example",
-    electronic_address_scheme="EM",
+    electronic_address="303265045",  # Peppol participant: SIREN (EAS 0002); the e-mail is the contact
+    electronic_address_scheme="0002",
 )
 
 BUYER = Party(
@@ -99,8 +102,8 @@ BUYER = Party(
     city="Lyon",
     postcode="69002",
     contact_email="ap@acme.example",
-    electronic_address="ap@acme.example",
-    electronic_address_scheme="EM",
+    electronic_address="954506077",
+    electronic_address_scheme="0002",
 )
 
 SEPA = PaymentMeans(

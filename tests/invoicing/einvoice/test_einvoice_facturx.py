@@ -47,3 +47,15 @@ def test_credit_note_pdf(pdf_a3, make_doc, official_rules):
     _, xml = facturx.get_facturx_xml_from_pdf(render_facturx_pdf(pdf_a3, doc))
     assert official_rules(xml) == []
     assert parse_einvoice(xml).type_code == "381"
+
+
+
+def test_the_pdf_producer_agrees_with_its_xmp_metadata(pdf_a3, make_doc):
+    """PDF/A: the Info dictionary and the XMP metadata state the same producer (was WeasyPrint vs pypdf)."""
+    import re
+
+    assert b"WeasyPrint" in pypdf.PdfReader(io.BytesIO(pdf_a3)).metadata["/Producer"].encode()
+    reader = pypdf.PdfReader(io.BytesIO(render_facturx_pdf(pdf_a3, make_doc())))
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
+    [xmp_producer] = re.findall(r"<pdf:Producer>([^<]*)</pdf:Producer>", xmp)
+    assert reader.metadata["/Producer"] == xmp_producer == "pypdf"

@@ -1,7 +1,9 @@
 """The validation matrix on real Duly invoices: created and issued through the services (invoicing,
 billing, collections, payments), exported with ``document_bytes`` and checked against the official
 rules: UBL 2.1 (XSD + CEN EN 16931 + Duly's due-date rule), CII and the CII inside the Factur-X PDF
-(Factur-X XSD + CEN EN 16931 CII + Duly's rule). Zero errors in every syntax.
+(Factur-X XSD + CEN EN 16931 CII + Duly's rule). Zero errors in every syntax. The seller and every
+customer have a Peppol address (SIREN 0002 in France, GLN 0088 elsewhere), so each UBL is a Peppol
+BIS Billing 3.0 document and must also pass the OpenPeppol rules (and issuing checks them).
 
 The hand-built snapshots of test_einvoice_matrix.py check the renderers; these check what Duly
 itself issues: credit notes, deposit invoices (Duly's own and billing's retainer, VAT category O),
@@ -144,10 +146,10 @@ def line_and_document_discounts(ctx):
     """Document allowances and charges come into a Duly draft by import; the draft is then issued."""
     org = ctx.org
     seller = Party(name=org.name, country_code="FR", vat_id=org.vat_id, address_lines=(org.address_line1,),
-                   city=org.city, postcode=org.postcode, electronic_address=org.email, electronic_address_scheme="EM")
+                   city=org.city, postcode=org.postcode, electronic_address="303265045", electronic_address_scheme="0002")
     buyer = Party(name="Globex Procurement SA", country_code="FR", vat_id="FR61954506077",
                   address_lines=("3 quai Perrache",), city="Lyon", postcode="69002",
-                  electronic_address="ap@globex.example", electronic_address_scheme="EM",
+                  electronic_address="954506077", electronic_address_scheme="0002",
                   contact_email="ap@globex.example")
     source = InvoiceDocument(
         type_code="380", number="OLD-2025-0917", issue_date=date(2025, 9, 17), due_date=date(2025, 10, 17),
@@ -168,6 +170,9 @@ def line_and_document_discounts(ctx):
         ),
     )
     draft = import_einvoice(org, render_ubl(source, standard=Standard.EN16931)).invoice
+    from duly.customers.services import update_customer
+
+    update_customer(draft.customer, **FRENCH_BUYER_ENDPOINT)  # the customer it made receives through Peppol
     return services.issue_invoice(org, draft.pk, issue_date=ISSUE)
 
 
@@ -198,9 +203,24 @@ class _Context:
         self.__dict__.update(kwargs)
 
 
+#: Peppol participant identifiers: the seller's SIREN, a French buyer's SIREN, a GLN for the others.
+SELLER_ENDPOINT = {"electronic_address_scheme": "0002", "electronic_address": "303265045"}
+FRENCH_BUYER_ENDPOINT = {"electronic_address_scheme": "0002", "electronic_address": "954506077"}
+GLN_ENDPOINT = {"electronic_address_scheme": "0088", "electronic_address": "5790000435968"}
+
+
+def _endpoint(fields: dict) -> dict:
+    return {**(FRENCH_BUYER_ENDPOINT if fields.get("country", "FR") == "FR" else GLN_ENDPOINT), **fields}
+
+
 @pytest.fixture
 def ctx(org, make_invoice, make_customer, make_contract):
-    return _Context(org=org, make_invoice=make_invoice, make_customer=make_customer, make_contract=make_contract)
+    from duly.customers.services import update_organization
+
+    update_organization(org, **SELLER_ENDPOINT)
+    org.refresh_from_db()
+    return _Context(org=org, make_invoice=lambda *a, **kw: make_invoice(*a, **_endpoint(kw)),
+                    make_customer=lambda *a, **kw: make_customer(*a, **_endpoint(kw)), make_contract=make_contract)
 
 
 def _ubl_facts(xml: bytes) -> dict:
@@ -251,7 +271,8 @@ def test_issued_invoices_pass_the_official_rules_in_ubl_cii_and_facturx(name, ct
     facturx = document_bytes(invoice, "facturx").content
     embedded = PdfReader(io.BytesIO(facturx)).attachments["factur-x.xml"][0]
     layers = ("xsd", "en16931", "duly")
-    assert official_rules(ubl, layers) == [], "UBL"
+    assert b"urn:fdc:peppol.eu:2017:poacc:billing:01:1.0" in ubl  # a Peppol BIS 3.0 document
+    assert official_rules(ubl, ("xsd", "en16931", "peppol", "duly")) == [], "UBL"
     assert official_rules(cii, layers) == [], "CII"
     assert official_rules(embedded, layers) == [], "Factur-X"
     assert embedded == cii  # the Factur-X PDF carries the very CII that was validated
@@ -273,7 +294,8 @@ def test_late_fee_and_deposit_invoices_of_an_organization_without_registration_i
         ubl = document_bytes(invoice, "ubl").content
         cii = document_bytes(invoice, "cii").content
         facturx = PdfReader(io.BytesIO(document_bytes(invoice, "facturx").content)).attachments["factur-x.xml"][0]
-        for xml in (ubl, cii, facturx):
+        assert official_rules(ubl, ("xsd", "en16931", "peppol", "duly")) == []
+        for xml in (cii, facturx):
             assert official_rules(xml, ("xsd", "en16931", "duly")) == []
         root = etree.fromstring(ubl)
         legal = root.find("cac:AccountingSupplierParty/cac:Party/cac:PartyLegalEntity/cbc:CompanyID", UBL_NSMAP)
@@ -289,17 +311,18 @@ def test_category_o_seller_without_a_derivable_registration_id_is_identified_by_
         other_org, make_customer, make_contract, doc_settings, official_rules):
     """A British VAT number contains no company number: the seller identifier (BT-29) is the VAT number."""
     assert other_org.registration_id == ""
-    other_org.email = "accounts@northwind.example"  # its Peppol endpoint (BT-34)
-    other_org.save(update_fields=["email"])
+    from duly.customers.services import update_organization
+
+    other_org = update_organization(other_org, electronic_address_scheme="9932", electronic_address="GB980780684")
     customer = make_customer("UK1", organization=other_org, name="Brick Lane Bakery Ltd", country="GB",
                              currency="GBP", city="London", postcode="E1 6QR", address_line1="91 Brick Lane",
-                             locale="en_GB")
+                             locale="en_GB", **GLN_ENDPOINT)
     contract = make_contract(customer, late_fee_kind="fixed_fee", late_fixed_fee="40.00")
     fee = _issue(other_org, customer, [L("Late-payment fee", D("1"), D("40.00"), tax_category="O")],
                  contract=contract, kind=Invoice.KIND_LATE_FEE)
     ubl = document_bytes(fee, "ubl").content
     cii = document_bytes(fee, "cii").content
-    assert official_rules(ubl, ("xsd", "en16931", "duly")) == []
+    assert official_rules(ubl, ("xsd", "en16931", "peppol", "duly")) == []
     assert official_rules(cii, ("xsd", "en16931", "duly")) == []
     root = etree.fromstring(ubl)
     assert root.xpath("string(cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID)",

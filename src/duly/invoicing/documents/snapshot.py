@@ -90,6 +90,27 @@ def buyer_address(customer, billing_address: str = "") -> tuple[tuple[str, ...],
     return tuple(text_lines), postcode, city
 
 
+#: National company numbers whose ISO 6523 scheme (ICD) the seller's registration id (BT-30) states when it
+#: has their form: Peppol rule NL-R-003 wants a Dutch supplier's KvK (0106) number with its scheme.
+REGISTRATION_SCHEMES: dict[str, tuple[re.Pattern[str], str]] = {
+    "NL": (re.compile(r"\d{8}"), "0106"),  # KvK number
+    "FR": (re.compile(r"\d{9}"), "0002"),  # SIREN
+    "BE": (re.compile(r"[01]\d{9}"), "0208"),  # enterprise number
+    "NO": (re.compile(r"\d{9}"), "0192"),  # organisasjonsnummer
+    "DK": (re.compile(r"\d{8}"), "0184"),  # CVR
+    "SE": (re.compile(r"\d{10}"), "0007"),  # organisationsnummer
+}
+
+
+def _registration(country: str, registration_id: str) -> tuple[str, str]:
+    """(BT-30, its scheme): compacted with the scheme when it has a known national form, else as entered."""
+    rule = REGISTRATION_SCHEMES.get(country)
+    compact = re.sub(r"[\s.-]", "", registration_id)
+    if rule and rule[0].fullmatch(compact):
+        return compact, rule[1]
+    return registration_id, ""
+
+
 def seller_snapshot(org) -> dict[str, Any]:
     """The seller as the documents show it: the e-invoice party and what only the page adds."""
     party = Party(
@@ -97,15 +118,17 @@ def seller_snapshot(org) -> dict[str, Any]:
         country_code=org.country,
         trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
         vat_id=org.vat_id,
-        legal_registration_id=org.registration_id,
+        legal_registration_id=_registration(org.country, org.registration_id)[0],
+        legal_registration_scheme=_registration(org.country, org.registration_id)[1],
         address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
         city=org.city,
         postcode=org.postcode,
         contact_name=org.trading_name or org.name,
         contact_phone=org.phone,
         contact_email=org.email,
-        electronic_address=org.email,
-        electronic_address_scheme="EM" if org.email else "",
+        # the Peppol participant identifier (BT-34); the e-mail is only the contact
+        electronic_address=org.electronic_address if org.electronic_address_scheme else "",
+        electronic_address_scheme=org.electronic_address_scheme if org.electronic_address else "",
     )
     page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
             "bank_name": org.bank_name}
@@ -139,8 +162,8 @@ def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_a
         contact_name=name,
         contact_phone=phone,
         contact_email=email,
-        electronic_address=email,
-        electronic_address_scheme="EM" if email else "",
+        electronic_address=customer.electronic_address if customer.electronic_address_scheme else "",
+        electronic_address_scheme=customer.electronic_address_scheme if customer.electronic_address else "",
     )
 
 

