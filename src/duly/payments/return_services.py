@@ -195,8 +195,8 @@ def record_debit_return(debit: DirectDebit, reason_code: str, *, returned_on: da
         raise ValidationError(f"An R-transaction comes from {', '.join(sorted(SOURCES))}, got {source!r}.",
                               code="invalid_choice")
     check_date_range(returned_on, "The return date")
-    debit = (DirectDebit.objects.select_for_update().select_related("organization", "mandate", "invoice__contract",
-                                                                    "invoice__customer").get(pk=debit.pk))
+    debit = (DirectDebit.objects.select_for_update(of=("self",))  # the contract is an outer join (PostgreSQL)
+             .select_related("organization", "mandate", "invoice__contract", "invoice__customer").get(pk=debit.pk))
     existing = DebitReturn.objects.filter(debit=debit).select_related("debit__mandate", "retry").first()
     if existing is not None:
         if existing.reason_code != code:
@@ -271,7 +271,7 @@ def _attempts(debit: DirectDebit) -> list[Attempt]:
 def _represent(debit: DirectDebit, mandate: Mandate, decision: RetryDecision, returned_on: date) -> DirectDebit | None:
     """The re-presentation of a soft return: a new pending debit (next attempt) for what is still open, collected
     no earlier than the domain's retry day and the pre-notification allow; None when nothing is left to debit."""
-    invoice = Invoice.objects.select_for_update().select_related("contract").get(pk=debit.invoice_id)
+    invoice = Invoice.objects.select_for_update(of=("self",)).select_related("contract").get(pk=debit.invoice_id)
     amount = min(debit.amount_minor, invoice.balance_minor)
     if not invoice.is_open or amount <= 0:
         return None
