@@ -16,9 +16,11 @@ A match whose money a later refund used, or whose credit was drawn on another in
 (:class:`~duly.domain.errors.MatchUsedLater`); a line already matched cannot be matched again
 (:class:`~duly.domain.errors.LineAlreadyMatched`).
 
-A short payment within the tolerance is applied and the shortfall left open (the policy's ``write_off`` is
-shown in the evidence but not executed: a written-off invoice cannot be reopened, so the match could not be
-undone).
+A short payment within the tolerance is applied; the shortfall is left open (policy ``leave_open``) or written off
+(``write_off``: the invoice is marked uncollectible for the shortfall through
+:func:`duly.invoicing.services.mark_uncollectible`, kept in the match's evidence as ``written_off``). A written-off
+invoice is never reopened as a side effect (docs/books.md), so :func:`undo` refuses a match that wrote a shortfall
+off (:class:`~duly.domain.errors.MatchUsedLater`, code ``match_wrote_off``).
 """
 
 from __future__ import annotations
@@ -32,14 +34,23 @@ from django.db import transaction
 from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
-from duly.domain.errors import DomainError, LineAlreadyMatched, MatchUsedLater, NotFound, ValidationError
+from duly.domain.errors import (
+    DomainError,
+    InvalidState,
+    LineAlreadyMatched,
+    MatchUsedLater,
+    NotFound,
+    ValidationError,
+)
 from duly.domain.matching import Decision, LineMatch, MatchIndex, Matcher, MatchPolicy, Proposal, ShortPaymentAction
 from duly.domain.money import from_minor, to_decimal, to_minor
 from duly.invoicing import lifecycle
+from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 from . import services
 from .bank_models import StatementLine
+from .debit_reconcile_services import settle_debit_lines
 from .models import CreditEntry, Payment, Refund
 from .reconcile_models import BankMatch, ReviewEntry
 from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_items
@@ -53,6 +64,8 @@ class ReconcileResult:
     matched: int
     review: int
     outgoing: int
+    #: Lines that returned or collected SEPA direct debits (counted here, not in the others).
+    debits: int = 0
 
 
 def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_POLICY,
@@ -61,12 +74,15 @@ def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_P
     rows = lines_to_match(org, line_ids)
     if not rows:
         return ReconcileResult(0, 0, 0)
+    rows, debits = settle_debit_lines(org, rows, as_of=as_of)
+    if not rows:
+        return ReconcileResult(0, 0, 0, debits)
     matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
     results = matcher.match([as_line(row) for row in rows])
     counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
     for row, result in zip(rows, results):
         counts[_settle_line(org, row.pk, result, as_of)] += 1
-    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING])
+    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING], debits)
 
 
 @transaction.atomic
@@ -130,13 +146,35 @@ def _apply(org: Organization, line: StatementLine, proposal: Proposal | dict, ho
         org, customer, amount=from_minor(total, p["currency"]), currency=p["currency"], method="bank_transfer",
         received_on=line.booking_date, external_reference=f"bank-line:{line.pk}", allocations=allocations or None,
         note=_note(line))
-    return _record_match(org, line, customer, payment, how, p, as_of)
+    written_off = _write_off_shortfall(org, line, p)
+    return _record_match(org, line, customer, payment, how, p, as_of, written_off=written_off)
 
 
-def _record_match(org, line, customer, payment, how, proposal: dict, as_of: date) -> BankMatch:
+def _write_off_shortfall(org: Organization, line: StatementLine, proposal: dict) -> list[list[int]]:
+    """The policy's ``write_off`` of a short payment: the invoice the proposal paid last is written off for what
+    the line left open (the bank's fee), through the invoicing service. Done only when what is open is still at
+    most the shortfall the matcher saw (the invoice did not change since): else it stays open."""
+    shortfall = proposal.get("write_off_minor") or 0
+    if shortfall <= 0 or not proposal["allocations"]:
+        return []
+    invoice_id = proposal["allocations"][-1][0]
+    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    left = invoice.balance_minor
+    if not invoice.is_open or not 0 < left <= shortfall:
+        return []
+    invoicing.mark_uncollectible(
+        org, invoice.pk, reason=f"Short payment written off: {from_minor(left, invoice.currency)} {invoice.currency} "
+                                f"not received with bank line {line.pk} (bank fees, within the tolerance)")
+    return [[invoice.pk, left]]
+
+
+def _record_match(org, line, customer, payment, how, proposal: dict, as_of: date, *,
+                  written_off: list[list[int]] = ()) -> BankMatch:
     evidence = dict(proposal)
     evidence["applied"] = [[a.invoice_id, a.amount_minor, a.applied_on.isoformat()]
                            for a in payment.allocations.all()]
+    if written_off:
+        evidence["written_off"] = list(written_off)
     match = BankMatch.objects.create(
         organization=org, line=line, payment=payment, customer=customer, how=how,
         score=proposal.get("score", 0), rule=(proposal.get("evidence") or [[""]])[0][0], evidence=evidence,
@@ -277,6 +315,17 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
         raise NotFound(f"Bank match {match_id} not found in {org.name}.") from None
     if match.undone_at is not None:
         raise LineAlreadyMatched(f"Bank match {match_id} was already undone.", code="match_already_undone")
+    if match.how in BankMatch.SEPA:
+        what = "recorded the return" if match.how == BankMatch.RETURNED else "booked the collection"
+        raise InvalidState(
+            f"Bank match {match_id} {what} of SEPA direct debits the bank reported: it is not undone. A collection the bank takes back arrives "
+            "as a return line of its own.", code="sepa_match_final", match=match_id)
+    if match.evidence.get("written_off"):
+        invoices = ", ".join(str(iid) for iid, _ in match.evidence["written_off"])
+        raise MatchUsedLater(
+            f"Bank match {match_id} cannot be undone: it wrote the short payment's rest off on invoice(s) {invoices}, "
+            "and a written-off invoice is not reopened by an undo. Issue a corrective invoice or a refund instead.",
+            code="match_wrote_off", match=match_id)
     reason = (reason or "").strip() or "undone"
     payment = match.payment
     if payment is not None:
