@@ -533,7 +533,8 @@ def db_run(invoices: int, seed: int) -> str:
     import tempfile
 
     home = Path(tempfile.mkdtemp(prefix="duly-bench-reconcile-"))
-    os.environ.update(DULY_HOME=str(home), DULY_VAR_DIR=str(home / "var"), DULY_MEDIA_ROOT=str(home / "media"))
+    os.environ.update(DULY_HOME=str(home), DULY_VAR_DIR=str(home / "var"), DULY_MEDIA_ROOT=str(home / "media"),
+                      DULY_PUBLIC_URL="https://billing.bench.example")
     os.environ.pop("DATABASE_URL", None)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
     import django
@@ -545,7 +546,7 @@ def db_run(invoices: int, seed: int) -> str:
     from duly.customers.services import create_contract, create_customer, create_organization
     from duly.invoicing import services as inv
     from duly.payments.bank_services import add_bank_account, import_statement
-    from duly.payments.reconcile_services import reconcile
+    from duly.payments import reconcile_services
 
     rng = random.Random(seed)
     org = create_organization(name="Bench SARL", slug="bench", country="FR", default_currency="EUR",
@@ -577,7 +578,7 @@ def db_run(invoices: int, seed: int) -> str:
     import_statement(org, data, account="DE89370400440532013000")
     import_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    result = reconcile(org, as_of=date(2026, 3, 31))
+    result = reconcile_services.reconcile(org, as_of=date(2026, 3, 31))
     write_s = time.perf_counter() - t0
     return (f"SQLite, through the services: import of {invoices:,} lines {import_s:.2f} s "
             f"({invoices / import_s:,.0f} lines/s); reconcile (snapshot, matching, one payment per line with its "

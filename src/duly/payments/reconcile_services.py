@@ -1,9 +1,13 @@
 """Reconciliation: match imported statement lines to invoices, apply the sure ones, queue the rest for review.
 
-:func:`reconcile` runs :mod:`duly.domain.matching` over the organization's new lines. A proposal the rule
-decides to apply automatically is recorded through :func:`duly.payments.services.record_payment` (method
+:func:`reconcile` first hands the lines of the organization's own SEPA direct debits (returns, collection
+credits) to :mod:`.debit_reconcile_services`, then runs :mod:`duly.domain.matching` over the other new lines. A
+proposal the rule decides to apply automatically is recorded through the payments services (method
 ``bank_transfer``, external reference ``bank-line:<line id>``), so the thank-you message, the receipt and the
-end of chasing follow as for any payment; a :class:`BankMatch` keeps its score and evidence. Every other
+end of chasing follow as for any payment; a :class:`BankMatch` keeps its score and evidence. One line paying one
+invoice whole (the common case) is applied in bulk (:func:`_apply_batch`, through
+:func:`~duly.payments.services.record_invoice_payments`), any other through
+:func:`~duly.payments.services.record_payment`. Every other
 incoming line waits in review (:class:`ReviewEntry` with its ranked proposals); outgoing lines are set aside
 as ignored with their category. Each line is one transaction: a rerun after a crash finds the line still new,
 and ``record_payment`` returns the payment already recorded under its reference.
@@ -25,6 +29,7 @@ off (:class:`~duly.domain.errors.MatchUsedLater`, code ``match_wrote_off``).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -51,11 +56,13 @@ from duly.invoicing.models import Invoice
 from . import services
 from .bank_models import StatementLine
 from .debit_reconcile_services import settle_debit_lines
-from .models import CreditEntry, Payment, Refund
+from .models import Allocation, CreditEntry, Payment, Refund
 from .reconcile_models import BankMatch, ReviewEntry
 from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_items
 from .signals import payment_recorded
 
+#: Sure matches applied together in one transaction (see :func:`_apply_batch`).
+BATCH = 500
 DEFAULT_POLICY = MatchPolicy(short_tolerance_minor=0, short_payment=ShortPaymentAction.LEAVE_OPEN)
 
 
@@ -80,9 +87,69 @@ def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_P
     matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
     results = matcher.match([as_line(row) for row in rows])
     counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
-    for row, result in zip(rows, results):
+    simple = [(row, result) for row, result in zip(rows, results) if _simple(row, result)]
+    taken = {row.pk for row, _ in simple}
+    one_by_one = [(row, result) for row, result in zip(rows, results) if row.pk not in taken]
+    for start in range(0, len(simple), BATCH):
+        chunk = simple[start:start + BATCH]
+        left = _apply_batch(org, chunk, as_of)
+        counts[Decision.AUTO] += len(chunk) - len(left)
+        one_by_one.extend(left)
+    for row, result in one_by_one:
         counts[_settle_line(org, row.pk, result, as_of)] += 1
     return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING], debits)
+
+
+def _simple(row: StatementLine, result: LineMatch) -> bool:
+    """A sure match that pays exactly one invoice with the whole line, in the line's currency: applied in bulk."""
+    best = result.best if result.decision is Decision.AUTO else None
+    return (best is not None and best.customer_id is not None and len(best.allocations) == 1
+            and best.credit_minor == 0 and best.write_off_minor == 0 and best.currency == row.currency
+            and best.allocations[0].amount_minor == row.amount_minor > 0)
+
+
+@transaction.atomic
+def _apply_batch(org: Organization, chunk: list[tuple[StatementLine, LineMatch]],
+                 as_of: date) -> list[tuple[StatementLine, LineMatch]]:
+    """Apply simple sure matches together, in one transaction: their payments through
+    :func:`~duly.payments.services.record_invoice_payments` (the same rows, locks and ``payment_recorded`` signal
+    per payment as ``record_payment``), their matches and line statuses in bulk. Returns the pairs it left for the
+    one-by-one path (the invoice changed since the snapshot, or the line's reference was recorded before for
+    another payment), which applies every rule and sends a line it cannot apply to review."""
+    lines = {line.pk: line for line in StatementLine.objects.select_for_update()
+             .filter(pk__in=[row.pk for row, _ in chunk], status=StatementLine.NEW)}
+    todo = [(lines[row.pk], result) for row, result in chunk if row.pk in lines]
+    if not todo:
+        return []
+    items = [services.InvoicePayment(result.best.allocations[0].invoice_id, line.amount_minor, line.currency,
+                                     "bank_transfer", line.booking_date, f"bank-line:{line.pk}", note=_note(line))
+             for line, result in todo]
+    refs = [item.reference for item in items]
+    rest = {item.reference for item in services.record_invoice_payments(org, items)}
+    payments = {p.external_reference: p for p in Payment.objects.filter(
+        organization=org, method="bank_transfer", external_reference__in=[r for r in refs if r not in rest])}
+    applied = defaultdict(list)
+    for pid, iid, amount, on in (Allocation.objects.filter(payment__in=list(payments.values())).order_by("id")
+                                 .values_list("payment_id", "invoice_id", "amount_minor", "applied_on")):
+        applied[pid].append([iid, amount, on.isoformat()])
+    matches, left = [], []
+    for (line, result), item in zip(todo, items):
+        best, payment = result.best, payments.get(item.reference)
+        # left to the one-by-one path: not simple any more, or recorded before (a rerun) for another payment
+        if (item.reference in rest or payment is None or (payment.amount_minor, payment.customer_id, payment.currency)
+                != (line.amount_minor, best.customer_id, line.currency)):
+            left.append((line, result))
+            continue
+        evidence = _proposal_json(best)
+        evidence["applied"] = applied[payment.pk]
+        matches.append(BankMatch(organization=org, line=line, payment=payment, customer_id=best.customer_id,
+                                 how=BankMatch.AUTO, score=best.score, rule=(evidence["evidence"] or [[""]])[0][0],
+                                 evidence=evidence, matched_on=as_of))
+    BankMatch.objects.bulk_create(matches)
+    done = [m.line_id for m in matches]
+    StatementLine.objects.filter(pk__in=done).update(status=StatementLine.MATCHED)
+    ReviewEntry.objects.filter(line_id__in=done).delete()
+    return left
 
 
 @transaction.atomic
