@@ -132,6 +132,7 @@ def settle_debit_lines(org: Organization, rows: list[StatementLine], *, as_of: d
     if not rows or not DirectDebit.objects.filter(organization=org).exclude(status=DirectDebit.PENDING).exists():
         return rows, 0
     known: _Debits | None = None
+    by_e2e = _debits_by_end_to_end(org, [row for row in rows if row.amount_minor > 0 and row.end_to_end_id])
     rest, taken = [], 0
     for row in rows:
         e2e = row.end_to_end_id if row.end_to_end_id.upper() != "NOTPROVIDED" else ""
@@ -145,9 +146,8 @@ def settle_debit_lines(org: Organization, rows: list[StatementLine], *, as_of: d
             rest.append(row)
             continue
         if e2e:
-            debit = (DirectDebit.objects.filter(organization=org, end_to_end_id=e2e, status__in=_BOOKED,
-                                                amount_minor=row.amount_minor, currency=row.currency)
-                     .order_by("-pk").first())
+            debit = next((d for d in by_e2e.get(e2e, ()) if (d.amount_minor, d.currency) == (row.amount_minor,
+                                                                                              row.currency)), None)
             if debit is not None:
                 _collect(org, row.pk, [debit], "sepa_debit", f"end-to-end id {e2e}", as_of)
                 taken += 1
@@ -175,6 +175,17 @@ def settle_debit_lines(org: Organization, rows: list[StatementLine], *, as_of: d
                 continue
         rest.append(row)
     return rest, taken
+
+
+def _debits_by_end_to_end(org: Organization, rows: list[StatementLine]) -> dict[str, list[DirectDebit]]:
+    """The exported or settled debits whose end-to-end id a credit line carries, latest first (a few queries)."""
+    wanted = sorted({row.end_to_end_id for row in rows})
+    found: dict[str, list[DirectDebit]] = defaultdict(list)
+    for start in range(0, len(wanted), 5_000):
+        for debit in (DirectDebit.objects.filter(organization=org, end_to_end_id__in=wanted[start:start + 5_000],
+                                                 status__in=_BOOKED).order_by("-pk")):
+            found[debit.end_to_end_id].append(debit)
+    return found
 
 
 def _locked_new(line_id: int) -> StatementLine | None:
