@@ -76,8 +76,9 @@ class ReconcileResult:
 
 
 def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_POLICY,
-              line_ids: list[int] | None = None) -> ReconcileResult:
-    """Match the organization's new statement lines; apply the sure ones, queue the others (see the module)."""
+              line_ids: list[int] | None = None, bulk: bool = True) -> ReconcileResult:
+    """Match the organization's new statement lines; apply the sure ones, queue the others (see the module).
+    ``bulk=False`` applies every line one by one (the reference path the benchmark compares with)."""
     rows = lines_to_match(org, line_ids)
     if not rows:
         return ReconcileResult(0, 0, 0)
@@ -87,7 +88,7 @@ def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_P
     matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
     results = matcher.match([as_line(row) for row in rows])
     counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
-    simple = [(row, result) for row, result in zip(rows, results) if _simple(row, result)]
+    simple = [(row, result) for row, result in zip(rows, results) if bulk and _simple(row, result)]
     taken = {row.pk for row, _ in simple}
     one_by_one = [(row, result) for row, result in zip(rows, results) if row.pk not in taken]
     for start in range(0, len(simple), BATCH):
