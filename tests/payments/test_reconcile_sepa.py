@@ -205,3 +205,26 @@ def test_a_batch_credit_naming_the_file_but_not_its_total_waits_in_review(org, a
     assert line.status == StatementLine.REVIEW and "not its total" in line.review.note
     assert set(DirectDebit.objects.values_list("status", flat=True)) == {DirectDebit.EXPORTED}
     assert not Payment.objects.exists()
+
+
+def test_a_return_recorded_before_is_matched_and_a_conflicting_one_waits_in_review(org, account, debits):
+    from duly.payments import return_services as returns
+
+    batch, (small, big) = debits
+    # staff (or a pain.002) recorded both returns already: the statement's lines find them, nothing is recorded twice
+    returns.record_debit_return(small, "AM04", returned_on=date(2026, 3, 18), source="staff")
+    returns.record_debit_return(big, "MD01", returned_on=date(2026, 3, 18), source="staff")
+    import_statement(org, camt054(entry(money(small.amount_minor), date(2026, 3, 19), indicator="DBIT", ref="R1",
+                                        txs=[tx(money(small.amount_minor), e2e=small.end_to_end_id, reason="AM04")]),
+                                  entry(money(big.amount_minor), date(2026, 3, 19), indicator="DBIT", ref="R2",
+                                        txs=[tx(money(big.amount_minor), e2e=big.end_to_end_id, reason="AC04")])))
+    before = (DebitReturn.objects.count(), DirectDebit.objects.count(), Payment.objects.count())
+    result = rec.reconcile(org, as_of=AS_OF)
+    assert result.debits == 2
+    assert (DebitReturn.objects.count(), DirectDebit.objects.count(), Payment.objects.count()) == before
+    matched = StatementLine.objects.get(unique_key__endswith="R1")
+    assert matched.status == StatementLine.MATCHED
+    assert BankMatch.objects.get(line=matched).evidence["debit_return"] == DebitReturn.objects.get(debit=small).pk
+    conflicting = StatementLine.objects.get(unique_key__endswith="R2")
+    assert conflicting.status == StatementLine.REVIEW and "already returned with MD01" in conflicting.review.note
+    assert DebitReturn.objects.get(debit=big).reason_code == "MD01"
