@@ -20,8 +20,10 @@ def _today(org, as_of):
               help="Apply a proposal automatically from this score (101: never)")
 @click.option("--short-tolerance", default="0", show_default=True,
               help="A payment this much short (account currency, e.g. 15.00) still pays the invoice; the rest stays open")
+@click.option("--short-payment", type=click.Choice(["leave_open", "write_off"]), default="leave_open",
+              show_default=True, help="What becomes of a short payment's rest: left open, or written off")
 @handle_errors
-def reconcile(org_slug, as_of, auto_score, short_tolerance):
+def reconcile(org_slug, as_of, auto_score, short_tolerance, short_payment):
     """Match the new statement lines: apply the sure ones, send the others to review."""
     from duly.domain.matching import MatchPolicy
     from duly.domain.money import to_decimal, to_minor
@@ -29,10 +31,11 @@ def reconcile(org_slug, as_of, auto_score, short_tolerance):
 
     org = current_org(org_slug)
     tolerance = to_minor(to_decimal(short_tolerance), org.default_currency)
-    policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance)
+    policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance, short_payment=short_payment)
     result = run(org, as_of=_today(org, as_of), policy=policy)
     click.echo(f"{result.matched} matched automatically, {result.review} sent to review, "
-               f"{result.outgoing} outgoing set aside.")
+               f"{result.outgoing} outgoing set aside"
+               + (f", {result.debits} SEPA direct debit line(s) (returns, collections)." if result.debits else "."))
 
 
 @click.group("review", invoke_without_command=True)

@@ -19,14 +19,20 @@ from duly.payments.bank_models import StatementLine
 
 class BankMatch(models.Model):
     AUTO, ACCEPTED, SPLIT, CREDIT = "auto", "accepted", "split", "credit"
+    #: SEPA direct debits (duly.payments.debit_reconcile_services): a return recorded, a collection booked.
+    RETURNED, COLLECTED = "returned", "collected"
     HOW_CHOICES = [(AUTO, "Automatic"), (ACCEPTED, "Proposal accepted"), (SPLIT, "Split by hand"),
-                   (CREDIT, "Assigned as credit")]
+                   (CREDIT, "Assigned as credit"), (RETURNED, "SEPA debit returned"),
+                   (COLLECTED, "SEPA debits collected")]
+    SEPA = (RETURNED, COLLECTED)
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="bank_matches")
     line = models.ForeignKey(StatementLine, on_delete=models.PROTECT, related_name="matches")
     payment = models.ForeignKey("payments.Payment", on_delete=models.SET_NULL, null=True, blank=True,
                                 related_name="bank_matches")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bank_matches")
+    #: Empty only for a SEPA collection credit booking the debits of several customers.
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="bank_matches")
     how = models.CharField(max_length=10, choices=HOW_CHOICES)
     score = models.PositiveSmallIntegerField(default=0)
     rule = models.CharField(max_length=40, blank=True)

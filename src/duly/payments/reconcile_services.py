@@ -1,9 +1,13 @@
 """Reconciliation: match imported statement lines to invoices, apply the sure ones, queue the rest for review.
 
-:func:`reconcile` runs :mod:`duly.domain.matching` over the organization's new lines. A proposal the rule
-decides to apply automatically is recorded through :func:`duly.payments.services.record_payment` (method
+:func:`reconcile` first hands the lines of the organization's own SEPA direct debits (returns, collection
+credits) to :mod:`.debit_reconcile_services`, then runs :mod:`duly.domain.matching` over the other new lines. A
+proposal the rule decides to apply automatically is recorded through the payments services (method
 ``bank_transfer``, external reference ``bank-line:<line id>``), so the thank-you message, the receipt and the
-end of chasing follow as for any payment; a :class:`BankMatch` keeps its score and evidence. Every other
+end of chasing follow as for any payment; a :class:`BankMatch` keeps its score and evidence. One line paying one
+invoice whole (the common case) is applied in bulk (:func:`_apply_batch`, through
+:func:`~duly.payments.services.record_invoice_payments`), any other through
+:func:`~duly.payments.services.record_payment`. Every other
 incoming line waits in review (:class:`ReviewEntry` with its ranked proposals); outgoing lines are set aside
 as ignored with their category. Each line is one transaction: a rerun after a crash finds the line still new,
 and ``record_payment`` returns the payment already recorded under its reference.
@@ -16,13 +20,16 @@ A match whose money a later refund used, or whose credit was drawn on another in
 (:class:`~duly.domain.errors.MatchUsedLater`); a line already matched cannot be matched again
 (:class:`~duly.domain.errors.LineAlreadyMatched`).
 
-A short payment within the tolerance is applied and the shortfall left open (the policy's ``write_off`` is
-shown in the evidence but not executed: a written-off invoice cannot be reopened, so the match could not be
-undone).
+A short payment within the tolerance is applied; the shortfall is left open (policy ``leave_open``) or written off
+(``write_off``: the invoice is marked uncollectible for the shortfall through
+:func:`duly.invoicing.services.mark_uncollectible`, kept in the match's evidence as ``written_off``). A written-off
+invoice is never reopened as a side effect (docs/books.md), so :func:`undo` refuses a match that wrote a shortfall
+off (:class:`~duly.domain.errors.MatchUsedLater`, code ``match_wrote_off``).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -32,19 +39,30 @@ from django.db import transaction
 from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
-from duly.domain.errors import DomainError, LineAlreadyMatched, MatchUsedLater, NotFound, ValidationError
+from duly.domain.errors import (
+    DomainError,
+    InvalidState,
+    LineAlreadyMatched,
+    MatchUsedLater,
+    NotFound,
+    ValidationError,
+)
 from duly.domain.matching import Decision, LineMatch, MatchIndex, Matcher, MatchPolicy, Proposal, ShortPaymentAction
 from duly.domain.money import from_minor, to_decimal, to_minor
 from duly.invoicing import lifecycle
+from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 from . import services
 from .bank_models import StatementLine
-from .models import CreditEntry, Payment, Refund
+from .debit_reconcile_services import settle_debit_lines
+from .models import Allocation, CreditEntry, Payment, Refund
 from .reconcile_models import BankMatch, ReviewEntry
 from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_items
 from .signals import payment_recorded
 
+#: Sure matches applied together in one transaction (see :func:`_apply_batch`).
+BATCH = 500
 DEFAULT_POLICY = MatchPolicy(short_tolerance_minor=0, short_payment=ShortPaymentAction.LEAVE_OPEN)
 
 
@@ -53,20 +71,86 @@ class ReconcileResult:
     matched: int
     review: int
     outgoing: int
+    #: Lines that returned or collected SEPA direct debits (counted here, not in the others).
+    debits: int = 0
 
 
 def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_POLICY,
-              line_ids: list[int] | None = None) -> ReconcileResult:
-    """Match the organization's new statement lines; apply the sure ones, queue the others (see the module)."""
+              line_ids: list[int] | None = None, bulk: bool = True) -> ReconcileResult:
+    """Match the organization's new statement lines; apply the sure ones, queue the others (see the module).
+    ``bulk=False`` applies every line one by one (the reference path the benchmark compares with)."""
     rows = lines_to_match(org, line_ids)
     if not rows:
         return ReconcileResult(0, 0, 0)
+    rows, debits = settle_debit_lines(org, rows, as_of=as_of)
+    if not rows:
+        return ReconcileResult(0, 0, 0, debits)
     matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
     results = matcher.match([as_line(row) for row in rows])
     counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
-    for row, result in zip(rows, results):
+    simple = [(row, result) for row, result in zip(rows, results) if bulk and _simple(row, result)]
+    taken = {row.pk for row, _ in simple}
+    one_by_one = [(row, result) for row, result in zip(rows, results) if row.pk not in taken]
+    for start in range(0, len(simple), BATCH):
+        chunk = simple[start:start + BATCH]
+        left = _apply_batch(org, chunk, as_of)
+        counts[Decision.AUTO] += len(chunk) - len(left)
+        one_by_one.extend(left)
+    for row, result in one_by_one:
         counts[_settle_line(org, row.pk, result, as_of)] += 1
-    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING])
+    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING], debits)
+
+
+def _simple(row: StatementLine, result: LineMatch) -> bool:
+    """A sure match that pays exactly one invoice with the whole line, in the line's currency: applied in bulk."""
+    best = result.best if result.decision is Decision.AUTO else None
+    return (best is not None and best.customer_id is not None and len(best.allocations) == 1
+            and best.credit_minor == 0 and best.write_off_minor == 0 and best.currency == row.currency
+            and best.allocations[0].amount_minor == row.amount_minor > 0)
+
+
+@transaction.atomic
+def _apply_batch(org: Organization, chunk: list[tuple[StatementLine, LineMatch]],
+                 as_of: date) -> list[tuple[StatementLine, LineMatch]]:
+    """Apply simple sure matches together, in one transaction: their payments through
+    :func:`~duly.payments.services.record_invoice_payments` (the same rows, locks and ``payment_recorded`` signal
+    per payment as ``record_payment``), their matches and line statuses in bulk. Returns the pairs it left for the
+    one-by-one path (the invoice changed since the snapshot, or the line's reference was recorded before for
+    another payment), which applies every rule and sends a line it cannot apply to review."""
+    lines = {line.pk: line for line in StatementLine.objects.select_for_update()
+             .filter(pk__in=[row.pk for row, _ in chunk], status=StatementLine.NEW)}
+    todo = [(lines[row.pk], result) for row, result in chunk if row.pk in lines]
+    if not todo:
+        return []
+    items = [services.InvoicePayment(result.best.allocations[0].invoice_id, line.amount_minor, line.currency,
+                                     "bank_transfer", line.booking_date, f"bank-line:{line.pk}", note=_note(line))
+             for line, result in todo]
+    refs = [item.reference for item in items]
+    rest = {item.reference for item in services.record_invoice_payments(org, items)}
+    payments = {p.external_reference: p for p in Payment.objects.filter(
+        organization=org, method="bank_transfer", external_reference__in=[r for r in refs if r not in rest])}
+    applied = defaultdict(list)
+    for pid, iid, amount, on in (Allocation.objects.filter(payment__in=list(payments.values())).order_by("id")
+                                 .values_list("payment_id", "invoice_id", "amount_minor", "applied_on")):
+        applied[pid].append([iid, amount, on.isoformat()])
+    matches, left = [], []
+    for (line, result), item in zip(todo, items):
+        best, payment = result.best, payments.get(item.reference)
+        # left to the one-by-one path: not simple any more, or recorded before (a rerun) for another payment
+        if (item.reference in rest or payment is None or (payment.amount_minor, payment.customer_id, payment.currency)
+                != (line.amount_minor, best.customer_id, line.currency)):
+            left.append((line, result))
+            continue
+        evidence = _proposal_json(best)
+        evidence["applied"] = applied[payment.pk]
+        matches.append(BankMatch(organization=org, line=line, payment=payment, customer_id=best.customer_id,
+                                 how=BankMatch.AUTO, score=best.score, rule=(evidence["evidence"] or [[""]])[0][0],
+                                 evidence=evidence, matched_on=as_of))
+    BankMatch.objects.bulk_create(matches)
+    done = [m.line_id for m in matches]
+    StatementLine.objects.filter(pk__in=done).update(status=StatementLine.MATCHED)
+    ReviewEntry.objects.filter(line_id__in=done).delete()
+    return left
 
 
 @transaction.atomic
@@ -130,13 +214,35 @@ def _apply(org: Organization, line: StatementLine, proposal: Proposal | dict, ho
         org, customer, amount=from_minor(total, p["currency"]), currency=p["currency"], method="bank_transfer",
         received_on=line.booking_date, external_reference=f"bank-line:{line.pk}", allocations=allocations or None,
         note=_note(line))
-    return _record_match(org, line, customer, payment, how, p, as_of)
+    written_off = _write_off_shortfall(org, line, p)
+    return _record_match(org, line, customer, payment, how, p, as_of, written_off=written_off)
 
 
-def _record_match(org, line, customer, payment, how, proposal: dict, as_of: date) -> BankMatch:
+def _write_off_shortfall(org: Organization, line: StatementLine, proposal: dict) -> list[list[int]]:
+    """The policy's ``write_off`` of a short payment: the invoice the proposal paid last is written off for what
+    the line left open (the bank's fee), through the invoicing service. Done only when what is open is still at
+    most the shortfall the matcher saw (the invoice did not change since): else it stays open."""
+    shortfall = proposal.get("write_off_minor") or 0
+    if shortfall <= 0 or not proposal["allocations"]:
+        return []
+    invoice_id = proposal["allocations"][-1][0]
+    invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+    left = invoice.balance_minor
+    if not invoice.is_open or not 0 < left <= shortfall:
+        return []
+    invoicing.mark_uncollectible(
+        org, invoice.pk, reason=f"Short payment written off: {from_minor(left, invoice.currency)} {invoice.currency} "
+                                f"not received with bank line {line.pk} (bank fees, within the tolerance)")
+    return [[invoice.pk, left]]
+
+
+def _record_match(org, line, customer, payment, how, proposal: dict, as_of: date, *,
+                  written_off: list[list[int]] = ()) -> BankMatch:
     evidence = dict(proposal)
     evidence["applied"] = [[a.invoice_id, a.amount_minor, a.applied_on.isoformat()]
                            for a in payment.allocations.all()]
+    if written_off:
+        evidence["written_off"] = list(written_off)
     match = BankMatch.objects.create(
         organization=org, line=line, payment=payment, customer=customer, how=how,
         score=proposal.get("score", 0), rule=(proposal.get("evidence") or [[""]])[0][0], evidence=evidence,
@@ -277,6 +383,17 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
         raise NotFound(f"Bank match {match_id} not found in {org.name}.") from None
     if match.undone_at is not None:
         raise LineAlreadyMatched(f"Bank match {match_id} was already undone.", code="match_already_undone")
+    if match.how in BankMatch.SEPA:
+        what = "recorded the return" if match.how == BankMatch.RETURNED else "booked the collection"
+        raise InvalidState(
+            f"Bank match {match_id} {what} of SEPA direct debits the bank reported: it is not undone. A collection the bank takes back arrives "
+            "as a return line of its own.", code="sepa_match_final", match=match_id)
+    if match.evidence.get("written_off"):
+        invoices = ", ".join(str(iid) for iid, _ in match.evidence["written_off"])
+        raise MatchUsedLater(
+            f"Bank match {match_id} cannot be undone: it wrote the short payment's rest off on invoice(s) {invoices}, "
+            "and a written-off invoice is not reopened by an undo. Issue a corrective invoice or a refund instead.",
+            code="match_wrote_off", match=match_id)
     reason = (reason or "").strip() or "undone"
     payment = match.payment
     if payment is not None:

@@ -65,7 +65,7 @@ def _fully_credited(org: Organization) -> set[int]:
 def learned_ibans(org: Organization) -> dict[str, list[int]]:
     """Payer IBAN -> customers: from the lines of earlier (not undone) matches and from SEPA mandates."""
     learned: dict[str, set[int]] = defaultdict(set)
-    for iban, cid in (BankMatch.objects.filter(organization=org, undone_at__isnull=True)
+    for iban, cid in (BankMatch.objects.filter(organization=org, undone_at__isnull=True, customer__isnull=False)
                       .exclude(line__counterparty_iban="").values_list("line__counterparty_iban", "customer_id")):
         learned["".join(iban.split()).upper()].add(cid)
     for iban, cid in Mandate.objects.filter(organization=org, revoked_at__isnull=True).values_list("iban",

@@ -186,6 +186,8 @@ class InvoicePayment:
     method: str
     received_on: date
     reference: str
+    #: The payment's note (default: "<method> payment <reference>").
+    note: str = ""
 
 
 @transaction.atomic
@@ -230,7 +232,7 @@ def record_invoice_payments(org: Organization, items: Sequence[InvoicePayment]) 
     prefetch_related_objects(list({inv.customer_id: inv.customer for _, inv in simple}.values()), "contacts")
     payments = [Payment(organization=org, customer=inv.customer, amount_minor=item.amount_minor,
                         currency=item.currency, method=item.method, received_on=item.received_on,
-                        external_reference=item.reference, note=f"{item.method} payment {item.reference}")
+                        external_reference=item.reference, note=item.note or f"{item.method} payment {item.reference}")
                 for item, inv in simple]
     Payment.objects.bulk_create(payments)
     rows = []

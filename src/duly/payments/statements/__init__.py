@@ -25,6 +25,9 @@ _MT940_TAG = re.compile(rb"(?m)^:(20|25|28C?|6[0-5][FM]?|86|NS):")
 FORMATS = ("camt.053", "camt.054", "mt940", "ofx", "csv")
 #: Refuse larger files before reading them (a month of a busy account is a few MB).
 MAX_FILE_BYTES = 50 * 1024 * 1024
+#: Raw fields left out of a line's content hash: where it was in the file, and fields read since the first imports
+#: (so a file imported before them hashes to the same keys and is not imported twice).
+_NOT_HASHED = frozenset({"source_line", "batch_msg_id", "batch_pmt_inf_id"})
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class ParsedLine:
         parts = [self.booking_date.isoformat(), str(self.amount_minor), self.currency, self.end_to_end_id,
                  self.counterparty_name, self.counterparty_iban, self.remittance_structured,
                  self.remittance_unstructured, self.bank_transaction_code,
-                 repr(sorted((k, v) for k, v in self.raw.items() if k != "source_line"))]
+                 repr(sorted((k, v) for k, v in self.raw.items() if k not in _NOT_HASHED))]
         return "h:" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 

@@ -186,7 +186,10 @@ def _line_from(entry, tx, amount_minor: int, currency: str, where: str, entry_re
            "status": _text(entry, "Sts") or _text(entry, "Sts", "Cd"),
            "reversal": _text(entry, "RvslInd").lower() == "true", "instr_id": _text(tx, "Refs", "InstrId"),
            "mandate_id": _text(tx, "Refs", "MndtId"), "tx_acct_svcr_ref": _text(tx, "Refs", "AcctSvcrRef"),
-           "additional": _text(tx, "AddtlTxInf") or _text(entry, "AddtlNtryInf"), "source_line": entry.sourceline}
+           "additional": _text(tx, "AddtlTxInf") or _text(entry, "AddtlNtryInf"), "source_line": entry.sourceline,
+           # the batch a collection credit books (a pain.008's MsgId and PmtInfId), for the SEPA debits it settles
+           "batch_msg_id": _text(entry, "NtryDtls", "Btch", "MsgId") or _text(tx, "Refs", "MsgId"),
+           "batch_pmt_inf_id": _text(entry, "NtryDtls", "Btch", "PmtInfId") or _text(tx, "Refs", "PmtInfId")}
     return ParsedLine(
         booking_date=booking, value_date=value_date, amount_minor=amount_minor, currency=currency,
         bank_reference=entry_ref, end_to_end_id=end_to_end[:35],
