@@ -265,7 +265,8 @@ class SingleMessages:
             paid=[{"number": invoice.number, "amount": fmt.money(invoice.balance_minor, invoice.currency),
                    "period": period_text(fmt, invoice.service_period_start, invoice.service_period_end), "lines": []}],
             credit_left="",
-            failure={"kind": kind, "reason": decline_text(fmt.language, rail, code), "method": method},
+            failure={"kind": kind, "reason": decline_text(fmt.language, rail, code), "method": method,
+                     "rail": rail},
         )
         return self.renderer.render("payment_failed", fmt.language, ctx)
 
