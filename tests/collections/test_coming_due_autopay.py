@@ -72,3 +72,35 @@ def test_a_transfer_customer_still_gets_the_pay_link(org, customer, contract):
     message = coming_due(org, invoice)
     assert "Consulter et payer en ligne" in message.text and "/p/" in message.text
     assert "Vous n'avez rien à faire" not in message.text and "seront prélevés" not in message.text
+
+
+def test_a_card_that_failed_for_good_before_the_due_date_gets_the_pay_link_back(org, make_customer, make_contract):
+    """Autopay 7 days before the due date on a stolen card: the coming-due reminder (5 days before) no longer
+    promises the charge the invoice stated; it asks the customer to pay, with the link."""
+    import sys
+    from pathlib import Path
+
+    from duly.payments.autopay_services import run_autopay
+    from duly.payments.models import SavedPaymentMethod
+    from duly.payments.providers.stripe import StripeProvider
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from fakes.stripe_server import StripeFake
+
+    customer = make_customer(locale="en_GB", timezone="Europe/London", country="GB", city="London",
+                             postcode="SW1A 1AA", currency="EUR", preferred_payment_method="card")
+    contract = make_contract(customer, terms_kind="net", terms_days=30, autopay_days_before_due=7)
+    assign_policy(org, customer, "neutral")
+    with StripeFake("sk_test_duly") as fake:
+        provider = StripeProvider(api_key="sk_test_duly", api_base=fake.url, max_network_retries=0)
+        ref = provider.client.v1.customers.create(params={"metadata": {"duly_customer": str(customer.pk)}}).id
+        SavedPaymentMethod.objects.create(organization=org, customer=customer, provider="stripe", customer_ref=ref,
+                                          method_ref="pm_card_chargeDeclinedStolenCard", kind="card",
+                                          is_default=True, brand="visa", last4="0019")
+        invoice = issue(org, customer, contract)
+        assert invoice.document_snapshot["payment"]["charge_date"] == "2026-03-25"
+        report = run_autopay(org, date(2026, 3, 25), provider=provider)
+        assert report.failed == 1
+    message = coming_due(org, invoice)
+    assert "View and pay online" in message.text and "will be charged" not in message.text
+    assert "Nothing to do on your side" not in message.text
