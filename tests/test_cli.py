@@ -428,3 +428,32 @@ def test_the_demo_has_cards_on_file_mandates_and_transfer_customers_and_its_debi
     out = tmp_path / "debits.xml"
     proc = run(["debits", "export", "--as-of", "2026-11-20", "-o", str(out)], demo_home)
     assert proc.stdout.startswith("Exported batch ") and out.read_bytes().count(b"<DrctDbtTxInf>") >= 1
+
+
+def test_the_demos_invoices_state_the_method_that_will_actually_be_used(demo_home):
+    """The mandates and cards exist (and the customers prefer them) before the first invoice is issued, so every
+    direct-debit customer's invoice is the debit's pre-notification and every card customer's names the card."""
+    from duly.domain.payment_instructions import PaymentInstruction
+
+    db = demo_db(demo_home)
+    rows = db.execute("select c.code, c.preferred_payment_method, c.currency, i.document_snapshot from "
+                      "invoicing_invoice i join customers_customer c on c.id = i.customer_id "
+                      "where i.kind = 'standard'").fetchall()
+    stated = {}
+    for code, preferred, currency, snapshot in rows:
+        stated.setdefault((code, preferred, currency), []).append(
+            PaymentInstruction.from_json(json.loads(snapshot).get("payment")))
+    sepa = {k: v for k, v in stated.items() if k[1] == "sepa_debit"}
+    cards = {k: v for k, v in stated.items() if k[1] == "card"}
+    assert len(sepa) >= 3 and len(cards) >= 3
+    for (code, _, _), instructions in sepa.items():
+        assert {(i.method, i.mandate_reference, i.creditor_id) for i in instructions} == {
+            ("sepa_debit", f"BW-MDT-{code}", "FR72ZZZ123456")}, code
+        assert all(i.debit_date and i.debtor_iban for i in instructions), code
+    labels = {}
+    for (code, _, _), instructions in cards.items():
+        assert {i.method for i in instructions} == {"card"}, code
+        assert all(i.charge_date for i in instructions), code
+        labels[code] = {i.card_label for i in instructions}
+    assert {"Visa •••• 4242"} in labels.values()
+    assert all(len(label) == 1 and "•••• " in next(iter(label)) for label in labels.values())

@@ -167,6 +167,10 @@ def build_world(org) -> World:
     reconcile.reconcile(org, as_of=today)
     waiting = StatementLine.objects.filter(organization=org, status=StatementLine.REVIEW, amount_minor=1700).get()
     reconcile.assign_credit(org, waiting.pk, customer_id=customer.pk, as_of=today)
+    # a pay-now checkout the customer started from their personal link (a transfer, so it waits for the bank)
+    from duly.payments import checkout_services
+
+    checkout_services.start_checkout(org, customer, method="bank_transfer", invoice_ids=[invoice.pk])
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,

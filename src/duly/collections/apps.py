@@ -29,6 +29,10 @@ class CollectionsConfig(AppConfig):
 
         charge_failed.connect(_charge_failed, dispatch_uid="duly.collections.charge_failed")
 
+        from duly.payments.signals import debit_failed
+
+        debit_failed.connect(_debit_failed, dispatch_uid="duly.collections.debit_failed")
+
 
 def _payment_recorded(sender, payment, **kwargs) -> None:
     """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""
@@ -42,3 +46,10 @@ def _charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:
     from .services.autopay import charge_failed
 
     charge_failed(attempt, action, decline)
+
+
+def _debit_failed(sender, debit, debit_return, decision, **kwargs) -> None:
+    """A SEPA debit came back (payments' signal): ask for a new method when the customer must act (same transaction)."""
+    from .services.autopay import debit_failed
+
+    debit_failed(debit, debit_return, decision)

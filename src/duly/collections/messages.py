@@ -16,10 +16,13 @@ from typing import Any, Sequence
 
 from duly.domain import dunning
 from duly.domain.calendar import zone
+from duly.domain.payment_instructions import CARD, SEPA_DEBIT, PaymentInstruction
+from duly.invoicing.models import Invoice
 from duly.messaging.addressees import Addressee, locale_for, pick_contact  # noqa: F401 (re-exported)
 from duly.messaging.declines import decline_text, method_word
 from duly.messaging.context import base_context, invoice_view, org_view, period_text
 from duly.messaging.formatting import Formatter, late_fee_terms
+from duly.messaging.invoice_mail import pay_view
 from duly.messaging.rendering import RenderedMessage, Renderer, category_of
 
 from .interest import accrued_interest
@@ -89,6 +92,29 @@ class MessageBuilder:
             for r in sorted(rows, key=lambda r: (r.due_date, r.id))
         ]
 
+    def _automatic(self, fmt: Formatter, rows: Sequence[InvoiceRow], today: date,
+                   declines: dict[int, tuple[str, str]]) -> dict[int, str]:
+        """The invoices among ``rows`` that will be charged or debited without the customer doing anything: the
+        way their documents stated it (the instruction frozen at issue, ``document_snapshot["payment"]``: card
+        autopay or a SEPA direct debit) when its date is today or later and no charge of it failed for good; each
+        with that sentence in the customer's language ("120,00 € seront débités sur votre carte Visa •••• 4242 le
+        15 juillet 2026."). One query, and only for reminders carrying invoices not yet past due."""
+        ids = [r.id for r in rows if r.id not in declines and r.due_date >= today]
+        if not ids:
+            return {}
+        found: dict[int, str] = {}
+        for invoice in Invoice.objects.filter(organization_id=self.rc.org.pk, pk__in=ids):
+            chosen = PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
+            if chosen is None or chosen.method not in (CARD, SEPA_DEBIT):
+                continue
+            on = chosen.charge_date if chosen.method == CARD else chosen.debit_date
+            if on is None or on < today:
+                continue
+            sentence = pay_view(invoice, fmt, seller_name=self.rc.org.name)["sentence"]
+            if sentence:
+                found[invoice.pk] = sentence
+        return found
+
     def _interest(self, rows: Sequence[InvoiceRow], today: date) -> dict:
         """Interest accrued to ``today`` and not invoiced, per overdue row whose contract charges interest
         (:mod:`duly.collections.interest`); no query when no row can accrue any."""
@@ -121,8 +147,13 @@ class MessageBuilder:
         ctx = self._base(category, fmt, customer, addressee_name, addressee_email, currency, today)
         contract = next((r.contract_id for r in (*rows, *upcoming) if r.contract_id), None)
         step = account.policy.step(action.step_code)
+        invoices = self._invoices(fmt, customer, rows, today, account.declines)
+        automatic = self._automatic(fmt, rows, today, account.declines)
+        for view in invoices:
+            view["pay_sentence"] = automatic.get(view["id"], "")
         ctx.update(
-            invoices=self._invoices(fmt, customer, rows, today, account.declines),
+            invoices=invoices,
+            pay_manual=any(r.id not in automatic for r in rows),
             total_due=total,
             upcoming=self._invoices(fmt, customer, upcoming, today),
             late_fee_terms=self._terms(contract, currency or customer.currency, fmt, today),
@@ -265,7 +296,8 @@ class SingleMessages:
             paid=[{"number": invoice.number, "amount": fmt.money(invoice.balance_minor, invoice.currency),
                    "period": period_text(fmt, invoice.service_period_start, invoice.service_period_end), "lines": []}],
             credit_left="",
-            failure={"kind": kind, "reason": decline_text(fmt.language, rail, code), "method": method},
+            failure={"kind": kind, "reason": decline_text(fmt.language, rail, code), "method": method,
+                     "rail": rail},
         )
         return self.renderer.render("payment_failed", fmt.language, ctx)
 

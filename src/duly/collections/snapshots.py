@@ -29,6 +29,7 @@ from duly.messaging.models import Message
 from duly.messaging.services import custom_categories
 from duly.payments.autopay_services import autopay_holds
 from duly.payments.models import Payment
+from duly.payments.return_services import debit_holds
 
 from .models import CollectionsSettings, CustomerProfile, Dispute, Policy, PromiseToPay, Reminder, SegmentRule, Task
 from .policies import TONE_CODES, PolicySpec, default_specs
@@ -338,7 +339,12 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     credits = pending_receipts(org, **by)
 
     # Autopay: reminders wait while a retry is scheduled or a charge is under way; a final decline is explained.
-    retrying, declined = autopay_holds([pk for rows in invoices.values() for pk in rows], today)
+    # SEPA debits alike: a re-presentation under way holds them, a return for good is explained.
+    open_ids = [pk for rows in invoices.values() for pk in rows]
+    retrying, declined = autopay_holds(open_ids, today)
+    debits_held, debits_declined = debit_holds(open_ids, today)
+    retrying |= debits_held
+    declined = {**debits_declined, **declined}
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
     for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(

@@ -60,12 +60,14 @@ def period_text(fmt: Formatter, start: date | None, end: date | None) -> str:
 def invoice_view(fmt: Formatter, *, org_id: int, customer_id: int, invoice_id: int, number: str, currency: str,
                  issue_date: date | None, due_date: date | None, service_date: date | None, total_minor: int,
                  balance_minor: int, today: date, period: str = "", link_version: int | None = None,
-                 interest: str = "", payment_failure: str = "") -> dict[str, Any]:
+                 interest: str = "", payment_failure: str = "", pay_sentence: str = "") -> dict[str, Any]:
     """One invoice line of a message: number, dates, amounts, days overdue and its personal link.
 
     ``interest``: late-payment interest accrued on it up to today and not invoiced yet (formatted; "" for
     none), shown beside the balance, never added to it. ``payment_failure``: why its automatic payment failed for
-    good, in the message's language ("" for none), which a reminder shows under it."""
+    good, in the message's language ("" for none), which a reminder shows under it. ``pay_sentence``: how it will
+    be taken without the customer doing anything, as its documents state it ("... will be charged to Visa ••••
+    4242 on 15 July"; "" when the customer pays it themselves)."""
     days = (today - due_date).days if due_date else 0
     return {
         "id": invoice_id,
@@ -80,5 +82,6 @@ def invoice_view(fmt: Formatter, *, org_id: int, customer_id: int, invoice_id: i
         "period": period,
         "interest": interest,
         "payment_failure": payment_failure,
+        "pay_sentence": pay_sentence,
         "link": pay_url(org_id, customer_id, invoice_id, version=link_version),
     }

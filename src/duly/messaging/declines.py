@@ -20,11 +20,15 @@ _CARD_GROUPS = {
     "reenter_transaction": "technical",
     "authentication_required": "authentication",
 }
-_SEPA_GROUPS = {
+_SEPA_GROUPS = {  # every reason code of duly.domain.retries.SEPA_REASONS
     "AM04": "funds", "MS03": "issuer",
-    "AC01": "account", "AC04": "account", "AC06": "account", "AC13": "account", "AG01": "account",
-    "DNOR": "account", "RC01": "account",
-    "MD01": "mandate", "MS02": "mandate", "MD06": "mandate", "MD07": "mandate", "SL01": "mandate",
+    "AC04": "account", "AC06": "account", "AC13": "account", "AG01": "account", "DNOR": "account",
+    "MD07": "account",
+    "AC01": "details", "RC01": "details", "RR01": "details", "RR02": "details",
+    "MD01": "mandate", "SL01": "mandate",
+    "MS02": "refused", "MD06": "refused",
+    "AM05": "creditor", "AG02": "creditor", "BE05": "creditor", "CNOR": "creditor", "FF01": "creditor",
+    "MD02": "creditor", "RR03": "creditor", "RR04": "creditor",
 }
 
 _WORDS: dict[str, dict[str, str]] = {
@@ -37,6 +41,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "card": "the card can no longer be used (reported lost or stolen, expired, blocked or replaced)",
         "account": "the bank account is closed, blocked or does not accept direct debits",
         "mandate": "the direct debit mandate is no longer valid, or the debit was refused",
+        "details": "the bank details of the direct debit (IBAN or BIC) are wrong or incomplete",
+        "refused": "the direct debit was refused, or its refund asked for, on your account",
+        "creditor": "the direct debit could not be processed because of an error on our side",
         "other": "the payment was declined",
     },
     "fr": {
@@ -48,6 +55,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "card": "la carte ne peut plus être utilisée (déclarée perdue ou volée, expirée, bloquée ou remplacée)",
         "account": "le compte bancaire est clôturé, bloqué ou n'accepte pas les prélèvements",
         "mandate": "le mandat de prélèvement n'est plus valable, ou le prélèvement a été refusé",
+        "details": "les coordonnées bancaires du prélèvement (IBAN ou BIC) sont erronées ou incomplètes",
+        "refused": "le prélèvement a été refusé, ou son remboursement demandé, sur votre compte",
+        "creditor": "le prélèvement n'a pas pu être traité à cause d'une erreur de notre part",
         "other": "le paiement a été refusé",
     },
     "de": {
@@ -60,6 +70,9 @@ _WORDS: dict[str, dict[str, str]] = {
                 "gesperrt oder ersetzt)",
         "account": "das Bankkonto ist aufgelöst, gesperrt oder nimmt keine Lastschriften an",
         "mandate": "das Lastschriftmandat ist nicht mehr gültig, oder der Lastschrift wurde widersprochen",
+        "details": "die Bankverbindung der Lastschrift (IBAN oder BIC) ist falsch oder unvollständig",
+        "refused": "der Lastschrift wurde auf Ihrem Konto widersprochen, oder ihre Erstattung verlangt",
+        "creditor": "die Lastschrift konnte wegen eines Fehlers auf unserer Seite nicht ausgeführt werden",
         "other": "die Zahlung wurde abgelehnt",
     },
     "es": {
@@ -71,6 +84,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "card": "la tarjeta ya no puede usarse (declarada perdida o robada, caducada, bloqueada o sustituida)",
         "account": "la cuenta bancaria está cerrada, bloqueada o no admite adeudos directos",
         "mandate": "la orden de domiciliación ya no es válida, o el adeudo fue rechazado",
+        "details": "los datos bancarios del adeudo (IBAN o BIC) son erróneos o están incompletos",
+        "refused": "el adeudo fue rechazado, o se pidió su devolución, en su cuenta",
+        "creditor": "el adeudo no pudo procesarse por un error por nuestra parte",
         "other": "el pago fue rechazado",
     },
     "ru": {
@@ -83,6 +99,9 @@ _WORDS: dict[str, dict[str, str]] = {
                 "заблокирована или заменена)",
         "account": "банковский счёт закрыт, заблокирован или не принимает прямые дебеты",
         "mandate": "мандат на прямой дебет недействителен, или списание было отклонено",
+        "details": "банковские реквизиты для прямого дебета (IBAN или BIC) неверны или неполны",
+        "refused": "списание было отклонено или по нему запрошен возврат с вашего счёта",
+        "creditor": "прямой дебет не удалось провести из-за ошибки с нашей стороны",
         "other": "платёж был отклонён",
     },
 }
@@ -90,7 +109,7 @@ _WORDS: dict[str, dict[str, str]] = {
 
 def decline_group(rail: str, code: str) -> str:
     """What kind of reason ``code`` is, for the customer: funds, limit, issuer, technical, authentication, card,
-    account, mandate or other."""
+    account, details, mandate, refused, creditor or other."""
     if rail == "sepa":
         return _SEPA_GROUPS.get((code or "").strip().upper(), "other")
     key = (code or "").strip().lower()

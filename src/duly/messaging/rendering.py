@@ -285,7 +285,7 @@ COMMON_KEYS = ("category", "language", "org", "customer", "contact", "today", "p
 #: the earlier reminders about these invoices that reached the customer (date, subject). ``others``:
 #: the other new invoices sent in the same e-mail as an invoice.
 CATEGORY_KEYS: Mapping[str, tuple[str, ...]] = {
-    "pre_due": ("invoices", "total_due", "late_fee_terms", "step", "upcoming"),
+    "pre_due": ("invoices", "total_due", "late_fee_terms", "step", "upcoming", "pay_manual"),
     "service_date": ("invoices", "total_due", "late_fee_terms", "step", "upcoming"),
     "dunning": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days",
                 "restore_deadline", "upcoming", "reminders"),
@@ -312,10 +312,12 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
         {"number": "SMPL-2026-0417", "issue_date": "3 Feb 2026", "due_date": "5 Mar 2026",
          "total": "EUR 1,810.20", "balance": "EUR 1,610.20", "days_overdue": 47, "days_to_due": -47,
          "service_date": "20 Apr 2026", "period": "1–28 Feb 2026", "interest": "EUR 3.12",
-         "payment_failure": "the sample account had insufficient funds", "link": "https://pay.example/p/SMPL-A"},
+         "payment_failure": "the sample account had insufficient funds", "pay_sentence": "",
+         "link": "https://pay.example/p/SMPL-A"},
         {"number": "SMPL-2026-0588", "issue_date": "4 Mar 2026", "due_date": "3 Apr 2026",
          "total": "EUR 905.90", "balance": "EUR 905.90", "days_overdue": 18, "days_to_due": -18,
          "service_date": "22 Apr 2026", "period": "1–31 Mar 2026", "interest": "", "payment_failure": "",
+         "pay_sentence": "EUR 905.90 will be charged to Visa •••• 4242 on 3 Apr 2026.",
          "link": "https://pay.example/p/SMPL-B"},
     ]
     upcoming = [
@@ -338,6 +340,7 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
         "currency": "EUR",
         "invoices": invoices,
         "total_due": "EUR 2,516.10",
+        "pay_manual": True,
         "late_fee_terms": "Late payment: sample interest 10.15 per year plus EUR 40.00 compensation.",
         "step": {"code": "sample", "tone": "firm", "final": True, "offset_days": 14, "anchor": "due_date"},
         "next_step": "Sample hand-over to a collection agency",
@@ -352,7 +355,8 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
                   "lines": [{"description": "Sample hosting plan", "period": "1–31 Jan 2026",
                              "usage": "average 41.3 seats", "amount": "EUR 600.00"}]}],
         "credit_left": "EUR 12.00",
-        "failure": {"kind": "new_method", "reason": "the sample card can no longer be used", "method": "card"},
+        "failure": {"kind": "new_method", "reason": "the sample card can no longer be used", "method": "card",
+                    "rail": "card"},
         "retainer_left": "EUR 340.00",
         "occasion": {"kind": "birthday", "label": "Sample founding day", "years": 7, "date": "21 Apr 2026"},
         "change": {"product": "Sample Pro plan", "old_price": "EUR 49.00", "new_price": "EUR 54.00",

@@ -1,6 +1,7 @@
 """Payments in the back office: read-only records; recording and refunding go through the payments services.
 
-A customer's payment methods, mandates, the SEPA creditor and provider events are in :mod:`.admin_methods`."""
+A customer's payment methods, mandates, the SEPA creditor and provider events are in :mod:`.admin_methods`; the
+pay-now checkouts customers start from their personal link are listed here, read-only."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,13 +12,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin
 from duly.domain.money import from_minor
+from duly.invoicing.models import Invoice
 
 from . import admin_methods  # noqa: F401  (registers the pages of payment methods, mandates, creditor, events)
 from . import return_services, services
 from .bank_models import BankAccount, BankStatement, StatementLine
-from .models import Allocation, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Mandate, Payment, Refund
+from .models import (Allocation, Checkout, CreditEntry, DebitBatch, DebitReturn, DirectDebit, Mandate, Payment,
+                     Refund)
 
 
 class AllocationInline(OrgScopedInline):
@@ -491,3 +494,33 @@ class BankMatchAdmin(ReadOnlyRecordAdmin):
             self.run_service(request, reconcile_services.undo, match.organization, match.pk,
                              reason=f"undone in the back office by {request.user.get_username()}",
                              as_of=local_today(match.organization), success=f"Match {match.pk} undone.")
+
+
+# --- pay-now checkouts ---------------------------------------------------------------------------------------------
+
+@admin.register(Checkout)
+class CheckoutAdmin(ReadOnlyOrgScopedAdmin):
+    """Payments customers started from their personal link (``payments.checkout_services``): where each stands, by
+    which method, for how much and which invoices, and the payment it became. Read-only: Duly writes them (the
+    provider's client secret is never shown)."""
+
+    list_display = ("created_at", "customer", "status", "method", "amount_display", "invoices", "payment")
+    list_filter = ("status", "method", "created_at")
+    search_fields = ("public_id", "customer__name", "customer__code", "provider_ref")
+    fields = ("customer", "status", "method", "amount_display", "invoices", "save_for_future", "payment", "mandate",
+              "provider", "provider_ref", "failure", "public_id", "created_at", "updated_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("customer", "payment", "mandate")
+
+    @admin.display(description="amount", ordering="amount_minor")
+    def amount_display(self, obj):
+        return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
+
+    @admin.display(description="invoices")
+    def invoices(self, obj):
+        ids = [int(k) for k in (obj.plan or {}) if str(k).isdigit()]
+        numbers = (Invoice.objects.filter(organization_id=obj.organization_id, pk__in=ids)
+                   .order_by("due_date", "pk").values_list("number", flat=True))
+        return ", ".join(numbers) or "—"

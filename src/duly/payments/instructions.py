@@ -7,8 +7,8 @@ answer is read here from the payments rows and decided by :func:`duly.domain.pay
 - the preferred method is the contract's (``Contract.preferred_payment_method``), else the customer's;
 - card (or PayPal, a wallet): the customer's default saved card (``SavedPaymentMethod.is_default``, kind card
   or wallet), charged by autopay ``Contract.autopay_days_before_due`` days before the due date; its brand and
-  last four digits are asked of the provider once per card (Duly stores only the provider's ids) and left out
-  when the provider cannot say;
+  last four digits are the ones recorded when it was saved (``SavedPaymentMethod.brand``/``last4``, never card
+  data), else asked of the provider once per card, and left out when the provider cannot say;
 - SEPA direct debit: the customer's newest mandate usable on the issue date (as :func:`.sepa_services.plan_debits`
   picks it), the organization's creditor identifier, a standard invoice in euro; the debit date respects the
   contract's pre-notification period (``Contract.sepa_prenotification_days``, 14 unless agreed shorter), counted
@@ -55,6 +55,9 @@ class _Cards:
         self.described: dict[int, rules.CardOnFile] = {}
 
     def __call__(self, method: SavedPaymentMethod) -> rules.CardOnFile:
+        if method.pk not in self.described and method.brand and method.last4:  # recorded when it was saved
+            self.described[method.pk] = rules.CardOnFile(method.provider, method.method_ref, method.brand,
+                                                         method.last4)
         if method.pk not in self.described:
             brand = last4 = ""
             try:

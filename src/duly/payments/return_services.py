@@ -30,12 +30,13 @@ What it does, in one transaction:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from django.db import transaction
 from django.db.models import Max
 
 from duly.customers.models import Organization
+from duly.db.fastpath import ids_in
 from duly.domain import sepa
 from duly.domain.bounds import check_date_range
 from duly.domain.errors import DebitReturnConflict, InvalidMandate, InvalidState, NotFound, ValidationError
@@ -48,8 +49,14 @@ from .sepa_services import end_to_end_id, snapshot
 from .services import record_payment, refund_payment
 from .signals import debit_failed
 
-__all__ = ["ReturnResult", "StatusImport", "find_debit", "import_status_report", "record_debit_collected",
-           "record_debit_return"]
+__all__ = ["ReturnResult", "StatusImport", "debit_holds", "find_debit", "import_status_report",
+           "record_debit_collected", "record_debit_return"]
+
+#: How long after its collection date an exported re-presentation still holds reminders back (the bank's answer,
+#: collected or returned, comes within a few TARGET days).
+HOLD_DAYS = 7
+#: What a return ends in when nothing more is tried: the next reminder explains the return reason.
+FINAL_ACTIONS = (Action.GIVE_UP.value, Action.NEW_METHOD.value)
 
 #: The method and reference a debit booked as paid is recorded with.
 SEPA_METHOD = "sepa_debit"
@@ -290,3 +297,29 @@ def _represent(debit: DirectDebit, mandate: Mandate, decision: RetryDecision, re
         organization=debit.organization, mandate=mandate, invoice=invoice, attempt=attempt, amount_minor=amount,
         currency=debit.currency, collection_date=plan.collection_date, sequence_type=plan.sequence_type.value,
         end_to_end_id=end_to_end_id(invoice, attempt))
+
+
+def debit_holds(invoice_ids, today: date) -> tuple[set[int], dict[int, tuple[str, str]]]:
+    """For the chasing of these invoices (read by collections, like ``autopay_holds`` for charges): the ones whose
+    latest direct debit is a re-presentation still under way (pending, or exported and collected no more than
+    :data:`HOLD_DAYS` ago), when reminders wait; and the ones whose latest debit came back for good (no
+    re-presentation left, or a new method needed), with ``("sepa", reason code)``, which the next reminder
+    explains. A return staff must review (the creditor's own data) is neither. One query per 5,000 invoices."""
+    latest: dict[int, tuple[int, str, date, str, str]] = {}
+    ids = list(invoice_ids)
+    for start in range(0, len(ids), 5000):  # well under SQLite's limit of bound variables
+        for invoice_id, number, status, on, code, action in DirectDebit.objects.filter(
+                ids_in("invoice_id", ids[start:start + 5000])).values_list(
+                "invoice_id", "attempt", "status", "collection_date", "debit_return__reason_code",
+                "debit_return__action"):
+            if invoice_id not in latest or number > latest[invoice_id][0]:
+                latest[invoice_id] = (number, status, on, code or "", action or "")
+    held: set[int] = set()
+    declined: dict[int, tuple[str, str]] = {}
+    oldest = today - timedelta(days=HOLD_DAYS)
+    for invoice_id, (number, status, on, code, action) in latest.items():
+        if number > 1 and status in (DirectDebit.PENDING, DirectDebit.EXPORTED) and on >= oldest:
+            held.add(invoice_id)
+        elif status == DirectDebit.FAILED and action in FINAL_ACTIONS:
+            declined[invoice_id] = ("sepa", code)
+    return held, declined
