@@ -83,7 +83,8 @@ def _not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return problem(exc.status_code, "http_error", str(exc))
+    code = "malformed_request" if exc.status_code == 400 else "http_error"
+    return problem(exc.status_code, code, str(exc))
 
 
 @api.exception_handler(Exception)
