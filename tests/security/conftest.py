@@ -169,6 +169,9 @@ def build_world(org) -> World:
     reconcile.assign_credit(org, waiting.pk, customer_id=customer.pk, as_of=today)
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
+    from duly.api.services import create_api_key
+
+    create_api_key(org, name="Zephyr ERP sync", role="bookkeeper")
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
                  message=message, task=task)
 

@@ -78,3 +78,10 @@ def payments(org: Organization, *, customer_id: int | None = None) -> QuerySet:
 
 def payment(org: Organization, pk: int) -> Payment:
     return _one(payments(org), pk, "Payment")
+
+
+def api_keys(org: Organization, *, include_revoked: bool = False) -> QuerySet:
+    from .models import ApiKey
+
+    qs = ApiKey.objects.filter(organization=org).order_by("pk")
+    return qs if include_revoked else qs.filter(revoked_at__isnull=True)
