@@ -151,3 +151,8 @@ def test_openapi_document(api):
     validate(doc)
     assert {"/api/v1/customers", "/api/v1/invoices", "/api/v1/payments"} <= set(doc["paths"])
     assert Client().get("/api/v1/docs").status_code == 200
+
+
+def test_unknown_query_parameter_refused(api):
+    assert_problem(api.get("/customers", colour="red"), 422, "unknown_field")
+    assert_problem(api.get("/invoices", stauts="paid"), 422, "unknown_field")

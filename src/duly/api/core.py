@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any, Callable, Generic, TypeVar
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
@@ -16,7 +17,7 @@ from ninja.security import HttpBearer
 from pydantic import ConfigDict, Field
 
 from duly.customers.roles import role_allows
-from duly.domain.errors import DomainError, ScopeInsufficient, Unauthenticated
+from duly.domain.errors import DomainError, ScopeInsufficient, Unauthenticated, UnknownField
 from duly.domain.money import from_minor
 
 from . import services
@@ -34,7 +35,21 @@ class KeyAuth(HttpBearer):
         return services.admit_request(token)
 
 
-api = NinjaAPI(title="Duly API", version="1", description=(
+class DulyAPI(NinjaAPI):
+    """The API whose OpenAPI document says errors come as ``application/problem+json``."""
+
+    def get_openapi_schema(self, *args, **kwargs):
+        doc = super().get_openapi_schema(*args, **kwargs)
+        for operations in doc.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if str(status)[0] in "45" and "application/json" in content:
+                        content[PROBLEM] = content.pop("application/json")
+        return doc
+
+
+api = DulyAPI(title="Duly API", version="1", description=(
     "Duly's REST API. Authenticate with `Authorization: Bearer <API key>`; every key belongs to one organization "
     "and has the permissions of a membership role. Errors are RFC 9457 problem documents "
     "(`application/problem+json`) with a stable `code`. Send an `Idempotency-Key` header with every POST: the "
@@ -93,8 +108,15 @@ def _unexpected(request, exc: Exception):
     return problem(500, "internal_error", "Something went wrong on our side; the request may be retried.")
 
 
-def require(request: HttpRequest, permission: str):
-    """The key's organization, when its role allows ``permission`` (403 problem otherwise)."""
+def require(request: HttpRequest, permission: str, query: Any = ()):
+    """The key's organization, when its role allows ``permission`` (403 problem otherwise).
+
+    ``query``: the query parameters the route takes (a schema or names); any other one is refused (422).
+    """
+    allowed = set(getattr(query, "model_fields", query))
+    unknown = sorted(set(request.GET) - allowed)
+    if unknown:
+        raise UnknownField(f"Unknown query parameter(s): {', '.join(unknown)}.", fields=unknown)
     key: ApiKey = request.auth
     if not role_allows(key.role, permission):
         raise ScopeInsufficient(f"This key's role ({key.role}) does not allow this: it needs {permission!r}.",
@@ -105,6 +127,12 @@ def require(request: HttpRequest, permission: str):
 # --- schemas shared by every route ---------------------------------------------------------------------------
 class In(Schema):
     """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueryIn(Schema):
+    """Query parameters: unknown ones are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -179,4 +207,4 @@ def _respond(run: Callable[[], tuple[int, Any]]) -> HttpResponse:
         status, body = run()
     except DomainError as err:
         return domain_problem(err)
-    return HttpResponse(json.dumps(body, default=str), status=status, content_type="application/json")
+    return HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), status=status, content_type="application/json")

@@ -11,7 +11,7 @@ from duly.customers import services as customer_services
 from duly.domain.errors import CurrencyMismatch
 
 from . import readers
-from .core import ERRORS, In, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
+from .core import ERRORS, In, QueryIn, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
 
 router = Router(tags=["customers"])
 
@@ -70,14 +70,14 @@ def customer_body(c) -> dict:
             "created_at": getattr(c, "created_at", None)}
 
 
-class Paging(Schema):
+class Paging(QueryIn):
     limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
     starting_after: int | None = Field(None, ge=1)
 
 
 @router.get("/customers", response={200: PageOf[CustomerOut], **ERRORS}, summary="List customers")
 def list_customers(request, paging: Query[Paging]):
-    org = require(request, "view")
+    org = require(request, "view", Paging)
     return page_body(readers.page(readers.customers(org), limit=paging.limit, starting_after=paging.starting_after),
                      customer_body)
 
@@ -147,7 +147,7 @@ def contract_body(c) -> dict:
 @router.get("/customers/{customer_id}/contracts", response={200: PageOf[ContractOut], **ERRORS},
             summary="List a customer's contracts")
 def list_contracts(request, customer_id: int, paging: Query[Paging]):
-    org = require(request, "view")
+    org = require(request, "view", Paging)
     qs = readers.contracts(org, readers.customer(org, customer_id))
     return page_body(readers.page(qs, limit=paging.limit, starting_after=paging.starting_after), contract_body)
 

@@ -16,7 +16,7 @@ from duly.invoicing.documents import document_bytes
 from duly.invoicing.models import Invoice
 
 from . import readers
-from .core import ERRORS, In, Money, PageOf, Schema, idempotent, money, page_body, require
+from .core import ERRORS, In, QueryIn, Money, PageOf, Schema, idempotent, money, page_body, require
 
 router = Router(tags=["invoices"])
 STATUSES = tuple(code for code, _ in Invoice.STATUS_CHOICES)
@@ -51,7 +51,7 @@ def invoice_body(i) -> dict:
             "balance": money(i.balance_minor, cur)}
 
 
-class InvoiceFilters(Schema):
+class InvoiceFilters(QueryIn):
     limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
     starting_after: int | None = Field(None, ge=1)
     status: list[Literal[STATUSES]] | None = Field(None, description="One or more statuses")  # type: ignore[valid-type]
@@ -60,7 +60,7 @@ class InvoiceFilters(Schema):
 
 @router.get("/invoices", response={200: PageOf[InvoiceOut], **ERRORS}, summary="List invoices")
 def list_invoices(request, filters: Query[InvoiceFilters]):
-    org = require(request, "view")
+    org = require(request, "view", InvoiceFilters)
     qs = readers.invoices(org, status=filters.status, customer_id=filters.customer)
     return page_body(readers.page(qs, limit=filters.limit, starting_after=filters.starting_after), invoice_body)
 
@@ -145,7 +145,7 @@ def void(request, invoice_id: int, body: VoidIn):
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 "application/xml": {"schema": {"type": "string", "format": "binary"}}}}}})
 def export(request, invoice_id: int, format: Literal["pdf", "ubl", "cii", "facturx"] = "pdf"):
-    org = require(request, "view")
+    org = require(request, "view", {"format"})
     invoice = readers.invoice(org, invoice_id)
     rendered = document_bytes(invoice, format, as_of=local_today(org))
     response = HttpResponse(rendered.content, content_type=rendered.content_type)

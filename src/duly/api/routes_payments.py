@@ -12,7 +12,7 @@ from duly.domain.errors import CurrencyMismatch, ValidationError
 from duly.payments import services as payment_services
 
 from . import readers
-from .core import ERRORS, In, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
+from .core import ERRORS, In, QueryIn, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
 
 router = Router(tags=["payments"])
 
@@ -43,7 +43,7 @@ def payment_body(p) -> dict:
                              "applied_on": a.applied_on} for a in p.allocations.all()]}
 
 
-class PaymentFilters(Schema):
+class PaymentFilters(QueryIn):
     limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
     starting_after: int | None = Field(None, ge=1)
     customer: int | None = Field(None, ge=1)
@@ -51,7 +51,7 @@ class PaymentFilters(Schema):
 
 @router.get("/payments", response={200: PageOf[PaymentOut], **ERRORS}, summary="List payments")
 def list_payments(request, filters: Query[PaymentFilters]):
-    org = require(request, "view")
+    org = require(request, "view", PaymentFilters)
     qs = readers.payments(org, customer_id=filters.customer)
     return page_body(readers.page(qs, limit=filters.limit, starting_after=filters.starting_after), payment_body)
 

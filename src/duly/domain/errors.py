@@ -516,3 +516,10 @@ class RateLimited(DomainError):
 
     code = "rate_limited"
     http_status = 429
+
+
+class UnknownField(ValidationError):
+    """A request field (body or query parameter) the API does not have."""
+
+    code = "unknown_field"
+    http_status = 422
