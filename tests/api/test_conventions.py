@@ -46,28 +46,44 @@ def test_same_key_other_org_is_independent(make_api, org, other_org):
     assert b.post("/customers", NEW, idem="shared").status_code == 201
 
 
-def test_key_in_progress_is_refused(api, org):
-    from duly.api.services import begin_idempotent, request_fingerprint
+def test_crash_after_the_work_leaves_nothing(api, org, monkeypatch):
+    """The work, the claimed key and the stored response commit together: a failure after the service wrote
+    (here: a crash just after create_customer) leaves no customer and no claimed key, and the retry runs."""
+    from duly.api.models import IdempotencyRecord
+    from duly.customers import services as customer_services
+    from duly.customers.models import Customer
 
-    body = api.post  # the same request as a first one still being handled
-    import json
+    real = customer_services.create_customer
 
-    fp = request_fingerprint("POST", "/api/v1/customers", json.dumps(NEW).encode())
-    assert begin_idempotent(org, "busy", fp) is None
-    assert_problem(body("/customers", NEW, idem="busy"), 409, "idempotency_in_progress")
+    def crashing(*args, **kwargs):
+        real(*args, **kwargs)
+        raise RuntimeError("power cut at /srv/secret/path")
+    monkeypatch.setattr(customer_services, "create_customer", crashing)
+    body = assert_problem(api.post("/customers", NEW, idem="crash"), 500, "internal_error")
+    assert "secret" not in str(body) and "RuntimeError" not in str(body)
+    assert not Customer.objects.filter(code="NEW1").exists()
+    assert not IdempotencyRecord.objects.filter(key="crash").exists()
+    monkeypatch.setattr(customer_services, "create_customer", real)
+    retried = api.post("/customers", NEW, idem="crash")
+    assert retried.status_code == 201 and not retried.has_header("Idempotent-Replayed")
+    assert Customer.objects.filter(code="NEW1").count() == 1
 
 
 @pytest.mark.postgres
 def test_concurrent_same_key_creates_once(make_api, org, transactional_db):
+    """Four clients send the same request with one key at once: one creates, the others wait on the unique
+    constraint and replay its response."""
     from django.db import connection
 
     from duly.customers.models import Customer
 
     client = make_api(org)
-    statuses = []
+    barrier = threading.Barrier(4)
+    responses = []
 
     def post():
-        statuses.append(client.post("/customers", NEW, idem="race").status_code)
+        barrier.wait()
+        responses.append(client.post("/customers", NEW, idem="race"))
         connection.close()
     threads = [threading.Thread(target=post) for _ in range(4)]
     for t in threads:
@@ -75,7 +91,9 @@ def test_concurrent_same_key_creates_once(make_api, org, transactional_db):
     for t in threads:
         t.join()
     assert Customer.objects.filter(code="NEW1").count() == 1
-    assert set(statuses) <= {201, 409} and 201 in statuses
+    assert [r.status_code for r in responses] == [201] * 4
+    assert sum(not r.has_header("Idempotent-Replayed") for r in responses) == 1
+    assert len({r.content for r in responses}) == 1
 
 
 def test_pagination(api, make_customer, org, other_org):

@@ -182,23 +182,23 @@ def idempotent(request: HttpRequest, run: Callable[[], tuple[int, Any]]) -> Http
 
     ``run`` returns ``(status, json body)``; a DomainError becomes its problem document, stored like a success.
     """
-    org = request.auth.organization
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return _respond(run)
-    record = services.begin_idempotent(
-        org, key, services.request_fingerprint(request.method, request.path, request.body))
-    if record is not None:
-        response = HttpResponse(bytes(record.body), status=record.status_code, content_type=record.content_type)
+
+    def rendered(response: HttpResponse) -> tuple[int, str, bytes]:
+        return response.status_code, response["Content-Type"], response.content
+
+    def handle() -> tuple[int, str, bytes]:
+        status, body = run()
+        return rendered(HttpResponse(json.dumps(body, cls=DjangoJSONEncoder), status=status,
+                                     content_type="application/json"))
+    stored = services.run_once(request.auth.organization, key,
+                               services.request_fingerprint(request.method, request.path, request.body), handle,
+                               lambda err: rendered(domain_problem(err)))
+    response = HttpResponse(stored.body, status=stored.status_code, content_type=stored.content_type)
+    if stored.replayed:
         response["Idempotent-Replayed"] = "true"
-        return response
-    try:
-        response = _respond(run)
-    except BaseException:
-        services.abandon_idempotent(org, key)
-        raise
-    services.finish_idempotent(org, key, status_code=response.status_code, content_type=response["Content-Type"],
-                               body=response.content)
     return response
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,6 +20,7 @@ from django.utils import timezone
 from duly.customers.models import Organization
 from duly.customers.roles import ROLES
 from duly.domain.errors import (
+    DomainError,
     IdempotencyConflict,
     IdempotencyInProgress,
     NotFound,
@@ -117,42 +119,61 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
-def begin_idempotent(org: Organization, key: str, fingerprint: str, *,
-                     now: datetime | None = None) -> IdempotencyRecord | None:
-    """Claim ``key`` for this request: None when claimed (go on), else the finished record to replay.
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    content_type: str
+    body: bytes
+    replayed: bool
 
-    The unique constraint on (organization, key) makes two concurrent requests with one key safe: one
-    claims it, the other is told it is in progress.
+
+Rendered = tuple[int, str, bytes]
+
+
+def run_once(org: Organization, key: str, fingerprint: str, run: Callable[[], Rendered],
+             on_error: Callable[[DomainError], Rendered], *, now: datetime | None = None) -> StoredResponse:
+    """Run a request once per (organization, ``key``); replay its stored response for 24 hours.
+
+    The key is claimed, the request handled and its response stored in ONE transaction: a crash in between
+    leaves nothing (the retry runs it again), and a concurrent request with the same key waits on the unique
+    constraint until the first commits, then replays it. The same key with another request: 422.
+    ``run`` returns (status, content type, body); it calls services, whose transactions nest in this one, in
+    a savepoint of its own: a DomainError rolls it back and ``on_error`` renders the answer that is stored.
     """
     if not key or len(key) > 255:
         raise ValidationError("An Idempotency-Key has 1 to 255 characters.", code="invalid_idempotency_key")
     now = now or timezone.now()
-    with transaction.atomic():
-        IdempotencyRecord.objects.filter(organization=org, key=key, created_at__lt=now - IDEMPOTENCY_TTL).delete()
-        try:
+    IdempotencyRecord.objects.filter(organization=org, key=key, created_at__lt=now - IDEMPOTENCY_TTL).delete()
+    stored = _stored(org, key, fingerprint)
+    if stored is not None:
+        return stored
+    try:
+        with transaction.atomic():
             with transaction.atomic():
-                IdempotencyRecord.objects.create(organization=org, key=key, request_sha256=fingerprint, created_at=now)
-            return None
-        except IntegrityError:
-            pass
+                record = IdempotencyRecord.objects.create(organization=org, key=key, request_sha256=fingerprint,
+                                                          created_at=now)
+            try:
+                with transaction.atomic():
+                    status, content_type, body = run()
+            except DomainError as err:
+                status, content_type, body = on_error(err)
+            IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=status, content_type=content_type,
+                                                                  body=body)
+    except IntegrityError:
+        stored = _stored(org, key, fingerprint)
+        if stored is None:
+            raise
+        return stored
+    return StoredResponse(status, content_type, body, replayed=False)
+
+
+def _stored(org: Organization, key: str, fingerprint: str) -> StoredResponse | None:
     record = IdempotencyRecord.objects.filter(organization=org, key=key).first()
-    if record is None:  # expired and deleted in between: claim it again
-        return begin_idempotent(org, key, fingerprint, now=now)
+    if record is None:
+        return None
     if not hmac.compare_digest(record.request_sha256, fingerprint):
         raise IdempotencyConflict(
             "This Idempotency-Key was used with a different request: use a new key for a new request.")
-    if record.status_code is None:
+    if record.status_code is None:  # not reachable through run_once (one transaction), kept as a guard
         raise IdempotencyInProgress("The first request with this Idempotency-Key is still being handled.")
-    return record
-
-
-@transaction.atomic
-def finish_idempotent(org: Organization, key: str, *, status_code: int, content_type: str, body: bytes) -> None:
-    IdempotencyRecord.objects.filter(organization=org, key=key, status_code__isnull=True).update(
-        status_code=status_code, content_type=content_type, body=body)
-
-
-@transaction.atomic
-def abandon_idempotent(org: Organization, key: str) -> None:
-    """Release a key whose request failed unexpectedly, so that it can be retried."""
-    IdempotencyRecord.objects.filter(organization=org, key=key, status_code__isnull=True).delete()
+    return StoredResponse(record.status_code, record.content_type, bytes(record.body), replayed=True)
