@@ -45,3 +45,17 @@ def test_missing_key(org):
 
     assert_problem(ApiClient(None).get("/customers"), 401, "unauthenticated")
     assert_problem(ApiClient("duly_abc_def").get("/customers"), 401, "unauthenticated")
+
+
+def test_credit_note(api, org, issued_invoice):
+    from duly.invoicing.models import Invoice
+
+    whole = api.post(f"/invoices/{issued_invoice.pk}/credit_notes", {"reason": "cancelled project"}, idem="cn-1")
+    assert whole.status_code == 201, whole.content
+    note = whole.json()
+    assert note["kind"] == "credit_note" and note["number"] and note["total"] == {"amount_minor": 12000,
+                                                                                  "currency": "EUR"}
+    # crediting more than the invoice is refused, and writes nothing
+    again = api.post(f"/invoices/{issued_invoice.pk}/credit_notes", {"reason": "twice"})
+    assert_problem(again, 400, "credit_exceeds_invoice_total")
+    assert Invoice.objects.filter(kind="credit_note").count() == 1

@@ -58,6 +58,7 @@ def test_writes(make_api, org, other_org, world_a):
             {"description": "x", "quantity": "1", "unit_price": "1"}]}),
         ("post", f"/invoices/{world_a['invoice']}/issue", {}),
         ("post", f"/invoices/{world_a['invoice']}/void", {"reason": "hostile"}),
+        ("post", f"/invoices/{world_a['invoice']}/credit_notes", {"reason": "hostile"}),
         ("post", "/payments", {"customer_id": world_a["customer"], "amount": eur, "method": "cash"}),
         ("post", f"/payments/{world_a['payment']}/refunds", {"amount": eur, "reason": "hostile"}),
     ]

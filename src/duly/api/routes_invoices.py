@@ -151,3 +151,27 @@ def export(request, invoice_id: int, format: Literal["pdf", "ubl", "cii", "factu
     response = HttpResponse(rendered.content, content_type=rendered.content_type)
     response["Content-Disposition"] = f'attachment; filename="{rendered.filename}"'
     return response
+
+
+class CreditIn(In):
+    reason: str = Field(min_length=1, max_length=2000)
+    lines: list[LineIn] | None = Field(None, min_length=1, max_length=500,
+                                       description="What to credit; default: every line of the invoice")
+    issue: bool = Field(True, description="Issue the credit note now (today), or keep it as a draft")
+
+
+@router.post("/invoices/{invoice_id}/credit_notes", response={201: InvoiceOut, **ERRORS},
+             summary="Credit an issued invoice (whole, or given lines)")
+def credit(request, invoice_id: int, body: CreditIn):
+    org = require(request, "bill")
+    readers.invoice(org, invoice_id)
+    lines = None if body.lines is None else [
+        invoicing.LineData(description=li.description, quantity=li.quantity, unit_price=li.unit_price, unit=li.unit,
+                           tax_category=li.tax_category, tax_rate=li.tax_rate,
+                           tax_exemption_reason=li.tax_exemption_reason) for li in body.lines]
+    issue_date = local_today(org) if body.issue else None
+
+    def run():
+        note = invoicing.create_credit_note(org, invoice_id, reason=body.reason, lines=lines, issue_date=issue_date)
+        return 201, invoice_body(readers.invoice(org, note.pk))
+    return idempotent(request, run)
