@@ -168,6 +168,12 @@ def test_openapi_document(api):
     assert doc["openapi"].startswith("3.1")
     validate(doc)
     assert {"/api/v1/customers", "/api/v1/invoices", "/api/v1/payments"} <= set(doc["paths"])
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            assert "Idempotency-Key" in [p["name"] for p in operation.get("parameters", [])] or method != "post"
+            for status, response in operation["responses"].items():
+                if status.startswith("4"):
+                    assert list(response["content"]) == ["application/problem+json"], (path, method, status)
     assert Client().get("/api/v1/docs").status_code == 200
 
 

@@ -35,13 +35,22 @@ class KeyAuth(HttpBearer):
         return services.admit_request(token)
 
 
+IDEMPOTENCY_HEADER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "A unique key for this request: a retry with the same key and request replays the first "
+                   "response (24 hours); the same key with another request is refused (422 idempotency_conflict).",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+
+
 class DulyAPI(NinjaAPI):
     """The API whose OpenAPI document says errors come as ``application/problem+json``."""
 
     def get_openapi_schema(self, *args, **kwargs):
         doc = super().get_openapi_schema(*args, **kwargs)
         for operations in doc.get("paths", {}).values():
-            for operation in operations.values():
+            for method, operation in operations.items():
+                if method == "post":
+                    operation.setdefault("parameters", []).append(IDEMPOTENCY_HEADER)
                 for status, response in operation.get("responses", {}).items():
                     content = response.get("content", {})
                     if str(status)[0] in "45" and "application/json" in content:
