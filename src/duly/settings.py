@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # the API docs page with its vendored Swagger UI (no CDN: it works offline)
     "duly.customers",
     "duly.billing",
     "duly.invoicing",
