@@ -263,4 +263,5 @@ DULY_SCHEDULED_JOBS = [
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",
+    "duly.api.tasks.scheduled_purge",  # idempotency records past 24 h, ended rate windows
 ]

@@ -75,3 +75,18 @@ def test_rate_limit(make_api, org):
     assert 1 <= int(response["Retry-After"]) <= 61
     # another key of the same organization has its own window
     assert make_api(org).get("/customers").status_code == 200
+
+
+def test_scheduled_purge_forgets_expired_records(api, org):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from duly.api.models import IdempotencyRecord, RateWindow
+    from duly.api.tasks import scheduled_purge
+
+    assert api.post("/customers", {"code": "Q1", "name": "Q SA", "country": "FR", "city": "Lyon",
+                                   "address_line1": "1 rue"}, idem="old").status_code == 201
+    assert scheduled_purge(timezone.now()) == (0, 0)
+    assert scheduled_purge(timezone.now() + timedelta(hours=25)) == (1, 1)
+    assert not IdempotencyRecord.objects.exists() and not RateWindow.objects.exists()

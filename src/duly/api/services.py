@@ -177,3 +177,11 @@ def _stored(org: Organization, key: str, fingerprint: str) -> StoredResponse | N
     if record.status_code is None:  # not reachable through run_once (one transaction), kept as a guard
         raise IdempotencyInProgress("The first request with this Idempotency-Key is still being handled.")
     return StoredResponse(record.status_code, record.content_type, bytes(record.body), replayed=True)
+
+
+@transaction.atomic
+def purge_expired(now: datetime) -> tuple[int, int]:
+    """Delete idempotency records older than 24 hours and rate windows that ended: (records, windows)."""
+    records, _ = IdempotencyRecord.objects.filter(created_at__lt=now - IDEMPOTENCY_TTL).delete()
+    windows, _ = RateWindow.objects.filter(window_start__lt=now - RATE_WINDOW).delete()
+    return records, windows
