@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # the API docs page with its vendored Swagger UI (no CDN: it works offline)
     "duly.customers",
     "duly.billing",
     "duly.invoicing",
@@ -262,4 +263,5 @@ DULY_SCHEDULED_JOBS = [
     "duly.collections.tasks.scheduled_collect",
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",
+    "duly.api.tasks.scheduled_purge",  # idempotency records past 24 h, ended rate windows
 ]

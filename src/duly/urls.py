@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import include, path
 
+from duly.api.v1 import urls as api_v1_urls
 from duly.api.webhooks import stripe_webhook
 
 admin.site.site_header = "Duly back office"
@@ -16,6 +17,8 @@ urlpatterns = [
     path("p/", include("duly.portal.urls")),
     # Payment providers' signed webhooks (duly.api.webhooks -> duly.payments.webhook_services).
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    # The REST API v1 (duly.api.v1): OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs.
+    path("api/v1/", api_v1_urls),
 ]
 
 # E-mail providers' delivery webhooks (bounces, complaints, opens): /anymail/<provider>/tracking/, mounted only

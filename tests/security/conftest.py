@@ -173,6 +173,9 @@ def build_world(org) -> World:
     checkout_services.start_checkout(org, customer, method="bank_transfer", invoice_ids=[invoice.pk])
     task = Task.objects.create(organization=org, customer=customer, kind="phone", key="zeph-task-1",
                                description="Phone Zelda Zephyr", due_at=now)
+    from duly.api.services import create_api_key
+
+    create_api_key(org, name="Zephyr ERP sync", role="bookkeeper")
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
                  message=message, task=task)
 

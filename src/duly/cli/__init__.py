@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "duly.cli.insights",
     "duly.cli.billing",
     "duly.cli.messaging",
+    "duly.cli.api",
 ]
 
 EXIT_BAD_INPUT = 2

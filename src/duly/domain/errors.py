@@ -482,3 +482,51 @@ class MatchUsedLater(Conflict):
     """A bank match that cannot be undone: a later refund, or credit drawn on another invoice, used its money."""
 
     code = "match_used_later"
+
+
+# --- api: keys, idempotency, pagination, rate limits --------------------------------------------------------
+class Unauthenticated(DomainError):
+    """A request to the API without a valid key (missing, unknown or revoked)."""
+
+    code = "unauthenticated"
+    http_status = 401
+
+
+class ScopeInsufficient(DomainError):
+    """An API key whose role does not allow what the request asks."""
+
+    code = "insufficient_scope"
+    http_status = 403
+
+
+class IdempotencyConflict(ValidationError):
+    """An ``Idempotency-Key`` used before with a different request."""
+
+    code = "idempotency_conflict"
+    http_status = 422
+
+
+class IdempotencyInProgress(Conflict):
+    """An ``Idempotency-Key`` whose first request is still being handled."""
+
+    code = "idempotency_in_progress"
+
+
+class InvalidCursor(ValidationError):
+    """A page cursor (``starting_after``) that names no row of the organization."""
+
+    code = "invalid_cursor"
+
+
+class RateLimited(DomainError):
+    """Too many requests with one API key in the current window."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class UnknownField(ValidationError):
+    """A request field (body or query parameter) the API does not have."""
+
+    code = "unknown_field"
+    http_status = 422

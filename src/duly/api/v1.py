@@ -1,0 +1,14 @@
+"""The REST API v1, mounted at /api/v1/ (OpenAPI 3.1 at /api/v1/openapi.json, docs at /api/v1/docs)."""
+
+from __future__ import annotations
+
+from .core import api
+from .routes_customers import router as customers
+from .routes_invoices import router as invoices
+from .routes_payments import router as payments
+
+api.add_router("", customers)
+api.add_router("", invoices)
+api.add_router("", payments)
+
+urls = api.urls
