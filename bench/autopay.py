@@ -23,12 +23,13 @@ import argparse
 import os
 import resource
 import sys
-import tempfile
 import time
 import tracemalloc
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
+
+import _duly  # noqa: E402  (bench/_duly.py: a throw-away database for the benchmark)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk_test_duly_bench"
@@ -36,20 +37,7 @@ ISSUED = date(2026, 3, 2)
 
 
 def _setup() -> None:
-    home = Path(tempfile.mkdtemp(prefix="duly-bench-autopay-"))
-    os.environ["DULY_HOME"] = str(home)
-    os.environ["DULY_VAR_DIR"] = str(home / "var")
-    os.environ["DULY_MEDIA_ROOT"] = str(home / "media")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
-    sys.path.insert(0, str(ROOT / "src"))
-    sys.path.insert(0, str(ROOT / "tests"))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _duly.setup("autopay", with_tests=True)
 
 
 def _seed(n: int, customers: int, traced: int, provider):

@@ -17,32 +17,20 @@ that add up, into a throw-away SQLite database with one organization and its acc
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+import _duly  # noqa: E402  (bench/_duly.py: a throw-away database for the benchmark)
 
 ROOT = Path(__file__).resolve().parents[1]
 IBAN = "NL26VAYB8060476890"
 
 
 def _setup() -> None:
-    home = Path(tempfile.mkdtemp(prefix="duly-bench-bank-"))
-    os.environ["DULY_HOME"] = str(home)
-    os.environ["DULY_VAR_DIR"] = str(home / "var")
-    os.environ["DULY_MEDIA_ROOT"] = str(home / "media")
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
-    sys.path.insert(0, str(ROOT / "src"))
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    _duly.setup("bank")
 
 
 def make_camt(n: int) -> tuple[bytes, int]:

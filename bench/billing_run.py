@@ -53,6 +53,7 @@ START = date(2026, 1, 1)
 def _django(database_url: str) -> None:
     home = Path(tempfile.mkdtemp(prefix="duly-bench-billing-"))
     os.environ["DULY_HOME"] = str(home)
+    os.environ["DULY_PUBLIC_URL"] = "https://billing.bench.example"  # issuing refuses a loopback address
     os.environ["DATABASE_URL"] = database_url
     os.environ["DJANGO_SETTINGS_MODULE"] = "duly.settings"
     sys.path.insert(0, str(ROOT / "src"))

@@ -52,6 +52,7 @@ PLACES = [  # country, time zone, locale, currency
 def setup_django(database_url: str | None) -> None:
     home = Path(tempfile.mkdtemp(prefix="duly-bench-dunning-"))
     os.environ["DULY_HOME"] = str(home)
+    os.environ["DULY_PUBLIC_URL"] = "https://billing.bench.example"  # issuing refuses a loopback address
     os.environ["DJANGO_SETTINGS_MODULE"] = "duly.settings"
     if database_url:
         os.environ["DATABASE_URL"] = database_url

@@ -112,6 +112,7 @@ def setup_django() -> Path:
         "DULY_HOME": str(HOME),
         "DATABASE_URL": f"sqlite:///{HOME / 'equivalence.sqlite3'}",
         "DULY_SECRET_KEY": SECRET_KEY,
+        "DULY_ALLOW_LOOPBACK_LINKS": "1",  # the same documents as before issuing refused a loopback public URL
         "DULY_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "DJANGO_SETTINGS_MODULE": "duly.settings",
         "TZ": "UTC",
