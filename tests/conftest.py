@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -29,11 +31,27 @@ _REPO = Path(__file__).resolve().parents[1]
 _OUTSIDE_READS: list[str] = []
 
 
+_STARTED = time.time()
+_TEMP = os.path.realpath(tempfile.gettempdir()) + os.sep
+
+
+def _made_by_this_run(path: str) -> bool:
+    """A scratch file the run itself wrote in the system's temporary folder (a library's temporary PDF, say): not
+    data read from beside the repository, even when the clone itself lives in that folder."""
+    if not os.path.realpath(path).startswith(_TEMP):
+        return False
+    try:
+        return os.stat(path).st_mtime >= _STARTED - 1
+    except OSError:  # being created now
+        return True
+
+
 def _audit_outside_reads(event, args):
     if event != "open" or not args or not isinstance(args[0], (str, os.PathLike)):
         return
     path = os.path.abspath(os.fspath(args[0]))
-    if path.startswith(str(_REPO.parent) + os.sep) and not path.startswith(str(_REPO) + os.sep):
+    if path.startswith(str(_REPO.parent) + os.sep) and not path.startswith(str(_REPO) + os.sep) \
+            and not _made_by_this_run(path):
         _OUTSIDE_READS.append(path)
 
 

@@ -14,9 +14,18 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 @pytest.fixture
 def api_schema(db):
+    from django.core.signals import request_finished, request_started
     from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
 
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    # As Django's test client does: a request must not close the connection that holds the test's transaction
+    # (after each request Django closes a connection that is not in autocommit mode; on PostgreSQL the next
+    # query then fails with "the connection is closed").
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

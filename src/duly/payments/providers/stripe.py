@@ -147,17 +147,20 @@ class StripeProvider(Provider):
 
     # setup ---------------------------------------------------------------------------------------
 
+    def _new_customer(self, request: SetupRequest | CheckoutRequest) -> str:
+        """A Stripe customer for a method about to be saved (its e-mail and name, Duly's metadata), created once per
+        request's idempotency key."""
+        params: dict[str, Any] = {"metadata": dict(request.metadata)}
+        if request.email:
+            params["email"] = request.email
+        if request.name:
+            params["name"] = request.name
+        return self._call(self.client.v1.customers.create, params=params,
+                          options={"idempotency_key": f"{request.idempotency_key}:customer"}).id
+
     def create_setup(self, request: SetupRequest) -> SetupResult:
         v1 = self.client.v1
-        customer = request.customer_ref
-        if not customer:
-            params: dict[str, Any] = {"metadata": dict(request.metadata)}
-            if request.email:
-                params["email"] = request.email
-            if request.name:
-                params["name"] = request.name
-            customer = self._call(v1.customers.create, params=params,
-                                  options={"idempotency_key": f"{request.idempotency_key}:customer"}).id
+        customer = request.customer_ref or self._new_customer(request)
         params = {"customer": customer, "usage": "off_session",
                   "payment_method_types": [k.value for k in request.method_kinds if k is not MethodKind.OTHER
                                            and k is not MethodKind.WALLET] or ["card"],
@@ -243,13 +246,7 @@ class StripeProvider(Provider):
         v1 = self.client.v1
         customer = request.customer_ref
         if not customer and request.save_for_future:  # a saved method belongs to a Stripe customer
-            params: dict[str, Any] = {"metadata": dict(request.metadata)}
-            if request.email:
-                params["email"] = request.email
-            if request.name:
-                params["name"] = request.name
-            customer = self._call(v1.customers.create, params=params,
-                                  options={"idempotency_key": f"{request.idempotency_key}:customer"}).id
+            customer = self._new_customer(request)
         params = {"amount": request.amount_minor, "currency": request.currency.lower(),
                   "payment_method_types": ["card", "sepa_debit"] if request.currency == "EUR" else ["card"],
                   "metadata": {**request.metadata, IDEMPOTENCY_METADATA: request.idempotency_key}}
