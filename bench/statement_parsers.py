@@ -27,10 +27,10 @@ def files(*patterns):
     return out
 
 
-MT940 = files("wolph-mt940/**/*.sta", "wolph-mt940/**/*.txt", "shared/mt940/*.sta")
-CAMT = files("oca-camt/test-camt05*", "shared/camt053/*.xml")
+MT940 = files("wolph-mt940/**/*.sta", "wolph-mt940/**/*.txt", "samples/mt940/*.sta")
+CAMT = files("oca-camt/test-camt05*", "samples/camt053/*.xml")
 CAMT = [p for p in CAMT if p.suffix != ".zip"]
-OFX = files("shared/ofx/*.ofx")
+OFX = files("samples/ofx/*.ofx")
 
 
 def run(name, paths, parse):

@@ -18,7 +18,7 @@ from duly.payments.bank_models import BankAccount, BankStatement, StatementLine
 from duly.payments.bank_services import add_bank_account, import_statement
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "bank-statements"
-CAMT_MULTI = (DATA / "shared" / "camt053" / "camt053.v2.multi.statement.xml").read_bytes()
+CAMT_MULTI = (DATA / "samples" / "camt053" / "camt053.v2.multi.statement.xml").read_bytes()
 SNS = (DATA / "wolph-mt940" / "jejik" / "sns.sta").read_bytes()
 SEPA_MT940 = (DATA / "wolph-mt940" / "betterplace" / "sepa_mt9401.sta").read_bytes()
 GENERIC = (DATA / "wolph-mt940" / "jejik" / "generic.sta").read_bytes()
@@ -167,7 +167,7 @@ def test_cli_import_reports_new_lines_and_exit_codes(org):
     added = CliRunner().invoke(main, ["bank", "accounts", "add", "NL26 VAYB 8060 4768 90", "--currency", "EUR",
                                       "--name", "Main"])
     assert added.exit_code == 0, added.output
-    path = DATA / "shared" / "camt053" / "camt053.v2.multi.statement.xml"
+    path = DATA / "samples" / "camt053" / "camt053.v2.multi.statement.xml"
     first = CliRunner().invoke(main, ["bank", "import", str(path)])
     assert first.exit_code == 0, first.output
     assert first.stdout == "camt.053: 2 statement(s), 2 line(s): 2 new lines.\n"
@@ -190,7 +190,7 @@ def test_an_mt940_file_cut_before_its_closing_balance_is_refused(org):
 
 
 def test_an_ofx_file_cut_anywhere_is_refused(org):
-    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    data = (DATA / "samples" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
     add_bank_account(org, iban="12300000012345678", currency="CAD")
     for cut in range(data.index(b"<OFX>") + 6, len(data.rstrip()) - 1, 37):
         with pytest.raises(StatementMalformed):

@@ -145,7 +145,7 @@ SHARED = [
 
 @pytest.mark.parametrize("name,fmt,counts", SHARED)
 def test_the_shared_samples_parse(name, fmt, counts):
-    parsed = parse_bytes((DATA / "shared" / name).read_bytes())
+    parsed = parse_bytes((DATA / "samples" / name).read_bytes())
     assert parsed.format == fmt
     if counts is not None:
         assert [len(s.lines) for s in parsed.statements] == counts
@@ -157,19 +157,19 @@ def test_the_shared_samples_parse(name, fmt, counts):
 
 
 def test_camt_v8_reads_the_entry_amount_not_the_quirky_transaction_amount():
-    (statement,) = parse_bytes((DATA / "shared" / "camt053" / "camt053.v8.xml").read_bytes()).statements
+    (statement,) = parse_bytes((DATA / "samples" / "camt053" / "camt053.v8.xml").read_bytes()).statements
     (line,) = statement.lines
     assert (line.amount_minor, line.currency) == (885, "EUR")
 
 
 def test_ofx_keys_are_the_banks_fitid_and_its_ledger_balance_closes():
-    (statement,) = parse_bytes((DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()).statements
+    (statement,) = parse_bytes((DATA / "samples" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()).statements
     assert statement.currency == "CAD" and statement.closing_balance_minor == 38234
     assert all(l.unique_key.startswith("r:") for l in statement.lines)
 
 
 def test_parsing_twice_gives_the_same_keys():
-    data = (DATA / "shared" / "mt940" / "mt940_cmxl_mt940.sta").read_bytes()
+    data = (DATA / "samples" / "mt940" / "mt940_cmxl_mt940.sta").read_bytes()
     first, second = parse_bytes(data), parse_bytes(data)
     assert [l.unique_key for s in first.statements for l in s.lines] == \
         [l.unique_key for s in second.statements for l in s.lines]
@@ -177,7 +177,7 @@ def test_parsing_twice_gives_the_same_keys():
 
 @pytest.mark.parametrize("name,cut,message", [
     ("oca-camt/test-camt053", 2000, "the file is not well-formed XML"),
-    ("shared/ofx/ofxparse_bank_medium.ofx", 900, "truncated"),
+    ("samples/ofx/ofxparse_bank_medium.ofx", 900, "truncated"),
 ])
 def test_a_truncated_file_is_refused_naming_the_line(name, cut, message):
     data = (DATA / name).read_bytes()[:cut]
@@ -244,7 +244,7 @@ def test_structured_details_variants(details, expected):
 
 
 def test_ofx_text_is_unescaped():
-    data = (DATA / "shared" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
+    data = (DATA / "samples" / "ofx" / "ofxparse_bank_medium.ofx").read_bytes()
     (statement,) = parse_bytes(data.replace(b"<MEMO>", b"<MEMO>AT&amp;T &lt;fee&gt; ", 1)).statements
     assert statement.lines[0].remittance_unstructured.startswith("AT&T <fee> ")
 
@@ -252,6 +252,6 @@ def test_ofx_text_is_unescaped():
 def test_nul_characters_never_reach_the_database():
     # PostgreSQL stores no NUL in text or JSON: a file carrying one (wolph's with_binary_character.sta has binary
     # bytes) must not fail the import with a database error
-    data = (DATA / "shared" / "mt940" / "mt940_mBank_mt940.sta").read_bytes().replace(b":86:", b":86:A\x00B", 1)
+    data = (DATA / "samples" / "mt940" / "mt940_mBank_mt940.sta").read_bytes().replace(b":86:", b":86:A\x00B", 1)
     lines = [l for s in parse_bytes(data).statements for l in s.lines]
     assert all("\x00" not in l.remittance_unstructured and "\x00" not in repr(l.raw) for l in lines)
