@@ -60,10 +60,5 @@ def stripe_fake():
 @pytest.fixture
 def stripe_settings(stripe_fake, settings):
     """Duly's Stripe settings pointed at the loopback fake, Stripe.js at the fake's stand-in."""
-    settings.DULY_STRIPE_SECRET_KEY = KEY
-    settings.DULY_STRIPE_PUBLISHABLE_KEY = PUBLISHABLE
-    settings.DULY_STRIPE_WEBHOOK_SECRET = SECRET
-    settings.DULY_STRIPE_API_BASE = stripe_fake.url
-    settings.DULY_STRIPE_JS_URL = f"{stripe_fake.url}/v3/"
-    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    stripe_fake.point_settings(settings, webhook_secret=SECRET)
     return stripe_fake

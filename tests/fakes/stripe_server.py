@@ -274,6 +274,17 @@ class StripeFake:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}"
 
+    def point_settings(self, settings, *, webhook_secret: str | None = None) -> None:
+        """Point Duly's Stripe settings (pytest-django's ``settings``) at this fake: its secret and publishable keys,
+        its API base and its Stripe.js stand-in, no network retries; and the webhook signing secret when given."""
+        settings.DULY_STRIPE_SECRET_KEY = self.api_key
+        settings.DULY_STRIPE_PUBLISHABLE_KEY = self.publishable_key
+        settings.DULY_STRIPE_API_BASE = self.url
+        settings.DULY_STRIPE_JS_URL = f"{self.url}/v3/"
+        settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+        if webhook_secret is not None:
+            settings.DULY_STRIPE_WEBHOOK_SECRET = webhook_secret
+
     def start(self) -> "StripeFake":
         self.thread = threading.Thread(target=self.server.serve_forever, name="stripe-fake", daemon=True)
         self.thread.start()

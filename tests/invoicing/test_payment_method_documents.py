@@ -194,9 +194,7 @@ def test_a_debit_that_cannot_be_made_falls_back_to_a_transfer_with_its_qr_code(o
 @pytest.fixture
 def stripe(settings):
     with StripeFake(KEY) as fake:
-        settings.DULY_STRIPE_SECRET_KEY = KEY
-        settings.DULY_STRIPE_API_BASE = fake.url
-        settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+        fake.point_settings(settings)
         yield fake
 
 

@@ -37,9 +37,7 @@ def provider(fake):
 
 @pytest.fixture
 def stripe_settings(settings, fake):
-    settings.DULY_STRIPE_SECRET_KEY = KEY
-    settings.DULY_STRIPE_API_BASE = fake.url
-    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    fake.point_settings(settings)
     return settings
 
 

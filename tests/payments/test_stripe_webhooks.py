@@ -38,10 +38,7 @@ def fake():
 
 @pytest.fixture
 def provider(fake, settings):
-    settings.DULY_STRIPE_SECRET_KEY = KEY
-    settings.DULY_STRIPE_WEBHOOK_SECRET = SECRET
-    settings.DULY_STRIPE_API_BASE = fake.url
-    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    fake.point_settings(settings, webhook_secret=SECRET)
     return StripeProvider()
 
 

@@ -34,12 +34,7 @@ def fake():
 
 @pytest.fixture
 def stripe_on(fake, settings):
-    settings.DULY_STRIPE_SECRET_KEY = KEY
-    settings.DULY_STRIPE_PUBLISHABLE_KEY = PUBLISHABLE
-    settings.DULY_STRIPE_WEBHOOK_SECRET = SECRET
-    settings.DULY_STRIPE_API_BASE = fake.url
-    settings.DULY_STRIPE_JS_URL = f"{fake.url}/v3/"
-    settings.DULY_STRIPE_MAX_NETWORK_RETRIES = 0
+    fake.point_settings(settings, webhook_secret=SECRET)
     return StripeProvider()
 
 
