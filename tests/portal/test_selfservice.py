@@ -166,7 +166,8 @@ def test_questions_are_scoped_and_checked_and_errors_show_no_internals(client, o
     assert not Dispute.objects.exists() and not PortalQuestion.objects.exists()
     # another customer's question is not shown through this link
     other_base = urlsplit(pay_url(org.pk, theirs.customer_id, made_on=NOW.date())).path
-    client.post(f"{other_base}/invoices/{theirs.pk}/ask", {"kind": "question", "text": "Theirs", "submission": "e" * 20})
+    client.post(f"{other_base}/invoices/{theirs.pk}/ask",
+                {"kind": "question", "text": "Theirs", "submission": "e" * 20})
     assert client.get(f"{base}/questions/{PortalQuestion.objects.get().pk}").status_code == 404
 
 

@@ -61,7 +61,7 @@ class Nav:
 
 def nav(scope: Scope, language: str, here: str) -> Nav:
     base = scope.base
-    links = [("nav-account", base, _("Your account")), ("nav-history", f"{base}/history", _("History"))]
+    links = [("nav-account", base, _("Your account")), ("nav-history", f"{base}/history", _("Invoices and payments"))]
     if scope.account:
         links += [("nav-statement", f"{base}/statement", _("Statement of account")),
                   ("nav-details", f"{base}/details", _("Billing details"))]
