@@ -9,6 +9,8 @@ sentence of their own, never a value of the system."""
 
 from __future__ import annotations
 
+import functools
+
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
@@ -25,8 +27,8 @@ from . import selfservice_services as svc
 from .models import PortalQuestion
 from .views import _private, _refused, clock
 
-#: The customer-facing sentence for each refusal a form can meet (the service's own message is for staff and logs).
 def _error_text(err: DomainError) -> str:
+    """The customer's sentence for a refused form (the service's own message is for staff and logs)."""
     if isinstance(err, RateLimited):
         return _("You have sent several requests in a short time. Please wait a little before sending another one.")
     return {
@@ -40,24 +42,48 @@ def _error_text(err: DomainError) -> str:
     }.get(err.code, _("Your request could not be sent. Please check the form and try again."))
 
 
-def _open(request, token: str):
-    """The link's scope and the session's language (activated for the page), or None when the link is refused."""
-    try:
-        scope = svc.scope_of(token, now=clock())
-    except DomainError:
-        return None, ""
-    language = pages.session_language(request.session, scope)
-    translation.activate(language)
-    return scope, language
+def _self_service(*, account_only: bool = False):
+    """Open the link's scope (refused: the forged-link page), read the page in the session's language, and answer
+    any refusal inside the view (an id the link does not open) with the same page."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(request, token: str, **kwargs):
+            try:
+                scope = svc.scope_of(token, now=clock())
+            except DomainError:
+                return _refused(request)
+            if account_only and not scope.account:
+                return _refused(request)
+            language = pages.session_language(request.session, scope)
+            with translation.override(language):
+                try:
+                    return view(request, scope, language, **kwargs)
+                except PayLinkRefused:
+                    return _refused(request)
+
+        return inner
+
+    return wrap
 
 
 def _page(request, template: str, scope, language: str, here: str, context: dict, status: int = 200):
     context = {"nav": pages.nav(scope, language, here), "language": language,
                "org": scope.customer.organization, "customer": scope.customer, **context}
+    return _private(render(request, template, context, status=status))
+
+
+def _send(form: dict, fn, *args, **kwargs):
+    """Call a form's service: ``(row, "", 200)``, or ``(None, the customer's sentence, 400 or 429)`` (an expired form
+    gets a new key). A refusal of the link's scope goes up to :func:`_self_service`."""
     try:
-        return _private(render(request, template, context, status=status))
-    finally:
-        translation.deactivate()
+        return fn(*args, **kwargs), "", 200
+    except PayLinkRefused:
+        raise
+    except DomainError as err:
+        if err.code == "form_expired":
+            form["submission"] = svc.new_submission_key()
+        return None, _error_text(err), (429 if isinstance(err, RateLimited) else 400)
 
 
 def _pdf(content: bytes, filename: str, content_type: str = "application/pdf"):
@@ -67,10 +93,8 @@ def _pdf(content: bytes, filename: str, content_type: str = "application/pdf"):
 
 
 @require_GET
-def history(request, token: str):
-    scope, language = _open(request, token)
-    if scope is None:
-        return _refused(request)
+@_self_service()
+def history(request, scope, language):
     data = pages.history(scope, language, invoice_page=request.GET.get("invoices"),
                          payment_page=request.GET.get("payments"))
     return _page(request, "portal/selfservice/history.html", scope, language, f"{scope.base}/history",
@@ -78,75 +102,47 @@ def history(request, token: str):
 
 
 @require_GET
-def invoice_pdf(request, token: str, invoice_id: int):
-    try:
-        scope = svc.scope_of(token, now=clock())
-        document = document_bytes(svc.scoped_invoice(scope, invoice_id), "pdf")
-    except DomainError:
-        return _refused(request)
+@_self_service()
+def invoice_pdf(request, scope, language, invoice_id: int):
+    document = document_bytes(svc.scoped_invoice(scope, invoice_id), "pdf")
     return _pdf(document.content, document.filename, document.content_type)
 
 
 @require_GET
-def payment_receipt(request, token: str, payment_id: int):
-    try:
-        payment = pages.scoped_payment(svc.scope_of(token, now=clock()), payment_id)
-    except DomainError:
-        return _refused(request)
+@_self_service()
+def payment_receipt(request, scope, language, payment_id: int):
+    payment = pages.scoped_payment(scope, payment_id)
     return _pdf(render_receipt(payment), f"receipt-{payment.pk}.pdf")
 
 
 @require_GET
-def statement(request, token: str):
-    scope, language = _open(request, token)
-    if scope is None or not scope.account:
-        translation.deactivate()
-        return _refused(request)
+@_self_service(account_only=True)
+def statement(request, scope, language):
     today = svc.local_day(scope, clock())
     as_of = request.GET.get("as_of")
     if as_of:
-        try:
-            content, day = pages.statement_pdf(scope, as_of, today)
-        except DomainError:
-            translation.deactivate()
-            return _refused(request)
-        translation.deactivate()
+        content, day = pages.statement_pdf(scope, as_of, today)
         return _pdf(content, f"statement-{day.isoformat()}.pdf")
     return _page(request, "portal/selfservice/statement.html", scope, language, f"{scope.base}/statement",
                  {"title": _("Statement of account"), "periods": pages.statement_periods(today, language)})
 
 
 @require_http_methods(["GET", "POST"])
-def ask(request, token: str, invoice_id: int):
-    scope, language = _open(request, token)
-    if scope is None:
-        return _refused(request)
-    try:
-        invoice = svc.scoped_invoice(scope, invoice_id)
-    except DomainError:
-        translation.deactivate()
-        return _refused(request)
-    here = f"{scope.base}/invoices/{invoice.pk}/ask"
-    form = {"kind": request.GET.get("kind") or PortalQuestion.QUESTION, "line": request.GET.get("line") or "",
-            "text": "", "submission": svc.new_submission_key()}
+@_self_service()
+def ask(request, scope, language, invoice_id: int):
+    invoice = svc.scoped_invoice(scope, invoice_id)
+    source = request.POST if request.method == "POST" else request.GET
+    form = {"kind": source.get("kind") or PortalQuestion.QUESTION, "line": source.get("line") or "",
+            "text": request.POST.get("text", ""),
+            "submission": request.POST.get("submission", "") if request.method == "POST" else svc.new_submission_key()}
     error, status = "", 200
     if request.method == "POST":
-        form = {"kind": request.POST.get("kind", ""), "line": request.POST.get("line", ""),
-                "text": request.POST.get("text", ""), "submission": request.POST.get("submission", "")}
-        try:
-            row = svc.ask_about_invoice(scope, invoice.pk, kind=form["kind"], text=form["text"],
-                                        submission=form["submission"], now=clock(), line_id=form["line"] or None)
-        except PayLinkRefused:
-            translation.deactivate()
-            return _refused(request)
-        except DomainError as err:
-            error, status = _error_text(err), (429 if isinstance(err, RateLimited) else 400)
-            if err.code == "form_expired":
-                form["submission"] = svc.new_submission_key()
-        else:
-            translation.deactivate()
+        row, error, status = _send(form, svc.ask_about_invoice, scope, invoice.pk, kind=request.POST.get("kind", ""),
+                                   text=form["text"], submission=form["submission"], now=clock(),
+                                   line_id=form["line"] or None)
+        if row is not None:
             return HttpResponseRedirect(f"{scope.base}/questions/{row.pk}")
-    return _page(request, "portal/selfservice/ask.html", scope, language, here, {
+    return _page(request, "portal/selfservice/ask.html", scope, language, f"{scope.base}/invoices/{invoice.pk}/ask", {
         "title": _("Ask about invoice %(number)s") % {"number": invoice.number},
         "invoice": pages.invoice_summary(invoice, language), "form": form, "error": error,
         "kinds": [(PortalQuestion.QUESTION, _("I have a question about this invoice")),
@@ -155,15 +151,9 @@ def ask(request, token: str, invoice_id: int):
 
 
 @require_GET
-def question(request, token: str, question_id: int):
-    scope, language = _open(request, token)
-    if scope is None:
-        return _refused(request)
-    try:
-        row = svc.scoped_question(scope, question_id)
-    except DomainError:
-        translation.deactivate()
-        return _refused(request)
+@_self_service()
+def question(request, scope, language, question_id: int):
+    row = svc.scoped_question(scope, question_id)
     fmt = Formatter.for_locale(language)
     return _page(request, "portal/selfservice/question.html", scope, language, f"{scope.base}/questions/{row.pk}", {
         "title": _("We received your message"), "row": row, "answer_by": fmt.date(row.dispute.sla_due_on),
@@ -172,31 +162,21 @@ def question(request, token: str, question_id: int):
     })
 
 
+_DETAILS = ("contact_name", "contact_email", "po_number", "language", "note")
+
+
 @require_http_methods(["GET", "POST"])
-def details(request, token: str):
-    scope, language = _open(request, token)
-    if scope is None or not scope.account:
-        translation.deactivate()
-        return _refused(request)
+@_self_service(account_only=True)
+def details(request, scope, language):
     now = clock()
     current = svc.current_details(scope.customer, svc.local_day(scope, now))
-    form = {"contact_name": "", "contact_email": "", "po_number": "", "language": "", "note": "",
-            "submission": svc.new_submission_key()}
+    form = {**{k: "" for k in _DETAILS}, "submission": svc.new_submission_key()}
     error, done, status = "", None, 200
     if request.method == "POST":
-        form = {k: request.POST.get(k, "") for k in form}
-        try:
-            done = svc.request_change(scope, now=now, **form)
-        except PayLinkRefused:
-            translation.deactivate()
-            return _refused(request)
-        except DomainError as err:
-            error, status = _error_text(err), (429 if isinstance(err, RateLimited) else 400)
-            if err.code == "form_expired":
-                form["submission"] = svc.new_submission_key()
-        else:
-            form = {"contact_name": "", "contact_email": "", "po_number": "", "language": "", "note": "",
-                    "submission": svc.new_submission_key()}
+        sent = {k: request.POST.get(k, "") for k in (*_DETAILS, "submission")}
+        done, error, status = _send(sent, svc.request_change, scope, now=now, **sent)
+        if done is None:
+            form = sent  # shown again to correct; a successful request starts a new, empty form
     return _page(request, "portal/selfservice/details.html", scope, language, f"{scope.base}/details", {
         "title": _("Billing details"), "current": current, "form": form, "error": error, "done": done,
         "current_language": pages.LANGUAGE_NAMES.get(current["language"], current["language"]),
@@ -205,12 +185,9 @@ def details(request, token: str):
 
 
 @require_POST
-def language(request, token: str):
+@_self_service()
+def language(request, scope, language):
     """Read the link's pages in another language (this session); optionally ask staff to keep it for documents."""
-    try:
-        scope = svc.scope_of(token, now=clock())
-    except DomainError:
-        return _refused(request)
     chosen = request.POST.get("language", "")
     back = request.POST.get("next", "")
     if not back.startswith(scope.base + "/") and back != scope.base:
