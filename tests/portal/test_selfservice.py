@@ -118,6 +118,16 @@ def test_disputing_a_line_opens_a_query_with_its_target_pauses_chasing_and_makes
     invoice = issue(lines=[inv.LineData("Audit", Decimal(1), Decimal("100")),
                            inv.LineData("Travel", Decimal(1), Decimal("40"))])
     travel = invoice.lines.get(description="Travel")
+    from duly.collections import services as collections
+
+    collections.ensure_setup(org)
+    collections.assign_policy(org, customer, "neutral")
+
+    def chased() -> list[str]:  # what a collections run would do about the invoice now (dry run)
+        return [p.action.kind for p in collections.collect(org, as_of=NOW, dry_run=True).planned
+                if invoice.number in p.invoice_numbers]
+
+    assert chased() and "skip" not in chased()  # overdue since 31 October: a reminder is due
     form = client.get(f"{base}/invoices/{invoice.pk}/ask").content.decode()
     assert "Travel" in form and 'for="text"' in form
     data = {"kind": "dispute", "line": travel.pk, "text": "We never agreed to pay travel.",
@@ -127,7 +137,8 @@ def test_disputing_a_line_opens_a_query_with_its_target_pauses_chasing_and_makes
     row = PortalQuestion.objects.get()
     assert resp["Location"] == f"{base}/questions/{row.pk}"
     dispute = Dispute.objects.get(invoice=invoice)
-    assert dispute.status == Dispute.OPEN and dispute.opened_by == "customer"  # its reminders pause while open
+    assert dispute.status == Dispute.OPEN and dispute.opened_by == "customer"
+    assert set(chased()) == {"skip"}  # chasing pauses while the query is open
     assert "line 2 (Travel)" in dispute.question and "never agreed" in dispute.question
     assert dispute.sla_due_on == date(2026, 12, 10)  # 2 business days of the organization
     task = Task.objects.get(kind="query")
