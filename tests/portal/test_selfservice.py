@@ -214,6 +214,7 @@ def test_a_change_of_billing_details_waits_for_staff_and_approval_applies_it(cli
                                            "po_number": "PO-2027-01", "language": "de", "note": "",
                                            "submission": _submit_key(form)})
     assert resp.status_code == 200 and 'id="change-requested"' in resp.content.decode()
+    assert "nina@acme.example" in resp.content.decode().split('id="pending"')[1]  # listed as waiting
     request = ChangeRequest.objects.get()
     assert request.status == ChangeRequest.PENDING
     assert request.previous == {"contact_name": "Old Name", "contact_email": "old@acme.example", "po_number": "",
@@ -279,7 +280,9 @@ def test_the_language_is_kept_for_the_session_and_can_be_asked_for_documents(cli
     page = client.get(base + "/history").content.decode()
     assert '<html lang="de">' in page and "Oktober 2026" in page
     assert not ChangeRequest.objects.exists()  # the session only
-    client.post(base + "/language", {"language": "es", "keep": "on", "next": "https://evil.example/"})
+    sent = {"language": "es", "keep": "on", "next": "https://evil.example/", "submission": "l" * 20}
+    assert client.post(base + "/language", sent)["Location"] == base + "/history"  # never another site
+    client.post(base + "/language", sent)  # sent twice: one request
     assert ChangeRequest.objects.get().language == "es"
     assert '<html lang="es">' in client.get(base + "/history").content.decode()
     # a session's choice is the link's own: another customer's link reads in its own language

@@ -179,6 +179,7 @@ def details(request, scope, language):
             form = sent  # shown again to correct; a successful request starts a new, empty form
     return _page(request, "portal/selfservice/details.html", scope, language, f"{scope.base}/details", {
         "title": _("Billing details"), "current": current, "form": form, "error": error, "done": done,
+        "pending": pages.pending_requests(scope, language),
         "current_language": pages.LANGUAGE_NAMES.get(current["language"], current["language"]),
         "languages": [(code, pages.LANGUAGE_NAMES[code]) for code in svc.LANGUAGES],
     }, status=status)

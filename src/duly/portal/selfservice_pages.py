@@ -22,7 +22,8 @@ from duly.messaging.formatting import Formatter
 from duly.payments.documents import method_label
 from duly.payments.models import Payment
 
-from .selfservice_services import LANGUAGES, Scope, invoices_in_scope
+from .models import ChangeRequest
+from .selfservice_services import LANGUAGES, Scope, invoices_in_scope, new_submission_key
 
 #: Rows per page of the history.
 PAGE_SIZE = 20
@@ -53,6 +54,8 @@ class Nav:
     language: str
     here: str
     links: list[tuple[str, str, str]] = field(default_factory=list)  # (id, href, label)
+    #: The language form's one-time key (keeping the language for documents is one request however often sent).
+    submission: str = field(default_factory=new_submission_key)
 
     @property
     def languages(self) -> list[tuple[str, str]]:
@@ -179,3 +182,13 @@ def invoice_summary(invoice: Invoice, language: str) -> dict[str, Any]:
             "lines": [{"id": line.pk, "position": line.position, "description": line.description,
                        "amount": fmt.money(line.net_minor, invoice.currency)}
                       for line in invoice.lines.order_by("position", "pk")]}
+
+
+def pending_requests(scope: Scope, language: str) -> list[dict[str, str]]:
+    """The customer's change requests still waiting for staff (newest first), as the details page lists them."""
+    fmt = Formatter.for_locale(language)
+    rows = ChangeRequest.objects.filter(customer=scope.customer, status=ChangeRequest.PENDING).order_by(
+        "-submitted_at", "-pk")
+    return [{"date": fmt.date(row.submitted_at.date()),
+             "what": "; ".join(v for v in (row.contact_name, row.contact_email, row.po_number,
+                                           LANGUAGE_NAMES.get(row.language, "")) if v)} for row in rows]
