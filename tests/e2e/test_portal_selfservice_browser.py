@@ -156,3 +156,18 @@ def test_the_axe_check_fails_on_a_serious_violation(page, live_server):
     with pytest.raises(AssertionError) as failed:
         check_page(page, "00-axe-self-test")
     assert "label" in str(failed.value) and "color-contrast" in str(failed.value)
+
+
+def test_the_pay_pages_pass_the_axe_check(page, account, stripe_settings):
+    """The pay-now pages of the same link: the choice of invoices and method, a bank transfer's page, the setup of
+    future payments, and a refused link."""
+    page.goto(account["url"] + "/pay")
+    check_page(page, "09-pay-now")
+    page.check("input[name=method][value=bank_transfer]")
+    page.click("#continue")
+    page.wait_for_selector("#status")
+    check_page(page, "10-checkout-transfer")
+    page.goto(account["url"] + "/methods")
+    check_page(page, "11-methods")
+    page.goto(account["url"] + "x/history")
+    check_page(page, "12-refused")

@@ -23,7 +23,7 @@ from duly.payments.documents import method_label
 from duly.payments.models import Payment
 
 from .models import ChangeRequest
-from .selfservice_services import LANGUAGES, Scope, invoices_in_scope, new_submission_key
+from .selfservice_services import LANGUAGES, Scope, invoices_in_scope, local_day, new_submission_key
 
 #: Rows per page of the history.
 PAGE_SIZE = 20
@@ -189,6 +189,6 @@ def pending_requests(scope: Scope, language: str) -> list[dict[str, str]]:
     fmt = Formatter.for_locale(language)
     rows = ChangeRequest.objects.filter(customer=scope.customer, status=ChangeRequest.PENDING).order_by(
         "-submitted_at", "-pk")
-    return [{"date": fmt.date(row.submitted_at.date()),
+    return [{"date": fmt.date(local_day(scope, row.submitted_at)),
              "what": "; ".join(v for v in (row.contact_name, row.contact_email, row.po_number,
                                            LANGUAGE_NAMES.get(row.language, "")) if v)} for row in rows]
