@@ -38,7 +38,7 @@ def pay_page(request, token: str):
         page = services.pay_page(token, now=clock())
     except DomainError:
         return _refused(request)
-    response = render(request, "portal/pay.html", {"page": page})
+    response = render(request, "portal/pay.html", {"page": page, "selfservice": f"/p/{token}"})
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
