@@ -151,8 +151,7 @@ def checkout_page(request, token: str, public_id: str):
                 checkout = checkout_svc.open_card_payment(checkout)
             checkout = checkout_svc.refresh_checkout(checkout, today=today)
         except ProviderError:
-            error = paynow.WORDS.get(paynow.Formatter.for_locale(customer.locale).language,
-                                     paynow.WORDS["en"])["unavailable"]
+            error = paynow.words_for(_language(customer))["unavailable"]
         except DomainError as err:
             error = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language)
         checkout = paynow.find_checkout(customer, public_id, only=only)
@@ -211,7 +210,7 @@ def methods(request, token: str):
             return _private(render(request, "portal/methods.html", {"page": page}))
         raise ValidationError("Choose how you want to pay.", code="invalid_choice")
     except ProviderError:
-        error = paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"]
+        error = paynow.words_for(_language(customer))["unavailable"]
     except DomainError as err:
         error = paynow.error_message(err, _language(customer))
     page = paynow.methods_page(customer, back=back, error=error)
@@ -229,7 +228,7 @@ def method_setup(request, token: str, setup_ref: str):
         setup = checkout_svc.setup_of(customer, setup_ref[:255])
     except ProviderError:
         page = paynow.methods_page(customer, back=f"/p/{token}",
-                                   error=paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"])
+                                   error=paynow.words_for(_language(customer))["unavailable"])
         return _private(render(request, "portal/methods.html", {"page": page}))
     except DomainError:
         return _refused(request)
