@@ -29,7 +29,9 @@ WORDS = {
     "back": pgettext_lazy("portal", "Back to your account"),
     "choose": pgettext_lazy("portal", "Invoices to pay"),
     "amount": pgettext_lazy("portal", "Amount to pay"),
-    "amount_help": pgettext_lazy("portal", "Leave it as it is to pay the invoices you chose in full; a smaller amount is applied to the oldest invoice first."),
+    "amount_help": pgettext_lazy("portal",
+        "Leave it as it is to pay the invoices you chose in full; a smaller amount is applied to the "
+        "oldest invoice first."),
     "method": pgettext_lazy("portal", "How do you want to pay?"),
     "card": pgettext_lazy("portal", "Card or wallet"),
     "sepa_mandate": pgettext_lazy("portal", "SEPA direct debit (sign a mandate)"),
@@ -41,7 +43,9 @@ WORDS = {
     "status_processing": pgettext_lazy("portal", "Processing"),
     "status_paid": pgettext_lazy("portal", "Paid. Thank you!"),
     "status_failed": pgettext_lazy("portal", "The payment failed"),
-    "processing_card": pgettext_lazy("portal", "Your payment is being processed. This page shows the result when it is known; you can reload it."),
+    "processing_card": pgettext_lazy("portal",
+        "Your payment is being processed. This page shows the result when it is known; you can reload"
+        " it."),
     "receipt": pgettext_lazy("portal", "Download the receipt"),
     "retry": pgettext_lazy("portal", "You can try again with another card."),
     "mandate_title": pgettext_lazy("portal", "SEPA Direct Debit Mandate"),
@@ -56,13 +60,17 @@ WORDS = {
     "creditor_id": pgettext_lazy("portal", "Creditor identifier"),
     "mandate_ref": pgettext_lazy("portal", "Mandate reference"),
     "signed": pgettext_lazy("portal", "Signed on {date} in {place}"),
-    "debited": pgettext_lazy("portal", "The amount will be debited from {iban} under mandate {reference} (creditor identifier {creditor}), on the due date or, for an overdue invoice, at the next collection."),
+    "debited": pgettext_lazy("portal",
+        "The amount will be debited from {iban} under mandate {reference} (creditor identifier "
+        "{creditor}), on the due date or, for an overdue invoice, at the next collection."),
     "transfer_intro": pgettext_lazy("portal", "Transfer each amount below to:"),
     "beneficiary": pgettext_lazy("portal", "Beneficiary"),
     "reference": pgettext_lazy("portal", "Reference"),
     "transfer_wait": pgettext_lazy("portal", "We mark the invoices paid as soon as your transfer arrives."),
     "qr": pgettext_lazy("portal", "Scan with your banking app"),
-    "unavailable": pgettext_lazy("portal", "Card payments are not available right now. Please try again in a few minutes, or choose another method."),
+    "unavailable": pgettext_lazy("portal",
+        "Card payments are not available right now. Please try again in a few minutes, or choose "
+        "another method."),
     "total": pgettext_lazy("portal", "Total"),
     "methods_title": pgettext_lazy("portal", "How you pay future invoices"),
     "methods_link": pgettext_lazy("portal", "Set up automatic payment"),
@@ -70,9 +78,11 @@ WORDS = {
     "save_card": pgettext_lazy("portal", "Save a card for automatic payment"),
     "save": pgettext_lazy("portal", "Save this card"),
     "card_saved": pgettext_lazy("portal", "Saved: {method}. Future invoices will be charged to it on their due date."),
-    "mandate_signed": pgettext_lazy("portal", "Mandate {reference} signed: future invoices will be debited from {iban}."),
+    "mandate_signed": pgettext_lazy("portal",
+        "Mandate {reference} signed: future invoices will be debited from {iban}."),
     "sign_standing": pgettext_lazy("portal", "Or sign a SEPA direct debit mandate"),
-    "changed": pgettext_lazy("portal", "The invoices of this payment changed since you started it (paid or cancelled meanwhile)."),
+    "changed": pgettext_lazy("portal",
+        "The invoices of this payment changed since you started it (paid or cancelled meanwhile)."),
     "restart": pgettext_lazy("portal", "Start a new payment"),
 }
 
@@ -89,24 +99,32 @@ CONSENT = gettext_lazy(
 #: What the customer reads for each error code; any other error reads ``generic``: never an internal detail (a key,
 #: a path, a provider's answer).
 ERRORS = {
-    "overpayment": pgettext_lazy("portal error", "The amount is more than what is open on the invoices you chose ({due}). Enter at most that amount."),
+    "overpayment": pgettext_lazy("portal error",
+        "The amount is more than what is open on the invoices you chose ({due}). Enter at most that "
+        "amount."),
     "invalid_amount": pgettext_lazy("portal error", "Enter the amount as a number, for example 120.50."),
     "amount_decimals": pgettext_lazy("portal error", "The amount has more decimals than the currency allows."),
     "amount_not_positive": pgettext_lazy("portal error", "The amount must be more than zero."),
     "amount_too_large": pgettext_lazy("portal error", "The amount is too large."),
-    "invoice_not_open": pgettext_lazy("portal error", "One of the chosen invoices is not open any more; reload the page."),
+    "invoice_not_open": pgettext_lazy("portal error",
+        "One of the chosen invoices is not open any more; reload the page."),
     "nothing_open": pgettext_lazy("portal error", "Nothing is open on your account."),
     "several_currencies": pgettext_lazy("portal error", "Choose invoices in one currency per payment."),
     "sepa_not_euro": pgettext_lazy("portal error", "Direct debit is only possible for invoices in euro."),
-    "sepa_one_invoice": pgettext_lazy("portal error", "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for future invoices\"."),
-    "sepa_full_amount": pgettext_lazy("portal error", "A direct debit takes what the invoices owe: leave the amount as it is, or choose another method."),
+    "sepa_one_invoice": pgettext_lazy("portal error",
+        "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for future "
+        "invoices\"."),
+    "sepa_full_amount": pgettext_lazy("portal error",
+        "A direct debit takes what the invoices owe: leave the amount as it is, or choose another "
+        "method."),
     "invalid_choice": pgettext_lazy("portal error", "Choose how you want to pay."),
     "sepa_not_configured": pgettext_lazy("portal error", "Choose how you want to pay."),
     "mandate_consent_missing": pgettext_lazy("portal error", "Tick the box to authorise the direct debit."),
     "mandate_name_missing": pgettext_lazy("portal error", "Enter the account holder's name."),
     "invalid_iban": pgettext_lazy("portal error", "This IBAN is not valid. Check it and try again."),
     "invalid_bic": pgettext_lazy("portal error", "This BIC is not valid. Check it, or leave it empty."),
-    "payment_not_applied": pgettext_lazy("portal error", "Your payment was received. We will apply it to your account shortly, or contact you."),
+    "payment_not_applied": pgettext_lazy("portal error",
+        "Your payment was received. We will apply it to your account shortly, or contact you."),
     "generic": pgettext_lazy("portal error", "This could not be done. Please check what you entered, or contact us."),
 }
 GENERIC_ERROR = "This could not be done. Please check what you entered, or contact us."
