@@ -80,3 +80,14 @@ def test_the_pay_now_errors_read_in_the_customers_language():
     assert len(set(texts.values())) == len(LOCALES)
     for lang in TRANSLATED:
         assert _english_in(error_message(ValidationError("x", code="no_such_code"), lang)) == []
+
+
+def test_a_refused_link_answers_in_the_language_the_browser_asks_for(client):
+    for accept, heading in (("", "This link cannot be opened"), ("fr-FR,fr;q=0.9", "Ce lien ne peut pas être ouvert"),
+                            ("de", "Dieser Link kann nicht geöffnet werden"), ("ru", "Эту ссылку нельзя открыть"),
+                            ("es-ES", "Este enlace no se puede abrir"), ("ja", "This link cannot be opened")):
+        headers = {"HTTP_ACCEPT_LANGUAGE": accept} if accept else {}
+        resp = client.get("/p/not-a-token", **headers)
+        assert resp.status_code == 404 and heading in resp.content.decode()
+        if accept and not accept.startswith("ja"):
+            assert _english_in(_text(resp)) == []

@@ -29,7 +29,7 @@ from duly.customers.models import Customer
 from duly.domain.errors import PayLinkRefused
 from duly.domain.references import format_rf
 from duly.invoicing.models import Invoice
-from duly.messaging.formatting import Formatter
+from duly.messaging.formatting import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 from duly.messaging.labels import labels
 
 #: The page's own words (the shared message labels give the rest): English message ids, context ``portal``,
@@ -50,6 +50,20 @@ PAGE_WORDS = {
     "pay_now": pgettext_lazy("portal", "Pay now"),
     "methods": pgettext_lazy("portal", "How you pay future invoices"),
 }
+
+
+#: The page every refused link shows (it knows no customer: in the language the browser asks for).
+REFUSED_WORDS = {
+    "title": pgettext_lazy("portal", "Link not valid"),
+    "heading": pgettext_lazy("portal", "This link cannot be opened"),
+    "message": pgettext_lazy("portal", "This link is not valid or has expired."),
+    "hint": pgettext_lazy("portal", "Please use the link in the latest e-mail you received, or reply to that e-mail."),
+}
+
+
+def refused_words(language: str) -> dict[str, str]:
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return {key: str(text) for key, text in REFUSED_WORDS.items()}
 
 
 def page_words(language: str) -> dict[str, str]:

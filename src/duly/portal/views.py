@@ -6,9 +6,9 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import get_language_from_request
 from django.views.decorators.http import require_GET, require_http_methods
 
-from duly.customers.links import REFUSED
 from duly.domain.errors import DomainError, ProviderError, ValidationError
 from duly.invoicing.documents import document_bytes
 from duly.payments import checkout_services as checkout_svc
@@ -25,8 +25,10 @@ def clock():
 
 def _refused(request):
     """The one answer every refused link gets (forged, malformed, expired, revoked, another account's): it
-    tells nothing about why."""
-    response = render(request, "portal/refused.html", {"message": REFUSED}, status=404)
+    tells nothing about why, in the language the browser asks for (the link names no customer it may trust)."""
+    language = get_language_from_request(request)
+    response = render(request, "portal/refused.html", {"words": services.refused_words(language),
+                                                       "language": language}, status=404)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
