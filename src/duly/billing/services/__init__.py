@@ -80,7 +80,7 @@ from .price_changes import (
     schedule_price_change,
 )
 from .previews import PriceExample, preview_change, price_example
-from .subscriptions import ItemSpec, create_subscription, start_retainer
+from .subscriptions import ItemSpec, create_subscription, start_retainer, top_up_retainer
 
 
 __all__ = [
@@ -121,6 +121,7 @@ __all__ = [
     "run_billing",
     "schedule_price_change",
     "start_retainer",
+    "top_up_retainer",
     "update_catalog_entry",
     "validate_price_config",
 ]
