@@ -16,6 +16,7 @@ from duly.customers.models import Contract
 from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, scoped_choices
 from duly.domain.errors import DomainError
+from duly.domain.money import from_minor
 
 from . import services
 from .models import RetainerAgreement
@@ -31,7 +32,8 @@ class StartRetainerForm(forms.Form):
 
 
 class TopUpForm(forms.Form):
-    amount = AmountField(label="Amount", help_text="Blank: the agreed top-up amount")
+    amount = AmountField(label="Amount", required=True, help_text="In the contract's currency (the agreed top-up "
+                                                                  "is filled in)")
 
 
 def _form_error(form, fn, *args, **kwargs):
@@ -83,7 +85,7 @@ class RetainerAdmin(OrgScopedAdmin):
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
             contract = d["contract"]
-            self.require(request, contract.organization_id)
+            self.require(request, contract.organization_id, self.permission)
             retainer = _form_error(form, services.start_retainer, contract.organization, contract,
                                    topup_amount=d["topup_amount"], threshold=d["threshold"],
                                    initial_amount=d["initial_amount"], as_of=local_today(contract.organization))
@@ -98,7 +100,8 @@ class RetainerAdmin(OrgScopedAdmin):
     def top_up_view(self, request, pk):
         retainer = get_object_or_404(self.get_queryset(request).select_related("contract", "organization"), pk=pk)
         self.require(request, retainer.organization_id)
-        form = TopUpForm(request.POST if request.method == "POST" else None)
+        form = TopUpForm(request.POST if request.method == "POST" else None,
+                         initial={"amount": from_minor(retainer.topup_minor, retainer.currency)})
         if request.method == "POST" and form.is_valid():
             invoice = _form_error(form, services.top_up_retainer, retainer.organization, retainer.contract,
                                   amount=form.cleaned_data["amount"], as_of=local_today(retainer.organization))

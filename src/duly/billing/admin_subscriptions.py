@@ -177,7 +177,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
     # --- the pages -------------------------------------------------------------------------------------------
     def get_urls(self):
         return [self.guarded_path(f"<int:pk>/{part}/", getattr(self, view), f"billing_subscription_{part.replace('-', '_')}",
-                                  post="bill") for part, view, _ in PAGES] + super().get_urls()
+                                  get="bill", post="bill") for part, view, _ in PAGES] + super().get_urls()
 
     def _render(self, request, title: str, form, *, sub=None, formset=None, preview=None, intro: str = "",
                 confirm: str = "Save"):
@@ -237,7 +237,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
             items = [(f.cleaned_data["price"], f.cleaned_data.get("quantity") or 0)
                      for f in formset.forms if f.cleaned_data.get("price") is not None]
             customer = d["customer"]
-            self.require(request, customer.organization_id)
+            self.require(request, customer.organization_id, self.permission)
             sub = self._apply(form, services.create_subscription, customer.organization, customer, items,
                               start_date=d["start_date"], as_of=local_today(customer.organization),
                               contract=d["contract"], interval=d["interval"] or None,

@@ -21,7 +21,7 @@ class AmountField(forms.DecimalField):
 
     def __init__(self, *, label=None, help_text="", required=False, **kwargs):
         kwargs.setdefault("max_digits", 22)
-        kwargs.setdefault("decimal_places", 3)  # the most any currency has (BHD, KWD...); the form checks the rest
+        kwargs.setdefault("decimal_places", None)  # the currency's own decimals: checked by the form
         super().__init__(label=label, help_text=help_text, required=required, **kwargs)
         self.widget.attrs.setdefault("step", "any")
 
