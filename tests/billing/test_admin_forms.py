@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from duly.billing import services
-from duly.billing.models import PendingCharge, Price, RetainerAgreement, Subscription, SubscriptionPause
+from duly.billing.models import LicenceSnapshot, PendingCharge, Price, RetainerAgreement, Subscription, SubscriptionPause
 from duly.invoicing.models import Invoice
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_items_and_licence_counts_through_the_forms(bookkeeper, org, customer, c
     licence_item = sub.items.get(price=catalog["licences"])
     counts = reverse("admin:billing_subscription_licences", args=[sub.pk])
     assert bookkeeper.post(counts, {"day": "2026-01-12", "active_count": "7"}).status_code == 302
-    assert sub.licence_snapshots.get().active_count == 7 if hasattr(sub, "licence_snapshots") else True
+    assert LicenceSnapshot.objects.get(subscription=sub, day=date(2026, 1, 12)).active_count == 7
     remove = reverse("admin:billing_subscription_remove_item", args=[sub.pk])
     assert bookkeeper.post(remove, {"item": licence_item.pk, "on": "2026-01-20"}).status_code == 302
     licence_item.refresh_from_db()

@@ -7,10 +7,15 @@ rules first, so a mistake shows on the form); history (billing records, usage, n
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from duly.customers.amounts import shown
-from duly.customers.tenancy import ReadOnlyOrgScopedAdmin
+from duly.customers import roles
+from duly.customers.tenancy import ReadOnlyOrgScopedAdmin, organization_for
+from duly.domain.errors import DomainError
 
 from . import admin_prices, admin_retainers, admin_subscriptions  # noqa: F401 - they register their admins
 from . import services
@@ -112,15 +117,6 @@ class UsageEventAdmin(ReadOnlyOrgScopedAdmin):
 
     def record_view(self, request):
         """Record one usage event (the same checks as an import: an unknown metric or a bad value is refused)."""
-        from django.contrib import messages
-        from django.http import HttpResponseRedirect
-        from django.template.response import TemplateResponse
-        from django.urls import reverse
-
-        from duly.customers import roles
-        from duly.customers.tenancy import organization_for
-        from duly.domain.errors import DomainError
-
         orgs = roles.organizations_with(request.user, "bill")
         form = UsageEventForm(request.POST if request.method == "POST" else None)
         form.fields["organization"].queryset = orgs

@@ -78,3 +78,19 @@ class MajorAmountsMixin:
             model_field = self._meta.model._meta.get_field(minor_name)
             data[minor_name] = minor if minor is not None or model_field.null else 0
         return ok
+
+
+def amount_column(field: str = "amount_minor", description: str = "amount", currency: str = "currency"):
+    """A list or read-only column showing a stored amount in major units with its currency (``12.34 EUR``);
+    ``currency`` is the attribute (dotted: ``payment.currency``) holding the currency."""
+    from operator import attrgetter
+
+    read_currency = attrgetter(currency)
+
+    def column(obj) -> str:
+        return shown(getattr(obj, field), read_currency(obj))
+
+    column.short_description = description  # type: ignore[attr-defined]
+    column.admin_order_field = field  # type: ignore[attr-defined]
+    column.__name__ = f"{field.removesuffix('_minor')}_shown"
+    return column
