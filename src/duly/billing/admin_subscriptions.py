@@ -279,77 +279,73 @@ class SubscriptionAdmin(OrgScopedAdmin):
                    "what": change.proration.what if change.proration else ""}
         return self._render(request, title, form, sub=sub, preview=preview, confirm="Confirm the change")
 
-    def add_item_view(self, request, pk):
+    def _page(self, request, pk, form_class, today_field: str, title: str, act, *, intro: str = "",
+              confirm: str = "Save"):
+        """A subscription page: the form (``today_field`` filled with today), then ``act(sub, data, today)``
+        calling a service and returning what to tell; a domain error shows on the form, nothing written."""
         sub = self._subscription(request, pk)
-        form = self._form(request, AddItemForm, sub, on=local_today(sub.organization))
+        today = local_today(sub.organization)
+        form = self._form(request, form_class, sub, **{today_field: today})
         if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            if self._apply(form, services.add_item, sub.organization, sub, d["price"], d["quantity"], on=d["on"],
-                           as_of=local_today(sub.organization)) is not None:
-                return self._done(request, sub, f"{d['price'].code} added from {d['on'].isoformat()}.")
-        return self._render(request, f"Add an item to {sub}", form, sub=sub,
-                            intro="In a period invoiced in advance, the rest of the period waits for the next "
-                                  "invoice as a prorated charge.")
+            try:
+                message = act(sub, form.cleaned_data, today)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return self._done(request, sub, message)
+        return self._render(request, title.format(sub=sub), form, sub=sub, intro=intro, confirm=confirm)
+
+    def add_item_view(self, request, pk):
+        def act(sub, d, today):
+            services.add_item(sub.organization, sub, d["price"], d["quantity"], on=d["on"], as_of=today)
+            return f"{d['price'].code} added from {d['on'].isoformat()}."
+
+        return self._page(request, pk, AddItemForm, "on", "Add an item to {sub}", act,
+                          intro="In a period invoiced in advance, the rest of the period waits for the next invoice "
+                                "as a prorated charge.")
 
     def remove_item_view(self, request, pk):
-        sub = self._subscription(request, pk)
-        form = self._form(request, RemoveItemForm, sub, on=local_today(sub.organization))
-        if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            done = self._apply(form, services.remove_item, sub.organization, sub, d["item"], on=d["on"],
-                               as_of=local_today(sub.organization))
-            if done is not None or not form.errors:
-                return self._done(request, sub, f"item removed from {d['on'].isoformat()}.")
-        return self._render(request, f"Remove an item of {sub}", form, sub=sub,
-                            intro="The unused part of a period invoiced in advance is credited.")
+        def act(sub, d, today):
+            services.remove_item(sub.organization, sub, d["item"], on=d["on"], as_of=today)
+            return f"item removed from {d['on'].isoformat()}."
+
+        return self._page(request, pk, RemoveItemForm, "on", "Remove an item of {sub}", act,
+                          intro="The unused part of a period invoiced in advance is credited.")
 
     def licences_view(self, request, pk):
-        sub = self._subscription(request, pk)
-        form = self._form(request, LicenceCountForm, sub, day=local_today(sub.organization))
-        if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            if self._apply(form, services.record_licence_counts, sub.organization, sub,
-                           {d["day"]: d["active_count"]}) is not None:
-                return self._done(request, sub, f"{d['active_count']} active seats on {d['day'].isoformat()}.")
-        return self._render(request, f"Record a licence count of {sub}", form, sub=sub,
-                            intro="The active seats of a day (a count recorded before for that day is replaced); "
-                                  "licence prices bill the period's average.")
+        def act(sub, d, today):
+            services.record_licence_counts(sub.organization, sub, {d["day"]: d["active_count"]})
+            return f"{d['active_count']} active seats on {d['day'].isoformat()}."
+
+        return self._page(request, pk, LicenceCountForm, "day", "Record a licence count of {sub}", act,
+                          intro="The active seats of a day (a count recorded before for that day is replaced); "
+                                "licence prices bill the period's average.")
 
     # --- pause, resume, cancel ------------------------------------------------------------------------------
     def pause_view(self, request, pk):
-        sub = self._subscription(request, pk)
-        form = self._form(request, PauseForm, sub, starts_on=local_today(sub.organization))
-        if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            if self._apply(form, services.pause_subscription, sub.organization, sub, starts_on=d["starts_on"],
-                           as_of=local_today(sub.organization), resumes_on=d["resumes_on"],
-                           reason=d["reason"]) is not None:
-                return self._done(request, sub, f"paused from {d['starts_on'].isoformat()}.")
-        return self._render(request, f"Pause {sub}", form, sub=sub,
-                            intro="Paused days are not charged; those of a period invoiced in advance are credited.")
+        def act(sub, d, today):
+            services.pause_subscription(sub.organization, sub, starts_on=d["starts_on"], as_of=today,
+                                        resumes_on=d["resumes_on"], reason=d["reason"])
+            return f"paused from {d['starts_on'].isoformat()}."
+
+        return self._page(request, pk, PauseForm, "starts_on", "Pause {sub}", act,
+                          intro="Paused days are not charged; those of a period invoiced in advance are credited.")
 
     def resume_view(self, request, pk):
-        sub = self._subscription(request, pk)
-        form = self._form(request, ResumeForm, sub, on=local_today(sub.organization))
-        if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            if self._apply(form, services.resume_subscription, sub.organization, sub, on=d["on"],
-                           as_of=local_today(sub.organization)) is not None:
-                return self._done(request, sub, f"resumed on {d['on'].isoformat()}.")
-        return self._render(request, f"Resume {sub}", form, sub=sub,
-                            intro="Days of an invoiced period credited for the pause are charged back.")
+        def act(sub, d, today):
+            services.resume_subscription(sub.organization, sub, on=d["on"], as_of=today)
+            return f"resumed on {d['on'].isoformat()}."
+
+        return self._page(request, pk, ResumeForm, "on", "Resume {sub}", act,
+                          intro="Days of an invoiced period credited for the pause are charged back.")
 
     def cancel_view(self, request, pk):
-        sub = self._subscription(request, pk)
-        form = self._form(request, CancelForm, sub, on=local_today(sub.organization))
-        if request.method == "POST" and form.is_valid():
-            d = form.cleaned_data
-            if self._apply(form, services.cancel_subscription, sub.organization, sub, on=d["on"],
-                           as_of=local_today(sub.organization), at_period_end=d["at_period_end"],
-                           reason=d["reason"]) is not None:
-                return self._done(request, sub, "cancelled" + (" at the end of the period." if d["at_period_end"]
-                                                              else f" on {d['on'].isoformat()}."))
-        return self._render(request, f"Cancel {sub}", form, sub=sub, confirm="Cancel the subscription")
+        def act(sub, d, today):
+            services.cancel_subscription(sub.organization, sub, on=d["on"], as_of=today,
+                                         at_period_end=d["at_period_end"], reason=d["reason"])
+            return "cancelled" + (" at the end of the period." if d["at_period_end"] else f" on {d['on'].isoformat()}.")
+
+        return self._page(request, pk, CancelForm, "on", "Cancel {sub}", act, confirm="Cancel the subscription")
 
     # --- list actions ----------------------------------------------------------------------------------------
     def _each(self, request, queryset, fn, done: str, **kwargs):

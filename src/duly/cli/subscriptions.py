@@ -31,6 +31,12 @@ def _subscription(org, ref: str):
     return sub
 
 
+def _target(org_slug, ref: str):
+    """The organization of --org and its subscription ``ref`` (an id or a reference)."""
+    org = current_org(org_slug)
+    return org, _subscription(org, ref)
+
+
 def _price(org, code: str):
     from duly.billing.models import Price
     from duly.domain.errors import NotFound
@@ -189,8 +195,7 @@ def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, 
     """Change the seats (quantity) or the plan (price) of an item; a period invoiced in advance is prorated."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     item_id = _item_id(sub, item_ref, on)
     price = _price(org, price_code) if price_code else None
     preview = services.preview_change(org, sub, item_id, on=on, quantity=quantity, price=price)
@@ -217,8 +222,7 @@ def add_item(org_slug, subscription, price_code, quantity, on, as_of):
     """Add a price to a subscription from --on (its prorated rest waits for the next invoice)."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     item = services.add_item(org, sub, _price(org, price_code), quantity, on=on, as_of=as_of or _today(org))
     click.echo(f"added item {item.pk}: {price_code} × {quantity} from {on.isoformat()}")
 
@@ -234,8 +238,7 @@ def remove_item(org_slug, subscription, item_ref, on, as_of):
     """End an item on --on; the unused part of a period invoiced in advance is credited."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     item_id = _item_id(sub, item_ref, on)
     services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org))
     click.echo(f"removed item {item_id} from {on.isoformat()}")
@@ -253,8 +256,7 @@ def pause(org_slug, subscription, starts_on, resumes_on, reason, as_of):
     """Pause recurring charges (paused days of a period invoiced in advance are credited)."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     services.pause_subscription(org, sub, starts_on=starts_on, resumes_on=resumes_on, reason=reason,
                                 as_of=as_of or _today(org))
     click.echo(f"paused {sub} from {starts_on.isoformat()}" + (f" until {resumes_on.isoformat()}" if resumes_on else ""))
@@ -270,8 +272,7 @@ def resume(org_slug, subscription, on, as_of):
     """End the pause on --on (credited days of an invoiced period are charged back)."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     services.resume_subscription(org, sub, on=on, as_of=as_of or _today(org))
     click.echo(f"resumed {sub} on {on.isoformat()}")
 
@@ -289,8 +290,7 @@ def cancel(org_slug, subscription, on, immediately, reason, as_of):
     """Cancel at the end of the period containing --on (or immediately with --now)."""
     from duly.billing import services
 
-    org = current_org(org_slug)
-    sub = _subscription(org, subscription)
+    org, sub = _target(org_slug, subscription)
     sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
                                        reason=reason)
     click.echo(f"cancelled {sub}: service ends on {sub.end_date.isoformat() if sub.end_date else '-'} (exclusive)")
