@@ -132,3 +132,17 @@ def test_usage_record(org, customer, contract, catalog):
     refused(duly("usage", "record", "--customer", "ACME", "--metric", "nope", "--timestamp", "2026-01-15T10:00:00Z",
                  "--key", "evt-2", "--value", "1"), "nope", "unknown_metric")
     assert UsageEvent.objects.count() == 1
+
+
+def test_usage_licences(org, customer, contract, catalog):
+    from duly.billing.models import LicenceSnapshot
+
+    services.create_subscription(org, customer, [(catalog["licences"], 1)], start_date=date(2026, 1, 1),
+                                 as_of=date(2026, 1, 1), reference="LIC-1")
+    assert duly("usage", "licences", "LIC-1", "--day", "2026-01-05", "--count", "7").exit_code == 0
+    assert duly("usage", "licences", "LIC-1", "--day", "2026-01-05", "--count", "9").exit_code == 0
+    assert LicenceSnapshot.objects.get().active_count == 9
+    services.run_billing(org, date(2026, 2, 1))
+    refused(duly("usage", "licences", "LIC-1", "--day", "2026-01-06", "--count", "3"), "already invoiced",
+            "closed_period")
+    assert LicenceSnapshot.objects.count() == 1

@@ -123,4 +123,21 @@ def record(org_slug, customer, metric, value, timestamp, idempotency_key, subscr
     click.echo(f"{idempotency_key}: {result.summary()}.")
 
 
+@usage.command("licences")
+@org_option
+@click.argument("subscription")
+@click.option("--day", type=DATE, required=True, help="The day counted")
+@click.option("--count", type=click.IntRange(min=0), required=True, help="Active seats that day")
+@handle_errors
+def licences(org_slug, subscription, day, count):
+    """Record a subscription's active-seat count of a day (replacing one recorded before; a day of an invoiced
+    period is refused)."""
+    from duly.billing.services import record_licence_counts
+    from duly.cli.subscriptions import _target
+
+    org, sub = _target(org_slug, subscription)
+    record_licence_counts(org, sub, {day: count})
+    click.echo(f"{sub}: {count} active seats on {day.isoformat()}")
+
+
 COMMANDS = [bill, usage]
