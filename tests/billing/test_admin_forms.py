@@ -227,3 +227,30 @@ def test_a_retainer_is_started_and_topped_up_in_major_units(bookkeeper, org, cus
     assert bookkeeper.post(top_up, {"amount": "250.50"}).status_code == 302
     assert sorted(Invoice.objects.filter(kind=Invoice.KIND_DEPOSIT).values_list("total_minor", flat=True)) == [
         25050, 50000]
+
+
+def test_the_subscription_pages_refuse_other_organizations_and_roles_without_billing(org, other_org, customer,
+                                                                                    contract, catalog):
+    """Filled-in forms (not only empty ones, which the security walk posts): another organization's owner gets a
+    404 and a viewer a 403, and nothing is written."""
+    from django.test import Client
+
+    from duly.customers.services import add_member
+
+    sub = _billed_subscription(org, customer, contract, catalog)
+    item = sub.items.get()
+    pages = [("change_item", {"item": item.pk, "on": "2026-01-16", "quantity": "8", "previewed_net": "15.48",
+                              "_confirm": "1"}),
+             ("pause", {"starts_on": "2026-01-20", "resumes_on": "", "reason": ""}),
+             ("cancel", {"on": "2026-01-20", "reason": ""})]
+    outsider, viewer = Client(), Client()
+    outsider.force_login(add_member(other_org, username="other-owner", password="x-pass-12345", role="owner"))
+    viewer.force_login(add_member(org, username="just-viewer", password="x-pass-12345", role="viewer"))
+    for name, data in pages:
+        url = reverse(f"admin:billing_subscription_{name}", args=[sub.pk])
+        assert outsider.post(url, data).status_code == 404
+        assert viewer.post(url, data).status_code == 403
+    assert viewer.get(reverse("admin:billing_subscription_add")).status_code == 403
+    sub.refresh_from_db()
+    assert (sub.status, sub.items.count(), sub.pauses.count()) == (Subscription.ACTIVE, 1, 0)
+    assert not PendingCharge.objects.exists()

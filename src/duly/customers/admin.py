@@ -368,6 +368,13 @@ class ContractAdmin(OrgScopedAdmin):
     def get_exclude(self, request, obj=None):
         return [*super().get_exclude(request, obj), "organization", *ContractForm.amounts.values()]
 
+    def get_fields(self, request, obj=None):
+        """The amounts (major units) where their stored minor-unit fields stand in the model."""
+        fields = list(super().get_fields(request, obj))
+        major = {minor: name for name, minor in ContractForm.amounts.items()}
+        ordered = [major.get(f.name, f.name) for f in Contract._meta.fields]
+        return [f for f in ordered if f in fields] + [f for f in fields if f not in ordered]
+
     def save_model(self, request, obj, form, change):
         values = {k: form.cleaned_data[k] for k in CONTRACT_EDITABLE if k in form.cleaned_data}
         if change:
