@@ -254,3 +254,23 @@ def test_the_subscription_pages_refuse_other_organizations_and_roles_without_bil
     sub.refresh_from_db()
     assert (sub.status, sub.items.count(), sub.pauses.count()) == (Subscription.ACTIVE, 1, 0)
     assert not PendingCharge.objects.exists()
+
+
+def test_a_price_change_is_entered_as_rows_too(bookkeeper, org, customer, contract, catalog):
+    from datetime import timedelta
+
+    from duly.billing.models import PriceChange
+
+    services.create_subscription(org, customer, [(catalog["per_unit"], 2)], start_date=date(2026, 1, 1),
+                                 as_of=date(2026, 1, 1))
+    url = reverse("admin:billing_pricechange_add") + "?model=volume"
+    assert 'name="tier_2_unit_price"' in bookkeeper.get(url).content.decode()
+    data = {"price": catalog["per_unit"].pk, "subscription": "",
+            "effective_date": (date.today() + timedelta(days=60)).isoformat(), "justification": "Volume discounts.",
+            "notice_days": "30", "tier_1_up_to": "10", "tier_1_unit_price": "10.00", "tier_2_unit_price": "8.00",
+            "example_quantity": "20", "notices-TOTAL_FORMS": "0", "notices-INITIAL_FORMS": "0"}
+    preview = bookkeeper.post(url, {**data, "_preview": "1"})
+    assert "20 units → 160.00 EUR" in preview.content.decode() and not PriceChange.objects.exists()
+    assert bookkeeper.post(url, data).status_code == 302
+    assert PriceChange.objects.get().new_model_config == {
+        "model": "volume", "tiers": [{"up_to": "10", "unit_price": "10"}, {"up_to": None, "unit_price": "8"}]}

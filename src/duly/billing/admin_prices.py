@@ -192,3 +192,6 @@ class PriceChangeAdmin(_PricingAdmin, OrgScopedAdmin):
     def save_related(self, request, form, formsets, change):
         if change:
             super().save_related(request, form, formsets, change)
+            return
+        for formset in formsets:  # the notices are the service's: nothing of the (read-only) inline is saved
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
