@@ -35,6 +35,10 @@ class AllocationInline(OrgScopedInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return shown(obj.amount_minor, obj.invoice.currency)
+
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(min_value=0, decimal_places=3)
