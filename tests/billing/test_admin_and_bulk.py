@@ -24,20 +24,19 @@ def test_catalog_is_created_through_the_services_and_mistakes_show_on_the_form(b
     assert resp.status_code == 302
     product = Product.objects.get(code="SUP")
     assert product.organization == org
-    resp = bookkeeper.post(reverse("admin:billing_price_add"), {
+    resp = bookkeeper.post(reverse("admin:billing_price_add") + "?model=graduated", {
         "product": product.pk, "code": "sup-bad", "currency": "EUR", "quantity_source": "quantity",
-        "model_config": '{"model": "graduated", "tiers": [{"up_to": "5", "unit_price": "1"}, '
-                        '{"up_to": "5", "unit_price": "2"}, {"up_to": null, "unit_price": "3"}]}',
-        "active": "on"})
+        "tier_1_up_to": "5", "tier_1_unit_price": "1", "tier_2_up_to": "5", "tier_2_unit_price": "2",
+        "tier_3_unit_price": "3", "active": "on"})
     assert resp.status_code == 200 and "which is not above 5" in resp.content.decode()
     assert not Price.objects.filter(code="sup-bad").exists()
-    resp = bookkeeper.post(reverse("admin:billing_price_add"), {
+    resp = bookkeeper.post(reverse("admin:billing_price_add") + "?model=per_unit", {
         "product": product.pk, "code": "sup-usage", "currency": "EUR", "quantity_source": "usage",
-        "model_config": '{"model": "per_unit", "unit_price": 90}', "active": "on"})
+        "unit_price": "90", "active": "on"})
     assert resp.status_code == 200 and "needs the metric it is billed on" in resp.content.decode()
-    resp = bookkeeper.post(reverse("admin:billing_price_add"), {
+    resp = bookkeeper.post(reverse("admin:billing_price_add") + "?model=per_unit", {
         "product": product.pk, "code": "sup-hour", "currency": "EUR", "quantity_source": "quantity",
-        "model_config": '{"model": "per_unit", "unit_price": 90}', "active": "on"})
+        "unit_price": "90", "active": "on"})
     assert resp.status_code == 302
     assert Price.objects.get(code="sup-hour").model_config == {"model": "per_unit", "unit_price": "90"}
 
@@ -59,10 +58,9 @@ def test_subscription_actions_go_through_the_services(bookkeeper, org, customer,
 def test_price_change_form_refuses_short_notice(bookkeeper, org, customer, contract, catalog):
     services.create_subscription(org, customer, [(catalog["per_unit"], 2)], start_date=date(2026, 1, 1),
                                  as_of=date(2026, 1, 1))
-    resp = bookkeeper.post(reverse("admin:billing_pricechange_add"), {
+    resp = bookkeeper.post(reverse("admin:billing_pricechange_add") + "?model=per_unit", {
         "price": catalog["per_unit"].pk, "effective_date": date.today().isoformat(),
-        "new_model_config": '{"model": "per_unit", "unit_price": "11"}', "justification": "Better seats.",
-        "notice_days": "30"})
+        "unit_price": "11", "justification": "Better seats.", "notice_days": "30"})
     assert resp.status_code == 200 and "days&#x27; notice" in resp.content.decode()
     assert not PriceChange.objects.exists()
 

@@ -191,9 +191,9 @@ def contract_post(customer, **fields):
     data = {"customer": str(customer.pk), "reference": "CTR-9", "currency": "EUR", "terms_kind": "net",
             "terms_days": "30", "terms_day_of_month": "", "business_day_adjustment": "",
             "business_day_calendar": "customer", "late_fee_kind": "none",
-            "late_fixed_fee_minor": "0", "late_rate_percent": "0", "reference_rate_percent": "",
-            "late_grace_days": "0", "late_cap_percent": "", "late_cap_minor": "", "compensation_minor": "",
-            "deposit_kind": "none", "deposit_amount_minor": "0", "deposit_percent": "0",
+            "late_fixed_fee": "0", "late_rate_percent": "0", "reference_rate_percent": "",
+            "late_grace_days": "0", "late_cap_percent": "", "late_cap": "", "compensation": "",
+            "deposit_kind": "none", "deposit_amount": "0", "deposit_percent": "0",
             "billing_frequency": "monthly", "billing_anchor_day": "", "deposit_deduction": "next_invoices",
             "preferred_payment_method": "", "autopay_days_before_due": "0", "sepa_prenotification_days": "14",
             "po_number": "", "start_date": "2026-01-01", "end_date": ""}
@@ -207,16 +207,16 @@ def test_contract_form_refuses_an_end_before_the_start_and_bad_deposits(bookkeep
     url = reverse("admin:customers_contract_add")
     resp = bookkeeper.post(url, contract_post(customer, end_date="2025-12-31"))
     assert resp.status_code == 200 and b"is before the start date" in resp.content
-    resp = bookkeeper.post(url, contract_post(customer, deposit_kind="amount", deposit_amount_minor="0"))
+    resp = bookkeeper.post(url, contract_post(customer, deposit_kind="amount", deposit_amount="0"))
     assert resp.status_code == 200 and b"a fixed deposit needs an amount above 0" in resp.content
     assert not Contract.objects.exists()
-    resp = bookkeeper.post(url, contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee_minor="4000"),
+    resp = bookkeeper.post(url, contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee="40.00"),
                            follow=True)
     assert "added successfully" in resp.content.decode()
     ctr = Contract.objects.get()
     assert (ctr.organization, ctr.late_fixed_fee_minor) == (customer.organization, 4000)
     change = reverse("admin:customers_contract_change", args=[ctr.pk])
-    data = contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee_minor="4000", end_date="2025-06-30")
+    data = contract_post(customer, late_fee_kind="fixed_fee", late_fixed_fee="40.00", end_date="2025-06-30")
     data.pop("customer")
     assert b"is before the start date" in bookkeeper.post(change, data).content
     ctr.refresh_from_db()

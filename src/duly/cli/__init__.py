@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "duly.cli.collections",
     "duly.cli.insights",
     "duly.cli.billing",
+    "duly.cli.subscriptions",
     "duly.cli.messaging",
     "duly.cli.api",
 ]

@@ -1,4 +1,4 @@
-"""duly bill / duly usage import."""
+"""duly bill / duly usage import / duly usage record."""
 
 from __future__ import annotations
 
@@ -102,6 +102,42 @@ def import_(org_slug, path, fmt, allow_outside_window):
             click.echo(f"  … and {len(result.rejected) - LISTED_ROWS} more rejected rows (use --format json)")
     if result.rejected:
         raise SystemExit(2)  # bad rows: say so to scripts (the valid rows are recorded all the same)
+
+
+@usage.command("record")
+@org_option
+@click.option("--customer", required=True, help="The customer's code")
+@click.option("--metric", required=True, help="The metric's code")
+@click.option("--value", required=True, help="A non-negative number (at most 6 decimals)")
+@click.option("--timestamp", required=True, help="ISO 8601 with an offset, e.g. 2026-10-15T10:00:00Z")
+@click.option("--key", "idempotency_key", required=True, help="Unique per event: recording it twice counts it once")
+@click.option("--subscription", type=int, help="The subscription id, when the customer has several on the metric")
+@handle_errors
+def record(org_slug, customer, metric, value, timestamp, idempotency_key, subscription):
+    """Record one usage event (a bad one is refused whole: nothing is written)."""
+    from duly.billing.services import record_usage_event
+
+    org = current_org(org_slug)
+    result = record_usage_event(org, idempotency_key=idempotency_key, customer=customer, metric=metric,
+                                timestamp=timestamp, value=value, subscription=subscription)
+    click.echo(f"{idempotency_key}: {result.summary()}.")
+
+
+@usage.command("licences")
+@org_option
+@click.argument("subscription")
+@click.option("--day", type=DATE, required=True, help="The day counted")
+@click.option("--count", type=click.IntRange(min=0), required=True, help="Active seats that day")
+@handle_errors
+def licences(org_slug, subscription, day, count):
+    """Record a subscription's active-seat count of a day (replacing one recorded before; a day of an invoiced
+    period is refused)."""
+    from duly.billing.services import record_licence_counts
+    from duly.cli.subscriptions import _target
+
+    org, sub = _target(org_slug, subscription)
+    record_licence_counts(org, sub, {day: count})
+    click.echo(f"{sub}: {count} active seats on {day.isoformat()}")
 
 
 COMMANDS = [bill, usage]

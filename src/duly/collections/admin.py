@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from duly.customers.amounts import amount_column
 from duly.customers.models import Customer
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, user_organizations
 from duly.invoicing.models import Invoice
@@ -61,7 +62,7 @@ class _ReadOnly:
 
 @admin.register(LateFee)
 class LateFeeAdmin(_ReadOnly, OrgScopedAdmin):
-    list_display = ("invoice", "level", "kind", "amount_minor", "currency", "days_late", "assessed_on", "fee_invoice")
+    list_display = ("invoice", "level", "kind", amount_column(), "days_late", "assessed_on", "fee_invoice")
     list_filter = ("kind", "currency", "assessed_on")
     search_fields = ("invoice__number", "invoice__customer__name")
 
@@ -325,7 +326,7 @@ class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
 
 @admin.register(PromiseToPay)
 class PromiseToPayAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
-    list_display = ("customer", "promised_date", "amount_minor", "currency", "created_at", "state")
+    list_display = ("customer", "promised_date", amount_column(), "created_at", "state")
     list_select_related = ("customer",)
 
     def get_changelist(self, request, **kwargs):

@@ -4,8 +4,10 @@ from django.contrib import admin, messages
 from duly.domain.errors import DomainError
 
 from . import roles, services
+from .amounts import AmountField, MajorAmountsMixin
 from .models import (
     REQUIRED_FIELD_CHOICES,
+    REQUIRED_FIELD_HELP,
     Contact,
     Contract,
     Customer,
@@ -196,15 +198,37 @@ class ContactInline(OrgScopedInline):
     exclude = ("organization",)
 
 
+def explain_required_fields(form, names=REQUIRED_FIELD_HELP) -> None:
+    """Give each invoice field the form sets its explanation: what it is and where the invoice shows it."""
+    aliases = {"invoice_address": "billing_address"}
+    for name, field in form.fields.items():
+        key = aliases.get(name, name)
+        if key in names:
+            field.help_text = REQUIRED_FIELD_HELP[key]
+
+
+REQUIRED_FIELDS_HELP_TEXT = (
+    "An invoice for this customer cannot be issued without each field ticked here: "
+    + " ".join(f"{label}: {REQUIRED_FIELD_HELP[code]}" for code, label in REQUIRED_FIELD_CHOICES))
+
+
 class CustomerForm(forms.ModelForm):
     required_fields = forms.MultipleChoiceField(
         choices=REQUIRED_FIELD_CHOICES, required=False, widget=forms.CheckboxSelectMultiple,
-        help_text="Invoices for this customer cannot be issued without these fields.",
+        help_text=REQUIRED_FIELDS_HELP_TEXT,
     )
 
     class Meta:
         model = Customer
         fields = "__all__"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        explain_required_fields(self)
+        if "custom_required_fields" in self.fields:
+            self.fields["custom_required_fields"].help_text = (
+                "Names of further fields (a project code...) an invoice for this customer must have; each is set "
+                "on the draft invoice and printed on it under its name.")
 
     def clean(self):
         data = super().clean()
@@ -288,12 +312,33 @@ def _contract_checks(form, data):
     services.validate_contract(instance)
 
 
-class ContractForm(DomainValidatedForm):
+class ContractForm(MajorAmountsMixin, DomainValidatedForm):
+    """Amounts in major units of the contract's currency (``40.00`` EUR, ``4000`` JPY), stored in minor units."""
+
     validators = (_contract_checks,)
+    amounts = {"late_fixed_fee": "late_fixed_fee_minor", "late_cap": "late_cap_minor",
+               "compensation": "compensation_minor", "deposit_amount": "deposit_amount_minor"}
+    late_fixed_fee = AmountField(label="Late fixed fee", help_text="A fixed late fee (late fee kind: fixed fee), "
+                                                                   "in the contract's currency, e.g. 40.00")
+    late_cap = AmountField(label="Late fee cap", help_text="At most this much late fees per invoice (blank: no cap)")
+    compensation = AmountField(label="Compensation", help_text="Fixed compensation for recovery costs per late "
+                                                               "invoice (EU late payment directive: 40.00 EUR)")
+    deposit_amount = AmountField(label="Deposit amount", help_text="A fixed deposit (deposit kind: amount), "
+                                                                   "invoiced before service starts")
 
     class Meta:
         model = Contract
-        fields = "__all__"
+        exclude = ("late_fixed_fee_minor", "late_cap_minor", "compensation_minor", "deposit_amount_minor")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        explain_required_fields(self)
+
+    def clean(self):
+        data = forms.ModelForm.clean(self)
+        if self.errors or not self.convert_amounts(data):
+            return data
+        return super().clean()
 
 
 CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms_day_of_month",
@@ -306,7 +351,8 @@ CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms
 
 @admin.register(Contract)
 class ContractAdmin(OrgScopedAdmin):
-    """Contracts are created and changed through the customers services; amounts are in minor units (cents)."""
+    """Contracts are created and changed through the customers services; amounts are entered in major units
+    (:class:`ContractForm`)."""
 
     form = ContractForm
     permission = "manage_customers"
@@ -320,7 +366,14 @@ class ContractAdmin(OrgScopedAdmin):
         return ("customer",) if obj is not None else ()
 
     def get_exclude(self, request, obj=None):
-        return [*super().get_exclude(request, obj), "organization"]
+        return [*super().get_exclude(request, obj), "organization", *ContractForm.amounts.values()]
+
+    def get_fields(self, request, obj=None):
+        """The amounts (major units) where their stored minor-unit fields stand in the model."""
+        fields = list(super().get_fields(request, obj))
+        major = {minor: name for name, minor in ContractForm.amounts.items()}
+        ordered = [major.get(f.name, f.name) for f in Contract._meta.fields]
+        return [f for f in ordered if f in fields] + [f for f in fields if f not in ordered]
 
     def save_model(self, request, obj, form, change):
         values = {k: form.cleaned_data[k] for k in CONTRACT_EDITABLE if k in form.cleaned_data}

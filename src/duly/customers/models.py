@@ -176,6 +176,22 @@ REQUIRED_FIELD_CHOICES = [
     ("buyer_reference", "Buyer reference"),
 ]
 
+#: What each invoice field a customer may require is, and where it appears on the invoice (shown where it is set).
+REQUIRED_FIELD_HELP = {
+    "po_number": "The buyer's purchase order number. Printed as \"PO number\" on the invoice and sent in the "
+                 "e-invoice as the purchase order reference (EN 16931 BT-13, UBL cac:OrderReference). Set on the "
+                 "contract: every invoice under it carries it.",
+    "cost_centre": "The buyer's cost centre or accounting reference for this spend. Printed as \"Cost centre\" and "
+                   "sent as the buyer accounting reference (EN 16931 BT-19, UBL cbc:AccountingCost).",
+    "ap_contact": "The person in the buyer's accounts payable team the invoice is for. Printed as \"Attention\" "
+                  "under the buyer's address (the buyer contact point, EN 16931 BG-9).",
+    "billing_address": "An address invoices must be sent to when it differs from the customer's address. Printed as "
+                       "the invoice address instead of the customer's.",
+    "buyer_reference": "The reference the buyer asks to be quoted (routing code, e.g. Leitweg-ID in Germany). "
+                       "Printed as \"Your reference\" and sent as the buyer reference (EN 16931 BT-10, UBL "
+                       "cbc:BuyerReference; Peppol requires it or a PO number).",
+}
+
 
 class Contact(models.Model):
     ROLE_CHOICES = [("billing", "Billing"), ("accounts_payable", "Accounts payable"), ("owner", "Owner"), ("other", "Other")]

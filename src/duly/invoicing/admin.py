@@ -12,6 +12,7 @@ from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
 
+from duly.customers.admin import explain_required_fields
 from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.errors import DomainError
@@ -132,6 +133,7 @@ class DraftForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
             self.fields["kind"].choices = ADMIN_KINDS
+        explain_required_fields(self)
 
     def clean(self):
         data = super().clean()

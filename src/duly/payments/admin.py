@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from duly.customers.amounts import amount_column, shown
 from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin
 from duly.domain.money import from_minor
@@ -27,11 +28,16 @@ class AllocationInline(OrgScopedInline):
     model = Allocation
     fk_name = "payment"
     extra = 0
-    readonly_fields = ("invoice", "amount_minor", "applied_on", "from_credit", "credit_note")
+    fields = ("invoice", "amount", "applied_on", "from_credit", "credit_note")
+    readonly_fields = fields
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="amount")
+    def amount(self, obj):
+        return shown(obj.amount_minor, obj.invoice.currency)
 
 
 class RefundForm(forms.Form):
@@ -112,7 +118,7 @@ class PaymentAdmin(OrgScopedAdmin):
 
 @admin.register(CreditEntry)
 class CreditEntryAdmin(OrgScopedAdmin):
-    list_display = ("created_on", "customer", "amount_minor", "currency", "memo")
+    list_display = ("created_on", "customer", amount_column(), "memo")
     list_filter = ("currency",)
     search_fields = ("customer__name", "memo")
 
@@ -130,7 +136,7 @@ class CreditEntryAdmin(OrgScopedAdmin):
 class RefundAdmin(OrgScopedAdmin):
     """Refunds are made from a payment (Payments → refund…); the records are read-only."""
 
-    list_display = ("refunded_on", "payment", "amount_minor", "reason")
+    list_display = ("refunded_on", "payment", amount_column(currency="payment.currency"), "reason")
 
     def has_add_permission(self, request):
         return False

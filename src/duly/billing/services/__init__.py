@@ -7,7 +7,8 @@ re-exported here, so ``duly.billing.services`` is the one entry point.
 
 Modules, by job: :mod:`.catalog` (products, metrics, prices), :mod:`.subscriptions` (creating them,
 deposits, retainers), :mod:`.changes` (mid-period changes, pauses, cancellations), :mod:`.price_changes`
-(price changes and their notices), :mod:`.run_writer` (what the billing run writes), :mod:`.common`.
+(price changes and their notices), :mod:`.previews` (what a change or a price would
+charge, written nowhere), :mod:`.run_writer` (what the billing run writes), :mod:`.common`.
 
 Mid-period changes (prices billed in advance)
     A plan or quantity change, a pause or an immediate cancellation that touches a period already
@@ -62,10 +63,13 @@ from .catalog import (
     validate_price_config,
 )
 from .changes import (
+    ChangeProration,
+    PreparedChange,
     add_item,
     cancel_subscription,
     change_item,
     pause_subscription,
+    prepare_change,
     remove_item,
     resume_subscription,
 )
@@ -75,11 +79,15 @@ from .price_changes import (
     pending_price_notices,
     schedule_price_change,
 )
-from .subscriptions import ItemSpec, create_subscription, start_retainer
+from .previews import PriceExample, preview_change, price_example
+from .subscriptions import ItemSpec, create_subscription, start_retainer, top_up_retainer
 
 
 __all__ = [
     "BillingRunResult",
+    "ChangeProration",
+    "PreparedChange",
+    "PriceExample",
     "ItemSpec",
     "RetainerBalance",
     "Rejection",
@@ -100,6 +108,9 @@ __all__ = [
     "mark_price_notice_sent",
     "pause_subscription",
     "pending_price_notices",
+    "prepare_change",
+    "preview_change",
+    "price_example",
     "read_usage_file",
     "record_licence_counts",
     "record_usage",
@@ -110,6 +121,7 @@ __all__ = [
     "run_billing",
     "schedule_price_change",
     "start_retainer",
+    "top_up_retainer",
     "update_catalog_entry",
     "validate_price_config",
 ]

@@ -3,6 +3,7 @@ settled at once with the recurring charges recomputed exactly as the billing run
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from dataclasses import replace as dataclass_replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -167,16 +168,61 @@ def _credit_line(price: Price, amount: Decimal, period: Period, description: str
     )
 
 
-@transaction.atomic
-@dates_in_range
-def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
-                quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
-    """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
+@dataclass(frozen=True)
+class ChangeProration:
+    """What a mid-period change of an item settles at once: computed, not written.
 
-    The current item ends on ``on`` and a new one starts then, so every period is billed exactly
-    for the days each applied. Returns the new item.
+    ``credit`` is the unused part of the period already invoiced at the old price, ``charge`` the rest of that
+    period at the new price; ``net = charge − credit`` is what the change books: a pending charge on the next
+    invoice when positive, a credit note against ``invoice_number`` when negative, nothing when zero.
     """
-    sub = _locked(org, subscription)
+
+    currency: str
+    what: str
+    description: str
+    #: The rest of the invoiced period, from the change on.
+    rest: Period
+    invoice_number: str
+    credit: Decimal
+    charge: Decimal
+    net: Decimal
+    explanation: str
+
+    @property
+    def booked(self) -> str:
+        """``charge`` (a pending charge for the next invoice), ``credit`` (a credit note) or ``none``."""
+        return "charge" if self.net > 0 else "credit" if self.net < 0 else "none"
+
+    def summary(self) -> str:
+        if self.net > 0:
+            return f"A charge of {self.net} {self.currency} waits for the next invoice."
+        if self.net < 0:
+            return f"A credit note of {-self.net} {self.currency} is issued against invoice {self.invoice_number}."
+        return "Nothing to settle: the charge and the credit cancel out."
+
+
+@dataclass(frozen=True)
+class PreparedChange:
+    """A validated item change (:func:`prepare_change`): the item, its new price and quantity, and its proration
+    (None when the change touches no period invoiced in advance: the billing run bills each item's days)."""
+
+    subscription: Subscription
+    item: SubscriptionItem
+    price: Price
+    quantity: Decimal
+    on: date
+    proration: ChangeProration | None
+    #: The billing record of the invoiced period the change falls in (None: not invoiced yet).
+    record: BillingRecord | None = None
+
+
+def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: date,
+                   quantity: Decimal | int | str | None = None, price: Price | None = None) -> PreparedChange:
+    """Validate a change of an item and compute its proration with the billing run's own rules; writes nothing.
+
+    :func:`change_item` books exactly what this returns; :func:`duly.billing.services.previews.preview_change`
+    shows it before it is confirmed.
+    """
     item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
     if item is None:
         raise NotFound(f"Item {item_id} is not an item of {sub}.")
@@ -192,8 +238,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
     _check_item_date(sub, item, on)
     plan = _plan(sub)
     cycle, record = _billed_cycle(sub, plan, on)
-    new_item = SubscriptionItem(organization=org, subscription=sub, price=new_price, quantity=new_quantity,
-                                starts_on=on, ends_on=item.ends_on)
+    proration = None
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
         catalog = Catalog(org)
@@ -211,13 +256,35 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
             explanation = (f"Remaining {format_date(on)}–{format_date(rest.last_day)} at the new price "
                            f"{split.charge_for_remaining_new} − unused part of the period already invoiced "
                            f"({record.invoice.number}) {split.credit_for_unused_old} = {split.net}.")
-            if split.net > 0:
-                _pending(org, sub, new_price, split.net, f"Change: {what}, {domain_usage.format_period(rest)}",
-                         explanation, rest, as_of)
-            elif split.net < 0:
-                _credit(org, record, [_credit_line(item.price, -split.net, rest,
-                                                   f"Change: {what}, {domain_usage.format_period(rest)}",
-                                                   explanation)], f"Plan change of {sub}: {what}.", as_of)
+            proration = ChangeProration(
+                currency=sub.currency, what=what, description=f"Change: {what}, {domain_usage.format_period(rest)}",
+                rest=rest, invoice_number=record.invoice.number, credit=split.credit_for_unused_old,
+                charge=split.charge_for_remaining_new, net=split.net, explanation=explanation)
+    return PreparedChange(sub, item, new_price, new_quantity, on, proration, record)
+
+
+@transaction.atomic
+@dates_in_range
+def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
+                quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
+    """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
+
+    The current item ends on ``on`` and a new one starts then, so every period is billed exactly
+    for the days each applied. The proration booked is :func:`prepare_change`'s. Returns the new item.
+    """
+    sub = _locked(org, subscription)
+    change = prepare_change(org, sub, item_id, on=on, quantity=quantity, price=price)
+    item, new_price, new_quantity = change.item, change.price, change.quantity
+    new_item = SubscriptionItem(organization=org, subscription=sub, price=new_price, quantity=new_quantity,
+                                starts_on=on, ends_on=item.ends_on)
+    split = change.proration
+    if split is not None:
+        if split.net > 0:
+            _pending(org, sub, new_price, split.net, split.description, split.explanation, split.rest, as_of)
+        elif split.net < 0:
+            _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest, split.description,
+                                                      split.explanation)], f"Plan change of {sub}: {split.what}.",
+                    as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:

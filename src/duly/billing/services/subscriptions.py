@@ -265,10 +265,18 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
     retainer = RetainerAgreement.objects.create(
         organization=org, customer=contract.customer, contract=contract, currency=currency,
         topup_minor=to_minor(topup, currency), threshold_minor=to_minor(limit, currency), created_on=as_of)
+    _retainer_invoice(org, contract, first, f"Retainer — contract {contract.reference}", as_of)
+    return retainer
+
+
+def _retainer_invoice(org: Organization, contract: Contract, amount: Decimal, description: str,
+                      as_of: date) -> Invoice:
+    """Issue a retainer (funding) invoice of ``amount`` and record it in the retainer ledger."""
+    currency = contract.currency
     line = invoicing.LineData(
-        description=f"Retainer — contract {contract.reference}", quantity=Decimal(1), unit_price=first,
+        description=description, quantity=Decimal(1), unit_price=amount,
         tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
-        explanation=f"Prepaid balance of {first} {currency}, drawn down by recurring and usage charges.",
+        explanation=f"Prepaid balance of {amount} {currency}, drawn down by recurring and usage charges.",
     )
     draft = invoicing.create_draft(org, contract.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
                                    notes="Retainer: once paid, this amount is drawn down by your recurring and "
@@ -277,4 +285,24 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
     PrepaidFunding.objects.create(organization=org, customer=contract.customer, contract=contract,
                                   kind=PrepaidFunding.RETAINER, invoice=invoice, currency=currency,
                                   amount_minor=invoice.total_minor, created_on=as_of)
-    return retainer
+    return invoice
+
+
+@transaction.atomic
+@dates_in_range
+def top_up_retainer(org: Organization, contract: Contract, *, as_of: date,
+                    amount: Decimal | str | None = None) -> Invoice:
+    """Invoice a top-up of a contract's retainer now (``amount``, default its agreed top-up), without waiting for
+    the balance to fall below the threshold; it counts once paid."""
+    _own(org, contract, "Contract")
+    retainer = RetainerAgreement.objects.filter(contract=contract).first()
+    if retainer is None:
+        raise InvalidState(f"Contract {contract.reference} has no retainer: start one first.")
+    if not retainer.active:
+        raise InvalidState(f"The retainer of contract {contract.reference} is stopped.")
+    currency = contract.currency
+    value = from_minor(retainer.topup_minor, currency) if amount in (None, "") else check_amount(
+        amount, currency, "The top-up amount")
+    if value <= 0:
+        raise ValidationError("A top-up amount must be above 0.")
+    return _retainer_invoice(org, contract, value, f"Retainer top-up — contract {contract.reference}", as_of)

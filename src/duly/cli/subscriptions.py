@@ -1,0 +1,352 @@
+"""duly subscriptions create|change|add-item|remove-item|pause|resume|cancel|list, duly retainers start|top-up.
+
+Each command is one call into :mod:`duly.billing.services`; a bad input prints ``error: ... [code]``, exits 2
+and writes nothing. ``duly subscriptions change --dry-run`` shows the proration the change would book.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from duly.cli import DATE, current_org, handle_errors, org_option
+
+
+def _today(org):
+    from duly.customers.services import local_today
+
+    return local_today(org)
+
+
+def _subscription(org, ref: str):
+    """A subscription by its id or its reference."""
+    from duly.billing.models import Subscription
+    from duly.domain.errors import NotFound
+
+    qs = Subscription.objects.filter(organization=org).select_related("customer", "contract")
+    sub = (qs.filter(pk=int(ref)).first() if ref.isdigit() else None) or qs.filter(reference=ref).first()
+    if sub is None:
+        raise NotFound(f"No subscription with the id or reference {ref!r}.")
+    return sub
+
+
+def _target(org_slug, ref: str):
+    """The organization of --org and its subscription ``ref`` (an id or a reference)."""
+    org = current_org(org_slug)
+    return org, _subscription(org, ref)
+
+
+def _price(org, code: str):
+    from duly.billing.models import Price
+    from duly.domain.errors import NotFound
+
+    price = Price.objects.filter(organization=org, code=code).select_related("product").first()
+    if price is None:
+        raise NotFound(f"No price with the code {code!r}.")
+    return price
+
+
+def _item_id(sub, ref: str, on) -> int:
+    """An item of ``sub`` by its id, or by its price's code (the item running on ``on``)."""
+    from django.db.models import Q
+
+    from duly.domain.errors import NotFound, ValidationError
+
+    items = sub.items.select_related("price")
+    if ref.isdigit():
+        return int(ref)
+    running = list(items.filter(price__code=ref, starts_on__lte=on).filter(Q(ends_on__isnull=True) | Q(ends_on__gt=on)))
+    if not running:
+        raise NotFound(f"{sub} has no item on price {ref!r} running on {on.isoformat()}.")
+    if len(running) > 1:
+        raise ValidationError(f"{sub} has {len(running)} items on price {ref!r}: give the item id "
+                              f"({', '.join(str(i.pk) for i in running)}).")
+    return running[0].pk
+
+
+def _describe(sub) -> dict:
+    from django.db.models import Q
+
+    items = sub.items.select_related("price").filter(Q(ends_on__isnull=True) | Q(ends_on__gt=_today(sub.organization)))
+    return {"id": sub.pk, "reference": sub.reference, "customer": sub.customer.code, "contract": sub.contract.reference,
+            "currency": sub.currency, "interval": sub.interval, "status": sub.status,
+            "start_date": sub.start_date.isoformat(), "end_date": sub.end_date.isoformat() if sub.end_date else None,
+            "next_bill_on": sub.next_bill_on.isoformat() if sub.next_bill_on else None,
+            "paused": sub.pauses.filter(Q(resumes_on__isnull=True) | Q(resumes_on__gt=_today(sub.organization)),
+                                        starts_on__lte=_today(sub.organization)).exists(),
+            "items": [{"id": i.pk, "price": i.price.code, "quantity": f"{i.quantity.normalize():f}",
+                       "starts_on": i.starts_on.isoformat()} for i in items]}
+
+
+def _line(sub) -> str:
+    d = _describe(sub)
+    items = ", ".join(f"{i['price']} × {i['quantity']} (item {i['id']})" for i in d["items"]) or "no items"
+    return (f"{d['id']}\t{d['reference'] or '-'}\t{d['customer']}\t{d['status']}{' (paused)' if d['paused'] else ''}"
+            f"\t{d['interval']}\tnext bill {d['next_bill_on'] or '-'}\t{items}")
+
+
+@click.group()
+def subscriptions():
+    """Subscriptions: create them, change seats or plans (with the proration shown), pause, resume, cancel."""
+
+
+@subscriptions.command("create")
+@org_option
+@click.option("--customer", "customer_code", required=True, help="The customer's code")
+@click.option("--item", "items", multiple=True, required=True, metavar="PRICE[:QUANTITY]",
+              help="A price code and its quantity (default 1); repeat for several items")
+@click.option("--start", "start_date", type=DATE, required=True, help="Service starts on this day (YYYY-MM-DD)")
+@click.option("--contract", "contract_ref", help="The contract's reference [default: the one in force on --start]")
+@click.option("--interval", help="Billing interval [default: the contract's billing frequency]")
+@click.option("--anchor-day", help="Billing day: 1..31, 'last' or a weekday [default: the contract's]")
+@click.option("--timing", type=click.Choice(["advance", "arrears"]), default="advance", show_default=True)
+@click.option("--trial-end", type=DATE, help="Charges start on this day")
+@click.option("--end", "end_date", type=DATE, help="Service stops on this day")
+@click.option("--reference", default="", help="Your reference for the subscription")
+@click.option("--as-of", "as_of", type=DATE, help="The day of the deposit invoice, if any [default: today]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def create(org_slug, customer_code, items, start_date, contract_ref, interval, anchor_day, timing, trial_end,
+           end_date, reference, as_of, fmt):
+    """Subscribe a customer to one or more prices."""
+    from duly.billing import services
+    from duly.customers.models import Contract, Customer
+    from duly.domain.errors import NotFound, ValidationError
+
+    org = current_org(org_slug)
+    customer = Customer.objects.filter(organization=org, code=customer_code).first()
+    if customer is None:
+        raise NotFound(f"No customer with the code {customer_code!r}.")
+    contract = None
+    if contract_ref:
+        contract = Contract.objects.filter(organization=org, customer=customer, reference=contract_ref).first()
+        if contract is None:
+            raise NotFound(f"{customer.name} has no contract {contract_ref!r}.")
+    specs = []
+    for spec in items:
+        code, _, quantity = spec.partition(":")
+        if not code:
+            raise ValidationError(f"--item {spec!r}: give a price code, e.g. pro-seats:5.")
+        specs.append(services.ItemSpec(_price(org, code), quantity or "1"))
+    sub = services.create_subscription(
+        org, customer, specs, start_date=start_date, as_of=as_of or _today(org), contract=contract,
+        interval=interval, anchor_day=anchor_day, timing=timing, trial_end=trial_end, end_date=end_date,
+        reference=reference)
+    click.echo(json.dumps(_describe(sub), indent=2) if fmt == "json" else f"created subscription {_line(sub)}")
+
+
+@subscriptions.command("list")
+@org_option
+@click.option("--customer", "customer_code", help="Only this customer's (code)")
+@click.option("--status", type=click.Choice(["active", "canceled", "ended"]))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def list_(org_slug, customer_code, status, fmt):
+    """List subscriptions with their items (id, reference, customer, status, next billing day)."""
+    from duly.billing.models import Subscription
+
+    org = current_org(org_slug)
+    qs = Subscription.objects.filter(organization=org).select_related("customer", "contract").order_by("pk")
+    if customer_code:
+        qs = qs.filter(customer__code=customer_code)
+    if status:
+        qs = qs.filter(status=status)
+    if fmt == "json":
+        click.echo(json.dumps([_describe(s) for s in qs], indent=2))
+    else:
+        for sub in qs:
+            click.echo(_line(sub))
+
+
+def _proration_text(change) -> list[str]:
+    p = change.proration
+    if p is None:
+        return ["no proration: the change falls in a period not invoiced yet (or billed in arrears); the next "
+                "invoice bills each item for the days it applies."]
+    return [f"proration of {p.what}:",
+            f"  credit  unused part of the period already invoiced ({p.invoice_number})  -{p.credit} {p.currency}",
+            f"  charge  {p.rest.start.isoformat()} to {p.rest.last_day.isoformat()} at the new price  "
+            f"{p.charge} {p.currency}",
+            f"  net     {p.net} {p.currency}", f"  {p.explanation}", f"  {p.summary()}"]
+
+
+def _proration_json(change) -> dict | None:
+    p = change.proration
+    if p is None:
+        return None
+    return {"currency": p.currency, "credit": str(p.credit), "charge": str(p.charge), "net": str(p.net),
+            "booked": p.booked, "invoice": p.invoice_number, "explanation": p.explanation,
+            "period": {"start": p.rest.start.isoformat(), "end": p.rest.last_day.isoformat()}}
+
+
+@subscriptions.command("change")
+@org_option
+@click.argument("subscription")
+@click.option("--item", "item_ref", required=True, help="The item: its id, or its price code")
+@click.option("--on", "on", type=DATE, required=True, help="The change applies from this day")
+@click.option("--quantity", help="The new quantity (seats)")
+@click.option("--price", "price_code", help="The new price (plan) code")
+@click.option("--dry-run", "--preview", "dry_run", is_flag=True, help="Show the proration; change nothing")
+@click.option("--as-of", "as_of", type=DATE, help="The day of the credit note or charge [default: today]")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@handle_errors
+def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, as_of, fmt):
+    """Change the seats (quantity) or the plan (price) of an item; a period invoiced in advance is prorated."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    item_id = _item_id(sub, item_ref, on)
+    price = _price(org, price_code) if price_code else None
+    preview = services.preview_change(org, sub, item_id, on=on, quantity=quantity, price=price)
+    if not dry_run:
+        services.change_item(org, sub, item_id, on=on, as_of=as_of or _today(org), quantity=quantity, price=price)
+    if fmt == "json":
+        click.echo(json.dumps({"subscription": sub.pk, "item": item_id, "dry_run": dry_run,
+                               "proration": _proration_json(preview)}, indent=2))
+        return
+    click.echo(("dry run, nothing changed: " if dry_run else "changed: ") + f"{sub} item {item_id} from {on.isoformat()}")
+    for line in _proration_text(preview):
+        click.echo(line)
+
+
+@subscriptions.command("add-item")
+@org_option
+@click.argument("subscription")
+@click.option("--price", "price_code", required=True)
+@click.option("--quantity", default="1", show_default=True)
+@click.option("--on", "on", type=DATE, required=True)
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def add_item(org_slug, subscription, price_code, quantity, on, as_of):
+    """Add a price to a subscription from --on (its prorated rest waits for the next invoice)."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    item = services.add_item(org, sub, _price(org, price_code), quantity, on=on, as_of=as_of or _today(org))
+    click.echo(f"added item {item.pk}: {price_code} × {quantity} from {on.isoformat()}")
+
+
+@subscriptions.command("remove-item")
+@org_option
+@click.argument("subscription")
+@click.option("--item", "item_ref", required=True, help="The item: its id, or its price code")
+@click.option("--on", "on", type=DATE, required=True)
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def remove_item(org_slug, subscription, item_ref, on, as_of):
+    """End an item on --on; the unused part of a period invoiced in advance is credited."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    item_id = _item_id(sub, item_ref, on)
+    services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org))
+    click.echo(f"removed item {item_id} from {on.isoformat()}")
+
+
+@subscriptions.command("pause")
+@org_option
+@click.argument("subscription")
+@click.option("--from", "starts_on", type=DATE, required=True, help="First paused day")
+@click.option("--until", "resumes_on", type=DATE, help="Resume on this day [default: until resumed]")
+@click.option("--reason", default="")
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def pause(org_slug, subscription, starts_on, resumes_on, reason, as_of):
+    """Pause recurring charges (paused days of a period invoiced in advance are credited)."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    services.pause_subscription(org, sub, starts_on=starts_on, resumes_on=resumes_on, reason=reason,
+                                as_of=as_of or _today(org))
+    click.echo(f"paused {sub} from {starts_on.isoformat()}" + (f" until {resumes_on.isoformat()}" if resumes_on else ""))
+
+
+@subscriptions.command("resume")
+@org_option
+@click.argument("subscription")
+@click.option("--on", "on", type=DATE, required=True)
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def resume(org_slug, subscription, on, as_of):
+    """End the pause on --on (credited days of an invoiced period are charged back)."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    services.resume_subscription(org, sub, on=on, as_of=as_of or _today(org))
+    click.echo(f"resumed {sub} on {on.isoformat()}")
+
+
+@subscriptions.command("cancel")
+@org_option
+@click.argument("subscription")
+@click.option("--on", "on", type=DATE, required=True)
+@click.option("--now", "immediately", is_flag=True,
+              help="Immediately on --on, with a credit note for the unused days [default: at the end of the period]")
+@click.option("--reason", default="")
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def cancel(org_slug, subscription, on, immediately, reason, as_of):
+    """Cancel at the end of the period containing --on (or immediately with --now)."""
+    from duly.billing import services
+
+    org, sub = _target(org_slug, subscription)
+    sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
+                                       reason=reason)
+    click.echo(f"cancelled {sub}: service ends on {sub.end_date.isoformat() if sub.end_date else '-'} (exclusive)")
+
+
+@click.group()
+def retainers():
+    """Retainers: a prepaid balance drawn down by recurring and usage charges."""
+
+
+def _contract(org, reference: str):
+    from duly.customers.models import Contract
+    from duly.domain.errors import NotFound, ValidationError
+
+    found = list(Contract.objects.filter(organization=org, reference=reference).select_related("customer")[:2])
+    if not found:
+        raise NotFound(f"No contract with the reference {reference!r}.")
+    if len(found) > 1:
+        raise ValidationError(f"Several customers have a contract {reference!r}: rename one.")
+    return found[0]
+
+
+@retainers.command("start")
+@org_option
+@click.argument("contract")
+@click.option("--top-up", "topup", required=True, help="Each top-up invoice, in major units (500.00)")
+@click.option("--threshold", required=True, help="Top up when the balance falls below this (100.00)")
+@click.option("--initial", help="The first funding [default: the top-up]")
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def start(org_slug, contract, topup, threshold, initial, as_of):
+    """Put a contract on a retainer and issue its first retainer invoice."""
+    from duly.billing import services
+
+    org = current_org(org_slug)
+    ctr = _contract(org, contract)
+    services.start_retainer(org, ctr, topup_amount=topup, threshold=threshold, initial_amount=initial,
+                            as_of=as_of or _today(org))
+    click.echo(f"retainer started on {ctr.reference}: top-up {topup} {ctr.currency} below {threshold} {ctr.currency}")
+
+
+@retainers.command("top-up")
+@org_option
+@click.argument("contract")
+@click.option("--amount", help="The amount, in major units [default: the agreed top-up]")
+@click.option("--as-of", "as_of", type=DATE)
+@handle_errors
+def top_up(org_slug, contract, amount, as_of):
+    """Invoice a top-up of a contract's retainer now."""
+    from duly.billing import services
+    from duly.domain.money import from_minor
+
+    org = current_org(org_slug)
+    ctr = _contract(org, contract)
+    invoice = services.top_up_retainer(org, ctr, amount=amount, as_of=as_of or _today(org))
+    click.echo(f"top-up invoice {invoice.number}: {from_minor(invoice.total_minor, invoice.currency)} {invoice.currency}")
+
+
+COMMANDS = [subscriptions, retainers]
