@@ -48,7 +48,7 @@ def subscription_data(sub: Subscription) -> dict:
     return {"object": "subscription", "id": sub.pk, "reference": sub.reference, "customer_id": sub.customer_id,
             "contract_id": sub.contract_id, "status": sub.status, "currency": sub.currency,
             "interval": sub.interval, "start_date": _day(sub.start_date), "end_date": _day(sub.end_date),
-            "items": [{"id": i.pk, "price": i.price.code, "quantity": str(i.quantity),
+            "items": [{"id": i.pk, "price": i.price.code, "quantity": format(i.quantity.normalize(), "f"),
                        "starts_on": _day(i.starts_on), "ends_on": _day(i.ends_on)}
                       for i in sub.items.select_related("price").order_by("pk")],
             "pauses": [{"starts_on": _day(p.starts_on), "resumes_on": _day(p.resumes_on)}
