@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "duly.cli.billing",
     "duly.cli.messaging",
     "duly.cli.api",
+    "duly.cli.webhooks",
 ]
 
 EXIT_BAD_INPUT = 2
