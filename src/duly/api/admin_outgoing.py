@@ -19,6 +19,7 @@ from .outgoing_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointForm(forms.ModelForm):
+    url = forms.CharField(max_length=2000, help_text="A public https:// URL that receives a POST for each event.")
     event_types = forms.MultipleChoiceField(
         choices=[(name, f"{name}: {meaning}") for name, meaning in EVENT_TYPES.items()],
         widget=forms.CheckboxSelectMultiple, help_text="The events this endpoint receives.")

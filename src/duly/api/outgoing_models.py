@@ -15,7 +15,7 @@ from duly.customers.models import Organization
 
 class WebhookEndpoint(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.URLField(max_length=2000, help_text="https:// URL that receives a POST for each event.")
+    url = models.CharField(max_length=2000, help_text="https:// URL that receives a POST for each event.")
     description = models.CharField(max_length=200, blank=True)
     event_types = models.JSONField(default=list, help_text="The event types this endpoint receives.")
     secret = models.CharField(max_length=100, editable=False)
