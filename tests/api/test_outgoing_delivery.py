@@ -262,3 +262,44 @@ def test_a_rolled_back_change_leaves_no_event(org, customer, contract, receiver)
             assert WebhookEvent.objects.count() == 1
             raise RuntimeError("the business change fails after the event was recorded")
     assert WebhookEvent.objects.count() == 0 and WebhookDelivery.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_once_send_each_delivery_once(org, customer, contract, receiver):
+    """PostgreSQL: concurrent workers claim with FOR UPDATE SKIP LOCKED; no delivery is sent twice."""
+    import threading
+
+    from django.db import connection
+
+    add_endpoint(org, receiver)
+    draft_ids = []
+    for n in range(30):
+        draft = inv.create_draft(org, customer, [inv.LineData("Consulting", Decimal("1"), Decimal(10 + n))],
+                                 contract=contract)
+        draft_ids.append(draft.pk)
+    inv.issue_invoices(org, draft_ids, issue_date=T0.date())
+    assert WebhookDelivery.objects.count() == 30
+    barrier = threading.Barrier(3)
+    reports, errors = [], []
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            for _ in range(3):
+                reports.append(deliver_webhooks(T0, limit=5))
+        except Exception as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    delivered = [pk for r in reports for pk in r.delivered]
+    assert len(delivered) == 30 and len(set(delivered)) == 30
+    ids = receiver.ids()
+    assert len(ids) == 30 and len(set(ids)) == 30 and all(r.verified for r in receiver.received)
