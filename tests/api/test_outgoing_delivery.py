@@ -19,7 +19,7 @@ from duly.domain.webhooks import MAX_ATTEMPTS, RETRY_DELAYS
 from duly.invoicing import services as inv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes.webhook_receiver import Receiver  # noqa: E402
+from fakes.webhook_receiver import Receiver, receiver  # noqa: E402,F401 - a fixture
 
 #: The explicit clock of the worker: a minute after the real time each test starts (events are recorded, and
 #: first due, on the real clock; the webhook-timestamp is the real time, as receivers check it against theirs).
@@ -30,14 +30,6 @@ T0 = datetime.now(dt_timezone.utc)
 def _clock():
     global T0
     T0 = datetime.now(dt_timezone.utc).replace(microsecond=0) + timedelta(minutes=1)
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = True
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 def add_endpoint(org, receiver, types=("invoice.issued",)):

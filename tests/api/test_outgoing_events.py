@@ -20,17 +20,9 @@ from duly.domain.webhooks import EVENT_TYPES
 from duly.invoicing import services as inv
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes.webhook_receiver import Receiver  # noqa: E402
+from fakes.webhook_receiver import Receiver, receiver  # noqa: E402,F401 - a fixture
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = True
-    r = Receiver().start()
-    yield r
-    r.stop()
 
 
 @pytest.fixture
@@ -159,6 +151,11 @@ def test_subscription_lifecycle(org, customer, make_contract, endpoint, receiver
     start = date(2026, 10, 1)
     sub = billing.create_subscription(org, customer, [(flat, 1), (seats, 3)], start_date=start, as_of=start,
                                       contract=contract)
+    # the billing run issues its invoices in bulk: each is an invoice.issued event too
+    billing.run_billing(org, start)
+    issued = events(org, "invoice.issued")
+    assert len(issued) == 1 and issued[0]["data"]["customer_id"] == customer.pk
+    assert issued[0]["data"]["total"]["amount_minor"] > 0 and issued[0]["data"]["number"]
     seat_item = sub.items.get(price=seats)
     billing.change_item(org, sub, seat_item.pk, on=date(2026, 10, 10), as_of=date(2026, 10, 10), quantity=5)
     billing.pause_subscription(org, sub, starts_on=date(2026, 11, 1), as_of=date(2026, 10, 20))
@@ -176,6 +173,7 @@ def test_subscription_lifecycle(org, customer, make_contract, endpoint, receiver
     deliver_all()
     got = [r.payload["type"] for r in receiver.received if r.payload["type"].startswith("subscription.")]
     assert sorted(got) == sorted(kinds) and all(r.verified for r in receiver.received)
+    assert WebhookEvent.objects.filter(event_type="invoice.issued").count() >= 1
 
 
 def test_an_endpoint_receives_only_the_types_it_chose(org, customer, contract, receiver):

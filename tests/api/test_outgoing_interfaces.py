@@ -22,15 +22,7 @@ from duly.invoicing import services as inv
 from .conftest import assert_problem
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fakes.webhook_receiver import Receiver  # noqa: E402
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = True
-    r = Receiver().start()
-    yield r
-    r.stop()
+from fakes.webhook_receiver import Receiver, receiver  # noqa: E402,F401 - a fixture
 
 
 def soon():

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from standardwebhooks import Webhook
 
 
@@ -86,3 +87,12 @@ class Receiver:
     def of_type(self, event_type: str) -> list[Received]:
         with self.lock:
             return [r for r in self.received if r.payload and r.payload.get("type") == event_type]
+
+
+@pytest.fixture
+def receiver(settings):
+    """A started receiver with no secret yet (append the endpoint's); endpoints may be loopback URLs."""
+    settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = True
+    r = Receiver().start()
+    yield r
+    r.stop()
