@@ -57,6 +57,10 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # disabled, never deleted: the delivery log stays
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields + ("organization",) if obj is not None else fields
+
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
         if change:
