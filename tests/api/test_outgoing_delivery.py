@@ -68,7 +68,10 @@ def test_a_delivery_is_signed_per_standard_webhooks_and_verified_by_the_referenc
     [attempt] = WebhookAttempt.objects.filter(delivery=delivery)
     assert attempt.succeeded and attempt.status_code == 204 and attempt.error == ""
     assert endpoint.secret not in (attempt.error + delivery.last_error)
-    assert deliver_webhooks(T0 + timedelta(hours=1)).delivered == []  # nothing is sent twice
+    from duly.api.tasks import scheduled_webhooks
+
+    assert scheduled_webhooks(T0 + timedelta(hours=1)).startswith("Webhooks: 0 delivered")  # nothing is sent twice
+    assert len(receiver.received) == 1
 
 
 def test_a_wrong_secret_fails_verification(org, customer, contract, receiver):
@@ -295,3 +298,13 @@ def test_two_workers_at_once_send_each_delivery_once(org, customer, contract, re
     assert len(delivered) == 30 and len(set(delivered)) == 30
     ids = receiver.ids()
     assert len(ids) == 30 and len(set(ids)) == 30 and all(r.verified for r in receiver.received)
+
+
+def test_the_job_sends_in_batches_until_none_is_due(org, customer, contract, receiver):
+    add_endpoint(org, receiver)
+    draft_ids = [inv.create_draft(org, customer, [inv.LineData("Consulting", Decimal("1"), Decimal(10 + n))],
+                                  contract=contract).pk for n in range(7)]
+    inv.issue_invoices(org, draft_ids, issue_date=T0.date())
+    assert len(deliver_webhooks(T0, limit=3, batches=1).delivered) == 3  # one batch
+    report = deliver_webhooks(T0, limit=3, batches=5)  # the rest, batch after batch
+    assert len(report.delivered) == 4 and len(set(receiver.ids())) == 7

@@ -138,17 +138,22 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def deliver_webhooks(now: datetime, *, limit: int = DEFAULT_BATCH, checkpoint: Checkpoint | None = None,
-                     draw: Callable[[], float] = random.random) -> Report:
-    """Send the due deliveries (at most ``limit``); safe to run from several workers at once.
+def deliver_webhooks(now: datetime, *, limit: int = DEFAULT_BATCH, batches: int = 1,
+                     checkpoint: Checkpoint | None = None, draw: Callable[[], float] = random.random) -> Report:
+    """Send the due deliveries, in up to ``batches`` batches of ``limit`` (each claimed under its own lease, the
+    next one only when the previous was full); safe to run from several workers at once.
 
     ``now`` decides what is due and when each retry comes; ``draw`` gives the jitter (0.5: none). The
     ``webhook-timestamp`` is the real time of the POST (receivers refuse one more than 5 minutes off)."""
     report = Report()
     report.requeued = services.release_expired(now)
-    token = uuid.uuid4().hex
-    for delivery in services.claim_due(now, limit, token, LEASE):
-        _send(delivery, token, now, report, checkpoint, draw)
+    for _ in range(batches):
+        token = uuid.uuid4().hex
+        claimed = services.claim_due(now, limit, token, LEASE)
+        for delivery in claimed:
+            _send(delivery, token, now, report, checkpoint, draw)
+        if len(claimed) < limit:
+            break
     return report
 
 

@@ -22,14 +22,14 @@ def scheduled_overdue_events(now: datetime) -> int:
 
 
 def scheduled_webhooks(now: datetime) -> str:
-    """One pass of the outgoing webhook worker."""
+    """One pass of the outgoing webhook worker: up to 10 batches of 100 due deliveries."""
     from .outgoing_delivery import deliver_webhooks
 
-    return deliver_webhooks(now).summary()
+    return deliver_webhooks(now, batches=10).summary()
 
 
 @shared_task(name="duly.deliver_webhooks")
 def deliver_webhooks_task(now: str) -> dict:
     from .outgoing_delivery import deliver_webhooks
 
-    return deliver_webhooks(datetime.fromisoformat(now)).as_dict()
+    return deliver_webhooks(datetime.fromisoformat(now), batches=10).as_dict()
