@@ -130,6 +130,17 @@ def _loopback(e: Env) -> tuple[bool, bool]:
     return allowed, True
 
 
+def _webhook_loopback(e: Env) -> tuple[bool, bool]:
+    """DULY_WEBHOOKS_ALLOW_LOOPBACK=1 lets webhook endpoints be URLs of this machine; unset, they are refused."""
+    from duly.api.outgoing_services import allow_loopback
+
+    e.settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = e.setting("DULY_WEBHOOKS_ALLOW_LOOPBACK", "1",
+                                                        "DULY_WEBHOOKS_ALLOW_LOOPBACK")
+    allowed = allow_loopback()
+    e.settings.DULY_WEBHOOKS_ALLOW_LOOPBACK = e.load()["DULY_WEBHOOKS_ALLOW_LOOPBACK"]
+    return allowed, allow_loopback()
+
+
 def _stripe(e: Env, name: str, value: str):
     from duly.payments.providers.stripe import StripeProvider
 
@@ -172,6 +183,7 @@ CHECKS = {
     "DULY_LATE_FEE_MINIMUM": lambda e, r: (str(e.setting("DULY_LATE_FEE_MINIMUM", "2.50", "DULY_LATE_FEE_MINIMUM")),
                                            "2.50"),
     "DULY_ALLOW_LOOPBACK_LINKS": lambda e, r: (_loopback(e), (True, False)),
+    "DULY_WEBHOOKS_ALLOW_LOOPBACK": lambda e, r: (_webhook_loopback(e), (True, False)),
     "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
                                                   "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),

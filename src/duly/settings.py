@@ -214,6 +214,9 @@ DULY_PUBLIC_URL = os.environ.get("DULY_PUBLIC_URL", "http://127.0.0.1:8000")
 # Issuing refuses to freeze links to an unset or loopback DULY_PUBLIC_URL into documents, except where loopback
 # links are explicitly allowed: `duly demo` sets this for itself, the test suite for its own processes.
 DULY_ALLOW_LOOPBACK_LINKS = env_bool("DULY_ALLOW_LOOPBACK_LINKS")
+# Outgoing webhook endpoints must be public https:// URLs; this also allows http:// and https:// URLs of this
+# machine (loopback): for the test suite and the demo only, never in production.
+DULY_WEBHOOKS_ALLOW_LOOPBACK = env_bool("DULY_WEBHOOKS_ALLOW_LOOPBACK")
 # Days the account pay link in a message keeps working (invoice links: while open and 120 days after).
 DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maximum=36600)
 
@@ -264,4 +267,6 @@ DULY_SCHEDULED_JOBS = [
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",
     "duly.api.tasks.scheduled_purge",  # idempotency records past 24 h, ended rate windows
+    "duly.api.tasks.scheduled_overdue_events",  # invoice.overdue webhook events, once per invoice
+    "duly.api.tasks.scheduled_webhooks",  # outgoing webhook deliveries due now
 ]

@@ -15,13 +15,15 @@ from .conftest import send_due_notices
 pytestmark = pytest.mark.django_db
 
 #: Queries of one batch with pending charges, price-change notices, late usage and usage windows (and the one
-#: reading the date of the last invoice issued, before the run starts: numbers follow issue dates).
-MAX_QUERIES = 35
+#: reading the date of the last invoice issued, before the run starts: numbers follow issue dates), and one asking
+#: whether an enabled webhook endpoint of the organization receives invoice.issued (duly.api.outgoing_events).
+MAX_QUERIES = 36
 #: Queries of an immediate cancellation with a credit note, whatever the number of items (the note locks the
 #: invoice it corrects and reads what its other credit notes credit, when it is drafted and when it is issued;
 #: the billing service reads that room once more to net a credit the invoice cannot absorb against pending
-#: charges; the credit note's number follows the series' last issue date).
-MAX_CANCEL_QUERIES = 50
+#: charges; the credit note's number follows the series' last issue date), and two asking whether an enabled webhook
+#: endpoint receives the credit note's invoice.issued and the subscription.canceled (duly.api.outgoing_events).
+MAX_CANCEL_QUERIES = 52
 
 
 def _customers_with_everything(org, make_customer, make_contract, catalog, n: int) -> list:

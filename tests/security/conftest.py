@@ -63,6 +63,12 @@ def build_world(org) -> World:
         org, customer, reference="ZEPH-CTR-1", start_date=date(2026, 1, 1), terms_kind="net", terms_days=30,
         late_fee_kind="interest_annual", late_rate_percent=Decimal("12"), billing_frequency="monthly")
     customers.record_reference_rate(currency="EUR", valid_from=date(2026, 1, 1), rate_percent="2.15")
+    # an outgoing webhook endpoint, made first, so the business actions below queue deliveries to it
+    from duly.api.outgoing_services import create_endpoint
+    from duly.domain.webhooks import EVENT_TYPES
+
+    create_endpoint(org, url="https://hooks.zephyr.example/duly", event_types=list(EVENT_TYPES),
+                    description="Zephyr ERP")
 
     product = billing.create_product(org, code="ZEPHPROD", name="Zephyr hosting", tax_rate=Decimal("20"))
     metric = billing.create_metric(org, code="zeph_calls", name="Zephyr calls", aggregation="sum")

@@ -41,3 +41,6 @@ class ApiKeyAdmin(OrgScopedAdmin):
             if self.run_service(request, services.revoke_api_key, key.organization, key.pk) is not None:
                 done += 1
         self.message_user(request, f"Revoked {done} API key(s).", messages.SUCCESS)
+
+
+from . import admin_outgoing  # noqa: E402,F401 - outgoing webhooks: endpoints and the delivery log

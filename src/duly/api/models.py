@@ -56,3 +56,6 @@ class RateWindow(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["api_key", "window_start"], name="api_rate_window_once")]
+
+
+from .outgoing_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent  # noqa: E402,F401

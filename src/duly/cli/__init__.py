@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "duly.cli.subscriptions",
     "duly.cli.messaging",
     "duly.cli.api",
+    "duly.cli.webhooks",
 ]
 
 EXIT_BAD_INPUT = 2

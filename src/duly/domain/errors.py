@@ -530,3 +530,13 @@ class UnknownField(ValidationError):
 
     code = "unknown_field"
     http_status = 422
+
+
+class UnsafeWebhookUrl(ValidationError):
+    """An outgoing webhook endpoint's URL is not https, or points at a loopback, private or link-local address."""
+
+    code = "unsafe_webhook_url"
+
+
+class UnknownEventType(ValidationError):
+    code = "unknown_event_type"

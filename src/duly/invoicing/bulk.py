@@ -51,6 +51,7 @@ from duly.domain.references import rf_for_invoice
 
 from . import hooks, lifecycle
 from .models import Invoice, InvoiceLine
+from .signals import invoices_issued
 from .services import (
     LineData,
     _line_input,
@@ -403,6 +404,7 @@ def write_invoice_rows(org: Organization, rows: InvoiceRows, *, issue_date: date
     if with_credit:
         invoices = Invoice.objects.filter(ids_in("id", [pk for pk, key in payable.items() if key in with_credit]))
         _apply_customer_credit(list(invoices.order_by("id")), issue_date, with_credit=with_credit)
+    invoices_issued.send(sender=Invoice, organization=org, invoice_ids=list(ids))
     return ids, numbers
 
 
@@ -428,6 +430,7 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     for p, invoice in zip(prepared, invoices):
         p.invoice = invoice
     _apply_customer_credit([inv for inv in invoices if inv.kind == Invoice.KIND_STANDARD], issue_date)
+    invoices_issued.send(sender=Invoice, organization=org, invoice_ids=list(ids))
     return invoices
 
 

@@ -22,6 +22,7 @@ from duly.domain import lifecycle as rules
 from duly.domain.issuing import IssuePlan
 
 from .models import Invoice
+from .signals import invoice_paid
 
 __all__ = [
     "CLOSED_STATUSES",
@@ -55,9 +56,12 @@ def settle(invoice: Invoice, amount_minor: int, on: date, *, reason: str | None 
     if invoice.status in rules.CLOSED:
         invoice.save(update_fields=["paid_minor"])
         return
+    became_paid = after.status == rules.PAID and invoice.status != rules.PAID
     invoice.status = after.status
     invoice.paid_on = after.paid_on
     invoice.save(update_fields=["paid_minor", "status", "paid_on"])
+    if became_paid and not invoice.is_credit_note:
+        invoice_paid.send(sender=Invoice, invoice=invoice)
 
 
 def unsettle(invoice: Invoice, amount_minor: int, on: date) -> None:

@@ -49,6 +49,7 @@ from duly.domain.references import rf_for_invoice
 
 from . import hooks, lifecycle
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
+from .signals import invoices_issued
 
 DEFAULT_PATTERNS = {"invoice": "INV-{year}-{seq:05}", "credit_note": "CN-{year}-{seq:05}"}
 #: Terms used when a customer has no contract: an exact due date 30 days after issue.
@@ -767,6 +768,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         from .documents.store import check_peppol
 
         check_peppol(invoice)  # raises PeppolInvalid; this transaction rolls back
+    invoices_issued.send(sender=Invoice, organization=org, invoice_ids=[invoice.pk])
     return invoice
 
 

@@ -26,6 +26,7 @@ from duly.invoicing.models import Invoice
 
 from ..models import BillingRecord, PendingCharge, Price, Subscription, SubscriptionItem, SubscriptionPause
 from ..runner.load import Catalog, price_info
+from ..signals import subscription_changed
 from .common import _label, _locked, _own, _plan, _refresh_cursor
 from .price_changes import _notify_new_items
 from .subscriptions import _check_price_currency, _quantity
@@ -291,6 +292,7 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
         new_item.save()
         _notify_new_items(org, sub, [new_item], as_of)
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:end:{on}")
     return new_item
 
 
@@ -333,6 +335,7 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
                      charge.explanation, part, as_of)
     _notify_new_items(org, sub, [item], as_of)
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:added")
     return item
 
 
@@ -361,6 +364,7 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:end:{on}")
 
 
 @transaction.atomic
@@ -398,6 +402,7 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
     sub.cancel_at_period_end = at_period_end
     sub.canceled_on = as_of
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="canceled", key="canceled")
     return sub
 
 
@@ -428,6 +433,7 @@ def pause_subscription(org: Organization, subscription: Subscription, *, starts_
         _settle_days(org, sub, cycle, record, plan, paused, as_of, credit=True,
                      why=f"paused from {format_date(starts_on)}")
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="paused", key=f"pause:{pause.pk}")
     return pause
 
 
@@ -452,6 +458,8 @@ def resume_subscription(org: Organization, subscription: Subscription, *, on: da
     pause.resumes_on = on
     pause.save(update_fields=["resumes_on"])
     _refresh_cursor(sub)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="resumed",
+                              key=f"pause:{pause.pk}:resumed:{on}")
     return pause
 
 

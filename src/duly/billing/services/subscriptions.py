@@ -31,6 +31,7 @@ from duly.invoicing.models import Invoice
 
 from ..models import PrepaidFunding, Price, RetainerAgreement, Subscription, SubscriptionItem
 from ..runner.topups import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON
+from ..signals import subscription_changed
 from .common import _own, _plan
 from .price_changes import _notify_new_items
 
@@ -191,6 +192,7 @@ def create_subscription(
     SubscriptionItem.objects.bulk_create(rows)
     _notify_new_items(org, sub, rows, as_of)
     _issue_deposit(org, sub, rows, plan, as_of)
+    subscription_changed.send(sender=Subscription, subscription=sub, change="created", key="created")
     return sub
 
 

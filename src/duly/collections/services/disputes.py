@@ -19,6 +19,7 @@ from duly.messaging.services import queue_message, renderer_for
 
 from .. import messages as msgs
 from ..models import CollectionsSettings, Dispute
+from ..signals import dispute_opened
 from .common import _invoice_attachments, _language, customer_window
 
 
@@ -50,13 +51,15 @@ def open_dispute(org: Organization, invoice_id: int, *, question: str, now: date
     local = now.astimezone(ZoneInfo(org.timezone)).date()
     try:
         with transaction.atomic():
-            return Dispute.objects.create(
+            dispute = Dispute.objects.create(
                 organization=org, customer=invoice.customer, invoice=invoice, opened_by=opened_by,
                 opened_by_user=user, opened_at=now, question=question.strip(),
                 sla_due_on=sla_due_on(org, local, days),
             )
     except IntegrityError:  # a concurrent request opened one first (one open query per invoice)
         raise DisputeAlreadyOpen(f"Invoice {invoice.number} already has an open query.") from None
+    dispute_opened.send(sender=Dispute, dispute=dispute)
+    return dispute
 
 
 @transaction.atomic

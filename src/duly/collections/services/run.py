@@ -41,6 +41,7 @@ from duly.messaging.services import queue_message, renderer_for
 from .. import messages as msgs
 from .. import snapshots
 from ..models import CollectionRun, InvoiceDispatch, Reminder, ReminderInvoice
+from ..signals import reminder_sent
 from .common import _aware, _invoice_attachments, _task, account_window
 from .fees import assess_late_fees
 from .greetings import send_greetings
@@ -244,6 +245,7 @@ def _carry_out(rc: snapshots.RunContext, builder: msgs.MessageBuilder, account: 
         if notes:
             reminder.reason = f"{reminder.reason}\n" + "\n".join(n for n in notes if n)
         reminder.save()
+        reminder_sent.send(sender=Reminder, reminder=reminder)
     if terminated is not None:
         _final_statement(rc, builder, account, figures, now, local_today, terminated)
 
