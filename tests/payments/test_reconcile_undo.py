@@ -231,3 +231,26 @@ def test_cli_undoes_a_write_off_match(org, customer, contract, account):
     assert f"match {match.pk} undone" in out.output and books(org) == before
     again = runner.invoke(main, ["bank", "review", "--org", org.slug, "undo", str(match.pk)])
     assert again.exit_code == 2 and "[match_already_undone]" in again.output
+
+
+def test_collections_chase_an_invoice_an_undo_reopened_and_count_the_line_as_awaiting(org, customer, contract,
+                                                                                       account):
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from duly.collections import snapshots
+
+    def seen():
+        (acct,) = snapshots.gather(snapshots.RunContext.load(org), [customer.pk],
+                                   datetime(2026, 4, 2, 9, tzinfo=timezone.utc))
+        return {item.invoice_id: item.open_amount for item in acct.snapshot.open_items}, dict(
+            acct.snapshot.unreconciled_credits)
+
+    invoice = issue(org, customer, contract, "120.00")
+    assert seen() == ({invoice.pk: Decimal("120.00")}, {})
+    lines = statement(org, ("117.50", customer.name, PAYER_IBAN, invoice.rf_reference, ""))
+    rec.reconcile(org, as_of=AS_OF, policy=WRITE_OFF)
+    assert seen() == ({}, {})  # written off: nobody chases it
+    undo_all(org, BankMatch.objects.filter(line__in=lines))
+    # open again as before, and the line's money, back in review, is received and awaiting reconciliation
+    assert seen() == ({invoice.pk: Decimal("120.00")}, {"EUR": Decimal("117.50")})

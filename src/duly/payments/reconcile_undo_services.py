@@ -52,11 +52,13 @@ _PROPOSAL_KEYS = ("customer_id", "currency", "allocations", "credit_minor", "wri
 def collection_state(debits: list[DirectDebit]) -> dict:
     """Before booking ``debits`` collected: each debit's status, and the payments already recorded for them (those
     stay when the match is undone)."""
-    known = set(Payment.objects.filter(method="sepa_debit", organization_id=debits[0].organization_id,
-                                       external_reference__in=[d.end_to_end_id for d in debits])
-                .values_list("pk", flat=True)) if debits else set()
-    return {"debit_status": {str(d.pk): DirectDebit.objects.get(pk=d.pk).status for d in debits},
-            "known_payments": sorted(known)}
+    if not debits:
+        return {"debit_status": {}, "known_payments": []}
+    known = (Payment.objects.filter(method="sepa_debit", organization_id=debits[0].organization_id,
+                                    external_reference__in=[d.end_to_end_id for d in debits])
+             .values_list("pk", flat=True))
+    status = DirectDebit.objects.filter(pk__in=[d.pk for d in debits]).values_list("pk", "status")
+    return {"debit_status": {str(pk): s for pk, s in status}, "known_payments": sorted(known)}
 
 
 def return_state(debit: DirectDebit) -> dict:
