@@ -255,16 +255,3 @@ def test_collections_chase_an_invoice_an_undo_reopened_and_count_the_line_as_awa
     # open again as before, and the line's money, back in review, is received and awaiting reconciliation
     assert seen() == ({invoice.pk: Decimal("120.00")}, {"EUR": Decimal("117.50")})
 
-
-def test_the_write_off_reversal_shows_on_the_invoice_in_the_back_office(bookkeeper, org, customer, contract, account):
-    from django.urls import reverse
-
-    invoice = issue(org, customer, contract, "120.00")
-    lines = statement(org, ("117.50", customer.name, PAYER_IBAN, invoice.rf_reference, ""))
-    rec.reconcile(org, as_of=AS_OF, policy=WRITE_OFF)
-    (match,) = BankMatch.objects.filter(line__in=lines)
-    bookkeeper.post(reverse("admin:payments_bankmatch_changelist"),
-                    {"action": "undo_matches", "_selected_action": [match.pk]})
-    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.ISSUED
-    page = bookkeeper.get(reverse("admin:invoicing_invoice_change", args=[invoice.pk])).content.decode()
-    assert f"bank match {match.pk} undone" in page and "Short payment written off: 2.50 EUR" in page

@@ -18,7 +18,7 @@ from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 
 from . import services
-from .models import Attachment, Invoice, InvoiceLine, NumberSeries, WriteOffReversal
+from .models import Attachment, Invoice, InvoiceLine, NumberSeries
 
 LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "discount_percent", "tax_category", "tax_rate",
                "tax_exemption_reason", "period_start", "period_end", "explanation")
@@ -120,22 +120,6 @@ class AttachmentInline(OrgScopedInline):
         return False
 
 
-class WriteOffReversalInline(OrgScopedInline):
-    """The audit of a write-off taken back on purpose (undoing the bank match that wrote it off): read only."""
-
-    model = WriteOffReversal
-    extra = 0
-    can_delete = False
-    fields = readonly_fields = ("reversed_at", "reason", "written_off_at", "write_off_reason", "status_after",
-                                "paid_minor")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 class DraftForm(forms.ModelForm):
     currency = forms.CharField(max_length=3, required=False,
                                help_text="Leave empty for the contract's (or else the customer's) currency")
@@ -187,7 +171,7 @@ class InvoiceAdmin(OrgScopedAdmin):
     list_filter = ("status", "kind", "currency", "customer__country", "issue_date", "due_date")
     search_fields = ("number", "customer__name", "customer__code", "po_number", "rf_reference")
     date_hierarchy = "issue_date"
-    inlines = [InvoiceLineInline, AttachmentInline, WriteOffReversalInline]
+    inlines = [InvoiceLineInline, AttachmentInline]
     autocomplete_fields = ("customer",)
     actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected"]
     form = DraftForm
