@@ -15,7 +15,30 @@ ON = date(2026, 5, 4)
 def test_every_transition_names_known_states_and_reasons():
     for (current, target), reasons in lc.TRANSITIONS.items():
         assert current in lc.STATES and target in lc.STATES and reasons <= set(lc.REASONS)
-    assert not any(current in lc.CLOSED and target not in lc.CLOSED for current, target in lc.TRANSITIONS)
+    # a closed invoice leaves the closed states only by a write-off reversed on purpose, never by a settled amount
+    for (current, target), reasons in lc.TRANSITIONS.items():
+        if current in lc.CLOSED and target not in lc.CLOSED:
+            assert current == lc.UNCOLLECTIBLE and reasons == {lc.REVERSE_WRITE_OFF}
+    assert not any(lc.REVERSE_WRITE_OFF in reasons for (current, _), reasons in lc.TRANSITIONS.items()
+                   if current != lc.UNCOLLECTIBLE)
+
+
+@pytest.mark.parametrize("paid, payable, expected", [
+    (0, 1000, (lc.ISSUED, 0, None)),
+    (975, 1000, (lc.PARTIALLY_PAID, 975, None)),
+    (1000, 1000, (lc.PAID, 1000, ON)),
+])
+def test_a_write_off_reversed_reopens_the_invoice_as_what_it_received_says(paid, payable, expected):
+    after = lc.reopened(lc.UNCOLLECTIBLE, paid, payable, "bank match undone", ON, invoice="INV-1")
+    assert (after.status, after.paid_minor, after.paid_on) == expected
+
+
+@pytest.mark.parametrize("status", [lc.ISSUED, lc.PARTIALLY_PAID, lc.PAID, lc.VOID, lc.DRAFT])
+def test_only_a_written_off_invoice_has_a_write_off_to_reverse(status):
+    with pytest.raises(InvalidState):
+        lc.reopened(status, 0, 1000, "undo", ON, invoice="INV-1")
+    with pytest.raises(ReasonRequired):
+        lc.reopened(lc.UNCOLLECTIBLE, 0, 1000, " ", ON, invoice="INV-1")
 
 
 @pytest.mark.parametrize("paid, payable, amount, expected", [

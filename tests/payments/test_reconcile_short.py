@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 
-import pytest
 from click.testing import CliRunner
 
-from duly.domain.errors import MatchUsedLater
 from duly.domain.matching import MatchPolicy, ShortPaymentAction
 from duly.invoicing.models import Invoice
 from duly.payments import reconcile_services as rec
@@ -35,14 +33,15 @@ def test_write_off_policy_writes_the_bank_fee_off_and_the_invoice_is_not_chased(
     match = BankMatch.objects.get(line=line)
     assert match.evidence["written_off"] == [[invoice.pk, 250]] and match.evidence["write_off_minor"] == 250
     assert match.payment.amount_minor == 11_750
-    # reconciling again changes nothing; the match cannot be undone (a written-off invoice is not reopened)
+    # reconciling again changes nothing; undoing the match (a deliberate act of staff) reverses the write-off too
+    # (tests/payments/test_reconcile_undo.py checks every row)
     before = rows(org)
     assert rec.reconcile(org, as_of=AS_OF, policy=WRITE_OFF) == rec.ReconcileResult(0, 0, 0)
-    with pytest.raises(MatchUsedLater, match="written-off invoice is not reopened") as err:
-        rec.undo(org, match.pk, reason="wrong", as_of=AS_OF)
-    assert err.value.code == "match_wrote_off"
-    assert rows(org) == before and BankMatch.objects.get(pk=match.pk).undone_at is None
-    assert StatementLine.objects.get(pk=line.pk).status == StatementLine.MATCHED
+    assert rows(org) == before
+    rec.undo(org, match.pk, reason="wrong", as_of=AS_OF)
+    invoice.refresh_from_db()
+    assert invoice.status == Invoice.ISSUED and invoice.balance_minor == 12_000 and invoice.void_reason == ""
+    assert StatementLine.objects.get(pk=line.pk).status == StatementLine.REVIEW
 
 
 def test_leave_open_policy_leaves_the_shortfall_open_and_undo_restores_it(org, customer, contract, account):

@@ -170,7 +170,7 @@ def ignore(ctx, line_id, reason):
 @click.pass_context
 @handle_errors
 def undo(ctx, match_id, reason, as_of):
-    """Undo match MATCH_ID: its allocations are taken back exactly and the line returns to review."""
+    """Undo match MATCH_ID exactly (payments, write-offs, SEPA collections and returns); the line returns to review."""
     from duly.payments import reconcile_services as rec
 
     org = _org(ctx)

@@ -479,7 +479,9 @@ class LineAlreadyMatched(Conflict):
 
 
 class MatchUsedLater(Conflict):
-    """A bank match that cannot be undone: a later refund, or credit drawn on another invoice, used its money."""
+    """A bank match that cannot be undone: a later refund, credit drawn on another invoice, or a return of the
+    debits it collected used its money (``match_used_later``); or what it changed was changed since
+    (``match_changed_since``)."""
 
     code = "match_used_later"
 

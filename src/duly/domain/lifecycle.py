@@ -9,10 +9,14 @@
       │                └──write-off──▶ uncollectible        (also from partially paid)
       └──issue (prepaid in full, or a credit note that settles itself)──▶ paid
 
+    uncollectible ──reverse write-off (a deliberate, audited undo by staff)──▶ issued | partially paid | paid
+
 - An *import* creates a draft (its parties frozen as its source stated them); issuing it is an issue.
 - A settled amount (a payment, customer credit, a credit note) moves an open invoice to partially paid
-  or paid; a refund moves it back. A void or written-off invoice is closed for good: a settled amount
-  added or taken back changes what it received, never its status.
+  or paid; a refund moves it back. A void or written-off invoice is closed: a settled amount added or
+  taken back changes what it received, never its status. The one way out is a *reverse write-off*, a
+  deliberate act of staff (undoing the bank match that wrote a short payment's rest off), never a side
+  effect: :func:`reopened` says the state it leads to.
 
 Pure: :func:`settle` and :func:`issued` compute the state an amount or an issue leads to;
 :func:`check_void` and :func:`check_write_off` refuse what the life cycle does not allow, with the
@@ -45,6 +49,7 @@ __all__ = [
     "check_void",
     "check_write_off",
     "issued",
+    "reopened",
     "settle",
     "settle_reason",
 ]
@@ -59,10 +64,10 @@ OPEN = (ISSUED, PARTIALLY_PAID)
 CLOSED = (VOID, UNCOLLECTIBLE)
 
 #: Why an invoice changes state.
-IMPORT, ISSUE, PAY, PARTIAL_PAY, REFUND, CREDIT, WRITE_OFF, VOIDING = (
-    "import", "issue", "pay", "partial_pay", "refund", "credit", "write_off", "void",
+IMPORT, ISSUE, PAY, PARTIAL_PAY, REFUND, CREDIT, WRITE_OFF, VOIDING, REVERSE_WRITE_OFF = (
+    "import", "issue", "pay", "partial_pay", "refund", "credit", "write_off", "void", "reverse_write_off",
 )
-REASONS = (IMPORT, ISSUE, PAY, PARTIAL_PAY, REFUND, CREDIT, WRITE_OFF, VOIDING)
+REASONS = (IMPORT, ISSUE, PAY, PARTIAL_PAY, REFUND, CREDIT, WRITE_OFF, VOIDING, REVERSE_WRITE_OFF)
 
 #: (from, to) -> the reasons that may move an invoice that way. A state to itself is listed where an
 #: event changes what an invoice received without changing its state.
@@ -87,6 +92,10 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (PARTIALLY_PAID, UNCOLLECTIBLE): frozenset({WRITE_OFF}),
     (VOID, VOID): frozenset({PAY, PARTIAL_PAY, REFUND, CREDIT}),
     (UNCOLLECTIBLE, UNCOLLECTIBLE): frozenset({PAY, PARTIAL_PAY, REFUND, CREDIT}),
+    # the only ways out of a closed state: a write-off reversed on purpose (never by a settled amount)
+    (UNCOLLECTIBLE, ISSUED): frozenset({REVERSE_WRITE_OFF}),
+    (UNCOLLECTIBLE, PARTIALLY_PAID): frozenset({REVERSE_WRITE_OFF}),
+    (UNCOLLECTIBLE, PAID): frozenset({REVERSE_WRITE_OFF}),
 }
 
 
@@ -127,6 +136,20 @@ def settle(status: str, paid_minor: int, payable_minor: int, amount_minor: int, 
     if paid > 0:
         return Settlement(PARTIALLY_PAID, paid, None)
     return Settlement(ISSUED, paid, None)
+
+
+def reopened(status: str, paid_minor: int, payable_minor: int, reason: str, on: date, *, invoice: str) -> Settlement:
+    """The state a written-off invoice returns to when its write-off is reversed: what it received decides (issued,
+    partially paid, or paid on ``on`` when it received its payable amount since). Refused (``invalid_state``) for an
+    invoice that is not written off, and without a reason (``reason_required``)."""
+    if not reason or not reason.strip():
+        raise ReasonRequired("A reason is required to reverse a write-off.")
+    if status != UNCOLLECTIBLE:
+        raise InvalidState(f"Only a written-off invoice has a write-off to reverse; {invoice} is {status}.",
+                           current=status, target=ISSUED, reason=REVERSE_WRITE_OFF)
+    after = settle(ISSUED, paid_minor, payable_minor, 0, on)
+    check_transition(status, after.status, REVERSE_WRITE_OFF)
+    return after
 
 
 def settle_reason(after: Settlement, amount_minor: int) -> str:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from duly.domain import lifecycle as rules
 from duly.domain.issuing import IssuePlan
 
-from .models import Invoice
+from .models import Invoice, WriteOffReversal
 from .signals import invoice_paid
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "issue",
     "issue_migrated",
     "issued_row",
+    "reverse_write_off",
     "set_document_snapshot",
     "settle",
     "settle_credit_note",
@@ -175,3 +176,21 @@ def write_off(invoice: Invoice, reason: str) -> Invoice:
     invoice.voided_at = timezone.now()
     invoice.save(update_fields=["status", "void_reason", "voided_at"])
     return invoice
+
+
+def reverse_write_off(invoice: Invoice, reason: str, on: date) -> WriteOffReversal:
+    """Take a write-off back on purpose (staff undoing the bank match that wrote a short payment's rest off): the
+    invoice reopens in the state what it received gives (:func:`duly.domain.lifecycle.reopened`), its write-off
+    time and reason are cleared, and a :class:`WriteOffReversal` keeps both with who/why. Never called as a side
+    effect of a payment, refund or credit note (docs/books.md). The caller holds the invoice's row lock."""
+    after = rules.reopened(invoice.status, invoice.paid_minor, invoice.payable_minor, reason, on, invoice=str(invoice))
+    audit = WriteOffReversal.objects.create(
+        organization_id=invoice.organization_id, invoice=invoice, written_off_at=invoice.voided_at,
+        write_off_reason=invoice.void_reason, reason=reason.strip()[:300], status_after=after.status,
+        paid_minor=invoice.paid_minor)
+    invoice.status = after.status
+    invoice.paid_on = after.paid_on
+    invoice.void_reason = ""
+    invoice.voided_at = None
+    invoice.save(update_fields=["status", "paid_on", "void_reason", "voided_at"])
+    return audit

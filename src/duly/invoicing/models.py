@@ -253,6 +253,28 @@ class InvoiceLine(models.Model):
         )
 
 
+class WriteOffReversal(models.Model):
+    """The audit of a write-off taken back (:func:`duly.invoicing.lifecycle.reverse_write_off`): when and why the
+    invoice had been written off (its ``voided_at`` and ``void_reason`` are cleared when it reopens), when and why
+    it was reopened, and the state it reopened in. Never a side effect: staff undoing the bank match that wrote a
+    short payment's rest off."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="write_off_reversals")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="write_off_reversals")
+    written_off_at = models.DateTimeField(null=True, blank=True)
+    write_off_reason = models.TextField(blank=True)
+    reason = models.CharField(max_length=300)
+    status_after = models.CharField(max_length=20)
+    paid_minor = models.BigIntegerField(help_text="What the invoice had received when it reopened")
+    reversed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-reversed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"write-off of invoice {self.invoice_id} reversed"
+
+
 def attachment_path(instance: "Attachment", filename: str) -> str:
     return f"attachments/{instance.invoice.organization_id}/{instance.invoice_id}/{filename}"
 

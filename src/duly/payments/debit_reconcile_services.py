@@ -22,8 +22,9 @@ by the matcher or left in review:
   A credit that names a batch but not its total goes to review with the reason.
 
 Each line is one transaction; the line is marked matched with a :class:`~.reconcile_models.BankMatch` (``how``
-``returned`` or ``collected``, its debits and payments in the evidence). Such a match is final: the bank said so;
-a collection that is later returned arrives as its own return line.
+``returned`` or ``collected``, its debits and payments in the evidence, and under ``undo`` the state the match
+changed, so :mod:`.reconcile_undo_services` can take it back exactly). A collection that is later returned arrives
+as its own return line.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from duly.domain.errors import DomainError, NotFound
 from .bank_models import StatementLine
 from .models import DebitBatch, DebitReturn, DirectDebit
 from .reconcile_models import BankMatch, ReviewEntry
+from .reconcile_undo_services import collection_state, return_recorded, return_state
 from .return_services import find_debit, record_debit_collected, record_debit_return
 
 #: A collection credit is booked on the collection date or a few days after it (bank holidays, weekends).
@@ -203,6 +205,7 @@ def _return(org: Organization, line_id: int, e2e: str, as_of: date) -> bool:
         debit = find_debit(org, e2e)
     except NotFound:
         return False
+    state = return_state(debit)
     try:
         with transaction.atomic():
             result = record_debit_return(debit, line.return_reason_code[:4], returned_on=line.booking_date,
@@ -214,7 +217,8 @@ def _return(org: Organization, line_id: int, e2e: str, as_of: date) -> bool:
     ret = result.debit_return
     evidence = {"rule": "sepa_return", "debits": [[debit.pk, debit.end_to_end_id, debit.amount_minor]],
                 "debit_return": ret.pk, "reason_code": ret.reason_code, "payments": [],
-                "evidence": [["sepa_return", e2e, f"return {ret.reason_code} of debit {e2e}"]]}
+                "evidence": [["sepa_return", e2e, f"return {ret.reason_code} of debit {e2e}"]],
+                "undo": return_recorded(state, debit)}
     _matched(org, line, BankMatch.RETURNED, debit.invoice.customer_id, None, evidence, as_of)
     return True
 
@@ -224,6 +228,7 @@ def _collect(org: Organization, line_id: int, debits: list[DirectDebit], rule: s
     line = _locked_new(line_id)
     if line is None:
         return
+    state = collection_state(debits)
     try:
         with transaction.atomic():
             payments = [record_debit_collected(d, on=line.booking_date) for d in debits]
@@ -233,7 +238,7 @@ def _collect(org: Organization, line_id: int, debits: list[DirectDebit], rule: s
     customers = {p.customer_id for p in payments}
     evidence = {"rule": rule, "debits": [[d.pk, d.end_to_end_id, d.amount_minor] for d in debits],
                 "payments": [p.pk for p in payments],
-                "evidence": [[rule, detail, f"{len(debits)} direct debit(s) collected"]]}
+                "evidence": [[rule, detail, f"{len(debits)} direct debit(s) collected"]], "undo": state}
     _matched(org, line, BankMatch.COLLECTED, customers.pop() if len(customers) == 1 else None,
              payments[0] if len(payments) == 1 else None, evidence, as_of)
 

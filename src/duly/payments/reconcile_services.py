@@ -13,18 +13,17 @@ as ignored with their category. Each line is one transaction: a rerun after a cr
 and ``record_payment`` returns the payment already recorded under its reference.
 
 Review: :func:`accept` (proposal N), :func:`reject` (drop proposal N), :func:`split` (explicit amounts per
-invoice), :func:`assign_credit` (the whole line as a customer's credit), :func:`ignore`. :func:`undo` takes a
-match back: its allocations are removed from the invoices exactly (each invoice's settled amount and status
-return to what they were), its credit is removed and its payment deleted, and the line goes back to review.
-A match whose money a later refund used, or whose credit was drawn on another invoice, cannot be undone
-(:class:`~duly.domain.errors.MatchUsedLater`); a line already matched cannot be matched again
-(:class:`~duly.domain.errors.LineAlreadyMatched`).
+invoice), :func:`assign_credit` (the whole line as a customer's credit), :func:`ignore`. :func:`undo`
+(:mod:`.reconcile_undo_services`) takes any match back exactly, SEPA collections and returns and short-payment
+write-offs included, and puts the line back in review; a match whose money a later refund used, or whose credit
+was drawn on another invoice, cannot be undone (:class:`~duly.domain.errors.MatchUsedLater`); a line already
+matched cannot be matched again (:class:`~duly.domain.errors.LineAlreadyMatched`).
 
 A short payment within the tolerance is applied; the shortfall is left open (policy ``leave_open``) or written off
 (``write_off``: the invoice is marked uncollectible for the shortfall through
 :func:`duly.invoicing.services.mark_uncollectible`, kept in the match's evidence as ``written_off``). A written-off
-invoice is never reopened as a side effect (docs/books.md), so :func:`undo` refuses a match that wrote a shortfall
-off (:class:`~duly.domain.errors.MatchUsedLater`, code ``match_wrote_off``).
+invoice is never reopened as a side effect (docs/books.md); :func:`undo` of such a match is a deliberate act of
+staff and reverses the write-off (audited) before taking the payment back.
 """
 
 from __future__ import annotations
@@ -36,30 +35,29 @@ from decimal import Decimal
 from typing import Mapping
 
 from django.db import transaction
-from django.utils import timezone
 
 from duly.customers.models import Customer, Organization
 from duly.domain.errors import (
     DomainError,
-    InvalidState,
     LineAlreadyMatched,
-    MatchUsedLater,
     NotFound,
     ValidationError,
 )
 from duly.domain.matching import Decision, LineMatch, MatchIndex, Matcher, MatchPolicy, Proposal, ShortPaymentAction
 from duly.domain.money import from_minor, to_decimal, to_minor
-from duly.invoicing import lifecycle
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 from . import services
 from .bank_models import StatementLine
 from .debit_reconcile_services import settle_debit_lines
-from .models import Allocation, CreditEntry, Payment, Refund
+from .models import Allocation, CreditEntry, Payment
 from .reconcile_models import BankMatch, ReviewEntry
 from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_items
+from .reconcile_undo_services import undo
 from .signals import payment_recorded
+
+__all__ = ["ReconcileResult", "accept", "assign_credit", "ignore", "reconcile", "reject", "split", "undo"]
 
 #: Sure matches applied together in one transaction (see :func:`_apply_batch`).
 BATCH = 500
@@ -370,62 +368,3 @@ def ignore(org: Organization, line_id: int, *, reason: str) -> StatementLine:
     _review_entry(org, line, (), category="ignored", note=reason[:200])
     _set_status(line, StatementLine.IGNORED)
     return line
-
-
-# --- undo --------------------------------------------------------------------------------------------------------
-@transaction.atomic
-def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankMatch:
-    """Take a match back: every allocation it made is removed from its invoice (the invoice's settled amount and
-    status return to what they were), its credit and payment are removed, and the line goes back to review."""
-    try:
-        match = BankMatch.objects.select_for_update().get(organization=org, pk=match_id)
-    except BankMatch.DoesNotExist:
-        raise NotFound(f"Bank match {match_id} not found in {org.name}.") from None
-    if match.undone_at is not None:
-        raise LineAlreadyMatched(f"Bank match {match_id} was already undone.", code="match_already_undone")
-    if match.how in BankMatch.SEPA:
-        what = "recorded the return" if match.how == BankMatch.RETURNED else "booked the collection"
-        raise InvalidState(
-            f"Bank match {match_id} {what} of SEPA direct debits the bank reported: it is not undone. A collection the bank takes back arrives "
-            "as a return line of its own.", code="sepa_match_final", match=match_id)
-    if match.evidence.get("written_off"):
-        invoices = ", ".join(str(iid) for iid, _ in match.evidence["written_off"])
-        raise MatchUsedLater(
-            f"Bank match {match_id} cannot be undone: it wrote the short payment's rest off on invoice(s) {invoices}, "
-            "and a written-off invoice is not reopened by an undo. Issue a corrective invoice or a refund instead.",
-            code="match_wrote_off", match=match_id)
-    reason = (reason or "").strip() or "undone"
-    payment = match.payment
-    if payment is not None:
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        if payment.refunded_minor or Refund.objects.filter(payment=payment).exists():
-            raise MatchUsedLater(
-                f"Bank match {match_id} cannot be undone: payment {payment.pk} was refunded since "
-                f"({from_minor(payment.refunded_minor, payment.currency)} {payment.currency}); the refund used its "
-                "allocations.", match=match_id)
-        drawn = CreditEntry.objects.filter(payment=payment, amount_minor__lt=0).first()
-        if drawn is not None:
-            raise MatchUsedLater(
-                f"Bank match {match_id} cannot be undone: its credit was applied since ({drawn.memo}).",
-                match=match_id)
-        allocations = list(payment.allocations.select_related("invoice").order_by("id"))
-        invoices = {inv.pk: inv for inv in Invoice.objects.select_for_update()
-                    .filter(pk__in=[a.invoice_id for a in allocations]).order_by("pk")}
-        for alloc in allocations:
-            lifecycle.unsettle(invoices[alloc.invoice_id], alloc.amount_minor, as_of)
-        payment.allocations.all().delete()
-        CreditEntry.objects.filter(payment=payment).delete()
-        match.payment = None
-    match.undone_at = timezone.now()
-    match.undo_reason = reason[:200]
-    match.save(update_fields=["payment", "undone_at", "undo_reason"])
-    if payment is not None:
-        payment.delete()
-    line = StatementLine.objects.select_for_update().get(pk=match.line_id)
-    proposal = {k: match.evidence.get(k) for k in ("customer_id", "currency", "allocations", "credit_minor",
-                                                   "write_off_minor", "score", "evidence", "blockers")}
-    ReviewEntry.objects.update_or_create(line=line, defaults={
-        "organization": org, "proposals": [proposal] if proposal.get("customer_id") else [],
-        "customer_id": match.customer_id, "category": "", "note": f"match {match.pk} undone: {reason}"[:200]})
-    _set_status(line, StatementLine.REVIEW)
-    return match
