@@ -44,7 +44,7 @@ from duly.customers.links import check_public_url
 from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the generic ORM fast path, re-exported
 from duly.domain import invoice_math, issuing
-from duly.domain.errors import ValidationError
+from duly.domain.errors import PeppolInvalid, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
@@ -64,6 +64,8 @@ from .services import (
 
 __all__ = [
     "BulkInvoice",
+    "PeppolRefused",
+    "check_peppol_block",
     "PreparedInvoice",
     "build_instances",
     "fetch_instances",
@@ -337,6 +339,9 @@ class InvoiceRows:
     meta: list[tuple[int, str, str, int, int]]
     adapted_invoice: frozenset[str]
     adapted_line: frozenset[str]
+    #: Indexes in ``invoices`` of those whose customers receive e-invoices through Peppol (checked once written:
+    #: :func:`check_peppol_block`).
+    peppol: list[int] = field(default_factory=list)
 
 
 def invoice_rows(org: Organization, prepared: Sequence[PreparedInvoice], *, now) -> InvoiceRows:
@@ -365,6 +370,7 @@ def invoice_rows(org: Organization, prepared: Sequence[PreparedInvoice], *, now)
                p.fields["prepaid_minor"]) for p in prepared],
         adapted_invoice=adapt_rows(Invoice, invoice_columns, invoices),
         adapted_line=adapt_rows(InvoiceLine, line_columns, [row for _, row in lines]),
+        peppol=[i for i, p in enumerate(prepared) if p.source.customer.electronic_address],
     )
 
 
@@ -390,11 +396,45 @@ def _insert_invoice_rows(org: Organization, rows: InvoiceRows, issue_date: date)
     return ids, numbers
 
 
+class PeppolRefused(PeppolInvalid):
+    """Invoices of a block whose customers receive e-invoices through Peppol and whose UBL would break the
+    Peppol BIS Billing 3.0 rules. ``refused`` maps each such customer's id to its invoice's
+    :class:`~duly.domain.errors.PeppolInvalid` (which names the rules); the message is the first one's."""
+
+    def __init__(self, refused: dict[int, PeppolInvalid]) -> None:
+        first = next(iter(refused.values()))
+        rule_ids = list(dict.fromkeys(r for error in refused.values() for r in error.context.get("rule_ids", [])))
+        super().__init__(first.message, rule_ids=rule_ids)
+        self.refused = refused
+
+
+def check_peppol_block(ids: Sequence[int]) -> None:
+    """Check the just-written invoices ``ids`` of customers with a Peppol electronic address (inside the
+    issuing transaction) as :func:`~duly.invoicing.services.issue_invoice` checks one: they must pass the
+    Peppol BIS Billing 3.0 rules. The caller gives only those (``InvoiceRows.peppol``): a block without Peppol
+    customers costs nothing, and only Peppol customers' invoices are read and rendered. Raises :class:`PeppolRefused` naming every refused invoice's customer and rules: the
+    caller's transaction rolls back (numbers included) and may write the block again without them."""
+    from .documents.store import check_peppol
+
+    if not ids:
+        return
+    refused: dict[int, PeppolInvalid] = {}
+    peppol = Invoice.objects.filter(ids_in("id", list(ids))).exclude(customer__electronic_address="")
+    for invoice in peppol.select_related("customer", "organization", "contract").order_by("id"):
+        try:
+            check_peppol(invoice)
+        except PeppolInvalid as exc:
+            refused.setdefault(invoice.customer_id, exc)
+    if refused:
+        raise PeppolRefused(refused)
+
+
 def write_invoice_rows(org: Organization, rows: InvoiceRows, *, issue_date: date) -> tuple[list[int], list[str]]:
     """Number and write invoice rows (inside the caller's transaction); returns their (ids, numbers), in order.
 
     Available customer credit is applied to the new standard invoices, as :func:`issue_prepared` does
-    (the invoices of customers with credit are read back for it: one query when nobody has any)."""
+    (the invoices of customers with credit are read back for it: one query when nobody has any). The caller
+    then checks the invoices of Peppol customers (:func:`check_peppol_block`) once the block is complete."""
     if not rows.invoices:
         return [], []
     ids, numbers = _insert_invoice_rows(org, rows, issue_date)
@@ -412,7 +452,8 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     """Number and write prepared invoices in bulk; returns the saved invoices (with their ids).
 
     Invoices are numbered in the order given. Available customer credit is applied to the new
-    standard invoices, as :func:`~duly.invoicing.services.issue_invoice` does.
+    standard invoices, as :func:`~duly.invoicing.services.issue_invoice` does, and the invoices of customers
+    with a Peppol address are checked as it checks them (:func:`check_peppol_block`).
     """
     if not prepared:
         return []
@@ -430,6 +471,8 @@ def issue_prepared(org: Organization, prepared: Sequence[PreparedInvoice], *, is
     for p, invoice in zip(prepared, invoices):
         p.invoice = invoice
     _apply_customer_credit([inv for inv in invoices if inv.kind == Invoice.KIND_STANDARD], issue_date)
+    # raises PeppolRefused: the caller's transaction gives the block back
+    check_peppol_block([pk for p, pk in zip(prepared, ids) if p.source.customer.electronic_address])
     invoices_issued.send(sender=Invoice, organization=org, invoice_ids=list(ids))
     return invoices
 

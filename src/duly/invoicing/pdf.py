@@ -431,7 +431,7 @@ def invoice_context(printable, org) -> dict[str, Any]:
         facts.append((loc.t("service_period"), loc.period(doc.period_start, doc.period_end)))
     for ref in printable.references:
         label = ref.custom_label if ref.label_key == "custom" else loc.t(ref.label_key)
-        facts.append((f"{label} *" if ref.required else label, ref.value))
+        facts.append((label, ref.value))  # a field the customer requires is printed like any other
     if printable.rf_reference and not doc.is_credit_note:  # the reference to quote when paying
         facts.append((loc.t("reference"), printable.rf_reference))
     context.update(

@@ -59,3 +59,5 @@ def test_the_pdf_producer_agrees_with_its_xmp_metadata(pdf_a3, make_doc):
     xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data().decode()
     [xmp_producer] = re.findall(r"<pdf:Producer>([^<]*)</pdf:Producer>", xmp)
     assert reader.metadata["/Producer"] == xmp_producer == "pypdf"
+    assert reader.metadata["/Creator"] == re.findall(r"<xmp:CreatorTool>([^<]*)</xmp:CreatorTool>", xmp)[0]
+    assert re.findall(r"<pdf:Keywords>([^<]*)</pdf:Keywords>", xmp) == [reader.metadata["/Keywords"]]

@@ -261,6 +261,43 @@ def _cii_facts(xml: bytes) -> dict:
     }
 
 
+def _empty_elements(xml: bytes) -> list[str]:
+    root = etree.fromstring(xml)
+    return [root.getroottree().getpath(e) for e in root.iter()
+            if len(e) == 0 and not (e.text or "").strip() and not e.attrib]
+
+
+_XMP = {"pdf": "http://ns.adobe.com/pdf/1.3/", "xmp": "http://ns.adobe.com/xap/1.0/",
+        "dc": "http://purl.org/dc/elements/1.1/", "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#"}
+#: Each Info dictionary entry and the XMP property PDF/A says it must equal (ISO 19005, 6.7.3).
+_INFO_IN_XMP = {"/Producer": "pdf:Producer", "/Creator": "xmp:CreatorTool", "/Keywords": "pdf:Keywords",
+                "/Title": "dc:title//rdf:li", "/Author": "dc:creator//rdf:li", "/Subject": "dc:description//rdf:li",
+                "/CreationDate": "xmp:CreateDate", "/ModDate": "xmp:ModifyDate"}
+
+
+def _pdf_date_as_xmp(value: str) -> str:
+    """``D:20261207164502+00'00'`` → ``2026-12-07T16:45:02+00:00``."""
+    v = value.removeprefix("D:")
+    return f"{v[0:4]}-{v[4:6]}-{v[6:8]}T{v[8:10]}:{v[10:12]}:{v[12:14]}{v[14:17]}:{v[18:20]}"
+
+
+def facturx_metadata_disagreements(pdf: bytes) -> list[str]:
+    """Where the PDF's Info dictionary and its XMP metadata say different things."""
+    reader = PdfReader(io.BytesIO(pdf))
+    xmp = etree.fromstring(reader.trailer["/Root"]["/Metadata"].get_object().get_data())
+    faults = []
+    for key, path in _INFO_IN_XMP.items():
+        info = reader.metadata.get(key)
+        if info is None:
+            continue
+        found = [e.text for e in xmp.xpath(f"//{path}", namespaces=_XMP)]
+        if key in ("/CreationDate", "/ModDate"):
+            info = _pdf_date_as_xmp(info)
+        if found != [info]:
+            faults.append(f"{key} {info!r} but XMP {path} {found!r}")
+    return faults
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_issued_invoices_pass_the_official_rules_in_ubl_cii_and_facturx(name, ctx, official_rules):
     build, expected = SCENARIOS[name]
@@ -276,6 +313,8 @@ def test_issued_invoices_pass_the_official_rules_in_ubl_cii_and_facturx(name, ct
     assert official_rules(cii, layers) == [], "CII"
     assert official_rules(embedded, layers) == [], "Factur-X"
     assert embedded == cii  # the Factur-X PDF carries the very CII that was validated
+    assert _empty_elements(embedded) == []  # PEPPOL-EN16931-R008
+    assert facturx_metadata_disagreements(facturx) == []
     # What was due when it was issued: the total less the deposit deducted and the credit settled then.
     due_at_issue = invoice.total_minor - invoice.prepaid_minor - invoice.document_snapshot.get("paid_minor", 0)
     want = {"prepaid": D(0), "payable": from_minor(due_at_issue, invoice.currency), "allowance": D(0),

@@ -17,6 +17,7 @@ from lxml import etree
 
 from duly.domain.errors import EInvoiceInvalid, InvalidDocumentData
 from duly.invoicing.einvoice.cii import render_cii
+from duly.invoicing.einvoice.importer import parse_einvoice
 from duly.invoicing.einvoice.model import (
     Attachment,
     DocumentAllowanceCharge,
@@ -225,6 +226,35 @@ def test_ubl_peppol_validates_with_zero_errors(name, official_rules, scenarios):
 def test_cii_facturx_validates_with_zero_errors(name, official_rules, scenarios):
     xml = render_cii(scenarios[name], validate=False)
     assert official_rules(xml) == []
+
+
+def empty_elements(xml: bytes) -> list[str]:
+    """The paths of the elements that hold neither a child, nor text, nor an attribute (PEPPOL-EN16931-R008)."""
+    root = etree.fromstring(xml)
+    tree = root.getroottree()
+    return [tree.getpath(e) for e in root.iter() if len(e) == 0 and not (e.text or "").strip() and not e.attrib]
+
+
+@pytest.mark.parametrize("name", SCENARIO_NAMES)
+def test_cii_carries_no_empty_element(name, scenarios):
+    """PEPPOL-EN16931-R008 (the Factur-X EN 16931 schematron warns): no empty element, not even the
+    ApplicableHeaderTradeDelivery the CII XSD requires when nothing is delivered."""
+    xml = render_cii(scenarios[name], validate=False)
+    assert empty_elements(xml) == []
+    delivery = etree.fromstring(xml).find(".//ram:ApplicableHeaderTradeDelivery", namespaces=CII_NSMAP)
+    assert delivery is not None and len(delivery)
+
+
+def test_the_buyer_country_filling_the_delivery_reads_back_as_no_delivery(scenarios):
+    """The filler (BT-80 = the buyer's country when nothing else is said) is no delivery information: the
+    document read back equals the one written."""
+    doc = scenarios["eur_standard_and_reduced"]
+    assert not doc.deliver_to_country and doc.delivery_date is None
+    xml = render_cii(doc, validate=False)
+    assert etree.fromstring(xml).findtext(
+        ".//ram:ApplicableHeaderTradeDelivery/ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID",
+        namespaces=CII_NSMAP) == doc.buyer.country_code
+    assert parse_einvoice(xml).deliver_to_country == ""
 
 
 @pytest.mark.parametrize("name", SCENARIO_NAMES)

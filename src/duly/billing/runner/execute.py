@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 
 from duly.customers.models import Customer, Organization
 from duly.db.fastpath import ids_in
+from duly.invoicing.bulk import PeppolRefused
 
 from ..models import Subscription
 from ..services.run_writer import AlreadyClaimed, ChunkPlan, write_plan
@@ -70,19 +71,31 @@ def bill_batches(run: Run, customer_ids: list[int], batch_size: int, workers: in
 
 def _bill_chunk(run: Run, chunk: list[int], number: int,
                 checkpoint: Callable[[int], None] | None) -> BillingRunResult:
-    """Bill one batch in its own transaction (retried when it meets a concurrent run)."""
-    for attempt in range(_RETRIES):
+    """Bill one batch in its own transaction (retried when it meets a concurrent run).
+
+    A customer whose invoice a Peppol access point would reject (:class:`~duly.invoicing.bulk.PeppolRefused`)
+    is left out, the rules named in the result, and the batch is billed again without it."""
+    refused: dict[int, str] = {}  # customer id -> why it was left out (the Peppol rules its invoice breaks)
+    attempts = 0
+    while attempts < _RETRIES:
         outcome = BillingRunResult(as_of=run.as_of)
         try:
             with _gc_paused(), transaction.atomic():
-                _bill_batch(run.org, run.as_of, run.catalog, chunk, outcome, run.has_retainers, run.due)
+                _bill_batch(run.org, run.as_of, run.catalog, [c for c in chunk if c not in refused], outcome,
+                            run.has_retainers, run.due)
                 if checkpoint is not None:
                     checkpoint(number)
+            if refused:
+                codes = dict(Customer.objects.filter(pk__in=list(refused)).values_list("pk", "code"))
+                outcome.skipped += [(codes.get(c, str(c)), reason) for c, reason in refused.items()]
             return outcome
+        except PeppolRefused as exc:
+            # The batch rolled back, numbers included: bill it again without the refused customers.
+            refused.update((customer_id, error.message) for customer_id, error in exc.refused.items())
         except (IntegrityError, AlreadyClaimed):
             # A concurrent run billed some of these slots (or claimed a pending charge, notice or late
             # event) first: our batch rolled back, numbers included; bill what is left.
-            pass
+            attempts += 1
     outcome = BillingRunResult(as_of=run.as_of)
     codes = dict(Customer.objects.filter(pk__in=chunk).values_list("pk", "code"))
     outcome.skipped = [(codes.get(c, str(c)), "conflict with a concurrent billing run; retry") for c in chunk]
@@ -185,8 +198,10 @@ def _bill_windows(run: Run, chunks: list[list[int]], workers: int, result: Billi
                             outcomes.append(outcome)
                             if checkpoint is not None:
                                 checkpoint(result.batches + len(outcomes) - 1)
-                except (IntegrityError, AlreadyClaimed):
-                    outcomes = None  # a concurrent run got there first: the window again, batch by batch
+                except (IntegrityError, AlreadyClaimed, PeppolRefused):
+                    # a concurrent run got there first, or an invoice a Peppol access point would reject (left
+                    # out by _bill_chunk): the window again, batch by batch
+                    outcomes = None
                 if outcomes is None:
                     for chunk in window:
                         committed(_bill_chunk(run, chunk, result.batches, checkpoint), chunk)

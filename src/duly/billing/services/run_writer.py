@@ -65,7 +65,10 @@ class ChunkPlan:
 
 def write_plan(org: Organization, as_of: date, plan: ChunkPlan, result: BillingRunResult) -> None:
     """Write a planned batch (inside the caller's transaction): numbers, invoices and lines, claims, records,
-    drawdowns, top-ups, retainer balances and subscription cursors."""
+    drawdowns, top-ups, retainer balances and subscription cursors.
+
+    Raises :class:`~duly.invoicing.bulk.PeppolRefused` when an invoice of a customer with a Peppol address
+    breaks the Peppol rules: the caller rolls the batch back and bills it again without those customers."""
     ids, numbers = bulk.write_invoice_rows(org, plan.rows, issue_date=as_of) if plan.rows else ([], [])
     # Claim the pending charges, notices and late events in bulk, each only if still unclaimed.
     claim(PendingCharge.objects.filter(invoice__isnull=True),
@@ -102,6 +105,10 @@ def write_plan(org: Organization, as_of: date, plan: ChunkPlan, result: BillingR
         retainers.freeze_on_invoices(
             Invoice.objects.filter(ids_in("id", ids)).only("id", "customer_id", "currency", "document_snapshot")
             .order_by("id"), as_of=as_of)
+    # What a Peppol customer's access point would reject is not issued (as issue_invoice refuses it): the
+    # invoices are complete now (credit, drawdowns, retainer balance); PeppolRefused rolls the batch back.
+    if plan.rows is not None and plan.rows.peppol:
+        bulk.check_peppol_block([ids[i] for i in plan.rows.peppol])
     for (last_key, next_on, status), sub_ids in plan.cursors:
         Subscription.objects.filter(ids_in("id", sub_ids)).update(last_billed_period_start=last_key,
                                                                   next_bill_on=next_on, status=status)

@@ -237,9 +237,14 @@ class _CiiWriter:
         _text(address, "CountrySubDivisionName", party.subdivision)
 
     def delivery(self, delivery: etree._Element) -> None:
+        """BG-13. The CII XSD requires ``ApplicableHeaderTradeDelivery`` while PEPPOL-EN16931-R008 forbids an
+        empty element: a document that states neither a delivery date nor a deliver-to country names the
+        buyer's country as the deliver-to country (BT-80), which is what the absence of a delivery address
+        means (the FNFE's advice for Factur-X EN 16931); the importer reads that filler back as absent."""
         doc = self.doc
-        if doc.deliver_to_country:
-            _ram(_ram(_ram(delivery, "ShipToTradeParty"), "PostalTradeAddress"), "CountryID", doc.deliver_to_country)
+        country = doc.deliver_to_country or ("" if doc.delivery_date else doc.buyer.country_code)
+        if country:
+            _ram(_ram(_ram(delivery, "ShipToTradeParty"), "PostalTradeAddress"), "CountryID", country)
         if doc.delivery_date:
             _date(_ram(delivery, "ActualDeliverySupplyChainEvent"), "OccurrenceDateTime", doc.delivery_date)
 
@@ -359,19 +364,54 @@ def render_cii(doc: InvoiceDocument, *, validate: bool = True, duly_rules: bool 
 #: The producer ``factur-x`` writes into the XMP metadata (pdf:Producer): pypdf writes the final file.
 FACTURX_XMP_PRODUCER = "pypdf"
 
+_XMP_NS = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "pdf": "http://ns.adobe.com/pdf/1.3/",
+           "xmp": "http://ns.adobe.com/xap/1.0/"}
 
-def _producer_as_in_xmp(pdf_bytes: bytes) -> bytes:
-    """The PDF with its document-information Producer set to what the Factur-X XMP will state.
 
-    ``factur-x`` replaces the XMP (pdf:Producer "pypdf") but keeps the Info dictionary's Producer
-    (WeasyPrint): PDF/A wants the two to agree, so the Info entry is aligned before embedding.
+def _pdf_date(xmp_date: str) -> str:
+    """``2026-12-07T16:45:02+00:00`` → ``D:20261207164502+00'00'`` (the Info dictionary's form of the XMP date)."""
+    from datetime import datetime, timedelta
+
+    moment = datetime.fromisoformat(xmp_date)
+    minutes = int((moment.utcoffset() or timedelta(0)).total_seconds() // 60)
+    sign = "-" if minutes < 0 else "+"
+    return f"{moment:D:%Y%m%d%H%M%S}{sign}{abs(minutes) // 60:02d}'{abs(minutes) % 60:02d}'"
+
+
+_XPACKET = (b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>\n', b'\n<?xpacket end="w"?>')
+
+
+def _info_as_in_xmp(pdf_bytes: bytes) -> bytes:
+    """The Factur-X PDF with its document-information dictionary and its XMP metadata stating the same facts.
+
+    ``factur-x`` replaces the XMP (pdf:Producer "pypdf", xmp:CreatorTool, dates) but keeps WeasyPrint's
+    Producer in the Info dictionary, reads the clock a second time for the Info dates and writes the keywords
+    in the Info dictionary only. PDF/A wants each Info entry to equal its XMP property, so the Info
+    dictionary's Producer, Creator and dates are taken from the XMP, and the keywords are added to the XMP.
     """
     import io
 
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf_bytes)))
-    writer.add_metadata({"/Producer": FACTURX_XMP_PRODUCER})
+    stream = writer.root_object["/Metadata"].get_object()
+    xmp = etree.fromstring(stream.get_data())
+
+    def prop(name: str) -> etree._Element:
+        [element] = xmp.xpath(f"//{name}", namespaces=_XMP_NS)
+        return element
+
+    producer = prop("pdf:Producer")
+    keywords = str((writer.metadata or {}).get("/Keywords", "") or "")
+    if keywords and not xmp.xpath("//pdf:Keywords", namespaces=_XMP_NS):
+        etree.SubElement(producer.getparent(), f"{{{_XMP_NS['pdf']}}}Keywords").text = keywords
+        stream.set_data(_XPACKET[0] + etree.tostring(xmp, encoding="utf-8") + _XPACKET[1])
+    writer.add_metadata({
+        "/Producer": producer.text,
+        "/Creator": prop("xmp:CreatorTool").text,
+        "/CreationDate": _pdf_date(prop("xmp:CreateDate").text),
+        "/ModDate": _pdf_date(prop("xmp:ModifyDate").text),
+    })
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
@@ -386,8 +426,8 @@ def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool
     from facturx import generate_from_binary
 
     xml = render_cii(doc, validate=validate)
-    return generate_from_binary(
-        _producer_as_in_xmp(pdf_bytes),
+    return _info_as_in_xmp(generate_from_binary(
+        pdf_bytes,
         xml,
         flavor="factur-x",
         level="en16931",
@@ -399,4 +439,4 @@ def render_facturx_pdf(pdf_bytes: bytes, doc: InvoiceDocument, *, validate: bool
             "subject": (f"Factur-X {doc.kind} {doc.number} dated {doc.issue_date.isoformat()} "
                         f"issued by {doc.seller.name}"),
         },
-    )
+    ))

@@ -699,7 +699,22 @@ class _CiiReader(_Reader):
                 deliver_to_country=_clean(
                     self.text(delivery, "ram:ShipToTradeParty/ram:PostalTradeAddress/ram:CountryID")),
             )
+            if self._delivery_is_filler(delivery, fields):
+                fields["deliver_to_country"] = ""
         return self.build(fields, self.lines(), self.allowances(), self.stated(), self.exemptions())
+
+    def _delivery_is_filler(self, delivery: etree._Element, fields: dict) -> bool:
+        """Whether the delivery only repeats the buyer's country, as Duly's writer fills an otherwise empty
+        ``ApplicableHeaderTradeDelivery`` (see ``cii._CiiWriter.delivery``): no delivery date, no other
+        ship-to data, and no intra-community supply (category K), which states its deliver-to country."""
+        ship_to = self.first(delivery, "ram:ShipToTradeParty")
+        buyer = fields.get("buyer")
+        return (
+            ship_to is not None and buyer is not None and bool(fields.get("deliver_to_country"))
+            and fields["deliver_to_country"] == buyer.country_code and fields.get("delivery_date") is None
+            and len(delivery) == 1 and len(ship_to) == 1 and len(ship_to[0]) == 1
+            and not self.root.xpath("//ram:CategoryCode[normalize-space(.)='K']", namespaces=CII_NSMAP)
+        )
 
     @staticmethod
     def _sum(name: str) -> str:
