@@ -17,6 +17,12 @@ from hypothesis import settings
 settings.register_profile("duly", deadline=None)
 settings.load_profile("duly")
 
+# The gettext catalogues are built, not committed: compile any .po newer than its .mo before a test translates
+# (`make messages` does the same), so `pytest` run directly prints translated documents.
+from duly.translation import compile_catalogues  # noqa: E402
+
+compile_catalogues()
+
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 # Tests issue invoices whose documents carry pay links to the loopback DULY_PUBLIC_URL default: they allow it

@@ -1,0 +1,84 @@
+"""Every gettext catalogue of every app (src/duly/*/locale) is complete, consistent and compiled (issue 15).
+
+One translation catalogue: a customer reading French, German, Russian or Spanish never meets an English word
+because a translation is missing, fuzzy, has the wrong number of plural forms or drops a value.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+from duly.translation import TRANSLATED, catalogue_dirs, stale_catalogues
+
+_PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
+POS = sorted(p for d in catalogue_dirs() for p in d.glob("*/LC_MESSAGES/*.po"))
+
+
+def _read(path: Path) -> Catalog:
+    with path.open("rb") as fh:
+        return read_po(fh, locale=path.parents[1].name, abort_invalid=True)
+
+
+def _name(path: Path) -> str:
+    return f"{path.parents[3].name}/{path.parents[1].name}"
+
+
+def test_there_are_catalogues_and_each_app_has_every_language():
+    assert POS, "no catalogue found under src/duly/*/locale"
+    for folder in catalogue_dirs():
+        langs = sorted(p.parents[1].name for p in folder.glob("*/LC_MESSAGES/django.po"))
+        assert langs == sorted(TRANSLATED), (folder, langs)
+
+
+@pytest.mark.parametrize("path", POS, ids=_name)
+def test_catalogue_is_fully_translated_with_valid_plural_forms(path):
+    catalog = _read(path)
+    expected = Catalog(locale=path.parents[1].name)
+    assert catalog.num_plurals == expected.num_plurals and catalog.plural_expr == expected.plural_expr, (
+        f"{_name(path)}: Plural-Forms header is {catalog.plural_forms!r}, CLDR says {expected.plural_forms!r}")
+    problems = []
+    for message in catalog:
+        if not message.id:
+            continue
+        where = f"{_name(path)}: {message.id!r}" + (f" [{message.context}]" if message.context else "")
+        if message.fuzzy:
+            problems.append(f"{where} is fuzzy")
+        strings = message.string if message.pluralizable else (message.string,)
+        if message.pluralizable and len(strings) != catalog.num_plurals:
+            problems.append(f"{where} has {len(strings)} plural forms, not {catalog.num_plurals}")
+        if not all(s and s.strip() for s in strings):
+            problems.append(f"{where} is not translated")
+            continue
+        ids = message.id if message.pluralizable else (message.id,)
+        wanted = {name for msgid in ids for name in _PLACEHOLDER.findall(msgid)}
+        for s in strings:
+            got = set(_PLACEHOLDER.findall(s))
+            if got - wanted or (not message.pluralizable and got != wanted):
+                problems.append(f"{where}: translation {s!r} has placeholders {sorted(got)}, msgid {sorted(wanted)}")
+    assert not catalog.obsolete, f"{_name(path)}: obsolete entries {list(catalog.obsolete)}"
+    assert not problems, "\n".join(problems)
+
+
+def test_one_msgid_means_one_thing_across_apps():
+    """Django merges the apps' catalogues of a language into one: the same msgid (and context) translated two
+    ways in two apps would print one app's words in the other's documents. Give one of them a msgctxt."""
+    seen: dict[tuple[str, object, object], tuple[str, object]] = {}
+    clashes = []
+    for path in POS:
+        for message in _read(path):
+            if not message.id:
+                continue
+            key = (path.parents[1].name, message.context, message.id)
+            if key in seen and seen[key][1] != message.string:
+                clashes.append(f"{key}: {seen[key][0]} says {seen[key][1]!r}, {_name(path)} says {message.string!r}")
+            seen.setdefault(key, (_name(path), message.string))
+    assert not clashes, "\n".join(clashes)
+
+
+def test_every_catalogue_is_compiled():
+    assert not stale_catalogues()  # tests/conftest.py compiles them, as `make messages` does
