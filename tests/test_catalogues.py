@@ -82,3 +82,29 @@ def test_one_msgid_means_one_thing_across_apps():
 
 def test_every_catalogue_is_compiled():
     assert not stale_catalogues()  # tests/conftest.py compiles them, as `make messages` does
+
+
+def _source_msgids() -> set[tuple[str, str | None, str | None]]:
+    """(msgid, plural, context) of every ``text("…")``/``Text("…")`` in src/duly with a literal message."""
+    import ast
+
+    found = set()
+    for path in sorted((Path(__file__).resolve().parents[1] / "src" / "duly").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("text", "Text")
+                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                continue
+            keywords = {k.arg: k.value.value for k in node.keywords if isinstance(k.value, ast.Constant)}
+            found.add((node.args[0].value, keywords.get("plural"), keywords.get("context")))
+    return found
+
+
+def test_every_structured_text_of_the_code_is_translated_in_every_language():
+    """What the rules core and the billing run say to customers (duly.domain.text.Text) has a translation."""
+    msgids = {m for m in _source_msgids() if re.search(r"[^\W\d_]", _PLACEHOLDER.sub("", m[0]))}
+    assert len(msgids) > 10
+    for lang in TRANSLATED:
+        known = {(m.id[0] if m.pluralizable else m.id, m.context): m for path in POS
+                 if path.parents[1].name == lang for m in _read(path) if m.id}
+        missing = sorted(m[0] for m in msgids if (m[0], m[2]) not in known)
+        assert not missing, f"{lang}: no translation for {missing}"

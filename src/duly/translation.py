@@ -26,7 +26,7 @@ from babel.dates import format_date as babel_date
 from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.money import Money, exponent
-from duly.domain.text import Text
+from duly.domain.text import Percent, Text
 
 __all__ = [
     "LANGUAGES",
@@ -158,6 +158,8 @@ def _render(value: Any, language: str, locale: str) -> str:
         return fill(template, values)
     if isinstance(value, Money):
         return format_money(value.amount, value.currency, locale)
+    if isinstance(value, Percent):
+        return format_percent(value.value, locale)
     if isinstance(value, date):
         return format_date(value, locale)
     if isinstance(value, (Decimal, int)) and not isinstance(value, bool):

@@ -19,7 +19,17 @@ from typing import Any
 
 from .money import Money, exponent
 
-__all__ = ["Text", "join_text", "text"]
+__all__ = ["Percent", "Text", "join_text", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Percent:
+    """A rate in percent, as a value of a :class:`Text` (``20%``, ``20 %``, ``5,5 %``)."""
+
+    value: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.value.normalize():f}%"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +79,7 @@ def _plain(value: Any) -> str:
     """English formats without Babel: ``1570.80 EUR``, ``31 March 2026``, ``12.5``."""
     from .payment_terms import format_date
 
-    if isinstance(value, Text):
+    if isinstance(value, (Text, Percent)):
         return str(value)
     if isinstance(value, Money):
         quantum = Decimal(1).scaleb(-exponent(value.currency))
