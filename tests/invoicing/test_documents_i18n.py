@@ -39,10 +39,13 @@ def test_every_language_has_every_label():
     ("en", {("2", "DAY"): "2 days", ("1", "DAY"): "1 day", ("40", "C62"): "40 units", ("1.5", "HUR"): "1.5 hours"}),
     ("fr_FR", {("2", "DAY"): "2 jours", ("1", "DAY"): "1 jour", ("30", "C62"): "30 unités",
                ("34", "HUR"): "34 heures", ("1.5", "HUR"): "1,5 heure", ("0", "DAY"): "0 jour"}),
-    ("de_DE", {("8", "DAY"): "8 Tage", ("1", "DAY"): "1 Tag", ("2", "HUR"): "2 Stunden", ("3", "MON"): "3 Monate"}),
+    ("de_DE", {("8", "DAY"): "8 Tage", ("1", "DAY"): "1 Tag", ("2", "HUR"): "2 Std.", ("3", "MON"): "3 Monate",
+               ("2", "WEE"): "2 Wochen"}),
     ("es_ES", {("32", "HUR"): "32 horas", ("1", "HUR"): "1 hora", ("2", "DAY"): "2 días", ("30", "C62"): "30 unidades"}),
-    ("ru_RU", {("1", "DAY"): "1 день", ("2", "DAY"): "2 дня", ("5", "DAY"): "5 дней", ("21", "DAY"): "21 день",
-               ("22", "HUR"): "22 часа", ("11", "HUR"): "11 часов", ("1.5", "HUR"): "1,5 часа", ("3", "C62"): "3 шт."}),
+    # Russian invoices abbreviate most units (invariable: "5 дн.", "3,5 ч"); a year is a word with three forms.
+    ("ru_RU", {("1", "ANN"): "1 год", ("2", "ANN"): "2 года", ("5", "ANN"): "5 лет", ("21", "ANN"): "21 год",
+               ("11", "ANN"): "11 лет", ("1.5", "ANN"): "1,5 года", ("5", "DAY"): "5 дн.", ("3.5", "HUR"): "3,5 ч",
+               ("3", "C62"): "3 шт."}),
 ])
 def test_quantities_take_the_plural_form_of_their_number(locale, quantities):
     loc = localizer(locale)
