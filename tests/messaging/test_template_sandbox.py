@@ -58,7 +58,7 @@ def _shipped(name="reminder_firm", language="en") -> str:
 def with_payload(payload: str, mark: Path) -> str:
     """A real, personal template (so nothing else is wrong with it) carrying the payload in its text and html."""
     code = payload.replace("{mark}", str(mark))
-    return _shipped().replace("Dear {{ contact.name }},", "Dear {{ contact.name }}, " + code)
+    return _shipped().replace("{{ contact.salutation }}", "{{ contact.salutation }} " + code)
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_an_error_never_prints_the_secret_key_or_the_database_url(org, settings,
         "{{ invoices[99] }}",
     ]
     for attempt in attempts:
-        source = _shipped().replace("Dear {{ contact.name }},", "Dear {{ contact.name }}, " + attempt)
+        source = _shipped().replace("{{ contact.salutation }}", "{{ contact.salutation }} " + attempt)
         for error in _errors(org, source):
             assert "the-secret-key" not in error and "db-password" not in error and "db.internal" not in error
             assert "Ysolde" not in error  # not even the sample context's values
@@ -151,7 +151,7 @@ def test_a_mistake_still_names_what_the_template_spelt(org):
     source = _shipped().replace("{{ total_due }}, please pay now", "{{ totl_due }}, please pay now")
     with pytest.raises(TemplateError, match=r"^Template en/reminder_firm.j2, line 1: 'totl_due' is undefined$"):
         save_template(org, name="reminder_firm", language="en", source=source)
-    field = _shipped().replace("{{ contact.name }},", "{{ contact.nom }},", 1)
+    field = _shipped().replace("{{ contact.salutation }}", "{{ contact.nom }}", 1)
     with pytest.raises(TemplateError, match=r"line 4: 'dict object' has no attribute 'nom'$"):
         save_template(org, name="reminder_firm", language="en", source=field)
 
@@ -161,7 +161,7 @@ def test_the_documented_filters_and_tests_work_in_the_sandbox(org):
     extra = ("{{ contact.name|upper|replace('-', ' ')|truncate(40) }} {{ invoices|map(attribute='number')|join(', ') }}"
              " {{ invoices|selectattr('days_overdue', 'gt', 20)|list|length }} {{ range(3)|sum }}"
              " {% if invoices is sequence and contact.name is string %}ok{% endif %}")
-    source = _shipped().replace("Dear {{ contact.name }},", "Dear {{ contact.name }}, " + extra)
+    source = _shipped().replace("{{ contact.salutation }}", "{{ contact.salutation }} " + extra)
     save_template(org, name="reminder_firm", language="en", source=source)
     rendered = renderer_for(org).render("reminder_firm", "en", sample_context("dunning", "en"))
     assert "YSOLDE MARCHETTI SAMPLE SMPL-2026-0417, SMPL-2026-0588 1 3 ok" in rendered.text

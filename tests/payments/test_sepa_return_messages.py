@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from duly.collections.services import collect
-from duly.messaging.declines import _SEPA_GROUPS, _WORDS, decline_text
+from duly.messaging.declines import _REASONS, _SEPA_GROUPS, decline_text
+from duly.messaging.formatting import LANGUAGES
 from duly.messaging.models import Message
 from duly.payments import return_services as returns
 from duly.payments import sepa_services as sepa
@@ -136,9 +137,10 @@ def test_every_sepa_reason_code_is_explained_in_every_language():
     from duly.domain.retries import SEPA_REASONS
 
     assert set(SEPA_REASONS) <= set(_SEPA_GROUPS)
-    for language, words in _WORDS.items():
-        assert set(_SEPA_GROUPS.values()) <= set(words), language
+    assert set(_SEPA_GROUPS.values()) <= set(_REASONS)
+    for language in LANGUAGES:
+        other = decline_text(language, "sepa", "no such code")  # the catch-all sentence
         for code in SEPA_REASONS:
-            assert decline_text(language, "sepa", code) != words["other"], (language, code)
+            assert decline_text(language, "sepa", code) != other, (language, code)
     assert decline_text("de", "sepa", "ms02") == "der Lastschrift wurde auf Ihrem Konto widersprochen, oder ihre " \
                                                  "Erstattung verlangt"

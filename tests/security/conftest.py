@@ -176,6 +176,11 @@ def build_world(org) -> World:
     from duly.api.services import create_api_key
 
     create_api_key(org, name="Zephyr ERP sync", role="bookkeeper")
+    # a change of billing details the customer asked for from their personal link, waiting for staff
+    from duly.portal import selfservice_services as portal
+
+    portal.request_change(portal.Scope(token="", customer=customer), submission="zephyr-change-request-0001",
+                          now=now, contact_name="Zelda Zephyr-Martin", po_number="ZEPH-PO-7")
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
                  message=message, task=task)
 

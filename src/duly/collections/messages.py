@@ -14,39 +14,40 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Sequence
 
+from django.utils.translation import gettext_lazy, override
+
 from duly.domain import dunning
 from duly.domain.calendar import zone
 from duly.domain.payment_instructions import CARD, SEPA_DEBIT, PaymentInstruction
 from duly.invoicing.models import Invoice
 from duly.messaging.addressees import Addressee, locale_for, pick_contact  # noqa: F401 (re-exported)
 from duly.messaging.declines import decline_text, method_word
-from duly.messaging.context import base_context, invoice_view, org_view, period_text
+from duly.messaging.context import base_context, invoice_view, org_view, period_text, within_days
 from duly.messaging.formatting import Formatter, late_fee_terms
 from duly.messaging.invoice_mail import pay_view
+from duly.messaging.labels import method_name
 from duly.messaging.rendering import RenderedMessage, Renderer, category_of
 
 from .interest import accrued_interest
 from .snapshots import Account, ContactRow, InvoiceRow, RunContext, late_fee_terms_of
 
-#: What the next consequential step will do, per language (completes "Unless paid by <date>, ...").
-NEXT_STEP_WORDS: dict[str, dict[str, str]] = {
-    "en": {"suspend": "your service will be suspended", "terminate": "your contract will be terminated",
-           "handover": "the debt will be handed over to a collection agency",
-           "assess_late_fee": "late-payment charges will be added as agreed"},
-    "fr": {"suspend": "votre service sera suspendu", "terminate": "votre contrat sera résilié",
-           "handover": "la créance sera confiée à une société de recouvrement",
-           "assess_late_fee": "des pénalités de retard seront appliquées comme convenu"},
-    "de": {"suspend": "wird Ihre Leistung gesperrt", "terminate": "wird Ihr Vertrag gekündigt",
-           "handover": "wird die Forderung an ein Inkassounternehmen übergeben",
-           "assess_late_fee": "werden die vereinbarten Verzugskosten berechnet"},
-    "ru": {"suspend": "обслуживание будет приостановлено", "terminate": "договор будет расторгнут",
-           "handover": "долг будет передан коллекторскому агентству",
-           "assess_late_fee": "будут начислены пени по договору"},
-    "es": {"suspend": "su servicio quedará suspendido", "terminate": "su contrato quedará rescindido",
-           "handover": "la deuda se cederá a una agencia de cobro",
-           "assess_late_fee": "se aplicarán los recargos por demora acordados"},
+#: What the next consequential step will do (completes "Unless paid by <date>, ..."): English message ids,
+#: translated in duly/collections/locale.
+NEXT_STEP_WORDS = {
+    "suspend": gettext_lazy("your service will be suspended"),
+    "terminate": gettext_lazy("your contract will be terminated"),
+    "handover": gettext_lazy("the debt will be handed over to a collection agency"),
+    "assess_late_fee": gettext_lazy("late-payment charges will be added as agreed"),
 }
 CONSEQUENCES = dunning.CONSEQUENCES
+
+
+def _next_step_words(language: str, action: str | None) -> str:
+    """What ``action`` will do, in ``language`` ("" for none or an action with no words)."""
+    if not action or action not in NEXT_STEP_WORDS:
+        return ""
+    with override(language):
+        return str(NEXT_STEP_WORDS[action])
 
 
 class MessageBuilder:
@@ -163,8 +164,9 @@ class MessageBuilder:
         if category in ("dunning", "termination"):
             restore = today + timedelta(days=account.spec.restore_days)
             next_action, next_on = self.next_consequence(account, action, today)
-            ctx.update(next_step=NEXT_STEP_WORDS[fmt.language].get(next_action, "") if next_action else "",
+            ctx.update(next_step=_next_step_words(fmt.language, next_action),
                        restore_days=account.spec.restore_days,
+                       restore_period=within_days(fmt.language, account.spec.restore_days),
                        reminders=self._reminders_cited(account, fmt, {r.id for r in (*rows, *upcoming)}))
             if category == "termination":
                 ctx.update(restore_deadline=fmt.date(restore))
@@ -272,7 +274,8 @@ class SingleMessages:
         ctx = self._base("payment", fmt, customer, addressee, payment.currency, today)
         ctx.update(
             payment={"amount": fmt.money(payment.amount_minor, payment.currency), "date": fmt.date(payment.received_on),
-                     "method": payment.get_method_display(), "reference": payment.external_reference},
+                     "method": method_name(fmt.language, payment.method, payment.get_method_display()),
+                     "reference": payment.external_reference},
             paid=[{"number": a.invoice.number, "amount": fmt.money(a.amount_minor, payment.currency),
                    "period": period_text(fmt, a.invoice.service_period_start, a.invoice.service_period_end),
                    "lines": lines.get(a.invoice_id, [])} for a in allocations],

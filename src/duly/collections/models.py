@@ -296,7 +296,8 @@ class Task(models.Model):
     KIND_CHOICES = [("phone", "Phone the customer"), ("letter", "Print and post a letter"),
                     ("handover", "Hand over to a collection agency"),
                     ("reinstate", "Restart the subscriptions of a customer restored after termination"),
-                    ("chargeback", "Answer a card chargeback (dispute) with the provider")]
+                    ("chargeback", "Answer a card chargeback (dispute) with the provider"),
+                    ("query", "Answer a customer's question or dispute sent from their personal link")]
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="collection_tasks")
     kind = models.CharField(max_length=10, choices=KIND_CHOICES)

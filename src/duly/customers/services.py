@@ -238,7 +238,7 @@ def add_member(org: Organization, *, username: str, email: str = "", password: s
         from django.contrib.auth.models import Permission
 
         perms = Permission.objects.filter(content_type__app_label__in=[
-            "customers", "billing", "invoicing", "payments", "collections", "messaging", "insights", "api",
+            "customers", "billing", "invoicing", "payments", "collections", "messaging", "insights", "api", "portal",
         ])
         user.user_permissions.add(*perms)
     Membership.objects.get_or_create(user=user, organization=org, defaults={"role": role})

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .formatting import Formatter
+from django.utils.translation import ngettext, override, pgettext
+
+from .formatting import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 from .labels import labels
 from .links import pay_url
 
@@ -41,12 +43,30 @@ def base_context(*, category: str, fmt: Formatter, org: dict[str, Any], org_id: 
         "language": fmt.language,
         "org": org,
         "customer": {"name": customer_name, "code": customer_code},
-        "contact": {"name": contact_name, "email": contact_email},
+        "contact": {"name": contact_name, "email": contact_email,
+                    "salutation": salutation(fmt.language, contact_name)},
         "today": fmt.date(today),
         "pay_link": pay_url(org_id, customer_id, version=link_version, made_on=today),
         "currency": currency,
         "t": labels(fmt.language),
     }
+
+
+def salutation(language: str, name: str) -> str:
+    """How a message opens in ``language``: addressed to the contact by name ("Bonjour Julien Moreau,", "Guten Tag
+    Julien Moreau,"), or, when no name is known, the formal opening for an unknown reader ("Madame, Monsieur,",
+    "Sehr geehrte Damen und Herren,"): never the two together."""
+    name = (name or "").strip()
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        if name:
+            return pgettext("salutation", "Dear {name},").format(name=name)
+        return pgettext("salutation", "Dear Sir or Madam,")
+
+
+def within_days(language: str, days: int) -> str:
+    """``within 14 days`` in ``language``, with the plural form of ``days``."""
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return ngettext("within {days} day", "within {days} days", days).format(days=days)
 
 
 def period_text(fmt: Formatter, start: date | None, end: date | None) -> str:

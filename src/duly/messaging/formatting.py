@@ -26,6 +26,7 @@ from babel.numbers import (
     get_decimal_symbol,
     get_group_symbol,
 )
+from django.utils.translation import gettext, ngettext, override, pgettext
 
 from duly.domain.money import exponent, from_minor
 
@@ -144,69 +145,7 @@ class Formatter:
         )
 
 
-# --- late-fee terms in words, per language -------------------------------------------------------
-_TERMS = {
-    "en": {
-        "none": "No late-payment charges apply.",
-        "intro": "Late payment: ",
-        "interest": "interest at {rate} per year from the due date",
-        "fixed": "a fixed fee of {amount}",
-        "compensation": "{amount} fixed compensation for recovery costs",
-        "by_debt": "{amount} for a debt of up to {limit}",
-        "above": "{amount} above",
-        "compensation_bands": "fixed compensation for recovery costs of {amounts}",
-        "join": ", plus ",
-        "grace": " (charged only when payment is more than {days} days late)",
-    },
-    "fr": {
-        "none": "Aucune pénalité de retard ne s'applique.",
-        "intro": "Retard de paiement : ",
-        "interest": "intérêts au taux de {rate} par an à compter de l'échéance",
-        "fixed": "des frais fixes de {amount}",
-        "compensation": "une indemnité forfaitaire pour frais de recouvrement de {amount}",
-        "by_debt": "{amount} pour une créance jusqu'à {limit}",
-        "above": "{amount} au-delà",
-        "compensation_bands": "une indemnité forfaitaire pour frais de recouvrement de {amounts}",
-        "join": ", plus ",
-        "grace": " (appliqués seulement au-delà de {days} jours de retard)",
-    },
-    "de": {
-        "none": "Es fallen keine Verzugskosten an.",
-        "intro": "Zahlungsverzug: ",
-        "interest": "Verzugszinsen von {rate} pro Jahr ab Fälligkeit",
-        "fixed": "eine feste Gebühr von {amount}",
-        "compensation": "eine Pauschale von {amount} für Beitreibungskosten",
-        "by_debt": "{amount} bei einer Forderung bis {limit}",
-        "above": "{amount} darüber",
-        "compensation_bands": "eine Pauschale für Beitreibungskosten von {amounts}",
-        "join": ", zuzüglich ",
-        "grace": " (nur bei mehr als {days} Tagen Verzug)",
-    },
-    "ru": {
-        "none": "Штрафы за просрочку не начисляются.",
-        "intro": "Просрочка оплаты: ",
-        "interest": "проценты по ставке {rate} годовых с даты платежа",
-        "fixed": "фиксированный сбор {amount}",
-        "compensation": "компенсация расходов на взыскание {amount}",
-        "by_debt": "{amount} при долге до {limit}",
-        "above": "{amount} свыше",
-        "compensation_bands": "компенсация расходов на взыскание: {amounts}",
-        "join": ", а также ",
-        "grace": " (начисляются только при просрочке более {days} дн.)",
-    },
-    "es": {
-        "none": "No se aplican recargos por demora.",
-        "intro": "Pago tardío: ",
-        "interest": "intereses del {rate} anual desde el vencimiento",
-        "fixed": "un cargo fijo de {amount}",
-        "compensation": "una compensación fija de {amount} por costes de cobro",
-        "by_debt": "{amount} para una deuda de hasta {limit}",
-        "above": "{amount} por encima",
-        "compensation_bands": "una compensación fija por costes de cobro de {amounts}",
-        "join": ", más ",
-        "grace": " (solo si el pago se retrasa más de {days} días)",
-    },
-}
+# --- late-fee terms in words, in the reader's language (gettext: duly/messaging/locale) ---------
 
 
 def late_fee_terms(policy, currency: str, fmt: Formatter, as_of: date | None = None) -> str:
@@ -215,30 +154,38 @@ def late_fee_terms(policy, currency: str, fmt: Formatter, as_of: date | None = N
     ``policy`` is a :class:`duly.domain.late_fees.LateFeePolicy` (or None: no contract). A statutory
     rate following the recorded reference rates is the one of the semester of ``as_of`` (the message date).
     """
-    words = _TERMS[fmt.language]
+    with override(fmt.language):
+        return _terms_text(policy, currency, fmt, as_of)
+
+
+def _terms_text(policy, currency: str, fmt: Formatter, as_of: date | None) -> str:
+    none = gettext("No late-payment charges apply.")
     if policy is None or policy.kind == "none":
-        return words["none"]
+        return none
     parts = []
     rate = policy.annual_rate_on(as_of, currency)
     if rate is not None:
-        parts.append(words["interest"].format(rate=fmt.percent(rate)))
+        parts.append(gettext("interest at {rate} per year from the due date").format(rate=fmt.percent(rate)))
     fixed = policy.fixed_fee_for(currency)
     if fixed > 0:
-        parts.append(words["fixed"].format(amount=fmt.money(fixed, currency)))
+        parts.append(gettext("a fixed fee of {amount}").format(amount=fmt.money(fixed, currency)))
     bands = policy.compensation_bands(currency)
     if len(bands) == 1:
-        parts.append(words["compensation"].format(amount=fmt.money(bands[0][1], currency)))
+        parts.append(gettext("{amount} fixed compensation for recovery costs").format(
+            amount=fmt.money(bands[0][1], currency)))
     elif bands:  # by size of debt (UK): "£40.00 for a debt of up to £999.99, £70.00 ..., £100.00 above"
         from duly.domain.money import quantum
 
-        sums = [words["by_debt"].format(amount=fmt.money(amount, currency),
-                                        limit=fmt.money(below - quantum(currency), currency))
-                if below is not None else words["above"].format(amount=fmt.money(amount, currency))
+        sums = [gettext("{amount} for a debt of up to {limit}").format(
+                    amount=fmt.money(amount, currency), limit=fmt.money(below - quantum(currency), currency))
+                if below is not None else gettext("{amount} above").format(amount=fmt.money(amount, currency))
                 for below, amount in bands]
-        parts.append(words["compensation_bands"].format(amounts=", ".join(sums)))
+        parts.append(gettext("fixed compensation for recovery costs of {amounts}").format(amounts=", ".join(sums)))
     if not parts:
-        return words["none"]
-    text = words["intro"] + words["join"].join(parts)
+        return none
+    text = gettext("Late payment: {terms}").format(terms=pgettext("late-fee terms", ", plus ").join(parts))
     if policy.grace_days:
-        text += words["grace"].format(days=policy.grace_days)
+        text += " " + ngettext("(charged only when payment is more than {days} day late)",
+                               "(charged only when payment is more than {days} days late)",
+                               policy.grace_days).format(days=policy.grace_days)
     return text + "."

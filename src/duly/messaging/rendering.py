@@ -39,6 +39,7 @@ from markupsafe import Markup, escape
 from duly.domain.errors import TemplateError
 from duly.templating import CheckedLoader, DulySandbox, check_source, render_error, template_line
 
+from .context import salutation, within_days
 from .formatting import DEFAULT_LANGUAGE, LANGUAGES
 from .labels import labels
 
@@ -280,6 +281,8 @@ def shipped_sources(languages: Iterable[str] = LANGUAGES) -> dict[str, str]:
 # --- the sample context (every variable a template may use) --------------------------------------
 #: Context keys every message has, and the extra keys of each category (see ``duly.messaging.context``).
 COMMON_KEYS = ("category", "language", "org", "customer", "contact", "today", "pay_link", "currency", "t")
+#: ``contact.salutation``: how the message opens, by the contact's name when known (:func:`.context.salutation`).
+#: ``restore_period``: ``restore_days`` in words ("within 14 days", :func:`.context.within_days`).
 #: ``upcoming``: the customer's invoices a message carries that are not due yet (a late fee, a new
 #: invoice sent with a reminder), each with its own due date: listed, never demanded. ``reminders``:
 #: the earlier reminders about these invoices that reached the customer (date, subject). ``others``:
@@ -287,9 +290,9 @@ COMMON_KEYS = ("category", "language", "org", "customer", "contact", "today", "p
 CATEGORY_KEYS: Mapping[str, tuple[str, ...]] = {
     "pre_due": ("invoices", "total_due", "late_fee_terms", "step", "upcoming", "pay_manual"),
     "service_date": ("invoices", "total_due", "late_fee_terms", "step", "upcoming"),
-    "dunning": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days",
+    "dunning": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days", "restore_period",
                 "restore_deadline", "upcoming", "reminders"),
-    "termination": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days",
+    "termination": ("invoices", "total_due", "late_fee_terms", "step", "next_step", "restore_days", "restore_period",
                     "restore_deadline", "reminders", "upcoming"),
     "statement": ("invoices", "total_due", "late_fee_terms", "step", "payments", "credit_left", "retainer_left",
                   "upcoming"),
@@ -334,7 +337,8 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
                 "website": "https://seller.example", "iban": "FR14 2004 1010 0505 0001 3M02 606",
                 "bic": "PSSTFRPPPAR", "brand_color": "#1F4E79", "address": "12 rue des Lilas, 75011 Paris"},
         "customer": {"name": "Quintessa Orbital Sample SA", "code": "SMPL"},
-        "contact": {"name": "Ysolde Marchetti-Sample", "email": "ysolde@customer.example"},
+        "contact": {"name": "Ysolde Marchetti-Sample", "email": "ysolde@customer.example",
+                    "salutation": salutation(language, "Ysolde Marchetti-Sample")},
         "today": "21 Apr 2026",
         "pay_link": "https://pay.example/p/SMPL-TOKEN-7f3a",
         "currency": "EUR",
@@ -345,6 +349,7 @@ def sample_context(category: str, language: str) -> dict[str, Any]:
         "step": {"code": "sample", "tone": "firm", "final": True, "offset_days": 14, "anchor": "due_date"},
         "next_step": "Sample hand-over to a collection agency",
         "restore_days": 14,
+        "restore_period": within_days(language, 14),
         "restore_deadline": "5 May 2026",
         "reminders": [{"date": "12 Mar 2026", "subject": "Sample reminder one"},
                       {"date": "26 Mar 2026", "subject": "Sample reminder two"}],

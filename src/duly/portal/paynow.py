@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy, override, pgettext_lazy
 
 from duly.customers.links import REFUSED
 from duly.customers.models import Customer
@@ -18,145 +19,132 @@ from duly.domain.errors import DomainError, PayLinkRefused
 from duly.domain.money import from_minor
 from duly.domain.references import format_rf
 from duly.invoicing.models import Invoice
-from duly.messaging.formatting import Formatter
+from duly.messaging.formatting import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 from duly.payments import checkout_services as checkout_svc
 from duly.payments.models import Checkout
 
-WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "pay_title": "Pay now", "back": "Back to your account", "choose": "Invoices to pay",
-        "amount": "Amount to pay", "amount_help": "Leave it as it is to pay the invoices you chose in full; a smaller "
-        "amount is applied to the oldest invoice first.", "method": "How do you want to pay?",
-        "card": "Card or wallet", "sepa_mandate": "SEPA direct debit (sign a mandate)",
-        "bank_transfer": "Bank transfer", "future": "Use this method for future invoices", "continue": "Continue",
-        "pay_button": "Pay", "status_open": "Waiting for your payment", "status_processing": "Processing",
-        "status_paid": "Paid. Thank you!", "status_failed": "The payment failed",
-        "processing_card": "Your payment is being processed. This page shows the result when it is known; you can "
-        "reload it.", "receipt": "Download the receipt", "retry": "You can try again with another card.",
-        "mandate_title": "SEPA Direct Debit Mandate", "holder": "Account holder", "iban": "IBAN", "bic": "BIC (optional)",
-        "consent_box": "I authorise this direct debit mandate", "sign": "Sign the mandate",
-        "mandate_kind_recurrent": "Recurrent payment", "mandate_kind_one_off": "One-off payment",
-        "creditor": "Creditor", "creditor_id": "Creditor identifier", "mandate_ref": "Mandate reference",
-        "signed": "Signed on {date} in {place}", "debited": "The amount will be debited from {iban} under mandate "
-        "{reference} (creditor identifier {creditor}), on the due date or, for an overdue invoice, at the next "
-        "collection.", "transfer_intro": "Transfer each amount below to:", "beneficiary": "Beneficiary",
-        "reference": "Reference", "transfer_wait": "We mark the invoices paid as soon as your transfer arrives.",
-        "qr": "Scan with your banking app", "unavailable": "Card payments are not available right now. Please try "
-        "again in a few minutes, or choose another method.", "total": "Total",
-        "methods_title": "How you pay future invoices", "methods_link": "Set up automatic payment",
-        "current": "Now: {method}", "save_card": "Save a card for automatic payment", "save": "Save this card",
-        "card_saved": "Saved: {method}. Future invoices will be charged to it on their due date.",
-        "mandate_signed": "Mandate {reference} signed: future invoices will be debited from {iban}.",
-        "sign_standing": "Or sign a SEPA direct debit mandate",
-        "changed": "The invoices of this payment changed since you started it (paid or cancelled meanwhile).",
-        "restart": "Start a new payment",
-    },
-    "fr": {
-        "pay_title": "Payer maintenant", "back": "Retour à votre compte", "choose": "Factures à payer",
-        "amount": "Montant à payer", "amount_help": "Laissez-le tel quel pour payer entièrement les factures choisies ; "
-        "un montant inférieur est imputé d'abord à la facture la plus ancienne.",
-        "method": "Comment souhaitez-vous payer ?", "card": "Carte ou portefeuille",
-        "sepa_mandate": "Prélèvement SEPA (signer un mandat)", "bank_transfer": "Virement bancaire",
-        "future": "Utiliser ce moyen pour les prochaines factures", "continue": "Continuer", "pay_button": "Payer",
-        "status_open": "En attente de votre paiement", "status_processing": "En cours de traitement",
-        "status_paid": "Payé. Merci !", "status_failed": "Le paiement a échoué",
-        "processing_card": "Votre paiement est en cours de traitement. Cette page affiche le résultat dès qu'il est "
-        "connu ; vous pouvez la recharger.", "receipt": "Télécharger le reçu",
-        "retry": "Vous pouvez réessayer avec une autre carte.", "mandate_title": "Mandat de prélèvement SEPA",
-        "holder": "Titulaire du compte", "iban": "IBAN", "bic": "BIC (facultatif)",
-        "consent_box": "J'autorise ce mandat de prélèvement", "sign": "Signer le mandat",
-        "mandate_kind_recurrent": "Paiement récurrent", "mandate_kind_one_off": "Paiement ponctuel",
-        "creditor": "Créancier", "creditor_id": "Identifiant créancier SEPA", "mandate_ref": "Référence unique du mandat",
-        "signed": "Signé le {date} à {place}", "debited": "Le montant sera prélevé sur {iban} au titre du mandat "
-        "{reference} (identifiant créancier {creditor}), à l'échéance ou, pour une facture échue, au prochain "
-        "prélèvement.", "transfer_intro": "Virez chaque montant ci-dessous à :", "beneficiary": "Bénéficiaire",
-        "reference": "Référence", "transfer_wait": "Les factures sont marquées payées dès réception de votre virement.",
-        "qr": "Scannez avec votre application bancaire", "unavailable": "Le paiement par carte est momentanément "
-        "indisponible. Réessayez dans quelques minutes ou choisissez un autre moyen.", "total": "Total",
-        "methods_title": "Comment vous réglez vos prochaines factures", "methods_link": "Mettre en place le paiement "
-        "automatique", "current": "Actuellement : {method}", "save_card": "Enregistrer une carte pour le paiement "
-        "automatique", "save": "Enregistrer cette carte",
-        "card_saved": "Enregistrée : {method}. Les prochaines factures y seront débitées à leur échéance.",
-        "mandate_signed": "Mandat {reference} signé : les prochaines factures seront prélevées sur {iban}.",
-        "sign_standing": "Ou signez un mandat de prélèvement SEPA",
-        "changed": "Les factures de ce paiement ont changé depuis que vous l'avez commencé (payées ou annulées "
-                   "entre-temps).",
-        "restart": "Commencer un nouveau paiement",
-    },
+#: The pay-now and methods pages' words: English message ids, context ``portal``, translated in duly/portal/locale.
+WORDS = {
+    "pay_title": pgettext_lazy("portal", "Pay now"),
+    "back": pgettext_lazy("portal", "Back to your account"),
+    "choose": pgettext_lazy("portal", "Invoices to pay"),
+    "amount": pgettext_lazy("portal", "Amount to pay"),
+    "amount_help": pgettext_lazy("portal",
+        "Leave it as it is to pay the invoices you chose in full; a smaller amount is applied to the "
+        "oldest invoice first."),
+    "method": pgettext_lazy("portal", "How do you want to pay?"),
+    "card": pgettext_lazy("portal", "Card or wallet"),
+    "sepa_mandate": pgettext_lazy("portal", "SEPA direct debit (sign a mandate)"),
+    "bank_transfer": pgettext_lazy("portal", "Bank transfer"),
+    "future": pgettext_lazy("portal", "Use this method for future invoices"),
+    "continue": pgettext_lazy("portal", "Continue"),
+    "pay_button": pgettext_lazy("portal", "Pay"),
+    "status_open": pgettext_lazy("portal", "Waiting for your payment"),
+    "status_processing": pgettext_lazy("portal", "Processing"),
+    "status_paid": pgettext_lazy("portal", "Paid. Thank you!"),
+    "status_failed": pgettext_lazy("portal", "The payment failed"),
+    "processing_card": pgettext_lazy("portal",
+        "Your payment is being processed. This page shows the result when it is known; you can reload"
+        " it."),
+    "receipt": pgettext_lazy("portal", "Download the receipt"),
+    "retry": pgettext_lazy("portal", "You can try again with another card."),
+    "mandate_title": pgettext_lazy("portal", "SEPA Direct Debit Mandate"),
+    "holder": pgettext_lazy("portal", "Account holder"),
+    "iban": pgettext_lazy("portal", "IBAN"),
+    "bic": pgettext_lazy("portal", "BIC (optional)"),
+    "consent_box": pgettext_lazy("portal", "I authorise this direct debit mandate"),
+    "sign": pgettext_lazy("portal", "Sign the mandate"),
+    "mandate_kind_recurrent": pgettext_lazy("portal", "Recurrent payment"),
+    "mandate_kind_one_off": pgettext_lazy("portal", "One-off payment"),
+    "creditor": pgettext_lazy("portal", "Creditor"),
+    "creditor_id": pgettext_lazy("portal", "Creditor identifier"),
+    "mandate_ref": pgettext_lazy("portal", "Mandate reference"),
+    "signed": pgettext_lazy("portal", "Signed on {date} in {place}"),
+    "debited": pgettext_lazy("portal",
+        "The amount will be debited from {iban} under mandate {reference} (creditor identifier "
+        "{creditor}), on the due date or, for an overdue invoice, at the next collection."),
+    "transfer_intro": pgettext_lazy("portal", "Transfer each amount below to:"),
+    "beneficiary": pgettext_lazy("portal", "Beneficiary"),
+    "reference": pgettext_lazy("portal", "Reference"),
+    "transfer_wait": pgettext_lazy("portal", "We mark the invoices paid as soon as your transfer arrives."),
+    "qr": pgettext_lazy("portal", "Scan with your banking app"),
+    "unavailable": pgettext_lazy("portal",
+        "Card payments are not available right now. Please try again in a few minutes, or choose "
+        "another method."),
+    "total": pgettext_lazy("portal", "Total"),
+    "methods_title": pgettext_lazy("portal", "How you pay future invoices"),
+    "methods_link": pgettext_lazy("portal", "Set up automatic payment"),
+    "current": pgettext_lazy("portal", "Now: {method}"),
+    "save_card": pgettext_lazy("portal", "Save a card for automatic payment"),
+    "save": pgettext_lazy("portal", "Save this card"),
+    "card_saved": pgettext_lazy("portal", "Saved: {method}. Future invoices will be charged to it on their due date."),
+    "mandate_signed": pgettext_lazy("portal",
+        "Mandate {reference} signed: future invoices will be debited from {iban}."),
+    "sign_standing": pgettext_lazy("portal", "Or sign a SEPA direct debit mandate"),
+    "changed": pgettext_lazy("portal",
+        "The invoices of this payment changed since you started it (paid or cancelled meanwhile)."),
+    "restart": pgettext_lazy("portal", "Start a new payment"),
 }
 
 #: The consent text of the SEPA Core mandate (EPC SDD Core rulebook, annex: the mandate's mandatory wording).
-CONSENT = {
-    "en": "By signing this mandate form, you authorise (A) {creditor} to send instructions to your bank to debit your "
-          "account and (B) your bank to debit your account in accordance with the instructions from {creditor}. As "
-          "part of your rights, you are entitled to a refund from your bank under the terms and conditions of your "
-          "agreement with your bank. A refund must be claimed within 8 weeks starting from the date on which your "
-          "account was debited. Your rights are explained in a statement that you can obtain from your bank.",
-    "fr": "En signant ce formulaire de mandat, vous autorisez (A) {creditor} à envoyer des instructions à votre banque "
-          "pour débiter votre compte, et (B) votre banque à débiter votre compte conformément aux instructions de "
-          "{creditor}. Vous bénéficiez du droit d'être remboursé par votre banque selon les conditions décrites dans "
-          "la convention que vous avez passée avec elle. Une demande de remboursement doit être présentée dans les 8 "
-          "semaines suivant la date de débit de votre compte. Vos droits concernant le présent mandat sont expliqués "
-          "dans un document que vous pouvez obtenir auprès de votre banque.",
-}
+CONSENT = gettext_lazy(
+    "By signing this mandate form, you authorise (A) {creditor} to send instructions to your bank to "
+    "debit your account and (B) your bank to debit your account in accordance with the instructions from "
+    "{creditor}. As part of your rights, you are entitled to a refund from your bank under the terms and "
+    "conditions of your agreement with your bank. A refund must be claimed within 8 weeks starting from "
+    "the date on which your account was debited. Your rights are explained in a statement that you can "
+    "obtain from your bank."
+)
 
-#: What the customer reads for each error code, per language; any other error reads ``generic``: never an internal
-#: detail (a key, a path, a provider's answer).
-ERRORS: dict[str, dict[str, str]] = {
-    "en": {
-        "overpayment": "The amount is more than what is open on the invoices you chose ({due}). Enter at most that "
-                       "amount.",
-        "invalid_amount": "Enter the amount as a number, for example 120.50.",
-        "amount_decimals": "The amount has more decimals than the currency allows.",
-        "amount_not_positive": "The amount must be more than zero.", "amount_too_large": "The amount is too large.",
-        "invoice_not_open": "One of the chosen invoices is not open any more; reload the page.",
-        "nothing_open": "Nothing is open on your account.",
-        "several_currencies": "Choose invoices in one currency per payment.",
-        "sepa_not_euro": "Direct debit is only possible for invoices in euro.",
-        "sepa_one_invoice": "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for "
-                            "future invoices\".",
-        "sepa_full_amount": "A direct debit takes what the invoices owe: leave the amount as it is, or choose "
-                            "another method.",
-        "invalid_choice": "Choose how you want to pay.", "sepa_not_configured": "Choose how you want to pay.",
-        "mandate_consent_missing": "Tick the box to authorise the direct debit.",
-        "mandate_name_missing": "Enter the account holder's name.",
-        "invalid_iban": "This IBAN is not valid. Check it and try again.",
-        "invalid_bic": "This BIC is not valid. Check it, or leave it empty.",
-        "payment_not_applied": "Your payment was received. We will apply it to your account shortly, or contact "
-                               "you.",
-        "generic": "This could not be done. Please check what you entered, or contact us.",
-    },
-    "fr": {
-        "overpayment": "Le montant dépasse ce qui reste dû sur les factures choisies ({due}). Saisissez au plus ce "
-                       "montant.",
-        "invalid_amount": "Saisissez le montant en chiffres, par exemple 120,50.",
-        "amount_decimals": "Le montant a plus de décimales que la devise n'en permet.",
-        "amount_not_positive": "Le montant doit être supérieur à zéro.", "amount_too_large": "Le montant est trop élevé.",
-        "invoice_not_open": "Une des factures choisies n'est plus à payer ; rechargez la page.",
-        "nothing_open": "Rien n'est à payer sur votre compte.",
-        "several_currencies": "Choisissez des factures d'une seule devise par paiement.",
-        "sepa_not_euro": "Le prélèvement n'est possible que pour des factures en euros.",
-        "sepa_one_invoice": "Un prélèvement ponctuel règle une seule facture : choisissez-en une, ou cochez « "
-                            "Utiliser ce moyen pour les prochaines factures ».",
-        "sepa_full_amount": "Un prélèvement prend ce que doivent les factures : laissez le montant tel quel, ou "
-                            "choisissez un autre moyen.",
-        "invalid_choice": "Choisissez un moyen de paiement.", "sepa_not_configured": "Choisissez un moyen de paiement.",
-        "mandate_consent_missing": "Cochez la case pour autoriser le prélèvement.",
-        "mandate_name_missing": "Saisissez le nom du titulaire du compte.",
-        "invalid_iban": "Cet IBAN n'est pas valide. Vérifiez-le et réessayez.",
-        "invalid_bic": "Ce BIC n'est pas valide. Vérifiez-le ou laissez-le vide.",
-        "payment_not_applied": "Votre paiement a bien été reçu. Nous l'imputerons à votre compte sous peu, ou "
-                               "nous vous contacterons.",
-        "generic": "L'opération n'a pas pu aboutir. Vérifiez votre saisie ou contactez-nous.",
-    },
+#: What the customer reads for each error code; any other error reads ``generic``: never an internal detail (a key,
+#: a path, a provider's answer).
+ERRORS = {
+    "overpayment": pgettext_lazy("portal error",
+        "The amount is more than what is open on the invoices you chose ({due}). Enter at most that "
+        "amount."),
+    "invalid_amount": pgettext_lazy("portal error", "Enter the amount as a number, for example 120.50."),
+    "amount_decimals": pgettext_lazy("portal error", "The amount has more decimals than the currency allows."),
+    "amount_not_positive": pgettext_lazy("portal error", "The amount must be more than zero."),
+    "amount_too_large": pgettext_lazy("portal error", "The amount is too large."),
+    "invoice_not_open": pgettext_lazy("portal error",
+        "One of the chosen invoices is not open any more; reload the page."),
+    "nothing_open": pgettext_lazy("portal error", "Nothing is open on your account."),
+    "several_currencies": pgettext_lazy("portal error", "Choose invoices in one currency per payment."),
+    "sepa_not_euro": pgettext_lazy("portal error", "Direct debit is only possible for invoices in euro."),
+    "sepa_one_invoice": pgettext_lazy("portal error",
+        "A one-off direct debit pays one invoice: choose one, or tick \"Use this method for future "
+        "invoices\"."),
+    "sepa_full_amount": pgettext_lazy("portal error",
+        "A direct debit takes what the invoices owe: leave the amount as it is, or choose another "
+        "method."),
+    "invalid_choice": pgettext_lazy("portal error", "Choose how you want to pay."),
+    "sepa_not_configured": pgettext_lazy("portal error", "Choose how you want to pay."),
+    "mandate_consent_missing": pgettext_lazy("portal error", "Tick the box to authorise the direct debit."),
+    "mandate_name_missing": pgettext_lazy("portal error", "Enter the account holder's name."),
+    "invalid_iban": pgettext_lazy("portal error", "This IBAN is not valid. Check it and try again."),
+    "invalid_bic": pgettext_lazy("portal error", "This BIC is not valid. Check it, or leave it empty."),
+    "payment_not_applied": pgettext_lazy("portal error",
+        "Your payment was received. We will apply it to your account shortly, or contact you."),
+    "generic": pgettext_lazy("portal error", "This could not be done. Please check what you entered, or contact us."),
 }
-GENERIC_ERROR = ERRORS["en"]["generic"]
+GENERIC_ERROR = "This could not be done. Please check what you entered, or contact us."
+
+
+def words_for(language: str) -> dict[str, str]:
+    """The pages' words in ``language`` (English for a language the portal is not written in)."""
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return {key: str(text) for key, text in WORDS.items()}
+
+
+def consent_text(language: str, creditor: str) -> str:
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return str(CONSENT).format(creditor=creditor)
 
 
 def error_message(err: DomainError, language: str = "en", due: str = "") -> str:
     """What the customer reads for ``err``, in their language: a clear sentence, never an internal detail."""
-    words = ERRORS.get(language, ERRORS["en"])
-    text = words.get(err.code, words["generic"])
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        text = str(ERRORS.get(err.code, ERRORS["generic"]))
     return text.format(due=due or "—")
 
 
@@ -183,7 +171,7 @@ def card_offered() -> bool:
 
 def _words(customer: Customer) -> tuple[Formatter, dict[str, str]]:
     fmt = Formatter.for_locale(customer.locale)
-    return fmt, WORDS.get(fmt.language, WORDS["en"])
+    return fmt, words_for(fmt.language)
 
 
 def pay_form(customer: Customer, *, only: int | None, back: str) -> PayForm:
@@ -288,7 +276,7 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
             "creditor_id": creditor.creditor_id if creditor else "",
             "reference": mandate.reference if mandate else checkout_svc.mandate_reference(checkout),
             "kind": words["mandate_kind_recurrent"] if checkout.save_for_future else words["mandate_kind_one_off"],
-            "consent": CONSENT.get(fmt.language, CONSENT["en"]).format(creditor=creditor_name),
+            "consent": consent_text(fmt.language, creditor_name),
             "place": checkout.customer.city, "signed": mandate is not None,
         }
         if mandate is not None:
@@ -306,8 +294,17 @@ def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") ->
 
 # --- how future invoices are paid (the customer's side of saved methods) ---------------------------------------
 
-PREFERRED = {"en": {"card": "card", "sepa_debit": "SEPA direct debit", "bank_transfer": "bank transfer"},
-             "fr": {"card": "carte", "sepa_debit": "prélèvement SEPA", "bank_transfer": "virement bancaire"}}
+#: How the customer pays by default (``Customer.preferred_payment_method``), as the methods page names it.
+PREFERRED = {
+    "card": pgettext_lazy("payment method", "card"),
+    "sepa_debit": pgettext_lazy("payment method", "SEPA direct debit"),
+    "bank_transfer": pgettext_lazy("payment method", "bank transfer"),
+}
+
+
+def preferred_word(language: str, method: str) -> str:
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return str(PREFERRED[method]) if method in PREFERRED else method
 
 
 def describe_saved(method, provider=None) -> str:
@@ -352,14 +349,14 @@ def methods_page(customer: Customer, *, back: str, error: str = "") -> MethodsPa
     if preferred in ("card",) and default is not None:
         method = describe_saved(default)
     elif preferred == "sepa_debit" and mandate is not None:
-        method = f"{PREFERRED.get(fmt.language, PREFERRED['en'])['sepa_debit']} ({mask_iban(mandate.iban)})"
+        method = f"{preferred_word(fmt.language, 'sepa_debit')} ({mask_iban(mandate.iban)})"
     else:
-        method = PREFERRED.get(fmt.language, PREFERRED["en"]).get(preferred, preferred)
+        method = preferred_word(fmt.language, preferred)
     page = MethodsPage(fmt.language, words, org, customer, back, words["current"].format(method=method),
                        card_offered(), error=error)
     creditor = checkout_svc.creditor_of(org)
     if creditor is not None:
         page.mandate = {"creditor": org.name, "address": ", ".join(org.address_lines), "creditor_id": creditor.creditor_id,
                         "kind": words["mandate_kind_recurrent"], "place": customer.city,
-                        "consent": CONSENT.get(fmt.language, CONSENT["en"]).format(creditor=org.name)}
+                        "consent": consent_text(fmt.language, org.name)}
     return page

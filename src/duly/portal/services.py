@@ -15,6 +15,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import npgettext, override, pgettext_lazy
+
 from duly.customers.links import (
     INVOICE_LINK_DAYS_AFTER_CLOSED,
     REFUSED,
@@ -27,56 +29,53 @@ from duly.customers.models import Customer
 from duly.domain.errors import PayLinkRefused
 from duly.domain.references import format_rf
 from duly.invoicing.models import Invoice
-from duly.messaging.formatting import Formatter
+from duly.messaging.formatting import DEFAULT_LANGUAGE, LANGUAGES, Formatter
 from duly.messaging.labels import labels
 
-#: The page's own words, per language (the shared message labels give the rest).
-PAGE_WORDS: dict[str, dict[str, str]] = {
-    "en": {"title": "Your account with {org}", "invoice_title": "Invoice {number} from {org}",
-           "nothing_open": "Nothing is open on your account. Thank you!", "download": "Download the PDF",
-           "how_to_pay": "How to pay", "transfer": "By bank transfer to IBAN {iban} (BIC {bic}), quoting the "
-           "reference of each invoice.", "questions": "Questions? Write to {email}.", "status_paid": "Paid",
-           "status_void": "Void", "overdue": "{days} days overdue",
-           "interest": "Late-payment interest accrued to {date}, not yet invoiced: {amount}",
-           "interest_total": "Interest accrued, not yet invoiced"},
-    "fr": {"title": "Votre compte chez {org}", "invoice_title": "Facture {number} de {org}",
-           "nothing_open": "Rien n'est en attente sur votre compte. Merci\u00a0!", "download": "Télécharger le PDF",
-           "how_to_pay": "Comment payer", "transfer": "Par virement sur l'IBAN {iban} (BIC {bic}), en indiquant "
-           "la référence de chaque facture.", "questions": "Une question\u00a0? Écrivez à {email}.",
-           "status_paid": "Payée", "status_void": "Annulée", "overdue": "{days} jours de retard",
-           "interest": "Intérêts de retard courus au {date}, non encore facturés\u00a0: {amount}",
-           "interest_total": "Intérêts courus, non encore facturés"},
-    "de": {"title": "Ihr Kundenkonto bei {org}", "invoice_title": "Rechnung {number} von {org}",
-           "nothing_open": "Auf Ihrem Konto ist nichts offen. Vielen Dank!", "download": "PDF herunterladen",
-           "how_to_pay": "So bezahlen Sie", "transfer": "Per Überweisung auf IBAN {iban} (BIC {bic}) mit dem "
-           "Verwendungszweck der jeweiligen Rechnung.", "questions": "Fragen? Schreiben Sie an {email}.",
-           "status_paid": "Bezahlt", "status_void": "Storniert", "overdue": "{days} Tage überfällig",
-           "interest": "Bis {date} aufgelaufene, noch nicht berechnete Verzugszinsen: {amount}",
-           "interest_total": "Aufgelaufene Zinsen, noch nicht berechnet"},
-    "ru": {"title": "Ваш счёт в {org}", "invoice_title": "Счёт {number} от {org}",
-           "nothing_open": "На вашем счёте нет неоплаченных документов. Спасибо!", "download": "Скачать PDF",
-           "how_to_pay": "Как оплатить", "transfer": "Банковским переводом на IBAN {iban} (BIC {bic}) с указанием "
-           "назначения платежа каждого счёта.", "questions": "Вопросы? Пишите на {email}.",
-           "status_paid": "Оплачен", "status_void": "Аннулирован", "overdue": "просрочено дней: {days}",
-           "interest": "Пени за просрочку на {date}, ещё не выставленные: {amount}",
-           "interest_total": "Начисленные пени, ещё не выставленные"},
-    "es": {"title": "Su cuenta con {org}", "invoice_title": "Factura {number} de {org}",
-           "nothing_open": "No tiene nada pendiente. ¡Gracias!", "download": "Descargar el PDF",
-           "how_to_pay": "Cómo pagar", "transfer": "Por transferencia al IBAN {iban} (BIC {bic}), indicando la "
-           "referencia de cada factura.", "questions": "¿Preguntas? Escriba a {email}.",
-           "status_paid": "Pagada", "status_void": "Anulada", "overdue": "{days} días de retraso",
-           "interest": "Intereses de demora devengados al {date}, aún no facturados: {amount}",
-           "interest_total": "Intereses devengados, aún no facturados"},
+#: The page's own words (the shared message labels give the rest): English message ids, context ``portal``,
+#: translated in duly/portal/locale.
+PAGE_WORDS = {
+    "title": pgettext_lazy("portal", "Your account with {org}"),
+    "invoice_title": pgettext_lazy("portal", "Invoice {number} from {org}"),
+    "nothing_open": pgettext_lazy("portal", "Nothing is open on your account. Thank you!"),
+    "download": pgettext_lazy("portal", "Download the PDF"),
+    "how_to_pay": pgettext_lazy("portal", "How to pay"),
+    "transfer": pgettext_lazy("portal", 
+        "By bank transfer to IBAN {iban} (BIC {bic}), quoting the reference of each invoice."),
+    "questions": pgettext_lazy("portal", "Questions? Write to {email}."),
+    "status_paid": pgettext_lazy("portal", "Paid"),
+    "status_void": pgettext_lazy("portal", "Void"),
+    "interest": pgettext_lazy("portal", "Late-payment interest accrued to {date}, not yet invoiced: {amount}"),
+    "interest_total": pgettext_lazy("portal", "Interest accrued, not yet invoiced"),
+    "pay_now": pgettext_lazy("portal", "Pay now"),
+    "methods": pgettext_lazy("portal", "How you pay future invoices"),
 }
 
 
-#: The button to the pay-now page (``/p/<token>/pay``), per language.
-PAY_NOW = {"en": "Pay now", "fr": "Payer maintenant", "de": "Jetzt bezahlen", "ru": "Оплатить сейчас",
-           "es": "Pagar ahora"}
-#: The link to ``/p/<token>/methods`` (how future invoices are paid), per language.
-METHODS = {"en": "How you pay future invoices", "fr": "Comment vous réglez vos prochaines factures",
-           "de": "Wie Sie künftige Rechnungen bezahlen", "ru": "Как вы оплачиваете будущие счета",
-           "es": "Cómo paga sus próximas facturas"}
+#: The page every refused link shows (it knows no customer: in the language the browser asks for).
+REFUSED_WORDS = {
+    "title": pgettext_lazy("portal", "Link not valid"),
+    "heading": pgettext_lazy("portal", "This link cannot be opened"),
+    "message": pgettext_lazy("portal", "This link is not valid or has expired."),
+    "hint": pgettext_lazy("portal", "Please use the link in the latest e-mail you received, or reply to that e-mail."),
+}
+
+
+def refused_words(language: str) -> dict[str, str]:
+    with override(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+        return {key: str(text) for key, text in REFUSED_WORDS.items()}
+
+
+def page_words(language: str) -> dict[str, str]:
+    """The page's words in ``language``."""
+    with override(language):
+        return {key: str(text) for key, text in PAGE_WORDS.items()}
+
+
+def overdue_text(language: str, days: int) -> str:
+    """``3 days overdue`` in ``language``, with its plural form."""
+    with override(language):
+        return npgettext("portal", "{days} day overdue", "{days} days overdue", days).format(days=days)
 
 
 @dataclass(frozen=True)
@@ -153,13 +152,24 @@ def link_invoice(target: LinkTarget, customer: Customer, *, now: datetime) -> In
     return invoice
 
 
+#: The message label naming each kind of invoice.
+_KIND_LABELS = {Invoice.KIND_STANDARD: "invoice", Invoice.KIND_DEPOSIT: "deposit_invoice",
+                Invoice.KIND_CREDIT_NOTE: "credit_note", Invoice.KIND_LATE_FEE: "late_fee_invoice"}
+
+
+def _kind(invoice: Invoice, language: str) -> str:
+    """What kind of invoice it is, in ``language``."""
+    key = _KIND_LABELS.get(invoice.kind)
+    return labels(language)[key] if key else invoice.get_kind_display()
+
+
 def pay_page(token: str, *, now: datetime) -> PayPage:
     """What ``/p/<token>`` shows at ``now`` (days overdue counted on the customer's local date)."""
     target, customer = resolve(token, now=now)
     today = _local_day(customer, now)
     org = customer.organization
     fmt = Formatter.for_locale(customer.locale)
-    words = PAGE_WORDS.get(fmt.language, PAGE_WORDS["en"])
+    words = page_words(fmt.language)
     if target.invoice_id:
         rows = [link_invoice(target, customer, now=now)]
         title = words["invoice_title"].format(number=rows[0].number, org=org.trading_name or org.name)
@@ -179,10 +189,10 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
         days = (today - inv.due_date).days if inv.due_date and balance > 0 else 0
         status = {Invoice.PAID: words["status_paid"], Invoice.VOID: words["status_void"]}.get(inv.status, "")
         invoices.append({
-            "number": inv.number, "kind": inv.get_kind_display(), "issue_date": fmt.date(inv.issue_date),
+            "number": inv.number, "kind": _kind(inv, fmt.language), "issue_date": fmt.date(inv.issue_date),
             "due_date": fmt.date(inv.due_date) if inv.due_date else "", "total": fmt.money(inv.total_minor, inv.currency),
             "balance": fmt.money(balance, inv.currency), "status": status,
-            "overdue": words["overdue"].format(days=days) if days > 0 else "",
+            "overdue": overdue_text(fmt.language, days) if days > 0 else "",
             "reference": format_rf(inv.rf_reference) if inv.rf_reference else inv.number,
             "pdf": pay_url(org.pk, customer.pk, inv.pk, version=customer.pay_link_version) + "/pdf",
             "interest": words["interest"].format(date=fmt.date(today), amount=fmt.money(
@@ -194,7 +204,7 @@ def pay_page(token: str, *, now: datetime) -> PayPage:
         invoices=invoices, totals=[fmt.money(v, cur) for cur, v in sorted(per_currency.items()) if v],
         interest=[fmt.money(v, cur) for cur, v in sorted(totals(accrued.values()).items())],
         transfer=transfer, questions=words["questions"].format(email=org.email) if org.email else "",
-        pay_now=f"/p/{token}/pay" if any(v > 0 for v in per_currency.values()) else "", pay_now_label=PAY_NOW.get(fmt.language, PAY_NOW["en"]),
+        pay_now=f"/p/{token}/pay" if any(v > 0 for v in per_currency.values()) else "", pay_now_label=words["pay_now"],
         methods="" if target.invoice_id else f"/p/{token}/methods",
-        methods_label=METHODS.get(fmt.language, METHODS["en"]),
+        methods_label=words["methods"],
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import selfservice, views
 
 app_name = "portal"
 urlpatterns = [
@@ -11,4 +11,13 @@ urlpatterns = [
     path("<str:token>/methods/<str:setup_ref>", views.method_setup, name="method_setup"),
     path("<str:token>/pay/<str:public_id>", views.checkout_page, name="checkout"),
     path("<str:token>/pay/<str:public_id>/receipt", views.checkout_receipt, name="checkout_receipt"),
+    # self-service (duly.portal.selfservice)
+    path("<str:token>/history", selfservice.history, name="history"),
+    path("<str:token>/invoices/<int:invoice_id>/pdf", selfservice.invoice_pdf, name="history_invoice_pdf"),
+    path("<str:token>/invoices/<int:invoice_id>/ask", selfservice.ask, name="ask"),
+    path("<str:token>/questions/<int:question_id>", selfservice.question, name="question"),
+    path("<str:token>/payments/<int:payment_id>/receipt", selfservice.payment_receipt, name="payment_receipt"),
+    path("<str:token>/statement", selfservice.statement, name="statement"),
+    path("<str:token>/details", selfservice.details, name="details"),
+    path("<str:token>/language", selfservice.language, name="language"),
 ]

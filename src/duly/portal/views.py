@@ -6,9 +6,9 @@ from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import get_language_from_request
 from django.views.decorators.http import require_GET, require_http_methods
 
-from duly.customers.links import REFUSED
 from duly.domain.errors import DomainError, ProviderError, ValidationError
 from duly.invoicing.documents import document_bytes
 from duly.payments import checkout_services as checkout_svc
@@ -25,8 +25,10 @@ def clock():
 
 def _refused(request):
     """The one answer every refused link gets (forged, malformed, expired, revoked, another account's): it
-    tells nothing about why."""
-    response = render(request, "portal/refused.html", {"message": REFUSED}, status=404)
+    tells nothing about why, in the language the browser asks for (the link names no customer it may trust)."""
+    language = get_language_from_request(request)
+    response = render(request, "portal/refused.html", {"words": services.refused_words(language),
+                                                       "language": language}, status=404)
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
@@ -38,7 +40,7 @@ def pay_page(request, token: str):
         page = services.pay_page(token, now=clock())
     except DomainError:
         return _refused(request)
-    response = render(request, "portal/pay.html", {"page": page})
+    response = render(request, "portal/pay.html", {"page": page, "selfservice": f"/p/{token}"})
     response["Cache-Control"] = "private, no-store"
     response["X-Robots-Tag"] = "noindex"
     return response
@@ -151,8 +153,7 @@ def checkout_page(request, token: str, public_id: str):
                 checkout = checkout_svc.open_card_payment(checkout)
             checkout = checkout_svc.refresh_checkout(checkout, today=today)
         except ProviderError:
-            error = paynow.WORDS.get(paynow.Formatter.for_locale(customer.locale).language,
-                                     paynow.WORDS["en"])["unavailable"]
+            error = paynow.words_for(_language(customer))["unavailable"]
         except DomainError as err:
             error = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language)
         checkout = paynow.find_checkout(customer, public_id, only=only)
@@ -211,7 +212,7 @@ def methods(request, token: str):
             return _private(render(request, "portal/methods.html", {"page": page}))
         raise ValidationError("Choose how you want to pay.", code="invalid_choice")
     except ProviderError:
-        error = paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"]
+        error = paynow.words_for(_language(customer))["unavailable"]
     except DomainError as err:
         error = paynow.error_message(err, _language(customer))
     page = paynow.methods_page(customer, back=back, error=error)
@@ -229,7 +230,7 @@ def method_setup(request, token: str, setup_ref: str):
         setup = checkout_svc.setup_of(customer, setup_ref[:255])
     except ProviderError:
         page = paynow.methods_page(customer, back=f"/p/{token}",
-                                   error=paynow.WORDS.get(_language(customer), paynow.WORDS["en"])["unavailable"])
+                                   error=paynow.words_for(_language(customer))["unavailable"])
         return _private(render(request, "portal/methods.html", {"page": page}))
     except DomainError:
         return _refused(request)

@@ -6,7 +6,8 @@ collections state, and owns its transaction.
   the restores, invoice e-mails, price notices and greetings, in that order.
 - :mod:`.suspension`: suspension and termination for non-payment, and restoring a customer.
 - :mod:`.statements`: the final statement of account after a termination.
-- :mod:`.promises`: promises to pay. :mod:`.disputes`: queries and their answers.
+- :mod:`.promises`: promises to pay. :mod:`.disputes`: queries and their answers; :mod:`.customer_queries`: a
+  customer's own query from their personal link, with a staff task.
 - :mod:`.thanks`: after a payment (:func:`payment_recorded`): the thank-you and the restore.
 - :mod:`.greetings`: birthdays, contract anniversaries, special dates.
 - :mod:`.invoice_emails`: the collections side of e-mailing issued invoices (the e-mail itself is
@@ -32,6 +33,7 @@ Every name other apps and the tests import from ``duly.collections.services`` is
 from __future__ import annotations
 
 from .common import account_window, credit_balance_minor_of, customer_window, log
+from .customer_queries import customer_query
 from .disputes import open_dispute, resolve_dispute, sla_due_on
 from .fees import (
     FEE_TAX_CATEGORY,
@@ -67,6 +69,7 @@ __all__ = [
     "collect",
     "complete_task",
     "credit_balance_minor_of",
+    "customer_query",
     "customer_window",
     "deliver_price_notices",
     "ensure_setup",

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Prefetch, Q
+from django.utils.translation import gettext, gettext_lazy, ngettext, override, pgettext_lazy
 
 from duly.customers import services as customers_services
 from duly.customers.models import Customer, Organization
@@ -30,13 +31,23 @@ from duly.domain.errors import DomainError, IssueDateBeforeLastIssued
 from duly.domain.money import to_minor
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
+from duly.messaging.formatting import Formatter, language_of
 from duly.payments.models import Allocation
 
 from ..interest import open_item_for
 from ..models import LateFee
 
 FEE_TAX_CATEGORY = "O"
-FEE_TAX_REASON = "Late-payment interest and compensation are not subject to VAT"
+#: Why a late-fee line carries no VAT (English message id; the line states it in the customer's language).
+FEE_TAX_REASON = gettext_lazy("Late-payment interest and compensation are not subject to VAT")
+
+#: What each kind of late charge is called on its line (English message ids, translated in duly/collections/locale).
+FEE_TITLES = {
+    "fixed_fee": pgettext_lazy("late fee", "Late-payment fee"),
+    "compensation": pgettext_lazy("late fee", "Fixed compensation for recovery costs"),
+    "interest": pgettext_lazy("late fee", "Late-payment interest"),
+    "": pgettext_lazy("late fee", "Late-payment charge"),
+}
 
 
 @dataclass
@@ -173,16 +184,25 @@ def _charge(org: Organization, group: list, as_of: date, rates: dict) -> Invoice
                 days_late=f.days_late, explanation=f.explanation, assessed_on=as_of)
         for invoice, fees in group for f in fees
     ])
-    lines = [
-        invoicing.LineData(
-            description=f"{_fee_title(f.kind)} — invoice {invoice.number} due {invoice.due_date.isoformat()}",
-            quantity=1, unit_price=f.amount, tax_category=FEE_TAX_CATEGORY, tax_rate=0,
-            tax_exemption_reason=FEE_TAX_REASON, explanation=f.explanation,
-        )
-        for invoice, fees in group for f in fees
-    ]
-    notes = "Late-payment charges on invoice" + ("s " if len(group) > 1 else " ") + ", ".join(
-        f"{invoice.number} (due {invoice.due_date.isoformat()})" for invoice, _ in group) + "."
+    language = language_of(first.customer.locale)
+    fmt = Formatter.for_locale(first.customer.locale)
+    with override(language):
+        reason = str(FEE_TAX_REASON)
+        lines = [
+            invoicing.LineData(
+                description=gettext("{charge} — invoice {number} due {date}").format(
+                    charge=str(FEE_TITLES.get(f.kind, FEE_TITLES[""])), number=invoice.number,
+                    date=fmt.date(invoice.due_date)),
+                quantity=1, unit_price=f.amount, tax_category=FEE_TAX_CATEGORY, tax_rate=0,
+                tax_exemption_reason=reason, explanation=f.explanation,
+            )
+            for invoice, fees in group for f in fees
+        ]
+        notes = ngettext("Late-payment charges on invoice {invoices}.", "Late-payment charges on invoices {invoices}.",
+                         len(group)).format(invoices=", ".join(
+                             gettext("{number} (due {date})").format(number=invoice.number,
+                                                                     date=fmt.date(invoice.due_date))
+                             for invoice, _ in group))
     draft = invoicing.create_draft(
         org, first.customer, lines, kind=Invoice.KIND_LATE_FEE, contract=first.contract,
         currency=first.currency, related_invoice=first, notes=notes,
@@ -194,11 +214,3 @@ def _charge(org: Organization, group: list, as_of: date, rates: dict) -> Invoice
     for invoice, fees in group:
         LateFee.objects.filter(invoice=invoice, level__in=[f.level for f in fees]).update(fee_invoice=fee_invoice)
     return fee_invoice
-
-
-def _fee_title(kind: str) -> str:
-    return {
-        "fixed_fee": "Late-payment fee",
-        "compensation": "Fixed compensation for recovery costs",
-        "interest": "Late-payment interest",
-    }.get(kind, "Late-payment charge")
