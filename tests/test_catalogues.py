@@ -66,7 +66,8 @@ def test_catalogue_is_fully_translated_with_valid_plural_forms(path):
 
 def test_one_msgid_means_one_thing_across_apps():
     """Django merges the apps' catalogues of a language into one: the same msgid (and context) translated two
-    ways in two apps would print one app's words in the other's documents. Give one of them a msgctxt."""
+    ways in two apps would print one app's words in the other's documents. Give one of them a msgctxt. (A word
+    capitalised in one app, at the start of a label, and not in another, mid-sentence, is the same word.)"""
     seen: dict[tuple[str, object, object], tuple[str, object]] = {}
     clashes = []
     for path in POS:
@@ -74,10 +75,14 @@ def test_one_msgid_means_one_thing_across_apps():
             if not message.id:
                 continue
             key = (path.parents[1].name, message.context, message.id)
-            if key in seen and seen[key][1] != message.string:
+            if key in seen and _casefold(seen[key][1]) != _casefold(message.string):
                 clashes.append(f"{key}: {seen[key][0]} says {seen[key][1]!r}, {_name(path)} says {message.string!r}")
             seen.setdefault(key, (_name(path), message.string))
     assert not clashes, "\n".join(clashes)
+
+
+def _casefold(string: object) -> object:
+    return tuple(s.casefold() for s in string) if isinstance(string, tuple) else str(string).casefold()
 
 
 def test_every_catalogue_is_compiled():

@@ -134,7 +134,7 @@ LABELS: dict[str, str | Msg] = {
     'late.from_due': ' from the due date',
     'late.from_grace': Msg(' from {n} day after the due date', plural=' from {n} days after the due date'),
     'late.fixed_fee': 'a fixed fee of {amount}',
-    'late.compensation': '{amount} fixed compensation for recovery costs',
+    'late.compensation': Msg('{amount} fixed compensation for recovery costs', context='late terms'),
     'late.statutory_current': 'statutory interest under {law} at the {reference_name} + {margin} points (currently {rate} per year, {reference_name} {reference} for the {semester})',
     'late.statutory': 'interest at {rate} per year ({reference_name} {reference} + {margin} points, {law})',
     'late.compensation_bands': 'a fixed compensation for recovery costs of {amounts} by size of debt',
