@@ -113,3 +113,14 @@ def test_every_structured_text_of_the_code_is_translated_in_every_language():
                  if path.parents[1].name == lang for m in _read(path) if m.id}
         missing = sorted(m[0] for m in msgids if (m[0], m[2]) not in known)
         assert not missing, f"{lang}: no translation for {missing}"
+
+
+def test_duly_check_warns_about_a_catalogue_not_compiled(monkeypatch):
+    from duly import checks, translation
+
+    assert checks.catalogue_check() == []
+    po = POS[0]
+    monkeypatch.setattr(translation, "stale_catalogues", lambda: [po])
+    (warning,) = checks.catalogue_check()
+    assert warning.id == "duly.W003" and "make messages" in warning.hint
+    assert f"{po.parents[3].name}/{po.parents[1].name}" in warning.msg

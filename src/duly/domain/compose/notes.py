@@ -74,9 +74,10 @@ def note_text(note: InvoiceNote) -> Text:
     p = dict(note.params)
     code = note.code
     if code == PRICE_CHANGE:
-        return text("{product}: new price from {date}: {new} (previously {previous}). Why: {why}.",
-                    product=p["product"], date=p["effective_date"], new=p["new"], previous=p["previous"],
-                    why=_sentence(p["justification"].strip()))
+        # Still English as a whole: its prices are the price models' English words (duly.domain.pricing
+        # ``describe``), not structured text yet; a sentence half in the customer's language would be worse.
+        sentence = change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"])
+        return text("{sentence}", sentence=sentence if sentence.endswith(".") else sentence + ".")
     if code == DEPOSIT_HELD:
         return text("Deposit held until the final invoice under this contract: {amount} (deposit invoice {number}).",
                     amount=_money(p), number=p["deposit_invoice"])
@@ -92,11 +93,6 @@ def note_text(note: InvoiceNote) -> Text:
     if code == RETAINER_TOPUP:
         return text("A retainer top-up of {amount} is invoiced separately.", amount=_money(p))
     raise ValueError(f"unknown invoice note {code!r}")
-
-
-def _sentence(value: str) -> str:
-    """A free text (a justification) without its own final full stop: the note adds one."""
-    return value[:-1] if value.endswith(".") else value
 
 
 def render_note(note: InvoiceNote) -> str:
