@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-postgres bench sysdeps clean
+.PHONY: demo test test-postgres bench sysdeps clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,17 +29,24 @@ sysdeps:
 	  else echo "warning: missing$$missing (install them with apt); the tests that need them will say so"; fi; \
 	fi
 
-demo: $(STAMP) sysdeps
+# The gettext catalogues: every app's locale/<lang>/LC_MESSAGES/django.po compiled to .mo with Babel
+# (.mo files are built, never committed).
+messages: $(STAMP)
+	@for dir in src/duly/*/locale; do \
+	  $(BIN)/pybabel compile -D django -d $$dir --statistics || exit 1; \
+	done
+
+demo: $(STAMP) sysdeps messages
 	$(BIN)/duly demo
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps messages
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local server CI uses).
-test-postgres: $(STAMP) sysdeps
+test-postgres: $(STAMP) sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) sysdeps
+bench: $(STAMP) sysdeps messages
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -17,6 +17,12 @@ from hypothesis import settings
 settings.register_profile("duly", deadline=None)
 settings.load_profile("duly")
 
+# The gettext catalogues are built, not committed: compile any .po newer than its .mo before a test translates
+# (`make messages` does the same), so `pytest` run directly prints translated documents.
+from duly.translation import compile_catalogues  # noqa: E402
+
+compile_catalogues()
+
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 # Tests issue invoices whose documents carry pay links to the loopback DULY_PUBLIC_URL default: they allow it
@@ -72,29 +78,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
-
-
-#: Apps whose gettext catalogues (src/duly/<app>/locale/<lang>/LC_MESSAGES/django.po) the messages and the portal
-#: read. Their .mo files are built, not committed (`make messages` in a checkout).
-MESSAGE_CATALOGUE_APPS = ("messaging", "collections", "portal")
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _compiled_message_catalogues():
-    """Compile the messages' and the portal's catalogues when a .mo is missing or older than its .po, before any
-    test renders a message (a fresh checkout has none)."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    for app in MESSAGE_CATALOGUE_APPS:
-        for po in sorted((_REPO / "src" / "duly" / app / "locale").glob("*/LC_MESSAGES/django.po")):
-            mo = po.with_suffix(".mo")
-            if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
-                with po.open("rb") as src:
-                    catalog = read_po(src, locale=po.parts[-3])
-                with mo.open("wb") as out:
-                    write_mo(out, catalog)
-    yield
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -27,3 +27,16 @@ def public_url_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
         return [checks.Error(f"DULY_PUBLIC_URL {problem}: invoices cannot be issued until it is the public address "
                              "of this server.", hint="See SECURITY.md, 'What to set for production'.", id="duly.E002")]
     return []
+
+
+@checks.register()
+def catalogue_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """A translation catalogue not compiled (or older than its .po) prints English on translated documents."""
+    from duly.translation import stale_catalogues
+
+    stale = stale_catalogues()
+    if stale:
+        names = ", ".join(f"{p.parents[3].name}/{p.parents[1].name}" for p in stale)
+        return [checks.Warning(f"Translation catalogues not compiled: {names}: documents and messages in those "
+                               "languages print English.", hint="Run `make messages`.", id="duly.W003")]
+    return []

@@ -128,17 +128,23 @@ def test_a_deposit_held_until_the_final_invoice_is_deducted_there_and_the_rest_i
     services.create_subscription(org, customer, [(catalog["per_unit"], 2)], start_date=date(2026, 2, 1),
                                  end_date=date(2026, 6, 1), as_of=date(2026, 1, 20))
     deposit = Invoice.objects.get(kind=Invoice.KIND_DEPOSIT)
-    assert "held until your final invoice under this contract and deducted from it" in deposit.notes
+    assert "conservé jusqu'à votre facture finale au titre de ce contrat et déduit de celle-ci" in deposit.notes
     bill(date(2026, 2, 1))
     pay(org, deposit, date(2026, 2, 10))
     bill(date(2026, 2, 2), date(2026, 6, 1))
     feb, mar, apr, may = _invoices(customer)
-    held = f"Deposit held until the final invoice under this contract: 200.00 EUR (deposit invoice {deposit.number})."
+    held = f"Acompte conservé jusqu'à la facture finale de ce contrat : 200,00 € (facture d'acompte {deposit.number})."
     assert (feb.prepaid_minor, feb.notes) == (0, "")  # not paid yet
     # March, and April (the plan's last period: the seats still run), keep the deposit.
-    assert [(i.total_minor, i.prepaid_minor, i.notes) for i in (mar, apr)] == [(14400, 0, held), (14400, 0, held)]
+    assert [(i.total_minor, i.prepaid_minor, _spaces(i.notes)) for i in (mar, apr)] == [(14400, 0, held),
+                                                                                         (14400, 0, held)]
     # May bills the last period of the last subscription: the contract's final invoice.
     assert (may.total_minor, may.prepaid_minor, may.payable_minor, may.status) == (2400, 2400, 0, Invoice.PAID)
-    assert may.notes == (f"Deposit deducted: 24.00 EUR (deposit invoice {deposit.number}).\n"
-                         "Deposit left after this final invoice: 176.00 EUR, owed back to you.")
+    assert _spaces(may.notes) == (f"Acompte déduit : 24,00 € (facture d'acompte {deposit.number}).\n"
+                                  "Solde d'acompte restant après cette facture finale : 176,00 €, qui vous sera remboursé.")
     assert list(PrepaidDrawdown.objects.values_list("invoice", "amount_minor")) == [(may.pk, 2400)]
+
+
+def _spaces(text: str) -> str:
+    """French money carries no-break spaces (``200,00\xa0€``): compared with plain ones."""
+    return text.replace("\xa0", " ").replace("\u202f", " ")

@@ -144,7 +144,7 @@ def test_the_billing_run_freezes_the_balance_after_its_drawdowns_on_invoices_and
     expected = {"currency": "EUR", "as_of": "2026-03-01", "balance_minor": 6000}
     assert february.document_snapshot["retainer"] == expected == topup.document_snapshot["retainer"]
     assert services.retainer_balance(customer, as_of=date(2026, 3, 1)).balance == Decimal("60.00")
-    assert squash("Solde de la provision au 1 mars 2026 60,00 €") in text_of(render_invoice_pdf(topup))
+    assert squash("Solde de la provision au 1er mars 2026 60,00 €") in text_of(render_invoice_pdf(topup))
 
 
 def test_the_customer_admin_page_shows_the_retainer_balance_only_with_a_retainer(bookkeeper, customer, retained,

@@ -10,16 +10,69 @@ import pytest
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.payment_terms import PaymentTerms
 from duly.invoicing.documents.i18n import LABELS, LANGUAGES, localizer
+from duly.invoicing.documents.words import UNITS
+from duly.translation import Msg, translate
 
 EU = LateFeePolicy(kind="eu_statutory", reference_rate_percent=D("2.15"), compensation_amount=D("40.00"),
                    grace_days=3, cap_percent=D("10"), cap_amount=D("500.00"))
 
 
 def test_every_language_has_every_label():
-    for lang in LANGUAGES:
-        missing = {k for k in LABELS["en"] if not k.endswith((".one", ".few", ".many"))} - set(LABELS[lang])
-        assert not missing, (lang, sorted(missing))
-        assert all(isinstance(v, str) and v for v in LABELS[lang].values())
+    """Each label and unit of the documents is in the invoicing catalogue of every language (an English
+    label looked up in French comes back English only when the catalogue lacks it)."""
+    from babel.messages.pofile import read_po
+
+    from duly.translation import catalogue_dirs
+
+    folder = next(d for d in catalogue_dirs() if d.parent.name == "invoicing")
+    for lang in LANGUAGES[1:]:
+        with (folder / lang / "LC_MESSAGES" / "django.po").open("rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        for key, msg in [*LABELS.items(), *UNITS.items()]:
+            msgid, context = (msg.msgid, msg.context) if isinstance(msg, Msg) else (msg, None)
+            entry = catalog.get((msgid, msg.plural) if isinstance(msg, Msg) and msg.plural else msgid, context=context)
+            assert entry is not None and entry.string, (lang, key)
+    assert translate("fr", "Invoice") == "Facture" and localizer("de_DE").t("title.standard") == "Rechnung"
+
+
+@pytest.mark.parametrize("locale,quantities", [
+    ("en", {("2", "DAY"): "2 days", ("1", "DAY"): "1 day", ("40", "C62"): "40 units", ("1.5", "HUR"): "1.5 hours"}),
+    ("fr_FR", {("2", "DAY"): "2 jours", ("1", "DAY"): "1 jour", ("30", "C62"): "30 unités",
+               ("34", "HUR"): "34 heures", ("1.5", "HUR"): "1,5 heure", ("0", "DAY"): "0 jour"}),
+    ("de_DE", {("8", "DAY"): "8 Tage", ("1", "DAY"): "1 Tag", ("2", "HUR"): "2 Std.", ("3", "MON"): "3 Monate",
+               ("2", "WEE"): "2 Wochen"}),
+    ("es_ES", {("32", "HUR"): "32 horas", ("1", "HUR"): "1 hora", ("2", "DAY"): "2 días", ("30", "C62"): "30 unidades"}),
+    # Russian invoices abbreviate most units (invariable: "5 дн.", "3,5 ч"); a year is a word with three forms.
+    ("ru_RU", {("1", "ANN"): "1 год", ("2", "ANN"): "2 года", ("5", "ANN"): "5 лет", ("21", "ANN"): "21 год",
+               ("11", "ANN"): "11 лет", ("1.5", "ANN"): "1,5 года", ("5", "DAY"): "5 дн.", ("3.5", "HUR"): "3,5 ч",
+               ("3", "C62"): "3 шт."}),
+])
+def test_quantities_take_the_plural_form_of_their_number(locale, quantities):
+    loc = localizer(locale)
+    for (quantity, unit), expected in quantities.items():
+        assert loc.quantity(D(quantity), unit).replace("\xa0", " ") == expected
+    assert loc.quantity(D("3"), "XYZ") == "3 XYZ"  # an unknown code prints as it is
+
+
+@pytest.mark.parametrize("terms,language,expected", [
+    (PaymentTerms(kind="net", days=2), "fr_FR", "2 jours net"),
+    (PaymentTerms(kind="net", days=1), "fr_FR", "1 jour net"),
+    (PaymentTerms(kind="net", days=8), "de_DE", "8 Tage netto"),
+    (PaymentTerms(kind="net", days=1), "es_ES", "1 día neto"),
+    (PaymentTerms(kind="net", days=25), "ru_RU", "25 дней"),
+])
+def test_payment_terms_take_the_plural_form_of_their_days(terms, language, expected):
+    assert localizer(language).terms_label(terms) == expected
+
+
+def test_french_dates_say_premier_for_the_first_of_the_month():
+    fr = localizer("fr_FR")
+    assert fr.date(date(2026, 7, 1)) == "1er juillet 2026"
+    assert fr.date(date(2026, 7, 2)) == "2 juillet 2026"
+    assert fr.period(date(2026, 7, 1), date(2026, 7, 31)) == "1er juillet 2026 – 31 juillet 2026"
+    assert localizer("fr_CH").date(date(2026, 8, 1)).startswith("1er ")
+    assert localizer("en").date(date(2026, 7, 1)) == "1 July 2026"
+    assert localizer("de_DE").date(date(2026, 7, 1)) == "1. Juli 2026"
 
 
 @pytest.mark.parametrize("locale,money,jpy,day,number", [

@@ -41,7 +41,7 @@ EXPECTED = {
         "words": ["Facture", "Date d'émission", "Date d'échéance", "Période de prestation", "N° de bon de commande",
                   "Centre de coûts", "Reste à payer", "Déjà payé", "Détail de la TVA", "Modalités de paiement",
                   "Virement bancaire", "Paiement en ligne", "Pièces jointes"],
-        "dates": ["31 mars 2026", "30 avril 2026", "1 mars 2026 – 31 mars 2026"],
+        "dates": ["31 mars 2026", "30 avril 2026", "1er mars 2026 – 31 mars 2026"],
         "amounts": ["4 561,75 €", "4 261,75", "852,35", "16,50", "868,85 €", "5 430,60 €", "125 000", "0,0125", "3,5"],
         "lines": ["mois", "heure", "pièce", "10 %", "20 %", "5,5 %"],
         "pay_by": "Merci de régler 5 430,60 € au plus tard le 30 avril 2026.",
@@ -315,7 +315,8 @@ def test_reverse_charge_is_stated(make_invoice, pdf_text):
     ])
     text = pdf_text(render_invoice_pdf(inv))
     assert "Steuerschuldnerschaft des Leistungsempfängers (Reverse Charge)." in text
-    assert "Reverse charge" in text  # the exemption reason in the VAT breakdown
+    # The exemption reason in the VAT breakdown, in the customer's language (not English: issue 15).
+    assert "Reverse Charge Reverse Charge" in str(text) and "Reverse charge" not in str(text)
 
 
 def test_branding_logo_colour_font_and_footer(make_invoice, org, pdf_text):

@@ -22,7 +22,7 @@ numbers back, so a crashed or failed batch leaves neither a gap nor a half-writt
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import json
 from datetime import date, datetime as _datetime, timezone as _dt_timezone
 from functools import lru_cache
@@ -48,6 +48,8 @@ from duly.domain.errors import PeppolInvalid, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
 from duly.domain.references import rf_for_invoice
+from duly.domain.text import Text
+from duly.translation import render
 
 from . import hooks, lifecycle
 from .models import Invoice, InvoiceLine
@@ -57,6 +59,7 @@ from .services import (
     _line_input,
     contract_facts,
     customer_facts,
+    in_language,
     late_policy_for,
     take_numbers,
     terms_for,
@@ -97,7 +100,7 @@ class BulkInvoice:
     service_period: tuple[date, date] | None = None
     #: Deposit or retainer deducted on this invoice (EN 16931 BT-113), in minor units.
     prepaid_minor: int = 0
-    notes: str = ""
+    notes: str | Text = ""
     #: Accept negative lines (corrections inside one document, such as a late usage credit).
     allow_negative: bool = False
 
@@ -178,6 +181,11 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     exactly like the one-by-one path.
     """
     customer, contract = item.customer, item.contract
+    # The billing run's words (structured text) in the customer's language and formats, at issue.
+    lines = in_language(item.lines, customer.locale)
+    if isinstance(item.notes, Text) or any(a is not b for a, b in zip(lines, item.lines)):
+        item = replace(item, lines=lines,
+                       notes=render(item.notes, customer.locale) if isinstance(item.notes, Text) else item.notes)
     facts, under = customer_facts(customer), contract_facts(contract)
     currency = issuing.check_header(org.id, org.name, facts, under, item.kind, item.currency)
     if item.kind not in (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT):

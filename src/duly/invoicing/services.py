@@ -46,6 +46,8 @@ from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
+from duly.domain.text import Text
+from duly.translation import render
 
 from . import hooks, lifecycle
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
@@ -221,17 +223,34 @@ def _out_of_order(org: Organization, kind: str, issue_date: date, latest: date, 
 # --- drafts ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LineData:
-    description: str
+    """One line of a draft. Its words (description, explanation, tax exemption reason) may be structured text
+    (:class:`duly.domain.text.Text`): the draft puts them in its customer's language (:func:`in_language`)."""
+
+    description: str | Text
     quantity: Decimal
     unit_price: Decimal
     unit: str = "C62"
     tax_category: str = "S"
     tax_rate: Decimal = Decimal(0)
     discount_percent: Decimal | None = None
-    tax_exemption_reason: str = ""
+    tax_exemption_reason: str | Text = ""
     period_start: date | None = None
     period_end: date | None = None
-    explanation: str = ""
+    explanation: str | Text = ""
+
+
+_WORDS = ("description", "explanation", "tax_exemption_reason")
+
+
+def in_language(lines: Sequence, locale: str) -> list:
+    """``lines`` (:class:`LineData` or the billing run's lines) with their structured text rendered in the
+    customer's ``locale``: words, numbers, money and dates as the customer reads them; plain text kept."""
+    done = []
+    for line in lines:
+        words = {name: render(getattr(line, name), locale) for name in _WORDS
+                 if isinstance(getattr(line, name), Text)}
+        done.append(replace(line, **words) if words else line)
+    return done
 
 
 def _get_invoice(org: Organization, invoice_id: int, lock: bool = False) -> Invoice:
@@ -333,11 +352,14 @@ def create_draft(
     currency: str | None = None,
     service_period: tuple[date, date] | None = None,
     related_invoice: Invoice | None = None,
-    notes: str = "",
+    notes: str | Text = "",
     custom_fields: dict | None = None,
     **fields,
 ) -> Invoice:
-    """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract."""
+    """Create a draft invoice with its lines. Field defaults (PO number, references) come from the customer/contract.
+    Structured text in the lines and notes is written in the customer's language (:func:`in_language`)."""
+    lines = in_language(lines, customer.locale)
+    notes = render(notes, customer.locale) if isinstance(notes, Text) else notes
     currency = check_draft(org, customer, kind=kind, contract=contract, currency=currency,
                            service_period=service_period, custom_fields=custom_fields, fields=fields)
     totals = _check_lines(lines, currency)

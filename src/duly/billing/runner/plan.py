@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from duly.customers.models import Organization
 from duly.customers.services import reference_rates_for_contracts
-from duly.domain.compose import InvoiceGroup, compose_invoices, render_notes
+from duly.domain.compose import InvoiceGroup, compose_invoices, notes_text
 from duly.invoicing import bulk
+from duly.translation import render
 
 from ..models import BillingRecord, Subscription
 from ..services.run_writer import RECORD_COLUMNS, ChunkPlan, record_row
@@ -86,7 +87,7 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
         drawdowns += [(prep, kind, amount) for kind, amount in app.drawdowns]
         notes = group.notes
         if notes:
-            prep.fields["notes"] = render_notes(notes)
+            prep.fields["notes"] = render(notes_text(notes), customers[group.customer_id].locale)
 
     # Everything the batch writes, as rows (the invoices' document snapshots frozen, values adapted): the
     # writer only numbers the invoices and fills in their ids.

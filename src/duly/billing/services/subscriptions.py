@@ -23,14 +23,14 @@ from duly.domain.errors import (
     ValidationError,
 )
 from duly.domain.bounds import check_decimal, dates_in_range
-from duly.domain.money import check_amount, from_minor, round_money, to_decimal, to_minor
-from duly.domain.payment_terms import format_date
+from duly.domain.money import Money, check_amount, from_minor, round_money, to_decimal, to_minor
+from duly.domain.text import Percent, Text, text
 from duly.domain.schedules import WEEKDAYS, Interval, frequency_of
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 from ..models import PrepaidFunding, Price, RetainerAgreement, Subscription, SubscriptionItem
-from ..runner.topups import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON
+from ..runner.topups import PREPAID_TAX_CATEGORY, PREPAID_TAX_REASON, RETAINER_NOTE
 from ..signals import subscription_changed
 from .common import _own, _plan
 from .price_changes import _notify_new_items
@@ -222,24 +222,26 @@ def _issue_deposit(org: Organization, sub: Subscription, rows: Sequence[Subscrip
         return None  # one deposit per contract
     if contract.deposit_kind == "amount":
         amount = from_minor(contract.deposit_amount_minor, contract.currency)
-        basis = "as agreed in the contract"
+        basis = text("as agreed in the contract")
     else:
         first = _first_charges(sub, rows, plan)
         amount = round_money(first * Decimal(contract.deposit_percent) / 100, contract.currency)
-        basis = f"{Decimal(contract.deposit_percent).normalize():f}% of the first period's charges ({first})"
+        basis = text("{rate} of the first period's charges ({first})",
+                     rate=Percent(Decimal(contract.deposit_percent)), first=Money(first, contract.currency))
     if amount <= 0:
         return None
     line = invoicing.LineData(
-        description=f"Deposit — contract {contract.reference}", quantity=Decimal(1), unit_price=amount,
-        tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
-        explanation=f"Deposit of {amount} {contract.currency}, {basis}.",
+        description=text("Deposit — contract {contract}", contract=contract.reference), quantity=Decimal(1),
+        unit_price=amount, tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
+        explanation=text("Deposit of {amount}, {basis}.", amount=Money(amount, contract.currency), basis=basis),
     )
     draft = invoicing.create_draft(
         org, sub.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
-        notes=(f"Deposit due before service starts on {format_date(sub.start_date)}. Once paid, it is "
-               + ("held until your final invoice under this contract and deducted from it; any rest is paid back."
-                  if contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
-                  else "deducted from your next invoices under this contract until used up.")),
+        notes=(text("Deposit due before service starts on {date}. Once paid, it is held until your final invoice "
+                    "under this contract and deducted from it; any rest is paid back.", date=sub.start_date)
+               if contract.deposit_deduction == Contract.DEPOSIT_FINAL_INVOICE
+               else text("Deposit due before service starts on {date}. Once paid, it is deducted from your next "
+                         "invoices under this contract until used up.", date=sub.start_date)),
     )
     invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
     PrepaidFunding.objects.create(organization=org, customer=sub.customer, contract=contract, subscription=sub,
@@ -267,22 +269,22 @@ def start_retainer(org: Organization, contract: Contract, *, topup_amount: Decim
     retainer = RetainerAgreement.objects.create(
         organization=org, customer=contract.customer, contract=contract, currency=currency,
         topup_minor=to_minor(topup, currency), threshold_minor=to_minor(limit, currency), created_on=as_of)
-    _retainer_invoice(org, contract, first, f"Retainer — contract {contract.reference}", as_of)
+    _retainer_invoice(org, contract, first, text("Retainer — contract {contract}", contract=contract.reference), as_of)
     return retainer
 
 
-def _retainer_invoice(org: Organization, contract: Contract, amount: Decimal, description: str,
+def _retainer_invoice(org: Organization, contract: Contract, amount: Decimal, description: Text,
                       as_of: date) -> Invoice:
     """Issue a retainer (funding) invoice of ``amount`` and record it in the retainer ledger."""
     currency = contract.currency
     line = invoicing.LineData(
         description=description, quantity=Decimal(1), unit_price=amount,
         tax_category=PREPAID_TAX_CATEGORY, tax_exemption_reason=PREPAID_TAX_REASON,
-        explanation=f"Prepaid balance of {amount} {currency}, drawn down by recurring and usage charges.",
+        explanation=text("Prepaid balance of {amount}, drawn down by recurring and usage charges.",
+                         amount=Money(amount, currency)),
     )
     draft = invoicing.create_draft(org, contract.customer, [line], kind=Invoice.KIND_DEPOSIT, contract=contract,
-                                   notes="Retainer: once paid, this amount is drawn down by your recurring and "
-                                         "usage charges.")
+                                   notes=RETAINER_NOTE)
     invoice = invoicing.issue_invoice(org, draft.pk, issue_date=as_of)
     PrepaidFunding.objects.create(organization=org, customer=contract.customer, contract=contract,
                                   kind=PrepaidFunding.RETAINER, invoice=invoice, currency=currency,
@@ -307,4 +309,5 @@ def top_up_retainer(org: Organization, contract: Contract, *, as_of: date,
         amount, currency, "The top-up amount")
     if value <= 0:
         raise ValidationError("A top-up amount must be above 0.")
-    return _retainer_invoice(org, contract, value, f"Retainer top-up — contract {contract.reference}", as_of)
+    return _retainer_invoice(org, contract, value, text("Retainer top-up — contract {contract}", contract=contract.reference),
+                             as_of)

@@ -41,7 +41,7 @@ from .lines import (
     usage_quantity,
     zone,
 )
-from .notes import InvoiceNote, render_note, render_notes
+from .notes import InvoiceNote, notes_text, render_note, render_notes
 from .prepaid import PrepaidApplication, PrepaidInvoice, apply_prepaid
 from .prices import PriceBook, product_label
 
@@ -64,6 +64,7 @@ __all__ = [
     "product_label",
     "recurring_charge",
     "render_note",
+    "notes_text",
     "render_notes",
     "slot_lines",
     "takes_transactions",

@@ -1,4 +1,4 @@
-"""An invoice's notes as structured data (a code and its values), and their English wording.
+"""An invoice's notes as structured data (a code and its values), and their words (structured text).
 
 The composition decides *which* notes an invoice carries (:class:`InvoiceNote`); the text is made
 only when the invoice is written (:func:`render_notes`), one sentence per note, joined by new lines.
@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Sequence
 
-from ..money import from_minor
+from ..money import Money, from_minor
 from ..payment_terms import format_date
+from ..text import Text, join_text, text
 
 __all__ = [
     "DEPOSIT_DEDUCTED",
@@ -24,6 +25,8 @@ __all__ = [
     "RETAINER_TOPUP",
     "InvoiceNote",
     "change_sentence",
+    "note_text",
+    "notes_text",
     "render_note",
     "render_notes",
 ]
@@ -61,38 +64,51 @@ def change_sentence(product: str, effective_date: date, new: str, previous: str,
             f"Why: {justification.strip()}")
 
 
-def _amount(minor: int, currency: str) -> str:
-    return f"{from_minor(minor, currency)} {currency}"
+def _money(p: dict) -> Money:
+    return Money(from_minor(p["amount_minor"], p["currency"]), p["currency"])
 
 
-def render_note(note: InvoiceNote) -> str:
-    """The English sentence of a note, exactly as invoices have always said it."""
+def note_text(note: InvoiceNote) -> Text:
+    """A note as structured text (a msgid and its values), put in the customer's language when the invoice is
+    written (``duly.translation.render``)."""
     p = dict(note.params)
     code = note.code
     if code == PRICE_CHANGE:
-        text = change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"])
-        return text + "." if not text.endswith(".") else text
+        # Still English as a whole: its prices are the price models' English words (duly.domain.pricing
+        # ``describe``), not structured text yet; a sentence half in the customer's language would be worse.
+        sentence = change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"])
+        return text("{sentence}", sentence=sentence if sentence.endswith(".") else sentence + ".")
     if code == DEPOSIT_HELD:
-        return (f"Deposit held until the final invoice under this contract: "
-                f"{_amount(p['amount_minor'], p['currency'])} (deposit invoice {p['deposit_invoice']}).")
+        return text("Deposit held until the final invoice under this contract: {amount} (deposit invoice {number}).",
+                    amount=_money(p), number=p["deposit_invoice"])
     if code == DEPOSIT_DEDUCTED:
-        return (f"Deposit deducted: {_amount(p['amount_minor'], p['currency'])} "
-                f"(deposit invoice {p['deposit_invoice']}).")
+        return text("Deposit deducted: {amount} (deposit invoice {number}).", amount=_money(p),
+                    number=p["deposit_invoice"])
     if code == DEPOSIT_LEFT:
-        return f"Deposit left after this final invoice: {_amount(p['amount_minor'], p['currency'])}, owed back to you."
+        return text("Deposit left after this final invoice: {amount}, owed back to you.", amount=_money(p))
     if code == RETAINER_DRAWDOWN:
-        return f"Retainer drawdown: {_amount(p['amount_minor'], p['currency'])}."
+        return text("Retainer drawdown: {amount}.", amount=_money(p))
     if code == RETAINER_BALANCE:
-        return f"Retainer balance after this invoice: {_amount(p['amount_minor'], p['currency'])}."
+        return text("Retainer balance after this invoice: {amount}.", amount=_money(p))
     if code == RETAINER_TOPUP:
-        return f"A retainer top-up of {_amount(p['amount_minor'], p['currency'])} is invoiced separately."
+        return text("A retainer top-up of {amount} is invoiced separately.", amount=_money(p))
     raise ValueError(f"unknown invoice note {code!r}")
+
+
+def render_note(note: InvoiceNote) -> str:
+    """The English sentence of a note, exactly as invoices have always said it (plain formats: ``10.00 EUR``)."""
+    return str(note_text(note))
 
 
 NOTE_CODES = (PRICE_CHANGE, DEPOSIT_HELD, DEPOSIT_DEDUCTED, DEPOSIT_LEFT, RETAINER_DRAWDOWN, RETAINER_BALANCE,
               RETAINER_TOPUP)
 
 
+def notes_text(notes: Sequence[InvoiceNote]) -> Text:
+    """An invoice's notes as structured text: one sentence a line."""
+    return join_text([note_text(n) for n in notes], "\n")
+
+
 def render_notes(notes: Sequence[InvoiceNote]) -> str:
-    """An invoice's notes text: one sentence a line ("" without notes)."""
+    """An invoice's notes in English: one sentence a line ("" without notes)."""
     return "\n".join(render_note(n) for n in notes)

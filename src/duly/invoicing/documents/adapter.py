@@ -48,7 +48,10 @@ from duly.invoicing.einvoice.model import (
 from duly.invoicing.einvoice.model import Attachment as DocumentAttachment
 from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 
+from duly.translation import translate
+
 from ..models import Attachment, Invoice, InvoiceLine
+from .i18n import localizer
 from .snapshot import DocumentFacts, facts_for, party_from_json
 
 __all__ = [
@@ -73,8 +76,9 @@ TYPE_CODES = {
     Invoice.KIND_CREDIT_NOTE: CREDIT_NOTE,
 }
 
-#: Exemption reason (BT-120) and VATEX code (BT-121) printed when a line of a category that
-#: needs one gives none. Category E has no generic VATEX code: its reason must name the law.
+#: Exemption reason (BT-120, an English msgid put in the customer's language) and VATEX code (BT-121) printed
+#: when a line of a category that needs one gives none. Category E has no generic VATEX code: its reason must
+#: name the law.
 DEFAULT_EXEMPTIONS: dict[str, tuple[str, str]] = {
     "E": ("Exempt from VAT", ""),
     "AE": ("Reverse charge", "VATEX-EU-AE"),
@@ -154,11 +158,11 @@ def seller_identified_without_vat_id(seller: Party) -> Party:
     return replace(seller, identifier=seller.vat_id.strip())
 
 
-def _line(line: InvoiceLine, currency: str) -> DocumentLine:
+def _line(line: InvoiceLine, currency: str, language: str) -> DocumentLine:
     category = line.tax_category
     if category in DEFAULT_EXEMPTIONS:
         default_reason, code = DEFAULT_EXEMPTIONS[category]
-        reason = line.tax_exemption_reason or default_reason
+        reason = line.tax_exemption_reason or translate(language, default_reason)
     else:
         # S, Z…: no exemption; a reason given anyway is passed on, and the snapshot refuses it (BR-S-10).
         reason, code = line.tax_exemption_reason, ""
@@ -302,9 +306,10 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     payment_means = None if invoice.is_credit_note else payment_means_of(invoice, facts)
     notes = [invoice.notes.strip()] if invoice.notes.strip() else []
     related = invoice.related_invoice
+    loc = localizer(invoice.locale or invoice.customer.locale)  # the customer's words, frozen at issue
     if invoice.kind == Invoice.KIND_LATE_FEE and related is not None and related.number:
-        notes.append(f"Late-payment charges for invoice {related.number}.")
-    lines = [_line(line, invoice.currency) for line in invoice.lines.all()]
+        notes.append(loc.t("late_fee_for", number=related.number))
+    lines = [_line(line, invoice.currency, loc.language) for line in invoice.lines.all()]
     seller = facts.seller
     if {line.tax_category for line in lines} == {"O"}:
         seller = seller_identified_without_vat_id(seller)

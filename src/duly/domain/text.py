@@ -1,0 +1,91 @@
+"""Structured text: what the rules core says to a customer, before it is put in a language.
+
+The domain cannot translate (no Django, no Babel), so a rule that writes a sentence onto a document returns a
+:class:`Text`: an English message id (the msgid of the gettext catalogues) and its values, kept as values
+(numbers as :class:`~decimal.Decimal`, money as :class:`~duly.domain.money.Money`, dates as :class:`~datetime.date`,
+and nested :class:`Text` for a part that is itself translated). The rendering side (``duly.translation.render``)
+translates the message into the customer's language and formats each value for the customer's locale.
+
+``str(text)`` gives the English sentence with plain formats (``1570.80 EUR``, ``31 March 2026``): for logs, staff
+messages and tests, never for a customer's document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from .money import Money, exponent
+
+__all__ = ["Percent", "Text", "join_text", "text"]
+
+
+@dataclass(frozen=True, slots=True)
+class Percent:
+    """A rate in percent, as a value of a :class:`Text` (``20%``, ``20 %``, ``5,5 %``)."""
+
+    value: Decimal
+
+    def __str__(self) -> str:
+        return f"{self.value.normalize():f}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A message to translate: ``msgid`` with ``{name}`` placeholders filled from ``params``.
+
+    ``plural`` (the English plural msgid) and ``n`` (the count that chooses the form) make it a plural message;
+    ``context`` is the gettext msgctxt where one English phrase needs two translations.
+    """
+
+    msgid: str
+    params: tuple[tuple[str, Any], ...] = ()
+    plural: str | None = None
+    n: int | Decimal | None = None
+    context: str | None = None
+
+    def __post_init__(self):
+        if (self.plural is None) != (self.n is None):
+            raise ValueError("a plural Text needs both plural and n")
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def __str__(self) -> str:
+        chosen = self.plural if self.plural is not None and self.n != 1 else self.msgid
+        values = {key: _plain(value) for key, value in self.params}
+        if self.n is not None:
+            values.setdefault("n", _plain(self.n))
+        return chosen.format(**values) if values else chosen
+
+
+def text(msgid: str, *, plural: str | None = None, n: int | Decimal | None = None, context: str | None = None,
+         **params: Any) -> Text:
+    """``Text`` with keyword parameters: ``text("Deposit deducted: {amount}.", amount=Money(...))``."""
+    return Text(msgid, tuple(params.items()), plural=plural, n=n, context=context)
+
+
+def join_text(parts: tuple[Text | str, ...] | list[Text | str], separator: str = " ") -> Text:
+    """Several texts as one (each translated on its own), e.g. the sentences of an explanation. Its msgid holds
+    only placeholders and the separator, so it is not looked up in a catalogue."""
+    names = [f"p{i}" for i in range(len(parts))]
+    return Text(separator.join("{" + name + "}" for name in names), tuple(zip(names, parts)))
+
+
+def _plain(value: Any) -> str:
+    """English formats without Babel: ``1570.80 EUR``, ``31 March 2026``, ``12.5``."""
+    from .payment_terms import format_date
+
+    if isinstance(value, (Text, Percent)):
+        return str(value)
+    if isinstance(value, Money):
+        quantum = Decimal(1).scaleb(-exponent(value.currency))
+        return f"{value.amount.quantize(quantum)} {value.currency}"
+    if isinstance(value, date):
+        return format_date(value)
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)

@@ -1,0 +1,269 @@
+"""Translation and locale formats shared by every app: gettext catalogues, Babel formats, structured text.
+
+- Catalogues: each app keeps ``src/duly/<app>/locale/<lang>/LC_MESSAGES/django.po`` (``fr``, ``de``, ``ru``, ``es``;
+  the English msgids are the source). ``make messages`` compiles them with Babel; so does the test session
+  (:func:`compile_catalogues`), and ``duly check`` warns about one not compiled (:func:`stale_catalogues`).
+- Words: :func:`translate` and :func:`translate_plural` look a msgid up with Django's gettext under
+  ``translation.override(language)``; a plural takes any count, a Decimal too (CLDR chooses the form).
+- Formats: :func:`format_money`, :func:`format_number`, :func:`format_date`… for a Babel locale such as ``fr_FR``
+  (French dates say ``1er juillet``).
+- Structured text: :func:`render` puts a :class:`duly.domain.text.Text` (a msgid and its values, returned by the
+  rules core and the billing run) into a customer's language and locale.
+"""
+
+from __future__ import annotations
+
+import re
+
+from datetime import date
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date as babel_date
+from babel.numbers import NumberPattern, parse_pattern
+
+from duly.domain.money import Money, exponent
+from duly.domain.text import Percent, Text
+
+__all__ = [
+    "LANGUAGES",
+    "Msg",
+    "catalogue_dirs",
+    "compile_catalogues",
+    "format_amount",
+    "format_date",
+    "format_money",
+    "format_number",
+    "format_percent",
+    "format_price",
+    "language_and_locale",
+    "render",
+    "stale_catalogues",
+    "translate",
+    "translate_plural",
+]
+
+#: The languages Duly writes documents and messages in (English is the msgid language).
+LANGUAGES = ("en", "fr", "de", "ru", "es")
+#: The languages with a catalogue in each app's ``locale`` folder.
+TRANSLATED = ("fr", "de", "ru", "es")
+
+_DOUBLE_STOP = re.compile(r"(?<=[^.]\.)\.(?=\s|$)")
+_WORD = re.compile(r"[^\W\d_]")
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+class Msg(NamedTuple):
+    """A msgid with, optionally, its plural msgid and its context (msgctxt)."""
+
+    msgid: str
+    plural: str | None = None
+    context: str | None = None
+
+
+# --- locales ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=64)
+def babel_locale(name: str) -> Locale:
+    """The parsed Babel locale (parsed once per process: a document formats dozens of numbers)."""
+    return Locale.parse(name)
+
+
+@lru_cache(maxsize=64)
+def language_and_locale(locale: str | None) -> tuple[str, str]:
+    """(language of the words, Babel locale of the formats) for a stored locale such as ``fr_FR``.
+
+    Unknown languages and bad values are English. A bare ``en`` is formatted as ``en_GB`` (``30 April 2026``,
+    like Duly's English sentences); ``en_US`` gives ``April 30, 2026``."""
+    normalized = (locale or "en").replace("-", "_")
+    try:
+        parsed = Locale.parse(normalized)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return "en", "en"
+    if parsed.language not in LANGUAGES:
+        return "en", "en_GB"
+    if str(parsed) == "en":
+        return "en", "en_GB"
+    return parsed.language, str(parsed)
+
+
+# --- words -----------------------------------------------------------------------------------------------
+def translate(language: str, msgid: str, context: str | None = None) -> str:
+    """``msgid`` in ``language`` (the msgid itself when the catalogue lacks it, and in English)."""
+    if language == "en":
+        return msgid
+    from django.utils import translation
+
+    with translation.override(language):
+        return translation.pgettext(context, msgid) if context else translation.gettext(msgid)
+
+
+def plural_count(locale: str, n: int | Decimal) -> int:
+    """A whole number that gettext's plural formula puts in the same form as ``n`` does under CLDR.
+
+    gettext formulas take whole numbers only; ``1,5 heure`` (fr), ``1,5 часа`` (ru), ``1.5 hours`` (en) follow
+    the CLDR category of the decimal, matched to the first whole number of that category (a Russian fraction,
+    CLDR ``other``, takes the ``few`` form: ``1,5 часа``)."""
+    if isinstance(n, int) or (isinstance(n, Decimal) and n == n.to_integral_value()):
+        return abs(int(n))
+    rules = babel_locale(locale).plural_form
+    category = rules(abs(n))
+    for wanted in (category, "few", "other"):
+        for whole in range(0, 200):
+            if rules(whole) == wanted:
+                return whole
+    return 2
+
+
+def translate_plural(language: str, locale: str, singular: str, plural: str, n: int | Decimal,
+                     context: str | None = None) -> str:
+    """The form of ``singular``/``plural`` for the count ``n`` in ``language`` (``{n}`` left to fill)."""
+    count = plural_count(locale, n)
+    if language == "en":
+        return singular if count == 1 else plural
+    from django.utils import translation
+
+    with translation.override(language):
+        if context:
+            return translation.npgettext(context, singular, plural, count)
+        return translation.ngettext(singular, plural, count)
+
+
+def fill(template: str, values: dict[str, Any]) -> str:
+    """``template`` with ``values``; a sentence ending in a value that ends in a full stop ends once."""
+    if not values:
+        return template
+    return _DOUBLE_STOP.sub("", template.format(**values))
+
+
+def render(value: Any, locale: str | None) -> str:
+    """A value for a customer with the stored ``locale`` (``fr_FR``…): a :class:`Text` translated with its values
+    formatted, :class:`Money` and dates and Decimals in the locale's formats, anything else as ``str``."""
+    language, formats = language_and_locale(locale)
+    return _render(value, language, formats)
+
+
+def _render(value: Any, language: str, locale: str) -> str:
+    if isinstance(value, Text):
+        values = {key: _render(item, language, locale) for key, item in value.params}
+        if not _WORD.search(_PLACEHOLDER.sub("", value.msgid)):  # only placeholders and punctuation (join_text)
+            template = value.msgid
+        elif value.plural is not None:
+            template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
+            values.setdefault("n", format_number(Decimal(value.n), locale))
+        else:
+            template = translate(language, value.msgid, value.context)
+        return fill(template, values)
+    if isinstance(value, Money):
+        return format_money(value.amount, value.currency, locale)
+    if isinstance(value, Percent):
+        return format_percent(value.value, locale)
+    if isinstance(value, date):
+        return format_date(value, locale)
+    if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
+        return format_number(Decimal(value), locale)
+    return "" if value is None else str(value)
+
+
+# --- formats ---------------------------------------------------------------------------------------------
+@lru_cache(maxsize=256)
+def _number_pattern(pattern: str) -> NumberPattern:
+    return parse_pattern(pattern)
+
+
+def _apply(value: Decimal, pattern: str, locale: str) -> str:
+    """``babel.numbers.format_decimal(value, format=pattern, locale=locale)``, pattern and locale parsed once."""
+    return _number_pattern(pattern).apply(value, babel_locale(locale), decimal_quantization=True,
+                                          group_separator=True, numbering_system="latn")
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """``1 234,50 €`` (fr), ``€1,234.50`` (en): the currency's own number of decimals."""
+    parsed = babel_locale(locale)
+    return parsed.currency_formats["standard"].apply(
+        amount, parsed, currency=currency, currency_digits=True, decimal_quantization=True,
+        group_separator=True, numbering_system="latn")
+
+
+def format_amount(amount: Decimal, currency: str, locale: str) -> str:
+    """A bare amount with the currency's decimals, for table columns: ``1 234,50``."""
+    digits = exponent(currency)
+    return _apply(amount, "#,##0" + ("." + "0" * digits if digits else ""), locale)
+
+
+def _decimals(value: Decimal) -> int:
+    return len(format(value.normalize(), "f").partition(".")[2]) if value else 0
+
+
+def format_number(value: Decimal, locale: str) -> str:
+    """A quantity or rate without trailing zeros: ``3,5``; grouped: ``1 000``."""
+    decimals = _decimals(value)
+    return _apply(value, "#,##0" + ("." + "#" * decimals if decimals else ""), locale)
+
+
+def format_price(value: Decimal, currency: str, locale: str) -> str:
+    """A unit price: at least the currency's decimals, more when the price has them (0,0125)."""
+    digits = exponent(currency)
+    decimals = max(digits, _decimals(value))
+    return _apply(value, "#,##0" + ("." + "0" * digits + "#" * (decimals - digits) if decimals else ""), locale)
+
+
+def format_percent(rate: Decimal, locale: str) -> str:
+    """A rate given in percent: ``20 %`` (fr, de, ru, es), ``20%`` (en), ``5,5 %``."""
+    text = format_number(rate, locale)
+    return f"{text}%" if language_and_locale(locale)[0] == "en" else f"{text}\u00a0%"
+
+
+def format_date(value: date | None, locale: str) -> str:
+    """Long, unambiguous date: ``30 April 2026``, ``1er juillet 2026``, ``30. April 2026``."""
+    if not value:
+        return ""
+    text = babel_date(value, format="long", locale=babel_locale(locale))
+    if value.day == 1 and babel_locale(locale).language == "fr" and text.startswith("1 "):
+        text = "1er " + text[2:]  # French writes the first of the month as an ordinal
+    return text
+
+
+# --- catalogues ------------------------------------------------------------------------------------------
+def catalogue_dirs() -> list[Path]:
+    """Every app's ``locale`` folder."""
+    return sorted(p for p in Path(__file__).resolve().parent.glob("*/locale") if p.is_dir())
+
+
+def _po_files() -> list[Path]:
+    return sorted(p for d in catalogue_dirs() for p in d.glob("*/LC_MESSAGES/django.po"))
+
+
+def stale_catalogues() -> list[Path]:
+    """The ``.po`` files whose ``.mo`` is missing or older (gettext would print English)."""
+    stale = []
+    for po in _po_files():
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            stale.append(po)
+    return stale
+
+
+def compile_catalogues(only_stale: bool = True) -> list[Path]:
+    """Compile the apps' ``.po`` files into ``.mo`` files with Babel (those out of date, or all); fuzzy entries
+    are left out, as ``pybabel compile`` does. Returns the ``.po`` files compiled."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    done = []
+    for po in stale_catalogues() if only_stale else _po_files():
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        tmp = po.with_suffix(".mo.tmp")
+        with tmp.open("wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        tmp.replace(po.with_suffix(".mo"))
+        done.append(po)
+    return done
+
+
+if __name__ == "__main__":  # python -m duly.translation: compile what is out of date
+    for path in compile_catalogues():
+        print(f"compiled {path}")
