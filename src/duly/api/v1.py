@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from .core import api
+from .routes_catalog import router as catalog
+from .routes_collections import router as collections
 from .routes_customers import router as customers
 from .routes_invoices import router as invoices
+from .routes_methods import router as methods
 from .routes_payments import router as payments
+from .routes_subscriptions import router as subscriptions
+from .routes_usage import router as usage
 
-api.add_router("", customers)
-api.add_router("", invoices)
-api.add_router("", payments)
+for router in (customers, methods, catalog, subscriptions, usage, invoices, payments, collections):
+    api.add_router("", router)
 
 urls = api.urls
