@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from django.http import HttpResponse
 from ninja import Query, Router
 from pydantic import Field
 
@@ -238,4 +239,4 @@ def update_contact(request, customer_id: int, contact_id: int, body: ContactPatc
 def delete_contact(request, customer_id: int, contact_id: int):
     org = require(request, "manage_customers")
     customer_services.remove_contact(readers.contact(org, readers.customer(org, customer_id), contact_id))
-    return 204, None
+    return HttpResponse(status=204)
