@@ -75,7 +75,7 @@ def assert_problem(response, status: int, code: str):
 @pytest.fixture
 def world(org, customer, contract, issued_invoice):
     """Organization A, through the services: a product with a seat price (and a USD one), a usage metric, a
-    subscription with 3 seats, a payment that left 30.00 unapplied, a saved card, a mandate, an open dispute on
+    subscription with 3 seats, a payment of which a credit note gave 30.00 back (unapplied), a saved card, a mandate, an open dispute on
     a second invoice and a promise to pay."""
     from datetime import datetime, timedelta, timezone
 
@@ -97,8 +97,11 @@ def world(org, customer, contract, issued_invoice):
     second = inv.issue_invoice(org, inv.create_draft(org, customer, [inv.LineData(
         "Workshop", Decimal("1"), Decimal("200.00"), tax_rate=Decimal("20"))], contract=contract).pk,
         issue_date=today)
-    payment = payments.record_payment(org, customer, amount="150.00", currency="EUR", method="bank_transfer",
+    payment = payments.record_payment(org, customer, amount="120.00", currency="EUR", method="bank_transfer",
                                       received_on=today, allocations={issued_invoice.pk: "120.00"})
+    # a partial credit note on the paid invoice gives 30.00 back: the payment's unapplied part
+    inv.create_credit_note(org, issued_invoice.pk, reason="Discount agreed", issue_date=today, lines=[
+        inv.LineData("Discount", Decimal("1"), Decimal("25.00"), tax_rate=Decimal("20"))])
     card = method_services.save_method(org, customer, SavedMethod("stripe", "pm_card_visa", "cus_1", "card",
                                                                   "visa", "4242", 12, 2034))
     other_card = method_services.save_method(org, customer, SavedMethod("stripe", "pm_card_mc", "cus_1", "card",

@@ -10,7 +10,7 @@ from ninja import Query, Router
 from duly.payments import method_services
 
 from . import readers
-from .core import ERRORS, PageOf, Paging, Schema, idempotent, page_body, require
+from .core import ERRORS, In, PageOf, Paging, Schema, idempotent, page_body, require
 
 router = Router(tags=["payment methods"])
 
@@ -51,7 +51,7 @@ def get_method(request, customer_id: int, method_id: int):
 
 @router.post("/customers/{customer_id}/payment_methods/{method_id}/default", response={200: MethodOut, **ERRORS},
              summary="Make a saved method the one autopay charges")
-def set_default(request, customer_id: int, method_id: int):
+def set_default(request, customer_id: int, method_id: int, body: In | None = None):
     org = require(request, "record_payments")
     customer = readers.customer(org, customer_id)
     readers.saved_method(org, customer, method_id)
