@@ -140,6 +140,7 @@ def test_writes_of_the_new_routes(make_api, org, other_org, world):
     for method, path, body in attempts:
         assert_problem(getattr(b, method)(path, body), 404, "not_found")
     headers = {"Authorization": f"Bearer {b.secret}"}
+    assert (_snapshot_more(org), _snapshot(org)) == before
     contact = add_contact(Customer.objects.get(pk=w["customer"]), name="Jeanne")
     before = _snapshot_more(org), _snapshot(org)
     for path in (f"/customers/{w['customer']}/payment_methods/{w['method']}",
