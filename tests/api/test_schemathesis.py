@@ -1,7 +1,8 @@
 """Schemathesis against the OpenAPI document: no server error on any route, every response conforms to it.
 
-Requests go through the WSGI application in-process, with a bookkeeper's key of an organization that has a
-customer, a contract, an issued invoice and a payment (so generated ids sometimes hit real rows).
+Requests go through the WSGI application in-process, with an owner's key of an organization that has a
+customer, a contract, invoices, a payment, a product and prices, a subscription, saved methods, a mandate, a
+dispute and a promise (conftest's ``world``: generated ids sometimes hit real rows).
 """
 
 from __future__ import annotations
@@ -29,13 +30,9 @@ def api_schema(db):
 
 
 @pytest.fixture
-def bearer(org, customer, contract, issued_invoice):
+def bearer(org, world):
     from duly.api.services import create_api_key
-    from duly.payments import services as payments
 
-    from .conftest import org_today
-
-    payments.record_payment(org, customer, amount="10.00", currency="EUR", method="cash", received_on=org_today(org))
     return {"Authorization": f"Bearer {create_api_key(org, name='fuzz', role='owner', rate_limit_per_minute=100_000).secret}"}
 
 

@@ -17,6 +17,7 @@ from duly.collections.services import disputes as dispute_services
 from duly.collections.services import promises as promise_services
 from duly.customers.services import local_today
 from duly.domain.aging import BUCKETS
+from duly.domain.bounds import check_date_range
 from duly.domain.money import to_minor
 from duly.insights import services as insights
 from duly.insights.documents import render_statement
@@ -227,6 +228,10 @@ class AsOf(QueryIn):
     as_of: date | None = Field(None, description="Default: today in the organization's time zone")
 
 
+def _as_of(org, query: AsOf) -> date:
+    return check_date_range(query.as_of, "The report date") if query.as_of else local_today(org)
+
+
 class StatementQuery(AsOf):
     format: Literal["json", "pdf"] = "json"
 
@@ -255,7 +260,7 @@ def _statement_body(customer, as_of: date) -> dict:
 def statement(request, customer_id: int, query: Query[StatementQuery]):
     org = require(request, "view", StatementQuery)
     customer = readers.customer(org, customer_id)
-    as_of = query.as_of or local_today(org)
+    as_of = _as_of(org, query)
     if query.format == "pdf":
         response = HttpResponse(render_statement(customer, as_of=as_of), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="statement-{customer.code}-{as_of}.pdf"'
@@ -274,7 +279,7 @@ class CustomerAgingOut(Schema):
 def customer_aging(request, customer_id: int, query: Query[AsOf]):
     org = require(request, "view", AsOf)
     customer = readers.customer(org, customer_id)
-    body = _statement_body(customer, query.as_of or local_today(org))
+    body = _statement_body(customer, _as_of(org, query))
     return {"customer_id": customer.pk, "as_of": body["as_of"], "totals": body["totals"]}
 
 
@@ -292,7 +297,7 @@ class AgingOut(Schema):
 @router.get("/aging", response={200: AgingOut, **ERRORS}, summary="The organization's aged receivables")
 def aging(request, query: Query[AsOf]):
     org = require(request, "view", AsOf)
-    as_of = query.as_of or local_today(org)
+    as_of = _as_of(org, query)
     report = insights.aging_report(org, as_of=as_of)
 
     def row(cur: str, data: dict) -> dict:

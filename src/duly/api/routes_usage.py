@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from ninja import Router
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from duly.billing import services as billing
 
@@ -19,7 +19,11 @@ router = Router(tags=["usage"])
 MAX_BATCH = 1000
 
 
-class UsageEventIn(In):
+class UsageEventIn(BaseModel):
+    """One event (a plain pydantic model: a batch holds a thousand, ninja's per-object hooks are not needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     idempotency_key: str = Field(min_length=1, max_length=200,
                                  description="Unique per event: an event sent again with its key is a duplicate")
     customer: str = Field(min_length=1, max_length=100, description="The customer's code")
@@ -61,7 +65,7 @@ def batch_body(result) -> dict:
              summary=f"Record a batch of usage events (at most {MAX_BATCH})")
 def record_usage(request, body: UsageBatchIn):
     org = require(request, "bill")
-    events = [e.model_dump(exclude_none=True) for e in body.events]
+    events = body.model_dump(exclude_none=True)["events"]
 
     def run():
         return 200, batch_body(billing.record_usage(org, events))
