@@ -12,7 +12,7 @@ from pydantic import Field
 from duly.billing import services as billing
 
 from . import readers
-from .core import ERRORS, In, PageOf, Paging, QueryIn, Schema, idempotent, page_body, require
+from .core import ERRORS, In, PageOf, Paging, Schema, idempotent, page_body, require
 
 router = Router(tags=["catalog"])
 
@@ -172,9 +172,7 @@ def price_body(p) -> dict:
             "metric": p.metric.code if p.metric_id else None, "active": p.active}
 
 
-class PriceFilters(QueryIn):
-    limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
-    starting_after: int | None = Field(None, ge=1)
+class PriceFilters(Paging):
     product: int | None = Field(None, ge=1, description="A product id")
 
 

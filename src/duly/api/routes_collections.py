@@ -23,7 +23,8 @@ from duly.insights import services as insights
 from duly.insights.documents import render_statement
 
 from . import readers
-from .core import ERRORS, In, Money, MoneyIn, PageOf, QueryIn, Schema, idempotent, major_in, money, page_body, require
+from .core import (ERRORS, In, Money, MoneyIn, PageOf, Paging, QueryIn, Schema, idempotent, major_in, money,
+                   page_body, require)
 
 router = Router(tags=["collections"])
 
@@ -49,9 +50,7 @@ def dispute_body(d) -> dict:
             "answered_at": d.answered_at, "answer": d.answer, "credit_note_id": d.credit_note_id}
 
 
-class DisputeFilters(QueryIn):
-    limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
-    starting_after: int | None = Field(None, ge=1)
+class DisputeFilters(Paging):
     status: Literal["open", "resolved"] | None = None
     customer: int | None = Field(None, ge=1, description="A customer id")
 
@@ -136,9 +135,7 @@ def _promise_page(org, pg) -> dict:
     return page_body(pg, lambda p: promise_body(p, states[p.pk]))
 
 
-class PromiseFilters(QueryIn):
-    limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
-    starting_after: int | None = Field(None, ge=1)
+class PromiseFilters(Paging):
     customer: int | None = Field(None, ge=1, description="A customer id")
 
 

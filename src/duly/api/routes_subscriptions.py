@@ -14,7 +14,7 @@ from duly.billing import services as billing
 from duly.customers.services import local_today
 
 from . import readers
-from .core import ERRORS, In, PageOf, QueryIn, Schema, idempotent, page_body, require
+from .core import ERRORS, In, PageOf, Paging, Schema, idempotent, page_body, require
 
 router = Router(tags=["subscriptions"])
 
@@ -72,9 +72,7 @@ def _fresh(org, pk: int) -> dict:
     return subscription_body(readers.subscription(org, pk))
 
 
-class SubscriptionFilters(QueryIn):
-    limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
-    starting_after: int | None = Field(None, ge=1)
+class SubscriptionFilters(Paging):
     customer: int | None = Field(None, ge=1, description="A customer id")
 
 
