@@ -101,12 +101,12 @@ def seed(n: int) -> str:
         columns = [r[0] for r in cur.fetchall() if r[0] != "id"]
         override = {
             "number": "'B-' || lpad(g::text, 8, '0')",
-            "customer_id": f"{first_customer} + (g % {CUSTOMERS})",
+            "customer_id": f"{first_customer} + mod(g, {CUSTOMERS})",
             "contract_id": "NULL",
-            "status": "CASE WHEN g % 20 = 0 THEN 'void' WHEN g % 10 = 1 THEN 'partially_paid' "
-                      "WHEN g % 4 = 2 THEN 'issued' ELSE 'paid' END",
-            "issue_date": "date '2021-01-01' + (g % 1800)",
-            "due_date": "date '2021-01-31' + (g % 1800)",
+            "status": "CASE WHEN mod(g, 20) = 0 THEN 'void' WHEN mod(g, 10) = 1 THEN 'partially_paid' "
+                      "WHEN mod(g, 4) = 2 THEN 'issued' ELSE 'paid' END",
+            "issue_date": "date '2021-01-01' + mod(g, 1800)",
+            "due_date": "date '2021-01-31' + mod(g, 1800)",
         }
         select = ", ".join(override.get(c, f"t.{c}") for c in columns)
         start = time.perf_counter()

@@ -1,6 +1,6 @@
 """/api/v1 collections: disputes (list, get, open, resolve) and promises to pay (list, get, create) through
-duly.collections.services; statements of account (JSON, PDF) and aging (organization, customer) through the
-insights readers."""
+duly.collections.services; statements of account (JSON, PDF) and aging (organization, customer) from the insights
+readers, which duly.urls connects to duly.api.reports (the API and insights never import each other)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,8 @@ from duly.customers.services import local_today
 from duly.domain.aging import BUCKETS
 from duly.domain.bounds import check_date_range
 from duly.domain.money import to_minor
-from duly.insights import services as insights
-from duly.insights.documents import render_statement
 
-from . import readers
+from . import readers, reports
 from .core import (ERRORS, In, Money, MoneyIn, PageOf, Paging, QueryIn, Schema, idempotent, major_in, money,
                    page_body, require)
 
@@ -234,7 +232,7 @@ class StatementQuery(AsOf):
 
 
 def _statement_body(customer, as_of: date) -> dict:
-    st = insights.statement_of_account(customer, as_of=as_of)
+    st = reports.statement(customer, as_of=as_of)
     return {
         "customer_id": customer.pk, "as_of": as_of,
         "lines": [{"number": li.number, "issue_date": li.issue_date, "due_date": li.due_date,
@@ -259,7 +257,7 @@ def statement(request, customer_id: int, query: Query[StatementQuery]):
     customer = readers.customer(org, customer_id)
     as_of = _as_of(org, query)
     if query.format == "pdf":
-        response = HttpResponse(render_statement(customer, as_of=as_of), content_type="application/pdf")
+        response = HttpResponse(reports.statement_pdf(customer, as_of=as_of), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="statement-{customer.code}-{as_of}.pdf"'
         return response
     return _statement_body(customer, as_of)
@@ -295,7 +293,7 @@ class AgingOut(Schema):
 def aging(request, query: Query[AsOf]):
     org = require(request, "view", AsOf)
     as_of = _as_of(org, query)
-    report = insights.aging_report(org, as_of=as_of)
+    report = reports.aging(org, as_of=as_of)
 
     def row(cur: str, data: dict) -> dict:
         return {"currency": cur, "buckets": _buckets(data["buckets"], cur),
