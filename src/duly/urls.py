@@ -3,8 +3,15 @@ from django.contrib import admin
 from django.http import HttpResponseRedirect
 from django.urls import include, path
 
+from duly.api import reports as api_reports
 from duly.api.v1 import urls as api_v1_urls
 from duly.api.webhooks import stripe_webhook
+from duly.insights import documents as insight_documents
+from duly.insights import services as insights
+
+# The API serves insights' statement of account and aging (two interfaces that never import each other).
+api_reports.connect(statement=insights.statement_of_account, statement_pdf=insight_documents.render_statement,
+                    aging=insights.aging_report)
 
 admin.site.site_header = "Duly back office"
 admin.site.site_title = "Duly"

@@ -17,7 +17,7 @@ from ninja.security import HttpBearer
 from pydantic import ConfigDict, Field
 
 from duly.customers.roles import role_allows
-from duly.domain.errors import DomainError, ScopeInsufficient, Unauthenticated, UnknownField
+from duly.domain.errors import CurrencyMismatch, DomainError, ScopeInsufficient, Unauthenticated, UnknownField
 from duly.domain.money import from_minor
 
 from . import services
@@ -157,6 +157,19 @@ class MoneyIn(In):
 
     def major(self):
         return from_minor(self.amount_minor, self.currency.upper())
+
+
+def major_in(amount: MoneyIn, currency: str, what: str):
+    """``amount`` in major units, when it is in ``currency`` (400 ``currency_mismatch`` otherwise)."""
+    if amount.currency.upper() != currency.upper():
+        raise CurrencyMismatch(f"{what} is in {amount.currency}, expected {currency.upper()}.",
+                               expected=currency.upper(), got=amount.currency)
+    return amount.major()
+
+
+class Paging(QueryIn):
+    limit: int = Field(20, ge=1, le=100)
+    starting_after: int | None = Field(None, ge=1)
 
 
 def money(amount_minor: int, currency: str) -> dict:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
+from django.http import HttpResponse
 from ninja import Query, Router
 from pydantic import Field
 
@@ -11,7 +13,7 @@ from duly.customers import services as customer_services
 from duly.domain.errors import CurrencyMismatch
 
 from . import readers
-from .core import ERRORS, In, QueryIn, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
+from .core import ERRORS, In, Money, MoneyIn, PageOf, Paging, Schema, idempotent, money, page_body, require
 
 router = Router(tags=["customers"])
 
@@ -68,11 +70,6 @@ def customer_body(c) -> dict:
             "postcode": c.postcode, "city": c.city, "country": c.country, "tax_id": c.tax_id,
             "currency": c.currency, "locale": c.locale, "timezone": c.timezone, "status": c.status,
             "created_at": getattr(c, "created_at", None)}
-
-
-class Paging(QueryIn):
-    limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
-    starting_after: int | None = Field(None, ge=1)
 
 
 @router.get("/customers", response={200: PageOf[CustomerOut], **ERRORS}, summary="List customers")
@@ -170,3 +167,76 @@ def create_contract(request, customer_id: int, body: ContractIn):
     def run():
         return 201, contract_body(customer_services.create_contract(org, customer, **fields))
     return idempotent(request, run)
+
+
+# --- contacts -------------------------------------------------------------------------------------------------
+ContactRole = Literal["billing", "accounts_payable", "owner", "other"]
+
+
+class ContactOut(Schema):
+    id: int
+    customer_id: int
+    name: str
+    email: str
+    phone: str
+    role: str
+    locale: str
+    opted_out: bool
+
+
+class ContactIn(In):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field("", max_length=254)
+    phone: str = Field("", max_length=40)
+    role: ContactRole = "billing"
+    locale: str = Field("", max_length=10)
+    opted_out: bool = False
+
+
+class ContactPatch(In):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=40)
+    role: ContactRole | None = None
+    locale: str | None = Field(None, max_length=10)
+    opted_out: bool | None = None
+
+
+def contact_body(c) -> dict:
+    return {"id": c.pk, "customer_id": c.customer_id, "name": c.name, "email": c.email, "phone": c.phone,
+            "role": c.role, "locale": c.locale, "opted_out": c.opted_out}
+
+
+@router.get("/customers/{customer_id}/contacts", response={200: PageOf[ContactOut], **ERRORS},
+            summary="List a customer's contacts")
+def list_contacts(request, customer_id: int, paging: Query[Paging]):
+    org = require(request, "view", Paging)
+    qs = readers.contacts(org, readers.customer(org, customer_id))
+    return page_body(readers.page(qs, limit=paging.limit, starting_after=paging.starting_after), contact_body)
+
+
+@router.post("/customers/{customer_id}/contacts", response={201: ContactOut, **ERRORS}, summary="Add a contact")
+def create_contact(request, customer_id: int, body: ContactIn):
+    org = require(request, "manage_customers")
+    customer = readers.customer(org, customer_id)
+
+    def run():
+        return 201, contact_body(customer_services.add_contact(customer, **body.model_dump()))
+    return idempotent(request, run)
+
+
+@router.patch("/customers/{customer_id}/contacts/{contact_id}", response={200: ContactOut, **ERRORS},
+              summary="Update a contact")
+def update_contact(request, customer_id: int, contact_id: int, body: ContactPatch):
+    org = require(request, "manage_customers")
+    contact = readers.contact(org, readers.customer(org, customer_id), contact_id)
+    fields = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return contact_body(customer_services.update_contact(contact, **fields))
+
+
+@router.delete("/customers/{customer_id}/contacts/{contact_id}", response={204: None, **ERRORS},
+               summary="Remove a contact")
+def delete_contact(request, customer_id: int, contact_id: int):
+    org = require(request, "manage_customers")
+    customer_services.remove_contact(readers.contact(org, readers.customer(org, customer_id), contact_id))
+    return HttpResponse(status=204)

@@ -1,4 +1,4 @@
-"""/api/v1/payments: list, get, record (with allocations to invoices), refund."""
+"""/api/v1/payments: list, get, record (with allocations to invoices), allocate what is unapplied, refund."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from pydantic import Field
 
 from duly.customers.services import local_today
 from duly.domain.errors import CurrencyMismatch, ValidationError
+from duly.payments import allocation_services
 from duly.payments import services as payment_services
 
 from . import readers
-from .core import ERRORS, In, QueryIn, Money, MoneyIn, PageOf, Schema, idempotent, money, page_body, require
+from .core import (ERRORS, In, Money, MoneyIn, PageOf, QueryIn, Schema, idempotent, major_in, money, page_body,
+                   require)
 
 router = Router(tags=["payments"])
 
@@ -133,4 +135,37 @@ def refund(request, payment_id: int, body: RefundIn):
                                             reason=body.reason, external_reference=body.external_reference)
         return 201, {"id": r.pk, "payment_id": r.payment_id, "amount": money(r.amount_minor, payment.currency),
                      "refunded_on": r.refunded_on, "reason": r.reason}
+    return idempotent(request, run)
+
+
+class AllocateIn(In):
+    allocations: list[AllocationIn] = Field(min_length=1, max_length=500)
+    applied_on: date | None = Field(None, description="Default: today in the organization's time zone")
+
+
+class AllocatedOut(Schema):
+    payment_id: int
+    allocations: list[AllocationOut]
+    unapplied: Money
+
+
+@router.post("/payments/{payment_id}/allocations", response={201: AllocatedOut, **ERRORS},
+             summary="Allocate a payment's unapplied part (held as credit) to open invoices")
+def allocate(request, payment_id: int, body: AllocateIn):
+    org = require(request, "record_payments")
+    payment = readers.payment(org, payment_id)
+    allocations: dict[int, object] = {}
+    for a in body.allocations:
+        if a.invoice_id in allocations:
+            raise ValidationError(f"Invoice {a.invoice_id} is allocated twice.", invoice_id=a.invoice_id)
+        allocations[a.invoice_id] = major_in(a.amount, payment.currency, "An allocation")
+    on = body.applied_on or local_today(org)
+
+    def run():
+        rows = allocation_services.allocate_unapplied(org, payment_id, allocations, on=on)
+        cur = payment.currency
+        return 201, {"payment_id": payment_id, "unapplied": money(
+            payment_services.payment_unapplied_minor(readers.payment(org, payment_id)), cur),
+            "allocations": [{"invoice_id": r.invoice_id, "amount": money(r.amount_minor, cur),
+                             "applied_on": r.applied_on} for r in rows]}
     return idempotent(request, run)

@@ -36,11 +36,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from duly.customers.models import Customer, Organization
 from duly.domain import usage as domain_usage

@@ -146,6 +146,9 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["organization", "status", "due_date"]),
             models.Index(fields=["customer", "status"]),
+            # Lists paged by id (the API's cursor pages): one status, or one customer, in id order.
+            models.Index(fields=["organization", "status", "id"], name="invoice_org_status_id"),
+            models.Index(fields=["customer", "id"], name="invoice_customer_id"),
         ]
 
     def __str__(self) -> str:
