@@ -126,7 +126,8 @@ def statement(request, scope, language):
         content, day = pages.statement_pdf(scope, as_of, today)
         return _pdf(content, f"statement-{day.isoformat()}.pdf")
     return _page(request, "portal/selfservice/statement.html", scope, language, f"{scope.base}/statement",
-                 {"title": pgettext("portal", "Statement of account"), "periods": pages.statement_periods(today, language)})
+                 {"title": pgettext("portal", "Statement of account"),
+                  "periods": pages.statement_periods(today, language)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -158,7 +159,8 @@ def question(request, scope, language, question_id: int):
     row = svc.scoped_question(scope, question_id)
     fmt = Formatter.for_locale(language)
     return _page(request, "portal/selfservice/question.html", scope, language, f"{scope.base}/questions/{row.pk}", {
-        "title": pgettext("portal", "We received your message"), "row": row, "answer_by": fmt.date(row.dispute.sla_due_on),
+        "title": pgettext("portal", "We received your message"), "row": row,
+        "answer_by": fmt.date(row.dispute.sla_due_on),
         "answered": row.dispute.status != row.dispute.OPEN, "invoice_number": row.invoice.number,
         "dispute": row.kind == PortalQuestion.DISPUTE,
     })

@@ -74,7 +74,8 @@ class Nav:
 
 def nav(scope: Scope, language: str, here: str) -> Nav:
     base = scope.base
-    links = [("nav-account", base, pgettext("portal", "Your account")), ("nav-history", f"{base}/history", pgettext("portal", "Invoices and payments"))]
+    links = [("nav-account", base, pgettext("portal", "Your account")),
+             ("nav-history", f"{base}/history", pgettext("portal", "Invoices and payments"))]
     if scope.account:
         links += [("nav-statement", f"{base}/statement", pgettext("portal", "Statement of account")),
                   ("nav-details", f"{base}/details", pgettext("portal", "Billing details"))]
