@@ -8,14 +8,16 @@ excepted, which the checks leave out by comparing only words the English sources
 from __future__ import annotations
 
 import html as html_lib
+import io
 import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract, extract_from_dir
 from babel.messages.pofile import read_po
+from django.utils.translation.template import templatize
 
 from duly.collections.messages import NEXT_STEP_WORDS, _next_step_words
 from duly.domain.late_fees import LateFeePolicy
@@ -38,17 +40,39 @@ def _catalogue(app: str, lang: str):
         return read_po(f, locale=lang)
 
 
+def _template_messages(app: str):
+    """(context, message) of every ``{% translate %}`` / ``{% blocktranslate %}`` in the app's Django templates, read
+    the way Django's ``makemessages`` reads them (``templatize`` turns a template into gettext calls)."""
+    for path in sorted((SRC / app).glob("templates/**/*.html")):
+        code = templatize(path.read_text(encoding="utf-8"), origin=str(path))
+        for _line, message, _comments, context in extract("python", io.BytesIO(code.encode("utf-8")),
+                                                          keywords=KEYWORDS):
+            yield context, message
+
+
 def _source_ids(app: str) -> set[tuple[str | None, str]]:
-    """(context, singular id) of every translatable string the app's code spells."""
+    """(context, singular id) of every translatable string the app's code and templates spell."""
     found = set()
     for _file, _line, message, _comments, context in extract_from_dir(
             SRC / app, method_map=[("**.py", "python")], keywords=KEYWORDS):
+        found.add((context, message[0] if isinstance(message, tuple) else message))
+    for context, message in _template_messages(app):
         found.add((context, message[0] if isinstance(message, tuple) else message))
     return found
 
 
 def _placeholders(text: str) -> set[str]:
-    return set(re.findall(r"{(\w+)}", text))
+    return {brace or percent for brace, percent in re.findall(r"{(\w+)}|%\((\w+)\)[sd]", text)}
+
+
+def test_the_source_reading_sees_the_templates():
+    """A string only a template spells is asked for too (the self-service pages' words are all in templates)."""
+    templates = {context_id for context_id in (
+        (context, message[0] if isinstance(message, tuple) else message)
+        for context, message in _template_messages("portal"))}
+    assert ("portal", "Download the statement (PDF)") in templates
+    assert ("portal", "Page %(number)s of %(total)s") in templates
+    assert templates <= _source_ids("portal")
 
 
 # --- the catalogues ----------------------------------------------------------------------------------------
@@ -181,7 +205,7 @@ def _english_fragments() -> set[str]:
         texts.append(re.sub(r"<[^>]+>", "\n", source))
     fragments = set()
     for text in texts:
-        for piece in re.split(r"{\w+}|[\n.:;,!?()\"“”]", text):
+        for piece in re.split(r"{\w+}|%\(\w+\)[sd]|[\n.:;,!?()\"“”]", text):
             words = piece.split()
             if len(words) >= 3 and all(re.fullmatch(r"[A-Za-z'’-]+", w) for w in words):
                 fragments.add(" ".join(words))

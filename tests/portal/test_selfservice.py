@@ -86,7 +86,7 @@ def test_history_lists_open_and_paid_invoices_and_payments_with_their_downloads(
 def test_history_is_paginated(client, org, customer, issue, base):
     made = [issue("10.00", date(2026, 1, 1) + timedelta(days=i)) for i in range(23)]
     first = client.get(base + "/history").content.decode()
-    assert made[-1].number in first and made[0].number not in first and "Page 1 of 2" in first
+    assert made[-1].number in first and made[0].number not in first and "Page 1 sur 2" in first
     second = client.get(base + "/history?invoices=2").content.decode()
     assert made[0].number in second and made[-1].number not in second
     assert client.get(base + "/history?invoices=abc").status_code == 200  # a bad page number shows the first
@@ -168,9 +168,9 @@ def test_questions_are_scoped_and_checked_and_errors_show_no_internals(client, o
     resp = client.post(url, {"kind": "dispute", "line": other_line.pk, "text": "x", "submission": "b" * 20})
     assert resp.status_code == 404  # a line of another invoice
     resp = client.post(url, {"kind": "question", "text": "   ", "submission": "c" * 20})
-    assert resp.status_code == 400 and "Please fill in the required field." in resp.content.decode()
+    assert resp.status_code == 400 and "Veuillez remplir le champ obligatoire." in resp.content.decode()
     resp = client.post(url, {"kind": "question", "text": "Why?", "submission": "short"})
-    assert resp.status_code == 400 and "expired" in resp.content.decode()
+    assert resp.status_code == 400 and "Ce formulaire a expiré" in resp.content.decode()
     resp = client.post(url, {"kind": "nonsense", "text": "Why?", "submission": "d" * 20})
     body = resp.content.decode()
     assert resp.status_code == 400 and "nonsense" not in body and "Traceback" not in body
@@ -189,7 +189,7 @@ def test_questions_are_rate_limited_per_customer(client, org, customer, issue, b
                                                                   "submission": f"{i:020}"}).status_code == 302
     resp = client.post(f"{base}/invoices/{invoices[-1].pk}/ask", {"kind": "question", "text": "one more",
                                                                    "submission": "z" * 20})
-    assert resp.status_code == 429 and "short time" in resp.content.decode()
+    assert resp.status_code == 429 and "en peu de temps" in resp.content.decode()
     assert not Dispute.objects.filter(invoice=invoices[-1]).exists()
 
 
@@ -246,9 +246,9 @@ def test_a_rejected_request_changes_nothing_and_bad_input_is_refused(client, org
     # the same form twice is one request
     assert svc.request_change(scope, submission="r" * 20, now=NOW, po_number="PO-9").pk == row.pk
     resp = client.post(base + "/details", {"contact_email": "not-an-address", "submission": "s" * 20})
-    assert resp.status_code == 400 and "valid e-mail" in resp.content.decode()
+    assert resp.status_code == 400 and "adresse e-mail valide" in resp.content.decode()
     resp = client.post(base + "/details", {"submission": "t" * 20})
-    assert resp.status_code == 400 and "Nothing to change" in resp.content.decode()
+    assert resp.status_code == 400 and "Rien à modifier" in resp.content.decode()
     assert ChangeRequest.objects.count() == 1
 
 

@@ -14,7 +14,7 @@ import functools
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.utils import translation
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from duly.domain.errors import DomainError, PayLinkRefused, RateLimited
@@ -30,16 +30,18 @@ from .views import _private, _refused, clock
 def _error_text(err: DomainError) -> str:
     """The customer's sentence for a refused form (the service's own message is for staff and logs)."""
     if isinstance(err, RateLimited):
-        return _("You have sent several requests in a short time. Please wait a little before sending another one.")
+        return pgettext("portal error", "You have sent several requests in a short time. "
+                                        "Please wait a little before sending another one.")
     return {
-        "required": _("Please fill in the required field."),
-        "too_long": _("The text is too long: please shorten it."),
-        "form_expired": _("This form has expired: please open the page again."),
-        "invalid_choice": _("Please choose one of the options offered."),
-        "invalid_email": _("Please enter a valid e-mail address."),
-        "nothing_to_change": _("Nothing to change: please fill in at least one new value."),
-        "invalid_state": _("This invoice cannot be questioned any more."),
-    }.get(err.code, _("Your request could not be sent. Please check the form and try again."))
+        "required": pgettext("portal error", "Please fill in the required field."),
+        "too_long": pgettext("portal error", "The text is too long: please shorten it."),
+        "form_expired": pgettext("portal error", "This form has expired: please open the page again."),
+        "invalid_choice": pgettext("portal error", "Please choose one of the options offered."),
+        "invalid_email": pgettext("portal error", "Please enter a valid e-mail address."),
+        "nothing_to_change": pgettext("portal error", "Nothing to change: please fill in at least one new value."),
+        "invalid_state": pgettext("portal error", "This invoice cannot be questioned any more."),
+    }.get(err.code, pgettext("portal error",
+                             "Your request could not be sent. Please check the form and try again."))
 
 
 def _self_service(*, account_only: bool = False):
@@ -98,7 +100,7 @@ def history(request, scope, language):
     data = pages.history(scope, language, invoice_page=request.GET.get("invoices"),
                          payment_page=request.GET.get("payments"))
     return _page(request, "portal/selfservice/history.html", scope, language, f"{scope.base}/history",
-                 {"title": _("History of invoices and payments"), **data})
+                 {"title": pgettext("portal", "History of invoices and payments"), **data})
 
 
 @require_GET
@@ -124,7 +126,8 @@ def statement(request, scope, language):
         content, day = pages.statement_pdf(scope, as_of, today)
         return _pdf(content, f"statement-{day.isoformat()}.pdf")
     return _page(request, "portal/selfservice/statement.html", scope, language, f"{scope.base}/statement",
-                 {"title": _("Statement of account"), "periods": pages.statement_periods(today, language)})
+                 {"title": pgettext("portal", "Statement of account"),
+                  "periods": pages.statement_periods(today, language)})
 
 
 @require_http_methods(["GET", "POST"])
@@ -143,10 +146,10 @@ def ask(request, scope, language, invoice_id: int):
         if row is not None:
             return HttpResponseRedirect(f"{scope.base}/questions/{row.pk}")
     return _page(request, "portal/selfservice/ask.html", scope, language, f"{scope.base}/invoices/{invoice.pk}/ask", {
-        "title": _("Ask about invoice %(number)s") % {"number": invoice.number},
+        "title": pgettext("portal", "Ask about invoice %(number)s") % {"number": invoice.number},
         "invoice": pages.invoice_summary(invoice, language), "form": form, "error": error,
-        "kinds": [(PortalQuestion.QUESTION, _("I have a question about this invoice")),
-                  (PortalQuestion.DISPUTE, _("I dispute this invoice or one of its lines"))],
+        "kinds": [(PortalQuestion.QUESTION, pgettext("portal", "I have a question about this invoice")),
+                  (PortalQuestion.DISPUTE, pgettext("portal", "I dispute this invoice or one of its lines"))],
     }, status=status)
 
 
@@ -156,7 +159,8 @@ def question(request, scope, language, question_id: int):
     row = svc.scoped_question(scope, question_id)
     fmt = Formatter.for_locale(language)
     return _page(request, "portal/selfservice/question.html", scope, language, f"{scope.base}/questions/{row.pk}", {
-        "title": _("We received your message"), "row": row, "answer_by": fmt.date(row.dispute.sla_due_on),
+        "title": pgettext("portal", "We received your message"), "row": row,
+        "answer_by": fmt.date(row.dispute.sla_due_on),
         "answered": row.dispute.status != row.dispute.OPEN, "invoice_number": row.invoice.number,
         "dispute": row.kind == PortalQuestion.DISPUTE,
     })
@@ -178,7 +182,7 @@ def details(request, scope, language):
         if done is None:
             form = sent  # shown again to correct; a successful request starts a new, empty form
     return _page(request, "portal/selfservice/details.html", scope, language, f"{scope.base}/details", {
-        "title": _("Billing details"), "current": current, "form": form, "error": error, "done": done,
+        "title": pgettext("portal", "Billing details"), "current": current, "form": form, "error": error, "done": done,
         "pending": pages.pending_requests(scope, language),
         "current_language": pages.LANGUAGE_NAMES.get(current["language"], current["language"]),
         "languages": [(code, pages.LANGUAGE_NAMES[code]) for code in svc.LANGUAGES],

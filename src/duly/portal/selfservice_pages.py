@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from duly.customers.links import REFUSED
 from duly.domain.errors import PayLinkRefused
@@ -34,13 +34,23 @@ STATEMENT_MONTHS = 12
 
 
 def session_key(scope: Scope) -> str:
-    return f"duly-portal-language:{scope.customer.organization_id}:{scope.customer.pk}"
+    return _customer_key(scope.customer)
+
+
+def _customer_key(customer) -> str:
+    return f"duly-portal-language:{customer.organization_id}:{customer.pk}"
+
+
+def chosen_language(session, customer) -> str | None:
+    """The language chosen on the self-service pages for this customer's links in this session (None: none)."""
+    chosen = session.get(_customer_key(customer)) if session is not None else None
+    return chosen if chosen in LANGUAGES else None
 
 
 def session_language(session, scope: Scope) -> str:
     """The language this link's session reads in: the one chosen on the page, else the customer's own."""
-    chosen = session.get(session_key(scope)) if session is not None else None
-    if chosen in LANGUAGES:
+    chosen = chosen_language(session, scope.customer)
+    if chosen:
         return chosen
     own = Formatter.for_locale(scope.customer.locale).language
     return own if own in LANGUAGES else "en"
@@ -64,23 +74,24 @@ class Nav:
 
 def nav(scope: Scope, language: str, here: str) -> Nav:
     base = scope.base
-    links = [("nav-account", base, _("Your account")), ("nav-history", f"{base}/history", _("Invoices and payments"))]
+    links = [("nav-account", base, pgettext("portal", "Your account")),
+             ("nav-history", f"{base}/history", pgettext("portal", "Invoices and payments"))]
     if scope.account:
-        links += [("nav-statement", f"{base}/statement", _("Statement of account")),
-                  ("nav-details", f"{base}/details", _("Billing details"))]
+        links += [("nav-statement", f"{base}/statement", pgettext("portal", "Statement of account")),
+                  ("nav-details", f"{base}/details", pgettext("portal", "Billing details"))]
     return Nav(scope=scope, language=language, here=here, links=links)
 
 
 def _status(invoice: Invoice) -> str:
     if invoice.status == Invoice.PAID:
-        return _("Paid")
+        return pgettext("portal", "Paid")
     if invoice.status == Invoice.VOID:
-        return _("Cancelled")
+        return pgettext("portal", "Cancelled")
     if invoice.status == Invoice.UNCOLLECTIBLE:
-        return _("Written off")
+        return pgettext("portal", "Written off")
     if invoice.status == Invoice.PARTIALLY_PAID:
-        return _("Partly paid")
-    return _("Open")
+        return pgettext("portal", "Partly paid")
+    return pgettext("portal", "Open")
 
 
 def _page_number(value) -> int:
@@ -150,11 +161,11 @@ def _month_end(day: date) -> date:
 def statement_periods(today: date, language: str) -> list[tuple[str, str]]:
     """The dates a statement can be asked for: today and the last :data:`STATEMENT_MONTHS` month ends."""
     fmt = Formatter.for_locale(language)
-    out = [(today.isoformat(), _("Today, %(date)s") % {"date": fmt.date(today)})]
+    out = [(today.isoformat(), pgettext("portal", "Today, %(date)s") % {"date": fmt.date(today)})]
     end = today
     for _i in range(STATEMENT_MONTHS):
         end = _month_end(end)
-        out.append((end.isoformat(), _("End of %(month)s") % {"month": fmt.date(end, "MMMM y")}))
+        out.append((end.isoformat(), pgettext("portal", "End of %(month)s") % {"month": fmt.date(end, "MMMM y")}))
     return out
 
 

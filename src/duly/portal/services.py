@@ -10,6 +10,7 @@ invoice and in total, never added to what is due (:mod:`duly.collections.interes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -163,12 +164,18 @@ def _kind(invoice: Invoice, language: str) -> str:
     return labels(language)[key] if key else invoice.get_kind_display()
 
 
-def pay_page(token: str, *, now: datetime) -> PayPage:
-    """What ``/p/<token>`` shows at ``now`` (days overdue counted on the customer's local date)."""
+def pay_page(token: str, *, now: datetime,
+             choose_language: Callable[[Customer], str | None] | None = None) -> PayPage:
+    """What ``/p/<token>`` shows at ``now`` (days overdue counted on the customer's local date), in the language
+    ``choose_language`` picks for the link's customer (the one chosen on the self-service pages), else in the
+    customer's own locale."""
     target, customer = resolve(token, now=now)
     today = _local_day(customer, now)
     org = customer.organization
     fmt = Formatter.for_locale(customer.locale)
+    chosen = choose_language(customer) if choose_language is not None else None
+    if chosen in LANGUAGES and chosen != fmt.language:
+        fmt = Formatter.for_locale(chosen)
     words = page_words(fmt.language)
     if target.invoice_id:
         rows = [link_invoice(target, customer, now=now)]

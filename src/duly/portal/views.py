@@ -16,6 +16,7 @@ from duly.payments.documents import render_receipt
 from duly.payments.models import Checkout
 
 from . import paynow, services
+from .selfservice_pages import chosen_language
 
 
 def clock():
@@ -37,7 +38,8 @@ def _refused(request):
 @require_GET
 def pay_page(request, token: str):
     try:
-        page = services.pay_page(token, now=clock())
+        page = services.pay_page(token, now=clock(),  # in the language chosen on the self-service pages
+                                 choose_language=lambda customer: chosen_language(request.session, customer))
     except DomainError:
         return _refused(request)
     response = render(request, "portal/pay.html", {"page": page, "selfservice": f"/p/{token}"})
