@@ -530,3 +530,10 @@ class UnknownField(ValidationError):
 
     code = "unknown_field"
     http_status = 422
+
+
+class RiskModelError(DomainError):
+    """A late-payment model cannot be trained, read or used (codes: risk_model_corrupt, risk_model_foreign,
+    risk_history_short)."""
+
+    code = "risk_model_error"
