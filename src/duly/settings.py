@@ -264,4 +264,5 @@ DULY_SCHEDULED_JOBS = [
     "duly.messaging.tasks.scheduled_deliver",
     "duly.billing.tasks.scheduled_billing",
     "duly.api.tasks.scheduled_purge",  # idempotency records past 24 h, ended rate windows
+    "duly.insights.tasks.scheduled_risk",  # late-payment models: retrain and rescore once a day per organization
 ]

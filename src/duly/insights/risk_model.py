@@ -153,8 +153,10 @@ def prior_predict(X) -> list[Prediction]:
     return out
 
 
-def dump(model: Model) -> bytes:
-    payload = {"format": FORMAT, "features_version": FEATURES_VERSION, "feature_names": list(model.feature_names),
+def dump(model: Model, *, organization: int | None = None) -> bytes:
+    """The model's stored bytes; ``organization`` (its id) is kept so another organization's model is refused."""
+    payload = {"format": FORMAT, "organization": organization, "features_version": FEATURES_VERSION,
+               "feature_names": list(model.feature_names),
                "sklearn": sklearn.__version__, "kind": model.kind, "classifier": model.classifier,
                "regressor": model.regressor, "medians": model.medians, "metrics": model.metrics}
     return pickle.dumps(payload, protocol=4)
@@ -175,7 +177,7 @@ class _Restricted(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not allowed")
 
 
-def load(blob: bytes, *, expected_sha256: str | None = None) -> Model:
+def load(blob: bytes, *, organization: int | None = None, expected_sha256: str | None = None) -> Model:
     """The model stored in ``blob``; :class:`RiskModelError` if it is corrupt or was made for other features or
     another scikit-learn version."""
     if expected_sha256 is not None and sha256(blob) != expected_sha256:
@@ -187,6 +189,8 @@ def load(blob: bytes, *, expected_sha256: str | None = None) -> Model:
         raise RiskModelError("The stored risk model is corrupt (it cannot be read).", code="risk_model_corrupt")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise RiskModelError("The stored risk model is not a Duly risk model.", code="risk_model_corrupt")
+    if payload.get("organization") != organization:
+        raise RiskModelError("The stored risk model belongs to another organization.", code="risk_model_foreign")
     if payload.get("features_version") != FEATURES_VERSION or tuple(payload.get("feature_names", ())) != FEATURE_NAMES:
         raise RiskModelError("The stored risk model was trained on other features; retrain it.",
                              code="risk_model_foreign")
