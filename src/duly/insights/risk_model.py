@@ -28,6 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from duly.domain.errors import RiskModelError
 from duly.domain.risk_features import FEATURE_NAMES, FEATURE_WORDS, FEATURES_VERSION
@@ -77,7 +78,13 @@ def _auc(y, p) -> float:
 
 
 def train(X, late, days, issued, *, seed: int = 0) -> Model:
-    """Fit and choose (see the module doc). ``issued`` orders the rows in time (dates or ordinals)."""
+    """Fit and choose (see the module doc). ``issued`` orders the rows in time (dates or ordinals).
+    One OpenMP thread: the data sets are small, and on a busy machine spinning threads cost many times more."""
+    with threadpool_limits(limits=1):
+        return _train(X, late, days, issued, seed=seed)
+
+
+def _train(X, late, days, issued, *, seed: int) -> Model:
     X = np.asarray(X, dtype=float)
     y = np.asarray(late, dtype=int)
     d = np.asarray(days, dtype=float)
@@ -122,6 +129,11 @@ def _contributions(model: Model, X: np.ndarray, proba: np.ndarray) -> np.ndarray
 
 
 def predict(model: Model, X, *, top: int = 3) -> list[Prediction]:
+    with threadpool_limits(limits=1):
+        return _predict(model, X, top=top)
+
+
+def _predict(model: Model, X, *, top: int) -> list[Prediction]:
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != len(model.feature_names):
         raise RiskModelError("The rows do not have the model's features.", code="risk_model_foreign")
