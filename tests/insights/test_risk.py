@@ -174,3 +174,20 @@ def test_bench_splits_by_time_and_passes_its_check():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "1930 training invoices (issued before 2013-07-01), 536 test invoices" in out.stdout
     assert "prior late share (LR)" in out.stdout and "always on time" in out.stdout
+
+
+def test_staff_see_scores_and_reasons_sorted_by_expected_loss(bookkeeper, org, make_customer, make_contract,
+                                                             small_minimum):
+    from django.urls import reverse
+
+    _history(org, make_customer, make_contract)
+    risk_services.train_risk_model(org, as_of=AS_OF)
+    risk_services.score_open_invoices(org, as_of=AS_OF)
+    page = bookkeeper.get(reverse("admin:insights_invoicerisk_changelist"))
+    assert page.status_code == 200
+    html = page.content.decode()
+    risks = sorted(InvoiceRisk.objects.select_related("invoice"), key=lambda r: -risk_services.expected_loss(
+        r, Decimal(r.invoice.total_minor - r.invoice.paid_minor) / 100))
+    positions = [html.index(r.invoice.number) for r in risks]
+    assert positions == sorted(positions)  # the largest expected loss first
+    assert risks[0].reasons[0]["text"].split(":")[0] in html
