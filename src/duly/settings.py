@@ -269,4 +269,5 @@ DULY_SCHEDULED_JOBS = [
     "duly.api.tasks.scheduled_purge",  # idempotency records past 24 h, ended rate windows
     "duly.api.tasks.scheduled_overdue_events",  # invoice.overdue webhook events, once per invoice
     "duly.api.tasks.scheduled_webhooks",  # outgoing webhook deliveries due now
+    "duly.insights.tasks.scheduled_risk",  # late-payment models: retrain and rescore once a day per organization
 ]

@@ -187,6 +187,10 @@ def build_world(org) -> World:
 
     portal.request_change(portal.Scope(token="", customer=customer), submission="zephyr-change-request-0001",
                           now=now, contact_name="Zelda Zephyr-Martin", po_number="ZEPH-PO-7")
+    # late-payment scores of the open invoices (the global prior: the world has little history)
+    from duly.insights.risk_services import score_open_invoices
+
+    score_open_invoices(org, as_of=now.date())
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
                  message=message, task=task)
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "duly.cli.bank",
     "duly.cli.collections",
     "duly.cli.insights",
+    "duly.cli.risk",
     "duly.cli.billing",
     "duly.cli.subscriptions",
     "duly.cli.messaging",

@@ -542,3 +542,10 @@ class UnsafeWebhookUrl(ValidationError):
 
 class UnknownEventType(ValidationError):
     code = "unknown_event_type"
+
+
+class RiskModelError(DomainError):
+    """A late-payment model cannot be trained, read or used (codes: risk_model_corrupt, risk_model_foreign,
+    risk_history_short)."""
+
+    code = "risk_model_error"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db.models import DecimalField, ExpressionWrapper, F, Value
+from django.db.models.functions import Greatest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
@@ -19,7 +21,10 @@ from duly.customers.services import local_today
 from duly.customers.tenancy import ReadOnlyOrgScopedAdmin, user_organizations
 
 from . import services
-from .models import AccountsReceivable
+from duly.domain.money import from_minor
+
+from .models import AccountsReceivable, InvoiceRisk
+from .risk_services import expected_loss
 
 
 class AsOfForm(forms.Form):
@@ -61,3 +66,37 @@ class AccountsReceivableAdmin(ReadOnlyOrgScopedAdmin):
                 days_late=sorted(late.items()),
             )
         return TemplateResponse(request, "admin/insights/accounts_receivable.html", context)
+
+
+@admin.register(InvoiceRisk)
+class InvoiceRiskAdmin(ReadOnlyOrgScopedAdmin):
+    """Late-payment scores of the open invoices (``duly risk score``): probability, expected payment date, the
+    reasons in words, and the expected loss (open amount x probability x expected days late) to sort the work by."""
+
+    list_display = ("invoice", "probability_percent", "expected_payment_date", "expected_days_late",
+                    "expected_loss", "source", "reasons_text", "scored_on")
+    list_filter = ("source",)
+    search_fields = ("invoice__number", "invoice__customer__name")
+    fields = ("invoice", "source", "model", "probability", "expected_payment_date", "expected_days_late",
+              "reasons_text", "scored_on")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        open_minor = F("invoice__total_minor") - F("invoice__paid_minor")
+        return super().get_queryset(request).select_related("invoice__customer").annotate(
+            expected_loss_value=ExpressionWrapper(
+                open_minor * F("probability") * Greatest(F("expected_days_late"), Value(1)),
+                output_field=DecimalField(max_digits=30, decimal_places=4))).order_by("-expected_loss_value", "id")
+
+    @admin.display(description="probability of paying late", ordering="probability")
+    def probability_percent(self, obj):
+        return f"{obj.probability * 100:.0f} %"
+
+    @admin.display(description="expected loss (amount x probability x days)", ordering="expected_loss_value")
+    def expected_loss(self, obj):
+        open_amount = from_minor(obj.invoice.total_minor - obj.invoice.paid_minor, obj.invoice.currency)
+        return f"{expected_loss(obj, open_amount):.2f} {obj.invoice.currency}·days"
+
+    @admin.display(description="reasons")
+    def reasons_text(self, obj):
+        return "; ".join(r.get("text", "") for r in obj.reasons)

@@ -1,0 +1,54 @@
+"""duly risk train / duly risk score: late-payment prediction per organization."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from duly.cli import DATE, current_org, handle_errors, org_option
+
+
+@click.group()
+def risk():
+    """Late-payment prediction: train the organization's model, score its open invoices."""
+
+
+@risk.command("train")
+@org_option
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Train on invoices settled before this date (default: today in the organization's time zone)")
+@handle_errors
+def train_cmd(org_slug, as_of):
+    """Train the late-payment model on the settled invoices (idempotent: the same data gives the same model).
+    Needs 200 settled invoices over 30 customers; with less, says so and the global prior is used."""
+    from duly.customers.services import local_today
+    from duly.insights.risk_services import train_risk_model
+
+    org = current_org(org_slug)
+    result = train_risk_model(org, as_of=as_of or local_today(org))
+    click.echo(result.message)
+    if result.model is not None:
+        click.echo(json.dumps(result.model.metrics, sort_keys=True))
+
+
+@risk.command("score")
+@org_option
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Scoring date (default: today in the organization's time zone)")
+@handle_errors
+def score_cmd(org_slug, as_of):
+    """Score every open invoice: probability of paying late, expected payment date, reasons (idempotent)."""
+    from duly.customers.services import local_today
+    from duly.insights.risk_services import score_open_invoices
+
+    org = current_org(org_slug)
+    result = score_open_invoices(org, as_of=as_of or local_today(org))
+    for line in result.errors:
+        click.echo(f"warning: refused {line}; the previous model stays in use", err=True)
+    if result.source == "prior":
+        click.echo("No trained model for this organization: the global prior scored the invoices.")
+    click.echo(f"Scored {result.scored} open invoices ({result.source}).")
+
+
+COMMANDS = [risk]
