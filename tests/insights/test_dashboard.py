@@ -116,5 +116,9 @@ def test_the_forecast_uses_promises_known_then_and_backtests_against_receipts(or
     assert before.weeks["EUR"][(date(2026, 6, 19) - date(2026, 6, 1)).days // 7] == Decimal("300.00")
     past, test = dashboard.forecast_backtest(org, as_of=TODAY)
     assert past.as_of == TODAY - timedelta(weeks=13)
-    assert test.total_actual("EUR") == Decimal("60")  # the June payment; March's was before the forecast
-    assert test.total_forecast("EUR") == sum(past.weeks["EUR"])
+    assert past.as_of == date(2026, 3, 31)
+    # week 0: the 500.00 due and paid on 31 March, forecast from what was open the evening before
+    assert (past.weeks["EUR"][0], test.weeks["EUR"][0].actual) == (Decimal("500.00"), Decimal("500.00"))
+    assert test.total_actual("EUR") == Decimal("560.00")  # with June's 60.00
+    assert test.total_forecast("EUR") == sum(past.weeks["EUR"]) == Decimal("500.00")  # the rest was issued later
+    assert test.bias("EUR") == Decimal("60.00")

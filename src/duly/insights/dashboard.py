@@ -236,7 +236,10 @@ def cash_forecast(org: Organization, *, as_of: date,
 
 def forecast_backtest(org: Organization, *, as_of: date) -> tuple[fc.Forecast, fc.Backtest]:
     """The forecast made 13 weeks before ``as_of`` with the data known then, against the payments received in its
-    weeks (those up to the day before ``as_of``)."""
+    weeks (those up to the day before ``as_of``).
+
+    It is made as the day before its first week closed (what was open at the end of that day, the promises,
+    debits and saved methods known by then), so the money received on its first day is forecast too."""
     start = as_of - timedelta(weeks=fc.WEEKS)
-    past = cash_forecast(org, as_of=start)
+    past = fc.forecast(forecast_items(org, as_of=start - timedelta(days=1)), start)
     return past, fc.backtest(past, _received(org, start, as_of - timedelta(days=1)))
