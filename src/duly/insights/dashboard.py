@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Hashable, Mapping
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 
 from duly.customers.models import Customer, Organization
@@ -145,8 +145,9 @@ def current_receivables(org: Organization, day: date) -> dict[str, Decimal]:
 
 def period_figures(org: Organization, periods: list[kpis.Period],
                    events: list[kpis.BalanceEvent] | None = None, *,
-                   with_current: bool = False) -> list[kpis.PeriodFigures]:
-    """The figures of each period per currency (current AR at the end only ``with_current``: one query each)."""
+                   current_from: int | None = None) -> list[kpis.PeriodFigures]:
+    """The figures of each period per currency; the current AR at the end only for the periods from index
+    ``current_from`` on (one query each; zero for the others)."""
     if events is None:
         events = receivable_events(org, until=max(p.end for p in periods))
     days = sorted({d for p in periods for d in (p.start - timedelta(days=1), p.end)})
@@ -155,7 +156,7 @@ def period_figures(org: Organization, periods: list[kpis.Period],
     currencies = sorted(set(balances) | {cur for _, cur in sales})
     out = []
     for i, p in enumerate(periods):
-        current = current_receivables(org, p.end) if with_current else {}
+        current = current_receivables(org, p.end) if current_from is not None and i >= current_from else {}
         for cur in currencies:
             bal = balances.get(cur, {})
             out.append(kpis.PeriodFigures(p, cur, bal.get(p.start - timedelta(days=1), Decimal(0)),
@@ -194,21 +195,25 @@ def _received(org: Organization, start: date, end: date) -> list[tuple[date, str
 
 
 # --- forecast -----------------------------------------------------------------------------------------------
-def forecast_items(org: Organization, *, as_of: date) -> list[fc.ExpectedItem]:
-    """The receivables open at the end of ``as_of`` with what was known then: due dates, autopay charge days
-    (the default saved method set up by then), direct debits planned by then and promises made by then."""
+def _receivable_at(org: Organization, as_of: date, prefix: str = "") -> Q:
+    """Invoices that were receivables, not closed and not yet paid in full at the end of ``as_of``."""
+    p = prefix
+    closed_by_then = Q(**{f"{p}status__in": CLOSED_STATUSES}) & (
+        Q(**{f"{p}voided_at__isnull": True}) | Q(**{f"{p}voided_at__lt": end_of_day(org, as_of)}))
+    return (Q(**{f"{p}organization": org, f"{p}kind__in": RECEIVABLE_KINDS, f"{p}status__in": ISSUED_STATUSES,
+                 f"{p}issue_date__lte": as_of})
+            & ~closed_by_then & (Q(**{f"{p}paid_on__isnull": True}) | Q(**{f"{p}paid_on__gt": as_of})))
+
+
+def _known_then(org: Organization, as_of: date):
+    """What was known at the end of ``as_of``: customers with a default saved method (autopay), the collection
+    day of each invoice's live direct debit, and each invoice's latest promise."""
     from duly.collections.models import PromiseToPay
-    from duly.payments.autopay_services import charge_day
     from duly.payments.models import DirectDebit, SavedPaymentMethod
 
     cutoff = end_of_day(org, as_of)
-    fields = ("pk", "customer_id", "currency", "issue_date", "due_date", "contract__autopay_days_before_due",
-              "contract__preferred_payment_method")
-    historical = (open_items_at(org, as_of=as_of).filter(Q(paid_on__isnull=True) | Q(paid_on__gt=as_of))
-                  .select_related(None).order_by().values_list(*fields, "open_at_minor"))
-    rows = list(historical)
-    autopay = set(SavedPaymentMethod.objects.filter(organization=org, is_default=True, created_at__lt=cutoff)
-                  .filter(Q(removed_at__isnull=True) | Q(removed_at__gte=cutoff)).values_list("customer_id", flat=True))
+    autopay = (SavedPaymentMethod.objects.filter(organization=org, is_default=True, created_at__lt=cutoff)
+               .filter(Q(removed_at__isnull=True) | Q(removed_at__gte=cutoff)))
     debits: dict[int, date] = {}
     for invoice_id, day in (DirectDebit.objects.filter(organization=org, created_at__lt=cutoff,
                                                        collection_date__gte=as_of - timedelta(days=7))
@@ -219,19 +224,78 @@ def forecast_items(org: Organization, *, as_of: date) -> list[fc.ExpectedItem]:
         PromiseToPay.invoices.through.objects.filter(promisetopay__organization=org,
                                                      promisetopay__created_at__lt=cutoff).order_by()
         .values_list("invoice_id", "promisetopay__promised_date", "promisetopay__created_at"))
-    items = []
-    for pk, customer_id, cur, issued, due, days_before, preferred, open_minor in rows:
-        charge = debits.get(pk)
-        if charge is None and due is not None and customer_id in autopay and (preferred or "") in AUTOPAY_PREFERENCES:
+    return autopay, debits, promised
+
+
+_KEYS = ("currency", "issue_date", "due_date", "contract__autopay_days_before_due",
+         "contract__preferred_payment_method")
+
+
+def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False) -> list[fc.ExpectedItem]:
+    """The receivables open at the end of ``as_of`` with what was known then: due dates, autopay charge days
+    (the default saved method set up by then), direct debits planned by then and promises made by then.
+
+    Invoices with a promise or a direct debit are items of their own; the others are grouped in the database by
+    what decides their expected day (currency, issue and due dates, autopay and the contract's charge day), so
+    100,000 open invoices are a few thousand items. ``per_invoice`` makes every invoice an item of its own, keyed
+    by its id (for ``expected`` dates given per invoice, e.g. by a risk model)."""
+    from duly.payments.autopay_services import charge_day
+    from duly.payments.models import Allocation, RefundedAllocation
+
+    autopay, debits, promised = _known_then(org, as_of)
+    special = set(debits) | set(promised)
+    items: list[fc.ExpectedItem] = []
+
+    def add(key, cur, issued, due, days_before, preferred, on_autopay, open_minor):
+        if not open_minor:
+            return
+        charge = debits.get(key) if isinstance(key, int) else None
+        if charge is None and due is not None and on_autopay and (preferred or "") in AUTOPAY_PREFERENCES:
             charge = charge_day(due, issued, days_before)
-        items.append(fc.ExpectedItem(pk, cur, from_minor(open_minor, cur), issued, due, charge, promised.get(pk)))
+        items.append(fc.ExpectedItem(key, cur, from_minor(open_minor, cur), issued, due, charge,
+                                     promised.get(key) if isinstance(key, int) else None))
+
+    def grouped(prefix: str, individual: bool):
+        keys = (["pk"] if individual else []) + [prefix + k for k in _KEYS]
+        flag = Exists(autopay.filter(customer_id=OuterRef(prefix + "customer_id")))
+        return keys, flag
+
+    for individual in (True, False):
+        if individual and not per_invoice and not special:
+            continue
+        keys, flag = grouped("", individual)
+        invoices = Invoice.objects.filter(_receivable_at(org, as_of)).order_by()
+        if not per_invoice:
+            invoices = invoices.filter(pk__in=special) if individual else invoices.exclude(pk__in=special)
+        if individual:
+            ikeys = ["invoice_id"] + ["invoice__" + k for k in _KEYS]
+        else:
+            ikeys = ["invoice__" + k for k in _KEYS]
+        iflag = Exists(autopay.filter(customer_id=OuterRef("invoice__customer_id")))
+        minus: dict[tuple, int] = defaultdict(int)
+        allocs = Allocation.objects.filter(_receivable_at(org, as_of, "invoice__"), applied_on__lte=as_of)
+        later = RefundedAllocation.objects.filter(_receivable_at(org, as_of, "invoice__"), allocated_on__lte=as_of,
+                                                  refund__refunded_on__gt=as_of)
+        for qs in (allocs, later):
+            qs = qs.order_by()
+            if not per_invoice:
+                qs = (qs.filter(invoice_id__in=special) if individual else qs.exclude(invoice_id__in=special))
+            for row in qs.annotate(ap=iflag).values_list(*ikeys, "ap").annotate(s=Sum("amount_minor")):
+                minus[tuple(row[:-1])] += row[-1]
+        for row in invoices.annotate(ap=flag).values_list(*keys, "ap").annotate(s=Sum(PAYABLE_MINOR)):
+            key, total = tuple(row[:-1]), row[-1]
+            fields = key[1:] if individual else key
+            cur, issued, due, days_before, preferred, on_autopay = fields
+            add(key[0] if individual else key, cur, issued, due, days_before, preferred, on_autopay,
+                total - minus.get(key, 0))
     return items
 
 
 def cash_forecast(org: Organization, *, as_of: date,
                   expected: Mapping[Hashable, date] | None = None) -> fc.Forecast:
     """The 13-week forecast from ``as_of``; ``expected`` (invoice id -> date) overrides the rules (a risk model)."""
-    return fc.forecast(forecast_items(org, as_of=as_of), as_of, expected=expected)
+    items = forecast_items(org, as_of=as_of, per_invoice=expected is not None)
+    return fc.forecast(items, as_of, expected=expected)
 
 
 def forecast_backtest(org: Organization, *, as_of: date) -> tuple[fc.Forecast, fc.Backtest]:

@@ -36,8 +36,10 @@ def build(org: Organization, *, as_of: date) -> dict:
     months = kpis.month_periods(as_of, 12)
     month, quarter = kpis.last_month(as_of), kpis.last_quarter(as_of)
     events = dashboard.receivable_events(org, until=as_of)
-    trend = kpis.dso_trend(dashboard.period_figures(org, months, events))
-    kpi_rows = dashboard.period_figures(org, [month, quarter], events, with_current=True)
+    figures = dashboard.period_figures(org, [*months, month, quarter], events, current_from=len(months))
+    split = len(months) * len({f.currency for f in figures})  # period by period, every currency in each
+    trend = kpis.dso_trend(figures[:split])
+    kpi_rows = figures[split:]
     collected = dashboard.collected(org, as_of=as_of)
     ahead = dashboard.cash_forecast(org, as_of=as_of)
     past, test = dashboard.forecast_backtest(org, as_of=as_of)
