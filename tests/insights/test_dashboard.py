@@ -122,3 +122,13 @@ def test_the_forecast_uses_promises_known_then_and_backtests_against_receipts(or
     assert test.total_actual("EUR") == Decimal("560.00")  # with June's 60.00
     assert test.total_forecast("EUR") == sum(past.weeks["EUR"]) == Decimal("500.00")  # the rest was issued later
     assert test.bias("EUR") == Decimal("60.00")
+
+
+def test_expected_dates_per_invoice_replace_the_rules(org, customer, ledgers, clock):
+    """A risk model's dates (invoice id -> expected day) move exactly those invoices."""
+    from duly.invoicing.models import Invoice
+
+    january = Invoice.objects.get(organization=org, issue_date=date(2026, 1, 1))
+    out = dashboard.cash_forecast(org, as_of=TODAY, expected={january.pk: date(2026, 9, 1)})
+    assert out.weeks["EUR"][(date(2026, 9, 1) - TODAY).days // 7] == Decimal("100.00")
+    assert out.overdue["EUR"] == Decimal("440.00")  # the June invoices, past due and promised nothing

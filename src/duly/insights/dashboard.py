@@ -255,15 +255,11 @@ def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False)
         items.append(fc.ExpectedItem(key, cur, from_minor(open_minor, cur), issued, due, charge,
                                      promised.get(key) if isinstance(key, int) else None))
 
-    def grouped(prefix: str, individual: bool):
-        keys = (["pk"] if individual else []) + [prefix + k for k in _KEYS]
-        flag = Exists(autopay.filter(customer_id=OuterRef(prefix + "customer_id")))
-        return keys, flag
-
-    for individual in (True, False):
+    for individual in ((True,) if per_invoice else (True, False)):
         if individual and not per_invoice and not special:
             continue
-        keys, flag = grouped("", individual)
+        keys = (["pk"] if individual else []) + list(_KEYS)
+        flag = Exists(autopay.filter(customer_id=OuterRef("customer_id")))
         invoices = Invoice.objects.filter(_receivable_at(org, as_of)).order_by()
         if not per_invoice:
             invoices = invoices.filter(pk__in=special) if individual else invoices.exclude(pk__in=special)
