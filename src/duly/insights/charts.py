@@ -55,6 +55,18 @@ def _tick(value: Decimal) -> str:
     return str(value.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
+def _finish(chart_id: str, title: str, labels: Sequence[str], series, parts: list, step: Decimal, top: Decimal,
+            unit: str) -> SafeString:
+    """The labels under each slot of width ``step``, the description listing every value, and the frame."""
+    for i, label in enumerate(labels):
+        parts.append(format_html('<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
+                                 _q(LEFT + step * i + step / 2), HEIGHT - BOTTOM + 14, label))
+    desc = "; ".join(f"{name}: " + ", ".join(f"{labels[i]} {'—' if v is None else v}" for i, v in enumerate(values))
+                     for name, values in series)
+    return _frame(chart_id, title, desc, mark_safe("".join(parts)), [n for n, _ in series] if len(series) > 1 else [],
+                  top, unit)
+
+
 def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal]]],
               *, unit: str = "") -> SafeString:
     """Grouped vertical bars: one group per label, one bar per series (negative values drawn as zero)."""
@@ -70,13 +82,7 @@ def bar_chart(chart_id: str, title: str, labels: Sequence[str], series: Sequence
                 '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {} {}</title></rect>',
                 _q(LEFT + group * i + group * Decimal("0.1") + bar * s), _q(TOP + plot_h - h), _q(bar), _q(h),
                 COLOURS[s % len(COLOURS)], labels[i], name, value))
-    for i, label in enumerate(labels):
-        parts.append(format_html('<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
-                                 _q(LEFT + group * i + group / 2), HEIGHT - BOTTOM + 14, label))
-    desc = "; ".join(f"{name}: " + ", ".join(f"{labels[i]} {v}" for i, v in enumerate(values))
-                     for name, values in series)
-    return _frame(chart_id, title, desc, mark_safe("".join(parts)), [n for n, _ in series] if len(series) > 1 else [],
-                  top, unit)
+    return _finish(chart_id, title, labels, series, parts, group, top, unit)
 
 
 def line_chart(chart_id: str, title: str, labels: Sequence[str],
@@ -103,10 +109,4 @@ def line_chart(chart_id: str, title: str, labels: Sequence[str],
         if len(points) > 1:
             parts.append(format_html('<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>',
                                      colour, " ".join(points)))
-    for i, label in enumerate(labels):
-        parts.append(format_html('<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
-                                 _q(LEFT + step * i + step / 2), HEIGHT - BOTTOM + 14, label))
-    desc = "; ".join(f"{name}: " + ", ".join(f"{labels[i]} {'—' if v is None else v}" for i, v in enumerate(values))
-                     for name, values in series)
-    return _frame(chart_id, title, desc, mark_safe("".join(parts)), [n for n, _ in series] if len(series) > 1 else [],
-                  top, unit)
+    return _finish(chart_id, title, labels, series, parts, step, top, unit)
