@@ -132,3 +132,10 @@ def test_expected_dates_per_invoice_replace_the_rules(org, customer, ledgers, cl
     out = dashboard.cash_forecast(org, as_of=TODAY, expected={january.pk: date(2026, 9, 1)})
     assert out.weeks["EUR"][(date(2026, 9, 1) - TODAY).days // 7] == Decimal("100.00")
     assert out.overdue["EUR"] == Decimal("440.00")  # the June invoices, past due and promised nothing
+
+
+def test_current_receivables_agree_with_the_as_of_report(org, ledgers, clock):
+    for day in (date(2026, 3, 30), date(2026, 5, 31), date(2026, 6, 19), date(2026, 6, 20), TODAY):
+        expected = sum((i.open_at_minor for i in services.open_items_at(org, as_of=day)
+                        if i.due_date is None or i.due_date >= day), 0)
+        assert dashboard.current_receivables(org, day).get("EUR", Decimal(0)) == Decimal(expected) / 100, day

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Hashable, Mapping
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, F, OuterRef, Q, Sum
+from django.db.models import BooleanField, Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 
 from duly.customers.models import Customer, Organization
@@ -23,7 +23,7 @@ from duly.domain import aging, forecast as fc, kpis
 from duly.domain.money import from_minor
 from duly.invoicing.models import PAYABLE_MINOR, Invoice
 
-from .services import CLOSED_STATUSES, ISSUED_STATUSES, RECEIVABLE_KINDS, end_of_day, open_items_at
+from .services import CLOSED_STATUSES, ISSUED_STATUSES, RECEIVABLE_KINDS, end_of_day
 
 #: What a contract may prefer for autopay to charge the customer's default saved method (as autopay decides).
 AUTOPAY_PREFERENCES = ("", "card", "sepa_debit")
@@ -133,14 +133,22 @@ def credit_sales(org: Organization, periods: list[kpis.Period]) -> dict[tuple[in
 
 
 def current_receivables(org: Organization, day: date) -> dict[str, Decimal]:
-    """What was open and not yet past due at the end of ``day``, per currency."""
+    """What was open and not yet past due at the end of ``day``, per currency: what those invoices made payable
+    less what was applied to them by then (and parts refunded later), three grouped queries."""
+    from duly.payments.models import Allocation, RefundedAllocation
+
+    not_due = Q(due_date__gte=day) | Q(due_date__isnull=True)
     out: dict[str, int] = defaultdict(int)
-    rows = (open_items_at(org, as_of=day).filter(Q(due_date__gte=day) | Q(due_date__isnull=True))
-            .filter(Q(paid_on__isnull=True) | Q(paid_on__gt=day)).select_related(None).order_by()
-            .values_list("currency", "open_at_minor"))
-    for currency, minor in rows:
-        out[currency] += minor
-    return {cur: from_minor(v, cur) for cur, v in sorted(out.items())}
+    for currency, s in (Invoice.objects.filter(_receivable_at(org, day)).filter(not_due).order_by()
+                        .values_list("currency").annotate(s=Sum(PAYABLE_MINOR))):
+        out[currency] += s or 0
+    due_then = Q(invoice__due_date__gte=day) | Q(invoice__due_date__isnull=True)
+    for qs in (Allocation.objects.filter(applied_on__lte=day),
+               RefundedAllocation.objects.filter(allocated_on__lte=day, refund__refunded_on__gt=day)):
+        for currency, s in (qs.filter(_receivable_at(org, day, "invoice__")).filter(due_then).order_by()
+                            .values_list("invoice__currency").annotate(s=Sum("amount_minor"))):
+            out[currency] -= s or 0
+    return {cur: from_minor(v, cur) for cur, v in sorted(out.items()) if v}
 
 
 def period_figures(org: Organization, periods: list[kpis.Period],
@@ -227,6 +235,13 @@ def _known_then(org: Organization, as_of: date):
     return autopay, debits, promised
 
 
+def _on_autopay(field: str, autopay) -> Case:
+    """Whether the row's customer is on autopay: ``IN (SELECT …)``, which SQLite evaluates once (an ``EXISTS``
+    would run per row)."""
+    return Case(When(**{f"{field}__in": autopay.values("customer_id")}, then=Value(True)), default=Value(False),
+                output_field=BooleanField())
+
+
 _KEYS = ("currency", "issue_date", "due_date", "contract__autopay_days_before_due",
          "contract__preferred_payment_method")
 
@@ -259,7 +274,7 @@ def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False)
         if individual and not per_invoice and not special:
             continue
         keys = (["pk"] if individual else []) + list(_KEYS)
-        flag = Exists(autopay.filter(customer_id=OuterRef("customer_id")))
+        flag = _on_autopay("customer_id", autopay)
         invoices = Invoice.objects.filter(_receivable_at(org, as_of)).order_by()
         if not per_invoice:
             invoices = invoices.filter(pk__in=special) if individual else invoices.exclude(pk__in=special)
@@ -267,7 +282,7 @@ def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False)
             ikeys = ["invoice_id"] + ["invoice__" + k for k in _KEYS]
         else:
             ikeys = ["invoice__" + k for k in _KEYS]
-        iflag = Exists(autopay.filter(customer_id=OuterRef("invoice__customer_id")))
+        iflag = _on_autopay("invoice__customer_id", autopay)
         minus: dict[tuple, int] = defaultdict(int)
         allocs = Allocation.objects.filter(_receivable_at(org, as_of, "invoice__"), applied_on__lte=as_of)
         later = RefundedAllocation.objects.filter(_receivable_at(org, as_of, "invoice__"), allocated_on__lte=as_of,
