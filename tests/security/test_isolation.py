@@ -66,6 +66,9 @@ def test_an_owner_of_another_organization_reads_nothing_and_writes_nothing_of_it
             leaks.append(f"{what}: shows {found}")
 
     before = fingerprint()
+    # the home page's staff dashboard: the user's own figures, even when the other organization is named
+    look(client.get("/admin/"), "home page (dashboard)")
+    look(client.get("/admin/", {"organization": world.org.slug}), "home page (dashboard) naming A")
     for model, model_admin in sorted(admin.site._registry.items(), key=lambda kv: kv[0]._meta.label_lower):
         label = model._meta.label_lower
         rows = _rows_of(model, world)

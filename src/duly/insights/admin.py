@@ -100,3 +100,18 @@ class InvoiceRiskAdmin(ReadOnlyOrgScopedAdmin):
     @admin.display(description="reasons")
     def reasons_text(self, obj):
         return "; ".join(r.get("text", "") for r in obj.reasons)
+
+
+# --- the staff dashboard on the admin's home page ------------------------------------------------------------
+_plain_index = admin.site.index
+
+
+def dashboard_index(request, extra_context=None):
+    """The admin index with the staff dashboard of one of the user's organizations above the apps."""
+    from .dashboard_view import context
+
+    return _plain_index(request, {**context(request), **(extra_context or {})})
+
+
+admin.site.index = dashboard_index
+admin.site.index_template = "admin/insights/dashboard_index.html"
