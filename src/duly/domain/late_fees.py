@@ -105,7 +105,9 @@ from typing import Hashable, Mapping
 from .calendar import add_months, end_of_month
 from .errors import InvalidLateFeePolicy, ReferenceRateMissing, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
-from .money import quantum as quantum_of
+from .late_fee_words import band_text as _band_text
+from .late_fee_words import period_label as _period_label
+from .late_fee_words import rate_factor_text, reference_text, semester_text
 from .payment_terms import format_date
 from .text import Amount, Percent, Text, join_text, text
 
@@ -666,36 +668,6 @@ def _exact(amount: Decimal, currency: str, what: str) -> Decimal:
     return rounded
 
 
-def _period_label(first: date, last: date) -> Text:
-    if first == last:
-        return text("{day}", day=first)
-    if (first.year, first.month) == (last.year, last.month):
-        return text("{first}–{last}", first=str(first.day), last=last)
-    return text("{first} – {last}", first=first, last=last)
-
-
-def _rate_factor_text(policy: LateFeePolicy, rate: Decimal) -> Text:
-    if policy.kind == "interest_monthly":
-        return text("{rate} × 12", rate=Percent(policy.rate_percent))
-    return text("{rate}", rate=Percent(rate))
-
-
-def _semester_text(day: date) -> Text:
-    """:func:`semester_label` as structured text."""
-    if day.month <= 6:
-        return text("1st half of {year}", year=str(day.year))
-    return text("2nd half of {year}", year=str(day.year))
-
-
-def _reference_text(regime: StatutoryRegime, currency: str) -> Text:
-    """:meth:`StatutoryRegime.reference_name` as structured text."""
-    if regime.reference:
-        return text(regime.reference)
-    if currency == "EUR":
-        return text("ECB rate")
-    return text("{currency} central bank rate", currency=currency)
-
-
 def _interest_charges(
     item: OpenItem, policy: LateFeePolicy, balance: _Balance, as_of: date, first_day: date, last_day: date,
     accrue: bool = False,
@@ -726,7 +698,7 @@ def _interest_charges(
         amount = round_money(exact, currency)
         if amount <= 0:
             continue
-        factor_text = _rate_factor_text(policy, rate)
+        factor_text = rate_factor_text(policy.kind, policy.rate_percent, rate)
         terms = join_text([
             text("{balance} × {factor} × {days}/{basis}", balance=Amount(bal, currency), factor=factor_text,
                  days=str((stop - start).days + 1), basis=str(DAY_COUNT_BASIS))
@@ -736,8 +708,8 @@ def _interest_charges(
                            amount=Amount(amount, currency))
         regime = policy.regime
         if regime is not None and policy.uses_reference_rates:
-            note = dict(reference=_reference_text(regime, currency), rate=Percent(rate - regime.margin),
-                        semester=_semester_text(month_start), margin=regime.margin)
+            note = dict(reference=reference_text(regime.reference, currency), rate=Percent(rate - regime.margin),
+                        semester=semester_text(month_start), margin=regime.margin)
             if regime.names_law:
                 note_text = text("({reference} {rate} for the {semester} + {margin} points, {law})", law=regime.law,
                                  **note)
@@ -804,21 +776,6 @@ def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date, accru
         first_day = item.due_date + _ONE_DAY if policy.interest_from_due_date else first_chargeable
         charges += _interest_charges(item, policy, balance, as_of, first_day, last_day, accrue)
     return charges
-
-
-def _band_text(bands: tuple[tuple[Decimal | None, Decimal], ...], amount: Decimal, currency: str) -> Text:
-    """Which band of debt a fixed sum is for: ``under 1,000.00``, ``1,000.00 to 9,999.99``, ``10,000.00 or more``."""
-    low = None
-    for below, sum_ in bands:
-        if sum_ == amount:
-            if low is None:
-                return text("under {amount}", amount=Amount(below, currency)) if below is not None else text("any debt")
-            if below is None:
-                return text("{amount} or more", amount=Amount(low, currency))
-            last = below - quantum_of(currency)
-            return text("{low} to {high}", low=Amount(low, currency), high=Amount(last, currency))
-        low = below
-    return text("")
 
 
 def describe_compensation(bands: tuple[tuple[Decimal | None, Decimal], ...], currency: str) -> str:
