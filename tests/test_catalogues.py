@@ -106,7 +106,8 @@ def _source_msgids() -> set[tuple[str, str | None, str | None]]:
 
 def test_every_structured_text_of_the_code_is_translated_in_every_language():
     """What the rules core and the billing run say to customers (duly.domain.text.Text) has a translation."""
-    msgids = {m for m in _source_msgids() if re.search(r"[^\W\d_]", _PLACEHOLDER.sub("", m[0]))}
+    # A msgid of placeholders alone is not looked up (join_text) unless it has a context.
+    msgids = {m for m in _source_msgids() if m[2] or re.search(r"[^\W\d_]", _PLACEHOLDER.sub("", m[0]))}
     assert len(msgids) > 10
     for lang in TRANSLATED:
         known = {(m.id[0] if m.pluralizable else m.id, m.context): m for path in POS

@@ -26,7 +26,7 @@ from babel.dates import format_date as babel_date
 from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.money import Money, exponent
-from duly.domain.text import Percent, Text
+from duly.domain.text import Amount, Percent, Text
 
 __all__ = [
     "LANGUAGES",
@@ -148,7 +148,7 @@ def render(value: Any, locale: str | None) -> str:
 def _render(value: Any, language: str, locale: str) -> str:
     if isinstance(value, Text):
         values = {key: _render(item, language, locale) for key, item in value.params}
-        if not _WORD.search(_PLACEHOLDER.sub("", value.msgid)):  # only placeholders and punctuation (join_text)
+        if not value.context and not _WORD.search(_PLACEHOLDER.sub("", value.msgid)):  # join_text: no words
             template = value.msgid
         elif value.plural is not None:
             template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
@@ -160,6 +160,8 @@ def _render(value: Any, language: str, locale: str) -> str:
         return format_money(value.amount, value.currency, locale)
     if isinstance(value, Percent):
         return format_percent(value.value, locale)
+    if isinstance(value, Amount):
+        return format_amount(value.value, value.currency, locale)
     if isinstance(value, date):
         return format_date(value, locale)
     if isinstance(value, (Decimal, int)) and not isinstance(value, bool):

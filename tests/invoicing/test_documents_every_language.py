@@ -152,9 +152,6 @@ def test_the_english_documents_speak_english(documents):
     assert "Retainer" in texts["deposit"] and "Dear" in texts["letter_reminder"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the late-fee lines' worked explanations "
-                   "(duly.domain.late_fees: 'Interest 1–30 April 2026: 1,000.00 × 12% × …') are still English: "
-                   "not yet structured text")
 def test_no_english_in_a_late_fee_invoice(org, make_customer, make_contract, doc_settings):
     from duly.collections.services import assess_late_fees
 

@@ -105,8 +105,11 @@ from typing import Hashable, Mapping
 from .calendar import add_months, end_of_month
 from .errors import InvalidLateFeePolicy, ReferenceRateMissing, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
-from .money import quantum as quantum_of
+from .late_fee_words import band_text as _band_text
+from .late_fee_words import period_label as _period_label
+from .late_fee_words import rate_factor_text, reference_text, semester_text
 from .payment_terms import format_date
+from .text import Amount, Percent, Text, join_text, text
 
 __all__ = [
     "AccruedInterest",
@@ -597,7 +600,8 @@ class Fee:
     ``days_late`` is the number of days past due at the end of what the fee covers (``as_of``, the
     payment date, or the last day of the interest month). ``rate`` is the annual interest rate in
     percent for interest, None otherwise. ``days`` is the number of interest days in the period.
-    ``explanation`` is the worked arithmetic, e.g. ``1,000.00 × 10.15% × 31/365 = 8.62``.
+    ``explanation`` is the worked arithmetic, e.g. ``1,000.00 × 10.15% × 31/365 = 8.62``, in English (for logs and
+    staff); ``text`` is the same as structured text, to render in the customer's language on the fee's line.
     """
 
     level: str
@@ -610,6 +614,7 @@ class Fee:
     days: int = 0
     period_start: date | None = None
     period_end: date | None = None
+    text: Text | None = None
 
 
 class _Balance:
@@ -650,7 +655,7 @@ class _Charge:
     amount: Decimal
     days_late: int
     rate: Decimal | None
-    explanation: str
+    text: Text
     days: int = 0
     period_start: date | None = None
     period_end: date | None = None
@@ -661,20 +666,6 @@ def _exact(amount: Decimal, currency: str, what: str) -> Decimal:
     if rounded != amount:
         raise InvalidLateFeePolicy(f"The {what} {amount} has more decimals than {currency} allows.", currency=currency)
     return rounded
-
-
-def _period_label(first: date, last: date) -> str:
-    if first == last:
-        return format_date(first)
-    if (first.year, first.month) == (last.year, last.month):
-        return f"{first.day}–{format_date(last)}"
-    return f"{format_date(first)} – {format_date(last)}"
-
-
-def _rate_factor_text(policy: LateFeePolicy, rate: Decimal) -> str:
-    if policy.kind == "interest_monthly":
-        return f"{_fmt_rate(policy.rate_percent)}% × 12"
-    return f"{_fmt_rate(rate)}%"
 
 
 def _interest_charges(
@@ -707,18 +698,24 @@ def _interest_charges(
         amount = round_money(exact, currency)
         if amount <= 0:
             continue
-        factor_text = _rate_factor_text(policy, rate)
-        terms = " + ".join(
-            f"{format_amount(bal, currency)} × {factor_text} × {(stop - start).days + 1}/{DAY_COUNT_BASIS}"
+        factor_text = rate_factor_text(policy.kind, policy.rate_percent, rate)
+        terms = join_text([
+            text("{balance} × {factor} × {days}/{basis}", balance=Amount(bal, currency), factor=factor_text,
+                 days=str((stop - start).days + 1), basis=str(DAY_COUNT_BASIS))
             for start, stop, bal in runs
-        )
-        explanation = f"Interest {_period_label(lo, hi)}: {terms} = {format_amount(amount, currency)}"
+        ], " + ")
+        explanation = text("Interest {period}: {terms} = {amount}", period=_period_label(lo, hi), terms=terms,
+                           amount=Amount(amount, currency))
         regime = policy.regime
         if regime is not None and policy.uses_reference_rates:
-            explanation += (
-                f" ({regime.reference_name(currency)} {_fmt_rate(rate - regime.margin)}% for the "
-                f"{semester_label(month_start)} + {_fmt_rate(regime.margin)} points{_cited(regime)})"
-            )
+            note = dict(reference=reference_text(regime.reference, currency), rate=Percent(rate - regime.margin),
+                        semester=semester_text(month_start), margin=regime.margin)
+            if regime.names_law:
+                note_text = text("({reference} {rate} for the {semester} + {margin} points, {law})", law=regime.law,
+                                 **note)
+            else:
+                note_text = text("({reference} {rate} for the {semester} + {margin} points)", **note)
+            explanation = join_text([explanation, note_text])
         days = sum((stop - start).days + 1 for start, stop, _ in runs)
         charges.append(
             _Charge(
@@ -727,7 +724,7 @@ def _interest_charges(
                 amount=amount,
                 days_late=(hi - item.due_date).days,
                 rate=rate,
-                explanation=explanation,
+                text=explanation,
                 days=days,
                 period_start=lo,
                 period_end=hi,
@@ -754,41 +751,31 @@ def _candidate_charges(item: OpenItem, policy: LateFeePolicy, as_of: date, accru
         return []
     last_day = balance.settled_on if balance.settled_on is not None else as_of
     days_late = (last_day - item.due_date).days
-    late = f"{days_late} day{'' if days_late == 1 else 's'} late"
-    when = (
-        f"paid {late} on {format_date(last_day)}" if balance.settled_on is not None else f"{late} on {format_date(as_of)}"
-    )
+    if balance.settled_on is not None:
+        when = text("paid {n} day late on {date}", plural="paid {n} days late on {date}", n=days_late, date=last_day)
+    else:
+        when = text("{n} day late on {date}", plural="{n} days late on {date}", n=days_late, date=as_of)
     charges = []
     if fixed > 0:
         charges.append(_Charge(LEVEL_FIXED, "fixed_fee", fixed, days_late, None,
-                               f"Fixed late-payment fee: {_fmt_money(fixed, currency)} ({when})"))
+                               text("Fixed late-payment fee: {currency} {amount} ({when})", currency=currency,
+                                    amount=Amount(fixed, currency), when=when)))
     if compensation > 0:
         regime = policy.regime
-        title = regime.sum_title if regime is not None and regime.sum_title else "Fixed compensation for recovery costs"
-        size = ""
+        title = text(regime.sum_title if regime is not None and regime.sum_title
+                     else "Fixed compensation for recovery costs", context="late fee")
+        sum_ = dict(title=title, currency=currency, amount=Amount(compensation, currency), when=when)
         if len(bands) > 1:
-            size = f" for a debt of {_fmt_money(item.principal or ZERO, currency)}: {_band_text(bands, compensation, currency)}"
-        charges.append(_Charge(LEVEL_COMPENSATION, "compensation", compensation, days_late, None,
-                               f"{title}: {_fmt_money(compensation, currency)}{size} ({when})"))
+            worded = text("{title}: {currency} {amount} for a debt of {currency} {debt}: {band} ({when})",
+                          debt=Amount(item.principal or ZERO, currency),
+                          band=_band_text(bands, compensation, currency), context="late fee", **sum_)
+        else:
+            worded = text("{title}: {currency} {amount} ({when})", context="late fee", **sum_)
+        charges.append(_Charge(LEVEL_COMPENSATION, "compensation", compensation, days_late, None, worded))
     if policy.charges_interest:
         first_day = item.due_date + _ONE_DAY if policy.interest_from_due_date else first_chargeable
         charges += _interest_charges(item, policy, balance, as_of, first_day, last_day, accrue)
     return charges
-
-
-def _band_text(bands: tuple[tuple[Decimal | None, Decimal], ...], amount: Decimal, currency: str) -> str:
-    """Which band of debt a fixed sum is for: ``under 1,000.00``, ``1,000.00 to 9,999.99``, ``10,000.00 or more``."""
-    low = None
-    for below, sum_ in bands:
-        if sum_ == amount:
-            if low is None:
-                return f"under {format_amount(below, currency)}" if below is not None else "any debt"
-            if below is None:
-                return f"{format_amount(low, currency)} or more"
-            last = below - quantum_of(currency)
-            return f"{format_amount(low, currency)} to {format_amount(last, currency)}"
-        low = below
-    return ""
 
 
 def describe_compensation(bands: tuple[tuple[Decimal | None, Decimal], ...], currency: str) -> str:
@@ -865,16 +852,14 @@ def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool)
     for charge in charges:
         if charge.level in charged:
             continue
-        amount, explanation = charge.amount, charge.explanation
+        amount, explanation = charge.amount, charge.text
         if cap is not None:
             room = max(ZERO, cap - used)
             if amount > room:
                 amount = room
-                explanation += (
-                    f"; reduced to {format_amount(amount, currency)} by the cap of "
-                    f"{format_amount(cap, currency)} on total late charges "
-                    f"({format_amount(used, currency)} already charged)"
-                )
+                explanation = join_text([explanation, text(
+                    "reduced to {amount} by the cap of {cap} on total late charges ({used} already charged)",
+                    amount=Amount(amount, currency), cap=Amount(cap, currency), used=Amount(used, currency))], "; ")
         if amount <= 0:
             continue
         used += amount
@@ -886,7 +871,8 @@ def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool)
                 currency=currency,
                 days_late=charge.days_late,
                 rate=charge.rate,
-                explanation=explanation,
+                explanation=str(explanation),
+                text=explanation,
                 days=charge.days,
                 period_start=charge.period_start,
                 period_end=charge.period_end,

@@ -19,7 +19,7 @@ from typing import Any
 
 from .money import Money, exponent
 
-__all__ = ["Percent", "Text", "join_text", "text"]
+__all__ = ["Amount", "Percent", "Text", "join_text", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,17 @@ class Percent:
 
     def __str__(self) -> str:
         return f"{self.value.normalize():f}%"
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    """A bare amount with its currency's decimals, as in worked arithmetic (``1,000.00``, ``1 000,00``)."""
+
+    value: Decimal
+    currency: str
+
+    def __str__(self) -> str:
+        return f"{self.value:,.{exponent(self.currency)}f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +90,7 @@ def _plain(value: Any) -> str:
     """English formats without Babel: ``1570.80 EUR``, ``31 March 2026``, ``12.5``."""
     from .payment_terms import format_date
 
-    if isinstance(value, (Text, Percent)):
+    if isinstance(value, (Text, Percent, Amount)):
         return str(value)
     if isinstance(value, Money):
         quantum = Decimal(1).scaleb(-exponent(value.currency))

@@ -33,6 +33,7 @@ from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 from duly.messaging.formatting import Formatter, language_of
 from duly.payments.models import Allocation
+from duly.translation import render
 
 from ..interest import open_item_for
 from ..models import LateFee
@@ -194,7 +195,8 @@ def _charge(org: Organization, group: list, as_of: date, rates: dict) -> Invoice
                     charge=str(FEE_TITLES.get(f.kind, FEE_TITLES[""])), number=invoice.number,
                     date=fmt.date(invoice.due_date)),
                 quantity=1, unit_price=f.amount, tax_category=FEE_TAX_CATEGORY, tax_rate=0,
-                tax_exemption_reason=reason, explanation=f.explanation,
+                tax_exemption_reason=reason,
+                explanation=render(f.text, first.customer.locale) if f.text is not None else f.explanation,
             )
             for invoice, fees in group for f in fees
         ]
