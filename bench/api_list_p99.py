@@ -239,7 +239,9 @@ def main() -> int:
     finally:
         child.send_signal(signal.SIGTERM)
         child.wait(timeout=60)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
+    server_cpu = usage.ru_utime + usage.ru_stime  # the child's whole life: start-up and warm-up included
     latencies = [e for _, e in results]
     print(f"{total} invoices in PostgreSQL; {len(results)} requests by {args.clients} clients (closed loop) in "
           f"{wall:.1f} s: {len(results) / wall:.0f} requests/s")
@@ -250,6 +252,10 @@ def main() -> int:
         mine = [e for k, e in results if k == kind]
         print(f"  {kind:18} {len(mine):5} requests  p50 {_pct(mine, 50):6.1f} ms  p99 {_pct(mine, 99):6.1f} ms")
     print(f"server peak resident memory (waitress child, ru_maxrss): {peak:.0f} MB")
+    print(f"server CPU (child, start-up and warm-up included): {server_cpu:.1f} s, "
+          f"{server_cpu / (len(results) + 100) * 1000:.1f} ms per request; load average "
+          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; rate windows: "
+          f"{'shared cache ' + os.environ['DULY_CACHE_URL'] if os.environ.get('DULY_CACHE_URL') else 'database'}")
     print(f"target p99 < {TARGET_MS} ms: {'met' if p99 < TARGET_MS else 'MISSED'}")
     if not args.keep and not args.reuse:
         _admin(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')

@@ -214,6 +214,11 @@ CHECKS = {
     "DULY_OUTBOX_MAX_ATTEMPTS": lambda e, r: (_max_attempts(e), 3),
     "DULY_DOCUMENT_TEMPLATE_DIRS": lambda e, r: (_template_dirs(e), (e.tmp / "one", e.tmp / "two")),
     "DULY_ORG": lambda e, r: (_org(e, r), True),
+    # the rate windows then go to this shared cache (tests/api/test_keys.py::test_rate_limit_shared_cache)
+    "DULY_CACHE_URL": lambda e, r: (
+        (lambda s: (s["DULY_SHARED_CACHE"], s["CACHES"]["default"]["BACKEND"].rsplit(".", 1)[1],
+                    s["CACHES"]["default"]["LOCATION"]))(e.load(DULY_CACHE_URL="redis://127.0.0.1:6379/13")),
+        (True, "RedisCache", "redis://127.0.0.1:6379/13")),
     "DULY_LOG_LEVEL": lambda e, r: (e.setting("DULY_LOG_LEVEL", "info", "LOGGING")["root"]["level"], "INFO"),
     "CELERY_BROKER_URL": lambda e, r: (e.setting("CELERY_BROKER_URL", "redis://cache:6379/2", "CELERY_BROKER_URL"),
                                        "redis://cache:6379/2"),

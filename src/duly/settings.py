@@ -243,6 +243,15 @@ def _late_fee_minimum():
 # until the customer's further charges bring them to it (duly.collections.services.fees).
 DULY_LATE_FEE_MINIMUM = _late_fee_minimum()
 
+# Cache: DULY_CACHE_URL (redis://host:port/db) shares one cache between every process, and the API's rate windows
+# are then counted in it (atomic increments, no database write per request). Without it: a local-memory cache,
+# and the rate windows stay in the database (correct across processes).
+DULY_CACHE_URL = os.environ.get("DULY_CACHE_URL", "").strip()
+DULY_SHARED_CACHE = bool(DULY_CACHE_URL)
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": DULY_CACHE_URL,
+                      "KEY_PREFIX": "duly"} if DULY_SHARED_CACHE else
+          {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")

@@ -90,3 +90,42 @@ def test_scheduled_purge_forgets_expired_records(api, org):
     assert scheduled_purge(timezone.now()) == (0, 0)
     assert scheduled_purge(timezone.now() + timedelta(hours=25)) == (1, 1)
     assert not IdempotencyRecord.objects.exists() and not RateWindow.objects.exists()
+
+
+def test_rate_limit_shared_cache(make_api, org, settings):
+    """With DULY_CACHE_URL (Redis), the window is counted in the shared cache: every client (and every process)
+    using a key shares its limit, and no request writes a rate window to the database."""
+    import uuid
+
+    from django.core.cache import caches
+
+    from duly.api.models import ApiKey, RateWindow
+    from duly.api.services import create_api_key
+
+    settings.DULY_SHARED_CACHE = True
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/15", "KEY_PREFIX": f"test-{uuid.uuid4().hex}"}}
+    caches["default"].set("probe", 1)  # Redis is the machine's (127.0.0.1:6379); fails loudly if it is down
+    secret = create_api_key(org, name="shared", role="viewer", rate_limit_per_minute=4).secret
+    first, second = ApiClient(secret), ApiClient(secret)
+    codes = [client.get("/customers").status_code for client in (first, second, first, second)]
+    assert codes == [200, 200, 200, 200]
+    assert_problem(second.get("/customers"), 429, "rate_limited")
+    assert_problem(first.get("/customers"), 429, "rate_limited")
+    assert not RateWindow.objects.exists()
+    assert ApiKey.objects.get(name="shared").last_used_at is not None
+    # another key has its own window in the cache
+    assert make_api(org).get("/customers").status_code == 200
+    caches["default"].clear()
+
+
+def test_rate_limit_database_window_shared_by_clients(make_api, org):
+    """Without a shared cache the window is one row counted by an atomic upsert: clients of one key share it."""
+    from duly.api.models import RateWindow
+    from duly.api.services import create_api_key
+
+    secret = create_api_key(org, name="db", role="viewer", rate_limit_per_minute=2).secret
+    first, second = ApiClient(secret), ApiClient(secret)
+    assert [first.get("/customers").status_code, second.get("/customers").status_code] == [200, 200]
+    assert_problem(first.get("/customers"), 429, "rate_limited")
+    assert RateWindow.objects.get(api_key__name="db").count == 3

@@ -156,3 +156,20 @@ def test_a_billing_run_aggregates_the_exact_values(org, customer, metered, bill)
         "total 123456789012.345679 API calls" in api.description, api.description
     # 1,000 free, 9,000 at 0.01, the rest at 0.005: 90 + 123,456,779,012.345679 × 0.005 → 617,283,985.06
     assert api.net_minor == 61728398506
+
+
+def test_properties_length_bound_never_admits_long_json():
+    """The quick length bound of plain properties never lets through JSON longer than the limit (escapes counted)."""
+    import json
+
+    from duly.billing import ingest
+    from duly.domain.errors import ValidationError
+
+    for text in ("a" * 5000, "\U0001F600" * 1500, "\x01" * 3000, "é" * 3000):
+        props = {"k": text, "n": None, "list": [True, False, text[:10]]}
+        too_long = len(json.dumps(props)) > ingest.MAX_PROPERTIES_CHARS
+        if too_long:
+            with pytest.raises(ValidationError):
+                ingest._parse_properties(props, "e1")
+        else:
+            assert ingest._parse_properties(props, "e1") == props

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.conf import settings
+from django.core.cache import caches
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from duly.customers.models import Organization
@@ -87,32 +88,55 @@ def _find_key(raw: str) -> ApiKey:
     return key
 
 
-def admit_request(raw: str, *, now: datetime | None = None) -> ApiKey:
-    """The key a request authenticates with, counted in its rate window; records its last use.
+#: A key's last-used time is written at most this often (one write a minute, not one per request).
+LAST_USED_EVERY = timedelta(minutes=1)
 
+
+def admit_request(raw: str, *, now: datetime | None = None) -> ApiKey:
+    """The key a request authenticates with, counted in its rate window; records its last use (to the minute).
+
+    The window's count is one atomic increment: in the shared cache when ``DULY_CACHE_URL`` configures one
+    (Redis: every process sees the same count), otherwise in the database (one upsert statement).
     Raises :class:`Unauthenticated` (missing, unknown, revoked) or :class:`RateLimited`.
     """
     key = _find_key(raw)
     now = now or timezone.now()
     window = now.replace(second=0, microsecond=0)
-    with transaction.atomic():
-        updated = RateWindow.objects.filter(api_key=key, window_start=window).update(count=F("count") + 1)
-        if not updated:
-            try:
-                with transaction.atomic():
-                    RateWindow.objects.create(api_key=key, window_start=window, count=1)
-            except IntegrityError:
-                RateWindow.objects.filter(api_key=key, window_start=window).update(count=F("count") + 1)
-        count = RateWindow.objects.filter(api_key=key, window_start=window).values_list("count", flat=True)[0]
-        if key.last_used_at is None or now - key.last_used_at > timedelta(seconds=1):
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-            key.last_used_at = now
-        RateWindow.objects.filter(api_key=key, window_start__lt=window - RATE_WINDOW).delete()
+    count = _count_in_window(key, window)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_EVERY:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
     if count > key.rate_limit_per_minute:
         retry = int((window + RATE_WINDOW - now).total_seconds()) + 1
         raise RateLimited(f"Too many requests with this key: at most {key.rate_limit_per_minute} a minute.",
                           retry_after=retry)
     return key
+
+
+def _count_in_window(key: ApiKey, window: datetime) -> int:
+    """This request's number in ``key``'s window: one atomic increment (shared cache or database)."""
+    if settings.DULY_SHARED_CACHE:
+        name = f"duly:rate:{key.pk}:{int(window.timestamp())}"
+        cache = caches["default"]
+        # add() is atomic (SET NX): the first request of a window creates it, with an expiry past its end.
+        if cache.add(name, 1, timeout=int(RATE_WINDOW.total_seconds()) + 60):
+            return 1
+        try:
+            return cache.incr(name)
+        except ValueError:  # expired between add and incr: this request opens the window again
+            cache.add(name, 1, timeout=int(RATE_WINDOW.total_seconds()) + 60)
+            return 1
+    table = RateWindow._meta.db_table
+    with connection.cursor() as cursor:
+        # One statement, atomic in both SQLite (≥ 3.35) and PostgreSQL: insert the window or count in it.
+        cursor.execute(
+            f"INSERT INTO {table} (api_key_id, window_start, count) VALUES (%s, %s, 1) "
+            "ON CONFLICT (api_key_id, window_start) DO UPDATE SET count = " + table + ".count + 1 RETURNING count",
+            [key.pk, RateWindow._meta.get_field("window_start").get_db_prep_value(window, connection)])
+        count = cursor.fetchone()[0]
+    if count == 1:  # a new window: forget this key's ended ones (once a minute, not once a request)
+        RateWindow.objects.filter(api_key=key, window_start__lt=window - RATE_WINDOW).delete()
+    return count
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:

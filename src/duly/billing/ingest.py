@@ -74,6 +74,7 @@ MAX_DECIMALS = 6
 _VALUE_QUANTUM = Decimal(1).scaleb(-MAX_DECIMALS)
 _MAX_VALUE = Decimal(10) ** 18
 FIELDS = ("idempotency_key", "customer", "metric", "timestamp", "value", "properties", "subscription")
+_ALLOWED_FIELDS = frozenset(FIELDS) | {"key"}
 #: A line of a usage file (a CSV record's physical lines each) is at most this long; a longer one is a rejected row.
 MAX_LINE_BYTES = 64 * 1024
 #: ``properties``: at most this many characters of JSON, nested at most this deep.
@@ -214,7 +215,9 @@ def _parse_properties(value: Any, key: str) -> dict:
                                   f"{_shown(value)}.") from None
     if not isinstance(value, Mapping):
         raise ValidationError(f"Usage event {key!r}: properties must be a JSON object.")
-    _check_json(value, key)
+    bound = _check_json(value, key)
+    if bound is not None and bound <= MAX_PROPERTIES_CHARS:  # surely short enough, and plain JSON
+        return dict(value)
     try:
         text = json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
@@ -226,10 +229,12 @@ def _parse_properties(value: Any, key: str) -> dict:
     return dict(value)
 
 
-def _check_json(value: Any, key: str) -> None:
+def _check_json(value: Any, key: str) -> int | None:
     """Properties nested at most :data:`MAX_PROPERTIES_DEPTH` deep, with text a database stores (walked without
-    recursion: a deeply nested value cannot exhaust the stack)."""
+    recursion: a deeply nested value cannot exhaust the stack). Returns a bound on the length of their JSON
+    when they hold only text, true/false/null, lists and objects (None otherwise: measure it)."""
     stack = [(value, 1)]
+    bound: int | None = 0
     while stack:
         item, depth = stack.pop()
         if depth > MAX_PROPERTIES_DEPTH:
@@ -240,11 +245,26 @@ def _check_json(value: Any, key: str) -> None:
                 if not isinstance(name, str) or _BAD_CHAR.search(name):
                     raise ValidationError(f"Usage event {key!r}: a property name is not valid text.")
                 stack.append((child, depth + 1))
+                if bound is not None:
+                    bound += 12 * len(name) + 6  # "name": value, (a character is at most \uXXXX\uXXXX)
+            if bound is not None:
+                bound += 2
         elif isinstance(item, (list, tuple)):
             stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str) and _BAD_CHAR.search(item):
-            raise ValidationError(f"Usage event {key!r}: a property holds a NUL character or text that is not "
-                                  "valid UTF-8.")
+            if bound is not None:
+                bound += 2 * len(item) + 2
+        elif isinstance(item, str):
+            if _BAD_CHAR.search(item):
+                raise ValidationError(f"Usage event {key!r}: a property holds a NUL character or text that is "
+                                      "not valid UTF-8.")
+            if bound is not None:
+                bound += 12 * len(item) + 2
+        elif item is None or item is True or item is False:
+            if bound is not None:
+                bound += 5
+        else:
+            bound = None  # a number (or something JSON cannot hold): json.dumps decides
+    return bound
 
 
 def _reject_constant(name: str):
@@ -313,7 +333,7 @@ class _Context:
             raise ValidationError(f"A usage event must be an object with {', '.join(FIELDS[:5])}.")
         if isinstance(raw, _Unparsable):
             raise ValidationError(f"Not a usage event: {raw['_unparsable']}.")
-        unknown = set(raw) - set(FIELDS) - {"key"}
+        unknown = raw.keys() - _ALLOWED_FIELDS
         if unknown:
             names = sorted(_shown(name, 30) for name in unknown)
             raise ValidationError(
