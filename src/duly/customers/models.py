@@ -43,6 +43,12 @@ class Organization(models.Model):
                                              "holidays count too (query deadlines, due dates under your calendar)")
     vat_id = models.CharField("tax/VAT id", max_length=40, blank=True)
     registration_id = models.CharField("company registration id", max_length=60, blank=True)
+    # Mentions some countries require on invoices (France: forme juridique, capital social, ville du RCS).
+    legal_form = models.CharField(max_length=60, blank=True, help_text="SAS, SARL, GmbH, Ltd…")
+    share_capital_minor = models.BigIntegerField(null=True, blank=True,
+                                                 help_text="in minor units of the default currency")
+    registry_city = models.CharField("trade registry city", max_length=100, blank=True,
+                                     help_text="city of the RCS (France) or Registergericht")
     iban = models.CharField("IBAN", max_length=34, blank=True)
     bic = models.CharField("BIC", max_length=11, blank=True)
     bank_name = models.CharField(max_length=100, blank=True)

@@ -107,6 +107,8 @@ def validate_organization_fields(data: dict) -> dict:
         raise ValidationError(f"Brand colour must look like #1F4E79, got {color!r}.")
     data["iban"], data["bic"] = validate_bank_details(data.get("iban", ""), data.get("bic", ""))
     _check_endpoint(data, "organization's electronic address")
+    if data.get("share_capital_minor") is not None and int(data["share_capital_minor"]) < 0:
+        raise ValidationError("The share capital cannot be negative.")
     return data
 
 
@@ -133,7 +135,8 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
 #: Organization fields a back-office user may change (the slug names it in URLs and exports, so it stays).
 ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
                          "subdivision", "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
-                         "electronic_address_scheme", "electronic_address", "logo", "brand_color", "default_currency", "locale", "timezone")
+                         "electronic_address_scheme", "electronic_address", "logo", "brand_color", "default_currency", "locale", "timezone",
+                         "legal_form", "share_capital_minor", "registry_city")
 
 
 @transaction.atomic

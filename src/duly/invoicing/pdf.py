@@ -449,7 +449,53 @@ def invoice_context(printable, org) -> dict[str, Any]:
         has_reverse_charge="AE" in doc.tax_categories(),
         exemptions=doc.exemption_reasons(),
     )
+    context.update(national_mentions(loc, printable, context["org"]))
     return context
+
+
+def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) -> dict[str, Any]:
+    """The seller country's mandatory mentions (:mod:`~duly.invoicing.documents.mentions`) in the document's
+    language: ``legal_mentions`` (sentences), ``rate_name`` (a VAT rate's own name) and ``reverse_charge_key``."""
+    from duly.domain.money import from_minor
+
+    from .documents import mentions
+
+    doc = printable.document
+    country = doc.seller.country_code
+    legal = org_view.get("legal") or {}
+    values: dict[str, Any] = {
+        "siren": doc.seller.legal_registration_id if doc.seller.legal_registration_scheme == "0002" else "",
+        "legal_form": legal.get("legal_form", ""),
+        "registry_city": legal.get("registry_city", ""),
+        "share_capital": "",
+        "indemnity": loc.money(Decimal(40), "EUR"),
+        "late_rate": "",
+        "time_of_supply": loc.date(doc.period_end or doc.issue_date),
+    }
+    if capital := legal.get("share_capital"):
+        values["share_capital"] = loc.money(from_minor(capital["minor"], capital["currency"]), capital["currency"])
+    if not doc.is_credit_note:
+        policy = printable.late_policy
+        rate = policy.annual_rate_on(doc.issue_date, doc.currency) if policy and policy.charges_interest else None
+        values["late_rate"] = (loc.t("mention.fr.late_rate_annual", rate=loc.percent(rate)) if rate
+                               else loc.t("mention.fr.late_rate_statutory"))
+    buyer_is_business = bool(doc.buyer.vat_id.strip() or doc.buyer.legal_registration_id.strip())
+    has_period = bool(doc.period_start or doc.period_end or any(line.period_start for line in doc.lines))
+    applicable = mentions.applicable(country, buyer_is_business=buyer_is_business, has_period=has_period,
+                                     values=values)
+    if doc.is_credit_note:  # nothing is due: no late-payment, indemnity or discount mentions
+        applicable = [m for m in applicable if not m.b2b_only]
+    table = mentions.MENTIONS.get(country)
+
+    def rate_name(category: str, rate: Decimal) -> str:
+        key = mentions.rate_name_key(country, category, rate)
+        return loc.t(key) if key else loc.category(category)
+
+    return {
+        "legal_mentions": [loc.t(m.key, **{name: values[name] for name in m.needs}) for m in applicable],
+        "rate_name": rate_name,
+        "reverse_charge_key": table.reverse_charge if table else "reverse_charge",
+    }
 
 
 def _terms_in_words(loc: Localizer, printable) -> tuple[str, str]:

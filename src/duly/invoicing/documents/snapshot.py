@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -102,8 +102,22 @@ REGISTRATION_SCHEMES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+def french_siren(registration_id: str) -> str:
+    """The SIREN in a French registration as people write it (``RCS Paris 303 265 045``, a SIRET
+    ``303 265 045 00017``, ``303265045``), or "" when it holds no valid one (checked by python-stdnum)."""
+    from stdnum.fr import siren, siret
+
+    digits = re.sub(r"\D", "", registration_id)
+    if len(digits) == 14 and siret.is_valid(digits):
+        return digits[:9]
+    return digits if len(digits) == 9 and siren.is_valid(digits) else ""
+
+
 def _registration(country: str, registration_id: str) -> tuple[str, str]:
-    """(BT-30, its scheme): compacted with the scheme when it has a known national form, else as entered."""
+    """(BT-30, its scheme): compacted with the scheme when it has a known national form, else as entered.
+    A French seller's BT-30 is its 9-digit SIREN with scheme 0002, wherever it is written in the id."""
+    if country == "FR" and french_siren(registration_id):
+        return french_siren(registration_id), "0002"
     rule = REGISTRATION_SCHEMES.get(country)
     compact = re.sub(r"[\s.-]", "", registration_id)
     if rule and rule[0].fullmatch(compact):
@@ -131,7 +145,9 @@ def seller_snapshot(org) -> dict[str, Any]:
         electronic_address_scheme=org.electronic_address_scheme if org.electronic_address else "",
     )
     page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
-            "bank_name": org.bank_name}
+            "bank_name": org.bank_name, "legal_form": org.legal_form, "registry_city": org.registry_city}
+    if org.share_capital_minor is not None:  # the legal mentions' share capital, in the default currency
+        page["share_capital"] = {"minor": org.share_capital_minor, "currency": org.default_currency}
     return {"party": _party_dict(party), **{k: v for k, v in page.items() if v}}
 
 
@@ -221,6 +237,8 @@ class DocumentFacts:
     retainer_as_of: date | None = None
     #: How the invoice will actually be paid (a PaymentInstruction's JSON); None: not stated (a transfer).
     payment: dict[str, Any] | None = None
+    #: The seller's legal form, registry city and share capital (``{"minor", "currency"}``) for the mentions.
+    legal: dict[str, Any] = field(default_factory=dict)
 
     @property
     def customer_code(self) -> str:
@@ -249,6 +267,7 @@ class DocumentFacts:
             "iban": self.iban,
             "bic": self.bic,
             "bank_name": self.bank_name,
+            "legal": self.legal,
         }
 
 
@@ -275,6 +294,7 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         retainer_balance=from_minor(retainer["balance_minor"], retainer["currency"]) if retainer else None,
         retainer_as_of=date.fromisoformat(retainer["as_of"]) if retainer else None,
         payment=snapshot.get("payment"),
+        legal={k: seller[k] for k in ("legal_form", "registry_city", "share_capital") if seller.get(k)},
     )
 
 
