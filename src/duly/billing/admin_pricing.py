@@ -13,6 +13,7 @@ charge is rounded once, at the end.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -62,8 +63,8 @@ class PricingFields(forms.Form):
     example_quantity = _number(label="Example quantity", min_value=0, initial=Decimal(100),
                                help_text="Not saved: the worked example below is computed for this quantity.")
 
-    def settings(self, data: dict) -> dict[str, Any]:  # pragma: no cover - each model's form says
-        raise NotImplementedError
+    #: Each model's form defines ``settings(data) -> dict``: the model's own keys of the price configuration.
+    settings: Callable[[dict], dict[str, Any]]
 
     def pricing_config(self, data: dict, currency: str) -> dict[str, Any]:
         """The configuration of the entered numbers (a DomainError or ValidationError says what is wrong)."""

@@ -246,7 +246,7 @@ def _check_json(value: Any, key: str) -> int | None:
                     raise ValidationError(f"Usage event {key!r}: a property name is not valid text.")
                 stack.append((child, depth + 1))
                 if bound is not None:
-                    bound += 12 * len(name) + 6  # "name": value, (a character is at most \uXXXX\uXXXX)
+                    bound += 12 * len(name) + 6  # "name": value, (a character escapes to at most two \u sequences)
             if bound is not None:
                 bound += 2
         elif isinstance(item, (list, tuple)):
