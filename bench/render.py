@@ -77,6 +77,39 @@ def _invoice():
     return services.issue_invoice(org, draft.pk, issue_date=date(2026, 3, 31))
 
 
+def _more_invoices(invoice, count: int) -> None:
+    """``count`` more issued 20-line invoices like ``invoice`` (the PDFs a billing run leaves to render)."""
+    from duly.invoicing import services
+
+    lines = [services.LineData(line.description, line.quantity, line.unit_price, unit=line.unit,
+                               tax_rate=line.tax_rate) for line in invoice.lines.order_by("position", "pk")]
+    for _ in range(count):
+        draft = services.create_draft(invoice.organization, invoice.customer, lines, contract=invoice.contract,
+                                      po_number="PO-4711", service_period=(date(2026, 3, 1), date(2026, 3, 31)))
+        services.issue_invoice(invoice.organization, draft.pk, issue_date=date(2026, 3, 31))
+
+
+def _parallel(invoice, count: int) -> dict[int, tuple[int, float, float]]:
+    """PDFs of ``count`` issued invoices rendered and stored by ``duly invoices render-pdfs`` with 1 and with 2
+    processes: {jobs: (PDFs, wall seconds, CPU seconds of this process and its children)}."""
+    from django.db import close_old_connections
+
+    from duly.invoicing.documents import render_pending_pdfs
+
+    _more_invoices(invoice, 2 * count)
+    figures = {}
+    for jobs in (1, 2):
+        close_old_connections()
+        before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.perf_counter()
+        result = render_pending_pdfs(invoice.organization, jobs=jobs, limit=count)
+        wall = time.perf_counter() - wall
+        after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before))
+        figures[result.workers] = (result.rendered, wall, cpu)
+    return figures
+
+
 def _snapshot_cost(invoice, n: int = 2000) -> float:
     """Microseconds to build and serialise the document snapshot the bulk path freezes per invoice."""
     import json
@@ -117,6 +150,8 @@ def _line(name: str, times: tuple[list[float], list[float]], unit: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--parallel", type=int, default=24, metavar="N",
+                        help="PDFs rendered with 1, then 2 processes (render-pdfs); 0 skips it")
     parser.add_argument("--check", action="store_true", help=f"exit 1 when a PDF takes over {PDF_BUDGET_MS:.0f} ms")
     args = parser.parse_args()
     _setup()
@@ -151,6 +186,7 @@ def main() -> int:
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     snapshot_us = _snapshot_cost(invoice)
+    parallel = _parallel(invoice, args.parallel) if args.parallel else {}
 
     from weasyprint.text.ffi import harfbuzz_subset
 
@@ -162,6 +198,10 @@ def main() -> int:
     print(_line("invoice PDF (20 lines)", times["pdf"], "PDFs"))
     print(_line("invoice UBL (render only)", times["ubl"], "docs"))
     print(_line("invoice UBL (+ official validation)", times["ubl_valid"], "docs"))
+    for jobs, (count, wall, cpu) in sorted(parallel.items()):
+        print(f"{'render-pdfs (billing run PDFs), ' + str(jobs) + ' process' + ('es' if jobs > 1 else ''):<36} "
+              f"{count / wall:7.1f} PDFs/s  {count} PDFs in {wall:.2f} s  CPU {cpu:.2f} s "
+              f"({cpu / count * 1000:.0f} ms per PDF, children included)")
     pdf_median = statistics.median(times["pdf"][0])
     ratio = pdf_median / statistics.median(times["reference"][0])
     print(f"invoice PDF / trivial WeasyPrint page (same run, same load): {ratio:.1f}x")

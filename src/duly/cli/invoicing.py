@@ -156,6 +156,33 @@ def export(org_slug, number, fmt, output, as_of):
     click.echo(f"Wrote {path} ({fmt}, {len(rendered.content)} bytes, {state}, sha256 {rendered.sha256[:16]}…)")
 
 
+@invoices.command("render-pdfs")
+@org_option
+@click.option("--jobs", type=click.IntRange(1, 8), default=None,
+              help="Rendering processes (default: one per CPU; 1 renders in this process)")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many invoices")
+@handle_errors
+def render_pdfs(org_slug, jobs, limit):
+    """Render and store the PDFs of issued invoices that have none yet (e.g. after a billing run).
+
+    Documents are otherwise rendered the first time they are needed; this renders them ahead, in parallel
+    processes. Running it again renders only what is still missing.
+    """
+    import time
+
+    from duly.invoicing.documents import render_pending_pdfs
+
+    org = current_org(org_slug)
+    started = time.perf_counter()
+    result = render_pending_pdfs(org, jobs=jobs, limit=limit)
+    seconds = time.perf_counter() - started
+    rate = f", {result.rendered / seconds:.1f}/s" if result.rendered and seconds > 0 else ""
+    click.echo(f"Rendered {result.rendered} PDF{'s' if result.rendered != 1 else ''} with {result.workers} "
+               f"process{'es' if result.workers != 1 else ''} in {seconds:.1f} s{rate}"
+               + (f"; {result.already_stored} stored meanwhile by someone else" if result.already_stored else "")
+               + ".")
+
+
 @invoices.command("import-ubl")
 @org_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

@@ -7,6 +7,7 @@ Public API (import from here):
 - :func:`build_printable` — the snapshot plus what only a page shows (branding, payment options…).
 - :func:`pay_link` — ``{DULY_PUBLIC_URL}/p/<token>``, the customer's link to pay an invoice.
 - :func:`document_bytes` / :func:`store_documents` — issued documents rendered once and stored.
+- :func:`render_pending_pdfs` — the PDFs not stored yet (a billing run's), rendered by parallel processes.
 - :func:`import_einvoice` — a UBL or CII invoice read into a draft.
 - :func:`render_letter` — in :mod:`duly.invoicing.pdf` (receipts: :mod:`duly.payments.documents`; statements of
   account: :mod:`duly.insights.documents`).
@@ -24,6 +25,7 @@ from ..lazy import submodule
 if TYPE_CHECKING:  # pragma: no cover - for type checkers; at run time the names load on first use
     from .adapter import build_document, build_printable, pay_link
     from .imports import import_einvoice
+    from .render_services import render_pending_pdfs
     from .store import FORMATS, RenderedDocument, document_bytes, store_documents
 
 # Importing the package loads none of its modules (the adapter loads the e-invoice renderers): code that
@@ -33,6 +35,7 @@ _LAZY = {
     "build_printable": "adapter",
     "pay_link": "adapter",
     "import_einvoice": "imports",
+    "render_pending_pdfs": "render_services",
     "FORMATS": "store",
     "RenderedDocument": "store",
     "document_bytes": "store",
@@ -48,6 +51,7 @@ __all__ = [
     "import_einvoice",
     "pay_link",
     "render_letter",
+    "render_pending_pdfs",
     "store_documents",
 ]
 
