@@ -248,10 +248,32 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="duly")
-@click.pass_context
-def main(ctx: click.Context) -> None:
+def main() -> None:
     """Duly: get invoices paid on time."""
-    setup_django(admin=ctx.invoked_subcommand not in WITHOUT_ADMIN)
+
+
+def _with_django(callback, *, admin: bool):
+    """``callback`` (a command's), setting Django up first: when the command runs, not when the command line
+    is parsed, so ``--help`` at any depth and a usage error never pay for Django's set-up."""
+
+    @functools.wraps(callback)
+    def wrapper(*args, **kwargs):
+        from django.apps import apps
+
+        if not apps.ready:
+            setup_django(admin=admin)
+        return callback(*args, **kwargs)
+
+    return wrapper
+
+
+def _set_up_on_run(command: click.Command, admin: bool) -> None:
+    """Give each command under ``command`` (a group's own callback only parses options) Django on run."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _set_up_on_run(sub, admin)
+    elif command.callback is not None:
+        command.callback = _with_django(command.callback, admin=admin)
 
 
 def _register() -> None:
@@ -263,6 +285,7 @@ def _register() -> None:
                 continue
             raise
         for command in getattr(module, "COMMANDS", []):
+            _set_up_on_run(command, admin=command.name not in WITHOUT_ADMIN)
             main.add_command(command)
 
 
