@@ -11,7 +11,10 @@ process:
 - PDF: :func:`duly.invoicing.pdf.render_invoice_pdf` (snapshot, Jinja2, WeasyPrint, PDF/A-3b);
 - UBL: :func:`duly.invoicing.einvoice.ubl.render_ubl` of the same snapshot, without and with the
   official EN 16931 validation (XSD + CEN Schematron, stylesheets compiled before timing);
-- peak Python memory (tracemalloc) while rendering, and the process's maximum resident size.
+- peak Python memory (tracemalloc) while rendering, and the process's maximum resident size;
+- ``duly invoices render-pdfs``: the PDFs of a billing run (``--parallel N`` more invoices) rendered and stored
+  with 1 process, then with 2 (wall time, and CPU time of the process and its children);
+- start-up: a fresh ``duly --help``, and ``duly invoices export`` of the stored PDF (wall and CPU time).
 
 Every measurement runs in turn with the others (A, B, C, A, B, C…), so a busy machine slows
 them alike; wall and CPU times are printed. The budget is 300 ms per PDF (median wall time);
@@ -89,9 +92,9 @@ def _more_invoices(invoice, count: int) -> None:
         services.issue_invoice(invoice.organization, draft.pk, issue_date=date(2026, 3, 31))
 
 
-def _parallel(invoice, count: int) -> dict[int, tuple[int, float, float]]:
+def _parallel(invoice, count: int) -> dict[int, tuple[int, float, float, int]]:
     """PDFs of ``count`` issued invoices rendered and stored by ``duly invoices render-pdfs`` with 1 and with 2
-    processes: {jobs: (PDFs, wall seconds, CPU seconds of this process and its children)}."""
+    processes: {jobs asked: (PDFs, wall seconds, CPU seconds of this process and its children, processes used)}."""
     from django.db import close_old_connections
 
     from duly.invoicing.documents import render_pending_pdfs
@@ -106,7 +109,7 @@ def _parallel(invoice, count: int) -> dict[int, tuple[int, float, float]]:
         wall = time.perf_counter() - wall
         after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, before))
-        figures[result.workers] = (result.rendered, wall, cpu)
+        figures[jobs] = (result.rendered, wall, cpu, result.workers)
     return figures
 
 
@@ -123,6 +126,34 @@ def _snapshot_cost(invoice, n: int = 2000) -> float:
     for _ in range(n):
         json.dumps(issue_snapshot(invoice.organization, customer, contacts, contract, seller=seller))
     return (time.perf_counter() - start) / n * 1e6
+
+
+def _startup(invoice, runs: int = 3) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of a fresh ``duly`` process: ``--help``, and the export of the invoice's stored PDF
+    (this bench's database; the PDF is stored first)."""
+    import subprocess
+    import tempfile
+
+    from duly.invoicing.documents import document_bytes
+
+    document_bytes(invoice, "pdf")
+    duly = str(Path(sys.executable).with_name("duly"))
+    out = Path(tempfile.mkdtemp(prefix="duly-bench-export-")) / "out.pdf"
+    env = {**os.environ, "DULY_ORG": invoice.organization.slug}
+    commands = {"duly --help": [duly, "--help"],
+                "duly invoices export (stored PDF)": [duly, "invoices", "export", invoice.number, "-o", str(out)]}
+    figures = {}
+    for name, command in commands.items():
+        walls, cpus = [], []
+        for _ in range(runs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            wall = time.perf_counter()
+            subprocess.run(command, env=env, check=True, capture_output=True)
+            walls.append(time.perf_counter() - wall)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+        figures[name] = (statistics.median(walls), statistics.median(cpus))
+    return figures
 
 
 def _interleaved(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, tuple[list[float], list[float]]]:
@@ -187,6 +218,7 @@ def main() -> int:
 
     snapshot_us = _snapshot_cost(invoice)
     parallel = _parallel(invoice, args.parallel) if args.parallel else {}
+    startup = _startup(invoice)
 
     from weasyprint.text.ffi import harfbuzz_subset
 
@@ -198,10 +230,12 @@ def main() -> int:
     print(_line("invoice PDF (20 lines)", times["pdf"], "PDFs"))
     print(_line("invoice UBL (render only)", times["ubl"], "docs"))
     print(_line("invoice UBL (+ official validation)", times["ubl_valid"], "docs"))
-    for jobs, (count, wall, cpu) in sorted(parallel.items()):
-        print(f"{'render-pdfs (billing run PDFs), ' + str(jobs) + ' process' + ('es' if jobs > 1 else ''):<36} "
+    for _, (count, wall, cpu, jobs) in sorted(parallel.items()):
+        print(f"{'render-pdfs, ' + str(jobs) + ' process' + ('es' if jobs > 1 else ''):<36} "
               f"{count / wall:7.1f} PDFs/s  {count} PDFs in {wall:.2f} s  CPU {cpu:.2f} s "
               f"({cpu / count * 1000:.0f} ms per PDF, children included)")
+    for name, (wall, cpu) in startup.items():
+        print(f"{'start-up: ' + name:<36} median {wall * 1000:6.0f} ms wall, {cpu * 1000:6.0f} ms CPU (fresh process)")
     pdf_median = statistics.median(times["pdf"][0])
     ratio = pdf_median / statistics.median(times["reference"][0])
     print(f"invoice PDF / trivial WeasyPrint page (same run, same load): {ratio:.1f}x")
