@@ -125,6 +125,13 @@ def _rendered(ids: list[int], workers: int) -> Iterator[tuple[int, bytes]]:
 
     global _PARENT
     _PARENT = os.getpid()
+    # Imported once here, before forking, rather than once in each rendering process (WeasyPrint alone is about
+    # half a second of CPU). Importing starts no thread, so forking stays safe.
+    import weasyprint  # noqa: F401
+
+    from .. import pdf  # noqa: F401
+    from . import adapter  # noqa: F401
+
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_worker_init) as pool:
