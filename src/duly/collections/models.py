@@ -398,3 +398,19 @@ class LateFee(models.Model):
     class Meta:
         ordering = ["invoice", "assessed_on"]
         constraints = [models.UniqueConstraint(fields=["invoice", "level"], name="uniq_late_fee_level")]
+
+
+class LatePaymentScore(models.Model):
+    """The late-payment prediction of an open invoice as collections reads it (a step condition
+    ``min_late_probability``, the worklist's expected loss). Published by the insights app's scoring
+    (``duly risk score``) through :func:`duly.collections.services.risk_scores.publish_late_payment_scores`,
+    so collections never imports the app above it. One row per invoice, updated in place."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="late_payment_score")
+    probability = models.DecimalField(max_digits=5, decimal_places=4)
+    expected_days_late = models.PositiveIntegerField(default=0)
+    scored_on = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}: {self.probability}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,7 @@ class WorklistRow:
                           "promised_date": p.promised_date.isoformat(), "amount": str(p.amount)}
                          for p in e.promises],
             "open_tasks": self.open_tasks,
+            "expected_loss": {cur: str(v.quantize(Decimal("0.01"))) for cur, v in e.expected_loss.items()},
         }
 
     @property
@@ -57,7 +59,8 @@ class WorklistRow:
 
 def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] | None = None,
              only_attention: bool = True) -> list[WorklistRow]:
-    """Rows for customers with open invoices (or one given set), most overdue first.
+    """Rows for customers with open invoices (or one given set): the largest expected loss (late-payment
+    predictions) first, then the most overdue.
 
     ``only_attention`` keeps customers with something overdue, an open query, a promise or a task.
     """
@@ -88,7 +91,9 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
                 entry=entry, invoice_numbers={pk: row.number for pk, row in account.invoices.items()},
                 late_queries=disputes_late.get(account.customer.id, 0), open_tasks=tasks.get(account.customer.id, []),
             ))
-    rows.sort(key=lambda r: (-(r.entry.oldest_days_overdue or 0), r.code))
+    # Expected loss first (the largest of its currencies; all zero without predictions), then the most overdue.
+    rows.sort(key=lambda r: (-max(r.entry.expected_loss.values(), default=0), -(r.entry.oldest_days_overdue or 0),
+                             r.code))
     return rows
 
 
