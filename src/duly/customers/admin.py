@@ -15,6 +15,7 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
+from .risk_admin import RiskAssessmentInline
 from .tenancy import OrgScopedAdmin, OrgScopedInline, form_organization, user_organizations
 
 
@@ -256,7 +257,7 @@ class CustomerAdmin(OrgScopedAdmin):
     list_display = ("code", "name", "country", "currency", "segment", "status")
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
     search_fields = ("code", "name", "tax_id", "contacts__email", "contacts__name")
-    inlines = [ContactInline]
+    inlines = [ContactInline, RiskAssessmentInline]
 
     @admin.action(description="Rotate pay links (the links sent so far stop working)", permissions=["manage_customers"])
     def rotate_pay_links(self, request, queryset):
