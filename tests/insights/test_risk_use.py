@@ -54,6 +54,20 @@ def test_the_worklist_puts_the_largest_expected_loss_first(org, scored):
     assert rows[0].as_dict()["expected_loss"]["EUR"] == str(losses[0].quantize(Decimal("0.01")))
 
 
+def test_the_worklist_page_shows_the_expected_loss_and_the_red_flags(bookkeeper, org, scored):
+    from django.urls import reverse
+
+    from duly.collections.worklist import worklist
+    from duly.insights.risk_onboarding import assess_customer
+
+    check = assess_customer(scored["R1"].invoice.customer, as_of=AS_OF)
+    as_of = datetime.combine(AS_OF + timedelta(days=60), time(10), timezone.utc)
+    row = next(r for r in worklist(org, as_of=as_of) if r.code == "R1")
+    assert row.red_flags == f"{check.level} ({check.score}), pending" and row.as_dict()["red_flags"] == row.red_flags
+    html = bookkeeper.get(reverse("admin:collections_worklist")).content.decode()
+    assert "Expected loss" in html and "EUR·days" in html and row.red_flags in html
+
+
 def test_publishing_ignores_another_organizations_invoices(org, other_org, scored):
     from duly.collections.services import PublishedScore, publish_late_payment_scores
 
