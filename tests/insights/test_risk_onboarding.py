@@ -221,3 +221,20 @@ def test_vies_on_an_unregistered_number_is_a_flag_and_an_outage_is_said_not_gues
     row = onboarding.assess_customer(customer, as_of=AS_OF, contract=contract)
     assert row.external == {"service": "vies", "error": "The EU VIES service answered HTTP 503."}
     assert "vat_not_registered" not in [f["code"] for f in row.flags]
+
+
+def test_cli_check_prints_the_flags_and_refuses_a_customer_with_nothing_to_check(org, newcomer, make_customer):
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    make_customer("BARE", contacts=[])
+    runner = CliRunner()
+    out = runner.invoke(main, ["risk", "check", "--org", org.slug, "--customer", "NEW", "--as-of", "2026-03-02"])
+    assert out.exit_code == 0, out.output
+    assert "NEW: medium risk (score 45)." in out.output  # with its current contract: 60 days asked
+    assert "free-mail provider (gmail.com)" in out.output and "[vat_country_mismatch]" in out.output
+    out = runner.invoke(main, ["risk", "check", "--org", org.slug, "--customer", "BARE"])
+    assert out.exit_code != 0 and "nothing to check" in out.output
+    out = runner.invoke(main, ["risk", "check", "--org", org.slug, "--as-of", "2026-03-02"])
+    assert out.exit_code == 0 and "Checked 3 customers or contracts; 1 had nothing to check." in out.output

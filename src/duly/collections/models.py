@@ -71,7 +71,8 @@ class Step(models.Model):
     actions = models.JSONField(default=list, blank=True,
                                help_text=f"Any of: {', '.join(dunning.STEP_ACTIONS)}")
     conditions = models.JSONField(default=dict, blank=True,
-                                  help_text="min_balance, segments, risk_levels, payment_methods")
+                                  help_text="min_balance, segments, risk_levels, payment_methods, min_late_probability "
+                                            "(0-1: only invoices at least this likely to be paid late)")
     whatever_sent = models.BooleanField(
         default=False, help_text="Reached on its own date whatever was sent before (e.g. hand over after 90 "
                                  "days); otherwise only after the previous step reached the customer and its "
