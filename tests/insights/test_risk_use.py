@@ -89,7 +89,7 @@ def test_the_invoice_page_shows_the_prediction_and_its_reasons(bookkeeper, score
     assert risk.reasons[0]["text"].split(":")[0] in html
 
 
-def test_the_cash_in_forecast_uses_the_predicted_payment_dates(org, scored):
+def test_the_cash_in_forecast_uses_the_predicted_payment_dates(org, scored, monkeypatch):
     from duly.insights.dashboard_view import build
 
     predicted = risk_services.predicted_dates(org)
@@ -104,6 +104,9 @@ def test_the_cash_in_forecast_uses_the_predicted_payment_dates(org, scored):
     assert sum(by_model.weeks["EUR"]) + by_model.overdue["EUR"] + by_model.later["EUR"] == \
         sum(by_rules.weeks["EUR"]) + by_rules.overdue["EUR"] + by_rules.later["EUR"]
     assert build(org, as_of=AS_OF)["predicted"] == 4
+    monkeypatch.setattr(dashboard, "INDIVIDUAL_LIMIT", 2)  # many predictions: every invoice on its own, same sums
+    every = dashboard.cash_forecast(org, as_of=AS_OF, expected=risk_services.predicted_dates(org))
+    assert (every.weeks, every.overdue, every.later) == (by_model.weeks, by_model.overdue, by_model.later)
 
 
 def test_the_scheduled_retrain_runs_as_a_celery_task_in_eager_mode(org, make_customer, make_contract):

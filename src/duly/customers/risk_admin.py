@@ -7,7 +7,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from . import risk_services
 from .models import RiskAssessment, RiskDecision
@@ -23,24 +24,17 @@ def _recommendation(obj) -> str:
     return " ".join(obj.recommendation.get("words", ()))
 
 
-class RiskAssessmentInline(OrgScopedInline):
-    model = RiskAssessment
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    fields = ("assessed_on", "level", "score", "red_flags", "recommended", "decision")
-    readonly_fields = fields
-    verbose_name = "red-flag check"
-    verbose_name_plural = "red-flag checks (new customer and contracts)"
-
-    @admin.display(description="red flags")
-    def red_flags(self, obj):
-        return _flags(obj)
-
-    @admin.display(description="recommendation")
-    def recommended(self, obj):
-        return _recommendation(obj)
+def latest_check_html(customer) -> str:
+    """The customer's latest red-flag check for its page: level, score, flags, recommendation, decision, link."""
+    if customer is None or customer.pk is None:
+        return "Checked once the customer is saved."
+    row = RiskAssessment.objects.filter(customer=customer).order_by("-id").first()
+    if row is None:
+        return "Not checked yet (the scheduler checks new customers; or run duly risk check --customer CODE)."
+    url = reverse("admin:customers_riskassessment_change", args=[row.pk])
+    return format_html("<div><strong>{} risk (score {})</strong> on {}, {} · <a href=\"{}\">decide</a></div>{}"
+                       "<div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision, url,
+                       _flags(row), _recommendation(row))
 
 
 class RiskDecisionInline(OrgScopedInline):

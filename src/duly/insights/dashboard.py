@@ -303,11 +303,18 @@ def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False,
     return items
 
 
+#: Up to this many invoices with an expected date of their own are read by id; more: every invoice on its own.
+INDIVIDUAL_LIMIT = 5000
+
+
 def cash_forecast(org: Organization, *, as_of: date,
                   expected: Mapping[Hashable, date] | None = None) -> fc.Forecast:
     """The 13-week forecast from ``as_of``; ``expected`` (invoice id -> date) overrides the rules (the late-payment
     model's expected payment dates, :func:`duly.insights.risk_services.predicted_dates`)."""
-    items = forecast_items(org, as_of=as_of, individual=expected or ())
+    if expected and len(expected) > INDIVIDUAL_LIMIT:
+        items = forecast_items(org, as_of=as_of, per_invoice=True)  # no list of ids too long for one query
+    else:
+        items = forecast_items(org, as_of=as_of, individual=expected or ())
     return fc.forecast(items, as_of, expected=expected)
 
 

@@ -14,6 +14,8 @@ from duly.invoicing.models import Invoice
 
 from ..models import LatePaymentScore
 
+CHUNK = 500
+
 
 @dataclass(frozen=True)
 class PublishedScore:
@@ -25,13 +27,16 @@ class PublishedScore:
 def publish_late_payment_scores(org: Organization, scores: list[PublishedScore], *, scored_on: date) -> int:
     """Insert or update one row per invoice of ``org`` (an invoice of another organization is ignored).
     Idempotent: the same scores leave the same rows."""
-    own = set(Invoice.objects.filter(organization=org, pk__in=[s.invoice_id for s in scores])
-              .values_list("pk", flat=True))
+    ids = [s.invoice_id for s in scores]
+    own: set[int] = set()
+    for start in range(0, len(ids), CHUNK):  # a bounded list of ids per query
+        own.update(Invoice.objects.filter(organization=org, pk__in=ids[start:start + CHUNK])
+                   .values_list("pk", flat=True))
     rows = [LatePaymentScore(organization=org, invoice_id=s.invoice_id, probability=s.probability,
                              expected_days_late=s.expected_days_late, scored_on=scored_on)
             for s in scores if s.invoice_id in own]
     with transaction.atomic():
         LatePaymentScore.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["invoice"],
+            rows, batch_size=CHUNK, update_conflicts=True, unique_fields=["invoice"],
             update_fields=["probability", "expected_days_late", "scored_on"])
     return len(rows)
