@@ -185,6 +185,8 @@ CHECKS = {
     "DULY_ALLOW_LOOPBACK_LINKS": lambda e, r: (_loopback(e), (True, False)),
     "DULY_WEBHOOKS_ALLOW_LOOPBACK": lambda e, r: (_webhook_loopback(e), (True, False)),
     "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
+    "DULY_VIES_CHECK": lambda e, r: ((e.setting("DULY_VIES_CHECK", "1", "DULY_VIES_CHECK"),
+                                      e.load()["DULY_VIES_CHECK"]), (True, False)),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
                                                   "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),
     "DULY_EMAIL_HOST": lambda e, r: (e.setting("DULY_EMAIL_HOST", "smtp.example", "EMAIL_HOST"), "smtp.example"),

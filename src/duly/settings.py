@@ -219,6 +219,10 @@ DULY_ALLOW_LOOPBACK_LINKS = env_bool("DULY_ALLOW_LOOPBACK_LINKS")
 DULY_WEBHOOKS_ALLOW_LOOPBACK = env_bool("DULY_WEBHOOKS_ALLOW_LOOPBACK")
 # Days the account pay link in a message keeps working (invoice links: while open and 120 days after).
 DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maximum=36600)
+# A new customer's VAT number checked with the EU VIES service (an HTTP call to the European Commission): off
+# unless turned on; without it only the number's format and check digits are checked (python-stdnum).
+DULY_VIES_CHECK = env_bool("DULY_VIES_CHECK")
+DULY_VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api/check-vat-number"
 
 
 

@@ -191,6 +191,10 @@ def build_world(org) -> World:
     from duly.insights.risk_services import score_open_invoices
 
     score_open_invoices(org, as_of=now.date())
+    # the red-flag check of the customer, waiting for staff's decision
+    from duly.insights.risk_onboarding import assess_customer
+
+    assess_customer(customer, as_of=now.date())
     return World(org=org, customer=customer, invoice=invoice, draft=draft, payment=payment, dispute=dispute,
                  message=message, task=task)
 

@@ -31,7 +31,7 @@ from duly.payments.services import record_payment
 
 
 class CustomerAdmin(customers_admin.CustomerAdmin):
-    readonly_fields = ("statement_of_account", "account_balance")
+    readonly_fields = (*customers_admin.CustomerAdmin.readonly_fields, "statement_of_account", "account_balance")
 
     @admin.display(description="Statement of account (today)")
     def statement_of_account(self, obj):

@@ -51,4 +51,36 @@ def score_cmd(org_slug, as_of):
     click.echo(f"Scored {result.scored} open invoices ({result.source}).")
 
 
+@risk.command("check")
+@org_option
+@click.option("--customer", "code", default=None, help="The customer's code (default: every customer and recent "
+              "contract not checked yet)")
+@click.option("--as-of", "as_of", type=DATE, default=None,
+              help="Date of the check (default: today in the organization's time zone)")
+@handle_errors
+def check_cmd(org_slug, code, as_of):
+    """Red-flag check of a new customer (with its current contract): the flags in words, the score and the recommended terms (stored on the
+    customer's page for staff to accept or override). A customer with nothing to check is an error."""
+    from duly.customers.models import Customer
+    from duly.customers.services import current_contract, local_today
+    from duly.domain.errors import NotFound
+    from duly.insights.risk_onboarding import assess_customer, assess_new_customers
+
+    org = current_org(org_slug)
+    day = as_of or local_today(org)
+    if code is None:
+        result = assess_new_customers(org, as_of=day)
+        click.echo(f"Checked {result['checked']} customers or contracts; {result['refused']} had nothing to check.")
+        return
+    customer = Customer.objects.filter(organization=org, code=code).first()
+    if customer is None:
+        raise NotFound(f"No customer {code!r} in {org.name}.")
+    row = assess_customer(customer, as_of=day, contract=current_contract(customer, day))
+    click.echo(f"{customer.code}: {row.level} risk (score {row.score}).")
+    for flag in row.flags:
+        click.echo(f"  - {flag['words']} [{flag['code']}]")
+    for words in row.recommendation.get("words", ()):
+        click.echo(f"  > {words}")
+
+
 COMMANDS = [risk]

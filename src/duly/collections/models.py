@@ -71,7 +71,8 @@ class Step(models.Model):
     actions = models.JSONField(default=list, blank=True,
                                help_text=f"Any of: {', '.join(dunning.STEP_ACTIONS)}")
     conditions = models.JSONField(default=dict, blank=True,
-                                  help_text="min_balance, segments, risk_levels, payment_methods")
+                                  help_text="min_balance, segments, risk_levels, payment_methods, min_late_probability "
+                                            "(0-1: only invoices at least this likely to be paid late)")
     whatever_sent = models.BooleanField(
         default=False, help_text="Reached on its own date whatever was sent before (e.g. hand over after 90 "
                                  "days); otherwise only after the previous step reached the customer and its "
@@ -398,3 +399,19 @@ class LateFee(models.Model):
     class Meta:
         ordering = ["invoice", "assessed_on"]
         constraints = [models.UniqueConstraint(fields=["invoice", "level"], name="uniq_late_fee_level")]
+
+
+class LatePaymentScore(models.Model):
+    """The late-payment prediction of an open invoice as collections reads it (a step condition
+    ``min_late_probability``, the worklist's expected loss). Published by the insights app's scoring
+    (``duly risk score``) through :func:`duly.collections.services.risk_scores.publish_late_payment_scores`,
+    so collections never imports the app above it. One row per invoice, updated in place."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="late_payment_score")
+    probability = models.DecimalField(max_digits=5, decimal_places=4)
+    expected_days_late = models.PositiveIntegerField(default=0)
+    scored_on = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id}: {self.probability}"

@@ -31,7 +31,8 @@ from duly.payments.autopay_services import autopay_holds
 from duly.payments.models import Payment
 from duly.payments.return_services import debit_holds
 
-from .models import CollectionsSettings, CustomerProfile, Dispute, Policy, PromiseToPay, Reminder, SegmentRule, Task
+from .models import (CollectionsSettings, CustomerProfile, Dispute, LatePaymentScore, Policy, PromiseToPay, Reminder,
+                     SegmentRule, Task)
 from .policies import TONE_CODES, PolicySpec, default_specs
 from .receipts import pending_receipts
 
@@ -345,6 +346,9 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     debits_held, debits_declined = debit_holds(open_ids, today)
     retrying |= debits_held
     declined = {**debits_declined, **declined}
+    # Late-payment predictions (published by the insights app's scoring): one bulk read of the open invoices'.
+    late_scores = {pk: (p, d) for pk, p, d in LatePaymentScore.objects.filter(invoice_id__in=open_ids).values_list(
+        "invoice_id", "probability", "expected_days_late")}
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
     for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
@@ -382,6 +386,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
                 service_date=r.service_date, total=from_minor(r.payable_minor, r.currency),
                 open_amount=from_minor(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
                 contract_start=contract_start.get(r.id),
+                late_probability=late_scores[r.id][0] if r.id in late_scores else None,
+                expected_days_late=late_scores[r.id][1] if r.id in late_scores else None,
             )
             for r in rows.values()
         )

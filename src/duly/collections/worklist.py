@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
-from duly.customers.models import Customer, Organization
+from duly.customers.models import Customer, Organization, RiskAssessment
 from duly.domain import dunning
 from duly.domain.money import from_minor
 from duly.invoicing.models import Invoice
@@ -31,6 +32,8 @@ class WorklistRow:
     invoice_numbers: dict[int, str]
     late_queries: int = 0
     open_tasks: list[str] = field(default_factory=list)
+    #: The latest red-flag check of the customer: "level (score), decision"; "" when never checked.
+    red_flags: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         e = self.entry
@@ -48,7 +51,14 @@ class WorklistRow:
                           "promised_date": p.promised_date.isoformat(), "amount": str(p.amount)}
                          for p in e.promises],
             "open_tasks": self.open_tasks,
+            "red_flags": self.red_flags,
+            "expected_loss": {cur: str(v.quantize(Decimal("0.01"))) for cur, v in e.expected_loss.items()},
         }
+
+    @property
+    def expected_loss_text(self) -> str:
+        return ", ".join(f"{v.quantize(Decimal('0.01'))} {cur}·days" for cur, v in self.entry.expected_loss.items()
+                         if v) or "-"
 
     @property
     def overdue_text(self) -> str:
@@ -57,7 +67,8 @@ class WorklistRow:
 
 def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] | None = None,
              only_attention: bool = True) -> list[WorklistRow]:
-    """Rows for customers with open invoices (or one given set), most overdue first.
+    """Rows for customers with open invoices (or one given set): the largest expected loss (late-payment
+    predictions) first, then the most overdue.
 
     ``only_attention`` keeps customers with something overdue, an open query, a promise or a task.
     """
@@ -75,6 +86,11 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
             "customer_id", "kind", "description"):
         if cid in wanted:
             tasks.setdefault(cid, []).append(f"{kind}: {description}")
+    checks: dict[int, str] = {}
+    for cid, level, score, decision in RiskAssessment.objects.filter(organization=org).order_by(
+            "customer_id", "-id").values_list("customer_id", "level", "score", "decision"):
+        if cid in wanted and cid not in checks:
+            checks[cid] = f"{level} ({score}), {decision}"
     rows: list[WorklistRow] = []
     for chunk in snapshots.chunks(ids, CHUNK_SIZE):
         for account in snapshots.gather(rc, chunk, as_of):
@@ -87,8 +103,11 @@ def worklist(org: Organization, *, as_of: datetime, customer_ids: Sequence[int] 
                 status=account.customer.status, policy=account.policy.code, policy_reason=account.policy_reason,
                 entry=entry, invoice_numbers={pk: row.number for pk, row in account.invoices.items()},
                 late_queries=disputes_late.get(account.customer.id, 0), open_tasks=tasks.get(account.customer.id, []),
+                red_flags=checks.get(account.customer.id, ""),
             ))
-    rows.sort(key=lambda r: (-(r.entry.oldest_days_overdue or 0), r.code))
+    # Expected loss first (the largest of its currencies; all zero without predictions), then the most overdue.
+    rows.sort(key=lambda r: (-max(r.entry.expected_loss.values(), default=0), -(r.entry.oldest_days_overdue or 0),
+                             r.code))
     return rows
 
 

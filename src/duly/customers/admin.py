@@ -15,6 +15,7 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
+from .risk_admin import latest_check_html
 from .tenancy import OrgScopedAdmin, OrgScopedInline, form_organization, user_organizations
 
 
@@ -257,6 +258,11 @@ class CustomerAdmin(OrgScopedAdmin):
     list_filter = ("status", "country", "currency", "segment", "preferred_payment_method")
     search_fields = ("code", "name", "tax_id", "contacts__email", "contacts__name")
     inlines = [ContactInline]
+    readonly_fields = ("red_flag_check",)
+
+    @admin.display(description="red-flag check")
+    def red_flag_check(self, obj):
+        return latest_check_html(obj)
 
     @admin.action(description="Rotate pay links (the links sent so far stop working)", permissions=["manage_customers"])
     def rotate_pay_links(self, request, queryset):

@@ -428,3 +428,56 @@ class StatutoryReferenceRate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.series} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"
+
+
+class RiskAssessment(models.Model):
+    """A new customer's red-flag check (:func:`duly.domain.risk.assess`): score, level, flags with their words and
+    evidence, and the recommended deposit, terms, autopay and credit limit. Made when the customer is created
+    or a contract is made (``duly.insights`` gathers the facts); kept as made: a later check is a new row.
+
+    Staff accept the recommendation or override it with a note; each decision is a :class:`RiskDecision` row
+    (who, when, why, what), and ``decision`` is the latest."""
+
+    PENDING, ACCEPTED, OVERRIDDEN = "pending", "accepted", "overridden"
+    DECISIONS = [(PENDING, "Pending"), (ACCEPTED, "Accepted"), (OVERRIDDEN, "Overridden")]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_assessments")
+    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    score = models.PositiveSmallIntegerField()
+    level = models.CharField(max_length=10)
+    flags = models.JSONField(default=list)
+    recommendation = models.JSONField(default=dict)
+    #: What the external checks answered (VIES), when they are turned on.
+    external = models.JSONField(default=dict, blank=True)
+    version = models.CharField(max_length=40)
+    assessed_on = models.DateField()
+    #: sha256 of the assessment's content: the same check on the same facts is stored once.
+    fingerprint = models.CharField(max_length=64)
+    decision = models.CharField(max_length=12, choices=DECISIONS, default=PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["customer", "fingerprint"], name="uniq_risk_assessment")]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.level} ({self.score})"
+
+
+class RiskDecision(models.Model):
+    """Staff accepted or overrode a :class:`RiskAssessment`'s recommendation: the audit trail (append-only)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    assessment = models.ForeignKey(RiskAssessment, on_delete=models.CASCADE, related_name="decisions")
+    action = models.CharField(max_length=12, choices=RiskAssessment.DECISIONS[1:])
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+    note = models.TextField(blank=True)
+    #: The terms set: deposit_percent, terms_days, require_autopay, credit_limit (strings and numbers).
+    terms = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.decided_by} on {self.decided_at:%Y-%m-%d}"

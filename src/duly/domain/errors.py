@@ -549,3 +549,10 @@ class RiskModelError(DomainError):
     risk_history_short)."""
 
     code = "risk_model_error"
+
+
+class RiskCheckError(DomainError):
+    """A new customer's red-flag check cannot run (codes: risk_no_identifiers, risk_bad_input,
+    risk_check_unavailable for an external check that does not answer)."""
+
+    code = "risk_check_error"

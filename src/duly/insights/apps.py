@@ -11,6 +11,12 @@ class InsightsConfig(AppConfig):
 
         register_renderer("statement_pdf", _statement_renderer)
 
+        from duly.invoicing import hooks
+
+        from .risk_services import prediction_words
+
+        hooks.register(late_payment_prediction=prediction_words)
+
 
 def _statement_renderer():
     from .documents import render_statement

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Hashable, Mapping
+from typing import Hashable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 from django.db.models import BooleanField, Case, Count, F, Q, Sum, Value, When
@@ -246,19 +246,20 @@ _KEYS = ("currency", "issue_date", "due_date", "contract__autopay_days_before_du
          "contract__preferred_payment_method")
 
 
-def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False) -> list[fc.ExpectedItem]:
+def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False,
+                   individual: Iterable[int] = ()) -> list[fc.ExpectedItem]:
     """The receivables open at the end of ``as_of`` with what was known then: due dates, autopay charge days
     (the default saved method set up by then), direct debits planned by then and promises made by then.
 
     Invoices with a promise or a direct debit are items of their own; the others are grouped in the database by
     what decides their expected day (currency, issue and due dates, autopay and the contract's charge day), so
     100,000 open invoices are a few thousand items. ``per_invoice`` makes every invoice an item of its own, keyed
-    by its id (for ``expected`` dates given per invoice, e.g. by a risk model)."""
+    by its id; ``individual`` makes only these invoices items of their own (those with a predicted payment date)."""
     from duly.payments.autopay_services import charge_day
     from duly.payments.models import Allocation, RefundedAllocation
 
     autopay, debits, promised = _known_then(org, as_of)
-    special = set(debits) | set(promised)
+    special = set(debits) | set(promised) | set(individual)
     items: list[fc.ExpectedItem] = []
 
     def add(key, cur, issued, due, days_before, preferred, on_autopay, open_minor):
@@ -302,10 +303,18 @@ def forecast_items(org: Organization, *, as_of: date, per_invoice: bool = False)
     return items
 
 
+#: Up to this many invoices with an expected date of their own are read by id; more: every invoice on its own.
+INDIVIDUAL_LIMIT = 5000
+
+
 def cash_forecast(org: Organization, *, as_of: date,
                   expected: Mapping[Hashable, date] | None = None) -> fc.Forecast:
-    """The 13-week forecast from ``as_of``; ``expected`` (invoice id -> date) overrides the rules (a risk model)."""
-    items = forecast_items(org, as_of=as_of, per_invoice=expected is not None)
+    """The 13-week forecast from ``as_of``; ``expected`` (invoice id -> date) overrides the rules (the late-payment
+    model's expected payment dates, :func:`duly.insights.risk_services.predicted_dates`)."""
+    if expected and len(expected) > INDIVIDUAL_LIMIT:
+        items = forecast_items(org, as_of=as_of, per_invoice=True)  # no list of ids too long for one query
+    else:
+        items = forecast_items(org, as_of=as_of, individual=expected or ())
     return fc.forecast(items, as_of, expected=expected)
 
 

@@ -19,7 +19,7 @@ from duly.customers.tenancy import user_organizations
 from duly.domain import aging, kpis
 from duly.domain.money import round_money
 
-from . import charts, dashboard
+from . import charts, dashboard, risk_services
 
 
 def viewable_organizations(user) -> list[Organization]:
@@ -41,7 +41,8 @@ def build(org: Organization, *, as_of: date) -> dict:
     trend = kpis.dso_trend(figures[:split])
     kpi_rows = figures[split:]
     collected = dashboard.collected(org, as_of=as_of)
-    ahead = dashboard.cash_forecast(org, as_of=as_of)
+    predicted = risk_services.predicted_dates(org)
+    ahead = dashboard.cash_forecast(org, as_of=as_of, expected=predicted)
     past, test = dashboard.forecast_backtest(org, as_of=as_of)
     overdue = dashboard.overdue_by_customer(org, as_of=as_of)
     currencies = sorted(set(buckets) | set(trend) | set(collected) | set(ahead.weeks) | set(test.weeks)
@@ -90,7 +91,7 @@ def build(org: Organization, *, as_of: date) -> dict:
                 [("Forecast", [_money(w.forecast, cur) for w in rows]),
                  ("Received", [_money(w.actual, cur) for w in rows])], unit=cur)
         sections.append(section)
-    return {"as_of": as_of, "sections": sections, "month": month, "quarter": quarter,
+    return {"as_of": as_of, "sections": sections, "month": month, "quarter": quarter, "predicted": len(predicted),
             "backtest_start": as_of - timedelta(weeks=13)}
 
 

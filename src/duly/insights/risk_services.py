@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.db import transaction
 
 from duly.collections.models import Dispute
+from duly.collections.services import PublishedScore, publish_late_payment_scores
 from duly.customers.models import Organization
 from duly.domain.errors import RiskModelError
 from duly.domain.money import from_minor
@@ -130,18 +131,43 @@ def score_open_invoices(org: Organization, *, as_of: date) -> ScoreResult:
         return result
     X = [_features(inv, history[inv.customer_id]) for inv in open_invoices]
     preds = risk_model.predict(model, X) if model else risk_model.prior_predict(X)
+    published: list[PublishedScore] = []
     with transaction.atomic():
         for inv, pred in zip(open_invoices, preds):
             expected = inv.issue_date + timedelta(days=round(pred.days_to_settle))
-            InvoiceRisk.objects.update_or_create(invoice=inv, defaults=dict(
+            risk, _ = InvoiceRisk.objects.update_or_create(invoice=inv, defaults=dict(
                 organization=org, model=row, source=result.source,
                 probability=Decimal(str(pred.probability)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
                 expected_payment_date=expected, expected_days_late=max(0, (expected - inv.due_date).days),
                 reasons=pred.reasons, scored_on=as_of))
             result.scored += 1
+            published.append(PublishedScore(invoice_id=inv.pk, probability=risk.probability,
+                                             expected_days_late=risk.expected_days_late))
+        # Handed down to collections (below insights) for its step conditions and worklist.
+        publish_late_payment_scores(org, published, scored_on=as_of)
     return result
 
 
 def expected_loss(risk: InvoiceRisk, open_amount: Decimal) -> Decimal:
     """Amount x probability x expected days late (the worklist's sort key; a money-days figure, not money)."""
     return open_amount * risk.probability * max(1, risk.expected_days_late)
+
+
+def predicted_dates(org: Organization) -> dict[int, date]:
+    """Invoice id -> expected payment date, for the open invoices of ``org`` with a late-payment score (the cash-in
+    forecast uses these instead of the due dates)."""
+    return dict(InvoiceRisk.objects.filter(organization=org, invoice__status__in=Invoice.OPEN_STATUSES)
+                .values_list("invoice_id", "expected_payment_date"))
+
+
+def prediction_words(invoice: Invoice) -> str | None:
+    """The invoice's late-payment prediction in words for its admin page (None: not scored)."""
+    risk = InvoiceRisk.objects.filter(invoice_id=invoice.pk, organization_id=invoice.organization_id).first()
+    if risk is None:
+        return None
+    late = f" ({risk.expected_days_late} days late)" if risk.expected_days_late else ""
+    source = "the organization's model" if risk.source == InvoiceRisk.SOURCE_MODEL else "the global prior"
+    reasons = "; ".join(r.get("text", "") for r in risk.reasons[:3])
+    return (f"{risk.probability * 100:.0f} % likely to be paid late; expected payment on "
+            f"{risk.expected_payment_date.isoformat()}{late}, by {source} on {risk.scored_on.isoformat()}. "
+            f"Top reasons: {reasons or 'none'}.")

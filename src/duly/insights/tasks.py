@@ -8,16 +8,19 @@ from celery import shared_task
 
 
 def scheduled_risk(now: datetime) -> None:
-    """Retrain every organization's model and rescore its open invoices (both idempotent: a rerun on the same
-    data stores nothing new)."""
+    """Check new customers and contracts for red flags, then (once a day) retrain every organization's model and
+    rescore its open invoices (all idempotent: a rerun on the same data stores nothing new)."""
     from duly.customers.models import Organization
     from duly.customers.services import local_today
     from duly.insights.risk_services import score_open_invoices, train_risk_model
 
     from duly.insights.models import InvoiceRisk
 
+    from duly.insights.risk_onboarding import assess_new_customers
+
     for org in Organization.objects.all():
         today = local_today(org, now)
+        assess_new_customers(org, as_of=today)  # new customers and contracts: checked on the next pass
         if InvoiceRisk.objects.filter(organization=org, scored_on=today).exists():
             continue  # once a day per organization: the scheduler passes every few minutes
         train_risk_model(org, as_of=today)

@@ -18,7 +18,7 @@ from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 
-from . import services
+from . import hooks, services
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries
 
 LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "discount_percent", "tax_category", "tax_rate",
@@ -181,12 +181,12 @@ class InvoiceAdmin(OrgScopedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is not None and obj.status != Invoice.DRAFT:
-            return [f.name for f in Invoice._meta.fields]
+            return [f.name for f in Invoice._meta.fields] + ["late_payment_prediction"]
         return [*DRAFT_FIELDS, *DRAFT_INFO] if obj is not None else list(DRAFT_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status != Invoice.DRAFT:
-            return [f.name for f in Invoice._meta.fields]
+            return [f.name for f in Invoice._meta.fields] + ["late_payment_prediction"]
         return ("kind", *DRAFT_INFO) if obj is not None else ()
 
     def get_form(self, request, obj=None, **kwargs):
@@ -197,6 +197,10 @@ class InvoiceAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         # an issued invoice is a legal record in a gapless series: it is voided or credited, never deleted
         return super().has_delete_permission(request, obj) and (obj is None or obj.status == Invoice.DRAFT)
+
+    @admin.display(description="late-payment prediction")
+    def late_payment_prediction(self, obj):
+        return hooks.late_payment_prediction(obj) or "—"
 
     @admin.display(description="number", ordering="number")
     def display_number(self, obj):

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any, Callable
 
 __all__ = ["Hook", "InstructionRequest", "apply_credit_note", "apply_customer_credit", "credit_balances",
-           "payment_instructions", "register", "retainer_entry", "scheduled_collections", "settled_by_issue_minor"]
+           "late_payment_prediction", "payment_instructions", "register", "retainer_entry", "scheduled_collections", "settled_by_issue_minor"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ scheduled_collections = Hook("scheduled_collections", "payments")
 #: ``fn(customer, currency, as_of) -> dict | None``: the retainer balance an invoice of ``customer`` in
 #: ``currency`` issued on ``as_of`` states; None: no retainer in that currency.
 retainer_entry = Hook("retainer_entry", "billing")
+
+#: ``fn(invoice) -> str | None``: the late-payment prediction of an open invoice in words (probability, expected
+#: payment date, top reasons) for its admin page; None: not scored.
+late_payment_prediction = Hook("late_payment_prediction", "insights")
 
 
 def register(**providers: Callable[..., Any]) -> None:

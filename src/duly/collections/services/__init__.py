@@ -48,6 +48,7 @@ from .invoice_emails import INVOICE_DISPATCH_CHUNK, send_issued_invoices
 from .policy_setup import assign_policy, ensure_setup, export_policies, import_policies, save_policy_from_admin
 from .price_notices import deliver_price_notices
 from .promises import promise_state, promise_states, record_promise
+from .risk_scores import PublishedScore, publish_late_payment_scores
 from .run import CHUNK_SIZE, CollectResult, PlannedAction, collect
 from .staff_tasks import complete_task, message_undeliverable
 from .suspension import REINSTATE_BUSINESS_DAYS, lift_cleared_suspensions, restore_if_cleared
@@ -63,6 +64,7 @@ __all__ = [
     "CollectResult",
     "FeeRunResult",
     "PlannedAction",
+    "PublishedScore",
     "account_window",
     "assess_late_fees",
     "assign_policy",
@@ -84,6 +86,7 @@ __all__ = [
     "payment_recorded",
     "promise_state",
     "promise_states",
+    "publish_late_payment_scores",
     "record_promise",
     "resolve_dispute",
     "restore_if_cleared",

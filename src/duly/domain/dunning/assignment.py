@@ -338,14 +338,20 @@ def _assign(snapshot: AccountSnapshot, memo: _PolicyMemo, today: date, clock: _C
     if reached is not None and not promises and not disputes and not retries and not snapshot.unreconciled_credits:
         # The common case: every item can be chased, no balance condition, no credit to weigh.
         chase = assignment.chase
+        per_item = compiled.has_invoice_conditions
         for item in items:
             state = sent.get(item.invoice_id)
             memo_key = ((state, item.due_date) if by_due
                         else (state, item.due_date, *[getattr(item, name) for name in anchor_names]))
-            plan = reached.get(memo_key)
+            item_allowed, table = allowed, reached
+            if per_item:
+                item_allowed = compiled.item_allowed(allowed, item.late_probability)
+                if item_allowed != allowed:
+                    table = memo.reached(today, item_allowed)
+            plan = table.get(memo_key)
             if plan is None:
-                plan = _plan_item(item, state, allowed, compiled, today)
-                _remember_reached(reached, memo_key, plan)
+                plan = _plan_item(item, state, item_allowed, compiled, today)
+                _remember_reached(table, memo_key, plan)
             chosen = plan[0]
             if chosen is not None:
                 entries = chase.get(chosen)
@@ -412,17 +418,19 @@ def _assign(snapshot: AccountSnapshot, memo: _PolicyMemo, today: date, clock: _C
     candidates: list[tuple[int, OpenItem, str | None]] = []
     for item, held, broken in states:
         state = sent.get(item.invoice_id)
+        item_allowed = compiled.item_allowed(allowed, item.late_probability)
         if reached is not None and broken is None:
             memo_key = ((state, item.due_date) if by_due
                         else (state, item.due_date, *[getattr(item, name) for name in anchor_names]))
-            plan = reached.get(memo_key)
+            table = reached if item_allowed == allowed else memo.reached(today, item_allowed)
+            plan = table.get(memo_key)
             if plan is None:
-                plan = _plan_item(item, state, allowed, compiled, today)
-                _remember_reached(reached, memo_key, plan)
+                plan = _plan_item(item, state, item_allowed, compiled, today)
+                _remember_reached(table, memo_key, plan)
         else:
             accept = ((lambda pos, item=item, chaseable=held is None: balance_ok(pos, item, chaseable))
                       if has_balance_conditions else None)
-            plan = _plan_item(item, state, allowed, compiled, today, accept, broken is not None)
+            plan = _plan_item(item, state, item_allowed, compiled, today, accept, broken is not None)
         chosen = plan[0]
         note = f"promise to pay by {broken.promised_date.isoformat()} broken" if broken is not None else None
         if held is None and item.due_date < today:
@@ -506,9 +514,10 @@ def next_consequence(
         if item.invoice_id not in wanted:
             continue
         ready, previous = today, start
+        item_allowed = compiled.item_allowed(allowed, item.late_probability)
         for pos in range(start + 1, len(steps)):
             anchor = getattr(item, anchors[pos])
-            if not allowed[pos] or anchor is None:
+            if not item_allowed[pos] or anchor is None:
                 continue
             on = anchor + deltas[pos]
             if on <= item.due_date < ready:

@@ -86,12 +86,18 @@ class StepConditions:
     or a mapping ``currency -> amount``; with a mapping, a currency it does not list never reaches
     the step. The balance compared is the open amount, in that currency, of the customer's
     invoices that can be chased (not disputed, no running promise) and have reached the step.
+
+    ``min_late_probability`` (0-1) is a condition on each invoice: the step applies only to the invoices whose
+    predicted probability of being paid late (``OpenItem.late_probability``, from the late-payment model) is at
+    least this; an invoice without a prediction does not meet it. E.g. an earlier "coming due" note for the
+    invoices likely to be paid late.
     """
 
     min_balance: Decimal | Mapping[str, Decimal] | None = None
     segments: tuple[str, ...] | None = None
     risk_levels: tuple[str, ...] | None = None
     payment_methods: tuple[str, ...] | None = None
+    min_late_probability: Decimal | None = None
 
     def __post_init__(self) -> None:
         raw = self.min_balance
@@ -110,12 +116,25 @@ class StepConditions:
             object.__setattr__(self, "min_balance", value)
         for name in ("segments", "risk_levels", "payment_methods"):
             object.__setattr__(self, name, _str_tuple(getattr(self, name), name))
+        if self.min_late_probability is not None:
+            try:
+                probability = to_decimal(self.min_late_probability)
+            except ValidationError as err:
+                raise _policy_error(f"min_late_probability: {err.message}") from None
+            if not ZERO <= probability <= 1:
+                raise _policy_error(f"min_late_probability must be between 0 and 1, got {probability}.")
+            object.__setattr__(self, "min_late_probability", probability)
 
     def __hash__(self) -> int:
         balance = self.min_balance
         if isinstance(balance, Mapping):
             balance = tuple(balance.items())
-        return hash((balance, self.segments, self.risk_levels, self.payment_methods))
+        return hash((balance, self.segments, self.risk_levels, self.payment_methods, self.min_late_probability))
+
+    def matches_invoice(self, late_probability: Decimal | None) -> bool:
+        """The invoice-level condition: the predicted probability of paying late reaches ``min_late_probability``."""
+        threshold = self.min_late_probability
+        return threshold is None or (late_probability is not None and late_probability >= threshold)
 
     def threshold(self, currency: str) -> Decimal | None:
         """The minimum balance for ``currency``; ``ZERO`` when there is none, ``None`` when excluded."""
@@ -249,10 +268,18 @@ class _CompiledPolicy:
     final_flags: tuple[bool, ...] = ()
     needs_final: tuple[bool, ...] = ()
     consequence: tuple[bool, ...] = ()
+    #: Some step has an invoice-level condition (``min_late_probability``): see :meth:`item_allowed`.
+    has_invoice_conditions: bool = False
 
     def allowed(self, segment: str | None, risk_level: str | None, payment_method: str | None) -> tuple[bool, ...]:
         """Per step, whether its customer conditions hold for this segment, risk level and payment method."""
         return tuple(s.conditions.matches_customer(segment, risk_level, payment_method) for s in self.steps)
+
+    def item_allowed(self, allowed: tuple[bool, ...], late_probability: Decimal | None) -> tuple[bool, ...]:
+        """``allowed`` (the customer's) less the steps whose invoice-level condition this invoice does not meet."""
+        if not self.has_invoice_conditions:
+            return allowed
+        return tuple(a and s.conditions.matches_invoice(late_probability) for a, s in zip(allowed, self.steps))
 
 
 @dataclass(frozen=True)
@@ -317,6 +344,7 @@ class Policy:
             final_flags=tuple("final_notice" in s.actions for s in steps),
             needs_final=tuple(bool(_NEEDS_FINAL.intersection(s.actions)) for s in steps),
             consequence=tuple(bool(_ANNOUNCED.intersection(s.actions)) for s in steps),
+            has_invoice_conditions=any(s.conditions.min_late_probability is not None for s in steps),
         )
         object.__setattr__(self, "_compiled", compiled)
 
@@ -333,7 +361,7 @@ _STEP_KEYS = frozenset(
     {"code", "order", "offset_days", "anchor", "channel", "template", "tone", "actions", "conditions",
      "whatever_sent"}
 )
-_CONDITION_KEYS = ("min_balance", "segments", "risk_levels", "payment_methods")
+_CONDITION_KEYS = ("min_balance", "segments", "risk_levels", "payment_methods", "min_late_probability")
 _FATIGUE_KEYS = ("max_per_window", "window_days", "min_gap_hours")
 
 
@@ -351,6 +379,8 @@ def policy_to_dict(policy: Policy) -> dict[str, Any]:
             value = getattr(c, name)
             if value is not None:
                 conditions[name] = list(value)
+        if c.min_late_probability is not None:
+            conditions["min_late_probability"] = str(c.min_late_probability)
         entry: dict[str, Any] = {
             "code": step.code,
             "order": step.order,

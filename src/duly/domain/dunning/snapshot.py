@@ -74,6 +74,11 @@ class OpenItem:
     status: ItemStatus = "issued"
     #: Start of the contract the invoice belongs to (anchor ``contract_start``).
     contract_start: date | None = None
+    #: Predicted probability (0-1) that the invoice is paid late (the late-payment model); ``None``: no
+    #: prediction. Read by the ``min_late_probability`` step condition.
+    late_probability: Decimal | None = None
+    #: Predicted days paid after the due date (the same model; ``None``: no prediction).
+    expected_days_late: int | None = None
 
     def __post_init__(self) -> None:
         if self.status not in ITEM_STATUSES:
@@ -85,6 +90,8 @@ class OpenItem:
             object.__setattr__(self, "total", to_decimal(self.total))
         if type(self.open_amount) is not Decimal:
             object.__setattr__(self, "open_amount", to_decimal(self.open_amount))
+        if self.late_probability is not None and type(self.late_probability) is not Decimal:
+            object.__setattr__(self, "late_probability", to_decimal(self.late_probability))
 
 
 @dataclass(frozen=True, slots=True)

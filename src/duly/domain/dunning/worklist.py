@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from types import MappingProxyType
@@ -34,6 +34,9 @@ class WorklistEntry:
     open_disputes: tuple[InvoiceId, ...]
     #: Promises to pay still running.
     promises: tuple[Promise, ...]
+    #: Per currency, the expected loss of the open invoices with a late-payment prediction: open amount x
+    #: probability of paying late x expected days late (at least 1): a money-days figure to sort the work by.
+    expected_loss: Mapping[str, Decimal] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def worklist_entry(
@@ -50,8 +53,12 @@ def worklist_entry(
     open_items = [i for i in snapshot.open_items if i.status in _OPEN_STATUSES and i.open_amount > 0]
 
     overdue: dict[str, Decimal] = {}
+    loss: dict[str, Decimal] = {}
     oldest: int | None = None
     for item in open_items:
+        if item.late_probability is not None:
+            loss[item.currency] = loss.get(item.currency, ZERO) + (
+                item.open_amount * item.late_probability * max(1, item.expected_days_late or 0))
         days = (today - item.due_date).days
         if days > 0:
             overdue[item.currency] = overdue.get(item.currency, ZERO) + item.open_amount
@@ -83,6 +90,7 @@ def worklist_entry(
         next_step_at=next_at,
         open_disputes=_sorted_ids(i for i in snapshot.disputes if i in open_ids),
         promises=running,
+        expected_loss=MappingProxyType(dict(sorted(loss.items()))),
     )
 
 
@@ -121,7 +129,9 @@ def _project_next_step(
             threshold = steps[pos].conditions.threshold(currency)
             return threshold is not None and balance[currency] >= threshold
 
-        _, nxt, ready, _, _ = _plan_item(item, sent.get(item.invoice_id), allowed, compiled, today, accept)
+        _, nxt, ready, _, _ = _plan_item(item, sent.get(item.invoice_id),
+                                         compiled.item_allowed(allowed, item.late_probability), compiled, today,
+                                         accept)
         if nxt is not None and ready is not None and ready > today:
             if best is None or (ready, -nxt) < (best[0], -best[1]):
                 best = (ready, nxt)

@@ -1,0 +1,110 @@
+"""The red-flag checks of new customers in the back office: on the customer's page (read only) and on their own
+page, where staff who manage customers accept the recommendation or override it with a note (each decision is
+kept: who, when, why, which terms)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from . import risk_services
+from .models import RiskAssessment, RiskDecision
+from .tenancy import OrgScopedAdmin, OrgScopedInline
+
+
+def _flags(obj) -> str:
+    return format_html_join("", "<div>{} <code>{}</code></div>", ((f["words"], f["code"]) for f in obj.flags)) \
+        or "No red flag."
+
+
+def _recommendation(obj) -> str:
+    return " ".join(obj.recommendation.get("words", ()))
+
+
+def latest_check_html(customer) -> str:
+    """The customer's latest red-flag check for its page: level, score, flags, recommendation, decision, link."""
+    if customer is None or customer.pk is None:
+        return "Checked once the customer is saved."
+    row = RiskAssessment.objects.filter(customer=customer).order_by("-id").first()
+    if row is None:
+        return "Not checked yet (the scheduler checks new customers; or run duly risk check --customer CODE)."
+    url = reverse("admin:customers_riskassessment_change", args=[row.pk])
+    return format_html("<div><strong>{} risk (score {})</strong> on {}, {} · <a href=\"{}\">decide</a></div>{}"
+                       "<div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision, url,
+                       _flags(row), _recommendation(row))
+
+
+class RiskDecisionInline(OrgScopedInline):
+    model = RiskDecision
+    extra = 0
+    max_num = 0
+    can_delete = False
+    fields = ("action", "decided_by", "decided_at", "note", "terms")
+    readonly_fields = fields
+    verbose_name = "decision"
+
+
+class DecisionForm(forms.ModelForm):
+    ACTIONS = [("", "Leave as it is"), ("accept", "Accept the recommendation"), ("override", "Override it")]
+    take = forms.ChoiceField(label="Decision", choices=ACTIONS, required=False)
+    note = forms.CharField(label="Why", widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                           help_text="Required to override: kept with your name and the time.")
+    deposit_percent = forms.DecimalField(label="Deposit (% of the first invoice)", required=False, min_value=0,
+                                         max_value=100)
+    terms_days = forms.IntegerField(label="Payment terms (days)", required=False, min_value=0, max_value=365)
+    require_autopay = forms.BooleanField(label="Require autopay or direct debit", required=False)
+    credit_limit = forms.DecimalField(label="Credit limit", required=False, min_value=0)
+
+    class Meta:
+        model = RiskAssessment
+        fields = ()
+
+
+@admin.register(RiskAssessment)
+class RiskAssessmentAdmin(OrgScopedAdmin):
+    """A new customer's red-flag check: its flags and recommendation, and staff's decision on it."""
+
+    form = DecisionForm
+    permission = "manage_customers"
+    list_display = ("customer", "assessed_on", "level", "score", "decision")
+    list_filter = ("level", "decision")
+    search_fields = ("customer__name", "customer__code")
+    readonly_fields = ("customer", "contract", "assessed_on", "level", "score", "red_flags", "recommended",
+                       "external", "decision")
+    inlines = [RiskDecisionInline]
+
+    def get_fields(self, request, obj=None):
+        return [*self.readonly_fields, "take", "note", "deposit_percent", "terms_days", "require_autopay",
+                "credit_limit"]
+
+    def has_add_permission(self, request):
+        return False  # made by the check, never typed in
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # kept with its decisions (the audit trail)
+
+    @admin.display(description="red flags")
+    def red_flags(self, obj):
+        return _flags(obj)
+
+    @admin.display(description="recommendation")
+    def recommended(self, obj):
+        return _recommendation(obj)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if data.get("take") == "accept":
+            self.run_service(request, risk_services.accept_recommendation, obj, user=request.user,
+                             now=timezone.now(), note=data.get("note") or "", success="Recommendation accepted.")
+        elif data.get("take") == "override":
+            self.run_service(request, risk_services.override_recommendation, obj, user=request.user,
+                             now=timezone.now(), note=data.get("note") or "",
+                             deposit_percent=data.get("deposit_percent"), terms_days=data.get("terms_days"),
+                             require_autopay=bool(data.get("require_autopay")),
+                             credit_limit=data.get("credit_limit"), success="Recommendation overridden.")
+
+    def save_formset(self, request, form, formset, change):
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
