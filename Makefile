@@ -4,6 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
+# The suite runs on every core (pytest-xdist, one test database per process; a file's tests stay together so
+# its shared renders and databases are made once), at most 4 processes.
+TEST_JOBS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test test-postgres bench sysdeps clean messages
 
@@ -40,11 +43,11 @@ demo: $(STAMP) sysdeps messages
 	$(BIN)/duly demo
 
 test: $(STAMP) sysdeps messages
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(TEST_JOBS) $(PYTEST_ARGS)
 
 # The same suite against PostgreSQL (DATABASE_URL defaults to the local server CI uses).
 test-postgres: $(STAMP) sysdeps messages
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Every bench but the ones run by hand (BY_HAND: bench/api_list_p99.py seeds 1,000,000 invoices in PostgreSQL).
 BY_HAND = bench/api_list_p99.py

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,10 +67,19 @@ sys.addaudithook(_audit_outside_reads)
 
 
 def pytest_sessionfinish(session, exitstatus):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its controller reports (pytest_testnodedown below)
+        workeroutput["outside_reads"] = sorted(set(_OUTSIDE_READS))
     if _OUTSIDE_READS:
         paths = ", ".join(sorted(set(_OUTSIDE_READS))[:5])
         sys.stderr.write(f"\nerror: the suite read files outside the repository (copy them into tests/data): {paths}\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """Under pytest-xdist the tests run in worker processes: their outside reads fail the whole run too."""
+    _OUTSIDE_READS.extend(getattr(node, "workeroutput", {}).get("outside_reads", []))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -97,6 +108,28 @@ def _loopback_links():
 
     with override_settings(DULY_ALLOW_LOOPBACK_LINKS=True):
         yield
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory):
+    """``(path) -> path``: put an SQLite database with every migration applied at ``path``, for the tests that run
+    Duly in processes of their own (kill -9, parallel runs, the console script). Migrating costs about 15 s of CPU,
+    so each test process migrates one database once and copies it; the processes under test still run their own
+    ``migrate``, which finds nothing left to apply. The demo (tests/test_cli.py) and the suite's own test database
+    still migrate from nothing."""
+    template = tmp_path_factory.mktemp("migrated") / "migrated.sqlite3"
+    env = {**os.environ, "DULY_HOME": str(template.parent), "DATABASE_URL": f"sqlite:///{template}",
+           "DJANGO_SETTINGS_MODULE": "duly.settings"}
+    proc = subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def place(path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, path)
+        return path
+
+    return place
 
 
 @pytest.fixture

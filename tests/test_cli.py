@@ -175,7 +175,8 @@ def test_fees_assess_is_idempotent_from_the_cli(demo_home):
     assert second["fee_invoices"] == [] and second["assessed"] == []
 
 
-def test_init_creates_org_and_admin_from_flags(tmp_path):
+def test_init_creates_org_and_admin_from_flags(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "var" / "duly.sqlite3")  # `duly init` migrates: here nothing is left to apply
     proc = run(["init", "--no-input", "--org-name", "Rivet & Co GmbH", "--country", "DE", "--currency", "EUR",
                 "--address", "Hauptstraße 1", "--city", "Berlin", "--admin-user", "owner",
                 "--admin-password", "s3cret-passphrase", "--iban", "DE89370400440532013000"], tmp_path)
@@ -193,7 +194,8 @@ INIT = ["init", "--no-input", "--org-name", "Rivet & Co GmbH", "--country", "DE"
         "--address", "Hauptstraße 1", "--city", "Berlin", "--admin-user", "owner"]
 
 
-def test_init_with_a_refused_password_writes_nothing_and_can_be_run_again(tmp_path):
+def test_init_with_a_refused_password_writes_nothing_and_can_be_run_again(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "var" / "duly.sqlite3")  # `duly init` migrates: here nothing is left to apply
     bad = run(INIT + ["--admin-password", "short"], tmp_path, check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from datetime import date
@@ -258,7 +259,7 @@ def compile_catalogues(only_stale: bool = True) -> list[Path]:
     for po in stale_catalogues() if only_stale else _po_files():
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=po.parent.parent.name)
-        tmp = po.with_suffix(".mo.tmp")
+        tmp = po.with_suffix(f".mo.{os.getpid()}.tmp")
         with tmp.open("wb") as fh:
             write_mo(fh, catalog, use_fuzzy=False)
         tmp.replace(po.with_suffix(".mo"))

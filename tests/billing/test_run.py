@@ -299,7 +299,8 @@ def _script(home: Path, *args: str, check: bool = True, database_url: str | None
     return proc
 
 
-def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path):
+def test_a_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "crash.sqlite3")
     _script(tmp_path, "seed", "12")
     crashed = _script(tmp_path, "bill", "2026-01-01", "5", "2", check=False)
     assert crashed.returncode == -9, crashed.stderr  # SIGKILL inside the third batch, before its commit
@@ -323,11 +324,11 @@ def _dump(home: Path, database_url: str | None = None) -> dict:
     return json.loads(_script(home, "dump", database_url=database_url).stdout)
 
 
-def test_planning_processes_bill_exactly_what_one_process_bills(tmp_path):
+def test_planning_processes_bill_exactly_what_one_process_bills(tmp_path, migrated_sqlite):
     # 40 customers with seats, a seat added mid-January (prorated), metered API usage billed in arrears:
     # January and February are both due. Batches of 5: 8 batches, planned by 2 forked processes.
     serial, parallel = tmp_path / "serial", tmp_path / "parallel"
-    serial.mkdir()
+    migrated_sqlite(serial / "crash.sqlite3")
     _script(serial, "seed", "40", "mixed")
     parallel.mkdir()
     (parallel / "crash.sqlite3").write_bytes((serial / "crash.sqlite3").read_bytes())
@@ -344,7 +345,8 @@ def test_planning_processes_bill_exactly_what_one_process_bills(tmp_path):
     assert again["invoices"] == 0
 
 
-def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path, monkeypatch):
+def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_gap(tmp_path, monkeypatch, migrated_sqlite):
+    migrated_sqlite(tmp_path / "crash.sqlite3")
     _script(tmp_path, "seed", "30")
     monkeypatch.setenv("WINDOW_BATCHES", "2")  # transactions of two batches of 5
     crashed = _script(tmp_path, "bill", "2026-01-01", "5", "3", "2", check=False)
@@ -363,7 +365,8 @@ def test_a_parallel_run_killed_mid_way_and_restarted_leaves_no_duplicate_and_no_
     assert _bill(tmp_path, "2026-01-01", "5", "-1", "2")["result"]["invoices"] == 0
 
 
-def test_two_parallel_runs_at_once_bill_nothing_twice(tmp_path):
+def test_two_parallel_runs_at_once_bill_nothing_twice(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "crash.sqlite3")
     _two_parallel_runs_at_once(tmp_path, f"sqlite:///{tmp_path / 'crash.sqlite3'}")
 
 
@@ -383,7 +386,8 @@ def _two_parallel_runs_at_once(tmp_path: Path, database_url: str) -> None:
     assert sorted(final["record_invoices"]) == [f"INV-2026-{n:05}" for n in range(1, 81)]
 
 
-def test_a_run_whose_planning_process_dies_goes_on_in_one_process(tmp_path, monkeypatch):
+def test_a_run_whose_planning_process_dies_goes_on_in_one_process(tmp_path, monkeypatch, migrated_sqlite):
+    migrated_sqlite(tmp_path / "crash.sqlite3")
     _script(tmp_path, "seed", "30")
     monkeypatch.setenv("PLANNER_DIES", str(tmp_path / "died"))
     run = _bill(tmp_path, "2026-01-01", "5", "-1", "2")

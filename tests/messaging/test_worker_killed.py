@@ -26,7 +26,8 @@ def _script(home: Path, port: int, *args: str, kill_after: int | None = None) ->
                           timeout=300)
 
 
-def test_a_worker_killed_after_the_third_send_loses_nothing_and_duplicates_nothing(tmp_path):
+def test_a_worker_killed_after_the_third_send_loses_nothing_and_duplicates_nothing(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "outbox.sqlite3")
     sink = SmtpSink().start()
     try:
         seeded = _script(tmp_path, sink.port, "seed", "6")

@@ -27,7 +27,8 @@ def _script(home: Path, fake: StripeFake, *args: str, kill_after: int | None = N
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300)
 
 
-def test_an_autopay_process_killed_after_the_third_charge_charges_each_invoice_once(tmp_path):
+def test_an_autopay_process_killed_after_the_third_charge_charges_each_invoice_once(tmp_path, migrated_sqlite):
+    migrated_sqlite(tmp_path / "autopay.sqlite3")
     with StripeFake(KEY) as fake:
         seeded = _script(tmp_path, fake, "seed", "5")
         assert seeded.returncode == 0, seeded.stderr
