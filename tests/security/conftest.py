@@ -178,11 +178,13 @@ def build_world(org) -> World:
     from duly.payments.reconcile_models import BankMatch
 
     short = issue("50.00", today, "Zephyr workshop")
-    bank.import_statement(org, f"Date,Amount,Payer,Text\n2026-12-04,{short.total - 1},Zephyrine Holdings SAS,"
+    short.refresh_from_db()
+    paid = short.balance_minor - 100  # 1.00 short of what is open (the customer's credit went to it on issue)
+    bank.import_statement(org, f"Date,Amount,Payer,Text\n2026-12-04,{Decimal(paid) / 100:.2f},Zephyrine Holdings SAS,"
                                f"{short.rf_reference}\n".encode(), account="FR7630006000011234567890189")
     reconcile.reconcile(org, as_of=today, policy=MatchPolicy(short_tolerance_minor=200,
                                                              short_payment=ShortPaymentAction.WRITE_OFF))
-    written_off = BankMatch.objects.get(organization=org, line__amount_minor=short.total_minor - 100)
+    written_off = BankMatch.objects.get(organization=org, line__amount_minor=paid)
     assert written_off.evidence.get("written_off"), written_off.evidence  # the world needs its reversal
     reconcile.undo(org, written_off.pk, reason="Zephyr payer asked", as_of=today)
     # a pay-now checkout the customer started from their personal link (a transfer, so it waits for the bank)
