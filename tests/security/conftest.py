@@ -173,6 +173,20 @@ def build_world(org) -> World:
     reconcile.reconcile(org, as_of=today)
     waiting = StatementLine.objects.filter(organization=org, status=StatementLine.REVIEW, amount_minor=1700).get()
     reconcile.assign_credit(org, waiting.pk, customer_id=customer.pk, as_of=today)
+    # a short payment whose rest a bank match wrote off, the match undone: the write-off's reversal is audited
+    from duly.domain.matching import MatchPolicy, ShortPaymentAction
+    from duly.payments.reconcile_models import BankMatch
+
+    short = issue("50.00", today, "Zephyr workshop")
+    short.refresh_from_db()
+    paid = short.balance_minor - 100  # 1.00 short of what is open (the customer's credit went to it on issue)
+    bank.import_statement(org, f"Date,Amount,Payer,Text\n2026-12-04,{Decimal(paid) / 100:.2f},Zephyrine Holdings SAS,"
+                               f"{short.rf_reference}\n".encode(), account="FR7630006000011234567890189")
+    reconcile.reconcile(org, as_of=today, policy=MatchPolicy(short_tolerance_minor=200,
+                                                             short_payment=ShortPaymentAction.WRITE_OFF))
+    written_off = BankMatch.objects.get(organization=org, line__amount_minor=paid)
+    assert written_off.evidence.get("written_off"), written_off.evidence  # the world needs its reversal
+    reconcile.undo(org, written_off.pk, reason="Zephyr payer asked", as_of=today)
     # a pay-now checkout the customer started from their personal link (a transfer, so it waits for the bank)
     from duly.payments import checkout_services
 

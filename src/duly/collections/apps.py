@@ -17,6 +17,10 @@ class CollectionsConfig(AppConfig):
 
         payment_recorded.connect(_payment_recorded, dispatch_uid="duly.collections.payment_recorded")
 
+        from duly.payments.signals import match_undone
+
+        match_undone.connect(_match_undone, dispatch_uid="duly.collections.match_undone")
+
         from duly.payments.signals import payment_dispute_closed, payment_disputed
 
         from .services.staff_tasks import payment_dispute_closed as on_closed
@@ -39,6 +43,13 @@ def _payment_recorded(sender, payment, **kwargs) -> None:
     from .services import payment_recorded
 
     payment_recorded(payment)
+
+
+def _match_undone(sender, match, organization, payment_ids, debit_return_ids, reason, now, **kwargs) -> None:
+    """A bank match was undone (payments' signal): recall the messages it caused that have not gone out."""
+    from .services.thanks import match_undone
+
+    match_undone(organization, payment_ids=payment_ids, debit_return_ids=debit_return_ids, reason=reason, now=now)
 
 
 def _charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:

@@ -49,12 +49,15 @@ a run-scoped :class:`Matcher`; nothing is cached in the module.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Iterable, Mapping, Sequence
 
 from .errors import ValidationError
@@ -251,31 +254,19 @@ class MatchIndex:
     @classmethod
     def build(cls, items: Iterable[OpenItem], learned_ibans: Mapping[str, Iterable[int]] | None = None
               ) -> "MatchIndex":
-        by_id: dict[int, OpenItem] = {}
-        by_rf: dict[str, int] = {}
-        by_key: dict[str, int | list[int]] = {}
-        by_customer: dict[int, list[int]] = {}
-        names: dict[int, str] = {}
-        findall = _DIGITS.findall
-        for item in items:
-            iid = item.invoice_id
-            by_id[iid] = item
-            rf = item.rf_reference
-            if rf:
-                by_rf[rf if rf.isalnum() and rf.isupper() else compact_rf(rf)] = iid
-            key = "".join(findall(item.number))
-            if key:
-                # one int per key (a million one-element lists would cost memory and collector time); the rare
-                # key shared by several invoices (INV-2026-1 and CN-2026-1) becomes a list
-                bucket = by_key.setdefault(key, iid)
-                if bucket != iid:
-                    by_key[key] = bucket + [iid] if isinstance(bucket, list) else [bucket, iid]
-            customer = by_customer.get(item.customer_id)
-            if customer is None:
-                by_customer[item.customer_id] = [iid]
-                names[item.customer_id] = item.customer_name
-            else:
-                customer.append(iid)
+        with _collector_paused():
+            return cls._build(items, learned_ibans)
+
+    @classmethod
+    def _build(cls, items: Iterable[OpenItem], learned_ibans: Mapping[str, Iterable[int]] | None) -> "MatchIndex":
+        # A million open items: each index is made by a few passes in C (``map``, ``zip``, ``dict``, one regex over
+        # all the numbers) rather than by Python statements per item; the result is the same, orders included.
+        items = items if isinstance(items, list) else list(items)
+        ids = list(map(_INVOICE_ID, items))
+        by_id = dict(zip(ids, items))
+        by_rf = _rf_index(list(map(_RF_REFERENCE, items)), ids)
+        by_key = _key_index(list(map(_NUMBER, items)), ids)
+        by_customer, names = _customer_index(list(map(_CUSTOMER_ID, items)), ids, items)
         by_name_key: dict[str, list[int]] = defaultdict(list)
         by_name: dict[str, list[int]] = defaultdict(list)
         normalized: dict[int, str] = {}
@@ -287,7 +278,7 @@ class MatchIndex:
                 by_name_key[key].append(customer_id)
         ibans = {compact_iban(iban): tuple(sorted(set(customers)))
                  for iban, customers in (learned_ibans or {}).items() if iban}
-        return cls(items=by_id, by_rf=by_rf, by_key=by_key, key_lengths={len(k) for k in by_key},
+        return cls(items=by_id, by_rf=by_rf, by_key=by_key, key_lengths=set(map(len, by_key)),
                    by_customer=by_customer, by_iban=ibans, names=normalized, by_name_key=dict(by_name_key),
                    by_name=dict(by_name))
 
@@ -314,7 +305,91 @@ class MatchIndex:
 
 
 _DIGITS = re.compile(r"[0-9]+")
+_INVOICE_ID = attrgetter("invoice_id")
+_RF_REFERENCE = attrgetter("rf_reference")
+_NUMBER = attrgetter("number")
+_CUSTOMER_ID = attrgetter("customer_id")
+_CUSTOMER_NAME = attrgetter("customer_name")
+#: Joins the invoice numbers into one text for :data:`_NOT_DIGIT_OR_SEP` (a number holding it takes the slow path).
+_SEP = "\x1f"
+_NOT_DIGIT_OR_SEP = re.compile(r"[^0-9\x1f]+")
 _RF_LIKE = re.compile(r"RF[0-9]{2}[A-Z0-9]+$")
+
+
+@contextmanager
+def _collector_paused():
+    """Python's cyclic garbage collector off for one indexing or matching run, back as it was after.
+
+    A run holds a million long-lived open items and makes some ten objects per line that it keeps (its proposals
+    and their evidence): the collector's automatic full passes walk every one of them, find no garbage (a run makes
+    no reference cycles to speak of) and cost about a third of the matching time. Reference counting still frees
+    everything as usual; what a run might leave in a cycle is collected at the next pass after it. A nested run
+    leaves the collector to the outer one; a run in another thread at the same time may find it back on before
+    it ends (slower, never wrong)."""
+    was_enabled = gc.isenabled()
+    if was_enabled:
+        gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _rf_index(rfs: list[str], ids: list[int]) -> dict[str, int]:
+    """Compact RF reference -> invoice id (the last of a reference given twice), in the order first seen."""
+    joined = "".join(rfs)
+    if not joined:
+        return {}
+    if joined.isalnum() and joined.isupper():
+        # every reference is compact already (compact_rf would return it unchanged): one dict built in C
+        by_rf = dict(zip(rfs, ids))
+        by_rf.pop("", None)
+        return by_rf
+    by_rf = {}
+    for rf, iid in zip(rfs, ids):
+        if rf:
+            by_rf[rf if rf.isalnum() and rf.isupper() else compact_rf(rf)] = iid
+    return by_rf
+
+
+def _key_index(numbers: list[str], ids: list[int]) -> dict[str, int | list[int]]:
+    """The digits of each number run together -> its invoice id; a key shared by several invoices (INV-2026-1 and
+    CN-2026-1) -> their ids in order (one int per key otherwise: a million one-element lists would cost memory
+    and collector time)."""
+    if not numbers:
+        return {}
+    joined = _SEP.join(numbers)
+    if joined.count(_SEP) == len(numbers) - 1:
+        keys = _NOT_DIGIT_OR_SEP.sub("", joined).split(_SEP)  # the digits of every number, in one pass
+    else:  # a number holding the separator
+        findall = _DIGITS.findall
+        keys = ["".join(findall(number)) for number in numbers]
+    by_key: dict[str, int | list[int]] = dict(zip(keys, ids))
+    if len(by_key) != len(keys):  # keys given more than once: each gets its first id, then a list of them
+        shared = {key for key, count in Counter(keys).items() if count > 1}
+        # each shared key keeps its place in by_key (where first seen); its value is replaced below
+        buckets: dict[str, int | list[int]] = {}
+        for key, iid in zip(keys, ids):
+            if key in shared:
+                bucket = buckets.setdefault(key, iid)
+                if bucket != iid:
+                    buckets[key] = bucket + [iid] if isinstance(bucket, list) else [bucket, iid]
+        by_key.update(buckets)
+    by_key.pop("", None)  # a number without digits has no key
+    return by_key
+
+
+def _customer_index(customer_ids: list[int], ids: list[int], items: list[OpenItem]
+                    ) -> tuple[dict[int, list[int]], dict[int, str]]:
+    """Customer -> their invoice ids (in the order given), and customer -> the name on their first item; both in
+    the order customers are first seen."""
+    grouped: defaultdict[int, list[int]] = defaultdict(list)
+    for customer_id, iid in zip(customer_ids, ids):
+        grouped[customer_id].append(iid)
+    first = dict(zip(reversed(customer_ids), reversed(range(len(customer_ids)))))
+    return dict(grouped), {customer_id: items[first[customer_id]].customer_name for customer_id in grouped}
+
 
 
 # --- the run ---------------------------------------------------------------------------------------------------
@@ -342,6 +417,10 @@ class Matcher:
     # -- public
     def match(self, lines: Sequence[StatementLine]) -> list[LineMatch]:
         """Match ``lines`` in booking order (then line id); the results come back in the order given."""
+        with _collector_paused():
+            return self._match(lines)
+
+    def _match(self, lines: Sequence[StatementLine]) -> list[LineMatch]:
         results: dict[int, LineMatch] = {}
         for line in sorted(lines, key=lambda ln: (ln.booked_on, ln.line_id)):
             result = self.match_line(line)
@@ -559,12 +638,14 @@ class Matcher:
     def _amount_proposals(self, line, customer_id, evidence, score) -> list[Proposal]:
         """Open items of the customer that the amount pays: one of that amount (the oldest), or a subset."""
         idx, policy = self.index, self.policy
-        ids = [i for i in idx.customer_items(customer_id) if self._payable(i)]
+        items = idx.items
+        left = self._payable_remaining(idx.customer_items(customer_id))  # {id: remaining}, payable ones, in order
+        ids = list(left)
         currency, amount, fx_ev = self._amount_in(line, ids)
-        ids = [i for i in ids if idx.items[i].currency == currency]
+        ids = [i for i in ids if items[i].currency == currency]
         if amount is None:
             return [self._credit(line, customer_id, evidence, fx_ev, "currency_differs")]
-        exact = [i for i in ids if self.remaining(i) == amount]
+        exact = [i for i in ids if left[i] == amount]
         if exact:
             chosen = exact[0]
             ev = (evidence, Evidence("amount", str(amount), "equals the open amount of invoice "
@@ -572,14 +653,14 @@ class Matcher:
                                                                        if len(exact) > 1 else ""))) + fx_ev
             return [self._allocate(line, customer_id, [chosen], score - (2 if len(exact) > 1 else 0), ev,
                                    confirm=False)]
-        short = [i for i in ids if policy.within_tolerance(self.remaining(i) - amount, self.remaining(i))]
+        short = [i for i in ids if policy.within_tolerance(left[i] - amount, left[i])]
         if len(short) == 1:
             item = idx.items[short[0]]
             ev = (evidence, Evidence("short_payment", str(amount),
-                                     f"{self.remaining(short[0]) - amount} short of invoice {item.number}, within "
+                                     f"{left[short[0]] - amount} short of invoice {item.number}, within "
                                      "tolerance")) + fx_ev
             return [self._allocate(line, customer_id, short, score - 2, ev, confirm=False)]
-        remaining = [self.remaining(i) for i in ids[:40]]
+        remaining = [left[i] for i in ids[:40]]
         subsets, complete = subset_sums(remaining, amount, max_items=policy.max_subset)
         if subsets:
             chosen_ids = [ids[k] for k in subsets[0]]
@@ -596,14 +677,26 @@ class Matcher:
         return Proposal(customer_id, line.currency, (), line.amount_minor if not blocker else 0, 0,
                         _SCORE["customer_credit"], ev, ("no_amount_fits",) + ((blocker,) if blocker else ()))
 
-    def _payable(self, iid: int) -> bool:
-        item = self.index.items[iid]
-        return item.status is ItemStatus.OPEN and not item.hand_allocated_minor and self.remaining(iid) > 0
+    def _payable_remaining(self, ids: Iterable[int]) -> dict[int, int]:
+        """``{id: remaining}`` of the invoices among ``ids`` a payment can go to (open, no allocation by hand,
+        something left), in their order."""
+        items, consumed = self.index.items, self.consumed
+        out: dict[int, int] = {}
+        for iid in ids:
+            item = items[iid]
+            if item.status is ItemStatus.OPEN and not item.hand_allocated_minor:
+                left = item.open_minor - consumed.get(iid, 0)
+                if left > 0:
+                    out[iid] = left
+        return out
 
     def _amount_in(self, line: StatementLine, ids: Sequence[int]):
         """The line's amount in the invoices' currency: its own, or the instructed amount of its exchange
         details. ``(currency, amount or None, evidence)``."""
-        currencies = {self.index.items[i].currency for i in ids}
+        items = self.index.items
+        if len(ids) == 1 and items[ids[0]].currency == line.currency:
+            return line.currency, line.amount_minor, ()
+        currencies = {items[i].currency for i in ids}
         if not currencies or line.currency in currencies:
             return line.currency, line.amount_minor, ()
         fx = line.fx
@@ -616,16 +709,20 @@ class Matcher:
     def _allocate(self, line, customer_id, ids, base, evidence, *, confirm) -> Proposal:
         """Allocate the line to ``ids`` in order; the rest is credit, a shortfall within tolerance per policy."""
         idx, policy = self.index, self.policy
+        items, consumed = idx.items, self.consumed
         blockers: list[str] = []
         payable: list[int] = []
+        rest: dict[int, int] = {}  # what each invoice still awaits (remaining(), read once)
         for iid in ids:
-            item = idx.items[iid]
+            item = items[iid]
+            left_on = item.open_minor - consumed.get(iid, 0)
+            rest[iid] = left_on if left_on > 0 else 0
             if item.status is not ItemStatus.OPEN:
                 blockers.append(_BLOCKED_STATUS[item.status])
             elif item.hand_allocated_minor:
                 blockers.append("hand_allocation")
                 payable.append(iid)
-            elif self.remaining(iid) <= 0:
+            elif left_on <= 0:
                 blockers.append("invoice_paid")
             else:
                 payable.append(iid)
@@ -633,16 +730,16 @@ class Matcher:
         evidence = tuple(evidence) + tuple(e for e in fx_ev if e not in evidence)
         if amount is None:
             return Proposal(customer_id, currency, (), 0, 0, base, evidence, tuple(blockers) + ("currency_differs",))
-        payable = [i for i in payable if idx.items[i].currency == currency]
+        payable = [i for i in payable if items[i].currency == currency]
         left = amount
         allocations: list[Allocation] = []
         for iid in payable:
             if left <= 0:
                 break
-            take = min(self.remaining(iid), left)
+            take = min(rest[iid], left)
             allocations.append(Allocation(iid, take))
             left -= take
-        due = sum(self.remaining(i) for i in payable)
+        due = sum([rest[i] for i in payable])
         paid = amount - left
         write_off = 0
         score = base

@@ -14,12 +14,12 @@ from django.template.response import TemplateResponse
 
 from duly.customers.admin import explain_required_fields
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 
 from . import hooks, services
-from .models import Attachment, Invoice, InvoiceLine, NumberSeries
+from .models import Attachment, Invoice, InvoiceLine, NumberSeries, WriteOffReversal
 
 LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "discount_percent", "tax_category", "tax_rate",
                "tax_exemption_reason", "period_start", "period_end", "explanation")
@@ -351,3 +351,29 @@ class NumberSeriesAdmin(OrgScopedAdmin):
     def save_model(self, request, obj, form, change):
         services.set_number_pattern(obj.organization, obj.kind, form.cleaned_data["pattern"])
         obj.refresh_from_db()
+
+
+@admin.register(WriteOffReversal)
+class WriteOffReversalAdmin(ReadOnlyOrgScopedAdmin):
+    """The audit of each write-off taken back (staff undoing the bank match that wrote a short payment's rest off):
+    when and why the invoice had been written off, when and why it reopened, and the state it reopened in.
+    Read-only: :func:`duly.invoicing.lifecycle.reverse_write_off` writes it."""
+
+    list_display = ("reversed_at", "invoice", "customer", "status_after", "paid_display", "reason")
+    list_filter = ("status_after", "reversed_at")
+    search_fields = ("invoice__number", "invoice__customer__name", "reason", "write_off_reason")
+    date_hierarchy = "reversed_at"
+    fields = ("invoice", "customer", "written_off_at", "write_off_reason", "reversed_at", "reason", "status_after",
+              "paid_display")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice", "invoice__customer")
+
+    @admin.display(description="customer", ordering="invoice__customer__name")
+    def customer(self, obj):
+        return obj.invoice.customer
+
+    @admin.display(description="received when reopened", ordering="paid_minor")
+    def paid_display(self, obj):
+        return f"{from_minor(obj.paid_minor, obj.invoice.currency)} {obj.invoice.currency}"

@@ -119,6 +119,22 @@ def queue_message(
         return Message.objects.get(organization=org, idempotency_key=idempotency_key), False
 
 
+def recall_queued(org: Organization, idempotency_keys: Iterable[str], *, reason: str, now: datetime) -> list[int]:
+    """Cancel the messages with these keys that have not gone out: still ``queued`` (one a worker holds, or has
+    sent, stays as it is: the update is conditional, so a worker claiming it at the same instant wins or loses as a
+    whole). ``reason`` is kept on each. Returns the ids cancelled."""
+    keys = sorted(set(idempotency_keys))
+    if not keys:
+        return []
+    waiting = Message.objects.filter(organization=org, idempotency_key__in=keys, status=Message.QUEUED)
+    ids = sorted(waiting.values_list("pk", flat=True))
+    if ids:
+        Message.objects.filter(pk__in=ids, status=Message.QUEUED).update(
+            status=Message.CANCELLED, cancelled_at=now, cancel_reason=reason, next_attempt_at=None)
+    return list(Message.objects.filter(pk__in=ids, status=Message.CANCELLED, cancelled_at=now).order_by("pk")
+                .values_list("pk", flat=True))
+
+
 # --- templates -----------------------------------------------------------------------------------
 def renderer_for(org: Organization) -> Renderer:
     """The renderer with the organization's own templates (one query); the shipped one when it has none."""

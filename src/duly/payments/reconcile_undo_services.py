@@ -20,10 +20,15 @@ The state needed to reverse a SEPA match is captured when it is made (:func:`col
 proposal (none for a SEPA match) and its customer, so collections count its money as "payment received, awaiting
 reconciliation" again; reconciling again leaves it there (only new lines are matched).
 
+Messages queued because of the match and not sent yet are recalled: :func:`undo` sends
+:data:`~duly.payments.signals.match_undone` with the payments and SEPA returns it took back, and collections
+cancels the thank-you (with its receipt) or the request for a new mandate still waiting in the outbox. One already
+sent (or being sent) stays sent.
+
 Refused, with nothing written (:class:`~duly.domain.errors.MatchUsedLater`): a payment refunded since, credit of
 the match drawn since, a debit returned since (``match_used_later``); an invoice, debit, re-presentation or mandate
 that changed since in a way the undo would overwrite (``match_changed_since``). A match undone already is refused
-with ``match_already_undone``. Messages already queued (a thank-you, a request for a new mandate) are not recalled.
+with ``match_already_undone``.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from duly.invoicing.models import Invoice
 from .bank_models import StatementLine
 from .models import Allocation, CreditEntry, DebitReturn, DirectDebit, Mandate, Payment, Refund, RefundedAllocation
 from .reconcile_models import BankMatch, ReviewEntry
+from .signals import match_undone
 
 _MANDATE_FIELDS = ("collected", "final_presented", "blocked_reason", "blocked_on")
 _PROPOSAL_KEYS = ("customer_id", "currency", "allocations", "credit_minor", "write_off_minor", "score", "evidence",
@@ -110,8 +116,9 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
     reason = (reason or "").strip() or "undone"
     line = StatementLine.objects.select_for_update().get(pk=match.line_id)
     taken: list[int] = []
+    returns: list[int] = []
     if match.how == BankMatch.RETURNED:
-        _undo_return(match)
+        returns = _undo_return(match)
     elif match.how == BankMatch.COLLECTED:
         taken = _undo_collection(match, reason, as_of)
     elif match.payment_id is not None:
@@ -128,6 +135,8 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
         "note": f"match {match.pk} undone: {reason}"[:200]})
     line.status = StatementLine.REVIEW
     line.save(update_fields=["status"])
+    match_undone.send(sender=BankMatch, match=match, organization=org, payment_ids=taken, debit_return_ids=returns,
+                      reason=reason, now=match.undone_at)
     return match
 
 
@@ -182,10 +191,11 @@ def _undo_collection(match: BankMatch, reason: str, as_of: date) -> list[int]:
     return taken
 
 
-def _undo_return(match: BankMatch) -> None:
+def _undo_return(match: BankMatch) -> list[int]:
+    """Take back the SEPA return the match recorded; returns its id (deleted), or nothing when it stays."""
     state = _state(match)
     if not state["created"]:
-        return  # the return was recorded before the line arrived: it stays, only the line is freed
+        return []  # the return was recorded before the line arrived: it stays, only the line is freed
     ret = (DebitReturn.objects.select_for_update(of=("self",)).select_related("debit", "refund", "retry")
            .filter(pk=match.evidence["debit_return"]).first())
     if ret is None:
@@ -202,6 +212,7 @@ def _undo_return(match: BankMatch) -> None:
     refund = ret.refund
     if refund is not None:
         _reverse_refund(match, refund, state)
+    return_id = ret.pk
     ret.delete()
     if refund is not None:
         refund.delete()
@@ -217,6 +228,7 @@ def _undo_return(match: BankMatch) -> None:
     mandate.save(update_fields=list(_MANDATE_FIELDS))
     debit.status = state["debit_status"]
     debit.save(update_fields=["status"])
+    return [return_id]
 
 
 def _reverse_refund(match: BankMatch, refund: Refund, state: dict) -> None:

@@ -30,3 +30,10 @@ payment_dispute_closed = Signal()
 #: reason of the creditor's own: for staff); ``decline``: the :class:`duly.domain.retries.Decline` (None for
 #: ``authenticate``).
 charge_failed = Signal()
+
+#: A bank match was undone (``payments.reconcile_undo_services.undo``), inside its transaction: ``match`` (the
+#: :class:`~duly.payments.reconcile_models.BankMatch`, now undone), ``organization``, ``payment_ids`` (the
+#: payments it had recorded, taken back and deleted), ``debit_return_ids`` (the SEPA returns it had recorded,
+#: deleted), ``reason`` and ``now`` (when it was undone). The apps above recall what they queued because of those
+#: payments or returns and has not gone out yet (a thank-you, a request for a new mandate).
+match_undone = Signal()

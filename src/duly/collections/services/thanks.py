@@ -2,6 +2,9 @@
 
 :func:`payment_recorded` is called at the end of ``payments.services.record_payment``, inside its
 transaction (the payments app may call it through a signal: keep its name and signature).
+:func:`match_undone` is called when a bank match is undone (payments' ``match_undone`` signal): the thank-you of
+a payment taken back, or the request for a new mandate of a SEPA return taken back, is recalled if it has not
+gone out yet.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from django.db import transaction
 
 from duly.domain.errors import DomainError
 from duly.messaging import attachments
-from duly.messaging.services import queue_message, renderer_for
+from duly.messaging.services import queue_message, recall_queued, renderer_for
 
 from .. import messages as msgs
 from .common import _language, credit_balance_minor_of, customer_window, log
@@ -46,8 +49,22 @@ def _thank(payment) -> None:
     queue_message(
         org, customer=customer, contact=addressee.contact.id if addressee.contact else None, category="payment",
         template="thank_you", language=_language(customer, addressee), rendered=rendered, to_email=addressee.email,
-        to_name=addressee.name, idempotency_key=f"thank-you:{payment.pk}", now=now,
+        to_name=addressee.name, idempotency_key=thank_you_key(payment.pk), now=now,
         attachments=attachments.receipt_refs(payment.pk),
         invoice_ids=list(payment.allocations.values_list("invoice_id", flat=True)),
         fallback_note=addressee.fallback_note, window=customer_window(org, customer),
     )
+
+
+def thank_you_key(payment_id: int) -> str:
+    """The outbox key of a payment's thank-you (with its receipt): one per payment."""
+    return f"thank-you:{payment_id}"
+
+
+def match_undone(org, *, payment_ids, debit_return_ids, reason: str, now) -> list[int]:
+    """A bank match was undone (inside its transaction): recall what it made collections queue that has not gone
+    out yet: the thank-you of each payment taken back, the request for a new mandate of each SEPA return taken
+    back (``autopay.debit_failed``'s key). Returns the messages cancelled."""
+    keys = [thank_you_key(pk) for pk in payment_ids] + [f"sepa-new_method:{pk}" for pk in debit_return_ids]
+    return recall_queued(org, keys, reason=f"not sent: the bank match it followed was undone ({reason})"[:500],
+                         now=now)
