@@ -14,7 +14,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
-from pydantic import ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from duly.customers.roles import role_allows
 from duly.domain.errors import CurrencyMismatch, DomainError, ScopeInsufficient, Unauthenticated, UnknownField
@@ -146,7 +146,12 @@ class QueryIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
 
-class Money(Schema):
+class Out(BaseModel):
+    """A response body built as a dict by its route (``*_body``): validated by pydantic alone, without ninja's
+    per-object attribute getter (a page of 20 invoices holds 141 objects; the getter was half a list's CPU)."""
+
+
+class Money(Out):
     amount_minor: int = Field(description="Integer amount in the currency's minor unit (cents; yen for JPY)")
     currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code")
 
@@ -184,7 +189,7 @@ class Problem(Schema):
     code: str
 
 
-class PageOf(Schema, Generic[T]):
+class PageOf(Out, Generic[T]):
     data: list[T]
     has_more: bool
     next_cursor: int | None = Field(None, description="Pass as starting_after to get the next page")

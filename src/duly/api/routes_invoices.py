@@ -16,13 +16,13 @@ from duly.invoicing.documents import document_bytes
 from duly.invoicing.models import Invoice
 
 from . import readers
-from .core import ERRORS, In, QueryIn, Money, PageOf, Schema, idempotent, money, page_body, require
+from .core import ERRORS, In, Out, QueryIn, Money, PageOf, idempotent, money, page_body, require
 
 router = Router(tags=["invoices"])
 STATUSES = tuple(code for code, _ in Invoice.STATUS_CHOICES)
 
 
-class InvoiceOut(Schema):
+class InvoiceOut(Out):
     id: int
     number: str | None
     kind: str
@@ -51,6 +51,12 @@ def invoice_body(i) -> dict:
             "balance": money(i.balance_minor, cur)}
 
 
+#: The columns invoice_body reads (a list loads only these, and no customer).
+LIST_FIELDS = ("id", "number", "kind", "status", "customer_id", "contract_id", "currency", "issue_date", "due_date",
+               "po_number", "tax_exclusive_minor", "tax_total_minor", "total_minor", "prepaid_minor", "rounding_minor",
+               "paid_minor")
+
+
 class InvoiceFilters(QueryIn):
     limit: int = Field(20, ge=1, le=readers.MAX_LIMIT)
     starting_after: int | None = Field(None, ge=1)
@@ -61,7 +67,8 @@ class InvoiceFilters(QueryIn):
 @router.get("/invoices", response={200: PageOf[InvoiceOut], **ERRORS}, summary="List invoices")
 def list_invoices(request, filters: Query[InvoiceFilters]):
     org = require(request, "view", InvoiceFilters)
-    qs = readers.invoices(org, status=filters.status, customer_id=filters.customer)
+    qs = readers.invoices(org, status=filters.status, customer_id=filters.customer).select_related(None).only(
+        *LIST_FIELDS)
     return page_body(readers.page(qs, limit=filters.limit, starting_after=filters.starting_after), invoice_body)
 
 

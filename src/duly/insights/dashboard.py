@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Hashable, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from django.db.models import BooleanField, Case, Count, F, Q, Sum, Value, When
+from django.db.models import BooleanField, Case, Count, DateField, F, Q, Sum, Value, When
 from django.db.models.functions import TruncDate
 
 from duly.customers.models import Customer, Organization
@@ -118,7 +118,7 @@ def credit_sales(org: Organization, periods: list[kpis.Period]) -> dict[tuple[in
     rows = (Invoice.objects.filter(organization=org, status__in=ISSUED_STATUSES,
                                    issue_date__gte=min(p.start for p in periods),
                                    issue_date__lte=max(p.end for p in periods)).order_by()
-            .annotate(void_day=TruncDate("voided_at", tzinfo=tz))
+            .annotate(void_day=_void_day(tz))
             .values("issue_date", "currency", "kind", "status", "void_day").annotate(s=Sum("total_minor")))
     out: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for r in rows:
@@ -130,6 +130,13 @@ def credit_sales(org: Organization, periods: list[kpis.Period]) -> dict[tuple[in
                 continue
             out[(i, r["currency"])] += sign * from_minor(r["s"] or 0, r["currency"])
     return dict(out)
+
+
+def _void_day(tz: ZoneInfo) -> Case:
+    """The local day a void invoice was voided (None for the others). Only void rows convert their time: on SQLite
+    the conversion is a Python function called per row, which cost a third of the scan of every issued invoice."""
+    return Case(When(status=Invoice.VOID, then=TruncDate("voided_at", tzinfo=tz)), default=None,
+                output_field=DateField())
 
 
 def current_receivables(org: Organization, day: date) -> dict[str, Decimal]:
