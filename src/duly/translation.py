@@ -23,10 +23,11 @@ from typing import Any, NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
+from babel.dates import format_interval
 from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.money import Money, exponent
-from duly.domain.text import Amount, Percent, Text
+from duly.domain.text import Amount, DateSpan, Number, Percent, Price, Text
 
 __all__ = [
     "LANGUAGES",
@@ -35,6 +36,8 @@ __all__ = [
     "compile_catalogues",
     "format_amount",
     "format_date",
+    "format_days",
+    "format_money_exact",
     "format_money",
     "format_number",
     "format_percent",
@@ -94,6 +97,14 @@ def translate(language: str, msgid: str, context: str | None = None) -> str:
     """``msgid`` in ``language`` (the msgid itself when the catalogue lacks it, and in English)."""
     if language == "en":
         return msgid
+    return _translated(language, msgid, context)
+
+
+@lru_cache(maxsize=8192)
+def _translated(language: str, msgid: str, context: str | None) -> str:
+    """One lookup per (language, message) and process: the billing run writes the same words on thousands of
+    lines, and switching Django's active language costs more than the lookup (catalogues are compiled before
+    the process starts)."""
     from django.utils import translation
 
     with translation.override(language):
@@ -123,6 +134,11 @@ def translate_plural(language: str, locale: str, singular: str, plural: str, n: 
     count = plural_count(locale, n)
     if language == "en":
         return singular if count == 1 else plural
+    return _translated_plural(language, singular, plural, count, context)
+
+
+@lru_cache(maxsize=8192)
+def _translated_plural(language: str, singular: str, plural: str, count: int, context: str | None) -> str:
     from django.utils import translation
 
     with translation.override(language):
@@ -162,6 +178,14 @@ def _render(value: Any, language: str, locale: str) -> str:
         return format_percent(value.value, locale)
     if isinstance(value, Amount):
         return format_amount(value.value, value.currency, locale)
+    if isinstance(value, Price):
+        if value.code:
+            return format_money_exact(value.value, value.currency, locale)
+        return format_price(value.value, value.currency, locale)
+    if isinstance(value, Number):
+        return format_number(value.value, locale)
+    if isinstance(value, DateSpan):
+        return format_days(value.first, value.last, locale)
     if isinstance(value, date):
         return format_date(value, locale)
     if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
@@ -186,6 +210,14 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
     parsed = babel_locale(locale)
     return parsed.currency_formats["standard"].apply(
         amount, parsed, currency=currency, currency_digits=True, decimal_quantization=True,
+        group_separator=True, numbering_system="latn")
+
+
+def format_money_exact(amount: Decimal, currency: str, locale: str) -> str:
+    """A price with its currency sign and at least the currency's decimals, more when it has them: ``0,0125 €``."""
+    parsed = babel_locale(locale)
+    return parsed.currency_formats["standard"].apply(
+        amount, parsed, currency=currency, currency_digits=True, decimal_quantization=False,
         group_separator=True, numbering_system="latn")
 
 
@@ -225,6 +257,18 @@ def format_date(value: date | None, locale: str) -> str:
     text = babel_date(value, format="long", locale=babel_locale(locale))
     if value.day == 1 and babel_locale(locale).language == "fr" and text.startswith("1 "):
         text = "1er " + text[2:]  # French writes the first of the month as an ordinal
+    return text
+
+
+@lru_cache(maxsize=4096)
+def format_days(first: date, last: date, locale: str) -> str:
+    """The days from ``first`` to ``last`` inclusive, as the locale writes an interval: ``1–31 March 2026``,
+    ``1er–31 mars 2026``, ``16. März – 15. April 2026``, ``1–31 марта 2026 г.``."""
+    if first == last:
+        return format_date(first, locale)
+    text = format_interval(first, last, skeleton="yMMMMd", locale=babel_locale(locale))
+    if first.day == 1 and babel_locale(locale).language == "fr" and re.match(r"1(?!\d)", text):
+        text = "1er" + text[1:]  # French writes the first of the month as an ordinal
     return text
 
 
