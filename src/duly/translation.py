@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
-from babel.dates import format_interval
+from babel.dates import format_skeleton
 from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.money import Money, exponent
@@ -183,7 +183,7 @@ def _render(value: Any, language: str, locale: str) -> str:
             return format_money_exact(value.value, value.currency, locale)
         return format_price(value.value, value.currency, locale)
     if isinstance(value, Number):
-        return format_number(value.value, locale)
+        return format_exact(value.value, locale)
     if isinstance(value, DateSpan):
         return format_days(value.first, value.last, locale)
     if isinstance(value, date):
@@ -237,6 +237,13 @@ def format_number(value: Decimal, locale: str) -> str:
     return _apply(value, "#,##0" + ("." + "#" * decimals if decimals else ""), locale)
 
 
+def format_exact(value: Decimal, locale: str) -> str:
+    """A quantity exactly as precise as it is (``4,0``, ``2,50``), grouped (``1 250``)."""
+    exponent = value.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return _apply(value, "#,##0" + ("." + "0" * decimals if decimals else ""), locale)
+
+
 def format_price(value: Decimal, currency: str, locale: str) -> str:
     """A unit price: at least the currency's decimals, more when the price has them (0,0125)."""
     digits = exponent(currency)
@@ -262,14 +269,22 @@ def format_date(value: date | None, locale: str) -> str:
 
 @lru_cache(maxsize=4096)
 def format_days(first: date, last: date, locale: str) -> str:
-    """The days from ``first`` to ``last`` inclusive, as the locale writes an interval: ``1–31 March 2026``,
-    ``1er–31 mars 2026``, ``16. März – 15. April 2026``, ``1–31 марта 2026 г.``."""
+    """The days from ``first`` to ``last`` inclusive, months in full: ``1–31 March 2026``, ``1er–31 mars 2026``,
+    ``1.–31. März 2026``, ``16 марта – 15 апреля 2026 г.``, ``16 de marzo – 15 de abril de 2026``."""
+    end = format_date(last, locale)
     if first == last:
-        return format_date(first, locale)
-    text = format_interval(first, last, skeleton="yMMMMd", locale=babel_locale(locale))
-    if first.day == 1 and babel_locale(locale).language == "fr" and re.match(r"1(?!\d)", text):
-        text = "1er" + text[1:]  # French writes the first of the month as an ordinal
-    return text
+        return end
+    parsed = babel_locale(locale)
+    if (first.year, first.month) == (last.year, last.month):
+        day = "1er" if first.day == 1 and parsed.language == "fr" else str(first.day)
+        return f"{day}.–{end}" if parsed.language == "de" else f"{day}–{end}"
+    if first.year == last.year:
+        start = format_skeleton("MMMMd", first, locale=parsed)
+        if first.day == 1 and parsed.language == "fr" and re.match(r"1(?!\d)", start):
+            start = "1er" + start[1:]  # French writes the first of the month as an ordinal
+    else:
+        start = format_date(first, locale)
+    return f"{start} – {end}"
 
 
 # --- catalogues ------------------------------------------------------------------------------------------
