@@ -36,6 +36,7 @@ from . import pricing
 from .errors import InvalidSchedule
 from .money import MONEY_CONTEXT, round_money
 from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+from .pricing_words import describe_text
 from .text import Price, Text, join_text, text
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "commitment_share",
     "commitment_share_text",
     "describe_model",
+    "describe_model_text",
     "fixed_charge",
     "parse_anchor",
     "plain_quantity",
@@ -286,6 +288,11 @@ def commitment_share_text(model: pricing.PriceModel, currency: str,
 
 
 # --- wording ---------------------------------------------------------------------------------------------
+def describe_model_text(model: pricing.PriceModel, currency: str) -> Text:
+    """:func:`describe_model` as structured text, for the customer's language."""
+    return describe_text(pricing.registered(model), currency)
+
+
 def describe_model(model: pricing.PriceModel, currency: str) -> str:
     """A short English description of a price, e.g. ``12.00 EUR per unit`` (for notices and invoices).
 

@@ -74,7 +74,7 @@ from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, Validati
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
 from .schedules import prorate_days
 from .text import Number, Percent, Price, Text, join_text, text
-from .pricing_words import _words_money, _words_number, _words_tiers, money_words
+from .pricing_words import describe_text, money_words
 
 __all__ = [
     "BasePriceModel",
@@ -503,7 +503,7 @@ class FlatPricing(BasePriceModel):
         return {"model": self.code, "amount": _plain(self.amount)}
 
     def describe(self, currency: str) -> str:
-        return f"{_words_money(self.amount, currency)} per period"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -545,7 +545,7 @@ class PerUnitPricing(BasePriceModel):
         return {"model": self.code, "unit_price": _plain(self.unit_price)}
 
     def describe(self, currency: str) -> str:
-        return f"{_words_money(self.unit_price, currency)} per unit"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -589,7 +589,7 @@ class GraduatedPricing(BasePriceModel):
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
 
     def describe(self, currency: str) -> str:
-        return f"graduated: {_words_tiers(self.tiers, currency)}"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -645,7 +645,7 @@ class VolumePricing(BasePriceModel):
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
 
     def describe(self, currency: str) -> str:
-        return f"volume: {_words_tiers(self.tiers, currency)}"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -705,8 +705,7 @@ class PackagePricing(BasePriceModel):
         return config
 
     def describe(self, currency: str) -> str:
-        text = f"{_words_money(self.amount, currency)} per {_words_number(self.package_size)} units"
-        return text + (f" ({_words_number(self.free_units)} free)" if self.free_units else "")
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -822,14 +821,7 @@ class PercentagePricing(BasePriceModel):
         return PercentageTerm(transaction, fee, computed)
 
     def describe(self, currency: str) -> str:
-        text = f"{_words_number(self.rate)}% per transaction"
-        if self.fixed_fee:
-            text += f" + {_words_money(self.fixed_fee, currency)}"
-        if self.min_per_transaction is not None:
-            text += f", at least {_words_money(self.min_per_transaction, currency)}"
-        if self.max_per_transaction is not None:
-            text += f", at most {_words_money(self.max_per_transaction, currency)}"
-        return text
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return True
@@ -929,7 +921,7 @@ class MinimumCommitment(BasePriceModel):
         return {"model": self.code, "minimum": _plain(self.minimum), "charge": self.charge_model.to_config()}
 
     def describe(self, currency: str) -> str:
-        return f"{self.charge_model.describe(currency)}, minimum {_words_money(self.minimum, currency)} per period"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return self.charge_model.takes_transactions()

@@ -9,8 +9,9 @@ from decimal import Decimal
 from typing import Any, Sequence
 
 from .money import MONEY_CONTEXT, round_money
+from .text import Percent, Price, Text, join_text, text
 
-__all__ = ["money_words"]
+__all__ = ["describe_text", "money_words", "tiers_text"]
 
 
 def _words_number(value: Decimal) -> str:
@@ -45,3 +46,65 @@ def _words_tiers(tiers: Sequence[Any], currency: str) -> str:
         if tier.up_to is not None:
             lower = tier.up_to
     return ", ".join(parts)
+
+
+# --- the same words as structured text (for the customer's language) -------------------------------------
+def _money(value: Decimal, currency: str) -> Price:
+    return Price(value, currency, code=True)
+
+
+def tiers_text(tiers: Sequence[Any], currency: str) -> Text:
+    """:func:`_words_tiers` as structured text."""
+    parts = []
+    lower = Decimal(0)
+    for tier in tiers:
+        whole = lower == lower.to_integral_value()
+        first = (lower + 1).normalize(MONEY_CONTEXT)
+        if tier.up_to is not None:
+            span = Text("{first}–{last}", (("first", first if whole else text("over {amount}", amount=lower)),
+                                          ("last", tier.up_to.normalize(MONEY_CONTEXT))))
+        elif whole:
+            span = Text("{first}+", (("first", first),))
+        else:
+            span = text("over {amount}", amount=lower.normalize(MONEY_CONTEXT))
+        if tier.flat_fee:
+            parts.append(text("{span} at {price} + {fee} flat", span=span, price=_money(tier.unit_price, currency),
+                              fee=_money(tier.flat_fee, currency)))
+        else:
+            parts.append(text("{span} at {price}", span=span, price=_money(tier.unit_price, currency)))
+        if tier.up_to is not None:
+            lower = tier.up_to
+    return join_text(parts, ", ")
+
+
+def describe_text(model: Any, currency: str) -> Text:
+    """A price model's ``describe`` as structured text: ``12.00 EUR per unit`` (``12,00 € par unité``)."""
+    code = model.code
+    if code == "flat":
+        return text("{amount} per period", amount=_money(model.amount, currency))
+    if code == "per_unit":
+        return text("{amount} per unit", amount=_money(model.unit_price, currency))
+    if code == "graduated":
+        return text("graduated: {tiers}", tiers=tiers_text(model.tiers, currency))
+    if code == "volume":
+        return text("volume: {tiers}", tiers=tiers_text(model.tiers, currency))
+    if code == "package":
+        size = model.package_size.normalize(MONEY_CONTEXT)
+        if model.free_units:
+            return text("{amount} per {n} units ({free} free)", plural="{amount} per {n} units ({free} free)", n=size,
+                        amount=_money(model.amount, currency), free=model.free_units.normalize(MONEY_CONTEXT))
+        return text("{amount} per {n} units", plural="{amount} per {n} units", n=size,
+                    amount=_money(model.amount, currency))
+    if code == "percentage":
+        parts: list[Text] = [text("{rate} per transaction", rate=Percent(model.rate))]
+        if model.fixed_fee:
+            parts.append(Text(" + {fee}", (("fee", _money(model.fixed_fee, currency)),)))
+        if model.min_per_transaction is not None:
+            parts.append(text(", at least {amount}", amount=_money(model.min_per_transaction, currency)))
+        if model.max_per_transaction is not None:
+            parts.append(text(", at most {amount}", amount=_money(model.max_per_transaction, currency)))
+        return join_text(parts, "")
+    if code == "minimum_commitment":
+        return text("{charge}, minimum {amount} per period", charge=describe_text(model.charge_model, currency),
+                    amount=_money(model.minimum, currency))
+    return Text("{words}", (("words", model.describe(currency)),))  # a model Duly has no words for: its own

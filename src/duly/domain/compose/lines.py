@@ -39,7 +39,7 @@ from .inputs import (
     SubscriptionInput,
 )
 from ..text import Number, Price, Text, text
-from .notes import InvoiceNote, change_sentence
+from .notes import InvoiceNote, change_text
 from .prices import PriceBook, product_label
 
 __all__ = [
@@ -173,7 +173,7 @@ class SlotContext:
 
 
 def _change_note(ctx: SlotContext, price: PriceInfo, sub: SubscriptionInput, change,
-                 notices: list[tuple[int, InvoiceNote]]) -> str | None:
+                 notices: list[tuple[int, InvoiceNote]]) -> Text | None:
     """The first time a customer is invoiced at a new price: the old and new price and the justification."""
     if change is None:
         return None
@@ -183,11 +183,10 @@ def _change_note(ctx: SlotContext, price: PriceInfo, sub: SubscriptionInput, cha
     note = ctx.book.change_note(price, sub.pk, sub.customer_id, change)
     if all(n != notice for n, _ in notices):
         notices.append((notice, note))
-    p = dict(note.params)
-    return change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"])
+    return change_text(note)
 
 
-def _explained(note: str | None, *parts: Any) -> Text:
+def _explained(note: Text | None, *parts: Any) -> Text:
     """A line's explanation: the price-change note first when there is one, then its words."""
     names = [f"p{i}" for i in range(len(parts))]
     body = "".join("{" + n + "}" for n in names)
