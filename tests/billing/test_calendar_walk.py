@@ -184,7 +184,7 @@ def check_monthly_client_on_the_31st_with_plan_changes_and_a_price_increase(year
     # Period 31 March – 29 April (30 days), upgrade on 15 April: 15 days left.
     # New 150.00 − 15/30 used = 75.00; old 100.00 − 15/30 used = 50.00; 75.00 − 50.00 = 25.00.
     assert change.net_minor == 2500
-    assert "75.00" in change.explanation and "50.00" in change.explanation and "= 25.00" in change.explanation
+    assert "75,00" in change.explanation and "50,00" in change.explanation and "= 25,00" in change.explanation
 
     # Downgrade on 10 August in the period 31 July – 30 August (31 days, 10 used):
     # old 150.00 − round(150 × 10/31 = 48.387) = 101.61; new 50.00 − round(50 × 10/31 = 16.129) = 33.87.

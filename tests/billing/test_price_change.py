@@ -80,22 +80,22 @@ def test_the_first_invoice_at_the_new_price_shows_old_new_and_why(org, seat_cust
                                    new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 3, 10))
     bill(date(2026, 1, 1), date(2026, 4, 1))
     april = Invoice.objects.filter(customer=customer, issue_date=date(2026, 4, 1)).order_by("id").first()
-    assert "New price" not in april.notes
+    assert "nouveau prix" not in april.notes
     bill(date(2026, 4, 2), date(2026, 5, 1))
     may = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1))
     lines = list(may.lines.order_by("position"))
     # 12 seats: 10 × 12.00 + 2 × 9.00 = 138.00; the second subscription's seat: 12.00.
     assert [line.net_minor for line in lines] == [13800, 1200]
-    expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
-                "(previously 10.00 EUR per unit). Why: " + WHY)
-    assert lines[0].explanation.startswith(expected) and "10 × 12.00 + 2 × 9.00 = 138.00" in lines[0].explanation
+    expected = ("Seats : nouveau prix à partir du 1er mai 2026 : par paliers : 1–10 à 12,00\u00a0€, 11+ à 9,00\u00a0€ "
+                "(auparavant 10,00\u00a0€ par unité). Motif : " + WHY)
+    assert lines[0].explanation.startswith(expected) and "10 × 12,00 + 2 × 9,00 = 138,00" in lines[0].explanation
     assert may.notes.startswith(expected)
-    assert "New price" not in lines[1].explanation  # explained once per invoice
+    assert "nouveau prix" not in lines[1].explanation  # explained once per invoice
     notice = PriceChangeNotice.objects.get(customer=customer)
     assert notice.first_invoice == may
     bill(date(2026, 5, 2), date(2026, 6, 1))
     june = Invoice.objects.get(customer=customer, issue_date=date(2026, 6, 1))
-    assert "New price" not in june.notes and june.lines.first().net_minor == 13800
+    assert "nouveau prix" not in june.notes and june.lines.first().net_minor == 13800
 
 
 def test_a_change_for_one_subscription_leaves_the_others_alone(org, seat_customers, catalog, bill):

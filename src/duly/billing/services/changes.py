@@ -3,7 +3,7 @@ settled at once with the recurring charges recomputed exactly as the billing run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -195,16 +195,17 @@ class ChangeProration:
     """
 
     currency: str
-    #: What changes, and the line's description, as structured text (``str()``: English, for staff).
-    what: Text
-    description: Text
+    what: str
+    description: str
     #: The rest of the invoiced period, from the change on.
     rest: Period
     invoice_number: str
     credit: Decimal
     charge: Decimal
     net: Decimal
-    explanation: Text
+    explanation: str
+    #: The description and explanation as structured text: booked in the customer's language.
+    words: tuple[Text, Text] | None = field(default=None, compare=False)
 
     @property
     def booked(self) -> str:
@@ -278,11 +279,12 @@ def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: da
             explanation = text("Remaining {first}–{last} at the new price {charge} − unused part of the period "
                                "already invoiced ({number}) {credit} = {net}.", first=on, last=rest.last_day,
                                number=record.invoice.number, **money)
+            description = text("Change: {what}, {period}", what=what, period=domain_usage.period_span(rest))
             proration = ChangeProration(
-                currency=sub.currency, what=what,
-                description=text("Change: {what}, {period}", what=what, period=domain_usage.period_span(rest)),
+                currency=sub.currency, what=str(what), description=str(description),
                 rest=rest, invoice_number=record.invoice.number, credit=split.credit_for_unused_old,
-                charge=split.charge_for_remaining_new, net=split.net, explanation=explanation)
+                charge=split.charge_for_remaining_new, net=split.net, explanation=str(explanation),
+                words=(description, explanation))
     return PreparedChange(sub, item, new_price, new_quantity, on, proration, record)
 
 
@@ -303,10 +305,12 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
     split = change.proration
     if split is not None:
         if split.net > 0:
-            _pending(org, sub, new_price, split.net, split.description, split.explanation, split.rest, as_of)
+            _pending(org, sub, new_price, split.net, *(split.words or (split.description, split.explanation)),
+                     split.rest, as_of)
         elif split.net < 0:
-            _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest, split.description,
-                                                      split.explanation, sub.customer.locale)],
+            _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest,
+                                                      *(split.words or (split.description, split.explanation)),
+                                                      sub.customer.locale)],
                     f"Plan change of {sub}: {split.what}.",
                     as_of)
     item.ends_on = on
