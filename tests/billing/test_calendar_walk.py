@@ -194,11 +194,12 @@ def check_monthly_client_on_the_31st_with_plan_changes_and_a_price_increase(year
 
     september, october = (Invoice.objects.get(customer=clients["M"], issue_date=d)
                           for d in (date(2026, 9, 30), date(2026, 10, 31)))
-    assert "new price" not in september.notes.lower()
+    assert "nouveau prix" not in september.notes.lower()
     plan = october.lines.get(description__startswith="Product m-pro")
     assert plan.net_minor == 12000
     for text in (plan.explanation, october.notes):
-        assert "new price from 1 October 2026: 120.00 EUR per period (previously 100.00 EUR per period)" in text
+        assert ("nouveau prix à partir du 1er octobre 2026 : 120,00\u00a0€ par période "
+                "(auparavant 100,00\u00a0€ par période)") in text
         assert "single sign-on and 24/7 phone support" in text
     november = Invoice.objects.get(customer=clients["M"], issue_date=date(2026, 11, 30))
     assert "new price" not in november.notes.lower()

@@ -141,7 +141,7 @@ def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, cu
     # 9,000 → 11,000 calls: 1,000 free + 9,000 × 0.01 + 1,000 × 0.005 = 95.00, billed 80.00 before: 15.00.
     assert adjustment.net_minor == 1500
     assert adjustment.description == "Régularisation d'utilisation tardive — API calls, 1er–31 mars 2026"
-    assert f"arrived after that period was invoiced (invoice {march.number})" in adjustment.explanation
+    assert f"est arrivé après la facturation de cette période (facture {march.number})" in adjustment.explanation
     assert "Facturé : 9\u202f000 → désormais 11\u202f000 : 95,00 − 80,00 = 15,00." in adjustment.explanation
     assert april.lines.get(description__startswith="API calls").net_minor == 0  # 500 calls in April: free
     event_row = UsageEvent.objects.get(idempotency_key="late-1")
