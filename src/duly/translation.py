@@ -161,10 +161,15 @@ def render(value: Any, locale: str | None) -> str:
     return _render(value, language, formats)
 
 
+@lru_cache(maxsize=8192)
+def _has_words(msgid: str) -> bool:
+    return bool(_WORD.search(_PLACEHOLDER.sub("", msgid)))
+
+
 def _render(value: Any, language: str, locale: str) -> str:
     if isinstance(value, Text):
         values = {key: _render(item, language, locale) for key, item in value.params}
-        if not value.context and not _WORD.search(_PLACEHOLDER.sub("", value.msgid)):  # join_text: no words
+        if not value.context and not _has_words(value.msgid):  # join_text: no words
             template = value.msgid
         elif value.plural is not None:
             template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
@@ -205,6 +210,7 @@ def _apply(value: Decimal, pattern: str, locale: str) -> str:
                                           group_separator=True, numbering_system="latn")
 
 
+@lru_cache(maxsize=16384)  # equal amounts print alike: a run formats the same prices again and again
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
     """``1 234,50 €`` (fr), ``€1,234.50`` (en): the currency's own number of decimals."""
     parsed = babel_locale(locale)
@@ -231,6 +237,7 @@ def _decimals(value: Decimal) -> int:
     return len(format(value.normalize(), "f").partition(".")[2]) if value else 0
 
 
+@lru_cache(maxsize=16384)
 def format_number(value: Decimal, locale: str) -> str:
     """A quantity or rate without trailing zeros: ``3,5``; grouped: ``1 000``."""
     decimals = _decimals(value)
@@ -239,11 +246,18 @@ def format_number(value: Decimal, locale: str) -> str:
 
 def format_exact(value: Decimal, locale: str) -> str:
     """A quantity exactly as precise as it is (``4,0``, ``2,50``), grouped (``1 250``)."""
+    return _format_exact(str(value), locale)  # 4.0 == 4: the cache is keyed by the written value
+
+
+@lru_cache(maxsize=16384)
+def _format_exact(written: str, locale: str) -> str:
+    value = Decimal(written)
     exponent = value.as_tuple().exponent
     decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     return _apply(value, "#,##0" + ("." + "0" * decimals if decimals else ""), locale)
 
 
+@lru_cache(maxsize=16384)
 def format_price(value: Decimal, currency: str, locale: str) -> str:
     """A unit price: at least the currency's decimals, more when the price has them (0,0125)."""
     digits = exponent(currency)
