@@ -24,10 +24,11 @@ from typing import Any, NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
+from babel.dates import format_skeleton
 from babel.numbers import NumberPattern, parse_pattern
 
 from duly.domain.money import Money, exponent
-from duly.domain.text import Amount, Percent, Text
+from duly.domain.text import Amount, DateSpan, Number, Percent, Price, Text
 
 __all__ = [
     "LANGUAGES",
@@ -36,6 +37,8 @@ __all__ = [
     "compile_catalogues",
     "format_amount",
     "format_date",
+    "format_days",
+    "format_money_exact",
     "format_money",
     "format_number",
     "format_percent",
@@ -95,6 +98,14 @@ def translate(language: str, msgid: str, context: str | None = None) -> str:
     """``msgid`` in ``language`` (the msgid itself when the catalogue lacks it, and in English)."""
     if language == "en":
         return msgid
+    return _translated(language, msgid, context)
+
+
+@lru_cache(maxsize=8192)
+def _translated(language: str, msgid: str, context: str | None) -> str:
+    """One lookup per (language, message) and process: the billing run writes the same words on thousands of
+    lines, and switching Django's active language costs more than the lookup (catalogues are compiled before
+    the process starts)."""
     from django.utils import translation
 
     with translation.override(language):
@@ -124,6 +135,11 @@ def translate_plural(language: str, locale: str, singular: str, plural: str, n: 
     count = plural_count(locale, n)
     if language == "en":
         return singular if count == 1 else plural
+    return _translated_plural(language, singular, plural, count, context)
+
+
+@lru_cache(maxsize=8192)
+def _translated_plural(language: str, singular: str, plural: str, count: int, context: str | None) -> str:
     from django.utils import translation
 
     with translation.override(language):
@@ -146,10 +162,15 @@ def render(value: Any, locale: str | None) -> str:
     return _render(value, language, formats)
 
 
+@lru_cache(maxsize=8192)
+def _has_words(msgid: str) -> bool:
+    return bool(_WORD.search(_PLACEHOLDER.sub("", msgid)))
+
+
 def _render(value: Any, language: str, locale: str) -> str:
     if isinstance(value, Text):
         values = {key: _render(item, language, locale) for key, item in value.params}
-        if not value.context and not _WORD.search(_PLACEHOLDER.sub("", value.msgid)):  # join_text: no words
+        if not value.context and not _has_words(value.msgid):  # join_text: no words
             template = value.msgid
         elif value.plural is not None:
             template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
@@ -163,6 +184,14 @@ def _render(value: Any, language: str, locale: str) -> str:
         return format_percent(value.value, locale)
     if isinstance(value, Amount):
         return format_amount(value.value, value.currency, locale)
+    if isinstance(value, Price):
+        if value.code:
+            return format_money_exact(value.value, value.currency, locale)
+        return format_price(value.value, value.currency, locale)
+    if isinstance(value, Number):
+        return format_exact(value.value, locale)
+    if isinstance(value, DateSpan):
+        return format_days(value.first, value.last, locale)
     if isinstance(value, date):
         return format_date(value, locale)
     if isinstance(value, (Decimal, int)) and not isinstance(value, bool):
@@ -182,11 +211,20 @@ def _apply(value: Decimal, pattern: str, locale: str) -> str:
                                           group_separator=True, numbering_system="latn")
 
 
+@lru_cache(maxsize=16384)  # equal amounts print alike: a run formats the same prices again and again
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
     """``1 234,50 €`` (fr), ``€1,234.50`` (en): the currency's own number of decimals."""
     parsed = babel_locale(locale)
     return parsed.currency_formats["standard"].apply(
         amount, parsed, currency=currency, currency_digits=True, decimal_quantization=True,
+        group_separator=True, numbering_system="latn")
+
+
+def format_money_exact(amount: Decimal, currency: str, locale: str) -> str:
+    """A price with its currency sign and at least the currency's decimals, more when it has them: ``0,0125 €``."""
+    parsed = babel_locale(locale)
+    return parsed.currency_formats["standard"].apply(
+        amount, parsed, currency=currency, currency_digits=True, decimal_quantization=False,
         group_separator=True, numbering_system="latn")
 
 
@@ -200,12 +238,27 @@ def _decimals(value: Decimal) -> int:
     return len(format(value.normalize(), "f").partition(".")[2]) if value else 0
 
 
+@lru_cache(maxsize=16384)
 def format_number(value: Decimal, locale: str) -> str:
     """A quantity or rate without trailing zeros: ``3,5``; grouped: ``1 000``."""
     decimals = _decimals(value)
     return _apply(value, "#,##0" + ("." + "#" * decimals if decimals else ""), locale)
 
 
+def format_exact(value: Decimal, locale: str) -> str:
+    """A quantity exactly as precise as it is (``4,0``, ``2,50``), grouped (``1 250``)."""
+    return _format_exact(str(value), locale)  # 4.0 == 4: the cache is keyed by the written value
+
+
+@lru_cache(maxsize=16384)
+def _format_exact(written: str, locale: str) -> str:
+    value = Decimal(written)
+    exponent = value.as_tuple().exponent
+    decimals = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    return _apply(value, "#,##0" + ("." + "0" * decimals if decimals else ""), locale)
+
+
+@lru_cache(maxsize=16384)
 def format_price(value: Decimal, currency: str, locale: str) -> str:
     """A unit price: at least the currency's decimals, more when the price has them (0,0125)."""
     digits = exponent(currency)
@@ -227,6 +280,26 @@ def format_date(value: date | None, locale: str) -> str:
     if value.day == 1 and babel_locale(locale).language == "fr" and text.startswith("1 "):
         text = "1er " + text[2:]  # French writes the first of the month as an ordinal
     return text
+
+
+@lru_cache(maxsize=4096)
+def format_days(first: date, last: date, locale: str) -> str:
+    """The days from ``first`` to ``last`` inclusive, months in full: ``1–31 March 2026``, ``1er–31 mars 2026``,
+    ``1.–31. März 2026``, ``16 марта – 15 апреля 2026 г.``, ``16 de marzo – 15 de abril de 2026``."""
+    end = format_date(last, locale)
+    if first == last:
+        return end
+    parsed = babel_locale(locale)
+    if (first.year, first.month) == (last.year, last.month):
+        day = "1er" if first.day == 1 and parsed.language == "fr" else str(first.day)
+        return f"{day}.–{end}" if parsed.language == "de" else f"{day}–{end}"
+    if first.year == last.year:
+        start = format_skeleton("MMMMd", first, locale=parsed)
+        if first.day == 1 and parsed.language == "fr" and re.match(r"1(?!\d)", start):
+            start = "1er" + start[1:]  # French writes the first of the month as an ordinal
+    else:
+        start = format_date(first, locale)
+    return f"{start} – {end}"
 
 
 # --- catalogues ------------------------------------------------------------------------------------------

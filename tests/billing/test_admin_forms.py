@@ -70,7 +70,10 @@ def test_a_seat_change_shows_its_proration_and_books_exactly_that(bookkeeper, or
     confirmed = bookkeeper.post(url, {**form, "previewed_net": "15.48", "_confirm": "1"})
     assert confirmed.status_code == 302
     charge = PendingCharge.objects.get(subscription=sub)
-    assert charge.amount_minor == 1548 and charge.explanation == expected.explanation
+    # Booked in the customer's language (French), the preview's figures and words.
+    assert charge.amount_minor == 1548 and charge.explanation == (
+        "Reste du 16 janvier 2026 au 31 janvier 2026 au nouveau prix 41,29 − partie non utilisée de la période "
+        "déjà facturée (INV-2026-00001) 25,81 = 15,48.")
     assert sorted((i.quantity, i.ends_on) for i in sub.items.all()) == [(5, date(2026, 1, 16)), (8, None)]
 
 

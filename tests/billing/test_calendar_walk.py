@@ -184,7 +184,7 @@ def check_monthly_client_on_the_31st_with_plan_changes_and_a_price_increase(year
     # Period 31 March – 29 April (30 days), upgrade on 15 April: 15 days left.
     # New 150.00 − 15/30 used = 75.00; old 100.00 − 15/30 used = 50.00; 75.00 − 50.00 = 25.00.
     assert change.net_minor == 2500
-    assert "75.00" in change.explanation and "50.00" in change.explanation and "= 25.00" in change.explanation
+    assert "75,00" in change.explanation and "50,00" in change.explanation and "= 25,00" in change.explanation
 
     # Downgrade on 10 August in the period 31 July – 30 August (31 days, 10 used):
     # old 150.00 − round(150 × 10/31 = 48.387) = 101.61; new 50.00 − round(50 × 10/31 = 16.129) = 33.87.
@@ -194,11 +194,12 @@ def check_monthly_client_on_the_31st_with_plan_changes_and_a_price_increase(year
 
     september, october = (Invoice.objects.get(customer=clients["M"], issue_date=d)
                           for d in (date(2026, 9, 30), date(2026, 10, 31)))
-    assert "new price" not in september.notes.lower()
+    assert "nouveau prix" not in september.notes.lower()
     plan = october.lines.get(description__startswith="Product m-pro")
     assert plan.net_minor == 12000
     for text in (plan.explanation, october.notes):
-        assert "new price from 1 October 2026: 120.00 EUR per period (previously 100.00 EUR per period)" in text
+        assert ("nouveau prix à partir du 1er octobre 2026 : 120,00\u00a0€ par période "
+                "(auparavant 100,00\u00a0€ par période)") in text
         assert "single sign-on and 24/7 phone support" in text
     november = Invoice.objects.get(customer=clients["M"], issue_date=date(2026, 11, 30))
     assert "new price" not in november.notes.lower()

@@ -74,7 +74,10 @@ def test_change_dry_run_shows_the_proration_the_change_then_books(org, customer,
     done = duly(*args)
     assert done.exit_code == 0 and "changed:" in done.output
     charge = PendingCharge.objects.get()
-    assert charge.amount_minor == 1548 and charge.explanation == preview["explanation"]
+    # Booked in the customer's language (French), the preview's figures and words.
+    assert charge.amount_minor == 1548 and charge.explanation == (
+        "Reste du 16 janvier 2026 au 31 janvier 2026 au nouveau prix 41,29 − partie non utilisée de la période "
+        "déjà facturée (INV-2026-00001) 25,81 = 15,48.")
     new_item = sub.items.get(ends_on__isnull=True)
     refused(duly("subscriptions", "change", "CLI-1", "--item", str(new_item.pk), "--on", "2026-01-10", "--quantity",
                  "2"), "it cannot change before", "invalid_schedule")

@@ -73,10 +73,10 @@ def test_the_contracts_billing_day_puts_a_clients_subscriptions_on_one_invoice_p
     bill(date(2026, 1, 1), date(2026, 3, 1))
     invoices = _invoices(customer)
     assert [(i.issue_date, [line.description for line in i.lines.order_by("position")]) for i in invoices] == [
-        (date(2026, 1, 1), ["Pro plan, 1–31 January 2026"]),
-        (date(2026, 1, 10), ["Seats × 3, 10–31 January 2026"]),  # the stub up to the client's billing day
-        (date(2026, 2, 1), ["Pro plan, 1–28 February 2026", "Seats × 3, 1–28 February 2026"]),
-        (date(2026, 3, 1), ["Pro plan, 1–31 March 2026", "Seats × 3, 1–31 March 2026"]),
+        (date(2026, 1, 1), ["Pro plan, 1er–31 janvier 2026"]),
+        (date(2026, 1, 10), ["Seats × 3, 10–31 janvier 2026"]),  # the stub up to the client's billing day
+        (date(2026, 2, 1), ["Pro plan, 1er–28 février 2026", "Seats × 3, 1er–28 février 2026"]),
+        (date(2026, 3, 1), ["Pro plan, 1er–31 mars 2026", "Seats × 3, 1er–31 mars 2026"]),
     ]
     assert invoices[1].line_total_minor == 2129  # 30.00 × 22/31
 

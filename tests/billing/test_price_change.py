@@ -80,22 +80,22 @@ def test_the_first_invoice_at_the_new_price_shows_old_new_and_why(org, seat_cust
                                    new_model_config=NEW_SEAT_PRICE, justification=WHY, as_of=date(2026, 3, 10))
     bill(date(2026, 1, 1), date(2026, 4, 1))
     april = Invoice.objects.filter(customer=customer, issue_date=date(2026, 4, 1)).order_by("id").first()
-    assert "New price" not in april.notes
+    assert "nouveau prix" not in april.notes
     bill(date(2026, 4, 2), date(2026, 5, 1))
     may = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1))
     lines = list(may.lines.order_by("position"))
     # 12 seats: 10 × 12.00 + 2 × 9.00 = 138.00; the second subscription's seat: 12.00.
     assert [line.net_minor for line in lines] == [13800, 1200]
-    expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
-                "(previously 10.00 EUR per unit). Why: " + WHY)
-    assert lines[0].explanation.startswith(expected) and "10 × 12.00 + 2 × 9.00 = 138.00" in lines[0].explanation
+    expected = ("Seats : nouveau prix à partir du 1er mai 2026 : par paliers : 1–10 à 12,00\u00a0€, 11+ à 9,00\u00a0€ "
+                "(auparavant 10,00\u00a0€ par unité). Motif : " + WHY)
+    assert lines[0].explanation.startswith(expected) and "10 × 12,00 + 2 × 9,00 = 138,00" in lines[0].explanation
     assert may.notes.startswith(expected)
-    assert "New price" not in lines[1].explanation  # explained once per invoice
+    assert "nouveau prix" not in lines[1].explanation  # explained once per invoice
     notice = PriceChangeNotice.objects.get(customer=customer)
     assert notice.first_invoice == may
     bill(date(2026, 5, 2), date(2026, 6, 1))
     june = Invoice.objects.get(customer=customer, issue_date=date(2026, 6, 1))
-    assert "New price" not in june.notes and june.lines.first().net_minor == 13800
+    assert "nouveau prix" not in june.notes and june.lines.first().net_minor == 13800
 
 
 def test_a_change_for_one_subscription_leaves_the_others_alone(org, seat_customers, catalog, bill):
@@ -146,10 +146,10 @@ def test_customers_who_take_the_price_after_the_change_is_scheduled_get_the_noti
             "Your first period at the new price: 1–31 May 2026.") in gamma.body and WHY in gamma.body
 
     runs = bill(date(2026, 3, 20), date(2026, 5, 1))
-    expected = ("Seats: new price from 1 May 2026: graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR "
-                "(previously 10.00 EUR per unit). Why: " + WHY)
+    expected = ("Seats : nouveau prix à partir du 1er mai 2026 : par paliers : 1–10 à 12,00\u00a0€, 11+ à 9,00\u00a0€ "
+                "(auparavant 10,00\u00a0€ par unité). Motif : " + WHY)
     april = Invoice.objects.get(customer=joiners["GAMMA"], issue_date=date(2026, 4, 1))
-    assert april.lines.get().net_minor == 4000 and "new price" not in april.notes  # still the old price
+    assert april.lines.get().net_minor == 4000 and "nouveau prix" not in april.notes  # still the old price
     may = Invoice.objects.get(customer=joiners["GAMMA"], issue_date=date(2026, 5, 1))
     line = may.lines.get(description__startswith="Seats")
     assert line.net_minor == 4 * 1200 and line.explanation.startswith(expected) and expected in may.notes
@@ -160,7 +160,7 @@ def test_customers_who_take_the_price_after_the_change_is_scheduled_get_the_noti
     for code, seats, told in (("DELTA", 2, "2026-04-20"), ("ADD", 3, "2026-04-10"), ("SWITCH", 5, "2026-04-15")):
         may = Invoice.objects.get(customer=joiners[code], issue_date=date(2026, 5, 1))
         assert may.lines.get(description__startswith="Seats").net_minor == seats * 1000, code
-        assert "new price" not in may.notes
+        assert "nouveau prix" not in may.notes
         assert kept[code] == (f"Seats: kept the previous price for the period from 2026-05-01, not the new price "
                               f"from 2026-05-01: its notice went out on {told}, less than 30 days before")
     june = bill(date(2026, 5, 2), date(2026, 6, 1))[-1]

@@ -55,18 +55,18 @@ def test_time_weighted_average_and_unique_count_through_the_run(org, customer, c
     # 120 h at 6, 240 h at 10, 383 h at 20: 10,780 vCPU-hours / 743 h = 14.5087483… → 14.508748 vCPUs.
     average = (Decimal(10780) / Decimal(743)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
     assert average == Decimal("14.508748")
-    vcpu = lines["Reserved vCPUs: average 14.5 vCPUs, 1–31 March 2026"]
+    vcpu = lines["Reserved vCPUs: moyenne de 14,5 vCPUs, 1er–31 mars 2026"]
     assert (vcpu.quantity, vcpu.unit_price, vcpu.net_minor) == (average, Decimal("2"), 2902)  # 29.017496
     # ana, ben, cho: 3 users, the first 2 free.
-    user = lines["Active users: 3 unique users, 1–31 March 2026"]
-    assert user.net_minor == 500 and "2 × 0.00 + 1 × 5.00" in user.explanation
+    user = lines["Active users: 3 users distincts, 1er–31 mars 2026"]
+    assert user.net_minor == 500 and "2 × 0,00 + 1 × 5,00" in user.explanation
     assert BillingRecord.objects.get().usage == {
         "vcpus": {"quantity": "14.508748", "amount": "29.02"}, "users": {"quantity": "3", "amount": "5.00"}}
 
     bill(date(2026, 5, 1))
     april = _lines(Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1)))
-    assert april["Reserved vCPUs: average 99.0 vCPUs, 1–30 April 2026"].net_minor == 19800
-    assert april["Active users: 1 unique users, 1–30 April 2026"].net_minor == 0
+    assert april["Reserved vCPUs: moyenne de 99,0 vCPUs, 1er–30 avril 2026"].net_minor == 19800
+    assert april["Active users: 1 users distincts, 1er–30 avril 2026"].net_minor == 0
 
 
 @pytest.fixture
@@ -114,26 +114,26 @@ def test_volume_package_and_minimum_commitment_through_the_run_to_a_partial_last
 
     january = _lines(jan)
     # Volume: 12 seats fall in the second tier, so all 12 are priced at 9.00.
-    seats = january["Seats × 12, 1–31 January 2026"]
-    assert seats.net_minor == 10800 and "12 × 9.00" in seats.explanation
+    seats = january["Seats × 12, 1er–31 janvier 2026"]
+    assert seats.net_minor == 10800 and "12 × 9,00" in seats.explanation
     # Package: peak 320 GB, 50 free, 270 in blocks of 100 rounded up: 3 × 5.00.
-    assert january["Storage: peak 320 GB, 1–31 January 2026"].net_minor == 1500
+    assert january["Storage: pic de 320 GB, 1er–31 janvier 2026"].net_minor == 1500
     # Minimum commitment: 12,000 calls × 0.001 = 12.00, raised to the 25.00 minimum.
-    api = january["API calls: total 12000 API calls, 1–31 January 2026"]
-    assert api.net_minor == 2500 and "true-up 13.00 (minimum commitment 25.00)" in api.explanation
+    api = january["API calls: total de 12\u202f000 API calls, 1er–31 janvier 2026"]
+    assert api.net_minor == 2500 and "complément 13,00 (engagement minimum de 25,00)" in api.explanation
 
     february = _lines(feb)
-    assert february["API calls: total 30000 API calls, 1–28 February 2026"].net_minor == 3000  # minimum met
-    assert february["Storage: peak 50 GB, 1–28 February 2026"].net_minor == 0  # all free
+    assert february["API calls: total de 30\u202f000 API calls, 1er–28 février 2026"].net_minor == 3000  # minimum met
+    assert february["Storage: pic de 50 GB, 1er–28 février 2026"].net_minor == 0  # all free
 
     march = _lines(mar)  # service ends on 11 March: the last period is 1–10 March, 10 of 31 days
-    assert march["Seats × 12, 1–10 March 2026"].net_minor == 3484  # 108.00 × 10/31
-    assert march["Storage: peak 151 GB, 1–10 March 2026"].net_minor == 1000  # 101 GB: 2 blocks
-    api = march["API calls: total 4000 API calls, 1–10 March 2026"]
+    assert march["Seats × 12, 1er–10 mars 2026"].net_minor == 3484  # 108.00 × 10/31
+    assert march["Storage: pic de 151 GB, 1er–10 mars 2026"].net_minor == 1000  # 101 GB: 2 blocks
+    api = march["API calls: total de 4\u202f000 API calls, 1er–10 mars 2026"]
     # The minimum is per period: 25.00 × 10/31 = 8.06 for this part; 4.00 used, 4.06 true-up.
     assert api.net_minor == 806
-    assert api.explanation.startswith("minimum commitment for 10 of 31 days: 25.00 EUR × 10/31 = 8.06 EUR; ")
-    assert "true-up 4.06 (minimum commitment 8.06)" in api.explanation
+    assert api.explanation.startswith("engagement minimum pour 10 sur 31 jours : 25,00\u00a0€ × 10/31 = 8,06\u00a0€ ; ")
+    assert "complément 4,06 (engagement minimum de 8,06)" in api.explanation
 
     # Late calls for that part are priced against the same prorated minimum: 9,000 × 0.001 = 9.00 − 8.06.
     services.record_usage(org, [usage("late", "api_calls", "03-08", "5000")])
@@ -141,5 +141,5 @@ def test_volume_package_and_minimum_commitment_through_the_run_to_a_partial_last
     adjustment = Invoice.objects.get(pk=Invoice.objects.filter(customer=customer).latest("id").pk)
     assert late.invoices == 1
     assert [(line.description, line.net_minor) for line in adjustment.lines.all()] == [
-        ("Late usage adjustment — API calls, 1–10 March 2026", 94)]
-    assert "Billed 4000 → now 9000: 9.00 − 8.06 = 0.94." in adjustment.lines.get().explanation
+        ("Régularisation d'utilisation tardive — API calls, 1er–10 mars 2026", 94)]
+    assert "Facturé : 4\u202f000 → désormais 9\u202f000 : 9,00 − 8,06 = 0,94." in adjustment.lines.get().explanation

@@ -47,9 +47,9 @@ def test_one_invoice_per_customer_and_billing_date_with_the_contracts_due_date(o
     assert (result.invoices, result.customers, result.slots) == (3, 2, 4)
     acme = Invoice.objects.get(customer=customer, issue_date=date(2026, 2, 1))
     assert [line.description for line in acme.lines.order_by("position")] == [
-        "Pro plan, 1–28 February 2026",
-        "Seats × 4, 1–31 January 2026",
-        "API calls: total 1500 API calls, 1–31 January 2026",
+        "Pro plan, 1er–28 février 2026",
+        "Seats × 4, 1er–31 janvier 2026",
+        "API calls: total de 1\u202f500 API calls, 1er–31 janvier 2026",
     ]
     # 100.00 + 40.00 + 500 × 0.01 = 145.00 + 20% = 174.00; due at the end of February + 15 days.
     assert (acme.total, acme.due_date, acme.service_period_start, acme.service_period_end) == (
@@ -242,7 +242,7 @@ def test_a_batch_that_hits_a_concurrent_run_is_rolled_back_and_retried(org, cust
     assert BillingRecord.objects.filter(period_start=date(2026, 2, 1)).count() == 1
     upgraded.refresh_from_db()
     assert upgraded.invoice == february
-    assert february.lines.filter(description__startswith="Added: Seats").count() == 1
+    assert february.lines.filter(description__startswith="Ajout : Seats").count() == 1
 
 
 @pytest.mark.django_db

@@ -82,14 +82,14 @@ def test_the_run_query_count_is_the_same_for_10_and_100_customers(org, make_cust
     for event in UsageEvent.objects.filter(late=True):
         assert (event.late_billed_on, event.adjusted_on_id) == (date(2026, 3, 1), march[event.customer_id].pk)
     sample = march[customers[-1].pk]
-    assert sorted(line.description for line in sample.lines.all()) == [
-        "API calls: total 3000 API calls, 1–28 February 2026",
-        "Added: Seats × 1, 15–28 February 2026",
-        "Late usage adjustment — API calls, 1–31 January 2026",
-        "Pro plan, 1–31 March 2026",
-        "Seats × 1, 1–31 March 2026",
-        "Seats × 2, 1–31 March 2026",
-    ]
+    assert sorted(line.description for line in sample.lines.all()) == sorted([
+        "API calls: total de 3\u202f000 API calls, 1er–28 février 2026",
+        "Ajout : Seats × 1, 15–28 février 2026",
+        "Régularisation d'utilisation tardive — API calls, 1er–31 janvier 2026",
+        "Pro plan, 1er–31 mars 2026",
+        "Seats × 1, 1er–31 mars 2026",
+        "Seats × 2, 1er–31 mars 2026",
+    ])
 
 
 @pytest.mark.parametrize("items", [2, 8])

@@ -66,7 +66,7 @@ def test_add_and_remove_items_mid_period(org, customer, advance, catalog, bill):
     services.add_item(org, advance, catalog["flat"], 1, on=date(2026, 4, 16), as_of=date(2026, 4, 16))
     added = PendingCharge.objects.get()
     # 16–30 April: 15 of 30 days of 100.00.
-    assert (added.amount_minor, added.description) == (5000, "Added: Pro plan × 1, 16–30 April 2026")
+    assert (added.amount_minor, added.description) == (5000, "Ajout : Pro plan × 1, 16–30 avril 2026")
     item = advance.items.get(price=catalog["per_unit"])
     services.remove_item(org, advance, item.pk, on=date(2026, 4, 21), as_of=date(2026, 4, 21))
     note = _notes(customer)[0]
@@ -97,7 +97,7 @@ def test_in_arrears_each_item_is_billed_for_the_days_it_applied(org, customer, c
     invoice = Invoice.objects.get(customer=customer)
     lines = [(line.description, line.net_minor) for line in invoice.lines.order_by("position")]
     # 1–10 April: 10/30 of 100.00; 11–30 April: 20/30 of 160.00. No credit note: nothing was billed ahead.
-    assert lines == [("Seats × 10, 1–10 April 2026", 3333), ("Seats × 16, 11–30 April 2026", 10667)]
+    assert lines == [("Seats × 10, 1er–10 avril 2026", 3333), ("Seats × 16, 11–30 avril 2026", 10667)]
     assert not _notes(customer)
     sub.refresh_from_db()
     assert (sub.status, sub.end_date, sub.next_bill_on) == (Subscription.CANCELED, date(2026, 5, 1), None)
@@ -157,7 +157,7 @@ def test_cancelling_after_a_pause_credits_the_days_left_at_the_undiscounted_pric
     note = _notes(customer)[-1]
     # 16–30 April: 15 of 30 days, none paused: 100.00 × 15/30 = 50.00 per item (was 83.33 − 41.67 = 41.66).
     assert [line.net_minor for line in note.lines.order_by("position")] == [5000, 5000]
-    assert "15 unused days of 30" in note.lines.first().explanation
+    assert "15 jours non utilisés sur 30" in note.lines.first().explanation
     # What April costs in the end: 1–5 and 11–15 April, 10 of 30 days of 100.00 per item.
     assert _invoiced_per_item(customer) == {"Pro plan": 3333, "Seats": 3333}
 
@@ -169,7 +169,7 @@ def test_more_seats_after_a_pause_charge_the_days_left_at_the_undiscounted_price
     pending = PendingCharge.objects.get()
     # 16–30 April at 15 seats instead of 10: 150.00 × 15/30 − 100.00 × 15/30 = 75.00 − 50.00 = 25.00 (was 20.84).
     assert pending.amount_minor == 2500
-    assert "75.00" in pending.explanation and "50.00" in pending.explanation
+    assert "75,00" in pending.explanation and "50,00" in pending.explanation
 
 
 def test_removing_an_item_after_a_pause_credits_the_days_left(org, customer, catalog, paused_april):

@@ -97,15 +97,15 @@ def test_seat_count_from_daily_snapshots_is_explained_on_the_invoice(org, custom
                                                   date(2026, 3, 21): 43, date(2026, 3, 31): 40})
     bill(date(2026, 4, 1))
     line = Invoice.objects.get(customer=customer).lines.get(description__startswith="Seats")
-    assert line.description == "Seats: average 41.3 active seats, 1–31 March 2026"
+    assert line.description == "Seats: moyenne de 41,3 postes actifs, 1er–31 mars 2026"
     # 1280 / 31 = 41.2903225…, billed as 41.290323 seats × 10.00 = 412.90323 → 412.90.
     assert (line.quantity, line.unit_price, line.net_minor) == (Decimal("41.290323"), Decimal("10"), 41290)
-    assert line.explanation.startswith("average 41.3 active seats, 1–31 March 2026: 41.290323 × 10.00")
+    assert line.explanation.startswith("moyenne de 41,3 postes actifs, 1er–31 mars 2026: 41,290323 × 10,00")
     # April carries the last count (40) forward: 40 seats.
     bill(date(2026, 5, 1))
     april = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1)).lines.get(
         description__startswith="Seats")
-    assert (april.description, april.net_minor) == ("Seats: average 40.0 active seats, 1–30 April 2026", 40000)
+    assert (april.description, april.net_minor) == ("Seats: moyenne de 40,0 postes actifs, 1er–30 avril 2026", 40000)
     # An invoiced day cannot change any more.
     with pytest.raises(ClosedPeriod, match="already invoiced"):
         services.record_licence_counts(org, metered, {date(2026, 3, 15): 99})
@@ -120,7 +120,7 @@ def test_percentage_pricing_on_each_payment(org, customer, metered, bill):
     line = Invoice.objects.get(customer=customer).lines.get(description__startswith="Payment processing")
     # 1.5% + 0.25 per payment: 1.75 + 1.00 + 0.40.
     assert line.net_minor == 315
-    assert line.explanation.startswith("total 160 payments, 1–31 March 2026: ")
+    assert line.explanation.startswith("total de 160 payments, 1er–31 mars 2026: ")
 
 
 def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, customer, metered, bill):
@@ -129,7 +129,7 @@ def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, cu
     march = Invoice.objects.get(customer=customer)
     api = march.lines.get(description__startswith="API calls")
     # 9,000 calls: 1,000 free, 8,000 × 0.01.
-    assert api.net_minor == 8000 and "total 9000 API calls, 1–31 March 2026" in api.description
+    assert api.net_minor == 8000 and "total de 9\u202f000 API calls, 1er–31 mars 2026" in api.description
 
     late = services.record_usage(org, [event("late-1", "2000", ts="2026-03-31T21:30:00Z"),  # 31 March, 23:30 Paris
                                        event("april-1", "500", ts="2026-04-02T08:00:00Z")])
@@ -137,12 +137,12 @@ def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, cu
     assert UsageEvent.objects.get(idempotency_key="late-1").late
     bill(date(2026, 5, 1))
     april = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1))
-    adjustment = april.lines.get(description__startswith="Late usage adjustment")
+    adjustment = april.lines.get(description__startswith="Régularisation d'utilisation tardive")
     # 9,000 → 11,000 calls: 1,000 free + 9,000 × 0.01 + 1,000 × 0.005 = 95.00, billed 80.00 before: 15.00.
     assert adjustment.net_minor == 1500
-    assert adjustment.description == "Late usage adjustment — API calls, 1–31 March 2026"
-    assert f"arrived after that period was invoiced (invoice {march.number})" in adjustment.explanation
-    assert "Billed 9000 → now 11000: 95.00 − 80.00 = 15.00." in adjustment.explanation
+    assert adjustment.description == "Régularisation d'utilisation tardive — API calls, 1er–31 mars 2026"
+    assert f"est arrivé après la facturation de cette période (facture {march.number})" in adjustment.explanation
+    assert "Facturé : 9\u202f000 → désormais 11\u202f000 : 95,00 − 80,00 = 15,00." in adjustment.explanation
     assert april.lines.get(description__startswith="API calls").net_minor == 0  # 500 calls in April: free
     event_row = UsageEvent.objects.get(idempotency_key="late-1")
     assert (event_row.late_billed_on, event_row.adjusted_on) == (date(2026, 5, 1), april)
@@ -152,7 +152,7 @@ def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, cu
     assert bill(date(2026, 5, 1)).invoices == 0
     bill(date(2026, 6, 1))
     june = Invoice.objects.get(customer=customer, issue_date=date(2026, 6, 1))
-    assert june.lines.get(description__startswith="Late usage").net_minor == 500  # 11,000 → 12,000: 1,000 × 0.005
+    assert june.lines.get(description__startswith="Régularisation").net_minor == 500  # 11,000 → 12,000: 1,000 × 0.005
     assert bill(date(2026, 6, 1)).invoices == 0
 
 
@@ -219,7 +219,7 @@ def test_late_usage_after_the_last_invoice_gets_its_own_invoice(org, customer, m
     last = Invoice.objects.filter(customer=customer).order_by("-id").first()
     # The 1.00 payment: 1.5% + 0.25 = 0.265, rounded half up to 0.27.
     assert [(line.description, line.net_minor) for line in last.lines.all()] == [
-        ("Late usage adjustment — Payment processing, 1–31 March 2026", 27)]
+        ("Régularisation d'utilisation tardive — Payment processing, 1er–31 mars 2026", 27)]
     assert (last.issue_date, last.service_period_start, last.service_period_end) == (
         date(2026, 4, 15), date(2026, 3, 1), date(2026, 3, 31))
     assert bill(date(2026, 4, 16)).invoices == 0

@@ -97,8 +97,8 @@ def test_a_flat_and_a_per_unit_price_make_one_invoice_per_customer_and_date():
     (group,) = plan.invoiced
     assert (group.customer_id, group.contract_id, group.billing_date) == (7, 1007, date(2026, 2, 1))
     flat, seats = group.lines
-    assert (flat.description, flat.quantity, flat.unit_price) == ("Pro plan, 1–28 February 2026", 1, Decimal("49.00"))
-    assert (seats.description, seats.quantity, seats.unit_price) == (
+    assert (str(flat.description), flat.quantity, flat.unit_price) == ("Pro plan, 1–28 February 2026", 1, Decimal("49.00"))
+    assert (str(seats.description), seats.quantity, seats.unit_price) == (
         "Pro plan (annual) × 3, 1–28 February 2026", Decimal(3), Decimal("9.50"))
     assert (flat.period_start, flat.period_end) == (date(2026, 2, 1), date(2026, 2, 28))
     assert group.slots == [(1, sub.due[0], 0, 2, {})]
@@ -122,7 +122,7 @@ def test_a_stub_period_is_prorated_and_says_why():
                                      as_of=date(2026, 1, 15)), book(), totals)
     (line,) = plan.invoiced[0].lines
     assert line.quantity == 1 and line.unit_price == Decimal("26.87")
-    assert "17 of 31 days" in line.explanation
+    assert "17 of 31 days" in str(line.explanation)
 
 
 def test_usage_is_aggregated_over_the_local_window_and_percentages_take_each_transaction():
@@ -171,7 +171,7 @@ def test_a_new_price_whose_notice_went_out_in_time_is_billed_and_said_once():
     sentence = ("Pro plan: new price from 1 February 2026: 59.00 EUR per period (previously 49.00 EUR per period). "
                 "Why: Costs went up.")
     assert first.unit_price == second.unit_price == Decimal("59.00")
-    assert first.explanation.startswith(sentence + " — ") and not second.explanation.startswith(sentence)
+    assert str(first.explanation).startswith(sentence + " — ") and not str(second.explanation).startswith(sentence)
     assert [n for n, _ in group.notices] == [900]
     assert group.notes == [InvoiceNote.of(N.PRICE_CHANGE, product="Pro plan", effective_date=date(2026, 2, 1),
                                           new="59.00 EUR per period", previous="49.00 EUR per period",
@@ -209,9 +209,9 @@ def test_late_usage_is_billed_as_the_difference_and_the_window_re_priced():
     late = late_lines(book(), [LateEvent(5, None, 100, ts[1]), LateEvent(6, None, 101, ts[1])], [window],
                       {1: [item(1, CALLS)]}, {(7, 100): events})
     (line,) = late.lines
-    assert (line.description, line.quantity, line.unit_price) == (
+    assert (str(line.description), line.quantity, line.unit_price) == (
         "Late usage adjustment — API calls, 1–31 January 2026", 1, Decimal("0.40"))
-    assert line.explanation == ("1 API calls event(s) of 1–31 January 2026 arrived after that period was invoiced "
+    assert str(line.explanation) == ("1 API calls event(s) of 1–31 January 2026 arrived after that period was invoiced "
                                 "(invoice INV-2026-00001). Billed 100 → now 140: 1.40 − 1.00 = 0.40.")
     assert late.handled == [5, 6] and late.contract_id == 1007
     assert late.touched == [(300, {"api_calls": {"quantity": "140", "amount": "1.40"}})]

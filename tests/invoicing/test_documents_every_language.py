@@ -166,9 +166,6 @@ def test_no_english_in_a_late_fee_invoice(org, make_customer, make_contract, doc
     assert not _english_in(read_pdf_text(render_invoice_pdf(fee)).raw, "fr")
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="the billing run's recurring and usage line "
-                   "descriptions (their period, '1–31 March 2026') and the price models' worked explanations "
-                   "(duly.domain.pricing, duly.domain.billing_plan) are still English: not yet structured text")
 def test_no_english_in_a_billing_run_invoice(org, make_customer, make_contract, doc_settings):
     from duly.billing import services as billing
 

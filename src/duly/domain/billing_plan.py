@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Iterator, Sequence
@@ -36,6 +36,8 @@ from . import pricing
 from .errors import InvalidSchedule
 from .money import MONEY_CONTEXT, round_money
 from .schedules import WEEKDAYS, Cycle, Interval, Pause, Period, Schedule, prorate
+from .pricing_words import describe_text
+from .text import Price, Text, join_text, text
 
 __all__ = [
     "QUANTITY_QUANTUM",
@@ -45,7 +47,9 @@ __all__ = [
     "billable_quantity",
     "charge",
     "commitment_share",
+    "commitment_share_text",
     "describe_model",
+    "describe_model_text",
     "fixed_charge",
     "parse_anchor",
     "plain_quantity",
@@ -209,11 +213,17 @@ class FixedCharge:
     #: The days charged (inside the period, outside pauses) and the whole cycle's days.
     billable_days: int
     whole_days: int
-    explanation: str
+    #: The arithmetic as structured text (put in the customer's language on an invoice line).
+    text: Text
+
+    @cached_property
+    def explanation(self) -> str:
+        """The arithmetic in English: ``flat fee 100.00 = 100.00; 16 of 31 days (starts mid-cycle): …``."""
+        return str(self.text)
 
 
 def fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, *, whole: Period, part: Period,
-                 paused_days: int = 0, reasons: Sequence[str] = ()) -> FixedCharge:
+                 paused_days: int = 0, reasons: Sequence[Text] = ()) -> FixedCharge:
     """Price ``quantity`` for the cycle ``whole`` and prorate it to the unpaused days of ``part``.
 
     The proration goes through :func:`duly.domain.schedules.prorate` (exact ratio of days, rounded
@@ -230,19 +240,26 @@ def charge(model: pricing.PriceModel, quantity: Decimal, currency: str) -> prici
 
 @lru_cache(maxsize=16384)
 def _fixed_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, whole: Period, part: Period,
-                  paused_days: int, reasons: tuple[str, ...]) -> FixedCharge:
+                  paused_days: int, reasons: tuple[Text, ...]) -> FixedCharge:
     full = charge(model, quantity, currency)
     billable = part.days - paused_days
     if billable <= 0:
-        return FixedCharge(full, round_money(0, currency), Fraction(0), 0, whole.days, "paused throughout")
+        return FixedCharge(full, round_money(0, currency), Fraction(0), 0, whole.days, text("paused throughout"))
     ratio = Fraction(billable, whole.days)
     if ratio == 1:
-        return FixedCharge(full, full.amount, ratio, billable, whole.days, full.explanation)
+        return FixedCharge(full, full.amount, ratio, billable, whole.days, full.text)
     amount = prorate(full.amount, currency, Period(whole.start, whole.start + timedelta(days=billable)), whole)
-    why = f" ({', '.join(reasons)})" if reasons else ""
-    explanation = (f"{full.explanation}; {billable} of {whole.days} days{why}: "
-                   f"{full.amount} × {billable}/{whole.days} = {amount}")
-    return FixedCharge(full, amount, ratio, billable, whole.days, explanation)
+    values = {"full": full.text, "days": billable, "whole": whole.days, "amount": Price(full.amount, currency),
+              "prorated": Price(amount, currency)}
+    if reasons:
+        words = text("{full}; {days} of {whole} day ({reasons}): {amount} × {days}/{whole} = {prorated}",
+                     plural="{full}; {days} of {whole} days ({reasons}): {amount} × {days}/{whole} = {prorated}",
+                     n=whole.days, reasons=join_text(reasons, ", "), **values)
+    else:
+        words = text("{full}; {days} of {whole} day: {amount} × {days}/{whole} = {prorated}",
+                     plural="{full}; {days} of {whole} days: {amount} × {days}/{whole} = {prorated}",
+                     n=whole.days, **values)
+    return FixedCharge(full, amount, ratio, billable, whole.days, words)
 
 
 # --- metered charges -----------------------------------------------------------------------------------------
@@ -257,13 +274,25 @@ def commitment_share(model: pricing.PriceModel, currency: str,
     Other models price the usage as it is. A whole cycle (or no share) keeps the model as it is.
     An object that is not a registered price model is refused (:class:`~duly.domain.errors.InvalidPricing`).
     """
+    shared, why = commitment_share_text(model, currency, share)
+    return shared, str(why)
+
+
+def commitment_share_text(model: pricing.PriceModel, currency: str,
+                          share: tuple[int, int] | None) -> tuple[pricing.PriceModel, Text | str]:
+    """:func:`commitment_share` with the why as structured text (``""`` when the model is kept as it is)."""
     pricing.registered(model)
     if share is None or share[0] >= share[1]:
         return model, ""
-    return model.share(currency, *share)
+    return model.share_text(currency, *share)
 
 
 # --- wording ---------------------------------------------------------------------------------------------
+def describe_model_text(model: pricing.PriceModel, currency: str) -> Text:
+    """:func:`describe_model` as structured text, for the customer's language."""
+    return describe_text(pricing.registered(model), currency)
+
+
 def describe_model(model: pricing.PriceModel, currency: str) -> str:
     """A short English description of a price, e.g. ``12.00 EUR per unit`` (for notices and invoices).
 

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from functools import lru_cache
 from typing import AbstractSet, Any, ClassVar, Mapping, Sequence
@@ -73,6 +73,8 @@ from typing import AbstractSet, Any, ClassVar, Mapping, Sequence
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
 from .schedules import prorate_days
+from .text import Number, Percent, Price, Text, join_text, text
+from .pricing_words import describe_text, money_words
 
 __all__ = [
     "BasePriceModel",
@@ -141,6 +143,8 @@ class Charge:
     breakdown: tuple[TierBreakdown, ...]
     #: The worked arithmetic, e.g. ``10 × 10.00 + 40 × 8.00 = 420.00``.
     explanation: str
+    #: The same as structured text, put in the customer's language on an invoice line.
+    text: Text | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -153,7 +157,7 @@ class _Priced:
     amount: Decimal
     breakdown: tuple[TierBreakdown, ...]
     #: Left-hand side of the explanation; the charge appends ``= total``.
-    expression: str
+    expression: Text
 
 
 def _plain(value: Decimal) -> str:
@@ -164,6 +168,11 @@ def _plain(value: Decimal) -> str:
 def _trimmed(value: Decimal) -> str:
     """A decimal without trailing zeros: ``10.0`` → ``10``, ``2.50`` → ``2.5``."""
     return _plain(value.normalize(context=MONEY_CONTEXT))
+
+
+def _words(template: str, **params: Any) -> Text:
+    """Structured text of placeholders and symbols only (``{quantity} × {price}``): nothing to translate."""
+    return Text(template, tuple(params.items()))
 
 
 def _money_text(value: Decimal, currency: str) -> str:
@@ -186,6 +195,9 @@ def _money_text_of(value: Decimal, currency: str) -> str:
         return format(value, "f")  # already exactly at the currency's decimals: quantizing changes nothing
     decimals = max(exponent(currency), -min(value.normalize(context=MONEY_CONTEXT).as_tuple().exponent, 0))
     return format(value.quantize(Decimal(1).scaleb(-decimals), context=MONEY_CONTEXT), "f")
+
+
+money_text = _money_text
 
 
 def _is_integral(value: Decimal) -> bool:
@@ -259,13 +271,14 @@ class BasePriceModel(ABC):
         with localcontext(MONEY_CONTEXT):
             priced = self._price(q, txs, currency)
         amount = round_money(priced.amount, currency)
-        raw = _money_text(priced.amount, currency)
-        total = _money_text(amount, currency)
-        explanation = f"{priced.expression} = {raw}"
-        if raw != total:
-            explanation += f", rounded to {total}"
+        raw, total = Price(priced.amount, currency), Price(amount, currency)
+        if _money_text(priced.amount, currency) != _money_text(amount, currency):
+            words = text("{expression} = {raw}, rounded to {total}", expression=priced.expression, raw=raw,
+                         total=total)
+        else:
+            words = _words("{expression} = {raw}", expression=priced.expression, raw=raw)
         return Charge(amount=amount, currency=currency, quantity=q, breakdown=priced.breakdown,
-                      explanation=explanation)
+                      explanation=str(words), text=words)
 
     # --- the parts every model defines (REQUIRED_PARTS) ---------------------------------------------------
     @classmethod
@@ -296,6 +309,11 @@ class BasePriceModel(ABC):
         Returns the model to price that window with and the words saying why it differs from this one,
         ending in ``"; "`` (``""`` and the model itself when a part of a period is priced as it is).
         """
+
+    def share_text(self, currency: str, days: int, whole: int) -> tuple[PriceModel, Text | str]:
+        """:meth:`share` with the words as structured text, for the customer's language (a model whose share
+        says something overrides it; by default the English words of :meth:`share`)."""
+        return self.share(currency, days, whole)
 
     @abstractmethod
     def minimum_per_period(self) -> Decimal | None:
@@ -407,11 +425,11 @@ def _tier_label(lower: Decimal, upper: Decimal | None) -> str:
     return f"over {_trimmed(lower)} up to {_trimmed(upper)}"
 
 
-def _tier_term(units: Decimal, tier: Tier, currency: str) -> str:
-    term = f"{_plain(units)} × {_money_text(tier.unit_price, currency)}"
+def _tier_term(units: Decimal, tier: Tier, currency: str) -> Text:
     if tier.flat_fee:
-        term += f" + {_money_text(tier.flat_fee, currency)} flat"
-    return term
+        return text("{units} × {price} + {fee} flat", units=Number(units), price=Price(tier.unit_price, currency),
+                    fee=Price(tier.flat_fee, currency))
+    return _words("{units} × {price}", units=Number(units), price=Price(tier.unit_price, currency))
 
 
 # --------------------------------------------------------------------------- registry
@@ -462,39 +480,6 @@ def registered(model: object) -> PriceModel:
     return model  # type: ignore[return-value]
 
 
-# --------------------------------------------------------------------------- words
-
-def _words_number(value: Decimal) -> str:
-    """A rate or a count in words: ``1.50`` → ``1.5``, ``1E+2`` → ``100``."""
-    return format(value.normalize(MONEY_CONTEXT), "f")
-
-
-def _words_money(value: Decimal, currency: str) -> str:
-    """An amount in words: at the currency's decimals when it has no more (``100.00 EUR``), else exact."""
-    rounded = round_money(value, currency)
-    return f"{rounded if value == rounded else _words_number(value)} {currency}"
-
-
-def _words_tiers(tiers: Sequence[Tier], currency: str) -> str:
-    """``1–10 at 12.00 EUR, 11+ at 9.00 EUR + 5.00 EUR flat``."""
-    parts = []
-    lower = Decimal(0)
-    for tier in tiers:
-        whole = lower == lower.to_integral_value()
-        span = _words_number(lower + 1) if whole else f"over {_words_number(lower)}"
-        if tier.up_to is not None:
-            span = f"{span}–{_words_number(tier.up_to)}"
-        elif whole:
-            span += "+"
-        text = f"{span} at {_words_money(tier.unit_price, currency)}"
-        if tier.flat_fee:
-            text += f" + {_words_money(tier.flat_fee, currency)} flat"
-        parts.append(text)
-        if tier.up_to is not None:
-            lower = tier.up_to
-    return ", ".join(parts)
-
-
 # --------------------------------------------------------------------------- models
 
 
@@ -518,7 +503,7 @@ class FlatPricing(BasePriceModel):
         return {"model": self.code, "amount": _plain(self.amount)}
 
     def describe(self, currency: str) -> str:
-        return f"{_words_money(self.amount, currency)} per period"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -537,7 +522,7 @@ class FlatPricing(BasePriceModel):
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         line = TierBreakdown("flat fee", Decimal(1), self.amount, ZERO, self.amount)
-        return _Priced(self.amount, (line,), f"flat fee {_money_text(self.amount, currency)}")
+        return _Priced(self.amount, (line,), text("flat fee {amount}", amount=Price(self.amount, currency)))
 
 
 @register
@@ -560,7 +545,7 @@ class PerUnitPricing(BasePriceModel):
         return {"model": self.code, "unit_price": _plain(self.unit_price)}
 
     def describe(self, currency: str) -> str:
-        return f"{_words_money(self.unit_price, currency)} per unit"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -580,7 +565,8 @@ class PerUnitPricing(BasePriceModel):
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         amount = quantity * self.unit_price
         line = TierBreakdown("units", quantity, self.unit_price, ZERO, amount)
-        return _Priced(amount, (line,), f"{_plain(quantity)} × {_money_text(self.unit_price, currency)}")
+        return _Priced(amount, (line,), _words("{quantity} × {price}", quantity=Number(quantity),
+                                               price=Price(self.unit_price, currency)))
 
 
 @register
@@ -603,7 +589,7 @@ class GraduatedPricing(BasePriceModel):
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
 
     def describe(self, currency: str) -> str:
-        return f"graduated: {_words_tiers(self.tiers, currency)}"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -622,7 +608,7 @@ class GraduatedPricing(BasePriceModel):
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         lines: list[TierBreakdown] = []
-        terms: list[str] = []
+        terms: list[Text] = []
         lower = ZERO
         for tier in self.tiers:
             if quantity <= lower:
@@ -636,7 +622,7 @@ class GraduatedPricing(BasePriceModel):
                 break
             lower = tier.up_to
         total = sum((line.amount for line in lines), ZERO)
-        return _Priced(total, tuple(lines), " + ".join(terms) if terms else "no units")
+        return _Priced(total, tuple(lines), join_text(terms, " + ") if terms else text("no units"))
 
 
 @register
@@ -659,7 +645,7 @@ class VolumePricing(BasePriceModel):
         return {"model": self.code, "tiers": [t.to_config() for t in self.tiers]}
 
     def describe(self, currency: str) -> str:
-        return f"volume: {_words_tiers(self.tiers, currency)}"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -678,7 +664,7 @@ class VolumePricing(BasePriceModel):
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         if quantity == 0:
-            return _Priced(ZERO, (), "no units")
+            return _Priced(ZERO, (), text("no units"))
         lower = ZERO
         for tier in self.tiers:
             if tier.up_to is None or quantity <= tier.up_to:
@@ -719,8 +705,7 @@ class PackagePricing(BasePriceModel):
         return config
 
     def describe(self, currency: str) -> str:
-        text = f"{_words_money(self.amount, currency)} per {_words_number(self.package_size)} units"
-        return text + (f" ({_words_number(self.free_units)} free)" if self.free_units else "")
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return False
@@ -747,17 +732,23 @@ class PackagePricing(BasePriceModel):
         packages = whole + (1 if rest else 0)
         amount = packages * self.amount
         size = _trimmed(self.package_size)
-        price = _money_text(self.amount, currency)
         if packages:
             lines.append(TierBreakdown(f"packages of {size}", packages, self.amount, ZERO, amount))
+        values = {"quantity": Number(quantity), "free": self.free_units.normalize(MONEY_CONTEXT),
+                  "size": self.package_size.normalize(MONEY_CONTEXT), "price": Price(self.amount, currency)}
+        if self.free_units and not billable:
+            return _Priced(ZERO, tuple(lines), text("{quantity} units within {free} free",
+                                                    plural="{quantity} units within {free} free", n=quantity,
+                                                    quantity=values["quantity"], free=values["free"]))
         if self.free_units:
-            if not billable:
-                return _Priced(ZERO, tuple(lines), f"{_plain(quantity)} units within {_trimmed(self.free_units)} free")
-            counted = f"ceil(({_plain(quantity)} − {_trimmed(self.free_units)} free) / {size})"
+            counted = text("ceil(({quantity} − {free} free) / {size}) = {n} package × {price}",
+                           plural="ceil(({quantity} − {free} free) / {size}) = {n} packages × {price}", n=packages,
+                           **values)
         else:
-            counted = f"ceil({_plain(quantity)} / {size})"
-        plural = "" if packages == 1 else "s"
-        return _Priced(amount, tuple(lines), f"{counted} = {_plain(packages)} package{plural} × {price}")
+            counted = text("ceil({quantity} / {size}) = {n} package × {price}",
+                           plural="ceil({quantity} / {size}) = {n} packages × {price}", n=packages,
+                           quantity=values["quantity"], size=values["size"], price=values["price"])
+        return _Priced(amount, tuple(lines), counted)
 
 
 @dataclass(frozen=True)
@@ -830,14 +821,7 @@ class PercentagePricing(BasePriceModel):
         return PercentageTerm(transaction, fee, computed)
 
     def describe(self, currency: str) -> str:
-        text = f"{_words_number(self.rate)}% per transaction"
-        if self.fixed_fee:
-            text += f" + {_words_money(self.fixed_fee, currency)}"
-        if self.min_per_transaction is not None:
-            text += f", at least {_words_money(self.min_per_transaction, currency)}"
-        if self.max_per_transaction is not None:
-            text += f", at most {_words_money(self.max_per_transaction, currency)}"
-        return text
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return True
@@ -863,7 +847,7 @@ class PercentagePricing(BasePriceModel):
         elif quantity:
             transactions = (quantity,)
         if not transactions:
-            return _Priced(ZERO, (), "no transactions")
+            return _Priced(ZERO, (), text("no transactions"))
         terms = [self.fee(t) for t in transactions]
         rate = _trimmed(self.rate)
         base = sum(transactions, ZERO)
@@ -883,25 +867,31 @@ class PercentagePricing(BasePriceModel):
             lines.append(TierBreakdown("capped at the maximum per transaction", n, ZERO, -capped, -capped))
         total = sum((t.fee for t in terms), ZERO)
         if len(terms) <= _LISTED_TRANSACTIONS:
-            texts = [self._term_text(t, rate, currency, alone=len(terms) == 1) for t in terms]
-            return _Priced(total, tuple(lines), " + ".join(texts))
-        text = f"{rate}% × {_money_text(base, currency)} ({len(terms)} transactions)"
+            texts = [self._term_text(t, currency, alone=len(terms) == 1) for t in terms]
+            return _Priced(total, tuple(lines), join_text(texts, " + "))
+        n = len(terms)
+        parts = [text("{rate} × {base} ({n} transaction)", plural="{rate} × {base} ({n} transactions)", n=n,
+                      rate=Percent(self.rate), base=Price(base, currency))]
         if self.fixed_fee:
-            text += f" + {len(terms)} × {_money_text(self.fixed_fee, currency)} fixed"
+            parts.append(text("+ {count} × {fee} fixed", count=n, fee=Price(self.fixed_fee, currency)))
         if raised:
-            text += f" + {_money_text(raised, currency)} raised to the minimum"
+            parts.append(text("+ {amount} raised to the minimum", amount=Price(raised, currency)))
         if capped:
-            text += f" − {_money_text(capped, currency)} capped at the maximum"
-        return _Priced(total, tuple(lines), text)
+            parts.append(text("− {amount} capped at the maximum", amount=Price(capped, currency)))
+        return _Priced(total, tuple(lines), join_text(parts))
 
-    def _term_text(self, term: PercentageTerm, rate: str, currency: str, *, alone: bool) -> str:
-        text = f"{rate}% × {_money_text(term.transaction, currency)}"
+    def _term_text(self, term: PercentageTerm, currency: str, *, alone: bool) -> Text:
+        values = {"rate": Percent(self.rate), "amount": Price(term.transaction, currency)}
         if self.fixed_fee:
-            text += f" + {_money_text(self.fixed_fee, currency)}"
+            words = _words("{rate} × {amount} + {fee}", fee=Price(self.fixed_fee, currency), **values)
+        else:
+            words = _words("{rate} × {amount}", **values)
         if term.fee != term.computed:
-            limit = "minimum" if term.fee > term.computed else "maximum"
-            return f"({text} = {_money_text(term.computed, currency)} → {limit} {_money_text(term.fee, currency)})"
-        return text if alone or not self.fixed_fee else f"({text})"
+            computed, fee = Price(term.computed, currency), Price(term.fee, currency)
+            if term.fee > term.computed:
+                return text("({term} = {computed} → minimum {fee})", term=words, computed=computed, fee=fee)
+            return text("({term} = {computed} → maximum {fee})", term=words, computed=computed, fee=fee)
+        return words if alone or not self.fixed_fee else _words("({term})", term=words)
 
 
 @register
@@ -931,18 +921,24 @@ class MinimumCommitment(BasePriceModel):
         return {"model": self.code, "minimum": _plain(self.minimum), "charge": self.charge_model.to_config()}
 
     def describe(self, currency: str) -> str:
-        return f"{self.charge_model.describe(currency)}, minimum {_words_money(self.minimum, currency)} per period"
+        return str(describe_text(self, currency))
 
     def takes_transactions(self) -> bool:
         return self.charge_model.takes_transactions()
 
     def share(self, currency: str, days: int, whole: int) -> tuple[PriceModel, str]:
+        shared, why = self.share_text(currency, days, whole)
+        return shared, str(why)
+
+    def share_text(self, currency: str, days: int, whole: int) -> tuple[PriceModel, Text | str]:
         """The minimum is agreed per period: a window covering part of its cycle (a stub, a last period cut
         by the end date, an item added or removed mid-period) commits to ``minimum × days / whole``, rounded
         half up once (:func:`~duly.domain.schedules.prorate_days`); the wrapped charge is kept as it is."""
         minimum = prorate_days(self.minimum, currency, days, whole)
-        why = (f"minimum commitment for {days} of {whole} days: {_words_money(self.minimum, currency)} × "
-               f"{days}/{whole} = {_words_money(minimum, currency)}; ")
+        why = text("minimum commitment for {days} of {whole} day: {minimum} × {days}/{whole} = {prorated}; ",
+                   plural="minimum commitment for {days} of {whole} days: {minimum} × {days}/{whole} = {prorated}; ",
+                   n=whole, days=days, whole=whole, minimum=Price(self.minimum, currency, code=True),
+                   prorated=Price(minimum, currency, code=True))
         return MinimumCommitment(minimum, self.charge_model), why
 
     def minimum_per_period(self) -> Decimal | None:
@@ -956,16 +952,15 @@ class MinimumCommitment(BasePriceModel):
 
     def _price(self, quantity: Decimal, transactions: tuple[Decimal, ...], currency: str) -> _Priced:
         inner = self.charge_model._price(quantity, transactions, currency)  # type: ignore[attr-defined]
-        minimum = _money_text(self.minimum, currency)
+        minimum = Price(self.minimum, currency)
         if inner.amount >= self.minimum:
-            return _Priced(inner.amount, inner.breakdown, f"{inner.expression} (minimum commitment {minimum} met)")
+            return _Priced(inner.amount, inner.breakdown, text("{expression} (minimum commitment {minimum} met)",
+                                                               expression=inner.expression, minimum=minimum))
         true_up = self.minimum - inner.amount
         line = TierBreakdown("minimum commitment true-up", Decimal(1), true_up, ZERO, true_up)
-        return _Priced(
-            self.minimum,
-            (*inner.breakdown, line),
-            f"{inner.expression} + true-up {_money_text(true_up, currency)} (minimum commitment {minimum})",
-        )
+        return _Priced(self.minimum, (*inner.breakdown, line), text(
+            "{expression} + true-up {amount} (minimum commitment {minimum})", expression=inner.expression,
+            amount=Price(true_up, currency), minimum=minimum))
 
 
 # --------------------------------------------------------------------------- building a model from its code

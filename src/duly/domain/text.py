@@ -19,7 +19,7 @@ from typing import Any
 
 from .money import Money, exponent
 
-__all__ = ["Amount", "Percent", "Text", "join_text", "text"]
+__all__ = ["Amount", "DateSpan", "Number", "Percent", "Price", "Text", "join_text", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,46 @@ class Amount:
 
     def __str__(self) -> str:
         return f"{self.value:,.{exponent(self.currency)}f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """A quantity written exactly as precise as it is (``2.50``) in English; in a locale, without trailing zeros
+    and grouped (``2,5``, ``1 250``)."""
+
+    value: Decimal
+
+    def __str__(self) -> str:
+        return format(self.value, "f")
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """A price in worked arithmetic: at least its currency's decimals, more when it has them (``8.00``,
+    ``0.0125``). With ``code``, the price in words: ``100.00 EUR`` (``100,00 €`` in a locale)."""
+
+    value: Decimal
+    currency: str
+    code: bool = False
+
+    def __str__(self) -> str:
+        from .pricing import money_text, money_words  # pricing builds on this module
+
+        return money_words(self.value, self.currency) if self.code else money_text(self.value, self.currency)
+
+
+@dataclass(frozen=True, slots=True)
+class DateSpan:
+    """The days from ``first`` to ``last`` inclusive: ``1–31 March 2026``, ``16 March – 15 April 2026``
+    (``1er–31 mars 2026``, ``16. März – 15. April 2026`` in a locale)."""
+
+    first: date
+    last: date
+
+    def __str__(self) -> str:
+        from .usage import format_days
+
+        return format_days(self.first, self.last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +130,7 @@ def _plain(value: Any) -> str:
     """English formats without Babel: ``1570.80 EUR``, ``31 March 2026``, ``12.5``."""
     from .payment_terms import format_date
 
-    if isinstance(value, (Text, Percent, Amount)):
+    if isinstance(value, (Text, Percent, Amount, Number, Price, DateSpan)):
         return str(value)
     if isinstance(value, Money):
         quantum = Decimal(1).scaleb(-exponent(value.currency))

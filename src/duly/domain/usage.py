@@ -48,6 +48,7 @@ from . import aggregations
 from .errors import DuplicateUsageEvent, InvalidUsageValue, ValidationError
 from .money import MONEY_CONTEXT, ZERO, to_decimal
 from .schedules import Period
+from .text import DateSpan, Number, Text, text
 
 __all__ = [
     "AGGREGATIONS",
@@ -55,8 +56,11 @@ __all__ = [
     "UsageEvent",
     "aggregate",
     "average_daily_count",
+    "format_days",
     "format_period",
+    "period_span",
     "usage_summary",
+    "usage_summary_text",
 ]
 
 #: The aggregation codes, in the order of :data:`duly.domain.aggregations.AGGREGATIONS` (their registry).
@@ -195,7 +199,12 @@ def average_daily_count(snapshots: Mapping[date, int], period: Period) -> Decima
 @lru_cache(maxsize=4096)
 def format_period(period: Period) -> str:
     """English, locale-free dates of a period, last day inclusive: ``1–31 March 2026``."""
-    first, last = period.start, period.last_day
+    return format_days(period.start, period.last_day)
+
+
+@lru_cache(maxsize=4096)
+def format_days(first: date, last: date) -> str:
+    """English, locale-free dates from ``first`` to ``last`` inclusive: ``1–31 March 2026``."""
     if first == last:
         return f"{first.day} {_MONTH_NAMES[first.month - 1]} {first.year}"
     if (first.year, first.month) == (last.year, last.month):
@@ -204,6 +213,11 @@ def format_period(period: Period) -> str:
         return f"{first.day} {_MONTH_NAMES[first.month - 1]} – {last.day} {_MONTH_NAMES[last.month - 1]} {last.year}"
     return (f"{first.day} {_MONTH_NAMES[first.month - 1]} {first.year} – "
             f"{last.day} {_MONTH_NAMES[last.month - 1]} {last.year}")
+
+
+def period_span(period: Period) -> DateSpan:
+    """A period's days (last day inclusive) as a value of structured text."""
+    return DateSpan(period.start, period.last_day)
 
 
 def usage_summary(kind: str, value: Decimal, metric_label: str, period: Period) -> str:
@@ -220,3 +234,29 @@ def usage_summary(kind: str, value: Decimal, metric_label: str, period: Period) 
     else:
         text = format(amount, "f")
     return f"{words.phrase(text, metric_label)}, {format_period(period)}"
+
+
+def usage_summary_text(kind: str, value: Decimal, metric_label: str | Text, period: Period) -> Text:
+    """:func:`usage_summary` as structured text (its ``str()`` is that English line), for the customer's language.
+    The metric's name is the catalog's own (not translated); Duly's own labels come as :class:`Text`."""
+    words = aggregations.summary(kind)
+    amount = to_decimal(value)
+    if words.averaged:
+        amount = amount.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP, context=MONEY_CONTEXT)
+    quantity, span = Number(amount), period_span(period)
+    if kind == "sum":
+        return text("total {quantity} {metric}, {period}", quantity=quantity, metric=metric_label, period=span)
+    if kind == "count":
+        return text("{quantity} {metric}, {period}", quantity=quantity, metric=metric_label, period=span,
+                    context="usage count")
+    if kind == "max":
+        return text("peak {quantity} {metric}, {period}", quantity=quantity, metric=metric_label, period=span)
+    if kind == "unique_count":
+        return text("{quantity} unique {metric}, {period}", quantity=quantity, metric=metric_label, period=span)
+    if kind == "last":
+        return text("latest {quantity} {metric}, {period}", quantity=quantity, metric=metric_label, period=span)
+    if kind in ("time_weighted_average", "average_daily"):
+        return text("average {quantity} {metric}, {period}", quantity=quantity, metric=metric_label, period=span)
+    # A summary registered without words of its own here: its English phrase, and the period in the locale.
+    phrase = words.phrase(str(quantity), str(metric_label))
+    return Text("{phrase}, {period}", (("phrase", phrase), ("period", span)))

@@ -16,6 +16,7 @@ from duly.invoicing import bulk
 from duly.translation import render
 
 from ..models import BillingRecord, Subscription
+from ..words import in_customer_language
 from ..services.run_writer import RECORD_COLUMNS, ChunkPlan, record_row
 from .load import Catalog, Due, load_batch
 from .topups import topup_invoice
@@ -56,8 +57,9 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
             terms_cache[contract.id] = shared
         terms, late_text = terms_cache[contract.id]
         dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]
-        item = bulk.BulkInvoice(
-            customer=customers[group.customer_id], contract=contract, lines=group.lines,
+        customer = customers[group.customer_id]
+        item = bulk.BulkInvoice(  # the lines' words in the customer's language, frozen as issued
+            customer=customer, contract=contract, lines=in_customer_language(group.lines, customer.locale),
             service_period=(min(d[0] for d in dated), max(d[1] for d in dated)) if dated else None,
             allow_negative=any(line.quantity < 0 for line in group.lines),
         )

@@ -3,7 +3,7 @@ settled at once with the recurring charges recomputed exactly as the billing run
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -21,12 +21,14 @@ from duly.domain.compose.inputs import ItemInput
 from duly.domain.money import from_minor, to_minor
 from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Cycle, Period, change_proration, prorate, split_part
+from duly.domain.text import Number, Price as PriceText, Text, join_text, text
 from duly.invoicing import services as invoicing
 from duly.invoicing.models import Invoice
 
 from ..models import BillingRecord, PendingCharge, Price, Subscription, SubscriptionItem, SubscriptionPause
 from ..runner.load import Catalog, price_info
 from ..signals import subscription_changed
+from ..words import words
 from .common import _label, _locked, _own, _plan, _refresh_cursor
 from .price_changes import _notify_new_items
 from .subscriptions import _check_price_currency, _quantity
@@ -110,8 +112,9 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
         if take <= 0:
             break
         charge.amount_minor -= take
-        charge.explanation = (charge.explanation + f" Reduced by {from_minor(take, currency)}: those days were "
-                              f"credited again.").strip()[:2000]
+        reduced = text("Reduced by {amount}: those days were credited again.",
+                       amount=PriceText(from_minor(take, currency), currency))
+        charge.explanation = (charge.explanation + " " + words(reduced, charge.customer.locale)).strip()[:2000]
         if charge.amount_minor:
             charge.save(update_fields=["amount_minor", "explanation"])
         else:
@@ -131,13 +134,18 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
     return [line for line in out if line.unit_price > 0]
 
 
-def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str,
-             explanation: str, period: Period, as_of: date) -> PendingCharge | None:
+def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str | Text,
+             explanation: str | Text, period: Period, as_of: date) -> PendingCharge | None:
+    """A charge for the next invoice, its words in the customer's language (frozen as they will be invoiced)."""
     if amount <= 0:
         return None
     product = price.product
+    locale = sub.customer.locale
+    description = words(description, locale) if isinstance(description, Text) else description
+    explanation = words(explanation, locale) if isinstance(explanation, Text) else explanation
     return PendingCharge.objects.create(
-        organization=org, customer=sub.customer, subscription=sub, currency=sub.currency, description=description,
+        organization=org, customer=sub.customer, subscription=sub, currency=sub.currency,
+        description=description[:500],
         amount_minor=to_minor(amount, sub.currency), unit=product.unit, tax_category=product.tax_category,
         tax_rate=product.tax_rate, tax_exemption_reason=product.tax_exemption_reason, period_start=period.start,
         period_end=period.last_day, explanation=explanation, created_on=as_of,
@@ -145,22 +153,30 @@ def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal
 
 
 def _unused_line(item: SubscriptionItem, full: Decimal, currency: str, cycle: Cycle, part: Period,
-                 plan: SubscriptionPlan, on: date, description: str):
+                 plan: SubscriptionPlan, on: date, description: Text, locale: str):
     """The credit line for the unused rest ``[on, part.end)`` of an item's invoiced part: priced from the
     undiscounted price of the whole cycle and its unpaused days (:func:`~duly.domain.schedules.split_part`)."""
     split = split_part(full, currency, part, on, whole=cycle.whole, pauses=plan.pauses)
     rest = Period(on, part.end)
     paused = rest.days - split.unused_days
-    days = f"{split.unused_days} unused day{'' if split.unused_days == 1 else 's'}" + (
-        f" ({paused} paused day{'' if paused == 1 else 's'} not counted)" if paused else "")
-    explanation = (f"{days} of {split.whole_days}: {full} × {split.billed_days}/{split.whole_days} invoiced "
-                   f"({split.billed}) − {full} × {split.used_days}/{split.whole_days} used ({split.used}) "
-                   f"= {split.unused}.")
-    return _credit_line(item.price, split.unused, rest, description, explanation)
+    days: Text = text("{n} unused day", plural="{n} unused days", n=split.unused_days)
+    if paused:
+        days = join_text([days, text("({n} paused day not counted)", plural="({n} paused days not counted)",
+                                     n=paused)])
+    explanation = text("{days} of {whole}: {full} × {billed_days}/{whole} invoiced ({billed}) − {full} × "
+                       "{used_days}/{whole} used ({used}) = {unused}.", days=days, whole=split.whole_days,
+                       full=PriceText(full, currency), billed_days=split.billed_days,
+                       billed=PriceText(split.billed, currency), used_days=split.used_days,
+                       used=PriceText(split.used, currency), unused=PriceText(split.unused, currency))
+    return _credit_line(item.price, split.unused, rest, description, explanation, locale)
 
 
-def _credit_line(price: Price, amount: Decimal, period: Period, description: str, explanation: str):
+def _credit_line(price: Price, amount: Decimal, period: Period, description: str | Text, explanation: str | Text,
+                 locale: str):
+    """A credit-note line, its words in the customer's language."""
     product = price.product
+    description = words(description, locale) if isinstance(description, Text) else description
+    explanation = words(explanation, locale) if isinstance(explanation, Text) else explanation
     return invoicing.LineData(
         description=description[:500], quantity=Decimal(1), unit_price=amount, unit=product.unit,
         tax_category=product.tax_category, tax_rate=product.tax_rate,
@@ -188,6 +204,8 @@ class ChangeProration:
     charge: Decimal
     net: Decimal
     explanation: str
+    #: The description and explanation as structured text: booked in the customer's language.
+    words: tuple[Text, Text] | None = field(default=None, compare=False)
 
     @property
     def booked(self) -> str:
@@ -252,15 +270,21 @@ def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: da
             split = change_proration(old.full.amount, new.amount, sub.currency, part, on, whole=cycle.whole,
                                      pauses=plan.pauses)
             rest = Period(on, part.end)
-            what = (f"{_label(item.price)} × {plain_quantity(item.quantity):f} → {_label(new_price)} × "
-                    f"{plain_quantity(new_quantity):f} from {format_date(on)}")
-            explanation = (f"Remaining {format_date(on)}–{format_date(rest.last_day)} at the new price "
-                           f"{split.charge_for_remaining_new} − unused part of the period already invoiced "
-                           f"({record.invoice.number}) {split.credit_for_unused_old} = {split.net}.")
+            what = text("{old} × {old_quantity} → {new} × {new_quantity} from {date}", old=_label(item.price),
+                        old_quantity=Number(plain_quantity(item.quantity)), new=_label(new_price),
+                        new_quantity=Number(plain_quantity(new_quantity)), date=on)
+            money = {"charge": PriceText(split.charge_for_remaining_new, sub.currency),
+                     "credit": PriceText(split.credit_for_unused_old, sub.currency),
+                     "net": PriceText(split.net, sub.currency)}
+            explanation = text("Remaining {first}–{last} at the new price {charge} − unused part of the period "
+                               "already invoiced ({number}) {credit} = {net}.", first=on, last=rest.last_day,
+                               number=record.invoice.number, **money)
+            description = text("Change: {what}, {period}", what=what, period=domain_usage.period_span(rest))
             proration = ChangeProration(
-                currency=sub.currency, what=what, description=f"Change: {what}, {domain_usage.format_period(rest)}",
+                currency=sub.currency, what=str(what), description=str(description),
                 rest=rest, invoice_number=record.invoice.number, credit=split.credit_for_unused_old,
-                charge=split.charge_for_remaining_new, net=split.net, explanation=explanation)
+                charge=split.charge_for_remaining_new, net=split.net, explanation=str(explanation),
+                words=(description, explanation))
     return PreparedChange(sub, item, new_price, new_quantity, on, proration, record)
 
 
@@ -281,10 +305,13 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
     split = change.proration
     if split is not None:
         if split.net > 0:
-            _pending(org, sub, new_price, split.net, split.description, split.explanation, split.rest, as_of)
+            _pending(org, sub, new_price, split.net, *(split.words or (split.description, split.explanation)),
+                     split.rest, as_of)
         elif split.net < 0:
-            _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest, split.description,
-                                                      split.explanation)], f"Plan change of {sub}: {split.what}.",
+            _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest,
+                                                      *(split.words or (split.description, split.explanation)),
+                                                      sub.customer.locale)],
+                    f"Plan change of {sub}: {split.what}.",
                     as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
@@ -331,8 +358,9 @@ def add_item(org: Organization, subscription: Subscription, price: Price, quanti
         _, part, charge = _item_charge(sub, item, cycle, _plan(sub), Catalog(org))
         if part is not None and charge is not None:
             _pending(org, sub, item.price, charge.amount,
-                     f"Added: {_label(item.price)} × {plain_quantity(qty):f}, {domain_usage.format_period(part)}",
-                     charge.explanation, part, as_of)
+                     text("Added: {label} × {quantity}, {period}", label=_label(item.price),
+                          quantity=Number(plain_quantity(qty)), period=domain_usage.period_span(part)),
+                     charge.text, part, as_of)
     _notify_new_items(org, sub, [item], as_of)
     _refresh_cursor(sub)
     subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:added")
@@ -359,7 +387,8 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
         if part is not None and part.start <= on < part.end:
             rest = Period(on, part.end)
             _credit(org, record, [_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
-                                               f"Removed: {_label(item.price)}, {domain_usage.format_period(rest)}")],
+                                               text("Removed: {label}, {period}", label=_label(item.price),
+                                                    period=domain_usage.period_span(rest)), sub.customer.locale)],
                     f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
@@ -394,7 +423,8 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
                     continue
                 rest = Period(on, part.end)
                 lines.append(_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
-                                          f"Cancelled: {_label(item.price)}, {domain_usage.format_period(rest)}"))
+                                          text("Cancelled: {label}, {period}", label=_label(item.price),
+                                               period=domain_usage.period_span(rest)), sub.customer.locale))
             _credit(org, record, lines, f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."),
                     as_of)
     sub.end_date = new_end
@@ -431,7 +461,7 @@ def pause_subscription(org: Organization, subscription: Subscription, *, starts_
     if record is not None and record.invoice is not None and cycle is not None:
         paused = Period(starts_on, min(resumes_on or cycle.period.end, cycle.period.end))
         _settle_days(org, sub, cycle, record, plan, paused, as_of, credit=True,
-                     why=f"paused from {format_date(starts_on)}")
+                     why=text("paused from {date}", date=starts_on))
     _refresh_cursor(sub)
     subscription_changed.send(sender=Subscription, subscription=sub, change="paused", key=f"pause:{pause.pk}")
     return pause
@@ -454,7 +484,7 @@ def resume_subscription(org: Organization, subscription: Subscription, *, on: da
         # The period was billed without these days (credited by the pause, or billed while paused).
         back = Period(on, min(old_resume or cycle.period.end, cycle.period.end))
         _settle_days(org, sub, cycle, record, plan, back, as_of, credit=False,
-                     why=f"resumed on {format_date(on)}")
+                     why=text("resumed on {date}", date=on))
     pause.resumes_on = on
     pause.save(update_fields=["resumes_on"])
     _refresh_cursor(sub)
@@ -464,7 +494,7 @@ def resume_subscription(org: Organization, subscription: Subscription, *, on: da
 
 
 def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: BillingRecord,
-                 plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: str) -> None:
+                 plan: SubscriptionPlan, days: Period, as_of: date, *, credit: bool, why: Text) -> None:
     """Credit (or charge back) the recurring charges of ``days`` inside an invoiced cycle."""
     lines = []
     catalog = Catalog(org)
@@ -479,11 +509,15 @@ def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: Bil
             continue
         span = Period(start, end)
         amount = prorate(charge.full.amount, sub.currency, span, cycle.whole)
-        description = f"{'Paused' if credit else 'Resumed'}: {_label(item.price)}, {domain_usage.format_period(span)}"
-        explanation = f"{span.days} of {cycle.whole.days} days ({why}): {charge.full.amount} × {span.days}/" \
-                      f"{cycle.whole.days} = {amount}."
+        values = {"label": _label(item.price), "period": domain_usage.period_span(span)}
+        description = text("Paused: {label}, {period}", **values) if credit else text("Resumed: {label}, {period}",
+                                                                                      **values)
+        explanation = text("{days} of {whole} day ({why}): {full} × {days}/{whole} = {amount}.",
+                           plural="{days} of {whole} days ({why}): {full} × {days}/{whole} = {amount}.",
+                           n=cycle.whole.days, days=span.days, whole=cycle.whole.days, why=why,
+                           full=PriceText(charge.full.amount, sub.currency), amount=PriceText(amount, sub.currency))
         if credit:
-            lines.append(_credit_line(item.price, amount, span, description, explanation))
+            lines.append(_credit_line(item.price, amount, span, description, explanation, sub.customer.locale))
         else:
             _pending(org, sub, item.price, amount, description, explanation, span, as_of)
     if credit:

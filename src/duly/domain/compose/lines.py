@@ -18,6 +18,7 @@ from ..billing_plan import (
     billable_quantity,
     charge as cached_charge,
     commitment_share,
+    commitment_share_text,
     fixed_charge,
     plain_quantity,
 )
@@ -37,7 +38,8 @@ from .inputs import (
     ProductInfo,
     SubscriptionInput,
 )
-from .notes import InvoiceNote, change_sentence
+from ..text import Number, Price, Text, text
+from .notes import InvoiceNote, change_text
 from .prices import PriceBook, product_label
 
 __all__ = [
@@ -57,9 +59,12 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Line:
-    """One invoice line to issue (the fields of :class:`duly.invoicing.services.LineData`, which it stands for)."""
+    """One invoice line to issue (the fields of :class:`duly.invoicing.services.LineData`, which it stands for).
 
-    description: str
+    Its words are structured text (:class:`~duly.domain.text.Text`), put in the customer's language when the
+    invoice is written; ``str()`` of each is the English the line has always had."""
+
+    description: str | Text
     quantity: Decimal
     unit_price: Decimal
     unit: str = "C62"
@@ -69,7 +74,7 @@ class Line:
     tax_exemption_reason: str = ""
     period_start: date | None = None
     period_end: date | None = None
-    explanation: str = ""
+    explanation: str | Text = ""
 
 
 def zone(name: str) -> ZoneInfo:
@@ -83,9 +88,9 @@ def _bounds(period: Period, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return datetime.combine(period.start, time.min, tz), datetime.combine(period.end, time.min, tz)
 
 
-@lru_cache(maxsize=4096)
-def _period_text(period: Period) -> str:
-    return domain_usage.format_period(period)
+def _words(template: str, **params: Any) -> Text:
+    """Structured text of placeholders and punctuation only: nothing to translate, its values are."""
+    return Text(template, tuple(params.items()))
 
 
 def takes_transactions(model: pricing.PriceModel) -> bool:
@@ -99,7 +104,7 @@ def _fits_line(value: Decimal) -> bool:
 
 
 def line_for(price: PriceInfo, product: ProductInfo, model: pricing.PriceModel, amount: Decimal, quantity: Decimal,
-             description: str, explanation: str, period: Period, *, prorated: bool) -> Line:
+             description: str | Text, explanation: str | Text, period: Period, *, prorated: bool) -> Line:
     """An invoice line whose net amount is exactly ``amount``: quantity × price when that is exact, else 1 × amount."""
     # Only a model whose charge is exactly quantity × a unit price shows them (the model says which).
     unit = None if prorated else model.line_unit_price()
@@ -108,7 +113,7 @@ def line_for(price: PriceInfo, product: ProductInfo, model: pricing.PriceModel, 
     else:
         qty, unit_price = Decimal(1), amount
     return Line(
-        description=description[:500], quantity=qty, unit_price=unit_price, unit=product.unit,
+        description=description[:500] if isinstance(description, str) else description, quantity=qty, unit_price=unit_price, unit=product.unit,
         tax_category=product.tax_category, tax_rate=product.tax_rate,
         tax_exemption_reason=product.tax_exemption_reason, period_start=period.start, period_end=period.last_day,
         explanation=explanation,
@@ -120,7 +125,7 @@ def paused_days(pauses: Sequence[Pause], part: Period) -> int:
 
 
 def recurring_charge(model: pricing.PriceModel, quantity: Decimal, currency: str, cycle: Cycle, part: Period,
-                     paused: int, reasons: Sequence[str] = ()) -> FixedCharge:
+                     paused: int, reasons: Sequence[Text] = ()) -> FixedCharge:
     """A recurring price for the part of a cycle an item was on (``paused`` days of it paused, see
     :func:`paused_days`), prorated to its unpaused days.
 
@@ -168,18 +173,26 @@ class SlotContext:
 
 
 def _change_note(ctx: SlotContext, price: PriceInfo, sub: SubscriptionInput, change,
-                 notices: list[tuple[int, InvoiceNote]]) -> str:
+                 notices: list[tuple[int, InvoiceNote]]) -> Text | None:
     """The first time a customer is invoiced at a new price: the old and new price and the justification."""
     if change is None:
-        return ""
+        return None
     notice = ctx.notices.pop((change.id, sub.customer_id), None)  # shown once: on the first invoice at it
     if notice is None:
-        return ""
+        return None
     note = ctx.book.change_note(price, sub.pk, sub.customer_id, change)
     if all(n != notice for n, _ in notices):
         notices.append((notice, note))
-    p = dict(note.params)
-    return change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"]) + " — "
+    return change_text(note)
+
+
+def _explained(note: Text | None, *parts: Any) -> Text:
+    """A line's explanation: the price-change note first when there is one, then its words."""
+    names = [f"p{i}" for i in range(len(parts))]
+    body = "".join("{" + n + "}" for n in names)
+    if note is not None:
+        return Text("{note} — " + body, (("note", note), *zip(names, parts)))
+    return Text(body, tuple(zip(names, parts)))
 
 
 def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInput], slot: Slot,
@@ -215,11 +228,11 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
                 continue
             reasons = []
             if part.start > whole.start:
-                reasons.append("starts mid-cycle")
+                reasons.append(text("starts mid-cycle"))
             if part.end < whole.end:
-                reasons.append("ends mid-cycle")
+                reasons.append(text("ends mid-cycle"))
             if paused:
-                reasons.append(f"paused {paused} day{'s' if paused != 1 else ''}")
+                reasons.append(text("paused {n} day", plural="paused {n} days", n=paused))
             model, change = book.model_at(price, sub.pk, slot.cycle.period.start, sub.customer_id, ctx.kept)
             fc = recurring_charge(model, item.quantity, currency, slot.cycle, part, paused, reasons)
             if fc.billable_days == 0:
@@ -229,8 +242,9 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
             label = product_label(price, product)
             if model.prices_quantity():  # the model says whether its label names the quantity
                 label += f" × {item.quantity:f}"
-            explanation = _change_note(ctx, price, sub, change, notices) + fc.explanation
-            line = line_for(price, product, model, fc.amount, item.quantity, f"{label}, {_period_text(part)}",
+            explanation = _explained(_change_note(ctx, price, sub, change, notices), fc.text)
+            description = _words("{label}, {period}", label=label, period=domain_usage.period_span(part))
+            line = line_for(price, product, model, fc.amount, item.quantity, description,
                             explanation, part, prorated=fc.ratio != 1)
             if shared is not None:
                 book.recurring_lines[shared] = line  # a Line is immutable: invoices may share it
@@ -245,20 +259,20 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
             if model.minimum_per_period() is not None:
                 whole = slot.usage_whole or slot.usage
                 share = (window.days, whole.days) if window.days < whole.days else None
-                model, prorated = commitment_share(model, currency, share)
+                model, prorated = commitment_share_text(model, currency, share)
             transactions: list[Decimal] = []
             if price.quantity_source == SOURCE_USAGE:
                 metric = book.metrics[price.metric_id]  # type: ignore[index]
                 raw, values = usage_quantity(ctx.events.get((sub.customer_id, metric.id)), sub.pk, zone(sub.timezone),
                                              metric, window)
-                summary = domain_usage.usage_summary(metric.aggregation, raw, metric.name, window)
+                summary = domain_usage.usage_summary_text(metric.aggregation, raw, metric.name, window)
                 key = metric.code
                 if takes_transactions(model):
                     transactions = values
                     raw = sum(values, Decimal(0))
             else:
                 raw = domain_usage.average_daily_count(ctx.licences.get(sub.pk, {}), window)
-                summary = domain_usage.usage_summary("average_daily", raw, "active seats", window)
+                summary = domain_usage.usage_summary_text("average_daily", raw, text("active seats"), window)
                 key = f"licences:{price.code}"
             quantity = billable_quantity(raw)
             charge = model.charge(quantity, currency, transactions=transactions) if transactions else \
@@ -266,11 +280,11 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
             quantities[key] = {"quantity": str(quantity), "amount": str(charge.amount)}
             if prorated:
                 quantities[key]["share"] = list(share)  # type: ignore[arg-type]  # re-priced alike if usage is late
-            explanation = (_change_note(ctx, price, sub, change, notices) + prorated
-                           + f"{summary}: {charge.explanation}")
+            explanation = _explained(_change_note(ctx, price, sub, change, notices), prorated,
+                                     _words("{summary}: {charge}", summary=summary, charge=charge.text))
             lines.append(line_for(price, product, model, charge.amount, quantity,
-                                  f"{product_label(price, product)}: {summary}", explanation, window,
-                                  prorated=False))
+                                  _words("{label}: {summary}", label=product_label(price, product), summary=summary),
+                                  explanation, window, prorated=False))
     return lines, quantities
 
 
@@ -338,17 +352,30 @@ def late_lines(book: PriceBook, rows: Sequence[LateEvent], windows: Sequence[Bil
             new = model.charge(new_quantity, record.currency, transactions=transactions)
             difference = new.amount - old_amount
             count = sum(1 for r in mine if r.metric_id == metric.id)
-            invoice_ref = f" (invoice {record.invoice_number})" if record.invoice_number else ""
-            explanation = (
-                f"{count} {metric.name} event(s) of {domain_usage.format_period(window)} arrived after that period "
-                f"was invoiced{invoice_ref}. Billed {old_quantity} → now {new_quantity}: "
-                f"{new.amount} − {old_amount} = {difference}."
-            )
+            values = {"metric": metric.name, "period": domain_usage.period_span(window),
+                      "old": Number(old_quantity), "new": Number(new_quantity),
+                      "new_amount": Price(new.amount, record.currency), "old_amount": Price(old_amount, record.currency),
+                      "difference": Price(difference, record.currency)}
+            if record.invoice_number:
+                explanation = text(
+                    "{n} {metric} event(s) of {period} arrived after that period was invoiced (invoice {number}). "
+                    "Billed {old} → now {new}: {new_amount} − {old_amount} = {difference}.",
+                    plural="{n} {metric} event(s) of {period} arrived after that period was invoiced (invoice "
+                           "{number}). Billed {old} → now {new}: {new_amount} − {old_amount} = {difference}.",
+                    n=count, number=record.invoice_number, **values)
+            else:
+                explanation = text(
+                    "{n} {metric} event(s) of {period} arrived after that period was invoiced. "
+                    "Billed {old} → now {new}: {new_amount} − {old_amount} = {difference}.",
+                    plural="{n} {metric} event(s) of {period} arrived after that period was invoiced. "
+                           "Billed {old} → now {new}: {new_amount} − {old_amount} = {difference}.",
+                    n=count, **values)
             if difference:
                 product = book.products[price.product_id]
                 lines.append(Line(
-                    description=(f"Late usage adjustment — {product_label(price, product)}, "
-                                 f"{domain_usage.format_period(window)}")[:500],
+                    description=text("Late usage adjustment — {label}, {period}",
+                                     label=product_label(price, product)[:400],
+                                     period=domain_usage.period_span(window)),
                     quantity=Decimal(1 if difference > 0 else -1), unit_price=abs(difference), unit=product.unit,
                     tax_category=product.tax_category, tax_rate=product.tax_rate,
                     tax_exemption_reason=product.tax_exemption_reason, period_start=window.start,

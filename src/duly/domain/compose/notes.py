@@ -6,7 +6,7 @@ only when the invoice is written (:func:`render_notes`), one sentence per note, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Sequence
 
@@ -46,6 +46,9 @@ class InvoiceNote:
 
     code: str
     params: tuple[tuple[str, Any], ...]
+    #: Values of ``params`` as structured text, when the plain value is English words (a price change's prices):
+    #: used to put the note in the customer's language; not part of what the note is (equality).
+    words: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
 
     @classmethod
     def of(cls, code: str, **params: Any) -> "InvoiceNote":
@@ -64,6 +67,18 @@ def change_sentence(product: str, effective_date: date, new: str, previous: str,
             f"Why: {justification.strip()}")
 
 
+def change_text(note: InvoiceNote, *, full_stop: bool = False) -> Text:
+    """:func:`change_sentence` of a price-change note as structured text (the prices from ``note.words`` when
+    it has them); ``full_stop``: ending in one, as the invoice's notes write it."""
+    p = {**dict(note.params), **dict(note.words)}
+    why = str(p["justification"]).strip()
+    values = {"product": p["product"], "date": p["effective_date"], "new": p["new"], "previous": p["previous"],
+              "why": why}
+    if full_stop and not why.endswith("."):
+        return text("{product}: new price from {date}: {new} (previously {previous}). Why: {why}.", **values)
+    return text("{product}: new price from {date}: {new} (previously {previous}). Why: {why}", **values)
+
+
 def _money(p: dict) -> Money:
     return Money(from_minor(p["amount_minor"], p["currency"]), p["currency"])
 
@@ -74,10 +89,7 @@ def note_text(note: InvoiceNote) -> Text:
     p = dict(note.params)
     code = note.code
     if code == PRICE_CHANGE:
-        # Still English as a whole: its prices are the price models' English words (duly.domain.pricing
-        # ``describe``), not structured text yet; a sentence half in the customer's language would be worse.
-        sentence = change_sentence(p["product"], p["effective_date"], p["new"], p["previous"], p["justification"])
-        return text("{sentence}", sentence=sentence if sentence.endswith(".") else sentence + ".")
+        return change_text(note, full_stop=True)
     if code == DEPOSIT_HELD:
         return text("Deposit held until the final invoice under this contract: {amount} (deposit invoice {number}).",
                     amount=_money(p), number=p["deposit_invoice"])

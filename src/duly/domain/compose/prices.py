@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Any, Mapping, Sequence
 
 from .. import pricing
-from ..billing_plan import describe_model
+from ..billing_plan import describe_model_text
 from .notes import PRICE_CHANGE, InvoiceNote
 from .inputs import (
     NOTICE_CANCELED,
@@ -116,7 +116,9 @@ class PriceBook:
                     change: PriceChangeInfo) -> InvoiceNote:
         """The first invoice at a new price says so: the old and new price and the justification."""
         before = self.change_at(price, subscription_id, change.effective_date - timedelta(days=1), customer_id)
-        return InvoiceNote.of(
+        new, previous = (describe_model_text(self.model(price, c), price.currency) for c in (change, before))
+        note = InvoiceNote.of(
             PRICE_CHANGE, product=product_label(price, self.products[price.product_id]),
-            effective_date=change.effective_date, new=describe_model(self.model(price, change), price.currency),
-            previous=describe_model(self.model(price, before), price.currency), justification=change.justification)
+            effective_date=change.effective_date, new=str(new), previous=str(previous),
+            justification=change.justification)
+        return InvoiceNote(note.code, note.params, words=(("new", new), ("previous", previous)))
