@@ -1,13 +1,14 @@
 """Billing run speed: invoices per second for N customers, against a raw ``executemany`` reference.
 
-Run: ``.venv/bin/python bench/billing_run.py [--n 10000 --n 100000] [--backend sqlite|postgres|all]``
-(``make bench`` runs every bench with the defaults: N = 10,000 and 100,000, on SQLite, and on
-PostgreSQL when one answers at ``postgres://postgres@127.0.0.1:5432/postgres``; set ``DULY_BENCH_PG`` to
-use another server, and ``DULY_BENCH_PG_DB`` to name the throw-away database, default ``duly_bench``).
-``--check`` exits 1 when SQLite misses the targets below.
+Run: ``.venv/bin/python bench/billing_run.py [--n 10000 --n 100000] [--backend sqlite|postgres|all]
+[--processes 1 --processes 2]`` (``make bench`` runs every bench with the defaults: N = 10,000 and 100,000,
+on SQLite, and on PostgreSQL when one answers at ``postgres://postgres@127.0.0.1:5432/postgres``; set
+``DULY_BENCH_PG`` to use another server, and ``DULY_BENCH_PG_DB`` to name the throw-away database, default
+``duly_bench``). ``--check`` exits 1 when SQLite misses the targets below.
 
-For each backend and N, three fresh processes share one throw-away database (a temporary SQLite
-file, or a ``duly_bench`` PostgreSQL database dropped afterwards):
+For each backend and N, the database is seeded once (a temporary SQLite file, or a ``duly_bench``
+PostgreSQL database dropped afterwards) and each run bills a fresh copy of it (a copied file, or a
+database made from it as a template), in fresh processes:
 
 1. *generate*: migrations, one organization, N customers with contracts and subscriptions mixing
    the price models (flat + per-seat in advance; volume seats with a time-weighted vCPU meter in
@@ -16,15 +17,19 @@ file, or a ``duly_bench`` PostgreSQL database dropped afterwards):
    and licence snapshots (meter levels and seat counts from December carry into January). Written in bulk
    (this is seeding, not what is measured), then ``ANALYZE``d as a live database would be.
 2. *bill*: ``run_billing(org, 2026-02-01)`` as ``duly bill`` runs it (planning processes: one per CPU):
-   every customer has exactly one invoice due. Measured: wall time and the process's CPU time (wall
-   time suffers when the machine is busy), invoices/s, peak resident memory of the process
-   (``ru_maxrss``; Django and the data read included), and the planning processes' count, CPU time
-   and peak memory; then a second run to show it bills nothing twice.
-3. *raw reference*, in the bill process after the run: the same number of invoice, line and ledger
-   (billing record) rows, copied from what the run wrote, inserted with plain DB-API ``executemany``
-   in one transaction (then deleted). The ratio run time / raw time is printed.
+   every customer has exactly one invoice due. With ``--processes P`` (default 1 on SQLite; 1 and 2 on
+   PostgreSQL), P processes start together, each billing one customer id range (``run_billing(…,
+   id_range=…)``, equal shares), at once on the same database. Measured: wall time (first start to last
+   end) and the processes' CPU time (wall time suffers when the machine is busy; the 1-minute load
+   average is printed), invoices/s, peak resident memory of a billing process (``ru_maxrss``; Django and
+   the data read included), and the planning processes' count, CPU time and peak memory.
+3. *check and raw reference*: a second run bills nothing, the numbers run 1…N without a gap or a duplicate;
+   then the same number of invoice, line and ledger (billing record) rows, copied from what the run
+   wrote, inserted in one transaction (then deleted): plain DB-API ``executemany`` on SQLite, ``COPY …
+   FROM STDIN`` (psycopg 3 ``cursor.copy``) on PostgreSQL. The ratio run time / raw time is printed.
 
-Target: ≥ 5,000 invoices/s on SQLite and within 4× of the raw reference.
+Targets (issue 18): ≥ 10,000 invoices/s on SQLite at N = 100,000 and within 3× of the raw reference;
+on PostgreSQL ≥ 5,000 invoices/s with two processes, reported against a raw COPY of the same rows.
 """
 
 from __future__ import annotations
