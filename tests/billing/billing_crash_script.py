@@ -68,6 +68,14 @@ def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None, workers:
 
     if os.environ.get("WINDOW_BATCHES"):  # batches per transaction of a parallel run
         run.WINDOW_BATCHES = int(os.environ["WINDOW_BATCHES"])
+    if os.environ.get("COPY_MIN_ROWS"):  # from how many rows PostgreSQL inserts are written with COPY
+        from duly.db import fastpath
+
+        fastpath.COPY_MIN_ROWS = int(os.environ["COPY_MIN_ROWS"])
+    id_range = None
+    if os.environ.get("ID_RANGE"):  # "first:end" (end empty: no bound): bill that partition of the customers
+        first, _, end = os.environ["ID_RANGE"].partition(":")
+        id_range = (int(first), int(end) if end else None)
     if os.environ.get("PLANNER_DIES"):  # the first planning process to plan a batch dies (as if killed)
         _PLAN.append(run._plan_in_worker)
         run._plan_in_worker = _dying_planner
@@ -78,7 +86,7 @@ def bill(as_of: str, batch_size: int, kill_in_batch: int | None = None, workers:
 
     before = report()
     result = run_billing(Organization.objects.get(slug="crash"), date.fromisoformat(as_of), batch_size=batch_size,
-                         checkpoint=checkpoint, workers=workers)
+                         checkpoint=checkpoint, workers=workers, id_range=id_range)
     print(json.dumps({"before": before, "result": result.as_dict(), "after": report()}))
 
 

@@ -72,7 +72,8 @@ BATCH_SIZE = 500
 
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
                 batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None,
-                checkpoint: Callable[[int], None] | None = None, workers: int | None = None) -> BillingRunResult:
+                checkpoint: Callable[[int], None] | None = None, workers: int | None = None,
+                id_range: tuple[int, int | None] | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
@@ -81,6 +82,9 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
     the crash test kills the process there; nothing else needs it.
     ``workers``: planning processes (see :func:`planning_workers`; None: one per CPU when the run can
     use them, 1: plan in this process).
+    ``id_range``: ``(first, end)`` bills only the customers whose id is ``first`` ≤ id < ``end`` (``end`` None:
+    no upper bound): one partition of a run split across processes (each partition is a run of its own,
+    idempotent and resumable; partitions may run at once, their numbers taken in each commit).
     """
     check_date_range(as_of, "The billing date")
     result = BillingRunResult(as_of=as_of)
@@ -89,6 +93,9 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
     if customers is not None:
         wanted = set(customers)
         customer_ids = [c for c in customer_ids if c in wanted]
+    if id_range is not None:
+        first, end = id_range
+        customer_ids = [c for c in customer_ids if c >= first and (end is None or c < end)]
     if not customer_ids:
         return result
     # Numbers follow issue dates: a run dated before the last invoice issued is refused whole, before it bills.
