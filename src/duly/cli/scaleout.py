@@ -9,10 +9,10 @@ from . import setup_django
 
 def _celery(args: list[str]) -> None:
     """Run Celery's own command line on the ``duly.celery`` app (named, so this entry point does not import it)."""
-    from celery.bin.celery import main as celery_main
+    from celery.bin.celery import celery
 
     setup_django()
-    celery_main(["-A", "duly.celery", *args])
+    celery.main(args=["-A", "duly.celery", *args], prog_name="duly")
 
 
 @click.command()
