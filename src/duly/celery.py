@@ -15,27 +15,13 @@ import sys
 
 from celery import Celery, Task
 from celery.signals import worker_init
+from django.conf import settings
 
 from duly.security import secret_key_problem
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
 
 
-def _seconds(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        value = -1
-    if value < 1:
-        sys.stderr.write(f"error: {name} must be a whole number of seconds (1 or more), not {raw!r}\n")
-        raise SystemExit(2)
-    return value
-
-
-#: Seconds before the broker (Redis) hands an unacknowledged message to another worker: longer than the longest
-#: partition (a killed worker's partition waits this long before it is retried elsewhere).
-VISIBILITY_TIMEOUT = _seconds("DULY_CELERY_VISIBILITY_TIMEOUT", 3600)
 #: Retries of a task after a transient database error, and the first delay (doubled each time, at most 10 min).
 MAX_RETRIES = 8
 RETRY_DELAY = 2
@@ -60,6 +46,9 @@ class DulyTask(Task):
 
 app = Celery("duly", task_cls=DulyTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
+#: Seconds before the broker (Redis) hands an unacknowledged message to another worker: longer than the longest
+#: partition (a killed worker's partition waits this long before it is retried elsewhere).
+VISIBILITY_TIMEOUT = settings.DULY_CELERY_VISIBILITY_TIMEOUT
 app.conf.update(
     task_acks_late=True,
     task_reject_on_worker_lost=True,
@@ -74,7 +63,7 @@ app.conf.update(
     timezone="UTC",
     # The periodic jobs (settings.DULY_SCHEDULED_JOBS) run from beat as one cycle of partitioned stages
     # (duly.scaleout.cycle_task); without a broker, `duly serve` runs them in-process (duly.scheduler).
-    beat_schedule={"duly-cycle": {"task": "duly.cycle", "schedule": float(_seconds("DULY_CYCLE_INTERVAL", 300))}},
+    beat_schedule={"duly-cycle": {"task": "duly.cycle", "schedule": float(settings.DULY_CYCLE_INTERVAL)}},
 )
 app.autodiscover_tasks()
 app.conf.include = ["duly.scaleout"]

@@ -16,7 +16,6 @@ This module is an entry point (the top layer): it composes tasks of several apps
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime, timezone
 
 from celery import chord, group, shared_task
@@ -35,10 +34,9 @@ CYCLE_LOCK = "duly:scaleout:cycle"
 def partition_count() -> int:
     """``DULY_PARTITIONS`` (default 8): partitions per run; more partitions than worker processes keeps every
     process busy to the end of a run and makes a retried partition short."""
-    raw = os.environ.get("DULY_PARTITIONS", "").strip() or "8"
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"DULY_PARTITIONS must be a whole number (1 or more), not {raw!r}")
-    return int(raw)
+    from django.conf import settings
+
+    return settings.DULY_PARTITIONS
 
 
 def _count(count: int | None) -> int:
