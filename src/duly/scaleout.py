@@ -162,7 +162,8 @@ def _start_stage(now: datetime, stage: int, count: int) -> str:
     while stage < len(jobs):
         tasks = _stage(jobs[stage], now, count)
         if tasks:
-            chord(group(tasks), cycle_next_task.s(now.isoformat(), stage, count)).apply_async()
+            chord(group(tasks), cycle_next_task.s(now.isoformat(), stage, count).on_error(
+                cycle_failed_task.s(jobs[stage]))).apply_async()
             return f"stage {stage} ({jobs[stage]}): {len(tasks)} task(s)"
         stage += 1
     _lock(False)
@@ -199,6 +200,16 @@ def cycle_next_task(results: list, now: str, stage: int, count: int) -> str:
     except BaseException:
         _lock(False)
         raise
+
+
+@shared_task(name="duly.cycle_failed")
+def cycle_failed_task(request, exc, traceback, job: str) -> None:
+    """A stage failed (a partition gave up after its retries): log it and release the cycle, so the next cycle
+    beat starts runs every job again (each is idempotent: what the failed one committed stays done)."""
+    import logging
+
+    logging.getLogger("duly.scaleout").error("scheduled job %s failed in the Celery cycle: %s", job, exc)
+    _lock(False)
 
 
 @shared_task(name="duly.scheduled_job")
