@@ -49,8 +49,9 @@ test: $(STAMP) sysdeps messages
 test-postgres: $(STAMP) sysdeps messages
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/python -m pytest $(TEST_JOBS) $(PYTEST_ARGS)
 
-# Every bench but the ones run by hand (BY_HAND: bench/api_list_p99.py seeds 1,000,000 invoices in PostgreSQL).
-BY_HAND = bench/api_list_p99.py
+# Every bench but the ones run by hand (BY_HAND: bench/api_list_p99.py seeds 1,000,000 invoices in PostgreSQL;
+# bench/scale.py starts Celery workers on PostgreSQL and Redis).
+BY_HAND = bench/api_list_p99.py bench/scale.py
 bench: $(STAMP) sysdeps messages
 	@for b in bench/[!_]*.py; do case " $(BY_HAND) " in *" $$b "*) continue;; esac; \
 		echo "== $$b"; $(BIN)/python $$b || exit 1; done

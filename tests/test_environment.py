@@ -224,6 +224,12 @@ CHECKS = {
     "DULY_LOG_LEVEL": lambda e, r: (e.setting("DULY_LOG_LEVEL", "info", "LOGGING")["root"]["level"], "INFO"),
     "CELERY_BROKER_URL": lambda e, r: (e.setting("CELERY_BROKER_URL", "redis://cache:6379/2", "CELERY_BROKER_URL"),
                                        "redis://cache:6379/2"),
+    "CELERY_RESULT_BACKEND": lambda e, r: (e.setting("CELERY_RESULT_BACKEND", "redis://cache:6379/3",
+                                                     "CELERY_RESULT_BACKEND"), "redis://cache:6379/3"),
+    "DULY_PARTITIONS": lambda e, r: (e.setting("DULY_PARTITIONS", "32", "DULY_PARTITIONS"), 32),
+    "DULY_CELERY_VISIBILITY_TIMEOUT": lambda e, r: (e.setting("DULY_CELERY_VISIBILITY_TIMEOUT", "7200",
+                                                              "DULY_CELERY_VISIBILITY_TIMEOUT"), 7200),
+    "DULY_CYCLE_INTERVAL": lambda e, r: (e.setting("DULY_CYCLE_INTERVAL", "60", "DULY_CYCLE_INTERVAL"), 60),
     "CELERY_TASK_ALWAYS_EAGER": lambda e, r: (e.setting("CELERY_TASK_ALWAYS_EAGER", "1", "CELERY_TASK_ALWAYS_EAGER"),
                                               True),
 }

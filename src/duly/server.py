@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management import call_command
 
 
@@ -20,7 +21,10 @@ def serve(*, host: str, port: int, threads: int = 8, scheduler: bool = True, int
     application = get_wsgi_application()
     call_command("migrate", interactive=False, verbosity=0)
     thread = None
-    if scheduler:
+    if scheduler and settings.DULY_BROKER_CONFIGURED:
+        print("duly serve: CELERY_BROKER_URL is set, so Celery beat (`duly beat`) runs the periodic jobs, "
+              "not this process (docs/scale-out.md).", flush=True)
+    elif scheduler:
         thread = SchedulerThread(interval)
         thread.start()
     try:

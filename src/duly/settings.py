@@ -256,8 +256,18 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", 
                       "KEY_PREFIX": "duly"} if DULY_SHARED_CACHE else
           {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Celery (scale-out). Embedded default runs tasks in-process via the `duly serve` scheduler.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+# Celery (scale-out, docs/scale-out.md). Without CELERY_BROKER_URL, `duly serve` runs the periodic jobs in-process;
+# with it, Celery beat does (`duly beat`) and `duly worker` processes run them. Results (the partitions' counts that
+# a chord combines) go to CELERY_RESULT_BACKEND, by default the broker's Redis.
+DULY_BROKER_CONFIGURED = bool(os.environ.get("CELERY_BROKER_URL", "").strip())
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "").strip() or "redis://127.0.0.1:6379/0"
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "").strip() or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else None)
+# Partitions per run (duly.scaleout), seconds before Redis hands a vanished worker's task to another worker, and
+# seconds between two cycles of the periodic jobs started by Celery beat.
+DULY_PARTITIONS = env_int("DULY_PARTITIONS", 8, minimum=1, maximum=4096)
+DULY_CELERY_VISIBILITY_TIMEOUT = env_int("DULY_CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1, maximum=7 * 24 * 3600)
+DULY_CYCLE_INTERVAL = env_int("DULY_CYCLE_INTERVAL", 300, minimum=1, maximum=24 * 3600)
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER")
 
 _LOG_LEVEL = os.environ.get("DULY_LOG_LEVEL", "WARNING").strip().upper()

@@ -52,6 +52,7 @@ from datetime import date, datetime
 from typing import Callable, Iterable
 
 from duly.customers.models import Organization
+from duly.db import partition as partitions
 from duly.domain.bounds import check_date_range
 from duly.domain.compose import zone
 from duly.invoicing.services import check_issue_date
@@ -73,7 +74,8 @@ BATCH_SIZE = 500
 def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int], None] | None = None,
                 batch_size: int = BATCH_SIZE, customers: Iterable[int] | None = None,
                 checkpoint: Callable[[int], None] | None = None, workers: int | None = None,
-                id_range: tuple[int, int | None] | None = None) -> BillingRunResult:
+                id_range: tuple[int, int | None] | None = None,
+                partition: tuple[int, int] | None = None) -> BillingRunResult:
     """Bill every subscription slot of ``org`` due by ``as_of``; idempotent and resumable (see the module notes).
 
     ``progress(done, total)`` is called after each committed batch with the number of customers handled.
@@ -85,11 +87,12 @@ def run_billing(org: Organization, as_of: date, *, progress: Callable[[int, int]
     ``id_range``: ``(first, end)`` bills only the customers whose id is ``first`` ≤ id < ``end`` (``end`` None:
     no upper bound): one partition of a run split across processes (each partition is a run of its own,
     idempotent and resumable; partitions may run at once, their numbers taken in each commit).
+    ``partition``: ``(index, count)`` bills only the customers of that partition (:mod:`duly.db.partition`).
     """
     check_date_range(as_of, "The billing date")
     result = BillingRunResult(as_of=as_of)
     due = due_customers(org, as_of)
-    customer_ids = due.customers
+    customer_ids = partitions.only(partition, due.customers)
     if customers is not None:
         wanted = set(customers)
         customer_ids = [c for c in customer_ids if c in wanted]

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "duly.cli.messaging",
     "duly.cli.api",
     "duly.cli.webhooks",
+    "duly.cli.scaleout",
 ]
 
 EXIT_BAD_INPUT = 2

@@ -20,6 +20,7 @@ from dateutil.relativedelta import relativedelta
 
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.customers.services import reference_rates_for
+from duly.db import partition as partitions
 from duly.domain import dunning
 from duly.domain.calendar import holiday_region, zone
 from duly.domain.late_fees import LateFeePolicy
@@ -224,9 +225,12 @@ class RunContext:
         return {code: spec.policy for code, spec in self.specs.items()}
 
 
-def customer_ids(org: Organization, *, only: Sequence[int] | None = None) -> list[int]:
-    """Customers worth evaluating: those with an open invoice, an open dispute or a recent reminder."""
-    qs = Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS)
+def customer_ids(org: Organization, *, only: Sequence[int] | None = None,
+                 partition: tuple[int, int] | None = None) -> list[int]:
+    """Customers worth evaluating: those with an open invoice, an open dispute or a recent reminder
+    (of one partition, see :mod:`duly.db.partition`)."""
+    qs = partitions.filter_queryset(
+        Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS), partition)
     if only is not None:
         qs = qs.filter(customer_id__in=list(only))
     return sorted(set(qs.values_list("customer_id", flat=True)))

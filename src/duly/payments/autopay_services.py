@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone as dj_timezone
 
 from duly.customers.models import Organization
+from duly.db import partition as partitions
 from duly.db.fastpath import ids_in
 from duly.domain.calendar import HolidayCalendar
 from duly.domain.errors import DomainError, ProviderError, ProviderUnavailable
@@ -352,13 +353,13 @@ class _Job:
 
 
 def _due_jobs(org: Organization, as_of: date, defaults: dict[int, SavedPaymentMethod],
-              report: AutopayReport) -> list[_Job]:
+              report: AutopayReport, partition: tuple[int, int] | None = None) -> list[_Job]:
     """First attempts: open invoices never attempted whose charge day is in the catch-up window ending ``as_of``."""
     oldest = as_of - timedelta(days=CATCH_UP_DAYS)
     jobs: list[_Job] = []
-    rows = (Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, due_date__isnull=False,
-                                   due_date__lte=as_of + timedelta(days=MAX_DAYS_BEFORE_DUE),
-                                   charge_attempts__isnull=True)
+    rows = (partitions.filter_queryset(Invoice.objects.filter(
+                organization=org, status__in=Invoice.OPEN_STATUSES, due_date__isnull=False,
+                due_date__lte=as_of + timedelta(days=MAX_DAYS_BEFORE_DUE), charge_attempts__isnull=True), partition)
             .exclude(kind=Invoice.KIND_CREDIT_NOTE)
             .values_list("pk", "customer_id", "due_date", "issue_date", "contract__autopay_days_before_due",
                          "contract__preferred_payment_method", PAYABLE_MINOR, "paid_minor")
@@ -385,12 +386,12 @@ def _due_jobs(org: Organization, as_of: date, defaults: dict[int, SavedPaymentMe
 
 
 def _retry_jobs(org: Organization, as_of: date, defaults: dict[int, SavedPaymentMethod],
-                report: AutopayReport) -> list[_Job]:
+                report: AutopayReport, partition: tuple[int, int] | None = None) -> list[_Job]:
     """Retries: the last attempt of an open invoice failed softly and its retry day is in the catch-up window."""
     oldest = as_of - timedelta(days=CATCH_UP_DAYS)
-    waiting = set(ChargeAttempt.objects.filter(organization=org, status=ChargeAttempt.FAILED, next_retry_on__lte=as_of,
-                                               invoice__status__in=Invoice.OPEN_STATUSES)
-                  .values_list("invoice_id", flat=True))
+    waiting = set(partitions.filter_queryset(ChargeAttempt.objects.filter(
+        organization=org, status=ChargeAttempt.FAILED, next_retry_on__lte=as_of,
+        invoice__status__in=Invoice.OPEN_STATUSES), partition, "invoice__customer_id").values_list("invoice_id", flat=True))
     latest: dict[int, tuple[int, str, date | None]] = {}
     customers: dict[int, int] = {}
     for invoice_id, number, status, retry_on, customer_id in ChargeAttempt.objects.filter(
@@ -425,16 +426,17 @@ def _run_batch(org: Organization, jobs: list[_Job], providers: _Providers, as_of
             report.add(status, attempt)
 
 
-def run_autopay(org: Organization, as_of: date, *, provider: Provider | None = None) -> AutopayReport:
+def run_autopay(org: Organization, as_of: date, *, provider: Provider | None = None,
+                partition: tuple[int, int] | None = None) -> AutopayReport:
     """Charge, on the customer's default saved method, every open invoice of ``org`` whose charge day (its due
     date, or ``Contract.autopay_days_before_due`` days before it) is ``as_of`` or one of the
     :data:`CATCH_UP_DAYS` days before it that no run covered, and every retry due by then. Running it again
-    charges nothing more."""
+    charges nothing more. ``partition``: only that partition's customers (:mod:`duly.db.partition`)."""
     providers = _Providers(provider)
     report = AutopayReport(as_of)
     defaults = {m.customer_id: m for m in SavedPaymentMethod.objects.filter(organization=org, is_default=True)
                 .order_by("created_at", "pk")}
-    jobs = _due_jobs(org, as_of, defaults, report) + _retry_jobs(org, as_of, defaults, report)
+    jobs = _due_jobs(org, as_of, defaults, report, partition) + _retry_jobs(org, as_of, defaults, report, partition)
     for start in range(0, len(jobs), BATCH):
         _run_batch(org, jobs[start:start + BATCH], providers, as_of, report)
     if report.too_old:
@@ -443,13 +445,15 @@ def run_autopay(org: Organization, as_of: date, *, provider: Provider | None = N
     return report
 
 
-def recover_attempts(org: Organization, as_of: date, *, provider: Provider | None = None) -> RecoveryReport:
+def recover_attempts(org: Organization, as_of: date, *, provider: Provider | None = None,
+                     partition: tuple[int, int] | None = None) -> RecoveryReport:
     """Settle the attempts of ``org`` left pending or unknown (a crash or an outage between a charge and its
     recording): ask the provider by idempotency key; record a charge it made once, a decline as a decline, and
     charge again (with the same key) one it never received."""
     providers = _Providers(provider)
     report = RecoveryReport()
-    open_ = (ChargeAttempt.objects.filter(organization=org, status__in=(ChargeAttempt.PENDING, ChargeAttempt.UNKNOWN))
+    open_ = (partitions.filter_queryset(ChargeAttempt.objects.filter(
+        organization=org, status__in=(ChargeAttempt.PENDING, ChargeAttempt.UNKNOWN)), partition, "invoice__customer_id")
              .select_related("invoice", "method").order_by("pk"))
     for attempt in open_:
         report.checked += 1

@@ -39,3 +39,26 @@ def autopay_task(org_id: int, as_of: str) -> str:
     from duly.customers.models import Organization
 
     return autopay_organization(Organization.objects.get(pk=org_id), date.fromisoformat(as_of))
+
+
+@shared_task(name="duly.autopay_partition")
+def autopay_partition_task(org_id: int, as_of: str, index: int, count: int) -> str:
+    """One partition of an organization's autopay: recovery of its interrupted charges, then the charges due."""
+    from duly.customers.models import Organization
+    from duly.payments.autopay_services import recover_attempts, run_autopay
+
+    org, day = Organization.objects.get(pk=org_id), date.fromisoformat(as_of)
+    recovered = recover_attempts(org, day, partition=(index, count))
+    return f"{run_autopay(org, day, partition=(index, count)).summary()}; {recovered.summary()}"
+
+
+@shared_task(name="duly.reconcile")
+def reconcile_task(org_id: int, as_of: str) -> dict:
+    """Reconciliation of an organization's new statement lines. Not partitioned: a line is matched against every
+    open item of the organization (its customer is known only once matched)."""
+    from dataclasses import asdict
+
+    from duly.customers.models import Organization
+    from duly.payments.reconcile_services import reconcile
+
+    return asdict(reconcile(Organization.objects.get(pk=org_id), as_of=date.fromisoformat(as_of)))

@@ -25,6 +25,7 @@ from django.utils.translation import gettext, gettext_lazy, ngettext, override, 
 
 from duly.customers import services as customers_services
 from duly.customers.models import Customer, Organization
+from duly.db import partition as partitions
 from duly.domain import late_fees
 from duly.domain.bounds import check_date_range
 from duly.domain.errors import DomainError, IssueDateBeforeLastIssued
@@ -73,7 +74,8 @@ class FeeRunResult:
         }
 
 
-def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None):
+def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None,
+                        partition: tuple[int, int] | None = None):
     """Invoices that may still owe a late-fee level as of ``as_of`` (a queryset, oldest due first).
 
     Open invoices past their due date, and invoices paid in full after their due date that were
@@ -96,22 +98,24 @@ def late_fee_candidates(org: Organization, *, as_of: date, invoice_ids: Sequence
     )
     if invoice_ids is not None:
         qs = qs.filter(pk__in=list(invoice_ids))
-    return qs
+    return partitions.filter_queryset(qs, partition)
 
 
 def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[int] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> FeeRunResult:
+                     progress: Callable[[int, int], None] | None = None,
+                     partition: tuple[int, int] | None = None) -> FeeRunResult:
     """Assess the late fees and interest the contracts allow as of ``as_of`` (the manual/batch path).
 
     Covers open overdue invoices and invoices paid late (their last interest month up to the
     payment day, a fixed fee never charged while they were open); see :func:`late_fee_candidates`.
     Each level is charged once (unique per invoice and level), so a rerun changes nothing. The
     dunning run calls this for the invoices of a step carrying ``assess_late_fee``.
-    ``progress(done, total)`` is called after each invoice.
+    ``progress(done, total)`` is called after each invoice. ``partition``: only the invoices of that partition's
+    customers (:mod:`duly.db.partition`; fees are charged per customer, so partitions never share one).
     """
     check_date_range(as_of, "The assessment date")
     result = FeeRunResult(as_of=as_of)
-    invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids))
+    invoices = list(late_fee_candidates(org, as_of=as_of, invoice_ids=invoice_ids, partition=partition))
     if invoices:  # numbers follow issue dates: a run dated before the last invoice issued is refused whole
         invoicing.check_issue_date(org, "invoice", as_of, hint=lambda last: (
             f"Assess late fees as of {last.isoformat()} or later (interest then runs to that day)."))

@@ -122,7 +122,7 @@ class CollectResult:
 
 
 def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, customer_ids: Sequence[int] | None = None,
-            chunk_size: int = CHUNK_SIZE) -> CollectResult:
+            chunk_size: int = CHUNK_SIZE, partition: tuple[int, int] | None = None) -> CollectResult:
     """The dunning run: evaluate every customer with open invoices and carry out what is due now.
 
     Then, in this order: restore customers whose balance was cleared, e-mail the invoices issued
@@ -130,6 +130,9 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     and, last, the greetings, so each message sees every other one the run sent in the customer's
     contact budget. Idempotent and crash-safe (see the module docstring). With ``dry_run`` it lists
     every action with its reason and writes nothing.
+    ``partition`` (``(index, count)``, :mod:`duly.db.partition`): only the reminders of that partition's
+    customers; the steps after the reminders are left to one final call with ``customer_ids=[]`` once every
+    partition is done (:mod:`duly.scaleout`), so they run in the same order as in one process.
     """
     as_of = check_datetime_range(_aware(as_of), "The collections time")
     if not dry_run:
@@ -138,7 +141,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     builder = msgs.MessageBuilder(rc, renderer_for(org))
     result = CollectResult(as_of=as_of, dry_run=dry_run)
     run = None if dry_run else CollectionRun.objects.create(organization=org, as_of=as_of)
-    ids = snapshots.customer_ids(org, only=customer_ids)
+    ids = snapshots.customer_ids(org, only=customer_ids, partition=partition)
     for chunk in snapshots.chunks(ids, chunk_size):
         for account in snapshots.gather(rc, chunk, as_of):
             try:
@@ -165,11 +168,12 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
                 for planned in sends:
                     planned.outcome = f"error: {exc.message}"
                 result.errors.append((account.customer.code, exc.message))
-    if not dry_run:
+    if not dry_run and partition is None:
         result.restored = lift_cleared_suspensions(org, now=as_of)
-    result.invoices = send_issued_invoices(org, now=as_of, dry_run=dry_run)
-    result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
-    result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
+    if partition is None:
+        result.invoices = send_issued_invoices(org, now=as_of, dry_run=dry_run)
+        result.notices = deliver_price_notices(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
+        result.greetings = send_greetings(org, now=as_of, dry_run=dry_run, rc=rc, held=result.held)
     if run is not None:
         run.finished_at = timezone.now()
         run.counts = result.counts()
