@@ -256,7 +256,7 @@ def raw_jinja(contexts) -> float:
 
 
 # --- stage 4: through Django -------------------------------------------------------------------------
-def through_django(data: Data) -> tuple[float, float, int]:
+def through_django(data: Data, real: bool = False):
     from django.core.management import call_command
     from django.db import connection
 
@@ -291,9 +291,30 @@ def through_django(data: Data) -> tuple[float, float, int]:
     seeded = time.perf_counter() - started
     assert Invoice.objects.count() == data.invoice_count and to_minor(Decimal("1.00"), "EUR") == 100
     connection.close()
-    started = time.perf_counter()
-    result = collect(org, as_of=AS_OF, dry_run=True)
-    return seeded, time.perf_counter() - started, len(result.planned)
+    runs = []
+    for dry_run in (True, False) if real else (True,):
+        gc.collect()
+        started, cpu = time.perf_counter(), time.process_time()
+        result = collect(org, as_of=AS_OF, dry_run=dry_run)
+        runs.append((dry_run, time.perf_counter() - started, time.process_time() - cpu, result.counts(), peak_mb()))
+    return seeded, runs
+
+
+def raw_reference() -> tuple[float, float, int]:
+    """Raw sqlite3 read of the open invoices and contacts the run gathers (the least a gather does)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    cursor = connection.connection.cursor()
+    started, cpu = time.perf_counter(), time.process_time()
+    n = 0
+    for _ in cursor.execute("SELECT id, customer_id, contract_id, number, kind, currency, issue_date, due_date, "
+                            "total_minor, paid_minor, status FROM invoicing_invoice WHERE status IN "
+                            "('issued', 'partially_paid')"):
+        n += 1
+    for _ in cursor.execute("SELECT id, customer_id, name, email, phone, role FROM customers_contact"):
+        n += 1
+    return time.perf_counter() - started, time.process_time() - cpu, n
 
 
 def main() -> None:
@@ -302,6 +323,9 @@ def main() -> None:
     parser.add_argument("--render", type=int, default=5_000, help="How many send actions to render")
     parser.add_argument("--repeat", type=int, default=3, help="Evaluation runs (the median is reported)")
     parser.add_argument("--no-db", action="store_true", help="Skip the end-to-end run through Django and SQLite")
+    parser.add_argument("--db-only", action="store_true", help="Only the end-to-end run through Django and SQLite")
+    parser.add_argument("--real", action="store_true",
+                        help="After the dry run, a real run through Django (reminders and messages written)")
     args = parser.parse_args()
     db = None if args.no_db else Path(tempfile.mkdtemp(prefix="duly-bench-dunning-db-")) / "bench.sqlite3"
     setup_django(f"sqlite:///{db}" if db else None)
@@ -312,6 +336,9 @@ def main() -> None:
     print(f"snapshots: {len(data.snapshots):,} customers, {data.invoice_count:,} open invoices "
           f"(built in {built:.1f} s, not measured)")
 
+    if args.db_only and db is not None:
+        main_db(args, data)
+        return
     # Warm-up, not measured: holiday tables and time zones load on first use (once per process).
     cold, _ = evaluate_all(data, data.snapshots[:200])
     gc.collect()
@@ -342,11 +369,25 @@ def main() -> None:
           f"Duly / raw time per message = {(duly_seconds / rendered) / (raw_seconds / raw_count):.1f}x")
 
     if db is not None:
-        seeded, run_seconds, planned = through_django(data)
-        print(f"through Django (SQLite, dry run: batch gathering + evaluation): {data.invoice_count:,} invoices in "
-              f"{run_seconds:.2f} s = {data.invoice_count / run_seconds:,.0f} invoices/s, {planned:,} actions "
-              f"(seeding in bulk: {seeded:.1f} s, not measured)")
-    print(f"peak memory: {peak_mb():,.0f} MB")
+        main_db(args, data)
+    else:
+        print(f"peak memory: {peak_mb():,.0f} MB; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+
+
+def main_db(args, data: Data) -> None:
+    seeded, runs = through_django(data, real=args.real)
+    for dry_run, wall, cpu, counts, peak in runs:
+        what = "dry run: gathering + evaluation" if dry_run else "real run: reminders + messages in the outbox"
+        print(f"through Django (SQLite, {what}): {data.invoice_count:,} invoices in {wall:.2f} s wall, "
+              f"{cpu:.2f} s CPU = {data.invoice_count / wall:,.0f} invoices/s ({data.invoice_count / cpu:,.0f}/s "
+              f"of CPU time); {counts['send']:,} send, {counts['defer']:,} defer, {counts['skip']:,} skip, "
+              f"{counts['done']:,} done, {counts['errors']:,} errors; peak memory so far {peak:,.0f} MB  "
+              f"[target: < {3 if dry_run else 10} s]")
+    raw_wall, raw_cpu, raw_rows = raw_reference()
+    print(f"  reference (raw sqlite3 read of the open invoices and contacts, {raw_rows:,} rows): {raw_wall:.2f} s "
+          f"wall, {raw_cpu:.2f} s CPU; dry run / reference CPU = {runs[0][2] / raw_cpu:.1f}x "
+          f"(seeding in bulk: {seeded:.1f} s, not measured)")
+    print(f"peak memory: {peak_mb():,.0f} MB; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Sequence
 
 from dateutil.relativedelta import relativedelta
+from django.db.models import F, Q, QuerySet
 
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.customers.services import reference_rates_for
@@ -226,13 +227,18 @@ class RunContext:
 
 
 def customer_ids(org: Organization, *, only: Sequence[int] | None = None,
-                 partition: tuple[int, int] | None = None) -> list[int]:
-    """Customers worth evaluating: those with an open invoice, an open dispute or a recent reminder
-    (of one partition, see :mod:`duly.db.partition`)."""
+                 partition: tuple[int, int] | None = None, id_range: tuple[int, int] | None = None) -> list[int]:
+    """Customers worth evaluating: those with an open invoice, an open dispute or a recent reminder.
+
+    ``only`` keeps the customers listed; ``partition`` those of one partition (:mod:`duly.db.partition`);
+    ``id_range`` = ``(first, last)`` (both included) those in a range of ids: a partition of a run split across
+    workers."""
     qs = partitions.filter_queryset(
         Invoice.objects.filter(organization=org, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS), partition)
     if only is not None:
         qs = qs.filter(customer_id__in=list(only))
+    if id_range is not None:
+        qs = qs.filter(customer_id__gte=id_range[0], customer_id__lte=id_range[1])
     return sorted(set(qs.values_list("customer_id", flat=True)))
 
 
@@ -266,14 +272,26 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     contract_start: dict[int, date | None] = {}
     statuses: dict[int, str] = {}
     contract_ids: set[int] = set()
+    history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
+    # Local dates are at most a day either side of UTC's; choose_policy keeps each customer's own 12 months.
+    since = today - timedelta(days=1) - relativedelta(months=12)
+    # One read for the open invoices chased and the 12 months of history the policy's tone is judged on,
+    # in the model's order (newest first), through the customer index (see _by_customer).
+    history_kinds = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT)
+    open_statuses = Invoice.OPEN_STATUSES
     for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid,
-         status, start) in Invoice.objects.filter(
-            organization=org, **by, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
+         status, start, paid_on) in _by_customer(Invoice.objects, org, by).filter(
+            Q(status__in=open_statuses, kind__in=CHASED_KINDS)
+            | Q(status=Invoice.PAID, kind__in=history_kinds, issue_date__gt=since),
             due_date__isnull=False).values_list(
             "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
             "service_period_start", "service_period_end", PAYABLE_MINOR, "paid_minor", "status",
-            "contract__start_date"):
+            "contract__start_date", "paid_on"):
         if cid not in wanted:
+            continue
+        if issue > since and kind in history_kinds:
+            history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
+        if status not in open_statuses:
             continue
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
                                        period_end, payable, payable - paid, start)
@@ -282,16 +300,6 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         if contract_id:
             contract_ids.add(contract_id)
     _load_late_fee_terms(rc, contract_ids)
-
-    history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
-    # Local dates are at most a day either side of UTC's; choose_policy keeps each customer's own 12 months.
-    since = today - timedelta(days=1) - relativedelta(months=12)
-    for pk, cid, issue, due, paid_on, status in Invoice.objects.filter(
-            organization=org, **by, issue_date__gt=since, due_date__isnull=False,
-            kind__in=(Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT),
-            status__in=(Invoice.ISSUED, Invoice.PARTIALLY_PAID, Invoice.PAID)).values_list(
-            "pk", "customer_id", "issue_date", "due_date", "paid_on", "status"):
-        history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
 
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     past: dict[int, list[dunning.PastReminder]] = defaultdict(list)
@@ -376,19 +384,37 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
 
     policies = rc.domain_policies()
     accounts = []
+    # Memos of this chunk: the local day of ``as_of`` per time zone, the holiday region per country, amounts.
+    local_days: dict[str, date] = {}
+    regions: dict[tuple[str, str], str | None] = {}
+    amounts: dict[tuple[int, str], Any] = {}
+
+    def money(minor: int, currency: str):
+        value = amounts.get((minor, currency))
+        if value is None:
+            value = amounts[minor, currency] = from_minor(minor, currency)
+        return value
+
     for c in customers:
+        tz = c.timezone or "UTC"
+        local_day = local_days.get(tz)
+        if local_day is None:
+            local_day = local_days[tz] = _local_day(as_of, tz)
+        region = regions.get((c.country, c.subdivision), False)
+        if region is False:
+            region = regions[c.country, c.subdivision] = holiday_country(c.country, c.subdivision)
         explicit, risk = profiles.get(c.id, (None, ""))
         choice = dunning.choose_policy(
             dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
-            policies, history.get(c.id, ()), _local_day(as_of, c.timezone or "UTC"), rc.thresholds,
+            policies, history.get(c.id, ()), local_day, rc.thresholds,
             segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
         )
         rows = invoices.get(c.id, {})
         open_items = tuple(
             dunning.OpenItem(
                 invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
-                service_date=r.service_date, total=from_minor(r.payable_minor, r.currency),
-                open_amount=from_minor(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
+                service_date=r.service_date, total=money(r.payable_minor, r.currency),
+                open_amount=money(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
                 contract_start=contract_start.get(r.id),
                 late_probability=late_scores[r.id][0] if r.id in late_scores else None,
                 expected_days_late=late_scores[r.id][1] if r.id in late_scores else None,
@@ -401,8 +427,8 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             segment=c.segment or None,
             risk_level=risk or None,
             payment_method=c.payment_method or None,
-            timezone=c.timezone or "UTC",
-            country=holiday_country(c.country, c.subdivision),
+            timezone=tz,
+            country=region,
             send_window=rc.send_window,
             open_items=open_items,
             reminders=tuple(past.get(c.id, ())),
@@ -415,7 +441,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             unreconciled_credits=credits.get(c.id, {}),
             contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
                                            role=p.role, opted_out=p.opted_out) for p in people.values()),
-            best_hour=dunning.learn_best_hour(events[c.id], c.timezone or "UTC") if c.id in events else None,
+            best_hour=dunning.learn_best_hour(events[c.id], tz) if c.id in events else None,
             segment_default_hour=rc.segment_hours.get(c.segment) if c.segment else None,
             fee_levels_assessed=frozenset(fee_levels.get(c.id, ())),
         )
@@ -425,6 +451,15 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             declines={pk: declined[pk] for pk in rows if pk in declined},
         ))
     return accounts
+
+
+def _by_customer(manager, org: Organization, by: dict[str, Any]) -> QuerySet:
+    """``manager`` filtered on the organization and the chunk's customers, read through the customer
+    index: the organization is compared as ``organization_id + 0``, so that SQLite, which has no
+    statistics, does not pick an (organization, ...) index and scan every open invoice of the
+    organization for each chunk (a run was quadratic in its number of customers). PostgreSQL
+    plans it from its statistics either way."""
+    return manager.alias(_org=F("organization_id") + 0).filter(_org=org.pk, **by)
 
 
 def _local_day(moment: datetime, name: str) -> date:
@@ -465,14 +500,16 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
         return
     shared: dict[tuple, LateFeePolicy] = {}
     rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
-    contracts = {pk: (tuple(terms), Contract(**dict(zip(_TERM_FIELDS, terms)))) for pk, *terms in rows}
-    new = {c.reference_series for _, c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
+    keys = {pk: tuple(terms) for pk, *terms in rows}
+    # One unsaved Contract per distinct set of terms (not per contract): its methods turn them into a policy.
+    contracts = {key: Contract(**dict(zip(_TERM_FIELDS, key))) for key in set(keys.values())}
+    new = {c.reference_series for c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)
     if new:
         rc.reference_rates.update(reference_rates_for(new))
-    for pk, (key, contract) in contracts.items():
+    for pk, key in keys.items():
         policy = shared.get(key)
         if policy is None:
-            policy = shared[key] = contract.late_fee_policy(rc.reference_rates)
+            policy = shared[key] = contracts[key].late_fee_policy(rc.reference_rates)
         rc.late_fee_terms[pk] = policy
 
 

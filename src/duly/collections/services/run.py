@@ -51,7 +51,7 @@ from .price_notices import deliver_price_notices
 from .statements import _final_statement
 from .suspension import _suspend, _terminate, lift_cleared_suspensions
 
-CHUNK_SIZE = 500
+CHUNK_SIZE = 2000
 
 
 @dataclass
@@ -122,7 +122,8 @@ class CollectResult:
 
 
 def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, customer_ids: Sequence[int] | None = None,
-            chunk_size: int = CHUNK_SIZE, partition: tuple[int, int] | None = None) -> CollectResult:
+            chunk_size: int = CHUNK_SIZE, partition: tuple[int, int] | None = None,
+            customer_id_range: tuple[int, int] | None = None) -> CollectResult:
     """The dunning run: evaluate every customer with open invoices and carry out what is due now.
 
     Then, in this order: restore customers whose balance was cleared, e-mail the invoices issued
@@ -133,6 +134,11 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     ``partition`` (``(index, count)``, :mod:`duly.db.partition`): only the reminders of that partition's
     customers; the steps after the reminders are left to one final call with ``customer_ids=[]`` once every
     partition is done (:mod:`duly.scaleout`), so they run in the same order as in one process.
+    ``customer_ids`` or ``customer_id_range``
+    (``(first, last)``, both included) limit the reminders to those customers (a partition).
+
+    The customers are gathered ``chunk_size`` at a time (:func:`duly.collections.snapshots.gather`: a
+    fixed number of bulk reads per chunk), so memory stays bounded by the chunk, not the book.
     """
     as_of = check_datetime_range(_aware(as_of), "The collections time")
     if not dry_run:
@@ -141,7 +147,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     builder = msgs.MessageBuilder(rc, renderer_for(org))
     result = CollectResult(as_of=as_of, dry_run=dry_run)
     run = None if dry_run else CollectionRun.objects.create(organization=org, as_of=as_of)
-    ids = snapshots.customer_ids(org, only=customer_ids, partition=partition)
+    ids = snapshots.customer_ids(org, only=customer_ids, partition=partition, id_range=customer_id_range)
     for chunk in snapshots.chunks(ids, chunk_size):
         for account in snapshots.gather(rc, chunk, as_of):
             try:

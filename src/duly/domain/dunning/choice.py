@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -82,6 +83,12 @@ def tone_for_history(late_count: int, total_count: int, thresholds: ToneThreshol
     return "neutral"
 
 
+@lru_cache(maxsize=256)
+def _year_before(day: date) -> date:
+    """``day`` minus 12 calendar months (a run asks for the same few days for every customer)."""
+    return day - relativedelta(months=12)
+
+
 _DEFAULT_TONE_POLICIES: Mapping[str, str] = MappingProxyType({"gentle": "gentle", "neutral": "neutral", "firm": "firm"})
 
 
@@ -121,7 +128,7 @@ def choose_policy(
         code = segment_policies[customer.segment]
         segment = customer.segment
         return PolicyChoice(pick(code, f"segment {segment!r}"), f"policy {code!r} of segment {segment!r}")
-    since = as_of - relativedelta(months=12)
+    since = _year_before(as_of)
     late = total = 0
     for record in history:
         if not since < record.issue_date <= as_of:
