@@ -7,11 +7,11 @@ class CollectionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Receivers import the services on first call: loading them here would cost every process (a CLI command,
+        # a worker) their imports at start-up.
         from duly.messaging.signals import message_undeliverable
 
-        from .services import message_undeliverable as on_undeliverable
-
-        message_undeliverable.connect(on_undeliverable, dispatch_uid="duly.collections.message_undeliverable")
+        message_undeliverable.connect(_message_undeliverable, dispatch_uid="duly.collections.message_undeliverable")
 
         from duly.payments.signals import payment_recorded
 
@@ -23,11 +23,8 @@ class CollectionsConfig(AppConfig):
 
         from duly.payments.signals import payment_dispute_closed, payment_disputed
 
-        from .services.staff_tasks import payment_dispute_closed as on_closed
-        from .services.staff_tasks import payment_disputed as on_disputed
-
-        payment_disputed.connect(on_disputed, dispatch_uid="duly.collections.payment_disputed")
-        payment_dispute_closed.connect(on_closed, dispatch_uid="duly.collections.payment_dispute_closed")
+        payment_disputed.connect(_payment_disputed, dispatch_uid="duly.collections.payment_disputed")
+        payment_dispute_closed.connect(_payment_dispute_closed, dispatch_uid="duly.collections.payment_dispute_closed")
 
         from duly.payments.signals import charge_failed
 
@@ -36,6 +33,24 @@ class CollectionsConfig(AppConfig):
         from duly.payments.signals import debit_failed
 
         debit_failed.connect(_debit_failed, dispatch_uid="duly.collections.debit_failed")
+
+
+def _message_undeliverable(*args, **kwargs):
+    from .services import message_undeliverable
+
+    return message_undeliverable(*args, **kwargs)
+
+
+def _payment_disputed(*args, **kwargs):
+    from .services.staff_tasks import payment_disputed
+
+    return payment_disputed(*args, **kwargs)
+
+
+def _payment_dispute_closed(*args, **kwargs):
+    from .services.staff_tasks import payment_dispute_closed
+
+    return payment_dispute_closed(*args, **kwargs)
 
 
 def _payment_recorded(sender, payment, **kwargs) -> None:

@@ -13,9 +13,14 @@ class InsightsConfig(AppConfig):
 
         from duly.invoicing import hooks
 
-        from .risk_services import prediction_words
+        hooks.register(late_payment_prediction=_prediction_words)
 
-        hooks.register(late_payment_prediction=prediction_words)
+
+def _prediction_words(*args, **kwargs):
+    """The invoice page's late-payment prediction; the risk services (and scikit-learn) load on first use."""
+    from .risk_services import prediction_words
+
+    return prediction_words(*args, **kwargs)
 
 
 def _statement_renderer():
