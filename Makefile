@@ -4,9 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
-# The suite runs on every core (pytest-xdist, one test database per process; a file's tests stay together so
-# its shared renders and databases are made once), at most 4 processes.
-TEST_JOBS ?= -n auto --maxprocesses 4 --dist loadfile
+# The suite runs in parallel (pytest-xdist, one test database per process; a file's tests stay together so its
+# shared renders and databases are made once): one process per core and one more, since many tests wait on
+# processes, workers or a browser of their own; at most 4. Files go out in the order tests/conftest.py gives them
+# (the longest first), not by their number of tests.
+TEST_PROCESSES := $(shell n=$$(nproc 2>/dev/null || echo 1); n=$$((n + 1)); [ $$n -gt 4 ] && n=4; echo $$n)
+TEST_JOBS ?= -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-postgres bench sysdeps clean messages
 

@@ -82,7 +82,36 @@ def pytest_testnodedown(node, error):
     _OUTSIDE_READS.extend(getattr(node, "workeroutput", {}).get("outside_reads", []))
 
 
+# The files that take longest (each runs Duly in processes of its own, or waits on workers or a browser), in the
+# order they start: with pytest-xdist handing out whole files in collection order, starting these first keeps
+# one process from finishing the suite alone on a long file while the others wait.
+LONGEST_FIRST = (
+    "tests/scaleout/test_crash_safety.py",
+    "tests/test_cli.py",
+    "tests/billing/test_run.py",
+    "tests/api/test_schemathesis.py",
+    "tests/billing/test_partitions.py",
+    "tests/messaging/test_catalogues.py",
+    "tests/security/test_roles.py",
+    "tests/test_security.py",
+    "tests/test_environment.py",
+    "tests/payments/test_autopay_killed.py",
+    "tests/messaging/test_worker_killed.py",
+)
+
+
+def _longest_first(items) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+
+    def key(item):
+        path = Path(str(item.path)).resolve().relative_to(_REPO).as_posix()
+        return rank.get(path, len(rank))
+
+    items.sort(key=key)  # stable: every other file keeps its order, and so does each file's own
+
+
 def pytest_collection_modifyitems(config, items):
+    _longest_first(items)
     if ON_POSTGRES:
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL: run with DATABASE_URL=postgres://... (make test-postgres)")

@@ -70,9 +70,9 @@ def _partitions_at_once(home: Path, database_url: str, serial_url: str) -> None:
     assert again == [0]
 
 
-def test_two_partitions_at_once_bill_what_one_process_bills_numbered_without_gap(tmp_path):
+def test_two_partitions_at_once_bill_what_one_process_bills_numbered_without_gap(tmp_path, migrated_sqlite):
     serial, split = tmp_path / "serial", tmp_path / "split"
-    serial.mkdir()
+    migrated_sqlite(serial / "crash.sqlite3")
     split.mkdir()
     _script(serial, "seed", "40", "mixed")
     (split / "crash.sqlite3").write_bytes((serial / "crash.sqlite3").read_bytes())
