@@ -534,4 +534,4 @@ def test_two_concurrent_runs_bill_nothing_twice(org, make_customer, make_contrac
         invoices = list(Invoice.objects.filter(customer=customer).order_by("number"))
         assert [i.issue_date for i in invoices] == [date(2026, 1, 1), date(2026, 2, 1)]
         assert PendingCharge.objects.get(customer=customer).invoice == invoices[1]
-        assert invoices[1].lines.filter(description__startswith="Added: Seats").count() == 1
+        assert invoices[1].lines.filter(description__startswith="Ajout : Seats").count() == 1  # French customers
