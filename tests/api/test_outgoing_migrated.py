@@ -49,7 +49,9 @@ def test_each_migrated_invoice_sends_one_flagged_invoice_issued_event(org, custo
     first = payloads[0]["data"]
     assert (first["issue_date"], first["due_date"]) == ("2026-01-06", "2026-02-05")
     assert first["total"] == {"amount_minor": 150000, "currency": "EUR"}
-    assert first["paid"] == {"amount_minor": 30000, "currency": "EUR"}  # what the source says was already paid
+    # What the source says was already paid is the prepaid amount (nothing was settled in Duly).
+    assert (first["prepaid"], first["paid"]) == ({"amount_minor": 30000, "currency": "EUR"},
+                                                 {"amount_minor": 0, "currency": "EUR"})
 
     # Told again (a retried signal): still one event per invoice.
     invoices_issued.send(sender=Invoice, organization=org, invoice_ids=[i.pk for i in imported], migrated=True)

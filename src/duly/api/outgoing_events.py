@@ -42,7 +42,8 @@ def invoice_data(inv: Invoice) -> dict:
     return dict(object="invoice", id=inv.pk, number=inv.number, kind=inv.kind, status=inv.status,
                 customer_id=inv.customer_id, issue_date=_day(inv.issue_date), due_date=_day(inv.due_date),
                 total=money(inv.total_minor, inv.currency), paid=money(inv.paid_minor, inv.currency),
-                paid_on=_day(inv.paid_on), origin=inv.origin, migrated=inv.origin == Invoice.ORIGIN_MIGRATED)
+                paid_on=_day(inv.paid_on), prepaid=money(inv.prepaid_minor, inv.currency), origin=inv.origin,
+                migrated=inv.origin == Invoice.ORIGIN_MIGRATED)
 
 
 def subscription_data(sub: Subscription) -> dict:
