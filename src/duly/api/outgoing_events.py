@@ -42,7 +42,8 @@ def invoice_data(inv: Invoice) -> dict:
     return dict(object="invoice", id=inv.pk, number=inv.number, kind=inv.kind, status=inv.status,
                 customer_id=inv.customer_id, issue_date=_day(inv.issue_date), due_date=_day(inv.due_date),
                 total=money(inv.total_minor, inv.currency), paid=money(inv.paid_minor, inv.currency),
-                paid_on=_day(inv.paid_on))
+                paid_on=_day(inv.paid_on), prepaid=money(inv.prepaid_minor, inv.currency), origin=inv.origin,
+                migrated=inv.origin == Invoice.ORIGIN_MIGRATED)
 
 
 def subscription_data(sub: Subscription) -> dict:
@@ -57,7 +58,9 @@ def subscription_data(sub: Subscription) -> dict:
 
 
 # --- receivers ---------------------------------------------------------------------------------------------------
-def on_invoices_issued(sender, organization, invoice_ids, **kwargs) -> None:
+def on_invoices_issued(sender, organization, invoice_ids, migrated=False, **kwargs) -> None:
+    """``invoice.issued`` for each invoice, migrated ones included (``origin`` "migrated", ``migrated`` true: issued
+    in another system and imported as issued); keyed by the invoice, so one event per invoice however often."""
     endpoints = services.subscribed(organization.pk, "invoice.issued")
     if not endpoints:
         return

@@ -14,7 +14,8 @@ from .errors import UnknownEventType, UnsafeWebhookUrl
 
 #: Every event type an endpoint can subscribe to, with what it means.
 EVENT_TYPES: dict[str, str] = {
-    "invoice.issued": "An invoice was issued (a number, a document, a due date).",
+    "invoice.issued": "An invoice was issued (a number, a document, a due date), or one issued in another system was "
+                      "imported as issued (migrated: true).",
     "invoice.paid": "An invoice became fully paid.",
     "invoice.overdue": "An open invoice passed its due date (once per invoice).",
     "payment.recorded": "A payment was recorded and allocated.",

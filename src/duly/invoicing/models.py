@@ -149,6 +149,8 @@ class Invoice(models.Model):
             # Lists paged by id (the API's cursor pages): one status, or one customer, in id order.
             models.Index(fields=["organization", "status", "id"], name="invoice_org_status_id"),
             models.Index(fields=["customer", "id"], name="invoice_customer_id"),
+            # The portal's history: one customer's invoices newest first, paged by keyset (issue date, id).
+            models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued"),
         ]
 
     def __str__(self) -> str:
