@@ -57,7 +57,7 @@ def _payment_recorded(sender, payment, **kwargs) -> None:
     """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""
     from .services import payment_recorded
 
-    payment_recorded(payment)
+    payment_recorded(payment, customer_status=kwargs.get("customer_status"))
 
 
 def _match_undone(sender, match, organization, payment_ids, debit_return_ids, reason, now, **kwargs) -> None:

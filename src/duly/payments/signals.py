@@ -2,7 +2,9 @@
 
 from django.dispatch import Signal
 
-#: A payment was recorded and allocated, inside its transaction: ``payment`` (a :class:`~duly.payments.models.Payment`).
+#: A payment was recorded and allocated, inside its transaction: ``payment`` (a :class:`~duly.payments.models.Payment`)
+#: and, from the bulk path (``record_invoice_payments``), ``customer_status``: the customer's status read under the
+#: customer's lock in that transaction (absent otherwise).
 payment_recorded = Signal()
 
 #: A provider reported a chargeback (Stripe: ``charge.dispute.created``) and the payment was reversed, inside its

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from duly.customers.models import Customer
 from duly.domain.errors import DomainError
 from duly.messaging import attachments
 from duly.messaging.services import queue_message, recall_queued, renderer_for
@@ -20,16 +21,20 @@ from .common import _language, credit_balance_minor_of, customer_window, log
 from .suspension import restore_if_cleared
 
 
-def payment_recorded(payment) -> None:
+def payment_recorded(payment, *, customer_status: str | None = None) -> None:
     """Hook at the end of ``record_payment``, inside its transaction (a savepoint of its own).
 
     Queues the personalised thank-you in the outbox (delivered by the outbox worker after the
     payment commits) and lifts a suspension when nothing is overdue any more. A problem here is
-    logged and never stops the payment from being recorded.
+    logged and never stops the payment from being recorded. ``customer_status``: the customer's
+    status as the payments service read it under the customer's lock in this transaction (bulk
+    path): an active customer has no suspension to lift, and is not read again.
     """
     try:
         with transaction.atomic():
             _thank(payment)
+            if customer_status == Customer.STATUS_ACTIVE:
+                return
             restore_if_cleared(payment.organization, payment.customer_id, on=payment.received_on,
                                cause=f"the payment of {payment.received_on.isoformat()}", now=payment.created_at)
     except DomainError:
