@@ -64,7 +64,8 @@ def _match_undone(sender, match, organization, payment_ids, debit_return_ids, re
     """A bank match was undone (payments' signal): recall the messages it caused that have not gone out."""
     from .services.thanks import match_undone
 
-    match_undone(organization, payment_ids=payment_ids, debit_return_ids=debit_return_ids, reason=reason, now=now)
+    match_undone(organization, payment_ids=payment_ids, debit_return_ids=debit_return_ids, reason=reason, now=now,
+                 as_of=kwargs.get("as_of"), payments=kwargs.get("payments", ()))
 
 
 def _charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:
