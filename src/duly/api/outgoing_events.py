@@ -20,7 +20,7 @@ from duly.collections.signals import dispute_opened, reminder_sent
 from duly.customers.models import Organization
 from duly.invoicing.models import Invoice
 from duly.invoicing.signals import invoice_paid, invoices_issued
-from duly.payments.signals import charge_failed, debit_failed, payment_recorded
+from duly.payments.signals import charge_failed, debit_failed, match_undone, payment_recorded
 
 from . import outgoing_services as services
 
@@ -87,6 +87,24 @@ def on_payment_recorded(sender, payment, **kwargs) -> None:
     services.record_event(payment.organization_id, "payment.recorded", f"payment:{payment.pk}", data)
 
 
+def on_match_undone(sender, match, organization, reason, payments=(), **kwargs) -> None:
+    """``payment.reversed``: each payment a bank match had recorded, taken back when the match was undone (its
+    allocations are off the invoices, which are open again; the payment no longer exists)."""
+    if not payments or not services.subscribed(organization.pk, "payment.reversed"):
+        return
+    items = []
+    for p in payments:
+        cur = p["currency"]
+        items.append((f"payment:{p['id']}:reversed", {
+            "object": "payment", "id": p["id"], "customer_id": p["customer_id"],
+            "amount": money(p["amount_minor"], cur), "method": p["method"], "received_on": _day(p["received_on"]),
+            "external_reference": p["external_reference"],
+            "allocations": [{"invoice_id": iid, "amount": money(amount, cur)} for iid, amount in p["allocations"]],
+            "reversal": {"cause": "bank_match_undone", "bank_match_id": match.pk, "statement_line_id": match.line_id,
+                         "reason": reason, "reversed_at": match.undone_at.isoformat() if match.undone_at else None}}))
+    services.record_events(organization.pk, "payment.reversed", items)
+
+
 def on_charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:
     if action == "authenticate":  # the bank asks the customer to confirm: not a failure (yet)
         return
@@ -138,6 +156,7 @@ def on_subscription_changed(sender, subscription, change, key, **kwargs) -> None
 RECEIVERS = [
     (invoices_issued, on_invoices_issued), (invoice_paid, on_invoice_paid),
     (payment_recorded, on_payment_recorded), (charge_failed, on_charge_failed), (debit_failed, on_debit_failed),
+    (match_undone, on_match_undone),
     (reminder_sent, on_reminder_sent), (dispute_opened, on_dispute_opened),
     (subscription_changed, on_subscription_changed),
 ]

@@ -171,6 +171,11 @@ class CustomerProfile(models.Model):
     status_reason = models.TextField(blank=True)
     suspension_pauses = models.JSONField(default=list, blank=True,
                                          help_text="Billing pauses made by the suspension (resumed when it is lifted)")
+    lifted_by_payment = models.BigIntegerField(
+        null=True, blank=True, help_text="The payment that lifted the last suspension or termination (id): if it is "
+                                         "taken back (a bank match undone), the suspension or termination returns")
+    lifted_state = models.JSONField(default=dict, blank=True,
+                                    help_text="The suspension or termination that payment lifted, to put it back")
 
     class Meta:
         verbose_name = "customer collections profile"

@@ -20,6 +20,7 @@ EVENT_TYPES: dict[str, str] = {
     "invoice.overdue": "An open invoice passed its due date (once per invoice).",
     "payment.recorded": "A payment was recorded and allocated.",
     "payment.failed": "An automatic payment failed: a card charge was declined or a direct debit came back.",
+    "payment.reversed": "A recorded payment was taken back: the bank match that recorded it was undone.",
     "reminder.sent": "The dunning run sent a reminder (its message was queued).",
     "dispute.opened": "A query or dispute was opened on an invoice.",
     "subscription.created": "A subscription was created.",
