@@ -481,3 +481,25 @@ class RiskDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.decided_by} on {self.decided_at:%Y-%m-%d}"
+
+
+class RiskCheckRefusal(models.Model):
+    """A red-flag check that could not be made (e.g. ``risk_no_identifiers``: no VAT number, company identifier or
+    e-mail), remembered per set of facts (``facts``: sha256 of what the check reads) so that the scheduler does not
+    retry and refuse it again on every pass: it retries only once those facts change."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_refusals")
+    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    facts = models.CharField(max_length=64)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    refused_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["customer", "facts"], name="uniq_risk_refusal")]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.code}"

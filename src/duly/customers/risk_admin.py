@@ -29,8 +29,14 @@ def latest_check_html(customer) -> str:
     if customer is None or customer.pk is None:
         return "Checked once the customer is saved."
     row = RiskAssessment.objects.filter(customer=customer).order_by("-id").first()
+    refusal = customer.risk_refusals.order_by("-id").first()
+    if refusal is not None and (row is None or refusal.created_at > row.created_at):
+        return format_html("<div><strong>Could not be checked</strong> on {}: {} <code>{}</code></div>"
+                           "<div>Checked again once these facts change.</div>", refusal.refused_on.isoformat(),
+                           refusal.message, refusal.code)
     if row is None:
-        return "Not checked yet (the scheduler checks new customers; or run duly risk check --customer CODE)."
+        return ("Not checked yet (checked when it is created or a contract is made, else by the scheduler; or run "
+                "duly risk check --customer CODE).")
     url = reverse("admin:customers_riskassessment_change", args=[row.pk])
     return format_html("<div><strong>{} risk (score {})</strong> on {}, {} · <a href=\"{}\">decide</a></div>{}"
                        "<div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision, url,

@@ -2,6 +2,7 @@
 
 - :func:`record_assessment`: stores an :class:`~duly.domain.risk.Assessment` (made by ``duly.insights``, which
   gathers the facts from the apps above this one); the same check on the same facts is stored once.
+- :func:`record_refusal`: a check that could not be made (nothing to check), remembered per set of facts.
 - :func:`accept_recommendation`: staff take the recommendation: the contract gets the deposit and the terms
   through :func:`duly.customers.services.update_contract` (the same checks as everywhere).
 - :func:`override_recommendation`: staff set other terms, with a note saying why (required).
@@ -23,7 +24,7 @@ from duly.domain.errors import RiskCheckError
 from duly.domain.risk import Assessment
 
 from . import roles
-from .models import Contract, Customer, RiskAssessment, RiskDecision
+from .models import Contract, Customer, RiskAssessment, RiskCheckRefusal, RiskDecision
 from .services import update_contract
 
 
@@ -39,6 +40,15 @@ def record_assessment(customer: Customer, assessment: Assessment, *, contract: C
             organization_id=customer.organization_id, contract=contract, score=data["score"], level=data["level"],
             flags=data["flags"], recommendation=data["recommendation"], external=external or {},
             version=data["version"], assessed_on=assessment.as_of))
+    return row
+
+
+def record_refusal(customer: Customer, error: RiskCheckError, *, facts: str, contract: Contract | None = None,
+                   as_of) -> RiskCheckRefusal:
+    """Remember that ``customer``'s check was refused on the facts hashed as ``facts`` (stored once per facts)."""
+    row, _ = RiskCheckRefusal.objects.get_or_create(customer=customer, facts=facts, defaults=dict(
+        organization_id=customer.organization_id, contract=contract, code=error.code, message=error.message,
+        refused_on=as_of))
     return row
 
 

@@ -42,10 +42,16 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
-from .signals import organization_created
+from .signals import contract_made, customer_created, organization_created
 
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 REQUIRED_FIELD_CODES = {code for code, _ in REQUIRED_FIELD_CHOICES}
+
+
+def _after_commit(signal, sender, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits (never if it rolls back); a receiver's error is
+    logged by Django (``robust``) and never undoes nor refuses what was written."""
+    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs), robust=True)
 
 
 def validate_country(code: str, what: str = "country") -> str:
@@ -450,6 +456,7 @@ def create_customer(org: Organization, *, code: str, name: str, contacts: list[d
     customer = Customer.objects.create(organization=org, code=code, **data)
     for c in contacts:
         add_contact(customer, **c)
+    _after_commit(customer_created, Customer, customer=customer)
     return customer
 
 
@@ -642,6 +649,7 @@ def create_contract(org: Organization, customer: Customer, *, reference: str, st
     if Contract.objects.filter(organization=org, reference=reference).exists():
         raise ValidationError(f"Contract reference {reference!r} is already used.", code="duplicate")
     contract.save()
+    _after_commit(contract_made, Contract, contract=contract)
     return contract
 
 

@@ -20,6 +20,8 @@ an organization not checked yet and every contract made in the last ``NEW_CONTRA
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import statistics
 from datetime import date, timedelta
@@ -30,7 +32,8 @@ from django.db.models import Exists, OuterRef, Q
 from duly.collections.models import Dispute
 from duly.customers import risk_services as stored
 from duly.customers.endpoints import check_electronic_address
-from duly.customers.models import Contract, Customer, Organization, RiskAssessment
+from duly.customers.models import Contract, Customer, Organization, RiskAssessment, RiskCheckRefusal
+from duly.customers.services import local_today
 from duly.domain.errors import DomainError, RiskCheckError
 from duly.domain.money import from_minor
 from duly.domain.risk import OnboardingSnapshot, OwnHistory, assess
@@ -109,6 +112,22 @@ def _history(customer: Customer) -> OwnHistory:
         settled_invoices=len(paid), late_invoices=sum(1 for due, on in paid if on > due))
 
 
+def billing_email(customer: Customer) -> str:
+    """The customer's e-mail, else its first billing or accounts-payable contact's."""
+    return customer.email or next((e for e in customer.contacts.filter(role__in=("accounts_payable", "billing"))
+                                   .exclude(email="").order_by("pk").values_list("email", flat=True)), "")
+
+
+def facts_key(customer: Customer, contract: Contract | None = None) -> str:
+    """sha256 of the facts a check is refused on (its identifiers, its e-mail, the contract's terms): a refusal is
+    remembered under this key and the check retried only once it changes."""
+    facts = {"tax_id": customer.tax_id.strip(), "scheme": customer.electronic_address_scheme,
+             "address": customer.electronic_address, "email": billing_email(customer),
+             "currency": contract.currency if contract is not None else customer.currency,
+             "contract": None if contract is None else [contract.pk, contract.terms_kind, contract.terms_days]}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
 def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_facts: _OrgFacts | None = None,
                 vat_registered: bool | None = None) -> OnboardingSnapshot:
     facts = org_facts or _OrgFacts(customer.organization)
@@ -119,8 +138,7 @@ def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_fac
              .exclude(status=Invoice.VOID).order_by("issue_date", "id").values_list("total_minor", flat=True)
              .first()) if customer.pk else None
     method = (contract.preferred_payment_method if contract is not None else "") or customer.preferred_payment_method
-    email = customer.email or next((e for e in customer.contacts.filter(role__in=("accounts_payable", "billing"))
-                                    .exclude(email="").order_by("pk").values_list("email", flat=True)), "")
+    email = billing_email(customer)
     return OnboardingSnapshot(
         customer=customer.code, country=customer.country, currency=currency, email=email,
         vat_id=customer.tax_id.strip(), vat_valid=vat_valid, vat_country=vat_country, vat_registered=vat_registered,
@@ -148,15 +166,23 @@ def assess_customer(customer: Customer, *, as_of: date, contract: Contract | Non
                     checker: VatChecker | None = None, org_facts: _OrgFacts | None = None) -> RiskAssessment:
     """Check ``customer`` (and ``contract``) and store the result. ``checker`` defaults to the VIES one when
     ``DULY_VIES_CHECK`` is on (else none). Raises RiskCheckError (``risk_no_identifiers``) for a customer with
-    nothing to check."""
+    nothing to check, and remembers the refusal under :func:`facts_key` (see :func:`assess_new_customers`)."""
     checker = checker if checker is not None else vies_checker()
     registered, external = _external(customer, checker)
     snap = snapshot_of(customer, contract=contract, org_facts=org_facts, vat_registered=registered)
-    return stored.record_assessment(customer, assess(snap, as_of=as_of), contract=contract, external=external)
+    try:
+        assessment = assess(snap, as_of=as_of)
+    except RiskCheckError as exc:
+        stored.record_refusal(customer, exc, facts=facts_key(customer, contract), contract=contract, as_of=as_of)
+        raise
+    return stored.record_assessment(customer, assessment, contract=contract, external=external)
 
 
 def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker | None = None) -> dict:
-    """Check every customer of ``org`` without a check yet, and every recent contract without its own."""
+    """Check every customer of ``org`` without a check yet, and every recent contract without its own.
+
+    A customer (or contract) refused on the same facts before (:func:`facts_key`) is not retried: it is counted
+    in ``unchanged``; it is checked again once its facts change (a VAT number or an e-mail added...)."""
     checker = checker if checker is not None else vies_checker()
     facts = _OrgFacts(org)
     checked = RiskAssessment.objects.filter(customer=OuterRef("pk"))
@@ -169,8 +195,13 @@ def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker 
         contract_checked)).filter(done=False).select_related("customer__organization").order_by("pk"))
     with_contract = {k.customer_id for k in contracts}  # a new customer's first contract: one check, with it
     todo = [(c, None) for c, _ in todo if c.pk not in with_contract] + [(k.customer, k) for k in contracts]
-    result = {"checked": 0, "refused": 0}
+    refused = set(RiskCheckRefusal.objects.filter(organization=org).values_list("customer_id", "facts"))
+    refused_customers = {pk for pk, _ in refused}
+    result = {"checked": 0, "refused": 0, "unchanged": 0}
     for customer, contract in todo:
+        if customer.pk in refused_customers and (customer.pk, facts_key(customer, contract)) in refused:
+            result["unchanged"] += 1  # refused on these very facts before: nothing new to check
+            continue
         try:
             assess_customer(customer, as_of=as_of, contract=contract, checker=checker, org_facts=facts)
             result["checked"] += 1
@@ -178,3 +209,22 @@ def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker 
             result["refused"] += 1
             log.info("red-flag check of customer %s refused: %s", customer.code, exc.message)
     return result
+
+
+def check_on_creation(*, customer: Customer | None = None, contract: Contract | None = None) -> RiskAssessment | None:
+    """The red-flag check of a customer just created or a contract just made (the receiver of
+    :data:`duly.customers.signals.customer_created` / ``contract_made``, run once the creation has committed).
+
+    It never fails the creation: a refusal (nothing to check) is remembered as :func:`assess_customer` does; any
+    other error is logged, nothing is stored, and the scheduler's pass checks the customer later."""
+    pk = contract.customer_id if contract is not None else customer.pk
+    try:
+        customer = Customer.objects.select_related("organization").get(pk=pk)
+        if contract is not None:
+            contract = Contract.objects.get(pk=contract.pk)
+        return assess_customer(customer, as_of=local_today(customer.organization), contract=contract)
+    except RiskCheckError as exc:
+        log.info("red-flag check of new customer %s refused: %s", pk, exc.message)
+    except Exception:  # noqa: BLE001 - a check must never undo nor refuse the creation
+        log.exception("red-flag check of new customer %s failed; the scheduler's pass retries it", pk)
+    return None
