@@ -10,6 +10,7 @@ The facts, all of the customer's own organization (never another's):
 - the requested terms (the contract's) against the organization's usual ones (the median of its contracts);
 - the first invoice against the organization's typical invoice (the median of its issued invoices, same currency);
 - the payment method (autopay or not);
+- only when ``DULY_CREDIT_BUREAU_URL`` is set, a credit bureau's score of the company (:mod:`duly.insights.risk_bureau`);
 - the customer's history with this organization: its earlier accounts (other customers with the same VAT number),
   those closed with money owed, disputes, invoices paid late.
 
@@ -39,6 +40,7 @@ from duly.domain.money import from_minor
 from duly.domain.risk import OnboardingSnapshot, OwnHistory, assess
 from duly.invoicing.models import Invoice
 
+from .risk_bureau import CreditBureau, bureau_checker
 from .risk_vies import VatChecker, split_vat, vies_checker
 
 log = logging.getLogger(__name__)
@@ -129,7 +131,7 @@ def facts_key(customer: Customer, contract: Contract | None = None) -> str:
 
 
 def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_facts: _OrgFacts | None = None,
-                vat_registered: bool | None = None) -> OnboardingSnapshot:
+                vat_registered: bool | None = None, bureau_score: int | None = None) -> OnboardingSnapshot:
     facts = org_facts or _OrgFacts(customer.organization)
     vat_valid, vat_country = _vat_facts(customer)
     company_id, company_valid = _company_facts(customer)
@@ -147,7 +149,7 @@ def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_fac
         usual_terms_days=facts.usual_terms,
         first_invoice_amount=from_minor(first, currency) if first is not None else None,
         typical_invoice_amount=facts.typical(currency), payment_method=method or "bank_transfer",
-        history=_history(customer))
+        history=_history(customer), bureau_score=bureau_score)
 
 
 def _external(customer: Customer, checker: VatChecker | None) -> tuple[bool | None, dict]:
@@ -162,14 +164,33 @@ def _external(customer: Customer, checker: VatChecker | None) -> tuple[bool | No
     return answer.valid, answer.as_dict()
 
 
+def _bureau(customer: Customer, bureau: CreditBureau | None) -> tuple[int | None, dict]:
+    """The credit bureau's score (only when one is set up, for a customer with an identifier to look up)."""
+    if bureau is None or not (customer.tax_id.strip() or customer.electronic_address):
+        return None, {}
+    try:
+        answer = bureau.check(country=customer.country.upper(), vat_id=customer.tax_id.strip(),
+                              company_id=customer.electronic_address, name=customer.name)
+    except RiskCheckError as exc:
+        return None, {"service": "credit_bureau", "error": exc.message}
+    return answer.score, answer.as_dict()
+
+
 def assess_customer(customer: Customer, *, as_of: date, contract: Contract | None = None,
-                    checker: VatChecker | None = None, org_facts: _OrgFacts | None = None) -> RiskAssessment:
+                    checker: VatChecker | None = None, org_facts: _OrgFacts | None = None,
+                    bureau: CreditBureau | None = None) -> RiskAssessment:
     """Check ``customer`` (and ``contract``) and store the result. ``checker`` defaults to the VIES one when
-    ``DULY_VIES_CHECK`` is on (else none). Raises RiskCheckError (``risk_no_identifiers``) for a customer with
+    ``DULY_VIES_CHECK`` is on, ``bureau`` to the credit bureau when ``DULY_CREDIT_BUREAU_URL`` is set (else
+    none; what they answered, or why they could not, is kept in ``external``). Raises RiskCheckError (``risk_no_identifiers``) for a customer with
     nothing to check, and remembers the refusal under :func:`facts_key` (see :func:`assess_new_customers`)."""
     checker = checker if checker is not None else vies_checker()
+    bureau = bureau if bureau is not None else bureau_checker()
     registered, external = _external(customer, checker)
-    snap = snapshot_of(customer, contract=contract, org_facts=org_facts, vat_registered=registered)
+    score, rated = _bureau(customer, bureau)
+    if rated:
+        external = {**external, "bureau": rated}
+    snap = snapshot_of(customer, contract=contract, org_facts=org_facts, vat_registered=registered,
+                       bureau_score=score)
     try:
         assessment = assess(snap, as_of=as_of)
     except RiskCheckError as exc:
@@ -178,12 +199,14 @@ def assess_customer(customer: Customer, *, as_of: date, contract: Contract | Non
     return stored.record_assessment(customer, assessment, contract=contract, external=external)
 
 
-def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker | None = None) -> dict:
+def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker | None = None,
+                         bureau: CreditBureau | None = None) -> dict:
     """Check every customer of ``org`` without a check yet, and every recent contract without its own.
 
     A customer (or contract) refused on the same facts before (:func:`facts_key`) is not retried: it is counted
     in ``unchanged``; it is checked again once its facts change (a VAT number or an e-mail added...)."""
     checker = checker if checker is not None else vies_checker()
+    bureau = bureau if bureau is not None else bureau_checker()
     facts = _OrgFacts(org)
     checked = RiskAssessment.objects.filter(customer=OuterRef("pk"))
     todo: list[tuple[Customer, Contract | None]] = [
@@ -203,7 +226,8 @@ def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker 
             result["unchanged"] += 1  # refused on these very facts before: nothing new to check
             continue
         try:
-            assess_customer(customer, as_of=as_of, contract=contract, checker=checker, org_facts=facts)
+            assess_customer(customer, as_of=as_of, contract=contract, checker=checker, org_facts=facts,
+                            bureau=bureau)
             result["checked"] += 1
         except RiskCheckError as exc:
             result["refused"] += 1
