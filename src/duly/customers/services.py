@@ -480,6 +480,20 @@ def update_customer(customer: Customer, **fields) -> Customer:
 
 
 @transaction.atomic
+def set_credit_limit(customer: Customer, amount: Decimal | str | None, currency: str | None = None) -> Customer:
+    """Set (or with ``None`` lift) the customer's credit limit, in ``currency`` (default: the customer's)."""
+    currency = (currency or customer.currency).upper()
+    check_currency(currency)
+    minor = _minor_or_none(amount, currency, f"Credit limit of customer {customer.name}")
+    if minor is not None and minor < 0:
+        raise ValidationError("A credit limit cannot be negative.")
+    Customer.objects.filter(pk=customer.pk).update(credit_limit_minor=minor,
+                                                   credit_limit_currency=currency if minor is not None else "")
+    customer.credit_limit_minor, customer.credit_limit_currency = minor, currency if minor is not None else ""
+    return customer
+
+
+@transaction.atomic
 def rotate_pay_links(customer: Customer) -> int:
     """Revoke every personal pay link made so far for ``customer``: the links carry the customer's key
     version, which goes up by one. Messages sent from now on carry links of the new version; the
