@@ -123,3 +123,36 @@ def test_an_override_without_a_limit_clears_it(org, limited):
     customer.refresh_from_db()
     contract.refresh_from_db()
     assert customer.credit_limit_minor is None and contract.require_autopay is False
+
+
+def test_the_customer_page_shows_the_credit_limit_in_force(bookkeeper, org, limited):
+    from django.urls import reverse
+
+    customer, _ = limited
+    html = bookkeeper.get(reverse("admin:customers_customer_change", args=[customer.pk])).content.decode()
+    assert "Credit limit: 1000.00 EUR (an invoice over it needs an owner or admin to issue it, with a note)." in html
+
+
+def test_the_admin_refuses_then_an_owner_issues_over_the_limit_with_a_reason(bookkeeper, org, limited):
+    from django.test import Client
+    from django.urls import reverse
+
+    customer, contract = limited
+    inv.issue_invoice(org, draft(org, customer, contract, "900").pk, issue_date=date(2026, 3, 2))
+    over = draft(org, customer, contract, "300")
+    url = reverse("admin:invoicing_invoice_changelist")
+    owner = bookkeeper  # the back-office fixture's user is the organization's owner
+    page = owner.post(url, {"action": "issue_selected", "_selected_action": [over.pk]}, follow=True)
+    assert "over its credit limit of 1000.00 EUR" in page.content.decode()
+    # A member with the bookkeeper role cannot issue over the limit, even by posting the action.
+    add_member(org, username="book", password="pw-book-1234567", role="bookkeeper")
+    clerk = Client()
+    assert clerk.login(username="book", password="pw-book-1234567")
+    clerk.post(url, {"action": "issue_over_credit_limit", "_selected_action": [over.pk], "apply": "1",
+                     "reason": "x"}, follow=True)
+    assert Invoice.objects.get(pk=over.pk).status == Invoice.DRAFT and not CreditLimitOverride.objects.exists()
+    owner.post(url, {"action": "issue_over_credit_limit", "_selected_action": [over.pk], "apply": "1",
+                     "reason": "Year contract signed"}, follow=True)
+    assert Invoice.objects.get(pk=over.pk).status == Invoice.ISSUED
+    kept = CreditLimitOverride.objects.get(invoice_id=over.pk)
+    assert (kept.decided_by.username, kept.note) == ("bk", "Year contract signed")

@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from duly.domain.money import from_minor
+
 from . import risk_services
 from .models import RiskAssessment, RiskDecision
 from .tenancy import OrgScopedAdmin, OrgScopedInline
@@ -22,6 +24,15 @@ def _flags(obj) -> str:
 
 def _recommendation(obj) -> str:
     return " ".join(obj.recommendation.get("words", ()))
+
+
+def _limit(customer) -> str:
+    """The credit limit in force (set by a decision on a check), which issuing enforces."""
+    if customer.credit_limit_minor is None:
+        return "No credit limit set."
+    amount = from_minor(customer.credit_limit_minor, customer.credit_limit_currency)
+    return (f"Credit limit: {amount} {customer.credit_limit_currency} (an invoice over it needs an owner or "
+            "admin to issue it, with a note).")
 
 
 def latest_check_html(customer) -> str:
@@ -39,8 +50,8 @@ def latest_check_html(customer) -> str:
                 "duly risk check --customer CODE).")
     url = reverse("admin:customers_riskassessment_change", args=[row.pk])
     return format_html("<div><strong>{} risk (score {})</strong> on {}, {} · <a href=\"{}\">decide</a></div>{}"
-                       "<div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision, url,
-                       _flags(row), _recommendation(row))
+                       "<div>{}</div><div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision,
+                       url, _flags(row), _recommendation(row), _limit(customer))
 
 
 class RiskDecisionInline(OrgScopedInline):
