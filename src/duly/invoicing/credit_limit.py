@@ -9,8 +9,10 @@ when, why, the balance and the limit). This is the "credit hold" of ERP credit m
 against new exposure, and going over it is a manager's decision on the record, never a silent one.
 
 Not checked: credit notes (they lower the balance), late-fee invoices (a consequence of paying late, not new
-credit), deposits and invoices in another currency than the limit's, and customers without a limit. A
-scheduled billing run that meets the limit is refused like anyone, so the draft waits for a manager.
+credit), deposits and invoices in another currency than the limit's, and customers without a limit. Every path
+through :func:`duly.invoicing.services.issue_invoice` is checked (back office, API, CLI, a subscription's first
+invoice); the scheduled billing run's bulk path (:mod:`duly.invoicing.bulk`) is not: recurring charges for a
+service already delivered are billed, and the balance then stops the next one-off invoice.
 """
 
 from __future__ import annotations
