@@ -10,7 +10,8 @@ The facts, all of the customer's own organization (never another's):
 - the requested terms (the contract's) against the organization's usual ones (the median of its contracts);
 - the first invoice against the organization's typical invoice (the median of its issued invoices, same currency);
 - the payment method (autopay or not);
-- only when ``DULY_CREDIT_BUREAU_URL`` is set, a credit bureau's score of the company (:mod:`duly.insights.risk_bureau`);
+- only when ``DULY_CREDIT_BUREAU_URL`` is set, a credit bureau's score of the company
+  (:mod:`duly.insights.risk_bureau`);
 - the customer's history with this organization: its earlier accounts (other customers with the same VAT number),
   those closed with money owed, disputes, invoices paid late.
 
@@ -181,8 +182,8 @@ def assess_customer(customer: Customer, *, as_of: date, contract: Contract | Non
                     bureau: CreditBureau | None = None) -> RiskAssessment:
     """Check ``customer`` (and ``contract``) and store the result. ``checker`` defaults to the VIES one when
     ``DULY_VIES_CHECK`` is on, ``bureau`` to the credit bureau when ``DULY_CREDIT_BUREAU_URL`` is set (else
-    none; what they answered, or why they could not, is kept in ``external``). Raises RiskCheckError (``risk_no_identifiers``) for a customer with
-    nothing to check, and remembers the refusal under :func:`facts_key` (see :func:`assess_new_customers`)."""
+    none; what they answered, or why they could not, is kept in ``external``). Raises RiskCheckError
+    (``risk_no_identifiers``) for a customer with nothing to check, and remembers the refusal under :func:`facts_key` (see :func:`assess_new_customers`)."""
     checker = checker if checker is not None else vies_checker()
     bureau = bureau if bureau is not None else bureau_checker()
     registered, external = _external(customer, checker)
