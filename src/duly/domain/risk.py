@@ -2,7 +2,8 @@
 
 Pure: stdlib only, no clock, no I/O. The caller gathers the facts Duly holds in an :class:`OnboardingSnapshot`
 (identifier checks are done at the edge with python-stdnum, and optionally the EU VIES service, and handed
-in as booleans; an optional credit bureau's score is handed in as a number) and :func:`assess` returns an :class:`Assessment`:
+in as booleans; an optional credit bureau's score is handed in as a number) and :func:`assess` returns an
+:class:`Assessment`:
 
 - ``flags``: each with a stable ``code`` (see :data:`FLAG_CODES`), its points, the words staff read and the
   evidence (the facts that raised it);
