@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from duly.customers.models import CURRENCY_FIELD, Contact, Customer, Organization
@@ -123,6 +124,11 @@ class CollectionsSettings(models.Model):
                                        help_text="Tone rule: under this % of late invoices → gentle")
     firm_above = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(50),
                                      help_text="Tone rule: over this % of late invoices → firm")
+    firm_from_probability = models.DecimalField(
+        max_digits=3, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(1))],
+        help_text="Tone rule: a customer with an open invoice predicted at least this likely (0.01-1) to be paid "
+                  "late → firm, whatever its history (empty: the prediction does not change the tone)")
     gentle_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     neutral_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     firm_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")

@@ -212,7 +212,7 @@ class RunContext:
         return cls(
             org=org,
             send_window=(conf.send_window_start, conf.send_window_end),
-            thresholds=dunning.ToneThresholds(conf.gentle_below, conf.firm_above),
+            thresholds=dunning.ToneThresholds(conf.gentle_below, conf.firm_above, conf.firm_from_probability),
             specs=specs,
             tone_policies=tone_policies,
             segment_policies=segment_policies,
@@ -404,12 +404,14 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         if region is False:
             region = regions[c.country, c.subdivision] = holiday_country(c.country, c.subdivision)
         explicit, risk = profiles.get(c.id, (None, ""))
+        rows = invoices.get(c.id, {})
+        predicted = [late_scores[r][0] for r in rows if r in late_scores]
         choice = dunning.choose_policy(
             dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
             policies, history.get(c.id, ()), local_day, rc.thresholds,
             segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
+            late_probability=max(predicted) if predicted else None,
         )
-        rows = invoices.get(c.id, {})
         open_items = tuple(
             dunning.OpenItem(
                 invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
