@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0012_credit_limit'),
-        ('invoicing', '0008_list_indexes'),
+        ('invoicing', '0009_history_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collections', '0011_late_payment_scores'),
+        ('collections', '0012_lift_by_payment'),
     ]
 
     operations = [
