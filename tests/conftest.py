@@ -139,6 +139,23 @@ def _loopback_links():
         yield
 
 
+@pytest.fixture
+def celery_eager():
+    """Duly's Celery app running its tasks in the calling process (``delay`` returns an EagerResult).
+
+    The app reads Django's ``CELERY_``-prefixed settings, and a prefixed key wins over a plain one: setting
+    ``app.conf.task_always_eager`` has no effect, so the prefixed key is set here and restored afterwards."""
+    from duly.celery import app
+
+    key = "CELERY_TASK_ALWAYS_EAGER"
+    before = app.conf.get(key)
+    app.conf[key] = True
+    try:
+        yield app
+    finally:
+        app.conf[key] = before
+
+
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory):
     """``(path) -> path``: put an SQLite database with every migration applied at ``path``, for the tests that run

@@ -109,20 +109,15 @@ def test_the_cash_in_forecast_uses_the_predicted_payment_dates(org, scored, monk
     assert (every.weeks, every.overdue, every.later) == (by_model.weeks, by_model.overdue, by_model.later)
 
 
-def test_the_scheduled_retrain_runs_as_a_celery_task_in_eager_mode(org, make_customer, make_contract):
-    from duly.insights.tasks import risk_retrain_task
+def test_the_scheduled_retrain_runs_as_a_celery_task_in_eager_mode(org, make_customer, make_contract, celery_eager):
+    import duly.insights.tasks  # noqa: F401  (registers the task)
 
-    app = risk_retrain_task.app  # the app the task is bound to (duly.celery's once a worker loads it)
+    risk_retrain_task = celery_eager.tasks["duly.risk_retrain"]  # the app a worker runs (`duly worker`)
 
     _history(org, make_customer, make_contract, customers=2, per_customer=3)
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        result = risk_retrain_task.delay(org.pk, AS_OF.isoformat())
-        assert result.successful()
-        assert result.get() == {"train": "prior", "source": "prior", "scored": 2}
-        assert risk_retrain_task.delay(org.pk, AS_OF.isoformat()).get()["scored"] == 2  # a rerun: same rows
-    finally:
-        app.conf.task_always_eager = eager
+    result = risk_retrain_task.delay(org.pk, AS_OF.isoformat())
+    assert result.successful()
+    assert result.get() == {"train": "prior", "source": "prior", "scored": 2}
+    assert risk_retrain_task.delay(org.pk, AS_OF.isoformat()).get()["scored"] == 2  # a rerun: same rows
     assert InvoiceRisk.objects.filter(organization=org).count() == 2
     assert LatePaymentScore.objects.filter(organization=org).count() == 2

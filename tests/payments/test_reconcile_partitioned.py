@@ -153,19 +153,14 @@ def test_a_partition_killed_half_way_and_run_again_applies_each_line_once(org, c
     assert len(refs) == len(set(refs))
 
 
-def test_the_celery_tasks_plan_once_and_combine_the_partitions(org, contract, make_customer, account):
+def test_the_celery_tasks_plan_once_and_combine_the_partitions(org, contract, make_customer, account, celery_eager):
     from duly import scaleout
-    from duly.celery import app
 
     seed(org, contract, make_customer, seed=99)
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    try:
-        def partitioned(org):
-            return scaleout.reconcile(org.id, AS_OF, COUNT).apply().get()
 
-        one, reference, combined, after = run_both(org, partitioned)
-    finally:
-        app.conf.task_always_eager = eager
+    def partitioned(org):
+        return scaleout.reconcile(org.id, AS_OF, COUNT).apply().get()
+
+    one, reference, combined, after = run_both(org, partitioned)
     assert combined == {"matched": one.matched, "review": one.review, "outgoing": one.outgoing, "debits": 0}
     assert after == reference
