@@ -475,10 +475,7 @@ def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) ->
     if capital := legal.get("share_capital"):
         values["share_capital"] = loc.money(from_minor(capital["minor"], capital["currency"]), capital["currency"])
     if not doc.is_credit_note:
-        policy = printable.late_policy
-        rate = policy.annual_rate_on(doc.issue_date, doc.currency) if policy and policy.charges_interest else None
-        values["late_rate"] = (loc.t("mention.fr.late_rate_annual", rate=loc.percent(rate)) if rate
-                               else loc.t("mention.fr.late_rate_statutory"))
+        values["late_rate"] = mentions.late_rate_words(loc, printable.late_policy, doc.issue_date, doc.currency)
     buyer_is_business = bool(doc.buyer.vat_id.strip() or doc.buyer.legal_registration_id.strip())
     has_period = bool(doc.period_start or doc.period_end or any(line.period_start for line in doc.lines))
     applicable = mentions.applicable(country, buyer_is_business=buyer_is_business, has_period=has_period,

@@ -132,6 +132,7 @@ def seller_snapshot(org) -> dict[str, Any]:
         country_code=org.country,
         trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
         vat_id=org.vat_id,
+        tax_registration_id=org.tax_number,  # BT-32: a tax number that is not a VAT id (Steuernummer)
         legal_registration_id=_registration(org.country, org.registration_id)[0],
         legal_registration_scheme=_registration(org.country, org.registration_id)[1],
         address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
@@ -145,7 +146,8 @@ def seller_snapshot(org) -> dict[str, Any]:
         electronic_address_scheme=org.electronic_address_scheme if org.electronic_address else "",
     )
     page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
-            "bank_name": org.bank_name, "legal_form": org.legal_form, "registry_city": org.registry_city}
+            "bank_name": org.bank_name, "legal_form": org.legal_form, "registry_city": org.registry_city,
+            "supply_kind": org.supply_kind}
     if org.share_capital_minor is not None:  # the legal mentions' share capital, in the default currency
         page["share_capital"] = {"minor": org.share_capital_minor, "currency": org.default_currency}
     return {"party": _party_dict(party), **{k: v for k, v in page.items() if v}}
@@ -237,7 +239,8 @@ class DocumentFacts:
     retainer_as_of: date | None = None
     #: How the invoice will actually be paid (a PaymentInstruction's JSON); None: not stated (a transfer).
     payment: dict[str, Any] | None = None
-    #: The seller's legal form, registry city and share capital (``{"minor", "currency"}``) for the mentions.
+    #: The seller's legal form, registry city and share capital (``{"minor", "currency"}``) for the mentions, and
+    #: what it sells (``supply_kind``: the French billing framework, BT-23).
     legal: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -294,7 +297,7 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         retainer_balance=from_minor(retainer["balance_minor"], retainer["currency"]) if retainer else None,
         retainer_as_of=date.fromisoformat(retainer["as_of"]) if retainer else None,
         payment=snapshot.get("payment"),
-        legal={k: seller[k] for k in ("legal_form", "registry_city", "share_capital") if seller.get(k)},
+        legal={k: seller[k] for k in ("legal_form", "registry_city", "share_capital", "supply_kind") if seller.get(k)},
     )
 
 

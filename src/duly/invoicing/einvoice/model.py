@@ -388,6 +388,12 @@ class InvoiceDocument:
     buyer_accounting_ref: str = ""
     #: BT-22: invoice notes (a late-fee invoice states its basis here).
     notes: tuple[str, ...] = ()
+    #: BG-1 notes with their subject code (BT-21, UNTDID 4451), after ``notes``: ``(("PMT", "…"), …)``. The
+    #: French CTC rules (BR-FR-05) want PMT (recovery indemnity), PMD (late-payment penalties) and AAB (discount).
+    coded_notes: tuple[tuple[str, str], ...] = ()
+    #: BT-23: business process type. French sellers give the billing framework ("cadre de facturation",
+    #: BR-FR-08: B1, S1, M1, B2…); UBL carries it in ProfileID only outside Peppol (whose ProfileID is fixed).
+    business_process: str = ""
     #: BT-73 / BT-74: invoicing (service) period, BG-14.
     period_start: date | None = None
     period_end: date | None = None
@@ -417,6 +423,7 @@ class InvoiceDocument:
         check_currency(self.currency)
         for name in ("lines", "notes", "allowances_charges", "attachments"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "coded_notes", tuple((str(c), str(t)) for c, t in self.coded_notes))
         object.__setattr__(self, "prepaid_amount", _dec(self.prepaid_amount))
         object.__setattr__(self, "rounding_amount", _dec(self.rounding_amount))
         object.__setattr__(self, "deliver_to_country", self.deliver_to_country.strip().upper())

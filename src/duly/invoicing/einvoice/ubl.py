@@ -102,6 +102,7 @@ class _UblWriter:
             _cbc(root, "ProfileID", PEPPOL_PROFILE_ID)
         else:
             _cbc(root, "CustomizationID", EN16931_CUSTOMIZATION_ID)
+            _cbc(root, "ProfileID", doc.business_process)  # BT-23 (Peppol fixes its own, R007)
         _cbc(root, "ID", doc.number)
         self.date(root, "IssueDate", doc.issue_date)
         if not self.credit:
@@ -159,7 +160,9 @@ class _UblWriter:
     def party(self, container: etree._Element, party: Party, *, seller: bool) -> None:
         element = _cac(container, "Party")
         _cbc(element, "EndpointID", party.electronic_address, schemeID=party.electronic_address_scheme)
-        if party.identifier:
+        # A buyer identifier without a scheme is left out of a French seller's UBL (BR-FR-CO-10 wants BT-46-1;
+        # the customer number is the buyer reference BT-10 already when no order is quoted).
+        if party.identifier and (seller or party.identifier_scheme or self.doc.seller.country_code != "FR"):
             _cbc(_cac(element, "PartyIdentification"), "ID", party.identifier, schemeID=party.identifier_scheme)
         means = self.doc.payment_means
         if seller and means is not None and means.creditor_id:
