@@ -55,9 +55,9 @@ class Organization(models.Model):
                   "the e-invoice's seller tax registration identifier (BT-32)")
     SUPPLY_KIND_CHOICES = [("services", "Services"), ("goods", "Goods"), ("mixed", "Goods and services")]
     supply_kind = models.CharField(
-        "what you sell", max_length=10, choices=SUPPLY_KIND_CHOICES, default="services",
+        "what you sell", max_length=10, choices=SUPPLY_KIND_CHOICES, default="services", blank=True,
         help_text="French sellers: the billing framework of your e-invoices (cadre de facturation, BT-23) starts "
-                  "with B (goods), S (services) or M (both)")
+                  "with B (goods), S (services, the default) or M (both)")
     iban = models.CharField("IBAN", max_length=34, blank=True)
     bic = models.CharField("BIC", max_length=11, blank=True)
     bank_name = models.CharField(max_length=100, blank=True)

@@ -109,7 +109,8 @@ def validate_organization_fields(data: dict) -> dict:
     _check_endpoint(data, "organization's electronic address")
     if data.get("share_capital_minor") is not None and int(data["share_capital_minor"]) < 0:
         raise ValidationError("The share capital cannot be negative.")
-    if data.get("supply_kind", "services") not in dict(Organization.SUPPLY_KIND_CHOICES):
+    data["supply_kind"] = data.get("supply_kind") or "services"
+    if data["supply_kind"] not in dict(Organization.SUPPLY_KIND_CHOICES):
         raise ValidationError("What the organization sells must be services, goods or mixed.")
     data["tax_number"] = " ".join(str(data.get("tax_number") or "").split())
     return data

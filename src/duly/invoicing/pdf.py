@@ -450,7 +450,22 @@ def invoice_context(printable, org) -> dict[str, Any]:
         exemptions=doc.exemption_reasons(),
     )
     context.update(national_mentions(loc, printable, context["org"]))
+    context["vat_in_accounting"] = _vat_in_accounting(loc, printable)
     return context
+
+
+def _vat_in_accounting(loc: Localizer, printable) -> dict[str, str] | None:
+    """The total VAT in the VAT accounting currency (BT-111; a UK VAT invoice in a foreign currency: sterling)
+    and the rate it was converted at, frozen at issue, in the document's language; None when not needed."""
+    doc = printable.document
+    amount = doc.tax_total_in_tax_currency(printable.totals)
+    if amount is None:
+        return None
+    facts = printable.vat_accounting or {}
+    return {"currency": doc.tax_currency, "amount": loc.money(amount, doc.tax_currency),
+            "rate": f"1 {doc.currency} = {loc.number(doc.tax_currency_rate)} {doc.tax_currency}",
+            "date": loc.date(date.fromisoformat(facts["date"])) if facts.get("date") else "",
+            "source": facts.get("source", "")}
 
 
 def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) -> dict[str, Any]:

@@ -335,6 +335,8 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
         notes=notes,
         coded_notes=coded_notes,
         business_process=business_process,
+        tax_currency=(facts.vat_accounting or {}).get("currency", ""),
+        tax_currency_rate=Decimal((facts.vat_accounting or {})["rate"]) if facts.vat_accounting else None,
         period_start=invoice.service_period_start,
         period_end=invoice.service_period_end,
         payment_means=payment_means,
@@ -542,6 +544,8 @@ class PrintableInvoice:
     #: The customer's retainer (prepaid) balance on the issue date, frozen at issue; None: no retainer.
     retainer_balance: Decimal | None = None
     retainer_as_of: date | None = None
+    #: The exchange rate the VAT is also stated at (``{"currency", "rate", "date", "source"}``), frozen at issue.
+    vat_accounting: dict | None = None
 
 
 def branding_for(org) -> Branding:
@@ -716,4 +720,5 @@ def build_printable(invoice: Invoice, *, as_of: date | None = None) -> Printable
         seller_page=facts.org_view(),
         retainer_balance=facts.retainer_balance,
         retainer_as_of=facts.retainer_as_of,
+        vat_accounting=facts.vat_accounting,
     )

@@ -261,6 +261,8 @@ class _CiiWriter:
         if means is not None:
             _text(settlement, "CreditorReferenceID", means.creditor_id)
             _text(settlement, "PaymentReference", means.remittance_information)
+        if doc.tax_currency:  # BT-6
+            _ram(settlement, "TaxCurrencyCode", doc.tax_currency)
         _ram(settlement, "InvoiceCurrencyCode", self.currency)
         payee = doc.payee
         if payee is not None:
@@ -320,6 +322,10 @@ class _CiiWriter:
             self.amount(summation, "AllowanceTotalAmount", totals.allowance_total)
         self.amount(summation, "TaxBasisTotalAmount", totals.tax_exclusive)
         self.amount(summation, "TaxTotalAmount", totals.tax_total, with_currency=True)
+        in_tax_currency = doc.tax_total_in_tax_currency(totals)
+        if in_tax_currency is not None:  # BT-111
+            _ram(summation, "TaxTotalAmount", fmt_amount(in_tax_currency, doc.tax_currency),
+                 currencyID=doc.tax_currency)
         if totals.rounding:
             self.amount(summation, "RoundingAmount", totals.rounding)
         self.amount(summation, "GrandTotalAmount", totals.tax_inclusive)

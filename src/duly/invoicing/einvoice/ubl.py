@@ -111,6 +111,7 @@ class _UblWriter:
         for note in document_notes(doc, self.standard):
             _cbc(root, "Note", note)
         _cbc(root, "DocumentCurrencyCode", self.currency)
+        _cbc(root, "TaxCurrencyCode", doc.tax_currency)  # BT-6
         _cbc(root, "AccountingCost", doc.buyer_accounting_ref)
         _cbc(root, "BuyerReference", doc.buyer_reference)
         self.period(root, doc.period_start, doc.period_end)
@@ -177,7 +178,7 @@ class _UblWriter:
         if seller and party.tax_registration_id:
             scheme = _cac(element, "PartyTaxScheme")
             _cbc(scheme, "CompanyID", party.tax_registration_id)
-            _cbc(_cac(scheme, "TaxScheme"), "ID", "TAX")
+            _cbc(_cac(scheme, "TaxScheme"), "ID", "FC")  # BT-32: not VAT; "FC" as CII's schemeID (XRechnung)
         legal = _cac(element, "PartyLegalEntity")
         _cbc(legal, "RegistrationName", party.name)
         _cbc(legal, "CompanyID", party.legal_registration_id, schemeID=party.legal_registration_scheme)
@@ -294,6 +295,10 @@ class _UblWriter:
             self.amount(subtotal, "TaxAmount", row.subtotal.tax_amount)
             self.tax_category(subtotal, "TaxCategory", row.subtotal.category, row.subtotal.rate,
                               row.exemption_reason, row.exemption_reason_code)
+        in_tax_currency = self.doc.tax_total_in_tax_currency(self.totals)
+        if in_tax_currency is not None:  # BT-111: a second TaxTotal, without subtotals (PEPPOL-EN16931-R054)
+            _cbc(_cac(root, "TaxTotal"), "TaxAmount", fmt_amount(in_tax_currency, self.doc.tax_currency),
+                 currencyID=self.doc.tax_currency)
 
     def monetary_total(self, root: etree._Element) -> None:
         t = self.totals
