@@ -126,3 +126,19 @@ def test_a_german_seller_without_vat_id_gives_its_steuernummer(db, make_customer
                                        "/text()", namespaces=CII_NSMAP) == ["21/815/08150"]
     doc = build_document(invoice)
     assert doc.coded_notes == () and doc.business_process == ""  # the French reform fields are France's only
+
+
+def test_rates_are_entered_in_the_admin_with_their_date_and_source(bookkeeper, org):
+    from django.urls import reverse
+
+    url = reverse("admin:invoicing_exchangerate_add")
+    form = {"currency": "eur", "accounting_currency": "GBP", "rate": "0.8412",
+            "rate_date": "2026-03-01", "source": "HMRC monthly exchange rate March 2026"}
+    bad = bookkeeper.post(url, {**form, "rate": "0"})
+    assert bad.status_code == 200 and "An exchange rate is a positive number." in bad.content.decode()
+    assert bookkeeper.post(url, {**form, "source": ""}).status_code == 200 and not ExchangeRate.objects.exists()
+    resp = bookkeeper.post(url, form, follow=True)
+    assert "added successfully" in resp.content.decode()
+    row = ExchangeRate.objects.get()
+    assert (row.organization, row.currency, row.accounting_currency, row.rate, row.rate_date, row.source) == (
+        org, "EUR", "GBP", D("0.8412"), date(2026, 3, 1), "HMRC monthly exchange rate March 2026")

@@ -21,7 +21,7 @@ from duly.domain.money import check_currency
 
 from .models import ExchangeRate
 
-__all__ = ["VAT_ACCOUNTING_CURRENCY", "ExchangeRateMissing", "record_exchange_rate", "vat_accounting_currency",
+__all__ = ["VAT_ACCOUNTING_CURRENCY", "ExchangeRateMissing", "check_exchange_rate", "record_exchange_rate", "vat_accounting_currency",
            "vat_accounting_entry"]
 
 #: Seller country -> the currency its VAT invoices state VAT in (when a VAT-registered seller invoices in another).
@@ -32,10 +32,9 @@ class ExchangeRateMissing(ValidationError):
     code = "exchange_rate_missing"
 
 
-@transaction.atomic
-def record_exchange_rate(org: Organization, *, currency: str, accounting_currency: str, rate: Decimal | str,
-                         rate_date: date, source: str) -> ExchangeRate:
-    """Enter (or correct) the rate of a day: 1 ``currency`` = ``rate`` ``accounting_currency``."""
+def check_exchange_rate(currency: str, accounting_currency: str, rate: Decimal | str, source: str
+                        ) -> tuple[str, str, Decimal, str]:
+    """The rate's currencies, value and source, cleaned; a ValidationError says what is wrong."""
     currency, accounting_currency = currency.strip().upper(), accounting_currency.strip().upper()
     check_currency(currency)
     check_currency(accounting_currency)
@@ -50,9 +49,17 @@ def record_exchange_rate(org: Organization, *, currency: str, accounting_currenc
     source = " ".join((source or "").split())
     if not source:
         raise ValidationError("Say where the exchange rate comes from (its source), e.g. HMRC monthly rate.")
+    return currency, accounting_currency, value, source[:200]
+
+
+@transaction.atomic
+def record_exchange_rate(org: Organization, *, currency: str, accounting_currency: str, rate: Decimal | str,
+                         rate_date: date, source: str) -> ExchangeRate:
+    """Enter (or correct) the rate of a day: 1 ``currency`` = ``rate`` ``accounting_currency``."""
+    currency, accounting_currency, value, source = check_exchange_rate(currency, accounting_currency, rate, source)
     row, _ = ExchangeRate.objects.update_or_create(
         organization=org, currency=currency, accounting_currency=accounting_currency, rate_date=rate_date,
-        defaults={"rate": value, "source": source[:200]})
+        defaults={"rate": value, "source": source})
     return row
 
 
