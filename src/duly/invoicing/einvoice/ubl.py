@@ -161,9 +161,10 @@ class _UblWriter:
     def party(self, container: etree._Element, party: Party, *, seller: bool) -> None:
         element = _cac(container, "Party")
         _cbc(element, "EndpointID", party.electronic_address, schemeID=party.electronic_address_scheme)
-        # A buyer identifier without a scheme is left out of a French seller's UBL (BR-FR-CO-10 wants BT-46-1;
-        # the customer number is the buyer reference BT-10 already when no order is quoted).
-        if party.identifier and (seller or party.identifier_scheme or self.doc.seller.country_code != "FR"):
+        # A document under the French e-invoicing rules (it states the billing framework BT-23) leaves out a buyer
+        # identifier without a scheme (BR-FR-CO-10 wants BT-46-1; the customer number is the buyer reference BT-10
+        # already when no order is quoted).
+        if party.identifier and (seller or party.identifier_scheme or not self.doc.business_process):
             _cbc(_cac(element, "PartyIdentification"), "ID", party.identifier, schemeID=party.identifier_scheme)
         means = self.doc.payment_means
         if seller and means is not None and means.creditor_id:
