@@ -153,12 +153,14 @@ class CarriedCharge:
     explanation: str
 
 
-def carried_late_fees(customer: Customer, *, as_of: date) -> list[CarriedCharge]:
-    """The late charges ``customer`` owes as of ``as_of`` that an assessment on that day would carry (under
-    ``DULY_LATE_FEE_MINIMUM``, alone and pooled per currency): what the statement of account lists as carried.
-    Reads only; nothing is recorded (the next assessment charges them with what follows)."""
-    ids = list(Invoice.objects.filter(customer=customer).values_list("pk", flat=True))
-    invoices = list(late_fee_candidates(customer.organization, as_of=as_of, invoice_ids=ids)) if ids else []
+def carried_late_fees(customer: Customer, *, as_of: date, invoice_ids: Sequence[int]) -> list[CarriedCharge]:
+    """The late charges of ``customer``'s invoices ``invoice_ids`` (the statement: its open overdue items) as of
+    ``as_of`` that an assessment on that day would carry (under ``DULY_LATE_FEE_MINIMUM``, alone and pooled per
+    currency): what the statement of account lists as carried. Reads only (no query without ids); nothing is
+    recorded (the next assessment charges them with what follows)."""
+    ids = list(invoice_ids)
+    invoices = [inv for inv in late_fee_candidates(customer.organization, as_of=as_of, invoice_ids=ids)
+                if inv.customer_id == customer.pk] if ids else []
     if not invoices:
         return []
     rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)
