@@ -64,3 +64,29 @@ def test_the_minimum_is_configurable(org, customer, interest_contract, make_invo
     assess_late_fees(org, as_of=date(2026, 3, 2))
     [fee] = fee_invoices(org)
     assert fee.related_invoice_id == invoice.pk and fee.total == Decimal("0.79")
+
+
+def test_the_statement_of_account_lists_the_carried_charges_apart(org, customer, interest_contract, make_invoice,
+                                                                  settings, tmp_path):
+    from duly.insights.documents import render_statement
+    from duly.insights.services import statement_of_account
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    invoice = make_invoice(customer, interest_contract, issued=date(2026, 1, 5), amount="100.00")  # due 4 February
+    assess_late_fees(org, as_of=date(2026, 4, 1))  # 0.79 + 1.02 = 1.81: carried, nothing invoiced
+
+    statement = statement_of_account(customer, as_of=date(2026, 4, 1))
+    assert [(c.invoice_number, c.kind, c.level, c.amount) for c in statement["carried"]] == [
+        (invoice.number, "interest", "interest:2026-02", Decimal("0.79")),
+        (invoice.number, "interest", "interest:2026-03", Decimal("1.02"))]
+    assert statement["carried_total"] == {"EUR": Decimal("1.81")}
+
+    import pdfplumber, io  # noqa: E401
+    with pdfplumber.open(io.BytesIO(render_statement(customer, as_of=date(2026, 4, 1)))) as pdf:
+        text = "\n".join(page.extract_text() or "" for page in pdf.pages)
+    section = text[text.index("FRAIS DE RETARD REPORTÉS, PAS ENCORE FACTURÉS"):]  # in French, a capitalised heading
+    assert "inférieurs au minimum d’une facture de frais de retard" in section
+    assert section.count("Intérêts de retard") == 2 and "Total reporté" in section and "1,81" in section
+
+    settings.DULY_LATE_FEE_MINIMUM = Decimal("0")  # nothing is carried when every charge is invoiced
+    assert statement_of_account(customer, as_of=date(2026, 4, 1))["carried"] == []

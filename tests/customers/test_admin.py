@@ -237,3 +237,22 @@ def test_the_customer_form_checks_the_peppol_address_by_its_scheme(bookkeeper, o
     assert "added successfully" in good.content.decode()
     assert Customer.objects.values_list("electronic_address_scheme", "electronic_address").get() == (
         "0002", "303265045")
+
+
+def test_the_share_capital_is_entered_and_shown_in_major_units(bookkeeper, org):
+    url = reverse("admin:customers_organization_change", args=[org.pk])
+    resp = bookkeeper.post(url, org_post(org, share_capital="10000.00", legal_form="SARL"), follow=True)
+    assert "changed successfully" in resp.content.decode()
+    org.refresh_from_db()
+    assert org.share_capital_minor == 1_000_000  # stored in cents of the default currency (EUR)
+    page = bookkeeper.get(url).content.decode()
+    assert 'name="share_capital"' in page and 'value="10000.00"' in page
+    assert 'name="share_capital_minor"' not in page
+
+    bad = bookkeeper.post(url, org_post(org, share_capital="10.001"))  # EUR has 2 decimals
+    assert bad.status_code == 200 and "share capital" in bad.content.decode().lower()
+    org.refresh_from_db()
+    assert org.share_capital_minor == 1_000_000
+    bookkeeper.post(url, org_post(org, share_capital=""), follow=True)
+    org.refresh_from_db()
+    assert org.share_capital_minor is None  # blank: no share capital mentioned

@@ -63,6 +63,10 @@ def build_world(org) -> World:
         org, customer, reference="ZEPH-CTR-1", start_date=date(2026, 1, 1), terms_kind="net", terms_days=30,
         late_fee_kind="interest_annual", late_rate_percent=Decimal("12"), billing_frequency="monthly")
     customers.record_reference_rate(currency="EUR", valid_from=date(2026, 1, 1), rate_percent="2.15")
+    from duly.invoicing.exchange_rate_services import record_exchange_rate
+
+    record_exchange_rate(org, currency="USD", accounting_currency="EUR", rate="0.92", rate_date=date(2026, 1, 1),
+                         source="Zephyr bank rate of the day")
     # an outgoing webhook endpoint, made first, so the business actions below queue deliveries to it
     from duly.api.outgoing_services import create_endpoint
     from duly.domain.webhooks import EVENT_TYPES

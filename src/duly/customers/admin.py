@@ -41,13 +41,26 @@ def _org_checks(form, data):
     data["subdivision"] = checked["subdivision"]
 
 
-class OrganizationForm(DomainValidatedForm):
+class OrganizationForm(MajorAmountsMixin, DomainValidatedForm):
+    """The share capital is entered and shown in major units of the default currency (``10000.00`` EUR), stored
+    in minor units, like the other amounts of the back office."""
+
     validators = (_org_checks,)
+    amounts = {"share_capital": "share_capital_minor"}
+    currency_field = "default_currency"
     website = forms.URLField(required=False, assume_scheme="https")
+    share_capital = AmountField(label="Share capital", help_text="In your default currency, e.g. 10000.00 (France: "
+                                                                 "capital social, printed with the legal form)")
 
     class Meta:
         model = Organization
-        fields = "__all__"
+        exclude = ("share_capital_minor",)
+
+    def clean(self):
+        data = forms.ModelForm.clean(self)
+        if self.errors or not self.convert_amounts(data):
+            return data
+        return super().clean()
 
 
 @admin.register(Organization)
@@ -85,6 +98,13 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("slug",) if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        """The share capital (major units) where its stored minor-unit field stands in the model."""
+        fields = list(super().get_fields(request, obj))
+        major = {minor: name for name, minor in OrganizationForm.amounts.items()}
+        ordered = [major.get(f.name, f.name) for f in Organization._meta.fields]
+        return [f for f in ordered if f in fields] + [f for f in fields if f not in ordered]
 
     def save_model(self, request, obj, form, change):
         values = {k: v for k, v in form.cleaned_data.items() if k in services.ORGANIZATION_EDITABLE}

@@ -49,6 +49,15 @@ class Organization(models.Model):
                                                  help_text="in minor units of the default currency")
     registry_city = models.CharField("trade registry city", max_length=100, blank=True,
                                      help_text="city of the RCS (France) or Registergericht")
+    tax_number = models.CharField(
+        "tax number", max_length=40, blank=True,
+        help_text="Your national tax number when it is not a VAT id (Germany: Steuernummer, §14 UStG): printed, and "
+                  "the e-invoice's seller tax registration identifier (BT-32)")
+    SUPPLY_KIND_CHOICES = [("services", "Services"), ("goods", "Goods"), ("mixed", "Goods and services")]
+    supply_kind = models.CharField(
+        "what you sell", max_length=10, choices=SUPPLY_KIND_CHOICES, default="services", blank=True,
+        help_text="French sellers: the billing framework of your e-invoices (cadre de facturation, BT-23) starts "
+                  "with B (goods), S (services, the default) or M (both)")
     iban = models.CharField("IBAN", max_length=34, blank=True)
     bic = models.CharField("BIC", max_length=11, blank=True)
     bank_name = models.CharField(max_length=100, blank=True)

@@ -115,6 +115,10 @@ def validate_organization_fields(data: dict) -> dict:
     _check_endpoint(data, "organization's electronic address")
     if data.get("share_capital_minor") is not None and int(data["share_capital_minor"]) < 0:
         raise ValidationError("The share capital cannot be negative.")
+    data["supply_kind"] = data.get("supply_kind") or "services"
+    if data["supply_kind"] not in dict(Organization.SUPPLY_KIND_CHOICES):
+        raise ValidationError("What the organization sells must be services, goods or mixed.")
+    data["tax_number"] = " ".join(str(data.get("tax_number") or "").split())
     return data
 
 
@@ -142,7 +146,7 @@ def create_organization(*, name: str, slug: str | None = None, **fields) -> Orga
 ORGANIZATION_EDITABLE = ("name", "trading_name", "address_line1", "address_line2", "postcode", "city", "country",
                          "subdivision", "vat_id", "registration_id", "iban", "bic", "bank_name", "email", "phone", "website",
                          "electronic_address_scheme", "electronic_address", "logo", "brand_color", "default_currency", "locale", "timezone",
-                         "legal_form", "share_capital_minor", "registry_city")
+                         "legal_form", "share_capital_minor", "registry_city", "tax_number", "supply_kind")
 
 
 @transaction.atomic

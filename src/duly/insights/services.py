@@ -160,9 +160,13 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
     they have a retainer in (:func:`duly.billing.retainers.retainer_balances`); empty without one.
     ``interest`` is the late-payment interest accrued up to ``as_of`` and not invoiced by then, per
     currency (:mod:`duly.collections.interest`); each line carries its own.
+    ``carried`` lists the late charges of the overdue open items due by ``as_of`` and carried because they are
+    under the minimum for a fee invoice (:func:`duly.collections.services.carried_late_fees`), and ``carried_total`` their total per
+    currency: they are invoiced with the customer's next late charges.
     """
     from duly.billing.retainers import retainer_balances
     from duly.collections.interest import accrued_interest, may_accrue, totals
+    from duly.collections.services import carried_late_fees
     from duly.payments.models import CreditEntry
 
     invoices = list(open_items_at(customer.organization, as_of=as_of, customer=customer))
@@ -182,6 +186,11 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
         for row in CreditEntry.objects.filter(customer=customer, created_on__lte=as_of)
         .values("currency").annotate(s=Sum("amount_minor")) if row["s"]
     }
+    carried = carried_late_fees(customer, as_of=as_of,  # no query when nothing is overdue
+                                invoice_ids=[inv.pk for inv, line in zip(invoices, lines) if line.days_past_due > 0])
+    carried_total: dict[str, Decimal] = {}
+    for charge in carried:
+        carried_total[charge.currency] = carried_total.get(charge.currency, Decimal(0)) + charge.amount
     return {
         "customer": customer,
         "as_of": as_of,
@@ -192,6 +201,8 @@ def statement_of_account(customer: Customer, *, as_of: date) -> dict:
         "credit": credit,
         "retainer": {cur: b.balance for (_, cur), b in retainer_balances([customer.pk], as_of=as_of).items()},
         "interest": totals(accrued.values()),
+        "carried": carried,
+        "carried_total": carried_total,
     }
 
 

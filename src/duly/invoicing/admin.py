@@ -14,12 +14,13 @@ from django.template.response import TemplateResponse
 
 from duly.customers.admin import explain_required_fields
 from duly.customers.services import local_today
-from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin
+from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin, form_organization
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
 
 from . import hooks, services
-from .models import Attachment, Invoice, InvoiceLine, NumberSeries, WriteOffReversal
+from . import exchange_rate_services
+from .models import Attachment, ExchangeRate, Invoice, InvoiceLine, NumberSeries, WriteOffReversal
 
 LINE_FIELDS = ("description", "quantity", "unit", "unit_price", "discount_percent", "tax_category", "tax_rate",
                "tax_exemption_reason", "period_start", "period_end", "explanation")
@@ -364,6 +365,45 @@ class NumberSeriesAdmin(OrgScopedAdmin):
     def save_model(self, request, obj, form, change):
         services.set_number_pattern(obj.organization, obj.kind, form.cleaned_data["pattern"])
         obj.refresh_from_db()
+
+
+class ExchangeRateForm(forms.ModelForm):
+    class Meta:
+        model = ExchangeRate
+        fields = ("organization", "currency", "accounting_currency", "rate", "rate_date", "source")
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            try:
+                exchange_rate_services.check_exchange_rate(data["currency"], data["accounting_currency"],
+                                                           data["rate"], data["source"])
+            except DomainError as exc:
+                raise forms.ValidationError(exc.message) from None
+        return data
+
+
+@admin.register(ExchangeRate)
+class ExchangeRateAdmin(OrgScopedAdmin):
+    """Exchange rates entered with their date and source (a UK VAT invoice in a foreign currency states its VAT in
+    sterling at the latest rate on or before its issue date, frozen at issue); saved through the service."""
+
+    form = ExchangeRateForm
+    permission = "manage_organization"
+    list_display = ("rate_date", "currency", "accounting_currency", "rate", "source", "organization")
+    list_filter = ("currency", "accounting_currency")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # issued invoices keep their rate anyway; a wrong rate is corrected by entering that day's again
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        row = exchange_rate_services.record_exchange_rate(
+            form_organization(form), currency=data["currency"], accounting_currency=data["accounting_currency"],
+            rate=data["rate"], rate_date=data["rate_date"], source=data["source"])
+        obj.pk = row.pk
+        obj.refresh_from_db()
+        obj._state.adding = False
 
 
 @admin.register(WriteOffReversal)

@@ -504,10 +504,14 @@ def _document_snapshots(org: Organization, prepared: Sequence[PreparedInvoice]) 
     payments = payment_instructions([
         InstructionRequest(p.source.customer, p.source.contract, p.fields["kind"], p.fields["currency"],
                            p.fields["issue_date"], p.fields.get("due_date")) for p in prepared])
+    from .exchange_rate_services import vat_accounting_entry
+
     return [
         issue_snapshot(org, p.source.customer, contacts.get(p.fields["customer_id"], ()), p.source.contract,
                        ap_contact=p.fields["ap_contact"], billing_address=p.fields["billing_address"], seller=seller,
-                       payment=payment)
+                       payment=payment,
+                       vat_accounting=vat_accounting_entry(org, p.fields["currency"], p.fields["issue_date"],
+                                                           p.fields["tax_total_minor"]))
         for p, payment in zip(prepared, payments)
     ]
 

@@ -441,3 +441,25 @@ class CreditLimitOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.invoice_id} over the credit limit by {self.decided_by}"
+
+
+class ExchangeRate(models.Model):
+    """A rate the seller entered, with its date and source (no rate is fetched from the network): 1 unit of
+    ``currency`` = ``rate`` units of ``accounting_currency``. A UK VAT invoice in a foreign currency states its
+    VAT in sterling at the latest rate on or before its issue date, frozen in the invoice at issue."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    currency = models.CharField(**CURRENCY_FIELD)
+    accounting_currency = models.CharField(**CURRENCY_FIELD)
+    rate = models.DecimalField(max_digits=20, decimal_places=10)
+    rate_date = models.DateField()
+    source = models.CharField(max_length=200, help_text="Where the rate comes from, e.g. HMRC monthly exchange rate")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "currency", "accounting_currency", "rate_date"],
+                                               name="uniq_exchange_rate_day")]
+        ordering = ["-rate_date"]
+
+    def __str__(self) -> str:
+        return f"1 {self.currency} = {self.rate} {self.accounting_currency} on {self.rate_date} ({self.source})"

@@ -450,7 +450,22 @@ def invoice_context(printable, org) -> dict[str, Any]:
         exemptions=doc.exemption_reasons(),
     )
     context.update(national_mentions(loc, printable, context["org"]))
+    context["vat_in_accounting"] = _vat_in_accounting(loc, printable)
     return context
+
+
+def _vat_in_accounting(loc: Localizer, printable) -> dict[str, str] | None:
+    """The total VAT in the VAT accounting currency (BT-111; a UK VAT invoice in a foreign currency: sterling)
+    and the rate it was converted at, frozen at issue, in the document's language; None when not needed."""
+    doc = printable.document
+    amount = doc.tax_total_in_tax_currency(printable.totals)
+    if amount is None:
+        return None
+    facts = printable.vat_accounting or {}
+    return {"currency": doc.tax_currency, "amount": loc.money(amount, doc.tax_currency),
+            "rate": f"1 {doc.currency} = {loc.number(doc.tax_currency_rate)} {doc.tax_currency}",
+            "date": loc.date(date.fromisoformat(facts["date"])) if facts.get("date") else "",
+            "source": facts.get("source", "")}
 
 
 def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) -> dict[str, Any]:
@@ -475,10 +490,7 @@ def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) ->
     if capital := legal.get("share_capital"):
         values["share_capital"] = loc.money(from_minor(capital["minor"], capital["currency"]), capital["currency"])
     if not doc.is_credit_note:
-        policy = printable.late_policy
-        rate = policy.annual_rate_on(doc.issue_date, doc.currency) if policy and policy.charges_interest else None
-        values["late_rate"] = (loc.t("mention.fr.late_rate_annual", rate=loc.percent(rate)) if rate
-                               else loc.t("mention.fr.late_rate_statutory"))
+        values["late_rate"] = mentions.late_rate_words(loc, printable.late_policy, doc.issue_date, doc.currency)
     buyer_is_business = bool(doc.buyer.vat_id.strip() or doc.buyer.legal_registration_id.strip())
     has_period = bool(doc.period_start or doc.period_end or any(line.period_start for line in doc.lines))
     applicable = mentions.applicable(country, buyer_is_business=buyer_is_business, has_period=has_period,

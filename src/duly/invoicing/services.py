@@ -782,7 +782,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
 
     snapshot = None
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
-        snapshot = live_snapshot(invoice)  # what its documents show, frozen
+        snapshot = live_snapshot(invoice, strict=True)  # what its documents show, frozen
     elif not invoice.is_credit_note:  # ... and, like every invoice, states the customer's retainer balance
         retainer = hooks.retainer_entry(invoice.customer, invoice.currency, issue_date)
         if retainer is not None:

@@ -38,8 +38,10 @@ from .disputes import open_dispute, resolve_dispute, sla_due_on
 from .fees import (
     FEE_TAX_CATEGORY,
     FEE_TAX_REASON,
+    CarriedCharge,
     FeeRunResult,
     assess_late_fees,
+    carried_late_fees,
     late_fee_candidates,
     open_item_for,
 )
@@ -56,6 +58,8 @@ from .thanks import payment_recorded
 
 __all__ = [
     "CHUNK_SIZE",
+    "CarriedCharge",
+    "carried_late_fees",
     "FEE_TAX_CATEGORY",
     "FEE_TAX_REASON",
     "GREETING_GRACE_DAYS",

@@ -141,6 +141,44 @@ def assess_late_fees(org: Organization, *, as_of: date, invoice_ids: Sequence[in
     return result
 
 
+@dataclass(frozen=True)
+class CarriedCharge:
+    """A late charge due and not invoiced because it is under the minimum for a fee invoice (carried)."""
+
+    invoice_number: str
+    currency: str
+    kind: str
+    level: str
+    amount: object  # Decimal, in the invoice's currency
+    explanation: str
+
+
+def carried_late_fees(customer: Customer, *, as_of: date, invoice_ids: Sequence[int]) -> list[CarriedCharge]:
+    """The late charges of ``customer``'s invoices ``invoice_ids`` (the statement: its open overdue items) as of
+    ``as_of`` that an assessment on that day would carry (under ``DULY_LATE_FEE_MINIMUM``, alone and pooled per
+    currency): what the statement of account lists as carried. Reads only (no query without ids); nothing is
+    recorded (the next assessment charges them with what follows)."""
+    ids = list(invoice_ids)
+    invoices = [inv for inv in late_fee_candidates(customer.organization, as_of=as_of, invoice_ids=ids)
+                if inv.customer_id == customer.pk] if ids else []
+    if not invoices:
+        return []
+    rates = customers_services.reference_rates_for_contracts(inv.contract for inv in invoices)
+    scratch = FeeRunResult(as_of=as_of)
+    pending: dict[str, list[tuple[Invoice, list]]] = {}
+    for invoice in invoices:
+        fees = _fees_of(invoice, as_of, scratch, rates)
+        if fees:
+            pending.setdefault(invoice.currency, []).append((invoice, fees))
+    minimum = minimum_fee_invoice()
+    carried = []
+    for currency in sorted(pending):
+        for invoice, fees in late_fees.split_by_minimum(pending[currency], minimum)[1]:
+            carried += [CarriedCharge(invoice.number, invoice.currency, f.kind, f.level, f.amount, f.explanation)
+                        for f in fees]
+    return carried
+
+
 def minimum_fee_invoice():
     """Late charges under this total are not invoiced alone (``DULY_LATE_FEE_MINIMUM``, default 5.00)."""
     from django.conf import settings

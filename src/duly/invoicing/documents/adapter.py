@@ -313,6 +313,7 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     seller = facts.seller
     if {line.tax_category for line in lines} == {"O"}:
         seller = seller_identified_without_vat_id(seller)
+    coded_notes, business_process = _french_reform_fields(invoice, facts, loc, issue)
     doc = InvoiceDocument(
         type_code=TYPE_CODES[invoice.kind],
         number=invoice.number or "",
@@ -332,6 +333,10 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
         preceding_invoice_date=related.issue_date if related is not None and invoice.is_credit_note else None,
         buyer_accounting_ref=invoice.cost_centre,
         notes=notes,
+        coded_notes=coded_notes,
+        business_process=business_process,
+        tax_currency=(facts.vat_accounting or {}).get("currency", ""),
+        tax_currency_rate=Decimal((facts.vat_accounting or {})["rate"]) if facts.vat_accounting else None,
         period_start=invoice.service_period_start,
         period_end=invoice.service_period_end,
         payment_means=payment_means,
@@ -359,6 +364,27 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     if invoice.status != Invoice.DRAFT:
         _check_frozen_totals(invoice, totals)
     return doc, totals
+
+
+def _french_reform_fields(invoice: Invoice, facts: DocumentFacts, loc, issue: date
+                          ) -> tuple[tuple[tuple[str, str], ...], str]:
+    """A French seller's (notes with subject codes, billing framework BT-23) for the e-invoicing reform
+    (BR-FR-05, BR-FR-08): the PMT, PMD and AAB notes go to business buyers (credit notes too, as the rules
+    want them on every document); the billing framework to every document. Nothing for other sellers."""
+    from .mentions import french_billing_mode, french_coded_notes
+
+    if facts.seller.country_code != "FR":
+        return (), ""
+    buyer = facts.buyer
+    notes = ()
+    if buyer.vat_id.strip() or buyer.legal_registration_id.strip():
+        notes = french_coded_notes(loc, late_policy_of(invoice), issue, invoice.currency)
+    paid_at_issue = (not invoice.is_credit_note and invoice.total_minor > 0
+                     and invoice.prepaid_minor + settled_at_issue_minor(invoice, facts) >= invoice.total_minor)
+    mode = french_billing_mode(facts.legal.get("supply_kind", "services"),
+                               after_down_payment=invoice.kind != Invoice.KIND_DEPOSIT and invoice.prepaid_minor > 0,
+                               paid_at_issue=paid_at_issue)
+    return notes, mode
 
 
 def instruction_of(facts: DocumentFacts) -> PaymentInstruction:
@@ -518,6 +544,8 @@ class PrintableInvoice:
     #: The customer's retainer (prepaid) balance on the issue date, frozen at issue; None: no retainer.
     retainer_balance: Decimal | None = None
     retainer_as_of: date | None = None
+    #: The exchange rate the VAT is also stated at (``{"currency", "rate", "date", "source"}``), frozen at issue.
+    vat_accounting: dict | None = None
 
 
 def branding_for(org) -> Branding:
@@ -692,4 +720,5 @@ def build_printable(invoice: Invoice, *, as_of: date | None = None) -> Printable
         seller_page=facts.org_view(),
         retainer_balance=facts.retainer_balance,
         retainer_as_of=facts.retainer_as_of,
+        vat_accounting=facts.vat_accounting,
     )

@@ -16,9 +16,11 @@ and §14a (5) UStG; United Kingdom, HMRC VAT Notice 700/21 §16.3 (full VAT invo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
-__all__ = ["MENTIONS", "Mention", "CountryMentions", "applicable", "rate_name_key", "FR_RATE_NAMES"]
+__all__ = ["MENTIONS", "Mention", "CountryMentions", "applicable", "rate_name_key", "FR_RATE_NAMES",
+           "FR_CODED_NOTES", "SUPPLY_KINDS", "french_billing_mode", "late_rate_words", "french_coded_notes"]
 
 
 @dataclass(frozen=True)
@@ -101,3 +103,48 @@ def rate_name_key(seller_country: str, category: str, rate: Decimal) -> str | No
     if seller_country == "FR" and category == "S":
         return FR_RATE_NAMES.get(Decimal(rate).normalize())
     return None
+
+
+# --- France: the e-invoicing reform (XP Z12-012, the FNFE-MPE BR-FR rules) ------------------------------------
+
+#: What a seller sells -> the letter of its billing framework (cadre de facturation, BT-23): B goods (biens),
+#: S services, M both where neither is accessory to the other (facture double).
+SUPPLY_KINDS: dict[str, str] = {"goods": "B", "services": "S", "mixed": "M"}
+
+#: The notes every French B2B e-invoice carries with their subject code (BT-21, UNTDID 4451; BR-FR-05): the
+#: €40 recovery indemnity (PMT), the late-payment penalties (PMD), the early-payment discount or its absence
+#: (AAB). Their sentences are the printed mentions'.
+FR_CODED_NOTES: tuple[tuple[str, str], ...] = (
+    ("PMT", "mention.fr.recovery_indemnity"),
+    ("PMD", "mention.fr.late_interest"),
+    ("AAB", "mention.fr.no_discount"),
+)
+
+
+def french_billing_mode(supply_kind: str, *, after_down_payment: bool, paid_at_issue: bool) -> str:
+    """The billing framework code (BT-23, BR-FR-08) of a French seller's document.
+
+    The letter says what is sold (:data:`SUPPLY_KINDS`); the digit the payment context: 4 for a final invoice
+    that deducts a down payment already invoiced (an acompte or prepaid retainer), 2 for an invoice already paid
+    when issued, 1 for any other invoice, credit note or down-payment invoice. Duly issues no subcontracting
+    (S5), co-contracting (S6) or e-reporting (B7, S7) documents.
+    """
+    letter = SUPPLY_KINDS.get(supply_kind, "S")
+    if after_down_payment:
+        return f"{letter}4"
+    return f"{letter}2" if paid_at_issue else f"{letter}1"
+
+
+def late_rate_words(loc, policy, issue_date: date, currency: str) -> str:
+    """The late-payment rate of the French mention in the document's language: the contract's annual rate,
+    else the statutory one (the ECB rate plus 10 points, Code de commerce L441-10)."""
+    rate = policy.annual_rate_on(issue_date, currency) if policy is not None and policy.charges_interest else None
+    return loc.t("mention.fr.late_rate_annual", rate=loc.percent(rate)) if rate else \
+        loc.t("mention.fr.late_rate_statutory")
+
+
+def french_coded_notes(loc, policy, issue_date: date, currency: str) -> tuple[tuple[str, str], ...]:
+    """The PMT, PMD and AAB notes (:data:`FR_CODED_NOTES`) in the document's language."""
+    values = {"indemnity": loc.money(Decimal(40), "EUR"), "late_rate": late_rate_words(loc, policy, issue_date,
+                                                                                         currency)}
+    return tuple((code, loc.t(key, **values)) for code, key in FR_CODED_NOTES)

@@ -132,6 +132,7 @@ def seller_snapshot(org) -> dict[str, Any]:
         country_code=org.country,
         trading_name=org.trading_name if org.trading_name and org.trading_name != org.name else "",
         vat_id=org.vat_id,
+        tax_registration_id=org.tax_number,  # BT-32: a tax number that is not a VAT id (Steuernummer)
         legal_registration_id=_registration(org.country, org.registration_id)[0],
         legal_registration_scheme=_registration(org.country, org.registration_id)[1],
         address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
@@ -145,7 +146,8 @@ def seller_snapshot(org) -> dict[str, Any]:
         electronic_address_scheme=org.electronic_address_scheme if org.electronic_address else "",
     )
     page = {"trading_name": org.trading_name, "website": org.website, "iban": org.iban, "bic": org.bic,
-            "bank_name": org.bank_name, "legal_form": org.legal_form, "registry_city": org.registry_city}
+            "bank_name": org.bank_name, "legal_form": org.legal_form, "registry_city": org.registry_city,
+            "supply_kind": org.supply_kind}
     if org.share_capital_minor is not None:  # the legal mentions' share capital, in the default currency
         page["share_capital"] = {"minor": org.share_capital_minor, "currency": org.default_currency}
     return {"party": _party_dict(party), **{k: v for k, v in page.items() if v}}
@@ -185,12 +187,14 @@ def buyer_party(customer, contacts: Iterable, *, ap_contact: str = "", billing_a
 
 def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: str = "", billing_address: str = "",
                    seller: dict[str, Any] | None = None, paid_minor: int = 0,
-                   retainer: dict[str, Any] | None = None, payment: dict[str, Any] | None = None) -> dict[str, Any]:
+                   retainer: dict[str, Any] | None = None, payment: dict[str, Any] | None = None,
+                   vat_accounting: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON frozen on an invoice at issue (no query: ``contacts`` are the customer's, already loaded).
 
     ``seller`` may be given when the caller built :func:`seller_snapshot` once for many invoices;
     ``retainer`` is the customer's retainer balance (:func:`duly.billing.retainers.snapshot_entry`);
-    ``payment`` how the invoice will be paid (:data:`duly.invoicing.hooks.payment_instructions`).
+    ``payment`` how the invoice will be paid (:data:`duly.invoicing.hooks.payment_instructions`);
+    ``vat_accounting`` the exchange rate its VAT is also stated at (:mod:`duly.invoicing.exchange_rate_services`).
     """
     snapshot = {
         "v": SNAPSHOT_VERSION,
@@ -208,6 +212,8 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
         snapshot["retainer"] = retainer
     if payment is not None:
         snapshot["payment"] = payment
+    if vat_accounting is not None:
+        snapshot["vat_accounting"] = vat_accounting
     return snapshot
 
 
@@ -237,7 +243,11 @@ class DocumentFacts:
     retainer_as_of: date | None = None
     #: How the invoice will actually be paid (a PaymentInstruction's JSON); None: not stated (a transfer).
     payment: dict[str, Any] | None = None
-    #: The seller's legal form, registry city and share capital (``{"minor", "currency"}``) for the mentions.
+    #: The exchange rate frozen at issue to state the VAT in the accounting currency too: {"currency", "rate",
+    #: "date", "source"}; None: not needed (or not frozen).
+    vat_accounting: dict[str, Any] | None = None
+    #: The seller's legal form, registry city and share capital (``{"minor", "currency"}``) for the mentions, and
+    #: what it sells (``supply_kind``: the French billing framework, BT-23).
     legal: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -294,24 +304,36 @@ def _facts(snapshot: dict[str, Any], *, frozen: bool) -> DocumentFacts:
         retainer_balance=from_minor(retainer["balance_minor"], retainer["currency"]) if retainer else None,
         retainer_as_of=date.fromisoformat(retainer["as_of"]) if retainer else None,
         payment=snapshot.get("payment"),
-        legal={k: seller[k] for k in ("legal_form", "registry_city", "share_capital") if seller.get(k)},
+        vat_accounting=snapshot.get("vat_accounting"),
+        legal={k: seller[k] for k in ("legal_form", "registry_city", "share_capital", "supply_kind") if seller.get(k)},
     )
 
 
-def live_snapshot(invoice, *, as_of: date | None = None) -> dict[str, Any]:
+def live_snapshot(invoice, *, as_of: date | None = None, strict: bool = False) -> dict[str, Any]:
     """The snapshot ``invoice`` would freeze if it were issued on its issue date (or ``as_of``, for a draft
     preview): one query for the customer's contacts, one or a few for the retainer ledger, a few for how it
-    will be paid."""
+    will be paid, one for the exchange rate of its VAT in the accounting currency (``strict``, at issue: a
+    missing rate refuses; a preview shows none)."""
+    from ..exchange_rate_services import ExchangeRateMissing, vat_accounting_entry
     from ..hooks import retainer_entry
 
     customer = invoice.customer
     issued_on = invoice.issue_date or as_of
     on = None if invoice.is_credit_note else issued_on  # a credit note corrects an invoice: no retainer balance
     contract = invoice.contract if invoice.contract_id else None
+    vat_accounting = None
+    if issued_on is not None:
+        try:
+            vat_accounting = vat_accounting_entry(invoice.organization, invoice.currency, issued_on,
+                                                  invoice.tax_total_minor)
+        except ExchangeRateMissing:
+            if strict:
+                raise
     return issue_snapshot(invoice.organization, customer, list(customer.contacts.all()), contract,
                           ap_contact=invoice.ap_contact, billing_address=invoice.billing_address,
                           retainer=retainer_entry(customer, invoice.currency, on) if on is not None else None,
-                          payment=payment_for(invoice, contract, issued_on) if issued_on is not None else None)
+                          payment=payment_for(invoice, contract, issued_on) if issued_on is not None else None,
+                          vat_accounting=vat_accounting)
 
 
 def payment_for(invoice, contract, issued_on: date) -> dict[str, Any] | None:

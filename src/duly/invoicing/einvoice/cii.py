@@ -80,14 +80,21 @@ class _CiiWriter:
         doc = self.doc
         root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice", nsmap=_NSMAP)
         context = etree.SubElement(root, f"{{{RSM}}}ExchangedDocumentContext")
+        if doc.business_process:  # BT-23 (the French billing framework, BR-FR-08)
+            _ram(_ram(context, "BusinessProcessSpecifiedDocumentContextParameter"), "ID", doc.business_process)
         _ram(_ram(context, "GuidelineSpecifiedDocumentContextParameter"), "ID", FACTURX_EN16931_GUIDELINE)
 
         header = etree.SubElement(root, f"{{{RSM}}}ExchangedDocument")
         _ram(header, "ID", doc.number)
         _ram(header, "TypeCode", doc.type_code)
         _date(header, "IssueDateTime", doc.issue_date)
-        for note in document_notes(doc, Standard.FACTURX):
+        for note in document_notes(doc, Standard.FACTURX, coded=False):
             _ram(_ram(header, "IncludedNote"), "Content", note)
+        for code, text in doc.coded_notes:  # BT-22 with its subject code BT-21
+            if text.strip():
+                included = _ram(header, "IncludedNote")
+                _ram(included, "Content", text.strip())
+                _ram(included, "SubjectCode", code)
 
         transaction = etree.SubElement(root, f"{{{RSM}}}SupplyChainTradeTransaction")
         for line, result in zip(doc.lines, self.totals.lines, strict=True):
@@ -254,6 +261,8 @@ class _CiiWriter:
         if means is not None:
             _text(settlement, "CreditorReferenceID", means.creditor_id)
             _text(settlement, "PaymentReference", means.remittance_information)
+        if doc.tax_currency:  # BT-6
+            _ram(settlement, "TaxCurrencyCode", doc.tax_currency)
         _ram(settlement, "InvoiceCurrencyCode", self.currency)
         payee = doc.payee
         if payee is not None:
@@ -313,6 +322,10 @@ class _CiiWriter:
             self.amount(summation, "AllowanceTotalAmount", totals.allowance_total)
         self.amount(summation, "TaxBasisTotalAmount", totals.tax_exclusive)
         self.amount(summation, "TaxTotalAmount", totals.tax_total, with_currency=True)
+        in_tax_currency = doc.tax_total_in_tax_currency(totals)
+        if in_tax_currency is not None:  # BT-111
+            _ram(summation, "TaxTotalAmount", fmt_amount(in_tax_currency, doc.tax_currency),
+                 currencyID=doc.tax_currency)
         if totals.rounding:
             self.amount(summation, "RoundingAmount", totals.rounding)
         self.amount(summation, "GrandTotalAmount", totals.tax_inclusive)

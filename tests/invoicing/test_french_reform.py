@@ -1,0 +1,112 @@
+"""The French e-invoicing reform fields (issue 15, part 2: "the BR-FR fields"): the billing framework (BT-23,
+cadre de facturation, BR-FR-08) and the PMT, PMD and AAB notes (BR-FR-05) of a French seller's e-invoices,
+checked with the FNFE-MPE BR-FR rules vendored in ``duly/invoicing/einvoice/data/fnfe-br-fr-1.4.0``."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+from lxml import etree
+
+from duly.customers.services import update_organization
+from duly.invoicing import services
+from duly.invoicing.documents import document_bytes, mentions
+from duly.invoicing.documents.adapter import build_document
+from duly.invoicing.einvoice.model import Standard
+from duly.invoicing.einvoice.ubl import render_ubl
+from duly.invoicing.einvoice.validate import validate_br_fr, validate_einvoice, validate_facturx_profile
+from duly.invoicing.einvoice.xmlutil import CII_NSMAP, UBL_NSMAP
+
+from .conftest import ISSUE_DATE
+from .test_mentions import FRENCH_RATES, _issue
+
+L = services.LineData
+PMT = "Indemnité forfaitaire pour frais de recouvrement en cas de retard de paiement : 40,00\u00a0€."
+PMD = "Pénalités de retard : 12\u00a0% par an à compter du lendemain de la date d’échéance."
+AAB = "Pas d’escompte pour paiement anticipé."
+
+
+@pytest.fixture
+def reform_seller(org):
+    """A French seller registered for the reform: SIREN, and a SIRET as its electronic address (BT-34)."""
+    return update_organization(org, registration_id="RCS Paris 303 265 045", legal_form="SARL",
+                               share_capital_minor=1_000_000, registry_city="Paris", supply_kind="services",
+                               electronic_address_scheme="0009", electronic_address="30326504500011")
+
+
+@pytest.fixture
+def french_business(make_customer):
+    return make_customer(name="Globex SA", tax_id="FR61954506077", locale="fr_FR",
+                         electronic_address_scheme="0002", electronic_address="954506077")
+
+
+def _invoice(seller, customer, make_contract, lines=FRENCH_RATES):
+    contract = make_contract(customer, terms_kind="net", terms_days=30, late_fee_kind="interest_annual",
+                             late_rate_percent=D("12"))
+    return _issue(seller, customer, contract, lines)
+
+
+def test_french_cii_carries_the_billing_framework_and_the_coded_notes_and_passes_br_fr(
+        reform_seller, french_business, make_contract, doc_settings):
+    invoice = _invoice(reform_seller, french_business, make_contract)
+    cii = document_bytes(invoice, "cii").content
+    tree = etree.fromstring(cii)
+    assert tree.xpath("rsm:ExchangedDocumentContext/ram:BusinessProcessSpecifiedDocumentContextParameter/ram:ID"
+                      "/text()", namespaces=CII_NSMAP) == ["S1"]
+    notes = {n.findtext("ram:SubjectCode", namespaces=CII_NSMAP): n.findtext("ram:Content", namespaces=CII_NSMAP)
+             for n in tree.xpath("rsm:ExchangedDocument/ram:IncludedNote", namespaces=CII_NSMAP)}
+    assert notes == {"PMT": PMT, "PMD": PMD, "AAB": AAB}
+    assert validate_einvoice(cii, layers=("xsd", "en16931", "br-fr", "duly")) == []
+    assert validate_facturx_profile(cii) == []
+
+
+def test_french_ubl_under_the_french_cius_passes_br_fr(reform_seller, french_business, make_contract, doc_settings):
+    invoice = _invoice(reform_seller, french_business, make_contract)
+    ubl = render_ubl(build_document(invoice), standard=Standard.EN16931)
+    tree = etree.fromstring(ubl)
+    assert tree.xpath("cbc:ProfileID/text()", namespaces=UBL_NSMAP) == ["S1"]
+    assert tree.xpath("cbc:Note/text()", namespaces=UBL_NSMAP) == [f"#PMT#{PMT}", f"#PMD#{PMD}", f"#AAB#{AAB}"]
+    assert validate_einvoice(ubl, layers=("xsd", "en16931", "br-fr", "duly")) == []
+
+
+def test_the_peppol_ubl_keeps_the_coded_notes_but_cannot_carry_bt23(reform_seller, french_business, make_contract,
+                                                                    doc_settings):
+    """Peppol BIS fixes ProfileID (PEPPOL-EN16931-R007) and allows one note (R002): the stored UBL of a customer
+    with a Peppol address joins the coded notes in one note, and only BR-FR-08 (BT-23) fails."""
+    ubl = document_bytes(_invoice(reform_seller, french_business, make_contract), "ubl").content
+    assert b"urn:fdc:peppol.eu:2017:poacc:billing:01:1.0" in ubl
+    assert validate_einvoice(ubl, layers=("xsd", "en16931", "peppol", "duly")) == []
+    (note,) = etree.fromstring(ubl).xpath("cbc:Note/text()", namespaces=UBL_NSMAP)
+    assert note == f"#PMT#{PMT}\n\n#PMD#{PMD}\n\n#AAB#{AAB}"
+    assert {v.rule_id for v in validate_br_fr(ubl)} == {"BR-FR-08_BT-23"}
+
+
+def test_a_french_credit_note_carries_the_notes_too_and_a_consumer_invoice_none(
+        reform_seller, french_business, make_customer, make_contract, doc_settings):
+    invoice = _invoice(reform_seller, french_business, make_contract)
+    note = services.create_credit_note(reform_seller, invoice.pk, reason="Erreur de quantité")
+    credit = note if note.status != note.DRAFT else services.issue_invoice(reform_seller, note.pk,
+                                                                           issue_date=ISSUE_DATE)
+    cii = document_bytes(credit, "cii").content
+    codes = etree.fromstring(cii).xpath("//ram:IncludedNote/ram:SubjectCode/text()", namespaces=CII_NSMAP)
+    assert codes == ["PMT", "PMD", "AAB"]
+    assert validate_einvoice(cii, layers=("xsd", "en16931", "br-fr")) == []
+    consumer = make_customer(name="Julien Moreau", tax_id="", locale="fr_FR")
+    doc = build_document(_invoice(reform_seller, consumer, make_contract, FRENCH_RATES[:1]))
+    assert doc.coded_notes == () and doc.business_process == "S1"
+
+
+@pytest.mark.parametrize(("kind", "after_down_payment", "paid", "code"), [
+    ("services", False, False, "S1"), ("goods", False, False, "B1"), ("mixed", False, False, "M1"),
+    ("services", True, False, "S4"), ("goods", True, True, "B4"), ("mixed", False, True, "M2"),
+])
+def test_billing_framework_code(kind, after_down_payment, paid, code):
+    assert mentions.french_billing_mode(kind, after_down_payment=after_down_payment, paid_at_issue=paid) == code
+
+
+def test_a_goods_seller_invoice_reads_b1(
+        reform_seller, french_business, make_contract, doc_settings):
+    update_organization(reform_seller, supply_kind="goods")
+    doc = build_document(_invoice(reform_seller, french_business, make_contract))
+    assert doc.business_process == "B1"
