@@ -42,10 +42,11 @@ def test_every_affected_customer_gets_one_notice_queued_30_days_ahead(org, seat_
     assert [(n.customer, n.send_on, n.status) for n in notices] == [
         (customer, date(2026, 4, 1), "queued"), (other, date(2026, 4, 1), "queued")]
     notice = notices[0]
-    assert notice.subject == "Price change for Seats from 1 May 2026"
-    assert "the price of Seats changes from 10.00 EUR per unit to graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR" \
-        in notice.body
-    assert "Your first period at the new price: 1–31 May 2026." in notice.body
+    # Written in the customer's language (French), as the message that sends it
+    assert notice.subject == "Changement de prix de Seats à partir du 1er mai 2026"
+    assert ("le prix de Seats passe de 10,00\xa0€ par unité à par paliers : 1–10 à 12,00\xa0€, 11+ à 9,00\xa0€"
+            in notice.body)
+    assert "Votre première période au nouveau prix : 1er–31 mai 2026." in notice.body
     assert WHY in notice.body
     assert services.pending_price_notices(org, date(2026, 3, 31)) == []
     due = services.pending_price_notices(org, date(2026, 4, 1))
@@ -141,9 +142,9 @@ def test_customers_who_take_the_price_after_the_change_is_scheduled_get_the_noti
         "GAMMA": date(2026, 4, 1), "DELTA": date(2026, 4, 20), "ADD": date(2026, 4, 10),
         "SWITCH": date(2026, 4, 15)}
     gamma = notices["GAMMA"]
-    assert gamma.subject == "Price change for Seats from 1 May 2026"
-    assert ("the price of Seats changes from 10.00 EUR per unit to graduated: 1–10 at 12.00 EUR, 11+ at 9.00 EUR. "
-            "Your first period at the new price: 1–31 May 2026.") in gamma.body and WHY in gamma.body
+    assert gamma.subject == "Changement de prix de Seats à partir du 1er mai 2026"
+    assert ("le prix de Seats passe de 10,00\xa0€ par unité à par paliers : 1–10 à 12,00\xa0€, 11+ à 9,00\xa0€. "
+            "Votre première période au nouveau prix : 1er–31 mai 2026.") in gamma.body and WHY in gamma.body
 
     runs = bill(date(2026, 3, 20), date(2026, 5, 1))
     expected = ("Seats : nouveau prix à partir du 1er mai 2026 : par paliers : 1–10 à 12,00\u00a0€, 11+ à 9,00\u00a0€ "

@@ -55,18 +55,18 @@ def test_time_weighted_average_and_unique_count_through_the_run(org, customer, c
     # 120 h at 6, 240 h at 10, 383 h at 20: 10,780 vCPU-hours / 743 h = 14.5087483… → 14.508748 vCPUs.
     average = (Decimal(10780) / Decimal(743)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
     assert average == Decimal("14.508748")
-    vcpu = lines["Reserved vCPUs: moyenne de 14,5 vCPUs, 1er–31 mars 2026"]
+    vcpu = lines["Reserved vCPUs\u00a0: moyenne de 14,5 vCPUs, 1er–31 mars 2026"]
     assert (vcpu.quantity, vcpu.unit_price, vcpu.net_minor) == (average, Decimal("2"), 2902)  # 29.017496
     # ana, ben, cho: 3 users, the first 2 free.
-    user = lines["Active users: 3 users distincts, 1er–31 mars 2026"]
+    user = lines["Active users\u00a0: 3 users distincts, 1er–31 mars 2026"]
     assert user.net_minor == 500 and "2 × 0,00 + 1 × 5,00" in user.explanation
     assert BillingRecord.objects.get().usage == {
         "vcpus": {"quantity": "14.508748", "amount": "29.02"}, "users": {"quantity": "3", "amount": "5.00"}}
 
     bill(date(2026, 5, 1))
     april = _lines(Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1)))
-    assert april["Reserved vCPUs: moyenne de 99,0 vCPUs, 1er–30 avril 2026"].net_minor == 19800
-    assert april["Active users: 1 users distincts, 1er–30 avril 2026"].net_minor == 0
+    assert april["Reserved vCPUs\u00a0: moyenne de 99,0 vCPUs, 1er–30 avril 2026"].net_minor == 19800
+    assert april["Active users\u00a0: 1 users distincts, 1er–30 avril 2026"].net_minor == 0
 
 
 @pytest.fixture
@@ -117,19 +117,19 @@ def test_volume_package_and_minimum_commitment_through_the_run_to_a_partial_last
     seats = january["Seats × 12, 1er–31 janvier 2026"]
     assert seats.net_minor == 10800 and "12 × 9,00" in seats.explanation
     # Package: peak 320 GB, 50 free, 270 in blocks of 100 rounded up: 3 × 5.00.
-    assert january["Storage: pic de 320 GB, 1er–31 janvier 2026"].net_minor == 1500
+    assert january["Storage\u00a0: pic de 320 GB, 1er–31 janvier 2026"].net_minor == 1500
     # Minimum commitment: 12,000 calls × 0.001 = 12.00, raised to the 25.00 minimum.
-    api = january["API calls: total de 12\u202f000 API calls, 1er–31 janvier 2026"]
+    api = january["API calls\u00a0: total de 12\u202f000 API calls, 1er–31 janvier 2026"]
     assert api.net_minor == 2500 and "complément 13,00 (engagement minimum de 25,00)" in api.explanation
 
     february = _lines(feb)
-    assert february["API calls: total de 30\u202f000 API calls, 1er–28 février 2026"].net_minor == 3000  # minimum met
-    assert february["Storage: pic de 50 GB, 1er–28 février 2026"].net_minor == 0  # all free
+    assert february["API calls\u00a0: total de 30\u202f000 API calls, 1er–28 février 2026"].net_minor == 3000  # minimum met
+    assert february["Storage\u00a0: pic de 50 GB, 1er–28 février 2026"].net_minor == 0  # all free
 
     march = _lines(mar)  # service ends on 11 March: the last period is 1–10 March, 10 of 31 days
     assert march["Seats × 12, 1er–10 mars 2026"].net_minor == 3484  # 108.00 × 10/31
-    assert march["Storage: pic de 151 GB, 1er–10 mars 2026"].net_minor == 1000  # 101 GB: 2 blocks
-    api = march["API calls: total de 4\u202f000 API calls, 1er–10 mars 2026"]
+    assert march["Storage\u00a0: pic de 151 GB, 1er–10 mars 2026"].net_minor == 1000  # 101 GB: 2 blocks
+    api = march["API calls\u00a0: total de 4\u202f000 API calls, 1er–10 mars 2026"]
     # The minimum is per period: 25.00 × 10/31 = 8.06 for this part; 4.00 used, 4.06 true-up.
     assert api.net_minor == 806
     assert api.explanation.startswith("engagement minimum pour 10 sur 31 jours : 25,00\u00a0€ × 10/31 = 8,06\u00a0€ ; ")

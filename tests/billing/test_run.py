@@ -49,7 +49,7 @@ def test_one_invoice_per_customer_and_billing_date_with_the_contracts_due_date(o
     assert [line.description for line in acme.lines.order_by("position")] == [
         "Pro plan, 1er–28 février 2026",
         "Seats × 4, 1er–31 janvier 2026",
-        "API calls: total de 1\u202f500 API calls, 1er–31 janvier 2026",
+        "API calls\u00a0: total de 1\u202f500 API calls, 1er–31 janvier 2026",
     ]
     # 100.00 + 40.00 + 500 × 0.01 = 145.00 + 20% = 174.00; due at the end of February + 15 days.
     assert (acme.total, acme.due_date, acme.service_period_start, acme.service_period_end) == (

@@ -83,7 +83,7 @@ def test_the_run_query_count_is_the_same_for_10_and_100_customers(org, make_cust
         assert (event.late_billed_on, event.adjusted_on_id) == (date(2026, 3, 1), march[event.customer_id].pk)
     sample = march[customers[-1].pk]
     assert sorted(line.description for line in sample.lines.all()) == sorted([
-        "API calls: total de 3\u202f000 API calls, 1er–28 février 2026",
+        "API calls\u00a0: total de 3\u202f000 API calls, 1er–28 février 2026",
         "Ajout : Seats × 1, 15–28 février 2026",
         "Régularisation d'utilisation tardive — API calls, 1er–31 janvier 2026",
         "Pro plan, 1er–31 mars 2026",

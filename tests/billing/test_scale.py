@@ -73,10 +73,10 @@ def test_a_batch_of_over_a_thousand_licence_subscriptions_and_meters_is_billed_m
     assert (february.invoices, february.slots, february.skipped) == (N, 2 * N, [])
     invoice = Invoice.objects.get(customer=customers[-1], issue_date=date(2026, 3, 1))
     assert sorted((line.description, line.net_minor) for line in invoice.lines.all()) == [
-        ("Reserved capacity: moyenne de 4,0 gb_ram, 1er–28 février 2026", 400),
-        ("Reserved capacity: moyenne de 4,0 vcpu, 1er–28 février 2026", 400),
-        ("Seats: moyenne de 5,0 postes actifs, 1er–28 février 2026", 5000),
-        ("Seats: moyenne de 5,0 postes actifs, 1er–28 février 2026", 5000),
+        ("Reserved capacity\u00a0: moyenne de 4,0 gb_ram, 1er–28 février 2026", 400),
+        ("Reserved capacity\u00a0: moyenne de 4,0 vcpu, 1er–28 février 2026", 400),
+        ("Seats\u00a0: moyenne de 5,0 postes actifs, 1er–28 février 2026", 5000),
+        ("Seats\u00a0: moyenne de 5,0 postes actifs, 1er–28 février 2026", 5000),
     ]
     # 2 × 50.00 + 2 × 4.00 = 108.00, + 20% VAT.
     assert february.by_currency["EUR"]["total_minor"] == N * 12960

@@ -97,15 +97,15 @@ def test_seat_count_from_daily_snapshots_is_explained_on_the_invoice(org, custom
                                                   date(2026, 3, 21): 43, date(2026, 3, 31): 40})
     bill(date(2026, 4, 1))
     line = Invoice.objects.get(customer=customer).lines.get(description__startswith="Seats")
-    assert line.description == "Seats: moyenne de 41,3 postes actifs, 1er–31 mars 2026"
+    assert line.description == "Seats\u00a0: moyenne de 41,3 postes actifs, 1er–31 mars 2026"
     # 1280 / 31 = 41.2903225…, billed as 41.290323 seats × 10.00 = 412.90323 → 412.90.
     assert (line.quantity, line.unit_price, line.net_minor) == (Decimal("41.290323"), Decimal("10"), 41290)
-    assert line.explanation.startswith("moyenne de 41,3 postes actifs, 1er–31 mars 2026: 41,290323 × 10,00")
+    assert line.explanation.startswith("moyenne de 41,3 postes actifs, 1er–31 mars 2026\u00a0: 41,290323 × 10,00")
     # April carries the last count (40) forward: 40 seats.
     bill(date(2026, 5, 1))
     april = Invoice.objects.get(customer=customer, issue_date=date(2026, 5, 1)).lines.get(
         description__startswith="Seats")
-    assert (april.description, april.net_minor) == ("Seats: moyenne de 40,0 postes actifs, 1er–30 avril 2026", 40000)
+    assert (april.description, april.net_minor) == ("Seats\u00a0: moyenne de 40,0 postes actifs, 1er–30 avril 2026", 40000)
     # An invoiced day cannot change any more.
     with pytest.raises(ClosedPeriod, match="already invoiced"):
         services.record_licence_counts(org, metered, {date(2026, 3, 15): 99})
@@ -120,7 +120,7 @@ def test_percentage_pricing_on_each_payment(org, customer, metered, bill):
     line = Invoice.objects.get(customer=customer).lines.get(description__startswith="Payment processing")
     # 1.5% + 0.25 per payment: 1.75 + 1.00 + 0.40.
     assert line.net_minor == 315
-    assert line.explanation.startswith("total de 160 payments, 1er–31 mars 2026: ")
+    assert line.explanation.startswith("total de 160 payments, 1er–31 mars 2026\u00a0: ")
 
 
 def test_a_late_event_is_billed_on_the_next_invoice_as_a_late_adjustment(org, customer, metered, bill):

@@ -149,6 +149,7 @@ def test_the_english_documents_speak_english(documents):
     texts = documents("en")
     invoice = " ".join(texts["invoice"].split())
     assert _english_in(invoice, "fr") and "2 days" in invoice and "30 units" in invoice and "32 hours" in invoice
+    assert "Period: 1 March 2026" in invoice  # English writes no space before a colon
     assert "Retainer" in texts["deposit"] and "Dear" in texts["letter_reminder"]
 
 
@@ -178,3 +179,148 @@ def test_no_english_in_a_billing_run_invoice(org, make_customer, make_contract, 
     billing.run_billing(org, date(2026, 3, 16))
     invoice = customer.invoices.get(kind="standard")
     assert not _english_in(read_pdf_text(render_invoice_pdf(invoice)).raw, "fr")
+
+
+# --- what the billing services write besides the run's lines (credit notes, notices, terms, staff previews) -----
+LANGS = ["fr", "de", "ru", "es"]
+
+
+def _subscribed(org, make_customer, make_contract, lang: str):
+    """A customer reading ``lang`` with five seats and an add-on, January invoiced in advance."""
+    from duly.billing import services as billing
+
+    customer = make_customer(name="Globex Procurement SA", locale=LOCALES[lang])
+    contract = make_contract(customer, terms_kind="net", terms_days=30)
+    seats = billing.create_product(org, code="SEATS", name="Atelier Pro", tax_category="S", tax_rate=D("20"))
+    addon = billing.create_product(org, code="ADDON", name="Kappa", tax_category="S", tax_rate=D("20"))
+    seat = billing.create_price(org, seats, code="seat", currency="EUR",
+                                model_config={"model": "per_unit", "unit_price": "10.00"})
+    extra = billing.create_price(org, addon, code="kappa", currency="EUR",
+                                 model_config={"model": "flat", "amount": "30.00"})
+    sub = billing.create_subscription(org, customer, [(seat, 5), (extra, 1)], start_date=date(2026, 1, 1),
+                                      as_of=date(2026, 1, 1), contract=contract, reference="PRJ-77")
+    billing.run_billing(org, date(2026, 1, 1))
+    return customer, sub, seat, extra
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_credit_notes_of_subscription_changes_give_their_reason_in_the_customers_language(
+        org, make_customer, make_contract, doc_settings, lang):
+    from duly.billing import services as billing
+
+    customer, sub, seat, extra = _subscribed(org, make_customer, make_contract, lang)
+    seat_item, extra_item = sub.items.get(price=seat), sub.items.get(price=extra)
+    billing.change_item(org, sub, seat_item.pk, on=date(2026, 1, 21), as_of=date(2026, 1, 20), quantity=2)
+    billing.remove_item(org, sub, extra_item.pk, on=date(2026, 1, 22), as_of=date(2026, 1, 20))
+    billing.pause_subscription(org, sub, starts_on=date(2026, 1, 24), resumes_on=date(2026, 1, 26),
+                               as_of=date(2026, 1, 20))
+    billing.cancel_subscription(org, sub, on=date(2026, 1, 28), as_of=date(2026, 1, 20), at_period_end=False,
+                                reason="Erratum Z-9")
+    notes = list(customer.invoices.filter(kind="credit_note").order_by("pk"))
+    assert len(notes) == 4
+    reasons = {note.notes: _english_in(note.notes, lang) for note in notes}
+    assert not {r: e for r, e in reasons.items() if e}, reasons
+    assert all("PRJ-77" in note.notes for note in notes)
+    first = notes[0]
+    pdf = read_pdf_text(render_invoice_pdf(first)).raw
+    assert not _english_in(pdf, lang) and _squash(first.notes) in _squash(pdf)
+
+
+def test_an_english_customers_credit_note_reasons_stay_english(org, make_customer, make_contract, doc_settings):
+    from duly.billing import services as billing
+
+    customer, sub, seat, _ = _subscribed(org, make_customer, make_contract, "en")
+    billing.change_item(org, sub, sub.items.get(price=seat).pk, on=date(2026, 1, 21), as_of=date(2026, 1, 20),
+                        quantity=2)
+    billing.cancel_subscription(org, sub, on=date(2026, 1, 28), as_of=date(2026, 1, 20), at_period_end=False)
+    assert [n.notes for n in customer.invoices.filter(kind="credit_note").order_by("pk")] == [
+        "Plan change of PRJ-77: Atelier Pro × 5 → Atelier Pro × 2 from 21 January 2026.",
+        "PRJ-77 cancelled on 28 January 2026."]
+
+
+@pytest.mark.parametrize("lang", ["en", *LANGS])
+def test_a_price_change_notice_is_written_in_the_customers_language(org, make_customer, make_contract, lang):
+    from duly.billing import services as billing
+    from duly.billing.models import PriceChangeNotice
+
+    customer, sub, seat, _ = _subscribed(org, make_customer, make_contract, lang)
+    billing.schedule_price_change(org, seat, effective_date=date(2026, 3, 1), justification="Erratum Z-9",
+                                  new_model_config={"model": "per_unit", "unit_price": "12.00"},
+                                  as_of=date(2026, 1, 15))
+    notice = PriceChangeNotice.objects.get(customer=customer)
+    words = f"{notice.subject}\n{notice.body}"
+    if lang == "en":
+        assert notice.subject == "Price change for Atelier Pro from 1 March 2026"
+        assert "changes from 10.00 EUR per unit to 12.00 EUR per unit. Your first period at the new price: 1–31 " \
+               "March 2026." in notice.body and "Why: Erratum Z-9" in notice.body
+        return
+    assert not _english_in(words, lang), words
+    assert "Erratum Z-9" in notice.body and "12,00" in notice.body and "10,00" in notice.body
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_the_staff_preview_of_a_change_reads_in_the_staff_users_language(org, make_customer, make_contract, lang):
+    """The back office shows a change before it is confirmed in the staff user's language (Django's active one),
+    whatever the customer reads: here an English-reading customer."""
+    from django.utils import translation
+
+    from duly.billing import services as billing
+    from duly.billing.admin_subscriptions import proration_preview
+
+    customer, sub, seat, _ = _subscribed(org, make_customer, make_contract, "en")
+    item = sub.items.get(price=seat)
+    for quantity in (8, 2):
+        change = billing.preview_change(org, sub, item.pk, on=date(2026, 1, 16), quantity=quantity)
+        with translation.override("en"):
+            english = proration_preview(change)
+        with translation.override(lang):
+            shown = proration_preview(change)
+        words = " ".join([shown["explanation"], shown["summary"], shown["what"],
+                          *[f"{label} {amount}" for label, amount in shown["lines"]]])
+        assert not _english_in(words, lang), words
+        # English for English-reading staff: the words the CLI and the services give
+        assert (english["summary"], english["explanation"]) == (change.proration.summary(),
+                                                                change.proration.explanation)
+        assert english["summary"].startswith("A charge of 15.48 EUR" if quantity == 8 else "A credit note of 15.49 EUR")
+    later = billing.preview_change(org, sub, item.pk, on=date(2026, 2, 10), quantity=3)
+    with translation.override(lang):
+        shown = proration_preview(later)
+    assert not _english_in(f"{shown['explanation']} {shown['summary']}", lang)
+
+
+def test_french_writes_a_space_before_the_colon_of_a_billing_run_line_and_a_document_label(org, make_customer, make_contract,
+                                                                       doc_settings):
+    """A usage line ("API calls: 1,500 in total…") puts a no-break space before its colon in French, as French
+    messages do ("Référence unique du mandat : …"); the other languages write the colon as English does."""
+    from datetime import datetime, timezone
+
+    from duly.billing import services as billing
+    from duly.billing.usage_services import record_usage_event
+
+    api = billing.create_product(org, code="API", name="Atelier Pro", tax_category="S", tax_rate=D("20"))
+    calls = billing.create_metric(org, code="calls", name="Kappa", aggregation="sum")
+    price = billing.create_price(org, api, code="calls", currency="EUR", quantity_source="usage", metric=calls,
+                                 model_config={"model": "per_unit", "unit_price": "0.10"})
+    lines = {}
+    for lang in ("en", "fr", "de"):
+        customer = make_customer(name=f"Globex {lang}", locale=LOCALES[lang])
+        make_contract(customer, terms_kind="net", terms_days=30)
+        billing.create_subscription(org, customer, [(price, 1)], start_date=date(2026, 1, 1), as_of=date(2026, 1, 1),
+                                    timing="arrears")
+        record_usage_event(org, idempotency_key=f"k-{lang}", customer=customer.code, metric="calls", value=1500,
+                           timestamp=datetime(2026, 1, 10, 12, tzinfo=timezone.utc))
+        billing.run_billing(org, date(2026, 2, 1))
+        lines[lang] = customer.invoices.get(kind="standard").lines.get()
+    assert lines["en"].description.startswith("Atelier Pro: ") and ": 1500 × 0.10" in lines["en"].explanation
+    assert lines["fr"].description.startswith("Atelier Pro\u00a0: ") and "\u00a0: 1" in lines["fr"].explanation
+    assert not re.search(r"\w: ", lines["fr"].description + lines["fr"].explanation), lines["fr"].explanation
+    assert lines["de"].description.startswith("Atelier Pro: ")
+
+
+def test_french_documents_put_a_space_before_each_labels_colon(documents):
+    """Every "label: value" of a French document (VAT number, period, payment terms, reference...) is written
+    "label : value", as in French messages; the English documents keep "label: value"."""
+    french = {kind: " ".join(text.split()) for kind, text in documents("fr").items()}
+    stuck = {kind: re.findall(r"\w+: \S+", text) for kind, text in french.items()}
+    assert not {k: v for k, v in stuck.items() if v}, stuck
+    assert "Période : 1er mars 2026" in french["invoice"]

@@ -423,3 +423,48 @@ def test_paying_one_tab_cancels_the_intent_of_another_tab_for_the_same_invoices(
     assert other.client_secret in client.get(elsewhere).content.decode()
     stripe_on.client.v1.payment_intents.confirm(other.provider_ref, params={"payment_method": "pm_card_visa"})
     assert Payment.objects.count() == 1 and _totals(*invoices) == [0, 25000, 4000]
+
+
+# --- the language chosen for the session -----------------------------------------------------------------------
+
+
+def _words(language: str) -> dict[str, str]:
+    from duly.portal.paynow import words_for
+
+    return {key: html.escape(value, quote=False) for key, value in words_for(language).items()}
+
+
+def test_pay_now_payment_and_methods_pages_follow_the_language_chosen_for_the_session(client, link, invoices,
+                                                                                       stripe_on, org, customer):
+    """The customer reads French (their locale) until they choose German on the self-service pages: from then on
+    the pay-now form, the payment's own page, its errors and the methods page read German, as the account
+    page does; the customer's stored locale (their documents' language) is not changed."""
+    from duly.payments import sepa_services
+
+    sepa_services.configure_creditor(org, creditor_id="DE98ZZZ09999999999")
+    fr, de = _words("fr"), _words("de")
+    assert fr["pay_title"] != de["pay_title"]
+    page = client.get(f"{link}/pay").content.decode()
+    assert '<html lang="fr">' in page and fr["pay_title"] in page
+    assert client.post(f"{link}/language", {"language": "de", "next": link}).status_code == 302
+
+    page = client.get(f"{link}/pay").content.decode()
+    assert '<html lang="de">' in page and de["pay_title"] in page and de["bank_transfer"] in page
+    assert fr["pay_title"] not in page
+    refused = client.post(f"{link}/pay", {"invoice": [str(invoices[0].pk)], "method": "nothing"})
+    assert refused.status_code == 400 and '<html lang="de">' in refused.content.decode()
+
+    resp = _start(client, link, invoice=[str(invoices[0].pk)], method="sepa_mandate")
+    status = client.get(resp["Location"]).content.decode()
+    assert '<html lang="de">' in status and de["status_open"] in status and de["sign"] in status
+    assert "8 semaines" not in status and "acht Wochen" in status  # the rulebook's consent text, in German
+    bad = client.post(resp["Location"], {"holder": "Acme", "iban": "DE00 1234", "consent": "on"})
+    shown = html.unescape(bad.content.decode().split('id="error"')[1].split("</p>")[0])
+    assert bad.status_code == 400 and "IBAN" in shown and "Cet IBAN" not in shown
+
+    methods = client.get(f"{link}/methods").content.decode()
+    assert '<html lang="de">' in methods and de["back"] in methods and fr["back"] not in methods
+    unsigned = client.post(f"{link}/methods", {"action": "mandate", "holder": "Acme", "iban": "DE00 1234"})
+    assert unsigned.status_code == 400 and '<html lang="de">' in unsigned.content.decode()
+    customer.refresh_from_db()
+    assert customer.locale == "fr_FR"

@@ -22,10 +22,12 @@ from duly.customers.services import local_today
 from duly.customers.tenancy import OrgScopedAdmin, scoped_choices
 from duly.domain.errors import DomainError
 from duly.domain.money import from_minor
+from duly.domain.text import text
 
 from . import services
 from .admin_base import ReadOnlyInline
 from .models import BillingRecord, Price, Subscription, SubscriptionItem, SubscriptionPause
+from .words import for_staff
 
 FORM_TEMPLATE = "admin/duly/billing_form.html"
 QUANTITY = dict(max_digits=20, decimal_places=6, min_value=0)
@@ -106,15 +108,25 @@ class LicenceCountForm(forms.Form):
 
 
 def proration_lines(change) -> list[tuple[str, str]]:
-    """The lines a confirmation page shows for a change's proration (what :func:`services.change_item` books)."""
+    """The lines a confirmation page shows for a change's proration (what :func:`services.change_item` books), in
+    the staff user's language."""
     p = change.proration
     if p is None:
         return []
-    return [(f"Credit: unused part of the period already invoiced ({p.invoice_number}) at the old price",
-             f"−{p.credit} {p.currency}"),
-            (f"Charge: {p.rest.start.isoformat()} to {p.rest.last_day.isoformat()} at the new price",
-             f"{p.charge} {p.currency}"),
-            ("Net", f"{p.net} {p.currency}")]
+    return [(for_staff(label), for_staff(amount)) for label, amount in p.lines_words()]
+
+
+def proration_preview(change) -> dict[str, str]:
+    """What the change page shows before it is confirmed, in the staff user's language (Django's active one)."""
+    p = change.proration
+    if p is None:
+        return {"lines": [], "net": "", "what": "", "summary": for_staff(text("Nothing is settled now.")),
+                "explanation": for_staff(text(
+                    "This change falls in a period not invoiced yet (or billed in arrears): the next invoice bills "
+                    "each item for the days it applies, so nothing is settled now."))}
+    return {"lines": proration_lines(change), "net": str(p.net),
+            "explanation": for_staff(p.words[1]) if p.words else p.explanation,
+            "summary": for_staff(p.summary_words()), "what": for_staff(p.what_words) if p.what_words else p.what}
 
 
 def settlement_lines(settlement) -> list[tuple[str, str]]:
@@ -297,12 +309,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
                              expected_net=Decimal(0) if shown is None else shown) is not None:
                 summary = change.proration.summary() if change.proration is not None else "nothing to prorate."
                 return self._done(request, sub, f"changed from {d['on'].isoformat()}; {summary}")
-        preview = {"lines": proration_lines(change), "net": "" if shown is None else str(shown),
-                   "explanation": change.proration.explanation if change.proration else
-                   "This change falls in a period not invoiced yet (or billed in arrears): the next invoice bills "
-                   "each item for the days it applies, so nothing is settled now.",
-                   "summary": change.proration.summary() if change.proration else "Nothing is settled now.",
-                   "what": change.proration.what if change.proration else ""}
+        preview = proration_preview(change)
         return self._render(request, title, form, sub=sub, preview=preview, confirm="Confirm the change")
 
     def _page(self, request, pk, form_class, today_field: str, title: str, act, *, intro: str = "",

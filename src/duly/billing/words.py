@@ -22,7 +22,7 @@ from typing import Any, Sequence, TypeVar
 from duly.domain.text import Text
 from duly.translation import language_and_locale, render
 
-__all__ = ["in_customer_language", "words"]
+__all__ = ["for_staff", "in_customer_language", "words"]
 
 #: The longest description an invoice line stores.
 DESCRIPTION_LIMIT = 500
@@ -54,3 +54,13 @@ def in_customer_language(lines: Sequence[L], locale: str | None) -> list[L]:
     with their words as text in the customer's language; a line without structured text is kept as it is."""
     return [_line(line, locale) if isinstance(line.description, Text) or isinstance(line.explanation, Text)
             else line for line in lines]
+
+
+def for_staff(value: Text | str) -> str:
+    """Words staff read (the back office's previews, the CLI's), in Django's active language (the staff user's);
+    a customer's words are :func:`words` in the customer's language."""
+    if not isinstance(value, Text):
+        return value
+    from django.utils.translation import get_language
+
+    return words(value, get_language() or "en")

@@ -167,11 +167,15 @@ def _proration_text(change) -> list[str]:
     if p is None:
         return ["no proration: the change falls in a period not invoiced yet (or billed in arrears); the next "
                 "invoice bills each item for the days it applies."]
-    return [f"proration of {p.what}:",
+    from duly.billing.words import for_staff  # staff words in the active language (English by default)
+
+    what = for_staff(p.what_words) if p.what_words is not None else p.what
+    explanation = for_staff(p.words[1]) if p.words else p.explanation
+    return [f"proration of {what}:",
             f"  credit  unused part of the period already invoiced ({p.invoice_number})  -{p.credit} {p.currency}",
             f"  charge  {p.rest.start.isoformat()} to {p.rest.last_day.isoformat()} at the new price  "
             f"{p.charge} {p.currency}",
-            f"  net     {p.net} {p.currency}", f"  {p.explanation}", f"  {p.summary()}"]
+            f"  net     {p.net} {p.currency}", f"  {explanation}", f"  {for_staff(p.summary_words())}"]
 
 
 def _proration_json(change) -> dict | None:

@@ -37,7 +37,7 @@ Configuration
                                           {"up_to": null, "unit_price": "8"}]}
 
 Every charge carries its worked arithmetic in plain English (``explanation``), e.g.
-``10 × 10.00 + 40 × 8.00 = 420.00``.
+``10 × 10.00 + 40 × 8.00 = 420.00``, and as structured text (``text``): both built on first use.
 
 The registry
     Each model class owns everything Duly asks of a price; no other code tests a model's class or code.
@@ -65,11 +65,12 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, localcontext
 from functools import lru_cache
 from typing import AbstractSet, Any, ClassVar, Mapping, Sequence
 
+from .charge import Charge
 from .errors import InvalidPricing, NegativeQuantity, OverlappingTiers, ValidationError
 from .money import MONEY_CONTEXT, ZERO, check_currency, exponent, round_money, to_decimal
 from .schedules import prorate_days
@@ -131,20 +132,6 @@ class TierBreakdown:
         if self.flat_fee:
             text += f" + {_plain(self.flat_fee)} flat"
         return text
-
-
-@dataclass(frozen=True)
-class Charge:
-    """The priced quantity: ``amount`` is rounded to the currency once; ``breakdown`` is exact."""
-
-    amount: Decimal
-    currency: str
-    quantity: Decimal
-    breakdown: tuple[TierBreakdown, ...]
-    #: The worked arithmetic, e.g. ``10 × 10.00 + 40 × 8.00 = 420.00``.
-    explanation: str
-    #: The same as structured text, put in the customer's language on an invoice line.
-    text: Text | None = field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -271,14 +258,15 @@ class BasePriceModel(ABC):
         with localcontext(MONEY_CONTEXT):
             priced = self._price(q, txs, currency)
         amount = round_money(priced.amount, currency)
-        raw, total = Price(priced.amount, currency), Price(amount, currency)
-        if _money_text(priced.amount, currency) != _money_text(amount, currency):
-            words = text("{expression} = {raw}, rounded to {total}", expression=priced.expression, raw=raw,
-                         total=total)
-        else:
-            words = _words("{expression} = {raw}", expression=priced.expression, raw=raw)
-        return Charge(amount=amount, currency=currency, quantity=q, breakdown=priced.breakdown,
-                      explanation=str(words), text=words)
+
+        def words() -> Text:  # the explanation, built when a line's words are written or asked for
+            raw, total = Price(priced.amount, currency), Price(amount, currency)
+            if _money_text(priced.amount, currency) != _money_text(amount, currency):
+                return text("{expression} = {raw}, rounded to {total}", expression=priced.expression, raw=raw,
+                            total=total)
+            return _words("{expression} = {raw}", expression=priced.expression, raw=raw)
+
+        return Charge(amount, currency, q, priced.breakdown, words=words)
 
     # --- the parts every model defines (REQUIRED_PARTS) ---------------------------------------------------
     @classmethod

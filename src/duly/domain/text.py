@@ -19,7 +19,7 @@ from typing import Any
 
 from .money import Money, exponent
 
-__all__ = ["Amount", "DateSpan", "Number", "Percent", "Price", "Text", "join_text", "text"]
+__all__ = ["Amount", "DateSpan", "Number", "Percent", "Price", "Text", "join_text", "labelled", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +124,12 @@ def join_text(parts: tuple[Text | str, ...] | list[Text | str], separator: str =
     only placeholders and the separator, so it is not looked up in a catalogue."""
     names = [f"p{i}" for i in range(len(parts))]
     return Text(separator.join("{" + name + "}" for name in names), tuple(zip(names, parts)))
+
+
+def labelled(label: Any, value: Any) -> Text:
+    """``label: value``, with the language's own colon (French writes ``label : value``): one catalogue entry,
+    msgctxt ``separator``."""
+    return Text("{label}: {value}", (("label", label), ("value", value)), context="separator")
 
 
 def _plain(value: Any) -> str:

@@ -542,15 +542,15 @@ def _line_details(loc: Localizer, line, result, currency: str) -> list[str]:
     """What a line shows under its description: its period, its discount, how its price was computed."""
     details = []
     if line.period_start or line.period_end:
-        details.append(f"{loc.t('line_period')}: {loc.period(line.period_start, line.period_end)}")
+        details.append(f"{loc.t('line_period')}{loc.colon} {loc.period(line.period_start, line.period_end)}")
     if line.allowances_charges:  # an imported line: each allowance and charge as its source stated it
         for item in line.allowances_charges:
             label = item.reason or loc.t("charges" if item.is_charge else "allowances")
             sign = "+" if item.is_charge else "−"
-            details.append(f"{label}: {sign}{loc.amount(item.amount, currency)}")
+            details.append(f"{label}{loc.colon} {sign}{loc.amount(item.amount, currency)}")
     elif result.discount_amount:
         rate = f" {loc.percent(line.discount_percent)}" if line.discount_percent is not None else ""
-        details.append(f"{loc.t('discount')}{rate}: −{loc.amount(abs(result.discount_amount), currency)}")
+        details.append(f"{loc.t('discount')}{rate}{loc.colon} −{loc.amount(abs(result.discount_amount), currency)}")
     if line.note:
         details.append(line.note)
     return details
@@ -699,7 +699,8 @@ def _collection_sentence(loc: Localizer, payment: dict, amount: Decimal, currenc
         return (loc.t("card_autopay", amount=money, card=chosen.card_label, date=when) if chosen.card_label
                 else loc.t("card_autopay_unnamed", amount=money, date=when))
     return (f"{loc.t('sepa_debit_on', amount=money, date=loc.date(chosen.debit_date))} "
-            f"{loc.t('mandate_reference')}: {chosen.mandate_reference}, {loc.t('creditor_id')}: {chosen.creditor_id}.")
+            f"{loc.t('mandate_reference')}{loc.colon} {chosen.mandate_reference}, {loc.t('creditor_id')}{loc.colon} "
+            f"{chosen.creditor_id}.")
 
 
 def _country_name(code: str, loc: Localizer) -> str:

@@ -169,14 +169,23 @@ def card_offered() -> bool:
     return bool(getattr(settings, "DULY_STRIPE_PUBLISHABLE_KEY", "") and getattr(settings, "DULY_STRIPE_SECRET_KEY", ""))
 
 
-def _words(customer: Customer) -> tuple[Formatter, dict[str, str]]:
+def page_formatter(customer: Customer, language: str | None = None) -> Formatter:
+    """The formats and language of a page: the language chosen for the session on the self-service pages
+    (``language``, see :func:`duly.portal.selfservice_pages.chosen_language`), else the customer's own locale."""
     fmt = Formatter.for_locale(customer.locale)
+    if language in LANGUAGES and language != fmt.language:
+        fmt = Formatter.for_locale(language)
+    return fmt
+
+
+def _words(customer: Customer, language: str | None = None) -> tuple[Formatter, dict[str, str]]:
+    fmt = page_formatter(customer, language)
     return fmt, words_for(fmt.language)
 
 
-def pay_form(customer: Customer, *, only: int | None, back: str) -> PayForm:
-    """The open invoices the customer may pay now, and the methods offered."""
-    fmt, words = _words(customer)
+def pay_form(customer: Customer, *, only: int | None, back: str, language: str | None = None) -> PayForm:
+    """The open invoices the customer may pay now, and the methods offered (in the session's ``language``)."""
+    fmt, words = _words(customer, language)
     rows = checkout_svc.open_invoices(customer, only=only)
     org = customer.organization
     invoices = [{"id": str(inv.pk), "number": inv.number, "due_date": fmt.date(inv.due_date) if inv.due_date else "",
@@ -241,8 +250,10 @@ class StatusPage:
     restart: str = ""
 
 
-def status_page(checkout: Checkout, *, back: str, base: str, error: str = "") -> StatusPage:
-    fmt, words = _words(checkout.customer)
+def status_page(checkout: Checkout, *, back: str, base: str, error: str = "",
+                language: str | None = None) -> StatusPage:
+    """Where a payment stands, in the session's ``language`` (else the customer's)."""
+    fmt, words = _words(checkout.customer, language)
     org, currency = checkout.organization, checkout.currency
     by_id = {inv.pk: inv for inv in Invoice.objects.filter(organization=org, customer=checkout.customer,
                                                            pk__in=[int(k) for k in checkout.plan])}
@@ -307,14 +318,15 @@ def preferred_word(language: str, method: str) -> str:
         return str(PREFERRED[method]) if method in PREFERRED else method
 
 
-def describe_saved(method, provider=None) -> str:
-    """``Visa •••• 4242`` as the provider describes the saved method; its kind when the provider cannot say."""
+def describe_saved(method, provider=None, language: str = DEFAULT_LANGUAGE) -> str:
+    """``Visa •••• 4242`` as the provider describes the saved method; its kind in ``language`` when the provider
+    cannot say."""
     from duly.payments.providers import registry
 
     try:
         return (provider or registry.get(method.provider)).saved_method(method.method_ref).describe()
     except DomainError:
-        return "SEPA Direct Debit" if method.kind == "sepa_debit" else "Card"
+        return preferred_word(language, "sepa_debit" if method.kind == "sepa_debit" else "card")
 
 
 def mask_iban(iban: str) -> str:
@@ -337,17 +349,18 @@ class MethodsPage:
     error: str = ""
 
 
-def methods_page(customer: Customer, *, back: str, error: str = "") -> MethodsPage:
+def methods_page(customer: Customer, *, back: str, error: str = "", language: str | None = None) -> MethodsPage:
+    """How future invoices are paid, in the session's ``language`` (else the customer's)."""
     from duly.payments.models import Mandate, SavedPaymentMethod
 
-    fmt, words = _words(customer)
+    fmt, words = _words(customer, language)
     org = customer.organization
     default = SavedPaymentMethod.objects.filter(customer=customer, is_default=True).first()
     mandate = (Mandate.objects.filter(customer=customer, organization=org, revoked_at__isnull=True,
                                       kind=Mandate.RECURRENT).order_by("-signed_on", "-pk").first())
     preferred = customer.preferred_payment_method
     if preferred in ("card",) and default is not None:
-        method = describe_saved(default)
+        method = describe_saved(default, language=fmt.language)
     elif preferred == "sepa_debit" and mandate is not None:
         method = f"{preferred_word(fmt.language, 'sepa_debit')} ({mask_iban(mandate.iban)})"
     else:

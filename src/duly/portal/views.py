@@ -92,7 +92,8 @@ def pay_now(request, token: str):
     except DomainError:
         return _refused(request)
     back, here = _paths(request, token)
-    form = paynow.pay_form(customer, only=only, back=back)
+    language = _language(request, customer)
+    form = paynow.pay_form(customer, only=only, back=back, language=language)
     if request.method == "GET":
         return _private(render(request, "portal/pay_now.html", {"page": form}))
     chosen = request.POST.getlist("invoice")
@@ -112,7 +113,7 @@ def pay_now(request, token: str):
         if err.code == "overpayment":
             try:
                 plan = checkout_svc.plan_checkout(customer, chosen, None, only=only)
-                due = paynow.Formatter.for_locale(customer.locale).money(plan.amount_minor, plan.currency)
+                due = paynow.page_formatter(customer, language).money(plan.amount_minor, plan.currency)
             except DomainError:
                 due = ""
         form.error = paynow.error_message(err, form.language, due=due)
@@ -136,6 +137,7 @@ def checkout_page(request, token: str, public_id: str):
     except DomainError:
         return _refused(request)
     back, here = _paths(request, token)
+    language = _language(request, customer)
     base = f"{here}/{checkout.public_id}"
     today = services._local_day(customer, now)
     error, status = "", 200
@@ -148,18 +150,18 @@ def checkout_page(request, token: str, public_id: str):
                 bic=request.POST.get("bic", ""), consent=request.POST.get("consent") == "on", signed_on=today)
             return HttpResponseRedirect(base)
         except DomainError as err:
-            error, status = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language), 400
+            error, status = paynow.error_message(err, language), 400
     else:
         try:
             if checkout.method == Checkout.CARD and not checkout.client_secret:
                 checkout = checkout_svc.open_card_payment(checkout)
             checkout = checkout_svc.refresh_checkout(checkout, today=today)
         except ProviderError:
-            error = paynow.words_for(_language(customer))["unavailable"]
+            error = paynow.words_for(language)["unavailable"]
         except DomainError as err:
-            error = paynow.error_message(err, paynow.Formatter.for_locale(customer.locale).language)
+            error = paynow.error_message(err, language)
         checkout = paynow.find_checkout(customer, public_id, only=only)
-    page = paynow.status_page(checkout, back=back, base=base, error=error)
+    page = paynow.status_page(checkout, back=back, base=base, error=error, language=language)
     return _private(render(request, "portal/checkout.html", {"page": page}, status=status))
 
 
@@ -180,8 +182,10 @@ def checkout_receipt(request, token: str, public_id: str):
 # --- how future invoices are paid ------------------------------------------------------------------------------
 
 
-def _language(customer) -> str:
-    return paynow.Formatter.for_locale(customer.locale).language
+def _language(request, customer) -> str:
+    """The language of the pay-now, payment and methods pages: the one chosen for this session on the
+    self-service pages (as ``/p/<token>`` and its other pages), else the customer's own."""
+    return paynow.page_formatter(customer, chosen_language(request.session, customer)).language
 
 
 @require_http_methods(["GET", "POST"])
@@ -197,8 +201,10 @@ def methods(request, token: str):
         return _refused(request)
     back = f"/p/{token}"
     here = f"{back}/methods"
+    language = _language(request, customer)
     if request.method == "GET":
-        return _private(render(request, "portal/methods.html", {"page": paynow.methods_page(customer, back=back)}))
+        return _private(render(request, "portal/methods.html",
+                               {"page": paynow.methods_page(customer, back=back, language=language)}))
     try:
         if request.POST.get("action") == "card" and paynow.card_offered():
             setup = checkout_svc.start_setup(customer)
@@ -208,16 +214,16 @@ def methods(request, token: str):
                 customer, debtor_name=request.POST.get("holder", ""), iban=request.POST.get("iban", ""),
                 bic=request.POST.get("bic", ""), consent=request.POST.get("consent") == "on",
                 signed_on=services._local_day(customer, now))
-            page = paynow.methods_page(customer, back=back)
+            page = paynow.methods_page(customer, back=back, language=language)
             page.signed = page.words["mandate_signed"].format(reference=mandate.reference,
                                                               iban=paynow.mask_iban(mandate.iban))
             return _private(render(request, "portal/methods.html", {"page": page}))
         raise ValidationError("Choose how you want to pay.", code="invalid_choice")
     except ProviderError:
-        error = paynow.words_for(_language(customer))["unavailable"]
+        error = paynow.words_for(language)["unavailable"]
     except DomainError as err:
-        error = paynow.error_message(err, _language(customer))
-    page = paynow.methods_page(customer, back=back, error=error)
+        error = paynow.error_message(err, language)
+    page = paynow.methods_page(customer, back=back, error=error, language=language)
     return _private(render(request, "portal/methods.html", {"page": page}, status=400))
 
 
@@ -231,16 +237,18 @@ def method_setup(request, token: str, setup_ref: str):
             raise ValidationError("An invoice link does not set up methods.")
         setup = checkout_svc.setup_of(customer, setup_ref[:255])
     except ProviderError:
-        page = paynow.methods_page(customer, back=f"/p/{token}",
-                                   error=paynow.words_for(_language(customer))["unavailable"])
+        language = _language(request, customer)
+        page = paynow.methods_page(customer, back=f"/p/{token}", language=language,
+                                   error=paynow.words_for(language)["unavailable"])
         return _private(render(request, "portal/methods.html", {"page": page}))
     except DomainError:
         return _refused(request)
-    page = paynow.methods_page(customer, back=f"/p/{token}")
+    language = _language(request, customer)
+    page = paynow.methods_page(customer, back=f"/p/{token}", language=language)
     saved = checkout_svc.finish_setup(customer, setup) if setup.status == "succeeded" else None
     if saved is not None:
-        page = paynow.methods_page(customer, back=f"/p/{token}")
-        page.saved = page.words["card_saved"].format(method=paynow.describe_saved(saved))
+        page = paynow.methods_page(customer, back=f"/p/{token}", language=language)
+        page.saved = page.words["card_saved"].format(method=paynow.describe_saved(saved, language=language))
     elif setup.client_secret:
         page.stripe = {"js": settings.DULY_STRIPE_JS_URL, "key": settings.DULY_STRIPE_PUBLISHABLE_KEY,
                        "secret": setup.client_secret, "return_url": f"/p/{token}/methods/{setup.setup_ref}"}

@@ -19,7 +19,6 @@ from duly.domain.bounds import dates_in_range
 from duly.domain.compose import paused_days, recurring_charge
 from duly.domain.compose.inputs import ItemInput
 from duly.domain.money import from_minor, to_minor
-from duly.domain.payment_terms import format_date
 from duly.domain.schedules import Cycle, Period, change_proration, prorate, split_part
 from duly.domain.text import Number, Price as PriceText, Text, join_text, text
 from duly.invoicing import services as invoicing
@@ -72,15 +71,22 @@ def _item_charge(sub: Subscription, item: SubscriptionItem, cycle: Cycle, plan: 
                                          paused_days(plan.pauses, part))
 
 
-def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: str,
-            as_of: date) -> Invoice | None:
+def _named(sub: Subscription) -> str | Text:
+    """The subscription as a credit note's reason names it: its reference, else ``Subscription 12`` in words."""
+    return sub.reference or text("Subscription {number}", number=str(sub.pk))
+
+
+def _credit(org: Organization, record: BillingRecord | None, lines: list[invoicing.LineData], reason: Text,
+            as_of: date, locale: str) -> Invoice | None:
+    """A credit note against the invoice of ``record``; its reason (printed on it) in the customer's language."""
     lines = [line for line in lines if line.unit_price > 0]
     if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
         return None
     lines = _net_against_pending(record, lines)
     if not lines:
         return None
-    return invoicing.create_credit_note(org, record.invoice_id, reason=reason, lines=lines, issue_date=as_of)
+    return invoicing.create_credit_note(org, record.invoice_id, reason=words(reason, locale),
+                                        lines=lines, issue_date=as_of)
 
 
 def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData]) -> list[invoicing.LineData]:
@@ -231,18 +237,37 @@ class ChangeProration:
     explanation: str
     #: The description and explanation as structured text: booked in the customer's language.
     words: tuple[Text, Text] | None = field(default=None, compare=False)
+    #: ``what`` as structured text (the credit note's reason names it in the customer's language).
+    what_words: Text | None = field(default=None, compare=False)
 
     @property
     def booked(self) -> str:
         """``charge`` (a pending charge for the next invoice), ``credit`` (a credit note) or ``none``."""
         return "charge" if self.net > 0 else "credit" if self.net < 0 else "none"
 
-    def summary(self) -> str:
+    def summary_words(self) -> Text:
+        """What the change books, as structured text (the back office shows it in the staff user's language)."""
         if self.net > 0:
-            return f"A charge of {self.net} {self.currency} waits for the next invoice."
+            return text("A charge of {amount} waits for the next invoice.",
+                        amount=PriceText(self.net, self.currency, code=True))
         if self.net < 0:
-            return f"A credit note of {-self.net} {self.currency} is issued against invoice {self.invoice_number}."
-        return "Nothing to settle: the charge and the credit cancel out."
+            return text("A credit note of {amount} is issued against invoice {number}.",
+                        amount=PriceText(-self.net, self.currency, code=True), number=self.invoice_number)
+        return text("Nothing to settle: the charge and the credit cancel out.")
+
+    def summary(self) -> str:
+        return str(self.summary_words())
+
+    def lines_words(self) -> list[tuple[Text, Text]]:
+        """The lines a confirmation shows (credit, charge, net) as structured text."""
+        def money(value: Decimal, sign: str = "") -> Text:
+            return Text(sign + "{amount}", (("amount", PriceText(value, self.currency, code=True)),))
+
+        return [(text("Credit: unused part of the period already invoiced ({number}) at the old price",
+                      number=self.invoice_number), money(self.credit, "−")),
+                (text("Charge: {first} to {last} at the new price", first=self.rest.start, last=self.rest.last_day),
+                 money(self.charge)),
+                (text("Net", context="proration"), money(self.net))]
 
 
 @dataclass(frozen=True)
@@ -396,7 +421,7 @@ def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: da
                 currency=sub.currency, what=str(what), description=str(description),
                 rest=rest, invoice_number=record.invoice.number, credit=split.credit_for_unused_old,
                 charge=split.charge_for_remaining_new, net=split.net, explanation=str(explanation),
-                words=(description, explanation))
+                words=(description, explanation), what_words=what)
     return PreparedChange(sub, item, new_price, new_quantity, on, proration, record)
 
 
@@ -426,8 +451,8 @@ def change_item(org: Organization, subscription: Subscription, item_id: int, *, 
             _credit(org, change.record, [_credit_line(item.price, -split.net, split.rest,
                                                       *(split.words or (split.description, split.explanation)),
                                                       sub.customer.locale)],
-                    f"Plan change of {sub}: {split.what}.",
-                    as_of)
+                    text("Plan change of {subscription}: {what}.", subscription=_named(sub),
+                         what=split.what_words or split.what), as_of, sub.customer.locale)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     if new_quantity > 0 or new_price.quantity_source != Price.SOURCE_QUANTITY:
@@ -450,9 +475,10 @@ def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date)
             raise InvalidSchedule(f"The item already ended on {item.ends_on.isoformat()}.")
 
 
-def _book(org: Organization, sub: Subscription, settlement: Settlement, record: BillingRecord | None, reason: str,
-          as_of: date) -> None:
-    """Book what ``settlement`` says: its pending charges, then its credit-note lines against ``record``."""
+def _book(org: Organization, sub: Subscription, settlement: Settlement, record: BillingRecord | None,
+          reason: Text | str, as_of: date) -> None:
+    """Book what ``settlement`` says: its pending charges, then its credit-note lines against ``record`` (with
+    ``reason`` in the customer's language)."""
     credit_lines = []
     for kind, price, built in settlement.booking:
         if kind == "charge":
@@ -460,7 +486,7 @@ def _book(org: Organization, sub: Subscription, settlement: Settlement, record: 
         else:
             credit_lines.append(built)
     if credit_lines:
-        _credit(org, record, credit_lines, reason, as_of)
+        _credit(org, record, credit_lines, reason, as_of, sub.customer.locale)
 
 
 def _settlement(sub: Subscription, what: str, record: BillingRecord | None, booking: list,
@@ -587,7 +613,8 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
     _check_expected(prepared.settlement.net, expected_net)
     item = prepared.item
     _book(org, sub, prepared.settlement, prepared.record,
-          f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
+          text("{label} removed from {subscription} on {date}.", label=_label(item.price),
+               subscription=_named(sub), date=on), as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     _refresh_cursor(sub)
@@ -652,7 +679,8 @@ def cancel_subscription(org: Organization, subscription: Subscription, *, on: da
     prepared = prepare_cancel(org, sub, on=on, at_period_end=at_period_end)
     _check_expected(prepared.settlement.net, expected_net)
     _book(org, sub, prepared.settlement, prepared.record,
-          f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."), as_of)
+          text("{subscription} cancelled on {date}: {reason}", subscription=_named(sub), date=on, reason=reason)
+          if reason else text("{subscription} cancelled on {date}.", subscription=_named(sub), date=on), as_of)
     sub.end_date = prepared.ends_on
     sub.status = Subscription.CANCELED
     sub.cancel_at_period_end = at_period_end
@@ -747,4 +775,5 @@ def _settle_days(org: Organization, sub: Subscription, cycle: Cycle, record: Bil
         else:
             _pending(org, sub, item.price, amount, description, explanation, span, as_of)
     if credit:
-        _credit(org, record, lines, f"{sub} {why}.", as_of)
+        _credit(org, record, lines, text("{subscription} {why}.", subscription=_named(sub), why=why,
+                                         context="credit note"), as_of, sub.customer.locale)

@@ -10,14 +10,15 @@ from django.db.models import Q
 
 from duly.customers.models import Organization
 from duly.domain import usage as domain_usage
-from duly.domain.billing_plan import describe_model
+from duly.domain.billing_plan import describe_model_text
 from duly.domain.calendar import calendar_for
 from duly.domain.errors import NotFound, NoticePeriodTooShort, ValidationError
 from duly.domain.bounds import dates_in_range
-from duly.domain.payment_terms import format_date
+from duly.domain.text import Text, text
 
 from ..models import Price, PriceChange, PriceChangeNotice, Subscription, SubscriptionItem
 from ..runner.load import Catalog, change_info
+from ..words import words
 from .catalog import validate_price_config
 from .common import _label, _own, _plan
 
@@ -76,26 +77,34 @@ def _queue_notices(org: Organization, change: PriceChange, subs: Sequence[Subscr
     price = catalog.prices[change.price_id]
     label = _label(price, catalog.products[price.product_id])
     effective_date = change.effective_date
-    new = describe_model(catalog.model(price, change_info(change)), price.currency)
+    new = describe_model_text(catalog.model(price, change_info(change)), price.currency)
     notices = []
     for customer_subs in by_customer.values():
         customer = customer_subs[0].customer
         before = catalog.change_at(price, customer_subs[0].pk, effective_date - timedelta(days=1))
-        old = describe_model(catalog.model(price, before), price.currency)
+        old = describe_model_text(catalog.model(price, before), price.currency)
         firsts = []
         for s in customer_subs:
             cycle = next((c for c in _plan(s).schedule().cycles(until=effective_date + timedelta(days=800))
                           if c.period.start >= effective_date), None)
             if cycle is not None:
                 firsts.append(cycle.period)
-        first = f" Your first period at the new price: {domain_usage.format_period(min(firsts))}." if firsts else ""
+        # Written in the customer's language, as the message that sends it is (staff read the same words).
+        values = {"label": label, "date": effective_date, "old": old, "new": new, "name": customer.name,
+                  "why": change.justification}
+        if firsts:
+            body = text("Dear {name},\n\nFrom {date}, the price of {label} changes from {old} to {new}. Your first "
+                        "period at the new price: {period}.\n\nWhy: {why}\n",
+                        period=domain_usage.period_span(min(firsts)), **values)
+        else:
+            body = text("Dear {name},\n\nFrom {date}, the price of {label} changes from {old} to {new}.\n\n"
+                        "Why: {why}\n", **values)
+        subject: Text = text("Price change for {label} from {date}", label=label, date=effective_date)
         notices.append(PriceChangeNotice(
             organization=org, price_change=change, customer=customer,
             send_on=max(as_of, calendar_for(customer.country).adjust(
                 effective_date - timedelta(days=change.notice_days), "preceding")),
-            subject=f"Price change for {label} from {format_date(effective_date)}",
-            body=(f"Dear {customer.name},\n\nFrom {format_date(effective_date)}, the price of {label} changes "
-                  f"from {old} to {new}.{first}\n\nWhy: {change.justification}\n"),
+            subject=words(subject, customer.locale), body=words(body, customer.locale),
         ))
     PriceChangeNotice.objects.bulk_create(notices, ignore_conflicts=True)
 

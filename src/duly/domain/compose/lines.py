@@ -38,7 +38,7 @@ from .inputs import (
     ProductInfo,
     SubscriptionInput,
 )
-from ..text import Number, Price, Text, text
+from ..text import Number, Price, Text, labelled, text
 from .notes import InvoiceNote, change_text
 from .prices import PriceBook, product_label
 
@@ -281,9 +281,9 @@ def slot_lines(ctx: SlotContext, sub: SubscriptionInput, items: Sequence[ItemInp
             if prorated:
                 quantities[key]["share"] = list(share)  # type: ignore[arg-type]  # re-priced alike if usage is late
             explanation = _explained(_change_note(ctx, price, sub, change, notices), prorated,
-                                     _words("{summary}: {charge}", summary=summary, charge=charge.text))
+                                     labelled(summary, charge.text))
             lines.append(line_for(price, product, model, charge.amount, quantity,
-                                  _words("{label}: {summary}", label=product_label(price, product), summary=summary),
+                                  labelled(product_label(price, product), summary),
                                   explanation, window, prorated=False))
     return lines, quantities
 

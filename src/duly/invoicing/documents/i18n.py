@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +45,12 @@ class Localizer:
         if isinstance(msg, Msg):
             return tr.fill(tr.translate(self.language, msg.msgid, msg.context), values)
         return tr.fill(tr.translate(self.language, msg), values)
+
+    @property
+    def colon(self) -> str:
+        """The colon after a label, as the language writes it: ``:`` (``Période :`` in French). From the one
+        catalogue entry of ``label: value`` (msgctxt ``separator``) the billing run's lines use too."""
+        return _colon(self.language)
 
     def plural(self, key: str, n: int, **values: object) -> str:
         """The label ``key`` in the plural form of ``n`` (``{n}`` filled in)."""
@@ -213,3 +220,8 @@ def localizer(locale: str) -> Localizer:
     """The :class:`Localizer` for a stored locale (``fr_FR``, ``de``…); unknown languages use English."""
     language, babel_locale = tr.language_and_locale(locale)
     return Localizer(language=language, locale=babel_locale)
+
+
+@lru_cache(maxsize=16)
+def _colon(language: str) -> str:
+    return tr.translate(language, "{label}: {value}", "separator").replace("{label}", "").replace("{value}", "").rstrip()
