@@ -100,7 +100,8 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
     left in the credit note, which the invoice's own check then refuses as a real over-credit.
     """
     currency = record.invoice.currency
-    excess_net = _excess_net(record, lines)
+    # What the settlement read moments ago in this transaction (:func:`_absorbed`), else read now.
+    excess_net = _excess_net(record, lines, record.__dict__.pop("_credited_read", None))
     if excess_net <= 0:
         return lines
     pending = list(_absorbing(record).select_for_update())
@@ -132,13 +133,13 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
     return [line for line in out if line.unit_price > 0]
 
 
-def _excess_net(record: BillingRecord, lines: list[invoicing.LineData]) -> int:
+def _excess_net(record: BillingRecord, lines: list[invoicing.LineData], credited: int | None = None) -> int:
     """The net part (minor units) of credit ``lines`` that the invoice of ``record`` can no longer absorb (0: all
-    of it fits in what is left to credit on the invoice)."""
+    of it fits in what is left to credit on the invoice; ``credited``: what its credit notes credit, if read)."""
     invoice = record.invoice
     currency = invoice.currency
     totals = invoicing.check_lines(lines, currency)
-    room = invoice.total_minor - invoicing.credited_minor(invoice)
+    room = invoice.total_minor - (invoicing.credited_minor(invoice) if credited is None else credited)
     excess = to_minor(totals.tax_inclusive, currency) - room
     if excess <= 0:
         return 0
@@ -158,7 +159,9 @@ def _absorbed(record: BillingRecord | None, lines: list[invoicing.LineData]) -> 
     lines = [line for line in lines if line.unit_price > 0]
     if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
         return Decimal(0)
-    excess_net = _excess_net(record, lines)
+    # Kept on the record for the booking that follows in the same transaction (:func:`_net_against_pending`).
+    record._credited_read = invoicing.credited_minor(record.invoice)
+    excess_net = _excess_net(record, lines, record._credited_read)
     if excess_net <= 0:
         return Decimal(0)
     available = sum(_absorbing(record).values_list("amount_minor", flat=True))
