@@ -22,6 +22,7 @@ from django.db.models import F, Q, QuerySet
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.customers.services import reference_rates_for
 from duly.db import partition as partitions
+from duly.db.fastpath import fetch_rows, ids_in
 from duly.domain import dunning
 from duly.domain.calendar import holiday_region, zone
 from duly.domain.late_fees import LateFeePolicy
@@ -258,11 +259,14 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     dense = ids[-1] - ids[0] < 2 * len(ids)
     by = {"customer_id__gte": ids[0], "customer_id__lte": ids[-1]} if dense else {"customer_id__in": ids}
     wanted = set(ids)
+    # Bulk reads go through the ORM fast path (fetch_rows: dates and datetimes parsed in C on SQLite;
+    # ids_in: an IN list without the ORM's per-value preparation), the same values as the ORM's.
     customers = [
-        CustomerRow(*row) for row in Customer.objects.filter(
-            organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
+        CustomerRow(*row) for row in fetch_rows(Customer.objects.filter(
+            organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {})).filter(
+            *(() if dense else (ids_in("pk", ids),))).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
-            "currency", "pay_link_version", "subdivision")
+            "currency", "pay_link_version", "subdivision"))
         if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
@@ -279,20 +283,23 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # in the model's order (newest first), through the customer index (see _by_customer).
     history_kinds = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT)
     open_statuses = Invoice.OPEN_STATUSES
-    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid,
-         status, start, paid_on) in _by_customer(Invoice.objects, org, by).filter(
+    # What is due (PAYABLE_MINOR: total - prepaid + rounding) is computed here from the three columns, so
+    # that every selected column is a plain one the fast path reads.
+    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, total, prepaid, rounding,
+         paid, status, start, paid_on) in fetch_rows(_by_customer(Invoice.objects, org, by).filter(
             Q(status__in=open_statuses, kind__in=CHASED_KINDS)
             | Q(status=Invoice.PAID, kind__in=history_kinds, issue_date__gt=since),
             due_date__isnull=False).values_list(
             "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
-            "service_period_start", "service_period_end", PAYABLE_MINOR, "paid_minor", "status",
-            "contract__start_date", "paid_on"):
+            "service_period_start", "service_period_end", "total_minor", "prepaid_minor", "rounding_minor",
+            "paid_minor", "status", "contract__start_date", "paid_on")):
         if cid not in wanted:
             continue
         if issue > since and kind in history_kinds:
             history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
         if status not in open_statuses:
             continue
+        payable = total - prepaid + rounding
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
                                        period_end, payable, payable - paid, start)
         contract_start[pk] = start
@@ -304,7 +311,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     past: dict[int, list[dunning.PastReminder]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
-    rows = list(Reminder.objects.filter(organization=org, **by).values_list(
+    rows = fetch_rows(Reminder.objects.filter(organization=org, **by).values_list(
         "pk", "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "channel", "message__subject",
         "message__status", "message__sent_at", "message__cancelled_at"))
     handled: dict[int, datetime] = {}
@@ -325,9 +332,9 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # The other messages of the contact budget, as far back as the longest fatigue window looks.
     window = max((spec.policy.fatigue.window_days for spec in rc.specs.values()), default=7)
     others: dict[int, list[datetime]] = defaultdict(list)
-    for cid, at in Message.objects.filter(organization=org, **by, category__in=BUDGET_CATEGORIES,
-                                          created_at__gte=as_of - timedelta(days=window + 1)).exclude(
-            status=Message.CANCELLED).values_list("customer_id", "created_at"):
+    for cid, at in fetch_rows(Message.objects.filter(organization=org, **by, category__in=BUDGET_CATEGORIES,
+                                                     created_at__gte=as_of - timedelta(days=window + 1)).exclude(
+            status=Message.CANCELLED).values_list("customer_id", "created_at")):
         others[cid].append(at)
 
     disputes: dict[int, set[int]] = defaultdict(set)
@@ -359,12 +366,14 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     retrying |= debits_held
     declined = {**debits_declined, **declined}
     # Late-payment predictions (published by the insights app's scoring): one bulk read of the open invoices'.
-    late_scores = {pk: (p, d) for pk, p, d in LatePaymentScore.objects.filter(invoice_id__in=open_ids).values_list(
-        "invoice_id", "probability", "expected_days_late")}
+    late_scores = {pk: (p, d) for start in range(0, len(open_ids), 5000)  # well under SQLite's bound variables
+                   for pk, p, d in fetch_rows(LatePaymentScore.objects.filter(
+                       ids_in("invoice_id", open_ids[start:start + 5000])).values_list(
+                       "invoice_id", "probability", "expected_days_late"))}
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
-    for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
-            "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
+    for row in fetch_rows(Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
+            "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")):
         contacts[row[1]][row[0]] = ContactRow(*row)
 
     # The best hour is learned from responses to reminders only: opens of reminder messages, and
@@ -372,13 +381,13 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # nothing about when this customer reacts to one).
     events: dict[int, list[datetime]] = defaultdict(list)
     horizon = as_of - BEST_HOUR_LOOKBACK
-    for cid, at in Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
-                                          opened_at__gte=horizon, opened_at__lte=as_of).values_list(
-            "customer_id", "opened_at"):
+    for cid, at in fetch_rows(Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
+                                                     opened_at__gte=horizon, opened_at__lte=as_of).values_list(
+            "customer_id", "opened_at")):
         events[cid].append(at)
-    for cid, at in Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
-                                          created_at__gte=horizon, created_at__lte=as_of).values_list(
-            "customer_id", "created_at"):
+    for cid, at in fetch_rows(Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
+                                                     created_at__gte=horizon, created_at__lte=as_of).values_list(
+            "customer_id", "created_at")):
         if any(r.sent_at < at <= r.sent_at + RESPONSE_WINDOW for r in reminders.get(cid, ())):
             events[cid].append(at)
 
@@ -499,8 +508,11 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
     if not missing:
         return
     shared: dict[tuple, LateFeePolicy] = {}
-    rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
-    keys = {pk: tuple(terms) for pk, *terms in rows}
+    keys = {}
+    for start in range(0, len(missing), 5000):  # well under SQLite's limit of bound variables
+        for pk, *terms in fetch_rows(Contract.objects.filter(organization=rc.org).filter(
+                ids_in("pk", missing[start:start + 5000])).values_list("pk", *_TERM_FIELDS)):
+            keys[pk] = tuple(terms)
     # One unsaved Contract per distinct set of terms (not per contract): its methods turn them into a policy.
     contracts = {key: Contract(**dict(zip(_TERM_FIELDS, key))) for key in set(keys.values())}
     new = {c.reference_series for c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)

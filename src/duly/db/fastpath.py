@@ -318,7 +318,9 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
     from django.db.models.expressions import Col
 
     db = queryset.db
-    if connections[db].vendor != "sqlite" or queryset._fields is None or queryset.query.annotations:
+    # An alias (an annotation used only to filter, never selected) is fine: every selected column is
+    # checked to be a plain column below.
+    if connections[db].vendor != "sqlite" or queryset._fields is None or queryset.query.annotation_select:
         return list(queryset)
     compiler = queryset.query.get_compiler(using=db)
     try:
