@@ -273,7 +273,6 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         organization=org, **by).values_list("customer_id", "policy__code", "risk_level")}
 
     invoices: dict[int, dict[int, InvoiceRow]] = defaultdict(dict)
-    contract_start: dict[int, date | None] = {}
     statuses: dict[int, str] = {}
     contract_ids: set[int] = set()
     history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
@@ -302,7 +301,6 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         payable = total - prepaid + rounding
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
                                        period_end, payable, payable - paid, start)
-        contract_start[pk] = start
         statuses[pk] = status
         if contract_id:
             contract_ids.add(contract_id)
@@ -372,9 +370,13 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
                        "invoice_id", "probability", "expected_days_late"))}
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
+    people_of: dict[int, list[dunning.Contact]] = defaultdict(list)  # as the snapshot sees them
     for row in fetch_rows(Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
             "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")):
-        contacts[row[1]][row[0]] = ContactRow(*row)
+        pk, cid, name, email, phone, role, _, opted_out = row
+        contacts[cid][pk] = ContactRow(*row)
+        people_of[cid].append(dunning.Contact(id=pk, name=name, email=email or None, phone=phone or None, role=role,
+                                              opted_out=opted_out))
 
     # The best hour is learned from responses to reminders only: opens of reminder messages, and
     # online payments made within RESPONSE_WINDOW after a reminder (a payment nobody asked for says
@@ -396,13 +398,30 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # Memos of this chunk: the local day of ``as_of`` per time zone, the holiday region per country, amounts.
     local_days: dict[str, date] = {}
     regions: dict[tuple[str, str], str | None] = {}
-    amounts: dict[tuple[int, str], Any] = {}
+    amounts: dict[str, dict[int, Any]] = {}  # per currency: minor units -> amount
+
+    choices: dict[tuple[str | None, str], dunning.PolicyChoice] = {}
+    nothing: frozenset = frozenset()
 
     def money(minor: int, currency: str):
-        value = amounts.get((minor, currency))
+        seen = amounts.get(currency)
+        if seen is None:
+            seen = amounts[currency] = {}
+        value = seen.get(minor)
         if value is None:
-            value = amounts[minor, currency] = from_minor(minor, currency)
+            value = seen[minor] = from_minor(minor, currency)
         return value
+
+    def item(r: InvoiceRow) -> dunning.OpenItem:
+        score = late_scores.get(r.id) if late_scores else None
+        return dunning.OpenItem(
+            invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
+            service_date=r.service_date, total=money(r.payable_minor, r.currency),
+            open_amount=money(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
+            contract_start=r.contract_start,
+            late_probability=score[0] if score is not None else None,
+            expected_days_late=score[1] if score is not None else None,
+        )
 
     for c in customers:
         tz = c.timezone or "UTC"
@@ -412,25 +431,22 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         region = regions.get((c.country, c.subdivision), False)
         if region is False:
             region = regions[c.country, c.subdivision] = holiday_country(c.country, c.subdivision)
-        explicit, risk = profiles.get(c.id, (None, ""))
-        choice = dunning.choose_policy(
-            dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
-            policies, history.get(c.id, ()), local_day, rc.thresholds,
-            segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
-        )
-        rows = invoices.get(c.id, {})
-        open_items = tuple(
-            dunning.OpenItem(
-                invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
-                service_date=r.service_date, total=money(r.payable_minor, r.currency),
-                open_amount=money(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
-                contract_start=contract_start.get(r.id),
-                late_probability=late_scores[r.id][0] if r.id in late_scores else None,
-                expected_days_late=late_scores[r.id][1] if r.id in late_scores else None,
+        cid = c.id
+        explicit, risk = profiles.get(cid, (None, ""))
+        # An explicit or a segment's policy does not depend on the history: chosen once per chunk.
+        memo = (explicit, c.segment) if explicit or (c.segment and c.segment in rc.segment_policies) else None
+        choice = choices.get(memo) if memo is not None else None
+        if choice is None:
+            choice = dunning.choose_policy(
+                dunning.CustomerProfile(cid, segment=c.segment or None, policy_code=explicit or None),
+                policies, history.get(cid, ()), local_day, rc.thresholds,
+                segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
             )
-            for r in rows.values()
-        )
-        people = contacts.get(c.id, {})
+            if memo is not None:
+                choices[memo] = choice
+        rows = invoices.get(cid, {})
+        open_items = tuple(map(item, rows.values()))
+        people = contacts.get(cid, {})
         snapshot = dunning.AccountSnapshot(
             customer_id=c.id,
             segment=c.segment or None,
@@ -440,24 +456,24 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             country=region,
             send_window=rc.send_window,
             open_items=open_items,
-            reminders=tuple(past.get(c.id, ())),
-            other_messages=tuple(others.get(c.id, ())),
+            reminders=tuple(past[cid]) if cid in past else (),
+            other_messages=tuple(others[cid]) if cid in others else (),
             status=c.status or "active",
-            disputes=frozenset(disputes.get(c.id, ())),
-            payment_retries=frozenset(pk for pk in rows if pk in retrying),
+            disputes=frozenset(disputes[cid]) if cid in disputes else nothing,
+            payment_retries=frozenset(rows.keys() & retrying) if retrying else nothing,
             promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
-                           for pid, p in promise_parts.get(c.id, {}).items()),
-            unreconciled_credits=credits.get(c.id, {}),
-            contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
-                                           role=p.role, opted_out=p.opted_out) for p in people.values()),
-            best_hour=dunning.learn_best_hour(events[c.id], tz) if c.id in events else None,
+                           for pid, p in promise_parts[cid].items()) if cid in promise_parts else (),
+            unreconciled_credits=credits.get(cid, {}),
+            contacts=tuple(people_of[cid]) if cid in people_of else (),
+            best_hour=dunning.learn_best_hour(events[cid], tz) if cid in events else None,
             segment_default_hour=rc.segment_hours.get(c.segment) if c.segment else None,
-            fee_levels_assessed=frozenset(fee_levels.get(c.id, ())),
+            fee_levels_assessed=frozenset(fee_levels[cid]) if cid in fee_levels else nothing,
         )
         accounts.append(Account(
             customer=c, snapshot=snapshot, spec=rc.specs[choice.policy.code], policy_reason=choice.reason,
-            invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
-            declines={pk: declined[pk] for pk in rows if pk in declined},
+            invoices=rows, contacts=people,
+            reminders=sorted(reminders[cid], key=lambda r: r.sent_at) if cid in reminders else [],
+            declines={pk: declined[pk] for pk in rows if pk in declined} if declined else {},
         ))
     return accounts
 
