@@ -55,6 +55,29 @@ class Env:
         return self.load(**{name: value})[setting]
 
 
+def _bureau_token(e: Env):
+    """The token set is what the bureau is sent (as the adapter builds its request), none without it."""
+    from duly.insights.risk_bureau import BureauChecker
+
+    def header(**env):
+        loaded = e.load(DULY_CREDIT_BUREAU_URL="https://bureau.example/v1/score", **env)
+        checker = BureauChecker(loaded["DULY_CREDIT_BUREAU_URL"], loaded["DULY_CREDIT_BUREAU_TOKEN"])
+        sent = {}
+
+        def request(method, url, *, headers, **kw):
+            sent.update(headers)
+            raise __import__("urllib3").exceptions.NewConnectionError(None, "not sent in this test")
+
+        checker.http.request = request
+        try:
+            checker.check(country="FR", vat_id="FR40303265045", company_id="", name="Acme")
+        except Exception:  # noqa: BLE001 - the request is stopped before it leaves: only its headers matter
+            pass
+        return sent.get("Authorization")
+
+    return header(DULY_CREDIT_BUREAU_TOKEN="t0k3n"), header()
+
+
 def _journal(e: Env, **env: str):
     from duly.messaging.delivery import Journal
 
@@ -187,6 +210,10 @@ CHECKS = {
     "DULY_ACCOUNT_LINK_DAYS": lambda e, r: (e.setting("DULY_ACCOUNT_LINK_DAYS", "30", "DULY_ACCOUNT_LINK_DAYS"), 30),
     "DULY_VIES_CHECK": lambda e, r: ((e.setting("DULY_VIES_CHECK", "1", "DULY_VIES_CHECK"),
                                       e.load()["DULY_VIES_CHECK"]), (True, False)),
+    "DULY_CREDIT_BUREAU_URL": lambda e, r: ((e.setting("DULY_CREDIT_BUREAU_URL", "https://bureau.example/v1/score",
+                                                       "DULY_CREDIT_BUREAU_URL"), e.load()["DULY_CREDIT_BUREAU_URL"]),
+                                            ("https://bureau.example/v1/score", "")),
+    "DULY_CREDIT_BUREAU_TOKEN": lambda e, r: (_bureau_token(e), ("Bearer t0k3n", None)),
     "DULY_EMAIL_BACKEND": lambda e, r: (e.setting("DULY_EMAIL_BACKEND", "anymail.backends.postmark.EmailBackend",
                                                   "EMAIL_BACKEND"), "anymail.backends.postmark.EmailBackend"),
     "DULY_EMAIL_HOST": lambda e, r: (e.setting("DULY_EMAIL_HOST", "smtp.example", "EMAIL_HOST"), "smtp.example"),

@@ -87,11 +87,13 @@ def outbox(now: datetime, count: int | None = None):
     return chord(group(deliver_outbox_partition_task.si(now.isoformat(), i, n) for i in range(n)), combine_task.s())
 
 
-def reconcile(org_id: int, as_of: date):
-    """Reconciliation: one task per organization (see ``duly.reconcile``)."""
-    from duly.payments.tasks import reconcile_task
+def reconcile(org_id: int, as_of: date, count: int | None = None, *, policy: dict | None = None):
+    """Reconciliation of one organization's new statement lines: matched once (``duly.reconcile_plan``), then
+    applied in ``count`` partitions by the customer each line pays, then combined
+    (:mod:`duly.payments.reconcile_partition`)."""
+    from duly.payments.tasks import reconcile_plan_task
 
-    return reconcile_task.si(org_id, as_of.isoformat())
+    return reconcile_plan_task.si(org_id, as_of.isoformat(), _count(count), policy, combine_task.s())
 
 
 def combine(results: list) -> dict:

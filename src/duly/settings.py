@@ -223,6 +223,10 @@ DULY_ACCOUNT_LINK_DAYS = env_int("DULY_ACCOUNT_LINK_DAYS", 180, minimum=1, maxim
 # unless turned on; without it only the number's format and check digits are checked (python-stdnum).
 DULY_VIES_CHECK = env_bool("DULY_VIES_CHECK")
 DULY_VIES_URL = "https://ec.europa.eu/taxation_customs/vies/rest-api/check-vat-number"
+# A credit bureau asked about a new customer (duly.insights.risk_bureau documents the JSON it must speak): off
+# while the URL is empty; the token, if any, is sent as "Authorization: Bearer <token>".
+DULY_CREDIT_BUREAU_URL = os.environ.get("DULY_CREDIT_BUREAU_URL", "")
+DULY_CREDIT_BUREAU_TOKEN = os.environ.get("DULY_CREDIT_BUREAU_TOKEN", "")
 
 
 

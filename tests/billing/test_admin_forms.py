@@ -22,6 +22,15 @@ def _errors(resp) -> str:
     return " ".join(re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', resp.content.decode(), re.S))
 
 
+def _confirmed(client, url, data):
+    """Post a form whose change settles money: its preview first (shown, nothing written), then the confirmation
+    with the net it showed."""
+    preview = client.post(url, data)
+    assert preview.status_code == 200 and 'name="_confirm"' in preview.content.decode(), _errors(preview)
+    net = re.search(r'name="previewed_net" value="([^"]*)"', preview.content.decode()).group(1)
+    return client.post(url, {**data, "previewed_net": net, "_confirm": "1"})
+
+
 def _billed_subscription(org, customer, contract, catalog, quantity=5):
     sub = services.create_subscription(org, customer, [(catalog["per_unit"], quantity)], start_date=date(2026, 1, 1),
                                        as_of=date(2026, 1, 1), contract=contract, reference="SUB-SEATS")
@@ -113,7 +122,7 @@ def test_pause_resume_and_cancel_through_the_forms(bookkeeper, org, customer, co
     assert SubscriptionPause.objects.get().resumes_on == date(2026, 1, 25)
     assert PendingCharge.objects.filter(subscription=sub).exists()  # the resumed days are charged back
     cancel = reverse("admin:billing_subscription_cancel", args=[sub.pk])
-    assert bookkeeper.post(cancel, {"on": "2026-01-28", "at_period_end": "on", "reason": ""}).status_code == 302
+    assert _confirmed(bookkeeper, cancel, {"on": "2026-01-28", "at_period_end": "on", "reason": ""}).status_code == 302
     sub.refresh_from_db()
     assert (sub.status, sub.end_date) == (Subscription.CANCELED, date(2026, 2, 1))
     again = bookkeeper.post(cancel, {"on": "2026-01-28", "reason": ""})
@@ -123,13 +132,14 @@ def test_pause_resume_and_cancel_through_the_forms(bookkeeper, org, customer, co
 def test_items_and_licence_counts_through_the_forms(bookkeeper, org, customer, contract, catalog):
     sub = _billed_subscription(org, customer, contract, catalog)
     add = reverse("admin:billing_subscription_add_item", args=[sub.pk])
-    assert bookkeeper.post(add, {"price": catalog["licences"].pk, "quantity": "1", "on": "2026-01-10"}).status_code == 302
+    assert _confirmed(bookkeeper, add, {"price": catalog["licences"].pk, "quantity": "1",
+                                        "on": "2026-01-10"}).status_code == 302
     licence_item = sub.items.get(price=catalog["licences"])
     counts = reverse("admin:billing_subscription_licences", args=[sub.pk])
     assert bookkeeper.post(counts, {"day": "2026-01-12", "active_count": "7"}).status_code == 302
     assert LicenceSnapshot.objects.get(subscription=sub, day=date(2026, 1, 12)).active_count == 7
     remove = reverse("admin:billing_subscription_remove_item", args=[sub.pk])
-    assert bookkeeper.post(remove, {"item": licence_item.pk, "on": "2026-01-20"}).status_code == 302
+    assert _confirmed(bookkeeper, remove, {"item": licence_item.pk, "on": "2026-01-20"}).status_code == 302
     licence_item.refresh_from_db()
     assert licence_item.ends_on == date(2026, 1, 20)
     last = sub.items.get(price=catalog["per_unit"])

@@ -83,3 +83,43 @@ def test_the_worklist_carries_the_expected_loss_amount_x_probability_x_days():
                            POLICY, at("2026-03-10 10:00"))
     assert entry.expected_loss == {"EUR": Decimal("1020.0000")}  # 200 x 0.5 x 10 + 100 x 0.2 x 1
     assert worklist_entry(snap(item(3)), POLICY, at("2026-03-10 10:00")).expected_loss == {}
+
+
+# --- the tone rule reads the prediction too -------------------------------------------------------------------
+
+
+def _tone_choice(probability, thresholds):
+    from duly.domain.dunning import CustomerProfile, InvoiceRecord, choose_policy
+
+    policies = [Policy(code, code.title(), (Step("reminder-1", 1, 3, tone=code),))
+                for code in ("gentle", "neutral", "firm")]
+    # Three invoices of the last year, all paid on time: the history alone says gentle.
+    history = [InvoiceRecord(i, date(2026, m, 1), date(2026, m, 28), paid_date=date(2026, m, 20))
+               for i, m in ((1, 1), (2, 2), (3, 3))]
+    return choose_policy(CustomerProfile("C-1"), policies, history, date(2026, 4, 10), thresholds,
+                         late_probability=probability)
+
+
+def test_the_tone_rule_turns_firm_for_a_customer_whose_open_invoice_is_predicted_late():
+    from duly.domain.dunning import ToneThresholds
+
+    rule = ToneThresholds(25, 50, firm_from_probability=Decimal("0.6"))
+    firm = _tone_choice(Decimal("0.75"), rule)
+    assert (firm.policy.code, firm.tone) == ("firm", "firm")
+    assert firm.reason == ("tone rule: 0 of 3 invoices of the last 12 months paid late (0.0%) -> gentle; but an "
+                           "open invoice is predicted 75% likely to be paid late (firm from 60%) -> firm")
+    assert _tone_choice(Decimal("0.6"), rule).tone == "firm"  # the threshold itself counts
+    assert _tone_choice(Decimal("0.59"), rule).tone == "gentle"
+    assert _tone_choice(None, rule).tone == "gentle"  # not scored: the history alone decides
+    off = _tone_choice(Decimal("0.99"), ToneThresholds(25, 50))
+    assert off.tone == "gentle" and off.reason.endswith("(0.0%) -> gentle")  # off by default
+
+
+def test_the_probability_threshold_is_above_0_and_at_most_1():
+    from duly.domain.dunning import ToneThresholds
+    from duly.domain.errors import ValidationError
+
+    for bad in (Decimal(0), Decimal("1.5"), Decimal("-0.2")):
+        with pytest.raises(ValidationError):
+            ToneThresholds(firm_from_probability=bad)
+    assert ToneThresholds(firm_from_probability=Decimal(1)).firm_from_probability == Decimal(1)

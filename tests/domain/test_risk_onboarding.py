@@ -80,7 +80,23 @@ def test_no_identifier_is_a_flag_and_nothing_to_check_at_all_is_an_error():
 
 
 def test_every_flag_code_is_stable_and_the_assessment_serialises():
-    assert len(FLAG_CODES) == 12
+    assert set(FLAG_CODES) == {
+        "identifiers_missing", "vat_invalid", "vat_not_registered", "company_id_invalid", "free_mail_domain",
+        "vat_country_mismatch", "terms_longer_than_usual", "first_invoice_large", "no_autopay",
+        "earlier_account_unpaid", "earlier_disputes", "earlier_late_payments", "bureau_low_score"}
     d = assess(clean(email="x@yahoo.fr"), as_of=AS_OF).as_dict()
     assert d["flags"][0]["code"] == "free_mail_domain" and d["as_of"] == "2026-03-02"
     assert d["recommendation"]["credit_limit"] == "3600.00"
+
+
+def test_a_credit_bureau_score_below_40_is_a_flag_and_none_means_not_asked():
+    low = assess(clean(bureau_score=25), as_of=AS_OF)
+    assert low.codes == ("bureau_low_score",) and (low.score, low.level) == (25, "medium")
+    assert low.flags[0].words == "The credit bureau scores this company 25 out of 100 (below 40)."
+    assert low.recommendation.deposit_percent == Decimal(25) and low.recommendation.terms_days == 14
+    assert assess(clean(bureau_score=40), as_of=AS_OF).codes == ()  # 40 is not below 40
+    assert assess(clean(bureau_score=None), as_of=AS_OF).codes == ()  # no bureau asked: no signal, no guess
+    for bad in (101, -1, True, "30"):
+        with pytest.raises(RiskCheckError) as err:
+            assess(clean(bureau_score=bad), as_of=AS_OF)
+        assert err.value.code == "risk_bad_input"

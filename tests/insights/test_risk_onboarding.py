@@ -129,7 +129,8 @@ def test_the_scheduled_pass_checks_new_customers_and_new_contracts_once(org, new
     assert RiskAssessment.objects.filter(customer=customer, contract=contract).count() == 1
     assert RiskAssessment.objects.filter(customer__code__startswith="OLD").count() == 3
     assert not RiskAssessment.objects.filter(customer__code="BARE").exists()  # refused, nothing half-written
-    assert onboarding.assess_new_customers(org, as_of=AS_OF) == {"checked": 0, "refused": 1}
+    # BARE's refusal is remembered on its facts: the next pass does not try (and refuse) it again.
+    assert onboarding.assess_new_customers(org, as_of=AS_OF) == {"checked": 0, "refused": 0, "unchanged": 1}
 
 
 def test_the_customer_page_shows_the_check(bookkeeper, newcomer):

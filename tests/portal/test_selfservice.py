@@ -92,6 +92,40 @@ def test_history_is_paginated(client, org, customer, issue, base):
     assert client.get(base + "/history?invoices=abc").status_code == 200  # a bad page number shows the first
 
 
+def test_history_pages_follow_their_links_by_keyset_and_count_a_bounded_number(client, org, customer, issue, base,
+                                                                               monkeypatch):
+    import re
+
+    from duly.portal import selfservice_pages
+
+    # Several invoices on one day: the keyset (issue date, id) orders them, none is shown twice or skipped.
+    made = [issue("10.00", date(2026, 1, 1) + timedelta(days=i // 3)) for i in range(45)]
+    seen, path, pages = [], base + "/history", []
+    while True:
+        page = client.get(path).content.decode()
+        rows = re.findall(r'data-invoice="(\d+)"', page)
+        seen += [int(r) for r in rows]
+        pages.append(re.search(r"Page (\d+) sur (\d+\+?)", page).groups())
+        found = re.search(r'id="invoices-next" href="\?([^"]+)"', page)
+        if not found:
+            break
+        assert "invoices_after=" in found.group(1)  # the next page is read after the last row, not at an offset
+        path = base + "/history?" + found.group(1).replace("&amp;", "&")
+    newest_first = sorted(made, key=lambda i: (i.issue_date, i.pk), reverse=True)
+    assert seen == [i.pk for i in newest_first]
+    assert pages == [("1", "3"), ("2", "3"), ("3", "3")]
+    back = re.search(r'rel="prev" href="\?([^"]+)"', page).group(1).replace("&amp;", "&")
+    assert "invoices_before=" in back
+    second = client.get(base + "/history?" + back).content.decode()
+    assert [int(r) for r in re.findall(r'data-invoice="(\d+)"', second)] == [i.pk for i in newest_first[20:40]]
+    assert "Page 2 sur 3" in second
+    # An account past the count's bound: the pager says so ("2+") instead of counting every invoice.
+    monkeypatch.setattr(selfservice_pages, "COUNT_CAP", 40)
+    first = client.get(base + "/history").content.decode()
+    assert "Page 1 sur 2+" in first and 'id="invoices-next"' in first
+    assert client.get(base + "/history?invoices_after=garbage").status_code == 200  # a bad cursor: the first page
+
+
 def test_an_invoice_link_shows_only_its_invoice_and_opens_no_account_pages(client, org, customer, issue):
     one, other = issue("10.00"), issue("20.00")
     path = urlsplit(pay_url(org.pk, customer.pk, one.pk)).path

@@ -20,7 +20,7 @@ from duly.collections.signals import dispute_opened, reminder_sent
 from duly.customers.models import Organization
 from duly.invoicing.models import Invoice
 from duly.invoicing.signals import invoice_paid, invoices_issued
-from duly.payments.signals import charge_failed, debit_failed, payment_recorded
+from duly.payments.signals import charge_failed, debit_failed, match_undone, payment_recorded
 
 from . import outgoing_services as services
 
@@ -42,7 +42,8 @@ def invoice_data(inv: Invoice) -> dict:
     return dict(object="invoice", id=inv.pk, number=inv.number, kind=inv.kind, status=inv.status,
                 customer_id=inv.customer_id, issue_date=_day(inv.issue_date), due_date=_day(inv.due_date),
                 total=money(inv.total_minor, inv.currency), paid=money(inv.paid_minor, inv.currency),
-                paid_on=_day(inv.paid_on))
+                paid_on=_day(inv.paid_on), prepaid=money(inv.prepaid_minor, inv.currency), origin=inv.origin,
+                migrated=inv.origin == Invoice.ORIGIN_MIGRATED)
 
 
 def subscription_data(sub: Subscription) -> dict:
@@ -57,7 +58,9 @@ def subscription_data(sub: Subscription) -> dict:
 
 
 # --- receivers ---------------------------------------------------------------------------------------------------
-def on_invoices_issued(sender, organization, invoice_ids, **kwargs) -> None:
+def on_invoices_issued(sender, organization, invoice_ids, migrated=False, **kwargs) -> None:
+    """``invoice.issued`` for each invoice, migrated ones included (``origin`` "migrated", ``migrated`` true: issued
+    in another system and imported as issued); keyed by the invoice, so one event per invoice however often."""
     endpoints = services.subscribed(organization.pk, "invoice.issued")
     if not endpoints:
         return
@@ -82,6 +85,24 @@ def on_payment_recorded(sender, payment, **kwargs) -> None:
             "allocations": [{"invoice_id": a.invoice_id, "amount": money(a.amount_minor, cur)}
                             for a in payment.allocations.order_by("pk")]}
     services.record_event(payment.organization_id, "payment.recorded", f"payment:{payment.pk}", data)
+
+
+def on_match_undone(sender, match, organization, reason, payments=(), **kwargs) -> None:
+    """``payment.reversed``: each payment a bank match had recorded, taken back when the match was undone (its
+    allocations are off the invoices, which are open again; the payment no longer exists)."""
+    if not payments or not services.subscribed(organization.pk, "payment.reversed"):
+        return
+    items = []
+    for p in payments:
+        cur = p["currency"]
+        items.append((f"payment:{p['id']}:reversed", {
+            "object": "payment", "id": p["id"], "customer_id": p["customer_id"],
+            "amount": money(p["amount_minor"], cur), "method": p["method"], "received_on": _day(p["received_on"]),
+            "external_reference": p["external_reference"],
+            "allocations": [{"invoice_id": iid, "amount": money(amount, cur)} for iid, amount in p["allocations"]],
+            "reversal": {"cause": "bank_match_undone", "bank_match_id": match.pk, "statement_line_id": match.line_id,
+                         "reason": reason, "reversed_at": match.undone_at.isoformat() if match.undone_at else None}}))
+    services.record_events(organization.pk, "payment.reversed", items)
 
 
 def on_charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:
@@ -135,6 +156,7 @@ def on_subscription_changed(sender, subscription, change, key, **kwargs) -> None
 RECEIVERS = [
     (invoices_issued, on_invoices_issued), (invoice_paid, on_invoice_paid),
     (payment_recorded, on_payment_recorded), (charge_failed, on_charge_failed), (debit_failed, on_debit_failed),
+    (match_undone, on_match_undone),
     (reminder_sent, on_reminder_sent), (dispute_opened, on_dispute_opened),
     (subscription_changed, on_subscription_changed),
 ]

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from duly.customers.models import Organization
 from duly.domain.errors import InvalidState, NotFound, ValidationError
+from duly.db import scope
 from duly.domain.webhooks import EVENT_TYPES, check_event_types, check_url
 
 from .outgoing_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -121,9 +122,11 @@ def rotate_secret(org: Organization, endpoint_id: int, *, now: datetime | None =
 
 # --- the outbox ------------------------------------------------------------------------------------------------
 def subscribed(org_id: int, event_type: str) -> list[WebhookEndpoint]:
-    """The organization's enabled endpoints that receive ``event_type`` (a read: one query)."""
-    return [e for e in WebhookEndpoint.objects.filter(organization_id=org_id, enabled=True).only("pk", "event_types")
-            if event_type in e.event_types]
+    """The organization's enabled endpoints that receive ``event_type`` (a read: one query; one per bulk write
+    of the payments, inside its :func:`duly.db.scope.read_scope`, where no endpoint is written)."""
+    endpoints = scope.memo(("webhook-endpoints", org_id), lambda: list(
+        WebhookEndpoint.objects.filter(organization_id=org_id, enabled=True).only("pk", "event_types")))
+    return [e for e in endpoints if event_type in e.event_types]
 
 
 def record_events(org_id: int, event_type: str, items: Iterable[tuple[str, dict]], *,

@@ -5,6 +5,7 @@ billing services; a domain error shows on the form and nothing is written."""
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
@@ -114,6 +115,30 @@ def proration_lines(change) -> list[tuple[str, str]]:
             (f"Charge: {p.rest.start.isoformat()} to {p.rest.last_day.isoformat()} at the new price",
              f"{p.charge} {p.currency}"),
             ("Net", f"{p.net} {p.currency}")]
+
+
+def settlement_lines(settlement) -> list[tuple[str, str]]:
+    """The lines a confirmation page shows for what adding or removing an item, or cancelling, settles now (what
+    the service books: :func:`services.prepare_add_item`, :func:`services.prepare_remove_item`,
+    :func:`services.prepare_cancel`)."""
+    cur = settlement.currency
+    rows = [(f"{'Credit' if line.kind == 'credit' else 'Charge on the next invoice'}: {line.description}",
+             f"{'−' if line.kind == 'credit' else ''}{line.amount} {cur}") for line in settlement.lines]
+    if settlement.absorbed:
+        rows.append(("Of the credit, taken off the charges not invoiced yet (those days were credited before)",
+                     f"{settlement.absorbed} {cur}"))
+    if rows:
+        rows.append(("Net", f"{settlement.net} {cur}"))
+    return rows
+
+
+def settlement_preview(settlement, *, ends_on=None) -> dict:
+    """The preview block of a confirmation page (``previewed_net`` is posted back with the confirmation)."""
+    summary = settlement.summary()
+    if ends_on is not None:
+        summary = f"Service ends on {ends_on.isoformat()} (exclusive). {summary}"
+    return {"lines": settlement_lines(settlement), "net": str(settlement.net), "what": settlement.what,
+            "explanation": settlement.explanation or "Nothing is credited or charged now.", "summary": summary}
 
 
 # --- inlines ---------------------------------------------------------------------------------------------------
@@ -268,7 +293,8 @@ class SubscriptionAdmin(OrgScopedAdmin):
                 form.add_error(None, "The proration changed since it was shown (another change was made): check it "
                                      "again before confirming.")
             elif self._apply(form, services.change_item, org, sub, d["item"], on=d["on"], as_of=local_today(org),
-                             quantity=d["quantity"], price=d["price"]) is not None:
+                             quantity=d["quantity"], price=d["price"],
+                             expected_net=Decimal(0) if shown is None else shown) is not None:
                 summary = change.proration.summary() if change.proration is not None else "nothing to prorate."
                 return self._done(request, sub, f"changed from {d['on'].isoformat()}; {summary}")
         preview = {"lines": proration_lines(change), "net": "" if shown is None else str(shown),
@@ -295,22 +321,65 @@ class SubscriptionAdmin(OrgScopedAdmin):
                 return self._done(request, sub, message)
         return self._render(request, title.format(sub=sub), form, sub=sub, intro=intro, confirm=confirm)
 
+    def _confirmed(self, request, pk, form_class, today_field: str, title: str, preview, act, *, intro: str = "",
+                   confirm: str = "Confirm"):
+        """A subscription page whose change settles money: the form, then ``preview(sub, data)`` (a
+        :class:`services.Settlement` and the new end, if any) shown with the form's values, then on confirmation
+        ``act(sub, data, today, expected_net)`` (the service refuses a net that changed since it was shown)."""
+        sub = self._subscription(request, pk)
+        today = local_today(sub.organization)
+        form = self._form(request, form_class, sub, **{today_field: today})
+        title = title.format(sub=sub)
+        if request.method != "POST" or not form.is_valid():
+            return self._render(request, title, form, sub=sub, intro=intro, confirm="Preview")
+        try:
+            settlement, ends_on = preview(sub, form.cleaned_data)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+            return self._render(request, title, form, sub=sub, intro=intro, confirm="Preview")
+        if "_confirm" in request.POST:
+            try:
+                shown = Decimal(request.POST.get("previewed_net", ""))
+            except InvalidOperation:
+                shown = None
+            if shown != settlement.net:
+                form.add_error(None, "The proration changed since it was shown (another change was made): check it "
+                                     "again before confirming.")
+            else:
+                try:
+                    message = act(sub, form.cleaned_data, today, shown)
+                except DomainError as exc:
+                    form.add_error(None, exc.message)
+                else:
+                    return self._done(request, sub, f"{message} {settlement.summary()}")
+        return self._render(request, title, form, sub=sub, preview=settlement_preview(settlement, ends_on=ends_on),
+                            confirm=confirm)
+
     def add_item_view(self, request, pk):
-        def act(sub, d, today):
-            services.add_item(sub.organization, sub, d["price"], d["quantity"], on=d["on"], as_of=today)
+        def preview(sub, d):
+            return services.preview_add_item(sub.organization, sub, d["price"], d["quantity"], on=d["on"]).settlement, None
+
+        def act(sub, d, today, expected):
+            services.add_item(sub.organization, sub, d["price"], d["quantity"], on=d["on"], as_of=today,
+                              expected_net=expected)
             return f"{d['price'].code} added from {d['on'].isoformat()}."
 
-        return self._page(request, pk, AddItemForm, "on", "Add an item to {sub}", act,
-                          intro="In a period invoiced in advance, the rest of the period waits for the next invoice "
-                                "as a prorated charge.")
+        return self._confirmed(request, pk, AddItemForm, "on", "Add an item to {sub}", preview, act,
+                               intro="In a period invoiced in advance, the rest of the period waits for the next "
+                                     "invoice as a prorated charge: it is shown before you confirm.",
+                               confirm="Confirm: add the item")
 
     def remove_item_view(self, request, pk):
-        def act(sub, d, today):
-            services.remove_item(sub.organization, sub, d["item"], on=d["on"], as_of=today)
+        def preview(sub, d):
+            return services.preview_remove_item(sub.organization, sub, d["item"], on=d["on"]).settlement, None
+
+        def act(sub, d, today, expected):
+            services.remove_item(sub.organization, sub, d["item"], on=d["on"], as_of=today, expected_net=expected)
             return f"item removed from {d['on'].isoformat()}."
 
-        return self._page(request, pk, RemoveItemForm, "on", "Remove an item of {sub}", act,
-                          intro="The unused part of a period invoiced in advance is credited.")
+        return self._confirmed(request, pk, RemoveItemForm, "on", "Remove an item of {sub}", preview, act,
+                               intro="The unused part of a period invoiced in advance is credited: it is shown before "
+                                     "you confirm.", confirm="Confirm: remove the item")
 
     def licences_view(self, request, pk):
         def act(sub, d, today):
@@ -340,12 +409,19 @@ class SubscriptionAdmin(OrgScopedAdmin):
                           intro="Days of an invoiced period credited for the pause are charged back.")
 
     def cancel_view(self, request, pk):
-        def act(sub, d, today):
+        def preview(sub, d):
+            prepared = services.preview_cancel(sub.organization, sub, on=d["on"], at_period_end=d["at_period_end"])
+            return prepared.settlement, prepared.ends_on
+
+        def act(sub, d, today, expected):
             services.cancel_subscription(sub.organization, sub, on=d["on"], as_of=today,
-                                         at_period_end=d["at_period_end"], reason=d["reason"])
+                                         at_period_end=d["at_period_end"], reason=d["reason"], expected_net=expected)
             return "cancelled" + (" at the end of the period." if d["at_period_end"] else f" on {d['on'].isoformat()}.")
 
-        return self._page(request, pk, CancelForm, "on", "Cancel {sub}", act, confirm="Cancel the subscription")
+        return self._confirmed(request, pk, CancelForm, "on", "Cancel {sub}", preview, act,
+                               intro="The end of service and, for a cancellation at once, the credit for the unused "
+                                     "days of a period invoiced in advance are shown before you confirm.",
+                               confirm="Confirm: cancel the subscription")
 
     # --- list actions ----------------------------------------------------------------------------------------
     def _each(self, request, queryset, fn, done: str, **kwargs):

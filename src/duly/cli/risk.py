@@ -70,7 +70,8 @@ def check_cmd(org_slug, code, as_of):
     day = as_of or local_today(org)
     if code is None:
         result = assess_new_customers(org, as_of=day)
-        click.echo(f"Checked {result['checked']} customers or contracts; {result['refused']} had nothing to check.")
+        click.echo(f"Checked {result['checked']} customers or contracts; {result['refused'] + result['unchanged']} "
+                   "had nothing to check.")
         return
     customer = Customer.objects.filter(organization=org, code=code).first()
     if customer is None:

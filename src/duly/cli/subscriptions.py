@@ -1,7 +1,10 @@
 """duly subscriptions create|change|add-item|remove-item|pause|resume|cancel|list, duly retainers start|top-up.
 
 Each command is one call into :mod:`duly.billing.services`; a bad input prints ``error: ... [code]``, exits 2
-and writes nothing. ``duly subscriptions change --dry-run`` shows the proration the change would book.
+and writes nothing. ``--preview`` (or ``--dry-run``) on ``change``, ``add-item``, ``remove-item`` and ``cancel`` shows
+the proration the command would book (computed by the same service function that books it) and changes nothing;
+``--expect-net AMOUNT`` then confirms: the command is refused (``proration_changed``) when the net is no longer
+the one previewed.
 """
 
 from __future__ import annotations
@@ -180,6 +183,13 @@ def _proration_json(change) -> dict | None:
             "period": {"start": p.rest.start.isoformat(), "end": p.rest.last_day.isoformat()}}
 
 
+PREVIEW = click.option("--dry-run", "--preview", "dry_run", is_flag=True,
+                       help="Show what is settled now (the proration); change nothing")
+EXPECT = click.option("--expect-net", "expect_net",
+                      help="Confirm a preview: refuse (proration_changed) unless the net is still this amount")
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+
+
 @subscriptions.command("change")
 @org_option
 @click.argument("subscription")
@@ -189,9 +199,10 @@ def _proration_json(change) -> dict | None:
 @click.option("--price", "price_code", help="The new price (plan) code")
 @click.option("--dry-run", "--preview", "dry_run", is_flag=True, help="Show the proration; change nothing")
 @click.option("--as-of", "as_of", type=DATE, help="The day of the credit note or charge [default: today]")
+@EXPECT
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
-def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, as_of, fmt):
+def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, as_of, expect_net, fmt):
     """Change the seats (quantity) or the plan (price) of an item; a period invoiced in advance is prorated."""
     from duly.billing import services
 
@@ -200,7 +211,8 @@ def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, 
     price = _price(org, price_code) if price_code else None
     preview = services.preview_change(org, sub, item_id, on=on, quantity=quantity, price=price)
     if not dry_run:
-        services.change_item(org, sub, item_id, on=on, as_of=as_of or _today(org), quantity=quantity, price=price)
+        services.change_item(org, sub, item_id, on=on, as_of=as_of or _today(org), quantity=quantity, price=price,
+                             expected_net=expect_net)
     if fmt == "json":
         click.echo(json.dumps({"subscription": sub.pk, "item": item_id, "dry_run": dry_run,
                                "proration": _proration_json(preview)}, indent=2))
@@ -210,6 +222,43 @@ def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, 
         click.echo(line)
 
 
+def _settlement_text(settlement) -> list[str]:
+    cur = settlement.currency
+    if not settlement.lines:
+        return [f"nothing settled now ({settlement.what}): the period is not invoiced yet (or billed in arrears), or "
+                "nothing of it is left to credit."]
+    out = [f"proration of {settlement.what}:"]
+    for line in settlement.lines:
+        sign = "-" if line.kind == "credit" else ""
+        out.append(f"  {line.kind:7} {line.description}  {sign}{line.amount} {cur}")
+    if settlement.absorbed:
+        out.append(f"  of the credit, taken off charges not invoiced yet  {settlement.absorbed} {cur}")
+    out += [f"  net     {settlement.net} {cur}", *(f"  {line.explanation}" for line in settlement.lines),
+            f"  {settlement.summary()}"]
+    return out
+
+
+def _settlement_json(settlement) -> dict:
+    return {"currency": settlement.currency, "what": settlement.what, "credit": str(settlement.credit),
+            "charge": str(settlement.charge), "net": str(settlement.net), "booked": settlement.booked,
+            "credit_note": str(settlement.credit_note), "absorbed_by_pending_charges": str(settlement.absorbed),
+            "invoice": settlement.invoice_number or None,
+            "lines": [{"kind": line.kind, "description": line.description, "amount": str(line.amount),
+                       "period": {"start": line.period.start.isoformat(), "end": line.period.last_day.isoformat()},
+                       "explanation": line.explanation} for line in settlement.lines]}
+
+
+def _settled(fmt, dry_run, done: str, settlement, **extra) -> None:
+    if fmt == "json":
+        click.echo(json.dumps({**extra, "dry_run": dry_run, "proration": _settlement_json(settlement)}, indent=2))
+        return
+    click.echo(("dry run, nothing changed: " if dry_run else "") + done)
+    for line in _settlement_text(settlement):
+        click.echo(line)
+
+
+
+
 @subscriptions.command("add-item")
 @org_option
 @click.argument("subscription")
@@ -217,14 +266,23 @@ def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, 
 @click.option("--quantity", default="1", show_default=True)
 @click.option("--on", "on", type=DATE, required=True)
 @click.option("--as-of", "as_of", type=DATE)
+@PREVIEW
+@EXPECT
+@FORMAT
 @handle_errors
-def add_item(org_slug, subscription, price_code, quantity, on, as_of):
+def add_item(org_slug, subscription, price_code, quantity, on, as_of, dry_run, expect_net, fmt):
     """Add a price to a subscription from --on (its prorated rest waits for the next invoice)."""
     from duly.billing import services
 
     org, sub = _target(org_slug, subscription)
-    item = services.add_item(org, sub, _price(org, price_code), quantity, on=on, as_of=as_of or _today(org))
-    click.echo(f"added item {item.pk}: {price_code} × {quantity} from {on.isoformat()}")
+    price = _price(org, price_code)
+    settlement = services.preview_add_item(org, sub, price, quantity, on=on).settlement
+    item_id = None
+    if not dry_run:
+        item_id = services.add_item(org, sub, price, quantity, on=on, as_of=as_of or _today(org),
+                                    expected_net=expect_net).pk
+    done = (f"added item {item_id}: " if item_id else "add ") + f"{price_code} × {quantity} from {on.isoformat()}"
+    _settled(fmt, dry_run, done, settlement, subscription=sub.pk, item=item_id)
 
 
 @subscriptions.command("remove-item")
@@ -233,15 +291,21 @@ def add_item(org_slug, subscription, price_code, quantity, on, as_of):
 @click.option("--item", "item_ref", required=True, help="The item: its id, or its price code")
 @click.option("--on", "on", type=DATE, required=True)
 @click.option("--as-of", "as_of", type=DATE)
+@PREVIEW
+@EXPECT
+@FORMAT
 @handle_errors
-def remove_item(org_slug, subscription, item_ref, on, as_of):
+def remove_item(org_slug, subscription, item_ref, on, as_of, dry_run, expect_net, fmt):
     """End an item on --on; the unused part of a period invoiced in advance is credited."""
     from duly.billing import services
 
     org, sub = _target(org_slug, subscription)
     item_id = _item_id(sub, item_ref, on)
-    services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org))
-    click.echo(f"removed item {item_id} from {on.isoformat()}")
+    settlement = services.preview_remove_item(org, sub, item_id, on=on).settlement
+    if not dry_run:
+        services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org), expected_net=expect_net)
+    _settled(fmt, dry_run, f"{'remove' if dry_run else 'removed'} item {item_id} from {on.isoformat()}", settlement,
+             subscription=sub.pk, item=item_id)
 
 
 @subscriptions.command("pause")
@@ -285,15 +349,24 @@ def resume(org_slug, subscription, on, as_of):
               help="Immediately on --on, with a credit note for the unused days [default: at the end of the period]")
 @click.option("--reason", default="")
 @click.option("--as-of", "as_of", type=DATE)
+@PREVIEW
+@EXPECT
+@FORMAT
 @handle_errors
-def cancel(org_slug, subscription, on, immediately, reason, as_of):
+def cancel(org_slug, subscription, on, immediately, reason, as_of, dry_run, expect_net, fmt):
     """Cancel at the end of the period containing --on (or immediately with --now)."""
     from duly.billing import services
 
     org, sub = _target(org_slug, subscription)
-    sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
-                                       reason=reason)
-    click.echo(f"cancelled {sub}: service ends on {sub.end_date.isoformat() if sub.end_date else '-'} (exclusive)")
+    prepared = services.preview_cancel(org, sub, on=on, at_period_end=not immediately)
+    ends_on = prepared.ends_on
+    if not dry_run:
+        sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
+                                           reason=reason, expected_net=expect_net)
+        ends_on = sub.end_date
+    done = f"{'cancel' if dry_run else 'cancelled'} {sub}: service ends on {ends_on.isoformat() if ends_on else '-'} (exclusive)"
+    _settled(fmt, dry_run, done, prepared.settlement, subscription=sub.pk,
+             ends_on=ends_on.isoformat() if ends_on else None)
 
 
 @click.group()

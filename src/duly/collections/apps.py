@@ -57,14 +57,15 @@ def _payment_recorded(sender, payment, **kwargs) -> None:
     """A payment was recorded (payments' signal): queue the thank-you, lift a suspension (same transaction)."""
     from .services import payment_recorded
 
-    payment_recorded(payment)
+    payment_recorded(payment, customer_status=kwargs.get("customer_status"))
 
 
 def _match_undone(sender, match, organization, payment_ids, debit_return_ids, reason, now, **kwargs) -> None:
     """A bank match was undone (payments' signal): recall the messages it caused that have not gone out."""
     from .services.thanks import match_undone
 
-    match_undone(organization, payment_ids=payment_ids, debit_return_ids=debit_return_ids, reason=reason, now=now)
+    match_undone(organization, payment_ids=payment_ids, debit_return_ids=debit_return_ids, reason=reason, now=now,
+                 as_of=kwargs.get("as_of"), payments=kwargs.get("payments", ()))
 
 
 def _charge_failed(sender, attempt, action, decline=None, **kwargs) -> None:

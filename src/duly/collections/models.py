@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from duly.customers.models import CURRENCY_FIELD, Contact, Customer, Organization
@@ -123,6 +124,11 @@ class CollectionsSettings(models.Model):
                                        help_text="Tone rule: under this % of late invoices → gentle")
     firm_above = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(50),
                                      help_text="Tone rule: over this % of late invoices → firm")
+    firm_from_probability = models.DecimalField(
+        max_digits=3, decimal_places=2, null=True, blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(1))],
+        help_text="Tone rule: a customer with an open invoice predicted at least this likely (0.01-1) to be paid "
+                  "late → firm, whatever its history (empty: the prediction does not change the tone)")
     gentle_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     neutral_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     firm_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -171,6 +177,11 @@ class CustomerProfile(models.Model):
     status_reason = models.TextField(blank=True)
     suspension_pauses = models.JSONField(default=list, blank=True,
                                          help_text="Billing pauses made by the suspension (resumed when it is lifted)")
+    lifted_by_payment = models.BigIntegerField(
+        null=True, blank=True, help_text="The payment that lifted the last suspension or termination (id): if it is "
+                                         "taken back (a bank match undone), the suspension or termination returns")
+    lifted_state = models.JSONField(default=dict, blank=True,
+                                    help_text="The suspension or termination that payment lifted, to put it back")
 
     class Meta:
         verbose_name = "customer collections profile"

@@ -213,7 +213,7 @@ class RunContext:
         return cls(
             org=org,
             send_window=(conf.send_window_start, conf.send_window_end),
-            thresholds=dunning.ToneThresholds(conf.gentle_below, conf.firm_above),
+            thresholds=dunning.ToneThresholds(conf.gentle_below, conf.firm_above, conf.firm_from_probability),
             specs=specs,
             tone_policies=tone_policies,
             segment_policies=segment_policies,
@@ -433,18 +433,21 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             region = regions[c.country, c.subdivision] = holiday_country(c.country, c.subdivision)
         cid = c.id
         explicit, risk = profiles.get(cid, (None, ""))
-        # An explicit or a segment's policy does not depend on the history: chosen once per chunk.
+        rows = invoices.get(cid, {})
+        # An explicit or a segment's policy depends neither on the history nor on the predictions: chosen once
+        # per chunk.
         memo = (explicit, c.segment) if explicit or (c.segment and c.segment in rc.segment_policies) else None
         choice = choices.get(memo) if memo is not None else None
         if choice is None:
+            predicted = [late_scores[r][0] for r in rows if r in late_scores] if late_scores else None
             choice = dunning.choose_policy(
                 dunning.CustomerProfile(cid, segment=c.segment or None, policy_code=explicit or None),
                 policies, history.get(cid, ()), local_day, rc.thresholds,
                 segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
+                late_probability=max(predicted) if predicted else None,
             )
             if memo is not None:
                 choices[memo] = choice
-        rows = invoices.get(cid, {})
         open_items = tuple(map(item, rows.values()))
         people = contacts.get(cid, {})
         snapshot = dunning.AccountSnapshot(

@@ -134,6 +134,10 @@ class Customer(models.Model):
     credit_allowed = models.BooleanField(
         default=True, help_text="Overpayments become customer credit (otherwise they are refused)"
     )
+    #: The credit limit staff accepted on the red-flag check (issue 17): issuing an invoice that takes the open
+    #: balance in ``credit_limit_currency`` over it needs an owner's or admin's override. None: no limit.
+    credit_limit_minor = models.BigIntegerField(null=True, blank=True, editable=False)
+    credit_limit_currency = models.CharField(max_length=3, blank=True, editable=False)
     # Invoice fields this customer requires (codes from REQUIRED_FIELD_CHOICES) and custom ones.
     required_fields = models.JSONField(default=list, blank=True)
     custom_required_fields = models.JSONField(default=list, blank=True, help_text="Names of custom fields")
@@ -260,6 +264,9 @@ class Contract(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts")
     reference = models.CharField(max_length=60)
     currency = models.CharField(**CURRENCY_FIELD, default="EUR")
+    require_autopay = models.BooleanField(
+        default=False, help_text="The customer must pay by card autopay or direct debit (a red-flag check's "
+                                 "recommendation): its pay page asks for a mandate first")
     terms_kind = models.CharField("payment terms", max_length=20, choices=TERMS_CHOICES, default="net")
     terms_days = models.PositiveIntegerField(default=30)
     terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -481,3 +488,25 @@ class RiskDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.decided_by} on {self.decided_at:%Y-%m-%d}"
+
+
+class RiskCheckRefusal(models.Model):
+    """A red-flag check that could not be made (e.g. ``risk_no_identifiers``: no VAT number, company identifier or
+    e-mail), remembered per set of facts (``facts``: sha256 of what the check reads) so that the scheduler does not
+    retry and refuse it again on every pass: it retries only once those facts change."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_refusals")
+    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    facts = models.CharField(max_length=64)
+    code = models.CharField(max_length=40)
+    message = models.TextField()
+    refused_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["customer", "facts"], name="uniq_risk_refusal")]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.code}"

@@ -10,6 +10,8 @@ from django.utils import timezone
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from duly.domain.money import from_minor
+
 from . import risk_services
 from .models import RiskAssessment, RiskDecision
 from .tenancy import OrgScopedAdmin, OrgScopedInline
@@ -24,17 +26,32 @@ def _recommendation(obj) -> str:
     return " ".join(obj.recommendation.get("words", ()))
 
 
+def _limit(customer) -> str:
+    """The credit limit in force (set by a decision on a check), which issuing enforces."""
+    if customer.credit_limit_minor is None:
+        return "No credit limit set."
+    amount = from_minor(customer.credit_limit_minor, customer.credit_limit_currency)
+    return (f"Credit limit: {amount} {customer.credit_limit_currency} (an invoice over it needs an owner or "
+            "admin to issue it, with a note).")
+
+
 def latest_check_html(customer) -> str:
     """The customer's latest red-flag check for its page: level, score, flags, recommendation, decision, link."""
     if customer is None or customer.pk is None:
         return "Checked once the customer is saved."
     row = RiskAssessment.objects.filter(customer=customer).order_by("-id").first()
+    refusal = customer.risk_refusals.order_by("-id").first()
+    if refusal is not None and (row is None or refusal.created_at > row.created_at):
+        return format_html("<div><strong>Could not be checked</strong> on {}: {} <code>{}</code></div>"
+                           "<div>Checked again once these facts change.</div>", refusal.refused_on.isoformat(),
+                           refusal.message, refusal.code)
     if row is None:
-        return "Not checked yet (the scheduler checks new customers; or run duly risk check --customer CODE)."
+        return ("Not checked yet (checked when it is created or a contract is made, else by the scheduler; or run "
+                "duly risk check --customer CODE).")
     url = reverse("admin:customers_riskassessment_change", args=[row.pk])
     return format_html("<div><strong>{} risk (score {})</strong> on {}, {} · <a href=\"{}\">decide</a></div>{}"
-                       "<div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision, url,
-                       _flags(row), _recommendation(row))
+                       "<div>{}</div><div>{}</div>", row.level, row.score, row.assessed_on.isoformat(), row.decision,
+                       url, _flags(row), _recommendation(row), _limit(customer))
 
 
 class RiskDecisionInline(OrgScopedInline):

@@ -2,8 +2,10 @@
 
 - :func:`record_assessment`: stores an :class:`~duly.domain.risk.Assessment` (made by ``duly.insights``, which
   gathers the facts from the apps above this one); the same check on the same facts is stored once.
-- :func:`accept_recommendation`: staff take the recommendation: the contract gets the deposit and the terms
-  through :func:`duly.customers.services.update_contract` (the same checks as everywhere).
+- :func:`record_refusal`: a check that could not be made (nothing to check), remembered per set of facts.
+- :func:`accept_recommendation`: staff take the recommendation: the contract gets the deposit, the terms and
+  "require autopay" through :func:`duly.customers.services.update_contract` (the same checks as everywhere), the
+  customer its credit limit (:func:`duly.customers.services.set_credit_limit`), which issuing enforces.
 - :func:`override_recommendation`: staff set other terms, with a note saying why (required).
 
 Each decision is a :class:`~duly.customers.models.RiskDecision` row: who, when, why and which terms. Nothing is
@@ -23,8 +25,8 @@ from duly.domain.errors import RiskCheckError
 from duly.domain.risk import Assessment
 
 from . import roles
-from .models import Contract, Customer, RiskAssessment, RiskDecision
-from .services import update_contract
+from .models import Contract, Customer, RiskAssessment, RiskCheckRefusal, RiskDecision
+from .services import set_credit_limit, update_contract
 
 
 def record_assessment(customer: Customer, assessment: Assessment, *, contract: Contract | None = None,
@@ -39,6 +41,15 @@ def record_assessment(customer: Customer, assessment: Assessment, *, contract: C
             organization_id=customer.organization_id, contract=contract, score=data["score"], level=data["level"],
             flags=data["flags"], recommendation=data["recommendation"], external=external or {},
             version=data["version"], assessed_on=assessment.as_of))
+    return row
+
+
+def record_refusal(customer: Customer, error: RiskCheckError, *, facts: str, contract: Contract | None = None,
+                   as_of) -> RiskCheckRefusal:
+    """Remember that ``customer``'s check was refused on the facts hashed as ``facts`` (stored once per facts)."""
+    row, _ = RiskCheckRefusal.objects.get_or_create(customer=customer, facts=facts, defaults=dict(
+        organization_id=customer.organization_id, contract=contract, code=error.code, message=error.message,
+        refused_on=as_of))
     return row
 
 
@@ -76,8 +87,13 @@ def _decide(row: RiskAssessment, *, user, action: str, note: str, terms: dict, n
                 changes.update(deposit_kind="percent" if deposit else "none", deposit_percent=deposit)
             if terms.get("terms_days") is not None:
                 changes.update(terms_kind="net", terms_days=terms["terms_days"], terms_day_of_month=None)
+            if bool(terms.get("require_autopay")) != contract.require_autopay:
+                changes["require_autopay"] = bool(terms.get("require_autopay"))
             if changes:
                 update_contract(contract, **changes)
+        # The credit limit decided (none: no limit), in the currency the check was made in.
+        set_credit_limit(row.customer, terms.get("credit_limit"),
+                         row.recommendation.get("currency") or row.customer.currency)
         RiskDecision.objects.create(organization_id=row.organization_id, assessment=row, action=action,
                                     decided_by=user, decided_at=now, note=note, terms=terms)
         RiskAssessment.objects.filter(pk=row.pk).update(decision=action)

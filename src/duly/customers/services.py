@@ -42,10 +42,16 @@ from .models import (
     Organization,
     StatutoryReferenceRate,
 )
-from .signals import organization_created
+from .signals import contract_made, customer_created, organization_created
 
 _HEX_COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 REQUIRED_FIELD_CODES = {code for code, _ in REQUIRED_FIELD_CHOICES}
+
+
+def _after_commit(signal, sender, **kwargs) -> None:
+    """Send ``signal`` once the current transaction commits (never if it rolls back); a receiver's error is
+    logged by Django (``robust``) and never undoes nor refuses what was written."""
+    transaction.on_commit(lambda: signal.send(sender=sender, **kwargs), robust=True)
 
 
 def validate_country(code: str, what: str = "country") -> str:
@@ -450,6 +456,7 @@ def create_customer(org: Organization, *, code: str, name: str, contacts: list[d
     customer = Customer.objects.create(organization=org, code=code, **data)
     for c in contacts:
         add_contact(customer, **c)
+    _after_commit(customer_created, Customer, customer=customer)
     return customer
 
 
@@ -469,6 +476,20 @@ def update_customer(customer: Customer, **fields) -> Customer:
     for k, v in data.items():
         setattr(customer, k, v)
     customer.save(update_fields=list(data))  # never the pay link version a concurrent rotation just changed
+    return customer
+
+
+@transaction.atomic
+def set_credit_limit(customer: Customer, amount: Decimal | str | None, currency: str | None = None) -> Customer:
+    """Set (or with ``None`` lift) the customer's credit limit, in ``currency`` (default: the customer's)."""
+    currency = (currency or customer.currency).upper()
+    check_currency(currency)
+    minor = _minor_or_none(amount, currency, f"Credit limit of customer {customer.name}")
+    if minor is not None and minor < 0:
+        raise ValidationError("A credit limit cannot be negative.")
+    Customer.objects.filter(pk=customer.pk).update(credit_limit_minor=minor,
+                                                   credit_limit_currency=currency if minor is not None else "")
+    customer.credit_limit_minor, customer.credit_limit_currency = minor, currency if minor is not None else ""
     return customer
 
 
@@ -642,6 +663,7 @@ def create_contract(org: Organization, customer: Customer, *, reference: str, st
     if Contract.objects.filter(organization=org, reference=reference).exists():
         raise ValidationError(f"Contract reference {reference!r} is already used.", code="duplicate")
     contract.save()
+    _after_commit(contract_made, Contract, contract=contract)
     return contract
 
 

@@ -556,3 +556,10 @@ class RiskCheckError(DomainError):
     risk_check_unavailable for an external check that does not answer)."""
 
     code = "risk_check_error"
+
+
+class CreditLimitExceeded(Conflict):
+    """Issuing the invoice would take the customer's open balance over its accepted credit limit (issue 17):
+    ``credit_limit_exceeded``; an owner or admin may issue it anyway with a note (kept)."""
+
+    code = "credit_limit_exceeded"

@@ -1,8 +1,9 @@
 """Red flags of a new customer (onboarding), a score, and the recommended terms: each flag explained in words.
 
 Pure: stdlib only, no clock, no I/O. The caller gathers the facts Duly holds in an :class:`OnboardingSnapshot`
-(identifier checks are done at the edge with python-stdnum, and optionally the EU VIES service, and handed in
-as booleans) and :func:`assess` returns an :class:`Assessment`:
+(identifier checks are done at the edge with python-stdnum, and optionally the EU VIES service, and handed
+in as booleans; an optional credit bureau's score is handed in as a number) and :func:`assess` returns an
+:class:`Assessment`:
 
 - ``flags``: each with a stable ``code`` (see :data:`FLAG_CODES`), its points, the words staff read and the
   evidence (the facts that raised it);
@@ -23,10 +24,10 @@ from .errors import RiskCheckError
 from .money import ZERO, check_currency, round_money, to_decimal
 
 __all__ = ["OwnHistory", "OnboardingSnapshot", "Flag", "Recommendation", "Assessment", "assess", "FLAG_CODES",
-           "FREE_MAIL_DOMAINS", "RISK_VERSION", "email_domain"]
+           "FREE_MAIL_DOMAINS", "RISK_VERSION", "BUREAU_LOW", "email_domain"]
 
 #: Version of these rules; stored with each assessment.
-RISK_VERSION = "onboarding-risk-1"
+RISK_VERSION = "onboarding-risk-2"
 
 #: Common free-mail providers: an invoice address there is not the company's own domain.
 FREE_MAIL_DOMAINS = frozenset({
@@ -55,10 +56,13 @@ FLAG_CODES: dict[str, int] = {
     "earlier_account_unpaid": 30,
     "earlier_disputes": 15,
     "earlier_late_payments": 20,
+    "bureau_low_score": 25,
 }
 
 #: Score thresholds of the levels: below MEDIUM is low, from HIGH on is high.
 MEDIUM, HIGH = 25, 50
+#: A credit bureau's score (0-100, higher is safer) below this is a flag.
+BUREAU_LOW = 40
 #: A first invoice this many times the typical one is large.
 LARGE_FACTOR = Decimal(3)
 #: A late share (earlier invoices paid after their due date) from which the history counts against.
@@ -100,6 +104,8 @@ class OnboardingSnapshot:
     typical_invoice_amount: Decimal | None = None
     payment_method: str = "bank_transfer"
     history: OwnHistory = field(default_factory=OwnHistory)
+    #: The credit bureau's score of the company, 0-100, higher is safer (``None``: no bureau asked or it failed).
+    bureau_score: int | None = None
 
 
 @dataclass(frozen=True)
@@ -192,6 +198,9 @@ def _flags(s: OnboardingSnapshot) -> list[Flag]:
     if s.payment_method not in AUTOPAY_METHODS:
         flags.append(_flag("no_autopay", "No automatic payment (card or direct debit): the customer must pay "
                            "each invoice themselves.", payment_method=s.payment_method))
+    if s.bureau_score is not None and s.bureau_score < BUREAU_LOW:
+        flags.append(_flag("bureau_low_score", f"The credit bureau scores this company {s.bureau_score} out of 100 "
+                           f"(below {BUREAU_LOW}).", bureau_score=s.bureau_score))
     h = s.history
     if h.unpaid_closed_accounts:
         flags.append(_flag("earlier_account_unpaid", f"{h.unpaid_closed_accounts} earlier account(s) of this "
@@ -210,6 +219,10 @@ def _check(s: OnboardingSnapshot) -> None:
     if not (s.vat_id or s.company_id or s.email):
         raise RiskCheckError(f"Customer {s.customer} has no VAT number, company identifier or e-mail: there is "
                              "nothing to check; add one.", code="risk_no_identifiers", customer=s.customer)
+    score = s.bureau_score
+    if score is not None and (not isinstance(score, int) or isinstance(score, bool) or not 0 <= score <= 100):
+        raise RiskCheckError(f"A credit bureau score must be a whole number from 0 to 100, got {score!r}.",
+                             code="risk_bad_input")
     for name in ("requested_terms_days", "usual_terms_days"):
         value = getattr(s, name)
         if value is not None and (not isinstance(value, int) or value < 0):

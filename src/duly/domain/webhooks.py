@@ -14,11 +14,13 @@ from .errors import UnknownEventType, UnsafeWebhookUrl
 
 #: Every event type an endpoint can subscribe to, with what it means.
 EVENT_TYPES: dict[str, str] = {
-    "invoice.issued": "An invoice was issued (a number, a document, a due date).",
+    "invoice.issued": "An invoice was issued (a number, a document, a due date), or one issued in another system was "
+                      "imported as issued (migrated: true).",
     "invoice.paid": "An invoice became fully paid.",
     "invoice.overdue": "An open invoice passed its due date (once per invoice).",
     "payment.recorded": "A payment was recorded and allocated.",
     "payment.failed": "An automatic payment failed: a card charge was declined or a direct debit came back.",
+    "payment.reversed": "A recorded payment was taken back: the bank match that recorded it was undone.",
     "reminder.sent": "The dunning run sent a reminder (its message was queued).",
     "dispute.opened": "A query or dispute was opened on an invoice.",
     "subscription.created": "A subscription was created.",

@@ -15,6 +15,19 @@ class InsightsConfig(AppConfig):
 
         hooks.register(late_payment_prediction=_prediction_words)
 
+        from duly.customers.signals import contract_made, customer_created
+
+        customer_created.connect(_check_new_customer, dispatch_uid="insights.risk.customer_created")
+        contract_made.connect(_check_new_customer, dispatch_uid="insights.risk.contract_made")
+
+
+def _check_new_customer(sender, customer=None, contract=None, **kwargs):
+    """The red-flag check of a customer just created or a contract just made (issue 17); the onboarding
+    services load on first use."""
+    from .risk_onboarding import check_on_creation
+
+    check_on_creation(customer=customer, contract=contract)
+
 
 def _prediction_words(*args, **kwargs):
     """The invoice page's late-payment prediction; the risk services (and scikit-learn) load on first use."""

@@ -318,19 +318,32 @@ def cash_forecast(org: Organization, *, as_of: date,
                   expected: Mapping[Hashable, date] | None = None) -> fc.Forecast:
     """The 13-week forecast from ``as_of``; ``expected`` (invoice id -> date) overrides the rules (the late-payment
     model's expected payment dates, :func:`duly.insights.risk_services.predicted_dates`)."""
+    return _forecast(org, as_of, as_of, expected)
+
+
+def _forecast(org: Organization, known_on: date, start: date, expected: Mapping[Hashable, date] | None):
     if expected and len(expected) > INDIVIDUAL_LIMIT:
-        items = forecast_items(org, as_of=as_of, per_invoice=True)  # no list of ids too long for one query
+        items = forecast_items(org, as_of=known_on, per_invoice=True)  # no list of ids too long for one query
     else:
-        items = forecast_items(org, as_of=as_of, individual=expected or ())
-    return fc.forecast(items, as_of, expected=expected)
+        items = forecast_items(org, as_of=known_on, individual=expected or ())
+    return fc.forecast(items, start, expected=expected)
 
 
-def forecast_backtest(org: Organization, *, as_of: date) -> tuple[fc.Forecast, fc.Backtest]:
+def backtest_made_on(as_of: date) -> date:
+    """The day the forecast judged by :func:`forecast_backtest` on ``as_of`` was made (13 weeks earlier)."""
+    return as_of - timedelta(weeks=fc.WEEKS) - timedelta(days=1)
+
+
+def forecast_backtest(org: Organization, *, as_of: date,
+                      expected: Mapping[Hashable, date] | None = None) -> tuple[fc.Forecast, fc.Backtest]:
     """The forecast made 13 weeks before ``as_of`` with the data known then, against the payments received in its
     weeks (those up to the day before ``as_of``).
 
     It is made as the day before its first week closed (what was open at the end of that day, the promises,
-    debits and saved methods known by then), so the money received on its first day is forecast too."""
+    debits and saved methods known by then), so the money received on its first day is forecast too.
+    ``expected``: the late-payment predictions as they were that day
+    (:func:`duly.insights.risk_services.predictions_known_on` of :func:`backtest_made_on`), as the forecast used
+    them; without it the rules alone."""
     start = as_of - timedelta(weeks=fc.WEEKS)
-    past = fc.forecast(forecast_items(org, as_of=start - timedelta(days=1)), start)
+    past = _forecast(org, start - timedelta(days=1), start, expected)
     return past, fc.backtest(past, _received(org, start, as_of - timedelta(days=1)))

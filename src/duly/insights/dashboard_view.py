@@ -43,7 +43,11 @@ def build(org: Organization, *, as_of: date) -> dict:
     collected = dashboard.collected(org, as_of=as_of)
     predicted = risk_services.predicted_dates(org)
     ahead = dashboard.cash_forecast(org, as_of=as_of, expected=predicted)
-    past, test = dashboard.forecast_backtest(org, as_of=as_of)
+    # Last quarter's forecast judged as it was made: with the late-payment predictions known then (each invoice's
+    # first, kept as it was), and by the rules alone for comparison.
+    known = risk_services.predictions_known_on(org, dashboard.backtest_made_on(as_of))
+    past, test = dashboard.forecast_backtest(org, as_of=as_of, expected=known)
+    rules_test = dashboard.forecast_backtest(org, as_of=as_of)[1] if known else None
     overdue = dashboard.overdue_by_customer(org, as_of=as_of)
     currencies = sorted(set(buckets) | set(trend) | set(collected) | set(ahead.weeks) | set(test.weeks)
                         | set(overdue))
@@ -84,7 +88,10 @@ def build(org: Organization, *, as_of: date) -> dict:
             section["backtest"] = {
                 "as_of": past.as_of, "weeks": rows, "forecast": _money(test.total_forecast(cur), cur),
                 "actual": _money(test.total_actual(cur), cur), "abs_error": _money(test.absolute_error(cur), cur),
-                "wape": test.wape(cur), "bias": _money(test.bias(cur), cur)}
+                "wape": test.wape(cur), "bias": _money(test.bias(cur), cur), "predicted": len(known)}
+            if rules_test is not None and cur in rules_test.weeks:
+                section["backtest"]["rules_abs_error"] = _money(rules_test.absolute_error(cur), cur)
+                section["backtest"]["rules_wape"] = rules_test.wape(cur)
             section["backtest_chart"] = charts.bar_chart(
                 f"backtest-{cur}", f"Last quarter's forecast ({cur}, made {past.as_of.isoformat()}) against actuals",
                 [f"{w.start:%d/%m}" for w in rows],

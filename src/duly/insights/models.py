@@ -49,7 +49,8 @@ class RiskModel(models.Model):
 
 
 class InvoiceRisk(models.Model):
-    """The latest late-payment score of one open invoice (``duly risk score``): one row per invoice."""
+    """The latest late-payment score of one open invoice (``duly risk score``): one row per invoice, updated in
+    place, keeping its first expected payment date (``first_*``) for the forecast's error against actuals."""
 
     SOURCE_MODEL, SOURCE_PRIOR = "model", "prior"
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
@@ -61,6 +62,10 @@ class InvoiceRisk(models.Model):
     expected_days_late = models.PositiveIntegerField(default=0)
     reasons = models.JSONField(default=list)
     scored_on = models.DateField()
+    #: The first prediction of the invoice (made on its first scoring, at or soon after its issue), never
+    #: overwritten by a rescoring: last quarter's forecast is judged on the predictions as they were then.
+    first_expected_payment_date = models.DateField(null=True, blank=True)
+    first_scored_on = models.DateField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["organization", "probability"])]

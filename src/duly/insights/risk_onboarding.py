@@ -10,6 +10,8 @@ The facts, all of the customer's own organization (never another's):
 - the requested terms (the contract's) against the organization's usual ones (the median of its contracts);
 - the first invoice against the organization's typical invoice (the median of its issued invoices, same currency);
 - the payment method (autopay or not);
+- only when ``DULY_CREDIT_BUREAU_URL`` is set, a credit bureau's score of the company
+  (:mod:`duly.insights.risk_bureau`);
 - the customer's history with this organization: its earlier accounts (other customers with the same VAT number),
   those closed with money owed, disputes, invoices paid late.
 
@@ -20,6 +22,8 @@ an organization not checked yet and every contract made in the last ``NEW_CONTRA
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import statistics
 from datetime import date, timedelta
@@ -30,12 +34,14 @@ from django.db.models import Exists, OuterRef, Q
 from duly.collections.models import Dispute
 from duly.customers import risk_services as stored
 from duly.customers.endpoints import check_electronic_address
-from duly.customers.models import Contract, Customer, Organization, RiskAssessment
+from duly.customers.models import Contract, Customer, Organization, RiskAssessment, RiskCheckRefusal
+from duly.customers.services import local_today
 from duly.domain.errors import DomainError, RiskCheckError
 from duly.domain.money import from_minor
 from duly.domain.risk import OnboardingSnapshot, OwnHistory, assess
 from duly.invoicing.models import Invoice
 
+from .risk_bureau import CreditBureau, bureau_checker
 from .risk_vies import VatChecker, split_vat, vies_checker
 
 log = logging.getLogger(__name__)
@@ -109,8 +115,24 @@ def _history(customer: Customer) -> OwnHistory:
         settled_invoices=len(paid), late_invoices=sum(1 for due, on in paid if on > due))
 
 
+def billing_email(customer: Customer) -> str:
+    """The customer's e-mail, else its first billing or accounts-payable contact's."""
+    return customer.email or next((e for e in customer.contacts.filter(role__in=("accounts_payable", "billing"))
+                                   .exclude(email="").order_by("pk").values_list("email", flat=True)), "")
+
+
+def facts_key(customer: Customer, contract: Contract | None = None) -> str:
+    """sha256 of the facts a check is refused on (its identifiers, its e-mail, the contract's terms): a refusal is
+    remembered under this key and the check retried only once it changes."""
+    facts = {"tax_id": customer.tax_id.strip(), "scheme": customer.electronic_address_scheme,
+             "address": customer.electronic_address, "email": billing_email(customer),
+             "currency": contract.currency if contract is not None else customer.currency,
+             "contract": None if contract is None else [contract.pk, contract.terms_kind, contract.terms_days]}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
 def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_facts: _OrgFacts | None = None,
-                vat_registered: bool | None = None) -> OnboardingSnapshot:
+                vat_registered: bool | None = None, bureau_score: int | None = None) -> OnboardingSnapshot:
     facts = org_facts or _OrgFacts(customer.organization)
     vat_valid, vat_country = _vat_facts(customer)
     company_id, company_valid = _company_facts(customer)
@@ -119,8 +141,7 @@ def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_fac
              .exclude(status=Invoice.VOID).order_by("issue_date", "id").values_list("total_minor", flat=True)
              .first()) if customer.pk else None
     method = (contract.preferred_payment_method if contract is not None else "") or customer.preferred_payment_method
-    email = customer.email or next((e for e in customer.contacts.filter(role__in=("accounts_payable", "billing"))
-                                    .exclude(email="").order_by("pk").values_list("email", flat=True)), "")
+    email = billing_email(customer)
     return OnboardingSnapshot(
         customer=customer.code, country=customer.country, currency=currency, email=email,
         vat_id=customer.tax_id.strip(), vat_valid=vat_valid, vat_country=vat_country, vat_registered=vat_registered,
@@ -129,7 +150,7 @@ def snapshot_of(customer: Customer, *, contract: Contract | None = None, org_fac
         usual_terms_days=facts.usual_terms,
         first_invoice_amount=from_minor(first, currency) if first is not None else None,
         typical_invoice_amount=facts.typical(currency), payment_method=method or "bank_transfer",
-        history=_history(customer))
+        history=_history(customer), bureau_score=bureau_score)
 
 
 def _external(customer: Customer, checker: VatChecker | None) -> tuple[bool | None, dict]:
@@ -144,20 +165,49 @@ def _external(customer: Customer, checker: VatChecker | None) -> tuple[bool | No
     return answer.valid, answer.as_dict()
 
 
+def _bureau(customer: Customer, bureau: CreditBureau | None) -> tuple[int | None, dict]:
+    """The credit bureau's score (only when one is set up, for a customer with an identifier to look up)."""
+    if bureau is None or not (customer.tax_id.strip() or customer.electronic_address):
+        return None, {}
+    try:
+        answer = bureau.check(country=customer.country.upper(), vat_id=customer.tax_id.strip(),
+                              company_id=customer.electronic_address, name=customer.name)
+    except RiskCheckError as exc:
+        return None, {"service": "credit_bureau", "error": exc.message}
+    return answer.score, answer.as_dict()
+
+
 def assess_customer(customer: Customer, *, as_of: date, contract: Contract | None = None,
-                    checker: VatChecker | None = None, org_facts: _OrgFacts | None = None) -> RiskAssessment:
+                    checker: VatChecker | None = None, org_facts: _OrgFacts | None = None,
+                    bureau: CreditBureau | None = None) -> RiskAssessment:
     """Check ``customer`` (and ``contract``) and store the result. ``checker`` defaults to the VIES one when
-    ``DULY_VIES_CHECK`` is on (else none). Raises RiskCheckError (``risk_no_identifiers``) for a customer with
-    nothing to check."""
+    ``DULY_VIES_CHECK`` is on, ``bureau`` to the credit bureau when ``DULY_CREDIT_BUREAU_URL`` is set (else
+    none; what they answered, or why they could not, is kept in ``external``). Raises RiskCheckError
+    (``risk_no_identifiers``) for a customer with nothing to check, and remembers the refusal under :func:`facts_key` (see :func:`assess_new_customers`)."""
     checker = checker if checker is not None else vies_checker()
+    bureau = bureau if bureau is not None else bureau_checker()
     registered, external = _external(customer, checker)
-    snap = snapshot_of(customer, contract=contract, org_facts=org_facts, vat_registered=registered)
-    return stored.record_assessment(customer, assess(snap, as_of=as_of), contract=contract, external=external)
+    score, rated = _bureau(customer, bureau)
+    if rated:
+        external = {**external, "bureau": rated}
+    snap = snapshot_of(customer, contract=contract, org_facts=org_facts, vat_registered=registered,
+                       bureau_score=score)
+    try:
+        assessment = assess(snap, as_of=as_of)
+    except RiskCheckError as exc:
+        stored.record_refusal(customer, exc, facts=facts_key(customer, contract), contract=contract, as_of=as_of)
+        raise
+    return stored.record_assessment(customer, assessment, contract=contract, external=external)
 
 
-def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker | None = None) -> dict:
-    """Check every customer of ``org`` without a check yet, and every recent contract without its own."""
+def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker | None = None,
+                         bureau: CreditBureau | None = None) -> dict:
+    """Check every customer of ``org`` without a check yet, and every recent contract without its own.
+
+    A customer (or contract) refused on the same facts before (:func:`facts_key`) is not retried: it is counted
+    in ``unchanged``; it is checked again once its facts change (a VAT number or an e-mail added...)."""
     checker = checker if checker is not None else vies_checker()
+    bureau = bureau if bureau is not None else bureau_checker()
     facts = _OrgFacts(org)
     checked = RiskAssessment.objects.filter(customer=OuterRef("pk"))
     todo: list[tuple[Customer, Contract | None]] = [
@@ -169,12 +219,37 @@ def assess_new_customers(org: Organization, *, as_of: date, checker: VatChecker 
         contract_checked)).filter(done=False).select_related("customer__organization").order_by("pk"))
     with_contract = {k.customer_id for k in contracts}  # a new customer's first contract: one check, with it
     todo = [(c, None) for c, _ in todo if c.pk not in with_contract] + [(k.customer, k) for k in contracts]
-    result = {"checked": 0, "refused": 0}
+    refused = set(RiskCheckRefusal.objects.filter(organization=org).values_list("customer_id", "facts"))
+    refused_customers = {pk for pk, _ in refused}
+    result = {"checked": 0, "refused": 0, "unchanged": 0}
     for customer, contract in todo:
+        if customer.pk in refused_customers and (customer.pk, facts_key(customer, contract)) in refused:
+            result["unchanged"] += 1  # refused on these very facts before: nothing new to check
+            continue
         try:
-            assess_customer(customer, as_of=as_of, contract=contract, checker=checker, org_facts=facts)
+            assess_customer(customer, as_of=as_of, contract=contract, checker=checker, org_facts=facts,
+                            bureau=bureau)
             result["checked"] += 1
         except RiskCheckError as exc:
             result["refused"] += 1
             log.info("red-flag check of customer %s refused: %s", customer.code, exc.message)
     return result
+
+
+def check_on_creation(*, customer: Customer | None = None, contract: Contract | None = None) -> RiskAssessment | None:
+    """The red-flag check of a customer just created or a contract just made (the receiver of
+    :data:`duly.customers.signals.customer_created` / ``contract_made``, run once the creation has committed).
+
+    It never fails the creation: a refusal (nothing to check) is remembered as :func:`assess_customer` does; any
+    other error is logged, nothing is stored, and the scheduler's pass checks the customer later."""
+    pk = contract.customer_id if contract is not None else customer.pk
+    try:
+        customer = Customer.objects.select_related("organization").get(pk=pk)
+        if contract is not None:
+            contract = Contract.objects.get(pk=contract.pk)
+        return assess_customer(customer, as_of=local_today(customer.organization), contract=contract)
+    except RiskCheckError as exc:
+        log.info("red-flag check of new customer %s refused: %s", pk, exc.message)
+    except Exception:  # noqa: BLE001 - a check must never undo nor refuse the creation
+        log.exception("red-flag check of new customer %s failed; the scheduler's pass retries it", pk)
+    return None

@@ -135,11 +135,14 @@ def score_open_invoices(org: Organization, *, as_of: date) -> ScoreResult:
     with transaction.atomic():
         for inv, pred in zip(open_invoices, preds):
             expected = inv.issue_date + timedelta(days=round(pred.days_to_settle))
-            risk, _ = InvoiceRisk.objects.update_or_create(invoice=inv, defaults=dict(
+            values = dict(
                 organization=org, model=row, source=result.source,
                 probability=Decimal(str(pred.probability)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN),
                 expected_payment_date=expected, expected_days_late=max(0, (expected - inv.due_date).days),
-                reasons=pred.reasons, scored_on=as_of))
+                reasons=pred.reasons, scored_on=as_of)
+            # The first prediction is kept as it was: a rescoring updates the rest, never it.
+            risk, _ = InvoiceRisk.objects.update_or_create(invoice=inv, defaults=values, create_defaults=dict(
+                values, first_expected_payment_date=expected, first_scored_on=as_of))
             result.scored += 1
             published.append(PublishedScore(invoice_id=inv.pk, probability=risk.probability,
                                              expected_days_late=risk.expected_days_late))
@@ -158,6 +161,14 @@ def predicted_dates(org: Organization) -> dict[int, date]:
     forecast uses these instead of the due dates)."""
     return dict(InvoiceRisk.objects.filter(organization=org, invoice__status__in=Invoice.OPEN_STATUSES)
                 .values_list("invoice_id", "expected_payment_date"))
+
+
+def predictions_known_on(org: Organization, day: date) -> dict[int, date]:
+    """Invoice id -> its first expected payment date, for the invoices of ``org`` first scored by ``day``: the
+    predictions as they were then (whatever the invoices became since), for judging a past forecast."""
+    return dict(InvoiceRisk.objects.filter(organization=org, first_scored_on__lte=day,
+                                           first_expected_payment_date__isnull=False)
+                .values_list("invoice_id", "first_expected_payment_date"))
 
 
 def prediction_words(invoice: Invoice) -> str | None:

@@ -175,7 +175,7 @@ class InvoiceAdmin(OrgScopedAdmin):
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline, AttachmentInline]
     autocomplete_fields = ("customer",)
-    actions = ["issue_selected", "void_selected", "credit_selected", "write_off_selected"]
+    actions = ["issue_selected", "issue_over_credit_limit", "void_selected", "credit_selected", "write_off_selected"]
     form = DraftForm
     permission = "bill"
 
@@ -269,6 +269,19 @@ class InvoiceAdmin(OrgScopedAdmin):
                                       issue_date=local_today(inv.organization))
             if issued:
                 self.message_user(request, f"Issued {issued.number}, due {issued.due_date:%Y-%m-%d}.")
+
+    @admin.action(description="Issue selected drafts over the customer's credit limit (owner or admin)…",
+                  permissions=["manage_organization"])
+    def issue_over_credit_limit(self, request, queryset):
+        def apply(inv, data):
+            issued = self.run_service(request, services.issue_invoice, inv.organization, inv.pk,
+                                      issue_date=local_today(inv.organization), over_credit_limit_by=request.user,
+                                      over_credit_limit_note=data["reason"])
+            if issued:
+                self.message_user(request, f"Issued {issued.number}, due {issued.due_date:%Y-%m-%d}.")
+
+        return self._reason_action(request, queryset, action="issue_over_credit_limit",
+                                   title="Issue over the credit limit", form_class=ReasonForm, apply=apply)
 
     def _reason_action(self, request, queryset, *, action, title, form_class, apply):
         if "apply" in request.POST:

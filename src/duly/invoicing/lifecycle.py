@@ -34,6 +34,7 @@ __all__ = [
     "reverse_write_off",
     "set_document_snapshot",
     "settle",
+    "settle_many",
     "settle_credit_note",
     "unsettle",
     "void",
@@ -62,6 +63,31 @@ def settle(invoice: Invoice, amount_minor: int, on: date, *, reason: str | None 
     invoice.paid_on = after.paid_on
     invoice.save(update_fields=["paid_minor", "status", "paid_on"])
     if became_paid and not invoice.is_credit_note:
+        invoice_paid.send(sender=Invoice, invoice=invoice)
+
+
+def settle_many(settlements: list[tuple[Invoice, int, date]]) -> None:
+    """:func:`settle` for several different invoices, each ``(invoice, amount, on)``: the same rules, statuses and
+    ``invoice_paid`` signals (in the order given, once every invoice is written), with one ``UPDATE`` per
+    500 invoices instead of one each."""
+    closed, moved, paid = [], [], []
+    for invoice, amount_minor, on in settlements:
+        after = rules.settle(invoice.status, invoice.paid_minor, invoice.payable_minor, amount_minor, on)
+        rules.check_transition(invoice.status, after.status, rules.settle_reason(after, amount_minor))
+        invoice.paid_minor = after.paid_minor
+        if invoice.status in rules.CLOSED:
+            closed.append(invoice)
+            continue
+        if after.status == rules.PAID and invoice.status != rules.PAID and not invoice.is_credit_note:
+            paid.append(invoice)
+        invoice.status = after.status
+        invoice.paid_on = after.paid_on
+        moved.append(invoice)
+    if len({inv.pk for inv in closed + moved}) != len(closed) + len(moved):
+        raise ValueError("settle_many settles each invoice once")
+    Invoice.objects.bulk_update(closed, ["paid_minor"], batch_size=500)
+    Invoice.objects.bulk_update(moved, ["paid_minor", "status", "paid_on"], batch_size=500)
+    for invoice in paid:
         invoice_paid.send(sender=Invoice, invoice=invoice)
 
 

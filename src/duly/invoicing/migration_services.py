@@ -52,6 +52,7 @@ from duly.domain.references import rf_for_invoice
 from . import lifecycle
 from .models import Invoice, NumberSeries
 from .services import LineData, create_draft
+from .signals import invoices_issued
 
 __all__ = ["CSV_COLUMNS", "MigratedReceivable", "import_receivables", "issue_as_migrated", "parse_receivables"]
 
@@ -139,6 +140,9 @@ def issue_as_migrated(org: Organization, invoice_id: int, *, number: str, source
         if source_sha256 and Invoice.objects.filter(organization=org, source_sha256=source_sha256).exists():
             raise Conflict(f"This file was already imported (invoice {number}).", code="already_imported") from None
         raise _already(org, number) from None
+    # Integrators learn of the receivable as of any invoice issued here (``invoice.issued``, its ``origin``
+    # "migrated"); sent in this transaction, so a refused import tells nothing.
+    invoices_issued.send(sender=Invoice, organization=org, invoice_ids=[invoice.pk], migrated=True)
     return invoice
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F
 
@@ -149,6 +150,8 @@ class Invoice(models.Model):
             # Lists paged by id (the API's cursor pages): one status, or one customer, in id order.
             models.Index(fields=["organization", "status", "id"], name="invoice_org_status_id"),
             models.Index(fields=["customer", "id"], name="invoice_customer_id"),
+            # The portal's history: one customer's invoices newest first, paged by keyset (issue date, id).
+            models.Index(fields=["customer", "-issue_date", "-id"], name="invoice_customer_issued"),
         ]
 
     def __str__(self) -> str:
@@ -421,3 +424,20 @@ class StoredDocument(models.Model):
         from duly.domain.errors import InvoiceImmutable
 
         raise InvoiceImmutable(f"The stored document {self.filename} of an issued invoice cannot be deleted.")
+
+
+class CreditLimitOverride(models.Model):
+    """An invoice issued over its customer's credit limit by an owner or admin, with why (the audit trail of
+    :mod:`duly.invoicing.credit_limit`): the balance it made and the limit it went over."""
+
+    organization = models.ForeignKey("customers.Organization", on_delete=models.CASCADE, related_name="+")
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="credit_limit_override")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+    note = models.TextField()
+    currency = models.CharField(max_length=3)
+    limit_minor = models.BigIntegerField()
+    balance_minor = models.BigIntegerField(help_text="The open balance with this invoice")
+
+    def __str__(self) -> str:
+        return f"{self.invoice_id} over the credit limit by {self.decided_by}"

@@ -50,6 +50,7 @@ from duly.domain.text import Text
 from duly.translation import render
 
 from . import hooks, lifecycle
+from .credit_limit import check_credit_limit
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
 from .signals import invoices_issued
 
@@ -726,7 +727,8 @@ def terms_for(invoice: Invoice) -> PaymentTerms:
 
 @transaction.atomic
 def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
-                  reference_rates: dict | None = None, prepaid_minor: int | None = None) -> Invoice:
+                  reference_rates: dict | None = None, prepaid_minor: int | None = None,
+                  over_credit_limit_by=None, over_credit_limit_note: str = "") -> Invoice:
     """Issue a draft: check required fields, compute the exact due date, number it gaplessly, freeze it.
 
     What it becomes is planned by :func:`duly.domain.issuing.plan_issue`, as on the bulk path.
@@ -737,6 +739,9 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
 
     When the customer has a Peppol address, the invoice's UBL must pass the Peppol BIS Billing 3.0
     rules, or it is not issued (:class:`~duly.domain.errors.PeppolInvalid` names the rules).
+    An invoice that would take the customer's open balance over its credit limit is refused
+    (:mod:`duly.invoicing.credit_limit`) unless an owner or admin (``over_credit_limit_by``) says why
+    (``over_credit_limit_note``).
     """
     check_date_range(issue_date, "The issue date")
     check_public_url()  # its documents will carry the customer's pay link
@@ -761,6 +766,10 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
             raise InvalidState(f"Invoice {original} is void: there is nothing left to credit; void this credit note "
                                "instead.", invoice=str(original))
         _check_credit_note_total(invoice.total_minor, original, note_id=invoice.pk)
+    payable = (plan.fields.get("total_minor", invoice.total_minor)
+               - plan.fields.get("prepaid_minor", invoice.prepaid_minor) + invoice.rounding_minor)
+    override = check_credit_limit(org, invoice, payable_minor=payable, by=over_credit_limit_by,
+                                  note=over_credit_limit_note, now=timezone.now())
     series = "credit_note" if invoice.is_credit_note else "invoice"
     invoice.number = next_number(org, series, issue_date)
     invoice.issue_date = issue_date
@@ -779,6 +788,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         if retainer is not None:
             lifecycle.set_retainer(invoice, retainer)
     lifecycle.issue(invoice, plan, snapshot=snapshot)
+    if override is not None:
+        override.save()  # kept with the invoice: who issued it over the limit, when and why
     if invoice.is_credit_note:
         hooks.apply_credit_note(invoice)
     elif invoice.kind in (Invoice.KIND_STANDARD, Invoice.KIND_LATE_FEE):

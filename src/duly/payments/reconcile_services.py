@@ -29,7 +29,7 @@ staff and reverses the write-off (audited) before taking the payment back.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from typing import Mapping
@@ -57,7 +57,8 @@ from .reconcile_snapshot import as_line, learned_ibans, lines_to_match, open_ite
 from .reconcile_undo_services import undo
 from .signals import payment_recorded
 
-__all__ = ["ReconcileResult", "accept", "assign_credit", "ignore", "reconcile", "reject", "split", "undo"]
+__all__ = ["Plan", "ReconcileResult", "accept", "apply_planned", "assign_credit", "ignore", "plan", "reconcile",
+           "reject", "split", "undo"]
 
 #: Sure matches applied together in one transaction (see :func:`_apply_batch`).
 BATCH = 500
@@ -77,18 +78,44 @@ def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_P
               line_ids: list[int] | None = None, bulk: bool = True) -> ReconcileResult:
     """Match the organization's new statement lines; apply the sure ones, queue the others (see the module).
     ``bulk=False`` applies every line one by one (the reference path the benchmark compares with)."""
+    planned = plan(org, as_of=as_of, policy=policy, line_ids=line_ids)
+    if not planned.pairs:
+        return ReconcileResult(0, 0, 0, planned.debits)
+    return replace(apply_planned(org, planned.pairs, as_of=as_of, bulk=bulk), debits=planned.debits)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one matching pass decided: each new line with its :class:`LineMatch`, in booking order, and how many
+    lines of the organization's own direct debits were settled before matching."""
+    pairs: list[tuple[StatementLine, LineMatch]]
+    debits: int = 0
+
+
+def plan(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_POLICY,
+         line_ids: list[int] | None = None) -> Plan:
+    """The first step of :func:`reconcile`: settle the lines of the organization's own SEPA direct debits (they
+    change what is open), then match every other new line against every open item of the organization, in one
+    pass (a line consumes what it pays before the next is matched). Writes nothing but the debit lines."""
     rows = lines_to_match(org, line_ids)
     if not rows:
-        return ReconcileResult(0, 0, 0)
+        return Plan([])
     rows, debits = settle_debit_lines(org, rows, as_of=as_of)
     if not rows:
-        return ReconcileResult(0, 0, 0, debits)
+        return Plan([], debits)
     matcher = Matcher(MatchIndex.build(open_items(org), learned_ibans(org)), policy, as_of)
-    results = matcher.match([as_line(row) for row in rows])
+    return Plan(list(zip(rows, matcher.match([as_line(row) for row in rows]))), debits)
+
+
+def apply_planned(org: Organization, pairs: list[tuple[StatementLine, LineMatch]], *, as_of: date,
+                  bulk: bool = True) -> ReconcileResult:
+    """The second step of :func:`reconcile`: apply the planned decisions (sure matches in bulk where they are
+    simple, then every other line one by one, in booking order). Each line is applied once: a line that is no
+    longer new (a rerun) is skipped, a payment is recorded once under its line's reference."""
     counts = {Decision.AUTO: 0, Decision.REVIEW: 0, Decision.OUTGOING: 0}
-    simple = [(row, result) for row, result in zip(rows, results) if bulk and _simple(row, result)]
+    simple = [(row, result) for row, result in pairs if bulk and _simple(row, result)]
     taken = {row.pk for row, _ in simple}
-    one_by_one = [(row, result) for row, result in zip(rows, results) if row.pk not in taken]
+    one_by_one = [(row, result) for row, result in pairs if row.pk not in taken]
     for start in range(0, len(simple), BATCH):
         chunk = simple[start:start + BATCH]
         left = _apply_batch(org, chunk, as_of)
@@ -96,7 +123,7 @@ def reconcile(org: Organization, *, as_of: date, policy: MatchPolicy = DEFAULT_P
         one_by_one.extend(left)
     for row, result in one_by_one:
         counts[_settle_line(org, row.pk, result, as_of)] += 1
-    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING], debits)
+    return ReconcileResult(counts[Decision.AUTO], counts[Decision.REVIEW], counts[Decision.OUTGOING])
 
 
 def _simple(row: StatementLine, result: LineMatch) -> bool:

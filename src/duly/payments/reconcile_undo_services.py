@@ -117,12 +117,14 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
     line = StatementLine.objects.select_for_update().get(pk=match.line_id)
     taken: list[int] = []
     returns: list[int] = []
+    reversed_payments: list[dict] = []
     if match.how == BankMatch.RETURNED:
         returns = _undo_return(match)
     elif match.how == BankMatch.COLLECTED:
-        taken = _undo_collection(match, reason, as_of)
+        taken = _undo_collection(match, reason, as_of, reversed_payments)
     elif match.payment_id is not None:
-        taken = [_take_back(match, match.payment_id, reason, as_of, written_off=match.evidence.get("written_off"))]
+        taken = [_take_back(match, match.payment_id, reason, as_of, reversed_payments,
+                            written_off=match.evidence.get("written_off"))]
     match.payment = None
     match.undone_at = timezone.now()
     match.undo_reason = reason[:200]
@@ -136,7 +138,7 @@ def undo(org: Organization, match_id: int, *, reason: str, as_of: date) -> BankM
     line.status = StatementLine.REVIEW
     line.save(update_fields=["status"])
     match_undone.send(sender=BankMatch, match=match, organization=org, payment_ids=taken, debit_return_ids=returns,
-                      reason=reason, now=match.undone_at)
+                      reason=reason, now=match.undone_at, as_of=as_of, payments=reversed_payments)
     return match
 
 
@@ -145,9 +147,11 @@ def _changed(match: BankMatch, what: str) -> MatchUsedLater:
                           code="match_changed_since", match=match.pk)
 
 
-def _take_back(match: BankMatch, payment_id: int, reason: str, as_of: date, *, written_off=None) -> int:
+def _take_back(match: BankMatch, payment_id: int, reason: str, as_of: date, taken: list[dict], *,
+               written_off=None) -> int:
     """Take the payment the match recorded off its invoices (reversing the match's write-off first). Returns its id:
-    :func:`undo` deletes it once the match no longer points at it."""
+    :func:`undo` deletes it once the match no longer points at it. Appends to ``taken`` what the payment was (for
+    the ``match_undone`` signal: it is deleted before the signal is sent)."""
     written_off = written_off or ()
     payment = Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
     if payment.refunded_minor or Refund.objects.filter(payment=payment).exists():
@@ -160,6 +164,10 @@ def _take_back(match: BankMatch, payment_id: int, reason: str, as_of: date, *, w
         raise MatchUsedLater(f"Bank match {match.pk} cannot be undone: its credit was applied since ({drawn.memo}).",
                              match=match.pk)
     allocations = list(payment.allocations.order_by("id"))
+    taken.append({"id": payment.pk, "customer_id": payment.customer_id, "amount_minor": payment.amount_minor,
+                  "currency": payment.currency, "method": payment.method, "received_on": payment.received_on,
+                  "external_reference": payment.external_reference,
+                  "allocations": [(a.invoice_id, a.amount_minor) for a in allocations]})
     ids = {a.invoice_id for a in allocations} | {iid for iid, _ in written_off}
     invoices = {inv.pk: inv for inv in Invoice.objects.select_for_update(of=("self",)).filter(pk__in=ids)
                 .order_by("pk")}
@@ -175,7 +183,7 @@ def _take_back(match: BankMatch, payment_id: int, reason: str, as_of: date, *, w
     return payment.pk
 
 
-def _undo_collection(match: BankMatch, reason: str, as_of: date) -> list[int]:
+def _undo_collection(match: BankMatch, reason: str, as_of: date, reversed_payments: list[dict]) -> list[int]:
     state = _state(match)
     debits = list(DirectDebit.objects.select_for_update(of=("self",))
                   .filter(pk__in=[int(pk) for pk in state["debit_status"]]).order_by("pk"))
@@ -183,7 +191,7 @@ def _undo_collection(match: BankMatch, reason: str, as_of: date) -> list[int]:
         if debit.status != DirectDebit.SETTLED:
             raise MatchUsedLater(f"Bank match {match.pk} cannot be undone: debit {debit.end_to_end_id} is "
                                  f"{debit.status} since (a return was recorded).", match=match.pk)
-    taken = [_take_back(match, pid, reason, as_of) for pid in match.evidence.get("payments", ())
+    taken = [_take_back(match, pid, reason, as_of, reversed_payments) for pid in match.evidence.get("payments", ())
              if pid not in state["known_payments"]]
     for debit in debits:
         debit.status = state["debit_status"][str(debit.pk)]

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum, prefetch_related_objects
 
 from duly.customers.models import Customer, Organization
+from duly.db.scope import read_scope
 from duly.domain.allocation import OpenBalance, allocate_payment
 from duly.domain.errors import (
     Conflict,
@@ -227,7 +228,9 @@ def record_invoice_payments(org: Organization, items: Sequence[InvoicePayment]) 
     if not simple:
         return rest
     customers = sorted({inv.customer_id for _, inv in simple})
-    list(Customer.objects.select_for_update().filter(pk__in=customers).values_list("pk", flat=True))  # _lock_customer
+    # _lock_customer, reading each status under the lock: a receiver of payment_recorded may lift a suspension,
+    # nothing it runs suspends one, so a customer active here stays active to the commit
+    status = dict(Customer.objects.select_for_update().filter(pk__in=customers).values_list("pk", "status"))
     # the receivers of payment_recorded (the thank-you) read each customer's contacts: one query for all
     prefetch_related_objects(list({inv.customer_id: inv.customer for _, inv in simple}.values()), "contacts")
     payments = [Payment(organization=org, customer=inv.customer, amount_minor=item.amount_minor,
@@ -235,14 +238,13 @@ def record_invoice_payments(org: Organization, items: Sequence[InvoicePayment]) 
                         external_reference=item.reference, note=item.note or f"{item.method} payment {item.reference}")
                 for item, inv in simple]
     Payment.objects.bulk_create(payments)
-    rows = []
-    for payment, (item, inv) in zip(payments, simple):
-        rows.append(Allocation(payment=payment, invoice_id=inv.pk, amount_minor=item.amount_minor,
-                               applied_on=item.received_on))
-        lifecycle.settle(inv, item.amount_minor, item.received_on)
-    Allocation.objects.bulk_create(rows)
-    for payment in payments:
-        payment_recorded.send(sender=Payment, payment=payment)
+    Allocation.objects.bulk_create([
+        Allocation(payment=payment, invoice_id=inv.pk, amount_minor=item.amount_minor, applied_on=item.received_on)
+        for payment, (item, inv) in zip(payments, simple)])
+    with read_scope():  # the receivers' reads of configuration (webhook endpoints): once for the batch
+        lifecycle.settle_many([(inv, item.amount_minor, item.received_on) for item, inv in simple])
+        for payment in payments:
+            payment_recorded.send(sender=Payment, payment=payment, customer_status=status[payment.customer_id])
     return rest
 
 

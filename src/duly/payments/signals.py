@@ -2,7 +2,9 @@
 
 from django.dispatch import Signal
 
-#: A payment was recorded and allocated, inside its transaction: ``payment`` (a :class:`~duly.payments.models.Payment`).
+#: A payment was recorded and allocated, inside its transaction: ``payment`` (a :class:`~duly.payments.models.Payment`)
+#: and, from the bulk path (``record_invoice_payments``), ``customer_status``: the customer's status read under the
+#: customer's lock in that transaction (absent otherwise).
 payment_recorded = Signal()
 
 #: A provider reported a chargeback (Stripe: ``charge.dispute.created``) and the payment was reversed, inside its
@@ -34,6 +36,9 @@ charge_failed = Signal()
 #: A bank match was undone (``payments.reconcile_undo_services.undo``), inside its transaction: ``match`` (the
 #: :class:`~duly.payments.reconcile_models.BankMatch`, now undone), ``organization``, ``payment_ids`` (the
 #: payments it had recorded, taken back and deleted), ``debit_return_ids`` (the SEPA returns it had recorded,
-#: deleted), ``reason`` and ``now`` (when it was undone). The apps above recall what they queued because of those
-#: payments or returns and has not gone out yet (a thank-you, a request for a new mandate).
+#: deleted), ``reason``, ``now`` (when it was undone), ``as_of`` (the undo's date) and ``payments``: what each payment
+#: taken back was (dicts: ``id``, ``customer_id``, ``amount_minor``, ``currency``, ``method``, ``received_on``,
+#: ``external_reference``, ``allocations`` as ``(invoice id, minor units)``). The apps above recall what they queued
+#: because of those payments or returns and has not gone out yet (a thank-you, a request for a new mandate), put
+#: back a suspension such a payment lifted, and tell webhook endpoints (``payment.reversed``).
 match_undone = Signal()

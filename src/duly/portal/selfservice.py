@@ -98,7 +98,8 @@ def _pdf(content: bytes, filename: str, content_type: str = "application/pdf"):
 @_self_service()
 def history(request, scope, language):
     data = pages.history(scope, language, invoice_page=request.GET.get("invoices"),
-                         payment_page=request.GET.get("payments"))
+                         payment_page=request.GET.get("payments"), invoices_after=request.GET.get("invoices_after"),
+                         invoices_before=request.GET.get("invoices_before"))
     return _page(request, "portal/selfservice/history.html", scope, language, f"{scope.base}/history",
                  {"title": pgettext("portal", "History of invoices and payments"), **data})
 

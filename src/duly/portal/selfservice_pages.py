@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.utils.translation import pgettext
 
 from duly.customers.links import REFUSED
@@ -105,13 +106,100 @@ def _paged(rows, number) -> Any:
     return Paginator(rows, PAGE_SIZE).get_page(_page_number(number))
 
 
-def history(scope: Scope, language: str, *, invoice_page=1, payment_page=1) -> dict[str, Any]:
+#: The invoice columns the history shows (a row of the list, not the whole invoice).
+HISTORY_COLUMNS = ("id", "number", "kind", "status", "issue_date", "due_date", "currency", "total_minor",
+                   "prepaid_minor", "rounding_minor", "paid_minor")
+
+
+#: The history counts a customer's invoices up to this many: beyond, the pager says "500+" pages (a count is
+#: bounded work however large the account).
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class KeysetPaginator:
+    num_pages: int
+    #: What the pager shows as the number of pages ("500+" past :data:`COUNT_CAP`).
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class KeysetPage:
+    """A page of the invoice history read by keyset (the rows after or before a cursor, on the index
+    ``invoice_customer_issued``: customer, issue date and id, newest first), with what the pager shows: its number
+    (carried by the links), the number of pages (the customer's invoices counted on that index), and the links."""
+
+    object_list: list
+    number: int
+    paginator: KeysetPaginator
+    has_next: bool
+    has_previous: bool
+    next_query: str
+    previous_query: str
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+
+def _cursor(value) -> tuple[date, int] | None:
+    """A history cursor ``YYYY-MM-DD.id`` (an invoice's issue date and id), or None when it is not one."""
+    try:
+        day, _, pk = str(value).partition(".")
+        return date.fromisoformat(day), int(pk)
+    except (TypeError, ValueError):
+        return None
+
+
+def _key(invoice) -> str:
+    return f"{invoice.issue_date.isoformat()}.{invoice.pk}"
+
+
+def invoice_history_page(qs, number=1, *, after=None, before=None) -> KeysetPage:
+    """A page of ``qs`` (one customer's invoices) newest first. With a cursor (``after``: the page after the row it
+    names; ``before``: the page before it) the page is the next rows on the index, whatever its depth; without one
+    (a typed page number) it is read at its offset. The pages are counted from the customer's invoices only, at
+    most :data:`COUNT_CAP` of them (beyond: "500+")."""
+    total = qs.order_by()[:COUNT_CAP + 1].count()
+    more = total > COUNT_CAP
+    pages = max(1, -(-min(total, COUNT_CAP) // PAGE_SIZE))
+    number = _page_number(number)
+    rows_qs = qs.only(*HISTORY_COLUMNS)
+    newest_first = ("-issue_date", "-pk")
+    after_key, before_key = _cursor(after) if after else None, _cursor(before) if before else None
+    if after_key is not None:
+        day, pk = after_key
+        found = list(rows_qs.filter(issue_date__lte=day).filter(Q(issue_date__lt=day) | Q(pk__lt=pk))
+                     .order_by(*newest_first)[:PAGE_SIZE + 1])
+        rows, has_next, has_previous = found[:PAGE_SIZE], len(found) > PAGE_SIZE, True
+        number = max(number, 2)
+    elif before_key is not None:
+        day, pk = before_key
+        found = list(rows_qs.filter(issue_date__gte=day).filter(Q(issue_date__gt=day) | Q(pk__gt=pk))
+                     .order_by("issue_date", "pk")[:PAGE_SIZE + 1])
+        rows, has_previous, has_next = found[:PAGE_SIZE][::-1], len(found) > PAGE_SIZE, True
+        number = max(number, 2) if has_previous else 1
+    else:
+        number = min(number, pages)
+        offset = (number - 1) * PAGE_SIZE
+        rows = list(rows_qs.order_by(*newest_first)[offset:offset + PAGE_SIZE])
+        has_next, has_previous = number < pages or more, number > 1
+    shown = max(pages, number)
+    return KeysetPage(
+        rows, number, KeysetPaginator(shown, f"{shown}+" if more else ""), has_next and bool(rows),
+        has_previous and bool(rows),
+        f"invoices={number + 1}&invoices_after={_key(rows[-1])}" if rows else "",
+        f"invoices={max(number - 1, 1)}&invoices_before={_key(rows[0])}" if rows else "")
+
+
+def history(scope: Scope, language: str, *, invoice_page=1, payment_page=1, invoices_after=None,
+            invoices_before=None) -> dict[str, Any]:
     """The customer's invoices (open and settled, newest first) and payments (newest first), each paginated, with
     what each payment paid and the downloads (an invoice's PDF, a payment's receipt) scoped by this link."""
     fmt = Formatter.for_locale(language)
     loc = localizer(language)
     base = scope.base
-    invoices = _paged(invoices_in_scope(scope).order_by("-issue_date", "-pk"), invoice_page)
+    invoices = invoice_history_page(invoices_in_scope(scope), invoice_page, after=invoices_after,
+                                    before=invoices_before)
     invoice_rows = [{
         "id": inv.pk, "number": inv.number or "", "kind": inv.kind, "status": _status(inv), "code": inv.status,
         "issue_date": fmt.date(inv.issue_date), "due_date": fmt.date(inv.due_date),

@@ -50,6 +50,9 @@ PAGE_WORDS = {
     "interest_total": pgettext_lazy("portal", "Interest accrued, not yet invoiced"),
     "pay_now": pgettext_lazy("portal", "Pay now"),
     "methods": pgettext_lazy("portal", "How you pay future invoices"),
+    "autopay_required": pgettext_lazy("portal",
+        "Your contract asks you to pay by automatic payment: please save a card or sign a SEPA direct debit "
+        "mandate."),
 }
 
 
@@ -99,6 +102,22 @@ class PayPage:
     #: The page where the customer sets up how future invoices are paid (account links only).
     methods: str = ""
     methods_label: str = ""
+    #: Said while the customer's contract requires autopay and no card or mandate is set up yet.
+    autopay_required: str = ""
+
+
+def autopay_missing(customer: Customer, today) -> bool:
+    """The customer's contract requires autopay (a red-flag check's recommendation, issue 17) and neither a
+    default saved method nor a live recurrent SEPA mandate is set up."""
+    from duly.customers.services import current_contract
+    from duly.payments.models import Mandate, SavedPaymentMethod
+
+    contract = current_contract(customer, today)
+    if contract is None or not contract.require_autopay:
+        return False
+    if SavedPaymentMethod.objects.filter(customer=customer, is_default=True, removed_at__isnull=True).exists():
+        return False
+    return not Mandate.objects.filter(customer=customer, kind=Mandate.RECURRENT, revoked_at__isnull=True).exists()
 
 
 def _local_day(customer: Customer, now: datetime):
@@ -214,4 +233,5 @@ def pay_page(token: str, *, now: datetime,
         pay_now=f"/p/{token}/pay" if any(v > 0 for v in per_currency.values()) else "", pay_now_label=words["pay_now"],
         methods="" if target.invoice_id else f"/p/{token}/methods",
         methods_label=words["methods"],
+        autopay_required=words["autopay_required"] if autopay_missing(customer, today) else "",
     )

@@ -64,12 +64,19 @@ from .catalog import (
 )
 from .changes import (
     ChangeProration,
+    PreparedCancel,
     PreparedChange,
+    PreparedItem,
+    Settlement,
+    SettlementLine,
     add_item,
     cancel_subscription,
     change_item,
     pause_subscription,
+    prepare_add_item,
+    prepare_cancel,
     prepare_change,
+    prepare_remove_item,
     remove_item,
     resume_subscription,
 )
@@ -79,15 +86,19 @@ from .price_changes import (
     pending_price_notices,
     schedule_price_change,
 )
-from .previews import PriceExample, preview_change, price_example
+from .previews import PriceExample, preview_add_item, preview_cancel, preview_change, preview_remove_item, price_example
 from .subscriptions import ItemSpec, create_subscription, start_retainer, top_up_retainer
 
 
 __all__ = [
     "BillingRunResult",
     "ChangeProration",
+    "PreparedCancel",
     "PreparedChange",
+    "PreparedItem",
     "PriceExample",
+    "Settlement",
+    "SettlementLine",
     "ItemSpec",
     "RetainerBalance",
     "Rejection",
@@ -108,8 +119,14 @@ __all__ = [
     "mark_price_notice_sent",
     "pause_subscription",
     "pending_price_notices",
+    "prepare_add_item",
+    "prepare_cancel",
     "prepare_change",
+    "prepare_remove_item",
+    "preview_add_item",
+    "preview_cancel",
     "preview_change",
+    "preview_remove_item",
     "price_example",
     "read_usage_file",
     "record_licence_counts",

@@ -14,7 +14,7 @@ from django.db.models import Q
 from duly.customers.models import Organization
 from duly.domain import usage as domain_usage
 from duly.domain.billing_plan import SubscriptionPlan, plain_quantity
-from duly.domain.errors import InvalidSchedule, InvalidState, NotFound, ValidationError
+from duly.domain.errors import Conflict, InvalidSchedule, InvalidState, NotFound, ValidationError
 from duly.domain.bounds import dates_in_range
 from duly.domain.compose import paused_days, recurring_charge
 from duly.domain.compose.inputs import ItemInput
@@ -93,19 +93,11 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
     (newest first): those charges billed the very days credited again. Whatever they cannot absorb is
     left in the credit note, which the invoice's own check then refuses as a real over-credit.
     """
-    invoice = record.invoice
-    currency = invoice.currency
-    totals = invoicing.check_lines(lines, currency)
-    room = invoice.total_minor - invoicing.credited_minor(invoice)
-    excess = to_minor(totals.tax_inclusive, currency) - room
-    if excess <= 0:
+    currency = record.invoice.currency
+    excess_net = _excess_net(record, lines)
+    if excess_net <= 0:
         return lines
-    # The excess in net terms (the lines' VAT scales with them), rounded up so the gross fits the room.
-    gross_minor = max(to_minor(totals.tax_inclusive, currency), 1)
-    excess_net = -(-excess * to_minor(totals.tax_exclusive, currency) // gross_minor)  # integer ceiling
-    pending = list(PendingCharge.objects.select_for_update().filter(
-        subscription_id=record.subscription_id, invoice__isnull=True, amount_minor__gt=0,
-        period_start__lt=record.period_end).order_by("-id"))
+    pending = list(_absorbing(record).select_for_update())
     absorbed = 0
     for charge in pending:
         take = min(charge.amount_minor, excess_net - absorbed)
@@ -132,6 +124,39 @@ def _net_against_pending(record: BillingRecord, lines: list[invoicing.LineData])
         if not left:
             break
     return [line for line in out if line.unit_price > 0]
+
+
+def _excess_net(record: BillingRecord, lines: list[invoicing.LineData]) -> int:
+    """The net part (minor units) of credit ``lines`` that the invoice of ``record`` can no longer absorb (0: all
+    of it fits in what is left to credit on the invoice)."""
+    invoice = record.invoice
+    currency = invoice.currency
+    totals = invoicing.check_lines(lines, currency)
+    room = invoice.total_minor - invoicing.credited_minor(invoice)
+    excess = to_minor(totals.tax_inclusive, currency) - room
+    if excess <= 0:
+        return 0
+    # The excess in net terms (the lines' VAT scales with them), rounded up so the gross fits the room.
+    gross_minor = max(to_minor(totals.tax_inclusive, currency), 1)
+    return -(-excess * to_minor(totals.tax_exclusive, currency) // gross_minor)  # integer ceiling
+
+
+def _absorbing(record: BillingRecord):
+    """The pending charges of ``record``'s subscription that a credit beyond the invoice reduces (newest first)."""
+    return PendingCharge.objects.filter(subscription_id=record.subscription_id, invoice__isnull=True,
+                                        amount_minor__gt=0, period_start__lt=record.period_end).order_by("-id")
+
+
+def _absorbed(record: BillingRecord | None, lines: list[invoicing.LineData]) -> Decimal:
+    """What :func:`_net_against_pending` would take off the pending charges rather than credit (read only)."""
+    lines = [line for line in lines if line.unit_price > 0]
+    if not lines or record is None or record.invoice is None or record.invoice.status == Invoice.VOID:
+        return Decimal(0)
+    excess_net = _excess_net(record, lines)
+    if excess_net <= 0:
+        return Decimal(0)
+    available = sum(_absorbing(record).values_list("amount_minor", flat=True))
+    return from_minor(min(excess_net, available), record.invoice.currency)
 
 
 def _pending(org: Organization, sub: Subscription, price: Price, amount: Decimal, description: str | Text,
@@ -235,6 +260,93 @@ class PreparedChange:
     record: BillingRecord | None = None
 
 
+@dataclass(frozen=True)
+class SettlementLine:
+    """One amount a change settles at once: ``kind`` ``credit`` (a credit-note line against the invoiced period)
+    or ``charge`` (a pending charge for the next invoice), net of tax."""
+
+    kind: str
+    description: str
+    amount: Decimal
+    period: Period
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What adding or removing an item, or cancelling at once, settles now (:func:`prepare_add_item`,
+    :func:`prepare_remove_item`, :func:`prepare_cancel`): computed, not written; the writers book exactly this.
+
+    ``credit`` is the unused part of the period already invoiced (``invoice_number``), ``charge`` the rest of that
+    period for an added item; ``net = charge − credit``. ``absorbed`` is the part of the credit that reduces the
+    subscription's charges not yet invoiced instead, when the invoice has less left to credit (days credited
+    before, a pause): the credit note then credits ``credit − absorbed``.
+    """
+
+    currency: str
+    what: str
+    invoice_number: str
+    lines: tuple[SettlementLine, ...] = ()
+    absorbed: Decimal = Decimal(0)
+    #: The subscription's new end (exclusive) for a cancellation, else None.
+    ends_on: date | None = None
+    #: What is booked, as built for the customer (their language): credit-note lines and pending charges.
+    booking: tuple = field(default=(), compare=False, repr=False)
+
+    @property
+    def credit(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.kind == "credit"), Decimal(0))
+
+    @property
+    def charge(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.kind == "charge"), Decimal(0))
+
+    @property
+    def net(self) -> Decimal:
+        return self.charge - self.credit
+
+    @property
+    def credit_note(self) -> Decimal:
+        """The credit note's net amount (the credit less what the pending charges absorb)."""
+        return self.credit - self.absorbed
+
+    @property
+    def booked(self) -> str:
+        """``charge`` (a pending charge for the next invoice), ``credit`` (a credit note) or ``none``."""
+        return "charge" if self.net > 0 else "credit" if self.net < 0 else "none"
+
+    @property
+    def explanation(self) -> str:
+        return " ".join(line.explanation for line in self.lines)
+
+    def summary(self) -> str:
+        if self.net > 0:
+            return f"A charge of {self.net} {self.currency} waits for the next invoice."
+        if self.net < 0:
+            told = f"A credit note of {self.credit_note} {self.currency} is issued against invoice {self.invoice_number}"
+            if self.absorbed:
+                told += (f", and {self.absorbed} {self.currency} is taken off the charges not invoiced yet (those days "
+                         "were credited before)")
+            return told + "."
+        return "Nothing to settle now: the period is not invoiced yet (or billed in arrears), or nothing is left of it."
+
+
+def _check_expected(net: Decimal | None, expected_net: Decimal | int | str | None) -> None:
+    """Refuse a confirmation whose previewed net is no longer what the change books (``proration_changed``)."""
+    if expected_net is None:
+        return
+    try:
+        shown = Decimal(str(expected_net).strip())
+    except ArithmeticError:
+        raise ValidationError(f"The previewed net {expected_net!r} is not an amount.") from None
+    if not shown.is_finite():
+        raise ValidationError(f"The previewed net {expected_net!r} is not an amount.")
+    if (net or Decimal(0)) != shown:
+        raise Conflict(f"The proration changed since it was shown ({shown} then, {net or Decimal(0)} now: another "
+                       "change was made): preview it again before confirming.", code="proration_changed",
+                       previewed=str(shown), current=str(net or Decimal(0)))
+
+
 def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: date,
                    quantity: Decimal | int | str | None = None, price: Price | None = None) -> PreparedChange:
     """Validate a change of an item and compute its proration with the billing run's own rules; writes nothing.
@@ -291,14 +403,17 @@ def prepare_change(org: Organization, sub: Subscription, item_id: int, *, on: da
 @transaction.atomic
 @dates_in_range
 def change_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
-                quantity: Decimal | int | str | None = None, price: Price | None = None) -> SubscriptionItem:
+                quantity: Decimal | int | str | None = None, price: Price | None = None,
+                expected_net: Decimal | int | str | None = None) -> SubscriptionItem:
     """Change the quantity and/or the price (plan) of an item from ``on``; prorated if that period was invoiced.
 
     The current item ends on ``on`` and a new one starts then, so every period is billed exactly
-    for the days each applied. The proration booked is :func:`prepare_change`'s. Returns the new item.
+    for the days each applied. The proration booked is :func:`prepare_change`'s. ``expected_net``: the net a
+    preview showed (0 for none); a different one now is refused (``proration_changed``). Returns the new item.
     """
     sub = _locked(org, subscription)
     change = prepare_change(org, sub, item_id, on=on, quantity=quantity, price=price)
+    _check_expected(change.proration.net if change.proration is not None else None, expected_net)
     item, new_price, new_quantity = change.item, change.price, change.quantity
     new_item = SubscriptionItem(organization=org, subscription=sub, price=new_price, quantity=new_quantity,
                                 starts_on=on, ends_on=item.ends_on)
@@ -335,43 +450,108 @@ def _check_item_date(sub: Subscription, item: SubscriptionItem | None, on: date)
             raise InvalidSchedule(f"The item already ended on {item.ends_on.isoformat()}.")
 
 
-@transaction.atomic
-@dates_in_range
-def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
-             on: date, as_of: date) -> SubscriptionItem:
-    """Add a price from ``on`` (an add-on).
+def _book(org: Organization, sub: Subscription, settlement: Settlement, record: BillingRecord | None, reason: str,
+          as_of: date) -> None:
+    """Book what ``settlement`` says: its pending charges, then its credit-note lines against ``record``."""
+    credit_lines = []
+    for kind, price, built in settlement.booking:
+        if kind == "charge":
+            _pending(org, sub, price, *built, as_of)
+        else:
+            credit_lines.append(built)
+    if credit_lines:
+        _credit(org, record, credit_lines, reason, as_of)
 
-    In a period invoiced in advance, its prorated rest waits for the next invoice.
-    """
-    sub = _locked(org, subscription)
+
+def _settlement(sub: Subscription, what: str, record: BillingRecord | None, booking: list,
+                ends_on: date | None = None) -> Settlement:
+    """The settlement of ``booking``: ``("charge", price, (amount, description, explanation, period))`` and
+    ``("credit", price, LineData)`` entries, with what its credit note cannot hold absorbed by pending charges.
+    Its lines' words are the customer's language, as booked."""
+    lines = []
+    credit_lines = []
+    for kind, _price, built in booking:
+        if kind == "charge":
+            amount, description, explanation, period = built
+            locale = sub.customer.locale  # the words as they will be invoiced (the credit lines' are already)
+            lines.append(SettlementLine("charge", _said(description, locale), amount, period, _said(explanation, locale)))
+        else:
+            credit_lines.append(built)
+            lines.append(SettlementLine("credit", built.description, built.unit_price,
+                                        Period(built.period_start, built.period_end + timedelta(days=1)),
+                                        built.explanation))
+    return Settlement(currency=sub.currency, what=what,
+                      invoice_number=record.invoice.number if record is not None and record.invoice else "",
+                      lines=tuple(lines), absorbed=_absorbed(record, credit_lines), ends_on=ends_on,
+                      booking=tuple(booking))
+
+
+def _said(value: str | Text, locale: str) -> str:
+    return words(value, locale) if isinstance(value, Text) else str(value)
+
+
+@dataclass(frozen=True)
+class PreparedItem:
+    """A validated addition or removal of an item, and its settlement (:func:`prepare_add_item`,
+    :func:`prepare_remove_item`)."""
+
+    subscription: Subscription
+    price: Price
+    quantity: Decimal
+    on: date
+    settlement: Settlement
+    record: BillingRecord | None = None
+    item: SubscriptionItem | None = None
+
+
+def prepare_add_item(org: Organization, sub: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
+                     on: date) -> PreparedItem:
+    """Validate adding ``price`` from ``on`` and compute what it settles now (in a period invoiced in advance,
+    its prorated rest as a charge for the next invoice); writes nothing. :func:`add_item` books exactly this."""
     _own(org, price, "Price")
     _check_price_currency(price, sub.customer, sub.contract)
     qty = _quantity(quantity, price)
     _check_item_date(sub, None, on)
     plan = _plan(sub)
     cycle, record = _billed_cycle(sub, plan, on)
-    item = SubscriptionItem.objects.create(organization=org, subscription=sub, price=price, quantity=qty,
-                                           starts_on=on)
-    item.price = Price.objects.select_related("product").get(pk=price.pk)
+    price = Price.objects.select_related("product").get(pk=price.pk)
+    booking: list = []
     if record is not None and record.invoice is not None and price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
-        _, part, charge = _item_charge(sub, item, cycle, _plan(sub), Catalog(org))
-        if part is not None and charge is not None:
-            _pending(org, sub, item.price, charge.amount,
-                     text("Added: {label} × {quantity}, {period}", label=_label(item.price),
-                          quantity=Number(plain_quantity(qty)), period=domain_usage.period_span(part)),
-                     charge.text, part, as_of)
+        item = SubscriptionItem(organization=org, subscription=sub, price=price, quantity=qty, starts_on=on)
+        _, part, charge = _item_charge(sub, item, cycle, plan, Catalog(org))
+        if part is not None and charge is not None and charge.amount > 0:
+            description = text("Added: {label} × {quantity}, {period}", label=_label(price),
+                               quantity=Number(plain_quantity(qty)), period=domain_usage.period_span(part))
+            booking.append(("charge", price, (charge.amount, description, charge.text, part)))
+    what = f"{_label(price)} × {plain_quantity(qty)} from {on.isoformat()}"
+    return PreparedItem(sub, price, qty, on, _settlement(sub, what, record, booking), record)
+
+
+@transaction.atomic
+@dates_in_range
+def add_item(org: Organization, subscription: Subscription, price: Price, quantity: Decimal | int | str = 1, *,
+             on: date, as_of: date, expected_net: Decimal | int | str | None = None) -> SubscriptionItem:
+    """Add a price from ``on`` (an add-on).
+
+    In a period invoiced in advance, its prorated rest waits for the next invoice (:func:`prepare_add_item`'s
+    settlement; ``expected_net``: the net a preview showed, refused with ``proration_changed`` when it changed).
+    """
+    sub = _locked(org, subscription)
+    prepared = prepare_add_item(org, sub, price, quantity, on=on)
+    _check_expected(prepared.settlement.net, expected_net)
+    item = SubscriptionItem.objects.create(organization=org, subscription=sub, price=prepared.price,
+                                           quantity=prepared.quantity, starts_on=on)
+    _book(org, sub, prepared.settlement, prepared.record, "", as_of)
     _notify_new_items(org, sub, [item], as_of)
     _refresh_cursor(sub)
     subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:added")
     return item
 
 
-@transaction.atomic
-@dates_in_range
-def remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date) -> None:
-    """End an item on ``on``; the unused part of an invoiced advance period is credited."""
-    sub = _locked(org, subscription)
+def prepare_remove_item(org: Organization, sub: Subscription, item_id: int, *, on: date) -> PreparedItem:
+    """Validate ending an item on ``on`` and compute what it settles now (the unused part of a period invoiced in
+    advance, credited); writes nothing. :func:`remove_item` books exactly this."""
     item = SubscriptionItem.objects.select_related("price__product").filter(subscription=sub, pk=item_id).first()
     if item is None:
         raise NotFound(f"Item {item_id} is not an item of {sub}.")
@@ -381,53 +561,99 @@ def remove_item(org: Organization, subscription: Subscription, item_id: int, *, 
         raise InvalidState(f"{item.price.code} is the last item of {sub}: cancel the subscription instead.")
     plan = _plan(sub)
     cycle, record = _billed_cycle(sub, plan, on)
+    booking: list = []
     if record is not None and record.invoice is not None and item.price.quantity_source == Price.SOURCE_QUANTITY:
         assert cycle is not None
         _, part, fixed = _item_charge(sub, item, cycle, plan, Catalog(org))
         if part is not None and part.start <= on < part.end:
             rest = Period(on, part.end)
-            _credit(org, record, [_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
-                                               text("Removed: {label}, {period}", label=_label(item.price),
-                                                    period=domain_usage.period_span(rest)), sub.customer.locale)],
-                    f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
+            line = _unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                text("Removed: {label}, {period}", label=_label(item.price),
+                                     period=domain_usage.period_span(rest)), sub.customer.locale)
+            if line.unit_price > 0:
+                booking.append(("credit", item.price, line))
+    what = f"{_label(item.price)} × {plain_quantity(item.quantity)} removed from {on.isoformat()}"
+    return PreparedItem(sub, item.price, item.quantity, on, _settlement(sub, what, record, booking), record, item)
+
+
+@transaction.atomic
+@dates_in_range
+def remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date, as_of: date,
+                expected_net: Decimal | int | str | None = None) -> None:
+    """End an item on ``on``; the unused part of an invoiced advance period is credited
+    (:func:`prepare_remove_item`'s settlement; ``expected_net`` as for :func:`add_item`)."""
+    sub = _locked(org, subscription)
+    prepared = prepare_remove_item(org, sub, item_id, on=on)
+    _check_expected(prepared.settlement.net, expected_net)
+    item = prepared.item
+    _book(org, sub, prepared.settlement, prepared.record,
+          f"{_label(item.price)} removed from {sub} on {format_date(on)}.", as_of)
     item.ends_on = on
     item.save(update_fields=["ends_on"])
     _refresh_cursor(sub)
     subscription_changed.send(sender=Subscription, subscription=sub, change="updated", key=f"item:{item.pk}:end:{on}")
 
 
-@transaction.atomic
-@dates_in_range
-def cancel_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date,
-                        at_period_end: bool = True, reason: str = "") -> Subscription:
-    """Cancel at the end of the period containing ``on``, or immediately on ``on`` with a prorated credit note.
+@dataclass(frozen=True)
+class PreparedCancel:
+    """A validated cancellation and its settlement (:func:`prepare_cancel`)."""
 
-    Immediately, the unused days of a period invoiced in advance are credited against that invoice;
-    usage up to ``on`` is still billed (on the next run).
-    """
-    sub = _locked(org, subscription)
+    subscription: Subscription
+    on: date
+    at_period_end: bool
+    ends_on: date
+    settlement: Settlement
+    record: BillingRecord | None = None
+
+
+def prepare_cancel(org: Organization, sub: Subscription, *, on: date, at_period_end: bool = True) -> PreparedCancel:
+    """Validate a cancellation and compute its end and what it settles now (immediately: the unused days of a
+    period invoiced in advance, credited); writes nothing. :func:`cancel_subscription` books exactly this."""
     if sub.status != Subscription.ACTIVE:
         raise InvalidState(f"{sub} is already {sub.get_status_display().lower()}.")
     plan = _plan(sub)
     new_end = plan.schedule().cancel(on, at_period_end=at_period_end).end
+    booking: list = []
+    record = None
     if not at_period_end:
         cycle, record = _billed_cycle(sub, plan, on)
         if record is not None and record.invoice is not None and cycle is not None:
-            lines = []
             catalog = Catalog(org)
-            for item in sub.items.select_related("price__product"):
+            for item in sub.items.select_related("price__product").order_by("pk"):
                 if item.price.quantity_source != Price.SOURCE_QUANTITY:
                     continue
                 _, part, fixed = _item_charge(sub, item, cycle, plan, catalog)
                 if part is None or not part.start <= on < part.end:
                     continue
                 rest = Period(on, part.end)
-                lines.append(_unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
-                                          text("Cancelled: {label}, {period}", label=_label(item.price),
-                                               period=domain_usage.period_span(rest)), sub.customer.locale))
-            _credit(org, record, lines, f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."),
-                    as_of)
-    sub.end_date = new_end
+                line = _unused_line(item, fixed.full.amount, sub.currency, cycle, part, plan, on,
+                                    text("Cancelled: {label}, {period}", label=_label(item.price),
+                                         period=domain_usage.period_span(rest)), sub.customer.locale)
+                if line.unit_price > 0:
+                    booking.append(("credit", item.price, line))
+    what = (f"cancel at the end of the period containing {on.isoformat()}" if at_period_end
+            else f"cancel on {on.isoformat()}")
+    return PreparedCancel(sub, on, at_period_end, new_end,
+                          _settlement(sub, what, record, booking, ends_on=new_end), record)
+
+
+@transaction.atomic
+@dates_in_range
+def cancel_subscription(org: Organization, subscription: Subscription, *, on: date, as_of: date,
+                        at_period_end: bool = True, reason: str = "",
+                        expected_net: Decimal | int | str | None = None) -> Subscription:
+    """Cancel at the end of the period containing ``on``, or immediately on ``on`` with a prorated credit note.
+
+    Immediately, the unused days of a period invoiced in advance are credited against that invoice
+    (:func:`prepare_cancel`'s settlement; ``expected_net`` as for :func:`add_item`); usage up to ``on`` is
+    still billed (on the next run).
+    """
+    sub = _locked(org, subscription)
+    prepared = prepare_cancel(org, sub, on=on, at_period_end=at_period_end)
+    _check_expected(prepared.settlement.net, expected_net)
+    _book(org, sub, prepared.settlement, prepared.record,
+          f"{sub} cancelled on {format_date(on)}" + (f": {reason}" if reason else "."), as_of)
+    sub.end_date = prepared.ends_on
     sub.status = Subscription.CANCELED
     sub.cancel_at_period_end = at_period_end
     sub.canceled_on = as_of

@@ -1,6 +1,7 @@
 """Previews: what a change would book, and what a price would charge, computed with the same rules the
-writers use; nothing is written (the back office and ``duly subscriptions change --dry-run`` show them before
-anything is confirmed)."""
+writers use (the writers book what the same ``prepare_*`` function returns); nothing is written. The back office,
+``duly subscriptions change|add-item|remove-item|cancel --preview`` and the API's ``…/preview`` routes show them
+before anything is confirmed."""
 
 from __future__ import annotations
 
@@ -16,10 +17,26 @@ from duly.domain.errors import ValidationError
 from duly.domain.money import to_decimal
 
 from ..models import Price, Subscription
-from .changes import ChangeProration, PreparedChange, prepare_change
+from .changes import (
+    ChangeProration,
+    PreparedCancel,
+    PreparedChange,
+    PreparedItem,
+    Settlement,
+    prepare_add_item,
+    prepare_cancel,
+    prepare_change,
+    prepare_remove_item,
+)
 from .common import _own
 
-__all__ = ["ChangeProration", "PreparedChange", "PriceExample", "preview_change", "price_example"]
+__all__ = ["ChangeProration", "PreparedCancel", "PreparedChange", "PreparedItem", "PriceExample", "Settlement",
+           "preview_add_item", "preview_cancel", "preview_change", "preview_remove_item", "price_example"]
+
+
+def _subscription(org: Organization, subscription: Subscription) -> Subscription:
+    _own(org, subscription, "Subscription")
+    return Subscription.objects.select_related("customer", "contract").get(pk=subscription.pk)
 
 
 @dates_in_range
@@ -27,9 +44,31 @@ def preview_change(org: Organization, subscription: Subscription, item_id: int, 
                    quantity: Decimal | int | str | None = None, price: Price | None = None) -> PreparedChange:
     """The change :func:`~duly.billing.services.changes.change_item` would make, and its proration (the credit
     for the unused old price, the charge for the rest at the new one, the net booked); nothing is written."""
-    _own(org, subscription, "Subscription")
-    sub = Subscription.objects.select_related("customer", "contract").get(pk=subscription.pk)
+    sub = _subscription(org, subscription)
     return prepare_change(org, sub, item_id, on=on, quantity=quantity, price=price)
+
+
+@dates_in_range
+def preview_add_item(org: Organization, subscription: Subscription, price: Price,
+                     quantity: Decimal | int | str = 1, *, on: date) -> PreparedItem:
+    """What :func:`~duly.billing.services.changes.add_item` would settle (the prorated rest of an invoiced
+    period, charged on the next invoice); nothing is written."""
+    return prepare_add_item(org, _subscription(org, subscription), price, quantity, on=on)
+
+
+@dates_in_range
+def preview_remove_item(org: Organization, subscription: Subscription, item_id: int, *, on: date) -> PreparedItem:
+    """What :func:`~duly.billing.services.changes.remove_item` would settle (the unused part of an invoiced period,
+    credited); nothing is written."""
+    return prepare_remove_item(org, _subscription(org, subscription), item_id, on=on)
+
+
+@dates_in_range
+def preview_cancel(org: Organization, subscription: Subscription, *, on: date,
+                   at_period_end: bool = True) -> PreparedCancel:
+    """What :func:`~duly.billing.services.changes.cancel_subscription` would do: the new end, and (immediately) the
+    unused days of an invoiced period credited; nothing is written."""
+    return prepare_cancel(org, _subscription(org, subscription), on=on, at_period_end=at_period_end)
 
 
 @dataclass(frozen=True)

@@ -22,10 +22,14 @@ from .policy import CustomerId, InvoiceId, Policy, Tone
 @dataclass(frozen=True)
 class ToneThresholds:
     """Share of late invoices, in percent: below ``gentle_below`` gentle, above ``firm_above`` firm,
-    neutral in between (both bounds included)."""
+    neutral in between (both bounds included).
+
+    ``firm_from_probability`` (0-1, ``None``: off): a customer with an open invoice predicted at least this
+    likely to be paid late (the late-payment prediction, issue 17) is firm whatever its history says."""
 
     gentle_below: Decimal | int = 25
     firm_above: Decimal | int = 50
+    firm_from_probability: Decimal | None = None
 
     def __post_init__(self) -> None:
         low, high = to_decimal(self.gentle_below), to_decimal(self.firm_above)
@@ -35,6 +39,11 @@ class ToneThresholds:
             )
         object.__setattr__(self, "gentle_below", low)
         object.__setattr__(self, "firm_above", high)
+        if self.firm_from_probability is not None:
+            p = to_decimal(self.firm_from_probability)
+            if not ZERO < p <= 1:
+                raise ValidationError(f"A late-payment probability threshold is above 0 and at most 1, got {p}.")
+            object.__setattr__(self, "firm_from_probability", p)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,10 @@ def tone_for_history(late_count: int, total_count: int, thresholds: ToneThreshol
     return "neutral"
 
 
+def _percent(p: Decimal) -> str:
+    return f'{(to_decimal(p) * 100).quantize(Decimal("0.1")).normalize():f}'
+
+
 @lru_cache(maxsize=256)
 def _year_before(day: date) -> date:
     """``day`` minus 12 calendar months (a run asks for the same few days for every customer)."""
@@ -101,6 +114,7 @@ def choose_policy(
     *,
     segment_policies: Mapping[str, str] | None = None,
     tone_policies: Mapping[str, str] = _DEFAULT_TONE_POLICIES,
+    late_probability: Decimal | None = None,
 ) -> PolicyChoice:
     """The customer's explicit policy; else the one mapped to its segment (``segment_policies``);
     else the tone rule over the invoices issued in the 12 months up to ``as_of``, the tone naming
@@ -108,6 +122,9 @@ def choose_policy(
 
     An invoice counts as late when paid after its due date, or unpaid past its due date; unpaid
     invoices not due yet are not counted. A reference to an unknown policy is an error.
+
+    ``late_probability``: the highest predicted probability that one of the customer's open invoices is paid
+    late (``None``: none scored). From ``thresholds.firm_from_probability`` on, the tone rule says firm.
     """
     if isinstance(as_of, datetime):
         as_of = as_of.date()
@@ -140,13 +157,20 @@ def choose_policy(
         elif record.due_date < as_of:
             total += 1
             late += 1
-    tone = tone_for_history(late, total, thresholds)
+    tone = history_tone = tone_for_history(late, total, thresholds)
+    predicted = ""
+    limit = thresholds.firm_from_probability
+    if limit is not None and late_probability is not None and late_probability >= limit and tone != "firm":
+        tone = "firm"
+        predicted = (f"; but an open invoice is predicted {_percent(late_probability)}% likely to be paid late "
+                     f"(firm from {_percent(limit)}%) -> firm")
     code = tone_policies.get(tone)
     if code is None:
         raise InvalidDunningPolicy(f"No dunning policy configured for tone {tone!r}.", tone=tone)
     if total:
         share = (Decimal(late * 100) / total).quantize(Decimal("0.1"))
-        reason = f"tone rule: {late} of {total} invoices of the last 12 months paid late ({share}%) -> {tone}"
+        reason = f"tone rule: {late} of {total} invoices of the last 12 months paid late ({share}%)"
     else:
-        reason = f"tone rule: no invoices to judge in the last 12 months -> {tone}"
+        reason = "tone rule: no invoices to judge in the last 12 months"
+    reason += f" -> {history_tone}{predicted}"
     return PolicyChoice(pick(code, f"tone {tone!r}"), reason, tone)
