@@ -202,6 +202,13 @@ def test_fetch_rows_returns_exactly_what_the_orm_returns(org, customer, invoice,
     # Not a plain column (an annotation, an expression): the ORM's own list.
     annotated = Invoice.objects.annotate(n=models.Count("lines")).values_list("id", "n")
     assert fetch_rows(annotated) == list(annotated)
+    # An alias only filters (never selected): the plain columns are read by the fast path, with the same values.
+    aliased = Invoice.objects.alias(_org=models.F("organization_id") + 0).filter(_org=org.pk).order_by(
+        "id").values_list("id", "issue_date", "due_date", "contract__start_date", "paid_on")
+    assert aliased.query.annotations and not aliased.query.annotation_select
+    expected = list(aliased)
+    assert expected and fetch_rows(aliased) == expected
+    assert [[type(v) for v in row] for row in fetch_rows(aliased)] == [[type(v) for v in row] for row in expected]
 
 
 def test_ids_in_is_the_sql_of_in(customer, make_customer):

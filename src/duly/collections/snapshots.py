@@ -22,6 +22,7 @@ from django.db.models import F, Q, QuerySet
 from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.customers.services import reference_rates_for
 from duly.db import partition as partitions
+from duly.db.fastpath import fetch_rows, ids_in
 from duly.domain import dunning
 from duly.domain.calendar import holiday_region, zone
 from duly.domain.late_fees import LateFeePolicy
@@ -258,18 +259,20 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     dense = ids[-1] - ids[0] < 2 * len(ids)
     by = {"customer_id__gte": ids[0], "customer_id__lte": ids[-1]} if dense else {"customer_id__in": ids}
     wanted = set(ids)
+    # Bulk reads go through the ORM fast path (fetch_rows: dates and datetimes parsed in C on SQLite;
+    # ids_in: an IN list without the ORM's per-value preparation), the same values as the ORM's.
     customers = [
-        CustomerRow(*row) for row in Customer.objects.filter(
-            organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {"pk__in": ids})).values_list(
+        CustomerRow(*row) for row in fetch_rows(Customer.objects.filter(
+            organization=org, **({"pk__range": (ids[0], ids[-1])} if dense else {})).filter(
+            *(() if dense else (ids_in("pk", ids),))).values_list(
             "pk", "code", "name", "locale", "timezone", "country", "segment", "preferred_payment_method", "status",
-            "currency", "pay_link_version", "subdivision")
+            "currency", "pay_link_version", "subdivision"))
         if row[0] in wanted
     ]
     profiles = {cid: (code, risk) for cid, code, risk in CustomerProfile.objects.filter(
         organization=org, **by).values_list("customer_id", "policy__code", "risk_level")}
 
     invoices: dict[int, dict[int, InvoiceRow]] = defaultdict(dict)
-    contract_start: dict[int, date | None] = {}
     statuses: dict[int, str] = {}
     contract_ids: set[int] = set()
     history: dict[int, list[dunning.InvoiceRecord]] = defaultdict(list)
@@ -279,23 +282,25 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # in the model's order (newest first), through the customer index (see _by_customer).
     history_kinds = (Invoice.KIND_STANDARD, Invoice.KIND_DEPOSIT)
     open_statuses = Invoice.OPEN_STATUSES
-    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid,
-         status, start, paid_on) in _by_customer(Invoice.objects, org, by).filter(
+    # What is due (PAYABLE_MINOR: total - prepaid + rounding) is computed here from the three columns, so
+    # that every selected column is a plain one the fast path reads.
+    for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, total, prepaid, rounding,
+         paid, status, start, paid_on) in fetch_rows(_by_customer(Invoice.objects, org, by).filter(
             Q(status__in=open_statuses, kind__in=CHASED_KINDS)
             | Q(status=Invoice.PAID, kind__in=history_kinds, issue_date__gt=since),
             due_date__isnull=False).values_list(
             "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
-            "service_period_start", "service_period_end", PAYABLE_MINOR, "paid_minor", "status",
-            "contract__start_date", "paid_on"):
+            "service_period_start", "service_period_end", "total_minor", "prepaid_minor", "rounding_minor",
+            "paid_minor", "status", "contract__start_date", "paid_on")):
         if cid not in wanted:
             continue
         if issue > since and kind in history_kinds:
             history[cid].append(dunning.InvoiceRecord(pk, issue, due, paid_on if status == Invoice.PAID else None))
         if status not in open_statuses:
             continue
+        payable = total - prepaid + rounding
         invoices[cid][pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due, service,
                                        period_end, payable, payable - paid, start)
-        contract_start[pk] = start
         statuses[pk] = status
         if contract_id:
             contract_ids.add(contract_id)
@@ -304,7 +309,7 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     reminders: dict[int, list[ReminderRow]] = defaultdict(list)
     past: dict[int, list[dunning.PastReminder]] = defaultdict(list)
     fee_levels: dict[int, set[tuple[int, str]]] = defaultdict(set)
-    rows = list(Reminder.objects.filter(organization=org, **by).values_list(
+    rows = fetch_rows(Reminder.objects.filter(organization=org, **by).values_list(
         "pk", "customer_id", "step_code", "sent_at", "invoice_ids", "fee_assessed", "channel", "message__subject",
         "message__status", "message__sent_at", "message__cancelled_at"))
     handled: dict[int, datetime] = {}
@@ -325,9 +330,9 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # The other messages of the contact budget, as far back as the longest fatigue window looks.
     window = max((spec.policy.fatigue.window_days for spec in rc.specs.values()), default=7)
     others: dict[int, list[datetime]] = defaultdict(list)
-    for cid, at in Message.objects.filter(organization=org, **by, category__in=BUDGET_CATEGORIES,
-                                          created_at__gte=as_of - timedelta(days=window + 1)).exclude(
-            status=Message.CANCELLED).values_list("customer_id", "created_at"):
+    for cid, at in fetch_rows(Message.objects.filter(organization=org, **by, category__in=BUDGET_CATEGORIES,
+                                                     created_at__gte=as_of - timedelta(days=window + 1)).exclude(
+            status=Message.CANCELLED).values_list("customer_id", "created_at")):
         others[cid].append(at)
 
     disputes: dict[int, set[int]] = defaultdict(set)
@@ -359,26 +364,32 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     retrying |= debits_held
     declined = {**debits_declined, **declined}
     # Late-payment predictions (published by the insights app's scoring): one bulk read of the open invoices'.
-    late_scores = {pk: (p, d) for pk, p, d in LatePaymentScore.objects.filter(invoice_id__in=open_ids).values_list(
-        "invoice_id", "probability", "expected_days_late")}
+    late_scores = {pk: (p, d) for start in range(0, len(open_ids), 5000)  # well under SQLite's bound variables
+                   for pk, p, d in fetch_rows(LatePaymentScore.objects.filter(
+                       ids_in("invoice_id", open_ids[start:start + 5000])).values_list(
+                       "invoice_id", "probability", "expected_days_late"))}
 
     contacts: dict[int, dict[int, ContactRow]] = defaultdict(dict)
-    for row in Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
-            "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out"):
-        contacts[row[1]][row[0]] = ContactRow(*row)
+    people_of: dict[int, list[dunning.Contact]] = defaultdict(list)  # as the snapshot sees them
+    for row in fetch_rows(Contact.objects.filter(organization=org, **by).order_by("pk").values_list(
+            "pk", "customer_id", "name", "email", "phone", "role", "locale", "opted_out")):
+        pk, cid, name, email, phone, role, _, opted_out = row
+        contacts[cid][pk] = ContactRow(*row)
+        people_of[cid].append(dunning.Contact(id=pk, name=name, email=email or None, phone=phone or None, role=role,
+                                              opted_out=opted_out))
 
     # The best hour is learned from responses to reminders only: opens of reminder messages, and
     # online payments made within RESPONSE_WINDOW after a reminder (a payment nobody asked for says
     # nothing about when this customer reacts to one).
     events: dict[int, list[datetime]] = defaultdict(list)
     horizon = as_of - BEST_HOUR_LOOKBACK
-    for cid, at in Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
-                                          opened_at__gte=horizon, opened_at__lte=as_of).values_list(
-            "customer_id", "opened_at"):
+    for cid, at in fetch_rows(Message.objects.filter(organization=org, **by, category__in=REMINDER_CATEGORIES,
+                                                     opened_at__gte=horizon, opened_at__lte=as_of).values_list(
+            "customer_id", "opened_at")):
         events[cid].append(at)
-    for cid, at in Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
-                                          created_at__gte=horizon, created_at__lte=as_of).values_list(
-            "customer_id", "created_at"):
+    for cid, at in fetch_rows(Payment.objects.filter(organization=org, **by, method__in=ONLINE_METHODS,
+                                                     created_at__gte=horizon, created_at__lte=as_of).values_list(
+            "customer_id", "created_at")):
         if any(r.sent_at < at <= r.sent_at + RESPONSE_WINDOW for r in reminders.get(cid, ())):
             events[cid].append(at)
 
@@ -387,13 +398,30 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
     # Memos of this chunk: the local day of ``as_of`` per time zone, the holiday region per country, amounts.
     local_days: dict[str, date] = {}
     regions: dict[tuple[str, str], str | None] = {}
-    amounts: dict[tuple[int, str], Any] = {}
+    amounts: dict[str, dict[int, Any]] = {}  # per currency: minor units -> amount
+
+    choices: dict[tuple[str | None, str], dunning.PolicyChoice] = {}
+    nothing: frozenset = frozenset()
 
     def money(minor: int, currency: str):
-        value = amounts.get((minor, currency))
+        seen = amounts.get(currency)
+        if seen is None:
+            seen = amounts[currency] = {}
+        value = seen.get(minor)
         if value is None:
-            value = amounts[minor, currency] = from_minor(minor, currency)
+            value = seen[minor] = from_minor(minor, currency)
         return value
+
+    def item(r: InvoiceRow) -> dunning.OpenItem:
+        score = late_scores.get(r.id) if late_scores else None
+        return dunning.OpenItem(
+            invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
+            service_date=r.service_date, total=money(r.payable_minor, r.currency),
+            open_amount=money(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
+            contract_start=r.contract_start,
+            late_probability=score[0] if score is not None else None,
+            expected_days_late=score[1] if score is not None else None,
+        )
 
     for c in customers:
         tz = c.timezone or "UTC"
@@ -403,27 +431,25 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
         region = regions.get((c.country, c.subdivision), False)
         if region is False:
             region = regions[c.country, c.subdivision] = holiday_country(c.country, c.subdivision)
-        explicit, risk = profiles.get(c.id, (None, ""))
-        rows = invoices.get(c.id, {})
-        predicted = [late_scores[r][0] for r in rows if r in late_scores]
-        choice = dunning.choose_policy(
-            dunning.CustomerProfile(c.id, segment=c.segment or None, policy_code=explicit or None),
-            policies, history.get(c.id, ()), local_day, rc.thresholds,
-            segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
-            late_probability=max(predicted) if predicted else None,
-        )
-        open_items = tuple(
-            dunning.OpenItem(
-                invoice_id=r.id, number=r.number, currency=r.currency, issue_date=r.issue_date, due_date=r.due_date,
-                service_date=r.service_date, total=money(r.payable_minor, r.currency),
-                open_amount=money(r.balance_minor, r.currency), status=statuses.get(r.id, "issued"),
-                contract_start=contract_start.get(r.id),
-                late_probability=late_scores[r.id][0] if r.id in late_scores else None,
-                expected_days_late=late_scores[r.id][1] if r.id in late_scores else None,
+        cid = c.id
+        explicit, risk = profiles.get(cid, (None, ""))
+        rows = invoices.get(cid, {})
+        # An explicit or a segment's policy depends neither on the history nor on the predictions: chosen once
+        # per chunk.
+        memo = (explicit, c.segment) if explicit or (c.segment and c.segment in rc.segment_policies) else None
+        choice = choices.get(memo) if memo is not None else None
+        if choice is None:
+            predicted = [late_scores[r][0] for r in rows if r in late_scores] if late_scores else None
+            choice = dunning.choose_policy(
+                dunning.CustomerProfile(cid, segment=c.segment or None, policy_code=explicit or None),
+                policies, history.get(cid, ()), local_day, rc.thresholds,
+                segment_policies=rc.segment_policies, tone_policies=rc.tone_policies,
+                late_probability=max(predicted) if predicted else None,
             )
-            for r in rows.values()
-        )
-        people = contacts.get(c.id, {})
+            if memo is not None:
+                choices[memo] = choice
+        open_items = tuple(map(item, rows.values()))
+        people = contacts.get(cid, {})
         snapshot = dunning.AccountSnapshot(
             customer_id=c.id,
             segment=c.segment or None,
@@ -433,24 +459,24 @@ def gather(rc: RunContext, ids: Sequence[int], as_of: datetime) -> list[Account]
             country=region,
             send_window=rc.send_window,
             open_items=open_items,
-            reminders=tuple(past.get(c.id, ())),
-            other_messages=tuple(others.get(c.id, ())),
+            reminders=tuple(past[cid]) if cid in past else (),
+            other_messages=tuple(others[cid]) if cid in others else (),
             status=c.status or "active",
-            disputes=frozenset(disputes.get(c.id, ())),
-            payment_retries=frozenset(pk for pk in rows if pk in retrying),
+            disputes=frozenset(disputes[cid]) if cid in disputes else nothing,
+            payment_retries=frozenset(rows.keys() & retrying) if retrying else nothing,
             promises=tuple(dunning.Promise(tuple(p[0]), p[1], p[2], p[3], from_minor(paid_since.get(pid, 0), p[4]))
-                           for pid, p in promise_parts.get(c.id, {}).items()),
-            unreconciled_credits=credits.get(c.id, {}),
-            contacts=tuple(dunning.Contact(id=p.id, name=p.name, email=p.email or None, phone=p.phone or None,
-                                           role=p.role, opted_out=p.opted_out) for p in people.values()),
-            best_hour=dunning.learn_best_hour(events[c.id], tz) if c.id in events else None,
+                           for pid, p in promise_parts[cid].items()) if cid in promise_parts else (),
+            unreconciled_credits=credits.get(cid, {}),
+            contacts=tuple(people_of[cid]) if cid in people_of else (),
+            best_hour=dunning.learn_best_hour(events[cid], tz) if cid in events else None,
             segment_default_hour=rc.segment_hours.get(c.segment) if c.segment else None,
-            fee_levels_assessed=frozenset(fee_levels.get(c.id, ())),
+            fee_levels_assessed=frozenset(fee_levels[cid]) if cid in fee_levels else nothing,
         )
         accounts.append(Account(
             customer=c, snapshot=snapshot, spec=rc.specs[choice.policy.code], policy_reason=choice.reason,
-            invoices=rows, contacts=people, reminders=sorted(reminders.get(c.id, []), key=lambda r: r.sent_at),
-            declines={pk: declined[pk] for pk in rows if pk in declined},
+            invoices=rows, contacts=people,
+            reminders=sorted(reminders[cid], key=lambda r: r.sent_at) if cid in reminders else [],
+            declines={pk: declined[pk] for pk in rows if pk in declined} if declined else {},
         ))
     return accounts
 
@@ -501,8 +527,11 @@ def _load_late_fee_terms(rc: RunContext, contract_ids: Iterable[int]) -> None:
     if not missing:
         return
     shared: dict[tuple, LateFeePolicy] = {}
-    rows = Contract.objects.filter(organization=rc.org, pk__in=missing).values_list("pk", *_TERM_FIELDS)
-    keys = {pk: tuple(terms) for pk, *terms in rows}
+    keys = {}
+    for start in range(0, len(missing), 5000):  # well under SQLite's limit of bound variables
+        for pk, *terms in fetch_rows(Contract.objects.filter(organization=rc.org).filter(
+                ids_in("pk", missing[start:start + 5000])).values_list("pk", *_TERM_FIELDS)):
+            keys[pk] = tuple(terms)
     # One unsaved Contract per distinct set of terms (not per contract): its methods turn them into a policy.
     contracts = {key: Contract(**dict(zip(_TERM_FIELDS, key))) for key in set(keys.values())}
     new = {c.reference_series for c in contracts.values() if c.uses_reference_rates} - set(rc.reference_rates)

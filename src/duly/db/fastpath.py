@@ -255,7 +255,7 @@ class _IdsIn(Lookup):
     prepare_rhs = False
 
     def get_prep_lookup(self):
-        return list(dict.fromkeys(operator.index(v) for v in self.rhs))  # ints only, each once
+        return list(dict.fromkeys(map(operator.index, self.rhs)))  # ints only, each once
 
     def as_sql(self, compiler, connection):
         if not self.rhs:
@@ -296,13 +296,21 @@ def _sqlite_json(value: Any) -> Any:
         return value
 
 
+def _as_read(value: Any) -> Any:  # pragma: no cover - a marker, never called
+    return value
+
+
 def _fast_converter(field: models.Field, conn) -> Callable[[Any], Any] | None:
-    """A converter doing what Django's does for a plain SQLite column of ``field``, parsing in C (None: Django's)."""
+    """A converter doing what Django's does for a plain SQLite column of ``field``, parsing in C (None: Django's;
+    :func:`_as_read`: nothing to do)."""
     kind = type(field)
     if kind is models.DateTimeField and settings.USE_TZ:
         return _sqlite_datetime(conn.timezone)
     if kind is models.DateField:
-        return _sqlite_date
+        # A column declared ``date`` is parsed by the converter Django registers with the sqlite3 driver
+        # (``PARSE_DECLTYPES``): the value read is a date already, as Django's own converter then finds it.
+        declared = conn.settings_dict["OPTIONS"].get("detect_types", sqlite3.PARSE_DECLTYPES) & sqlite3.PARSE_DECLTYPES
+        return _as_read if declared and field.db_type(conn) == "date" else _sqlite_date
     if kind is models.JSONField and field.decoder is None:
         return _sqlite_json
     return None
@@ -318,7 +326,9 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
     from django.db.models.expressions import Col
 
     db = queryset.db
-    if connections[db].vendor != "sqlite" or queryset._fields is None or queryset.query.annotations:
+    # An alias (an annotation used only to filter, never selected) is fine: every selected column is
+    # checked to be a plain column below.
+    if connections[db].vendor != "sqlite" or queryset._fields is None or queryset.query.annotation_select:
         return list(queryset)
     compiler = queryset.query.get_compiler(using=db)
     try:
@@ -330,6 +340,8 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
         if not isinstance(expression, Col):
             return list(queryset)
         fast = _fast_converter(expression.target, connections[db])
+        if fast is _as_read:
+            continue
         if fast is not None:
             plan.append((i, fast, [], expression))
         else:
@@ -341,7 +353,7 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     if not plan:
-        return [tuple(r) for r in rows]
+        return rows if all(type(r) is tuple for r in rows[:1]) else [tuple(r) for r in rows]
     result = []
     for row in rows:
         values = list(row)

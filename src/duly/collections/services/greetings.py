@@ -8,14 +8,14 @@ the customer's contact budget, and wait while the customer's situation calls for
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import Q
 
 from duly.customers.models import Contact, Contract, Customer, Organization
+from duly.db.functions import MonthDay
 from duly.domain import dunning
 from duly.messaging.services import queue_message, renderer_for
 
@@ -58,24 +58,23 @@ def send_greetings(org: Organization, *, now: datetime, dry_run: bool = False,
     # domain's greeting_day then decides on each customer's own local date.
     days = [now.astimezone(dt_timezone.utc).date() + timedelta(days=d) for d in range(-GREETING_GRACE_DAYS - 1, 2)]
 
-    def on_days(field: str) -> Q:
-        """``field`` falls (month and day) on one of ``days``, whatever the year."""
-        match = Q()
-        for d in days:
-            match |= Q(**{f"{field}__month": d.month, f"{field}__day": d.day})
-        return match
+    month_days = sorted({d.strftime("%m-%d") for d in days})
+
+    def on_days(model, field: str):
+        """``model``'s rows whose ``field`` falls (month and day) on one of ``days``, whatever the year."""
+        return model.objects.alias(_month_day=MonthDay(field)).filter(_month_day__in=month_days)
 
     occasions: list[_Occasion] = []
-    for pk, cid, name, born in (Contact.objects.filter(on_days("birthday"), organization=org, opted_out=False)
+    for pk, cid, name, born in (on_days(Contact, "birthday").filter(organization=org, opted_out=False)
                                 .exclude(email="").values_list("pk", "customer_id", "name", "birthday")):
         occasions.append(_Occasion(cid, "birthday", f"birthday:{pk}", name, born.month, born.day, 0, pk))
-    for pk, cid, start, ref in (Contract.objects.filter(on_days("start_date"), organization=org,
-                                                        start_date__year__lt=now.year)
+    for pk, cid, start, ref in (on_days(Contract, "start_date").filter(organization=org,
+                                                                       start_date__lt=date(now.year, 1, 1))
                                 .exclude(end_date__lt=now.date()).values_list("pk", "customer_id", "start_date",
                                                                               "reference")):
         occasions.append(_Occasion(cid, "anniversary", f"anniversary:{pk}", ref, start.month, start.day,
                                    start.year, None))
-    for pk, cid, label, on in SpecialDate.objects.filter(on_days("date"), organization=org).values_list(
+    for pk, cid, label, on in on_days(SpecialDate, "date").filter(organization=org).values_list(
             "pk", "customer_id", "label", "date"):
         occasions.append(_Occasion(cid, "special", f"special:{pk}", label, on.month, on.day, 0, None))
     if not occasions:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence  # isinstance against typing.Mapping is slow (a run asks per customer)
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping, Sequence
 
 from dateutil.relativedelta import relativedelta
 
@@ -128,7 +128,8 @@ def choose_policy(
     """
     if isinstance(as_of, datetime):
         as_of = as_of.date()
-    by_code = dict(policies) if isinstance(policies, Mapping) else {p.code: p for p in policies}
+    by_code = policies if type(policies) is dict else dict(policies) if isinstance(policies, Mapping) else {
+        p.code: p for p in policies}  # a dict is only read here: no copy
 
     def pick(code: str, source: str) -> Policy:
         policy = by_code.get(code)
