@@ -338,3 +338,24 @@ def test_the_old_import_path_still_gives_the_fast_path():
 
     assert (bulk.fetch_rows, bulk.ids_in, bulk.insert_rows, bulk.adapt_rows) == (
         fetch_rows, ids_in, insert_rows, adapt_rows)
+
+
+def test_fetch_rows_gives_repeated_decimals_and_empty_json_exactly_as_the_orm(customer, make_customer, make_contract):
+    """A batch's contracts repeat a few rates (converted once each) and its customers' JSON columns are mostly
+    empty (not parsed): the values are still the ORM's, and an empty list or dict is each row's own."""
+    from duly.customers.models import Contract, Customer
+
+    others = [make_customer(f"FR-{i}") for i in range(4)]
+    for c, rate in zip([customer, *others], ["12", "12.50", "12", None, "8"]):
+        make_contract(c, terms_kind="net", terms_days=30, late_fee_kind="interest_annual" if rate else "none",
+                      **({"late_rate_percent": Decimal(rate)} if rate else {}))
+    for model in (Contract, Customer):
+        names = [f.attname for f in model._meta.concrete_fields]
+        expected = list(model.objects.order_by("id").values_list(*names))
+        got = fetch_rows(model.objects.order_by("id").values_list(*names))
+        assert len(got) == 5 and got == expected, model.__name__
+        assert [[(type(v), str(v)) for v in row] for row in got] == [
+            [(type(v), str(v)) for v in row] for row in expected]
+    names = [f.attname for f in Customer._meta.concrete_fields]
+    rows, tags = fetch_rows(Customer.objects.order_by("id").values_list(*names)), names.index("tags")
+    assert rows[0][tags] == [] and rows[0][tags] is not rows[1][tags]  # not one shared empty list

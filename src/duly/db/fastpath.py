@@ -290,6 +290,10 @@ def _sqlite_date(value: Any) -> Any:
 def _sqlite_json(value: Any) -> Any:
     if value is None:
         return value
+    if value == "[]":  # most JSON columns hold an empty default: a new empty value, not parsed
+        return []
+    if value == "{}":
+        return {}
     try:
         return json.loads(value)
     except json.JSONDecodeError:  # as JSONField.from_db_value
@@ -354,17 +358,29 @@ def fetch_rows(queryset: models.QuerySet) -> list[tuple]:
         rows = cursor.fetchall()
     if not plan:
         return rows if all(type(r) is tuple for r in rows[:1]) else [tuple(r) for r in rows]
-    result = []
-    for row in rows:
-        values = list(row)
-        for i, fast, chain, expression in plan:
-            if fast is not None:
-                values[i] = fast(values[i])
-            else:
-                value = values[i]
-                for convert in chain:
-                    value = convert(value, expression, conn)
-                values[i] = value
-        result.append(tuple(values))
-    return result
+    if not rows:
+        return []
+    # Column by column: each converted column is one ``map`` over its values (no per-row list, no per-value
+    # indexing), then the rows are zipped back together.
+    columns: list = list(zip(*rows))
+    for i, fast, chain, expression in plan:
+        if fast is not None:
+            columns[i] = map(fast, columns[i])
+        elif isinstance(expression.target, models.DecimalField):
+            # A column repeats a few amounts (rates, quantities): each distinct one converted once (a Decimal is
+            # immutable, so rows may share it; equal numbers stored as 1 or 1.0 convert to the same Decimal).
+            converted = {value: _chained(value, chain, expression, conn) for value in set(columns[i])}
+            columns[i] = map(converted.__getitem__, columns[i])
+        elif len(chain) == 1:
+            convert = chain[0]
+            columns[i] = [convert(value, expression, conn) for value in columns[i]]
+        else:
+            columns[i] = [_chained(value, chain, expression, conn) for value in columns[i]]
+    return list(zip(*columns))
+
+
+def _chained(value: Any, chain: list, expression: Any, conn: Any) -> Any:
+    for convert in chain:
+        value = convert(value, expression, conn)
+    return value
 

@@ -212,8 +212,11 @@ class _Batch:
         self.contracts: dict[int, Contract] = {}
         contracts = Contract.objects.filter(ids_in("id", {r[2] for r in rows})).order_by()
         for contract in fetch_instances(contracts):
-            contract.customer = self.customers[contract.customer_id]  # the same row: no query when read
-            contract.organization = org  # (its calendar may move due dates: Contract.business_day_calendar)
+            # The same rows, cached as ``contract.customer = …`` would (no query when read; the ids already
+            # match): its customer, and its organization (its calendar may move due dates).
+            cache = contract._state.fields_cache
+            cache["customer"] = self.customers[contract.customer_id]
+            cache["organization"], contract.organization_id = org, org.id
             self.contracts[contract.pk] = contract
         self.subscription_contracts = frozenset(self.contracts)
         sub_ids = [r[0] for r in rows]
@@ -323,8 +326,8 @@ class _Batch:
                 **{f"m{m}": latest(m) for m in averaged}).values_list(*(f"m{m}" for m in averaged))
                 for key in row if key is not None]
             if keys:
-                rows += list(UsageEvent.objects.filter(organization=self.org, idempotency_key__in=keys)
-                             .order_by().values_list(*columns))
+                rows += fetch_rows(UsageEvent.objects.filter(organization=self.org, idempotency_key__in=keys)
+                                   .order_by().values_list(*columns))
         store: dict[tuple[int, int], list[tuple]] = defaultdict(list)
         seen = set()
         for row in rows:
