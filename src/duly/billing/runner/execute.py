@@ -8,8 +8,6 @@ a concurrent run.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import Callable
 from django.db import IntegrityError, connection, transaction
 
 from duly.customers.models import Customer, Organization
+from duly.db.collector import paused as gc_paused
 from duly.db.fastpath import ids_in
 from duly.invoicing.bulk import PeppolRefused
 
@@ -80,7 +79,7 @@ def _bill_chunk(run: Run, chunk: list[int], number: int,
     while attempts < _RETRIES:
         outcome = BillingRunResult(as_of=run.as_of)
         try:
-            with _gc_paused(), transaction.atomic():
+            with gc_paused(), transaction.atomic():
                 _bill_batch(run.org, run.as_of, run.catalog, [c for c in chunk if c not in refused], outcome,
                             run.has_retainers, run.due)
                 if checkpoint is not None:
@@ -176,7 +175,7 @@ def _bill_windows(run: Run, chunks: list[list[int]], workers: int, result: Billi
                 outcomes: list[BillingRunResult] | None = []
                 window: list[list[int]] = []
                 try:
-                    with _gc_paused(), transaction.atomic():
+                    with gc_paused(), transaction.atomic():
                         flying: deque = deque()
                         while True:
                             while (start + len(window) < len(chunks) and len(flying) < 2 * workers
@@ -249,25 +248,8 @@ def _die_with_parent() -> None:
 def _plan_in_worker(chunk: list[int]) -> ChunkPlan:
     run = _RUN
     assert run is not None, "planning process without a run"
-    with _gc_paused():
+    with gc_paused():
         return plan_batch(run.org, run.as_of, run.catalog, chunk, run.has_retainers, run.due, lock=False)
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while a batch runs (it allocates many small objects that all live until
-    its end, so the collector would only walk them again and again); what was alive before the batch is
-    frozen out of the collections that follow. The collector's state is restored afterwards, even on error."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.unfreeze()
 
 
 def _bill_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: list[int],

@@ -21,8 +21,6 @@ and the greetings (:mod:`.greetings`), so each message sees every other one in t
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Sequence
@@ -32,6 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from duly.customers.models import Organization
+from duly.db.collector import paused as gc_paused
 from duly.domain import dunning
 from duly.domain.bounds import check_datetime_range
 from duly.domain.errors import DomainError
@@ -151,7 +150,7 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     run = None if dry_run else CollectionRun.objects.create(organization=org, as_of=as_of)
     ids = snapshots.customer_ids(org, only=customer_ids, partition=partition, id_range=customer_id_range)
     for chunk in snapshots.chunks(ids, chunk_size):
-        with _gc_paused():
+        with gc_paused():
             _run_chunk(rc, builder, result, chunk, as_of, dry_run, run)
     if not dry_run and partition is None:
         result.restored = lift_cleared_suspensions(org, now=as_of)
@@ -194,24 +193,6 @@ def _run_chunk(rc: snapshots.RunContext, builder: msgs.MessageBuilder, result: C
             for planned in sends:
                 planned.outcome = f"error: {exc.message}"
             result.errors.append((account.customer.code, exc.message))
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while a chunk runs: it allocates many small objects that mostly live
-    until its end (its snapshots) or the run's (its decisions), which the collector would only walk again
-    and again (a third of a dry run's time). What was alive before is frozen out of the collections that
-    follow; the collector's state is restored afterwards, even on error. Memory stays bounded by the chunk."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.freeze()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-        gc.unfreeze()
 
 
 @transaction.atomic
