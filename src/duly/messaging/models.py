@@ -91,6 +91,7 @@ class Message(models.Model):
         ("notice", "Notice"),
         ("dispute", "Query answer"),
         ("termination", "Termination"),
+        ("staff", "To staff"),
     ]
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="messages")

@@ -1,5 +1,6 @@
 """What customers change from their personal link (``/p/<token>/...``): a question or dispute about an invoice or a
-line (it opens the invoice's query through collections, with its response-time target and a staff task), and a
+line (it opens the invoice's query through collections, with its response-time target and a staff task, and e-mails
+staff once per query: :mod:`.staff_notice`), and a
 request to change the billing contact, the PO number of future invoices or the language of their documents, which
 waits for staff (:func:`approve_change_request`, :func:`reject_change_request`).
 
@@ -25,7 +26,7 @@ from duly.customers.models import Contact, Contract, Customer, Organization
 from duly.domain.errors import InvalidState, NotFound, PayLinkRefused, RateLimited, ValidationError
 from duly.invoicing.models import Invoice, InvoiceLine
 
-from . import services
+from . import services, staff_notice
 from .models import ChangeRequest, PortalQuestion
 
 #: The languages the portal and the documents speak.
@@ -122,7 +123,8 @@ def ask_about_invoice(scope: Scope, invoice_id, *, kind: str, text: str, submiss
     """Send a question (``kind="question"``) or a dispute (``"dispute"``) about an invoice, or one of its lines.
 
     It opens the invoice's query (its follow-ups pause until staff answer, by the organization's response-time
-    target) or joins the one already open, and makes a staff task. The same ``submission`` sent again returns the
+    target) or joins the one already open, makes a staff task and, for a new query, queues the e-mail to staff
+    (:func:`.staff_notice.notify_staff`, in the same transaction). The same ``submission`` sent again returns the
     question already written."""
     customer = scope.customer
     submission = _check_submission(submission)
@@ -157,6 +159,7 @@ def ask_about_invoice(scope: Scope, invoice_id, *, kind: str, text: str, submiss
                 dispute=collections.customer_query(org, invoice.pk, question=question, now=now,
                                                    key=f"portal-question:{customer.pk}:{submission}",
                                                    summary=question)[0])
+            staff_notice.notify_staff(row, now=now)
     except IntegrityError:  # the same form, sent twice at once: the first one wrote it
         row = PortalQuestion.objects.filter(customer=customer, submission=submission).first()
         if row is None:
