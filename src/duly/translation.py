@@ -282,6 +282,14 @@ def format_date(value: date | None, locale: str) -> str:
     return text
 
 
+def format_weekday_date(value: date, locale: str) -> str:
+    """Long date with its weekday: ``Saturday, 4 April 2026``, ``samedi 4 avril 2026``, ``Samstag, 4. April 2026``."""
+    text = babel_date(value, format="full", locale=babel_locale(locale))
+    if value.day == 1 and babel_locale(locale).language == "fr":
+        text = re.sub(r"(?<= )1 ", "1er ", text, count=1)  # French writes the first of the month as an ordinal
+    return text
+
+
 @lru_cache(maxsize=4096)
 def format_days(first: date, last: date, locale: str) -> str:
     """The days from ``first`` to ``last`` inclusive, months in full: ``1–31 March 2026``, ``1er–31 mars 2026``,

@@ -226,8 +226,8 @@ def check_annual_client_is_due_on_the_next_french_business_day(year):
     clients, _, _ = year
     assert _invoices(clients["A"]) == [(date(2026, 3, 15), date(2026, 4, 7), D("1440.00"))]
     inv = Invoice.objects.get(customer=clients["A"])
-    assert inv.payment_terms_text == ("Payment due by 7 April 2026 (20 days net; moved from Saturday 4 April 2026 "
-                                      "to the next business day)")
+    assert inv.payment_terms_text == ("Paiement au plus tard le 7 avril 2026 (20 jours net). L'échéance a été "
+                                      "reportée du samedi 4 avril 2026 au jour ouvré suivant.")  # a French client
 
 
 def check_the_year_is_numbered_without_a_gap_and_no_period_is_billed_twice(year):

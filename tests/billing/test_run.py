@@ -54,7 +54,7 @@ def test_one_invoice_per_customer_and_billing_date_with_the_contracts_due_date(o
     # 100.00 + 40.00 + 500 × 0.01 = 145.00 + 20% = 174.00; due at the end of February + 15 days.
     assert (acme.total, acme.due_date, acme.service_period_start, acme.service_period_end) == (
         Decimal("174.00"), date(2026, 3, 15), date(2026, 1, 1), date(2026, 2, 28))
-    assert acme.payment_terms_text.startswith("Payment due by 15 March 2026")
+    assert acme.payment_terms_text.startswith("Paiement au plus tard le 15 mars 2026")  # in the customer's words
     assert acme.rf_reference.startswith("RF") and acme.number == "INV-2026-00002"
     zeta = list(Invoice.objects.filter(customer=other).order_by("number"))
     assert [(z.issue_date, z.due_date, z.service_period_start, z.service_period_end, z.total) for z in zeta] == [

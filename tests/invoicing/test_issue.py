@@ -38,7 +38,7 @@ def test_issue_computes_totals_due_date_terms_and_rf(org, customer, contract):
     # 2400 + 3.5 × 95 = 2732.50 net; VAT 20 % = 546.50; total 3279.00
     assert (inv.tax_exclusive_minor, inv.tax_total_minor, inv.total_minor) == (273250, 54650, 327900)
     assert inv.due_date == date(2026, 4, 30)  # net 30
-    assert "30 April 2026" in inv.payment_terms_text
+    assert "30 avril 2026" in inv.payment_terms_text  # a French customer: in French
     assert "12" in inv.late_terms_text and "%" in inv.late_terms_text
     assert is_valid_rf(inv.rf_reference)
 

@@ -22,7 +22,7 @@ def test_eu_statutory_terms_state_the_actual_rate_and_the_fixed_compensation(org
     ctr = make_contract(customer, reference="CTR-EU", late_fee_kind="eu_statutory",
                         reference_rate_percent=Decimal("2.15"))
     inv = services.issue_invoice(org, draft_for(org, customer, ctr).pk, issue_date=date(2026, 3, 31))
-    assert inv.payment_terms_text == "Payment due by 30 April 2026 (30 days net)"
+    assert inv.payment_terms_text == "Paiement au plus tard le 30 avril 2026 (30 jours net)."  # in French
     assert inv.late_terms_text == (
         "Late payment: interest at 10.15% per year (ECB reference rate 2.15% + 8 points) from the due date, "
         "plus EUR 40.00 fixed compensation."
@@ -32,7 +32,7 @@ def test_eu_statutory_terms_state_the_actual_rate_and_the_fixed_compensation(org
 def test_interest_and_fixed_fee_terms_in_words(org, customer, contract):
     # the shared contract: 12 % per year simple interest and a EUR 40.00 fixed fee
     inv = services.issue_invoice(org, draft_for(org, customer, contract).pk, issue_date=date(2026, 1, 31))
-    assert inv.payment_terms_text == "Payment due by 2 March 2026 (30 days net)"
+    assert inv.payment_terms_text == "Paiement au plus tard le 2 mars 2026 (30 jours net)."  # in French
     assert inv.late_terms_text == (
         "Late payment: interest at 12% per year from the due date, plus a fixed fee of EUR 40.00.")
 
@@ -40,7 +40,7 @@ def test_interest_and_fixed_fee_terms_in_words(org, customer, contract):
 def test_an_invoice_without_contract_says_no_late_charges_apply(org, customer):
     inv = services.issue_invoice(org, draft_for(org, customer).pk, issue_date=date(2026, 3, 31))
     assert inv.contract is None
-    assert inv.payment_terms_text == "Payment due by 30 April 2026 (30 days net)"
+    assert inv.payment_terms_text == "Paiement au plus tard le 30 avril 2026 (30 jours net)."  # in French
     assert inv.late_terms_text == "No late-payment charges."
 
 

@@ -46,12 +46,13 @@ from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the 
 from duly.domain import invoice_math, issuing
 from duly.domain.errors import PeppolInvalid, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
-from duly.domain.payment_terms import PaymentTerms, describe as describe_terms, due_date as compute_due_date
+from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
 from duly.domain.text import Text
 from duly.translation import render
 
 from . import hooks, lifecycle
+from .documents.i18n import terms_due
 from .models import Invoice, InvoiceLine
 from .signals import invoices_issued
 from .services import (
@@ -141,11 +142,6 @@ class PreparedInvoice:
 
 # --- pure preparation ----------------------------------------------------------------------------------
 @lru_cache(maxsize=4096)
-def _due(terms: PaymentTerms, issue_date: date) -> tuple[date, str]:
-    return compute_due_date(terms, issue_date), describe_terms(terms, issue_date)
-
-
-@lru_cache(maxsize=4096)
 def describe_late_terms(policy: LateFeePolicy, currency: str, as_of: date) -> str:
     """:func:`duly.domain.late_fees.describe_policy` on ``as_of`` (the issue date), remembered (contracts
     often share a policy)."""
@@ -205,7 +201,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
 
     plan = issuing.plan_issue(draft, facts, under, issuing.TermsFacts(terms), _NOTHING_PREPAID, _NO_CREDIT,
                               issue_date,
-                              totals=lambda: _totals(inputs, currency, item.allow_negative), due=_due, late=late,
+                              totals=lambda: _totals(inputs, currency, item.allow_negative),
+                              due=lambda terms, day: terms_due(terms, day, customer.locale), late=late,
                               explain_fix=True)
     values: dict[str, Any] = {
         "organization_id": org.id,

@@ -50,6 +50,7 @@ from duly.domain.text import Text
 from duly.translation import render
 
 from . import hooks, lifecycle
+from .documents.i18n import terms_due
 from .credit_limit import check_credit_limit
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
 from .signals import invoices_issued
@@ -759,6 +760,7 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         issuing.PrepaidFacts(deposit_minor=invoice.prepaid_minor if prepaid_minor is None else prepaid_minor),
         issuing.CreditFacts(), issue_date,
         totals=lambda: recompute_totals(invoice, lines),
+        due=lambda terms, day: terms_due(terms, day, invoice.locale or customer.locale),  # in the customer's words
         late=lambda: describe_policy(late_policy_for(invoice, reference_rates), invoice.currency, as_of=issue_date))
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
         original = _lock_credited(invoice.related_invoice_id)

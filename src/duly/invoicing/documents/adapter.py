@@ -32,7 +32,6 @@ from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.money import from_minor
 from duly.domain.payment_instructions import BANK_TRANSFER, CARD, SEPA_DEBIT, PaymentInstruction
 from duly.domain.payment_terms import PaymentTerms
-from duly.domain.payment_terms import describe as describe_terms
 from duly.domain.payment_terms import due_date as compute_due_date
 from duly.domain.references import format_rf
 from duly.invoicing.einvoice.model import (
@@ -51,7 +50,7 @@ from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 from duly.translation import translate
 
 from ..models import Attachment, Invoice, InvoiceLine
-from .i18n import localizer
+from .i18n import localizer, terms_due
 from .snapshot import DocumentFacts, facts_for, party_from_json
 
 __all__ = [
@@ -256,7 +255,7 @@ def settled_at_issue_minor(invoice: Invoice, facts: DocumentFacts | None = None)
 
 
 def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str]:
-    """(issue date, due date, payment terms in English) — a draft is previewed as issued on ``as_of``."""
+    """(issue date, due date, payment terms in the customer's words) — a draft is previewed as issued on ``as_of``."""
     issue = invoice.issue_date or as_of
     if issue is None:
         raise ValidationError(
@@ -268,7 +267,9 @@ def _dates(invoice: Invoice, as_of: date | None) -> tuple[date, date | None, str
         return issue, None, ""
     if invoice.due_date is not None:
         return issue, invoice.due_date, invoice.payment_terms_text
-    return issue, compute_due_date(terms, issue), invoice.payment_terms_text or describe_terms(terms, issue)
+    if invoice.payment_terms_text:
+        return issue, compute_due_date(terms, issue), invoice.payment_terms_text
+    return (issue, *terms_due(terms, issue, invoice.locale or invoice.customer.locale))  # as issuing would word them
 
 
 def _sentences(*parts: str) -> str:
@@ -530,7 +531,7 @@ class PrintableInvoice:
     payment_options: tuple[PaymentOption, ...]
     terms: PaymentTerms | None
     late_policy: LateFeePolicy | None
-    #: English terms frozen at issue (``Invoice.payment_terms_text`` / ``late_terms_text``).
+    #: Terms frozen at issue (``Invoice.payment_terms_text``: in the customer's language; ``late_terms_text``: English).
     payment_terms_text: str
     late_terms_text: str
     rf_reference: str

@@ -21,12 +21,12 @@ from typing import Any
 
 from duly import translation as tr
 from duly.domain.late_fees import LateFeePolicy
-from duly.domain.payment_terms import PaymentTerms
+from duly.domain.payment_terms import PaymentTerms, summarize
 from duly.translation import LANGUAGES, Msg
 
 from .words import LABELS, UNITS
 
-__all__ = ["LABELS", "LANGUAGES", "Localizer", "localizer"]
+__all__ = ["LABELS", "LANGUAGES", "Localizer", "localizer", "terms_due"]
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,24 @@ class Localizer:
             return self.t("terms.on_receipt", date=self.date(due))
         return self.t("terms.due_by", date=self.date(due), terms=self.terms_label(terms))
 
+    def weekday_date(self, value: date) -> str:
+        """Long date with its weekday: ``samedi 4 avril 2026``."""
+        return tr.format_weekday_date(value, self.locale)
+
+    def due_terms(self, terms: PaymentTerms, issue_date: date) -> tuple[date, str]:
+        """(due date, payment terms in words) of an invoice issued on ``issue_date``, in this language:
+        ``Paiement au plus tard le 6 avril 2026 (30 jours net).``, followed, when a weekend or public holiday moved the
+        due date, by the sentence saying from which day and in which direction."""
+        summary = summarize(terms, issue_date)
+        text = self.payment_terms(terms, summary.due_date)
+        if summary.adjusted:
+            key = "terms.moved_" + ("next" if summary.due_date > summary.unadjusted_due_date else "previous")
+            if summary.holiday_name:
+                key += "_holiday"
+            text += " " + self.t(key, date=self.weekday_date(summary.unadjusted_due_date),
+                                 country=self.country(summary.country or ""))
+        return summary.due_date, text
+
     def _reference_name(self, regime, currency: str) -> str:
         if regime.reference is not None:
             return self.t(f"late.reference.{regime.kind}")
@@ -220,6 +238,19 @@ def localizer(locale: str) -> Localizer:
     """The :class:`Localizer` for a stored locale (``fr_FR``, ``de``…); unknown languages use English."""
     language, babel_locale = tr.language_and_locale(locale)
     return Localizer(language=language, locale=babel_locale)
+
+
+@lru_cache(maxsize=4096)
+def terms_due(terms: PaymentTerms, issue_date: date, locale: str | None) -> tuple[date, str]:
+    """(due date, payment terms in words) an invoice issued on ``issue_date`` freezes, in the language of the
+    customer's ``locale``: Duly's English sentence for English (``Payment due by 30 April 2026 (30 days net)``,
+    unchanged), else :meth:`Localizer.due_terms` (``Paiement au plus tard le 30 avril 2026 (30 jours net).``, with the
+    business-day move in words). Remembered: a billing run's invoices share their terms and issue date."""
+    loc = localizer(locale or "en")
+    if loc.language == "en":
+        summary = summarize(terms, issue_date)
+        return summary.due_date, summary.text  # = describe(terms, issue_date)
+    return loc.due_terms(terms, issue_date)
 
 
 @lru_cache(maxsize=16)
