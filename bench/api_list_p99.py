@@ -224,6 +224,12 @@ def load(port: int, key: str, requests: int, clients: int, customers: list[int],
                 results.append((kind, elapsed))
         conn.close()
 
+    run_clients(client, clients, errors)
+    return results
+
+
+def run_clients(client, clients: int, errors: list[str]) -> None:
+    """Run ``client(i)`` in ``clients`` threads (a closed loop each) and stop on the first error they report."""
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
@@ -231,7 +237,21 @@ def load(port: int, key: str, requests: int, clients: int, customers: list[int],
         t.join()
     if errors:
         raise SystemExit(errors[0])
-    return results
+
+
+def start_server(script: str, prefix: str) -> tuple[subprocess.Popen, str]:
+    """Start ``script --serve`` in a child process; it writes its port to the returned file once it listens."""
+    port_file = tempfile.mktemp(prefix=prefix)
+    return subprocess.Popen([sys.executable, script, "--serve", port_file], env=os.environ.copy()), port_file
+
+
+def server_port(port_file: str) -> int:
+    """The child's port, once it has written it (at most 60 s)."""
+    for _ in range(600):
+        if Path(port_file).exists() and Path(port_file).read_text():
+            break
+        time.sleep(0.1)
+    return int(Path(port_file).read_text())
 
 
 def _pct(values: list[float], q: int) -> float:
@@ -273,14 +293,9 @@ def main() -> int:
     total = Invoice.objects.count()
     connection.close()
 
-    port_file = tempfile.mktemp(prefix="duly-bench-port-")
-    child = subprocess.Popen([sys.executable, __file__, "--serve", port_file], env=os.environ.copy())
+    child, port_file = start_server(__file__, "duly-bench-port-")
     try:
-        for _ in range(600):
-            if Path(port_file).exists() and Path(port_file).read_text():
-                break
-            time.sleep(0.1)
-        port = int(Path(port_file).read_text())
+        port = server_port(port_file)
         load(port, key, 100, args.clients, customers, max_id, void_ids)  # warm-up (connections, caches), not counted
         pg_before = cpu_window_start(child)
         start = time.perf_counter()

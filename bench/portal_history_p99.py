@@ -31,9 +31,7 @@ import random
 import re
 import resource
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -132,13 +130,7 @@ def load(port: int, tokens: list[str], large: str, requests: int, clients: int,
                 results.append((kind, elapsed))
         conn.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise SystemExit(errors[0])
+    base.run_clients(client, clients, errors)
     return results
 
 
@@ -175,14 +167,9 @@ def main() -> int:
     total = Invoice.objects.count()
     connection.close()
 
-    port_file = tempfile.mktemp(prefix="duly-bench-portal-port-")
-    child = subprocess.Popen([sys.executable, __file__, "--serve", port_file], env=os.environ.copy())
+    child, port_file = base.start_server(__file__, "duly-bench-portal-port-")
     try:
-        for _ in range(600):
-            if Path(port_file).exists() and Path(port_file).read_text():
-                break
-            time.sleep(0.1)
-        port = int(Path(port_file).read_text())
+        port = base.server_port(port_file)
         load(port, list(tokens.values()), large, 100, args.clients, [0])  # warm-up, not counted
         pg_before = base.cpu_window_start(child)
         start = time.perf_counter()
