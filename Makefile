@@ -13,10 +13,11 @@ TEST_JOBS ?= -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
 
 .PHONY: demo test test-postgres bench sysdeps clean messages
 
+# --no-compile: byte-compiling every installed package (scikit-learn and SciPy above all) cost about 20 s of
+# CPU at each install; Python compiles what is imported, once, when it is first imported.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[test]'
 	touch $(STAMP)
 
 # Debian packages: pdftoppm (poppler-utils) renders PDF pages to PNG for people to look at; HarfBuzz's

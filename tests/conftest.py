@@ -48,6 +48,9 @@ def _made_by_this_run(path: str) -> bool:
     data read from beside the repository, even when the clone itself lives in that folder."""
     if not os.path.realpath(path).startswith(_TEMP):
         return False
+    template = os.environ.get("PYTEST_DULY_MIGRATED_TEMPLATE")
+    if template and os.path.realpath(path).startswith(os.path.dirname(os.path.realpath(template)) + os.sep):
+        return True  # the run's migrated template database (pytest_configure below)
     try:
         return os.stat(path).st_mtime >= _STARTED - 1
     except OSError:  # being created now
@@ -156,23 +159,98 @@ def celery_eager():
         app.conf[key] = before
 
 
+# One database with every migration applied, made once per run and shared by every test process: migrating from
+# nothing costs about 15 s of CPU, which each pytest-xdist worker used to pay for its test database, and again for
+# the processes it starts (migrated_sqlite below). The run's first process (the xdist controller, or pytest itself
+# without xdist) starts `django migrate` on a file in the background as it configures; the processes wait for it
+# only when a test first needs a database, and copy it. The migration is the real one (the same command a
+# deployment runs); only its repetition is gone.
+_TEMPLATE_ENV = "PYTEST_DULY_MIGRATED_TEMPLATE"
+_TEMPLATE_JOB: subprocess.Popen | None = None
+
+
+def _migrate_env(db: Path) -> dict:
+    return {**os.environ, "DULY_HOME": str(db.parent), "DATABASE_URL": f"sqlite:///{db}",
+            "DJANGO_SETTINGS_MODULE": "duly.settings"}
+
+
+def pytest_configure(config):
+    global _TEMPLATE_JOB
+    if os.environ.get(_TEMPLATE_ENV) or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    folder = Path(tempfile.mkdtemp(prefix="duly-migrated-"))
+    template = folder / "migrated.sqlite3"
+    log = open(folder / "migrate.log", "w")  # noqa: SIM115 - the job writes to it until it ends
+    code = ("import sys, django; django.setup(); from django.core.management import call_command; "
+            "call_command('migrate', verbosity=0); from django.db import connections; connections.close_all(); "
+            "open(sys.argv[1] + '.done', 'w').close()")  # closed first: the last close folds SQLite's WAL in
+    _TEMPLATE_JOB = subprocess.Popen([sys.executable, "-c", code, str(template)], env=_migrate_env(template),
+                                     stdout=log, stderr=subprocess.STDOUT)
+    os.environ[_TEMPLATE_ENV] = str(template)  # the xdist workers, started after this, inherit it
+
+
+def pytest_unconfigure(config):
+    if _TEMPLATE_JOB is not None:
+        if _TEMPLATE_JOB.poll() is None:
+            _TEMPLATE_JOB.kill()
+        _TEMPLATE_JOB.wait()
+        shutil.rmtree(Path(os.environ.pop(_TEMPLATE_ENV)).parent, ignore_errors=True)
+
+
+def migrated_template() -> Path:
+    """The run's migrated database, once its migration has ended (waits for it; fails with its output)."""
+    template = Path(os.environ[_TEMPLATE_ENV])
+    done = Path(f"{template}.done")
+    deadline = time.monotonic() + 600
+    while not done.exists():
+        if _TEMPLATE_JOB is not None and _TEMPLATE_JOB.poll() not in (None, 0):
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    if not done.exists():
+        log = (template.parent / "migrate.log")
+        pytest.fail("migrating the suite's template database failed:\n" + (log.read_text() if log.exists() else ""))
+    return template
+
+
+if not ON_POSTGRES:
+    @pytest.fixture(scope="session")
+    def django_db_setup(django_test_environment, django_db_blocker, django_db_modify_db_settings):
+        """The SQLite test database (in memory, one per process) as a copy of the run's migrated template, made
+        as Django's ``create_test_db`` makes it but with the migration copied instead of run again."""
+        import sqlite3
+
+        from django.conf import settings as django_settings
+        from django.db import connections
+
+        template = migrated_template()
+        with django_db_blocker.unblock():
+            for alias in connections:
+                connection = connections[alias]
+                test_name = connection.creation._create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+                connection.close()
+                django_settings.DATABASES[alias]["NAME"] = test_name
+                connection.settings_dict["NAME"] = test_name
+                connection.ensure_connection()
+                source = sqlite3.connect(template)
+                try:
+                    source.backup(connection.connection)
+                finally:
+                    source.close()
+        yield
+
+
 @pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory):
+def migrated_sqlite():
     """``(path) -> path``: put an SQLite database with every migration applied at ``path``, for the tests that run
-    Duly in processes of their own (kill -9, parallel runs, the console script). Migrating costs about 15 s of CPU,
-    so each test process migrates one database once and copies it; the processes under test still run their own
-    ``migrate``, which finds nothing left to apply. The demo (tests/test_cli.py) and the suite's own test database
-    still migrate from nothing."""
-    template = tmp_path_factory.mktemp("migrated") / "migrated.sqlite3"
-    env = {**os.environ, "DULY_HOME": str(template.parent), "DATABASE_URL": f"sqlite:///{template}",
-           "DJANGO_SETTINGS_MODULE": "duly.settings"}
-    proc = subprocess.run([sys.executable, "-m", "django", "migrate", "-v0"], env=env, capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    Duly in processes of their own (kill -9, parallel runs, the console script): a copy of the run's migrated
+    template (above). The processes under test still run their own ``migrate``, which finds nothing left to
+    apply. The demo (tests/test_cli.py) still migrates from nothing."""
 
     def place(path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(template, path)
+        shutil.copyfile(migrated_template(), path)
         return path
 
     return place
