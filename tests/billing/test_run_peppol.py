@@ -110,25 +110,24 @@ def test_issue_prepared_refuses_the_block_naming_the_peppol_customers(org, make_
 @pytest.mark.django_db
 def test_a_french_business_whose_invoice_breaks_br_fr_is_left_out_with_the_rule_named(
         org, make_customer, make_contract, catalog, bill, peppol_settings):
-    """The French reform's scope (a French seller, a business buyer with an electronic address): the run checks the
-    BR-FR rules as issuing one invoice does. A seller without its SIREN (BT-30) breaks BR-FR-10: that client is left
-    out, the rule named, the others billed; with the SIREN entered, a rerun bills it once."""
+    """The French reform's scope (a French seller, a French business buyer with an electronic address): the run
+    checks the BR-FR rules as issuing one invoice does. 19 % is no French VAT rate (BR-FR-16; CEN and Peppol accept
+    it): that client is left out, the rule named, the others billed, the period still due."""
+    from decimal import Decimal
+
     update_organization(org, electronic_address_scheme="0002", electronic_address="303265045")
     org.refresh_from_db()
+    odd = services.create_product(org, code="ODD", name="Odd rate", tax_category="S", tax_rate=Decimal("19"))
+    odd_price = services.create_price(org, odd, code="odd", currency="EUR",
+                                      model_config={"model": "flat", "amount": "100.00"})
     globex = make_customer("GLOBEX", name="Globex Procurement SA", tax_id="FR61954506077", **GLN)
     plain = make_customer("PLAIN", name="Plain SARL")
-    for c in (globex, plain):
+    for c, price in ((globex, odd_price), (plain, odd_price)):
         make_contract(c)
-        services.create_subscription(org, c, [(catalog["flat"], 1)], start_date=date(2026, 1, 1),
-                                     as_of=date(2026, 1, 1))
+        services.create_subscription(org, c, [(price, 1)], start_date=date(2026, 1, 1), as_of=date(2026, 1, 1))
     result = bill(date(2026, 1, 1))
-    assert (result.invoices, result.numbers) == (1, ["INV-2026-00001"])
+    assert (result.invoices, result.numbers) == (1, ["INV-2026-00001"])  # the consumer: outside the reform
     [(code, reason)] = result.skipped
-    assert code == "GLOBEX" and "French e-invoicing rule BR-FR-10_BT-30" in reason and "SIREN" in reason
+    assert code == "GLOBEX" and "French e-invoicing rule BR-FR-16" in reason and reason.endswith("Nothing was issued.")
     assert not Invoice.objects.filter(customer=globex).exists()
-
-    update_organization(org, registration_id="303 265 045")
-    org.refresh_from_db()
-    again = bill(date(2026, 1, 1))
-    assert (again.invoices, again.numbers, again.skipped) == (1, ["INV-2026-00002"], [])
-    assert bill(date(2026, 1, 1)).invoices == 0
+    assert Subscription.objects.get(customer=globex).next_bill_on == date(2026, 1, 1)  # still due

@@ -160,3 +160,47 @@ def test_issuing_to_a_french_business_with_an_electronic_address_is_refused_when
     issued = _issue(reform_seller, consumer, make_contract(consumer), [L("Conseil", D("1"), D("100.00"),
                                                                          tax_rate=D("19"))])
     assert issued.number == "INV-2026-00002"
+
+
+def test_a_contract_may_override_the_billing_framework_letter(reform_seller, french_business, make_customer,
+                                                              make_contract, doc_settings):
+    """BT-23's letter is the organization's "what you sell" unless a contract says what it sells: a services seller's
+    goods contract invoices as B1, its other contracts as S1; the CII still passes BR-FR."""
+    from duly.customers.services import update_contract
+
+    goods = make_contract(french_business, terms_kind="net", terms_days=30, supply_kind="goods")
+    invoice = _issue(reform_seller, french_business, goods, FRENCH_RATES[:1])
+    assert build_document(invoice).business_process == "B1"
+    cii = document_bytes(invoice, "cii").content
+    assert validate_einvoice(cii, layers=("xsd", "en16931", "br-fr", "duly")) == []
+    other = make_customer(name="Initech SARL", tax_id="FR61954506077", locale="fr_FR")
+    assert build_document(_issue(reform_seller, other, make_contract(other), FRENCH_RATES[:1])).business_process == "S1"
+    update_contract(goods, supply_kind="")  # blank again: the organization's letter
+    goods.refresh_from_db()
+    assert build_document(_issue(reform_seller, french_business, goods, FRENCH_RATES[:1])).business_process == "S1"
+    from duly.domain.errors import ValidationError
+
+    with pytest.raises(ValidationError):  # not a kind of supply
+        update_contract(goods, supply_kind="software")
+
+
+def test_in_the_reform_bt30_is_the_siren_of_the_vat_number_and_attachments_carry_a_reform_code(
+        org, french_business, make_contract, doc_settings):
+    """A French seller with no registration id states the SIREN its VAT number contains as BT-30 (BR-FR-10), and an
+    attachment's free description becomes the reform's code DOCUMENT_ANNEXE (BR-FR-17): the invoice is issued and
+    its CII passes BR-FR."""
+    seller = update_organization(org, electronic_address_scheme="0009", electronic_address="30326504500011")
+    assert seller.registration_id == ""
+    contract = make_contract(french_business, terms_kind="net", terms_days=30)
+    draft = services.create_draft(seller, french_business, FRENCH_RATES[:1], contract=contract)
+    services.add_attachment(seller, draft.pk, "releve-heures.csv", b"date,heures\n2026-03-02,3.5\n",
+                            description="Relevé d'heures de mars", content_type="text/csv")
+    invoice = services.issue_invoice(seller, draft.pk, issue_date=ISSUE_DATE)
+    cii = document_bytes(invoice, "cii").content
+    assert validate_einvoice(cii, layers=("xsd", "en16931", "br-fr", "duly")) == []
+    tree = etree.fromstring(cii)
+    seller_path = "//ram:SellerTradeParty/ram:SpecifiedLegalOrganization/ram:ID"
+    assert [(e.text, e.get("schemeID")) for e in tree.xpath(seller_path, namespaces=CII_NSMAP)] == [
+        ("303265045", "0002")]
+    assert tree.xpath("//ram:AdditionalReferencedDocument/ram:Name/text()", namespaces=CII_NSMAP) == [
+        "DOCUMENT_ANNEXE"]

@@ -136,20 +136,23 @@ def seller_identifier(org) -> tuple[str, str]:
 
 
 def check_seller_identified(org) -> None:
-    """Refuse to issue for a seller that states none of the identifiers EN 16931 rule BR-CO-26 wants: a seller
-    identifier (BT-29: :func:`seller_identifier`), a legal registration id (BT-30) or a VAT id (BT-31). A tax number
-    that is not a VAT id (a German Steuernummer, BT-32) does not identify the seller: code
-    ``seller_identifier_missing``, naming what to fill in."""
+    """Refuse to issue for a seller that states a tax number that is not a VAT id (a German Steuernummer, BT-32) but
+    none of the identifiers EN 16931 rule BR-CO-26 wants: a seller identifier (BT-29: :func:`seller_identifier`), a
+    legal registration id (BT-30) or a VAT id (BT-31). Code ``seller_identifier_missing``, naming what to fill in.
+
+    A seller that states no identifier at all is not refused here (a set-up not finished, PDF invoices only): its
+    e-invoices are refused when they are rendered (BR-CO-26), and issuing to a customer with a Peppol address
+    refuses it (``peppol_invalid``)."""
     from duly.domain.errors import SellerIdentifierMissing
 
-    if org.vat_id.strip() or org.registration_id.strip() or seller_identifier(org)[0]:
+    if (not org.tax_number.strip() or org.vat_id.strip() or org.registration_id.strip()
+            or seller_identifier(org)[0]):
         return
     raise SellerIdentifierMissing(
         f"{org.name} states no identifier an e-invoice accepts (EN 16931 rule BR-CO-26: a seller identifier, a legal "
-        f"registration id or a VAT id"
-        + (f"; the tax number {org.tax_number} is not one" if org.tax_number.strip() else "")
-        + "). Fill in the organization's registration id (e.g. the Handelsregister number, HRB 12345), its VAT id, "
-        "or an electronic address with an ISO 6523 scheme (e.g. a GLN, 0088), then issue again. Nothing was issued.",
+        f"registration id or a VAT id; the tax number {org.tax_number} is not one). Fill in the organization's "
+        "registration id (e.g. the Handelsregister number, HRB 12345), its VAT id, or an electronic address with an "
+        "ISO 6523 scheme (e.g. a GLN, 0088), then issue again. Nothing was issued.",
         organization=org.name, rule_ids=["BR-CO-26"])
 
 
@@ -226,9 +229,12 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
     ``payment`` how the invoice will be paid (:data:`duly.invoicing.hooks.payment_instructions`);
     ``vat_accounting`` the exchange rate its VAT is also stated at (:mod:`duly.invoicing.exchange_rate_services`).
     """
+    seller = seller if seller is not None else seller_snapshot(org)
+    if getattr(contract, "supply_kind", ""):  # the contract's own billing framework letter (BT-23)
+        seller = {**seller, "supply_kind": contract.supply_kind}
     snapshot = {
         "v": SNAPSHOT_VERSION,
-        "seller": seller if seller is not None else seller_snapshot(org),
+        "seller": seller,
         "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
         # the contract's preferred method when it names one (issue 13), else the customer's
         "preferred_payment_method": (getattr(contract, "preferred_payment_method", "") if contract is not None

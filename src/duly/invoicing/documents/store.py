@@ -176,10 +176,11 @@ def check_peppol(invoice: Invoice) -> None:
 
 def in_french_reform(invoice: Invoice) -> bool:
     """Whether ``invoice`` is in the French e-invoicing reform's scope as Duly enforces it: a French seller, and a
-    business buyer (a VAT or registration id) with an electronic address."""
+    French business buyer (a VAT or registration id) with an electronic address (the reform's e-invoicing is
+    between businesses established in France; a buyer abroad is e-reporting, outside these rules)."""
     customer = invoice.customer
-    return (invoice.organization.country == "FR" and bool(customer.electronic_address)
-            and bool(customer.tax_id.strip()))
+    return (invoice.organization.country == "FR" and customer.country == "FR"
+            and bool(customer.electronic_address) and bool(customer.tax_id.strip()))
 
 
 def check_br_fr(invoice: Invoice) -> None:
