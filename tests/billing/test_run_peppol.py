@@ -49,8 +49,11 @@ def test_a_peppol_customer_whose_invoice_breaks_the_rules_is_left_out_with_the_r
     assert not BillingRecord.objects.filter(subscription__customer=peppol).exists()
     assert Invoice.objects.filter(customer__in=plain).count() == 3
 
-    # Fixed (the seller's SIREN as its Peppol address), the next run bills Globex with a valid Peppol UBL.
-    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045")
+    # Fixed (the seller's SIREN as its Peppol address, and as its registration id: the French reform's BR-FR-10
+    # wants a French seller's SIREN, BT-30, on its invoices to a French business), the next run bills Globex with a
+    # valid Peppol UBL.
+    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045",
+                        registration_id="303 265 045")
     org.refresh_from_db()  # the instance the run is given
     again = bill(date(2026, 1, 2))
     assert again.skipped == [], again.skipped
@@ -66,7 +69,8 @@ def test_only_the_invoices_of_peppol_customers_are_checked(org, make_customer, m
     """Throughput: a block is read once to find its Peppol customers, and only their invoices are rendered."""
     from duly.invoicing.documents import store
 
-    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045")
+    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045",
+                        registration_id="303 265 045")  # its SIREN (BT-30): the French reform's BR-FR-10
     org.refresh_from_db()  # the instance the run is given
     peppol = make_customer("GLOBEX", name="Globex Procurement SA", tax_id="FR61954506077", **GLN)
     for c in (peppol, *[make_customer(f"PLAIN{i}") for i in range(4)]):
@@ -101,3 +105,29 @@ def test_issue_prepared_refuses_the_block_naming_the_peppol_customers(org, make_
     assert refused.value.code == "peppol_invalid" and refused.value.context["rule_ids"] == ["PEPPOL-EN16931-R020"]
     assert list(refused.value.refused) == [peppol.pk]
     assert not Invoice.objects.filter(organization=org).exists()
+
+
+@pytest.mark.django_db
+def test_a_french_business_whose_invoice_breaks_br_fr_is_left_out_with_the_rule_named(
+        org, make_customer, make_contract, catalog, bill, peppol_settings):
+    """The French reform's scope (a French seller, a French business buyer with an electronic address): the run
+    checks the BR-FR rules as issuing one invoice does. 19 % is no French VAT rate (BR-FR-16; CEN and Peppol accept
+    it): that client is left out, the rule named, the others billed, the period still due."""
+    from decimal import Decimal
+
+    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045")
+    org.refresh_from_db()
+    odd = services.create_product(org, code="ODD", name="Odd rate", tax_category="S", tax_rate=Decimal("19"))
+    odd_price = services.create_price(org, odd, code="odd", currency="EUR",
+                                      model_config={"model": "flat", "amount": "100.00"})
+    globex = make_customer("GLOBEX", name="Globex Procurement SA", tax_id="FR61954506077", **GLN)
+    plain = make_customer("PLAIN", name="Plain SARL")
+    for c, price in ((globex, odd_price), (plain, odd_price)):
+        make_contract(c)
+        services.create_subscription(org, c, [(price, 1)], start_date=date(2026, 1, 1), as_of=date(2026, 1, 1))
+    result = bill(date(2026, 1, 1))
+    assert (result.invoices, result.numbers) == (1, ["INV-2026-00001"])  # the consumer: outside the reform
+    [(code, reason)] = result.skipped
+    assert code == "GLOBEX" and "French e-invoicing rule BR-FR-16" in reason and reason.endswith("Nothing was issued.")
+    assert not Invoice.objects.filter(customer=globex).exists()
+    assert Subscription.objects.get(customer=globex).next_bill_on == date(2026, 1, 1)  # still due

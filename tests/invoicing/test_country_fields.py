@@ -128,6 +128,43 @@ def test_a_german_seller_without_vat_id_gives_its_steuernummer(db, make_customer
     assert doc.coded_notes == () and doc.business_process == ""  # the French reform fields are France's only
 
 
+def test_a_german_seller_with_only_a_steuernummer_is_refused_at_issue_naming_what_to_fill_in(
+        db, make_customer, make_contract, doc_settings):
+    """BR-CO-26: the seller needs a seller identifier (BT-29), registration id (BT-30) or VAT id (BT-31); a
+    Steuernummer (BT-32) is none of them. Issuing is refused (``seller_identifier_missing``), nothing written; a
+    GLN as the seller's electronic address becomes its seller identifier (BT-29, scheme 0088) and the documents
+    pass the CEN rules."""
+    from duly.customers.services import update_organization
+    from duly.domain.errors import SellerIdentifierMissing
+
+    seller = create_organization(
+        name="Musterbau GmbH", slug="musterbau", country="DE", default_currency="EUR", address_line1="Hauptstr. 5",
+        postcode="10115", city="Berlin", vat_id="", tax_number="21/815/08150", locale="de_DE",
+        timezone="Europe/Berlin")
+    customer = make_customer(organization=seller, name="Kunde AG", country="DE", city="München", postcode="80331",
+                             address_line1="Marienplatz 1", tax_id="DE136695976", locale="de_DE")
+    contract = make_contract(customer, terms_kind="net", terms_days=14)
+    lines = [L("Beratung", D("4"), D("120.00"), unit="HUR", tax_rate=D("19"))]
+    draft = services.create_draft(seller, customer, lines, contract=contract)
+    with pytest.raises(SellerIdentifierMissing) as refused:
+        services.issue_invoice(seller, draft.pk, issue_date=date(2026, 3, 31))
+    assert refused.value.code == "seller_identifier_missing"
+    assert "BR-CO-26" in refused.value.message and "tax number 21/815/08150 is not one" in refused.value.message
+    assert "registration id (e.g. the Handelsregister number, HRB 12345)" in refused.value.message
+    draft.refresh_from_db()
+    assert draft.status == draft.DRAFT and not draft.number
+
+    seller = update_organization(seller, electronic_address_scheme="0088", electronic_address="4000001000005")
+    invoice = services.issue_invoice(seller, draft.pk, issue_date=date(2026, 3, 31))
+    ubl = document_bytes(invoice, "ubl").content
+    assert validate_einvoice(ubl, layers=("xsd", "en16931", "duly")) == []
+    assert etree.fromstring(ubl).xpath("cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID"
+                                       "[@schemeID='0088']/text()", namespaces=UBL_NSMAP) == ["4000001000005"]
+    cii = document_bytes(invoice, "cii").content
+    assert validate_einvoice(cii, layers=("xsd", "en16931", "duly")) == []
+    assert "Steuernummer: 21/815/08150" in read_pdf_text(document_bytes(invoice, "pdf").content)
+
+
 def test_rates_are_entered_in_the_admin_with_their_date_and_source(bookkeeper, org):
     from django.urls import reverse
 

@@ -166,3 +166,18 @@ def test_uk_invoice_carries_the_vat_invoice_fields(db, make_customer, make_contr
     for value in ("GB123456727", invoice.number, "31 March 2026", "Time of supply (tax point): 31 March 2026",
                   "Acme Trading Ltd", "2 Park Row", "Widgets", "20%", "5%", "120.00", "80.00", "£28.00"):
         assert value in text, value
+
+
+#: The test of each country with a mentions table: it renders a document and checks every mention of that table.
+COUNTRY_TESTS = {
+    "FR": test_french_b2b_invoice_prints_every_french_mention_whatever_the_late_policy,
+    "DE": test_german_invoice_carries_the_14_ustg_fields,
+    "GB": test_uk_invoice_carries_the_vat_invoice_fields,
+}
+
+
+def test_every_country_with_rules_has_its_rendering_test():
+    """Each country's rules are data (``mentions.MENTIONS``): a country added there without a test above that
+    renders its document and checks its every mention fails here."""
+    assert set(mentions.MENTIONS) == set(COUNTRY_TESTS), "add a rendering test for " + ", ".join(
+        sorted(set(mentions.MENTIONS) - set(COUNTRY_TESTS)))

@@ -43,8 +43,10 @@ def test_a_seller_without_a_peppol_address_cannot_issue_to_a_peppol_customer(org
     assert refused.value.context["rule_ids"] == ["PEPPOL-EN16931-R020"]
     assert "rule PEPPOL-EN16931-R020: seller electronic address (BT-34) is missing" in refused.value.message
     _nothing_issued(org, draft)
-    # with its SIREN as its Peppol address, the same draft is issued as a valid Peppol document
-    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045")
+    # with its SIREN as its Peppol address (and as its registration id, BT-30, which the French reform's BR-FR-10
+    # wants on a French seller's invoice to a French business), the same draft is issued as a valid Peppol document
+    update_organization(org, electronic_address_scheme="0002", electronic_address="303265045",
+                        registration_id="303 265 045")
     invoice = services.issue_invoice(org, draft.pk, issue_date=ON)
     assert invoice.number == "INV-2026-00001"  # the refused attempt used no number
     ubl = document_bytes(invoice, "ubl").content

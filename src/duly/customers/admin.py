@@ -371,8 +371,8 @@ CONTRACT_EDITABLE = ("reference", "currency", "terms_kind", "terms_days", "terms
                      "business_day_adjustment", "business_day_calendar", "late_fee_kind", "late_fixed_fee_minor", "late_rate_percent",
                      "reference_rate_percent", "late_grace_days", "late_cap_percent", "late_cap_minor",
                      "compensation_minor", "deposit_kind", "deposit_amount_minor", "deposit_percent",
-                     "billing_frequency", "billing_anchor_day", "deposit_deduction", "po_number", "start_date",
-                     "end_date")
+                     "billing_frequency", "billing_anchor_day", "deposit_deduction", "po_number", "supply_kind",
+                     "start_date", "end_date")
 
 
 @admin.register(Contract)

@@ -320,6 +320,10 @@ class Contract(models.Model):
     deposit_deduction = models.CharField(max_length=16, choices=DEPOSIT_DEDUCTION_CHOICES,
                                          default=DEPOSIT_NEXT_INVOICES)
     po_number = models.CharField("PO number", max_length=100, blank=True)
+    supply_kind = models.CharField(
+        "what this contract sells", max_length=10, choices=Organization.SUPPLY_KIND_CHOICES, blank=True, default="",
+        help_text="French sellers: the billing framework (BT-23) of this contract's invoices starts with B (goods), "
+                  "S (services) or M (both). Blank: what your organization sells.")
     # How this contract's invoices get paid (issue 13): the method the contract prefers (blank: the customer's
     # preferred method), how many days before the due date autopay charges or debits, and the SEPA
     # pre-notification period (14 calendar days unless the contract agrees a shorter one).

@@ -184,6 +184,13 @@ class MissingDocumentData(ValidationError):
     code = "missing_document_data"
 
 
+class SellerIdentifierMissing(ValidationError):
+    """The seller states no seller identifier (BT-29), legal registration id (BT-30) nor VAT id (BT-31): its
+    e-invoices would break EN 16931 rule BR-CO-26, so nothing is issued."""
+
+    code = "seller_identifier_missing"
+
+
 class ForgedRequest(DomainError):
     code = "forged_request"
     http_status = 401
@@ -236,6 +243,14 @@ class PeppolInvalid(EInvoiceInvalid):
     (``rule_ids`` names them): it is not issued."""
 
     code = "peppol_invalid"
+
+
+class BrFrInvalid(EInvoiceInvalid):
+    """A French seller's document for a business buyer with an electronic address would break the French
+    e-invoicing reform rules (BR-FR; ``rule_ids`` names them, ``rule_texts`` gives their messages): it is not
+    issued."""
+
+    code = "br_fr_invalid"
 
 
 class InvalidSchedule(ValidationError):

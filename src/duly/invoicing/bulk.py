@@ -44,7 +44,7 @@ from duly.customers.links import check_public_url
 from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the generic ORM fast path, re-exported
 from duly.domain import invoice_math, issuing
-from duly.domain.errors import PeppolInvalid, ValidationError
+from duly.domain.errors import DomainError, EInvoiceInvalid, PeppolInvalid, ValidationError
 from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
@@ -68,6 +68,7 @@ from .services import (
 
 __all__ = [
     "BulkInvoice",
+    "IssueChecks",
     "PeppolRefused",
     "check_peppol_block",
     "PreparedInvoice",
@@ -159,6 +160,43 @@ def where_to_fill(customer: Customer, contract: Contract | None, missing: Sequen
     """Where each missing required field of a generated invoice is filled in
     (:func:`duly.domain.issuing.where_to_fill`)."""
     return issuing.where_to_fill(customer_facts(customer), contract_facts(contract), missing)
+
+
+class IssueChecks:
+    """What refuses one invoice of a bulk issue before anything is written, as the one-by-one path refuses it:
+    a seller without the identifiers BR-CO-26 wants (checked once), and an invoice whose VAT must also be stated
+    in an accounting currency with no exchange rate entered on or before ``issue_date`` (one query per currency).
+    Call it on each :class:`PreparedInvoice`; the billing run leaves the customer of a refused one out, naming
+    what to fix (its DomainError's message), and bills the rest."""
+
+    def __init__(self, org: Organization, issue_date: date) -> None:
+        self.org, self.issue_date = org, issue_date
+        self._seller: DomainError | None | bool = False  # False: not checked yet
+        self._rates: dict[str, DomainError | None] = {}
+
+    def __call__(self, prep: PreparedInvoice) -> None:
+        from .documents.snapshot import check_seller_identified
+        from .exchange_rate_services import vat_accounting_currency, vat_accounting_entry
+
+        if self._seller is False:
+            try:
+                check_seller_identified(self.org)
+                self._seller = None
+            except DomainError as exc:
+                self._seller = exc
+        if self._seller is not None:
+            raise self._seller
+        currency, tax = prep.fields["currency"], prep.fields["tax_total_minor"]
+        if not tax or not vat_accounting_currency(self.org, currency):
+            return
+        if currency not in self._rates:
+            try:
+                vat_accounting_entry(self.org, currency, self.issue_date, tax)
+                self._rates[currency] = None
+            except DomainError as exc:
+                self._rates[currency] = exc
+        if self._rates[currency] is not None:
+            raise self._rates[currency]
 
 
 def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: PaymentTerms | None = None,
@@ -403,10 +441,11 @@ def _insert_invoice_rows(org: Organization, rows: InvoiceRows, issue_date: date)
 
 class PeppolRefused(PeppolInvalid):
     """Invoices of a block whose customers receive e-invoices through Peppol and whose UBL would break the
-    Peppol BIS Billing 3.0 rules. ``refused`` maps each such customer's id to its invoice's
-    :class:`~duly.domain.errors.PeppolInvalid` (which names the rules); the message is the first one's."""
+    Peppol BIS Billing 3.0 rules (or, a French seller's business buyer, the French reform's BR-FR rules).
+    ``refused`` maps each such customer's id to its invoice's :class:`~duly.domain.errors.PeppolInvalid` or
+    :class:`~duly.domain.errors.BrFrInvalid` (which names the rules); the message is the first one's."""
 
-    def __init__(self, refused: dict[int, PeppolInvalid]) -> None:
+    def __init__(self, refused: dict[int, EInvoiceInvalid]) -> None:
         first = next(iter(refused.values()))
         rule_ids = list(dict.fromkeys(r for error in refused.values() for r in error.context.get("rule_ids", [])))
         super().__init__(first.message, rule_ids=rule_ids)
@@ -419,16 +458,18 @@ def check_peppol_block(ids: Sequence[int]) -> None:
     Peppol BIS Billing 3.0 rules. The caller gives only those (``InvoiceRows.peppol``): a block without Peppol
     customers costs nothing, and only Peppol customers' invoices are read and rendered. Raises :class:`PeppolRefused` naming every refused invoice's customer and rules: the
     caller's transaction rolls back (numbers included) and may write the block again without them."""
-    from .documents.store import check_peppol
+    from .documents.store import check_br_fr, check_peppol, in_french_reform
 
     if not ids:
         return
-    refused: dict[int, PeppolInvalid] = {}
+    refused: dict[int, EInvoiceInvalid] = {}
     peppol = Invoice.objects.filter(ids_in("id", list(ids))).exclude(customer__electronic_address="")
     for invoice in peppol.select_related("customer", "organization", "contract").order_by("id"):
         try:
             check_peppol(invoice)
-        except PeppolInvalid as exc:
+            if in_french_reform(invoice):  # a French seller's business buyer: the reform's rules (BR-FR) too
+                check_br_fr(invoice)
+        except EInvoiceInvalid as exc:  # PeppolInvalid or BrFrInvalid
             refused.setdefault(invoice.customer_id, exc)
     if refused:
         raise PeppolRefused(refused)

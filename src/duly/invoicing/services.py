@@ -780,10 +780,11 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
     for name in ("due_date", "payment_terms_text", "late_terms_text"):  # the terms the plan states
         if name in plan.fields:
             setattr(invoice, name, plan.fields[name])
-    from .documents.snapshot import is_imported, live_snapshot
+    from .documents.snapshot import check_seller_identified, is_imported, live_snapshot
 
     snapshot = None
     if not is_imported(invoice.document_snapshot):  # an imported draft keeps the parties its source stated
+        check_seller_identified(org)  # BR-CO-26: a seller identifier, registration id or VAT id
         snapshot = live_snapshot(invoice, strict=True)  # what its documents show, frozen
     elif not invoice.is_credit_note:  # ... and, like every invoice, states the customer's retainer balance
         retainer = hooks.retainer_entry(invoice.customer, invoice.currency, issue_date)
@@ -803,6 +804,10 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         from .documents.store import check_peppol
 
         check_peppol(invoice)  # raises PeppolInvalid; this transaction rolls back
+        from .documents.store import check_br_fr, in_french_reform
+
+        if in_french_reform(invoice):  # the French reform's rules too (BR-FR)
+            check_br_fr(invoice)  # raises BrFrInvalid; this transaction rolls back
     invoices_issued.send(sender=Invoice, organization=org, invoice_ids=[invoice.pk])
     return invoice
 

@@ -39,6 +39,7 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
     rates: dict = {}
     own_contracts = loaded.subscription_contracts
     prepared: dict[int, bulk.PreparedInvoice] = {}
+    checks = bulk.IssueChecks(org, as_of)
 
     def before_totals(groups: Sequence[InvoiceGroup]) -> None:
         rates.update(reference_rates_for_contracts(contracts[g.contract_id] for g in groups))  # one query at most
@@ -64,6 +65,7 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
             allow_negative=any(line.quantity < 0 for line in group.lines),
         )
         prep = prepared[id(group)] = bulk.prepare(org, item, issue_date=as_of, terms=terms, late_terms_text=late_text)
+        checks(prep)  # the seller's identifiers, the VAT accounting currency's rate: this customer left out if not
         return prep.total_minor
 
     plan = compose_invoices(snapshot, catalog, total_of, before_totals=before_totals)

@@ -157,6 +157,24 @@ def seller_identified_without_vat_id(seller: Party) -> Party:
     return replace(seller, identifier=seller.vat_id.strip())
 
 
+def french_reform_parties(seller: Party, buyer: Party) -> bool:
+    """Whether a document between these parties is in the French e-invoicing reform's scope as Duly enforces it
+    (see :func:`duly.invoicing.documents.store.in_french_reform`): a French seller, a French business buyer (a VAT
+    or registration id) with an electronic address."""
+    return (seller.country_code == "FR" and buyer.country_code == "FR" and bool(buyer.electronic_address)
+            and bool(buyer.vat_id.strip() or buyer.legal_registration_id.strip()))
+
+
+def french_seller_with_siren(seller: Party) -> Party:
+    """A French seller in the reform's scope states its SIREN as BT-30 (scheme 0002, BR-FR-10): without a
+    registration id of its own, the SIREN its VAT number contains (``FR40303265045`` -> ``303265045``)."""
+    if seller.legal_registration_id.strip():
+        return seller
+    pattern, scheme = VAT_EMBEDDED_REGISTRATION["FR"]
+    match = pattern.fullmatch(re.sub(r"[\s.-]", "", seller.vat_id.upper()))
+    return replace(seller, legal_registration_id=match.group(1), legal_registration_scheme=scheme) if match else seller
+
+
 def _line(line: InvoiceLine, currency: str, language: str) -> DocumentLine:
     category = line.tax_category
     if category in DEFAULT_EXEMPTIONS:
@@ -213,12 +231,19 @@ _LINE_DETAILS = ("description", "seller_item_id", "buyer_item_id", "standard_ite
                  "base_quantity_unit", "gross_price", "price_discount", "order_line_ref", "buyer_accounting_ref")
 
 
-def _document_attachment(att: Attachment) -> DocumentAttachment:
+def _document_attachment(att: Attachment, *, french_reform: bool = False) -> DocumentAttachment:
+    """An attachment as the e-invoice embeds it. In the French reform's scope BT-123 qualifies the attachment with
+    a code of the reform's list (BR-FR-17): a description that is not one becomes ``DOCUMENT_ANNEXE``."""
+    from .mentions import FR_ATTACHMENT_CODES
+
     with att.file.open("rb") as fh:
         content = fh.read()
     mime = att.content_type or mimetypes.guess_type(att.filename)[0] or "application/octet-stream"
+    description = att.description
+    if french_reform and description.strip() and description.strip() not in FR_ATTACHMENT_CODES:
+        description = "DOCUMENT_ANNEXE"
     return DocumentAttachment(filename=att.filename, mime_code=mime, content=content,
-                              description=att.description, id=att.filename)
+                              description=description, id=att.filename)
 
 
 def terms_of(invoice: Invoice) -> PaymentTerms | None:
@@ -314,6 +339,8 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     seller = facts.seller
     if {line.tax_category for line in lines} == {"O"}:
         seller = seller_identified_without_vat_id(seller)
+    elif french_reform_parties(seller, facts.buyer):
+        seller = french_seller_with_siren(seller)
     coded_notes, business_process = _french_reform_fields(invoice, facts, loc, issue)
     doc = InvoiceDocument(
         type_code=TYPE_CODES[invoice.kind],
@@ -359,7 +386,8 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
         rounding_amount=from_minor(invoice.rounding_minor, invoice.currency),
         payee=party_from_json((invoice.additional_parties or {}).get("payee")),
         tax_representative=party_from_json((invoice.additional_parties or {}).get("tax_representative")),
-        attachments=[_document_attachment(a) for a in invoice.attachments.all()] if with_attachments else [],
+        attachments=[_document_attachment(a, french_reform=french_reform_parties(facts.seller, facts.buyer))
+                     for a in invoice.attachments.all()] if with_attachments else [],
     )
     totals = doc.totals() if need_totals or invoice.status != Invoice.DRAFT else None
     if invoice.status != Invoice.DRAFT:

@@ -20,7 +20,8 @@ from datetime import date
 from decimal import Decimal
 
 __all__ = ["MENTIONS", "Mention", "CountryMentions", "applicable", "rate_name_key", "FR_RATE_NAMES",
-           "FR_CODED_NOTES", "SUPPLY_KINDS", "french_billing_mode", "late_rate_words", "french_coded_notes"]
+           "FR_ATTACHMENT_CODES", "FR_CODED_NOTES", "SUPPLY_KINDS", "french_billing_mode", "late_rate_words",
+           "french_coded_notes"]
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,12 @@ FR_CODED_NOTES: tuple[tuple[str, str], ...] = (
     ("PMD", "mention.fr.late_interest"),
     ("AAB", "mention.fr.no_discount"),
 )
+
+
+#: The codes that qualify an attachment (BT-123) of a French reform e-invoice (BR-FR-17, FNFE-MPE BR-FR 1.4.0).
+FR_ATTACHMENT_CODES: frozenset[str] = frozenset({
+    "RIB", "LISIBLE", "FEUILLE_DE_STYLE", "PJA", "BORDEREAU_SUIVI", "DOCUMENT_ANNEXE", "BON_LIVRAISON", "BON_COMMANDE",
+    "BORDEREAU_SUIVI_VALIDATION", "ETAT_ACOMPTE", "FACTURE_PAIEMENT_DIRECT", "RECAPITULATIF_COTRAITANCE"})
 
 
 def french_billing_mode(supply_kind: str, *, after_down_payment: bool, paid_at_issue: bool) -> str:

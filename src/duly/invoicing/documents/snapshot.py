@@ -125,6 +125,37 @@ def _registration(country: str, registration_id: str) -> tuple[str, str]:
     return registration_id, ""
 
 
+def seller_identifier(org) -> tuple[str, str]:
+    """The seller identifier (BT-29, with its ISO 6523 scheme) of a seller with neither a VAT id (BT-31) nor a
+    registration id (BT-30): its electronic address when that is an ISO 6523 identifier (a GLN 0088, SIREN 0002,
+    SIRET 0009, DUNS 0060, KvK 0106...; the 99xx schemes are VAT numbers, so not one of these), else none."""
+    if org.vat_id.strip() or org.registration_id.strip():
+        return "", ""
+    scheme, address = org.electronic_address_scheme, org.electronic_address.strip()
+    return (address, scheme) if address and scheme.startswith("0") else ("", "")
+
+
+def check_seller_identified(org) -> None:
+    """Refuse to issue for a seller that states a tax number that is not a VAT id (a German Steuernummer, BT-32) but
+    none of the identifiers EN 16931 rule BR-CO-26 wants: a seller identifier (BT-29: :func:`seller_identifier`), a
+    legal registration id (BT-30) or a VAT id (BT-31). Code ``seller_identifier_missing``, naming what to fill in.
+
+    A seller that states no identifier at all is not refused here (a set-up not finished, PDF invoices only): its
+    e-invoices are refused when they are rendered (BR-CO-26), and issuing to a customer with a Peppol address
+    refuses it (``peppol_invalid``)."""
+    from duly.domain.errors import SellerIdentifierMissing
+
+    if (not org.tax_number.strip() or org.vat_id.strip() or org.registration_id.strip()
+            or seller_identifier(org)[0]):
+        return
+    raise SellerIdentifierMissing(
+        f"{org.name} states no identifier an e-invoice accepts (EN 16931 rule BR-CO-26: a seller identifier, a legal "
+        f"registration id or a VAT id; the tax number {org.tax_number} is not one). Fill in the organization's "
+        "registration id (e.g. the Handelsregister number, HRB 12345), its VAT id, or an electronic address with an "
+        "ISO 6523 scheme (e.g. a GLN, 0088), then issue again. Nothing was issued.",
+        organization=org.name, rule_ids=["BR-CO-26"])
+
+
 def seller_snapshot(org) -> dict[str, Any]:
     """The seller as the documents show it: the e-invoice party and what only the page adds."""
     party = Party(
@@ -135,6 +166,8 @@ def seller_snapshot(org) -> dict[str, Any]:
         tax_registration_id=org.tax_number,  # BT-32: a tax number that is not a VAT id (Steuernummer)
         legal_registration_id=_registration(org.country, org.registration_id)[0],
         legal_registration_scheme=_registration(org.country, org.registration_id)[1],
+        identifier=seller_identifier(org)[0],  # BT-29 when neither BT-30 nor BT-31 identifies the seller
+        identifier_scheme=seller_identifier(org)[1],
         address_lines=tuple(x for x in (org.address_line1, org.address_line2) if x),
         city=org.city,
         postcode=org.postcode,
@@ -196,9 +229,12 @@ def issue_snapshot(org, customer, contacts: Sequence, contract, *, ap_contact: s
     ``payment`` how the invoice will be paid (:data:`duly.invoicing.hooks.payment_instructions`);
     ``vat_accounting`` the exchange rate its VAT is also stated at (:mod:`duly.invoicing.exchange_rate_services`).
     """
+    seller = seller if seller is not None else seller_snapshot(org)
+    if getattr(contract, "supply_kind", ""):  # the contract's own billing framework letter (BT-23)
+        seller = {**seller, "supply_kind": contract.supply_kind}
     snapshot = {
         "v": SNAPSHOT_VERSION,
-        "seller": seller if seller is not None else seller_snapshot(org),
+        "seller": seller,
         "buyer": _party_dict(buyer_party(customer, contacts, ap_contact=ap_contact, billing_address=billing_address)),
         # the contract's preferred method when it names one (issue 13), else the customer's
         "preferred_payment_method": (getattr(contract, "preferred_payment_method", "") if contract is not None

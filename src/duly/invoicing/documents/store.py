@@ -172,3 +172,50 @@ def check_peppol(invoice: Invoice) -> None:
         f"{invoice.customer.name} receives e-invoices through Peppol, and this invoice would break Peppol BIS "
         f"Billing 3.0 rule {', '.join(rule_ids)}: {reason.rstrip('.')}. Nothing was issued.",
         rule_ids=rule_ids, invoice=str(invoice))
+
+
+def in_french_reform(invoice: Invoice) -> bool:
+    """Whether ``invoice`` is in the French e-invoicing reform's scope as Duly enforces it: a French seller, and a
+    French business buyer (a VAT or registration id) with an electronic address (the reform's e-invoicing is
+    between businesses established in France; a buyer abroad is e-reporting, outside these rules)."""
+    customer = invoice.customer
+    return (invoice.organization.country == "FR" and customer.country == "FR"
+            and bool(customer.electronic_address) and bool(customer.tax_id.strip()))
+
+
+def check_br_fr(invoice: Invoice) -> None:
+    """Refuse a just-issued invoice (inside the issuing transaction) of a French seller to a business buyer with
+    an electronic address (:func:`in_french_reform`) when its reform document breaks the French CTC rules (BR-FR,
+    FNFE-MPE release 1.4.0).
+
+    The document checked is the CII (the Factur-X XML), which carries the billing framework (BT-23): the Peppol
+    UBL cannot (Peppol fixes ProfileID, PEPPOL-EN16931-R007, see ``docs/peppol.md``). Raises
+    :class:`~duly.domain.errors.BrFrInvalid` with the rules' ids (``rule_ids``) and the first one's message; the
+    caller's transaction rolls back, so nothing is written and the number is given back.
+    """
+    from duly.domain.errors import BrFrInvalid, EInvoiceInvalid
+
+    from ..einvoice.cii import render_cii
+    from ..einvoice.validate import validate_br_fr
+    from .adapter import build_document
+
+    try:
+        violations = validate_br_fr(render_cii(build_document(invoice)))
+    except MissingDocumentData as exc:
+        missing = list(exc.context.get("missing") or [exc.message])
+        raise BrFrInvalid(
+            f"{invoice.customer.name} is a French business with an electronic address: this invoice must be a "
+            f"valid e-invoice of the French reform, and {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. Nothing was issued.",
+            rule_ids=["EN16931"], invoice=str(invoice)) from None
+    except EInvoiceInvalid as exc:
+        raise BrFrInvalid(exc.message.replace("The e-invoice", "The French e-invoice", 1) + " Nothing was issued.",
+                          rule_ids=list(exc.context.get("rule_ids") or []), invoice=str(invoice)) from None
+    if not violations:
+        return
+    rule_ids = list(dict.fromkeys(v.rule_id for v in violations))
+    reason = " ".join(violations[0].text.split())
+    raise BrFrInvalid(
+        f"{invoice.customer.name} is a French business with an electronic address, and this invoice would break "
+        f"the French e-invoicing rule {', '.join(rule_ids)}: {reason} Nothing was issued.",
+        rule_ids=rule_ids, rule_texts=[" ".join(v.text.split()) for v in violations], invoice=str(invoice))
