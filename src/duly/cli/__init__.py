@@ -18,7 +18,7 @@ from datetime import date, datetime
 
 import click
 
-from duly.cli.i18n import Context, _, message, set_language, short_help
+from duly.cli.i18n import N_, Context, _, message, set_language, short_help
 
 COMMAND_MODULES = [
     "duly.cli.customers",
@@ -258,10 +258,13 @@ def _language_option(ctx, param, value):
 @click.version_option(package_name="duly")
 @click.option("--lang", envvar="DULY_LANG", metavar="LANG", expose_value=False, is_eager=True,
               callback=_language_option,
-              help="Language of the messages: en, fr, de, es or ru [default: DULY_LANG, else LC_ALL, LC_MESSAGES or "
-                   "LANG, else en]")
+              help=N_("Language of the messages: en, fr, de, es or ru [default: DULY_LANG, else LC_ALL, LC_MESSAGES "
+                      "or LANG, else en]"))
 def main() -> None:
     """Duly: get invoices paid on time."""
+
+
+N_("Duly: get invoices paid on time.")  # main's help: the help formatter prints it in the staff's language
 
 
 def _with_django(callback, *, admin: bool):

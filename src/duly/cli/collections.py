@@ -10,7 +10,10 @@ import click
 from duly.cli import (
     DATE, DATETIME, allow_date_option, check_business_date, current_org, handle_errors, org_option, progress_bar,
 )
-from duly.cli.i18n import _, message, ngettext, pgettext
+from duly.cli.i18n import N_, _, message, ngettext
+
+#: The dunning run's kinds of action, as the text output names them.
+ACTION_KINDS = {"send": N_("send"), "defer": N_("defer"), "skip": N_("skip")}
 
 
 def _now():
@@ -138,7 +141,7 @@ def collect(org_slug, as_of, dry_run, fmt, show_all, allow_outside_window):
         when = _(" at {time}", time=a.scheduled_for.isoformat()) if a.kind == "defer" and a.scheduled_for else ""
         extra = f" +{','.join(a.actions)}" if a.actions else ""
         outcome = f" [{planned.outcome}]" if planned.outcome else ""
-        kind = pgettext("dunning action", a.kind)
+        kind = _(ACTION_KINDS[a.kind]) if a.kind in ACTION_KINDS else a.kind
         click.echo(f"  {kind:5} {planned.customer_code}: {a.step_code} ({a.channel}{extra}){when}{outcome}")
         click.echo(f"        {message(a.reason)}")
         if a.fallback_reason:

@@ -38,6 +38,11 @@ def N_(msgid: str) -> str:  # noqa: N802 - the usual name of gettext's "mark for
     return msgid
 
 
+#: Click's own words in a help page (click prints them in English; the formatter translates them).
+CLICK_WORDS = (N_("Usage:"), N_("Options"), N_("Commands"), N_("Arguments"), N_("Show this message and exit."),
+               N_("Show the version and exit."), N_("default"), N_("required"))
+
+
 def normalize(value: str | None) -> str | None:
     """``fr`` for ``fr``, ``fr_FR``, ``fr-FR``, ``fr_FR.UTF-8``, ``FR``; None for a language Duly does not speak."""
     if not value:

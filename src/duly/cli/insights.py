@@ -10,7 +10,11 @@ import sys
 import click
 
 from duly.cli import DATE, current_org, handle_errors, org_option
-from duly.cli.i18n import _, ngettext
+from duly.cli.i18n import N_, _, ngettext
+
+#: The tables' column headers (translated where they are printed).
+COLUMNS = (N_("Customer"), N_("Cur"), N_("Total open"), N_("Invoice"), N_("Issued"), N_("Due"), N_("Total"), N_("Open"),
+           N_("Days past due"), N_("Bucket"))
 
 
 @click.group()

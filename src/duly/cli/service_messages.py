@@ -12,6 +12,13 @@ from __future__ import annotations
 from duly.cli.i18n import N_
 
 SERVICE_MESSAGES = [
+    # click's usage errors (the command line prints them as one line)
+    N_("No such option: {option} Did you mean {other}?"),
+    N_("No such option: {option}"),
+    N_("Missing option {option}."),
+    N_("Missing argument {argument}."),
+    N_("No such command {command}."),
+    N_("Invalid value for {param}: {detail}"),
     # the organization, customers, invoices looked up by the command line
     N_("No organization with the slug {slug}."),
     N_("No organization yet: run `duly init` (or `duly demo`)."),
