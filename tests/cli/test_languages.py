@@ -240,3 +240,16 @@ def test_every_message_of_the_command_line_is_translated(lang):
     assert sorted(set(translated) - wanted) == []  # in the catalogue, no longer in the code
     assert all(translated.values())
     assert (LOCALE_DIR / lang / "LC_MESSAGES" / "django.mo").exists()  # compiled (tests/conftest.py, make messages)
+
+
+def test_the_command_list_is_in_the_staff_language_and_its_sentences_are_still_the_commands():
+    import inspect
+
+    from duly.cli.help_texts import COMMAND_SUMMARIES
+
+    firsts = {click.utils.make_default_short_help(text, len(text) + 1)
+              for text in (inspect.cleandoc(c.help or "").partition("\f")[0] for c in main.commands.values())}
+    assert sorted(set(COMMAND_SUMMARIES) - firsts) == []  # a help reworded: reword (and translate) it there too
+    es = cli("--lang", "es", "--help").stdout
+    assert "  invoices       Listar, emitir y anular facturas.\n" in es
+    assert "  invoices       List, issue and void invoices.\n" in cli("--help").stdout

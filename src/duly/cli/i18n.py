@@ -188,7 +188,10 @@ def short_help(command: click.Command, limit: int = 45) -> str:
         return click.Command.get_short_help_str(command, limit)
     if command.short_help:
         return help_text(command.short_help)
-    text = help_text(inspect.cleandoc(command.help or "").partition("\f")[0])
+    english = inspect.cleandoc(command.help or "").partition("\f")[0]
+    text = help_text(english)
+    if text == english:  # the whole help is not in the catalogue: its first sentence may be (duly.cli.help_texts)
+        text = help_text(click.utils.make_default_short_help(english, len(english) + 1))
     return click.utils.make_default_short_help(text, limit) if text else ""
 
 
