@@ -288,7 +288,9 @@ def add_item(org_slug, subscription, price_code, quantity, on, as_of, dry_run, e
     if not dry_run:
         item_id = services.add_item(org, sub, price, quantity, on=on, as_of=as_of or _today(org),
                                     expected_net=expect_net).pk
-    done = (f"added item {item_id}: " if item_id else "add ") + f"{price_code} × {quantity} from {on.isoformat()}"
+    what = dict(price=price_code, quantity=quantity, date=on.isoformat())
+    done = (_("added item {item}: {price} × {quantity} from {date}", item=item_id, **what) if item_id
+            else _("add {price} × {quantity} from {date}", **what))
     _settled(fmt, dry_run, done, settlement, subscription=sub.pk, item=item_id)
 
 
@@ -311,8 +313,9 @@ def remove_item(org_slug, subscription, item_ref, on, as_of, dry_run, expect_net
     settlement = services.preview_remove_item(org, sub, item_id, on=on).settlement
     if not dry_run:
         services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org), expected_net=expect_net)
-    _settled(fmt, dry_run, f"{'remove' if dry_run else 'removed'} item {item_id} from {on.isoformat()}", settlement,
-             subscription=sub.pk, item=item_id)
+    done = (_("remove item {item} from {date}", item=item_id, date=on.isoformat()) if dry_run
+            else _("removed item {item} from {date}", item=item_id, date=on.isoformat()))
+    _settled(fmt, dry_run, done, settlement, subscription=sub.pk, item=item_id)
 
 
 @subscriptions.command("pause")
@@ -372,7 +375,9 @@ def cancel(org_slug, subscription, on, immediately, reason, as_of, dry_run, expe
         sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
                                            reason=reason, expected_net=expect_net)
         ends_on = sub.end_date
-    done = f"{'cancel' if dry_run else 'cancelled'} {sub}: service ends on {ends_on.isoformat() if ends_on else '-'} (exclusive)"
+    what = dict(subscription=sub, date=ends_on.isoformat() if ends_on else "-")
+    done = (_("cancel {subscription}: service ends on {date} (exclusive)", **what) if dry_run
+            else _("cancelled {subscription}: service ends on {date} (exclusive)", **what))
     _settled(fmt, dry_run, done, prepared.settlement, subscription=sub.pk,
              ends_on=ends_on.isoformat() if ends_on else None)
 
