@@ -14,6 +14,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import click
 import pytest
 from babel.messages.pofile import read_po
 from click.testing import CliRunner
@@ -62,7 +63,8 @@ def test_help_is_in_the_staff_language_and_a_bad_language_is_refused():
     ru = cli("--help", env={"LANG": "ru_RU.UTF-8"})
     assert ru.stdout.startswith("Использование: duly")
     en = cli("--help")
-    assert en.stdout.startswith("Usage: duly [OPTIONS] COMMAND [ARGS]...") and "Show this message and exit." in en.stdout
+    assert en.stdout.startswith("Usage: duly [OPTIONS] COMMAND [ARGS]...")
+    assert "Show this message and exit." in en.stdout
     bad = cli("--lang", "xx", "bill", "--as-of", "2026-03-02")
     assert bad.exit_code == 2 and "'xx' is not one of en, fr, de, es, ru" in bad.output
 
@@ -142,7 +144,8 @@ def test_errors_are_one_translated_line_with_their_stable_code(org, customer, co
     fr = cli("--lang", "fr", "bill", "--as-of", "2031-01-01")  # beyond the window of business dates
     assert fr.exit_code == 2 and fr.stderr.startswith("erreur : La date de facturation 2031-01-01 est plus de 31 jours "
                                                       "après aujourd’hui (")
-    assert fr.stderr.rstrip().endswith("(passez --allow-date-outside-window si c’est bien voulu). [date_outside_window]")
+    assert fr.stderr.rstrip().endswith(
+        "(passez --allow-date-outside-window si c’est bien voulu). [date_outside_window]")
     usage = cli("--lang", "de", "bill")
     assert usage.exit_code == 2 and usage.stderr == "Fehler: Fehlende Option '--as-of'. (siehe `duly bill -h`)\n"
     english = cli("bill", "--as-of", "2031-01-01")
@@ -178,15 +181,12 @@ def test_the_translated_summaries_are_the_services_own_words_in_english():
         assert summary(result) == expected
 
 
-import click  # noqa: E402
-
-
 @click.command()
 @click.argument("lang")
 def _say(lang):
+    from duly.billing.runner.result import BillingRunResult
     from duly.cli.billing import run_summary
     from duly.cli.i18n import set_language
-    from duly.billing.runner.result import BillingRunResult
 
     set_language(click.get_current_context(), lang)
     run = BillingRunResult(as_of=date(2026, 3, 1), invoices=21, customers=1, slots=5,

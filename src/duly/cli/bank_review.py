@@ -119,7 +119,8 @@ def reject(ctx, line_id, rank):
 
     entry = rec.reject(_org(ctx), line_id, rank=rank)
     click.echo(ngettext("line {line}: proposal {rank} dropped, {n} left.",
-                        "line {line}: proposal {rank} dropped, {n} left.", len(entry.proposals), line=line_id, rank=rank))
+                        "line {line}: proposal {rank} dropped, {n} left.", len(entry.proposals), line=line_id,
+                        rank=rank))
 
 
 @review.command("split")
