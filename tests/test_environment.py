@@ -128,6 +128,15 @@ def _org(e: Env, request):
     return current_org(None) == other
 
 
+def _lang(e: Env) -> tuple[str, str]:
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    e.monkeypatch.setenv("DULY_LANG", "fr")
+    return CliRunner().invoke(main, ["--help"], prog_name="duly").stdout.split(" duly ", 1)[0], "Utilisation :"
+
+
 def _debug(e: Env) -> tuple[bool, bool]:
     from duly.cli import debug_enabled
 
@@ -243,6 +252,7 @@ CHECKS = {
     "DULY_OUTBOX_MAX_ATTEMPTS": lambda e, r: (_max_attempts(e), 3),
     "DULY_DOCUMENT_TEMPLATE_DIRS": lambda e, r: (_template_dirs(e), (e.tmp / "one", e.tmp / "two")),
     "DULY_ORG": lambda e, r: (_org(e, r), True),
+    "DULY_LANG": lambda e, r: _lang(e),
     # the rate windows then go to this shared cache (tests/api/test_keys.py::test_rate_limit_shared_cache)
     "DULY_CACHE_URL": lambda e, r: (
         (lambda s: (s["DULY_SHARED_CACHE"], s["CACHES"]["default"]["BACKEND"].rsplit(".", 1)[1],

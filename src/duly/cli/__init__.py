@@ -18,6 +18,8 @@ from datetime import date, datetime
 
 import click
 
+from duly.cli.i18n import N_, Context, _, message, set_language, short_help
+
 COMMAND_MODULES = [
     "duly.cli.customers",
     "duly.cli.invoicing",
@@ -70,7 +72,7 @@ def debug_enabled() -> bool:
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT):
-    click.echo(f"error: {message}", err=True)
+    click.echo(_("error: {message}", message=message), err=True)
     sys.exit(code)
 
 
@@ -94,14 +96,14 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except DomainError as exc:
-            fail(f"{_one_line(exc.message)} [{exc.code}]")
+            fail(f"{message(_one_line(exc.message))} [{exc.code}]")
         except click.exceptions.ClickException:
             raise
         except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (OperationalError, ProgrammingError) as exc:
             if "no such table" in str(exc) or "does not exist" in str(exc):
-                fail("the database is not initialised; run `duly init` first.", 1)
+                fail(_("the database is not initialised; run `duly init` first."), 1)
             _unexpected(exc)
         except Exception as exc:  # noqa: BLE001 - the one place unexpected errors become one clear line
             _unexpected(exc)
@@ -130,8 +132,9 @@ def progress_bar(description: str, total: int | None, *, auto_refresh: bool = Tr
 def _unexpected(exc: Exception):
     if debug_enabled():
         raise exc
-    detail = _one_line(str(exc)) or "no details"
-    fail(f"unexpected {type(exc).__name__}: {detail} (set DULY_DEBUG=1 to see the traceback)", 1)
+    detail = _one_line(str(exc)) or _("no details")
+    fail(_("unexpected {error}: {detail} (set DULY_DEBUG=1 to see the traceback)", error=type(exc).__name__,
+           detail=detail), 1)
 
 
 class DateType(click.ParamType):
@@ -147,11 +150,11 @@ class DateType(click.ParamType):
             try:
                 value = date.fromisoformat(value)
             except ValueError:
-                self.fail(f"{value!r} is not a date (use YYYY-MM-DD)", param, ctx)
+                self.fail(_("{value} is not a date (use YYYY-MM-DD)", value=repr(value)), param, ctx)
         try:
             return check_date_range(value, "the date")
         except DomainError as exc:
-            self.fail(f"{exc.message} [{exc.code}]", param, ctx)
+            self.fail(f"{message(exc.message)} [{exc.code}]", param, ctx)
 
 
 class DateTimeType(click.ParamType):
@@ -169,13 +172,13 @@ class DateTimeType(click.ParamType):
             try:
                 dt = datetime.fromisoformat(value)
             except ValueError:
-                self.fail(f"{value!r} is not a date-time (use YYYY-MM-DDTHH:MM[+ZZ:ZZ])", param, ctx)
+                self.fail(_("{value} is not a date-time (use YYYY-MM-DDTHH:MM[+ZZ:ZZ])", value=repr(value)), param, ctx)
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=tz.utc)
         try:
             return check_datetime_range(dt, "the time")
         except DomainError as exc:
-            self.fail(f"{exc.message} [{exc.code}]", param, ctx)
+            self.fail(f"{message(exc.message)} [{exc.code}]", param, ctx)
 
 
 DATE = DateType()
@@ -243,14 +246,25 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
-            where = f" (see `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
-            fail(f"{_one_line(exc.format_message())}{where}")
+            where = _(" (see `{command} -h`)", command=exc.ctx.command_path) if exc.ctx is not None else ""
+            fail(f"{message(_one_line(exc.format_message()))}{where}")
+
+
+def _language_option(ctx, param, value):
+    set_language(ctx, value)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="duly")
+@click.option("--lang", envvar="DULY_LANG", metavar="LANG", expose_value=False, is_eager=True,
+              callback=_language_option,
+              help=N_("Language of the messages: en, fr, de, es or ru [default: DULY_LANG, else LC_ALL, LC_MESSAGES "
+                      "or LANG, else en]"))
 def main() -> None:
     """Duly: get invoices paid on time."""
+
+
+N_("Duly: get invoices paid on time.")  # main's help: the help formatter prints it in the staff's language
 
 
 def _with_django(callback, *, admin: bool):
@@ -269,12 +283,19 @@ def _with_django(callback, *, admin: bool):
 
 
 def _set_up_on_run(command: click.Command, admin: bool) -> None:
-    """Give each command under ``command`` (a group's own callback only parses options) Django on run."""
+    """Give each command under ``command`` (a group's own callback only parses options) Django on run, and its
+    help in the staff's language (duly.cli.i18n)."""
+    _translated_help(command)
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _set_up_on_run(sub, admin)
     elif command.callback is not None:
         command.callback = _with_django(command.callback, admin=admin)
+
+
+def _translated_help(command: click.Command) -> None:
+    command.context_class = Context
+    command.get_short_help_str = functools.partial(short_help, command)
 
 
 def _register() -> None:
@@ -290,6 +311,7 @@ def _register() -> None:
             main.add_command(command)
 
 
+_translated_help(main)
 _register()
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import current_org, handle_errors, org_option
+from duly.cli.i18n import _
 
 ROLE_NAMES = ["owner", "admin", "bookkeeper", "collector", "viewer"]
 
@@ -28,7 +29,8 @@ def create(name, org_slug, role, rate_limit):
 
     org = current_org(org_slug)
     new = create_api_key(org, name=name, role=role, rate_limit_per_minute=rate_limit)
-    click.echo(f"Created API key {new.api_key.pk} ({name}, {role}) for {org.name}. It is shown only this once:")
+    click.echo(_("Created API key {id} ({name}, {role}) for {org}. It is shown only this once:", id=new.api_key.pk,
+                 name=name, role=role, org=org.name))
     click.echo(new.secret)
 
 
@@ -43,10 +45,11 @@ def list_keys(org_slug, show_revoked):
     org = current_org(org_slug)
     rows = list(keys_of(org, include_revoked=show_revoked))
     if not rows:
-        click.echo("No API keys.")
+        click.echo(_("No API keys."))
     for k in rows:
-        used = f"last used {k.last_used_at:%Y-%m-%d %H:%M} UTC" if k.last_used_at else "never used"
-        state = f", revoked {k.revoked_at:%Y-%m-%d %H:%M} UTC" if k.revoked_at else ""
+        used = (_("last used {time} UTC", time=f"{k.last_used_at:%Y-%m-%d %H:%M}") if k.last_used_at
+                else _("never used"))
+        state = _(", revoked {time} UTC", time=f"{k.revoked_at:%Y-%m-%d %H:%M}") if k.revoked_at else ""
         click.echo(f"{k.pk:>6}  duly_{k.prefix}_…  {k.role:<10} {k.name}  ({used}{state})")
 
 
@@ -60,7 +63,7 @@ def revoke(key_id, org_slug):
 
     org = current_org(org_slug)
     key = revoke_api_key(org, key_id)
-    click.echo(f"Revoked API key {key.pk} ({key.name}).")
+    click.echo(_("Revoked API key {id} ({name}).", id=key.pk, name=key.name))
 
 
 COMMANDS = [api_keys]

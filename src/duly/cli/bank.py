@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from duly.cli import current_org, fail, handle_errors, org_option
+from duly.cli.i18n import _, ngettext
 
 
 @click.group()
@@ -40,9 +41,10 @@ def add(org_slug, iban, currency, name, bic, csv_mapping):
         try:
             mapping = json.loads(csv_mapping)
         except json.JSONDecodeError:
-            fail("--csv-mapping is not valid JSON.")
+            fail(_("--csv-mapping is not valid JSON."))
     account = add_bank_account(org, iban=iban, currency=currency, name=name, bic=bic, csv_mapping=mapping)
-    click.echo(f"Bank account {account.iban} ({account.currency}) ready for statements.")
+    click.echo(_("Bank account {iban} ({currency}) ready for statements.", iban=account.iban,
+                 currency=account.currency))
 
 
 @accounts.command("list")
@@ -58,8 +60,9 @@ def list_accounts(org_slug):
     rows = BankAccount.objects.filter(organization=org).annotate(
         n_statements=Count("statements", distinct=True), n_lines=Count("lines", distinct=True))
     for account in rows:
-        click.echo(f"{account.iban}\t{account.currency}\t{account.name}\t{account.n_statements} statement(s)\t"
-                   f"{account.n_lines} line(s)")
+        click.echo(f"{account.iban}\t{account.currency}\t{account.name}\t"
+                   + ngettext("{n} statement(s)", "{n} statement(s)", account.n_statements) + "\t"
+                   + ngettext("{n} line(s)", "{n} line(s)", account.n_lines))
 
 
 @bank.command("import")
@@ -76,12 +79,20 @@ def import_(org_slug, file, account):
     path = Path(file)
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            fail(f"{path.name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB.")
+            fail(_("{file} is larger than {size} MB.", file=path.name, size=MAX_FILE_BYTES // (1024 * 1024)))
         data = path.read_bytes()
     except OSError as exc:
-        fail(f"cannot read {path.name}: {exc.strerror or 'error'}.")
+        fail(_("cannot read {file}: {reason}.", file=path.name, reason=exc.strerror or _("error")))
     result = import_statement(org, data, account=account or None)
-    click.echo(result.message)
+    click.echo(import_summary(result))
+
+
+def import_summary(result) -> str:
+    """A statement import's summary (``ImportResult.message``) in the staff's language."""
+    return _("{format}: {statements}, {lines}: {new}.", format=result.format,
+             statements=ngettext("{n} statement(s)", "{n} statement(s)", result.statements),
+             lines=ngettext("{n} line(s)", "{n} line(s)", result.lines),
+             new=ngettext("{n} new line", "{n} new lines", result.new_lines))
 
 
 COMMANDS = [bank]

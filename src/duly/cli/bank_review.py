@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import DATE, current_org, fail, handle_errors, org_option
+from duly.cli.i18n import _, ngettext
 
 
 def _today(org, as_of):
@@ -33,9 +34,11 @@ def reconcile(org_slug, as_of, auto_score, short_tolerance, short_payment):
     tolerance = to_minor(to_decimal(short_tolerance), org.default_currency)
     policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance, short_payment=short_payment)
     result = run(org, as_of=_today(org, as_of), policy=policy)
-    click.echo(f"{result.matched} matched automatically, {result.review} sent to review, "
-               f"{result.outgoing} outgoing set aside"
-               + (f", {result.debits} SEPA direct debit line(s) (returns, collections)." if result.debits else "."))
+    click.echo(_("{matched} matched automatically, {review} sent to review, {outgoing} outgoing set aside",
+                 matched=result.matched, review=result.review, outgoing=result.outgoing)
+               + (ngettext(", {n} SEPA direct debit line(s) (returns, collections).",
+                           ", {n} SEPA direct debit line(s) (returns, collections).", result.debits)
+                  if result.debits else "."))
 
 
 @click.group("review", invoke_without_command=True)
@@ -62,21 +65,25 @@ def list_entries(ctx):
     org = current_org(org_slug)
     entries = list(ReviewEntry.objects.filter(organization=org, line__status=StatementLine.REVIEW)
                    .select_related("line").order_by("line__booking_date", "line_id"))
-    ids = {iid for e in entries for p in e.proposals for iid, _ in p["allocations"]}
+    ids = {iid for e in entries for p in e.proposals for iid, _amount in p["allocations"]}
     numbers = dict(Invoice.objects.filter(organization=org, pk__in=ids).values_list("pk", "number"))
     if not entries:
-        click.echo("Nothing to review.")
+        click.echo(_("Nothing to review."))
     for e in entries:
         ln = e.line
-        click.echo(f"line {ln.pk}  {ln.booking_date}  {from_minor(ln.amount_minor, ln.currency)} {ln.currency}  "
-                   f"{ln.counterparty_name or '-'}  {ln.remittance_structured} {ln.remittance_unstructured}".rstrip())
+        click.echo((_("line {id}", id=ln.pk) + f"  {ln.booking_date}  {from_minor(ln.amount_minor, ln.currency)} "
+                    f"{ln.currency}  {ln.counterparty_name or '-'}  {ln.remittance_structured} "
+                    f"{ln.remittance_unstructured}").rstrip())
         if e.note:
-            click.echo(f"    note: {e.note}")
+            click.echo("    " + _("note: {note}", note=e.note))
         for rank, p in enumerate(e.proposals, 1):
             pays = ", ".join(f"{numbers.get(i, i)} {from_minor(a, p['currency'])}" for i, a in p["allocations"])
-            credit = f" credit {from_minor(p['credit_minor'], p['currency'])}" if p["credit_minor"] else ""
-            blockers = f"  [not automatic: {', '.join(p['blockers'])}]" if p["blockers"] else ""
-            click.echo(f"  {rank}. score {p['score']}  customer {p['customer_id']}: {pays or '-'}{credit}{blockers}")
+            credit = (_(" credit {amount}", amount=from_minor(p["credit_minor"], p["currency"]))
+                      if p["credit_minor"] else "")
+            blockers = ("  " + _("[not automatic: {blockers}]", blockers=", ".join(p["blockers"]))
+                        if p["blockers"] else "")
+            click.echo(f"  {rank}. " + _("score {score}  customer {customer}: ", score=p["score"],
+                                          customer=p["customer_id"]) + f"{pays or '-'}{credit}{blockers}")
             for rule, matched, detail in p["evidence"]:
                 click.echo(f"       {rule}: {matched} {detail}".rstrip())
 
@@ -97,7 +104,8 @@ def accept(ctx, line_id, rank, as_of):
 
     org = _org(ctx)
     match = rec.accept(org, line_id, rank=rank, as_of=_today(org, as_of))
-    click.echo(f"line {line_id} matched (match {match.pk}, payment {match.payment_id}).")
+    click.echo(_("line {line} matched (match {match}, payment {payment}).", line=line_id, match=match.pk,
+                 payment=match.payment_id))
 
 
 @review.command("reject")
@@ -110,7 +118,9 @@ def reject(ctx, line_id, rank):
     from duly.payments import reconcile_services as rec
 
     entry = rec.reject(_org(ctx), line_id, rank=rank)
-    click.echo(f"line {line_id}: proposal {rank} dropped, {len(entry.proposals)} left.")
+    click.echo(ngettext("line {line}: proposal {rank} dropped, {n} left.",
+                        "line {line}: proposal {rank} dropped, {n} left.", len(entry.proposals), line=line_id,
+                        rank=rank))
 
 
 @review.command("split")
@@ -128,11 +138,11 @@ def split(ctx, line_id, customer_id, pays, as_of):
     for item in pays:
         invoice, sep, amount = item.partition("=")
         if not sep or not invoice.strip().isdigit():
-            fail(f"--pay takes INVOICE_ID=AMOUNT, got {item!r}.")
+            fail(_("--pay takes INVOICE_ID=AMOUNT, got {value}.", value=repr(item)))
         amounts[int(invoice)] = amount.strip()
     org = _org(ctx)
     match = rec.split(org, line_id, customer_id=customer_id, amounts=amounts, as_of=_today(org, as_of))
-    click.echo(f"line {line_id} split (match {match.pk}).")
+    click.echo(_("line {line} split (match {match}).", line=line_id, match=match.pk))
 
 
 @review.command("credit")
@@ -147,7 +157,7 @@ def credit(ctx, line_id, customer_id, as_of):
 
     org = _org(ctx)
     rec.assign_credit(org, line_id, customer_id=customer_id, as_of=_today(org, as_of))
-    click.echo(f"line {line_id} assigned to customer {customer_id} as credit.")
+    click.echo(_("line {line} assigned to customer {customer} as credit.", line=line_id, customer=customer_id))
 
 
 @review.command("ignore")
@@ -160,7 +170,7 @@ def ignore(ctx, line_id, reason):
     from duly.payments import reconcile_services as rec
 
     rec.ignore(_org(ctx), line_id, reason=reason)
-    click.echo(f"line {line_id} ignored.")
+    click.echo(_("line {line} ignored.", line=line_id))
 
 
 @review.command("undo")
@@ -175,7 +185,7 @@ def undo(ctx, match_id, reason, as_of):
 
     org = _org(ctx)
     match = rec.undo(org, match_id, reason=reason, as_of=_today(org, as_of))
-    click.echo(f"match {match.pk} undone; line {match.line_id} is back in review.")
+    click.echo(_("match {match} undone; line {line} is back in review.", match=match.pk, line=match.line_id))
 
 
 COMMANDS = [reconcile, review]

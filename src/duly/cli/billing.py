@@ -10,6 +10,7 @@ from duly.cli import (
     DATE, EXIT_INCOMPLETE, allow_date_option, business_window, check_business_date, current_org, handle_errors,
     org_option, progress_bar,
 )
+from duly.cli.i18n import _, message, ngettext
 
 #: At most this many rejected (or duplicate) rows are listed in the text summary; JSON lists them all.
 LISTED_ROWS = 50
@@ -37,7 +38,7 @@ def bill(org_slug, as_of, fmt, workers, allow_outside_window):
     org = current_org(org_slug)
     check_business_date(org, as_of, "The billing date", allow_outside=allow_outside_window)
     # No refresh thread: the run forks its planning processes, which a threaded process must not do.
-    progress, task = progress_bar("Billing customers", None, auto_refresh=False)
+    progress, task = progress_bar(_("Billing customers"), None, auto_refresh=False)
     with progress:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total, refresh=True)
@@ -46,18 +47,57 @@ def bill(org_slug, as_of, fmt, workers, allow_outside_window):
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        click.echo(result.summary())
+        click.echo(run_summary(result))
         for currency, row in sorted(result.by_currency.items()):
-            click.echo(f"  {currency}: {row['invoices']} invoice(s), total "
-                       f"{from_minor(row['total_minor'], currency)}, to pay {from_minor(row['payable_minor'], currency)}")
+            click.echo("  " + _("{currency}: {invoices}, total {total}, to pay {payable}", currency=currency,
+                                invoices=ngettext("{n} invoice(s)", "{n} invoice(s)", row["invoices"]),
+                                total=from_minor(row["total_minor"], currency),
+                                payable=from_minor(row["payable_minor"], currency)))
         if result.numbers:
-            click.echo(f"  numbers {result.numbers[0]} … {result.numbers[-1]}")
+            click.echo("  " + _("numbers {first} … {last}", first=result.numbers[0], last=result.numbers[-1]))
         for customer, reason in result.skipped:
-            click.echo(f"  left out {customer}: {reason}")
+            click.echo("  " + _("left out {customer}: {reason}", customer=customer, reason=message(reason)))
         for customer, reason in result.kept_prices:
-            click.echo(f"  previous price kept for {customer}: {reason}")
+            click.echo("  " + _("previous price kept for {customer}: {reason}", customer=customer,
+                                reason=message(reason)))
     if result.skipped:
         raise SystemExit(EXIT_INCOMPLETE)  # customers left out: say so to scripts (the others are billed)
+
+
+def run_summary(result) -> str:
+    """A billing run's summary (``BillingRunResult.summary()``) in the staff's language."""
+    if not result.invoices:
+        text = _("Nothing to bill as of {date}.", date=result.as_of.isoformat())
+    else:
+        amounts = ", ".join(f"{amount} {cur}" for cur, amount in result.totals().items())
+        text = _("{issued} for {customers} as of {date} ({periods}): {amounts}.",
+                 issued=ngettext("Issued {n} invoice(s)", "Issued {n} invoice(s)", result.invoices),
+                 customers=ngettext("{n} customer(s)", "{n} customer(s)", result.customers),
+                 date=result.as_of.isoformat(),
+                 periods=ngettext("{n} subscription period(s)", "{n} subscription period(s)", result.slots),
+                 amounts=amounts)
+        if result.topups:
+            text += " " + ngettext("Including {n} retainer top-up invoice(s).",
+                                   "Including {n} retainer top-up invoice(s).", result.topups)
+    if result.skipped:
+        text += " " + ngettext("{n} customer(s) left out (see below).", "{n} customer(s) left out (see below).",
+                               len(result.skipped))
+    if result.kept_prices:
+        text += " " + ngettext(
+            "{n} customer(s) kept a previous price: its change was not announced in time (see below).",
+            "{n} customer(s) kept a previous price: its change was not announced in time (see below).",
+            len({c for c, _reason in result.kept_prices}))
+    return text
+
+
+def usage_summary(result) -> str:
+    """A usage import's summary (``IngestResult.summary()``) in the staff's language."""
+    text = _("{accepted} accepted, {duplicates} duplicate, {rejected} rejected", accepted=result.accepted,
+             duplicates=result.duplicates, rejected=len(result.rejected))
+    if result.late:
+        text += ngettext(" ({n} late: billed on the next invoice as a late adjustment)",
+                         " ({n} late: billed on the next invoice as a late adjustment)", result.late)
+    return text
 
 
 @click.group()
@@ -83,23 +123,26 @@ def import_(org_slug, path, fmt, allow_outside_window):
     org = current_org(org_slug)
     window = None if allow_outside_window else business_window(org)
     total = count_rows(path)
-    progress, task = progress_bar("Importing usage", total)
+    progress, task = progress_bar(_("Importing usage"), total)
     with progress:
         result = record_usage(org, read_usage_file(path), progress=lambda n: progress.update(task, completed=n),
                               window=window)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
     else:
-        click.echo(f"{click.format_filename(path)}: {result.summary()}.")
+        click.echo(f"{click.format_filename(path)}: {usage_summary(result)}.")
         if result.duplicate_lines:
             lines = ", ".join(map(str, result.duplicate_lines[:LISTED_ROWS]))
             extra = len(result.duplicate_lines) - LISTED_ROWS
-            more = f" and {extra} more" if extra > 0 else ""
-            click.echo(f"  duplicate lines (already recorded, ignored): {lines}{more}")
+            more = ngettext(" and {n} more", " and {n} more", extra) if extra > 0 else ""
+            click.echo("  " + _("duplicate lines (already recorded, ignored): {lines}{more}", lines=lines, more=more))
         for rejection in result.rejected[:LISTED_ROWS]:
-            click.echo(f"  line {rejection.line}: rejected [{rejection.code}] {rejection.reason}")
+            click.echo("  " + _("line {line}: rejected [{code}] {reason}", line=rejection.line, code=rejection.code,
+                                reason=message(rejection.reason)))
         if len(result.rejected) > LISTED_ROWS:
-            click.echo(f"  … and {len(result.rejected) - LISTED_ROWS} more rejected rows (use --format json)")
+            click.echo("  " + ngettext("… and {n} more rejected rows (use --format json)",
+                                       "… and {n} more rejected rows (use --format json)",
+                                       len(result.rejected) - LISTED_ROWS))
     if result.rejected:
         raise SystemExit(2)  # bad rows: say so to scripts (the valid rows are recorded all the same)
 
@@ -137,7 +180,8 @@ def licences(org_slug, subscription, day, count):
 
     org, sub = _target(org_slug, subscription)
     record_licence_counts(org, sub, {day: count})
-    click.echo(f"{sub}: {count} active seats on {day.isoformat()}")
+    click.echo(ngettext("{subscription}: {n} active seats on {date}", "{subscription}: {n} active seats on {date}",
+                        count, subscription=sub, date=day.isoformat()))
 
 
 COMMANDS = [bill, usage]

@@ -10,6 +10,10 @@ import click
 from duly.cli import (
     DATE, DATETIME, allow_date_option, check_business_date, current_org, handle_errors, org_option, progress_bar,
 )
+from duly.cli.i18n import N_, _, message, ngettext
+
+#: The dunning run's kinds of action, as the text output names them.
+ACTION_KINDS = {"send": N_("send"), "defer": N_("defer"), "skip": N_("skip")}
 
 
 def _now():
@@ -55,7 +59,7 @@ def assess(org_slug, as_of, fmt, allow_outside_window):
 
     org = current_org(org_slug)
     check_business_date(org, as_of, "The assessment date", allow_outside=allow_outside_window)
-    progress, task = progress_bar("Assessing late fees", None)
+    progress, task = progress_bar(_("Assessing late fees"), None)
     with progress:
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -64,11 +68,44 @@ def assess(org_slug, as_of, fmt, allow_outside_window):
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
-    click.echo(result.summary())
+    click.echo(fees_summary(result))
     for invoice, level, amount, currency in result.assessed:
         click.echo(f"  {invoice}: {level} {amount} {currency}")
     for invoice, reason in result.skipped:
-        click.echo(f"  skipped {invoice}: {reason}")
+        click.echo("  " + _("skipped {invoice}: {reason}", invoice=invoice, reason=message(reason)))
+
+
+def fees_summary(result) -> str:
+    """A fee run's summary (``FeeRunResult.summary()``) in the staff's language."""
+    if not result.assessed:
+        return _("No new late fees as of {date}.", date=result.as_of.isoformat())
+    return _("{assessed} on {invoices} as of {date}: ", date=result.as_of.isoformat(),
+             assessed=ngettext("Assessed {n} fee(s)", "Assessed {n} fee(s)", len(result.assessed)),
+             invoices=ngettext("{n} late-fee invoice(s)", "{n} late-fee invoice(s)", len(result.fee_invoices))
+             ) + ", ".join(result.fee_invoices)
+
+
+def collect_summary(result) -> str:
+    """A dunning run's summary (``CollectResult.summary()``) in the staff's language."""
+    c = result.counts()
+    date = result.as_of.isoformat()
+    if result.dry_run:
+        head = _("Collections as of {date} (dry run: nothing written)", date=date)
+        sent = ngettext("would send {n} step(s)", "would send {n} step(s)", c["send"])
+        invoices = ngettext("{n} issued invoice(s) to e-mail", "{n} issued invoice(s) to e-mail", c["invoices"])
+    else:
+        head = _("Collections as of {date}", date=date)
+        sent = ngettext("sent {n} step(s)", "sent {n} step(s)", c["send"])
+        invoices = ngettext("{n} issued invoice(s) e-mailed or recorded", "{n} issued invoice(s) e-mailed or recorded",
+                            c["invoices"])
+    return _("{head}: {sent} {customers}, {deferred}, {skipped}, {greetings}, {notices}, {invoices}{errors}.",
+             head=head, sent=sent, invoices=invoices,
+             customers=ngettext("to {n} customer(s) considered", "to {n} customer(s) considered", c["customers"]),
+             deferred=ngettext("{n} deferred", "{n} deferred", c["defer"]),
+             skipped=ngettext("{n} skipped", "{n} skipped", c["skip"]),
+             greetings=ngettext("{n} greeting(s)", "{n} greeting(s)", c["greetings"]),
+             notices=ngettext("{n} price notice(s)", "{n} price notice(s)", c["notices"]),
+             errors=ngettext(", {n} error(s)", ", {n} error(s)", c["errors"]) if c["errors"] else "")
 
 
 # --- duly collect ----------------------------------------------------------------------------------
@@ -96,26 +133,27 @@ def collect(org_slug, as_of, dry_run, fmt, show_all, allow_outside_window):
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(result.summary())
+    click.echo(collect_summary(result))
     for planned in result.planned:
         a = planned.action
         if a.kind != "send" and not show_all:
             continue
-        when = f" at {a.scheduled_for.isoformat()}" if a.kind == "defer" and a.scheduled_for else ""
+        when = _(" at {time}", time=a.scheduled_for.isoformat()) if a.kind == "defer" and a.scheduled_for else ""
         extra = f" +{','.join(a.actions)}" if a.actions else ""
         outcome = f" [{planned.outcome}]" if planned.outcome else ""
-        click.echo(f"  {a.kind:5} {planned.customer_code}: {a.step_code} ({a.channel}{extra}){when}{outcome}")
-        click.echo(f"        {a.reason}")
+        kind = _(ACTION_KINDS[a.kind]) if a.kind in ACTION_KINDS else a.kind
+        click.echo(f"  {kind:5} {planned.customer_code}: {a.step_code} ({a.channel}{extra}){when}{outcome}")
+        click.echo(f"        {message(a.reason)}")
         if a.fallback_reason:
-            click.echo(f"        fallback: {a.fallback_reason}")
+            click.echo("        " + _("fallback: {reason}", reason=message(a.fallback_reason)))
     for line in result.greetings:
-        click.echo(f"  greeting {line}")
+        click.echo("  " + _("greeting {line}", line=message(line)))
     for line in result.notices:
-        click.echo(f"  price notice {line}")
+        click.echo("  " + _("price notice {line}", line=message(line)))
     for line in result.held:
-        click.echo(f"  held {line}")
+        click.echo("  " + _("held {line}", line=message(line)))
     for code, error in result.errors:
-        click.echo(f"  error {code}: {error}", err=True)
+        click.echo("  " + _("error {code}: {error}", code=code, error=message(error)), err=True)
 
 
 # --- duly collections ------------------------------------------------------------------------------
@@ -140,15 +178,17 @@ def worklist_cmd(org_slug, as_of, fmt):
     if fmt == "json":
         click.echo(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False))
         return
-    table = Table("Customer", "Status", "Overdue", "Days", "Last contact", "Next step", "When", "Queries",
-                  "Promises", "Policy")
+    table = Table(*map(_, ("Customer", "Status", "Overdue", "Days", "Last contact", "Next step", "When", "Queries",
+                           "Promises", "Policy")))
     for r in rows:
         d = r.as_dict()
         table.add_row(
             f"{r.code} {r.name}", r.status, r.overdue_text, str(d["oldest_days_overdue"] or ""),
             (d["last_contact"] or "")[:16], d["next_step"] or "", (d["next_step_at"] or "")[:16],
-            ", ".join(d["open_disputes"]) + (f" ({r.late_queries} late)" if r.late_queries else ""),
-            "; ".join(f"{p['amount']} by {p['promised_date']}" for p in d["promises"]), r.policy,
+            ", ".join(d["open_disputes"]) + (ngettext(" ({n} late)", " ({n} late)", r.late_queries)
+                                             if r.late_queries else ""),
+            "; ".join(_("{amount} by {date}", amount=p["amount"], date=p["promised_date"]) for p in d["promises"]),
+            r.policy,
         )
     console = Console()
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
@@ -174,7 +214,7 @@ def policy_export(org_slug, file):
         click.echo(text, nl=False)
     else:
         file.write_text(text, encoding="utf-8")
-        click.echo(f"Wrote {file}.")
+        click.echo(_("Wrote {file}.", file=file))
 
 
 @policy.command("import")
@@ -186,7 +226,8 @@ def policy_import(org_slug, file):
     from duly.collections.services import import_policies
 
     rows = import_policies(current_org(org_slug), file.read_text(encoding="utf-8"))
-    click.echo(f"Imported {len(rows)} polic{'y' if len(rows) == 1 else 'ies'}: {', '.join(r.code for r in rows)}.")
+    click.echo(ngettext("Imported {n} policy: {codes}.", "Imported {n} policies: {codes}.", len(rows),
+                        codes=", ".join(r.code for r in rows)))
 
 
 @collections.command("assign")
@@ -200,7 +241,7 @@ def assign(org_slug, customer_code, policy_code):
 
     org = current_org(org_slug)
     assign_policy(org, _customer(org, customer_code), policy_code)
-    click.echo(f"{customer_code}: {policy_code or 'policy chosen by segment or tone rule'}.")
+    click.echo(f"{customer_code}: {policy_code or _('policy chosen by segment or tone rule')}.")
 
 
 @collections.command("promise")
@@ -219,8 +260,9 @@ def promise(org_slug, customer_code, promised_date, amount, numbers, note):
     ids = [_invoice(org, n).pk for n in numbers] or None
     p = record_promise(org, _customer(org, customer_code), promised_date=promised_date, amount=amount,
                        invoice_ids=ids, note=note, now=_now())
-    click.echo(f"Promise #{p.pk}: {amount} {p.currency} by {promised_date.isoformat()} "
-               f"for {', '.join(i.number for i in p.invoices.all())}.")
+    click.echo(_("Promise #{id}: {amount} {currency} by {date} for {invoices}.", id=p.pk, amount=amount,
+                 currency=p.currency, date=promised_date.isoformat(),
+                 invoices=", ".join(i.number for i in p.invoices.all())))
 
 
 @collections.group("dispute")
@@ -240,7 +282,8 @@ def dispute_open(org_slug, invoice_number, question, opened_by):
 
     org = current_org(org_slug)
     d = open_dispute(org, _invoice(org, invoice_number).pk, question=question, opened_by=opened_by, now=_now())
-    click.echo(f"Query #{d.pk} on {invoice_number}: answer by {d.sla_due_on.isoformat()}.")
+    click.echo(_("Query #{id} on {invoice}: answer by {date}.", id=d.pk, invoice=invoice_number,
+                 date=d.sla_due_on.isoformat()))
 
 
 @dispute.command("resolve")
@@ -258,9 +301,9 @@ def dispute_resolve(org_slug, dispute_id, answer, credit_note, credit_amount):
 
     d = resolve_dispute(current_org(org_slug), dispute_id, answer=answer, credit_note=credit_note,
                         credit_amount=credit_amount, now=_now())
-    extra = (f"; credit note {d.credit_note.number} ({d.credit_note.amount('total_minor')} {d.credit_note.currency})"
-             if d.credit_note else "")
-    click.echo(f"Query #{d.pk} answered{extra}.")
+    extra = (_("; credit note {number} ({amount} {currency})", number=d.credit_note.number,
+                amount=d.credit_note.amount("total_minor"), currency=d.credit_note.currency) if d.credit_note else "")
+    click.echo(_("Query #{id} answered{credit}.", id=d.pk, credit=extra))
 
 
 @collections.command("queries")
@@ -273,9 +316,9 @@ def queries(org_slug, as_of):
 
     now = as_of or _now()
     for d, late in open_queries(current_org(org_slug), now=now):
-        flag = "LATE " if late else ""
-        click.echo(f"{flag}#{d.pk} {d.invoice.number} {d.customer.code} answer by {d.sla_due_on.isoformat()}: "
-                   f"{d.question}")
+        flag = _("LATE ") if late else ""
+        click.echo(flag + _("#{id} {invoice} {customer} answer by {date}: ", id=d.pk, invoice=d.invoice.number,
+                            customer=d.customer.code, date=d.sla_due_on.isoformat()) + d.question)
 
 
 COMMANDS = [fees, collect, collections]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import DATE, allow_date_option, current_org, handle_errors, org_option, progress_display
+from duly.cli.i18n import _
 
 
 @click.command()
@@ -49,13 +50,14 @@ def init(org_name, slug, country, subdivision, currency, address_line1, postcode
     city = need(city, "City")
     admin_user = need(admin_user, "Admin user")
     admin_password = need(admin_password, "Admin password", hide=True)
-    org, _ = services.set_up_organization(
+    org, _created = services.set_up_organization(
         admin_username=admin_user, admin_password=admin_password, admin_email=admin_email,
         name=org_name, slug=slug, country=country, subdivision=subdivision, default_currency=currency,
         address_line1=address_line1,
         postcode=postcode, city=city, vat_id=vat_id, iban=iban, bic=bic, locale=locale, timezone=tz,
     )
-    click.echo(f"Created organization {org.name} ({org.slug}) and admin user {admin_user}.")
+    click.echo(_("Created organization {name} ({slug}) and admin user {user}.", name=org.name, slug=org.slug,
+                 user=admin_user))
 
 
 @click.command()
@@ -117,7 +119,7 @@ def demo(no_serve, host, port, as_of, seed):
         from duly.server import serve as run
 
         login = f"{summary.username} / {summary.password}" if summary.password else summary.username
-        click.echo(f"Serving on http://{host}:{port}/admin/  (login: {login})")
+        click.echo(_("Serving on {url}  (login: {login})", url=f"http://{host}:{port}/admin/", login=login))
         run(host=host, port=port, threads=8, scheduler=True, interval=300, demo=True)
 
 
@@ -136,7 +138,7 @@ def check():
         click.echo(str(exc).strip())
         from duly.cli import fail
 
-        fail("the configuration is not ready for a public deployment (see the issues above and SECURITY.md).")
+        fail(_("the configuration is not ready for a public deployment (see the issues above and SECURITY.md)."))
 
 
 @click.group()
@@ -176,13 +178,14 @@ def rates_set(series, currency, valid_from, rate, allow_outside_window):
     recorded = record_reference_rate(series=series, currency=currency.upper() if currency else None,
                                      valid_from=valid_from, rate_percent=rate)
     row = recorded.rate
-    what = f"{row.series} reference rate {_percent(row.rate_percent)} from {row.valid_from.isoformat()}"
+    what = dict(series=row.series, rate=_percent(row.rate_percent), date=row.valid_from.isoformat())
     if recorded.outcome == "created":
-        click.echo(f"Recorded the {what}.")
+        click.echo(_("Recorded the {series} reference rate {rate} from {date}.", **what))
     elif recorded.outcome == "updated":
-        click.echo(f"Corrected the {what} (was {_percent(recorded.previous_percent)}).")
+        click.echo(_("Corrected the {series} reference rate {rate} from {date} (was {previous}).",
+                     previous=_percent(recorded.previous_percent), **what))
     else:
-        click.echo(f"The {what} was already recorded; nothing changed.")
+        click.echo(_("The {series} reference rate {rate} from {date} was already recorded; nothing changed.", **what))
 
 
 @rates.command("list")
@@ -206,15 +209,16 @@ def rates_list(series, currency, fmt):
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("No reference rates recorded yet: add one with `duly rates set --series EUR --from "
-                   "YYYY-MM-DD --rate 2.15` (or --series GBP, --series DE-BASIS).")
+        click.echo(_("No reference rates recorded yet: add one with `duly rates set --series EUR --from "
+                     "YYYY-MM-DD --rate 2.15` (or --series GBP, --series DE-BASIS)."))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Series", "Rate of", "Valid from", "Rate", "Statutory interest")
+    table = Table(*map(_, ("Series", "Rate of", "Valid from", "Rate", "Statutory interest")))
     for r in rows:
-        applies = f"from the {r['first_semester']}" if r["first_semester"] else "never (replaced before it applied)"
+        applies = (_("from the {semester}", semester=r["first_semester"]) if r["first_semester"]
+                   else _("never (replaced before it applied)"))
         table.add_row(r["series"], r["name"], r["valid_from"], f"{r['rate_percent']}%", applies)
     Console(width=120).print(table)
 
@@ -243,8 +247,8 @@ def customers_rotate_link(code, org_slug):
     if customer is None:
         raise NotFound(f"No customer with the code {code!r} in {organization.slug}.")
     version = rotate_pay_links(customer)
-    click.echo(f"Rotated the pay links of {customer.code} ({customer.name}): links made before no longer open "
-               f"(key version {version}).")
+    click.echo(_("Rotated the pay links of {code} ({name}): links made before no longer open (key version {version}).",
+                 code=customer.code, name=customer.name, version=version))
 
 
 @customers.command("set-address")
@@ -276,9 +280,9 @@ def customers_set_address(code, scheme, identifier, org_slug):
         who, scheme, identifier = f"{customer.code} ({customer.name})", customer.electronic_address_scheme, \
             customer.electronic_address
     if scheme:
-        click.echo(f"Peppol electronic address of {who}: {scheme}:{identifier}.")
+        click.echo(_("Peppol electronic address of {who}: {address}.", who=who, address=f"{scheme}:{identifier}"))
     else:
-        click.echo(f"{who} has no Peppol electronic address now.")
+        click.echo(_("{who} has no Peppol electronic address now.", who=who))
 
 
 @click.command("roles")

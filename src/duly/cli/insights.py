@@ -10,6 +10,11 @@ import sys
 import click
 
 from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli.i18n import N_, _, ngettext
+
+#: The tables' column headers (translated where they are printed).
+COLUMNS = (N_("Customer"), N_("Cur"), N_("Total open"), N_("Invoice"), N_("Issued"), N_("Due"), N_("Total"), N_("Open"),
+           N_("Days past due"), N_("Bucket"))
 
 
 @click.group()
@@ -48,20 +53,24 @@ def aging_cmd(org_slug, as_of, fmt):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Aged receivables as of {as_of.isoformat()}")
+    table = Table(title=_("Aged receivables as of {date}", date=as_of.isoformat()))
     for col in ("Customer", "Cur", *buckets, "Total open"):
-        table.add_column(col, justify="left" if col in ("Customer", "Cur") else "right")
+        table.add_column(col if col in buckets else _(col),
+                         justify="left" if col in ("Customer", "Cur") else "right")
     for r in data["customers"]:
         table.add_row(r["name"], r["currency"], *(r["buckets"][b] for b in buckets), r["total_open"])
     for cur, t in data["totals"].items():
-        table.add_row("[bold]Total[/bold]", cur, *(t["buckets"][b] for b in buckets), f"[bold]{t['total_open']}[/bold]")
+        table.add_row(f"[bold]{_('Total')}[/bold]", cur, *(t["buckets"][b] for b in buckets),
+                      f"[bold]{t['total_open']}[/bold]")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
-    console.print("DSO (90 days): " + ", ".join(f"{c} {v if v is not None else 'n/a'}" for c, v in
-                                                 dso(org, as_of=as_of).items()))
+    console.print(_("DSO (90 days): ") + ", ".join(f"{c} {v if v is not None else _('n/a')}" for c, v in
+                                                    dso(org, as_of=as_of).items()))
     for cur, late in days_late(org, as_of=as_of).items():
-        console.print(f"Average days late ({cur}): {late.simple} (amount-weighted {late.weighted}) "
-                      f"over {late.count} paid invoices")
+        console.print(ngettext("Average days late ({currency}): {simple} (amount-weighted {weighted}) over {n} "
+                               "paid invoices",
+                               "Average days late ({currency}): {simple} (amount-weighted {weighted}) over {n} "
+                               "paid invoices", late.count, currency=cur, simple=late.simple, weighted=late.weighted))
 
 
 COMMANDS = [report]
@@ -103,17 +112,20 @@ def statement_cmd(org_slug, customer_code, as_of, fmt):
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Statement of account — {customer.name} — {st['as_of'].isoformat()}")
+    table = Table(title=_("Statement of account — {name} — {date}", name=customer.name, date=st["as_of"].isoformat()))
     for col in ("Invoice", "Issued", "Due", "Total", "Open", "Days past due", "Bucket"):
-        table.add_column(col)
+        table.add_column(_(col))
     for l in st["lines"]:
         table.add_row(l.number, l.issue_date.isoformat(), l.due_date.isoformat() if l.due_date else "",
                       f"{l.total} {l.currency}", f"{l.open_amount} {l.currency}", str(l.days_past_due), l.bucket)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for cur, total in st["total_open"].items():
-        console.print(f"Total open {total} {cur}" + (f" · credit {st['credit'][cur]} {cur}" if cur in st["credit"] else ""))
+        console.print(_("Total open {amount} {currency}", amount=total, currency=cur)
+                      + (_(" · credit {amount} {currency}", amount=st["credit"][cur], currency=cur)
+                         if cur in st["credit"] else ""))
     for cur, balance in st["retainer"].items():
-        console.print(f"Retainer balance {balance} {cur}")
+        console.print(_("Retainer balance {amount} {currency}", amount=balance, currency=cur))
     for cur, interest in st["interest"].items():
-        console.print(f"Late-payment interest accrued to {st['as_of'].isoformat()}, not yet invoiced: {interest} {cur}")
+        console.print(_("Late-payment interest accrued to {date}, not yet invoiced: {amount} {currency}",
+                        date=st["as_of"].isoformat(), amount=interest, currency=cur))

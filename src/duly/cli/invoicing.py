@@ -7,6 +7,7 @@ import json
 import click
 
 from duly.cli import DATE, allow_date_option, check_business_date, current_org, handle_errors, org_option
+from duly.cli.i18n import _, ngettext
 
 
 @click.group()
@@ -54,7 +55,7 @@ def list_(org_slug, status, customer_code, fmt):
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("ID", "Number", "Customer", "Kind", "Status", "Issued", "Due", "Total", "Balance")
+    table = Table(*map(_, ("ID", "Number", "Customer", "Kind", "Status", "Issued", "Due", "Total", "Balance")))
     for r in rows:
         table.add_row(str(r["id"]), r["number"] or "(draft)", r["customer"], r["kind"], r["status"],
                       r["issue_date"] or "", r["due_date"] or "", f"{r['total']} {r['currency']}",
@@ -80,9 +81,10 @@ def issue(org_slug, invoice_ids, issue_date, allow_outside_window):
     check_business_date(org, issue_date, "The issue date", allow_outside=allow_outside_window)
     issued = issue_invoices(org, invoice_ids, issue_date=issue_date)
     for inv in issued:
-        due = f", due {inv.due_date.isoformat()}" if inv.due_date else ""
-        click.echo(f"Issued {inv.number}: {inv.total} {inv.currency}{due}")
-    click.echo(f"{len(issued)} invoice{'s' if len(issued) != 1 else ''} issued.")
+        due = _(", due {date}", date=inv.due_date.isoformat()) if inv.due_date else ""
+        click.echo(_("Issued {number}: {amount} {currency}{due}", number=inv.number, amount=inv.total,
+                     currency=inv.currency, due=due))
+    click.echo(ngettext("{n} invoice issued.", "{n} invoices issued.", len(issued)))
 
 
 @invoices.command("void")
@@ -96,7 +98,7 @@ def void(org_slug, number, reason):
 
     org = current_org(org_slug)
     inv = void_invoice(org, get_invoice_by_number(org, number).pk, reason=reason)
-    click.echo(f"Voided {inv.number}: {inv.void_reason}")
+    click.echo(_("Voided {number}: {reason}", number=inv.number, reason=inv.void_reason))
 
 
 COMMANDS = [invoices]
@@ -152,8 +154,10 @@ def export(org_slug, number, fmt, output, as_of):
     path = output or rendered.filename
     with open(path, "wb") as fh:
         fh.write(rendered.content)
-    state = "stored" if rendered.stored else "draft, not stored"
-    click.echo(f"Wrote {path} ({fmt}, {len(rendered.content)} bytes, {state}, sha256 {rendered.sha256[:16]}…)")
+    state = _("stored") if rendered.stored else _("draft, not stored")
+    size = ngettext("{n} byte", "{n} bytes", len(rendered.content))
+    click.echo(_("Wrote {path} ({format}, {size}, {state}, sha256 {sha256}…)", path=path, format=fmt, size=size,
+                 state=state, sha256=rendered.sha256[:16]))
 
 
 @invoices.command("render-pdfs")
@@ -177,9 +181,11 @@ def render_pdfs(org_slug, jobs, limit):
     result = render_pending_pdfs(org, jobs=jobs, limit=limit)
     seconds = time.perf_counter() - started
     rate = f", {result.rendered / seconds:.1f}/s" if result.rendered and seconds > 0 else ""
-    click.echo(f"Rendered {result.rendered} PDF{'s' if result.rendered != 1 else ''} with {result.workers} "
-               f"process{'es' if result.workers != 1 else ''} in {seconds:.1f} s{rate}"
-               + (f"; {result.already_stored} stored meanwhile by someone else" if result.already_stored else "")
+    click.echo(_("{rendered} with {processes} in {seconds} s{rate}", rendered=ngettext(
+                   "Rendered {n} PDF", "Rendered {n} PDFs", result.rendered), processes=ngettext(
+                   "{n} process", "{n} processes", result.workers), seconds=f"{seconds:.1f}", rate=rate)
+               + (ngettext("; {n} stored meanwhile by someone else", "; {n} stored meanwhile by someone else",
+                           result.already_stored) if result.already_stored else "")
                + ".")
 
 
@@ -205,17 +211,18 @@ def import_ubl(org_slug, file, as_issued):
         data = fh.read()
     result = import_einvoice_as_issued(org, data) if as_issued else import_einvoice(org, data)
     inv = result.invoice
-    customer = f"{result.customer.name} ({'new customer ' if result.customer_created else ''}{result.customer.code})"
-    total = f"total {from_minor(inv.total_minor, inv.currency)} {inv.currency}"
+    customer = (_("{name} (new customer {code})") if result.customer_created else "{name} ({code})").format(
+        name=result.customer.name, code=result.customer.code)
+    total = _("total {amount} {currency}", amount=from_minor(inv.total_minor, inv.currency), currency=inv.currency)
     if as_issued:
-        click.echo(f"Imported {result.source.kind} {inv.number} ({result.syntax.upper()}) as issued on "
-                   f"{inv.issue_date.isoformat()}, due {inv.due_date.isoformat()}, for {customer}: {total}, "
-                   f"open {inv.balance} {inv.currency}")
+        click.echo(_("Imported {kind} {number} ({syntax}) as issued on {issued}, due {due}, for {customer}: {total}, "
+                     "open {open} {currency}", kind=result.source.kind, number=inv.number,
+                     syntax=result.syntax.upper(), issued=inv.issue_date.isoformat(), due=inv.due_date.isoformat(),
+                     customer=customer, total=total, open=inv.balance, currency=inv.currency))
         return
-    click.echo(
-        f"Imported {result.source.kind} {result.source.number} ({result.syntax.upper()}) as draft #{inv.pk} "
-        f"for {customer}: {inv.lines.count()} lines, {total}"
-    )
+    click.echo(_("Imported {kind} {number} ({syntax}) as draft #{id} for {customer}: {lines}, {total}",
+                 kind=result.source.kind, number=result.source.number, syntax=result.syntax.upper(), id=inv.pk,
+                 customer=customer, lines=ngettext("{n} lines", "{n} lines", inv.lines.count()), total=total))
 
 
 @click.group()
@@ -243,7 +250,8 @@ def receivables_import(org_slug, file):
     for inv in imported:
         open_total[inv.currency] = open_total.get(inv.currency, 0) + inv.balance
     amounts = ", ".join(f"{amount} {cur}" for cur, amount in sorted(open_total.items()))
-    click.echo(f"Imported {len(imported)} receivable{'s' if len(imported) != 1 else ''}: {amounts} open.")
+    click.echo(ngettext("Imported {n} receivable: {amounts} open.", "Imported {n} receivables: {amounts} open.",
+                        len(imported), amounts=amounts))
 
 
 COMMANDS.append(receivables)

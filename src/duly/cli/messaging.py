@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from duly.cli import DATETIME, current_org, handle_errors, org_option
+from duly.cli.i18n import _, message
 
 
 def _now():
@@ -38,7 +39,7 @@ def deliver(now, limit, fmt):
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
-    click.echo(report.summary())
+    click.echo(message(report.summary()))
     for line in not_sent_lines(report):
         click.echo(line)
 
@@ -71,8 +72,9 @@ def bounce(message_id, reason):
 
     outcome = record_bounce(message_id, reason=reason, at=_now())
     msg = outcome.message
-    click.echo(f"Message #{msg.pk} to {msg.to_email} marked bounced." if outcome.changed
-               else f"Message #{msg.pk} to {msg.to_email} was already marked bounced; nothing changed.")
+    click.echo(_("Message #{id} to {email} marked bounced.", id=msg.pk, email=msg.to_email) if outcome.changed
+               else _("Message #{id} to {email} was already marked bounced; nothing changed.", id=msg.pk,
+                      email=msg.to_email))
 
 
 @outbox.command("settle")
@@ -86,7 +88,7 @@ def settle(org_slug, message_pk, delivered):
     from duly.messaging.services import settle_unconfirmed
 
     msg = settle_unconfirmed(current_org(org_slug), message_pk, delivered=delivered, now=_now())
-    click.echo(f"Message #{msg.pk} is now {msg.status}.")
+    click.echo(_("Message #{id} is now {status}.", id=msg.pk, status=msg.status))
 
 
 @click.group()
@@ -107,7 +109,7 @@ def save(org_slug, name, language, file, category):
 
     save_template(current_org(org_slug), name=name, language=language, source=file.read_text(encoding="utf-8"),
                   category=category)
-    click.echo(f"Saved {language}/{name}.")
+    click.echo(_("Saved {template}.", template=f"{language}/{name}"))
 
 
 COMMANDS = [outbox, templates]

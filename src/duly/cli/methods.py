@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli.i18n import _, message
 
 PREFERRED = ["bank_transfer", "card", "sepa_debit", "ach_debit", "paypal", "check", "cash"]
 
@@ -26,19 +27,22 @@ def methods_list(customer_code, org_slug, show_removed):
     org = current_org(org_slug)
     customer = find_customer(org, customer_code)
     found = customer_methods(org, customer, include_removed=show_removed)
-    click.echo(f"{customer.code} ({customer.name}): prefers {customer.preferred_payment_method}")
+    click.echo(_("{code} ({name}): prefers {method}", code=customer.code, name=customer.name,
+                 method=customer.preferred_payment_method))
     for reference, method in found.contracts:
-        click.echo(f"  contract {reference}: {method or 'the customer’s preferred method'}")
+        click.echo("  " + _("contract {reference}: {method}", reference=reference,
+                            method=method or _("the customer’s preferred method")))
     if not found.saved:
-        click.echo("  no saved method")
+        click.echo("  " + _("no saved method"))
     for m in found.saved:
         flag = "*" if m.is_default else " "
-        state = f" removed {m.removed_at:%Y-%m-%d}" if m.removed_at else ""
+        state = _(" removed {date}", date=f"{m.removed_at:%Y-%m-%d}") if m.removed_at else ""
         click.echo(f"{flag} {m.pk:>6}  {m.provider:<8} {m.kind:<10} {m.describe()}{state}")
     for mandate in found.mandates:
-        state = f"revoked from {mandate.revoked_at:%Y-%m-%d}" if mandate.revoked_at else "active"
-        click.echo(f"  mandate {mandate.reference}: {mandate.kind}, signed {mandate.signed_on:%Y-%m-%d} in "
-                   f"{mandate.signed_at or '?'}, IBAN …{mandate.iban[-4:]}, {state}")
+        state = _("revoked from {date}", date=f"{mandate.revoked_at:%Y-%m-%d}") if mandate.revoked_at else _("active")
+        click.echo("  " + _("mandate {reference}: {kind}, signed {date} in {place}, IBAN …{iban}, {state}",
+                            reference=mandate.reference, kind=mandate.kind, date=f"{mandate.signed_on:%Y-%m-%d}",
+                            place=mandate.signed_at or "?", iban=mandate.iban[-4:], state=state))
 
 
 @methods.command("default")
@@ -53,7 +57,8 @@ def methods_default(customer_code, method_id, org_slug):
     org = current_org(org_slug)
     customer = find_customer(org, customer_code)
     method = set_default_method(org, method_id, customer=customer)
-    click.echo(f"{customer.code}: autopay now charges {method.describe()} (method {method.pk}).")
+    click.echo(_("{code}: autopay now charges {method} (method {id}).", code=customer.code, method=method.describe(),
+                 id=method.pk))
 
 
 @methods.command("remove")
@@ -67,7 +72,7 @@ def methods_remove(customer_code, method_id, org_slug):
 
     org = current_org(org_slug)
     customer = find_customer(org, customer_code)
-    click.echo(remove_method(org, method_id, customer=customer).message)
+    click.echo(message(remove_method(org, method_id, customer=customer).message))
 
 
 @methods.command("attach")
@@ -85,8 +90,9 @@ def methods_attach(customer_code, payment_method, org_slug, make_default):
     org = current_org(org_slug)
     customer = find_customer(org, customer_code)
     method = attach_method(org, customer, payment_method, make_default=make_default)
-    default = " (the default)" if method.is_default else ""
-    click.echo(f"{customer.code}: saved {method.describe()} as method {method.pk}{default}.")
+    default = _(" (the default)") if method.is_default else ""
+    click.echo(_("{code}: saved {method} as method {id}{default}.", code=customer.code, method=method.describe(),
+                 id=method.pk, default=default))
 
 
 @methods.command("setup")
@@ -105,9 +111,9 @@ def methods_setup(customer_code, org_slug, kind):
     org = current_org(org_slug)
     customer = find_customer(org, customer_code)
     setup = start_setup(org, customer, kinds=(kind,))
-    click.echo(f"{customer.code}: SetupIntent {setup.setup_ref} ({setup.status}) for Stripe customer "
-               f"{setup.customer_ref}. The customer finishes it from their personal page: "
-               f"{pay_url(org.pk, customer.pk, made_on=local_today(org))}")
+    click.echo(_("{code}: SetupIntent {ref} ({status}) for Stripe customer {customer}. The customer finishes it from "
+                 "their personal page: {url}", code=customer.code, ref=setup.setup_ref, status=setup.status,
+                 customer=setup.customer_ref, url=pay_url(org.pk, customer.pk, made_on=local_today(org))))
 
 
 @methods.command("prefer")
@@ -130,14 +136,15 @@ def methods_prefer(customer_code, method, org_slug, contract_ref):
         if method == "customer":
             raise ValidationError("'customer' is a contract's choice: give --contract.", code="invalid_choice")
         update_customer(customer, preferred_payment_method=method)
-        click.echo(f"{customer.code} prefers {method}.")
+        click.echo(_("{code} prefers {method}.", code=customer.code, method=method))
         return
     contract = Contract.objects.filter(organization=org, customer=customer, reference=contract_ref).first()
     if contract is None:
         raise NotFound(f"{customer.code} has no contract {contract_ref!r}.")
     value = "" if method == "customer" else method
     update_contract(contract, preferred_payment_method=value)
-    click.echo(f"Contract {contract.reference} is paid by {value or 'the customer’s preferred method'}.")
+    click.echo(_("Contract {reference} is paid by {method}.", reference=contract.reference,
+                 method=value or _("the customer’s preferred method")))
 
 
 @click.group()
@@ -165,8 +172,9 @@ def mandates_add(customer_code, org_slug, reference, iban, bic, signed_on, signe
     customer = find_customer(org, customer_code)
     mandate = add_mandate(org, customer, reference=reference, signed_on=signed_on, signed_at=signed_at, iban=iban,
                           bic=bic, debtor_name=debtor_name, kind=kind, as_of=local_today(org))
-    click.echo(f"Mandate {mandate.reference} of {customer.code}: {mandate.kind}, signed {mandate.signed_on:%Y-%m-%d} "
-               f"in {mandate.signed_at}, IBAN {mandate.iban}.")
+    click.echo(_("Mandate {reference} of {code}: {kind}, signed {date} in {place}, IBAN {iban}.",
+                 reference=mandate.reference, code=customer.code, kind=mandate.kind,
+                 date=f"{mandate.signed_on:%Y-%m-%d}", place=mandate.signed_at, iban=mandate.iban))
 
 
 @mandates.command("revoke")
@@ -181,7 +189,8 @@ def mandates_revoke(reference, org_slug, revoked_on):
 
     org = current_org(org_slug)
     mandate = revoke_mandate(org, reference, revoked_on=revoked_on or local_today(org))
-    click.echo(f"Mandate {mandate.reference} is revoked from {mandate.revoked_at:%Y-%m-%d}.")
+    click.echo(_("Mandate {reference} is revoked from {date}.", reference=mandate.reference,
+                 date=f"{mandate.revoked_at:%Y-%m-%d}"))
 
 
 @click.group()
@@ -204,8 +213,9 @@ def creditor_set(org_slug, identifier, iban, bic, name, pain_version):
 
     org = current_org(org_slug)
     row = set_creditor(org, identifier=identifier, iban=iban, bic=bic, name=name, pain_version=pain_version)
-    click.echo(f"SEPA creditor {row.creditor_id} ({row.name or org.name}): debits are paid into {row.iban}"
-               f"{' / ' + row.bic if row.bic else ''}, files in {row.pain_version}.")
+    click.echo(_("SEPA creditor {id} ({name}): debits are paid into {account}, files in {version}.", id=row.creditor_id,
+                 name=row.name or org.name, account=row.iban + (" / " + row.bic if row.bic else ""),
+                 version=row.pain_version))
 
 
 COMMANDS = [methods, mandates, creditor]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import DATE, allow_date_option, check_business_date, current_org, handle_errors, org_option
+from duly.cli.i18n import _, message
 
 
 @click.group()
@@ -39,14 +40,15 @@ def record(org_slug, customer_code, amount, currency, method, received_on, refer
         raise NotFound(f"No customer with the code {customer_code!r}.")
     allocations = {}
     for spec in invoice_numbers:
-        number, _, amt = spec.partition("=")
+        number, _sep, amt = spec.partition("=")
         inv = get_invoice_by_number(org, number)
         allocations[inv.pk] = amt or str(inv.balance)
     payment = record_payment(org, customer, amount=amount, currency=currency.upper(), method=method,
                              received_on=received_on, external_reference=reference, allocations=allocations or None)
     applied = ", ".join(f"{a.invoice.number} {a.amount_minor}" for a in payment.allocations.select_related("invoice"))
-    click.echo(f"Recorded payment {payment.pk} of {amount} {currency.upper()} from {customer.name}"
-               + (f"; applied to {applied} (minor units)" if applied else ""))
+    click.echo(_("Recorded payment {id} of {amount} {currency} from {customer}", id=payment.pk, amount=amount,
+                 currency=currency.upper(), customer=customer.name)
+               + (_("; applied to {invoices} (minor units)", invoices=applied) if applied else ""))
 
 
 @payments.command("refund")
@@ -66,7 +68,8 @@ def refund(org_slug, payment_id, amount, refunded_on, reason, reference, allow_o
     check_business_date(org, refunded_on, "The refund date", allow_outside=allow_outside_window)
     refund = refund_payment(org, payment_id, amount=amount, refunded_on=refunded_on,
                             reason=reason, external_reference=reference)
-    click.echo(f"Refunded {amount} {refund.payment.currency} of payment {payment_id} on {refunded_on:%Y-%m-%d}.")
+    click.echo(_("Refunded {amount} {currency} of payment {id} on {date}.", amount=amount,
+                 currency=refund.payment.currency, id=payment_id, date=f"{refunded_on:%Y-%m-%d}"))
 
 
 @click.group()
@@ -91,15 +94,15 @@ def export_debits(org_slug, as_of, output, again_batch, allow_outside_window):
     check_business_date(org, as_of, "The export date", allow_outside=allow_outside_window)
     result = export(org, as_of, again_batch=again_batch)
     if result.batch is None:
-        click.echo(result.message, err=output is None)
+        click.echo(message(result.message), err=output is None)
         return
     if output:
         with open(output, "wb") as fh:
             fh.write(result.xml)
-        click.echo(f"{result.message} Written to {output}.")
+        click.echo(message(result.message) + " " + _("Written to {file}.", file=output))
     else:
         click.get_binary_stream("stdout").write(result.xml)
-        click.echo(result.message, err=True)
+        click.echo(message(result.message), err=True)
 
 
 @debits.command("return")
@@ -123,7 +126,7 @@ def return_debit(org_slug, end_to_end_id, reason_code, returned_on, kind, allow_
     check_business_date(org, returned_on, "The return date", allow_outside=allow_outside_window)
     result = record_debit_return(find_debit(org, end_to_end_id), reason_code, returned_on=returned_on, kind=kind,
                                  source="staff")
-    click.echo(result.message)
+    click.echo(message(result.message))
 
 
 @debits.command("import-status")
@@ -143,7 +146,7 @@ def import_status(org_slug, path, rejected_on, allow_outside_window):
     if rejected_on is not None:
         check_business_date(org, rejected_on, "The rejection date", allow_outside=allow_outside_window)
     result = import_status_report(org, Path(path).read_bytes(), rejected_on=rejected_on)
-    click.echo(result.message)
+    click.echo(message(result.message))
 
 
 @click.command("autopay")
@@ -160,7 +163,7 @@ def autopay(org_slug, as_of):
     as_of = as_of or local_today(org)
     recovered = recover_attempts(org, as_of)
     report = run_autopay(org, as_of)
-    click.echo(f"{report.summary()}; {recovered.summary()}.")
+    click.echo(f"{message(report.summary())}; {message(recovered.summary())}.")
 
 
 COMMANDS = [payments, debits, autopay]

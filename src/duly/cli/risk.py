@@ -7,6 +7,7 @@ import json
 import click
 
 from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli.i18n import _, message, ngettext
 
 
 @click.group()
@@ -27,7 +28,7 @@ def train_cmd(org_slug, as_of):
 
     org = current_org(org_slug)
     result = train_risk_model(org, as_of=as_of or local_today(org))
-    click.echo(result.message)
+    click.echo(message(result.message))
     if result.model is not None:
         click.echo(json.dumps(result.model.metrics, sort_keys=True))
 
@@ -45,10 +46,11 @@ def score_cmd(org_slug, as_of):
     org = current_org(org_slug)
     result = score_open_invoices(org, as_of=as_of or local_today(org))
     for line in result.errors:
-        click.echo(f"warning: refused {line}; the previous model stays in use", err=True)
+        click.echo(_("warning: refused {line}; the previous model stays in use", line=message(line)), err=True)
     if result.source == "prior":
-        click.echo("No trained model for this organization: the global prior scored the invoices.")
-    click.echo(f"Scored {result.scored} open invoices ({result.source}).")
+        click.echo(_("No trained model for this organization: the global prior scored the invoices."))
+    click.echo(ngettext("Scored {n} open invoices ({source}).", "Scored {n} open invoices ({source}).", result.scored,
+                        source=result.source))
 
 
 @risk.command("check")
@@ -70,14 +72,17 @@ def check_cmd(org_slug, code, as_of):
     day = as_of or local_today(org)
     if code is None:
         result = assess_new_customers(org, as_of=day)
-        click.echo(f"Checked {result['checked']} customers or contracts; {result['refused'] + result['unchanged']} "
-                   "had nothing to check.")
+        click.echo(_("{checked}; {nothing}.",
+                     checked=ngettext("Checked {n} customers or contracts", "Checked {n} customers or contracts",
+                                      result["checked"]),
+                     nothing=ngettext("{n} had nothing to check", "{n} had nothing to check",
+                                      result["refused"] + result["unchanged"])))
         return
     customer = Customer.objects.filter(organization=org, code=code).first()
     if customer is None:
         raise NotFound(f"No customer {code!r} in {org.name}.")
     row = assess_customer(customer, as_of=day, contract=current_contract(customer, day))
-    click.echo(f"{customer.code}: {row.level} risk (score {row.score}).")
+    click.echo(_("{code}: {level} risk (score {score}).", code=customer.code, level=row.level, score=row.score))
     for flag in row.flags:
         click.echo(f"  - {flag['words']} [{flag['code']}]")
     for words in row.recommendation.get("words", ()):

@@ -14,6 +14,7 @@ import json
 import click
 
 from duly.cli import DATE, current_org, handle_errors, org_option
+from duly.cli.i18n import _
 
 
 def _today(org):
@@ -128,7 +129,7 @@ def create(org_slug, customer_code, items, start_date, contract_ref, interval, a
             raise NotFound(f"{customer.name} has no contract {contract_ref!r}.")
     specs = []
     for spec in items:
-        code, _, quantity = spec.partition(":")
+        code, _sep, quantity = spec.partition(":")
         if not code:
             raise ValidationError(f"--item {spec!r}: give a price code, e.g. pro-seats:5.")
         specs.append(services.ItemSpec(_price(org, code), quantity or "1"))
@@ -136,7 +137,8 @@ def create(org_slug, customer_code, items, start_date, contract_ref, interval, a
         org, customer, specs, start_date=start_date, as_of=as_of or _today(org), contract=contract,
         interval=interval, anchor_day=anchor_day, timing=timing, trial_end=trial_end, end_date=end_date,
         reference=reference)
-    click.echo(json.dumps(_describe(sub), indent=2) if fmt == "json" else f"created subscription {_line(sub)}")
+    click.echo(json.dumps(_describe(sub), indent=2) if fmt == "json"
+               else _("created subscription {subscription}", subscription=_line(sub)))
 
 
 @subscriptions.command("list")
@@ -221,7 +223,8 @@ def change(org_slug, subscription, item_ref, on, quantity, price_code, dry_run, 
         click.echo(json.dumps({"subscription": sub.pk, "item": item_id, "dry_run": dry_run,
                                "proration": _proration_json(preview)}, indent=2))
         return
-    click.echo(("dry run, nothing changed: " if dry_run else "changed: ") + f"{sub} item {item_id} from {on.isoformat()}")
+    click.echo((_("dry run, nothing changed: ") if dry_run else _("changed: "))
+               + _("{subscription} item {item} from {date}", subscription=sub, item=item_id, date=on.isoformat()))
     for line in _proration_text(preview):
         click.echo(line)
 
@@ -256,7 +259,7 @@ def _settled(fmt, dry_run, done: str, settlement, **extra) -> None:
     if fmt == "json":
         click.echo(json.dumps({**extra, "dry_run": dry_run, "proration": _settlement_json(settlement)}, indent=2))
         return
-    click.echo(("dry run, nothing changed: " if dry_run else "") + done)
+    click.echo((_("dry run, nothing changed: ") if dry_run else "") + done)
     for line in _settlement_text(settlement):
         click.echo(line)
 
@@ -285,7 +288,9 @@ def add_item(org_slug, subscription, price_code, quantity, on, as_of, dry_run, e
     if not dry_run:
         item_id = services.add_item(org, sub, price, quantity, on=on, as_of=as_of or _today(org),
                                     expected_net=expect_net).pk
-    done = (f"added item {item_id}: " if item_id else "add ") + f"{price_code} × {quantity} from {on.isoformat()}"
+    what = dict(price=price_code, quantity=quantity, date=on.isoformat())
+    done = (_("added item {item}: {price} × {quantity} from {date}", item=item_id, **what) if item_id
+            else _("add {price} × {quantity} from {date}", **what))
     _settled(fmt, dry_run, done, settlement, subscription=sub.pk, item=item_id)
 
 
@@ -308,8 +313,9 @@ def remove_item(org_slug, subscription, item_ref, on, as_of, dry_run, expect_net
     settlement = services.preview_remove_item(org, sub, item_id, on=on).settlement
     if not dry_run:
         services.remove_item(org, sub, item_id, on=on, as_of=as_of or _today(org), expected_net=expect_net)
-    _settled(fmt, dry_run, f"{'remove' if dry_run else 'removed'} item {item_id} from {on.isoformat()}", settlement,
-             subscription=sub.pk, item=item_id)
+    done = (_("remove item {item} from {date}", item=item_id, date=on.isoformat()) if dry_run
+            else _("removed item {item} from {date}", item=item_id, date=on.isoformat()))
+    _settled(fmt, dry_run, done, settlement, subscription=sub.pk, item=item_id)
 
 
 @subscriptions.command("pause")
@@ -327,7 +333,8 @@ def pause(org_slug, subscription, starts_on, resumes_on, reason, as_of):
     org, sub = _target(org_slug, subscription)
     services.pause_subscription(org, sub, starts_on=starts_on, resumes_on=resumes_on, reason=reason,
                                 as_of=as_of or _today(org))
-    click.echo(f"paused {sub} from {starts_on.isoformat()}" + (f" until {resumes_on.isoformat()}" if resumes_on else ""))
+    click.echo(_("paused {subscription} from {date}", subscription=sub, date=starts_on.isoformat())
+               + (_(" until {date}", date=resumes_on.isoformat()) if resumes_on else ""))
 
 
 @subscriptions.command("resume")
@@ -342,7 +349,7 @@ def resume(org_slug, subscription, on, as_of):
 
     org, sub = _target(org_slug, subscription)
     services.resume_subscription(org, sub, on=on, as_of=as_of or _today(org))
-    click.echo(f"resumed {sub} on {on.isoformat()}")
+    click.echo(_("resumed {subscription} on {date}", subscription=sub, date=on.isoformat()))
 
 
 @subscriptions.command("cancel")
@@ -368,7 +375,9 @@ def cancel(org_slug, subscription, on, immediately, reason, as_of, dry_run, expe
         sub = services.cancel_subscription(org, sub, on=on, as_of=as_of or _today(org), at_period_end=not immediately,
                                            reason=reason, expected_net=expect_net)
         ends_on = sub.end_date
-    done = f"{'cancel' if dry_run else 'cancelled'} {sub}: service ends on {ends_on.isoformat() if ends_on else '-'} (exclusive)"
+    what = dict(subscription=sub, date=ends_on.isoformat() if ends_on else "-")
+    done = (_("cancel {subscription}: service ends on {date} (exclusive)", **what) if dry_run
+            else _("cancelled {subscription}: service ends on {date} (exclusive)", **what))
     _settled(fmt, dry_run, done, prepared.settlement, subscription=sub.pk,
              ends_on=ends_on.isoformat() if ends_on else None)
 
@@ -406,7 +415,8 @@ def start(org_slug, contract, topup, threshold, initial, as_of):
     ctr = _contract(org, contract)
     services.start_retainer(org, ctr, topup_amount=topup, threshold=threshold, initial_amount=initial,
                             as_of=as_of or _today(org))
-    click.echo(f"retainer started on {ctr.reference}: top-up {topup} {ctr.currency} below {threshold} {ctr.currency}")
+    click.echo(_("retainer started on {contract}: top-up {topup} {currency} below {threshold} {currency}",
+                 contract=ctr.reference, topup=topup, threshold=threshold, currency=ctr.currency))
 
 
 @retainers.command("top-up")
@@ -423,7 +433,8 @@ def top_up(org_slug, contract, amount, as_of):
     org = current_org(org_slug)
     ctr = _contract(org, contract)
     invoice = services.top_up_retainer(org, ctr, amount=amount, as_of=as_of or _today(org))
-    click.echo(f"top-up invoice {invoice.number}: {from_minor(invoice.total_minor, invoice.currency)} {invoice.currency}")
+    click.echo(_("top-up invoice {number}: {amount} {currency}", number=invoice.number,
+                 amount=from_minor(invoice.total_minor, invoice.currency), currency=invoice.currency))
 
 
 COMMANDS = [subscriptions, retainers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from duly.cli import current_org, handle_errors, org_option
+from duly.cli.i18n import _, message, ngettext
 
 
 @click.group("webhooks")
@@ -33,9 +34,10 @@ def add(url, org_slug, events, all_events, description):
     org = current_org(org_slug)
     new = create_endpoint(org, url=url, event_types=_event_types() if all_events else list(events),
                           description=description)
-    click.echo(f"Added webhook endpoint {new.endpoint.pk} for {org.name}: {new.endpoint.url}")
-    click.echo(f"Events: {', '.join(new.endpoint.event_types)}")
-    click.echo("Its signing secret is shown only this once:")
+    click.echo(_("Added webhook endpoint {id} for {org}: {url}", id=new.endpoint.pk, org=org.name,
+                 url=new.endpoint.url))
+    click.echo(_("Events: {events}", events=", ".join(new.endpoint.event_types)))
+    click.echo(_("Its signing secret is shown only this once:"))
     click.echo(new.secret)
 
 
@@ -58,9 +60,9 @@ def list_endpoints(org_slug):
     org = current_org(org_slug)
     rows = list(endpoints(org))
     if not rows:
-        click.echo("No webhook endpoints.")
+        click.echo(_("No webhook endpoints."))
     for e in rows:
-        state = "enabled" if e.enabled else "disabled"
+        state = _("enabled") if e.enabled else _("disabled")
         click.echo(f"{e.pk:>6}  {state:<8}  {e.url}  [{', '.join(e.event_types)}]")
 
 
@@ -78,7 +80,8 @@ def update(endpoint_id, org_slug, url, events, description):
     org = current_org(org_slug)
     e = update_endpoint(org, endpoint_id, url=url, event_types=list(events) if events else None,
                         description=description)
-    click.echo(f"Updated webhook endpoint {e.pk}: {e.url} [{', '.join(e.event_types)}]")
+    click.echo(_("Updated webhook endpoint {id}: {url} [{events}]", id=e.pk, url=e.url,
+                 events=", ".join(e.event_types)))
 
 
 def _set_enabled(endpoint_id, org_slug, enabled):
@@ -86,7 +89,8 @@ def _set_enabled(endpoint_id, org_slug, enabled):
 
     org = current_org(org_slug)
     e = set_endpoint_enabled(org, endpoint_id, enabled)
-    click.echo(f"Webhook endpoint {e.pk} is {'enabled' if e.enabled else 'disabled'}.")
+    click.echo(_("Webhook endpoint {id} is enabled.", id=e.pk) if e.enabled
+               else _("Webhook endpoint {id} is disabled.", id=e.pk))
 
 
 @webhooks.command("disable")
@@ -117,8 +121,8 @@ def rotate(endpoint_id, org_slug):
 
     org = current_org(org_slug)
     new = rotate_secret(org, endpoint_id)
-    click.echo(f"New signing secret of webhook endpoint {new.endpoint.pk} (the old one signs too for 24 hours); "
-               "shown only this once:")
+    click.echo(_("New signing secret of webhook endpoint {id} (the old one signs too for 24 hours); shown only this "
+                 "once:", id=new.endpoint.pk))
     click.echo(new.secret)
 
 
@@ -136,14 +140,15 @@ def deliveries(org_slug, endpoint_id, status, limit, show_log):
     org = current_org(org_slug)
     rows = list(deliveries_of(org, endpoint_id=endpoint_id, status=status).order_by("-pk")[:limit])
     if not rows:
-        click.echo("No deliveries.")
+        click.echo(_("No deliveries."))
     for d in rows:
-        nxt = f", next attempt {d.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC" if d.status == "pending" and \
-            d.next_attempt_at else ""
-        code = f", last answer {d.last_status_code}" if d.last_status_code else ""
+        nxt = _(", next attempt {time} UTC", time=f"{d.next_attempt_at:%Y-%m-%d %H:%M:%S}") \
+            if d.status == "pending" and d.next_attempt_at else ""
+        code = _(", last answer {code}", code=d.last_status_code) if d.last_status_code else ""
         error = f", {d.last_error}" if d.last_error else ""
-        click.echo(f"{d.pk:>6}  {d.event.event_type:<22} {d.event.event_id}  endpoint {d.endpoint_id}  {d.status}"
-                   f" ({d.attempts} failed attempt(s){code}{nxt}{error})")
+        click.echo(f"{d.pk:>6}  {d.event.event_type:<22} {d.event.event_id}  "
+                   + _("endpoint {id}", id=d.endpoint_id) + f"  {d.status} ("
+                   + ngettext("{n} failed attempt(s)", "{n} failed attempt(s)", d.attempts) + f"{code}{nxt}{error})")
         if show_log:
             for a in attempts(d):
                 click.echo(f"          {a.attempted_at:%Y-%m-%d %H:%M:%S}  {a.status_code or '-':>3}  "
@@ -165,8 +170,8 @@ def replay(delivery_id, org_slug, event_id, endpoint_id):
     if (delivery_id is None) == (event_id is None):
         raise ValidationError("Give a DELIVERY_ID or --event msg_…, not both.")
     rows = replay_service(org, delivery_id=delivery_id, event_id=event_id, endpoint_id=endpoint_id)
-    click.echo(f"Queued {len(rows)} delivery(ies) again: " + ", ".join(str(d.pk) for d in rows)
-               + ". `duly webhooks deliver` (or duly serve) sends them.")
+    click.echo(ngettext("Queued {n} delivery(ies) again: ", "Queued {n} delivery(ies) again: ", len(rows))
+               + ", ".join(str(d.pk) for d in rows) + ". " + _("`duly webhooks deliver` (or duly serve) sends them."))
 
 
 @webhooks.command("deliver")
@@ -178,7 +183,7 @@ def deliver(limit):
 
     from duly.api.outgoing_delivery import deliver_webhooks
 
-    click.echo(deliver_webhooks(timezone.now(), limit=limit).summary())
+    click.echo(message(deliver_webhooks(timezone.now(), limit=limit).summary()))
 
 
 COMMANDS = [webhooks]
