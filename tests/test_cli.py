@@ -459,3 +459,31 @@ def test_the_demos_invoices_state_the_method_that_will_actually_be_used(demo_hom
         labels[code] = {i.card_label for i in instructions}
     assert {"Visa •••• 4242"} in labels.values()
     assert all(len(label) == 1 and "•••• " in next(iter(label)) for label in labels.values())
+
+
+def test_exporting_a_stored_document_again_gives_the_same_bytes_and_line_without_setting_django_up(demo_home,
+                                                                                                   tmp_path):
+    """The second export of an issued invoice's PDF (stored by the first) is served by the quick start-up path
+    (duly.cli.start: settings, one query, no Django set-up): the same bytes and the same line; an unknown number,
+    a draft's id or an option the quick path does not know still get the full command's answers."""
+    number = demo_db(demo_home).execute(
+        "select i.number from invoicing_invoice i where i.status != 'draft' and not exists (select 1 from "
+        "invoicing_storeddocument d where d.invoice_id = i.id) order by i.id limit 1").fetchone()[0]
+    first = run(["invoices", "export", number, "-o", str(tmp_path / "first.pdf")], demo_home)
+    second = run(["invoices", "export", number, "--format=pdf", "-o", str(tmp_path / "second.pdf")], demo_home)
+    assert (tmp_path / "first.pdf").read_bytes() == (tmp_path / "second.pdf").read_bytes()
+    assert first.stdout.replace("first", "second") == second.stdout and "stored, sha256" in second.stdout
+    env = {**os.environ, "DULY_HOME": str(demo_home)}
+    env.pop("DATABASE_URL", None)
+    piped = subprocess.run(DULY + ["invoices", "export", number, "-o", "-"], env=env, capture_output=True, check=True)
+    assert piped.stdout == (tmp_path / "first.pdf").read_bytes()
+    probe = ("import sys; from duly.cli.start import stored_export; "
+             f"ok = stored_export(['invoices', 'export', {number!r}, '-o', {str(tmp_path / 'third.pdf')!r}]); "
+             "print(ok, 'django.db.models' in sys.modules, 'duly.invoicing.models' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "True False False"  # served, and neither the ORM nor an app was imported
+
+    missing = run(["invoices", "export", "NO-SUCH-1"], demo_home, check=False)
+    assert missing.returncode == 2 and "No invoice numbered 'NO-SUCH-1'" in missing.stderr
+    dated = run(["invoices", "export", number, "--date", "2026-01-01", "-o", str(tmp_path / "dated.pdf")], demo_home)
+    assert (tmp_path / "dated.pdf").read_bytes() == (tmp_path / "first.pdf").read_bytes()  # full path: stored PDF
