@@ -127,6 +127,7 @@ def scaled(seed: str, tmp: Path, workers: int, partitions: int) -> dict:
         pool.stop()
         sink.stop()
         infra.drop(name)
+        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "FLUSHDB"], capture_output=True)
     return out
 
 

@@ -49,8 +49,9 @@ def _django() -> None:
     django.setup()
 
 
-def _copy(model, rows: list[dict]) -> None:
-    """COPY ``rows`` (field name -> Python value, ids included) into ``model``'s table, then move its sequence."""
+def _copy(model, rows) -> None:
+    """COPY ``rows`` (field name -> Python value, ids included; streamed, never a list) into ``model``'s table,
+    then move its sequence."""
     from django.db import connection
 
     fields = [f for f in model._meta.concrete_fields]
@@ -107,20 +108,20 @@ def seed(n: int) -> dict:
                                                                                         "amount": "49.00"})
     first = 1
     ids = range(first, first + n)
-    _copy(Customer, [dict(id=i, organization_id=org.id, code=f"C{i:07}", name=f"Customer {i} SAS",
+    _copy(Customer, (dict(id=i, organization_id=org.id, code=f"C{i:07}", name=f"Customer {i} SAS",
                           email=f"c{i}@customers.example", address_line1="2 rue du Bac", city="Lyon",
                           postcode="69002", country="FR", currency="EUR", locale="fr_FR", timezone="Europe/Paris")
-                     for i in ids])
-    _copy(Contact, [dict(id=i, organization_id=org.id, customer_id=i, name=f"Alex {i}", email=f"c{i}@customers.example",
-                         role="billing") for i in ids])
-    _copy(Contract, [dict(id=i, organization_id=org.id, customer_id=i, reference=f"CT{i:07}", currency="EUR",
+                     for i in ids))
+    _copy(Contact, (dict(id=i, organization_id=org.id, customer_id=i, name=f"Alex {i}", email=f"c{i}@customers.example",
+                         role="billing") for i in ids))
+    _copy(Contract, (dict(id=i, organization_id=org.id, customer_id=i, reference=f"CT{i:07}", currency="EUR",
                           terms_kind="net", terms_days=10 if i % OVERDUE_EVERY == 0 else 60, start_date=START)
-                     for i in ids])
-    _copy(Subscription, [dict(id=i, organization_id=org.id, customer_id=i, contract_id=i, currency="EUR",
+                     for i in ids))
+    _copy(Subscription, (dict(id=i, organization_id=org.id, customer_id=i, contract_id=i, currency="EUR",
                               interval="monthly", anchor_day="1", timing="advance", start_date=START,
-                              next_bill_on=START, reference=f"S{i:07}") for i in ids])
-    _copy(SubscriptionItem, [dict(id=i, organization_id=org.id, subscription_id=i, price_id=price.id, quantity=1,
-                                  starts_on=START) for i in ids])
+                              next_bill_on=START, reference=f"S{i:07}") for i in ids))
+    _copy(SubscriptionItem, (dict(id=i, organization_id=org.id, subscription_id=i, price_id=price.id, quantity=1,
+                                  starts_on=START) for i in ids))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     copied = time.perf_counter() - started
