@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -317,11 +318,32 @@ class Cluster:
         while len(self.workers.procs) < 2:
             self.spawn()
         self.workers.wait_ready()
+        # Nothing of the previous test may reach this one's database: no message left in the broker (a duplicate
+        # still unacknowledged after a restart), no task still running.
+        self._redis_cli("FLUSHDB")
+        self._wait_idle()
+        self._redis_cli("FLUSHDB")
         drop(self.database)
         admin(f'CREATE DATABASE "{self.database}" TEMPLATE "{template}"')
         with self.sink.lock:
             self.sink.messages.clear()
         self.marks = {n: len(self._log(n)) for n in self.workers.procs}
+
+    def _wait_idle(self, timeout: float = 120) -> None:
+        """Wait until every live worker has finished each task it received (its log says how each one ended)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = False
+            for name in self.workers.procs:
+                text = self._log(name)[self.marks.get(name, 0):].decode(errors="replace")
+                got = Counter(re.findall(r"Task ([\w.]+\[[0-9a-f-]+\]) received", text))
+                ended = Counter(re.findall(r"Task ([\w.]+\[[0-9a-f-]+\]) (?:succeeded|raised|retry|failed|ignored|"
+                                           r"Task already)", text))
+                busy = busy or any(n > ended[task] for task, n in got.items())
+            if not busy:
+                return
+            time.sleep(0.1)
+        raise TimeoutError("a worker is still running a task of the previous test")
 
     def _log(self, name: str) -> bytes:
         return (self.tmp / f"{name}.log").read_bytes()
