@@ -2,8 +2,8 @@
 
 Run: ``.venv/bin/python bench/scale.py [--customers 20000] [--workers 1,2] [--partitions 8]``
 (``--customers 1000000`` for the full size: seeding then takes a while, it is not counted). Needs PostgreSQL at
-``DULY_SCALE_PG`` (default ``postgres://postgres@127.0.0.1:5432/postgres``), Redis at 127.0.0.1:6379 (database 12,
-flushed) and writes to throw-away databases ``duly_scale_bench_*``, dropped at the end.
+``DULY_SCALE_PG`` (default ``postgres://postgres@127.0.0.1:5432/postgres``), Redis at 127.0.0.1:6379 (database 12, or
+``DULY_SCALE_BENCH_REDIS_DB``; flushed) and writes to throw-away databases ``duly_scale_bench_*``, dropped at the end.
 
 1. *seed* (not counted): an organization, N customers with a contact, a contract and a monthly subscription, written
    with COPY (:mod:`tests.scaleout.world`), then January billed by one process: N open invoices, one customer in 50
@@ -39,7 +39,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duly.settings")
 
 from tests.scaleout import conftest as infra  # noqa: E402 - the databases, workers and world of the tests
 
-REDIS_DB = 12
+#: The Redis database of the bench (flushed): ``DULY_SCALE_BENCH_REDIS_DB``, 12 by default.
+REDIS_DB = int(os.environ.get("DULY_SCALE_BENCH_REDIS_DB", "12"))
 STAGES = ("billing", "collect", "outbox")
 
 
@@ -126,6 +127,7 @@ def scaled(seed: str, tmp: Path, workers: int, partitions: int) -> dict:
         pool.stop()
         sink.stop()
         infra.drop(name)
+        subprocess.run(["redis-cli", "-n", str(REDIS_DB), "FLUSHDB"], capture_output=True)
     return out
 
 
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--partitions", type=int, default=8)
+    parser.add_argument("--no-reference", dest="reference", action="store_false",
+                        help="skip the one-process run (at 1,000,000 customers it costs as long as a 1-worker run): "
+                             "each run is then compared with the first worker count's")
     args = parser.parse_args(argv)
     for reason in (infra._pg_reachable(), infra._redis_reachable()):
         if reason:
@@ -178,18 +183,21 @@ def main(argv: list[str] | None = None) -> int:
         seeded = infra.world("seed", infra.env_for(seed, tmp), "--customers", str(args.customers), timeout=36000)
         print(f"seeded {args.customers:,} customers (COPY {seeded['copy_seconds']} s, January billed by one process: "
               f"{seeded['seconds']} s, not counted); open invoices: {_counts(seed)['open_invoices']:,}")
-        ref = reference(seed, tmp)
-        s = ref["seconds"]
-        print(f"one process (no Celery): billing {s['billing']:.2f} s ({args.customers / s['billing']:,.0f}/s), "
-              f"collect {s['collect']:.2f} s ({args.customers / s['collect']:,.0f} customers/s), outbox "
-              f"{s['outbox']:.2f} s ({ref['received']} messages); DB {ref['db_seconds']} s; "
-              f"CPU {ref['process']['cpu']} s; peak {ref['process']['maxrss_mb']} MB")
+        ref = reference(seed, tmp) if args.reference else None
+        if ref:
+            s = ref["seconds"]
+            print(f"one process (no Celery): billing {s['billing']:.2f} s ({args.customers / s['billing']:,.0f}/s), "
+                  f"collect {s['collect']:.2f} s ({args.customers / s['collect']:,.0f} customers/s), outbox "
+                  f"{s['outbox']:.2f} s ({ref['received']} messages); DB {ref['db_seconds']} s; "
+                  f"CPU {ref['process']['cpu']} s; peak {ref['process']['maxrss_mb']} MB")
         runs = {}
         for w in [int(x) for x in args.workers.split(",")]:
             runs[w] = r = scaled(seed, tmp, w, args.partitions)
-            same = all(r["fingerprint"][k] == ref["fingerprint"][k] for k in (
+            against = ref or runs[next(iter(runs))]
+            same = all(r["fingerprint"][k] == against["fingerprint"][k] for k in (
                 "invoices_sha", "reminders_sha", "messages", "messages_by_status", "allocations_sha"))
-            print(f"\n{w} worker(s), {args.partitions} partitions: same result as one process: {same}; gaps "
+            what = "one process" if ref else f"{next(iter(runs))} worker(s)"
+            print(f"\n{w} worker(s), {args.partitions} partitions: same result as {what}: {same}; gaps "
                   f"{r['fingerprint']['gaps']}; duplicates {r['fingerprint']['duplicate_numbers']}; SMTP received "
                   f"{r['received']}")
             for stage, st in r["stages"].items():
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         la = os.getloadavg()
         print(f"\nload average {la[0]:.2f} {la[1]:.2f} {la[2]:.2f} on {os.cpu_count()} cores; bench process peak "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; total {time.perf_counter() - started:.0f} s")
-        print(json.dumps({"reference": {k: v for k, v in ref.items() if k != "fingerprint"},
+        print(json.dumps({"reference": {k: v for k, v in (ref or {}).items() if k != "fingerprint"},
                           "runs": {w: {k: v for k, v in r.items() if k != "fingerprint"} for w, r in runs.items()}},
                          default=str))
     finally:

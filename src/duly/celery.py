@@ -57,6 +57,9 @@ app.conf.update(
     result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT},
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,  # a broker restart: reconnect for as long as it takes
+    # ... and a task that ends while the result backend (the same Redis) restarts waits for it to store its result,
+    # instead of failing the partition and with it the chord (up to 10 s between attempts).
+    result_backend_always_retry=True,
     result_expires=7 * 24 * 3600,
     task_serializer="json", result_serializer="json", accept_content=["json"],
     worker_hijack_root_logger=False,

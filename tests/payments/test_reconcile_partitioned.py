@@ -164,3 +164,34 @@ def test_the_celery_tasks_plan_once_and_combine_the_partitions(org, contract, ma
     one, reference, combined, after = run_both(org, partitioned)
     assert combined == {"matched": one.matched, "review": one.review, "outgoing": one.outgoing, "debits": 0}
     assert after == reference
+
+
+def test_cli_reconcile_on_the_workers_books_what_one_process_books(org, contract, make_customer, account,
+                                                                   celery_eager):
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    seed(org, contract, make_customer, seed=5)
+
+    def partitioned(org):
+        out = CliRunner().invoke(main, ["bank", "reconcile", "--org", org.slug, "--as-of", AS_OF.isoformat(),
+                                        "--partitions", str(COUNT)])
+        assert out.exit_code == 0, out.output
+        return out.output
+
+    one, reference, output, after = run_both(org, partitioned)
+    assert output.strip() == (f"{one.matched} matched automatically, {one.review} sent to review, "
+                              f"{one.outgoing} outgoing set aside.")
+    assert after == reference
+
+
+def test_cli_reconcile_on_the_workers_needs_a_broker(org, account, settings):
+    from click.testing import CliRunner
+
+    from duly.cli import main
+
+    settings.DULY_BROKER_CONFIGURED = False
+    out = CliRunner().invoke(main, ["bank", "reconcile", "--org", org.slug, "--partitions", "4"])
+    assert out.exit_code == 2 and "CELERY_BROKER_URL" in out.output
+    assert not BankMatch.objects.filter(organization=org).exists()

@@ -7,7 +7,10 @@ Run as a script in a process whose environment names the database (``DATABASE_UR
   from 2026-01-01); January is billed (one process, setup). Customers, contracts, subscriptions and items are
   written with COPY. One customer in ``OVERDUE_EVERY`` has net-10 terms, so its January invoice is overdue on
   :data:`COLLECT_AT` and the dunning run writes it a reminder; the others are net 60.
-- ``single``: the reference, in this one process: billing of February, the dunning run, the outbox.
+- ``statement --lines N``: a bank statement paying the first N January invoices every way (by RF reference,
+  instalments, overpaid, plus lines for review), imported, not reconciled.
+- ``single``: the reference, in this one process: billing of February, the dunning run, the outbox (``--stages``;
+  ``reconcile``: the reconciliation of the statement).
 - ``scaled --partitions P``: the same through Celery (:mod:`duly.scaleout`), each stage a chord, waited for.
 - ``fingerprint``: what a user would compare (see :func:`fingerprint`).
 """
@@ -34,6 +37,8 @@ BILL_ON = date(2026, 2, 1)
 COLLECT_AT = datetime(2026, 2, 20, 10, 0, tzinfo=PARIS)
 DELIVER_AT = datetime(2026, 2, 20, 10, 5, tzinfo=PARIS)
 OVERDUE_EVERY = 50
+RECONCILE_ON = date(2026, 1, 31)
+ACCOUNT = "DE89370400440532013000"
 
 
 def _django() -> None:
@@ -44,8 +49,9 @@ def _django() -> None:
     django.setup()
 
 
-def _copy(model, rows: list[dict]) -> None:
-    """COPY ``rows`` (field name -> Python value, ids included) into ``model``'s table, then move its sequence."""
+def _copy(model, rows) -> None:
+    """COPY ``rows`` (field name -> Python value, ids included; streamed, never a list) into ``model``'s table,
+    then move its sequence."""
     from django.db import connection
 
     fields = [f for f in model._meta.concrete_fields]
@@ -102,26 +108,58 @@ def seed(n: int) -> dict:
                                                                                         "amount": "49.00"})
     first = 1
     ids = range(first, first + n)
-    _copy(Customer, [dict(id=i, organization_id=org.id, code=f"C{i:07}", name=f"Customer {i} SAS",
+    _copy(Customer, (dict(id=i, organization_id=org.id, code=f"C{i:07}", name=f"Customer {i} SAS",
                           email=f"c{i}@customers.example", address_line1="2 rue du Bac", city="Lyon",
                           postcode="69002", country="FR", currency="EUR", locale="fr_FR", timezone="Europe/Paris")
-                     for i in ids])
-    _copy(Contact, [dict(id=i, organization_id=org.id, customer_id=i, name=f"Alex {i}", email=f"c{i}@customers.example",
-                         role="billing") for i in ids])
-    _copy(Contract, [dict(id=i, organization_id=org.id, customer_id=i, reference=f"CT{i:07}", currency="EUR",
+                     for i in ids))
+    _copy(Contact, (dict(id=i, organization_id=org.id, customer_id=i, name=f"Alex {i}", email=f"c{i}@customers.example",
+                         role="billing") for i in ids))
+    _copy(Contract, (dict(id=i, organization_id=org.id, customer_id=i, reference=f"CT{i:07}", currency="EUR",
                           terms_kind="net", terms_days=10 if i % OVERDUE_EVERY == 0 else 60, start_date=START)
-                     for i in ids])
-    _copy(Subscription, [dict(id=i, organization_id=org.id, customer_id=i, contract_id=i, currency="EUR",
+                     for i in ids))
+    _copy(Subscription, (dict(id=i, organization_id=org.id, customer_id=i, contract_id=i, currency="EUR",
                               interval="monthly", anchor_day="1", timing="advance", start_date=START,
-                              next_bill_on=START, reference=f"S{i:07}") for i in ids])
-    _copy(SubscriptionItem, [dict(id=i, organization_id=org.id, subscription_id=i, price_id=price.id, quantity=1,
-                                  starts_on=START) for i in ids])
+                              next_bill_on=START, reference=f"S{i:07}") for i in ids))
+    _copy(SubscriptionItem, (dict(id=i, organization_id=org.id, subscription_id=i, price_id=price.id, quantity=1,
+                                  starts_on=START) for i in ids))
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     copied = time.perf_counter() - started
     january = run_billing(org, START, workers=1)
     return {"customers": n, "copy_seconds": round(copied, 2), "january_invoices": january.invoices,
             "seconds": round(time.perf_counter() - started, 2)}
+
+
+def statement(lines: int) -> dict:
+    """A statement paying the first ``lines`` January invoices: most by their RF reference (applied in bulk), one in
+    three overpaid by 10.00 (credit: applied one by one), one in eight in two instalments quoting the number, and
+    one more line for every ten that pays nobody (review)."""
+    from duly.customers.models import Organization
+    from duly.invoicing.models import Invoice
+    from duly.payments.bank_services import add_bank_account, import_statement
+
+    org = Organization.objects.get(slug="scale")
+    add_bank_account(org, iban=ACCOUNT, currency="EUR", csv_mapping={
+        "booking_date": "Date", "amount": "Amount", "counterparty_name": "Payer", "remittance": "Text",
+        "currency": "Currency", "date_format": "%Y-%m-%d"})
+    rows = []
+    for n, (number, rf, total, name) in enumerate(Invoice.objects.filter(
+            organization=org, issue_date=START).order_by("customer_id").values_list(
+            "number", "rf_reference", "total_minor", "customer__name")[:lines]):
+        if n % 8 == 1:
+            half = total // 2
+            rows += [(half, name, f"acompte {number}"), (total - half, name, f"solde {number}")]
+        elif n % 3 == 0:
+            rows.append((total + 1000, name, f"paiement {rf}"))
+        else:
+            rows.append((total, name, f"virement {rf}"))
+        if n % 10 == 5:
+            rows.append((1337, "Inconnu", "divers"))
+    body = "Date,Amount,Payer,Text,Currency\n" + "".join(
+        f"2026-01-{10 + i % 20:02d},{amount // 100}.{amount % 100:02d},{payer},{text},EUR\n"
+        for i, (amount, payer, text) in enumerate(rows))
+    import_statement(org, body.encode(), account=ACCOUNT)
+    return {"lines": len(rows)}
 
 
 def _smtp(port: int | None) -> None:
@@ -133,16 +171,22 @@ def _smtp(port: int | None) -> None:
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
 
 
-def single(smtp_port: int | None, batch_size: int) -> dict:
+def single(smtp_port: int | None, batch_size: int, stages: list[str]) -> dict:
     """The reference: each run in this one process."""
     from duly.billing.run import run_billing
     from duly.collections.services import collect
     from duly.customers.models import Organization
     from duly.messaging.delivery import deliver_outbox
+    from duly.payments.reconcile_services import reconcile
 
     _smtp(smtp_port)
     org = Organization.objects.get(slug="scale")
     timings = {}
+    if stages == ["reconcile"]:
+        t = time.perf_counter()
+        done = reconcile(org, as_of=RECONCILE_ON)
+        return {"reconcile": {"matched": done.matched, "review": done.review, "outgoing": done.outgoing},
+                "seconds": {"reconcile": round(time.perf_counter() - t, 3)}}
     t = time.perf_counter()
     billed = run_billing(org, BILL_ON, workers=1, batch_size=batch_size)
     timings["billing"] = time.perf_counter() - t
@@ -188,7 +232,8 @@ def scaled(partitions: int, batch_size: int, stages: list[str], timeout: float) 
     deadline = time.monotonic() + timeout
     build = {"billing": lambda: scaleout.billing(org.id, BILL_ON, partitions, batch_size=batch_size),
              "collect": lambda: scaleout.collect(org.id, COLLECT_AT, partitions),
-             "outbox": lambda: scaleout.outbox(DELIVER_AT, partitions)}
+             "outbox": lambda: scaleout.outbox(DELIVER_AT, partitions),
+             "reconcile": lambda: scaleout.reconcile(org.id, RECONCILE_ON, partitions)}
     for stage in stages:
         t = time.perf_counter()
         print(f"stage {stage}", file=sys.stderr, flush=True)
@@ -207,7 +252,9 @@ def fingerprint() -> dict:
     from duly.collections.models import Reminder
     from duly.invoicing.models import Invoice, InvoiceLine
     from duly.messaging.models import Message
-    from duly.payments.models import Allocation
+    from duly.payments.bank_models import StatementLine
+    from duly.payments.models import Allocation, CreditEntry, Payment
+    from duly.payments.reconcile_models import BankMatch
 
     invoices = list(Invoice.objects.order_by("id").values_list(
         "id", "customer__code", "kind", "issue_date", "due_date", "total_minor", "prepaid_minor", "status", "number"))
@@ -218,11 +265,17 @@ def fingerprint() -> dict:
     numbers = [row[8] for row in invoices]
     key_of = {row[8]: f"{row[1]}@{row[3]}" for row in invoices}
     seq = sorted(int(re.search(r"(\d+)$", n).group(1)) for n in numbers if n)
-    masked = re.compile("|".join(re.escape(n) for n in sorted(filter(None, numbers), key=len, reverse=True))
-                        or r"(?!x)x")
+    used = set(seq)
+    # Every word that is an invoice number, looked up (one alternation of 2,000,000 numbers would not compile).
+    token = re.compile(r"[^\s,;:()\[\]<>\"']+")
+
+    def word(m: re.Match) -> str:
+        text = m.group(0)
+        bare = text.rstrip(".")
+        return key_of[bare] + text[len(bare):] if bare in key_of else text
 
     def mask(text: str) -> str:
-        return masked.sub(lambda m: key_of[m.group(0)], text or "")
+        return token.sub(word, text or "")
 
     invoice_rows = sorted(json.dumps([r[1], r[2], str(r[3]), str(r[4]), r[5], r[6], r[7], lines.get(r[0], [])])
                           for r in invoices)
@@ -241,7 +294,7 @@ def fingerprint() -> dict:
     return {
         "invoices": len(invoices), "invoices_sha": hashlib.sha256("\n".join(invoice_rows).encode()).hexdigest(),
         "numbers_unique": len(set(numbers)) == len(numbers),
-        "gaps": [n for n in range(1, len(seq) + 1) if n not in set(seq)][:10],
+        "gaps": [n for n in range(1, len(seq) + 1) if n not in used][:10],
         "duplicate_numbers": len(seq) - len(set(seq)), "duplicate_billing_records": duplicate_records,
         "per_customer_period_max": max([sum(1 for r in invoices if (r[1], r[3]) == k)
                                         for k in {(r[1], r[3]) for r in invoices[-50:]}] or [0]),
@@ -251,29 +304,42 @@ def fingerprint() -> dict:
             n=__import__("django.db.models", fromlist=["Count"]).Count("id")).order_by()),
         "allocations": len(allocations),
         "allocations_sha": hashlib.sha256("\n".join(allocations).encode()).hexdigest(),
+        "lines_by_status": dict(StatementLine.objects.values_list("status").annotate(
+            n=__import__("django.db.models", fromlist=["Count"]).Count("id")).order_by()),
+        "bank_matches": BankMatch.objects.count(), "payments": Payment.objects.count(),
+        "credit_sha": hashlib.sha256(json.dumps(sorted(CreditEntry.objects.values_list(
+            "customer__code", "currency", "amount_minor"))).encode()).hexdigest(),
+        "duplicate_payment_refs": Payment.objects.count() - Payment.objects.values(
+            "external_reference").distinct().count(),
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["seed", "single", "scaled", "fingerprint"])
+    parser.add_argument("command", choices=["seed", "statement", "single", "scaled", "fingerprint"])
+    parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--smtp-port", type=int, default=None)
     parser.add_argument("--stages", default="billing,collect,outbox")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--fingerprint", action="store_true", help="single, scaled: add the fingerprint afterwards")
     args = parser.parse_args(argv)
     _django()
     started, cpu = time.perf_counter(), time.process_time()
     if args.command == "seed":
         out = seed(args.customers)
+    elif args.command == "statement":
+        out = statement(args.lines)
     elif args.command == "single":
-        out = single(args.smtp_port, args.batch_size)
+        out = single(args.smtp_port, args.batch_size, args.stages.split(","))
     elif args.command == "scaled":
         out = scaled(args.partitions, args.batch_size, args.stages.split(","), args.timeout)
     else:
         out = fingerprint()
+    if args.fingerprint and args.command in ("single", "scaled"):
+        out["fingerprint"] = fingerprint()
     out["process"] = {"wall": round(time.perf_counter() - started, 3), "cpu": round(time.process_time() - cpu, 3),
                       "maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     json.dump(out, sys.stdout, default=str)

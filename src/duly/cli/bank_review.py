@@ -23,8 +23,13 @@ def _today(org, as_of):
               help="A payment this much short (account currency, e.g. 15.00) still pays the invoice; the rest stays open")
 @click.option("--short-payment", type=click.Choice(["leave_open", "write_off"]), default="leave_open",
               show_default=True, help="What becomes of a short payment's rest: left open, or written off")
+@click.option("--partitions", type=click.IntRange(1, 1024), default=None,
+              help="Run on the Celery workers (docs/scale-out.md): match once, then apply in this many partitions "
+                   "of the customers; needs CELERY_BROKER_URL and running `duly worker` processes")
+@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True,
+              help="With --partitions: seconds to wait for the workers to finish")
 @handle_errors
-def reconcile(org_slug, as_of, auto_score, short_tolerance, short_payment):
+def reconcile(org_slug, as_of, auto_score, short_tolerance, short_payment, partitions, timeout):
     """Match the new statement lines: apply the sure ones, send the others to review."""
     from duly.domain.matching import MatchPolicy
     from duly.domain.money import to_decimal, to_minor
@@ -33,12 +38,40 @@ def reconcile(org_slug, as_of, auto_score, short_tolerance, short_payment):
     org = current_org(org_slug)
     tolerance = to_minor(to_decimal(short_tolerance), org.default_currency)
     policy = MatchPolicy(auto_apply_score=auto_score, short_tolerance_minor=tolerance, short_payment=short_payment)
-    result = run(org, as_of=_today(org, as_of), policy=policy)
+    if partitions is None:
+        result = run(org, as_of=_today(org, as_of), policy=policy)
+        matched, review, outgoing, debits = result.matched, result.review, result.outgoing, result.debits
+    else:
+        done = _on_workers(org, _today(org, as_of), partitions, timeout, {
+            "auto_apply_score": auto_score, "short_tolerance_minor": tolerance, "short_payment": short_payment})
+        matched, review, outgoing, debits = (done.get(k, 0) for k in ("matched", "review", "outgoing", "debits"))
     click.echo(_("{matched} matched automatically, {review} sent to review, {outgoing} outgoing set aside",
-                 matched=result.matched, review=result.review, outgoing=result.outgoing)
+                 matched=matched, review=review, outgoing=outgoing)
                + (ngettext(", {n} SEPA direct debit line(s) (returns, collections).",
-                           ", {n} SEPA direct debit line(s) (returns, collections).", result.debits)
-                  if result.debits else "."))
+                           ", {n} SEPA direct debit line(s) (returns, collections).", debits)
+                  if debits else "."))
+
+
+def _on_workers(org, as_of, partitions: int, timeout: int, policy: dict) -> dict:
+    """The partitioned reconciliation (``duly.scaleout.reconcile``) sent to the workers, waited for; its combined
+    counts."""
+    from celery.exceptions import TimeoutError as WaitedTooLong
+    from django.conf import settings
+
+    from duly import scaleout
+    from duly.celery import app
+
+    if not (settings.DULY_BROKER_CONFIGURED or app.conf.task_always_eager):
+        fail(_("--partitions runs on Celery workers: set CELERY_BROKER_URL and start `duly worker` "
+               "(docs/scale-out.md)"))
+    run = scaleout.reconcile(org.id, as_of, partitions, policy=policy)
+    # Eager (CELERY_TASK_ALWAYS_EAGER): in this process; a chord applied eagerly must not be waited for as a task.
+    pending = run.apply() if app.conf.task_always_eager else run.apply_async()
+    try:
+        return pending.get(timeout=timeout) or {}
+    except WaitedTooLong:
+        fail(_("the workers did not finish within {timeout} s; the run goes on (run the command again later: it "
+               "skips the lines already applied)", timeout=timeout), code=1)
 
 
 @click.group("review", invoke_without_command=True)
