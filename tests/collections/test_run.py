@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from duly.cli import main
-from duly.collections.services import run as services
+from duly.collections.services.run_batch import ChunkWrites
 from duly.collections.models import CollectionRun, Reminder
 from duly.collections.services import assign_policy, collect
 from duly.messaging.models import Message
@@ -55,24 +55,44 @@ def test_collect_is_idempotent(three_late_customers):
 
 
 def test_a_run_that_crashes_midway_is_resumed_by_running_it_again(org, three_late_customers, monkeypatch):
-    carry_out = services._carry_out
+    # A chunk's writes commit together: a crash in the second chunk (one customer per chunk here) leaves the first
+    # one done and nothing of the second.
+    write = ChunkWrites._write
     calls = {"n": 0}
 
-    def crash_on_second(*args, **kwargs):
+    def crash_on_second(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2:
             raise RuntimeError("power cut")
-        return carry_out(*args, **kwargs)
+        return write(self, *args, **kwargs)
 
-    monkeypatch.setattr(services, "_carry_out", crash_on_second)
+    monkeypatch.setattr(ChunkWrites, "_write", crash_on_second)
     with pytest.raises(RuntimeError):
-        collect(org, as_of=_at(date(2026, 4, 2)))
+        collect(org, as_of=_at(date(2026, 4, 2)), chunk_size=1)
     assert Reminder.objects.count() == 1 and Message.objects.count() == 1  # one done, nothing half-written
-    monkeypatch.setattr(services, "_carry_out", carry_out)
+    monkeypatch.setattr(ChunkWrites, "_write", write)
     result = collect(org, as_of=_at(date(2026, 4, 2)))
     assert [p.outcome for p in result.planned if p.action.kind == "send"].count("done") == 2
     assert Reminder.objects.count() == 3 and Message.objects.count() == 3
     assert len(set(Reminder.objects.values_list("idempotency_key", flat=True))) == 3
+
+
+def test_a_crash_in_the_middle_of_a_chunk_leaves_nothing_of_it(org, three_late_customers, monkeypatch):
+    # The messages and reminders of the chunk are inserted, then the crash: none of them stays; a rerun does all.
+    def crash(self, *args, **kwargs):
+        assert Reminder.objects.count() == 3 and Message.objects.count() == 3  # written, not committed
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(ChunkWrites, "_tasks", crash)
+    with pytest.raises(RuntimeError):
+        collect(org, as_of=_at(date(2026, 4, 2)))
+    assert Reminder.objects.count() == 0 and Message.objects.count() == 0
+    monkeypatch.undo()
+    result = collect(org, as_of=_at(date(2026, 4, 2)))
+    assert [p.outcome for p in result.planned if p.action.kind == "send"] == ["done"] * 3
+    assert Reminder.objects.count() == 3 and Message.objects.count() == 3
+    assert sorted(Message.objects.values_list("idempotency_key", flat=True)) == sorted(
+        f"dunning:{k}" for k in Reminder.objects.values_list("idempotency_key", flat=True))
 
 
 def test_snapshots_are_gathered_with_a_fixed_number_of_queries(org, make_customer, make_contract, make_invoice,
