@@ -76,7 +76,8 @@ class MessageBuilder:
                     interest.setdefault(today, []).append(r.id)
             else:
                 automatic.add(r.id)
-        self._accrued = {day: (set(ids), accrued_interest(self.rc.org.pk, ids, day)) for day, ids in interest.items()}
+        self._accrued = {day: (set(ids), accrued_interest(self.rc.org.pk, ids, day, explain=False))
+                         for day, ids in interest.items()}
         found: dict[int, Invoice] = {}
         ids = sorted(automatic)
         for start in range(0, len(ids), 5000):  # well under SQLite's limit of bound variables
@@ -161,7 +162,7 @@ class MessageBuilder:
         read, found = self._accrued.get(today, (None, None))
         if read is not None and read.issuperset(ids):
             return {i: found[i] for i in ids if i in found}
-        return accrued_interest(self.rc.org.pk, ids, today)
+        return accrued_interest(self.rc.org.pk, ids, today, explain=False)
 
     def _totals(self, fmt: Formatter, rows: Sequence[InvoiceRow]) -> tuple[str, str]:
         """``(currency, "1 234,56 € + 80,00 $")``: per currency, never summed across currencies."""

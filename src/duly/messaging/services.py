@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from duly.customers.models import Contact, Customer, Organization
+from duly.db.fastpath import insert_objects
 from duly.domain import dunning
 from duly.domain.errors import InvalidState, MessageNotSent, NotFound, TemplateError
 
@@ -153,7 +154,7 @@ def queue_messages(org: Organization, messages: Sequence[Message]) -> list[tuple
             out.append((message, True))
         else:
             out.append((stored, False))
-    Message.objects.bulk_create(new)
+    insert_objects(Message, new)
     return out
 
 

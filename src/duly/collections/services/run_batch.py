@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import IntegrityError, transaction
 
+from duly.db.fastpath import insert_objects, insert_rows
 from duly.domain import dunning
 from duly.domain.errors import DomainError
 from duly.invoicing.models import Invoice
@@ -195,10 +196,9 @@ class ChunkWrites:
         for claim, message in zip(claims, messages):
             claim.reminder.message = message
             reminders.append(claim.reminder)
-        Reminder.objects.bulk_create(reminders)
-        ReminderInvoice.objects.bulk_create([
-            ReminderInvoice(organization=org, reminder=c.reminder, invoice_id=invoice_id,
-                            step_code=c.planned.action.step_code)
+        insert_objects(Reminder, reminders)
+        insert_rows(ReminderInvoice, ("organization_id", "reminder_id", "invoice_id", "step_code"), [
+            (org.pk, c.reminder.pk, invoice_id, c.planned.action.step_code)
             for c in claims for invoice_id in c.planned.action.invoice_ids])
         dispatches = [InvoiceDispatch(organization=org, invoice_id=pk, message=message, created_at=now,
                                       note=c.writes.dispatch_note)
@@ -248,4 +248,4 @@ class ChunkWrites:
             if task.key not in there:
                 there.add(task.key)
                 new.append(task)
-        Task.objects.bulk_create(new)
+        insert_objects(Task, new)
