@@ -161,3 +161,41 @@ def test_the_scheduler_of_duly_serve_runs_collections_and_the_outbox(org, three_
     results = run_once(_at(date(2026, 4, 2)))
     assert set(results.values()) == {"ok"}
     assert len(smtp.messages) == 3 and Reminder.objects.count() == 3
+
+
+def test_a_real_run_writes_with_a_fixed_number_of_queries_per_chunk(org, make_customer, make_contract, make_invoice):
+    # Reminders, their messages (with the interest accrued and the invoice attached) and their claims: the queries of
+    # a run do not grow with its customers (no query per customer, per message or per invoice).
+    from django.db import connection
+
+    from duly.collections.services import ensure_setup
+
+    ensure_setup(org)
+
+    def late(n, prefix):
+        made = []
+        for i in range(n):
+            c = make_customer(f"{prefix}{i}", name=f"{prefix} Payer {i}")
+            make_invoice(c, make_contract(c, late_fee_kind="interest_annual", late_rate_percent="12"),
+                         issued=date(2026, 3, 2))
+            made.append(c.pk)
+        return made
+
+    def run(ids):
+        statements = []
+
+        def count(execute, sql, params, many, context):  # (not the debug cursor: a greeting query has "%m")
+            statements.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
+            result = collect(org, as_of=_at(date(2026, 4, 20)), customer_ids=ids)
+        assert [p.outcome for p in result.planned if p.action.kind == "send"] == ["done"] * len(ids)
+        return len(statements)
+
+    few = run(late(2, "FEW"))
+    many = late(18, "MANY")
+    assert run(many) <= few < 60
+    messages = Message.objects.filter(customer_id__in=many, category="dunning")
+    assert messages.count() == 18
+    assert all(m.attachments == [{"kind": "invoice_pdf", "invoice_id": m.invoice_ids[0]}] for m in messages)
