@@ -3,13 +3,15 @@
 Customers are gathered in chunks with batch queries (:mod:`duly.collections.snapshots`), with how far
 each past reminder got (delivered, or waiting for a person to phone or post), and evaluated by the
 pure :func:`duly.domain.dunning.evaluate`: escalation goes one step at a time, each after the
-previous one reached the customer. The ``send`` actions of one customer are carried out in one
-transaction: each :class:`~duly.collections.models.Reminder` with a
+previous one reached the customer. The ``send`` actions of a chunk of customers are carried out in one
+transaction (customers whose steps only send together, with bulk reads and inserts:
+:mod:`.run_batch`; a customer with a side effect alone, in the chunk's order): each
+:class:`~duly.collections.models.Reminder` with a
 :class:`~duly.collections.models.ReminderInvoice` row per invoice (unique per invoice and step: two
 overlapping runs never chase an invoice twice at a step, whatever invoices each saw), its side
 effects (late fee, suspension, termination and the cancellations' credit notes), then its messages,
 all built from one set of figures read after every side effect (one amount per customer per run:
-the message, the letter for post and the final statement agree), commit together or not at all. A
+the message, the letter for post and the final statement agree), commit with their chunk or not at all. A
 reminder also carries the customer's new invoices not sent yet, listed with their own due date (one
 e-mail, never a fee demanded before it is due). A run that crashes is simply run again: what was
 done is found by its key and not done twice. ``dry_run`` evaluates and reports, and writes nothing.
