@@ -41,7 +41,7 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, time as dt_time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -332,7 +332,9 @@ def raw_write_reference() -> tuple[float, float, int]:
     tables = ("messaging_message", "collections_reminder", "collections_reminderinvoice")
     connection.ensure_connection()
     cursor = connection.connection.cursor()
-    rows = {t: cursor.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+    # Times of day come back as datetime.time (Django's converters), which sqlite3 does not bind: as text.
+    rows = {t: [tuple(v.isoformat() if isinstance(v, dt_time) else v for v in row)
+                for row in cursor.execute(f"SELECT * FROM {t}").fetchall()] for t in tables}
     for t in tables:
         cursor.execute(f"CREATE TEMP TABLE ref_{t} AS SELECT * FROM {t} WHERE 0")
     started, cpu = time.perf_counter(), time.process_time()
