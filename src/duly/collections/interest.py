@@ -68,8 +68,10 @@ def open_item_for(invoice: Invoice, assessed_levels: set[str]) -> late_fees.Open
     )
 
 
-def accrued_interest(organization_id: int, invoice_ids: Iterable[int], as_of: date) -> dict[int, InvoiceInterest]:
+def accrued_interest(organization_id: int, invoice_ids: Iterable[int], as_of: date, *,
+                     explain: bool = True) -> dict[int, InvoiceInterest]:
     """Interest accrued up to ``as_of`` (included) and not invoiced by then, per invoice (only those with some).
+    ``explain=False``: the explanations are left empty (a message shows only the amounts).
 
     An invoice whose policy cannot be applied (a reference rate not recorded for a semester) is left out
     and logged: its terms already say the rate is missing.
@@ -93,7 +95,7 @@ def accrued_interest(organization_id: int, invoice_ids: Iterable[int], as_of: da
         try:
             accrued = late_fees.accrued_interest(
                 open_item_for(invoice, {fee.level for fee in invoice.late_fees.all()}),
-                invoice.contract.late_fee_policy(rates), as_of)
+                invoice.contract.late_fee_policy(rates), as_of, explain=explain)
         except DomainError as exc:
             log.info("no accrued interest shown on %s: %s", invoice.number, exc.message)
             continue

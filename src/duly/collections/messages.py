@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from django.utils.translation import gettext_lazy, override
 
@@ -58,6 +58,37 @@ class MessageBuilder:
         self.renderer = renderer
         self.org = org_view(rc.org)
         self._terms_cache: dict[tuple[Any, str, str, date], str] = {}
+        # Read ahead for many customers (preload): per local day, (invoice ids read, accrued interest found);
+        # (invoice ids read, the invoices among them) for the automatic payment sentences.
+        self._accrued: dict[date, tuple[set[int], dict]] = {}
+        self._automatic_read: tuple[set[int], dict[int, Invoice]] = (set(), {})
+
+    def preload(self, rows: Iterable[tuple[InvoiceRow, date]]) -> None:
+        """Read at once what the messages about these invoices show, each ``(row, local day of its customer)``:
+        the interest accrued (one read per local day, :func:`accrued_interest`) and the invoices that may be paid
+        automatically (one query): the messages of a chunk of customers then read nothing more. Replaces what
+        an earlier call read; :meth:`forget` drops it."""
+        interest: dict[date, list[int]] = {}
+        automatic: set[int] = set()
+        for r, today in rows:
+            if r.due_date < today:
+                if r.contract_id and getattr(late_fee_terms_of(self.rc, r.contract_id), "charges_interest", False):
+                    interest.setdefault(today, []).append(r.id)
+            else:
+                automatic.add(r.id)
+        self._accrued = {day: (set(ids), accrued_interest(self.rc.org.pk, ids, day, explain=False))
+                         for day, ids in interest.items()}
+        found: dict[int, Invoice] = {}
+        ids = sorted(automatic)
+        for start in range(0, len(ids), 5000):  # well under SQLite's limit of bound variables
+            found.update((inv.pk, inv) for inv in Invoice.objects.filter(organization_id=self.rc.org.pk,
+                                                                         pk__in=ids[start:start + 5000]))
+        self._automatic_read = (automatic, found)
+
+    def forget(self) -> None:
+        """Drop what :meth:`preload` read (the next reads query the database again)."""
+        self._accrued = {}
+        self._automatic_read = (set(), {})
 
     def _terms(self, contract_id: int | None, currency: str, fmt: Formatter, today: date) -> str:
         """The contract's late-fee terms in words on ``today`` (cached: many invoices share a contract's terms)."""
@@ -104,7 +135,12 @@ class MessageBuilder:
         if not ids:
             return {}
         found: dict[int, str] = {}
-        for invoice in Invoice.objects.filter(organization_id=self.rc.org.pk, pk__in=ids):
+        read, preloaded = self._automatic_read
+        if read.issuperset(ids):
+            invoices: Iterable[Invoice] = [preloaded[i] for i in ids if i in preloaded]
+        else:
+            invoices = Invoice.objects.filter(organization_id=self.rc.org.pk, pk__in=ids)
+        for invoice in invoices:
             chosen = PaymentInstruction.from_json((invoice.document_snapshot or {}).get("payment"))
             if chosen is None or chosen.method not in (CARD, SEPA_DEBIT):
                 continue
@@ -121,7 +157,12 @@ class MessageBuilder:
         (:mod:`duly.collections.interest`); no query when no row can accrue any."""
         ids = [r.id for r in rows if r.due_date < today and r.contract_id
                and getattr(late_fee_terms_of(self.rc, r.contract_id), "charges_interest", False)]
-        return accrued_interest(self.rc.org.pk, ids, today) if ids else {}
+        if not ids:
+            return {}
+        read, found = self._accrued.get(today, (None, None))
+        if read is not None and read.issuperset(ids):
+            return {i: found[i] for i in ids if i in found}
+        return accrued_interest(self.rc.org.pk, ids, today, explain=False)
 
     def _totals(self, fmt: Formatter, rows: Sequence[InvoiceRow]) -> tuple[str, str]:
         """``(currency, "1 234,56 € + 80,00 $")``: per currency, never summed across currencies."""

@@ -586,3 +586,28 @@ def figures(org: Organization, customer_id: int, today: date) -> Figures:
                                          issue_date__lte=today).exclude(status__in=(Invoice.DRAFT, Invoice.VOID))
                   .order_by("pk").values_list("pk", "kind"))
     return Figures(today=today, rows=rows, unsent=unsent)
+
+
+def figures_of(org: Organization, days: dict[int, date]) -> dict[int, Figures]:
+    """:func:`figures` of many customers at once, each on its own local day (``customer id -> day``): the same
+    rows in the same order, in two queries per 5,000 customers."""
+    out = {cid: Figures(today=day, rows={}, unsent={}) for cid, day in days.items()}
+    ids = sorted(days)
+    for start in range(0, len(ids), 5000):  # well under SQLite's limit of bound variables
+        part = ids[start:start + 5000]
+        for (pk, cid, contract_id, number, kind, currency, issue, due, service, period_end, payable, paid,
+             start_date) in Invoice.objects.filter(
+                organization=org, customer_id__in=part, status__in=Invoice.OPEN_STATUSES, kind__in=CHASED_KINDS,
+                due_date__isnull=False).order_by("due_date", "pk").values_list(
+                "pk", "customer_id", "contract_id", "number", "kind", "currency", "issue_date", "due_date",
+                "service_period_start", "service_period_end", PAYABLE_MINOR, "paid_minor", "contract__start_date"):
+            out[cid].rows[pk] = InvoiceRow(pk, cid, contract_id, number or str(pk), kind, currency, issue, due,
+                                           service, period_end, payable, payable - paid, start_date)
+        latest = max(days[cid] for cid in part)
+        for pk, cid, kind, issue in Invoice.objects.filter(
+                organization=org, customer_id__in=part, dispatch__isnull=True, issue_date__lte=latest).exclude(
+                status__in=(Invoice.DRAFT, Invoice.VOID)).order_by("pk").values_list(
+                "pk", "customer_id", "kind", "issue_date"):
+            if issue <= days[cid]:
+                out[cid].unsent[pk] = kind
+    return out

@@ -34,7 +34,7 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import F, Lookup
 from django.db.models.signals import post_save, pre_save
 
-__all__ = ["SaveReceiversConnected", "adapt_rows", "fetch_rows", "ids_in", "insert_rows"]
+__all__ = ["SaveReceiversConnected", "adapt_rows", "fetch_rows", "ids_in", "insert_objects", "insert_rows"]
 
 
 class SaveReceiversConnected(TypeError):
@@ -57,6 +57,8 @@ def _adapter(model_field: models.Field) -> Callable[[Any], Any] | None:
         return ops.adapt_datefield_value
     if kind == "DateTimeField":
         return ops.adapt_datetimefield_value
+    if kind == "TimeField":
+        return ops.adapt_timefield_value
     if kind == "DecimalField":
         if type(ops).adapt_decimalfield_value is BaseDatabaseOperations.adapt_decimalfield_value:
             return None  # the backend takes a Decimal as it is (SQLite, PostgreSQL): nothing to call per value
@@ -101,7 +103,7 @@ def _row_adapters(model: type[models.Model], columns: Sequence[str],
             continue
         f = by_attname[name]
         adapt = _adapter(f)
-        if adapt is not None and f.get_internal_type() in ("DateField", "DateTimeField"):
+        if adapt is not None and f.get_internal_type() in ("DateField", "DateTimeField", "TimeField"):
             adapt = _memo(adapt)  # a block repeats the same few dates: adapt each once
         if adapt is not None:
             adapters.append((i, adapt))
@@ -179,6 +181,21 @@ def insert_rows(model: type[models.Model], columns: Sequence[str], rows: Sequenc
                 cursor.execute(sql, params)
                 ids.extend(r[0] for r in cursor.fetchall())
     return ids
+
+
+def insert_objects(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Insert unsaved instances of ``model`` with :func:`insert_rows` (their concrete fields' values, the primary key
+    left to the database) and set each one's primary key: ``bulk_create`` without the ORM's per-value preparation.
+    Foreign keys are read from their ``*_id`` attributes (assign a related object once it is saved)."""
+    if not objs:
+        return
+    pk = model._meta.pk.attname
+    columns = [f.attname for f in model._meta.concrete_fields if f.attname != pk]
+    ids = insert_rows(model, columns, [[getattr(obj, c) for c in columns] for obj in objs])
+    for obj, pk_value in zip(objs, ids):
+        setattr(obj, pk, pk_value)
+        obj._state.adding = False
+        obj._state.db = connection.alias
 
 
 #: From this many rows on, :func:`insert_rows` writes with ``COPY`` on PostgreSQL (see :func:`_copy_rows`).

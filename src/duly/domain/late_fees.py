@@ -810,14 +810,15 @@ class AccruedInterest:
     explanation: str
 
 
-def accrued_interest(item: OpenItem, policy: LateFeePolicy, as_of: date) -> AccruedInterest:
+def accrued_interest(item: OpenItem, policy: LateFeePolicy, as_of: date, *, explain: bool = True) -> AccruedInterest:
     """The interest accrued on ``item`` up to ``as_of`` (included), day by day, on the late days not
     charged yet: the months charged before are what has been invoiced; the current month counts up to
     ``as_of`` although it is charged only once complete. Caps apply as :func:`assess` applies them
     (the fixed fee and compensation due first). Raises what :func:`assess` raises (a reference rate
-    missing for a semester)."""
+    missing for a semester). ``explain=False``: the same figures, the explanation left empty (not
+    written out: a message shows only the amount)."""
     currency = item.currency
-    fees = [f for f in _assess(item, policy, as_of, accrue=True) if f.kind == "interest"]
+    fees = [f for f in _assess(item, policy, as_of, accrue=True, explain=explain) if f.kind == "interest"]
     if not fees:
         return AccruedInterest(round_money(ZERO, currency), currency, 0, None, None, "")
     return AccruedInterest(
@@ -830,7 +831,7 @@ def accrued_interest(item: OpenItem, policy: LateFeePolicy, as_of: date) -> Accr
     )
 
 
-def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool) -> list[Fee]:
+def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool, explain: bool = True) -> list[Fee]:
     if policy.kind == "none":
         return []
     currency = item.currency
@@ -871,7 +872,7 @@ def _assess(item: OpenItem, policy: LateFeePolicy, as_of: date, *, accrue: bool)
                 currency=currency,
                 days_late=charge.days_late,
                 rate=charge.rate,
-                explanation=str(explanation),
+                explanation=str(explanation) if explain else "",
                 text=explanation,
                 days=charge.days,
                 period_start=charge.period_start,

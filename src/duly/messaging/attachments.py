@@ -86,9 +86,15 @@ def renderer(kind: str) -> Callable[..., Any] | None:
     return fn if callable(fn) else None
 
 
-def invoice_refs(invoice_ids: Iterable[int]) -> list[dict[str, Any]]:
-    """References for the PDFs (when renderable) and stored attachments of these invoices (one query)."""
-    per_invoice = invoice_refs_each(invoice_ids)
+def invoice_refs(invoice_ids: Iterable[int], known: dict[int, list[dict[str, Any]]] | None = None
+                 ) -> list[dict[str, Any]]:
+    """References for the PDFs (when renderable) and stored attachments of these invoices (one query; none when
+    ``known``, :func:`invoice_refs_each` of a set of invoices read before, holds them all)."""
+    ids = sorted(set(invoice_ids))
+    if known is not None and all(i in known for i in ids):
+        per_invoice = {i: known[i] for i in ids}
+    else:
+        per_invoice = invoice_refs_each(ids)
     pdfs = [ref for refs in per_invoice.values() for ref in refs if ref["kind"] == "invoice_pdf"]
     return pdfs + [ref for refs in per_invoice.values() for ref in refs if ref["kind"] != "invoice_pdf"]
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from duly.customers.models import Contact, Customer, Organization
+from duly.db.fastpath import insert_objects
 from duly.domain import dunning
 from duly.domain.errors import InvalidState, MessageNotSent, NotFound, TemplateError
 
@@ -63,7 +64,7 @@ def window_of(msg: Message) -> SendWindow | None:
     return SendWindow(msg.window_timezone, msg.window_start, msg.window_end, msg.window_country or None)
 
 
-def queue_message(
+def new_message(
     org: Organization,
     *,
     customer: Customer | int,
@@ -82,15 +83,8 @@ def queue_message(
     fallback_note: str = "",
     window: SendWindow | None = None,
     deliver_after: datetime | None = None,
-) -> tuple[Message, bool]:
-    """Store a rendered message (once per idempotency key). Returns ``(message, created)``.
-
-    A message for post (``channel="letter"``) is stored ``held``: it is printed, not e-mailed.
-    With a ``window`` the outbox worker sends it only inside the customer's sending window on
-    their business days: a thank-you for a payment imported at 03:00 waits for 09:00 local, and a
-    retry that comes late (after an outage) waits for the next window. ``deliver_after``: not
-    before this instant (the slot the dunning evaluation chose).
-    """
+) -> Message:
+    """The message :func:`queue_message` stores, not saved (see there); :func:`queue_messages` stores many."""
     customer_id = customer if isinstance(customer, int) else customer.pk
     contact_id = contact if (contact is None or isinstance(contact, int)) else contact.pk
     if channel == Message.CHANNEL_EMAIL and not to_email:
@@ -108,15 +102,60 @@ def queue_message(
     if window is not None:
         fields.update(window_timezone=window.timezone, window_start=window.start, window_end=window.end,
                       window_country=window.country or "")
-    existing = Message.objects.filter(organization=org, idempotency_key=idempotency_key).first()
+    return Message(organization=org, idempotency_key=idempotency_key, **fields)
+
+
+def queue_message(org: Organization, **kwargs: Any) -> tuple[Message, bool]:
+    """Store a rendered message (once per idempotency key). Returns ``(message, created)``.
+
+    The arguments are :func:`new_message`'s: ``customer``, ``contact``, ``category``, ``template``,
+    ``language``, ``rendered``, ``to_email``, ``to_name``, ``idempotency_key``, ``now``, and optionally
+    ``attachments``, ``invoice_ids``, ``channel``, ``fallback_note``, ``window`` and ``deliver_after``.
+    A message for post (``channel="letter"``) is stored ``held``: it is printed, not e-mailed.
+    With a ``window`` the outbox worker sends it only inside the customer's sending window on
+    their business days: a thank-you for a payment imported at 03:00 waits for 09:00 local, and a
+    retry that comes late (after an outage) waits for the next window. ``deliver_after``: not
+    before this instant (the slot the dunning evaluation chose).
+    """
+    return store_message(org, new_message(org, **kwargs))
+
+
+def store_message(org: Organization, message: Message) -> tuple[Message, bool]:
+    """Store a message built by :func:`new_message`, once per idempotency key (see :func:`queue_message`)."""
+    existing = Message.objects.filter(organization=org, idempotency_key=message.idempotency_key).first()
     if existing is not None:
         return existing, False
     try:
         with transaction.atomic():
-            return Message.objects.create(organization=org, idempotency_key=idempotency_key, **fields), True
+            message.save(force_insert=True)
+            return message, True
     except IntegrityError:
         # A concurrent run queued the same message first.
-        return Message.objects.get(organization=org, idempotency_key=idempotency_key), False
+        return Message.objects.get(organization=org, idempotency_key=message.idempotency_key), False
+
+
+def queue_messages(org: Organization, messages: Sequence[Message]) -> list[tuple[Message, bool]]:
+    """Store many messages built by :func:`new_message` (once per idempotency key, as :func:`queue_message`):
+    one read of the keys already queued, then one bulk insert, in the caller's transaction. Returns
+    ``(message, created)`` in the order given (the stored message when its key was queued before). A key a
+    concurrent run queues meanwhile raises :class:`~django.db.IntegrityError`: the caller's transaction (or
+    savepoint) is then to be rolled back and the messages queued one at a time."""
+    keys = list(dict.fromkeys(m.idempotency_key for m in messages))
+    found: dict[str, Message] = {}
+    for start in range(0, len(keys), 5000):  # well under SQLite's limit of bound variables
+        found.update((m.idempotency_key, m) for m in Message.objects.filter(
+            organization=org, idempotency_key__in=keys[start:start + 5000]))
+    out, new = [], []
+    for message in messages:
+        stored = found.get(message.idempotency_key)
+        if stored is None:
+            found[message.idempotency_key] = message
+            new.append(message)
+            out.append((message, True))
+        else:
+            out.append((stored, False))
+    insert_objects(Message, new)
+    return out
 
 
 def recall_queued(org: Organization, idempotency_keys: Iterable[str], *, reason: str, now: datetime) -> list[int]:

@@ -80,5 +80,6 @@ def credit_balance_minor_of(customer_id: int, currency: str) -> int:
                .aggregate(s=Sum("amount_minor"))["s"] or 0)
 
 
-def _invoice_attachments(invoice_ids: Sequence[int]) -> list[dict[str, Any]]:
-    return attachments.invoice_refs(invoice_ids)
+def _invoice_attachments(invoice_ids: Sequence[int], known: dict[int, list[dict[str, Any]]] | None = None
+                         ) -> list[dict[str, Any]]:
+    return attachments.invoice_refs(invoice_ids, known)

@@ -3,13 +3,15 @@
 Customers are gathered in chunks with batch queries (:mod:`duly.collections.snapshots`), with how far
 each past reminder got (delivered, or waiting for a person to phone or post), and evaluated by the
 pure :func:`duly.domain.dunning.evaluate`: escalation goes one step at a time, each after the
-previous one reached the customer. The ``send`` actions of one customer are carried out in one
-transaction: each :class:`~duly.collections.models.Reminder` with a
+previous one reached the customer. The ``send`` actions of a chunk of customers are carried out in one
+transaction (customers whose steps only send together, with bulk reads and inserts:
+:mod:`.run_batch`; a customer with a side effect alone, in the chunk's order): each
+:class:`~duly.collections.models.Reminder` with a
 :class:`~duly.collections.models.ReminderInvoice` row per invoice (unique per invoice and step: two
 overlapping runs never chase an invoice twice at a step, whatever invoices each saw), its side
 effects (late fee, suspension, termination and the cancellations' credit notes), then its messages,
 all built from one set of figures read after every side effect (one amount per customer per run:
-the message, the letter for post and the final statement agree), commit together or not at all. A
+the message, the letter for post and the final statement agree), commit with their chunk or not at all. A
 reminder also carries the customer's new invoices not sent yet, listed with their own due date (one
 e-mail, never a fee demanded before it is due). A run that crashes is simply run again: what was
 done is found by its key and not done twice. ``dry_run`` evaluates and reports, and writes nothing.
@@ -21,8 +23,9 @@ and the greetings (:mod:`.greetings`), so each message sees every other one in t
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
@@ -35,21 +38,23 @@ from duly.domain import dunning
 from duly.domain.bounds import check_datetime_range
 from duly.domain.errors import DomainError
 from duly.invoicing.models import Invoice
-from duly.messaging import attachments
+from duly.db.scope import read_scope
 from duly.messaging.models import Message
-from duly.messaging.services import queue_message, renderer_for
+from duly.messaging.services import renderer_for, store_message
 
 from .. import messages as msgs
 from .. import snapshots
 from ..models import CollectionRun, InvoiceDispatch, Reminder, ReminderInvoice
 from ..signals import reminder_sent
-from .common import _aware, _invoice_attachments, _task, account_window
+from .common import _aware, _task
 from .fees import assess_late_fees
 from .greetings import send_greetings
 from .invoice_emails import send_issued_invoices
 from .policy_setup import ensure_setup
 from .price_notices import deliver_price_notices
+from .run_batch import ChunkWrites
 from .statements import _final_statement
+from .steps import already, plan_step
 from .suspension import _suspend, _terminate, lift_cleared_suspensions
 
 CHUNK_SIZE = 2000
@@ -150,7 +155,9 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
     run = None if dry_run else CollectionRun.objects.create(organization=org, as_of=as_of)
     ids = snapshots.customer_ids(org, only=customer_ids, partition=partition, id_range=customer_id_range)
     for chunk in snapshots.chunks(ids, chunk_size):
-        with gc_paused():
+        # A chunk's writes commit together (a run killed midway leaves whole chunks done); the receivers' reads of
+        # configuration (webhook endpoints) are read once per chunk.
+        with gc_paused(), read_scope(), (nullcontext() if dry_run else transaction.atomic()):
             _run_chunk(rc, builder, result, chunk, as_of, dry_run, run)
     if not dry_run and partition is None:
         result.restored = lift_cleared_suspensions(org, now=as_of)
@@ -167,7 +174,10 @@ def collect(org: Organization, *, as_of: datetime, dry_run: bool = False, custom
 
 def _run_chunk(rc: snapshots.RunContext, builder: msgs.MessageBuilder, result: CollectResult, chunk: Sequence[int],
                as_of: datetime, dry_run: bool, run: CollectionRun | None) -> None:
-    """Gather, evaluate and (unless ``dry_run``) carry out one chunk of customers."""
+    """Gather, evaluate and (unless ``dry_run``) carry out one chunk of customers: those whose steps only send
+    together (:class:`.run_batch.ChunkWrites`), a customer with a side effect alone (:func:`_carry_out`), in
+    the chunk's order."""
+    work: list[tuple[snapshots.Account, list[PlannedAction]]] = []
     for account in snapshots.gather(rc, chunk, as_of):
         try:
             actions = dunning.evaluate(account.snapshot, account.policy, as_of, evaluator=rc.evaluator)
@@ -185,14 +195,30 @@ def _run_chunk(rc: snapshots.RunContext, builder: msgs.MessageBuilder, result: C
             result.planned.append(planned)
             if not dry_run and action.kind == "send":
                 sends.append(planned)
-        if not sends:
-            continue
+        if sends:
+            work.append((account, sends))
+    if not work:
+        return
+
+    def alone(account: snapshots.Account, sends: Sequence[PlannedAction]) -> None:
         try:
             _carry_out(rc, builder, account, sends, as_of, run)
         except DomainError as exc:
             for planned in sends:
                 planned.outcome = f"error: {exc.message}"
             result.errors.append((account.customer.code, exc.message))
+
+    batch = ChunkWrites(rc, builder, work, as_of, run)
+    try:
+        for account, sends in work:
+            if batch.takes(sends):
+                batch.add(account, sends, result.errors)
+            else:
+                batch.flush(alone)  # the customers before it first: every table keeps the chunk's order
+                alone(account, sends)
+        batch.flush(alone)
+    finally:
+        builder.forget()
 
 
 @transaction.atomic
@@ -272,46 +298,20 @@ def _step_message(rc: snapshots.RunContext, builder: msgs.MessageBuilder, accoun
                   action: dunning.Action, reminder: Reminder, due: list[snapshots.InvoiceRow],
                   upcoming: list[snapshots.InvoiceRow], new: list[int], now: datetime, local_today: date) -> Message | None:
     """Queue the message of one step (or its phone task): ``due`` demanded, ``upcoming`` listed with
-    their due dates; ``new`` documents not sent before are attached and recorded as sent with it."""
+    their due dates; ``new`` documents not sent before are attached and recorded as sent with it
+    (:func:`.steps.plan_step` decides the rows, written here)."""
     org = rc.org
-    customer = account.customer
-    contact = account.contacts.get(action.contact_id) if action.contact_id is not None else None
-    if action.channel not in ("email", "letter"):
-        _task(org, customer.id, "phone", f"phone:{action.idempotency_key}", reminder, contact, None, now,
-              _phone_brief(account, action, due + upcoming, contact))
-        return None
-    name = contact.name if contact is not None else customer.name
-    email = contact.email if (contact is not None and action.channel == "email") else ""
-    category, rendered = builder.reminder(account, action, due, name, email, contact, now, upcoming=upcoming)
-    language = msgs.Formatter.for_locale(msgs.locale_for(customer.locale, contact)).language
-    shown = [r.id for r in (*due, *upcoming)]
-    files = _invoice_attachments(list(dict.fromkeys([*shown, *new])))
-    if action.channel == "letter":
-        files = _letter_attachments(builder, account, action, due, name, local_today) + files
-    message, _ = queue_message(
-        org, customer=customer.id, contact=contact.id if contact else None, category=_message_category(category),
-        template=action.template, language=language, rendered=rendered, to_email=email, to_name=name,
-        idempotency_key=f"dunning:{action.idempotency_key}", now=now,
-        attachments=files, invoice_ids=shown,
-        channel=Message.CHANNEL_EMAIL if action.channel == "email" else Message.CHANNEL_LETTER,
-        fallback_note=action.fallback_reason or "", window=account_window(account),
-        deliver_after=action.scheduled_for,
-    )
-    if new:
-        what = "letter" if action.channel == "letter" else "e-mail"
+    writes = plan_step(rc, builder, account, action, due, upcoming, new, now, local_today)
+    message = store_message(org, writes.message)[0] if writes.message is not None else None
+    if writes.dispatched:
         InvoiceDispatch.objects.bulk_create([
             InvoiceDispatch(organization=org, invoice_id=pk, message=message, created_at=now,
-                            note=f"sent with the {action.step_code} {what} of {local_today.isoformat()}")
-            for pk in new], ignore_conflicts=True)
-    if action.channel == "letter":
-        _task(org, customer.id, "letter", f"letter:{action.idempotency_key}", reminder, contact, message, now,
-              f"Print and post: {rendered.subject}" + (f" ({action.fallback_reason})"
-                                                       if action.fallback_reason else ""))
+                            note=writes.dispatch_note)
+            for pk in writes.dispatched], ignore_conflicts=True)
+    for task in writes.tasks:
+        _task(org, account.customer.id, task.kind, task.key, reminder, task.contact,
+              message if task.with_message else None, now, task.description)
     return message
-
-
-def _message_category(template_category: str) -> str:
-    return {"termination": "termination", "statement": "termination"}.get(template_category, "dunning")
 
 
 def _claim_reminder(org, account, action, now, run) -> tuple[Reminder | None, str]:
@@ -324,7 +324,7 @@ def _claim_reminder(org, account, action, now, run) -> tuple[Reminder | None, st
     taken = set(ReminderInvoice.objects.filter(invoice_id__in=action.invoice_ids, step_code=action.step_code)
                 .values_list("invoice_id", flat=True))
     if taken:
-        return None, _already(account, taken)
+        return None, already(account, taken)
     try:
         with transaction.atomic():
             reminder = Reminder.objects.create(
@@ -339,42 +339,5 @@ def _claim_reminder(org, account, action, now, run) -> tuple[Reminder | None, st
     except IntegrityError:
         taken = set(ReminderInvoice.objects.filter(invoice_id__in=action.invoice_ids, step_code=action.step_code)
                     .values_list("invoice_id", flat=True))
-        return None, _already(account, taken) if taken else "already done"
+        return None, already(account, taken) if taken else "already done"
     return reminder, "done"
-
-
-def _already(account, taken: set[int]) -> str:
-    numbers = ", ".join(account.invoices[i].number if i in account.invoices else str(i) for i in sorted(taken))
-    return f"already done by a concurrent run for {numbers}"
-
-
-def _letter_attachments(builder, account, action, rows, name: str, today: date) -> list[dict[str, Any]]:
-    """The PDF letter for post: a reminder, a final notice or a termination letter, listing the
-    invoices due (``rows``) with the amounts the message shows (frozen in the reference)."""
-    letter = ("termination" if "terminate" in action.actions
-              else "final_notice" if "final_notice" in action.actions else "reminder")
-    if letter == "termination":
-        next_on = None  # the letter's deadline is the restore deadline, as in the message
-    else:
-        _, next_on = builder.next_consequence(account, action, today)
-    deadline = next_on or today + timedelta(days=account.spec.restore_days)
-    main_currency = rows[0].currency if rows else account.customer.currency
-    listed = [r for r in rows if r.currency == main_currency]
-    if not listed:
-        return []
-    return attachments.letter_refs(account.customer.id, [r.id for r in listed],
-                                   letter=letter, on=today, deadline=deadline,
-                                   reference=f"{action.step_code}/{account.customer.code}", contact_name=name,
-                                   open_minor={r.id: r.balance_minor for r in listed},
-                                   reminded_on=builder.reminder_dates(account, {r.id for r in listed}))
-
-
-def _phone_brief(account, action, rows, contact) -> str:
-    fmt = msgs.Formatter.for_locale("en")
-    who = f"{contact.name} ({contact.phone or 'no phone number'})" if contact is not None else account.customer.name
-    items = ", ".join(f"{r.number} {fmt.money(r.balance_minor, r.currency)} due {r.due_date.isoformat()}"
-                      for r in rows)
-    text = f"Phone {who} about {items}. Why: {action.reason}"
-    if action.fallback_reason:
-        text += f" [{action.fallback_reason}]"
-    return text
