@@ -20,12 +20,12 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as babel_date
 from babel.dates import format_skeleton
-from babel.numbers import NumberPattern, parse_pattern
+from babel.numbers import NumberPattern, get_decimal_quantum, get_decimal_symbol, get_group_symbol, parse_pattern
 
 from duly.domain.money import Money, exponent
 from duly.domain.text import Amount, DateSpan, Number, Percent, Price, Text
@@ -58,6 +58,7 @@ TRANSLATED = ("fr", "de", "ru", "es")
 _DOUBLE_STOP = re.compile(r"(?<=[^.]\.)\.(?=\s|$)")
 _WORD = re.compile(r"[^\W\d_]")
 _PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+_QUOTED = re.compile(r"'([^']*)'")  # as Babel unquotes a formatted number
 
 
 class Msg(NamedTuple):
@@ -152,7 +153,8 @@ def fill(template: str, values: dict[str, Any]) -> str:
     """``template`` with ``values``; a sentence ending in a value that ends in a full stop ends once."""
     if not values:
         return template
-    return _DOUBLE_STOP.sub("", template.format(**values))
+    filled = template.format(**values)
+    return _DOUBLE_STOP.sub("", filled) if ".." in filled else filled  # the pattern needs two full stops
 
 
 def render(value: Any, locale: str | None) -> str:
@@ -168,16 +170,33 @@ def _has_words(msgid: str) -> bool:
 
 
 def _render(value: Any, language: str, locale: str) -> str:
+    kind = type(value)
+    if kind is str:  # most values of a text are plain words (a label) or another text: no chain of checks
+        return value
+    if kind is Text:
+        return _render_text(value, language, locale)
+    format_value = _FORMATS.get(kind)
+    if format_value is not None:
+        return format_value(value, locale)
+    return _render_other(value, language, locale)
+
+
+def _render_text(value: Text, language: str, locale: str) -> str:
+    values = {key: _render(item, language, locale) for key, item in value.params}
+    if not value.context and not _has_words(value.msgid):  # join_text: no words
+        template = value.msgid
+    elif value.plural is not None:
+        template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
+        values.setdefault("n", format_number(Decimal(value.n), locale))
+    else:
+        template = translate(language, value.msgid, value.context)
+    return fill(template, values)
+
+
+def _render_other(value: Any, language: str, locale: str) -> str:
+    """:func:`_render` of a value whose exact type has no entry in :data:`_FORMATS` (a subclass, say)."""
     if isinstance(value, Text):
-        values = {key: _render(item, language, locale) for key, item in value.params}
-        if not value.context and not _has_words(value.msgid):  # join_text: no words
-            template = value.msgid
-        elif value.plural is not None:
-            template = translate_plural(language, locale, value.msgid, value.plural, value.n, value.context)
-            values.setdefault("n", format_number(Decimal(value.n), locale))
-        else:
-            template = translate(language, value.msgid, value.context)
-        return fill(template, values)
+        return _render_text(value, language, locale)
     if isinstance(value, Money):
         return format_money(value.amount, value.currency, locale)
     if isinstance(value, Percent):
@@ -199,6 +218,27 @@ def _render(value: Any, language: str, locale: str) -> str:
     return "" if value is None else str(value)
 
 
+def _format_price_value(value: Price, locale: str) -> str:
+    if value.code:
+        return format_money_exact(value.value, value.currency, locale)
+    return format_price(value.value, value.currency, locale)
+
+
+#: How each exact type of a text's values is formatted (what _render_other's checks choose for it).
+_FORMATS: dict[type, Callable[[Any, str], str]] = {
+    Money: lambda value, locale: format_money(value.amount, value.currency, locale),
+    Percent: lambda value, locale: format_percent(value.value, locale),
+    Amount: lambda value, locale: format_amount(value.value, value.currency, locale),
+    Price: _format_price_value,
+    Number: lambda value, locale: format_exact(value.value, locale),
+    DateSpan: lambda value, locale: format_days(value.first, value.last, locale),
+    date: lambda value, locale: format_date(value, locale),
+    Decimal: lambda value, locale: format_number(value, locale),
+    int: lambda value, locale: format_number(Decimal(value), locale),
+    type(None): lambda value, locale: "",
+}
+
+
 # --- formats ---------------------------------------------------------------------------------------------
 @lru_cache(maxsize=256)
 def _number_pattern(pattern: str) -> NumberPattern:
@@ -207,8 +247,55 @@ def _number_pattern(pattern: str) -> NumberPattern:
 
 def _apply(value: Decimal, pattern: str, locale: str) -> str:
     """``babel.numbers.format_decimal(value, format=pattern, locale=locale)``, pattern and locale parsed once."""
+    fast = _plain_formatter(pattern, locale)
+    if fast is not None and type(value) is Decimal and value.is_finite():
+        return fast(value)
     return _number_pattern(pattern).apply(value, babel_locale(locale), decimal_quantization=True,
                                           group_separator=True, numbering_system="latn")
+
+
+@lru_cache(maxsize=256)
+def _plain_formatter(pattern: str, locale: str) -> Callable[[Decimal], str] | None:
+    """What Babel's ``NumberPattern.apply`` does for a plain grouped pattern (``#,##0.00##``: no currency, no
+    exponent, no significant digits, no scale, no quoted text), step for step, with the locale's symbols read
+    once: a billing run formats tens of thousands of distinct quantities and prices, each one Babel call else.
+    None for any other pattern (Babel formats it). ``tests/test_translation_formats.py`` compares the two."""
+    parsed = _number_pattern(pattern)
+    if (parsed.exp_prec or parsed.scale or "@" in parsed.pattern or "¤" in parsed.pattern
+            or "'" in "".join(parsed.prefix + parsed.suffix)):
+        return None
+    where = babel_locale(locale)
+    group = get_group_symbol(where, numbering_system="latn")
+    point = get_decimal_symbol(where, numbering_system="latn")
+    low, high = parsed.frac_prec
+    quantum = get_decimal_quantum(high)
+    min_int = parsed.int_prec[0]
+    first, rest = parsed.grouping
+    prefix, suffix = parsed.prefix, parsed.suffix
+
+    def apply(value: Decimal) -> str:
+        negative = int(value.is_signed())
+        whole, _, frac = f"{abs(value).normalize().quantize(quantum):f}".partition(".")
+        if len(whole) < min_int:
+            whole = "0" * (min_int - len(whole)) + whole
+        grouped, size = "", first
+        while len(whole) > size:
+            grouped = group + whole[-size:] + grouped
+            whole = whole[:-size]
+            size = rest
+        frac = frac or "0"
+        if len(frac) < low:
+            frac += "0" * (low - len(frac))
+        if high == 0 or (low == 0 and int(frac) == 0):
+            frac = ""
+        else:
+            while len(frac) > low and frac[-1] == "0":
+                frac = frac[:-1]
+            frac = point + frac
+        result = prefix[negative] + whole + grouped + frac + suffix[negative]
+        return _QUOTED.sub(lambda m: m.group(1) or "'", result) if "'" in result else result
+
+    return apply
 
 
 @lru_cache(maxsize=16384)  # equal amounts print alike: a run formats the same prices again and again
@@ -220,6 +307,7 @@ def format_money(amount: Decimal, currency: str, locale: str) -> str:
         group_separator=True, numbering_system="latn")
 
 
+@lru_cache(maxsize=16384)  # equal amounts print alike (the value is normalized before it is formatted)
 def format_money_exact(amount: Decimal, currency: str, locale: str) -> str:
     """A price with its currency sign and at least the currency's decimals, more when it has them: ``0,0125 €``."""
     parsed = babel_locale(locale)
@@ -272,6 +360,7 @@ def format_percent(rate: Decimal, locale: str) -> str:
     return f"{text}%" if language_and_locale(locale)[0] == "en" else f"{text}\u00a0%"
 
 
+@lru_cache(maxsize=4096)  # a run writes the same few dates on thousands of lines
 def format_date(value: date | None, locale: str) -> str:
     """Long, unambiguous date: ``30 April 2026``, ``1er juillet 2026``, ``30. April 2026``."""
     if not value:

@@ -12,7 +12,7 @@ messages and tests, never for a customer's document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -96,10 +96,27 @@ class Text:
     plural: str | None = None
     n: int | Decimal | None = None
     context: str | None = None
+    #: The hash, computed on first use: a text nests texts, and the billing run looks each line's up in caches.
+    _hash: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if (self.plural is None) != (self.n is None):
             raise ValueError("a plural Text needs both plural and n")
+
+    def __hash__(self) -> int:
+        cached = self._hash
+        if cached is None:  # what the dataclass's own hash is: the compared fields'
+            cached = hash((self.msgid, self.params, self.plural, self.n, self.context))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> tuple:
+        return (self.msgid, self.params, self.plural, self.n, self.context)  # never the hash (per process)
+
+    def __setstate__(self, state: tuple) -> None:
+        for name, value in zip(("msgid", "params", "plural", "n", "context"), state):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_hash", None)
 
     @property
     def values(self) -> dict[str, Any]:
