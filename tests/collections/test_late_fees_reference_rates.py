@@ -54,8 +54,9 @@ def test_a_fee_run_charges_each_month_at_its_semesters_rate_and_a_rerun_changes_
     assert july.explanation.endswith("(ECB rate 2.65% for the 2nd half of 2026 + 8 points)")
     fee_invoice = Invoice.objects.get(number=result.fee_invoices[0])
     assert fee_invoice.total_minor == 4000 + 834 + 905
-    # The late-fee invoice, issued on 31 July, states the rate in force then.
-    assert "currently 10.65% per year, ECB rate 2.65% for the 2nd half of 2026" in fee_invoice.late_terms_text
+    # The late-fee invoice, issued on 31 July, states the rate in force then (in the customer's language, French).
+    assert ("actuellement 10,65\xa0% par an, taux de la BCE de 2,65\xa0% pour le 2e semestre 2026"
+            in fee_invoice.late_terms_text)
 
     counts = (Invoice.objects.count(), LateFee.objects.count())
     again = assess_late_fees(org, as_of=date(2026, 7, 31))

@@ -64,12 +64,13 @@ def test_a_german_b2b_contract_reads_the_base_rate_and_charges_the_pauschale(org
     berlin = make_customer(country="DE", timezone="Europe/Berlin", locale="de_DE")
     contract = make_contract(berlin, terms_kind="net", terms_days=30, late_fee_kind="de_statutory_b2b")
     late = _issue(org, berlin, contract, date(2025, 12, 16), "5000.00")  # due 15 January 2026
-    assert ("statutory interest under §288(2) BGB at the base rate + 9 points (currently 10.27% per year, base rate "
-            "1.27% for the 2nd half of 2025)") in late.late_terms_text
-    from duly.invoicing.documents.i18n import localizer  # the document states it in the customer's language
+    from duly.invoicing.documents.i18n import localizer  # frozen at issue in the customer's language (German)
 
     german = localizer("de_DE").late_terms(contract.late_fee_policy({"DE-BASIS": ((date(2025, 7, 1), Decimal(
         "1.27")),)}), "EUR", date(2025, 12, 16))
+    assert late.late_terms_text == german
+    assert ("(derzeit 10,27\xa0% pro Jahr, Basiszinssatz 1,27\xa0% für das 2. Halbjahr 2025) ab dem "
+            "Fälligkeitsdatum") in late.late_terms_text
     assert "gesetzliche Verzugszinsen (§ 288 Abs. 2 BGB) von 9 Prozentpunkten über dem Basiszinssatz" in german
     assert "Verzugspauschale von 40,00" in german
     result = assess_late_fees(org, as_of=date(2026, 2, 28))

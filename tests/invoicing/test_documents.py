@@ -53,7 +53,7 @@ def test_build_document_maps_the_invoice(make_invoice, org):
     assert (doc.period_start, doc.period_end) == (date(2026, 3, 1), date(2026, 3, 31))
     assert doc.payment_means.code == "58" and doc.payment_means.remittance_information == inv.rf_reference
     assert doc.payment_means.iban == org.iban
-    assert "30 avril 2026" in doc.payment_terms and "12% per year" in doc.payment_terms  # terms in French
+    assert "30 avril 2026" in doc.payment_terms and "12\xa0% par an" in doc.payment_terms  # terms in French
     assert [line.name for line in doc.lines][:2] == ["Design retainer — March 2026", "API calls"]
     assert doc.lines[1].note.startswith("Graduated:") and doc.lines[2].discount_percent == D("10")
     assert [a.filename for a in doc.attachments] == ["service-report.pdf", "timesheet-march.csv"]

@@ -23,9 +23,10 @@ def test_eu_statutory_terms_state_the_actual_rate_and_the_fixed_compensation(org
                         reference_rate_percent=Decimal("2.15"))
     inv = services.issue_invoice(org, draft_for(org, customer, ctr).pk, issue_date=date(2026, 3, 31))
     assert inv.payment_terms_text == "Paiement au plus tard le 30 avril 2026 (30 jours net)."  # in French
-    assert inv.late_terms_text == (
-        "Late payment: interest at 10.15% per year (ECB reference rate 2.15% + 8 points) from the due date, "
-        "plus EUR 40.00 fixed compensation."
+    assert inv.late_terms_text == (  # in French too (issue 15), the numbers in the French way
+        "En cas de retard de paiement : intérêts au taux de 10,15\xa0% par an (taux de refinancement de la BCE "
+        "2,15\xa0% + 8 points) à compter de la date d'échéance, plus une indemnité forfaitaire pour frais de "
+        "recouvrement de 40,00\xa0€."
     )
 
 
@@ -33,15 +34,16 @@ def test_interest_and_fixed_fee_terms_in_words(org, customer, contract):
     # the shared contract: 12 % per year simple interest and a EUR 40.00 fixed fee
     inv = services.issue_invoice(org, draft_for(org, customer, contract).pk, issue_date=date(2026, 1, 31))
     assert inv.payment_terms_text == "Paiement au plus tard le 2 mars 2026 (30 jours net)."  # in French
-    assert inv.late_terms_text == (
-        "Late payment: interest at 12% per year from the due date, plus a fixed fee of EUR 40.00.")
+    assert inv.late_terms_text == (  # in French too
+        "En cas de retard de paiement : intérêts au taux de 12\xa0% par an à compter de la date d'échéance, plus des "
+        "frais fixes de 40,00\xa0€.")
 
 
 def test_an_invoice_without_contract_says_no_late_charges_apply(org, customer):
     inv = services.issue_invoice(org, draft_for(org, customer).pk, issue_date=date(2026, 3, 31))
     assert inv.contract is None
     assert inv.payment_terms_text == "Paiement au plus tard le 30 avril 2026 (30 jours net)."  # in French
-    assert inv.late_terms_text == "No late-payment charges."
+    assert inv.late_terms_text == "Aucune pénalité de retard."  # in French too
 
 
 def test_a_customer_terminated_after_the_draft_was_created_cannot_be_invoiced(org, customer, contract):

@@ -41,12 +41,14 @@ def rates(db):
 
 def test_the_terms_state_the_rate_of_the_issue_dates_semester(org, customer, table_contract, rates):
     march = services.issue_invoice(org, draft_for(org, customer, table_contract).pk, issue_date=date(2026, 3, 31))
-    assert march.late_terms_text == (
-        "Late payment: statutory interest at the reference rate + 8 points (currently 10.15% per year, ECB rate "
-        "2.15% for the 1st half of 2026) from the due date, plus EUR 40.00 fixed compensation."
+    assert march.late_terms_text == (  # in the customer's language (French), its numbers in the French way
+        "En cas de retard de paiement : intérêts légaux au taux de référence majoré de 8 points (actuellement "
+        "10,15\xa0% par an, taux de la BCE de 2,15\xa0% pour le 1er semestre 2026) à compter de la date d'échéance, "
+        "plus une indemnité forfaitaire pour frais de recouvrement de 40,00\xa0€."
     )  # 2.15 (in force on 1 January 2026; the 12 March change counts from 1 July) + 8 = 10.15
     july = services.issue_invoice(org, draft_for(org, customer, table_contract).pk, issue_date=date(2026, 7, 1))
-    assert "(currently 10.65% per year, ECB rate 2.65% for the 2nd half of 2026)" in july.late_terms_text
+    assert ("(actuellement 10,65\xa0% par an, taux de la BCE de 2,65\xa0% pour le 2e semestre 2026)"
+            in july.late_terms_text)
 
 
 def test_an_invoice_whose_semester_has_no_rate_is_not_issued(org, customer, table_contract):
@@ -64,7 +66,9 @@ def test_the_printed_terms_in_french_and_english_state_the_current_rate(org, cus
                                                                         table_contract, rates):
     fr = services.issue_invoice(org, draft_for(org, customer, table_contract).pk, issue_date=date(2026, 3, 31))
     assert customer.locale == "fr_FR"
-    text = " ".join(invoice_context(build_printable(fr), org)["late_terms"].replace("\xa0", " ").split())
+    printed = invoice_context(build_printable(fr), org)["late_terms"]
+    assert printed == fr.late_terms_text  # the PDF prints the words frozen at issue (the UBL/CII note's)
+    text = " ".join(printed.replace("\xa0", " ").split())
     assert text == (
         "En cas de retard de paiement : intérêts légaux au taux de référence majoré de 8 points (actuellement "
         "10,15 % par an, taux de la BCE de 2,15 % pour le 1er semestre 2026) à compter de la date d'échéance, plus "
@@ -86,27 +90,36 @@ def test_the_bulk_path_states_the_same_terms_as_the_one_by_one_path(org, custome
         (many,) = bulk.issue_prepared(org, [bulk.prepare(org, item, issue_date=date(2026, 7, 2))],
                                       issue_date=date(2026, 7, 2))
     assert Invoice.objects.get(pk=many.pk).late_terms_text == one.late_terms_text
-    assert "10.65%" in one.late_terms_text
+    assert "10,65\xa0%" in one.late_terms_text  # in French
 
 
-def test_the_billing_run_states_the_rate_of_its_date(org, customer, table_contract, rates):
+def test_the_billing_run_states_the_rate_of_its_date(org, customer, make_customer, make_contract, table_contract,
+                                                     rates):
     plan = billing.create_product(org, code="PRO", name="Pro plan", tax_category="S", tax_rate=D("20"))
     flat = billing.create_price(org, plan, code="pro-flat", currency="EUR",
                                 model_config={"model": "flat", "amount": "100.00"})
     billing.create_subscription(org, customer, [(flat, 1)], start_date=date(2026, 6, 1), as_of=date(2026, 6, 1),
                                 contract=table_contract)
+    # An English customer whose contract has the same terms: the run words them once per language.
+    english = make_customer("ENG", locale="en_GB")
+    billing.create_subscription(org, english, [(flat, 1)], start_date=date(2026, 6, 1), as_of=date(2026, 6, 1),
+                                contract=make_contract(english, reference="CTR-EN", late_fee_kind="eu_statutory"))
     billing.run_billing(org, date(2026, 7, 1))
-    texts = set(Invoice.objects.filter(issue_date=date(2026, 7, 1)).values_list("late_terms_text", flat=True))
+    texts = dict(Invoice.objects.filter(issue_date=date(2026, 7, 1)).values_list("customer__locale",
+                                                                                  "late_terms_text"))
     assert texts == {
-        "Late payment: statutory interest at the reference rate + 8 points (currently 10.65% per year, ECB rate "
-        "2.65% for the 2nd half of 2026) from the due date, plus EUR 40.00 fixed compensation."}
+        "fr_FR": "En cas de retard de paiement : intérêts légaux au taux de référence majoré de 8 points (actuellement "
+                 "10,65\xa0% par an, taux de la BCE de 2,65\xa0% pour le 2e semestre 2026) à compter de la date "
+                 "d'échéance, plus une indemnité forfaitaire pour frais de recouvrement de 40,00\xa0€.",
+        "en_GB": "Late payment: statutory interest at the reference rate + 8 points (currently 10.65% per year, ECB "
+                 "rate 2.65% for the 2nd half of 2026) from the due date, plus EUR 40.00 fixed compensation."}
 
 
 def test_issuing_several_reads_the_rates_once(org, customer, table_contract, rates):
     drafts = [draft_for(org, customer, table_contract).pk for _ in range(3)]
     with CaptureQueriesContext(connection) as queries:
         issued = services.issue_invoices(org, drafts, issue_date=date(2026, 3, 31))
-    assert len({i.late_terms_text for i in issued}) == 1 and "10.15%" in issued[0].late_terms_text
+    assert len({i.late_terms_text for i in issued}) == 1 and "10,15\xa0%" in issued[0].late_terms_text  # French
     assert sum("customers_statutoryreferencerate" in q["sql"] for q in queries.captured_queries) == 1
 
 

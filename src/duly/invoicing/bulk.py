@@ -45,14 +45,14 @@ from duly.customers.models import Contract, Customer, Organization
 from duly.db.fastpath import adapt_rows, fetch_rows, ids_in, insert_rows  # the generic ORM fast path, re-exported
 from duly.domain import invoice_math, issuing
 from duly.domain.errors import DomainError, EInvoiceInvalid, PeppolInvalid, ValidationError
-from duly.domain.late_fees import LateFeePolicy, describe_policy
+from duly.domain.late_fees import LateFeePolicy
 from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
 from duly.domain.text import Text
 from duly.translation import render
 
 from . import hooks, lifecycle
-from .documents.i18n import terms_due
+from .documents.i18n import late_terms_in, terms_due
 from .models import Invoice, InvoiceLine
 from .signals import invoices_issued
 from .services import (
@@ -142,11 +142,11 @@ class PreparedInvoice:
 
 
 # --- pure preparation ----------------------------------------------------------------------------------
-@lru_cache(maxsize=4096)
-def describe_late_terms(policy: LateFeePolicy, currency: str, as_of: date) -> str:
-    """:func:`duly.domain.late_fees.describe_policy` on ``as_of`` (the issue date), remembered (contracts
-    often share a policy)."""
-    return describe_policy(policy, currency, as_of=as_of)
+def describe_late_terms(policy: LateFeePolicy, currency: str, as_of: date, locale: str | None) -> str:
+    """The late-payment terms frozen at issue on ``as_of``, in the language of the customer's ``locale``
+    (:func:`~duly.invoicing.documents.i18n.late_terms_in`: English customers keep
+    :func:`duly.domain.late_fees.describe_policy`'s sentence), remembered (contracts often share a policy)."""
+    return late_terms_in(policy, currency, as_of, locale)
 
 
 @lru_cache(maxsize=8192)
@@ -206,8 +206,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     What it becomes is planned by :func:`duly.domain.issuing.plan_issue`, exactly as
     :func:`~duly.invoicing.services.issue_invoice` plans a stored draft: this function only turns the plan
     into the rows :func:`issue_prepared` numbers and inserts.
-    ``terms`` and ``late_terms_text`` may be given when the caller already built them for the
-    contract (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does;
+    ``terms`` and ``late_terms_text`` (in the customer's language) may be given when the caller already built them
+    for the contract and the customer's locale (they are otherwise derived from it exactly as :func:`~duly.invoicing.services.issue_invoice` does;
     a contract following the recorded statutory rates then needs ``reference_rates``: when not given they are
     read here, the one query this function may make).
     Raises :class:`~duly.domain.errors.CustomerNotActive`, :class:`~duly.domain.errors.CurrencyMismatch`,
@@ -235,7 +235,8 @@ def prepare(org: Organization, item: BulkInvoice, *, issue_date: date, terms: Pa
     def late() -> str:
         if late_terms_text is not None:
             return late_terms_text
-        return describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates), currency, issue_date)
+        return describe_late_terms(late_policy_for(Invoice(contract=contract), reference_rates), currency, issue_date,
+                                   customer.locale)
 
     plan = issuing.plan_issue(draft, facts, under, issuing.TermsFacts(terms), _NOTHING_PREPAID, _NO_CREDIT,
                               issue_date,

@@ -513,9 +513,10 @@ def national_mentions(loc: Localizer, printable, org_view: Mapping[str, Any]) ->
 def _terms_in_words(loc: Localizer, printable) -> tuple[str, str]:
     """(payment terms, late-payment terms) in the document's language.
 
-    The English words frozen at issue are printed as they are in English, and whenever they are
-    not Duly's own wording of the terms (an imported invoice keeps its source's words); otherwise
-    the same facts (exact due date, rate, fee) are put in the document's language.
+    The words frozen at issue are printed as they are: an invoice freezes both in its customer's language
+    (an imported invoice keeps its source's words), so the PDF reads what the UBL/CII notes carry. Only an
+    invoice issued before the terms were translated (English words that are Duly's own wording of the terms)
+    and a draft have the same facts (exact due date, rate, fee) put in the document's language.
     """
     from duly.domain.late_fees import describe_policy
     from duly.domain.payment_terms import describe as describe_terms

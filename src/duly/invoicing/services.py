@@ -42,7 +42,7 @@ from duly.domain.errors import (
     ValidationError,
 )
 from duly.domain.bounds import check_date_range
-from duly.domain.late_fees import LateFeePolicy, describe_policy
+from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import from_minor, to_decimal, to_minor
 from duly.domain.payment_terms import PaymentTerms
 from duly.domain.references import rf_for_invoice
@@ -50,7 +50,7 @@ from duly.domain.text import Text
 from duly.translation import render
 
 from . import hooks, lifecycle
-from .documents.i18n import terms_due
+from .documents.i18n import late_terms_in, terms_due
 from .credit_limit import check_credit_limit
 from .models import Attachment, Invoice, InvoiceLine, NumberSeries, SeriesCounter, StoredDocument
 from .signals import invoices_issued
@@ -761,7 +761,8 @@ def issue_invoice(org: Organization, invoice_id: int, *, issue_date: date,
         issuing.CreditFacts(), issue_date,
         totals=lambda: recompute_totals(invoice, lines),
         due=lambda terms, day: terms_due(terms, day, invoice.locale or customer.locale),  # in the customer's words
-        late=lambda: describe_policy(late_policy_for(invoice, reference_rates), invoice.currency, as_of=issue_date))
+        late=lambda: late_terms_in(late_policy_for(invoice, reference_rates), invoice.currency, issue_date,
+                                   invoice.locale or customer.locale))  # in the customer's words too
     if invoice.is_credit_note and invoice.related_invoice_id:  # also an imported credit note naming its invoice
         original = _lock_credited(invoice.related_invoice_id)
         if original.status == Invoice.VOID:

@@ -99,7 +99,8 @@ class Catalog(PriceBook):
             changes=changes,
         )
         self._announced_for: set[int] = set()
-        #: (payment terms, late-payment text) by Contract.terms_key() (the run's reference rates and date).
+        #: (payment terms, late-payment text in the customer's language) by (Contract.terms_key(), the customer's
+        #: locale) (the run's reference rates and date).
         self.terms: dict[tuple, tuple] = {}
 
     def snapshot(self) -> CatalogSnapshot:

@@ -48,13 +48,14 @@ def plan_batch(org: Organization, as_of: date, catalog: Catalog, customer_ids: l
         contract = contracts[group.contract_id]
         if group.contract_id not in own_contracts:  # a late usage or pending charge's contract: its customer's
             contract.customer = customers[group.customer_id]
-        if contract.id not in terms_cache:
-            key = contract.terms_key()
+        if contract.id not in terms_cache:  # a contract has one customer: one language
+            locale = customers[group.customer_id].locale  # the late terms are frozen in the customer's words
+            key = (contract.terms_key(), locale)
             shared = catalog.terms.get(key)
             if shared is None:
                 shared = catalog.terms[key] = (
                     contract.payment_terms(),  # = terms_for(an invoice under it)
-                    bulk.describe_late_terms(contract.late_fee_policy(rates), contract.currency, as_of))
+                    bulk.describe_late_terms(contract.late_fee_policy(rates), contract.currency, as_of, locale))
             terms_cache[contract.id] = shared
         terms, late_text = terms_cache[contract.id]
         dated = [(line.period_start, line.period_end) for line in group.lines if line.period_start]

@@ -28,7 +28,7 @@ from django.conf import settings
 
 from duly.domain.errors import InvalidDocumentData, MissingDocumentData, ValidationError
 from duly.domain.invoice_math import AllowanceCharge, InvoiceTotals
-from duly.domain.late_fees import LateFeePolicy, describe_policy
+from duly.domain.late_fees import LateFeePolicy
 from duly.domain.money import from_minor
 from duly.domain.payment_instructions import BANK_TRANSFER, CARD, SEPA_DEBIT, PaymentInstruction
 from duly.domain.payment_terms import PaymentTerms
@@ -50,7 +50,7 @@ from duly.invoicing.einvoice.model import InvoiceLine as DocumentLine
 from duly.translation import translate
 
 from ..models import Attachment, Invoice, InvoiceLine
-from .i18n import localizer, terms_due
+from .i18n import late_terms_in, localizer, terms_due
 from .snapshot import DocumentFacts, facts_for, party_from_json
 
 __all__ = [
@@ -325,8 +325,8 @@ def _document_and_totals(invoice: Invoice, *, as_of: date | None = None, with_at
     # A draft shows the late terms its issue will freeze (an imported draft: its source's terms only).
     policy = late_policy_of(invoice) if not late_text and invoice.status == Invoice.DRAFT and not facts.imported \
         else None
-    if policy is not None:  # a draft: the words its issue will freeze
-        late_text = describe_policy(policy, invoice.currency, as_of=issue)
+    if policy is not None:  # a draft: the words its issue will freeze (in the customer's language)
+        late_text = late_terms_in(policy, invoice.currency, issue, invoice.locale or invoice.customer.locale)
     if not invoice.is_credit_note and not (facts.imported and not late_text):  # imported terms: verbatim
         terms_text = _sentences(terms_text, late_text)
     payment_means = None if invoice.is_credit_note else payment_means_of(invoice, facts)
@@ -559,7 +559,8 @@ class PrintableInvoice:
     payment_options: tuple[PaymentOption, ...]
     terms: PaymentTerms | None
     late_policy: LateFeePolicy | None
-    #: Terms frozen at issue (``Invoice.payment_terms_text``: in the customer's language; ``late_terms_text``: English).
+    #: Terms frozen at issue in the customer's language (``Invoice.payment_terms_text``, ``late_terms_text``; English
+    #: on an invoice issued before they were translated).
     payment_terms_text: str
     late_terms_text: str
     rf_reference: str

@@ -20,13 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from duly import translation as tr
-from duly.domain.late_fees import LateFeePolicy
+from duly.domain.late_fees import LateFeePolicy, describe_policy
 from duly.domain.payment_terms import PaymentTerms, summarize
 from duly.translation import LANGUAGES, Msg
 
 from .words import LABELS, UNITS
 
-__all__ = ["LABELS", "LANGUAGES", "Localizer", "localizer", "terms_due"]
+__all__ = ["LABELS", "LANGUAGES", "Localizer", "late_terms_in", "localizer", "terms_due"]
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,19 @@ def terms_due(terms: PaymentTerms, issue_date: date, locale: str | None) -> tupl
         summary = summarize(terms, issue_date)
         return summary.due_date, summary.text  # = describe(terms, issue_date)
     return loc.due_terms(terms, issue_date)
+
+
+@lru_cache(maxsize=4096)
+def late_terms_in(policy: LateFeePolicy, currency: str, issue_date: date | None, locale: str | None) -> str:
+    """The late-payment terms an invoice issued on ``issue_date`` freezes, in the language and formats of the
+    customer's ``locale``: Duly's English sentence for English (:func:`~duly.domain.late_fees.describe_policy`:
+    ``Late payment: interest at 12% per year from the due date, plus a fixed fee of EUR 40.00.``, unchanged), else
+    :meth:`Localizer.late_terms` (``Pénalités de retard : …``), with the rate in force on ``issue_date``.
+    Remembered: a billing run's contracts share a few policies."""
+    loc = localizer(locale or "en")
+    if loc.language == "en":
+        return describe_policy(policy, currency, as_of=issue_date)
+    return loc.late_terms(policy, currency, as_of=issue_date)
 
 
 @lru_cache(maxsize=16)
