@@ -34,7 +34,7 @@ def _norm(text: str) -> str:
 def _english_labels(lang: str) -> dict[str, str]:
     """Normalised English msgid -> msgid, for every msgid of Duly's catalogues of ``lang`` whose translation
     differs from it (a word the same in both languages could not show that it was left untranslated)."""
-    found = {}
+    found, words = {}, set()
     for folder in catalogue_dirs():
         po = folder / lang / "LC_MESSAGES" / "django.po"
         with po.open("rb") as fh:
@@ -42,9 +42,11 @@ def _english_labels(lang: str) -> dict[str, str]:
         for m in catalog:
             if not m.id or m.pluralizable or "{" in m.id or "%(" in m.id:
                 continue
+            words.add(_norm(m.string))
             if _norm(m.id) != _norm(m.string) and m.id not in NOT_LABELS and re.search(r"[A-Za-z]{2}", m.id):
                 found[_norm(m.id)] = m.id
-    return found
+    # an English msgid that is also a word of the language (German "Mandate", French "Description") proves nothing
+    return {k: v for k, v in found.items() if k not in words}
 
 
 class _Texts(HTMLParser):

@@ -46,7 +46,7 @@ class Policy(models.Model):
     class Meta:
         verbose_name = _("policy")
         ordering = ["code"]
-        verbose_name_plural = "policies"
+        verbose_name_plural = _("policies")
         constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_dunning_policy_code")]
 
     def __str__(self) -> str:
@@ -163,7 +163,7 @@ class CollectionsSettings(models.Model):
 
     class Meta:
         verbose_name = _("collections settings")
-        verbose_name_plural = "collections settings"
+        verbose_name_plural = _("collections settings")
 
     def __str__(self) -> str:
         return f"Collections settings of {self.organization}"
@@ -216,7 +216,7 @@ class CustomerProfile(models.Model):
 
     class Meta:
         verbose_name_plural = _("customer profiles")
-        verbose_name = "customer collections profile"
+        verbose_name = _("customer collections profile")
 
     def __str__(self) -> str:
         return f"Collections: {self.customer}"
@@ -460,7 +460,7 @@ class PromiseToPay(models.Model):
     class Meta:
         verbose_name_plural = _("promises to pay")
         ordering = ["-created_at"]
-        verbose_name = "promise to pay"
+        verbose_name = _("promise to pay")
 
     def __str__(self) -> str:
         return f"{self.customer}: {self.amount_minor} {self.currency} by {self.promised_date}"

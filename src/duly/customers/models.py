@@ -488,7 +488,7 @@ class StatutoryReferenceRate(models.Model):
         verbose_name_plural = _("statutory reference rates")
         ordering = ["series", "-valid_from"]
         constraints = [models.UniqueConstraint(fields=["series", "valid_from"], name="uniq_reference_rate")]
-        verbose_name = "statutory reference rate"
+        verbose_name = _("statutory reference rate")
 
     def __str__(self) -> str:
         return f"{self.series} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"

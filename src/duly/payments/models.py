@@ -158,7 +158,7 @@ class SepaCreditor(models.Model):
 
     class Meta:
         verbose_name_plural = _("sepa creditors")
-        verbose_name = "SEPA creditor"
+        verbose_name = _("SEPA creditor")
 
     def __str__(self) -> str:
         return f"{self.organization} {self.creditor_id}"
@@ -225,7 +225,7 @@ class DebitBatch(models.Model):
     class Meta:
         verbose_name = _("debit batch")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "debit batches"
+        verbose_name_plural = _("debit batches")
 
     def __str__(self) -> str:
         return f"{self.message_id} ({self.transactions} debits)"

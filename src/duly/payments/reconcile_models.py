@@ -49,7 +49,7 @@ class BankMatch(models.Model):
     class Meta:
         verbose_name = _("bank match")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "bank matches"
+        verbose_name_plural = _("bank matches")
         constraints = [
             models.UniqueConstraint(fields=["line"], condition=models.Q(undone_at__isnull=True),
                                     name="uniq_active_bank_match"),
@@ -80,7 +80,7 @@ class ReviewEntry(models.Model):
     class Meta:
         verbose_name = _("review entry")
         ordering = ["line__booking_date", "line_id"]
-        verbose_name_plural = "review entries"
+        verbose_name_plural = _("review entries")
 
     def __str__(self) -> str:
         return f"review of line {self.line_id}"
