@@ -4,6 +4,7 @@ once), with a revoke action for those who manage the organization."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.tenancy import OrgScopedAdmin
 
@@ -20,7 +21,7 @@ class ApiKeyAdmin(OrgScopedAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-    @admin.display(description="key")
+    @admin.display(description=_("key"))
     def key_start(self, obj: ApiKey) -> str:
         return f"duly_{obj.prefix}_…"
 
@@ -33,14 +34,14 @@ class ApiKeyAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # revoked, never deleted: the record of who could call the API stays
 
-    @admin.action(description="Revoke the selected API keys", permissions=["manage_organization"])
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["manage_organization"])
     def revoke(self, request, queryset):
         done = 0
         for key in queryset.select_related("organization"):
             self.require(request, key.organization_id, "manage_organization")
             if self.run_service(request, services.revoke_api_key, key.organization, key.pk) is not None:
                 done += 1
-        self.message_user(request, f"Revoked {done} API key(s).", messages.SUCCESS)
+        self.message_user(request, _("Revoked {done} API key(s).").format(done=done), messages.SUCCESS)
 
 
 from . import admin_outgoing  # noqa: E402,F401 - outgoing webhooks: endpoints and the delivery log

@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.tenancy import OrgScopedAdmin, OrgScopedInline, ReadOnlyOrgScopedAdmin, form_organization
 from duly.domain.errors import DomainError
@@ -19,10 +20,10 @@ from .outgoing_models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
 class EndpointForm(forms.ModelForm):
-    url = forms.CharField(max_length=2000, help_text="A public https:// URL that receives a POST for each event.")
+    url = forms.CharField(max_length=2000, help_text=_("A public https:// URL that receives a POST for each event."))
     event_types = forms.MultipleChoiceField(
         choices=[(name, f"{name}: {meaning}") for name, meaning in EVENT_TYPES.items()],
-        widget=forms.CheckboxSelectMultiple, help_text="The events this endpoint receives.")
+        widget=forms.CheckboxSelectMultiple, help_text=_("The events this endpoint receives."))
 
     class Meta:
         model = WebhookEndpoint
@@ -50,7 +51,7 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
     readonly_fields = ("enabled", "created_at", "disabled_at")
     actions = ["enable", "disable", "rotate"]
 
-    @admin.display(description="events")
+    @admin.display(description=_("events"))
     def types(self, obj: WebhookEndpoint) -> str:
         return ", ".join(obj.event_types)
 
@@ -82,7 +83,7 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
 
     def _secret_page(self, request, endpoint, secret, *, rotated):
         return TemplateResponse(request, "admin/api/webhook_secret.html", {
-            **self.admin_site.each_context(request), "title": "Webhook signing secret", "endpoint": endpoint,
+            **self.admin_site.each_context(request), "title": _("Webhook signing secret"), "endpoint": endpoint,
             "secret": secret, "rotated": rotated, "back": reverse("admin:api_webhookendpoint_changelist")})
 
     def _set_enabled(self, request, queryset, enabled: bool):
@@ -92,21 +93,22 @@ class WebhookEndpointAdmin(OrgScopedAdmin):
             if self.run_service(request, services.set_endpoint_enabled, endpoint.organization, endpoint.pk,
                                 enabled) is not None:
                 done += 1
-        self.message_user(request, f"{'Enabled' if enabled else 'Disabled'} {done} endpoint(s).", messages.SUCCESS)
+        self.message_user(request, _("{value} {done} endpoint(s).")
+                                     .format(value=_('Enabled') if enabled else _('Disabled'), done=done), messages.SUCCESS)
 
-    @admin.action(description="Enable the selected endpoints", permissions=["manage_organization"])
+    @admin.action(description=_("Enable the selected endpoints"), permissions=["manage_organization"])
     def enable(self, request, queryset):
         self._set_enabled(request, queryset, True)
 
-    @admin.action(description="Disable the selected endpoints", permissions=["manage_organization"])
+    @admin.action(description=_("Disable the selected endpoints"), permissions=["manage_organization"])
     def disable(self, request, queryset):
         self._set_enabled(request, queryset, False)
 
-    @admin.action(description="Rotate the signing secret (one endpoint)", permissions=["manage_organization"])
+    @admin.action(description=_("Rotate the signing secret (one endpoint)"), permissions=["manage_organization"])
     def rotate(self, request, queryset):
         rows = list(queryset.select_related("organization")[:2])
         if len(rows) != 1:
-            self.message_user(request, "Select exactly one endpoint: its new secret is shown once.", messages.ERROR)
+            self.message_user(request, _("Select exactly one endpoint: its new secret is shown once."), messages.ERROR)
             return None
         endpoint = rows[0]
         self.require(request, endpoint.organization_id, "manage_organization")
@@ -145,25 +147,25 @@ class WebhookDeliveryAdmin(ReadOnlyOrgScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("event", "endpoint")
 
-    @admin.display(description="event type")
+    @admin.display(description=_("event type"))
     def event_type(self, obj: WebhookDelivery) -> str:
         return obj.event.event_type
 
-    @admin.display(description="event id")
+    @admin.display(description=_("event id"))
     def event_id(self, obj: WebhookDelivery) -> str:
         return obj.event.event_id
 
-    @admin.display(description="payload")
+    @admin.display(description=_("payload"))
     def payload(self, obj: WebhookDelivery) -> str:
         import json
 
         return json.dumps(obj.event.payload, indent=2, ensure_ascii=False)
 
-    @admin.action(description="Replay the selected deliveries (same event id, now)", permissions=["manage_organization"])
+    @admin.action(description=_("Replay the selected deliveries (same event id, now)"), permissions=["manage_organization"])
     def replay(self, request, queryset):
         done = 0
         for delivery in queryset.select_related("organization"):
             self.require(request, delivery.organization_id, "manage_organization")
             if self.run_service(request, services.replay, delivery.organization, delivery_id=delivery.pk):
                 done += 1
-        self.message_user(request, f"Queued {done} delivery(ies) again.", messages.SUCCESS)
+        self.message_user(request, _("Queued {done} delivery(ies) again.").format(done=done), messages.SUCCESS)

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiConfig(AppConfig):
     name = "duly.api"
+    verbose_name = _("API")
     label = "api"
     default_auto_field = "django.db.models.BigAutoField"
 

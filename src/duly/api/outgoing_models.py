@@ -9,26 +9,33 @@ shown again, logged or written into an attempt.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import Organization
 
 
 class WebhookEndpoint(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_endpoints")
-    url = models.CharField(max_length=2000, help_text="https:// URL that receives a POST for each event.")
-    description = models.CharField(max_length=200, blank=True)
-    event_types = models.JSONField(default=list, help_text="The event types this endpoint receives.")
-    secret = models.CharField(max_length=100, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="webhook_endpoints",
+                                     verbose_name=_("organization"))
+    url = models.CharField(max_length=2000, help_text=_("https:// URL that receives a POST for each event."),
+                           verbose_name=_("url"))
+    description = models.CharField(max_length=200, blank=True, verbose_name=_("description"))
+    event_types = models.JSONField(default=list, help_text=_("The event types this endpoint receives."),
+                                   verbose_name=_("event types"))
+    secret = models.CharField(max_length=100, editable=False, verbose_name=_("secret"))
     #: The secret before the last rotation: deliveries carry both signatures until it expires.
-    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
-    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    enabled = models.BooleanField(default=True)
-    created_at = models.DateTimeField()
-    disabled_at = models.DateTimeField(null=True, blank=True)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False,
+                                       verbose_name=_("previous secret"))
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False,
+                                                      verbose_name=_("previous secret expires at"))
+    enabled = models.BooleanField(default=True, verbose_name=_("enabled"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    disabled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("disabled at"))
 
     class Meta:
+        verbose_name_plural = _("webhook endpoints")
         ordering = ["organization", "pk"]
-        verbose_name = "webhook endpoint"
+        verbose_name = _("webhook endpoint")
 
     def __str__(self) -> str:
         return self.url
@@ -37,17 +44,19 @@ class WebhookEndpoint(models.Model):
 class WebhookEvent(models.Model):
     """One business event for one organization: its stable id (``webhook-id``) and the JSON body sent."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    event_id = models.CharField(max_length=40, unique=True)
-    event_type = models.CharField(max_length=40)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    event_id = models.CharField(max_length=40, unique=True, verbose_name=_("event id"))
+    event_type = models.CharField(max_length=40, verbose_name=_("event type"))
     #: What happened, named so that the same happening reported twice has the same key.
-    key = models.CharField(max_length=200)
-    payload = models.JSONField()
-    created_at = models.DateTimeField()
+    key = models.CharField(max_length=200, verbose_name=_("key"))
+    payload = models.JSONField(verbose_name=_("payload"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("webhook events")
         ordering = ["-pk"]
-        verbose_name = "webhook event"
+        verbose_name = _("webhook event")
         constraints = [models.UniqueConstraint(fields=["organization", "event_type", "key"],
                                                name="api_webhook_event_once")]
         indexes = [models.Index(fields=["organization", "event_type"])]
@@ -58,26 +67,29 @@ class WebhookEvent(models.Model):
 
 class WebhookDelivery(models.Model):
     PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
-    STATUS_CHOICES = [(PENDING, "Pending"), (SENDING, "Sending"), (DELIVERED, "Delivered"), (FAILED, "Failed")]
+    STATUS_CHOICES = [(PENDING, _("Pending")), (SENDING, _("Sending")), (DELIVERED, _("Delivered")), (FAILED, _("Failed"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries",
+                              verbose_name=_("event"))
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries",
+                                 verbose_name=_("endpoint"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING, verbose_name=_("status"))
     #: Failed attempts since the delivery was queued (or replayed): they set the next wait.
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_token = models.CharField(max_length=32, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt at"))
+    lease_token = models.CharField(max_length=32, blank=True, verbose_name=_("lease token"))
+    lease_expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("lease expires at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("last status code"))
+    last_error = models.CharField(max_length=500, blank=True, verbose_name=_("last error"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-pk"]
-        verbose_name = "webhook delivery"
-        verbose_name_plural = "webhook deliveries"
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
         constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="api_webhook_delivery_once")]
         indexes = [models.Index(fields=["status", "next_attempt_at"])]
 
@@ -88,14 +100,17 @@ class WebhookDelivery(models.Model):
 class WebhookAttempt(models.Model):
     """One HTTP POST of a delivery: when, the answer's status code, how long it took, the error."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
-    attempted_at = models.DateTimeField()
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    duration_ms = models.PositiveIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    succeeded = models.BooleanField(default=False)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log",
+                                 verbose_name=_("delivery"))
+    attempted_at = models.DateTimeField(verbose_name=_("attempted at"))
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("status code"))
+    duration_ms = models.PositiveIntegerField(default=0, verbose_name=_("duration ms"))
+    error = models.CharField(max_length=500, blank=True, verbose_name=_("error"))
+    succeeded = models.BooleanField(default=False, verbose_name=_("succeeded"))
 
     class Meta:
+        verbose_name_plural = _("webhook attempts")
         ordering = ["pk"]
-        verbose_name = "webhook attempt"
+        verbose_name = _("webhook attempt")

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from duly.billing.retainers import retainer_balances
 from duly.collections.services import assess_late_fees
@@ -33,22 +34,23 @@ from duly.payments.services import record_payment
 class CustomerAdmin(customers_admin.CustomerAdmin):
     readonly_fields = (*customers_admin.CustomerAdmin.readonly_fields, "statement_of_account", "account_balance")
 
-    @admin.display(description="Statement of account (today)")
+    @admin.display(description=_("Statement of account (today)"))
     def statement_of_account(self, obj):
         if obj is None or obj.pk is None:
             return "—"
         st = statement_of_account(obj, as_of=local_today(obj.organization))
         if not st["lines"]:
-            return "No open items."
+            return _("No open items.")
         rows = format_html_join(
             "", "<tr><td>{}</td><td>{}</td><td>{}</td><td style='text-align:right'>{} {}</td><td>{}</td></tr>",
             ((l.number, l.issue_date, l.due_date or "", l.open_amount, l.currency, l.bucket) for l in st["lines"]),
         )
         totals = ", ".join(f"{v} {c}" for c, v in st["total_open"].items())
-        return format_html("<table><tr><th>Invoice</th><th>Issued</th><th>Due</th><th>Open</th><th>Aging</th></tr>"
-                           "{}</table><p><strong>Total open: {}</strong></p>", rows, totals)
+        return format_html("<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>"
+                           "<p><strong>{}</strong></p>", _("Invoice"), _("Issue date"), _("Due date"), _("Open"),
+                           _("Aging"), rows, _("Total open: {totals}").format(totals=totals))
 
-    @admin.display(description="Balance")
+    @admin.display(description=_("Balance"))
     def account_balance(self, obj):
         """Customer credit, net balance (open receivable − credit) and any retainer balance, per currency."""
         if obj is None or obj.pk is None:
@@ -61,29 +63,29 @@ class CustomerAdmin(customers_admin.CustomerAdmin):
             (cur, credit.get(cur, "0.00"), net.get(cur, "0.00"),
              "" if not retainer else format_html("<td style='text-align:right'>{}</td>", retainer.get(cur, "—")))
             for cur in currencies))
-        retainer_head = format_html("<th>{}</th>", "Retainer balance") if retainer else ""
-        return format_html("<table class='account-balance'><tr><th>Currency</th><th>Customer credit</th>"
-                           "<th>Net balance (open − credit)</th>{}</tr>{}</table>", retainer_head, rows)
+        retainer_head = format_html("<th>{}</th>", _("Retainer balance")) if retainer else ""
+        return format_html("<table class='account-balance'><tr><th>{}</th><th>{}</th><th>{}</th>{}</tr>{}</table>",
+                           _("Currency"), _("Customer credit"), _("Net balance (open − credit)"), retainer_head, rows)
 
 
 class PaymentForm(forms.Form):
     amount = forms.DecimalField(min_value=0, decimal_places=3)
     method = forms.ChoiceField(choices=[c for c in METHOD_CHOICES if c[0] != "credit"])
-    received_on = forms.DateField(help_text="YYYY-MM-DD")
+    received_on = forms.DateField(help_text=_("YYYY-MM-DD"))
     external_reference = forms.CharField(required=False)
 
 
 class InvoiceAdmin(invoicing_admin.InvoiceAdmin):
     actions = [*invoicing_admin.InvoiceAdmin.actions, "assess_fees"]
 
-    @admin.display(description="balance")
+    @admin.display(description=_("balance"))
     def balance_display(self, obj):
         if not obj.is_open:
             return "—"
         url = reverse("admin:invoicing_invoice_record_payment", args=[obj.pk])
-        return format_html('{} {} · <a href="{}">record payment</a>', obj.balance, obj.currency, url)
+        return format_html('{} {} · <a href="{}">{}</a>', obj.balance, obj.currency, url, _("record payment"))
 
-    @admin.action(description="Assess late fees for selected (as of today)", permissions=["bill"])
+    @admin.action(description=_("Assess late fees for selected (as of today)"), permissions=["bill"])
     def assess_fees(self, request, queryset):
         by_org = {}
         for inv in queryset.select_related("organization"):
@@ -113,13 +115,15 @@ class InvoiceAdmin(invoicing_admin.InvoiceAdmin):
                     external_reference=d["external_reference"], allocations={invoice.pk: d["amount"]},
                 )
                 if payment is not None:
-                    self.message_user(request, f"Recorded {d['amount']} {invoice.currency} on {invoice}.",
+                    self.message_user(request, _("Recorded {amount} {currency} on {invoice}.")
+                                                 .format(amount=d['amount'], currency=invoice.currency, invoice=invoice),
                                       messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:invoicing_invoice_change", args=[pk]))
         else:
             form = PaymentForm(initial={"amount": invoice.balance, "received_on": local_today(invoice.organization)})
         return TemplateResponse(request, "admin/duly/reason_form.html", {
-            **self.admin_site.each_context(request), "title": f"Record a payment for {invoice}", "form": form,
+            **self.admin_site.each_context(request), "title": _("Record a payment for {invoice}")
+                                                                .format(invoice=invoice), "form": form,
             "objects": [invoice], "opts": self.model._meta,
         })
 

@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BackofficeConfig(AppConfig):
     name = "duly.backoffice"
     label = "backoffice"
-    verbose_name = "Back office"
+    verbose_name = _("Back office")

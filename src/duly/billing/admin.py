@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.amounts import shown
 from duly.customers import roles
@@ -77,7 +78,7 @@ class BillingRecordAdmin(ReadOnlyOrgScopedAdmin):
     list_filter = ("billing_date", "currency")
     search_fields = ("subscription__reference", "subscription__customer__name", "invoice__number")
 
-    @admin.display(description="amount (net)", ordering="amount_minor")
+    @admin.display(description=_("amount (net)"), ordering="amount_minor")
     def amount(self, obj):
         return _amount(obj)
 
@@ -87,20 +88,20 @@ class PendingChargeAdmin(ReadOnlyOrgScopedAdmin):
     list_display = ("customer", "description", "amount", "created_on", "invoice")
     search_fields = ("customer__name", "description")
 
-    @admin.display(description="amount", ordering="amount_minor")
+    @admin.display(description=_("amount"), ordering="amount_minor")
     def amount(self, obj):
         return _amount(obj)
 
 
 # --- usage -----------------------------------------------------------------------------------------------------
 class UsageEventForm(forms.Form):
-    customer = forms.CharField(max_length=60, help_text="The customer's code")
-    metric = forms.CharField(max_length=60, help_text="The metric's code")
-    timestamp = forms.DateTimeField(help_text="When it happened (YYYY-MM-DD HH:MM, in the server's time zone)")
+    customer = forms.CharField(max_length=60, help_text=_("The customer's code"))
+    metric = forms.CharField(max_length=60, help_text=_("The metric's code"))
+    timestamp = forms.DateTimeField(help_text=_("When it happened (YYYY-MM-DD HH:MM, in the server's time zone)"))
     value = forms.DecimalField(max_digits=30, decimal_places=6, min_value=0)
-    idempotency_key = forms.CharField(max_length=200, help_text="Unique per event: recording it twice counts it once")
+    idempotency_key = forms.CharField(max_length=200, help_text=_("Unique per event: recording it twice counts it once"))
     organization = forms.ModelChoiceField(queryset=None, required=False,
-                                          help_text="Needed only if you work for several organizations")
+                                          help_text=_("Needed only if you work for several organizations"))
 
 
 @admin.register(UsageEvent)
@@ -124,7 +125,7 @@ class UsageEventAdmin(ReadOnlyOrgScopedAdmin):
             d = form.cleaned_data
             org = d["organization"] or organization_for(request)
             if org is None:
-                form.add_error("organization", "Choose the organization.")
+                form.add_error("organization", _("Choose the organization."))
             else:
                 self.require(request, org.pk)
                 try:
@@ -137,8 +138,8 @@ class UsageEventAdmin(ReadOnlyOrgScopedAdmin):
                     self.message_user(request, f"{d['idempotency_key']}: {result.summary()}.", messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:billing_usageevent_changelist"))
         return TemplateResponse(request, "admin/duly/billing_form.html", {
-            **self.admin_site.each_context(request), "title": "Record a usage event", "form": form,
-            "confirm": "Record", "opts": self.model._meta})
+            **self.admin_site.each_context(request), "title": _("Record a usage event"), "form": form,
+            "confirm": _("Record"), "opts": self.model._meta})
 
 
 @admin.register(LicenceSnapshot)

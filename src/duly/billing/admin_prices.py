@@ -9,6 +9,7 @@ from django import forms
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.tenancy import OrgScopedAdmin, user_organizations
 
@@ -17,7 +18,7 @@ from .admin_base import NoticeInline, ServiceAdmin, ServiceForm, org_of
 from .admin_pricing import MODEL_LABELS, PRICING_FORMS, initial_from_config, preview, pricing_code, pricing_fieldsets
 from .models import Price, PriceChange
 
-PREVIEW_ONLY = "Preview only: nothing was saved. Check the worked example, then save."
+PREVIEW_ONLY = _("Preview only: nothing was saved. Check the worked example, then save.")
 
 
 class _PricingForm(ServiceForm):
@@ -110,20 +111,20 @@ class PriceAdmin(_PricingAdmin, ServiceAdmin):
     search_fields = ("code", "nickname", "product__name")
     editable = ("nickname", "active")
 
-    @admin.display(description="model")
+    @admin.display(description=_("model"))
     def model(self, obj):
         return obj.model_config.get("model", "")
 
-    @admin.display(description="pricing")
+    @admin.display(description=_("pricing"))
     def pricing(self, obj):
         from duly.domain.billing_plan import describe_model
         from duly.domain.pricing import model_from_config
 
         return describe_model(model_from_config(obj.model_config), obj.currency)
 
-    @admin.display(description="worked example")
+    @admin.display(description=_("worked example"))
     def worked_example(self, obj):
-        code, _ = initial_from_config(obj.model_config)
+        code = initial_from_config(obj.model_config)[0]
         quantity = Decimal(150) if code in ("graduated", "volume", "package") else Decimal(100)
         return str(services.price_example(obj.model_config, obj.currency, quantity))
 
@@ -150,7 +151,7 @@ class PriceAdmin(_PricingAdmin, ServiceAdmin):
                                          pk=data["price"] if str(data["price"]).isdigit() else None).first()
             data["currency"] = price.currency if price is not None else ""
         if request.method != "POST":
-            return JsonResponse({"ok": False, "errors": ["Post the price's numbers to see their worked example."]})
+            return JsonResponse({"ok": False, "errors": [_("Post the price's numbers to see their worked example.")]})
         return JsonResponse(preview(data, request.GET.get("model")))
 
     def create(self, request, org, data):
@@ -169,7 +170,7 @@ class PriceChangeAdmin(_PricingAdmin, OrgScopedAdmin):
     search_fields = ("price__code", "justification")
     inlines = [NoticeInline]
 
-    @admin.display(description="notices")
+    @admin.display(description=_("notices"))
     def notices(self, obj):
         return obj.notices.count()
 

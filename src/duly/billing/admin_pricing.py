@@ -18,6 +18,8 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from duly.domain.errors import DomainError
 from duly.domain.money import check_amount, check_currency
@@ -27,12 +29,12 @@ from . import services
 #: The price models a form offers, in the order shown (``minimum_commitment`` is the "minimum per period"
 #: field of each).
 MODEL_LABELS = {
-    "flat": "Flat amount per period",
-    "per_unit": "Per unit",
-    "graduated": "Graduated tiers (each unit at its tier's price)",
-    "volume": "Volume tiers (every unit at the tier the total reaches)",
-    "package": "Packages of units",
-    "percentage": "Percentage of transactions",
+    "flat": _("Flat amount per period"),
+    "per_unit": _("Per unit"),
+    "graduated": _("Graduated tiers (each unit at its tier's price)"),
+    "volume": _("Volume tiers (every unit at the tier the total reaches)"),
+    "package": _("Packages of units"),
+    "percentage": _("Percentage of transactions"),
 }
 #: Tier rows a graduated or volume form shows (blank rows are ignored).
 TIER_ROWS = 6
@@ -57,11 +59,11 @@ class PricingFields(forms.Form):
     #: Fields holding an amount charged as such (checked against the currency's decimals).
     money_fields: tuple[str, ...] = ()
 
-    minimum = _number(label="Minimum per period", min_value=0,
-                      help_text="Optional: when a period's charge is below this, a true-up line brings it up to it "
-                                "(a minimum commitment). Blank: none.")
-    example_quantity = _number(label="Example quantity", min_value=0, initial=Decimal(100),
-                               help_text="Not saved: the worked example below is computed for this quantity.")
+    minimum = _number(label=_("Minimum per period"), min_value=0,
+                      help_text=_("Optional: when a period's charge is below this, a true-up line brings it up to it "
+                                "(a minimum commitment). Blank: none."))
+    example_quantity = _number(label=_("Example quantity"), min_value=0, initial=Decimal(100),
+                               help_text=_("Not saved: the worked example below is computed for this quantity."))
 
     #: Each model's form defines ``settings(data) -> dict``: the model's own keys of the price configuration.
     settings: Callable[[dict], dict[str, Any]]
@@ -96,7 +98,7 @@ class PricingFields(forms.Form):
 class FlatFields(PricingFields):
     model = "flat"
     money_fields = ("amount",)
-    amount = _number(label="Amount per period", min_value=0, required=True)
+    amount = _number(label=_("Amount per period"), min_value=0, required=True)
 
     def settings(self, data):
         return {"amount": _plain(data["amount"])}
@@ -104,8 +106,8 @@ class FlatFields(PricingFields):
 
 class PerUnitFields(PricingFields):
     model = "per_unit"
-    unit_price = _number(label="Unit price", min_value=0, required=True,
-                         help_text="May be finer than the currency (0.0015 per call): the charge is rounded once.")
+    unit_price = _number(label=_("Unit price"), min_value=0, required=True,
+                         help_text=_("May be finer than the currency (0.0015 per call): the charge is rounded once."))
 
     def settings(self, data):
         return {"unit_price": _plain(data["unit_price"])}
@@ -122,7 +124,7 @@ class _TierFields(PricingFields):
         data = super().clean()
         for up_to, unit, flat in self.tier_names():
             if data.get(unit) is None and (data.get(up_to) is not None or data.get(flat) is not None):
-                self.add_error(unit, "A tier needs its unit price (0 for none).")
+                self.add_error(unit, _("A tier needs its unit price (0 for none)."))
         return data
 
     def tiers(self, data) -> list[dict[str, Any]]:
@@ -150,10 +152,10 @@ class _TierFields(PricingFields):
 def _tier_attrs(help_text: str) -> dict[str, forms.Field]:
     attrs: dict[str, forms.Field] = {}
     for i in range(1, TIER_ROWS + 1):
-        attrs[f"tier_{i}_up_to"] = _number(label=f"Tier {i}: up to", min_value=0, help_text=(
-            "Units up to and including this number; blank on the last tier: and above." if i == 1 else ""))
-        attrs[f"tier_{i}_unit_price"] = _number(label="unit price", min_value=0)
-        attrs[f"tier_{i}_flat_fee"] = _number(label="flat fee", min_value=0,
+        attrs[f"tier_{i}_up_to"] = _number(label=format_lazy(_("Tier {i}: up to"), i=i), min_value=0, help_text=(
+            _("Units up to and including this number; blank on the last tier: and above.") if i == 1 else ""))
+        attrs[f"tier_{i}_unit_price"] = _number(label=_("unit price"), min_value=0)
+        attrs[f"tier_{i}_flat_fee"] = _number(label=_("flat fee"), min_value=0,
                                               help_text=help_text if i == 1 else "")
     return attrs
 
@@ -161,21 +163,21 @@ def _tier_attrs(help_text: str) -> dict[str, forms.Field]:
 GraduatedFields = forms.forms.DeclarativeFieldsMetaclass("GraduatedFields", (_TierFields,), {
     "__module__": __name__, "model": "graduated",
     "__doc__": "Each unit at the price of the tier it falls in; a tier's flat fee once it is reached.",
-    **_tier_attrs("Added once as soon as part of a unit falls in this tier (blank: none)."),
+    **_tier_attrs(_("Added once as soon as part of a unit falls in this tier (blank: none).")),
 })
 VolumeFields = forms.forms.DeclarativeFieldsMetaclass("VolumeFields", (_TierFields,), {
     "__module__": __name__, "model": "volume",
     "__doc__": "Every unit at the price of the tier the total quantity reaches, plus that tier's flat fee.",
-    **_tier_attrs("Added once when the total falls in this tier (blank: none)."),
+    **_tier_attrs(_("Added once when the total falls in this tier (blank: none).")),
 })
 
 
 class PackageFields(PricingFields):
     model = "package"
     money_fields = ("amount",)
-    package_size = _number(label="Package size (units)", min_value=0, required=True)
-    amount = _number(label="Price of a package", min_value=0, required=True)
-    free_units = _number(label="Free units", min_value=0, help_text="Units free before packages count (blank: 0).")
+    package_size = _number(label=_("Package size (units)"), min_value=0, required=True)
+    amount = _number(label=_("Price of a package"), min_value=0, required=True)
+    free_units = _number(label=_("Free units"), min_value=0, help_text=_("Units free before packages count (blank: 0)."))
 
     def settings(self, data):
         out = {"package_size": _plain(data["package_size"]), "amount": _plain(data["amount"])}
@@ -187,14 +189,14 @@ class PackageFields(PricingFields):
 class PercentageFields(PricingFields):
     model = "percentage"
     money_fields = ("fixed_fee", "min_per_transaction", "max_per_transaction")
-    rate = _number(label="Rate (%)", min_value=0, required=True, help_text="Percent of each transaction, e.g. 2.9")
-    fixed_fee = _number(label="Fixed fee per transaction", min_value=0)
-    min_per_transaction = _number(label="Minimum fee per transaction", min_value=0)
-    max_per_transaction = _number(label="Maximum fee per transaction", min_value=0)
+    rate = _number(label=_("Rate (%)"), min_value=0, required=True, help_text=_("Percent of each transaction, e.g. 2.9"))
+    fixed_fee = _number(label=_("Fixed fee per transaction"), min_value=0)
+    min_per_transaction = _number(label=_("Minimum fee per transaction"), min_value=0)
+    max_per_transaction = _number(label=_("Maximum fee per transaction"), min_value=0)
 
-    example_quantity = _number(label="Example transaction amount", min_value=0, initial=Decimal(100),
-                               help_text="Not saved: the worked example below is the fee on one transaction of "
-                                         "this amount.")
+    example_quantity = _number(label=_("Example transaction amount"), min_value=0, initial=Decimal(100),
+                               help_text=_("Not saved: the worked example below is the fee on one transaction of "
+                                         "this amount."))
 
     def settings(self, data):
         out = {"rate": _plain(data["rate"])}
@@ -222,12 +224,12 @@ def pricing_fieldsets(code: str) -> list[tuple[str, dict[str, Any]]]:
     names = [n for n in form.base_fields if n not in ("minimum", "example_quantity")]
     if issubclass(form, _TierFields):
         rows: list[Any] = list(form.tier_names())
-        description = ("One row per tier, in increasing order; leave \"up to\" blank on the last tier (and above). "
-                       "Blank rows are ignored.")
+        description = (_("One row per tier, in increasing order; leave \"up to\" blank on the last tier (and above). "
+                       "Blank rows are ignored."))
     else:
         rows, description = names, ""
-    return [(f"Pricing: {MODEL_LABELS[code]}", {"fields": rows, "description": description}),
-            ("Minimum and worked example", {"fields": ["minimum", "example_quantity"]})]
+    return [(_("Pricing: {value}").format(value=MODEL_LABELS[code]), {"fields": rows, "description": description}),
+            (_("Minimum and worked example"), {"fields": ["minimum", "example_quantity"]})]
 
 
 def initial_from_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.amounts import AmountField, shown
 from duly.customers.models import Contract
@@ -24,16 +25,16 @@ from .models import RetainerAgreement
 
 class StartRetainerForm(forms.Form):
     contract = forms.ModelChoiceField(queryset=Contract.objects.none())
-    topup_amount = AmountField(label="Top-up amount", required=True,
-                               help_text="Each retainer (top-up) invoice, in the contract's currency, e.g. 500.00")
-    threshold = AmountField(label="Threshold", required=True,
-                            help_text="A top-up is invoiced when the balance falls below this, e.g. 100.00")
-    initial_amount = AmountField(label="First funding", help_text="Blank: the top-up amount")
+    topup_amount = AmountField(label=_("Top-up amount"), required=True,
+                               help_text=_("Each retainer (top-up) invoice, in the contract's currency, e.g. 500.00"))
+    threshold = AmountField(label=_("Threshold"), required=True,
+                            help_text=_("A top-up is invoiced when the balance falls below this, e.g. 100.00"))
+    initial_amount = AmountField(label=_("First funding"), help_text=_("Blank: the top-up amount"))
 
 
 class TopUpForm(forms.Form):
-    amount = AmountField(label="Amount", required=True, help_text="In the contract's currency (the agreed top-up "
-                                                                  "is filled in)")
+    amount = AmountField(label=_("Amount"), required=True, help_text=_("In the contract's currency (the agreed top-up "
+                                                                  "is filled in)"))
 
 
 def _form_error(form, fn, *args, **kwargs):
@@ -55,15 +56,15 @@ class RetainerAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="top-up")
+    @admin.display(description=_("top-up"))
     def topup(self, obj):
         return shown(obj.topup_minor, obj.currency)
 
-    @admin.display(description="threshold")
+    @admin.display(description=_("threshold"))
     def threshold(self, obj):
         return shown(obj.threshold_minor, obj.currency)
 
-    @admin.display(description="balance")
+    @admin.display(description=_("balance"))
     def balance(self, obj):
         return f"{services.retainer_balance(obj.customer, obj.currency).balance} {obj.currency}"
 
@@ -74,7 +75,7 @@ class RetainerAdmin(OrgScopedAdmin):
     def _render(self, request, title, form, intro=""):
         return TemplateResponse(request, "admin/duly/billing_form.html", {
             **self.admin_site.each_context(request), "title": title, "form": form, "intro": intro,
-            "confirm": "Invoice it", "opts": self.model._meta})
+            "confirm": _("Invoice it"), "opts": self.model._meta})
 
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
@@ -90,12 +91,13 @@ class RetainerAdmin(OrgScopedAdmin):
                                    topup_amount=d["topup_amount"], threshold=d["threshold"],
                                    initial_amount=d["initial_amount"], as_of=local_today(contract.organization))
             if retainer is not None:
-                self.message_user(request, f"Retainer started on {contract.reference}: its first invoice is issued.",
+                self.message_user(request, _("Retainer started on {reference}: its first invoice is issued.")
+                                             .format(reference=contract.reference),
                                   messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:billing_retaineragreement_changelist"))
-        return self._render(request, "Start a retainer", form,
-                            "The customer prepays a balance that recurring and usage charges draw down; the first "
-                            "retainer invoice is issued now.")
+        return self._render(request, _("Start a retainer"), form,
+                            _("The customer prepays a balance that recurring and usage charges draw down; the first "
+                            "retainer invoice is issued now."))
 
     def top_up_view(self, request, pk):
         retainer = get_object_or_404(self.get_queryset(request).select_related("contract", "organization"), pk=pk)
@@ -106,7 +108,7 @@ class RetainerAdmin(OrgScopedAdmin):
             invoice = _form_error(form, services.top_up_retainer, retainer.organization, retainer.contract,
                                   amount=form.cleaned_data["amount"], as_of=local_today(retainer.organization))
             if invoice is not None:
-                self.message_user(request, f"Top-up invoice {invoice.number} issued.", messages.SUCCESS)
+                self.message_user(request, _("Top-up invoice {number} issued.").format(number=invoice.number), messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:billing_retaineragreement_changelist"))
         return self._render(request, f"Top up the retainer of {retainer.contract.reference} "
                                      f"(agreed top-up {shown(retainer.topup_minor, retainer.currency)})", form)

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import Contract, Customer
 from duly.customers.services import local_today
@@ -37,18 +38,18 @@ QUANTITY = dict(max_digits=20, decimal_places=6, min_value=0)
 class SubscriptionCreateForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=Customer.objects.none())
     contract = forms.ModelChoiceField(queryset=Contract.objects.none(), required=False,
-                                      help_text="Blank: the customer's contract in force on the start date (it sets "
-                                                "the currency, the payment terms and the billing frequency).")
-    start_date = forms.DateField(help_text="YYYY-MM-DD: service starts on this day.")
+                                      help_text=_("Blank: the customer's contract in force on the start date (it sets "
+                                                "the currency, the payment terms and the billing frequency)."))
+    start_date = forms.DateField(help_text=_("YYYY-MM-DD: service starts on this day."))
     reference = forms.CharField(max_length=60, required=False)
-    interval = forms.ChoiceField(choices=[("", "The contract's billing frequency")] + Subscription.INTERVAL_CHOICES,
+    interval = forms.ChoiceField(choices=[("", _("The contract's billing frequency"))] + Subscription.INTERVAL_CHOICES,
                                  required=False)
-    anchor_day = forms.CharField(max_length=10, required=False, label="Billing day",
-                                 help_text="1..31 or 'last', a weekday for weekly intervals. Blank: the contract's "
-                                           "billing day, else the start date's.")
+    anchor_day = forms.CharField(max_length=10, required=False, label=_("Billing day"),
+                                 help_text=_("1..31 or 'last', a weekday for weekly intervals. Blank: the contract's "
+                                           "billing day, else the start date's."))
     timing = forms.ChoiceField(choices=Subscription.TIMING_CHOICES, initial=Subscription.ADVANCE)
-    trial_end = forms.DateField(required=False, help_text="Charges start on this day (blank: no trial).")
-    end_date = forms.DateField(required=False, help_text="Service stops on this day (blank: until cancelled).")
+    trial_end = forms.DateField(required=False, help_text=_("Charges start on this day (blank: no trial)."))
+    end_date = forms.DateField(required=False, help_text=_("Service stops on this day (blank: until cancelled)."))
 
 
 class ItemForm(forms.Form):
@@ -65,46 +66,46 @@ def _item_choices(sub: Subscription, on: date | None = None):
 
 
 class ChangeItemForm(forms.Form):
-    item = forms.TypedChoiceField(coerce=int, help_text="The item whose seats (quantity) or plan (price) change.")
-    on = forms.DateField(label="From", help_text="The change applies from this day.")
-    quantity = forms.DecimalField(required=False, label="New quantity (seats)", **QUANTITY,
-                                  help_text="Blank: keep the quantity.")
-    price = forms.ModelChoiceField(queryset=Price.objects.none(), required=False, label="New price (plan)",
-                                   help_text="Blank: keep the price.")
+    item = forms.TypedChoiceField(coerce=int, help_text=_("The item whose seats (quantity) or plan (price) change."))
+    on = forms.DateField(label=_("From"), help_text=_("The change applies from this day."))
+    quantity = forms.DecimalField(required=False, label=_("New quantity (seats)"), **QUANTITY,
+                                  help_text=_("Blank: keep the quantity."))
+    price = forms.ModelChoiceField(queryset=Price.objects.none(), required=False, label=_("New price (plan)"),
+                                   help_text=_("Blank: keep the price."))
 
 
 class AddItemForm(forms.Form):
     price = forms.ModelChoiceField(queryset=Price.objects.none())
     quantity = forms.DecimalField(initial=1, **QUANTITY)
-    on = forms.DateField(label="From")
+    on = forms.DateField(label=_("From"))
 
 
 class RemoveItemForm(forms.Form):
     item = forms.TypedChoiceField(coerce=int)
-    on = forms.DateField(label="Ends on", help_text="The item's last day of service is the day before.")
+    on = forms.DateField(label=_("Ends on"), help_text=_("The item's last day of service is the day before."))
 
 
 class PauseForm(forms.Form):
     starts_on = forms.DateField()
-    resumes_on = forms.DateField(required=False, help_text="Blank: until resumed.")
+    resumes_on = forms.DateField(required=False, help_text=_("Blank: until resumed."))
     reason = forms.CharField(max_length=200, required=False)
 
 
 class ResumeForm(forms.Form):
-    on = forms.DateField(label="Resume on")
+    on = forms.DateField(label=_("Resume on"))
 
 
 class CancelForm(forms.Form):
-    on = forms.DateField(label="Cancel on")
-    at_period_end = forms.BooleanField(required=False, initial=True, label="At the end of the period",
-                                       help_text="Unticked: immediately, with a credit note for the unused days "
-                                                 "of a period invoiced in advance.")
+    on = forms.DateField(label=_("Cancel on"))
+    at_period_end = forms.BooleanField(required=False, initial=True, label=_("At the end of the period"),
+                                       help_text=_("Unticked: immediately, with a credit note for the unused days "
+                                                 "of a period invoiced in advance."))
     reason = forms.CharField(max_length=200, required=False)
 
 
 class LicenceCountForm(forms.Form):
     day = forms.DateField()
-    active_count = forms.IntegerField(min_value=0, label="Active seats")
+    active_count = forms.IntegerField(min_value=0, label=_("Active seats"))
 
 
 def proration_lines(change) -> list[tuple[str, str]]:
@@ -137,10 +138,10 @@ def settlement_lines(settlement) -> list[tuple[str, str]]:
     rows = [(f"{'Credit' if line.kind == 'credit' else 'Charge on the next invoice'}: {line.description}",
              f"{'−' if line.kind == 'credit' else ''}{line.amount} {cur}") for line in settlement.lines]
     if settlement.absorbed:
-        rows.append(("Of the credit, taken off the charges not invoiced yet (those days were credited before)",
+        rows.append((_("Of the credit, taken off the charges not invoiced yet (those days were credited before)"),
                      f"{settlement.absorbed} {cur}"))
     if rows:
-        rows.append(("Net", f"{settlement.net} {cur}"))
+        rows.append((_("Net"), f"{settlement.net} {cur}"))
     return rows
 
 
@@ -150,7 +151,7 @@ def settlement_preview(settlement, *, ends_on=None) -> dict:
     if ends_on is not None:
         summary = f"Service ends on {ends_on.isoformat()} (exclusive). {summary}"
     return {"lines": settlement_lines(settlement), "net": str(settlement.net), "what": settlement.what,
-            "explanation": settlement.explanation or "Nothing is credited or charged now.", "summary": summary}
+            "explanation": settlement.explanation or _("Nothing is credited or charged now."), "summary": summary}
 
 
 # --- inlines ---------------------------------------------------------------------------------------------------
@@ -172,20 +173,20 @@ class RecordInline(ReadOnlyInline):
     readonly_fields = fields
     ordering = ("-period_start",)
 
-    @admin.display(description="amount (net)")
+    @admin.display(description=_("amount (net)"))
     def amount(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
 
 
 #: The subscription pages: (URL part, view method, title).
 PAGES = (
-    ("change-item", "change_item_view", "Change seats or plan"),
-    ("add-item", "add_item_view", "Add an item"),
-    ("remove-item", "remove_item_view", "Remove an item"),
-    ("licences", "licences_view", "Record a licence count"),
-    ("pause", "pause_view", "Pause"),
-    ("resume", "resume_view", "Resume"),
-    ("cancel", "cancel_view", "Cancel"),
+    ("change-item", "change_item_view", _("Change seats or plan")),
+    ("add-item", "add_item_view", _("Add an item")),
+    ("remove-item", "remove_item_view", _("Remove an item")),
+    ("licences", "licences_view", _("Record a licence count")),
+    ("pause", "pause_view", _("Pause")),
+    ("resume", "resume_view", _("Resume")),
+    ("cancel", "cancel_view", _("Cancel")),
 )
 
 
@@ -203,7 +204,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["manage", *(f.name for f in Subscription._meta.fields)]
 
-    @admin.display(description="manage")
+    @admin.display(description=_("manage"))
     def manage(self, obj):
         if obj is None or obj.pk is None:
             return ""
@@ -217,7 +218,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
                                   get="bill", post="bill") for part, view, _ in PAGES] + super().get_urls()
 
     def _render(self, request, title: str, form, *, sub=None, formset=None, preview=None, intro: str = "",
-                confirm: str = "Save"):
+                confirm: str = _("Save")):
         return TemplateResponse(request, FORM_TEMPLATE, {
             **self.admin_site.each_context(request), "title": title, "form": form, "formset": formset,
             "preview": preview, "intro": intro, "confirm": confirm, "opts": self.model._meta, "original": sub,
@@ -282,38 +283,38 @@ class SubscriptionAdmin(OrgScopedAdmin):
                               end_date=d["end_date"], reference=d["reference"])
             if sub is not None:
                 return self._done(request, sub, "created.")
-        return self._render(request, "Add a subscription", form, formset=formset,
-                            intro="Subscribe a customer to one or more prices (in the contract's currency). A deposit "
-                                  "the contract requires is invoiced at once.", confirm="Create the subscription")
+        return self._render(request, _("Add a subscription"), form, formset=formset,
+                            intro=_("Subscribe a customer to one or more prices (in the contract's currency). A deposit "
+                                  "the contract requires is invoiced at once."), confirm=_("Create the subscription"))
 
     # --- items -----------------------------------------------------------------------------------------------
     def change_item_view(self, request, pk):
         sub = self._subscription(request, pk)
         org = sub.organization
         form = self._form(request, ChangeItemForm, sub, on=local_today(org))
-        title = f"Change seats or plan of {sub}"
+        title = _("Change seats or plan of {sub}").format(sub=sub)
         if request.method != "POST" or not form.is_valid():
-            return self._render(request, title, form, sub=sub, confirm="Preview the proration")
+            return self._render(request, title, form, sub=sub, confirm=_("Preview the proration"))
         d = form.cleaned_data
         change = self._apply(form, services.preview_change, org, sub, d["item"], on=d["on"], quantity=d["quantity"],
                              price=d["price"])
         if change is None:
-            return self._render(request, title, form, sub=sub, confirm="Preview the proration")
+            return self._render(request, title, form, sub=sub, confirm=_("Preview the proration"))
         shown = change.proration.net if change.proration is not None else None
         if "_confirm" in request.POST:
             if request.POST.get("previewed_net", "") != ("" if shown is None else str(shown)):
-                form.add_error(None, "The proration changed since it was shown (another change was made): check it "
-                                     "again before confirming.")
+                form.add_error(None, _("The proration changed since it was shown (another change was made): check it "
+                                     "again before confirming."))
             elif self._apply(form, services.change_item, org, sub, d["item"], on=d["on"], as_of=local_today(org),
                              quantity=d["quantity"], price=d["price"],
                              expected_net=Decimal(0) if shown is None else shown) is not None:
-                summary = change.proration.summary() if change.proration is not None else "nothing to prorate."
+                summary = change.proration.summary() if change.proration is not None else _("nothing to prorate.")
                 return self._done(request, sub, f"changed from {d['on'].isoformat()}; {summary}")
         preview = proration_preview(change)
-        return self._render(request, title, form, sub=sub, preview=preview, confirm="Confirm the change")
+        return self._render(request, title, form, sub=sub, preview=preview, confirm=_("Confirm the change"))
 
     def _page(self, request, pk, form_class, today_field: str, title: str, act, *, intro: str = "",
-              confirm: str = "Save"):
+              confirm: str = _("Save")):
         """A subscription page: the form (``today_field`` filled with today), then ``act(sub, data, today)``
         calling a service and returning what to tell; a domain error shows on the form, nothing written."""
         sub = self._subscription(request, pk)
@@ -329,7 +330,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
         return self._render(request, title.format(sub=sub), form, sub=sub, intro=intro, confirm=confirm)
 
     def _confirmed(self, request, pk, form_class, today_field: str, title: str, preview, act, *, intro: str = "",
-                   confirm: str = "Confirm"):
+                   confirm: str = _("Confirm")):
         """A subscription page whose change settles money: the form, then ``preview(sub, data)`` (a
         :class:`services.Settlement` and the new end, if any) shown with the form's values, then on confirmation
         ``act(sub, data, today, expected_net)`` (the service refuses a net that changed since it was shown)."""
@@ -338,20 +339,20 @@ class SubscriptionAdmin(OrgScopedAdmin):
         form = self._form(request, form_class, sub, **{today_field: today})
         title = title.format(sub=sub)
         if request.method != "POST" or not form.is_valid():
-            return self._render(request, title, form, sub=sub, intro=intro, confirm="Preview")
+            return self._render(request, title, form, sub=sub, intro=intro, confirm=_("Preview"))
         try:
             settlement, ends_on = preview(sub, form.cleaned_data)
         except DomainError as exc:
             form.add_error(None, exc.message)
-            return self._render(request, title, form, sub=sub, intro=intro, confirm="Preview")
+            return self._render(request, title, form, sub=sub, intro=intro, confirm=_("Preview"))
         if "_confirm" in request.POST:
             try:
                 shown = Decimal(request.POST.get("previewed_net", ""))
             except InvalidOperation:
                 shown = None
             if shown != settlement.net:
-                form.add_error(None, "The proration changed since it was shown (another change was made): check it "
-                                     "again before confirming.")
+                form.add_error(None, _("The proration changed since it was shown (another change was made): check it "
+                                     "again before confirming."))
             else:
                 try:
                     message = act(sub, form.cleaned_data, today, shown)
@@ -371,10 +372,10 @@ class SubscriptionAdmin(OrgScopedAdmin):
                               expected_net=expected)
             return f"{d['price'].code} added from {d['on'].isoformat()}."
 
-        return self._confirmed(request, pk, AddItemForm, "on", "Add an item to {sub}", preview, act,
-                               intro="In a period invoiced in advance, the rest of the period waits for the next "
-                                     "invoice as a prorated charge: it is shown before you confirm.",
-                               confirm="Confirm: add the item")
+        return self._confirmed(request, pk, AddItemForm, "on", _("Add an item to {sub}"), preview, act,
+                               intro=_("In a period invoiced in advance, the rest of the period waits for the next "
+                                     "invoice as a prorated charge: it is shown before you confirm."),
+                               confirm=_("Confirm: add the item"))
 
     def remove_item_view(self, request, pk):
         def preview(sub, d):
@@ -384,18 +385,18 @@ class SubscriptionAdmin(OrgScopedAdmin):
             services.remove_item(sub.organization, sub, d["item"], on=d["on"], as_of=today, expected_net=expected)
             return f"item removed from {d['on'].isoformat()}."
 
-        return self._confirmed(request, pk, RemoveItemForm, "on", "Remove an item of {sub}", preview, act,
-                               intro="The unused part of a period invoiced in advance is credited: it is shown before "
-                                     "you confirm.", confirm="Confirm: remove the item")
+        return self._confirmed(request, pk, RemoveItemForm, "on", _("Remove an item of {sub}"), preview, act,
+                               intro=_("The unused part of a period invoiced in advance is credited: it is shown before "
+                                     "you confirm."), confirm=_("Confirm: remove the item"))
 
     def licences_view(self, request, pk):
         def act(sub, d, today):
             services.record_licence_counts(sub.organization, sub, {d["day"]: d["active_count"]})
             return f"{d['active_count']} active seats on {d['day'].isoformat()}."
 
-        return self._page(request, pk, LicenceCountForm, "day", "Record a licence count of {sub}", act,
-                          intro="The active seats of a day (a count recorded before for that day is replaced); "
-                                "licence prices bill the period's average.")
+        return self._page(request, pk, LicenceCountForm, "day", _("Record a licence count of {sub}"), act,
+                          intro=_("The active seats of a day (a count recorded before for that day is replaced); "
+                                "licence prices bill the period's average."))
 
     # --- pause, resume, cancel ------------------------------------------------------------------------------
     def pause_view(self, request, pk):
@@ -405,7 +406,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
             return f"paused from {d['starts_on'].isoformat()}."
 
         return self._page(request, pk, PauseForm, "starts_on", "Pause {sub}", act,
-                          intro="Paused days are not charged; those of a period invoiced in advance are credited.")
+                          intro=_("Paused days are not charged; those of a period invoiced in advance are credited."))
 
     def resume_view(self, request, pk):
         def act(sub, d, today):
@@ -413,7 +414,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
             return f"resumed on {d['on'].isoformat()}."
 
         return self._page(request, pk, ResumeForm, "on", "Resume {sub}", act,
-                          intro="Days of an invoiced period credited for the pause are charged back.")
+                          intro=_("Days of an invoiced period credited for the pause are charged back."))
 
     def cancel_view(self, request, pk):
         def preview(sub, d):
@@ -426,9 +427,9 @@ class SubscriptionAdmin(OrgScopedAdmin):
             return "cancelled" + (" at the end of the period." if d["at_period_end"] else f" on {d['on'].isoformat()}.")
 
         return self._confirmed(request, pk, CancelForm, "on", "Cancel {sub}", preview, act,
-                               intro="The end of service and, for a cancellation at once, the credit for the unused "
-                                     "days of a period invoiced in advance are shown before you confirm.",
-                               confirm="Confirm: cancel the subscription")
+                               intro=_("The end of service and, for a cancellation at once, the credit for the unused "
+                                     "days of a period invoiced in advance are shown before you confirm."),
+                               confirm=_("Confirm: cancel the subscription"))
 
     # --- list actions ----------------------------------------------------------------------------------------
     def _each(self, request, queryset, fn, done: str, **kwargs):
@@ -436,7 +437,7 @@ class SubscriptionAdmin(OrgScopedAdmin):
             if self.run_service(request, fn, sub.organization, sub, **kwargs) is not None:
                 self.message_user(request, f"{sub}: {done}.")
 
-    @admin.action(description="Bill the selected subscriptions' customers now (as of today)", permissions=["bill"])
+    @admin.action(description=_("Bill the selected subscriptions' customers now (as of today)"), permissions=["bill"])
     def bill_now(self, request, queryset):
         by_org: dict = {}
         for sub in queryset.select_related("organization"):
@@ -446,21 +447,21 @@ class SubscriptionAdmin(OrgScopedAdmin):
             if result is not None:
                 self.message_user(request, result.summary())
 
-    @admin.action(description="Cancel at the end of the current period", permissions=["bill"])
+    @admin.action(description=_("Cancel at the end of the current period"), permissions=["bill"])
     def cancel_at_period_end(self, request, queryset):
-        self._each(request, queryset, services.cancel_subscription, "cancelled at the end of the period",
+        self._each(request, queryset, services.cancel_subscription, _("cancelled at the end of the period"),
                    on=date.today(), as_of=date.today(), at_period_end=True)
 
-    @admin.action(description="Cancel today (credit note for unused days)", permissions=["bill"])
+    @admin.action(description=_("Cancel today (credit note for unused days)"), permissions=["bill"])
     def cancel_now(self, request, queryset):
         self._each(request, queryset, services.cancel_subscription, "cancelled", on=date.today(),
                    as_of=date.today(), at_period_end=False)
 
-    @admin.action(description="Pause from today (until resumed)", permissions=["bill"])
+    @admin.action(description=_("Pause from today (until resumed)"), permissions=["bill"])
     def pause_today(self, request, queryset):
         self._each(request, queryset, services.pause_subscription, "paused", starts_on=date.today(),
                    as_of=date.today())
 
-    @admin.action(description="Resume today", permissions=["bill"])
+    @admin.action(description=_("Resume today"), permissions=["bill"])
     def resume_today(self, request, queryset):
         self._each(request, queryset, services.resume_subscription, "resumed", on=date.today(), as_of=date.today())

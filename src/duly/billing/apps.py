@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class BillingConfig(AppConfig):
     name = "duly.billing"
+    verbose_name = _("Billing")
     label = "billing"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import CURRENCY_FIELD, Contract, Customer, Organization
 from duly.db.fields import DecimalTextField
@@ -28,18 +29,24 @@ QUANTITY = dict(max_digits=24, decimal_places=6)
 class Product(models.Model):
     """Something sold: a plan, an add-on, a usage-based service. Carries the tax treatment of its lines."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    code = models.CharField(max_length=40, help_text="Short code, unique in the organization")
-    name = models.CharField(max_length=200, help_text="Printed on invoice lines")
-    description = models.TextField(blank=True)
-    unit = models.CharField(max_length=10, default="C62", help_text="UN/ECE rec. 20 unit code (C62 = one)")
-    tax_category = models.CharField(max_length=2, choices=InvoiceLine.TAX_CATEGORY_CHOICES, default="S")
-    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
-    tax_exemption_reason = models.CharField(max_length=200, blank=True)
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    code = models.CharField(max_length=40, help_text=_("Short code, unique in the organization"),
+                            verbose_name=_("code"))
+    name = models.CharField(max_length=200, help_text=_("Printed on invoice lines"), verbose_name=_("name"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
+    unit = models.CharField(max_length=10, default="C62", help_text=_("UN/ECE rec. 20 unit code (C62 = one)"),
+                            verbose_name=_("unit"))
+    tax_category = models.CharField(max_length=2, choices=InvoiceLine.TAX_CATEGORY_CHOICES, default="S",
+                                    verbose_name=_("tax category"))
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0), verbose_name=_("tax rate"))
+    tax_exemption_reason = models.CharField(max_length=200, blank=True, verbose_name=_("tax exemption reason"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         ordering = ["organization", "code"]
         constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_product_code")]
 
@@ -50,16 +57,23 @@ class Product(models.Model):
 class Metric(models.Model):
     """A usage meter (API calls, GB stored, active seats) and how its events are aggregated per period."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    code = models.CharField(max_length=60, help_text="The code usage events refer to, e.g. api_calls")
-    name = models.CharField(max_length=200, help_text="Plural noun used on invoices, e.g. 'API calls'")
-    aggregation = models.CharField(max_length=30, help_text="See duly.domain.usage.AGGREGATIONS")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    code = models.CharField(max_length=60, help_text=_("The code usage events refer to, e.g. api_calls"),
+                            verbose_name=_("code"))
+    name = models.CharField(max_length=200, help_text=_("Plural noun used on invoices, e.g. 'API calls'"),
+                            verbose_name=_("name"))
+    aggregation = models.CharField(max_length=30, help_text=_("See duly.domain.usage.AGGREGATIONS"),
+                                   verbose_name=_("aggregation"))
     property_name = models.CharField(
-        max_length=60, blank=True, help_text="unique_count: the event property whose distinct values are counted"
+        max_length=60, blank=True, help_text=_("unique_count: the event property whose distinct values are counted"),
+        verbose_name=_("property name")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("metric")
+        verbose_name_plural = _("metrics")
         ordering = ["organization", "code"]
         constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_metric_code")]
 
@@ -72,22 +86,30 @@ class Price(models.Model):
 
     SOURCE_QUANTITY, SOURCE_USAGE, SOURCE_LICENCES = "quantity", "usage", "licences"
     SOURCE_CHOICES = [
-        (SOURCE_QUANTITY, "Subscription quantity (licensed)"),
-        (SOURCE_USAGE, "Usage events of a metric (metered)"),
-        (SOURCE_LICENCES, "Daily licence snapshots (average active seats)"),
+        (SOURCE_QUANTITY, _("Subscription quantity (licensed)")),
+        (SOURCE_USAGE, _("Usage events of a metric (metered)")),
+        (SOURCE_LICENCES, _("Daily licence snapshots (average active seats)")),
     ]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices")
-    code = models.CharField(max_length=60, help_text="Unique in the organization, e.g. pro-monthly-eur")
-    nickname = models.CharField(max_length=200, blank=True)
-    currency = models.CharField(**CURRENCY_FIELD)
-    model_config = models.JSONField(help_text='duly.domain.pricing configuration, e.g. {"model": "per_unit", ...}')
-    quantity_source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default=SOURCE_QUANTITY)
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, null=True, blank=True, related_name="prices")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="prices",
+                                verbose_name=_("product"))
+    code = models.CharField(max_length=60, help_text=_("Unique in the organization, e.g. pro-monthly-eur"),
+                            verbose_name=_("code"))
+    nickname = models.CharField(max_length=200, blank=True, verbose_name=_("nickname"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    model_config = models.JSONField(help_text=_('duly.domain.pricing configuration, e.g. {"model": "per_unit", ...}'),
+                                    verbose_name=_("model config"))
+    quantity_source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default=SOURCE_QUANTITY,
+                                       verbose_name=_("quantity source"))
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, null=True, blank=True, related_name="prices",
+                               verbose_name=_("metric"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("price")
+        verbose_name_plural = _("prices")
         ordering = ["organization", "code"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "code"], name="uniq_price_code"),
@@ -106,44 +128,54 @@ class Subscription(models.Model):
     """A customer's recurring purchase under a contract, billed on its own dates."""
 
     INTERVAL_CHOICES = [
-        ("weekly", "Weekly"),
-        ("biweekly", "Every 2 weeks"),
-        ("monthly", "Monthly"),
-        ("quarterly", "Quarterly"),
-        ("semiannual", "Semi-annual"),
-        ("annual", "Annual"),
-        ("custom", "Custom (rrule)"),
+        ("weekly", _("Weekly")),
+        ("biweekly", _("Every 2 weeks")),
+        ("monthly", _("Monthly")),
+        ("quarterly", _("Quarterly")),
+        ("semiannual", _("Semi-annual")),
+        ("annual", _("Annual")),
+        ("custom", _("Custom (rrule)")),
     ]
     ADVANCE, ARREARS = "advance", "arrears"
-    TIMING_CHOICES = [(ADVANCE, "In advance (at period start)"), (ARREARS, "In arrears (at period end)")]
+    TIMING_CHOICES = [(ADVANCE, _("In advance (at period start)")), (ARREARS, _("In arrears (at period end)"))]
     ACTIVE, CANCELED, ENDED = "active", "canceled", "ended"
-    STATUS_CHOICES = [(ACTIVE, "Active"), (CANCELED, "Canceled"), (ENDED, "Ended")]
+    STATUS_CHOICES = [(ACTIVE, _("Active")), (CANCELED, _("Canceled")), (ENDED, _("Ended"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions")
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="subscriptions")
-    reference = models.CharField(max_length=60, blank=True)
-    currency = models.CharField(**CURRENCY_FIELD)
-    interval = models.CharField(max_length=12, choices=INTERVAL_CHOICES, default="monthly")
-    rrule = models.TextField(blank=True, help_text="Custom interval: an RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=1MO")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="subscriptions",
+                                 verbose_name=_("customer"))
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="subscriptions",
+                                 verbose_name=_("contract"))
+    reference = models.CharField(max_length=60, blank=True, verbose_name=_("reference"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    interval = models.CharField(max_length=12, choices=INTERVAL_CHOICES, default="monthly",
+                                verbose_name=_("interval"))
+    rrule = models.TextField(blank=True, help_text=_("Custom interval: an RFC 5545 RRULE, e.g. FREQ=MONTHLY;BYDAY=1MO"),
+                             verbose_name=_("rrule"))
     anchor_day = models.CharField(
         max_length=10, blank=True,
-        help_text="Billing day: 1..31 or 'last' (monthly and longer), a weekday name (weekly, biweekly)"
+        help_text=_("Billing day: 1..31 or 'last' (monthly and longer), a weekday name (weekly, biweekly)"),
+        verbose_name=_("anchor day")
     )
-    timing = models.CharField(max_length=8, choices=TIMING_CHOICES, default=ADVANCE)
-    start_date = models.DateField()
-    end_date = models.DateField(null=True, blank=True, help_text="Exclusive: service stops on this day")
-    trial_end = models.DateField(null=True, blank=True, help_text="Exclusive: charges start on this day")
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=ACTIVE)
-    cancel_at_period_end = models.BooleanField(default=False)
-    canceled_on = models.DateField(null=True, blank=True)
+    timing = models.CharField(max_length=8, choices=TIMING_CHOICES, default=ADVANCE, verbose_name=_("timing"))
+    start_date = models.DateField(verbose_name=_("start date"))
+    end_date = models.DateField(null=True, blank=True, help_text=_("Exclusive: service stops on this day"),
+                                verbose_name=_("end date"))
+    trial_end = models.DateField(null=True, blank=True, help_text=_("Exclusive: charges start on this day"),
+                                 verbose_name=_("trial end"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=ACTIVE, verbose_name=_("status"))
+    cancel_at_period_end = models.BooleanField(default=False, verbose_name=_("cancel at period end"))
+    canceled_on = models.DateField(null=True, blank=True, verbose_name=_("canceled on"))
     #: Billing cursor: the key (period start) of the last billed slot, and the billing date of the next
     #: one (None: nothing more to bill). Maintained by the billing run.
-    last_billed_period_start = models.DateField(null=True, blank=True)
-    next_bill_on = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    last_billed_period_start = models.DateField(null=True, blank=True, verbose_name=_("last billed period start"))
+    next_bill_on = models.DateField(null=True, blank=True, verbose_name=_("next bill on"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         ordering = ["organization", "customer", "id"]
         indexes = [models.Index(fields=["organization", "next_bill_on"])]
 
@@ -158,14 +190,18 @@ class SubscriptionItem(models.Model):
     was sold when is kept and every period can be prorated exactly.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items")
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+")
-    quantity = models.DecimalField(**QUANTITY, default=Decimal(1))
-    starts_on = models.DateField()
-    ends_on = models.DateField(null=True, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="items",
+                                     verbose_name=_("subscription"))
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+", verbose_name=_("price"))
+    quantity = models.DecimalField(**QUANTITY, default=Decimal(1), verbose_name=_("quantity"))
+    starts_on = models.DateField(verbose_name=_("starts on"))
+    ends_on = models.DateField(null=True, blank=True, verbose_name=_("ends on"))
 
     class Meta:
+        verbose_name = _("subscription item")
+        verbose_name_plural = _("subscription items")
         ordering = ["subscription", "starts_on", "id"]
 
     def __str__(self) -> str:
@@ -175,13 +211,17 @@ class SubscriptionItem(models.Model):
 class SubscriptionPause(models.Model):
     """No recurring charge from ``starts_on`` until ``resumes_on`` (exclusive; None: until resumed)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="pauses")
-    starts_on = models.DateField()
-    resumes_on = models.DateField(null=True, blank=True)
-    reason = models.CharField(max_length=200, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="pauses",
+                                     verbose_name=_("subscription"))
+    starts_on = models.DateField(verbose_name=_("starts on"))
+    resumes_on = models.DateField(null=True, blank=True, verbose_name=_("resumes on"))
+    reason = models.CharField(max_length=200, blank=True, verbose_name=_("reason"))
 
     class Meta:
+        verbose_name = _("subscription pause")
+        verbose_name_plural = _("subscription pauses")
         ordering = ["subscription", "starts_on"]
 
     def __str__(self) -> str:
@@ -191,23 +231,28 @@ class SubscriptionPause(models.Model):
 class PendingCharge(models.Model):
     """A one-off line waiting for the customer's next invoice (e.g. the prorated part of an upgrade)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="pending_charges")
-    currency = models.CharField(**CURRENCY_FIELD)
-    description = models.CharField(max_length=500)
-    amount_minor = models.BigIntegerField()
-    unit = models.CharField(max_length=10, default="C62")
-    tax_category = models.CharField(max_length=2, default="S")
-    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
-    tax_exemption_reason = models.CharField(max_length=200, blank=True)
-    period_start = models.DateField(null=True, blank=True)
-    period_end = models.DateField(null=True, blank=True, help_text="Inclusive")
-    explanation = models.TextField(blank=True)
-    created_on = models.DateField()
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="pending_charges",
+                                     verbose_name=_("subscription"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    description = models.CharField(max_length=500, verbose_name=_("description"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    unit = models.CharField(max_length=10, default="C62", verbose_name=_("unit"))
+    tax_category = models.CharField(max_length=2, default="S", verbose_name=_("tax category"))
+    tax_rate = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0), verbose_name=_("tax rate"))
+    tax_exemption_reason = models.CharField(max_length=200, blank=True, verbose_name=_("tax exemption reason"))
+    period_start = models.DateField(null=True, blank=True, verbose_name=_("period start"))
+    period_end = models.DateField(null=True, blank=True, help_text=_("Inclusive"), verbose_name=_("period end"))
+    explanation = models.TextField(blank=True, verbose_name=_("explanation"))
+    created_on = models.DateField(verbose_name=_("created on"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                verbose_name=_("invoice"))
 
     class Meta:
+        verbose_name = _("pending charge")
+        verbose_name_plural = _("pending charges")
         ordering = ["customer", "created_on", "id"]
         indexes = [models.Index(fields=["customer", "invoice"])]
 
@@ -215,21 +260,29 @@ class PendingCharge(models.Model):
 class BillingRecord(models.Model):
     """One billed subscription period. Unique per (subscription, period_start): a period is billed once."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="billing_records")
-    period_start = models.DateField(help_text="Slot key: the service period start (the end date for a closing slot)")
-    period_end = models.DateField(help_text="Exclusive")
-    usage_start = models.DateField(null=True, blank=True, help_text="Usage window billed (None: no usage)")
-    usage_end = models.DateField(null=True, blank=True, help_text="Exclusive")
-    billing_date = models.DateField()
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    amount_minor = models.BigIntegerField(default=0, help_text="Net amount billed for this slot")
-    currency = models.CharField(**CURRENCY_FIELD)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="billing_records",
+                                     verbose_name=_("subscription"))
+    period_start = models.DateField(help_text=_("Slot key: the service period start (the end date for a closing slot)"),
+                                    verbose_name=_("period start"))
+    period_end = models.DateField(help_text=_("Exclusive"), verbose_name=_("period end"))
+    usage_start = models.DateField(null=True, blank=True, help_text=_("Usage window billed (None: no usage)"),
+                                   verbose_name=_("usage start"))
+    usage_end = models.DateField(null=True, blank=True, help_text=_("Exclusive"), verbose_name=_("usage end"))
+    billing_date = models.DateField(verbose_name=_("billing date"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                verbose_name=_("invoice"))
+    amount_minor = models.BigIntegerField(default=0, help_text=_("Net amount billed for this slot"),
+                                          verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
     #: Billed quantity per metric code (decimal strings), to price late usage as a difference.
-    usage = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    usage = models.JSONField(default=dict, blank=True, verbose_name=_("usage"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("billing record")
+        verbose_name_plural = _("billing records")
         ordering = ["subscription", "period_start"]
         constraints = [
             models.UniqueConstraint(fields=["subscription", "period_start"], name="uniq_billing_period"),
@@ -248,21 +301,26 @@ class UsageEvent(models.Model):
     ``adjusted_on`` names the invoice when the adjustment was not zero).
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+")
-    idempotency_key = models.CharField(max_length=200)
-    timestamp = models.DateTimeField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                     verbose_name=_("subscription"))
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="+", verbose_name=_("metric"))
+    idempotency_key = models.CharField(max_length=200, verbose_name=_("idempotency key"))
+    timestamp = models.DateTimeField(verbose_name=_("timestamp"))
     #: Exact on every database (a DecimalField loses digits on SQLite): below 10^18, 6 decimals.
     value = DecimalTextField(integer_digits=18, decimal_places=6)
-    properties = models.JSONField(default=dict, blank=True)
-    recorded_at = models.DateTimeField()
-    late = models.BooleanField(default=False)
-    late_billed_on = models.DateField(null=True, blank=True)
-    adjusted_on = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    properties = models.JSONField(default=dict, blank=True, verbose_name=_("properties"))
+    recorded_at = models.DateTimeField(verbose_name=_("recorded at"))
+    late = models.BooleanField(default=False, verbose_name=_("late"))
+    late_billed_on = models.DateField(null=True, blank=True, verbose_name=_("late billed on"))
+    adjusted_on = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("adjusted on"))
 
     class Meta:
+        verbose_name = _("usage event")
+        verbose_name_plural = _("usage events")
         ordering = ["timestamp", "id"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "idempotency_key"], name="uniq_usage_idempotency_key"),
@@ -279,13 +337,17 @@ class UsageEvent(models.Model):
 class LicenceSnapshot(models.Model):
     """The number of active licences (seats) of a subscription on one day."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="licence_snapshots")
-    day = models.DateField()
-    active_count = models.PositiveIntegerField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="licence_snapshots",
+                                     verbose_name=_("subscription"))
+    day = models.DateField(verbose_name=_("day"))
+    active_count = models.PositiveIntegerField(verbose_name=_("active count"))
 
     class Meta:
+        verbose_name = _("licence snapshot")
+        verbose_name_plural = _("licence snapshots")
         ordering = ["subscription", "day"]
         constraints = [models.UniqueConstraint(fields=["subscription", "day"], name="uniq_licence_day")]
 
@@ -297,35 +359,47 @@ class LicenceSnapshot(models.Model):
 class RetainerAgreement(models.Model):
     """A contract's prepaid balance: topped up by ``topup_minor`` when it falls below ``threshold_minor``."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    contract = models.OneToOneField(Contract, on_delete=models.PROTECT, related_name="retainer")
-    currency = models.CharField(**CURRENCY_FIELD)
-    topup_minor = models.BigIntegerField(help_text="Amount of each retainer (top-up) invoice")
-    threshold_minor = models.BigIntegerField(help_text="A top-up is invoiced when the balance falls below this")
-    active = models.BooleanField(default=True)
-    created_on = models.DateField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    contract = models.OneToOneField(Contract, on_delete=models.PROTECT, related_name="retainer",
+                                    verbose_name=_("contract"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    topup_minor = models.BigIntegerField(help_text=_("Amount of each retainer (top-up) invoice"),
+                                         verbose_name=_("topup minor"))
+    threshold_minor = models.BigIntegerField(help_text=_("A top-up is invoiced when the balance falls below this"),
+                                             verbose_name=_("threshold minor"))
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_on = models.DateField(verbose_name=_("created on"))
 
     def __str__(self) -> str:
         return f"Retainer of {self.contract}"
+
+    class Meta:
+        verbose_name = _("retainer agreement")
+        verbose_name_plural = _("retainer agreements")
 
 
 class PrepaidFunding(models.Model):
     """An invoice that funds a prepaid balance: a deposit or a retainer (top-up). Counts once it is paid."""
 
     DEPOSIT, RETAINER = "deposit", "retainer"
-    KIND_CHOICES = [(DEPOSIT, "Deposit"), (RETAINER, "Retainer")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="+")
-    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    kind = models.CharField(max_length=10, choices=KIND_CHOICES)
-    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(**CURRENCY_FIELD)
-    amount_minor = models.BigIntegerField()
-    created_on = models.DateField()
+    KIND_CHOICES = [(DEPOSIT, _("Deposit")), (RETAINER, _("Retainer"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="+", verbose_name=_("contract"))
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                     verbose_name=_("subscription"))
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, verbose_name=_("kind"))
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="+", verbose_name=_("invoice"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    created_on = models.DateField(verbose_name=_("created on"))
 
     class Meta:
+        verbose_name = _("prepaid funding")
+        verbose_name_plural = _("prepaid fundings")
         ordering = ["contract", "created_on", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -337,16 +411,19 @@ class PrepaidFunding(models.Model):
 class PrepaidDrawdown(models.Model):
     """A deposit or retainer amount deducted on an invoice (shown there as the prepaid amount)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="+")
-    kind = models.CharField(max_length=10, choices=PrepaidFunding.KIND_CHOICES)
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(**CURRENCY_FIELD)
-    amount_minor = models.BigIntegerField()
-    applied_on = models.DateField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    contract = models.ForeignKey(Contract, on_delete=models.PROTECT, related_name="+", verbose_name=_("contract"))
+    kind = models.CharField(max_length=10, choices=PrepaidFunding.KIND_CHOICES, verbose_name=_("kind"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="+", verbose_name=_("invoice"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    applied_on = models.DateField(verbose_name=_("applied on"))
 
     class Meta:
+        verbose_name = _("prepaid drawdown")
+        verbose_name_plural = _("prepaid drawdowns")
         ordering = ["contract", "applied_on", "id"]
         constraints = [models.UniqueConstraint(fields=["invoice", "kind"], name="uniq_drawdown_per_invoice")]
 
@@ -359,20 +436,24 @@ class PriceChange(models.Model):
     shows the old and new price and the justification.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="changes")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="changes", verbose_name=_("price"))
     subscription = models.ForeignKey(
         Subscription, on_delete=models.CASCADE, null=True, blank=True, related_name="price_changes",
-        help_text="Only this subscription; empty: every subscription on the price",
+        help_text=_("Only this subscription; empty: every subscription on the price"), verbose_name=_("subscription"),
     )
-    effective_date = models.DateField()
-    new_model_config = models.JSONField()
-    justification = models.TextField(help_text="What improved and why the price changes")
-    notice_days = models.PositiveIntegerField(default=30)
-    scheduled_on = models.DateField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    effective_date = models.DateField(verbose_name=_("effective date"))
+    new_model_config = models.JSONField(verbose_name=_("new model config"))
+    justification = models.TextField(help_text=_("What improved and why the price changes"),
+                                     verbose_name=_("justification"))
+    notice_days = models.PositiveIntegerField(default=30, verbose_name=_("notice days"))
+    scheduled_on = models.DateField(verbose_name=_("scheduled on"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("price change")
+        verbose_name_plural = _("price changes")
         ordering = ["price", "effective_date", "id"]
 
     def __str__(self) -> str:
@@ -383,20 +464,25 @@ class PriceChangeNotice(models.Model):
     """A queued notice of a price change to one customer; the messaging app delivers it."""
 
     QUEUED, SENT, CANCELED = "queued", "sent", "canceled"
-    STATUS_CHOICES = [(QUEUED, "Queued"), (SENT, "Sent"), (CANCELED, "Canceled")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    price_change = models.ForeignKey(PriceChange, on_delete=models.CASCADE, related_name="notices")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
-    send_on = models.DateField()
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED)
-    subject = models.CharField(max_length=300)
-    body = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    STATUS_CHOICES = [(QUEUED, _("Queued")), (SENT, _("Sent")), (CANCELED, _("Canceled"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    price_change = models.ForeignKey(PriceChange, on_delete=models.CASCADE, related_name="notices",
+                                     verbose_name=_("price change"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("customer"))
+    send_on = models.DateField(verbose_name=_("send on"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=QUEUED, verbose_name=_("status"))
+    subject = models.CharField(max_length=300, verbose_name=_("subject"))
+    body = models.TextField(verbose_name=_("body"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
     #: The customer's first invoice at the new price (it shows the old and new price and the justification).
-    first_invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    first_invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                      verbose_name=_("first invoice"))
 
     class Meta:
+        verbose_name = _("price change notice")
+        verbose_name_plural = _("price change notices")
         ordering = ["send_on", "id"]
         constraints = [
             models.UniqueConstraint(fields=["price_change", "customer"], name="uniq_price_notice_customer"),

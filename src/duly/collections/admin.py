@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.amounts import amount_column
 from duly.customers.models import Customer
@@ -84,14 +85,15 @@ class PolicyAdmin(OrgScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("steps")
 
-    @admin.display(description="steps")
+    @admin.display(description=_("steps"))
     def step_list(self, obj):
         return " → ".join(f"{s.code} ({s.offset_days:+d})" for s in obj.steps.all())
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         if self.run_service(request, services.save_policy_from_admin, form.instance) is not None:
-            self.message_user(request, f"Policy {form.instance.code} checked: its steps are valid.")
+            self.message_user(request, _("Policy {code} checked: its steps are valid.")
+                                         .format(code=form.instance.code))
 
 
 @admin.register(CollectionsSettings)
@@ -116,10 +118,10 @@ class SpecialDateAdmin(OrgScopedAdmin):
 
 # --- the worklist and the page per customer -------------------------------------------------------------
 class PromiseForm(forms.Form):
-    promised_date = forms.DateField(help_text="YYYY-MM-DD")
+    promised_date = forms.DateField(help_text=_("YYYY-MM-DD"))
     amount = forms.DecimalField(min_value=0, decimal_places=3)
     invoices = forms.ModelMultipleChoiceField(queryset=Invoice.objects.none(), required=False,
-                                              help_text="Default: the overdue invoices")
+                                              help_text=_("Default: the overdue invoices"))
     note = forms.CharField(required=False)
 
 
@@ -131,7 +133,7 @@ class QueryForm(forms.Form):
 
 class PolicyForm(forms.Form):
     policy = forms.ModelChoiceField(queryset=Policy.objects.none(), required=False,
-                                    help_text="Empty: chosen by segment or by the tone rule")
+                                    help_text=_("Empty: chosen by segment or by the tone rule"))
 
 
 @admin.register(CustomerProfile)
@@ -144,11 +146,11 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
     autocomplete_fields = ("customer",)
     readonly_fields = ("suspended_at", "terminated_at", "restore_deadline", "status_reason")
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def customer_status(self, obj):
         return obj.customer.status
 
-    @admin.display(description="collections page")
+    @admin.display(description=_("collections page"))
     def page(self, obj):
         return format_html('<a href="{}">open</a>', reverse("admin:collections_customer_page", args=[obj.customer_id]))
 
@@ -172,7 +174,7 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
             for row in worklist(org, as_of=now):
                 rows.append((row, row.as_dict(), reverse("admin:collections_customer_page", args=[row.customer_id])))
         return TemplateResponse(request, "admin/collections/worklist.html", {
-            **self.admin_site.each_context(request), "title": "Collections worklist", "rows": rows,
+            **self.admin_site.each_context(request), "title": _("Collections worklist"), "rows": rows,
             "opts": self.model._meta,
         })
 
@@ -199,7 +201,7 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
         policy_form.fields["policy"].queryset = Policy.objects.filter(organization=org)
         page = customer_page(org, customer, now=now)
         return TemplateResponse(request, "admin/collections/customer.html", {
-            **self.admin_site.each_context(request), "title": f"Collections: {customer.name}", "customer": customer,
+            **self.admin_site.each_context(request), "title": _("Collections: {name}").format(name=customer.name), "customer": customer,
             "row": page.row, "summary": page.summary, "open_invoices": page.open_invoices,
             "reminders": page.reminders, "disputes": page.disputes, "promises": page.promises, "tasks": page.tasks,
             "promise_form": promise_form, "query_form": query_form, "policy_form": policy_form,
@@ -215,7 +217,7 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
                 return self.run_service(
                     request, services.record_promise, org, customer, promised_date=d["promised_date"],
                     amount=d["amount"], invoice_ids=[i.pk for i in d["invoices"]] or None, note=d["note"], now=now,
-                    success="Promise to pay recorded: reminders for its invoices pause until the date.",
+                    success=_("Promise to pay recorded: reminders for its invoices pause until the date."),
                 ) is not None
         elif "query" in request.POST:
             from .worklist import queryable_invoices_of
@@ -227,7 +229,7 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
                 return self.run_service(
                     request, services.open_dispute, org, d["invoice"].pk, question=d["question"],
                     opened_by=d["opened_by"], user=request.user, now=now,
-                    success="Query opened: follow-ups for that invoice pause.",
+                    success=_("Query opened: follow-ups for that invoice pause."),
                 ) is not None
         elif "policy" in request.POST:
             form = PolicyForm(request.POST, prefix="policy")
@@ -235,18 +237,18 @@ class CustomerProfileAdmin(_Clock, OrgScopedAdmin):
             if form.is_valid():
                 chosen = form.cleaned_data["policy"]
                 return self.run_service(request, services.assign_policy, org, customer,
-                                        chosen.code if chosen else None, success="Policy saved.") is not None
+                                        chosen.code if chosen else None, success=_("Policy saved.")) is not None
         return False
 
 
 # --- queries (disputes) ----------------------------------------------------------------------------
 class ResolveForm(forms.Form):
     answer = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
-    credit_note = forms.BooleanField(required=False, help_text="Also issue a credit note for the whole invoice")
+    credit_note = forms.BooleanField(required=False, help_text=_("Also issue a credit note for the whole invoice"))
     credit_amount = forms.CharField(
-        required=False, label="Or credit an amount",
-        help_text="Credit only part of the invoice: an amount, tax included, in the invoice's currency, "
-                  "as one credit-note line (at most what is still open)")
+        required=False, label=_("Or credit an amount"),
+        help_text=_("Credit only part of the invoice: an amount, tax included, in the invoice's currency, "
+                  "as one credit-note line (at most what is still open)"))
 
     def __init__(self, *args, dispute, may_credit: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -266,7 +268,7 @@ class ResolveForm(forms.Form):
         amount = self.cleaned_data["credit_amount"].strip()
         if amount:
             try:  # the service checks again when it writes; this puts the reason next to the field
-                partial_credit_lines(self.dispute.organization, self.dispute.invoice_id, amount, description="check")
+                partial_credit_lines(self.dispute.organization, self.dispute.invoice_id, amount, description=_("check"))
             except DomainError as exc:
                 raise forms.ValidationError(exc.message, code=exc.code) from None
         return amount
@@ -274,10 +276,10 @@ class ResolveForm(forms.Form):
     def clean(self):
         data = super().clean()
         if data.get("credit_note") and data.get("credit_amount"):
-            raise forms.ValidationError("Credit the whole invoice or an amount, not both.")
+            raise forms.ValidationError(_("Credit the whole invoice or an amount, not both."))
         if (data.get("credit_note") or data.get("credit_amount")) and not self.may_credit:
-            raise forms.ValidationError("Your role may answer the query but not issue a credit note: ask a "
-                                        "bookkeeper, or answer without a credit.")
+            raise forms.ValidationError(_("Your role may answer the query but not issue a credit note: ask a "
+                                        "bookkeeper, or answer without a credit."))
         return data
 
 
@@ -288,7 +290,7 @@ class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_filter = ("status", "opened_by")
     search_fields = ("invoice__number", "customer__name", "question")
 
-    @admin.display(description="answer by", ordering="sla_due_on")
+    @admin.display(description=_("answer by"), ordering="sla_due_on")
     def sla(self, obj):
         if obj.answered_late(self.clock()):
             return format_html('<strong style="color:#ba2121">{} (late)</strong>', obj.sla_due_on.isoformat())
@@ -314,12 +316,13 @@ class DisputeAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
                 request, services.resolve_dispute, dispute.organization, dispute.pk,
                 answer=form.cleaned_data["answer"], credit_note=form.cleaned_data["credit_note"],
                 credit_amount=form.cleaned_data["credit_amount"] or None,
-                user=request.user, now=self.clock(), success="Answered; the customer is notified.",
+                user=request.user, now=self.clock(), success=_("Answered; the customer is notified."),
             )
             if done is not None:
                 return HttpResponseRedirect(reverse("admin:collections_dispute_changelist"))
         return TemplateResponse(request, "admin/duly/reason_form.html", {
-            **self.admin_site.each_context(request), "title": f"Answer the query on {dispute.invoice}",
+            **self.admin_site.each_context(request), "title": _("Answer the query on {invoice}")
+                                                                .format(invoice=dispute.invoice),
             "form": form, "objects": [dispute], "opts": self.model._meta,
         })
 
@@ -343,7 +346,7 @@ class PromiseToPayAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
 
         return PromiseChangeList
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, obj):
         if hasattr(obj, "listed_state"):
             return obj.listed_state
@@ -356,11 +359,11 @@ class TaskAdmin(_Clock, _ReadOnly, OrgScopedAdmin):
     list_filter = ("kind", ("done_at", admin.EmptyFieldListFilter))
     actions = ["mark_done"]
 
-    @admin.action(description="Mark selected tasks done", permissions=["collect"])
+    @admin.action(description=_("Mark selected tasks done"), permissions=["collect"])
     def mark_done(self, request, queryset):
         for task in queryset:
             self.run_service(request, services.complete_task, task.organization, task.pk, now=self.clock())
-        self.message_user(request, "Done.", messages.SUCCESS)
+        self.message_user(request, _("Done."), messages.SUCCESS)
 
 
 @admin.register(Reminder)
@@ -373,11 +376,11 @@ class ReminderAdmin(_ReadOnly, OrgScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("covered__invoice")
 
-    @admin.display(description="actions")
+    @admin.display(description=_("actions"))
     def action_list(self, obj):
         return ", ".join(obj.actions) or "—"
 
-    @admin.display(description="invoices (once per step)")
+    @admin.display(description=_("invoices (once per step)"))
     def invoices_covered(self, obj):
         return ", ".join(row.invoice.number for row in obj.covered.all()) or "—"
 

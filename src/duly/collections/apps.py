@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class CollectionsConfig(AppConfig):
     name = "duly.collections"
+    verbose_name = _("Collections")
     label = "collections"
     default_auto_field = "django.db.models.BigAutoField"
 

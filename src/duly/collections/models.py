@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import CURRENCY_FIELD, Contact, Customer, Organization
 from duly.domain import dunning
@@ -25,21 +26,27 @@ from duly.invoicing.models import Invoice
 class Policy(models.Model):
     """A dunning policy: ordered steps and contact-fatigue limits."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="dunning_policies")
-    code = models.SlugField(max_length=40, help_text="Stable identifier, e.g. gentle, neutral, firm, hotel")
-    name = models.CharField(max_length=120)
-    description = models.TextField(blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="dunning_policies",
+                                     verbose_name=_("organization"))
+    code = models.SlugField(max_length=40, help_text=_("Stable identifier, e.g. gentle, neutral, firm, hotel"),
+                            verbose_name=_("code"))
+    name = models.CharField(max_length=120, verbose_name=_("name"))
+    description = models.TextField(blank=True, verbose_name=_("description"))
     max_per_window = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=2, help_text="At most this many reminders in the window (empty: no limit)")
-    window_days = models.PositiveSmallIntegerField(default=7)
+        null=True, blank=True, default=2, help_text=_("At most this many reminders in the window (empty: no limit)"),
+        verbose_name=_("max per window"))
+    window_days = models.PositiveSmallIntegerField(default=7, verbose_name=_("window days"))
     min_gap_hours = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=48, help_text="At least this many hours between two reminders (empty: none)")
+        null=True, blank=True, default=48, help_text=_("At least this many hours between two reminders (empty: none)"),
+        verbose_name=_("min gap hours"))
     restore_days = models.PositiveSmallIntegerField(
-        default=14, help_text="After suspension or termination: pay within this many days to be restored")
+        default=14, help_text=_("After suspension or termination: pay within this many days to be restored"),
+        verbose_name=_("restore days"))
 
     class Meta:
+        verbose_name = _("policy")
         ordering = ["code"]
-        verbose_name_plural = "policies"
+        verbose_name_plural = _("policies")
         constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_dunning_policy_code")]
 
     def __str__(self) -> str:
@@ -58,28 +65,33 @@ class Policy(models.Model):
 
 class Step(models.Model):
     ANCHOR_CHOICES = [(a, a.replace("_", " ")) for a in dunning.ANCHORS]
-    CHANNEL_CHOICES = [("email", "E-mail"), ("letter", "PDF letter for post"), ("phone_task", "Task: phone them")]
+    CHANNEL_CHOICES = [("email", _("E-mail")), ("letter", _("PDF letter for post")), ("phone_task", _("Task: phone them"))]
     TONE_CHOICES = [(t, t) for t in dunning.TONES]
 
-    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="steps")
-    code = models.SlugField(max_length=40)
-    order = models.PositiveSmallIntegerField()
-    offset_days = models.IntegerField(help_text="Days from the anchor; negative = before it (-3: coming due)")
-    anchor = models.CharField(max_length=20, choices=ANCHOR_CHOICES, default="due_date")
-    channel = models.CharField(max_length=12, choices=CHANNEL_CHOICES, default="email")
-    template = models.CharField(max_length=60, blank=True, help_text="Message template (default: the step code)")
-    tone = models.CharField(max_length=8, choices=TONE_CHOICES, default="neutral")
+    policy = models.ForeignKey(Policy, on_delete=models.CASCADE, related_name="steps", verbose_name=_("policy"))
+    code = models.SlugField(max_length=40, verbose_name=_("code"))
+    order = models.PositiveSmallIntegerField(verbose_name=_("order"))
+    offset_days = models.IntegerField(help_text=_("Days from the anchor; negative = before it (-3: coming due)"),
+                                      verbose_name=_("offset days"))
+    anchor = models.CharField(max_length=20, choices=ANCHOR_CHOICES, default="due_date", verbose_name=_("anchor"))
+    channel = models.CharField(max_length=12, choices=CHANNEL_CHOICES, default="email", verbose_name=_("channel"))
+    template = models.CharField(max_length=60, blank=True, help_text=_("Message template (default: the step code)"),
+                                verbose_name=_("template"))
+    tone = models.CharField(max_length=8, choices=TONE_CHOICES, default="neutral", verbose_name=_("tone"))
     actions = models.JSONField(default=list, blank=True,
-                               help_text=f"Any of: {', '.join(dunning.STEP_ACTIONS)}")
+                               help_text=f"Any of: {', '.join(dunning.STEP_ACTIONS)}", verbose_name=_("actions"))
     conditions = models.JSONField(default=dict, blank=True,
-                                  help_text="min_balance, segments, risk_levels, payment_methods, min_late_probability "
-                                            "(0-1: only invoices at least this likely to be paid late)")
+                                  help_text=_("min_balance, segments, risk_levels, payment_methods, min_late_probability "
+                                            "(0-1: only invoices at least this likely to be paid late)"),
+                                  verbose_name=_("conditions"))
     whatever_sent = models.BooleanField(
-        default=False, help_text="Reached on its own date whatever was sent before (e.g. hand over after 90 "
+        default=False, help_text=_("Reached on its own date whatever was sent before (e.g. hand over after 90 "
                                  "days); otherwise only after the previous step reached the customer and its "
-                                 "own wait has passed")
+                                 "own wait has passed"), verbose_name=_("whatever sent"))
 
     class Meta:
+        verbose_name = _("step")
+        verbose_name_plural = _("steps")
         ordering = ["policy", "order"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "code"], name="uniq_step_code"),
@@ -119,29 +131,39 @@ class Step(models.Model):
 class CollectionsSettings(models.Model):
     """An organization's collections settings: the tone rule, sending window, query SLA."""
 
-    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="collections_settings")
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="collections_settings",
+                                        verbose_name=_("organization"))
     gentle_below = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(25),
-                                       help_text="Tone rule: under this % of late invoices → gentle")
+                                       help_text=_("Tone rule: under this percentage of late invoices → gentle"),
+                                       verbose_name=_("gentle below"))
     firm_above = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal(50),
-                                     help_text="Tone rule: over this % of late invoices → firm")
+                                     help_text=_("Tone rule: over this percentage of late invoices → firm"),
+                                     verbose_name=_("firm above"))
     firm_from_probability = models.DecimalField(
         max_digits=3, decimal_places=2, null=True, blank=True,
         validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal(1))],
-        help_text="Tone rule: a customer with an open invoice predicted at least this likely (0.01-1) to be paid "
-                  "late → firm, whatever its history (empty: the prediction does not change the tone)")
-    gentle_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    neutral_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    firm_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    send_window_start = models.TimeField(default=time(9))
-    send_window_end = models.TimeField(default=time(17))
-    dispute_sla_business_days = models.PositiveSmallIntegerField(default=2)
-    greetings_enabled = models.BooleanField(default=True, help_text="Birthdays, anniversaries and special dates")
+        help_text=_("Tone rule: a customer with an open invoice predicted at least this likely (0.01-1) to be paid "
+                  "late → firm, whatever its history (empty: the prediction does not change the tone)"),
+        verbose_name=_("firm from probability"))
+    gentle_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                      verbose_name=_("gentle policy"))
+    neutral_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                       verbose_name=_("neutral policy"))
+    firm_policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("firm policy"))
+    send_window_start = models.TimeField(default=time(9), verbose_name=_("send window start"))
+    send_window_end = models.TimeField(default=time(17), verbose_name=_("send window end"))
+    dispute_sla_business_days = models.PositiveSmallIntegerField(default=2,
+                                                                 verbose_name=_("dispute sla business days"))
+    greetings_enabled = models.BooleanField(default=True, help_text=_("Birthdays, anniversaries and special dates"),
+                                            verbose_name=_("greetings enabled"))
     email_invoices = models.BooleanField(
-        default=True, help_text="E-mail each issued invoice and credit note, with its PDF and attachments, to the "
-                                "customer's accounts-payable or billing contact")
+        default=True, help_text=_("E-mail each issued invoice and credit note, with its PDF and attachments, to the "
+                                "customer's accounts-payable or billing contact"), verbose_name=_("email invoices"))
 
     class Meta:
-        verbose_name_plural = "collections settings"
+        verbose_name = _("collections settings")
+        verbose_name_plural = _("collections settings")
 
     def __str__(self) -> str:
         return f"Collections settings of {self.organization}"
@@ -150,12 +172,15 @@ class CollectionsSettings(models.Model):
 class SegmentRule(models.Model):
     """Per customer segment: the policy to use and the default sending hour."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    segment = models.CharField(max_length=60)
-    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True)
-    default_hour = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Local hour 0-23")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    segment = models.CharField(max_length=60, verbose_name=_("segment"))
+    policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True, verbose_name=_("policy"))
+    default_hour = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Local hour 0-23"),
+                                                    verbose_name=_("default hour"))
 
     class Meta:
+        verbose_name = _("segment rule")
+        verbose_name_plural = _("segment rules")
         constraints = [models.UniqueConstraint(fields=["organization", "segment"], name="uniq_segment_rule")]
 
     def __str__(self) -> str:
@@ -165,26 +190,33 @@ class SegmentRule(models.Model):
 class CustomerProfile(models.Model):
     """Collections side of a customer: explicit policy, risk level, suspension and termination."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="collections_profile")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="collections_profile",
+                                    verbose_name=_("customer"))
     policy = models.ForeignKey(Policy, on_delete=models.PROTECT, null=True, blank=True,
-                               help_text="Explicit policy (else by segment, else the tone rule)")
-    risk_level = models.CharField(max_length=20, blank=True)
-    suspended_at = models.DateTimeField(null=True, blank=True)
-    terminated_at = models.DateTimeField(null=True, blank=True)
+                               help_text=_("Explicit policy (else by segment, else the tone rule)"),
+                               verbose_name=_("policy"))
+    risk_level = models.CharField(max_length=20, blank=True, verbose_name=_("risk level"))
+    suspended_at = models.DateTimeField(null=True, blank=True, verbose_name=_("suspended at"))
+    terminated_at = models.DateTimeField(null=True, blank=True, verbose_name=_("terminated at"))
     restore_deadline = models.DateField(null=True, blank=True,
-                                        help_text="Paying everything overdue by this date restores the customer")
-    status_reason = models.TextField(blank=True)
+                                        help_text=_("Paying everything overdue by this date restores the customer"),
+                                        verbose_name=_("restore deadline"))
+    status_reason = models.TextField(blank=True, verbose_name=_("status reason"))
     suspension_pauses = models.JSONField(default=list, blank=True,
-                                         help_text="Billing pauses made by the suspension (resumed when it is lifted)")
+                                         help_text=_("Billing pauses made by the suspension (resumed when it is lifted)"),
+                                         verbose_name=_("suspension pauses"))
     lifted_by_payment = models.BigIntegerField(
-        null=True, blank=True, help_text="The payment that lifted the last suspension or termination (id): if it is "
-                                         "taken back (a bank match undone), the suspension or termination returns")
+        null=True, blank=True, help_text=_("The payment that lifted the last suspension or termination (id): if it is "
+                                         "taken back (a bank match undone), the suspension or termination returns"),
+        verbose_name=_("lifted by payment"))
     lifted_state = models.JSONField(default=dict, blank=True,
-                                    help_text="The suspension or termination that payment lifted, to put it back")
+                                    help_text=_("The suspension or termination that payment lifted, to put it back"),
+                                    verbose_name=_("lifted state"))
 
     class Meta:
-        verbose_name = "customer collections profile"
+        verbose_name_plural = _("customer profiles")
+        verbose_name = _("customer collections profile")
 
     def __str__(self) -> str:
         return f"Collections: {self.customer}"
@@ -193,12 +225,15 @@ class CustomerProfile(models.Model):
 class SpecialDate(models.Model):
     """A customer's own date to greet them on (founding day, a yearly event)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="special_dates")
-    label = models.CharField(max_length=120)
-    date = models.DateField(help_text="Greeted every year on this day and month")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="special_dates",
+                                 verbose_name=_("customer"))
+    label = models.CharField(max_length=120, verbose_name=_("label"))
+    date = models.DateField(help_text=_("Greeted every year on this day and month"), verbose_name=_("date"))
 
     class Meta:
+        verbose_name = _("special date")
+        verbose_name_plural = _("special dates")
         ordering = ["customer", "date"]
 
     def __str__(self) -> str:
@@ -208,38 +243,47 @@ class SpecialDate(models.Model):
 class CollectionRun(models.Model):
     """One `duly collect` pass: what it did. A crashed run is simply run again (idempotent keys)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    as_of = models.DateTimeField()
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    counts = models.JSONField(default=dict, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    as_of = models.DateTimeField(verbose_name=_("as of"))
+    started_at = models.DateTimeField(auto_now_add=True, verbose_name=_("started at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+    counts = models.JSONField(default=dict, blank=True, verbose_name=_("counts"))
 
     class Meta:
+        verbose_name = _("collection run")
+        verbose_name_plural = _("collection runs")
         ordering = ["-started_at"]
 
 
 class Reminder(models.Model):
     """A dunning step carried out for a customer and a set of invoices (once: the natural key)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reminders")
-    policy_code = models.CharField(max_length=40)
-    step_code = models.CharField(max_length=40)
-    invoice_ids = models.JSONField(default=list)
-    idempotency_key = models.CharField(max_length=255, help_text="customer:step:invoice ids")
-    channel = models.CharField(max_length=12)
-    template = models.CharField(max_length=60)
-    tone = models.CharField(max_length=8)
-    actions = models.JSONField(default=list, blank=True)
-    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True)
-    sent_at = models.DateTimeField()
-    reason = models.TextField()
-    fallback_reason = models.CharField(max_length=300, blank=True)
-    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True)
-    fee_assessed = models.BooleanField(default=False)
-    run = models.ForeignKey(CollectionRun, on_delete=models.SET_NULL, null=True, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="reminders",
+                                 verbose_name=_("customer"))
+    policy_code = models.CharField(max_length=40, verbose_name=_("policy code"))
+    step_code = models.CharField(max_length=40, verbose_name=_("step code"))
+    invoice_ids = models.JSONField(default=list, verbose_name=_("invoice ids"))
+    idempotency_key = models.CharField(max_length=255, help_text=_("customer:step:invoice ids"),
+                                       verbose_name=_("idempotency key"))
+    channel = models.CharField(max_length=12, verbose_name=_("channel"))
+    template = models.CharField(max_length=60, verbose_name=_("template"))
+    tone = models.CharField(max_length=8, verbose_name=_("tone"))
+    actions = models.JSONField(default=list, blank=True, verbose_name=_("actions"))
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("contact"))
+    sent_at = models.DateTimeField(verbose_name=_("sent at"))
+    reason = models.TextField(verbose_name=_("reason"))
+    fallback_reason = models.CharField(max_length=300, blank=True, verbose_name=_("fallback reason"))
+    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("message"))
+    fee_assessed = models.BooleanField(default=False, verbose_name=_("fee assessed"))
+    run = models.ForeignKey(CollectionRun, on_delete=models.SET_NULL, null=True, blank=True,
+                            verbose_name=_("run"))
 
     class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
         ordering = ["-sent_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "idempotency_key"], name="uniq_reminder_key"),
@@ -254,12 +298,16 @@ class ReminderInvoice(models.Model):
     """One invoice a reminder covers, at its step: unique per (invoice, step), so no invoice is ever
     chased twice at the same step, whatever invoice sets two overlapping runs see."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="covered")
-    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminded_at")
-    step_code = models.CharField(max_length=40)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    reminder = models.ForeignKey(Reminder, on_delete=models.CASCADE, related_name="covered",
+                                 verbose_name=_("reminder"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="reminded_at",
+                                verbose_name=_("invoice"))
+    step_code = models.CharField(max_length=40, verbose_name=_("step code"))
 
     class Meta:
+        verbose_name = _("reminder invoice")
+        verbose_name_plural = _("reminder invoices")
         constraints = [models.UniqueConstraint(fields=["invoice", "step_code"], name="uniq_reminder_invoice_step")]
 
     def __str__(self) -> str:
@@ -274,30 +322,40 @@ class InvoiceDispatch(models.Model):
     issued before Duly e-mailed invoices).
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="dispatch")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="dispatch",
+                                   verbose_name=_("invoice"))
     message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
-                                related_name="+")
-    note = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField()
+                                related_name="+", verbose_name=_("message"))
+    note = models.CharField(max_length=300, blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     def __str__(self) -> str:
         return f"{self.invoice}: {'e-mailed' if self.message_id else self.note}"
+
+    class Meta:
+        verbose_name = _("invoice dispatch")
+        verbose_name_plural = _("invoice dispatches")
 
 
 class Greeting(models.Model):
     """A relationship message sent (once per contact, occasion and year). Counts towards fatigue."""
 
-    KIND_CHOICES = [("birthday", "Birthday"), ("anniversary", "Contract anniversary"), ("special", "Special date")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="greetings")
-    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True)
-    kind = models.CharField(max_length=12, choices=KIND_CHOICES)
-    key = models.CharField(max_length=120, help_text="kind:contact:occasion:year")
-    sent_at = models.DateTimeField()
-    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True)
+    KIND_CHOICES = [("birthday", _("Birthday")), ("anniversary", _("Contract anniversary")), ("special", _("Special date"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="greetings",
+                                 verbose_name=_("customer"))
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("contact"))
+    kind = models.CharField(max_length=12, choices=KIND_CHOICES, verbose_name=_("kind"))
+    key = models.CharField(max_length=120, help_text=_("kind:contact:occasion:year"), verbose_name=_("key"))
+    sent_at = models.DateTimeField(verbose_name=_("sent at"))
+    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("message"))
 
     class Meta:
+        verbose_name = _("greeting")
+        verbose_name_plural = _("greetings")
         ordering = ["-sent_at"]
         constraints = [models.UniqueConstraint(fields=["organization", "key"], name="uniq_greeting_key")]
 
@@ -305,23 +363,29 @@ class Greeting(models.Model):
 class Task(models.Model):
     """Work for a person: phone a customer, post a letter, hand a debt over to collections."""
 
-    KIND_CHOICES = [("phone", "Phone the customer"), ("letter", "Print and post a letter"),
-                    ("handover", "Hand over to a collection agency"),
-                    ("reinstate", "Restart the subscriptions of a customer restored after termination"),
-                    ("chargeback", "Answer a card chargeback (dispute) with the provider"),
-                    ("query", "Answer a customer's question or dispute sent from their personal link")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="collection_tasks")
-    kind = models.CharField(max_length=10, choices=KIND_CHOICES)
-    key = models.CharField(max_length=255)
-    reminder = models.ForeignKey(Reminder, on_delete=models.SET_NULL, null=True, blank=True)
-    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True)
-    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True)
-    description = models.TextField()
-    due_at = models.DateTimeField()
-    done_at = models.DateTimeField(null=True, blank=True)
+    KIND_CHOICES = [("phone", _("Phone the customer")), ("letter", _("Print and post a letter")),
+                    ("handover", _("Hand over to a collection agency")),
+                    ("reinstate", _("Restart the subscriptions of a customer restored after termination")),
+                    ("chargeback", _("Answer a card chargeback (dispute) with the provider")),
+                    ("query", _("Answer a customer's question or dispute sent from their personal link"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="collection_tasks",
+                                 verbose_name=_("customer"))
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, verbose_name=_("kind"))
+    key = models.CharField(max_length=255, verbose_name=_("key"))
+    reminder = models.ForeignKey(Reminder, on_delete=models.SET_NULL, null=True, blank=True,
+                                 verbose_name=_("reminder"))
+    contact = models.ForeignKey(Contact, on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("contact"))
+    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("message"))
+    description = models.TextField(verbose_name=_("description"))
+    due_at = models.DateTimeField(verbose_name=_("due at"))
+    done_at = models.DateTimeField(null=True, blank=True, verbose_name=_("done at"))
 
     class Meta:
+        verbose_name = _("task")
+        verbose_name_plural = _("tasks")
         ordering = ["done_at", "due_at"]
         constraints = [models.UniqueConstraint(fields=["organization", "key"], name="uniq_collection_task_key")]
 
@@ -333,26 +397,33 @@ class Dispute(models.Model):
     """A query on an invoice. While open, follow-ups for that invoice pause."""
 
     OPEN, RESOLVED = "open", "resolved"
-    STATUS_CHOICES = [(OPEN, "Open"), (RESOLVED, "Resolved")]
-    BY_CHOICES = [("customer", "Customer"), ("staff", "Staff on the customer's behalf")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="disputes")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="disputes")
-    opened_by = models.CharField(max_length=10, choices=BY_CHOICES, default="staff")
+    STATUS_CHOICES = [(OPEN, _("Open")), (RESOLVED, _("Resolved"))]
+    BY_CHOICES = [("customer", _("Customer")), ("staff", _("Staff on the customer's behalf"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="disputes",
+                                 verbose_name=_("customer"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="disputes",
+                                verbose_name=_("invoice"))
+    opened_by = models.CharField(max_length=10, choices=BY_CHOICES, default="staff", verbose_name=_("opened by"))
     opened_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                       related_name="+")
-    opened_at = models.DateTimeField()
-    question = models.TextField()
-    sla_due_on = models.DateField(help_text="Answer by this day (business days of the organization)")
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=OPEN)
-    answered_at = models.DateTimeField(null=True, blank=True)
-    answer = models.TextField(blank=True)
+                                       related_name="+", verbose_name=_("opened by user"))
+    opened_at = models.DateTimeField(verbose_name=_("opened at"))
+    question = models.TextField(verbose_name=_("question"))
+    sla_due_on = models.DateField(help_text=_("Answer by this day (business days of the organization)"),
+                                  verbose_name=_("sla due on"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=OPEN, verbose_name=_("status"))
+    answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("answered at"))
+    answer = models.TextField(blank=True, verbose_name=_("answer"))
     answered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                    related_name="+")
-    credit_note = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True)
+                                    related_name="+", verbose_name=_("answered by"))
+    credit_note = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                    verbose_name=_("credit note"))
+    message = models.ForeignKey("messaging.Message", on_delete=models.SET_NULL, null=True, blank=True,
+                                verbose_name=_("message"))
 
     class Meta:
+        verbose_name = _("dispute")
+        verbose_name_plural = _("disputes")
         ordering = ["status", "sla_due_on", "id"]
         indexes = [models.Index(fields=["organization", "status", "sla_due_on"])]
         constraints = [
@@ -376,18 +447,20 @@ class Dispute(models.Model):
 class PromiseToPay(models.Model):
     """A customer's promise to pay an amount by a date; reminders for its invoices pause until then."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="promises")
-    invoices = models.ManyToManyField(Invoice, related_name="promises")
-    promised_date = models.DateField()
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    created_at = models.DateTimeField()
-    note = models.TextField(blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="promises",
+                                 verbose_name=_("customer"))
+    invoices = models.ManyToManyField(Invoice, related_name="promises", verbose_name=_("invoices"))
+    promised_date = models.DateField(verbose_name=_("promised date"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
 
     class Meta:
+        verbose_name_plural = _("promises to pay")
         ordering = ["-created_at"]
-        verbose_name = "promise to pay"
+        verbose_name = _("promise to pay")
 
     def __str__(self) -> str:
         return f"{self.customer}: {self.amount_minor} {self.currency} by {self.promised_date}"
@@ -396,18 +469,22 @@ class PromiseToPay(models.Model):
 class LateFee(models.Model):
     """A late fee or interest charge. Unique per (overdue invoice, level): charged at most once."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="late_fees")
-    level = models.CharField(max_length=40)
-    kind = models.CharField(max_length=20)
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    days_late = models.IntegerField()
-    explanation = models.TextField()
-    assessed_on = models.DateField()
-    fee_invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="fee_lines_of", null=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="late_fees",
+                                verbose_name=_("invoice"))
+    level = models.CharField(max_length=40, verbose_name=_("level"))
+    kind = models.CharField(max_length=20, verbose_name=_("kind"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    days_late = models.IntegerField(verbose_name=_("days late"))
+    explanation = models.TextField(verbose_name=_("explanation"))
+    assessed_on = models.DateField(verbose_name=_("assessed on"))
+    fee_invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="fee_lines_of", null=True,
+                                    verbose_name=_("fee invoice"))
 
     class Meta:
+        verbose_name = _("late fee")
+        verbose_name_plural = _("late fees")
         ordering = ["invoice", "assessed_on"]
         constraints = [models.UniqueConstraint(fields=["invoice", "level"], name="uniq_late_fee_level")]
 
@@ -418,11 +495,17 @@ class LatePaymentScore(models.Model):
     (``duly risk score``) through :func:`duly.collections.services.risk_scores.publish_late_payment_scores`,
     so collections never imports the app above it. One row per invoice, updated in place."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="late_payment_score")
-    probability = models.DecimalField(max_digits=5, decimal_places=4)
-    expected_days_late = models.PositiveIntegerField(default=0)
-    scored_on = models.DateField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="late_payment_score",
+                                   verbose_name=_("invoice"))
+    probability = models.DecimalField(max_digits=5, decimal_places=4, verbose_name=_("probability"))
+    expected_days_late = models.PositiveIntegerField(default=0, verbose_name=_("expected days late"))
+    scored_on = models.DateField(verbose_name=_("scored on"))
 
     def __str__(self) -> str:
         return f"{self.invoice_id}: {self.probability}"
+
+    class Meta:
+        verbose_name = _("late payment score")
+        verbose_name_plural = _("late payment scores")

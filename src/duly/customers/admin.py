@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from duly.domain.errors import DomainError
 
@@ -49,8 +51,8 @@ class OrganizationForm(MajorAmountsMixin, DomainValidatedForm):
     amounts = {"share_capital": "share_capital_minor"}
     currency_field = "default_currency"
     website = forms.URLField(required=False, assume_scheme="https")
-    share_capital = AmountField(label="Share capital", help_text="In your default currency, e.g. 10000.00 (France: "
-                                                                 "capital social, printed with the legal form)")
+    share_capital = AmountField(label=_("Share capital"), help_text=_("In your default currency, e.g. 10000.00 (France: "
+                                                                 "capital social, printed with the legal form)"))
 
     class Meta:
         model = Organization
@@ -137,9 +139,10 @@ class MembershipForm(forms.ModelForm):
             return data
         org, user = form_organization(self), data.get("user")
         if org is None:
-            raise forms.ValidationError("Choose the organization.")
+            raise forms.ValidationError(_("Choose the organization."))
         if user is not None and Membership.objects.filter(organization=org, user=user).exists():
-            raise forms.ValidationError(f"{user} is already a member of {org}: change their role instead.")
+            raise forms.ValidationError(_("{user} is already a member of {org}: change their role instead.")
+                                          .format(user=user, org=org))
         return data
 
 
@@ -150,7 +153,7 @@ class MembershipAdmin(OrgScopedAdmin):
 
     form = MembershipForm
     permission = "manage_members"
-    list_display = ("user", "organization", "role")
+    list_display = ("user", "organization", "role", "language")
     list_filter = ("role",)
     search_fields = ("user__username", "user__email")
 
@@ -168,6 +171,9 @@ class MembershipAdmin(OrgScopedAdmin):
                                 role=form.cleaned_data["role"], by=request.user) is None:
                 return
             obj.pk = Membership.objects.get(user=user, organization=org).pk
+        if form.cleaned_data.get("language", "") != Membership.objects.get(pk=obj.pk).language:
+            self.run_service(request, services.set_member_language, obj, form.cleaned_data.get("language", ""),
+                             by=request.user)
         obj.refresh_from_db()
         obj._state.adding = False
 
@@ -228,9 +234,10 @@ def explain_required_fields(form, names=REQUIRED_FIELD_HELP) -> None:
             field.help_text = REQUIRED_FIELD_HELP[key]
 
 
-REQUIRED_FIELDS_HELP_TEXT = (
-    "An invoice for this customer cannot be issued without each field ticked here: "
-    + " ".join(f"{label}: {REQUIRED_FIELD_HELP[code]}" for code, label in REQUIRED_FIELD_CHOICES))
+REQUIRED_FIELDS_HELP_TEXT = format_lazy(
+    "{} {}", _("An invoice for this customer cannot be issued without each field ticked here:"),
+    format_lazy(" ".join(["{}: {}"] * len(REQUIRED_FIELD_CHOICES)),
+                *(part for code, label in REQUIRED_FIELD_CHOICES for part in (label, REQUIRED_FIELD_HELP[code]))))
 
 
 class CustomerForm(forms.ModelForm):
@@ -247,7 +254,7 @@ class CustomerForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         explain_required_fields(self)
         if "custom_required_fields" in self.fields:
-            self.fields["custom_required_fields"].help_text = (
+            self.fields["custom_required_fields"].help_text = _(
                 "Names of further fields (a project code...) an invoice for this customer must have; each is set "
                 "on the draft invoice and printed on it under its name.")
 
@@ -257,7 +264,7 @@ class CustomerForm(forms.ModelForm):
             return data
         org = form_organization(self)
         if org is None:
-            raise forms.ValidationError("Choose the organization of this customer.")
+            raise forms.ValidationError(_("Choose the organization of this customer."))
         values = {k: v for k, v in data.items() if k not in ("organization", "code")}
         checked = _errors_as_form_errors(services.validate_customer, org, dict(values), code=data.get("code", ""),
                                          instance=self.instance)
@@ -280,17 +287,17 @@ class CustomerAdmin(OrgScopedAdmin):
     inlines = [ContactInline]
     readonly_fields = ("red_flag_check",)
 
-    @admin.display(description="red-flag check")
+    @admin.display(description=_("red-flag check"))
     def red_flag_check(self, obj):
         return latest_check_html(obj)
 
-    @admin.action(description="Rotate pay links (the links sent so far stop working)", permissions=["manage_customers"])
+    @admin.action(description=_("Rotate pay links (the links sent so far stop working)"), permissions=["manage_customers"])
     def rotate_pay_links(self, request, queryset):
         for customer in queryset.order_by("pk"):
             version = self.run_service(request, services.rotate_pay_links, customer)
             if version is not None:
-                self.message_user(request, f"{customer.code}: the pay links sent so far no longer open; the next "
-                                           "messages carry new ones.", messages.SUCCESS)
+                self.message_user(request, _("{code}: the pay links sent so far no longer open; the next messages "
+                                             "carry new ones.").format(code=customer.code), messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         values = {k: v for k, v in form.cleaned_data.items() if k not in ("organization", "code")}
@@ -344,13 +351,13 @@ class ContractForm(MajorAmountsMixin, DomainValidatedForm):
     validators = (_contract_checks,)
     amounts = {"late_fixed_fee": "late_fixed_fee_minor", "late_cap": "late_cap_minor",
                "compensation": "compensation_minor", "deposit_amount": "deposit_amount_minor"}
-    late_fixed_fee = AmountField(label="Late fixed fee", help_text="A fixed late fee (late fee kind: fixed fee), "
-                                                                   "in the contract's currency, e.g. 40.00")
-    late_cap = AmountField(label="Late fee cap", help_text="At most this much late fees per invoice (blank: no cap)")
-    compensation = AmountField(label="Compensation", help_text="Fixed compensation for recovery costs per late "
-                                                               "invoice (EU late payment directive: 40.00 EUR)")
-    deposit_amount = AmountField(label="Deposit amount", help_text="A fixed deposit (deposit kind: amount), "
-                                                                   "invoiced before service starts")
+    late_fixed_fee = AmountField(label=_("Late fixed fee"), help_text=_("A fixed late fee (late fee kind: fixed fee), "
+                                                                   "in the contract's currency, e.g. 40.00"))
+    late_cap = AmountField(label=_("Late fee cap"), help_text=_("At most this much late fees per invoice (blank: no cap)"))
+    compensation = AmountField(label=_("Compensation"), help_text=_("Fixed compensation for recovery costs per late "
+                                                               "invoice (EU late payment directive: 40.00 EUR)"))
+    deposit_amount = AmountField(label=_("Deposit amount"), help_text=_("A fixed deposit (deposit kind: amount), "
+                                                                   "invoiced before service starts"))
 
     class Meta:
         model = Contract
@@ -443,13 +450,13 @@ class StatutoryReferenceRateForm(forms.ModelForm):
             return data
         series = data.get("series", self.instance.series)
         valid_from = data.get("valid_from", self.instance.valid_from)
-        series, _, _ = _errors_as_form_errors(services.check_reference_rate, series, valid_from,
-                                              data.get("rate_percent"))
+        series = _errors_as_form_errors(services.check_reference_rate, series, valid_from,
+                                              data.get("rate_percent"))[0]
         if self.instance.pk is None:
             data["series"] = series
             if StatutoryReferenceRate.objects.filter(series=series, valid_from=valid_from).exists():
-                raise forms.ValidationError(f"A {series} rate from {valid_from.isoformat()} is already recorded: "
-                                            "change that one.")
+                raise forms.ValidationError(_("A {series} rate from {value} is already recorded: change that one.")
+                                              .format(series=series, value=valid_from.isoformat()))
         return data
 
 

@@ -8,6 +8,7 @@ from typing import Mapping
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.domain.money import from_minor
 
@@ -30,54 +31,60 @@ def validate_billing_day(value: str) -> None:
 class Organization(models.Model):
     """A seller. Every business row belongs to exactly one organization."""
 
-    name = models.CharField("legal name", max_length=200)
-    slug = models.SlugField(unique=True)
-    trading_name = models.CharField(max_length=200, blank=True)
-    address_line1 = models.CharField(max_length=200)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    postcode = models.CharField(max_length=20)
-    city = models.CharField(max_length=100)
-    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    name = models.CharField(_("legal name"), max_length=200)
+    slug = models.SlugField(unique=True, verbose_name=_("slug"))
+    trading_name = models.CharField(max_length=200, blank=True, verbose_name=_("trading name"))
+    address_line1 = models.CharField(max_length=200, verbose_name=_("address line1"))
+    address_line2 = models.CharField(max_length=200, blank=True, verbose_name=_("address line2"))
+    postcode = models.CharField(max_length=20, verbose_name=_("postcode"))
+    city = models.CharField(max_length=100, verbose_name=_("city"))
+    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2"), verbose_name=_("country"))
     subdivision = models.CharField(
-        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
-                                             "holidays count too (query deadlines, due dates under your calendar)")
-    vat_id = models.CharField("tax/VAT id", max_length=40, blank=True)
-    registration_id = models.CharField("company registration id", max_length=60, blank=True)
+        max_length=10, blank=True, help_text=_("Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count too (query deadlines, due dates under your calendar)"),
+        verbose_name=_("subdivision"))
+    vat_id = models.CharField(_("tax/VAT id"), max_length=40, blank=True)
+    registration_id = models.CharField(_("company registration id"), max_length=60, blank=True)
     # Mentions some countries require on invoices (France: forme juridique, capital social, ville du RCS).
-    legal_form = models.CharField(max_length=60, blank=True, help_text="SAS, SARL, GmbH, Ltd…")
+    legal_form = models.CharField(max_length=60, blank=True, help_text=_("SAS, SARL, GmbH, Ltd…"),
+                                  verbose_name=_("legal form"))
     share_capital_minor = models.BigIntegerField(null=True, blank=True,
-                                                 help_text="in minor units of the default currency")
-    registry_city = models.CharField("trade registry city", max_length=100, blank=True,
-                                     help_text="city of the RCS (France) or Registergericht")
+                                                 help_text=_("in minor units of the default currency"),
+                                                 verbose_name=_("share capital minor"))
+    registry_city = models.CharField(_("trade registry city"), max_length=100, blank=True,
+                                     help_text=_("city of the RCS (France) or Registergericht"))
     tax_number = models.CharField(
-        "tax number", max_length=40, blank=True,
-        help_text="Your national tax number when it is not a VAT id (Germany: Steuernummer, §14 UStG): printed, and "
-                  "the e-invoice's seller tax registration identifier (BT-32)")
-    SUPPLY_KIND_CHOICES = [("services", "Services"), ("goods", "Goods"), ("mixed", "Goods and services")]
+        _("tax number"), max_length=40, blank=True,
+        help_text=_("Your national tax number when it is not a VAT id (Germany: Steuernummer, §14 UStG): printed, and "
+                  "the e-invoice's seller tax registration identifier (BT-32)"))
+    SUPPLY_KIND_CHOICES = [("services", _("Services")), ("goods", _("Goods")), ("mixed", _("Goods and services"))]
     supply_kind = models.CharField(
-        "what you sell", max_length=10, choices=SUPPLY_KIND_CHOICES, default="services", blank=True,
-        help_text="French sellers: the billing framework of your e-invoices (cadre de facturation, BT-23) starts "
-                  "with B (goods), S (services, the default) or M (both)")
-    iban = models.CharField("IBAN", max_length=34, blank=True)
-    bic = models.CharField("BIC", max_length=11, blank=True)
-    bank_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    website = models.URLField(blank=True)
+        _("what you sell"), max_length=10, choices=SUPPLY_KIND_CHOICES, default="services", blank=True,
+        help_text=_("French sellers: the billing framework of your e-invoices (cadre de facturation, BT-23) starts "
+                  "with B (goods), S (services, the default) or M (both)"))
+    iban = models.CharField(_("IBAN"), max_length=34, blank=True)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
+    bank_name = models.CharField(max_length=100, blank=True, verbose_name=_("bank name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    website = models.URLField(blank=True, verbose_name=_("website"))
     electronic_address_scheme = models.CharField(
-        "electronic address scheme", max_length=4, blank=True, choices=EAS_CHOICES,
-        help_text="Peppol Electronic Address Scheme (EAS) of your electronic address, e.g. 0002 SIREN, 0088 GLN")
+        _("electronic address scheme"), max_length=4, blank=True, choices=EAS_CHOICES,
+        help_text=_("Peppol Electronic Address Scheme (EAS) of your electronic address, e.g. 0002 SIREN, 0088 GLN"))
     electronic_address = models.CharField(
-        "electronic address", max_length=50, blank=True,
-        help_text="Your Peppol participant identifier in that scheme (the e-invoice's seller EndpointID, BT-34)")
-    logo = models.FileField(upload_to="logos/", blank=True)
-    brand_color = models.CharField(max_length=7, default="#1F4E79", help_text="#RRGGBB")
-    default_currency = models.CharField(**CURRENCY_FIELD, default="EUR")
-    locale = models.CharField(max_length=10, default="en")
-    timezone = models.CharField(max_length=64, default="UTC")
-    created_at = models.DateTimeField(auto_now_add=True)
+        _("electronic address"), max_length=50, blank=True,
+        help_text=_("Your Peppol participant identifier in that scheme (the e-invoice's seller EndpointID, BT-34)"))
+    logo = models.FileField(upload_to="logos/", blank=True, verbose_name=_("logo"))
+    brand_color = models.CharField(max_length=7, default="#1F4E79", help_text=_("#RRGGBB"),
+                                   verbose_name=_("brand color"))
+    default_currency = models.CharField(**CURRENCY_FIELD, default="EUR", verbose_name=_("default currency"))
+    locale = models.CharField(max_length=10, default="en", verbose_name=_("locale"))
+    timezone = models.CharField(max_length=64, default="UTC", verbose_name=_("timezone"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -97,11 +104,18 @@ class Membership(models.Model):
     """A back-office user working for an organization. Admin shows only that organization's rows."""
 
     ROLE_CHOICES = ROLE_CHOICES  # what each role may do: duly.customers.roles and docs/roles.md
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="bookkeeper")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+                             verbose_name=_("user"))
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships",
+                                     verbose_name=_("organization"))
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="bookkeeper", verbose_name=_("role"))
+    # The back office's language for this user (duly.backoffice.middleware); blank: their browser's.
+    language = models.CharField(_("language"), max_length=8, blank=True, default="", choices=settings.LANGUAGES,
+                                help_text=_("The back office's language for this user; blank: their browser's"))
 
     class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
         constraints = [models.UniqueConstraint(fields=["user", "organization"], name="uniq_membership")]
 
     def __str__(self) -> str:
@@ -110,7 +124,7 @@ class Membership(models.Model):
 
 class Customer(models.Model):
     STATUS_ACTIVE, STATUS_SUSPENDED, STATUS_TERMINATED = "active", "suspended", "terminated"
-    STATUS_CHOICES = [(STATUS_ACTIVE, "Active"), (STATUS_SUSPENDED, "Suspended"), (STATUS_TERMINATED, "Terminated")]
+    STATUS_CHOICES = [(STATUS_ACTIVE, _("Active")), (STATUS_SUSPENDED, _("Suspended")), (STATUS_TERMINATED, _("Terminated"))]
     PAYMENT_METHODS = [
         ("bank_transfer", "Bank transfer"),
         ("card", "Card"),
@@ -121,55 +135,67 @@ class Customer(models.Model):
         ("cash", "Cash"),
     ]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="customers")
-    code = models.CharField(max_length=40, help_text="Short customer code, unique in the organization")
-    name = models.CharField("legal name", max_length=200)
-    address_line1 = models.CharField(max_length=200)
-    address_line2 = models.CharField(max_length=200, blank=True)
-    postcode = models.CharField(max_length=20, blank=True)
-    city = models.CharField(max_length=100)
-    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="customers",
+                                     verbose_name=_("organization"))
+    code = models.CharField(max_length=40, help_text=_("Short customer code, unique in the organization"),
+                            verbose_name=_("code"))
+    name = models.CharField(_("legal name"), max_length=200)
+    address_line1 = models.CharField(max_length=200, verbose_name=_("address line1"))
+    address_line2 = models.CharField(max_length=200, blank=True, verbose_name=_("address line2"))
+    postcode = models.CharField(max_length=20, blank=True, verbose_name=_("postcode"))
+    city = models.CharField(max_length=100, verbose_name=_("city"))
+    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2"), verbose_name=_("country"))
     subdivision = models.CharField(
-        max_length=10, blank=True, help_text="Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
-                                             "holidays count for sending times and due dates under their calendar")
-    tax_id = models.CharField("tax/VAT id", max_length=40, blank=True)
-    locale = models.CharField(max_length=10, default="en", help_text="Preferred language/locale, e.g. fr_FR")
-    timezone = models.CharField(max_length=64, default="UTC")
-    currency = models.CharField(**CURRENCY_FIELD, default="EUR")
-    segment = models.CharField("industry/segment", max_length=60, blank=True)
-    preferred_payment_method = models.CharField(max_length=20, choices=PAYMENT_METHODS, default="bank_transfer")
-    tags = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=STATUS_ACTIVE)
+        max_length=10, blank=True, help_text=_("Optional ISO 3166-2 region, e.g. DE-BY, ES-CT or US-NY: its public "
+                                             "holidays count for sending times and due dates under their calendar"),
+        verbose_name=_("subdivision"))
+    tax_id = models.CharField(_("tax/VAT id"), max_length=40, blank=True)
+    locale = models.CharField(max_length=10, default="en", help_text=_("Preferred language/locale, e.g. fr_FR"),
+                              verbose_name=_("locale"))
+    timezone = models.CharField(max_length=64, default="UTC", verbose_name=_("timezone"))
+    currency = models.CharField(**CURRENCY_FIELD, default="EUR", verbose_name=_("currency"))
+    segment = models.CharField(_("industry/segment"), max_length=60, blank=True)
+    preferred_payment_method = models.CharField(max_length=20, choices=PAYMENT_METHODS, default="bank_transfer",
+                                                verbose_name=_("preferred payment method"))
+    tags = models.JSONField(default=list, blank=True, verbose_name=_("tags"))
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=STATUS_ACTIVE,
+                              verbose_name=_("status"))
     credit_allowed = models.BooleanField(
-        default=True, help_text="Overpayments become customer credit (otherwise they are refused)"
+        default=True, help_text=_("Overpayments become customer credit (otherwise they are refused)"),
+        verbose_name=_("credit allowed")
     )
     #: The credit limit staff accepted on the red-flag check (issue 17): issuing an invoice that takes the open
     #: balance in ``credit_limit_currency`` over it needs an owner's or admin's override. None: no limit.
-    credit_limit_minor = models.BigIntegerField(null=True, blank=True, editable=False)
-    credit_limit_currency = models.CharField(max_length=3, blank=True, editable=False)
+    credit_limit_minor = models.BigIntegerField(null=True, blank=True, editable=False,
+                                                verbose_name=_("credit limit minor"))
+    credit_limit_currency = models.CharField(max_length=3, blank=True, editable=False,
+                                             verbose_name=_("credit limit currency"))
     # Invoice fields this customer requires (codes from REQUIRED_FIELD_CHOICES) and custom ones.
-    required_fields = models.JSONField(default=list, blank=True)
-    custom_required_fields = models.JSONField(default=list, blank=True, help_text="Names of custom fields")
+    required_fields = models.JSONField(default=list, blank=True, verbose_name=_("required fields"))
+    custom_required_fields = models.JSONField(default=list, blank=True, help_text=_("Names of custom fields"),
+                                              verbose_name=_("custom required fields"))
     # Default values copied onto new invoices.
-    buyer_reference = models.CharField(max_length=100, blank=True)
-    cost_centre = models.CharField(max_length=100, blank=True)
-    ap_contact = models.CharField("AP contact", max_length=200, blank=True)
-    invoice_address = models.TextField("specific billing address", blank=True)
-    email = models.EmailField(blank=True)
+    buyer_reference = models.CharField(max_length=100, blank=True, verbose_name=_("buyer reference"))
+    cost_centre = models.CharField(max_length=100, blank=True, verbose_name=_("cost centre"))
+    ap_contact = models.CharField(_("AP contact"), max_length=200, blank=True)
+    invoice_address = models.TextField(_("specific billing address"), blank=True)
+    email = models.EmailField(blank=True, verbose_name=_("email"))
     electronic_address_scheme = models.CharField(
-        "electronic address scheme", max_length=4, blank=True, choices=EAS_CHOICES,
-        help_text="Peppol Electronic Address Scheme (EAS), e.g. 0002 SIREN, 0009 SIRET, 0088 GLN, 0208, 9930")
+        _("electronic address scheme"), max_length=4, blank=True, choices=EAS_CHOICES,
+        help_text=_("Peppol Electronic Address Scheme (EAS), e.g. 0002 SIREN, 0009 SIRET, 0088 GLN, 0208, 9930"))
     electronic_address = models.CharField(
-        "electronic address", max_length=50, blank=True,
-        help_text="The customer's Peppol participant identifier in that scheme (the buyer EndpointID, BT-49); "
-                  "with it, every invoice must pass the Peppol BIS 3.0 rules to be issued")
+        _("electronic address"), max_length=50, blank=True,
+        help_text=_("The customer's Peppol participant identifier in that scheme (the buyer EndpointID, BT-49); "
+                  "with it, every invoice must pass the Peppol BIS 3.0 rules to be issued"))
     pay_link_version = models.PositiveIntegerField(
-        "pay link key version", default=1, editable=False,
-        help_text="Carried by every personal pay link; rotating it makes the customer's older links stop working",
+        _("pay link key version"), default=1, editable=False,
+        help_text=_("Carried by every personal pay link; rotating it makes the customer's older links stop working"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["organization", "code"], name="uniq_customer_code")]
         indexes = [models.Index(fields=["organization", "status"])]
@@ -188,43 +214,48 @@ class Customer(models.Model):
 
 
 REQUIRED_FIELD_CHOICES = [
-    ("po_number", "PO number"),
-    ("cost_centre", "Cost centre"),
-    ("ap_contact", "AP contact"),
-    ("billing_address", "Specific billing address"),
-    ("buyer_reference", "Buyer reference"),
+    ("po_number", _("PO number")),
+    ("cost_centre", _("Cost centre")),
+    ("ap_contact", _("AP contact")),
+    ("billing_address", _("Specific billing address")),
+    ("buyer_reference", _("Buyer reference")),
 ]
 
 #: What each invoice field a customer may require is, and where it appears on the invoice (shown where it is set).
 REQUIRED_FIELD_HELP = {
-    "po_number": "The buyer's purchase order number. Printed as \"PO number\" on the invoice and sent in the "
+    "po_number": _("The buyer's purchase order number. Printed as \"PO number\" on the invoice and sent in the "
                  "e-invoice as the purchase order reference (EN 16931 BT-13, UBL cac:OrderReference). Set on the "
-                 "contract: every invoice under it carries it.",
-    "cost_centre": "The buyer's cost centre or accounting reference for this spend. Printed as \"Cost centre\" and "
-                   "sent as the buyer accounting reference (EN 16931 BT-19, UBL cbc:AccountingCost).",
-    "ap_contact": "The person in the buyer's accounts payable team the invoice is for. Printed as \"Attention\" "
-                  "under the buyer's address (the buyer contact point, EN 16931 BG-9).",
-    "billing_address": "An address invoices must be sent to when it differs from the customer's address. Printed as "
-                       "the invoice address instead of the customer's.",
-    "buyer_reference": "The reference the buyer asks to be quoted (routing code, e.g. Leitweg-ID in Germany). "
+                 "contract: every invoice under it carries it."),
+    "cost_centre": _("The buyer's cost centre or accounting reference for this spend. Printed as \"Cost centre\" and "
+                   "sent as the buyer accounting reference (EN 16931 BT-19, UBL cbc:AccountingCost)."),
+    "ap_contact": _("The person in the buyer's accounts payable team the invoice is for. Printed as \"Attention\" "
+                  "under the buyer's address (the buyer contact point, EN 16931 BG-9)."),
+    "billing_address": _("An address invoices must be sent to when it differs from the customer's address. Printed as "
+                       "the invoice address instead of the customer's."),
+    "buyer_reference": _("The reference the buyer asks to be quoted (routing code, e.g. Leitweg-ID in Germany). "
                        "Printed as \"Your reference\" and sent as the buyer reference (EN 16931 BT-10, UBL "
-                       "cbc:BuyerReference; Peppol requires it or a PO number).",
+                       "cbc:BuyerReference; Peppol requires it or a PO number)."),
 }
 
 
 class Contact(models.Model):
-    ROLE_CHOICES = [("billing", "Billing"), ("accounts_payable", "Accounts payable"), ("owner", "Owner"), ("other", "Other")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts")
-    name = models.CharField(max_length=200)
-    email = models.EmailField(blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="billing")
-    birthday = models.DateField(null=True, blank=True)
-    locale = models.CharField(max_length=10, blank=True, help_text="Overrides the customer's language")
-    opted_out = models.BooleanField(default=False, help_text="No relationship messages (greetings)")
+    ROLE_CHOICES = [("billing", _("Billing")), ("accounts_payable", _("Accounts payable")), ("owner", _("Owner")), ("other", _("Other"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts",
+                                 verbose_name=_("customer"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    email = models.EmailField(blank=True, verbose_name=_("email"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default="billing", verbose_name=_("role"))
+    birthday = models.DateField(null=True, blank=True, verbose_name=_("birthday"))
+    locale = models.CharField(max_length=10, blank=True, help_text=_("Overrides the customer's language"),
+                              verbose_name=_("locale"))
+    opted_out = models.BooleanField(default=False, help_text=_("No relationship messages (greetings)"),
+                                    verbose_name=_("opted out"))
 
     class Meta:
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
         ordering = ["customer", "name"]
 
     def __str__(self) -> str:
@@ -235,113 +266,129 @@ class Contract(models.Model):
     """The agreed terms with a customer: payment terms, late-payment policy, deposit, frequency."""
 
     TERMS_CHOICES = [
-        ("net", "Net N days"),
-        ("end_of_month", "End of month + N days"),
-        ("day_of_next_month", "Fixed day of the next month"),
-        ("on_receipt", "Due on receipt"),
+        ("net", _("Net N days")),
+        ("end_of_month", _("End of month + N days")),
+        ("day_of_next_month", _("Fixed day of the next month")),
+        ("on_receipt", _("Due on receipt")),
     ]
     ADJUSTMENT_CHOICES = [
-        ("", "No adjustment"),
-        ("following", "Next business day"),
-        ("preceding", "Previous business day"),
-        ("modified_following", "Modified following"),
+        ("", _("No adjustment")),
+        ("following", _("Next business day")),
+        ("preceding", _("Previous business day")),
+        ("modified_following", _("Modified following")),
     ]
     LATE_FEE_CHOICES = [
-        ("none", "No late fee"),
-        ("fixed_fee", "Fixed fee"),
-        ("interest_annual", "Simple interest per year"),
-        ("interest_monthly", "Simple interest per month"),
-        ("eu_statutory", "EU statutory (reference rate + 8 points, EUR 40 compensation)"),
-        ("de_statutory_b2b", "Germany, §288 BGB between businesses (base rate + 9 points, EUR 40 Pauschale)"),
-        ("de_statutory_b2c", "Germany, §288 BGB with a consumer (base rate + 5 points)"),
-        ("fr_statutory", "France, L441-10 Code de commerce (ECB rate + 10 points, EUR 40 indemnity)"),
-        ("uk_statutory", "UK, Late Payment of Commercial Debts Act (Bank of England base rate + 8 points, "
-                         "GBP 40/70/100)"),
+        ("none", _("No late fee")),
+        ("fixed_fee", _("Fixed fee")),
+        ("interest_annual", _("Simple interest per year")),
+        ("interest_monthly", _("Simple interest per month")),
+        ("eu_statutory", _("EU statutory (reference rate + 8 points, EUR 40 compensation)")),
+        ("de_statutory_b2b", _("Germany, §288 BGB between businesses (base rate + 9 points, EUR 40 Pauschale)")),
+        ("de_statutory_b2c", _("Germany, §288 BGB with a consumer (base rate + 5 points)")),
+        ("fr_statutory", _("France, L441-10 Code de commerce (ECB rate + 10 points, EUR 40 indemnity)")),
+        ("uk_statutory", _("UK, Late Payment of Commercial Debts Act (Bank of England base rate + 8 points, "
+                         "GBP 40/70/100)")),
     ]
-    DEPOSIT_CHOICES = [("none", "No deposit"), ("amount", "Fixed amount"), ("percent", "% of first invoice")]
+    DEPOSIT_CHOICES = [("none", _("No deposit")), ("amount", _("Fixed amount")), ("percent", _("Percent of first invoice"))]
     FREQUENCY_CHOICES = [
-        ("one_off", "One-off"),
-        ("weekly", "Weekly"),
-        ("biweekly", "Every 2 weeks"),
-        ("monthly", "Monthly"),
-        ("quarterly", "Quarterly"),
-        ("semiannual", "Semi-annual"),
-        ("annual", "Annual"),
+        ("one_off", _("One-off")),
+        ("weekly", _("Weekly")),
+        ("biweekly", _("Every 2 weeks")),
+        ("monthly", _("Monthly")),
+        ("quarterly", _("Quarterly")),
+        ("semiannual", _("Semi-annual")),
+        ("annual", _("Annual")),
     ]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts")
-    reference = models.CharField(max_length=60)
-    currency = models.CharField(**CURRENCY_FIELD, default="EUR")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contracts",
+                                 verbose_name=_("customer"))
+    reference = models.CharField(max_length=60, verbose_name=_("reference"))
+    currency = models.CharField(**CURRENCY_FIELD, default="EUR", verbose_name=_("currency"))
     require_autopay = models.BooleanField(
-        default=False, help_text="The customer must pay by card autopay or direct debit (a red-flag check's "
-                                 "recommendation): its pay page asks for a mandate first")
-    terms_kind = models.CharField("payment terms", max_length=20, choices=TERMS_CHOICES, default="net")
-    terms_days = models.PositiveIntegerField(default=30)
-    terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True)
-    business_day_adjustment = models.CharField(max_length=20, choices=ADJUSTMENT_CHOICES, blank=True, default="")
+        default=False, help_text=_("The customer must pay by card autopay or direct debit (a red-flag check's "
+                                 "recommendation): its pay page asks for a mandate first"),
+        verbose_name=_("require autopay"))
+    terms_kind = models.CharField(_("payment terms"), max_length=20, choices=TERMS_CHOICES, default="net")
+    terms_days = models.PositiveIntegerField(default=30, verbose_name=_("terms days"))
+    terms_day_of_month = models.PositiveSmallIntegerField(null=True, blank=True,
+                                                          verbose_name=_("terms day of month"))
+    business_day_adjustment = models.CharField(max_length=20, choices=ADJUSTMENT_CHOICES, blank=True, default="",
+                                               verbose_name=_("business day adjustment"))
     CALENDAR_CUSTOMER, CALENDAR_SELLER = "customer", "seller"
     CALENDAR_CHOICES = [
-        (CALENDAR_CUSTOMER, "The customer's business days (their country and region)"),
-        (CALENDAR_SELLER, "Our business days (the organization's country and region)"),
+        (CALENDAR_CUSTOMER, _("The customer's business days (their country and region)")),
+        (CALENDAR_SELLER, _("Our business days (the organization's country and region)")),
     ]
     business_day_calendar = models.CharField(
-        "business days of", max_length=10, choices=CALENDAR_CHOICES, default=CALENDAR_CUSTOMER,
-        help_text="Whose weekends and public holidays move a due date that falls on one (with a business-day "
-                  "adjustment): the customer's, where the payment is made, or ours, where it is received.",
+        _("business days of"), max_length=10, choices=CALENDAR_CHOICES, default=CALENDAR_CUSTOMER,
+        help_text=_("Whose weekends and public holidays move a due date that falls on one (with a business-day "
+                  "adjustment): the customer's, where the payment is made, or ours, where it is received."),
     )
-    late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none")
-    late_fixed_fee_minor = models.BigIntegerField(default=0)
-    late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0))
+    late_fee_kind = models.CharField(max_length=20, choices=LATE_FEE_CHOICES, default="none",
+                                     verbose_name=_("late fee kind"))
+    late_fixed_fee_minor = models.BigIntegerField(default=0, verbose_name=_("late fixed fee minor"))
+    late_rate_percent = models.DecimalField(max_digits=9, decimal_places=4, default=Decimal(0),
+                                            verbose_name=_("late rate percent"))
     reference_rate_percent = models.DecimalField(
         max_digits=9, decimal_places=4, null=True, blank=True,
-        help_text="Statutory interest only: an agreed fixed reference rate, overriding the recorded statutory "
-                  "reference rates. Blank: each semester's rate of the law's series (Statutory reference rates).",
+        help_text=_("Statutory interest only: an agreed fixed reference rate, overriding the recorded statutory "
+                  "reference rates. Blank: each semester's rate of the law's series (Statutory reference rates)."),
+        verbose_name=_("reference rate percent"),
     )
-    late_grace_days = models.PositiveIntegerField(default=0)
-    late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True)
-    late_cap_minor = models.BigIntegerField(null=True, blank=True)
-    compensation_minor = models.BigIntegerField(null=True, blank=True, help_text="Fixed compensation (EU: 40 EUR)")
-    deposit_kind = models.CharField(max_length=10, choices=DEPOSIT_CHOICES, default="none")
-    deposit_amount_minor = models.BigIntegerField(default=0)
-    deposit_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
-    billing_frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly")
+    late_grace_days = models.PositiveIntegerField(default=0, verbose_name=_("late grace days"))
+    late_cap_percent = models.DecimalField(max_digits=9, decimal_places=4, null=True, blank=True,
+                                           verbose_name=_("late cap percent"))
+    late_cap_minor = models.BigIntegerField(null=True, blank=True, verbose_name=_("late cap minor"))
+    compensation_minor = models.BigIntegerField(null=True, blank=True, help_text=_("Fixed compensation (EU: 40 EUR)"),
+                                                verbose_name=_("compensation minor"))
+    deposit_kind = models.CharField(max_length=10, choices=DEPOSIT_CHOICES, default="none",
+                                    verbose_name=_("deposit kind"))
+    deposit_amount_minor = models.BigIntegerField(default=0, verbose_name=_("deposit amount minor"))
+    deposit_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0),
+                                          verbose_name=_("deposit percent"))
+    billing_frequency = models.CharField(max_length=12, choices=FREQUENCY_CHOICES, default="monthly",
+                                         verbose_name=_("billing frequency"))
     billing_anchor_day = models.CharField(
-        "billing day", max_length=10, blank=True, validators=[validate_billing_day],
-        help_text="The client's billing day, shared by their subscriptions under this contract: 1..31 or 'last' "
+        _("billing day"), max_length=10, blank=True, validators=[validate_billing_day],
+        help_text=_("The client's billing day, shared by their subscriptions under this contract: 1..31 or 'last' "
                   "(monthly and longer), a weekday name (weekly, every 2 weeks). Blank: the day their first "
-                  "subscription starts.",
+                  "subscription starts."),
     )
     DEPOSIT_NEXT_INVOICES, DEPOSIT_FINAL_INVOICE = "next_invoices", "final_invoice"
     DEPOSIT_DEDUCTION_CHOICES = [
-        (DEPOSIT_NEXT_INVOICES, "Deducted from the next invoices until used up"),
-        (DEPOSIT_FINAL_INVOICE, "Held until the final invoice (any rest is owed back)"),
+        (DEPOSIT_NEXT_INVOICES, _("Deducted from the next invoices until used up")),
+        (DEPOSIT_FINAL_INVOICE, _("Held until the final invoice (any rest is owed back)")),
     ]
     deposit_deduction = models.CharField(max_length=16, choices=DEPOSIT_DEDUCTION_CHOICES,
-                                         default=DEPOSIT_NEXT_INVOICES)
-    po_number = models.CharField("PO number", max_length=100, blank=True)
+                                         default=DEPOSIT_NEXT_INVOICES, verbose_name=_("deposit deduction"))
+    po_number = models.CharField(_("PO number"), max_length=100, blank=True)
     supply_kind = models.CharField(
-        "what this contract sells", max_length=10, choices=Organization.SUPPLY_KIND_CHOICES, blank=True, default="",
-        help_text="French sellers: the billing framework (BT-23) of this contract's invoices starts with B (goods), "
-                  "S (services) or M (both). Blank: what your organization sells.")
+        _("what this contract sells"), max_length=10, choices=Organization.SUPPLY_KIND_CHOICES, blank=True,
+        default="",
+        help_text=_("French sellers: the billing framework (BT-23) of this contract's invoices starts with B (goods), "
+                    "S (services) or M (both). Blank: what your organization sells."))
     # How this contract's invoices get paid (issue 13): the method the contract prefers (blank: the customer's
     # preferred method), how many days before the due date autopay charges or debits, and the SEPA
     # pre-notification period (14 calendar days unless the contract agrees a shorter one).
     preferred_payment_method = models.CharField(
         max_length=20, choices=Customer.PAYMENT_METHODS, blank=True, default="",
-        help_text="The method this contract's invoices are paid by. Blank: the customer's preferred method.")
+        help_text=_("The method this contract's invoices are paid by. Blank: the customer's preferred method."),
+        verbose_name=_("preferred payment method"))
     autopay_days_before_due = models.PositiveSmallIntegerField(
-        "autopay days before due", default=0, validators=[MaxValueValidator(60)],
-        help_text="Charge the default card or debit the mandate this many days before the due date (0: on it).")
+        _("autopay days before due"), default=0, validators=[MaxValueValidator(60)],
+        help_text=_("Charge the default card or debit the mandate this many days before the due date (0: on it)."))
     sepa_prenotification_days = models.PositiveSmallIntegerField(
-        "SEPA pre-notification days", default=14, validators=[MinValueValidator(1), MaxValueValidator(14)],
-        help_text="Calendar days between the pre-notification and a direct debit: 14 unless the contract agrees "
-                  "a shorter period (EPC SDD rulebook).")
-    start_date = models.DateField()
-    end_date = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+        _("SEPA pre-notification days"), default=14, validators=[MinValueValidator(1), MaxValueValidator(14)],
+        help_text=_("Calendar days between the pre-notification and a direct debit: 14 unless the contract agrees "
+                  "a shorter period (EPC SDD rulebook)."))
+    start_date = models.DateField(verbose_name=_("start date"))
+    end_date = models.DateField(null=True, blank=True, verbose_name=_("end date"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("contract")
+        verbose_name_plural = _("contracts")
         ordering = ["customer", "-start_date"]
         constraints = [models.UniqueConstraint(fields=["organization", "reference"], name="uniq_contract_ref")]
 
@@ -434,17 +481,19 @@ class StatutoryReferenceRate(models.Model):
     :func:`duly.customers.services.record_reference_rate`.
     """
 
-    series = models.CharField(max_length=16, help_text="EUR (ECB rate), GBP (Bank of England base rate), "
-                                                       "DE-BASIS (German base rate) or another currency's code")
-    valid_from = models.DateField("valid from", help_text="The day the rate took effect")
-    rate_percent = models.DecimalField("rate (%)", max_digits=9, decimal_places=4,
-                                       help_text="Percent per year, e.g. 2.15")
-    recorded_at = models.DateTimeField(auto_now=True)
+    series = models.CharField(max_length=16, help_text=_("EUR (ECB rate), GBP (Bank of England base rate), "
+                                                       "DE-BASIS (German base rate) or another currency's code"),
+                              verbose_name=_("series"))
+    valid_from = models.DateField(_("valid from"), help_text=_("The day the rate took effect"))
+    rate_percent = models.DecimalField(_("rate (%)"), max_digits=9, decimal_places=4,
+                                       help_text=_("Percent per year, e.g. 2.15"))
+    recorded_at = models.DateTimeField(auto_now=True, verbose_name=_("recorded at"))
 
     class Meta:
+        verbose_name_plural = _("statutory reference rates")
         ordering = ["series", "-valid_from"]
         constraints = [models.UniqueConstraint(fields=["series", "valid_from"], name="uniq_reference_rate")]
-        verbose_name = "statutory reference rate"
+        verbose_name = _("statutory reference rate")
 
     def __str__(self) -> str:
         return f"{self.series} {self.rate_percent.normalize():f}% from {self.valid_from.isoformat()}"
@@ -460,23 +509,28 @@ class RiskAssessment(models.Model):
 
     PENDING, ACCEPTED, OVERRIDDEN = "pending", "accepted", "overridden"
     DECISIONS = [(PENDING, "Pending"), (ACCEPTED, "Accepted"), (OVERRIDDEN, "Overridden")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_assessments")
-    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    score = models.PositiveSmallIntegerField()
-    level = models.CharField(max_length=10)
-    flags = models.JSONField(default=list)
-    recommendation = models.JSONField(default=dict)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_assessments",
+                                 verbose_name=_("customer"))
+    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                 verbose_name=_("contract"))
+    score = models.PositiveSmallIntegerField(verbose_name=_("score"))
+    level = models.CharField(max_length=10, verbose_name=_("level"))
+    flags = models.JSONField(default=list, verbose_name=_("flags"))
+    recommendation = models.JSONField(default=dict, verbose_name=_("recommendation"))
     #: What the external checks answered (VIES), when they are turned on.
-    external = models.JSONField(default=dict, blank=True)
-    version = models.CharField(max_length=40)
-    assessed_on = models.DateField()
+    external = models.JSONField(default=dict, blank=True, verbose_name=_("external"))
+    version = models.CharField(max_length=40, verbose_name=_("version"))
+    assessed_on = models.DateField(verbose_name=_("assessed on"))
     #: sha256 of the assessment's content: the same check on the same facts is stored once.
-    fingerprint = models.CharField(max_length=64)
-    decision = models.CharField(max_length=12, choices=DECISIONS, default=PENDING)
-    created_at = models.DateTimeField(auto_now_add=True)
+    fingerprint = models.CharField(max_length=64, verbose_name=_("fingerprint"))
+    decision = models.CharField(max_length=12, choices=DECISIONS, default=PENDING, verbose_name=_("decision"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("risk assessment")
+        verbose_name_plural = _("risk assessments")
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["customer", "fingerprint"], name="uniq_risk_assessment")]
 
@@ -487,16 +541,21 @@ class RiskAssessment(models.Model):
 class RiskDecision(models.Model):
     """Staff accepted or overrode a :class:`RiskAssessment`'s recommendation: the audit trail (append-only)."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    assessment = models.ForeignKey(RiskAssessment, on_delete=models.CASCADE, related_name="decisions")
-    action = models.CharField(max_length=12, choices=RiskAssessment.DECISIONS[1:])
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField()
-    note = models.TextField(blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    assessment = models.ForeignKey(RiskAssessment, on_delete=models.CASCADE, related_name="decisions",
+                                   verbose_name=_("assessment"))
+    action = models.CharField(max_length=12, choices=RiskAssessment.DECISIONS[1:], verbose_name=_("action"))
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(verbose_name=_("decided at"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
     #: The terms set: deposit_percent, terms_days, require_autopay, credit_limit (strings and numbers).
-    terms = models.JSONField(default=dict)
+    terms = models.JSONField(default=dict, verbose_name=_("terms"))
 
     class Meta:
+        verbose_name = _("risk decision")
+        verbose_name_plural = _("risk decisions")
         ordering = ["-decided_at", "-id"]
 
     def __str__(self) -> str:
@@ -508,16 +567,21 @@ class RiskCheckRefusal(models.Model):
     e-mail), remembered per set of facts (``facts``: sha256 of what the check reads) so that the scheduler does not
     retry and refuse it again on every pass: it retries only once those facts change."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_refusals")
-    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    facts = models.CharField(max_length=64)
-    code = models.CharField(max_length=40)
-    message = models.TextField()
-    refused_on = models.DateField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_refusals",
+                                 verbose_name=_("customer"))
+    contract = models.ForeignKey(Contract, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                                 verbose_name=_("contract"))
+    facts = models.CharField(max_length=64, verbose_name=_("facts"))
+    code = models.CharField(max_length=40, verbose_name=_("code"))
+    message = models.TextField(verbose_name=_("message"))
+    refused_on = models.DateField(verbose_name=_("refused on"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("risk check refusal")
+        verbose_name_plural = _("risk check refusals")
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["customer", "facts"], name="uniq_risk_refusal")]
 

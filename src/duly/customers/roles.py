@@ -12,6 +12,7 @@ test keeps it in sync; a role matrix test walks every admin URL for every role a
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 
 OWNER, ADMIN, BOOKKEEPER, COLLECTOR, VIEWER = "owner", "admin", "bookkeeper", "collector", "viewer"
 
@@ -25,8 +26,8 @@ ROLES: dict[str, str] = {
     COLLECTOR: "Chases payment: promises, queries, tasks and the outbox; reads everything else.",
     VIEWER: "Reads everything of the organization and changes nothing.",
 }
-ROLE_CHOICES = [(OWNER, "Owner"), (ADMIN, "Admin"), (BOOKKEEPER, "Bookkeeper"), (COLLECTOR, "Collector"),
-                (VIEWER, "Viewer")]
+ROLE_CHOICES = [(OWNER, _("Owner")), (ADMIN, _("Admin")), (BOOKKEEPER, _("Bookkeeper")), (COLLECTOR, _("Collector")),
+                (VIEWER, _("Viewer"))]
 
 #: Every permission, with what it allows.
 PERMISSIONS: dict[str, str] = {
@@ -134,4 +135,4 @@ def organizations_with(user, permission: str | None) -> QuerySet:
 
 
 def role_label(role: str) -> str:
-    return dict(ROLE_CHOICES).get(role, role)
+    return str(dict(ROLE_CHOICES).get(role, role))

@@ -275,6 +275,23 @@ def set_member_role(membership: Membership, role: str, *, by=None) -> Membership
 
 
 @transaction.atomic
+def set_member_language(membership: Membership, language: str, *, by=None) -> Membership:
+    """Choose the back office's language for a member (blank: their browser's). The member themselves or an
+    owner of the organization may. Refused: an unknown language (``invalid_choice``), anyone else
+    (``role_not_allowed``)."""
+    from django.conf import settings
+
+    if language and language not in dict(settings.LANGUAGES):
+        raise InvalidChoice(f"Unknown language {language!r}; choose from {sorted(dict(settings.LANGUAGES))}.")
+    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    if by is not None and by.pk != membership.user_id:
+        _check_manager(membership.organization_id, by)
+    membership.language = language
+    membership.save(update_fields=["language"])
+    return membership
+
+
+@transaction.atomic
 def remove_members(memberships: Iterable[Membership], *, by=None) -> int:
     """Take back-office users off organizations, all or none. Refused: ``by`` not an owner of each
     organization (``role_not_allowed``), leaving an organization without an owner (``last_owner``)."""

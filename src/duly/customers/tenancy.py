@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, DateField, Model, QuerySet
 from django.urls import path
+from django.utils.translation import gettext_lazy as _
 
 from duly.domain.errors import DomainError
 
@@ -155,8 +156,8 @@ class OrgScopedAdmin(admin.ModelAdmin):
         def guarded(modeladmin, request, queryset):
             path = f"{org_path_for(self.model)}__in"
             if queryset.exclude(**{path: roles.organizations_with(request.user, permission)}).exists():
-                self.message_user(request, f"Your role does not allow this ({permission.replace('_', ' ')}) for "
-                                           "every selected row: nothing was done.", level=messages.ERROR)
+                self.message_user(request, _("Your role does not allow this ({value}) for every selected row: "
+                                             "nothing was done.").format(value=permission.replace('_', ' ')), level=messages.ERROR)
                 return None
             return func(modeladmin, request, queryset)
 

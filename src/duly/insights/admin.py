@@ -15,6 +15,7 @@ from django.db.models import DecimalField, ExpressionWrapper, F, Value
 from django.db.models.functions import Greatest
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import Customer
 from duly.customers.services import local_today
@@ -28,10 +29,10 @@ from .risk_services import expected_loss
 
 
 class AsOfForm(forms.Form):
-    as_of = forms.DateField(label="As of", required=False, widget=forms.DateInput(attrs={"type": "date"}),
-                            help_text="Receivables as they stood at the end of this day (default: today).")
-    organization = forms.ChoiceField(label="Organization", required=False)
-    days = forms.IntegerField(label="DSO window (days)", required=False, min_value=1, max_value=3660,
+    as_of = forms.DateField(label=_("As of"), required=False, widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text=_("Receivables as they stood at the end of this day (default: today)."))
+    organization = forms.ChoiceField(label=_("Organization"), required=False)
+    days = forms.IntegerField(label=_("DSO window (days)"), required=False, min_value=1, max_value=3660,
                               initial=90)
 
 
@@ -48,7 +49,7 @@ class AccountsReceivableAdmin(ReadOnlyOrgScopedAdmin):
         data = form.cleaned_data if form.is_bound and form.is_valid() else {}
         org = next((o for o in orgs if o.slug == data.get("organization")), orgs[0] if orgs else None)
         context = {**self.admin_site.each_context(request), **(extra_context or {}),
-                   "title": "Accounts receivable", "opts": self.model._meta, "form": form, "organization": org,
+                   "title": _("Accounts receivable"), "opts": self.model._meta, "form": form, "organization": org,
                    "several_organizations": len(orgs) > 1}
         if org is not None:
             as_of = data.get("as_of") or local_today(org)
@@ -88,16 +89,16 @@ class InvoiceRiskAdmin(ReadOnlyOrgScopedAdmin):
                 open_minor * F("probability") * Greatest(F("expected_days_late"), Value(1)),
                 output_field=DecimalField(max_digits=30, decimal_places=4))).order_by("-expected_loss_value", "id")
 
-    @admin.display(description="probability of paying late", ordering="probability")
+    @admin.display(description=_("probability of paying late"), ordering="probability")
     def probability_percent(self, obj):
         return f"{obj.probability * 100:.0f} %"
 
-    @admin.display(description="expected loss (amount x probability x days)", ordering="expected_loss_value")
+    @admin.display(description=_("expected loss (amount x probability x days)"), ordering="expected_loss_value")
     def expected_loss(self, obj):
         open_amount = from_minor(obj.invoice.total_minor - obj.invoice.paid_minor, obj.invoice.currency)
         return f"{expected_loss(obj, open_amount):.2f} {obj.invoice.currency}·days"
 
-    @admin.display(description="reasons")
+    @admin.display(description=_("reasons"))
     def reasons_text(self, obj):
         return "; ".join(r.get("text", "") for r in obj.reasons)
 

@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InsightsConfig(AppConfig):
     name = "duly.insights"
+    verbose_name = _("Insights")
     label = "insights"
     default_auto_field = "django.db.models.BigAutoField"
 

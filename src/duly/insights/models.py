@@ -4,6 +4,7 @@ registered on proxy models."""
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import Customer, Organization
 from duly.invoicing.models import Invoice
@@ -15,8 +16,8 @@ class AccountsReceivable(Customer):
 
     class Meta:
         proxy = True
-        verbose_name = "accounts receivable"
-        verbose_name_plural = "accounts receivable"
+        verbose_name = _("accounts receivable")
+        verbose_name_plural = _("accounts receivable")
         default_permissions = ("view",)
 
 
@@ -26,21 +27,24 @@ class RiskModel(models.Model):
     ``blob`` is the pickled model (``duly.insights.risk_model.dump``) and ``sha256`` its checksum; a retrain on
     the same data gives the same bytes, so the unique constraint keeps one row. ``in_use`` marks the one scoring."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="risk_models")
-    format_version = models.CharField(max_length=40)
-    features_version = models.CharField(max_length=40)
-    sklearn_version = models.CharField(max_length=20)
-    feature_names = models.JSONField(default=list)
-    kind = models.CharField(max_length=20)
-    window_start = models.DateField()
-    window_end = models.DateField()
-    metrics = models.JSONField(default=dict)
-    blob = models.BinaryField()
-    sha256 = models.CharField(max_length=64)
-    in_use = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="risk_models",
+                                     verbose_name=_("organization"))
+    format_version = models.CharField(max_length=40, verbose_name=_("format version"))
+    features_version = models.CharField(max_length=40, verbose_name=_("features version"))
+    sklearn_version = models.CharField(max_length=20, verbose_name=_("sklearn version"))
+    feature_names = models.JSONField(default=list, verbose_name=_("feature names"))
+    kind = models.CharField(max_length=20, verbose_name=_("kind"))
+    window_start = models.DateField(verbose_name=_("window start"))
+    window_end = models.DateField(verbose_name=_("window end"))
+    metrics = models.JSONField(default=dict, verbose_name=_("metrics"))
+    blob = models.BinaryField(verbose_name=_("blob"))
+    sha256 = models.CharField(max_length=64, verbose_name=_("sha256"))
+    in_use = models.BooleanField(default=False, verbose_name=_("in use"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("risk model")
+        verbose_name_plural = _("risk models")
         ordering = ["-id"]
         constraints = [models.UniqueConstraint(fields=["organization", "sha256"], name="uniq_risk_model_sha")]
 
@@ -53,21 +57,28 @@ class InvoiceRisk(models.Model):
     place, keeping its first expected payment date (``first_*``) for the forecast's error against actuals."""
 
     SOURCE_MODEL, SOURCE_PRIOR = "model", "prior"
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="risk")
-    model = models.ForeignKey(RiskModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    source = models.CharField(max_length=10, choices=[(SOURCE_MODEL, "Model"), (SOURCE_PRIOR, "Global prior")])
-    probability = models.DecimalField(max_digits=5, decimal_places=4)
-    expected_payment_date = models.DateField()
-    expected_days_late = models.PositiveIntegerField(default=0)
-    reasons = models.JSONField(default=list)
-    scored_on = models.DateField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+",
+                                     verbose_name=_("organization"))
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="risk",
+                                   verbose_name=_("invoice"))
+    model = models.ForeignKey(RiskModel, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                              verbose_name=_("model"))
+    source = models.CharField(max_length=10, choices=[(SOURCE_MODEL, _("Model")), (SOURCE_PRIOR, _("Global prior"))],
+                              verbose_name=_("source"))
+    probability = models.DecimalField(max_digits=5, decimal_places=4, verbose_name=_("probability"))
+    expected_payment_date = models.DateField(verbose_name=_("expected payment date"))
+    expected_days_late = models.PositiveIntegerField(default=0, verbose_name=_("expected days late"))
+    reasons = models.JSONField(default=list, verbose_name=_("reasons"))
+    scored_on = models.DateField(verbose_name=_("scored on"))
     #: The first prediction of the invoice (made on its first scoring, at or soon after its issue), never
     #: overwritten by a rescoring: last quarter's forecast is judged on the predictions as they were then.
-    first_expected_payment_date = models.DateField(null=True, blank=True)
-    first_scored_on = models.DateField(null=True, blank=True)
+    first_expected_payment_date = models.DateField(null=True, blank=True,
+                                                   verbose_name=_("first expected payment date"))
+    first_scored_on = models.DateField(null=True, blank=True, verbose_name=_("first scored on"))
 
     class Meta:
+        verbose_name = _("invoice risk")
+        verbose_name_plural = _("invoice risks")
         indexes = [models.Index(fields=["organization", "probability"])]
 
     def __str__(self) -> str:

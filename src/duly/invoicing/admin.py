@@ -11,6 +11,7 @@ import os
 from django import forms
 from django.contrib import admin
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.admin import explain_required_fields
 from duly.customers.services import local_today
@@ -31,7 +32,7 @@ DRAFT_FIELDS = ("customer", "contract", "kind", "currency", "service_period_star
 DRAFT_INFO = ("status", "locale", "related_invoice", "line_total_minor", "allowance_total_minor",
               "charge_total_minor", "tax_exclusive_minor", "tax_total_minor", "total_minor")
 #: Kinds a draft can be created with here (credit notes come from the "credit" action, late fees from fees).
-ADMIN_KINDS = [(Invoice.KIND_STANDARD, "Invoice"), (Invoice.KIND_DEPOSIT, "Deposit invoice")]
+ADMIN_KINDS = [(Invoice.KIND_STANDARD, _("Invoice")), (Invoice.KIND_DEPOSIT, _("Deposit invoice"))]
 
 
 def _form_error(exc: DomainError) -> forms.ValidationError:
@@ -124,7 +125,7 @@ class AttachmentInline(OrgScopedInline):
 
 class DraftForm(forms.ModelForm):
     currency = forms.CharField(max_length=3, required=False,
-                               help_text="Leave empty for the contract's (or else the customer's) currency")
+                               help_text=_("Leave empty for the contract's (or else the customer's) currency"))
 
     class Meta:
         model = Invoice
@@ -159,12 +160,12 @@ class DraftForm(forms.ModelForm):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Shown on the record")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Shown on the record"))
 
 
 class CreditNoteForm(ReasonForm):
     issue_now = forms.BooleanField(required=False, initial=True,
-                                   help_text="Issue the credit note today (else it stays a draft to review)")
+                                   help_text=_("Issue the credit note today (else it stays a draft to review)"))
 
 
 @admin.register(Invoice)
@@ -199,19 +200,19 @@ class InvoiceAdmin(OrgScopedAdmin):
         # an issued invoice is a legal record in a gapless series: it is voided or credited, never deleted
         return super().has_delete_permission(request, obj) and (obj is None or obj.status == Invoice.DRAFT)
 
-    @admin.display(description="late-payment prediction")
+    @admin.display(description=_("late-payment prediction"))
     def late_payment_prediction(self, obj):
         return hooks.late_payment_prediction(obj) or "—"
 
-    @admin.display(description="number", ordering="number")
+    @admin.display(description=_("number"), ordering="number")
     def display_number(self, obj):
         return obj.number or f"(draft {obj.pk})"
 
-    @admin.display(description="total")
+    @admin.display(description=_("total"))
     def total_display(self, obj):
         return f"{from_minor(obj.total_minor, obj.currency)} {obj.currency}"
 
-    @admin.display(description="balance")
+    @admin.display(description=_("balance"))
     def balance_display(self, obj):
         return f"{obj.balance} {obj.currency}" if obj.is_open else "—"
 
@@ -263,15 +264,16 @@ class InvoiceAdmin(OrgScopedAdmin):
         super().save_formset(request, form, formset, change)
 
     # --- actions: each goes through the services, dated in the organization's time zone ----------------
-    @admin.action(description="Issue selected drafts (dated today)", permissions=["bill"])
+    @admin.action(description=_("Issue selected drafts (dated today)"), permissions=["bill"])
     def issue_selected(self, request, queryset):
         for inv in queryset.select_related("organization").order_by("pk"):
             issued = self.run_service(request, services.issue_invoice, inv.organization, inv.pk,
                                       issue_date=local_today(inv.organization))
             if issued:
-                self.message_user(request, f"Issued {issued.number}, due {issued.due_date:%Y-%m-%d}.")
+                self.message_user(request, _("Issued {number}, due {due_date:%Y-%m-%d}.")
+                                             .format(number=issued.number, due_date=issued.due_date))
 
-    @admin.action(description="Issue selected drafts over the customer's credit limit (owner or admin)…",
+    @admin.action(description=_("Issue selected drafts over the customer's credit limit (owner or admin)…"),
                   permissions=["manage_organization"])
     def issue_over_credit_limit(self, request, queryset):
         def apply(inv, data):
@@ -279,10 +281,11 @@ class InvoiceAdmin(OrgScopedAdmin):
                                       issue_date=local_today(inv.organization), over_credit_limit_by=request.user,
                                       over_credit_limit_note=data["reason"])
             if issued:
-                self.message_user(request, f"Issued {issued.number}, due {issued.due_date:%Y-%m-%d}.")
+                self.message_user(request, _("Issued {number}, due {due_date:%Y-%m-%d}.")
+                                             .format(number=issued.number, due_date=issued.due_date))
 
         return self._reason_action(request, queryset, action="issue_over_credit_limit",
-                                   title="Issue over the credit limit", form_class=ReasonForm, apply=apply)
+                                   title=_("Issue over the credit limit"), form_class=ReasonForm, apply=apply)
 
     def _reason_action(self, request, queryset, *, action, title, form_class, apply):
         if "apply" in request.POST:
@@ -298,36 +301,39 @@ class InvoiceAdmin(OrgScopedAdmin):
             "action": action, "opts": self.model._meta,
         })
 
-    @admin.action(description="Void selected invoices…", permissions=["bill"])
+    @admin.action(description=_("Void selected invoices…"), permissions=["bill"])
     def void_selected(self, request, queryset):
         def apply(inv, data):
             if self.run_service(request, services.void_invoice, inv.organization, inv.pk, reason=data["reason"]):
-                self.message_user(request, f"Voided {inv}.")
+                self.message_user(request, _("Voided {inv}.").format(inv=inv))
 
-        return self._reason_action(request, queryset, action="void_selected", title="Void invoices",
+        return self._reason_action(request, queryset, action="void_selected", title=_("Void invoices"),
                                    form_class=ReasonForm, apply=apply)
 
-    @admin.action(description="Credit selected invoices in full (credit note)…", permissions=["bill"])
+    @admin.action(description=_("Credit selected invoices in full (credit note)…"), permissions=["bill"])
     def credit_selected(self, request, queryset):
         def apply(inv, data):
             note = self.run_service(request, services.create_credit_note, inv.organization, inv.pk,
                                     reason=data["reason"],
                                     issue_date=local_today(inv.organization) if data["issue_now"] else None)
             if note is not None:
-                state = f"issued as {note.number}" if note.number else f"saved as draft {note.pk}"
-                self.message_user(request, f"Credit note for {inv} {state}.")
+                if note.number:
+                    said = _("Credit note for {inv} issued as {number}.").format(inv=inv, number=note.number)
+                else:
+                    said = _("Credit note for {inv} saved as draft {pk}.").format(inv=inv, pk=note.pk)
+                self.message_user(request, said)
 
-        return self._reason_action(request, queryset, action="credit_selected", title="Credit notes",
+        return self._reason_action(request, queryset, action="credit_selected", title=_("Credit notes"),
                                    form_class=CreditNoteForm, apply=apply)
 
-    @admin.action(description="Write off selected invoices as uncollectible…", permissions=["bill"])
+    @admin.action(description=_("Write off selected invoices as uncollectible…"), permissions=["bill"])
     def write_off_selected(self, request, queryset):
         def apply(inv, data):
             if self.run_service(request, services.mark_uncollectible, inv.organization, inv.pk, reason=data["reason"]):
-                self.message_user(request, f"Wrote off {inv} as uncollectible.")
+                self.message_user(request, _("Wrote off {inv} as uncollectible.").format(inv=inv))
 
         return self._reason_action(request, queryset, action="write_off_selected",
-                                   title="Write off as uncollectible", form_class=ReasonForm, apply=apply)
+                                   title=_("Write off as uncollectible"), form_class=ReasonForm, apply=apply)
 
 
 class NumberSeriesForm(forms.ModelForm):
@@ -423,10 +429,10 @@ class WriteOffReversalAdmin(ReadOnlyOrgScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("invoice", "invoice__customer")
 
-    @admin.display(description="customer", ordering="invoice__customer__name")
+    @admin.display(description=_("customer"), ordering="invoice__customer__name")
     def customer(self, obj):
         return obj.invoice.customer
 
-    @admin.display(description="received when reopened", ordering="paid_minor")
+    @admin.display(description=_("received when reopened"), ordering="paid_minor")
     def paid_display(self, obj):
         return f"{from_minor(obj.paid_minor, obj.invoice.currency)} {obj.invoice.currency}"

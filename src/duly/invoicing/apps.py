@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class InvoicingConfig(AppConfig):
     name = "duly.invoicing"
+    verbose_name = _("Invoicing")
     label = "invoicing"
     default_auto_field = "django.db.models.BigAutoField"
 

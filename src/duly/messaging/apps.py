@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MessagingConfig(AppConfig):
     name = "duly.messaging"
+    verbose_name = _("Messaging")
     label = "messaging"
     default_auto_field = "django.db.models.BigAutoField"
 

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.amounts import amount_column, shown
 from duly.customers.services import local_today
@@ -35,16 +36,16 @@ class AllocationInline(OrgScopedInline):
     def has_add_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="amount")
+    @admin.display(description=_("amount"))
     def amount(self, obj):
         return shown(obj.amount_minor, obj.invoice.currency)
 
 
 class RefundForm(forms.Form):
     amount = forms.DecimalField(min_value=0, decimal_places=3)
-    refunded_on = forms.DateField(help_text="YYYY-MM-DD")
-    reason = forms.CharField(max_length=200, help_text="Shown on the record")
-    external_reference = forms.CharField(max_length=120, required=False, help_text="Bank or gateway reference")
+    refunded_on = forms.DateField(help_text=_("YYYY-MM-DD"))
+    reason = forms.CharField(max_length=200, help_text=_("Shown on the record"))
+    external_reference = forms.CharField(max_length=120, required=False, help_text=_("Bank or gateway reference"))
 
 
 @admin.register(Payment)
@@ -67,7 +68,7 @@ class PaymentAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # the ledger is corrected by refunds and credit notes, never by deleting rows
 
-    @admin.display(description="amount", ordering="amount_minor")
+    @admin.display(description=_("amount"), ordering="amount_minor")
     def amount_display(self, obj):
         refunded = f" (refunded {from_minor(obj.refunded_minor, obj.currency)})" if obj.refunded_minor else ""
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}{refunded}"
@@ -78,10 +79,10 @@ class PaymentAdmin(OrgScopedAdmin):
             return "refunded"
         return format_html('<a href="{}">refund…</a>', reverse("admin:payments_payment_refund", args=[obj.pk]))
 
-    @admin.action(description="Refund the selected payment…", permissions=["record_payments"])
+    @admin.action(description=_("Refund the selected payment…"), permissions=["record_payments"])
     def refund_selected(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one payment to refund.", messages.WARNING)
+            self.message_user(request, _("Choose exactly one payment to refund."), messages.WARNING)
             return None
         return HttpResponseRedirect(reverse("admin:payments_payment_refund", args=[queryset.get().pk]))
 
@@ -103,15 +104,16 @@ class PaymentAdmin(OrgScopedAdmin):
                                           refunded_on=d["refunded_on"], reason=d["reason"],
                                           external_reference=d["external_reference"])
                 if refund is not None:
-                    self.message_user(request, f"Refunded {d['amount']} {payment.currency} of payment {payment.pk}.",
+                    self.message_user(request, _("Refunded {amount} {currency} of payment {pk}.")
+                                                 .format(amount=d['amount'], currency=payment.currency, pk=payment.pk),
                                       messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:payments_payment_change", args=[pk]))
         else:
             form = RefundForm(initial={"refunded_on": local_today(org)})
         return TemplateResponse(request, "admin/duly/reason_form.html", {
             **self.admin_site.each_context(request),
-            "title": f"Refund payment {payment.pk} — {from_minor(payment.amount_minor, payment.currency)} "
-                     f"{payment.currency} from {payment.customer} on {payment.received_on:%Y-%m-%d}",
+            "title": _("Refund payment {pk} — {value} {currency} from {customer} on {received_on:%Y-%m-%d}")
+                       .format(pk=payment.pk, value=from_minor(payment.amount_minor, payment.currency), currency=payment.currency, customer=payment.customer, received_on=payment.received_on),
             "form": form, "objects": [payment], "opts": self.model._meta,
         })
 
@@ -162,8 +164,8 @@ class ReadOnlyRecordAdmin(OrgScopedAdmin):
 
 
 class DebitReturnForm(forms.Form):
-    reason_code = forms.CharField(max_length=4, help_text="ISO reason code: AM04, MS03, MD01, AC04, AC06...")
-    returned_on = forms.DateField(help_text="YYYY-MM-DD: the day the bank reported it")
+    reason_code = forms.CharField(max_length=4, help_text=_("ISO reason code: AM04, MS03, MD01, AC04, AC06..."))
+    returned_on = forms.DateField(help_text=_("YYYY-MM-DD: the day the bank reported it"))
     kind = forms.ChoiceField(choices=DebitReturn.KIND_CHOICES, initial=DebitReturn.RETURN)
 
 
@@ -175,10 +177,10 @@ class DirectDebitAdmin(ReadOnlyRecordAdmin):
     search_fields = ("end_to_end_id", "invoice__number", "mandate__reference")
     actions = ["record_return"]
 
-    @admin.action(description="Record a return or rejection of the selected debit…", permissions=["record_payments"])
+    @admin.action(description=_("Record a return or rejection of the selected debit…"), permissions=["record_payments"])
     def record_return(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one debit.", messages.WARNING)
+            self.message_user(request, _("Choose exactly one debit."), messages.WARNING)
             return None
         return HttpResponseRedirect(reverse("admin:payments_directdebit_return", args=[queryset.get().pk]))
 
@@ -204,13 +206,12 @@ class DirectDebitAdmin(ReadOnlyRecordAdmin):
             form = DebitReturnForm(initial={"returned_on": local_today(debit.organization)})
         return TemplateResponse(request, "admin/duly/reason_form.html", {
             **self.admin_site.each_context(request),
-            "title": f"Record a return of debit {debit.end_to_end_id} — "
-                     f"{from_minor(debit.amount_minor, debit.currency)}"
-                     f" {debit.currency}, invoice {debit.invoice.number}",
+            "title": _("Record a return of debit {end_to_end_id} — {value} {currency}, invoice {number}")
+                       .format(end_to_end_id=debit.end_to_end_id, value=from_minor(debit.amount_minor, debit.currency), currency=debit.currency, number=debit.invoice.number),
             "form": form, "objects": [debit], "opts": self.model._meta,
         })
 
-    @admin.display(description="amount", ordering="amount_minor")
+    @admin.display(description=_("amount"), ordering="amount_minor")
     def amount_display(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
 
@@ -225,7 +226,7 @@ class DebitReturnAdmin(ReadOnlyRecordAdmin):
 
 
 class StatusReportForm(forms.Form):
-    report = forms.FileField(help_text="The bank's pain.002 status report for this file (XML, at most 50 MB)")
+    report = forms.FileField(help_text=_("The bank's pain.002 status report for this file (XML, at most 50 MB)"))
 
 
 @admin.register(DebitBatch)
@@ -235,11 +236,11 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
     readonly_fields = ("file_size",)
     actions = ["import_status"]
 
-    @admin.action(description="Import the bank's pain.002 status report of the selected file…",
+    @admin.action(description=_("Import the bank's pain.002 status report of the selected file…"),
                   permissions=["record_payments"])
     def import_status(self, request, queryset):
         if queryset.count() != 1:
-            self.message_user(request, "Choose exactly one debit file.", messages.WARNING)
+            self.message_user(request, _("Choose exactly one debit file."), messages.WARNING)
             return None
         return HttpResponseRedirect(reverse("admin:payments_debitbatch_status", args=[queryset.get().pk]))
 
@@ -256,7 +257,7 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["report"]
             if upload.size > 50 * 1024 * 1024:
-                self.message_user(request, "The status report is larger than 50 MB.", messages.ERROR)
+                self.message_user(request, _("The status report is larger than 50 MB."), messages.ERROR)
             else:
                 result = self.run_service(request, return_services.import_status_report, batch.organization,
                                           upload.read())
@@ -265,15 +266,15 @@ class DebitBatchAdmin(ReadOnlyRecordAdmin):
                     return HttpResponseRedirect(reverse("admin:payments_debitbatch_changelist"))
         return TemplateResponse(request, "admin/duly/upload_form.html", {
             **self.admin_site.each_context(request),
-            "title": f"Import the pain.002 status report of {batch.message_id}",
+            "title": _("Import the pain.002 status report of {message_id}").format(message_id=batch.message_id),
             "form": form, "objects": [batch], "opts": self.model._meta,
         })
 
-    @admin.display(description="total", ordering="total_minor")
+    @admin.display(description=_("total"), ordering="total_minor")
     def total_display(self, obj):
         return f"{from_minor(obj.total_minor, obj.currency)} {obj.currency}"
 
-    @admin.display(description="file size (bytes)")
+    @admin.display(description=_("file size (bytes)"))
     def file_size(self, obj):
         return len(obj.xml or b"")
 
@@ -298,11 +299,11 @@ class BankStatementAdmin(ReadOnlyRecordAdmin):
     def _money(self, obj, minor):
         return "" if minor is None else f"{from_minor(minor, obj.account.currency)} {obj.account.currency}"
 
-    @admin.display(description="opening balance", ordering="opening_balance_minor")
+    @admin.display(description=_("opening balance"), ordering="opening_balance_minor")
     def opening_display(self, obj):
         return self._money(obj, obj.opening_balance_minor)
 
-    @admin.display(description="closing balance", ordering="closing_balance_minor")
+    @admin.display(description=_("closing balance"), ordering="closing_balance_minor")
     def closing_display(self, obj):
         return self._money(obj, obj.closing_balance_minor)
 
@@ -319,11 +320,11 @@ class StatementLineAdmin(ReadOnlyRecordAdmin):
                      "end_to_end_id")
     exclude = ("raw",)
 
-    @admin.display(description="amount", ordering="amount_minor")
+    @admin.display(description=_("amount"), ordering="amount_minor")
     def amount_display(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
 
-    @admin.display(description="remittance")
+    @admin.display(description=_("remittance"))
     def remittance_display(self, obj):
         text = obj.remittance_structured or obj.remittance_unstructured
         return text if len(text) <= 80 else text[:79] + "…"
@@ -346,10 +347,10 @@ def _proposal_text(p: dict) -> str:
 
 
 class SettleLineForm(forms.Form):
-    customer = forms.IntegerField(help_text="Customer id (the proposals name it)")
+    customer = forms.IntegerField(help_text=_("Customer id (the proposals name it)"))
     pays = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
-                           help_text="Split: one INVOICE_ID=AMOUNT per line (the rest becomes credit). "
-                                     "Empty: the whole line becomes the customer's credit.")
+                           help_text=_("Split: one INVOICE_ID=AMOUNT per line (the rest becomes credit). "
+                                     "Empty: the whole line becomes the customer's credit."))
 
     def amounts(self) -> dict[int, str]:
         out: dict[int, str] = {}
@@ -358,7 +359,8 @@ class SettleLineForm(forms.Form):
                 continue
             invoice, sep, amount = row.partition("=")
             if not sep or not invoice.strip().isdigit():
-                raise forms.ValidationError(f"Write INVOICE_ID=AMOUNT, not {row.strip()!r}.")
+                raise forms.ValidationError(_("Write INVOICE_ID=AMOUNT, not {value!r}.")
+                                              .format(value=row.strip()))
             out[int(invoice)] = amount.strip()
         return out
 
@@ -378,32 +380,32 @@ class ReviewEntryAdmin(ReadOnlyRecordAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("line", "customer")
 
-    @admin.display(description="booked", ordering="line__booking_date")
+    @admin.display(description=_("booked"), ordering="line__booking_date")
     def booking_date(self, obj):
         return obj.line.booking_date
 
-    @admin.display(description="amount")
+    @admin.display(description=_("amount"))
     def amount_display(self, obj):
         return f"{from_minor(obj.line.amount_minor, obj.line.currency)} {obj.line.currency}"
 
-    @admin.display(description="payer")
+    @admin.display(description=_("payer"))
     def payer(self, obj):
         return obj.line.counterparty_name
 
-    @admin.display(description="remittance")
+    @admin.display(description=_("remittance"))
     def remittance(self, obj):
         text = obj.line.remittance_structured or obj.line.remittance_unstructured
         return text if len(text) <= 60 else text[:59] + "…"
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def status(self, obj):
         return obj.line.get_status_display()
 
-    @admin.display(description="best proposal")
+    @admin.display(description=_("best proposal"))
     def best_proposal(self, obj):
         return _proposal_text(obj.proposals[0]) if obj.proposals else (obj.note or "-")
 
-    @admin.display(description="proposals, best first")
+    @admin.display(description=_("proposals, best first"))
     def proposals_display(self, obj):
         return format_html("<ol>{}</ol>", format_html("".join(
             format_html("<li>{}</li>", _proposal_text(p)) for p in obj.proposals))) if obj.proposals else "-"
@@ -440,13 +442,14 @@ class ReviewEntryAdmin(ReadOnlyRecordAdmin):
                     done = self.run_service(request, reconcile_services.assign_credit, org, entry.line_id,
                                             customer_id=form.cleaned_data["customer"], as_of=as_of)
                 if done is not None:
-                    self.message_user(request, f"Line {entry.line_id} matched (match {done.pk}).", messages.SUCCESS)
+                    self.message_user(request, _("Line {line_id} matched (match {pk}).")
+                                                 .format(line_id=entry.line_id, pk=done.pk), messages.SUCCESS)
                     return HttpResponseRedirect(reverse("admin:payments_reviewentry_changelist"))
         line = entry.line
         return TemplateResponse(request, "admin/duly/reason_form.html", {
             **self.admin_site.each_context(request),
-            "title": f"Split or credit line {line.pk} — {from_minor(line.amount_minor, line.currency)} "
-                     f"{line.currency} from {line.counterparty_name or 'unknown payer'} on {line.booking_date}",
+            "title": _("Split or credit line {pk} — {value} {currency} from {value2} on {booking_date}")
+                       .format(pk=line.pk, value=from_minor(line.amount_minor, line.currency), currency=line.currency, value2=line.counterparty_name or _('unknown payer'), booking_date=line.booking_date),
             "form": form, "objects": [f"{k}. {_proposal_text(p)}" for k, p in enumerate(entry.proposals, 1)],
             "opts": self.model._meta,
         })
@@ -458,21 +461,21 @@ class ReviewEntryAdmin(ReadOnlyRecordAdmin):
             if self.run_service(request, fn, entry.organization, entry.line_id, **kwargs) is not None:
                 count += 1
         if count:
-            self.message_user(request, f"{count} line(s) {done}.", messages.SUCCESS)
+            self.message_user(request, _("{count} line(s) {done}.").format(count=count, done=done), messages.SUCCESS)
 
-    @admin.action(description="Accept the best proposal", permissions=["record_payments"])
+    @admin.action(description=_("Accept the best proposal"), permissions=["record_payments"])
     def accept_best(self, request, queryset):
         for entry in queryset.select_related("organization"):
             self.require(request, entry.organization_id, "record_payments")
             self.run_service(request, reconcile_services.accept, entry.organization, entry.line_id,
                              as_of=local_today(entry.organization),
-                             success=f"Line {entry.line_id} matched.")
+                             success=_("Line {line_id} matched.").format(line_id=entry.line_id))
 
-    @admin.action(description="Reject the best proposal", permissions=["record_payments"])
+    @admin.action(description=_("Reject the best proposal"), permissions=["record_payments"])
     def reject_best(self, request, queryset):
-        self._each(request, queryset, reconcile_services.reject, "had their best proposal dropped", rank=1)
+        self._each(request, queryset, reconcile_services.reject, _("had their best proposal dropped"), rank=1)
 
-    @admin.action(description="Ignore: not a customer's payment", permissions=["record_payments"])
+    @admin.action(description=_("Ignore: not a customer's payment"), permissions=["record_payments"])
     def ignore_lines(self, request, queryset):
         self._each(request, queryset, reconcile_services.ignore, "ignored",
                    reason=f"ignored in the back office by {request.user.get_username()}")
@@ -492,14 +495,15 @@ class BankMatchAdmin(ReadOnlyRecordAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("line", "customer", "payment")
 
-    @admin.action(description="Undo the selected matches (allocations restored exactly)",
+    @admin.action(description=_("Undo the selected matches (allocations restored exactly)"),
                   permissions=["record_payments"])
     def undo_matches(self, request, queryset):
         for match in queryset.select_related("organization"):
             self.require(request, match.organization_id, "record_payments")
             self.run_service(request, reconcile_services.undo, match.organization, match.pk,
                              reason=f"undone in the back office by {request.user.get_username()}",
-                             as_of=local_today(match.organization), success=f"Match {match.pk} undone.")
+                             as_of=local_today(match.organization), success=_("Match {pk} undone.")
+                                                                              .format(pk=match.pk))
 
 
 # --- pay-now checkouts ---------------------------------------------------------------------------------------------
@@ -520,11 +524,11 @@ class CheckoutAdmin(ReadOnlyOrgScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("customer", "payment", "mandate")
 
-    @admin.display(description="amount", ordering="amount_minor")
+    @admin.display(description=_("amount"), ordering="amount_minor")
     def amount_display(self, obj):
         return f"{from_minor(obj.amount_minor, obj.currency)} {obj.currency}"
 
-    @admin.display(description="invoices")
+    @admin.display(description=_("invoices"))
     def invoices(self, obj):
         ids = [int(k) for k in (obj.plan or {}) if str(k).isdigit()]
         numbers = (Invoice.objects.filter(organization_id=obj.organization_id, pk__in=ids)

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers import roles
 from duly.customers.links import pay_url
@@ -61,12 +62,12 @@ class _ServiceModelAdmin(OrgScopedAdmin):
 class SaveCardForm(forms.Form):
     customer = forms.ModelChoiceField(queryset=Customer.objects.none())
     payment_method = forms.CharField(
-        max_length=255, required=False, label="Stripe payment method",
-        help_text="A method Stripe already holds (test mode or the loopback fake: pm_card_visa, pm_card_mastercard…): "
+        max_length=255, required=False, label=_("Stripe payment method"),
+        help_text=_("A method Stripe already holds (test mode or the loopback fake: pm_card_visa, pm_card_mastercard…): "
                   "saved now through a confirmed SetupIntent. Blank: start a setup the customer finishes in the "
-                  "browser from their personal link.")
-    make_default = forms.BooleanField(required=False, label="Make it the default autopay charges",
-                                      help_text="Otherwise only when the customer has no default yet.")
+                  "browser from their personal link."))
+    make_default = forms.BooleanField(required=False, label=_("Make it the default autopay charges"),
+                                      help_text=_("Otherwise only when the customer has no default yet."))
 
 
 @admin.register(SavedPaymentMethod)
@@ -91,7 +92,7 @@ class SavedPaymentMethodAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # removing keeps the row (its charges point to it): the "remove" action
 
-    @admin.display(description="method")
+    @admin.display(description=_("method"))
     def method(self, obj):
         return obj.describe()
 
@@ -113,35 +114,37 @@ class SavedPaymentMethodAdmin(OrgScopedAdmin):
                 done = self.run_service(request, method_services.attach_method, org, customer, ref,
                                         make_default=True if form.cleaned_data["make_default"] else None)
                 if done is not None:
-                    self.message_user(request, f"{customer}: saved {done.describe()}"
-                                               f"{' (the default)' if done.is_default else ''}.", messages.SUCCESS)
+                    self.message_user(request, _("{customer}: saved {value}{value2}.")
+                                                 .format(customer=customer, value=done.describe(), value2=_(' (the default)') if done.is_default else ''), messages.SUCCESS)
             else:
                 done = self.run_service(request, method_services.start_setup, org, customer)
                 if done is not None:
-                    self.message_user(request, f"{customer}: SetupIntent {done.setup_ref} started; the customer "
-                                               f"finishes it from their personal link {pay_url(org.pk, customer.pk, made_on=local_today(org))}",
+                    self.message_user(request, _("{customer}: SetupIntent {setup_ref} started; the customer "
+                                                 "finishes it from their personal link {value}")
+                                                 .format(customer=customer, setup_ref=done.setup_ref, value=pay_url(org.pk, customer.pk, made_on=local_today(org))),
                                       messages.SUCCESS)
             if done is not None:
                 url = reverse("admin:payments_savedpaymentmethod_changelist")
                 return HttpResponseRedirect(f"{url}?customer__id__exact={customer.pk}")
         return TemplateResponse(request, "admin/duly/reason_form.html", {
-            **self.admin_site.each_context(request), "title": "Save a customer's card", "form": form,
+            **self.admin_site.each_context(request), "title": _("Save a customer's card"), "form": form,
             "objects": [], "opts": self.model._meta})
 
-    @admin.action(description="Make the selected method its customer's default", permissions=["record_payments"])
+    @admin.action(description=_("Make the selected method its customer's default"), permissions=["record_payments"])
     def make_default(self, request, queryset):
         rows = list(queryset.select_related("organization", "customer"))
         if len({r.customer_id for r in rows}) != len(rows):
-            self.message_user(request, "Choose one method per customer: a customer has one default.",
+            self.message_user(request, _("Choose one method per customer: a customer has one default."),
                               messages.WARNING)
             return
         for row in rows:
             done = self.run_service(request, method_services.set_default_method, row.organization, row.pk)
             if done is not None:
-                self.message_user(request, f"{row.customer}: autopay now charges {done.describe()}.",
+                self.message_user(request, _("{customer}: autopay now charges {value}.")
+                                             .format(customer=row.customer, value=done.describe()),
                                   messages.SUCCESS)
 
-    @admin.action(description="Remove the selected methods (never charged again)", permissions=["record_payments"])
+    @admin.action(description=_("Remove the selected methods (never charged again)"), permissions=["record_payments"])
     def remove_methods(self, request, queryset):
         for row in queryset.select_related("organization", "customer"):
             removal = self.run_service(request, method_services.remove_method, row.organization, row.pk)
@@ -159,8 +162,8 @@ class MandateForm(forms.ModelForm):
         model = Mandate
         fields = ["organization", "customer", "reference", "kind", "signed_on", "signed_at", "debtor_name", "iban",
                   "bic"]
-        help_texts = {"debtor_name": "The account holder. Blank: the customer's name.",
-                      "signed_at": "The place the debtor signed the mandate."}
+        help_texts = {"debtor_name": _("The account holder. Blank: the customer's name."),
+                      "signed_at": _("The place the debtor signed the mandate.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -220,13 +223,14 @@ class MandateAdmin(_ServiceModelAdmin):
                                            signed_at=d["signed_at"], iban=d["iban"], bic=d["bic"],
                                            debtor_name=d["debtor_name"], kind=d["kind"], as_of=local_today(org))
 
-    @admin.action(description="Revoke the selected mandates from today", permissions=["record_payments"])
+    @admin.action(description=_("Revoke the selected mandates from today"), permissions=["record_payments"])
     def revoke_today(self, request, queryset):
         for mandate in queryset.select_related("organization"):
             done = self.run_service(request, sepa_services.revoke_mandate, mandate.organization, mandate.pk,
                                     revoked_on=local_today(mandate.organization))
             if done is not None:
-                self.message_user(request, f"Mandate {done.reference} is revoked from {done.revoked_at:%Y-%m-%d}.",
+                self.message_user(request, _("Mandate {reference} is revoked from {revoked_at:%Y-%m-%d}.")
+                                             .format(reference=done.reference, revoked_at=done.revoked_at),
                                   messages.SUCCESS)
 
 
@@ -236,8 +240,8 @@ class SepaCreditorForm(forms.ModelForm):
     class Meta:
         model = SepaCreditor
         fields = ["organization", "name", "creditor_id", "iban", "bic", "pain_version"]
-        help_texts = {"iban": "The account debits are paid into. Blank: the organization's IBAN.",
-                      "bic": "Blank: the organization's BIC."}
+        help_texts = {"iban": _("The account debits are paid into. Blank: the organization's IBAN."),
+                      "bic": _("Blank: the organization's BIC.")}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

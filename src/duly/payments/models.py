@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import CURRENCY_FIELD, Customer, Organization
 from duly.invoicing.models import Invoice
 
 METHOD_CHOICES = [
-    ("card", "Card"),
-    ("bank_transfer", "Bank transfer"),
-    ("sepa_debit", "SEPA direct debit"),
-    ("ach_debit", "ACH debit"),
-    ("paypal", "PayPal"),
-    ("check", "Check"),
-    ("cash", "Cash"),
-    ("credit", "Customer credit"),
+    ("card", _("Card")),
+    ("bank_transfer", _("Bank transfer")),
+    ("sepa_debit", _("SEPA direct debit")),
+    ("ach_debit", _("ACH debit")),
+    ("paypal", _("PayPal")),
+    ("check", _("Check")),
+    ("cash", _("Cash")),
+    ("credit", _("Customer credit")),
 ]
 
 
 class Payment(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payments")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments")
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    method = models.CharField(max_length=20, choices=METHOD_CHOICES)
-    received_on = models.DateField()
-    external_reference = models.CharField(max_length=120, blank=True)
-    note = models.TextField(blank=True)
-    refunded_minor = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="payments",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="payments",
+                                 verbose_name=_("customer"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    method = models.CharField(max_length=20, choices=METHOD_CHOICES, verbose_name=_("method"))
+    received_on = models.DateField(verbose_name=_("received on"))
+    external_reference = models.CharField(max_length=120, blank=True, verbose_name=_("external reference"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    refunded_minor = models.BigIntegerField(default=0, verbose_name=_("refunded minor"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-received_on", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="payment_positive"),
@@ -50,16 +55,22 @@ class Payment(models.Model):
 class Allocation(models.Model):
     """Part of a payment (or of customer credit) applied to one invoice."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations", null=True, blank=True)
+    payment = models.ForeignKey(Payment, on_delete=models.CASCADE, related_name="allocations", null=True, blank=True,
+                                verbose_name=_("payment"))
     credit_note = models.ForeignKey(
-        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_allocations"
+        Invoice, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_allocations",
+        verbose_name=_("credit note")
     )
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations")
-    amount_minor = models.BigIntegerField()
-    applied_on = models.DateField()
-    from_credit = models.BooleanField(default=False, help_text="Applied from customer credit")
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="allocations",
+                                verbose_name=_("invoice"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    applied_on = models.DateField(verbose_name=_("applied on"))
+    from_credit = models.BooleanField(default=False, help_text=_("Applied from customer credit"),
+                                      verbose_name=_("from credit"))
 
     class Meta:
+        verbose_name = _("allocation")
+        verbose_name_plural = _("allocations")
         ordering = ["applied_on", "id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="allocation_positive")]
 
@@ -67,28 +78,36 @@ class Allocation(models.Model):
 class CreditEntry(models.Model):
     """Customer credit ledger: + overpayment / credit note, − applied to an invoice or refunded."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_entries")
-    currency = models.CharField(**CURRENCY_FIELD)
-    amount_minor = models.BigIntegerField()
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True)
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True)
-    memo = models.CharField(max_length=200)
-    created_on = models.DateField()
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="credit_entries",
+                                 verbose_name=_("customer"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True,
+                                verbose_name=_("payment"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, null=True, blank=True,
+                                verbose_name=_("invoice"))
+    memo = models.CharField(max_length=200, verbose_name=_("memo"))
+    created_on = models.DateField(verbose_name=_("created on"))
 
     class Meta:
+        verbose_name = _("credit entry")
+        verbose_name_plural = _("credit entries")
         ordering = ["created_on", "id"]
         indexes = [models.Index(fields=["customer", "currency"])]
 
 
 class Refund(models.Model):
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    amount_minor = models.BigIntegerField()
-    refunded_on = models.DateField()
-    reason = models.CharField(max_length=200)
-    external_reference = models.CharField(max_length=120, blank=True)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds",
+                                verbose_name=_("payment"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    refunded_on = models.DateField(verbose_name=_("refunded on"))
+    reason = models.CharField(max_length=200, verbose_name=_("reason"))
+    external_reference = models.CharField(max_length=120, blank=True, verbose_name=_("external reference"))
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refund_positive")]
 
 
@@ -100,12 +119,17 @@ class RefundedAllocation(models.Model):
     and the refund date the invoice was paid by that amount.
     """
 
-    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="reopened")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunded_allocations")
-    amount_minor = models.BigIntegerField()
-    allocated_on = models.DateField(help_text="Date the refunded part had been applied to the invoice")
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="reopened",
+                               verbose_name=_("refund"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunded_allocations",
+                                verbose_name=_("invoice"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    allocated_on = models.DateField(help_text=_("Date the refunded part had been applied to the invoice"),
+                                    verbose_name=_("allocated on"))
 
     class Meta:
+        verbose_name = _("refunded allocation")
+        verbose_name_plural = _("refunded allocations")
         ordering = ["refund", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="refunded_allocation_positive"),
@@ -122,17 +146,19 @@ DEFAULT_PAIN_008 = "pain.008.001.08"
 class SepaCreditor(models.Model):
     """The organization as a SEPA creditor: its creditor identifier and the account debits are paid into."""
 
-    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="sepa_creditor")
-    name = models.CharField("creditor name", max_length=70, blank=True,
-                            help_text="The name debtors see on their statements. Blank: the organization's name.")
-    creditor_id = models.CharField("SEPA creditor identifier", max_length=35)
-    iban = models.CharField("IBAN", max_length=34)
-    bic = models.CharField("BIC", max_length=11, blank=True)
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="sepa_creditor",
+                                        verbose_name=_("organization"))
+    name = models.CharField(_("creditor name"), max_length=70, blank=True,
+                            help_text=_("The name debtors see on their statements. Blank: the organization's name."))
+    creditor_id = models.CharField(_("SEPA creditor identifier"), max_length=35)
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
     pain_version = models.CharField(max_length=20, choices=[(v, v) for v in PAIN_008_VERSIONS],
-                                    default=DEFAULT_PAIN_008)
+                                    default=DEFAULT_PAIN_008, verbose_name=_("pain version"))
 
     class Meta:
-        verbose_name = "SEPA creditor"
+        verbose_name_plural = _("sepa creditors")
+        verbose_name = _("SEPA creditor")
 
     def __str__(self) -> str:
         return f"{self.organization} {self.creditor_id}"
@@ -142,29 +168,36 @@ class Mandate(models.Model):
     """A SEPA Core mandate signed by a customer (the debtor)."""
 
     RECURRENT, ONE_OFF = "recurrent", "one_off"
-    KIND_CHOICES = [(RECURRENT, "Recurrent"), (ONE_OFF, "One-off")]
+    KIND_CHOICES = [(RECURRENT, _("Recurrent")), (ONE_OFF, _("One-off"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_mandates")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sepa_mandates")
-    reference = models.CharField("mandate reference", max_length=35)
-    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RECURRENT)
-    signed_on = models.DateField("signature date")
-    signed_at = models.CharField("place of signature", max_length=100, blank=True)
-    debtor_name = models.CharField(max_length=140)
-    iban = models.CharField("IBAN", max_length=34)
-    bic = models.CharField("BIC", max_length=11, blank=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_mandates",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sepa_mandates",
+                                 verbose_name=_("customer"))
+    reference = models.CharField(_("mandate reference"), max_length=35)
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RECURRENT, verbose_name=_("kind"))
+    signed_on = models.DateField(_("signature date"))
+    signed_at = models.CharField(_("place of signature"), max_length=100, blank=True)
+    debtor_name = models.CharField(max_length=140, verbose_name=_("debtor name"))
+    iban = models.CharField(_("IBAN"), max_length=34)
+    bic = models.CharField(_("BIC"), max_length=11, blank=True)
     # sequence state: what domain.sepa.next_sequence_type needs
-    presented = models.PositiveIntegerField(default=0, help_text="Collections presented (exported) on this mandate")
-    collected = models.PositiveIntegerField(default=0, help_text="Collections exported or settled, not failed")
-    last_presented_on = models.DateField(null=True, blank=True)
-    final_presented = models.BooleanField(default=False)
-    revoked_at = models.DateField("revoked on", null=True, blank=True)
+    presented = models.PositiveIntegerField(default=0, help_text=_("Collections presented (exported) on this mandate"),
+                                            verbose_name=_("presented"))
+    collected = models.PositiveIntegerField(default=0, help_text=_("Collections exported or settled, not failed"),
+                                            verbose_name=_("collected"))
+    last_presented_on = models.DateField(null=True, blank=True, verbose_name=_("last presented on"))
+    final_presented = models.BooleanField(default=False, verbose_name=_("final presented"))
+    revoked_at = models.DateField(_("revoked on"), null=True, blank=True)
     #: Set by a hard R-transaction (MD01, AC04, AC06...): the mandate is not debited again.
-    blocked_reason = models.CharField(max_length=4, blank=True, help_text="Reason code of the return that blocked it")
-    blocked_on = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    blocked_reason = models.CharField(max_length=4, blank=True, help_text=_("Reason code of the return that blocked it"),
+                                      verbose_name=_("blocked reason"))
+    blocked_on = models.DateField(null=True, blank=True, verbose_name=_("blocked on"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("mandate")
+        verbose_name_plural = _("mandates")
         ordering = ["organization", "reference"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "reference"], name="uniq_mandate_reference"),
@@ -177,20 +210,22 @@ class Mandate(models.Model):
 class DebitBatch(models.Model):
     """One pain.008 file as exported: its exact bytes are kept so it can be sent again unchanged."""
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_batches")
-    created_at = models.DateTimeField(auto_now_add=True)
-    as_of = models.DateField()
-    message_id = models.CharField(max_length=35)
-    pain_version = models.CharField(max_length=20)
-    file_sha256 = models.CharField(max_length=64)
-    xml = models.BinaryField()
-    transactions = models.PositiveIntegerField()
-    total_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_batches",
+                                     verbose_name=_("organization"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    as_of = models.DateField(verbose_name=_("as of"))
+    message_id = models.CharField(max_length=35, verbose_name=_("message id"))
+    pain_version = models.CharField(max_length=20, verbose_name=_("pain version"))
+    file_sha256 = models.CharField(max_length=64, verbose_name=_("file sha256"))
+    xml = models.BinaryField(verbose_name=_("xml"))
+    transactions = models.PositiveIntegerField(verbose_name=_("transactions"))
+    total_minor = models.BigIntegerField(verbose_name=_("total minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
 
     class Meta:
+        verbose_name = _("debit batch")
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "debit batches"
+        verbose_name_plural = _("debit batches")
 
     def __str__(self) -> str:
         return f"{self.message_id} ({self.transactions} debits)"
@@ -200,23 +235,29 @@ class DirectDebit(models.Model):
     """One collection of one invoice on a mandate; a new attempt after a failure is a new row."""
 
     PENDING, EXPORTED, FAILED, SETTLED = "pending", "exported", "failed", "settled"
-    STATUS_CHOICES = [(PENDING, "Pending"), (EXPORTED, "Exported"), (FAILED, "Failed"), (SETTLED, "Settled")]
-    SEQUENCE_CHOICES = [("FRST", "First"), ("RCUR", "Recurrent"), ("FNAL", "Final"), ("OOFF", "One-off")]
+    STATUS_CHOICES = [(PENDING, _("Pending")), (EXPORTED, _("Exported")), (FAILED, _("Failed")), (SETTLED, _("Settled"))]
+    SEQUENCE_CHOICES = [("FRST", _("First")), ("RCUR", _("Recurrent")), ("FNAL", _("Final")), ("OOFF", _("One-off"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_debits")
-    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="debits")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="sepa_debits")
-    attempt = models.PositiveIntegerField(default=1)
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    collection_date = models.DateField()
-    sequence_type = models.CharField(max_length=4, choices=SEQUENCE_CHOICES)
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
-    end_to_end_id = models.CharField(max_length=35)
-    batch = models.ForeignKey(DebitBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="debits")
-    created_at = models.DateTimeField(auto_now_add=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sepa_debits",
+                                     verbose_name=_("organization"))
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, related_name="debits",
+                                verbose_name=_("mandate"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="sepa_debits",
+                                verbose_name=_("invoice"))
+    attempt = models.PositiveIntegerField(default=1, verbose_name=_("attempt"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    collection_date = models.DateField(verbose_name=_("collection date"))
+    sequence_type = models.CharField(max_length=4, choices=SEQUENCE_CHOICES, verbose_name=_("sequence type"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING, verbose_name=_("status"))
+    end_to_end_id = models.CharField(max_length=35, verbose_name=_("end to end id"))
+    batch = models.ForeignKey(DebitBatch, on_delete=models.PROTECT, null=True, blank=True, related_name="debits",
+                              verbose_name=_("batch"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("direct debit")
+        verbose_name_plural = _("direct debits")
         ordering = ["collection_date", "id"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "attempt"], name="uniq_debit_invoice_attempt"),
@@ -232,30 +273,37 @@ class DebitReturn(models.Model):
     code: one per debit, so recording it again changes nothing."""
 
     REJECT, RETURN, REFUSAL, REVERSAL, REFUND = "reject", "return", "refusal", "reversal", "refund"
-    KIND_CHOICES = [(REJECT, "Reject (before settlement)"), (RETURN, "Return (after settlement)"),
-                    (REFUSAL, "Refusal by the debtor"), (REVERSAL, "Reversal by the creditor"),
-                    (REFUND, "Refund to the debtor")]
-    SOURCE_CHOICES = [("pain002", "pain.002 status report"), ("camt054", "camt.054 notification"),
-                      ("staff", "Entered by staff")]
+    KIND_CHOICES = [(REJECT, _("Reject (before settlement)")), (RETURN, _("Return (after settlement)")),
+                    (REFUSAL, _("Refusal by the debtor")), (REVERSAL, _("Reversal by the creditor")),
+                    (REFUND, _("Refund to the debtor"))]
+    SOURCE_CHOICES = [("pain002", _("pain.002 status report")), ("camt054", _("camt.054 notification")),
+                      ("staff", _("Entered by staff"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="debit_returns")
-    debit = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, related_name="debit_return")
-    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RETURN)
-    reason_code = models.CharField(max_length=4)
-    returned_on = models.DateField()
-    source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default="staff")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="debit_returns",
+                                     verbose_name=_("organization"))
+    debit = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, related_name="debit_return",
+                                 verbose_name=_("debit"))
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=RETURN, verbose_name=_("kind"))
+    reason_code = models.CharField(max_length=4, verbose_name=_("reason code"))
+    returned_on = models.DateField(verbose_name=_("returned on"))
+    source = models.CharField(max_length=10, choices=SOURCE_CHOICES, default="staff", verbose_name=_("source"))
     #: The file or message it came from (pain.002 message id, camt.054 entry reference).
-    source_ref = models.CharField(max_length=140, blank=True)
-    category = models.CharField(max_length=4, help_text="hard or soft (duly.domain.retries)")
+    source_ref = models.CharField(max_length=140, blank=True, verbose_name=_("source ref"))
+    category = models.CharField(max_length=4, help_text=_("hard or soft (duly.domain.retries)"),
+                                verbose_name=_("category"))
     #: What duly.domain.retries decided: retry, new_method, review or give_up.
-    action = models.CharField(max_length=10)
+    action = models.CharField(max_length=10, verbose_name=_("action"))
     #: The reversal of the payment the debit had been booked as (None when it was not booked as paid).
-    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               verbose_name=_("refund"))
     #: The re-presentation planned after a soft return (AM04, MS03).
-    retry = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
+    retry = models.OneToOneField(DirectDebit, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                                 verbose_name=_("retry"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("debit return")
+        verbose_name_plural = _("debit returns")
         ordering = ["-returned_on", "-id"]
 
     def __str__(self) -> str:
@@ -271,17 +319,19 @@ class ProviderEvent(models.Model):
     """
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="provider_events")
-    provider = models.CharField(max_length=32)
-    event_id = models.CharField(max_length=255)
-    type = models.CharField(max_length=100)
-    object_ref = models.CharField(max_length=255, blank=True, db_index=True)
-    received_at = models.DateTimeField()
-    processed_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=255, blank=True)
-    payload = models.JSONField()
+                                     related_name="provider_events", verbose_name=_("organization"))
+    provider = models.CharField(max_length=32, verbose_name=_("provider"))
+    event_id = models.CharField(max_length=255, verbose_name=_("event id"))
+    type = models.CharField(max_length=100, verbose_name=_("type"))
+    object_ref = models.CharField(max_length=255, blank=True, db_index=True, verbose_name=_("object ref"))
+    received_at = models.DateTimeField(verbose_name=_("received at"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
+    outcome = models.CharField(max_length=255, blank=True, verbose_name=_("outcome"))
+    payload = models.JSONField(verbose_name=_("payload"))
 
     class Meta:
+        verbose_name = _("provider event")
+        verbose_name_plural = _("provider events")
         ordering = ["received_at", "id"]
         constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="uniq_provider_event")]
 
@@ -297,23 +347,28 @@ class SavedPaymentMethod(models.Model):
     removed one (``removed_at``) is kept for the charges made on it but is never the default again.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_methods")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods")
-    provider = models.CharField(max_length=32)
-    customer_ref = models.CharField(max_length=255)
-    method_ref = models.CharField(max_length=255)
-    setup_ref = models.CharField(max_length=255, blank=True)
-    kind = models.CharField(max_length=20)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="saved_methods",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="saved_methods",
+                                 verbose_name=_("customer"))
+    provider = models.CharField(max_length=32, verbose_name=_("provider"))
+    customer_ref = models.CharField(max_length=255, verbose_name=_("customer ref"))
+    method_ref = models.CharField(max_length=255, verbose_name=_("method ref"))
+    setup_ref = models.CharField(max_length=255, blank=True, verbose_name=_("setup ref"))
+    kind = models.CharField(max_length=20, verbose_name=_("kind"))
     #: The method autopay charges (the first one a customer saves, until staff choose another).
-    is_default = models.BooleanField(default=False)
-    brand = models.CharField(max_length=32, blank=True)
-    last4 = models.CharField("last four digits", max_length=4, blank=True)
-    exp_month = models.PositiveSmallIntegerField("expiry month", null=True, blank=True)
-    exp_year = models.PositiveSmallIntegerField("expiry year", null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    removed_at = models.DateTimeField(null=True, blank=True, help_text="Removed by staff: never charged again")
+    is_default = models.BooleanField(default=False, verbose_name=_("is default"))
+    brand = models.CharField(max_length=32, blank=True, verbose_name=_("brand"))
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(_("expiry month"), null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    removed_at = models.DateTimeField(null=True, blank=True, help_text=_("Removed by staff: never charged again"),
+                                      verbose_name=_("removed at"))
 
     class Meta:
+        verbose_name = _("saved payment method")
+        verbose_name_plural = _("saved payment methods")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["organization", "provider", "method_ref"], name="uniq_saved_method"),
@@ -347,27 +402,32 @@ class ChargeAttempt(models.Model):
     """
 
     PENDING, SUCCEEDED, FAILED, UNKNOWN = "pending", "succeeded", "failed", "unknown"
-    STATUS_CHOICES = [(PENDING, "Pending"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"), (UNKNOWN, "Unknown")]
+    STATUS_CHOICES = [(PENDING, _("Pending")), (SUCCEEDED, _("Succeeded")), (FAILED, _("Failed")), (UNKNOWN, _("Unknown"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="charge_attempts")
-    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charge_attempts")
-    attempt = models.PositiveIntegerField()
-    provider = models.CharField(max_length=32)
-    method = models.ForeignKey(SavedPaymentMethod, on_delete=models.PROTECT, related_name="charge_attempts")
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    idempotency_key = models.CharField(max_length=255, unique=True)
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="charge_attempts",
+                                     verbose_name=_("organization"))
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="charge_attempts",
+                                verbose_name=_("invoice"))
+    attempt = models.PositiveIntegerField(verbose_name=_("attempt"))
+    provider = models.CharField(max_length=32, verbose_name=_("provider"))
+    method = models.ForeignKey(SavedPaymentMethod, on_delete=models.PROTECT, related_name="charge_attempts",
+                               verbose_name=_("method"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    idempotency_key = models.CharField(max_length=255, unique=True, verbose_name=_("idempotency key"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING, verbose_name=_("status"))
     #: The run's date (``as_of``): what the retry schedule counts from.
-    attempted_on = models.DateField()
-    provider_ref = models.CharField(max_length=255, blank=True)
-    decline_code = models.CharField(max_length=100, blank=True)
-    decline_category = models.CharField(max_length=10, blank=True)
-    next_retry_on = models.DateField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    attempted_on = models.DateField(verbose_name=_("attempted on"))
+    provider_ref = models.CharField(max_length=255, blank=True, verbose_name=_("provider ref"))
+    decline_code = models.CharField(max_length=100, blank=True, verbose_name=_("decline code"))
+    decline_category = models.CharField(max_length=10, blank=True, verbose_name=_("decline category"))
+    next_retry_on = models.DateField(null=True, blank=True, verbose_name=_("next retry on"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
 
     class Meta:
+        verbose_name = _("charge attempt")
+        verbose_name_plural = _("charge attempts")
         ordering = ["invoice", "attempt"]
         constraints = [
             models.UniqueConstraint(fields=["invoice", "attempt"], name="uniq_charge_attempt"),
@@ -390,30 +450,36 @@ class Checkout(models.Model):
     (the PaymentIntent id is the payment's external reference)."""
 
     OPEN, PROCESSING, PAID, FAILED = "open", "processing", "paid", "failed"
-    STATUS_CHOICES = [(OPEN, "Open"), (PROCESSING, "Processing"), (PAID, "Paid"), (FAILED, "Failed")]
+    STATUS_CHOICES = [(OPEN, _("Open")), (PROCESSING, _("Processing")), (PAID, _("Paid")), (FAILED, _("Failed"))]
     CARD, SEPA_MANDATE, TRANSFER = "card", "sepa_mandate", "bank_transfer"
-    METHOD_CHOICES = [(CARD, "Card or wallet (Stripe)"), (SEPA_MANDATE, "SEPA direct debit mandate"),
-                      (TRANSFER, "Bank transfer")]
+    METHOD_CHOICES = [(CARD, _("Card or wallet (Stripe)")), (SEPA_MANDATE, _("SEPA direct debit mandate")),
+                      (TRANSFER, _("Bank transfer"))]
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="checkouts")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkouts")
-    public_id = models.CharField(max_length=40, unique=True)
-    method = models.CharField(max_length=20, choices=METHOD_CHOICES)
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(**CURRENCY_FIELD)
-    plan = models.JSONField(default=dict)
-    save_for_future = models.BooleanField(default=False)
-    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=OPEN)
-    provider = models.CharField(max_length=32, blank=True)
-    provider_ref = models.CharField(max_length=255, blank=True)
-    client_secret = models.CharField(max_length=255, blank=True)
-    failure = models.CharField(max_length=255, blank=True)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts")
-    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts")
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="checkouts",
+                                     verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="checkouts",
+                                 verbose_name=_("customer"))
+    public_id = models.CharField(max_length=40, unique=True, verbose_name=_("public id"))
+    method = models.CharField(max_length=20, choices=METHOD_CHOICES, verbose_name=_("method"))
+    amount_minor = models.BigIntegerField(verbose_name=_("amount minor"))
+    currency = models.CharField(**CURRENCY_FIELD, verbose_name=_("currency"))
+    plan = models.JSONField(default=dict, verbose_name=_("plan"))
+    save_for_future = models.BooleanField(default=False, verbose_name=_("save for future"))
+    status = models.CharField(max_length=12, choices=STATUS_CHOICES, default=OPEN, verbose_name=_("status"))
+    provider = models.CharField(max_length=32, blank=True, verbose_name=_("provider"))
+    provider_ref = models.CharField(max_length=255, blank=True, verbose_name=_("provider ref"))
+    client_secret = models.CharField(max_length=255, blank=True, verbose_name=_("client secret"))
+    failure = models.CharField(max_length=255, blank=True, verbose_name=_("failure"))
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts",
+                                verbose_name=_("payment"))
+    mandate = models.ForeignKey(Mandate, on_delete=models.PROTECT, null=True, blank=True, related_name="checkouts",
+                                verbose_name=_("mandate"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("checkout")
+        verbose_name_plural = _("checkouts")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount_minor__gt=0), name="checkout_positive"),

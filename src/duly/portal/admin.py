@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.tenancy import OrgScopedAdmin
 
@@ -43,13 +44,13 @@ class ChangeRequestAdmin(OrgScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="requested")
+    @admin.display(description=_("requested"))
     def requested(self, obj):
         return "; ".join(f"{label}: {value}" for label, value in (
             ("contact", obj.contact_name), ("e-mail", obj.contact_email), ("PO number", obj.po_number),
             ("language", obj.language), ("note", obj.note)) if value)
 
-    @admin.display(description="before")
+    @admin.display(description=_("before"))
     def was(self, obj):
         before = obj.previous or {}
         return "; ".join(f"{label}: {before.get(key) or '—'}" for key, label in (
@@ -62,12 +63,12 @@ class ChangeRequestAdmin(OrgScopedAdmin):
             if self.run_service(request, fn, row.organization, row.pk, now=self.clock(), user=request.user):
                 count += 1
         if count:
-            self.message_user(request, f"{count} request(s) {done}.", messages.SUCCESS)
+            self.message_user(request, _("{count} request(s) {done}.").format(count=count, done=done), messages.SUCCESS)
 
-    @admin.action(description="Approve and apply the selected requests", permissions=["manage_customers"])
+    @admin.action(description=_("Approve and apply the selected requests"), permissions=["manage_customers"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, services.approve_change_request, "approved and applied")
+        self._decide(request, queryset, services.approve_change_request, _("approved and applied"))
 
-    @admin.action(description="Reject the selected requests", permissions=["manage_customers"])
+    @admin.action(description=_("Reject the selected requests"), permissions=["manage_customers"])
     def reject(self, request, queryset):
         self._decide(request, queryset, services.reject_change_request, "rejected")

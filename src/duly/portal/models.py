@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from duly.customers.models import Customer, Organization
 
@@ -16,19 +17,24 @@ class PortalQuestion(models.Model):
     staff task. ``submission`` is the form's one-time key: the same form sent twice is one question."""
 
     QUESTION, DISPUTE = "question", "dispute"
-    KIND_CHOICES = [(QUESTION, "Question"), (DISPUTE, "Dispute")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="portal_questions")
-    invoice = models.ForeignKey("invoicing.Invoice", on_delete=models.PROTECT, related_name="+")
+    KIND_CHOICES = [(QUESTION, _("Question")), (DISPUTE, _("Dispute"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="portal_questions",
+                                 verbose_name=_("customer"))
+    invoice = models.ForeignKey("invoicing.Invoice", on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("invoice"))
     line = models.ForeignKey("invoicing.InvoiceLine", on_delete=models.SET_NULL, null=True, blank=True,
-                             related_name="+")
-    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=QUESTION)
-    text = models.TextField()
-    dispute = models.ForeignKey("collections.Dispute", on_delete=models.PROTECT, related_name="+")
-    submission = models.CharField(max_length=64)
-    created_at = models.DateTimeField()
+                             related_name="+", verbose_name=_("line"))
+    kind = models.CharField(max_length=10, choices=KIND_CHOICES, default=QUESTION, verbose_name=_("kind"))
+    text = models.TextField(verbose_name=_("text"))
+    dispute = models.ForeignKey("collections.Dispute", on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("dispute"))
+    submission = models.CharField(max_length=64, verbose_name=_("submission"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("portal question")
+        verbose_name_plural = _("portal questions")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["customer", "created_at"])]
         constraints = [models.UniqueConstraint(fields=["customer", "submission"],
@@ -44,24 +50,27 @@ class ChangeRequest(models.Model):
     the customers services. A blank field asks for no change."""
 
     PENDING, APPROVED, REJECTED = "pending", "approved", "rejected"
-    STATUS_CHOICES = [(PENDING, "Waiting for approval"), (APPROVED, "Approved"), (REJECTED, "Rejected")]
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="change_requests")
-    contact_name = models.CharField("billing contact name", max_length=200, blank=True)
-    contact_email = models.EmailField("billing contact e-mail", blank=True)
-    po_number = models.CharField("PO number for future invoices", max_length=100, blank=True)
-    language = models.CharField("language of documents", max_length=10, blank=True)
-    note = models.TextField("customer's note", blank=True)
+    STATUS_CHOICES = [(PENDING, _("Waiting for approval")), (APPROVED, _("Approved")), (REJECTED, _("Rejected"))]
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, verbose_name=_("organization"))
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="change_requests",
+                                 verbose_name=_("customer"))
+    contact_name = models.CharField(_("billing contact name"), max_length=200, blank=True)
+    contact_email = models.EmailField(_("billing contact e-mail"), blank=True)
+    po_number = models.CharField(_("PO number for future invoices"), max_length=100, blank=True)
+    language = models.CharField(_("language of documents"), max_length=10, blank=True)
+    note = models.TextField(_("customer's note"), blank=True)
     #: What the fields held when the request was made (shown to staff beside the request).
-    previous = models.JSONField(default=dict, blank=True, editable=False)
-    submission = models.CharField(max_length=64)
-    submitted_at = models.DateTimeField()
-    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING)
-    decided_at = models.DateTimeField(null=True, blank=True)
+    previous = models.JSONField(default=dict, blank=True, editable=False, verbose_name=_("previous"))
+    submission = models.CharField(max_length=64, verbose_name=_("submission"))
+    submitted_at = models.DateTimeField(verbose_name=_("submitted at"))
+    status = models.CharField(max_length=10, choices=STATUS_CHOICES, default=PENDING, verbose_name=_("status"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+")
+                                   related_name="+", verbose_name=_("decided by"))
 
     class Meta:
+        verbose_name = _("change request")
+        verbose_name_plural = _("change requests")
         ordering = ["status", "-submitted_at", "-id"]
         indexes = [models.Index(fields=["organization", "status"])]
         constraints = [models.UniqueConstraint(fields=["customer", "submission"],
