@@ -30,7 +30,7 @@ from duly.messaging.rendering import TEMPLATE_DIR, TEMPLATE_KINDS, sample_contex
 SRC = Path(__file__).resolve().parents[2] / "src" / "duly"
 APPS = ("messaging", "collections", "portal")
 TRANSLATED = tuple(lang for lang in LANGUAGES if lang != "en")
-KEYWORDS = {"gettext": None, "gettext_lazy": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2),
+KEYWORDS = {"_": None, "gettext": None, "gettext_lazy": None, "ngettext": (1, 2), "pgettext": ((1, "c"), 2),
             "pgettext_lazy": ((1, "c"), 2), "npgettext": ((1, "c"), 2, 3)}
 LOCALES = {"en": "en_GB", "fr": "fr_FR", "de": "de_DE", "ru": "ru_RU", "es": "es_ES"}
 
