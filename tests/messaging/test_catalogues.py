@@ -11,6 +11,7 @@ import html as html_lib
 import io
 import re
 from datetime import date
+from functools import cache
 from decimal import Decimal
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def _template_messages(app: str):
             yield context, message
 
 
+@cache  # the sources do not change during a run; each test of the module reads them
 def _source_ids(app: str) -> set[tuple[str | None, str]]:
     """(context, singular id) of every translatable string the app's code and templates spell."""
     found = set()
@@ -61,6 +63,7 @@ def _source_ids(app: str) -> set[tuple[str | None, str]]:
     return found
 
 
+@cache  # the sources do not change during a run; each test of the module reads them
 def _domain_literals() -> set[str]:
     """Every string the rules core spells: sentences it hands to ``text()`` as data (a statutory regime's fixed-sum
     title, a reference rate's name) are asked for too, though no ``text("…")`` call spells them."""
@@ -71,6 +74,7 @@ def _domain_literals() -> set[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str)}
 
 
+@cache  # the sources do not change during a run; each test of the module reads them
 def _structured_ids() -> set[tuple[str | None, str]]:
     """(context, msgid) of every ``text("…")``/``Text("…")`` in src/duly: the rules core's sentences are asked for
     by whichever app renders them (collections renders the late-fee explanations of ``duly.domain.late_fees``), so
@@ -219,6 +223,7 @@ def _context(category: str, lang: str, *, failure_kind: str = "new_method") -> d
     return ctx
 
 
+@cache  # the sources do not change during a run; each test of the module reads them
 def _english_fragments() -> set[str]:
     """Runs of three or more English words the English sources spell: the message ids of the catalogues and the
     literal text of the English templates."""
