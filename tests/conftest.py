@@ -93,6 +93,7 @@ LONGEST_FIRST = (
     "tests/test_cli.py",
     "tests/billing/test_run.py",
     "tests/api/test_schemathesis.py",
+    "tests/test_admin_languages.py",
     "tests/billing/test_partitions.py",
     "tests/messaging/test_catalogues.py",
     "tests/security/test_roles.py",

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from decimal import Decimal
 from django.db import migrations, models
 
+from duly.db.migration_ops import LabelsOnly
+
 
 class Migration(migrations.Migration):
 
@@ -785,3 +787,10 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(verbose_name='timestamp'),
         ),
     ]
+
+
+
+# Labels only (verbose names, help texts, choices, model options): see duly.db.migration_ops.LabelsOnly. A real
+# column is added as usual.
+Migration.operations = [op for op in Migration.operations if isinstance(op, migrations.AddField)] + [
+    LabelsOnly([op for op in Migration.operations if not isinstance(op, migrations.AddField)])]

@@ -5,6 +5,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
 
+from duly.db.migration_ops import LabelsOnly
+
+from duly.db.migration_ops import LabelsOnly
+
 
 class Migration(migrations.Migration):
 
@@ -606,3 +610,11 @@ class Migration(migrations.Migration):
             field=models.CharField(help_text="EUR (ECB rate), GBP (Bank of England base rate), DE-BASIS (German base rate) or another currency's code", max_length=16, verbose_name='series'),
         ),
     ]
+
+
+
+
+# Labels only (verbose names, help texts, choices, model options): see duly.db.migration_ops.LabelsOnly. A real
+# column is added as usual.
+Migration.operations = [op for op in Migration.operations if isinstance(op, migrations.AddField)] + [
+    LabelsOnly([op for op in Migration.operations if not isinstance(op, migrations.AddField)])]

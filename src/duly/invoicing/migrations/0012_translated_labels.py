@@ -6,6 +6,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
 
+from duly.db.migration_ops import LabelsOnly
+
 
 class Migration(migrations.Migration):
 
@@ -656,3 +658,10 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(blank=True, null=True, verbose_name='written off at'),
         ),
     ]
+
+
+
+# Labels only (verbose names, help texts, choices, model options): see duly.db.migration_ops.LabelsOnly. A real
+# column is added as usual.
+Migration.operations = [op for op in Migration.operations if isinstance(op, migrations.AddField)] + [
+    LabelsOnly([op for op in Migration.operations if not isinstance(op, migrations.AddField)])]

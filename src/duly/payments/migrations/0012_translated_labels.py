@@ -3,6 +3,8 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from duly.db.migration_ops import LabelsOnly
+
 
 class Migration(migrations.Migration):
 
@@ -1030,3 +1032,10 @@ class Migration(migrations.Migration):
             field=models.DateField(blank=True, null=True, verbose_name='value date'),
         ),
     ]
+
+
+
+# Labels only (verbose names, help texts, choices, model options): see duly.db.migration_ops.LabelsOnly. A real
+# column is added as usual.
+Migration.operations = [op for op in Migration.operations if isinstance(op, migrations.AddField)] + [
+    LabelsOnly([op for op in Migration.operations if not isinstance(op, migrations.AddField)])]

@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from duly.db.migration_ops import LabelsOnly
+
 
 class Migration(migrations.Migration):
 
@@ -110,3 +112,10 @@ class Migration(migrations.Migration):
             field=models.TextField(verbose_name='text'),
         ),
     ]
+
+
+
+# Labels only (verbose names, help texts, choices, model options): see duly.db.migration_ops.LabelsOnly. A real
+# column is added as usual.
+Migration.operations = [op for op in Migration.operations if isinstance(op, migrations.AddField)] + [
+    LabelsOnly([op for op in Migration.operations if not isinstance(op, migrations.AddField)])]
